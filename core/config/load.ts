@@ -1,0 +1,220 @@
+/**
+ * Config: TOML text in, a typed Config or every problem out.
+ * `parseConfig` is pure (text in, result out); `loadConfig` adds what needs the
+ * file system: reading the file and checking the key and token files.
+ */
+import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { FormatRegistry, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { ConfigSchema, ROLES, type RawConfig, type RoleName } from "./schema.ts";
+import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
+import { describeValue, didYouMean, type Problem } from "./problems.ts";
+import { parseDuration } from "../duration.ts";
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => IPV4.test(v));
+
+export interface NodeConfig {
+  name: string;
+  address: string;
+  roles: RoleName[];
+}
+
+export interface Config {
+  /** Absolute path of the file, and the text it was read from. */
+  file: string;
+  text: string;
+  /** sha256 of the text: the same file on every node gives the same hash. */
+  hash: string;
+  cluster: string;
+  keyFile: string;
+  nodes: NodeConfig[];
+  api: { port: number; bind?: string; tokenFile?: string };
+  log: { level: string };
+  runtime: { stopTimeoutMs: number; moduleTimeoutMs: number };
+  /** The validated document with defaults filled in; modules read their sections from here. */
+  raw: RawConfig;
+}
+
+export type LoadResult =
+  | { ok: true; config: Config; warnings: Problem[] }
+  | { ok: false; problems: Problem[]; warnings: Problem[] };
+
+/** Pure: validate the text of a config. `file` only resolves relative paths. */
+export function parseConfig(text: string, file: string): LoadResult {
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const first = e.message.split("\n")[0] ?? e.message;
+      return { ok: false, problems: [{ path: [], line: e.line, message: `not valid TOML: ${first}` }], warnings: [] };
+    }
+    throw e;
+  }
+  const index = lineIndex(text);
+  const withDefaults = Value.Default(ConfigSchema, Value.Clone(doc));
+  const problems = schemaProblems(withDefaults).map((p) => ({ ...p, line: lineOf(index, p.path) }));
+  if (problems.length) return { ok: false, problems, warnings: [] };
+  const raw = withDefaults as RawConfig;
+  const semantic = semanticProblems(raw).map((p) => ({ ...p, line: lineOf(index, p.path) }));
+  const warnings = semantic.filter((p) => p.severity === "warning").map(({ severity: _, ...p }) => p);
+  const errors = semantic.filter((p) => p.severity === "error").map(({ severity: _, ...p }) => p);
+  if (errors.length) return { ok: false, problems: errors, warnings };
+  const abs = resolve(file);
+  const dir = dirname(abs);
+  const config: Config = {
+    file: abs,
+    text,
+    hash: createHash("sha256").update(text).digest("hex"),
+    cluster: raw.cluster,
+    keyFile: resolve(dir, raw.key_file),
+    nodes: raw.nodes.map((n) => ({ name: n.name, address: n.address, roles: [...n.roles] })),
+    api: {
+      port: raw.api.port,
+      ...(raw.api.bind !== undefined ? { bind: raw.api.bind } : {}),
+      ...(raw.api.token_file !== undefined ? { tokenFile: resolve(dir, raw.api.token_file) } : {}),
+    },
+    log: { level: raw.log.level },
+    runtime: {
+      stopTimeoutMs: parseDuration(raw.runtime.stop_timeout)!,
+      moduleTimeoutMs: parseDuration(raw.runtime.module_timeout)!,
+    },
+    raw,
+  };
+  return { ok: true, config, warnings };
+}
+
+function pointerToPath(pointer: string): (string | number)[] {
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function expectedOf(schema: TSchema): string {
+  const anyOf = (schema as { anyOf?: TSchema[] }).anyOf;
+  if (anyOf && anyOf.every((s) => "const" in s)) return `one of ${anyOf.map((s) => JSON.stringify(s.const)).join(", ")}`;
+  if (schema.format === "ipv4") return "an IPv4 address like 198.18.0.10";
+  if (schema.description && (schema.pattern || schema.type === "string")) return String(schema.description).replace(/^.*\((.*)\)$/, "$1");
+  if (schema.type === "integer") {
+    const range = schema.minimum !== undefined && schema.maximum !== undefined ? ` from ${schema.minimum} to ${schema.maximum}` : "";
+    return `a whole number${range}`;
+  }
+  if (schema.type === "array") return `an array${schema.minItems ? ` of at least ${schema.minItems}` : ""}${schema.uniqueItems ? " without repeats" : ""}`;
+  if (schema.type === "object") return "a table";
+  return String(schema.type ?? "a value");
+}
+
+function schemaProblems(doc: unknown): Problem[] {
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  for (const err of Value.Errors(ConfigSchema, doc)) {
+    if (seen.has(err.path)) continue;
+    seen.add(err.path);
+    const path = pointerToPath(err.path);
+    if (err.message === "Unexpected property") {
+      const key = String(path[path.length - 1]);
+      const allowed = Object.keys((err.schema as { properties?: object }).properties ?? {});
+      const guess = didYouMean(key, allowed);
+      out.push({
+        path,
+        message: `unknown key "${key}"`,
+        expected: `one of ${allowed.join(", ")}`,
+        ...(guess ? { hint: `did you mean "${guess}"?` } : {}),
+      });
+    } else if (err.value === undefined) {
+      out.push({ path, message: "missing", expected: expectedOf(err.schema) });
+    } else {
+      out.push({ path, message: "invalid value", expected: expectedOf(err.schema), found: describeValue(err.value) });
+    }
+  }
+  // A parent's "invalid" is implied by its child's problem; keep the most precise.
+  return out.filter((p) => !out.some((q) => q !== p && q.path.length > p.path.length && p.path.every((s, i) => q.path[i] === s)));
+}
+
+type Finding = Problem & { severity: "error" | "warning" };
+
+function semanticProblems(c: RawConfig): Finding[] {
+  const out: Finding[] = [];
+  const names = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  c.nodes.forEach((n, i) => {
+    const dupName = names.get(n.name);
+    if (dupName !== undefined) out.push({ severity: "error", path: ["nodes", i, "name"], message: `node name "${n.name}" is already used by nodes[${dupName}]`, expected: "a unique name" });
+    else names.set(n.name, i);
+    const dupAddr = addresses.get(n.address);
+    if (dupAddr !== undefined) out.push({ severity: "error", path: ["nodes", i, "address"], message: `address ${n.address} is already used by nodes[${dupAddr}]`, expected: "a unique address" });
+    else addresses.set(n.address, i);
+    if (n.roles.includes("member") && n.roles.includes("arbiter"))
+      out.push({ severity: "error", path: ["nodes", i, "roles"], message: "a node cannot be both member and arbiter", expected: `one of ${ROLES.join(", ")}`, found: JSON.stringify(n.roles) });
+  });
+  const members = c.nodes.filter((n) => n.roles.includes("member"));
+  const arbiters = c.nodes.filter((n) => n.roles.includes("arbiter"));
+  if (members.length === 0) out.push({ severity: "error", path: ["nodes"], message: "no node has the member role", expected: "at least one member" });
+  if (arbiters.length > 1) out.push({ severity: "error", path: ["nodes"], message: `${arbiters.length} arbiters`, expected: "at most one arbiter" });
+  if (members.length === 2 && arbiters.length === 0)
+    out.push({
+      severity: "warning",
+      path: ["nodes"],
+      message: "two members with no arbiter and no fencing: after a split neither side can tell a dead peer from a cut link",
+      hint: "add a node with roles = [\"arbiter\"]",
+    });
+  return out;
+}
+
+/** Which node this process is: --node NAME, else the host name. */
+export function findSelf(config: Config, name: string | undefined, hostname: string): { node: NodeConfig } | { problem: Problem } {
+  const wanted = name ?? hostname;
+  const node = config.nodes.find((n) => n.name === wanted);
+  if (node) return { node };
+  const guess = didYouMean(wanted, config.nodes.map((n) => n.name));
+  return {
+    problem: {
+      path: ["nodes"],
+      message: name ? `no node named "${wanted}" (from --node)` : `no node named after this host "${wanted}"; pass --node NAME`,
+      expected: `one of ${config.nodes.map((n) => n.name).join(", ")}`,
+      ...(guess ? { hint: `did you mean "${guess}"?` } : {}),
+    },
+  };
+}
+
+/** A secret file must exist and be readable by its owner only. */
+export function secretFileProblem(path: string, key: KeyPath): Problem | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return { path: key, message: `cannot read ${path}`, expected: "an existing file", hint: key[0] === "key_file" ? "create one with `tandem keygen -o FILE`" : undefined } as Problem;
+  }
+  if (!st.isFile()) return { path: key, message: `${path} is not a regular file`, expected: "a file" };
+  if ((st.mode & 0o077) !== 0)
+    return { path: key, message: `${path} is readable by others`, expected: "mode 0600", found: `mode 0${(st.mode & 0o777).toString(8)}`, hint: `chmod 600 ${path}` };
+  return undefined;
+}
+
+/** Read and validate a config file, including its key and token files. */
+export async function loadConfig(file: string): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await Bun.file(file).text();
+  } catch (e) {
+    return { ok: false, problems: [{ path: [], message: `cannot read config file: ${(e as Error).message}` }], warnings: [] };
+  }
+  const result = parseConfig(text, file);
+  if (!result.ok) return result;
+  const files: Problem[] = [];
+  const keyProblem = secretFileProblem(result.config.keyFile, ["key_file"]);
+  if (keyProblem) files.push(keyProblem);
+  if (result.config.api.tokenFile) {
+    const tokenProblem = secretFileProblem(result.config.api.tokenFile, ["api", "token_file"]);
+    if (tokenProblem) files.push(tokenProblem);
+  }
+  const index = lineIndex(text);
+  if (files.length) return { ok: false, problems: files.map((p) => ({ ...p, line: lineOf(index, p.path) })), warnings: result.warnings };
+  return result;
+}

@@ -1,0 +1,67 @@
+/**
+ * The config schema. It is JSON Schema (TypeBox builds it), so `tandem config
+ * schema` prints exactly what `tandem check` enforces. Modules add their
+ * sections here as they arrive; an unknown section or key is an error.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { DURATION_PATTERN } from "../duration.ts";
+
+export const Duration = (description: string, def?: string) =>
+  Type.String({ pattern: DURATION_PATTERN, description: `${description} (a duration: 150ms, 2s, 1m)`, ...(def ? { default: def } : {}) });
+
+export const NAME_PATTERN = "^[a-z][a-z0-9-]{0,30}$";
+const Name = (description: string) => Type.String({ pattern: NAME_PATTERN, description: `${description} (lower case letters, digits and '-', starting with a letter, at most 31)` });
+
+export const ROLES = ["member", "arbiter"] as const;
+export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)), {
+  description: "member: a full node that can run resources; arbiter: a small third node that only votes in a split",
+});
+
+export const NodeSchema = Type.Object(
+  {
+    name: Name("the node's name; a node finds itself by --node or its hostname"),
+    address: Type.String({ format: "ipv4", description: "the node's cluster address (IPv4)" }),
+    roles: Type.Array(Role, { minItems: 1, uniqueItems: true, default: ["member"] }),
+  },
+  { additionalProperties: false },
+);
+
+export const ApiSchema = Type.Object(
+  {
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 9480, description: "TCP port of the HTTP API and dashboard" }),
+    bind: Type.Optional(Type.String({ format: "ipv4", description: "address to listen on; defaults to the node's own address" })),
+    token_file: Type.Optional(Type.String({ minLength: 1, description: "file holding the bearer token that mutating endpoints require (mode 0600); without it they are refused" })),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const LogSchema = Type.Object(
+  {
+    level: Type.Union(["trace", "debug", "info", "warn", "error"].map((l) => Type.Literal(l)), { default: "info" }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const RuntimeSchema = Type.Object(
+  {
+    stop_timeout: Duration("bound on a clean stop of all modules; past it the process exits anyway", "10s"),
+    module_timeout: Duration("bound on one module's start or reload", "30s"),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    cluster: Name("the cluster's name; frames and nodes of another cluster are refused"),
+    key_file: Type.String({ minLength: 1, description: "the cluster key written by `tandem keygen` (mode 0600), relative to this file" }),
+    nodes: Type.Array(NodeSchema, { minItems: 1, description: "every node of the cluster, the same list on every node" }),
+    api: ApiSchema,
+    log: LogSchema,
+    runtime: RuntimeSchema,
+  },
+  { additionalProperties: false, $id: "https://tandem.invalid/config.schema.json", title: "Tandem cluster configuration" },
+);
+
+export type RawConfig = Static<typeof ConfigSchema>;
+export type RawNode = Static<typeof NodeSchema>;
+export type RoleName = (typeof ROLES)[number];
