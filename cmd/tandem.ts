@@ -4,8 +4,9 @@ import { type Command, EXIT_OK, EXIT_USAGE, VERSION, runCommand } from "./cli.ts
 import { check } from "./check.ts";
 import { config } from "./config.ts";
 import { keygen } from "./keygen.ts";
+import { run } from "./run.ts";
 
-const COMMANDS: Command[] = [check, config, keygen];
+const COMMANDS: Command[] = [run, check, keygen, config];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -32,7 +32,8 @@ export interface Config {
   cluster: string;
   keyFile: string;
   nodes: NodeConfig[];
-  api: { port: number; bind?: string; tokenFile?: string };
+  /** `token` is the bearer token read from `tokenFile` by loadConfig; never shown. */
+  api: { port: number; bind?: string; tokenFile?: string; token?: string };
   log: { level: string };
   runtime: { stopTimeoutMs: number; moduleTimeoutMs: number };
   /** The validated document with defaults filled in; modules read their sections from here. */
@@ -210,9 +211,15 @@ export async function loadConfig(file: string): Promise<LoadResult> {
   const files: Problem[] = [];
   const keyProblem = secretFileProblem(result.config.keyFile, ["key_file"]);
   if (keyProblem) files.push(keyProblem);
-  if (result.config.api.tokenFile) {
-    const tokenProblem = secretFileProblem(result.config.api.tokenFile, ["api", "token_file"]);
+  const tokenFile = result.config.api.tokenFile;
+  if (tokenFile) {
+    const tokenProblem = secretFileProblem(tokenFile, ["api", "token_file"]);
     if (tokenProblem) files.push(tokenProblem);
+    else {
+      const token = (await Bun.file(tokenFile).text()).trim();
+      if (token.length < 16) files.push({ path: ["api", "token_file"], message: `${tokenFile} holds no usable token`, expected: "a token of at least 16 characters", found: `${token.length} characters` });
+      else result.config.api.token = token;
+    }
   }
   const index = lineIndex(text);
   if (files.length) return { ok: false, problems: files.map((p) => ({ ...p, line: lineOf(index, p.path) })), warnings: result.warnings };

@@ -1,0 +1,118 @@
+import { hostname } from "node:os";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, VERSION, fail, parse } from "./cli.ts";
+import { findSelf, loadConfig } from "../core/config/load.ts";
+import { formatProblem } from "../core/config/problems.ts";
+import { createLogger } from "../core/log.ts";
+import { EventBus } from "../core/events.ts";
+import { Metrics } from "../core/metrics.ts";
+import { realClock } from "../core/time.ts";
+import { cryptoRandom } from "../core/random.ts";
+import { Runtime } from "../core/runtime/runtime.ts";
+import type { Listen } from "../core/api/server.ts";
+import { moduleDefs } from "../modules/index.ts";
+
+/** After a stop request, how long past the config's stop_timeout before the process exits regardless. */
+const HARD_EXIT_GRACE_MS = 2000;
+
+export function parseListen(text: string): Listen {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|localhost):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) fail(`--api expects HOST:PORT with an IPv4 host, like 127.0.0.1:9480; found "${text}"`);
+  return { hostname: m[1]!, port };
+}
+
+export const run: Command = {
+  name: "run",
+  summary: "run this node: start the modules its roles select",
+  help: `Usage: tandem run -c FILE [--node NAME] [--api HOST:PORT]
+
+Starts the modules that this node's roles select, in dependency order, and
+serves the HTTP API. Signals:
+  SIGHUP          reload: the config is validated first; a bad one is refused
+                  (the reason is logged) and the running one kept; a good one
+                  is applied module by module, unchanged modules untouched
+  SIGTERM/SIGINT  stop modules in reverse order within runtime.stop_timeout;
+                  a second signal exits at once
+
+Logs are JSON lines on stdout (human-readable when stdout is a terminal).
+
+Options:
+  -c, --config FILE     the cluster config (TOML)
+  -n, --node NAME       which node this is (default: the host name)
+      --api HOST:PORT   listen here instead of the configured API address
+  -h, --help            this help`,
+  async main(argv) {
+    const { values } = parse(argv, {
+      config: { type: "string", short: "c" },
+      node: { type: "string", short: "n" },
+      api: { type: "string" },
+    });
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    if (!values.config) fail("missing -c FILE");
+    const apiOverride = values.api !== undefined ? parseListen(values.api) : undefined;
+    const loaded = await loadConfig(values.config);
+    if (!loaded.ok) {
+      for (const p of loaded.problems) console.error(`error: ${formatProblem(values.config, p)}`);
+      return EXIT_USAGE;
+    }
+    const self = findSelf(loaded.config, values.node, hostname());
+    if ("problem" in self) {
+      console.error(`error: ${formatProblem(values.config, self.problem)}`);
+      return EXIT_USAGE;
+    }
+    const config = loaded.config;
+    const node = self.node;
+    const log = createLogger({ level: config.log.level, node: node.name });
+    for (const w of loaded.warnings) log.warn({ problem: formatProblem(values.config, w) }, "config warning");
+
+    const events = new EventBus(node.name, realClock.wall);
+    const metrics = new Metrics();
+    metrics.gauge("tandem_build_info", "the running version").set(1, { version: VERSION });
+    metrics.gauge("process_start_time_seconds", "start time of the process since the epoch").set(Math.floor(Date.now() / 1000));
+    metrics.collect("process_resident_memory_bytes", "resident memory size", () => [{ labels: {}, value: process.memoryUsage().rss }]);
+    const eventCount = metrics.counter("tandem_events_total", "events emitted, by type");
+    events.subscribe((e) => {
+      eventCount.inc({ type: e.type });
+      log.info({ event: e.type, ...e.data }, e.type);
+    });
+
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const runtime = new Runtime({
+        defs: moduleDefs(VERSION, apiOverride),
+        config,
+        node,
+        clock: realClock,
+        random: cryptoRandom(),
+        log,
+        events,
+        metrics,
+        version: VERSION,
+        onExit: (code) => {
+          log.info({ code }, "exiting");
+          resolve(code);
+        },
+      });
+      const onStop = (signal: string) => {
+        if (stopping) {
+          log.warn({ signal }, "second stop signal: exiting now");
+          process.exit(EXIT_FAILURE);
+        }
+        stopping = true;
+        log.info({ signal }, "stopping");
+        setTimeout(() => {
+          log.error("stop bound exceeded: exiting");
+          process.exit(EXIT_FAILURE);
+        }, runtime.config.runtime.stopTimeoutMs + HARD_EXIT_GRACE_MS).unref();
+        runtime.stop();
+      };
+      process.on("SIGTERM", () => onStop("SIGTERM"));
+      process.on("SIGINT", () => onStop("SIGINT"));
+      process.on("SIGHUP", () => {
+        log.info("SIGHUP: reloading config");
+        void runtime.reload();
+      });
+      runtime.start();
+    });
+  },
+};

@@ -1,0 +1,191 @@
+/**
+ * The runtime shell around the lifecycle engine: it holds the engine's state,
+ * performs its effects (calls module start/reload/stop), feeds outcomes back,
+ * schedules the engine's ticks, and turns reload requests into validated plans.
+ */
+import { createHash } from "node:crypto";
+import type { Config, NodeConfig } from "../config/load.ts";
+import { findSelf, loadConfig } from "../config/load.ts";
+import { formatProblem } from "../config/problems.ts";
+import type { Clock, Cancel } from "../time.ts";
+import type { Random } from "../random.ts";
+import type { Logger } from "../log.ts";
+import type { EventBus } from "../events.ts";
+import type { Metrics } from "../metrics.ts";
+import type { ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
+import type { RouteSpec } from "../api/routes.ts";
+import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
+
+export interface RuntimeOptions {
+  defs: readonly ModuleDef[];
+  config: Config;
+  node: NodeConfig;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  events: EventBus;
+  metrics: Metrics;
+  version: string;
+  onExit(code: number): void;
+}
+
+function sectionHash(section: unknown): string {
+  return createHash("sha256").update(JSON.stringify(section ?? null)).digest("hex").slice(0, 16);
+}
+
+/** The plan a config gives this node: its selected modules and their section hashes. */
+export function planFor(defs: readonly ModuleDef[], config: Config, node: NodeConfig): Plan {
+  const modules = defs
+    .filter((d) => d.selected(config, node))
+    .map((d) => ({ name: d.name, after: d.after, hash: sectionHash(d.section(config, node)) }));
+  orderModules(modules);
+  return { hash: config.hash, modules, moduleTimeoutMs: config.runtime.moduleTimeoutMs, stopTimeoutMs: config.runtime.stopTimeoutMs };
+}
+
+export class Runtime implements RuntimeView {
+  private state: State = initialState;
+  private readonly instances = new Map<string, ModuleInstance>();
+  /** Configs by hash, for the plans the engine holds. */
+  private readonly configs = new Map<string, Config>();
+  private cancelTick: Cancel | null = null;
+  private readonly startedAt: number;
+  private node: NodeConfig;
+
+  constructor(private readonly o: RuntimeOptions) {
+    this.node = o.node;
+    this.startedAt = o.clock.wall();
+    o.metrics.collect("tandem_module_up", "1 when the module is running on this node", () =>
+      Object.values(this.state.modules).map((m) => ({ labels: { module: m.name }, value: m.state === "running" || m.state === "reloading" ? 1 : 0 })),
+    );
+    const reloads = o.metrics.counter("tandem_config_reloads_total", "config reloads by result (accepted, unchanged, rejected)");
+    o.events.subscribe((e) => {
+      if (e.type === "config.reload" && typeof e.data.result === "string" && e.data.result !== "applying") reloads.inc({ result: e.data.result });
+    });
+  }
+
+  get config(): Config {
+    return this.configs.get(this.state.plan?.hash ?? "") ?? this.o.config;
+  }
+
+  start(): void {
+    this.configs.set(this.o.config.hash, this.o.config);
+    this.feed({ type: "start", plan: planFor(this.o.defs, this.o.config, this.node), now: this.o.clock.now() });
+  }
+
+  stop(): void {
+    this.feed({ type: "stop", now: this.o.clock.now() });
+  }
+
+  async reload(): Promise<ReloadOutcome> {
+    const file = this.config.file;
+    const loaded = await loadConfig(file);
+    const problems = loaded.ok ? [] : loaded.problems.map((p) => formatProblem(file, p));
+    let plan: Plan | undefined;
+    if (loaded.ok) {
+      const self = findSelf(loaded.config, this.node.name, this.node.name);
+      if ("problem" in self) problems.push(formatProblem(file, self.problem));
+      else if (loaded.config.cluster !== this.config.cluster)
+        problems.push(`${file}: cluster: the cluster name cannot change on a reload (running "${this.config.cluster}", file says "${loaded.config.cluster}"); restart the node instead`);
+      else {
+        this.node = self.node;
+        plan = planFor(this.o.defs, loaded.config, self.node);
+        this.configs.set(loaded.config.hash, loaded.config);
+      }
+    }
+    const now = this.o.clock.now();
+    if (!plan) {
+      for (const p of problems) this.o.log.error({ problem: p }, "config reload refused; keeping the running config");
+      this.feed({ type: "reload-rejected", reason: problems.join("\n"), now });
+      return { result: "rejected", problems };
+    }
+    if (plan.hash === this.state.plan?.hash && this.state.queued === null) {
+      this.o.events.emit("config.reload", { result: "unchanged", config: plan.hash });
+      return { result: "unchanged", config: plan.hash };
+    }
+    this.feed({ type: "reload", plan, now });
+    this.o.events.emit("config.reload", { result: "accepted", config: plan.hash });
+    return { result: "accepted", config: plan.hash };
+  }
+
+  routes(): RouteSpec[] {
+    const out: RouteSpec[] = [];
+    for (const [name, inst] of this.instances) {
+      const m = this.state.modules[name];
+      if (m?.state !== "running" && m?.state !== "reloading") continue;
+      for (const r of inst.routes?.() ?? []) out.push({ ...r, path: `/v1/${name}${r.path}` });
+    }
+    return out;
+  }
+
+  status(): Record<string, unknown> {
+    const modules: Record<string, unknown> = {};
+    for (const m of Object.values(this.state.modules)) {
+      modules[m.name] = {
+        state: m.state,
+        ...(m.error ? { error: m.error } : {}),
+        ...(this.instances.get(m.name)?.status() ?? {}),
+      };
+    }
+    return {
+      node: this.node.name,
+      cluster: this.config.cluster,
+      version: this.o.version,
+      phase: this.state.phase,
+      config: { hash: this.config.hash, file: this.config.file },
+      startedAt: new Date(this.startedAt).toISOString(),
+      modules,
+    };
+  }
+
+  private feed(input: Input): void {
+    const { state, effects } = step(this.state, input);
+    this.state = state;
+    for (const e of effects) this.perform(e);
+    this.cancelTick?.();
+    this.cancelTick = null;
+    const at = nextDeadline(this.state);
+    if (at !== null) this.cancelTick = this.o.clock.after(at - this.o.clock.now(), () => this.feed({ type: "tick", now: this.o.clock.now() }));
+    for (const hash of this.configs.keys()) if (hash !== this.state.plan?.hash && hash !== this.state.queued?.hash) this.configs.delete(hash);
+  }
+
+  private perform(e: Effect): void {
+    switch (e.type) {
+      case "event":
+        this.o.events.emit(e.event, e.data);
+        return;
+      case "exit":
+        this.o.onExit(e.code);
+        return;
+      case "start":
+      case "reload":
+      case "stop":
+        this.operate(e.type, e.op, e.name);
+        return;
+    }
+  }
+
+  private operate(kind: "start" | "reload" | "stop", op: number, name: string): void {
+    const config = this.config;
+    let inst = this.instances.get(name);
+    const call = async (): Promise<void> => {
+      if (kind === "start") {
+        const def = this.o.defs.find((d) => d.name === name)!;
+        inst = def.create({ ...this.o, node: this.node, log: this.o.log.child({ module: name }), runtime: this });
+        this.instances.set(name, inst);
+        await inst.start(config);
+      } else if (kind === "reload") await inst!.reload(config);
+      else {
+        this.instances.delete(name);
+        await inst?.stop();
+      }
+    };
+    call().then(
+      () => this.feed({ type: "done", op, ok: true, now: this.o.clock.now() }),
+      (err: unknown) => {
+        const error = err instanceof Error ? err.message : String(err);
+        this.o.log.error({ module: name, op: kind, err: error }, `module ${kind} failed`);
+        this.feed({ type: "done", op, ok: false, error, now: this.o.clock.now() });
+      },
+    );
+  }
+}

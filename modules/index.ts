@@ -1,0 +1,10 @@
+/**
+ * Every module the runtime can start, in registry order (ties in dependency
+ * order keep this order). Adding a module is one line here and its own folder.
+ */
+import type { ModuleDef } from "../core/module.ts";
+import { apiModule, type Listen } from "../core/api/server.ts";
+
+export function moduleDefs(version: string, apiOverride?: Listen): ModuleDef[] {
+  return [apiModule(version, apiOverride)];
+}
