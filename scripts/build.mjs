@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// `npm run build`: compile the whole program into one executable, dist/tandem.
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+mkdirSync(join(root, "dist"), { recursive: true });
+execFileSync(join(root, "node_modules", ".bin", "bun"), ["build", "--compile", "--minify-syntax", "cmd/tandem.ts", "--outfile", "dist/tandem"], { cwd: root, stdio: "inherit" });

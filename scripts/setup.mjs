@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Installs what the project needs on a fresh machine: npm packages (when
+// node_modules is missing or older than the lock file) and, as root, the
+// Debian packages of the tools the tests drive. Plain Node: it runs before
+// anything else is installed.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Tool the tests run -> the Debian package that ships it. */
+export const DEBIAN_TOOLS = {
+  ip: "iproute2",
+  nft: "nftables",
+  curl: "curl",
+  ps: "procps",
+  setsid: "util-linux",
+};
+
+function have(cmd) {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+}
+
+function npmInstall() {
+  const modules = join(root, "node_modules");
+  const lock = join(root, "package-lock.json");
+  const marker = join(modules, ".package-lock.json");
+  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs && existsSync(join(modules, ".bin", "bun"))) return;
+  console.log("setup: npm ci");
+  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
+}
+
+function aptInstall(tools) {
+  const missing = [...new Set(Object.entries(tools).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg))];
+  if (!missing.length) return;
+  if (process.getuid?.() !== 0 || !have("apt-get")) {
+    console.log(`setup: not root or no apt-get; tests needing ${missing.join(", ")} will say they are skipped`);
+    return;
+  }
+  console.log(`setup: apt-get install ${missing.join(" ")}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { stdio: "inherit", env });
+}
+
+const extra = process.argv.slice(2);
+npmInstall();
+aptInstall(extra.includes("--bench") ? { ...DEBIAN_TOOLS, keepalived: "keepalived" } : DEBIAN_TOOLS);

@@ -1,0 +1,133 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tandem, tempDir } from "../helpers.ts";
+import { parseKeyFile } from "../../core/crypto/keyfile.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+const tmp = tempDir("cli");
+afterAll(tmp.cleanup);
+
+describe("the executable", () => {
+  test("--version and --help", async () => {
+    const v = await tandem(["--version"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toBe(`tandem ${pkg.version}`);
+    const h = await tandem(["--help"]);
+    expect(h.code).toBe(0);
+    for (const c of ["run", "check", "keygen", "config"]) expect(h.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+  });
+
+  test("no command, or an unknown one, is a usage error", async () => {
+    expect((await tandem([])).code).toBe(2);
+    const u = await tandem(["frobnicate"]);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  test("every subcommand has --help", async () => {
+    const h = await tandem(["--help"]);
+    const names = [...h.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThanOrEqual(4);
+    for (const name of names) {
+      const r = await tandem([name, "--help"]);
+      expect(r.code, name).toBe(0);
+      expect(r.stdout, name).toStartWith(`Usage: tandem ${name}`);
+    }
+  });
+
+  test("an unknown option is a usage error that points at --help", async () => {
+    const r = await tandem(["check", "--frob"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("See 'tandem check --help'");
+  });
+});
+
+describe("keygen", () => {
+  test("writes a key readable by its owner only, and keeps an existing one", async () => {
+    const file = join(tmp.dir, "k1");
+    const r = await tandem(["keygen", "-o", file]);
+    expect(r.code).toBe(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const keys = parseKeyFile(readFileSync(file, "utf8"));
+    expect(keys.active).toBe(1);
+    expect(keys.keys.get(1)!.length).toBe(32);
+    const before = readFileSync(file, "utf8");
+    const again = await tandem(["keygen", "-o", file]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("exists");
+    expect(readFileSync(file, "utf8")).toBe(before);
+    expect((await tandem(["keygen", "-o", file, "--force"])).code).toBe(0);
+    expect(readFileSync(file, "utf8")).not.toBe(before);
+  });
+});
+
+describe("check", () => {
+  const dir = tmp.dir;
+  const setup = async () => {
+    copyFileSync("examples/pair.toml", join(dir, "pair.toml"));
+    if (!existsSync(join(dir, "cluster.key"))) await tandem(["keygen", "-o", join(dir, "cluster.key")]);
+    writeFileSync(join(dir, "api.token"), "0123456789abcdef0123456789abcdef\n", { mode: 0o600 });
+    return join(dir, "pair.toml");
+  };
+
+  test("a valid config exits 0 and prints its warnings", async () => {
+    const file = await setup();
+    const r = await tandem(["check", "-c", file, "--node", "alpha"]);
+    expect(r.stderr).toContain("warning:");
+    expect(r.stderr).toContain("no arbiter and no fencing");
+    expect(r.stdout).toContain("valid (cluster pair, 2 nodes");
+    expect(r.code).toBe(0);
+  });
+
+  test("a bad config exits 2 with every problem", async () => {
+    const file = join(dir, "bad.toml");
+    writeFileSync(file, readFileSync(await setup(), "utf8").replace('roles = ["member"]', 'role = ["member"]').replace("port = 9480", 'port = "high"'));
+    const r = await tandem(["check", "-c", file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:9: nodes[0].role: unknown key "role"; expected one of name, address, roles (did you mean "roles"?)`);
+    expect(r.stderr).toContain(`${file}:17: api.port: invalid value; expected a whole number from 1 to 65535; found "high"`);
+    const json = await tandem(["check", "-c", file, "--json"]);
+    const out = JSON.parse(json.stdout) as { valid: boolean; problems: Array<{ path: unknown[]; line: number }> };
+    expect(out.valid).toBe(false);
+    expect(out.problems.map((p) => p.line)).toEqual([9, 17]);
+  });
+
+  test("a key file readable by others, or missing, is refused", async () => {
+    const file = await setup();
+    chmodSync(join(dir, "cluster.key"), 0o644);
+    const r = await tandem(["check", "-c", file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("key_file:");
+    expect(r.stderr).toContain("is readable by others; expected mode 0600; found mode 0644");
+    chmodSync(join(dir, "cluster.key"), 0o600);
+    writeFileSync(join(dir, "nokey.toml"), readFileSync(file, "utf8").replace('key_file = "cluster.key"', 'key_file = "absent.key"'));
+    const m = await tandem(["check", "-c", join(dir, "nokey.toml")]);
+    expect(m.code).toBe(2);
+    expect(m.stderr).toContain("tandem keygen -o FILE");
+  });
+
+  test("an unknown --node is named with a suggestion", async () => {
+    const r = await tandem(["check", "-c", await setup(), "--node", "alpah"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no node named "alpah"');
+    expect(r.stderr).toContain('did you mean "alpha"?');
+  });
+
+  test("a missing file", async () => {
+    const r = await tandem(["check", "-c", join(dir, "nope.toml")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("cannot read config file");
+  });
+});
+
+test("config schema is the JSON Schema that check enforces", async () => {
+  const r = await tandem(["config", "schema"]);
+  expect(r.code).toBe(0);
+  const schema = JSON.parse(r.stdout) as { $schema: string; properties: Record<string, unknown>; required: string[]; additionalProperties: boolean };
+  expect(schema.$schema).toContain("json-schema.org");
+  expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["cluster", "key_file", "nodes", "api", "runtime"]));
+  expect(schema.required).toEqual(expect.arrayContaining(["cluster", "key_file", "nodes"]));
+  expect(schema.additionalProperties).toBe(false);
+  expect((await tandem(["config", "scheme"])).code).toBe(2);
+});

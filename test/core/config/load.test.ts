@@ -1,0 +1,151 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { parseConfig, findSelf } from "../../../core/config/load.ts";
+import { formatPath, formatProblem, didYouMean } from "../../../core/config/problems.ts";
+import { parseDuration, formatDuration } from "../../../core/duration.ts";
+
+const GOOD = `cluster = "lab"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "198.18.1.11"
+
+[[nodes]]
+name = "bravo"
+address = "198.18.1.12"
+roles = ["member"]
+
+[[nodes]]
+name = "witness"
+address = "198.18.1.13"
+roles = ["arbiter"]
+
+[runtime]
+stop_timeout = "1500ms"
+`;
+
+function problems(text: string) {
+  const r = parseConfig(text, "/etc/tandem/tandem.toml");
+  if (r.ok) throw new Error("expected problems, the config was accepted");
+  return r.problems.map((p) => formatProblem("tandem.toml", p));
+}
+
+describe("durations", () => {
+  test("units as in ha.cf", () => {
+    expect(parseDuration("150ms")).toBe(150);
+    expect(parseDuration("2s")).toBe(2000);
+    expect(parseDuration("1.5s")).toBe(1500);
+    expect(parseDuration("1m")).toBe(60_000);
+    expect(parseDuration("1h")).toBe(3_600_000);
+  });
+  test("a bare number or an unknown unit is not a duration", () => {
+    for (const bad of ["2", "2 seconds", "ms", "-1s", "1d", ""]) expect(parseDuration(bad)).toBeUndefined();
+  });
+  test("format round-trips", () => {
+    for (const ms of [1, 150, 1000, 1500, 60_000, 3_600_000]) expect(parseDuration(formatDuration(ms))).toBe(ms);
+  });
+});
+
+describe("a valid config", () => {
+  test("fills defaults and resolves paths against the file's folder", () => {
+    const r = parseConfig(GOOD, "/etc/tandem/tandem.toml");
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.config.keyFile).toBe("/etc/tandem/cluster.key");
+    expect(r.config.nodes[0]!.roles).toEqual(["member"]);
+    expect(r.config.api.port).toBe(9480);
+    expect(r.config.runtime.stopTimeoutMs).toBe(1500);
+    expect(r.config.runtime.moduleTimeoutMs).toBe(30_000);
+    expect(r.config.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.warnings).toEqual([]);
+  });
+
+  test("the same text gives the same hash; another text another", () => {
+    const a = parseConfig(GOOD, "/a/x.toml");
+    const b = parseConfig(GOOD, "/b/y.toml");
+    const c = parseConfig(GOOD + "\n# changed\n", "/a/x.toml");
+    expect(a.ok && b.ok && c.ok).toBe(true);
+    if (a.ok && b.ok && c.ok) {
+      expect(a.config.hash).toBe(b.config.hash);
+      expect(c.config.hash).not.toBe(a.config.hash);
+    }
+  });
+
+  test("a pair without arbiter is valid but warned about", () => {
+    const pair = GOOD.replace(/\[\[nodes\]\]\nname = "witness"[\s\S]*?roles = \["arbiter"\]\n/, "");
+    const r = parseConfig(pair, "x.toml");
+    expect(r.ok).toBe(true);
+    expect(r.warnings.map((w) => w.message).join()).toContain("no arbiter and no fencing");
+  });
+
+  test("every example in examples/ is valid", () => {
+    for (const f of ["pair.toml", "pair-arbiter.toml", "demo.toml"]) {
+      const r = parseConfig(readFileSync(`examples/${f}`, "utf8"), `examples/${f}`);
+      expect(r.ok ? [] : r.problems).toEqual([]);
+    }
+  });
+});
+
+describe("problems name the key path, the line, what was expected and what was found", () => {
+  test("a misspelt key gets a did-you-mean and its line", () => {
+    const out = problems(GOOD.replace('address = "198.18.1.12"', 'adress = "198.18.1.12"'));
+    expect(out).toContain('tandem.toml:10: nodes[1].adress: unknown key "adress"; expected one of name, address, roles (did you mean "address"?)');
+    expect(out).toContain("tandem.toml:8: nodes[1].address: missing; expected an IPv4 address like 198.18.0.10");
+  });
+
+  test("an unknown section", () => {
+    const out = problems(GOOD + "\n[heartbeet]\ninterval = \"1s\"\n");
+    expect(out.some((l) => l.startsWith("tandem.toml:21: heartbeet: unknown key") && l.includes("expected one of"))).toBe(true);
+  });
+
+  test("wrong types and values", () => {
+    const out = problems(GOOD.replace('stop_timeout = "1500ms"', 'stop_timeout = 5\nmodule_timeout = "5 min"') + '[api]\nport = 70000\n');
+    expect(out).toContain("tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found 5");
+    expect(out).toContain('tandem.toml:20: runtime.module_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found "5 min"');
+    expect(out).toContain("tandem.toml:22: api.port: invalid value; expected a whole number from 1 to 65535; found 70000");
+  });
+
+  test("a bad role and a bad address", () => {
+    const out = problems(GOOD.replace('roles = ["arbiter"]', 'roles = ["witness"]').replace('"198.18.1.11"', '"198.18.1.311"'));
+    expect(out).toContain('tandem.toml:16: nodes[2].roles[0]: invalid value; expected one of "member", "arbiter"; found "witness"');
+    expect(out).toContain('tandem.toml:6: nodes[0].address: invalid value; expected an IPv4 address like 198.18.0.10; found "198.18.1.311"');
+  });
+
+  test("duplicate names and addresses, two arbiters, a member-arbiter", () => {
+    const text = GOOD.replace('name = "bravo"', 'name = "alpha"').replace('"198.18.1.13"', '"198.18.1.11"').replace('roles = ["member"]', 'roles = ["member", "arbiter"]');
+    const out = problems(text);
+    expect(out).toContain('tandem.toml:9: nodes[1].name: node name "alpha" is already used by nodes[0]; expected a unique name');
+    expect(out).toContain("tandem.toml:15: nodes[2].address: address 198.18.1.11 is already used by nodes[0]; expected a unique address");
+    expect(out.some((l) => l.includes("nodes[1].roles: a node cannot be both member and arbiter"))).toBe(true);
+  });
+
+  test("TOML syntax errors carry the parser's line", () => {
+    const out = problems(GOOD.replace('cluster = "lab"', 'cluster = "lab'));
+    expect(out[0]).toMatch(/^tandem\.toml:1: \(top level\): not valid TOML/);
+  });
+
+  test("missing top-level keys", () => {
+    const out = problems('[[nodes]]\nname = "a"\naddress = "198.18.0.1"\n');
+    expect(out).toContain('tandem.toml: cluster: missing; expected lower case letters, digits and \'-\', starting with a letter, at most 31');
+    expect(out.some((l) => l.startsWith("tandem.toml: key_file: missing"))).toBe(true);
+  });
+});
+
+describe("finding this node", () => {
+  const r = parseConfig(GOOD, "x.toml");
+  if (!r.ok) throw new Error("fixture invalid");
+  test("by --node, else by host name", () => {
+    expect(findSelf(r.config, "bravo", "somehost")).toEqual({ node: r.config.nodes[1]! });
+    expect(findSelf(r.config, undefined, "witness")).toEqual({ node: r.config.nodes[2]! });
+  });
+  test("an unknown name is a problem with a suggestion", () => {
+    const out = findSelf(r.config, "bravp", "x");
+    expect("problem" in out && out.problem.hint).toBe('did you mean "bravo"?');
+  });
+});
+
+test("helpers", () => {
+  expect(formatPath(["nodes", 2, "roles", 0])).toBe("nodes[2].roles[0]");
+  expect(didYouMean("deadtim", ["deadtime", "warntime"])).toBe("deadtime");
+  expect(didYouMean("zzzzzz", ["deadtime", "warntime"])).toBeUndefined();
+});
