@@ -1,0 +1,80 @@
+/** What the benchmarks share: statistics, tables with the anchor beside Tandem, /proc readings. */
+import { readFileSync } from "node:fs";
+
+export interface Row {
+  figure: string;
+  unit: string;
+  tandem: number;
+  anchor: number;
+  /** "lower" when a smaller figure is better (times, memory, CPU). */
+  better: "lower" | "higher";
+}
+
+export interface Table {
+  title: string;
+  anchor: string;
+  method: string;
+  rows: Row[];
+}
+
+export function median(xs: number[]): number {
+  return quantile(xs, 0.5);
+}
+
+export function quantile(xs: number[], q: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  const hi = Math.ceil(i);
+  return s[lo]! + (s[hi]! - s[lo]!) * (i - lo);
+}
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return "n/a";
+  if (Math.abs(n) >= 100) return n.toFixed(0);
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+/** Ratio Tandem / anchor, with a word saying which side is better. */
+export function ratio(r: Row): string {
+  const x = r.tandem / r.anchor;
+  if (!Number.isFinite(x)) return "n/a";
+  const tandemBetter = r.better === "lower" ? x < 1 : x > 1;
+  return `${x.toFixed(2)}× (${tandemBetter ? "Tandem better" : x === 1 ? "equal" : "anchor better"})`;
+}
+
+export function render(t: Table): string {
+  const head = ["figure", "Tandem", t.anchor, "Tandem / anchor"];
+  const body = t.rows.map((r) => [`${r.figure} (${r.unit})`, fmt(r.tandem), fmt(r.anchor), ratio(r)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [`### ${t.title}`, "", t.method, "", line(head), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...body.map(line), ""].join("\n");
+}
+
+/** Resident memory of a process in bytes, from /proc. */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** CPU time (user + system) of a process in seconds, from /proc. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields after the command: state is [0]; utime and stime are [11] and [12].
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+const CLOCK_TICKS = 100;
+
+export function sh(cmd: string[]): string {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString().trim()}`);
+  return r.stdout.toString();
+}
+
+export function netnsPids(ns: string): number[] {
+  return sh(["ip", "netns", "pids", ns]).split("\n").filter(Boolean).map(Number);
+}

@@ -1,0 +1,221 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { NodeProcess, freePort, tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
+
+const tmp = tempDir("run");
+const nodes: NodeProcess[] = [];
+afterAll(() => {
+  for (const n of nodes) n.kill();
+  tmp.cleanup();
+});
+
+const TOKEN = "s3cret-token-0123456789abcdef";
+
+async function cluster(port: number, extra = ""): Promise<string> {
+  const dir = tmp.dir;
+  await tandem(["keygen", "-o", join(dir, "cluster.key"), "--force"]);
+  writeSecret(join(dir, "api.token"), TOKEN + "\n");
+  const file = join(dir, "tandem.toml");
+  writeFileSync(
+    file,
+    `cluster = "runtest"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "solo"
+address = "127.0.0.1"
+
+[api]
+port = ${port}
+token_file = "api.token"
+
+[runtime]
+stop_timeout = "3s"
+${extra}`,
+  );
+  return file;
+}
+
+async function start(file: string, args: string[] = []): Promise<NodeProcess> {
+  const n = new NodeProcess(["-c", file, "--node", "solo", ...args], tmp.dir);
+  nodes.push(n);
+  await n.waitLog("the node to run", (l) => l.event === "runtime.running");
+  return n;
+}
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe("tandem run serves the API", () => {
+  let base = "";
+  let node: NodeProcess;
+  let file = "";
+
+  test("starts and answers /healthz and /v1/status", async () => {
+    const port = await freePort();
+    file = await cluster(port);
+    node = await start(file);
+    base = `http://127.0.0.1:${port}`;
+    const h = await fetch(`${base}/healthz`);
+    expect(h.status).toBe(200);
+    const s = (await (await fetch(`${base}/v1/status`)).json()) as Record<string, any>;
+    expect(s.node).toBe("solo");
+    expect(s.cluster).toBe("runtest");
+    expect(s.phase).toBe("running");
+    expect(s.config.hash).toBe(createHash("sha256").update(readFileSync(file)).digest("hex"));
+    expect(s.modules.api.state).toBe("running");
+    expect(s.modules.api.url).toBe(`${base}/`);
+  });
+
+  test("/metrics is Prometheus text with the runtime's metrics", async () => {
+    const r = await fetch(`${base}/metrics`);
+    expect(r.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+    const text = await r.text();
+    expect(text).toContain('tandem_module_up{module="api"} 1');
+    expect(text).toMatch(/^tandem_build_info\{version="[^"]+"\} 1$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+    for (const line of text.trim().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) \S+ .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-0-9.e+NaInf]+)$/);
+  });
+
+  test("/v1/openapi.json describes every route, and every described route answers", async () => {
+    const doc = (await (await fetch(`${base}/v1/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { security?: unknown }>> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/healthz", "/v1/status", "/v1/events", "/metrics", "/v1/reload", "/v1/openapi.json", "/"]));
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops)) {
+        if (path === "/v1/events") continue;
+        const r = await fetch(`${base}${path}`, { method: method.toUpperCase(), headers: ops[method]!.security ? auth : {} });
+        expect([r.status, path]).not.toEqual([404, path]);
+        expect(r.status, `${method} ${path}`).toBeLessThan(300);
+      }
+    }
+  });
+
+  test("errors are application/problem+json: 404, 405, 401", async () => {
+    const nf = await fetch(`${base}/v1/nope`);
+    expect(nf.status).toBe(404);
+    expect(nf.headers.get("content-type")).toBe("application/problem+json");
+    expect(((await nf.json()) as { status: number }).status).toBe(404);
+    const na = await fetch(`${base}/v1/status`, { method: "DELETE" });
+    expect(na.status).toBe(405);
+    expect(na.headers.get("allow")).toBe("GET");
+    const noAuth = await fetch(`${base}/v1/reload`, { method: "POST" });
+    expect(noAuth.status).toBe(401);
+    expect(noAuth.headers.get("content-type")).toBe("application/problem+json");
+    const wrong = await fetch(`${base}/v1/reload`, { method: "POST", headers: { authorization: "Bearer not-the-token-at-all-xx" } });
+    expect(wrong.status).toBe(401);
+  });
+
+  test("/v1/events streams state changes as server-sent events", async () => {
+    const ctl = new AbortController();
+    const res = await fetch(`${base}/v1/events`, { signal: ctl.signal });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let text = "";
+    const reload = await fetch(`${base}/v1/reload`, { method: "POST", headers: auth });
+    expect(reload.status).toBe(200);
+    expect(((await reload.json()) as { result: string }).result).toBe("unchanged");
+    await waitFor("the reload event on the stream", async () => {
+      const { value } = await reader.read();
+      text += dec.decode(value);
+      return text.includes('"type":"config.reload"') ? true : undefined;
+    });
+    const data = text.split("\n").find((l) => l.startsWith("data: ") && l.includes("config.reload"))!;
+    const event = JSON.parse(data.slice(6)) as { type: string; node: string; data: { result: string } };
+    expect(event).toMatchObject({ type: "config.reload", node: "solo", data: { result: "unchanged" } });
+    ctl.abort();
+  });
+
+  test("an SSE client resumes with Last-Event-ID", async () => {
+    const ctl = new AbortController();
+    const res = await fetch(`${base}/v1/events`, { signal: ctl.signal, headers: { "last-event-id": "1" } });
+    const reader = res.body!.getReader();
+    const { value } = await reader.read();
+    let text = new TextDecoder().decode(value);
+    while (!text.includes("runtime.running")) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).toContain('"id":2');
+    expect(text).not.toContain('"id":1,');
+    ctl.abort();
+  });
+
+  test("SIGHUP with a changed config applies it: the API moves to the new port", async () => {
+    const port2 = await freePort();
+    writeFileSync(file, readFileSync(file, "utf8").replace(/port = \d+/, `port = ${port2}`));
+    node.proc.kill("SIGHUP");
+    const moved = await waitFor("the API on the new port", async () => ((await fetch(`http://127.0.0.1:${port2}/healthz`)).ok ? true : undefined));
+    expect(moved).toBe(true);
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+    base = `http://127.0.0.1:${port2}`;
+    const s = (await (await fetch(`${base}/v1/status`)).json()) as Record<string, any>;
+    expect(s.config.hash).toBe(createHash("sha256").update(readFileSync(file)).digest("hex"));
+    expect(node.lines().filter((l) => l.event === "runtime.module" && l.module === "api" && l.reloaded === true).length).toBe(1);
+  });
+
+  test("SIGHUP with a bad config is refused with the reason, and the running config is kept", async () => {
+    const before = (await (await fetch(`${base}/v1/status`)).json()) as Record<string, any>;
+    const good = readFileSync(file, "utf8");
+    writeFileSync(file, good.replace('stop_timeout = "3s"', 'stop_timeout = "soon"'));
+    node.proc.kill("SIGHUP");
+    const refused = await node.waitLog("the refusal", (l) => l.msg === "config reload refused; keeping the running config");
+    expect(String(refused.problem)).toContain('runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found "soon"');
+    const after = (await (await fetch(`${base}/v1/status`)).json()) as Record<string, any>;
+    expect(after.config.hash).toBe(before.config.hash);
+    expect(after.modules.api.state).toBe("running");
+    const api = await fetch(`${base}/v1/reload`, { method: "POST", headers: auth });
+    expect(api.status).toBe(422);
+    expect(((await api.json()) as { problems: string[] }).problems.join()).toContain("runtime.stop_timeout");
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('tandem_config_reloads_total{result="rejected"} 2');
+    writeFileSync(file, good);
+  });
+
+  test("SIGTERM stops the modules in reverse order and exits 0 within the bound", async () => {
+    const t0 = Date.now();
+    node.proc.kill("SIGTERM");
+    expect(await node.exited()).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const events = node.lines().map((l) => l.event).filter(Boolean);
+    expect(events.slice(-3)).toEqual(["runtime.stopping", "runtime.module", "runtime.stopped"]);
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe("tandem run refuses what it cannot run", () => {
+  test("a bad config exits 2 before starting anything", async () => {
+    const file = await cluster(await freePort(), "\n[bogus]\n");
+    const n = new NodeProcess(["-c", file, "--node", "solo"], tmp.dir);
+    nodes.push(n);
+    expect(await n.exited()).toBe(2);
+    expect(n.log).toContain('bogus: unknown key "bogus"');
+  });
+
+  test("a port already in use fails the start: exit 1 with the reason", async () => {
+    const port = await freePort();
+    const blocker = Bun.serve({ hostname: "127.0.0.1", port, fetch: () => new Response("x") });
+    try {
+      const n = new NodeProcess(["-c", await cluster(port), "--node", "solo"], tmp.dir);
+      nodes.push(n);
+      expect(await n.exited()).toBe(1);
+      const failed = n.lines().find((l) => l.event === "runtime.module" && l.state === "failed");
+      expect(String(failed?.error)).toMatch(/in use|EADDRINUSE/i);
+    } finally {
+      blocker.stop(true);
+    }
+  });
+
+  test("--api overrides the configured address; without a token file, mutations are forbidden", async () => {
+    const file = await cluster(await freePort());
+    writeFileSync(file, readFileSync(file, "utf8").replace('token_file = "api.token"\n', ""));
+    const port = await freePort();
+    const n = await start(file, ["--api", `127.0.0.1:${port}`]);
+    const r = await fetch(`http://127.0.0.1:${port}/v1/reload`, { method: "POST", headers: auth });
+    expect(r.status).toBe(403);
+    expect(((await r.json()) as { detail: string }).detail).toContain("token_file");
+    n.proc.kill("SIGINT");
+    expect(await n.exited()).toBe(0);
+    const bad = await tandem(["run", "-c", file, "--api", "nowhere"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--api expects HOST:PORT");
+  });
+});
