@@ -17,6 +17,7 @@ export const DEBIAN_TOOLS = {
   curl: "curl",
   ps: "procps",
   setsid: "util-linux",
+  chromium: "chromium",
 };
 
 function have(cmd) {

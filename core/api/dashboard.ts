@@ -70,7 +70,7 @@ function show(msg) {
   while ($("events").childElementCount > 500) $("events").lastChild.remove();
   refresh();
 }
-const source = new EventSource("/v1/events");
+const source = new EventSource("/v1/events?since=0");
 source.onopen = () => { $("conn").textContent = "live"; $("conn").className = "live"; refresh(); };
 source.onerror = () => { $("conn").textContent = "reconnecting"; $("conn").className = "down"; };
 source.onmessage = show;

@@ -77,7 +77,7 @@ function coreRoutes(ctx: ModuleContext, version: string, all: () => RouteSpec[])
     {
       method: "get",
       path: "/v1/events",
-      summary: "server-sent events: every state change as a message whose data is the event (id, at, type, node, data); resumable with Last-Event-ID",
+      summary: "server-sent events: every state change as a message whose data is the event (id, at, type, node, data); Last-Event-ID or ?since=ID replays the history after that id",
       produces: "text/event-stream",
       responses: { 200: "an endless stream of events" },
       handler: (c) => events(c, ctx),
@@ -123,9 +123,11 @@ function coreRoutes(ctx: ModuleContext, version: string, all: () => RouteSpec[])
 }
 
 function events(c: Context, ctx: ModuleContext): Response {
-  const lastId = Number(c.req.header("last-event-id") ?? c.req.query("since") ?? "0");
+  // Last-Event-ID (a reconnecting client) or ?since=ID replays the history after ID; neither: only new events.
+  const after = c.req.header("last-event-id") ?? c.req.query("since");
+  const lastId = after === undefined ? NaN : Number(after);
   return streamSSE(c, async (stream) => {
-    const queue = Number.isInteger(lastId) && lastId > 0 ? ctx.events.since(lastId) : [];
+    const queue = Number.isInteger(lastId) && lastId >= 0 ? ctx.events.since(lastId) : [];
     let wake: () => void = () => {};
     let closed = false;
     const unsubscribe = ctx.events.subscribe((e) => {

@@ -1,0 +1,49 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser } from "playwright-core";
+import { NodeProcess, freePort, tandem, tempDir, writeSecret } from "../../helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.log(`dashboard test skipped: ${CHROMIUM} is missing (npm test installs Debian's chromium as root)`);
+
+const tmp = tempDir("dash");
+let node: NodeProcess | undefined;
+let browser: Browser | undefined;
+afterAll(async () => {
+  await browser?.close();
+  node?.kill();
+  tmp.cleanup();
+});
+
+test.skipIf(!haveChromium)("the dashboard shows the node, its modules, the events before it opened and those that follow", async () => {
+  const port = await freePort();
+  await tandem(["keygen", "-o", join(tmp.dir, "k")]);
+  const token = "dashboard-token-0123456789";
+  writeSecret(join(tmp.dir, "t"), token);
+  const file = join(tmp.dir, "c.toml");
+  writeFileSync(file, `cluster = "dash"\nkey_file = "k"\n[[nodes]]\nname = "solo"\naddress = "127.0.0.1"\n[api]\nport = ${port}\ntoken_file = "t"\n`);
+  node = new NodeProcess(["-c", file, "--node", "solo"], tmp.dir);
+  await node.waitLog("the node to run", (l) => l.event === "runtime.running");
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.locator("#node", { hasText: "solo" }).waitFor({ timeout: 10_000 });
+  expect(await page.textContent("#cluster")).toBe("dash");
+  expect(await page.textContent("#phase")).toBe("running");
+  await page.locator("#conn", { hasText: "live" }).waitFor({ timeout: 10_000 });
+  await page.locator("#events div", { hasText: "runtime.running" }).waitFor({ timeout: 10_000 });
+  const row = page.locator("#modules tr", { hasText: "api" });
+  expect(await row.locator("td").nth(1).textContent()).toBe("running");
+
+  const r = await fetch(`http://127.0.0.1:${port}/v1/reload`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+  expect(r.status).toBe(200);
+  await page.locator("#events div", { hasText: "config.reload" }).waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: join(tmp.dir, "dashboard.png") });
+  if (process.env.TANDEM_SCREENSHOT) await page.screenshot({ path: process.env.TANDEM_SCREENSHOT });
+}, 60_000);
