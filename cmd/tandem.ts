@@ -4,9 +4,10 @@ import { type Command, EXIT_OK, EXIT_USAGE, VERSION, runCommand } from "./cli.ts
 import { check } from "./check.ts";
 import { config } from "./config.ts";
 import { keygen } from "./keygen.ts";
+import { lab } from "./lab.ts";
 import { run } from "./run.ts";
 
-const COMMANDS: Command[] = [run, check, keygen, config];
+const COMMANDS: Command[] = [run, check, keygen, config, lab];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

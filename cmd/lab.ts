@@ -1,0 +1,286 @@
+import { readFileSync } from "node:fs";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, selfCommand } from "./cli.ts";
+import { loadConfig, parseConfig } from "../core/config/load.ts";
+import { formatProblem } from "../core/config/problems.ts";
+import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
+import { FAULTS, type Fault } from "../lab/state.ts";
+import { LabError } from "../lab/system.ts";
+import { allStates, down, fault, heal, mustRead, resolveLab, status, up, type LabStatus } from "../lab/lab.ts";
+import { parseListen, serveRealServer } from "../lab/realserver.ts";
+
+const NAME_OPTIONS = {
+  config: { type: "string", short: "c" },
+  name: { type: "string" },
+} as const;
+
+const HELP = {
+  up: `Usage: tandem lab up -c FILE [--name LAB]
+
+Builds a lab on this machine from a cluster config: every node of the config
+in a network namespace of its own with its address from the config, plus a
+client and two real servers (rs1, rs2), all on one bridge in a "switch"
+namespace. The host gets the subnet's .1 on the veth tdl-LAB, so it reaches
+each node's API. Each node runs \`tandem run -c FILE --node NAME\`; each real
+server answers every GET with its name. Waits (at most 15s) until every node
+answers GET /healthz and every real server answers the client, then prints
+where to look. Whatever fails half way is removed again.
+
+Addresses: the nodes' /24 (all nodes in one, inside 198.18.0.0/15); the host
+side is .1, the client .100, rs1 .101, rs2 .102.
+
+Options:
+  -c, --config FILE   the cluster config (TOML)
+      --name LAB      the lab's name (default: the cluster's name); a-z, 0-9
+                      and '-', at most 11 characters
+  -h, --help          this help`,
+  down: `Usage: tandem lab down [--name LAB | -c FILE]
+
+Kills every process in the lab's namespaces, deletes the namespaces and the
+host veth, and removes the lab's state and logs. Taking down a lab that is not
+up is not an error. Without --name or -c: the one lab that is up.
+
+Options:
+      --name LAB      the lab
+  -c, --config FILE   the lab named after this config's cluster
+  -h, --help          this help`,
+  status: `Usage: tandem lab status [--name LAB | -c FILE] [--json]
+
+Lists every host of the lab: name, role (member, arbiter, client,
+realserver), network namespace, addresses, API URL, process state (running,
+stopped, frozen), injected faults, and the services the lab defines. Without
+--name or -c: every lab that is up (with --json an empty list when none is).
+
+Options:
+      --name LAB      the lab
+  -c, --config FILE   the lab named after this config's cluster
+      --json          print a JSON list of labs
+  -h, --help          this help`,
+  fault: `Usage: tandem lab fault HOST power|kill|freeze|isolate [--name LAB | -c FILE]
+
+Breaks a lab host (a node, or rs1, rs2, client):
+  power     every process of its namespace SIGKILLed and its links down
+  kill      its tandem process (a real server's server) SIGKILLed
+  freeze    SIGSTOP to that process: it holds its sockets but answers nothing
+  isolate   its links down: nobody reaches it, it reaches nobody
+The fault is recorded; \`tandem lab status\` shows it until \`tandem lab heal\`.
+
+Options:
+      --name LAB      the lab (default: the one lab that is up)
+  -c, --config FILE   the lab named after this config's cluster
+  -h, --help          this help`,
+  heal: `Usage: tandem lab heal HOST [--name LAB | -c FILE]
+
+Undoes what can be undone on a lab host: links up, SIGCONT to a frozen
+process, and the host's process started again if it is gone (after power or
+kill). Waits (at most 15s) until the host answers again.
+
+Options:
+      --name LAB      the lab (default: the one lab that is up)
+  -c, --config FILE   the lab named after this config's cluster
+  -h, --help          this help`,
+  realserver: `Usage: tandem lab realserver --name NAME --listen ADDR:PORT
+
+The lab's real server: answers every GET with NAME and a newline (plain text).
+\`tandem lab up\` runs one in each real server's namespace on port 80.
+
+Options:
+      --name NAME          what to answer
+      --listen ADDR:PORT   where to listen
+  -h, --help               this help`,
+} as const;
+
+type Action = keyof typeof HELP;
+
+const ACTIONS = Object.keys(HELP) as Action[];
+
+function requireRoot(action: Action): void {
+  if (process.getuid?.() !== 0) throw new LabError(`must run as root: \`lab ${action}\` works with network namespaces and links (try sudo)`);
+}
+
+/** --name, else the lab named after -c FILE's cluster, else the one lab that is up. */
+function labName(values: { name?: string; config?: string }): string {
+  if (values.name !== undefined) {
+    const problem = labNameProblem(values.name);
+    if (problem) fail(problem);
+    return values.name;
+  }
+  if (values.config !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(values.config, "utf8");
+    } catch (e) {
+      fail(`cannot read ${values.config}: ${(e as Error).message}`);
+    }
+    const parsed = parseConfig(text, values.config);
+    if (!parsed.ok) fail(`${values.config} is not a valid config (see \`tandem check -c ${values.config}\`)`);
+    return defaultLabName(parsed.config.cluster);
+  }
+  return resolveLab(undefined);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ")}`.trimEnd()).join("\n");
+}
+
+function describe(s: LabStatus): string {
+  const nets = s.networks.map((n) => `${n.subnet} (host ${n.hostLink.address} on ${n.hostLink.name})`).join(", ");
+  const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESS", "PROCESS", "FAULTS", "URL"]];
+  for (const h of s.hosts) {
+    const url = h.api ?? s.services.find((v) => v.name === h.name)?.url ?? "";
+    rows.push([
+      h.name,
+      h.role,
+      h.namespace,
+      h.addresses.map((a) => `${a.address}/${a.prefixLength}`).join(","),
+      h.process ? `${h.process.state} ${h.process.pid}` : "-",
+      h.faults.join(",") || "-",
+      url,
+    ]);
+  }
+  const services = table(s.services.map((v) => [v.name, v.kind, v.url]));
+  return `lab ${s.lab}: cluster ${s.cluster} from ${s.config}; ${nets}\n${table(rows)}\nservices:\n${services}\nlogs: ${s.logDir}`;
+}
+
+function upSummary(s: LabStatus): string {
+  const client = s.hosts.find((h) => h.role === "client");
+  const lines = [`lab ${s.lab} is up on ${s.networks.map((n) => `${n.subnet} (this host is ${n.hostLink.address} on ${n.hostLink.name})`).join(", ")}`];
+  lines.push("node APIs:");
+  lines.push(table(s.hosts.filter((h) => h.api).map((h) => [h.name, h.role, h.api!, `netns ${h.namespace}`])));
+  lines.push("services:");
+  lines.push(table(s.services.map((v) => [v.name, v.kind, v.url, `netns ${s.hosts.find((h) => h.name === v.name)?.namespace ?? "-"}`])));
+  if (client && s.services[0]) lines.push(`client: ip netns exec ${client.namespace} curl ${s.services[0].url}`);
+  lines.push(`logs:   ${s.logDir}`);
+  lines.push(`status: tandem lab status --name ${s.lab}`);
+  lines.push(`stop:   tandem lab down --name ${s.lab}`);
+  return lines.join("\n");
+}
+
+async function runAction(action: Action, argv: string[]): Promise<number> {
+  const help = () => (console.log(HELP[action]), EXIT_OK);
+  switch (action) {
+    case "up": {
+      const { values, positionals } = parse(argv, NAME_OPTIONS, true);
+      if (values.help) return help();
+      if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
+      if (!values.config) fail("missing -c FILE");
+      if (values.name !== undefined && labNameProblem(values.name)) fail(labNameProblem(values.name)!);
+      const loaded = await loadConfig(values.config);
+      if (!loaded.ok) {
+        for (const p of loaded.problems) console.error(`error: ${formatProblem(values.config, p)}`);
+        return EXIT_USAGE;
+      }
+      const name = values.name ?? defaultLabName(loaded.config.cluster);
+      const planned = planLab(loaded.config, name, selfCommand());
+      if (!planned.ok) {
+        for (const p of planned.problems) console.error(`error: ${values.config}: ${p}`);
+        return EXIT_USAGE;
+      }
+      requireRoot(action);
+      const state = await up(planned.plan, (line) => console.error(`lab ${name}: ${line}`));
+      console.log(upSummary(status(state)));
+      return EXIT_OK;
+    }
+    case "down": {
+      const { values, positionals } = parse(argv, NAME_OPTIONS, true);
+      if (values.help) return help();
+      if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
+      requireRoot(action);
+      const named = values.name !== undefined || values.config !== undefined;
+      if (!named && !allStates().length) return console.log("no lab is up"), EXIT_OK;
+      const lab = labName(values);
+      console.log((await down(lab)) ? `lab ${lab} is down` : `lab ${lab} was not up`);
+      return EXIT_OK;
+    }
+    case "status": {
+      const { values, positionals } = parse(argv, { ...NAME_OPTIONS, json: { type: "boolean" } }, true);
+      if (values.help) return help();
+      if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
+      requireRoot(action);
+      const named = values.name !== undefined || values.config !== undefined;
+      const states = named ? [mustRead(labName(values))] : allStates();
+      const list = states.map(status);
+      if (values.json) console.log(JSON.stringify(list, null, 2));
+      else console.log(list.length ? list.map(describe).join("\n\n") : "no lab is up");
+      return EXIT_OK;
+    }
+    case "fault": {
+      const { values, positionals } = parse(argv, NAME_OPTIONS, true);
+      if (values.help) return help();
+      const [host, kind, extra] = positionals;
+      if (host === undefined || kind === undefined) fail(`expected HOST and one of ${FAULTS.join(", ")}`);
+      if (!FAULTS.includes(kind as Fault)) fail(`unknown fault "${kind}"; expected one of ${FAULTS.join(", ")}`);
+      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      requireRoot(action);
+      const lab = labName(values);
+      await fault(lab, host, kind as Fault);
+      console.log(`lab ${lab}: ${host} ${kind}; undo with \`tandem lab heal ${host} --name ${lab}\``);
+      return EXIT_OK;
+    }
+    case "heal": {
+      const { values, positionals } = parse(argv, NAME_OPTIONS, true);
+      if (values.help) return help();
+      const [host, extra] = positionals;
+      if (host === undefined) fail("expected HOST");
+      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      requireRoot(action);
+      const lab = labName(values);
+      const { answered } = await heal(lab, host);
+      if (!answered) {
+        console.error(`tandem lab heal: ${host} healed but does not answer yet; see \`tandem lab status --name ${lab}\``);
+        return EXIT_FAILURE;
+      }
+      console.log(`lab ${lab}: ${host} healed`);
+      return EXIT_OK;
+    }
+    case "realserver": {
+      const { values, positionals } = parse(argv, { name: { type: "string" }, listen: { type: "string" } }, true);
+      if (values.help) return help();
+      if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
+      if (!values.name) fail("missing --name NAME");
+      if (!values.listen) fail("missing --listen ADDR:PORT");
+      const listen = parseListen(values.listen);
+      if (!listen || parseIpv4(listen.hostname) === undefined) fail(`--listen: expected ADDR:PORT like 198.18.7.101:80, found "${values.listen}"`);
+      const server = serveRealServer(values.name, listen.hostname, listen.port);
+      console.log(`realserver ${values.name} listening on ${server.url}`);
+      return EXIT_OK;
+    }
+  }
+}
+
+export const lab: Command = {
+  name: "lab",
+  summary: "a lab on this machine: the config's nodes, a client and real servers in network namespaces",
+  help: `Usage: tandem lab ACTION [OPTIONS]
+
+Runs a cluster config on this one machine: each node in a network namespace,
+plus a client and two real servers, on one bridge; then breaks and mends it.
+Needs root. State and logs live in /run/tandem/lab/LAB/.
+
+Actions:
+  up -c FILE [--name LAB]            build the lab and start every node
+  down [--name LAB]                  stop everything and remove the lab
+  status [--name LAB] [--json]       hosts, addresses, URLs, processes, faults
+  fault HOST power|kill|freeze|isolate  break a host
+  heal HOST                          mend it
+  realserver --name N --listen A:P   the real servers' HTTP server (run by up)
+
+'tandem lab ACTION --help' for an action's help.
+
+Options:
+  -h, --help   this help`,
+  async main(argv) {
+    const [first, ...rest] = argv;
+    if (first === undefined) fail(`missing action: one of ${ACTIONS.join(", ")}`);
+    if (first === "-h" || first === "--help") return console.log(this.help), EXIT_OK;
+    const action = ACTIONS.find((a) => a === first);
+    if (!action) fail(`unknown action "${first}"; expected one of ${ACTIONS.join(", ")}`);
+    try {
+      return await runAction(action, rest);
+    } catch (e) {
+      if (!(e instanceof LabError)) throw e;
+      console.error(`tandem lab ${action}: ${e.message}`);
+      return EXIT_FAILURE;
+    }
+  },
+};

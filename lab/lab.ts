@@ -1,0 +1,260 @@
+/**
+ * The lab's shell: carries out a plan (up), takes it away (down), reports on
+ * it (status), breaks and mends hosts (fault, heal). Refusals are LabErrors.
+ */
+import { buildCommands, namespacesOf, overlaps, type LabHost, type LabNetwork, type LabPlan } from "./topology.ts";
+import { claimLab, labDir, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState } from "./state.ts";
+import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, type ProcessState } from "./system.ts";
+
+/** Bound on the wait for every node's API and every real server to answer. */
+export const READY_TIMEOUT_MS = 15_000;
+
+/** Where a host's readiness is probed from: a node's /healthz from the host, a real server from the client. */
+function readiness(plan: LabPlan, host: LabHost): { url: string; ns?: string } | undefined {
+  if (host.api) return { url: `${host.api}healthz` };
+  const service = plan.services.find((s) => s.name === host.name);
+  const client = plan.hosts.find((h) => h.role === "client");
+  return service && client ? { url: service.url, ns: client.namespace } : undefined;
+}
+
+/** Wait, bounded, until every given host answers; returns the names of those that did not. */
+async function waitReady(plan: LabPlan, hosts: LabHost[], timeoutMs = READY_TIMEOUT_MS): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = hosts.filter((h) => readiness(plan, h));
+  while (pending.length) {
+    const answered = await Promise.all(
+      pending.map((h) => {
+        const r = readiness(plan, h)!;
+        return probe(r.url, r.ns);
+      }),
+    );
+    pending = pending.filter((_, i) => !answered[i]);
+    if (!pending.length || Date.now() >= deadline) break;
+    await Bun.sleep(POLL_MS * 2);
+  }
+  return pending.map((h) => h.name);
+}
+
+const prefixOf = (net: LabNetwork) => ({ address: net.subnet.split("/")[0]!, prefixLength: net.prefixLength });
+
+/** Why this plan cannot come up next to what is already on the machine. */
+function conflicts(plan: LabPlan): string[] {
+  const out: string[] = [];
+  for (const other of allStates())
+    for (const net of plan.networks)
+      for (const theirs of other.plan.networks)
+        if (overlaps(prefixOf(net), prefixOf(theirs))) out.push(`subnet ${net.subnet} is used by lab "${other.plan.lab}" (${theirs.subnet})`);
+  const addresses = hostAddresses();
+  for (const net of plan.networks)
+    for (const a of addresses)
+      if (overlaps(prefixOf(net), a)) out.push(`subnet ${net.subnet} overlaps ${a.address}/${a.prefixLength} on host interface ${a.ifname}`);
+  const existing = namespaces();
+  for (const ns of namespacesOf(plan)) if (existing.has(ns)) out.push(`network namespace ${ns} already exists`);
+  const links = hostLinkNames();
+  for (const net of plan.networks) if (links.has(net.hostLink.name)) out.push(`host interface ${net.hostLink.name} already exists`);
+  return out;
+}
+
+function startProcess(state: LabState, host: LabHost): void {
+  if (!host.process) return;
+  state.processes[host.name] = { ...spawnIn(host.namespace, host.process, logFile(state.plan.lab, host.name)), command: host.process };
+}
+
+/** Build the plan, start its processes and wait for them; on any failure, take away what was made. */
+export async function up(plan: LabPlan, progress: (line: string) => void): Promise<LabState> {
+  for (const cmd of ["ip", "curl"]) if (!hasCommand(cmd)) throw new LabError(`the lab needs \`${cmd}\`, which is not on PATH`);
+  const taken = `lab "${plan.lab}" is already up (see \`tandem lab status --name ${plan.lab}\`; take it down with \`tandem lab down --name ${plan.lab}\`)`;
+  if (listLabs().includes(plan.lab)) throw new LabError(taken);
+  const problems = conflicts(plan);
+  if (problems.length) throw new LabError(`cannot bring lab "${plan.lab}" up: ${problems.join("; ")}`);
+  if (!claimLab(plan.lab)) throw new LabError(taken);
+  const state: LabState = { version: STATE_VERSION, createdAt: new Date().toISOString(), plan, processes: {}, faults: {} };
+  // Recorded before anything is made, so `lab down` can always find what there is.
+  writeState(state);
+  try {
+    progress(`building ${plan.hosts.length} hosts on ${plan.networks.map((n) => n.subnet).join(", ")}`);
+    for (const cmd of buildCommands(plan)) ipOrThrow(cmd);
+    for (const host of plan.hosts) startProcess(state, host);
+    writeState(state);
+    progress(`started ${Object.keys(state.processes).length} processes; waiting up to ${READY_TIMEOUT_MS / 1000}s for them to answer`);
+    const silent = await waitReady(plan, plan.hosts);
+    if (silent.length)
+      throw new LabError(`no answer within ${READY_TIMEOUT_MS / 1000}s from ${silent.join(", ")}; see ${silent.map((h) => logFile(plan.lab, h)).join(", ")}`);
+    return state;
+  } catch (e) {
+    const left = await teardown(state);
+    if (left.length) progress(`could not remove everything: ${left.join("; ")}`);
+    throw e;
+  }
+}
+
+/** Kill every process of the lab, delete its namespaces and host links; returns what could not be removed. */
+async function teardown(state: LabState): Promise<string[]> {
+  const plan = state.plan;
+  const existing = namespaces();
+  const present = namespacesOf(plan).filter((ns) => existing.has(ns));
+  const recorded = Object.values(state.processes)
+    .filter((p) => processState(p.pid, p.startTime) !== "stopped")
+    .map((p) => p.pid);
+  const pids = [...new Set([...recorded, ...present.flatMap(namespacePids)])];
+  const left: string[] = [];
+  const alive = await killAll(pids);
+  if (alive.length) left.push(`processes ${alive.join(", ")} survived SIGKILL`);
+  for (const ns of present) {
+    const r = ip(["netns", "del", ns]);
+    if (!r.ok) left.push(`namespace ${ns}: ${r.stderr}`);
+  }
+  const links = hostLinkNames();
+  for (const net of plan.networks) {
+    if (!links.has(net.hostLink.name)) continue;
+    const r = ip(["link", "del", net.hostLink.name]);
+    if (!r.ok && hostLinkNames().has(net.hostLink.name)) left.push(`host interface ${net.hostLink.name}: ${r.stderr}`);
+  }
+  if (!left.length) removeLabDir(plan.lab);
+  return left;
+}
+
+/** Take a lab away. Returns false when it was not up. */
+export async function down(lab: string): Promise<boolean> {
+  const state = readState(lab);
+  if (!state) {
+    if (!listLabs().includes(lab)) return false;
+    // A directory without a state: a `lab up` that died before writing one made nothing yet.
+    removeLabDir(lab);
+    return true;
+  }
+  const left = await teardown(state);
+  if (left.length) throw new LabError(`lab "${lab}" is partly down; left: ${left.join("; ")}`);
+  return true;
+}
+
+/** The lab to act on: the named one, else the only one up. */
+export function resolveLab(name: string | undefined): string {
+  if (name !== undefined) return name;
+  const labs = listLabs();
+  if (labs.length === 1) return labs[0]!;
+  if (!labs.length) throw new LabError("no lab is up");
+  throw new LabError(`${labs.length} labs are up (${labs.join(", ")}); pass --name LAB`);
+}
+
+export function mustRead(lab: string): LabState {
+  const state = readState(lab);
+  if (!state) throw new LabError(`lab "${lab}" is not up${listLabs().length ? ` (up: ${listLabs().join(", ")})` : ""}`);
+  return state;
+}
+
+function hostOf(state: LabState, name: string): LabHost {
+  const host = state.plan.hosts.find((h) => h.name === name);
+  if (!host) throw new LabError(`lab "${state.plan.lab}" has no host "${name}" (hosts: ${state.plan.hosts.map((h) => h.name).join(", ")})`);
+  return host;
+}
+
+function setLinks(host: LabHost, updown: "up" | "down"): void {
+  for (const i of host.interfaces) ipOrThrow(["-n", host.namespace, "link", "set", i.iface, updown]);
+}
+
+function liveProcess(state: LabState, host: LabHost): number | undefined {
+  const p = state.processes[host.name];
+  return p && processState(p.pid, p.startTime) !== "stopped" ? p.pid : undefined;
+}
+
+/**
+ * Inject a fault into a host:
+ * power: every process of its namespace SIGKILLed and its links down;
+ * kill: its lab process SIGKILLed; freeze: SIGSTOP to it; isolate: its links down.
+ */
+export async function fault(lab: string, name: string, kind: Fault): Promise<LabState> {
+  const state = mustRead(lab);
+  const host = hostOf(state, name);
+  if ((kind === "kill" || kind === "freeze") && !host.process) throw new LabError(`host "${name}" runs no process to ${kind}`);
+  const pid = liveProcess(state, host);
+  if (kind === "power") {
+    const alive = await killAll(namespacePids(host.namespace));
+    if (alive.length) throw new LabError(`processes ${alive.join(", ")} of ${name} survived SIGKILL`);
+    setLinks(host, "down");
+  } else if (kind === "kill") {
+    if (pid === undefined) throw new LabError(`${name}'s process is not running`);
+    const alive = await killAll([pid]);
+    if (alive.length) throw new LabError(`${name}'s process ${pid} survived SIGKILL`);
+  } else if (kind === "freeze") {
+    if (pid === undefined) throw new LabError(`${name}'s process is not running`);
+    signal(pid, "SIGSTOP");
+  } else {
+    setLinks(host, "down");
+  }
+  const faults = state.faults[name] ?? [];
+  state.faults[name] = faults.includes(kind) ? faults : [...faults, kind];
+  writeState(state);
+  return state;
+}
+
+/** Undo what can be undone: links up, SIGCONT, the lab process started again if it is gone; then wait for it to answer. */
+export async function heal(lab: string, name: string): Promise<{ state: LabState; answered: boolean }> {
+  const state = mustRead(lab);
+  const host = hostOf(state, name);
+  setLinks(host, "up");
+  const p = state.processes[host.name];
+  if (p && processState(p.pid, p.startTime) === "frozen") signal(p.pid, "SIGCONT");
+  if (host.process && liveProcess(state, host) === undefined) startProcess(state, host);
+  delete state.faults[name];
+  writeState(state);
+  const silent = await waitReady(state.plan, [host]);
+  return { state, answered: silent.length === 0 };
+}
+
+export interface HostStatus {
+  name: string;
+  role: LabHost["role"];
+  namespace: string;
+  addresses: { network: string; iface: string; address: string; prefixLength: number }[];
+  api: string | null;
+  process: { state: ProcessState; pid: number; command: string[] } | null;
+  faults: Fault[];
+  log: string | null;
+}
+
+export interface LabStatus {
+  lab: string;
+  cluster: string;
+  config: string;
+  createdAt: string;
+  stateDir: string;
+  logDir: string;
+  switchNamespace: string;
+  networks: { name: string; bridge: string; subnet: string; hostLink: { name: string; address: string } }[];
+  hosts: HostStatus[];
+  services: LabState["plan"]["services"];
+}
+
+export function status(state: LabState): LabStatus {
+  const plan = state.plan;
+  return {
+    lab: plan.lab,
+    cluster: plan.cluster,
+    config: plan.configFile,
+    createdAt: state.createdAt,
+    stateDir: labDir(plan.lab),
+    logDir: logDir(plan.lab),
+    switchNamespace: plan.switchNamespace,
+    networks: plan.networks.map((n) => ({ name: n.name, bridge: n.bridge, subnet: n.subnet, hostLink: { name: n.hostLink.name, address: n.hostLink.address } })),
+    hosts: plan.hosts.map((h) => {
+      const p = state.processes[h.name];
+      return {
+        name: h.name,
+        role: h.role,
+        namespace: h.namespace,
+        addresses: h.interfaces.map((i) => ({ network: i.network, iface: i.iface, address: i.address, prefixLength: i.prefixLength })),
+        api: h.api ?? null,
+        process: p ? { state: processState(p.pid, p.startTime), pid: p.pid, command: p.command } : null,
+        faults: state.faults[h.name] ?? [],
+        log: h.process ? logFile(plan.lab, h.name) : null,
+      };
+    }),
+    services: plan.services,
+  };
+}
+
+/** Every lab with a state, for `status` without a name. */
+export function allStates(): LabState[] {
+  return listLabs().flatMap((lab) => readState(lab) ?? []);
+}

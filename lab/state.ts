@@ -1,0 +1,83 @@
+/**
+ * What a running lab remembers: /run/tandem/lab/<lab>/state.json (its plan, the
+ * processes it started, the faults it injected) and logs/<host>.log. Under
+ * /run, so a reboot, which also removes the namespaces, forgets the lab too.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LabPlan } from "./topology.ts";
+
+export const STATE_ROOT = "/run/tandem/lab";
+export const STATE_VERSION = 1;
+
+export const FAULTS = ["power", "kill", "freeze", "isolate"] as const;
+export type Fault = (typeof FAULTS)[number];
+
+/** A process the lab started; the start time (from /proc) tells it from a later process with the same PID. */
+export interface ProcessRecord {
+  pid: number;
+  startTime: string;
+  command: string[];
+}
+
+export interface LabState {
+  version: typeof STATE_VERSION;
+  createdAt: string;
+  plan: LabPlan;
+  processes: Record<string, ProcessRecord>;
+  faults: Record<string, Fault[]>;
+}
+
+export const labDir = (lab: string) => join(STATE_ROOT, lab);
+export const stateFile = (lab: string) => join(labDir(lab), "state.json");
+export const logDir = (lab: string) => join(labDir(lab), "logs");
+export const logFile = (lab: string, host: string) => join(logDir(lab), `${host}.log`);
+
+/**
+ * Claim a lab name: creating its directory is atomic, so of two `lab up` with
+ * the same name only one gets it. False when the name is taken.
+ */
+export function claimLab(lab: string): boolean {
+  mkdirSync(STATE_ROOT, { recursive: true, mode: 0o755 });
+  try {
+    mkdirSync(labDir(lab), { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  }
+  mkdirSync(logDir(lab), { mode: 0o700 });
+  return true;
+}
+
+export function readState(lab: string): LabState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(stateFile(lab), "utf8");
+  } catch {
+    return undefined;
+  }
+  const state = JSON.parse(text) as LabState;
+  if (state.version !== STATE_VERSION) throw new Error(`${stateFile(lab)}: state version ${state.version}, this tandem reads ${STATE_VERSION}`);
+  return state;
+}
+
+/** Write through a temporary file and a rename, so a reader never sees half a state. */
+export function writeState(state: LabState): void {
+  const file = stateFile(state.plan.lab);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function removeLabDir(lab: string): void {
+  rmSync(labDir(lab), { recursive: true, force: true });
+}
+
+/** Names of the labs that have a state directory, sorted. */
+export function listLabs(): string[] {
+  if (!existsSync(STATE_ROOT)) return [];
+  return readdirSync(STATE_ROOT, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+}

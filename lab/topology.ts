@@ -1,0 +1,236 @@
+/**
+ * The lab's topology, planned as a pure function: a config and a lab name in,
+ * every namespace, link, address and process of the lab out (or every reason
+ * why not). Nothing here touches the system; lab/system.ts carries a plan out.
+ *
+ * One plan: a "switch" namespace holds the bridge of each network; every lab
+ * host (each node of the config, a client and two real servers) has its own
+ * namespace joined to the bridge by a veth pair; one more veth pair joins the
+ * host namespace to the bridge, so the host reaches every node's API and
+ * nothing else of the lab appears in the host namespace.
+ */
+import type { Config } from "../core/config/load.ts";
+
+/** Linux limits an interface name to 15 bytes (IFNAMSIZ - 1). */
+export const IFNAME_MAX = 15;
+export const PREFIX = "tdl";
+/** The host veth is `tdl-<lab>`, so a lab name has at most 15 - 4 characters. */
+export const LAB_NAME_MAX = IFNAME_MAX - PREFIX.length - 1;
+export const LAB_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** The lab only ever uses the range reserved for benchmarking (RFC 2544). */
+export const LAB_RANGE = { address: "198.18.0.0", prefixLength: 15 } as const;
+export const LAB_PREFIX_LENGTH = 24;
+/** Host parts of the lab's own addresses in its /24. */
+export const HOST_PART = { host: 1, client: 100, rs1: 101, rs2: 102 } as const;
+export const REALSERVER_PORT = 80;
+export const REALSERVERS = ["rs1", "rs2"] as const;
+export const CLIENT = "client";
+export const SWITCH = "switch";
+/** Names a node may not have: the lab's own hosts and the switch share its namespace naming. */
+export const RESERVED_HOST_NAMES: readonly string[] = [CLIENT, ...REALSERVERS, SWITCH];
+
+export type HostRole = "member" | "arbiter" | "client" | "realserver";
+
+/** One L2 segment: a bridge in the switch namespace, an address plan, maybe a host veth. */
+export interface LabNetwork {
+  name: string;
+  bridge: string;
+  /** e.g. 198.18.7.0/24 */
+  subnet: string;
+  prefixLength: number;
+  /** The veth in the host namespace (`tdl-<lab>`) and its peer on the bridge. */
+  hostLink: { name: string; peer: string; address: string };
+}
+
+/** A host's leg on one network: `iface` inside its namespace, `port` on the bridge. */
+export interface LabInterface {
+  network: string;
+  iface: string;
+  port: string;
+  address: string;
+  prefixLength: number;
+}
+
+export interface LabHost {
+  name: string;
+  role: HostRole;
+  namespace: string;
+  interfaces: LabInterface[];
+  /** The node's HTTP API, for nodes. */
+  api?: string;
+  /** What the lab runs in the namespace, for nodes and real servers. */
+  process?: string[];
+}
+
+/** Something a client can use: a real server now; later, virtual services. */
+export interface LabService {
+  name: string;
+  kind: "realserver";
+  url: string;
+}
+
+export interface LabPlan {
+  lab: string;
+  cluster: string;
+  configFile: string;
+  switchNamespace: string;
+  networks: LabNetwork[];
+  hosts: LabHost[];
+  services: LabService[];
+}
+
+export type PlanResult = { ok: true; plan: LabPlan } | { ok: false; problems: string[] };
+
+export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api">;
+
+/** The default lab name: the cluster's name, cut to fit interface names. */
+export function defaultLabName(cluster: string): string {
+  return cluster.slice(0, LAB_NAME_MAX).replace(/-+$/, "");
+}
+
+export function labNameProblem(name: string): string | undefined {
+  if (!LAB_NAME_PATTERN.test(name)) return `lab name "${name}" must be lower case letters, digits and '-', not starting or ending with '-'`;
+  if (name.length > LAB_NAME_MAX) return `lab name "${name}" is ${name.length} characters; at most ${LAB_NAME_MAX} keep interface names within ${IFNAME_MAX}`;
+  return undefined;
+}
+
+export function namespaceOf(lab: string, host: string): string {
+  return `${PREFIX}-${lab}-${host}`;
+}
+
+export function hostLinkName(lab: string): string {
+  return `${PREFIX}-${lab}`;
+}
+
+export function parseIpv4(address: string): number | undefined {
+  const parts = address.split(".");
+  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return undefined;
+  return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
+}
+
+export function formatIpv4(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
+}
+
+function networkOf(address: number, prefixLength: number): number {
+  const size = 2 ** (32 - prefixLength);
+  return Math.floor(address / size) * size;
+}
+
+/** Do two prefixes share any address? */
+export function overlaps(a: { address: string; prefixLength: number }, b: { address: string; prefixLength: number }): boolean {
+  const x = parseIpv4(a.address);
+  const y = parseIpv4(b.address);
+  if (x === undefined || y === undefined) return false;
+  const shorter = Math.min(a.prefixLength, b.prefixLength);
+  return networkOf(x, shorter) === networkOf(y, shorter);
+}
+
+/** Plan a lab for a config. `self` is the command line that runs tandem. */
+export function planLab(config: LabConfig, lab: string, self: readonly string[]): PlanResult {
+  const problems: string[] = [];
+  const nameProblem = labNameProblem(lab);
+  if (nameProblem) problems.push(nameProblem);
+  for (const node of config.nodes)
+    if (RESERVED_HOST_NAMES.includes(node.name)) problems.push(`node "${node.name}" has a name the lab uses for its own host; rename it (reserved: ${RESERVED_HOST_NAMES.join(", ")})`);
+
+  const networks = new Map<number, string[]>();
+  for (const node of config.nodes) {
+    const base = networkOf(parseIpv4(node.address)!, LAB_PREFIX_LENGTH);
+    networks.set(base, [...(networks.get(base) ?? []), node.name]);
+  }
+  if (networks.size !== 1) {
+    const list = [...networks].map(([base, names]) => `${formatIpv4(base)}/${LAB_PREFIX_LENGTH} (${names.join(", ")})`).join(", ");
+    problems.push(`the lab puts every node on one /${LAB_PREFIX_LENGTH}, but the nodes' addresses are in ${networks.size}: ${list}`);
+    return { ok: false, problems };
+  }
+  const base = [...networks.keys()][0]!;
+  const subnet = `${formatIpv4(base)}/${LAB_PREFIX_LENGTH}`;
+  if (!overlaps({ address: formatIpv4(base), prefixLength: LAB_PREFIX_LENGTH }, LAB_RANGE))
+    problems.push(`the nodes' subnet ${subnet} is outside ${LAB_RANGE.address}/${LAB_RANGE.prefixLength}, the only range the lab uses (it is reserved for benchmarking, so a lab never shadows a real network)`);
+  const reserved = new Map<number, string>([
+    [0, "the network address"],
+    [255, "the broadcast address"],
+    [HOST_PART.host, "the host's side of the lab"],
+    [HOST_PART.client, `the lab's ${CLIENT}`],
+    [HOST_PART.rs1, "the lab's real server rs1"],
+    [HOST_PART.rs2, "the lab's real server rs2"],
+  ]);
+  for (const node of config.nodes) {
+    const use = reserved.get(parseIpv4(node.address)! - base);
+    if (use) problems.push(`node "${node.name}" has address ${node.address}, which the lab keeps for ${use}; use another address in ${subnet}`);
+  }
+  if (problems.length) return { ok: false, problems };
+
+  const at = (part: number) => formatIpv4(base + part);
+  const network: LabNetwork = {
+    name: "lan",
+    bridge: "br-lan",
+    subnet,
+    prefixLength: LAB_PREFIX_LENGTH,
+    hostLink: { name: hostLinkName(lab), peer: "lan-host", address: at(HOST_PART.host) },
+  };
+  const hosts: LabHost[] = [];
+  const addHost = (name: string, role: HostRole, address: string, extra: Pick<LabHost, "api" | "process">) => {
+    const iface: LabInterface = {
+      network: network.name,
+      iface: "eth0",
+      port: `${network.name}${hosts.length}-${name}`.slice(0, IFNAME_MAX),
+      address,
+      prefixLength: network.prefixLength,
+    };
+    hosts.push({ name, role, namespace: namespaceOf(lab, name), interfaces: [iface], ...extra });
+  };
+  for (const node of config.nodes) {
+    addHost(node.name, node.roles.includes("arbiter") ? "arbiter" : "member", node.address, {
+      api: `http://${node.address}:${config.api.port}/`,
+      process: [...self, "run", "-c", config.file, "--node", node.name],
+    });
+  }
+  addHost(CLIENT, "client", at(HOST_PART.client), {});
+  const services: LabService[] = [];
+  for (const rs of REALSERVERS) {
+    const address = at(HOST_PART[rs]);
+    addHost(rs, "realserver", address, { process: [...self, "lab", "realserver", "--name", rs, "--listen", `${address}:${REALSERVER_PORT}`] });
+    services.push({ name: rs, kind: "realserver", url: `http://${address}/` });
+  }
+  return {
+    ok: true,
+    plan: { lab, cluster: config.cluster, configFile: config.file, switchNamespace: namespaceOf(lab, SWITCH), networks: [network], hosts, services },
+  };
+}
+
+/** The `ip` command lines that build a plan's namespaces and links, in order. */
+export function buildCommands(plan: LabPlan): string[][] {
+  const sw = plan.switchNamespace;
+  const cmds: string[][] = [["netns", "add", sw], ["-n", sw, "link", "set", "lo", "up"]];
+  for (const net of plan.networks) {
+    cmds.push(
+      ["-n", sw, "link", "add", net.bridge, "type", "bridge"],
+      ["-n", sw, "link", "set", net.bridge, "up"],
+      ["link", "add", net.hostLink.name, "type", "veth", "peer", "name", net.hostLink.peer, "netns", sw],
+      ["-n", sw, "link", "set", net.hostLink.peer, "master", net.bridge, "up"],
+      ["addr", "add", `${net.hostLink.address}/${net.prefixLength}`, "dev", net.hostLink.name],
+      ["link", "set", net.hostLink.name, "up"],
+    );
+  }
+  for (const host of plan.hosts) {
+    const ns = host.namespace;
+    cmds.push(["netns", "add", ns], ["-n", ns, "link", "set", "lo", "up"]);
+    for (const i of host.interfaces) {
+      const bridge = plan.networks.find((n) => n.name === i.network)!.bridge;
+      cmds.push(
+        ["-n", sw, "link", "add", i.port, "type", "veth", "peer", "name", i.iface, "netns", ns],
+        ["-n", sw, "link", "set", i.port, "master", bridge, "up"],
+        ["-n", ns, "addr", "add", `${i.address}/${i.prefixLength}`, "dev", i.iface],
+        ["-n", ns, "link", "set", i.iface, "up"],
+      );
+    }
+  }
+  return cmds;
+}
+
+/** Every namespace of a plan, hosts first, the switch last. */
+export function namespacesOf(plan: LabPlan): string[] {
+  return [...plan.hosts.map((h) => h.namespace), plan.switchNamespace];
+}
