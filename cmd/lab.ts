@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, selfCommand } from "./cli.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, parse, selfCommand } from "./cli.ts";
 import { loadConfig, parseConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
 import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
@@ -225,9 +225,9 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       if (extra !== undefined) fail(`unexpected argument "${extra}"`);
       requireRoot(action);
       const lab = labName(values);
-      const { answered } = await heal(lab, host);
-      if (!answered) {
-        console.error(`tandem lab heal: ${host} healed but does not answer yet; see \`tandem lab status --name ${lab}\``);
+      const { silent } = await heal(lab, host);
+      if (silent.length) {
+        console.error(`tandem lab heal: ${host} was healed but does not answer: ${silent.join("; ")}`);
         return EXIT_FAILURE;
       }
       console.log(`lab ${lab}: ${host} healed`);
@@ -278,6 +278,10 @@ Options:
     try {
       return await runAction(action, rest);
     } catch (e) {
+      if (e instanceof UsageError) {
+        console.error(`tandem lab ${action}: ${e.message}\nSee 'tandem lab ${action} --help'.`);
+        return EXIT_USAGE;
+      }
       if (!(e instanceof LabError)) throw e;
       console.error(`tandem lab ${action}: ${e.message}`);
       return EXIT_FAILURE;

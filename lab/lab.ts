@@ -2,12 +2,15 @@
  * The lab's shell: carries out a plan (up), takes it away (down), reports on
  * it (status), breaks and mends hosts (fault, heal). Refusals are LabErrors.
  */
+import { readFileSync } from "node:fs";
 import { buildCommands, namespacesOf, overlaps, type LabHost, type LabNetwork, type LabPlan } from "./topology.ts";
 import { claimLab, labDir, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState } from "./state.ts";
 import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, type ProcessState } from "./system.ts";
 
 /** Bound on the wait for every node's API and every real server to answer. */
 export const READY_TIMEOUT_MS = 15_000;
+/** How much of a log line an error message quotes. */
+const LOG_LINE_MAX = 300;
 
 /** Where a host's readiness is probed from: a node's /healthz from the host, a real server from the client. */
 function readiness(plan: LabPlan, host: LabHost): { url: string; ns?: string } | undefined {
@@ -17,11 +20,13 @@ function readiness(plan: LabPlan, host: LabHost): { url: string; ns?: string } |
   return service && client ? { url: service.url, ns: client.namespace } : undefined;
 }
 
-/** Wait, bounded, until every given host answers; returns the names of those that did not. */
-async function waitReady(plan: LabPlan, hosts: LabHost[], timeoutMs = READY_TIMEOUT_MS): Promise<string[]> {
+/** Wait, bounded, until every given host answers, or its process has exited; returns why each other host did not answer. */
+async function waitReady(state: LabState, hosts: LabHost[], timeoutMs = READY_TIMEOUT_MS): Promise<string[]> {
+  const plan = state.plan;
   const deadline = Date.now() + timeoutMs;
+  const exited = (h: LabHost) => state.processes[h.name] !== undefined && liveProcess(state, h) === undefined;
   let pending = hosts.filter((h) => readiness(plan, h));
-  while (pending.length) {
+  while (pending.length && !pending.some(exited)) {
     const answered = await Promise.all(
       pending.map((h) => {
         const r = readiness(plan, h)!;
@@ -32,7 +37,22 @@ async function waitReady(plan: LabPlan, hosts: LabHost[], timeoutMs = READY_TIME
     if (!pending.length || Date.now() >= deadline) break;
     await Bun.sleep(POLL_MS * 2);
   }
-  return pending.map((h) => h.name);
+  return pending.map((h) => {
+    const why = exited(h) ? "exited" : `no answer within ${timeoutMs / 1000}s`;
+    return `${h.name} (${why}; ${logFile(plan.lab, h.name)}: ${lastLine(logFile(plan.lab, h.name))})`;
+  });
+}
+
+/** The last line of a log, cut short: the likeliest reason a process died. */
+function lastLine(file: string): string {
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return "no log";
+  }
+  const line = text.trimEnd().split("\n").pop() ?? "";
+  return line ? (line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)}...` : line) : "empty log";
 }
 
 const prefixOf = (net: LabNetwork) => ({ address: net.subnet.split("/")[0]!, prefixLength: net.prefixLength });
@@ -77,9 +97,8 @@ export async function up(plan: LabPlan, progress: (line: string) => void): Promi
     for (const host of plan.hosts) startProcess(state, host);
     writeState(state);
     progress(`started ${Object.keys(state.processes).length} processes; waiting up to ${READY_TIMEOUT_MS / 1000}s for them to answer`);
-    const silent = await waitReady(plan, plan.hosts);
-    if (silent.length)
-      throw new LabError(`no answer within ${READY_TIMEOUT_MS / 1000}s from ${silent.join(", ")}; see ${silent.map((h) => logFile(plan.lab, h)).join(", ")}`);
+    const silent = await waitReady(state, plan.hosts);
+    if (silent.length) throw new LabError(`lab "${plan.lab}" did not come up: ${silent.join("; ")}`);
     return state;
   } catch (e) {
     const left = await teardown(state);
@@ -189,7 +208,7 @@ export async function fault(lab: string, name: string, kind: Fault): Promise<Lab
 }
 
 /** Undo what can be undone: links up, SIGCONT, the lab process started again if it is gone; then wait for it to answer. */
-export async function heal(lab: string, name: string): Promise<{ state: LabState; answered: boolean }> {
+export async function heal(lab: string, name: string): Promise<{ state: LabState; silent: string[] }> {
   const state = mustRead(lab);
   const host = hostOf(state, name);
   setLinks(host, "up");
@@ -198,8 +217,8 @@ export async function heal(lab: string, name: string): Promise<{ state: LabState
   if (host.process && liveProcess(state, host) === undefined) startProcess(state, host);
   delete state.faults[name];
   writeState(state);
-  const silent = await waitReady(state.plan, [host]);
-  return { state, answered: silent.length === 0 };
+  const silent = await waitReady(state, [host]);
+  return { state, silent };
 }
 
 export interface HostStatus {

@@ -90,7 +90,7 @@ export function defaultLabName(cluster: string): string {
 
 export function labNameProblem(name: string): string | undefined {
   if (!LAB_NAME_PATTERN.test(name)) return `lab name "${name}" must be lower case letters, digits and '-', not starting or ending with '-'`;
-  if (name.length > LAB_NAME_MAX) return `lab name "${name}" is ${name.length} characters; at most ${LAB_NAME_MAX} keep interface names within ${IFNAME_MAX}`;
+  if (name.length > LAB_NAME_MAX) return `lab name "${name}" is ${name.length} characters; at most ${LAB_NAME_MAX}, so that the host veth ${PREFIX}-LAB fits Linux's ${IFNAME_MAX}-character interface names`;
   return undefined;
 }
 
