@@ -3,7 +3,7 @@ import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, pars
 import { loadConfig, parseConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
 import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
-import { FAULTS, type Fault } from "../lab/state.ts";
+import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
 import { allStates, down, fault, heal, mustRead, resolveLab, status, up, type LabStatus } from "../lab/lab.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
@@ -227,7 +227,7 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       const lab = labName(values);
       const { silent } = await heal(lab, host);
       if (silent.length) {
-        console.error(`tandem lab heal: ${host} was healed but does not answer: ${silent.join("; ")}`);
+        console.error(`tandem lab heal: ${host} was healed but does not answer: ${silent.join("; ")}; see ${logFile(lab, host)}`);
         return EXIT_FAILURE;
       }
       console.log(`lab ${lab}: ${host} healed`);
@@ -258,12 +258,13 @@ plus a client and two real servers, on one bridge; then breaks and mends it.
 Needs root. State and logs live in /run/tandem/lab/LAB/.
 
 Actions:
-  up -c FILE [--name LAB]            build the lab and start every node
-  down [--name LAB]                  stop everything and remove the lab
-  status [--name LAB] [--json]       hosts, addresses, URLs, processes, faults
-  fault HOST power|kill|freeze|isolate  break a host
-  heal HOST                          mend it
-  realserver --name N --listen A:P   the real servers' HTTP server (run by up)
+  up -c FILE [--name LAB]       build the lab and start every node
+  down [--name LAB]             stop everything and remove the lab
+  status [--name LAB] [--json]  hosts, addresses, URLs, processes, faults
+  fault HOST KIND               break a host: power, kill, freeze or isolate
+  heal HOST                     mend it
+  realserver --name N --listen ADDR:PORT
+                                the real servers' HTTP server (run by up)
 
 'tandem lab ACTION --help' for an action's help.
 

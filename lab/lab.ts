@@ -37,21 +37,23 @@ async function waitReady(state: LabState, hosts: LabHost[], timeoutMs = READY_TI
     if (!pending.length || Date.now() >= deadline) break;
     await Bun.sleep(POLL_MS * 2);
   }
+  const late = Date.now() >= deadline;
   return pending.map((h) => {
-    const why = exited(h) ? "exited" : `no answer within ${timeoutMs / 1000}s`;
-    return `${h.name} (${why}; ${logFile(plan.lab, h.name)}: ${lastLine(logFile(plan.lab, h.name))})`;
+    const why = exited(h) ? "exited" : late ? `no answer within ${timeoutMs / 1000}s` : "no answer yet";
+    return `${h.name} (${why}; its log says: ${likelyReason(logFile(plan.lab, h.name))})`;
   });
 }
 
-/** The last line of a log, cut short: the likeliest reason a process died. */
-function lastLine(file: string): string {
+/** The last line of a log that speaks of an error, else of a failure, else its last line; cut short. */
+function likelyReason(file: string): string {
   let text = "";
   try {
     text = readFileSync(file, "utf8");
   } catch {
     return "no log";
   }
-  const line = text.trimEnd().split("\n").pop() ?? "";
+  const lines = text.trimEnd().split("\n");
+  const line = lines.findLast((l) => /error/i.test(l)) ?? lines.findLast((l) => /fail/i.test(l)) ?? lines.at(-1) ?? "";
   return line ? (line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)}...` : line) : "empty log";
 }
 

@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { LabError } from "./system.ts";
 import type { LabPlan } from "./topology.ts";
 
 export const STATE_ROOT = "/run/tandem/lab";
@@ -56,8 +57,13 @@ export function readState(lab: string): LabState | undefined {
   } catch {
     return undefined;
   }
-  const state = JSON.parse(text) as LabState;
-  if (state.version !== STATE_VERSION) throw new Error(`${stateFile(lab)}: state version ${state.version}, this tandem reads ${STATE_VERSION}`);
+  let state: LabState;
+  try {
+    state = JSON.parse(text) as LabState;
+  } catch (e) {
+    throw new LabError(`${stateFile(lab)} is not valid JSON (${(e as Error).message}); remove the lab by hand`);
+  }
+  if (state.version !== STATE_VERSION) throw new LabError(`${stateFile(lab)}: state version ${state.version}, this tandem reads ${STATE_VERSION}`);
   return state;
 }
 

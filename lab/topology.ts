@@ -200,18 +200,26 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
   };
 }
 
-/** The `ip` command lines that build a plan's namespaces and links, in order. */
+/**
+ * The `ip` command lines that build a plan's namespaces and links, in order.
+ * Every link gets `addrgenmode none` before it goes up: the lab is IPv4 only,
+ * so no link-local IPv6 address appears, not even on the host's veth.
+ */
 export function buildCommands(plan: LabPlan): string[][] {
   const sw = plan.switchNamespace;
+  const bringUp = (ns: string[], link: string, ...attrs: string[]) => [
+    [...ns, "link", "set", link, "addrgenmode", "none"],
+    [...ns, "link", "set", link, ...attrs, "up"],
+  ];
   const cmds: string[][] = [["netns", "add", sw], ["-n", sw, "link", "set", "lo", "up"]];
   for (const net of plan.networks) {
     cmds.push(
       ["-n", sw, "link", "add", net.bridge, "type", "bridge"],
-      ["-n", sw, "link", "set", net.bridge, "up"],
+      ...bringUp(["-n", sw], net.bridge),
       ["link", "add", net.hostLink.name, "type", "veth", "peer", "name", net.hostLink.peer, "netns", sw],
-      ["-n", sw, "link", "set", net.hostLink.peer, "master", net.bridge, "up"],
+      ...bringUp(["-n", sw], net.hostLink.peer, "master", net.bridge),
       ["addr", "add", `${net.hostLink.address}/${net.prefixLength}`, "dev", net.hostLink.name],
-      ["link", "set", net.hostLink.name, "up"],
+      ...bringUp([], net.hostLink.name),
     );
   }
   for (const host of plan.hosts) {
@@ -221,9 +229,9 @@ export function buildCommands(plan: LabPlan): string[][] {
       const bridge = plan.networks.find((n) => n.name === i.network)!.bridge;
       cmds.push(
         ["-n", sw, "link", "add", i.port, "type", "veth", "peer", "name", i.iface, "netns", ns],
-        ["-n", sw, "link", "set", i.port, "master", bridge, "up"],
+        ...bringUp(["-n", sw], i.port, "master", bridge),
         ["-n", ns, "addr", "add", `${i.address}/${i.prefixLength}`, "dev", i.iface],
-        ["-n", ns, "link", "set", i.iface, "up"],
+        ...bringUp(["-n", ns], i.iface),
       );
     }
   }

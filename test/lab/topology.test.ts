@@ -89,10 +89,17 @@ describe("lab topology", () => {
     const p = plan(PAIR);
     const cmds = buildCommands(p);
     expect(cmds[0]).toEqual(["netns", "add", "tdl-demo-switch"]);
+    const ups = cmds.flatMap((c, k) => (c.at(-1) === "up" && !c.includes("lo") ? [k] : []));
+    expect(ups.length).toBe(1 + 2 * (1 + p.hosts.length));
+    for (const k of ups) {
+      const link = cmds[k]!.slice(0, cmds[k]!.indexOf("set") + 2);
+      expect(cmds[k - 1], `addrgenmode none before ${link.join(" ")} goes up`).toEqual([...link, "addrgenmode", "none"]);
+    }
     const inHost = cmds.filter((c) => c[0] !== "-n" && c[0] !== "netns");
     expect(inHost).toEqual([
       ["link", "add", "tdl-demo", "type", "veth", "peer", "name", "lan-host", "netns", "tdl-demo-switch"],
       ["addr", "add", "198.18.7.1/24", "dev", "tdl-demo"],
+      ["link", "set", "tdl-demo", "addrgenmode", "none"],
       ["link", "set", "tdl-demo", "up"],
     ]);
     for (const h of p.hosts) {
@@ -102,8 +109,10 @@ describe("lab topology", () => {
         ["netns", "add", h.namespace],
         ["-n", h.namespace, "link", "set", "lo", "up"],
         ["-n", "tdl-demo-switch", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.namespace],
+        ["-n", "tdl-demo-switch", "link", "set", port, "addrgenmode", "none"],
         ["-n", "tdl-demo-switch", "link", "set", port, "master", "br-lan", "up"],
         ["-n", h.namespace, "addr", "add", `${h.interfaces[0]!.address}/24`, "dev", "eth0"],
+        ["-n", h.namespace, "link", "set", "eth0", "addrgenmode", "none"],
         ["-n", h.namespace, "link", "set", "eth0", "up"],
       ]);
       expect(cmds.indexOf(mine[0]!)).toBeGreaterThan(cmds.findIndex((c) => c.includes("br-lan") && c.includes("type")));

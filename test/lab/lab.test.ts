@@ -1,0 +1,255 @@
+/**
+ * The lab end to end, as a user drives it: `tandem lab` on real network
+ * namespaces, checked with curl and `ip`. Needs root; skipped otherwise.
+ * Each run names its labs and picks its subnets from its PID, so runs can share
+ * the machine; afterAll takes the labs down whatever happened.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tandem, tempDir } from "../helpers.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.log("test/lab/lab.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
+
+const STEP_MS = 30_000;
+const CURL_MAX_S = 1;
+const STATE_ROOT = "/run/tandem/lab";
+
+const A = `ta${process.pid}`;
+const B = `tb${process.pid}`;
+
+/** Third octets of /24s in 198.18.0.0/15 that no host interface and no other lab uses, from the PID on. */
+function freeSubnets(count: number): string[] {
+  const ip = Bun.spawnSync(["ip", "-4", "-o", "addr", "show"], { timeout: 5_000 }).stdout.toString();
+  const labs = existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT).map((l) => (existsSync(join(STATE_ROOT, l, "state.json")) ? readFileSync(join(STATE_ROOT, l, "state.json"), "utf8") : "")).join("\n") : "";
+  const out: string[] = [];
+  for (let i = 0; out.length < count && i < 512; i++) {
+    const n = (process.pid + i) % 512;
+    const base = `198.${18 + Math.floor(n / 256)}.${n % 256}.`;
+    if (!ip.includes(` ${base}`) && !labs.includes(`"${base}0/24"`)) out.push(base);
+  }
+  return out;
+}
+
+const [NET_A, NET_B] = freeSubnets(2) as [string, string];
+const tmp = tempDir("lab");
+
+function writeConfig(file: string, cluster: string, nodes: [string, string, string][]): string {
+  const path = join(tmp.dir, file);
+  const body = nodes.map(([name, address, role]) => `[[nodes]]\nname = "${name}"\naddress = "${address}"\nroles = ["${role}"]\n`).join("\n");
+  writeFileSync(path, `cluster = "${cluster}"\nkey_file = "cluster.key"\n\n${body}\n[api]\nport = 9480\n`);
+  return path;
+}
+
+const CONFIG_A = writeConfig("a.toml", "lab-a", [
+  ["alpha", `${NET_A}11`, "member"],
+  ["bravo", `${NET_A}12`, "member"],
+  ["witness", `${NET_A}13`, "arbiter"],
+]);
+const CONFIG_B = writeConfig("b.toml", "lab-b", [["solo", `${NET_B}11`, "member"]]);
+
+interface HostStatus {
+  name: string;
+  role: string;
+  namespace: string;
+  addresses: { address: string; prefixLength: number }[];
+  api: string | null;
+  process: { state: string; pid: number } | null;
+  faults: string[];
+}
+interface LabStatus {
+  lab: string;
+  hosts: HostStatus[];
+  services: { name: string; url: string }[];
+}
+
+/** GET a URL with curl, from the host or inside a namespace. */
+async function curl(url: string, ns?: string): Promise<{ code: number; body: string }> {
+  const argv = ["curl", "--noproxy", "*", "--silent", "--fail", "--max-time", String(CURL_MAX_S), url];
+  const p = Bun.spawn(ns ? ["ip", "netns", "exec", ns, ...argv] : argv, { stdout: "pipe", stderr: "ignore", stdin: "ignore", timeout: 5_000 });
+  const [body, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+  return { code, body };
+}
+
+async function lab(args: string[]) {
+  return tandem(["lab", ...args], { timeoutMs: STEP_MS });
+}
+
+async function statusOf(name: string): Promise<LabStatus> {
+  const r = await lab(["status", "--name", name, "--json"]);
+  expect(r.code, r.stderr).toBe(0);
+  const list = JSON.parse(r.stdout) as LabStatus[];
+  expect(list.length).toBe(1);
+  return list[0]!;
+}
+
+async function host(lab: string, name: string): Promise<HostStatus> {
+  return (await statusOf(lab)).hosts.find((h) => h.name === name)!;
+}
+
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+function namespacesWithPrefix(prefix: string): string[] {
+  return Bun.spawnSync(["ip", "netns", "list"], { timeout: 5_000 })
+    .stdout.toString()
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.startsWith(prefix));
+}
+
+function hostLinkExists(name: string): boolean {
+  return Bun.spawnSync(["ip", "link", "show", "dev", name], { stdout: "ignore", stderr: "ignore", timeout: 5_000 }).exitCode === 0;
+}
+
+afterAll(async () => {
+  if (ROOT) for (const name of [A, B]) await lab(["down", "--name", name]);
+  tmp.cleanup();
+});
+
+describe.skipIf(!ROOT)("tandem lab (root)", () => {
+  let pids: number[] = [];
+
+  test("a bad config is refused with its problems and exit 2", async () => {
+    const r = await lab(["up", "-c", CONFIG_A, "--name", A]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("key_file");
+    expect(existsSync(join(STATE_ROOT, A))).toBe(false);
+    const split = writeConfig("split.toml", "split", [["alpha", `${NET_A}11`, "member"], ["bravo", `${NET_B}12`, "member"]]);
+    expect((await tandem(["keygen", "-o", join(tmp.dir, "cluster.key")])).code).toBe(0);
+    const s = await lab(["up", "-c", split, "--name", A]);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain("one /24");
+  });
+
+  test("a lab whose nodes cannot start is removed again", async () => {
+    const unbindable = join(tmp.dir, "unbindable.toml");
+    writeFileSync(unbindable, `${readFileSync(CONFIG_A, "utf8")}bind = "${NET_A}200"\n`);
+    const r = await lab(["up", "-c", unbindable, "--name", A]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("alpha (exited");
+    expect(namespacesWithPrefix(`tdl-${A}-`)).toEqual([]);
+    expect(hostLinkExists(`tdl-${A}`)).toBe(false);
+    expect(existsSync(join(STATE_ROOT, A))).toBe(false);
+  }, STEP_MS);
+
+  test("lab up builds the lab and prints where to look", async () => {
+    const r = await lab(["up", "-c", CONFIG_A, "--name", A]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const url of [`http://${NET_A}11:9480/`, `http://${NET_A}12:9480/`, `http://${NET_A}13:9480/`, `http://${NET_A}101/`, `http://${NET_A}102/`]) expect(r.stdout).toContain(url);
+    expect(r.stdout).toContain(`${STATE_ROOT}/${A}/logs`);
+    expect(r.stdout).toContain(`tandem lab down --name ${A}`);
+  }, STEP_MS);
+
+  test("status --json lists every host with its namespace, address, role and running process", async () => {
+    const s = await statusOf(A);
+    expect(s.lab).toBe(A);
+    const rows = s.hosts.map((h) => [h.name, h.role, h.namespace, h.addresses.map((a) => `${a.address}/${a.prefixLength}`).join()]);
+    expect(rows).toEqual([
+      ["alpha", "member", `tdl-${A}-alpha`, `${NET_A}11/24`],
+      ["bravo", "member", `tdl-${A}-bravo`, `${NET_A}12/24`],
+      ["witness", "arbiter", `tdl-${A}-witness`, `${NET_A}13/24`],
+      ["client", "client", `tdl-${A}-client`, `${NET_A}100/24`],
+      ["rs1", "realserver", `tdl-${A}-rs1`, `${NET_A}101/24`],
+      ["rs2", "realserver", `tdl-${A}-rs2`, `${NET_A}102/24`],
+    ]);
+    for (const h of s.hosts) expect(h.process?.state ?? "none").toBe(h.role === "client" ? "none" : "running");
+    expect(s.services.map((v) => v.url)).toEqual([`http://${NET_A}101/`, `http://${NET_A}102/`]);
+    expect(namespacesWithPrefix(`tdl-${A}-`).sort()).toEqual([...s.hosts.map((h) => h.namespace), `tdl-${A}-switch`].sort());
+    pids = s.hosts.flatMap((h) => (h.process ? [h.process.pid] : []));
+    const hostSide = Bun.spawnSync(["ip", "-o", "addr", "show", "dev", `tdl-${A}`], { timeout: 5_000 }).stdout.toString();
+    expect(hostSide).toContain(`inet ${NET_A}1/24`);
+    expect(hostSide).not.toContain("inet6");
+  });
+
+  test("each node's API answers /healthz from the host; rs1 and rs2 answer the client with their names", async () => {
+    for (const addr of ["11", "12", "13"]) expect((await curl(`http://${NET_A}${addr}:9480/healthz`)).code).toBe(0);
+    expect(await curl(`http://${NET_A}101/`, `tdl-${A}-client`)).toEqual({ code: 0, body: "rs1\n" });
+    expect(await curl(`http://${NET_A}102/`, `tdl-${A}-client`)).toEqual({ code: 0, body: "rs2\n" });
+  });
+
+  test("fault kill: the API stops answering; heal starts the node again", async () => {
+    expect((await lab(["fault", "alpha", "kill", "--name", A])).code).toBe(0);
+    expect((await curl(`http://${NET_A}11:9480/healthz`)).code).not.toBe(0);
+    const killed = await host(A, "alpha");
+    expect(killed.process?.state).toBe("stopped");
+    expect(killed.faults).toEqual(["kill"]);
+    const h = await lab(["heal", "alpha", "--name", A]);
+    expect(h.code, h.stderr).toBe(0);
+    expect((await curl(`http://${NET_A}11:9480/healthz`)).code).toBe(0);
+    const healed = await host(A, "alpha");
+    expect(healed.process?.state).toBe("running");
+    expect(healed.process?.pid).not.toBe(killed.process?.pid);
+    expect(healed.faults).toEqual([]);
+    pids.push(healed.process!.pid);
+  }, STEP_MS);
+
+  test("fault freeze: requests time out; heal answers again", async () => {
+    expect((await lab(["fault", "bravo", "freeze", "--name", A])).code).toBe(0);
+    expect((await curl(`http://${NET_A}12:9480/healthz`)).code).toBe(28);
+    expect((await host(A, "bravo")).process?.state).toBe("frozen");
+    expect((await lab(["heal", "bravo", "--name", A])).code).toBe(0);
+    expect((await curl(`http://${NET_A}12:9480/healthz`)).code).toBe(0);
+  }, STEP_MS);
+
+  test("fault isolate: unreachable from the host; heal brings it back", async () => {
+    expect((await lab(["fault", "witness", "isolate", "--name", A])).code).toBe(0);
+    expect((await curl(`http://${NET_A}13:9480/healthz`)).code).not.toBe(0);
+    const isolated = await host(A, "witness");
+    expect(isolated.process?.state).toBe("running");
+    expect(isolated.faults).toEqual(["isolate"]);
+    expect((await lab(["heal", "witness", "--name", A])).code).toBe(0);
+    expect((await curl(`http://${NET_A}13:9480/healthz`)).code).toBe(0);
+  }, STEP_MS);
+
+  test("fault power: every process of the host is gone; heal brings it back", async () => {
+    expect((await lab(["fault", "rs1", "power", "--name", A])).code).toBe(0);
+    const out = Bun.spawnSync(["ip", "netns", "pids", `tdl-${A}-rs1`], { timeout: 5_000 }).stdout.toString();
+    expect(out.trim()).toBe("");
+    expect((await curl(`http://${NET_A}101/`, `tdl-${A}-client`)).code).not.toBe(0);
+    expect((await host(A, "rs1")).faults).toEqual(["power"]);
+    expect((await lab(["heal", "rs1", "--name", A])).code).toBe(0);
+    expect(await curl(`http://${NET_A}101/`, `tdl-${A}-client`)).toEqual({ code: 0, body: "rs1\n" });
+    pids.push((await host(A, "rs1")).process!.pid);
+  }, STEP_MS);
+
+  test("a second lab coexists; a taken name or subnet is refused", async () => {
+    const again = await lab(["up", "-c", CONFIG_A, "--name", A]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already up");
+    const same = await lab(["up", "-c", CONFIG_A, "--name", B]);
+    expect(same.code).toBe(1);
+    expect(same.stderr).toContain(`used by lab "${A}"`);
+    const r = await lab(["up", "-c", CONFIG_B, "--name", B]);
+    expect(r.code, r.stderr).toBe(0);
+    const all = await lab(["status", "--json"]);
+    const names = (JSON.parse(all.stdout) as LabStatus[]).map((s) => s.lab);
+    expect(names).toContain(A);
+    expect(names).toContain(B);
+    expect((await curl(`http://${NET_B}11:9480/healthz`)).code).toBe(0);
+    expect(await curl(`http://${NET_B}102/`, `tdl-${B}-client`)).toEqual({ code: 0, body: "rs2\n" });
+    expect((await curl(`http://${NET_A}11:9480/healthz`)).code).toBe(0);
+    pids.push(...(await statusOf(B)).hosts.flatMap((h) => (h.process ? [h.process.pid] : [])));
+  }, STEP_MS);
+
+  test("lab down leaves no namespace, host link, process or state behind, and is idempotent", async () => {
+    for (const name of [A, B]) {
+      const r = await lab(["down", "--name", name]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(namespacesWithPrefix(`tdl-${name}-`)).toEqual([]);
+      expect(hostLinkExists(`tdl-${name}`)).toBe(false);
+      expect(existsSync(join(STATE_ROOT, name))).toBe(false);
+    }
+    expect(pids.length).toBe(10);
+    expect(pids.filter(alive)).toEqual([]);
+    expect((await lab(["down", "--name", A])).code).toBe(0);
+    const s = await lab(["status", "--json"]);
+    expect((JSON.parse(s.stdout) as LabStatus[]).map((l) => l.lab)).not.toContain(A);
+  }, STEP_MS);
+});
