@@ -5,7 +5,7 @@ import { formatProblem } from "../core/config/problems.ts";
 import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
-import { allStates, down, fault, heal, mustRead, resolveLab, status, up, type LabStatus } from "../lab/lab.ts";
+import { allStates, down, fault, heal, resolveLab, status, up, type LabStatus } from "../lab/lab.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
 
 const NAME_OPTIONS = {
@@ -48,12 +48,13 @@ Options:
 Lists every host of the lab: name, role (member, arbiter, client,
 realserver), network namespace, addresses, API URL, process state (running,
 stopped, frozen), injected faults, and the services the lab defines. Without
---name or -c: every lab that is up (with --json an empty list when none is).
+--name or -c: every lab that is up. --json prints {"labs": [...]}, one entry
+per lab, an empty list when none is up.
 
 Options:
       --name LAB      the lab
   -c, --config FILE   the lab named after this config's cluster
-      --json          print a JSON list of labs
+      --json          print JSON: {"labs": [...]}
   -h, --help          this help`,
   fault: `Usage: tandem lab fault HOST power|kill|freeze|isolate [--name LAB | -c FILE]
 
@@ -198,10 +199,12 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
       requireRoot(action);
       const named = values.name !== undefined || values.config !== undefined;
-      const states = named ? [mustRead(labName(values))] : allStates();
-      const list = states.map(status);
-      if (values.json) console.log(JSON.stringify(list, null, 2));
-      else console.log(list.length ? list.map(describe).join("\n\n") : "no lab is up");
+      const lab = named ? labName(values) : undefined;
+      const labs = allStates()
+        .filter((s) => lab === undefined || s.plan.lab === lab)
+        .map(status);
+      if (values.json) console.log(JSON.stringify({ labs }, null, 2));
+      else console.log(labs.length ? labs.map(describe).join("\n\n") : lab === undefined ? "no lab is up" : `lab ${lab} is not up`);
       return EXIT_OK;
     }
     case "fault": {

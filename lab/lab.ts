@@ -158,7 +158,7 @@ export function resolveLab(name: string | undefined): string {
   throw new LabError(`${labs.length} labs are up (${labs.join(", ")}); pass --name LAB`);
 }
 
-export function mustRead(lab: string): LabState {
+function mustRead(lab: string): LabState {
   const state = readState(lab);
   if (!state) throw new LabError(`lab "${lab}" is not up${listLabs().length ? ` (up: ${listLabs().join(", ")})` : ""}`);
   return state;

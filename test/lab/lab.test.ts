@@ -79,9 +79,9 @@ async function lab(args: string[]) {
 async function statusOf(name: string): Promise<LabStatus> {
   const r = await lab(["status", "--name", name, "--json"]);
   expect(r.code, r.stderr).toBe(0);
-  const list = JSON.parse(r.stdout) as LabStatus[];
-  expect(list.length).toBe(1);
-  return list[0]!;
+  const { labs } = JSON.parse(r.stdout) as { labs: LabStatus[] };
+  expect(labs.length).toBe(1);
+  return labs[0]!;
 }
 
 async function host(lab: string, name: string): Promise<HostStatus> {
@@ -229,7 +229,7 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     const r = await lab(["up", "-c", CONFIG_B, "--name", B]);
     expect(r.code, r.stderr).toBe(0);
     const all = await lab(["status", "--json"]);
-    const names = (JSON.parse(all.stdout) as LabStatus[]).map((s) => s.lab);
+    const names = (JSON.parse(all.stdout) as { labs: LabStatus[] }).labs.map((s) => s.lab);
     expect(names).toContain(A);
     expect(names).toContain(B);
     expect((await curl(`http://${NET_B}11:9480/healthz`)).code).toBe(0);
@@ -249,7 +249,8 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     expect(pids.length).toBe(10);
     expect(pids.filter(alive)).toEqual([]);
     expect((await lab(["down", "--name", A])).code).toBe(0);
-    const s = await lab(["status", "--json"]);
-    expect((JSON.parse(s.stdout) as LabStatus[]).map((l) => l.lab)).not.toContain(A);
+    const s = await lab(["status", "--name", A, "--json"]);
+    expect(s.code).toBe(0);
+    expect(JSON.parse(s.stdout)).toEqual({ labs: [] });
   }, STEP_MS);
 });
