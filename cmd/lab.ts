@@ -228,7 +228,7 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       if (extra !== undefined) fail(`unexpected argument "${extra}"`);
       requireRoot(action);
       const lab = labName(values);
-      const { silent } = await heal(lab, host);
+      const silent = await heal(lab, host);
       if (silent.length) {
         console.error(`tandem lab heal: ${host} was healed but does not answer: ${silent.join("; ")}; see ${logFile(lab, host)}`);
         return EXIT_FAILURE;
@@ -244,8 +244,7 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       if (!values.listen) fail("missing --listen ADDR:PORT");
       const listen = parseListen(values.listen);
       if (!listen || parseIpv4(listen.hostname) === undefined) fail(`--listen: expected ADDR:PORT like 198.18.7.101:80, found "${values.listen}"`);
-      const server = serveRealServer(values.name, listen.hostname, listen.port);
-      console.log(`realserver ${values.name} listening on ${server.url}`);
+      console.log(`realserver ${values.name} listening on ${serveRealServer(values.name, listen.hostname, listen.port)}`);
       return EXIT_OK;
     }
   }

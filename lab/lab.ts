@@ -184,7 +184,7 @@ function liveProcess(state: LabState, host: LabHost): number | undefined {
  * power: every process of its namespace SIGKILLed and its links down;
  * kill: its lab process SIGKILLed; freeze: SIGSTOP to it; isolate: its links down.
  */
-export async function fault(lab: string, name: string, kind: Fault): Promise<LabState> {
+export async function fault(lab: string, name: string, kind: Fault): Promise<void> {
   const state = mustRead(lab);
   const host = hostOf(state, name);
   if ((kind === "kill" || kind === "freeze") && !host.process) throw new LabError(`host "${name}" runs no process to ${kind}`);
@@ -206,11 +206,13 @@ export async function fault(lab: string, name: string, kind: Fault): Promise<Lab
   const faults = state.faults[name] ?? [];
   state.faults[name] = faults.includes(kind) ? faults : [...faults, kind];
   writeState(state);
-  return state;
 }
 
-/** Undo what can be undone: links up, SIGCONT, the lab process started again if it is gone; then wait for it to answer. */
-export async function heal(lab: string, name: string): Promise<{ state: LabState; silent: string[] }> {
+/**
+ * Undo what can be undone: links up, SIGCONT, the lab process started again if
+ * it is gone; then wait for the host to answer. Returns why it does not, if so.
+ */
+export async function heal(lab: string, name: string): Promise<string[]> {
   const state = mustRead(lab);
   const host = hostOf(state, name);
   setLinks(host, "up");
@@ -219,8 +221,7 @@ export async function heal(lab: string, name: string): Promise<{ state: LabState
   if (host.process && liveProcess(state, host) === undefined) startProcess(state, host);
   delete state.faults[name];
   writeState(state);
-  const silent = await waitReady(state, [host]);
-  return { state, silent };
+  return waitReady(state, [host]);
 }
 
 export interface HostStatus {

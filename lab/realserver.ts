@@ -2,11 +2,6 @@
  * The lab's real server: a tiny HTTP server that answers every GET with its
  * own name, so a client can tell which server a request reached.
  */
-export interface RealServer {
-  url: string;
-  stop(): Promise<void>;
-}
-
 export function parseListen(listen: string): { hostname: string; port: number } | undefined {
   const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(listen);
   if (!m) return undefined;
@@ -14,7 +9,8 @@ export function parseListen(listen: string): { hostname: string; port: number } 
   return port >= 1 && port <= 65535 ? { hostname: m[1]!, port } : undefined;
 }
 
-export function serveRealServer(name: string, hostname: string, port: number): RealServer {
+/** Serve until the process ends; returns the URL it listens on. */
+export function serveRealServer(name: string, hostname: string, port: number): string {
   const server = Bun.serve({
     hostname,
     port,
@@ -23,5 +19,5 @@ export function serveRealServer(name: string, hostname: string, port: number): R
       return new Response(`${name}\n`, { headers: { "content-type": "text/plain; charset=utf-8" } });
     },
   });
-  return { url: server.url.href, stop: () => server.stop(true) };
+  return server.url.href;
 }
