@@ -31,6 +31,7 @@ if (status.status === 0 && JSON.parse(status.stdout).labs?.length) {
 }
 const up = spawnSync(bin, ["lab", "up", "-c", config, "--name", "demo"], { stdio: "inherit" });
 if (up.status !== 0) process.exit(up.status ?? 1);
-console.log(`
-The API token for POST endpoints is in ${token}.
-Stop the lab with:  dist/tandem lab down --name demo`);
+const lab = JSON.parse(execFileSync(bin, ["lab", "status", "--name", "demo", "--json"], { encoding: "utf8" })).labs[0];
+console.log("\ndashboards (every node serves one, on its API address):");
+for (const h of lab.hosts.filter((h) => h.api)) console.log(`  ${h.name.padEnd(6)} ${h.api}`);
+console.log(`API token for POST endpoints: ${token}`);
