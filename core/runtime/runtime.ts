@@ -7,24 +7,15 @@ import { createHash } from "node:crypto";
 import type { Config, NodeConfig } from "../config/load.ts";
 import { findSelf, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/problems.ts";
-import type { Clock, Cancel } from "../time.ts";
-import type { Random } from "../random.ts";
-import type { Logger } from "../log.ts";
-import type { EventBus } from "../events.ts";
-import type { Metrics } from "../metrics.ts";
-import type { ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
+import type { Cancel } from "../time.ts";
+import type { ModuleContext, ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
 import type { RouteSpec } from "../api/routes.ts";
 import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
 
-export interface RuntimeOptions {
+/** What the runtime is given: the context it passes on to modules, plus its own. */
+export interface RuntimeOptions extends Omit<ModuleContext, "runtime"> {
   defs: readonly ModuleDef[];
   config: Config;
-  node: NodeConfig;
-  clock: Clock;
-  random: Random;
-  log: Logger;
-  events: EventBus;
-  metrics: Metrics;
   version: string;
   onExit(code: number): void;
 }
