@@ -13,6 +13,7 @@ import { ConfigSchema, ROLES, type RawConfig, type RoleName } from "./schema.ts"
 import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
+import { heartbeatProblems } from "../../modules/heartbeat/config.ts";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => IPV4.test(v));
@@ -158,6 +159,9 @@ function semanticProblems(c: RawConfig): Finding[] {
   const arbiters = c.nodes.filter((n) => n.roles.includes("arbiter"));
   if (members.length === 0) out.push({ severity: "error", path: ["nodes"], message: "no node has the member role", expected: "at least one member" });
   if (arbiters.length > 1) out.push({ severity: "error", path: ["nodes"], message: `${arbiters.length} arbiters`, expected: "at most one arbiter" });
+  if (c.heartbeat) out.push(...heartbeatProblems(c.heartbeat, c.nodes));
+  else if (c.nodes.length > 1)
+    out.push({ severity: "warning", path: [], message: "no [heartbeat] section: the nodes will not know whether the others are alive", hint: "add [heartbeat] with at least one link" });
   if (members.length === 2 && arbiters.length === 0)
     out.push({
       severity: "warning",

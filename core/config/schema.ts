@@ -1,16 +1,12 @@
 /**
  * The config schema. It is JSON Schema (TypeBox builds it), so `tandem config
- * schema` prints exactly what `tandem check` enforces. Modules add their
- * sections here as they arrive; an unknown section or key is an error.
+ * schema` prints exactly what `tandem check` enforces. Each module defines its
+ * section in its own folder; this file is where they are composed (one line
+ * each). An unknown section or key is an error.
  */
 import { Type, type Static } from "@sinclair/typebox";
-import { DURATION_PATTERN } from "../duration.ts";
-
-export const Duration = (description: string, def?: string) =>
-  Type.String({ pattern: DURATION_PATTERN, description: `${description} (a duration: 150ms, 2s, 1m)`, ...(def ? { default: def } : {}) });
-
-export const NAME_PATTERN = "^[a-z][a-z0-9-]{0,30}$";
-const Name = (description: string) => Type.String({ pattern: NAME_PATTERN, description: `${description} (lower case letters, digits and '-', starting with a letter, at most 31)` });
+import { Duration, Name } from "./primitives.ts";
+import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
 
 export const ROLES = ["member", "arbiter"] as const;
 export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)), {
@@ -58,6 +54,7 @@ export const ConfigSchema = Type.Object(
     api: ApiSchema,
     log: LogSchema,
     runtime: RuntimeSchema,
+    heartbeat: Type.Optional(HeartbeatSchema),
   },
   { additionalProperties: false, $id: "https://tandem.invalid/config.schema.json", title: "Tandem cluster configuration" },
 );

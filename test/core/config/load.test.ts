@@ -57,7 +57,7 @@ describe("a valid config", () => {
     expect(r.config.runtime.stopTimeoutMs).toBe(1500);
     expect(r.config.runtime.moduleTimeoutMs).toBe(30_000);
     expect(r.config.hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(r.warnings).toEqual([]);
+    expect(r.warnings.map((w) => w.message)).toEqual(["no [heartbeat] section: the nodes will not know whether the others are alive"]);
   });
 
   test("the same text gives the same hash; another text another", () => {
@@ -148,4 +148,40 @@ test("helpers", () => {
   expect(formatPath(["nodes", 2, "roles", 0])).toBe("nodes[2].roles[0]");
   expect(didYouMean("deadtim", ["deadtime", "warntime"])).toBe("deadtime");
   expect(didYouMean("zzzzzz", ["deadtime", "warntime"])).toBeUndefined();
+});
+
+describe("the [heartbeat] section", () => {
+  const base = GOOD.replace(/\[runtime\][\s\S]*$/, "");
+  const hb = (body: string) => `${base}[heartbeat]\n${body}`;
+  const ucast = '[[heartbeat.links]]\nname = "lan"\nkind = "ucast"\n';
+
+  test("defaults as in ha.cf and the ha-cluster port", () => {
+    const r = parseConfig(hb(ucast), "x.toml");
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.config.raw.heartbeat).toMatchObject({ interval: "200ms", warntime: "500ms", deadtime: "1s", initdead: "2s", port: 694, encrypt: true });
+    expect(r.warnings.map((w) => w.message).join()).toContain("one heartbeat link");
+  });
+
+  test("timers out of order are refused", () => {
+    const out = problems(hb(`interval = "500ms"\nwarntime = "400ms"\ndeadtime = "800ms"\ninitdead = "500ms"\n${ucast}`));
+    expect(out.some((l) => l.includes("heartbeat.deadtime: deadtime 800ms is under two intervals (500ms)"))).toBe(true);
+    expect(out.some((l) => l.includes("heartbeat.warntime: warntime 400ms must lie between interval 500ms and deadtime 800ms"))).toBe(true);
+    expect(out.some((l) => l.includes("heartbeat.initdead: initdead 500ms is under deadtime 800ms"))).toBe(true);
+  });
+
+  test("each link kind gets what it needs, and every node an address", () => {
+    const out = problems(
+      hb(
+        '[[heartbeat.links]]\nname = "m"\nkind = "mcast"\n' +
+          '[[heartbeat.links]]\nname = "b"\nkind = "bcast"\ninterface = "eth1"\ngroup = "10.0.0.1"\n' +
+          '[[heartbeat.links]]\nname = "u"\nkind = "ucast"\naddresses = { alpha = "198.18.5.1", bravo = "198.18.5.1", charlie = "198.18.5.3" }\n',
+      ),
+    );
+    expect(out.some((l) => l.includes("heartbeat.links[0].interface: a mcast link needs its interface"))).toBe(true);
+    expect(out.some((l) => l.includes("heartbeat.links[0].group: an mcast link needs its group"))).toBe(true);
+    expect(out.some((l) => l.includes("heartbeat.links[1].group: 10.0.0.1 is not a multicast address"))).toBe(true);
+    expect(out.some((l) => l.includes('heartbeat.links[2].addresses.charlie: no node named "charlie"'))).toBe(true);
+    expect(out.some((l) => l.includes('node "witness" has no address on link "u"'))).toBe(true);
+    expect(out.some((l) => l.includes("address 198.18.5.1 is also alpha's on this link"))).toBe(true);
+  });
 });
