@@ -1,0 +1,465 @@
+/**
+ * The membership and quorum engine. Pure: `step(state, input)` returns the next
+ * state and the effects (frames to send, events); it never reads a clock or a
+ * socket. The shell feeds it decoded, authenticated frames, ticks at
+ * `nextDeadline`, upstream (ping) results and whether this node holds resources.
+ *
+ * Membership, as in Heartbeat: a peer is `up` while heard on any link; `down`
+ * when every link has been silent for deadtime (initdead before it was first
+ * heard); `leaving` after a goodbye. Links are up or down per peer on the same
+ * rule, with loss (from sequence gaps) and round-trip time (from echoes). A
+ * heartbeat later than warntime is reported once per silence.
+ *
+ * Quorum rests on leases, so that two sides of a split never both hold it:
+ * - a member counts a peer's vote only until (its own heartbeat's sentAt that
+ *   the peer last echoed) + deadtime. The peer declares it dead no earlier than
+ *   that, so nobody counts the vote of a node that thinks it dead;
+ * - the arbiter gives its vote to one member at a time; the grant runs from the
+ *   grantee's echoed sentAt for `leaseMs`, and the arbiter grants another member
+ *   only after its own record of the previous grant has run out (it started
+ *   later, so it ends later), and after its own start waits one lease, since it
+ *   cannot know what it granted before. It grants to a member it hears when a
+ *   split is seen or suspected, preferring the one holding resources (qnetd's
+ *   ffsplit);
+ * - without an arbiter: with ping targets, a member alone keeps quorum while it
+ *   reaches its upstream; otherwise two-node rules: quorum once the peer has
+ *   been seen since start (wait-for-all), kept alone after;
+ * - a peer that said goodbye (a clean stop, its resources already stopped)
+ *   leaves its vote to the other member of a pair.
+ *
+ * Self-stall guard: the shell ticks at least every interval, so a gap between
+ * inputs longer than warntime means this process was not running (SIGSTOP, VM
+ * pause, overload). The engine reports it before acting on anything else, does
+ * not declare peers dead for time it did not watch, and (leases being time) has
+ * lost quorum if the gap was long enough for the peers to declare it dead.
+ */
+import type { Heartbeat, Message, ViewEntry } from "./messages.ts";
+
+export interface HbParams {
+  self: string;
+  role: "member" | "arbiter";
+  /** Member names in config order (the order breaks ties). */
+  members: readonly string[];
+  arbiter: string | null;
+  links: readonly string[];
+  intervalMs: number;
+  warntimeMs: number;
+  deadtimeMs: number;
+  initdeadMs: number;
+  /** Whether upstream (ping) targets are configured. */
+  ping: boolean;
+  /** First 8 hex digits of this node's config hash. */
+  config: string;
+}
+
+export type PeerStatus = "init" | "up" | "down" | "leaving";
+
+export interface LinkState {
+  up: boolean;
+  /** Monotonic time of the last frame on this link, or null if never. */
+  lastHeard: number | null;
+  highestSeq: number | null;
+  received: number;
+  lost: number;
+  rttMs: number | null;
+}
+
+export interface PeerState {
+  name: string;
+  role: "member" | "arbiter";
+  status: PeerStatus;
+  incarnation: number | null;
+  lastHeard: number | null;
+  late: boolean;
+  links: LinkState[];
+  /** Times this node declared the peer dead since it started. */
+  downs: number;
+  /** Times the peer says it declared this node dead. */
+  downsByPeer: number;
+  /** The peer's last heartbeat: its sentAt and when it arrived (for echoes). */
+  heard: { sentAt: number; at: number } | null;
+  /** Until when this node counts the peer's vote (a lease, see above). */
+  voteUntil: number;
+  /** Whether the peer reports hearing this node, and whether late. */
+  hearsMe: boolean;
+  reportsMeLate: boolean;
+  holdsResources: boolean;
+  upstream: { reachable: number; total: number } | null;
+  config: string | null;
+  /** The peer's own view of the other nodes (for the arbiter's decision). */
+  view: ViewEntry[];
+}
+
+export interface State {
+  p: HbParams;
+  phase: "idle" | "running" | "stopped";
+  startedAt: number;
+  lastInput: number | null;
+  nextSend: number;
+  peers: Record<string, PeerState>;
+  holdsResources: boolean;
+  upstream: { reachable: number; total: number } | null;
+  /** A member's grant from the arbiter, valid until `until` on this node's clock. */
+  grant: { until: number } | null;
+  /** The arbiter's record of the grant it gives, on its own clock. */
+  granted: { to: string; until: number; echo: number } | null;
+  /** A pair member whose peer said goodbye holds its vote until the peer returns. */
+  inherited: string | null;
+  /** Two-node rule: the peer has been seen since start. */
+  waitedForAll: boolean;
+  quorate: boolean;
+  yieldToPeer: boolean;
+  stalls: number;
+}
+
+export type Input =
+  | { type: "start"; now: number }
+  | { type: "tick"; now: number }
+  | { type: "frame"; now: number; from: string; link: number; seq: number; incarnation: number; restart: boolean; message: Message }
+  | { type: "upstream"; now: number; reachable: number; total: number }
+  | { type: "resources"; now: number; holds: boolean }
+  | { type: "stop"; now: number };
+
+export type Effect =
+  | { type: "send"; link: number; message: Message }
+  | { type: "event"; event: string; data: Record<string, unknown> };
+
+/** A grant is renewed every interval; it lasts a deadtime, so a few lost heartbeats do not drop it. */
+export const leaseMs = (p: HbParams) => p.deadtimeMs;
+/** Clocks of two machines may run at slightly different rates; a lease holder gives up this share early. */
+export const CLOCK_DRIFT = 0.01;
+
+function newLink(): LinkState {
+  return { up: false, lastHeard: null, highestSeq: null, received: 0, lost: 0, rttMs: null };
+}
+
+function newPeer(p: HbParams, name: string): PeerState {
+  return {
+    name,
+    role: name === p.arbiter ? "arbiter" : "member",
+    status: "init",
+    incarnation: null,
+    lastHeard: null,
+    late: false,
+    links: p.links.map(newLink),
+    downs: 0,
+    downsByPeer: 0,
+    heard: null,
+    voteUntil: 0,
+    hearsMe: false,
+    reportsMeLate: false,
+    holdsResources: false,
+    upstream: null,
+    config: null,
+    view: [],
+  };
+}
+
+export function initialState(p: HbParams): State {
+  const peers: Record<string, PeerState> = {};
+  for (const n of [...p.members, ...(p.arbiter ? [p.arbiter] : [])]) if (n !== p.self) peers[n] = newPeer(p, n);
+  return {
+    p,
+    phase: "idle",
+    startedAt: 0,
+    lastInput: null,
+    nextSend: 0,
+    peers,
+    holdsResources: false,
+    upstream: null,
+    grant: null,
+    granted: null,
+    inherited: null,
+    waitedForAll: false,
+    quorate: p.role === "member" && p.members.length === 1,
+    yieldToPeer: false,
+    stalls: 0,
+  };
+}
+
+/** When the engine next needs a tick. */
+export function nextDeadline(s: State): number | null {
+  if (s.phase !== "running") return null;
+  const p = s.p;
+  const ds = [s.nextSend];
+  for (const peer of Object.values(s.peers)) {
+    if (peer.status === "init") ds.push(s.startedAt + p.initdeadMs);
+    if (peer.status === "up" && peer.lastHeard !== null) {
+      ds.push(peer.lastHeard + p.deadtimeMs);
+      if (!peer.late) ds.push(peer.lastHeard + p.warntimeMs);
+    }
+    for (const l of peer.links) if (l.up && l.lastHeard !== null) ds.push(l.lastHeard + p.deadtimeMs);
+    if (peer.voteUntil > 0) ds.push(peer.voteUntil);
+  }
+  if (s.grant) ds.push(s.grant.until);
+  if (s.granted) ds.push(s.granted.until);
+  return Math.min(...ds);
+}
+
+/** Whether a member counts this peer's vote now. */
+export function counts(s: State, peer: PeerState, now: number): boolean {
+  return peer.role === "member" && (now < peer.voteUntil || s.inherited === peer.name);
+}
+
+export function step(state: State, input: Input): { state: State; effects: Effect[] } {
+  const fx: Effect[] = [];
+  const event = (e: string, data: Record<string, unknown>) => fx.push({ type: "event", event: e, data });
+  const s: State = structuredClone(state);
+  const p = s.p;
+  const now = input.now;
+
+  if (input.type === "start") {
+    if (s.phase !== "idle") return { state, effects: [] };
+    s.phase = "running";
+    s.startedAt = now;
+    s.lastInput = now;
+    s.nextSend = now;
+    event("heartbeat.started", { role: p.role, links: p.links, peers: Object.keys(s.peers) });
+  }
+  if (s.phase !== "running") return { state, effects: [] };
+
+  if (s.lastInput !== null && now - s.lastInput > p.warntimeMs) stalled(s, now, now - s.lastInput, event);
+  s.lastInput = now;
+
+  switch (input.type) {
+    case "frame":
+      receive(s, input, event);
+      break;
+    case "upstream":
+      s.upstream = { reachable: input.reachable, total: input.total };
+      break;
+    case "resources":
+      s.holdsResources = input.holds;
+      break;
+    case "stop":
+      for (let link = 0; link < p.links.length; link++) fx.push({ type: "send", link, message: { kind: "goodbye" } });
+      s.phase = "stopped";
+      event("heartbeat.stopped", { goodbye: true });
+      return { state: s, effects: fx };
+    default:
+      break;
+  }
+
+  expire(s, now, event);
+  if (p.role === "arbiter") arbitrate(s, now, event);
+  else {
+    if (s.grant && now >= s.grant.until) s.grant = null;
+    judge(s, now, event);
+  }
+  if (now >= s.nextSend) {
+    const hb = heartbeat(s, now);
+    for (let link = 0; link < p.links.length; link++) fx.push({ type: "send", link, message: hb });
+    s.nextSend = now + p.intervalMs;
+  }
+  return { state: s, effects: fx };
+}
+
+function stalled(s: State, now: number, gapMs: number, event: (e: string, d: Record<string, unknown>) => void) {
+  const p = s.p;
+  s.stalls++;
+  const maybeDeclaredDead = gapMs >= p.deadtimeMs - p.intervalMs;
+  event("heartbeat.stall", { gapMs: Math.round(gapMs), maybeDeclaredDead });
+  // Time this process did not watch is no evidence against the peers: give each a fresh interval.
+  for (const peer of Object.values(s.peers)) {
+    if (peer.lastHeard !== null) peer.lastHeard = Math.max(peer.lastHeard, now - p.intervalMs);
+    for (const l of peer.links) if (l.lastHeard !== null) l.lastHeard = Math.max(l.lastHeard, now - p.intervalMs);
+    if (maybeDeclaredDead) {
+      peer.hearsMe = false;
+      peer.voteUntil = 0;
+    }
+  }
+  // The peer may have taken over meanwhile: two-node rules must see it again before granting quorum alone.
+  if (maybeDeclaredDead) s.waitedForAll = false;
+}
+
+function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: string, d: Record<string, unknown>) => void) {
+  const p = s.p;
+  let peer = s.peers[f.from];
+  if (!peer || f.link < 0 || f.link >= p.links.length) return;
+  if (f.restart || peer.incarnation === null) {
+    if (peer.incarnation !== null && peer.status === "up") {
+      peer.status = "down";
+      peer.downs++;
+      event("heartbeat.peer", { peer: peer.name, status: "down", reason: "restarted", incarnation: f.incarnation });
+    }
+    const fresh = newPeer(p, peer.name);
+    peer = s.peers[f.from] = { ...fresh, status: peer.status === "init" ? "init" : peer.status, downs: peer.downs, incarnation: f.incarnation };
+  }
+  // A stopped process does not come back with the same incarnation: what arrives after its goodbye was sent before it.
+  if (peer.status === "leaving") return;
+  if (s.inherited === peer.name) s.inherited = null;
+  const link = peer.links[f.link]!;
+  if (link.highestSeq !== null && f.seq > link.highestSeq + 1) link.lost += f.seq - link.highestSeq - 1;
+  if (link.highestSeq === null || f.seq > link.highestSeq) link.highestSeq = f.seq;
+  link.received++;
+  link.lastHeard = f.now;
+  if (!link.up) {
+    link.up = true;
+    event("heartbeat.link", { peer: peer.name, link: p.links[f.link], status: "up" });
+  }
+  const m = f.message;
+  if (m.kind === "goodbye") {
+    if (peer.status === "up" || peer.status === "init") {
+      peer.status = "leaving";
+      peer.voteUntil = 0;
+      peer.hearsMe = false;
+      for (const l of peer.links) l.up = false;
+      if (p.role === "member" && p.members.length === 2 && peer.role === "member") s.inherited = peer.name;
+      event("heartbeat.peer", { peer: peer.name, status: "leaving", reason: "goodbye" });
+    }
+    return;
+  }
+  peer.lastHeard = f.now;
+  peer.late = false;
+  if (peer.status !== "up") {
+    const was = peer.status;
+    peer.status = "up";
+    event("heartbeat.peer", { peer: peer.name, status: "up", was, incarnation: peer.incarnation });
+  }
+  hearHeartbeat(s, peer, f.link, m, f.now, event);
+}
+
+function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbeat, now: number, event: (e: string, d: Record<string, unknown>) => void) {
+  const p = s.p;
+  const fresher = peer.heard === null || m.sentAt > peer.heard.sentAt;
+  const mine = m.view.find((e) => e.node === p.self);
+  if (mine?.echo && mine.echo.sentAt <= now) {
+    const rtt = now - mine.echo.sentAt - mine.echo.heldMs;
+    if (rtt >= 0) peer.links[linkIndex]!.rttMs = rtt;
+  }
+  // The same heartbeat arrives once per link: only the newest one speaks for the peer.
+  if (!fresher) return;
+  peer.heard = { sentAt: m.sentAt, at: now };
+  peer.hearsMe = mine?.up ?? false;
+  peer.reportsMeLate = mine?.late ?? false;
+  if (mine && mine.downs > peer.downsByPeer) {
+    event("heartbeat.declared-dead", { by: peer.name, times: mine.downs });
+    peer.downsByPeer = mine.downs;
+  }
+  if (mine?.up && mine.echo && mine.echo.sentAt <= now) peer.voteUntil = Math.max(peer.voteUntil, mine.echo.sentAt + p.deadtimeMs * (1 - CLOCK_DRIFT));
+  if (!mine?.up) peer.voteUntil = 0;
+  peer.holdsResources = m.holdsResources;
+  peer.upstream = m.upstream ?? null;
+  peer.view = m.view;
+  if (peer.config !== m.config) {
+    peer.config = m.config;
+    if (m.config !== p.config) event("heartbeat.config-differs", { peer: peer.name, ours: p.config, theirs: m.config });
+  }
+  if (peer.role === "arbiter" && p.role === "member") {
+    const v = m.vote;
+    if (v && v.for === p.self && v.echo <= now) {
+      const until = v.echo + v.leaseMs * (1 - CLOCK_DRIFT);
+      if (!s.grant || until > s.grant.until) s.grant = { until };
+    } else s.grant = null;
+  }
+}
+
+function expire(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
+  const p = s.p;
+  for (const peer of Object.values(s.peers)) {
+    peer.links.forEach((l, i) => {
+      if (l.up && l.lastHeard !== null && now - l.lastHeard >= p.deadtimeMs) {
+        l.up = false;
+        event("heartbeat.link", { peer: peer.name, link: p.links[i], status: "down" });
+      }
+    });
+    if (peer.status === "up" && peer.lastHeard !== null) {
+      const silent = now - peer.lastHeard;
+      if (!peer.late && silent >= p.warntimeMs) {
+        peer.late = true;
+        event("heartbeat.late", { peer: peer.name, silentMs: Math.round(silent) });
+      }
+      if (silent >= p.deadtimeMs) {
+        peer.status = "down";
+        peer.downs++;
+        peer.voteUntil = 0;
+        peer.hearsMe = false;
+        event("heartbeat.peer", { peer: peer.name, status: "down", reason: "silent", silentMs: Math.round(silent) });
+      }
+    } else if (peer.status === "init" && now - s.startedAt >= p.initdeadMs) {
+      peer.status = "down";
+      peer.downs++;
+      event("heartbeat.peer", { peer: peer.name, status: "down", reason: "never heard (initdead)" });
+    }
+  }
+}
+
+/** A member's quorum, and whether it should yield to a peer with better upstream reachability. */
+function judge(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
+  const p = s.p;
+  const peers = Object.values(s.peers).filter((x) => x.role === "member");
+  const connected = peers.filter((x) => counts(s, x, now));
+  if (connected.some((x) => x.name !== s.inherited)) s.waitedForAll = true;
+  const votes = 1 + connected.length + (s.grant ? 1 : 0);
+  let quorate: boolean;
+  let reason: string;
+  if (p.members.length === 1) [quorate, reason] = [true, "single member"];
+  else if (p.arbiter) {
+    const total = p.members.length + 1;
+    [quorate, reason] = [votes * 2 > total, `${votes} of ${total} votes${s.grant ? " (with the arbiter's)" : ""}`];
+  } else if (votes * 2 > p.members.length) [quorate, reason] = [true, `${votes} of ${p.members.length} votes`];
+  else if (p.ping && p.members.length === 2) {
+    const reach = s.upstream?.reachable ?? 0;
+    [quorate, reason] = [reach > 0, `alone; upstream ${reach}/${s.upstream?.total ?? 0} reachable`];
+  } else if (p.members.length === 2) [quorate, reason] = [s.waitedForAll, s.waitedForAll ? "two-node: alone after the peer was seen" : "two-node: waiting for the peer (wait-for-all)"];
+  else [quorate, reason] = [false, `${votes} of ${p.members.length} votes`];
+  if (quorate !== s.quorate) {
+    s.quorate = quorate;
+    event("heartbeat.quorum", { quorate, reason });
+  }
+  const better = connected.some((x) => x.upstream && s.upstream && x.upstream.reachable > s.upstream.reachable);
+  if (better !== s.yieldToPeer) {
+    s.yieldToPeer = better;
+    event("heartbeat.upstream", { yield: better, reachable: s.upstream?.reachable ?? null });
+  }
+}
+
+/**
+ * The arbiter's vote. A split is seen or suspected when a member is not heard
+ * (or late), or a member reports another member down or late. The vote then
+ * goes to one member the arbiter hears: the current grantee while it is heard,
+ * else (once the old grant has run out) the one holding resources, else the
+ * first in config order.
+ */
+function arbitrate(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
+  const p = s.p;
+  if (s.granted && now >= s.granted.until) {
+    event("heartbeat.vote", { to: null, expired: s.granted.to });
+    s.granted = null;
+  }
+  // A restarted arbiter does not know what it granted before: it waits out any grant it may have given.
+  if (now < s.startedAt + leaseMs(p)) return;
+  const members = p.members.map((n) => s.peers[n]!);
+  const heard = members.filter((m) => m.status === "up" && !m.late && m.hearsMe && m.heard);
+  const split =
+    heard.length < members.length ||
+    heard.some((m) => p.members.some((o) => o !== m.name && !m.view.some((e) => e.node === o && e.up && !e.late)));
+  if (!split) return;
+  let to: PeerState | undefined;
+  if (s.granted) to = heard.find((m) => m.name === s.granted!.to);
+  else to = heard.find((m) => m.holdsResources) ?? heard[0];
+  if (!to) return;
+  const echo = to.heard!.sentAt;
+  if (!s.granted) event("heartbeat.vote", { to: to.name });
+  s.granted = { to: to.name, until: now + leaseMs(p), echo };
+}
+
+function heartbeat(s: State, now: number): Heartbeat {
+  const p = s.p;
+  const view: ViewEntry[] = Object.values(s.peers).map((peer) => ({
+    node: peer.name,
+    up: peer.status === "up",
+    late: peer.status === "up" && peer.late,
+    downs: peer.downs,
+    ...(peer.heard && peer.status === "up" ? { echo: { sentAt: peer.heard.sentAt, heldMs: now - peer.heard.at } } : {}),
+  }));
+  return {
+    kind: "heartbeat",
+    sentAt: now,
+    config: p.config,
+    holdsResources: s.holdsResources,
+    ...(s.upstream ? { upstream: s.upstream } : {}),
+    view,
+    ...(s.granted ? { vote: { for: s.granted.to, echo: s.granted.echo, leaseMs: leaseMs(p) } } : {}),
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * The membership messages carried inside a frame's payload: a heartbeat (the
+ * sender's view of every node, echoes for round-trip times, its upstream
+ * reachability, whether it holds resources, and from the arbiter its vote) and
+ * a goodbye. A small bounded binary encoding; decoding never throws and checks
+ * every length before reading.
+ */
+
+export interface ViewEntry {
+  node: string;
+  /** Whether the sender hears this node and counts it as up. */
+  up: boolean;
+  /** The sender has not heard this node for warntime: a split may be coming. */
+  late: boolean;
+  /** How many times the sender has declared this node dead since it started. */
+  downs: number;
+  /** Echo of this node's last heartbeat: its sentAt, and how long the sender held it before replying. */
+  echo?: { sentAt: number; heldMs: number };
+}
+
+export interface Vote {
+  /** The member the arbiter votes for. */
+  for: string;
+  /** The grantee's own sentAt that the grant answers: its lease runs from there. */
+  echo: number;
+  leaseMs: number;
+}
+
+export interface Heartbeat {
+  kind: "heartbeat";
+  /** Sender's monotonic clock, ms. */
+  sentAt: number;
+  /** First 8 hex digits of the sender's config hash: peers with another config are reported. */
+  config: string;
+  holdsResources: boolean;
+  /** Upstream (ping) targets the sender reaches, out of how many. */
+  upstream?: { reachable: number; total: number };
+  view: ViewEntry[];
+  vote?: Vote;
+}
+
+export interface Goodbye {
+  kind: "goodbye";
+}
+
+export type Message = Heartbeat | Goodbye;
+
+const KIND = { heartbeat: 1, goodbye: 2 } as const;
+const F_HOLDS = 1;
+const F_UPSTREAM = 2;
+const F_VOTE = 4;
+const E_UP = 1;
+const E_ECHO = 2;
+const E_LATE = 4;
+export const MAX_VIEW = 32;
+const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
+const CONFIG_RE = /^[0-9a-f]{8}$/;
+
+class Writer {
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
+  private at = 0;
+  private room(n: number) {
+    if (this.at + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
+    next.set(this.buf);
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number) {
+    this.room(1);
+    this.view.setUint8(this.at++, v);
+  }
+  u16(v: number) {
+    this.room(2);
+    this.view.setUint16(this.at, v);
+    this.at += 2;
+  }
+  u32(v: number) {
+    this.room(4);
+    this.view.setUint32(this.at, v);
+    this.at += 4;
+  }
+  f64(v: number) {
+    this.room(8);
+    this.view.setFloat64(this.at, v);
+    this.at += 8;
+  }
+  str(s: string) {
+    const b = new TextEncoder().encode(s);
+    this.u8(b.length);
+    this.room(b.length);
+    this.buf.set(b, this.at);
+    this.at += b.length;
+  }
+  done(): Uint8Array {
+    return this.buf.slice(0, this.at);
+  }
+}
+
+class Reader {
+  private at = 0;
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): boolean {
+    return this.at + n <= this.buf.length;
+  }
+  u8(): number | undefined {
+    return this.need(1) ? this.view.getUint8(this.at++) : undefined;
+  }
+  u16(): number | undefined {
+    if (!this.need(2)) return undefined;
+    const v = this.view.getUint16(this.at);
+    this.at += 2;
+    return v;
+  }
+  u32(): number | undefined {
+    if (!this.need(4)) return undefined;
+    const v = this.view.getUint32(this.at);
+    this.at += 4;
+    return v;
+  }
+  f64(): number | undefined {
+    if (!this.need(8)) return undefined;
+    const v = this.view.getFloat64(this.at);
+    this.at += 8;
+    return Number.isFinite(v) ? v : undefined;
+  }
+  str(): string | undefined {
+    const n = this.u8();
+    if (n === undefined || !this.need(n)) return undefined;
+    const s = new TextDecoder("utf-8", { fatal: false }).decode(this.buf.subarray(this.at, this.at + n));
+    this.at += n;
+    return s;
+  }
+  end(): boolean {
+    return this.at === this.buf.length;
+  }
+}
+
+export function encodeMessage(m: Message): Uint8Array {
+  const w = new Writer();
+  w.u8(KIND[m.kind]);
+  if (m.kind === "goodbye") return w.done();
+  w.f64(m.sentAt);
+  w.str(m.config);
+  w.u8((m.holdsResources ? F_HOLDS : 0) | (m.upstream ? F_UPSTREAM : 0) | (m.vote ? F_VOTE : 0));
+  if (m.upstream) {
+    w.u8(m.upstream.reachable);
+    w.u8(m.upstream.total);
+  }
+  if (m.vote) {
+    w.str(m.vote.for);
+    w.f64(m.vote.echo);
+    w.u32(m.vote.leaseMs);
+  }
+  w.u8(m.view.length);
+  for (const e of m.view) {
+    w.str(e.node);
+    w.u8((e.up ? E_UP : 0) | (e.echo ? E_ECHO : 0) | (e.late ? E_LATE : 0));
+    w.u16(Math.min(e.downs, 0xffff));
+    if (e.echo) {
+      w.f64(e.echo.sentAt);
+      w.f64(e.echo.heldMs);
+    }
+  }
+  return w.done();
+}
+
+/** The message, or undefined when the bytes are not one (a typed rejection for the caller to count). */
+export function decodeMessage(bytes: Uint8Array): Message | undefined {
+  const r = new Reader(bytes);
+  const kind = r.u8();
+  if (kind === KIND.goodbye) return r.end() ? { kind: "goodbye" } : undefined;
+  if (kind !== KIND.heartbeat) return undefined;
+  const sentAt = r.f64();
+  const config = r.str();
+  const flags = r.u8();
+  if (sentAt === undefined || config === undefined || !CONFIG_RE.test(config) || flags === undefined || flags > 7) return undefined;
+  const m: Heartbeat = { kind: "heartbeat", sentAt, config, holdsResources: (flags & F_HOLDS) !== 0, view: [] };
+  if (flags & F_UPSTREAM) {
+    const reachable = r.u8();
+    const total = r.u8();
+    if (reachable === undefined || total === undefined || reachable > total) return undefined;
+    m.upstream = { reachable, total };
+  }
+  if (flags & F_VOTE) {
+    const forNode = r.str();
+    const echo = r.f64();
+    const leaseMs = r.u32();
+    if (forNode === undefined || !NAME_RE.test(forNode) || echo === undefined || leaseMs === undefined) return undefined;
+    m.vote = { for: forNode, echo, leaseMs };
+  }
+  const n = r.u8();
+  if (n === undefined || n > MAX_VIEW) return undefined;
+  for (let i = 0; i < n; i++) {
+    const node = r.str();
+    const ef = r.u8();
+    const downs = r.u16();
+    if (node === undefined || !NAME_RE.test(node) || ef === undefined || ef > 7 || downs === undefined) return undefined;
+    const e: ViewEntry = { node, up: (ef & E_UP) !== 0, late: (ef & E_LATE) !== 0, downs };
+    if (ef & E_ECHO) {
+      const s = r.f64();
+      const held = r.f64();
+      if (s === undefined || held === undefined || held < 0) return undefined;
+      e.echo = { sentAt: s, heldMs: held };
+    }
+    m.view.push(e);
+  }
+  return r.end() ? m : undefined;
+}

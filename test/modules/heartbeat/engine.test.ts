@@ -1,0 +1,281 @@
+import { describe, expect, test } from "bun:test";
+import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
+import { decodeMessage, encodeMessage } from "../../../modules/heartbeat/messages.ts";
+
+const TIMERS = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
+
+function params(self: string, over: Partial<HbParams> = {}): HbParams {
+  return { self, role: "member", members: ["alpha", "bravo"], arbiter: null, links: ["lan", "hb"], ping: false, config: "0123abcd", ...TIMERS, ...over };
+}
+
+/** Engines wired directly: each send is delivered at once (through the message codec) unless its link is cut. */
+class Cluster {
+  readonly nodes = new Map<string, { state: State; seq: number[]; incarnation: number }>();
+  readonly events: Array<{ node: string; at: number; event: string; data: Record<string, unknown> }> = [];
+  readonly cut = new Set<string>();
+  /** Frozen nodes: what is sent to them waits, as in a socket buffer, until they resume. */
+  readonly frozen = new Map<string, Input[]>();
+  now = 0;
+
+  add(p: HbParams, incarnation = 1): this {
+    this.nodes.set(p.self, { state: initialState(p), seq: p.links.map(() => 0), incarnation });
+    return this;
+  }
+  feed(name: string, input: Input): void {
+    const held = this.frozen.get(name);
+    if (held) return void held.push(input);
+    const n = this.nodes.get(name)!;
+    const { state, effects } = step(n.state, input);
+    n.state = state;
+    this.perform(name, effects);
+  }
+  private perform(from: string, effects: Effect[]): void {
+    const n = this.nodes.get(from)!;
+    for (const e of effects) {
+      if (e.type === "event") {
+        this.events.push({ node: from, at: this.now, event: e.event, data: e.data });
+        continue;
+      }
+      const seq = ++n.seq[e.link]!;
+      const bytes = encodeMessage(e.message);
+      for (const to of this.nodes.keys()) {
+        if (to === from || this.cut.has(`${from}>${to}@${e.link}`) || this.cut.has(`${from}>${to}`)) continue;
+        this.feed(to, { type: "frame", now: this.now, from, link: e.link, seq, incarnation: n.incarnation, restart: false, message: decodeMessage(bytes)! });
+      }
+    }
+  }
+  start(): this {
+    for (const name of this.nodes.keys()) this.feed(name, { type: "start", now: this.now });
+    return this;
+  }
+  freeze(name: string): void {
+    this.frozen.set(name, []);
+  }
+  /** The node runs again: its first input comes now, then what arrived while it was frozen. */
+  thaw(name: string): void {
+    const held = this.frozen.get(name) ?? [];
+    this.frozen.delete(name);
+    this.feed(name, { type: "tick", now: this.now });
+    for (const input of held) this.feed(name, { ...input, now: this.now });
+  }
+  /** Advance time, ticking every node at each of its deadlines (at most every 10 ms). */
+  run(ms: number): this {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now = Math.min(end, this.now + 10);
+      for (const [name, n] of this.nodes) {
+        if (this.frozen.has(name)) continue;
+        const d = nextDeadline(n.state);
+        if (d !== null && d <= this.now) this.feed(name, { type: "tick", now: this.now });
+      }
+    }
+    return this;
+  }
+  state(name: string): State {
+    return this.nodes.get(name)!.state;
+  }
+  sever(a: string, b: string, link?: number): void {
+    for (const [x, y] of [[a, b], [b, a]]) this.cut.add(link === undefined ? `${x}>${y}` : `${x}>${y}@${link}`);
+  }
+  of(node: string, event: string) {
+    return this.events.filter((e) => e.node === node && e.event === event);
+  }
+}
+
+const pair = () => new Cluster().add(params("alpha")).add(params("bravo")).start();
+
+describe("membership", () => {
+  test("a pair sees each other on both links and has quorum", () => {
+    const c = pair().run(300);
+    for (const [me, peer] of [["alpha", "bravo"], ["bravo", "alpha"]] as const) {
+      const s = c.state(me);
+      expect(s.peers[peer]!.status).toBe("up");
+      expect(s.peers[peer]!.links.map((l) => l.up)).toEqual([true, true]);
+      expect(s.quorate).toBe(true);
+      expect(s.peers[peer]!.links[0]!.rttMs).toBe(0);
+    }
+  });
+
+  test("a silent peer is late at warntime and dead at deadtime, not before", () => {
+    const c = pair().run(300);
+    c.sever("alpha", "bravo");
+    const cutAt = c.now;
+    c.run(1000);
+    const late = c.of("alpha", "heartbeat.late")[0]!;
+    const down = c.of("alpha", "heartbeat.peer").find((e) => e.data.status === "down")!;
+    expect(late.at - cutAt).toBeGreaterThanOrEqual(TIMERS.warntimeMs - TIMERS.intervalMs);
+    expect(late.at - cutAt).toBeLessThanOrEqual(TIMERS.warntimeMs);
+    expect(down.at - cutAt).toBeGreaterThanOrEqual(TIMERS.deadtimeMs - TIMERS.intervalMs);
+    expect(down.at - cutAt).toBeLessThanOrEqual(TIMERS.deadtimeMs + TIMERS.intervalMs);
+    expect(down.data.reason).toBe("silent");
+  });
+
+  test("one link cut: that link goes down, the peer stays up", () => {
+    const c = pair().run(300);
+    c.sever("alpha", "bravo", 1);
+    c.run(2000);
+    const s = c.state("alpha").peers.bravo!;
+    expect(s.status).toBe("up");
+    expect(s.links.map((l) => l.up)).toEqual([true, false]);
+    expect(c.of("alpha", "heartbeat.link").map((e) => e.data)).toContainEqual({ peer: "bravo", link: "hb", status: "down" });
+    expect(c.of("alpha", "heartbeat.peer").filter((e) => e.data.status === "down")).toEqual([]);
+  });
+
+  test("a peer never heard is declared dead at initdead", () => {
+    const c = new Cluster().add(params("alpha")).start().run(1100);
+    const down = c.of("alpha", "heartbeat.peer")[0]!;
+    expect(down.data).toMatchObject({ peer: "bravo", status: "down", reason: "never heard (initdead)" });
+    expect(down.at).toBe(TIMERS.initdeadMs);
+  });
+
+  test("loss is counted from sequence gaps", () => {
+    const c = pair().run(300);
+    c.sever("bravo", "alpha", 0);
+    c.run(200);
+    c.cut.clear();
+    c.run(300);
+    const lan = c.state("alpha").peers.bravo!.links[0]!;
+    expect(lan.lost).toBe(2);
+  });
+
+  test("a goodbye is taken at once and the pair member keeps quorum", () => {
+    const c = pair().run(300);
+    c.feed("bravo", { type: "stop", now: c.now });
+    expect(c.of("alpha", "heartbeat.peer").at(-1)!.data).toMatchObject({ peer: "bravo", status: "leaving" });
+    expect(c.of("alpha", "heartbeat.peer").at(-1)!.at).toBe(c.now);
+    c.run(2000);
+    expect(c.state("alpha").quorate).toBe(true);
+    expect(c.of("alpha", "heartbeat.peer").filter((e) => e.data.status === "down")).toEqual([]);
+  });
+
+  test("a restart inside deadtime is a down and an up, not nothing", () => {
+    const c = pair().run(300);
+    c.nodes.set("bravo", { state: initialState(params("bravo")), seq: [0, 0], incarnation: 2 });
+    const n = c.nodes.get("bravo")!;
+    const { state, effects } = step(n.state, { type: "start", now: c.now });
+    n.state = state;
+    for (const e of effects) {
+      if (e.type !== "send") continue;
+      c.feed("alpha", { type: "frame", now: c.now, from: "bravo", link: e.link, seq: 1, incarnation: 2, restart: true, message: e.message });
+    }
+    const peerEvents = c.of("alpha", "heartbeat.peer").map((e) => e.data.status);
+    expect(peerEvents.slice(-2)).toEqual(["down", "up"]);
+    expect(c.of("alpha", "heartbeat.peer").at(-2)!.data.reason).toBe("restarted");
+  });
+
+  test("a peer with another config is reported", () => {
+    const c = new Cluster().add(params("alpha")).add(params("bravo", { config: "ffffffff" })).start().run(200);
+    expect(c.of("alpha", "heartbeat.config-differs")[0]!.data).toEqual({ peer: "bravo", ours: "0123abcd", theirs: "ffffffff" });
+  });
+});
+
+describe("quorum without an arbiter", () => {
+  test("two-node: no quorum until the peer has been seen; kept alone after", () => {
+    const c = new Cluster().add(params("alpha")).start().run(2000);
+    expect(c.state("alpha").quorate).toBe(false);
+    c.add(params("bravo"));
+    c.feed("bravo", { type: "start", now: c.now });
+    c.run(300);
+    expect(c.state("alpha").quorate).toBe(true);
+    c.sever("alpha", "bravo");
+    c.run(1000);
+    expect(c.state("alpha").peers.bravo!.status).toBe("down");
+    expect(c.state("alpha").quorate).toBe(true);
+  });
+
+  test("with ping targets: alone, quorum follows upstream reachability; a member that reaches less yields", () => {
+    const c = new Cluster().add(params("alpha", { ping: true })).add(params("bravo", { ping: true })).start();
+    c.feed("alpha", { type: "upstream", now: 0, reachable: 0, total: 1 });
+    c.feed("bravo", { type: "upstream", now: 0, reachable: 1, total: 1 });
+    c.run(300);
+    expect(c.state("alpha").yieldToPeer).toBe(true);
+    expect(c.state("bravo").yieldToPeer).toBe(false);
+    c.sever("alpha", "bravo");
+    c.run(1000);
+    expect(c.state("alpha").quorate).toBe(false);
+    expect(c.state("bravo").quorate).toBe(true);
+  });
+});
+
+describe("quorum with an arbiter", () => {
+  const withArbiter = (resourcesOn?: string) => {
+    const over = { arbiter: "witness" };
+    const c = new Cluster()
+      .add(params("alpha", over))
+      .add(params("bravo", over))
+      .add(params("witness", { ...over, role: "arbiter" }))
+      .start();
+    if (resourcesOn) c.feed(resourcesOn, { type: "resources", now: 0, holds: true });
+    return c.run(1500);
+  };
+
+  test("connected members are quorate without the vote", () => {
+    const c = withArbiter();
+    expect(c.state("alpha").quorate).toBe(true);
+    expect(c.state("bravo").quorate).toBe(true);
+    expect(c.state("witness").granted).toBeNull();
+  });
+
+  test("a cut between the members: the vote goes to the one holding resources, and only one side has quorum", () => {
+    const c = withArbiter("bravo");
+    c.sever("alpha", "bravo");
+    let both = 0;
+    for (let i = 0; i < 200; i++) {
+      c.run(10);
+      if (c.state("alpha").quorate && c.state("bravo").quorate) both++;
+    }
+    expect(c.of("witness", "heartbeat.vote")[0]!.data).toEqual({ to: "bravo" });
+    expect(c.state("bravo").quorate).toBe(true);
+    expect(c.state("alpha").quorate).toBe(false);
+    // While both still count each other's vote, neither has declared the other dead: quorum on both sides then is no split.
+    const firstDown = Math.min(...["alpha", "bravo"].map((n) => c.of(n, "heartbeat.peer").find((e) => e.data.status === "down")!.at));
+    const lastBoth = c.events.filter((e) => e.event === "heartbeat.quorum" && e.data.quorate === false).map((e) => e.at);
+    expect(lastBoth.every((t) => t <= firstDown)).toBe(true);
+    expect(both).toBeLessThan(60);
+  });
+
+  test("a dead member: the survivor gets the vote before it declares the peer dead, so quorum never drops", () => {
+    const c = withArbiter("alpha");
+    c.sever("bravo", "alpha");
+    c.sever("bravo", "witness");
+    c.freeze("bravo");
+    c.run(2000);
+    expect(c.of("alpha", "heartbeat.quorum").filter((e) => e.data.quorate === false)).toEqual([]);
+    expect(c.state("alpha").quorate).toBe(true);
+    expect(c.state("alpha").grant).not.toBeNull();
+  });
+
+  test("the arbiter does not move its vote while its grant runs", () => {
+    const c = withArbiter("bravo");
+    c.sever("alpha", "bravo");
+    c.run(1000);
+    expect(c.state("witness").granted?.to).toBe("bravo");
+    c.sever("bravo", "witness");
+    const lostAt = c.now;
+    c.run(2000);
+    const moved = c.of("witness", "heartbeat.vote").find((e) => e.data.to === "alpha")!;
+    expect(moved.at - lostAt).toBeGreaterThanOrEqual(TIMERS.deadtimeMs);
+    const bravoLost = c.of("bravo", "heartbeat.quorum").find((e) => e.data.quorate === false && e.at >= lostAt)!;
+    const alphaGot = c.of("alpha", "heartbeat.quorum").find((e) => e.data.quorate === true && e.at >= lostAt)!;
+    expect(bravoLost.at).toBeLessThan(alphaGot.at);
+  });
+});
+
+describe("self-stall guard", () => {
+  test("a frozen node reports the stall, loses quorum, and learns it was declared dead", () => {
+    const c = pair().run(300);
+    c.freeze("bravo");
+    c.run(800);
+    expect(c.state("alpha").peers.bravo!.status).toBe("down");
+    expect(c.state("bravo").quorate).toBe(true);
+    c.thaw("bravo");
+    expect(c.state("bravo").quorate).toBe(false);
+    const stall = c.of("bravo", "heartbeat.stall")[0]!;
+    expect(stall.data).toMatchObject({ maybeDeclaredDead: true });
+    expect(c.state("bravo").peers.alpha!.status).toBe("up");
+    expect(c.of("bravo", "heartbeat.peer").filter((e) => e.data.status === "down")).toEqual([]);
+    c.run(300);
+    expect(c.of("bravo", "heartbeat.declared-dead")[0]!.data).toEqual({ by: "alpha", times: 1 });
+    expect(c.state("alpha").peers.bravo!.status).toBe("up");
+  });
+});
