@@ -66,12 +66,15 @@ export interface NodeContext {
   exit(code: number): void;
 }
 
-/** A node's code. `onMessage` receives what other nodes sent it. */
+/** A node's code may be any object; if it has `onMessage`, that receives what other nodes sent it. */
 export interface NodeHandler {
   onMessage?(from: string, payload: unknown, link: string): void;
 }
 
-export type Boot<H extends NodeHandler> = (ctx: NodeContext) => H;
+/** What a boot function may return: any object, and `onMessage` only with the right shape. */
+export type Handler = object & NodeHandler;
+
+export type Boot<H extends Handler> = (ctx: NodeContext) => H;
 
 function checkParams(p: Partial<LinkParams>): Partial<LinkParams> {
   for (const k of ["loss", "duplicate", "reorder"] as const) {
@@ -223,7 +226,7 @@ interface Held {
   message: Message | null;
 }
 
-interface NodeRecord<H extends NodeHandler> {
+interface NodeRecord<H extends Handler> {
   name: string;
   boot: Boot<H>;
   incarnation: number;
@@ -237,7 +240,7 @@ interface NodeRecord<H extends NodeHandler> {
 }
 
 /** A node as the test sees it. */
-export class SimNode<H extends NodeHandler> {
+export class SimNode<H extends Handler> {
   constructor(
     private readonly rec: NodeRecord<H>,
     private readonly world: World,
@@ -300,7 +303,7 @@ export class World {
   readonly network: Network;
   readonly trace: string[] = [];
   private readonly describe: (payload: unknown) => string;
-  private readonly nodes = new Map<string, NodeRecord<NodeHandler>>();
+  private readonly nodes = new Map<string, NodeRecord<Handler>>();
   private nextMessage = 1;
 
   constructor(opts: WorldOptions) {
@@ -329,7 +332,7 @@ export class World {
   }
 
   /** Add a node and boot it now. */
-  addNode<H extends NodeHandler>(name: string, boot: Boot<H>): SimNode<H> {
+  addNode<H extends Handler>(name: string, boot: Boot<H>): SimNode<H> {
     if (this.nodes.has(name)) throw new Error(`a node called ${name} exists already`);
     const rec: NodeRecord<H> = { name, boot, incarnation: 0, up: false, frozen: false, handler: null, held: [], inflight: new Set(), thaw: null, exitCode: null };
     this.nodes.set(name, rec);
@@ -377,7 +380,7 @@ export class World {
   }
 
   /** @internal: used by SimNode.signal. */
-  signalNode<H extends NodeHandler>(rec: NodeRecord<H>, what: string, fn: (handler: H) => void): boolean {
+  signalNode<H extends Handler>(rec: NodeRecord<H>, what: string, fn: (handler: H) => void): boolean {
     if (!rec.up) {
       this.note(`signal ${rec.name} ${what} lost: down`);
       return false;
@@ -387,13 +390,13 @@ export class World {
     return true;
   }
 
-  private rec(name: string): NodeRecord<NodeHandler> {
+  private rec(name: string): NodeRecord<Handler> {
     const rec = this.nodes.get(name);
     if (!rec) throw new Error(`no node called ${name}`);
     return rec;
   }
 
-  private start<H extends NodeHandler>(rec: NodeRecord<H>): void {
+  private start<H extends Handler>(rec: NodeRecord<H>): void {
     rec.incarnation++;
     rec.up = true;
     rec.exitCode = null;
@@ -401,7 +404,7 @@ export class World {
     rec.handler = rec.boot(this.context(rec));
   }
 
-  private context<H extends NodeHandler>(rec: NodeRecord<H>): NodeContext {
+  private context<H extends Handler>(rec: NodeRecord<H>): NodeContext {
     const inc = rec.incarnation;
     const owner = `${rec.name}#${inc}`;
     const timers = this.clock.owned(owner);
@@ -437,7 +440,7 @@ export class World {
   }
 
   /** Run `fn` as the node: now, or held while it is frozen. */
-  private runOn<H extends NodeHandler>(rec: NodeRecord<H>, fn: () => void, message: Message | null, line?: string): void {
+  private runOn<H extends Handler>(rec: NodeRecord<H>, fn: () => void, message: Message | null, line?: string): void {
     const fire = () => {
       if (line !== undefined) this.note(line);
       fn();
@@ -446,7 +449,7 @@ export class World {
     else fire();
   }
 
-  private halt<H extends NodeHandler>(rec: NodeRecord<H>, line: string): void {
+  private halt<H extends Handler>(rec: NodeRecord<H>, line: string): void {
     this.note(line);
     rec.up = false;
     rec.frozen = false;
@@ -486,7 +489,7 @@ export class World {
     }
   }
 
-  private launch(dest: NodeRecord<NodeHandler>, m: Message, delay: number): void {
+  private launch(dest: NodeRecord<Handler>, m: Message, delay: number): void {
     dest.inflight.add(m);
     m.cancel = this.clock.after(delay, () => {
       dest.inflight.delete(m);
@@ -497,7 +500,7 @@ export class World {
     });
   }
 
-  private deliver(dest: NodeRecord<NodeHandler>, m: Message): void {
+  private deliver(dest: NodeRecord<Handler>, m: Message): void {
     this.network.stats.delivered++;
     m.link.stats.delivered++;
     this.note(`deliver ${m.from}>${m.to} ${m.link.name} #${m.id}`);
