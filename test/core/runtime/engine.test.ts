@@ -217,6 +217,33 @@ describe("reload", () => {
     expect(sh.state("b")).toEqual({ name: "b", state: "running", hash: "b3", after: ["a"] });
   });
 
+  test("a failed section is tried again after a plan went back to the old one and then asks for it anew", () => {
+    const sh = running(base);
+    const withB = (hash: string, planHash: string) => plan([mod("a"), mod("b", ["a"], hash), mod("c", ["b"])], planHash);
+    sh.feed({ type: "reload", plan: withB("b2", "p2") });
+    sh.done(false, "bad address");
+    sh.feed({ type: "reload", plan: withB("b1", "p3") });
+    expect(sh.take()).toEqual(["reload b"]);
+    expect(sh.state("b")).toEqual({ name: "b", state: "running", hash: "b1", after: ["a"] });
+    sh.feed({ type: "reload", plan: withB("b2", "p4") });
+    sh.settle();
+    expect(sh.take()).toEqual(["reload b"]);
+    expect(sh.state("b")!.hash).toBe("b2");
+  });
+
+  test("a module that failed to start is started again when a plan drops it and a later one adds it back", () => {
+    const sh = running([mod("a")]);
+    sh.feed({ type: "reload", plan: plan([mod("a"), mod("x", ["a"])], "p2") });
+    sh.done(false, "no such device");
+    sh.settle();
+    sh.feed({ type: "reload", plan: plan([mod("a"), mod("x", ["a"])], "p3") });
+    sh.feed({ type: "reload", plan: plan([mod("a")], "p4") });
+    sh.feed({ type: "reload", plan: plan([mod("a"), mod("x", ["a"])], "p5") });
+    sh.settle();
+    expect(sh.take()).toEqual(["start x", "stop x", "start x"]);
+    expect(sh.state("x")).toEqual({ name: "x", state: "running", hash: "x1", after: ["a"] });
+  });
+
   test("a start failure on reload fails that module and its dependents; the others keep running", () => {
     const sh = running([mod("a"), mod("b", ["a"])]);
     sh.feed({ type: "reload", plan: plan([mod("a"), mod("b", ["a"]), mod("x", ["a"]), mod("y", ["x"]), mod("z", ["a"])], "p2") });
