@@ -9,7 +9,8 @@
  * - a reload applies the difference only: removed modules stop, modules whose
  *   section changed get `reload`, new ones start; unchanged ones are untouched;
  * - a module's reload is atomic: if it fails, the module keeps its old section
- *   and the same section is not tried again until the plan changes;
+ *   and the same section is not tried again while the plan keeps asking for
+ *   it (a plan that asks for another section, or drops the module, clears it);
  * - a start that fails or times out is followed by a stop (cleanup); at boot it
  *   fails the whole node (stop everything, exit 1), on reload only that module
  *   and the modules that depend on it;
@@ -277,5 +278,21 @@ export function step(state: State, input: Input): { state: State; effects: Effec
 
 function adoptPlan(s: State, plan: Plan, event: (e: string, d: Record<string, unknown>) => void): State {
   event("config.reload", { result: "applying", from: s.plan?.hash, to: plan.hash });
-  return { ...s, plan, queued: null };
+  const wanted = new Map(plan.modules.map((m) => [m.name, m.hash]));
+  const modules: Record<string, ModuleStatus> = {};
+  for (const m of Object.values(s.modules)) {
+    modules[m.name] = m.rejected !== undefined && wanted.get(m.name) !== m.rejected ? forgetRejected(m) : m;
+  }
+  return { ...s, plan, queued: null, modules };
+}
+
+/**
+ * The plan no longer asks for the section that failed (it went back to the
+ * old one, moved on, or dropped the module): forget the failure, so that a
+ * later plan asking for that section again gets a new attempt. A running
+ * module also loses the error, which was about the section it never took.
+ */
+function forgetRejected(m: ModuleStatus): ModuleStatus {
+  const kept: ModuleStatus = { name: m.name, state: m.state, hash: m.hash, after: m.after };
+  return isUp(m) || m.error === undefined ? kept : { ...kept, error: m.error };
 }
