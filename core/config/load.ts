@@ -14,6 +14,7 @@ import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
 import { heartbeatProblems } from "../../modules/heartbeat/config.ts";
+import { parseKeyFile, type ClusterKeys } from "../crypto/keyfile.ts";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => IPV4.test(v));
@@ -32,6 +33,8 @@ export interface Config {
   hash: string;
   cluster: string;
   keyFile: string;
+  /** The cluster keys, read from keyFile by loadConfig. */
+  keys?: ClusterKeys;
   nodes: NodeConfig[];
   /** `token` is the bearer token read from `tokenFile` by loadConfig; never shown. */
   api: { port: number; bind?: string; tokenFile?: string; token?: string };
@@ -215,6 +218,13 @@ export async function loadConfig(file: string): Promise<LoadResult> {
   const files: Problem[] = [];
   const keyProblem = secretFileProblem(result.config.keyFile, ["key_file"]);
   if (keyProblem) files.push(keyProblem);
+  else {
+    try {
+      result.config.keys = parseKeyFile(await Bun.file(result.config.keyFile).text());
+    } catch (e) {
+      files.push({ path: ["key_file"], message: `${result.config.keyFile} is not a usable key file: ${(e as Error).message}`, hint: "tandem keygen -o FILE writes one" });
+    }
+  }
   const tokenFile = result.config.api.tokenFile;
   if (tokenFile) {
     const tokenProblem = secretFileProblem(tokenFile, ["api", "token_file"]);

@@ -134,3 +134,13 @@ test("config schema is the JSON Schema that check enforces", async () => {
   expect(schema.additionalProperties).toBe(false);
   expect((await tandem(["config", "scheme"])).code).toBe(2);
 });
+
+test("check refuses a key file that holds no usable key", async () => {
+  const dir = tmp.dir;
+  copyFileSync("examples/pair.toml", join(dir, "badkey.toml"));
+  writeFileSync(join(dir, "badkey.toml"), readFileSync(join(dir, "badkey.toml"), "utf8").replace('key_file = "cluster.key"', 'key_file = "garbage.key"').replace(/token_file = .*\n/, ""));
+  writeFileSync(join(dir, "garbage.key"), 'active = 1\n[[keys]]\nid = 1\nsecret = "c2hvcnQ="\n', { mode: 0o600 });
+  const r = await tandem(["check", "-c", join(dir, "badkey.toml")]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("is not a usable key file: keys[0].secret: expected 32 bytes in base64");
+});
