@@ -1,0 +1,230 @@
+/**
+ * The heartbeat shell: opens the links, seals and opens frames (envelope),
+ * admits them once (replay guard), feeds the engine, performs its effects, and
+ * ticks it at its deadlines. Every dropped datagram is counted by reason.
+ */
+import { parseDuration } from "../../core/duration.ts";
+import type { Config } from "../../core/config/load.ts";
+import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
+import type { Cancel } from "../../core/time.ts";
+import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
+import type { Counter, Gauge } from "../../core/metrics.ts";
+import { decodeFrame, encodeFrame } from "./envelope.ts";
+import { ReplayGuard } from "./replay.ts";
+import { decodeMessage, encodeMessage } from "./messages.ts";
+import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
+import { Links } from "./links.ts";
+import { Upstream } from "./upstream.ts";
+import type { HeartbeatRaw } from "./config.ts";
+
+export function paramsOf(config: Config, self: string): HbParams {
+  const hb = config.raw.heartbeat!;
+  const node = config.nodes.find((n) => n.name === self)!;
+  return {
+    self,
+    role: node.roles.includes("arbiter") ? "arbiter" : "member",
+    members: config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name),
+    arbiter: config.nodes.find((n) => n.roles.includes("arbiter"))?.name ?? null,
+    links: hb.links.map((l) => l.name),
+    intervalMs: parseDuration(hb.interval)!,
+    warntimeMs: parseDuration(hb.warntime)!,
+    deadtimeMs: parseDuration(hb.deadtime)!,
+    initdeadMs: parseDuration(hb.initdead)!,
+    ping: hb.ping !== undefined,
+    config: config.hash.slice(0, 8),
+  };
+}
+
+/** What a change of these needs: new sockets (not just new timers or keys). */
+function socketsOf(config: Config): string {
+  const hb = config.raw.heartbeat!;
+  return JSON.stringify({ port: hb.port, links: hb.links, nodes: config.nodes.map((n) => [n.name, n.address]) });
+}
+
+interface Meters {
+  sent: Counter;
+  received: Counter;
+  dropped: Counter;
+  late: Counter;
+  peerUp: Gauge;
+  linkUp: Gauge;
+  rtt: Gauge;
+  quorate: Gauge;
+}
+
+export class HeartbeatService implements ModuleInstance {
+  private state!: State;
+  private links: Links | null = null;
+  private keys!: ClusterKeys;
+  private hb!: HeartbeatRaw;
+  private cluster = "";
+  private guard!: ReplayGuard;
+  private readonly seq: number[] = [];
+  private timer: Cancel | null = null;
+  private upstream: Upstream | null = null;
+  /** A new one at every start: a millisecond timestamp with a random tail, so a quick restart still rises. */
+  private readonly incarnation: number;
+  private readonly m: Meters;
+
+  constructor(private readonly ctx: ModuleContext) {
+    this.incarnation = Math.floor(ctx.clock.wall()) * 1000 + ctx.random.int(1000);
+    const mx = ctx.metrics;
+    this.m = {
+      sent: mx.counter("tandem_heartbeat_frames_sent_total", "heartbeat frames sent, by link"),
+      received: mx.counter("tandem_heartbeat_frames_received_total", "heartbeat frames received and admitted, by link"),
+      dropped: mx.counter("tandem_heartbeat_frames_dropped_total", "datagrams dropped on the heartbeat port, by reason"),
+      late: mx.counter("tandem_heartbeat_late_total", "heartbeats later than warntime, by peer"),
+      peerUp: mx.gauge("tandem_heartbeat_peer_up", "1 when the peer is up"),
+      linkUp: mx.gauge("tandem_heartbeat_link_up", "1 when the link to the peer is up"),
+      rtt: mx.gauge("tandem_heartbeat_rtt_seconds", "round-trip time to the peer on the link"),
+      quorate: mx.gauge("tandem_heartbeat_quorate", "1 when this node has quorum"),
+    };
+  }
+
+  async start(config: Config): Promise<void> {
+    this.apply(config);
+    this.state = initialState(paramsOf(config, this.ctx.node.name));
+    this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
+    this.links = this.open(config);
+    this.feed({ type: "start", now: this.ctx.clock.now() });
+    this.startUpstream();
+  }
+
+  async reload(config: Config): Promise<void> {
+    const old = this.config;
+    if (socketsOf(config) !== socketsOf(old)) {
+      const next = this.open(config);
+      this.links?.close();
+      this.links = next;
+      this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
+    }
+    this.apply(config);
+    this.state = { ...this.state, p: paramsOf(config, this.ctx.node.name) };
+    this.upstream?.stop();
+    this.startUpstream();
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.upstream?.stop();
+    if (this.state?.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
+    this.timer?.();
+    this.links?.close();
+    this.links = null;
+  }
+
+  private config!: Config;
+
+  private apply(config: Config): void {
+    this.config = config;
+    this.hb = config.raw.heartbeat!;
+    this.keys = config.keys!;
+    this.cluster = config.cluster;
+  }
+
+  private open(config: Config): Links {
+    return new Links({
+      config,
+      node: this.ctx.node.name,
+      onFrame: (bytes, link) => this.receive(bytes, link),
+      onDrop: (reason) => this.m.dropped.inc({ reason }),
+      onError: (link, error) => this.ctx.log.warn({ link: config.raw.heartbeat!.links[link]?.name, error }, "heartbeat link error"),
+    });
+  }
+
+  private startUpstream(): void {
+    const ping = this.hb.ping;
+    if (!ping) {
+      this.upstream = null;
+      return;
+    }
+    this.upstream = new Upstream({
+      targets: ping.targets,
+      intervalMs: parseDuration(ping.interval)!,
+      timeoutMs: parseDuration(ping.timeout)!,
+      clock: this.ctx.clock,
+      onResult: (reachable, total) => this.feed({ type: "upstream", now: this.ctx.clock.now(), reachable, total }),
+    });
+    this.upstream.start();
+  }
+
+  private receive(bytes: Uint8Array, link: number): void {
+    const d = decodeFrame(bytes, this.keys, this.cluster);
+    if (!d.ok) return this.m.dropped.inc({ reason: d.reason });
+    const f = d.frame;
+    if (f.sender === this.ctx.node.name) return this.m.dropped.inc({ reason: "own" });
+    if (f.link !== link) return this.m.dropped.inc({ reason: "wrong-link" });
+    const message = decodeMessage(f.payload);
+    if (!message) return this.m.dropped.inc({ reason: "bad-message" });
+    const admitted = this.guard.admit(f);
+    if (!admitted.ok) return this.m.dropped.inc({ reason: admitted.reason });
+    this.m.received.inc({ link: this.hb.links[link]!.name });
+    this.feed({ type: "frame", now: this.ctx.clock.now(), from: f.sender, link, seq: f.seq, incarnation: f.incarnation, restart: admitted.restart, message });
+  }
+
+  private feed(input: Input): void {
+    const { state, effects } = step(this.state, input);
+    this.state = state;
+    for (const e of effects) this.perform(e);
+    this.schedule();
+  }
+
+  private perform(e: Effect): void {
+    if (e.type === "event") {
+      this.ctx.events.emit(e.event, e.data);
+      if (e.event === "heartbeat.late") this.m.late.inc({ peer: String(e.data.peer) });
+      return;
+    }
+    const seq = (this.seq[e.link] = (this.seq[e.link] ?? 0) + 1);
+    const bytes = encodeFrame(
+      { cluster: this.cluster, sender: this.ctx.node.name, incarnation: this.incarnation, link: e.link, seq, payload: encodeMessage(e.message) },
+      this.keys,
+      { encrypt: this.hb.encrypt },
+    );
+    this.links?.send(e.link, bytes);
+    this.m.sent.inc({ link: this.hb.links[e.link]!.name });
+  }
+
+  private schedule(): void {
+    this.timer?.();
+    this.timer = null;
+    const at = nextDeadline(this.state);
+    if (at === null) return;
+    this.timer = this.ctx.clock.after(at - this.ctx.clock.now(), () => this.feed({ type: "tick", now: this.ctx.clock.now() }));
+  }
+
+  status(): Record<string, unknown> {
+    const s = this.state;
+    const now = this.ctx.clock.now();
+    const peers: Record<string, unknown> = {};
+    for (const peer of Object.values(s.peers)) {
+      this.m.peerUp.set(peer.status === "up" ? 1 : 0, { peer: peer.name });
+      peers[peer.name] = {
+        role: peer.role,
+        status: peer.status,
+        incarnation: peer.incarnation,
+        silentMs: peer.lastHeard === null ? null : Math.round(now - peer.lastHeard),
+        holdsResources: peer.holdsResources,
+        links: Object.fromEntries(
+          peer.links.map((l, i) => {
+            const name = s.p.links[i]!;
+            this.m.linkUp.set(l.up ? 1 : 0, { peer: peer.name, link: name });
+            if (l.rttMs !== null) this.m.rtt.set(l.rttMs / 1000, { peer: peer.name, link: name });
+            const expected = l.received + l.lost;
+            return [name, { status: l.up ? "up" : "down", received: l.received, lossPct: expected ? Math.round((1000 * l.lost) / expected) / 10 : 0, rttMs: l.rttMs === null ? null : Math.round(l.rttMs * 100) / 100 }];
+          }),
+        ),
+      };
+    }
+    this.m.quorate.set(s.quorate ? 1 : 0);
+    return {
+      role: s.p.role,
+      incarnation: this.incarnation,
+      quorate: s.quorate,
+      yieldToPeer: s.yieldToPeer,
+      stalls: s.stalls,
+      ...(s.p.role === "arbiter" ? { vote: s.granted?.to ?? null } : { arbiterVote: s.grant !== null }),
+      peers,
+    };
+  }
+}
