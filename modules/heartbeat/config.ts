@@ -10,6 +10,9 @@ import type { Problem } from "../../core/config/problems.ts";
 
 export const HEARTBEAT_PORT = 694;
 
+/** At most this many links; a frame names its link by an index below it. */
+export const MAX_LINKS = 8;
+
 export const LinkSchema = Type.Object(
   {
     name: Type.String({ pattern: NAME_PATTERN, description: "the link's name, used in status, events and metrics" }),
@@ -45,7 +48,7 @@ export const HeartbeatSchema = Type.Object(
     initdead: Duration("deadtime for a peer not yet heard since start (ha.cf: at least twice deadtime)", "2s"),
     port: Type.Integer({ minimum: 1, maximum: 65535, default: HEARTBEAT_PORT, description: "UDP port (694, the ha-cluster port)" }),
     encrypt: Type.Boolean({ default: true, description: "encrypt frames (XChaCha20-Poly1305); false authenticates them only" }),
-    links: Type.Array(LinkSchema, { minItems: 1, maxItems: 8, description: "the links heartbeats travel on, all at once; a peer is dead only when every link is silent" }),
+    links: Type.Array(LinkSchema, { minItems: 1, maxItems: MAX_LINKS, description: "the links heartbeats travel on, all at once; a peer is dead only when every link is silent" }),
     ping: Type.Optional(PingSchema),
   },
   { additionalProperties: false },
