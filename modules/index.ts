@@ -4,7 +4,8 @@
  */
 import type { ModuleDef } from "../core/module.ts";
 import { apiModule, type Listen } from "../core/api/server.ts";
+import { heartbeatModule } from "./heartbeat/index.ts";
 
 export function moduleDefs(version: string, apiOverride?: Listen): ModuleDef[] {
-  return [apiModule(version, apiOverride)];
+  return [heartbeatModule, apiModule(version, apiOverride)];
 }

@@ -85,7 +85,7 @@ export class HeartbeatService implements ModuleInstance {
     this.apply(config);
     this.state = initialState(paramsOf(config, this.ctx.node.name));
     this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
-    this.links = this.open(config);
+    this.links = await this.open(config);
     this.feed({ type: "start", now: this.ctx.clock.now() });
     this.startUpstream();
   }
@@ -93,13 +93,20 @@ export class HeartbeatService implements ModuleInstance {
   async reload(config: Config): Promise<void> {
     const old = this.config;
     if (socketsOf(config) !== socketsOf(old)) {
-      const next = this.open(config);
+      const next = await this.open(config);
       this.links?.close();
       this.links = next;
       this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
     }
+    const next = paramsOf(config, this.ctx.node.name);
+    const sameNodes = next.members.join() === this.state.p.members.join() && next.arbiter === this.state.p.arbiter;
     this.apply(config);
-    this.state = { ...this.state, p: paramsOf(config, this.ctx.node.name) };
+    if (sameNodes) this.state = { ...this.state, p: next };
+    else {
+      // Another set of nodes is another membership: start it afresh.
+      this.state = initialState(next);
+      this.feed({ type: "start", now: this.ctx.clock.now() });
+    }
     this.upstream?.stop();
     this.startUpstream();
     this.schedule();
@@ -122,14 +129,18 @@ export class HeartbeatService implements ModuleInstance {
     this.cluster = config.cluster;
   }
 
-  private open(config: Config): Links {
-    return new Links({
-      config,
-      node: this.ctx.node.name,
+  private async open(config: Config): Promise<Links> {
+    const hb = config.raw.heartbeat!;
+    const links = new Links({
+      heartbeat: hb,
+      nodes: config.nodes,
+      self: this.ctx.node,
+      clock: this.ctx.clock,
       onFrame: (bytes, link) => this.receive(bytes, link),
-      onDrop: (reason) => this.m.dropped.inc({ reason }),
-      onError: (link, error) => this.ctx.log.warn({ link: config.raw.heartbeat!.links[link]?.name, error }, "heartbeat link error"),
+      onLinkState: (link, state) => this.ctx.events.emit("heartbeat.socket", { link: hb.links[link]?.name, ...state }),
     });
+    await links.start();
+    return links;
   }
 
   private startUpstream(): void {
@@ -181,7 +192,7 @@ export class HeartbeatService implements ModuleInstance {
       this.keys,
       { encrypt: this.hb.encrypt },
     );
-    this.links?.send(e.link, bytes);
+    this.links?.send(e.link, "all", bytes);
     this.m.sent.inc({ link: this.hb.links[e.link]!.name });
   }
 
@@ -220,6 +231,7 @@ export class HeartbeatService implements ModuleInstance {
     return {
       role: s.p.role,
       incarnation: this.incarnation,
+      sockets: this.links?.status() ?? [],
       quorate: s.quorate,
       yieldToPeer: s.yieldToPeer,
       stalls: s.stalls,

@@ -1,0 +1,22 @@
+/** The heartbeat module's contract with the runtime. */
+import { createHash } from "node:crypto";
+import type { ModuleDef } from "../../core/module.ts";
+import { HeartbeatService } from "./service.ts";
+
+export const heartbeatModule: ModuleDef = {
+  name: "heartbeat",
+  after: [],
+  selected: (config) => config.raw.heartbeat !== undefined && config.nodes.length > 1,
+  section: (config) => ({
+    heartbeat: config.raw.heartbeat,
+    cluster: config.cluster,
+    nodes: config.nodes,
+    // Peers compare config hashes: a change anywhere is news to the heartbeat.
+    config: config.hash,
+    keys: createHash("sha256")
+      .update(JSON.stringify([...(config.keys?.keys ?? [])].map(([id, k]) => [id, Buffer.from(k).toString("base64")])))
+      .update(String(config.keys?.active))
+      .digest("hex"),
+  }),
+  create: (ctx) => new HeartbeatService(ctx),
+};
