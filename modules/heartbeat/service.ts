@@ -8,7 +8,7 @@ import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { Cancel } from "../../core/time.ts";
 import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
-import type { Counter, Gauge } from "../../core/metrics.ts";
+import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
 import { ReplayGuard } from "./replay.ts";
 import { decodeMessage, encodeMessage } from "./messages.ts";
@@ -46,10 +46,6 @@ interface Meters {
   received: Counter;
   dropped: Counter;
   late: Counter;
-  peerUp: Gauge;
-  linkUp: Gauge;
-  rtt: Gauge;
-  quorate: Gauge;
 }
 
 export class HeartbeatService implements ModuleInstance {
@@ -74,11 +70,15 @@ export class HeartbeatService implements ModuleInstance {
       received: mx.counter("tandem_heartbeat_frames_received_total", "heartbeat frames received and admitted, by link"),
       dropped: mx.counter("tandem_heartbeat_frames_dropped_total", "datagrams dropped on the heartbeat port, by reason"),
       late: mx.counter("tandem_heartbeat_late_total", "heartbeats later than warntime, by peer"),
-      peerUp: mx.gauge("tandem_heartbeat_peer_up", "1 when the peer is up"),
-      linkUp: mx.gauge("tandem_heartbeat_link_up", "1 when the link to the peer is up"),
-      rtt: mx.gauge("tandem_heartbeat_rtt_seconds", "round-trip time to the peer on the link"),
-      quorate: mx.gauge("tandem_heartbeat_quorate", "1 when this node has quorum"),
     };
+    const peers = () => (this.state ? Object.values(this.state.peers) : []);
+    const links = () => peers().flatMap((peer) => peer.links.map((l, i) => ({ peer: peer.name, link: this.state.p.links[i]!, l })));
+    mx.collect("tandem_heartbeat_peer_up", "1 when the peer is up", () => peers().map((p) => ({ labels: { peer: p.name }, value: p.status === "up" ? 1 : 0 })));
+    mx.collect("tandem_heartbeat_link_up", "1 when the link to the peer is up", () => links().map(({ peer, link, l }) => ({ labels: { peer, link }, value: l.up ? 1 : 0 })));
+    mx.collect("tandem_heartbeat_rtt_seconds", "round-trip time to the peer on the link", () =>
+      links().flatMap(({ peer, link, l }) => (l.rttMs === null ? [] : [{ labels: { peer, link }, value: l.rttMs / 1000 }])),
+    );
+    mx.collect("tandem_heartbeat_quorate", "1 when this node has quorum", () => (this.state ? [{ labels: {}, value: this.state.quorate ? 1 : 0 }] : []));
   }
 
   async start(config: Config): Promise<void> {
@@ -209,7 +209,6 @@ export class HeartbeatService implements ModuleInstance {
     const now = this.ctx.clock.now();
     const peers: Record<string, unknown> = {};
     for (const peer of Object.values(s.peers)) {
-      this.m.peerUp.set(peer.status === "up" ? 1 : 0, { peer: peer.name });
       peers[peer.name] = {
         role: peer.role,
         status: peer.status,
@@ -219,15 +218,12 @@ export class HeartbeatService implements ModuleInstance {
         links: Object.fromEntries(
           peer.links.map((l, i) => {
             const name = s.p.links[i]!;
-            this.m.linkUp.set(l.up ? 1 : 0, { peer: peer.name, link: name });
-            if (l.rttMs !== null) this.m.rtt.set(l.rttMs / 1000, { peer: peer.name, link: name });
             const expected = l.received + l.lost;
             return [name, { status: l.up ? "up" : "down", received: l.received, lossPct: expected ? Math.round((1000 * l.lost) / expected) / 10 : 0, rttMs: l.rttMs === null ? null : Math.round(l.rttMs * 100) / 100 }];
           }),
         ),
       };
     }
-    this.m.quorate.set(s.quorate ? 1 : 0);
     return {
       role: s.p.role,
       incarnation: this.incarnation,
