@@ -103,8 +103,30 @@ export function heartbeatProblems(hb: HeartbeatRaw, nodes: readonly NodeLike[]):
       }
     }
   });
+  hb.links.forEach((link, j) =>
+    hb.links.slice(0, j).forEach((other) => {
+      const clash = nodes.find((n) => receiveEndpoint(link, n) !== undefined && receiveEndpoint(link, n) === receiveEndpoint(other, n));
+      if (clash)
+        out.push({
+          severity: "error",
+          path: ["heartbeat", "links", j],
+          message: `links "${other.name}" and "${link.name}" would both receive on ${receiveEndpoint(link, clash)} on node "${clash.name}", so their datagrams could not be told apart`,
+          expected: "each link on its own address, group or interface",
+        });
+    }),
+  );
   if (hb.links.length === 1) out.push({ severity: "warning", path: ["heartbeat", "links"], message: "one heartbeat link: a single cable or switch fault looks like a dead peer", hint: "add a second link on another network" });
   return out;
+}
+
+/**
+ * What a link's socket binds to on a node (see links.ts): its address on the
+ * link (ucast), the group (mcast), the interface's broadcast address (bcast).
+ */
+function receiveEndpoint(link: LinkRaw, node: NodeLike): string | undefined {
+  if (link.kind === "mcast") return link.group && `group ${link.group}`;
+  if (link.kind === "bcast") return link.interface && `the broadcast address of ${link.interface}`;
+  return linkAddress(link, node);
 }
 
 /** A node's address on a link: the link's table, else the node's own address. */

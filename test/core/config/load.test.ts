@@ -184,4 +184,33 @@ describe("the [heartbeat] section", () => {
     expect(out.some((l) => l.includes('node "witness" has no address on link "u"'))).toBe(true);
     expect(out.some((l) => l.includes("address 198.18.5.1 is also alpha's on this link"))).toBe(true);
   });
+
+  test("two links that would receive on the same address of a node are refused; distinct ones are accepted", () => {
+    const link = (name: string, rest: string) => `[[heartbeat.links]]\nname = "${name}"\n${rest}\n`;
+    const out = problems(
+      hb(
+        link("lan", 'kind = "ucast"') +
+          link("again", 'kind = "ucast"\naddresses = { alpha = "198.18.1.11", bravo = "198.18.9.12", witness = "198.18.9.13" }') +
+          link("m1", 'kind = "mcast"\ninterface = "eth1"\ngroup = "239.192.0.1"') +
+          link("m2", 'kind = "mcast"\ninterface = "eth2"\ngroup = "239.192.0.1"') +
+          link("b1", 'kind = "bcast"\ninterface = "eth1"') +
+          link("b2", 'kind = "bcast"\ninterface = "eth1"'),
+      ),
+    );
+    expect(out.filter((l) => l.includes("could not be told apart"))).toEqual([
+      'tandem.toml:22: heartbeat.links[1]: links "lan" and "again" would both receive on 198.18.1.11 on node "alpha", so their datagrams could not be told apart; expected each link on its own address, group or interface',
+      'tandem.toml:31: heartbeat.links[3]: links "m1" and "m2" would both receive on group 239.192.0.1 on node "alpha", so their datagrams could not be told apart; expected each link on its own address, group or interface',
+      'tandem.toml:40: heartbeat.links[5]: links "b1" and "b2" would both receive on the broadcast address of eth1 on node "alpha", so their datagrams could not be told apart; expected each link on its own address, group or interface',
+    ]);
+    const fine = parseConfig(
+      hb(
+        link("lan", 'kind = "ucast"') +
+          link("hb", 'kind = "ucast"\naddresses = { alpha = "198.18.9.11", bravo = "198.18.9.12", witness = "198.18.9.13" }') +
+          link("m", 'kind = "mcast"\ninterface = "eth1"\ngroup = "239.192.0.1"') +
+          link("b", 'kind = "bcast"\ninterface = "eth1"'),
+      ),
+      "x.toml",
+    );
+    expect(fine.ok).toBe(true);
+  });
 });
