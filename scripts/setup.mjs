@@ -18,6 +18,7 @@ export const DEBIAN_TOOLS = {
   ps: "procps",
   setsid: "util-linux",
   chromium: "chromium",
+  ping: "iputils-ping",
 };
 
 function have(cmd) {
@@ -48,4 +49,4 @@ function aptInstall(tools) {
 
 const extra = process.argv.slice(2);
 npmInstall();
-aptInstall(extra.includes("--bench") ? { ...DEBIAN_TOOLS, keepalived: "keepalived" } : DEBIAN_TOOLS);
+aptInstall(extra.includes("--bench") ? { ...DEBIAN_TOOLS, keepalived: "keepalived", "stress-ng": "stress-ng" } : DEBIAN_TOOLS);
