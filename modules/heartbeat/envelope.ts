@@ -107,7 +107,8 @@ export function encodeFrame(frame: Frame, keys: ClusterKeys, options: { encrypt:
   writeU53(view, at + AFTER_NAME.incarnation, frame.incarnation);
   out[at + AFTER_NAME.link] = frame.link;
   writeU53(view, at + AFTER_NAME.seq, frame.seq);
-  const nonce = sodium.randombytes_buf(NONCE_BYTES);
+  // The system's CSPRNG directly: libsodium's own goes through a WebAssembly import per call.
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   out.set(nonce, at + AFTER_NAME.nonce);
 
   if (options.encrypt) {

@@ -56,6 +56,9 @@ export const MAX_VIEW = 32;
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 const CONFIG_RE = /^[0-9a-f]{8}$/;
 
+const UTF8_ENCODER = new TextEncoder();
+const UTF8_DECODER = new TextDecoder("utf-8", { fatal: false });
+
 class Writer {
   private buf = new Uint8Array(256);
   private view = new DataView(this.buf.buffer);
@@ -87,7 +90,7 @@ class Writer {
     this.at += 8;
   }
   str(s: string) {
-    const b = new TextEncoder().encode(s);
+    const b = UTF8_ENCODER.encode(s);
     this.u8(b.length);
     this.room(b.length);
     this.buf.set(b, this.at);
@@ -131,7 +134,7 @@ class Reader {
   str(): string | undefined {
     const n = this.u8();
     if (n === undefined || !this.need(n)) return undefined;
-    const s = new TextDecoder("utf-8", { fatal: false }).decode(this.buf.subarray(this.at, this.at + n));
+    const s = UTF8_DECODER.decode(this.buf.subarray(this.at, this.at + n));
     this.at += n;
     return s;
   }

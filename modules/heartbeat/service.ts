@@ -56,7 +56,10 @@ export class HeartbeatService implements ModuleInstance {
   private cluster = "";
   private guard!: ReplayGuard;
   private readonly seq: number[] = [];
+  /** Per link: the sent and received series, bound once. */
+  private cells: Array<{ sent: { value: number }; received: { value: number } }> = [];
   private timer: Cancel | null = null;
+  private timerAt: number | null = null;
   private upstream: Upstream | null = null;
   /** A new one at every start: a millisecond timestamp with a random tail, so a quick restart still rises. */
   private readonly incarnation: number;
@@ -116,6 +119,7 @@ export class HeartbeatService implements ModuleInstance {
     this.upstream?.stop();
     if (this.state?.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
     this.timer?.();
+    this.timer = null;
     this.links?.close();
     this.links = null;
   }
@@ -125,6 +129,7 @@ export class HeartbeatService implements ModuleInstance {
   private apply(config: Config): void {
     this.config = config;
     this.hb = config.raw.heartbeat!;
+    this.cells = this.hb.links.map((l) => ({ sent: this.m.sent.cell({ link: l.name }), received: this.m.received.cell({ link: l.name }) }));
     this.keys = config.keys!;
     this.cluster = config.cluster;
   }
@@ -169,7 +174,7 @@ export class HeartbeatService implements ModuleInstance {
     if (!message) return this.m.dropped.inc({ reason: "bad-message" });
     const admitted = this.guard.admit(f);
     if (!admitted.ok) return this.m.dropped.inc({ reason: admitted.reason });
-    this.m.received.inc({ link: this.hb.links[link]!.name });
+    this.cells[link]!.received.value++;
     this.feed({ type: "frame", now: this.ctx.clock.now(), from: f.sender, link, seq: f.seq, incarnation: f.incarnation, restart: admitted.restart, message });
   }
 
@@ -193,15 +198,22 @@ export class HeartbeatService implements ModuleInstance {
       { encrypt: this.hb.encrypt },
     );
     this.links?.send(e.link, "all", bytes);
-    this.m.sent.inc({ link: this.hb.links[e.link]!.name });
+    this.cells[e.link]!.sent.value++;
   }
 
+  /** One timer at the engine's next deadline; most inputs leave the deadline where it was, and the timer too. */
   private schedule(): void {
+    const at = nextDeadline(this.state);
+    if (at === this.timerAt) return;
     this.timer?.();
     this.timer = null;
-    const at = nextDeadline(this.state);
+    this.timerAt = at;
     if (at === null) return;
-    this.timer = this.ctx.clock.after(at - this.ctx.clock.now(), () => this.feed({ type: "tick", now: this.ctx.clock.now() }));
+    this.timer = this.ctx.clock.after(at - this.ctx.clock.now(), () => {
+      this.timer = null;
+      this.timerAt = null;
+      this.feed({ type: "tick", now: this.ctx.clock.now() });
+    });
   }
 
   status(): Record<string, unknown> {
