@@ -1,0 +1,221 @@
+/**
+ * Heartbeat in the lab, as an operator would see it: two nodes on two links
+ * (two bridges), the compiled binary, real kernel networking. Loss on one link
+ * is no failover; both links down, or a frozen node, is detected within the
+ * bound; the frozen node knows it was stalled; forged, stale and garbage frames
+ * from the client namespace are counted and change nothing. Needs root.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join, resolve } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
+import { freeSubnets } from "./net.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.log("test/lab/heartbeat.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
+
+const LAB = `hb${process.pid % 100000}`;
+const [LAN, HB] = ROOT ? (freeSubnets(2) as [string, string]) : ["", ""];
+const TIMERS = { interval: 100, warntime: 250, deadtime: 500, initdead: 1000 };
+/** What the bound allows beyond deadtime + interval: the fault command's own time and the log write. */
+const SLACK_MS = 250;
+const TOKEN = "heartbeat-lab-token-0123456789";
+const tmp = tempDir("hblab");
+const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
+
+interface Host {
+  name: string;
+  namespace: string;
+  api: string | null;
+  log: string | null;
+}
+let hosts: Record<string, Host> = {};
+
+async function lab(...args: string[]) {
+  const r = await tandem(["lab", ...args, "--name", LAB], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`tandem lab ${args.join(" ")}: exit ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+async function status(node: string): Promise<any> {
+  return (await (await fetch(`${hosts[node]!.api}v1/status`, { signal: AbortSignal.timeout(2000) })).json()).modules.heartbeat;
+}
+
+/** Heartbeat events of a node from its log, with their wall time. */
+function events(node: string, type: string): Array<Record<string, any>> {
+  return readFileSync(hosts[node]!.log!, "utf8")
+    .split("\n")
+    .filter((l) => l.includes(`"event":"${type}"`))
+    .map((l) => JSON.parse(l));
+}
+
+async function bothUp(): Promise<void> {
+  await waitFor(
+    "both nodes to see each other on both links",
+    async () => {
+      for (const [me, peer] of [["alpha", "bravo"], ["bravo", "alpha"]]) {
+        const p = (await status(me!)).peers[peer!];
+        if (p?.status !== "up" || p.links.lan.status !== "up" || p.links.hb.status !== "up") return undefined;
+      }
+      return true;
+    },
+    15_000,
+  );
+}
+
+const downOf = (observer: string, peer: string, since: number) =>
+  events(observer, "heartbeat.peer").filter((e) => e.peer === peer && e.status === "down" && e.time >= since);
+
+describe.skipIf(!ROOT)("heartbeat in the lab", () => {
+  beforeAll(async () => {
+    await tandem(["keygen", "-o", join(tmp.dir, "cluster.key")]);
+    writeSecret(join(tmp.dir, "api.token"), TOKEN);
+    const file = join(tmp.dir, "tandem.toml");
+    writeFileSync(
+      file,
+      `cluster = "hblab"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "${LAN}11"
+
+[[nodes]]
+name = "bravo"
+address = "${LAN}12"
+
+[heartbeat]
+interval = "${TIMERS.interval}ms"
+warntime = "${TIMERS.warntime}ms"
+deadtime = "${TIMERS.deadtime}ms"
+initdead = "${TIMERS.initdead}ms"
+
+[[heartbeat.links]]
+name = "lan"
+kind = "ucast"
+
+[[heartbeat.links]]
+name = "hb"
+kind = "ucast"
+interface = "eth1"
+addresses = { alpha = "${HB}11", bravo = "${HB}12" }
+
+[api]
+port = 9480
+token_file = "api.token"
+`,
+    );
+    await tandem(["lab", "up", "-c", file, "--name", LAB], { timeoutMs: 60_000 }).then((r) => {
+      if (r.code !== 0) throw new Error(`lab up: ${r.stderr}${r.stdout}`);
+    });
+    const st = JSON.parse(await lab("status", "--json")).labs[0];
+    hosts = Object.fromEntries(st.hosts.map((h: Host) => [h.name, h]));
+    await bothUp();
+  }, 90_000);
+
+  afterAll(async () => {
+    await tandem(["lab", "down", "--name", LAB], { timeoutMs: 60_000 });
+    tmp.cleanup();
+  }, 90_000);
+
+  test("both nodes are up on both links, with quorum, RTT and the metrics", async () => {
+    const a = await status("alpha");
+    expect(a.quorate).toBe(true);
+    expect(a.peers.bravo.links.lan.rttMs).toBeGreaterThanOrEqual(0);
+    const metrics = await (await fetch(`${hosts.alpha!.api}metrics`)).text();
+    expect(metrics).toContain('tandem_heartbeat_peer_up{peer="bravo"} 1');
+    expect(metrics).toContain('tandem_heartbeat_link_up{peer="bravo",link="hb"} 1');
+    expect(metrics).toMatch(/^tandem_heartbeat_frames_received_total\{link="hb"\} [1-9]\d*$/m);
+  });
+
+  test("30% loss on one link: loss is measured and nobody is declared dead", async () => {
+    const since = Date.now();
+    await lab("netem", "bravo", "hb", "--loss", "30");
+    await Bun.sleep(6000);
+    const a = await status("alpha");
+    await lab("netem", "bravo", "hb", "--clear");
+    expect(a.peers.bravo.status).toBe("up");
+    expect(a.peers.bravo.links.hb.lossPct).toBeGreaterThan(10);
+    expect(a.peers.bravo.links.hb.lossPct).toBeLessThan(50);
+    expect(downOf("alpha", "bravo", since)).toEqual([]);
+    expect(downOf("bravo", "alpha", since)).toEqual([]);
+  }, 30_000);
+
+  test("one link down: that link is down, the peer stays up", async () => {
+    const since = Date.now();
+    await lab("fault", "bravo", "link", "hb");
+    await Bun.sleep(TIMERS.deadtime * 3);
+    const a = await status("alpha");
+    await lab("heal", "bravo", "link", "hb");
+    expect(a.peers.bravo.status).toBe("up");
+    expect(a.peers.bravo.links.hb.status).toBe("down");
+    expect(a.peers.bravo.links.lan.status).toBe("up");
+    expect(downOf("alpha", "bravo", since)).toEqual([]);
+    await bothUp();
+  }, 30_000);
+
+  test("both links down: the survivor declares the peer dead within deadtime + interval", async () => {
+    const at = Date.now();
+    await lab("fault", "bravo", "isolate");
+    const down = await waitFor("alpha to declare bravo dead", () => downOf("alpha", "bravo", at)[0], 5000);
+    expect(down.time - at).toBeLessThanOrEqual(TIMERS.deadtime + TIMERS.interval + SLACK_MS);
+    expect(down.reason).toBe("silent");
+    await lab("heal", "bravo");
+    await bothUp();
+  }, 30_000);
+
+  test("SIGSTOP past deadtime: detected; once resumed the node knows it was stalled and declared dead", async () => {
+    const at = Date.now();
+    await lab("fault", "bravo", "freeze");
+    const down = await waitFor("alpha to declare bravo dead", () => downOf("alpha", "bravo", at)[0], 5000);
+    expect(down.time - at).toBeLessThanOrEqual(TIMERS.deadtime + TIMERS.interval + SLACK_MS);
+    await Bun.sleep(500);
+    await lab("heal", "bravo");
+    const stall = await waitFor("bravo's stall report", () => events("bravo", "heartbeat.stall").find((e) => e.time >= at), 5000);
+    expect(stall.maybeDeclaredDead).toBe(true);
+    expect(stall.gapMs).toBeGreaterThan(TIMERS.deadtime);
+    const told = await waitFor("bravo to learn it was declared dead", () => events("bravo", "heartbeat.declared-dead").find((e) => e.time >= at), 5000);
+    expect(told.by).toBe("alpha");
+    await bothUp();
+    expect((await status("bravo")).quorate).toBe(true);
+  }, 30_000);
+
+  test("forged, stale and garbage frames from the client are counted and change nothing", async () => {
+    const dropped = async () => {
+      const text = await (await fetch(`${hosts.alpha!.api}metrics`)).text();
+      const out: Record<string, number> = {};
+      for (const m of text.matchAll(/^tandem_heartbeat_frames_dropped_total\{reason="([^"]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    const before = await dropped();
+    const incarnation = (await status("alpha")).peers.bravo.incarnation;
+    const since = Date.now();
+    const run = Bun.spawnSync(
+      ["ip", "netns", "exec", hosts.client!.namespace, BUN, resolve(import.meta.dir, "heartbeat-attacker.ts"), `${LAN}11`, "694", join(tmp.dir, "cluster.key"), "hblab", "bravo"],
+      { stdout: "pipe", stderr: "pipe", timeout: 20_000 },
+    );
+    expect(run.stderr.toString()).toBe("");
+    const sent = JSON.parse(run.stdout.toString()) as Record<string, number>;
+    await Bun.sleep(300);
+    const after = await dropped();
+    const delta = (reason: string) => (after[reason] ?? 0) - (before[reason] ?? 0);
+    for (const reason of ["auth", "cluster", "unknown-node", "stale-incarnation"]) expect([reason, delta(reason)]).toEqual([reason, sent[reason]!]);
+    const garbage = ["short", "oversized", "magic", "version", "malformed", "unknown-key"].reduce((t, r) => t + delta(r), 0);
+    expect(garbage).toBe(sent.garbage!);
+    const a = await status("alpha");
+    expect(a.peers.bravo.status).toBe("up");
+    expect(a.peers.bravo.incarnation).toBe(incarnation);
+    expect(a.peers.bravo.holdsResources).toBe(false);
+    expect(events("alpha", "heartbeat.peer").filter((e) => e.time >= since)).toEqual([]);
+  }, 30_000);
+
+  test("a clean stop is taken at once: the peer is leaving, not waited for", async () => {
+    const at = Date.now();
+    const pid = JSON.parse(await lab("status", "--json")).labs[0].hosts.find((h: { name: string }) => h.name === "bravo").process.pid;
+    process.kill(pid, "SIGTERM");
+    const leaving = await waitFor("alpha to see bravo leave", () => events("alpha", "heartbeat.peer").find((e) => e.peer === "bravo" && e.status === "leaving" && e.time >= at), 5000);
+    expect(leaving.time - at).toBeLessThan(TIMERS.interval + SLACK_MS);
+    await lab("heal", "bravo");
+    await bothUp();
+  }, 30_000);
+});
