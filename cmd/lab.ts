@@ -18,15 +18,20 @@ const HELP = {
 
 Builds a lab on this machine from a cluster config: every node of the config
 in a network namespace of its own with its address from the config, plus a
-client and two real servers (rs1, rs2), all on one bridge in a "switch"
-namespace. The host gets the subnet's .1 on the veth tdl-LAB, so it reaches
-each node's API. Each node runs \`tandem run -c FILE --node NAME\`; each real
-server answers every GET with its name. Waits (at most 15s) until every node
-answers GET /healthz and every real server answers the client, then prints
-where to look. Whatever fails half way is removed again.
+client and two real servers (rs1, rs2), all on one bridge (the lan) in a
+"switch" namespace. The host gets the subnet's .1 on the veth tdl-LAB, so it
+reaches each node's API. Each further /24 among the addresses of the
+[heartbeat] links is a network of its own (its own bridge, named after its
+first link) that only the nodes join, with their link addresses: the K-th such
+network is ethK in every node (the lan is eth0); the host does not join it.
+Each node runs \`tandem run -c FILE --node NAME\`; each real server answers
+every GET with its name. Waits (at most 15s) until every node answers GET
+/healthz and every real server answers the client, then prints where to look.
+Whatever fails half way is removed again.
 
 Addresses: the nodes' /24 (all nodes in one, inside 198.18.0.0/15); the host
-side is .1, the client .100, rs1 .101, rs2 .102.
+side is .1, the client .100, rs1 .101, rs2 .102. Heartbeat link networks: any
+/24 inside 198.18.0.0/15, one address per node, not .0 or .255.
 
 Options:
   -c, --config FILE   the cluster config (TOML)
@@ -45,11 +50,13 @@ Options:
   -h, --help          this help`,
   status: `Usage: tandem lab status [--name LAB | -c FILE] [--json]
 
-Lists every host of the lab: name, role (member, arbiter, client,
-realserver), network namespace, addresses, API URL, process state (running,
-stopped, frozen), injected faults, and the services the lab defines. Without
---name or -c: every lab that is up. --json prints {"labs": [...]}, one entry
-per lab, an empty list when none is up.
+Lists the lab's networks (subnet, bridge, the interface the nodes have on it,
+the heartbeat links on it, the host's address if it joins) and every host:
+name, role (member, arbiter, client, realserver), network namespace, each
+interface with its network and address, API URL, process state (running,
+stopped, frozen), injected faults, and the services the lab defines.
+Without --name or -c: every lab that is up. --json prints {"labs": [...]},
+one entry per lab, an empty list when none is up.
 
 Options:
       --name LAB      the lab
@@ -124,28 +131,34 @@ function table(rows: string[][]): string {
   return rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ")}`.trimEnd()).join("\n");
 }
 
+/** "198.18.7.0/24 lan on eth0 (this host is 198.18.7.1 on tdl-demo)" or "... hb on eth1 (nodes only)". */
+function networkLine(n: LabStatus["networks"][number]): string {
+  const access = n.hostLink ? `this host is ${n.hostLink.address} on ${n.hostLink.name}` : "nodes only";
+  return `${n.subnet} ${n.name} on ${n.iface} (${access}${n.links.length ? `; heartbeat links ${n.links.join(", ")}` : ""})`;
+}
+
 function describe(s: LabStatus): string {
-  const nets = s.networks.map((n) => `${n.subnet} (host ${n.hostLink.address} on ${n.hostLink.name})`).join(", ");
-  const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESS", "PROCESS", "FAULTS", "URL"]];
+  const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESSES", "PROCESS", "FAULTS", "URL"]];
   for (const h of s.hosts) {
     const url = h.api ?? s.services.find((v) => v.name === h.name)?.url ?? "";
     rows.push([
       h.name,
       h.role,
       h.namespace,
-      h.addresses.map((a) => `${a.address}/${a.prefixLength}`).join(","),
+      h.addresses.map((a) => `${a.iface}=${a.address}/${a.prefixLength}`).join(","),
       h.process ? `${h.process.state} ${h.process.pid}` : "-",
       h.faults.join(",") || "-",
       url,
     ]);
   }
+  const nets = s.networks.map((n) => `  ${networkLine(n)}`).join("\n");
   const services = table(s.services.map((v) => [v.name, v.kind, v.url]));
-  return `lab ${s.lab}: cluster ${s.cluster} from ${s.config}; ${nets}\n${table(rows)}\nservices:\n${services}\nlogs: ${s.logDir}`;
+  return `lab ${s.lab}: cluster ${s.cluster} from ${s.config}\nnetworks:\n${nets}\n${table(rows)}\nservices:\n${services}\nlogs: ${s.logDir}`;
 }
 
 function upSummary(s: LabStatus): string {
   const client = s.hosts.find((h) => h.role === "client");
-  const lines = [`lab ${s.lab} is up on ${s.networks.map((n) => `${n.subnet} (this host is ${n.hostLink.address} on ${n.hostLink.name})`).join(", ")}`];
+  const lines = [`lab ${s.lab} is up; networks:`, ...s.networks.map((n) => `  ${networkLine(n)}`)];
   lines.push("node APIs:");
   lines.push(table(s.hosts.filter((h) => h.api).map((h) => [h.name, h.role, h.api!, `netns ${h.namespace}`])));
   lines.push("services:");
@@ -256,7 +269,8 @@ export const lab: Command = {
   help: `Usage: tandem lab ACTION [OPTIONS]
 
 Runs a cluster config on this one machine: each node in a network namespace,
-plus a client and two real servers, on one bridge; then breaks and mends it.
+plus a client and two real servers, on one bridge, and the nodes on one more
+bridge per network of the heartbeat links; then breaks and mends it.
 Needs root. State and logs live in /run/tandem/lab/LAB/.
 
 Actions:

@@ -73,7 +73,7 @@ function conflicts(plan: LabPlan): string[] {
   const existing = namespaces();
   for (const ns of namespacesOf(plan)) if (existing.has(ns)) out.push(`network namespace ${ns} already exists`);
   const links = hostLinkNames();
-  for (const net of plan.networks) if (links.has(net.hostLink.name)) out.push(`host interface ${net.hostLink.name} already exists`);
+  for (const net of plan.networks) if (net.hostLink && links.has(net.hostLink.name)) out.push(`host interface ${net.hostLink.name} already exists`);
   return out;
 }
 
@@ -127,9 +127,10 @@ async function teardown(state: LabState): Promise<string[]> {
   }
   const links = hostLinkNames();
   for (const net of plan.networks) {
-    if (!links.has(net.hostLink.name)) continue;
-    const r = ip(["link", "del", net.hostLink.name]);
-    if (!r.ok && hostLinkNames().has(net.hostLink.name)) left.push(`host interface ${net.hostLink.name}: ${r.stderr}`);
+    const name = net.hostLink?.name;
+    if (name === undefined || !links.has(name)) continue;
+    const r = ip(["link", "del", name]);
+    if (!r.ok && hostLinkNames().has(name)) left.push(`host interface ${name}: ${r.stderr}`);
   }
   if (!left.length) removeLabDir(plan.lab);
   return left;
@@ -243,7 +244,7 @@ export interface LabStatus {
   stateDir: string;
   logDir: string;
   switchNamespace: string;
-  networks: { name: string; bridge: string; subnet: string; hostLink: { name: string; address: string } }[];
+  networks: { name: string; bridge: string; subnet: string; iface: string; links: string[]; hostLink: { name: string; address: string } | null }[];
   hosts: HostStatus[];
   services: LabState["plan"]["services"];
 }
@@ -258,7 +259,14 @@ export function status(state: LabState): LabStatus {
     stateDir: labDir(plan.lab),
     logDir: logDir(plan.lab),
     switchNamespace: plan.switchNamespace,
-    networks: plan.networks.map((n) => ({ name: n.name, bridge: n.bridge, subnet: n.subnet, hostLink: { name: n.hostLink.name, address: n.hostLink.address } })),
+    networks: plan.networks.map((n) => ({
+      name: n.name,
+      bridge: n.bridge,
+      subnet: n.subnet,
+      iface: n.iface,
+      links: n.links,
+      hostLink: n.hostLink ? { name: n.hostLink.name, address: n.hostLink.address } : null,
+    })),
     hosts: plan.hosts.map((h) => {
       const p = state.processes[h.name];
       return {

@@ -9,7 +9,7 @@ import { LabError } from "./system.ts";
 import type { LabPlan } from "./topology.ts";
 
 export const STATE_ROOT = "/run/tandem/lab";
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 export const FAULTS = ["power", "kill", "freeze", "isolate"] as const;
 export type Fault = (typeof FAULTS)[number];
