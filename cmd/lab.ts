@@ -5,7 +5,7 @@ import { formatProblem } from "../core/config/problems.ts";
 import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
-import { allStates, down, fault, heal, resolveLab, status, up, type LabStatus } from "../lab/lab.ts";
+import { allStates, down, fault, heal, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
 
 const NAME_OPTIONS = {
@@ -54,9 +54,9 @@ Lists the lab's networks (subnet, bridge, the interface the nodes have on it,
 the heartbeat links on it, the host's address if it joins) and every host:
 name, role (member, arbiter, client, realserver), network namespace, each
 interface with its network and address, API URL, process state (running,
-stopped, frozen), injected faults, and the services the lab defines.
-Without --name or -c: every lab that is up. --json prints {"labs": [...]},
-one entry per lab, an empty list when none is up.
+stopped, frozen), injected faults, links down; and the services the lab
+defines. Without --name or -c: every lab that is up. --json prints
+{"labs": [...]}, one entry per lab, an empty list when none is up.
 
 Options:
       --name LAB      the lab
@@ -64,12 +64,15 @@ Options:
       --json          print JSON: {"labs": [...]}
   -h, --help          this help`,
   fault: `Usage: tandem lab fault HOST power|kill|freeze|isolate [--name LAB | -c FILE]
+       tandem lab fault HOST link NETWORK [--name LAB | -c FILE]
 
 Breaks a lab host (a node, or rs1, rs2, client):
-  power     every process of its namespace SIGKILLed and its links down
-  kill      its tandem process (a real server's server) SIGKILLed
-  freeze    SIGSTOP to that process: it holds its sockets but answers nothing
-  isolate   its links down: nobody reaches it, it reaches nobody
+  power         every process of its namespace SIGKILLed and its links down
+  kill          its tandem process (a real server's server) SIGKILLed
+  freeze        SIGSTOP to that process: it holds its sockets but answers nothing
+  isolate       its links down: nobody reaches it, it reaches nobody
+  link NETWORK  its interface on one network down (lan, or a heartbeat link's
+                network as \`tandem lab status\` names it), the others up
 The fault is recorded; \`tandem lab status\` shows it until \`tandem lab heal\`.
 
 Options:
@@ -77,10 +80,13 @@ Options:
   -c, --config FILE   the lab named after this config's cluster
   -h, --help          this help`,
   heal: `Usage: tandem lab heal HOST [--name LAB | -c FILE]
+       tandem lab heal HOST link NETWORK [--name LAB | -c FILE]
 
 Undoes what can be undone on a lab host: links up, SIGCONT to a frozen
 process, and the host's process started again if it is gone (after power or
-kill). Waits (at most 15s) until the host answers again.
+kill). Waits (at most 15s) until the host answers again. With link NETWORK:
+brings only that interface up again (refused while the host is isolated or
+powered off) and does not wait.
 
 Options:
       --name LAB      the lab (default: the one lab that is up)
@@ -141,13 +147,14 @@ function describe(s: LabStatus): string {
   const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESSES", "PROCESS", "FAULTS", "URL"]];
   for (const h of s.hosts) {
     const url = h.api ?? s.services.find((v) => v.name === h.name)?.url ?? "";
+    const faults = [...h.faults, ...h.linksDown.map((n) => `link:${n}`)];
     rows.push([
       h.name,
       h.role,
       h.namespace,
       h.addresses.map((a) => `${a.iface}=${a.address}/${a.prefixLength}`).join(","),
       h.process ? `${h.process.state} ${h.process.pid}` : "-",
-      h.faults.join(",") || "-",
+      faults.join(",") || "-",
       url,
     ]);
   }
@@ -168,6 +175,14 @@ function upSummary(s: LabStatus): string {
   lines.push(`status: tandem lab status --name ${s.lab}`);
   lines.push(`stop:   tandem lab down --name ${s.lab}`);
   return lines.join("\n");
+}
+
+/** The NETWORK after `link`, and nothing more. */
+function linkNetwork(rest: string[]): string {
+  const [network, extra] = rest;
+  if (network === undefined) fail("expected NETWORK after link (lan, or a heartbeat link's network)");
+  if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+  return network;
 }
 
 async function runAction(action: Action, argv: string[]): Promise<number> {
@@ -223,10 +238,19 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
     case "fault": {
       const { values, positionals } = parse(argv, NAME_OPTIONS, true);
       if (values.help) return help();
-      const [host, kind, extra] = positionals;
-      if (host === undefined || kind === undefined) fail(`expected HOST and one of ${FAULTS.join(", ")}`);
-      if (!FAULTS.includes(kind as Fault)) fail(`unknown fault "${kind}"; expected one of ${FAULTS.join(", ")}`);
-      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      const [host, kind, ...rest] = positionals;
+      const kinds = [...FAULTS, "link NETWORK"].join(", ");
+      if (host === undefined || kind === undefined) fail(`expected HOST and one of ${kinds}`);
+      if (kind === "link") {
+        const network = linkNetwork(rest);
+        requireRoot(action);
+        const lab = labName(values);
+        setLink(lab, host, network, "down");
+        console.log(`lab ${lab}: ${host}'s link on ${network} is down; undo with \`tandem lab heal ${host} link ${network} --name ${lab}\``);
+        return EXIT_OK;
+      }
+      if (!FAULTS.includes(kind as Fault)) fail(`unknown fault "${kind}"; expected one of ${kinds}`);
+      if (rest.length) fail(`unexpected argument "${rest[0]}"`);
       requireRoot(action);
       const lab = labName(values);
       await fault(lab, host, kind as Fault);
@@ -236,9 +260,17 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
     case "heal": {
       const { values, positionals } = parse(argv, NAME_OPTIONS, true);
       if (values.help) return help();
-      const [host, extra] = positionals;
+      const [host, what, ...rest] = positionals;
       if (host === undefined) fail("expected HOST");
-      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      if (what === "link") {
+        const network = linkNetwork(rest);
+        requireRoot(action);
+        const lab = labName(values);
+        setLink(lab, host, network, "up");
+        console.log(`lab ${lab}: ${host}'s link on ${network} is up`);
+        return EXIT_OK;
+      }
+      if (what !== undefined) fail(`unexpected argument "${what}"`);
       requireRoot(action);
       const lab = labName(values);
       const silent = await heal(lab, host);
@@ -278,7 +310,8 @@ Actions:
   down [--name LAB]             stop everything and remove the lab
   status [--name LAB] [--json]  hosts, addresses, URLs, processes, faults
   fault HOST KIND               break a host: power, kill, freeze or isolate
-  heal HOST                     mend it
+  fault HOST link NETWORK       take one of its links down
+  heal HOST [link NETWORK]      mend it (or only that link)
   realserver --name N --listen ADDR:PORT
                                 the real servers' HTTP server (run by up)
 

@@ -1,9 +1,10 @@
 /**
  * The lab's shell: carries out a plan (up), takes it away (down), reports on
- * it (status), breaks and mends hosts (fault, heal). Refusals are LabErrors.
+ * it (status), breaks and mends hosts (fault, heal) and single links (setLink).
+ * Refusals are LabErrors.
  */
 import { readFileSync } from "node:fs";
-import { buildCommands, namespacesOf, overlaps, type LabHost, type LabNetwork, type LabPlan } from "./topology.ts";
+import { buildCommands, namespacesOf, overlaps, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
 import { claimLab, labDir, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState } from "./state.ts";
 import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, type ProcessState } from "./system.ts";
 
@@ -90,7 +91,7 @@ export async function up(plan: LabPlan, progress: (line: string) => void): Promi
   const problems = conflicts(plan);
   if (problems.length) throw new LabError(`cannot bring lab "${plan.lab}" up: ${problems.join("; ")}`);
   if (!claimLab(plan.lab)) throw new LabError(taken);
-  const state: LabState = { version: STATE_VERSION, createdAt: new Date().toISOString(), plan, processes: {}, faults: {} };
+  const state: LabState = { version: STATE_VERSION, createdAt: new Date().toISOString(), plan, processes: {}, faults: {}, linksDown: {} };
   // Recorded before anything is made, so `lab down` can always find what there is.
   writeState(state);
   try {
@@ -221,8 +222,34 @@ export async function heal(lab: string, name: string): Promise<string[]> {
   if (p && processState(p.pid, p.startTime) === "frozen") signal(p.pid, "SIGCONT");
   if (host.process && liveProcess(state, host) === undefined) startProcess(state, host);
   delete state.faults[name];
+  delete state.linksDown[name];
   writeState(state);
   return waitReady(state, [host]);
+}
+
+function legOn(state: LabState, host: LabHost, network: string): LabInterface {
+  const leg = host.interfaces.find((i) => i.network === network);
+  if (!leg) throw new LabError(`host "${host.name}" has no interface on network "${network}" (its networks: ${host.interfaces.map((i) => i.network).join(", ")}; the lab's: ${state.plan.networks.map((n) => n.name).join(", ")})`);
+  return leg;
+}
+
+/**
+ * Take one of a host's links down (its interface on one network), or bring it
+ * up again. Bringing it up is refused while the whole host is isolated or
+ * powered off: `heal HOST` mends those.
+ */
+export function setLink(lab: string, name: string, network: string, updown: "up" | "down"): void {
+  const state = mustRead(lab);
+  const host = hostOf(state, name);
+  const { iface } = legOn(state, host, network);
+  const whole = (state.faults[name] ?? []).filter((f) => f === "isolate" || f === "power");
+  if (updown === "up" && whole.length) throw new LabError(`${name} is cut off as a whole (${whole.join(", ")}); mend it with \`tandem lab heal ${name}\``);
+  ipOrThrow(["-n", host.namespace, "link", "set", iface, updown]);
+  const down = (state.linksDown[name] ?? []).filter((n) => n !== network);
+  if (updown === "down") down.push(network);
+  if (down.length) state.linksDown[name] = down;
+  else delete state.linksDown[name];
+  writeState(state);
 }
 
 export interface HostStatus {
@@ -233,6 +260,8 @@ export interface HostStatus {
   api: string | null;
   process: { state: ProcessState; pid: number; command: string[] } | null;
   faults: Fault[];
+  /** Networks whose interface is down by `fault HOST link NETWORK`. */
+  linksDown: string[];
   log: string | null;
 }
 
@@ -277,6 +306,7 @@ export function status(state: LabState): LabStatus {
         api: h.api ?? null,
         process: p ? { state: processState(p.pid, p.startTime), pid: p.pid, command: p.command } : null,
         faults: state.faults[h.name] ?? [],
+        linksDown: state.linksDown[h.name] ?? [],
         log: h.process ? logFile(plan.lab, h.name) : null,
       };
     }),

@@ -27,6 +27,8 @@ export interface LabState {
   plan: LabPlan;
   processes: Record<string, ProcessRecord>;
   faults: Record<string, Fault[]>;
+  /** Per host, the networks whose interface `fault HOST link NETWORK` took down. */
+  linksDown: Record<string, string[]>;
 }
 
 export const labDir = (lab: string) => join(STATE_ROOT, lab);

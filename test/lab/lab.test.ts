@@ -12,6 +12,7 @@ import { tandem, tandemArgv, tempDir, waitFor } from "../helpers.ts";
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/lab.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
 
+
 const STEP_MS = 30_000;
 const CURL_MAX_S = 1;
 const STATE_ROOT = "/run/tandem/lab";
@@ -62,6 +63,7 @@ interface HostStatus {
   api: string | null;
   process: { state: string; pid: number } | null;
   faults: string[];
+  linksDown: string[];
 }
 interface LabStatus {
   lab: string;
@@ -202,8 +204,27 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     expect((await curl(`http://${NET_A}12:9480/healthz`, `tdl-${A}-alpha`)).code).toBe(0);
     expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-witness`)).body).toBe("bravo-hb\n");
     expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-client`)).code).not.toBe(0);
-    hbListener.kill("SIGKILL");
-    await hbListener.exited;
+  }, STEP_MS);
+
+  test("fault NODE link NETWORK takes only that link down; heal NODE link NETWORK brings it back", async () => {
+    const r = await lab(["fault", "alpha", "link", "hb", "--name", A]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(linkState(`tdl-${A}-alpha`, "eth1")).toBe("DOWN");
+    expect(linkState(`tdl-${A}-alpha`, "eth0")).not.toBe("DOWN");
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).code).not.toBe(0);
+    expect((await curl(`http://${NET_A}12:9480/healthz`, `tdl-${A}-alpha`)).code).toBe(0);
+    expect((await curl(`http://${NET_A}11:9480/healthz`)).code).toBe(0);
+    expect(await host(A, "alpha")).toMatchObject({ faults: [], linksDown: ["hb"] });
+    const none = await lab(["fault", "alpha", "link", "nowhere", "--name", A]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no interface on network "nowhere" (its networks: lan, hb');
+    const h = await lab(["heal", "alpha", "link", "hb", "--name", A]);
+    expect(h.code, h.stderr).toBe(0);
+    expect(linkState(`tdl-${A}-alpha`, "eth1")).not.toBe("DOWN");
+    expect((await host(A, "alpha")).linksDown).toEqual([]);
+    await waitFor("bravo's listener on hb again, from alpha", async () => ((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).code === 0 ? true : undefined), 5_000, 100);
+    hbListener?.kill("SIGKILL");
+    await hbListener?.exited;
   }, STEP_MS);
 
   test("each node's API answers /healthz from the host; rs1 and rs2 answer the client with their names", async () => {
@@ -243,6 +264,9 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     expect(isolated.process?.state).toBe("running");
     expect(isolated.faults).toEqual(["isolate"]);
     expect(linkState(`tdl-${A}-witness`, "eth1")).toBe("DOWN");
+    const partial = await lab(["heal", "witness", "link", "hb", "--name", A]);
+    expect(partial.code).toBe(1);
+    expect(partial.stderr).toContain("cut off as a whole (isolate)");
     expect((await lab(["heal", "witness", "--name", A])).code).toBe(0);
     expect((await curl(`http://${NET_A}13:9480/healthz`)).code).toBe(0);
     expect(linkState(`tdl-${A}-witness`, "eth1")).not.toBe("DOWN");
