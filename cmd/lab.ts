@@ -5,7 +5,8 @@ import { formatProblem } from "../core/config/problems.ts";
 import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
-import { allStates, down, fault, heal, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";
+import { allStates, down, fault, heal, netem, netemProblem, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";
+import type { Netem } from "../lab/state.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
 
 const NAME_OPTIONS = {
@@ -54,8 +55,8 @@ Lists the lab's networks (subnet, bridge, the interface the nodes have on it,
 the heartbeat links on it, the host's address if it joins) and every host:
 name, role (member, arbiter, client, realserver), network namespace, each
 interface with its network and address, API URL, process state (running,
-stopped, frozen), injected faults, links down; and the services the lab
-defines. Without --name or -c: every lab that is up. --json prints
+stopped, frozen), injected faults, links down, netem; and the services the
+lab defines. Without --name or -c: every lab that is up. --json prints
 {"labs": [...]}, one entry per lab, an empty list when none is up.
 
 Options:
@@ -86,9 +87,28 @@ Undoes what can be undone on a lab host: links up, SIGCONT to a frozen
 process, and the host's process started again if it is gone (after power or
 kill). Waits (at most 15s) until the host answers again. With link NETWORK:
 brings only that interface up again (refused while the host is isolated or
-powered off) and does not wait.
+powered off) and does not wait. Netem stays; see \`tandem lab netem --clear\`.
 
 Options:
+      --name LAB      the lab (default: the one lab that is up)
+  -c, --config FILE   the lab named after this config's cluster
+  -h, --help          this help`,
+  netem: `Usage: tandem lab netem HOST NETWORK [--loss PCT] [--delay MS [--jitter MS]] [--name LAB | -c FILE]
+       tandem lab netem HOST NETWORK --clear [--name LAB | -c FILE]
+
+Impairs what HOST sends on one network (lan, or a heartbeat link's network),
+replacing any impairment set there before. Delay and jitter: tc netem as the
+root qdisc of its interface there, inside its namespace (the kernel needs
+sch_netem). Loss: an nftables rule at its port on the network's bridge, in the
+switch namespace, so packets are lost on the wire and the sender sees no
+error (works without sch_netem). To impair both directions between two hosts,
+set it on both. Shown by \`tandem lab status\` until --clear; \`heal\` keeps it.
+
+Options:
+      --loss PCT      lose this share of the packets (0 to 100, steps of 0.01)
+      --delay MS      hold each packet this many milliseconds (0 to 10000)
+      --jitter MS     vary the delay by up to this much (needs --delay)
+      --clear         take the netem away
       --name LAB      the lab (default: the one lab that is up)
   -c, --config FILE   the lab named after this config's cluster
   -h, --help          this help`,
@@ -147,7 +167,7 @@ function describe(s: LabStatus): string {
   const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESSES", "PROCESS", "FAULTS", "URL"]];
   for (const h of s.hosts) {
     const url = h.api ?? s.services.find((v) => v.name === h.name)?.url ?? "";
-    const faults = [...h.faults, ...h.linksDown.map((n) => `link:${n}`)];
+    const faults = [...h.faults, ...h.linksDown.map((n) => `link:${n}`), ...Object.keys(h.netem).map((n) => `netem:${n}`)];
     rows.push([
       h.name,
       h.role,
@@ -183,6 +203,33 @@ function linkNetwork(rest: string[]): string {
   if (network === undefined) fail("expected NETWORK after link (lan, or a heartbeat link's network)");
   if (extra !== undefined) fail(`unexpected argument "${extra}"`);
   return network;
+}
+
+/** "loss 10%, delay 50ms ±5ms" */
+function netemText(n: Netem): string {
+  const loss = n.lossPct === undefined ? [] : [`loss ${n.lossPct}%`];
+  const delay = n.delayMs === undefined ? [] : [`delay ${n.delayMs}ms${n.jitterMs === undefined ? "" : ` ±${n.jitterMs}ms`}`];
+  return [...loss, ...delay].join(", ");
+}
+
+/** --loss, --delay, --jitter as numbers; a flag that is not a number is a usage error. */
+function netemSpec(values: { loss?: string; delay?: string; jitter?: string }): Netem {
+  const num = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n)) fail(`${flag}: expected a number, found "${v}"`);
+    return n;
+  };
+  const spec: Netem = {};
+  const lossPct = num("--loss", values.loss);
+  const delayMs = num("--delay", values.delay);
+  const jitterMs = num("--jitter", values.jitter);
+  if (lossPct !== undefined) spec.lossPct = lossPct;
+  if (delayMs !== undefined) spec.delayMs = delayMs;
+  if (jitterMs !== undefined) spec.jitterMs = jitterMs;
+  const problem = netemProblem(spec);
+  if (problem) fail(problem);
+  return spec;
 }
 
 async function runAction(action: Action, argv: string[]): Promise<number> {
@@ -281,6 +328,25 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       console.log(`lab ${lab}: ${host} healed`);
       return EXIT_OK;
     }
+    case "netem": {
+      const { values, positionals } = parse(
+        argv,
+        { ...NAME_OPTIONS, loss: { type: "string" }, delay: { type: "string" }, jitter: { type: "string" }, clear: { type: "boolean" } },
+        true,
+      );
+      if (values.help) return help();
+      const [host, network, extra] = positionals;
+      if (host === undefined || network === undefined) fail("expected HOST and NETWORK");
+      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      const impairs = values.loss !== undefined || values.delay !== undefined || values.jitter !== undefined;
+      if (values.clear && impairs) fail("--clear takes no --loss, --delay or --jitter");
+      const spec = values.clear ? null : netemSpec(values);
+      requireRoot(action);
+      const lab = labName(values);
+      netem(lab, host, network, spec);
+      console.log(`lab ${lab}: ${host} sends on ${network} ${spec ? `with ${netemText(spec)}` : "unimpaired"}`);
+      return EXIT_OK;
+    }
     case "realserver": {
       const { values, positionals } = parse(argv, { name: { type: "string" }, listen: { type: "string" } }, true);
       if (values.help) return help();
@@ -312,6 +378,8 @@ Actions:
   fault HOST KIND               break a host: power, kill, freeze or isolate
   fault HOST link NETWORK       take one of its links down
   heal HOST [link NETWORK]      mend it (or only that link)
+  netem HOST NETWORK [--loss PCT] [--delay MS] [--jitter MS] | --clear
+                                impair what it sends on one network
   realserver --name N --listen ADDR:PORT
                                 the real servers' HTTP server (run by up)
 

@@ -14,6 +14,13 @@ export const STATE_VERSION = 2;
 export const FAULTS = ["power", "kill", "freeze", "isolate"] as const;
 export type Fault = (typeof FAULTS)[number];
 
+/** Impairment of what a host sends on one network (tc netem on its interface there). */
+export interface Netem {
+  lossPct?: number;
+  delayMs?: number;
+  jitterMs?: number;
+}
+
 /** A process the lab started; the start time (from /proc) tells it from a later process with the same PID. */
 export interface ProcessRecord {
   pid: number;
@@ -29,6 +36,8 @@ export interface LabState {
   faults: Record<string, Fault[]>;
   /** Per host, the networks whose interface `fault HOST link NETWORK` took down. */
   linksDown: Record<string, string[]>;
+  /** Per host and network, the netem in force. */
+  netem: Record<string, Record<string, Netem>>;
 }
 
 export const labDir = (lab: string) => join(STATE_ROOT, lab);

@@ -12,6 +12,17 @@ import { tandem, tandemArgv, tempDir, waitFor } from "../helpers.ts";
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/lab.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
 
+/** Whether this kernel has the netem qdisc: tried on lo in a namespace made (and removed) for the purpose. */
+function kernelHasNetem(): boolean {
+  const ns = `tnm${process.pid}`;
+  const run = (argv: string[]) => Bun.spawnSync(argv, { stdout: "ignore", stderr: "ignore", timeout: 5_000 }).exitCode === 0;
+  if (!run(["ip", "netns", "add", ns])) return false;
+  const has = run(["tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+  run(["ip", "netns", "del", ns]);
+  return has;
+}
+const NETEM = ROOT && kernelHasNetem();
+if (ROOT && !NETEM) console.log("test/lab/lab.test.ts: the netem delay test is skipped: this kernel has no sch_netem (the refusal is tested instead)");
 
 const STEP_MS = 30_000;
 const CURL_MAX_S = 1;
@@ -64,6 +75,7 @@ interface HostStatus {
   process: { state: string; pid: number } | null;
   faults: string[];
   linksDown: string[];
+  netem: Record<string, unknown>;
 }
 interface LabStatus {
   lab: string;
@@ -116,6 +128,15 @@ function namespacesWithPrefix(prefix: string): string[] {
 function linkState(ns: string, iface: string): string {
   const out = Bun.spawnSync(["ip", "-n", ns, "-j", "link", "show", "dev", iface], { timeout: 5_000 }).stdout.toString();
   return (JSON.parse(out) as { operstate: string }[])[0]!.operstate;
+}
+
+/** The loss rules in lab A's switch namespace (empty when there are none). */
+function lossRules(): string {
+  return Bun.spawnSync(["ip", "netns", "exec", `tdl-${A}-switch`, "nft", "list", "table", "netdev", "tdl_loss"], { stderr: "ignore", timeout: 5_000 }).stdout.toString();
+}
+
+function qdisc(ns: string, iface: string): string {
+  return Bun.spawnSync(["tc", "-n", ns, "qdisc", "show", "dev", iface], { timeout: 5_000 }).stdout.toString();
 }
 
 let hbListener: ReturnType<typeof Bun.spawn> | undefined;
@@ -223,6 +244,56 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     expect(linkState(`tdl-${A}-alpha`, "eth1")).not.toBe("DOWN");
     expect((await host(A, "alpha")).linksDown).toEqual([]);
     await waitFor("bravo's listener on hb again, from alpha", async () => ((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).code === 0 ? true : undefined), 5_000, 100);
+  }, STEP_MS);
+
+  test("netem --loss: an nftables rule at the node's bridge port loses what it sends on that network; --clear takes it away", async () => {
+    const usage = await lab(["netem", "alpha", "hb", "--jitter", "5", "--name", A]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--jitter needs --delay");
+    expect((await lab(["netem", "alpha", "hb", "--name", A])).code).toBe(2);
+    expect((await lab(["netem", "alpha", "hb", "--loss", "101", "--name", A])).code).toBe(2);
+    const some = await lab(["netem", "alpha", "hb", "--loss", "0.5", "--name", A]);
+    expect(some.code, some.stderr).toBe(0);
+    expect(lossRules()).toContain("numgen random mod 10000 < 50 counter");
+    const r = await lab(["netem", "alpha", "hb", "--loss", "100", "--name", A]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lossRules()).not.toContain("numgen");
+    expect(lossRules()).toMatch(/chain hb0-alpha \{[^}]*hook ingress device "hb0-alpha"[^}]*counter packets \d+ bytes \d+ drop/);
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).code).not.toBe(0);
+    expect((await curl(`http://${NET_A}12:9480/healthz`, `tdl-${A}-alpha`)).code).toBe(0);
+    expect((await host(A, "alpha")).netem).toEqual({ hb: { lossPct: 100 } });
+    const c = await lab(["netem", "alpha", "hb", "--clear", "--name", A]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(lossRules()).not.toContain("hb0-alpha");
+    expect((await host(A, "alpha")).netem).toEqual({});
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).body).toBe("bravo-hb\n");
+  }, STEP_MS);
+
+  test.skipIf(!NETEM)("netem --delay/--jitter: tc netem on the node's interface in its namespace, beside the loss; --clear takes both away", async () => {
+    const r = await lab(["netem", "alpha", "hb", "--loss", "10", "--delay", "50", "--jitter", "5", "--name", A]);
+    expect(r.code, r.stderr).toBe(0);
+    const shown = qdisc(`tdl-${A}-alpha`, "eth1");
+    expect(shown).toContain("netem");
+    expect(shown).toContain("delay 50ms  5ms");
+    expect(qdisc(`tdl-${A}-alpha`, "eth0")).not.toContain("netem");
+    expect(lossRules()).toContain("numgen random mod 10000 < 1000 counter");
+    expect((await host(A, "alpha")).netem).toEqual({ hb: { lossPct: 10, delayMs: 50, jitterMs: 5 } });
+    const again = await lab(["netem", "alpha", "hb", "--delay", "20", "--name", A]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(qdisc(`tdl-${A}-alpha`, "eth1")).toContain("delay 20ms");
+    expect(lossRules()).not.toContain("hb0-alpha");
+    const c = await lab(["netem", "alpha", "hb", "--clear", "--name", A]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(qdisc(`tdl-${A}-alpha`, "eth1")).not.toContain("netem");
+    expect((await host(A, "alpha")).netem).toEqual({});
+  }, STEP_MS);
+
+  test.skipIf(NETEM)("netem --delay on a kernel without sch_netem is refused, saying so, and changes nothing", async () => {
+    const r = await lab(["netem", "alpha", "hb", "--loss", "10", "--delay", "50", "--name", A]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("this kernel has no netem qdisc");
+    expect(lossRules()).not.toContain("hb0-alpha");
+    expect((await host(A, "alpha")).netem).toEqual({});
     hbListener?.kill("SIGKILL");
     await hbListener?.exited;
   }, STEP_MS);
