@@ -5,7 +5,8 @@ import { formatProblem } from "../core/config/problems.ts";
 import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
-import { allStates, down, fault, heal, resolveLab, status, up, type LabStatus } from "../lab/lab.ts";
+import { allStates, down, fault, heal, netem, netemProblem, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";
+import type { Netem } from "../lab/state.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
 
 const NAME_OPTIONS = {
@@ -18,15 +19,20 @@ const HELP = {
 
 Builds a lab on this machine from a cluster config: every node of the config
 in a network namespace of its own with its address from the config, plus a
-client and two real servers (rs1, rs2), all on one bridge in a "switch"
-namespace. The host gets the subnet's .1 on the veth tdl-LAB, so it reaches
-each node's API. Each node runs \`tandem run -c FILE --node NAME\`; each real
-server answers every GET with its name. Waits (at most 15s) until every node
-answers GET /healthz and every real server answers the client, then prints
-where to look. Whatever fails half way is removed again.
+client and two real servers (rs1, rs2), all on one bridge (the lan) in a
+"switch" namespace. The host gets the subnet's .1 on the veth tdl-LAB, so it
+reaches each node's API. Each further /24 among the addresses of the
+[heartbeat] links is a network of its own (its own bridge, named after its
+first link) that only the nodes join, with their link addresses: the K-th such
+network is ethK in every node (the lan is eth0); the host does not join it.
+Each node runs \`tandem run -c FILE --node NAME\`; each real server answers
+every GET with its name. Waits (at most 15s) until every node answers GET
+/healthz and every real server answers the client, then prints where to look.
+Whatever fails half way is removed again.
 
 Addresses: the nodes' /24 (all nodes in one, inside 198.18.0.0/15); the host
-side is .1, the client .100, rs1 .101, rs2 .102.
+side is .1, the client .100, rs1 .101, rs2 .102. Heartbeat link networks: any
+/24 inside 198.18.0.0/15, one address per node, not .0 or .255.
 
 Options:
   -c, --config FILE   the cluster config (TOML)
@@ -45,11 +51,13 @@ Options:
   -h, --help          this help`,
   status: `Usage: tandem lab status [--name LAB | -c FILE] [--json]
 
-Lists every host of the lab: name, role (member, arbiter, client,
-realserver), network namespace, addresses, API URL, process state (running,
-stopped, frozen), injected faults, and the services the lab defines. Without
---name or -c: every lab that is up. --json prints {"labs": [...]}, one entry
-per lab, an empty list when none is up.
+Lists the lab's networks (subnet, bridge, the interface the nodes have on it,
+the heartbeat links on it, the host's address if it joins) and every host:
+name, role (member, arbiter, client, realserver), network namespace, each
+interface with its network and address, API URL, process state (running,
+stopped, frozen), injected faults, links down, netem; and the services the
+lab defines. Without --name or -c: every lab that is up. --json prints
+{"labs": [...]}, one entry per lab, an empty list when none is up.
 
 Options:
       --name LAB      the lab
@@ -57,12 +65,15 @@ Options:
       --json          print JSON: {"labs": [...]}
   -h, --help          this help`,
   fault: `Usage: tandem lab fault HOST power|kill|freeze|isolate [--name LAB | -c FILE]
+       tandem lab fault HOST link NETWORK [--name LAB | -c FILE]
 
 Breaks a lab host (a node, or rs1, rs2, client):
-  power     every process of its namespace SIGKILLed and its links down
-  kill      its tandem process (a real server's server) SIGKILLed
-  freeze    SIGSTOP to that process: it holds its sockets but answers nothing
-  isolate   its links down: nobody reaches it, it reaches nobody
+  power         every process of its namespace SIGKILLed and its links down
+  kill          its tandem process (a real server's server) SIGKILLed
+  freeze        SIGSTOP to that process: it holds its sockets but answers nothing
+  isolate       its links down: nobody reaches it, it reaches nobody
+  link NETWORK  its interface on one network down (lan, or a heartbeat link's
+                network as \`tandem lab status\` names it), the others up
 The fault is recorded; \`tandem lab status\` shows it until \`tandem lab heal\`.
 
 Options:
@@ -70,12 +81,34 @@ Options:
   -c, --config FILE   the lab named after this config's cluster
   -h, --help          this help`,
   heal: `Usage: tandem lab heal HOST [--name LAB | -c FILE]
+       tandem lab heal HOST link NETWORK [--name LAB | -c FILE]
 
 Undoes what can be undone on a lab host: links up, SIGCONT to a frozen
 process, and the host's process started again if it is gone (after power or
-kill). Waits (at most 15s) until the host answers again.
+kill). Waits (at most 15s) until the host answers again. With link NETWORK:
+brings only that interface up again (refused while the host is isolated or
+powered off) and does not wait. Netem stays; see \`tandem lab netem --clear\`.
 
 Options:
+      --name LAB      the lab (default: the one lab that is up)
+  -c, --config FILE   the lab named after this config's cluster
+  -h, --help          this help`,
+  netem: `Usage: tandem lab netem HOST NETWORK [--loss PCT] [--delay MS [--jitter MS]] [--name LAB | -c FILE]
+       tandem lab netem HOST NETWORK --clear [--name LAB | -c FILE]
+
+Impairs what HOST sends on one network (lan, or a heartbeat link's network),
+replacing any impairment set there before. Delay and jitter: tc netem as the
+root qdisc of its interface there, inside its namespace (the kernel needs
+sch_netem). Loss: an nftables rule at its port on the network's bridge, in the
+switch namespace, so packets are lost on the wire and the sender sees no
+error (works without sch_netem). To impair both directions between two hosts,
+set it on both. Shown by \`tandem lab status\` until --clear; \`heal\` keeps it.
+
+Options:
+      --loss PCT      lose this share of the packets (0 to 100, steps of 0.01)
+      --delay MS      hold each packet this many milliseconds (0 to 10000)
+      --jitter MS     vary the delay by up to this much (needs --delay)
+      --clear         take the netem away
       --name LAB      the lab (default: the one lab that is up)
   -c, --config FILE   the lab named after this config's cluster
   -h, --help          this help`,
@@ -124,28 +157,35 @@ function table(rows: string[][]): string {
   return rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join("  ")}`.trimEnd()).join("\n");
 }
 
+/** "198.18.7.0/24 lan on eth0 (this host is 198.18.7.1 on tdl-demo)" or "... hb on eth1 (nodes only)". */
+function networkLine(n: LabStatus["networks"][number]): string {
+  const access = n.hostLink ? `this host is ${n.hostLink.address} on ${n.hostLink.name}` : "nodes only";
+  return `${n.subnet} ${n.name} on ${n.iface} (${access}${n.links.length ? `; heartbeat links ${n.links.join(", ")}` : ""})`;
+}
+
 function describe(s: LabStatus): string {
-  const nets = s.networks.map((n) => `${n.subnet} (host ${n.hostLink.address} on ${n.hostLink.name})`).join(", ");
-  const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESS", "PROCESS", "FAULTS", "URL"]];
+  const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESSES", "PROCESS", "FAULTS", "URL"]];
   for (const h of s.hosts) {
     const url = h.api ?? s.services.find((v) => v.name === h.name)?.url ?? "";
+    const faults = [...h.faults, ...h.linksDown.map((n) => `link:${n}`), ...Object.keys(h.netem).map((n) => `netem:${n}`)];
     rows.push([
       h.name,
       h.role,
       h.namespace,
-      h.addresses.map((a) => `${a.address}/${a.prefixLength}`).join(","),
+      h.addresses.map((a) => `${a.iface}=${a.address}/${a.prefixLength}`).join(","),
       h.process ? `${h.process.state} ${h.process.pid}` : "-",
-      h.faults.join(",") || "-",
+      faults.join(",") || "-",
       url,
     ]);
   }
+  const nets = s.networks.map((n) => `  ${networkLine(n)}`).join("\n");
   const services = table(s.services.map((v) => [v.name, v.kind, v.url]));
-  return `lab ${s.lab}: cluster ${s.cluster} from ${s.config}; ${nets}\n${table(rows)}\nservices:\n${services}\nlogs: ${s.logDir}`;
+  return `lab ${s.lab}: cluster ${s.cluster} from ${s.config}\nnetworks:\n${nets}\n${table(rows)}\nservices:\n${services}\nlogs: ${s.logDir}`;
 }
 
 function upSummary(s: LabStatus): string {
   const client = s.hosts.find((h) => h.role === "client");
-  const lines = [`lab ${s.lab} is up on ${s.networks.map((n) => `${n.subnet} (this host is ${n.hostLink.address} on ${n.hostLink.name})`).join(", ")}`];
+  const lines = [`lab ${s.lab} is up; networks:`, ...s.networks.map((n) => `  ${networkLine(n)}`)];
   lines.push("node APIs:");
   lines.push(table(s.hosts.filter((h) => h.api).map((h) => [h.name, h.role, h.api!, `netns ${h.namespace}`])));
   lines.push("services:");
@@ -155,6 +195,41 @@ function upSummary(s: LabStatus): string {
   lines.push(`status: tandem lab status --name ${s.lab}`);
   lines.push(`stop:   tandem lab down --name ${s.lab}`);
   return lines.join("\n");
+}
+
+/** The NETWORK after `link`, and nothing more. */
+function linkNetwork(rest: string[]): string {
+  const [network, extra] = rest;
+  if (network === undefined) fail("expected NETWORK after link (lan, or a heartbeat link's network)");
+  if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+  return network;
+}
+
+/** "loss 10%, delay 50ms ±5ms" */
+function netemText(n: Netem): string {
+  const loss = n.lossPct === undefined ? [] : [`loss ${n.lossPct}%`];
+  const delay = n.delayMs === undefined ? [] : [`delay ${n.delayMs}ms${n.jitterMs === undefined ? "" : ` ±${n.jitterMs}ms`}`];
+  return [...loss, ...delay].join(", ");
+}
+
+/** --loss, --delay, --jitter as numbers; a flag that is not a number is a usage error. */
+function netemSpec(values: { loss?: string; delay?: string; jitter?: string }): Netem {
+  const num = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n)) fail(`${flag}: expected a number, found "${v}"`);
+    return n;
+  };
+  const spec: Netem = {};
+  const lossPct = num("--loss", values.loss);
+  const delayMs = num("--delay", values.delay);
+  const jitterMs = num("--jitter", values.jitter);
+  if (lossPct !== undefined) spec.lossPct = lossPct;
+  if (delayMs !== undefined) spec.delayMs = delayMs;
+  if (jitterMs !== undefined) spec.jitterMs = jitterMs;
+  const problem = netemProblem(spec);
+  if (problem) fail(problem);
+  return spec;
 }
 
 async function runAction(action: Action, argv: string[]): Promise<number> {
@@ -210,10 +285,19 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
     case "fault": {
       const { values, positionals } = parse(argv, NAME_OPTIONS, true);
       if (values.help) return help();
-      const [host, kind, extra] = positionals;
-      if (host === undefined || kind === undefined) fail(`expected HOST and one of ${FAULTS.join(", ")}`);
-      if (!FAULTS.includes(kind as Fault)) fail(`unknown fault "${kind}"; expected one of ${FAULTS.join(", ")}`);
-      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      const [host, kind, ...rest] = positionals;
+      const kinds = [...FAULTS, "link NETWORK"].join(", ");
+      if (host === undefined || kind === undefined) fail(`expected HOST and one of ${kinds}`);
+      if (kind === "link") {
+        const network = linkNetwork(rest);
+        requireRoot(action);
+        const lab = labName(values);
+        setLink(lab, host, network, "down");
+        console.log(`lab ${lab}: ${host}'s link on ${network} is down; undo with \`tandem lab heal ${host} link ${network} --name ${lab}\``);
+        return EXIT_OK;
+      }
+      if (!FAULTS.includes(kind as Fault)) fail(`unknown fault "${kind}"; expected one of ${kinds}`);
+      if (rest.length) fail(`unexpected argument "${rest[0]}"`);
       requireRoot(action);
       const lab = labName(values);
       await fault(lab, host, kind as Fault);
@@ -223,9 +307,17 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
     case "heal": {
       const { values, positionals } = parse(argv, NAME_OPTIONS, true);
       if (values.help) return help();
-      const [host, extra] = positionals;
+      const [host, what, ...rest] = positionals;
       if (host === undefined) fail("expected HOST");
-      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      if (what === "link") {
+        const network = linkNetwork(rest);
+        requireRoot(action);
+        const lab = labName(values);
+        setLink(lab, host, network, "up");
+        console.log(`lab ${lab}: ${host}'s link on ${network} is up`);
+        return EXIT_OK;
+      }
+      if (what !== undefined) fail(`unexpected argument "${what}"`);
       requireRoot(action);
       const lab = labName(values);
       const silent = await heal(lab, host);
@@ -234,6 +326,25 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
         return EXIT_FAILURE;
       }
       console.log(`lab ${lab}: ${host} healed`);
+      return EXIT_OK;
+    }
+    case "netem": {
+      const { values, positionals } = parse(
+        argv,
+        { ...NAME_OPTIONS, loss: { type: "string" }, delay: { type: "string" }, jitter: { type: "string" }, clear: { type: "boolean" } },
+        true,
+      );
+      if (values.help) return help();
+      const [host, network, extra] = positionals;
+      if (host === undefined || network === undefined) fail("expected HOST and NETWORK");
+      if (extra !== undefined) fail(`unexpected argument "${extra}"`);
+      const impairs = values.loss !== undefined || values.delay !== undefined || values.jitter !== undefined;
+      if (values.clear && impairs) fail("--clear takes no --loss, --delay or --jitter");
+      const spec = values.clear ? null : netemSpec(values);
+      requireRoot(action);
+      const lab = labName(values);
+      netem(lab, host, network, spec);
+      console.log(`lab ${lab}: ${host} sends on ${network} ${spec ? `with ${netemText(spec)}` : "unimpaired"}`);
       return EXIT_OK;
     }
     case "realserver": {
@@ -256,7 +367,8 @@ export const lab: Command = {
   help: `Usage: tandem lab ACTION [OPTIONS]
 
 Runs a cluster config on this one machine: each node in a network namespace,
-plus a client and two real servers, on one bridge; then breaks and mends it.
+plus a client and two real servers, on one bridge, and the nodes on one more
+bridge per network of the heartbeat links; then breaks and mends it.
 Needs root. State and logs live in /run/tandem/lab/LAB/.
 
 Actions:
@@ -264,7 +376,10 @@ Actions:
   down [--name LAB]             stop everything and remove the lab
   status [--name LAB] [--json]  hosts, addresses, URLs, processes, faults
   fault HOST KIND               break a host: power, kill, freeze or isolate
-  heal HOST                     mend it
+  fault HOST link NETWORK       take one of its links down
+  heal HOST [link NETWORK]      mend it (or only that link)
+  netem HOST NETWORK [--loss PCT] [--delay MS] [--jitter MS] | --clear
+                                impair what it sends on one network
   realserver --name N --listen ADDR:PORT
                                 the real servers' HTTP server (run by up)
 

@@ -1,11 +1,12 @@
 /**
  * The lab's shell: carries out a plan (up), takes it away (down), reports on
- * it (status), breaks and mends hosts (fault, heal). Refusals are LabErrors.
+ * it (status), breaks and mends hosts (fault, heal) and single links (setLink),
+ * impairs what a host sends on a network (netem). Refusals are LabErrors.
  */
 import { readFileSync } from "node:fs";
-import { buildCommands, namespacesOf, overlaps, type LabHost, type LabNetwork, type LabPlan } from "./topology.ts";
-import { claimLab, labDir, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState } from "./state.ts";
-import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, type ProcessState } from "./system.ts";
+import { buildCommands, namespacesOf, overlaps, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
+import { claimLab, labDir, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState, type Netem } from "./state.ts";
+import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, nftOrThrow, tcOrThrow, type ProcessState } from "./system.ts";
 
 /** Bound on the wait for every node's API and every real server to answer. */
 export const READY_TIMEOUT_MS = 15_000;
@@ -73,7 +74,7 @@ function conflicts(plan: LabPlan): string[] {
   const existing = namespaces();
   for (const ns of namespacesOf(plan)) if (existing.has(ns)) out.push(`network namespace ${ns} already exists`);
   const links = hostLinkNames();
-  for (const net of plan.networks) if (links.has(net.hostLink.name)) out.push(`host interface ${net.hostLink.name} already exists`);
+  for (const net of plan.networks) if (net.hostLink && links.has(net.hostLink.name)) out.push(`host interface ${net.hostLink.name} already exists`);
   return out;
 }
 
@@ -90,7 +91,7 @@ export async function up(plan: LabPlan, progress: (line: string) => void): Promi
   const problems = conflicts(plan);
   if (problems.length) throw new LabError(`cannot bring lab "${plan.lab}" up: ${problems.join("; ")}`);
   if (!claimLab(plan.lab)) throw new LabError(taken);
-  const state: LabState = { version: STATE_VERSION, createdAt: new Date().toISOString(), plan, processes: {}, faults: {} };
+  const state: LabState = { version: STATE_VERSION, createdAt: new Date().toISOString(), plan, processes: {}, faults: {}, linksDown: {}, netem: {} };
   // Recorded before anything is made, so `lab down` can always find what there is.
   writeState(state);
   try {
@@ -127,9 +128,10 @@ async function teardown(state: LabState): Promise<string[]> {
   }
   const links = hostLinkNames();
   for (const net of plan.networks) {
-    if (!links.has(net.hostLink.name)) continue;
-    const r = ip(["link", "del", net.hostLink.name]);
-    if (!r.ok && hostLinkNames().has(net.hostLink.name)) left.push(`host interface ${net.hostLink.name}: ${r.stderr}`);
+    const name = net.hostLink?.name;
+    if (name === undefined || !links.has(name)) continue;
+    const r = ip(["link", "del", name]);
+    if (!r.ok && hostLinkNames().has(name)) left.push(`host interface ${name}: ${r.stderr}`);
   }
   if (!left.length) removeLabDir(plan.lab);
   return left;
@@ -220,8 +222,105 @@ export async function heal(lab: string, name: string): Promise<string[]> {
   if (p && processState(p.pid, p.startTime) === "frozen") signal(p.pid, "SIGCONT");
   if (host.process && liveProcess(state, host) === undefined) startProcess(state, host);
   delete state.faults[name];
+  delete state.linksDown[name];
   writeState(state);
   return waitReady(state, [host]);
+}
+
+function legOn(state: LabState, host: LabHost, network: string): LabInterface {
+  const leg = host.interfaces.find((i) => i.network === network);
+  if (!leg) throw new LabError(`host "${host.name}" has no interface on network "${network}" (its networks: ${host.interfaces.map((i) => i.network).join(", ")}; the lab's: ${state.plan.networks.map((n) => n.name).join(", ")})`);
+  return leg;
+}
+
+/**
+ * Take one of a host's links down (its interface on one network), or bring it
+ * up again. Bringing it up is refused while the whole host is isolated or
+ * powered off: `heal HOST` mends those.
+ */
+export function setLink(lab: string, name: string, network: string, updown: "up" | "down"): void {
+  const state = mustRead(lab);
+  const host = hostOf(state, name);
+  const { iface } = legOn(state, host, network);
+  const whole = (state.faults[name] ?? []).filter((f) => f === "isolate" || f === "power");
+  if (updown === "up" && whole.length) throw new LabError(`${name} is cut off as a whole (${whole.join(", ")}); mend it with \`tandem lab heal ${name}\``);
+  ipOrThrow(["-n", host.namespace, "link", "set", iface, updown]);
+  const down = (state.linksDown[name] ?? []).filter((n) => n !== network);
+  if (updown === "down") down.push(network);
+  if (down.length) state.linksDown[name] = down;
+  else delete state.linksDown[name];
+  writeState(state);
+}
+
+/** The longest delay or jitter `lab netem` accepts. */
+export const NETEM_MAX_DELAY_MS = 10_000;
+
+/** Why a netem request is wrong, if it is. */
+export function netemProblem(n: Netem): string | undefined {
+  if (n.jitterMs !== undefined && n.delayMs === undefined) return "--jitter needs --delay";
+  if (n.lossPct === undefined && n.delayMs === undefined) return "give --loss, --delay or both (or --clear)";
+  if (n.lossPct !== undefined && !(n.lossPct >= 0 && n.lossPct <= 100)) return `--loss ${n.lossPct}: expected a percentage from 0 to 100`;
+  for (const [flag, v] of [["--delay", n.delayMs], ["--jitter", n.jitterMs]] as const)
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= NETEM_MAX_DELAY_MS)) return `${flag} ${v}: expected whole milliseconds from 0 to ${NETEM_MAX_DELAY_MS}`;
+  return undefined;
+}
+
+/** The nftables table, in the switch namespace, that holds the loss of every host's leg (a chain per bridge port). */
+export const LOSS_TABLE = "tdl_loss";
+/** Loss is drawn per packet from 0..LOSS_SCALE-1: a resolution of 0.01%. */
+const LOSS_SCALE = 10_000;
+
+/** The tc netem arguments for a spec's delay: delay D[ms] [J[ms]]. */
+export function delayArgs(n: Netem): string[] {
+  return n.delayMs === undefined ? [] : ["delay", `${n.delayMs}ms`, ...(n.jitterMs === undefined ? [] : [`${n.jitterMs}ms`])];
+}
+
+/** An nft script that makes the bridge port drop `lossPct` of what arrives from the host. */
+export function lossScript(port: string, lossPct: number): string {
+  const threshold = Math.round(lossPct * (LOSS_SCALE / 100));
+  const draw = threshold >= LOSS_SCALE ? "" : `numgen random mod ${LOSS_SCALE} < ${threshold} `;
+  return [
+    `add table netdev ${LOSS_TABLE}`,
+    `add chain netdev ${LOSS_TABLE} ${port} { type filter hook ingress device "${port}" priority 0; policy accept; }`,
+    `flush chain netdev ${LOSS_TABLE} ${port}`,
+    `add rule netdev ${LOSS_TABLE} ${port} ${draw}counter drop`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * Impair what a host sends on one network, or, with `null`, take the
+ * impairment away. Delay and jitter: tc netem as the root qdisc of the host's
+ * interface there, in its namespace (the kernel needs sch_netem). Loss: an
+ * nftables rule at the host's bridge port in the switch namespace, so the
+ * packet is lost on the wire and the sender sees no error, as with netem.
+ * The spec is one that netemProblem accepts; the previous one is replaced.
+ */
+export function netem(lab: string, name: string, network: string, spec: Netem | null): void {
+  const state = mustRead(lab);
+  const host = hostOf(state, name);
+  const { iface, port } = legOn(state, host, network);
+  const before = state.netem[name]?.[network];
+  const next = spec ?? {};
+  if (next.delayMs !== undefined) {
+    if (!hasCommand("tc")) throw new LabError("--delay needs `tc`, which is not on PATH");
+    try {
+      tcOrThrow(host.namespace, ["qdisc", "replace", "dev", iface, "root", "netem", ...delayArgs(next)]);
+    } catch (e) {
+      if (!/qdisc kind is unknown/.test((e as Error).message)) throw e;
+      throw new LabError("this kernel has no netem qdisc (sch_netem, CONFIG_NET_SCH_NETEM), so --delay and --jitter cannot be had here; --loss works without it");
+    }
+  } else if (before?.delayMs !== undefined) tcOrThrow(host.namespace, ["qdisc", "del", "dev", iface, "root"]);
+  if (next.lossPct !== undefined) {
+    if (!hasCommand("nft")) throw new LabError("--loss needs `nft`, which is not on PATH");
+    nftOrThrow(state.plan.switchNamespace, lossScript(port, next.lossPct));
+  } else if (before?.lossPct !== undefined) nftOrThrow(state.plan.switchNamespace, `delete chain netdev ${LOSS_TABLE} ${port}\n`);
+  const mine = state.netem[name] ?? {};
+  if (spec) mine[network] = spec;
+  else delete mine[network];
+  if (Object.keys(mine).length) state.netem[name] = mine;
+  else delete state.netem[name];
+  writeState(state);
 }
 
 export interface HostStatus {
@@ -232,6 +331,10 @@ export interface HostStatus {
   api: string | null;
   process: { state: ProcessState; pid: number; command: string[] } | null;
   faults: Fault[];
+  /** Networks whose interface is down by `fault HOST link NETWORK`. */
+  linksDown: string[];
+  /** Per network, the netem on what the host sends there. */
+  netem: Record<string, Netem>;
   log: string | null;
 }
 
@@ -243,7 +346,7 @@ export interface LabStatus {
   stateDir: string;
   logDir: string;
   switchNamespace: string;
-  networks: { name: string; bridge: string; subnet: string; hostLink: { name: string; address: string } }[];
+  networks: { name: string; bridge: string; subnet: string; iface: string; links: string[]; hostLink: { name: string; address: string } | null }[];
   hosts: HostStatus[];
   services: LabState["plan"]["services"];
 }
@@ -258,7 +361,14 @@ export function status(state: LabState): LabStatus {
     stateDir: labDir(plan.lab),
     logDir: logDir(plan.lab),
     switchNamespace: plan.switchNamespace,
-    networks: plan.networks.map((n) => ({ name: n.name, bridge: n.bridge, subnet: n.subnet, hostLink: { name: n.hostLink.name, address: n.hostLink.address } })),
+    networks: plan.networks.map((n) => ({
+      name: n.name,
+      bridge: n.bridge,
+      subnet: n.subnet,
+      iface: n.iface,
+      links: n.links,
+      hostLink: n.hostLink ? { name: n.hostLink.name, address: n.hostLink.address } : null,
+    })),
     hosts: plan.hosts.map((h) => {
       const p = state.processes[h.name];
       return {
@@ -269,6 +379,8 @@ export function status(state: LabState): LabStatus {
         api: h.api ?? null,
         process: p ? { state: processState(p.pid, p.startTime), pid: p.pid, command: p.command } : null,
         faults: state.faults[h.name] ?? [],
+        linksDown: state.linksDown[h.name] ?? [],
+        netem: state.netem[h.name] ?? {},
         log: h.process ? logFile(plan.lab, h.name) : null,
       };
     }),

@@ -9,10 +9,17 @@ import { LabError } from "./system.ts";
 import type { LabPlan } from "./topology.ts";
 
 export const STATE_ROOT = "/run/tandem/lab";
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 export const FAULTS = ["power", "kill", "freeze", "isolate"] as const;
 export type Fault = (typeof FAULTS)[number];
+
+/** Impairment of what a host sends on one network (tc netem on its interface there). */
+export interface Netem {
+  lossPct?: number;
+  delayMs?: number;
+  jitterMs?: number;
+}
 
 /** A process the lab started; the start time (from /proc) tells it from a later process with the same PID. */
 export interface ProcessRecord {
@@ -27,6 +34,10 @@ export interface LabState {
   plan: LabPlan;
   processes: Record<string, ProcessRecord>;
   faults: Record<string, Fault[]>;
+  /** Per host, the networks whose interface `fault HOST link NETWORK` took down. */
+  linksDown: Record<string, string[]>;
+  /** Per host and network, the netem in force. */
+  netem: Record<string, Record<string, Netem>>;
 }
 
 export const labDir = (lab: string) => join(STATE_ROOT, lab);

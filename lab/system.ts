@@ -26,6 +26,18 @@ export function ip(args: string[]): IpResult {
   return { ok: r.exitCode === 0, stdout: r.stdout.toString(), stderr: r.stderr.toString().trim() };
 }
 
+/** `tc` inside a namespace (tc -n NS ...), bounded like `ip`. */
+export function tcOrThrow(ns: string, args: string[]): void {
+  const r = Bun.spawnSync(["tc", "-n", ns, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: IP_TIMEOUT_MS, killSignal: "SIGKILL" });
+  if (r.exitCode !== 0) throw new LabError(`tc -n ${ns} ${args.join(" ")}: ${r.stderr.toString().trim() || "failed"}`);
+}
+
+/** An nft script (`nft -f -`) inside a namespace, bounded like `ip`. */
+export function nftOrThrow(ns: string, script: string): void {
+  const r = Bun.spawnSync(["ip", "netns", "exec", ns, "nft", "-f", "-"], { stdin: new TextEncoder().encode(script), stdout: "pipe", stderr: "pipe", timeout: IP_TIMEOUT_MS, killSignal: "SIGKILL" });
+  if (r.exitCode !== 0) throw new LabError(`nft in ${ns}: ${r.stderr.toString().trim() || "failed"} (script: ${script.trim().replace(/\n/g, "; ")})`);
+}
+
 export function ipOrThrow(args: string[]): string {
   const r = ip(args);
   if (!r.ok) throw new LabError(`ip ${args.join(" ")}: ${r.stderr || "failed"}`);

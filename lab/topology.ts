@@ -6,10 +6,16 @@
  * One plan: a "switch" namespace holds the bridge of each network; every lab
  * host (each node of the config, a client and two real servers) has its own
  * namespace joined to the bridge by a veth pair; one more veth pair joins the
- * host namespace to the bridge, so the host reaches every node's API and
+ * host namespace to the lan's bridge, so the host reaches every node's API and
  * nothing else of the lab appears in the host namespace.
+ *
+ * The networks: the lan, the /24 of the nodes' addresses, where the client and
+ * the real servers live too; then one network per further /24 among the
+ * addresses of the [heartbeat] links, in the order the links name them, with
+ * only the nodes on it (network k is ethk in every node) and no host access.
  */
 import type { Config } from "../core/config/load.ts";
+import type { LinkRaw } from "../modules/heartbeat/config.ts";
 
 /** Linux limits an interface name to 15 bytes (IFNAMSIZ - 1). */
 export const IFNAME_MAX = 15;
@@ -25,6 +31,9 @@ export const HOST_PART = { host: 1, client: 100, rs1: 101, rs2: 102 } as const;
 export const REALSERVER_PORT = 80;
 export const REALSERVERS = ["rs1", "rs2"] as const;
 export const CLIENT = "client";
+export const LAN = "lan";
+/** A network's bridge is `br-<network>`, so a network name has at most 15 - 3 characters. */
+export const NETWORK_NAME_MAX = IFNAME_MAX - "br-".length;
 export const SWITCH = "switch";
 /** Names a node may not have: the lab's own hosts and the switch share its namespace naming. */
 export const RESERVED_HOST_NAMES: readonly string[] = [CLIENT, ...REALSERVERS, SWITCH];
@@ -33,13 +42,18 @@ export type HostRole = "member" | "arbiter" | "client" | "realserver";
 
 /** One L2 segment: a bridge in the switch namespace, an address plan, maybe a host veth. */
 export interface LabNetwork {
+  /** "lan", else the name of the first heartbeat link on it (or netK when that name cannot be one). */
   name: string;
   bridge: string;
   /** e.g. 198.18.7.0/24 */
   subnet: string;
   prefixLength: number;
-  /** The veth in the host namespace (`tdl-<lab>`) and its peer on the bridge. */
-  hostLink: { name: string; peer: string; address: string };
+  /** The interface each host has on it: eth0 on the lan, ethK on the K-th network. */
+  iface: string;
+  /** The heartbeat links that run over it. */
+  links: string[];
+  /** The veth in the host namespace (`tdl-<lab>`) and its peer on the bridge; the lan only. */
+  hostLink?: { name: string; peer: string; address: string };
 }
 
 /** A host's leg on one network: `iface` inside its namespace, `port` on the bridge. */
@@ -81,7 +95,9 @@ export interface LabPlan {
 
 export type PlanResult = { ok: true; plan: LabPlan } | { ok: false; problems: string[] };
 
-export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api">;
+export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api"> & {
+  raw: { heartbeat?: { links: readonly Pick<LinkRaw, "name" | "kind" | "interface" | "addresses">[] } };
+};
 
 /** The default lab name: the cluster's name, cut to fit interface names. */
 export function defaultLabName(cluster: string): string {
@@ -126,6 +142,71 @@ export function overlaps(a: { address: string; prefixLength: number }, b: { addr
   return networkOf(x, shorter) === networkOf(y, shorter);
 }
 
+/** A /24 beyond the lan that heartbeat links use: the links on it and each node's address there. */
+interface Segment {
+  base: number;
+  links: string[];
+  addresses: Map<string, string>;
+}
+
+/**
+ * Sort the heartbeat links' addresses into the lan and further /24s, in the
+ * order the links name them. A node has one address per network: on the lan
+ * its own, elsewhere the same on every link that shares the /24.
+ */
+function segmentsOf(config: LabConfig, lanBase: number, problems: string[]): { lanLinks: string[]; segments: Segment[] } {
+  const lanLinks: string[] = [];
+  const segments = new Map<number, Segment>();
+  const lan = `${formatIpv4(lanBase)}/${LAB_PREFIX_LENGTH}`;
+  for (const link of config.raw.heartbeat?.links ?? []) {
+    for (const node of config.nodes) {
+      const address = link.addresses?.[node.name] ?? node.address;
+      const value = parseIpv4(address);
+      if (value === undefined) {
+        problems.push(`node "${node.name}" has address "${address}" on link "${link.name}", which is not an IPv4 address`);
+        continue;
+      }
+      const base = networkOf(value, LAB_PREFIX_LENGTH);
+      if (base === lanBase) {
+        if (address !== node.address)
+          problems.push(`node "${node.name}" has address ${address} on link "${link.name}", in the lan ${lan}, where its address is ${node.address}; the lab gives a node one address per network`);
+        if (!lanLinks.includes(link.name)) lanLinks.push(link.name);
+        continue;
+      }
+      const segment = segments.get(base) ?? { base, links: [], addresses: new Map<string, string>() };
+      segments.set(base, segment);
+      if (!segment.links.includes(link.name)) segment.links.push(link.name);
+      const had = segment.addresses.get(node.name);
+      if (had !== undefined && had !== address)
+        problems.push(`node "${node.name}" has two addresses in ${formatIpv4(base)}/${LAB_PREFIX_LENGTH}: ${had} and ${address} (link "${link.name}"); the lab gives a node one address per network`);
+      else segment.addresses.set(node.name, address);
+    }
+  }
+  for (const { base, addresses } of segments.values()) {
+    const subnet = `${formatIpv4(base)}/${LAB_PREFIX_LENGTH}`;
+    if (!overlaps({ address: formatIpv4(base), prefixLength: LAB_PREFIX_LENGTH }, LAB_RANGE))
+      problems.push(`the heartbeat links' subnet ${subnet} is outside ${LAB_RANGE.address}/${LAB_RANGE.prefixLength}, the only range the lab uses`);
+    const owner = new Map<string, string>();
+    for (const [node, address] of addresses) {
+      const part = parseIpv4(address)! - base;
+      if (part === 0 || part === 255) problems.push(`node "${node}" has address ${address} on a heartbeat link, the ${part ? "broadcast" : "network"} address of ${subnet}`);
+      const other = owner.get(address);
+      if (other !== undefined) problems.push(`nodes "${other}" and "${node}" both have address ${address} on the heartbeat links`);
+      owner.set(address, node);
+    }
+  }
+  return { lanLinks, segments: [...segments.values()] };
+}
+
+/** A network's name: its first link's, unless that cannot name a bridge or is taken; then netK. */
+function networkName(segment: Segment, k: number, taken: Set<string>): string {
+  const first = segment.links[0]!;
+  if (first.length <= NETWORK_NAME_MAX && !taken.has(first)) return first;
+  let n = k;
+  while (taken.has(`net${n}`)) n++;
+  return `net${n}`;
+}
+
 /** Plan a lab for a config. `self` is the command line that runs tandem. */
 export function planLab(config: LabConfig, lab: string, self: readonly string[]): PlanResult {
   const problems: string[] = [];
@@ -160,32 +241,64 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
     const use = reserved.get(parseIpv4(node.address)! - base);
     if (use) problems.push(`node "${node.name}" has address ${node.address}, which the lab keeps for ${use}; use another address in ${subnet}`);
   }
+  const { lanLinks, segments } = segmentsOf(config, base, problems);
   if (problems.length) return { ok: false, problems };
 
   const at = (part: number) => formatIpv4(base + part);
-  const network: LabNetwork = {
-    name: "lan",
-    bridge: "br-lan",
+  const lan: LabNetwork = {
+    name: LAN,
+    bridge: `br-${LAN}`,
     subnet,
     prefixLength: LAB_PREFIX_LENGTH,
-    hostLink: { name: hostLinkName(lab), peer: "lan-host", address: at(HOST_PART.host) },
+    iface: "eth0",
+    links: lanLinks,
+    hostLink: { name: hostLinkName(lab), peer: `${LAN}-host`, address: at(HOST_PART.host) },
   };
-  const hosts: LabHost[] = [];
-  const addHost = (name: string, role: HostRole, address: string, extra: Pick<LabHost, "api" | "process">) => {
-    const iface: LabInterface = {
-      network: network.name,
-      iface: "eth0",
-      port: `${network.name}${hosts.length}-${name}`.slice(0, IFNAME_MAX),
-      address,
-      prefixLength: network.prefixLength,
+  const taken = new Set([LAN]);
+  const extra = segments.map((segment, i) => {
+    const name = networkName(segment, i + 1, taken);
+    taken.add(name);
+    const network: LabNetwork = {
+      name,
+      bridge: `br-${name}`,
+      subnet: `${formatIpv4(segment.base)}/${LAB_PREFIX_LENGTH}`,
+      prefixLength: LAB_PREFIX_LENGTH,
+      iface: `eth${i + 1}`,
+      links: segment.links,
     };
-    hosts.push({ name, role, namespace: namespaceOf(lab, name), interfaces: [iface], ...extra });
+    return { network, addresses: segment.addresses };
+  });
+  const all = [lan, ...extra.map((e) => e.network)];
+  for (const link of config.raw.heartbeat?.links ?? []) {
+    if (link.kind === "ucast") continue;
+    for (const net of all.filter((n) => n.links.includes(link.name)))
+      if (link.interface !== net.iface)
+        problems.push(`link "${link.name}" (${link.kind}) names interface ${link.interface}, but the lab puts ${net.subnet} on ${net.iface} of every node; set interface = "${net.iface}"`);
+  }
+
+  const hosts: LabHost[] = [];
+  const leg = (network: LabNetwork, host: string, address: string): LabInterface => ({
+    network: network.name,
+    iface: network.iface,
+    port: `${network.name}${hosts.length}-${host}`.slice(0, IFNAME_MAX),
+    address,
+    prefixLength: network.prefixLength,
+  });
+  const addHost = (name: string, role: HostRole, address: string, extra: Pick<LabHost, "api" | "process">, more: LabInterface[] = []) => {
+    hosts.push({ name, role, namespace: namespaceOf(lab, name), interfaces: [leg(lan, name, address), ...more], ...extra });
   };
   for (const node of config.nodes) {
-    addHost(node.name, node.roles.includes("arbiter") ? "arbiter" : "member", node.address, {
-      api: `http://${node.address}:${config.api.port}/`,
-      process: [...self, "run", "-c", config.file, "--node", node.name],
+    const more = extra.flatMap(({ network, addresses }) => {
+      const address = addresses.get(node.name);
+      return address === undefined ? [] : [leg(network, node.name, address)];
     });
+    addHost(
+      node.name,
+      node.roles.includes("arbiter") ? "arbiter" : "member",
+      node.address,
+      { api: `http://${node.address}:${config.api.port}/`, process: [...self, "run", "-c", config.file, "--node", node.name] },
+      more,
+    );
   }
   addHost(CLIENT, "client", at(HOST_PART.client), {});
   const services: LabService[] = [];
@@ -194,9 +307,13 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
     addHost(rs, "realserver", address, { process: [...self, "lab", "realserver", "--name", rs, "--listen", `${address}:${REALSERVER_PORT}`] });
     services.push({ name: rs, kind: "realserver", url: `http://${address}/` });
   }
+  const inSwitch = [...all.flatMap((n) => [n.bridge, ...(n.hostLink ? [n.hostLink.peer] : [])]), ...hosts.flatMap((h) => h.interfaces.map((i) => i.port))];
+  const clashes = [...new Set(inSwitch.filter((n, i) => inSwitch.indexOf(n) !== i))];
+  if (clashes.length) problems.push(`interface names in the switch namespace would repeat (${clashes.join(", ")}); rename the heartbeat links or nodes they come from`);
+  if (problems.length) return { ok: false, problems };
   return {
     ok: true,
-    plan: { lab, cluster: config.cluster, configFile: config.file, switchNamespace: namespaceOf(lab, SWITCH), networks: [network], hosts, services },
+    plan: { lab, cluster: config.cluster, configFile: config.file, switchNamespace: namespaceOf(lab, SWITCH), networks: all, hosts, services },
   };
 }
 
@@ -213,14 +330,15 @@ export function buildCommands(plan: LabPlan): string[][] {
   ];
   const cmds: string[][] = [["netns", "add", sw], ["-n", sw, "link", "set", "lo", "up"]];
   for (const net of plan.networks) {
-    cmds.push(
-      ["-n", sw, "link", "add", net.bridge, "type", "bridge"],
-      ...bringUp(["-n", sw], net.bridge),
-      ["link", "add", net.hostLink.name, "type", "veth", "peer", "name", net.hostLink.peer, "netns", sw],
-      ...bringUp(["-n", sw], net.hostLink.peer, "master", net.bridge),
-      ["addr", "add", `${net.hostLink.address}/${net.prefixLength}`, "dev", net.hostLink.name],
-      ...bringUp([], net.hostLink.name),
-    );
+    cmds.push(["-n", sw, "link", "add", net.bridge, "type", "bridge"], ...bringUp(["-n", sw], net.bridge));
+    const h = net.hostLink;
+    if (h)
+      cmds.push(
+        ["link", "add", h.name, "type", "veth", "peer", "name", h.peer, "netns", sw],
+        ...bringUp(["-n", sw], h.peer, "master", net.bridge),
+        ["addr", "add", `${h.address}/${net.prefixLength}`, "dev", h.name],
+        ...bringUp([], h.name),
+      );
   }
   for (const host of plan.hosts) {
     const ns = host.namespace;

@@ -222,7 +222,7 @@ export class Links {
   private async open(i: number): Promise<void> {
     const slot = this.slots[i]!;
     slot.retry = undefined;
-    const { heartbeat, nodes, self } = this.options;
+    const { nodes, self } = this.options;
     const planned = endpointOf(slot.config, nodes, self, networkInterfaces());
     let socket: UdpSocket | undefined;
     try {
@@ -254,7 +254,7 @@ export class Links {
     } catch (e) {
       socket?.close();
       if (this.closed) return;
-      const where = planned.ok ? ` on ${planned.endpoint.bind}:${heartbeat.port}` : "";
+      const where = planned.ok ? ` on ${planned.endpoint.bind}:${this.port}` : "";
       this.setState(i, { up: false, error: `cannot open${where}: ${errorText(e)}` });
       slot.retry = this.options.clock.after(REOPEN_MS, () => void this.open(i));
     }

@@ -7,10 +7,22 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tandem, tempDir } from "../helpers.ts";
+import { tandem, tandemArgv, tempDir, waitFor } from "../helpers.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/lab.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
+
+/** Whether this kernel has the netem qdisc: tried on lo in a namespace made (and removed) for the purpose. */
+function kernelHasNetem(): boolean {
+  const ns = `tnm${process.pid}`;
+  const run = (argv: string[]) => Bun.spawnSync(argv, { stdout: "ignore", stderr: "ignore", timeout: 5_000 }).exitCode === 0;
+  if (!run(["ip", "netns", "add", ns])) return false;
+  const has = run(["tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+  run(["ip", "netns", "del", ns]);
+  return has;
+}
+const NETEM = ROOT && kernelHasNetem();
+if (ROOT && !NETEM) console.log("test/lab/lab.test.ts: the netem delay test is skipped: this kernel has no sch_netem (the refusal is tested instead)");
 
 const STEP_MS = 30_000;
 const CURL_MAX_S = 1;
@@ -32,13 +44,18 @@ function freeSubnets(count: number): string[] {
   return out;
 }
 
-const [NET_A, NET_B] = freeSubnets(2) as [string, string];
+const [NET_A, NET_B, NET_HB] = freeSubnets(3) as [string, string, string];
 const tmp = tempDir("lab");
 
-function writeConfig(file: string, cluster: string, nodes: [string, string, string][]): string {
+/** A config; with `hb`, a [heartbeat] of two links: "lan" on the nodes' addresses, "hb" on the /24 `hb` (host part as on the lan). */
+function writeConfig(file: string, cluster: string, nodes: [string, string, string][], hb?: string): string {
   const path = join(tmp.dir, file);
   const body = nodes.map(([name, address, role]) => `[[nodes]]\nname = "${name}"\naddress = "${address}"\nroles = ["${role}"]\n`).join("\n");
-  writeFileSync(path, `cluster = "${cluster}"\nkey_file = "cluster.key"\n\n${body}\n[api]\nport = 9480\n`);
+  const addresses = nodes.map(([name, address]) => `${name} = "${hb}${address.split(".")[3]}"`).join(", ");
+  const links = hb
+    ? `[heartbeat]\n\n[[heartbeat.links]]\nname = "lan"\nkind = "ucast"\n\n[[heartbeat.links]]\nname = "hb"\nkind = "ucast"\ninterface = "eth1"\naddresses = { ${addresses} }\n\n`
+    : "";
+  writeFileSync(path, `cluster = "${cluster}"\nkey_file = "cluster.key"\n\n${body}\n${links}[api]\nport = 9480\n`);
   return path;
 }
 
@@ -46,20 +63,23 @@ const CONFIG_A = writeConfig("a.toml", "lab-a", [
   ["alpha", `${NET_A}11`, "member"],
   ["bravo", `${NET_A}12`, "member"],
   ["witness", `${NET_A}13`, "arbiter"],
-]);
+], NET_HB);
 const CONFIG_B = writeConfig("b.toml", "lab-b", [["solo", `${NET_B}11`, "member"]]);
 
 interface HostStatus {
   name: string;
   role: string;
   namespace: string;
-  addresses: { address: string; prefixLength: number }[];
+  addresses: { network: string; iface: string; address: string; prefixLength: number }[];
   api: string | null;
   process: { state: string; pid: number } | null;
   faults: string[];
+  linksDown: string[];
+  netem: Record<string, unknown>;
 }
 interface LabStatus {
   lab: string;
+  networks: { name: string; bridge: string; subnet: string; iface: string; links: string[]; hostLink: { name: string; address: string } | null }[];
   hosts: HostStatus[];
   services: { name: string; url: string }[];
 }
@@ -104,11 +124,29 @@ function namespacesWithPrefix(prefix: string): string[] {
     .filter((n) => n.startsWith(prefix));
 }
 
+/** The operational state of an interface inside a namespace: UP, DOWN, UNKNOWN... */
+function linkState(ns: string, iface: string): string {
+  const out = Bun.spawnSync(["ip", "-n", ns, "-j", "link", "show", "dev", iface], { timeout: 5_000 }).stdout.toString();
+  return (JSON.parse(out) as { operstate: string }[])[0]!.operstate;
+}
+
+/** The loss rules in lab A's switch namespace (empty when there are none). */
+function lossRules(): string {
+  return Bun.spawnSync(["ip", "netns", "exec", `tdl-${A}-switch`, "nft", "list", "table", "netdev", "tdl_loss"], { stderr: "ignore", timeout: 5_000 }).stdout.toString();
+}
+
+function qdisc(ns: string, iface: string): string {
+  return Bun.spawnSync(["tc", "-n", ns, "qdisc", "show", "dev", iface], { timeout: 5_000 }).stdout.toString();
+}
+
+let hbListener: ReturnType<typeof Bun.spawn> | undefined;
+
 function hostLinkExists(name: string): boolean {
   return Bun.spawnSync(["ip", "link", "show", "dev", name], { stdout: "ignore", stderr: "ignore", timeout: 5_000 }).exitCode === 0;
 }
 
 afterAll(async () => {
+  hbListener?.kill("SIGKILL");
   if (ROOT) for (const name of [A, B]) await lab(["down", "--name", name]);
   tmp.cleanup();
 });
@@ -133,7 +171,7 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     writeFileSync(unbindable, `${readFileSync(CONFIG_A, "utf8")}bind = "${NET_A}200"\n`);
     const r = await lab(["up", "-c", unbindable, "--name", A]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("alpha (exited");
+    expect(r.stderr).toMatch(/(alpha|bravo|witness) \(exited/);
     expect(namespacesWithPrefix(`tdl-${A}-`)).toEqual([]);
     expect(hostLinkExists(`tdl-${A}`)).toBe(false);
     expect(existsSync(join(STATE_ROOT, A))).toBe(false);
@@ -150,14 +188,18 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
   test("status --json lists every host with its namespace, address, role and running process", async () => {
     const s = await statusOf(A);
     expect(s.lab).toBe(A);
-    const rows = s.hosts.map((h) => [h.name, h.role, h.namespace, h.addresses.map((a) => `${a.address}/${a.prefixLength}`).join()]);
+    const rows = s.hosts.map((h) => [h.name, h.role, h.namespace, h.addresses.map((a) => `${a.network}:${a.iface}:${a.address}/${a.prefixLength}`).join()]);
     expect(rows).toEqual([
-      ["alpha", "member", `tdl-${A}-alpha`, `${NET_A}11/24`],
-      ["bravo", "member", `tdl-${A}-bravo`, `${NET_A}12/24`],
-      ["witness", "arbiter", `tdl-${A}-witness`, `${NET_A}13/24`],
-      ["client", "client", `tdl-${A}-client`, `${NET_A}100/24`],
-      ["rs1", "realserver", `tdl-${A}-rs1`, `${NET_A}101/24`],
-      ["rs2", "realserver", `tdl-${A}-rs2`, `${NET_A}102/24`],
+      ["alpha", "member", `tdl-${A}-alpha`, `lan:eth0:${NET_A}11/24,hb:eth1:${NET_HB}11/24`],
+      ["bravo", "member", `tdl-${A}-bravo`, `lan:eth0:${NET_A}12/24,hb:eth1:${NET_HB}12/24`],
+      ["witness", "arbiter", `tdl-${A}-witness`, `lan:eth0:${NET_A}13/24,hb:eth1:${NET_HB}13/24`],
+      ["client", "client", `tdl-${A}-client`, `lan:eth0:${NET_A}100/24`],
+      ["rs1", "realserver", `tdl-${A}-rs1`, `lan:eth0:${NET_A}101/24`],
+      ["rs2", "realserver", `tdl-${A}-rs2`, `lan:eth0:${NET_A}102/24`],
+    ]);
+    expect(s.networks).toEqual([
+      { name: "lan", bridge: "br-lan", subnet: `${NET_A}0/24`, iface: "eth0", links: ["lan"], hostLink: { name: `tdl-${A}`, address: `${NET_A}1` } },
+      { name: "hb", bridge: "br-hb", subnet: `${NET_HB}0/24`, iface: "eth1", links: ["hb"], hostLink: null },
     ]);
     for (const h of s.hosts) expect(h.process?.state ?? "none").toBe(h.role === "client" ? "none" : "running");
     expect(s.services.map((v) => v.url)).toEqual([`http://${NET_A}101/`, `http://${NET_A}102/`]);
@@ -166,7 +208,95 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     const hostSide = Bun.spawnSync(["ip", "-o", "addr", "show", "dev", `tdl-${A}`], { timeout: 5_000 }).stdout.toString();
     expect(hostSide).toContain(`inet ${NET_A}1/24`);
     expect(hostSide).not.toContain("inet6");
+    const bridges = Bun.spawnSync(["ip", "-n", `tdl-${A}-switch`, "-o", "link", "show", "type", "bridge"], { timeout: 5_000 }).stdout.toString();
+    expect(bridges).toContain("br-lan");
+    expect(bridges).toContain("br-hb");
+    const hostAll = Bun.spawnSync(["ip", "-o", "addr", "show"], { timeout: 5_000 }).stdout.toString();
+    expect(hostAll).not.toContain(NET_HB);
   });
+
+  test("the nodes reach each other on both networks from inside their namespaces; the client is on the lan only", async () => {
+    hbListener = Bun.spawn(["ip", "netns", "exec", `tdl-${A}-bravo`, ...tandemArgv(), "lab", "realserver", "--name", "bravo-hb", "--listen", `${NET_HB}12:8080`], { stdio: ["ignore", "ignore", "ignore"] });
+    const fromAlpha = await waitFor("bravo's listener on hb, from alpha", async () => {
+      const r = await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`);
+      return r.code === 0 ? r : undefined;
+    }, 10_000, 100);
+    expect(fromAlpha.body).toBe("bravo-hb\n");
+    expect((await curl(`http://${NET_A}12:9480/healthz`, `tdl-${A}-alpha`)).code).toBe(0);
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-witness`)).body).toBe("bravo-hb\n");
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-client`)).code).not.toBe(0);
+  }, STEP_MS);
+
+  test("fault NODE link NETWORK takes only that link down; heal NODE link NETWORK brings it back", async () => {
+    const r = await lab(["fault", "alpha", "link", "hb", "--name", A]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(linkState(`tdl-${A}-alpha`, "eth1")).toBe("DOWN");
+    expect(linkState(`tdl-${A}-alpha`, "eth0")).not.toBe("DOWN");
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).code).not.toBe(0);
+    expect((await curl(`http://${NET_A}12:9480/healthz`, `tdl-${A}-alpha`)).code).toBe(0);
+    expect((await curl(`http://${NET_A}11:9480/healthz`)).code).toBe(0);
+    expect(await host(A, "alpha")).toMatchObject({ faults: [], linksDown: ["hb"] });
+    const none = await lab(["fault", "alpha", "link", "nowhere", "--name", A]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no interface on network "nowhere" (its networks: lan, hb');
+    const h = await lab(["heal", "alpha", "link", "hb", "--name", A]);
+    expect(h.code, h.stderr).toBe(0);
+    expect(linkState(`tdl-${A}-alpha`, "eth1")).not.toBe("DOWN");
+    expect((await host(A, "alpha")).linksDown).toEqual([]);
+    await waitFor("bravo's listener on hb again, from alpha", async () => ((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).code === 0 ? true : undefined), 5_000, 100);
+  }, STEP_MS);
+
+  test("netem --loss: an nftables rule at the node's bridge port loses what it sends on that network; --clear takes it away", async () => {
+    const usage = await lab(["netem", "alpha", "hb", "--jitter", "5", "--name", A]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--jitter needs --delay");
+    expect((await lab(["netem", "alpha", "hb", "--name", A])).code).toBe(2);
+    expect((await lab(["netem", "alpha", "hb", "--loss", "101", "--name", A])).code).toBe(2);
+    const some = await lab(["netem", "alpha", "hb", "--loss", "0.5", "--name", A]);
+    expect(some.code, some.stderr).toBe(0);
+    expect(lossRules()).toContain("numgen random mod 10000 < 50 counter");
+    const r = await lab(["netem", "alpha", "hb", "--loss", "100", "--name", A]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lossRules()).not.toContain("numgen");
+    expect(lossRules()).toMatch(/chain hb0-alpha \{[^}]*hook ingress device "hb0-alpha"[^}]*counter packets \d+ bytes \d+ drop/);
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).code).not.toBe(0);
+    expect((await curl(`http://${NET_A}12:9480/healthz`, `tdl-${A}-alpha`)).code).toBe(0);
+    expect((await host(A, "alpha")).netem).toEqual({ hb: { lossPct: 100 } });
+    const c = await lab(["netem", "alpha", "hb", "--clear", "--name", A]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(lossRules()).not.toContain("hb0-alpha");
+    expect((await host(A, "alpha")).netem).toEqual({});
+    expect((await curl(`http://${NET_HB}12:8080/`, `tdl-${A}-alpha`)).body).toBe("bravo-hb\n");
+  }, STEP_MS);
+
+  test.skipIf(!NETEM)("netem --delay/--jitter: tc netem on the node's interface in its namespace, beside the loss; --clear takes both away", async () => {
+    const r = await lab(["netem", "alpha", "hb", "--loss", "10", "--delay", "50", "--jitter", "5", "--name", A]);
+    expect(r.code, r.stderr).toBe(0);
+    const shown = qdisc(`tdl-${A}-alpha`, "eth1");
+    expect(shown).toContain("netem");
+    expect(shown).toContain("delay 50ms  5ms");
+    expect(qdisc(`tdl-${A}-alpha`, "eth0")).not.toContain("netem");
+    expect(lossRules()).toContain("numgen random mod 10000 < 1000 counter");
+    expect((await host(A, "alpha")).netem).toEqual({ hb: { lossPct: 10, delayMs: 50, jitterMs: 5 } });
+    const again = await lab(["netem", "alpha", "hb", "--delay", "20", "--name", A]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(qdisc(`tdl-${A}-alpha`, "eth1")).toContain("delay 20ms");
+    expect(lossRules()).not.toContain("hb0-alpha");
+    const c = await lab(["netem", "alpha", "hb", "--clear", "--name", A]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(qdisc(`tdl-${A}-alpha`, "eth1")).not.toContain("netem");
+    expect((await host(A, "alpha")).netem).toEqual({});
+  }, STEP_MS);
+
+  test.skipIf(NETEM)("netem --delay on a kernel without sch_netem is refused, saying so, and changes nothing", async () => {
+    const r = await lab(["netem", "alpha", "hb", "--loss", "10", "--delay", "50", "--name", A]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("this kernel has no netem qdisc");
+    expect(lossRules()).not.toContain("hb0-alpha");
+    expect((await host(A, "alpha")).netem).toEqual({});
+    hbListener?.kill("SIGKILL");
+    await hbListener?.exited;
+  }, STEP_MS);
 
   test("each node's API answers /healthz from the host; rs1 and rs2 answer the client with their names", async () => {
     for (const addr of ["11", "12", "13"]) expect((await curl(`http://${NET_A}${addr}:9480/healthz`)).code).toBe(0);
@@ -204,8 +334,13 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     const isolated = await host(A, "witness");
     expect(isolated.process?.state).toBe("running");
     expect(isolated.faults).toEqual(["isolate"]);
+    expect(linkState(`tdl-${A}-witness`, "eth1")).toBe("DOWN");
+    const partial = await lab(["heal", "witness", "link", "hb", "--name", A]);
+    expect(partial.code).toBe(1);
+    expect(partial.stderr).toContain("cut off as a whole (isolate)");
     expect((await lab(["heal", "witness", "--name", A])).code).toBe(0);
     expect((await curl(`http://${NET_A}13:9480/healthz`)).code).toBe(0);
+    expect(linkState(`tdl-${A}-witness`, "eth1")).not.toBe("DOWN");
   }, STEP_MS);
 
   test("fault power: every process of the host is gone; heal brings it back", async () => {

@@ -13,12 +13,15 @@ import {
 
 const SELF = ["/usr/bin/tandem"];
 
-function config(nodes: { name: string; address: string; roles?: ("member" | "arbiter")[] }[], cluster = "demo"): LabConfig {
+type Link = NonNullable<LabConfig["raw"]["heartbeat"]>["links"][number];
+
+function config(nodes: { name: string; address: string; roles?: ("member" | "arbiter")[] }[], cluster = "demo", links?: Link[]): LabConfig {
   return {
     file: "/etc/tandem/demo.toml",
     cluster,
     nodes: nodes.map((n) => ({ name: n.name, address: n.address, roles: n.roles ?? ["member"] })),
     api: { port: 9480 },
+    raw: links ? { heartbeat: { links } } : {},
   };
 }
 
@@ -52,7 +55,7 @@ describe("lab topology", () => {
       ["rs2", "realserver", "tdl-demo-rs2", ["198.18.7.102/24"]],
     ]);
     expect(p.networks).toEqual([
-      { name: "lan", bridge: "br-lan", subnet: "198.18.7.0/24", prefixLength: 24, hostLink: { name: "tdl-demo", peer: "lan-host", address: "198.18.7.1" } },
+      { name: "lan", bridge: "br-lan", subnet: "198.18.7.0/24", prefixLength: 24, iface: "eth0", links: [], hostLink: { name: "tdl-demo", peer: "lan-host", address: "198.18.7.1" } },
     ]);
     expect(p.switchNamespace).toBe("tdl-demo-switch");
     expect(namespacesOf(p)).toEqual([...p.hosts.map((h) => h.namespace), "tdl-demo-switch"]);
@@ -79,10 +82,10 @@ describe("lab topology", () => {
     ]);
     const p = plan(long, "abcdefghijk");
     const ports = p.hosts.flatMap((h) => h.interfaces.map((i) => i.port));
-    const names = [...ports, ...p.networks.flatMap((n) => [n.bridge, n.hostLink.name, n.hostLink.peer])];
+    const names = [...ports, ...p.networks.flatMap((n) => [n.bridge, n.hostLink!.name, n.hostLink!.peer])];
     for (const n of names) expect(n.length).toBeLessThanOrEqual(IFNAME_MAX);
     expect(new Set(names).size).toBe(names.length);
-    expect(p.networks[0]!.hostLink.name).toBe("tdl-abcdefghijk");
+    expect(p.networks[0]!.hostLink!.name).toBe("tdl-abcdefghijk");
   });
 
   test("the build commands make the switch first, then each host, with nothing but the host veth in the host namespace", () => {
@@ -122,7 +125,7 @@ describe("lab topology", () => {
   test("two labs of different names share no namespace or interface name", () => {
     const a = plan(PAIR, "one");
     const b = plan(PAIR, "two");
-    const names = (p: LabPlan) => [...namespacesOf(p), ...p.networks.map((n) => n.hostLink.name)];
+    const names = (p: LabPlan) => [...namespacesOf(p), ...p.networks.map((n) => n.hostLink!.name)];
     expect(names(a).filter((n) => names(b).includes(n))).toEqual([]);
   });
 
@@ -167,5 +170,100 @@ describe("lab topology", () => {
     expect(overlaps({ address: "198.18.7.0", prefixLength: 24 }, { address: "198.18.0.0", prefixLength: 16 })).toBe(true);
     expect(overlaps({ address: "198.18.7.0", prefixLength: 24 }, { address: "198.18.8.1", prefixLength: 24 })).toBe(false);
     expect(overlaps({ address: "198.18.7.0", prefixLength: 24 }, { address: "10.0.0.1", prefixLength: 8 })).toBe(false);
+  });
+});
+
+describe("lab topology: the heartbeat links' networks", () => {
+  const NODES = [
+    { name: "alpha", address: "198.18.7.11" },
+    { name: "bravo", address: "198.18.7.12" },
+    { name: "witness", address: "198.18.7.13", roles: ["arbiter" as const] },
+  ];
+  const on = (prefix: string, parts = [11, 12, 13]) => Object.fromEntries(NODES.map((n, i) => [n.name, `${prefix}.${parts[i]}`]));
+  const lan: Link = { name: "lan", kind: "ucast" };
+  const hb: Link = { name: "hb", kind: "ucast", interface: "eth1", addresses: on("198.18.107") };
+
+  test("two networks: the lan with every host, and the second link's /24 with the nodes only, on eth1, without the host", () => {
+    const p = plan(config(NODES, "demo", [lan, hb]));
+    expect(p.networks).toEqual([
+      { name: "lan", bridge: "br-lan", subnet: "198.18.7.0/24", prefixLength: 24, iface: "eth0", links: ["lan"], hostLink: { name: "tdl-demo", peer: "lan-host", address: "198.18.7.1" } },
+      { name: "hb", bridge: "br-hb", subnet: "198.18.107.0/24", prefixLength: 24, iface: "eth1", links: ["hb"] },
+    ]);
+    expect(p.hosts.map((h) => [h.name, h.interfaces.map((i) => `${i.network} ${i.iface} ${i.port} ${i.address}/${i.prefixLength}`)])).toEqual([
+      ["alpha", ["lan eth0 lan0-alpha 198.18.7.11/24", "hb eth1 hb0-alpha 198.18.107.11/24"]],
+      ["bravo", ["lan eth0 lan1-bravo 198.18.7.12/24", "hb eth1 hb1-bravo 198.18.107.12/24"]],
+      ["witness", ["lan eth0 lan2-witness 198.18.7.13/24", "hb eth1 hb2-witness 198.18.107.13/24"]],
+      ["client", ["lan eth0 lan3-client 198.18.7.100/24"]],
+      ["rs1", ["lan eth0 lan4-rs1 198.18.7.101/24"]],
+      ["rs2", ["lan eth0 lan5-rs2 198.18.7.102/24"]],
+    ]);
+  });
+
+  test("the second network's bridge and legs are built; nothing of it reaches the host namespace", () => {
+    const p = plan(config(NODES, "demo", [lan, hb]));
+    const cmds = buildCommands(p);
+    const inHost = cmds.filter((c) => c[0] !== "-n" && c[0] !== "netns");
+    expect(inHost.map((c) => c.join(" ")).filter((c) => c.includes("198.18.107") || c.includes("hb"))).toEqual([]);
+    const bridge = cmds.findIndex((c) => c.join(" ") === "-n tdl-demo-switch link add br-hb type bridge");
+    expect(bridge).toBeGreaterThan(0);
+    const alpha = cmds.filter((c) => c.includes("hb0-alpha") || (c.includes("tdl-demo-alpha") && c.includes("eth1")));
+    expect(alpha).toEqual([
+      ["-n", "tdl-demo-switch", "link", "add", "hb0-alpha", "type", "veth", "peer", "name", "eth1", "netns", "tdl-demo-alpha"],
+      ["-n", "tdl-demo-switch", "link", "set", "hb0-alpha", "addrgenmode", "none"],
+      ["-n", "tdl-demo-switch", "link", "set", "hb0-alpha", "master", "br-hb", "up"],
+      ["-n", "tdl-demo-alpha", "addr", "add", "198.18.107.11/24", "dev", "eth1"],
+      ["-n", "tdl-demo-alpha", "link", "set", "eth1", "addrgenmode", "none"],
+      ["-n", "tdl-demo-alpha", "link", "set", "eth1", "up"],
+    ]);
+    expect(cmds.indexOf(alpha[0]!)).toBeGreaterThan(bridge);
+  });
+
+  test("three networks: links sharing a /24 share its network; each further /24 is the next ethK", () => {
+    const mc: Link = { name: "mc", kind: "mcast", interface: "eth2", addresses: on("198.18.108") };
+    const bc: Link = { name: "bc", kind: "bcast", interface: "eth1", addresses: on("198.18.107") };
+    const p = plan(config(NODES, "demo", [lan, hb, mc, bc]));
+    expect(p.networks.map((n) => [n.name, n.subnet, n.iface, n.links, n.hostLink?.name ?? null])).toEqual([
+      ["lan", "198.18.7.0/24", "eth0", ["lan"], "tdl-demo"],
+      ["hb", "198.18.107.0/24", "eth1", ["hb", "bc"], null],
+      ["mc", "198.18.108.0/24", "eth2", ["mc"], null],
+    ]);
+    expect(p.hosts.find((h) => h.name === "bravo")!.interfaces.map((i) => `${i.iface} ${i.address}`)).toEqual(["eth0 198.18.7.12", "eth1 198.18.107.12", "eth2 198.18.108.12"]);
+    const cmds = buildCommands(p);
+    for (const br of ["br-lan", "br-hb", "br-mc"]) expect(cmds.some((c) => c.join(" ") === `-n tdl-demo-switch link add ${br} type bridge`)).toBe(true);
+  });
+
+  test("a link named lan or too long for a bridge name gives its network the name netK", () => {
+    const named = (name: string, prefix: string): Link => ({ name, kind: "ucast", addresses: on(prefix) });
+    const p = plan(config(NODES, "demo", [named("lan", "198.18.107"), named("a-very-long-link-name", "198.18.108"), named("net1", "198.18.109")]));
+    expect(p.networks.map((n) => [n.name, n.bridge, n.subnet])).toEqual([
+      ["lan", "br-lan", "198.18.7.0/24"],
+      ["net1", "br-net1", "198.18.107.0/24"],
+      ["net2", "br-net2", "198.18.108.0/24"],
+      ["net3", "br-net3", "198.18.109.0/24"],
+    ]);
+    const names = p.hosts.flatMap((h) => h.interfaces.map((i) => i.port));
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  test("interface names that would repeat once cut to 15 characters are refused", () => {
+    const many = Array.from({ length: 13 }, (_, i) => ({ name: `a-long-node-name-${String.fromCharCode(97 + i)}`, address: `198.18.7.${11 + i}` }));
+    const spread = (prefix: string) => Object.fromEntries(many.map((n, i) => [n.name, `${prefix}.${11 + i}`]));
+    const out = problems(config(many, "demo", [{ name: "ab", kind: "ucast", addresses: spread("198.18.107") }, { name: "ab1", kind: "ucast", addresses: spread("198.18.108") }]));
+    expect(out).toEqual(["interface names in the switch namespace would repeat (ab10-a-long-nod, ab11-a-long-nod, ab12-a-long-nod); rename the heartbeat links or nodes they come from"]);
+  });
+
+  test("bad link addresses are refused, each with its reason", () => {
+    const refuse = (links: Link[]) => problems(config(NODES, "demo", links)).join("\n");
+    expect(refuse([{ name: "x", kind: "ucast", addresses: on("10.1.2") }])).toContain("subnet 10.1.2.0/24 is outside 198.18.0.0/15");
+    expect(refuse([{ name: "x", kind: "ucast", addresses: on("198.18.107", [0, 12, 13]) }])).toContain('node "alpha" has address 198.18.107.0 on a heartbeat link, the network address of 198.18.107.0/24');
+    expect(refuse([{ name: "x", kind: "ucast", addresses: on("198.18.107", [11, 255, 13]) }])).toContain("the broadcast address of 198.18.107.0/24");
+    expect(refuse([hb, { name: "y", kind: "ucast", addresses: on("198.18.107", [21, 22, 23]) }])).toContain('node "alpha" has two addresses in 198.18.107.0/24: 198.18.107.11 and 198.18.107.21 (link "y")');
+    expect(refuse([{ name: "x", kind: "ucast", addresses: on("198.18.7", [21, 12, 13]) }])).toContain('node "alpha" has address 198.18.7.21 on link "x", in the lan 198.18.7.0/24, where its address is 198.18.7.11');
+    expect(refuse([hb, { name: "y", kind: "ucast", addresses: on("198.18.107", [12, 11, 13]) }])).toContain('node "alpha" has two addresses');
+    const x: Link = { name: "x", kind: "ucast", addresses: { alpha: "198.18.107.11", bravo: "198.18.108.12", witness: "198.18.108.13" } };
+    const y: Link = { name: "y", kind: "ucast", addresses: { alpha: "198.18.108.12", bravo: "198.18.107.12", witness: "198.18.107.13" } };
+    expect(refuse([x, y])).toContain('nodes "bravo" and "alpha" both have address 198.18.108.12 on the heartbeat links');
+    expect(refuse([{ name: "m", kind: "mcast", interface: "eth2", addresses: on("198.18.107") }])).toContain('link "m" (mcast) names interface eth2, but the lab puts 198.18.107.0/24 on eth1 of every node; set interface = "eth1"');
+    expect(refuse([{ name: "b", kind: "bcast", interface: "eth1" }])).toContain('link "b" (bcast) names interface eth1, but the lab puts 198.18.7.0/24 on eth0');
   });
 });
