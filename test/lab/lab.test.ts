@@ -5,9 +5,10 @@
  * the machine; afterAll takes the labs down whatever happened.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tandem, tandemArgv, tempDir, waitFor } from "../helpers.ts";
+import { STATE_ROOT, freeSubnets } from "./net.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/lab.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -26,23 +27,9 @@ if (ROOT && !NETEM) console.log("test/lab/lab.test.ts: the netem delay test is s
 
 const STEP_MS = 30_000;
 const CURL_MAX_S = 1;
-const STATE_ROOT = "/run/tandem/lab";
 
 const A = `ta${process.pid}`;
 const B = `tb${process.pid}`;
-
-/** Third octets of /24s in 198.18.0.0/15 that no host interface and no other lab uses, from the PID on. */
-function freeSubnets(count: number): string[] {
-  const ip = Bun.spawnSync(["ip", "-4", "-o", "addr", "show"], { timeout: 5_000 }).stdout.toString();
-  const labs = existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT).map((l) => (existsSync(join(STATE_ROOT, l, "state.json")) ? readFileSync(join(STATE_ROOT, l, "state.json"), "utf8") : "")).join("\n") : "";
-  const out: string[] = [];
-  for (let i = 0; out.length < count && i < 512; i++) {
-    const n = (process.pid + i) % 512;
-    const base = `198.${18 + Math.floor(n / 256)}.${n % 256}.`;
-    if (!ip.includes(` ${base}`) && !labs.includes(`"${base}0/24"`)) out.push(base);
-  }
-  return out;
-}
 
 const [NET_A, NET_B, NET_HB] = freeSubnets(3) as [string, string, string];
 const tmp = tempDir("lab");
