@@ -15,7 +15,7 @@ const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/heartbeat.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
 
 const LAB = `hb${process.pid % 100000}`;
-const [LAN, HB] = ROOT ? (freeSubnets(2) as [string, string]) : ["", ""];
+const [LAN, HB] = ROOT ? (freeSubnets(2, 128) as [string, string]) : ["", ""];
 const TIMERS = { interval: 100, warntime: 250, deadtime: 500, initdead: 1000 };
 /** What the bound allows beyond deadtime + interval: the fault command's own time and the log write. */
 const SLACK_MS = 250;

@@ -4,8 +4,11 @@ import { join } from "node:path";
 
 export const STATE_ROOT = "/run/tandem/lab";
 
-/** `count` /24 prefixes ("198.18.N.") free of host addresses and of other labs, from the PID on, skipping `taken`. */
-export function freeSubnets(count: number, taken: readonly string[] = []): string[] {
+/**
+ * `count` /24 prefixes ("198.18.N.") free of host addresses and of other labs,
+ * from the PID on. Test files of one run share the PID: each passes its own `offset`.
+ */
+export function freeSubnets(count: number, offset = 0): string[] {
   const ip = Bun.spawnSync(["ip", "-4", "-o", "addr", "show"], { timeout: 5_000 }).stdout.toString();
   const labs = existsSync(STATE_ROOT)
     ? readdirSync(STATE_ROOT)
@@ -14,9 +17,9 @@ export function freeSubnets(count: number, taken: readonly string[] = []): strin
     : "";
   const out: string[] = [];
   for (let i = 0; out.length < count && i < 512; i++) {
-    const n = (process.pid * 7 + i) % 512;
+    const n = (process.pid * 7 + offset + i) % 512;
     const base = `198.${18 + Math.floor(n / 256)}.${n % 256}.`;
-    if (!ip.includes(` ${base}`) && !labs.includes(`"${base}0/24"`) && !taken.includes(base)) out.push(base);
+    if (!ip.includes(` ${base}`) && !labs.includes(`"${base}0/24"`)) out.push(base);
   }
   return out;
 }
