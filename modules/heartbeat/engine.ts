@@ -354,29 +354,35 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
   }
 }
 
+/**
+ * Deadlines are compared exactly as `nextDeadline` computes them (start + span),
+ * never as `now - start >= span`: in floating point the two can disagree by an
+ * ulp, and a tick at the deadline would then change nothing and ask for the same
+ * deadline again, forever.
+ */
 function expire(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
   for (const peer of Object.values(s.peers)) {
     peer.links.forEach((l, i) => {
-      if (l.up && l.lastHeard !== null && now - l.lastHeard >= p.deadtimeMs) {
+      if (l.up && l.lastHeard !== null && now >= l.lastHeard + p.deadtimeMs) {
         l.up = false;
         event("heartbeat.link", { peer: peer.name, link: p.links[i], status: "down" });
       }
     });
     if (peer.status === "up" && peer.lastHeard !== null) {
       const silent = now - peer.lastHeard;
-      if (!peer.late && silent >= p.warntimeMs) {
+      if (!peer.late && now >= peer.lastHeard + p.warntimeMs) {
         peer.late = true;
         event("heartbeat.late", { peer: peer.name, silentMs: Math.round(silent) });
       }
-      if (silent >= p.deadtimeMs) {
+      if (now >= peer.lastHeard + p.deadtimeMs) {
         peer.status = "down";
         peer.downs++;
         peer.voteUntil = 0;
         peer.hearsMe = false;
         event("heartbeat.peer", { peer: peer.name, status: "down", reason: "silent", silentMs: Math.round(silent) });
       }
-    } else if (peer.status === "init" && now - s.startedAt >= p.initdeadMs) {
+    } else if (peer.status === "init" && now >= s.startedAt + p.initdeadMs) {
       peer.status = "down";
       peer.downs++;
       event("heartbeat.peer", { peer: peer.name, status: "down", reason: "never heard (initdead)" });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
-import { decodeMessage, encodeMessage } from "../../../modules/heartbeat/messages.ts";
+import { decodeMessage, encodeMessage, type Heartbeat } from "../../../modules/heartbeat/messages.ts";
 
 const TIMERS = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
 
@@ -84,6 +84,24 @@ class Cluster {
 
 const pair = () => new Cluster().add(params("alpha")).add(params("bravo")).start();
 
+/**
+ * One engine driven as the daemon's shell drives it: a tick at exactly each
+ * deadline it asks for, up to `until`. A deadline at or before the tick just
+ * given would make the shell spin, so each must lie after it.
+ */
+function tickAtDeadlines(state: State, until: number) {
+  const events: Array<{ at: number; event: string; data: Record<string, unknown> }> = [];
+  let s = state;
+  for (let d = nextDeadline(s); d !== null && d <= until; d = nextDeadline(s)) {
+    const out = step(s, { type: "tick", now: d });
+    s = out.state;
+    for (const e of out.effects) if (e.type === "event") events.push({ at: d, event: e.event, data: e.data });
+    const next = nextDeadline(s);
+    if (next !== null && next <= d) throw new Error(`after a tick at ${d}, the engine asks for a tick at ${next}`);
+  }
+  return { state: s, events };
+}
+
 describe("membership", () => {
   test("a pair sees each other on both links and has quorum", () => {
     const c = pair().run(300);
@@ -166,6 +184,23 @@ describe("membership", () => {
   test("a peer with another config is reported", () => {
     const c = new Cluster().add(params("alpha")).add(params("bravo", { config: "ffffffff" })).start().run(200);
     expect(c.of("alpha", "heartbeat.config-differs")[0]!.data).toEqual({ peer: "bravo", ours: "0123abcd", theirs: "ffffffff" });
+  });
+});
+
+describe("deadlines", () => {
+  test("a deadline at a fractional time is met at that time, not asked for again", () => {
+    // In floating point, (heardAt + 80) - heardAt is 79.99999999999999: a deadline
+    // compared as "now - lastHeard >= deadtime" was never reached at the tick
+    // asked for (found by test/sim/heartbeat.test.ts, noise seed 32).
+    const p = params("alpha", { intervalMs: 20, warntimeMs: 50, deadtimeMs: 80, initdeadMs: 160 });
+    const heardAt = 66.47006025520461;
+    let s = tickAtDeadlines(step(initialState(p), { type: "start", now: 0 }).state, heardAt).state;
+    const hb: Heartbeat = { kind: "heartbeat", sentAt: 5, config: "0123abcd", holdsResources: false, view: [] };
+    s = step(s, { type: "frame", now: heardAt, from: "bravo", link: 0, seq: 1, incarnation: 1, restart: false, message: hb }).state;
+    const { state, events } = tickAtDeadlines(s, heardAt + 200);
+    expect(events.find((e) => e.event === "heartbeat.late")!.at).toBe(heardAt + 50);
+    expect(events.find((e) => e.event === "heartbeat.peer")).toEqual({ at: heardAt + 80, event: "heartbeat.peer", data: { peer: "bravo", status: "down", reason: "silent", silentMs: 80 } });
+    expect(state.peers.bravo!.links[0]!.up).toBe(false);
   });
 });
 
