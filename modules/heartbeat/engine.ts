@@ -363,6 +363,8 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
 function expire(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
   for (const peer of Object.values(s.peers)) {
+    // A lease that ran out counts for nothing, and must not stay a deadline.
+    if (peer.voteUntil > 0 && now >= peer.voteUntil) peer.voteUntil = 0;
     peer.links.forEach((l, i) => {
       if (l.up && l.lastHeard !== null && now >= l.lastHeard + p.deadtimeMs) {
         l.up = false;

@@ -202,6 +202,22 @@ describe("deadlines", () => {
     expect(events.find((e) => e.event === "heartbeat.peer")).toEqual({ at: heardAt + 80, event: "heartbeat.peer", data: { peer: "bravo", status: "down", reason: "silent", silentMs: 80 } });
     expect(state.peers.bravo!.links[0]!.up).toBe(false);
   });
+
+  test("a vote lease that ran out is no deadline", () => {
+    // alpha counts bravo's vote until its own echoed heartbeat's sentAt + 0.99 deadtime,
+    // a little before it may declare bravo dead; in between, nextDeadline kept
+    // returning the lease that had run out (found by test/sim/heartbeat.test.ts,
+    // arbiter seed 1, where the arbiter's leases for two silent members did the same).
+    const c = pair().run(300);
+    c.sever("alpha", "bravo");
+    const leaseEnd = c.state("alpha").peers.bravo!.voteUntil;
+    const { state, events } = tickAtDeadlines(c.state("alpha"), c.now + 1000);
+    const down = events.find((e) => e.event === "heartbeat.peer")!;
+    expect(down.data).toMatchObject({ peer: "bravo", status: "down", reason: "silent" });
+    expect(leaseEnd).toBeGreaterThan(c.now);
+    expect(leaseEnd).toBeLessThan(down.at);
+    expect(state.quorate).toBe(true);
+  });
 });
 
 describe("quorum without an arbiter", () => {
