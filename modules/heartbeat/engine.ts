@@ -276,7 +276,8 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
   const p = s.p;
   let peer = s.peers[f.from];
   if (!peer || f.link < 0 || f.link >= p.links.length) return;
-  if (f.restart || peer.incarnation === null) {
+  const restarted = f.restart || peer.incarnation === null;
+  if (restarted) {
     if (peer.incarnation !== null && peer.status === "up") {
       peer.status = "down";
       peer.downs++;
@@ -286,7 +287,8 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
     peer = s.peers[f.from] = { ...fresh, status: peer.status === "init" ? "init" : peer.status, downs: peer.downs, incarnation: f.incarnation };
   }
   // A stopped process does not come back with the same incarnation: what arrives after its goodbye was sent before it.
-  if (peer.status === "leaving") return;
+  // A new incarnation is a new process, heard as any other.
+  if (peer.status === "leaving" && !restarted) return;
   if (s.inherited === peer.name) s.inherited = null;
   const link = peer.links[f.link]!;
   if (link.highestSeq !== null && f.seq > link.highestSeq + 1) link.lost += f.seq - link.highestSeq - 1;

@@ -15,6 +15,8 @@ class Cluster {
   readonly cut = new Set<string>();
   /** Frozen nodes: what is sent to them waits, as in a socket buffer, until they resume. */
   readonly frozen = new Map<string, Input[]>();
+  /** By receiver and sender, the highest incarnation heard (a higher one is a restart, as the shell's replay guard tells). */
+  private readonly incarnations = new Map<string, number>();
   now = 0;
 
   add(p: HbParams, incarnation = 1): this {
@@ -40,9 +42,19 @@ class Cluster {
       const bytes = encodeMessage(e.message);
       for (const to of this.nodes.keys()) {
         if (to === from || this.cut.has(`${from}>${to}@${e.link}`) || this.cut.has(`${from}>${to}`)) continue;
-        this.feed(to, { type: "frame", now: this.now, from, link: e.link, seq, incarnation: n.incarnation, restart: false, message: decodeMessage(bytes)! });
+        const known = this.incarnations.get(`${to}<${from}`);
+        this.incarnations.set(`${to}<${from}`, n.incarnation);
+        const restart = known !== undefined && n.incarnation > known;
+        this.feed(to, { type: "frame", now: this.now, from, link: e.link, seq, incarnation: n.incarnation, restart, message: decodeMessage(bytes)! });
       }
     }
+  }
+  /** The node's process starts again, as its next incarnation. */
+  restart(p: HbParams): this {
+    const old = this.nodes.get(p.self)!;
+    this.nodes.set(p.self, { state: initialState(p), seq: p.links.map(() => 0), incarnation: old.incarnation + 1 });
+    this.feed(p.self, { type: "start", now: this.now });
+    return this;
   }
   start(): this {
     for (const name of this.nodes.keys()) this.feed(name, { type: "start", now: this.now });
@@ -164,6 +176,20 @@ describe("membership", () => {
     c.run(2000);
     expect(c.state("alpha").quorate).toBe(true);
     expect(c.of("alpha", "heartbeat.peer").filter((e) => e.data.status === "down")).toEqual([]);
+  });
+
+  test("a peer that said goodbye is heard again when it restarts", () => {
+    // The restarted peer kept its "leaving" status, and frames after a goodbye
+    // were dropped whatever their incarnation: it was never heard again (found
+    // by test/sim/heartbeat.test.ts, faults seed 1).
+    const c = pair().run(300);
+    c.feed("bravo", { type: "stop", now: c.now });
+    c.run(1000);
+    c.restart(params("bravo")).run(300);
+    expect(c.of("alpha", "heartbeat.peer").at(-1)!.data).toEqual({ peer: "bravo", status: "up", was: "leaving", incarnation: 2 });
+    expect(c.state("alpha").inherited).toBeNull();
+    expect(c.state("bravo").peers.alpha!.status).toBe("up");
+    expect(c.state("bravo").quorate).toBe(true);
   });
 
   test("a restart inside deadtime is a down and an up, not nothing", () => {
