@@ -25,7 +25,10 @@
  *   reaches its upstream; otherwise two-node rules: quorum once the peer has
  *   been seen since start (wait-for-all), kept alone after;
  * - a peer that said goodbye (a clean stop, its resources already stopped)
- *   leaves its vote to the other member of a pair.
+ *   leaves its vote to the other member of a pair without an arbiter. With
+ *   one, the arbiter's leased vote goes to the member that stays: a vote
+ *   inherited for good would let the leaver, restarted while cut off from its
+ *   peer, win the arbiter's vote while the peer still counted its own.
  *
  * Self-stall guard: the shell ticks at least every interval, so a gap between
  * inputs longer than warntime means this process was not running (SIGSTOP, VM
@@ -103,7 +106,7 @@ export interface State {
   grant: { until: number } | null;
   /** The arbiter's record of the grant it gives, on its own clock. */
   granted: { to: string; until: number; echo: number } | null;
-  /** A pair member whose peer said goodbye holds its vote until the peer returns. */
+  /** A member of a pair without an arbiter whose peer said goodbye holds its vote until the peer returns. */
   inherited: string | null;
   /** Two-node rule: the peer has been seen since start. */
   waitedForAll: boolean;
@@ -306,7 +309,7 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
       peer.voteUntil = 0;
       peer.hearsMe = false;
       for (const l of peer.links) l.up = false;
-      if (p.role === "member" && p.members.length === 2 && peer.role === "member") s.inherited = peer.name;
+      if (p.role === "member" && p.members.length === 2 && !p.arbiter && peer.role === "member") s.inherited = peer.name;
       event("heartbeat.peer", { peer: peer.name, status: "leaving", reason: "goodbye" });
     }
     return;

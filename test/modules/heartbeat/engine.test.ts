@@ -322,6 +322,26 @@ describe("quorum with an arbiter", () => {
     expect(c.state("alpha").grant).not.toBeNull();
   });
 
+  test("a member that said goodbye and returns cut off from its peer: only one of them is quorate", () => {
+    // bravo inherited the vote of alpha's goodbye and kept it, unbounded, while
+    // alpha restarted, got the arbiter's vote and was quorate too (found by
+    // test/sim/heartbeat.test.ts, arbiter seed 109).
+    const over = { arbiter: "witness" };
+    const c = withArbiter("bravo");
+    c.feed("alpha", { type: "stop", now: c.now });
+    c.run(100);
+    c.sever("bravo", "alpha");
+    c.sever("bravo", "witness");
+    c.run(100);
+    c.restart(params("alpha", over));
+    for (let i = 0; i < 300; i++) {
+      c.run(10);
+      expect([c.state("alpha").quorate, c.state("bravo").quorate]).not.toEqual([true, true]);
+    }
+    expect(c.state("alpha").quorate).toBe(true);
+    expect(c.state("bravo").quorate).toBe(false);
+  });
+
   test("the arbiter does not move its vote while its grant runs", () => {
     const c = withArbiter("bravo");
     c.sever("alpha", "bravo");
