@@ -24,6 +24,9 @@
  * - without an arbiter: with ping targets, a member alone keeps quorum while it
  *   reaches its upstream; otherwise two-node rules: quorum once the peer has
  *   been seen since start (wait-for-all), kept alone after;
+ * - a member that starts cannot know which votes its previous run lent, and
+ *   those leases run at most a deadtime: it is not quorate until a deadtime
+ *   after its start (as the arbiter waits a lease before it grants);
  * - a peer that said goodbye (a clean stop, its resources already stopped)
  *   leaves its vote to the other member of a pair without an arbiter. With
  *   one, the arbiter's leased vote goes to the member that stays: a vote
@@ -194,6 +197,7 @@ export function nextDeadline(s: State): number | null {
     for (const l of peer.links) if (l.up && l.lastHeard !== null) ds.push(l.lastHeard + p.deadtimeMs);
     if (peer.voteUntil > 0) ds.push(peer.voteUntil);
   }
+  if (p.role === "member" && s.lastInput !== null && s.lastInput < s.startedAt + p.deadtimeMs) ds.push(s.startedAt + p.deadtimeMs);
   if (s.grant) ds.push(s.grant.until);
   if (s.granted) ds.push(s.granted.until);
   return Math.min(...ds);
@@ -407,6 +411,7 @@ function judge(s: State, now: number, event: (e: string, d: Record<string, unkno
   let quorate: boolean;
   let reason: string;
   if (p.members.length === 1) [quorate, reason] = [true, "single member"];
+  else if (now < s.startedAt + p.deadtimeMs) [quorate, reason] = [false, "just started: a peer may still count the vote of this node's previous run"];
   else if (p.arbiter) {
     const total = p.members.length + 1;
     [quorate, reason] = [votes * 2 > total, `${votes} of ${total} votes${s.grant ? " (with the arbiter's)" : ""}`];
