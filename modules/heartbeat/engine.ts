@@ -25,8 +25,9 @@
  *   reaches its upstream; otherwise two-node rules: quorum once the peer has
  *   been seen since start (wait-for-all), kept alone after;
  * - a member that starts cannot know which votes its previous run lent, and
- *   those leases run at most a deadtime: it is not quorate until a deadtime
- *   after its start (as the arbiter waits a lease before it grants);
+ *   those leases run at most a deadtime: until a deadtime after its start it
+ *   is not quorate and lends no vote (its heartbeats echo nobody), as the
+ *   arbiter waits a lease before it grants;
  * - a peer that said goodbye (a clean stop, its resources already stopped)
  *   leaves its vote to the other member of a pair without an arbiter. With
  *   one, the arbiter's leased vote goes to the member that stays: a vote
@@ -464,12 +465,14 @@ function arbitrate(s: State, now: number, event: (e: string, d: Record<string, u
 
 function heartbeat(s: State, now: number): Heartbeat {
   const p = s.p;
+  // An echo lends this node's vote (see hearHeartbeat): a member just started lends none yet.
+  const lends = p.role === "arbiter" || now >= s.startedAt + p.deadtimeMs;
   const view: ViewEntry[] = Object.values(s.peers).map((peer) => ({
     node: peer.name,
     up: peer.status === "up",
     late: peer.status === "up" && peer.late,
     downs: peer.downs,
-    ...(peer.heard && peer.status === "up" ? { echo: { sentAt: peer.heard.sentAt, heldMs: now - peer.heard.at } } : {}),
+    ...(lends && peer.heard && peer.status === "up" ? { echo: { sentAt: peer.heard.sentAt, heldMs: now - peer.heard.at } } : {}),
   }));
   return {
     kind: "heartbeat",

@@ -237,7 +237,7 @@ describe("deadlines", () => {
     // a little before it may declare bravo dead; in between, nextDeadline kept
     // returning the lease that had run out (found by test/sim/heartbeat.test.ts,
     // arbiter seed 1, where the arbiter's leases for two silent members did the same).
-    const c = pair().run(300);
+    const c = pair().run(700);
     c.sever("alpha", "bravo");
     const leaseEnd = c.state("alpha").peers.bravo!.voteUntil;
     const { state, events } = tickAtDeadlines(c.state("alpha"), c.now + 1000);
@@ -256,6 +256,9 @@ describe("quorum without an arbiter", () => {
     c.add(params("bravo"));
     c.feed("bravo", { type: "start", now: c.now });
     c.run(300);
+    // bravo lends its vote a deadtime after its start.
+    expect(c.state("alpha").quorate).toBe(false);
+    c.run(300);
     expect(c.state("alpha").quorate).toBe(true);
     c.sever("alpha", "bravo");
     c.run(1000);
@@ -267,13 +270,39 @@ describe("quorum without an arbiter", () => {
     const c = new Cluster().add(params("alpha", { ping: true })).add(params("bravo", { ping: true })).start();
     c.feed("alpha", { type: "upstream", now: 0, reachable: 0, total: 1 });
     c.feed("bravo", { type: "upstream", now: 0, reachable: 1, total: 1 });
-    c.run(300);
+    c.run(600);
     expect(c.state("alpha").yieldToPeer).toBe(true);
     expect(c.state("bravo").yieldToPeer).toBe(false);
     c.sever("alpha", "bravo");
     c.run(1000);
     expect(c.state("alpha").quorate).toBe(false);
     expect(c.state("bravo").quorate).toBe(true);
+  });
+});
+
+describe("quorum of three", () => {
+  test("a member that restarts lends no vote while a peer may still count its previous run's", () => {
+    // charlie and bravo do not hear each other; alpha, which both hear, restarts.
+    // bravo still counts the vote of alpha's previous run (a lease it gave);
+    // the new alpha, which has not heard bravo, lent its vote to charlie at
+    // once: bravo and charlie were both quorate on alpha's vote, and the alpha
+    // that charlie counted did not see bravo. Found by reasoning on the
+    // simulation's three-member rule (test/sim/heartbeat.test.ts, (3)).
+    const three = { members: ["alpha", "bravo", "charlie"] };
+    const c = new Cluster().add(params("alpha", three)).add(params("bravo", three)).add(params("charlie", three)).start().run(1500);
+    c.sever("bravo", "charlie");
+    c.run(1000);
+    expect(["alpha", "bravo", "charlie"].map((n) => c.state(n).quorate)).toEqual([true, true, true]);
+    c.sever("alpha", "bravo");
+    c.restart(params("alpha", three));
+    const restartedAt = c.now;
+    for (let i = 0; i < 100; i++) {
+      c.run(10);
+      expect([c.state("bravo").quorate, c.state("charlie").quorate]).not.toEqual([true, true]);
+    }
+    const charlie = c.of("charlie", "heartbeat.quorum").filter((e) => e.at >= restartedAt).map((e) => e.data.quorate);
+    expect(charlie).toEqual([false, true]);
+    expect(c.state("bravo").quorate).toBe(false);
   });
 });
 
