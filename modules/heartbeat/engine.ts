@@ -24,8 +24,15 @@
  * - without an arbiter: with ping targets, a member alone keeps quorum while it
  *   reaches its upstream; otherwise two-node rules: quorum once the peer has
  *   been seen since start (wait-for-all), kept alone after;
+ * - a member that starts cannot know which votes its previous run lent, and
+ *   those leases run at most a deadtime: until a deadtime after its start it
+ *   is not quorate and lends no vote (its heartbeats echo nobody), as the
+ *   arbiter waits a lease before it grants;
  * - a peer that said goodbye (a clean stop, its resources already stopped)
- *   leaves its vote to the other member of a pair.
+ *   leaves its vote to the other member of a pair without an arbiter. With
+ *   one, the arbiter's leased vote goes to the member that stays: a vote
+ *   inherited for good would let the leaver, restarted while cut off from its
+ *   peer, win the arbiter's vote while the peer still counted its own.
  *
  * Self-stall guard: the shell ticks at least every interval, so a gap between
  * inputs longer than warntime means this process was not running (SIGSTOP, VM
@@ -103,7 +110,7 @@ export interface State {
   grant: { until: number } | null;
   /** The arbiter's record of the grant it gives, on its own clock. */
   granted: { to: string; until: number; echo: number } | null;
-  /** A pair member whose peer said goodbye holds its vote until the peer returns. */
+  /** A member of a pair without an arbiter whose peer said goodbye holds its vote until the peer returns. */
   inherited: string | null;
   /** Two-node rule: the peer has been seen since start. */
   waitedForAll: boolean;
@@ -189,6 +196,7 @@ export function nextDeadline(s: State): number | null {
     for (const l of peer.links) if (l.up && l.lastHeard !== null) at = Math.min(at, l.lastHeard + p.deadtimeMs);
     if (peer.voteUntil > 0) at = Math.min(at, peer.voteUntil);
   }
+  if (p.role === "member" && s.lastInput !== null && s.lastInput < s.startedAt + p.deadtimeMs) at = Math.min(at, s.startedAt + p.deadtimeMs);
   if (s.grant) at = Math.min(at, s.grant.until);
   if (s.granted) at = Math.min(at, s.granted.until);
   return at;
@@ -285,7 +293,8 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
   const p = s.p;
   let peer = s.peers[f.from];
   if (!peer || f.link < 0 || f.link >= p.links.length) return;
-  if (f.restart || peer.incarnation === null) {
+  const restarted = f.restart || peer.incarnation === null;
+  if (restarted) {
     if (peer.incarnation !== null && peer.status === "up") {
       peer.status = "down";
       peer.downs++;
@@ -295,7 +304,8 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
     peer = s.peers[f.from] = { ...fresh, status: peer.status === "init" ? "init" : peer.status, downs: peer.downs, incarnation: f.incarnation };
   }
   // A stopped process does not come back with the same incarnation: what arrives after its goodbye was sent before it.
-  if (peer.status === "leaving") return;
+  // A new incarnation is a new process, heard as any other.
+  if (peer.status === "leaving" && !restarted) return;
   if (s.inherited === peer.name) s.inherited = null;
   const link = peer.links[f.link]!;
   if (link.highestSeq !== null && f.seq > link.highestSeq + 1) link.lost += f.seq - link.highestSeq - 1;
@@ -313,7 +323,7 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
       peer.voteUntil = 0;
       peer.hearsMe = false;
       for (const l of peer.links) l.up = false;
-      if (p.role === "member" && p.members.length === 2 && peer.role === "member") s.inherited = peer.name;
+      if (p.role === "member" && p.members.length === 2 && !p.arbiter && peer.role === "member") s.inherited = peer.name;
       event("heartbeat.peer", { peer: peer.name, status: "leaving", reason: "goodbye" });
     }
     return;
@@ -363,31 +373,39 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
   }
 }
 
+/**
+ * Deadlines are compared exactly as `nextDeadline` computes them (start + span),
+ * never as `now - start >= span`: in floating point the two can disagree by an
+ * ulp, and a tick at the deadline would then change nothing and ask for the same
+ * deadline again, forever.
+ */
 function expire(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
   for (const name in s.peers) {
     const peer = s.peers[name]!;
+    // A lease that ran out counts for nothing, and must not stay a deadline.
+    if (peer.voteUntil > 0 && now >= peer.voteUntil) peer.voteUntil = 0;
     for (let i = 0; i < peer.links.length; i++) {
       const l = peer.links[i]!;
-      if (l.up && l.lastHeard !== null && now - l.lastHeard >= p.deadtimeMs) {
+      if (l.up && l.lastHeard !== null && now >= l.lastHeard + p.deadtimeMs) {
         l.up = false;
         event("heartbeat.link", { peer: peer.name, link: p.links[i], status: "down" });
       }
     }
     if (peer.status === "up" && peer.lastHeard !== null) {
       const silent = now - peer.lastHeard;
-      if (!peer.late && silent >= p.warntimeMs) {
+      if (!peer.late && now >= peer.lastHeard + p.warntimeMs) {
         peer.late = true;
         event("heartbeat.late", { peer: peer.name, silentMs: Math.round(silent) });
       }
-      if (silent >= p.deadtimeMs) {
+      if (now >= peer.lastHeard + p.deadtimeMs) {
         peer.status = "down";
         peer.downs++;
         peer.voteUntil = 0;
         peer.hearsMe = false;
         event("heartbeat.peer", { peer: peer.name, status: "down", reason: "silent", silentMs: Math.round(silent) });
       }
-    } else if (peer.status === "init" && now - s.startedAt >= p.initdeadMs) {
+    } else if (peer.status === "init" && now >= s.startedAt + p.initdeadMs) {
       peer.status = "down";
       peer.downs++;
       event("heartbeat.peer", { peer: peer.name, status: "down", reason: "never heard (initdead)" });
@@ -405,6 +423,7 @@ function judge(s: State, now: number, event: (e: string, d: Record<string, unkno
   let quorate: boolean;
   let reason: string;
   if (p.members.length === 1) [quorate, reason] = [true, "single member"];
+  else if (now < s.startedAt + p.deadtimeMs) [quorate, reason] = [false, "just started: a peer may still count the vote of this node's previous run"];
   else if (p.arbiter) {
     const total = p.members.length + 1;
     [quorate, reason] = [votes * 2 > total, `${votes} of ${total} votes${s.grant ? " (with the arbiter's)" : ""}`];
@@ -457,12 +476,14 @@ function arbitrate(s: State, now: number, event: (e: string, d: Record<string, u
 
 function heartbeat(s: State, now: number): Heartbeat {
   const p = s.p;
+  // An echo lends this node's vote (see hearHeartbeat): a member just started lends none yet.
+  const lends = p.role === "arbiter" || now >= s.startedAt + p.deadtimeMs;
   const view: ViewEntry[] = Object.values(s.peers).map((peer) => ({
     node: peer.name,
     up: peer.status === "up",
     late: peer.status === "up" && peer.late,
     downs: peer.downs,
-    ...(peer.heard && peer.status === "up" ? { echo: { sentAt: peer.heard.sentAt, heldMs: now - peer.heard.at } } : {}),
+    ...(lends && peer.heard && peer.status === "up" ? { echo: { sentAt: peer.heard.sentAt, heldMs: now - peer.heard.at } } : {}),
   }));
   return {
     kind: "heartbeat",
