@@ -38,7 +38,9 @@
  * inputs longer than warntime means this process was not running (SIGSTOP, VM
  * pause, overload). The engine reports it before acting on anything else, does
  * not declare peers dead for time it did not watch, and (leases being time) has
- * lost quorum if the gap was long enough for the peers to declare it dead.
+ * lost quorum if the gap was long enough for the peers to declare it dead; no
+ * rule for a lone node (two-node, ping) gives it back before a peer's vote or
+ * the arbiter's counts again.
  */
 import type { Heartbeat, Message, ViewEntry } from "./messages.ts";
 
@@ -114,6 +116,8 @@ export interface State {
   inherited: string | null;
   /** Two-node rule: the peer has been seen since start. */
   waitedForAll: boolean;
+  /** After a stall long enough to be declared dead: no quorum alone until a peer's vote or the arbiter's counts again. */
+  suspect: boolean;
   quorate: boolean;
   yieldToPeer: boolean;
   stalls: number;
@@ -178,6 +182,7 @@ export function initialState(p: HbParams): State {
     granted: null,
     inherited: null,
     waitedForAll: false,
+    suspect: false,
     quorate: p.role === "member" && p.members.length === 1,
     yieldToPeer: false,
     stalls: 0,
@@ -285,8 +290,8 @@ function stalled(s: State, now: number, gapMs: number, event: (e: string, d: Rec
       peer.voteUntil = 0;
     }
   }
-  // The peer may have taken over meanwhile: two-node rules must see it again before granting quorum alone.
-  if (maybeDeclaredDead) s.waitedForAll = false;
+  // The peer may have taken over meanwhile: no rule for a lone node (two-node, ping) holds until it is heard again.
+  if (maybeDeclaredDead) s.suspect = true;
 }
 
 function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: string, d: Record<string, unknown>) => void) {
@@ -420,6 +425,7 @@ function judge(s: State, now: number, event: (e: string, d: Record<string, unkno
   const connected = peers.filter((x) => counts(s, x, now));
   if (connected.some((x) => x.name !== s.inherited)) s.waitedForAll = true;
   const votes = 1 + connected.length + (s.grant ? 1 : 0);
+  if (connected.length > 0 || s.grant) s.suspect = false;
   let quorate: boolean;
   let reason: string;
   if (p.members.length === 1) [quorate, reason] = [true, "single member"];
@@ -428,6 +434,7 @@ function judge(s: State, now: number, event: (e: string, d: Record<string, unkno
     const total = p.members.length + 1;
     [quorate, reason] = [votes * 2 > total, `${votes} of ${total} votes${s.grant ? " (with the arbiter's)" : ""}`];
   } else if (votes * 2 > p.members.length) [quorate, reason] = [true, `${votes} of ${p.members.length} votes`];
+  else if (s.suspect) [quorate, reason] = [false, "stalled long enough to be declared dead: waiting to hear a peer again"];
   else if (p.ping && p.members.length === 2) {
     const reach = s.upstream?.reachable ?? 0;
     [quorate, reason] = [reach > 0, `alone; upstream ${reach}/${s.upstream?.total ?? 0} reachable`];

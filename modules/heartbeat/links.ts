@@ -126,6 +126,8 @@ export interface LinksOptions {
   onFrame(bytes: Uint8Array, link: number, from: string): void;
   /** A link went down (its socket cannot be opened, or a send failed) or up again; called on changes only. */
   onLinkState?(link: number, state: LinkState): void;
+  /** A datagram was dropped before onFrame: too large, or this node's own (a broadcast coming back). */
+  onDrop?(link: number, reason: "oversized" | "own"): void;
 }
 
 type UdpSocket = Bun.udp.Socket<"uint8array">;
@@ -264,11 +266,11 @@ export class Links {
     const slot = this.slots[i]!;
     if (bytes.length > MAX_DATAGRAM) {
       slot.counters.oversized++;
-      return;
+      return this.options.onDrop?.(i, "oversized");
     }
     if (from === slot.endpoint?.local) {
       slot.counters.own++;
-      return;
+      return this.options.onDrop?.(i, "own");
     }
     slot.counters.received++;
     try {

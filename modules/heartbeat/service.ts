@@ -143,6 +143,7 @@ export class HeartbeatService implements ModuleInstance {
       clock: this.ctx.clock,
       onFrame: (bytes, link) => this.receive(bytes, link),
       onLinkState: (link, state) => this.ctx.events.emit("heartbeat.socket", { link: hb.links[link]?.name, ...state }),
+      onDrop: (_link, reason) => this.m.dropped.inc({ reason }),
     });
     await links.start();
     return links;
@@ -227,6 +228,7 @@ export class HeartbeatService implements ModuleInstance {
         incarnation: peer.incarnation,
         silentMs: peer.lastHeard === null ? null : Math.round(now - peer.lastHeard),
         holdsResources: peer.holdsResources,
+        upstream: peer.upstream,
         links: Object.fromEntries(
           peer.links.map((l, i) => {
             const name = s.p.links[i]!;
@@ -241,6 +243,7 @@ export class HeartbeatService implements ModuleInstance {
       incarnation: this.incarnation,
       sockets: this.links?.status() ?? [],
       quorate: s.quorate,
+      upstream: s.upstream,
       yieldToPeer: s.yieldToPeer,
       stalls: s.stalls,
       ...(s.p.role === "arbiter" ? { vote: s.granted?.to ?? null } : { arbiterVote: s.grant !== null }),

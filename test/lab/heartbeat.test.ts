@@ -103,6 +103,11 @@ kind = "ucast"
 interface = "eth1"
 addresses = { alpha = "${HB}11", bravo = "${HB}12" }
 
+[heartbeat.ping]
+targets = ["${LAN}1", "${HB}99"]
+interval = "1s"
+timeout = "1s"
+
 [api]
 port = 9480
 token_file = "api.token"
@@ -130,6 +135,13 @@ token_file = "api.token"
     expect(metrics).toContain('tandem_heartbeat_link_up{peer="bravo",link="hb"} 1');
     expect(metrics).toMatch(/^tandem_heartbeat_frames_received_total\{link="hb"\} [1-9]\d*$/m);
   });
+
+  test("ping targets: the lab host answers, an address nobody holds does not; each node reports it and sees its peer's", async () => {
+    const a = await waitFor("alpha's first ping round", async () => ((await status("alpha")).upstream ? await status("alpha") : undefined), 5000);
+    expect(a.upstream).toEqual({ reachable: 1, total: 2 });
+    await waitFor("bravo's reachability in alpha's view", async () => ((await status("alpha")).peers.bravo.upstream?.total === 2 ? true : undefined), 5000);
+    expect(a.yieldToPeer).toBe(false);
+  }, 15_000);
 
   test("30% loss on one link: loss is measured and nobody is declared dead", async () => {
     const since = Date.now();
@@ -183,7 +195,7 @@ token_file = "api.token"
     expect(events("bravo", "heartbeat.quorum").filter((e) => e.time >= at).map((e) => e.quorate)).toEqual([false, true]);
   }, 30_000);
 
-  test("forged, stale and garbage frames from the client are counted and change nothing", async () => {
+  test("forged, replayed, stale and garbage frames from the client are counted and change nothing", async () => {
     const dropped = async () => {
       const text = await (await fetch(`${hosts.alpha!.api}metrics`)).text();
       const out: Record<string, number> = {};
@@ -194,7 +206,7 @@ token_file = "api.token"
     const incarnation = (await status("alpha")).peers.bravo.incarnation;
     const since = Date.now();
     const run = Bun.spawnSync(
-      ["ip", "netns", "exec", hosts.client!.namespace, BUN, resolve(import.meta.dir, "heartbeat-attacker.ts"), `${LAN}11`, "694", join(tmp.dir, "cluster.key"), "hblab", "bravo"],
+      ["ip", "netns", "exec", hosts.client!.namespace, BUN, resolve(import.meta.dir, "heartbeat-attacker.ts"), `${LAN}11`, "694", join(tmp.dir, "cluster.key"), "hblab", "bravo", String(incarnation)],
       { stdout: "pipe", stderr: "pipe", timeout: 20_000 },
     );
     expect(run.stderr.toString()).toBe("");
@@ -202,7 +214,7 @@ token_file = "api.token"
     await Bun.sleep(300);
     const after = await dropped();
     const delta = (reason: string) => (after[reason] ?? 0) - (before[reason] ?? 0);
-    for (const reason of ["auth", "cluster", "unknown-node", "stale-incarnation"]) expect([reason, delta(reason)]).toEqual([reason, sent[reason]!]);
+    for (const reason of ["auth", "cluster", "unknown-node", "stale-incarnation", "too-old"]) expect([reason, delta(reason)]).toEqual([reason, sent[reason]!]);
     const garbage = ["short", "oversized", "magic", "version", "malformed", "unknown-key"].reduce((t, r) => t + delta(r), 0);
     expect(garbage).toBe(sent.garbage!);
     const a = await status("alpha");

@@ -430,3 +430,23 @@ describe("self-stall guard", () => {
     expect(c.state("alpha").peers.bravo!.status).toBe("up");
   });
 });
+
+describe("self-stall guard with ping targets", () => {
+  test("a node frozen past deadtime does not keep quorum alone because it still reaches its upstream", () => {
+    const c = new Cluster().add(params("alpha", { ping: true })).add(params("bravo", { ping: true })).start();
+    for (const n of ["alpha", "bravo"]) c.feed(n, { type: "upstream", now: 0, reachable: 1, total: 1 });
+    c.run(1500);
+    expect(c.state("bravo").quorate).toBe(true);
+    c.sever("alpha", "bravo");
+    c.freeze("bravo");
+    c.run(800);
+    c.thaw("bravo");
+    expect(c.of("bravo", "heartbeat.stall")[0]!.data).toMatchObject({ maybeDeclaredDead: true });
+    expect(c.state("bravo").quorate).toBe(false);
+    c.run(1000);
+    expect(c.state("bravo").quorate).toBe(false);
+    c.cut.clear();
+    c.run(1000);
+    expect(c.state("bravo").quorate).toBe(true);
+  });
+});
