@@ -1,0 +1,148 @@
+/**
+ * What the policy engine reads: the resource definitions from the config and
+ * the cluster as it is now. Plain data, no behaviour, so that a scenario file
+ * can hold it and the shell can build it from the config, the heartbeat's
+ * membership and the executor's records.
+ *
+ * Placement is by scores, as Pacemaker's, because location preferences are
+ * scores too: a group's `stickiness` is added on the node where it runs now.
+ * Heartbeat's `auto_failback` maps onto it: `auto_failback = true` is
+ * stickiness 0 (the preferred node's bonus wins, the group goes home) and
+ * `auto_failback = false` is `INFINITY` (it stays until it fails or an admin
+ * moves it). Values in between weigh against the location scores.
+ */
+
+/** Scores saturate at these; `-INFINITY` on a node means "never there". */
+export const INFINITY = 1_000_000;
+export const MINUS_INFINITY = -INFINITY;
+/** What `preferred` adds on the group's preferred node. */
+export const PREFERRED_SCORE = 100;
+
+export type OnFail = "restart" | "move" | "fence" | "block" | "ignore";
+
+export interface ResourceDef {
+  name: string;
+  /** Opaque to the policy: which agent the executor runs (e.g. "ocf:heartbeat:IPaddr2"). */
+  agent: string;
+  monitorIntervalMs: number;
+  monitorTimeoutMs: number;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+  /** What a failed monitor leads to. A failed stop is always fence (with fencing) or block. */
+  onFail: OnFail;
+  /** Failures on one node before the group leaves it; null: never for failures counted. */
+  migrationThreshold: number | null;
+  /** A node's failures are forgotten this long after the last one; null: kept until cleanup. */
+  failureTimeoutMs: number | null;
+  /** May run on one node at a time (an address, a file system). */
+  exclusive: boolean;
+}
+
+export interface GroupDef {
+  name: string;
+  /** Resource names: started left to right on one node, stopped right to left. */
+  members: string[];
+  preferredNode: string | null;
+  stickiness: number;
+}
+
+export interface LocationPref {
+  group: string;
+  node: string;
+  /** Added to the node's score; MINUS_INFINITY bans the node. */
+  score: number;
+}
+
+/** "group with withGroup": group runs only where withGroup runs. */
+export interface Colocation {
+  group: string;
+  withGroup: string;
+}
+
+/** "first before then": then starts after first, stops before it; then runs only while first does. */
+export interface Order {
+  first: string;
+  then: string;
+}
+
+export interface ClusterConfig {
+  resources: ResourceDef[];
+  groups: GroupDef[];
+  locations: LocationPref[];
+  colocations: Colocation[];
+  orders: Order[];
+  fencing: boolean;
+}
+
+/**
+ * As the heartbeat reports it: `up`; `leaving` (said goodbye after stopping
+ * its resources); `down` (gone after a goodbye); `unclean` (lost without one:
+ * it may still run anything it ran).
+ */
+export type Membership = "up" | "leaving" | "down" | "unclean";
+
+/** Fencing since the node was last lost: not done, done (or confirmed down by an admin), attempted and failed. */
+export type FenceState = "none" | "fenced" | "failed";
+
+export interface NodeState {
+  name: string;
+  membership: Membership;
+  standby: boolean;
+  fence: FenceState;
+}
+
+/** `failed-stop` means blocked: it may still run and cannot be stopped. */
+export type ResourceState = "stopped" | "started" | "failed-start" | "failed-monitor" | "failed-stop" | "unknown";
+
+export interface FailRecord {
+  resource: string;
+  node: string;
+  count: number;
+  /** Time of the last failure (same clock as `now`). */
+  lastFailedAt: number;
+  /** One of them was a start failure: fatal on that node until they expire. */
+  startFailed: boolean;
+}
+
+export interface Move {
+  group: string;
+  node: string;
+  /** The move no longer counts from this time; null: until cleared. */
+  until: number | null;
+}
+
+export interface ClusterInput {
+  config: ClusterConfig;
+  /** The node computing the plan. */
+  self: string;
+  /** In config order: the order breaks ties. */
+  nodes: NodeState[];
+  /** The heartbeat's quorum for `self`. */
+  quorum: boolean;
+  /** By resource, then node; a missing entry is "unknown". */
+  states: Record<string, Record<string, ResourceState>>;
+  failures: FailRecord[];
+  moves: Move[];
+  now: number;
+}
+
+export type ActionKind = "start" | "stop" | "monitor" | "fence";
+
+export interface Action {
+  id: string;
+  kind: ActionKind;
+  resource?: string;
+  /** Where it runs; for a fence, the node fenced. */
+  node: string;
+  /** Monitors only: 0 is a one-off probe, otherwise the recurring interval. */
+  intervalMs?: number;
+  timeoutMs?: number;
+  /** Ids of actions that must have succeeded first; all earlier in the list. */
+  after: string[];
+  reason: string;
+}
+
+export interface Plan {
+  actions: Action[];
+  notes: string[];
+}

@@ -1,0 +1,462 @@
+/**
+ * The policy engine: `plan(input)` turns the config and the cluster as it is
+ * (membership, quorum, resource states, fail counts, admin moves, `now`) into
+ * an ordered transition. Pure: same input, same plan; it reads no clock.
+ * The coordinator's shell runs it after every change and hands each action to
+ * the node named in it; a fence is performed by the coordinator against it.
+ *
+ * Rules, in the order they apply:
+ *
+ * 1. Quorum. Without it nothing starts and nothing is fenced: this node stops
+ *    every group with an exclusive member that it runs, right to left, and
+ *    leaves the rest alone (Pacemaker's no-quorum-policy=stop). It plans
+ *    nothing for other nodes.
+ * 2. Fencing (when configured). A node is fenced first when it was lost
+ *    uncleanly with any resource not known stopped there, when a stop failed
+ *    there, or when a monitor failed there with on_fail=fence. A fence that
+ *    already failed is not repeated here (the shell retries within its budget
+ *    by resetting the node's fence state) and nothing that may run on that
+ *    node is started elsewhere. Once fenced, a node runs nothing.
+ * 3. Where a resource may be active. On an up node: started, failed-start,
+ *    failed-monitor (a stop makes it safe), failed-stop (blocked), unknown (a
+ *    probe, a monitor with interval 0, runs on that node first). On a node that
+ *    left cleanly: only failed-stop counts. On an unclean node: anything not
+ *    stopped; without fencing, the quorum that this node holds is taken as the
+ *    proof that the lost node lost its own and stopped its exclusive resources
+ *    (rule 1 on that node), except failed-stop, which stays blocked.
+ * 4. Held groups. A group does nothing but its monitors while one of its
+ *    members is blocked (failed stop without fencing or with a failed fence,
+ *    on_fail=block, on_fail=fence without fencing), is being probed, or while a
+ *    group it is colocated with or ordered after is held, or the constraints
+ *    between groups loop.
+ * 5. Placement, groups taken so that each comes after the groups it is
+ *    colocated with and ordered after. A node can run a group when it is up,
+ *    not in standby, not fenced or being fenced, not banned by a location of
+ *    -INFINITY, and no member's failures ban it: a start failure, or as many
+ *    failures as migration_threshold (one, with on_fail=move), not yet expired
+ *    (failure_timeout after the last one; all of a node's failures for a
+ *    resource expire together). "A with B": only B's node. "A before B": B
+ *    only while A runs. An unexpired move to a node that can run the group
+ *    wins; an expired one is ignored. Otherwise the highest score: location
+ *    scores, the preferred node's bonus, stickiness where it runs now; ties go
+ *    to where it runs, then to the node listed first.
+ * 6. Actions. Members start left to right on the chosen node, each after the
+ *    previous one, and stop right to left on each node. A group already
+ *    running there keeps its healthy leading members and restarts from the
+ *    first member that is stopped, failed, or active on another node too (so a
+ *    resource found active on two nodes is stopped on both and started on the
+ *    chosen one). A start waits for every stop of its group, and for the
+ *    fence of any node where its resource may be active. "A before B": B's
+ *    first start waits for A's last start, A's stops wait for B's, and B
+ *    restarts whenever A stops a member. Every member planned to run gets a
+ *    recurring monitor (after its start, if any); the executor schedules it.
+ *
+ * A failed monitor with on_fail=restart is a stop and start in place; the
+ * executor counts the failure, so migration_threshold moves the group once
+ * reached. on_fail=ignore treats the resource as started.
+ */
+import {
+  INFINITY,
+  MINUS_INFINITY,
+  PREFERRED_SCORE,
+  type Action,
+  type ClusterInput,
+  type GroupDef,
+  type NodeState,
+  type Plan,
+  type ResourceDef,
+  type ResourceState,
+} from "./model.ts";
+
+type Risk = "none" | "stoppable" | "probe" | "fence" | "blocked";
+
+interface GroupPlan {
+  node: string | null;
+  held: boolean;
+  stops: string[];
+  starts: string[];
+}
+
+const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor"]);
+
+function addScore(a: number, b: number): number {
+  if (a <= MINUS_INFINITY || b <= MINUS_INFINITY) return MINUS_INFINITY;
+  return Math.min(INFINITY, a + b);
+}
+
+export function plan(input: ClusterInput): Plan {
+  const { config } = input;
+  const resources = new Map(config.resources.map((r) => [r.name, r] as const));
+  const nodes = input.nodes;
+  const notes: string[] = [];
+  const note = (text: string): void => {
+    if (!notes.includes(text)) notes.push(text);
+  };
+  const actions = new Map<string, Action>();
+  const add = (a: Action): string => {
+    const existing = actions.get(a.id);
+    if (existing) {
+      for (const d of a.after) if (!existing.after.includes(d)) existing.after.push(d);
+    } else actions.set(a.id, { ...a, after: [...a.after] });
+    return a.id;
+  };
+  const depend = (id: string, on: readonly string[]): void => {
+    const a = actions.get(id);
+    if (a) for (const d of on) if (d !== id && !a.after.includes(d)) a.after.push(d);
+  };
+  const state = (r: string, n: string): ResourceState => input.states[r]?.[n] ?? "unknown";
+  const def = (r: string): ResourceDef => {
+    const d = resources.get(r);
+    if (!d) throw new Error(`group member ${r} has no resource definition`);
+    return d;
+  };
+
+  if (!input.quorum) {
+    planWithoutQuorum(input, def, state, add, depend, note);
+    return { actions: ordered(actions), notes };
+  }
+
+  // Rule 2: fences.
+  const fencing = new Set<string>();
+  for (const n of nodes) {
+    if (n.fence === "failed") {
+      note(`fencing ${n.name} failed: nothing that may still run there is started elsewhere until it is fenced or confirmed down`);
+      continue;
+    }
+    if (!config.fencing || n.fence === "fenced") continue;
+    const why = fenceReason(n, config.resources, config.groups, state);
+    if (why) {
+      fencing.add(n.name);
+      add({ id: `fence:${n.name}`, kind: "fence", node: n.name, after: [], reason: why });
+    }
+  }
+
+  // Rule 3: where each resource may be active.
+  const risk = (r: string, n: NodeState): Risk => {
+    const s = state(r, n.name);
+    if (!def(r).exclusive && (fencing.has(n.name) || n.membership !== "up")) return "none";
+    if (fencing.has(n.name)) return s === "stopped" ? "none" : "fence";
+    if (n.fence === "fenced" && n.membership !== "up") return "none";
+    switch (n.membership) {
+      case "up":
+        if (s === "stopped") return "none";
+        if (s === "unknown") return "probe";
+        if (s === "failed-stop") return "blocked";
+        return "stoppable";
+      case "leaving":
+      case "down":
+        return s === "failed-stop" ? "blocked" : "none";
+      case "unclean":
+        if (s === "stopped") return "none";
+        return n.fence === "failed" || s === "failed-stop" ? "blocked" : "none";
+    }
+  };
+
+  const groupPlans = new Map<string, GroupPlan>();
+  const order = groupOrder(input, note);
+  for (const g of order.sorted) {
+    groupPlans.set(g.name, planGroup(g));
+  }
+  for (const g of order.looped) {
+    groupPlans.set(g.name, hold(g, []));
+  }
+
+  for (const o of config.orders) {
+    const first = groupPlans.get(o.first);
+    const then = groupPlans.get(o.then);
+    if (!first || !then) continue;
+    for (const s of first.stops) depend(s, then.stops);
+    const lastStart = first.starts[first.starts.length - 1];
+    const firstStart = then.starts[0];
+    if (lastStart && firstStart) depend(firstStart, [lastStart]);
+  }
+  return { actions: ordered(actions), notes };
+
+  function hold(g: GroupDef, why: string[]): GroupPlan {
+    for (const w of why) note(w);
+    let where: string | null = null;
+    for (const r of g.members) {
+      for (const n of nodes) {
+        const s = state(r, n.name);
+        if (n.membership !== "up" || fencing.has(n.name)) continue;
+        if (s === "started" || (s === "failed-monitor" && def(r).onFail === "ignore")) {
+          where ??= n.name;
+          monitor(r, n.name, []);
+        }
+      }
+    }
+    return { node: where, held: true, stops: [], starts: [] };
+  }
+
+  function monitor(r: string, n: string, after: string[]): void {
+    const d = def(r);
+    add({ id: `monitor:${r}@${n}`, kind: "monitor", resource: r, node: n, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after, reason: `${r} runs on ${n}` });
+  }
+
+  function planGroup(g: GroupDef): GroupPlan {
+    const why: string[] = [];
+    let probing = false;
+    const unfenced = new Map<string, string[]>();
+    for (const r of g.members) {
+      const d = def(r);
+      for (const n of nodes) {
+        const k = risk(r, n);
+        if (k === "blocked" && n.fence === "failed") {
+          unfenced.set(n.name, [...(unfenced.get(n.name) ?? []), r]);
+        } else if (k === "blocked") {
+          why.push(`${g.name} is blocked: ${r} failed to stop on ${n.name} and fencing is not configured; stop it by hand, then clean it up`);
+        } else if (k === "probe") {
+          probing = true;
+          add({ id: `probe:${r}@${n.name}`, kind: "monitor", resource: r, node: n.name, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `state of ${r} on ${n.name} is unknown` });
+        } else if (k === "stoppable" && state(r, n.name) === "failed-monitor") {
+          if (d.onFail === "block") why.push(`${g.name} is blocked: the monitor of ${r} failed on ${n.name} (on_fail=block); clean it up when fixed`);
+          if (d.onFail === "fence" && !config.fencing) why.push(`${g.name} is blocked: the monitor of ${r} failed on ${n.name} (on_fail=fence) and fencing is not configured`);
+          if (d.onFail === "ignore") note(`the monitor of ${r} failed on ${n.name}: ignored (on_fail=ignore)`);
+        }
+      }
+    }
+    for (const [n, rs] of unfenced) why.push(`${g.name} is blocked: ${rs.join(", ")} may still run on ${n}, whose fencing failed`);
+    if (probing) why.push(`${g.name} waits for the probes of its members`);
+    const deps = [
+      ...config.colocations.filter((c) => c.group === g.name).map((c) => c.withGroup),
+      ...config.orders.filter((o) => o.then === g.name).map((o) => o.first),
+    ];
+    for (const dep of deps) if (groupPlans.get(dep)?.held) why.push(`${g.name} waits: ${dep}, which it depends on, is held`);
+    if (why.length > 0) return hold(g, why);
+
+    const target = place(g);
+    return act(g, target);
+  }
+
+  function activeNodes(r: string): string[] {
+    return nodes.filter((n) => risk(r, n) === "stoppable").map((n) => n.name);
+  }
+
+  function place(g: GroupDef): string | null {
+    const running = new Set(g.members.flatMap(activeNodes));
+    const refused: string[] = [];
+    const candidates: Array<{ node: string; score: number }> = [];
+    const withGroups = config.colocations.filter((c) => c.group === g.name);
+    for (const c of withGroups) {
+      if (groupPlans.get(c.withGroup)?.node == null) {
+        note(`${g.name} runs with ${c.withGroup}, which is not running: ${g.name} stops`);
+        return null;
+      }
+    }
+    for (const o of config.orders.filter((o) => o.then === g.name)) {
+      if (groupPlans.get(o.first)?.node == null) {
+        note(`${g.name} starts after ${o.first}, which is not running: ${g.name} stops`);
+        return null;
+      }
+    }
+    for (const n of nodes) {
+      const no = refusal(g, n);
+      if (no) {
+        refused.push(`${n.name}: ${no}`);
+        continue;
+      }
+      const wrongPlace = withGroups.find((c) => groupPlans.get(c.withGroup)?.node !== n.name);
+      if (wrongPlace) {
+        refused.push(`${n.name}: ${wrongPlace.withGroup} runs elsewhere`);
+        continue;
+      }
+      let score = 0;
+      for (const l of config.locations) if (l.group === g.name && l.node === n.name) score = addScore(score, l.score);
+      if (score <= MINUS_INFINITY) {
+        refused.push(`${n.name}: location -INFINITY`);
+        continue;
+      }
+      if (g.preferredNode === n.name) score = addScore(score, PREFERRED_SCORE);
+      if (running.has(n.name)) score = addScore(score, g.stickiness);
+      candidates.push({ node: n.name, score });
+    }
+    for (const m of input.moves.filter((m) => m.group === g.name)) {
+      if (m.until !== null && m.until <= input.now) {
+        note(`the move of ${g.name} to ${m.node} expired: ignored`);
+      } else if (candidates.some((c) => c.node === m.node)) {
+        return m.node;
+      } else {
+        note(`${g.name} is moved to ${m.node}, which cannot run it now: placed by its scores`);
+      }
+    }
+    let best: { node: string; score: number } | null = null;
+    for (const c of candidates) {
+      if (!best || c.score > best.score || (c.score === best.score && running.has(c.node) && !running.has(best.node))) best = c;
+    }
+    if (!best) note(`${g.name} cannot run anywhere (${refused.join("; ")})`);
+    return best?.node ?? null;
+  }
+
+  function refusal(g: GroupDef, n: NodeState): string | null {
+    if (n.membership !== "up") return n.membership;
+    if (fencing.has(n.name)) return "being fenced";
+    if (n.standby) return "standby";
+    for (const r of g.members) {
+      const d = def(r);
+      const s = state(r, n.name);
+      if (s === "failed-start") return `${r} failed to start there`;
+      if (s === "failed-monitor" && d.onFail === "move") return `the monitor of ${r} failed there (on_fail=move)`;
+      const f = input.failures.find((x) => x.resource === r && x.node === n.name);
+      if (!f) continue;
+      const threshold = d.onFail === "move" ? 1 : d.migrationThreshold;
+      const bans = f.startFailed || (threshold !== null && f.count >= threshold);
+      if (!bans) continue;
+      if (d.failureTimeoutMs !== null && input.now >= f.lastFailedAt + d.failureTimeoutMs) {
+        note(`the failures of ${r} on ${n.name} expired: ${n.name} can run it again`);
+        continue;
+      }
+      return f.startFailed ? `${r} failed to start there` : `${r} failed ${f.count} times there (migration_threshold ${threshold})`;
+    }
+    return null;
+  }
+
+  function act(g: GroupDef, target: string | null): GroupPlan {
+    const members = g.members;
+    const forcedRestart = config.orders.some((o) => o.then === g.name && (groupPlans.get(o.first)?.stops.length ?? 0) > 0);
+    let firstBad = target === null || forcedRestart ? 0 : members.length;
+    let cause = forcedRestart ? "a group it starts after stops" : "";
+    if (target !== null && !forcedRestart) {
+      for (let j = 0; j < members.length; j++) {
+        const r = members[j]!;
+        const s = state(r, target);
+        const elsewhere = activeNodes(r).filter((n) => n !== target);
+        const healthy = s === "started" || (s === "failed-monitor" && def(r).onFail === "ignore");
+        if (!healthy || elsewhere.length > 0) {
+          firstBad = j;
+          if (s === "failed-monitor") cause = `the monitor of ${r} failed`;
+          else if (healthy) {
+            cause = `${r} is active on ${[target, ...elsewhere].join(" and ")}`;
+            note(`${r} was found active on ${[target, ...elsewhere].join(" and ")}: stopped on all, started on ${target}`);
+          }
+          break;
+        }
+      }
+    }
+    const stops: string[] = [];
+    for (const n of nodes) {
+      let previous: string | null = null;
+      for (let j = members.length - 1; j >= 0; j--) {
+        const r = members[j]!;
+        if (risk(r, n) !== "stoppable" || (n.name === target && j < firstBad)) continue;
+        const reason = target === null ? `${g.name} cannot run` : n.name === target ? `restart of ${g.name} on ${target}: ${cause}` : `${g.name} moves to ${target}`;
+        previous = add({ id: `stop:${r}@${n.name}`, kind: "stop", resource: r, node: n.name, after: previous ? [previous] : [], reason });
+        stops.push(previous);
+      }
+    }
+    const starts: string[] = [];
+    if (target === null) return { node: null, held: false, stops, starts };
+    for (const n of nodes) {
+      if (n.membership === "unclean" && n.fence === "none" && !config.fencing && members.some((r) => def(r).exclusive && state(r, n.name) !== "stopped")) {
+        note(`${n.name} was lost uncleanly and fencing is not configured: ${g.name} is taken over on quorum alone (${n.name} stops its exclusive resources when it loses quorum)`);
+      }
+    }
+    const fences = nodes.filter((n) => members.some((r) => risk(r, n) === "fence")).map((n) => `fence:${n.name}`);
+    for (let j = 0; j < members.length; j++) {
+      const r = members[j]!;
+      if (j < firstBad) {
+        monitor(r, target, []);
+        continue;
+      }
+      const after = starts.length > 0 ? [starts[starts.length - 1]!] : [...fences, ...stops];
+      const id = add({ id: `start:${r}@${target}`, kind: "start", resource: r, node: target, after, reason: `${g.name} runs on ${target}` });
+      starts.push(id);
+      monitor(r, target, [id]);
+    }
+    return { node: target, held: false, stops, starts };
+  }
+}
+
+/** Rule 2: why node n must be fenced, or null. */
+function fenceReason(
+  n: NodeState,
+  resources: readonly ResourceDef[],
+  groups: readonly GroupDef[],
+  state: (r: string, n: string) => ResourceState,
+): string | null {
+  const inGroups = new Set(groups.flatMap((g) => g.members));
+  for (const r of resources) {
+    if (!inGroups.has(r.name)) continue;
+    const s = state(r.name, n.name);
+    if (s === "failed-stop") return `${r.name} failed to stop on ${n.name}`;
+    if (n.membership === "unclean" && r.exclusive && s !== "stopped") return `${n.name} was lost uncleanly and may still run ${r.name}`;
+    if (n.membership === "up" && s === "failed-monitor" && r.onFail === "fence") return `the monitor of ${r.name} failed on ${n.name} (on_fail=fence)`;
+  }
+  return null;
+}
+
+/** Groups so that each follows those it is colocated with or ordered after; groups in a loop apart. */
+function groupOrder(input: ClusterInput, note: (t: string) => void): { sorted: GroupDef[]; looped: GroupDef[] } {
+  const { groups, colocations, orders } = input.config;
+  const before = new Map<string, Set<string>>(groups.map((g) => [g.name, new Set<string>()]));
+  for (const c of colocations) before.get(c.group)?.add(c.withGroup);
+  for (const o of orders) before.get(o.then)?.add(o.first);
+  const sorted: GroupDef[] = [];
+  const done = new Set<string>();
+  let progress = true;
+  while (progress) {
+    progress = false;
+    for (const g of groups) {
+      if (done.has(g.name)) continue;
+      if ([...(before.get(g.name) ?? [])].every((d) => done.has(d) || !before.has(d))) {
+        sorted.push(g);
+        done.add(g.name);
+        progress = true;
+      }
+    }
+  }
+  const looped = groups.filter((g) => !done.has(g.name));
+  if (looped.length > 0) note(`the constraints between ${looped.map((g) => g.name).join(", ")} loop: those groups are held`);
+  return { sorted, looped };
+}
+
+/** Rule 1: stop this node's groups that have an exclusive member. */
+function planWithoutQuorum(
+  input: ClusterInput,
+  def: (r: string) => ResourceDef,
+  state: (r: string, n: string) => ResourceState,
+  add: (a: Action) => string,
+  depend: (id: string, on: readonly string[]) => void,
+  note: (t: string) => void,
+): void {
+  const self = input.self;
+  note(`no quorum: nothing starts; ${self} stops its groups with exclusive resources (no-quorum-policy=stop)`);
+  const stopsOf = new Map<string, string[]>();
+  for (const g of input.config.groups) {
+    const exclusive = g.members.some((r) => def(r).exclusive);
+    const stops: string[] = [];
+    let previous: string | null = null;
+    for (let j = g.members.length - 1; j >= 0; j--) {
+      const r = g.members[j]!;
+      const s = state(r, self);
+      if (s === "failed-stop") note(`${r} failed to stop on ${self}: blocked`);
+      if (exclusive && ACTIVE.has(s)) {
+        previous = add({ id: `stop:${r}@${self}`, kind: "stop", resource: r, node: self, after: previous ? [previous] : [], reason: `no quorum` });
+        stops.push(previous);
+      } else if (!exclusive && s === "started") {
+        const d = def(r);
+        add({ id: `monitor:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after: [], reason: `${r} runs on ${self}` });
+      }
+    }
+    stopsOf.set(g.name, stops);
+  }
+  for (const o of input.config.orders) {
+    const firstStops = stopsOf.get(o.first) ?? [];
+    const thenStops = stopsOf.get(o.then) ?? [];
+    for (const s of firstStops) depend(s, thenStops);
+  }
+}
+
+/** Actions so that each comes after its dependencies, otherwise in the order they were planned. */
+function ordered(actions: Map<string, Action>): Action[] {
+  const out: Action[] = [];
+  const emitted = new Set<string>();
+  const pending = [...actions.values()];
+  while (pending.length > 0) {
+    const i = pending.findIndex((a) => a.after.every((d) => emitted.has(d)));
+    if (i < 0) throw new Error(`policy: dependency loop among ${pending.map((a) => a.id).join(", ")}`);
+    const [a] = pending.splice(i, 1);
+    out.push(a!);
+    emitted.add(a!.id);
+  }
+  return out;
+}
