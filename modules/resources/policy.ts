@@ -153,7 +153,8 @@ export function plan(input: ClusterInput): Plan {
   };
 
   const groupPlans = new Map<string, GroupPlan>();
-  const order = groupOrder(input, note);
+  const order = groupOrder(input);
+  if (order.looped.length > 0) note(`the constraints between ${order.looped.map((g) => g.name).join(", ")} loop: those groups are held`);
   for (const g of order.sorted) {
     groupPlans.set(g.name, planGroup(g));
   }
@@ -385,7 +386,7 @@ function fenceReason(
 }
 
 /** Groups so that each follows those it is colocated with or ordered after; groups in a loop apart. */
-function groupOrder(input: ClusterInput, note: (t: string) => void): { sorted: GroupDef[]; looped: GroupDef[] } {
+function groupOrder(input: ClusterInput): { sorted: GroupDef[]; looped: GroupDef[] } {
   const { groups, colocations, orders } = input.config;
   const before = new Map<string, Set<string>>(groups.map((g) => [g.name, new Set<string>()]));
   for (const c of colocations) before.get(c.group)?.add(c.withGroup);
@@ -404,9 +405,7 @@ function groupOrder(input: ClusterInput, note: (t: string) => void): { sorted: G
       }
     }
   }
-  const looped = groups.filter((g) => !done.has(g.name));
-  if (looped.length > 0) note(`the constraints between ${looped.map((g) => g.name).join(", ")} loop: those groups are held`);
-  return { sorted, looped };
+  return { sorted, looped: groups.filter((g) => !done.has(g.name)) };
 }
 
 /** Rule 1: stop this node's groups that have an exclusive member. */
@@ -439,7 +438,9 @@ function planWithoutQuorum(
     }
     stopsOf.set(g.name, stops);
   }
+  const looped = new Set(groupOrder(input).looped.map((g) => g.name));
   for (const o of input.config.orders) {
+    if (looped.has(o.first) || looped.has(o.then)) continue;
     const firstStops = stopsOf.get(o.first) ?? [];
     const thenStops = stopsOf.get(o.then) ?? [];
     for (const s of firstStops) depend(s, thenStops);
