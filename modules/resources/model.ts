@@ -81,7 +81,10 @@ export interface ClusterConfig {
  */
 export type Membership = "up" | "leaving" | "down" | "unclean";
 
-/** Fencing since the node was last lost: not done, done (or confirmed down by an admin), attempted and failed. */
+/**
+ * Fencing since the node was last lost: not done, done (or confirmed down by
+ * an admin), attempted and failed. Read only while the node is not up.
+ */
 export type FenceState = "none" | "fenced" | "failed";
 
 export interface NodeState {

@@ -14,16 +14,20 @@
  * 2. Fencing (when configured). A node is fenced first when it was lost
  *    uncleanly with any resource not known stopped there, when a stop failed
  *    there, or when a monitor failed there with on_fail=fence. A fence that
- *    already failed is not repeated here (the shell retries within its budget
- *    by resetting the node's fence state) and nothing that may run on that
- *    node is started elsewhere. Once fenced, a node runs nothing.
+ *    already failed on a node still gone is not repeated here (the shell
+ *    retries within its budget by resetting the node's fence state) and
+ *    nothing that may run on that node is started elsewhere. A node fenced
+ *    and still gone runs nothing; one back in the membership is judged by
+ *    the states it reports.
  * 3. Where a resource may be active. On an up node: started, failed-start,
  *    failed-monitor (a stop makes it safe), failed-stop (blocked), unknown (a
  *    probe, a monitor with interval 0, runs on that node first). On a node that
  *    left cleanly: only failed-stop counts. On an unclean node: anything not
  *    stopped; without fencing, the quorum that this node holds is taken as the
  *    proof that the lost node lost its own and stopped its exclusive resources
- *    (rule 1 on that node), except failed-stop, which stays blocked.
+ *    (rule 1 on that node), except failed-stop, which stays blocked. A
+ *    non-exclusive resource counts only on up nodes: running it twice while
+ *    a lost node is fenced does no harm, so its start waits for no fence.
  * 4. Held groups. A group does nothing but its monitors while one of its
  *    members is blocked (failed stop without fencing or with a failed fence,
  *    on_fail=block, on_fail=fence without fencing), is being probed, or while a
@@ -94,10 +98,7 @@ export function plan(input: ClusterInput): Plan {
   };
   const actions = new Map<string, Action>();
   const add = (a: Action): string => {
-    const existing = actions.get(a.id);
-    if (existing) {
-      for (const d of a.after) if (!existing.after.includes(d)) existing.after.push(d);
-    } else actions.set(a.id, { ...a, after: [...a.after] });
+    if (!actions.has(a.id)) actions.set(a.id, { ...a, after: [...a.after] });
     return a.id;
   };
   const depend = (id: string, on: readonly string[]): void => {
@@ -119,11 +120,12 @@ export function plan(input: ClusterInput): Plan {
   // Rule 2: fences.
   const fencing = new Set<string>();
   for (const n of nodes) {
-    if (n.fence === "failed") {
+    const gone = n.membership !== "up";
+    if (gone && n.fence === "failed") {
       note(`fencing ${n.name} failed: nothing that may still run there is started elsewhere until it is fenced or confirmed down`);
       continue;
     }
-    if (!config.fencing || n.fence === "fenced") continue;
+    if (!config.fencing || (gone && n.fence === "fenced")) continue;
     const why = fenceReason(n, config.resources, config.groups, state);
     if (why) {
       fencing.add(n.name);
