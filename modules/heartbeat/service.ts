@@ -7,7 +7,6 @@ import { parseDuration } from "../../core/duration.ts";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { Cancel } from "../../core/time.ts";
-import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
 import { ReplayGuard } from "./replay.ts";
@@ -15,7 +14,6 @@ import { decodeMessage, encodeMessage } from "./messages.ts";
 import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
 import { Links } from "./links.ts";
 import { Upstream } from "./upstream.ts";
-import type { HeartbeatRaw } from "./config.ts";
 
 export function paramsOf(config: Config, self: string): HbParams {
   const hb = config.raw.heartbeat!;
@@ -51,9 +49,7 @@ interface Meters {
 export class HeartbeatService implements ModuleInstance {
   private state!: State;
   private links: Links | null = null;
-  private keys!: ClusterKeys;
-  private hb!: HeartbeatRaw;
-  private cluster = "";
+  private config!: Config;
   private guard!: ReplayGuard;
   private readonly seq: number[] = [];
   /** Per link: the sent and received series, bound once. */
@@ -103,6 +99,7 @@ export class HeartbeatService implements ModuleInstance {
     }
     const next = paramsOf(config, this.ctx.node.name);
     const sameNodes = next.members.join() === this.state.p.members.join() && next.arbiter === this.state.p.arbiter;
+    const pingChanged = JSON.stringify(old.raw.heartbeat!.ping) !== JSON.stringify(config.raw.heartbeat!.ping);
     this.apply(config);
     if (sameNodes) this.state = { ...this.state, p: next };
     else {
@@ -110,8 +107,10 @@ export class HeartbeatService implements ModuleInstance {
       this.state = initialState(next);
       this.feed({ type: "start", now: this.ctx.clock.now() });
     }
-    this.upstream?.stop();
-    this.startUpstream();
+    if (pingChanged) {
+      this.upstream?.stop();
+      this.startUpstream();
+    }
     this.schedule();
   }
 
@@ -124,14 +123,9 @@ export class HeartbeatService implements ModuleInstance {
     this.links = null;
   }
 
-  private config!: Config;
-
   private apply(config: Config): void {
     this.config = config;
-    this.hb = config.raw.heartbeat!;
-    this.cells = this.hb.links.map((l) => ({ sent: this.m.sent.cell({ link: l.name }), received: this.m.received.cell({ link: l.name }) }));
-    this.keys = config.keys!;
-    this.cluster = config.cluster;
+    this.cells = config.raw.heartbeat!.links.map((l) => ({ sent: this.m.sent.cell({ link: l.name }), received: this.m.received.cell({ link: l.name }) }));
   }
 
   private async open(config: Config): Promise<Links> {
@@ -150,7 +144,7 @@ export class HeartbeatService implements ModuleInstance {
   }
 
   private startUpstream(): void {
-    const ping = this.hb.ping;
+    const ping = this.config.raw.heartbeat!.ping;
     if (!ping) {
       this.upstream = null;
       return;
@@ -166,7 +160,7 @@ export class HeartbeatService implements ModuleInstance {
   }
 
   private receive(bytes: Uint8Array, link: number): void {
-    const d = decodeFrame(bytes, this.keys, this.cluster);
+    const d = decodeFrame(bytes, this.config.keys!, this.config.cluster);
     if (!d.ok) return this.m.dropped.inc({ reason: d.reason });
     const f = d.frame;
     if (f.sender === this.ctx.node.name) return this.m.dropped.inc({ reason: "own" });
@@ -194,9 +188,9 @@ export class HeartbeatService implements ModuleInstance {
     }
     const seq = (this.seq[e.link] = (this.seq[e.link] ?? 0) + 1);
     const bytes = encodeFrame(
-      { cluster: this.cluster, sender: this.ctx.node.name, incarnation: this.incarnation, link: e.link, seq, payload: encodeMessage(e.message) },
-      this.keys,
-      { encrypt: this.hb.encrypt },
+      { cluster: this.config.cluster, sender: this.ctx.node.name, incarnation: this.incarnation, link: e.link, seq, payload: encodeMessage(e.message) },
+      this.config.keys!,
+      { encrypt: this.config.raw.heartbeat!.encrypt },
     );
     this.links?.send(e.link, "all", bytes);
     this.cells[e.link]!.sent.value++;

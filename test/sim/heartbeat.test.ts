@@ -413,7 +413,8 @@ class Scenario {
         if (this.running(o)) {
           const watching = Math.max(s.since, this.thawAt.get(o) ?? -Infinity);
           const started = this.bootAt.get(o)! + this.startDelay.get(o)!;
-          due = Math.max(watching + t.deadtimeMs, started + t.initdeadMs) + t.intervalMs + this.maxDelayMs;
+          // Before a peer is first heard, initdead stands in for deadtime.
+          due = Math.max(watching, started + t.initdeadMs - t.deadtimeMs) + detectionBound(t, this.maxDelayMs);
         }
         if (due === s.due) continue;
         s.due = due;
