@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
 
@@ -230,6 +230,7 @@ token_file = "api.token"
     process.kill(pid, "SIGTERM");
     const leaving = await waitFor("alpha to see bravo leave", () => events("alpha", "heartbeat.peer").find((e) => e.peer === "bravo" && e.status === "leaving" && e.time >= at), 5000);
     expect(leaving.time - at).toBeLessThan(TIMERS.interval + SLACK_MS);
+    await waitFor("bravo's process to exit", () => (existsSync(`/proc/${pid}`) ? undefined : true), 15_000);
     await lab("heal", "bravo");
     await bothUp();
   }, 30_000);
