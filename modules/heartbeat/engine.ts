@@ -421,11 +421,18 @@ function expire(s: State, now: number, event: (e: string, d: Record<string, unkn
 /** A member's quorum, and whether it should yield to a peer with better upstream reachability. */
 function judge(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
-  const peers = Object.values(s.peers).filter((x) => x.role === "member");
-  const connected = peers.filter((x) => counts(s, x, now));
-  if (connected.some((x) => x.name !== s.inherited)) s.waitedForAll = true;
-  const votes = 1 + connected.length + (s.grant ? 1 : 0);
-  if (connected.length > 0 || s.grant) s.suspect = false;
+  // Counted in a loop: this runs on every input.
+  let connected = 0;
+  let better = false;
+  for (const name in s.peers) {
+    const x = s.peers[name]!;
+    if (!counts(s, x, now)) continue;
+    connected++;
+    if (x.name !== s.inherited) s.waitedForAll = true;
+    if (x.upstream && s.upstream && x.upstream.reachable > s.upstream.reachable) better = true;
+  }
+  const votes = 1 + connected + (s.grant ? 1 : 0);
+  if (connected > 0 || s.grant) s.suspect = false;
   let quorate: boolean;
   let reason: string;
   if (p.members.length === 1) [quorate, reason] = [true, "single member"];
@@ -444,7 +451,6 @@ function judge(s: State, now: number, event: (e: string, d: Record<string, unkno
     s.quorate = quorate;
     event("heartbeat.quorum", { quorate, reason });
   }
-  const better = connected.some((x) => x.upstream && s.upstream && x.upstream.reachable > s.upstream.reachable);
   if (better !== s.yieldToPeer) {
     s.yieldToPeer = better;
     event("heartbeat.upstream", { yield: better, reachable: s.upstream?.reachable ?? null });

@@ -10,7 +10,7 @@ import type { Cancel } from "../../core/time.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
 import { ReplayGuard } from "./replay.ts";
-import { decodeMessage, encodeMessage } from "./messages.ts";
+import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
 import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
 import { Links } from "./links.ts";
 import { Upstream } from "./upstream.ts";
@@ -56,6 +56,7 @@ export class HeartbeatService implements ModuleInstance {
   private cells: Array<{ sent: { value: number }; received: { value: number } }> = [];
   private timer: Cancel | null = null;
   private timerAt: number | null = null;
+  private encoded: { message: Message; bytes: Uint8Array } | null = null;
   private upstream: Upstream | null = null;
   /** A new one at every start: a millisecond timestamp with a random tail, so a quick restart still rises. */
   private readonly incarnation: number;
@@ -187,8 +188,10 @@ export class HeartbeatService implements ModuleInstance {
       return;
     }
     const seq = (this.seq[e.link] = (this.seq[e.link] ?? 0) + 1);
+    // One message goes out on every link: encode it once.
+    if (this.encoded?.message !== e.message) this.encoded = { message: e.message, bytes: encodeMessage(e.message) };
     const bytes = encodeFrame(
-      { cluster: this.config.cluster, sender: this.ctx.node.name, incarnation: this.incarnation, link: e.link, seq, payload: encodeMessage(e.message) },
+      { cluster: this.config.cluster, sender: this.ctx.node.name, incarnation: this.incarnation, link: e.link, seq, payload: this.encoded.bytes },
       this.config.keys!,
       { encrypt: this.config.raw.heartbeat!.encrypt },
     );
