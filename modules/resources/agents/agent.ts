@@ -1,0 +1,69 @@
+/**
+ * The contract every agent runner keeps, whatever the agent's kind: run an
+ * action with a timeout and get back a typed outcome. The executor calls it;
+ * nothing here decides what an outcome means for the cluster (that is the
+ * policy's job): a stop that answers "not-running" to a monitor is a fact,
+ * not a failure, until the policy says it expected the resource running.
+ */
+
+/** `probe` is a one-off monitor whose answer is the state found (OCF: interval 0). */
+export type AgentAction = "start" | "stop" | "monitor" | "probe" | "meta-data" | "validate-all";
+
+export type AgentStatus =
+  /** Done; for a monitor or probe: running. */
+  | "ok"
+  /** Monitor or probe: cleanly stopped. */
+  | "not-running"
+  /** OCF 8 and 9: running promoted, failed promoted (Tandem has no promotable resources yet). */
+  | "promoted"
+  | "failed-promoted"
+  /** OCF 190 and 191: running but degraded (OCF 1.1). */
+  | "degraded"
+  | "degraded-promoted"
+  /** The agent said the action failed (OCF 1, or a code outside its kind's table). */
+  | "failed"
+  | "invalid-args"
+  | "unimplemented"
+  | "insufficient-privileges"
+  | "not-installed"
+  | "not-configured"
+  /** No answer within the timeout: the agent's process group was killed. */
+  | "timeout"
+  /** The caller's signal aborted it: the agent's process group was killed. */
+  | "cancelled"
+  /** No answer at all: it could not be started, or a signal killed it. */
+  | "error";
+
+export interface AgentResult {
+  action: AgentAction;
+  status: AgentStatus;
+  /** The agent's exit code; null when it did not exit by itself. */
+  exitCode: number | null;
+  durationMs: number;
+  /** The last OUTPUT_TAIL_BYTES of its stdout and stderr, interleaved as they came. */
+  output: string;
+  /** All the bytes it wrote, of which `output` holds the tail. */
+  outputBytes: number;
+  /** Tandem's own words on the outcome (why it is an error, what was killed); empty when nothing to add. */
+  message: string;
+}
+
+export interface RunOptions {
+  /** The action's timeout; then its process group gets SIGTERM, and SIGKILL after `killGraceMs`. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Monitors only: the recurring interval, passed to agents that take it (OCF). */
+  intervalMs?: number;
+  killGraceMs?: number;
+}
+
+export interface Agent {
+  /** As written in the config, e.g. "ocf:heartbeat:Dummy", "lsb:nginx", "exec:my-daemon". */
+  readonly name: string;
+  run(action: AgentAction, options: RunOptions): Promise<AgentResult>;
+}
+
+/** A result for an action this kind of agent does not have: no process is started. */
+export function unimplemented(action: AgentAction, kind: string): AgentResult {
+  return { action, status: "unimplemented", exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: `${kind} agents have no ${action} action` };
+}

@@ -1,0 +1,117 @@
+/**
+ * OCF resource agents, run as Pacemaker runs them: the executable
+ * $OCF_ROOT/resource.d/PROVIDER/TYPE with the action as its one argument and
+ * everything else in the environment (OCF_RESKEY_<name> per parameter, the
+ * timeout and the monitor interval in milliseconds as CRM_meta_ keys).
+ */
+import { accessSync, constants } from "node:fs";
+import { join } from "node:path";
+import type { Agent, AgentAction, AgentResult, AgentStatus, RunOptions } from "./agent.ts";
+import { META_DATA_MAX_BYTES, parseMetaData, XmlError, type OcfMetaData } from "./metadata.ts";
+import { runProcess } from "./process.ts";
+
+export const DEFAULT_OCF_ROOT = "/usr/lib/ocf";
+/** The PATH agents get: they call system tools by name. */
+export const AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The OCF exit codes (resource-agent API 1.1) and what each means here. */
+export const OCF_EXIT: Readonly<Record<number, AgentStatus>> = {
+  0: "ok",
+  1: "failed",
+  2: "invalid-args",
+  3: "unimplemented",
+  4: "insufficient-privileges",
+  5: "not-installed",
+  6: "not-configured",
+  7: "not-running",
+  8: "promoted",
+  9: "failed-promoted",
+  190: "degraded",
+  191: "degraded-promoted",
+};
+
+/** OCF parameter names become environment variable names. */
+const PARAM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface OcfAgentOptions {
+  provider: string;
+  type: string;
+  /** The resource's name: OCF_RESOURCE_INSTANCE. */
+  instance: string;
+  params?: Record<string, string>;
+  ocfRoot?: string;
+}
+
+export function ocfStatus(exitCode: number): { status: AgentStatus; message?: string } {
+  const status = OCF_EXIT[exitCode];
+  return status ? { status } : { status: "failed", message: `exit code ${exitCode} is not an OCF code` };
+}
+
+export class OcfAgent implements Agent {
+  readonly name: string;
+  readonly path: string;
+  private readonly root: string;
+
+  constructor(private readonly o: OcfAgentOptions) {
+    for (const part of [o.provider, o.type]) {
+      if (!part || part.includes("/") || part.startsWith(".")) throw new RangeError(`bad OCF provider or type "${part}"`);
+    }
+    for (const name of Object.keys(o.params ?? {})) {
+      if (!PARAM_NAME_RE.test(name)) throw new RangeError(`OCF parameter name "${name}" is not a valid environment name`);
+    }
+    this.root = o.ocfRoot ?? DEFAULT_OCF_ROOT;
+    this.name = `ocf:${o.provider}:${o.type}`;
+    this.path = join(this.root, "resource.d", o.provider, o.type);
+  }
+
+  private env(action: AgentAction, options: RunOptions): Record<string, string> {
+    const env: Record<string, string> = {
+      PATH: AGENT_PATH,
+      OCF_ROOT: this.root,
+      OCF_FUNCTIONS_DIR: join(this.root, "lib", "heartbeat"),
+      OCF_RA_VERSION_MAJOR: "1",
+      OCF_RA_VERSION_MINOR: "1",
+      OCF_RESOURCE_INSTANCE: this.o.instance,
+      OCF_RESOURCE_TYPE: this.o.type,
+      OCF_RESOURCE_PROVIDER: this.o.provider,
+      OCF_RESKEY_CRM_meta_timeout: String(Math.round(options.timeoutMs)),
+    };
+    if (action === "probe") env.OCF_RESKEY_CRM_meta_interval = "0";
+    else if (action === "monitor") env.OCF_RESKEY_CRM_meta_interval = String(Math.round(options.intervalMs ?? 0));
+    for (const [k, v] of Object.entries(this.o.params ?? {})) env[`OCF_RESKEY_${k}`] = v;
+    return env;
+  }
+
+  /** Pacemaker's answer for an agent that is not there: not installed, without running anything. */
+  private missing(action: AgentAction): AgentResult | null {
+    try {
+      accessSync(this.path, constants.X_OK);
+      return null;
+    } catch {
+      return { action, status: "not-installed", exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: `no executable agent at ${this.path}` };
+    }
+  }
+
+  async run(action: AgentAction, options: RunOptions): Promise<AgentResult> {
+    const missing = this.missing(action);
+    if (missing) return missing;
+    const argv = [this.path, action === "probe" ? "monitor" : action];
+    return (await runProcess(action, { argv, env: this.env(action, options) }, options, ocfStatus)).result;
+  }
+
+  /** Runs `meta-data` and reads it; `meta` is null (and the result says why) when that failed. */
+  async metaData(options: RunOptions): Promise<{ result: AgentResult; meta: OcfMetaData | null }> {
+    const missing = this.missing("meta-data");
+    if (missing) return { result: missing, meta: null };
+    const spec = { argv: [this.path, "meta-data"], env: this.env("meta-data", options), captureStdoutBytes: META_DATA_MAX_BYTES };
+    const { result, stdout } = await runProcess("meta-data", spec, options, ocfStatus);
+    if (result.status !== "ok") return { result, meta: null };
+    if (stdout === null) return { result: { ...result, status: "error", message: `meta-data longer than ${META_DATA_MAX_BYTES} bytes` }, meta: null };
+    try {
+      return { result, meta: parseMetaData(stdout) };
+    } catch (err) {
+      if (!(err instanceof XmlError)) throw err;
+      return { result: { ...result, status: "error", message: `meta-data unreadable: ${err.message}` }, meta: null };
+    }
+  }
+}
