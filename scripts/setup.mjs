@@ -21,6 +21,11 @@ export const DEBIAN_TOOLS = {
   ping: "iputils-ping",
 };
 
+/** Debian packages the tests use that are not a command (checked with dpkg -s). */
+export const DEBIAN_PACKAGES = [
+  "resource-agents", // the OCF agents (ocf:heartbeat:Dummy) the resource agent tests run
+];
+
 function have(cmd) {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 }
@@ -34,8 +39,14 @@ function npmInstall() {
   execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
 }
 
-function aptInstall(tools) {
-  const missing = [...new Set(Object.entries(tools).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg))];
+function installed(pkg) {
+  return spawnSync("dpkg", ["-s", pkg], { stdio: "ignore" }).status === 0;
+}
+
+function aptInstall(tools, packages) {
+  const missing = [
+    ...new Set([...Object.entries(tools).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg), ...packages.filter((pkg) => !installed(pkg))]),
+  ];
   if (!missing.length) return;
   if (process.getuid?.() !== 0 || !have("apt-get")) {
     console.log(`setup: not root or no apt-get; tests needing ${missing.join(", ")} will say they are skipped`);
@@ -49,4 +60,4 @@ function aptInstall(tools) {
 
 const extra = process.argv.slice(2);
 npmInstall();
-aptInstall(extra.includes("--bench") ? { ...DEBIAN_TOOLS, keepalived: "keepalived", "stress-ng": "stress-ng" } : DEBIAN_TOOLS);
+aptInstall(extra.includes("--bench") ? { ...DEBIAN_TOOLS, keepalived: "keepalived", "stress-ng": "stress-ng" } : DEBIAN_TOOLS, DEBIAN_PACKAGES);
