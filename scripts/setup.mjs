@@ -4,7 +4,7 @@
 // Debian packages of the tools the tests drive. Plain Node: it runs before
 // anything else is installed.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, lstatSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -32,6 +32,8 @@ function have(cmd) {
 
 function npmInstall() {
   const modules = join(root, "node_modules");
+  // A git worktree may share another checkout's node_modules through a link: npm ci would empty that one.
+  if (existsSync(modules) && lstatSync(modules).isSymbolicLink()) return;
   const lock = join(root, "package-lock.json");
   const marker = join(modules, ".package-lock.json");
   if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs && existsSync(join(modules, ".bin", "bun"))) return;
