@@ -5,22 +5,13 @@
  */
 import { join } from "node:path";
 import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "./agent.ts";
-import { AGENT_PATH } from "./ocf.ts";
+import { AGENT_PATH, OCF_EXIT } from "./ocf.ts";
 import { runProcess } from "./process.ts";
 
 export const INIT_D = "/etc/init.d";
 
-/** start and stop: LSB's init-script action codes, 0 to 7 the same as OCF's. */
-const ACTION_EXIT: Readonly<Record<number, AgentStatus>> = {
-  0: "ok",
-  1: "failed",
-  2: "invalid-args",
-  3: "unimplemented",
-  4: "insufficient-privileges",
-  5: "not-installed",
-  6: "not-configured",
-  7: "not-running",
-};
+/** start and stop: LSB's init-script action codes 0 to 7 mean what OCF's do. */
+const LSB_ACTION_MAX = 7;
 
 /** status: 0 running; 1, 2 dead (a pid file or lock file left); 3 not running; 4 unknown. */
 export function lsbStatusStatus(exitCode: number): { status: AgentStatus; message?: string } {
@@ -47,7 +38,7 @@ export function lsbStatusStatus(exitCode: number): { status: AgentStatus; messag
  */
 export function lsbActionStatus(action: "start" | "stop", exitCode: number): { status: AgentStatus; message?: string } {
   if (action === "stop" && exitCode === 7) return { status: "ok", message: "it was not running" };
-  const status = ACTION_EXIT[exitCode];
+  const status = exitCode <= LSB_ACTION_MAX ? OCF_EXIT[exitCode] : undefined;
   return status ? { status } : { status: "failed", message: `exit code ${exitCode} is not an LSB code` };
 }
 
