@@ -22,3 +22,36 @@ export const realClock: Clock = {
     return () => clearTimeout(t);
   },
 };
+
+/**
+ * One timer at an engine's next deadline, as every shell keeps one: `set` it
+ * after each step; it is re-armed only when the deadline moved (most inputs
+ * leave it where it was), and `fire` runs once at the deadline.
+ */
+export class DeadlineTimer {
+  private cancel: Cancel | null = null;
+  private armedAt: number | null = null;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly fire: () => void,
+  ) {}
+
+  set(at: number | null): void {
+    if (at === this.armedAt) return;
+    this.clear();
+    if (at === null) return;
+    this.armedAt = at;
+    this.cancel = this.clock.after(at - this.clock.now(), () => {
+      this.cancel = null;
+      this.armedAt = null;
+      this.fire();
+    });
+  }
+
+  clear(): void {
+    this.cancel?.();
+    this.cancel = null;
+    this.armedAt = null;
+  }
+}

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { Config, NodeConfig } from "../config/load.ts";
 import { findSelf, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/problems.ts";
-import type { Cancel } from "../time.ts";
+import { DeadlineTimer } from "../time.ts";
 import type { ModuleContext, ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
 import type { RouteSpec } from "../api/routes.ts";
 import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
@@ -38,13 +38,14 @@ export class Runtime implements RuntimeView {
   private readonly instances = new Map<string, ModuleInstance>();
   /** Configs by hash, for the plans the engine holds. */
   private readonly configs = new Map<string, Config>();
-  private cancelTick: Cancel | null = null;
+  private readonly tick: DeadlineTimer;
   private readonly startedAt: number;
   private node: NodeConfig;
 
   constructor(private readonly o: RuntimeOptions) {
     this.node = o.node;
     this.startedAt = o.clock.wall();
+    this.tick = new DeadlineTimer(o.clock, () => this.feed({ type: "tick", now: o.clock.now() }));
     o.metrics.collect("tandem_module_up", "1 when the module is running on this node", () =>
       Object.values(this.state.modules).map((m) => ({ labels: { module: m.name }, value: m.state === "running" || m.state === "reloading" ? 1 : 0 })),
     );
@@ -132,10 +133,7 @@ export class Runtime implements RuntimeView {
     const { state, effects } = step(this.state, input);
     this.state = state;
     for (const e of effects) this.perform(e);
-    this.cancelTick?.();
-    this.cancelTick = null;
-    const at = nextDeadline(this.state);
-    if (at !== null) this.cancelTick = this.o.clock.after(at - this.o.clock.now(), () => this.feed({ type: "tick", now: this.o.clock.now() }));
+    this.tick.set(nextDeadline(this.state));
     for (const hash of this.configs.keys()) if (hash !== this.state.plan?.hash && hash !== this.state.queued?.hash) this.configs.delete(hash);
   }
 

@@ -6,7 +6,7 @@
 import { parseDuration } from "../../core/duration.ts";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
-import type { Cancel } from "../../core/time.ts";
+import { DeadlineTimer } from "../../core/time.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
 import { ReplayGuard } from "./replay.ts";
@@ -54,8 +54,7 @@ export class HeartbeatService implements ModuleInstance {
   private readonly seq: number[] = [];
   /** Per link: the sent and received series, bound once. */
   private cells: Array<{ sent: { value: number }; received: { value: number } }> = [];
-  private timer: Cancel | null = null;
-  private timerAt: number | null = null;
+  private readonly timer: DeadlineTimer;
   private encoded: { message: Message; bytes: Uint8Array } | null = null;
   private upstream: Upstream | null = null;
   /** A new one at every start: a millisecond timestamp with a random tail, so a quick restart still rises. */
@@ -64,6 +63,7 @@ export class HeartbeatService implements ModuleInstance {
 
   constructor(private readonly ctx: ModuleContext) {
     this.incarnation = Math.floor(ctx.clock.wall()) * 1000 + ctx.random.int(1000);
+    this.timer = new DeadlineTimer(ctx.clock, () => this.feed({ type: "tick", now: ctx.clock.now() }));
     const mx = ctx.metrics;
     this.m = {
       sent: mx.counter("tandem_heartbeat_frames_sent_total", "heartbeat frames sent, by link"),
@@ -112,14 +112,13 @@ export class HeartbeatService implements ModuleInstance {
       this.upstream?.stop();
       this.startUpstream();
     }
-    this.schedule();
+    this.timer.set(nextDeadline(this.state));
   }
 
   async stop(): Promise<void> {
     this.upstream?.stop();
     if (this.state?.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
-    this.timer?.();
-    this.timer = null;
+    this.timer.clear();
     this.links?.close();
     this.links = null;
   }
@@ -178,7 +177,7 @@ export class HeartbeatService implements ModuleInstance {
     const { state, effects } = step(this.state, input);
     this.state = state;
     for (const e of effects) this.perform(e);
-    this.schedule();
+    this.timer.set(nextDeadline(this.state));
   }
 
   private perform(e: Effect): void {
@@ -199,20 +198,6 @@ export class HeartbeatService implements ModuleInstance {
     this.cells[e.link]!.sent.value++;
   }
 
-  /** One timer at the engine's next deadline; most inputs leave the deadline where it was, and the timer too. */
-  private schedule(): void {
-    const at = nextDeadline(this.state);
-    if (at === this.timerAt) return;
-    this.timer?.();
-    this.timer = null;
-    this.timerAt = at;
-    if (at === null) return;
-    this.timer = this.ctx.clock.after(at - this.ctx.clock.now(), () => {
-      this.timer = null;
-      this.timerAt = null;
-      this.feed({ type: "tick", now: this.ctx.clock.now() });
-    });
-  }
 
   status(): Record<string, unknown> {
     const s = this.state;
