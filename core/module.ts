@@ -10,6 +10,7 @@ import type { Logger } from "./log.ts";
 import type { EventBus } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RouteSpec } from "./api/routes.ts";
+import type { Services } from "./cluster.ts";
 
 export interface ModuleContext {
   node: NodeConfig;
@@ -20,6 +21,8 @@ export interface ModuleContext {
   metrics: Metrics;
   /** The runtime, as far as modules may see it (the API module serves it). */
   runtime: RuntimeView;
+  /** What running modules offer each other (the heartbeat's cluster bus). */
+  services: Services;
 }
 
 export interface RuntimeView {

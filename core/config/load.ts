@@ -14,6 +14,7 @@ import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
 import { heartbeatProblems } from "../../modules/heartbeat/config.ts";
+import { resourcesProblems } from "../../modules/resources/config.ts";
 import { parseKeyFile, type ClusterKeys } from "../crypto/keyfile.ts";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -165,7 +166,8 @@ function semanticProblems(c: RawConfig): Finding[] {
   if (c.heartbeat) out.push(...heartbeatProblems(c.heartbeat, c.nodes));
   else if (c.nodes.length > 1)
     out.push({ severity: "warning", path: [], message: "no [heartbeat] section: the nodes will not know whether the others are alive", hint: "add [heartbeat] with at least one link" });
-  if (members.length === 2 && arbiters.length === 0)
+  if (c.resources) out.push(...resourcesProblems(c.resources, c.nodes));
+  if (members.length === 2 && arbiters.length === 0 && !c.resources?.fence_device.length)
     out.push({
       severity: "warning",
       path: ["nodes"],

@@ -7,6 +7,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name } from "./primitives.ts";
 import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
+import { ResourcesSchema } from "../../modules/resources/config.ts";
 
 export const ROLES = ["member", "arbiter"] as const;
 export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)), {
@@ -55,6 +56,7 @@ export const ConfigSchema = Type.Object(
     log: LogSchema,
     runtime: RuntimeSchema,
     heartbeat: Type.Optional(HeartbeatSchema),
+    resources: Type.Optional(ResourcesSchema),
   },
   { additionalProperties: false, $id: "https://tandem.invalid/config.schema.json", title: "Tandem cluster configuration" },
 );

@@ -8,12 +8,13 @@ import type { Config, NodeConfig } from "../config/load.ts";
 import { findSelf, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/problems.ts";
 import { DeadlineTimer } from "../time.ts";
+import { Services } from "../cluster.ts";
 import type { ModuleContext, ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
 import type { RouteSpec } from "../api/routes.ts";
 import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
 
 /** What the runtime is given: the context it passes on to modules, plus its own. */
-export interface RuntimeOptions extends Omit<ModuleContext, "runtime"> {
+export interface RuntimeOptions extends Omit<ModuleContext, "runtime" | "services"> {
   defs: readonly ModuleDef[];
   config: Config;
   version: string;
@@ -41,6 +42,7 @@ export class Runtime implements RuntimeView {
   private readonly tick: DeadlineTimer;
   private readonly startedAt: number;
   private node: NodeConfig;
+  private readonly services = new Services();
 
   constructor(private readonly o: RuntimeOptions) {
     this.node = o.node;
@@ -159,7 +161,7 @@ export class Runtime implements RuntimeView {
     const call = async (): Promise<void> => {
       if (kind === "start") {
         const def = this.o.defs.find((d) => d.name === name)!;
-        inst = def.create({ ...this.o, node: this.node, log: this.o.log.child({ module: name }), runtime: this });
+        inst = def.create({ ...this.o, node: this.node, log: this.o.log.child({ module: name }), runtime: this, services: this.services });
         this.instances.set(name, inst);
         await inst.start(config);
       } else if (kind === "reload") await inst!.reload(config);

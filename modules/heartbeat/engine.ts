@@ -322,6 +322,8 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
     event("heartbeat.link", { peer: peer.name, link: p.links[f.link], status: "up" });
   }
   const m = f.message;
+  // Another module's message: proof of life for the link, nothing for membership.
+  if (m.kind === "app") return;
   if (m.kind === "goodbye") {
     if (peer.status === "up" || peer.status === "init") {
       peer.status = "leaving";

@@ -43,9 +43,16 @@ export interface Goodbye {
   kind: "goodbye";
 }
 
-export type Message = Heartbeat | Goodbye;
+/** Another module's message riding the heartbeat's links, keys and replay guard (the resources' reports). */
+export interface App {
+  kind: "app";
+  channel: number;
+  data: Uint8Array;
+}
 
-const KIND = { heartbeat: 1, goodbye: 2 } as const;
+export type Message = Heartbeat | Goodbye | App;
+
+const KIND = { heartbeat: 1, goodbye: 2, app: 3 } as const;
 const F_HOLDS = 1;
 const F_UPSTREAM = 2;
 const F_VOTE = 4;
@@ -89,12 +96,15 @@ class Writer {
     this.view.setFloat64(this.at, v);
     this.at += 8;
   }
-  str(s: string) {
-    const b = UTF8_ENCODER.encode(s);
-    this.u8(b.length);
+  bytes(b: Uint8Array) {
     this.room(b.length);
     this.buf.set(b, this.at);
     this.at += b.length;
+  }
+  str(s: string) {
+    const b = UTF8_ENCODER.encode(s);
+    this.u8(b.length);
+    this.bytes(b);
   }
   done(): Uint8Array {
     return this.buf.slice(0, this.at);
@@ -131,6 +141,12 @@ class Reader {
     this.at += 8;
     return Number.isFinite(v) ? v : undefined;
   }
+  bytes(n: number): Uint8Array | undefined {
+    if (!this.need(n)) return undefined;
+    const b = this.buf.slice(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
   str(): string | undefined {
     const n = this.u8();
     if (n === undefined || !this.need(n)) return undefined;
@@ -147,6 +163,12 @@ export function encodeMessage(m: Message): Uint8Array {
   const w = new Writer();
   w.u8(KIND[m.kind]);
   if (m.kind === "goodbye") return w.done();
+  if (m.kind === "app") {
+    w.u8(m.channel);
+    w.u16(m.data.length);
+    w.bytes(m.data);
+    return w.done();
+  }
   w.f64(m.sentAt);
   w.str(m.config);
   w.u8((m.holdsResources ? F_HOLDS : 0) | (m.upstream ? F_UPSTREAM : 0) | (m.vote ? F_VOTE : 0));
@@ -177,6 +199,12 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
   const r = new Reader(bytes);
   const kind = r.u8();
   if (kind === KIND.goodbye) return r.end() ? { kind: "goodbye" } : undefined;
+  if (kind === KIND.app) {
+    const channel = r.u8();
+    const n = r.u16();
+    const data = n === undefined ? undefined : r.bytes(n);
+    return channel !== undefined && data !== undefined && r.end() ? { kind: "app", channel, data } : undefined;
+  }
   if (kind !== KIND.heartbeat) return undefined;
   const sentAt = r.f64();
   const config = r.str();

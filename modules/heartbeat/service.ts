@@ -14,6 +14,13 @@ import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
 import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
 import { Links } from "./links.ts";
 import { Upstream } from "./upstream.ts";
+import { MAX_PAYLOAD } from "./envelope.ts";
+import type { ClusterBus, ClusterSnapshot, MemberStatus } from "../../core/cluster.ts";
+
+/** What an app message adds to its data: kind, channel, length. */
+const APP_HEADER_BYTES = 4;
+
+const MEMBER_STATUS: Record<string, MemberStatus> = { up: "up", leaving: "leaving", down: "down", init: "unknown" };
 
 export function paramsOf(config: Config, self: string): HbParams {
   const hb = config.raw.heartbeat!;
@@ -60,6 +67,11 @@ export class HeartbeatService implements ModuleInstance {
   /** A new one at every start: a millisecond timestamp with a random tail, so a quick restart still rises. */
   private readonly incarnation: number;
   private readonly m: Meters;
+  private readonly watchers = new Set<() => void>();
+  private readonly listeners = new Map<number, Set<(from: string, data: Uint8Array) => void>>();
+  /** Peer statuses and quorum as last told to the watchers. */
+  private told = "";
+  private withdraw: (() => void) | null = null;
 
   constructor(private readonly ctx: ModuleContext) {
     this.incarnation = Math.floor(ctx.clock.wall()) * 1000 + ctx.random.int(1000);
@@ -88,6 +100,7 @@ export class HeartbeatService implements ModuleInstance {
     this.links = await this.open(config);
     this.feed({ type: "start", now: this.ctx.clock.now() });
     this.startUpstream();
+    this.withdraw = this.ctx.services.provide("cluster", this.bus());
   }
 
   async reload(config: Config): Promise<void> {
@@ -116,6 +129,8 @@ export class HeartbeatService implements ModuleInstance {
   }
 
   async stop(): Promise<void> {
+    this.withdraw?.();
+    this.withdraw = null;
     this.upstream?.stop();
     if (this.state?.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
     this.timer.clear();
@@ -171,6 +186,7 @@ export class HeartbeatService implements ModuleInstance {
     if (!admitted.ok) return this.m.dropped.inc({ reason: admitted.reason });
     this.cells[link]!.received.value++;
     this.feed({ type: "frame", now: this.ctx.clock.now(), from: f.sender, link, seq: f.seq, incarnation: f.incarnation, restart: admitted.restart, message });
+    if (message.kind === "app") for (const listener of this.listeners.get(message.channel) ?? []) listener(f.sender, message.data);
   }
 
   private feed(input: Input): void {
@@ -178,6 +194,58 @@ export class HeartbeatService implements ModuleInstance {
     this.state = state;
     for (const e of effects) this.perform(e);
     this.timer.set(nextDeadline(this.state));
+    const now = this.membership();
+    if (now !== this.told) {
+      this.told = now;
+      for (const w of this.watchers) w();
+    }
+  }
+
+  /** Peer statuses, incarnations and quorum in one string: what watchers are told about when it changes. */
+  private membership(): string {
+    let out = this.state.quorate ? "q" : "-";
+    for (const name in this.state.peers) {
+      const peer = this.state.peers[name]!;
+      out += `${name}:${peer.status}:${peer.incarnation};`;
+    }
+    return out;
+  }
+
+  private snapshot(): ClusterSnapshot {
+    const s = this.state;
+    return {
+      self: s.p.self,
+      peers: s.p.members.filter((m) => m !== s.p.self).map((name) => {
+        const peer = s.peers[name]!;
+        return { name, status: MEMBER_STATUS[peer.status]!, incarnation: peer.incarnation };
+      }),
+      quorate: s.quorate,
+    };
+  }
+
+  private bus(): ClusterBus {
+    const subscribe = <T>(set: Set<T>, item: T) => {
+      set.add(item);
+      return () => void set.delete(item);
+    };
+    return {
+      snapshot: () => this.snapshot(),
+      watch: (onChange) => subscribe(this.watchers, onChange),
+      maxMessageBytes: MAX_PAYLOAD - APP_HEADER_BYTES,
+      send: (channel, data) => {
+        if (data.length > MAX_PAYLOAD - APP_HEADER_BYTES) throw new RangeError(`a message of ${data.length} bytes is over the ${MAX_PAYLOAD - APP_HEADER_BYTES} a frame carries`);
+        const message: Message = { kind: "app", channel, data };
+        this.state.p.links.forEach((_, link) => this.perform({ type: "send", link, message }));
+      },
+      listen: (channel, onMessage) => {
+        let set = this.listeners.get(channel);
+        if (!set) this.listeners.set(channel, (set = new Set()));
+        return subscribe(set, onMessage);
+      },
+      holdResources: (holds) => {
+        if (holds !== this.state.holdsResources) this.feed({ type: "resources", now: this.ctx.clock.now(), holds });
+      },
+    };
   }
 
   private perform(e: Effect): void {

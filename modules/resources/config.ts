@@ -1,0 +1,238 @@
+/**
+ * The [resources] section: resources (an agent and its parameters, monitor,
+ * timeouts, failure policy), groups (haresources' lines: members started left
+ * to right on one node), location scores, "with" and "before" constraints
+ * between groups, and fence devices. `resourcesProblems` holds the rules that
+ * cross fields; `clusterConfigOf` turns the section into the policy's model.
+ *
+ * A resource that no group names is a group of its own, of the same name, as a
+ * Pacemaker primitive is: constraints and admin commands name groups.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
+import { parseDuration } from "../../core/duration.ts";
+import { didYouMean, type Problem } from "../../core/config/problems.ts";
+import { INFINITY, MINUS_INFINITY, type ClusterConfig, type GroupDef, type OnFail, type ResourceDef } from "./model.ts";
+
+/** Resources a cluster may define: every node's report of their states fits one heartbeat frame. */
+export const MAX_RESOURCES = 32;
+
+export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;
+
+/** How an agent string reads: `address`, `exec`, `ocf:PROVIDER:TYPE`, `lsb:SCRIPT`. */
+export const AGENT_PATTERN = "^(address|exec|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@-]+)$";
+const AGENT_RE = new RegExp(AGENT_PATTERN);
+
+const ParamValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Array(Type.String())]);
+const Params = Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), ParamValue, {
+  default: {},
+  description: "the agent's parameters (OCF: OCF_RESKEY_<name>; exec: start, stop, monitor as argv arrays)",
+});
+
+export const ResourceSchema = Type.Object(
+  {
+    name: Name("the resource's name"),
+    agent: Type.String({ pattern: AGENT_PATTERN, description: "address, exec, ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2) or lsb:SCRIPT" }),
+    params: Params,
+    exclusive: Type.Boolean({ default: true, description: "may run on one node at a time (an address, a file system); false for a resource harmless twice" }),
+    monitor_interval: Duration("time between monitors while it runs; 0s for none", "10s"),
+    monitor_timeout: Duration("bound on one monitor", "20s"),
+    start_timeout: Duration("bound on a start", "20s"),
+    stop_timeout: Duration("bound on a stop; a stop that fails or times out is fenced, or blocks the group", "20s"),
+    on_fail: Type.Union(ON_FAIL.map((v) => Type.Literal(v)), { default: "restart", description: "what a failed monitor leads to" }),
+    migration_threshold: Type.Optional(Type.Integer({ minimum: 1, description: "failures on one node before the group leaves it; default: never for counted failures" })),
+    failure_timeout: Type.Optional(Duration("failures on a node are forgotten this long after the last one; default: kept until `tandem cleanup`")),
+  },
+  { additionalProperties: false },
+);
+
+export const GroupSchema = Type.Object(
+  {
+    name: Name("the group's name"),
+    members: Type.Array(Type.String({ pattern: NAME_PATTERN }), { minItems: 1, uniqueItems: true, description: "resources, started left to right on one node and stopped right to left" }),
+    preferred: Type.Optional(Type.String({ pattern: NAME_PATTERN, description: "the node it runs on when it can (haresources' first column)" })),
+    stickiness: Type.Optional(Type.Integer({ minimum: 0, maximum: INFINITY, description: "score for staying where it runs; default [resources] stickiness" })),
+    auto_failback: Type.Optional(Type.Boolean({ description: "true: return to the preferred node when it is back (stickiness 0); false: stay (stickiness INFINITY)" })),
+  },
+  { additionalProperties: false },
+);
+
+const Score = Type.Union([Type.Integer({ minimum: MINUS_INFINITY, maximum: INFINITY }), Type.Literal("INFINITY"), Type.Literal("-INFINITY")], {
+  description: "added to the node's score; INFINITY: only there if it can; -INFINITY: never there",
+});
+
+export const LocationSchema = Type.Object(
+  { group: Type.String({ pattern: NAME_PATTERN }), node: Type.String({ pattern: NAME_PATTERN }), score: Score },
+  { additionalProperties: false },
+);
+
+export const ColocationSchema = Type.Object(
+  {
+    group: Type.String({ pattern: NAME_PATTERN, description: "runs only where `with` runs" }),
+    with: Type.String({ pattern: NAME_PATTERN }),
+  },
+  { additionalProperties: false },
+);
+
+export const OrderSchema = Type.Object(
+  {
+    first: Type.String({ pattern: NAME_PATTERN }),
+    then: Type.String({ pattern: NAME_PATTERN, description: "starts after `first`, stops before it, runs only while it does" }),
+  },
+  { additionalProperties: false },
+);
+
+export const FenceDeviceSchema = Type.Object(
+  {
+    name: Name("the fence device's name"),
+    agent: Type.String({ minLength: 1, description: "exec (a command given the node's name), lab (a `tandem lab` power fault), or a fence-agents program such as fence_ipmilan" }),
+    params: Params,
+    nodes: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN }), { uniqueItems: true, description: "the nodes it can fence; default: every member" })),
+    host_map: Type.Optional(Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.String({ minLength: 1 }), { description: "node name -> the device's name for it (its plug or port)" })),
+    action: Type.Union([Type.Literal("off"), Type.Literal("reboot")], { default: "off" }),
+    timeout: Duration("bound on one fence", "60s"),
+  },
+  { additionalProperties: false },
+);
+
+export const ResourcesSchema = Type.Object(
+  {
+    stickiness: Type.Integer({ minimum: 0, maximum: INFINITY, default: 0, description: "default score for a group to stay where it runs" }),
+    resource: Type.Array(ResourceSchema, { default: [], maxItems: MAX_RESOURCES }),
+    group: Type.Array(GroupSchema, { default: [] }),
+    location: Type.Array(LocationSchema, { default: [] }),
+    colocation: Type.Array(ColocationSchema, { default: [] }),
+    order: Type.Array(OrderSchema, { default: [] }),
+    fence_device: Type.Array(FenceDeviceSchema, { default: [] }),
+  },
+  { additionalProperties: false },
+);
+
+export type ResourcesRaw = Static<typeof ResourcesSchema>;
+export type ResourceRaw = Static<typeof ResourceSchema>;
+export type FenceDeviceRaw = Static<typeof FenceDeviceSchema>;
+
+interface NodeLike {
+  name: string;
+  roles: readonly string[];
+}
+
+type Finding = Problem & { severity: "error" | "warning" };
+
+const ms = (d: string) => parseDuration(d)!;
+
+function suggest(word: string, candidates: Iterable<string>): string | undefined {
+  const near = didYouMean(word, [...candidates]);
+  return near === undefined ? undefined : `did you mean "${near}"?`;
+}
+
+/** Every group, explicit or implied (an ungrouped resource), in config order. */
+export function groupsOf(rs: ResourcesRaw): GroupDef[] {
+  const grouped = new Set(rs.group.flatMap((g) => g.members));
+  const stickinessOf = (g: Static<typeof GroupSchema>): number => {
+    if (g.stickiness !== undefined) return g.stickiness;
+    if (g.auto_failback !== undefined) return g.auto_failback ? 0 : INFINITY;
+    return rs.stickiness;
+  };
+  return [
+    ...rs.group.map((g) => ({ name: g.name, members: [...g.members], preferredNode: g.preferred ?? null, stickiness: stickinessOf(g) })),
+    ...rs.resource.filter((r) => !grouped.has(r.name)).map((r) => ({ name: r.name, members: [r.name], preferredNode: null, stickiness: rs.stickiness })),
+  ];
+}
+
+export function resourceDefOf(r: ResourceRaw): ResourceDef {
+  return {
+    name: r.name,
+    agent: r.agent,
+    monitorIntervalMs: ms(r.monitor_interval),
+    monitorTimeoutMs: ms(r.monitor_timeout),
+    startTimeoutMs: ms(r.start_timeout),
+    stopTimeoutMs: ms(r.stop_timeout),
+    onFail: r.on_fail as OnFail,
+    migrationThreshold: r.migration_threshold ?? null,
+    failureTimeoutMs: r.failure_timeout === undefined ? null : ms(r.failure_timeout),
+    exclusive: r.exclusive,
+  };
+}
+
+const scoreOf = (s: number | string): number => (s === "INFINITY" ? INFINITY : s === "-INFINITY" ? MINUS_INFINITY : (s as number));
+
+export function clusterConfigOf(rs: ResourcesRaw): ClusterConfig {
+  return {
+    resources: rs.resource.map(resourceDefOf),
+    groups: groupsOf(rs),
+    locations: rs.location.map((l) => ({ group: l.group, node: l.node, score: scoreOf(l.score) })),
+    colocations: rs.colocation.map((c) => ({ group: c.group, withGroup: c.with })),
+    orders: rs.order.map((o) => ({ first: o.first, then: o.then })),
+    fencing: rs.fence_device.length > 0,
+  };
+}
+
+/** Cross-field rules: names unique and known, members in one group, constraints between known groups and members. */
+export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]): Finding[] {
+  const out: Finding[] = [];
+  const err = (path: (string | number)[], message: string, expected?: string, hint?: string): void => {
+    out.push({ severity: "error", path: ["resources", ...path], message, ...(expected ? { expected } : {}), ...(hint ? { hint } : {}) });
+  };
+  const members = nodes.filter((n) => n.roles.includes("member")).map((n) => n.name);
+  const resourceNames = new Set<string>();
+  rs.resource.forEach((r, i) => {
+    if (resourceNames.has(r.name)) err(["resource", i, "name"], `resource name "${r.name}" is used twice`, "a unique name");
+    resourceNames.add(r.name);
+    if (!AGENT_RE.test(r.agent)) return;
+    if (r.agent === "exec") {
+      for (const verb of ["start", "stop", "monitor"]) {
+        const v = r.params[verb];
+        if (!Array.isArray(v) || v.length === 0 || !v[0]) err(["resource", i, "params", verb], `an exec resource needs its ${verb} command`, "an argv array like [\"/usr/local/bin/svc\", \"start\"]");
+      }
+    }
+    if (r.agent === "address") {
+      for (const key of ["address", "interface"]) if (typeof r.params[key] !== "string") err(["resource", i, "params", key], `an address resource needs ${key}`, key === "address" ? "a CIDR like \"198.18.4.10/24\"" : "an interface name like \"eth0\"");
+    }
+    if (r.on_fail === "fence" && rs.fence_device.length === 0) out.push({ severity: "warning", path: ["resources", "resource", i, "on_fail"], message: `on_fail = "fence" without a fence device blocks the group instead` });
+  });
+  const groupOfMember = new Map<string, string>();
+  const groupNames = new Set<string>();
+  rs.group.forEach((g, i) => {
+    if (groupNames.has(g.name)) err(["group", i, "name"], `group name "${g.name}" is used twice`, "a unique name");
+    if (resourceNames.has(g.name)) err(["group", i, "name"], `"${g.name}" is already a resource's name; groups and resources share names`, "a name no resource has");
+    groupNames.add(g.name);
+    g.members.forEach((m, j) => {
+      if (!resourceNames.has(m)) err(["group", i, "members", j], `no resource named "${m}"`, "a resource of [[resources.resource]]", suggest(m, resourceNames));
+      const other = groupOfMember.get(m);
+      if (other) err(["group", i, "members", j], `resource "${m}" is already a member of group "${other}"`, "each resource in at most one group");
+      groupOfMember.set(m, g.name);
+    });
+    if (g.preferred !== undefined && !members.includes(g.preferred)) err(["group", i, "preferred"], `no member node named "${g.preferred}"`, `one of ${members.join(", ")}`);
+    if (g.stickiness !== undefined && g.auto_failback !== undefined) err(["group", i], "stickiness and auto_failback both given; auto_failback is stickiness 0 (true) or INFINITY (false)", "one of them");
+  });
+  const groups = new Set(groupsOf(rs).map((g) => g.name));
+  const knownGroup = (path: (string | number)[], name: string): void => {
+    if (!groups.has(name)) err(path, `no group named "${name}"`, "a group, or a resource in no group", suggest(name, groups));
+  };
+  const knownNode = (path: (string | number)[], name: string): void => {
+    if (!members.includes(name)) err(path, `no member node named "${name}"`, `one of ${members.join(", ")}`);
+  };
+  rs.location.forEach((l, i) => {
+    knownGroup(["location", i, "group"], l.group);
+    knownNode(["location", i, "node"], l.node);
+  });
+  rs.colocation.forEach((c, i) => {
+    knownGroup(["colocation", i, "group"], c.group);
+    knownGroup(["colocation", i, "with"], c.with);
+    if (c.group === c.with) err(["colocation", i], `group "${c.group}" is colocated with itself`);
+  });
+  rs.order.forEach((o, i) => {
+    knownGroup(["order", i, "first"], o.first);
+    knownGroup(["order", i, "then"], o.then);
+    if (o.first === o.then) err(["order", i], `group "${o.first}" is ordered after itself`);
+  });
+  const devices = new Set<string>();
+  rs.fence_device.forEach((d, i) => {
+    if (devices.has(d.name)) err(["fence_device", i, "name"], `fence device name "${d.name}" is used twice`, "a unique name");
+    devices.add(d.name);
+    (d.nodes ?? []).forEach((n, j) => knownNode(["fence_device", i, "nodes", j], n));
+    for (const n of Object.keys(d.host_map ?? {})) knownNode(["fence_device", i, "host_map", n], n);
+  });
+  return out;
+}
