@@ -1,0 +1,591 @@
+/**
+ * The coordinator: what one node of the resource manager does, as a pure
+ * state machine. `step(state, input) -> { state, effects }`; it reads no
+ * clock (time arrives in every input: `now` monotonic for timers, `wall` for
+ * what nodes compare, failure times and move expiries).
+ *
+ * - Every node reports its own resources (states, starts and stops in
+ *   flight, failures) and the admin state (standby, moves, cleanups) to the
+ *   others, at once on a change and every `resendMs`.
+ * - The designated coordinator (DC) is the first member in config order that
+ *   is up and not leaving, in this node's view. When this node is the DC and
+ *   has quorum, it runs the policy on what every node reported, performs its
+ *   own ready actions and fences, and sends the others a transition: the
+ *   actions that are ready (their dependencies done), with the report each
+ *   was planned from. A node performs the DC's actions only when they were
+ *   planned from its latest report, so nothing is done twice on an old view.
+ * - Without quorum a node acts alone: it stops its groups with exclusive
+ *   members (the policy's rule 1). Leaving (a clean stop), it stops all it
+ *   runs, right to left, whoever the DC is, and says so in its report so the
+ *   DC places nothing on it.
+ * - A start or stop in flight counts as "may be active" in every plan.
+ */
+import type { AgentStatus } from "./agents/agent.ts";
+import type { MemberStatus } from "../../core/cluster.ts";
+import { plan } from "./policy.ts";
+import type { Action, ClusterConfig, ClusterInput, FailRecord, FenceState, Membership, Move, NodeState, ResourceState } from "./model.ts";
+
+export interface CoordParams {
+  self: string;
+  /** Member names in config order, this node among them. */
+  members: readonly string[];
+  config: ClusterConfig;
+  /** Reports and transitions are sent again this often, so a lost one is repaired. */
+  resendMs: number;
+  /** A failed fence is tried again after this. */
+  fenceRetryMs: number;
+}
+
+export interface AdminState {
+  /** Rises with every change; the highest (then the greater `by`) wins across nodes. */
+  version: number;
+  by: string;
+  standby: string[];
+  moves: Move[];
+  /** Per resource, how many cleanups were asked: each node forgets its failures and probes again once per count. */
+  cleanups: Record<string, number>;
+}
+
+export interface Report {
+  type: "report";
+  seq: number;
+  leaving: boolean;
+  states: Record<string, ResourceState>;
+  /** Resources with a start or stop in flight. */
+  pending: string[];
+  failures: Array<Omit<FailRecord, "node">>;
+  admin: AdminState;
+}
+
+export interface WireAction {
+  id: string;
+  kind: "start" | "stop" | "monitor";
+  resource: string;
+  node: string;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+export interface Transition {
+  type: "transition";
+  seq: number;
+  /** Per node, the report seq the actions were planned from. */
+  basis: Record<string, number>;
+  actions: WireAction[];
+}
+
+export type Message = Report | Transition;
+
+export type AdminCommand =
+  | { op: "standby" | "online"; node: string }
+  | { op: "move"; group: string; node: string; until: number | null }
+  | { op: "clear"; group: string }
+  | { op: "cleanup"; resource: string };
+
+export interface ClusterView {
+  peers: Array<{ name: string; status: MemberStatus; incarnation: number | null }>;
+  quorate: boolean;
+}
+
+export type OpKind = "start" | "stop" | "monitor" | "probe";
+
+export type Input =
+  | { type: "start"; now: number; wall: number; cluster: ClusterView }
+  | { type: "membership"; now: number; wall: number; cluster: ClusterView }
+  | { type: "message"; now: number; wall: number; from: string; message: Message }
+  | { type: "result"; now: number; wall: number; op: number; status: AgentStatus; message: string }
+  | { type: "fenced"; now: number; wall: number; node: string; ok: boolean; message: string }
+  | { type: "admin"; now: number; wall: number; command: AdminCommand }
+  | { type: "tick"; now: number; wall: number }
+  | { type: "stop"; now: number; wall: number };
+
+export type Effect =
+  | { type: "send"; message: Message }
+  | { type: "run"; op: number; resource: string; action: OpKind; timeoutMs: number; intervalMs: number }
+  | { type: "cancel"; op: number }
+  | { type: "fence"; node: string }
+  | { type: "holds"; holds: boolean }
+  | { type: "stopped" }
+  | { type: "event"; event: string; data: Record<string, unknown> };
+
+interface Op {
+  op: number;
+  resource: string;
+  action: OpKind;
+  since: number;
+}
+
+interface Peer {
+  name: string;
+  status: MemberStatus;
+  incarnation: number | null;
+  report: Report | null;
+}
+
+export interface State {
+  p: CoordParams;
+  phase: "idle" | "running" | "stopping" | "stopped";
+  now: number;
+  wall: number;
+  quorate: boolean;
+  peers: Record<string, Peer>;
+  seq: number;
+  states: Record<string, ResourceState>;
+  failures: Array<Omit<FailRecord, "node">>;
+  admin: AdminState;
+  applied: Record<string, number>;
+  /** Operations in flight on this node, by resource (one at a time each). */
+  ops: Record<string, Op>;
+  nextOp: number;
+  /** Recurring monitors on this node, by resource. */
+  monitors: Record<string, { intervalMs: number; timeoutMs: number; due: number }>;
+  /** Fencing done by this node as DC, by target. */
+  fence: Record<string, { state: FenceState; at: number }>;
+  fencingNow: string | null;
+  /** As DC: the transition last sent, and the last seq given (it only rises). As follower: the DC's last one and who sent it. */
+  sent: Transition | null;
+  tseq: number;
+  received: { from: string; incarnation: number | null; t: Transition } | null;
+  lastReportAt: number;
+  lastTransitionAt: number;
+  dc: string | null;
+  notes: string[];
+  holds: boolean;
+}
+
+export function initialState(p: CoordParams): State {
+  return {
+    p,
+    phase: "idle",
+    now: 0,
+    wall: 0,
+    quorate: false,
+    peers: {},
+    seq: 0,
+    states: Object.fromEntries(p.config.resources.map((r) => [r.name, "unknown" as ResourceState])),
+    failures: [],
+    admin: { version: 0, by: p.self, standby: [], moves: [], cleanups: {} },
+    applied: {},
+    ops: {},
+    nextOp: 1,
+    monitors: {},
+    fence: {},
+    fencingNow: null,
+    sent: null,
+    tseq: 0,
+    received: null,
+    lastReportAt: -Infinity,
+    lastTransitionAt: -Infinity,
+    dc: null,
+    notes: [],
+    holds: false,
+  };
+}
+
+const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
+
+export function step(prev: State, input: Input): { state: State; effects: Effect[] } {
+  const s: State = structuredClone(prev);
+  const fx: Effect[] = [];
+  const event = (e: string, data: Record<string, unknown>) => fx.push({ type: "event", event: e, data });
+  s.now = input.now;
+  s.wall = input.wall;
+  if (s.phase === "stopped") return { state: s, effects: [] };
+  let changed = false;
+  const bump = () => {
+    changed = true;
+  };
+
+  switch (input.type) {
+    case "start":
+      s.phase = "running";
+      membership(s, input.cluster);
+      bump();
+      break;
+    case "membership":
+      membership(s, input.cluster);
+      break;
+    case "message":
+      if (receive(s, input.from, input.message)) bump();
+      break;
+    case "result":
+      if (result(s, input.op, input.status, input.message, event)) bump();
+      break;
+    case "fenced":
+      if (s.fencingNow === input.node) s.fencingNow = null;
+      s.fence[input.node] = { state: input.ok ? "fenced" : "failed", at: input.now };
+      event("resources.fence", { node: input.node, result: input.ok ? "fenced" : "failed", message: input.message });
+      break;
+    case "admin":
+      if (adminCommand(s, input.command)) bump();
+      break;
+    case "tick":
+      break;
+    case "stop":
+      if (s.phase === "running") {
+        s.phase = "stopping";
+        bump();
+      }
+      break;
+  }
+
+  if (expire(s)) bump();
+  if (applyCleanups(s, event)) bump();
+  decide(s, fx, event, bump);
+  if (changed) s.seq++;
+  if (changed || s.now - s.lastReportAt >= s.p.resendMs) {
+    fx.push({ type: "send", message: report(s) });
+    s.lastReportAt = s.now;
+  }
+  const holds = Object.entries(s.states).some(([r, st]) => ACTIVE.has(st) || s.ops[r]?.action === "start");
+  if (holds !== s.holds) {
+    s.holds = holds;
+    fx.push({ type: "holds", holds });
+  }
+  if (s.phase === "stopping" && Object.keys(s.ops).length === 0 && !Object.values(s.states).some((st) => st === "started" || st === "failed-monitor" || st === "failed-start")) {
+    s.phase = "stopped";
+    fx.push({ type: "stopped" });
+  }
+  return { state: s, effects: fx };
+}
+
+/** When the engine wants a tick: the next monitor, resend, failure or move expiry, fence retry. */
+export function nextDeadline(s: State): number {
+  if (s.phase !== "running" && s.phase !== "stopping") return Infinity;
+  let at = s.lastReportAt + s.p.resendMs;
+  if (s.sent) at = Math.min(at, s.lastTransitionAt + s.p.resendMs);
+  for (const r in s.monitors) if (!s.ops[r]) at = Math.min(at, s.monitors[r]!.due);
+  for (const n in s.fence) if (s.fence[n]!.state === "failed") at = Math.min(at, s.fence[n]!.at + s.p.fenceRetryMs);
+  const toNow = (wall: number) => s.now + Math.max(0, wall - s.wall);
+  for (const f of s.failures) {
+    const d = s.p.config.resources.find((r) => r.name === f.resource);
+    if (d?.failureTimeoutMs != null) at = Math.min(at, toNow(f.lastFailedAt + d.failureTimeoutMs));
+  }
+  for (const m of s.admin.moves) if (m.until !== null) at = Math.min(at, toNow(m.until));
+  return at;
+}
+
+function membership(s: State, view: ClusterView): void {
+  s.quorate = view.quorate;
+  for (const peer of view.peers) {
+    const was = s.peers[peer.name];
+    if (!was || was.incarnation !== peer.incarnation) {
+      // A new process (or the first sight of one): what its predecessor reported no longer holds.
+      s.peers[peer.name] = { name: peer.name, status: peer.status, incarnation: peer.incarnation, report: null };
+      if (was && was.incarnation !== null && peer.incarnation !== null) delete s.fence[peer.name];
+      if (s.received?.from === peer.name) s.received = null;
+    } else was.status = peer.status;
+    if (peer.status === "up" && s.fence[peer.name]?.state === "fenced") delete s.fence[peer.name];
+  }
+}
+
+function receive(s: State, from: string, m: Message): boolean {
+  const peer = s.peers[from];
+  if (!peer || peer.status !== "up") return false;
+  if (m.type === "report") {
+    if (peer.report && m.seq <= peer.report.seq) return false;
+    peer.report = m;
+    return adopt(s, m.admin);
+  }
+  if (from !== s.dc) return false;
+  if (s.received && s.received.from === from && s.received.incarnation === peer.incarnation && m.seq <= s.received.t.seq) return false;
+  s.received = { from, incarnation: peer.incarnation, t: m };
+  return false;
+}
+
+/** Take a peer's admin state when it is newer than ours; true when ours changed. */
+function adopt(s: State, a: AdminState): boolean {
+  if (a.version < s.admin.version || (a.version === s.admin.version && a.by <= s.admin.by)) return false;
+  s.admin = structuredClone(a);
+  return true;
+}
+
+function adminCommand(s: State, c: AdminCommand): boolean {
+  const a = s.admin;
+  switch (c.op) {
+    case "standby":
+      if (!a.standby.includes(c.node)) a.standby.push(c.node);
+      break;
+    case "online":
+      a.standby = a.standby.filter((n) => n !== c.node);
+      break;
+    case "move":
+      a.moves = [...a.moves.filter((m) => m.group !== c.group), { group: c.group, node: c.node, until: c.until }];
+      break;
+    case "clear":
+      a.moves = a.moves.filter((m) => m.group !== c.group);
+      break;
+    case "cleanup":
+      a.cleanups[c.resource] = (a.cleanups[c.resource] ?? 0) + 1;
+      break;
+  }
+  a.version++;
+  a.by = s.p.self;
+  return true;
+}
+
+/** Forget failures past their failure_timeout; as DC, drop moves that expired. */
+function expire(s: State): boolean {
+  const before = s.failures.length;
+  s.failures = s.failures.filter((f) => {
+    const t = s.p.config.resources.find((r) => r.name === f.resource)?.failureTimeoutMs;
+    return t == null || s.wall < f.lastFailedAt + t;
+  });
+  let changed = s.failures.length !== before;
+  if (s.dc === s.p.self && s.admin.moves.some((m) => m.until !== null && m.until <= s.wall)) {
+    s.admin.moves = s.admin.moves.filter((m) => m.until === null || m.until > s.wall);
+    s.admin.version++;
+    s.admin.by = s.p.self;
+    changed = true;
+  }
+  return changed;
+}
+
+function applyCleanups(s: State, event: (e: string, d: Record<string, unknown>) => void): boolean {
+  let changed = false;
+  for (const [r, count] of Object.entries(s.admin.cleanups)) {
+    if ((s.applied[r] ?? 0) >= count) continue;
+    s.applied[r] = count;
+    if (!(r in s.states)) continue;
+    s.failures = s.failures.filter((f) => f.resource !== r);
+    if (!s.ops[r]) s.states[r] = "unknown";
+    delete s.monitors[r];
+    event("resources.cleanup", { resource: r });
+    changed = true;
+  }
+  return changed;
+}
+
+function result(s: State, id: number, status: AgentStatus, message: string, event: (e: string, d: Record<string, unknown>) => void): boolean {
+  const op = Object.values(s.ops).find((o) => o.op === id);
+  if (!op) return false;
+  delete s.ops[op.resource];
+  const r = op.resource;
+  const before = s.states[r];
+  const ok = status === "ok" || status === "degraded";
+  let next: ResourceState;
+  let failed = false;
+  switch (op.action) {
+    case "start":
+      next = ok ? "started" : "failed-start";
+      failed = !ok;
+      break;
+    case "stop":
+      next = ok || status === "not-running" ? "stopped" : "failed-stop";
+      failed = next === "failed-stop";
+      break;
+    case "probe":
+      next = ok ? "started" : status === "not-running" || status === "not-installed" ? "stopped" : "failed-monitor";
+      failed = next === "failed-monitor";
+      break;
+    case "monitor":
+      if (before !== "started") return false;
+      next = ok ? "started" : "failed-monitor";
+      failed = !ok;
+      break;
+  }
+  const monitor = s.monitors[r];
+  if (monitor) monitor.due = s.now + monitor.intervalMs;
+  if (failed) {
+    const f = s.failures.find((x) => x.resource === r);
+    if (f) {
+      f.count++;
+      f.lastFailedAt = s.wall;
+      f.startFailed ||= op.action === "start";
+    } else s.failures.push({ resource: r, count: 1, lastFailedAt: s.wall, startFailed: op.action === "start" });
+  }
+  event("resources.action", { resource: r, action: op.action, status, ms: Math.round(s.now - op.since), ...(message ? { message } : {}) });
+  if (next !== before) {
+    s.states[r] = next;
+    event("resources.state", { resource: r, state: next, was: before });
+  }
+  return next !== before || failed;
+}
+
+/** Map a heartbeat status onto the policy's membership. */
+function policyMembership(p: Peer): Membership {
+  if (p.status === "up") return "up";
+  if (p.status === "leaving") return "leaving";
+  return "unclean";
+}
+
+function pendingAsActive(states: Record<string, ResourceState>, pending: Iterable<string>): Record<string, ResourceState> {
+  const out = { ...states };
+  for (const r of pending) out[r] = "started";
+  return out;
+}
+
+function clusterInput(s: State): ClusterInput {
+  const self = s.p.self;
+  const standby = new Set(s.admin.standby);
+  const nodes: NodeState[] = [];
+  const states: Record<string, Record<string, ResourceState>> = {};
+  const put = (node: string, st: Record<string, ResourceState>) => {
+    for (const [r, v] of Object.entries(st)) (states[r] ??= {})[node] = v;
+  };
+  const failures: FailRecord[] = s.failures.map((f) => ({ ...f, node: self }));
+  for (const name of s.p.members) {
+    if (name === self) {
+      nodes.push({ name, membership: "up", standby: standby.has(name) || s.phase !== "running", fence: "none" });
+      put(name, pendingAsActive(s.states, Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r)));
+      continue;
+    }
+    const peer = s.peers[name];
+    const fence = s.fence[name]?.state ?? "none";
+    if (!peer) {
+      nodes.push({ name, membership: "unclean", standby: false, fence });
+      continue;
+    }
+    nodes.push({ name, membership: policyMembership(peer), standby: standby.has(name) || (peer.report?.leaving ?? false), fence });
+    if (peer.report) {
+      put(name, pendingAsActive(peer.report.states, peer.report.pending));
+      failures.push(...peer.report.failures.map((f) => ({ ...f, node: name })));
+    }
+  }
+  return { config: s.p.config, self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall };
+}
+
+/**
+ * Leaving, this node stops what it runs whatever the others do: it plans alone,
+ * with quorum, itself in standby, the others gone, and what it never probed taken
+ * as stopped (a held group would otherwise keep it from stopping the rest).
+ */
+function leavingInput(s: State): ClusterInput {
+  const self = s.p.self;
+  const states: Record<string, Record<string, ResourceState>> = {};
+  const pending = Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r);
+  for (const [r, v] of Object.entries(pendingAsActive(s.states, pending))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
+  const nodes: NodeState[] = s.p.members.map((name) => ({ name, membership: name === self ? "up" : "down", standby: name === self, fence: "none" }));
+  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall };
+}
+
+/** The DC: the first member, in config order, up and not leaving in this node's view. */
+function coordinator(s: State): string | null {
+  for (const name of s.p.members) {
+    if (name === s.p.self) {
+      if (s.phase === "running") return name;
+      continue;
+    }
+    const peer = s.peers[name];
+    if (peer?.status === "up" && !peer.report?.leaving) return name;
+  }
+  return null;
+}
+
+function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unknown>) => void, bump: () => void): void {
+  const dc = coordinator(s);
+  if (dc !== s.dc) {
+    event("resources.dc", { dc, was: s.dc });
+    s.dc = dc;
+    s.sent = null;
+  }
+  const self = s.p.self;
+  const alone = !s.quorate || s.phase !== "running";
+  let mine: WireAction[] | null = null;
+  if (s.phase !== "running") {
+    mine = plan(leavingInput(s)).actions.filter((a) => a.after.length === 0 && a.node === self && a.kind === "stop").map(wire);
+  } else if (alone || dc === self) {
+    const p = plan(clusterInput(s));
+    if (p.notes.join("\n") !== s.notes.join("\n")) {
+      s.notes = p.notes;
+      if (p.notes.length) event("resources.notes", { notes: p.notes });
+    }
+    const ready = p.actions.filter((a) => a.after.length === 0);
+    mine = ready.filter((a) => a.node === self && a.kind !== "fence" && (!alone || a.kind === "stop" || a.kind === "monitor")).map(wire);
+    if (!alone) {
+      for (const f of ready.filter((a) => a.kind === "fence")) fence(s, f, fx);
+      const t: Transition = { type: "transition", seq: s.tseq + 1, basis: basis(s), actions: ready.filter((a) => a.node !== self && a.kind !== "fence").map(wire) };
+      if (!s.sent || JSON.stringify([s.sent.basis, s.sent.actions]) !== JSON.stringify([t.basis, t.actions])) {
+        s.sent = t;
+        s.tseq = t.seq;
+        fx.push({ type: "send", message: t });
+        s.lastTransitionAt = s.now;
+      } else if (s.now - s.lastTransitionAt >= s.p.resendMs) {
+        fx.push({ type: "send", message: s.sent });
+        s.lastTransitionAt = s.now;
+      }
+    }
+  } else {
+    s.sent = null;
+    const r = s.received;
+    if (r && r.from === dc && r.t.basis[self] === s.seq) mine = r.t.actions.filter((a) => a.node === self);
+  }
+  if (mine) perform(s, mine, fx, bump);
+  dueMonitors(s, fx);
+}
+
+function wire(a: Action): WireAction {
+  return { id: a.id, kind: a.kind as WireAction["kind"], resource: a.resource!, node: a.node, intervalMs: a.intervalMs ?? 0, timeoutMs: a.timeoutMs ?? 0 };
+}
+
+function basis(s: State): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name in s.peers) {
+    const rep = s.peers[name]!.report;
+    if (rep) out[name] = rep.seq;
+    else if (s.peers[name]!.status === "up") out[name] = 0;
+  }
+  return out;
+}
+
+function fence(s: State, a: Action, fx: Effect[]): void {
+  const f = s.fence[a.node];
+  if (s.fencingNow !== null || f?.state === "fenced") return;
+  if (f?.state === "failed") {
+    if (s.now < f.at + s.p.fenceRetryMs) return;
+    delete s.fence[a.node];
+  }
+  s.fencingNow = a.node;
+  fx.push({ type: "fence", node: a.node });
+  fx.push({ type: "event", event: "resources.fence", data: { node: a.node, result: "fencing", reason: a.reason } });
+}
+
+/** Do this node's part of an authoritative plan: starts, stops, probes now; recurring monitors as scheduled. */
+function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void): void {
+  const wanted = new Map<string, WireAction>();
+  for (const a of actions) {
+    if (a.kind === "monitor" && a.intervalMs > 0) {
+      wanted.set(a.resource, a);
+      continue;
+    }
+    const busy = s.ops[a.resource];
+    if (busy && (busy.action === "start" || busy.action === "stop" || busy.action === "probe")) continue;
+    const kind: OpKind = a.kind === "monitor" ? "probe" : a.kind;
+    if (kind === "probe" && s.states[a.resource] !== "unknown") continue;
+    if (busy) fx.push({ type: "cancel", op: busy.op });
+    const d = s.p.config.resources.find((r) => r.name === a.resource)!;
+    const timeoutMs = kind === "start" ? d.startTimeoutMs : kind === "stop" ? d.stopTimeoutMs : d.monitorTimeoutMs;
+    run(s, a.resource, kind, timeoutMs, 0, fx);
+    if (kind !== "probe") bump();
+  }
+  for (const r of Object.keys(s.monitors)) if (!wanted.has(r)) delete s.monitors[r];
+  for (const [r, a] of wanted) {
+    const m = s.monitors[r];
+    if (!m || m.intervalMs !== a.intervalMs) s.monitors[r] = { intervalMs: a.intervalMs, timeoutMs: a.timeoutMs, due: s.now + a.intervalMs };
+  }
+}
+
+function dueMonitors(s: State, fx: Effect[]): void {
+  for (const [r, m] of Object.entries(s.monitors)) {
+    if (s.ops[r] || m.due > s.now || s.states[r] !== "started") continue;
+    run(s, r, "monitor", m.timeoutMs, m.intervalMs, fx);
+  }
+}
+
+function run(s: State, resource: string, action: OpKind, timeoutMs: number, intervalMs: number, fx: Effect[]): void {
+  const op = s.nextOp++;
+  s.ops[resource] = { op, resource, action, since: s.now };
+  fx.push({ type: "run", op, resource, action, timeoutMs, intervalMs });
+}
+
+function report(s: State): Report {
+  return {
+    type: "report",
+    seq: s.seq,
+    leaving: s.phase !== "running",
+    states: s.states,
+    pending: Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r),
+    failures: s.failures,
+    admin: s.admin,
+  };
+}
