@@ -6,8 +6,10 @@ import { config } from "./config.ts";
 import { keygen } from "./keygen.ts";
 import { lab } from "./lab.ts";
 import { run } from "./run.ts";
+import { cleanup, clear, move, online, standby, status } from "./admin.ts";
+import { simulate } from "./simulate.ts";
 
-const COMMANDS: Command[] = [run, check, keygen, config, lab];
+const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, simulate, keygen, config, lab];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

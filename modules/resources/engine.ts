@@ -182,6 +182,23 @@ export function initialState(p: CoordParams): State {
   };
 }
 
+/** The same node under a new config: new resources are unknown (probed), removed ones forgotten. */
+export function reconfigure(prev: State, p: CoordParams): State {
+  const s = structuredClone(prev);
+  s.p = p;
+  const names = new Set(p.config.resources.map((r) => r.name));
+  for (const r of names) s.states[r] ??= "unknown";
+  for (const r of Object.keys(s.states)) {
+    if (names.has(r)) continue;
+    delete s.states[r];
+    delete s.monitors[r];
+  }
+  s.failures = s.failures.filter((f) => names.has(f.resource));
+  s.seq++;
+  s.lastReportAt = -Infinity;
+  return s;
+}
+
 const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
 
 export function step(prev: State, input: Input): { state: State; effects: Effect[] } {
@@ -415,7 +432,7 @@ function pendingAsActive(states: Record<string, ResourceState>, pending: Iterabl
   return out;
 }
 
-function clusterInput(s: State): ClusterInput {
+export function clusterInput(s: State): ClusterInput {
   const self = s.p.self;
   const standby = new Set(s.admin.standby);
   const nodes: NodeState[] = [];

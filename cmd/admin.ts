@@ -1,0 +1,192 @@
+/**
+ * The admin commands: `tandem status|standby|online|move|clear|cleanup`. Each
+ * is a call to a node's HTTP API (the node named by --node, else this host's,
+ * else the first member that answers), with the token from the config's
+ * api.token_file for the commands that change something.
+ */
+import { hostname } from "node:os";
+import { readFileSync } from "node:fs";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse } from "./cli.ts";
+import { loadConfig } from "../core/config/load.ts";
+import { formatProblem } from "../core/config/problems.ts";
+import { parseDuration } from "../core/duration.ts";
+
+/** How long one API call may take. */
+const CALL_TIMEOUT_MS = 5000;
+
+const COMMON_OPTIONS = `  -c, --config FILE   the cluster config (TOML)
+  -n, --node NAME     ask this node's API (default: this host's node, else the first member that answers)
+      --api URL       ask this API instead, e.g. http://198.18.7.11:9480
+  -h, --help          this help`;
+
+const OPTIONS = {
+  config: { type: "string", short: "c" },
+  node: { type: "string", short: "n" },
+  api: { type: "string" },
+  json: { type: "boolean" },
+  for: { type: "string" },
+} as const;
+
+interface Target {
+  urls: string[];
+  token: string | null;
+}
+
+async function target(values: { config?: string; node?: string; api?: string }): Promise<Target> {
+  if (!values.config) fail("missing -c FILE");
+  const loaded = await loadConfig(values.config);
+  if (!loaded.ok) fail(loaded.problems.map((p) => formatProblem(values.config!, p)).join("\n"));
+  const config = loaded.config;
+  const token = config.api.tokenFile ? readFileSync(config.api.tokenFile, "utf8").trim() : null;
+  if (values.api) return { urls: [values.api.replace(/\/$/, "")], token };
+  const url = (name: string) => {
+    const n = config.nodes.find((x) => x.name === name)!;
+    return `http://${config.api.bind ?? n.address}:${config.api.port}`;
+  };
+  const members = config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name);
+  if (values.node) {
+    if (!config.nodes.some((n) => n.name === values.node)) fail(`no node named "${values.node}" in ${values.config}`);
+    return { urls: [url(values.node)], token };
+  }
+  const here = members.find((m) => m === hostname());
+  return { urls: (here ? [here, ...members.filter((m) => m !== here)] : members).map(url), token };
+}
+
+/** The first node's answer; connection failures move on to the next node. */
+async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const errors: string[] = [];
+  for (const base of t.urls) {
+    try {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: t.token && method === "POST" ? { authorization: `Bearer ${t.token}` } : {},
+        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    } catch (e) {
+      errors.push(`${base}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`no node answered (${errors.join("; ")})`);
+}
+
+function report(answer: { status: number; body: Record<string, unknown> }, ok: (body: Record<string, unknown>) => string): number {
+  if (answer.status >= 200 && answer.status < 300) {
+    console.log(ok(answer.body));
+    return EXIT_OK;
+  }
+  const b = answer.body;
+  console.error(`error: ${String(b.detail ?? b.title ?? answer.status)}${Array.isArray(b.known) ? ` (known: ${b.known.join(", ")})` : ""}`);
+  return answer.status === 404 || answer.status === 400 ? EXIT_USAGE : EXIT_FAILURE;
+}
+
+function command(name: string, summary: string, args: string, explain: string, path: (pos: string[], values: { for?: string }) => string, done: (pos: string[]) => string): Command {
+  const wanted = args.split(" ").filter((a) => /^[A-Z]+$/.test(a)).length;
+  return {
+    name,
+    summary,
+    help: `Usage: tandem ${name} -c FILE ${args}
+
+${explain}
+
+Options:
+${COMMON_OPTIONS}`,
+    async main(argv) {
+      const { values, positionals } = parse(argv, OPTIONS, true);
+      if (values.help) return void console.log(this.help), EXIT_OK;
+      if (positionals.length !== wanted) fail(`expected ${args.replace(/\[.*\]/, "").trim()}, found ${positionals.length ? positionals.join(" ") : "nothing"}`);
+      if (values.for !== undefined && name !== "move") fail("--for is for move only");
+      if (values.for !== undefined && !parseDuration(values.for)) fail(`--for expects a duration like 30m or 2h, found "${values.for}"`);
+      const t = await target(values);
+      return report(await call(t, "POST", path(positionals, values)), () => done(positionals));
+    },
+  };
+}
+
+const enc = encodeURIComponent;
+
+export const standby = command("standby", "put a node in standby: its groups move away", "NODE", "Puts NODE in standby: its groups stop there and start elsewhere, and nothing\nstarts on it until `tandem online NODE`.", ([n]) => `/v1/resources/standby/${enc(n!)}`, ([n]) => `${n} is in standby`);
+
+export const online = command("online", "end a node's standby", "NODE", "Ends NODE's standby: groups may run there again (and go back, if their\nstickiness lets them).", ([n]) => `/v1/resources/online/${enc(n!)}`, ([n]) => `${n} is online`);
+
+export const move = command(
+  "move",
+  "move a group to a node, for good or --for a while",
+  "GROUP NODE [--for DURATION]",
+  "Moves GROUP to NODE and keeps it there (a resource in no group is a group of\nits own name). The move stays in force, and in `tandem status`, until it\nexpires (--for) or `tandem clear GROUP` removes it; a move to a node that\ncannot run the group is noted and ignored, never a ban.",
+  ([g, n], v) => `/v1/resources/move/${enc(g!)}/${enc(n!)}${v.for ? `?for=${enc(v.for)}` : ""}`,
+  ([g, n]) => `${g} moves to ${n}`,
+);
+
+export const clear = command("clear", "remove a group's move", "GROUP", "Removes GROUP's move: it is placed by its scores again.", ([g]) => `/v1/resources/clear/${enc(g!)}`, ([g]) => `${g}'s move is cleared`);
+
+export const cleanup = command(
+  "cleanup",
+  "forget a resource's failures and probe it again",
+  "RESOURCE",
+  "Forgets RESOURCE's failures on every node (a failed start, a failed stop that\nwas dealt with by hand) and probes its state again on every node.",
+  ([r]) => `/v1/resources/cleanup/${enc(r!)}`,
+  ([r]) => `${r} is cleaned up`,
+);
+
+interface StatusBody {
+  dc: string | null;
+  quorate: boolean;
+  nodes: Array<{ name: string; membership: string; standby: boolean; fence: string }>;
+  groups: Array<{ name: string; members: string[]; runningOn: string[] }>;
+  resources: Record<string, { agent: string; states: Record<string, string> }>;
+  operations: Array<{ resource: string; action: string; forMs: number }>;
+  failures: Array<{ resource: string; node: string; count: number }>;
+  moves: Array<{ group: string; node: string; until: number | null; expired: boolean }>;
+  notes: string[];
+  cluster: { self: string };
+}
+
+export function formatStatus(node: string, s: StatusBody): string {
+  const lines = [`node ${node}: DC ${s.dc ?? "none"}, ${s.quorate ? "quorate" : "NO QUORUM"}`];
+  lines.push("nodes:");
+  for (const n of s.nodes) lines.push(`  ${n.name.padEnd(12)} ${n.membership}${n.standby ? ", standby" : ""}${n.fence !== "none" ? `, fence ${n.fence}` : ""}`);
+  lines.push("groups:");
+  for (const g of s.groups) {
+    lines.push(`  ${g.name.padEnd(12)} ${g.runningOn.length ? `on ${g.runningOn.join(", ")}` : "stopped"}`);
+    for (const r of g.members) {
+      const states = Object.entries(s.resources[r]?.states ?? {}).filter(([, st]) => st !== "stopped");
+      lines.push(`    ${r.padEnd(14)} ${s.resources[r]?.agent.padEnd(24)} ${states.length ? states.map(([n, st]) => `${st} on ${n}`).join(", ") : "stopped"}`);
+    }
+  }
+  for (const o of s.operations) lines.push(`in flight: ${o.action} ${o.resource} (${o.forMs} ms)`);
+  for (const f of s.failures) lines.push(`failures: ${f.resource} on ${f.node}: ${f.count}`);
+  for (const m of s.moves) lines.push(`move: ${m.group} to ${m.node}${m.until === null ? "" : m.expired ? " (expired)" : ` until ${new Date(m.until).toISOString()}`}`);
+  for (const n of s.notes) lines.push(`note: ${n}`);
+  return lines.join("\n");
+}
+
+export const status: Command = {
+  name: "status",
+  summary: "the cluster's nodes, groups and resources as a node sees them",
+  help: `Usage: tandem status -c FILE [--json]
+
+Prints the nodes (membership, standby, fencing), each group with where it
+runs, each resource's state on every node, operations in flight, failures,
+moves and the policy's notes. --json prints the API's answer, whose "cluster"
+field is what \`tandem simulate --state\` reads.
+
+Options:
+      --json          print the API's JSON
+${COMMON_OPTIONS}`,
+  async main(argv) {
+    const { values, positionals } = parse(argv, OPTIONS, true);
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    if (positionals.length) fail(`unexpected ${positionals.join(" ")}`);
+    const t = await target(values);
+    const answer = await call(t, "GET", "/v1/resources/");
+    if (answer.status === 404) {
+      console.error("error: that node runs no resource manager (no [resources] section, or not a member)");
+      return EXIT_FAILURE;
+    }
+    const res = answer.body as unknown as StatusBody;
+    console.log(values.json ? JSON.stringify(res, null, 2) : formatStatus(res.cluster.self, res));
+    return EXIT_OK;
+  },
+};
+

@@ -1,0 +1,46 @@
+/**
+ * The agent a resource's `agent` string names, built from its params. Throws a
+ * RangeError, naming the resource, for params its kind cannot take; `tandem
+ * check` and the daemon's start both go through here.
+ */
+import type { ResourceRaw } from "../config.ts";
+import type { Agent } from "./agent.ts";
+import { ExecAgent } from "./exec.ts";
+import { LsbAgent } from "./lsb.ts";
+import { OcfAgent } from "./ocf.ts";
+
+/** An agent the executor can also close (one holding timers, as the address agent's renewals). */
+export interface ManagedAgent extends Agent {
+  close?(): void;
+}
+
+function argv(r: ResourceRaw, verb: string): string[] {
+  const v = r.params[verb];
+  if (!Array.isArray(v)) throw new RangeError(`resource ${r.name}: exec needs params.${verb} as an argv array`);
+  return v;
+}
+
+/** OCF parameters are environment strings: numbers and booleans are written out, lists refused. */
+function ocfParams(r: ResourceRaw): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.params)) {
+    if (Array.isArray(v)) throw new RangeError(`resource ${r.name}: OCF parameter ${k} must be a string, number or boolean, not a list`);
+    out[k] = String(v);
+  }
+  return out;
+}
+
+export function createAgent(r: ResourceRaw): ManagedAgent {
+  const [kind, a, b] = r.agent.split(":");
+  switch (kind) {
+    case "ocf":
+      return new OcfAgent({ provider: a!, type: b!, instance: r.name, params: ocfParams(r) });
+    case "lsb":
+      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: an LSB script takes no params`);
+      return new LsbAgent({ service: a! });
+    case "exec":
+      return new ExecAgent({ name: r.name, start: argv(r, "start"), stop: argv(r, "stop"), monitor: argv(r, "monitor") });
+    default:
+      throw new RangeError(`resource ${r.name}: no agent kind "${r.agent}"`);
+  }
+}

@@ -1,0 +1,11 @@
+/** The resource manager's contract with the runtime. */
+import type { ModuleDef } from "../../core/module.ts";
+import { ResourcesService } from "./service.ts";
+
+export const resourcesModule: ModuleDef = {
+  name: "resources",
+  after: ["heartbeat"],
+  selected: (config, node) => config.raw.resources !== undefined && node.roles.includes("member"),
+  section: (config) => ({ resources: config.raw.resources, members: config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name) }),
+  create: (ctx) => new ResourcesService(ctx),
+};

@@ -1,0 +1,209 @@
+/**
+ * The resource manager's shell: feeds the coordinator engine the heartbeat's
+ * membership and quorum, the peers' messages, agent results, fence results
+ * and admin commands; performs its effects (messages on the cluster bus,
+ * agent runs with their timeouts, fences); ticks it at its deadlines.
+ */
+import type { Config } from "../../core/config/load.ts";
+import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
+import { DeadlineTimer } from "../../core/time.ts";
+import { CHANNEL, type ClusterBus } from "../../core/cluster.ts";
+import type { RouteSpec } from "../../core/api/routes.ts";
+import type { Counter } from "../../core/metrics.ts";
+import { clusterConfigOf, type ResourceRaw } from "./config.ts";
+import { createAgent, type ManagedAgent } from "./agents/index.ts";
+import { initialState, nextDeadline, reconfigure, step, type AdminCommand, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
+import { decodeMessage, encodeMessage } from "./wire.ts";
+import { adminRoutes } from "./routes.ts";
+import { statusOf } from "./status.ts";
+import { createFenceDevice } from "./fencing/config.ts";
+import { fenceNode, type FenceDevice } from "./fencing/device.ts";
+
+/** Reports and transitions are repeated this often, so a lost datagram is repaired. */
+export const RESEND_MS = 1000;
+/** A failed fence is tried again after this. */
+export const FENCE_RETRY_MS = 10_000;
+
+/** A bus for a node without a heartbeat (a single node): alone, quorate only when it is the only member. */
+function soloBus(self: string, members: readonly string[]): ClusterBus {
+  const peers = members.filter((m) => m !== self).map((name) => ({ name, status: "unknown" as const, incarnation: null }));
+  return {
+    snapshot: () => ({ self, peers, quorate: peers.length === 0 }),
+    watch: () => () => undefined,
+    send: () => undefined,
+    maxMessageBytes: Infinity,
+    listen: () => () => undefined,
+    holdResources: () => undefined,
+  };
+}
+
+export function paramsOf(config: Config, self: string): CoordParams {
+  return {
+    self,
+    members: config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name),
+    config: clusterConfigOf(config.raw.resources!),
+    resendMs: RESEND_MS,
+    fenceRetryMs: FENCE_RETRY_MS,
+  };
+}
+
+export class ResourcesService implements ModuleInstance {
+  private state!: State;
+  private config!: Config;
+  private bus!: ClusterBus;
+  private agents = new Map<string, ManagedAgent>();
+  private devices: FenceDevice[] = [];
+  private readonly running = new Map<number, AbortController>();
+  private readonly timer: DeadlineTimer;
+  private off: Array<() => void> = [];
+  private onStopped: (() => void) | null = null;
+  private readonly dropped: Counter;
+  private readonly ops: Counter;
+
+  constructor(private readonly ctx: ModuleContext) {
+    this.timer = new DeadlineTimer(ctx.clock, () => this.feed({ type: "tick", ...this.time() }));
+    this.dropped = ctx.metrics.counter("tandem_resources_messages_dropped_total", "coordinator messages dropped, by reason");
+    this.ops = ctx.metrics.counter("tandem_resources_operations_total", "agent operations finished, by resource, action and status");
+    const states = () => (this.state ? Object.entries(this.state.states) : []);
+    ctx.metrics.collect("tandem_resources_active", "1 when the resource runs on this node (started, or failed but not known stopped)", () =>
+      states().map(([resource, s]) => ({ labels: { resource }, value: s === "stopped" || s === "unknown" ? 0 : 1 })),
+    );
+    ctx.metrics.collect("tandem_resources_failures", "failures counted on this node, by resource", () =>
+      (this.state?.failures ?? []).map((f) => ({ labels: { resource: f.resource }, value: f.count })),
+    );
+  }
+
+  async start(config: Config): Promise<void> {
+    this.config = config;
+    this.agents = this.build(config.raw.resources!.resource);
+    this.devices = config.raw.resources!.fence_device.map((d) => createFenceDevice(d, { self: this.ctx.node.name }));
+    this.bus = this.ctx.services.get("cluster") ?? soloBus(this.ctx.node.name, paramsOf(config, this.ctx.node.name).members);
+    this.state = initialState(paramsOf(config, this.ctx.node.name));
+    this.off = [
+      this.bus.watch(() => this.feed({ type: "membership", ...this.time(), cluster: this.view() })),
+      this.bus.listen(CHANNEL.resources, (from, data) => {
+        const message = decodeMessage(data);
+        if (!message) return this.dropped.inc({ reason: "bad-message" });
+        this.feed({ type: "message", ...this.time(), from, message });
+      }),
+    ];
+    this.feed({ type: "start", ...this.time(), cluster: this.view() });
+  }
+
+  /** Refuses (the old config stays) when a resource that changed or went away may still run here. */
+  async reload(config: Config): Promise<void> {
+    const before = new Map(this.config.raw.resources!.resource.map((r) => [r.name, JSON.stringify(r)] as const));
+    const after = new Map(config.raw.resources!.resource.map((r) => [r.name, JSON.stringify(r)] as const));
+    const touched = [...before.keys()].filter((r) => after.get(r) !== before.get(r));
+    const busy = touched.filter((r) => this.state.states[r] !== "stopped" || this.state.ops[r]);
+    if (busy.length) throw new Error(`resources ${busy.join(", ")} changed or were removed while they may run on this node: stop them first (standby, or remove them from their group and reload), then reload again`);
+    const agents = this.build(config.raw.resources!.resource.filter((r) => after.get(r.name) !== before.get(r.name)));
+    const devices = config.raw.resources!.fence_device.map((d) => createFenceDevice(d, { self: this.ctx.node.name }));
+    for (const r of touched) this.agents.get(r)?.close?.();
+    for (const r of touched) this.agents.delete(r);
+    for (const [r, a] of agents) this.agents.set(r, a);
+    this.devices = devices;
+    this.config = config;
+    this.state = reconfigure(this.state, paramsOf(config, this.ctx.node.name));
+    this.feed({ type: "tick", ...this.time() });
+  }
+
+  async stop(): Promise<void> {
+    if (this.state.phase !== "stopped") {
+      const done = new Promise<void>((resolve) => (this.onStopped = resolve));
+      this.feed({ type: "stop", ...this.time() });
+      await done;
+    }
+    this.timer.clear();
+    for (const off of this.off) off();
+    this.off = [];
+    for (const a of this.agents.values()) a.close?.();
+  }
+
+  status(): Record<string, unknown> {
+    return statusOf(this.state, this.ctx.clock.now());
+  }
+
+  routes(): RouteSpec[] {
+    return adminRoutes({ config: () => this.config, state: () => this.state, status: () => this.status(), admin: (c) => this.admin(c) });
+  }
+
+  admin(command: AdminCommand): void {
+    this.feed({ type: "admin", ...this.time(), command });
+  }
+
+  private build(resources: readonly ResourceRaw[]): Map<string, ManagedAgent> {
+    return new Map(resources.map((r) => [r.name, createAgent(r)] as const));
+  }
+
+  private time(): { now: number; wall: number } {
+    return { now: this.ctx.clock.now(), wall: this.ctx.clock.wall() };
+  }
+
+  private view(): ClusterView {
+    const s = this.bus.snapshot();
+    return { peers: s.peers, quorate: s.quorate };
+  }
+
+  private feed(input: Input): void {
+    const { state, effects } = step(this.state, input);
+    this.state = state;
+    for (const e of effects) this.perform(e);
+    const at = nextDeadline(this.state);
+    this.timer.set(Number.isFinite(at) ? at : null);
+  }
+
+  private perform(e: Effect): void {
+    switch (e.type) {
+      case "send": {
+        const bytes = encodeMessage(e.message);
+        if (bytes.length > this.bus.maxMessageBytes) {
+          this.dropped.inc({ reason: "too-large" });
+          this.ctx.events.emit("resources.error", { message: `a ${e.message.type} of ${bytes.length} bytes does not fit a frame (${this.bus.maxMessageBytes})` });
+          return;
+        }
+        this.bus.send(CHANNEL.resources, bytes);
+        return;
+      }
+      case "run":
+        return this.run(e);
+      case "cancel":
+        this.running.get(e.op)?.abort();
+        return;
+      case "fence":
+        return void this.fence(e.node);
+      case "holds":
+        this.bus.holdResources(e.holds);
+        return;
+      case "stopped":
+        this.onStopped?.();
+        this.onStopped = null;
+        return;
+      case "event":
+        this.ctx.events.emit(e.event, e.data);
+        return;
+    }
+  }
+
+  private run(e: Extract<Effect, { type: "run" }>): void {
+    const agent = this.agents.get(e.resource)!;
+    const controller = new AbortController();
+    this.running.set(e.op, controller);
+    agent
+      .run(e.action, { timeoutMs: e.timeoutMs, intervalMs: e.intervalMs, signal: controller.signal })
+      .then(
+        (r) => ({ status: r.status, message: [r.message, r.output.trim().split("\n").slice(-3).join(" | ")].filter(Boolean).join(": ") }),
+        (err: unknown) => ({ status: "error" as const, message: String(err) }),
+      )
+      .then(({ status, message }) => {
+        this.running.delete(e.op);
+        this.ops.inc({ resource: e.resource, action: e.action, status });
+        this.feed({ type: "result", ...this.time(), op: e.op, status, message });
+      });
+  }
+
+  private async fence(node: string): Promise<void> {
+    const r = await fenceNode(this.devices, node);
+    this.feed({ type: "fenced", ...this.time(), node, ok: r.status === "fenced", message: r.device ? `${r.device}: ${r.status}${r.message ? ` (${r.message})` : ""}` : r.message });
+  }
+}

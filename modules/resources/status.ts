@@ -1,0 +1,36 @@
+/**
+ * What `tandem status` and GET /v1/resources/ show: every group with where it
+ * runs, every resource's state on every node as this node knows it, what is
+ * in flight, failures, moves (an expired one marked so), standby nodes, the
+ * DC and the policy's notes. `cluster` is the policy's input in the form
+ * `tandem simulate --state` reads, so a live cluster can be replayed.
+ */
+import { clusterInput, type State } from "./engine.ts";
+
+export function statusOf(s: State, now: number): Record<string, unknown> {
+  const input = clusterInput(s);
+  const running = (group: string[]) =>
+    input.nodes.filter((n) => group.every((r) => input.states[r]?.[n.name] === "started")).map((n) => n.name);
+  return {
+    phase: s.phase,
+    dc: s.dc,
+    quorate: s.quorate,
+    nodes: input.nodes.map((n) => ({ name: n.name, membership: n.membership, standby: n.standby, fence: n.fence })),
+    groups: s.p.config.groups.map((g) => ({ name: g.name, members: g.members, preferred: g.preferredNode, runningOn: running(g.members) })),
+    resources: Object.fromEntries(s.p.config.resources.map((r) => [r.name, { agent: r.agent, states: Object.fromEntries(input.nodes.map((n) => [n.name, input.states[r.name]?.[n.name] ?? "unknown"])) }])),
+    operations: Object.values(s.ops).map((o) => ({ resource: o.resource, action: o.action, forMs: Math.round(now - o.since) })),
+    failures: input.failures,
+    moves: s.admin.moves.map((m) => ({ ...m, expired: m.until !== null && m.until <= s.wall })),
+    standby: s.admin.standby,
+    notes: s.notes,
+    cluster: {
+      self: input.self,
+      quorum: input.quorum,
+      now: input.now,
+      nodes: Object.fromEntries(input.nodes.map((n) => [n.name, { membership: n.membership, standby: n.standby, fence: n.fence }])),
+      states: input.states,
+      failures: input.failures,
+      moves: input.moves,
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The coordinator's messages on the cluster bus: JSON, checked against a
+ * schema on the way in. A message that is not valid JSON or does not match is
+ * dropped and counted, never acted on.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import type { Message } from "./engine.ts";
+
+const Name = Type.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" });
+const Count = Type.Integer({ minimum: 0 });
+const STATES = ["stopped", "started", "failed-start", "failed-monitor", "failed-stop", "unknown"] as const;
+const State = Type.Union(STATES.map((s) => Type.Literal(s)));
+
+const Admin = Type.Object({
+  version: Count,
+  by: Name,
+  standby: Type.Array(Name),
+  moves: Type.Array(Type.Object({ group: Name, node: Name, until: Type.Union([Type.Number(), Type.Null()]) })),
+  cleanups: Type.Record(Name, Count),
+});
+
+const ReportSchema = Type.Object({
+  type: Type.Literal("report"),
+  seq: Count,
+  leaving: Type.Boolean(),
+  states: Type.Record(Name, State),
+  pending: Type.Array(Name),
+  failures: Type.Array(Type.Object({ resource: Name, count: Count, lastFailedAt: Type.Number(), startFailed: Type.Boolean() })),
+  admin: Admin,
+});
+
+const TransitionSchema = Type.Object({
+  type: Type.Literal("transition"),
+  seq: Count,
+  basis: Type.Record(Name, Count),
+  actions: Type.Array(
+    Type.Object({
+      id: Type.String({ maxLength: 80 }),
+      kind: Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("monitor")]),
+      resource: Name,
+      node: Name,
+      intervalMs: Count,
+      timeoutMs: Count,
+    }),
+  ),
+});
+
+const MessageSchema = Type.Union([ReportSchema, TransitionSchema]);
+
+// The engine's types and the schema describe the same thing: this fails to compile when they drift apart.
+const sameShape: Static<typeof MessageSchema> extends Message ? (Message extends Static<typeof MessageSchema> ? true : never) : never = true;
+void sameShape;
+
+const ENCODER = new TextEncoder();
+const DECODER = new TextDecoder("utf-8", { fatal: true });
+
+export function encodeMessage(m: Message): Uint8Array {
+  return ENCODER.encode(JSON.stringify(m));
+}
+
+export function decodeMessage(bytes: Uint8Array): Message | undefined {
+  try {
+    const value: unknown = JSON.parse(DECODER.decode(bytes));
+    return Value.Check(MessageSchema, value) ? (value as Message) : undefined;
+  } catch {
+    return undefined;
+  }
+}
