@@ -3,7 +3,8 @@
  * it (status), breaks and mends hosts (fault, heal) and single links (setLink),
  * impairs what a host sends on a network (netem). Refusals are LabErrors.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { buildCommands, namespacesOf, overlaps, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
 import { claimLab, labDir, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState, type Netem } from "./state.ts";
 import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, nftOrThrow, tcOrThrow, type ProcessState } from "./system.ts";
@@ -78,9 +79,16 @@ function conflicts(plan: LabPlan): string[] {
   return out;
 }
 
+/**
+ * Each host its own HA_RSCTMP, the directory where resource agents keep their
+ * state (Dummy's state file, pid files): the hosts of a lab share one file
+ * system, machines do not.
+ */
 function startProcess(state: LabState, host: LabHost): void {
   if (!host.process) return;
-  state.processes[host.name] = { ...spawnIn(host.namespace, host.process, logFile(state.plan.lab, host.name)), command: host.process };
+  const rsctmp = join(labDir(state.plan.lab), "rsctmp", host.name);
+  mkdirSync(rsctmp, { recursive: true, mode: 0o700 });
+  state.processes[host.name] = { ...spawnIn(host.namespace, host.process, logFile(state.plan.lab, host.name), { HA_RSCTMP: rsctmp }), command: host.process };
 }
 
 /** Build the plan, start its processes and wait for them; on any failure, take away what was made. */

@@ -101,10 +101,10 @@ export function processState(pid: number, startTime?: string): ProcessState {
  * stdin from /dev/null, stdout and stderr appended to `log`. `ip netns exec`
  * execs the command, so the PID is the command's own.
  */
-export function spawnIn(ns: string, argv: string[], log: string): { pid: number; startTime: string } {
+export function spawnIn(ns: string, argv: string[], log: string, env: Record<string, string> = {}): { pid: number; startTime: string } {
   const fd = openSync(log, "a", 0o600);
   try {
-    const proc = Bun.spawn(["ip", "netns", "exec", ns, ...argv], { cwd: "/", detached: true, stdio: ["ignore", fd, fd] });
+    const proc = Bun.spawn(["ip", "netns", "exec", ns, ...argv], { cwd: "/", detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
     proc.unref();
     const st = procStat(proc.pid);
     if (!st) throw new LabError(`${argv.join(" ")} in ${ns} exited at once; see ${log}`);

@@ -76,6 +76,8 @@ export class OcfAgent implements Agent {
       OCF_RESOURCE_PROVIDER: this.o.provider,
       OCF_RESKEY_CRM_meta_timeout: String(Math.round(options.timeoutMs)),
     };
+    // Where agents keep their state: the machine's (ocf-directories' default) unless this process was given its own.
+    if (process.env.HA_RSCTMP) env.HA_RSCTMP = process.env.HA_RSCTMP;
     if (action === "probe") env.OCF_RESKEY_CRM_meta_interval = "0";
     else if (action === "monitor") env.OCF_RESKEY_CRM_meta_interval = String(Math.round(options.intervalMs ?? 0));
     for (const [k, v] of Object.entries(this.o.params ?? {})) env[`OCF_RESKEY_${k}`] = v;
