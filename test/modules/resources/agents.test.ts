@@ -13,7 +13,7 @@ import { ExecAgent } from "../../../modules/resources/agents/exec.ts";
 import { LsbAgent } from "../../../modules/resources/agents/lsb.ts";
 import { checkParameters, parseMetaData, parseOcfTime, parseXml, XmlError } from "../../../modules/resources/agents/metadata.ts";
 import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent } from "../../../modules/resources/agents/ocf.ts";
-import { OUTPUT_TAIL_BYTES, TailBuffer } from "../../../modules/resources/agents/process.ts";
+import { OUTPUT_TAIL_BYTES, TailBuffer, runProcess } from "../../../modules/resources/agents/process.ts";
 import { tempDir } from "../../helpers.ts";
 
 const DUMMY = join(DEFAULT_OCF_ROOT, "resource.d", "heartbeat", "Dummy");
@@ -304,6 +304,17 @@ describe("the output tail", () => {
       expect(tail.text()).toBe(all.slice(-10));
       expect(tail.total).toBe(all.length);
     }
+  });
+});
+
+describe("the process runner", () => {
+  test("stdin: the text given is written and closed (the reader sees its end); without it, stdin is empty", async () => {
+    const env = { PATH: "/usr/bin:/bin" };
+    const statusOf = (code: number) => ({ status: code === 0 ? ("ok" as const) : ("failed" as const) });
+    const fed = await runProcess({ argv: ["cat"], env, stdin: "a=1\nb=2\n" }, T, statusOf);
+    expect(fed.result).toMatchObject({ status: "ok", exitCode: 0, output: "a=1\nb=2\n" });
+    const none = await runProcess({ argv: ["cat"], env }, T, statusOf);
+    expect(none.result).toMatchObject({ status: "ok", output: "" });
   });
 });
 
