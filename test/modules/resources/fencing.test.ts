@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { OUTPUT_TAIL_BYTES } from "../../../modules/resources/agents/process.ts";
-import { createFenceDevice, DEFAULT_FENCE_TIMEOUT } from "../../../modules/resources/fencing/config.ts";
+import { createFenceDevice, DEFAULT_FENCE_TIMEOUT, type FenceDeviceDef } from "../../../modules/resources/fencing/config.ts";
 import { fenceNode, type FenceDevice } from "../../../modules/resources/fencing/device.ts";
 import { FENCE_AGENT_DIR } from "../../../modules/resources/fencing/kinds.ts";
 import { haveDebianPackage, liveInGroup, tandem, tandemArgv, tempDir } from "../../helpers.ts";
@@ -35,7 +35,7 @@ function script(name: string, body: string): string {
 const read = (name: string) => readFileSync(join(tmp.dir, name), "utf8");
 
 /** An exec device whose command records its arguments and fence environment in `record`, then exits `code`. */
-function recorder(name: string, code: number, extra: Record<string, unknown> = {}): FenceDevice {
+function recorder(name: string, code: number, extra: Partial<FenceDeviceDef> = {}): FenceDevice {
   const command = script(`${name}.sh`, `printf '%s\\n' "$@" "node=$TANDEM_FENCE_NODE" "action=$TANDEM_FENCE_ACTION" > ${tmp.dir}/${name}.record\nexit ${code}`);
   return createFenceDevice({ name, agent: "exec", params: { command: [command, "--hard"] }, ...extra }, { self: "alpha" });
 }
@@ -103,7 +103,7 @@ plug=$(sed -n 's/^plug=//p' ${tmp.dir}/fake.stdin)
 case "$action" in off|reboot|monitor) echo "Success: $action"; exit 0;; esac
 exit 2`,
   );
-  const fake = (extra: Record<string, unknown> = {}, params: Record<string, unknown> = {}) =>
+  const fake = (extra: Partial<FenceDeviceDef> = {}, params: FenceDeviceDef["params"] = {}) =>
     createFenceDevice({ name: "bmc", agent: "fence_fake", params: { path: agent, ipaddr: "198.18.0.9", login: "admin", passwd: "s3cret", ...params }, ...extra }, { self: "alpha" });
 
   test("off: action, plug and nodename first, then every param in order; true is 1, false is left out; path is not sent", async () => {
@@ -139,7 +139,7 @@ exit 2`,
 
 describe.skipIf(!HAVE_FENCE_DUMMY)("fence_dummy (Debian's fence-agents)", () => {
   const statusFile = join(tmp.dir, "dummy.status");
-  const dummy = (extra: Record<string, unknown> = {}, params: Record<string, unknown> = {}) =>
+  const dummy = (extra: Partial<FenceDeviceDef> = {}, params: FenceDeviceDef["params"] = {}) =>
     createFenceDevice({ name: "dummy", agent: "fence_dummy", params: { status_file: statusFile, ...params }, ...extra });
 
   test("off: the status file goes from on to off", async () => {
@@ -170,7 +170,7 @@ describe.skipIf(!HAVE_FENCE_DUMMY)("fence_dummy (Debian's fence-agents)", () => 
 });
 
 describe("device definitions", () => {
-  const exec = { name: "pdu", agent: "exec", params: { command: ["/bin/true"] } };
+  const exec: FenceDeviceDef = { name: "pdu", agent: "exec", params: { command: ["/bin/true"] } };
   const refused: [string, unknown, string][] = [
     ["not a table", "pdu", "a fence device must be a table"],
     ["a bad name", { ...exec, name: "PDU 1" }, "name must match"],
