@@ -24,6 +24,7 @@ export const DEBIAN_TOOLS = {
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */
 export const DEBIAN_PACKAGES = [
   "resource-agents", // the OCF agents (ocf:heartbeat:Dummy) the resource agent tests run
+  "fence-agents", // the fence agents (fence_dummy) the fencing tests run
 ];
 
 function have(cmd) {

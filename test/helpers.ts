@@ -1,5 +1,5 @@
 /** What the tests that drive the program share: run the CLI, start a node, temp dirs, free ports. */
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createServer } from "node:net";
@@ -100,4 +100,43 @@ export class NodeProcess {
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
     if (this.proc.exitCode === null) this.proc.kill(signal);
   }
+}
+
+/**
+ * Whether `file` of Debian package `pkg` is here; as root with apt-get, the
+ * package is installed when missing (scripts/setup.mjs does it for npm test).
+ * Says why not, for the tests that skip.
+ */
+export function haveDebianPackage(pkg: string, file: string, what: string): boolean {
+  if (existsSync(file)) return true;
+  if (process.getuid?.() !== 0 || !Bun.which("apt-get")) {
+    console.log(`skip: ${what}: ${pkg} is not installed and this is not root with apt-get`);
+    return false;
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const run = (argv: string[]) => Bun.spawnSync(argv, { env, stdout: "ignore", stderr: "pipe", timeout: 300_000 });
+  let r = run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", pkg]);
+  if (r.exitCode !== 0) {
+    run(["apt-get", "update", "-qq"]);
+    r = run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", pkg]);
+  }
+  if (r.exitCode !== 0 || !existsSync(file)) console.log(`skip: ${what}: apt-get install ${pkg} failed: ${r.stderr.toString().trim().split("\n").pop()}`);
+  return existsSync(file);
+}
+
+/** The processes of a process group still alive (zombies, waiting for a parent to reap them, count as gone). */
+export function liveInGroup(pgid: number): number[] {
+  const live: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z") live.push(Number(entry));
+  }
+  return live;
 }

@@ -34,8 +34,8 @@ export type AgentStatus =
   /** No answer at all: it could not be started, or a signal killed it. */
   | "error";
 
-export interface AgentResult {
-  action: AgentAction;
+/** What one run of a process answers, whatever it was run for (agents/process.ts). */
+export interface ProcessResult {
   status: AgentStatus;
   /** The agent's exit code; null when it did not exit by itself. */
   exitCode: number | null;
@@ -46,6 +46,10 @@ export interface AgentResult {
   outputBytes: number;
   /** Tandem's own words on the outcome (why it is an error, what was killed); empty when nothing to add. */
   message: string;
+}
+
+export interface AgentResult extends ProcessResult {
+  action: AgentAction;
 }
 
 export interface RunOptions {

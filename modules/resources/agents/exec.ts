@@ -37,6 +37,6 @@ export class ExecAgent implements Agent {
     if (action === "meta-data" || action === "validate-all") return unimplemented(action, "exec");
     const verb = action === "probe" ? "monitor" : action;
     const spec = { argv: this.o[verb], env: { PATH: AGENT_PATH, LANG: "C" } };
-    return (await runProcess(action, spec, options, (code) => execStatus(verb, code))).result;
+    return { action, ...(await runProcess(spec, options, (code) => execStatus(verb, code))).result };
   }
 }

@@ -64,6 +64,6 @@ export class LsbAgent implements Agent {
     const verb = action === "monitor" || action === "probe" ? "status" : action;
     const statusOf = verb === "status" ? lsbStatusStatus : (code: number) => lsbActionStatus(verb, code);
     const spec = { argv: [this.script, verb], env: { PATH: AGENT_PATH, LANG: "C" } };
-    return (await runProcess(action, spec, options, statusOf)).result;
+    return { action, ...(await runProcess(spec, options, statusOf)).result };
   }
 }

@@ -98,7 +98,7 @@ export class OcfAgent implements Agent {
     const missing = this.missing(action);
     if (missing) return missing;
     const argv = [this.path, action === "probe" ? "monitor" : action];
-    return (await runProcess(action, { argv, env: this.env(action, options) }, options, ocfStatus)).result;
+    return { action, ...(await runProcess({ argv, env: this.env(action, options) }, options, ocfStatus)).result };
   }
 
   /** Runs `meta-data` and reads it; `meta` is null (and the result says why) when that failed. */
@@ -106,7 +106,8 @@ export class OcfAgent implements Agent {
     const missing = this.missing("meta-data");
     if (missing) return { result: missing, meta: null };
     const spec = { argv: [this.path, "meta-data"], env: this.env("meta-data", options), captureStdoutBytes: META_DATA_MAX_BYTES };
-    const { result, stdout } = await runProcess("meta-data", spec, options, ocfStatus);
+    const { result: run, stdout } = await runProcess(spec, options, ocfStatus);
+    const result: AgentResult = { action: "meta-data", ...run };
     if (result.status !== "ok") return { result, meta: null };
     if (stdout === null) return { result: { ...result, status: "error", message: `meta-data longer than ${META_DATA_MAX_BYTES} bytes` }, meta: null };
     try {

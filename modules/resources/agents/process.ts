@@ -4,7 +4,7 @@
  * timeout that kills the whole group, and with its output kept in bounded
  * memory whatever it prints.
  */
-import type { AgentAction, AgentResult, AgentStatus, RunOptions } from "./agent.ts";
+import type { AgentStatus, ProcessResult, RunOptions } from "./agent.ts";
 
 /** What a result keeps of an agent's stdout and stderr. */
 export const OUTPUT_TAIL_BYTES = 4096;
@@ -20,12 +20,14 @@ const GROUP_POLL_MS = 20;
 export interface ProcessSpec {
   argv: string[];
   env: Record<string, string>;
+  /** Written to its stdin, which is then closed; without it, stdin is /dev/null. */
+  stdin?: string;
   /** Also keep stdout from its start, up to this many bytes (meta-data). */
   captureStdoutBytes?: number;
 }
 
 export interface ProcessOutcome {
-  result: AgentResult;
+  result: ProcessResult;
   /** With `captureStdoutBytes`: stdout, or null when it was longer than that. */
   stdout: string | null;
 }
@@ -145,11 +147,11 @@ async function pump(reader: { read(): Promise<{ done: boolean; value?: Uint8Arra
   }
 }
 
-function spawnError(action: AgentAction, argv0: string, err: unknown, durationMs: number): AgentResult {
+function spawnError(argv0: string, err: unknown, durationMs: number): ProcessResult {
   const code = (err as { code?: string }).code;
   const status: AgentStatus = code === "ENOENT" ? "not-installed" : code === "EACCES" ? "insufficient-privileges" : "error";
   const message = `cannot run ${argv0}: ${err instanceof Error ? err.message : String(err)}`;
-  return { action, status, exitCode: null, durationMs, output: "", outputBytes: 0, message };
+  return { status, exitCode: null, durationMs, output: "", outputBytes: 0, message };
 }
 
 /**
@@ -158,7 +160,6 @@ function spawnError(action: AgentAction, argv0: string, err: unknown, durationMs
  * positive number (a caller's bug).
  */
 export async function runProcess(
-  action: AgentAction,
   spec: ProcessSpec,
   options: RunOptions,
   statusOf: (exitCode: number) => { status: AgentStatus; message?: string },
@@ -168,14 +169,15 @@ export async function runProcess(
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   if (signal?.aborted) {
-    return { result: { action, status: "cancelled", exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: "cancelled before it started" }, stdout: null };
+    return { result: { status: "cancelled", exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: "cancelled before it started" }, stdout: null };
   }
 
-  let proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  let proc: Bun.Subprocess<Bun.SpawnOptions.Writable, "pipe", "pipe">;
   try {
-    proc = Bun.spawn({ cmd: spec.argv, env: spec.env, cwd: "/", stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
+    const stdin = spec.stdin === undefined ? "ignore" : new TextEncoder().encode(spec.stdin);
+    proc = Bun.spawn({ cmd: spec.argv, env: spec.env, cwd: "/", stdin, stdout: "pipe", stderr: "pipe", detached: true });
   } catch (err) {
-    return { result: spawnError(action, spec.argv[0] ?? "", err, elapsed()), stdout: null };
+    return { result: spawnError(spec.argv[0] ?? "", err, elapsed()), stdout: null };
   }
 
   const tail = new TailBuffer(OUTPUT_TAIL_BYTES);
@@ -217,6 +219,6 @@ export async function runProcess(
   }
   for (const reader of readers) void reader.cancel().catch(() => undefined);
 
-  const result: AgentResult = { action, status, exitCode, durationMs: elapsed(), output: tail.text(), outputBytes: tail.total, message };
+  const result: ProcessResult = { status, exitCode, durationMs: elapsed(), output: tail.text(), outputBytes: tail.total, message };
   return { result, stdout: head?.text() ?? null };
 }

@@ -7,35 +7,18 @@
  * tests of the address resource.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ExecAgent } from "../../../modules/resources/agents/exec.ts";
 import { LsbAgent } from "../../../modules/resources/agents/lsb.ts";
 import { checkParameters, parseMetaData, parseOcfTime, parseXml, XmlError } from "../../../modules/resources/agents/metadata.ts";
 import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent } from "../../../modules/resources/agents/ocf.ts";
-import { OUTPUT_TAIL_BYTES, TailBuffer } from "../../../modules/resources/agents/process.ts";
-import { tempDir } from "../../helpers.ts";
+import { OUTPUT_TAIL_BYTES, TailBuffer, runProcess } from "../../../modules/resources/agents/process.ts";
+import { haveDebianPackage, liveInGroup, tempDir } from "../../helpers.ts";
 
 const DUMMY = join(DEFAULT_OCF_ROOT, "resource.d", "heartbeat", "Dummy");
 
-/** Debian's resource-agents, installed here when missing and root (scripts/setup.mjs does it for npm test). */
-function haveResourceAgents(): boolean {
-  if (existsSync(DUMMY)) return true;
-  if (process.getuid?.() !== 0 || !Bun.which("apt-get")) {
-    console.log("skip: ocf:heartbeat:Dummy tests: resource-agents is not installed and this is not root with apt-get");
-    return false;
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const run = (argv: string[]) => Bun.spawnSync(argv, { env, stdout: "ignore", stderr: "pipe", timeout: 300_000 });
-  let r = run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "resource-agents"]);
-  if (r.exitCode !== 0) {
-    run(["apt-get", "update", "-qq"]);
-    r = run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "resource-agents"]);
-  }
-  if (r.exitCode !== 0 || !existsSync(DUMMY)) console.log(`skip: ocf:heartbeat:Dummy tests: apt-get install resource-agents failed: ${r.stderr.toString().trim().split("\n").pop()}`);
-  return existsSync(DUMMY);
-}
-const HAVE_DUMMY = haveResourceAgents();
+const HAVE_DUMMY = haveDebianPackage("resource-agents", DUMMY, "ocf:heartbeat:Dummy tests");
 
 const T = { timeoutMs: 20_000 };
 let tmp: ReturnType<typeof tempDir>;
@@ -56,23 +39,6 @@ function fakeOcf(type: string, body: string): string {
   mkdirSync(join(root, "resource.d", "test"), { recursive: true });
   script(join(root, "resource.d", "test", type), body);
   return root;
-}
-
-/** The processes of a process group still alive (zombies, waiting for a parent to reap them, count as gone). */
-function liveInGroup(pgid: number): number[] {
-  const live: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pgid && fields[0] !== "Z") live.push(Number(entry));
-  }
-  return live;
 }
 
 describe.skipIf(!HAVE_DUMMY)("ocf:heartbeat:Dummy (Debian's resource-agents)", () => {
@@ -304,6 +270,17 @@ describe("the output tail", () => {
       expect(tail.text()).toBe(all.slice(-10));
       expect(tail.total).toBe(all.length);
     }
+  });
+});
+
+describe("the process runner", () => {
+  test("stdin: the text given is written and closed (the reader sees its end); without it, stdin is empty", async () => {
+    const env = { PATH: "/usr/bin:/bin" };
+    const statusOf = (code: number) => ({ status: code === 0 ? ("ok" as const) : ("failed" as const) });
+    const fed = await runProcess({ argv: ["cat"], env, stdin: "a=1\nb=2\n" }, T, statusOf);
+    expect(fed.result).toMatchObject({ status: "ok", exitCode: 0, output: "a=1\nb=2\n" });
+    const none = await runProcess({ argv: ["cat"], env }, T, statusOf);
+    expect(none.result).toMatchObject({ status: "ok", output: "" });
   });
 });
 
