@@ -145,7 +145,8 @@ export interface State {
   /** As DC: the transition last sent, and the last seq given (it only rises). As follower: the DC's last one and who sent it. */
   sent: Transition | null;
   tseq: number;
-  received: { from: string; incarnation: number | null; t: Transition } | null;
+  /** `done`: the ids of its actions this node has run; a transition's action runs once. */
+  received: { from: string; incarnation: number | null; t: Transition; done: string[] } | null;
   lastReportAt: number;
   lastTransitionAt: number;
   dc: string | null;
@@ -306,7 +307,7 @@ function receive(s: State, from: string, m: Message): boolean {
   }
   if (from !== s.dc) return false;
   if (s.received && s.received.from === from && s.received.incarnation === peer.incarnation && m.seq <= s.received.t.seq) return false;
-  s.received = { from, incarnation: peer.incarnation, t: m };
+  s.received = { from, incarnation: peer.incarnation, t: m, done: [] };
   return false;
 }
 
@@ -416,7 +417,8 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
     s.states[r] = next;
     event("resources.state", { resource: r, state: next, was: before });
   }
-  return next !== before || failed;
+  // A start or stop leaves the pending list: the report changes even when the state does not.
+  return next !== before || failed || op.action === "start" || op.action === "stop";
 }
 
 /** Map a heartbeat status onto the policy's membership. */
@@ -524,8 +526,11 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
     }
   } else {
     s.sent = null;
+    s.notes = [];
     const r = s.received;
-    if (r && r.from === dc && r.t.basis[self] === s.seq) mine = r.t.actions.filter((a) => a.node === self);
+    if (r && r.from === dc && r.t.basis[self] === s.seq) {
+      r.done.push(...perform(s, r.t.actions.filter((a) => a.node === self && !r.done.includes(a.id)), fx, bump));
+    }
   }
   if (mine) perform(s, mine, fx, bump);
   dueMonitors(s, fx);
@@ -557,8 +562,9 @@ function fence(s: State, a: Action, fx: Effect[]): void {
   fx.push({ type: "event", event: "resources.fence", data: { node: a.node, result: "fencing", reason: a.reason } });
 }
 
-/** Do this node's part of an authoritative plan: starts, stops, probes now; recurring monitors as scheduled. */
-function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void): void {
+/** Do this node's part of an authoritative plan: starts, stops, probes now; recurring monitors as scheduled. Returns the ids run. */
+function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void): string[] {
+  const ran: string[] = [];
   const wanted = new Map<string, WireAction>();
   for (const a of actions) {
     if (a.kind === "monitor" && a.intervalMs > 0) {
@@ -573,6 +579,7 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
     const d = s.p.config.resources.find((r) => r.name === a.resource)!;
     const timeoutMs = kind === "start" ? d.startTimeoutMs : kind === "stop" ? d.stopTimeoutMs : d.monitorTimeoutMs;
     run(s, a.resource, kind, timeoutMs, 0, fx);
+    ran.push(a.id);
     if (kind !== "probe") bump();
   }
   for (const r of Object.keys(s.monitors)) if (!wanted.has(r)) delete s.monitors[r];
@@ -580,6 +587,7 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
     const m = s.monitors[r];
     if (!m || m.intervalMs !== a.intervalMs) s.monitors[r] = { intervalMs: a.intervalMs, timeoutMs: a.timeoutMs, due: s.now + a.intervalMs };
   }
+  return ran;
 }
 
 function dueMonitors(s: State, fx: Effect[]): void {
