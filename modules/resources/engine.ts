@@ -209,9 +209,11 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   s.now = input.now;
   s.wall = input.wall;
   if (s.phase === "stopped") return { state: s, effects: [] };
+  // The report's seq rises at once with any change, so that what follows in this step (the basis check) sees it.
   let changed = false;
   const bump = () => {
     changed = true;
+    s.seq++;
   };
 
   switch (input.type) {
@@ -250,7 +252,6 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   if (expire(s)) bump();
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
-  if (changed) s.seq++;
   if (changed || s.now - s.lastReportAt >= s.p.resendMs) {
     fx.push({ type: "send", message: report(s) });
     s.lastReportAt = s.now;
