@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cpuSeconds, median, netnsPids, quantile, sh, type Table } from "./lib.ts";
+import { cpuSeconds, Lines, median, netnsPids, quantile, sh, type Table } from "./lib.ts";
 
 const RUNS = Number(process.env.BENCH_HB_RUNS ?? 30);
 const SOAK_S = Number(process.env.BENCH_HB_SOAK_S ?? 120);
@@ -19,7 +19,6 @@ const IDLE_SETTLE_S = 5;
 const IDLE_S = 20;
 const LOSS_PCT = 20;
 const SETTLE_MS = 400;
-const EVENT_TIMEOUT_MS = 5000;
 const NET = { lan: "198.18.251", hb: "198.18.252" };
 
 type Proc = ReturnType<typeof Bun.spawn>;
@@ -27,33 +26,6 @@ interface Side {
   ns: string;
   node: "alpha" | "bravo";
   host: number;
-}
-
-/** A child's output lines, each stamped with the wall time it arrived; read as it comes, so the child never blocks. */
-class Lines {
-  readonly lines: Array<{ at: number; text: string }> = [];
-  constructor(stream: ReadableStream<Uint8Array>) {
-    void (async () => {
-      const dec = new TextDecoder();
-      let rest = "";
-      for await (const chunk of stream) {
-        const at = Date.now();
-        rest += dec.decode(chunk, { stream: true });
-        const parts = rest.split("\n");
-        rest = parts.pop()!;
-        for (const text of parts) this.lines.push({ at, text });
-      }
-    })();
-  }
-  async waitFor(pred: (text: string) => boolean, after: number, timeoutMs = EVENT_TIMEOUT_MS): Promise<{ at: number; text: string }> {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
-      const hit = this.lines.find((l) => l.at >= after && pred(l.text));
-      if (hit) return hit;
-      await Bun.sleep(2);
-    }
-    throw new Error(`the expected event did not come within ${timeoutMs} ms; last lines: ${this.lines.slice(-3).map((l) => l.text.slice(0, 200)).join(" / ")}`);
-  }
 }
 
 /**

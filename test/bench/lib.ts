@@ -78,3 +78,34 @@ export function sh(cmd: string[]): string {
 export function netnsPids(ns: string): number[] {
   return sh(["ip", "netns", "pids", ns]).split("\n").filter(Boolean).map(Number);
 }
+
+/** How long `Lines.waitFor` waits by default. */
+const EVENT_TIMEOUT_MS = 5000;
+
+/** A child's output lines, each stamped with the wall time it arrived; read as it comes, so the child never blocks. */
+export class Lines {
+  readonly lines: Array<{ at: number; text: string }> = [];
+  constructor(stream: ReadableStream<Uint8Array>) {
+    void (async () => {
+      const dec = new TextDecoder();
+      let rest = "";
+      for await (const chunk of stream) {
+        const at = Date.now();
+        rest += dec.decode(chunk, { stream: true });
+        const parts = rest.split("\n");
+        rest = parts.pop()!;
+        for (const text of parts) this.lines.push({ at, text });
+      }
+    })();
+  }
+  async waitFor(pred: (text: string) => boolean, after: number, timeoutMs = EVENT_TIMEOUT_MS): Promise<{ at: number; text: string }> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const hit = this.lines.find((l) => l.at >= after && pred(l.text));
+      if (hit) return hit;
+      await Bun.sleep(2);
+    }
+    throw new Error(`the expected event did not come within ${timeoutMs} ms; last lines: ${this.lines.slice(-3).map((l) => l.text.slice(0, 200)).join(" / ")}`);
+  }
+}
+

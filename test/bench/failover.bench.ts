@@ -1,0 +1,267 @@
+/**
+ * Failover as the client sees it. A switch namespace with a bridge; two nodes
+ * and a client on it (eth0), and a second link between the nodes (eth1). Each
+ * node serves HTTP on every address with its own name. The client opens a new
+ * TCP connection to the virtual address every 10 ms (prober.ts); a failover
+ * time is from the fault to the first answer from the survivor.
+ *
+ * Faults to the holder, each at a random phase: power loss (every process of
+ * its namespace SIGKILLed and its links down), link down (its links down, its
+ * processes running), clean stop (SIGTERM to the daemon). After each run the
+ * fault is undone and the pair left to settle.
+ *
+ * Tandem: heartbeat interval 20 ms, deadtime 80 ms, on both links; the group
+ * is one `address` resource. Anchor: keepalived 2.2.7, VRRPv3, advert_int
+ * 0.1 s on eth0, the same virtual address.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Lines, median, netnsPids, quantile, sh, type Row, type Table } from "./lib.ts";
+
+const RUNS = Number(process.env.BENCH_FO_RUNS ?? 15);
+const NET = { lan: "198.18.253", hb: "198.18.254" };
+const VIP = `${NET.lan}.100`;
+/** Longest a failover may take before the run counts as failed. */
+const FAILOVER_TIMEOUT_MS = 5000;
+/** After a fault is undone: how long the client must be served by one node before the next run. */
+const STEADY_MS = 1500;
+const SETTLE_TIMEOUT_MS = 30_000;
+const PROBE_SECONDS = 3600;
+const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
+
+type Fault = "power" | "link" | "stop";
+const FAULTS: Array<{ fault: Fault; label: string }> = [
+  { fault: "power", label: "power loss" },
+  { fault: "link", label: "link down" },
+  { fault: "stop", label: "clean stop" },
+];
+
+interface Node {
+  ns: string;
+  name: "alpha" | "bravo";
+  host: number;
+}
+
+interface Topology {
+  nodes: Record<"alpha" | "bravo", Node>;
+  client: string;
+  down(): void;
+  links(node: Node, up: boolean): void;
+}
+
+function topology(id: string): Topology {
+  const sw = `tdfo-${id}-sw`;
+  const client = `tdfo-${id}-c`;
+  const nodes = { alpha: { ns: `tdfo-${id}-a`, name: "alpha" as const, host: 1 }, bravo: { ns: `tdfo-${id}-b`, name: "bravo" as const, host: 2 } };
+  const all = [sw, client, nodes.alpha.ns, nodes.bravo.ns];
+  const down = () => {
+    for (const ns of all) {
+      for (const pid of netnsPids(ns)) process.kill(pid, "SIGKILL");
+      Bun.spawnSync(["ip", "netns", "del", ns]);
+    }
+  };
+  for (const ns of all) sh(["ip", "netns", "add", ns]);
+  try {
+    sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
+    sh(["ip", "-n", sw, "link", "set", "br0", "up"]);
+    const join = (ns: string, port: string, host: number) => {
+      sh(["ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+      sh(["ip", "-n", sw, "link", "set", port, "master", "br0", "up"]);
+      sh(["ip", "-n", ns, "addr", "add", `${NET.lan}.${host}/24`, "dev", "eth0"]);
+      sh(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+      sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    };
+    join(nodes.alpha.ns, "p-alpha", 1);
+    join(nodes.bravo.ns, "p-bravo", 2);
+    join(client, "p-client", 50);
+    sh(["ip", "-n", nodes.alpha.ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", nodes.bravo.ns]);
+    for (const n of Object.values(nodes)) {
+      sh(["ip", "-n", n.ns, "addr", "add", `${NET.hb}.${n.host}/24`, "dev", "eth1"]);
+      sh(["ip", "-n", n.ns, "link", "set", "eth1", "up"]);
+    }
+  } catch (e) {
+    down();
+    throw e;
+  }
+  const links = (node: Node, up: boolean) => {
+    sh(["ip", "-n", sw, "link", "set", `p-${node.name}`, up ? "up" : "down"]);
+    sh(["ip", "-n", node.ns, "link", "set", "eth1", up ? "up" : "down"]);
+  };
+  return { nodes, client, down, links };
+}
+
+function tandemConfig(dir: string, bin: string): string {
+  sh([bin, "keygen", "-o", join(dir, "k")]);
+  const file = join(dir, "tandem.toml");
+  writeFileSync(
+    file,
+    `cluster = "fobench"
+key_file = "k"
+[[nodes]]
+name = "alpha"
+address = "${NET.lan}.1"
+[[nodes]]
+name = "bravo"
+address = "${NET.lan}.2"
+[heartbeat]
+interval = "20ms"
+warntime = "50ms"
+deadtime = "80ms"
+initdead = "200ms"
+[[heartbeat.links]]
+name = "lan"
+kind = "ucast"
+[[heartbeat.links]]
+name = "hb"
+kind = "ucast"
+addresses = { alpha = "${NET.hb}.1", bravo = "${NET.hb}.2" }
+[resources]
+[[resources.group]]
+name = "web"
+members = ["vip"]
+preferred = "alpha"
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "${VIP}/24", interface = "eth0" }
+monitor_interval = "1s"
+`,
+  );
+  return file;
+}
+
+function keepalivedConfig(dir: string, node: Node): string {
+  const file = join(dir, `${node.name}.conf`);
+  writeFileSync(
+    file,
+    `global_defs {
+  router_id ${node.name}
+}
+vrrp_instance VI_1 {
+  version 3
+  state BACKUP
+  interface eth0
+  virtual_router_id 52
+  priority ${node.name === "alpha" ? 150 : 100}
+  advert_int 0.1
+  virtual_ipaddress {
+    ${VIP}/24
+  }
+}
+`,
+  );
+  return file;
+}
+
+interface System {
+  start(node: Node): void;
+  /** SIGTERM to its daemon, and wait until it has exited. */
+  stop(node: Node): Promise<void>;
+}
+
+/** The answers the client got: wall time and the name of the node that answered. */
+function answers(lines: Lines, after: number): Array<{ at: number; name: string }> {
+  return lines.lines.filter((l) => l.at >= after).map((l) => ({ at: Number(l.text.split(" ")[0]), name: l.text.split(" ")[1] ?? "" }));
+}
+
+/** Wait until one node has answered alone for STEADY_MS; that node is the holder. */
+async function steady(lines: Lines): Promise<"alpha" | "bravo"> {
+  const until = Date.now() + SETTLE_TIMEOUT_MS;
+  while (Date.now() < until) {
+    await Bun.sleep(100);
+    const recent = answers(lines, Date.now() - STEADY_MS);
+    const names = new Set(recent.map((a) => a.name));
+    // An answer every 10 ms: at least half of them came, all from one node.
+    if (recent.length >= STEADY_MS / 20 && names.size === 1) return [...names][0] as "alpha" | "bravo";
+  }
+  throw new Error(`the client was not served by one node for ${STEADY_MS} ms within ${SETTLE_TIMEOUT_MS} ms`);
+}
+
+async function measure(t: Topology, sys: System, fault: Fault, lines: Lines): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const holder = await steady(lines);
+    const node = t.nodes[holder];
+    const survivor = holder === "alpha" ? "bravo" : "alpha";
+    await Bun.sleep(Math.random() * 100);
+    const at = Date.now();
+    if (fault === "power") {
+      for (const pid of netnsPids(node.ns)) process.kill(pid, "SIGKILL");
+      t.links(node, false);
+    } else if (fault === "link") t.links(node, false);
+    else void sys.stop(node);
+    const until = at + FAILOVER_TIMEOUT_MS;
+    let first: number | undefined;
+    while (first === undefined && Date.now() < until) {
+      await Bun.sleep(5);
+      first = answers(lines, at).find((a) => a.name === survivor && a.at >= at)?.at;
+    }
+    if (first === undefined) throw new Error(`${fault}: the client was not served by ${survivor} within ${FAILOVER_TIMEOUT_MS} ms`);
+    out.push(first - at);
+    if (fault === "power") {
+      while (netnsPids(node.ns).length) await Bun.sleep(5);
+      t.links(node, true);
+      sys.start(node);
+    } else if (fault === "link") t.links(node, true);
+    else {
+      await sys.stop(node);
+      sys.start(node);
+    }
+  }
+  return out;
+}
+
+export async function bench(bin: string): Promise<Table> {
+  const id = String(process.pid);
+  const dir = mkdtempSync(join(tmpdir(), "tandem-bench-fo-"));
+  const t = topology(id);
+  const daemons = new Map<string, ReturnType<typeof Bun.spawn>>();
+  const serve = (n: Node) => Bun.spawn(["ip", "netns", "exec", n.ns, bin, "lab", "realserver", "--name", n.name, "--listen", "0.0.0.0:80"], { stdout: "ignore", stderr: "ignore" });
+  const daemon = (n: Node, argv: string[]) => {
+    if (!netnsPids(n.ns).some((pid) => daemons.get(`srv-${n.name}`)?.pid === pid)) daemons.set(`srv-${n.name}`, serve(n));
+    daemons.set(n.name, Bun.spawn(["ip", "netns", "exec", n.ns, ...argv], { stdout: "ignore", stderr: "ignore" }));
+  };
+  const stopDaemon = async (n: Node) => {
+    const p = daemons.get(n.name);
+    p?.kill("SIGTERM");
+    await p?.exited;
+  };
+  try {
+    const config = tandemConfig(dir, bin);
+    const tandem: System = { start: (n) => daemon(n, [bin, "run", "-c", config, "--node", n.name]), stop: stopDaemon };
+    const keepalived: System = {
+      start: (n) => {
+        for (const f of ["pid", "vrrp.pid", "chk.pid"]) rmSync(join(dir, `${n.name}.${f}`), { force: true });
+        const files = ["-p", join(dir, `${n.name}.pid`), "-r", join(dir, `${n.name}.vrrp.pid`), "-c", join(dir, `${n.name}.chk.pid`)];
+        daemon(n, ["keepalived", "-n", "-l", "-D", "-f", keepalivedConfig(dir, n), ...files]);
+      },
+      stop: stopDaemon,
+    };
+    const prober = Bun.spawn(["ip", "netns", "exec", t.client, BUN, join(import.meta.dir, "prober.ts"), VIP, "80", String(PROBE_SECONDS)], { stdout: "pipe", stderr: "ignore" });
+    const lines = new Lines(prober.stdout);
+    const results: Record<string, Record<Fault, number[]>> = {};
+    for (const [name, sys] of [["tandem", tandem], ["keepalived", keepalived]] as const) {
+      for (const n of Object.values(t.nodes)) sys.start(n);
+      results[name] = { power: [], link: [], stop: [] };
+      for (const { fault } of FAULTS) results[name]![fault] = await measure(t, sys, fault, lines);
+      for (const n of Object.values(t.nodes)) await sys.stop(n);
+      for (const n of Object.values(t.nodes)) Bun.spawnSync(["ip", "-n", n.ns, "addr", "del", `${VIP}/24`, "dev", "eth0"]);
+    }
+    prober.kill("SIGKILL");
+    const rows: Row[] = FAULTS.flatMap(({ fault, label }) => [
+      { figure: `${label}, median`, unit: "ms", tandem: median(results.tandem![fault]), anchor: median(results.keepalived![fault]), better: "lower" as const },
+      { figure: `${label}, p99`, unit: "ms", tandem: quantile(results.tandem![fault], 0.99), anchor: quantile(results.keepalived![fault], 0.99), better: "lower" as const },
+    ]);
+    return {
+      title: "Failover as the client sees it",
+      anchor: "keepalived 2.2.7 VRRPv3 advert_int 0.1",
+      method: `A bridge with two nodes and a client, and a second link between the nodes. A new TCP connection to the virtual address every 10 ms from the client; failover = fault to the first answer from the survivor. ${RUNS} runs per fault at a random phase: power loss (the holder's processes SIGKILLed and its links down), link down (its links down), clean stop (SIGTERM). Tandem: heartbeat 20 ms / deadtime 80 ms on both links, an \`address\` resource; keepalived: advert_int 0.1 s on the bridge.`,
+      rows,
+    };
+  } finally {
+    for (const p of daemons.values()) p.kill("SIGKILL");
+    t.down();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
