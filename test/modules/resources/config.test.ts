@@ -1,0 +1,175 @@
+import { describe, expect, test } from "bun:test";
+import { parseConfig } from "../../../core/config/load.ts";
+import { formatProblem } from "../../../core/config/problems.ts";
+import { INFINITY } from "../../../modules/resources/model.ts";
+import { clusterConfigOf } from "../../../modules/resources/config.ts";
+
+const BASE = `cluster = "lab"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "198.18.1.11"
+
+[[nodes]]
+name = "bravo"
+address = "198.18.1.12"
+
+[[nodes]]
+name = "witness"
+address = "198.18.1.13"
+roles = ["arbiter"]
+`;
+
+const GOOD = `${BASE}
+[resources]
+stickiness = 10
+
+[[resources.group]]
+name = "web"
+members = ["vip", "httpd"]
+preferred = "alpha"
+auto_failback = false
+
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "198.18.1.50/24", interface = "eth0" }
+
+[[resources.resource]]
+name = "httpd"
+agent = "ocf:heartbeat:apache"
+params = { configfile = "/etc/apache2/apache2.conf", port = 80 }
+monitor_interval = "30s"
+on_fail = "move"
+failure_timeout = "10m"
+
+[[resources.resource]]
+name = "mail"
+agent = "exec"
+params = { start = ["/usr/sbin/postfix", "start"], stop = ["/usr/sbin/postfix", "stop"], monitor = ["/usr/sbin/postfix", "status"] }
+migration_threshold = 2
+
+[[resources.location]]
+group = "mail"
+node = "bravo"
+score = "-INFINITY"
+
+[[resources.colocation]]
+group = "mail"
+with = "web"
+
+[[resources.order]]
+first = "web"
+then = "mail"
+`;
+
+function problems(text: string): string[] {
+  const r = parseConfig(text, "tandem.toml");
+  if (r.ok) throw new Error("expected problems, the config was accepted");
+  return r.problems.map((p) => formatProblem("tandem.toml", p));
+}
+
+describe("[resources]", () => {
+  test("a full section is accepted and becomes the policy's model, an ungrouped resource a group of its own", () => {
+    const r = parseConfig(GOOD, "tandem.toml");
+    if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("tandem.toml", p)).join("\n"));
+    const c = clusterConfigOf(r.config.raw.resources!);
+    expect(c.groups).toEqual([
+      { name: "web", members: ["vip", "httpd"], preferredNode: "alpha", stickiness: INFINITY },
+      { name: "mail", members: ["mail"], preferredNode: null, stickiness: 10 },
+    ]);
+    const httpd = c.resources.find((x) => x.name === "httpd")!;
+    expect(httpd).toMatchObject({ monitorIntervalMs: 30_000, monitorTimeoutMs: 20_000, onFail: "move", failureTimeoutMs: 600_000, migrationThreshold: null, exclusive: true });
+    expect(c.resources.find((x) => x.name === "mail")!.migrationThreshold).toBe(2);
+    expect(c.locations).toEqual([{ group: "mail", node: "bravo", score: -INFINITY }]);
+    expect(c.colocations).toEqual([{ group: "mail", withGroup: "web" }]);
+    expect(c.orders).toEqual([{ first: "web", then: "mail" }]);
+    expect(c.fencing).toBe(false);
+  });
+
+  test("unknown members, a member in two groups, names reused, constraints on unknown groups and nodes: each named with its line", () => {
+    const text = `${BASE}
+[resources]
+[[resources.group]]
+name = "web"
+members = ["vip", "htpd"]
+preferred = "charlie"
+
+[[resources.group]]
+name = "other"
+members = ["vip"]
+
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "198.18.1.50/24", interface = "eth0" }
+
+[[resources.resource]]
+name = "httpd"
+agent = "lsb:apache2"
+
+[[resources.location]]
+group = "wbe"
+node = "witness"
+score = 10
+
+[[resources.order]]
+first = "web"
+then = "web"
+`;
+    const out = problems(text);
+    expect(out).toContain('tandem.toml:20: resources.group[0].members[1]: no resource named "htpd"; expected a resource of [[resources.resource]] (did you mean "httpd"?)');
+    expect(out.some((p) => p.includes('resources.group[0].preferred: no member node named "charlie"'))).toBe(true);
+    expect(out.some((p) => p.includes('resources.group[1].members[0]: resource "vip" is already a member of group "web"'))).toBe(true);
+    expect(out.some((p) => p.includes('resources.location[0].group: no group named "wbe"') && p.includes('did you mean "web"?'))).toBe(true);
+    expect(out.some((p) => p.includes('resources.location[0].node: no member node named "witness"'))).toBe(true);
+    expect(out.some((p) => p.includes('resources.order[0]: group "web" is ordered after itself'))).toBe(true);
+  });
+
+  test("an agent string that is none of the kinds is refused by the schema, naming the kinds", () => {
+    const out = problems(`${BASE}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "systemd-ish:foo"\n`);
+    expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2) or lsb:SCRIPT; found "systemd-ish:foo"']);
+  });
+
+  test("exec without its commands, address without its address, stickiness with auto_failback", () => {
+    const text = `${BASE}
+[resources]
+[[resources.group]]
+name = "g"
+members = ["a"]
+stickiness = 5
+auto_failback = true
+
+[[resources.resource]]
+name = "a"
+agent = "lsb:foo"
+
+[[resources.resource]]
+name = "b"
+agent = "exec"
+params = { start = ["/bin/true"] }
+
+[[resources.resource]]
+name = "c"
+agent = "address"
+params = { interface = "eth0" }
+`;
+    const out = problems(text).join("\n");
+    expect(out).toContain("resources.resource[1].params.stop: an exec resource needs its stop command");
+    expect(out).toContain("resources.resource[1].params.monitor: an exec resource needs its monitor command");
+    expect(out).toContain("resources.resource[2].params.address: an address resource needs address");
+    expect(out).toContain("resources.group[0]: stickiness and auto_failback both given");
+  });
+
+  test("a pair with a fence device is not warned about a split; on_fail = fence without one is", () => {
+    const pair = BASE.replace(/\n\[\[nodes\]\]\nname = "witness"[\s\S]*$/, "\n");
+    const withDevice = parseConfig(`${pair}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\n\n[[resources.fence_device]]\nname = "ipmi"\nagent = "fence_ipmilan"\n`, "t.toml");
+    expect(withDevice.ok).toBe(true);
+    expect(withDevice.warnings.some((w) => w.message.includes("no arbiter and no fencing"))).toBe(false);
+    const without = parseConfig(`${pair}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail = "fence"\n`, "t.toml");
+    expect(without.ok).toBe(true);
+    expect(without.warnings.some((w) => w.message.includes('on_fail = "fence" without a fence device'))).toBe(true);
+    expect(without.warnings.some((w) => w.message.includes("no arbiter and no fencing"))).toBe(true);
+  });
+});
