@@ -52,6 +52,8 @@ async function target(values: { config?: string; node?: string; api?: string }):
   return { urls: (here ? [here, ...members.filter((m) => m !== here)] : members).map(url), token };
 }
 
+class Unreachable extends Error {}
+
 /** The first node's answer; connection failures move on to the next node. */
 async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const errors: string[] = [];
@@ -67,7 +69,18 @@ async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ 
       errors.push(`${base}: ${(e as Error).message}`);
     }
   }
-  throw new Error(`no node answered (${errors.join("; ")})`);
+  throw new Unreachable(`no node answered (${errors.join("; ")})`);
+}
+
+/** A command's main with "no node answered" as a failure (exit 1) rather than a crash. */
+async function reaching(fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!(e instanceof Unreachable)) throw e;
+    console.error(`error: ${e.message}`);
+    return EXIT_FAILURE;
+  }
 }
 
 function report(answer: { status: number; body: Record<string, unknown> }, ok: (body: Record<string, unknown>) => string): number {
@@ -98,7 +111,7 @@ ${COMMON_OPTIONS}`,
       if (values.for !== undefined && name !== "move") fail("--for is for move only");
       if (values.for !== undefined && !parseDuration(values.for)) fail(`--for expects a duration like 30m or 2h, found "${values.for}"`);
       const t = await target(values);
-      return report(await call(t, "POST", path(positionals, values)), () => done(positionals));
+      return reaching(async () => report(await call(t, "POST", path(positionals, values)), () => done(positionals)));
     },
   };
 }
@@ -179,14 +192,16 @@ ${COMMON_OPTIONS}`,
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (positionals.length) fail(`unexpected ${positionals.join(" ")}`);
     const t = await target(values);
-    const answer = await call(t, "GET", "/v1/resources/");
-    if (answer.status === 404) {
-      console.error("error: that node runs no resource manager (no [resources] section, or not a member)");
-      return EXIT_FAILURE;
-    }
-    const res = answer.body as unknown as StatusBody;
-    console.log(values.json ? JSON.stringify(res, null, 2) : formatStatus(res.cluster.self, res));
-    return EXIT_OK;
+    return reaching(async () => {
+      const answer = await call(t, "GET", "/v1/resources/");
+      if (answer.status === 404) {
+        console.error("error: that node runs no resource manager (no [resources] section, or not a member)");
+        return EXIT_FAILURE;
+      }
+      const res = answer.body as unknown as StatusBody;
+      console.log(values.json ? JSON.stringify(res, null, 2) : formatStatus(res.cluster.self, res));
+      return EXIT_OK;
+    });
   },
 };
 
