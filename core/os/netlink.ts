@@ -432,7 +432,7 @@ export function listAddresses(ifname: string, family?: IpFamily): InterfaceAddre
   return dump(what, interfaceIndex(ifname, what), family);
 }
 
-/** The interface's entry for this address and prefix length, if it has one. */
-export function findAddress(ifname: string, cidr: Cidr): InterfaceAddress | undefined {
-  return findIn(listAddresses(ifname, cidr.family), cidr);
+/** The interface's entry for this address and prefix length, if it has one; `what` names the call in errors. */
+export function findAddress(ifname: string, cidr: Cidr, what = `find ${formatCidr(cidr)} on ${ifname}`): InterfaceAddress | undefined {
+  return findIn(dump(what, interfaceIndex(ifname, what), cidr.family), cidr);
 }
