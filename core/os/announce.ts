@@ -29,8 +29,12 @@ const ETH_P_IP = 0x0800;
 const ARPHRD_ETHER = 1;
 const ARPOP_REQUEST = 1;
 const ETH_ALEN = 6;
-const ARP_PACKET_BYTES = 8 + 2 * ETH_ALEN + 2 * IPV4_BYTES;
+/** Field offsets in an Ethernet/IPv4 ARP packet. */
+const ARP = { htype: 0, ptype: 2, hlen: 4, plen: 5, op: 6, sha: 8, spa: 8 + ETH_ALEN, tha: 8 + ETH_ALEN + IPV4_BYTES, tpa: 8 + 2 * ETH_ALEN + IPV4_BYTES } as const;
+const ARP_PACKET_BYTES = ARP.tpa + IPV4_BYTES;
 const SOCKADDR_LL_BYTES = 20;
+/** Field offsets in struct sockaddr_ll. */
+const SLL = { family: 0, protocol: 2, ifindex: 4, hatype: 8, halen: 11, addr: 12 } as const;
 const BROADCAST_MAC = new Uint8Array(ETH_ALEN).fill(0xff);
 
 // <netinet/in.h>, <netinet/icmp6.h>
@@ -42,6 +46,8 @@ const IPV6_MULTICAST_IF = 17;
 const IPV6_MULTICAST_HOPS = 18;
 const IPV6_MULTICAST_LOOP = 19;
 const SOCKADDR_IN6_BYTES = 28;
+/** Field offsets in struct sockaddr_in6. */
+const SIN6 = { family: 0, addr: 8, scopeId: 24 } as const;
 /** RFC 4861: a receiver drops neighbour discovery packets with any other hop limit. */
 const ND_HOP_LIMIT = 255;
 const ND_NEIGHBOR_ADVERT = 136;
@@ -49,8 +55,12 @@ const ND_NA_FLAG_OVERRIDE = 0x20000000;
 const ND_OPT_TARGET_LINKADDR = 2;
 /** Option lengths count 8-byte units: type, length and a 6-byte MAC fill one. */
 const ND_OPT_UNITS = 1;
-const NA_HEADER_BYTES = 8 + IPV6_BYTES;
-const NA_PACKET_BYTES = NA_HEADER_BYTES + 8 * ND_OPT_UNITS;
+/** Field offsets in a neighbour advertisement, and in its option after the header. */
+const NA = { type: 0, flags: 4, target: 8 } as const;
+const ND_OPT = { type: 0, units: 1, addr: 2 } as const;
+const ND_OPT_UNIT_BYTES = 8;
+const NA_HEADER_BYTES = NA.target + IPV6_BYTES;
+const NA_PACKET_BYTES = NA_HEADER_BYTES + ND_OPT_UNIT_BYTES * ND_OPT_UNITS;
 const ALL_NODES = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 
 const htons = (n: number) => ((n & 0xff) << 8) | (n >> 8);
@@ -66,14 +76,14 @@ function ethernetMac(ifname: string, what: string): Uint8Array {
 export function arpAnnouncement(mac: Uint8Array, address: Uint8Array): Uint8Array {
   const out = new Uint8Array(ARP_PACKET_BYTES);
   const view = new DataView(out.buffer);
-  view.setUint16(0, ARPHRD_ETHER);
-  view.setUint16(2, ETH_P_IP);
-  view.setUint8(4, ETH_ALEN);
-  view.setUint8(5, IPV4_BYTES);
-  view.setUint16(6, ARPOP_REQUEST);
-  out.set(mac, 8);
-  out.set(address, 8 + ETH_ALEN);
-  out.set(address, 8 + 2 * ETH_ALEN + IPV4_BYTES);
+  view.setUint16(ARP.htype, ARPHRD_ETHER);
+  view.setUint16(ARP.ptype, ETH_P_IP);
+  view.setUint8(ARP.hlen, ETH_ALEN);
+  view.setUint8(ARP.plen, IPV4_BYTES);
+  view.setUint16(ARP.op, ARPOP_REQUEST);
+  out.set(mac, ARP.sha);
+  out.set(address, ARP.spa);
+  out.set(address, ARP.tpa);
   return out;
 }
 
@@ -81,12 +91,12 @@ export function arpAnnouncement(mac: Uint8Array, address: Uint8Array): Uint8Arra
 export function neighbourAdvertisement(mac: Uint8Array, address: Uint8Array): Uint8Array {
   const out = new Uint8Array(NA_PACKET_BYTES);
   const view = new DataView(out.buffer);
-  view.setUint8(0, ND_NEIGHBOR_ADVERT);
-  view.setUint32(4, ND_NA_FLAG_OVERRIDE);
-  out.set(address, 8);
-  view.setUint8(NA_HEADER_BYTES, ND_OPT_TARGET_LINKADDR);
-  view.setUint8(NA_HEADER_BYTES + 1, ND_OPT_UNITS);
-  out.set(mac, NA_HEADER_BYTES + 2);
+  view.setUint8(NA.type, ND_NEIGHBOR_ADVERT);
+  view.setUint32(NA.flags, ND_NA_FLAG_OVERRIDE);
+  out.set(address, NA.target);
+  view.setUint8(NA_HEADER_BYTES + ND_OPT.type, ND_OPT_TARGET_LINKADDR);
+  view.setUint8(NA_HEADER_BYTES + ND_OPT.units, ND_OPT_UNITS);
+  out.set(mac, NA_HEADER_BYTES + ND_OPT.addr);
   return out;
 }
 
@@ -96,12 +106,12 @@ function sendArp(ifname: string, cidr: Cidr, what: string): void {
   const packet = arpAnnouncement(ethernetMac(ifname, what), cidr.bytes);
   const to = new Uint8Array(SOCKADDR_LL_BYTES);
   const view = new DataView(to.buffer);
-  view.setUint16(0, AF_PACKET, true);
-  view.setUint16(2, ETH_P_ARP);
-  view.setInt32(4, index, true);
-  view.setUint16(8, ARPHRD_ETHER, true);
-  view.setUint8(11, ETH_ALEN);
-  to.set(BROADCAST_MAC, 12);
+  view.setUint16(SLL.family, AF_PACKET, true);
+  view.setUint16(SLL.protocol, ETH_P_ARP);
+  view.setInt32(SLL.ifindex, index, true);
+  view.setUint16(SLL.hatype, ARPHRD_ETHER, true);
+  view.setUint8(SLL.halen, ETH_ALEN);
+  to.set(BROADCAST_MAC, SLL.addr);
   const fd = openSocket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP), describe);
   try {
     check(sys().sendto(fd, packet, packet, MSG_DONTWAIT, to, SOCKADDR_LL_BYTES), describe);
@@ -113,9 +123,9 @@ function sendArp(ifname: string, cidr: Cidr, what: string): void {
 function sockaddrIn6(address: Uint8Array, scope: number): Uint8Array {
   const out = new Uint8Array(SOCKADDR_IN6_BYTES);
   const view = new DataView(out.buffer);
-  view.setUint16(0, AF_INET6, true);
-  out.set(address, 8);
-  view.setUint32(24, scope, true);
+  view.setUint16(SIN6.family, AF_INET6, true);
+  out.set(address, SIN6.addr);
+  view.setUint32(SIN6.scopeId, scope, true);
   return out;
 }
 

@@ -81,6 +81,8 @@ export function cString(text: string): Uint8Array {
 
 const SOCKET_OPTION_INT_BYTES = 4;
 const TIMEVAL_BYTES = 16;
+/** Field offsets in struct timeval (64-bit). */
+const TIMEVAL = { sec: 0, usec: 8 } as const;
 const US_PER_MS = 1000;
 const MS_PER_S = 1000;
 
@@ -93,8 +95,8 @@ export function setIntOption(fd: number, level: number, option: number, value: n
 /** setsockopt with a struct timeval of `ms` (SO_RCVTIMEO, SO_SNDTIMEO). */
 export function setTimeoutOption(fd: number, level: number, option: number, ms: number, what: () => string): void {
   const tv = new DataView(new ArrayBuffer(TIMEVAL_BYTES));
-  tv.setBigInt64(0, BigInt(Math.floor(ms / MS_PER_S)), true);
-  tv.setBigInt64(8, BigInt((ms % MS_PER_S) * US_PER_MS), true);
+  tv.setBigInt64(TIMEVAL.sec, BigInt(Math.floor(ms / MS_PER_S)), true);
+  tv.setBigInt64(TIMEVAL.usec, BigInt((ms % MS_PER_S) * US_PER_MS), true);
   check(sys().setsockopt(fd, level, option, tv, TIMEVAL_BYTES), what);
 }
 

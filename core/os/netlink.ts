@@ -40,6 +40,8 @@ const MSG_TRUNC = 0x20;
 const SOCKADDR_NL_BYTES = 12;
 
 const NLMSG_HDR_BYTES = 16;
+/** Field offsets in struct nlmsghdr. */
+const NLMSG = { len: 0, type: 4, flags: 6, seq: 8 } as const;
 const NLMSG_ALIGNTO = 4;
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
@@ -63,10 +65,19 @@ const RTM_NEWADDR = 20;
 const RTM_DELADDR = 21;
 const RTM_GETADDR = 22;
 const RTA_HDR_BYTES = 4;
+/** Field offsets in struct rtattr. */
+const RTA = { len: 0, type: 2 } as const;
 const NLA_TYPE_MASK = 0x3fff;
 const IFADDRMSG_BYTES = 8;
+/** Field offsets in struct ifaddrmsg. */
+const IFADDRMSG = { family: 0, prefixlen: 1, flags: 2, scope: 3, index: 4 } as const;
 const IFINFOMSG_BYTES = 16;
+/** Field offsets in struct ifinfomsg. */
+const IFINFOMSG = { family: 0, index: 4 } as const;
 const IFA_CACHEINFO_BYTES = 16;
+/** Field offsets in struct ifa_cacheinfo. */
+const CACHEINFO = { preferred: 0, valid: 4 } as const;
+const U32_BYTES = 4;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const IFA_LABEL = 3;
@@ -124,7 +135,7 @@ let lastSeq = 0;
 const align = (n: number) => (n + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1);
 
 function u32(value: number): Uint8Array {
-  const out = new Uint8Array(4);
+  const out = new Uint8Array(U32_BYTES);
   new DataView(out.buffer).setUint32(0, value, true);
   return out;
 }
@@ -149,14 +160,14 @@ function buildRequest(type: number, flags: number, seq: number, body: Uint8Array
   out.set(body, reserve(body.length));
   for (const a of attrs) {
     const at = reserve(RTA_HDR_BYTES + a.data.length);
-    view.setUint16(at, RTA_HDR_BYTES + a.data.length, true);
-    view.setUint16(at + 2, a.type, true);
+    view.setUint16(at + RTA.len, RTA_HDR_BYTES + a.data.length, true);
+    view.setUint16(at + RTA.type, a.type, true);
     out.set(a.data, at + RTA_HDR_BYTES);
   }
-  view.setUint32(0, end, true);
-  view.setUint16(4, type, true);
-  view.setUint16(6, flags | NLM_F_REQUEST | NLM_F_ACK, true);
-  view.setUint32(8, seq, true);
+  view.setUint32(NLMSG.len, end, true);
+  view.setUint16(NLMSG.type, type, true);
+  view.setUint16(NLMSG.flags, flags | NLM_F_REQUEST | NLM_F_ACK, true);
+  view.setUint32(NLMSG.seq, seq, true);
   return out.subarray(0, end);
 }
 
@@ -165,9 +176,9 @@ function attributes(msg: Uint8Array, start: number): Map<number, Uint8Array> {
   const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
   const out = new Map<number, Uint8Array>();
   for (let at = align(start); at + RTA_HDR_BYTES <= msg.length; ) {
-    const len = view.getUint16(at, true);
+    const len = view.getUint16(at + RTA.len, true);
     if (len < RTA_HDR_BYTES || at + len > msg.length) break;
-    out.set(view.getUint16(at + 2, true) & NLA_TYPE_MASK, msg.subarray(at + RTA_HDR_BYTES, at + len));
+    out.set(view.getUint16(at + RTA.type, true) & NLA_TYPE_MASK, msg.subarray(at + RTA_HDR_BYTES, at + len));
     at += align(len);
   }
   return out;
@@ -187,11 +198,11 @@ const sockaddrKernel = (() => {
 /** Why the kernel refused, from an NLMSG_ERROR's extended ack; undefined when it said nothing more. */
 function extackMessage(msg: Uint8Array): string | undefined {
   const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  const flags = view.getUint16(6, true);
+  const flags = view.getUint16(NLMSG.flags, true);
   if (!(flags & NLM_F_ACK_TLVS)) return undefined;
   const echoedAt = NLMSG_HDR_BYTES + NLMSGERR_ERROR_BYTES;
   if (msg.length < echoedAt + NLMSG_HDR_BYTES) return undefined;
-  const echoed = flags & NLM_F_CAPPED ? NLMSG_HDR_BYTES : view.getUint32(echoedAt, true);
+  const echoed = flags & NLM_F_CAPPED ? NLMSG_HDR_BYTES : view.getUint32(echoedAt + NLMSG.len, true);
   const text = attributes(msg, echoedAt + echoed).get(NLMSGERR_ATTR_MSG);
   return text ? cText(text) : undefined;
 }
@@ -231,12 +242,12 @@ function exchange(what: string, type: number, flags: number, body: Uint8Array, a
       }
       if (n > buf.length) throw new OsError(what, ERRNO.EMSGSIZE, `a ${n}-byte answer does not fit the ${buf.length}-byte buffer`);
       for (let at = 0; at + NLMSG_HDR_BYTES <= n; ) {
-        const len = view.getUint32(at, true);
+        const len = view.getUint32(at + NLMSG.len, true);
         if (len < NLMSG_HDR_BYTES || at + len > n) throw new OsError(what, ERRNO.EPROTO, `a malformed netlink message (length ${len} at ${at} of ${n})`);
         const msg = buf.subarray(at, at + len);
         at += align(len);
-        if (view.getUint32(msg.byteOffset + 8, true) !== seq) continue;
-        const msgType = view.getUint16(msg.byteOffset + 4, true);
+        if (view.getUint32(msg.byteOffset + NLMSG.seq, true) !== seq) continue;
+        const msgType = view.getUint16(msg.byteOffset + NLMSG.type, true);
         if (msgType === NLMSG_ERROR || msgType === NLMSG_DONE) {
           const error = len >= NLMSG_HDR_BYTES + NLMSGERR_ERROR_BYTES ? view.getInt32(msg.byteOffset + NLMSG_HDR_BYTES, true) : 0;
           if (error < 0) throw new OsError(what, -error, extackMessage(msg));
@@ -264,12 +275,11 @@ export function interfaceMac(name: string, what = `read the link address of ${na
   const index = interfaceIndex(name, what);
   const body = new Uint8Array(IFINFOMSG_BYTES);
   const view = new DataView(body.buffer);
-  view.setUint8(0, AF_UNSPEC);
-  view.setInt32(4, index, true);
+  view.setUint8(IFINFOMSG.family, AF_UNSPEC);
+  view.setInt32(IFINFOMSG.index, index, true);
   let mac: Uint8Array | null = null;
   exchange(what, RTM_GETLINK, 0, body, [], (msg) => {
-    const type = new DataView(msg.buffer, msg.byteOffset).getUint16(4, true);
-    if (type !== RTM_NEWLINK) return;
+    if (new DataView(msg.buffer, msg.byteOffset).getUint16(NLMSG.type, true) !== RTM_NEWLINK) return;
     const found = attributes(msg, NLMSG_HDR_BYTES + IFINFOMSG_BYTES).get(IFLA_ADDRESS);
     mac = found && found.length > 0 ? found.slice() : null;
   });
@@ -284,10 +294,10 @@ export function formatMac(mac: Uint8Array): string {
 function ifaddrmsg(family: number, prefixLength: number, index: number): Uint8Array {
   const body = new Uint8Array(IFADDRMSG_BYTES);
   const view = new DataView(body.buffer);
-  view.setUint8(0, family);
-  view.setUint8(1, prefixLength);
-  view.setUint8(3, RT_SCOPE_UNIVERSE);
-  view.setUint32(4, index, true);
+  view.setUint8(IFADDRMSG.family, family);
+  view.setUint8(IFADDRMSG.prefixlen, prefixLength);
+  view.setUint8(IFADDRMSG.scope, RT_SCOPE_UNIVERSE);
+  view.setUint32(IFADDRMSG.index, index, true);
   return body;
 }
 
@@ -311,8 +321,8 @@ function newAddress(what: string, index: number, spec: AddressSpec, flags: numbe
   const { cidr } = spec;
   const cacheinfo = new Uint8Array(IFA_CACHEINFO_BYTES);
   const view = new DataView(cacheinfo.buffer);
-  view.setUint32(0, spec.preferredLft, true);
-  view.setUint32(4, spec.validLft, true);
+  view.setUint32(CACHEINFO.preferred, spec.preferredLft, true);
+  view.setUint32(CACHEINFO.valid, spec.validLft, true);
   const attrs = [{ type: IFA_ADDRESS, data: cidr.bytes }, { type: IFA_CACHEINFO, data: cacheinfo }];
   if (cidr.family === 4) {
     attrs.push({ type: IFA_LOCAL, data: cidr.bytes });
@@ -384,8 +394,9 @@ export function deleteAddress(ifname: string, cidr: Cidr): DeleteOutcome {
 
 function parseAddress(msg: Uint8Array): InterfaceAddress | undefined {
   const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  if (view.getUint16(4, true) !== RTM_NEWADDR || msg.length < NLMSG_HDR_BYTES + IFADDRMSG_BYTES) return undefined;
-  const family = view.getUint8(NLMSG_HDR_BYTES);
+  if (view.getUint16(NLMSG.type, true) !== RTM_NEWADDR || msg.length < NLMSG_HDR_BYTES + IFADDRMSG_BYTES) return undefined;
+  const field = (offset: number) => NLMSG_HDR_BYTES + offset;
+  const family = view.getUint8(field(IFADDRMSG.family));
   if (family !== AF_INET && family !== AF_INET6) return undefined;
   const a = attributes(msg, NLMSG_HDR_BYTES + IFADDRMSG_BYTES);
   const size = family === AF_INET ? IPV4_BYTES : IPV6_BYTES;
@@ -401,15 +412,15 @@ function parseAddress(msg: Uint8Array): InterfaceAddress | undefined {
   const peer = remote ? formatIp(remote) : address;
   return {
     family: familyOf(local),
-    index: view.getUint32(NLMSG_HDR_BYTES + 4, true),
+    index: view.getUint32(field(IFADDRMSG.index), true),
     address,
-    prefixLength: view.getUint8(NLMSG_HDR_BYTES + 1),
+    prefixLength: view.getUint8(field(IFADDRMSG.prefixlen)),
     ...(peer !== address ? { peer } : {}),
     ...(label ? { label: cText(label) } : {}),
-    flags: flags && flags.length === 4 ? new DataView(flags.buffer, flags.byteOffset, 4).getUint32(0, true) : view.getUint8(NLMSG_HDR_BYTES + 2),
-    scope: view.getUint8(NLMSG_HDR_BYTES + 3),
-    validLft: cacheView ? cacheView.getUint32(4, true) : FOREVER,
-    preferredLft: cacheView ? cacheView.getUint32(0, true) : FOREVER,
+    flags: flags && flags.length === U32_BYTES ? new DataView(flags.buffer, flags.byteOffset, U32_BYTES).getUint32(0, true) : view.getUint8(field(IFADDRMSG.flags)),
+    scope: view.getUint8(field(IFADDRMSG.scope)),
+    validLft: cacheView ? cacheView.getUint32(CACHEINFO.valid, true) : FOREVER,
+    preferredLft: cacheView ? cacheView.getUint32(CACHEINFO.preferred, true) : FOREVER,
   };
 }
 

@@ -33,6 +33,14 @@ export const MAX_LIFETIME_S = 86_400;
 /** Renewals per lifetime: the address outlives two missed renewals, not three. */
 export const RENEWALS_PER_LIFETIME = 3;
 const MS_PER_S = 1000;
+/** The timeouts and monitor interval the meta-data advises: every action is a few netlink requests of 1 s at most. */
+const ADVISED_TIMEOUT_MS = 5000;
+const ADVISED_MONITOR_INTERVAL_MS = 10_000;
+/** 224.0.0.0/4 and ff00::/8, by their first byte. */
+const IPV4_MULTICAST_MASK = 0xf0;
+const IPV4_MULTICAST_FIRST = 0xe0;
+const IPV6_MULTICAST_FIRST = 0xff;
+const ALL_ONES_BYTE = 0xff;
 
 export interface AddressParams {
   cidr: Cidr;
@@ -53,7 +61,7 @@ export const ADDRESS_META: OcfMetaData = {
   parameters: [
     { name: "address", required: true, unique: true, type: "string", default: null, shortdesc: "The address with its prefix length: 198.18.4.10/24 or fd00::10/64" },
     { name: "interface", required: true, unique: false, type: "string", default: null, shortdesc: "The interface that gets the address" },
-    { name: "label", required: false, unique: false, type: "string", default: null, shortdesc: "IPv4 only: the address's label, at most 15 bytes (eth0:vip)" },
+    { name: "label", required: false, unique: false, type: "string", default: null, shortdesc: `IPv4 only: the address's label, at most ${IFNAMSIZ - 1} bytes (eth0:vip)` },
     { name: "announce_count", required: false, unique: false, type: "integer", default: String(DEFAULT_ANNOUNCE_COUNT), shortdesc: `Gratuitous ARPs or unsolicited NAs sent at start, 0 to ${MAX_ANNOUNCE_COUNT}` },
     { name: "announce_interval", required: false, unique: false, type: "string", default: DEFAULT_ANNOUNCE_INTERVAL, shortdesc: "Time between two announcements, with its unit" },
     {
@@ -66,11 +74,11 @@ export const ADDRESS_META: OcfMetaData = {
     },
   ],
   actions: [
-    { name: "start", timeoutMs: 5000, intervalMs: null },
-    { name: "stop", timeoutMs: 5000, intervalMs: null },
-    { name: "monitor", timeoutMs: 5000, intervalMs: 10_000 },
-    { name: "meta-data", timeoutMs: 5000, intervalMs: null },
-    { name: "validate-all", timeoutMs: 5000, intervalMs: null },
+    { name: "start", timeoutMs: ADVISED_TIMEOUT_MS, intervalMs: null },
+    { name: "stop", timeoutMs: ADVISED_TIMEOUT_MS, intervalMs: null },
+    { name: "monitor", timeoutMs: ADVISED_TIMEOUT_MS, intervalMs: ADVISED_MONITOR_INTERVAL_MS },
+    { name: "meta-data", timeoutMs: ADVISED_TIMEOUT_MS, intervalMs: null },
+    { name: "validate-all", timeoutMs: ADVISED_TIMEOUT_MS, intervalMs: null },
   ],
 };
 
@@ -165,8 +173,8 @@ export function parseAddressParams(resourceName: string, params: Record<string, 
 function checkCidr(cidr: Cidr, text: string): Cidr {
   const [first] = cidr.bytes;
   const unspecified = cidr.bytes.every((b) => b === 0);
-  const multicast = cidr.family === 4 ? (first! & 0xf0) === 0xe0 : first === 0xff;
-  const broadcast = cidr.family === 4 && cidr.bytes.every((b) => b === 0xff);
+  const multicast = cidr.family === 4 ? (first! & IPV4_MULTICAST_MASK) === IPV4_MULTICAST_FIRST : first === IPV6_MULTICAST_FIRST;
+  const broadcast = cidr.family === 4 && cidr.bytes.every((b) => b === ALL_ONES_BYTE);
   if (unspecified || multicast || broadcast) throw new RangeError(`address "${text}" is ${unspecified ? "unspecified" : multicast ? "multicast" : "a broadcast address"}: not one a host can hold`);
   return cidr;
 }
