@@ -43,7 +43,7 @@ export const ERRNO = constants.errno;
 const ERRNO_NAMES = new Map<number, string>(Object.entries(ERRNO).map(([name, n]) => [n, name]));
 
 /** "ENODEV" for 19; "errno 999" for a number this platform does not name. */
-export function errnoName(errno: number): string {
+function errnoName(errno: number): string {
   return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }
 
@@ -92,7 +92,7 @@ export function setIntOption(fd: number, level: number, option: number, value: n
   check(sys().setsockopt(fd, level, option, v, SOCKET_OPTION_INT_BYTES), what);
 }
 
-/** setsockopt with a struct timeval of `ms` (SO_RCVTIMEO, SO_SNDTIMEO). */
+/** setsockopt with a struct timeval of `ms` (SO_RCVTIMEO). */
 export function setTimeoutOption(fd: number, level: number, option: number, ms: number, what: () => string): void {
   const tv = new DataView(new ArrayBuffer(TIMEVAL_BYTES));
   tv.setBigInt64(TIMEVAL.sec, BigInt(Math.floor(ms / MS_PER_S)), true);
@@ -109,8 +109,7 @@ export function closeSocket(fd: number): void {
   sys().close(fd);
 }
 
-export const SOCK_CLOEXEC = 0o2000000;
+const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_RCVTIMEO = 20;
-export const SO_SNDTIMEO = 21;
 export const MSG_DONTWAIT = 0x40;

@@ -89,12 +89,8 @@ const RT_SCOPE_UNIVERSE = 0;
 /** An interface name or label is at most IFNAMSIZ - 1 bytes. */
 export const IFNAMSIZ = 16;
 
-export const IFA_F_SECONDARY = 0x01;
 export const IFA_F_NODAD = 0x02;
-export const IFA_F_DADFAILED = 0x08;
-export const IFA_F_DEPRECATED = 0x20;
 export const IFA_F_TENTATIVE = 0x40;
-export const IFA_F_PERMANENT = 0x80;
 
 const FAMILY: Record<IpFamily, number> = { 4: AF_INET, 6: AF_INET6 };
 
