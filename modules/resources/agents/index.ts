@@ -5,6 +5,7 @@
  */
 import type { ResourceRaw } from "../config.ts";
 import type { Agent } from "./agent.ts";
+import { createAddressAgent } from "./address.ts";
 import { ExecAgent } from "./exec.ts";
 import { LsbAgent } from "./lsb.ts";
 import { OcfAgent } from "./ocf.ts";
@@ -33,6 +34,8 @@ function ocfParams(r: ResourceRaw): Record<string, string> {
 export function createAgent(r: ResourceRaw): ManagedAgent {
   const [kind, a, b] = r.agent.split(":");
   switch (kind) {
+    case "address":
+      return createAddressAgent(r.name, r.params);
     case "ocf":
       return new OcfAgent({ provider: a!, type: b!, instance: r.name, params: ocfParams(r) });
     case "lsb":
