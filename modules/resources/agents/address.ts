@@ -302,7 +302,10 @@ export class AddressAgent implements Agent {
       return result("not-running", `${this.what} is ${found ? "expired" : "not there"}${how}`);
     }
     const notes: string[] = [];
-    if (found.validLft !== FOREVER && !this.renewing) notes.push(`not renewed by this process: it expires in ${found.validLft}s`);
+    // A probe that finds the address (left by an earlier run of this daemon) takes its renewals over: the policy
+    // now counts it as running here and either keeps it (renewed) or stops it.
+    if (found.validLft !== FOREVER && !this.renewing && action === "probe") notes.push(this.adopt(found.validLft));
+    else if (found.validLft !== FOREVER && !this.renewing) notes.push(`not renewed by this process: it expires in ${found.validLft}s`);
     if (this.renewProblem) notes.push(`renewal failing: ${this.renewProblem}`);
     if (this.announceProblem) notes.push(`announcement failed: ${this.announceProblem}`);
     return result("ok", notes.join("; "));
@@ -315,6 +318,17 @@ export class AddressAgent implements Agent {
     } catch (err) {
       return result(isNoDevice(err) ? "not-configured" : failureStatus(err), errorText(err));
     }
+  }
+
+  private adopt(left: number): string {
+    try {
+      if (renewAddress(this.spec) !== "renewed") return `found with ${left}s left, gone before it could be renewed`;
+    } catch (err) {
+      return `found with ${left}s left; renewing it failed: ${errorText(err)}`;
+    }
+    this.lost = null;
+    this.scheduleRenewal();
+    return `found with ${left}s left; renewed by this process from now on`;
   }
 
   private scheduleRenewal(): void {
