@@ -35,3 +35,5 @@ const lab = JSON.parse(execFileSync(bin, ["lab", "status", "--name", "demo", "--
 console.log("\ndashboards (every node serves one, on its API address):");
 for (const h of lab.hosts.filter((h) => h.api)) console.log(`  ${h.name.padEnd(6)} ${h.api}`);
 console.log(`API token for POST endpoints: ${token}`);
+console.log(`\nresources: dist/tandem status -c examples/demo.toml   (the group "web" holds 198.18.7.50)`);
+console.log(`failover:  dist/tandem lab fault alpha kill --name demo, then heal alpha`);
