@@ -69,8 +69,9 @@ export class NodeProcess {
   log = "";
   private readonly drained: Promise<void>;
 
-  constructor(args: string[], cwd: string) {
-    this.proc = Bun.spawn([...tandemArgv(), "run", ...args], { cwd, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  /** `env` adds to this process's environment (HA_RSCTMP, so resource agents keep their state in the test's directory). */
+  constructor(args: string[], cwd: string, env: Record<string, string> = {}) {
+    this.proc = Bun.spawn([...tandemArgv(), "run", ...args], { cwd, stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { ...process.env, ...env } });
     const collect = async (s: ReadableStream<Uint8Array>) => {
       const dec = new TextDecoder();
       for await (const chunk of s) this.log += dec.decode(chunk, { stream: true });

@@ -1,6 +1,6 @@
 /**
  * The dashboard: one page served by every node, built on the public API only
- * (/v1/status, /v1/events). Plain DOM, no framework and no outside assets, so
+ * (/v1/status, /v1/events, /v1/resources/). Plain DOM, no framework and no outside assets, so
  * it works on an appliance with no internet. Data is set with textContent only.
  */
 export const DASHBOARD_HTML = `<!doctype html>
@@ -37,6 +37,11 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Modules</h2>
     <table><thead><tr><th>module</th><th>state</th><th>detail</th></tr></thead><tbody id="modules"></tbody></table>
   </section>
+  <section id="resources-section" hidden>
+    <h2>Resources <small id="dc"></small></h2>
+    <table><thead><tr><th>group</th><th>resource</th><th>agent</th><th>state by node</th></tr></thead><tbody id="resources"></tbody></table>
+    <ul id="notes"></ul>
+  </section>
   <section>
     <h2>Events</h2>
     <div id="events"></div>
@@ -54,10 +59,27 @@ async function refresh() {
     for (const [name, m] of Object.entries(s.modules)) {
       const row = document.createElement("tr");
       const { state, ...rest } = m;
-      cell(row, name); cell(row, state, "state-" + state); cell(row, Object.entries(rest).map(([k, v]) => k + "=" + (typeof v === "string" ? v : JSON.stringify(v))).join(" "));
+      cell(row, name); cell(row, state, "state-" + state); cell(row, Object.entries(rest).map(([k, v]) => k + "=" + (v !== null && typeof v === "object" ? Object.keys(v).length + " entries" : String(v))).join(" "));
       body.appendChild(row);
     }
+    if (s.modules.resources) await resources(); else $("resources-section").hidden = true;
   } catch (e) { $("phase").textContent = "unreachable"; }
+}
+async function resources() {
+  const r = await (await fetch("/v1/resources/")).json();
+  $("resources-section").hidden = false;
+  $("dc").textContent = "DC " + (r.dc || "none") + (r.quorate ? "" : ", no quorum");
+  const body = $("resources"); body.replaceChildren();
+  for (const g of r.groups) for (const name of g.members) {
+    const row = document.createElement("tr");
+    const res = r.resources[name];
+    const active = Object.entries(res.states).filter(([, st]) => st !== "stopped");
+    cell(row, g.name); cell(row, name); cell(row, res.agent);
+    cell(row, active.length ? active.map(([n, st]) => st + " on " + n).join(", ") : "stopped", active.some(([, st]) => st === "started") ? "state-running" : "state-stopped");
+    body.appendChild(row);
+  }
+  const notes = $("notes"); notes.replaceChildren();
+  for (const n of r.notes) { const li = document.createElement("li"); li.textContent = n; notes.appendChild(li); }
 }
 const seen = new Set();
 function show(msg) {

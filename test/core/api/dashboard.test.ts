@@ -17,14 +17,14 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-test.skipIf(!haveChromium)("the dashboard shows the node, its modules, the events before it opened and those that follow", async () => {
+test.skipIf(!haveChromium)("the dashboard shows the node, its modules and resources, the events before it opened and those that follow", async () => {
   const port = await freePort();
   await tandem(["keygen", "-o", join(tmp.dir, "k")]);
   const token = "dashboard-token-0123456789";
   writeSecret(join(tmp.dir, "t"), token);
   const file = join(tmp.dir, "c.toml");
-  writeFileSync(file, `cluster = "dash"\nkey_file = "k"\n[[nodes]]\nname = "solo"\naddress = "127.0.0.1"\n[api]\nport = ${port}\ntoken_file = "t"\n`);
-  node = new NodeProcess(["-c", file, "--node", "solo"], tmp.dir);
+  writeFileSync(file, `cluster = "dash"\nkey_file = "k"\n[[nodes]]\nname = "solo"\naddress = "127.0.0.1"\n[api]\nport = ${port}\ntoken_file = "t"\n[resources]\n[[resources.resource]]\nname = "dummy"\nagent = "ocf:heartbeat:Dummy"\n`);
+  node = new NodeProcess(["-c", file, "--node", "solo"], tmp.dir, { HA_RSCTMP: tmp.dir });
   await node.waitLog("the node to run", (l) => l.event === "runtime.running");
 
   browser = await chromium.launch({
@@ -40,6 +40,9 @@ test.skipIf(!haveChromium)("the dashboard shows the node, its modules, the event
   await page.locator("#events div", { hasText: "runtime.running" }).waitFor({ timeout: 10_000 });
   const row = page.locator("#modules tr", { hasText: "api" });
   expect(await row.locator("td").nth(1).textContent()).toBe("running");
+  const dummy = page.locator("#resources tr", { hasText: "ocf:heartbeat:Dummy" });
+  await dummy.locator("td", { hasText: "started on solo" }).waitFor({ timeout: 10_000 });
+  expect(await page.textContent("#dc")).toBe("DC solo");
 
   const r = await fetch(`http://127.0.0.1:${port}/v1/reload`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
   expect(r.status).toBe(200);
