@@ -12,6 +12,8 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { didYouMean, type Problem } from "../../core/config/problems.ts";
+import { createAgent } from "./agents/index.ts";
+import { createFenceDevice } from "./fencing/config.ts";
 import { INFINITY, MINUS_INFINITY, type ClusterConfig, type GroupDef, type OnFail, type ResourceDef } from "./model.ts";
 
 /** Resources a cluster may define: every node's report of their states fits one heartbeat frame. */
@@ -189,6 +191,14 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     if (r.agent === "address") {
       for (const key of ["address", "interface"]) if (typeof r.params[key] !== "string") err(["resource", i, "params", key], `an address resource needs ${key}`, key === "address" ? "a CIDR like \"198.18.4.10/24\"" : "an interface name like \"eth0\"");
     }
+    if (!out.some((p) => p.path[1] === "resource" && p.path[2] === i)) {
+      try {
+        createAgent(r);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        err(["resource", i, "params"], e.message);
+      }
+    }
     if (r.on_fail === "fence" && rs.fence_device.length === 0) out.push({ severity: "warning", path: ["resources", "resource", i, "on_fail"], message: `on_fail = "fence" without a fence device blocks the group instead` });
   });
   const groupOfMember = new Map<string, string>();
@@ -232,6 +242,12 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     if (devices.has(d.name)) err(["fence_device", i, "name"], `fence device name "${d.name}" is used twice`, "a unique name");
     devices.add(d.name);
     (d.nodes ?? []).forEach((n, j) => knownNode(["fence_device", i, "nodes", j], n));
+    try {
+      createFenceDevice(d);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      err(["fence_device", i], e.message);
+    }
     for (const n of Object.keys(d.host_map ?? {})) knownNode(["fence_device", i, "host_map", n], n);
   });
   return out;

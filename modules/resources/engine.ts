@@ -250,6 +250,8 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   }
 
   if (expire(s)) bump();
+  // A failed fence is forgotten after fenceRetryMs, so the policy plans it again.
+  for (const [node, f] of Object.entries(s.fence)) if (f.state === "failed" && s.now >= f.at + s.p.fenceRetryMs) delete s.fence[node];
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
   if (changed || s.now - s.lastReportAt >= s.p.resendMs) {
@@ -552,12 +554,7 @@ function basis(s: State): Record<string, number> {
 }
 
 function fence(s: State, a: Action, fx: Effect[]): void {
-  const f = s.fence[a.node];
-  if (s.fencingNow !== null || f?.state === "fenced") return;
-  if (f?.state === "failed") {
-    if (s.now < f.at + s.p.fenceRetryMs) return;
-    delete s.fence[a.node];
-  }
+  if (s.fencingNow !== null || s.fence[a.node]) return;
   s.fencingNow = a.node;
   fx.push({ type: "fence", node: a.node });
   fx.push({ type: "event", event: "resources.fence", data: { node: a.node, result: "fencing", reason: a.reason } });

@@ -204,6 +204,6 @@ export class ResourcesService implements ModuleInstance {
 
   private async fence(node: string): Promise<void> {
     const r = await fenceNode(this.devices, node);
-    this.feed({ type: "fenced", ...this.time(), node, ok: r.status === "fenced", message: r.device ? `${r.device}: ${r.status}${r.message ? ` (${r.message})` : ""}` : r.message });
+    this.feed({ type: "fenced", ...this.time(), node, ok: r.status === "fenced", message: r.message || `${r.device}: ${r.status}` });
   }
 }

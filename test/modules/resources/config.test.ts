@@ -162,6 +162,23 @@ params = { interface = "eth0" }
     expect(out).toContain("resources.group[0]: stickiness and auto_failback both given");
   });
 
+  test("what an agent or a fence device refuses is a config problem: a bad address, a fence device without its command", () => {
+    const text = `${BASE}
+[resources]
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "198.18.1.300/24", interface = "eth0" }
+
+[[resources.fence_device]]
+name = "power"
+agent = "exec"
+`;
+    const out = problems(text).join("\n");
+    expect(out).toMatch(/resources\.resource\[0\]\.params: .*198\.18\.1\.300/);
+    expect(out).toMatch(/resources\.fence_device\[0\]: .*params\.command/);
+  });
+
   test("a pair with a fence device is not warned about a split; on_fail = fence without one is", () => {
     const pair = BASE.replace(/\n\[\[nodes\]\]\nname = "witness"[\s\S]*$/, "\n");
     const withDevice = parseConfig(`${pair}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\n\n[[resources.fence_device]]\nname = "ipmi"\nagent = "fence_ipmilan"\n`, "t.toml");
