@@ -9,6 +9,7 @@ import { createAddressAgent } from "./address.ts";
 import { ExecAgent } from "./exec.ts";
 import { LsbAgent } from "./lsb.ts";
 import { OcfAgent } from "./ocf.ts";
+import { SystemdAgent } from "./systemd.ts";
 
 /** An agent the executor can also close (one holding timers, as the address agent's renewals). */
 export interface ManagedAgent extends Agent {
@@ -41,6 +42,9 @@ export function createAgent(r: ResourceRaw): ManagedAgent {
     case "lsb":
       if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: an LSB script takes no params`);
       return new LsbAgent({ service: a! });
+    case "systemd":
+      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: a systemd unit takes no params`);
+      return new SystemdAgent({ unit: r.agent.slice("systemd:".length) });
     case "exec":
       return new ExecAgent({ name: r.name, start: argv(r, "start"), stop: argv(r, "stop"), monitor: argv(r, "monitor") });
     default:

@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { ExecAgent } from "../../../modules/resources/agents/exec.ts";
 import { LsbAgent } from "../../../modules/resources/agents/lsb.ts";
+import { SystemdAgent } from "../../../modules/resources/agents/systemd.ts";
 import { checkParameters, parseMetaData, parseOcfTime, parseXml, XmlError } from "../../../modules/resources/agents/metadata.ts";
 import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent } from "../../../modules/resources/agents/ocf.ts";
 import { OUTPUT_TAIL_BYTES, TailBuffer, runProcess } from "../../../modules/resources/agents/process.ts";
@@ -366,5 +367,40 @@ describe("exec agents (the operator's commands)", () => {
     expect((await exec(["/nonexistent/tandem-cmd"]).run("monitor", T)).status).toBe("not-installed");
     expect((await exec(["true"]).run("meta-data", T)).status).toBe("unimplemented");
     expect(() => exec([])).toThrow(RangeError);
+  });
+});
+
+/**
+ * systemd is not PID 1 on this machine (nor in the appliance), so these run
+ * the agent against a stand-in `systemctl` that answers as systemctl does
+ * (its exit codes, its arguments), recording what it was asked.
+ */
+describe("systemd units (a stand-in systemctl)", () => {
+  const fake = (codes: Record<string, number>) =>
+    script(
+      join(tmp.dir, `systemctl-${Object.values(codes).join("")}`),
+      `echo "$@" >> ${join(tmp.dir, "systemctl.log")}\ncase "$1" in\n${Object.entries(codes)
+        .map(([verb, code]) => `  ${verb}) exit ${code};;`)
+        .join("\n")}\nesac\nexit 1\n`,
+    );
+  test("start, stop and is-active are systemctl's verbs; their codes map to statuses", async () => {
+    const agent = new SystemdAgent({ unit: "nginx.service", systemctl: fake({ start: 0, stop: 0, "is-active": 3 }) });
+    expect((await agent.run("start", { timeoutMs: 5000 })).status).toBe("ok");
+    expect((await agent.run("probe", { timeoutMs: 5000 })).status).toBe("not-running");
+    expect((await agent.run("stop", { timeoutMs: 5000 })).status).toBe("ok");
+    expect((await agent.run("meta-data", { timeoutMs: 5000 })).status).toBe("unimplemented");
+    expect(readFileSync(join(tmp.dir, "systemctl.log"), "utf8").trim().split("\n")).toEqual(["start nginx.service", "is-active --quiet nginx.service", "stop nginx.service"]);
+  });
+  test("no such unit: start not-installed, stop ok (it does not run), is-active 4 not-installed; other codes failed", async () => {
+    const missing = new SystemdAgent({ unit: "nope.service", systemctl: fake({ start: 5, stop: 5, "is-active": 4 }) });
+    expect(await missing.run("start", { timeoutMs: 5000 })).toMatchObject({ status: "not-installed", message: "the unit is not loaded (no such unit)" });
+    expect(await missing.run("stop", { timeoutMs: 5000 })).toMatchObject({ status: "ok" });
+    expect(await missing.run("monitor", { timeoutMs: 5000 })).toMatchObject({ status: "not-installed" });
+    const broken = new SystemdAgent({ unit: "x.service", systemctl: fake({ start: 1, stop: 1, "is-active": 1 }) });
+    expect(await broken.run("start", { timeoutMs: 5000 })).toMatchObject({ status: "failed", message: "start exited 1" });
+    expect(await broken.run("monitor", { timeoutMs: 5000 })).toMatchObject({ status: "failed", message: "is-active exited 1" });
+  });
+  test("a unit name that is not one is refused", () => {
+    expect(() => new SystemdAgent({ unit: "../etc/passwd" })).toThrow('bad systemd unit name "../etc/passwd"');
   });
 });
