@@ -3,13 +3,14 @@
 import { type Command, EXIT_OK, EXIT_USAGE, VERSION, runCommand } from "./cli.ts";
 import { check } from "./check.ts";
 import { config } from "./config.ts";
+import { importCommand } from "./import.ts";
 import { keygen } from "./keygen.ts";
 import { lab } from "./lab.ts";
 import { run } from "./run.ts";
 import { cleanup, clear, move, online, standby, status } from "./admin.ts";
 import { simulate } from "./simulate.ts";
 
-const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, simulate, keygen, config, lab];
+const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, simulate, keygen, config, importCommand, lab];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

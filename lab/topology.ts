@@ -128,7 +128,7 @@ export function formatIpv4(value: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
 }
 
-function networkOf(address: number, prefixLength: number): number {
+export function networkOf(address: number, prefixLength: number): number {
   const size = 2 ** (32 - prefixLength);
   return Math.floor(address / size) * size;
 }

@@ -108,7 +108,7 @@ export function addressMetaDataXml(): string {
 }
 
 /** An interface name as the kernel accepts one (dev_valid_name). */
-function interfaceProblem(name: string): string | undefined {
+export function interfaceProblem(name: string): string | undefined {
   if (name === "." || name === ".." || !/^[^/:\s]+$/.test(name) || new TextEncoder().encode(name).length >= IFNAMSIZ) {
     return `"${name}" is not an interface name: 1 to ${IFNAMSIZ - 1} bytes without "/", ":" or spaces`;
   }

@@ -1,0 +1,144 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, runCommand } from "./cli.ts";
+import { importHeartbeat, type Source } from "../import/heartbeat/index.ts";
+import { formatFinding, type Finding } from "../import/heartbeat/findings.ts";
+import { MAPPED_SCRIPTS } from "../import/heartbeat/scripts.ts";
+
+const DEFAULT_HOSTS = "/etc/hosts";
+
+/** The file's text, or a finding saying why it cannot be read. */
+function read(file: string, findings: Finding[]): Source | undefined {
+  try {
+    return { file, text: readFileSync(file, "utf8") };
+  } catch (e) {
+    findings.push({ level: "error", where: file, message: `cannot read it: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+const haresources: Command = {
+  name: "import haresources",
+  summary: "Heartbeat v1: haresources, ha.cf, authkeys",
+  help: `Usage: tandem import haresources FILE [--ha-cf FILE] [--authkeys FILE] [--hosts FILE] [-o OUT [--force]]
+
+Writes one Tandem config from a Heartbeat v1 setup: each haresources line
+becomes a group (its node the preferred one, its resources the members, in
+order); ha.cf gives the nodes, the timers, the links (ucast, bcast, mcast),
+auto_failback and the ping nodes; authkeys is checked as Heartbeat checked it
+(mode 0600), but its secret is not used: write a key with \`tandem keygen\`.
+
+Resources: an address (IPaddr, IPaddr2) becomes an \`address\` resource;
+Heartbeat's own scripts become the OCF agents they ran, with the same
+parameters (${MAPPED_SCRIPTS.join(", ")});
+any other SCRIPT::ARGS runs /etc/ha.d/resource.d/SCRIPT as an exec resource;
+a bare name is an init script (lsb:NAME). drbddisk is not imported.
+
+What has no Tandem counterpart is listed on stderr and in the output's
+comments; what the files do not say (an interface, a node's address) is a
+TODO with a placeholder that \`tandem check\` refuses until it is filled in.
+
+Exit codes: 0 written (with its notes and TODOs on stderr); 2 bad usage, or
+an input file with an error (unreadable, a malformed line, an unknown
+directive: each named with FILE:LINE), and nothing is written; 1 the output
+could not be written.
+
+Options:
+      --ha-cf FILE      Heartbeat's ha.cf
+      --authkeys FILE   Heartbeat's authkeys (checked only)
+      --hosts FILE      where node names are looked up, to tell which ucast
+                        address is which node's (default: ${DEFAULT_HOSTS}, if present)
+  -o, --output OUT      write the config to OUT (default: stdout)
+      --force           replace OUT if it exists
+  -h, --help            this help`,
+  async main(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        "ha-cf": { type: "string" },
+        authkeys: { type: "string" },
+        hosts: { type: "string" },
+        output: { type: "string", short: "o" },
+        force: { type: "boolean" },
+      },
+      true,
+    );
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    if (positionals.length !== 1) fail(positionals.length ? `one haresources file, found ${positionals.join(" ")}` : "missing the haresources FILE");
+    if (values.force && !values.output) fail("--force is for -o OUT");
+    const out = values.output;
+    if (out !== undefined && existsSync(out) && !values.force) {
+      console.error(`tandem import haresources: ${out} exists; keeping it (use --force to replace it)`);
+      return EXIT_FAILURE;
+    }
+    const problems: Finding[] = [];
+    const hr = read(positionals[0]!, problems);
+    const haCf = values["ha-cf"] === undefined ? undefined : read(values["ha-cf"], problems);
+    const authkeys = values.authkeys === undefined ? undefined : read(values.authkeys, problems);
+    const hostsFile = values.hosts ?? (existsSync(DEFAULT_HOSTS) ? DEFAULT_HOSTS : undefined);
+    const hosts = hostsFile === undefined ? undefined : read(hostsFile, problems);
+    if (!hr || problems.length) {
+      for (const p of problems) console.error(formatFinding(p));
+      console.error("tandem import haresources: nothing written");
+      return EXIT_USAGE;
+    }
+    const result = importHeartbeat({
+      haresources: hr,
+      ...(haCf ? { haCf } : {}),
+      ...(authkeys ? { authkeys: { ...authkeys, mode: statSync(authkeys.file).mode } } : {}),
+      ...(hosts ? { hosts } : {}),
+    });
+    for (const f of result.findings) console.error(formatFinding(f));
+    const count = (level: Finding["level"]) => result.findings.filter((f) => f.level === level).length;
+    if (result.toml === undefined) {
+      console.error(`tandem import haresources: nothing written: ${plural(count("error"), "error")}`);
+      return EXIT_USAGE;
+    }
+    if (out === undefined) process.stdout.write(result.toml);
+    else {
+      try {
+        writeFileSync(out, result.toml);
+      } catch (e) {
+        console.error(`tandem import haresources: cannot write ${out}: ${(e as Error).message}`);
+        return EXIT_FAILURE;
+      }
+    }
+    const { nodes, groups, resources } = result.summary;
+    const todos = count("todo");
+    console.error(
+      `imported ${plural(nodes, "node")}, ${plural(groups, "group")}, ${plural(resources, "resource")}${out ? ` to ${out}` : ""}; ` +
+        `${plural(count("warning"), "warning")}, ${plural(count("note"), "note")}, ${plural(todos, "TODO")}` +
+        (todos ? ": fill them in, then run tandem check" : ""),
+    );
+    return EXIT_OK;
+  },
+};
+
+const IMPORTERS = [haresources];
+const kindOf = (c: Command) => c.name.slice("import ".length);
+const KINDS = IMPORTERS.map(kindOf).join(", ");
+
+export const importCommand: Command = {
+  name: "import",
+  summary: "write a Tandem config from another tool's: import haresources (Heartbeat v1)",
+  help: `Usage: tandem import KIND FILE [OPTIONS]
+
+Writes a Tandem config from another tool's configuration, so a cluster can
+move over in one step. Kinds:
+
+${IMPORTERS.map((i) => `  ${kindOf(i).padEnd(12)}  ${i.summary}`).join("\n")}
+
+'tandem import KIND --help' tells what each one reads and writes.
+
+Options:
+  -h, --help   this help`,
+  async main(argv) {
+    const [kind, ...rest] = argv;
+    if (kind === "-h" || kind === "--help") return void console.log(this.help), EXIT_OK;
+    if (kind === undefined) fail(`missing KIND: ${KINDS}`);
+    const importer = IMPORTERS.find((i) => kindOf(i) === kind);
+    if (!importer) fail(`unknown kind "${kind}": ${KINDS}`);
+    return runCommand(importer, rest);
+  },
+};
