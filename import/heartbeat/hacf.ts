@@ -19,7 +19,7 @@ export interface Timer {
 export type Medium =
   | { kind: "ucast"; iface: string; address: string; line: number }
   | { kind: "bcast"; iface: string; line: number }
-  | { kind: "mcast"; iface: string; group: string; port: number; ttl: number; line: number };
+  | { kind: "mcast"; iface: string; group: string; port: number; ttl: number; loop: number; line: number };
 
 export interface HaCf {
   file: string;
@@ -201,7 +201,7 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
         if (!/^\d+$/.test(ttl) || Number(ttl) < 1 || Number(ttl) > 255) error(l, `mcast TTL "${ttl}" is not from 1 to 255`);
         if (loop !== "0" && loop !== "1") error(l, `mcast loop "${loop}" is not 0 or 1`);
         else if (loop === "1") note(l, "mcast loop 1 is not imported: Tandem turns multicast loopback off");
-        cf.media.push({ kind: "mcast", iface: nic, group, port: Number(port), ttl: Number(ttl), line: l.line });
+        cf.media.push({ kind: "mcast", iface: nic, group, port: Number(port), ttl: Number(ttl), loop: Number(loop), line: l.line });
         break;
       }
       case "ping":

@@ -1,13 +1,13 @@
 /**
  * haresources as Heartbeat's ResourceManager read it: `#` to the end of a line
  * is a comment, a line ending in `\` goes on on the next, each line is the
- * preferred node (in lower case) and its resources, started left to right.
+ * preferred node (any case) and its resources, started left to right.
  * A resource is an IPv4 address (IPaddr implied), `SCRIPT::ARG::ARG`, or a
  * bare SCRIPT; Heartbeat looked for SCRIPT in /etc/ha.d/resource.d, then in
  * /etc/init.d.
  */
 import { at, type Finding } from "./findings.ts";
-import { mapScript, type Mapped } from "./scripts.ts";
+import { mapScript, RESOURCE_D, type Mapped } from "./scripts.ts";
 
 export interface Token {
   text: string;
@@ -25,8 +25,6 @@ const ISIP = /^[0-9].*\.[0-9].*\.[0-9].*\.[0-9].*$/;
 
 const SCRIPT = /^(?!\.)[A-Za-z0-9_.@-]+$/;
 
-export const RESOURCE_D = "/etc/ha.d/resource.d";
-
 export function parseHaresources(file: string, text: string, findings: Finding[]): HaLine[] {
   const out: HaLine[] = [];
   let pending: { line: number; tokens: Token[] } | undefined;
@@ -35,7 +33,7 @@ export function parseHaresources(file: string, text: string, findings: Finding[]
     const [node, ...resources] = pending.tokens as [Token, ...Token[]];
     if (node.text.includes("::") || ISIP.test(node.text)) findings.push({ level: "error", where: at(file, pending.line), message: `the line starts with the resource "${node.text}"; it must start with the preferred node's name` });
     else if (!resources.length) findings.push({ level: "error", where: at(file, pending.line), message: `node "${node.text}" with no resources: a line names a node and the resources it runs` });
-    else out.push({ line: pending.line, node: { text: node.text.toLowerCase(), line: node.line }, resources });
+    else out.push({ line: pending.line, node, resources });
   };
   text.split(/\r?\n/).forEach((raw, i) => {
     const body = raw.replace(/#.*/, "");

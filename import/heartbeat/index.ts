@@ -152,7 +152,7 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
   const todo = (message: string) => findings.push({ level: "todo", message });
 
   // Nodes: ha.cf's, else the ones haresources names.
-  const heartbeatNodes = cf ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text))];
+  const heartbeatNodes = cf ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
   if (cf && !cf.nodes.length) findings.push({ level: "error", where: cf.file, message: "no node line: Heartbeat needed every node listed" });
   if (!cf && heartbeatNodes.length) findings.push({ level: "note", where: hr.file, message: "no ha.cf: the nodes are the ones haresources names; add any other, and the heartbeat links Heartbeat had" });
   const nodes: NodeOut[] = [];
@@ -171,7 +171,7 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
   const names = new Names();
   const groups: GroupOut[] = [];
   lines.forEach((l, i) => {
-    const preferred = nodeNamed(l.node.text);
+    const preferred = nodeNamed(l.node.text.toLowerCase());
     if (!preferred) {
       findings.push({ level: "error", where: at(hr.file, l.node.line), message: `node "${l.node.text}" is not a node of ${cf?.file ?? "the cluster"} (${heartbeatNodes.join(", ")})` });
       return;
@@ -241,7 +241,7 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
     for (const m of cf.media) {
       if (m.kind === "bcast") links.push({ name: linkNames.unique(nameFrom(`bcast-${m.iface}`, "link")), kind: "bcast", iface: m.iface, source: `ha.cf: bcast ${m.iface}` });
       if (m.kind === "mcast")
-        links.push({ name: linkNames.unique(nameFrom(`mcast-${m.iface}`, "link")), kind: "mcast", iface: m.iface, group: m.group, ttl: m.ttl, source: `ha.cf: mcast ${m.iface} ${m.group} ${m.port} ${m.ttl}` });
+        links.push({ name: linkNames.unique(nameFrom(`mcast-${m.iface}`, "link")), kind: "mcast", iface: m.iface, group: m.group, ttl: m.ttl, source: `ha.cf: mcast ${m.iface} ${m.group} ${m.port} ${m.ttl} ${m.loop}` });
     }
     if (!cf.media.length) findings.push({ level: "error", where: cf.file, message: "no bcast, mcast or ucast line: Heartbeat needed at least one" });
   }
@@ -268,6 +268,8 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
     const network = `${formatIpv4(networkOf(parseIpv4(route.address)!, route.prefixLength))}/${route.prefixLength}`;
     return near.length ? ` (ha.cf's ucast ${near.join(", ")} ${near.length === 1 ? "is" : "are"} in ${network})` : "";
   };
+  const todos = new Map(groups.flatMap((g) => g.members.map((m) => [m, m.mapped.todos.map((t) => t + routeHint(m.mapped.route))] as const)));
+  for (const [m, ts] of todos) for (const t of ts) todo(`resources: ${m.name}: ${t}`);
   const failback = cf?.autoFailback ?? { value: true, source: `Heartbeat's default, auto_failback legacy` };
   const w = new TomlWriter();
   w.comment(
@@ -275,8 +277,9 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
     `  ${hr.file}`,
     ...[files.haCf, files.authkeys, files.hosts].flatMap((f) => (f ? [`  ${f.file}`] : [])),
     "",
-    `Fill in every TODO, write the key (tandem keygen -o ${KEY_FILE}), check it`,
-    "(tandem check -c FILE) and copy both files to every node.",
+    ...(findings.some((f) => f.level === "todo")
+      ? [`Fill in every TODO below, write the cluster key (tandem keygen -o ${KEY_FILE}),`, "check the config (tandem check -c FILE) and copy both files to every node."]
+      : [`Write the cluster key (tandem keygen -o ${KEY_FILE}), check the config`, "(tandem check -c FILE) and copy both files to every node."]),
   );
   const notes = findings.filter((f) => f.level !== "todo");
   if (notes.length) w.comment("", "What was not imported, or changed meaning:", ...notes.map((f) => `  ${formatFinding(f)}`));
@@ -321,9 +324,7 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
     w.key("preferred", g.preferred);
     w.key("auto_failback", failback.value, failback.source);
     for (const m of g.members) {
-      const todos = m.mapped.todos.map((t) => t + routeHint(m.mapped.route));
-      for (const t of todos) todo(`resources: ${m.name}: ${t}`);
-      w.table("resources.resource", { array: true, before: [m.token, ...m.mapped.comments, ...todos.map((t) => `TODO: ${t}`)] });
+      w.table("resources.resource", { array: true, before: [m.token, ...m.mapped.comments, ...todos.get(m)!.map((t) => `TODO: ${t}`)] });
       w.key("name", m.name);
       w.key("agent", m.mapped.agent);
       if (Object.keys(m.mapped.params).length) w.key("params", m.mapped.params as TomlValue);

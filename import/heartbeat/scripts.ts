@@ -11,6 +11,9 @@
 import { formatIpv4, networkOf, parseIpv4 } from "../../lab/topology.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
 
+/** Where Heartbeat looked for a resource's script first (then /etc/init.d). */
+export const RESOURCE_D = "/etc/ha.d/resource.d";
+
 /** A haresources resource as Tandem runs it. */
 export interface Mapped {
   agent: string;
@@ -84,8 +87,8 @@ export function mapScript(name: string, args: string[]): MapResult | undefined {
   return ocf(name, params, spec.advised ?? {}, spec.name ? spec.name(params) : name.toLowerCase());
 }
 
-function ocf(type: string, params: Record<string, string>, advised: Mapped["advised"], name: string, comments: string[] = []): Mapped {
-  return { agent: `ocf:heartbeat:${type}`, params, advised, name, comments, todos: [] };
+function ocf(type: string, params: Record<string, string>, advised: Mapped["advised"], name: string): Mapped {
+  return { agent: `ocf:heartbeat:${type}`, params, advised, name, comments: [`Heartbeat's ${RESOURCE_D}/${type} ran this agent with these parameters`], todos: [] };
 }
 
 /** When haresources gives no prefix, Heartbeat took the netmask of the route to the address; this one is assumed. */
@@ -151,7 +154,7 @@ function address(script: string, args: string[]): MapResult {
 /** IPv6addr: ADDRESS[/PREFIX[/INTERFACE]]. */
 function ipv6(args: string[]): MapResult {
   const usage = "IPv6addr::ADDRESS[/PREFIX[/INTERFACE]]";
-  if (args.length !== 1) return { error: `IPv6addr takes one argument (${usage}), found ${args.length}` };
+  if (args.length !== 1) return { error: `IPv6addr takes one argument (${usage}), found ${args.length}: haresources splits at every "::", so write the address in full` };
   const fields = args[0]!.split("/");
   const [ip, prefix, nic] = fields;
   if (fields.length > 3 || fields.some((f) => f === "") || !ip!.includes(":")) return { error: `"${args[0]}" is not ${usage}` };
