@@ -25,12 +25,17 @@ export function tomlValue(v: TomlValue): string {
   return entries.length ? `{ ${entries.map(([k, x]) => `${tomlKey(k)} = ${tomlValue(x)}`).join(", ")} }` : "{}";
 }
 
+/** Comment text on one line: TOML comments end at a line break and take no other control character. */
+function commentText(t: string): string {
+  return t.replace(/[\x00-\x08\x0a-\x1f\x7f]+/g, " ");
+}
+
 export class TomlWriter {
   private readonly lines: string[] = [];
 
   /** One comment line per entry; an empty entry is a bare `#`. */
   comment(...text: string[]): this {
-    for (const t of text) this.lines.push(t ? `# ${t}` : "#");
+    for (const t of text) this.lines.push(t ? `# ${commentText(t)}` : "#");
     return this;
   }
 
@@ -44,13 +49,13 @@ export class TomlWriter {
     this.blank();
     this.comment(...(opts.before ?? []));
     const header = opts.array ? `[[${name}]]` : `[${name}]`;
-    this.lines.push(opts.comment ? `${header}  # ${opts.comment}` : header);
+    this.lines.push(opts.comment ? `${header}  # ${commentText(opts.comment)}` : header);
     return this;
   }
 
   key(key: string, value: TomlValue, comment?: string): this {
     const line = `${tomlKey(key)} = ${tomlValue(value)}`;
-    this.lines.push(comment ? `${line}  # ${comment}` : line);
+    this.lines.push(comment ? `${line}  # ${commentText(comment)}` : line);
     return this;
   }
 

@@ -128,6 +128,7 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       if (v === undefined) return undefined;
       const ms = heartbeatMs(v);
       if (ms === undefined) error(l, `${directive} "${v}" is not a time (Heartbeat's syntax: 2, 1.5, 1500ms)`);
+      else if (ms === 0 && (directive === "keepalive" || directive === "warntime")) error(l, `${directive} must be above 0`);
       return ms === undefined ? undefined : { ms, source: `${directive} ${v}` };
     };
     const ipv4 = (v: string, what: string): string | undefined => {

@@ -61,7 +61,7 @@ export function resourceOf(token: string): Outcome {
   if (script === "drbddisk")
     return {
       kind: "skipped",
-      message: `${token} is not imported: DRBD is Tandem's replication module, which is not available yet, and resource-agents has no agent that does what drbddisk did; until then DRBD resource ${args[0] ?? "all"} must be made primary by other means before the resources after it start`,
+      message: `${token} is not imported: replication is a separate Tandem module, not available yet, and resource-agents has no agent for what drbddisk did; until then, DRBD resource ${args[0] ?? "all"} must be made primary by other means before the resources after it start`,
     };
   const mapped = mapScript(script, args);
   if (mapped) return "error" in mapped ? { kind: "error", message: mapped.error } : { kind: "resource", mapped };

@@ -108,7 +108,7 @@ interface GroupOut {
 function heartbeatTimers(cf: HaCf): Array<{ key: string; ms: number; source: string }> {
   const keepalive = cf.keepalive?.ms ?? 1000;
   const deadtime = cf.deadtime?.ms ?? 30_000;
-  const warntime = cf.warntime?.ms ?? deadtime / 2;
+  const warntime = cf.warntime?.ms ?? Math.floor(deadtime / 2);
   const initdead = cf.initdead?.ms ?? (deadtime > 10_000 ? deadtime : deadtime < 6000 ? 12_000 : 2 * deadtime);
   const src = (t: { source: string } | undefined, what: string) => t?.source ?? `Heartbeat's default ${what}`;
   return [
@@ -154,6 +154,7 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
   // Nodes: ha.cf's, else the ones haresources names.
   const heartbeatNodes = cf ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
   if (cf && !cf.nodes.length) findings.push({ level: "error", where: cf.file, message: "no node line: Heartbeat needed every node listed" });
+  if (!cf && !heartbeatNodes.length) findings.push({ level: "error", where: hr.file, message: "no node: haresources names none, and no ha.cf was given" });
   if (!cf && heartbeatNodes.length) findings.push({ level: "note", where: hr.file, message: "no ha.cf: the nodes are the ones haresources names; add any other, and the heartbeat links Heartbeat had" });
   const nodes: NodeOut[] = [];
   for (const hb of heartbeatNodes) {

@@ -7,7 +7,7 @@ import { parseConfig } from "../../core/config/load.ts";
 import { formatPath } from "../../core/config/problems.ts";
 import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
 import { formatFinding } from "../../import/heartbeat/findings.ts";
-import { tomlString } from "../../import/toml.ts";
+import { TomlWriter, tomlString } from "../../import/toml.ts";
 
 const FIXTURES = join(import.meta.dir, "import");
 const tmp = tempDir("import");
@@ -268,8 +268,8 @@ stop_timeout = "1m"  # the agent's advice
     // drbddisk: a warning, a comment where it stood, and a group of nothing else is left out.
     const drbd = findings.filter((f) => f.includes("drbddisk"));
     expect(drbd).toEqual([
-      "warning: hr:3: drbddisk::r0 is not imported: DRBD is Tandem's replication module, which is not available yet, and resource-agents has no agent that does what drbddisk did; until then DRBD resource r0 must be made primary by other means before the resources after it start",
-      "warning: hr:4: drbddisk is not imported: DRBD is Tandem's replication module, which is not available yet, and resource-agents has no agent that does what drbddisk did; until then DRBD resource all must be made primary by other means before the resources after it start",
+      "warning: hr:3: drbddisk::r0 is not imported: replication is a separate Tandem module, not available yet, and resource-agents has no agent for what drbddisk did; until then, DRBD resource r0 must be made primary by other means before the resources after it start",
+      "warning: hr:4: drbddisk is not imported: replication is a separate Tandem module, not available yet, and resource-agents has no agent for what drbddisk did; until then, DRBD resource all must be made primary by other means before the resources after it start",
     ]);
     expect(findings).toContain("warning: hr:4: no resource of this line is imported, so neither is the group");
     expect(toml).toContain("# hr:3: alpha drbddisk::r0 Filesystem::/dev/drbd0::/ WAS::9080 WAS::/etc/was.conf myapp::--fast::eu apache apache\n# NOT IMPORTED: drbddisk::r0 is not imported");
@@ -345,10 +345,20 @@ stop_timeout = "1m"  # the agent's advice
     expect(clash.toml).toBeUndefined();
   });
 
-  test("strings are written as TOML reads them back", () => {
+  test("strings are written as TOML reads them back, and a comment stays one comment", () => {
     for (const s of ['quote " and \\ backslash', "tab\tnew\nline", "del \x7f and nul \0", "ünïcödé ✓"]) {
       expect((parseToml(`k = ${tomlString(s)}`) as { k: string }).k).toBe(s);
     }
+    const text = new TomlWriter().comment("a file\nk = 1").table("t", { comment: "x\r\n[u]" }).key("k", "v", "y\nz = 2").text();
+    expect(parseToml(text)).toEqual({ t: { k: "v" } });
+  });
+
+  test("what Heartbeat itself refused: a zero keepalive, no node at all", () => {
+    const zero = importHeartbeat({ haresources: { file: "hr", text: "alpha httpd\n" }, haCf: { file: "cf", text: "node alpha\nbcast eth0\nkeepalive 0\n" } });
+    expect(zero.findings.map(formatFinding)).toEqual(["error: cf:3: keepalive must be above 0"]);
+    const none = importHeartbeat({ haresources: { file: "hr", text: "# nothing yet\n" } });
+    expect(none.findings.map(formatFinding)).toEqual(["error: hr: no node: haresources names none, and no ha.cf was given"]);
+    expect(none.toml).toBeUndefined();
   });
 });
 
