@@ -6,17 +6,16 @@
  * header and on stderr; what the files do not say is a TODO with a
  * placeholder that `tandem check` refuses.
  */
-import { formatDuration } from "../../core/duration.ts";
+import { formatDuration, parseDuration } from "../../core/duration.ts";
 import { NAME_PATTERN } from "../../core/config/primitives.ts";
 import { HEARTBEAT_PORT } from "../../modules/heartbeat/config.ts";
 import { MAX_RESOURCES, ResourceSchema } from "../../modules/resources/config.ts";
-import { parseDuration } from "../../core/duration.ts";
 import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../../lab/topology.ts";
 import { TomlWriter, type TomlValue } from "../toml.ts";
 import { checkAuthkeys } from "./authkeys.ts";
 import { at, formatFinding, type Finding } from "./findings.ts";
 import { parseHaCf, type HaCf, type Medium } from "./hacf.ts";
-import { parseHaresources, resourceOf } from "./haresources.ts";
+import { parseHaresources, resourceOf, type HaLine } from "./haresources.ts";
 import type { Mapped } from "./scripts.ts";
 
 export interface Source {
@@ -65,6 +64,11 @@ class Names {
   }
 }
 
+interface Hosts {
+  file: string;
+  names: Map<string, string[]>;
+}
+
 /** Host names to IPv4 addresses, in file order, names in lower case. */
 function parseHosts(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -100,7 +104,8 @@ interface GroupOut {
   line: number;
   text: string;
   preferred: string;
-  members: Array<{ name: string; mapped: Mapped; token: string }>;
+  /** Each member with its TODOs (with a hint where ha.cf gives one). */
+  members: Array<{ name: string; mapped: Mapped; token: string; todos: string[] }>;
   skipped: string[];
 }
 
@@ -142,141 +147,168 @@ const TIMEOUT_DEFAULT = {
   monitor: parseDuration(ResourceSchema.properties.monitor_timeout.default as string)!,
 };
 
-export function importHeartbeat(files: HeartbeatFiles): ImportResult {
-  const findings: Finding[] = [];
-  const hr = files.haresources;
-  const cf = files.haCf ? parseHaCf(files.haCf.file, files.haCf.text, findings) : undefined;
-  const auth = files.authkeys ? checkAuthkeys(files.authkeys.file, files.authkeys.text, files.authkeys.mode, findings) : undefined;
-  const lines = parseHaresources(hr.file, hr.text, findings);
-  const hosts = files.hosts ? parseHosts(files.hosts.text) : new Map<string, string[]>();
-  const todo = (message: string) => findings.push({ level: "todo", message });
+type Ucast = Map<string, Array<Extract<Medium, { kind: "ucast" }>>>;
 
-  // Nodes: ha.cf's, else the ones haresources names.
-  const heartbeatNodes = cf ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
-  if (cf && !cf.nodes.length) findings.push({ level: "error", where: cf.file, message: "no node line: Heartbeat needed every node listed" });
-  if (!cf && !heartbeatNodes.length) findings.push({ level: "error", where: hr.file, message: "no node: haresources names none, and no ha.cf was given" });
-  if (!cf && heartbeatNodes.length) findings.push({ level: "note", where: hr.file, message: "no ha.cf: the nodes are the ones haresources names; add any other, and the heartbeat links Heartbeat had" });
+/** ha.cf's nodes, else the ones haresources names, with valid Tandem names. */
+function nodesOf(hrFile: string, cf: HaCf | undefined, lines: readonly HaLine[], findings: Finding[]): NodeOut[] {
+  const heartbeat = cf ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
+  const where = cf?.file ?? hrFile;
+  if (cf && !heartbeat.length) findings.push({ level: "error", where, message: "no node line: Heartbeat needed every node listed" });
+  if (!cf && !heartbeat.length) findings.push({ level: "error", where, message: "no node: haresources names none, and no ha.cf was given" });
+  if (!cf && heartbeat.length) findings.push({ level: "note", where, message: "no ha.cf: the nodes are the ones haresources names; add any other, and the heartbeat links Heartbeat had" });
   const nodes: NodeOut[] = [];
-  for (const hb of heartbeatNodes) {
+  for (const hb of heartbeat) {
     const name = nameFrom(NAME_RE.test(hb) ? hb : hb.split(".")[0]!, "node");
     const clash = nodes.find((n) => n.name === name);
-    if (clash) findings.push({ level: "error", where: cf?.file ?? hr.file, message: `nodes "${clash.heartbeat}" and "${hb}" would both be named "${name}" in Tandem` });
+    if (clash) findings.push({ level: "error", where, message: `nodes "${clash.heartbeat}" and "${hb}" would both be named "${name}" in Tandem` });
     else {
-      if (name !== hb) findings.push({ level: "note", where: cf?.file ?? hr.file, message: `node "${hb}" is named "${name}": Tandem names are lower case letters, digits and '-' (${NAME_MAX} at most); where the host name differs, run tandem with --node ${name}` });
+      if (name !== hb) findings.push({ level: "note", where, message: `node "${hb}" is named "${name}": Tandem names are lower case letters, digits and '-' (${NAME_MAX} at most); where the host name differs, run tandem with --node ${name}` });
       nodes.push({ heartbeat: hb, name });
     }
   }
-  const nodeNamed = (hb: string) => nodes.find((n) => n.heartbeat === hb);
+  return nodes;
+}
 
-  // Groups: one a haresources line.
+/** One group a haresources line, its resources named uniquely (groups and resources share names). */
+function groupsOf(hrFile: string, cf: HaCf | undefined, lines: readonly HaLine[], nodes: readonly NodeOut[], findings: Finding[]): GroupOut[] {
   const names = new Names();
   const groups: GroupOut[] = [];
   lines.forEach((l, i) => {
-    const preferred = nodeNamed(l.node.text.toLowerCase());
+    const preferred = nodes.find((n) => n.heartbeat === l.node.text.toLowerCase());
     if (!preferred) {
-      findings.push({ level: "error", where: at(hr.file, l.node.line), message: `node "${l.node.text}" is not a node of ${cf?.file ?? "the cluster"} (${heartbeatNodes.join(", ")})` });
+      findings.push({ level: "error", where: at(hrFile, l.node.line), message: `node "${l.node.text}" is not a node of ${cf?.file ?? "the cluster"} (${nodes.map((n) => n.heartbeat).join(", ")})` });
       return;
     }
     const group: GroupOut = { name: "", line: l.line, text: [l.node.text, ...l.resources.map((r) => r.text)].join(" "), preferred: preferred.name, members: [], skipped: [] };
     for (const token of l.resources) {
       const outcome = resourceOf(token.text);
-      if (outcome.kind === "error") findings.push({ level: "error", where: at(hr.file, token.line), message: outcome.message });
+      if (outcome.kind === "error") findings.push({ level: "error", where: at(hrFile, token.line), message: outcome.message });
       else if (outcome.kind === "skipped") {
-        findings.push({ level: "warning", where: at(hr.file, token.line), message: outcome.message });
+        findings.push({ level: "warning", where: at(hrFile, token.line), message: outcome.message });
         group.skipped.push(outcome.message);
-      } else group.members.push({ name: names.unique(nameFrom(outcome.mapped.name, "r")), mapped: outcome.mapped, token: token.text });
+      } else group.members.push({ name: names.unique(nameFrom(outcome.mapped.name, "r")), mapped: outcome.mapped, token: token.text, todos: [] });
     }
     if (!group.members.length) {
-      if (group.skipped.length) findings.push({ level: "warning", where: at(hr.file, l.line), message: "no resource of this line is imported, so neither is the group" });
+      if (group.skipped.length) findings.push({ level: "warning", where: at(hrFile, l.line), message: "no resource of this line is imported, so neither is the group" });
       return;
     }
     const derived = `${group.members[0]!.name}-group`;
     group.name = names.unique(derived.length <= NAME_MAX ? derived : `group-${i + 1}`);
     groups.push(group);
   });
-  const resourceCount = groups.reduce((n, g) => n + g.members.length, 0);
-  if (resourceCount > MAX_RESOURCES) findings.push({ level: "warning", where: hr.file, message: `${resourceCount} resources: a Tandem cluster holds at most ${MAX_RESOURCES}` });
-  const summary = { nodes: nodes.length, groups: groups.length, resources: resourceCount };
-  if (findings.some((f) => f.level === "error")) return { findings, summary };
+  const count = groups.reduce((n, g) => n + g.members.length, 0);
+  if (count > MAX_RESOURCES) findings.push({ level: "warning", where: hrFile, message: `${count} resources: a Tandem cluster holds at most ${MAX_RESOURCES}` });
+  return groups;
+}
 
-  // Addresses: the nodes' and each ucast link's.
-    const ucast = new Map<string, Array<Extract<Medium, { kind: "ucast" }>>>();
-  for (const m of cf?.media ?? []) if (m.kind === "ucast") ucast.set(m.iface, [...(ucast.get(m.iface) ?? []), m]);
-  const resolved = new Map([...ucast].map(([iface, ms]) => [iface, ucastAddresses(heartbeatNodes, [...new Set(ms.map((m) => m.address))], hosts)]));
+/**
+ * The nodes' addresses: from the ucast interface whose addresses are the
+ * ones the hosts file gives the nodes (the first ucast interface when it gives
+ * none of them), else the hosts file's; a TODO where neither says. Answers
+ * that interface, whose link then needs no table of addresses.
+ */
+function addressNodes(nodes: NodeOut[], ucast: Ucast, resolved: Map<string, Map<string, string>>, hosts: Hosts, todo: (m: string) => void): string | undefined {
   const hostsAddress = (hb: string): string | undefined => {
-    const all = hosts.get(hb) ?? [];
+    const all = hosts.names.get(hb) ?? [];
     return all.find((a) => [...ucast.values()].some((ms) => ms.some((m) => m.address === a))) ?? all[0];
   };
-  const primary = [...ucast.keys()].find((iface) => heartbeatNodes.every((hb) => hostsAddress(hb) === undefined || resolved.get(iface)!.get(hb) === hostsAddress(hb)));
-  const hostsFile = files.hosts?.file ?? "the hosts file";
+  const primary = [...ucast.keys()].find((iface) => nodes.every((n) => hostsAddress(n.heartbeat) === undefined || resolved.get(iface)!.get(n.heartbeat) === hostsAddress(n.heartbeat)));
   for (const n of nodes) {
     const address = primary ? resolved.get(primary)!.get(n.heartbeat) : hostsAddress(n.heartbeat);
     if (address) {
       n.address = address;
-      n.source = primary ? `ucast ${primary}${hostsAddress(n.heartbeat) ? `, ${hostsFile}` : ""}` : hostsFile;
+      n.source = primary ? `ucast ${primary}${hostsAddress(n.heartbeat) ? `, ${hosts.file}` : ""}` : hosts.file;
     } else {
       const candidates = primary ? ` (which of ${[...new Set(ucast.get(primary)!.map((m) => m.address))].join(", ")}, ucast ${primary})` : "";
       n.todo = `set ${n.name}'s address: the files do not say it${candidates}`;
       todo(`nodes: ${n.todo}`);
     }
   }
+  return primary;
+}
 
-  // Links.
-  const linkNames = new Names();
+/** ha.cf's media as links: one a ucast interface (with its addresses unless it is the nodes' own), one a bcast interface, one a mcast line. */
+function linksOf(cf: HaCf, nodes: readonly NodeOut[], ucast: Ucast, resolved: Map<string, Map<string, string>>, primary: string | undefined, todo: (m: string) => void): LinkOut[] {
+  const names = new Names();
   const links: LinkOut[] = [];
-  if (cf) {
-    for (const [iface, ms] of ucast) {
-      const addresses: Record<string, string> = {};
-      if (iface !== primary) {
-        for (const n of nodes) {
-          const a = resolved.get(iface)!.get(n.heartbeat);
-          if (a) addresses[n.name] = a;
-          else {
-            addresses[n.name] = `TODO: ${n.name}'s address on ${iface}`;
-            todo(`heartbeat.links: set ${n.name}'s address on ${iface} (one of ${[...new Set(ms.map((m) => m.address))].join(", ")})`);
-          }
-        }
-      }
-      links.push({ name: linkNames.unique(nameFrom(`ucast-${iface}`, "link")), kind: "ucast", iface, ...(iface !== primary ? { addresses } : {}), source: `ha.cf: ${ms.map((m) => `ucast ${iface} ${m.address}`).join(", ")}` });
+  for (const [iface, ms] of ucast) {
+    const addresses: Record<string, string> = {};
+    for (const n of iface === primary ? [] : nodes) {
+      const a = resolved.get(iface)!.get(n.heartbeat);
+      addresses[n.name] = a ?? `TODO: ${n.name}'s address on ${iface}`;
+      if (!a) todo(`heartbeat.links: set ${n.name}'s address on ${iface} (one of ${[...new Set(ms.map((m) => m.address))].join(", ")})`);
     }
-    for (const m of cf.media) {
-      if (m.kind === "bcast") links.push({ name: linkNames.unique(nameFrom(`bcast-${m.iface}`, "link")), kind: "bcast", iface: m.iface, source: `ha.cf: bcast ${m.iface}` });
-      if (m.kind === "mcast")
-        links.push({ name: linkNames.unique(nameFrom(`mcast-${m.iface}`, "link")), kind: "mcast", iface: m.iface, group: m.group, ttl: m.ttl, source: `ha.cf: mcast ${m.iface} ${m.group} ${m.port} ${m.ttl} ${m.loop}` });
-    }
-    if (!cf.media.length) findings.push({ level: "error", where: cf.file, message: "no bcast, mcast or ucast line: Heartbeat needed at least one" });
+    links.push({ name: names.unique(nameFrom(`ucast-${iface}`, "link")), kind: "ucast", iface, ...(iface !== primary ? { addresses } : {}), source: `ha.cf: ${ms.map((m) => `ucast ${iface} ${m.address}`).join(", ")}` });
   }
-  const ucastOrBcast = cf?.media.some((m) => m.kind !== "mcast");
-  const mcastPorts = [...new Set((cf?.media ?? []).flatMap((m) => (m.kind === "mcast" ? [m.port] : [])))];
-  const port = cf?.udpport?.port ?? (ucastOrBcast ? HEARTBEAT_PORT : mcastPorts[0] ?? HEARTBEAT_PORT);
-  for (const p of mcastPorts.filter((p) => p !== port))
-    findings.push({ level: "note", where: cf!.file, message: `mcast on port ${p}: Tandem uses one port on every link, ${port}` });
-  if (findings.some((f) => f.level === "error")) return { findings, summary };
+  for (const m of cf.media) {
+    if (m.kind === "bcast") links.push({ name: names.unique(nameFrom(`bcast-${m.iface}`, "link")), kind: "bcast", iface: m.iface, source: `ha.cf: bcast ${m.iface}` });
+    if (m.kind === "mcast")
+      links.push({ name: names.unique(nameFrom(`mcast-${m.iface}`, "link")), kind: "mcast", iface: m.iface, group: m.group, ttl: m.ttl, source: `ha.cf: mcast ${m.iface} ${m.group} ${m.port} ${m.ttl} ${m.loop}` });
+  }
+  return links;
+}
 
-  // authkeys: nothing of it is carried over.
-  if (files.authkeys && auth)
+/** Tandem's one heartbeat port: udpport, else Heartbeat's default when a bcast or ucast link used it, else mcast's. */
+function portOf(cf: HaCf, findings: Finding[]): number {
+  const mcastPorts = [...new Set(cf.media.flatMap((m) => (m.kind === "mcast" ? [m.port] : [])))];
+  const port = cf.udpport?.port ?? (cf.media.some((m) => m.kind !== "mcast") ? HEARTBEAT_PORT : (mcastPorts[0] ?? HEARTBEAT_PORT));
+  for (const p of mcastPorts.filter((p) => p !== port)) findings.push({ level: "note", where: cf.file, message: `mcast on port ${p}: Tandem uses one port on every link, ${port}` });
+  return port;
+}
+
+/** For an address with no interface: the ucast interfaces with addresses in its subnet. */
+function routeHint(route: Mapped["route"], ucast: Ucast): string {
+  if (!route) return "";
+  const near = [...ucast].filter(([, ms]) => ms.some((m) => overlaps({ address: m.address, prefixLength: 32 }, route))).map(([iface]) => iface);
+  const network = `${formatIpv4(networkOf(parseIpv4(route.address)!, route.prefixLength))}/${route.prefixLength}`;
+  return near.length ? ` (ha.cf's ucast ${near.join(", ")} ${near.length === 1 ? "is" : "are"} in ${network})` : "";
+}
+
+export function importHeartbeat(files: HeartbeatFiles): ImportResult {
+  const findings: Finding[] = [];
+  const failed = () => findings.some((f) => f.level === "error");
+  const todo = (message: string) => findings.push({ level: "todo", message });
+  const hr = files.haresources;
+  const cf = files.haCf ? parseHaCf(files.haCf.file, files.haCf.text, findings) : undefined;
+  const auth = files.authkeys ? checkAuthkeys(files.authkeys.file, files.authkeys.text, files.authkeys.mode, findings) : undefined;
+  const lines = parseHaresources(hr.file, hr.text, findings);
+  const nodes = nodesOf(hr.file, cf, lines, findings);
+  const groups = groupsOf(hr.file, cf, lines, nodes, findings);
+  if (cf && !cf.media.length) findings.push({ level: "error", where: cf.file, message: "no bcast, mcast or ucast line: Heartbeat needed at least one" });
+  const summary = { nodes: nodes.length, groups: groups.length, resources: groups.reduce((n, g) => n + g.members.length, 0) };
+  if (failed()) return { findings, summary };
+
+  const hosts: Hosts = { file: files.hosts?.file ?? "the hosts file", names: files.hosts ? parseHosts(files.hosts.text) : new Map() };
+  const ucast: Ucast = new Map();
+  for (const m of cf?.media ?? []) if (m.kind === "ucast") ucast.set(m.iface, [...(ucast.get(m.iface) ?? []), m]);
+  const resolved = new Map(
+    [...ucast].map(([iface, ms]) => [iface, ucastAddresses(nodes.map((n) => n.heartbeat), [...new Set(ms.map((m) => m.address))], hosts.names)] as const),
+  );
+  const primary = addressNodes(nodes, ucast, resolved, hosts, todo);
+  const links = cf ? linksOf(cf, nodes, ucast, resolved, primary, todo) : [];
+  const port = cf ? portOf(cf, findings) : HEARTBEAT_PORT;
+  for (const m of groups.flatMap((g) => g.members)) {
+    m.todos = m.mapped.todos.map((t) => t + routeHint(m.mapped.route, ucast));
+    for (const t of m.todos) todo(`resources: ${m.name}: ${t}`);
+  }
+  if (auth) {
+    const where = files.authkeys!.file;
     findings.push({
       level: "note",
-      where: files.authkeys.file,
+      where,
       message: `key ${auth.id} (${auth.method}) is not carried over: Tandem seals frames with a 256-bit key of its own (XChaCha20-Poly1305); write one with \`tandem keygen -o ${KEY_FILE}\` and copy it to every node`,
     });
-  if (auth?.method === "crc") findings.push({ level: "note", where: files.authkeys!.file, message: "crc authenticated nothing; Tandem authenticates and encrypts every frame" });
+    if (auth.method === "crc") findings.push({ level: "note", where, message: "crc authenticated nothing; Tandem authenticates and encrypts every frame" });
+  }
+  return { toml: write({ files, cf, nodes, links, port, groups, findings }), findings, summary };
+}
 
-  /** For an address with no interface: the ucast links whose addresses are in its subnet. */
-  const routeHint = (route: Mapped["route"]): string => {
-    if (!route) return "";
-    const near = [...ucast].filter(([, ms]) => ms.some((m) => overlaps({ address: m.address, prefixLength: 32 }, route))).map(([iface]) => iface);
-    const network = `${formatIpv4(networkOf(parseIpv4(route.address)!, route.prefixLength))}/${route.prefixLength}`;
-    return near.length ? ` (ha.cf's ucast ${near.join(", ")} ${near.length === 1 ? "is" : "are"} in ${network})` : "";
-  };
-  const todos = new Map(groups.flatMap((g) => g.members.map((m) => [m, m.mapped.todos.map((t) => t + routeHint(m.mapped.route))] as const)));
-  for (const [m, ts] of todos) for (const t of ts) todo(`resources: ${m.name}: ${t}`);
-  const failback = cf?.autoFailback ?? { value: true, source: `Heartbeat's default, auto_failback legacy` };
+function write(o: { files: HeartbeatFiles; cf: HaCf | undefined; nodes: readonly NodeOut[]; links: readonly LinkOut[]; port: number; groups: readonly GroupOut[]; findings: readonly Finding[] }): string {
+  const { files, cf, findings } = o;
   const w = new TomlWriter();
   w.comment(
     "A Tandem config imported from Heartbeat by `tandem import haresources`, from:",
-    `  ${hr.file}`,
-    ...[files.haCf, files.authkeys, files.hosts].flatMap((f) => (f ? [`  ${f.file}`] : [])),
+    ...[files.haresources, files.haCf, files.authkeys, files.hosts].flatMap((f) => (f ? [`  ${f.file}`] : [])),
     "",
     ...(findings.some((f) => f.level === "todo")
       ? [`Fill in every TODO below, write the cluster key (tandem keygen -o ${KEY_FILE}),`, "check the config (tandem check -c FILE) and copy both files to every node."]
@@ -287,7 +319,7 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
   w.blank();
   w.key("cluster", cf?.cluster ? nameFrom(cf.cluster, "cluster") : HEARTBEAT_CLUSTER, cf?.cluster ? `ha.cf: cluster ${cf.cluster}` : "Heartbeat's default name");
   w.key("key_file", KEY_FILE, `tandem keygen -o ${KEY_FILE}${files.authkeys ? "; authkeys' secret is not used" : ""}`);
-  for (const n of nodes) {
+  for (const n of o.nodes) {
     w.table("nodes", { array: true });
     w.key("name", n.name, n.name !== n.heartbeat ? `Heartbeat's ${n.heartbeat}` : undefined);
     if (n.todo) w.comment(`TODO: ${n.todo}`);
@@ -297,8 +329,8 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
   w.table("heartbeat", { comment: cf ? cf.file : `no ha.cf: Tandem's defaults` });
   if (cf) {
     for (const t of heartbeatTimers(cf)) w.key(t.key, formatDuration(t.ms), t.source);
-    if (port !== HEARTBEAT_PORT || cf.udpport) w.key("port", port, cf.udpport ? `udpport ${cf.udpport.port}` : "mcast's port");
-    for (const l of links) {
+    if (o.port !== HEARTBEAT_PORT || cf.udpport) w.key("port", o.port, cf.udpport ? `udpport ${cf.udpport.port}` : "mcast's port");
+    for (const l of o.links) {
       w.table("heartbeat.links", { array: true, comment: l.source });
       w.key("name", l.name);
       w.key("kind", l.kind);
@@ -318,14 +350,15 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
     w.key("kind", "ucast");
   }
 
-  for (const g of groups) {
-    w.table("resources.group", { array: true, before: [`${hr.file}:${g.line}: ${g.text}`, ...g.skipped.map((s) => `NOT IMPORTED: ${s}`)] });
+  const failback = cf?.autoFailback ?? { value: true, source: `Heartbeat's default, auto_failback legacy` };
+  for (const g of o.groups) {
+    w.table("resources.group", { array: true, before: [`${files.haresources.file}:${g.line}: ${g.text}`, ...g.skipped.map((s) => `NOT IMPORTED: ${s}`)] });
     w.key("name", g.name);
     w.key("members", g.members.map((m) => m.name));
     w.key("preferred", g.preferred);
     w.key("auto_failback", failback.value, failback.source);
     for (const m of g.members) {
-      w.table("resources.resource", { array: true, before: [m.token, ...m.mapped.comments, ...todos.get(m)!.map((t) => `TODO: ${t}`)] });
+      w.table("resources.resource", { array: true, before: [m.token, ...m.mapped.comments, ...m.todos.map((t) => `TODO: ${t}`)] });
       w.key("name", m.name);
       w.key("agent", m.mapped.agent);
       if (Object.keys(m.mapped.params).length) w.key("params", m.mapped.params as TomlValue);
@@ -335,5 +368,5 @@ export function importHeartbeat(files: HeartbeatFiles): ImportResult {
       }
     }
   }
-  return { toml: w.text(), findings, summary };
+  return w.text();
 }
