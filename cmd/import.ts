@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, runCommand } from "./cli.ts";
 import { importHeartbeat, type Source } from "../import/heartbeat/index.ts";
 import { formatFinding, type Finding } from "../import/heartbeat/findings.ts";
-import { MAPPED_SCRIPTS } from "../import/heartbeat/scripts.ts";
+import { OCF_SCRIPTS } from "../import/heartbeat/scripts.ts";
 
 const DEFAULT_HOSTS = "/etc/hosts";
 
@@ -18,6 +18,17 @@ function read(file: string, findings: Finding[]): Source | undefined {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+/** Words joined into lines of at most `width` characters, each after `indent`. */
+function wrap(words: readonly string[], width: number, indent: string): string {
+  const lines: string[] = [];
+  for (const w of words) {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + 1 + w.length <= width) lines[lines.length - 1] = `${last} ${w}`;
+    else lines.push(`${indent}${w}`);
+  }
+  return lines.join("\n");
+}
+
 const haresources: Command = {
   name: "import haresources",
   summary: "Heartbeat v1: haresources, ha.cf, authkeys",
@@ -31,8 +42,9 @@ auto_failback and the ping nodes; authkeys is checked as Heartbeat checked it
 
 Resources: an address (IPaddr, IPaddr2) becomes an \`address\` resource;
 Heartbeat's own scripts become the OCF agents they ran, with the same
-parameters (${MAPPED_SCRIPTS.join(", ")});
-any other SCRIPT::ARGS runs /etc/ha.d/resource.d/SCRIPT as an exec resource;
+parameters:
+${wrap(OCF_SCRIPTS.map((s, i) => (i < OCF_SCRIPTS.length - 1 ? `${s},` : s)), 76, "  ")}
+Any other SCRIPT::ARGS runs /etc/ha.d/resource.d/SCRIPT as an exec resource;
 a bare name is an init script (lsb:NAME). drbddisk is not imported.
 
 What has no Tandem counterpart is listed on stderr and in the output's

@@ -69,8 +69,8 @@ const SPECIAL: Record<string, (args: string[]) => MapResult> = {
   AudibleAlarm: (args) => ocf("AudibleAlarm", args.length ? { nodelist: args.join(" ") } : {}, {}, "audiblealarm"),
 };
 
-/** The Heartbeat scripts this table maps, for messages. */
-export const MAPPED_SCRIPTS = [...Object.keys(SPECIAL), ...Object.keys(POSITIONAL)].sort((a, b) => a.localeCompare(b));
+/** The Heartbeat scripts that become the OCF agent of the same name (IPaddr and IPaddr2 become `address`), for the command's help. */
+export const OCF_SCRIPTS = [...Object.keys(SPECIAL), ...Object.keys(POSITIONAL)].filter((s) => !s.startsWith("IPaddr")).sort((a, b) => a.localeCompare(b));
 
 /** The Tandem resource for Heartbeat's script NAME with ARGS, or undefined when NAME is not one of Heartbeat's. */
 export function mapScript(name: string, args: string[]): MapResult | undefined {
@@ -92,7 +92,7 @@ function ocf(type: string, params: Record<string, string>, advised: Mapped["advi
 }
 
 /** When haresources gives no prefix, Heartbeat took the netmask of the route to the address; this one is assumed. */
-export const ASSUMED_PREFIX = 24;
+const ASSUMED_PREFIX = 24;
 
 function prefixOf(mask: string): number | undefined {
   if (/^\d{1,2}$/.test(mask)) return Number(mask) <= 32 ? Number(mask) : undefined;

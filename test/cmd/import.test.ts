@@ -2,14 +2,19 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
-import { tandem, tempDir } from "../helpers.ts";
+import { haveDebianPackage, tandem, tempDir } from "../helpers.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import { formatPath } from "../../core/config/problems.ts";
 import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
 import { formatFinding } from "../../import/heartbeat/findings.ts";
+import { resourceOf } from "../../import/heartbeat/haresources.ts";
+import { OCF_SCRIPTS } from "../../import/heartbeat/scripts.ts";
+import { DEFAULT_OCF_ROOT, OcfAgent } from "../../modules/resources/agents/ocf.ts";
+import { checkParameters } from "../../modules/resources/agents/metadata.ts";
 import { TomlWriter, tomlString } from "../../import/toml.ts";
 
 const FIXTURES = join(import.meta.dir, "import");
+const HAVE_AGENTS = haveDebianPackage("resource-agents", join(DEFAULT_OCF_ROOT, "resource.d", "heartbeat", "Filesystem"), "the import's agents");
 const tmp = tempDir("import");
 afterAll(tmp.cleanup);
 
@@ -343,6 +348,39 @@ stop_timeout = "1m"  # the agent's advice
     const clash = importHeartbeat({ haresources: { file: "hr", text: "a.one httpd\n" }, haCf: { file: "cf", text: "node a.one a.two\nbcast eth0\n" } });
     expect(clash.findings.map(formatFinding)).toContain('error: cf: nodes "a.one" and "a.two" would both be named "a" in Tandem');
     expect(clash.toml).toBeUndefined();
+  });
+
+  test.skipIf(!HAVE_AGENTS)("every agent the import names is in resource-agents, and takes the parameters it is given", async () => {
+    const samples = [
+      "Filesystem::/dev/sdb1::/srv::ext4::noatime",
+      "MailTo::ops@example.com::failover",
+      "IPsrcaddr::198.18.5.1",
+      "apache::/etc/apache2/apache2.conf",
+      "ICP::c0d0::/dev/ida/c0d0",
+      "LVM::vg0",
+      "LinuxSCSI::0:0:1",
+      "Raid1::/etc/raidtab::/dev/md0",
+      "ServeRAID::1::1",
+      "WinPopup::/etc/ha.d/winpopup",
+      "Xinetd::tftp",
+      "db2::db2inst1",
+      "portblock::tcp::80::block",
+      "IPv6addr::2001:db8:0:0:0:0:0:1/64/eth0",
+      "SendArp::198.18.5.1/eth0",
+      "Delay::5::2",
+      "WAS::9080",
+      "WAS::/etc/was.conf",
+      "AudibleAlarm::alpha::bravo",
+    ];
+    expect(OCF_SCRIPTS.filter((s) => !samples.some((t) => t.startsWith(`${s}::`)))).toEqual([]);
+    for (const token of samples) {
+      const outcome = resourceOf(token);
+      if (outcome.kind !== "resource") throw new Error(`${token}: ${outcome.kind}`);
+      const [, provider, type] = outcome.mapped.agent.split(":") as [string, string, string];
+      const { meta } = await new OcfAgent({ provider, type, instance: "import-test" }).metaData({ timeoutMs: 20_000 });
+      expect(meta, token).not.toBeNull();
+      expect(checkParameters(meta!, outcome.mapped.params as Record<string, string>), token).toEqual([]);
+    }
   });
 
   test("strings are written as TOML reads them back, and a comment stays one comment", () => {
