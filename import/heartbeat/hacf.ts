@@ -3,7 +3,9 @@
  * line is a comment, directive names are case-sensitive, times are seconds
  * (`2`, `1.5`) or carry `ms` or `us`. Everything Tandem has a counterpart for
  * is kept; every other directive Heartbeat knew is a note saying why it is
- * not imported; anything else is an error, as Heartbeat refused it.
+ * not imported; anything else is an error, as Heartbeat refused it. Values
+ * are split at white space, and at commas but in the directives Heartbeat
+ * read as a whole line (ucast, mcast, respawn, ...).
  */
 import { didYouMean } from "../../core/config/problems.ts";
 import { parseIpv4 } from "../../lab/topology.ts";
@@ -104,6 +106,9 @@ const NOT_IMPORTED: Record<string, string> = {
   crmd_spawns_pengine: PACEMAKER,
 };
 
+/** Directives whose line is read whole; Heartbeat split the others' values at commas too. */
+const WHOLE_LINE = ["ucast", "mcast", "ping_group", "respawn", "apiauth", "stonith", "stonith_host", "failfast"];
+
 const IMPORTED = [
   "cluster", "node", "keepalive", "deadtime", "warntime", "initdead", "udpport", "ucast", "bcast", "udp", "mcast",
   "ping", "ping_group", "auto_failback", "nice_failback", "respawn", "crm", "pacemaker",
@@ -117,7 +122,8 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
   const note = (l: Line, message: string) => findings.push({ level: "note", where: at(file, l.line), message });
   let afterMedia = false;
   for (const l of readLines(text)) {
-    const [directive, ...args] = l.words as [string, ...string[]];
+    const [directive, ...words] = l.words as [string, ...string[]];
+    const args = WHOLE_LINE.includes(directive) ? words : words.flatMap((w) => w.split(",")).filter(Boolean);
     const one = (what: string): string | undefined => {
       if (args.length === 1) return args[0];
       error(l, `${directive} takes one value (${what}), found ${args.length}`);
@@ -253,7 +259,8 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       case "crm":
       case "pacemaker": {
         const v = one("on, off or respawn");
-        if (v !== undefined && (v.toLowerCase() === "respawn" || heartbeatBoolean(v)))
+        if (v !== undefined && v.toLowerCase() !== "respawn" && heartbeatBoolean(v) === undefined) error(l, `${directive} "${v}" is not on, off or respawn`);
+        else if (v !== undefined && (v.toLowerCase() === "respawn" || heartbeatBoolean(v)))
           findings.push({ level: "warning", where: at(file, l.line), message: `${directive} ${v}: Heartbeat ran Pacemaker and did not read haresources; Pacemaker's CIB is not imported, only haresources is` });
         break;
       }

@@ -174,6 +174,8 @@ stop_timeout = "1m"  # the agent's advice
     expect(findings.some((f) => f.startsWith("note: links/ha.cf:20: deadping is not imported"))).toBe(true);
     expect(findings.some((f) => f.startsWith("note: links/ha.cf: ping nodes without ipfail"))).toBe(true);
     expect(findings.some((f) => f.includes("crm"))).toBe(false);
+    const crm = imported({ haresources: { file: "hr", text: "alpha httpd\n" }, haCf: { file: "cf", text: "node alpha\nbcast eth0\ncrm respawn\n" } });
+    expect(crm.findings).toContain("warning: cf:3: crm respawn: Heartbeat ran Pacemaker and did not read haresources; Pacemaker's CIB is not imported, only haresources is");
   });
 
   test("incomplete input: only the placeholders fail the checks, each with its TODO, and filling them in passes", () => {
@@ -196,7 +198,8 @@ stop_timeout = "1m"  # the agent's advice
   test("an address without interface names the ucast link in its subnet; unresolved ucast addresses are TODOs", () => {
     const { toml, findings } = imported({
       haresources: { file: "haresources", text: "alpha 10.2.0.50/24\n" },
-      haCf: { file: "ha.cf", text: "node alpha bravo\nucast eth1 10.2.0.1\nucast eth1 10.2.0.2\nucast eth2 10.9.0.1\nucast eth2 10.9.0.2\n" },
+      // Heartbeat took commas between values too.
+      haCf: { file: "ha.cf", text: "node alpha, bravo\nucast eth1 10.2.0.1\nucast eth1 10.2.0.2\nucast eth2 10.9.0.1\nucast eth2 10.9.0.2\n" },
     });
     expect(findings).toEqual([
       "todo: nodes: set alpha's address: the files do not say it (which of 10.2.0.1, 10.2.0.2, ucast eth1)",
@@ -290,7 +293,7 @@ stop_timeout = "1m"  # the agent's advice
       },
       haCf: {
         file: "cf",
-        text: ["node alpha bravo", "keepalve 2", "deadtime 3s", "ucast eth0", "mcast eth0 198.18.0.1 694 1 0", "auto_failback maybe", "bcast eth0:1", "Node gamma"].join("\n"),
+        text: ["node alpha bravo", "keepalve 2", "deadtime 3s", "ucast eth0", "mcast eth0 198.18.0.1 694 1 0", "auto_failback maybe", "bcast eth0:1", "Node gamma", "crm maybe"].join("\n"),
       },
     });
     expect(r.toml).toBeUndefined();
@@ -302,6 +305,7 @@ stop_timeout = "1m"  # the agent's advice
       'error: cf:6: auto_failback "maybe" is not on, off or legacy',
       'error: cf:7: bcast: "eth0:1" is not an interface name',
       'error: cf:8: unknown directive "Node" (did you mean "node"?)',
+      'error: cf:9: crm "maybe" is not on, off or respawn',
       'error: hr:3: the line starts with the resource "198.18.5.10"; it must start with the preferred node\'s name',
       'error: hr:6: node "alpha" with no resources: a line names a node and the resources it runs',
       'error: hr:1: "198.18.5.300" is not an IPv4 address (IPaddr::ADDRESS[/PREFIX[/INTERFACE[/BROADCAST]]])',
