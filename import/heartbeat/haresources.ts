@@ -67,7 +67,7 @@ export function resourceOf(token: string): Outcome {
   if (mapped) return "error" in mapped ? { kind: "error", message: mapped.error } : { kind: "resource", mapped };
   const name = script.toLowerCase();
   if (!args.length)
-    return { kind: "resource", mapped: { agent: `lsb:${script}`, params: {}, advised: {}, name, comments: [`Heartbeat ran ${RESOURCE_D}/${script} if there was one, else this init script`], todos: [] } };
+    return { kind: "resource", mapped: { agent: `lsb:${script}`, params: {}, advised: {}, name, comments: [`Heartbeat ran ${RESOURCE_D}/${script} if there was one, else this init script (systemd:${script} where only a unit is left)`], todos: [] } };
   const argv = (verb: string) => [`${RESOURCE_D}/${script}`, ...args, verb];
   return {
     kind: "resource",

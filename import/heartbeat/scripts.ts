@@ -9,6 +9,7 @@
  * meta-data. IPaddr and IPaddr2 become Tandem's own `address` agent.
  */
 import { formatIpv4, networkOf, parseIpv4 } from "../../lab/topology.ts";
+import { IFNAMSIZ, labelProblem } from "../../core/os/netlink.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
 
 /** Where Heartbeat looked for a resource's script first (then /etc/init.d). */
@@ -134,15 +135,18 @@ function address(script: string, args: string[]): MapResult {
   const [nic, label] = digit || third === undefined ? [undefined, undefined] : third.split(":", 2);
   const nicProblem = nic === undefined ? undefined : interfaceProblem(nic);
   if (nicProblem) return { error: `${nicProblem} (${usage})` };
-  if (label !== undefined) comments.push(`the interface label "${label}" is not imported: the address agent takes no label`);
+  const fullLabel = label === undefined ? undefined : `${nic}:${label}`;
+  const labelTooLong = fullLabel !== undefined && labelProblem(fullLabel, 4) !== undefined;
+  if (labelTooLong) comments.push(`the label "${fullLabel}" is not imported: a label is at most ${IFNAMSIZ - 1} bytes`);
   if (broadcast !== undefined) {
     if (parseIpv4(broadcast) === undefined) return { error: `"${broadcast}" is not an IPv4 broadcast address (${usage})` };
-    if (broadcast !== broadcastOf(value, prefix)) comments.push(`the broadcast address ${broadcast} is not imported: the address agent takes an address and an interface only`);
+    const own = broadcastOf(value, prefix);
+    if (broadcast !== own) comments.push(`the broadcast address ${broadcast} is not imported: the address agent gives an address its subnet's, ${own}`);
   }
   if (nic === undefined) todos.push(`set interface: haresources names none for ${ip}, and Heartbeat used the interface of the route to it`);
   return {
     agent: "address",
-    params: { address: `${ip}/${prefix}`, interface: nic ?? `TODO: the interface for ${ip}` },
+    params: { address: `${ip}/${prefix}`, interface: nic ?? `TODO: the interface for ${ip}`, ...(fullLabel !== undefined && !labelTooLong ? { label: fullLabel } : {}) },
     advised: {},
     name: `ip-${ip}`,
     comments,

@@ -191,7 +191,7 @@ stop_timeout = "1m"  # the agent's advice
     expect(toml).toContain('[[heartbeat.links]]  # unicast to each node\'s address\nname = "lan"\nkind = "ucast"');
     expect(problems(toml)).toEqual(["nodes[0].address: invalid value"]);
     const addressed = toml.replace("TODO: alpha's address", "198.18.5.1");
-    expect(problems(addressed)).toEqual(['resources.resource[0].params.interface: "TODO: the interface for 198.18.5.10" is not an interface name']);
+    expect(problems(addressed)).toEqual(['resources.resource[0].params: resource ip-198-18-5-10 (address): interface "TODO: the interface for 198.18.5.10" is not an interface name: 1 to 15 bytes without "/", ":" or spaces']);
     expect(problems(addressed.replace("TODO: the interface for 198.18.5.10", "eth0"))).toEqual([]);
   });
 
@@ -242,7 +242,7 @@ stop_timeout = "1m"  # the agent's advice
 
   test("each kind of resource: Heartbeat's scripts as their agents, other scripts as exec, bare names as init scripts, drbddisk left out", () => {
     const text = [
-      "alpha IPaddr::198.18.5.20/255.255.255.0/eth0:web/198.18.5.200 IPaddr2::198.18.5.21/25/198.18.5.127",
+      "alpha IPaddr::198.18.5.20/255.255.255.0/eth0:web/198.18.5.200 IPaddr2::198.18.5.21/25/198.18.5.127 IPaddr2::198.18.5.30/24/eth0:a-long-label",
       "alpha IPsrcaddr::198.18.5.20 IPv6addr::2001:db8:0:0:0:0:0:10/64/eth0 SendArp::198.18.5.22/eth1 portblock::tcp::80::block",
       "alpha drbddisk::r0 Filesystem::/dev/drbd0::/ WAS::9080 WAS::/etc/was.conf myapp::--fast::eu apache apache",
       "bravo drbddisk",
@@ -250,9 +250,10 @@ stop_timeout = "1m"  # the agent's advice
     const { toml, doc, findings } = imported({ haresources: { file: "hr", text }, haCf: { file: "cf", text: "node alpha bravo\nbcast eth0\n" }, hosts: { file: "hosts", text: "198.18.5.1 alpha\n198.18.5.2 bravo\n" } });
     // No ucast line: the nodes' addresses are the hosts file's.
     expect(toml).toContain('address = "198.18.5.2"  # hosts');
-    expect(resource(doc, "ip-198-18-5-20")).toMatchObject({ agent: "address", params: { address: "198.18.5.20/24", interface: "eth0" } });
-    expect(toml).toContain('# the interface label "web" is not imported: the address agent takes no label');
-    expect(toml).toContain("# the broadcast address 198.18.5.200 is not imported: the address agent takes an address and an interface only");
+    expect(resource(doc, "ip-198-18-5-20")).toMatchObject({ agent: "address", params: { address: "198.18.5.20/24", interface: "eth0", label: "eth0:web" } });
+    expect(toml).toContain("# the broadcast address 198.18.5.200 is not imported: the address agent gives an address its subnet's, 198.18.5.255");
+    expect(resource(doc, "ip-198-18-5-30").params).toEqual({ address: "198.18.5.30/24", interface: "eth0" });
+    expect(toml).toContain('# the label "eth0:a-long-label" is not imported: a label is at most 15 bytes');
     // A broadcast that is the subnet's own is no loss; no interface is a TODO.
     expect(toml).not.toContain("the broadcast address 198.18.5.127");
     expect(resource(doc, "ip-198-18-5-21").params).toEqual({ address: "198.18.5.21/25", interface: "TODO: the interface for 198.18.5.21" });
@@ -282,7 +283,7 @@ stop_timeout = "1m"  # the agent's advice
     expect(findings).toContain("warning: hr:4: no resource of this line is imported, so neither is the group");
     expect(toml).toContain("# hr:3: alpha drbddisk::r0 Filesystem::/dev/drbd0::/ WAS::9080 WAS::/etc/was.conf myapp::--fast::eu apache apache\n# NOT IMPORTED: drbddisk::r0 is not imported");
     expect(doc.resources.group).toHaveLength(3);
-    expect(problems(toml)).toEqual([`resources.resource[1].params.interface: "TODO: the interface for 198.18.5.21" is not an interface name`]);
+    expect(problems(toml)).toEqual(['resources.resource[1].params: resource ip-198-18-5-21 (address): interface "TODO: the interface for 198.18.5.21" is not an interface name: 1 to 15 bytes without "/", ":" or spaces']);
   });
 
   test("bad input is refused, every error with its FILE:LINE, and nothing is written", () => {
@@ -303,7 +304,7 @@ stop_timeout = "1m"  # the agent's advice
       "error: cf:4: ucast takes an interface and the peer's address (ucast eth1 10.0.0.2), found 1 values",
       "error: cf:5: mcast group 198.18.0.1 is not a multicast address (224.0.0.0/4)",
       'error: cf:6: auto_failback "maybe" is not on, off or legacy',
-      'error: cf:7: bcast: "eth0:1" is not an interface name',
+      'error: cf:7: bcast: "eth0:1" is not an interface name: 1 to 15 bytes without "/", ":" or spaces',
       'error: cf:8: unknown directive "Node" (did you mean "node"?)',
       'error: cf:9: crm "maybe" is not on, off or respawn',
       'error: hr:3: the line starts with the resource "198.18.5.10"; it must start with the preferred node\'s name',
