@@ -485,7 +485,11 @@ function arbitrate(s: State, now: number, event: (e: string, d: Record<string, u
   else to = heard.find((m) => m.holdsResources) ?? heard[0];
   if (!to) return;
   const echo = to.heard!.sentAt;
-  if (!s.granted) event("heartbeat.vote", { to: to.name });
+  if (!s.granted) {
+    event("heartbeat.vote", { to: to.name });
+    // A new grant goes out at once: the member may be without quorum until it has it (a peer just left).
+    s.nextSend = now;
+  }
   s.granted = { to: to.name, until: now + leaseMs(p), echo };
 }
 

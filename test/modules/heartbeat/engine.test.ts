@@ -354,6 +354,21 @@ describe("quorum with an arbiter", () => {
     expect(c.state("alpha").grant).not.toBeNull();
   });
 
+  test("a clean stop of one member: the arbiter grants the other at once, so its quorum gap is the frames' travel, not an interval", () => {
+    const c = withArbiter("alpha");
+    // Between two of the arbiter's heartbeats (a heartbeat no fresher than the last one heard is not read again).
+    c.now += 5;
+    c.feed("bravo", { type: "stop", now: c.now });
+    const stoppedAt = c.now;
+    c.run(200);
+    const grantAt = c.of("witness", "heartbeat.vote").find((e) => e.data.to === "alpha")!.at;
+    const lost = c.of("alpha", "heartbeat.quorum").filter((e) => e.at >= stoppedAt);
+    // alpha is without quorum from bravo's goodbye until the grant that the arbiter sends in the same step it decides.
+    expect(lost.map((e) => e.data.quorate)).toEqual([false, true]);
+    expect(lost[1]!.at).toBe(grantAt);
+    expect(grantAt - stoppedAt).toBeLessThan(TIMERS.intervalMs);
+  });
+
   test("a member that said goodbye and returns cut off from its peer: only one of them is quorate", () => {
     // bravo inherited the vote of alpha's goodbye and kept it, unbounded, while
     // alpha restarted, got the arbiter's vote and was quorate too (found by
