@@ -13,9 +13,9 @@ import { httpCheck, httpsCheck } from "./http.ts";
 import { converse, describeError, withTimeout } from "./socket.ts";
 
 /** Between SIGTERM to a timed-out misc check's process group and SIGKILL (shorter than an agent's: a check holds a slot). */
-export const MISC_KILL_GRACE_MS = 1000;
+const MISC_KILL_GRACE_MS = 1000;
 /** How much of a misc check's output its message carries (the end of it). */
-export const MISC_MESSAGE_CHARS = 200;
+const MISC_MESSAGE_CHARS = 200;
 /** The port a kind checks when neither the check, the server nor the service names one. */
 const DEFAULT_PORTS: Partial<Record<CheckKind, number>> = { http: 80, https: 443, dns: 53 };
 

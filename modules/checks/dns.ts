@@ -15,7 +15,7 @@ export const DNS_TYPES = { A: 1, NS: 2, SOA: 6, MX: 15, TXT: 16, AAAA: 28 } as c
 export type DnsType = keyof typeof DNS_TYPES;
 
 /** The most questions and answers of a response that are read. */
-export const DNS_MAX_RECORDS = 64;
+const DNS_MAX_RECORDS = 64;
 const HEADER_BYTES = 12;
 const CLASS_IN = 1;
 const MAX_LABEL = 63;

@@ -117,7 +117,7 @@ export interface ServerChange {
 export type Effect = { type: "run-check"; key: string; run: number; due: number } | { type: "event"; event: "checks.server"; data: ServerChange };
 
 /** "address:port", with IPv6 in brackets; the address alone without a port. */
-export function serverLabel(address: string, port: number | undefined): string {
+function serverLabel(address: string, port: number | undefined): string {
   if (port === undefined) return address;
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
