@@ -1,0 +1,125 @@
+/**
+ * The director lab test's client, run inside the client namespace: answers
+ * one JSON line per JSON line read. Plain TCP sockets, so that every request
+ * of a spread is a connection of its own and a held connection is exactly one.
+ *   {"op":"spread","host","port","n","from"?}  n requests, each on a new connection:
+ *                                               {"counts":{server:n},"errors":n}
+ *   {"op":"open","id","host","port","from"?}   a keep-alive connection, one request: {"server"}
+ *   {"op":"again","id"}                         another request on it: {"server"}
+ *   {"op":"close","id"}                         {}
+ */
+import { connect, type Socket } from "node:net";
+
+/** Bound on one request, connection included. */
+const REQUEST_TIMEOUT_MS = 2_000;
+/** Bound on one answer's size. */
+const ANSWER_MAX = 64 * 1024;
+
+interface Connection {
+  socket: Socket;
+  buffered: Buffer;
+  wake: (() => void) | null;
+  closed: boolean;
+}
+
+const held = new Map<string, Connection>();
+
+function open(host: string, port: number, from?: string): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, ...(from ? { localAddress: from } : {}) });
+    const c: Connection = { socket, buffered: Buffer.alloc(0), wake: null, closed: false };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no connection to ${host}:${port} within ${REQUEST_TIMEOUT_MS} ms`));
+    }, REQUEST_TIMEOUT_MS);
+    socket.on("data", (d: Buffer) => {
+      c.buffered = Buffer.concat([c.buffered, d]);
+      c.wake?.();
+    });
+    socket.on("close", () => {
+      c.closed = true;
+      c.wake?.();
+    });
+    socket.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on("connect", () => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+}
+
+/** One GET on the connection; the body (the real server's name). */
+async function request(c: Connection, keepAlive: boolean): Promise<string> {
+  c.socket.write(`GET / HTTP/1.1\r\nHost: vip\r\nConnection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`);
+  const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+  for (;;) {
+    const text = c.buffered.toString("latin1");
+    const end = text.indexOf("\r\n\r\n");
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? NaN);
+    if (end >= 0 && c.buffered.length >= end + 4 + length) {
+      const body = c.buffered.subarray(end + 4, end + 4 + length).toString("utf8");
+      c.buffered = c.buffered.subarray(end + 4 + length);
+      return body.trim();
+    }
+    if (c.closed) throw new Error("the connection closed before a whole answer");
+    if (c.buffered.length > ANSWER_MAX) throw new Error(`an answer over ${ANSWER_MAX} bytes`);
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`);
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, left);
+      c.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    c.wake = null;
+  }
+}
+
+type Command = { op: "spread"; host: string; port: number; n: number; from?: string } | { op: "open"; id: string; host: string; port: number; from?: string } | { op: "again"; id: string } | { op: "close"; id: string };
+
+async function handle(cmd: Command): Promise<unknown> {
+  switch (cmd.op) {
+    case "spread": {
+      const counts: Record<string, number> = {};
+      let errors = 0;
+      for (let i = 0; i < cmd.n; i++) {
+        try {
+          const c = await open(cmd.host, cmd.port, cmd.from);
+          const server = await request(c, false);
+          c.socket.destroy();
+          counts[server] = (counts[server] ?? 0) + 1;
+        } catch {
+          errors++;
+        }
+      }
+      return { counts, errors };
+    }
+    case "open": {
+      const c = await open(cmd.host, cmd.port, cmd.from);
+      held.set(cmd.id, c);
+      return { server: await request(c, true) };
+    }
+    case "again":
+      return { server: await request(held.get(cmd.id)!, true) };
+    case "close":
+      held.get(cmd.id)?.socket.destroy();
+      held.delete(cmd.id);
+      return {};
+  }
+}
+
+let pending = "";
+for await (const chunk of Bun.stdin.stream()) {
+  pending += new TextDecoder().decode(chunk);
+  const lines = pending.split("\n");
+  pending = lines.pop()!;
+  for (const line of lines.filter((l) => l.trim())) {
+    const answer = await handle(JSON.parse(line) as Command).catch((e: Error) => ({ error: e.message }));
+    process.stdout.write(`${JSON.stringify(answer)}\n`);
+  }
+}
+for (const c of held.values()) c.socket.destroy();
