@@ -192,7 +192,10 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   s.wall = input.wall;
   if (s.phase === "stopped") return { state: s, effects: [] };
   let changed = false;
+  // The seq rises at the first change of a step, before `decide` compares it with a transition's basis:
+  // a transition planned from the report before this change is then already stale.
   const bump = () => {
+    if (!changed) s.seq++;
     changed = true;
   };
 
@@ -232,7 +235,6 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   if (expire(s)) bump();
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
-  if (changed) s.seq++;
   if (changed || s.now - s.lastReportAt >= s.p.resendMs) {
     fx.push({ type: "send", message: report(s) });
     s.lastReportAt = s.now;
