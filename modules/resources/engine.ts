@@ -18,7 +18,8 @@
  *   members (the policy's rule 1). Leaving (a clean stop), it stops all it
  *   runs, right to left, whoever the DC is, and says so in its report so the
  *   DC places nothing on it.
- * - A start or stop in flight counts as "may be active" in every plan.
+ * - A start or stop in flight counts as "may be active" in every plan, and
+ *   with quorum its group waits for its answer.
  */
 import type { AgentStatus } from "./agents/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
@@ -411,14 +412,30 @@ function policyMembership(p: Peer): Membership {
   return "unclean";
 }
 
-function pendingAsActive(states: Record<string, ResourceState>, pending: Iterable<string>): Record<string, ResourceState> {
+/** The states, with each resource that has a start or stop in flight given as `as`. */
+function withPending(states: Record<string, ResourceState>, pending: Iterable<string>, as: ResourceState): Record<string, ResourceState> {
   const out = { ...states };
-  for (const r of pending) out[r] = "started";
+  for (const r of pending) out[r] = as;
   return out;
 }
 
+/** Resources with a start or stop in flight on this node. */
+function pendingHere(s: State): string[] {
+  return Object.entries(s.ops)
+    .filter(([, o]) => o.action === "start" || o.action === "stop")
+    .map(([r]) => r);
+}
+
+/**
+ * The policy's input from this node's view. A resource with a start or stop in
+ * flight may be active. With quorum it is `unknown` to the policy, so that its
+ * group, and the groups that depend on it, wait for the answer as for a probe
+ * (as `started`, the next member would start before it has). Without quorum it
+ * is `started`, so that it is stopped, in its turn, once the operation ends.
+ */
 function clusterInput(s: State): ClusterInput {
   const self = s.p.self;
+  const inFlight: ResourceState = s.quorate ? "unknown" : "started";
   const standby = new Set(s.admin.standby);
   const nodes: NodeState[] = [];
   const states: Record<string, Record<string, ResourceState>> = {};
@@ -429,7 +446,7 @@ function clusterInput(s: State): ClusterInput {
   for (const name of s.p.members) {
     if (name === self) {
       nodes.push({ name, membership: "up", standby: standby.has(name) || s.phase !== "running", fence: "none" });
-      put(name, pendingAsActive(s.states, Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r)));
+      put(name, withPending(s.states, pendingHere(s), inFlight));
       continue;
     }
     const peer = s.peers[name];
@@ -440,7 +457,7 @@ function clusterInput(s: State): ClusterInput {
     }
     nodes.push({ name, membership: policyMembership(peer), standby: standby.has(name) || (peer.report?.leaving ?? false), fence });
     if (peer.report) {
-      put(name, pendingAsActive(peer.report.states, peer.report.pending));
+      put(name, withPending(peer.report.states, peer.report.pending, inFlight));
       failures.push(...peer.report.failures.map((f) => ({ ...f, node: name })));
     }
   }
@@ -455,8 +472,7 @@ function clusterInput(s: State): ClusterInput {
 function leavingInput(s: State): ClusterInput {
   const self = s.p.self;
   const states: Record<string, Record<string, ResourceState>> = {};
-  const pending = Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r);
-  for (const [r, v] of Object.entries(pendingAsActive(s.states, pending))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
+  for (const [r, v] of Object.entries(withPending(s.states, pendingHere(s), "started"))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
   const nodes: NodeState[] = s.p.members.map((name) => ({ name, membership: name === self ? "up" : "down", standby: name === self, fence: "none" }));
   return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall };
 }
@@ -586,7 +602,7 @@ function report(s: State): Report {
     seq: s.seq,
     leaving: s.phase !== "running",
     states: s.states,
-    pending: Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r),
+    pending: pendingHere(s),
     failures: s.failures,
     admin: s.admin,
   };

@@ -25,6 +25,32 @@ const transitionsFrom = (h: Harness, name: string): Transition[] =>
 
 describe("coordinator engine", () => {
 
+  test("start: every node probes first; then the group starts on its preferred node, members left to right, each after the one before", () => {
+    const h = new Harness(["alpha", "bravo"], config(WEB.map((r) => resource(r)), [group("web", WEB, { preferredNode: "bravo" })]));
+    h.start();
+    h.deliver();
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).ran()).toEqual(["probe ip", "probe fs", "probe app"]);
+    expect([h.node("alpha").state.dc, h.node("bravo").state.dc]).toEqual(["alpha", "alpha"]);
+
+    for (const r of WEB) h.complete("alpha", r, "not-running");
+    h.deliver();
+    expect(h.node("bravo").ran("start")).toEqual([]);
+    for (const r of WEB) h.complete("bravo", r, "not-running");
+    h.deliver();
+    for (const [i, r] of WEB.entries()) {
+      expect(h.node("bravo").ran("start")).toEqual(WEB.slice(0, i + 1).map((x) => `start ${x}`));
+      h.advance(RESEND_MS);
+      h.deliver();
+      expect(h.node("bravo").ran("start")).toHaveLength(i + 1);
+      h.complete("bravo", r);
+      h.deliver();
+    }
+    expect(h.node("alpha").ran("start")).toEqual([]);
+    expect(Object.keys(h.node("bravo").state.monitors)).toEqual(WEB);
+    expect(h.node("alpha").state.states).toEqual({ ip: "stopped", fs: "stopped", app: "stopped" });
+    expect(h.node("bravo").state.states).toEqual({ ip: "started", fs: "started", app: "started" });
+  });
+
   test("a follower performs a transition only when it was planned from its latest report: a resent or stale one starts nothing twice", () => {
     const h = new Harness(["alpha", "bravo"], config([resource("ip")], [group("web", ["ip"], { preferredNode: "bravo" })]));
     h.start();
