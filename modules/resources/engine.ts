@@ -234,6 +234,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   }
 
   if (expire(s)) bump();
+  forgetFailedFences(s);
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
   if (changed || s.now - s.lastReportAt >= s.p.resendMs) {
@@ -342,6 +343,14 @@ function expire(s: State): boolean {
     changed = true;
   }
   return changed;
+}
+
+/**
+ * A failed fence is forgotten fenceRetryMs after it failed: the policy, which
+ * does not repeat a fence that failed, then asks for it again.
+ */
+function forgetFailedFences(s: State): void {
+  for (const [node, f] of Object.entries(s.fence)) if (f.state === "failed" && s.now >= f.at + s.p.fenceRetryMs) delete s.fence[node];
 }
 
 function applyCleanups(s: State, event: (e: string, d: Record<string, unknown>) => void): boolean {
@@ -547,12 +556,7 @@ function basis(s: State): Record<string, number> {
 }
 
 function fence(s: State, a: Action, fx: Effect[]): void {
-  const f = s.fence[a.node];
-  if (s.fencingNow !== null || f?.state === "fenced") return;
-  if (f?.state === "failed") {
-    if (s.now < f.at + s.p.fenceRetryMs) return;
-    delete s.fence[a.node];
-  }
+  if (s.fencingNow !== null || s.fence[a.node]) return;
   s.fencingNow = a.node;
   fx.push({ type: "fence", node: a.node });
   fx.push({ type: "event", event: "resources.fence", data: { node: a.node, result: "fencing", reason: a.reason } });

@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { nextDeadline, type Transition } from "../../../modules/resources/engine.ts";
-import { Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
+import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
 
 const WEB = ["ip", "fs", "app"];
 
@@ -240,6 +240,26 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
     expect(h.node("alpha").ran("start")).toEqual(["start ip"]);
     expect(h.node("alpha").of("fence")).toHaveLength(1);
+  });
+
+  test("a failed fence: no takeover; the fence is tried again after fenceRetryMs, and its success allows the takeover", () => {
+    const { h } = running("bravo", { fencing: true });
+    const alpha = h.node("alpha");
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: false, message: "no answer" });
+    expect(nextDeadline(alpha.state)).toBe(h.now + Math.min(RESEND_MS, FENCE_RETRY_MS));
+    for (let t = RESEND_MS; t < FENCE_RETRY_MS; t += RESEND_MS) {
+      h.advance(RESEND_MS);
+      expect(nextDeadline(alpha.state)).toBeGreaterThan(h.now);
+    }
+    expect(alpha.of("fence")).toHaveLength(1);
+    expect(alpha.ran("start")).toEqual([]);
+    h.advance(RESEND_MS);
+    expect(alpha.of("fence")).toHaveLength(2);
+    expect(nextDeadline(alpha.state)).toBeGreaterThan(h.now);
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    expect(alpha.ran("start")).toEqual(["start ip"]);
   });
 
   test("the DC hands over when it leaves: the next member in config order plans, and the others follow it alone", () => {
