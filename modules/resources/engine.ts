@@ -121,6 +121,8 @@ interface Peer {
   status: MemberStatus;
   incarnation: number | null;
   report: Report | null;
+  /** Back up after being lost, same process: its report may be older than what it did meanwhile; not planned from until it sends one again. */
+  stale: boolean;
 }
 
 export interface State {
@@ -193,6 +195,8 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   s.wall = input.wall;
   if (s.phase === "stopped") return { state: s, effects: [] };
   let changed = false;
+  /** A peer came up: it hears this node's report at once, not at the next resend. */
+  let announce = false;
   // The seq rises at the first change of a step, before `decide` compares it with a transition's basis:
   // a transition planned from the report before this change is then already stale.
   const bump = () => {
@@ -207,7 +211,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       bump();
       break;
     case "membership":
-      membership(s, input.cluster);
+      announce = membership(s, input.cluster);
       break;
     case "message":
       if (receive(s, input.from, input.message)) bump();
@@ -237,7 +241,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   forgetFailedFences(s);
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
-  if (changed || s.now - s.lastReportAt >= s.p.resendMs) {
+  if (changed || announce || s.now - s.lastReportAt >= s.p.resendMs) {
     fx.push({ type: "send", message: report(s) });
     s.lastReportAt = s.now;
   }
@@ -269,26 +273,43 @@ export function nextDeadline(s: State): number {
   return at;
 }
 
-function membership(s: State, view: ClusterView): void {
+/** Take the heartbeat's view; true when a peer came up (a new process, or back after being lost). */
+function membership(s: State, view: ClusterView): boolean {
   s.quorate = view.quorate;
+  let cameUp = false;
   for (const peer of view.peers) {
     const was = s.peers[peer.name];
     if (!was || was.incarnation !== peer.incarnation) {
       // A new process (or the first sight of one): what its predecessor reported no longer holds.
-      s.peers[peer.name] = { name: peer.name, status: peer.status, incarnation: peer.incarnation, report: null };
+      s.peers[peer.name] = { name: peer.name, status: peer.status, incarnation: peer.incarnation, report: null, stale: false };
       if (was && was.incarnation !== null && peer.incarnation !== null) delete s.fence[peer.name];
       if (s.received?.from === peer.name) s.received = null;
-    } else was.status = peer.status;
+      cameUp ||= peer.status === "up";
+    } else {
+      if (was.status !== "up" && peer.status === "up") {
+        was.stale = true;
+        cameUp = true;
+      }
+      was.status = peer.status;
+    }
     if (peer.status === "up" && s.fence[peer.name]?.state === "fenced") delete s.fence[peer.name];
   }
+  return cameUp;
+}
+
+/** What a peer last reported, unless it is stale. */
+function freshReport(p: Peer): Report | null {
+  return p.stale ? null : p.report;
 }
 
 function receive(s: State, from: string, m: Message): boolean {
   const peer = s.peers[from];
   if (!peer || peer.status !== "up") return false;
   if (m.type === "report") {
-    if (peer.report && m.seq <= peer.report.seq) return false;
+    // A stale report is replaced by the next one, even of the same seq: the peer has not changed since.
+    if (peer.report && (m.seq < peer.report.seq || (m.seq === peer.report.seq && !peer.stale))) return false;
     peer.report = m;
+    peer.stale = false;
     return adopt(s, m.admin);
   }
   if (from !== s.dc) return false;
@@ -465,9 +486,10 @@ function clusterInput(s: State): ClusterInput {
       continue;
     }
     nodes.push({ name, membership: policyMembership(peer), standby: standby.has(name) || (peer.report?.leaving ?? false), fence });
-    if (peer.report) {
-      put(name, withPending(peer.report.states, peer.report.pending, inFlight));
-      failures.push(...peer.report.failures.map((f) => ({ ...f, node: name })));
+    const rep = freshReport(peer);
+    if (rep) {
+      put(name, withPending(rep.states, rep.pending, inFlight));
+      failures.push(...rep.failures.map((f) => ({ ...f, node: name })));
     }
   }
   return { config: s.p.config, self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall };
@@ -548,7 +570,7 @@ function wire(a: Action): WireAction {
 function basis(s: State): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name in s.peers) {
-    const rep = s.peers[name]!.report;
+    const rep = freshReport(s.peers[name]!);
     if (rep) out[name] = rep.seq;
     else if (s.peers[name]!.status === "up") out[name] = 0;
   }

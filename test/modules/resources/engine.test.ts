@@ -217,6 +217,50 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect([...active.get("alpha")!]).toEqual(WEB);
   });
 
+  test("a peer back after a partition is planned from a report it sends on its return, not from the one it sent before", () => {
+    const { h, active } = running("alpha");
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.setQuorum("alpha", false);
+    h.see("bravo", "alpha", "down");
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    const alpha = h.node("alpha");
+    expect(alpha.state.peers.bravo!.report!.states.ip).toBe("stopped");
+
+    h.restore("alpha", "bravo");
+    h.see("bravo", "alpha", "up");
+    h.see("alpha", "bravo", "up");
+    h.setQuorum("alpha", true);
+    expect(alpha.ran("start")).toEqual(WEB.map((r) => `start ${r}`));
+    h.deliver();
+    expect(alpha.ran("start")).toEqual(WEB.map((r) => `start ${r}`));
+    expect(h.node("bravo").ran("stop")).toEqual(["stop app"]);
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+    expect([...active.get("bravo")!]).toEqual([]);
+  });
+
+  test("a peer back after a partition, its state unchanged meanwhile, is planned from again on the report of the same seq", () => {
+    const { h, active } = running("alpha");
+    const seq = h.node("bravo").state.seq;
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.restore("alpha", "bravo");
+    h.see("bravo", "alpha", "up");
+    h.setQuorum("bravo", true);
+    h.see("alpha", "bravo", "up");
+    h.deliver();
+    expect(h.node("bravo").state.seq).toBe(seq);
+    expect(transitionsFrom(h, "alpha").at(-1)!.basis).toEqual({ bravo: seq });
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+  });
+
   test("without quorum a node stops its groups with an exclusive member, right to left, and keeps the others running", () => {
     const h = new Harness(["alpha", "bravo"], config([...WEB.map((r) => resource(r)), resource("cache", { exclusive: false })], [group("web", WEB, { preferredNode: "alpha" }), group("cache", ["cache"], { preferredNode: "alpha" })]));
     h.start();
