@@ -257,19 +257,22 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   return { state: s, effects: fx };
 }
 
-/** When the engine wants a tick: the next monitor, resend, failure or move expiry, fence retry. */
+/**
+ * When the engine wants a tick: the next monitor, resend, failure or move expiry, fence retry.
+ * Each counts only while a tick would act on it, so that the deadline is never left in the past.
+ */
 export function nextDeadline(s: State): number {
   if (s.phase !== "running" && s.phase !== "stopping") return Infinity;
   let at = s.lastReportAt + s.p.resendMs;
   if (s.sent) at = Math.min(at, s.lastTransitionAt + s.p.resendMs);
-  for (const r in s.monitors) if (!s.ops[r]) at = Math.min(at, s.monitors[r]!.due);
+  for (const r in s.monitors) if (!s.ops[r] && s.states[r] === "started") at = Math.min(at, s.monitors[r]!.due);
   for (const n in s.fence) if (s.fence[n]!.state === "failed") at = Math.min(at, s.fence[n]!.at + s.p.fenceRetryMs);
   const toNow = (wall: number) => s.now + Math.max(0, wall - s.wall);
   for (const f of s.failures) {
     const d = s.p.config.resources.find((r) => r.name === f.resource);
     if (d?.failureTimeoutMs != null) at = Math.min(at, toNow(f.lastFailedAt + d.failureTimeoutMs));
   }
-  for (const m of s.admin.moves) if (m.until !== null) at = Math.min(at, toNow(m.until));
+  if (s.dc === s.p.self) for (const m of s.admin.moves) if (m.until !== null) at = Math.min(at, toNow(m.until));
   return at;
 }
 
@@ -530,6 +533,8 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
   }
   const self = s.p.self;
   const alone = !s.quorate || s.phase !== "running";
+  // Alone, this node sends no transition; with quorum back, it sends one afresh.
+  if (alone) s.sent = null;
   let mine: WireAction[] | null = null;
   if (s.phase !== "running") {
     mine = plan(leavingInput(s)).actions.filter((a) => a.after.length === 0 && a.node === self && a.kind === "stop").map(wire);
@@ -555,7 +560,6 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
       }
     }
   } else {
-    s.sent = null;
     const r = s.received;
     if (r && r.from === dc && r.t.basis[self] === s.seq) mine = r.t.actions.filter((a) => a.node === self);
   }

@@ -319,3 +319,41 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("charlie").ran("start")).toEqual([]);
   });
 });
+
+describe("coordinator engine: deadlines", () => {
+  const ahead = (h: Harness, n: string) => expect(nextDeadline(h.node(n).state)).toBeGreaterThan(h.now);
+
+  test("a follower holding a move that expired, before the DC's word on it arrives, asks for no tick now", () => {
+    const { h, active } = running("alpha");
+    h.feed("bravo", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: WALL0 + 60_000 } });
+    h.settle(active);
+    h.advance(60_000);
+    expect(h.node("alpha").state.admin.moves).toEqual([]);
+    expect(h.node("bravo").state.admin.moves).toHaveLength(1);
+    ahead(h, "bravo");
+  });
+
+  test("a recurring monitor of a resource that is no longer started asks for no tick", () => {
+    const { h } = running("bravo");
+    h.advance(10_000);
+    h.complete("bravo", "ip");
+    h.complete("bravo", "fs");
+    h.complete("bravo", "app", "failed");
+    h.lose();
+    h.advance(10_000);
+    expect(h.node("bravo").state.states.app).toBe("failed-monitor");
+    ahead(h, "bravo");
+  });
+
+  test("a DC without quorum, or leaving, asks for no tick to resend the transition it no longer sends", () => {
+    const { h } = running("bravo");
+    h.setQuorum("alpha", false);
+    h.advance(RESEND_MS);
+    ahead(h, "alpha");
+    h.setQuorum("alpha", true);
+    expect(transitionsFrom(h, "alpha").at(-1)!.basis).toEqual({ bravo: h.node("bravo").state.seq });
+    h.feed("alpha", { type: "stop" });
+    h.advance(RESEND_MS);
+    ahead(h, "alpha");
+  });
+});
