@@ -241,7 +241,8 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   forgetFailedFences(s);
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
-  if (changed || announce || s.now - s.lastReportAt >= s.p.resendMs) {
+  // Compared as nextDeadline computes it: in floating point, now - last >= resend may fail at that very time.
+  if (changed || announce || s.now >= s.lastReportAt + s.p.resendMs) {
     fx.push({ type: "send", message: report(s) });
     s.lastReportAt = s.now;
   }
@@ -554,7 +555,7 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
         s.tseq = t.seq;
         fx.push({ type: "send", message: t });
         s.lastTransitionAt = s.now;
-      } else if (s.now - s.lastTransitionAt >= s.p.resendMs) {
+      } else if (s.now >= s.lastTransitionAt + s.p.resendMs) {
         fx.push({ type: "send", message: s.sent });
         s.lastTransitionAt = s.now;
       }

@@ -356,4 +356,17 @@ describe("coordinator engine: deadlines", () => {
     h.advance(RESEND_MS);
     ahead(h, "alpha");
   });
+
+  test("a tick at the deadline resends what is due there: deadlines are compared as nextDeadline computes them", () => {
+    const { h } = running("bravo");
+    // In floating point (x + 1000) - x < 1000 for this x: a check written as now - last >= resend would wait forever.
+    h.now = 170 / 7;
+    h.feed("bravo", { type: "admin", command: { op: "standby", node: "alpha" } });
+    h.deliver();
+    h.now = nextDeadline(h.node("alpha").state);
+    expect(h.now).toBe(170 / 7 + RESEND_MS);
+    const sent = h.feed("alpha", { type: "tick" }).flatMap((e) => (e.type === "send" ? [e.message.type] : []));
+    expect(sent).toEqual(["transition", "report"]);
+    ahead(h, "alpha");
+  });
 });
