@@ -38,7 +38,11 @@ export interface CoordParams {
 }
 
 export interface AdminState {
-  /** Rises with every change; the highest (then the greater `by`) wins across nodes. */
+  /**
+   * Rises with every change, to at least the wall clock in ms: a node's first change after a restart is
+   * newer than those it made before. The highest wins across nodes, then the greater `by`, then the greater
+   * state as JSON (two states never tie, so every node takes the same).
+   */
   version: number;
   by: string;
   standby: string[];
@@ -324,9 +328,16 @@ function receive(s: State, from: string, m: Message): boolean {
 
 /** Take a peer's admin state when it is newer than ours; true when ours changed. */
 function adopt(s: State, a: AdminState): boolean {
-  if (a.version < s.admin.version || (a.version === s.admin.version && a.by <= s.admin.by)) return false;
+  const ours = s.admin;
+  if (a.version !== ours.version ? a.version < ours.version : a.by !== ours.by ? a.by < ours.by : JSON.stringify(a) <= JSON.stringify(ours)) return false;
   s.admin = structuredClone(a);
   return true;
+}
+
+/** A change of the admin state by this node. */
+function changedAdmin(s: State): void {
+  s.admin.version = Math.max(s.admin.version + 1, Math.floor(s.wall));
+  s.admin.by = s.p.self;
 }
 
 function adminCommand(s: State, c: AdminCommand): boolean {
@@ -348,8 +359,7 @@ function adminCommand(s: State, c: AdminCommand): boolean {
       a.cleanups[c.resource] = (a.cleanups[c.resource] ?? 0) + 1;
       break;
   }
-  a.version++;
-  a.by = s.p.self;
+  changedAdmin(s);
   return true;
 }
 
@@ -363,8 +373,7 @@ function expire(s: State): boolean {
   let changed = s.failures.length !== before;
   if (s.dc === s.p.self && s.admin.moves.some((m) => m.until !== null && m.until <= s.wall)) {
     s.admin.moves = s.admin.moves.filter((m) => m.until === null || m.until > s.wall);
-    s.admin.version++;
-    s.admin.by = s.p.self;
+    changedAdmin(s);
     changed = true;
   }
   return changed;

@@ -139,6 +139,12 @@ export class Harness {
     this.feed(name, { type: "membership", cluster: this.view(name) });
   }
 
+  /** A new process of `name`: a fresh engine with the next incarnation; the others learn it through `see`. */
+  restart(name: string): void {
+    this.nodes.set(name, new TestNode(name, this.members, this.config));
+    this.incarnations.set(name, this.incarnations.get(name)! + 1);
+  }
+
   cut(a: string, b: string): void {
     this.cuts.add(`${a}>${b}`);
     this.cuts.add(`${b}>${a}`);
