@@ -504,7 +504,8 @@ class Scenario {
 
   /** A thawed node has stopped, within thawBound, every exclusive resource that another node runs (one not stalled itself). */
   private checkThawed(name: string, thawedAt: number): void {
-    if (this.thawedAt.get(name) !== thawedAt) return;
+    // Frozen again since: the next thaw brings the next check.
+    if (this.thawedAt.get(name) !== thawedAt || this.nodes.get(name)!.frozen) return;
     const mine = this.machines.get(name)!;
     for (const [res] of mine.active) {
       if (!this.def(res).exclusive) continue;
