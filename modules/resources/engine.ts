@@ -270,7 +270,7 @@ export function nextDeadline(s: State): number {
   if (s.phase !== "running" && s.phase !== "stopping") return Infinity;
   let at = s.lastReportAt + s.p.resendMs;
   if (s.sent) at = Math.min(at, s.lastTransitionAt + s.p.resendMs);
-  for (const r in s.monitors) if (!s.ops[r] && s.states[r] === "started") at = Math.min(at, s.monitors[r]!.due);
+  for (const r in s.monitors) if (!s.ops[r] && monitored(s, r)) at = Math.min(at, s.monitors[r]!.due);
   for (const n in s.fence) if (s.fence[n]!.state === "failed") at = Math.min(at, s.fence[n]!.at + s.p.fenceRetryMs);
   const toNow = (wall: number) => s.now + Math.max(0, wall - s.wall);
   for (const f of s.failures) {
@@ -425,7 +425,7 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
       failed = next === "failed-monitor";
       break;
     case "monitor":
-      if (before !== "started") return false;
+      if (!monitored(s, r)) return false;
       next = ok ? "started" : "failed-monitor";
       failed = !ok;
       break;
@@ -623,9 +623,15 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
   }
 }
 
+/** A recurring monitor runs while its resource is started, or failed with on_fail=ignore (the policy takes it as started). */
+function monitored(s: State, r: string): boolean {
+  const st = s.states[r];
+  return st === "started" || (st === "failed-monitor" && s.p.config.resources.find((d) => d.name === r)?.onFail === "ignore");
+}
+
 function dueMonitors(s: State, fx: Effect[]): void {
   for (const [r, m] of Object.entries(s.monitors)) {
-    if (s.ops[r] || m.due > s.now || s.states[r] !== "started") continue;
+    if (s.ops[r] || m.due > s.now || !monitored(s, r)) continue;
     run(s, r, "monitor", m.timeoutMs, m.intervalMs, fx);
   }
 }

@@ -105,6 +105,24 @@ describe("coordinator engine: failures", () => {
     expect([...active.get("bravo")!]).toEqual([]);
     expect([...active.get("alpha")!]).toEqual(WEB);
   });
+
+  test("on_fail=ignore: the failure is counted, the group stays, and the monitor goes on (an ok answer is started again)", () => {
+    const { h, active } = running("bravo", { app: { onFail: "ignore" } });
+    const bravo = h.node("bravo");
+    h.advance(10_000);
+    h.complete("bravo", "ip");
+    h.complete("bravo", "fs");
+    h.complete("bravo", "app", "failed");
+    h.settle(active);
+    expect(bravo.state.states.app).toBe("failed-monitor");
+    expect(bravo.state.failures).toMatchObject([{ resource: "app", count: 1 }]);
+    expect(bravo.ran("stop")).toEqual([]);
+    h.advance(10_000);
+    expect(bravo.ran("monitor").filter((r) => r === "monitor app")).toHaveLength(2);
+    h.complete("bravo", "app");
+    expect(bravo.state.states.app).toBe("started");
+    expect([...active.get("bravo")!]).toEqual(WEB);
+  });
 });
 
 describe("coordinator engine: admin", () => {
