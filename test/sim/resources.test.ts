@@ -130,6 +130,9 @@ type Admin =
   | { op: "move"; group: string; node: string; forMs: number | null; clearAfterMs: number | null }
   | { op: "cleanup"; resource: string };
 
+/** A rule broken, with the trace that led to it. */
+class Violation extends Error {}
+
 class Scenario {
   readonly world: World;
   readonly taken = new Set<string>();
@@ -229,7 +232,8 @@ class Scenario {
     try {
       this.world.runUntil(this.end);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith("t=")) throw err;
+      // A throw from the world itself (a livelock, an engine's own error) gets the trace too.
+      if (err instanceof Violation) throw err;
       this.fail(err instanceof Error ? (err.stack ?? err.message) : String(err));
     }
     if (!this.checked) this.fail("the convergence check did not run");
@@ -525,7 +529,7 @@ class Scenario {
   private fail(message: string): never {
     const only = process.env.SIM_TRACE ? new RegExp(process.env.SIM_TRACE) : null;
     const lines = only ? this.world.trace.filter((l) => only.test(l)) : this.world.trace.slice(-60);
-    throw new Error(`t=${this.world.now()}: ${message}\n  ${only ? `trace lines matching ${only}` : "last trace lines"}:\n    ${lines.join("\n    ")}`);
+    throw new Violation(`t=${this.world.now()}: ${message}\n  ${only ? `trace lines matching ${only}` : "last trace lines"}:\n    ${lines.join("\n    ")}`);
   }
 
   /** After a freeze, the thawed node has stopped what it shares with another within this. */
