@@ -6,7 +6,9 @@
  *
  * - Every node reports its own resources (states, starts and stops in
  *   flight, failures) and the admin state (standby, moves, cleanups) to the
- *   others, at once on a change and every `resendMs`.
+ *   others, at once on a change or to a peer that comes up, and every
+ *   `resendMs`. A peer back after being lost is planned from again only once
+ *   it has reported since.
  * - The designated coordinator (DC) is the first member in config order that
  *   is up and not leaving, in this node's view. When this node is the DC and
  *   has quorum, it runs the policy on what every node reported, performs its
