@@ -83,23 +83,15 @@ import type { AdminCommand, CoordParams } from "../../modules/resources/engine.t
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
 import { clusterNode, type ClusterProcess, type CoordStepInfo, type RunEffect } from "./cluster-node.ts";
 import { deriveSeed, forEachSeed } from "./seeds.ts";
+import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type SimNode } from "./world.ts";
 
 type Family = "pair" | "fencing" | "freeze";
 
 const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60 };
+/** A family's time limit: a seed takes about 70 ms, so long runs (SIM_SEEDS) get time in proportion. */
 const timeLimitMs = (family: Family) => 60_000 + 200 * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
 
-interface Timers {
-  intervalMs: number;
-  warntimeMs: number;
-  deadtimeMs: number;
-  initdeadMs: number;
-}
-
-const NORMAL: Timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
-const FAST: Timers = { intervalMs: 20, warntimeMs: 50, deadtimeMs: 80, initdeadMs: 160 };
-const LINKS = ["lan", "hb"] as const;
 const MEMBERS = ["alpha", "bravo"] as const;
 const ARBITER = "witness";
 

@@ -9,6 +9,7 @@ import type { MemberStatus } from "../../../core/cluster.ts";
 import type { AgentStatus } from "../../../modules/resources/agents/agent.ts";
 import { initialState, step, type ClusterView, type Effect, type Input, type Message, type State } from "../../../modules/resources/engine.ts";
 import type { ClusterConfig, GroupDef, ResourceDef } from "../../../modules/resources/model.ts";
+import { RESOURCE_DEFAULTS } from "./scenario.ts";
 
 export const RESEND_MS = 1_000;
 export const FENCE_RETRY_MS = 5_000;
@@ -18,19 +19,7 @@ export const WALL0 = 1_700_000_000_000;
 export type Run = Extract<Effect, { type: "run" }>;
 
 export function resource(name: string, over: Partial<ResourceDef> = {}): ResourceDef {
-  return {
-    name,
-    agent: "ocf:heartbeat:Dummy",
-    monitorIntervalMs: 10_000,
-    monitorTimeoutMs: 20_000,
-    startTimeoutMs: 20_000,
-    stopTimeoutMs: 20_000,
-    onFail: "restart",
-    migrationThreshold: null,
-    failureTimeoutMs: null,
-    exclusive: true,
-    ...over,
-  };
+  return { ...RESOURCE_DEFAULTS, ...over, name };
 }
 
 export function group(name: string, members: string[], over: Partial<GroupDef> = {}): GroupDef {

@@ -184,15 +184,18 @@ describe("coordinator engine: admin", () => {
 
   test("after a restart a node's first command is newer than those it gave before, and every node takes the same state", () => {
     const { h, active } = running("alpha");
+    /** alpha's process starts again and hears nothing yet of bravo, whose admin state holds what alpha gave before. */
+    const restartAlpha = () => {
+      h.restart("alpha");
+      h.start("alpha");
+      h.see("bravo", "alpha", "up");
+      h.lose();
+    };
     h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
     h.settle(active);
     expect([...active.get("bravo")!]).toEqual(WEB);
     h.advance(RESEND_MS);
-    h.restart("alpha");
-    h.start("alpha");
-    h.see("bravo", "alpha", "up");
-    h.lose();
-    // Before the restarted alpha hears bravo's report, which holds the move alpha gave before.
+    restartAlpha();
     h.feed("alpha", { type: "admin", command: { op: "clear", group: "web" } });
     h.settle(active);
     for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin.moves).toEqual([]);
@@ -202,10 +205,7 @@ describe("coordinator engine: admin", () => {
     h.advance(1);
     h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
     h.settle(active);
-    h.restart("alpha");
-    h.start("alpha");
-    h.see("bravo", "alpha", "up");
-    h.lose();
+    restartAlpha();
     h.feed("alpha", { type: "admin", command: { op: "standby", node: "bravo" } });
     expect(h.node("alpha").state.admin.version).toBe(h.node("bravo").state.admin.version);
     h.advance(RESEND_MS);
