@@ -186,7 +186,10 @@ export class HeartbeatService implements ModuleInstance {
     if (!admitted.ok) return this.m.dropped.inc({ reason: admitted.reason });
     this.cells[link]!.received.value++;
     this.feed({ type: "frame", now: this.ctx.clock.now(), from: f.sender, link, seq: f.seq, incarnation: f.incarnation, restart: admitted.restart, message });
-    if (message.kind === "app") for (const listener of this.listeners.get(message.channel) ?? []) listener(f.sender, message.data);
+    // Only from the process the engine knows: a frame of a process it has not heard yet is not handed on.
+    if (message.kind === "app" && this.state.peers[f.sender]?.incarnation === f.incarnation) {
+      for (const listener of this.listeners.get(message.channel) ?? []) listener(f.sender, message.data);
+    }
   }
 
   private feed(input: Input): void {
