@@ -35,9 +35,10 @@ const StateFile = Type.Object(
           },
           { additionalProperties: false },
         ),
+        { additionalProperties: false },
       ),
     ),
-    states: Type.Optional(Type.Record(Name, Type.Record(Name, Type.Union(STATES.map((s) => Type.Literal(s)))))),
+    states: Type.Optional(Type.Record(Name, Type.Record(Name, Type.Union(STATES.map((s) => Type.Literal(s))), { additionalProperties: false }), { additionalProperties: false })),
     failures: Type.Optional(
       Type.Array(Type.Object({ resource: Name, node: Name, count: Type.Integer({ minimum: 1 }), lastFailedAt: Type.Number(), startFailed: Type.Boolean() }, { additionalProperties: false })),
     ),

@@ -298,7 +298,11 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
   const p = s.p;
   let peer = s.peers[f.from];
   if (!peer || f.link < 0 || f.link >= p.links.length) return;
-  const restarted = f.restart || peer.incarnation === null;
+  // A process is known by its heartbeats (or its goodbye): another module's frame from one not yet heard is not taken
+  // as a restart, and the shell does not hand its message on. The next heartbeat of that process is then the restart,
+  // though the replay guard, which saw the new incarnation first in that frame, no longer says so.
+  if (f.message.kind === "app" && f.incarnation !== peer.incarnation) return;
+  const restarted = f.restart || peer.incarnation !== f.incarnation;
   if (restarted) {
     if (peer.incarnation !== null && peer.status === "up") {
       peer.status = "down";

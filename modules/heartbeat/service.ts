@@ -15,10 +15,15 @@ import { initialState, nextDeadline, step, type Effect, type HbParams, type Inpu
 import { Links } from "./links.ts";
 import { Upstream } from "./upstream.ts";
 import { MAX_PAYLOAD } from "./envelope.ts";
+import { FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, Reassembly, fragment } from "./fragments.ts";
 import type { ClusterBus, ClusterSnapshot, MemberStatus } from "../../core/cluster.ts";
 
 /** What an app message adds to its data: kind, channel, length. */
 const APP_HEADER_BYTES = 4;
+/** The largest fragment: what a frame carries of an app message. */
+const APP_CHUNK_BYTES = MAX_PAYLOAD - APP_HEADER_BYTES;
+/** The longest app message: MAX_FRAGMENTS frames. */
+export const MAX_APP_MESSAGE_BYTES = MAX_FRAGMENTS * (APP_CHUNK_BYTES - FRAGMENT_HEADER_BYTES);
 
 const MEMBER_STATUS: Record<string, MemberStatus> = { up: "up", leaving: "leaving", down: "down", init: "unknown" };
 
@@ -72,6 +77,8 @@ export class HeartbeatService implements ModuleInstance {
   /** Peer statuses and quorum as last told to the watchers. */
   private told = "";
   private withdraw: (() => void) | null = null;
+  private readonly reassembly = new Reassembly();
+  private nextAppId = 1;
 
   constructor(private readonly ctx: ModuleContext) {
     this.incarnation = Math.floor(ctx.clock.wall()) * 1000 + ctx.random.int(1000);
@@ -186,7 +193,12 @@ export class HeartbeatService implements ModuleInstance {
     if (!admitted.ok) return this.m.dropped.inc({ reason: admitted.reason });
     this.cells[link]!.received.value++;
     this.feed({ type: "frame", now: this.ctx.clock.now(), from: f.sender, link, seq: f.seq, incarnation: f.incarnation, restart: admitted.restart, message });
-    if (message.kind === "app") for (const listener of this.listeners.get(message.channel) ?? []) listener(f.sender, message.data);
+    // Only from the process the engine knows: a frame of a process it has not heard yet is not handed on.
+    if (message.kind === "app" && this.state.peers[f.sender]?.incarnation === f.incarnation) {
+      const whole = this.reassembly.accept(`${f.sender}/${message.channel}`, f.incarnation, message.data);
+      if (whole === "bad") return this.m.dropped.inc({ reason: "bad-fragment" });
+      if (whole) for (const listener of this.listeners.get(message.channel) ?? []) listener(f.sender, whole);
+    }
   }
 
   private feed(input: Input): void {
@@ -231,11 +243,12 @@ export class HeartbeatService implements ModuleInstance {
     return {
       snapshot: () => this.snapshot(),
       watch: (onChange) => subscribe(this.watchers, onChange),
-      maxMessageBytes: MAX_PAYLOAD - APP_HEADER_BYTES,
+      maxMessageBytes: MAX_APP_MESSAGE_BYTES,
       send: (channel, data) => {
-        if (data.length > MAX_PAYLOAD - APP_HEADER_BYTES) throw new RangeError(`a message of ${data.length} bytes is over the ${MAX_PAYLOAD - APP_HEADER_BYTES} a frame carries`);
-        const message: Message = { kind: "app", channel, data };
-        this.state.p.links.forEach((_, link) => this.perform({ type: "send", link, message }));
+        for (const part of fragment(this.nextAppId++, data, APP_CHUNK_BYTES)) {
+          const message: Message = { kind: "app", channel, data: part };
+          this.state.p.links.forEach((_, link) => this.perform({ type: "send", link, message }));
+        }
       },
       listen: (channel, onMessage) => {
         let set = this.listeners.get(channel);

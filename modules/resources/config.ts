@@ -16,7 +16,7 @@ import { createAgent } from "./agents/index.ts";
 import { createFenceDevice } from "./fencing/config.ts";
 import { INFINITY, MINUS_INFINITY, type ClusterConfig, type GroupDef, type OnFail, type ResourceDef } from "./model.ts";
 
-/** Resources a cluster may define: every node's report of their states fits one heartbeat frame. */
+/** Resources a cluster may define: a node's report of them all fits the cluster bus's longest message. */
 export const MAX_RESOURCES = 32;
 
 export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;

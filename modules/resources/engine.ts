@@ -6,7 +6,9 @@
  *
  * - Every node reports its own resources (states, starts and stops in
  *   flight, failures) and the admin state (standby, moves, cleanups) to the
- *   others, at once on a change and every `resendMs`.
+ *   others, at once on a change or to a peer that comes up, and every
+ *   `resendMs`. A peer back after being lost is planned from again only once
+ *   it has reported since.
  * - The designated coordinator (DC) is the first member in config order that
  *   is up and not leaving, in this node's view. When this node is the DC and
  *   has quorum, it runs the policy on what every node reported, performs its
@@ -18,7 +20,8 @@
  *   members (the policy's rule 1). Leaving (a clean stop), it stops all it
  *   runs, right to left, whoever the DC is, and says so in its report so the
  *   DC places nothing on it.
- * - A start or stop in flight counts as "may be active" in every plan.
+ * - A start or stop in flight counts as "may be active" in every plan, and
+ *   with quorum its group waits for its answer.
  */
 import type { AgentStatus } from "./agents/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
@@ -37,7 +40,11 @@ export interface CoordParams {
 }
 
 export interface AdminState {
-  /** Rises with every change; the highest (then the greater `by`) wins across nodes. */
+  /**
+   * Rises with every change, to at least the wall clock in ms: a node's first change after a restart is
+   * newer than those it made before. The highest wins across nodes, then the greater `by`, then the greater
+   * state as JSON (two states never tie, so every node takes the same).
+   */
   version: number;
   by: string;
   standby: string[];
@@ -120,6 +127,8 @@ interface Peer {
   status: MemberStatus;
   incarnation: number | null;
   report: Report | null;
+  /** Back up after being lost, same process: its report may be older than what it did meanwhile; not planned from until it sends one again. */
+  stale: boolean;
 }
 
 export interface State {
@@ -211,7 +220,12 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   if (s.phase === "stopped") return { state: s, effects: [] };
   // The report's seq rises at once with any change, so that what follows in this step (the basis check) sees it.
   let changed = false;
+  /** A peer came up: it hears this node's report at once, not at the next resend. */
+  let announce = false;
+  // The seq rises at the first change of a step, before `decide` compares it with a transition's basis:
+  // a transition planned from the report before this change is then already stale.
   const bump = () => {
+    if (!changed) s.seq++;
     changed = true;
     s.seq++;
   };
@@ -223,7 +237,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       bump();
       break;
     case "membership":
-      membership(s, input.cluster);
+      announce = membership(s, input.cluster);
       break;
     case "message":
       if (receive(s, input.from, input.message)) bump();
@@ -250,11 +264,11 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   }
 
   if (expire(s)) bump();
-  // A failed fence is forgotten after fenceRetryMs, so the policy plans it again.
-  for (const [node, f] of Object.entries(s.fence)) if (f.state === "failed" && s.now >= f.at + s.p.fenceRetryMs) delete s.fence[node];
+  forgetFailedFences(s);
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
-  if (changed || s.now - s.lastReportAt >= s.p.resendMs) {
+  // Compared as nextDeadline computes it: in floating point, now - last >= resend may fail at that very time.
+  if (changed || announce || s.now >= s.lastReportAt + s.p.resendMs) {
     fx.push({ type: "send", message: report(s) });
     s.lastReportAt = s.now;
   }
@@ -270,42 +284,62 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   return { state: s, effects: fx };
 }
 
-/** When the engine wants a tick: the next monitor, resend, failure or move expiry, fence retry. */
+/**
+ * When the engine wants a tick: the next monitor, resend, failure or move expiry, fence retry.
+ * Each counts only while a tick would act on it, so that the deadline is never left in the past.
+ */
 export function nextDeadline(s: State): number {
   if (s.phase !== "running" && s.phase !== "stopping") return Infinity;
   let at = s.lastReportAt + s.p.resendMs;
   if (s.sent) at = Math.min(at, s.lastTransitionAt + s.p.resendMs);
-  for (const r in s.monitors) if (!s.ops[r]) at = Math.min(at, s.monitors[r]!.due);
+  for (const r in s.monitors) if (!s.ops[r] && monitored(s, r)) at = Math.min(at, s.monitors[r]!.due);
   for (const n in s.fence) if (s.fence[n]!.state === "failed") at = Math.min(at, s.fence[n]!.at + s.p.fenceRetryMs);
   const toNow = (wall: number) => s.now + Math.max(0, wall - s.wall);
   for (const f of s.failures) {
     const d = s.p.config.resources.find((r) => r.name === f.resource);
     if (d?.failureTimeoutMs != null) at = Math.min(at, toNow(f.lastFailedAt + d.failureTimeoutMs));
   }
-  for (const m of s.admin.moves) if (m.until !== null) at = Math.min(at, toNow(m.until));
+  if (s.dc === s.p.self) for (const m of s.admin.moves) if (m.until !== null) at = Math.min(at, toNow(m.until));
   return at;
 }
 
-function membership(s: State, view: ClusterView): void {
+/** Take the heartbeat's view; true when a peer came up (a new process, or back after being lost). */
+function membership(s: State, view: ClusterView): boolean {
   s.quorate = view.quorate;
+  let cameUp = false;
   for (const peer of view.peers) {
     const was = s.peers[peer.name];
     if (!was || was.incarnation !== peer.incarnation) {
       // A new process (or the first sight of one): what its predecessor reported no longer holds.
-      s.peers[peer.name] = { name: peer.name, status: peer.status, incarnation: peer.incarnation, report: null };
+      s.peers[peer.name] = { name: peer.name, status: peer.status, incarnation: peer.incarnation, report: null, stale: false };
       if (was && was.incarnation !== null && peer.incarnation !== null) delete s.fence[peer.name];
       if (s.received?.from === peer.name) s.received = null;
-    } else was.status = peer.status;
+      cameUp ||= peer.status === "up";
+    } else {
+      if (was.status !== "up" && peer.status === "up") {
+        was.stale = true;
+        cameUp = true;
+      }
+      was.status = peer.status;
+    }
     if (peer.status === "up" && s.fence[peer.name]?.state === "fenced") delete s.fence[peer.name];
   }
+  return cameUp;
+}
+
+/** What a peer last reported, unless it is stale. */
+function freshReport(p: Peer): Report | null {
+  return p.stale ? null : p.report;
 }
 
 function receive(s: State, from: string, m: Message): boolean {
   const peer = s.peers[from];
   if (!peer || peer.status !== "up") return false;
   if (m.type === "report") {
-    if (peer.report && m.seq <= peer.report.seq) return false;
+    // A stale report is replaced by the next one, even of the same seq: the peer has not changed since.
+    if (peer.report && (m.seq < peer.report.seq || (m.seq === peer.report.seq && !peer.stale))) return false;
     peer.report = m;
+    peer.stale = false;
     return adopt(s, m.admin);
   }
   if (from !== s.dc) return false;
@@ -316,9 +350,16 @@ function receive(s: State, from: string, m: Message): boolean {
 
 /** Take a peer's admin state when it is newer than ours; true when ours changed. */
 function adopt(s: State, a: AdminState): boolean {
-  if (a.version < s.admin.version || (a.version === s.admin.version && a.by <= s.admin.by)) return false;
+  const ours = s.admin;
+  if (a.version !== ours.version ? a.version < ours.version : a.by !== ours.by ? a.by < ours.by : JSON.stringify(a) <= JSON.stringify(ours)) return false;
   s.admin = structuredClone(a);
   return true;
+}
+
+/** A change of the admin state by this node. */
+function changedAdmin(s: State): void {
+  s.admin.version = Math.max(s.admin.version + 1, Math.floor(s.wall));
+  s.admin.by = s.p.self;
 }
 
 function adminCommand(s: State, c: AdminCommand): boolean {
@@ -340,8 +381,7 @@ function adminCommand(s: State, c: AdminCommand): boolean {
       a.cleanups[c.resource] = (a.cleanups[c.resource] ?? 0) + 1;
       break;
   }
-  a.version++;
-  a.by = s.p.self;
+  changedAdmin(s);
   return true;
 }
 
@@ -355,11 +395,18 @@ function expire(s: State): boolean {
   let changed = s.failures.length !== before;
   if (s.dc === s.p.self && s.admin.moves.some((m) => m.until !== null && m.until <= s.wall)) {
     s.admin.moves = s.admin.moves.filter((m) => m.until === null || m.until > s.wall);
-    s.admin.version++;
-    s.admin.by = s.p.self;
+    changedAdmin(s);
     changed = true;
   }
   return changed;
+}
+
+/**
+ * A failed fence is forgotten fenceRetryMs after it failed: the policy, which
+ * does not repeat a fence that failed, then asks for it again.
+ */
+function forgetFailedFences(s: State): void {
+  for (const [node, f] of Object.entries(s.fence)) if (f.state === "failed" && s.now >= f.at + s.p.fenceRetryMs) delete s.fence[node];
 }
 
 function applyCleanups(s: State, event: (e: string, d: Record<string, unknown>) => void): boolean {
@@ -400,7 +447,7 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
       failed = next === "failed-monitor";
       break;
     case "monitor":
-      if (before !== "started") return false;
+      if (!monitored(s, r)) return false;
       next = ok ? "started" : "failed-monitor";
       failed = !ok;
       break;
@@ -431,14 +478,30 @@ function policyMembership(p: Peer): Membership {
   return "unclean";
 }
 
-function pendingAsActive(states: Record<string, ResourceState>, pending: Iterable<string>): Record<string, ResourceState> {
+/** The states, with each resource that has a start or stop in flight given as `as`. */
+function withPending(states: Record<string, ResourceState>, pending: Iterable<string>, as: ResourceState): Record<string, ResourceState> {
   const out = { ...states };
-  for (const r of pending) out[r] = "started";
+  for (const r of pending) out[r] = as;
   return out;
 }
 
+/** Resources with a start or stop in flight on this node. */
+function pendingHere(s: State): string[] {
+  return Object.entries(s.ops)
+    .filter(([, o]) => o.action === "start" || o.action === "stop")
+    .map(([r]) => r);
+}
+
+/**
+ * The policy's input from this node's view. A resource with a start or stop in
+ * flight may be active. With quorum it is `unknown` to the policy, so that its
+ * group, and the groups that depend on it, wait for the answer as for a probe
+ * (as `started`, the next member would start before it has). Without quorum it
+ * is `started`, so that it is stopped, in its turn, once the operation ends.
+ */
 export function clusterInput(s: State): ClusterInput {
   const self = s.p.self;
+  const inFlight: ResourceState = s.quorate ? "unknown" : "started";
   const standby = new Set(s.admin.standby);
   const nodes: NodeState[] = [];
   const states: Record<string, Record<string, ResourceState>> = {};
@@ -449,7 +512,7 @@ export function clusterInput(s: State): ClusterInput {
   for (const name of s.p.members) {
     if (name === self) {
       nodes.push({ name, membership: "up", standby: standby.has(name) || s.phase !== "running", fence: "none" });
-      put(name, pendingAsActive(s.states, Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r)));
+      put(name, withPending(s.states, pendingHere(s), inFlight));
       continue;
     }
     const peer = s.peers[name];
@@ -459,9 +522,10 @@ export function clusterInput(s: State): ClusterInput {
       continue;
     }
     nodes.push({ name, membership: policyMembership(peer), standby: standby.has(name) || (peer.report?.leaving ?? false), fence });
-    if (peer.report) {
-      put(name, pendingAsActive(peer.report.states, peer.report.pending));
-      failures.push(...peer.report.failures.map((f) => ({ ...f, node: name })));
+    const rep = freshReport(peer);
+    if (rep) {
+      put(name, withPending(rep.states, rep.pending, inFlight));
+      failures.push(...rep.failures.map((f) => ({ ...f, node: name })));
     }
   }
   return { config: s.p.config, self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall };
@@ -475,8 +539,7 @@ export function clusterInput(s: State): ClusterInput {
 function leavingInput(s: State): ClusterInput {
   const self = s.p.self;
   const states: Record<string, Record<string, ResourceState>> = {};
-  const pending = Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r);
-  for (const [r, v] of Object.entries(pendingAsActive(s.states, pending))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
+  for (const [r, v] of Object.entries(withPending(s.states, pendingHere(s), "started"))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
   const nodes: NodeState[] = s.p.members.map((name) => ({ name, membership: name === self ? "up" : "down", standby: name === self, fence: "none" }));
   return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall };
 }
@@ -503,6 +566,8 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
   }
   const self = s.p.self;
   const alone = !s.quorate || s.phase !== "running";
+  // Alone, this node sends no transition; with quorum back, it sends one afresh.
+  if (alone) s.sent = null;
   let mine: WireAction[] | null = null;
   if (s.phase !== "running") {
     mine = plan(leavingInput(s)).actions.filter((a) => a.after.length === 0 && a.node === self && a.kind === "stop").map(wire);
@@ -522,13 +587,12 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
         s.tseq = t.seq;
         fx.push({ type: "send", message: t });
         s.lastTransitionAt = s.now;
-      } else if (s.now - s.lastTransitionAt >= s.p.resendMs) {
+      } else if (s.now >= s.lastTransitionAt + s.p.resendMs) {
         fx.push({ type: "send", message: s.sent });
         s.lastTransitionAt = s.now;
       }
     }
   } else {
-    s.sent = null;
     s.notes = [];
     const r = s.received;
     if (r && r.from === dc && r.t.basis[self] === s.seq) {
@@ -546,7 +610,7 @@ function wire(a: Action): WireAction {
 function basis(s: State): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name in s.peers) {
-    const rep = s.peers[name]!.report;
+    const rep = freshReport(s.peers[name]!);
     if (rep) out[name] = rep.seq;
     else if (s.peers[name]!.status === "up") out[name] = 0;
   }
@@ -588,9 +652,15 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
   return ran;
 }
 
+/** A recurring monitor runs while its resource is started, or failed with on_fail=ignore (the policy takes it as started). */
+function monitored(s: State, r: string): boolean {
+  const st = s.states[r];
+  return st === "started" || (st === "failed-monitor" && s.p.config.resources.find((d) => d.name === r)?.onFail === "ignore");
+}
+
 function dueMonitors(s: State, fx: Effect[]): void {
   for (const [r, m] of Object.entries(s.monitors)) {
-    if (s.ops[r] || m.due > s.now || s.states[r] !== "started") continue;
+    if (s.ops[r] || m.due > s.now || !monitored(s, r)) continue;
     run(s, r, "monitor", m.timeoutMs, m.intervalMs, fx);
   }
 }
@@ -607,7 +677,7 @@ function report(s: State): Report {
     seq: s.seq,
     leaving: s.phase !== "running",
     states: s.states,
-    pending: Object.entries(s.ops).filter(([, o]) => o.action === "start" || o.action === "stop").map(([r]) => r),
+    pending: pendingHere(s),
     failures: s.failures,
     admin: s.admin,
   };

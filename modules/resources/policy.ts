@@ -30,7 +30,8 @@
  *    a lost node is fenced does no harm, so its start waits for no fence.
  * 4. Held groups. A group does nothing but its monitors while one of its
  *    members is blocked (failed stop without fencing or with a failed fence,
- *    on_fail=block, on_fail=fence without fencing), is being probed, or while a
+ *    on_fail=block, on_fail=fence without fencing), is in an unknown state (a
+ *    probe, or the coordinator's start or stop under way), or while a
  *    group it is colocated with or ordered after is held, or the constraints
  *    between groups loop.
  * 5. Placement, groups taken so that each comes after the groups it is
@@ -219,7 +220,7 @@ export function plan(input: ClusterInput): Plan {
       }
     }
     for (const [n, rs] of unfenced) why.push(`${g.name} is blocked: ${rs.join(", ")} may still run on ${n}, whose fencing failed`);
-    if (probing) why.push(`${g.name} waits for the probes of its members`);
+    if (probing) why.push(`${g.name} waits for the state of its members (a probe, or a start or stop under way)`);
     const deps = [
       ...config.colocations.filter((c) => c.group === g.name).map((c) => c.withGroup),
       ...config.orders.filter((o) => o.then === g.name).map((o) => o.first),

@@ -17,14 +17,14 @@ const Admin = Type.Object({
   by: Name,
   standby: Type.Array(Name),
   moves: Type.Array(Type.Object({ group: Name, node: Name, until: Type.Union([Type.Number(), Type.Null()]) })),
-  cleanups: Type.Record(Name, Count),
+  cleanups: Type.Record(Name, Count, { additionalProperties: false }),
 });
 
 const ReportSchema = Type.Object({
   type: Type.Literal("report"),
   seq: Count,
   leaving: Type.Boolean(),
-  states: Type.Record(Name, State),
+  states: Type.Record(Name, State, { additionalProperties: false }),
   pending: Type.Array(Name),
   failures: Type.Array(Type.Object({ resource: Name, count: Count, lastFailedAt: Type.Number(), startFailed: Type.Boolean() })),
   admin: Admin,
@@ -33,7 +33,7 @@ const ReportSchema = Type.Object({
 const TransitionSchema = Type.Object({
   type: Type.Literal("transition"),
   seq: Count,
-  basis: Type.Record(Name, Count),
+  basis: Type.Record(Name, Count, { additionalProperties: false }),
   actions: Type.Array(
     Type.Object({
       id: Type.String({ maxLength: 80 }),

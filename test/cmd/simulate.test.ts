@@ -79,6 +79,8 @@ describe("tandem simulate", () => {
     const unknown = await tandem(["simulate", "-c", CONFIG, "--state", state("unknown.json", { nodes: { charlie: {} } })]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("nodes.charlie: no member node of that name");
+    const badName = await tandem(["simulate", "-c", CONFIG, "--state", state("badname.json", { states: { "../vip": { alpha: "started" } } })]);
+    expect(badName.code).toBe(2);
     const garbage = await tandem(["simulate", "-c", CONFIG, "--state", state("garbage.json", "{not json")]);
     expect(garbage.code).toBe(2);
     expect(garbage.stderr).toContain("not a readable JSON file");

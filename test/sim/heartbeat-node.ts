@@ -14,6 +14,10 @@
  *   dropped), per link a window of recent sequence numbers (a duplicate or a
  *   frame older than the window is dropped).
  * - A clean stop feeds the engine `stop`, performs its goodbyes, then exits.
+ * - Other modules' messages go out as app frames on every link (the cluster
+ *   bus's `send`), pass the same replay guard and reach the engine (proof of
+ *   life for the link), and are handed on only when they come from the
+ *   sender's incarnation the engine knows, as in the service.
  *
  * What reached the engine from each sender is kept apart from the engine's
  * state, so that tests can judge the engine against what the world did.
@@ -54,7 +58,11 @@ export interface HbNodeOptions {
   firstStartDelayMs: number;
   holdsResources: boolean;
   /** Called after every step, before its effects are performed. */
-  onStep(info: StepInfo): void;
+  onStep?(info: StepInfo): void;
+  /** Called after every step of a running engine, once its effects are performed (the cluster bus's watchers). */
+  onSettled?(proc: HbProcess): void;
+  /** An app frame's message, after the engine has seen the frame (so it knows the sender's incarnation). */
+  onApp?(from: string, channel: number, data: Uint8Array): void;
 }
 
 export interface HbProcess {
@@ -68,6 +76,10 @@ export interface HbProcess {
   onMessage(from: string, payload: unknown, link: string): void;
   /** A clean stop: the engine says goodbye, then the process exits. */
   stop(): void;
+  /** Another module's message, to every other node on every link. */
+  sendApp(channel: number, data: Uint8Array): void;
+  /** Whether this node holds resources (the arbiter prefers it in a split). */
+  holdResources(holds: boolean): void;
 }
 
 interface Window {
@@ -137,23 +149,28 @@ export function heartbeatNode(ctx: NodeContext, o: HbNodeOptions): HbProcess {
   let state = initialState(p);
   let tick: Cancel | null = null;
 
+  const send = (link: number, message: Message) => {
+    const frame = encodeFrame(ctx.incarnation, ++seqs[link]!, message);
+    for (const to of others) ctx.send(to, frame, p.links[link]);
+  };
+
   const feed = (input: Input) => {
     const out = step(state, input);
     state = out.state;
-    o.onStep({ proc, at: ctx.clock.now(), input, effects: out.effects });
+    o.onStep?.({ proc, at: ctx.clock.now(), input, effects: out.effects });
     for (const e of out.effects) {
       if (e.type === "event") {
         ctx.trace(`${e.event} ${JSON.stringify(e.data)}`);
         continue;
       }
-      const frame = encodeFrame(ctx.incarnation, ++seqs[e.link]!, e.message);
-      for (const to of others) ctx.send(to, frame, p.links[e.link]);
+      send(e.link, e.message);
     }
     tick?.();
     tick = null;
     if (state.phase === "stopped") return ctx.exit(0);
     const at = nextDeadline(state);
     if (at !== null) tick = ctx.clock.after(at - now(), () => feed({ type: "tick", now: now() }));
+    o.onSettled?.(proc);
   };
 
   const proc: HbProcess = {
@@ -178,9 +195,18 @@ export function heartbeatNode(ctx: NodeContext, o: HbNodeOptions): HbProcess {
       const newest = prev === null ? sentAt : sentAt === null ? prev : Math.max(prev, sentAt);
       heard.set(from, { incarnation: frame.incarnation, at: ctx.clock.now(), sentAt: newest });
       feed({ type: "frame", now: now(), from, link, seq: frame.seq, incarnation: frame.incarnation, restart: admitted.restart, message: frame.message });
+      const known = state.peers[from]?.incarnation === frame.incarnation;
+      if (frame.message.kind === "app" && state.phase === "running" && known) o.onApp?.(from, frame.message.channel, frame.message.data);
     },
     stop() {
       feed({ type: "stop", now: now() });
+    },
+    sendApp(channel, data) {
+      const message: Message = { kind: "app", channel, data };
+      p.links.forEach((_, link) => send(link, message));
+    },
+    holdResources(holds) {
+      if (holds !== state.holdsResources) feed({ type: "resources", now: now(), holds });
     },
   };
 

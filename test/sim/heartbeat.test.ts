@@ -59,6 +59,7 @@ import type { Random } from "../../core/random.ts";
 import { counts, type Effect, type HbParams } from "../../modules/heartbeat/engine.ts";
 import { heartbeatNode, type HbProcess, type StepInfo } from "./heartbeat-node.ts";
 import { forEachSeed } from "./seeds.ts";
+import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type LinkParams, type SimNode } from "./world.ts";
 
 type Family = "noise" | "faults" | "arbiter";
@@ -66,17 +67,6 @@ type Family = "noise" | "faults" | "arbiter";
 const SEEDS: Record<Family, number> = { noise: 100, faults: 200, arbiter: 200 };
 /** A family's time limit: a seed takes well under 100 ms, so long runs (SIM_SEEDS) get time in proportion. */
 const timeLimitMs = (family: Family) => 60_000 + 100 * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
-
-interface Timers {
-  intervalMs: number;
-  warntimeMs: number;
-  deadtimeMs: number;
-  initdeadMs: number;
-}
-
-const NORMAL: Timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
-const FAST: Timers = { intervalMs: 20, warntimeMs: 50, deadtimeMs: 80, initdeadMs: 160 };
-const LINKS = ["lan", "hb"] as const;
 
 /** (1) A silent peer is no longer up in an observer's view this long after the silence began. */
 const detectionBound = (t: Timers, maxDelayMs: number) => t.deadtimeMs + t.intervalMs + maxDelayMs;

@@ -49,6 +49,14 @@ class Cluster {
       }
     }
   }
+  /** Another module's message (an app frame) from `from` to `to`, through the same replay bookkeeping as the engine's frames. */
+  app(from: string, to: string, link = 0): void {
+    const n = this.nodes.get(from)!;
+    const known = this.incarnations.get(`${to}<${from}`);
+    this.incarnations.set(`${to}<${from}`, n.incarnation);
+    const message = { kind: "app" as const, channel: 1, data: new Uint8Array([1]) };
+    this.feed(to, { type: "frame", now: this.now, from, link, seq: ++n.seq[link]!, incarnation: n.incarnation, restart: known !== undefined && n.incarnation > known, message });
+  }
   /** The node's process starts again, as its next incarnation. */
   restart(p: HbParams): this {
     const old = this.nodes.get(p.self)!;
@@ -192,6 +200,23 @@ describe("membership", () => {
     expect(c.of("alpha", "heartbeat.peer").at(-1)!.data).toEqual({ peer: "bravo", status: "up", was: "leaving", incarnation: 2 });
     expect(c.state("alpha").inherited).toBeNull();
     expect(c.state("bravo").peers.alpha!.status).toBe("up");
+    expect(c.state("bravo").quorate).toBe(true);
+  });
+
+  test("a restarted peer first heard through another module's frame is known by its first heartbeat", () => {
+    // The app frame passed the replay guard as a restart; the engine took it as the new
+    // process, kept its "leaving" status, and then dropped every heartbeat of that
+    // process as one sent after its goodbye (found by test/sim/resources.test.ts, pair seed 11).
+    const c = pair().run(300);
+    c.feed("bravo", { type: "stop", now: c.now });
+    c.run(1000);
+    c.nodes.set("bravo", { state: initialState(params("bravo")), seq: [0, 0], incarnation: 2 });
+    c.app("bravo", "alpha");
+    expect(c.state("alpha").peers.bravo).toMatchObject({ status: "leaving", incarnation: 1 });
+    c.feed("bravo", { type: "start", now: c.now });
+    expect(c.state("alpha").peers.bravo).toMatchObject({ status: "up", incarnation: 2 });
+    c.run(600);
+    expect(c.state("alpha").quorate).toBe(true);
     expect(c.state("bravo").quorate).toBe(true);
   });
 

@@ -29,7 +29,8 @@ export interface ScenarioFile {
   expect: { actions: string[]; notes: string[] };
 }
 
-const RESOURCE_DEFAULTS: Omit<ResourceDef, "name"> = {
+/** What a resource is when a scenario (or a test) says nothing more: the config's defaults. */
+export const RESOURCE_DEFAULTS: Omit<ResourceDef, "name"> = {
   agent: "ocf:heartbeat:Dummy",
   monitorIntervalMs: 10_000,
   monitorTimeoutMs: 20_000,

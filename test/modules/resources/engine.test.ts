@@ -1,0 +1,422 @@
+/**
+ * The coordinator engine (modules/resources/engine.ts), driven by hand: two or
+ * three engines, their `send` effects handed to each other by `deliver()`,
+ * their agent operations completed by the test, and the membership (status,
+ * incarnation, quorum) set by the test as the heartbeat would report it.
+ */
+import { describe, expect, test } from "bun:test";
+import { nextDeadline, type Transition } from "../../../modules/resources/engine.ts";
+import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
+
+const WEB = ["ip", "fs", "app"];
+
+/** A pair (or more) with the group web = ip, fs, app preferring `preferred`, started and settled there. */
+function running(preferred: string, opts: { members?: string[]; fencing?: boolean; app?: Parameters<typeof resource>[1] } = {}) {
+  const h = new Harness(opts.members ?? ["alpha", "bravo"], config([resource("ip"), resource("fs"), resource("app", opts.app)], [group("web", WEB, { preferredNode: preferred })], opts.fencing));
+  h.start();
+  const active = new Map<string, Set<string>>();
+  h.settle(active);
+  expect([...(active.get(preferred) ?? [])]).toEqual(WEB);
+  return { h, active };
+}
+
+const transitionsFrom = (h: Harness, name: string): Transition[] =>
+  h.node(name).of("send").flatMap((e) => (e.message.type === "transition" ? [e.message] : []));
+
+describe("coordinator engine", () => {
+
+  test("start: every node probes first; then the group starts on its preferred node, members left to right, each after the one before", () => {
+    const h = new Harness(["alpha", "bravo"], config(WEB.map((r) => resource(r)), [group("web", WEB, { preferredNode: "bravo" })]));
+    h.start();
+    h.deliver();
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).ran()).toEqual(["probe ip", "probe fs", "probe app"]);
+    expect([h.node("alpha").state.dc, h.node("bravo").state.dc]).toEqual(["alpha", "alpha"]);
+
+    for (const r of WEB) h.complete("alpha", r, "not-running");
+    h.deliver();
+    expect(h.node("bravo").ran("start")).toEqual([]);
+    for (const r of WEB) h.complete("bravo", r, "not-running");
+    h.deliver();
+    for (const [i, r] of WEB.entries()) {
+      expect(h.node("bravo").ran("start")).toEqual(WEB.slice(0, i + 1).map((x) => `start ${x}`));
+      h.advance(RESEND_MS);
+      h.deliver();
+      expect(h.node("bravo").ran("start")).toHaveLength(i + 1);
+      h.complete("bravo", r);
+      h.deliver();
+    }
+    expect(h.node("alpha").ran("start")).toEqual([]);
+    expect(Object.keys(h.node("bravo").state.monitors)).toEqual(WEB);
+    expect(h.node("alpha").state.states).toEqual({ ip: "stopped", fs: "stopped", app: "stopped" });
+    expect(h.node("bravo").state.states).toEqual({ ip: "started", fs: "started", app: "started" });
+  });
+
+  test("a follower performs a transition only when it was planned from its latest report: a resent or stale one starts nothing twice", () => {
+    const h = new Harness(["alpha", "bravo"], config([resource("ip")], [group("web", ["ip"], { preferredNode: "bravo" })]));
+    h.start();
+    h.deliver();
+    h.complete("alpha", "ip", "not-running");
+    h.complete("bravo", "ip", "not-running");
+    h.deliver();
+    const start = transitionsFrom(h, "alpha").findLast((t) => t.actions.some((a) => a.id === "start:ip@bravo"))!;
+    expect(start.basis.bravo).toBeLessThan(h.node("bravo").state.seq);
+    expect(h.node("bravo").ran("start")).toEqual(["start ip"]);
+
+    // The same transition again (a duplicate, a resend) while the start runs, and after it ended.
+    h.feed("bravo", { type: "message", from: "alpha", message: start });
+    h.advance(RESEND_MS);
+    h.deliver();
+    h.complete("bravo", "ip");
+    h.feed("bravo", { type: "message", from: "alpha", message: { ...start, seq: start.seq + 100 } });
+    h.deliver();
+    expect(h.node("bravo").ran("start")).toEqual(["start ip"]);
+    expect(h.node("bravo").state.states.ip).toBe("started");
+  });
+});
+
+describe("coordinator engine: failures", () => {
+  test("a failed monitor restarts the resource in place and counts the failure; at migration_threshold the group moves", () => {
+    const { h, active } = running("bravo", { app: { migrationThreshold: 2 } });
+    const bravo = h.node("bravo");
+    h.advance(10_000);
+    expect(bravo.ran("monitor")).toEqual(["monitor ip", "monitor fs", "monitor app"]);
+    h.complete("bravo", "ip");
+    h.complete("bravo", "fs");
+    h.complete("bravo", "app", "failed");
+    expect(bravo.state.states.app).toBe("failed-monitor");
+    expect(bravo.state.failures).toEqual([{ resource: "app", count: 1, lastFailedAt: WALL0 + 10_000, startFailed: false }]);
+    h.deliver();
+    expect(bravo.ran("stop")).toEqual(["stop app"]);
+    h.settle(active);
+    expect(bravo.ran("stop")).toEqual(["stop app"]);
+    expect(bravo.ran("start").slice(3)).toEqual(["start app"]);
+    expect(bravo.state.states.app).toBe("started");
+
+    h.advance(10_000);
+    h.complete("bravo", "ip");
+    h.complete("bravo", "fs");
+    h.complete("bravo", "app", "failed");
+    expect(bravo.state.failures[0]!.count).toBe(2);
+    h.deliver();
+    expect(bravo.ran("stop").slice(1)).toEqual(["stop app"]);
+    h.settle(active);
+    expect(bravo.ran("stop").slice(1)).toEqual(["stop app", "stop fs", "stop ip"]);
+    expect(h.node("alpha").ran("start")).toEqual(["start ip", "start fs", "start app"]);
+    expect([...active.get("bravo")!]).toEqual([]);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("on_fail=ignore: the failure is counted, the group stays, and the monitor goes on (an ok answer is started again)", () => {
+    const { h, active } = running("bravo", { app: { onFail: "ignore" } });
+    const bravo = h.node("bravo");
+    h.advance(10_000);
+    h.complete("bravo", "ip");
+    h.complete("bravo", "fs");
+    h.complete("bravo", "app", "failed");
+    h.settle(active);
+    expect(bravo.state.states.app).toBe("failed-monitor");
+    expect(bravo.state.failures).toMatchObject([{ resource: "app", count: 1 }]);
+    expect(bravo.ran("stop")).toEqual([]);
+    h.advance(10_000);
+    expect(bravo.ran("monitor").filter((r) => r === "monitor app")).toHaveLength(2);
+    h.complete("bravo", "app");
+    expect(bravo.state.states.app).toBe("started");
+    expect([...active.get("bravo")!]).toEqual(WEB);
+  });
+});
+
+describe("coordinator engine: admin", () => {
+  test("standby and online, given to any node, reach the DC in the reports and move the group", () => {
+    const { h, active } = running("alpha");
+    h.feed("bravo", { type: "admin", command: { op: "standby", node: "alpha" } });
+    h.deliver();
+    expect(h.node("alpha").state.admin.standby).toEqual(["alpha"]);
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    h.feed("alpha", { type: "admin", command: { op: "online", node: "alpha" } });
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+    expect(h.node("bravo").state.admin).toEqual(h.node("alpha").state.admin);
+  });
+
+  test("a move with `until` holds until then and is dropped by the DC; one without holds until cleared", () => {
+    const { h, active } = running("alpha");
+    h.feed("bravo", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: WALL0 + 60_000 } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    h.advance(59_999);
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    expect(nextDeadline(h.node("alpha").state)).toBe(60_000);
+    h.advance(1);
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+    expect(h.node("bravo").state.admin.moves).toEqual([]);
+
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
+    h.settle(active);
+    h.advance(1_000_000);
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    h.feed("bravo", { type: "admin", command: { op: "clear", group: "web" } });
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("cleanup forgets the failures on every node and probes the resource again", () => {
+    const { h, active } = running("alpha", { app: { migrationThreshold: 1 } });
+    h.advance(10_000);
+    h.complete("alpha", "ip");
+    h.complete("alpha", "fs");
+    h.complete("alpha", "app", "failed");
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    const probes = (n: string) => h.node(n).ran("probe").filter((r) => r === "probe app").length;
+    expect([probes("alpha"), probes("bravo")]).toEqual([1, 1]);
+    h.feed("bravo", { type: "admin", command: { op: "cleanup", resource: "app" } });
+    h.deliver();
+    expect(h.node("alpha").state.failures).toEqual([]);
+    h.settle(active);
+    expect([probes("alpha"), probes("bravo")]).toEqual([2, 2]);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("after a restart a node's first command is newer than those it gave before, and every node takes the same state", () => {
+    const { h, active } = running("alpha");
+    /** alpha's process starts again and hears nothing yet of bravo, whose admin state holds what alpha gave before. */
+    const restartAlpha = () => {
+      h.restart("alpha");
+      h.start("alpha");
+      h.see("bravo", "alpha", "up");
+      h.lose();
+    };
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    h.advance(RESEND_MS);
+    restartAlpha();
+    h.feed("alpha", { type: "admin", command: { op: "clear", group: "web" } });
+    h.settle(active);
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin.moves).toEqual([]);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+
+    // The same again within one millisecond: two states of the same version by the same node, and still one wins everywhere.
+    h.advance(1);
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
+    h.settle(active);
+    restartAlpha();
+    h.feed("alpha", { type: "admin", command: { op: "standby", node: "bravo" } });
+    expect(h.node("alpha").state.admin.version).toBe(h.node("bravo").state.admin.version);
+    h.advance(RESEND_MS);
+    h.settle(active);
+    expect(h.node("alpha").state.admin).toEqual(h.node("bravo").state.admin);
+  });
+
+  test("changes made on both sides of a cut: the highest version (the latest) wins everywhere, then the greater node name", () => {
+    const { h } = running("alpha");
+    h.cut("alpha", "bravo");
+    h.feed("alpha", { type: "admin", command: { op: "standby", node: "bravo" } });
+    h.feed("bravo", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
+    h.feed("bravo", { type: "admin", command: { op: "clear", group: "web" } });
+    h.deliver();
+    h.restore("alpha", "bravo");
+    h.advance(RESEND_MS);
+    h.deliver();
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin).toMatchObject({ by: "bravo", standby: [], moves: [] });
+
+    h.cut("alpha", "bravo");
+    h.feed("alpha", { type: "admin", command: { op: "standby", node: "bravo" } });
+    h.feed("bravo", { type: "admin", command: { op: "standby", node: "alpha" } });
+    h.deliver();
+    h.restore("alpha", "bravo");
+    h.advance(RESEND_MS);
+    h.deliver();
+    expect(h.node("alpha").state.admin.version).toBe(h.node("bravo").state.admin.version);
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin).toMatchObject({ by: "bravo", standby: ["alpha"] });
+  });
+});
+
+describe("coordinator engine: leaving, lost peers, fencing", () => {
+  test("a clean stop stops the node's own resources right to left and ends in `stopped`; the peer takes over as soon as it reads the leaving report", () => {
+    const { h } = running("bravo");
+    const bravo = h.node("bravo");
+    h.feed("bravo", { type: "stop" });
+    for (const r of ["app", "fs", "ip"]) {
+      h.deliver();
+      expect(bravo.ran("stop").at(-1)).toBe(`stop ${r}`);
+      expect(h.node("alpha").ran("start")).toEqual([]);
+      expect(bravo.of("stopped")).toEqual([]);
+      h.complete("bravo", r);
+    }
+    expect(bravo.of("stopped")).toHaveLength(1);
+    expect(bravo.state.phase).toBe("stopped");
+    h.deliver();
+    expect(bravo.ran("stop")).toEqual(["stop app", "stop fs", "stop ip"]);
+    expect(h.node("alpha").ran("start")).toEqual(["start ip"]);
+    expect(h.node("alpha").state.dc).toBe("alpha");
+  });
+
+  test("a peer lost without a goodbye: the survivor with quorum takes over at once", () => {
+    const { h, active } = running("bravo");
+    h.see("alpha", "bravo", "down");
+    expect(h.node("alpha").ran("start")).toEqual(["start ip"]);
+    active.get("bravo")!.clear();
+    h.cut("alpha", "bravo");
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("a peer back after a partition is planned from a report it sends on its return, not from the one it sent before", () => {
+    const { h, active } = running("alpha");
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.setQuorum("alpha", false);
+    h.see("bravo", "alpha", "down");
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    const alpha = h.node("alpha");
+    expect(alpha.state.peers.bravo!.report!.states.ip).toBe("stopped");
+
+    h.restore("alpha", "bravo");
+    h.see("bravo", "alpha", "up");
+    h.see("alpha", "bravo", "up");
+    h.setQuorum("alpha", true);
+    expect(alpha.ran("start")).toEqual(WEB.map((r) => `start ${r}`));
+    h.deliver();
+    expect(alpha.ran("start")).toEqual(WEB.map((r) => `start ${r}`));
+    expect(h.node("bravo").ran("stop")).toEqual(["stop app"]);
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+    expect([...active.get("bravo")!]).toEqual([]);
+  });
+
+  test("a peer back after a partition, its state unchanged meanwhile, is planned from again on the report of the same seq", () => {
+    const { h, active } = running("alpha");
+    const seq = h.node("bravo").state.seq;
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.restore("alpha", "bravo");
+    h.see("bravo", "alpha", "up");
+    h.setQuorum("bravo", true);
+    h.see("alpha", "bravo", "up");
+    h.deliver();
+    expect(h.node("bravo").state.seq).toBe(seq);
+    expect(transitionsFrom(h, "alpha").at(-1)!.basis).toEqual({ bravo: seq });
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+  });
+
+  test("without quorum a node stops its groups with an exclusive member, right to left, and keeps the others running", () => {
+    const h = new Harness(["alpha", "bravo"], config([...WEB.map((r) => resource(r)), resource("cache", { exclusive: false })], [group("web", WEB, { preferredNode: "alpha" }), group("cache", ["cache"], { preferredNode: "alpha" })]));
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.settle(active);
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.setQuorum("alpha", false);
+    h.settle(active);
+    expect(h.node("alpha").ran("stop")).toEqual(["stop app", "stop fs", "stop ip"]);
+    expect([...active.get("alpha")!]).toEqual(["cache"]);
+    expect(Object.keys(h.node("alpha").state.monitors)).toEqual(["cache"]);
+  });
+
+  test("with fencing, a node lost uncleanly is fenced before anything it ran starts elsewhere", () => {
+    const { h } = running("bravo", { fencing: true });
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    expect(h.node("alpha").of("fence")).toEqual([{ type: "fence", node: "bravo" }]);
+    expect(h.node("alpha").ran("start")).toEqual([]);
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    expect(h.node("alpha").ran("start")).toEqual(["start ip"]);
+    expect(h.node("alpha").of("fence")).toHaveLength(1);
+  });
+
+  test("a failed fence: no takeover; the fence is tried again after fenceRetryMs, and its success allows the takeover", () => {
+    const { h } = running("bravo", { fencing: true });
+    const alpha = h.node("alpha");
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: false, message: "no answer" });
+    expect(nextDeadline(alpha.state)).toBe(h.now + Math.min(RESEND_MS, FENCE_RETRY_MS));
+    for (let t = RESEND_MS; t < FENCE_RETRY_MS; t += RESEND_MS) {
+      h.advance(RESEND_MS);
+      expect(nextDeadline(alpha.state)).toBeGreaterThan(h.now);
+    }
+    expect(alpha.of("fence")).toHaveLength(1);
+    expect(alpha.ran("start")).toEqual([]);
+    h.advance(RESEND_MS);
+    expect(alpha.of("fence")).toHaveLength(2);
+    expect(nextDeadline(alpha.state)).toBeGreaterThan(h.now);
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    expect(alpha.ran("start")).toEqual(["start ip"]);
+  });
+
+  test("the DC hands over when it leaves: the next member in config order plans, and the others follow it alone", () => {
+    const { h, active } = running("alpha", { members: ["alpha", "bravo", "charlie"] });
+    const last = transitionsFrom(h, "alpha").at(-1)!;
+    h.feed("alpha", { type: "stop" });
+    h.settle(active);
+    expect(h.node("alpha").state.phase).toBe("stopped");
+    for (const n of ["bravo", "charlie"]) expect(h.node(n).state.dc).toBe("bravo");
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    const start = { id: "start:ip@charlie", kind: "start" as const, resource: "ip", node: "charlie", intervalMs: 0, timeoutMs: 20_000 };
+    h.feed("charlie", { type: "message", from: "alpha", message: { ...last, seq: last.seq + 1, basis: { charlie: h.node("charlie").state.seq }, actions: [start] } });
+    expect(h.node("charlie").ran("start")).toEqual([]);
+  });
+});
+
+describe("coordinator engine: deadlines", () => {
+  const ahead = (h: Harness, n: string) => expect(nextDeadline(h.node(n).state)).toBeGreaterThan(h.now);
+
+  test("a follower holding a move that expired, before the DC's word on it arrives, asks for no tick now", () => {
+    const { h, active } = running("alpha");
+    h.feed("bravo", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: WALL0 + 60_000 } });
+    h.settle(active);
+    h.advance(60_000);
+    expect(h.node("alpha").state.admin.moves).toEqual([]);
+    expect(h.node("bravo").state.admin.moves).toHaveLength(1);
+    ahead(h, "bravo");
+  });
+
+  test("a recurring monitor of a resource that is no longer started asks for no tick", () => {
+    const { h } = running("bravo");
+    h.advance(10_000);
+    h.complete("bravo", "ip");
+    h.complete("bravo", "fs");
+    h.complete("bravo", "app", "failed");
+    h.lose();
+    h.advance(10_000);
+    expect(h.node("bravo").state.states.app).toBe("failed-monitor");
+    ahead(h, "bravo");
+  });
+
+  test("a DC without quorum, or leaving, asks for no tick to resend the transition it no longer sends", () => {
+    const { h } = running("bravo");
+    h.setQuorum("alpha", false);
+    h.advance(RESEND_MS);
+    ahead(h, "alpha");
+    h.setQuorum("alpha", true);
+    expect(transitionsFrom(h, "alpha").at(-1)!.basis).toEqual({ bravo: h.node("bravo").state.seq });
+    h.feed("alpha", { type: "stop" });
+    h.advance(RESEND_MS);
+    ahead(h, "alpha");
+  });
+
+  test("a tick at the deadline resends what is due there: deadlines are compared as nextDeadline computes them", () => {
+    const { h } = running("bravo");
+    // In floating point (x + 1000) - x < 1000 for this x: a check written as now - last >= resend would wait forever.
+    h.now = 170 / 7;
+    h.feed("bravo", { type: "admin", command: { op: "standby", node: "alpha" } });
+    h.deliver();
+    h.now = nextDeadline(h.node("alpha").state);
+    expect(h.now).toBe(170 / 7 + RESEND_MS);
+    const sent = h.feed("alpha", { type: "tick" }).flatMap((e) => (e.type === "send" ? [e.message.type] : []));
+    expect(sent).toEqual(["transition", "report"]);
+    ahead(h, "alpha");
+  });
+});

@@ -1,0 +1,42 @@
+import { describe, expect, test } from "bun:test";
+import { MAX_APP_MESSAGE_BYTES } from "../../../modules/heartbeat/service.ts";
+import { MAX_RESOURCES } from "../../../modules/resources/config.ts";
+import { decodeMessage, encodeMessage } from "../../../modules/resources/wire.ts";
+import type { Report, Transition } from "../../../modules/resources/engine.ts";
+
+const longName = (i: number) => `r${String(i).padStart(2, "0")}-${"x".repeat(26)}`;
+
+describe("coordinator messages", () => {
+  test("the largest report (every resource with a 31-letter name, failed, pending, moved and cleaned up) fits the bus's longest message", () => {
+    const names = Array.from({ length: MAX_RESOURCES }, (_, i) => longName(i));
+    const report: Report = {
+      type: "report",
+      seq: Number.MAX_SAFE_INTEGER,
+      leaving: true,
+      states: Object.fromEntries(names.map((n) => [n, "failed-monitor"])),
+      pending: names,
+      failures: names.map((resource) => ({ resource, count: 1_000_000, lastFailedAt: 1_795_372_733_075.25, startFailed: true })),
+      admin: {
+        version: 1_795_372_733_075,
+        by: "n".repeat(31),
+        standby: ["a".repeat(31), "b".repeat(31)],
+        moves: names.map((group) => ({ group, node: "n".repeat(31), until: 1_795_372_733_075 })),
+        cleanups: Object.fromEntries(names.map((n) => [n, 1_000_000])),
+      },
+    };
+    const bytes = encodeMessage(report);
+    expect(bytes.length).toBeLessThanOrEqual(MAX_APP_MESSAGE_BYTES);
+    expect(decodeMessage(bytes)).toEqual(report);
+  });
+
+  test("a transition comes back as sent; anything else is refused, never thrown", () => {
+    const t: Transition = { type: "transition", seq: 3, basis: { bravo: 7 }, actions: [{ id: "start:vip@bravo", kind: "start", resource: "vip", node: "bravo", intervalMs: 0, timeoutMs: 20000 }] };
+    expect(decodeMessage(encodeMessage(t))).toEqual(t);
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    expect(decodeMessage(new Uint8Array([0xff, 0xfe, 0x00]))).toBeUndefined();
+    expect(decodeMessage(new TextEncoder().encode("{not json"))).toBeUndefined();
+    expect(decodeMessage(enc({ ...t, type: "order" }))).toBeUndefined();
+    expect(decodeMessage(enc({ ...t, actions: [{ ...t.actions[0], kind: "reboot" }] }))).toBeUndefined();
+    expect(decodeMessage(enc({ ...t, basis: { "../etc": 1 } }))).toBeUndefined();
+  });
+});

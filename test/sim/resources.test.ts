@@ -1,0 +1,680 @@
+/**
+ * The resource manager in the simulated world: on each member the real
+ * heartbeat engine and the real coordinator engine (cluster-node.ts), on the
+ * arbiter the heartbeat alone. Agents and the fence device are fakes kept by
+ * the sim, and so is the truth of what runs where, apart from the engines:
+ * - a start, stop, monitor or probe takes 0.1 to 1 × maxOpMs (drawn per seed,
+ *   1 to 20 ms, at most deadtime / 8), starts and stops always succeed, a
+ *   monitor or probe answers from the truth; a resource is active on a machine
+ *   from the moment its start begins until its stop completes;
+ * - a crash is a power loss: nothing runs there any more, and the answers of
+ *   agents at work are lost; the machine comes back 0.2 to 5 deadtimes later;
+ * - a frozen node's resources stay active and its agents finish their work,
+ *   their answers held until it thaws;
+ * - a fence powers the target off fenceMs after it is asked (the truth is
+ *   cleared) and on again rebootMs later, and answers ok; per seed the device
+ *   works, is flaky (only every third attempt works) or is broken (none does);
+ * - a monitor failure makes one resource's monitor answer "failed" until the
+ *   resource is stopped.
+ *
+ * Per seed: heartbeat timers of 100/250/500/1000 ms or 20/50/80/160; two links,
+ * one losing up to 1%, the other up to 10%, both with delay, jitter,
+ * duplicates and reordering; one or two groups ("web" of one to three members,
+ * "db" of one or two), each preferring alpha, bravo or neither, with
+ * stickiness 0 or INFINITY; resources mostly exclusive, on_fail restart or
+ * move, migration_threshold none or 1 to 3, failure_timeout 2 to 4 deadtimes;
+ * 1 to 4 faults at random times over 15 to 30 deadtimes, a quarter of them
+ * admin commands (standby then online later, move with or without `until` and
+ * sometimes a clear later, cleanup) and some monitor failures; then every
+ * fault is undone. The families:
+ * - pair: alpha, bravo and the arbiter witness, no fencing: crashes and clean
+ *   stops of any node, one node cut off by a partition;
+ * - fencing: alpha and bravo, fencing, two-node rules: crashes, freezes
+ *   shorter and longer than deadtime, one member cut off;
+ * - freeze: alpha, bravo and witness, no fencing: freezes of any node.
+ *
+ * Checked after every coordinator step, at every start an agent begins and at
+ * the stated times (each names the seed through forEachSeed):
+ * 1. no split brain: an exclusive resource is never active on two machines at
+ *    once, but for these windows, which nothing but fencing closes:
+ *    - pair: when the old holder had already lost quorum as the new start
+ *      began, for at most its stop window, (group members + 1) × maxOpMs: the
+ *      operation it had under way, then the group's stops, right to left.
+ *      The old holder loses quorum when its lease on the peer's vote runs out,
+ *      which is only 1% of deadtime plus one network delay before the peer
+ *      may declare it dead and take over; its stops take longer than that.
+ *      E.g. seed 5 (deadtime 500 ms): the partition cuts alpha off at 6335.3
+ *      with web (ip, fs) running; the arbiter votes for bravo at 6524.3 (alpha
+ *      late); alpha's lease ends at 6768.6: no quorum, it stops fs; bravo
+ *      declares alpha dead at 6774.3 and starts ip; alpha's fs stop ends at
+ *      6777.5 and its ip stop at 6780.4: ip ran on both for 6.1 ms.
+ *    - freeze: while the old holder is frozen, or less than thawBound after it
+ *      thawed: without fencing nothing stops a frozen node's resources, and
+ *      its peer takes over after deadtime (keepalived and Pacemaker without
+ *      fencing do the same). What is checked instead: thawBound after its
+ *      thaw, (group members + 1) × maxOpMs + interval, the thawed node has
+ *      stopped every exclusive resource that a node not stalled itself runs
+ *      (the stall it reports in its first step costs it quorum).
+ *    - fencing: no window at all. Moreover, what a member ran when a fault
+ *      took it away is started elsewhere only once a fence powered it off
+ *      since, while the starting node does not see it up; with a broken fence
+ *      device, never.
+ * 2. one agent operation at a time per resource and machine (a cancelled
+ *    monitor aside), and never a start of what is active there already;
+ * 3. convergence: settleBound() after every fault was undone (every machine
+ *    on, every process up, nothing frozen or cut), every member runs and takes
+ *    alpha as DC, all hold the same admin state and no failure (they expired);
+ *    each group runs wholly on exactly one node (active there, started in its
+ *    engine, active nowhere else), not one in standby, and on the node of an
+ *    unexpired move if there is one, else on its preferred node when its
+ *    stickiness is 0; or nowhere when both are in standby. The bound is
+ *    deadtime + fenceMs + rebootMs (a peer declared dead just before is fenced
+ *    and rebooted) + initdead + 2 × deadtime (membership, the heartbeat
+ *    simulation's bound) + failure_timeout + 3 × resendMs + (4 × group size +
+ *    4) × (maxOpMs + the largest link delay); over 1000 seeds of each family
+ *    the last start or stop began within 0.76 of it;
+ * 4. the same seed gives the same trace.
+ * A full run also checks that every fault and every window was exercised.
+ */
+import { describe, expect, test } from "bun:test";
+import { seededRandom, type Random } from "../../core/random.ts";
+import type { HbParams } from "../../modules/heartbeat/engine.ts";
+import type { AdminCommand, CoordParams } from "../../modules/resources/engine.ts";
+import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
+import { clusterNode, type ClusterProcess, type CoordStepInfo, type RunEffect } from "./cluster-node.ts";
+import { deriveSeed, forEachSeed } from "./seeds.ts";
+import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
+import { World, type SimNode } from "./world.ts";
+
+type Family = "pair" | "fencing" | "freeze";
+
+const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60 };
+/** A family's time limit: a seed takes about 70 ms, so long runs (SIM_SEEDS) get time in proportion. */
+const timeLimitMs = (family: Family) => 60_000 + 200 * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
+
+const MEMBERS = ["alpha", "bravo"] as const;
+const ARBITER = "witness";
+
+/** A machine as the sim knows it, apart from any process on it: what runs there (the truth), and its agents at work. */
+interface Machine {
+  name: string;
+  on: boolean;
+  /** Rises at every power loss: an agent's answer from before it is lost. */
+  epoch: number;
+  /** Resource -> since when it may be active here: from the moment its start begins until its stop completes. */
+  active: Map<string, number>;
+  /** Resources whose monitor answers "failed" until they are stopped. */
+  failing: Set<string>;
+  ops: Map<number, { resource: string; action: RunEffect["action"]; cancelled: boolean }>;
+}
+
+type Fault =
+  | { kind: "crash"; node: string; downMs: number }
+  | { kind: "stop"; node: string; downMs: number }
+  | { kind: "freeze"; node: string; ms: number }
+  | { kind: "partition"; side: string[]; ms: number }
+  | { kind: "monitor"; node: string }
+  | { kind: "admin"; admin: Admin };
+
+/** An admin command as drawn: a move's `until` is counted from when it is given; some are undone later. */
+type Admin =
+  | { op: "standby"; node: string; onlineAfterMs: number }
+  | { op: "move"; group: string; node: string; forMs: number | null; clearAfterMs: number | null }
+  | { op: "cleanup"; resource: string };
+
+/** A rule broken, with the trace that led to it. */
+class Violation extends Error {}
+
+class Scenario {
+  readonly world: World;
+  readonly taken = new Set<string>();
+  private readonly r: Random;
+  private readonly agents: Random;
+  private readonly family: Family;
+  private readonly timers: Timers;
+  private readonly names: string[];
+  private readonly arbiter: string | null;
+  private readonly config: ClusterConfig;
+  private readonly fenceMode: "works" | "flaky" | "broken";
+  private readonly maxOpMs: number;
+  private readonly maxDelayMs: number;
+  private readonly resendMs: number;
+  private readonly fenceMs: number;
+  private readonly rebootMs: number;
+  private readonly failureTimeoutMs: number;
+  private readonly machines = new Map<string, Machine>();
+  private readonly nodes = new Map<string, SimNode<ClusterProcess>>();
+  private readonly fenceAttempts = new Map<string, number>();
+  /** When each machine was last powered off by a fence. */
+  private readonly fencedAt = new Map<string, number>();
+  /** What each member ran when a fault took it away (crash, partition, freeze), and when. */
+  private readonly lost = new Map<string, { at: number; held: Set<string> }>();
+  private readonly thawedAt = new Map<string, number>();
+  /** Members stopping cleanly: how long after their exit they start again. */
+  private readonly stopping = new Map<string, number>();
+  /** Open overlaps of an exclusive resource on two machines, by "resource x y", since when. */
+  private readonly overlaps = new Map<string, number>();
+  private readonly healAt: number;
+  private readonly end: number;
+  private healed = false;
+  private checked = false;
+
+  constructor(seed: number, family: Family) {
+    this.family = family;
+    this.world = new World({ seed });
+    const r = (this.r = this.world.random);
+    this.agents = seededRandom(deriveSeed(seed, "agents"));
+    const t = (this.timers = r.chance(0.25) ? FAST : NORMAL);
+    this.taken.add(t === FAST ? "fast timers" : "normal timers");
+    this.arbiter = family === "fencing" ? null : ARBITER;
+    this.names = [...MEMBERS, ...(this.arbiter ? [this.arbiter] : [])];
+    const roll = r.next();
+    this.fenceMode = family !== "fencing" || roll < 0.7 ? "works" : roll < 0.85 ? "flaky" : "broken";
+    if (family === "fencing") this.taken.add(`fence ${this.fenceMode}`);
+
+    const loss: Record<(typeof LINKS)[number], number> = { lan: r.between(0, 0.01), hb: r.between(0, 0.1) };
+    let maxDelayMs = 0;
+    for (const l of LINKS) {
+      const p = { delayMs: r.between(0.1, 2), jitterMs: r.between(0, 1), loss: loss[l], duplicate: r.between(0, 0.05), reorder: r.between(0, 0.05), reorderMs: r.between(0, 2) };
+      this.world.network.link(l).configure(p);
+      maxDelayMs = Math.max(maxDelayMs, p.delayMs + p.jitterMs + p.reorderMs);
+    }
+    this.maxDelayMs = maxDelayMs;
+
+    this.maxOpMs = r.between(1, Math.min(20, t.deadtimeMs / 8));
+    this.resendMs = Math.round(r.between(2, 8) * t.intervalMs);
+    this.fenceMs = r.between(1, t.deadtimeMs / 10);
+    this.rebootMs = r.between(1, 3) * t.deadtimeMs;
+    this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
+    this.config = this.drawConfig();
+
+    for (const name of this.names) {
+      this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map() });
+      const params: HbParams = { self: name, role: name === this.arbiter ? "arbiter" : "member", members: MEMBERS, arbiter: this.arbiter, links: LINKS, ...t, ping: false, config: "0123abcd" };
+      const coord: CoordParams | null = name === this.arbiter ? null : { self: name, members: MEMBERS, config: this.config, resendMs: this.resendMs, fenceRetryMs: Math.round(r.between(1, 3) * t.deadtimeMs) };
+      const clockOffsetMs = r.chance(0.2) ? 0 : r.int(10_000_000);
+      const firstStartDelayMs = r.between(0, t.initdeadMs / 4);
+      this.nodes.set(
+        name,
+        this.world.addNode(name, (ctx) =>
+          clusterNode(ctx, {
+            hb: { params, clockOffsetMs, firstStartDelayMs },
+            coord,
+            outside: { run: (p, e) => this.agentRun(p, e), cancel: (p, op) => this.cancel(p, op), fence: (p, node) => this.fence(p, node) },
+            onCoordStep: (info) => this.onCoordStep(info),
+          }),
+        ),
+      );
+    }
+
+    const warm = t.initdeadMs + 3 * t.deadtimeMs + 2 * this.resendMs;
+    const span = r.between(15, 30) * t.deadtimeMs;
+    this.healAt = warm + span;
+    const faults = 1 + r.int(4);
+    for (let i = 0; i < faults; i++) {
+      const f = this.drawFault();
+      this.world.clock.after(warm + r.next() * span, () => this.apply(f));
+    }
+    this.world.clock.after(this.healAt, () => this.healAll());
+    this.end = this.healAt + this.settleBound();
+    this.world.clock.after(this.end, () => this.checkConverged());
+  }
+
+  run(): void {
+    try {
+      this.world.runUntil(this.end);
+    } catch (err) {
+      // A throw from the world itself (a livelock, an engine's own error) gets the trace too.
+      if (err instanceof Violation) throw err;
+      this.fail(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    }
+    if (!this.checked) this.fail("the convergence check did not run");
+  }
+
+  private onCoordStep(info: CoordStepInfo): void {
+    this.checkTruth();
+    if (!info.effects.some((e) => e.type === "stopped")) return;
+    const name = info.proc.name;
+    const downMs = this.stopping.get(name) ?? 0;
+    this.stopping.delete(name);
+    this.world.clock.after(this.healed ? 0 : downMs, () => this.startProcess(name));
+  }
+
+  /** Faults undone (every machine on, every process up, nothing frozen or cut), groups settle within this (see 3 above). */
+  private settleBound(): number {
+    const t = this.timers;
+    const members = Math.max(...this.config.groups.map((g) => g.members.length));
+    return t.deadtimeMs + this.fenceMs + this.rebootMs + t.initdeadMs + 2 * t.deadtimeMs + this.failureTimeoutMs + 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
+  }
+
+  // ---- the cluster drawn for a seed ----
+
+  private drawConfig(): ClusterConfig {
+    const r = this.r;
+    const t = this.timers;
+    const resources: ResourceDef[] = [];
+    const groups: GroupDef[] = [];
+    const layout: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], ["db", ["dbip", "db"]]];
+    for (const [name, all] of layout.slice(0, 1 + r.int(2))) {
+      const members = all.slice(0, 1 + r.int(all.length));
+      for (const m of members) {
+        const onFail = r.chance(0.7) ? "restart" : "move";
+        resources.push({
+          name: m,
+          agent: "exec:fake",
+          monitorIntervalMs: Math.round(r.between(2, 8) * t.intervalMs),
+          monitorTimeoutMs: 1_000,
+          startTimeoutMs: 1_000,
+          stopTimeoutMs: 1_000,
+          onFail,
+          migrationThreshold: r.chance(0.5) ? null : 1 + r.int(3),
+          failureTimeoutMs: this.failureTimeoutMs,
+          exclusive: m.endsWith("ip") || r.chance(0.8),
+        });
+      }
+      const preferred = [null, ...MEMBERS][r.int(3)]!;
+      groups.push({ name, members, preferredNode: preferred, stickiness: r.chance(0.5) ? 0 : INFINITY });
+    }
+    return { resources, groups, locations: [], colocations: [], orders: [], fencing: this.family === "fencing" };
+  }
+
+  private drawFault(): Fault {
+    const r = this.r;
+    const dt = this.timers.deadtimeMs;
+    const member = () => MEMBERS[r.int(2)]!;
+    const node = () => this.names[r.int(this.names.length)]!;
+    const roll = r.next();
+    if (roll < 0.25) return { kind: "admin", admin: this.drawAdmin() };
+    if (roll < 0.4) return { kind: "monitor", node: member() };
+    switch (this.family) {
+      case "pair":
+        if (roll < 0.6) return { kind: "crash", node: node(), downMs: r.between(0.2, 5) * dt };
+        if (roll < 0.75) return { kind: "stop", node: node(), downMs: r.between(0.2, 5) * dt };
+        return { kind: "partition", side: [node()], ms: r.between(0.5, 6) * dt };
+      case "fencing":
+        if (roll < 0.6) return { kind: "crash", node: member(), downMs: r.between(0.2, 5) * dt };
+        if (roll < 0.8) return { kind: "freeze", node: member(), ms: r.chance(0.4) ? r.between(0.1, 0.9) * dt : r.between(1.1, 5) * dt };
+        return { kind: "partition", side: [member()], ms: r.between(0.5, 6) * dt };
+      case "freeze":
+        return { kind: "freeze", node: node(), ms: r.chance(0.3) ? r.between(0.1, 0.9) * dt : r.between(1.1, 5) * dt };
+    }
+  }
+
+  private drawAdmin(): Admin {
+    const r = this.r;
+    const dt = this.timers.deadtimeMs;
+    const groups = this.config.groups;
+    const roll = r.next();
+    if (roll < 0.3) return { op: "standby", node: MEMBERS[r.int(2)]!, onlineAfterMs: r.between(2, 10) * dt };
+    if (roll < 0.8) {
+      const forMs = r.chance(0.5) ? null : r.between(2, 10) * dt;
+      return { op: "move", group: groups[r.int(groups.length)]!.name, node: MEMBERS[r.int(2)]!, forMs, clearAfterMs: forMs === null && r.chance(0.5) ? r.between(2, 10) * dt : null };
+    }
+    const rs = this.config.resources;
+    return { op: "cleanup", resource: rs[r.int(rs.length)]!.name };
+  }
+
+  // ---- faults ----
+
+  private apply(f: Fault): void {
+    const w = this.world;
+    const later = (ms: number, fn: () => void) => w.clock.after(ms, () => this.healed || fn());
+    if (f.kind === "partition") {
+      const rest = this.names.filter((n) => !f.side.includes(n));
+      for (const n of f.side) this.losing(n);
+      for (const n of rest) this.losing(n);
+      w.network.partition(f.side, rest);
+      this.taken.add(f.side[0] === this.arbiter ? "arbiter isolated" : "member isolated");
+      later(f.ms, () => w.network.heal());
+      return;
+    }
+    if (f.kind === "admin") {
+      const a = f.admin;
+      if (!this.admin(a.op === "move" ? { op: "move", group: a.group, node: a.node, until: a.forMs === null ? null : w.clock.wall() + a.forMs } : a.op === "standby" ? { op: "standby", node: a.node } : a)) return;
+      this.taken.add(`admin ${a.op}`);
+      if (a.op === "standby") later(a.onlineAfterMs, () => this.admin({ op: "online", node: a.node }));
+      if (a.op === "move" && a.clearAfterMs !== null) later(a.clearAfterMs, () => this.admin({ op: "clear", group: a.group }));
+      return;
+    }
+    if (!this.running(f.node)) return w.note(`fault ${f.kind} ${f.node} skipped: not running`);
+    const role = f.node === this.arbiter ? "arbiter" : "member";
+    switch (f.kind) {
+      case "monitor": {
+        const m = this.machines.get(f.node)!;
+        const victims = [...m.active.keys()];
+        if (victims.length === 0) return w.note(`fault monitor ${f.node} skipped: nothing runs there`);
+        const victim = victims[this.r.int(victims.length)]!;
+        m.failing.add(victim);
+        w.note(`fault: the monitor of ${victim} on ${f.node} fails from now on, until it is stopped`);
+        this.taken.add("monitor failure");
+        return;
+      }
+      case "crash":
+        this.losing(f.node);
+        this.powerOff(f.node);
+        this.taken.add(`${role} crashed`);
+        later(f.downMs, () => this.powerOn(f.node));
+        return;
+      case "stop":
+        // A member's process exits once its coordinator has stopped; it starts again downMs after that.
+        if (role === "member") this.stopping.set(f.node, f.downMs);
+        else later(f.downMs, () => this.startProcess(f.node));
+        this.nodes.get(f.node)!.signal("term", (h) => h.stop());
+        this.taken.add(`${role} stopped`);
+        return;
+      case "freeze": {
+        const inc = this.nodes.get(f.node)!.incarnation;
+        this.losing(f.node);
+        w.freeze(f.node);
+        this.taken.add(`${role} frozen ${f.ms > this.timers.deadtimeMs ? "past" : "within"} deadtime`);
+        later(f.ms, () => this.thaw(f.node, inc));
+        return;
+      }
+    }
+  }
+
+  /** An operator's command to a member that runs; false if none does. */
+  private admin(command: AdminCommand): boolean {
+    const to = this.runningMember();
+    if (!to) {
+      this.world.note(`admin ${command.op} skipped: no member runs`);
+      return false;
+    }
+    this.nodes.get(to)!.signal(`admin ${JSON.stringify(command)}`, (h) => h.admin(command));
+    return true;
+  }
+
+  /** A fault may take `name` away from the others: what it runs now is what a takeover must not start before fencing it. */
+  private losing(name: string): void {
+    const m = this.machines.get(name)!;
+    this.lost.set(name, { at: this.world.now(), held: new Set(m.active.keys()) });
+  }
+
+  private powerOff(name: string): void {
+    const m = this.machines.get(name)!;
+    if (this.world.isUp(name)) this.world.crash(name);
+    m.on = false;
+    m.epoch++;
+    m.active.clear();
+    m.failing.clear();
+    m.ops.clear();
+    this.checkTruth();
+  }
+
+  private powerOn(name: string): void {
+    const m = this.machines.get(name)!;
+    if (m.on) return;
+    m.on = true;
+    this.world.restart(name);
+  }
+
+  private startProcess(name: string): void {
+    if (this.machines.get(name)!.on && !this.world.isUp(name)) this.world.restart(name);
+  }
+
+  private thaw(name: string, incarnation: number): void {
+    const node = this.nodes.get(name)!;
+    if (!node.up || !node.frozen || node.incarnation !== incarnation) return;
+    this.world.thaw(name);
+    const at = this.world.now();
+    this.thawedAt.set(name, at);
+    if (this.family === "freeze") this.world.clock.after(this.thawBound(), () => this.checkThawed(name, at));
+  }
+
+  private healAll(): void {
+    for (const name of this.names) {
+      const node = this.nodes.get(name)!;
+      if (node.frozen) this.thaw(name, node.incarnation);
+      if (!this.machines.get(name)!.on) this.powerOn(name);
+      else this.startProcess(name);
+    }
+    this.world.network.heal();
+    this.healed = true;
+  }
+
+  // ---- the machines' agents and the fence device ----
+
+  private agentRun(proc: ClusterProcess, e: RunEffect): void {
+    const m = this.machines.get(proc.name)!;
+    for (const op of m.ops.values()) if (op.resource === e.resource && !op.cancelled) this.fail(`${proc.name} runs ${e.action} of ${e.resource} while its ${op.action} is under way`);
+    if (e.action === "start" && m.active.has(e.resource)) this.fail(`${proc.name} starts ${e.resource}, which is active there already`);
+    if (e.action === "start") {
+      this.checkTakeover(proc, e.resource);
+      m.active.set(e.resource, this.world.now());
+      this.checkTruth();
+    }
+    m.ops.set(e.op, { resource: e.resource, action: e.action, cancelled: false });
+    const epoch = m.epoch;
+    const inc = proc.incarnation;
+    this.world.clock.after(this.agents.between(this.maxOpMs / 10, this.maxOpMs), () => {
+      const op = m.ops.get(e.op);
+      if (m.epoch !== epoch || !op) return;
+      m.ops.delete(e.op);
+      if (op.cancelled) return;
+      let status: "ok" | "not-running" | "failed" = "ok";
+      if (e.action === "stop") {
+        m.active.delete(e.resource);
+        m.failing.delete(e.resource);
+        this.checkTruth();
+      } else if (e.action === "monitor" || e.action === "probe") {
+        status = !m.active.has(e.resource) ? "not-running" : m.failing.has(e.resource) ? "failed" : "ok";
+      }
+      this.toProcess(proc.name, inc, `result ${e.action} ${e.resource} ${status}`, (h) => h.result(e.op, status));
+    });
+  }
+
+  private cancel(proc: ClusterProcess, op: number): void {
+    const o = this.machines.get(proc.name)!.ops.get(op);
+    if (o) o.cancelled = true;
+  }
+
+  private fence(proc: ClusterProcess, target: string): void {
+    const attempt = (this.fenceAttempts.get(target) ?? 0) + 1;
+    this.fenceAttempts.set(target, attempt);
+    const ok = this.fenceMode === "works" || (this.fenceMode === "flaky" && attempt % 3 === 0);
+    this.world.note(`fence device: ${proc.name} fences ${target} (attempt ${attempt}, will ${ok ? "work" : "fail"})`);
+    const inc = proc.incarnation;
+    this.world.clock.after(this.fenceMs, () => {
+      if (ok) {
+        this.powerOff(target);
+        this.fencedAt.set(target, this.world.now());
+        this.world.clock.after(this.rebootMs, () => this.powerOn(target));
+      }
+      this.taken.add(ok ? "fenced" : "fence failed");
+      if (ok && attempt > 1) this.taken.add("fenced after a failure");
+      this.toProcess(proc.name, inc, `fenced ${target} ${ok}`, (h) => h.fenced(target, ok));
+    });
+  }
+
+  /** An answer reaches the process that asked, if it still runs (held while it is frozen). */
+  private toProcess(name: string, incarnation: number, what: string, fn: (h: ClusterProcess) => void): void {
+    const node = this.nodes.get(name)!;
+    if (node.incarnation !== incarnation) return;
+    node.signal(what, (h) => {
+      if (h.incarnation === incarnation) fn(h);
+    });
+  }
+
+  // ---- checks ----
+
+  private proc(name: string): ClusterProcess | null {
+    const node = this.nodes.get(name)!;
+    return node.up ? node.handler : null;
+  }
+
+  /** Up, not frozen, coordinator running. */
+  private running(name: string): ClusterProcess | null {
+    const p = this.proc(name);
+    if (!p || this.nodes.get(name)!.frozen) return null;
+    return p.coord === null || p.coord.phase === "running" ? p : null;
+  }
+
+  private runningMember(): string | null {
+    const up = MEMBERS.filter((m) => this.running(m));
+    return up.length > 0 ? up[this.r.int(up.length)]! : null;
+  }
+
+  private def(resource: string): ResourceDef {
+    return this.config.resources.find((x) => x.name === resource)!;
+  }
+
+  private fail(message: string): never {
+    const only = process.env.SIM_TRACE ? new RegExp(process.env.SIM_TRACE) : null;
+    const lines = only ? this.world.trace.filter((l) => only.test(l)) : this.world.trace.slice(-60);
+    throw new Violation(`t=${this.world.now()}: ${message}\n  ${only ? `trace lines matching ${only}` : "last trace lines"}:\n    ${lines.join("\n    ")}`);
+  }
+
+  /** After a freeze, the thawed node has stopped what it shares with another within this. */
+  private thawBound(): number {
+    const members = Math.max(...this.config.groups.map((g) => g.members.length));
+    return (members + 1) * this.maxOpMs + this.timers.intervalMs;
+  }
+
+  /** What the old holder has left to do when it lost quorum: the operation under way, then the group's stops, right to left. */
+  private stopWindow(resource: string): number {
+    const g = this.config.groups.find((x) => x.members.includes(resource))!;
+    return (g.members.length + 1) * this.maxOpMs;
+  }
+
+  /** No split brain: an exclusive resource active on two machines at once only where the family's rule allows it. */
+  private checkTruth(): void {
+    const now = this.world.now();
+    const open = new Set<string>();
+    for (const res of this.config.resources) {
+      if (!res.exclusive) continue;
+      const holders = [...this.machines.values()].filter((m) => m.active.has(res.name));
+      if (holders.length < 2) continue;
+      const key = `${res.name} ${holders.map((m) => m.name).join(" ")}`;
+      open.add(key);
+      if (this.overlaps.has(key)) continue;
+      this.overlaps.set(key, now);
+      const [old] = holders.sort((a, b) => a.active.get(res.name)! - b.active.get(res.name)!);
+      const why = `${res.name} is active on ${holders.map((m) => `${m.name} (since ${m.active.get(res.name)})`).join(" and ")}`;
+      if (this.family === "freeze" && this.stalled(old!.name)) {
+        this.taken.add("overlap with a frozen node");
+        continue;
+      }
+      if (this.family === "pair" && this.proc(old!.name)?.coord?.quorate === false) {
+        // The window left without fencing: the old holder lost quorum, is stopping, and the survivor did not wait for it.
+        this.taken.add("overlap while the old holder stops");
+        const window = this.stopWindow(res.name);
+        this.world.clock.after(window, () => {
+          if (this.overlaps.get(key) === now) this.fail(`split brain: ${why}, longer than the old holder's stop window (${window} ms)`);
+        });
+        continue;
+      }
+      this.fail(`split brain: ${why}`);
+    }
+    for (const key of this.overlaps.keys()) if (!open.has(key)) this.overlaps.delete(key);
+  }
+
+  /** Frozen, or thawed less than thawBound ago: a node that may still run what another took over meanwhile. */
+  private stalled(name: string): boolean {
+    return this.nodes.get(name)!.frozen || this.world.now() <= (this.thawedAt.get(name) ?? -Infinity) + this.thawBound();
+  }
+
+  /** A thawed node has stopped, within thawBound, every exclusive resource that another node runs (one not stalled itself). */
+  private checkThawed(name: string, thawedAt: number): void {
+    // Frozen again since: the next thaw brings the next check.
+    if (this.thawedAt.get(name) !== thawedAt || this.nodes.get(name)!.frozen) return;
+    const mine = this.machines.get(name)!;
+    for (const [res] of mine.active) {
+      if (!this.def(res).exclusive) continue;
+      const other = [...this.machines.values()].find((m) => m !== mine && m.active.has(res) && !this.stalled(m.name));
+      if (other) this.fail(`${name}, thawed at ${thawedAt}, still runs ${res} ${this.thawBound()} ms later, as ${other.name} does`);
+    }
+    this.taken.add("thaw checked");
+  }
+
+  /**
+   * With fencing, what a member ran when a fault took it away starts elsewhere
+   * only once it was fenced since, while the starting node does not see it up.
+   */
+  private checkTakeover(proc: ClusterProcess, resource: string): void {
+    if (this.family !== "fencing" || !this.def(resource).exclusive) return;
+    for (const other of MEMBERS) {
+      if (other === proc.name) continue;
+      const status = proc.coord!.peers[other]?.status;
+      const lost = this.lost.get(other);
+      if (status === "up" || status === "leaving" || !lost || !lost.held.has(resource)) continue;
+      if ((this.fencedAt.get(other) ?? -Infinity) < lost.at) this.fail(`${proc.name} takes over ${resource} from ${other}, lost at ${lost.at}, which was not fenced since`);
+      this.taken.add("takeover after a fence");
+    }
+  }
+
+  /** Faults undone settleBound() ago: every group runs on exactly one node that may run it, and every node agrees on the DC. */
+  private checkConverged(): void {
+    this.checked = true;
+    const procs = MEMBERS.map((m) => this.running(m));
+    for (const [i, p] of procs.entries()) if (!p) this.fail(`(convergence) ${MEMBERS[i]} does not run ${this.settleBound()} ms after the faults were undone`);
+    const coords = procs.map((p) => p!.coord!);
+    for (const c of coords) {
+      if (c.dc !== MEMBERS[0]) this.fail(`(convergence) ${c.p.self} takes ${c.dc} as DC`);
+      if (JSON.stringify(c.admin) !== JSON.stringify(coords[0]!.admin)) this.fail(`(convergence) admin states differ: ${coords.map((x) => JSON.stringify(x.admin)).join(" / ")}`);
+      if (c.failures.length > 0) this.fail(`(convergence) ${c.p.self} still counts failures ${JSON.stringify(c.failures)}`);
+    }
+    const admin = coords[0]!.admin;
+    const wall = this.world.clock.wall();
+    const may = (n: string) => !admin.standby.includes(n);
+    for (const g of this.config.groups) {
+      const where = MEMBERS.filter((n) => g.members.some((r) => this.machines.get(n)!.active.has(r)));
+      const eligible = MEMBERS.filter(may);
+      const describe = () => `${g.name} is active on [${where.join(", ")}]; states ${coords.map((c) => `${c.p.self} ${JSON.stringify(Object.fromEntries(g.members.map((r) => [r, c.states[r]])))}`).join(", ")}; admin ${JSON.stringify(admin)}`;
+      if (eligible.length === 0) {
+        if (where.length > 0) this.fail(`(convergence) no node may run ${g.name}, yet ${describe()}`);
+        this.taken.add("converged, all in standby");
+        continue;
+      }
+      if (where.length !== 1) this.fail(`(convergence) ${describe()}`);
+      const n = where[0]!;
+      const c = coords[MEMBERS.indexOf(n as (typeof MEMBERS)[number])]!;
+      if (!g.members.every((r) => this.machines.get(n)!.active.has(r) && c.states[r] === "started")) this.fail(`(convergence) ${g.name} runs only in part on ${n}: ${describe()}`);
+      if (!may(n)) this.fail(`(convergence) ${g.name} runs on ${n}, in standby: ${describe()}`);
+      const move = admin.moves.find((m) => m.group === g.name && (m.until === null || m.until > wall) && may(m.node));
+      if (move && move.node !== n) this.fail(`(convergence) ${g.name} is moved to ${move.node} but runs on ${n}: ${describe()}`);
+      if (!move && g.stickiness === 0 && g.preferredNode && may(g.preferredNode) && n !== g.preferredNode) this.fail(`(convergence) ${g.name} prefers ${g.preferredNode} (no stickiness) but runs on ${n}: ${describe()}`);
+    }
+    this.taken.add("converged");
+  }
+}
+
+function scenario(seed: number, family: Family): Scenario {
+  const s = new Scenario(seed, family);
+  s.run();
+  return s;
+}
+
+const PATHS: Record<Family, string[]> = {
+  pair: [
+    "fast timers", "normal timers", "member crashed", "arbiter crashed", "member stopped", "arbiter stopped", "member isolated", "arbiter isolated",
+    "monitor failure", "admin standby", "admin move", "admin cleanup", "overlap while the old holder stops", "converged",
+  ],
+  fencing: [
+    "fence works", "fence flaky", "fence broken", "member crashed", "member frozen past deadtime", "member frozen within deadtime", "member isolated",
+    "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged",
+  ],
+  freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
+};
+
+describe("resources (coordinator and heartbeat engines) in the simulator", () => {
+  for (const family of ["pair", "fencing", "freeze"] as const) {
+    const name = `${family}: invariants hold over many seeds`;
+    test(
+      name,
+      () => {
+        const seen = new Set<string>();
+        const ran = forEachSeed({ test: name, file: import.meta.path, seeds: SEEDS[family] }, (seed) => {
+          for (const p of scenario(seed, family).taken) seen.add(p);
+        });
+        if (ran.length >= SEEDS[family]) expect(PATHS[family].filter((p) => !seen.has(p))).toEqual([]);
+      },
+      timeLimitMs(family),
+    );
+  }
+
+  test("a seed replays to the same trace", () => {
+    for (const family of ["pair", "fencing", "freeze"] as const) {
+      expect(scenario(7, family).world.trace.join("\n")).toBe(scenario(7, family).world.trace.join("\n"));
+    }
+  });
+});
