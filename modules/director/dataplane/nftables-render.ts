@@ -18,7 +18,8 @@
  *                   weights and drained servers cannot be read back from the rules)
  *   with persistence, per active real server R:
  *   set persist-ID-R     the clients (saddr & netmask) that R has, with a timeout
- *   chain pick-ID-R      remember the client in persist-ID-R, DNAT to R
+ *   chain pick-ID-R      remember (or renew) the client in persist-ID-R, DNAT to R;
+ *                        vs-ID sends a client found in persist-ID-R here, else schedules
  */
 import { MAX_SERVICES, DataplaneError, familyOfAddress, modelProblems, realKey, samePersistence, serviceKey, type Protocol, type RealServer, type Scheduler, type VirtualService } from "./model.ts";
 import { LOOKUP_SCHEDULERS, MH_TABLE_SIZE, select, type LookupScheduler, type Selection } from "./schedule.ts";
@@ -192,7 +193,8 @@ export function renderService(vs: VirtualService): Objects {
       chains.push({ name: pickChainOf(vs, r) });
       rules.push({ chain: pickChainOf(vs, r), expr: [{ set: { op: "update", elem: client(vs), set: `@${persistSetOf(vs, r)}` } }, l4match(vs), dnatTo(r)] });
     }
-    rules.push(...up.map((r) => ({ chain, expr: [match(client(vs), `@${persistSetOf(vs, r)}`), l4match(vs), dnatTo(r)] })));
+    // A known client goes through its server's pick chain too, so every new connection renews its timeout.
+    rules.push(...up.map((r) => ({ chain, expr: [match(client(vs), `@${persistSetOf(vs, r)}`), jump(pickChainOf(vs, r))] })));
     last =
       selection.kind === "one"
         ? [jump(pickChainOf(vs, up[selection.real]!))]
