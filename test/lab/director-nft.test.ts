@@ -24,6 +24,8 @@ const SPREAD = 200;
 /** How far from the scheduler's share a spread may be, in requests out of SPREAD. */
 const TOLERANCE = 12;
 const READY_TIMEOUT_MS = 15_000;
+/** The shortest persistence nftables holds (set timeouts are whole seconds). */
+const PERSIST_SHORT_MS = 1_000;
 
 const tag = `tdn-${process.pid}`;
 const ns = { client: `${tag}-client`, director: `${tag}-dir`, rs1: `${tag}-rs1`, rs2: `${tag}-rs2` };
@@ -141,6 +143,21 @@ describe.skipIf(why !== undefined)("director nftables lab", () => {
       const other = mine === "rs1" ? "rs2" : "rs1";
       await dataplane.reconcile([service("rr", [rs(mine!, 0), rs(other, 1)], { timeoutMs: 60_000 })]);
       expect(await spread(20)).toEqual({ [other]: 20 });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "persistence: every new connection of a known client renews its timeout",
+    async () => {
+      await dataplane.reconcile([service("rr", [rs("rs1", 1), rs("rs2", 1)], { timeoutMs: PERSIST_SHORT_MS })]);
+      const seen = new Set<string>();
+      // Past the timeout in all, but never a whole timeout between two connections; without renewal the third would be scheduled anew, to the other server.
+      for (let i = 0; i < 4; i++) {
+        for (const server of Object.keys(await spread(1))) seen.add(server);
+        await Bun.sleep(PERSIST_SHORT_MS * 0.7);
+      }
+      expect(seen.size).toBe(1);
     },
     TEST_TIMEOUT_MS,
   );

@@ -18,7 +18,8 @@
  *                   weights and drained servers cannot be read back from the rules)
  *   with persistence, per active real server R:
  *   set persist-ID-R     the clients (saddr & netmask) that R has, with a timeout
- *   chain pick-ID-R      remember the client in persist-ID-R, DNAT to R
+ *   chain pick-ID-R      remember (or renew) the client in persist-ID-R, DNAT to R;
+ *                        vs-ID sends a client found in persist-ID-R here, else schedules
  */
 import { MAX_SERVICES, DataplaneError, familyOfAddress, modelProblems, realKey, samePersistence, serviceKey, type Protocol, type RealServer, type Scheduler, type VirtualService } from "./model.ts";
 import { LOOKUP_SCHEDULERS, MH_TABLE_SIZE, select, type LookupScheduler, type Selection } from "./schedule.ts";
@@ -188,11 +189,12 @@ export function renderService(vs: VirtualService): Objects {
     }
   } else {
     for (const r of up) {
-      sets.push({ kind: "set", name: persistSetOf(vs, r), type: "ipv4_addr", flags: ["timeout"], timeout: p.timeoutMs / 1000, size: PERSIST_SET_SIZE });
+      sets.push({ kind: "set", name: persistSetOf(vs, r), type: "ipv4_addr", size: PERSIST_SET_SIZE, flags: ["timeout"], timeout: p.timeoutMs / 1000 });
       chains.push({ name: pickChainOf(vs, r) });
       rules.push({ chain: pickChainOf(vs, r), expr: [{ set: { op: "update", elem: client(vs), set: `@${persistSetOf(vs, r)}` } }, l4match(vs), dnatTo(r)] });
     }
-    rules.push(...up.map((r) => ({ chain, expr: [match(client(vs), `@${persistSetOf(vs, r)}`), l4match(vs), dnatTo(r)] })));
+    // A known client goes through its server's pick chain too, so every new connection renews its timeout.
+    rules.push(...up.map((r) => ({ chain, expr: [match(client(vs), `@${persistSetOf(vs, r)}`), jump(pickChainOf(vs, r))] })));
     last =
       selection.kind === "one"
         ? [jump(pickChainOf(vs, up[selection.real]!))]
@@ -240,6 +242,18 @@ function elementCommand(op: "add" | "delete", map: string, elem: Json[]): Comman
   return op === "add" ? { add: element } : { delete: element };
 }
 
+/** Items grouped by a key, in order. */
+function groupBy<T, V>(items: T[], key: (t: T) => string, value: (t: T) => V): Map<string, V[]> {
+  const out = new Map<string, V[]>();
+  for (const t of items) {
+    const k = key(t);
+    const list = out.get(k);
+    if (list) list.push(value(t));
+    else out.set(k, [value(t)]);
+  }
+  return out;
+}
+
 function merge(parts: Objects[]): Objects {
   return { sets: parts.flatMap((p) => p.sets), chains: parts.flatMap((p) => p.chains), rules: parts.flatMap((p) => p.rules), elements: parts.flatMap((p) => p.elements) };
 }
@@ -247,8 +261,7 @@ function merge(parts: Objects[]): Objects {
 /** The whole table for `services` (as `effective` returns them), from nothing, as one batch. */
 export function render(services: VirtualService[]): Command[] {
   const all = merge([renderBase(), ...services.map(renderService)]);
-  const byMap = new Map<string, Json[]>();
-  for (const [map, elem] of all.elements) byMap.set(map, [...(byMap.get(map) ?? []), elem]);
+  const byMap = groupBy(all.elements, ([map]) => map, ([, elem]) => elem);
   return [
     { add: { table: { family: FAMILY, name: TABLE } } },
     ...all.sets.map(addSet),
@@ -263,12 +276,13 @@ export function renderReplace(services: VirtualService[], exists: boolean): Comm
   return [...(exists ? [{ delete: { table: { family: FAMILY, name: TABLE } } }] : []), ...render(services)];
 }
 
-const canonical = (x: Json): string =>
-  JSON.stringify(x, (_, v: Json) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, Json>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
+/** JSON text with every object's keys in order, so that equal objects written in another key order compare equal. */
+function canonical(x: Json): string {
+  if (Array.isArray(x)) return `[${x.map(canonical).join(",")}]`;
+  if (x === null || typeof x !== "object") return JSON.stringify(x) ?? "null";
+  const keys = Object.keys(x).filter((k) => (x as Record<string, Json>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, Json>)[k])}`).join(",")}}`;
+}
 
 const isPersistSet = (s: SetDef) => s.kind === "set";
 
@@ -326,23 +340,21 @@ export function renderChanges(before: Map<string, VirtualService>, after: Map<st
 
 /** What a table listing holds, by object, in a form that compares with a rendering. */
 interface Image {
-  exists: boolean;
   sets: Map<string, string>;
   chains: Map<string, string>;
   rules: Map<string, string[]>;
 }
 
-function image(parts: Objects): Image {
-  const elements = new Map<string, Json[]>();
-  for (const [map, elem] of parts.elements) elements.set(map, [...(elements.get(map) ?? []), elem]);
+/** The objects as text, by name; `text` is JSON.stringify (fast, key order counts) or canonical. */
+function image(parts: Objects, text: (x: Json) => string): Image {
+  const elements = groupBy(parts.elements, ([map]) => map, ([, elem]) => elem);
   const sets = new Map<string, string>();
   for (const s of parts.sets) {
     const elem = s.elem ?? elements.get(s.name);
-    sets.set(s.name, canonical({ ...s, elem: isPersistSet(s) ? undefined : (elem ?? []).map(canonical).sort() }));
+    sets.set(s.name, text({ ...s, elem: isPersistSet(s) ? undefined : (elem ?? []).map(text).sort() }));
   }
-  const rules = new Map<string, string[]>();
-  for (const r of parts.rules) rules.set(r.chain, [...(rules.get(r.chain) ?? []), canonical({ expr: r.expr, comment: r.comment })]);
-  return { exists: true, sets, chains: new Map(parts.chains.map((c) => [c.name, canonical(c)])), rules };
+  const rules = groupBy(parts.rules, (r) => r.chain, (r) => text({ expr: r.expr, comment: r.comment }));
+  return { sets, chains: new Map(parts.chains.map((c) => [c.name, text(c)])), rules };
 }
 
 const sameMap = <V>(a: Map<string, V>, b: Map<string, V>, eq: (x: V, y: V) => boolean) => a.size === b.size && [...a].every(([k, v]) => b.has(k) && eq(v, b.get(k)!));
@@ -372,8 +384,8 @@ const DESCRIPTOR_RE = new RegExp(`^${DESCRIPTOR.replace("/", "\\/")} (\\S+) (tcp
 const KEY_RE = /^(?:fwmark:(\d+)|(tcp|udp):([0-9.]+):(\d+))$/;
 
 /** One service back from its chain's descriptor and its record map; undefined when they do not read as Tandem wrote them. */
-function parseService(record: SetDef, rules: RuleDef[]): VirtualService | undefined {
-  const d = DESCRIPTOR_RE.exec(rules.at(-1)?.comment ?? "");
+function parseService(record: SetDef, last: RuleDef | undefined): VirtualService | undefined {
+  const d = DESCRIPTOR_RE.exec(last?.comment ?? "");
   const k = d && KEY_RE.exec(d[1]!);
   if (!d || !k) return undefined;
   const reals: RealServer[] = [];
@@ -409,16 +421,19 @@ export interface Listed {
 /** Read a `nft -j list table ip tandem_lb` answer back into the services it holds. */
 export function parseListing(listing: Json): Listed {
   const { exists, parts } = listedObjects(listing);
-  const rulesOf = (chain: string) => parts.rules.filter((r) => r.chain === chain);
+  const lastRule = new Map(parts.rules.map((r) => [r.chain, r]));
   const services: VirtualService[] = [];
   let readable = true;
   for (const s of parts.sets) {
     if (s.kind !== "map" || !s.name.startsWith("reals-")) continue;
-    const vs = parseService(s, rulesOf(`vs-${s.name.slice("reals-".length)}`));
+    const vs = parseService(s, lastRule.get(`vs-${s.name.slice("reals-".length)}`));
     if (vs && nameOf(vs.key) === s.name.slice("reals-".length)) services.push(vs);
     else readable = false;
   }
   services.sort((a, b) => (a.key < b.key ? -1 : 1));
-  const consistent = exists && readable && services.length <= MAX_SERVICES && sameImage(image(parts), image(merge([renderBase(), ...services.map(renderService)])));
+  const rendered = merge([renderBase(), ...services.map(renderService)]);
+  // Objects are rendered in the key order nft lists them in, so plain JSON text mostly decides; key order alone never makes a difference.
+  const same = () => sameImage(image(parts, JSON.stringify), image(rendered, JSON.stringify)) || sameImage(image(parts, canonical), image(rendered, canonical));
+  const consistent = exists && readable && services.length <= MAX_SERVICES && same();
   return { exists, services, consistent };
 }

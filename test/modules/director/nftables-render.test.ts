@@ -140,14 +140,14 @@ describe("director nftables: rendering", () => {
     expect(lastRule(vs({ reals: [rs("198.18.1.2", 0)] })).expr).toEqual([{ drop: null }]);
   });
 
-  test("persistence: per active server a set of its clients and a chain that remembers the client; known clients first", () => {
+  test("persistence: per active server a set of its clients and a chain that remembers or renews the client; known clients first", () => {
     const objects = renderService(one(vs({ scheduler: "rr", persistence: { timeoutMs: 300_000, netmask: "255.255.255.0" }, reals: [rs("198.18.1.2", 1), rs("198.18.1.3", 1), rs("198.18.1.4", 0)] })));
     const client = { "&": [saddr, "255.255.255.0"] };
     expect(objects.sets.map((s) => s.name)).toEqual(["reals-tcp-198.18.0.10-80", "persist-tcp-198.18.0.10-80-198.18.1.2-80", "persist-tcp-198.18.0.10-80-198.18.1.3-80"]);
     expect(objects.sets[1]).toEqual({ kind: "set", name: "persist-tcp-198.18.0.10-80-198.18.1.2-80", type: "ipv4_addr", flags: ["timeout"], timeout: 300, size: 65_536 });
     expect(objects.rules.map((r) => r.chain)).toEqual(["pick-tcp-198.18.0.10-80-198.18.1.2-80", "pick-tcp-198.18.0.10-80-198.18.1.3-80", "vs-tcp-198.18.0.10-80", "vs-tcp-198.18.0.10-80", "vs-tcp-198.18.0.10-80"]);
     expect(objects.rules[0]!.expr).toEqual([{ set: { op: "update", elem: client, set: "@persist-tcp-198.18.0.10-80-198.18.1.2-80" } }, tcp, { dnat: { addr: "198.18.1.2", port: 80 } }]);
-    expect(objects.rules[2]!.expr).toEqual([{ match: { op: "==", left: client, right: "@persist-tcp-198.18.0.10-80-198.18.1.2-80" } }, tcp, { dnat: { addr: "198.18.1.2", port: 80 } }]);
+    expect(objects.rules[2]!.expr).toEqual([{ match: { op: "==", left: client, right: "@persist-tcp-198.18.0.10-80-198.18.1.2-80" } }, { jump: { target: "pick-tcp-198.18.0.10-80-198.18.1.2-80" } }]);
     expect(objects.rules[4]).toEqual({
       chain: "vs-tcp-198.18.0.10-80",
       comment: "tandem-lb/1 tcp:198.18.0.10:80 tcp rr persist=300/255.255.255.0",
