@@ -5,6 +5,8 @@
  * module finds it in `ctx.services` while the heartbeat runs.
  */
 
+import type { AgentAction, AgentResult, RunOptions } from "../modules/resources/agents/agent.ts";
+
 /** `unknown`: not heard since this node started (it may be running anything). */
 export type MemberStatus = "up" | "leaving" | "down" | "unknown";
 
@@ -31,9 +33,18 @@ export interface ClusterBus {
 /** The channels on the bus, one per module that speaks on it. */
 export const CHANNEL = { resources: 1 } as const;
 
+/**
+ * A module that is itself a resource (the director): the resource manager's
+ * agent of that name runs its actions here.
+ */
+export interface ModuleAgentHost {
+  run(action: AgentAction, options: RunOptions): Promise<AgentResult>;
+}
+
 /** Services one module offers the others, by name. */
 export interface ServiceMap {
   cluster: ClusterBus;
+  director: ModuleAgentHost;
 }
 
 export class Services {

@@ -6,7 +6,8 @@ import type { ModuleDef } from "../core/module.ts";
 import { apiModule, type Listen } from "../core/api/server.ts";
 import { heartbeatModule } from "./heartbeat/index.ts";
 import { resourcesModule } from "./resources/index.ts";
+import { directorModule } from "./director/index.ts";
 
 export function moduleDefs(version: string, apiOverride?: Listen): ModuleDef[] {
-  return [heartbeatModule, resourcesModule, apiModule(version, apiOverride)];
+  return [heartbeatModule, directorModule, resourcesModule, apiModule(version, apiOverride)];
 }

@@ -15,6 +15,7 @@ import { describeValue, didYouMean, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
 import { heartbeatProblems } from "../../modules/heartbeat/config.ts";
 import { resourcesProblems } from "../../modules/resources/config.ts";
+import { directorProblems } from "../../modules/director/config.ts";
 import { parseKeyFile, type ClusterKeys } from "../crypto/keyfile.ts";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -167,6 +168,7 @@ function semanticProblems(c: RawConfig): Finding[] {
   else if (c.nodes.length > 1)
     out.push({ severity: "warning", path: [], message: "no [heartbeat] section: the nodes will not know whether the others are alive", hint: "add [heartbeat] with at least one link" });
   if (c.resources) out.push(...resourcesProblems(c.resources, c.nodes));
+  if (c.director || c.services) out.push(...directorProblems(c.director, c.services ?? []));
   if (members.length === 2 && arbiters.length === 0 && !c.resources?.fence_device.length)
     out.push({
       severity: "warning",

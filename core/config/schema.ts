@@ -8,6 +8,8 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name } from "./primitives.ts";
 import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
 import { ResourcesSchema } from "../../modules/resources/config.ts";
+import { ServicesSchema } from "../../modules/checks/config.ts";
+import { DirectorSchema } from "../../modules/director/config.ts";
 
 export const ROLES = ["member", "arbiter"] as const;
 export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)), {
@@ -57,6 +59,8 @@ export const ConfigSchema = Type.Object(
     runtime: RuntimeSchema,
     heartbeat: Type.Optional(HeartbeatSchema),
     resources: Type.Optional(ResourcesSchema),
+    services: Type.Optional(ServicesSchema),
+    director: Type.Optional(DirectorSchema),
   },
   { additionalProperties: false, $id: "https://tandem.invalid/config.schema.json", title: "Tandem cluster configuration" },
 );

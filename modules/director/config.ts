@@ -6,6 +6,12 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
+import { parseDuration } from "../../core/duration.ts";
+import type { ServiceRaw } from "../checks/config.ts";
+import { parseIp } from "../../core/os/ip.ts";
+import { parseHostPort } from "./engine.ts";
+
+const familyOfAddress = (a: string) => parseIp(a)?.length;
 
 /** IPVS's schedulers; the nftables dataplane has rr, wrr, sh and mh (see its README). */
 export const SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"] as const;
@@ -44,3 +50,58 @@ export const DirectorSchema = Type.Object(
 
 export type DirectorRaw = Static<typeof DirectorSchema>;
 export type VirtualServiceRaw = Static<typeof VirtualServiceSchema>;
+
+interface Finding {
+  severity: "error" | "warning";
+  path: (string | number)[];
+  message: string;
+  expected?: string;
+}
+
+/** Cross-field rules of [[services]] and [director]: names unique and known, an address and port or a fwmark, what each check kind needs. */
+export function directorProblems(director: DirectorRaw | undefined, services: readonly ServiceRaw[]): Finding[] {
+  const out: Finding[] = [];
+  const err = (path: (string | number)[], message: string, expected?: string) => out.push({ severity: "error", path, message, ...(expected ? { expected } : {}) });
+  const names = new Set<string>();
+  services.forEach((s, i) => {
+    if (names.has(s.name)) err(["services", i, "name"], `service name "${s.name}" is used twice`, "a unique name");
+    names.add(s.name);
+    const c = s.check;
+    if (c.kind === "misc" && !c.command) err(["services", i, "check", "command"], "a misc check needs its command", 'an argv array like ["/usr/local/bin/check-web"]');
+    if (c.kind === "dns" && !c.query) err(["services", i, "check", "query"], "a dns check needs the name to query");
+    if (c.body !== undefined) {
+      try {
+        new RegExp(c.body);
+      } catch (e) {
+        err(["services", i, "check", "body"], `not a regular expression: ${(e as Error).message}`);
+      }
+    }
+    if (parseDuration(c.interval)! < MIN_CHECK_INTERVAL_MS) err(["services", i, "check", "interval"], `checks more often than every ${MIN_CHECK_INTERVAL_MS} ms are refused`);
+    if (parseDuration(c.timeout)! <= 0) err(["services", i, "check", "timeout"], "a check needs a timeout above zero");
+    const seen = new Set<string>();
+    s.servers.forEach((srv, j) => {
+      const port = srv.port ?? s.port;
+      const id = `${srv.address}:${port}`;
+      if (seen.has(id)) err(["services", i, "servers", j], `server ${id} is listed twice`);
+      seen.add(id);
+      if (!familyOfAddress(srv.address)) err(["services", i, "servers", j, "address"], `"${srv.address}" is not an IPv4 or IPv6 address`);
+    });
+  });
+  const vsNames = new Set<string>();
+  (director?.virtual_service ?? []).forEach((vs, i) => {
+    const at = (k?: string) => ["director", "virtual_service", i, ...(k ? [k] : [])];
+    if (vsNames.has(vs.name)) err(at("name"), `virtual service name "${vs.name}" is used twice`, "a unique name");
+    vsNames.add(vs.name);
+    if (!names.has(vs.service)) err(at("service"), `no service named "${vs.service}"`, "a [[services]] entry");
+    if (vs.fwmark !== undefined && (vs.address !== undefined || vs.port !== undefined)) err(at(), "a virtual service has a fwmark or an address and port, not both");
+    if (vs.fwmark === undefined && (vs.address === undefined || vs.port === undefined)) err(at(), "a virtual service needs an address and a port, or a fwmark");
+    if (vs.address !== undefined && !familyOfAddress(vs.address)) err(at("address"), `"${vs.address}" is not an IPv4 or IPv6 address`);
+    if (vs.sorry_server !== undefined && !parseHostPort(vs.sorry_server)) err(at("sorry_server"), `"${vs.sorry_server}" is not ADDRESS:PORT`, "198.18.7.200:80 or [fd00::1]:80");
+    if (vs.persistence_netmask !== undefined && vs.persistence === undefined) err(at("persistence_netmask"), "persistence_netmask without persistence");
+    if (vs.hysteresis > vs.quorum) err(at("hysteresis"), `hysteresis ${vs.hysteresis} is over quorum ${vs.quorum}`);
+  });
+  return out;
+}
+
+/** The shortest check interval accepted. */
+export const MIN_CHECK_INTERVAL_MS = 100;

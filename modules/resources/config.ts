@@ -22,7 +22,7 @@ export const MAX_RESOURCES = 32;
 export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;
 
 /** How an agent string reads: `address`, `exec`, `ocf:PROVIDER:TYPE`, `lsb:SCRIPT`, `systemd:UNIT`. */
-export const AGENT_PATTERN = "^(address|exec|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@-]+|systemd:[A-Za-z0-9:_.@-]+)$";
+export const AGENT_PATTERN = "^(address|exec|director|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@-]+|systemd:[A-Za-z0-9:_.@-]+)$";
 const AGENT_RE = new RegExp(AGENT_PATTERN);
 
 const ParamValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Array(Type.String())]);
@@ -34,7 +34,7 @@ const Params = Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }),
 export const ResourceSchema = Type.Object(
   {
     name: Name("the resource's name"),
-    agent: Type.String({ pattern: AGENT_PATTERN, description: "address, exec, ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT" }),
+    agent: Type.String({ pattern: AGENT_PATTERN, description: "address, exec, director (the director module), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT" }),
     params: Params,
     exclusive: Type.Boolean({ default: true, description: "may run on one node at a time (an address, a file system); false for a resource harmless twice" }),
     monitor_interval: Duration("time between monitors while it runs; 0s for none", "10s"),

@@ -133,7 +133,7 @@ export class ResourcesService implements ModuleInstance {
   }
 
   private build(resources: readonly ResourceRaw[]): Map<string, ManagedAgent> {
-    return new Map(resources.map((r) => [r.name, createAgent(r)] as const));
+    return new Map(resources.map((r) => [r.name, createAgent(r, this.ctx.services)] as const));
   }
 
   private time(): { now: number; wall: number } {

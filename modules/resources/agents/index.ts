@@ -10,6 +10,8 @@ import { ExecAgent } from "./exec.ts";
 import { LsbAgent } from "./lsb.ts";
 import { OcfAgent } from "./ocf.ts";
 import { SystemdAgent } from "./systemd.ts";
+import { ModuleAgent } from "./module.ts";
+import { Services } from "../../../core/cluster.ts";
 
 /** An agent the executor can also close (one holding timers, as the address agent's renewals). */
 export interface ManagedAgent extends Agent {
@@ -32,9 +34,13 @@ function ocfParams(r: ResourceRaw): Record<string, string> {
   return out;
 }
 
-export function createAgent(r: ResourceRaw): ManagedAgent {
+/** `services` is where module agents find their module (absent: a config check, which runs nothing). */
+export function createAgent(r: ResourceRaw, services?: Services): ManagedAgent {
   const [kind, a, b] = r.agent.split(":");
   switch (kind) {
+    case "director":
+      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: the director resource takes no params (its config is [director])`);
+      return new ModuleAgent(kind, services ?? new Services());
     case "address":
       return createAddressAgent(r.name, r.params);
     case "ocf":

@@ -129,7 +129,7 @@ then = "web"
 
   test("an agent string that is none of the kinds is refused by the schema, naming the kinds", () => {
     const out = problems(`${BASE}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "systemd-ish:foo"\n`);
-    expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "systemd-ish:foo"']);
+    expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "systemd-ish:foo"']);
   });
 
   test("exec without its commands, address without its address, stickiness with auto_failback", () => {

@@ -1,0 +1,133 @@
+/**
+ * The director's decision, pure: from the virtual services, their services'
+ * servers, each server's health and weight (the checks), the admin's
+ * overrides and whether this node is the active director, the state the
+ * dataplane must hold. keepalived's rules, as an operator expects them:
+ *
+ * - a healthy server takes its weight (its misc check's dynamic weight when it
+ *   gives one; an admin's weight or drain overrides both);
+ * - a failed server is removed, or kept at weight 0 with inhibit_on_failure
+ *   (ldirectord's quiescent): no new connections, established ones go on;
+ * - a virtual service is up while its healthy weight holds its quorum; with
+ *   hysteresis it is lost below quorum - hysteresis and regained at quorum +
+ *   hysteresis; with quorum 0 it is up while any server is healthy. While it
+ *   is down its sorry server, if it has one, takes the new connections;
+ * - on a node that is not the active director, the dataplane holds nothing
+ *   (its checks keep running, so a takeover starts from current health).
+ */
+import { parseDuration } from "../../core/duration.ts";
+import { parseIp } from "../../core/os/ip.ts";
+import { serverKey } from "../checks/engine.ts";
+import type { ServiceRaw } from "../checks/config.ts";
+import type { VirtualServiceRaw } from "./config.ts";
+import { serviceKey, type RealServer, type VirtualService } from "./dataplane/model.ts";
+
+export interface Health {
+  healthy: boolean;
+  /** The weight the checks give it: its dynamic weight, else its configured one. */
+  weight: number;
+}
+
+export interface DirectorInput {
+  virtualServices: readonly VirtualServiceRaw[];
+  services: readonly ServiceRaw[];
+  /** By server key (checks' serverKey); a server with no entry yet counts as `initial`. */
+  health: ReadonlyMap<string, Health>;
+  /** By server key: the admin's weight (0: drained), until cleared. */
+  overrides: Readonly<Record<string, number>>;
+  /** By virtual service name: whether it was up (for hysteresis); missing: up. */
+  wasUp: Readonly<Record<string, boolean>>;
+  active: boolean;
+}
+
+export interface ServerView {
+  key: string;
+  address: string;
+  port: number;
+  healthy: boolean;
+  /** The weight it has in the dataplane, or null when it is not there. */
+  weight: number | null;
+  override: number | null;
+}
+
+export interface VirtualServiceView {
+  name: string;
+  key: string;
+  up: boolean;
+  healthyWeight: number;
+  sorry: boolean;
+  servers: ServerView[];
+}
+
+export interface DirectorOutput {
+  desired: VirtualService[];
+  views: VirtualServiceView[];
+  /** Each virtual service's up/down, to be given back as `wasUp`. */
+  up: Record<string, boolean>;
+}
+
+/** "ADDRESS:PORT" or "[V6]:PORT" → parts; undefined when it is not one. */
+export function parseHostPort(text: string): { address: string; port: number } | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  return m && parseIp(m[1]!) && port >= 1 && port <= 65535 ? { address: m[1]!, port } : undefined;
+}
+
+export function virtualServiceKey(vs: VirtualServiceRaw): string {
+  return vs.fwmark !== undefined
+    ? serviceKey({ protocol: vs.protocol, address: "0.0.0.0", port: 0, fwmark: vs.fwmark })
+    : serviceKey({ protocol: vs.protocol, address: vs.address!, port: vs.port! });
+}
+
+function isUp(vs: VirtualServiceRaw, healthyWeight: number, anyHealthy: boolean, wasUp: boolean): boolean {
+  if (vs.quorum === 0) return anyHealthy;
+  return wasUp ? healthyWeight >= vs.quorum - vs.hysteresis : healthyWeight >= vs.quorum + vs.hysteresis;
+}
+
+export function decide(input: DirectorInput, initialHealthy: boolean): DirectorOutput {
+  const desired: VirtualService[] = [];
+  const views: VirtualServiceView[] = [];
+  const up: Record<string, boolean> = {};
+  for (const vs of input.virtualServices) {
+    const service = input.services.find((s) => s.name === vs.service);
+    if (!service) continue;
+    const reals: RealServer[] = [];
+    const servers: ServerView[] = [];
+    let healthyWeight = 0;
+    let anyHealthy = false;
+    for (const server of service.servers) {
+      const key = serverKey(service, server);
+      const health = input.health.get(key) ?? { healthy: initialHealthy, weight: server.weight };
+      const override = input.overrides[key] ?? null;
+      const weight = override ?? health.weight;
+      const port = server.port ?? service.port ?? vs.port ?? 0;
+      let inPlane: number | null = null;
+      if (health.healthy) {
+        inPlane = weight;
+        healthyWeight += weight;
+        anyHealthy = true;
+      } else if (vs.inhibit_on_failure) inPlane = 0;
+      if (inPlane !== null) reals.push({ address: server.address, port, weight: inPlane, forwarding: vs.forwarding });
+      servers.push({ key, address: server.address, port, healthy: health.healthy, weight: inPlane, override });
+    }
+    const vsUp = isUp(vs, healthyWeight, anyHealthy, input.wasUp[vs.name] ?? true);
+    up[vs.name] = vsUp;
+    const sorry = !vsUp && vs.sorry_server !== undefined ? parseHostPort(vs.sorry_server) : undefined;
+    const key = virtualServiceKey(vs);
+    views.push({ name: vs.name, key, up: vsUp, healthyWeight, sorry: sorry !== undefined, servers });
+    if (!input.active) continue;
+    const persistence = vs.persistence === undefined ? undefined : { timeoutMs: parseDuration(vs.persistence)!, ...(vs.persistence_netmask ? { netmask: vs.persistence_netmask } : {}) };
+    desired.push({
+      key,
+      protocol: vs.protocol,
+      address: vs.fwmark !== undefined ? "0.0.0.0" : vs.address!,
+      port: vs.fwmark !== undefined ? 0 : vs.port!,
+      ...(vs.fwmark !== undefined ? { fwmark: vs.fwmark } : {}),
+      scheduler: vs.scheduler,
+      forwarding: vs.forwarding,
+      ...(persistence ? { persistence } : {}),
+      reals: sorry ? [{ address: sorry.address, port: sorry.port, weight: 1, forwarding: "nat" }] : reals,
+    });
+  }
+  return { desired, views, up };
+}

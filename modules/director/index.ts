@@ -1,0 +1,11 @@
+/** The director's contract with the runtime. */
+import type { ModuleDef } from "../../core/module.ts";
+import { DirectorService } from "./service.ts";
+
+export const directorModule: ModuleDef = {
+  name: "director",
+  after: [],
+  selected: (config, node) => config.raw.director !== undefined && node.roles.includes("member"),
+  section: (config) => ({ director: config.raw.director, services: config.raw.services, managed: (config.raw.resources?.resource ?? []).some((r) => r.agent === "director") }),
+  create: (ctx) => new DirectorService(ctx),
+};

@@ -1,0 +1,87 @@
+import { describe, expect, test } from "bun:test";
+import { parseConfig } from "../../../core/config/load.ts";
+import { formatProblem } from "../../../core/config/problems.ts";
+
+const BASE = `cluster = "lab"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "198.18.1.11"
+`;
+
+const problems = (text: string) => {
+  const r = parseConfig(text, "t.toml");
+  return r.ok ? [] : r.problems.map((p) => formatProblem("t.toml", p));
+};
+
+describe("[[services]] and [director]", () => {
+  test("a service with its check, and a virtual service on it, are accepted", () => {
+    const r = parseConfig(
+      `${BASE}
+[[services]]
+name = "web"
+port = 80
+servers = [{ address = "198.18.1.101" }, { address = "198.18.1.102", weight = 2 }]
+check = { kind = "http", path = "/health", status = "200", host = "www.example.com" }
+
+[director]
+[[director.virtual_service]]
+name = "web-vip"
+address = "198.18.1.50"
+port = 80
+service = "web"
+scheduler = "wrr"
+sorry_server = "198.18.1.200:80"
+quorum = 2
+hysteresis = 1
+`,
+      "t.toml",
+    );
+    expect(r.ok).toBe(true);
+  });
+
+  test("an unknown service, address with fwmark, no port, a bad sorry server, hysteresis over quorum; a misc check without command, a dns one without query, a bad body regex, a server twice", () => {
+    const out = problems(`${BASE}
+[[services]]
+name = "web"
+port = 80
+servers = [{ address = "198.18.1.101" }, { address = "198.18.1.101" }]
+check = { kind = "http", body = "([a-z" }
+
+[[services]]
+name = "cmd"
+servers = [{ address = "198.18.1.103", port = 22 }]
+check = { kind = "misc" }
+
+[[services]]
+name = "ns"
+servers = [{ address = "198.18.1.104", port = 53 }]
+check = { kind = "dns" }
+
+[director]
+[[director.virtual_service]]
+name = "a"
+address = "198.18.1.50"
+fwmark = 3
+service = "wbe"
+
+[[director.virtual_service]]
+name = "b"
+address = "198.18.1.50"
+service = "web"
+sorry_server = "somewhere:80"
+quorum = 1
+hysteresis = 2
+`).join("\n");
+    expect(out).toContain('director.virtual_service[0].service: no service named "wbe"');
+    expect(out).toContain("director.virtual_service[0]: a virtual service has a fwmark or an address and port, not both");
+    expect(out).toContain("director.virtual_service[1]: a virtual service needs an address and a port, or a fwmark");
+    expect(out).toContain('director.virtual_service[1].sorry_server: "somewhere:80" is not ADDRESS:PORT');
+    expect(out).toContain("director.virtual_service[1].hysteresis: hysteresis 2 is over quorum 1");
+    expect(out).toContain("services[1].check.command: a misc check needs its command");
+    expect(out).toContain("services[2].check.query: a dns check needs the name to query");
+    expect(out).toContain("services[0].check.body: not a regular expression");
+    expect(out).toContain("services[0].servers[1]: server 198.18.1.101:80 is listed twice");
+  });
+});
