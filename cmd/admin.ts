@@ -14,12 +14,12 @@ import { parseDuration } from "../core/duration.ts";
 /** How long one API call may take. */
 const CALL_TIMEOUT_MS = 5000;
 
-const COMMON_OPTIONS = `  -c, --config FILE   the cluster config (TOML)
+export const COMMON_OPTIONS = `  -c, --config FILE   the cluster config (TOML)
   -n, --node NAME     ask this node's API (default: this host's node, else the first member that answers)
       --api URL       ask this API instead, e.g. http://198.18.7.11:9480
   -h, --help          this help`;
 
-const OPTIONS = {
+export const ADMIN_OPTIONS = {
   config: { type: "string", short: "c" },
   node: { type: "string", short: "n" },
   api: { type: "string" },
@@ -32,7 +32,7 @@ interface Target {
   token: string | null;
 }
 
-async function target(values: { config?: string; node?: string; api?: string }): Promise<Target> {
+export async function target(values: { config?: string; node?: string; api?: string }): Promise<Target> {
   if (!values.config) fail("missing -c FILE");
   const loaded = await loadConfig(values.config);
   if (!loaded.ok) fail(loaded.problems.map((p) => formatProblem(values.config!, p)).join("\n"));
@@ -55,7 +55,7 @@ async function target(values: { config?: string; node?: string; api?: string }):
 class Unreachable extends Error {}
 
 /** The first node's answer; connection failures move on to the next node. */
-async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const errors: string[] = [];
   for (const base of t.urls) {
     try {
@@ -73,7 +73,7 @@ async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ 
 }
 
 /** A command's main with "no node answered" as a failure (exit 1) rather than a crash. */
-async function reaching(fn: () => Promise<number>): Promise<number> {
+export async function reaching(fn: () => Promise<number>): Promise<number> {
   try {
     return await fn();
   } catch (e) {
@@ -83,7 +83,7 @@ async function reaching(fn: () => Promise<number>): Promise<number> {
   }
 }
 
-function report(answer: { status: number; body: Record<string, unknown> }, ok: (body: Record<string, unknown>) => string): number {
+export function report(answer: { status: number; body: Record<string, unknown> }, ok: (body: Record<string, unknown>) => string): number {
   if (answer.status >= 200 && answer.status < 300) {
     console.log(ok(answer.body));
     return EXIT_OK;
@@ -105,7 +105,7 @@ ${explain}
 Options:
 ${COMMON_OPTIONS}`,
     async main(argv) {
-      const { values, positionals } = parse(argv, OPTIONS, true);
+      const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
       if (values.help) return void console.log(this.help), EXIT_OK;
       if (positionals.length !== wanted) fail(`expected ${args.replace(/\[.*\]/, "").trim()}, found ${positionals.length ? positionals.join(" ") : "nothing"}`);
       if (values.for !== undefined && name !== "move") fail("--for is for move only");
@@ -188,7 +188,7 @@ Options:
       --json          print the API's JSON
 ${COMMON_OPTIONS}`,
   async main(argv) {
-    const { values, positionals } = parse(argv, OPTIONS, true);
+    const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (positionals.length) fail(`unexpected ${positionals.join(" ")}`);
     const t = await target(values);

@@ -9,8 +9,9 @@ import { lab } from "./lab.ts";
 import { run } from "./run.ts";
 import { cleanup, clear, move, online, standby, status } from "./admin.ts";
 import { simulate } from "./simulate.ts";
+import { director } from "./director.ts";
 
-const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, simulate, keygen, config, importCommand, lab];
+const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, simulate, director, keygen, config, importCommand, lab];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

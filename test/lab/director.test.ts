@@ -193,6 +193,23 @@ token_file = "api.token"
     await waitFor("rs1 back at weight 3", async () => ((await serverState("alpha", `${LAN}101`)).weight === 3 ? true : undefined), 5000, 50);
   }, 30_000);
 
+  test("the CLI: status shows each server's health and weight; drain and enable through it; a bad server is a usage error", async () => {
+    const cli = (...args: string[]) => tandem(["director", ...args, "-c", CONFIG, "--node", "alpha"], { timeoutMs: 15_000 });
+    const st = await cli();
+    expect(st.code).toBe(0);
+    expect(st.stdout).toContain("dataplane nftables, active");
+    expect(st.stdout).toMatch(new RegExp(`web/${LAN.replaceAll(".", "\\.")}101:80\\s+healthy, weight 3`));
+    const drained = await cli("drain", "web", `${LAN}101:80`);
+    expect(drained.code).toBe(0);
+    await waitFor("rs1 drained", async () => ((await serverState("alpha", `${LAN}101`)).weight === 0 ? true : undefined), 5000, 50);
+    expect((await cli()).stdout).toContain("drained (admin: drain)");
+    expect((await cli("enable", "web", `${LAN}101:80`)).code).toBe(0);
+    await waitFor("rs1 back at weight 3", async () => ((await serverState("alpha", `${LAN}101`)).weight === 3 ? true : undefined), 5000, 50);
+    const bad = await cli("drain", "web", "198.18.0.9:80");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('no real server "web/198.18.0.9:80"');
+  }, 30_000);
+
   test("a failover of the director's group keeps serving: bravo takes the address and programs the dataplane", async () => {
     await lab("fault", "alpha", "kill");
     await waitFor("the client to be served through bravo", async () => ((await director("bravo")).active && spread(2).rs1 ? true : undefined), 15_000, 100);

@@ -1,0 +1,83 @@
+/**
+ * `tandem director`: the director's virtual services and real servers as a
+ * node sees them, and the admin's drain, enable and weight of a real server
+ * (kept across reloads until `enable` clears it). Calls a node's API as the
+ * other admin commands do.
+ */
+import { type Command, EXIT_FAILURE, EXIT_OK, fail, parse } from "./cli.ts";
+import { ADMIN_OPTIONS, COMMON_OPTIONS, call, reaching, report, target } from "./admin.ts";
+
+interface ServerView {
+  key: string;
+  healthy: boolean;
+  weight: number | null;
+  override: number | null;
+}
+interface DirectorBody {
+  dataplane: string;
+  active: boolean;
+  reconcile: { ms: number; changes: number; error: string | null } | null;
+  virtualServices: Array<{ name: string; key: string; up: boolean; healthyWeight: number; sorry: boolean; servers: ServerView[] }>;
+}
+
+export function formatDirector(d: DirectorBody): string {
+  const lines = [`dataplane ${d.dataplane}, ${d.active ? "active" : "standby (checks only)"}${d.reconcile?.error ? `, last reconcile FAILED: ${d.reconcile.error}` : ""}`];
+  for (const v of d.virtualServices) {
+    lines.push(`${v.name} (${v.key}): ${v.up ? "up" : "DOWN"}, healthy weight ${v.healthyWeight}${v.sorry ? ", sorry server in use" : ""}`);
+    for (const s of v.servers) {
+      const where = s.weight === null ? "out" : s.weight === 0 ? "drained" : `weight ${s.weight}`;
+      lines.push(`  ${s.key.padEnd(32)} ${s.healthy ? "healthy" : "FAILED"}, ${where}${s.override === null ? "" : ` (admin: ${s.override === 0 ? "drain" : `weight ${s.override}`})`}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+const server = (text: string | undefined, what: string) => {
+  if (!text || !/^[^/]+:\d+$/.test(text)) fail(`${what}: expected ADDRESS:PORT, found ${text ?? "nothing"}`);
+  return text;
+};
+
+export const director: Command = {
+  name: "director",
+  summary: "the director's virtual services and real servers; drain, enable, weight",
+  help: `Usage: tandem director -c FILE [status] [--json]
+       tandem director -c FILE drain SERVICE ADDRESS:PORT
+       tandem director -c FILE enable SERVICE ADDRESS:PORT
+       tandem director -c FILE weight SERVICE ADDRESS:PORT N
+
+status (the default) prints each virtual service, whether it holds its
+quorum, and each real server's health and weight in the dataplane. drain
+sets a server's weight to 0 (no new connections; established ones go on),
+weight sets it to N, enable clears either: the server takes its checked
+weight again. The admin's setting is kept across reloads until cleared.
+
+Options:
+      --json          print the API's JSON (status)
+${COMMON_OPTIONS}`,
+  async main(argv) {
+    const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    const [verb = "status", service, addr, weight] = positionals;
+    const t = await target(values);
+    if (verb === "status") {
+      if (positionals.length > 1) fail(`status takes no arguments, found ${positionals.slice(1).join(" ")}`);
+      return reaching(async () => {
+        const answer = await call(t, "GET", "/v1/director/");
+        if (answer.status === 404) {
+          console.error("error: that node runs no director (no [director] section, or not a member)");
+          return EXIT_FAILURE;
+        }
+        const body = answer.body as unknown as DirectorBody;
+        console.log(values.json ? JSON.stringify(body, null, 2) : formatDirector(body));
+        return EXIT_OK;
+      });
+    }
+    if (!["drain", "enable", "weight"].includes(verb)) fail(`unknown verb "${verb}": status, drain, enable or weight`);
+    if (!service) fail(`${verb} needs SERVICE ADDRESS:PORT`);
+    const key = `${encodeURIComponent(service)}/${encodeURIComponent(server(addr, verb))}`;
+    if (verb === "weight" && (weight === undefined || !/^\d+$/.test(weight))) fail(`weight needs N, a whole number from 0 to 65535; found ${weight ?? "nothing"}`);
+    if (positionals.length > (verb === "weight" ? 4 : 3)) fail(`unexpected ${positionals.slice(verb === "weight" ? 4 : 3).join(" ")}`);
+    const path = `/v1/director/servers/${key}/${verb}${verb === "weight" ? `/${weight}` : ""}`;
+    return reaching(async () => report(await call(t, "POST", path), () => `${service}/${addr}: ${verb === "enable" ? "takes its checked weight again" : verb === "drain" ? "drained" : `weight ${weight}`}`));
+  },
+};
