@@ -13,8 +13,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
-import { tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
+import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
+import { pairConfig, pairSecrets } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/director.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -69,31 +70,13 @@ const post = (node: string, path: string) => fetch(`${hosts[node]!.api}v1/direct
 
 describe.skipIf(!ROOT)("the director in the lab (nftables)", () => {
   beforeAll(async () => {
-    await tandem(["keygen", "-o", join(tmp.dir, "cluster.key")]);
-    writeSecret(join(tmp.dir, "api.token"), TOKEN);
+    await pairSecrets(tmp.dir, TOKEN);
     writeFileSync(
       CONFIG,
-      `cluster = "drlab"
-key_file = "cluster.key"
-
-[[nodes]]
-name = "alpha"
-address = "${LAN}11"
-
-[[nodes]]
-name = "bravo"
-address = "${LAN}12"
-
-[heartbeat]
-interval = "100ms"
-warntime = "250ms"
-deadtime = "500ms"
-initdead = "1s"
-
-[[heartbeat.links]]
-name = "lan"
-kind = "ucast"
-
+      pairConfig({
+        cluster: "drlab",
+        lan: LAN,
+        more: `
 [resources]
 [[resources.group]]
 name = "lb"
@@ -128,11 +111,8 @@ port = 80
 service = "web"
 scheduler = "wrr"
 forwarding = "nat"
-
-[api]
-port = 9480
-token_file = "api.token"
 `,
+      }),
     );
     const up = await tandem(["lab", "up", "-c", CONFIG, "--name", LAB], { timeoutMs: 60_000 });
     if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);

@@ -10,8 +10,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
-import { tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
+import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
+import { pairConfig, pairSecrets } from "./config.ts";
 import { FENCE_RETRY_MS } from "../../modules/resources/service.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -31,27 +32,10 @@ interface Host {
 let hosts: Record<string, Host> = {};
 
 function config(devices: string): string {
-  return `cluster = "felab"
-key_file = "cluster.key"
-
-[[nodes]]
-name = "alpha"
-address = "${LAN}11"
-
-[[nodes]]
-name = "bravo"
-address = "${LAN}12"
-
-[heartbeat]
-interval = "100ms"
-warntime = "250ms"
-deadtime = "500ms"
-initdead = "1s"
-
-[[heartbeat.links]]
-name = "lan"
-kind = "ucast"
-
+  return pairConfig({
+    cluster: "felab",
+    lan: LAN,
+    more: `
 [resources]
 [[resources.resource]]
 name = "dummy"
@@ -63,10 +47,8 @@ group = "dummy"
 node = "alpha"
 score = 100
 ${devices}
-[api]
-port = 9480
-token_file = "api.token"
-`;
+`,
+  });
 }
 
 const BROKEN = `
@@ -95,8 +77,7 @@ async function resources(node: string): Promise<any> {
 
 describe.skipIf(!ROOT)("fencing in the lab", () => {
   beforeAll(async () => {
-    await tandem(["keygen", "-o", join(tmp.dir, "cluster.key")]);
-    writeSecret(join(tmp.dir, "api.token"), TOKEN);
+    await pairSecrets(tmp.dir, TOKEN);
     writeFileSync(CONFIG, config(BROKEN));
     const up = await tandem(["lab", "up", "-c", CONFIG, "--name", LAB], { timeoutMs: 60_000 });
     if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);

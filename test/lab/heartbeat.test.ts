@@ -8,15 +8,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
+import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
+import { LAB_TIMERS, pairConfig, pairSecrets } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/heartbeat.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
 
 const LAB = `hb${process.pid % 100000}`;
 const [LAN, HB] = ROOT ? (freeSubnets(2, 128) as [string, string]) : ["", ""];
-const TIMERS = { interval: 100, warntime: 250, deadtime: 500, initdead: 1000 };
+const TIMERS = LAB_TIMERS;
 /** What the bound allows beyond deadtime + interval: the fault command's own time and the log write. */
 const SLACK_MS = 250;
 const TOKEN = "heartbeat-lab-token-0123456789";
@@ -71,47 +72,21 @@ const downOf = (observer: string, peer: string, since: number) =>
 
 describe.skipIf(!ROOT)("heartbeat in the lab", () => {
   beforeAll(async () => {
-    await tandem(["keygen", "-o", join(tmp.dir, "cluster.key")]);
-    writeSecret(join(tmp.dir, "api.token"), TOKEN);
+    await pairSecrets(tmp.dir, TOKEN);
     const file = join(tmp.dir, "tandem.toml");
     writeFileSync(
       file,
-      `cluster = "hblab"
-key_file = "cluster.key"
-
-[[nodes]]
-name = "alpha"
-address = "${LAN}11"
-
-[[nodes]]
-name = "bravo"
-address = "${LAN}12"
-
-[heartbeat]
-interval = "${TIMERS.interval}ms"
-warntime = "${TIMERS.warntime}ms"
-deadtime = "${TIMERS.deadtime}ms"
-initdead = "${TIMERS.initdead}ms"
-
-[[heartbeat.links]]
-name = "lan"
-kind = "ucast"
-
-[[heartbeat.links]]
-name = "hb"
-kind = "ucast"
-interface = "eth1"
-addresses = { alpha = "${HB}11", bravo = "${HB}12" }
-
+      pairConfig({
+        cluster: "hblab",
+        lan: LAN,
+        hb: HB,
+        more: `
 [heartbeat.ping]
 targets = ["${LAN}1", "${HB}99"]
 interval = "1s"
 timeout = "1s"
-
-[api]
-port = 9480
-token_file = "api.token"
 `,
+      }),
     );
     await tandem(["lab", "up", "-c", file, "--name", LAB], { timeoutMs: 60_000 }).then((r) => {
       if (r.code !== 0) throw new Error(`lab up: ${r.stderr}${r.stdout}`);

@@ -15,8 +15,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
-import { tandem, tandemArgv, tempDir, waitFor, writeSecret } from "../helpers.ts";
+import { tandem, tandemArgv, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
+import { pairConfig, pairSecrets } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/resources.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -25,7 +26,6 @@ const LAB = `rm${process.pid % 100000}`;
 const [LAN, HB] = ROOT ? (freeSubnets(2, 160) as [string, string]) : ["", ""];
 const VIP = `${LAN}50`;
 const VIP2 = `${LAN}51`;
-const TIMERS = { interval: 100, warntime: 250, deadtime: 500, initdead: 1000 };
 const LIFETIME_S = 2;
 /** Detection (deadtime + interval) and a takeover, with room for a loaded machine. */
 const TAKEOVER_MS = 5_000;
@@ -112,37 +112,14 @@ function startServer(node: string): void {
 
 describe.skipIf(!ROOT)("resources in the lab", () => {
   beforeAll(async () => {
-    await tandem(["keygen", "-o", join(tmp.dir, "cluster.key")]);
-    writeSecret(join(tmp.dir, "api.token"), TOKEN);
+    await pairSecrets(tmp.dir, TOKEN);
     writeFileSync(
       CONFIG,
-      `cluster = "rmlab"
-key_file = "cluster.key"
-
-[[nodes]]
-name = "alpha"
-address = "${LAN}11"
-
-[[nodes]]
-name = "bravo"
-address = "${LAN}12"
-
-[heartbeat]
-interval = "${TIMERS.interval}ms"
-warntime = "${TIMERS.warntime}ms"
-deadtime = "${TIMERS.deadtime}ms"
-initdead = "${TIMERS.initdead}ms"
-
-[[heartbeat.links]]
-name = "lan"
-kind = "ucast"
-
-[[heartbeat.links]]
-name = "hb"
-kind = "ucast"
-interface = "eth1"
-addresses = { alpha = "${HB}11", bravo = "${HB}12" }
-
+      pairConfig({
+        cluster: "rmlab",
+        lan: LAN,
+        hb: HB,
+        more: `
 [heartbeat.ping]
 targets = ["${LAN}1"]
 interval = "200ms"
@@ -172,11 +149,8 @@ name = "vip2"
 agent = "ocf:heartbeat:IPaddr2"
 params = { ip = "${VIP2}", cidr_netmask = 24, nic = "eth0" }
 monitor_interval = "2s"
-
-[api]
-port = 9480
-token_file = "api.token"
 `,
+      }),
     );
     const up = await tandem(["lab", "up", "-c", CONFIG, "--name", LAB], { timeoutMs: 60_000 });
     if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);
