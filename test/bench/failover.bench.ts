@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Lines, median, netnsPids, quantile, sh, type Row, type Table } from "./lib.ts";
+import { benchPairConfig, Lines, median, netnsPids, quantile, sh, type Row, type Table } from "./lib.ts";
 
 const RUNS = Number(process.env.BENCH_FO_RUNS ?? 15);
 const NET = { lan: "198.18.253", hb: "198.18.254" };
@@ -92,31 +92,7 @@ function topology(id: string): Topology {
 }
 
 function tandemConfig(dir: string, bin: string): string {
-  sh([bin, "keygen", "-o", join(dir, "k")]);
-  const file = join(dir, "tandem.toml");
-  writeFileSync(
-    file,
-    `cluster = "fobench"
-key_file = "k"
-[[nodes]]
-name = "alpha"
-address = "${NET.lan}.1"
-[[nodes]]
-name = "bravo"
-address = "${NET.lan}.2"
-[heartbeat]
-interval = "20ms"
-warntime = "50ms"
-deadtime = "80ms"
-initdead = "200ms"
-[[heartbeat.links]]
-name = "lan"
-kind = "ucast"
-[[heartbeat.links]]
-name = "hb"
-kind = "ucast"
-addresses = { alpha = "${NET.hb}.1", bravo = "${NET.hb}.2" }
-[resources]
+  return benchPairConfig(dir, bin, "fobench", NET, `[resources]
 [[resources.group]]
 name = "web"
 members = ["vip"]
@@ -126,9 +102,7 @@ name = "vip"
 agent = "address"
 params = { address = "${VIP}/24", interface = "eth0" }
 monitor_interval = "1s"
-`,
-  );
-  return file;
+`);
 }
 
 function keepalivedConfig(dir: string, node: Node): string {

@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cpuSeconds, Lines, median, netnsPids, quantile, sh, type Table } from "./lib.ts";
+import { benchPairConfig, cpuSeconds, Lines, median, netnsPids, quantile, sh, type Table } from "./lib.ts";
 
 const RUNS = Number(process.env.BENCH_HB_RUNS ?? 30);
 const SOAK_S = Number(process.env.BENCH_HB_SOAK_S ?? 120);
@@ -71,33 +71,7 @@ function topology(id: string): { a: Side; b: Side; down: () => void } {
 }
 
 function tandemConfig(dir: string, bin: string): string {
-  sh([bin, "keygen", "-o", join(dir, "k")]);
-  const file = join(dir, "tandem.toml");
-  writeFileSync(
-    file,
-    `cluster = "bench"
-key_file = "k"
-[[nodes]]
-name = "alpha"
-address = "${NET.lan}.1"
-[[nodes]]
-name = "bravo"
-address = "${NET.lan}.2"
-[heartbeat]
-interval = "20ms"
-warntime = "50ms"
-deadtime = "80ms"
-initdead = "200ms"
-[[heartbeat.links]]
-name = "lan"
-kind = "ucast"
-[[heartbeat.links]]
-name = "hb"
-kind = "ucast"
-addresses = { alpha = "${NET.hb}.1", bravo = "${NET.hb}.2" }
-`,
-  );
-  return file;
+  return benchPairConfig(dir, bin, "bench", NET);
 }
 
 function keepalivedConfig(dir: string, side: Side, priority: number): string {

@@ -1,5 +1,6 @@
 /** What the benchmarks share: statistics, tables with the anchor beside Tandem, /proc readings. */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export interface Row {
   figure: string;
@@ -109,3 +110,38 @@ export class Lines {
   }
 }
 
+
+/**
+ * The pair both failover benches run: alpha .1 and bravo .2 on `net.lan`, a
+ * second link on `net.hb`, heartbeat at 20 ms / deadtime 80 ms; `more` adds
+ * sections. Writes the key and the config into `dir`; returns the config's path.
+ */
+export function benchPairConfig(dir: string, bin: string, cluster: string, net: { lan: string; hb: string }, more = ""): string {
+  sh([bin, "keygen", "-o", join(dir, "k")]);
+  const file = join(dir, "tandem.toml");
+  writeFileSync(
+    file,
+    `cluster = "${cluster}"
+key_file = "k"
+[[nodes]]
+name = "alpha"
+address = "${net.lan}.1"
+[[nodes]]
+name = "bravo"
+address = "${net.lan}.2"
+[heartbeat]
+interval = "20ms"
+warntime = "50ms"
+deadtime = "80ms"
+initdead = "200ms"
+[[heartbeat.links]]
+name = "lan"
+kind = "ucast"
+[[heartbeat.links]]
+name = "hb"
+kind = "ucast"
+addresses = { alpha = "${net.hb}.1", bravo = "${net.hb}.2" }
+${more}`,
+  );
+  return file;
+}
