@@ -1,6 +1,7 @@
 /**
  * Addresses and links through rtnetlink, in-process (bun:ffi): no `ip`
- * process on the failover path. Each call opens its own NETLINK_ROUTE
+ * process on the failover path; and the exchange under it, which generic
+ * netlink (genetlink.ts) shares. Each call opens its own netlink
  * socket, sends one request with NLM_F_ACK and a fresh sequence number,
  * reads the answer with a bounded wait (SO_RCVTIMEO, then the
  * request's deadline) into a bounded buffer, and closes it again.
@@ -12,6 +13,7 @@
  */
 import { type Cidr, type IpFamily, IPV4_BYTES, IPV6_BYTES, familyOf, formatCidr, formatIp, ipv4Broadcast } from "./ip.ts";
 import { ERRNO, OsError, SOL_SOCKET, SO_RCVTIMEO, check, closeSocket, cString, lastErrno, openSocket, setIntOption, setTimeoutOption, sys } from "./libc.ts";
+import { decodeNlas, encodeNlas, nlaBytes, nlaMap, nlaU32, readString, readU32, type Nla } from "./nlattr.ts";
 
 /** How long one request may wait for the kernel's whole answer. */
 export const NETLINK_TIMEOUT_MS = 1000;
@@ -20,8 +22,8 @@ export const FOREVER = 0xffffffff;
 
 /** One datagram: the kernel sizes a dump's batches to what the reader offers, up to 32 KiB. */
 const RECV_BUFFER_BYTES = 32 * 1024;
-/** The largest request built here (a header, an ifaddrmsg and five attributes need about 100 bytes). */
-const REQUEST_MAX_BYTES = 256;
+/** The largest request built here (an IPVS destination with IPv6 addresses, the largest, needs about 150 bytes). */
+const REQUEST_MAX_BYTES = 512;
 /** The most reply messages one request may bring (a dump of one interface's addresses). */
 const MAX_REPLY_MESSAGES = 16_384;
 
@@ -32,6 +34,7 @@ const AF_INET6 = 10;
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const NETLINK_ROUTE = 0;
+export const NETLINK_GENERIC = 16;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
@@ -49,7 +52,7 @@ const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_REPLACE = 0x100;
 const NLM_F_CREATE = 0x400;
-const NLM_F_DUMP = 0x300;
+export const NLM_F_DUMP = 0x300;
 /** On an NLMSG_ERROR: only the request's header is echoed (NETLINK_CAP_ACK), not all of it. */
 const NLM_F_CAPPED = 0x100;
 /** On an NLMSG_ERROR: extended-ack attributes follow what is echoed. */
@@ -64,10 +67,6 @@ const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
 const RTM_DELADDR = 21;
 const RTM_GETADDR = 22;
-const RTA_HDR_BYTES = 4;
-/** Field offsets in struct rtattr. */
-const RTA = { len: 0, type: 2 } as const;
-const NLA_TYPE_MASK = 0x3fff;
 const IFADDRMSG_BYTES = 8;
 /** Field offsets in struct ifaddrmsg. */
 const IFADDRMSG = { family: 0, prefixlen: 1, flags: 2, scope: 3, index: 4 } as const;
@@ -77,7 +76,6 @@ const IFINFOMSG = { family: 0, index: 4 } as const;
 const IFA_CACHEINFO_BYTES = 16;
 /** Field offsets in struct ifa_cacheinfo. */
 const CACHEINFO = { preferred: 0, valid: 4 } as const;
-const U32_BYTES = 4;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const IFA_LABEL = 3;
@@ -130,59 +128,23 @@ let lastSeq = 0;
 
 const align = (n: number) => (n + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1);
 
-function u32(value: number): Uint8Array {
-  const out = new Uint8Array(U32_BYTES);
-  new DataView(out.buffer).setUint32(0, value, true);
-  return out;
-}
-
-/** A netlink attribute to send: its type and its payload. */
-interface Attr {
-  type: number;
-  data: Uint8Array;
-}
-
-/** One request: a header, the family's fixed struct, then attributes; at most REQUEST_MAX_BYTES. */
-function buildRequest(type: number, flags: number, seq: number, body: Uint8Array, attrs: Attr[]): Uint8Array {
-  const out = new Uint8Array(REQUEST_MAX_BYTES);
+/** One request: a header, then the payload (the family's fixed header and its attributes); at most REQUEST_MAX_BYTES. */
+function buildRequest(type: number, flags: number, seq: number, payload: Uint8Array): Uint8Array {
+  const end = NLMSG_HDR_BYTES + align(payload.length);
+  if (end > REQUEST_MAX_BYTES) throw new RangeError(`a netlink request of ${end} bytes, over ${REQUEST_MAX_BYTES}`);
+  const out = new Uint8Array(end);
   const view = new DataView(out.buffer);
-  let end = NLMSG_HDR_BYTES;
-  const reserve = (bytes: number) => {
-    if (end + bytes > REQUEST_MAX_BYTES) throw new RangeError(`a netlink request over ${REQUEST_MAX_BYTES} bytes`);
-    const at = end;
-    end = align(end + bytes);
-    return at;
-  };
-  out.set(body, reserve(body.length));
-  for (const a of attrs) {
-    const at = reserve(RTA_HDR_BYTES + a.data.length);
-    view.setUint16(at + RTA.len, RTA_HDR_BYTES + a.data.length, true);
-    view.setUint16(at + RTA.type, a.type, true);
-    out.set(a.data, at + RTA_HDR_BYTES);
-  }
+  out.set(payload, NLMSG_HDR_BYTES);
   view.setUint32(NLMSG.len, end, true);
   view.setUint16(NLMSG.type, type, true);
   view.setUint16(NLMSG.flags, flags | NLM_F_REQUEST | NLM_F_ACK, true);
   view.setUint32(NLMSG.seq, seq, true);
-  return out.subarray(0, end);
-}
-
-/** The attributes in `msg` from `start` on; a malformed one ends the list. */
-function attributes(msg: Uint8Array, start: number): Map<number, Uint8Array> {
-  const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  const out = new Map<number, Uint8Array>();
-  for (let at = align(start); at + RTA_HDR_BYTES <= msg.length; ) {
-    const len = view.getUint16(at + RTA.len, true);
-    if (len < RTA_HDR_BYTES || at + len > msg.length) break;
-    out.set(view.getUint16(at + RTA.type, true) & NLA_TYPE_MASK, msg.subarray(at + RTA_HDR_BYTES, at + len));
-    at += align(len);
-  }
   return out;
 }
 
-function cText(data: Uint8Array): string {
-  const nul = data.indexOf(0);
-  return new TextDecoder().decode(nul < 0 ? data : data.subarray(0, nul));
+/** The attributes in `msg` from `start` on (aligned); a malformed one ends the list. */
+function attributes(msg: Uint8Array, start: number): Map<number, Uint8Array> {
+  return nlaMap(decodeNlas(msg.subarray(Math.min(align(start), msg.length))).attrs);
 }
 
 const sockaddrKernel = (() => {
@@ -199,20 +161,31 @@ function extackMessage(msg: Uint8Array): string | undefined {
   const echoedAt = NLMSG_HDR_BYTES + NLMSGERR_ERROR_BYTES;
   if (msg.length < echoedAt + NLMSG_HDR_BYTES) return undefined;
   const echoed = flags & NLM_F_CAPPED ? NLMSG_HDR_BYTES : view.getUint32(echoedAt + NLMSG.len, true);
-  const text = attributes(msg, echoedAt + echoed).get(NLMSGERR_ATTR_MSG);
-  return text ? cText(text) : undefined;
+  return readString(attributes(msg, echoedAt + echoed).get(NLMSGERR_ATTR_MSG));
 }
 
 const timedOut = (what: string) => new OsError(what, ERRNO.ETIMEDOUT, `no answer from the kernel within ${NETLINK_TIMEOUT_MS} ms`);
 
+/** An rtnetlink request: the family's fixed struct, then attributes. */
+function exchange(what: string, type: number, flags: number, body: Uint8Array, attrs: Nla[], onReply?: (msg: Uint8Array) => void): void {
+  const encoded = encodeNlas(attrs);
+  const payload = new Uint8Array(body.length + encoded.length);
+  payload.set(body);
+  payload.set(encoded, body.length);
+  netlinkExchange(NETLINK_ROUTE, what, type, flags, payload, onReply);
+}
+
 /**
- * Sends one request on a new NETLINK_ROUTE socket and reads its answer:
- * each reply message of our sequence goes to `onReply`, until the ack, the
- * end of a dump, an error (thrown as OsError) or the deadline (ETIMEDOUT).
+ * Sends one request (`payload` after the netlink header, NLM_F_REQUEST and
+ * NLM_F_ACK added to `flags`) on a new socket of netlink `protocol` and
+ * reads its answer: each reply message of our sequence goes to `onReply`,
+ * whole, header included, until the ack, the end of a dump, an error
+ * (thrown as OsError with the kernel's errno and extended ack) or the
+ * deadline (ETIMEDOUT). `what` names the request in errors.
  */
-function exchange(what: string, type: number, flags: number, body: Uint8Array, attrs: Attr[], onReply: (msg: Uint8Array) => void = () => {}): void {
+export function netlinkExchange(protocol: number, what: string, type: number, flags: number, payload: Uint8Array, onReply: (msg: Uint8Array) => void = () => {}): void {
   const describe = () => what;
-  const fd = openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, describe);
+  const fd = openSocket(AF_NETLINK, SOCK_RAW, protocol, describe);
   try {
     setTimeoutOption(fd, SOL_SOCKET, SO_RCVTIMEO, NETLINK_TIMEOUT_MS, describe);
     setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, describe);
@@ -220,7 +193,7 @@ function exchange(what: string, type: number, flags: number, body: Uint8Array, a
     setIntOption(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1, describe);
     lastSeq = (lastSeq + 1) >>> 0;
     const seq = lastSeq;
-    const request = buildRequest(type, flags, seq, body, attrs);
+    const request = buildRequest(type, flags, seq, payload);
     check(sys().sendto(fd, request, request, 0, sockaddrKernel, SOCKADDR_NL_BYTES), describe);
 
     const buf = new Uint8Array(RECV_BUFFER_BYTES);
@@ -319,14 +292,14 @@ function newAddress(what: string, index: number, spec: AddressSpec, flags: numbe
   const view = new DataView(cacheinfo.buffer);
   view.setUint32(CACHEINFO.preferred, spec.preferredLft, true);
   view.setUint32(CACHEINFO.valid, spec.validLft, true);
-  const attrs = [{ type: IFA_ADDRESS, data: cidr.bytes }, { type: IFA_CACHEINFO, data: cacheinfo }];
+  const attrs = [nlaBytes(IFA_ADDRESS, cidr.bytes), nlaBytes(IFA_CACHEINFO, cacheinfo)];
   if (cidr.family === 4) {
-    attrs.push({ type: IFA_LOCAL, data: cidr.bytes });
+    attrs.push(nlaBytes(IFA_LOCAL, cidr.bytes));
     const broadcast = ipv4Broadcast(cidr);
-    if (broadcast) attrs.push({ type: IFA_BROADCAST, data: broadcast });
-    if (spec.label !== undefined) attrs.push({ type: IFA_LABEL, data: cString(spec.label) });
+    if (broadcast) attrs.push(nlaBytes(IFA_BROADCAST, broadcast));
+    if (spec.label !== undefined) attrs.push(nlaBytes(IFA_LABEL, cString(spec.label)));
   } else {
-    attrs.push({ type: IFA_FLAGS, data: u32(IFA_F_NODAD) });
+    attrs.push(nlaU32(IFA_FLAGS, IFA_F_NODAD));
   }
   exchange(what, RTM_NEWADDR, flags, ifaddrmsg(FAMILY[cidr.family], cidr.prefixLength, index), attrs);
 }
@@ -377,8 +350,8 @@ export type DeleteOutcome = "deleted" | "absent";
 export function deleteAddress(ifname: string, cidr: Cidr): DeleteOutcome {
   const what = `delete ${formatCidr(cidr)} on ${ifname}`;
   const index = interfaceIndex(ifname, what);
-  const attrs = [{ type: IFA_ADDRESS, data: cidr.bytes }];
-  if (cidr.family === 4) attrs.push({ type: IFA_LOCAL, data: cidr.bytes });
+  const attrs = [nlaBytes(IFA_ADDRESS, cidr.bytes)];
+  if (cidr.family === 4) attrs.push(nlaBytes(IFA_LOCAL, cidr.bytes));
   try {
     exchange(what, RTM_DELADDR, 0, ifaddrmsg(FAMILY[cidr.family], cidr.prefixLength, index), attrs);
   } catch (err) {
@@ -412,8 +385,8 @@ function parseAddress(msg: Uint8Array): InterfaceAddress | undefined {
     address,
     prefixLength: view.getUint8(field(IFADDRMSG.prefixlen)),
     ...(peer !== address ? { peer } : {}),
-    ...(label ? { label: cText(label) } : {}),
-    flags: flags && flags.length === U32_BYTES ? new DataView(flags.buffer, flags.byteOffset, U32_BYTES).getUint32(0, true) : view.getUint8(field(IFADDRMSG.flags)),
+    ...(label ? { label: readString(label) } : {}),
+    flags: readU32(flags) ?? view.getUint8(field(IFADDRMSG.flags)),
     scope: view.getUint8(field(IFADDRMSG.scope)),
     validLft: cacheView ? cacheView.getUint32(CACHEINFO.valid, true) : FOREVER,
     preferredLft: cacheView ? cacheView.getUint32(CACHEINFO.preferred, true) : FOREVER,

@@ -17,6 +17,7 @@ import type { ServiceRaw } from "../checks/config.ts";
 import type { DirectorRaw } from "./config.ts";
 import { decide, type DirectorOutput, type Health } from "./engine.ts";
 import { NftablesDataplane } from "./dataplane/nftables.ts";
+import { IpvsDataplane, PROC_IP_VS } from "./dataplane/ipvs.ts";
 import type { Dataplane } from "./dataplane/model.ts";
 import { directorRoutes } from "./routes.ts";
 
@@ -114,9 +115,19 @@ export class DirectorService implements ModuleInstance {
     return (this.config.raw.resources?.resource ?? []).some((r) => r.agent === "director");
   }
 
+  /**
+   * "auto": IPVS when the kernel shows it (ip_vs loaded), else nftables. An
+   * explicit "ipvs" on a kernel without it fails here, with the kernel's
+   * answer, rather than at every reconcile.
+   */
   private choose(d: DirectorRaw): Dataplane {
-    if (d.dataplane === "ipvs") throw new Error('dataplane = "ipvs" is not in this build yet; use "nftables" (or "auto")');
-    return this.dataplane?.name === "nftables" ? this.dataplane : new NftablesDataplane({ warn: (message) => this.ctx.events.emit("director.warning", { message }) });
+    const name = d.dataplane === "auto" ? (existsSync(PROC_IP_VS) ? "ipvs" : "nftables") : d.dataplane;
+    if (this.dataplane?.name === name) return this.dataplane;
+    const warn = (message: string) => this.ctx.events.emit("director.warning", { message });
+    if (name === "nftables") return new NftablesDataplane({ warn });
+    const ipvs = new IpvsDataplane({ warn });
+    ipvs.family();
+    return ipvs;
   }
 
   private newChecker(): Checker {
