@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, runCommand } from "./cli.ts";
 import { importHeartbeat, type Source } from "../import/heartbeat/index.ts";
-import { formatFinding, type Finding } from "../import/heartbeat/findings.ts";
+import { formatFinding, type Finding } from "../import/findings.ts";
 import { OCF_SCRIPTS } from "../import/heartbeat/scripts.ts";
 
 const DEFAULT_HOSTS = "/etc/hosts";

@@ -6,7 +6,7 @@ import { haveDebianPackage, tandem, tempDir } from "../helpers.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import { formatPath } from "../../core/config/problems.ts";
 import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
-import { formatFinding } from "../../import/heartbeat/findings.ts";
+import { formatFinding } from "../../import/findings.ts";
 import { resourceOf } from "../../import/heartbeat/haresources.ts";
 import { OCF_SCRIPTS } from "../../import/heartbeat/scripts.ts";
 import { DEFAULT_OCF_ROOT, OcfAgent } from "../../modules/resources/agents/ocf.ts";

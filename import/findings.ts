@@ -21,18 +21,3 @@ export function at(file: string, line?: number): string {
 export function formatFinding(f: Finding): string {
   return `${f.level}: ${f.where ? `${f.where}: ` : ""}${f.message}`;
 }
-
-/** A line with its comment removed (`#` to the end, as Heartbeat read its files), split into words. */
-export interface Line {
-  line: number;
-  words: string[];
-}
-
-export function readLines(text: string): Line[] {
-  const out: Line[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const words = raw.replace(/#.*/, "").trim().split(/\s+/).filter(Boolean);
-    if (words.length) out.push({ line: i + 1, words });
-  });
-  return out;
-}
