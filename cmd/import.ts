@@ -2,6 +2,7 @@ import { existsSync, globSync, readFileSync, realpathSync, statSync, writeFileSy
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, runCommand } from "./cli.ts";
 import { importHeartbeat, type Source } from "../import/heartbeat/index.ts";
 import { importKeepalived, type IncludeReader } from "../import/keepalived/index.ts";
+import { importLdirectord } from "../import/ldirectord/index.ts";
 import { LIMITS } from "../import/keepalived/parse.ts";
 import { formatFinding, type Finding } from "../import/findings.ts";
 import { OCF_SCRIPTS } from "../import/heartbeat/scripts.ts";
@@ -199,7 +200,45 @@ ${OUTPUT_HELP}
   },
 };
 
-const IMPORTERS = [haresources, keepalived];
+const ldirectord: Command = {
+  name: "import ldirectord",
+  summary: "ldirectord: ldirectord.cf (virtual services)",
+  help: `Usage: tandem import ldirectord FILE [-o OUT [--force]]
+
+Writes the [[services]] and [director] sections of a Tandem config from
+ldirectord.cf: each virtual= (virtual6=) section becomes a [[services]]
+entry (its real= servers and one check: negotiate http or https with
+request and receive, dns, connect, external) and a
+[[director.virtual_service]] (scheduler, forwarding, persistent and
+netmask, fallback, quiescent). ldirectord ran under Heartbeat, which held
+the virtual addresses, so append the sections to the cluster's config
+(\`tandem import haresources\` writes one from Heartbeat's files).
+
+What has no Tandem counterpart (emailalert, logfile, supervised, autoreload,
+...) is listed on stderr and in the output's comments; what the file does not
+say (an address behind a host name) is a TODO with a placeholder.
+
+Exit codes: 0 written; 2 bad usage, or a file with an error (unreadable, a
+bad line, an unknown directive: each named with FILE:LINE), and nothing is
+written; 1 the output could not be written.
+
+Options:
+${OUTPUT_HELP}
+  -h, --help            this help`,
+  async main(argv) {
+    const { values, positionals } = parse(argv, { ...OUTPUT_OPTIONS }, true);
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    if (positionals.length !== 1) fail(positionals.length ? `one ldirectord.cf, found ${positionals.join(" ")}` : "missing the ldirectord.cf FILE");
+    const refused = outputRefused(this.name, values);
+    if (refused !== undefined) return refused;
+    const file = positionals[0]!;
+    const got = FILES.read(file);
+    const result = "error" in got ? { findings: [{ level: "error" as const, where: file, message: `cannot read it: ${got.error}` }], summary: "" } : importLdirectord(file, got.text);
+    return finish(this.name, result, values.output);
+  },
+};
+
+const IMPORTERS = [haresources, keepalived, ldirectord];
 const kindOf = (c: Command) => c.name.slice("import ".length);
 const KINDS = IMPORTERS.map(kindOf).join(", ");
 

@@ -6,8 +6,15 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { ServerSchema } from "../modules/checks/config.ts";
 import type { Finding } from "./findings.ts";
 import { tomlValue, type TomlTable, type TomlValue, type TomlWriter } from "./toml.ts";
+
+/** The heaviest weight a real server takes (IPVS's: a u16). */
+export const MAX_WEIGHT = ServerSchema.properties.weight.maximum!;
+
+/** Addresses one range in a config (a group entry, a real= range) may stand for; a longer one is a warning, not expanded. */
+export const MAX_RANGE = 256;
 
 /** A key, its value and the comment that says where the value came from. */
 export type Entry = readonly [key: string, value: TomlValue, comment?: string];

@@ -10,7 +10,7 @@ import { parseIp } from "../../core/os/ip.ts";
 import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
 import { MAX_RESOURCES } from "../../modules/resources/config.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
-import { formatFinding, type Finding } from "../findings.ts";
+import { formatFinding, tidy, type Finding } from "../findings.ts";
 import { writeServices, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
@@ -326,14 +326,14 @@ export function importKeepalived(files: KeepalivedFiles): ImportResult {
   const summary = (nodes: number, groups: number, resources: number) =>
     `${plural(nodes, "node")}, ${plural(first.services.reduce((n, s) => n + s.virtuals.length, 0), "virtual service")}, ${plural(first.services.length, "service")}, ${plural(groups, "group")}, ${plural(resources, "resource")}`;
   if (!first.services.length && !first.view.instances.length && !r.failed) findings.push({ level: "error", where: files.file, message: "no virtual_server and no vrrp_instance: nothing to import" });
-  if (r.failed) return { findings: inOrder(findings, main.files), summary: summary(0, 0, 0) };
+  if (r.failed) return { findings: tidy(findings, main.files), summary: summary(0, 0, 0) };
   for (const other of read.slice(1)) {
     if (other.view.lvs !== first.view.lvs) r.warning(undefined, `the virtual servers of ${other.view.label} differ from ${first.view.label}'s: the import takes ${first.view.label}'s`);
   }
   const views = read.map((x) => x.view);
   const nodes = nodesOf(r, views);
   const groups = r.failed ? [] : groupsOf(r, views, first.syncGroups);
-  if (r.failed) return { findings: inOrder(findings, main.files), summary: summary(0, 0, 0) };
+  if (r.failed) return { findings: tidy(findings, main.files), summary: summary(0, 0, 0) };
   nodes.forEach((n, i) => {
     if (n.name === undefined) r.todo(`nodes: set the name of node ${i + 1}${n.address ? ` (${n.address})` : ""}: ${n.unnamed}`);
     if (n.address === undefined) r.todo(`nodes: set the address of ${n.name ?? `node ${i + 1}`}: the files do not say it`);
@@ -341,38 +341,8 @@ export function importKeepalived(files: KeepalivedFiles): ImportResult {
   if (groups.length) r.note(undefined, "VRRP is replaced by Tandem's heartbeat between the nodes ([heartbeat]), and each vrrp_instance by a group of address resources that runs on one node at a time");
   const resources = groups.reduce((n, g) => n + g.members.length, 0);
   if (resources > MAX_RESOURCES) r.warning(undefined, `${resources} virtual addresses: a Tandem cluster holds at most ${MAX_RESOURCES} resources`);
-  const ordered = inOrder(findings, main.files);
+  const ordered = tidy(findings, main.files);
   return { toml: write(files, main.files, nodes, first.services, groups, ordered), findings: ordered, summary: summary(nodes.length, groups.length, resources) };
-}
-
-/**
- * Findings in file and line order (files in the order read; those with no
- * place last), each once: a note or warning said again elsewhere names the
- * other places instead (the same notify_up on every real server).
- */
-function inOrder(findings: readonly Finding[], files: readonly string[]): Finding[] {
-  const place = (f: Finding): [number, number] => {
-    const m = f.where === undefined ? null : /^(.*):(\d+)$/.exec(f.where);
-    const file = files.indexOf(m ? m[1]! : (f.where ?? ""));
-    return [file < 0 ? files.length : file, m ? Number(m[2]) : 0];
-  };
-  const sorted = findings
-    .map((f, i) => ({ f, i, p: place(f) }))
-    .sort((a, b) => a.p[0] - b.p[0] || a.p[1] - b.p[1] || a.i - b.i)
-    .map((x) => x.f);
-  const first = new Map<string, { f: Finding; also: string[] }>();
-  const out: Finding[] = [];
-  for (const f of sorted) {
-    const key = f.level === "error" || f.level === "todo" ? formatFinding(f) : `${f.level}|${f.message}`;
-    const seen = first.get(key);
-    if (!seen) {
-      const entry = { f: { ...f }, also: [] as string[] };
-      first.set(key, entry);
-      out.push(entry.f);
-    } else if (f.where !== undefined && f.where !== seen.f.where && !seen.also.includes(f.where)) seen.also.push(f.where);
-  }
-  for (const { f, also } of first.values()) if (also.length) f.message += ` (also at ${also.join(", ")})`;
-  return out;
 }
 
 interface GroupOut {

@@ -7,7 +7,7 @@ import { formatDuration } from "../../core/duration.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../lab/topology.ts";
-import { commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_WEIGHT, commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { CHECKER, HTTP_GET, OTHER_CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER } from "./keywords.ts";
 import { statementText, type Statement } from "./parse.ts";
@@ -22,9 +22,6 @@ const DEFAULT_STATUS = "200-299";
 const DEFAULT_RETRY: Record<string, number> = { TCP_CHECK: 1, HTTP_GET: 1, SSL_GET: 1, SMTP_CHECK: 1, MISC_CHECK: 0, DNS_CHECK: 3 };
 /** IPVS's longest persistence (LVS_MAX_TIMEOUT): 31 days. */
 const MAX_PERSISTENCE_S = 31 * 86_400;
-const MAX_WEIGHT = 65_535;
-/** Addresses one virtual_server_group range may stand for; a longer range is a warning, not expanded. */
-const MAX_GROUP_RANGE = 256;
 const FORWARDING: Record<string, string> = { NAT: "nat", DR: "dr", TUN: "tun" };
 const DNS_TYPES = ["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"];
 /** Characters only a shell gives a meaning: a misc_path with one runs under /bin/sh -c. */
@@ -82,7 +79,7 @@ function ipv4Range(text: string): number[] | string {
     if (last === undefined || last < first) return `"${text}" is not a range: its end must be an address or a last byte at or after its start`;
     to = last;
   }
-  if (to - from + 1 > MAX_GROUP_RANGE) return `over ${MAX_GROUP_RANGE} addresses`;
+  if (to - from + 1 > MAX_RANGE) return `over ${MAX_RANGE} addresses`;
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
@@ -593,9 +590,9 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
         settings.inhibit = r.bool(t);
       },
       weight: (t) => {
-        const w = uintEntry(t, "weight", 1);
-        if (w && (w[1] as number) <= MAX_WEIGHT) settings.weight = w[1] as number;
-        else if (w) r.error(t, `weight ${w[1]} is over ${MAX_WEIGHT}`);
+        const a = r.args(t, 1, 1, "weight N");
+        const n = a && r.uint(t, a[0]!, "weight", 1, MAX_WEIGHT);
+        if (n !== undefined) settings.weight = n;
       },
       sorry_server: (t) => {
         const a = r.args(t, 1, 2, "sorry_server ADDRESS [PORT]");
