@@ -22,6 +22,12 @@ export function formatFinding(f: Finding): string {
   return `${f.level}: ${f.where ? `${f.where}: ` : ""}${f.message}`;
 }
 
+/** The comment lines under an imported config's header: every finding but the TODOs (those stand where they apply). */
+export function findingLines(findings: readonly Finding[]): string[] {
+  const notes = findings.filter((f) => f.level !== "todo");
+  return notes.length ? ["", "What was not imported, or changed meaning:", ...notes.map((f) => `  ${formatFinding(f)}`)] : [];
+}
+
 /**
  * Findings in file and line order (files in the order read; those with no
  * place last), each once: a note or warning said again elsewhere names the

@@ -12,7 +12,7 @@ import { MAX_RESOURCES, ResourceSchema } from "../../modules/resources/config.ts
 import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../../lab/topology.ts";
 import { TomlWriter, type TomlValue } from "../toml.ts";
 import { checkAuthkeys } from "./authkeys.ts";
-import { at, formatFinding, type Finding } from "../findings.ts";
+import { at, findingLines, type Finding } from "../findings.ts";
 import { NAME_MAX, NAME_RE, Names, nameFrom } from "../names.ts";
 import { parseHaCf, type HaCf, type Medium } from "./hacf.ts";
 import { parseHaresources, resourceOf, type HaLine } from "./haresources.ts";
@@ -293,8 +293,7 @@ function write(o: { files: HeartbeatFiles; cf: HaCf | undefined; nodes: readonly
       ? [`Fill in every TODO below, write the cluster key (tandem keygen -o ${KEY_FILE}),`, "check the config (tandem check -c FILE) and copy both files to every node."]
       : [`Write the cluster key (tandem keygen -o ${KEY_FILE}), check the config`, "(tandem check -c FILE) and copy both files to every node."]),
   );
-  const notes = findings.filter((f) => f.level !== "todo");
-  if (notes.length) w.comment("", "What was not imported, or changed meaning:", ...notes.map((f) => `  ${formatFinding(f)}`));
+  w.comment(...findingLines(findings));
   w.blank();
   w.key("cluster", cf?.cluster ? nameFrom(cf.cluster, "cluster") : HEARTBEAT_CLUSTER, cf?.cluster ? `ha.cf: cluster ${cf.cluster}` : "Heartbeat's default name");
   w.key("key_file", KEY_FILE, `tandem keygen -o ${KEY_FILE}${files.authkeys ? "; authkeys' secret is not used" : ""}`);

@@ -10,7 +10,7 @@ import { parseIp } from "../../core/os/ip.ts";
 import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
 import { MAX_RESOURCES } from "../../modules/resources/config.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
-import { formatFinding, tidy, type Finding } from "../findings.ts";
+import { findingLines, tidy, type Finding } from "../findings.ts";
 import { writeServices, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
@@ -41,6 +41,8 @@ const CLUSTER = "keepalived";
 const KEY_FILE = "cluster.key";
 const VIP_FLAGS = ["home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"];
 const VIP_OPTIONS = ["brd", "broadcast", "dev", "scope", "label", "peer", "preferred_lft", "track_group"];
+/** VRRP's priority where an instance gives none. */
+const DEFAULT_PRIORITY = 100;
 /** The longest address label the kernel takes. */
 const LABEL_MAX = 15;
 
@@ -60,7 +62,8 @@ interface Instance {
   priority?: number;
   state?: string;
   nopreempt?: Statement;
-  src?: string;
+  /** This node's address, and the keyword that gave it. */
+  src?: { address: string; keyword: string };
   peers: string[];
   vips: Vip[];
 }
@@ -121,7 +124,7 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
   const source = (t: Statement) => {
     const a = r.args(t, 1, 1, `${keyword(t)} ADDRESS`);
     const address = a && r.address(t, a[0]!, keyword(t));
-    if (address !== undefined) inst.src ??= address;
+    if (address !== undefined) inst.src ??= { address, keyword: keyword(t) };
   };
   r.walk(
     block,
@@ -284,6 +287,7 @@ function nodesOf(r: Reader, views: readonly View[]): NodeOut[] {
   const names = new Set<string>();
   for (const v of views) {
     const src = v.instances.find((i) => i.src)?.src;
+    const address = src?.address;
     const name = v.node ? nameFrom(v.node.name, "node") : undefined;
     if (name !== undefined && names.has(name)) {
       r.error(undefined, `${v.label} names node "${name}" again`);
@@ -291,11 +295,11 @@ function nodesOf(r: Reader, views: readonly View[]): NodeOut[] {
     }
     if (name !== undefined) names.add(name);
     if (v.node && name !== v.node.name) r.note(undefined, `node "${v.node.name}" (${v.node.source}) is named "${name}": Tandem names are lower case letters, digits and '-' (31 at most); where the host name differs, run tandem with --node ${name}`);
-    const ipv4 = src !== undefined && !src.includes(":");
-    if (src !== undefined && !ipv4) r.note(undefined, `${v.label}: unicast_src_ip ${src} is not a node address: Tandem's nodes have IPv4 addresses`);
+    const ipv4 = address !== undefined && !address.includes(":");
+    if (src && !ipv4) r.note(undefined, `${v.label}: ${src.keyword} ${address} is not a node address: Tandem's nodes have IPv4 addresses`);
     nodes.push({
       ...(name !== undefined ? { name, source: v.node!.source } : { unnamed: `${v.label} has no router_id (keepalived took the host name)` }),
-      ...(ipv4 ? { address: src, addressSource: `${v.label}: unicast_src_ip` } : {}),
+      ...(ipv4 ? { address, addressSource: `${v.label}: ${src!.keyword}` } : {}),
     });
   }
   const known = new Set(nodes.flatMap((n) => (n.address ? [n.address] : [])));
@@ -368,10 +372,10 @@ function groupsOf(r: Reader, views: readonly View[], syncGroups: ReadonlyArray<{
         r.warning(inst.s, `vrrp_instance ${inst.name}: the addresses or interfaces of ${v.label} differ; Tandem gives one address the same interface on every node, and takes ${views[0]!.label}'s`);
       }
     }
-    const ranked = views.map((v) => ({ v, p: v.instances.find((i) => i.name === inst.name)?.priority ?? 100 }));
+    const ranked = views.flatMap((v) => v.instances.filter((i) => i.name === inst.name).map((i) => ({ v, p: i.priority ?? DEFAULT_PRIORITY })));
     const top = ranked.filter((x) => x.p === Math.max(...ranked.map((y) => y.p)));
     const all = ranked.map((x) => `${x.v.node ? nameFrom(x.v.node.name, "node") : x.v.label} ${x.p}`).join(", ");
-    const named = views.length > 1 && views.every((v) => v.node);
+    const named = ranked.length > 1 && ranked.every((x) => x.v.node);
     let preferred: GroupOut["preferred"];
     if (named && top.length === 1) preferred = { value: nameFrom(top[0]!.v.node!.name, "node"), comment: `the highest priority (${all})` };
     else {
@@ -405,8 +409,7 @@ function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly 
     "",
     ...(todos ? [`Fill in every TODO below, write the cluster key (tandem keygen -o ${KEY_FILE}),`, "check the config (tandem check -c FILE) and copy both files to every node."] : [`Write the cluster key (tandem keygen -o ${KEY_FILE}), check the config`, "(tandem check -c FILE) and copy both files to every node."]),
   );
-  const notes = findings.filter((f) => f.level !== "todo");
-  if (notes.length) w.comment("", "What was not imported, or changed meaning:", ...notes.map((f) => `  ${formatFinding(f)}`));
+  w.comment(...findingLines(findings));
   w.blank();
   w.key("cluster", CLUSTER, "keepalived names no cluster: any name, the same on every node");
   w.key("key_file", KEY_FILE, `tandem keygen -o ${KEY_FILE}`);

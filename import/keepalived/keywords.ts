@@ -1,6 +1,6 @@
 /**
  * keepalived's keywords that have no Tandem counterpart, and why, block by
- * block. The lists are keepalived 2.3's (what its parsers install), so that
+ * block. The lists are keepalived 2.4's (what its parsers install), so that
  * a keyword keepalived knew is a note or a warning and anything else an
  * error. Keywords the import reads are not here: each block's reader names
  * them.

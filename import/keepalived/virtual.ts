@@ -173,7 +173,7 @@ function timers(type: string, own: Inherited): Timers {
 
 const RISE: Entry = ["rise", 1, "keepalived took a server up at its first success"];
 
-/** The handlers every checker but MISC_CHECK has: connect_port, connect_timeout, and the timers. */
+/** What every checker sets (retry, delay_loop, alpha), and with `connection` connect_timeout and connect_port, which MISC_CHECK has not. */
 function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { value?: number }): Record<string, (s: Statement) => void> {
   const seconds = (s: Statement): Sourced<number> | undefined => {
     const a = r.args(s, 1, 1, `${keyword(s)} SECONDS`);
@@ -289,6 +289,10 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
     },
     URL,
   );
+  if (out.path === undefined) {
+    if (!url.block?.some((s) => keyword(s) === "path")) r.error(url, "url needs a path (keepalived ignored a url without one)");
+    return undefined;
+  }
   if (out.noMatch && out.body !== undefined) {
     r.warning(url, `regex_no_match is not imported, nor its regex "${out.body}": Tandem's body must match`);
     delete out.body;
@@ -299,7 +303,7 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
   }
   const { path, status, digest, body } = out;
   return [
-    ["path", path ?? "/"],
+    ["path", path],
     ["status", status ?? DEFAULT_STATUS, status ? undefined : "keepalived's default status_code"],
     ...(body !== undefined ? [["body", body] as Entry] : []),
     ...(digest !== undefined ? [["digest", digest] as Entry] : []),

@@ -14,7 +14,7 @@ import { formatIp, parseIp } from "../../core/os/ip.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../lab/topology.ts";
-import { at, formatFinding, tidy, type Finding, type Level } from "../findings.ts";
+import { at, findingLines, tidy, type Finding, type Level } from "../findings.ts";
 import { MAX_RANGE, MAX_WEIGHT, commonCheck, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
@@ -638,8 +638,7 @@ export function importLdirectord(file: string, text: string): ImportResult {
     "sections to the cluster's config (tandem import haresources writes one from",
     `Heartbeat's files), ${todos ? "fill in every TODO, " : ""}and check it (tandem check -c FILE).`,
   );
-  const notes = findings.filter((f) => f.level !== "todo");
-  if (notes.length) w.comment("", "What was not imported, or changed meaning:", ...notes.map((f) => `  ${formatFinding(f)}`));
+  w.comment(...findingLines(findings));
   writeServices(w, services);
   return { toml: w.text(), findings, summary };
 }

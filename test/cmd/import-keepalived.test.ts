@@ -418,6 +418,9 @@ describe("tandem import keepalived: reading the files", () => {
       "error: k.conf:22: the block of virtual_server is not closed",
       'error: k.conf:22: no virtual_server_group named "NOPE"',
     ]);
+    expect(errors("k.conf", { "k.conf": "virtual_server 10.0.0.1 80 { real_server 10.0.0.2 80 { HTTP_GET { url { status_code 200 } } } }\n" })).toEqual([
+      "error: k.conf:1: url needs a path (keepalived ignored a url without one)",
+    ]);
   });
 
   test("includes: relative to the including file, by glob, in order; a file that includes itself, or no match, is said", () => {
