@@ -13,6 +13,10 @@ import { tomlValue, type TomlTable, type TomlValue, type TomlWriter } from "./to
 /** The heaviest weight a real server takes (IPVS's: a u16). */
 export const MAX_WEIGHT = ServerSchema.properties.weight.maximum!;
 
+/** The director's bounds: virtual services in a config, real servers in a service. */
+export const MAX_VIRTUALS = 10_000;
+export const MAX_REALS = 1_000;
+
 /** Addresses one range in a config (a group entry, a real= range) may stand for; a longer one is a warning, not expanded. */
 export const MAX_RANGE = 256;
 

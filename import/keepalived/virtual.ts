@@ -7,7 +7,7 @@ import { formatDuration } from "../../core/duration.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../lab/topology.ts";
-import { MAX_RANGE, MAX_WEIGHT, commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, MAX_WEIGHT, commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { CHECKER, HTTP_GET, OTHER_CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER } from "./keywords.ts";
 import { statementText, type Statement } from "./parse.ts";
@@ -51,11 +51,12 @@ export interface GroupEntry {
   fwmark?: number;
 }
 
-/** What the virtual servers share: group definitions, names taken, whether any https check was written. */
+/** What the virtual servers share: group definitions, names taken, virtual services so far, whether any https check was written. */
 export interface LvsContext {
   groups: Map<string, GroupEntry[]>;
   services: Names;
   virtuals: Names;
+  count: number;
   https: boolean;
 }
 
@@ -527,6 +528,8 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     base = "";
   }
   if (!block) return undefined;
+  ctx.count += heads.length;
+  if (ctx.count > MAX_VIRTUALS) return r.error(s, `more than ${MAX_VIRTUALS} virtual services: the director holds no more`), undefined;
 
   const inherited: Inherited = {};
   const reals: Statement[] = [];
@@ -614,6 +617,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
   );
   if (settings.protocol === "sctp") return r.warning(s, `${statementText(s)} is not imported: Tandem's virtual services are TCP or UDP, not SCTP`), undefined;
   if (!reals.length) return r.warning(s, `${statementText(s)} is not imported: it has no real_server (keepalived ignored it too)`), undefined;
+  if (reals.length > MAX_REALS) return r.error(s, `${reals.length} real servers: a virtual service holds at most ${MAX_REALS}`), undefined;
   inherited.alpha = settings.alpha;
   const parsed = reals.flatMap((t) => realServer(r, t, { inherited, weight: settings.weight }) ?? []);
   if (!parsed.length || r.failed) return undefined;

@@ -15,7 +15,7 @@ import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../lab/topology.ts";
 import { at, findingLines, tidy, type Finding, type Level } from "../findings.ts";
-import { MAX_RANGE, MAX_WEIGHT, commonCheck, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, MAX_WEIGHT, commonCheck, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
 
@@ -551,6 +551,8 @@ function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { servi
     ld.push("warning", v.line, `${head} is not imported: it has no real server`);
     return undefined;
   }
+  const realCount = reals.reduce((n, r) => n + r.addresses.length, 0);
+  if (realCount > MAX_REALS) return ld.error(v.line, `${realCount} real servers: a virtual service holds at most ${MAX_REALS}`);
   if (s.checkinterval && !fork) {
     const global = g.checkinterval ?? DEFAULT_CHECK_INTERVAL_S;
     ld.push("note", s.checkinterval.line, `checkinterval in a virtual section is not imported: ldirectord used it only with fork = yes; the global checkinterval, ${global} s, is the interval`);
@@ -622,7 +624,8 @@ export function importLdirectord(file: string, text: string): ImportResult {
   const g = readGlobals(ld, globals);
   const fork = globals.some((d) => d.key === "fork" && d.value === "yes");
   const names = { services: new Names(), virtuals: new Names() };
-  const services = virtuals.flatMap((v) => virtualOf(ld, v, g, fork, names) ?? []);
+  if (virtuals.length > MAX_VIRTUALS) ld.error(virtuals[MAX_VIRTUALS]!.line, `more than ${MAX_VIRTUALS} virtual services: the director holds no more`);
+  const services = virtuals.length > MAX_VIRTUALS ? [] : virtuals.flatMap((v) => virtualOf(ld, v, g, fork, names) ?? []);
   if (!virtuals.length) ld.findings.push({ level: "error", where: file, message: "no virtual= or virtual6= line: nothing to import" });
   const reals = services.reduce((n, sv) => n + sv.reals.length, 0);
   const summary = `${services.length} virtual service${services.length === 1 ? "" : "s"}, ${reals} real server${reals === 1 ? "" : "s"}`;

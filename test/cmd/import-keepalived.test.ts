@@ -6,6 +6,7 @@ import { tandem, tempDir } from "../helpers.ts";
 import { formatFinding } from "../../import/findings.ts";
 import { importKeepalived, type IncludeReader } from "../../import/keepalived/index.ts";
 import { LIMITS } from "../../import/keepalived/parse.ts";
+import { MAX_VIRTUALS } from "../../import/lvs.ts";
 import { lvsDoc, lvsProblems } from "./import-lvs.ts";
 
 const FIXTURES = join(import.meta.dir, "import", "keepalived");
@@ -450,8 +451,11 @@ describe("tandem import keepalived: reading the files", () => {
     ]);
   });
 
-  test("blocks nested past the bound and any garbage give errors, never an exception", () => {
+  test("blocks nested past the bound, more virtual services than the director holds, and any garbage give errors, never an exception", () => {
     expect(errors("k.conf", { "k.conf": `${"a {\n".repeat(LIMITS.depth + 2)}` })).toContain(`error: k.conf:${LIMITS.depth + 1}: blocks nested more than ${LIMITS.depth} deep`);
+    const ranges = Array.from({ length: 40 }, (_, i) => `    10.${i}.0.0/24 80`).join("\n");
+    const many = `virtual_server_group MANY {\n${ranges}\n}\nvirtual_server group MANY {\n    real_server 10.99.0.1 80 {\n    }\n}\n`;
+    expect(errors("k.conf", { "k.conf": many })).toEqual([`error: k.conf:43: more than ${MAX_VIRTUALS} virtual services: the director holds no more`]);
     fc.assert(
       fc.property(fc.array(fc.constantFrom("{", "}", '"', "!", "#", "\\", "@x", "virtual_server", "real_server", "1.2.3.4", "80", "\n", " ", "TCP_CHECK", "include k.conf", "vrrp_instance", "url", "$A=1"), { maxLength: 60 }), (parts) => {
         const r = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": parts.join(" ") }) });

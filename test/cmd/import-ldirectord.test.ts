@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { tandem, tempDir } from "../helpers.ts";
 import { formatFinding } from "../../import/findings.ts";
 import { importLdirectord } from "../../import/ldirectord/index.ts";
+import { MAX_REALS } from "../../import/lvs.ts";
 import { lvsDoc, lvsProblems } from "./import-lvs.ts";
 
 const FIXTURES = join(import.meta.dir, "import");
@@ -235,6 +236,8 @@ forwarding = "dr"  # gate (the real servers')
       "error: ld.cf:20: [2001:db8::1]->[2001:db8::5] is not a range of IPv4 addresses (ldirectord expanded none else)",
     ]);
     expect(errors("# nothing here\nchecktimeout=3\n")).toEqual(["error: ld.cf: no virtual= or virtual6= line: nothing to import"]);
+    const farm = virtual("virtual=10.0.0.1:80", ...[0, 1, 2, 3].map((b) => `real=10.1.${b}.0->10.1.${b}.255:80 gate`));
+    expect(errors(farm)).toEqual([`error: ld.cf:1: 1024 real servers: a virtual service holds at most ${MAX_REALS}`]);
   });
 
   test("any text gives errors or sections, never an exception", () => {
