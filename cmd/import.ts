@@ -1,7 +1,10 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, globSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, runCommand } from "./cli.ts";
 import { importHeartbeat, type Source } from "../import/heartbeat/index.ts";
-import { formatFinding, type Finding } from "../import/heartbeat/findings.ts";
+import { importKeepalived, type IncludeReader } from "../import/keepalived/index.ts";
+import { importLdirectord } from "../import/ldirectord/index.ts";
+import { LIMITS } from "../import/keepalived/parse.ts";
+import { formatFinding, type Finding } from "../import/findings.ts";
 import { OCF_SCRIPTS } from "../import/heartbeat/scripts.ts";
 
 const DEFAULT_HOSTS = "/etc/hosts";
@@ -27,6 +30,55 @@ function wrap(words: readonly string[], width: number, indent: string): string {
     else lines.push(`${indent}${w}`);
   }
   return lines.join("\n");
+}
+
+/** What every importer gives back: the config (none after an error), its findings, what it counted. */
+interface Outcome {
+  toml?: string;
+  findings: Finding[];
+  summary: string;
+}
+
+const OUTPUT_OPTIONS = {
+  output: { type: "string", short: "o" },
+  force: { type: "boolean" },
+} as const;
+
+const OUTPUT_HELP = `  -o, --output OUT      write the config to OUT (default: stdout)
+      --force           replace OUT if it exists`;
+
+/** Why OUT may not be written (an existing file without --force), said on stderr; undefined when it may. */
+function outputRefused(name: string, values: { output?: string; force?: boolean }): number | undefined {
+  if (values.force && !values.output) fail("--force is for -o OUT");
+  if (values.output === undefined || !existsSync(values.output) || values.force) return undefined;
+  console.error(`tandem ${name}: ${values.output} exists; keeping it (use --force to replace it)`);
+  return EXIT_FAILURE;
+}
+
+/** The findings on stderr, the config to OUT (or stdout), and a line that counts what was imported. */
+function finish(name: string, r: Outcome, out: string | undefined): number {
+  for (const f of r.findings) console.error(formatFinding(f));
+  const count = (level: Finding["level"]) => r.findings.filter((f) => f.level === level).length;
+  if (r.toml === undefined) {
+    console.error(`tandem ${name}: nothing written: ${plural(count("error"), "error")}`);
+    return EXIT_USAGE;
+  }
+  if (out === undefined) process.stdout.write(r.toml);
+  else {
+    try {
+      writeFileSync(out, r.toml);
+    } catch (e) {
+      console.error(`tandem ${name}: cannot write ${out}: ${(e as Error).message}`);
+      return EXIT_FAILURE;
+    }
+  }
+  const todos = count("todo");
+  console.error(
+    `imported ${r.summary}${out ? ` to ${out}` : ""}; ` +
+      `${plural(count("warning"), "warning")}, ${plural(count("note"), "note")}, ${plural(todos, "TODO")}` +
+      (todos ? ": fill them in, then run tandem check" : ""),
+  );
+  return EXIT_OK;
 }
 
 const haresources: Command = {
@@ -61,29 +113,14 @@ Options:
       --authkeys FILE   Heartbeat's authkeys (checked only)
       --hosts FILE      where node names are looked up, to tell which ucast
                         address is which node's (default: ${DEFAULT_HOSTS}, if present)
-  -o, --output OUT      write the config to OUT (default: stdout)
-      --force           replace OUT if it exists
+${OUTPUT_HELP}
   -h, --help            this help`,
   async main(argv) {
-    const { values, positionals } = parse(
-      argv,
-      {
-        "ha-cf": { type: "string" },
-        authkeys: { type: "string" },
-        hosts: { type: "string" },
-        output: { type: "string", short: "o" },
-        force: { type: "boolean" },
-      },
-      true,
-    );
+    const { values, positionals } = parse(argv, { "ha-cf": { type: "string" }, authkeys: { type: "string" }, hosts: { type: "string" }, ...OUTPUT_OPTIONS }, true);
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (positionals.length !== 1) fail(positionals.length ? `one haresources file, found ${positionals.join(" ")}` : "missing the haresources FILE");
-    if (values.force && !values.output) fail("--force is for -o OUT");
-    const out = values.output;
-    if (out !== undefined && existsSync(out) && !values.force) {
-      console.error(`tandem import haresources: ${out} exists; keeping it (use --force to replace it)`);
-      return EXIT_FAILURE;
-    }
+    const refused = outputRefused(this.name, values);
+    if (refused !== undefined) return refused;
     const problems: Finding[] = [];
     const hr = read(positionals[0]!, problems);
     const haCf = values["ha-cf"] === undefined ? undefined : read(values["ha-cf"], problems);
@@ -101,39 +138,113 @@ Options:
       ...(authkeys ? { authkeys: { ...authkeys, mode: statSync(authkeys.file).mode } } : {}),
       ...(hosts ? { hosts } : {}),
     });
-    for (const f of result.findings) console.error(formatFinding(f));
-    const count = (level: Finding["level"]) => result.findings.filter((f) => f.level === level).length;
-    if (result.toml === undefined) {
-      console.error(`tandem import haresources: nothing written: ${plural(count("error"), "error")}`);
-      return EXIT_USAGE;
-    }
-    if (out === undefined) process.stdout.write(result.toml);
-    else {
-      try {
-        writeFileSync(out, result.toml);
-      } catch (e) {
-        console.error(`tandem import haresources: cannot write ${out}: ${(e as Error).message}`);
-        return EXIT_FAILURE;
-      }
-    }
     const { nodes, groups, resources } = result.summary;
-    const todos = count("todo");
-    console.error(
-      `imported ${plural(nodes, "node")}, ${plural(groups, "group")}, ${plural(resources, "resource")}${out ? ` to ${out}` : ""}; ` +
-        `${plural(count("warning"), "warning")}, ${plural(count("note"), "note")}, ${plural(todos, "TODO")}` +
-        (todos ? ": fill them in, then run tandem check" : ""),
-    );
-    return EXIT_OK;
+    return finish(this.name, { ...result, summary: `${plural(nodes, "node")}, ${plural(groups, "group")}, ${plural(resources, "resource")}` }, values.output);
   },
 };
 
-const IMPORTERS = [haresources];
+/** Files as keepalived reads them: regular files only, each bounded, includes by glob in sorted order. */
+const FILES: IncludeReader = {
+  expand: (pattern) => globSync(pattern).sort(),
+  read(file) {
+    try {
+      const st = statSync(file);
+      if (!st.isFile()) return { error: "not a regular file" };
+      if (st.size > LIMITS.bytes) return { error: `over ${LIMITS.bytes} bytes` };
+      return { text: readFileSync(file, "utf8"), id: realpathSync(file) };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  },
+};
+
+const keepalived: Command = {
+  name: "import keepalived",
+  summary: "keepalived: keepalived.conf (virtual servers, VRRP instances)",
+  help: `Usage: tandem import keepalived FILE [--peer FILE]... [-o OUT [--force]]
+
+Writes one Tandem config from keepalived.conf: each virtual_server becomes a
+[[services]] entry (its real servers and one check: TCP_CHECK, HTTP_GET,
+SSL_GET, MISC_CHECK or DNS_CHECK) and a [[director.virtual_service]] (one
+per address of a virtual_server_group); each vrrp_instance becomes a group
+of address resources, VRRP's work done by Tandem's heartbeat. include lines
+are followed (relative to the including file, at most ${LIMITS.includeDepth} deep).
+
+The nodes are what the files name: router_id and unicast_src_ip for this
+one, unicast_peer for the others, or each config ID of conditional lines
+(@lb1 priority 150). --peer gives another node's keepalived.conf, so that
+its name and priorities are known: a group's preferred node is the one of
+highest priority when every node is named.
+
+What has no Tandem counterpart (notify scripts, email, SNMP, track_script,
+lvs_sync_daemon, ...) is listed on stderr and in the output's comments; what
+the files do not say is a TODO with a placeholder that \`tandem check\`
+refuses until it is filled in.
+
+Exit codes: 0 written (with its notes and TODOs on stderr); 2 bad usage, or
+an input with an error (unreadable, bad syntax, an unknown keyword: each
+named with FILE:LINE), and nothing is written; 1 the output could not be
+written.
+
+Options:
+      --peer FILE       another node's keepalived.conf (repeatable)
+${OUTPUT_HELP}
+  -h, --help            this help`,
+  async main(argv) {
+    const { values, positionals } = parse(argv, { peer: { type: "string", multiple: true }, ...OUTPUT_OPTIONS }, true);
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    if (positionals.length !== 1) fail(positionals.length ? `one keepalived.conf, found ${positionals.join(" ")}` : "missing the keepalived.conf FILE");
+    const refused = outputRefused(this.name, values);
+    if (refused !== undefined) return refused;
+    return finish(this.name, importKeepalived({ file: positionals[0]!, peers: values.peer ?? [], reader: FILES }), values.output);
+  },
+};
+
+const ldirectord: Command = {
+  name: "import ldirectord",
+  summary: "ldirectord: ldirectord.cf (virtual services)",
+  help: `Usage: tandem import ldirectord FILE [-o OUT [--force]]
+
+Writes the [[services]] and [director] sections of a Tandem config from
+ldirectord.cf: each virtual= (virtual6=) section becomes a [[services]]
+entry (its real= servers and one check: negotiate http or https with
+request and receive, dns, connect, external) and a
+[[director.virtual_service]] (scheduler, forwarding, persistent and
+netmask, fallback, quiescent). ldirectord ran under Heartbeat, which held
+the virtual addresses, so append the sections to the cluster's config
+(\`tandem import haresources\` writes one from Heartbeat's files).
+
+What has no Tandem counterpart (emailalert, logfile, supervised, autoreload,
+...) is listed on stderr and in the output's comments; what the file does not
+say (an address behind a host name) is a TODO with a placeholder.
+
+Exit codes: 0 written; 2 bad usage, or a file with an error (unreadable, a
+bad line, an unknown directive: each named with FILE:LINE), and nothing is
+written; 1 the output could not be written.
+
+Options:
+${OUTPUT_HELP}
+  -h, --help            this help`,
+  async main(argv) {
+    const { values, positionals } = parse(argv, { ...OUTPUT_OPTIONS }, true);
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    if (positionals.length !== 1) fail(positionals.length ? `one ldirectord.cf, found ${positionals.join(" ")}` : "missing the ldirectord.cf FILE");
+    const refused = outputRefused(this.name, values);
+    if (refused !== undefined) return refused;
+    const file = positionals[0]!;
+    const got = FILES.read(file);
+    const result = "error" in got ? { findings: [{ level: "error" as const, where: file, message: `cannot read it: ${got.error}` }], summary: "" } : importLdirectord(file, got.text);
+    return finish(this.name, result, values.output);
+  },
+};
+
+const IMPORTERS = [haresources, keepalived, ldirectord];
 const kindOf = (c: Command) => c.name.slice("import ".length);
 const KINDS = IMPORTERS.map(kindOf).join(", ");
 
 export const importCommand: Command = {
   name: "import",
-  summary: "write a Tandem config from another tool's: import haresources (Heartbeat v1)",
+  summary: `write a Tandem config from another tool's: ${KINDS}`,
   help: `Usage: tandem import KIND FILE [OPTIONS]
 
 Writes a Tandem config from another tool's configuration, so a cluster can

@@ -4,7 +4,10 @@
  * read by a person before it is used.
  */
 
-export type TomlValue = string | number | boolean | readonly string[] | { readonly [key: string]: TomlValue };
+export type TomlValue = string | number | boolean | readonly string[] | TomlTable;
+export interface TomlTable {
+  readonly [key: string]: TomlValue;
+}
 
 const BARE_KEY = /^[A-Za-z0-9_-]+$/;
 
@@ -21,7 +24,7 @@ export function tomlValue(v: TomlValue): string {
   if (typeof v === "string") return tomlString(v);
   if (typeof v === "number" || typeof v === "boolean") return String(v);
   if (Array.isArray(v)) return `[${v.map((x) => tomlString(x)).join(", ")}]`;
-  const entries = Object.entries(v as { readonly [key: string]: TomlValue });
+  const entries = Object.entries(v as TomlTable);
   return entries.length ? `{ ${entries.map(([k, x]) => `${tomlKey(k)} = ${tomlValue(x)}`).join(", ")} }` : "{}";
 }
 
@@ -56,6 +59,14 @@ export class TomlWriter {
   key(key: string, value: TomlValue, comment?: string): this {
     const line = `${tomlKey(key)} = ${tomlValue(value)}`;
     this.lines.push(comment ? `${line}  # ${commentText(comment)}` : line);
+    return this;
+  }
+
+  /** An array of inline tables, one a line, each with its comment. */
+  tables(key: string, items: ReadonlyArray<{ value: TomlTable; comment?: string }>): this {
+    this.lines.push(`${tomlKey(key)} = [`);
+    for (const { value, comment } of items) this.lines.push(`  ${tomlValue(value)},${comment ? `  # ${commentText(comment)}` : ""}`);
+    this.lines.push("]");
     return this;
   }
 

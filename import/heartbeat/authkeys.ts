@@ -5,7 +5,8 @@
  * (mode 0600 and a valid active key), and no secret is ever repeated: a
  * message names a line and a key id, never what follows the method.
  */
-import { at, readLines, type Finding } from "./findings.ts";
+import { at, type Finding } from "../findings.ts";
+import { readLines } from "./lines.ts";
 
 const METHODS = ["crc", "md5", "sha1"];
 

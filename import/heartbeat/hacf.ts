@@ -10,7 +10,8 @@
 import { didYouMean } from "../../core/config/problems.ts";
 import { parseIpv4 } from "../../lab/topology.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
-import { at, readLines, type Finding, type Line } from "./findings.ts";
+import { at, type Finding } from "../findings.ts";
+import { readLines, type Line } from "./lines.ts";
 
 export interface Timer {
   ms: number;

@@ -6,7 +6,7 @@
  * bare SCRIPT; Heartbeat looked for SCRIPT in /etc/ha.d/resource.d, then in
  * /etc/init.d.
  */
-import { at, type Finding } from "./findings.ts";
+import { at, type Finding } from "../findings.ts";
 import { mapScript, RESOURCE_D, type Mapped } from "./scripts.ts";
 
 export interface Token {

@@ -7,13 +7,13 @@
  * placeholder that `tandem check` refuses.
  */
 import { formatDuration, parseDuration } from "../../core/duration.ts";
-import { NAME_PATTERN } from "../../core/config/primitives.ts";
 import { HEARTBEAT_PORT } from "../../modules/heartbeat/config.ts";
 import { MAX_RESOURCES, ResourceSchema } from "../../modules/resources/config.ts";
 import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../../lab/topology.ts";
 import { TomlWriter, type TomlValue } from "../toml.ts";
 import { checkAuthkeys } from "./authkeys.ts";
-import { at, formatFinding, type Finding } from "./findings.ts";
+import { at, findingLines, type Finding } from "../findings.ts";
+import { NAME_MAX, NAME_RE, Names, nameFrom } from "../names.ts";
 import { parseHaCf, type HaCf, type Medium } from "./hacf.ts";
 import { parseHaresources, resourceOf, type HaLine } from "./haresources.ts";
 import type { Mapped } from "./scripts.ts";
@@ -42,27 +42,6 @@ export interface ImportResult {
 /** Heartbeat's name for a cluster that names none. */
 const HEARTBEAT_CLUSTER = "linux-ha";
 const KEY_FILE = "cluster.key";
-const NAME_RE = new RegExp(NAME_PATTERN);
-const NAME_MAX = 31;
-
-/** A valid Tandem name from any text: lower case, '-' for the rest, starting with a letter. */
-function nameFrom(text: string, prefix: string): string {
-  let s = text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
-  if (!/^[a-z]/.test(s)) s = s ? `${prefix}-${s}` : prefix;
-  return s.slice(0, NAME_MAX).replace(/-+$/, "");
-}
-
-/** Names that must be unique among themselves (resources and groups share one set). */
-class Names {
-  private readonly taken = new Set<string>();
-
-  unique(base: string): string {
-    let name = base;
-    for (let k = 2; this.taken.has(name); k++) name = `${base.slice(0, NAME_MAX - String(k).length - 1).replace(/-+$/, "")}-${k}`;
-    this.taken.add(name);
-    return name;
-  }
-}
 
 interface Hosts {
   file: string;
@@ -314,8 +293,7 @@ function write(o: { files: HeartbeatFiles; cf: HaCf | undefined; nodes: readonly
       ? [`Fill in every TODO below, write the cluster key (tandem keygen -o ${KEY_FILE}),`, "check the config (tandem check -c FILE) and copy both files to every node."]
       : [`Write the cluster key (tandem keygen -o ${KEY_FILE}), check the config`, "(tandem check -c FILE) and copy both files to every node."]),
   );
-  const notes = findings.filter((f) => f.level !== "todo");
-  if (notes.length) w.comment("", "What was not imported, or changed meaning:", ...notes.map((f) => `  ${formatFinding(f)}`));
+  w.comment(...findingLines(findings));
   w.blank();
   w.key("cluster", cf?.cluster ? nameFrom(cf.cluster, "cluster") : HEARTBEAT_CLUSTER, cf?.cluster ? `ha.cf: cluster ${cf.cluster}` : "Heartbeat's default name");
   w.key("key_file", KEY_FILE, `tandem keygen -o ${KEY_FILE}${files.authkeys ? "; authkeys' secret is not used" : ""}`);

@@ -6,7 +6,7 @@ import { haveDebianPackage, tandem, tempDir } from "../helpers.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import { formatPath } from "../../core/config/problems.ts";
 import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
-import { formatFinding } from "../../import/heartbeat/findings.ts";
+import { formatFinding } from "../../import/findings.ts";
 import { resourceOf } from "../../import/heartbeat/haresources.ts";
 import { OCF_SCRIPTS } from "../../import/heartbeat/scripts.ts";
 import { DEFAULT_OCF_ROOT, OcfAgent } from "../../modules/resources/agents/ocf.ts";
@@ -470,13 +470,13 @@ describe("tandem import (the command)", () => {
   test("help, and usage errors", async () => {
     const help = await tandem(["import", "--help"]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain("  haresources   Heartbeat v1: haresources, ha.cf, authkeys");
+    expect(help.stdout).toContain("  haresources   Heartbeat v1: haresources, ha.cf, authkeys\n  keepalived    keepalived: keepalived.conf (virtual servers, VRRP instances)\n  ldirectord    ldirectord: ldirectord.cf (virtual services)\n");
     const sub = await tandem(["import", "haresources", "--help"]);
     expect(sub.code).toBe(0);
     expect(sub.stdout).toStartWith("Usage: tandem import haresources FILE");
     for (const [argv, message] of [
-      [["import"], "tandem import: missing KIND: haresources"],
-      [["import", "keepalived"], 'tandem import: unknown kind "keepalived": haresources'],
+      [["import"], "tandem import: missing KIND: haresources, keepalived, ldirectord"],
+      [["import", "pacemaker"], 'tandem import: unknown kind "pacemaker": haresources, keepalived, ldirectord'],
       [["import", "haresources"], "tandem import haresources: missing the haresources FILE\nSee 'tandem import haresources --help'."],
       [["import", "haresources", "a", "--force"], "tandem import haresources: --force is for -o OUT"],
     ] as const) {

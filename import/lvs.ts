@@ -1,0 +1,119 @@
+/**
+ * What the LVS importers (keepalived, ldirectord) share: a virtual server as
+ * Tandem holds it, a [[services]] entry (the real servers and one check) with
+ * the [[director.virtual_service]] entries that use it; one check for a
+ * service out of its real servers' own; and the writer of both sections.
+ */
+import type { TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { ServerSchema } from "../modules/checks/config.ts";
+import type { Finding } from "./findings.ts";
+import { tomlValue, type TomlTable, type TomlValue, type TomlWriter } from "./toml.ts";
+
+/** The heaviest weight a real server takes (IPVS's: a u16). */
+export const MAX_WEIGHT = ServerSchema.properties.weight.maximum!;
+
+/** The director's bounds: virtual services in a config, real servers in a service. */
+export const MAX_VIRTUALS = 10_000;
+export const MAX_REALS = 1_000;
+
+/** Addresses one range in a config (a group entry, a real= range) may stand for; a longer one is a warning, not expanded. */
+export const MAX_RANGE = 256;
+
+/** A key, its value and the comment that says where the value came from. */
+export type Entry = readonly [key: string, value: TomlValue, comment?: string];
+
+export interface RealOut {
+  /** How the source names it (`real_server 10.0.0.11 80`), for messages. */
+  label: string;
+  where: string;
+  address: string;
+  port?: number;
+  weight: number;
+  comment?: string;
+  /** This server's check as Tandem would run it, `kind` first. */
+  check: Entry[];
+}
+
+export interface VirtualOut {
+  name: string;
+  /** address, port and protocol, or fwmark. */
+  head: Entry[];
+  comment?: string;
+}
+
+export interface ServiceOut {
+  /** Comment lines above its entries: where it came from, what was left out. */
+  before: string[];
+  name: string;
+  port?: { value: number; comment?: string };
+  reals: RealOut[];
+  /** The one check of the service (commonCheck). */
+  check: Entry[];
+  virtuals: VirtualOut[];
+  /** scheduler, forwarding, persistence, ...: the same for each of its virtual services. */
+  settings: Entry[];
+}
+
+/** Whether a value is one the schema takes (a check's path, a server's weight, ...). */
+export function fits(schema: TSchema, value: unknown): boolean {
+  return Value.Check(schema, value);
+}
+
+/** ADDRESS:PORT, IPv6 in brackets. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+const shape = (check: readonly Entry[]) => JSON.stringify(check.map(([k, v]) => [k, v]));
+
+/**
+ * The check most real servers of a service have (the first one's on a tie):
+ * Tandem checks every server of a service alike, so each server whose own
+ * check differs is a warning saying how. `reals` is not empty.
+ */
+export function commonCheck(reals: readonly RealOut[], findings: Finding[]): Entry[] {
+  const count = new Map<string, number>();
+  for (const r of reals) count.set(shape(r.check), (count.get(shape(r.check)) ?? 0) + 1);
+  const best = reals.reduce((b, r) => (count.get(shape(b.check))! >= count.get(shape(r.check))! ? b : r), reals[0]!);
+  const mine = new Map(best.check.map(([k, v]) => [k, v]));
+  for (const r of reals) {
+    if (shape(r.check) === shape(best.check)) continue;
+    const theirs = new Map(r.check.map(([k, v]) => [k, v]));
+    const keys = [...new Set([...mine.keys(), ...theirs.keys()])].filter((k) => tomlOrNone(theirs.get(k)) !== tomlOrNone(mine.get(k)));
+    const diff = keys.map((k) => `${k} ${tomlOrNone(theirs.get(k))} where the others have ${tomlOrNone(mine.get(k))}`).join(", ");
+    findings.push({
+      level: "warning",
+      where: r.where,
+      message: `${r.label}: its check differs (${diff}); Tandem checks every server of a service alike, with the check ${count.get(shape(best.check))} of its ${reals.length} servers have`,
+    });
+  }
+  return [...best.check];
+}
+
+const tomlOrNone = (v: TomlValue | undefined) => (v === undefined ? "none" : tomlValue(v));
+
+/** The sections: each service, its check, then the virtual services that use it. */
+export function writeServices(w: TomlWriter, services: readonly ServiceOut[]): void {
+  for (const s of services) {
+    w.table("services", { array: true, before: s.before });
+    w.key("name", s.name);
+    if (s.port) w.key("port", s.port.value, s.port.comment);
+    w.tables(
+      "servers",
+      s.reals.map((r) => {
+        const value: TomlTable = { address: r.address, ...(r.port !== undefined ? { port: r.port } : {}), ...(r.weight !== 1 ? { weight: r.weight } : {}) };
+        return { value, ...(r.comment ? { comment: r.comment } : {}) };
+      }),
+    );
+    w.table("services.check");
+    for (const [k, v, c] of s.check) w.key(k, v, c);
+    for (const v of s.virtuals) {
+      w.table("director.virtual_service", { array: true, ...(v.comment ? { comment: v.comment } : {}) });
+      w.key("name", v.name);
+      for (const [k, value, c] of v.head) w.key(k, value, c);
+      w.key("service", s.name);
+      for (const [k, value, c] of s.settings) w.key(k, value, c);
+    }
+  }
+}

@@ -1,0 +1,46 @@
+/** What the keepalived and ldirectord import tests share: checking what they write against the config's schemas. */
+import { Value } from "@sinclair/typebox/value";
+import type { TSchema } from "@sinclair/typebox";
+import { parse as parseToml, stringify } from "smol-toml";
+import { parseConfig } from "../../core/config/load.ts";
+import { formatPath } from "../../core/config/problems.ts";
+import { ServicesSchema } from "../../modules/checks/config.ts";
+import { DirectorSchema } from "../../modules/director/config.ts";
+
+type Loose = Record<string, unknown>;
+
+/** The sections as written, before defaults. */
+export interface LvsDoc {
+  services: Array<{ name: string; port?: number; servers: Loose[]; check: Loose }>;
+  director: { virtual_service: Array<Loose & { name: string; service: string }> };
+  rest: Loose;
+}
+
+/** The written text as TOML: the [[services]] and [director] sections apart from the rest. */
+export function lvsDoc(toml: string): LvsDoc {
+  const { services, director, ...rest } = parseToml(toml) as Record<string, unknown>;
+  return { services: (services ?? []) as LvsDoc["services"], director: (director ?? { virtual_service: [] }) as LvsDoc["director"], rest };
+}
+
+function schemaProblems(schema: TSchema, value: unknown, at: string): string[] {
+  return [...Value.Errors(schema, Value.Default(schema, Value.Clone(value)))].map((e) => `${at}${e.path}: ${e.message}`);
+}
+
+/**
+ * What `tandem check` would refuse. [[services]] and [director] are not in
+ * the config's schema yet (the director module composes them), so they are
+ * checked against their own schemas, with the rule that each virtual service
+ * names a service; the rest goes through the config's own checks when given.
+ */
+export function lvsProblems(toml: string, opts: { rest: boolean }): string[] {
+  const doc = lvsDoc(toml);
+  const names = new Set(doc.services.map((s) => s.name));
+  const problems = [
+    ...schemaProblems(ServicesSchema, doc.services, "services"),
+    ...schemaProblems(DirectorSchema, doc.director, "director"),
+    ...doc.director.virtual_service.filter((v) => !names.has(v.service)).map((v) => `director.virtual_service ${v.name}: no service named ${v.service}`),
+  ];
+  if (!opts.rest) return problems;
+  const r = parseConfig(stringify(doc.rest), "imported.toml");
+  return [...problems, ...(r.ok ? [] : r.problems.map((p) => `${formatPath(p.path)}: ${p.message}`))];
+}
