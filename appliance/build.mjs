@@ -247,6 +247,26 @@ function uki(vmlinuz, initrd, cmdline, dest, work) {
     "--add-section", `.initrd=${initrd}`, "--change-section-vma", `.initrd=${mb(32 + kernelMb)}`,
     stub, dest,
   ]);
+  pinPeTimestamp(dest);
+}
+
+/** objcopy stamps the PE header with the time of the build: set it to EPOCH and recompute the image checksum. */
+function pinPeTimestamp(file) {
+  const pe = readFileSync(file);
+  const header = pe.readUInt32LE(0x3c);
+  if (pe.readUInt32LE(header) !== 0x00004550) throw new Error(`${file}: not a PE image`);
+  pe.writeUInt32LE(EPOCH >>> 0, header + 8);
+  const checksumAt = header + 24 + 64; // COFF header (20 bytes after the signature), then the optional header's CheckSum
+  pe.writeUInt32LE(0, checksumAt);
+  let sum = 0;
+  for (let i = 0; i + 1 < pe.length; i += 2) {
+    sum += pe.readUInt16LE(i);
+    sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  if (pe.length % 2) sum += pe[pe.length - 1];
+  sum = (sum & 0xffff) + (sum >>> 16);
+  pe.writeUInt32LE((sum + pe.length) >>> 0, checksumAt);
+  writeFileSync(file, pe);
 }
 
 /** Hybrid ISO: El Torito for BIOS (isolinux) and UEFI (a FAT image holding the UKI as BOOTX64.EFI), an MBR/GPT for disks. */
@@ -262,7 +282,8 @@ function iso(vmlinuz, initrd, efi, dest, work) {
   // The EFI system partition image, written with mtools (no loop device): just big enough for the UKI.
   const esp = join(tree, "boot", "efi.img");
   const kib = Math.ceil(statSync(efi).size / 1024) + 2048;
-  const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
+  const env = { ...process.env, MTOOLS_SKIP_CHECK: "1", SOURCE_DATE_EPOCH: String(EPOCH) };
+  utimesSync(efi, EPOCH, EPOCH); // mcopy -m keeps it
   run("mformat", ["-i", esp, "-C", "-T", String(kib * 2), "-h", "64", "-s", "32", "-N", "7a4d0e01", "-v", "TANDEMEFI", "::"], { env });
   run("mmd", ["-i", esp, "::/EFI", "::/EFI/BOOT"], { env });
   run("mcopy", ["-i", esp, "-m", efi, "::/EFI/BOOT/BOOTX64.EFI"], { env });
