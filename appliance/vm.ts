@@ -23,10 +23,21 @@ export function qemuMissing(): string | undefined {
   return undefined;
 }
 
-/** Whether /dev/kvm boots a stock kernel: not under PVM (this kind of machine), which qemu cannot use with a stock guest. */
+/** Why the image cannot be built here (a tool of appliance/build.mjs is missing), or undefined. */
+export function buildMissing(): string | undefined {
+  const tools = ["busybox", "cpio", "depmod", "zstd", "xz", "objcopy", "xorriso", "mformat", "mcopy", "nft", "apt-get", "dpkg-deb"];
+  const missing = tools.filter((t) => !Bun.which(t) && !existsSync(`/sbin/${t}`) && !existsSync(`/usr/sbin/${t}`));
+  if (!existsSync("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")) missing.push("systemd-boot-efi");
+  if (!existsSync("/usr/lib/ISOLINUX/isolinux.bin")) missing.push("isolinux");
+  return missing.length ? `the image is not built and its build needs ${missing.join(", ")} (scripts/setup.mjs installs them as root)` : undefined;
+}
+
+/**
+ * The accelerator: software emulation (TCG) unless TANDEM_QEMU_ACCEL=kvm. KVM is opt-in because a
+ * PVM /dev/kvm (this kind of machine) looks usable and cannot boot a stock kernel (qemu asserts or crawls).
+ */
 export function accel(): string[] {
   if (process.env.TANDEM_QEMU_ACCEL === "kvm") return ["-accel", "kvm", "-cpu", "host"];
-  // KVM is opt-in: a PVM /dev/kvm looks usable and is not (qemu asserts or crawls); TCG always works.
   return ["-accel", "tcg,thread=multi", "-cpu", "max"];
 }
 

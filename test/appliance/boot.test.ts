@@ -11,10 +11,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { boot, configDisk, imageStale, qemuMissing, ROOT, type Vm } from "../../appliance/vm.ts";
+import { boot, buildMissing, configDisk, imageStale, qemuMissing, ROOT, type Vm } from "../../appliance/vm.ts";
 import { freePort, tempDir, waitFor } from "../helpers.ts";
 
-const why = qemuMissing();
+const why = qemuMissing() ?? (imageStale() ? buildMissing() : undefined);
 if (why) console.log(`skip: appliance boot: ${why}`);
 
 /** Bound on the whole boot (qemu start to the API answering running) under emulation; measured ~20 s. */
