@@ -294,7 +294,7 @@ function iso(vmlinuz, initrd, efi, dest, work) {
     "-c", "isolinux/boot.cat", "-b", "isolinux/isolinux.bin", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
     "-eltorito-alt-boot", "-e", "boot/efi.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
     tree,
-  ], { env: { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH) } });
+  ], { env: { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH) }, stdio: ["ignore", "pipe", "pipe"] }); // its banner and notes: shown only on failure
 }
 
 export function build() {
