@@ -1,0 +1,156 @@
+/**
+ * Boots the appliance in qemu: the config disk (a FAT image labelled
+ * TANDEMCFG, written with mtools) and one VM by direct kernel boot, under KVM
+ * when it works and else software emulation (TCG). Used by test/appliance and
+ * by `bun appliance/vm.ts DIR` to boot one node by hand.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const IMAGE = join(ROOT, "dist", "appliance");
+
+/** Memory of one VM: the Bun executable sits in the initramfs, which lives in RAM (384 MB is the floor measured). */
+export const VM_MEMORY_MB = 512;
+/** A VM that does not stop after SIGTERM within this is killed. */
+const STOP_GRACE_MS = 3_000;
+
+/** Why qemu cannot boot the appliance here, or undefined when it can. */
+export function qemuMissing(): string | undefined {
+  if (!Bun.which("qemu-system-x86_64")) return "needs qemu-system-x86_64 (Debian: qemu-system-x86; npm test's setup installs it as root)";
+  if (!Bun.which("mformat") || !Bun.which("mcopy")) return "needs mtools";
+  return undefined;
+}
+
+/** Why the image cannot be built here (a tool of appliance/build.mjs is missing), or undefined. */
+export function buildMissing(): string | undefined {
+  const tools = ["busybox", "cpio", "depmod", "zstd", "xz", "objcopy", "xorriso", "mformat", "mcopy", "nft", "apt-get", "dpkg-deb"];
+  const missing = tools.filter((t) => !Bun.which(t) && !existsSync(`/sbin/${t}`) && !existsSync(`/usr/sbin/${t}`));
+  if (!existsSync("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")) missing.push("systemd-boot-efi");
+  if (!existsSync("/usr/lib/ISOLINUX/isolinux.bin")) missing.push("isolinux");
+  return missing.length ? `the image is not built and its build needs ${missing.join(", ")} (scripts/setup.mjs installs them as root)` : undefined;
+}
+
+/**
+ * The accelerator: software emulation (TCG) unless TANDEM_QEMU_ACCEL=kvm. KVM is opt-in because a
+ * PVM /dev/kvm (this kind of machine) looks usable and cannot boot a stock kernel (qemu asserts or crawls).
+ */
+export function accel(): string[] {
+  if (process.env.TANDEM_QEMU_ACCEL === "kvm") return ["-accel", "kvm", "-cpu", "host"];
+  return ["-accel", "tcg,thread=multi", "-cpu", "max"];
+}
+
+/** A FAT image labelled TANDEMCFG holding `files` (name -> content), as the appliance's init looks for. */
+export function configDisk(path: string, files: Record<string, string>, dir: string): void {
+  const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
+  const sh = (cmd: string[]) => {
+    const r = spawnSync(cmd[0]!, cmd.slice(1), { env, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  };
+  sh(["mformat", "-i", path, "-C", "-f", "1440", "-v", "TANDEMCFG", "::"]);
+  for (const [name, text] of Object.entries(files)) {
+    const local = join(dir, `disk-${name}`);
+    writeFileSync(local, text, { mode: 0o600 });
+    sh(["mcopy", "-i", path, local, `::${name}`]);
+  }
+}
+
+export interface VmOptions {
+  name: string;
+  /** Extra kernel command line (tandem.node=, tandem.ip=, ...). */
+  append?: string;
+  /** A config disk image attached read-only. */
+  configDisk?: string;
+  /** qemu -netdev/-device pairs, already formed. */
+  net: string[];
+  /** The serial console goes to this file. */
+  console: string;
+}
+
+export interface Vm {
+  pid: number;
+  startedAt: number;
+  console(): string;
+  /** Waits (bounded) for a console line matching `re`. */
+  waitConsole(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
+  /** Stops qemu (SIGTERM, then SIGKILL after a grace): a power cut for the guest. */
+  kill(): Promise<void>;
+  exited: Promise<number>;
+}
+
+/** The kernel to boot directly: the uncompressed vmlinux (PVH entry) skips decompression under emulation. */
+function kernel(): string {
+  const vmlinux = join(IMAGE, "vmlinux");
+  return existsSync(vmlinux) ? vmlinux : join(IMAGE, "vmlinuz");
+}
+
+export function boot(o: VmOptions): Vm {
+  const args = [
+    "qemu-system-x86_64", ...accel(), "-smp", "2", "-m", String(VM_MEMORY_MB), "-name", o.name,
+    "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", `file:${o.console}`,
+    "-kernel", kernel(), "-initrd", join(IMAGE, "initrd"),
+    "-append", `console=ttyS0 panic=-1 quiet ${o.append ?? ""}`.trim(),
+    ...(o.configDisk ? ["-drive", `file=${o.configDisk},format=raw,if=virtio,readonly=on`] : []),
+    ...o.net,
+  ];
+  const p = Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const startedAt = Date.now();
+  const read = () => (existsSync(o.console) ? readFileSync(o.console, "utf8") : "");
+  let gone = false;
+  const exited = p.exited.then((code) => ((gone = true), code));
+  return {
+    pid: p.pid,
+    startedAt,
+    console: read,
+    exited,
+    async waitConsole(re, timeoutMs) {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        const m = re.exec(read());
+        if (m) return m;
+        if (gone) break;
+        await Bun.sleep(200);
+      }
+      const stderr = gone ? await new Response(p.stderr).text() : "";
+      throw new Error(`${o.name}: no console line matching ${re} within ${timeoutMs} ms${gone ? ` (qemu exited: ${stderr.trim()})` : ""}\n--- console ---\n${read().slice(-4000)}`);
+    },
+    async kill() {
+      if (gone) return;
+      process.kill(p.pid, "SIGTERM");
+      const timer = setTimeout(() => !gone && process.kill(p.pid, "SIGKILL"), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Whether dist/appliance is missing or older than dist/tandem (then the image must be built again). */
+export function imageStale(): boolean {
+  const initrd = join(IMAGE, "initrd");
+  const bin = join(ROOT, "dist", "tandem");
+  return !existsSync(initrd) || (existsSync(bin) && statSync(bin).mtimeMs > statSync(initrd).mtimeMs);
+}
+
+// `bun appliance/vm.ts DIR [--port N]`: boot one node with DIR's files (tandem.toml, its key,
+// appliance.conf) on its config disk, its API forwarded to 127.0.0.1:N, the console here.
+if (import.meta.main) {
+  const dir = process.argv[2];
+  if (!dir || !existsSync(join(dir, "tandem.toml"))) {
+    console.error("usage: bun appliance/vm.ts DIR [--port N]   (DIR holds tandem.toml, its key, appliance.conf)");
+    process.exit(2);
+  }
+  const port = Number(process.argv[process.argv.indexOf("--port") + 1] ?? 9480) || 9480;
+  const files = Object.fromEntries(readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => [f, readFileSync(join(dir, f), "utf8")]));
+  const disk = join(dir, ".tandemcfg.img");
+  configDisk(disk, files, dir);
+  console.log(`booting; API on 127.0.0.1:${port} (guest 198.18.5.11:9480); Ctrl-A X quits`);
+  const r = spawnSync("qemu-system-x86_64", [
+    ...accel(), "-smp", "2", "-m", String(VM_MEMORY_MB), "-nographic", "-no-reboot",
+    "-kernel", kernel(), "-initrd", join(IMAGE, "initrd"), "-append", "console=ttyS0 panic=-1 quiet",
+    "-drive", `file=${disk},format=raw,if=virtio,readonly=on`,
+    "-netdev", `user,id=n0,net=198.18.5.0/24,host=198.18.5.2,dhcpstart=198.18.5.11,hostfwd=tcp:127.0.0.1:${port}-198.18.5.11:9480`,
+    "-device", "virtio-net-pci,netdev=n0",
+  ], { stdio: "inherit" });
+  process.exit(r.status ?? 1);
+}

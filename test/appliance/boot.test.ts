@@ -1,0 +1,169 @@
+/**
+ * The appliance boots: one VM by direct kernel boot (qemu, software emulation
+ * unless TANDEM_QEMU_ACCEL=kvm), user-mode networking with only its API
+ * forwarded to 127.0.0.1, a config disk with a single-node config: a group
+ * with a virtual address and the director (nftables dataplane) over one real
+ * server, which is this test's HTTP server reached through qemu's gateway.
+ * Checked through the API and the console: the node runs, the address is
+ * started, the director sees the server healthy and programmed the kernel,
+ * and the stock kernel has ip_vs. Prints the boot time.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { boot, buildMissing, configDisk, imageStale, qemuMissing, ROOT, type Vm } from "../../appliance/vm.ts";
+import { freePort, tempDir, waitFor } from "../helpers.ts";
+
+const why = qemuMissing() ?? (imageStale() ? buildMissing() : undefined);
+if (why) console.log(`skip: appliance boot: ${why}`);
+
+/** Bound on the whole boot (qemu start to the API answering running) under emulation; measured ~20 s. */
+const BOOT_TIMEOUT_MS = 120_000;
+const TEST_TIMEOUT_MS = 180_000;
+/** qemu's user network: the guest's address is fixed by the config; the gateway is the host's loopback. */
+const GUEST = "198.18.5.11";
+const GATEWAY = "198.18.5.2";
+const VIP = "198.18.5.50";
+
+/** A JSON answer of the node's API (its shape is the API's, checked by the API's own tests). */
+type Json = any;
+
+async function get(url: string): Promise<Json> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+}
+
+function config(serverPort: number): string {
+  return `cluster = "solo"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "${GUEST}"
+roles = ["member"]
+
+[heartbeat]
+interval = "200ms"
+deadtime = "2s"
+initdead = "4s"
+
+[[heartbeat.links]]
+name = "lan"
+kind = "ucast"
+
+[api]
+port = 9480
+
+[resources]
+
+[[resources.group]]
+name = "web"
+members = ["vip", "director"]
+preferred = "alpha"
+
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "${VIP}/24", interface = "eth0" }
+
+[[resources.resource]]
+name = "director"
+agent = "director"
+monitor_interval = "5s"
+
+[[services]]
+name = "web"
+port = ${serverPort}
+servers = [{ address = "${GATEWAY}" }]
+check = { kind = "http", path = "/", interval = "1s", timeout = "2s", rise = 1, fall = 2 }
+
+[director]
+dataplane = "nftables"
+
+[[director.virtual_service]]
+name = "web-vip"
+address = "${VIP}"
+port = 80
+service = "web"
+scheduler = "rr"
+`;
+}
+
+describe.skipIf(why !== undefined)("appliance boot", () => {
+  const tmp = why ? undefined : tempDir("appliance");
+  let vm: Vm | undefined;
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  let api = "";
+  let bootMs = 0;
+
+  beforeAll(async () => {
+    if (imageStale()) {
+      const t = Date.now();
+      const r = spawnSync("node", [join(ROOT, "appliance", "build.mjs")], { cwd: ROOT, encoding: "utf8", timeout: 600_000 });
+      if (r.status !== 0) throw new Error(`appliance build failed:\n${r.stdout}\n${r.stderr}`);
+      console.log(`appliance: image built in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    }
+    const dir = tmp!.dir;
+    server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("real server\n") });
+    const key = spawnSync(process.env.TANDEM_BIN ?? join(ROOT, "dist", "tandem"), ["keygen", "-o", join(dir, "cluster.key")], { encoding: "utf8" });
+    if (key.status !== 0) throw new Error(`keygen: ${key.stderr}`);
+    const disk = join(dir, "config.img");
+    configDisk(disk, {
+      "tandem.toml": config(server.port!),
+      "cluster.key": await Bun.file(join(dir, "cluster.key")).text(),
+      "appliance.conf": `node=alpha\nip=eth0:${GUEST}/24\ngw=${GATEWAY}\nlog=console\n`,
+    }, dir);
+    const port = await freePort();
+    api = `http://127.0.0.1:${port}`;
+    vm = boot({
+      name: "tandem-boot-test",
+      configDisk: disk,
+      console: join(dir, "console.log"),
+      net: ["-netdev", `user,id=n0,net=198.18.5.0/24,host=${GATEWAY},hostfwd=tcp:127.0.0.1:${port}-${GUEST}:9480`, "-device", "virtio-net-pci,netdev=n0"],
+    });
+    await waitFor("the node's API to answer running", async () => {
+      return (await get(`${api}/v1/status`)).phase === "running" ? true : undefined;
+    }, BOOT_TIMEOUT_MS, 500);
+    bootMs = Date.now() - vm.startedAt;
+    console.log(`appliance: boot to running in ${(bootMs / 1000).toFixed(1)} s (qemu start to the API answering)`);
+  }, TEST_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await vm?.kill();
+    server?.stop(true);
+    tmp?.cleanup();
+  });
+
+  test("/healthz answers and the node runs", async () => {
+    expect((await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+    const s = await get(`${api}/v1/status`);
+    expect(s.node).toBe("alpha");
+    expect(s.phase).toBe("running");
+  });
+
+  test("the virtual address is started", async () => {
+    const vip = await waitFor("vip started", async () => {
+      const s = await get(`${api}/v1/status`);
+      return s.modules?.resources?.resources?.vip?.states?.alpha === "started" ? true : undefined;
+    }, 30_000, 500);
+    expect(vip).toBe(true);
+  }, 40_000);
+
+  test("the director is active, sees the real server healthy and programmed the kernel", async () => {
+    const d = await waitFor("the director to program the real server", async () => {
+      const d = await get(`${api}/v1/director/`);
+      const vs = d.virtualServices?.[0];
+      const sv = vs?.servers?.[0];
+      return d.active && sv?.healthy && sv?.weight > 0 && !d.reconcile?.error ? d : undefined;
+    }, 60_000, 1_000).catch(async (e) => {
+      throw new Error(`${e.message}\n${JSON.stringify(await get(`${api}/v1/director/`))}`);
+    });
+    expect(d.dataplane).toBe("nftables");
+  }, 70_000);
+
+  test("the stock kernel has ip_vs, and the console shows the node's state and dashboard", async () => {
+    expect(vm!.console()).toMatch(/ip_vs: IP Virtual Server version/);
+    await vm!.waitConsole(new RegExp(`node alpha running; dashboard http://${GUEST.replaceAll(".", "\\.")}:9480/`), 20_000);
+  }, 30_000);
+});
