@@ -2,11 +2,12 @@
  * The appliance boots: one VM by direct kernel boot (qemu, software emulation
  * unless TANDEM_QEMU_ACCEL=kvm), user-mode networking with only its API
  * forwarded to 127.0.0.1, a config disk with a single-node config: a group
- * with a virtual address and the director (nftables dataplane) over one real
- * server, which is this test's HTTP server reached through qemu's gateway.
- * Checked through the API and the console: the node runs, the address is
- * started, the director sees the server healthy and programmed the kernel,
- * and the stock kernel has ip_vs. Prints the boot time.
+ * with a virtual address and the director on the IPVS dataplane (generic
+ * netlink) over one real server, this test's HTTP server reached through
+ * qemu's gateway. Checked through the API and the console: the node runs, the
+ * address is started, the director sees the server healthy and programmed
+ * IPVS, which reads back unchanged at the next reconcile, and the stock
+ * kernel has ip_vs. Prints the boot time.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
@@ -79,7 +80,7 @@ servers = [{ address = "${GATEWAY}" }]
 check = { kind = "http", path = "/", interval = "1s", timeout = "2s", rise = 1, fall = 2 }
 
 [director]
-dataplane = "nftables"
+dataplane = "ipvs"
 
 [[director.virtual_service]]
 name = "web-vip"
@@ -159,7 +160,14 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     }, 60_000, 1_000).catch(async (e) => {
       throw new Error(`${e.message}\n${JSON.stringify(await get(`${api}/v1/director/`))}`);
     });
-    expect(d.dataplane).toBe("nftables");
+    expect(d.dataplane).toBe("ipvs");
+    // The director reconciles again within RECONCILE_EVERY_MS: reading IPVS back through generic netlink
+    // must give what was programmed, or that reconcile would have changes to make.
+    const again = await waitFor("a later reconcile with nothing to change", async () => {
+      const later = await get(`${api}/v1/director/`);
+      return later.reconcile && later.reconcile.at > d.reconcile.at ? later.reconcile : undefined;
+    }, 20_000, 1_000);
+    expect(again).toMatchObject({ changes: 0, error: null });
   }, 70_000);
 
   test("the stock kernel has ip_vs, and the console shows the node's state and dashboard", async () => {
