@@ -66,6 +66,10 @@ export interface VmOptions {
   net: string[];
   /** The serial console goes to this file. */
   console: string;
+  /** Virtual CPUs (default 2; a pair on two host cores runs best with 1 each). */
+  smp?: number;
+  /** Run qemu inside this network namespace (`ip netns exec` execs it: the pid is qemu's), for tap devices there. */
+  netns?: string;
 }
 
 export interface Vm {
@@ -87,7 +91,8 @@ function kernel(): string {
 
 export function boot(o: VmOptions): Vm {
   const args = [
-    "qemu-system-x86_64", ...accel(), "-smp", "2", "-m", String(VM_MEMORY_MB), "-name", o.name,
+    ...(o.netns ? ["ip", "netns", "exec", o.netns] : []),
+    "qemu-system-x86_64", ...accel(), "-smp", String(o.smp ?? 2), "-m", String(VM_MEMORY_MB), "-name", o.name,
     "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", `file:${o.console}`,
     "-kernel", kernel(), "-initrd", join(IMAGE, "initrd"),
     "-append", `console=ttyS0 panic=-1 quiet ${o.append ?? ""}`.trim(),

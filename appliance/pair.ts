@@ -1,0 +1,262 @@
+/**
+ * The pair on a laptop: two appliance VMs (alpha, bravo), a client and two
+ * real servers on one private network, with no host networking beyond
+ * loopback. The network is a bridge inside a network namespace this creates;
+ * each VM's NIC is a tap device on that bridge (qemu runs inside the
+ * namespace), and the client and the real servers are namespaces of their own
+ * joined to the bridge by veth pairs. The real servers answer HTTP on port 80
+ * with their name and route back to the client via the virtual address (the
+ * director forwards by NAT). The nodes' APIs are reached from the client's
+ * namespace.
+ *
+ *   bun appliance/pair.ts      boots it, prints how to reach it, Ctrl-C ends it
+ *
+ * Used by test/appliance/pair.test.ts. Needs root (namespaces, taps).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { boot, configDisk, ROOT, type Vm } from "./vm.ts";
+
+export const NODES = ["alpha", "bravo"] as const;
+export type Node = (typeof NODES)[number];
+export const LAN = "198.18.7.";
+export const ADDR = { alpha: `${LAN}11`, bravo: `${LAN}12`, vip: `${LAN}50`, client: `${LAN}100`, rs1: `${LAN}101`, rs2: `${LAN}102` } as const;
+/** Heartbeat timers generous enough for two emulated VMs sharing two host cores. */
+export const TIMERS = { interval: 200, warntime: 1000, deadtime: 2000, initdead: 10_000 };
+const SERVERS = ["rs1", "rs2"] as const;
+/** Every command this runs to build or tear down the network is bounded by this. */
+const SH_TIMEOUT_MS = 10_000;
+
+/** Why the pair cannot run here, or undefined. */
+export function pairMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root (network namespaces, tap devices)";
+  for (const t of ["ip", "curl"]) if (!Bun.which(t) && !Bun.which(t, { PATH: "/sbin:/usr/sbin:/bin:/usr/bin" })) return `needs ${t}`;
+  return undefined;
+}
+
+export function pairConfig(): string {
+  const t = TIMERS;
+  return `cluster = "pair"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "${ADDR.alpha}"
+
+[[nodes]]
+name = "bravo"
+address = "${ADDR.bravo}"
+
+[heartbeat]
+interval = "${t.interval}ms"
+warntime = "${t.warntime}ms"
+deadtime = "${t.deadtime}ms"
+initdead = "${t.initdead}ms"
+
+[[heartbeat.links]]
+name = "lan"
+kind = "ucast"
+
+[api]
+port = 9480
+
+[resources]
+
+[[resources.group]]
+name = "web"
+members = ["vip", "director"]
+preferred = "alpha"
+
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "${ADDR.vip}/24", interface = "eth0" }
+monitor_interval = "2s"
+
+[[resources.resource]]
+name = "director"
+agent = "director"
+monitor_interval = "2s"
+
+[[services]]
+name = "web"
+port = 80
+servers = [{ address = "${ADDR.rs1}" }, { address = "${ADDR.rs2}" }]
+check = { kind = "http", path = "/", interval = "1s", timeout = "1s", rise = 1, fall = 2 }
+
+[director]
+dataplane = "ipvs"
+
+[[director.virtual_service]]
+name = "web-vip"
+address = "${ADDR.vip}"
+port = 80
+service = "web"
+scheduler = "rr"
+forwarding = "nat"
+`;
+}
+
+function sh(argv: string[]): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", timeout: SH_TIMEOUT_MS });
+  if (r.status !== 0) throw new Error(`${argv.join(" ")}: exit ${r.status ?? r.signal}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Runs `argv` inside namespace `ns`, bounded; its stdout, or undefined when it failed. */
+async function inNs(ns: string, argv: string[], timeoutMs: number): Promise<string | undefined> {
+  const p = Bun.spawn(["ip", "netns", "exec", ns, ...argv], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+  const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+  clearTimeout(timer);
+  return code === 0 ? out : undefined;
+}
+
+export interface Pair {
+  dir: string;
+  /** The namespaces: the bridge's, the client's, the real servers'. */
+  ns: { net: string; client: string; rs1: string; rs2: string };
+  vms: Partial<Record<Node, Vm>>;
+  /** A JSON answer of a node's API (GET), asked from the client's namespace; undefined when it does not answer. */
+  api(node: Node, path: string): Promise<any>;
+  /** `count` new HTTP connections from the client to the virtual address: the answers by real server ("none" for a failure). */
+  client(count: number): Promise<Record<string, number>>;
+  /** Kills a VM's qemu with SIGKILL: a power cut. */
+  powerCut(node: Node): Promise<void>;
+  /** Stops everything this started and removes the namespaces and the directory. */
+  stop(): Promise<void>;
+}
+
+/** Builds the network, starts the real servers and boots both VMs (it does not wait for them to run). */
+export function startPair(o: { log?: (line: string) => void } = {}): Pair {
+  const log = o.log ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), "tandem-pair-"));
+  const tag = `tpair${process.pid}`;
+  const ns = { net: `${tag}-net`, client: `${tag}-client`, rs1: `${tag}-rs1`, rs2: `${tag}-rs2` };
+  const made: string[] = [];
+  const servers: ReturnType<typeof Bun.spawn>[] = [];
+  const vms: Partial<Record<Node, Vm>> = {};
+
+  const pair: Pair = {
+    dir,
+    ns,
+    vms,
+    async api(node, path) {
+      const out = await inNs(ns.client, ["curl", "-sf", "--max-time", "3", `http://${ADDR[node]}:9480${path}`], 5_000);
+      return out ? JSON.parse(out) : undefined;
+    },
+    async client(count) {
+      const script = `for i in $(seq ${count}); do curl -s --max-time 1 http://${ADDR.vip}/ || echo none; done`;
+      const out = (await inNs(ns.client, ["sh", "-c", script], count * 1_500 + 5_000)) ?? "";
+      const got: Record<string, number> = {};
+      for (const line of out.split("\n").map((l) => l.trim()).filter(Boolean)) got[line] = (got[line] ?? 0) + 1;
+      return got;
+    },
+    async powerCut(node) {
+      const vm = vms[node];
+      if (!vm) return;
+      process.kill(vm.pid, "SIGKILL");
+      await vm.exited;
+    },
+    async stop() {
+      await Promise.all(Object.values(vms).map((vm) => vm.kill()));
+      for (const p of servers) {
+        p.kill("SIGKILL");
+        await p.exited;
+      }
+      for (const n of made.reverse()) spawnSync("ip", ["netns", "del", n], { timeout: SH_TIMEOUT_MS });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    for (const n of Object.values(ns)) {
+      sh(["ip", "netns", "add", n]);
+      made.push(n);
+      sh(["ip", "-n", n, "link", "set", "lo", "up"]);
+    }
+    sh(["ip", "-n", ns.net, "link", "add", "br0", "type", "bridge"]);
+    sh(["ip", "-n", ns.net, "link", "set", "br0", "up"]);
+    for (const node of NODES) {
+      sh(["ip", "-n", ns.net, "tuntap", "add", "dev", `tap-${node}`, "mode", "tap"]);
+      sh(["ip", "-n", ns.net, "link", "set", `tap-${node}`, "master", "br0", "up"]);
+    }
+    for (const host of ["client", ...SERVERS] as const) {
+      sh(["ip", "-n", ns.net, "link", "add", `v-${host}`, "type", "veth", "peer", "name", "eth0", "netns", ns[host]]);
+      sh(["ip", "-n", ns.net, "link", "set", `v-${host}`, "master", "br0", "up"]);
+      sh(["ip", "-n", ns[host], "addr", "add", `${ADDR[host]}/24`, "dev", "eth0"]);
+      sh(["ip", "-n", ns[host], "link", "set", "eth0", "up"]);
+    }
+    for (const rs of SERVERS) {
+      // LVS-NAT: the answers go back through the director, which holds the virtual address.
+      sh(["ip", "-n", ns[rs], "route", "add", `${ADDR.client}/32`, "via", ADDR.vip]);
+      servers.push(Bun.spawn(["ip", "netns", "exec", ns[rs], process.execPath, "-e", `Bun.serve({ hostname: "0.0.0.0", port: 80, fetch: () => new Response("${rs}\\n") })`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }));
+    }
+    log(`pair: network ${LAN}0/24 on a bridge in namespace ${ns.net}; client ${ADDR.client}, real servers ${ADDR.rs1} and ${ADDR.rs2}`);
+
+    const bin = process.env.TANDEM_BIN ?? join(ROOT, "dist", "tandem");
+    sh([bin, "keygen", "-o", join(dir, "cluster.key")]);
+    const key = readFileSync(join(dir, "cluster.key"), "utf8");
+    for (const [i, node] of NODES.entries()) {
+      const disk = join(dir, `${node}.img`);
+      configDisk(disk, { "tandem.toml": pairConfig(), "cluster.key": key, "appliance.conf": `node=${node}\nip=eth0:${ADDR[node]}/24\nlog=console\n` }, dir);
+      vms[node] = boot({
+        name: `tandem-${node}`,
+        smp: 1,
+        netns: ns.net,
+        configDisk: disk,
+        console: join(dir, `${node}.console`),
+        net: ["-netdev", `tap,id=n0,ifname=tap-${node},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n0,mac=52:54:00:7a:00:1${i + 1}`],
+      });
+    }
+  } catch (e) {
+    void pair.stop();
+    throw e;
+  }
+  return pair;
+}
+
+/** Waits (bounded) until every node's API answers `running`; the time from qemu's start for each. */
+export async function waitRunning(pair: Pair, timeoutMs: number): Promise<Record<Node, number>> {
+  const until = Date.now() + timeoutMs;
+  const at: Partial<Record<Node, number>> = {};
+  while (Date.now() < until) {
+    for (const node of NODES) {
+      if (at[node] !== undefined) continue;
+      const vm = pair.vms[node]!;
+      if ((await pair.api(node, "/v1/status"))?.phase === "running") at[node] = Date.now() - vm.startedAt;
+    }
+    if (NODES.every((n) => at[n] !== undefined)) return at as Record<Node, number>;
+    await Bun.sleep(500);
+  }
+  const tails = NODES.map((n) => `--- ${n} console ---\n${pair.vms[n]?.console().slice(-3000)}`).join("\n");
+  throw new Error(`the nodes did not answer running within ${timeoutMs} ms (${JSON.stringify(at)})\n${tails}`);
+}
+
+if (import.meta.main) {
+  if (pairMissing()) {
+    console.error(`appliance/pair: ${pairMissing()}`);
+    process.exit(2);
+  }
+  const pair = startPair({ log: console.log });
+  let stopping = false;
+  const end = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await pair.stop();
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void end(0));
+  process.on("SIGTERM", () => void end(0));
+  try {
+    const times = await waitRunning(pair, 180_000);
+    console.log(`pair: running: alpha in ${(times.alpha / 1000).toFixed(1)} s, bravo in ${(times.bravo / 1000).toFixed(1)} s; consoles in ${pair.dir}`);
+    console.log(`pair: try  ip netns exec ${pair.ns.client} curl http://${ADDR.vip}/   and   ip netns exec ${pair.ns.client} curl http://${ADDR.alpha}:9480/v1/director/`);
+    console.log("pair: Ctrl-C stops the VMs and removes the namespaces");
+  } catch (e) {
+    console.error((e as Error).message);
+    await end(1);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The pair of appliances (appliance/pair.ts): two VMs booted from the image,
+ * a client and two real servers on a private network (a bridge inside a
+ * network namespace; the VMs on taps there, the others on veths). The group
+ * is a virtual address and the director on the IPVS dataplane (NAT, rr).
+ *
+ * Checked: the address comes up on the preferred node (alpha), whose director
+ * is active, sees both real servers healthy and programmed IPVS, which reads
+ * back unchanged at the next reconcile; bravo's is standing by; the client
+ * gets answers from both real servers through the address. No false failover
+ * while both run. Powering alpha off (qemu killed) moves the address and the
+ * IPVS service to bravo and the client is served again. Prints the boot and
+ * failover times. Needs root and qemu; skips with the reason otherwise.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { pairMissing, startPair, TIMERS, waitRunning, type Node, type Pair } from "../../appliance/pair.ts";
+import { buildMissing, imageStale, qemuMissing, ROOT } from "../../appliance/vm.ts";
+import { waitFor } from "../helpers.ts";
+
+const why = qemuMissing() ?? pairMissing() ?? (imageStale() ? buildMissing() : undefined);
+if (why) console.log(`skip: appliance pair: ${why}`);
+
+/** Both VMs booting at once on two host cores under emulation; measured ~25 s. */
+const BOOT_TIMEOUT_MS = 90_000;
+/** Detection (deadtime) + the group's start on bravo + the director's first reconcile, under emulation. */
+const FAILOVER_TIMEOUT_MS = 30_000;
+
+/** A JSON answer of the node's API (its shape is the API's, checked by the API's own tests). */
+type Json = any;
+
+const vipOn = (s: Json): Record<string, string> => s?.modules?.resources?.resources?.vip?.states ?? {};
+
+describe.skipIf(why !== undefined)("appliance pair", () => {
+  let pair: Pair | undefined;
+  /** Times bravo was seen holding the address while alpha ran (a false failover). */
+  let falseTakeovers = 0;
+  let watching = true;
+  let watcher: Promise<void> | undefined;
+
+  const api = async (node: Node, path: string): Promise<Json> => {
+    const r = await pair!.api(node, path);
+    if (r === undefined) throw new Error(`${node} ${path}: no answer`);
+    return r;
+  };
+
+  beforeAll(async () => {
+    if (imageStale()) {
+      const t = Date.now();
+      const r = spawnSync("node", [join(ROOT, "appliance", "build.mjs")], { cwd: ROOT, encoding: "utf8", timeout: 600_000 });
+      if (r.status !== 0) throw new Error(`appliance build failed:\n${r.stdout}\n${r.stderr}`);
+      console.log(`appliance: image built in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    }
+    pair = startPair();
+    const times = await waitRunning(pair, BOOT_TIMEOUT_MS);
+    console.log(`appliance pair: boot to running: alpha ${(times.alpha / 1000).toFixed(1)} s, bravo ${(times.bravo / 1000).toFixed(1)} s (both at once, -smp 1 each, ${TIMERS.interval} ms heartbeat, ${TIMERS.deadtime} ms deadtime)`);
+  }, BOOT_TIMEOUT_MS + 30_000);
+
+  afterAll(async () => {
+    watching = false;
+    await watcher;
+    await pair?.stop();
+  }, 30_000);
+
+  test("the address comes up on the preferred node, alpha, and both nodes agree", async () => {
+    const states = await waitFor("the address started on alpha, stopped on bravo, as both see it", async () => {
+      const [a, b] = [vipOn(await api("alpha", "/v1/status")), vipOn(await api("bravo", "/v1/status"))];
+      return a.alpha === "started" && b.alpha === "started" && a.bravo === "stopped" && b.bravo === "stopped" ? a : undefined;
+    }, 40_000, 500).catch(async (e) => {
+      throw new Error(`${e.message}\nalpha: ${JSON.stringify(vipOn(await pair!.api("alpha", "/v1/status")))}\nbravo: ${JSON.stringify(vipOn(await pair!.api("bravo", "/v1/status")))}`);
+    });
+    expect(states).toEqual({ alpha: "started", bravo: "stopped" });
+    // From here on, bravo holding the address while alpha runs would be a false failover.
+    watcher = (async () => {
+      while (watching && pair) {
+        const s = await pair.api("bravo", "/v1/status").catch(() => undefined);
+        if (!watching) break;
+        if (vipOn(s).bravo === "started" || vipOn(s).bravo === "starting") falseTakeovers++;
+        await Bun.sleep(500);
+      }
+    })();
+  }, 50_000);
+
+  test("alpha's director is active, both real servers healthy, IPVS programmed and read back unchanged; bravo's stands by", async () => {
+    const d = await waitFor("alpha's director to program both real servers", async () => {
+      const d = await api("alpha", "/v1/director/");
+      const servers = d.virtualServices?.[0]?.servers ?? [];
+      return d.active && servers.length === 2 && servers.every((s: Json) => s.healthy && s.weight > 0) && d.reconcile && !d.reconcile.error ? d : undefined;
+    }, 40_000, 1_000).catch(async (e) => {
+      throw new Error(`${e.message}\n${JSON.stringify(await pair!.api("alpha", "/v1/director/"))}`);
+    });
+    expect(d.dataplane).toBe("ipvs");
+    const again = await waitFor("a later reconcile with nothing to change", async () => {
+      const later = await api("alpha", "/v1/director/");
+      return later.reconcile && later.reconcile.at > d.reconcile.at ? later.reconcile : undefined;
+    }, 20_000, 1_000);
+    expect(again).toMatchObject({ changes: 0, error: null });
+    const b = await api("bravo", "/v1/director/");
+    expect(b.active).toBe(false);
+  }, 70_000);
+
+  test("the client gets answers from both real servers through the address", async () => {
+    await waitFor("the client to be served", async () => ((await pair!.client(2)).rs1 ? true : undefined), 20_000, 500);
+    const got = await pair!.client(20);
+    expect(got.none ?? 0).toBe(0);
+    expect(got.rs1).toBeGreaterThan(0);
+    expect(got.rs2).toBeGreaterThan(0);
+    expect(got.rs1! + got.rs2!).toBe(20);
+  }, 40_000);
+
+  test("powering alpha off moves the address and the IPVS service to bravo; the client is served again", async () => {
+    expect(falseTakeovers).toBe(0);
+    watching = false;
+    await watcher;
+    const cut = Date.now();
+    await pair!.powerCut("alpha");
+    const vipAt = await waitFor("bravo to start the address", async () => (vipOn(await api("bravo", "/v1/status")).bravo === "started" ? Date.now() : undefined), FAILOVER_TIMEOUT_MS, 200);
+    const servedAt = await waitFor("the client to be served through bravo", async () => {
+      const d = await api("bravo", "/v1/director/");
+      if (!d.active) return undefined;
+      const got = await pair!.client(2);
+      return got.rs1 || got.rs2 ? Date.now() : undefined;
+    }, FAILOVER_TIMEOUT_MS, 200).catch(async (e) => {
+      throw new Error(`${e.message}\nbravo: ${JSON.stringify(await pair!.api("bravo", "/v1/director/"))}\nclient: ${JSON.stringify(await pair!.client(2))}\n--- bravo console ---\n${pair!.vms.bravo!.console().slice(-5000)}`);
+    });
+    console.log(`appliance pair: failover (alpha powered off): address on bravo in ${((vipAt - cut) / 1000).toFixed(1)} s, client served again in ${((servedAt - cut) / 1000).toFixed(1)} s; false takeovers before: ${falseTakeovers}`);
+    const d = await api("bravo", "/v1/director/");
+    expect(d.active).toBe(true);
+    expect(d.virtualServices[0].servers.every((s: Json) => s.healthy && s.weight > 0)).toBe(true);
+    const got = await pair!.client(20);
+    expect(got.none ?? 0).toBe(0);
+    expect(got.rs1).toBeGreaterThan(0);
+    expect(got.rs2).toBeGreaterThan(0);
+  }, FAILOVER_TIMEOUT_MS * 2 + 20_000);
+});
