@@ -25,6 +25,9 @@ const APP_CHUNK_BYTES = MAX_PAYLOAD - APP_HEADER_BYTES;
 /** The longest app message: MAX_FRAGMENTS frames. */
 export const MAX_APP_MESSAGE_BYTES = MAX_FRAGMENTS * (APP_CHUNK_BYTES - FRAGMENT_HEADER_BYTES);
 
+/** The engine's events that come with every change of a peer's status or incarnation, or of quorum. */
+const MEMBERSHIP_EVENTS: ReadonlySet<string> = new Set(["heartbeat.peer", "heartbeat.quorum", "heartbeat.started"]);
+
 const MEMBER_STATUS: Record<string, MemberStatus> = { up: "up", leaving: "leaving", down: "down", init: "unknown" };
 
 export function paramsOf(config: Config, self: string): HbParams {
@@ -206,6 +209,8 @@ export class HeartbeatService implements ModuleInstance {
     this.state = state;
     for (const e of effects) this.perform(e);
     this.timer.set(nextDeadline(this.state));
+    // A peer's status and quorum change only with the engine's events about them: most frames change neither.
+    if (!effects.some((e) => e.type === "event" && MEMBERSHIP_EVENTS.has(e.event))) return;
     const now = this.membership();
     if (now !== this.told) {
       this.told = now;
