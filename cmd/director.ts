@@ -57,6 +57,7 @@ ${COMMON_OPTIONS}`,
   async main(argv) {
     const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
     if (values.help) return void console.log(this.help), EXIT_OK;
+    if (values.for !== undefined) fail("--for is for `tandem move`, not the director");
     const [verb = "status", service, addr, weight] = positionals;
     const t = await target(values);
     if (verb === "status") {

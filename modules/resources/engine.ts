@@ -192,6 +192,11 @@ export function initialState(p: CoordParams): State {
   };
 }
 
+/** Whether a resource may run on this node: anything but known stopped, or an operation on it in flight (a reload may not change it then). */
+export function mayRunHere(s: State, resource: string): boolean {
+  return s.states[resource] !== "stopped" || s.ops[resource] !== undefined;
+}
+
 /** The same node under a new config: new resources are unknown (probed), removed ones forgotten. */
 export function reconfigure(prev: State, p: CoordParams): State {
   const s = structuredClone(prev);

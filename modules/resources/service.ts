@@ -12,7 +12,7 @@ import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { clusterConfigOf, type ResourceRaw } from "./config.ts";
 import { createAgent, type ManagedAgent } from "./agents/index.ts";
-import { initialState, nextDeadline, reconfigure, step, type AdminCommand, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
+import { initialState, mayRunHere, nextDeadline, reconfigure, step, type AdminCommand, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
 import { adminRoutes } from "./routes.ts";
 import { statusOf } from "./status.ts";
@@ -95,7 +95,7 @@ export class ResourcesService implements ModuleInstance {
     const before = new Map(this.config.raw.resources!.resource.map((r) => [r.name, JSON.stringify(r)] as const));
     const after = new Map(config.raw.resources!.resource.map((r) => [r.name, JSON.stringify(r)] as const));
     const touched = [...before.keys()].filter((r) => after.get(r) !== before.get(r));
-    const busy = touched.filter((r) => this.state.states[r] !== "stopped" || this.state.ops[r]);
+    const busy = touched.filter((r) => mayRunHere(this.state, r));
     if (busy.length) throw new Error(`resources ${busy.join(", ")} changed or were removed while they may run on this node: stop them first (standby, or remove them from their group and reload), then reload again`);
     const agents = this.build(config.raw.resources!.resource.filter((r) => after.get(r.name) !== before.get(r.name)));
     const devices = config.raw.resources!.fence_device.map((d) => createFenceDevice(d, { self: this.ctx.node.name }));

@@ -97,6 +97,9 @@ describe("admin commands", () => {
     expect(badFor.stderr).toContain('--for expects a duration like 30m or 2h, found "soon"');
     const forOnMove = await tandem(["standby", "-c", CONFIG, "alpha", "--for", "1h"]);
     expect(forOnMove.code).toBe(2);
+    const forOnDirector = await tandem(["director", "-c", CONFIG, "drain", "web", "198.18.9.101:80", "--for", "1h"]);
+    expect(forOnDirector.code).toBe(2);
+    expect(forOnDirector.stderr).toContain("--for is for `tandem move`");
   });
 
   test("no node answering is a failure that names where it asked", async () => {

@@ -5,7 +5,7 @@
  * incarnation, quorum) set by the test as the heartbeat would report it.
  */
 import { describe, expect, test } from "bun:test";
-import { nextDeadline, type Transition } from "../../../modules/resources/engine.ts";
+import { mayRunHere, nextDeadline, type Transition } from "../../../modules/resources/engine.ts";
 import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
 
 const WEB = ["ip", "fs", "app"];
@@ -49,6 +49,21 @@ describe("coordinator engine", () => {
     expect(Object.keys(h.node("bravo").state.monitors)).toEqual(WEB);
     expect(h.node("alpha").state.states).toEqual({ ip: "stopped", fs: "stopped", app: "stopped" });
     expect(h.node("bravo").state.states).toEqual({ ip: "started", fs: "started", app: "started" });
+  });
+
+  test("a resource may run here (a reload may not change it) unless known stopped with nothing in flight", () => {
+    const h = new Harness(["alpha", "bravo"], config(WEB.map((r) => resource(r)), [group("web", WEB, { preferredNode: "bravo" })]));
+    h.start();
+    h.deliver();
+    const alpha = () => h.node("alpha").state;
+    expect(mayRunHere(alpha(), "ip")).toBe(true);
+    h.complete("alpha", "ip", "not-running");
+    expect(mayRunHere(alpha(), "ip")).toBe(false);
+    for (const r of WEB.slice(1)) h.complete("alpha", r, "not-running");
+    for (const r of WEB) h.complete("bravo", r, "not-running");
+    h.deliver();
+    expect(mayRunHere(h.node("bravo").state, "ip")).toBe(true);
+    expect(h.node("bravo").state.states.ip).toBe("stopped");
   });
 
   test("a follower performs a transition only when it was planned from its latest report: a resent or stale one starts nothing twice", () => {
