@@ -14,10 +14,10 @@
  * Used by test/appliance/pair.test.ts. Needs root (namespaces, taps).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { boot, configDisk, ROOT, type Vm } from "./vm.ts";
+import { boot, clusterKey, configDisk, type Vm } from "./vm.ts";
 
 export const NODES = ["alpha", "bravo"] as const;
 export type Node = (typeof NODES)[number];
@@ -196,9 +196,7 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     }
     log(`pair: network ${LAN}0/24 on a bridge in namespace ${ns.net}; client ${ADDR.client}, real servers ${ADDR.rs1} and ${ADDR.rs2}`);
 
-    const bin = process.env.TANDEM_BIN ?? join(ROOT, "dist", "tandem");
-    sh([bin, "keygen", "-o", join(dir, "cluster.key")]);
-    const key = readFileSync(join(dir, "cluster.key"), "utf8");
+    const key = clusterKey(dir);
     for (const [i, node] of NODES.entries()) {
       const disk = join(dir, `${node}.img`);
       configDisk(disk, { "tandem.toml": pairConfig(), "cluster.key": key, "appliance.conf": `node=${node}\nip=eth0:${ADDR[node]}/24\nlog=console\n` }, dir);

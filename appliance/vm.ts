@@ -5,7 +5,7 @@
  * by `bun appliance/vm.ts DIR` to boot one node by hand.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "..");
@@ -56,15 +56,31 @@ export function configDisk(path: string, files: Record<string, string>, dir: str
   }
 }
 
+/**
+ * What the VM boots: the kernel and initrd directly (the quickest under emulation), or the hybrid ISO as a
+ * BIOS (SeaBIOS) sees it on a CD, or as UEFI (OVMF) sees it on a disk.
+ */
+export type BootMedia = "kernel" | "iso-bios-cd" | "iso-uefi-disk";
+
+/** OVMF's firmware and the template of its variable store, from Debian's ovmf package. */
+const OVMF = { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" };
+
+/** Why a UEFI boot cannot run here, or undefined. */
+export function ovmfMissing(): string | undefined {
+  return existsSync(OVMF.code) && existsSync(OVMF.vars) ? undefined : "needs OVMF (Debian: ovmf; npm test's setup installs it as root)";
+}
+
 export interface VmOptions {
   name: string;
-  /** Extra kernel command line (tandem.node=, tandem.ip=, ...). */
+  /** Default "kernel". */
+  media?: BootMedia;
+  /** Extra kernel command line (tandem.node=, tandem.ip=, ...); only for a direct kernel boot (the ISO has its own). */
   append?: string;
   /** A config disk image attached read-only. */
   configDisk?: string;
   /** qemu -netdev/-device pairs, already formed. */
   net: string[];
-  /** The serial console goes to this file. */
+  /** The serial console's output goes to this file; its input is a Unix socket beside it (`FILE.sock`), see Vm.shell. */
   console: string;
   /** Virtual CPUs (default 2; a pair on two host cores runs best with 1 each). */
   smp?: number;
@@ -78,6 +94,11 @@ export interface Vm {
   console(): string;
   /** Waits (bounded) for a console line matching `re`. */
   waitConsole(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
+  /**
+   * Runs a shell command on the console (the appliance's root shell there, which Enter starts) and gives its
+   * output: what an operator at the console sees. Bounded; one at a time.
+   */
+  shell(command: string, timeoutMs: number): Promise<string>;
   /** Stops qemu (SIGTERM, then SIGKILL after a grace): a power cut for the guest. */
   kill(): Promise<void>;
   exited: Promise<number>;
@@ -89,13 +110,29 @@ function kernel(): string {
   return existsSync(vmlinux) ? vmlinux : join(IMAGE, "vmlinuz");
 }
 
+function media(o: VmOptions): string[] {
+  const iso = join(ROOT, "dist", "tandem-appliance.iso");
+  switch (o.media ?? "kernel") {
+    case "kernel":
+      return ["-kernel", kernel(), "-initrd", join(IMAGE, "initrd"), "-append", `console=ttyS0 panic=-1 quiet ${o.append ?? ""}`.trim()];
+    case "iso-bios-cd":
+      return ["-drive", `file=${iso},media=cdrom,readonly=on`, "-boot", "d"];
+    case "iso-uefi-disk": {
+      // The firmware writes its variables: each VM gets its own copy of the template, beside its console.
+      const vars = `${o.console}.ovmf-vars.fd`;
+      copyFileSync(OVMF.vars, vars);
+      return ["-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF.code}`, "-drive", `if=pflash,format=raw,unit=1,file=${vars}`, "-drive", `file=${iso},format=raw,if=virtio,readonly=on`];
+    }
+  }
+}
+
 export function boot(o: VmOptions): Vm {
   const args = [
     ...(o.netns ? ["ip", "netns", "exec", o.netns] : []),
     "qemu-system-x86_64", ...accel(), "-smp", String(o.smp ?? 2), "-m", String(VM_MEMORY_MB), "-name", o.name,
-    "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", `file:${o.console}`,
-    "-kernel", kernel(), "-initrd", join(IMAGE, "initrd"),
-    "-append", `console=ttyS0 panic=-1 quiet ${o.append ?? ""}`.trim(),
+    "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none",
+    "-chardev", `socket,id=con,path=${o.console}.sock,server=on,wait=off,logfile=${o.console}`, "-serial", "chardev:con",
+    ...media(o),
     ...(o.configDisk ? ["-drive", `file=${o.configDisk},format=raw,if=virtio,readonly=on`] : []),
     ...o.net,
   ];
@@ -103,6 +140,7 @@ export function boot(o: VmOptions): Vm {
   const startedAt = Date.now();
   const read = () => (existsSync(o.console) ? readFileSync(o.console, "utf8") : "");
   let gone = false;
+  let shells = 0;
   const exited = p.exited.then((code) => ((gone = true), code));
   return {
     pid: p.pid,
@@ -120,6 +158,29 @@ export function boot(o: VmOptions): Vm {
       const stderr = gone ? await new Response(p.stderr).text() : "";
       throw new Error(`${o.name}: no console line matching ${re} within ${timeoutMs} ms${gone ? ` (qemu exited: ${stderr.trim()})` : ""}\n--- console ---\n${read().slice(-4000)}`);
     },
+    async shell(command, timeoutMs) {
+      const tag = `tandem-shell-${++shells}`;
+      // The markers are printed by the shell, not typed: the echo of the typed line does not match them.
+      const begin = `${tag}:begin`;
+      const end = `${tag}:end`;
+      const from = read().length;
+      const input = `\necho ${tag}:b''egin; ${command}; echo ${tag}:e''nd\n`;
+      const socket = await Bun.connect({ unix: `${o.console}.sock`, socket: { data() {} } });
+      try {
+        socket.write(input);
+        const until = Date.now() + timeoutMs;
+        while (Date.now() < until && !gone) {
+          const out = read().slice(from).replaceAll("\r", "");
+          const b = out.indexOf(`${begin}\n`);
+          const e = b < 0 ? -1 : out.indexOf(`${end}\n`, b);
+          if (e >= 0) return out.slice(b + begin.length + 1, e);
+          await Bun.sleep(100);
+        }
+      } finally {
+        socket.end();
+      }
+      throw new Error(`${o.name}: the console gave no answer to "${command}" within ${timeoutMs} ms\n--- console ---\n${read().slice(-3000)}`);
+    },
     async kill() {
       if (gone) return;
       process.kill(p.pid, "SIGTERM");
@@ -135,6 +196,23 @@ export function imageStale(): boolean {
   const initrd = join(IMAGE, "initrd");
   const bin = join(ROOT, "dist", "tandem");
   return !existsSync(initrd) || (existsSync(bin) && statSync(bin).mtimeMs > statSync(initrd).mtimeMs);
+}
+
+/** Builds the image when it is stale (appliance/build.mjs), saying how long it took; throws with the build's output when it fails. */
+export function ensureImage(): void {
+  if (!imageStale()) return;
+  const t = Date.now();
+  const r = spawnSync("node", [join(ROOT, "appliance", "build.mjs")], { cwd: ROOT, encoding: "utf8", timeout: 600_000 });
+  if (r.status !== 0) throw new Error(`appliance build failed:\n${r.stdout}\n${r.stderr}`);
+  console.log(`appliance: image built in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+}
+
+/** A new cluster key in `dir`/cluster.key (tandem keygen); its text. */
+export function clusterKey(dir: string): string {
+  const path = join(dir, "cluster.key");
+  const r = spawnSync(process.env.TANDEM_BIN ?? join(ROOT, "dist", "tandem"), ["keygen", "-o", path], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`tandem keygen: ${r.stderr}`);
+  return readFileSync(path, "utf8");
 }
 
 // `bun appliance/vm.ts DIR [--port N]`: boot one node with DIR's files (tandem.toml, its key,

@@ -45,6 +45,7 @@ export const APPLIANCE_PACKAGES = [
   "xorriso", // the hybrid ISO
   "mtools", // FAT images (the EFI system partition, config disks) without loop devices
   "nftables", // nft, copied into the image for the director's nftables dataplane
+  "ovmf", // the UEFI firmware test/appliance boots the ISO with
 ];
 
 function have(cmd) {
