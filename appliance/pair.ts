@@ -26,6 +26,7 @@ export const ADDR = { alpha: `${LAN}11`, bravo: `${LAN}12`, vip: `${LAN}50`, cli
 /** Heartbeat timers generous enough for two emulated VMs sharing two host cores. */
 export const TIMERS = { interval: 200, warntime: 1000, deadtime: 2000, initdead: 10_000 };
 const SERVERS = ["rs1", "rs2"] as const;
+export type RealServerName = (typeof SERVERS)[number];
 /** Every command this runs to build or tear down the network is bounded by this. */
 const SH_TIMEOUT_MS = 10_000;
 
@@ -61,6 +62,7 @@ kind = "ucast"
 
 [api]
 port = 9480
+token_file = "api.token"
 
 [resources]
 
@@ -116,6 +118,8 @@ async function inNs(ns: string, argv: string[], timeoutMs: number): Promise<stri
 
 export interface Pair {
   dir: string;
+  /** The bearer token of both nodes' APIs (their mutating endpoints). */
+  token: string;
   /** The namespaces: the bridge's, the client's, the real servers'. */
   ns: { net: string; client: string; rs1: string; rs2: string };
   vms: Partial<Record<Node, Vm>>;
@@ -123,6 +127,16 @@ export interface Pair {
   api(node: Node, path: string): Promise<any>;
   /** `count` new HTTP connections from the client to the virtual address: the answers by real server ("none" for a failure). */
   client(count: number): Promise<Record<string, number>>;
+  /** A POST to a node's API with the pair's token, from the client's namespace: the HTTP status (0 when it does not answer). */
+  post(node: Node, path: string): Promise<number>;
+  /** Stops a real server's HTTP server (SIGKILL), or starts it again. */
+  stopServer(rs: RealServerName): Promise<void>;
+  startServer(rs: RealServerName): void;
+  /**
+   * Opens a TCP connection from the client to the virtual address, waits `holdMs`, then sends one HTTP
+   * request on it: the answer (the real server's name), or undefined when the connection was dropped.
+   */
+  held(holdMs: number): Promise<string | undefined>;
   /** Kills a VM's qemu with SIGKILL: a power cut. */
   powerCut(node: Node): Promise<void>;
   /** Stops everything this started and removes the namespaces and the directory. */
@@ -136,11 +150,13 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
   const tag = `tpair${process.pid}`;
   const ns = { net: `${tag}-net`, client: `${tag}-client`, rs1: `${tag}-rs1`, rs2: `${tag}-rs2` };
   const made: string[] = [];
-  const servers: ReturnType<typeof Bun.spawn>[] = [];
+  const servers: Partial<Record<RealServerName, ReturnType<typeof Bun.spawn>>> = {};
+  const token = crypto.randomUUID();
   const vms: Partial<Record<Node, Vm>> = {};
 
   const pair: Pair = {
     dir,
+    token,
     ns,
     vms,
     async api(node, path) {
@@ -154,6 +170,24 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       for (const line of out.split("\n").map((l) => l.trim()).filter(Boolean)) got[line] = (got[line] ?? 0) + 1;
       return got;
     },
+    async post(node, path) {
+      const out = await inNs(ns.client, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "-X", "POST", "-H", `authorization: Bearer ${token}`, `http://${ADDR[node]}:9480${path}`], 5_000);
+      return Number(out ?? 0);
+    },
+    async stopServer(rs) {
+      const p = servers[rs];
+      delete servers[rs];
+      p?.kill("SIGKILL");
+      await p?.exited;
+    },
+    startServer(rs) {
+      servers[rs] = Bun.spawn(["ip", "netns", "exec", ns[rs], process.execPath, "-e", `Bun.serve({ hostname: "0.0.0.0", port: 80, fetch: () => new Response("${rs}\\n") })`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    },
+    async held(holdMs) {
+      const script = `exec 3<>/dev/tcp/${ADDR.vip}/80 && sleep ${holdMs / 1000} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`;
+      const out = await inNs(ns.client, ["bash", "-c", script], holdMs + 10_000);
+      return out?.trim().split("\n").at(-1);
+    },
     async powerCut(node) {
       const vm = vms[node];
       if (!vm) return;
@@ -162,10 +196,7 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     },
     async stop() {
       await Promise.all(Object.values(vms).map((vm) => vm.kill()));
-      for (const p of servers) {
-        p.kill("SIGKILL");
-        await p.exited;
-      }
+      for (const rs of SERVERS) await pair.stopServer(rs);
       for (const n of made.reverse()) spawnSync("ip", ["netns", "del", n], { timeout: SH_TIMEOUT_MS });
       rmSync(dir, { recursive: true, force: true });
     },
@@ -192,14 +223,14 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     for (const rs of SERVERS) {
       // LVS-NAT: the answers go back through the director, which holds the virtual address.
       sh(["ip", "-n", ns[rs], "route", "add", `${ADDR.client}/32`, "via", ADDR.vip]);
-      servers.push(Bun.spawn(["ip", "netns", "exec", ns[rs], process.execPath, "-e", `Bun.serve({ hostname: "0.0.0.0", port: 80, fetch: () => new Response("${rs}\\n") })`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }));
+      pair.startServer(rs);
     }
     log(`pair: network ${LAN}0/24 on a bridge in namespace ${ns.net}; client ${ADDR.client}, real servers ${ADDR.rs1} and ${ADDR.rs2}`);
 
     const key = clusterKey(dir);
     for (const [i, node] of NODES.entries()) {
       const disk = join(dir, `${node}.img`);
-      configDisk(disk, { "tandem.toml": pairConfig(), "cluster.key": key, "appliance.conf": `node=${node}\nip=eth0:${ADDR[node]}/24\nlog=console\n` }, dir);
+      configDisk(disk, { "tandem.toml": pairConfig(), "cluster.key": key, "api.token": `${token}\n`, "appliance.conf": `node=${node}\nip=eth0:${ADDR[node]}/24\nlog=console\n` }, dir);
       vms[node] = boot({
         name: `tandem-${node}`,
         smp: 1,
@@ -252,6 +283,7 @@ if (import.meta.main) {
     const times = await waitRunning(pair, 180_000);
     console.log(`pair: running: alpha in ${(times.alpha / 1000).toFixed(1)} s, bravo in ${(times.bravo / 1000).toFixed(1)} s; consoles in ${pair.dir}`);
     console.log(`pair: try  ip netns exec ${pair.ns.client} curl http://${ADDR.vip}/   and   ip netns exec ${pair.ns.client} curl http://${ADDR.alpha}:9480/v1/director/`);
+    console.log(`pair: the APIs' token (POST, e.g. /v1/resources/standby/alpha): ${pair.token}`);
     console.log("pair: Ctrl-C stops the VMs and removes the namespaces");
   } catch (e) {
     console.error((e as Error).message);

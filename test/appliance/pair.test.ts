@@ -7,8 +7,11 @@
  * Checked: the address comes up on the preferred node (alpha), whose director
  * is active, sees both real servers healthy and programmed IPVS, which reads
  * back unchanged at the next reconcile; bravo's is standing by; the client
- * gets answers from both real servers through the address. No false failover
- * while both run. Powering alpha off (qemu killed) moves the address and the
+ * gets answers from both real servers through the address. On IPVS: a real
+ * server stopped leaves the kernel's table within fall × interval + timeout
+ * and is back after rise; a drain through the API sets its weight to 0 there
+ * without dropping an established connection. No false failover while both
+ * run. Powering alpha off (qemu killed) moves the address and the
  * IPVS service to bravo and the client is served again. The kernel's IPVS
  * table is read at each node's console (/proc/net/ip_vs). Prints the boot and
  * failover times. Needs root and qemu; skips with the reason otherwise.
@@ -27,6 +30,11 @@ if (why) console.log(`skip: appliance pair: ${why}`);
 const BOOT_TIMEOUT_MS = 90_000;
 /** Detection (deadtime) + the group's start on bravo + the director's first reconcile, under emulation. */
 const FAILOVER_TIMEOUT_MS = 30_000;
+
+/** The check of the pair's service (appliance/pair.ts), in ms. */
+const CHECK = { interval: 1_000, timeout: 1_000, rise: 1, fall: 2 };
+/** Room, under emulation, for the director's reconcile after a check's verdict and for reading the table at the console. */
+const SLACK_MS = 3_000;
 
 /** A JSON answer of the node's API (its shape is the API's, checked by the API's own tests). */
 type Json = any;
@@ -119,6 +127,34 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     expect(got.rs1).toBeGreaterThan(0);
     expect(got.rs2).toBeGreaterThan(0);
     expect(got.rs1! + got.rs2!).toBe(20);
+  }, 40_000);
+
+  test("on IPVS: a stopped real server leaves the kernel's table within fall × interval + timeout and is back after rise", async () => {
+    const only = (rs: "rs1" | "rs2") => [{ ...PROGRAMMED[0]!, servers: PROGRAMMED[0]!.servers.filter((s) => s.address.startsWith(`${ADDR[rs]}:`)) }];
+    const stopped = Date.now();
+    await pair!.stopServer("rs2");
+    await waitFor("alpha's IPVS without rs2", async () => (JSON.stringify(await procIpVs("alpha")) === JSON.stringify(only("rs1")) ? true : undefined), 20_000, 200);
+    const outMs = Date.now() - stopped;
+    expect(outMs).toBeLessThan(CHECK.fall * CHECK.interval + CHECK.timeout + SLACK_MS);
+    expect(await pair!.client(10)).toEqual({ rs1: 10 });
+    const started = Date.now();
+    pair!.startServer("rs2");
+    await waitFor("alpha's IPVS with rs2 again", async () => (JSON.stringify(await procIpVs("alpha")) === JSON.stringify(PROGRAMMED) ? true : undefined), 20_000, 200);
+    const backMs = Date.now() - started;
+    expect(backMs).toBeLessThan(CHECK.rise * CHECK.interval + CHECK.timeout + SLACK_MS);
+    console.log(`appliance pair: on IPVS, a stopped real server out of the kernel's table in ${(outMs / 1000).toFixed(1)} s, back in ${(backMs / 1000).toFixed(1)} s`);
+  }, 60_000);
+
+  test("on IPVS: a drain through the API sets the kernel's weight to 0, keeps an established connection, and new ones go to the other server", async () => {
+    const held = pair!.held(3_000);
+    await Bun.sleep(500);
+    expect(await pair!.post("alpha", `/v1/director/servers/web/${ADDR.rs1}:80/drain`)).toBe(200);
+    const drained = [{ ...PROGRAMMED[0]!, servers: PROGRAMMED[0]!.servers.map((s) => (s.address.startsWith(`${ADDR.rs1}:`) ? { ...s, weight: 0 } : s)) }];
+    await waitFor("alpha's IPVS with rs1 at weight 0", async () => (JSON.stringify(await procIpVs("alpha")) === JSON.stringify(drained) ? true : undefined), 10_000, 200);
+    expect(await pair!.client(10)).toEqual({ rs2: 10 });
+    expect(await held).toMatch(/^rs[12]$/);
+    expect(await pair!.post("alpha", `/v1/director/servers/web/${ADDR.rs1}:80/enable`)).toBe(200);
+    await waitFor("alpha's IPVS with rs1 at weight 1 again", async () => (JSON.stringify(await procIpVs("alpha")) === JSON.stringify(PROGRAMMED) ? true : undefined), 10_000, 200);
   }, 40_000);
 
   test("powering alpha off moves the address and the IPVS service to bravo; the client is served again", async () => {
