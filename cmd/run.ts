@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { resolve as resolvePath } from "node:path";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, VERSION, fail, parse } from "./cli.ts";
 import { findSelf, loadConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
@@ -24,10 +25,12 @@ export function parseListen(text: string): Listen {
 export const run: Command = {
   name: "run",
   summary: "run this node: start the modules its roles select",
-  help: `Usage: tandem run -c FILE [--node NAME] [--api HOST:PORT]
+  help: `Usage: tandem run -c FILE [--node NAME] [--api HOST:PORT] [--state-dir DIR]
 
 Starts the modules that this node's roles select, in dependency order, and
-serves the HTTP API. Signals:
+serves the HTTP API. What must survive a restart (standby, moves, cleanups,
+the director's overrides) is kept in DIR/NODE.state.json when the config's
+state_dir or --state-dir names a DIR, else in memory only. Signals:
   SIGHUP          reload: the config is validated first; a bad one is refused
                   (the reason is logged) and the running one kept; a good one
                   is applied module by module, unchanged modules untouched
@@ -40,16 +43,21 @@ Options:
   -c, --config FILE     the cluster config (TOML)
   -n, --node NAME       which node this is (default: the host name)
       --api HOST:PORT   listen here instead of the configured API address
+      --state-dir DIR   keep this node's state in DIR instead of the config's
+                        state_dir (read at start; a reload does not change it)
   -h, --help            this help`,
   async main(argv) {
     const { values } = parse(argv, {
       config: { type: "string", short: "c" },
       node: { type: "string", short: "n" },
       api: { type: "string" },
+      "state-dir": { type: "string" },
     });
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (!values.config) fail("missing -c FILE");
     const apiOverride = values.api !== undefined ? parseListen(values.api) : undefined;
+    if (values["state-dir"] === "") fail("--state-dir expects a directory");
+    const stateDir = values["state-dir"] !== undefined ? resolvePath(values["state-dir"]) : undefined;
     const loaded = await loadConfig(values.config);
     if (!loaded.ok) {
       for (const p of loaded.problems) console.error(`error: ${formatProblem(values.config, p)}`);
@@ -78,21 +86,28 @@ Options:
 
     return new Promise<number>((resolve) => {
       let stopping = false;
-      const runtime = new Runtime({
-        defs: moduleDefs(VERSION, apiOverride),
-        config,
-        node,
-        clock: realClock,
-        random: cryptoRandom(),
-        log,
-        events,
-        metrics,
-        version: VERSION,
-        onExit: (code) => {
-          log.info({ code }, "exiting");
-          resolve(code);
-        },
-      });
+      let runtime: Runtime;
+      try {
+        runtime = new Runtime({
+          defs: moduleDefs(VERSION, apiOverride),
+          config,
+          stateDir,
+          node,
+          clock: realClock,
+          random: cryptoRandom(),
+          log,
+          events,
+          metrics,
+          version: VERSION,
+          onExit: (code) => {
+            log.info({ code }, "exiting");
+            resolve(code);
+          },
+        });
+      } catch (e) {
+        log.error({ err: (e as Error).message }, "the state dir cannot be used; not starting");
+        return resolve(EXIT_FAILURE);
+      }
       const onStop = (signal: string) => {
         if (stopping) {
           log.warn({ signal }, "second stop signal: exiting now");

@@ -11,6 +11,7 @@ import type { EventBus } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RouteSpec } from "./api/routes.ts";
 import type { Services } from "./cluster.ts";
+import type { StateStore } from "./state.ts";
 
 export interface ModuleContext {
   node: NodeConfig;
@@ -23,6 +24,8 @@ export interface ModuleContext {
   runtime: RuntimeView;
   /** What running modules offer each other (the heartbeat's cluster bus). */
   services: Services;
+  /** What this node keeps across a restart, a section per module (nothing without a state dir). */
+  state: StateStore;
 }
 
 export interface RuntimeView {

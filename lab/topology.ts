@@ -14,8 +14,10 @@
  * addresses of the [heartbeat] links, in the order the links name them, with
  * only the nodes on it (network k is ethk in every node) and no host access.
  */
+import { join } from "node:path";
 import type { Config } from "../core/config/load.ts";
 import type { LinkRaw } from "../modules/heartbeat/config.ts";
+import { labDir } from "./state.ts";
 
 /** Linux limits an interface name to 15 bytes (IFNAMSIZ - 1). */
 export const IFNAME_MAX = 15;
@@ -95,7 +97,7 @@ export interface LabPlan {
 
 export type PlanResult = { ok: true; plan: LabPlan } | { ok: false; problems: string[] };
 
-export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api"> & {
+export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api" | "stateDir"> & {
   raw: { heartbeat?: { links: readonly Pick<LinkRaw, "name" | "kind" | "interface" | "addresses">[] } };
 };
 
@@ -112,6 +114,11 @@ export function labNameProblem(name: string): string | undefined {
 
 export function namespaceOf(lab: string, host: string): string {
   return `${PREFIX}-${lab}-${host}`;
+}
+
+/** Where a node of the lab keeps its state, when its config keeps any. */
+export function nodeStateDir(lab: string, node: string): string {
+  return join(labDir(lab), "state", node);
 }
 
 export function hostLinkName(lab: string): string {
@@ -207,7 +214,12 @@ function networkName(segment: Segment, k: number, taken: Set<string>): string {
   return `net${n}`;
 }
 
-/** Plan a lab for a config. `self` is the command line that runs tandem. */
+/**
+ * Plan a lab for a config. `self` is the command line that runs tandem.
+ * A config that keeps state (state_dir) has each node keep it in a dir of its
+ * own in the lab's (`--state-dir`): the hosts of a lab share one file system,
+ * machines do not, and the lab's state goes with it at `lab down`.
+ */
 export function planLab(config: LabConfig, lab: string, self: readonly string[]): PlanResult {
   const problems: string[] = [];
   const nameProblem = labNameProblem(lab);
@@ -296,7 +308,10 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
       node.name,
       node.roles.includes("arbiter") ? "arbiter" : "member",
       node.address,
-      { api: `http://${node.address}:${config.api.port}/`, process: [...self, "run", "-c", config.file, "--node", node.name] },
+      {
+        api: `http://${node.address}:${config.api.port}/`,
+        process: [...self, "run", "-c", config.file, "--node", node.name, ...(config.stateDir !== undefined ? ["--state-dir", nodeStateDir(lab, node.name)] : [])],
+      },
       more,
     );
   }

@@ -35,6 +35,8 @@ export interface Config {
   hash: string;
   cluster: string;
   keyFile: string;
+  /** Where this node keeps what must survive a restart (core/state.ts); undefined: in memory only. */
+  stateDir?: string;
   /** The cluster keys, read from keyFile by loadConfig. */
   keys?: ClusterKeys;
   nodes: NodeConfig[];
@@ -79,6 +81,7 @@ export function parseConfig(text: string, file: string): LoadResult {
     hash: createHash("sha256").update(text).digest("hex"),
     cluster: raw.cluster,
     keyFile: resolve(dir, raw.key_file),
+    ...(raw.state_dir !== undefined ? { stateDir: resolve(dir, raw.state_dir) } : {}),
     nodes: raw.nodes.map((n) => ({ name: n.name, address: n.address, roles: [...n.roles] })),
     api: {
       port: raw.api.port,

@@ -53,6 +53,13 @@ export const ConfigSchema = Type.Object(
   {
     cluster: Name("the cluster's name; frames and nodes of another cluster are refused"),
     key_file: Type.String({ minLength: 1, description: "the cluster key written by `tandem keygen` (mode 0600), relative to this file" }),
+    state_dir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "where this node keeps what must survive a restart (standby, moves, cleanups, the director's overrides), relative to this file; read at start (`tandem run --state-dir` overrides it); unset: kept in memory only",
+      }),
+    ),
     nodes: Type.Array(NodeSchema, { minItems: 1, description: "every node of the cluster, the same list on every node" }),
     api: ApiSchema,
     log: LogSchema,

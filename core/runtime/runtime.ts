@@ -9,14 +9,17 @@ import { findSelf, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/problems.ts";
 import { DeadlineTimer } from "../time.ts";
 import { Services } from "../cluster.ts";
+import { StateStore } from "../state.ts";
 import type { ModuleContext, ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
 import type { RouteSpec } from "../api/routes.ts";
 import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
 
 /** What the runtime is given: the context it passes on to modules, plus its own. */
-export interface RuntimeOptions extends Omit<ModuleContext, "runtime" | "services"> {
+export interface RuntimeOptions extends Omit<ModuleContext, "runtime" | "services" | "state"> {
   defs: readonly ModuleDef[];
   config: Config;
+  /** `tandem run --state-dir`: where state is kept, over the config's state_dir. */
+  stateDir?: string;
   version: string;
   onExit(code: number): void;
 }
@@ -43,10 +46,14 @@ export class Runtime implements RuntimeView {
   private readonly startedAt: number;
   private node: NodeConfig;
   private readonly services = new Services();
+  /** Opened once: the state dir is read at start, a reload cannot change it. */
+  private readonly store: StateStore;
 
+  /** Throws when the state dir cannot be used (see StateStore). */
   constructor(private readonly o: RuntimeOptions) {
     this.node = o.node;
     this.startedAt = o.clock.wall();
+    this.store = new StateStore({ dir: o.stateDir ?? o.config.stateDir, cluster: o.config.cluster, node: o.node.name, log: o.log, wall: o.clock.wall });
     this.tick = new DeadlineTimer(o.clock, () => this.feed({ type: "tick", now: o.clock.now() }));
     o.metrics.collect("tandem_module_up", "1 when the module is running on this node", () =>
       Object.values(this.state.modules).map((m) => ({ labels: { module: m.name }, value: m.state === "running" || m.state === "reloading" ? 1 : 0 })),
@@ -80,6 +87,8 @@ export class Runtime implements RuntimeView {
       if ("problem" in self) problems.push(formatProblem(file, self.problem));
       else if (loaded.config.cluster !== this.config.cluster)
         problems.push(`${file}: cluster: the cluster name cannot change on a reload (running "${this.config.cluster}", file says "${loaded.config.cluster}"); restart the node instead`);
+      else if (this.o.stateDir === undefined && loaded.config.stateDir !== this.o.config.stateDir)
+        problems.push(`${file}: state_dir: the state dir is read at start and cannot change on a reload (running with ${this.o.config.stateDir ?? "none"}, file says ${loaded.config.stateDir ?? "none"}); restart the node instead`);
       else {
         this.node = self.node;
         plan = planFor(this.o.defs, loaded.config, self.node);
@@ -126,6 +135,7 @@ export class Runtime implements RuntimeView {
       version: this.o.version,
       phase: this.state.phase,
       config: { hash: this.config.hash, file: this.config.file },
+      stateFile: this.store.file,
       startedAt: new Date(this.startedAt).toISOString(),
       modules,
     };
@@ -161,7 +171,7 @@ export class Runtime implements RuntimeView {
     const call = async (): Promise<void> => {
       if (kind === "start") {
         const def = this.o.defs.find((d) => d.name === name)!;
-        inst = def.create({ ...this.o, node: this.node, log: this.o.log.child({ module: name }), runtime: this, services: this.services });
+        inst = def.create({ ...this.o, node: this.node, log: this.o.log.child({ module: name }), runtime: this, services: this.services, state: this.store });
         this.instances.set(name, inst);
         await inst.start(config);
       } else if (kind === "reload") await inst!.reload(config);

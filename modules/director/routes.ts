@@ -6,6 +6,7 @@
  */
 import type { RouteSpec } from "../../core/api/routes.ts";
 import { problem } from "../../core/api/problem.ts";
+import { MAX_WEIGHT } from "./overrides.ts";
 
 export interface DirectorHost {
   status(): Record<string, unknown>;
@@ -15,7 +16,6 @@ export interface DirectorHost {
   override(key: string, weight: number | null): void;
 }
 
-const MAX_WEIGHT = 65_535;
 const ACCEPTED = { 200: "done", 401: "no or wrong token", 403: "no token file configured", 404: "no such server" };
 
 export function directorRoutes(host: DirectorHost): RouteSpec[] {

@@ -20,17 +20,20 @@ import { NftablesDataplane } from "./dataplane/nftables.ts";
 import { IpvsDataplane, PROC_IP_VS } from "./dataplane/ipvs.ts";
 import type { Dataplane } from "./dataplane/model.ts";
 import { directorRoutes } from "./routes.ts";
+import { restoreOverrides } from "./overrides.ts";
 
 /** The dataplane is compared with the desired state this often even without a change, to repair drift. */
 export const RECONCILE_EVERY_MS = 10_000;
 const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
+/** The section of the node's state file (core/state.ts) that keeps the overrides across a restart. */
+const STATE_SECTION = "director";
 
 export class DirectorService implements ModuleInstance {
   private config!: Config;
   private checker: Checker | null = null;
   private dataplane!: Dataplane;
   private active = false;
-  /** The admin's weights by server key (0: drained), kept across reloads until cleared. */
+  /** The admin's weights by server key (0: drained), kept across reloads and restarts until cleared. */
   private overrides: Record<string, number> = {};
   private wasUp: Record<string, boolean> = {};
   private last: DirectorOutput | null = null;
@@ -53,6 +56,7 @@ export class DirectorService implements ModuleInstance {
 
   async start(config: Config): Promise<void> {
     this.config = config;
+    this.overrides = this.restored();
     this.dataplane = this.choose(this.section());
     this.active = !this.managed();
     this.checker = this.newChecker();
@@ -92,13 +96,33 @@ export class DirectorService implements ModuleInstance {
   routes(): RouteSpec[] {
     return directorRoutes({
       status: () => this.status(),
-      servers: () => new Set(this.services().flatMap((s) => s.servers.map((srv) => `${s.name}/${srv.address}:${srv.port ?? s.port}`))),
+      servers: () => this.serverKeys(),
       override: (key, weight) => {
         if (weight === null) delete this.overrides[key];
         else this.overrides[key] = weight;
+        this.ctx.state.put(STATE_SECTION, this.overrides);
         this.schedule();
       },
     });
+  }
+
+  /** The overrides kept before the restart, for the servers that are still in the config. */
+  private restored(): Record<string, number> {
+    const kept = this.ctx.state.get(STATE_SECTION);
+    if (kept === undefined) return {};
+    const r = restoreOverrides(kept, this.serverKeys());
+    const where = { file: this.ctx.state.file, section: STATE_SECTION };
+    if ("problem" in r) {
+      this.ctx.log.error({ ...where, problem: r.problem }, "the kept overrides are not valid; ignored: this node starts with none");
+      return {};
+    }
+    if (r.dropped.length) this.ctx.log.warn({ ...where, dropped: r.dropped }, "kept overrides of servers no longer in the config are dropped");
+    return r.overrides;
+  }
+
+  /** Every real server of the virtual services, by key "SERVICE/ADDRESS:PORT". */
+  private serverKeys(): Set<string> {
+    return new Set(this.services().flatMap((s) => s.servers.map((srv) => `${s.name}/${srv.address}:${srv.port ?? s.port}`)));
   }
 
   private section(): DirectorRaw {

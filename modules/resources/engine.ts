@@ -163,7 +163,12 @@ export interface State {
   holds: boolean;
 }
 
-export function initialState(p: CoordParams): State {
+/**
+ * A node that starts. `admin`: the admin state it kept across a restart
+ * (core/state.ts); its cleanups count as done here, since a node that starts
+ * has no failures to forget and probes everything anyway.
+ */
+export function initialState(p: CoordParams, admin?: AdminState): State {
   return {
     p,
     phase: "idle",
@@ -174,8 +179,8 @@ export function initialState(p: CoordParams): State {
     seq: 0,
     states: Object.fromEntries(p.config.resources.map((r) => [r.name, "unknown" as ResourceState])),
     failures: [],
-    admin: { version: 0, by: p.self, standby: [], moves: [], cleanups: {} },
-    applied: {},
+    admin: admin ? structuredClone(admin) : { version: 0, by: p.self, standby: [], moves: [], cleanups: {} },
+    applied: admin ? { ...admin.cleanups } : {},
     ops: {},
     nextOp: 1,
     monitors: {},

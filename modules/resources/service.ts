@@ -12,8 +12,8 @@ import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { clusterConfigOf, type ResourceRaw } from "./config.ts";
 import { createAgent, type ManagedAgent } from "./agents/index.ts";
-import { initialState, mayRunHere, nextDeadline, reconfigure, step, type AdminCommand, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
-import { decodeMessage, encodeMessage } from "./wire.ts";
+import { initialState, mayRunHere, nextDeadline, reconfigure, step, type AdminCommand, type AdminState, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
+import { decodeAdmin, decodeMessage, encodeMessage } from "./wire.ts";
 import { adminRoutes } from "./routes.ts";
 import { statusOf } from "./status.ts";
 import { createFenceDevice } from "./fencing/config.ts";
@@ -23,6 +23,8 @@ import { fenceNode, type FenceDevice } from "./fencing/device.ts";
 export const RESEND_MS = 1000;
 /** A failed fence is tried again after this. */
 export const FENCE_RETRY_MS = 10_000;
+/** The section of the node's state file (core/state.ts) that keeps the admin state across a restart; fail counts are not kept. */
+const STATE_SECTION = "resources";
 
 /** A bus for a node without a heartbeat (a single node): alone, quorate only when it is the only member. */
 function soloBus(self: string, members: readonly string[]): ClusterBus {
@@ -57,6 +59,8 @@ export class ResourcesService implements ModuleInstance {
   private readonly timer: DeadlineTimer;
   private off: Array<() => void> = [];
   private onStopped: (() => void) | null = null;
+  /** The admin state as last kept (JSON), so that only a change is written. */
+  private kept = "";
   private readonly dropped: Counter;
   private readonly ops: Counter;
 
@@ -78,7 +82,8 @@ export class ResourcesService implements ModuleInstance {
     this.agents = this.build(config.raw.resources!.resource);
     this.devices = config.raw.resources!.fence_device.map((d) => createFenceDevice(d, { self: this.ctx.node.name }));
     this.bus = this.ctx.services.get("cluster") ?? soloBus(this.ctx.node.name, paramsOf(config, this.ctx.node.name).members);
-    this.state = initialState(paramsOf(config, this.ctx.node.name));
+    this.state = initialState(paramsOf(config, this.ctx.node.name), this.restored());
+    this.kept = JSON.stringify(this.state.admin);
     this.off = [
       this.bus.watch(() => this.feed({ type: "membership", ...this.time(), cluster: this.view() })),
       this.bus.listen(CHANNEL.resources, (from, data) => {
@@ -132,6 +137,16 @@ export class ResourcesService implements ModuleInstance {
     this.feed({ type: "admin", ...this.time(), command });
   }
 
+  /** The admin state kept before the restart, if any and valid; a peer's newer one replaces it as any older one. */
+  private restored(): AdminState | undefined {
+    const kept = this.ctx.state.get(STATE_SECTION);
+    if (kept === undefined) return undefined;
+    const decoded = decodeAdmin(kept);
+    if ("admin" in decoded) return decoded.admin;
+    this.ctx.log.error({ file: this.ctx.state.file, section: STATE_SECTION, problem: decoded.problem }, "the kept admin state is not valid; ignored: this node starts with none");
+    return undefined;
+  }
+
   private build(resources: readonly ResourceRaw[]): Map<string, ManagedAgent> {
     return new Map(resources.map((r) => [r.name, createAgent(r, this.ctx.services)] as const));
   }
@@ -148,6 +163,11 @@ export class ResourcesService implements ModuleInstance {
   private feed(input: Input): void {
     const { state, effects } = step(this.state, input);
     this.state = state;
+    const admin = JSON.stringify(state.admin);
+    if (admin !== this.kept) {
+      this.ctx.state.put(STATE_SECTION, state.admin);
+      this.kept = admin;
+    }
     for (const e of effects) this.perform(e);
     const at = nextDeadline(this.state);
     this.timer.set(Number.isFinite(at) ? at : null);

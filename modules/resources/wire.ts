@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import type { Message } from "./engine.ts";
+import type { AdminState, Message } from "./engine.ts";
 
 const Name = Type.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" });
 const Count = Type.Integer({ minimum: 0 });
@@ -57,6 +57,12 @@ const DECODER = new TextDecoder("utf-8", { fatal: true });
 
 export function encodeMessage(m: Message): Uint8Array {
   return ENCODER.encode(JSON.stringify(m));
+}
+
+/** Admin state kept across a restart (core/state.ts), checked as a peer's is: the state, or what is wrong with it. */
+export function decodeAdmin(value: unknown): { admin: AdminState } | { problem: string } {
+  const error = Value.Errors(Admin, value).First();
+  return error ? { problem: `${error.path || "/"}: ${error.message}` } : { admin: value as AdminState };
 }
 
 export function decodeMessage(bytes: Uint8Array): Message | undefined {

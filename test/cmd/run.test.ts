@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NodeProcess, freePort, tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
 
@@ -217,5 +217,82 @@ describe("tandem run refuses what it cannot run", () => {
     const bad = await tandem(["run", "-c", file, "--api", "nowhere"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--api expects HOST:PORT");
+  });
+});
+
+describe("tandem run keeps state where told", () => {
+  const MARKER = join(tmp.dir, "marker.on");
+  const RESOURCES = `
+[resources]
+
+[[resources.group]]
+name = "g"
+members = ["marker"]
+
+[[resources.resource]]
+name = "marker"
+agent = "exec"
+params = { start = ["touch", "${MARKER}"], stop = ["rm", "-f", "${MARKER}"], monitor = ["sh", "-c", "test -e ${MARKER} || exit 7"] }
+`;
+
+  /** A solo node's config with [resources] and state_dir; its API's base URL. */
+  async function stateful(stateDir: string): Promise<{ file: string; base: string }> {
+    const port = await freePort();
+    const file = await cluster(port, RESOURCES);
+    writeFileSync(file, readFileSync(file, "utf8").replace('key_file = "cluster.key"\n', `key_file = "cluster.key"\nstate_dir = "${stateDir}"\n`));
+    return { file, base: `http://127.0.0.1:${port}` };
+  }
+
+  const get = async (url: string) => (await fetch(url)).json() as Promise<Record<string, any>>;
+  const setStateDir = (file: string, dir: string) => writeFileSync(file, readFileSync(file, "utf8").replace(/state_dir = ".*"/, `state_dir = "${dir}"`));
+
+  test("--state-dir (relative to the working dir) overrides state_dir: a standby is written there and survives a restart; the file's state_dir may change meanwhile", async () => {
+    const { file, base } = await stateful("from-config");
+    const kept = join(tmp.dir, "flag-state", "solo.state.json");
+    let n = await start(file, ["--state-dir", "flag-state"]);
+    expect((await get(`${base}/v1/status`)).stateFile).toBe(kept);
+    expect((await fetch(`${base}/v1/resources/standby/solo`, { method: "POST", headers: auth })).status).toBe(202);
+    const saved = await waitFor("the standby in the state file", () => {
+      const doc = JSON.parse(readFileSync(kept, "utf8")) as { sections: { resources: { standby: string[] } } };
+      return doc.sections.resources.standby.length ? doc : undefined;
+    });
+    expect(saved).toMatchObject({ format: 1, cluster: "runtest", node: "solo", sections: { resources: { standby: ["solo"], by: "solo" } } });
+    expect(existsSync(join(tmp.dir, "from-config"))).toBe(false);
+
+    setStateDir(file, "elsewhere");
+    expect(((await (await fetch(`${base}/v1/reload`, { method: "POST", headers: auth })).json()) as { result: string }).result).toBe("accepted");
+    n.proc.kill("SIGTERM");
+    expect(await n.exited()).toBe(0);
+
+    n = await start(file, ["--state-dir", "flag-state"]);
+    expect((await get(`${base}/v1/resources/`)).standby).toEqual(["solo"]);
+    expect(n.lines().some((l) => Number(l.level) >= 50)).toBe(false);
+    n.proc.kill("SIGTERM");
+    expect(await n.exited()).toBe(0);
+  });
+
+  test("without --state-dir, a reload that changes state_dir is refused: it is read at start", async () => {
+    const { file, base } = await stateful("from-config");
+    const n = await start(file);
+    expect((await get(`${base}/v1/status`)).stateFile).toBe(join(tmp.dir, "from-config", "solo.state.json"));
+    setStateDir(file, "elsewhere");
+    const r = await fetch(`${base}/v1/reload`, { method: "POST", headers: auth });
+    expect(r.status).toBe(422);
+    expect(((await r.json()) as { problems: string[] }).problems.join()).toContain(
+      `state_dir: the state dir is read at start and cannot change on a reload (running with ${join(tmp.dir, "from-config")}, file says ${join(tmp.dir, "elsewhere")}); restart the node instead`,
+    );
+    n.proc.kill("SIGTERM");
+    expect(await n.exited()).toBe(0);
+  });
+
+  test("a state dir that cannot be made: exit 1 with the reason, nothing started", async () => {
+    const { file } = await stateful("from-config");
+    writeFileSync(join(tmp.dir, "plain-file"), "");
+    const n = new NodeProcess(["-c", file, "--node", "solo", "--state-dir", join(tmp.dir, "plain-file", "state")], tmp.dir);
+    nodes.push(n);
+    expect(await n.exited()).toBe(1);
+    const line = n.lines().find((l) => l.msg === "the state dir cannot be used; not starting");
+    expect(String(line?.err)).toContain("ENOTDIR");
+    expect(n.lines().some((l) => l.event === "runtime.module")).toBe(false);
   });
 });

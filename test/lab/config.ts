@@ -1,4 +1,4 @@
-/** The pair that lab tests build on: its config text, and its key and token files. */
+/** The pair that lab tests build on: its config text, its key and token files, and `tandem lab` on it. */
 import { join } from "node:path";
 import { tandem, writeSecret } from "../helpers.ts";
 
@@ -13,13 +13,15 @@ export interface PairOptions {
   hb?: string;
   /** Sections of the test's own, after the heartbeat links ([heartbeat.ping], [resources], …). */
   more?: string;
+  /** state_dir: the lab gives each node a dir of its own for it. */
+  stateDir?: string;
 }
 
 export function pairConfig(o: PairOptions): string {
   const hb = o.hb ? `\n[[heartbeat.links]]\nname = "hb"\nkind = "ucast"\ninterface = "eth1"\naddresses = { alpha = "${o.hb}11", bravo = "${o.hb}12" }\n` : "";
   return `cluster = "${o.cluster}"
 key_file = "cluster.key"
-
+${o.stateDir !== undefined ? `state_dir = "${o.stateDir}"\n` : ""}
 [[nodes]]
 name = "alpha"
 address = "${o.lan}11"
@@ -48,4 +50,70 @@ token_file = "api.token"
 export async function pairSecrets(dir: string, token: string): Promise<void> {
   await tandem(["keygen", "-o", join(dir, "cluster.key")]);
   writeSecret(join(dir, "api.token"), token);
+}
+
+/**
+ * The director as a resource: a group "lb" of a virtual address and the
+ * director (nftables), preferring alpha without failback, over the lab's two
+ * real servers (weights 3 and 1, wrr, NAT), checked as `check` says (a TOML
+ * inline table).
+ */
+export function directorGroup(o: { lan: string; vip: string; check: string }): string {
+  return `
+[resources]
+[[resources.group]]
+name = "lb"
+members = ["vip", "director"]
+preferred = "alpha"
+auto_failback = false
+
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "${o.vip}/24", interface = "eth0" }
+monitor_interval = "1s"
+
+[[resources.resource]]
+name = "director"
+agent = "director"
+monitor_interval = "2s"
+
+[[services]]
+name = "web"
+port = 80
+servers = [{ address = "${o.lan}101", weight = 3 }, { address = "${o.lan}102", weight = 1 }]
+check = ${o.check}
+
+[director]
+dataplane = "nftables"
+
+[[director.virtual_service]]
+name = "web-vip"
+address = "${o.vip}"
+port = 80
+service = "web"
+scheduler = "wrr"
+forwarding = "nat"
+`;
+}
+
+/** A host as `tandem lab status --json` lists it. */
+export interface LabHost {
+  name: string;
+  namespace: string;
+  api: string | null;
+  process: { pid: number } | null;
+}
+
+/** `tandem lab ARGS --name LAB`: what it printed; a failure throws with what it said. */
+export async function labCommand(lab: string, ...args: string[]): Promise<string> {
+  const r = await tandem(["lab", ...args, "--name", lab], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`tandem lab ${args.join(" ")}: exit ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** The lab's hosts by name, and the dir where it keeps its state. */
+export async function labStatus(lab: string): Promise<{ hosts: Record<string, LabHost>; stateDir: string }> {
+  const st = JSON.parse(await labCommand(lab, "status", "--json")).labs[0] as { hosts: LabHost[]; stateDir: string };
+  return { hosts: Object.fromEntries(st.hosts.map((h) => [h.name, h])), stateDir: st.stateDir };
 }

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
-import { pairConfig, pairSecrets } from "./config.ts";
+import { directorGroup, labCommand, labStatus, pairConfig, pairSecrets, type LabHost } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/director.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -30,23 +30,14 @@ const CONFIG = join(tmp.dir, "tandem.toml");
 /** Slack on the check bound: a reconcile (nft), the status poll, a loaded machine. */
 const SLACK_MS = 1500;
 
-interface Host {
-  name: string;
-  namespace: string;
-  api: string | null;
-}
-let hosts: Record<string, Host> = {};
+let hosts: Record<string, LabHost> = {};
 
 const sh = (argv: string[]) => {
   const p = Bun.spawnSync(argv, { timeout: 10_000 });
   return { code: p.exitCode ?? -1, out: p.stdout.toString() + p.stderr.toString() };
 };
 
-async function lab(...args: string[]) {
-  const r = await tandem(["lab", ...args, "--name", LAB], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`tandem lab ${args.join(" ")}: exit ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const lab = (...args: string[]) => labCommand(LAB, ...args);
 
 /** `count` new connections from the client to the virtual service; the answers by real server. */
 function spread(count: number): Record<string, number> {
@@ -76,48 +67,16 @@ describe.skipIf(!ROOT)("the director in the lab (nftables)", () => {
       pairConfig({
         cluster: "drlab",
         lan: LAN,
-        more: `
-[resources]
-[[resources.group]]
-name = "lb"
-members = ["vip", "director"]
-preferred = "alpha"
-auto_failback = false
-
-[[resources.resource]]
-name = "vip"
-agent = "address"
-params = { address = "${VIP}/24", interface = "eth0" }
-monitor_interval = "1s"
-
-[[resources.resource]]
-name = "director"
-agent = "director"
-monitor_interval = "2s"
-
-[[services]]
-name = "web"
-port = 80
-servers = [{ address = "${LAN}101", weight = 3 }, { address = "${LAN}102", weight = 1 }]
-check = { kind = "http", path = "/", interval = "${CHECK.interval}ms", timeout = "${CHECK.timeout}ms", rise = ${CHECK.rise}, fall = ${CHECK.fall} }
-
-[director]
-dataplane = "nftables"
-
-[[director.virtual_service]]
-name = "web-vip"
-address = "${VIP}"
-port = 80
-service = "web"
-scheduler = "wrr"
-forwarding = "nat"
-`,
+        more: directorGroup({
+          lan: LAN,
+          vip: VIP,
+          check: `{ kind = "http", path = "/", interval = "${CHECK.interval}ms", timeout = "${CHECK.timeout}ms", rise = ${CHECK.rise}, fall = ${CHECK.fall} }`,
+        }),
       }),
     );
     const up = await tandem(["lab", "up", "-c", CONFIG, "--name", LAB], { timeoutMs: 60_000 });
     if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);
-    const st = JSON.parse(await lab("status", "--json")).labs[0];
-    hosts = Object.fromEntries(st.hosts.map((h: Host) => [h.name, h]));
+    hosts = (await labStatus(LAB)).hosts;
     for (const rs of ["rs1", "rs2"]) sh(["ip", "-n", hosts[rs]!.namespace, "route", "add", `${LAN}100/32`, "via", VIP]);
     await waitFor("the client to be served through the virtual service", () => (spread(4).rs1 ? true : undefined), 30_000, 200);
   }, 90_000);

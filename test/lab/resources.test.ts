@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { tandem, tandemArgv, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
-import { pairConfig, pairSecrets } from "./config.ts";
+import { labCommand, labStatus, pairConfig, pairSecrets, type LabHost } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/resources.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -33,24 +33,13 @@ const TOKEN = "resources-lab-token-0123456789";
 const tmp = tempDir("rmlab");
 const CONFIG = join(tmp.dir, "tandem.toml");
 
-interface Host {
-  name: string;
-  namespace: string;
-  api: string | null;
-  process: { pid: number } | null;
-}
-let hosts: Record<string, Host> = {};
+let hosts: Record<string, LabHost> = {};
 const servers: number[] = [];
 
-async function lab(...args: string[]) {
-  const r = await tandem(["lab", ...args, "--name", LAB], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`tandem lab ${args.join(" ")}: exit ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const lab = (...args: string[]) => labCommand(LAB, ...args);
 
 async function refreshHosts(): Promise<void> {
-  const st = JSON.parse(await lab("status", "--json")).labs[0];
-  hosts = Object.fromEntries(st.hosts.map((h: Host) => [h.name, h]));
+  hosts = (await labStatus(LAB)).hosts;
 }
 
 function sh(argv: string[]): { code: number; out: string } {

@@ -61,7 +61,7 @@ describe("lab topology", () => {
     expect(namespacesOf(p)).toEqual([...p.hosts.map((h) => h.namespace), "tdl-demo-switch"]);
   });
 
-  test("nodes run `tandem run` for themselves, real servers answer on port 80, the client runs nothing", () => {
+  test("nodes run `tandem run` for themselves (keeping state, if the config does, in a dir each), real servers answer on port 80, the client runs nothing", () => {
     const p = plan(PAIR);
     const byName = new Map(p.hosts.map((h) => [h.name, h]));
     expect(byName.get("alpha")!.process).toEqual(["/usr/bin/tandem", "run", "-c", "/etc/tandem/demo.toml", "--node", "alpha"]);
@@ -69,6 +69,8 @@ describe("lab topology", () => {
     expect(byName.get("rs2")!.process).toEqual(["/usr/bin/tandem", "lab", "realserver", "--name", "rs2", "--listen", "198.18.7.102:80"]);
     expect(byName.get("rs2")!.api).toBeUndefined();
     expect(byName.get("client")!.process).toBeUndefined();
+    const keeping = plan({ ...PAIR, stateDir: "/etc/tandem/state" }).hosts.find((h) => h.name === "alpha")!;
+    expect(keeping.process).toEqual(["/usr/bin/tandem", "run", "-c", "/etc/tandem/demo.toml", "--node", "alpha", "--state-dir", "/run/tandem/lab/demo/state/alpha"]);
     expect(p.services).toEqual([
       { name: "rs1", kind: "realserver", url: "http://198.18.7.101/" },
       { name: "rs2", kind: "realserver", url: "http://198.18.7.102/" },

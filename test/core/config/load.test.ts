@@ -58,6 +58,17 @@ describe("a valid config", () => {
     expect(r.config.runtime.moduleTimeoutMs).toBe(30_000);
     expect(r.config.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(r.warnings.map((w) => w.message)).toEqual(["no [heartbeat] section: the nodes will not know whether the others are alive"]);
+    expect(r.config.stateDir).toBeUndefined();
+  });
+
+  test("state_dir is resolved against the file's folder, as key_file is; an absolute one is kept; an empty one is refused", () => {
+    const withDir = (dir: string) => GOOD.replace('key_file = "cluster.key"\n', `key_file = "cluster.key"\nstate_dir = "${dir}"\n`);
+    const relative = parseConfig(withDir("state"), "/etc/tandem/tandem.toml");
+    const absolute = parseConfig(withDir("/var/lib/tandem"), "/etc/tandem/tandem.toml");
+    expect([relative.ok && relative.config.stateDir, absolute.ok && absolute.config.stateDir]).toEqual(["/etc/tandem/state", "/var/lib/tandem"]);
+    const [empty] = problems(withDir(""));
+    expect(empty).toStartWith("tandem.toml:3: state_dir: invalid value; expected where this node keeps what must survive a restart");
+    expect(empty).toEndWith('found ""');
   });
 
   test("the same text gives the same hash; another text another", () => {

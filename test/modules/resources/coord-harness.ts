@@ -7,7 +7,7 @@
  */
 import type { MemberStatus } from "../../../core/cluster.ts";
 import type { AgentStatus } from "../../../modules/resources/agents/agent.ts";
-import { initialState, step, type ClusterView, type Effect, type Input, type Message, type State } from "../../../modules/resources/engine.ts";
+import { initialState, step, type AdminState, type ClusterView, type Effect, type Input, type Message, type State } from "../../../modules/resources/engine.ts";
 import type { ClusterConfig, GroupDef, ResourceDef } from "../../../modules/resources/model.ts";
 import { RESOURCE_DEFAULTS } from "./scenario.ts";
 
@@ -43,8 +43,9 @@ export class TestNode {
     readonly name: string,
     members: readonly string[],
     config: ClusterConfig,
+    admin?: AdminState,
   ) {
-    this.state = initialState({ self: name, members, config, resendMs: RESEND_MS, fenceRetryMs: FENCE_RETRY_MS });
+    this.state = initialState({ self: name, members, config, resendMs: RESEND_MS, fenceRetryMs: FENCE_RETRY_MS }, admin);
   }
 
   /** Effects of a type, in order. */
@@ -128,9 +129,9 @@ export class Harness {
     this.feed(name, { type: "membership", cluster: this.view(name) });
   }
 
-  /** A new process of `name`: a fresh engine with the next incarnation; the others learn it through `see`. */
-  restart(name: string): void {
-    this.nodes.set(name, new TestNode(name, this.members, this.config));
+  /** A new process of `name`: a fresh engine (with the admin state it kept, if any) and the next incarnation; the others learn it through `see`. */
+  restart(name: string, admin?: AdminState): void {
+    this.nodes.set(name, new TestNode(name, this.members, this.config, admin));
     this.incarnations.set(name, this.incarnations.get(name)! + 1);
   }
 

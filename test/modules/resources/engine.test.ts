@@ -5,7 +5,7 @@
  * incarnation, quorum) set by the test as the heartbeat would report it.
  */
 import { describe, expect, test } from "bun:test";
-import { mayRunHere, nextDeadline, type Transition } from "../../../modules/resources/engine.ts";
+import { mayRunHere, nextDeadline, type AdminState, type Transition } from "../../../modules/resources/engine.ts";
 import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
 
 const WEB = ["ip", "fs", "app"];
@@ -249,6 +249,87 @@ describe("coordinator engine: admin", () => {
     h.deliver();
     expect(h.node("alpha").state.admin.version).toBe(h.node("bravo").state.admin.version);
     for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin).toMatchObject({ by: "bravo", standby: ["alpha"] });
+  });
+});
+
+describe("coordinator engine: admin state kept across a restart", () => {
+  /** `name` stops cleanly (its resources, if any, stopped) and its peers see it gone; the admin state it would have kept. */
+  function stopCleanly(h: Harness, active: Map<string, Set<string>>, name: string): AdminState {
+    h.feed(name, { type: "stop" });
+    h.settle(active);
+    expect(h.node(name).state.phase).toBe("stopped");
+    for (const peer of h.members) if (peer !== name && h.node(peer).state.phase === "running") h.see(peer, name, "down");
+    return structuredClone(h.node(name).state.admin);
+  }
+
+  /** Both nodes start again with what they kept, and see each other up. */
+  function restartBoth(h: Harness, kept: { alpha: AdminState; bravo: AdminState }): void {
+    h.advance(RESEND_MS);
+    h.restart("alpha", kept.alpha);
+    h.restart("bravo", kept.bravo);
+    h.start();
+    h.see("alpha", "bravo", "up");
+    h.see("bravo", "alpha", "up");
+  }
+
+  test("a whole-cluster restart: the kept admin state is each node's starting state, reported at once and obeyed; its cleanups are not done again", () => {
+    const { h, active } = running("alpha");
+    h.feed("bravo", { type: "admin", command: { op: "cleanup", resource: "app" } });
+    h.feed("bravo", { type: "admin", command: { op: "standby", node: "alpha" } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    const kept = { alpha: stopCleanly(h, active, "alpha"), bravo: stopCleanly(h, active, "bravo") };
+    expect(kept.alpha).toEqual(kept.bravo);
+    expect(kept.alpha).toMatchObject({ standby: ["alpha"], cleanups: { app: 1 } });
+
+    restartBoth(h, kept);
+    for (const n of ["alpha", "bravo"] as const) {
+      const first = h.node(n).of("send").find((e) => e.message.type === "report")!.message;
+      expect(first.type === "report" && first.admin).toEqual(kept[n]);
+      expect(h.node(n).of("event").filter((e) => e.event === "resources.cleanup")).toEqual([]);
+    }
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin).toEqual(kept.alpha);
+  });
+
+  test("a peer's newer admin state replaces an older one kept: alpha, in standby when it stopped, is put online meanwhile", () => {
+    const { h, active } = running("alpha");
+    h.feed("alpha", { type: "admin", command: { op: "standby", node: "alpha" } });
+    h.settle(active);
+    const kept = stopCleanly(h, active, "alpha");
+    h.advance(RESEND_MS);
+    h.feed("bravo", { type: "admin", command: { op: "online", node: "alpha" } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+
+    h.restart("alpha", kept);
+    h.start("alpha");
+    expect(h.node("alpha").state.admin.standby).toEqual(["alpha"]);
+    h.see("bravo", "alpha", "up");
+    h.settle(active);
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin).toMatchObject({ by: "bravo", standby: [] });
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("a newer admin state kept wins over a peer's older one: bravo kept its own standby, alpha later put bravo online and itself in standby", () => {
+    const { h, active } = running("alpha");
+    h.feed("bravo", { type: "admin", command: { op: "standby", node: "bravo" } });
+    h.settle(active);
+    const keptBravo = stopCleanly(h, active, "bravo");
+    h.advance(RESEND_MS);
+    h.feed("alpha", { type: "admin", command: { op: "online", node: "bravo" } });
+    h.feed("alpha", { type: "admin", command: { op: "standby", node: "alpha" } });
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual([]);
+    const keptAlpha = stopCleanly(h, active, "alpha");
+    expect(keptAlpha.version).toBeGreaterThan(keptBravo.version);
+
+    restartBoth(h, { alpha: keptAlpha, bravo: keptBravo });
+    h.settle(active);
+    for (const n of ["alpha", "bravo"]) expect(h.node(n).state.admin).toEqual(keptAlpha);
+    expect([...active.get("bravo")!]).toEqual(WEB);
   });
 });
 

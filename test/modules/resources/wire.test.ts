@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { MAX_APP_MESSAGE_BYTES } from "../../../modules/heartbeat/service.ts";
 import { MAX_RESOURCES } from "../../../modules/resources/config.ts";
-import { decodeMessage, encodeMessage } from "../../../modules/resources/wire.ts";
-import type { Report, Transition } from "../../../modules/resources/engine.ts";
+import { decodeAdmin, decodeMessage, encodeMessage } from "../../../modules/resources/wire.ts";
+import type { AdminState, Report, Transition } from "../../../modules/resources/engine.ts";
 
 const longName = (i: number) => `r${String(i).padStart(2, "0")}-${"x".repeat(26)}`;
 
@@ -38,5 +38,13 @@ describe("coordinator messages", () => {
     expect(decodeMessage(enc({ ...t, type: "order" }))).toBeUndefined();
     expect(decodeMessage(enc({ ...t, actions: [{ ...t.actions[0], kind: "reboot" }] }))).toBeUndefined();
     expect(decodeMessage(enc({ ...t, basis: { "../etc": 1 } }))).toBeUndefined();
+  });
+
+  test("admin state kept across a restart is checked as a peer's: taken when valid, else refused with where it is wrong", () => {
+    const admin: AdminState = { version: 1_700_000_000_000, by: "alpha", standby: ["alpha"], moves: [{ group: "web", node: "bravo", until: null }], cleanups: { app: 2 } };
+    expect(decodeAdmin(admin)).toEqual({ admin });
+    expect(decodeAdmin({ ...admin, standby: "alpha" })).toEqual({ problem: "/standby: Expected array" });
+    expect(decodeAdmin({ ...admin, cleanups: { app: -1 } })).toEqual({ problem: "/cleanups/app: Expected integer to be greater or equal to 0" });
+    expect(decodeAdmin([])).toEqual({ problem: "/: Expected object" });
   });
 });

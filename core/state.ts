@@ -1,0 +1,116 @@
+/**
+ * What one node keeps across a restart: named sections (the resource
+ * manager's admin state, the director's overrides), each module its own, in
+ * one JSON file per node, `${dir}/${node}.state.json`:
+ * `{ "format": 1, "cluster": ..., "node": ..., "sections": { name: value } }`.
+ *
+ * Without a dir nothing is kept: `get` finds nothing and `put` does nothing.
+ * A write is atomic and durable (a temporary file in the same dir, fsync,
+ * rename, fsync of the dir); writes happen only on admin changes, so the
+ * calls are synchronous. A file that cannot be used (not JSON, another format,
+ * cluster or node) is not lost: it is moved aside to `FILE.bad-<epoch ms>`,
+ * said in an error, and the node starts with nothing kept.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "./log.ts";
+
+export const STATE_FORMAT = 1;
+
+export interface StateOptions {
+  /** Where the file is; undefined keeps nothing. Created (mode 0700) when missing. */
+  dir: string | undefined;
+  cluster: string;
+  node: string;
+  log: Logger;
+  /** Wall clock in ms: the suffix of a file moved aside. */
+  wall: () => number;
+}
+
+export class StateStore {
+  private readonly at: { dir: string; file: string } | null;
+  private sections: Record<string, unknown> = {};
+
+  /** Throws when the dir cannot be made or an unusable file cannot be moved aside: the node must not run over it. */
+  constructor(private readonly o: StateOptions) {
+    if (o.dir === undefined) {
+      this.at = null;
+      return;
+    }
+    const file = join(o.dir, `${o.node}.state.json`);
+    this.at = { dir: o.dir, file };
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    const read = this.read(file);
+    if (typeof read !== "string") {
+      this.sections = read;
+      return;
+    }
+    const aside = `${file}.bad-${o.wall()}`;
+    renameSync(file, aside);
+    o.log.error({ file, movedTo: aside, reason: read }, `state file ${file} cannot be used (${read}); moved aside to ${aside}; this node starts with no state kept`);
+  }
+
+  /** The file, or null when nothing is kept. */
+  get file(): string | null {
+    return this.at?.file ?? null;
+  }
+
+  get(section: string): unknown {
+    return this.sections[section];
+  }
+
+  /** Keep a section (a JSON value) and write the file. A failed write is logged; the next put writes every section again. */
+  put(section: string, value: unknown): void {
+    if (!this.at) return;
+    this.sections[section] = JSON.parse(JSON.stringify(value));
+    const doc = { format: STATE_FORMAT, cluster: this.o.cluster, node: this.o.node, sections: this.sections };
+    try {
+      this.write(this.at.dir, this.at.file, `${JSON.stringify(doc, null, 2)}\n`);
+    } catch (e) {
+      this.o.log.error({ file: this.at.file, section, err: (e as Error).message }, "could not write the state file; the change holds until this node stops");
+    }
+  }
+
+  /** The file's sections, or why it cannot be used; none when there is no file. */
+  private read(file: string): Record<string, unknown> | string {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
+      return `unreadable: ${(e as Error).message}`;
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      return `not JSON: ${(e as Error).message}`;
+    }
+    if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+    const d = doc as Record<string, unknown>;
+    if (d.format !== STATE_FORMAT) return `format ${JSON.stringify(d.format)}, this tandem reads ${STATE_FORMAT}`;
+    if (d.cluster !== this.o.cluster) return `it is cluster ${JSON.stringify(d.cluster)}'s, this is "${this.o.cluster}"`;
+    if (d.node !== this.o.node) return `it is node ${JSON.stringify(d.node)}'s, this is "${this.o.node}"`;
+    if (typeof d.sections !== "object" || d.sections === null || Array.isArray(d.sections)) return "no sections object";
+    return d.sections as Record<string, unknown>;
+  }
+
+  /** Through a temporary file in the same dir, fsynced, renamed over the file; then the dir fsynced, so the rename survives a power cut. */
+  private write(dir: string, file: string, text: string): void {
+    const tmp = `${file}.tmp`;
+    const fd = openSync(tmp, "w", 0o600);
+    try {
+      writeFileSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    const dirFd = openSync(dir, "r");
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/** The node's state file (core/state.ts): kept across a restart, written whole and atomically, never lost when it cannot be used. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLogger } from "../../core/log.ts";
+import { STATE_FORMAT, StateStore } from "../../core/state.ts";
+import { tempDir } from "../helpers.ts";
+
+const tmp = tempDir("state");
+afterAll(() => tmp.cleanup());
+
+const WALL = 1_700_000_000_123;
+let dirs = 0;
+
+/** A store of node `node` in cluster `cluster` over `dir`, and the log lines it wrote. */
+function open(dir: string | undefined, node = "alpha", cluster = "pair") {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger({ level: "info", human: false, write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+  return { store: new StateStore({ dir, cluster, node, log, wall: () => WALL }), lines };
+}
+
+function freshDir(): string {
+  return join(tmp.dir, `d${dirs++}`, "state");
+}
+
+describe("the state file", () => {
+  test("sections written are read back by the next process; the dir is made with mode 0700, the file 0600", () => {
+    const dir = freshDir();
+    const first = open(dir).store;
+    expect(first.file).toBe(join(dir, "alpha.state.json"));
+    expect(first.get("resources")).toBeUndefined();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    first.put("resources", { standby: ["alpha"], version: 3 });
+    first.put("director", { "web/198.18.7.101:80": 0 });
+    first.put("resources", { standby: [], version: 4 });
+
+    const again = open(dir).store;
+    expect(again.get("resources")).toEqual({ standby: [], version: 4 });
+    expect(again.get("director")).toEqual({ "web/198.18.7.101:80": 0 });
+    expect(JSON.parse(readFileSync(again.file!, "utf8"))).toEqual({
+      format: STATE_FORMAT,
+      cluster: "pair",
+      node: "alpha",
+      sections: { resources: { standby: [], version: 4 }, director: { "web/198.18.7.101:80": 0 } },
+    });
+    expect(statSync(again.file!).mode & 0o777).toBe(0o600);
+  });
+
+  test("a put keeps a copy: a later change of the caller's object is not what was written", () => {
+    const { store } = open(freshDir());
+    const value = { standby: ["alpha"] };
+    store.put("resources", value);
+    value.standby.push("bravo");
+    expect(store.get("resources")).toEqual({ standby: ["alpha"] });
+  });
+
+  test("writes go through a temporary file renamed over the file: after each one the file is whole and nothing else is left", () => {
+    const dir = freshDir();
+    const { store } = open(dir);
+    for (let i = 0; i < 20; i++) {
+      store.put("resources", { version: i, standby: i % 2 ? ["alpha"] : [] });
+      expect((JSON.parse(readFileSync(store.file!, "utf8")) as { sections: { resources: { version: number } } }).sections.resources.version).toBe(i);
+      expect(readdirSync(dir)).toEqual(["alpha.state.json"]);
+    }
+    // A write cut short by a crash leaves only the temporary file half written: the file is as before.
+    writeFileSync(`${store.file}.tmp`, '{"format": 1, "sec');
+    const after = open(dir);
+    expect(after.store.get("resources")).toEqual({ version: 19, standby: ["alpha"] });
+    expect(after.lines).toEqual([]);
+    after.store.put("resources", { version: 20 });
+    expect(readdirSync(dir)).toEqual(["alpha.state.json"]);
+  });
+
+  test("a file that is not JSON is moved aside with an error saying where, and the node starts with nothing", () => {
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "alpha.state.json");
+    writeFileSync(file, '{"format": 1, "clus');
+    const { store, lines } = open(dir);
+    expect(store.get("resources")).toBeUndefined();
+    const aside = `${file}.bad-${WALL}`;
+    expect(readFileSync(aside, "utf8")).toBe('{"format": 1, "clus');
+    expect(existsSync(file)).toBe(false);
+    const error = lines.find((l) => l.level === 50)!;
+    expect(error).toMatchObject({ file, movedTo: aside });
+    expect(String(error.msg)).toContain(`moved aside to ${aside}`);
+    expect(String(error.reason)).toStartWith("not JSON");
+    store.put("resources", { version: 1 });
+    expect(open(dir).store.get("resources")).toEqual({ version: 1 });
+  });
+
+  test("another node's, another cluster's or another format's file is refused the same way", () => {
+    const cases: Array<[string, object, string]> = [
+      ["another node", { format: STATE_FORMAT, cluster: "pair", node: "bravo", sections: { resources: { version: 9 } } }, `it is node "bravo"'s, this is "alpha"`],
+      ["another cluster", { format: STATE_FORMAT, cluster: "other", node: "alpha", sections: {} }, `it is cluster "other"'s, this is "pair"`],
+      ["another format", { format: 2, cluster: "pair", node: "alpha", sections: {} }, `format 2, this tandem reads ${STATE_FORMAT}`],
+      ["no sections", { format: STATE_FORMAT, cluster: "pair", node: "alpha" }, "no sections object"],
+      ["not an object", [1, 2], "not a JSON object"],
+    ];
+    for (const [what, doc, reason] of cases) {
+      const dir = freshDir();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "alpha.state.json"), JSON.stringify(doc));
+      const { store, lines } = open(dir);
+      expect([what, store.get("resources")]).toEqual([what, undefined]);
+      expect([what, lines.find((l) => l.level === 50)?.reason]).toEqual([what, reason]);
+      expect([what, readdirSync(dir)]).toEqual([what, [`alpha.state.json.bad-${WALL}`]]);
+    }
+  });
+
+  test("nodes sharing a dir each have their own file", () => {
+    const dir = freshDir();
+    open(dir, "alpha").store.put("resources", { by: "alpha" });
+    open(dir, "bravo").store.put("resources", { by: "bravo" });
+    expect(open(dir, "alpha").store.get("resources")).toEqual({ by: "alpha" });
+    expect(open(dir, "bravo").store.get("resources")).toEqual({ by: "bravo" });
+  });
+
+  test("without a dir nothing is kept: get finds nothing, put writes nothing", () => {
+    const { store, lines } = open(undefined);
+    expect(store.file).toBeNull();
+    store.put("resources", { version: 1 });
+    expect(store.get("resources")).toBeUndefined();
+    expect(lines).toEqual([]);
+  });
+
+  test("a dir that cannot be made is an error at once (the node does not start); a failed write is logged and the value still read", () => {
+    const blocker = join(tmp.dir, "a-file");
+    writeFileSync(blocker, "");
+    expect(() => open(join(blocker, "state"))).toThrow(/ENOTDIR|not a directory/);
+
+    const dir = freshDir();
+    const { store, lines } = open(dir);
+    mkdirSync(join(dir, "alpha.state.json.tmp"));
+    store.put("resources", { version: 1 });
+    expect(store.get("resources")).toEqual({ version: 1 });
+    expect(lines.find((l) => l.level === 50)).toMatchObject({ file: store.file, section: "resources", msg: "could not write the state file; the change holds until this node stops" });
+  });
+});
