@@ -35,8 +35,8 @@ export const MODULES = [
   // links: the lab's veths, bridges, VLANs, bonds; qemu's NICs
   "veth", "bridge", "8021q", "bonding", "dummy",
   "e1000", "e1000e", "virtio_net", "virtio_pci", "virtio_blk", "virtio_scsi", "virtio_console",
-  // disks: replication (nbd, drbd), the config disk (FAT, ISO 9660 on a CD)
-  "nbd", "drbd", "vfat", "isofs", "sr_mod", "ata_piix", "ahci", "sd_mod",
+  // disks: replication (nbd, drbd), the config disk (FAT, ISO 9660 on a CD), the data disk (ext4 or FAT)
+  "nbd", "drbd", "vfat", "isofs", "ext4", "sr_mod", "ata_piix", "ahci", "sd_mod",
   "kernel/fs/nls/",
 ];
 

@@ -5,7 +5,7 @@
  * by `bun appliance/vm.ts DIR` to boot one node by hand.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "..");
@@ -20,6 +20,7 @@ const STOP_GRACE_MS = 3_000;
 export function qemuMissing(): string | undefined {
   if (!Bun.which("qemu-system-x86_64")) return "needs qemu-system-x86_64 (Debian: qemu-system-x86; npm test's setup installs it as root)";
   if (!Bun.which("mformat") || !Bun.which("mcopy")) return "needs mtools";
+  if (!Bun.which("mkfs.ext4") && !existsSync("/sbin/mkfs.ext4")) return "needs mkfs.ext4 (Debian: e2fsprogs)";
   return undefined;
 }
 
@@ -56,6 +57,14 @@ export function configDisk(path: string, files: Record<string, string>, dir: str
   }
 }
 
+/** An empty ext4 image of `mb` MiB labelled TANDEMDATA: the appliance's data disk (mkfs.ext4 writes into a file, no loop device). */
+export function dataDisk(path: string, mb = 16): void {
+  writeFileSync(path, "");
+  truncateSync(path, mb * 1024 * 1024);
+  const r = spawnSync("mkfs.ext4", ["-q", "-F", "-L", "TANDEMDATA", path], { encoding: "utf8", env: { ...process.env, PATH: `${process.env.PATH}:/sbin:/usr/sbin` } });
+  if (r.status !== 0) throw new Error(`mkfs.ext4 ${path}: ${r.stderr}`);
+}
+
 /**
  * What the VM boots: the kernel and initrd directly (the quickest under emulation), or the hybrid ISO as a
  * BIOS (SeaBIOS) sees it on a CD, or as UEFI (OVMF) sees it on a disk.
@@ -78,6 +87,8 @@ export interface VmOptions {
   append?: string;
   /** A config disk image attached read-only. */
   configDisk?: string;
+  /** A data disk image (see dataDisk) attached read-write. */
+  dataDisk?: string;
   /** qemu -netdev/-device pairs, already formed. */
   net: string[];
   /** The serial console's output goes to this file; its input is a Unix socket beside it (`FILE.sock`), see Vm.shell. */
@@ -134,6 +145,7 @@ export function boot(o: VmOptions): Vm {
     "-chardev", `socket,id=con,path=${o.console}.sock,server=on,wait=off,logfile=${o.console}`, "-serial", "chardev:con",
     ...media(o),
     ...(o.configDisk ? ["-drive", `file=${o.configDisk},format=raw,if=virtio,readonly=on`] : []),
+    ...(o.dataDisk ? ["-drive", `file=${o.dataDisk},format=raw,if=virtio`] : []),
     ...o.net,
   ];
   const p = Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
@@ -191,11 +203,15 @@ export function boot(o: VmOptions): Vm {
   };
 }
 
-/** Whether dist/appliance is missing or older than dist/tandem (then the image must be built again). */
+/** Whether dist/appliance is missing or older than what it is built from: dist/tandem, the build script, rootfs/. */
 export function imageStale(): boolean {
   const initrd = join(IMAGE, "initrd");
-  const bin = join(ROOT, "dist", "tandem");
-  return !existsSync(initrd) || (existsSync(bin) && statSync(bin).mtimeMs > statSync(initrd).mtimeMs);
+  if (!existsSync(initrd)) return true;
+  const built = statSync(initrd).mtimeMs;
+  const inputs = [join(ROOT, "dist", "tandem"), join(ROOT, "appliance", "build.mjs"), join(ROOT, "appliance", "isolinux.cfg")];
+  const rootfs = join(ROOT, "appliance", "rootfs");
+  for (const f of readdirSync(rootfs, { recursive: true, encoding: "utf8" })) inputs.push(join(rootfs, f));
+  return inputs.some((f) => existsSync(f) && statSync(f).mtimeMs > built);
 }
 
 /** Builds the image when it is stale (appliance/build.mjs), saying how long it took; throws with the build's output when it fails. */

@@ -8,11 +8,12 @@
  * address is started, the director sees the server healthy and programmed
  * IPVS, which reads back unchanged at the next reconcile; at the console's
  * shell, /proc/net/ip_vs holds the virtual service and its real server.
- * Prints the boot time.
+ * With a data disk: a standby asked through the API survives a power cut and
+ * a boot, and online ends it. Prints the boot times.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { boot, buildMissing, clusterKey, configDisk, ensureImage, imageStale, qemuMissing, type Vm } from "../../appliance/vm.ts";
+import { boot, buildMissing, clusterKey, configDisk, dataDisk, ensureImage, imageStale, qemuMissing, type Vm } from "../../appliance/vm.ts";
 import { freePort, tempDir, waitFor } from "../helpers.ts";
 import { parseProcIpVs } from "./proc-ip-vs.ts";
 
@@ -26,6 +27,7 @@ const TEST_TIMEOUT_MS = 180_000;
 const GUEST = "198.18.5.11";
 const GATEWAY = "198.18.5.2";
 const VIP = "198.18.5.50";
+const TOKEN = "appliance-boot-test-token";
 
 /** A JSON answer of the node's API (its shape is the API's, checked by the API's own tests). */
 type Json = any;
@@ -56,6 +58,7 @@ kind = "ucast"
 
 [api]
 port = 9480
+token_file = "api.token"
 
 [resources]
 
@@ -97,31 +100,40 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
   let vm: Vm | undefined;
   let server: ReturnType<typeof Bun.serve> | undefined;
   let api = "";
-  let bootMs = 0;
+  let port = 0;
+  let boots = 0;
+
+  /** Boots the VM on this test's disks and waits until its API answers running; the time that took. */
+  const start = async (): Promise<number> => {
+    vm = boot({
+      name: "tandem-boot-test",
+      configDisk: join(tmp!.dir, "config.img"),
+      dataDisk: join(tmp!.dir, "data.img"),
+      console: join(tmp!.dir, `console-${++boots}.log`),
+      net: ["-netdev", `user,id=n0,net=198.18.5.0/24,host=${GATEWAY},hostfwd=tcp:127.0.0.1:${port}-${GUEST}:9480`, "-device", "virtio-net-pci,netdev=n0"],
+    });
+    await waitFor("the node's API to answer running", async () => {
+      return (await get(`${api}/v1/status`)).phase === "running" ? true : undefined;
+    }, BOOT_TIMEOUT_MS, 500).catch((e) => {
+      throw new Error(`${e.message}\n--- console ---\n${vm!.console().slice(-3000)}`);
+    });
+    return Date.now() - vm.startedAt;
+  };
 
   beforeAll(async () => {
     ensureImage();
     const dir = tmp!.dir;
     server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("real server\n") });
-    const key = clusterKey(dir);
-    const disk = join(dir, "config.img");
-    configDisk(disk, {
+    configDisk(join(dir, "config.img"), {
       "tandem.toml": config(server.port!),
-      "cluster.key": key,
+      "cluster.key": clusterKey(dir),
+      "api.token": `${TOKEN}\n`,
       "appliance.conf": `node=alpha\nip=eth0:${GUEST}/24\ngw=${GATEWAY}\nlog=console\n`,
     }, dir);
-    const port = await freePort();
+    dataDisk(join(dir, "data.img"));
+    port = await freePort();
     api = `http://127.0.0.1:${port}`;
-    vm = boot({
-      name: "tandem-boot-test",
-      configDisk: disk,
-      console: join(dir, "console.log"),
-      net: ["-netdev", `user,id=n0,net=198.18.5.0/24,host=${GATEWAY},hostfwd=tcp:127.0.0.1:${port}-${GUEST}:9480`, "-device", "virtio-net-pci,netdev=n0"],
-    });
-    await waitFor("the node's API to answer running", async () => {
-      return (await get(`${api}/v1/status`)).phase === "running" ? true : undefined;
-    }, BOOT_TIMEOUT_MS, 500);
-    bootMs = Date.now() - vm.startedAt;
+    const bootMs = await start();
     console.log(`appliance: boot to running in ${(bootMs / 1000).toFixed(1)} s (qemu start to the API answering)`);
   }, TEST_TIMEOUT_MS);
 
@@ -171,4 +183,25 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     const table = parseProcIpVs(await vm!.shell("cat /proc/net/ip_vs", 20_000));
     expect(table).toEqual([{ protocol: "TCP", address: `${VIP}:80`, scheduler: "rr", servers: [{ address: `${GATEWAY}:${server!.port}`, forward: "Masq", weight: 1 }] }]);
   }, 50_000);
+
+  test("a standby survives a power cut (on the data disk); online starts the address again", async () => {
+    expect(vm!.console()).toMatch(/data disk \/dev\/vd[a-z] on \/var\/lib\/tandem/);
+    const resources = async (): Promise<Json> => (await get(`${api}/v1/resources/`));
+    const vipState = async () => (await resources()).resources?.vip?.states?.alpha;
+    const post = async (path: string) => {
+      const r = await fetch(`${api}${path}`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(5_000) });
+      expect(r.status).toBe(202);
+    };
+    await post("/v1/resources/standby/alpha");
+    await waitFor("the address stopped for the standby", async () => ((await vipState()) === "stopped" ? true : undefined), 30_000, 500);
+    await vm!.kill();
+    const bootMs = await start();
+    console.log(`appliance: after a power cut, boot to running in ${(bootMs / 1000).toFixed(1)} s`);
+    const after = await resources();
+    expect(after.standby).toEqual(["alpha"]);
+    await waitFor("the address probed stopped", async () => ((await vipState()) === "stopped" ? true : undefined), 20_000, 500);
+    await post("/v1/resources/online/alpha");
+    await waitFor("the address started again", async () => ((await vipState()) === "started" ? true : undefined), 30_000, 500);
+    expect((await resources()).standby).toEqual([]);
+  }, BOOT_TIMEOUT_MS + 90_000);
 });
