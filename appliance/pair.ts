@@ -7,7 +7,8 @@
  * joined to the bridge by veth pairs. The real servers answer HTTP on port 80
  * with their name and route back to the client via the virtual address (the
  * director forwards by NAT). The nodes' APIs are reached from the client's
- * namespace.
+ * namespace. alpha reads its config from a config disk, bravo from the kernel
+ * command line (tandem.config=BASE64 ...), so both ways in are used.
  *
  *   bun appliance/pair.ts      boots it, prints how to reach it, Ctrl-C ends it
  *
@@ -228,14 +229,20 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     log(`pair: network ${LAN}0/24 on a bridge in namespace ${ns.net}; client ${ADDR.client}, real servers ${ADDR.rs1} and ${ADDR.rs2}`);
 
     const key = clusterKey(dir);
+    // alpha reads its config from a disk; bravo from the kernel command line, as a first boot without one.
+    const settings = (node: Node) => ({ node, ip: `eth0:${ADDR[node]}/24`, log: "console" });
+    const files = { "tandem.toml": pairConfig(), "cluster.key": key, "api.token": `${token}\n` };
     for (const [i, node] of NODES.entries()) {
+      const fromDisk = node === "alpha";
       const disk = join(dir, `${node}.img`);
-      configDisk(disk, { "tandem.toml": pairConfig(), "cluster.key": key, "api.token": `${token}\n`, "appliance.conf": `node=${node}\nip=eth0:${ADDR[node]}/24\nlog=console\n` }, dir);
+      if (fromDisk) configDisk(disk, { ...files, "appliance.conf": Object.entries(settings(node)).map(([k, v]) => `${k}=${v}\n`).join("") }, dir);
+      const base64 = (text: string) => Buffer.from(text).toString("base64");
+      const append = fromDisk ? undefined : Object.entries({ ...settings(node), config: base64(files["tandem.toml"]), key: base64(key), token: base64(files["api.token"]) }).map(([k, v]) => `tandem.${k}=${v}`).join(" ");
       vms[node] = boot({
         name: `tandem-${node}`,
         smp: 1,
         netns: ns.net,
-        configDisk: disk,
+        ...(fromDisk ? { configDisk: disk } : { append }),
         console: join(dir, `${node}.console`),
         net: ["-netdev", `tap,id=n0,ifname=tap-${node},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n0,mac=52:54:00:7a:00:1${i + 1}`],
       });

@@ -71,6 +71,9 @@ export function dataDisk(path: string, mb = 16): void {
  */
 export type BootMedia = "kernel" | "iso-bios-cd" | "iso-uefi-disk";
 
+/** x86's COMMAND_LINE_SIZE, the terminating NUL included: a longer command line is cut. */
+const KERNEL_COMMAND_LINE_MAX = 2048;
+
 /** OVMF's firmware and the template of its variable store, from Debian's ovmf package. */
 const OVMF = { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" };
 
@@ -124,8 +127,11 @@ function kernel(): string {
 function media(o: VmOptions): string[] {
   const iso = join(ROOT, "dist", "tandem-appliance.iso");
   switch (o.media ?? "kernel") {
-    case "kernel":
-      return ["-kernel", kernel(), "-initrd", join(IMAGE, "initrd"), "-append", `console=ttyS0 panic=-1 quiet ${o.append ?? ""}`.trim()];
+    case "kernel": {
+      const append = `console=ttyS0 panic=-1 quiet ${o.append ?? ""}`.trim();
+      if (append.length >= KERNEL_COMMAND_LINE_MAX) throw new Error(`${o.name}: the kernel command line is ${append.length} bytes; x86 takes fewer than ${KERNEL_COMMAND_LINE_MAX}`);
+      return ["-kernel", kernel(), "-initrd", join(IMAGE, "initrd"), "-append", append];
+    }
     case "iso-bios-cd":
       return ["-drive", `file=${iso},media=cdrom,readonly=on`, "-boot", "d"];
     case "iso-uefi-disk": {
