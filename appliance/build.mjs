@@ -4,7 +4,8 @@
 //   dist/appliance/vmlinux   the same kernel uncompressed (PVH entry: a faster
 //                            direct boot under software emulation)
 //   dist/appliance/initrd    the whole root: busybox, glibc, kmod, nft, the
-//                            kernel modules Tandem needs, dist/tandem, /init
+//                            kernel modules Tandem needs, the OCF agents
+//                            busybox's shell runs, dist/tandem, /init
 //   dist/appliance/tandem.efi  a unified kernel image (systemd-boot's stub)
 //   dist/tandem-appliance.iso  hybrid: BIOS (isolinux) and UEFI (the UKI), CD or disk
 // Needs root only to install missing Debian packages (scripts/setup.mjs
@@ -74,8 +75,8 @@ function kernelPackage() {
   return names.at(-1);
 }
 
-/** Downloads the kernel's .deb once into dist/.cache. */
-function fetchKernel(pkg) {
+/** Downloads a package's .deb once into dist/.cache (the kernel's, resource-agents'). */
+function fetchDeb(pkg) {
   mkdirSync(cache, { recursive: true });
   const have = readdirSync(cache).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
   if (have) return join(cache, have);
@@ -83,6 +84,32 @@ function fetchKernel(pkg) {
   const got = readdirSync(cache).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
   if (!got) throw new Error(`apt-get download ${pkg} left no .deb`);
   return join(cache, got);
+}
+
+/**
+ * The OCF agents of Debian's resource-agents that busybox's shell runs (`#!/bin/sh`; those needing bash or
+ * python are left out, so an agent in the image is one that can run there), with the shell library they
+ * source. Returns how many agents.
+ */
+function ocfAgents(deb, work, rootfs) {
+  const x = join(work, "resource-agents");
+  run("dpkg-deb", ["-x", deb, x]);
+  const ocf = join(x, "usr", "lib", "ocf");
+  const lib = join(ocf, "lib", "heartbeat");
+  const libDest = join(rootfs, "usr", "lib", "ocf", "lib", "heartbeat");
+  mkdirSync(libDest, { recursive: true });
+  for (const f of readdirSync(lib)) if (f.startsWith("ocf-") || f.endsWith(".sh")) copyFileSync(join(lib, f), join(libDest, f));
+  const agents = join(ocf, "resource.d", "heartbeat");
+  const agentsDest = join(rootfs, "usr", "lib", "ocf", "resource.d", "heartbeat");
+  mkdirSync(agentsDest, { recursive: true });
+  let count = 0;
+  for (const f of readdirSync(agents)) {
+    if (!readFileSync(join(agents, f)).subarray(0, 10).equals(Buffer.from("#!/bin/sh\n"))) continue;
+    copyFileSync(join(agents, f), join(agentsDest, f));
+    chmodSync(join(agentsDest, f), 0o755);
+    count++;
+  }
+  return count;
 }
 
 /** The ELF inside a bzImage: Debian compresses with xz; the payload starts at the first xz stream header. */
@@ -306,8 +333,9 @@ export function build() {
     const pkg = kernelPackage();
     const kver = pkg.replace(/^linux-image-/, "");
     done();
-    done = step(`apt-get download ${pkg}`);
-    const deb = fetchKernel(pkg);
+    done = step(`apt-get download ${pkg} resource-agents`);
+    const deb = fetchDeb(pkg);
+    const agentsDeb = fetchDeb("resource-agents");
     done();
     done = step("unpacking the kernel and indexing its modules (depmod)");
     const kx = join(work, "kernel");
@@ -321,12 +349,13 @@ export function build() {
     done = step("extracting vmlinux");
     if (!extractVmlinux(join(out, "vmlinuz"), join(out, "vmlinux"))) console.log(" (no xz payload found: direct boots use vmlinuz)");
     done();
-    done = step("assembling the root (busybox, glibc, kmod, nft, modules, tandem)");
+    done = step("assembling the root (busybox, glibc, kmod, nft, modules, OCF agents, tandem)");
     const rootfs = join(work, "rootfs");
     const count = buildRoot(rootfs, modulesSrc, kver);
+    const agents = ocfAgents(agentsDeb, work, rootfs);
     stamp(rootfs);
     done();
-    console.log(`appliance:   ${count} kernel modules`);
+    console.log(`appliance:   ${count} kernel modules, ${agents} OCF agents`);
     done = step("writing the initrd (newc cpio, uncompressed: nothing to inflate under emulation)");
     const archive = cpio(rootfs);
     writeFileSync(join(out, "initrd"), archive);

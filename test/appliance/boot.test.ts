@@ -2,10 +2,11 @@
  * The appliance boots: one VM by direct kernel boot (qemu, software emulation
  * unless TANDEM_QEMU_ACCEL=kvm), user-mode networking with only its API
  * forwarded to 127.0.0.1, a config disk with a single-node config: a group
- * with a virtual address and the director on the IPVS dataplane (generic
- * netlink) over one real server, this test's HTTP server reached through
- * qemu's gateway. Checked through the API and the console: the node runs, the
- * address is started, the director sees the server healthy and programmed
+ * with a virtual address, Debian's OCF Dummy agent and the director on the
+ * IPVS dataplane (generic netlink) over one real server, this test's HTTP
+ * server reached through qemu's gateway. Checked through the API and the
+ * console: the node runs, the address and Dummy are started, the director
+ * sees the server healthy and programmed
  * IPVS, which reads back unchanged at the next reconcile; at the console's
  * shell, /proc/net/ip_vs holds the virtual service and its real server.
  * With a data disk: a standby asked through the API survives a power cut and
@@ -64,13 +65,17 @@ token_file = "api.token"
 
 [[resources.group]]
 name = "web"
-members = ["vip", "director"]
+members = ["vip", "dummy", "director"]
 preferred = "alpha"
 
 [[resources.resource]]
 name = "vip"
 agent = "address"
 params = { address = "${VIP}/24", interface = "eth0" }
+
+[[resources.resource]]
+name = "dummy"
+agent = "ocf:heartbeat:Dummy"
 
 [[resources.resource]]
 name = "director"
@@ -150,12 +155,12 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     expect(s.phase).toBe("running");
   });
 
-  test("the virtual address is started", async () => {
-    const vip = await waitFor("vip started", async () => {
-      const s = await get(`${api}/v1/status`);
-      return s.modules?.resources?.resources?.vip?.states?.alpha === "started" ? true : undefined;
+  test("the virtual address and Debian's OCF Dummy agent (busybox's shell runs it) are started", async () => {
+    const states = await waitFor("vip and dummy started", async () => {
+      const r = (await get(`${api}/v1/status`)).modules?.resources?.resources;
+      return r?.vip?.states?.alpha === "started" && r?.dummy?.states?.alpha === "started" ? r : undefined;
     }, 30_000, 500);
-    expect(vip).toBe(true);
+    expect(states.dummy.states).toEqual({ alpha: "started" });
   }, 40_000);
 
   test("the director is active, sees the real server healthy and programmed the kernel", async () => {
