@@ -33,7 +33,7 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
-const NETLINK_ROUTE = 0;
+export const NETLINK_ROUTE = 0;
 export const NETLINK_GENERIC = 16;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
@@ -179,7 +179,8 @@ function exchange(what: string, type: number, flags: number, body: Uint8Array, a
  * Sends one request (`payload` after the netlink header, NLM_F_REQUEST and
  * NLM_F_ACK added to `flags`) on a new socket of netlink `protocol` and
  * reads its answer: each reply message of our sequence goes to `onReply`,
- * whole, header included, until the ack, the end of a dump, an error
+ * whole, header included, as a copy the callback may keep (the receive
+ * buffer is reused for the next datagram of a dump), until the ack, the end of a dump, an error
  * (thrown as OsError with the kernel's errno and extended ack) or the
  * deadline (ETIMEDOUT). `what` names the request in errors.
  */
@@ -223,7 +224,7 @@ export function netlinkExchange(protocol: number, what: string, type: number, fl
           return;
         }
         if (++replies > MAX_REPLY_MESSAGES) throw new OsError(what, ERRNO.EMSGSIZE, `more than ${MAX_REPLY_MESSAGES} messages in the answer`);
-        onReply(msg);
+        onReply(msg.slice());
       }
     }
   } finally {

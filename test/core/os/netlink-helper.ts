@@ -8,10 +8,11 @@
 import { announce } from "../../../core/os/announce.ts";
 import { parseCidr } from "../../../core/os/ip.ts";
 import { OsError } from "../../../core/os/libc.ts";
-import { addAddress, deleteAddress, findAddress, formatMac, interfaceIndex, interfaceMac, listAddresses, renewAddress } from "../../../core/os/netlink.ts";
+import { NETLINK_ROUTE, NLM_F_DUMP, addAddress, deleteAddress, findAddress, formatMac, interfaceIndex, interfaceMac, listAddresses, netlinkExchange, renewAddress } from "../../../core/os/netlink.ts";
+import { decodeNlas } from "../../../core/os/nlattr.ts";
 
 interface Call {
-  op: "index" | "mac" | "add" | "renew" | "delete" | "list" | "find" | "announce" | "wait-gone";
+  op: "index" | "mac" | "add" | "renew" | "delete" | "list" | "find" | "announce" | "wait-gone" | "dump-kept";
   ifname: string;
   cidr?: string;
   valid?: number;
@@ -24,6 +25,27 @@ interface Call {
 }
 
 const POLL_MS = 10;
+/** rtnetlink: RTM_GETADDR, and the sizes of struct nlmsghdr and struct ifaddrmsg; IFA_ADDRESS. */
+const RTM_GETADDR = 22;
+const NLMSG_HDR_BYTES = 16;
+const IFADDRMSG_BYTES = 8;
+const IFA_ADDRESS = 1;
+const AF_INET = 2;
+
+/**
+ * An IPv4 address dump whose messages are all kept until it ends (as genlDump keeps its
+ * messages), then read: the addresses, in the order the kernel sent them.
+ */
+function dumpKept(): string[] {
+  const kept: Uint8Array[] = [];
+  const request = new Uint8Array(IFADDRMSG_BYTES);
+  request[0] = AF_INET;
+  netlinkExchange(NETLINK_ROUTE, "dump the IPv4 addresses", RTM_GETADDR, NLM_F_DUMP, request, (msg) => kept.push(msg));
+  return kept.map((msg) => {
+    const address = decodeNlas(msg.subarray(NLMSG_HDR_BYTES + IFADDRMSG_BYTES)).attrs.find((a) => a.type === IFA_ADDRESS)?.value;
+    return address ? [...address].join(".") : "";
+  });
+}
 
 async function perform(c: Call): Promise<unknown> {
   const cidr = c.cidr === undefined ? undefined : parseCidr(c.cidr);
@@ -47,6 +69,8 @@ async function perform(c: Call): Promise<unknown> {
       return findAddress(c.ifname, cidr!) ?? null;
     case "announce":
       return announce(c.ifname, cidr!) ?? null;
+    case "dump-kept":
+      return dumpKept();
     case "wait-gone": {
       const deadline = performance.now() + c.withinMs!;
       const goneAt: Record<string, number | null> = Object.fromEntries(c.cidrs!.map((t) => [t, null]));

@@ -4,6 +4,7 @@
  * started there); iproute2 checks what the kernel then holds. Needs root.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { IFA_F_NODAD, IFA_F_TENTATIVE } from "../../../core/os/netlink.ts";
 import { Helper, IFNAME, ROOT, ip, ipAddress, macOf, setupPair, sh, sysctl, teardown, type Pair } from "./netns.ts";
@@ -13,6 +14,8 @@ if (!ROOT) console.log("test/core/os/netlink.test.ts: skipped: it needs root (ne
 const HELPER = resolve(import.meta.dir, "netlink-helper.ts");
 /** A short lifetime for the expiry test, in seconds. */
 const SHORT_LIFETIME_S = 2;
+/** Addresses for the long dump: about 200 KiB of messages, several of the kernel's dump datagrams (32 KiB at most). */
+const MANY = 3_000;
 /** How long after its lifetime an address may linger: the kernel sweeps IPv4 about once a second, IPv6 on its own timer. */
 const EXPIRY_SLACK_MS = 1500;
 
@@ -131,4 +134,18 @@ describe.skipIf(!ROOT)("core/os/netlink in a namespace", () => {
     expect((await call({ op: "announce", ifname: "eth9", cidr: `${pair!.v4}99/24` })).error.code).toBe("ENODEV");
     expect((await call({ op: "announce", ifname: IFNAME, cidr: `${pair!.v4}99/24` })).value).toBeNull();
   });
+
+  test("a dump longer than one datagram: every message is the caller's to keep after the next is read (genlDump keeps them)", async () => {
+    const many = Array.from({ length: MANY }, (_, i) => `198.19.${100 + (i >> 8)}.${i & 255}`);
+    const batch = (verb: string) => spawnSync("ip", ["-n", pair!.a, "-batch", "-"], { input: many.map((a) => `address ${verb} ${a}/32 dev ${IFNAME}`).join("\n"), encoding: "utf8" });
+    expect(batch("add").status).toBe(0);
+    try {
+      const got = (await call({ op: "dump-kept", ifname: IFNAME })).value as string[];
+      const distinct = new Set(got);
+      expect(distinct.size).toBe(got.length);
+      expect(many.filter((a) => !distinct.has(a))).toEqual([]);
+    } finally {
+      expect(batch("del").status).toBe(0);
+    }
+  }, 30_000);
 });
