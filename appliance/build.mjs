@@ -3,7 +3,7 @@
 //   dist/appliance/vmlinuz   the stock Debian kernel (linux-image-6.1.*-amd64)
 //   dist/appliance/vmlinux   the same kernel uncompressed (PVH entry: a faster
 //                            direct boot under software emulation)
-//   dist/appliance/initrd    the whole root: busybox, glibc, kmod, nft, the
+//   dist/appliance/initrd    the whole root: busybox, glibc, kmod, nft, ipvsadm, the
 //                            kernel modules Tandem needs, the OCF agents
 //                            busybox's shell runs, dist/tandem, /init
 //   dist/appliance/tandem.efi  a unified kernel image (systemd-boot's stub)
@@ -48,6 +48,7 @@ const ZSTD_LEVEL = 9;
 const PROGRAMS = [
   ["/usr/bin/kmod", "/usr/bin/kmod"],
   ["/usr/sbin/nft", "/usr/sbin/nft"], // the director's nftables dataplane
+  ["/usr/sbin/ipvsadm", "/usr/sbin/ipvsadm"], // IPVS at the console (ipvsadm -Ln); the anchor of the IPVS bench
 ];
 
 function run(cmd, args, opts = {}) {
@@ -349,7 +350,7 @@ export function build() {
     done = step("extracting vmlinux");
     if (!extractVmlinux(join(out, "vmlinuz"), join(out, "vmlinux"))) console.log(" (no xz payload found: direct boots use vmlinuz)");
     done();
-    done = step("assembling the root (busybox, glibc, kmod, nft, modules, OCF agents, tandem)");
+    done = step("assembling the root (busybox, glibc, kmod, nft, ipvsadm, modules, OCF agents, tandem)");
     const rootfs = join(work, "rootfs");
     const count = buildRoot(rootfs, modulesSrc, kver);
     const agents = ocfAgents(agentsDeb, work, rootfs);

@@ -26,7 +26,7 @@ export function qemuMissing(): string | undefined {
 
 /** Why the image cannot be built here (a tool of appliance/build.mjs is missing), or undefined. */
 export function buildMissing(): string | undefined {
-  const tools = ["busybox", "cpio", "depmod", "zstd", "xz", "objcopy", "xorriso", "mformat", "mcopy", "nft", "apt-get", "dpkg-deb"];
+  const tools = ["busybox", "cpio", "depmod", "zstd", "xz", "objcopy", "xorriso", "mformat", "mcopy", "nft", "ipvsadm", "apt-get", "dpkg-deb"];
   const missing = tools.filter((t) => !Bun.which(t) && !existsSync(`/sbin/${t}`) && !existsSync(`/usr/sbin/${t}`));
   if (!existsSync("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")) missing.push("systemd-boot-efi");
   if (!existsSync("/usr/lib/ISOLINUX/isolinux.bin")) missing.push("isolinux");
@@ -98,6 +98,8 @@ export interface VmOptions {
   console: string;
   /** Virtual CPUs (default 2; a pair on two host cores runs best with 1 each). */
   smp?: number;
+  /** Memory in MB (default VM_MEMORY_MB). */
+  memoryMb?: number;
   /** Run qemu inside this network namespace (`ip netns exec` execs it: the pid is qemu's), for tap devices there. */
   netns?: string;
 }
@@ -146,7 +148,7 @@ function media(o: VmOptions): string[] {
 export function boot(o: VmOptions): Vm {
   const args = [
     ...(o.netns ? ["ip", "netns", "exec", o.netns] : []),
-    "qemu-system-x86_64", ...accel(), "-smp", String(o.smp ?? 2), "-m", String(VM_MEMORY_MB), "-name", o.name,
+    "qemu-system-x86_64", ...accel(), "-smp", String(o.smp ?? 2), "-m", String(o.memoryMb ?? VM_MEMORY_MB), "-name", o.name,
     "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none",
     "-chardev", `socket,id=con,path=${o.console}.sock,server=on,wait=off,logfile=${o.console}`, "-serial", "chardev:con",
     ...media(o),

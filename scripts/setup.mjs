@@ -46,6 +46,7 @@ export const APPLIANCE_PACKAGES = [
   "mtools", // FAT images (the EFI system partition, config disks) without loop devices
   "nftables", // nft, copied into the image for the director's nftables dataplane
   "ovmf", // the UEFI firmware test/appliance boots the ISO with
+  "ipvsadm", // copied into the image: IPVS at its console, and the IPVS bench's anchor
 ];
 
 function have(cmd) {

@@ -12,25 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, sh, type Table } from "./lib.ts";
 import { NftablesDataplane } from "../../modules/director/dataplane/nftables.ts";
-import { serviceKey, type VirtualService } from "../../modules/director/dataplane/model.ts";
+import { REALS, SERVICES, state } from "./director-state.ts";
 
-const SERVICES = 1_000;
-const REALS = 10;
 const RUNS = 5;
-
-/** Service i on its own VIP in 198.18.0.0/16, its servers in 198.19.0.0/16; wrr, weights 1 to 3. */
-function state(changed: boolean): VirtualService[] {
-  return Array.from({ length: SERVICES }, (_, i) => {
-    const s = { protocol: "tcp" as const, address: `198.18.${(i >> 8) + 1}.${i & 255}`, port: 80, scheduler: "wrr" as const, forwarding: "nat" as const };
-    const reals = Array.from({ length: REALS }, (_, j) => ({
-      address: `198.19.${(i * REALS + j) >> 8}.${(i * REALS + j) & 255}`,
-      port: 8080,
-      weight: changed && i === SERVICES / 2 && j === 0 ? 7 : 1 + ((i + j) % 3),
-      forwarding: "nat" as const,
-    }));
-    return { ...s, key: serviceKey(s), reals };
-  });
-}
 
 async function timed(f: () => Promise<unknown> | unknown): Promise<number> {
   const t0 = performance.now();
