@@ -27,6 +27,40 @@ export interface StateOptions {
   wall: () => number;
 }
 
+/** The state file of `node` in `dir`. */
+export function stateFile(dir: string, node: string): string {
+  return join(dir, `${node}.state.json`);
+}
+
+/** Pure: the sections of a state file's text, or why `node` of `cluster` cannot use it. */
+export function decodeState(text: string, cluster: string, node: string): Record<string, unknown> | string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return `not JSON: ${(e as Error).message}`;
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const d = doc as Record<string, unknown>;
+  if (d.format !== STATE_FORMAT) return `format ${JSON.stringify(d.format)}, this tandem reads ${STATE_FORMAT}`;
+  if (d.cluster !== cluster) return `it is cluster ${JSON.stringify(d.cluster)}'s, this is "${cluster}"`;
+  if (d.node !== node) return `it is node ${JSON.stringify(d.node)}'s, this is "${node}"`;
+  if (typeof d.sections !== "object" || d.sections === null || Array.isArray(d.sections)) return "no sections object";
+  return d.sections as Record<string, unknown>;
+}
+
+/** The sections of the state file at `file`, or why it cannot be used; none when there is no file. */
+export function readState(file: string, cluster: string, node: string): Record<string, unknown> | string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
+    return `unreadable: ${(e as Error).message}`;
+  }
+  return decodeState(text, cluster, node);
+}
+
 export class StateStore {
   private readonly at: { dir: string; file: string } | null;
   private sections: Record<string, unknown> = {};
@@ -37,10 +71,10 @@ export class StateStore {
       this.at = null;
       return;
     }
-    const file = join(o.dir, `${o.node}.state.json`);
+    const file = stateFile(o.dir, o.node);
     this.at = { dir: o.dir, file };
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
-    const read = this.read(file);
+    const read = readState(file, o.cluster, o.node);
     if (typeof read !== "string") {
       this.sections = read;
       return;
@@ -69,30 +103,6 @@ export class StateStore {
     } catch (e) {
       this.o.log.error({ file: this.at.file, section, err: (e as Error).message }, "could not write the state file; the change holds until this node stops");
     }
-  }
-
-  /** The file's sections, or why it cannot be used; none when there is no file. */
-  private read(file: string): Record<string, unknown> | string {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-      return `unreadable: ${(e as Error).message}`;
-    }
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (e) {
-      return `not JSON: ${(e as Error).message}`;
-    }
-    if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
-    const d = doc as Record<string, unknown>;
-    if (d.format !== STATE_FORMAT) return `format ${JSON.stringify(d.format)}, this tandem reads ${STATE_FORMAT}`;
-    if (d.cluster !== this.o.cluster) return `it is cluster ${JSON.stringify(d.cluster)}'s, this is "${this.o.cluster}"`;
-    if (d.node !== this.o.node) return `it is node ${JSON.stringify(d.node)}'s, this is "${this.o.node}"`;
-    if (typeof d.sections !== "object" || d.sections === null || Array.isArray(d.sections)) return "no sections object";
-    return d.sections as Record<string, unknown>;
   }
 
   /** Through a temporary file in the same dir, fsynced, renamed over the file; then the dir fsynced, so the rename survives a power cut. */
