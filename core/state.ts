@@ -7,13 +7,18 @@
  * Without a dir nothing is kept: `get` finds nothing and `put` does nothing.
  * A write is atomic and durable (a temporary file in the same dir, fsync,
  * rename, fsync of the dir); writes happen only on admin changes, so the
- * calls are synchronous. A file that cannot be used (not JSON, another format,
- * cluster or node) is not lost: it is moved aside to `FILE.bad-<epoch ms>`,
- * said in an error, and the node starts with nothing kept.
+ * calls are synchronous. A failed write is an error in the log, a
+ * `state.write-failed` event and `tandem_state_write_failed` 1 until a write
+ * succeeds again (`state.written`). A file that cannot be used (not JSON,
+ * another format, cluster or node) is not lost: it is moved aside to
+ * `FILE.bad-<epoch ms>`, said in an error, and the node starts with nothing
+ * kept.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { EventBus } from "./events.ts";
 import type { Logger } from "./log.ts";
+import type { Counter, Gauge, Metrics } from "./metrics.ts";
 
 export const STATE_FORMAT = 1;
 
@@ -25,11 +30,53 @@ export interface StateOptions {
   log: Logger;
   /** Wall clock in ms: the suffix of a file moved aside. */
   wall: () => number;
+  /** A failed write, and the first good one after failures, are told here. */
+  events: EventBus;
+  /** Where the failed writes are counted (only when a dir is set: without one nothing is written). */
+  metrics: Metrics;
+}
+
+/** The state file of `node` in `dir`. */
+export function stateFile(dir: string, node: string): string {
+  return join(dir, `${node}.state.json`);
+}
+
+/** Pure: the sections of a state file's text, or why `node` of `cluster` cannot use it. */
+export function decodeState(text: string, cluster: string, node: string): Record<string, unknown> | string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return `not JSON: ${(e as Error).message}`;
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const d = doc as Record<string, unknown>;
+  if (d.format !== STATE_FORMAT) return `format ${JSON.stringify(d.format)}, this tandem reads ${STATE_FORMAT}`;
+  if (d.cluster !== cluster) return `it is cluster ${JSON.stringify(d.cluster)}'s, this is "${cluster}"`;
+  if (d.node !== node) return `it is node ${JSON.stringify(d.node)}'s, this is "${node}"`;
+  if (typeof d.sections !== "object" || d.sections === null || Array.isArray(d.sections)) return "no sections object";
+  return d.sections as Record<string, unknown>;
+}
+
+/** The sections of the state file at `file`, or why it cannot be used; none when there is no file. */
+export function readState(file: string, cluster: string, node: string): Record<string, unknown> | string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
+    return `unreadable: ${(e as Error).message}`;
+  }
+  return decodeState(text, cluster, node);
 }
 
 export class StateStore {
-  private readonly at: { dir: string; file: string } | null;
+  private readonly at: { dir: string; file: string; failures: Counter; failed: Gauge } | null;
   private sections: Record<string, unknown> = {};
+  /** Why the last write failed; null when it succeeded or none was made. */
+  private error: string | null = null;
+  /** Writes failed since the last good one. */
+  private failedInRow = 0;
 
   /** Throws when the dir cannot be made or an unusable file cannot be moved aside: the node must not run over it. */
   constructor(private readonly o: StateOptions) {
@@ -37,10 +84,18 @@ export class StateStore {
       this.at = null;
       return;
     }
-    const file = join(o.dir, `${o.node}.state.json`);
-    this.at = { dir: o.dir, file };
+    const file = stateFile(o.dir, o.node);
+    this.at = {
+      dir: o.dir,
+      file,
+      failures: o.metrics.counter("tandem_state_write_failures_total", "writes of the state file that failed"),
+      failed: o.metrics.gauge("tandem_state_write_failed", "1 when the last write of the state file failed: the file is behind what this node holds"),
+    };
+    // Both series exist from the start, so that an alert's increase() and == 1 see them before any failure.
+    this.at.failures.inc({}, 0);
+    this.at.failed.set(0);
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
-    const read = this.read(file);
+    const read = readState(file, o.cluster, o.node);
     if (typeof read !== "string") {
       this.sections = read;
       return;
@@ -55,44 +110,37 @@ export class StateStore {
     return this.at?.file ?? null;
   }
 
+  /** Why the last write failed, or null: it succeeded, or none was made. */
+  get writeError(): string | null {
+    return this.error;
+  }
+
   get(section: string): unknown {
     return this.sections[section];
   }
 
-  /** Keep a section (a JSON value) and write the file. A failed write is logged; the next put writes every section again. */
+  /** Keep a section (a JSON value) and write the file. A failed write is logged and told; the next put writes every section again. */
   put(section: string, value: unknown): void {
     if (!this.at) return;
+    const { file, failures, failed } = this.at;
     this.sections[section] = JSON.parse(JSON.stringify(value));
     const doc = { format: STATE_FORMAT, cluster: this.o.cluster, node: this.o.node, sections: this.sections };
     try {
-      this.write(this.at.dir, this.at.file, `${JSON.stringify(doc, null, 2)}\n`);
+      this.write(this.at.dir, file, `${JSON.stringify(doc, null, 2)}\n`);
     } catch (e) {
-      this.o.log.error({ file: this.at.file, section, err: (e as Error).message }, "could not write the state file; the change holds until this node stops");
+      this.error = (e as Error).message;
+      this.failedInRow++;
+      failures.inc();
+      failed.set(1);
+      this.o.log.error({ file, section, err: this.error }, "could not write the state file; the change holds until this node stops");
+      this.o.events.emit("state.write-failed", { file, section, error: this.error });
+      return;
     }
-  }
-
-  /** The file's sections, or why it cannot be used; none when there is no file. */
-  private read(file: string): Record<string, unknown> | string {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-      return `unreadable: ${(e as Error).message}`;
-    }
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (e) {
-      return `not JSON: ${(e as Error).message}`;
-    }
-    if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
-    const d = doc as Record<string, unknown>;
-    if (d.format !== STATE_FORMAT) return `format ${JSON.stringify(d.format)}, this tandem reads ${STATE_FORMAT}`;
-    if (d.cluster !== this.o.cluster) return `it is cluster ${JSON.stringify(d.cluster)}'s, this is "${this.o.cluster}"`;
-    if (d.node !== this.o.node) return `it is node ${JSON.stringify(d.node)}'s, this is "${this.o.node}"`;
-    if (typeof d.sections !== "object" || d.sections === null || Array.isArray(d.sections)) return "no sections object";
-    return d.sections as Record<string, unknown>;
+    if (this.error === null) return;
+    this.o.events.emit("state.written", { file, section, failed: this.failedInRow });
+    this.error = null;
+    this.failedInRow = 0;
+    failed.set(0);
   }
 
   /** Through a temporary file in the same dir, fsynced, renamed over the file; then the dir fsynced, so the rename survives a power cut. */

@@ -30,6 +30,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <span>cluster <b id="cluster">…</b></span>
   <span>phase <b id="phase">…</b></span>
   <span>config <code id="config">…</code></span>
+  <span id="state" class="state-failed" hidden></span>
   <span id="conn" class="down">connecting</span>
 </header>
 <main>
@@ -55,6 +56,7 @@ async function refresh() {
     const s = await (await fetch("/v1/status")).json();
     $("node").textContent = s.node; $("cluster").textContent = s.cluster; $("phase").textContent = s.phase;
     $("config").textContent = s.config.hash.slice(0, 12);
+    $("state").hidden = !s.stateWriteError; $("state").textContent = s.stateWriteError ? "state file not written: " + s.stateWriteError : "";
     const body = $("modules"); body.replaceChildren();
     for (const [name, m] of Object.entries(s.modules)) {
       const row = document.createElement("tr");

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tandem, tempDir } from "../helpers.ts";
 import { parseKeyFile } from "../../core/crypto/keyfile.ts";
@@ -64,12 +64,14 @@ describe("keygen", () => {
 
 describe("check", () => {
   const dir = tmp.dir;
-  const setup = async () => {
-    copyFileSync("examples/pair.toml", join(dir, "pair.toml"));
+  /** examples/pair.toml in the test's dir, with its key and token there and state_dir `stateDir` (relative to it). */
+  const setup = async (stateDir = "state") => {
+    writeFileSync(join(dir, "pair.toml"), readFileSync("examples/pair.toml", "utf8").replace(/^state_dir = .*$/m, `state_dir = "${stateDir}"`));
     if (!existsSync(join(dir, "cluster.key"))) await tandem(["keygen", "-o", join(dir, "cluster.key")]);
     writeFileSync(join(dir, "api.token"), "0123456789abcdef0123456789abcdef\n", { mode: 0o600 });
     return join(dir, "pair.toml");
   };
+  const stateLine = readFileSync("examples/pair.toml", "utf8").split("\n").findIndex((l) => l.startsWith("state_dir = ")) + 1;
 
   test("a valid config exits 0 and prints its warnings", async () => {
     const file = await setup();
@@ -78,6 +80,8 @@ describe("check", () => {
     expect(r.stderr).toContain("no arbiter and no fencing");
     expect(r.stdout).toContain("valid (cluster pair, 2 nodes");
     expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain("state_dir");
+    expect(existsSync(join(dir, "state"))).toBe(false);
   });
 
   test("a bad config exits 2 with every problem", async () => {
@@ -115,6 +119,41 @@ describe("check", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('no node named "alpah"');
     expect(r.stderr).toContain('did you mean "alpha"?');
+  });
+
+  test("a state dir that tandem run could not make or write is an error at its line: a file, a path under a file, a dir even root may not write", async () => {
+    writeFileSync(join(dir, "plain"), "");
+    const cases: Array<[string, string]> = [
+      ["plain", `state_dir: ${join(dir, "plain")} is not a directory; expected a directory, or a path whose nearest existing parent is one`],
+      ["plain/state", `state_dir: ${join(dir, "plain", "state")} cannot be made: ${join(dir, "plain")} is not a directory`],
+      // The kernel refuses writes in /proc/sys to root too.
+      ["/proc/sys", "state_dir: /proc/sys is not writable by this user; found EACCES"],
+      ["/proc/sys/tandem", "state_dir: /proc/sys/tandem cannot be made: /proc/sys is not writable by this user; found EACCES"],
+    ];
+    for (const [stateDir, error] of cases) {
+      const file = await setup(stateDir);
+      const r = await tandem(["check", "-c", file, "--node", "alpha"]);
+      expect([stateDir, r.code]).toEqual([stateDir, 2]);
+      expect(r.stderr).toContain(`error: ${file}:${stateLine}: ${error}`);
+      expect(r.stderr).toContain("(tandem run keeps alpha.state.json there; set state_dir to a directory the user tandem runs as may write)");
+    }
+    // Without a node to check as, the state dir is not looked at.
+    expect((await tandem(["check", "-c", join(dir, "pair.toml")])).code).toBe(0);
+  });
+
+  test("a state file tandem run would move aside is a warning, and left where it is", async () => {
+    const file = await setup("kept");
+    mkdirSync(join(dir, "kept"), { recursive: true });
+    const alpha = join(dir, "kept", "alpha.state.json");
+    writeFileSync(alpha, JSON.stringify({ format: 1, cluster: "other", node: "alpha", sections: {} }));
+    writeFileSync(join(dir, "kept", "bravo.state.json"), "{not json");
+    const r = await tandem(["check", "-c", file, "--node", "alpha"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`warning: ${file}:${stateLine}: state_dir: the state file ${alpha} cannot be used: it is cluster "other"'s, this is "pair" (tandem run would move it aside to ${alpha}.bad-<time> and start alpha with no state kept)`);
+    const json = JSON.parse((await tandem(["check", "-c", file, "--node", "bravo", "--json"])).stdout) as { valid: boolean; warnings: Array<{ path: string[]; message: string }> };
+    expect(json.valid).toBe(true);
+    expect(json.warnings.find((w) => w.path[0] === "state_dir")?.message).toStartWith(`the state file ${join(dir, "kept", "bravo.state.json")} cannot be used: not JSON`);
+    expect(readdirSync(join(dir, "kept")).sort()).toEqual(["alpha.state.json", "bravo.state.json"]);
   });
 
   test("a missing file", async () => {

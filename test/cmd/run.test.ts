@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NodeProcess, freePort, tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
 
@@ -281,6 +281,32 @@ params = { start = ["touch", "${MARKER}"], stop = ["rm", "-f", "${MARKER}"], mon
     expect(((await r.json()) as { problems: string[] }).problems.join()).toContain(
       `state_dir: the state dir is read at start and cannot change on a reload (running with ${join(tmp.dir, "from-config")}, file says ${join(tmp.dir, "elsewhere")}); restart the node instead`,
     );
+    n.proc.kill("SIGTERM");
+    expect(await n.exited()).toBe(0);
+  });
+
+  test("a failed write shows in /v1/status, /metrics and the events until a write succeeds again", async () => {
+    const { file, base } = await stateful("failing-state");
+    const dir = join(tmp.dir, "failing-state");
+    const n = await start(file);
+    const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${base}/metrics`)).text())?.[1]);
+    expect((await get(`${base}/v1/status`)).stateWriteError).toBeNull();
+    expect([await metric("tandem_state_write_failures_total"), await metric("tandem_state_write_failed")]).toEqual([0, 0]);
+
+    renameSync(dir, `${dir}.away`);
+    writeFileSync(dir, "");
+    expect((await fetch(`${base}/v1/resources/standby/solo`, { method: "POST", headers: auth })).status).toBe(202);
+    const failed = await n.waitLog("the failed write", (l) => l.event === "state.write-failed");
+    expect(failed).toMatchObject({ file: join(dir, "solo.state.json"), section: "resources" });
+    expect(String((await get(`${base}/v1/status`)).stateWriteError)).toContain("ENOTDIR");
+    expect([await metric("tandem_state_write_failures_total"), await metric("tandem_state_write_failed")]).toEqual([1, 1]);
+
+    rmSync(dir);
+    renameSync(`${dir}.away`, dir);
+    expect((await fetch(`${base}/v1/resources/online/solo`, { method: "POST", headers: auth })).status).toBe(202);
+    await n.waitLog("the good write after it", (l) => l.event === "state.written");
+    expect((await get(`${base}/v1/status`)).stateWriteError).toBeNull();
+    expect([await metric("tandem_state_write_failures_total"), await metric("tandem_state_write_failed")]).toEqual([1, 0]);
     n.proc.kill("SIGTERM");
     expect(await n.exited()).toBe(0);
   });

@@ -1,8 +1,10 @@
 /** The node's state file (core/state.ts): kept across a restart, written whole and atomically, never lost when it cannot be used. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { EventBus } from "../../core/events.ts";
 import { createLogger } from "../../core/log.ts";
+import { Metrics } from "../../core/metrics.ts";
 import { STATE_FORMAT, StateStore } from "../../core/state.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -12,11 +14,19 @@ afterAll(() => tmp.cleanup());
 const WALL = 1_700_000_000_123;
 let dirs = 0;
 
-/** A store of node `node` in cluster `cluster` over `dir`, and the log lines it wrote. */
+/** A store of node `node` in cluster `cluster` over `dir`; the log lines it wrote, its events and its metrics. */
 function open(dir: string | undefined, node = "alpha", cluster = "pair") {
   const lines: Array<Record<string, unknown>> = [];
   const log = createLogger({ level: "info", human: false, write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
-  return { store: new StateStore({ dir, cluster, node, log, wall: () => WALL }), lines };
+  const events = new EventBus(node, () => WALL);
+  const metrics = new Metrics();
+  return { store: new StateStore({ dir, cluster, node, log, wall: () => WALL, events, metrics }), lines, events, metrics };
+}
+
+/** The value of a metric without labels, as /metrics renders it; undefined when it is not there. */
+function sample(metrics: Metrics, name: string): number | undefined {
+  const m = new RegExp(`^${name} (\\S+)$`, "m").exec(metrics.render());
+  return m ? Number(m[1]) : undefined;
 }
 
 function freshDir(): string {
@@ -116,12 +126,14 @@ describe("the state file", () => {
     expect(open(dir, "bravo").store.get("resources")).toEqual({ by: "bravo" });
   });
 
-  test("without a dir nothing is kept: get finds nothing, put writes nothing", () => {
-    const { store, lines } = open(undefined);
+  test("without a dir nothing is kept: get finds nothing, put writes nothing, and there are no write metrics", () => {
+    const { store, lines, events, metrics } = open(undefined);
     expect(store.file).toBeNull();
     store.put("resources", { version: 1 });
     expect(store.get("resources")).toBeUndefined();
     expect(lines).toEqual([]);
+    expect(events.since(0)).toEqual([]);
+    expect(metrics.render()).not.toContain("tandem_state_");
   });
 
   test("a dir that cannot be made is an error at once (the node does not start); a failed write is logged and the value still read", () => {
@@ -135,5 +147,38 @@ describe("the state file", () => {
     store.put("resources", { version: 1 });
     expect(store.get("resources")).toEqual({ version: 1 });
     expect(lines.find((l) => l.level === 50)).toMatchObject({ file: store.file, section: "resources", msg: "could not write the state file; the change holds until this node stops" });
+  });
+
+  test("failed writes are events and metrics until one succeeds again; good writes alone are silent", () => {
+    const dir = freshDir();
+    const { store, events, metrics } = open(dir);
+    const file = store.file!;
+    expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([0, 0]);
+    store.put("resources", { version: 1 });
+    expect(events.since(0)).toEqual([]);
+
+    // The dir replaced by a file: the temporary file cannot be made, whoever the user.
+    renameSync(dir, `${dir}.away`);
+    writeFileSync(dir, "");
+    store.put("resources", { version: 2 });
+    store.put("director", { "web/198.18.7.101:80": 0 });
+    expect(store.writeError).toMatch(/ENOTDIR|not a directory/);
+    expect(events.since(0).map((e) => [e.type, e.data.file, e.data.section])).toEqual([
+      ["state.write-failed", file, "resources"],
+      ["state.write-failed", file, "director"],
+    ]);
+    expect(String(events.since(0)[0]!.data.error)).toMatch(/ENOTDIR|not a directory/);
+    expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([2, 1]);
+
+    rmSync(dir);
+    renameSync(`${dir}.away`, dir);
+    const seen = events.since(0).length;
+    store.put("resources", { version: 3 });
+    expect(events.since(0).slice(seen).map((e) => [e.type, e.data])).toEqual([["state.written", { file, section: "resources", failed: 2 }]]);
+    expect(store.writeError).toBeNull();
+    expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([2, 0]);
+    expect(open(dir).store.get("director")).toEqual({ "web/198.18.7.101:80": 0 });
+    store.put("resources", { version: 4 });
+    expect(events.since(0).length).toBe(seen + 1);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { NodeProcess, freePort, tandem, tempDir, writeSecret } from "../../helpers.ts";
@@ -17,13 +17,13 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-test.skipIf(!haveChromium)("the dashboard shows the node, its modules and resources, the events before it opened and those that follow", async () => {
+test.skipIf(!haveChromium)("the dashboard shows the node, its modules and resources, the events before it opened and those that follow, and a state file it could not write", async () => {
   const port = await freePort();
   await tandem(["keygen", "-o", join(tmp.dir, "k")]);
   const token = "dashboard-token-0123456789";
   writeSecret(join(tmp.dir, "t"), token);
   const file = join(tmp.dir, "c.toml");
-  writeFileSync(file, `cluster = "dash"\nkey_file = "k"\n[[nodes]]\nname = "solo"\naddress = "127.0.0.1"\n[api]\nport = ${port}\ntoken_file = "t"\n[resources]\n[[resources.resource]]\nname = "dummy"\nagent = "ocf:heartbeat:Dummy"\n`);
+  writeFileSync(file, `cluster = "dash"\nkey_file = "k"\nstate_dir = "state"\n[[nodes]]\nname = "solo"\naddress = "127.0.0.1"\n[api]\nport = ${port}\ntoken_file = "t"\n[resources]\n[[resources.resource]]\nname = "dummy"\nagent = "ocf:heartbeat:Dummy"\n`);
   node = new NodeProcess(["-c", file, "--node", "solo"], tmp.dir, { HA_RSCTMP: tmp.dir });
   await node.waitLog("the node to run", (l) => l.event === "runtime.running");
 
@@ -36,6 +36,7 @@ test.skipIf(!haveChromium)("the dashboard shows the node, its modules and resour
   await page.locator("#node", { hasText: "solo" }).waitFor({ timeout: 10_000 });
   expect(await page.textContent("#cluster")).toBe("dash");
   expect(await page.textContent("#phase")).toBe("running");
+  expect(await page.isHidden("#state")).toBe(true);
   await page.locator("#conn", { hasText: "live" }).waitFor({ timeout: 10_000 });
   await page.locator("#events div", { hasText: "runtime.running" }).waitFor({ timeout: 10_000 });
   const row = page.locator("#modules tr", { hasText: "api" });
@@ -47,6 +48,11 @@ test.skipIf(!haveChromium)("the dashboard shows the node, its modules and resour
   const r = await fetch(`http://127.0.0.1:${port}/v1/reload`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
   expect(r.status).toBe(200);
   await page.locator("#events div", { hasText: "config.reload" }).waitFor({ timeout: 10_000 });
+
+  renameSync(join(tmp.dir, "state"), join(tmp.dir, "state.away"));
+  writeFileSync(join(tmp.dir, "state"), "");
+  expect((await fetch(`http://127.0.0.1:${port}/v1/resources/standby/solo`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).status).toBe(202);
+  await page.locator("#state", { hasText: "state file not written: ENOTDIR" }).waitFor({ timeout: 10_000 });
   await page.screenshot({ path: join(tmp.dir, "dashboard.png") });
   if (process.env.TANDEM_SCREENSHOT) await page.screenshot({ path: process.env.TANDEM_SCREENSHOT });
 }, 60_000);
