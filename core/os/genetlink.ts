@@ -6,7 +6,7 @@
  * genlmsghdr (command, version) followed by attributes (nlattr.ts).
  */
 import { ERRNO, OsError } from "./libc.ts";
-import { NETLINK_GENERIC, NLM_F_DUMP, netlinkExchange } from "./netlink.ts";
+import { NETLINK_GENERIC, NLM_F_DUMP, NetlinkSocket, netlinkExchange } from "./netlink.ts";
 import { decodeNlas, encodeNlas, nlaMap, nlaString, readU16, type Nla, type RawNla } from "./nlattr.ts";
 
 /** The controller's family id (GENL_ID_CTRL = NLMSG_MIN_TYPE). */
@@ -46,19 +46,32 @@ export function parseGenl(msg: Uint8Array): GenlMessage | undefined {
   return { cmd: msg[NLMSG_HDR_BYTES + GENLMSG.cmd]!, attrs: decodeNlas(msg.subarray(NLMSG_HDR_BYTES + GENL_HDR_BYTES)).attrs };
 }
 
-/** Sends one command to family `family` and waits for the kernel's ack; OsError when it refuses. */
-export function genlRequest(what: string, family: number, cmd: number, version: number, attrs: Nla[], flags = 0): void {
-  netlinkExchange(NETLINK_GENERIC, what, family, flags, genlPayload(cmd, version, attrs));
-}
+/** A generic netlink socket kept open for a run of commands (see NetlinkSocket); close it when done. */
+export class GenlSocket {
+  private readonly socket: NetlinkSocket;
 
-/** Dumps with one command: every message of the answer, in order (at most the exchange's bound on messages). */
-export function genlDump(what: string, family: number, cmd: number, version: number, attrs: Nla[] = []): GenlMessage[] {
-  const out: GenlMessage[] = [];
-  netlinkExchange(NETLINK_GENERIC, what, family, NLM_F_DUMP, genlPayload(cmd, version, attrs), (msg) => {
-    const m = parseGenl(msg);
-    if (m) out.push(m);
-  });
-  return out;
+  constructor(what: string) {
+    this.socket = new NetlinkSocket(NETLINK_GENERIC, what);
+  }
+
+  /** Sends one command to family `family` and waits for the kernel's ack; OsError when it refuses. */
+  request(what: string, family: number, cmd: number, version: number, attrs: Nla[], flags = 0): void {
+    this.socket.exchange(what, family, flags, genlPayload(cmd, version, attrs));
+  }
+
+  /** Dumps with one command: every message of the answer, in order (at most the exchange's bound on messages). */
+  dump(what: string, family: number, cmd: number, version: number, attrs: Nla[] = []): GenlMessage[] {
+    const out: GenlMessage[] = [];
+    this.socket.exchange(what, family, NLM_F_DUMP, genlPayload(cmd, version, attrs), (msg) => {
+      const m = parseGenl(msg);
+      if (m) out.push(m);
+    });
+    return out;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
 }
 
 /**

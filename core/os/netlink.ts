@@ -176,34 +176,54 @@ function exchange(what: string, type: number, flags: number, body: Uint8Array, a
 }
 
 /**
- * Sends one request (`payload` after the netlink header, NLM_F_REQUEST and
- * NLM_F_ACK added to `flags`) on a new socket of netlink `protocol` and
- * reads its answer: each reply message of our sequence goes to `onReply`,
- * whole, header included, as a copy the callback may keep (the receive
- * buffer is reused for the next datagram of a dump), until the ack, the end of a dump, an error
- * (thrown as OsError with the kernel's errno and extended ack) or the
- * deadline (ETIMEDOUT). `what` names the request in errors.
+ * A netlink socket of `protocol` kept open for a run of requests: one per
+ * request costs a socket, four options and a close each, which a dataplane
+ * of thousands of commands feels. Not shared across an await: one request
+ * at a time, each answer matched by its sequence number (a late answer to a
+ * request that timed out is skipped).
  */
-export function netlinkExchange(protocol: number, what: string, type: number, flags: number, payload: Uint8Array, onReply: (msg: Uint8Array) => void = () => {}): void {
-  const describe = () => what;
-  const fd = openSocket(AF_NETLINK, SOCK_RAW, protocol, describe);
-  try {
-    setTimeoutOption(fd, SOL_SOCKET, SO_RCVTIMEO, NETLINK_TIMEOUT_MS, describe);
-    setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, describe);
-    setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, describe);
-    setIntOption(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1, describe);
+export class NetlinkSocket {
+  private readonly fd: number;
+  private readonly buf = new Uint8Array(RECV_BUFFER_BYTES);
+
+  constructor(protocol: number, what: string) {
+    const describe = () => what;
+    const fd = openSocket(AF_NETLINK, SOCK_RAW, protocol, describe);
+    try {
+      setTimeoutOption(fd, SOL_SOCKET, SO_RCVTIMEO, NETLINK_TIMEOUT_MS, describe);
+      setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, describe);
+      setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, describe);
+      setIntOption(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1, describe);
+    } catch (err) {
+      closeSocket(fd);
+      throw err;
+    }
+    this.fd = fd;
+  }
+
+  /**
+   * Sends one request (`payload` after the netlink header, NLM_F_REQUEST and
+   * NLM_F_ACK added to `flags`) and reads its answer: each reply message of
+   * its sequence goes to `onReply`, whole, header included, as a copy the
+   * callback may keep (the receive buffer is reused for the next datagram of
+   * a dump), until the ack, the end of a dump, an error (thrown as OsError
+   * with the kernel's errno and extended ack) or the deadline (ETIMEDOUT).
+   * `what` names the request in errors.
+   */
+  exchange(what: string, type: number, flags: number, payload: Uint8Array, onReply: (msg: Uint8Array) => void = () => {}): void {
+    const describe = () => what;
     lastSeq = (lastSeq + 1) >>> 0;
     const seq = lastSeq;
     const request = buildRequest(type, flags, seq, payload);
-    check(sys().sendto(fd, request, request, 0, sockaddrKernel, SOCKADDR_NL_BYTES), describe);
+    check(sys().sendto(this.fd, request, request, 0, sockaddrKernel, SOCKADDR_NL_BYTES), describe);
 
-    const buf = new Uint8Array(RECV_BUFFER_BYTES);
+    const buf = this.buf;
     const view = new DataView(buf.buffer);
     const deadline = performance.now() + NETLINK_TIMEOUT_MS;
     let replies = 0;
     for (;;) {
       if (performance.now() > deadline) throw timedOut(what);
-      const n = Number(sys().recv(fd, buf, buf, MSG_TRUNC));
+      const n = Number(sys().recv(this.fd, buf, buf, MSG_TRUNC));
       if (n < 0) {
         const errno = lastErrno();
         if (errno === ERRNO.EINTR) continue;
@@ -227,8 +247,20 @@ export function netlinkExchange(protocol: number, what: string, type: number, fl
         onReply(msg.slice());
       }
     }
+  }
+
+  close(): void {
+    closeSocket(this.fd);
+  }
+}
+
+/** One request on a socket of its own (NetlinkSocket.exchange), opened and closed around it. */
+export function netlinkExchange(protocol: number, what: string, type: number, flags: number, payload: Uint8Array, onReply?: (msg: Uint8Array) => void): void {
+  const socket = new NetlinkSocket(protocol, what);
+  try {
+    socket.exchange(what, type, flags, payload, onReply);
   } finally {
-    closeSocket(fd);
+    socket.close();
   }
 }
 

@@ -15,9 +15,11 @@
  * services in the same namespace.
  *
  * IPVS commands are not atomic as a batch: a failure stops the apply at
- * that command, and the next reconcile reads the kernel again.
+ * that command, and the next reconcile reads the kernel again. An operation
+ * keeps one netlink socket for all its commands, and gives the event loop a
+ * turn every few milliseconds of them.
  */
-import { resolveFamily, genlDump, genlRequest } from "../../../core/os/genetlink.ts";
+import { GenlSocket, resolveFamily } from "../../../core/os/genetlink.ts";
 import { applyDiff, diff } from "./diff.ts";
 import { familyOfAddress, realKey, settingsOf, type Change, type Dataplane, type Reconciled, type ServiceSettings, type VirtualService } from "./model.ts";
 import { commandsFor, getDests, IPVS_CMD, IPVS_GENL_NAME, IPVS_GENL_VERSION, parseDest, parseService, persistenceSeconds, type Unheld } from "./ipvs-msg.ts";
@@ -27,6 +29,21 @@ export const PROC_IP_VS = "/proc/net/ip_vs";
 /** What a kernel without IPVS is told as. */
 export const NO_IPVS = "the kernel has no IPVS (load ip_vs)";
 const MS_PER_S = 1000;
+/**
+ * Netlink work between two turns of the event loop: the calls are synchronous, and a table of thousands of
+ * entries must not hold the heartbeat, in the same process, up for longer than this.
+ */
+const SLICE_MS = 5;
+
+/** A function to await between commands: it gives the event loop a turn once SLICE_MS of work has passed. */
+function turns(): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < SLICE_MS) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
 
 export interface IpvsOptions {
   /** Where a service IPVS holds but Tandem cannot read (SCTP, say) is said. */
@@ -67,10 +84,20 @@ export class IpvsDataplane implements Dataplane {
     this.unheld.set(vs.key, { protocol: vs.protocol, forwarding: vs.forwarding });
   }
 
-  private load(): VirtualService[] {
+  /** Runs `op` on a generic netlink socket of its own, opened for the whole operation and closed after it. */
+  private async withSocket<T>(what: string, op: (socket: GenlSocket) => Promise<T>): Promise<T> {
+    const socket = new GenlSocket(what);
+    try {
+      return await op(socket);
+    } finally {
+      socket.close();
+    }
+  }
+
+  private async load(socket: GenlSocket, turn: () => Promise<void>): Promise<VirtualService[]> {
     const family = this.family();
     const services: VirtualService[] = [];
-    for (const m of genlDump("list the IPVS services", family, IPVS_CMD.GET_SERVICE, IPVS_GENL_VERSION)) {
+    for (const m of socket.dump("list the IPVS services", family, IPVS_CMD.GET_SERVICE, IPVS_GENL_VERSION)) {
       const settings = parseService(m.attrs, (key) => this.unheld.get(key) ?? { protocol: "tcp", forwarding: "nat" });
       if (typeof settings === "string") {
         this.warn(`IPVS holds a service Tandem cannot read, left as it is: ${settings}`);
@@ -78,46 +105,58 @@ export class IpvsDataplane implements Dataplane {
       }
       const ipFamily = familyOfAddress(settings.address)!;
       const reals = [];
-      for (const d of genlDump(`list the real servers of ${settings.key}`, family, IPVS_CMD.GET_DEST, IPVS_GENL_VERSION, getDests(settings).attrs)) {
+      for (const d of socket.dump(`list the real servers of ${settings.key}`, family, IPVS_CMD.GET_DEST, IPVS_GENL_VERSION, getDests(settings).attrs)) {
         const real = parseDest(d.attrs, ipFamily);
         if (typeof real === "string") this.warn(`IPVS service ${settings.key}: ${real}; left as it is`);
         else reals.push(real);
       }
       const forwarding = this.unheld.get(settings.key)?.forwarding ?? reals[0]?.forwarding ?? settings.forwarding;
       services.push({ ...settings, forwarding, reals });
+      await turn();
     }
     this.held = new Map(services.map((s) => [s.key, s]));
     return services;
   }
 
-  /** Each change's commands in order; `held` follows change by change, and is dropped on a failure (the next call reads again). */
-  private commit(changes: Change[]): void {
-    let held = [...this.held!.values()];
+  /**
+   * Each change's commands in order, the services' settings followed change by change (a real server's
+   * commands name its service); then `held` is what it was with the changes applied. A failure drops `held`
+   * (the next call reads again).
+   */
+  private async commit(socket: GenlSocket, turn: () => Promise<void>, changes: Change[]): Promise<void> {
+    const before = [...this.held!.values()];
+    const settings = new Map(before.map((s) => [s.key, settingsOf(s)]));
     const family = changes.length ? this.family() : 0;
     try {
       for (const change of changes) {
-        const settings = new Map(held.map((s) => [s.key, settingsOf(s)]));
-        for (const c of commandsFor(change, settings)) genlRequest(describe(change), family, c.cmd, IPVS_GENL_VERSION, c.attrs);
-        held = applyDiff(held, [change]);
-        if (change.kind === "add-service" || change.kind === "update-service") this.remember(change.service);
+        for (const c of commandsFor(change, settings)) socket.request(describe(change), family, c.cmd, IPVS_GENL_VERSION, c.attrs);
+        if (change.kind === "add-service" || change.kind === "update-service") {
+          const next = change.kind === "add-service" ? settingsOf(change.service) : change.service;
+          settings.set(next.key, next);
+          this.remember(next);
+        } else if (change.kind === "remove-service") settings.delete(change.key);
+        await turn();
       }
+      this.held = new Map(applyDiff(before, changes).map((s) => [s.key, s]));
     } catch (err) {
       this.held = undefined;
       throw err;
     }
-    this.held = new Map(held.map((s) => [s.key, s]));
   }
 
   /** The services IPVS holds, with their real servers; a service Tandem cannot read is left out, with a warning. */
   read(): Promise<VirtualService[]> {
-    return this.serial(async () => this.load());
+    return this.serial(() => this.withSocket("read IPVS", (socket) => this.load(socket, turns())));
   }
 
   apply(changes: Change[]): Promise<void> {
-    return this.serial(async () => {
-      if (!this.held) this.load();
-      this.commit(changes);
-    });
+    return this.serial(() =>
+      this.withSocket("change IPVS", async (socket) => {
+        const turn = turns();
+        if (!this.held) await this.load(socket, turn);
+        await this.commit(socket, turn, changes);
+      }),
+    );
   }
 
   /**
@@ -127,15 +166,18 @@ export class IpvsDataplane implements Dataplane {
    * their entries until they end).
    */
   reconcile(desired: VirtualService[]): Promise<Reconciled> {
-    return this.serial(async () => {
-      const t0 = performance.now();
-      const want = effective(desired);
-      this.unheld.clear();
-      for (const vs of want) this.remember(vs);
-      const changes = diff(this.load(), want);
-      this.commit(changes);
-      return { diff: changes, ms: performance.now() - t0 };
-    });
+    return this.serial(() =>
+      this.withSocket("reconcile IPVS", async (socket) => {
+        const t0 = performance.now();
+        const turn = turns();
+        const want = effective(desired);
+        this.unheld.clear();
+        for (const vs of want) this.remember(vs);
+        const changes = diff(await this.load(socket, turn), want);
+        await this.commit(socket, turn, changes);
+        return { diff: changes, ms: performance.now() - t0 };
+      }),
+    );
   }
 }
 

@@ -24,6 +24,20 @@ async function timed(f: () => unknown): Promise<number> {
   return performance.now() - t0;
 }
 
+/** The longest the event loop went without a turn while `f` ran: the largest gap of a 1 ms timer. */
+async function stalled(f: () => Promise<unknown>): Promise<number> {
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 1);
+  await f();
+  clearInterval(timer);
+  return Math.max(worst, performance.now() - last);
+}
+
 /** What `ipvsadm -S` would print for the state: what a script restores with `ipvsadm -R`. */
 function rules(services: VirtualService[]): string {
   return services
@@ -40,7 +54,7 @@ function edit(s: VirtualService[]): string[] {
 
 const a = state(false);
 const b = state(true);
-const t = { first: [] as number[], change: [] as number[], same: [] as number[], read: [] as number[], anchorFirst: [] as number[], anchorChange: [] as number[] };
+const t = { stall: [] as number[], first: [] as number[], change: [] as number[], same: [] as number[], read: [] as number[], anchorFirst: [] as number[], anchorChange: [] as number[] };
 for (let i = 0; i < RUNS; i++) {
   ipvsadm(["-C"]);
   const dataplane = new IpvsDataplane();
@@ -52,6 +66,8 @@ for (let i = 0; i < RUNS; i++) {
   const again = await new IpvsDataplane().reconcile(a);
   if (again.diff.length) throw new Error(`IPVS read back differs from what was programmed: ${again.diff.length} changes`);
 }
+ipvsadm(["-C"]);
+t.stall.push(await stalled(() => new IpvsDataplane().reconcile(a)));
 const text = rules(a);
 for (let i = 0; i < RUNS; i++) {
   ipvsadm(["-C"]);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { GENL_CTRL_NAME, GENL_ID_CTRL, genlDump, genlPayload, genlRequest, parseGenl, resolveFamily } from "../../../core/os/genetlink.ts";
+import { GENL_CTRL_NAME, GENL_ID_CTRL, GenlSocket, genlPayload, parseGenl, resolveFamily } from "../../../core/os/genetlink.ts";
 import { OsError } from "../../../core/os/libc.ts";
 import { nlaMap, nlaString, readString, readU16 } from "../../../core/os/nlattr.ts";
 import { PROC_IP_VS } from "../../../modules/director/dataplane/ipvs.ts";
@@ -47,16 +47,32 @@ describe("core/os/genetlink", () => {
   });
 
   test("a dump from the controller lists every family, itself among them, each with its id", () => {
-    const families = genlDump("list the generic netlink families", GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1).map((m) => nlaMap(m.attrs));
+    const socket = new GenlSocket("list the generic netlink families");
+    const families = (() => {
+      try {
+        return socket.dump("list the generic netlink families", GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1).map((m) => nlaMap(m.attrs));
+      } finally {
+        socket.close();
+      }
+    })();
     const byName = new Map(families.map((a) => [readString(a.get(CTRL_ATTR_FAMILY_NAME)), readU16(a.get(CTRL_ATTR_FAMILY_ID))]));
     expect(byName.get(GENL_CTRL_NAME)).toBe(GENL_ID_CTRL);
     expect(byName.size).toBeGreaterThan(1);
     for (const [name, id] of byName) if (name !== undefined && id !== undefined && name.length < 16) expect(resolveFamily(name)).toBe(id);
   });
 
-  test("a command the family does not have is refused with the kernel's errno", () => {
+  test("a command the family does not have is refused with the kernel's errno; the same socket then serves the next ones", () => {
     const UNKNOWN_CMD = 0xfe;
-    expect(thrown(() => genlRequest("an unknown controller command", GENL_ID_CTRL, UNKNOWN_CMD, 1, [])).code).toBe("EOPNOTSUPP");
+    const socket = new GenlSocket("the controller, several commands");
+    try {
+      expect(thrown(() => socket.request("an unknown controller command", GENL_ID_CTRL, UNKNOWN_CMD, 1, [])).code).toBe("EOPNOTSUPP");
+      for (let i = 0; i < 3; i++) {
+        const own = socket.dump("list the generic netlink families", GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1).map((m) => readString(nlaMap(m.attrs).get(CTRL_ATTR_FAMILY_NAME)));
+        expect(own).toContain(GENL_CTRL_NAME);
+      }
+    } finally {
+      socket.close();
+    }
   });
 
   test.skipIf(!ROOT || !existsSync("/usr/bin/setpriv"))("root is not needed to resolve a family", () => {
