@@ -6,21 +6,32 @@
  *
  * Without a dir nothing is kept: `get` finds nothing and `put` does nothing.
  * A write is atomic and durable (a temporary file in the same dir, fsync,
- * rename, fsync of the dir); writes happen only on admin changes, so the
- * calls are synchronous. A failed write is an error in the log, a
- * `state.write-failed` event and `tandem_state_write_failed` 1 until a write
- * succeeds again (`state.written`). A file that cannot be used (not JSON,
- * another format, cluster or node) is not lost: it is moved aside to
- * `FILE.bad-<epoch ms>`, said in an error, and the node starts with nothing
- * kept.
+ * rename, fsync of the dir); writes happen only on admin changes (and every
+ * STATE_RETRY_MS while they fail), so the calls are synchronous. A failed
+ * write is an error in the log, a `state.write-failed` event and
+ * `tandem_state_write_failed` 1 until a write succeeds again
+ * (`state.written`): the next put's, or the store's own retry. A file that
+ * cannot be used (not JSON, another format, cluster or node) is not lost: it
+ * is moved aside to `FILE.bad-<epoch ms>`, said in an error, and the node
+ * starts with nothing kept.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EventBus } from "./events.ts";
 import type { Logger } from "./log.ts";
 import type { Counter, Gauge, Metrics } from "./metrics.ts";
+import { type Clock, DeadlineTimer } from "./time.ts";
 
 export const STATE_FORMAT = 1;
+
+/**
+ * How long after a failed write the whole file is written again, until one
+ * succeeds. A disk that is back (space freed, remounted read-write, the data
+ * disk plugged in again) then clears the alert within seconds, not at the next
+ * admin change, which may be days away; and one small write every 5 s costs a
+ * disk that stays broken nothing. Failed retries are not logged or told again.
+ */
+export const STATE_RETRY_MS = 5000;
 
 export interface StateOptions {
   /** Where the file is; undefined keeps nothing. Created (mode 0700) when missing. */
@@ -28,8 +39,8 @@ export interface StateOptions {
   cluster: string;
   node: string;
   log: Logger;
-  /** Wall clock in ms: the suffix of a file moved aside. */
-  wall: () => number;
+  /** Its wall time is the suffix of a file moved aside; its timers retry a failed write. */
+  clock: Clock;
   /** A failed write, and the first good one after failures, are told here. */
   events: EventBus;
   /** Where the failed writes are counted (only when a dir is set: without one nothing is written). */
@@ -71,11 +82,11 @@ export function readState(file: string, cluster: string, node: string): Record<s
 }
 
 export class StateStore {
-  private readonly at: { dir: string; file: string; failures: Counter; failed: Gauge } | null;
+  private readonly at: { dir: string; file: string; failures: Counter; failed: Gauge; retry: DeadlineTimer } | null;
   private sections: Record<string, unknown> = {};
   /** Why the last write failed; null when it succeeded or none was made. */
   private error: string | null = null;
-  /** Writes failed since the last good one. */
+  /** Puts whose write failed since the last good write (failed retries are not counted). */
   private failedInRow = 0;
 
   /** Throws when the dir cannot be made or an unusable file cannot be moved aside: the node must not run over it. */
@@ -88,8 +99,9 @@ export class StateStore {
     this.at = {
       dir: o.dir,
       file,
-      failures: o.metrics.counter("tandem_state_write_failures_total", "writes of the state file that failed"),
+      failures: o.metrics.counter("tandem_state_write_failures_total", "writes of the state file for a change that failed (not the retries after one)"),
       failed: o.metrics.gauge("tandem_state_write_failed", "1 when the last write of the state file failed: the file is behind what this node holds"),
+      retry: new DeadlineTimer(o.clock, () => this.flush(null)),
     };
     // Both series exist from the start, so that an alert's increase() and == 1 see them before any failure.
     this.at.failures.inc({}, 0);
@@ -100,7 +112,7 @@ export class StateStore {
       this.sections = read;
       return;
     }
-    const aside = `${file}.bad-${o.wall()}`;
+    const aside = `${file}.bad-${o.clock.wall()}`;
     renameSync(file, aside);
     o.log.error({ file, movedTo: aside, reason: read }, `state file ${file} cannot be used (${read}); moved aside to ${aside}; this node starts with no state kept`);
   }
@@ -119,23 +131,36 @@ export class StateStore {
     return this.sections[section];
   }
 
-  /** Keep a section (a JSON value) and write the file. A failed write is logged and told; the next put writes every section again. */
+  /** Keep a section (a JSON value) and write the file. A failed write is logged and told; the next put or retry writes every section again. */
   put(section: string, value: unknown): void {
     if (!this.at) return;
-    const { file, failures, failed } = this.at;
     this.sections[section] = JSON.parse(JSON.stringify(value));
+    this.flush(section);
+  }
+
+  /** No retry is left pending (the runtime calls it at exit, once no module runs). */
+  close(): void {
+    this.at?.retry.clear();
+  }
+
+  /** Write every section, for a put of `section` or, when null, the retry; a failed write arms the retry. */
+  private flush(section: string | null): void {
+    const { dir, file, failures, failed, retry } = this.at!;
     const doc = { format: STATE_FORMAT, cluster: this.o.cluster, node: this.o.node, sections: this.sections };
     try {
-      this.write(this.at.dir, file, `${JSON.stringify(doc, null, 2)}\n`);
+      this.write(dir, file, `${JSON.stringify(doc, null, 2)}\n`);
     } catch (e) {
       this.error = (e as Error).message;
+      retry.set(this.o.clock.now() + STATE_RETRY_MS);
+      if (section === null) return;
       this.failedInRow++;
       failures.inc();
       failed.set(1);
-      this.o.log.error({ file, section, err: this.error }, "could not write the state file; the change holds until this node stops");
+      this.o.log.error({ file, section, err: this.error }, `could not write the state file; the change holds in memory and the whole file is written again every ${STATE_RETRY_MS / 1000} s until it succeeds`);
       this.o.events.emit("state.write-failed", { file, section, error: this.error });
       return;
     }
+    retry.clear();
     if (this.error === null) return;
     this.o.events.emit("state.written", { file, section, failed: this.failedInRow });
     this.error = null;

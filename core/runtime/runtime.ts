@@ -53,7 +53,7 @@ export class Runtime implements RuntimeView {
   constructor(private readonly o: RuntimeOptions) {
     this.node = o.node;
     this.startedAt = o.clock.wall();
-    this.store = new StateStore({ dir: o.stateDir ?? o.config.stateDir, cluster: o.config.cluster, node: o.node.name, log: o.log, wall: o.clock.wall, events: o.events, metrics: o.metrics });
+    this.store = new StateStore({ dir: o.stateDir ?? o.config.stateDir, cluster: o.config.cluster, node: o.node.name, log: o.log, clock: o.clock, events: o.events, metrics: o.metrics });
     this.tick = new DeadlineTimer(o.clock, () => this.feed({ type: "tick", now: o.clock.now() }));
     o.metrics.collect("tandem_module_up", "1 when the module is running on this node", () =>
       Object.values(this.state.modules).map((m) => ({ labels: { module: m.name }, value: m.state === "running" || m.state === "reloading" ? 1 : 0 })),
@@ -156,6 +156,7 @@ export class Runtime implements RuntimeView {
         this.o.events.emit(e.event, e.data);
         return;
       case "exit":
+        this.store.close();
         this.o.onExit(e.code);
         return;
       case "start":

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { STATE_RETRY_MS } from "../../core/state.ts";
 import { NodeProcess, freePort, tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
 
 const tmp = tempDir("run");
@@ -285,31 +286,43 @@ params = { start = ["touch", "${MARKER}"], stop = ["rm", "-f", "${MARKER}"], mon
     expect(await n.exited()).toBe(0);
   });
 
-  test("a failed write shows in /v1/status, /metrics and the events until a write succeeds again", async () => {
+  test("a failed write shows in /v1/status, /metrics and the events until the store's retry writes the file, no admin change needed; stopped while writes fail, the node exits", async () => {
     const { file, base } = await stateful("failing-state");
     const dir = join(tmp.dir, "failing-state");
+    const kept = join(dir, "solo.state.json");
     const n = await start(file);
     const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${base}/metrics`)).text())?.[1]);
+    // The dir replaced by a file: the temporary file cannot be made, whoever the user (root too).
+    const breakDir = () => {
+      renameSync(dir, `${dir}.away`);
+      writeFileSync(dir, "");
+    };
     expect((await get(`${base}/v1/status`)).stateWriteError).toBeNull();
     expect([await metric("tandem_state_write_failures_total"), await metric("tandem_state_write_failed")]).toEqual([0, 0]);
 
-    renameSync(dir, `${dir}.away`);
-    writeFileSync(dir, "");
+    breakDir();
     expect((await fetch(`${base}/v1/resources/standby/solo`, { method: "POST", headers: auth })).status).toBe(202);
     const failed = await n.waitLog("the failed write", (l) => l.event === "state.write-failed");
-    expect(failed).toMatchObject({ file: join(dir, "solo.state.json"), section: "resources" });
+    expect(failed).toMatchObject({ file: kept, section: "resources" });
     expect(String((await get(`${base}/v1/status`)).stateWriteError)).toContain("ENOTDIR");
     expect([await metric("tandem_state_write_failures_total"), await metric("tandem_state_write_failed")]).toEqual([1, 1]);
 
+    // The dir back and nothing posted: the retry writes the standby within one interval.
     rmSync(dir);
     renameSync(`${dir}.away`, dir);
-    expect((await fetch(`${base}/v1/resources/online/solo`, { method: "POST", headers: auth })).status).toBe(202);
-    await n.waitLog("the good write after it", (l) => l.event === "state.written");
+    const written = await n.waitLog("the retry's good write", (l) => l.event === "state.written", STATE_RETRY_MS + 5000);
+    expect(written).toMatchObject({ file: kept, section: null, failed: 1 });
+    expect((JSON.parse(readFileSync(kept, "utf8")) as { sections: { resources: { standby: string[] } } }).sections.resources.standby).toEqual(["solo"]);
     expect((await get(`${base}/v1/status`)).stateWriteError).toBeNull();
     expect([await metric("tandem_state_write_failures_total"), await metric("tandem_state_write_failed")]).toEqual([1, 0]);
+
+    // Failing again when it stops: the pending retry does not hold the process.
+    breakDir();
+    expect((await fetch(`${base}/v1/resources/online/solo`, { method: "POST", headers: auth })).status).toBe(202);
+    await waitFor("the second failed write", () => (n.lines().filter((l) => l.event === "state.write-failed").length === 2 ? true : undefined));
     n.proc.kill("SIGTERM");
     expect(await n.exited()).toBe(0);
-  });
+  }, 30_000);
 
   test("a state dir that cannot be made: exit 1 with the reason, nothing started", async () => {
     const { file } = await stateful("from-config");

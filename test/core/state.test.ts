@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { EventBus } from "../../core/events.ts";
 import { createLogger } from "../../core/log.ts";
 import { Metrics } from "../../core/metrics.ts";
-import { STATE_FORMAT, StateStore } from "../../core/state.ts";
+import { STATE_FORMAT, STATE_RETRY_MS, StateStore } from "../../core/state.ts";
 import { tempDir } from "../helpers.ts";
+import { SimClock } from "../sim/clock.ts";
 
 const tmp = tempDir("state");
 afterAll(() => tmp.cleanup());
@@ -14,13 +15,15 @@ afterAll(() => tmp.cleanup());
 const WALL = 1_700_000_000_123;
 let dirs = 0;
 
-/** A store of node `node` in cluster `cluster` over `dir`; the log lines it wrote, its events and its metrics. */
+/** A store of node `node` in cluster `cluster` over `dir`, on virtual time whose wall clock stands at WALL; the log lines it wrote, its events, its metrics and the time. */
 function open(dir: string | undefined, node = "alpha", cluster = "pair") {
   const lines: Array<Record<string, unknown>> = [];
   const log = createLogger({ level: "info", human: false, write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
   const events = new EventBus(node, () => WALL);
   const metrics = new Metrics();
-  return { store: new StateStore({ dir, cluster, node, log, wall: () => WALL, events, metrics }), lines, events, metrics };
+  const time = new SimClock();
+  const clock = { now: () => time.now(), wall: () => WALL, after: (ms: number, fn: () => void) => time.after(ms, fn) };
+  return { store: new StateStore({ dir, cluster, node, log, clock, events, metrics }), lines, events, metrics, time };
 }
 
 /** The value of a metric without labels, as /metrics renders it; undefined when it is not there. */
@@ -31,6 +34,17 @@ function sample(metrics: Metrics, name: string): number | undefined {
 
 function freshDir(): string {
   return join(tmp.dir, `d${dirs++}`, "state");
+}
+
+/** The dir replaced by a file: the temporary file cannot be made, whoever the user (root too). */
+function breakDir(dir: string): void {
+  renameSync(dir, `${dir}.away`);
+  writeFileSync(dir, "");
+}
+
+function mendDir(dir: string): void {
+  rmSync(dir);
+  renameSync(`${dir}.away`, dir);
 }
 
 describe("the state file", () => {
@@ -146,20 +160,23 @@ describe("the state file", () => {
     mkdirSync(join(dir, "alpha.state.json.tmp"));
     store.put("resources", { version: 1 });
     expect(store.get("resources")).toEqual({ version: 1 });
-    expect(lines.find((l) => l.level === 50)).toMatchObject({ file: store.file, section: "resources", msg: "could not write the state file; the change holds until this node stops" });
+    expect(lines.find((l) => l.level === 50)).toMatchObject({
+      file: store.file,
+      section: "resources",
+      msg: `could not write the state file; the change holds in memory and the whole file is written again every ${STATE_RETRY_MS / 1000} s until it succeeds`,
+    });
   });
 
-  test("failed writes are events and metrics until one succeeds again; good writes alone are silent", () => {
+  test("failed writes are events and metrics until one succeeds again; good writes alone are silent and leave no retry; a good put ends the retries", () => {
     const dir = freshDir();
-    const { store, events, metrics } = open(dir);
+    const { store, events, metrics, time } = open(dir);
     const file = store.file!;
     expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([0, 0]);
     store.put("resources", { version: 1 });
     expect(events.since(0)).toEqual([]);
+    expect(time.pending()).toBe(0);
 
-    // The dir replaced by a file: the temporary file cannot be made, whoever the user.
-    renameSync(dir, `${dir}.away`);
-    writeFileSync(dir, "");
+    breakDir(dir);
     store.put("resources", { version: 2 });
     store.put("director", { "web/198.18.7.101:80": 0 });
     expect(store.writeError).toMatch(/ENOTDIR|not a directory/);
@@ -169,16 +186,72 @@ describe("the state file", () => {
     ]);
     expect(String(events.since(0)[0]!.data.error)).toMatch(/ENOTDIR|not a directory/);
     expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([2, 1]);
+    expect(time.pending()).toBe(1);
 
-    rmSync(dir);
-    renameSync(`${dir}.away`, dir);
+    mendDir(dir);
     const seen = events.since(0).length;
     store.put("resources", { version: 3 });
     expect(events.since(0).slice(seen).map((e) => [e.type, e.data])).toEqual([["state.written", { file, section: "resources", failed: 2 }]]);
     expect(store.writeError).toBeNull();
     expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([2, 0]);
     expect(open(dir).store.get("director")).toEqual({ "web/198.18.7.101:80": 0 });
+    expect(time.pending()).toBe(0);
     store.put("resources", { version: 4 });
+    time.advance(10 * STATE_RETRY_MS);
     expect(events.since(0).length).toBe(seen + 1);
+  });
+
+  test("after a failed write the whole file is written again every STATE_RETRY_MS, quietly, until one succeeds: no put is needed to clear the failure", () => {
+    const dir = freshDir();
+    const { store, events, metrics, lines, time } = open(dir);
+    const file = store.file!;
+    const written = () => (JSON.parse(readFileSync(file, "utf8")) as { sections: Record<string, unknown> }).sections;
+    store.put("resources", { version: 1 });
+    breakDir(dir);
+    store.put("resources", { version: 2 });
+    expect(events.since(0).map((e) => e.type)).toEqual(["state.write-failed"]);
+
+    // Still broken: each retry fails without a log line, an event or a count, and the next one is armed.
+    time.advance(3 * STATE_RETRY_MS);
+    expect(time.pending()).toBe(1);
+    expect(events.since(0).length).toBe(1);
+    expect(lines.filter((l) => l.level === 50).length).toBe(1);
+    expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([1, 1]);
+
+    // The dir is back but the temporary file's name is taken by a dir: the retry fails for that reason, which the store now gives.
+    mendDir(dir);
+    mkdirSync(`${file}.tmp`);
+    time.advance(STATE_RETRY_MS);
+    expect(store.writeError).toMatch(/EISDIR|is a directory/);
+    expect(events.since(0).length).toBe(1);
+
+    // Nothing in the way: the next retry, one interval after the last, writes what the node holds.
+    rmSync(`${file}.tmp`, { recursive: true });
+    time.advance(STATE_RETRY_MS - 1);
+    expect(written().resources).toEqual({ version: 1 });
+    time.advance(1);
+    expect(written().resources).toEqual({ version: 2 });
+    expect(events.since(0).slice(1).map((e) => [e.type, e.data])).toEqual([["state.written", { file, section: null, failed: 1 }]]);
+    expect(store.writeError).toBeNull();
+    expect([sample(metrics, "tandem_state_write_failures_total"), sample(metrics, "tandem_state_write_failed")]).toEqual([1, 0]);
+    expect(time.pending()).toBe(0);
+    time.advance(10 * STATE_RETRY_MS);
+    expect(events.since(0).length).toBe(2);
+    expect(readdirSync(dir)).toEqual(["alpha.state.json"]);
+  });
+
+  test("close() leaves no retry: the file stays behind until a put", () => {
+    const dir = freshDir();
+    const { store, events, metrics, time } = open(dir);
+    store.put("resources", { version: 1 });
+    breakDir(dir);
+    store.put("resources", { version: 2 });
+    store.close();
+    expect(time.pending()).toBe(0);
+    mendDir(dir);
+    time.advance(10 * STATE_RETRY_MS);
+    expect(open(dir).store.get("resources")).toEqual({ version: 1 });
+    expect(events.since(0).map((e) => e.type)).toEqual(["state.write-failed"]);
+    expect(sample(metrics, "tandem_state_write_failed")).toBe(1);
   });
 });
