@@ -47,6 +47,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A UDP port free on 127.0.0.1 now (the heartbeat's sockets bind it on other loopback addresses too). */
+export async function freeUdpPort(): Promise<number> {
+  const s = await Bun.udpSocket({ hostname: "127.0.0.1" });
+  const port = s.port;
+  s.close();
+  return port;
+}
+
 /** Poll `fn` until it returns a value (not undefined) or the time is up. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const until = Date.now() + timeoutMs;

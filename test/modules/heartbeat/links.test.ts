@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Cancel, Clock } from "../../../core/time.ts";
 import type { HeartbeatRaw, LinkRaw } from "../../../modules/heartbeat/config.ts";
 import { Links, MAX_DATAGRAM, broadcastAddress, endpointOf, type LinkState, type LinkStatus } from "../../../modules/heartbeat/links.ts";
-import { tempDir, waitFor } from "../../helpers.ts";
+import { freeUdpPort, tempDir, waitFor } from "../../helpers.ts";
 
 const ROOT = process.getuid?.() === 0;
 const ROOT_DIR = join(import.meta.dir, "..", "..", "..");
@@ -90,13 +90,6 @@ class ManualClock implements Clock {
   get pending(): number {
     return this.timers.length;
   }
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = await Bun.udpSocket({ hostname: "127.0.0.1" });
-  const port = s.port;
-  s.close();
-  return port;
 }
 
 interface Received {
