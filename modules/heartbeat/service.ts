@@ -14,6 +14,7 @@ import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
 import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
 import { Links } from "./links.ts";
 import { Upstream } from "./upstream.ts";
+import { STATE_SECTION, nextIncarnation } from "./incarnation.ts";
 import { MAX_PAYLOAD } from "./envelope.ts";
 import { FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, Reassembly, fragment } from "./fragments.ts";
 import type { ClusterBus, ClusterSnapshot, MemberStatus } from "../../core/cluster.ts";
@@ -72,8 +73,8 @@ export class HeartbeatService implements ModuleInstance {
   private readonly timer: DeadlineTimer;
   private encoded: { message: Message; bytes: Uint8Array } | null = null;
   private upstream: Upstream | null = null;
-  /** A new one at every start: a millisecond timestamp with a random tail, so a quick restart still rises. */
-  private readonly incarnation: number;
+  /** A new one at every start (incarnation.ts): a millisecond timestamp with a random tail, so a quick restart still rises. */
+  private incarnation!: number;
   private readonly m: Meters;
   private readonly watchers = new Set<() => void>();
   private readonly listeners = new Map<number, Set<(from: string, data: Uint8Array) => void>>();
@@ -84,7 +85,6 @@ export class HeartbeatService implements ModuleInstance {
   private nextAppId = 1;
 
   constructor(private readonly ctx: ModuleContext) {
-    this.incarnation = Math.floor(ctx.clock.wall()) * 1000 + ctx.random.int(1000);
     this.timer = new DeadlineTimer(ctx.clock, () => this.feed({ type: "tick", now: ctx.clock.now() }));
     const mx = ctx.metrics;
     this.m = {
@@ -104,6 +104,7 @@ export class HeartbeatService implements ModuleInstance {
   }
 
   async start(config: Config): Promise<void> {
+    this.incarnation = this.newIncarnation();
     this.apply(config);
     this.state = initialState(paramsOf(config, this.ctx.node.name));
     this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
@@ -146,6 +147,15 @@ export class HeartbeatService implements ModuleInstance {
     this.timer.clear();
     this.links?.close();
     this.links = null;
+  }
+
+  /** Higher than the one kept by the last start, if any, and kept before a frame carries it. */
+  private newIncarnation(): number {
+    const timeBased = Math.floor(this.ctx.clock.wall()) * 1000 + this.ctx.random.int(1000);
+    const next = nextIncarnation(timeBased, this.ctx.state.get(STATE_SECTION));
+    if (next.problem) this.ctx.log.error({ file: this.ctx.state.file, section: STATE_SECTION, problem: next.problem }, "the kept incarnation is not valid; ignored: this start's is from the clock alone");
+    this.ctx.state.put(STATE_SECTION, { incarnation: next.incarnation });
+    return next.incarnation;
   }
 
   private apply(config: Config): void {

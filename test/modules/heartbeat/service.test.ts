@@ -1,0 +1,170 @@
+/**
+ * The heartbeat shell as the runtime runs it: two nodes in this process on
+ * loopback, on the real clock but for the wall clock each is given, bravo's
+ * state kept in a dir of this test's. Bravo stops and starts again as a new
+ * process (a new state store over the same dir) with its wall clock an hour
+ * back, as after NTP stepped back or a VM restored from a snapshot.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Services } from "../../../core/cluster.ts";
+import { parseConfig, type Config } from "../../../core/config/load.ts";
+import { newKey } from "../../../core/crypto/keyfile.ts";
+import { EventBus } from "../../../core/events.ts";
+import { createLogger } from "../../../core/log.ts";
+import { Metrics } from "../../../core/metrics.ts";
+import type { ModuleContext, ModuleInstance } from "../../../core/module.ts";
+import { cryptoRandom } from "../../../core/random.ts";
+import { StateStore } from "../../../core/state.ts";
+import { realClock } from "../../../core/time.ts";
+import { heartbeatModule } from "../../../modules/heartbeat/index.ts";
+import { freeUdpPort, tempDir, waitFor } from "../../helpers.ts";
+
+const HOUR_MS = 3_600_000;
+const WAIT_MS = 5_000;
+
+const tmp = tempDir("hb-service");
+afterAll(() => tmp.cleanup());
+
+async function pairConfig(): Promise<Config> {
+  const text = `cluster = "inc"
+key_file = "cluster.key"
+[[nodes]]
+name = "alpha"
+address = "127.0.0.31"
+roles = ["member"]
+[[nodes]]
+name = "bravo"
+address = "127.0.0.32"
+roles = ["member"]
+[heartbeat]
+interval = "50ms"
+warntime = "150ms"
+deadtime = "300ms"
+initdead = "600ms"
+port = ${await freeUdpPort()}
+[[heartbeat.links]]
+name = "lo"
+kind = "ucast"
+`;
+  const r = parseConfig(text, join(tmp.dir, "tandem.toml"));
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return { ...r.config, keys: { active: 1, keys: new Map([[1, await newKey()]]) } };
+}
+
+interface Node {
+  hb: ModuleInstance;
+  metrics: Metrics;
+  logged: Array<Record<string, unknown>>;
+}
+
+/** One process of `name`: its heartbeat module started, its wall clock `wallOffsetMs` off, its state kept in `stateDir` (none when undefined). */
+async function start(config: Config, name: string, opts: { wallOffsetMs?: number; stateDir?: string } = {}): Promise<Node> {
+  const logged: Array<Record<string, unknown>> = [];
+  const log = createLogger({ level: "info", human: false, write: (l) => void logged.push(JSON.parse(l) as Record<string, unknown>) });
+  const clock = { ...realClock, wall: () => Date.now() + (opts.wallOffsetMs ?? 0) };
+  const events = new EventBus(name, clock.wall);
+  const metrics = new Metrics();
+  const ctx: ModuleContext = {
+    node: config.nodes.find((n) => n.name === name)!,
+    clock,
+    random: cryptoRandom(),
+    log,
+    events,
+    metrics,
+    runtime: { status: () => ({}), reload: () => Promise.resolve({ result: "unchanged", config: config.hash }), routes: () => [] },
+    services: new Services(),
+    state: new StateStore({ dir: opts.stateDir, cluster: config.cluster, node: name, log, clock, events, metrics }),
+  };
+  const hb = heartbeatModule.create(ctx);
+  await hb.start(config);
+  return { hb, metrics, logged };
+}
+
+interface PeerStatus {
+  status: string;
+  incarnation: number | null;
+}
+
+const incarnationOf = (n: Node) => n.hb.status().incarnation as number;
+const peerOf = (n: Node, peer: string) => (n.hb.status().peers as Record<string, PeerStatus>)[peer]!;
+
+function dropped(n: Node, reason: string): number {
+  const m = new RegExp(`^tandem_heartbeat_frames_dropped_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(n.metrics.render());
+  return m ? Number(m[1]) : 0;
+}
+
+/** Alpha and bravo up, each seeing the other; then bravo stops (goodbye) and alpha sees it leave. Returns alpha and bravo's incarnation. */
+async function pairThenBravoStops(config: Config, stateDir: string | undefined): Promise<{ alpha: Node; first: number }> {
+  const alpha = await start(config, "alpha");
+  const bravo = await start(config, "bravo", { stateDir });
+  try {
+    await waitFor("alpha sees bravo up", () => (peerOf(alpha, "bravo").status === "up" ? true : undefined), WAIT_MS, 10);
+    const first = incarnationOf(bravo);
+    expect(peerOf(alpha, "bravo").incarnation).toBe(first);
+    await bravo.hb.stop();
+    await waitFor("alpha sees bravo leave", () => (peerOf(alpha, "bravo").status === "leaving" ? true : undefined), WAIT_MS, 10);
+    return { alpha, first };
+  } catch (e) {
+    await Promise.all([alpha.hb.stop(), bravo.hb.stop()]);
+    throw e;
+  }
+}
+
+describe("a restart with the wall clock an hour back", () => {
+  test("with a state dir: the kept incarnation + 1, which alpha admits as a restart; nothing refused as stale", async () => {
+    const config = await pairConfig();
+    const dir = join(tmp.dir, "bravo-state");
+    const { alpha, first } = await pairThenBravoStops(config, dir);
+    const file = join(dir, "bravo.state.json");
+    expect(JSON.parse(readFileSync(file, "utf8")).sections.heartbeat).toEqual({ incarnation: first });
+    const again = await start(config, "bravo", { stateDir: dir, wallOffsetMs: -HOUR_MS });
+    try {
+      expect(incarnationOf(again)).toBe(first + 1);
+      expect(JSON.parse(readFileSync(file, "utf8")).sections.heartbeat).toEqual({ incarnation: first + 1 });
+      await waitFor("alpha sees bravo up again", () => (peerOf(alpha, "bravo").status === "up" ? true : undefined), WAIT_MS, 10);
+      expect(peerOf(alpha, "bravo").incarnation).toBe(first + 1);
+      expect(dropped(alpha, "stale-incarnation")).toBe(0);
+      expect(again.logged.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    } finally {
+      await Promise.all([alpha.hb.stop(), again.hb.stop()]);
+    }
+  });
+
+  test("without a state dir (the limit it lifts): a lower incarnation, whose frames alpha refuses as stale-incarnation; bravo is not up again", async () => {
+    const config = await pairConfig();
+    const { alpha, first } = await pairThenBravoStops(config, undefined);
+    const again = await start(config, "bravo", { wallOffsetMs: -HOUR_MS });
+    try {
+      expect(incarnationOf(again)).toBeLessThan(first - (HOUR_MS - 1000) * 1000);
+      await waitFor("ten of bravo's frames refused", () => (dropped(alpha, "stale-incarnation") >= 10 ? true : undefined), WAIT_MS, 10);
+      expect(peerOf(alpha, "bravo").status).not.toBe("up");
+      expect(peerOf(alpha, "bravo").incarnation).toBe(first);
+    } finally {
+      await Promise.all([alpha.hb.stop(), again.hb.stop()]);
+    }
+  });
+});
+
+describe("the kept incarnation", () => {
+  test("a kept section that is not valid is logged and ignored: the incarnation is from the clock, and kept for the next start", async () => {
+    const config = await pairConfig();
+    const dir = join(tmp.dir, "bravo-bad");
+    const store = new StateStore({ dir, cluster: config.cluster, node: "bravo", log: createLogger({ level: "silent" }), clock: realClock, events: new EventBus("bravo", Date.now), metrics: new Metrics() });
+    store.put("heartbeat", { incarnation: "soon" });
+    const before = Math.floor(Date.now()) * 1000;
+    const bravo = await start(config, "bravo", { stateDir: dir });
+    try {
+      const incarnation = incarnationOf(bravo);
+      expect(incarnation).toBeGreaterThanOrEqual(before);
+      expect(incarnation).toBeLessThan((Date.now() + 1) * 1000);
+      expect(bravo.logged.filter((l) => Number(l.level) >= 50)).toMatchObject([
+        { section: "heartbeat", problem: `incarnation "soon" is not a whole number from 1 to ${Number.MAX_SAFE_INTEGER - 1}`, msg: "the kept incarnation is not valid; ignored: this start's is from the clock alone" },
+      ]);
+      expect(JSON.parse(readFileSync(join(dir, "bravo.state.json"), "utf8")).sections.heartbeat).toEqual({ incarnation });
+    } finally {
+      await bravo.hb.stop();
+    }
+  });
+});
