@@ -1,21 +1,20 @@
 /**
  * What one node keeps across a restart: named sections (the resource
  * manager's admin state, the director's overrides, the heartbeat's last
- * incarnation), each module its own, in
- * one JSON file per node, `${dir}/${node}.state.json`:
+ * incarnation), each module its own, in one JSON file per node,
+ * `${dir}/${node}.state.json`:
  * `{ "format": 1, "cluster": ..., "node": ..., "sections": { name: value } }`.
  *
  * Without a dir nothing is kept: `get` finds nothing and `put` does nothing.
  * A write is atomic and durable (a temporary file in the same dir, fsync,
  * rename, fsync of the dir); writes happen only on admin changes, once at
  * each start (the incarnation), and every STATE_RETRY_MS while they fail, so
- * the calls are synchronous. A failed
- * write is an error in the log, a `state.write-failed` event and
- * `tandem_state_write_failed` 1 until a write succeeds again
- * (`state.written`): the next put's, or the store's own retry. A file that
- * cannot be used (not JSON, another format, cluster or node) is not lost: it
- * is moved aside to `FILE.bad-<epoch ms>`, said in an error, and the node
- * starts with nothing kept.
+ * the calls are synchronous. A failed write is an error in the log, a
+ * `state.write-failed` event and `tandem_state_write_failed` 1 until a write
+ * succeeds again (`state.written`): the next put's, or the store's own retry.
+ * A file that cannot be used (not JSON, another format, cluster or node) is
+ * not lost: it is moved aside to `FILE.bad-<epoch ms>`, said in an error, and
+ * the node starts with nothing kept.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
