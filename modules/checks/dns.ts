@@ -126,7 +126,7 @@ export async function dnsCheck(target: Target, check: CheckRaw, signal: AbortSig
           if (verdict.kind === "answer") finish({ ok: true, message: `${verdict.records} ${check.query_type} record${verdict.records === 1 ? "" : "s"}` });
           else if (verdict.kind === "fail") finish({ ok: false, message: verdict.message });
         },
-        // Without this handler an ICMP port unreachable is an uncaught exception (see ARCHITECTURE, heartbeat links).
+        // Without this handler an ICMP port unreachable is an uncaught exception (see modules/heartbeat/README.md, Links).
         error(err: unknown) {
           finish({ ok: false, message: describeError(err) });
         },
