@@ -40,8 +40,17 @@ export interface DatagramTransport {
   interfaces(): InterfaceTable;
 }
 
+/** One step of a module's engine: its input, its effects, the state it left. */
+export interface EngineStep {
+  input: unknown;
+  effects: readonly unknown[];
+  state: unknown;
+}
+
 export interface Adapters {
   datagrams: DatagramTransport;
+  /** Told of each engine step before its effects are performed (test/sim checks its invariants there); nobody in the daemon. */
+  steps?(module: string, step: EngineStep): void;
 }
 
 /** Bun's UDP sockets and the machine's interfaces. */

@@ -212,6 +212,7 @@ export class HeartbeatService implements ModuleInstance {
   private feed(input: Input): void {
     const { state, effects } = step(this.state, input);
     this.state = state;
+    this.ctx.adapters?.steps?.("heartbeat", { input, effects, state });
     for (const e of effects) this.perform(e);
     this.timer.set(nextDeadline(this.state));
     // A peer's status and quorum change only with the engine's events about them: most frames change neither.
