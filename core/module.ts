@@ -12,6 +12,7 @@ import type { Metrics } from "./metrics.ts";
 import type { RouteSpec } from "./api/routes.ts";
 import type { Services } from "./cluster.ts";
 import type { StateStore } from "./state.ts";
+import type { Adapters } from "./adapters.ts";
 
 export interface ModuleContext {
   node: NodeConfig;
@@ -26,6 +27,8 @@ export interface ModuleContext {
   services: Services;
   /** What this node keeps across a restart, a section per module (nothing without a state dir). */
   state: StateStore;
+  /** The network and config file as the shells reach them (core/adapters.ts); the real ones when absent. */
+  adapters?: Adapters;
 }
 
 export interface RuntimeView {

@@ -5,7 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Config, NodeConfig } from "../config/load.ts";
-import { findSelf, loadConfig } from "../config/load.ts";
+import { findSelf, loadConfig, type LoadResult } from "../config/load.ts";
+import { adaptersOf } from "../adapters.ts";
 import { formatProblem } from "../config/problems.ts";
 import { DeadlineTimer } from "../time.ts";
 import { Services } from "../cluster.ts";
@@ -14,8 +15,15 @@ import type { ModuleContext, ModuleDef, ModuleInstance, ReloadOutcome, RuntimeVi
 import type { RouteSpec } from "../api/routes.ts";
 import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
 
+/** Where a reload reads the config from: the file on disk, or (test/sim) a text the scenario gives. */
+export interface ConfigSource {
+  load(file: string): Promise<LoadResult>;
+}
+
 /** What the runtime is given: the context it passes on to modules, plus its own. */
 export interface RuntimeOptions extends Omit<ModuleContext, "runtime" | "services" | "state"> {
+  /** The config file on disk when absent. */
+  configSource?: ConfigSource;
   defs: readonly ModuleDef[];
   config: Config;
   /** `tandem run --state-dir`: where state is kept, over the config's state_dir. */
@@ -79,7 +87,7 @@ export class Runtime implements RuntimeView {
 
   async reload(): Promise<ReloadOutcome> {
     const file = this.config.file;
-    const loaded = await loadConfig(file);
+    const loaded = await (this.o.configSource?.load(file) ?? loadConfig(file));
     const problems = loaded.ok ? [] : loaded.problems.map((p) => formatProblem(file, p));
     let plan: Plan | undefined;
     if (loaded.ok) {
@@ -173,7 +181,7 @@ export class Runtime implements RuntimeView {
     const call = async (): Promise<void> => {
       if (kind === "start") {
         const def = this.o.defs.find((d) => d.name === name)!;
-        inst = def.create({ ...this.o, node: this.node, log: this.o.log.child({ module: name }), runtime: this, services: this.services, state: this.store });
+        inst = def.create({ ...this.o, node: this.node, log: this.o.log.child({ module: name }), runtime: this, services: this.services, state: this.store, adapters: adaptersOf(this.o) });
         this.instances.set(name, inst);
         await inst.start(config);
       } else if (kind === "reload") await inst!.reload(config);

@@ -129,6 +129,8 @@ export type Input =
   | { type: "frame"; now: number; from: string; link: number; seq: number; incarnation: number; restart: boolean; message: Message }
   | { type: "upstream"; now: number; reachable: number; total: number }
   | { type: "resources"; now: number; holds: boolean }
+  /** A reloaded config: new timers and links are applied in place; other nodes (members, arbiter, this node's role) are a new membership. */
+  | { type: "reload"; now: number; p: HbParams }
   | { type: "stop"; now: number };
 
 export type Effect =
@@ -230,6 +232,17 @@ export function step(state: State, input: Input): { state: State; effects: Effec
   const p = s.p;
   const now = input.now;
 
+  if (input.type === "reload") {
+    if (s.phase !== "running") return { state: { ...initialState(input.p), phase: s.phase }, effects: [] };
+    if (!sameNodes(s.p, input.p)) {
+      // Another set of nodes is another membership: it starts afresh, as at a start.
+      event("heartbeat.reloaded", { fresh: true });
+      const fresh = step(initialState(input.p), { type: "start", now });
+      return { state: fresh.state, effects: [...fx, ...fresh.effects] };
+    }
+    reparam(s, input.p, now);
+    event("heartbeat.reloaded", { fresh: false, intervalMs: input.p.intervalMs, deadtimeMs: input.p.deadtimeMs });
+  }
   if (input.type === "start") {
     if (s.phase !== "idle") return { state, effects: [] };
     s.phase = "running";
@@ -274,6 +287,34 @@ export function step(state: State, input: Input): { state: State; effects: Effec
     s.nextSend = now + p.intervalMs;
   }
   return { state: s, effects: fx };
+}
+
+/** Whether two params name the same nodes in the same roles (only timers, links, ping and config differ). */
+function sameNodes(a: HbParams, b: HbParams): boolean {
+  return a.self === b.self && a.role === b.role && a.arbiter === b.arbiter && a.members.join() === b.members.join();
+}
+
+/**
+ * New timers and links in place. What a peer's links showed is kept per link
+ * name; a new link starts unheard. The next heartbeat goes out one new
+ * interval after the last one (at once if that is past). Deadlines are
+ * computed from the params at each step, so a new deadtime applies to the
+ * silences under way: a peer silent for longer than a shrunk deadtime is
+ * declared dead at this step.
+ */
+function reparam(s: State, p: HbParams, now: number): void {
+  const old = s.p;
+  s.p = p;
+  if (old.links.join() !== p.links.join()) {
+    for (const name in s.peers) {
+      const peer = s.peers[name]!;
+      peer.links = p.links.map((l) => {
+        const i = old.links.indexOf(l);
+        return i < 0 ? newLink() : peer.links[i]!;
+      });
+    }
+  }
+  s.nextSend = Math.max(now, s.nextSend - old.intervalMs + p.intervalMs);
 }
 
 function stalled(s: State, now: number, gapMs: number, event: (e: string, d: Record<string, unknown>) => void) {

@@ -14,13 +14,13 @@
  * silently taking half the frames. Two links that would bind the same address
  * are refused by the config (heartbeatProblems).
  *
- * The sockets are Bun.udpSocket: bind failures reject, send failures throw at
- * once (so a down interface is seen on the send that meets it), and ICMP errors
- * from peers arrive at the error handler, which must be installed: without one,
- * Bun turns such an error into an uncaught exception.
+ * The sockets come from a DatagramTransport (core/adapters.ts: Bun's UDP in
+ * the daemon, the simulated network in test/sim): bind failures reject, send
+ * failures throw at once (so a down interface is seen on the send that meets
+ * it), and ICMP errors from peers are counted.
  */
-import { networkInterfaces } from "node:os";
 import type { Cancel, Clock } from "../../core/time.ts";
+import { udpTransport, type DatagramSocket, type DatagramTransport, type InterfaceTable } from "../../core/adapters.ts";
 import { linkAddress, type HeartbeatRaw, type LinkRaw } from "./config.ts";
 
 /** Largest datagram accepted or sent: a frame fits a 1500-byte MTU (the envelope's MAX_FRAME). */
@@ -32,9 +32,6 @@ interface NodeLike {
   name: string;
   address: string;
 }
-
-/** os.networkInterfaces() as it answers: interface name to its addresses. */
-export type InterfaceTable = Partial<Record<string, ReadonlyArray<{ address: string; netmask: string; family: string }>>>;
 
 /** Where a link's socket is bound and where its frames go, on this node. */
 export interface Endpoint {
@@ -122,6 +119,8 @@ export interface LinksOptions {
   /** This node. */
   self: NodeLike;
   clock: Clock;
+  /** The sockets' maker; Bun's UDP when absent. */
+  transport?: DatagramTransport;
   /** A datagram of at most MAX_DATAGRAM bytes arrived on link `link` (an index into heartbeat.links) from `from`. */
   onFrame(bytes: Uint8Array, link: number, from: string): void;
   /** A link went down (its socket cannot be opened, or a send failed) or up again; called on changes only. */
@@ -130,11 +129,9 @@ export interface LinksOptions {
   onDrop?(link: number, reason: "oversized" | "own"): void;
 }
 
-type UdpSocket = Bun.udp.Socket<"uint8array">;
-
 interface LinkSlot {
   readonly config: LinkRaw;
-  socket?: UdpSocket;
+  socket?: DatagramSocket;
   endpoint?: Endpoint;
   /** Undefined until the first attempt to open has ended. */
   state?: LinkState;
@@ -225,30 +222,23 @@ export class Links {
     const slot = this.slots[i]!;
     slot.retry = undefined;
     const { nodes, self } = this.options;
-    const planned = endpointOf(slot.config, nodes, self, networkInterfaces());
-    let socket: UdpSocket | undefined;
+    const transport = this.options.transport ?? udpTransport;
+    const planned = endpointOf(slot.config, nodes, self, transport.interfaces());
+    let socket: DatagramSocket | undefined;
     try {
       if (!planned.ok) throw new Error(planned.error);
       const endpoint = planned.endpoint;
-      socket = await Bun.udpSocket({
-        hostname: endpoint.bind,
+      const kind = slot.config.kind;
+      socket = await transport.bind({
+        address: endpoint.bind,
         port: this.port,
-        binaryType: "uint8array",
-        socket: {
-          data: (_s, bytes, _port, from) => this.receive(i, bytes, from),
-          // Only errors the kernel queued after a send come here (IP_RECVERR). Bun passes
-          // the error as the only argument, not (socket, error) as typed; it is not read.
-          error: () => {
-            slot.counters.unreachable++;
-          },
+        ...(kind === "mcast" ? { multicast: { group: endpoint.destination!, local: endpoint.local, ttl: slot.config.ttl } } : {}),
+        ...(kind === "bcast" ? { broadcast: true } : {}),
+        onData: (bytes, from) => this.receive(i, bytes, from),
+        onError: () => {
+          slot.counters.unreachable++;
         },
       });
-      if (slot.config.kind === "mcast") {
-        socket.addMembership(endpoint.destination!, endpoint.local);
-        socket.setMulticastInterface(endpoint.local);
-        socket.setMulticastTTL(slot.config.ttl);
-        socket.setMulticastLoopback(false);
-      } else if (slot.config.kind === "bcast") socket.setBroadcast(true);
       if (this.closed) return socket.close();
       slot.socket = socket;
       slot.endpoint = endpoint;

@@ -7,6 +7,7 @@ import { parseDuration } from "../../core/duration.ts";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import { DeadlineTimer } from "../../core/time.ts";
+import { adaptersOf } from "../../core/adapters.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
 import { ReplayGuard } from "./replay.ts";
@@ -122,21 +123,14 @@ export class HeartbeatService implements ModuleInstance {
       this.links = next;
       this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
     }
-    const next = paramsOf(config, this.ctx.node.name);
-    const sameNodes = next.members.join() === this.state.p.members.join() && next.arbiter === this.state.p.arbiter;
     const pingChanged = JSON.stringify(old.raw.heartbeat!.ping) !== JSON.stringify(config.raw.heartbeat!.ping);
     this.apply(config);
-    if (sameNodes) this.state = { ...this.state, p: next };
-    else {
-      // Another set of nodes is another membership: start it afresh.
-      this.state = initialState(next);
-      this.feed({ type: "start", now: this.ctx.clock.now() });
-    }
+    // Timers, links and members are the engine's to apply (its `reload` input).
+    this.feed({ type: "reload", now: this.ctx.clock.now(), p: paramsOf(config, this.ctx.node.name) });
     if (pingChanged) {
       this.upstream?.stop();
       this.startUpstream();
     }
-    this.timer.set(nextDeadline(this.state));
   }
 
   async stop(): Promise<void> {
@@ -170,6 +164,7 @@ export class HeartbeatService implements ModuleInstance {
       nodes: config.nodes,
       self: this.ctx.node,
       clock: this.ctx.clock,
+      transport: adaptersOf(this.ctx).datagrams,
       onFrame: (bytes, link) => this.receive(bytes, link),
       onLinkState: (link, state) => this.ctx.events.emit("heartbeat.socket", { link: hb.links[link]?.name, ...state }),
       onDrop: (_link, reason) => this.m.dropped.inc({ reason }),
@@ -217,6 +212,7 @@ export class HeartbeatService implements ModuleInstance {
   private feed(input: Input): void {
     const { state, effects } = step(this.state, input);
     this.state = state;
+    this.ctx.adapters?.steps?.("heartbeat", { input, effects, state });
     for (const e of effects) this.perform(e);
     this.timer.set(nextDeadline(this.state));
     // A peer's status and quorum change only with the engine's events about them: most frames change neither.

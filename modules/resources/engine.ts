@@ -104,6 +104,8 @@ export type Input =
   | { type: "fenced"; now: number; wall: number; node: string; ok: boolean; message: string }
   | { type: "admin"; now: number; wall: number; command: AdminCommand }
   | { type: "tick"; now: number; wall: number }
+  /** A reloaded config; `changed`: the resources whose definition (agent, parameters, operations) differs from the running one. */
+  | { type: "reload"; now: number; wall: number; p: CoordParams; changed: readonly string[] }
   | { type: "stop"; now: number; wall: number };
 
 export type Effect =
@@ -113,6 +115,8 @@ export type Effect =
   | { type: "fence"; node: string }
   | { type: "holds"; holds: boolean }
   | { type: "stopped" }
+  /** The reload was refused, the running config stays: these changed or went away while they may run here. */
+  | { type: "reload-refused"; busy: string[] }
   | { type: "event"; event: string; data: Record<string, unknown> };
 
 interface Op {
@@ -202,9 +206,19 @@ export function mayRunHere(s: State, resource: string): boolean {
   return s.states[resource] !== "stopped" || s.ops[resource] !== undefined;
 }
 
+/**
+ * What a reload may not change: a resource that may run on this node (see
+ * mayRunHere) keeps its definition and stays in the config until it is
+ * stopped here (standby, or out of its group and a reload). The others may.
+ */
+export function reloadRefusal(s: State, p: CoordParams, changed: readonly string[]): string[] {
+  const kept = new Set(p.config.resources.map((r) => r.name));
+  const touched = s.p.config.resources.map((r) => r.name).filter((r) => changed.includes(r) || !kept.has(r));
+  return touched.filter((r) => mayRunHere(s, r));
+}
+
 /** The same node under a new config: new resources are unknown (probed), removed ones forgotten. */
-export function reconfigure(prev: State, p: CoordParams): State {
-  const s = structuredClone(prev);
+function reconfigure(s: State, p: CoordParams): void {
   s.p = p;
   const names = new Set(p.config.resources.map((r) => r.name));
   for (const r of names) s.states[r] ??= "unknown";
@@ -216,7 +230,6 @@ export function reconfigure(prev: State, p: CoordParams): State {
   s.failures = s.failures.filter((f) => names.has(f.resource));
   s.seq++;
   s.lastReportAt = -Infinity;
-  return s;
 }
 
 const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
@@ -265,6 +278,12 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       break;
     case "tick":
       break;
+    case "reload": {
+      const busy = reloadRefusal(s, input.p, input.changed);
+      if (busy.length) return { state: prev, effects: [{ type: "reload-refused", busy }] };
+      reconfigure(s, input.p);
+      break;
+    }
     case "stop":
       if (s.phase === "running") {
         s.phase = "stopping";

@@ -12,7 +12,7 @@ import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { clusterConfigOf, type ResourceRaw } from "./config.ts";
 import { createAgent, type ManagedAgent } from "./agents/index.ts";
-import { initialState, mayRunHere, nextDeadline, reconfigure, step, type AdminCommand, type AdminState, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
+import { initialState, nextDeadline, step, type AdminCommand, type AdminState, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
 import { decodeAdmin, decodeMessage, encodeMessage } from "./wire.ts";
 import { adminRoutes } from "./routes.ts";
 import { statusOf } from "./status.ts";
@@ -95,22 +95,27 @@ export class ResourcesService implements ModuleInstance {
     this.feed({ type: "start", ...this.time(), cluster: this.view() });
   }
 
-  /** Refuses (the old config stays) when a resource that changed or went away may still run here. */
+  /** Refused by the engine (the old config stays) when a resource that changed or went away may still run here. */
   async reload(config: Config): Promise<void> {
     const before = new Map(this.config.raw.resources!.resource.map((r) => [r.name, JSON.stringify(r)] as const));
-    const after = new Map(config.raw.resources!.resource.map((r) => [r.name, JSON.stringify(r)] as const));
-    const touched = [...before.keys()].filter((r) => after.get(r) !== before.get(r));
-    const busy = touched.filter((r) => mayRunHere(this.state, r));
-    if (busy.length) throw new Error(`resources ${busy.join(", ")} changed or were removed while they may run on this node: stop them first (standby, or remove them from their group and reload), then reload again`);
-    const agents = this.build(config.raw.resources!.resource.filter((r) => after.get(r.name) !== before.get(r.name)));
+    const changed = config.raw.resources!.resource.filter((r) => before.has(r.name) && before.get(r.name) !== JSON.stringify(r));
+    const added = config.raw.resources!.resource.filter((r) => !before.has(r.name));
+    const agents = this.build([...changed, ...added]);
     const devices = config.raw.resources!.fence_device.map((d) => createFenceDevice(d, { self: this.ctx.node.name }));
-    for (const r of touched) this.agents.get(r)?.close?.();
-    for (const r of touched) this.agents.delete(r);
+    const refused = this.feed({ type: "reload", ...this.time(), p: paramsOf(config, this.ctx.node.name), changed: changed.map((r) => r.name) });
+    if (refused) {
+      for (const a of agents.values()) a.close?.();
+      throw new Error(`resources ${refused.join(", ")} changed or were removed while they may run on this node: stop them first (standby, or remove them from their group and reload), then reload again`);
+    }
+    const kept = new Set(config.raw.resources!.resource.map((r) => r.name));
+    for (const [r, a] of this.agents) {
+      if (kept.has(r) && !agents.has(r)) continue;
+      a.close?.();
+      this.agents.delete(r);
+    }
     for (const [r, a] of agents) this.agents.set(r, a);
     this.devices = devices;
     this.config = config;
-    this.state = reconfigure(this.state, paramsOf(config, this.ctx.node.name));
-    this.feed({ type: "tick", ...this.time() });
   }
 
   async stop(): Promise<void> {
@@ -160,7 +165,8 @@ export class ResourcesService implements ModuleInstance {
     return { peers: s.peers, quorate: s.quorate };
   }
 
-  private feed(input: Input): void {
+  /** Returns what a refused reload names (the `reload-refused` effect), if any. */
+  private feed(input: Input): string[] | undefined {
     const { state, effects } = step(this.state, input);
     this.state = state;
     const admin = JSON.stringify(state.admin);
@@ -168,12 +174,17 @@ export class ResourcesService implements ModuleInstance {
       this.ctx.state.put(STATE_SECTION, state.admin);
       this.kept = admin;
     }
-    for (const e of effects) this.perform(e);
+    let refused: string[] | undefined;
+    for (const e of effects) {
+      if (e.type === "reload-refused") refused = e.busy;
+      else this.perform(e);
+    }
     const at = nextDeadline(this.state);
     this.timer.set(Number.isFinite(at) ? at : null);
+    return refused;
   }
 
-  private perform(e: Effect): void {
+  private perform(e: Exclude<Effect, { type: "reload-refused" }>): void {
     switch (e.type) {
       case "send": {
         const bytes = encodeMessage(e.message);

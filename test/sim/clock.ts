@@ -95,6 +95,18 @@ export class SimClock implements Clock {
     this.time = time;
   }
 
+  /** Fire the next live timer if it is due at or before `limit`; false (time unchanged) if none is. */
+  fireNext(limit: number): boolean {
+    this.dropDead();
+    const t = this.heap[0];
+    if (t === undefined || t.at > limit) return false;
+    this.pop();
+    this.release(t);
+    this.time = t.at;
+    t.fn();
+    return true;
+  }
+
   advance(ms: number): void {
     this.runUntil(this.time + ms);
   }

@@ -1,17 +1,16 @@
 /**
  * A whole member of the cluster as a node of the simulated world: the real
- * heartbeat engine (through heartbeat-node.ts) and the real coordinator engine
+ * heartbeat service (through heartbeat-node.ts) and the real coordinator engine
  * (modules/resources/engine.ts) side by side, wired as the daemon wires them.
  *
  * - After every heartbeat step the membership is read as the heartbeat
  *   service's `snapshot()` gives it (the other members in config order; init
  *   is `unknown`; incarnation; quorum) and fed to the coordinator when it
  *   changed. The coordinator starts with the heartbeat engine.
- * - The coordinator's messages go out as app frames on the heartbeat's links
- *   (JSON here; the daemon has its own codec), through the same replay guard
- *   as heartbeats: a frame of an older incarnation of its sender is dropped,
- *   and the heartbeat engine has seen a newer one's frame (so the membership
- *   the coordinator holds names it) before the message is handed on.
+ * - The coordinator's messages go out on the service's cluster bus (JSON
+ *   here; the daemon has its own codec): app frames, fragmented, through the
+ *   envelope and replay guard as heartbeats, handed on only from the
+ *   sender's incarnation the heartbeat engine knows.
  * - `run` and `cancel` go to the machine's agents, `fence` to the fence
  *   device; both belong to the scenario (they outlive the process) and answer
  *   through `result` and `fenced`. `holds` is told to the heartbeat engine.

@@ -1,37 +1,36 @@
 /**
- * The heartbeat engine as a node of the simulated world: the shell the daemon
- * is, with the world's clock and network in place of timers and sockets.
+ * The heartbeat service of the daemon (modules/heartbeat/service.ts, with its
+ * links, envelope, libsodium keys, replay guard and fragments) as a node of
+ * the simulated world: its context carries the world's clock, random and
+ * network in place of the real ones.
  *
  * - The machine's monotonic clock reads virtual time plus a fixed offset (the
  *   same across restarts of the process), so that nodes do not share a clock
  *   and the engine's leases are tested across clocks.
- * - Ticks at `nextDeadline`, re-armed after every step.
- * - A `send` effect goes to every other node on that link as a frame: the
- *   sender's incarnation and a per-link sequence number ahead of the encoded
- *   message (the sim's stand-in for the authenticated envelope).
- * - A received frame passes the message codec and a replay guard: per sender
- *   the highest incarnation heard (a higher one is a restart, a lower one is
- *   dropped), per link a window of recent sequence numbers (a duplicate or a
- *   frame older than the window is dropped).
- * - A clean stop feeds the engine `stop`, performs its goodbyes, then exits.
- * - Other modules' messages go out as app frames on every link (the cluster
- *   bus's `send`), pass the same replay guard and reach the engine (proof of
- *   life for the link), and are handed on only when they come from the
- *   sender's incarnation the engine knows, as in the service.
+ * - Each link's socket binds, through a sim DatagramTransport, the node's
+ *   address on that link (test/sim/config.ts); a datagram to a peer's address
+ *   is a world message on that link, and a world message is handed to the
+ *   socket of its link with the sender's address on it.
+ * - The engine's steps are observed through the adapters' `steps` (after the
+ *   step, before its effects), and its events are trace lines.
+ * - A clean stop is the service's stop (goodbye), then the process exits.
+ * - Other modules' messages go through the service's cluster bus.
  *
  * What reached the engine from each sender is kept apart from the engine's
  * state, so that tests can judge the engine against what the world did.
  */
-import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../modules/heartbeat/engine.ts";
-import { decodeMessage, encodeMessage, type Message } from "../../modules/heartbeat/messages.ts";
-import type { Cancel } from "../../core/time.ts";
+import type { DatagramBinding, DatagramTransport, EngineStep } from "../../core/adapters.ts";
+import { CHANNEL, Services, type ClusterBus } from "../../core/cluster.ts";
+import type { Config } from "../../core/config/load.ts";
+import { EventBus } from "../../core/events.ts";
+import { createLogger } from "../../core/log.ts";
+import { Metrics } from "../../core/metrics.ts";
+import type { ModuleContext } from "../../core/module.ts";
+import { StateStore } from "../../core/state.ts";
+import type { Clock } from "../../core/time.ts";
+import { initialState, type Effect, type Input, type State } from "../../modules/heartbeat/engine.ts";
+import { HeartbeatService, paramsOf } from "../../modules/heartbeat/service.ts";
 import type { NodeContext } from "./world.ts";
-
-/** Sequence numbers remembered per sender and link; an older frame is dropped as a possible replay. */
-const REPLAY_WINDOW = 32;
-
-/** The sim frame header: incarnation (u32) and sequence number (u32). */
-const HEADER = 8;
 
 /** What reached the engine from one sender, as the shell saw it. */
 export interface Heard {
@@ -51,168 +50,178 @@ export interface StepInfo {
 }
 
 export interface HbNodeOptions {
-  params: HbParams;
+  config: Config;
   /** This machine's monotonic clock reads virtual time plus this. */
   clockOffsetMs: number;
-  /** Delay from the first boot to the engine's start (a restarted process starts at once). */
+  /** Delay from the first boot to the service's start (a restarted process starts at once). */
   firstStartDelayMs: number;
   holdsResources: boolean;
   /** Called after every step, before its effects are performed. */
   onStep?(info: StepInfo): void;
-  /** Called after every step of a running engine, once its effects are performed (the cluster bus's watchers). */
+  /** Called when the membership or quorum changed (the cluster bus's watchers), and once at start. */
   onSettled?(proc: HbProcess): void;
-  /** An app frame's message, after the engine has seen the frame (so it knows the sender's incarnation). */
+  /** An app message of another module (reassembled), from the sender's incarnation the engine knows. */
   onApp?(from: string, channel: number, data: Uint8Array): void;
 }
 
 export interface HbProcess {
   readonly name: string;
+  /** The world's count of this node's boots (1, 2, ...). */
   readonly incarnation: number;
+  /** The service's incarnation, as its frames carry it and peers' engines know it; throws before the start. */
+  readonly wireIncarnation: number;
   readonly state: State;
   /** This machine's monotonic clock. */
   now(): number;
   /** By sender: what reached this process's engine. */
   readonly heard: ReadonlyMap<string, Heard>;
   onMessage(from: string, payload: unknown, link: string): void;
-  /** A clean stop: the engine says goodbye, then the process exits. */
+  /** A clean stop: the service says goodbye, then the process exits. */
   stop(): void;
-  /** Another module's message, to every other node on every link. */
+  /** A new config, as the runtime hands it to the service on a reload. */
+  reload(config: Config): void;
+  /** Another module's message, to every other node on every link (the cluster bus). */
   sendApp(channel: number, data: Uint8Array): void;
   /** Whether this node holds resources (the arbiter prefers it in a split). */
   holdResources(holds: boolean): void;
 }
 
-interface Window {
-  highest: number;
-  /** Bit i: sequence number highest - i was seen. */
-  seen: number;
-}
+/** The world's network as UDP: a socket per (node, link address); datagrams are world messages on the link. */
+class SimDatagrams implements DatagramTransport {
+  private readonly bound = new Map<string, DatagramBinding>();
+  /** Address to (node, link). */
+  private readonly book = new Map<string, { node: string; link: string }>();
+  /** (node, link) to address. */
+  private readonly addresses = new Map<string, string>();
 
-/** The replay guard of one process. */
-class ReplayGuard {
-  private senders = new Map<string, { incarnation: number; windows: Map<number, Window> }>();
+  constructor(
+    private readonly ctx: NodeContext,
+    config: Config,
+  ) {
+    for (const link of config.raw.heartbeat!.links) {
+      for (const n of config.nodes) {
+        const address = link.addresses?.[n.name] ?? n.address;
+        this.book.set(address, { node: n.name, link: link.name });
+        this.addresses.set(`${n.name}/${link.name}`, address);
+      }
+    }
+  }
 
-  /** Whether to give the frame to the engine, and whether it shows a restart; null to drop it. */
-  admit(from: string, incarnation: number, link: number, seq: number): { restart: boolean } | null {
-    const known = this.senders.get(from);
-    if (known && incarnation < known.incarnation) return null;
-    if (!known || incarnation > known.incarnation) {
-      this.senders.set(from, { incarnation, windows: new Map([[link, { highest: seq, seen: 1 }]]) });
-      return { restart: known !== undefined };
-    }
-    const w = known.windows.get(link);
-    if (!w) {
-      known.windows.set(link, { highest: seq, seen: 1 });
-      return { restart: false };
-    }
-    if (seq > w.highest) {
-      const shift = seq - w.highest;
-      w.seen = shift >= REPLAY_WINDOW ? 1 : ((w.seen << shift) | 1) >>> 0;
-      w.highest = seq;
-      return { restart: false };
-    }
-    const back = w.highest - seq;
-    if (back >= REPLAY_WINDOW) return null;
-    const bit = (1 << back) >>> 0;
-    if ((w.seen & bit) !== 0) return null;
-    w.seen = (w.seen | bit) >>> 0;
-    return { restart: false };
+  bind(b: DatagramBinding) {
+    if (this.bound.has(b.address)) return Promise.reject(new Error(`${b.address}:${b.port} is in use`));
+    if (this.book.get(b.address)?.node !== this.ctx.name) return Promise.reject(new Error(`${b.address} is not an address of ${this.ctx.name}`));
+    this.bound.set(b.address, b);
+    return Promise.resolve({
+      send: (bytes: Uint8Array, _port: number, address: string) => {
+        const to = this.book.get(address);
+        if (!to) throw new Error(`no route to ${address}`);
+        this.ctx.send(to.node, bytes, to.link);
+        return true;
+      },
+      close: () => void this.bound.delete(b.address),
+    });
+  }
+
+  interfaces() {
+    return {};
+  }
+
+  /** A world message: to the socket bound to this node's address on the link, from the sender's address there. */
+  deliver(from: string, payload: unknown, link: string): boolean {
+    const socket = this.bound.get(this.addresses.get(`${this.ctx.name}/${link}`) ?? "");
+    if (!socket || !(payload instanceof Uint8Array)) return false;
+    socket.onData(payload, this.addresses.get(`${from}/${link}`) ?? "");
+    return true;
   }
 }
 
-function encodeFrame(incarnation: number, seq: number, message: Message): Uint8Array {
-  const body = encodeMessage(message);
-  const frame = new Uint8Array(HEADER + body.length);
-  const view = new DataView(frame.buffer);
-  view.setUint32(0, incarnation);
-  view.setUint32(4, seq);
-  frame.set(body, HEADER);
-  return frame;
-}
-
-function decodeFrame(payload: unknown): { incarnation: number; seq: number; message: Message } | null {
-  if (!(payload instanceof Uint8Array) || payload.length <= HEADER) return null;
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const message = decodeMessage(payload.subarray(HEADER));
-  return message ? { incarnation: view.getUint32(0), seq: view.getUint32(4), message } : null;
-}
+const silent = createLogger({ level: "fatal", write: () => undefined });
 
 /** Boot one process of a heartbeat node. */
 export function heartbeatNode(ctx: NodeContext, o: HbNodeOptions): HbProcess {
-  const p = o.params;
-  if (p.self !== ctx.name) throw new Error(`params are for ${p.self}, the node is ${ctx.name}`);
-  const others = [...p.members, ...(p.arbiter ? [p.arbiter] : [])].filter((n) => n !== p.self);
-  const now = () => ctx.clock.now() + o.clockOffsetMs;
-  const seqs = p.links.map(() => 0);
-  const guard = new ReplayGuard();
+  const node = o.config.nodes.find((n) => n.name === ctx.name);
+  if (!node) throw new Error(`the config has no node ${ctx.name}`);
+  const clock: Clock = { now: () => ctx.clock.now() + o.clockOffsetMs, wall: () => ctx.clock.wall(), after: (ms, fn) => ctx.clock.after(ms, fn) };
+  const datagrams = new SimDatagrams(ctx, o.config);
   const heard = new Map<string, Heard>();
-  let state = initialState(p);
-  let tick: Cancel | null = null;
+  const events = new EventBus(ctx.name, clock.wall);
+  events.subscribe((e) => ctx.trace(`${e.type} ${JSON.stringify(e.data)}`));
+  const metrics = new Metrics();
+  const services = new Services();
+  /** The engine's state as its last step left it; before the start, the state it starts from. */
+  let state: State = initialState(paramsOf(o.config, ctx.name));
+  let bus: ClusterBus | null = null;
+  let wire: number | undefined;
 
-  const send = (link: number, message: Message) => {
-    const frame = encodeFrame(ctx.incarnation, ++seqs[link]!, message);
-    for (const to of others) ctx.send(to, frame, p.links[link]);
-  };
-
-  const feed = (input: Input) => {
-    const out = step(state, input);
-    state = out.state;
-    o.onStep?.({ proc, at: ctx.clock.now(), input, effects: out.effects });
-    for (const e of out.effects) {
-      if (e.type === "event") {
-        ctx.trace(`${e.event} ${JSON.stringify(e.data)}`);
-        continue;
-      }
-      send(e.link, e.message);
+  const observe = (s: EngineStep) => {
+    const input = s.input as Input;
+    state = s.state as State;
+    if (input.type === "frame") {
+      const sentAt = input.message.kind === "heartbeat" ? input.message.sentAt : null;
+      const last = heard.get(input.from);
+      const prev = last?.incarnation === input.incarnation ? last.sentAt : null;
+      const newest = prev === null ? sentAt : sentAt === null ? prev : Math.max(prev, sentAt);
+      heard.set(input.from, { incarnation: input.incarnation, at: ctx.clock.now(), sentAt: newest });
     }
-    tick?.();
-    tick = null;
-    if (state.phase === "stopped") return ctx.exit(0);
-    const at = nextDeadline(state);
-    if (at !== null) tick = ctx.clock.after(at - now(), () => feed({ type: "tick", now: now() }));
-    o.onSettled?.(proc);
+    // The links guard the frame handler (a throw there is counted and dropped): a violation goes to the world instead.
+    try {
+      o.onStep?.({ proc, at: ctx.clock.now(), input, effects: s.effects as readonly Effect[] });
+    } catch (e) {
+      ctx.report(e);
+    }
   };
+
+  const mctx: ModuleContext = {
+    node,
+    clock,
+    random: ctx.random,
+    log: silent,
+    events,
+    metrics,
+    runtime: { status: () => ({}), reload: () => Promise.resolve({ result: "unchanged", config: o.config.hash }), routes: () => [] },
+    services,
+    state: new StateStore({ dir: undefined, cluster: o.config.cluster, node: ctx.name, log: silent, clock, events, metrics }),
+    adapters: { datagrams, steps: (_module, s) => observe(s) },
+  };
+  const service = new HeartbeatService(mctx);
 
   const proc: HbProcess = {
     name: ctx.name,
     incarnation: ctx.incarnation,
+    get wireIncarnation() {
+      wire ??= service.status().incarnation as number;
+      return wire;
+    },
     get state() {
       return state;
     },
-    now,
+    now: clock.now,
     heard,
-    onMessage(from, payload, linkName) {
-      // Not listening before the engine starts, nor after it stops.
-      if (state.phase !== "running") return;
-      const link = p.links.indexOf(linkName);
-      const frame = decodeFrame(payload);
-      if (link < 0 || !frame) return ctx.trace(`drop from ${from} on ${linkName}: not a frame`);
-      const admitted = guard.admit(from, frame.incarnation, link, frame.seq);
-      if (!admitted) return ctx.trace(`drop from ${from} on ${linkName}: inc=${frame.incarnation} seq=${frame.seq} stale or replayed`);
-      const sentAt = frame.message.kind === "heartbeat" ? frame.message.sentAt : null;
-      const last = heard.get(from);
-      const prev = last?.incarnation === frame.incarnation ? last.sentAt : null;
-      const newest = prev === null ? sentAt : sentAt === null ? prev : Math.max(prev, sentAt);
-      heard.set(from, { incarnation: frame.incarnation, at: ctx.clock.now(), sentAt: newest });
-      feed({ type: "frame", now: now(), from, link, seq: frame.seq, incarnation: frame.incarnation, restart: admitted.restart, message: frame.message });
-      const known = state.peers[from]?.incarnation === frame.incarnation;
-      if (frame.message.kind === "app" && state.phase === "running" && known) o.onApp?.(from, frame.message.channel, frame.message.data);
+    onMessage(from, payload, link) {
+      if (!datagrams.deliver(from, payload, link)) ctx.trace(`drop from ${from} on ${link}: no socket`);
     },
     stop() {
-      feed({ type: "stop", now: now() });
+      ctx.pending(service.stop().then(() => ctx.exit(0)));
+    },
+    reload(config) {
+      ctx.pending(service.reload(config));
     },
     sendApp(channel, data) {
-      const message: Message = { kind: "app", channel, data };
-      p.links.forEach((_, link) => send(link, message));
+      bus?.send(channel, data);
     },
     holdResources(holds) {
-      if (holds !== state.holdsResources) feed({ type: "resources", now: now(), holds });
+      bus?.holdResources(holds);
     },
   };
 
-  ctx.clock.after(ctx.incarnation === 1 ? o.firstStartDelayMs : 0, () => {
-    feed({ type: "start", now: now() });
-    if (o.holdsResources) feed({ type: "resources", now: now(), holds: true });
-  });
+  const start = async () => {
+    await service.start(o.config);
+    bus = services.get("cluster")!;
+    if (o.onApp) for (const channel of Object.values(CHANNEL)) bus.listen(channel, (from, data) => o.onApp!(from, channel, data));
+    if (o.onSettled) bus.watch(() => o.onSettled!(proc));
+    if (o.holdsResources) bus.holdResources(true);
+    o.onSettled?.(proc);
+  };
+  ctx.clock.after(ctx.incarnation === 1 ? o.firstStartDelayMs : 0, () => ctx.pending(start()));
   return proc;
 }

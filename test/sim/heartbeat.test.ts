@@ -56,9 +56,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { Random } from "../../core/random.ts";
-import { counts, type Effect, type HbParams } from "../../modules/heartbeat/engine.ts";
+import { counts, type Effect } from "../../modules/heartbeat/engine.ts";
+import { simConfig } from "./config.ts";
 import { heartbeatNode, type HbProcess, type StepInfo } from "./heartbeat-node.ts";
-import { forEachSeed } from "./seeds.ts";
+import { forEachSeedAsync } from "./seeds.ts";
 import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type LinkParams, type SimNode } from "./world.ts";
 
@@ -164,23 +165,14 @@ class Scenario {
 
     const t = this.timers;
     const holder = this.arbiter ? [null, ...this.members][r.int(this.members.length + 1)]! : null;
+    const config = simConfig({ members: this.members, arbiter: this.arbiter, links: LINKS, timers: t });
     for (const name of this.names) {
-      const params: HbParams = {
-        self: name,
-        role: name === this.arbiter ? "arbiter" : "member",
-        members: this.members,
-        arbiter: this.arbiter,
-        links: LINKS,
-        ...t,
-        ping: false,
-        config: "0123abcd",
-      };
       const clockOffsetMs = r.chance(0.2) ? 0 : r.int(10_000_000);
       const firstStartDelayMs = r.between(0, t.initdeadMs / 4);
       this.startDelay.set(name, firstStartDelayMs);
       this.bootAt.set(name, 0);
       const onStep = (info: StepInfo) => this.onStep(info);
-      this.nodes.set(name, this.world.addNode(name, (ctx) => heartbeatNode(ctx, { params, clockOffsetMs, firstStartDelayMs, holdsResources: holder === name, onStep })));
+      this.nodes.set(name, this.world.addNode(name, (ctx) => heartbeatNode(ctx, { config, clockOffsetMs, firstStartDelayMs, holdsResources: holder === name, onStep })));
     }
 
     const warm = t.initdeadMs + 2 * t.deadtimeMs;
@@ -198,8 +190,8 @@ class Scenario {
     this.changed();
   }
 
-  run(): void {
-    this.world.runUntil(this.end);
+  async run(): Promise<void> {
+    await this.world.runUntilSettled(this.end);
     if (this.converged !== this.changes) this.fail(`no convergence check ran after the last change (${this.changes})`);
   }
 
@@ -512,7 +504,7 @@ class Scenario {
         if (!f || f.incarnation !== incarnation || this.proc(x)?.incarnation !== xInc) return;
         const heard = f.heard.get(x);
         // Only once a heartbeat that x sent after declaring it dead has reached it.
-        if (!heard || heard.incarnation !== xInc || heard.sentAt === null || heard.sentAt < down.local) return;
+        if (!heard || heard.incarnation !== this.proc(x)!.wireIncarnation || heard.sentAt === null || heard.sentAt < down.local) return;
         const told = this.events.some((e) => e.node === name && e.incarnation === incarnation && e.event === "heartbeat.declared-dead" && e.data.by === x && e.at >= thawAt);
         if (!told) this.fail(`(6) ${x} declared ${name} dead at ${down.at} while it was frozen; ${name} got a later heartbeat from ${x} but never reported heartbeat.declared-dead`);
         this.taken.add("declared-dead checked");
@@ -550,7 +542,7 @@ class Scenario {
   private checkMajority(): void {
     const quorate = this.members.map((m) => this.running(m)).filter((p) => p !== null && p.state.quorate) as HbProcess[];
     const counted = (x: HbProcess) => [
-      `${x.name}#${x.incarnation}`,
+      `${x.name}#${x.wireIncarnation}`,
       ...Object.values(x.state.peers)
         .filter((peer) => counts(x.state, peer, x.now()))
         .map((peer) => `${peer.name}#${peer.incarnation}`),
@@ -566,7 +558,7 @@ class Scenario {
           if (z === x.name) return sees(x.name, y.name);
           if (z === y.name) return sees(y.name, x.name);
           const giver = this.proc(z);
-          return giver?.incarnation !== Number(inc) || (sees(z, x.name) && sees(z, y.name));
+          return giver?.wireIncarnation !== Number(inc) || (sees(z, x.name) && sees(z, y.name));
         });
         if (!vouched) {
           const views = (z: string) => (this.proc(z) ? this.names.filter((n) => n !== z).map((n) => `${n} ${this.proc(z)!.state.peers[n]!.status}`).join(", ") : "down");
@@ -584,9 +576,9 @@ class Scenario {
   }
 }
 
-function scenario(seed: number, family: Family): Scenario {
+async function scenario(seed: number, family: Family): Promise<Scenario> {
   const s = new Scenario(seed, family);
-  s.run();
+  await s.run();
   return s;
 }
 
@@ -610,10 +602,10 @@ const PATHS: Record<Family, string[]> = {
 describe("heartbeat engine in the simulator", () => {
   for (const family of ["noise", "faults", "arbiter"] as const) {
     const name = `${family}: invariants hold over many seeds`;
-    test(name, () => {
+    test(name, async () => {
       const seen = new Set<string>();
-      const ran = forEachSeed({ test: name, file: import.meta.path, seeds: SEEDS[family] }, (seed) => {
-        const s = scenario(seed, family);
+      const ran = await forEachSeedAsync({ test: name, file: import.meta.path, seeds: SEEDS[family] }, async (seed) => {
+        const s = await scenario(seed, family);
         for (const p of s.taken) seen.add(p);
         if (s.voteMoved()) seen.add("vote moved");
       });
@@ -621,10 +613,11 @@ describe("heartbeat engine in the simulator", () => {
     }, timeLimitMs(family));
   }
 
-  test("a seed replays to the same trace; other seeds do not", () => {
+  test("a seed replays to the same trace; other seeds do not", async () => {
+    const trace = async (seed: number, family: Family) => (await scenario(seed, family)).world.trace.join("\n");
     for (const family of ["noise", "faults", "arbiter"] as const) {
-      const traces = [1, 2, 3].map((seed) => scenario(seed, family).world.trace.join("\n"));
-      traces.forEach((trace, i) => expect(scenario(i + 1, family).world.trace.join("\n")).toBe(trace));
+      const traces = [await trace(1, family), await trace(2, family), await trace(3, family)];
+      for (const [i, t] of traces.entries()) expect(await trace(i + 1, family)).toBe(t);
       expect(new Set(traces).size).toBe(3);
     }
   });

@@ -78,11 +78,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { seededRandom, type Random } from "../../core/random.ts";
-import type { HbParams } from "../../modules/heartbeat/engine.ts";
 import type { AdminCommand, CoordParams } from "../../modules/resources/engine.ts";
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
 import { clusterNode, type ClusterProcess, type CoordStepInfo, type RunEffect } from "./cluster-node.ts";
-import { deriveSeed, forEachSeed } from "./seeds.ts";
+import { deriveSeed, forEachSeedAsync } from "./seeds.ts";
+import { simConfig } from "./config.ts";
 import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type SimNode } from "./world.ts";
 
@@ -187,10 +187,10 @@ class Scenario {
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
     this.config = this.drawConfig();
+    const config = simConfig({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers: t });
 
     for (const name of this.names) {
       this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map() });
-      const params: HbParams = { self: name, role: name === this.arbiter ? "arbiter" : "member", members: MEMBERS, arbiter: this.arbiter, links: LINKS, ...t, ping: false, config: "0123abcd" };
       const coord: CoordParams | null = name === this.arbiter ? null : { self: name, members: MEMBERS, config: this.config, resendMs: this.resendMs, fenceRetryMs: Math.round(r.between(1, 3) * t.deadtimeMs) };
       const clockOffsetMs = r.chance(0.2) ? 0 : r.int(10_000_000);
       const firstStartDelayMs = r.between(0, t.initdeadMs / 4);
@@ -198,7 +198,7 @@ class Scenario {
         name,
         this.world.addNode(name, (ctx) =>
           clusterNode(ctx, {
-            hb: { params, clockOffsetMs, firstStartDelayMs },
+            hb: { config, clockOffsetMs, firstStartDelayMs },
             coord,
             outside: { run: (p, e) => this.agentRun(p, e), cancel: (p, op) => this.cancel(p, op), fence: (p, node) => this.fence(p, node) },
             onCoordStep: (info) => this.onCoordStep(info),
@@ -220,9 +220,9 @@ class Scenario {
     this.world.clock.after(this.end, () => this.checkConverged());
   }
 
-  run(): void {
+  async run(): Promise<void> {
     try {
-      this.world.runUntil(this.end);
+      await this.world.runUntilSettled(this.end);
     } catch (err) {
       // A throw from the world itself (a livelock, an engine's own error) gets the trace too.
       if (err instanceof Violation) throw err;
@@ -638,9 +638,9 @@ class Scenario {
   }
 }
 
-function scenario(seed: number, family: Family): Scenario {
+async function scenario(seed: number, family: Family): Promise<Scenario> {
   const s = new Scenario(seed, family);
-  s.run();
+  await s.run();
   return s;
 }
 
@@ -661,10 +661,10 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
     const name = `${family}: invariants hold over many seeds`;
     test(
       name,
-      () => {
+      async () => {
         const seen = new Set<string>();
-        const ran = forEachSeed({ test: name, file: import.meta.path, seeds: SEEDS[family] }, (seed) => {
-          for (const p of scenario(seed, family).taken) seen.add(p);
+        const ran = await forEachSeedAsync({ test: name, file: import.meta.path, seeds: SEEDS[family] }, async (seed) => {
+          for (const p of (await scenario(seed, family)).taken) seen.add(p);
         });
         if (ran.length >= SEEDS[family]) expect(PATHS[family].filter((p) => !seen.has(p))).toEqual([]);
       },
@@ -672,9 +672,8 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
     );
   }
 
-  test("a seed replays to the same trace", () => {
-    for (const family of ["pair", "fencing", "freeze"] as const) {
-      expect(scenario(7, family).world.trace.join("\n")).toBe(scenario(7, family).world.trace.join("\n"));
-    }
+  test("a seed replays to the same trace", async () => {
+    const trace = async (family: Family) => (await scenario(7, family)).world.trace.join("\n");
+    for (const family of ["pair", "fencing", "freeze"] as const) expect(await trace(family)).toBe(await trace(family));
   });
 });

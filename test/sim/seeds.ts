@@ -49,16 +49,37 @@ export function replayCommand(run: SeedRun, seed: number): string {
  * Returns the seeds that ran.
  */
 export function forEachSeed(run: SeedRun, fn: (seed: number) => void, env: Record<string, string | undefined> = process.env): number[] {
-  const only = envInt("SIM_SEED", env);
-  const count = envInt("SIM_SEEDS", env) ?? run.seeds;
-  const seeds = only !== null ? [only] : Array.from({ length: count }, (_, i) => i + 1);
+  const seeds = seedsOf(run, env);
   for (const seed of seeds) {
     try {
       fn(seed);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      throw new Error(`seed ${seed} failed: ${message}\n  replay: ${replayCommand(run, seed)}`, { cause: err });
+      throw seedFailed(run, seed, err);
     }
   }
   return seeds;
+}
+
+/** forEachSeed for scenarios that run the world with runUntilSettled. */
+export async function forEachSeedAsync(run: SeedRun, fn: (seed: number) => Promise<void>, env: Record<string, string | undefined> = process.env): Promise<number[]> {
+  const seeds = seedsOf(run, env);
+  for (const seed of seeds) {
+    try {
+      await fn(seed);
+    } catch (err) {
+      throw seedFailed(run, seed, err);
+    }
+  }
+  return seeds;
+}
+
+function seedsOf(run: SeedRun, env: Record<string, string | undefined>): number[] {
+  const only = envInt("SIM_SEED", env);
+  const count = envInt("SIM_SEEDS", env) ?? run.seeds;
+  return only !== null ? [only] : Array.from({ length: count }, (_, i) => i + 1);
+}
+
+function seedFailed(run: SeedRun, seed: number, err: unknown): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(`seed ${seed} failed: ${message}\n  replay: ${replayCommand(run, seed)}`, { cause: err });
 }

@@ -64,6 +64,14 @@ export interface NodeContext {
   trace(line: string): void;
   /** The process ends by itself: like a crash, but recorded as an exit with `code`. */
   exit(code: number): void;
+  /**
+   * Work of the node's code that goes on in promises (a module's start or
+   * stop): `runUntilSettled` lets their continuations run at the virtual
+   * instant they were begun, before the next timer. A rejection fails the run.
+   */
+  pending(work: Promise<unknown>): void;
+  /** An error the node's code caught where it cannot be thrown to the world (a handler guarded by the shell): the run fails with it. */
+  report(error: unknown): void;
 }
 
 /** A node's code may be any object; if it has `onMessage`, that receives what other nodes sent it. */
@@ -305,6 +313,9 @@ export class World {
   private readonly describe: (payload: unknown) => string;
   private readonly nodes = new Map<string, NodeRecord<Handler>>();
   private nextMessage = 1;
+  /** Promises of the nodes' code not yet settled (ctx.pending). */
+  private unsettled = 0;
+  private failure: { error: unknown } | null = null;
 
   constructor(opts: WorldOptions) {
     this.seed = opts.seed;
@@ -329,6 +340,26 @@ export class World {
 
   advance(ms: number): void {
     this.clock.advance(ms);
+  }
+
+  /**
+   * As runUntil, for nodes whose code works in promises (ctx.pending): after
+   * each timer, while such work is under way, the promise continuations run
+   * (one macrotask turn drains them) before the next timer fires, so they
+   * happen at the virtual instant they were begun. Work that waits on a later
+   * timer just stays pending. Throws what a node reported or a pending work rejected with.
+   */
+  async runUntilSettled(time: number): Promise<void> {
+    if (!(time >= this.clock.now())) throw new Error(`runUntilSettled(${time}): time is ${this.clock.now()} and never goes back`);
+    await this.settle();
+    // Awaited only when there is something to settle: an await per timer would cost more than the timer.
+    while (this.clock.fireNext(time)) if (this.unsettled > 0 || this.failure) await this.settle();
+    this.clock.runUntil(time);
+  }
+
+  private async settle(): Promise<void> {
+    if (this.unsettled > 0) await new Promise((resolve) => setImmediate(resolve));
+    if (this.failure) throw this.failure.error;
   }
 
   /** Add a node and boot it now. */
@@ -435,6 +466,19 @@ export class World {
         alive("exit");
         rec.exitCode = code;
         this.halt(rec, `exit ${rec.name} code=${code}`);
+      },
+      pending: (work) => {
+        this.unsettled++;
+        work.then(
+          () => this.unsettled--,
+          (error: unknown) => {
+            this.unsettled--;
+            this.failure ??= { error };
+          },
+        );
+      },
+      report: (error) => {
+        this.failure ??= { error };
       },
     };
   }

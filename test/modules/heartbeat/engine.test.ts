@@ -490,3 +490,68 @@ describe("self-stall guard with ping targets", () => {
     expect(c.state("bravo").quorate).toBe(true);
   });
 });
+
+describe("reload (an input)", () => {
+  const reload = (c: Cluster, name: string, over: Partial<HbParams>) => c.feed(name, { type: "reload", now: c.now, p: params(name, over) });
+
+  test("new timers apply in place: the peer stays up, quorum holds, the next heartbeat goes one new interval after the last", () => {
+    const c = pair().run(1000);
+    const before = c.state("alpha");
+    reload(c, "alpha", { intervalMs: 50, warntimeMs: 150, deadtimeMs: 300 });
+    const after = c.state("alpha");
+    expect(after.p.deadtimeMs).toBe(300);
+    expect(after.peers.bravo!.status).toBe("up");
+    expect(after.quorate).toBe(true);
+    expect(after.nextSend).toBe(Math.max(c.now, before.nextSend - 100 + 50));
+    expect(c.of("alpha", "heartbeat.reloaded").at(-1)!.data).toEqual({ fresh: false, intervalMs: 50, deadtimeMs: 300 });
+    c.run(2000);
+    expect(c.of("alpha", "heartbeat.peer")).toHaveLength(1);
+    expect(c.of("bravo", "heartbeat.peer")).toHaveLength(1);
+  });
+
+  test("a shrunk deadtime applies to a silence under way; a grown one delays the declaration", () => {
+    const shrink = pair().run(1000);
+    shrink.sever("alpha", "bravo");
+    shrink.run(200);
+    reload(shrink, "alpha", { deadtimeMs: 150, warntimeMs: 120 });
+    expect(shrink.state("alpha").peers.bravo!.status).toBe("down");
+
+    const grow = pair().run(1000);
+    grow.sever("alpha", "bravo");
+    reload(grow, "alpha", { deadtimeMs: 900 });
+    grow.run(600);
+    expect(grow.state("alpha").peers.bravo!.status).toBe("up");
+    grow.run(400);
+    expect(grow.state("alpha").peers.bravo!.status).toBe("down");
+  });
+
+  test("a new link starts unheard, a kept one keeps its record, whatever its place", () => {
+    const c = pair().run(1000);
+    const hb = c.state("alpha").peers.bravo!.links[1]!;
+    reload(c, "alpha", { links: ["hb", "serial"] });
+    const links = c.state("alpha").peers.bravo!.links;
+    expect(links).toHaveLength(2);
+    expect(links[0]!.received).toBeGreaterThanOrEqual(hb.received);
+    expect(links[0]!.up).toBe(true);
+    expect(links[1]!.lastHeard).toBeNull();
+  });
+
+  test("other members are a new membership: it starts afresh, peers unheard, not quorate", () => {
+    const c = pair().run(1000);
+    reload(c, "alpha", { members: ["alpha", "bravo", "charlie"] });
+    const s = c.state("alpha");
+    expect(s.phase).toBe("running");
+    expect(s.startedAt).toBe(c.now);
+    expect(s.peers.charlie!.status).toBe("init");
+    expect(s.quorate).toBe(false);
+    expect(c.of("alpha", "heartbeat.reloaded").at(-1)!.data).toEqual({ fresh: true });
+  });
+
+  test("before the start, a reload only replaces the params", () => {
+    const s = initialState(params("alpha"));
+    const out = step(s, { type: "reload", now: 5, p: params("alpha", { deadtimeMs: 700 }) });
+    expect(out.effects).toEqual([]);
+    expect(out.state.phase).toBe("idle");
+    expect(out.state.p.deadtimeMs).toBe(700);
+  });
+});

@@ -516,3 +516,34 @@ describe("coordinator engine: deadlines", () => {
     ahead(h, "alpha");
   });
 });
+
+describe("reload (an input)", () => {
+  const params = (h: Harness, name: string, cfg: ReturnType<typeof config>) => ({ ...h.node(name).state.p, config: cfg });
+  const bigger = () => config([resource("ip"), resource("fs"), resource("app"), resource("db")], [group("web", WEB, { preferredNode: "alpha" }), group("db", ["db"])]);
+
+  test("refused, state unchanged, when a resource that changed or went away may run here; the node where it is stopped takes it", () => {
+    const { h } = running("alpha");
+    const without = config([resource("ip"), resource("fs")], [group("web", ["ip", "fs"], { preferredNode: "alpha" })]);
+    const before = h.node("alpha").state;
+    const effects = h.feed("alpha", { type: "reload", p: params(h, "alpha", without), changed: [] });
+    expect(effects).toEqual([{ type: "reload-refused", busy: ["app"] }]);
+    expect(h.node("alpha").state).toBe(before);
+    const changed = h.feed("alpha", { type: "reload", p: params(h, "alpha", h.node("alpha").state.p.config), changed: ["fs"] });
+    expect(changed).toEqual([{ type: "reload-refused", busy: ["fs"] }]);
+    const elsewhere = h.feed("bravo", { type: "reload", p: params(h, "bravo", without), changed: ["fs"] });
+    expect(elsewhere.some((e) => e.type === "reload-refused")).toBe(false);
+    expect(h.node("bravo").state.p.config).toBe(without);
+    expect(Object.keys(h.node("bravo").state.states)).toEqual(["ip", "fs"]);
+  });
+
+  test("accepted where nothing touched may run: new resources are probed, the report goes out at once", () => {
+    const { h } = running("alpha");
+    const seq = h.node("alpha").state.seq;
+    const effects = h.feed("alpha", { type: "reload", p: params(h, "alpha", bigger()), changed: [] });
+    expect(effects.some((e) => e.type === "reload-refused")).toBe(false);
+    expect(h.node("alpha").state.states.db).toBe("unknown");
+    expect(h.node("alpha").state.seq).toBeGreaterThan(seq);
+    expect(effects.some((e) => e.type === "send" && e.message.type === "report")).toBe(true);
+    expect(h.node("alpha").ran("probe")).toContain("probe db");
+  });
+});

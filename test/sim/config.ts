@@ -1,0 +1,54 @@
+/**
+ * The config a simulated cluster runs: a real config text, parsed and
+ * validated as the daemon parses it, with a fixed cluster key. Node i has
+ * 198.18.<link>.<i + 1> on each link (198.18.0.0/15, the benchmarking range).
+ */
+import { parseConfig, type Config } from "../../core/config/load.ts";
+import type { Timers } from "./timers.ts";
+
+export interface SimCluster {
+  members: readonly string[];
+  arbiter: string | null;
+  links: readonly string[];
+  timers: Timers;
+}
+
+/** The heartbeat's port: Heartbeat's. */
+export const SIM_PORT = 694;
+
+/** The address of node `index` (in the config's node order) on link `link`. */
+export const simAddress = (link: number, index: number) => `198.18.${link}.${index + 1}`;
+
+/** Every node, members first, then the arbiter. */
+export const simNodes = (c: SimCluster): string[] => [...c.members, ...(c.arbiter ? [c.arbiter] : [])];
+
+export function simConfigText(c: SimCluster): string {
+  const names = simNodes(c);
+  const ms = (n: number) => `"${n}ms"`;
+  const t = c.timers;
+  return [
+    `cluster = "sim"`,
+    `key_file = "/sim/tandem.key"`,
+    ...names.flatMap((n, i) => [`[[nodes]]`, `name = "${n}"`, `address = "${simAddress(0, i)}"`, `roles = ["${n === c.arbiter ? "arbiter" : "member"}"]`]),
+    `[heartbeat]`,
+    `interval = ${ms(t.intervalMs)}`,
+    `warntime = ${ms(t.warntimeMs)}`,
+    `deadtime = ${ms(t.deadtimeMs)}`,
+    `initdead = ${ms(t.initdeadMs)}`,
+    `port = ${SIM_PORT}`,
+    ...c.links.flatMap((l, k) => [`[[heartbeat.links]]`, `name = "${l}"`, `kind = "ucast"`, `addresses = { ${names.map((n, i) => `${n} = "${simAddress(k, i)}"`).join(", ")} }`]),
+    "",
+  ].join("\n");
+}
+
+/** The same key on every node and in every run. */
+const SIM_KEY = new Uint8Array(32).map((_, i) => i * 7 + 1);
+
+/** Parse a config text as the daemon does; the key file is the fixed sim key. Throws on a config the daemon would refuse. */
+export function parseSimConfig(text: string): Config {
+  const r = parseConfig(text, "/sim/tandem.toml");
+  if (!r.ok) throw new Error(`the sim's config is not valid: ${JSON.stringify(r.problems)}`);
+  return { ...r.config, keys: { active: 1, keys: new Map([[1, SIM_KEY]]) } };
+}
+
+export const simConfig = (c: SimCluster): Config => parseSimConfig(simConfigText(c));
