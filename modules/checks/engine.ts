@@ -27,6 +27,7 @@
  * long and delays nobody else beyond the concurrency bound.
  */
 import { parseDuration } from "../../core/duration.ts";
+import { hostPort, serverKey } from "../../core/net/address.ts";
 import type { CheckRaw, ServerRaw, ServiceRaw } from "./config.ts";
 
 /** Past a check's timeout, how long the engine waits for the shell's answer before it counts a failure (a misc check's kill grace and reaping fit in it). */
@@ -116,17 +117,6 @@ export interface ServerChange {
 
 export type Effect = { type: "run-check"; key: string; run: number; due: number } | { type: "event"; event: "checks.server"; data: ServerChange };
 
-/** "address:port", with IPv6 in brackets; the address alone without a port. */
-function serverLabel(address: string, port: number | undefined): string {
-  if (port === undefined) return address;
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-/** The server's key: "service/address:port". */
-export function serverKey(service: ServiceRaw, server: ServerRaw): string {
-  return `${service.name}/${serverLabel(server.address, server.port ?? service.port)}`;
-}
-
 /** The weight the server has now: its dynamic one when set, else its configured one. */
 export function weightOf(sv: ServerState): number {
   return sv.dynamicWeight ?? sv.configWeight;
@@ -146,7 +136,7 @@ function newServer(service: ServiceRaw, server: ServerRaw): ServerState {
   return {
     key: serverKey(service, server),
     service: service.name,
-    server: serverLabel(server.address, server.port ?? service.port),
+    server: hostPort(server.address, server.port ?? service.port),
     intervalMs: Math.max(MIN_INTERVAL_MS, parseDuration(check.interval)!),
     timeoutMs: parseDuration(check.timeout)!,
     rise: check.rise,

@@ -17,7 +17,7 @@
  */
 import { parseDuration } from "../../core/duration.ts";
 import { parseIp } from "../../core/os/ip.ts";
-import { serverKey } from "../checks/engine.ts";
+import { serverKey } from "../../core/net/address.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { VirtualServiceRaw } from "./config.ts";
 import { serviceKey, type RealServer, type VirtualService } from "./dataplane/model.ts";

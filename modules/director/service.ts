@@ -10,6 +10,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
+import { serverKey } from "../../core/net/address.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { AgentAction, AgentResult, RunOptions } from "../resources/agents/agent.ts";
 import { Checker } from "../checks/service.ts";
@@ -43,7 +44,11 @@ export class DirectorService implements ModuleInstance {
   private timer: ReturnType<typeof setInterval> | null = null;
   private withdraw: (() => void) | null = null;
 
-  constructor(private readonly ctx: ModuleContext) {
+  constructor(
+    private readonly ctx: ModuleContext,
+    /** The dataplane to program instead of the kernel's (tests put their own in). */
+    private readonly given?: Dataplane,
+  ) {
     const views = () => this.last?.views ?? [];
     ctx.metrics.collect("tandem_director_server_healthy", "1 when the real server passes its checks", () =>
       views().flatMap((v) => v.servers.map((s) => ({ labels: { virtual_service: v.name, server: s.key }, value: s.healthy ? 1 : 0 }))),
@@ -120,9 +125,9 @@ export class DirectorService implements ModuleInstance {
     return r.overrides;
   }
 
-  /** Every real server of the virtual services, by key "SERVICE/ADDRESS:PORT". */
+  /** Every real server of the virtual services, by key (core/net/address.ts). */
   private serverKeys(): Set<string> {
-    return new Set(this.services().flatMap((s) => s.servers.map((srv) => `${s.name}/${srv.address}:${srv.port ?? s.port}`)));
+    return new Set(this.services().flatMap((s) => s.servers.map((srv) => serverKey(s, srv))));
   }
 
   private section(): DirectorRaw {
@@ -145,6 +150,7 @@ export class DirectorService implements ModuleInstance {
    * answer, rather than at every reconcile.
    */
   private choose(d: DirectorRaw): Dataplane {
+    if (this.given) return this.given;
     const name = d.dataplane === "auto" ? (existsSync(PROC_IP_VS) ? "ipvs" : "nftables") : d.dataplane;
     if (this.dataplane?.name === name) return this.dataplane;
     const warn = (message: string) => this.ctx.events.emit("director.warning", { message });
