@@ -16,7 +16,7 @@ import type { AgentAction, AgentResult, RunOptions } from "../resources/agents/a
 import { Checker } from "../checks/service.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { DirectorRaw } from "./config.ts";
-import { decide, type DirectorOutput, type Health } from "./engine.ts";
+import { initialHealthy, step, type DirectorEffect, type DirectorOutput, type DirectorState, type DirectorStep, type Health } from "./engine.ts";
 import { NftablesDataplane } from "./dataplane/nftables.ts";
 import { IpvsDataplane, PROC_IP_VS } from "./dataplane/ipvs.ts";
 import type { Dataplane } from "./dataplane/model.ts";
@@ -33,10 +33,10 @@ export class DirectorService implements ModuleInstance {
   private config!: Config;
   private checker: Checker | null = null;
   private dataplane!: Dataplane;
-  private active = false;
+  /** The active/up/down machine (engine.ts). */
+  private machine!: DirectorState;
   /** The admin's weights by server key (0: drained), kept across reloads and restarts until cleared. */
   private overrides: Record<string, number> = {};
-  private wasUp: Record<string, boolean> = {};
   private last: DirectorOutput | null = null;
   private lastReconcile: { at: number; ms: number; changes: number; error: string | null } | null = null;
   private running: Promise<void> | null = null;
@@ -63,7 +63,7 @@ export class DirectorService implements ModuleInstance {
     this.config = config;
     this.overrides = this.restored();
     this.dataplane = this.choose(this.section());
-    this.active = !this.managed();
+    this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() });
     this.checker = this.newChecker();
     this.checker.start();
     this.withdraw = this.ctx.services.provide("director", { run: (action, options) => this.agent(action, options) });
@@ -75,8 +75,8 @@ export class DirectorService implements ModuleInstance {
     const dataplane = this.choose(config.raw.director!);
     this.config = config;
     this.dataplane = dataplane;
-    if (!this.managed()) this.active = true;
-    this.checker!.reload(this.services());
+    this.feed({ type: "reload", virtualServices: this.section().virtual_service, managed: this.managed() });
+    this.checker!.reload(this.services(), this.checkParams());
     this.schedule();
   }
 
@@ -91,7 +91,7 @@ export class DirectorService implements ModuleInstance {
   status(): Record<string, unknown> {
     return {
       dataplane: this.dataplane?.name,
-      active: this.active,
+      active: this.machine?.active ?? false,
       reconcile: this.lastReconcile,
       virtualServices: this.last?.views ?? [],
       overrides: this.overrides,
@@ -160,12 +160,14 @@ export class DirectorService implements ModuleInstance {
     return ipvs;
   }
 
+  private checkParams(): { concurrency: number; initial: "up" | "down" } {
+    return { concurrency: this.section().check_concurrency, initial: initialHealthy(this.section().virtual_service) ? "up" : "down" };
+  }
+
   private newChecker(): Checker {
-    const initial = this.section().virtual_service.some((v) => v.alpha) ? "down" : "up";
     return new Checker({
       services: this.services(),
-      concurrency: this.section().check_concurrency,
-      initial,
+      ...this.checkParams(),
       clock: this.ctx.clock,
       random: this.ctx.random,
       onChange: (change) => {
@@ -202,21 +204,23 @@ export class DirectorService implements ModuleInstance {
     while (this.running) await this.running;
   }
 
+  private feed(input: DirectorStep): DirectorEffect[] {
+    const { state, effects } = step(this.machine, input);
+    this.machine = state;
+    return effects;
+  }
+
   private async reconcile(): Promise<void> {
-    const d = this.section();
-    const out = decide(
-      { virtualServices: d.virtual_service, services: this.services(), health: this.health(), overrides: this.overrides, wasUp: this.wasUp, active: this.active },
-      !d.virtual_service.some((v) => v.alpha),
-    );
-    for (const v of out.views) if ((this.wasUp[v.name] ?? true) !== v.up) this.ctx.events.emit("director.virtual-service", { name: v.name, up: v.up, healthyWeight: v.healthyWeight, sorry: v.sorry });
-    this.wasUp = out.up;
+    const effects = this.feed({ type: "decide", services: this.services(), health: this.health(), overrides: this.overrides });
+    for (const e of effects) if (e.type === "event") this.ctx.events.emit(e.event, e.data);
+    const out = effects.find((e): e is Extract<DirectorEffect, { type: "program" }> => e.type === "program")!.output;
     this.last = out;
     const at = this.ctx.clock.wall();
     try {
-      if (this.active && d.virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
+      if (this.machine.active && this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
       const r = await this.dataplane.reconcile(out.desired);
       this.lastReconcile = { at, ms: Math.round(r.ms * 10) / 10, changes: r.diff.length, error: null };
-      if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.active });
+      if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.machine.active });
     } catch (e) {
       this.lastReconcile = { at, ms: 0, changes: 0, error: (e as Error).message };
       this.ctx.events.emit("director.error", { message: (e as Error).message });
@@ -233,17 +237,17 @@ export class DirectorService implements ModuleInstance {
     const started = this.ctx.clock.now();
     const result = (status: AgentResult["status"], message = ""): AgentResult => ({ action, status, exitCode: null, durationMs: Math.round(this.ctx.clock.now() - started), output: "", outputBytes: 0, message });
     if (action === "start" || action === "stop") {
-      this.active = action === "start";
+      this.feed({ type: "agent", action });
       await this.settled();
       const error = this.lastReconcile?.error;
-      return error ? result("failed", error) : result("ok", `${this.active ? "programmed" : "emptied"} the ${this.dataplane.name} dataplane`);
+      return error ? result("failed", error) : result("ok", `${action === "start" ? "programmed" : "emptied"} the ${this.dataplane.name} dataplane`);
     }
     if (action === "monitor" || action === "probe") {
       // What the kernel holds decides (a table left by an earlier run counts as running, so that it is stopped or kept).
       const held = await this.dataplane.read().catch((e: Error) => e);
       if (held instanceof Error) return result("failed", held.message);
       if (held.length === 0) return result("not-running");
-      this.active = true;
+      this.feed({ type: "agent", action: "found" });
       return result("ok");
     }
     return result("unimplemented", `the director has no ${action} action`);
