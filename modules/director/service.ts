@@ -1,6 +1,7 @@
 /**
- * The director's shell: owns the health checks of its services (always
- * running, on the standby too, so a takeover starts from current health),
+ * The director's shell: subscribes to the checks module's service for the
+ * servers of its virtual services (checked on the standby too, so a
+ * takeover starts from current health),
  * decides the dataplane's state (engine.ts) after every change of health,
  * admin override or activity, and reconciles the dataplane with it, one
  * reconcile at a time, the newest state winning. It is active by itself, or,
@@ -13,7 +14,7 @@ import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import { serverKey } from "../../core/net/address.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { AgentAction, AgentResult, RunOptions } from "../resources/agents/agent.ts";
-import { Checker } from "../checks/service.ts";
+import type { ChecksSubscription, ChecksWant } from "../checks/control.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { DirectorRaw } from "./config.ts";
 import { initialHealthy, step, type DirectorEffect, type DirectorOutput, type DirectorState, type DirectorStep, type Health } from "./engine.ts";
@@ -31,7 +32,7 @@ const STATE_SECTION = "director";
 
 export class DirectorService implements ModuleInstance {
   private config!: Config;
-  private checker: Checker | null = null;
+  private checks: ChecksSubscription | null = null;
   private dataplane!: Dataplane;
   /** The active/up/down machine (engine.ts). */
   private machine!: DirectorState;
@@ -64,8 +65,7 @@ export class DirectorService implements ModuleInstance {
     this.overrides = this.restored();
     this.dataplane = this.choose(this.section());
     this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() });
-    this.checker = this.newChecker();
-    this.checker.start();
+    this.checks = this.subscribe();
     this.withdraw = this.ctx.services.provide("director", { run: (action, options) => this.agent(action, options) });
     this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
     await this.settled();
@@ -76,7 +76,7 @@ export class DirectorService implements ModuleInstance {
     this.config = config;
     this.dataplane = dataplane;
     this.feed({ type: "reload", virtualServices: this.section().virtual_service, managed: this.managed() });
-    this.checker!.reload(this.services(), this.checkParams());
+    this.checks?.update(this.want());
     this.schedule();
   }
 
@@ -84,7 +84,7 @@ export class DirectorService implements ModuleInstance {
   async stop(): Promise<void> {
     this.withdraw?.();
     if (this.timer) clearInterval(this.timer);
-    this.checker?.stop();
+    this.checks?.close();
     await this.running;
   }
 
@@ -160,26 +160,33 @@ export class DirectorService implements ModuleInstance {
     return ipvs;
   }
 
-  private checkParams(): { concurrency: number; initial: "up" | "down" } {
-    return { concurrency: this.section().check_concurrency, initial: initialHealthy(this.section().virtual_service) ? "up" : "down" };
+  /** The services of the virtual services, checked as the director's section says (its concurrency, its alpha). */
+  private want(): ChecksWant {
+    const d = this.section();
+    return { services: [...new Set(d.virtual_service.map((v) => v.service))], concurrency: d.check_concurrency, initial: initialHealthy(d.virtual_service) ? "up" : "down" };
   }
 
-  private newChecker(): Checker {
-    return new Checker({
-      services: this.services(),
-      ...this.checkParams(),
-      clock: this.ctx.clock,
-      random: this.ctx.random,
-      onChange: (change) => {
-        this.ctx.events.emit("director.server", { ...change });
-        this.schedule();
-      },
+  /** The checks module's service (a director with virtual services needs it: they name [[services]]). */
+  private subscribe(): ChecksSubscription | null {
+    const checks = this.ctx.services.get("checks");
+    if (!checks) {
+      if (this.section().virtual_service.length) throw new Error("the checks module is not running: the virtual services' [[services]] cannot be checked");
+      return null;
+    }
+    return checks.subscribe(this.want(), (change) => {
+      this.ctx.events.emit("director.server", { ...change });
+      this.schedule();
     });
   }
 
+  /** The checks' newest health of each server; one not reported yet counts as `initial` (engine.ts). */
   private health(): Map<string, Health> {
     const out = new Map<string, Health>();
-    for (const s of this.checker?.status() ?? []) for (const srv of s.servers) out.set(srv.key, { healthy: srv.healthy, weight: srv.weight });
+    const checks = this.ctx.services.get("checks");
+    for (const key of this.serverKeys()) {
+      const h = checks?.health(key);
+      if (h) out.set(key, { healthy: h.healthy, weight: h.weight });
+    }
     return out;
   }
 

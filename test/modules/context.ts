@@ -1,6 +1,6 @@
-/** A module's context as the runtime gives it, for a module started by a test on the real clock (no state dir). */
+/** A module's context as the runtime gives it, for a module started by a test on the real clock (no state dir), and a one-node config. */
 import { Services } from "../../core/cluster.ts";
-import type { Config } from "../../core/config/load.ts";
+import { parseConfig, type Config } from "../../core/config/load.ts";
 import { EventBus } from "../../core/events.ts";
 import { createLogger } from "../../core/log.ts";
 import { Metrics } from "../../core/metrics.ts";
@@ -25,4 +25,18 @@ export function testContext(config: Config, name: string, services = new Service
     services,
     state: new StateStore({ dir: undefined, cluster: config.cluster, node: name, log, clock: realClock, events, metrics }),
   };
+}
+
+/** The config of cluster `cluster` whose one node, alpha, is a member, with `sections` after it. */
+export function memberConfig(cluster: string, sections: string): Config {
+  const text = `cluster = "${cluster}"
+key_file = "cluster.key"
+[[nodes]]
+name = "alpha"
+address = "198.18.1.11"
+roles = ["member"]
+${sections}`;
+  const r = parseConfig(text, `${cluster}.toml`);
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.config;
 }

@@ -5,22 +5,16 @@
  * core/net/address.ts writes them).
  */
 import { describe, expect, test } from "bun:test";
-import { parseConfig, type Config } from "../../../core/config/load.ts";
 import type { ModuleInstance } from "../../../core/module.ts";
 import { matchPath } from "../../../core/api/routes.ts";
+import { Services } from "../../../core/cluster.ts";
+import { checksModule } from "../../../modules/checks/index.ts";
 import { DirectorService } from "../../../modules/director/service.ts";
 import type { Change, Dataplane, VirtualService } from "../../../modules/director/dataplane/model.ts";
-import { testContext } from "../context.ts";
+import { memberConfig, testContext } from "../context.ts";
 import { waitFor } from "../../helpers.ts";
 
-const CONFIG = `cluster = "drain"
-key_file = "cluster.key"
-[[nodes]]
-name = "alpha"
-address = "198.18.1.11"
-roles = ["member"]
-
-[[services]]
+const SECTIONS = `[[services]]
 name = "web6"
 port = 80
 servers = [{ address = "2001:db8::1" }, { address = "2001:db8::2" }]
@@ -58,12 +52,6 @@ class HeldDataplane implements Dataplane {
   }
 }
 
-function config(): Config {
-  const r = parseConfig(CONFIG, "drain.toml");
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.config;
-}
-
 /** The director's POST route at `path`, called as the API calls it. */
 async function post(director: ModuleInstance, path: string): Promise<Response> {
   for (const route of director.routes!()) {
@@ -77,9 +65,12 @@ const realOf = (plane: HeldDataplane, vs: string, address: string) => plane.held
 
 describe("the director's drain", () => {
   test("of [2001:db8::1]:80 and of a server without a port is applied: weight 0 in the dataplane, the others untouched; enable gives it back", async () => {
-    const cfg = config();
+    const cfg = memberConfig("drain", SECTIONS);
     const plane = new HeldDataplane();
-    const director = new DirectorService(testContext(cfg, "alpha"), plane);
+    const services = new Services();
+    const checks = checksModule.create(testContext(cfg, "alpha", services));
+    await checks.start(cfg);
+    const director = new DirectorService(testContext(cfg, "alpha", services), plane);
     await director.start(cfg);
     try {
       expect(realOf(plane, "tcp:[2001:db8::100]:80", "2001:db8::1")).toMatchObject({ port: 80, weight: 1 });
@@ -103,6 +94,7 @@ describe("the director's drain", () => {
       await waitFor("enabled again", () => (realOf(plane, "tcp:[2001:db8::100]:80", "2001:db8::1")?.weight === 1 ? true : undefined), 2000);
     } finally {
       await director.stop();
+      await checks.stop();
     }
   });
 });
