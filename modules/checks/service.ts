@@ -1,9 +1,9 @@
 /**
  * The checks shell: feeds the engine, runs the checks it asks for (each
  * with its own AbortController, aborted on stop and when its server leaves
- * the config), feeds their outcomes back, and ticks it at its deadline. Not a
- * runtime module: the director (and later the proxy) owns one and hears of
- * changes through `onChange`.
+ * the config), feeds their outcomes back, and ticks it at its deadline. It
+ * runs in the checks' thread (worker.ts), told what to check by the module
+ * on the control thread (control.ts), and reports through `onChange`.
  */
 import type { Clock } from "../../core/time.ts";
 import { DeadlineTimer } from "../../core/time.ts";
