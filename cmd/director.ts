@@ -33,7 +33,7 @@ export function formatDirector(d: DirectorBody): string {
 }
 
 const server = (text: string | undefined, what: string) => {
-  if (!text || !/^[^/]+:\d+$/.test(text)) fail(`${what}: expected ADDRESS:PORT, found ${text ?? "nothing"}`);
+  if (!text || !/^[^/]+$/.test(text)) fail(`${what}: expected ADDRESS:PORT (or ADDRESS for a server without a port), found ${text ?? "nothing"}`);
   return text;
 };
 

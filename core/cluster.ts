@@ -6,6 +6,7 @@
  */
 
 import type { AgentAction, AgentResult, RunOptions } from "../modules/resources/agents/agent.ts";
+import type { ChecksService } from "../modules/checks/control.ts";
 
 /** `unknown`: not heard since this node started (it may be running anything). */
 export type MemberStatus = "up" | "leaving" | "down" | "unknown";
@@ -45,6 +46,7 @@ export interface ModuleAgentHost {
 export interface ServiceMap {
   cluster: ClusterBus;
   director: ModuleAgentHost;
+  checks: ChecksService;
 }
 
 export class Services {

@@ -7,7 +7,8 @@ import { apiModule, type Listen } from "../core/api/server.ts";
 import { heartbeatModule } from "./heartbeat/index.ts";
 import { resourcesModule } from "./resources/index.ts";
 import { directorModule } from "./director/index.ts";
+import { checksModule } from "./checks/index.ts";
 
 export function moduleDefs(version: string, apiOverride?: Listen): ModuleDef[] {
-  return [heartbeatModule, directorModule, resourcesModule, apiModule(version, apiOverride)];
+  return [heartbeatModule, checksModule, directorModule, resourcesModule, apiModule(version, apiOverride)];
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run build`: compile the whole program into one executable, dist/tandem.
+// `npm run build`: compile the whole program into one executable, dist/tandem,
+// with the entries of its worker threads (each `new Worker(...)` names one).
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -7,4 +8,4 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 mkdirSync(join(root, "dist"), { recursive: true });
-execFileSync(join(root, "node_modules", ".bin", "bun"), ["build", "--compile", "--minify-syntax", "cmd/tandem.ts", "--outfile", "dist/tandem"], { cwd: root, stdio: "inherit" });
+execFileSync(join(root, "node_modules", ".bin", "bun"), ["build", "--compile", "--minify-syntax", "cmd/tandem.ts", "modules/checks/worker.ts", "--outfile", "dist/tandem"], { cwd: root, stdio: "inherit" });

@@ -25,8 +25,12 @@
  * still not come, the engine counts a failure `RESULT_GRACE_MS` after the
  * timeout and frees the slot, so one hung server holds one slot at most that
  * long and delays nobody else beyond the concurrency bound.
+ *
+ * A reload is an input (`reconfigure`): the new services list, and the new
+ * concurrency and `initial` when they changed, applied at once.
  */
 import { parseDuration } from "../../core/duration.ts";
+import { hostPort, serverKey } from "../../core/net/address.ts";
 import type { CheckRaw, ServerRaw, ServiceRaw } from "./config.ts";
 
 /** Past a check's timeout, how long the engine waits for the shell's answer before it counts a failure (a misc check's kill grace and reaping fit in it). */
@@ -100,7 +104,8 @@ export type Input =
   | { type: "start"; now: number; random: number }
   | { type: "result"; now: number; key: string; run: number; ok: boolean; message: string; weight?: number }
   | { type: "tick"; now: number }
-  | { type: "reconfigure"; now: number; services: readonly ServiceRaw[]; random: number }
+  /** A reload: the new services list, and the new params when they change (absent: kept). */
+  | { type: "reconfigure"; now: number; services: readonly ServiceRaw[]; random: number; p?: EngineParams }
   | { type: "stop"; now: number };
 
 /** What a checks.server event says: a server's state or weight changed. */
@@ -110,22 +115,13 @@ export interface ServerChange {
   server: string;
   state: Health;
   previous: Health;
+  /** Whether it takes traffic now: up, or unknown while new servers count as up. */
+  healthy: boolean;
   weight: number;
   reason: string;
 }
 
 export type Effect = { type: "run-check"; key: string; run: number; due: number } | { type: "event"; event: "checks.server"; data: ServerChange };
-
-/** "address:port", with IPv6 in brackets; the address alone without a port. */
-function serverLabel(address: string, port: number | undefined): string {
-  if (port === undefined) return address;
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-/** The server's key: "service/address:port". */
-export function serverKey(service: ServiceRaw, server: ServerRaw): string {
-  return `${service.name}/${serverLabel(server.address, server.port ?? service.port)}`;
-}
 
 /** The weight the server has now: its dynamic one when set, else its configured one. */
 export function weightOf(sv: ServerState): number {
@@ -146,7 +142,7 @@ function newServer(service: ServiceRaw, server: ServerRaw): ServerState {
   return {
     key: serverKey(service, server),
     service: service.name,
-    server: serverLabel(server.address, server.port ?? service.port),
+    server: hostPort(server.address, server.port ?? service.port),
     intervalMs: Math.max(MIN_INTERVAL_MS, parseDuration(check.interval)!),
     timeoutMs: parseDuration(check.timeout)!,
     rise: check.rise,
@@ -191,6 +187,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
     case "tick":
       break;
     case "reconfigure":
+      if (input.p) params(s, input.p, fx);
       reconfigure(s, input.services, input.now, input.random, fx);
       break;
     case "stop":
@@ -272,7 +269,24 @@ function record(s: State, sv: ServerState, r: CheckResult, fx: Effect[]): void {
   } else if (weightOf(sv) !== weightBefore) {
     reason = `weight ${weightOf(sv)} from the check`;
   } else return;
-  fx.push({ type: "event", event: "checks.server", data: { key: sv.key, service: sv.service, server: sv.server, state: sv.state, previous, weight: weightOf(sv), reason } });
+  fx.push(change(s, sv, previous, reason));
+}
+
+function change(s: State, sv: ServerState, previous: Health, reason: string): Effect {
+  return { type: "event", event: "checks.server", data: { key: sv.key, service: sv.service, server: sv.server, state: sv.state, previous, healthy: isHealthy(s, sv), weight: weightOf(sv), reason } };
+}
+
+/**
+ * New params, applied at once: a lower concurrency starts nothing new until
+ * the flights are under it (those in flight finish), a higher one starts the
+ * waiting checks now. A new `initial` moves every unknown server to it (one
+ * change each) and judges their next results from it.
+ */
+function params(s: State, p: EngineParams, fx: Effect[]): void {
+  const before = s.p.initial;
+  s.p = p;
+  if (p.initial === before) return;
+  for (const sv of s.servers) if (sv.state === "unknown") fx.push(change(s, sv, "unknown", `unknown servers count as ${p.initial} until checked`));
 }
 
 /** Starts the longest-due checks while slots are free. */
@@ -312,9 +326,7 @@ function reconfigure(s: State, services: readonly ServiceRaw[], now: number, ran
       else if (kept) sv = { ...fresh, state: kept.state, last: kept.last, lastChange: kept.lastChange };
       else sv = fresh;
       if (s.phase === "running" && sv.due === null) sv.due = firstDue(now, random, placed++, sv.intervalMs);
-      if (kept && weightOf(sv) !== weightOf(kept)) {
-        fx.push({ type: "event", event: "checks.server", data: { key: sv.key, service: sv.service, server: sv.server, state: sv.state, previous: kept.state, weight: weightOf(sv), reason: "reconfigured" } });
-      }
+      if (kept && weightOf(sv) !== weightOf(kept)) fx.push(change(s, sv, kept.state, "reconfigured"));
       next.push(sv);
     }
   }

@@ -1,16 +1,17 @@
 /**
  * The checks shell: feeds the engine, runs the checks it asks for (each
  * with its own AbortController, aborted on stop and when its server leaves
- * the config), feeds their outcomes back, and ticks it at its deadline. Not a
- * runtime module: the director (and later the proxy) owns one and hears of
- * changes through `onChange`.
+ * the config), feeds their outcomes back, and ticks it at its deadline. It
+ * runs in the checks' thread (worker.ts), told what to check by the module
+ * on the control thread (control.ts), and reports through `onChange`.
  */
 import type { Clock } from "../../core/time.ts";
 import { DeadlineTimer } from "../../core/time.ts";
 import type { Random } from "../../core/random.ts";
+import { serverKey } from "../../core/net/address.ts";
 import type { ServerRaw, ServiceRaw } from "./config.ts";
 import { CHECKERS, runCheck, targetOf, type CheckFn, type CheckKind, type Target } from "./checkers.ts";
-import { initialState, isHealthy, nextDeadline, serverKey, step, weightOf, type Effect, type Health, type Input, type ServerChange, type State } from "./engine.ts";
+import { initialState, isHealthy, nextDeadline, step, weightOf, type EngineParams, type Effect, type Health, type Input, type ServerChange, type State } from "./engine.ts";
 
 export interface CheckerOptions {
   services: readonly ServiceRaw[];
@@ -69,14 +70,14 @@ export class Checker {
   }
 
   /**
-   * Takes a new services list: servers that stay keep their state. Checks
+   * Takes a new services list, and new params when given: servers that stay keep their state. Checks
    * whose answer no longer counts (their server left, or its check changed)
    * are aborted, so they give their slots back soon.
    */
-  reload(services: readonly ServiceRaw[]): void {
+  reload(services: readonly ServiceRaw[], p?: EngineParams): void {
     this.services = services;
     this.index();
-    this.feed({ type: "reconfigure", now: this.o.clock.now(), services, random: this.o.random.next() });
+    this.feed({ type: "reconfigure", now: this.o.clock.now(), services, random: this.o.random.next(), ...(p ? { p } : {}) });
     const counted = new Set(this.state.servers.map((sv) => sv.run));
     for (const [run, abort] of this.running) if (!counted.has(run)) abort.abort();
   }

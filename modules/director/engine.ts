@@ -14,10 +14,16 @@
  *   is down its sorry server, if it has one, takes the new connections;
  * - on a node that is not the active director, the dataplane holds nothing
  *   (its checks keep running, so a takeover starts from current health).
+ *
+ * `step` keeps what outlives one decision, the active/up/down machine, and
+ * takes every change of it as an input, a reload included: where it is
+ * active (by itself, or where the resource manager runs the director
+ * resource), each virtual service's up/down for hysteresis, and the
+ * virtual services with their alpha.
  */
 import { parseDuration } from "../../core/duration.ts";
 import { parseIp } from "../../core/os/ip.ts";
-import { serverKey } from "../checks/engine.ts";
+import { serverKey } from "../../core/net/address.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { VirtualServiceRaw } from "./config.ts";
 import { serviceKey, type RealServer, type VirtualService } from "./dataplane/model.ts";
@@ -130,4 +136,57 @@ export function decide(input: DirectorInput, initialHealthy: boolean): DirectorO
     });
   }
   return { desired, views, up };
+}
+
+export interface DirectorState {
+  virtualServices: readonly VirtualServiceRaw[];
+  /** Whether a resource of agent "director" decides where it is active. */
+  managed: boolean;
+  active: boolean;
+  /** By virtual service name: whether it was up; missing: up. */
+  wasUp: Record<string, boolean>;
+}
+
+export type DirectorStep =
+  /** Unmanaged, it is active at once; managed, when the resource manager starts it. */
+  | { type: "start"; virtualServices: readonly VirtualServiceRaw[]; managed: boolean }
+  /**
+   * A reload: unmanaged now, it is active; managed now, it stays as it was
+   * until the resource manager starts or stops it (its probe finds what the
+   * dataplane holds). A virtual service gone is forgotten; the others keep
+   * their up/down, so a new quorum applies with hysteresis from there.
+   */
+  | { type: "reload"; virtualServices: readonly VirtualServiceRaw[]; managed: boolean }
+  /** The director resource's action here: start, stop, or a monitor that found the dataplane programmed. */
+  | { type: "agent"; action: "start" | "stop" | "found" }
+  /** Decide from the checks' health and the admin's overrides now. */
+  | { type: "decide"; services: readonly ServiceRaw[]; health: ReadonlyMap<string, Health>; overrides: Readonly<Record<string, number>> };
+
+export type DirectorEffect =
+  | { type: "program"; output: DirectorOutput }
+  | { type: "event"; event: "director.virtual-service"; data: { name: string; up: boolean; healthyWeight: number; sorry: boolean } };
+
+/** With `alpha` on any virtual service, a server the checks have not judged counts as failed. */
+export const initialHealthy = (virtualServices: readonly VirtualServiceRaw[]): boolean => !virtualServices.some((v) => v.alpha);
+
+export function step(s: DirectorState, input: DirectorStep): { state: DirectorState; effects: DirectorEffect[] } {
+  switch (input.type) {
+    case "start":
+      return { state: { virtualServices: input.virtualServices, managed: input.managed, active: !input.managed, wasUp: {} }, effects: [] };
+    case "reload": {
+      const names = new Set(input.virtualServices.map((v) => v.name));
+      const wasUp = Object.fromEntries(Object.entries(s.wasUp).filter(([name]) => names.has(name)));
+      return { state: { virtualServices: input.virtualServices, managed: input.managed, active: input.managed ? s.active : true, wasUp }, effects: [] };
+    }
+    case "agent":
+      return { state: { ...s, active: input.action !== "stop" }, effects: [] };
+    case "decide": {
+      const output = decide({ virtualServices: s.virtualServices, services: input.services, health: input.health, overrides: input.overrides, wasUp: s.wasUp, active: s.active }, initialHealthy(s.virtualServices));
+      const effects: DirectorEffect[] = output.views
+        .filter((v) => (s.wasUp[v.name] ?? true) !== v.up)
+        .map((v) => ({ type: "event", event: "director.virtual-service", data: { name: v.name, up: v.up, healthyWeight: v.healthyWeight, sorry: v.sorry } }));
+      effects.push({ type: "program", output });
+      return { state: { ...s, wasUp: output.up }, effects };
+    }
+  }
 }

@@ -4,7 +4,7 @@ import { DirectorService } from "./service.ts";
 
 export const directorModule: ModuleDef = {
   name: "director",
-  after: [],
+  after: ["checks"],
   selected: (config, node) => config.raw.director !== undefined && node.roles.includes("member"),
   section: (config) => ({ director: config.raw.director, services: config.raw.services, managed: (config.raw.resources?.resource ?? []).some((r) => r.agent === "director") }),
   create: (ctx) => new DirectorService(ctx),

@@ -1,6 +1,7 @@
 /**
- * The director's shell: owns the health checks of its services (always
- * running, on the standby too, so a takeover starts from current health),
+ * The director's shell: subscribes to the checks module's service for the
+ * servers of its virtual services (checked on the standby too, so a
+ * takeover starts from current health),
  * decides the dataplane's state (engine.ts) after every change of health,
  * admin override or activity, and reconciles the dataplane with it, one
  * reconcile at a time, the newest state winning. It is active by itself, or,
@@ -10,12 +11,13 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
+import { serverKey } from "../../core/net/address.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { AgentAction, AgentResult, RunOptions } from "../resources/agents/agent.ts";
-import { Checker } from "../checks/service.ts";
+import type { ChecksSubscription, ChecksWant } from "../checks/control.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { DirectorRaw } from "./config.ts";
-import { decide, type DirectorOutput, type Health } from "./engine.ts";
+import { initialHealthy, step, type DirectorEffect, type DirectorOutput, type DirectorState, type DirectorStep, type Health } from "./engine.ts";
 import { NftablesDataplane } from "./dataplane/nftables.ts";
 import { IpvsDataplane, PROC_IP_VS } from "./dataplane/ipvs.ts";
 import type { Dataplane } from "./dataplane/model.ts";
@@ -30,12 +32,12 @@ const STATE_SECTION = "director";
 
 export class DirectorService implements ModuleInstance {
   private config!: Config;
-  private checker: Checker | null = null;
+  private checks: ChecksSubscription | null = null;
   private dataplane!: Dataplane;
-  private active = false;
+  /** The active/up/down machine (engine.ts). */
+  private machine!: DirectorState;
   /** The admin's weights by server key (0: drained), kept across reloads and restarts until cleared. */
   private overrides: Record<string, number> = {};
-  private wasUp: Record<string, boolean> = {};
   private last: DirectorOutput | null = null;
   private lastReconcile: { at: number; ms: number; changes: number; error: string | null } | null = null;
   private running: Promise<void> | null = null;
@@ -43,7 +45,11 @@ export class DirectorService implements ModuleInstance {
   private timer: ReturnType<typeof setInterval> | null = null;
   private withdraw: (() => void) | null = null;
 
-  constructor(private readonly ctx: ModuleContext) {
+  constructor(
+    private readonly ctx: ModuleContext,
+    /** The dataplane to program instead of the kernel's (tests put their own in). */
+    private readonly given?: Dataplane,
+  ) {
     const views = () => this.last?.views ?? [];
     ctx.metrics.collect("tandem_director_server_healthy", "1 when the real server passes its checks", () =>
       views().flatMap((v) => v.servers.map((s) => ({ labels: { virtual_service: v.name, server: s.key }, value: s.healthy ? 1 : 0 }))),
@@ -58,9 +64,8 @@ export class DirectorService implements ModuleInstance {
     this.config = config;
     this.overrides = this.restored();
     this.dataplane = this.choose(this.section());
-    this.active = !this.managed();
-    this.checker = this.newChecker();
-    this.checker.start();
+    this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() });
+    this.checks = this.subscribe();
     this.withdraw = this.ctx.services.provide("director", { run: (action, options) => this.agent(action, options) });
     this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
     await this.settled();
@@ -70,8 +75,8 @@ export class DirectorService implements ModuleInstance {
     const dataplane = this.choose(config.raw.director!);
     this.config = config;
     this.dataplane = dataplane;
-    if (!this.managed()) this.active = true;
-    this.checker!.reload(this.services());
+    this.feed({ type: "reload", virtualServices: this.section().virtual_service, managed: this.managed() });
+    this.checks?.update(this.want());
     this.schedule();
   }
 
@@ -79,14 +84,14 @@ export class DirectorService implements ModuleInstance {
   async stop(): Promise<void> {
     this.withdraw?.();
     if (this.timer) clearInterval(this.timer);
-    this.checker?.stop();
+    this.checks?.close();
     await this.running;
   }
 
   status(): Record<string, unknown> {
     return {
       dataplane: this.dataplane?.name,
-      active: this.active,
+      active: this.machine?.active ?? false,
       reconcile: this.lastReconcile,
       virtualServices: this.last?.views ?? [],
       overrides: this.overrides,
@@ -120,9 +125,9 @@ export class DirectorService implements ModuleInstance {
     return r.overrides;
   }
 
-  /** Every real server of the virtual services, by key "SERVICE/ADDRESS:PORT". */
+  /** Every real server of the virtual services, by key (core/net/address.ts). */
   private serverKeys(): Set<string> {
-    return new Set(this.services().flatMap((s) => s.servers.map((srv) => `${s.name}/${srv.address}:${srv.port ?? s.port}`)));
+    return new Set(this.services().flatMap((s) => s.servers.map((srv) => serverKey(s, srv))));
   }
 
   private section(): DirectorRaw {
@@ -145,6 +150,7 @@ export class DirectorService implements ModuleInstance {
    * answer, rather than at every reconcile.
    */
   private choose(d: DirectorRaw): Dataplane {
+    if (this.given) return this.given;
     const name = d.dataplane === "auto" ? (existsSync(PROC_IP_VS) ? "ipvs" : "nftables") : d.dataplane;
     if (this.dataplane?.name === name) return this.dataplane;
     const warn = (message: string) => this.ctx.events.emit("director.warning", { message });
@@ -154,24 +160,33 @@ export class DirectorService implements ModuleInstance {
     return ipvs;
   }
 
-  private newChecker(): Checker {
-    const initial = this.section().virtual_service.some((v) => v.alpha) ? "down" : "up";
-    return new Checker({
-      services: this.services(),
-      concurrency: this.section().check_concurrency,
-      initial,
-      clock: this.ctx.clock,
-      random: this.ctx.random,
-      onChange: (change) => {
-        this.ctx.events.emit("director.server", { ...change });
-        this.schedule();
-      },
+  /** The services of the virtual services, checked as the director's section says (its concurrency, its alpha). */
+  private want(): ChecksWant {
+    const d = this.section();
+    return { services: [...new Set(d.virtual_service.map((v) => v.service))], concurrency: d.check_concurrency, initial: initialHealthy(d.virtual_service) ? "up" : "down" };
+  }
+
+  /** The checks module's service (a director with virtual services needs it: they name [[services]]). */
+  private subscribe(): ChecksSubscription | null {
+    const checks = this.ctx.services.get("checks");
+    if (!checks) {
+      if (this.section().virtual_service.length) throw new Error("the checks module is not running: the virtual services' [[services]] cannot be checked");
+      return null;
+    }
+    return checks.subscribe(this.want(), (change) => {
+      this.ctx.events.emit("director.server", { ...change });
+      this.schedule();
     });
   }
 
+  /** The checks' newest health of each server; one not reported yet counts as `initial` (engine.ts). */
   private health(): Map<string, Health> {
     const out = new Map<string, Health>();
-    for (const s of this.checker?.status() ?? []) for (const srv of s.servers) out.set(srv.key, { healthy: srv.healthy, weight: srv.weight });
+    const checks = this.ctx.services.get("checks");
+    for (const key of this.serverKeys()) {
+      const h = checks?.health(key);
+      if (h) out.set(key, { healthy: h.healthy, weight: h.weight });
+    }
     return out;
   }
 
@@ -196,21 +211,23 @@ export class DirectorService implements ModuleInstance {
     while (this.running) await this.running;
   }
 
+  private feed(input: DirectorStep): DirectorEffect[] {
+    const { state, effects } = step(this.machine, input);
+    this.machine = state;
+    return effects;
+  }
+
   private async reconcile(): Promise<void> {
-    const d = this.section();
-    const out = decide(
-      { virtualServices: d.virtual_service, services: this.services(), health: this.health(), overrides: this.overrides, wasUp: this.wasUp, active: this.active },
-      !d.virtual_service.some((v) => v.alpha),
-    );
-    for (const v of out.views) if ((this.wasUp[v.name] ?? true) !== v.up) this.ctx.events.emit("director.virtual-service", { name: v.name, up: v.up, healthyWeight: v.healthyWeight, sorry: v.sorry });
-    this.wasUp = out.up;
+    const effects = this.feed({ type: "decide", services: this.services(), health: this.health(), overrides: this.overrides });
+    for (const e of effects) if (e.type === "event") this.ctx.events.emit(e.event, e.data);
+    const out = effects.find((e): e is Extract<DirectorEffect, { type: "program" }> => e.type === "program")!.output;
     this.last = out;
     const at = this.ctx.clock.wall();
     try {
-      if (this.active && d.virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
+      if (this.machine.active && this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
       const r = await this.dataplane.reconcile(out.desired);
       this.lastReconcile = { at, ms: Math.round(r.ms * 10) / 10, changes: r.diff.length, error: null };
-      if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.active });
+      if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.machine.active });
     } catch (e) {
       this.lastReconcile = { at, ms: 0, changes: 0, error: (e as Error).message };
       this.ctx.events.emit("director.error", { message: (e as Error).message });
@@ -227,17 +244,17 @@ export class DirectorService implements ModuleInstance {
     const started = this.ctx.clock.now();
     const result = (status: AgentResult["status"], message = ""): AgentResult => ({ action, status, exitCode: null, durationMs: Math.round(this.ctx.clock.now() - started), output: "", outputBytes: 0, message });
     if (action === "start" || action === "stop") {
-      this.active = action === "start";
+      this.feed({ type: "agent", action });
       await this.settled();
       const error = this.lastReconcile?.error;
-      return error ? result("failed", error) : result("ok", `${this.active ? "programmed" : "emptied"} the ${this.dataplane.name} dataplane`);
+      return error ? result("failed", error) : result("ok", `${action === "start" ? "programmed" : "emptied"} the ${this.dataplane.name} dataplane`);
     }
     if (action === "monitor" || action === "probe") {
       // What the kernel holds decides (a table left by an earlier run counts as running, so that it is stopped or kept).
       const held = await this.dataplane.read().catch((e: Error) => e);
       if (held instanceof Error) return result("failed", held.message);
       if (held.length === 0) return result("not-running");
-      this.active = true;
+      this.feed({ type: "agent", action: "found" });
       return result("ok");
     }
     return result("unimplemented", `the director has no ${action} action`);

@@ -6,6 +6,7 @@
  */
 import { FORWARDING, SCHEDULERS } from "../config.ts";
 import { familyOf, parseIp, type IpFamily } from "../../../core/os/ip.ts";
+import { hostPort } from "../../../core/net/address.ts";
 
 export type Scheduler = (typeof SCHEDULERS)[number];
 export type Forwarding = (typeof FORWARDING)[number];
@@ -87,14 +88,12 @@ export interface Dataplane {
 /** A refusal or a failure of a dataplane, with the words an operator needs. */
 export class DataplaneError extends Error {}
 
-const hostPart = (address: string) => (address.includes(":") ? `[${address}]` : address);
-
 export function serviceKey(vs: Pick<VirtualService, "protocol" | "address" | "port" | "fwmark">): string {
-  return vs.fwmark !== undefined ? `fwmark:${vs.fwmark}` : `${vs.protocol}:${hostPart(vs.address)}:${vs.port}`;
+  return vs.fwmark !== undefined ? `fwmark:${vs.fwmark}` : `${vs.protocol}:${hostPort(vs.address, vs.port)}`;
 }
 
 export function realKey(r: Pick<RealServer, "address" | "port">): string {
-  return `${hostPart(r.address)}:${r.port}`;
+  return hostPort(r.address, r.port);
 }
 
 export function settingsOf(vs: VirtualService): ServiceSettings {

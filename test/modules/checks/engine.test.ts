@@ -63,7 +63,8 @@ class Driver {
     const left = waiting.filter((sv) => !started.has(sv.key)).map((sv) => sv.due!);
     if (chosen.length && left.length) expect(Math.max(...chosen)).toBeLessThanOrEqual(Math.min(...left));
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight());
-    expect(this.inFlight()).toBeLessThanOrEqual(this.state.p.concurrency);
+    // A reload that lowers the concurrency leaves the flights over it running: none starts until they are under it.
+    if (started.size) expect(this.inFlight()).toBeLessThanOrEqual(this.state.p.concurrency);
   }
 
   start(random = 0.5): this {
@@ -361,6 +362,49 @@ describe("reconfigure", () => {
     heavier.servers[0]!.weight = 4;
     d.feed({ type: "reconfigure", now: d.now, services: [heavier], random: 0 });
     expect(d.events.at(-1)).toMatchObject({ state: "up", previous: "up", weight: 4, reason: "reconfigured" });
+  });
+});
+
+describe("reload of the params", () => {
+  const slow = (): Answer => ({ ok: true, latencyMs: 900 });
+  const six = () => [service("web", 6, { interval: "1s", timeout: "1s" })];
+
+  test("a higher concurrency starts the waiting checks at once; a lower one starts none until the flights are under it", () => {
+    const d = new Driver({ concurrency: 1, initial: "up" }, six(), slow).start(0);
+    d.runUntil(3000);
+    expect(d.maxInFlight).toBe(1);
+    d.feed({ type: "reconfigure", now: d.now, services: six(), random: 0, p: { concurrency: 6, initial: "up" } });
+    expect(d.inFlight()).toBe(6);
+    d.runUntil(6000);
+    d.feed({ type: "reconfigure", now: d.now, services: six(), random: 0, p: { concurrency: 2, initial: "up" } });
+    expect(d.inFlight()).toBeGreaterThan(2);
+    const lowered = d.starts.length;
+    let most = 0;
+    for (let t = d.now + 1000; t < 9000; t += 50) {
+      d.runUntil(t);
+      most = Math.max(most, d.inFlight());
+    }
+    expect(most).toBe(2);
+    expect(d.starts.length).toBeGreaterThan(lowered);
+  });
+
+  const alpha = (reloadTo: "up" | "down" | null) => {
+    const d = new Driver({ concurrency: 8, initial: "up" }, [service("web", 1, { interval: "1s", rise: 2, fall: 2 })]).start(0.5);
+    if (reloadTo) d.feed({ type: "reconfigure", now: 0, services: [service("web", 1, { interval: "1s", rise: 2, fall: 2 })], random: 0, p: { concurrency: 8, initial: reloadTo } });
+    return d.runUntil(2000);
+  };
+
+  test("alpha given on reload: an unknown server stops counting as up at once, then needs rise successes; without the reload one success confirms it", () => {
+    const reloaded = alpha("down");
+    expect(reloaded.events.map((e) => [e.state, e.healthy, e.reason])).toEqual([
+      ["unknown", false, "unknown servers count as down until checked"],
+      ["up", true, "2 checks passed in a row: ok"],
+    ]);
+    expect(alpha(null).events.map((e) => [e.state, e.healthy, e.reason])).toEqual([["up", true, "1 check passed in a row: ok"]]);
+    expect(alpha("up").events.map((e) => e.reason)).toEqual(["1 check passed in a row: ok"]);
+    const taken = new Driver({ concurrency: 8, initial: "down" }, [service("web", 1)], () => null).start(0.5);
+    taken.feed({ type: "reconfigure", now: 0, services: [service("web", 1)], random: 0, p: { concurrency: 8, initial: "up" } });
+    expect(taken.events.map((e) => [e.state, e.healthy, e.reason])).toEqual([["unknown", true, "unknown servers count as up until checked"]]);
   });
 });
 

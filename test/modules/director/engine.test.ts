@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decide, parseHostPort, type DirectorInput, type Health } from "../../../modules/director/engine.ts";
+import { decide, parseHostPort, step, type DirectorInput, type DirectorState, type DirectorStep, type Health } from "../../../modules/director/engine.ts";
 import type { VirtualServiceRaw } from "../../../modules/director/config.ts";
 import type { ServiceRaw } from "../../../modules/checks/config.ts";
 
@@ -101,5 +101,79 @@ describe("the director's decision", () => {
     expect(parseHostPort("198.18.9.200:80")).toEqual({ address: "198.18.9.200", port: 80 });
     expect(parseHostPort("[fd00::1]:443")).toEqual({ address: "fd00::1", port: 443 });
     for (const bad of ["198.18.9.200", "198.18.9.300:80", "host:80", "198.18.9.1:0", "[fd00::1]", "fd00::1:80"]) expect(parseHostPort(bad)).toBeUndefined();
+  });
+});
+
+describe("the active/up/down machine, a reload as one of its inputs", () => {
+  /** Feeds the inputs in turn; each decide's output and events are kept. */
+  class Machine {
+    state = {} as DirectorState;
+    readonly programs: ReturnType<typeof decide>[] = [];
+    readonly events: Array<{ name: string; up: boolean }> = [];
+    feed(...inputs: DirectorStep[]): this {
+      for (const input of inputs) {
+        const r = step(this.state, input);
+        this.state = r.state;
+        for (const e of r.effects) {
+          if (e.type === "program") this.programs.push(e.output);
+          else this.events.push({ name: e.data.name, up: e.data.up });
+        }
+      }
+      return this;
+    }
+    decide(health: Record<number, Health> = {}, overrides: Record<string, number> = {}): ReturnType<typeof decide> {
+      this.feed({ type: "decide", services: [service], health: new Map(Object.entries(health).map(([n, h]) => [K(Number(n)), h])), overrides });
+      return this.programs.at(-1)!;
+    }
+  }
+  const reals = (o: ReturnType<typeof decide>) => o.desired[0]?.reals.map((r) => [r.address, r.weight]) ?? null;
+
+  test("managed, it is active once the resource starts it and until it stops it; unmanaged by a reload, it is active at once", () => {
+    const m = new Machine().feed({ type: "start", virtualServices: [vs()], managed: true });
+    expect(m.decide().desired).toEqual([]);
+    m.feed({ type: "agent", action: "start" });
+    expect(reals(m.decide())).toHaveLength(3);
+    m.feed({ type: "agent", action: "stop" });
+    expect(m.decide().desired).toEqual([]);
+    m.feed({ type: "reload", virtualServices: [vs()], managed: false });
+    expect(m.state.active).toBe(true);
+    expect(reals(m.decide())).toHaveLength(3);
+  });
+
+  test("made managed by a reload, it stays active until the resource manager stops it; a monitor that finds the dataplane programmed makes it active", () => {
+    const m = new Machine().feed({ type: "start", virtualServices: [vs()], managed: false }, { type: "reload", virtualServices: [vs()], managed: true });
+    expect(m.state.active).toBe(true);
+    m.feed({ type: "agent", action: "stop" });
+    expect(m.state.active).toBe(false);
+    m.feed({ type: "agent", action: "found" });
+    expect(m.state.active).toBe(true);
+  });
+
+  test("alpha given by a reload: the servers the checks have not judged leave the dataplane; taken away, they come back", () => {
+    const m = new Machine().feed({ type: "start", virtualServices: [vs()], managed: false });
+    const judged = { 1: { healthy: true, weight: 3 } };
+    expect(reals(m.decide(judged))).toEqual([
+      ["198.18.9.101", 3],
+      ["198.18.9.102", 1],
+      ["198.18.9.103", 2],
+    ]);
+    m.feed({ type: "reload", virtualServices: [vs({ alpha: true })], managed: false });
+    expect(reals(m.decide(judged))).toEqual([["198.18.9.101", 3]]);
+    m.feed({ type: "reload", virtualServices: [vs()], managed: false });
+    expect(reals(m.decide(judged))).toHaveLength(3);
+  });
+
+  test("a new quorum from a reload applies with hysteresis from the kept up/down; a virtual service gone and back starts up", () => {
+    const m = new Machine().feed({ type: "start", virtualServices: [vs({ quorum: 4, hysteresis: 1 })], managed: false });
+    const some = { 1: { healthy: true, weight: 3 }, 2: { healthy: false, weight: 1 }, 3: { healthy: false, weight: 2 } };
+    expect(m.decide(some).views[0]!.up).toBe(true); // 3 >= 4 - 1
+    m.feed({ type: "reload", virtualServices: [vs({ quorum: 5, hysteresis: 1 })], managed: false });
+    expect(m.decide(some).views[0]!.up).toBe(false); // 3 < 5 - 1
+    m.feed({ type: "reload", virtualServices: [vs({ quorum: 3, hysteresis: 1 })], managed: false });
+    expect(m.decide(some).views[0]!.up).toBe(false); // down: up again only at 3 + 1
+    expect(m.events).toEqual([{ name: "web-vip", up: false }]);
+    m.feed({ type: "reload", virtualServices: [], managed: false }, { type: "reload", virtualServices: [vs({ quorum: 3, hysteresis: 1 })], managed: false });
+    expect(m.state.wasUp).toEqual({});
+    expect(m.decide(some).views[0]!.up).toBe(true); // 3 >= 3 - 1, as a new one
   });
 });
