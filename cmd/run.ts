@@ -58,7 +58,8 @@ Options:
     const apiOverride = values.api !== undefined ? parseListen(values.api) : undefined;
     if (values["state-dir"] === "") fail("--state-dir expects a directory");
     const stateDir = values["state-dir"] !== undefined ? resolvePath(values["state-dir"]) : undefined;
-    const loaded = await loadConfig(values.config);
+    const defs = moduleDefs(VERSION, apiOverride);
+    const loaded = await loadConfig(values.config, defs);
     if (!loaded.ok) {
       for (const p of loaded.problems) console.error(`error: ${formatProblem(values.config, p)}`);
       return EXIT_USAGE;
@@ -89,7 +90,7 @@ Options:
       let runtime: Runtime;
       try {
         runtime = new Runtime({
-          defs: moduleDefs(VERSION, apiOverride),
+          defs,
           config,
           stateDir,
           node,

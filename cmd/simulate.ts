@@ -12,6 +12,7 @@ import { formatProblem } from "../core/config/problems.ts";
 import { clusterConfigOf } from "../modules/resources/config.ts";
 import { plan } from "../modules/resources/policy.ts";
 import type { ClusterInput, ResourceState } from "../modules/resources/model.ts";
+import { MODULES } from "../modules/index.ts";
 
 const Name = Type.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" });
 const MEMBERSHIPS = ["up", "leaving", "down", "unclean"] as const;
@@ -83,7 +84,7 @@ Options:
     } catch (e) {
       fail(`cannot read ${file}: ${(e as Error).message}`);
     }
-    const loaded = parseConfig(text, file);
+    const loaded = parseConfig(text, file, MODULES);
     if (!loaded.ok) {
       for (const p of loaded.problems) console.error(`error: ${formatProblem(file, p)}`);
       return EXIT_USAGE;

@@ -10,7 +10,7 @@ import { formatProblem } from "../config/problems.ts";
 import { DeadlineTimer } from "../time.ts";
 import { Services } from "../cluster.ts";
 import { StateStore } from "../state.ts";
-import type { ModuleContext, ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
+import { checkModules, type ModuleContext, type ModuleDef, type ModuleInstance, type ReloadOutcome, type RuntimeView } from "../module.ts";
 import type { RouteSpec } from "../api/routes.ts";
 import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
 
@@ -51,6 +51,7 @@ export class Runtime implements RuntimeView {
 
   /** Throws when the state dir cannot be used (see StateStore). */
   constructor(private readonly o: RuntimeOptions) {
+    checkModules(o.defs);
     this.node = o.node;
     this.startedAt = o.clock.wall();
     this.store = new StateStore({ dir: o.stateDir ?? o.config.stateDir, cluster: o.config.cluster, node: o.node.name, log: o.log, clock: o.clock, events: o.events, metrics: o.metrics });
@@ -79,7 +80,7 @@ export class Runtime implements RuntimeView {
 
   async reload(): Promise<ReloadOutcome> {
     const file = this.config.file;
-    const loaded = await loadConfig(file);
+    const loaded = await loadConfig(file, this.o.defs);
     const problems = loaded.ok ? [] : loaded.problems.map((p) => formatProblem(file, p));
     let plan: Plan | undefined;
     if (loaded.ok) {

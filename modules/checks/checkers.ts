@@ -6,7 +6,7 @@
  */
 import { parseDuration } from "../../core/duration.ts";
 import { AGENT_PATH } from "../resources/agents/ocf.ts";
-import { runProcess } from "../resources/agents/process.ts";
+import { runProcess } from "../../core/os/process.ts";
 import type { CHECK_KINDS, CheckRaw, ServerRaw, ServiceRaw } from "./config.ts";
 import { dnsCheck } from "./dns.ts";
 import { httpCheck, httpsCheck } from "./http.ts";

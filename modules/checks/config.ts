@@ -55,5 +55,11 @@ export const ServiceSchema = Type.Object(
 export const ServicesSchema = Type.Array(ServiceSchema, { description: "services: their servers and checks, shared by the director and the proxy" });
 
 export type ServiceRaw = Static<typeof ServiceSchema>;
+
+declare module "../../core/config/schema.ts" {
+  interface ModuleSections {
+    services?: ServiceRaw[];
+  }
+}
 export type CheckRaw = Static<typeof CheckSchema>;
 export type ServerRaw = Static<typeof ServerSchema>;

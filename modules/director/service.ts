@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
-import type { AgentAction, AgentResult, RunOptions } from "../resources/agents/agent.ts";
+import type { AgentAction, AgentResult, RunOptions } from "../../core/agent.ts";
 import { Checker } from "../checks/service.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { DirectorRaw } from "./config.ts";
@@ -61,7 +61,7 @@ export class DirectorService implements ModuleInstance {
     this.active = !this.managed();
     this.checker = this.newChecker();
     this.checker.start();
-    this.withdraw = this.ctx.services.provide("director", { run: (action, options) => this.agent(action, options) });
+    this.withdraw = this.ctx.services.provideAgent("director", { run: (action, options) => this.agent(action, options) });
     this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
     await this.settled();
   }

@@ -4,7 +4,7 @@
  * check` and the daemon's start both go through here.
  */
 import type { ResourceRaw } from "../config.ts";
-import type { Agent } from "./agent.ts";
+import type { Agent } from "../../../core/agent.ts";
 import { createAddressAgent } from "./address.ts";
 import { ExecAgent } from "./exec.ts";
 import { LsbAgent } from "./lsb.ts";
@@ -34,13 +34,13 @@ function ocfParams(r: ResourceRaw): Record<string, string> {
   return out;
 }
 
-/** `services` is where module agents find their module (absent: a config check, which runs nothing). */
+/**
+ * `services` is where agents of a module's kind find their module (absent: a
+ * config check, which runs nothing).
+ */
 export function createAgent(r: ResourceRaw, services?: Services): ManagedAgent {
-  const [kind, a, b] = r.agent.split(":");
+  const [kind = "", a, b] = r.agent.split(":");
   switch (kind) {
-    case "director":
-      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: the director resource takes no params (its config is [director])`);
-      return new ModuleAgent(kind, services ?? new Services());
     case "address":
       return createAddressAgent(r.name, r.params);
     case "ocf":
@@ -54,6 +54,9 @@ export function createAgent(r: ResourceRaw, services?: Services): ManagedAgent {
     case "exec":
       return new ExecAgent({ name: r.name, start: argv(r, "start"), stop: argv(r, "stop"), monitor: argv(r, "monitor") });
     default:
-      throw new RangeError(`resource ${r.name}: no agent kind "${r.agent}"`);
+      // The schema lets through only the kinds the modules register (config.ts agentPattern).
+      if (a !== undefined) throw new RangeError(`resource ${r.name}: no agent kind "${r.agent}"`);
+      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: the ${kind} resource takes no params (its config is [${kind}])`);
+      return new ModuleAgent(kind, services ?? new Services());
   }
 }

@@ -4,7 +4,7 @@
  * timeout that kills the whole group, and with its output kept in bounded
  * memory whatever it prints.
  */
-import type { AgentStatus, ProcessResult, RunOptions } from "./agent.ts";
+import type { AgentStatus, ProcessResult, RunOptions } from "../agent.ts";
 
 /** What a result keeps of an agent's stdout and stderr. */
 export const OUTPUT_TAIL_BYTES = 4096;
