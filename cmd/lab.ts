@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs";
-import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, parse, selfCommand } from "./cli.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, parse } from "./cli.ts";
+import { selfCommand } from "../core/os/process.ts";
 import { loadConfig, parseConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
-import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
+import { defaultLabName, parseIpv4, planLab } from "../lab/topology.ts";
+import { labNameProblem } from "../core/lab-name.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
 import { allStates, down, fault, heal, netem, netemProblem, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";

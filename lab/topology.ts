@@ -17,14 +17,9 @@
 import { join } from "node:path";
 import type { Config } from "../core/config/load.ts";
 import type { LinkRaw } from "../modules/heartbeat/config.ts";
-import { labDir } from "./state.ts";
+import { labDir } from "./paths.ts";
+import { IFNAME_MAX, LAB_NAME_MAX, labNameProblem, PREFIX } from "../core/lab-name.ts";
 
-/** Linux limits an interface name to 15 bytes (IFNAMSIZ - 1). */
-export const IFNAME_MAX = 15;
-export const PREFIX = "tdl";
-/** The host veth is `tdl-<lab>`, so a lab name has at most 15 - 4 characters. */
-export const LAB_NAME_MAX = IFNAME_MAX - PREFIX.length - 1;
-export const LAB_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 /** The lab only ever uses the range reserved for benchmarking (RFC 2544). */
 export const LAB_RANGE = { address: "198.18.0.0", prefixLength: 15 } as const;
 export const LAB_PREFIX_LENGTH = 24;
@@ -104,12 +99,6 @@ export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api" | "sta
 /** The default lab name: the cluster's name, cut to fit interface names. */
 export function defaultLabName(cluster: string): string {
   return cluster.slice(0, LAB_NAME_MAX).replace(/-+$/, "");
-}
-
-export function labNameProblem(name: string): string | undefined {
-  if (!LAB_NAME_PATTERN.test(name)) return `lab name "${name}" must be lower case letters, digits and '-', not starting or ending with '-'`;
-  if (name.length > LAB_NAME_MAX) return `lab name "${name}" is ${name.length} characters; at most ${LAB_NAME_MAX}, so that the host veth ${PREFIX}-LAB fits Linux's ${IFNAME_MAX}-character interface names`;
-  return undefined;
 }
 
 export function namespaceOf(lab: string, host: string): string {

@@ -222,3 +222,8 @@ export async function runProcess(
   const result: ProcessResult = { status, exitCode, durationMs: elapsed(), output: tail.text(), outputBytes: tail.total, message };
   return { result, stdout: head?.text() ?? null };
 }
+
+/** The command line that runs this same program again (compiled binary, or bun + entry). */
+export function selfCommand(): string[] {
+  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+}

@@ -1,9 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { IFNAME_MAX, labNameProblem } from "../../core/lab-name.ts";
 import {
-  IFNAME_MAX,
   buildCommands,
   defaultLabName,
-  labNameProblem,
   namespacesOf,
   overlaps,
   planLab,

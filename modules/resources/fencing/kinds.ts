@@ -5,7 +5,7 @@
  */
 import { isAbsolute, join } from "node:path";
 import { describeValue } from "../../../core/config/problems.ts";
-import { labNameProblem } from "../../../lab/topology.ts";
+import { labNameProblem } from "../../../core/lab-name.ts";
 import { AGENT_PATH } from "../agents/ocf.ts";
 import type { ProcessSpec } from "../../../core/os/process.ts";
 import type { FenceAction } from "./device.ts";
