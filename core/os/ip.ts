@@ -134,3 +134,10 @@ export function ipv4Broadcast(cidr: Cidr): Uint8Array | undefined {
   for (let bit = cidr.prefixLength; bit < MAX_PREFIX[4]; bit++) out[bit >> 3]! |= 0x80 >> (bit & 7);
   return out;
 }
+
+/** "ADDRESS:PORT" or "[V6]:PORT" → parts; undefined when it is not one. */
+export function parseHostPort(text: string): { address: string; port: number } | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  return m && parseIp(m[1]!) && port >= 1 && port <= 65535 ? { address: m[1]!, port } : undefined;
+}

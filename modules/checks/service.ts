@@ -9,7 +9,8 @@ import type { Clock } from "../../core/time.ts";
 import { DeadlineTimer } from "../../core/time.ts";
 import type { Random } from "../../core/random.ts";
 import type { ServerRaw, ServiceRaw } from "./config.ts";
-import { CHECKERS, runCheck, targetOf, type CheckFn, type CheckKind, type Target } from "./checkers.ts";
+import { CHECKERS, runCheck, targetOf, type CheckKind } from "./checkers.ts";
+import type { CheckFn, Target } from "./target.ts";
 import { initialState, isHealthy, nextDeadline, serverKey, step, weightOf, type Effect, type Health, type Input, type ServerChange, type State } from "./engine.ts";
 
 export interface CheckerOptions {

@@ -10,8 +10,7 @@ import { parseDuration } from "../../core/duration.ts";
 import type { Finding } from "../../core/config/problems.ts";
 import type { RawConfig } from "../../core/config/schema.ts";
 import type { ServiceRaw } from "../checks/config.ts";
-import { parseIp } from "../../core/os/ip.ts";
-import { parseHostPort } from "./engine.ts";
+import { parseHostPort, parseIp } from "../../core/os/ip.ts";
 
 const familyOfAddress = (a: string) => parseIp(a)?.length;
 
