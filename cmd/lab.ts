@@ -3,7 +3,8 @@ import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, pars
 import { selfCommand } from "../core/os/process.ts";
 import { loadConfig, parseConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
-import { defaultLabName, parseIpv4, planLab } from "../lab/topology.ts";
+import { defaultLabName, planLab } from "../lab/topology.ts";
+import { parseIpv4 } from "../core/os/ip.ts";
 import { labNameProblem } from "../core/lab-name.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import type { Config } from "../core/config/load.ts";
 import type { LinkRaw } from "../modules/heartbeat/config.ts";
 import { labDir } from "./paths.ts";
+import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../core/os/ip.ts";
 import { IFNAME_MAX, LAB_NAME_MAX, labNameProblem, PREFIX } from "../core/lab-name.ts";
 
 /** The lab only ever uses the range reserved for benchmarking (RFC 2544). */
@@ -112,30 +113,6 @@ export function nodeStateDir(lab: string, node: string): string {
 
 export function hostLinkName(lab: string): string {
   return `${PREFIX}-${lab}`;
-}
-
-export function parseIpv4(address: string): number | undefined {
-  const parts = address.split(".");
-  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
-}
-
-export function networkOf(address: number, prefixLength: number): number {
-  const size = 2 ** (32 - prefixLength);
-  return Math.floor(address / size) * size;
-}
-
-/** Do two prefixes share any address? */
-export function overlaps(a: { address: string; prefixLength: number }, b: { address: string; prefixLength: number }): boolean {
-  const x = parseIpv4(a.address);
-  const y = parseIpv4(b.address);
-  if (x === undefined || y === undefined) return false;
-  const shorter = Math.min(a.prefixLength, b.prefixLength);
-  return networkOf(x, shorter) === networkOf(y, shorter);
 }
 
 /** A /24 beyond the lan that heartbeat links use: the links on it and each node's address there. */

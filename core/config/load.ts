@@ -13,10 +13,10 @@ import { configSchema, ROLES, type ModuleConfigSpec, type RawConfig, type RoleNa
 import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Finding, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
+import { parseIpv4 } from "../os/ip.ts";
 import { parseKeyFile, type ClusterKeys } from "../crypto/keyfile.ts";
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => IPV4.test(v));
+if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => parseIpv4(v) !== undefined);
 
 export interface NodeConfig {
   name: string;
