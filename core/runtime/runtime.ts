@@ -28,9 +28,15 @@ function sectionHash(section: unknown): string {
   return createHash("sha256").update(JSON.stringify(section ?? null)).digest("hex").slice(0, 16);
 }
 
-/** The plan a config gives this node: its selected modules and their section hashes. */
+/**
+ * The plan a config gives this node: its selected modules and their section
+ * hashes. Among the modules `after` leaves free, those that register resource
+ * agent kinds come first, so a resource of their kind finds its module from
+ * the resource manager's first probe.
+ */
 export function planFor(defs: readonly ModuleDef[], config: Config, node: NodeConfig): Plan {
-  const modules = defs
+  const hostsFirst = [...defs.filter((d) => d.agents?.length), ...defs.filter((d) => !d.agents?.length)];
+  const modules = hostsFirst
     .filter((d) => d.selected(config, node))
     .map((d) => ({ name: d.name, after: d.after, hash: sectionHash(d.section(config, node)) }));
   orderModules(modules);
