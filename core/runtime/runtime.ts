@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { Config, NodeConfig } from "../config/load.ts";
 import { findSelf, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/problems.ts";
-import { DeadlineTimer } from "../time.ts";
+import { EngineLoop } from "../engine-loop.ts";
 import { Services } from "../cluster.ts";
 import { StateStore } from "../state.ts";
 import { checkModules, type ModuleContext, type ModuleDef, type ModuleInstance, type ReloadOutcome, type RuntimeView } from "../module.ts";
@@ -44,11 +44,10 @@ export function planFor(defs: readonly ModuleDef[], config: Config, node: NodeCo
 }
 
 export class Runtime implements RuntimeView {
-  private state: State = initialState;
+  private readonly loop: EngineLoop<State, Input, Effect>;
   private readonly instances = new Map<string, ModuleInstance>();
   /** Configs by hash, for the plans the engine holds. */
   private readonly configs = new Map<string, Config>();
-  private readonly tick: DeadlineTimer;
   private readonly startedAt: number;
   private node: NodeConfig;
   private readonly services = new Services();
@@ -61,7 +60,12 @@ export class Runtime implements RuntimeView {
     this.node = o.node;
     this.startedAt = o.clock.wall();
     this.store = new StateStore({ dir: o.stateDir ?? o.config.stateDir, cluster: o.config.cluster, node: o.node.name, log: o.log, clock: o.clock, events: o.events, metrics: o.metrics });
-    this.tick = new DeadlineTimer(o.clock, () => this.feed({ type: "tick", now: o.clock.now() }));
+    this.loop = new EngineLoop(o.clock, initialState, {
+      step,
+      nextDeadline,
+      tick: () => ({ type: "tick", now: o.clock.now() }),
+      perform: (e) => this.perform(e),
+    });
     o.metrics.collect("tandem_module_up", "1 when the module is running on this node", () =>
       Object.values(this.state.modules).map((m) => ({ labels: { module: m.name }, value: m.state === "running" || m.state === "reloading" ? 1 : 0 })),
     );
@@ -149,11 +153,12 @@ export class Runtime implements RuntimeView {
     };
   }
 
+  private get state(): State {
+    return this.loop.state;
+  }
+
   private feed(input: Input): void {
-    const { state, effects } = step(this.state, input);
-    this.state = state;
-    for (const e of effects) this.perform(e);
-    this.tick.set(nextDeadline(this.state));
+    this.loop.feed(input);
     for (const hash of this.configs.keys()) if (hash !== this.state.plan?.hash && hash !== this.state.queued?.hash) this.configs.delete(hash);
   }
 
