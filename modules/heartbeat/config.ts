@@ -1,7 +1,7 @@
 /**
  * The [heartbeat] section: timers as in Heartbeat's ha.cf (keepalive is
- * `interval`), the UDP port, and the links. Composed into the config schema by
- * core/config/schema.ts; its cross-field rules are `heartbeatProblems`.
+ * `interval`), the UDP port, and the links. The module's descriptor brings the
+ * schema and `heartbeatRules` (its cross-field rules) to the config.
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, NAME_PATTERN } from "../../core/config/primitives.ts";
