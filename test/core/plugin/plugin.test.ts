@@ -18,7 +18,7 @@ import { realClock } from "../../../core/time.ts";
 import { cryptoRandom } from "../../../core/random.ts";
 import { MODULES, moduleDefs } from "../../../modules/index.ts";
 import { freePort, tempDir, waitFor } from "../../helpers.ts";
-import type { ModuleDef } from "../../../core/module.ts";
+import { checkModules, type ModuleDef } from "../../../core/module.ts";
 import { motdModule } from "./motd/index.ts";
 
 const WITH_MOTD: ModuleDef[] = [...MODULES, motdModule];
@@ -50,6 +50,15 @@ describe("a module the test suite registers", () => {
     expect(problems(`${BASE}[motd]\nmessage = "hello"\n`, MODULES)[0]).toStartWith('t.toml:6: motd: unknown key "motd"');
     expect(problems(`${BASE}[resources]\n[[resources.resource]]\nname = "m"\nagent = "motd"\n`, MODULES)[0]).toStartWith("t.toml:9: resources.resource[0].agent: invalid value");
     expect(problems(`${BASE}[resources]\n[[resources.resource]]\nname = "m"\nagent = "motd"\n`)).toEqual([]);
+  });
+
+  test("the composition refuses a module that claims what another has: a config key, an agent kind, a service, a bus channel", () => {
+    const again = (over: Partial<ModuleDef>): ModuleDef[] => [...WITH_MOTD, { ...motdModule, name: "motd-again", config: undefined, agents: undefined, ...over }];
+    expect(() => configSchema(again({ config: motdModule.config }))).toThrow('config key "motd" is claimed twice (module motd-again)');
+    expect(() => configSchema(again({ agents: [{ kind: "director", description: "another" }] }))).toThrow('agent kind "director" is registered by two modules');
+    expect(() => checkModules(again({ services: ["cluster"] }))).toThrow("service cluster is claimed by modules heartbeat and motd-again");
+    expect(() => checkModules(again({ channels: [1] }))).toThrow("bus channel 1 is claimed by modules resources and motd-again");
+    expect(() => checkModules(WITH_MOTD)).not.toThrow();
   });
 
   const tmp = tempDir("plugin");
