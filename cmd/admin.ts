@@ -10,6 +10,7 @@ import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse } from "./
 import { loadConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
 import { parseDuration } from "../core/duration.ts";
+import { MODULES } from "../modules/index.ts";
 
 /** How long one API call may take. */
 const CALL_TIMEOUT_MS = 5000;
@@ -34,7 +35,7 @@ interface Target {
 
 export async function target(values: { config?: string; node?: string; api?: string }): Promise<Target> {
   if (!values.config) fail("missing -c FILE");
-  const loaded = await loadConfig(values.config);
+  const loaded = await loadConfig(values.config, MODULES);
   if (!loaded.ok) fail(loaded.problems.map((p) => formatProblem(values.config!, p)).join("\n"));
   const config = loaded.config;
   const token = config.api.tokenFile ? readFileSync(config.api.tokenFile, "utf8").trim() : null;

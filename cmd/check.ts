@@ -6,6 +6,7 @@ import { type Config, findSelf, loadConfig } from "../core/config/load.ts";
 import { lineIndex, lineOf } from "../core/config/locate.ts";
 import { formatProblem, type Problem } from "../core/config/problems.ts";
 import { readState, stateFile } from "../core/state.ts";
+import { MODULES } from "../modules/index.ts";
 
 /**
  * Why `tandem run`, as this user, could not make or write the state dir, found
@@ -77,7 +78,7 @@ Options:
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (!values.config) fail("missing -c FILE");
     const file = values.config;
-    const result = await loadConfig(file);
+    const result = await loadConfig(file, MODULES);
     const problems = result.ok ? [] : [...result.problems];
     const warnings = [...result.warnings];
     if (result.ok) {

@@ -46,8 +46,3 @@ export async function runCommand(cmd: Command, argv: string[]): Promise<number> 
     throw e;
   }
 }
-
-/** The command line that runs this same program again (compiled binary, or bun + entry). */
-export function selfCommand(): string[] {
-  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
-}

@@ -1,5 +1,6 @@
 import { type Command, EXIT_OK, fail, parse } from "./cli.ts";
-import { ConfigSchema } from "../core/config/schema.ts";
+import { configSchema } from "../core/config/schema.ts";
+import { MODULES } from "../modules/index.ts";
 
 export const config: Command = {
   name: "config",
@@ -15,7 +16,7 @@ Options:
     const { values, positionals } = parse(argv, {}, true);
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (positionals[0] !== "schema" || positionals.length !== 1) fail(positionals.length ? `unknown config action "${positionals.join(" ")}"` : "missing action: schema");
-    console.log(JSON.stringify({ $schema: "https://json-schema.org/draft/2020-12/schema", ...ConfigSchema }, null, 2));
+    console.log(JSON.stringify({ $schema: "https://json-schema.org/draft/2020-12/schema", ...configSchema(MODULES) }, null, 2));
     return EXIT_OK;
   },
 };

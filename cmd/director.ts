@@ -6,6 +6,7 @@
  */
 import { type Command, EXIT_FAILURE, EXIT_OK, fail, parse } from "./cli.ts";
 import { ADMIN_OPTIONS, COMMON_OPTIONS, call, reaching, report, target } from "./admin.ts";
+import { MAX_WEIGHT } from "../core/config/primitives.ts";
 
 interface ServerView {
   key: string;
@@ -76,7 +77,7 @@ ${COMMON_OPTIONS}`,
     if (!["drain", "enable", "weight"].includes(verb)) fail(`unknown verb "${verb}": status, drain, enable or weight`);
     if (!service) fail(`${verb} needs SERVICE ADDRESS:PORT`);
     const key = `${encodeURIComponent(service)}/${encodeURIComponent(server(addr, verb))}`;
-    if (verb === "weight" && (weight === undefined || !/^\d+$/.test(weight))) fail(`weight needs N, a whole number from 0 to 65535; found ${weight ?? "nothing"}`);
+    if (verb === "weight" && (weight === undefined || !/^\d+$/.test(weight))) fail(`weight needs N, a whole number from 0 to ${MAX_WEIGHT}; found ${weight ?? "nothing"}`);
     if (positionals.length > (verb === "weight" ? 4 : 3)) fail(`unexpected ${positionals.slice(verb === "weight" ? 4 : 3).join(" ")}`);
     const path = `/v1/director/servers/${key}/${verb}${verb === "weight" ? `/${weight}` : ""}`;
     return reaching(async () => report(await call(t, "POST", path), () => `${service}/${addr}: ${verb === "enable" ? "takes its checked weight again" : verb === "drain" ? "drained" : `weight ${weight}`}`));

@@ -1,13 +1,17 @@
 import { readFileSync } from "node:fs";
-import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, parse, selfCommand } from "./cli.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, parse } from "./cli.ts";
+import { selfCommand } from "../core/os/process.ts";
 import { loadConfig, parseConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
-import { defaultLabName, labNameProblem, parseIpv4, planLab } from "../lab/topology.ts";
+import { defaultLabName, planLab } from "../lab/topology.ts";
+import { parseIpv4 } from "../core/os/ip.ts";
+import { labNameProblem } from "../core/lab-name.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
 import { allStates, down, fault, heal, netem, netemProblem, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";
 import type { Netem } from "../lab/state.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
+import { MODULES } from "../modules/index.ts";
 
 const NAME_OPTIONS = {
   config: { type: "string", short: "c" },
@@ -145,7 +149,7 @@ function labName(values: { name?: string; config?: string }): string {
     } catch (e) {
       fail(`cannot read ${values.config}: ${(e as Error).message}`);
     }
-    const parsed = parseConfig(text, values.config);
+    const parsed = parseConfig(text, values.config, MODULES);
     if (!parsed.ok) fail(`${values.config} is not a valid config (see \`tandem check -c ${values.config}\`)`);
     return defaultLabName(parsed.config.cluster);
   }
@@ -241,7 +245,7 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
       if (!values.config) fail("missing -c FILE");
       if (values.name !== undefined && labNameProblem(values.name)) fail(labNameProblem(values.name)!);
-      const loaded = await loadConfig(values.config);
+      const loaded = await loadConfig(values.config, MODULES);
       if (!loaded.ok) {
         for (const p of loaded.problems) console.error(`error: ${formatProblem(values.config, p)}`);
         return EXIT_USAGE;

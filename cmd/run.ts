@@ -10,15 +10,16 @@ import { realClock } from "../core/time.ts";
 import { cryptoRandom } from "../core/random.ts";
 import { Runtime } from "../core/runtime/runtime.ts";
 import type { Listen } from "../core/api/server.ts";
+import { parseIpv4 } from "../core/os/ip.ts";
 import { moduleDefs } from "../modules/index.ts";
 
 /** After a stop request, how long past the config's stop_timeout before the process exits regardless. */
 const HARD_EXIT_GRACE_MS = 2000;
 
 export function parseListen(text: string): Listen {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|localhost):(\d{1,5})$/.exec(text);
+  const m = /^([\d.]+|localhost):(\d{1,5})$/.exec(text);
   const port = Number(m?.[2]);
-  if (!m || port > 65535) fail(`--api expects HOST:PORT with an IPv4 host, like 127.0.0.1:9480; found "${text}"`);
+  if (!m || (m[1] !== "localhost" && parseIpv4(m[1]!) === undefined) || port > 65535) fail(`--api expects HOST:PORT with an IPv4 host, like 127.0.0.1:9480; found "${text}"`);
   return { hostname: m[1]!, port };
 }
 
@@ -58,7 +59,8 @@ Options:
     const apiOverride = values.api !== undefined ? parseListen(values.api) : undefined;
     if (values["state-dir"] === "") fail("--state-dir expects a directory");
     const stateDir = values["state-dir"] !== undefined ? resolvePath(values["state-dir"]) : undefined;
-    const loaded = await loadConfig(values.config);
+    const defs = moduleDefs(VERSION, apiOverride);
+    const loaded = await loadConfig(values.config, defs);
     if (!loaded.ok) {
       for (const p of loaded.problems) console.error(`error: ${formatProblem(values.config, p)}`);
       return EXIT_USAGE;
@@ -89,7 +91,7 @@ Options:
       let runtime: Runtime;
       try {
         runtime = new Runtime({
-          defs: moduleDefs(VERSION, apiOverride),
+          defs,
           config,
           stateDir,
           node,

@@ -12,8 +12,10 @@ import { formatProblem } from "../core/config/problems.ts";
 import { clusterConfigOf } from "../modules/resources/config.ts";
 import { plan } from "../modules/resources/policy.ts";
 import type { ClusterInput, ResourceState } from "../modules/resources/model.ts";
+import { MODULES } from "../modules/index.ts";
+import { NAME_PATTERN } from "../core/config/primitives.ts";
 
-const Name = Type.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" });
+const Name = Type.String({ pattern: NAME_PATTERN });
 const MEMBERSHIPS = ["up", "leaving", "down", "unclean"] as const;
 const FENCE_STATES = ["none", "fenced", "failed"] as const;
 const STATES = ["stopped", "started", "failed-start", "failed-monitor", "failed-stop", "unknown"] as const;
@@ -83,7 +85,7 @@ Options:
     } catch (e) {
       fail(`cannot read ${file}: ${(e as Error).message}`);
     }
-    const loaded = parseConfig(text, file);
+    const loaded = parseConfig(text, file, MODULES);
     if (!loaded.ok) {
       for (const p of loaded.problems) console.error(`error: ${formatProblem(file, p)}`);
       return EXIT_USAGE;

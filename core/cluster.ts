@@ -1,12 +1,15 @@
 /**
- * What the heartbeat offers the modules that coordinate across nodes (the
- * resource manager): who is up, whether this node has quorum, and a channel on
- * the heartbeat's links, keys and replay guard for their own messages. A
- * module finds it in `ctx.services` while the heartbeat runs.
+ * What running modules offer each other. The cluster bus is the contract of
+ * the heartbeat with the modules that coordinate across nodes: who is up,
+ * whether this node has quorum, and channels on the heartbeat's links, keys
+ * and replay guard for their own messages (each module's descriptor names its
+ * channels). Services are named in ServiceMap, which each module extends from
+ * its own folder (declaration merging); resource agent kinds that modules run
+ * are offered by kind. A module finds them in `ctx.services` while the
+ * offering module runs.
  */
 
-import type { AgentAction, AgentResult, RunOptions } from "../modules/resources/agents/agent.ts";
-import type { ChecksService } from "../modules/checks/control.ts";
+import type { AgentAction, AgentResult, RunOptions } from "./agent.ts";
 
 /** `unknown`: not heard since this node started (it may be running anything). */
 export type MemberStatus = "up" | "leaving" | "down" | "unknown";
@@ -31,26 +34,24 @@ export interface ClusterBus {
   holdResources(holds: boolean): void;
 }
 
-/** The channels on the bus, one per module that speaks on it. */
-export const CHANNEL = { resources: 1 } as const;
-
 /**
- * A module that is itself a resource (the director): the resource manager's
- * agent of that name runs its actions here.
+ * A module that is itself a resource (a kind in its descriptor's `agents`):
+ * the resource manager's agent of that kind runs its actions here.
  */
 export interface ModuleAgentHost {
   run(action: AgentAction, options: RunOptions): Promise<AgentResult>;
 }
 
-/** Services one module offers the others, by name. */
-export interface ServiceMap {
-  cluster: ClusterBus;
-  director: ModuleAgentHost;
-  checks: ChecksService;
-}
+/**
+ * Services one module offers the others, by name. Empty here: the module
+ * that offers one declares it from its own folder,
+ * `declare module ".../core/cluster.ts" { interface ServiceMap { name: Type } }`.
+ */
+export interface ServiceMap {}
 
 export class Services {
   private readonly offered = new Map<keyof ServiceMap, ServiceMap[keyof ServiceMap]>();
+  private readonly agents = new Map<string, ModuleAgentHost>();
 
   /** Offer a service; returns its withdrawal. */
   provide<K extends keyof ServiceMap>(name: K, service: ServiceMap[K]): () => void {
@@ -62,5 +63,17 @@ export class Services {
 
   get<K extends keyof ServiceMap>(name: K): ServiceMap[K] | undefined {
     return this.offered.get(name) as ServiceMap[K] | undefined;
+  }
+
+  /** Run the resource agent `kind` (one of the module's descriptor's `agents`); returns its withdrawal. */
+  provideAgent(kind: string, host: ModuleAgentHost): () => void {
+    this.agents.set(kind, host);
+    return () => {
+      if (this.agents.get(kind) === host) this.agents.delete(kind);
+    };
+  }
+
+  agent(kind: string): ModuleAgentHost | undefined {
+    return this.agents.get(kind);
   }
 }

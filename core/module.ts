@@ -1,16 +1,20 @@
 /**
  * The module contract: the runtime knows modules only through this. A module
- * is selected by the node's roles, reads one section of the config, and is
- * started, reloaded and stopped by the lifecycle engine in dependency order.
+ * is a folder whose index.ts exports one descriptor (ModuleDef), listed in
+ * modules/index.ts: its name, when it runs, its config sections and rules, the
+ * services, agent kinds and bus channels it offers, its dashboard panel, and
+ * how to create its instance, which the lifecycle engine starts, reloads and
+ * stops in dependency order.
  */
 import type { Config, NodeConfig } from "./config/load.ts";
+import type { ModuleConfigSpec } from "./config/schema.ts";
 import type { Clock } from "./time.ts";
 import type { Random } from "./random.ts";
 import type { Logger } from "./log.ts";
 import type { EventBus } from "./events.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RouteSpec } from "./api/routes.ts";
-import type { Services } from "./cluster.ts";
+import type { ServiceMap, Services } from "./cluster.ts";
 import type { StateStore } from "./state.ts";
 import type { Adapters } from "./adapters.ts";
 
@@ -54,7 +58,19 @@ export interface ModuleInstance {
   routes?(): RouteSpec[];
 }
 
-export interface ModuleDef {
+/**
+ * A module's panel on the dashboard: a browser-side function, as source text,
+ * `(status, el) => void | Promise<void>`, given the module's entry of
+ * /v1/status and the panel's element to fill (textContent only; it may fetch
+ * the module's own routes). Shown while the module runs on the node.
+ */
+export interface DashboardPanel {
+  title: string;
+  render: string;
+}
+
+/** The descriptor: everything the runtime, the config and the dashboard know of a module. */
+export interface ModuleDef extends ModuleConfigSpec {
   name: string;
   /** Modules that must be running before this one starts, when this node runs them. */
   after: readonly string[];
@@ -63,4 +79,28 @@ export interface ModuleDef {
   /** The part of the config the module reads; a reload reaches the module only when this changes. */
   section(config: Config, node: NodeConfig): unknown;
   create(ctx: ModuleContext): ModuleInstance;
+  /** The services it offers while it runs (ctx.services.provide), each declared in ServiceMap from its folder. */
+  services?: readonly (keyof ServiceMap)[];
+  /** The cluster bus channels it speaks on; no two modules share one. */
+  channels?: readonly number[];
+  panel?: DashboardPanel;
+}
+
+/**
+ * What no two modules of a list may share: a name, a service, a bus channel
+ * (config keys and agent kinds are checked where the schema is composed).
+ * Throws on a clash, a programming error of the composition root.
+ */
+export function checkModules(defs: readonly ModuleDef[]): void {
+  const claims = new Map<string, string>();
+  const claim = (what: string, by: string): void => {
+    const other = claims.get(what);
+    if (other !== undefined) throw new Error(`${what} is claimed by modules ${other} and ${by}`);
+    claims.set(what, by);
+  };
+  for (const d of defs) {
+    claim(`module name ${d.name}`, d.name);
+    for (const s of d.services ?? []) claim(`service ${String(s)}`, d.name);
+    for (const c of d.channels ?? []) claim(`bus channel ${c}`, d.name);
+  }
 }

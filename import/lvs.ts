@@ -6,12 +6,9 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { ServerSchema } from "../modules/checks/config.ts";
 import type { Finding } from "./findings.ts";
 import { tomlValue, type TomlTable, type TomlValue, type TomlWriter } from "./toml.ts";
 
-/** The heaviest weight a real server takes (IPVS's: a u16). */
-export const MAX_WEIGHT = ServerSchema.properties.weight.maximum!;
 
 /** The director's bounds: virtual services in a config, real servers in a service. */
 export const MAX_VIRTUALS = 10_000;

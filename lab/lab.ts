@@ -5,8 +5,10 @@
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildCommands, namespacesOf, overlaps, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
-import { claimLab, labDir, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState, type Netem } from "./state.ts";
+import { overlaps } from "../core/os/ip.ts";
+import { buildCommands, namespacesOf, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
+import { labDir } from "./paths.ts";
+import { claimLab, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState, type Netem } from "./state.ts";
 import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, nftOrThrow, tcOrThrow, type ProcessState } from "./system.ts";
 
 /** Bound on the wait for every node's API and every real server to answer. */

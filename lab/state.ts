@@ -6,9 +6,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabError } from "./system.ts";
+import { labDir, STATE_ROOT } from "./paths.ts";
 import type { LabPlan } from "./topology.ts";
 
-export const STATE_ROOT = "/run/tandem/lab";
 export const STATE_VERSION = 2;
 
 export const FAULTS = ["power", "kill", "freeze", "isolate"] as const;
@@ -40,7 +40,6 @@ export interface LabState {
   netem: Record<string, Record<string, Netem>>;
 }
 
-export const labDir = (lab: string) => join(STATE_ROOT, lab);
 export const stateFile = (lab: string) => join(labDir(lab), "state.json");
 export const logDir = (lab: string) => join(labDir(lab), "logs");
 export const logFile = (lab: string, host: string) => join(logDir(lab), `${host}.log`);

@@ -17,14 +17,10 @@
 import { join } from "node:path";
 import type { Config } from "../core/config/load.ts";
 import type { LinkRaw } from "../modules/heartbeat/config.ts";
-import { labDir } from "./state.ts";
+import { labDir } from "./paths.ts";
+import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../core/os/ip.ts";
+import { IFNAME_MAX, LAB_NAME_MAX, labNameProblem, PREFIX } from "../core/lab-name.ts";
 
-/** Linux limits an interface name to 15 bytes (IFNAMSIZ - 1). */
-export const IFNAME_MAX = 15;
-export const PREFIX = "tdl";
-/** The host veth is `tdl-<lab>`, so a lab name has at most 15 - 4 characters. */
-export const LAB_NAME_MAX = IFNAME_MAX - PREFIX.length - 1;
-export const LAB_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 /** The lab only ever uses the range reserved for benchmarking (RFC 2544). */
 export const LAB_RANGE = { address: "198.18.0.0", prefixLength: 15 } as const;
 export const LAB_PREFIX_LENGTH = 24;
@@ -106,12 +102,6 @@ export function defaultLabName(cluster: string): string {
   return cluster.slice(0, LAB_NAME_MAX).replace(/-+$/, "");
 }
 
-export function labNameProblem(name: string): string | undefined {
-  if (!LAB_NAME_PATTERN.test(name)) return `lab name "${name}" must be lower case letters, digits and '-', not starting or ending with '-'`;
-  if (name.length > LAB_NAME_MAX) return `lab name "${name}" is ${name.length} characters; at most ${LAB_NAME_MAX}, so that the host veth ${PREFIX}-LAB fits Linux's ${IFNAME_MAX}-character interface names`;
-  return undefined;
-}
-
 export function namespaceOf(lab: string, host: string): string {
   return `${PREFIX}-${lab}-${host}`;
 }
@@ -123,30 +113,6 @@ export function nodeStateDir(lab: string, node: string): string {
 
 export function hostLinkName(lab: string): string {
   return `${PREFIX}-${lab}`;
-}
-
-export function parseIpv4(address: string): number | undefined {
-  const parts = address.split(".");
-  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
-}
-
-export function networkOf(address: number, prefixLength: number): number {
-  const size = 2 ** (32 - prefixLength);
-  return Math.floor(address / size) * size;
-}
-
-/** Do two prefixes share any address? */
-export function overlaps(a: { address: string; prefixLength: number }, b: { address: string; prefixLength: number }): boolean {
-  const x = parseIpv4(a.address);
-  const y = parseIpv4(b.address);
-  if (x === undefined || y === undefined) return false;
-  const shorter = Math.min(a.prefixLength, b.prefixLength);
-  return networkOf(x, shorter) === networkOf(y, shorter);
 }
 
 /** A /24 beyond the lan that heartbeat links use: the links on it and each node's address there. */

@@ -1,9 +1,26 @@
 /**
  * The dashboard: one page served by every node, built on the public API only
- * (/v1/status, /v1/events, /v1/resources/). Plain DOM, no framework and no outside assets, so
- * it works on an appliance with no internet. Data is set with textContent only.
+ * (/v1/status, /v1/events, and what each module's panel fetches). Plain DOM,
+ * no framework and no outside assets, so it works on an appliance with no
+ * internet. Data is set with textContent only. A module with a panel in its
+ * descriptor gets a section, filled by its renderer while the module runs.
  */
-export const DASHBOARD_HTML = `<!doctype html>
+import type { ModuleDef } from "../module.ts";
+
+const escapeHtml = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+/** The page for these modules' panels. Throws on a renderer that would end the page's script (a programming error). */
+export function dashboardHtml(modules: readonly Pick<ModuleDef, "name" | "panel">[]): string {
+  const panels = modules.flatMap((m) => (m.panel ? [{ name: m.name, ...m.panel }] : []));
+  for (const p of panels) if (/<\/script/i.test(p.render)) throw new Error(`the ${p.name} panel's renderer holds </script>`);
+  const sections = panels
+    .map((p) => `  <section id="panel-${escapeHtml(p.name)}" hidden>\n    <h2>${escapeHtml(p.title)}</h2>\n    <div></div>\n  </section>\n`)
+    .join("");
+  const renderers = panels.map((p) => `  ${JSON.stringify(p.name)}: ${p.render},\n`).join("");
+  return PAGE.replace("<!--panels-->\n", sections).replace("/*renderers*/\n", renderers);
+}
+
+const PAGE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -38,11 +55,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Modules</h2>
     <table><thead><tr><th>module</th><th>state</th><th>detail</th></tr></thead><tbody id="modules"></tbody></table>
   </section>
-  <section id="resources-section" hidden>
-    <h2>Resources <small id="dc"></small></h2>
-    <table><thead><tr><th>group</th><th>resource</th><th>agent</th><th>state by node</th></tr></thead><tbody id="resources"></tbody></table>
-    <ul id="notes"></ul>
-  </section>
+<!--panels-->
   <section>
     <h2>Events</h2>
     <div id="events"></div>
@@ -50,6 +63,9 @@ export const DASHBOARD_HTML = `<!doctype html>
 </main>
 <script>
 const $ = (id) => document.getElementById(id);
+const PANELS = {
+/*renderers*/
+};
 function cell(row, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; row.appendChild(td); }
 async function refresh() {
   try {
@@ -64,24 +80,12 @@ async function refresh() {
       cell(row, name); cell(row, state, "state-" + state); cell(row, Object.entries(rest).map(([k, v]) => k + "=" + (v !== null && typeof v === "object" ? Object.keys(v).length + " entries" : String(v))).join(" "));
       body.appendChild(row);
     }
-    if (s.modules.resources) await resources(); else $("resources-section").hidden = true;
+    for (const [name, render] of Object.entries(PANELS)) {
+      const section = $("panel-" + name);
+      section.hidden = !s.modules[name];
+      if (s.modules[name]) await render(s.modules[name], section.querySelector("div"));
+    }
   } catch (e) { $("phase").textContent = "unreachable"; }
-}
-async function resources() {
-  const r = await (await fetch("/v1/resources/")).json();
-  $("resources-section").hidden = false;
-  $("dc").textContent = "DC " + (r.dc || "none") + (r.quorate ? "" : ", no quorum");
-  const body = $("resources"); body.replaceChildren();
-  for (const g of r.groups) for (const name of g.members) {
-    const row = document.createElement("tr");
-    const res = r.resources[name];
-    const active = Object.entries(res.states).filter(([, st]) => st !== "stopped");
-    cell(row, g.name); cell(row, name); cell(row, res.agent);
-    cell(row, active.length ? active.map(([n, st]) => st + " on " + n).join(", ") : "stopped", active.some(([, st]) => st === "started") ? "state-running" : "state-stopped");
-    body.appendChild(row);
-  }
-  const notes = $("notes"); notes.replaceChildren();
-  for (const n of r.notes) { const li = document.createElement("li"); li.textContent = n; notes.appendChild(li); }
 }
 const seen = new Set();
 function show(msg) {

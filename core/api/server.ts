@@ -14,7 +14,7 @@ import type { ModuleContext, ModuleDef, ModuleInstance } from "../module.ts";
 import { problem } from "./problem.ts";
 import { matchPath, type RouteSpec } from "./routes.ts";
 import { openapi } from "./openapi.ts";
-import { DASHBOARD_HTML } from "./dashboard.ts";
+import { dashboardHtml } from "./dashboard.ts";
 
 /** SSE: a comment line this often keeps proxies and the idle timeout from closing the stream. */
 export const SSE_KEEPALIVE_MS = 15_000;
@@ -44,7 +44,7 @@ function bearerOk(c: Context, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-function coreRoutes(ctx: ModuleContext, version: string, all: () => RouteSpec[]): RouteSpec[] {
+function coreRoutes(ctx: ModuleContext, version: string, dashboard: string, all: () => RouteSpec[]): RouteSpec[] {
   return [
     {
       method: "get",
@@ -117,7 +117,7 @@ function coreRoutes(ctx: ModuleContext, version: string, all: () => RouteSpec[])
       summary: "the dashboard",
       produces: "text/html",
       responses: { 200: "the dashboard page" },
-      handler: (c) => c.html(DASHBOARD_HTML),
+      handler: (c) => c.html(dashboard),
     },
   ];
 }
@@ -164,12 +164,12 @@ function events(c: Context, ctx: ModuleContext): Response {
   });
 }
 
-export function buildApp(ctx: ModuleContext, config: () => Config, version: string): Hono {
+export function buildApp(ctx: ModuleContext, config: () => Config, version: string, dashboard: string): Hono {
   const app = new Hono();
   const requests = ctx.metrics.counter("tandem_api_requests_total", "API requests by method and status code");
   let own: RouteSpec[] = [];
   const all = () => [...own, ...ctx.runtime.routes()];
-  own = coreRoutes(ctx, version, all);
+  own = coreRoutes(ctx, version, dashboard, all);
 
   app.use(async (c, next) => {
     await next();
@@ -212,10 +212,11 @@ class ApiServer implements ModuleInstance {
     private readonly ctx: ModuleContext,
     private readonly override: Listen | undefined,
     private readonly version: string,
+    private readonly dashboard: string,
   ) {}
 
   private serve(at: Listen): Server<undefined> {
-    const app = buildApp(this.ctx, () => this.config!, this.version);
+    const app = buildApp(this.ctx, () => this.config!, this.version, this.dashboard);
     return Bun.serve({ hostname: at.hostname, port: at.port, fetch: app.fetch, idleTimeout: IDLE_TIMEOUT_S });
   }
 
@@ -252,12 +253,14 @@ class ApiServer implements ModuleInstance {
   }
 }
 
-export function apiModule(version: string, override?: Listen): ModuleDef {
+/** The API of a node running these modules (the dashboard shows their panels). */
+export function apiModule(version: string, override: Listen | undefined, modules: readonly ModuleDef[]): ModuleDef {
+  const dashboard = dashboardHtml(modules);
   return {
     name: "api",
     after: [],
     selected: () => true,
     section: (config, node) => ({ ...listenAddress(config, node, override), tokenFile: config.api.tokenFile ?? null }),
-    create: (ctx) => new ApiServer(ctx, override, version),
+    create: (ctx) => new ApiServer(ctx, override, version, dashboard),
   };
 }

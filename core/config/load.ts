@@ -9,17 +9,14 @@ import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { ConfigSchema, ROLES, type RawConfig, type RoleName } from "./schema.ts";
+import { configSchema, ROLES, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
 import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
-import { describeValue, didYouMean, type Problem } from "./problems.ts";
+import { describeValue, didYouMean, type Finding, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
-import { heartbeatProblems } from "../../modules/heartbeat/config.ts";
-import { resourcesProblems } from "../../modules/resources/config.ts";
-import { directorProblems } from "../../modules/director/config.ts";
+import { parseIpv4 } from "../os/ip.ts";
 import { parseKeyFile, type ClusterKeys } from "../crypto/keyfile.ts";
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => IPV4.test(v));
+if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => parseIpv4(v) !== undefined);
 
 export interface NodeConfig {
   name: string;
@@ -52,8 +49,11 @@ export type LoadResult =
   | { ok: true; config: Config; warnings: Problem[] }
   | { ok: false; problems: Problem[]; warnings: Problem[] };
 
-/** Pure: validate the text of a config. `file` only resolves relative paths. */
-export function parseConfig(text: string, file: string): LoadResult {
+/**
+ * Pure: validate the text of a config against the schema and rules of these
+ * modules (modules/index.ts lists them). `file` only resolves relative paths.
+ */
+export function parseConfig(text: string, file: string, modules: readonly ModuleConfigSpec[]): LoadResult {
   let doc: unknown;
   try {
     doc = parseToml(text);
@@ -65,11 +65,12 @@ export function parseConfig(text: string, file: string): LoadResult {
     throw e;
   }
   const index = lineIndex(text);
-  const withDefaults = Value.Default(ConfigSchema, Value.Clone(doc));
-  const problems = schemaProblems(withDefaults).map((p) => ({ ...p, line: lineOf(index, p.path) }));
+  const schema = configSchema(modules);
+  const withDefaults = Value.Default(schema, Value.Clone(doc));
+  const problems = schemaProblems(schema, withDefaults).map((p) => ({ ...p, line: lineOf(index, p.path) }));
   if (problems.length) return { ok: false, problems, warnings: [] };
   const raw = withDefaults as RawConfig;
-  const semantic = semanticProblems(raw).map((p) => ({ ...p, line: lineOf(index, p.path) }));
+  const semantic = [...nodeProblems(raw), ...modules.flatMap((m) => m.config?.rules?.(raw) ?? [])].map((p) => ({ ...p, line: lineOf(index, p.path) }));
   const warnings = semantic.filter((p) => p.severity === "warning").map(({ severity: _, ...p }) => p);
   const errors = semantic.filter((p) => p.severity === "error").map(({ severity: _, ...p }) => p);
   if (errors.length) return { ok: false, problems: errors, warnings };
@@ -120,10 +121,10 @@ function expectedOf(schema: TSchema): string {
   return String(schema.type ?? "a value");
 }
 
-function schemaProblems(doc: unknown): Problem[] {
+function schemaProblems(schema: TSchema, doc: unknown): Problem[] {
   const seen = new Set<string>();
   const out: Problem[] = [];
-  for (const err of Value.Errors(ConfigSchema, doc)) {
+  for (const err of Value.Errors(schema, doc)) {
     if (seen.has(err.path)) continue;
     seen.add(err.path);
     const path = pointerToPath(err.path);
@@ -147,9 +148,8 @@ function schemaProblems(doc: unknown): Problem[] {
   return out.filter((p) => !out.some((q) => q !== p && q.path.length > p.path.length && p.path.every((s, i) => q.path[i] === s)));
 }
 
-type Finding = Problem & { severity: "error" | "warning" };
-
-function semanticProblems(c: RawConfig): Finding[] {
+/** The rules of the nodes list; each module's own follow. */
+function nodeProblems(c: RawConfig): Finding[] {
   const out: Finding[] = [];
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
@@ -167,18 +167,6 @@ function semanticProblems(c: RawConfig): Finding[] {
   const arbiters = c.nodes.filter((n) => n.roles.includes("arbiter"));
   if (members.length === 0) out.push({ severity: "error", path: ["nodes"], message: "no node has the member role", expected: "at least one member" });
   if (arbiters.length > 1) out.push({ severity: "error", path: ["nodes"], message: `${arbiters.length} arbiters`, expected: "at most one arbiter" });
-  if (c.heartbeat) out.push(...heartbeatProblems(c.heartbeat, c.nodes));
-  else if (c.nodes.length > 1)
-    out.push({ severity: "warning", path: [], message: "no [heartbeat] section: the nodes will not know whether the others are alive", hint: "add [heartbeat] with at least one link" });
-  if (c.resources) out.push(...resourcesProblems(c.resources, c.nodes));
-  if (c.director || c.services) out.push(...directorProblems(c.director, c.services ?? []));
-  if (members.length === 2 && arbiters.length === 0 && !c.resources?.fence_device.length)
-    out.push({
-      severity: "warning",
-      path: ["nodes"],
-      message: "two members with no arbiter and no fencing: after a split neither side can tell a dead peer from a cut link",
-      hint: "add a node with roles = [\"arbiter\"]",
-    });
   return out;
 }
 
@@ -212,15 +200,15 @@ export function secretFileProblem(path: string, key: KeyPath): Problem | undefin
   return undefined;
 }
 
-/** Read and validate a config file, including its key and token files. */
-export async function loadConfig(file: string): Promise<LoadResult> {
+/** Read and validate a config file for these modules, including its key and token files. */
+export async function loadConfig(file: string, modules: readonly ModuleConfigSpec[]): Promise<LoadResult> {
   let text: string;
   try {
     text = await Bun.file(file).text();
   } catch (e) {
     return { ok: false, problems: [{ path: [], message: `cannot read config file: ${(e as Error).message}` }], warnings: [] };
   }
-  const result = parseConfig(text, file);
+  const result = parseConfig(text, file, modules);
   if (!result.ok) return result;
   const files: Problem[] = [];
   const keyProblem = secretFileProblem(result.config.keyFile, ["key_file"]);

@@ -1,11 +1,15 @@
-/** Schema pieces every section uses: durations, names. */
+/** Schema pieces every section uses: durations, names, a real server's weight. */
 import { Type } from "@sinclair/typebox";
 import { DURATION_PATTERN } from "../duration.ts";
 
 export const Duration = (description: string, def?: string) =>
   Type.String({ pattern: DURATION_PATTERN, description: `${description} (a duration: 150ms, 2s, 1m)`, ...(def ? { default: def } : {}) });
 
+/** A name in the config: a node, resource, group, service; also how peers' names are checked on the wire. */
 export const NAME_PATTERN = "^[a-z][a-z0-9-]{0,30}$";
 
 export const Name = (description: string) =>
   Type.String({ pattern: NAME_PATTERN, description: `${description} (lower case letters, digits and '-', starting with a letter, at most 31)` });
+
+/** The heaviest weight a real server takes (IPVS's bound, a u16 in practice), wherever a weight is read. */
+export const MAX_WEIGHT = 65_535;

@@ -10,6 +10,9 @@ export interface Problem {
   hint?: string;
 }
 
+/** What a cross-field rule finds: an error refuses the config, a warning is shown and the config used. */
+export type Finding = Problem & { severity: "error" | "warning" };
+
 export function formatPath(path: KeyPath): string {
   let out = "";
   for (const p of path) out += typeof p === "number" ? `[${p}]` : out ? `.${p}` : p;

@@ -1,15 +1,14 @@
 /**
  * The config schema. It is JSON Schema (TypeBox builds it), so `tandem config
- * schema` prints exactly what `tandem check` enforces. Each module defines its
- * section in its own folder; this file is where they are composed (one line
- * each). An unknown section or key is an error.
+ * schema` prints exactly what `tandem check` enforces. Core defines the
+ * cluster's own keys (cluster, nodes, api, log, runtime); each module brings
+ * its sections, rules and agent kinds in its descriptor, and `configSchema`
+ * composes the schema from the list of modules it is given. An unknown
+ * section or key is an error.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
 import { Duration, Name } from "./primitives.ts";
-import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
-import { ResourcesSchema } from "../../modules/resources/config.ts";
-import { ServicesSchema } from "../../modules/checks/config.ts";
-import { DirectorSchema } from "../../modules/director/config.ts";
+import type { Finding } from "./problems.ts";
 
 export const ROLES = ["member", "arbiter"] as const;
 export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)), {
@@ -49,29 +48,86 @@ export const RuntimeSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-export const ConfigSchema = Type.Object(
-  {
-    cluster: Name("the cluster's name; frames and nodes of another cluster are refused"),
-    key_file: Type.String({ minLength: 1, description: "the cluster key written by `tandem keygen` (mode 0600), relative to this file" }),
-    state_dir: Type.Optional(
-      Type.String({
-        minLength: 1,
-        description:
-          "where this node keeps what must survive a restart (standby, moves, cleanups, the director's overrides), relative to this file; read at start (`tandem run --state-dir` overrides it); unset: kept in memory only",
-      }),
-    ),
-    nodes: Type.Array(NodeSchema, { minItems: 1, description: "every node of the cluster, the same list on every node" }),
-    api: ApiSchema,
-    log: LogSchema,
-    runtime: RuntimeSchema,
-    heartbeat: Type.Optional(HeartbeatSchema),
-    resources: Type.Optional(ResourcesSchema),
-    services: Type.Optional(ServicesSchema),
-    director: Type.Optional(DirectorSchema),
-  },
-  { additionalProperties: false, $id: "https://tandem.invalid/config.schema.json", title: "Tandem cluster configuration" },
-);
+const CORE_PROPERTIES = {
+  cluster: Name("the cluster's name; frames and nodes of another cluster are refused"),
+  key_file: Type.String({ minLength: 1, description: "the cluster key written by `tandem keygen` (mode 0600), relative to this file" }),
+  state_dir: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "where this node keeps what must survive a restart (standby, moves, cleanups, the director's overrides), relative to this file; read at start (`tandem run --state-dir` overrides it); unset: kept in memory only",
+    }),
+  ),
+  nodes: Type.Array(NodeSchema, { minItems: 1, description: "every node of the cluster, the same list on every node" }),
+  api: ApiSchema,
+  log: LogSchema,
+  runtime: RuntimeSchema,
+};
 
-export type RawConfig = Static<typeof ConfigSchema>;
+const CoreSchema = Type.Object(CORE_PROPERTIES);
+
+/**
+ * The sections of the modules, as their config.ts declares them by merging
+ * into this interface (`declare module ".../core/config/schema.ts"`), so a
+ * module's code reads `config.raw.<its key>` typed, and core names none.
+ */
+export interface ModuleSections {}
+
+export type RawConfig = Static<typeof CoreSchema> & ModuleSections;
 export type RawNode = Static<typeof NodeSchema>;
 export type RoleName = (typeof ROLES)[number];
+
+/** A resource agent kind a module runs: `agent = "<kind>"` in a resource sends its actions to that module. */
+export interface AgentKind {
+  kind: string;
+  /** For the schema's description of a resource's `agent`. */
+  description: string;
+}
+
+export interface ConfigSection {
+  /** The top-level TOML key (a table or an array of tables); optional in the file. */
+  key: string;
+  /** Its schema; a function when it depends on the agent kinds of all the modules (as [resources] does). */
+  schema: TSchema | ((agents: readonly AgentKind[]) => TSchema);
+}
+
+/** What a module descriptor brings to the config (core/module.ts ModuleDef extends it). */
+export interface ModuleConfigSpec {
+  name: string;
+  config?: {
+    sections: readonly ConfigSection[];
+    /** Cross-field rules on the whole document once it fits the schema (defaults filled in). */
+    rules?(raw: RawConfig): Finding[];
+  };
+  /** The resource agent kinds this module registers. */
+  agents?: readonly AgentKind[];
+}
+
+/** The agent kinds of all the modules, in module order; a kind registered twice is a programming error. */
+export function agentKinds(modules: readonly ModuleConfigSpec[]): AgentKind[] {
+  const kinds = modules.flatMap((m) => m.agents ?? []);
+  const seen = new Set<string>();
+  for (const k of kinds) {
+    if (seen.has(k.kind)) throw new Error(`agent kind "${k.kind}" is registered by two modules`);
+    seen.add(k.kind);
+  }
+  return kinds;
+}
+
+const composed = new WeakMap<readonly ModuleConfigSpec[], TObject>();
+
+/** The schema of a config for these modules (built once per list); a key claimed twice is a programming error. */
+export function configSchema(modules: readonly ModuleConfigSpec[]): TObject {
+  const known = composed.get(modules);
+  if (known) return known;
+  const agents = agentKinds(modules);
+  const properties: Record<string, TSchema> = { ...CORE_PROPERTIES };
+  for (const m of modules)
+    for (const s of m.config?.sections ?? []) {
+      if (s.key in properties) throw new Error(`config key "${s.key}" is claimed twice (module ${m.name})`);
+      properties[s.key] = Type.Optional(typeof s.schema === "function" ? s.schema(agents) : s.schema);
+    }
+  const schema = Type.Object(properties, { additionalProperties: false, $id: "https://tandem.invalid/config.schema.json", title: "Tandem cluster configuration" });
+  composed.set(modules, schema);
+  return schema;
+}

@@ -24,7 +24,7 @@ export interface Cidr {
   prefixLength: number;
 }
 
-function parseIpv4(text: string): Uint8Array | undefined {
+function ipv4Bytes(text: string): Uint8Array | undefined {
   const parts = text.split(".");
   if (parts.length !== IPV4_BYTES) return undefined;
   const out = new Uint8Array(IPV4_BYTES);
@@ -43,7 +43,7 @@ function parseGroups(text: string): number[] | undefined {
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;
     if (i === parts.length - 1 && p.includes(".")) {
-      const v4 = parseIpv4(p);
+      const v4 = ipv4Bytes(p);
       if (!v4) return undefined;
       groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
     } else {
@@ -73,7 +73,7 @@ function parseIpv6(text: string): Uint8Array | undefined {
 
 /** Network-order bytes of an IPv4 or IPv6 address; undefined when `text` is neither. */
 export function parseIp(text: string): Uint8Array | undefined {
-  return text.includes(":") ? parseIpv6(text) : parseIpv4(text);
+  return text.includes(":") ? parseIpv6(text) : ipv4Bytes(text);
 }
 
 /** Text of 4 or 16 network-order bytes; IPv6 in RFC 5952 form (lower case, the longest run of zero groups as "::"). */
@@ -133,4 +133,37 @@ export function ipv4Broadcast(cidr: Cidr): Uint8Array | undefined {
   const out = new Uint8Array(cidr.bytes);
   for (let bit = cidr.prefixLength; bit < MAX_PREFIX[4]; bit++) out[bit >> 3]! |= 0x80 >> (bit & 7);
   return out;
+}
+
+/** "ADDRESS:PORT" or "[V6]:PORT" → parts; undefined when it is not one. */
+export function parseHostPort(text: string): { address: string; port: number } | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  return m && parseIp(m[1]!) && port >= 1 && port <= 65535 ? { address: m[1]!, port } : undefined;
+}
+
+/** A dotted-quad IPv4 address as a number from 0 to 2^32 - 1; undefined when `text` is not one. */
+export function parseIpv4(text: string): number | undefined {
+  const bytes = ipv4Bytes(text);
+  return bytes && bytes.reduce((acc, b) => acc * 256 + b, 0);
+}
+
+/** The dotted quad of an IPv4 address held as a number. */
+export function formatIpv4(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
+}
+
+/** The first address of the /prefixLength that holds `address` (IPv4, as numbers). */
+export function networkOf(address: number, prefixLength: number): number {
+  const size = 2 ** (32 - prefixLength);
+  return Math.floor(address / size) * size;
+}
+
+/** Do two prefixes share any address? */
+export function overlaps(a: { address: string; prefixLength: number }, b: { address: string; prefixLength: number }): boolean {
+  const x = parseIpv4(a.address);
+  const y = parseIpv4(b.address);
+  if (x === undefined || y === undefined) return false;
+  const shorter = Math.min(a.prefixLength, b.prefixLength);
+  return networkOf(x, shorter) === networkOf(y, shorter);
 }

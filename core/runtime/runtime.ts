@@ -8,16 +8,16 @@ import type { Config, NodeConfig } from "../config/load.ts";
 import { findSelf, loadConfig, type LoadResult } from "../config/load.ts";
 import { adaptersOf } from "../adapters.ts";
 import { formatProblem } from "../config/problems.ts";
-import { DeadlineTimer } from "../time.ts";
+import { EngineLoop } from "../engine-loop.ts";
 import { Services } from "../cluster.ts";
 import { StateStore } from "../state.ts";
-import type { ModuleContext, ModuleDef, ModuleInstance, ReloadOutcome, RuntimeView } from "../module.ts";
+import { checkModules, type ModuleContext, type ModuleDef, type ModuleInstance, type ReloadOutcome, type RuntimeView } from "../module.ts";
 import type { RouteSpec } from "../api/routes.ts";
 import { initialState, nextDeadline, orderModules, step, type Effect, type Input, type Plan, type State } from "./engine.ts";
 
 /** Where a reload reads the config from: the file on disk, or (test/sim) a text the scenario gives. */
 export interface ConfigSource {
-  load(file: string): Promise<LoadResult>;
+  load(file: string, modules: readonly ModuleDef[]): Promise<LoadResult>;
 }
 
 /** What the runtime is given: the context it passes on to modules, plus its own. */
@@ -36,9 +36,15 @@ function sectionHash(section: unknown): string {
   return createHash("sha256").update(JSON.stringify(section ?? null)).digest("hex").slice(0, 16);
 }
 
-/** The plan a config gives this node: its selected modules and their section hashes. */
+/**
+ * The plan a config gives this node: its selected modules and their section
+ * hashes. Among the modules `after` leaves free, those that register resource
+ * agent kinds come first, so a resource of their kind finds its module from
+ * the resource manager's first probe.
+ */
 export function planFor(defs: readonly ModuleDef[], config: Config, node: NodeConfig): Plan {
-  const modules = defs
+  const hostsFirst = [...defs.filter((d) => d.agents?.length), ...defs.filter((d) => !d.agents?.length)];
+  const modules = hostsFirst
     .filter((d) => d.selected(config, node))
     .map((d) => ({ name: d.name, after: d.after, hash: sectionHash(d.section(config, node)) }));
   orderModules(modules);
@@ -46,11 +52,10 @@ export function planFor(defs: readonly ModuleDef[], config: Config, node: NodeCo
 }
 
 export class Runtime implements RuntimeView {
-  private state: State = initialState;
+  private readonly loop: EngineLoop<State, Input, Effect>;
   private readonly instances = new Map<string, ModuleInstance>();
   /** Configs by hash, for the plans the engine holds. */
   private readonly configs = new Map<string, Config>();
-  private readonly tick: DeadlineTimer;
   private readonly startedAt: number;
   private node: NodeConfig;
   private readonly services = new Services();
@@ -59,10 +64,16 @@ export class Runtime implements RuntimeView {
 
   /** Throws when the state dir cannot be used (see StateStore). */
   constructor(private readonly o: RuntimeOptions) {
+    checkModules(o.defs);
     this.node = o.node;
     this.startedAt = o.clock.wall();
     this.store = new StateStore({ dir: o.stateDir ?? o.config.stateDir, cluster: o.config.cluster, node: o.node.name, log: o.log, clock: o.clock, events: o.events, metrics: o.metrics });
-    this.tick = new DeadlineTimer(o.clock, () => this.feed({ type: "tick", now: o.clock.now() }));
+    this.loop = new EngineLoop(o.clock, initialState, {
+      step,
+      nextDeadline,
+      tick: () => ({ type: "tick", now: o.clock.now() }),
+      perform: (e) => this.perform(e),
+    });
     o.metrics.collect("tandem_module_up", "1 when the module is running on this node", () =>
       Object.values(this.state.modules).map((m) => ({ labels: { module: m.name }, value: m.state === "running" || m.state === "reloading" ? 1 : 0 })),
     );
@@ -87,7 +98,7 @@ export class Runtime implements RuntimeView {
 
   async reload(): Promise<ReloadOutcome> {
     const file = this.config.file;
-    const loaded = await (this.o.configSource?.load(file) ?? loadConfig(file));
+    const loaded = await (this.o.configSource?.load(file, this.o.defs) ?? loadConfig(file, this.o.defs));
     const problems = loaded.ok ? [] : loaded.problems.map((p) => formatProblem(file, p));
     let plan: Plan | undefined;
     if (loaded.ok) {
@@ -150,11 +161,12 @@ export class Runtime implements RuntimeView {
     };
   }
 
+  private get state(): State {
+    return this.loop.state;
+  }
+
   private feed(input: Input): void {
-    const { state, effects } = step(this.state, input);
-    this.state = state;
-    for (const e of effects) this.perform(e);
-    this.tick.set(nextDeadline(this.state));
+    this.loop.feed(input);
     for (const hash of this.configs.keys()) if (hash !== this.state.plan?.hash && hash !== this.state.queued?.hash) this.configs.delete(hash);
   }
 

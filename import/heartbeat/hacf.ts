@@ -8,7 +8,7 @@
  * read as a whole line (ucast, mcast, respawn, ...).
  */
 import { didYouMean } from "../../core/config/problems.ts";
-import { parseIpv4 } from "../../lab/topology.ts";
+import { parseIpv4 } from "../../core/os/ip.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
 import { at, type Finding } from "../findings.ts";
 import { readLines, type Line } from "./lines.ts";

@@ -9,7 +9,7 @@
 import { formatDuration, parseDuration } from "../../core/duration.ts";
 import { HEARTBEAT_PORT } from "../../modules/heartbeat/config.ts";
 import { MAX_RESOURCES, ResourceSchema } from "../../modules/resources/config.ts";
-import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../../lab/topology.ts";
+import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../../core/os/ip.ts";
 import { TomlWriter, type TomlValue } from "../toml.ts";
 import { checkAuthkeys } from "./authkeys.ts";
 import { at, findingLines, type Finding } from "../findings.ts";

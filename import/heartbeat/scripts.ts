@@ -8,7 +8,7 @@
  * Debian's resource-agents (4.12), and the advised timeouts are that version's
  * meta-data. IPaddr and IPaddr2 become Tandem's own `address` agent.
  */
-import { formatIpv4, networkOf, parseIpv4 } from "../../lab/topology.ts";
+import { formatIpv4, networkOf, parseIpv4 } from "../../core/os/ip.ts";
 import { IFNAMSIZ, labelProblem } from "../../core/os/netlink.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
 

@@ -6,8 +6,9 @@
 import { formatDuration } from "../../core/duration.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
-import { formatIpv4, parseIpv4 } from "../../lab/topology.ts";
-import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, MAX_WEIGHT, commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
+import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
+import { MAX_WEIGHT } from "../../core/config/primitives.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { CHECKER, HTTP_GET, OTHER_CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER } from "./keywords.ts";
 import { statementText, type Statement } from "./parse.ts";

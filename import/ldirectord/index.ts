@@ -13,9 +13,10 @@ import { didYouMean } from "../../core/config/problems.ts";
 import { formatIp, parseIp } from "../../core/os/ip.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
-import { formatIpv4, parseIpv4 } from "../../lab/topology.ts";
+import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { at, findingLines, tidy, type Finding, type Level } from "../findings.ts";
-import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, MAX_WEIGHT, commonCheck, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
+import { MAX_WEIGHT } from "../../core/config/primitives.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, commonCheck, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
 

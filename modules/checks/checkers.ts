@@ -6,8 +6,9 @@
  */
 import { parseDuration } from "../../core/duration.ts";
 import { AGENT_PATH } from "../resources/agents/ocf.ts";
-import { runProcess } from "../resources/agents/process.ts";
+import { runProcess } from "../../core/os/process.ts";
 import type { CHECK_KINDS, CheckRaw, ServerRaw, ServiceRaw } from "./config.ts";
+import type { CheckFn, CheckOutcome, Target } from "./target.ts";
 import { dnsCheck } from "./dns.ts";
 import { httpCheck, httpsCheck } from "./http.ts";
 import { converse, describeError, withTimeout } from "./socket.ts";
@@ -20,21 +21,6 @@ const MISC_MESSAGE_CHARS = 200;
 const DEFAULT_PORTS: Partial<Record<CheckKind, number>> = { http: 80, https: 443, dns: 53 };
 
 export type CheckKind = (typeof CHECK_KINDS)[number];
-
-/** Where a check goes: the server's address and the port to check (null when nothing names one). */
-export interface Target {
-  address: string;
-  port: number | null;
-}
-
-export interface CheckOutcome {
-  ok: boolean;
-  message: string;
-  /** misc with dynamic_weight: the weight its exit code sets. */
-  weight?: number;
-}
-
-export type CheckFn = (target: Target, check: CheckRaw, signal: AbortSignal) => Promise<CheckOutcome>;
 
 /** The check's port, else the server's, else the service's, else the kind's usual one. */
 export function targetOf(service: ServiceRaw, server: ServerRaw): Target {

@@ -4,7 +4,7 @@
  * state machine (rise, fall) and its checkers live beside this file.
  */
 import { Type, type Static } from "@sinclair/typebox";
-import { Duration, Name } from "../../core/config/primitives.ts";
+import { Duration, MAX_WEIGHT, Name } from "../../core/config/primitives.ts";
 
 export const CHECK_KINDS = ["tcp", "http", "https", "misc", "dns", "none"] as const;
 
@@ -14,7 +14,7 @@ export const ServerSchema = Type.Object(
   {
     address: Type.String({ minLength: 1, description: "the real server's IPv4 or IPv6 address" }),
     port: Type.Optional({ ...Port, description: "its port; default: the service's port" }),
-    weight: Type.Integer({ minimum: 0, maximum: 65535, default: 1, description: "its share of new connections; 0 takes no new ones" }),
+    weight: Type.Integer({ minimum: 0, maximum: MAX_WEIGHT, default: 1, description: "its share of new connections; 0 takes no new ones" }),
   },
   { additionalProperties: false },
 );
@@ -55,5 +55,11 @@ export const ServiceSchema = Type.Object(
 export const ServicesSchema = Type.Array(ServiceSchema, { description: "services: their servers and checks, shared by the director and the proxy" });
 
 export type ServiceRaw = Static<typeof ServiceSchema>;
+
+declare module "../../core/config/schema.ts" {
+  interface ModuleSections {
+    services?: ServiceRaw[];
+  }
+}
 export type CheckRaw = Static<typeof CheckSchema>;
 export type ServerRaw = Static<typeof ServerSchema>;

@@ -8,7 +8,7 @@
  */
 import { parseDuration } from "../../core/duration.ts";
 import type { CheckRaw } from "./config.ts";
-import type { CheckOutcome, Target } from "./checkers.ts";
+import type { CheckOutcome, Target } from "./target.ts";
 import { describeError, withTimeout } from "./socket.ts";
 
 export const DNS_TYPES = { A: 1, NS: 2, SOA: 6, MX: 15, TXT: 16, AAAA: 28 } as const;

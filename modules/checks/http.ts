@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { parseDuration } from "../../core/duration.ts";
 import type { CheckRaw } from "./config.ts";
-import type { CheckOutcome, Target } from "./checkers.ts";
+import type { CheckOutcome, Target } from "./target.ts";
 import { converse, withTimeout } from "./socket.ts";
 
 /** The most of a response's status line and headers that is read. */

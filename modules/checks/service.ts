@@ -6,11 +6,12 @@
  * on the control thread (control.ts), and reports through `onChange`.
  */
 import type { Clock } from "../../core/time.ts";
-import { DeadlineTimer } from "../../core/time.ts";
+import { EngineLoop } from "../../core/engine-loop.ts";
 import type { Random } from "../../core/random.ts";
 import { serverKey } from "../../core/net/address.ts";
 import type { ServerRaw, ServiceRaw } from "./config.ts";
-import { CHECKERS, runCheck, targetOf, type CheckFn, type CheckKind, type Target } from "./checkers.ts";
+import { CHECKERS, runCheck, targetOf, type CheckKind } from "./checkers.ts";
+import type { CheckFn, Target } from "./target.ts";
 import { initialState, isHealthy, nextDeadline, step, weightOf, type EngineParams, type Effect, type Health, type Input, type ServerChange, type State } from "./engine.ts";
 
 export interface CheckerOptions {
@@ -50,19 +51,22 @@ export interface ServiceStatus {
 }
 
 export class Checker {
-  private state: State;
+  private readonly loop: EngineLoop<State, Input, Effect>;
   private services: readonly ServiceRaw[];
   /** By server key: what its checks need. */
   private targets = new Map<string, { service: ServiceRaw; server: ServerRaw; target: Target }>();
   /** By run: the checks in flight. */
   private readonly running = new Map<number, AbortController>();
-  private readonly timer: DeadlineTimer;
 
   constructor(private readonly o: CheckerOptions) {
     this.services = o.services;
     this.index();
-    this.state = initialState({ concurrency: o.concurrency, initial: o.initial }, o.services);
-    this.timer = new DeadlineTimer(o.clock, () => this.feed({ type: "tick", now: o.clock.now() }));
+    this.loop = new EngineLoop(o.clock, initialState({ concurrency: o.concurrency, initial: o.initial }, o.services), {
+      step,
+      nextDeadline,
+      tick: () => ({ type: "tick", now: o.clock.now() }),
+      perform: (e) => this.perform(e),
+    });
   }
 
   start(): void {
@@ -85,7 +89,7 @@ export class Checker {
   /** Aborts every check in flight; nothing is reported after. */
   stop(): void {
     this.feed({ type: "stop", now: this.o.clock.now() });
-    this.timer.clear();
+    this.loop.clear();
     for (const abort of this.running.values()) abort.abort();
     this.running.clear();
   }
@@ -128,11 +132,12 @@ export class Checker {
     }
   }
 
+  private get state(): State {
+    return this.loop.state;
+  }
+
   private feed(input: Input): void {
-    const { state, effects } = step(this.state, input);
-    this.state = state;
-    for (const e of effects) this.perform(e);
-    this.timer.set(nextDeadline(this.state));
+    this.loop.feed(input);
   }
 
   private perform(e: Effect): void {

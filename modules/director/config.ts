@@ -7,9 +7,10 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
 import { parseDuration } from "../../core/duration.ts";
+import type { Finding } from "../../core/config/problems.ts";
+import type { RawConfig } from "../../core/config/schema.ts";
 import type { ServiceRaw } from "../checks/config.ts";
-import { parseIp } from "../../core/os/ip.ts";
-import { parseHostPort } from "./engine.ts";
+import { parseHostPort, parseIp } from "../../core/os/ip.ts";
 
 const familyOfAddress = (a: string) => parseIp(a)?.length;
 
@@ -51,11 +52,10 @@ export const DirectorSchema = Type.Object(
 export type DirectorRaw = Static<typeof DirectorSchema>;
 export type VirtualServiceRaw = Static<typeof VirtualServiceSchema>;
 
-interface Finding {
-  severity: "error" | "warning";
-  path: (string | number)[];
-  message: string;
-  expected?: string;
+declare module "../../core/config/schema.ts" {
+  interface ModuleSections {
+    director?: DirectorRaw;
+  }
 }
 
 /** Cross-field rules of [[services]] and [director]: names unique and known, an address and port or a fwmark, what each check kind needs. */
@@ -105,3 +105,8 @@ export function directorProblems(director: DirectorRaw | undefined, services: re
 
 /** The shortest check interval accepted. */
 export const MIN_CHECK_INTERVAL_MS = 100;
+
+/** The module's rules on the whole config, when it has [director] or [[services]]. */
+export function directorRules(c: RawConfig): Finding[] {
+  return c.director || c.services ? directorProblems(c.director, c.services ?? []) : [];
+}

@@ -22,7 +22,7 @@
  * virtual services with their alpha.
  */
 import { parseDuration } from "../../core/duration.ts";
-import { parseIp } from "../../core/os/ip.ts";
+import { parseHostPort } from "../../core/os/ip.ts";
 import { serverKey } from "../../core/net/address.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { VirtualServiceRaw } from "./config.ts";
@@ -70,13 +70,6 @@ export interface DirectorOutput {
   views: VirtualServiceView[];
   /** Each virtual service's up/down, to be given back as `wasUp`. */
   up: Record<string, boolean>;
-}
-
-/** "ADDRESS:PORT" or "[V6]:PORT" → parts; undefined when it is not one. */
-export function parseHostPort(text: string): { address: string; port: number } | undefined {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[2]);
-  return m && parseIp(m[1]!) && port >= 1 && port <= 65535 ? { address: m[1]!, port } : undefined;
 }
 
 export function virtualServiceKey(vs: VirtualServiceRaw): string {

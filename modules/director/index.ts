@@ -1,5 +1,6 @@
 /** The director's contract with the runtime. */
 import type { ModuleDef } from "../../core/module.ts";
+import { DirectorSchema, directorRules } from "./config.ts";
 import { DirectorService } from "./service.ts";
 
 export const directorModule: ModuleDef = {
@@ -8,4 +9,9 @@ export const directorModule: ModuleDef = {
   selected: (config, node) => config.raw.director !== undefined && node.roles.includes("member"),
   section: (config) => ({ director: config.raw.director, services: config.raw.services, managed: (config.raw.resources?.resource ?? []).some((r) => r.agent === "director") }),
   create: (ctx) => new DirectorService(ctx),
+  config: {
+    sections: [{ key: "director", schema: DirectorSchema }],
+    rules: directorRules,
+  },
+  agents: [{ kind: "director", description: "the director module" }],
 };

@@ -5,8 +5,7 @@
  */
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-
-export const MAX_WEIGHT = 65_535;
+import { MAX_WEIGHT } from "../../core/config/primitives.ts";
 
 const Overrides = Type.Record(Type.String(), Type.Integer({ minimum: 0, maximum: MAX_WEIGHT }));
 

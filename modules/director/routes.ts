@@ -6,7 +6,7 @@
  */
 import type { RouteSpec } from "../../core/api/routes.ts";
 import { problem } from "../../core/api/problem.ts";
-import { MAX_WEIGHT } from "./overrides.ts";
+import { MAX_WEIGHT } from "../../core/config/primitives.ts";
 
 export interface DirectorHost {
   status(): Record<string, unknown>;
@@ -57,7 +57,7 @@ export function directorRoutes(host: DirectorHost): RouteSpec[] {
       summary: "set a real server's weight until cleared (enable)",
       mutating: true,
       produces: "application/json",
-      responses: { ...ACCEPTED, 400: "not a weight from 0 to 65535" },
+      responses: { ...ACCEPTED, 400: `not a weight from 0 to ${MAX_WEIGHT}` },
       handler: (_c, p) => {
         const w = Number(p.weight);
         if (!/^\d+$/.test(p.weight!) || w > MAX_WEIGHT) return problem(400, `weight "${p.weight}" is not a whole number from 0 to ${MAX_WEIGHT}`);

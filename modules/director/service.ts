@@ -13,7 +13,7 @@ import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import { serverKey } from "../../core/net/address.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
-import type { AgentAction, AgentResult, RunOptions } from "../resources/agents/agent.ts";
+import type { AgentAction, AgentResult, RunOptions } from "../../core/agent.ts";
 import type { ChecksSubscription, ChecksWant } from "../checks/control.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { DirectorRaw } from "./config.ts";
@@ -66,7 +66,7 @@ export class DirectorService implements ModuleInstance {
     this.dataplane = this.choose(this.section());
     this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() });
     this.checks = this.subscribe();
-    this.withdraw = this.ctx.services.provide("director", { run: (action, options) => this.agent(action, options) });
+    this.withdraw = this.ctx.services.provideAgent("director", { run: (action, options) => this.agent(action, options) });
     this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
     await this.settled();
   }

@@ -1,12 +1,13 @@
 /**
  * The [heartbeat] section: timers as in Heartbeat's ha.cf (keepalive is
- * `interval`), the UDP port, and the links. Composed into the config schema by
- * core/config/schema.ts; its cross-field rules are `heartbeatProblems`.
+ * `interval`), the UDP port, and the links. The module's descriptor brings the
+ * schema and `heartbeatRules` (its cross-field rules) to the config.
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, NAME_PATTERN } from "../../core/config/primitives.ts";
 import { parseDuration } from "../../core/duration.ts";
-import type { Problem } from "../../core/config/problems.ts";
+import type { Finding } from "../../core/config/problems.ts";
+import type { RawConfig } from "../../core/config/schema.ts";
 
 export const HEARTBEAT_PORT = 694;
 
@@ -57,6 +58,12 @@ export const HeartbeatSchema = Type.Object(
 export type HeartbeatRaw = Static<typeof HeartbeatSchema>;
 export type LinkRaw = Static<typeof LinkSchema>;
 
+declare module "../../core/config/schema.ts" {
+  interface ModuleSections {
+    heartbeat?: HeartbeatRaw;
+  }
+}
+
 interface NodeLike {
   name: string;
   address: string;
@@ -65,8 +72,8 @@ interface NodeLike {
 const MULTICAST = /^(22[4-9]|23\d)\./;
 
 /** Cross-field rules: timer order, every node addressed on every link, what each kind needs. */
-export function heartbeatProblems(hb: HeartbeatRaw, nodes: readonly NodeLike[]): Array<Problem & { severity: "error" | "warning" }> {
-  const out: Array<Problem & { severity: "error" | "warning" }> = [];
+export function heartbeatProblems(hb: HeartbeatRaw, nodes: readonly NodeLike[]): Finding[] {
+  const out: Finding[] = [];
   const ms = (k: "interval" | "warntime" | "deadtime" | "initdead") => parseDuration(hb[k])!;
   const at = (key: string) => ["heartbeat", key];
   if (ms("interval") <= 0) out.push({ severity: "error", path: at("interval"), message: "interval must be above zero", expected: "a duration above 0" });
@@ -132,4 +139,12 @@ function receiveEndpoint(link: LinkRaw, node: NodeLike): string | undefined {
 /** A node's address on a link: the link's table, else the node's own address. */
 export function linkAddress(link: LinkRaw, node: NodeLike): string {
   return link.addresses?.[node.name] ?? node.address;
+}
+
+/** The module's rules on the whole config: its section's, or a warning when a cluster of several nodes has none. */
+export function heartbeatRules(c: RawConfig): Finding[] {
+  if (c.heartbeat) return heartbeatProblems(c.heartbeat, c.nodes);
+  if (c.nodes.length > 1)
+    return [{ severity: "warning", path: [], message: "no [heartbeat] section: the nodes will not know whether the others are alive", hint: "add [heartbeat] with at least one link" }];
+  return [];
 }

@@ -1,7 +1,15 @@
 /** The heartbeat module's contract with the runtime. */
 import { createHash } from "node:crypto";
 import type { ModuleDef } from "../../core/module.ts";
+import { HeartbeatSchema, heartbeatRules } from "./config.ts";
 import { HeartbeatService } from "./service.ts";
+
+declare module "../../core/cluster.ts" {
+  interface ServiceMap {
+    /** Membership, quorum and message channels on the heartbeat's links. */
+    cluster: ClusterBus;
+  }
+}
 
 export const heartbeatModule: ModuleDef = {
   name: "heartbeat",
@@ -19,4 +27,6 @@ export const heartbeatModule: ModuleDef = {
       .digest("hex"),
   }),
   create: (ctx) => new HeartbeatService(ctx),
+  config: { sections: [{ key: "heartbeat", schema: HeartbeatSchema }], rules: heartbeatRules },
+  services: ["cluster"],
 };

@@ -21,6 +21,7 @@
  */
 import type { Cancel, Clock } from "../../core/time.ts";
 import { udpTransport, type DatagramSocket, type DatagramTransport, type InterfaceTable } from "../../core/adapters.ts";
+import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { linkAddress, type HeartbeatRaw, type LinkRaw } from "./config.ts";
 
 /** Largest datagram accepted or sent: a frame fits a 1500-byte MTU (the envelope's MAX_FRAME). */
@@ -47,19 +48,11 @@ export interface Endpoint {
 
 export type EndpointResult = { ok: true; endpoint: Endpoint } | { ok: false; error: string };
 
-function ipv4ToNumber(a: string): number {
-  return a.split(".").reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-function numberToIpv4(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-}
-
 /** The IPv4 broadcast address of address/netmask: the host bits all ones. */
 export function broadcastAddress(address: string, netmask: string): string {
-  const a = ipv4ToNumber(address);
-  const m = ipv4ToNumber(netmask);
-  return numberToIpv4(a - (a % (2 ** 32 - m)) + (2 ** 32 - m - 1));
+  const a = parseIpv4(address)!;
+  const m = parseIpv4(netmask)!;
+  return formatIpv4(a - (a % (2 ** 32 - m)) + (2 ** 32 - m - 1));
 }
 
 /**

@@ -5,6 +5,7 @@
  * a goodbye. A small bounded binary encoding; decoding never throws and checks
  * every length before reading.
  */
+import { NAME_PATTERN } from "../../core/config/primitives.ts";
 
 export interface ViewEntry {
   node: string;
@@ -60,7 +61,7 @@ const E_UP = 1;
 const E_ECHO = 2;
 const E_LATE = 4;
 export const MAX_VIEW = 32;
-const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
+const NAME_RE = new RegExp(NAME_PATTERN);
 const CONFIG_RE = /^[0-9a-f]{8}$/;
 
 const UTF8_ENCODER = new TextEncoder();

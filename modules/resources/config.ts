@@ -11,7 +11,8 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
 import { parseDuration } from "../../core/duration.ts";
-import { didYouMean, type Problem } from "../../core/config/problems.ts";
+import { didYouMean, type Finding } from "../../core/config/problems.ts";
+import type { AgentKind, RawConfig } from "../../core/config/schema.ts";
 import { createAgent } from "./agents/index.ts";
 import { createFenceDevice } from "./fencing/config.ts";
 import { INFINITY, MINUS_INFINITY, type ClusterConfig, type GroupDef, type OnFail, type ResourceDef } from "./model.ts";
@@ -21,9 +22,20 @@ export const MAX_RESOURCES = 32;
 
 export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;
 
-/** How an agent string reads: `address`, `exec`, `ocf:PROVIDER:TYPE`, `lsb:SCRIPT`, `systemd:UNIT`. */
-export const AGENT_PATTERN = "^(address|exec|director|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@-]+|systemd:[A-Za-z0-9:_.@-]+)$";
-const AGENT_RE = new RegExp(AGENT_PATTERN);
+/**
+ * How an agent string reads: `address`, `exec`, a kind another module
+ * registers (its descriptor's `agents`), `ocf:PROVIDER:TYPE`, `lsb:SCRIPT`,
+ * `systemd:UNIT`.
+ */
+export function agentPattern(moduleKinds: readonly AgentKind[]): string {
+  const words = ["address", "exec", ...moduleKinds.map((k) => k.kind)].join("|");
+  return `^(${words}|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@-]+|systemd:[A-Za-z0-9:_.@-]+)$`;
+}
+
+function agentDescription(moduleKinds: readonly AgentKind[]): string {
+  const modules = moduleKinds.map((k) => `${k.kind} (${k.description}), `).join("");
+  return `address, exec, ${modules}ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT`;
+}
 
 const ParamValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Array(Type.String())]);
 const Params = Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), ParamValue, {
@@ -31,10 +43,12 @@ const Params = Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }),
   description: "the agent's parameters (OCF: OCF_RESKEY_<name>; exec: start, stop, monitor as argv arrays)",
 });
 
-export const ResourceSchema = Type.Object(
+/** A resource, whose agent may be of the module kinds given. */
+export const resourceSchema = (moduleKinds: readonly AgentKind[]) =>
+  Type.Object(
   {
     name: Name("the resource's name"),
-    agent: Type.String({ pattern: AGENT_PATTERN, description: "address, exec, director (the director module), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT" }),
+    agent: Type.String({ pattern: agentPattern(moduleKinds), description: agentDescription(moduleKinds) }),
     params: Params,
     exclusive: Type.Boolean({ default: true, description: "may run on one node at a time (an address, a file system); false for a resource harmless twice" }),
     monitor_interval: Duration("time between monitors while it runs; 0s for none", "10s"),
@@ -47,6 +61,9 @@ export const ResourceSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A resource of the built-in kinds only: its type and its defaults. */
+export const ResourceSchema = resourceSchema([]);
 
 export const GroupSchema = Type.Object(
   {
@@ -97,10 +114,12 @@ export const FenceDeviceSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const ResourcesSchema = Type.Object(
+/** The [resources] section, its resources' agents of the built-in kinds and those the modules given register. */
+export const resourcesSchema = (moduleKinds: readonly AgentKind[]) =>
+  Type.Object(
   {
     stickiness: Type.Integer({ minimum: 0, maximum: INFINITY, default: 0, description: "default score for a group to stay where it runs" }),
-    resource: Type.Array(ResourceSchema, { default: [], maxItems: MAX_RESOURCES }),
+    resource: Type.Array(resourceSchema(moduleKinds), { default: [], maxItems: MAX_RESOURCES }),
     group: Type.Array(GroupSchema, { default: [] }),
     location: Type.Array(LocationSchema, { default: [] }),
     colocation: Type.Array(ColocationSchema, { default: [] }),
@@ -110,7 +129,13 @@ export const ResourcesSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export type ResourcesRaw = Static<typeof ResourcesSchema>;
+export type ResourcesRaw = Static<ReturnType<typeof resourcesSchema>>;
+
+declare module "../../core/config/schema.ts" {
+  interface ModuleSections {
+    resources?: ResourcesRaw;
+  }
+}
 export type ResourceRaw = Static<typeof ResourceSchema>;
 export type FenceDeviceRaw = Static<typeof FenceDeviceSchema>;
 
@@ -118,8 +143,6 @@ interface NodeLike {
   name: string;
   roles: readonly string[];
 }
-
-type Finding = Problem & { severity: "error" | "warning" };
 
 const ms = (d: string) => parseDuration(d)!;
 
@@ -181,7 +204,6 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
   rs.resource.forEach((r, i) => {
     if (resourceNames.has(r.name)) err(["resource", i, "name"], `resource name "${r.name}" is used twice`, "a unique name");
     resourceNames.add(r.name);
-    if (!AGENT_RE.test(r.agent)) return;
     if (r.agent === "exec") {
       for (const verb of ["start", "stop", "monitor"]) {
         const v = r.params[verb];
@@ -250,5 +272,23 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     }
     for (const n of Object.keys(d.host_map ?? {})) knownNode(["fence_device", i, "host_map", n], n);
   });
+  return out;
+}
+
+/**
+ * The module's rules on the whole config: its section's, and a warning for a
+ * pair that can neither fence nor ask an arbiter (with or without [resources]).
+ */
+export function resourcesRules(c: RawConfig): Finding[] {
+  const out = c.resources ? resourcesProblems(c.resources, c.nodes) : [];
+  const members = c.nodes.filter((n) => n.roles.includes("member"));
+  const arbiters = c.nodes.filter((n) => n.roles.includes("arbiter"));
+  if (members.length === 2 && arbiters.length === 0 && !c.resources?.fence_device.length)
+    out.push({
+      severity: "warning",
+      path: ["nodes"],
+      message: "two members with no arbiter and no fencing: after a split neither side can tell a dead peer from a cut link",
+      hint: "add a node with roles = [\"arbiter\"]",
+    });
   return out;
 }

@@ -23,7 +23,7 @@
  * - A start or stop in flight counts as "may be active" in every plan, and
  *   with quorum its group waits for its answer.
  */
-import type { AgentStatus } from "./agents/agent.ts";
+import type { AgentStatus } from "../../core/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
 import { plan } from "./policy.ts";
 import type { Action, ClusterConfig, ClusterInput, FailRecord, FenceState, Membership, Move, NodeState, ResourceState } from "./model.ts";

@@ -7,13 +7,13 @@
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import { DeadlineTimer } from "../../core/time.ts";
-import { CHANNEL, type ClusterBus } from "../../core/cluster.ts";
+import type { ClusterBus } from "../../core/cluster.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { clusterConfigOf, type ResourceRaw } from "./config.ts";
 import { createAgent, type ManagedAgent } from "./agents/index.ts";
 import { initialState, nextDeadline, step, type AdminCommand, type AdminState, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
-import { decodeAdmin, decodeMessage, encodeMessage } from "./wire.ts";
+import { decodeAdmin, decodeMessage, encodeMessage, RESOURCES_CHANNEL } from "./wire.ts";
 import { adminRoutes } from "./routes.ts";
 import { statusOf } from "./status.ts";
 import { createFenceDevice } from "./fencing/config.ts";
@@ -86,7 +86,7 @@ export class ResourcesService implements ModuleInstance {
     this.kept = JSON.stringify(this.state.admin);
     this.off = [
       this.bus.watch(() => this.feed({ type: "membership", ...this.time(), cluster: this.view() })),
-      this.bus.listen(CHANNEL.resources, (from, data) => {
+      this.bus.listen(RESOURCES_CHANNEL, (from, data) => {
         const message = decodeMessage(data);
         if (!message) return this.dropped.inc({ reason: "bad-message" });
         this.feed({ type: "message", ...this.time(), from, message });
@@ -193,7 +193,7 @@ export class ResourcesService implements ModuleInstance {
           this.ctx.events.emit("resources.error", { message: `a ${e.message.type} of ${bytes.length} bytes does not fit a frame (${this.bus.maxMessageBytes})` });
           return;
         }
-        this.bus.send(CHANNEL.resources, bytes);
+        this.bus.send(RESOURCES_CHANNEL, bytes);
         return;
       }
       case "run":

@@ -5,9 +5,13 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { NAME_PATTERN } from "../../core/config/primitives.ts";
 import type { AdminState, Message } from "./engine.ts";
 
-const Name = Type.String({ pattern: "^[a-z][a-z0-9-]{0,30}$" });
+/** The cluster bus channel of the coordinators' messages (the descriptor declares it). */
+export const RESOURCES_CHANNEL = 1;
+
+const Name = Type.String({ pattern: NAME_PATTERN });
 const Count = Type.Integer({ minimum: 0 });
 const STATES = ["stopped", "started", "failed-start", "failed-monitor", "failed-stop", "unknown"] as const;
 const State = Type.Union(STATES.map((s) => Type.Literal(s)));

@@ -6,6 +6,7 @@ import { parseConfig } from "../../core/config/load.ts";
 import { formatPath } from "../../core/config/problems.ts";
 import { ServicesSchema } from "../../modules/checks/config.ts";
 import { DirectorSchema } from "../../modules/director/config.ts";
+import { MODULES } from "../../modules/index.ts";
 
 type Loose = Record<string, unknown>;
 
@@ -41,6 +42,6 @@ export function lvsProblems(toml: string, opts: { rest: boolean }): string[] {
     ...doc.director.virtual_service.filter((v) => !names.has(v.service)).map((v) => `director.virtual_service ${v.name}: no service named ${v.service}`),
   ];
   if (!opts.rest) return problems;
-  const r = parseConfig(stringify(doc.rest), "imported.toml");
+  const r = parseConfig(stringify(doc.rest), "imported.toml", MODULES);
   return [...problems, ...(r.ok ? [] : r.problems.map((p) => `${formatPath(p.path)}: ${p.message}`))];
 }

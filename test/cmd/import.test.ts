@@ -12,6 +12,7 @@ import { OCF_SCRIPTS } from "../../import/heartbeat/scripts.ts";
 import { DEFAULT_OCF_ROOT, OcfAgent } from "../../modules/resources/agents/ocf.ts";
 import { checkParameters } from "../../modules/resources/agents/metadata.ts";
 import { TomlWriter, tomlString } from "../../import/toml.ts";
+import { MODULES } from "../../modules/index.ts";
 
 const FIXTURES = join(import.meta.dir, "import");
 const HAVE_AGENTS = haveDebianPackage("resource-agents", join(DEFAULT_OCF_ROOT, "resource.d", "heartbeat", "Filesystem"), "the import's agents");
@@ -22,7 +23,7 @@ const fixture = (dir: string, file: string) => ({ file: `${dir}/${file}`, text: 
 
 /** The paths of the problems `tandem check` finds in the text (the schema's first, then the rules across keys). */
 function problems(toml: string): string[] {
-  const r = parseConfig(toml, "imported.toml");
+  const r = parseConfig(toml, "imported.toml", MODULES);
   return r.ok ? [] : r.problems.map((p) => `${formatPath(p.path)}: ${p.message}`);
 }
 

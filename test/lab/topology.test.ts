@@ -1,11 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { IFNAME_MAX, labNameProblem } from "../../core/lab-name.ts";
+import { overlaps } from "../../core/os/ip.ts";
 import {
-  IFNAME_MAX,
   buildCommands,
   defaultLabName,
-  labNameProblem,
   namespacesOf,
-  overlaps,
   planLab,
   type LabConfig,
   type LabPlan,

@@ -1,5 +1,6 @@
 /** A module's context as the runtime gives it, for a module started by a test on the real clock (no state dir), and a one-node config. */
 import { Services } from "../../core/cluster.ts";
+import { MODULES } from "../../modules/index.ts";
 import { parseConfig, type Config } from "../../core/config/load.ts";
 import { EventBus } from "../../core/events.ts";
 import { createLogger } from "../../core/log.ts";
@@ -36,7 +37,7 @@ name = "alpha"
 address = "198.18.1.11"
 roles = ["member"]
 ${sections}`;
-  const r = parseConfig(text, `${cluster}.toml`);
+  const r = parseConfig(text, `${cluster}.toml`, MODULES);
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   return r.config;
 }

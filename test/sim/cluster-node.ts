@@ -19,9 +19,10 @@
  *   and the process exits. A node without coordinator params is an arbiter:
  *   the heartbeat alone.
  */
-import { CHANNEL, type MemberStatus } from "../../core/cluster.ts";
+import type { MemberStatus } from "../../core/cluster.ts";
+import { RESOURCES_CHANNEL } from "../../modules/resources/wire.ts";
 import type { Cancel } from "../../core/time.ts";
-import type { AgentStatus } from "../../modules/resources/agents/agent.ts";
+import type { AgentStatus } from "../../core/agent.ts";
 import { initialState, nextDeadline, step, type AdminCommand, type ClusterView, type CoordParams, type Effect, type Input, type Message, type State } from "../../modules/resources/engine.ts";
 import { heartbeatNode, type HbNodeOptions, type HbProcess } from "./heartbeat-node.ts";
 import type { NodeContext } from "./world.ts";
@@ -95,7 +96,7 @@ export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterPro
     for (const e of out.effects) {
       switch (e.type) {
         case "send":
-          hb.sendApp(CHANNEL.resources, encoder.encode(JSON.stringify(e.message)));
+          hb.sendApp(RESOURCES_CHANNEL, encoder.encode(JSON.stringify(e.message)));
           break;
         case "run":
           o.outside.run(proc, e);
@@ -145,7 +146,7 @@ export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterPro
     holdsResources: false,
     onSettled: watch,
     onApp: (from, channel, data) => {
-      if (channel !== CHANNEL.resources) return;
+      if (channel !== RESOURCES_CHANNEL) return;
       input("message", { from, message: JSON.parse(decoder.decode(data)) as Message });
     },
   });

@@ -3,6 +3,7 @@
  * validated as the daemon parses it, with a fixed cluster key. Node i has
  * 198.18.<link>.<i + 1> on each link (198.18.0.0/15, the benchmarking range).
  */
+import { MODULES } from "../../modules/index.ts";
 import { parseConfig, type Config } from "../../core/config/load.ts";
 import type { Timers } from "./timers.ts";
 
@@ -46,7 +47,7 @@ const SIM_KEY = new Uint8Array(32).map((_, i) => i * 7 + 1);
 
 /** Parse a config text as the daemon does; the key file is the fixed sim key. Throws on a config the daemon would refuse. */
 export function parseSimConfig(text: string): Config {
-  const r = parseConfig(text, "/sim/tandem.toml");
+  const r = parseConfig(text, "/sim/tandem.toml", MODULES);
   if (!r.ok) throw new Error(`the sim's config is not valid: ${JSON.stringify(r.problems)}`);
   return { ...r.config, keys: { active: 1, keys: new Map([[1, SIM_KEY]]) } };
 }

@@ -20,7 +20,8 @@
  * state, so that tests can judge the engine against what the world did.
  */
 import type { DatagramBinding, DatagramTransport, EngineStep } from "../../core/adapters.ts";
-import { CHANNEL, Services, type ClusterBus } from "../../core/cluster.ts";
+import { Services, type ClusterBus } from "../../core/cluster.ts";
+import { MODULES } from "../../modules/index.ts";
 import type { Config } from "../../core/config/load.ts";
 import { EventBus } from "../../core/events.ts";
 import { createLogger } from "../../core/log.ts";
@@ -217,7 +218,7 @@ export function heartbeatNode(ctx: NodeContext, o: HbNodeOptions): HbProcess {
   const start = async () => {
     await service.start(o.config);
     bus = services.get("cluster")!;
-    if (o.onApp) for (const channel of Object.values(CHANNEL)) bus.listen(channel, (from, data) => o.onApp!(from, channel, data));
+    if (o.onApp) for (const channel of MODULES.flatMap((m) => m.channels ?? [])) bus.listen(channel, (from, data) => o.onApp!(from, channel, data));
     if (o.onSettled) bus.watch(() => o.onSettled!(proc));
     if (o.holdsResources) bus.holdResources(true);
     o.onSettled?.(proc);

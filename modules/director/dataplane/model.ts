@@ -7,6 +7,7 @@
 import { FORWARDING, SCHEDULERS } from "../config.ts";
 import { familyOf, parseIp, type IpFamily } from "../../../core/os/ip.ts";
 import { hostPort } from "../../../core/net/address.ts";
+import { MAX_WEIGHT } from "../../../core/config/primitives.ts";
 
 export type Scheduler = (typeof SCHEDULERS)[number];
 export type Forwarding = (typeof FORWARDING)[number];
@@ -16,8 +17,6 @@ export type Protocol = "tcp" | "udp";
 export const MAX_SERVICES = 10_000;
 /** The most real servers one virtual service holds. */
 export const MAX_REALS = 1_000;
-/** IPVS's bounds on a weight (a u16 in practice; the config says the same). */
-export const MAX_WEIGHT = 65_535;
 export const MAX_PORT = 65_535;
 export const MAX_FWMARK = 0xffff_ffff;
 

@@ -3,9 +3,9 @@
  * start and stop succeed on exit 0; monitor exits 0 when running, 7 (OCF's
  * "not running") when cleanly stopped, and anything else means failed.
  */
-import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "./agent.ts";
+import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "../../../core/agent.ts";
 import { AGENT_PATH } from "./ocf.ts";
-import { runProcess } from "./process.ts";
+import { runProcess } from "../../../core/os/process.ts";
 
 export const EXEC_NOT_RUNNING = 7;
 

@@ -3,8 +3,7 @@
  * RangeError, naming the resource, for params its kind cannot take; `tandem
  * check` and the daemon's start both go through here.
  */
-import type { ResourceRaw } from "../config.ts";
-import type { Agent } from "./agent.ts";
+import type { Agent } from "../../../core/agent.ts";
 import { createAddressAgent } from "./address.ts";
 import { ExecAgent } from "./exec.ts";
 import { LsbAgent } from "./lsb.ts";
@@ -13,19 +12,26 @@ import { SystemdAgent } from "./systemd.ts";
 import { ModuleAgent } from "./module.ts";
 import { Services } from "../../../core/cluster.ts";
 
+/** What an agent is built from: a resource's name, agent string and params (config.ts AgentSpec). */
+export interface AgentSpec {
+  name: string;
+  agent: string;
+  params: Readonly<Record<string, string | number | boolean | string[]>>;
+}
+
 /** An agent the executor can also close (one holding timers, as the address agent's renewals). */
 export interface ManagedAgent extends Agent {
   close?(): void;
 }
 
-function argv(r: ResourceRaw, verb: string): string[] {
+function argv(r: AgentSpec, verb: string): string[] {
   const v = r.params[verb];
   if (!Array.isArray(v)) throw new RangeError(`resource ${r.name}: exec needs params.${verb} as an argv array`);
   return v;
 }
 
 /** OCF parameters are environment strings: numbers and booleans are written out, lists refused. */
-function ocfParams(r: ResourceRaw): Record<string, string> {
+function ocfParams(r: AgentSpec): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.params)) {
     if (Array.isArray(v)) throw new RangeError(`resource ${r.name}: OCF parameter ${k} must be a string, number or boolean, not a list`);
@@ -34,13 +40,13 @@ function ocfParams(r: ResourceRaw): Record<string, string> {
   return out;
 }
 
-/** `services` is where module agents find their module (absent: a config check, which runs nothing). */
-export function createAgent(r: ResourceRaw, services?: Services): ManagedAgent {
-  const [kind, a, b] = r.agent.split(":");
+/**
+ * `services` is where agents of a module's kind find their module (absent: a
+ * config check, which runs nothing).
+ */
+export function createAgent(r: AgentSpec, services?: Services): ManagedAgent {
+  const [kind = "", a, b] = r.agent.split(":");
   switch (kind) {
-    case "director":
-      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: the director resource takes no params (its config is [director])`);
-      return new ModuleAgent(kind, services ?? new Services());
     case "address":
       return createAddressAgent(r.name, r.params);
     case "ocf":
@@ -54,6 +60,9 @@ export function createAgent(r: ResourceRaw, services?: Services): ManagedAgent {
     case "exec":
       return new ExecAgent({ name: r.name, start: argv(r, "start"), stop: argv(r, "stop"), monitor: argv(r, "monitor") });
     default:
-      throw new RangeError(`resource ${r.name}: no agent kind "${r.agent}"`);
+      // The schema lets through only the kinds the modules register (config.ts agentPattern).
+      if (a !== undefined) throw new RangeError(`resource ${r.name}: no agent kind "${r.agent}"`);
+      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: the ${kind} resource takes no params (its config is [${kind}])`);
+      return new ModuleAgent(kind, services ?? new Services());
   }
 }

@@ -4,9 +4,9 @@
  * meta-data and no validate-all.
  */
 import { join } from "node:path";
-import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "./agent.ts";
+import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "../../../core/agent.ts";
 import { AGENT_PATH, OCF_EXIT } from "./ocf.ts";
-import { runProcess } from "./process.ts";
+import { runProcess } from "../../../core/os/process.ts";
 
 export const INIT_D = "/etc/init.d";
 

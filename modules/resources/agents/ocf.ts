@@ -6,9 +6,9 @@
  */
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
-import type { Agent, AgentAction, AgentResult, AgentStatus, RunOptions } from "./agent.ts";
+import type { Agent, AgentAction, AgentResult, AgentStatus, RunOptions } from "../../../core/agent.ts";
 import { META_DATA_MAX_BYTES, parseMetaData, XmlError, type OcfMetaData } from "./metadata.ts";
-import { runProcess } from "./process.ts";
+import { runProcess } from "../../../core/os/process.ts";
 
 export const DEFAULT_OCF_ROOT = "/usr/lib/ocf";
 /** The PATH agents get: they call system tools by name. */

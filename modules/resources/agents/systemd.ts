@@ -5,9 +5,9 @@
  * active and 3 not active; 4 is "no such unit"; start and stop answer 5 for
  * a unit that is not loaded. No meta-data, no validate-all.
  */
-import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "./agent.ts";
+import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "../../../core/agent.ts";
 import { AGENT_PATH } from "./ocf.ts";
-import { runProcess } from "./process.ts";
+import { runProcess } from "../../../core/os/process.ts";
 
 export const SYSTEMCTL = "/usr/bin/systemctl";
 const UNIT_RE = /^[A-Za-z0-9:_.@\\-]+$/;

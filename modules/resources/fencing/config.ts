@@ -3,12 +3,11 @@
  * definition is a RangeError that names the device and the key), and the
  * device itself, one process per fence through the agents' process runner.
  */
-import { selfCommand } from "../../../cmd/cli.ts";
 import { parseDuration } from "../../../core/duration.ts";
 import { NAME_PATTERN } from "../../../core/config/primitives.ts";
 import { describeValue, didYouMean } from "../../../core/config/problems.ts";
-import type { AgentStatus } from "../agents/agent.ts";
-import { runProcess, type ProcessSpec } from "../agents/process.ts";
+import type { AgentStatus } from "../../../core/agent.ts";
+import { runProcess, selfCommand, type ProcessSpec } from "../../../core/os/process.ts";
 import type { CheckResult, FenceAction, FenceDevice, FenceOptions, FenceResult, FenceStatus } from "./device.ts";
 import { execCommand, fenceAgentCommand, FENCE_AGENT_PATTERN, labCommand, portProblem, refuse, type FenceCommand, type ParamValue, type Params } from "./kinds.ts";
 

@@ -5,9 +5,9 @@
  */
 import { isAbsolute, join } from "node:path";
 import { describeValue } from "../../../core/config/problems.ts";
-import { labNameProblem } from "../../../lab/topology.ts";
+import { labNameProblem } from "../../../core/lab-name.ts";
 import { AGENT_PATH } from "../agents/ocf.ts";
-import type { ProcessSpec } from "../agents/process.ts";
+import type { ProcessSpec } from "../../../core/os/process.ts";
 import type { FenceAction } from "./device.ts";
 
 export type ParamValue = string | string[] | number | boolean;

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseConfig, findSelf } from "../../../core/config/load.ts";
 import { formatPath, formatProblem, didYouMean } from "../../../core/config/problems.ts";
 import { parseDuration, formatDuration } from "../../../core/duration.ts";
+import { MODULES } from "../../../modules/index.ts";
 
 const GOOD = `cluster = "lab"
 key_file = "cluster.key"
@@ -26,7 +27,7 @@ stop_timeout = "1500ms"
 `;
 
 function problems(text: string) {
-  const r = parseConfig(text, "/etc/tandem/tandem.toml");
+  const r = parseConfig(text, "/etc/tandem/tandem.toml", MODULES);
   if (r.ok) throw new Error("expected problems, the config was accepted");
   return r.problems.map((p) => formatProblem("tandem.toml", p));
 }
@@ -49,7 +50,7 @@ describe("durations", () => {
 
 describe("a valid config", () => {
   test("fills defaults and resolves paths against the file's folder", () => {
-    const r = parseConfig(GOOD, "/etc/tandem/tandem.toml");
+    const r = parseConfig(GOOD, "/etc/tandem/tandem.toml", MODULES);
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     expect(r.config.keyFile).toBe("/etc/tandem/cluster.key");
     expect(r.config.nodes[0]!.roles).toEqual(["member"]);
@@ -63,8 +64,8 @@ describe("a valid config", () => {
 
   test("state_dir is resolved against the file's folder, as key_file is; an absolute one is kept; an empty one is refused", () => {
     const withDir = (dir: string) => GOOD.replace('key_file = "cluster.key"\n', `key_file = "cluster.key"\nstate_dir = "${dir}"\n`);
-    const relative = parseConfig(withDir("state"), "/etc/tandem/tandem.toml");
-    const absolute = parseConfig(withDir("/var/lib/tandem"), "/etc/tandem/tandem.toml");
+    const relative = parseConfig(withDir("state"), "/etc/tandem/tandem.toml", MODULES);
+    const absolute = parseConfig(withDir("/var/lib/tandem"), "/etc/tandem/tandem.toml", MODULES);
     expect([relative.ok && relative.config.stateDir, absolute.ok && absolute.config.stateDir]).toEqual(["/etc/tandem/state", "/var/lib/tandem"]);
     const [empty] = problems(withDir(""));
     expect(empty).toStartWith("tandem.toml:3: state_dir: invalid value; expected where this node keeps what must survive a restart");
@@ -72,9 +73,9 @@ describe("a valid config", () => {
   });
 
   test("the same text gives the same hash; another text another", () => {
-    const a = parseConfig(GOOD, "/a/x.toml");
-    const b = parseConfig(GOOD, "/b/y.toml");
-    const c = parseConfig(GOOD + "\n# changed\n", "/a/x.toml");
+    const a = parseConfig(GOOD, "/a/x.toml", MODULES);
+    const b = parseConfig(GOOD, "/b/y.toml", MODULES);
+    const c = parseConfig(GOOD + "\n# changed\n", "/a/x.toml", MODULES);
     expect(a.ok && b.ok && c.ok).toBe(true);
     if (a.ok && b.ok && c.ok) {
       expect(a.config.hash).toBe(b.config.hash);
@@ -84,14 +85,14 @@ describe("a valid config", () => {
 
   test("a pair without arbiter is valid but warned about", () => {
     const pair = GOOD.replace(/\[\[nodes\]\]\nname = "witness"[\s\S]*?roles = \["arbiter"\]\n/, "");
-    const r = parseConfig(pair, "x.toml");
+    const r = parseConfig(pair, "x.toml", MODULES);
     expect(r.ok).toBe(true);
     expect(r.warnings.map((w) => w.message).join()).toContain("no arbiter and no fencing");
   });
 
   test("every example in examples/ is valid", () => {
     for (const f of ["pair.toml", "pair-arbiter.toml", "demo.toml"]) {
-      const r = parseConfig(readFileSync(`examples/${f}`, "utf8"), `examples/${f}`);
+      const r = parseConfig(readFileSync(`examples/${f}`, "utf8"), `examples/${f}`, MODULES);
       expect(r.ok ? [] : r.problems).toEqual([]);
     }
   });
@@ -143,7 +144,7 @@ describe("problems name the key path, the line, what was expected and what was f
 });
 
 describe("finding this node", () => {
-  const r = parseConfig(GOOD, "x.toml");
+  const r = parseConfig(GOOD, "x.toml", MODULES);
   if (!r.ok) throw new Error("fixture invalid");
   test("by --node, else by host name", () => {
     expect(findSelf(r.config, "bravo", "somehost")).toEqual({ node: r.config.nodes[1]! });
@@ -167,7 +168,7 @@ describe("the [heartbeat] section", () => {
   const ucast = '[[heartbeat.links]]\nname = "lan"\nkind = "ucast"\n';
 
   test("defaults as in ha.cf and the ha-cluster port", () => {
-    const r = parseConfig(hb(ucast), "x.toml");
+    const r = parseConfig(hb(ucast), "x.toml", MODULES);
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     expect(r.config.raw.heartbeat).toMatchObject({ interval: "200ms", warntime: "500ms", deadtime: "1s", initdead: "2s", port: 694, encrypt: true });
     expect(r.warnings.map((w) => w.message).join()).toContain("one heartbeat link");
@@ -221,6 +222,7 @@ describe("the [heartbeat] section", () => {
           link("b", 'kind = "bcast"\ninterface = "eth1"'),
       ),
       "x.toml",
+      MODULES,
     );
     expect(fine.ok).toBe(true);
   });

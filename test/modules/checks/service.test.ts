@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
 import { ServiceSchema, type ServiceRaw } from "../../../modules/checks/config.ts";
-import { CHECKERS, type CheckFn } from "../../../modules/checks/checkers.ts";
+import { CHECKERS } from "../../../modules/checks/checkers.ts";
+import type { CheckFn } from "../../../modules/checks/target.ts";
 import type { ServerChange } from "../../../modules/checks/engine.ts";
 import { Checker } from "../../../modules/checks/service.ts";
 import { seededRandom } from "../../../core/random.ts";

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../../core/config/load.ts";
 import { formatProblem } from "../../../core/config/problems.ts";
+import { MODULES } from "../../../modules/index.ts";
 
 const BASE = `cluster = "lab"
 key_file = "cluster.key"
@@ -11,7 +12,7 @@ address = "198.18.1.11"
 `;
 
 const problems = (text: string) => {
-  const r = parseConfig(text, "t.toml");
+  const r = parseConfig(text, "t.toml", MODULES);
   return r.ok ? [] : r.problems.map((p) => formatProblem("t.toml", p));
 };
 
@@ -37,6 +38,7 @@ quorum = 2
 hysteresis = 1
 `,
       "t.toml",
+      MODULES,
     );
     expect(r.ok).toBe(true);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { decide, parseHostPort, step, type DirectorInput, type DirectorState, type DirectorStep, type Health } from "../../../modules/director/engine.ts";
+import { decide, step, type DirectorInput, type DirectorState, type DirectorStep, type Health } from "../../../modules/director/engine.ts";
+import { parseHostPort } from "../../../core/os/ip.ts";
 import type { VirtualServiceRaw } from "../../../modules/director/config.ts";
 import type { ServiceRaw } from "../../../modules/checks/config.ts";
 

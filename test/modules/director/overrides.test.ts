@@ -1,6 +1,7 @@
 /** The director's overrides kept across a restart (modules/director/overrides.ts): taken back for the servers still configured. */
 import { describe, expect, test } from "bun:test";
-import { MAX_WEIGHT, restoreOverrides } from "../../../modules/director/overrides.ts";
+import { restoreOverrides } from "../../../modules/director/overrides.ts";
+import { MAX_WEIGHT } from "../../../core/config/primitives.ts";
 
 const SERVERS = new Set(["web/198.18.9.101:80", "web/198.18.9.102:80"]);
 

@@ -20,6 +20,7 @@ import { StateStore } from "../../../core/state.ts";
 import { realClock } from "../../../core/time.ts";
 import { heartbeatModule } from "../../../modules/heartbeat/index.ts";
 import { freeUdpPort, tempDir, waitFor } from "../../helpers.ts";
+import { MODULES } from "../../../modules/index.ts";
 
 const HOUR_MS = 3_600_000;
 const WAIT_MS = 5_000;
@@ -48,7 +49,7 @@ port = ${await freeUdpPort()}
 name = "lo"
 kind = "ucast"
 `;
-  const r = parseConfig(text, join(tmp.dir, "tandem.toml"));
+  const r = parseConfig(text, join(tmp.dir, "tandem.toml"), MODULES);
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   return { ...r.config, keys: { active: 1, keys: new Map([[1, await newKey()]]) } };
 }

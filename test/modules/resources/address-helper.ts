@@ -7,7 +7,7 @@
  * it closes the agent and exits.
  */
 import { createAddressAgent } from "../../../modules/resources/agents/address.ts";
-import type { AgentAction } from "../../../modules/resources/agents/agent.ts";
+import type { AgentAction } from "../../../core/agent.ts";
 
 const ACTION_TIMEOUT_MS = 5000;
 

@@ -14,7 +14,7 @@ import { LsbAgent } from "../../../modules/resources/agents/lsb.ts";
 import { SystemdAgent } from "../../../modules/resources/agents/systemd.ts";
 import { checkParameters, parseMetaData, parseOcfTime, parseXml, XmlError } from "../../../modules/resources/agents/metadata.ts";
 import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent } from "../../../modules/resources/agents/ocf.ts";
-import { OUTPUT_TAIL_BYTES, TailBuffer, runProcess } from "../../../modules/resources/agents/process.ts";
+import { OUTPUT_TAIL_BYTES, TailBuffer, runProcess } from "../../../core/os/process.ts";
 import { haveDebianPackage, liveInGroup, tempDir } from "../../helpers.ts";
 
 const DUMMY = join(DEFAULT_OCF_ROOT, "resource.d", "heartbeat", "Dummy");

@@ -3,6 +3,7 @@ import { parseConfig } from "../../../core/config/load.ts";
 import { formatProblem } from "../../../core/config/problems.ts";
 import { INFINITY } from "../../../modules/resources/model.ts";
 import { clusterConfigOf } from "../../../modules/resources/config.ts";
+import { MODULES } from "../../../modules/index.ts";
 
 const BASE = `cluster = "lab"
 key_file = "cluster.key"
@@ -65,14 +66,14 @@ then = "mail"
 `;
 
 function problems(text: string): string[] {
-  const r = parseConfig(text, "tandem.toml");
+  const r = parseConfig(text, "tandem.toml", MODULES);
   if (r.ok) throw new Error("expected problems, the config was accepted");
   return r.problems.map((p) => formatProblem("tandem.toml", p));
 }
 
 describe("[resources]", () => {
   test("a full section is accepted and becomes the policy's model, an ungrouped resource a group of its own", () => {
-    const r = parseConfig(GOOD, "tandem.toml");
+    const r = parseConfig(GOOD, "tandem.toml", MODULES);
     if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("tandem.toml", p)).join("\n"));
     const c = clusterConfigOf(r.config.raw.resources!);
     expect(c.groups).toEqual([
@@ -181,10 +182,10 @@ agent = "exec"
 
   test("a pair with a fence device is not warned about a split; on_fail = fence without one is", () => {
     const pair = BASE.replace(/\n\[\[nodes\]\]\nname = "witness"[\s\S]*$/, "\n");
-    const withDevice = parseConfig(`${pair}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\n\n[[resources.fence_device]]\nname = "ipmi"\nagent = "fence_ipmilan"\n`, "t.toml");
+    const withDevice = parseConfig(`${pair}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\n\n[[resources.fence_device]]\nname = "ipmi"\nagent = "fence_ipmilan"\n`, "t.toml", MODULES);
     expect(withDevice.ok).toBe(true);
     expect(withDevice.warnings.some((w) => w.message.includes("no arbiter and no fencing"))).toBe(false);
-    const without = parseConfig(`${pair}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail = "fence"\n`, "t.toml");
+    const without = parseConfig(`${pair}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail = "fence"\n`, "t.toml", MODULES);
     expect(without.ok).toBe(true);
     expect(without.warnings.some((w) => w.message.includes('on_fail = "fence" without a fence device'))).toBe(true);
     expect(without.warnings.some((w) => w.message.includes("no arbiter and no fencing"))).toBe(true);

@@ -6,7 +6,7 @@
  * completes them. Nothing happens unless the test says so.
  */
 import type { MemberStatus } from "../../../core/cluster.ts";
-import type { AgentStatus } from "../../../modules/resources/agents/agent.ts";
+import type { AgentStatus } from "../../../core/agent.ts";
 import { initialState, step, type AdminState, type ClusterView, type Effect, type Input, type Message, type State } from "../../../modules/resources/engine.ts";
 import type { ClusterConfig, GroupDef, ResourceDef } from "../../../modules/resources/model.ts";
 import { RESOURCE_DEFAULTS } from "./scenario.ts";

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OUTPUT_TAIL_BYTES } from "../../../modules/resources/agents/process.ts";
+import { OUTPUT_TAIL_BYTES } from "../../../core/os/process.ts";
 import { createFenceDevice, DEFAULT_FENCE_TIMEOUT, type FenceDeviceDef } from "../../../modules/resources/fencing/config.ts";
 import { fenceNode, type FenceDevice } from "../../../modules/resources/fencing/device.ts";
 import { FENCE_AGENT_DIR } from "../../../modules/resources/fencing/kinds.ts";

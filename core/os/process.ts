@@ -4,7 +4,7 @@
  * timeout that kills the whole group, and with its output kept in bounded
  * memory whatever it prints.
  */
-import type { AgentStatus, ProcessResult, RunOptions } from "./agent.ts";
+import type { AgentStatus, ProcessResult, RunOptions } from "../agent.ts";
 
 /** What a result keeps of an agent's stdout and stderr. */
 export const OUTPUT_TAIL_BYTES = 4096;
@@ -221,4 +221,9 @@ export async function runProcess(
 
   const result: ProcessResult = { status, exitCode, durationMs: elapsed(), output: tail.text(), outputBytes: tail.total, message };
   return { result, stdout: head?.text() ?? null };
+}
+
+/** The command line that runs this same program again (compiled binary, or bun + entry). */
+export function selfCommand(): string[] {
+  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
 }

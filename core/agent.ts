@@ -34,7 +34,7 @@ export type AgentStatus =
   /** No answer at all: it could not be started, or a signal killed it. */
   | "error";
 
-/** What one run of a process answers, whatever it was run for (agents/process.ts). */
+/** What one run of a process answers, whatever it was run for (core/os/process.ts). */
 export interface ProcessResult {
   status: AgentStatus;
   /** The agent's exit code; null when it did not exit by itself. */
