@@ -9,6 +9,7 @@
  * consumer the changes of its services.
  */
 import type { Config } from "../../core/config/load.ts";
+import { workerEntry } from "../../core/threads.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { ServiceRaw } from "./config.ts";
 import type { EngineParams, ServerChange } from "./engine.ts";
@@ -63,7 +64,7 @@ export class ChecksModule implements ModuleInstance {
   constructor(
     private readonly ctx: ModuleContext,
     /** The worker's entry (tests may give another). */
-    private readonly entry = new URL("./worker.ts", import.meta.url).href,
+    private readonly entry = workerEntry("modules/checks/worker.ts"),
   ) {}
 
   async start(config: Config): Promise<void> {
