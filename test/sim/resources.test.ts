@@ -1,8 +1,10 @@
 /**
- * The resource manager in the simulated world: on each member the real
- * heartbeat engine and the real coordinator engine (cluster-node.ts), on the
- * arbiter the heartbeat alone. Agents and the fence device are fakes kept by
- * the sim, and so is the truth of what runs where, apart from the engines:
+ * The resource manager in the simulated world: every node runs the daemon's
+ * runtime (cluster-node.ts): on each member the real heartbeat service and the
+ * real resources service, on the arbiter the heartbeat alone, all reading one
+ * real config text. Agents and the fence device are the sim's, reached
+ * through the adapters, and so is the truth of what runs where, apart from
+ * the engines:
  * - a start, stop, monitor or probe takes 0.1 to 1 × maxOpMs (drawn per seed,
  *   1 to 20 ms, at most deadtime / 8), starts and stops always succeed, a
  *   monitor or probe answers from the truth; a resource is active on a machine
@@ -78,11 +80,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { seededRandom, type Random } from "../../core/random.ts";
-import type { AdminCommand, CoordParams } from "../../modules/resources/engine.ts";
+import type { AgentAction, AgentStatus } from "../../modules/resources/agents/agent.ts";
+import { clusterConfigOf } from "../../modules/resources/config.ts";
+import type { AdminCommand } from "../../modules/resources/engine.ts";
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
-import { clusterNode, type ClusterProcess, type CoordStepInfo, type RunEffect } from "./cluster-node.ts";
+import { RESEND_MS } from "../../modules/resources/service.ts";
+import { clusterNode, type ClusterProcess, type CoordStepInfo } from "./cluster-node.ts";
 import { deriveSeed, forEachSeedAsync } from "./seeds.ts";
-import { simConfig } from "./config.ts";
+import { parseSimConfig, resourcesText, simConfigText } from "./config.ts";
 import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type SimNode } from "./world.ts";
 
@@ -105,7 +110,7 @@ interface Machine {
   active: Map<string, number>;
   /** Resources whose monitor answers "failed" until they are stopped. */
   failing: Set<string>;
-  ops: Map<number, { resource: string; action: RunEffect["action"]; cancelled: boolean }>;
+  ops: Map<number, { resource: string; action: AgentAction; cancelled: boolean }>;
 }
 
 type Fault =
@@ -158,6 +163,9 @@ class Scenario {
   private readonly end: number;
   private healed = false;
   private checked = false;
+  /** Agent operations begun, for their keys in Machine.ops. */
+  private opCount = 0;
+  private readonly text: string;
 
   constructor(seed: number, family: Family) {
     this.family = family;
@@ -182,25 +190,25 @@ class Scenario {
     this.maxDelayMs = maxDelayMs;
 
     this.maxOpMs = r.between(1, Math.min(20, t.deadtimeMs / 8));
-    this.resendMs = Math.round(r.between(2, 8) * t.intervalMs);
+    this.resendMs = RESEND_MS;
     this.fenceMs = r.between(1, t.deadtimeMs / 10);
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
-    this.config = this.drawConfig();
-    const config = simConfig({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers: t });
+    this.text = simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers: t }) + resourcesText(this.drawConfig());
+    this.config = clusterConfigOf(parseSimConfig(this.text).raw.resources!);
 
     for (const name of this.names) {
       this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map() });
-      const coord: CoordParams | null = name === this.arbiter ? null : { self: name, members: MEMBERS, config: this.config, resendMs: this.resendMs, fenceRetryMs: Math.round(r.between(1, 3) * t.deadtimeMs) };
       const clockOffsetMs = r.chance(0.2) ? 0 : r.int(10_000_000);
       const firstStartDelayMs = r.between(0, t.initdeadMs / 4);
       this.nodes.set(
         name,
         this.world.addNode(name, (ctx) =>
           clusterNode(ctx, {
-            hb: { config, clockOffsetMs, firstStartDelayMs },
-            coord,
-            outside: { run: (p, e) => this.agentRun(p, e), cancel: (p, op) => this.cancel(p, op), fence: (p, node) => this.fence(p, node) },
+            configText: () => this.text,
+            clockOffsetMs,
+            firstStartDelayMs,
+            outside: { run: (...a) => this.agentRun(...a), fence: (...a) => this.fence(...a) },
             onCoordStep: (info) => this.onCoordStep(info),
           }),
         ),
@@ -254,7 +262,7 @@ class Scenario {
     const t = this.timers;
     const resources: ResourceDef[] = [];
     const groups: GroupDef[] = [];
-    const layout: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], ["db", ["dbip", "db"]]];
+    const layout: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], ["db", ["dbip", "sql"]]];
     for (const [name, all] of layout.slice(0, 1 + r.int(2))) {
       const members = all.slice(0, 1 + r.int(all.length));
       for (const m of members) {
@@ -434,41 +442,44 @@ class Scenario {
 
   // ---- the machines' agents and the fence device ----
 
-  private agentRun(proc: ClusterProcess, e: RunEffect): void {
+  /** An agent's action on the machine: it takes virtual time; a cancel (a monitor's) answers at once, and its work is not heeded. */
+  private agentRun(proc: ClusterProcess, resource: string, action: AgentAction, signal: AbortSignal | undefined, answer: (status: AgentStatus) => void): void {
     const m = this.machines.get(proc.name)!;
-    for (const op of m.ops.values()) if (op.resource === e.resource && !op.cancelled) this.fail(`${proc.name} runs ${e.action} of ${e.resource} while its ${op.action} is under way`);
-    if (e.action === "start" && m.active.has(e.resource)) this.fail(`${proc.name} starts ${e.resource}, which is active there already`);
-    if (e.action === "start") {
-      this.checkTakeover(proc, e.resource);
-      m.active.set(e.resource, this.world.now());
+    for (const op of m.ops.values()) if (op.resource === resource && !op.cancelled) this.fail(`${proc.name} runs ${action} of ${resource} while its ${op.action} is under way`);
+    if (action === "start" && m.active.has(resource)) this.fail(`${proc.name} starts ${resource}, which is active there already`);
+    if (action === "start") {
+      this.checkTakeover(proc, resource);
+      m.active.set(resource, this.world.now());
       this.checkTruth();
     }
-    m.ops.set(e.op, { resource: e.resource, action: e.action, cancelled: false });
+    const key = ++this.opCount;
+    m.ops.set(key, { resource, action, cancelled: false });
+    signal?.addEventListener("abort", () => {
+      const op = m.ops.get(key);
+      if (!op) return;
+      op.cancelled = true;
+      answer("cancelled");
+    });
     const epoch = m.epoch;
     const inc = proc.incarnation;
     this.world.clock.after(this.agents.between(this.maxOpMs / 10, this.maxOpMs), () => {
-      const op = m.ops.get(e.op);
+      const op = m.ops.get(key);
       if (m.epoch !== epoch || !op) return;
-      m.ops.delete(e.op);
+      m.ops.delete(key);
       if (op.cancelled) return;
       let status: "ok" | "not-running" | "failed" = "ok";
-      if (e.action === "stop") {
-        m.active.delete(e.resource);
-        m.failing.delete(e.resource);
+      if (action === "stop") {
+        m.active.delete(resource);
+        m.failing.delete(resource);
         this.checkTruth();
-      } else if (e.action === "monitor" || e.action === "probe") {
-        status = !m.active.has(e.resource) ? "not-running" : m.failing.has(e.resource) ? "failed" : "ok";
+      } else if (action === "monitor" || action === "probe") {
+        status = !m.active.has(resource) ? "not-running" : m.failing.has(resource) ? "failed" : "ok";
       }
-      this.toProcess(proc.name, inc, `result ${e.action} ${e.resource} ${status}`, (h) => h.result(e.op, status));
+      this.toProcess(proc.name, inc, `result ${action} ${resource} ${status}`, () => answer(status));
     });
   }
 
-  private cancel(proc: ClusterProcess, op: number): void {
-    const o = this.machines.get(proc.name)!.ops.get(op);
-    if (o) o.cancelled = true;
-  }
-
-  private fence(proc: ClusterProcess, target: string): void {
+  private fence(proc: ClusterProcess, target: string, answer: (ok: boolean) => void): void {
     const attempt = (this.fenceAttempts.get(target) ?? 0) + 1;
     this.fenceAttempts.set(target, attempt);
     const ok = this.fenceMode === "works" || (this.fenceMode === "flaky" && attempt % 3 === 0);
@@ -482,7 +493,7 @@ class Scenario {
       }
       this.taken.add(ok ? "fenced" : "fence failed");
       if (ok && attempt > 1) this.taken.add("fenced after a failure");
-      this.toProcess(proc.name, inc, `fenced ${target} ${ok}`, (h) => h.fenced(target, ok));
+      this.toProcess(proc.name, inc, `fenced ${target} ${ok}`, () => answer(ok));
     });
   }
 
@@ -502,11 +513,11 @@ class Scenario {
     return node.up ? node.handler : null;
   }
 
-  /** Up, not frozen, coordinator running. */
+  /** Up, not frozen, coordinator running (on the arbiter: its heartbeat). */
   private running(name: string): ClusterProcess | null {
     const p = this.proc(name);
     if (!p || this.nodes.get(name)!.frozen) return null;
-    return p.coord === null || p.coord.phase === "running" ? p : null;
+    return (name === this.arbiter ? p.hb?.phase : p.coord?.phase) === "running" ? p : null;
   }
 
   private runningMember(): string | null {
