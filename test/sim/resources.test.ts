@@ -91,11 +91,33 @@ import { parseSimConfig, resourcesText, simConfigText } from "./config.ts";
 import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type SimNode } from "./world.ts";
 
-type Family = "pair" | "fencing" | "freeze";
+type Family = "pair" | "fencing" | "freeze" | "mixed" | "roll";
 
-const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60 };
+const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 20, roll: 20 };
 /** A family's time limit: a seed takes about 70 ms, so long runs (SIM_SEEDS) get time in proportion. */
 const timeLimitMs = (family: Family) => 60_000 + 200 * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
+
+/**
+ * Timers nodes of one cluster may run side by side (mixed): at one scale, every
+ * deadtime at least three of any node's intervals, so no node misses a slower
+ * sender's heartbeats.
+ */
+const MIXED: Record<"fast" | "normal", Timers[]> = {
+  normal: [NORMAL, { intervalMs: 50, warntimeMs: 200, deadtimeMs: 600, initdeadMs: 1200 }, { intervalMs: 150, warntimeMs: 400, deadtimeMs: 800, initdeadMs: 1600 }, { intervalMs: 100, warntimeMs: 300, deadtimeMs: 1200, initdeadMs: 2400 }],
+  fast: [FAST, { intervalMs: 10, warntimeMs: 40, deadtimeMs: 100, initdeadMs: 200 }, { intervalMs: 25, warntimeMs: 60, deadtimeMs: 120, initdeadMs: 240 }, { intervalMs: 20, warntimeMs: 70, deadtimeMs: 160, initdeadMs: 320 }],
+};
+/** What a rolling reload changes the deadtime to (roll): shrunk to three intervals, or doubled. */
+const ROLLED = (t: Timers): Record<"shrink" | "grow", Timers> => ({
+  shrink: { ...t, deadtimeMs: 3 * t.intervalMs },
+  grow: { ...t, deadtimeMs: 2 * t.deadtimeMs },
+});
+/** The largest of each timer: what bounds (convergence, fault lengths) are reckoned from. */
+const slowest = (ts: readonly Timers[]): Timers => ({
+  intervalMs: Math.max(...ts.map((t) => t.intervalMs)),
+  warntimeMs: Math.max(...ts.map((t) => t.warntimeMs)),
+  deadtimeMs: Math.max(...ts.map((t) => t.deadtimeMs)),
+  initdeadMs: Math.max(...ts.map((t) => t.initdeadMs)),
+});
 
 const MEMBERS = ["alpha", "bravo"] as const;
 const ARBITER = "witness";
@@ -165,17 +187,31 @@ class Scenario {
   private checked = false;
   /** Agent operations begun, for their keys in Machine.ops. */
   private opCount = 0;
-  private readonly text: string;
+  /** Each node's config text now (mixed: each its own timers; roll: changed by the roll). */
+  private readonly texts = new Map<string, string>();
+  /** mixed and roll: no crash, stop, freeze or partition (admin commands and monitor failures only). */
+  private readonly quiet: boolean;
+  /** The shortest deadtime any node runs at any time. */
+  private readonly minDeadtimeMs: number;
+  /** roll: each node's timers after the roll. */
+  private readonly rolledTo = new Map<string, Timers>();
 
   constructor(seed: number, family: Family) {
     this.family = family;
     this.world = new World({ seed });
     const r = (this.r = this.world.random);
     this.agents = seededRandom(deriveSeed(seed, "agents"));
-    const t = (this.timers = r.chance(0.25) ? FAST : NORMAL);
-    this.taken.add(t === FAST ? "fast timers" : "normal timers");
+    const base = r.chance(0.25) ? FAST : NORMAL;
+    this.taken.add(base === FAST ? "fast timers" : "normal timers");
     this.arbiter = family === "fencing" ? null : ARBITER;
     this.names = [...MEMBERS, ...(this.arbiter ? [this.arbiter] : [])];
+    this.quiet = (family === "mixed" || family === "roll") && r.chance(family === "mixed" ? 0.4 : 0.5);
+    if (family === "mixed" || family === "roll") this.taken.add(this.quiet ? "quiet" : "with faults");
+    const own = new Map(this.names.map((n) => [n, family === "mixed" ? MIXED[base === FAST ? "fast" : "normal"][r.int(4)]! : base] as const));
+    const all = [...own.values(), ...(family === "roll" ? Object.values(ROLLED(base)) : [])];
+    const t = (this.timers = slowest(all));
+    this.minDeadtimeMs = Math.min(...all.map((x) => x.deadtimeMs));
+    if (family === "mixed" && new Set(own.values()).size > 1) this.taken.add("timers differ");
     const roll = r.next();
     this.fenceMode = family !== "fencing" || roll < 0.7 ? "works" : roll < 0.85 ? "flaky" : "broken";
     if (family === "fencing") this.taken.add(`fence ${this.fenceMode}`);
@@ -189,13 +225,15 @@ class Scenario {
     }
     this.maxDelayMs = maxDelayMs;
 
-    this.maxOpMs = r.between(1, Math.min(20, t.deadtimeMs / 8));
+    this.maxOpMs = r.between(1, Math.min(20, this.minDeadtimeMs / 8));
     this.resendMs = RESEND_MS;
     this.fenceMs = r.between(1, t.deadtimeMs / 10);
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
-    this.text = simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers: t }) + resourcesText(this.drawConfig());
-    this.config = clusterConfigOf(parseSimConfig(this.text).raw.resources!);
+    const resources = resourcesText(this.drawConfig());
+    const textOf = (timers: Timers) => simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + resources;
+    for (const [n, timers] of own) this.texts.set(n, textOf(timers));
+    this.config = clusterConfigOf(parseSimConfig(this.texts.get(MEMBERS[0])!).raw.resources!);
 
     for (const name of this.names) {
       this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map() });
@@ -205,7 +243,7 @@ class Scenario {
         name,
         this.world.addNode(name, (ctx) =>
           clusterNode(ctx, {
-            configText: () => this.text,
+            configText: () => this.texts.get(name)!,
             clockOffsetMs,
             firstStartDelayMs,
             outside: { run: (...a) => this.agentRun(...a), fence: (...a) => this.fence(...a) },
@@ -223,6 +261,7 @@ class Scenario {
       const f = this.drawFault();
       this.world.clock.after(warm + r.next() * span, () => this.apply(f));
     }
+    if (family === "roll") this.drawRoll(base, warm, span, textOf);
     this.world.clock.after(this.healAt, () => this.healAll());
     this.end = this.healAt + this.settleBound();
     this.world.clock.after(this.end, () => this.checkConverged());
@@ -252,7 +291,9 @@ class Scenario {
   private settleBound(): number {
     const t = this.timers;
     const members = Math.max(...this.config.groups.map((g) => g.members.length));
-    return t.deadtimeMs + this.fenceMs + this.rebootMs + t.initdeadMs + 2 * t.deadtimeMs + this.failureTimeoutMs + 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
+    // roll: a deadtime shrunk just before the heal still holds for the old one.
+    const held = this.family === "roll" ? t.deadtimeMs : 0;
+    return held + t.deadtimeMs + this.fenceMs + this.rebootMs + t.initdeadMs + 2 * t.deadtimeMs + this.failureTimeoutMs + 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
   }
 
   // ---- the cluster drawn for a seed ----
@@ -294,7 +335,9 @@ class Scenario {
     const roll = r.next();
     if (roll < 0.25) return { kind: "admin", admin: this.drawAdmin() };
     if (roll < 0.4) return { kind: "monitor", node: member() };
+    if (this.quiet) return { kind: "monitor", node: member() };
     switch (this.family) {
+      case "mixed":
       case "pair":
         if (roll < 0.6) return { kind: "crash", node: node(), downMs: r.between(0.2, 5) * dt };
         if (roll < 0.75) return { kind: "stop", node: node(), downMs: r.between(0.2, 5) * dt };
@@ -305,7 +348,40 @@ class Scenario {
         return { kind: "partition", side: [member()], ms: r.between(0.5, 6) * dt };
       case "freeze":
         return { kind: "freeze", node: node(), ms: r.chance(0.3) ? r.between(0.1, 0.9) * dt : r.between(1.1, 5) * dt };
+      case "roll":
+        return { kind: "partition", side: [node()], ms: r.between(0.5, 6) * dt };
     }
+  }
+
+  /**
+   * One or two rounds, each node in turn (in a drawn order) gets a config text
+   * whose deadtime is shrunk or grown, and a SIGHUP: the runtime re-reads it and
+   * reloads the heartbeat, while the others run the text they have.
+   */
+  private drawRoll(base: Timers, warm: number, span: number, textOf: (t: Timers) => string): void {
+    const r = this.r;
+    const rounds = 1 + r.int(2);
+    let at = warm + r.next() * span * 0.2;
+    for (let round = 0; round < rounds; round++) {
+      const to = ROLLED(base)[r.chance(0.5) ? "shrink" : "grow"];
+      const order = [...this.names];
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = r.int(i + 1);
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      for (const name of order) {
+        at += r.between(0.2, 3) * this.timers.deadtimeMs;
+        this.rolledTo.set(name, to);
+        const text = textOf(to);
+        this.world.clock.after(Math.min(at, this.healAt - 1), () => this.reload(name, text, to, base));
+      }
+    }
+  }
+
+  private reload(name: string, text: string, to: Timers, base: Timers): void {
+    this.texts.set(name, text);
+    this.taken.add(`deadtime ${to.deadtimeMs < base.deadtimeMs ? "shrunk" : "grown"}`);
+    this.nodes.get(name)!.signal("hup", (h) => h.reload());
   }
 
   private drawAdmin(): Admin {
@@ -565,7 +641,7 @@ class Scenario {
         this.taken.add("overlap with a frozen node");
         continue;
       }
-      if (this.family === "pair" && this.proc(old!.name)?.coord?.quorate === false) {
+      if ((this.family === "pair" || this.family === "mixed" || this.family === "roll") && this.proc(old!.name)?.coord?.quorate === false) {
         // The window left without fencing: the old holder lost quorum, is stopping, and the survivor did not wait for it.
         this.taken.add("overlap while the old holder stops");
         const window = this.stopWindow(res.name);
@@ -613,11 +689,34 @@ class Scenario {
     }
   }
 
+  /**
+   * roll: every reload was accepted and the node's heartbeat runs the deadtime
+   * its text says now. Quiet seeds (mixed, roll): the first process of each
+   * node still runs and never declared a peer dead, whatever the timers.
+   */
+  private checkTimers(name: string): void {
+    const p = this.running(name);
+    if (!p?.hb) return this.fail(`${name} does not run at the end`);
+    if (this.family === "roll") {
+      const refused = p.reloads.filter((x) => x.result === "rejected");
+      if (refused.length > 0) this.fail(`${name} refused a reload: ${JSON.stringify(refused)}`);
+      const want = this.rolledTo.get(name)?.deadtimeMs;
+      if (want !== undefined && p.hb.p.deadtimeMs !== want) this.fail(`${name} runs deadtime ${p.hb.p.deadtimeMs}, its config says ${want}`);
+      this.taken.add("roll applied");
+    }
+    if (!this.quiet) return;
+    if (p.incarnation !== 1) this.fail(`${name} restarted in a seed without faults`);
+    const dead = Object.values(p.hb.peers).filter((x) => x.downs > 0);
+    if (dead.length > 0) this.fail(`false death: ${name} declared ${dead.map((x) => `${x.name} (${x.downs} times)`).join(", ")} dead without a fault`);
+    this.taken.add("no false death");
+  }
+
   /** Faults undone settleBound() ago: every group runs on exactly one node that may run it, and every node agrees on the DC. */
   private checkConverged(): void {
     this.checked = true;
     const procs = MEMBERS.map((m) => this.running(m));
     for (const [i, p] of procs.entries()) if (!p) this.fail(`(convergence) ${MEMBERS[i]} does not run ${this.settleBound()} ms after the faults were undone`);
+    for (const name of this.names) this.checkTimers(name);
     const coords = procs.map((p) => p!.coord!);
     for (const c of coords) {
       if (c.dc !== MEMBERS[0]) this.fail(`(convergence) ${c.p.self} takes ${c.dc} as DC`);
@@ -665,10 +764,12 @@ const PATHS: Record<Family, string[]> = {
     "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged",
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
+  mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "converged"],
+  roll: ["quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "converged"],
 };
 
 describe("resources (coordinator and heartbeat engines) in the simulator", () => {
-  for (const family of ["pair", "fencing", "freeze"] as const) {
+  for (const family of ["pair", "fencing", "freeze", "mixed", "roll"] as const) {
     const name = `${family}: invariants hold over many seeds`;
     test(
       name,
