@@ -62,6 +62,8 @@ export interface ClusterNodeOptions {
   outside: Outside;
   /** Called after every coordinator step, before its effects are performed. */
   onCoordStep(info: CoordStepInfo): void;
+  /** Called after every heartbeat step, before its effects are performed. */
+  onHbStep?(proc: ClusterProcess): void;
 }
 
 export interface ClusterProcess {
@@ -70,6 +72,8 @@ export interface ClusterProcess {
   readonly incarnation: number;
   /** The heartbeat engine's state as its last step left it (null before its start). */
   readonly hb: HbState | null;
+  /** This machine's monotonic clock. */
+  now(): number;
   readonly heard: ReadonlyMap<string, Heard>;
   /** The coordinator's state as its last step left it: null before its start, and on the arbiter. */
   readonly coord: State | null;
@@ -107,20 +111,24 @@ export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterPro
   /** Promise work begun from a timer (an answer, a stop, an admin command) settles before the next timer. */
   const settle = () => ctx.pending(Promise.resolve());
 
+  /** A throw in a handler the shells guard (the links' frame handler) would be swallowed: a violation goes to the world instead. */
+  const guarded = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      ctx.report(e);
+    }
+  };
   const steps = (module: string, s: EngineStep) => {
     if (module === "heartbeat") {
       hb = s.state as HbState;
       hear(s.input as HbInput);
+      if (o.onHbStep) guarded(() => o.onHbStep!(proc));
       return;
     }
     if (module !== "resources") return;
     coord = s.state as State;
-    // A throw in a handler the shells guard would be swallowed: a violation goes to the world instead.
-    try {
-      o.onCoordStep({ proc, at: ctx.clock.now(), input: s.input as Input, effects: s.effects as readonly Effect[] });
-    } catch (e) {
-      ctx.report(e);
-    }
+    guarded(() => o.onCoordStep({ proc, at: ctx.clock.now(), input: s.input as Input, effects: s.effects as readonly Effect[] }));
   };
 
   const agents: AgentAdapters = {
@@ -172,6 +180,7 @@ export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterPro
     get hb() {
       return hb;
     },
+    now: clock.now,
     heard,
     get coord() {
       return coord;

@@ -81,6 +81,7 @@
 import { describe, expect, test } from "bun:test";
 import { seededRandom, type Random } from "../../core/random.ts";
 import type { AgentAction, AgentStatus } from "../../modules/resources/agents/agent.ts";
+import { counts } from "../../modules/heartbeat/engine.ts";
 import { clusterConfigOf } from "../../modules/resources/config.ts";
 import type { AdminCommand } from "../../modules/resources/engine.ts";
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
@@ -93,9 +94,10 @@ import { World, type SimNode } from "./world.ts";
 
 type Family = "pair" | "fencing" | "freeze" | "mixed" | "roll";
 
-const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 20, roll: 20 };
-/** A family's time limit: a seed takes about 70 ms, so long runs (SIM_SEEDS) get time in proportion. */
-const timeLimitMs = (family: Family) => 60_000 + 200 * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
+const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15 };
+/** A seed takes about 130 ms (mixed and roll: 220, their timers are slower), so long runs (SIM_SEEDS) get time in proportion. */
+const MS_PER_SEED: Record<Family, number> = { pair: 300, fencing: 300, freeze: 300, mixed: 500, roll: 500 };
+const timeLimitMs = (family: Family) => 60_000 + MS_PER_SEED[family] * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
 
 /**
  * Timers nodes of one cluster may run side by side (mixed): at one scale, every
@@ -248,6 +250,7 @@ class Scenario {
             firstStartDelayMs,
             outside: { run: (...a) => this.agentRun(...a), fence: (...a) => this.fence(...a) },
             onCoordStep: (info) => this.onCoordStep(info),
+            ...(family === "mixed" || family === "roll" ? { onHbStep: () => this.checkLeases() } : {}),
           }),
         ),
       );
@@ -655,6 +658,26 @@ class Scenario {
     for (const key of this.overlaps.keys()) if (!open.has(key)) this.overlaps.delete(key);
   }
 
+  /**
+   * mixed, roll: no member counts the vote of a member that has declared it
+   * dead, whatever deadtime each runs (the lease is the smaller of the two, and
+   * a shrunk deadtime holds until the leases on the old one ran out).
+   */
+  private checkLeases(): void {
+    for (const x of MEMBERS) {
+      const px = this.running(x);
+      if (!px?.hb) continue;
+      for (const y of MEMBERS) {
+        const py = y === x ? null : this.running(y);
+        if (!py?.hb || py.hb.peers[x]?.status !== "down") continue;
+        if (counts(px.hb, px.hb.peers[y]!, px.now())) {
+          this.fail(`${x} (deadtime ${px.hb.p.deadtimeMs}) counts the vote of ${y} (deadtime ${py.hb.p.deadtimeMs}), which declared it dead; ${x}'s lease runs until ${px.hb.peers[y]!.voteUntil}, its clock reads ${px.now()}`);
+        }
+        this.taken.add("lease checked against a declaration");
+      }
+    }
+  }
+
   /** Frozen, or thawed less than thawBound ago: a node that may still run what another took over meanwhile. */
   private stalled(name: string): boolean {
     return this.nodes.get(name)!.frozen || this.world.now() <= (this.thawedAt.get(name) ?? -Infinity) + this.thawBound();
@@ -764,8 +787,8 @@ const PATHS: Record<Family, string[]> = {
     "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged",
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
-  mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "converged"],
-  roll: ["quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "converged"],
+  mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],
+  roll: ["quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "lease checked against a declaration", "converged"],
 };
 
 describe("resources (coordinator and heartbeat engines) in the simulator", () => {
@@ -786,6 +809,6 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
 
   test("a seed replays to the same trace", async () => {
     const trace = async (family: Family) => (await scenario(7, family)).world.trace.join("\n");
-    for (const family of ["pair", "fencing", "freeze"] as const) expect(await trace(family)).toBe(await trace(family));
+    for (const family of ["pair", "fencing", "freeze", "mixed", "roll"] as const) expect(await trace(family)).toBe(await trace(family));
   });
 });
