@@ -232,8 +232,8 @@ class Scenario {
     this.fenceMs = r.between(1, t.deadtimeMs / 10);
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
-    const resources = resourcesText(this.drawConfig());
-    const textOf = (timers: Timers) => simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + resources;
+    const drawn = this.drawConfig();
+    const textOf = (timers: Timers, resources = drawn) => simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + resourcesText(resources);
     for (const [n, timers] of own) this.texts.set(n, textOf(timers));
     this.config = clusterConfigOf(parseSimConfig(this.texts.get(MEMBERS[0])!).raw.resources!);
 
@@ -264,7 +264,7 @@ class Scenario {
       const f = this.drawFault();
       this.world.clock.after(warm + r.next() * span, () => this.apply(f));
     }
-    if (family === "roll") this.drawRoll(base, warm, span, textOf);
+    if (family === "roll") this.drawRoll(base, warm, span, (t) => textOf(t, this.retuned(drawn)));
     this.world.clock.after(this.healAt, () => this.healAll());
     this.end = this.healAt + this.settleBound();
     this.world.clock.after(this.end, () => this.checkConverged());
@@ -283,6 +283,7 @@ class Scenario {
 
   private onCoordStep(info: CoordStepInfo): void {
     this.checkTruth();
+    if (info.input.type === "reload") this.checkReload(info.proc, info.input.changed, info.effects.some((e) => e.type === "reload-refused"));
     if (!info.effects.some((e) => e.type === "stopped")) return;
     const name = info.proc.name;
     const downMs = this.stopping.get(name) ?? 0;
@@ -378,6 +379,23 @@ class Scenario {
         const text = textOf(to);
         this.world.clock.after(Math.min(at, this.healAt - 1), () => this.reload(name, text, to, base));
       }
+    }
+  }
+
+  /** roll: half the rolled texts also give one resource (drawn each time) a longer monitor timeout than the first text: a changed resource. */
+  private retuned(c: ClusterConfig): ClusterConfig {
+    if (!this.r.chance(0.5)) return c;
+    const pick = c.resources[this.r.int(c.resources.length)]!.name;
+    return { ...c, resources: c.resources.map((x) => (x.name === pick ? { ...x, monitorTimeoutMs: x.monitorTimeoutMs + 500 } : x)) };
+  }
+
+  /** A changed resource's new definition is taken only where it does not run: nothing active, no operation under way. */
+  private checkReload(proc: ClusterProcess, changed: readonly string[], refused: boolean): void {
+    const m = this.machines.get(proc.name)!;
+    for (const r of changed) {
+      const busy = m.active.has(r) || [...m.ops.values()].some((op) => op.resource === r && !op.cancelled);
+      if (busy && !refused) this.fail(`${proc.name} took a new definition of ${r} while it runs there`);
+      this.taken.add(refused ? "changed resource refused" : "changed resource applied");
     }
   }
 
@@ -788,7 +806,10 @@ const PATHS: Record<Family, string[]> = {
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
   mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],
-  roll: ["quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "lease checked against a declaration", "converged"],
+  roll: [
+    "quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "lease checked against a declaration",
+    "changed resource refused", "changed resource applied", "converged",
+  ],
 };
 
 describe("resources (coordinator and heartbeat engines) in the simulator", () => {
