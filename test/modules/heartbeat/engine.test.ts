@@ -646,6 +646,21 @@ describe("deadtimes that differ (nodes reading different configs, a rolling relo
     expect(decodeMessage(bytes.slice(0, -1))).toBeUndefined();
   });
 
+  test("a shrunk deadtime is carried at once, so peers lease on it, while the old one still decides deaths", () => {
+    const c = pair().run(1000);
+    c.feed("alpha", { type: "reload", now: c.now, p: params("alpha", { deadtimeMs: 150, warntimeMs: 120 }) });
+    expect(c.state("alpha").shrunk).toEqual({ deadtimeMs: 500, until: c.now + 500 });
+    const reloadedAt = c.now;
+    c.run(200);
+    expect(c.state("bravo").peers.alpha!.deadtimeMs).toBe(150);
+    // A lease taken before the reload (on 500) may still run: that is what the old deadtime holds for.
+    expect(c.state("bravo").peers.alpha!.voteUntil).toBeLessThanOrEqual(reloadedAt + 500);
+    c.run(400);
+    expect(c.state("bravo").peers.alpha!.voteUntil).toBeLessThanOrEqual(c.now + 150);
+    expect(c.state("alpha").shrunk).toBeNull();
+    expect(c.state("alpha").peers.bravo!.status).toBe("up");
+  });
+
   test("an arbiter whose deadtime shrank keeps its grants as long as before until the old deadtime has run out", () => {
     const over = { arbiter: "witness" };
     const c = new Cluster()
