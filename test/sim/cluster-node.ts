@@ -22,6 +22,7 @@
  */
 import type { EngineStep } from "../../core/adapters.ts";
 import { parseConfig, type LoadResult } from "../../core/config/load.ts";
+import { parseDuration } from "../../core/duration.ts";
 import { EventBus } from "../../core/events.ts";
 import { Metrics } from "../../core/metrics.ts";
 import type { ReloadOutcome } from "../../core/module.ts";
@@ -146,7 +147,7 @@ export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterPro
       name: d.name,
       kind: d.agent,
       action: d.action,
-      timeoutMs: 60_000,
+      timeoutMs: parseDuration(d.timeout)!,
       canFence: (n) => n !== self,
       fence: (target) =>
         new Promise((resolve) =>
