@@ -1,9 +1,12 @@
 /**
  * What a module's shell touches of the world besides the clock (ctx.clock),
- * randomness (ctx.random) and its kept state (ctx.state): the network. The
- * daemon passes the real ones (`realAdapters`); the simulator (test/sim)
- * passes its own, so the same shells run on its virtual network. (Where the
- * runtime reads a reloaded config from is the runtime's own: ConfigSource in
+ * randomness (ctx.random) and its kept state (ctx.state): the network here,
+ * and what modules add to `Adapters` by declaration merging (the resource
+ * manager's agents and fence devices: modules/resources/adapters.ts). The
+ * daemon passes the real ones (`realAdapters`, and each module's own default
+ * for its field); the simulator (test/sim) passes its own, so the same shells
+ * run on its virtual network and machines. (Where the runtime reads a
+ * reloaded config from is the runtime's own: ConfigSource in
  * core/runtime/runtime.ts.)
  */
 import { networkInterfaces } from "node:os";

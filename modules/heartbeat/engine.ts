@@ -12,8 +12,14 @@
  *
  * Quorum rests on leases, so that two sides of a split never both hold it:
  * - a member counts a peer's vote only until (its own heartbeat's sentAt that
- *   the peer last echoed) + deadtime. The peer declares it dead no earlier than
- *   that, so nobody counts the vote of a node that thinks it dead;
+ *   the peer last echoed) + the smaller of its deadtime and the peer's (each
+ *   heartbeat carries its sender's). The peer declares it dead no earlier than
+ *   that, so nobody counts the vote of a node that thinks it dead, even while
+ *   their deadtimes differ (nodes reading different configs, a rolling reload);
+ * - a reload that shrinks the deadtime: peers may hold leases sized by the old
+ *   one on heartbeats sent before, so the old one still decides deaths (and
+ *   sizes the arbiter's grants) until an old deadtime after the reload, while
+ *   heartbeats carry the new one at once;
  * - the arbiter gives its vote to one member at a time; the grant runs from the
  *   grantee's echoed sentAt for `leaseMs`, and the arbiter grants another member
  *   only after its own record of the previous grant has run out (it started
@@ -89,6 +95,8 @@ export interface PeerState {
   heard: { sentAt: number; at: number } | null;
   /** Until when this node counts the peer's vote (a lease, see above). */
   voteUntil: number;
+  /** The deadtime the peer's last heartbeat carried (null: not heard yet, or a sender without the field). */
+  deadtimeMs: number | null;
   /** Whether the peer reports hearing this node, and whether late. */
   hearsMe: boolean;
   reportsMeLate: boolean;
@@ -121,6 +129,8 @@ export interface State {
   quorate: boolean;
   yieldToPeer: boolean;
   stalls: number;
+  /** A deadtime a reload shrank, which still decides deaths until `until` (see above). */
+  shrunk: { deadtimeMs: number; until: number } | null;
 }
 
 export type Input =
@@ -137,8 +147,12 @@ export type Effect =
   | { type: "send"; link: number; message: Message }
   | { type: "event"; event: string; data: Record<string, unknown> };
 
+/** After this long without a heartbeat a peer is declared dead: the deadtime, or a larger one a reload shrank, while it holds. */
+export function deadtimeOf(s: State): number {
+  return s.shrunk ? Math.max(s.p.deadtimeMs, s.shrunk.deadtimeMs) : s.p.deadtimeMs;
+}
 /** A grant is renewed every interval; it lasts a deadtime, so a few lost heartbeats do not drop it. */
-export const leaseMs = (p: HbParams) => p.deadtimeMs;
+export const leaseMs = deadtimeOf;
 /** Clocks of two machines may run at slightly different rates; a lease holder gives up this share early. */
 export const CLOCK_DRIFT = 0.01;
 
@@ -159,6 +173,7 @@ function newPeer(p: HbParams, name: string): PeerState {
     downsByPeer: 0,
     heard: null,
     voteUntil: 0,
+    deadtimeMs: null,
     hearsMe: false,
     reportsMeLate: false,
     holdsResources: false,
@@ -188,6 +203,7 @@ export function initialState(p: HbParams): State {
     quorate: p.role === "member" && p.members.length === 1,
     yieldToPeer: false,
     stalls: 0,
+    shrunk: null,
   };
 }
 
@@ -195,12 +211,14 @@ export function initialState(p: HbParams): State {
 export function nextDeadline(s: State): number | null {
   if (s.phase !== "running") return null;
   const p = s.p;
+  const deadtime = deadtimeOf(s);
   let at = s.nextSend;
+  if (s.shrunk) at = Math.min(at, s.shrunk.until);
   for (const name in s.peers) {
     const peer = s.peers[name]!;
     if (peer.status === "init") at = Math.min(at, s.startedAt + p.initdeadMs);
-    if (peer.status === "up" && peer.lastHeard !== null) at = Math.min(at, peer.lastHeard + (peer.late ? p.deadtimeMs : p.warntimeMs));
-    for (const l of peer.links) if (l.up && l.lastHeard !== null) at = Math.min(at, l.lastHeard + p.deadtimeMs);
+    if (peer.status === "up" && peer.lastHeard !== null) at = Math.min(at, peer.lastHeard + (peer.late ? deadtime : p.warntimeMs));
+    for (const l of peer.links) if (l.up && l.lastHeard !== null) at = Math.min(at, l.lastHeard + deadtime);
     if (peer.voteUntil > 0) at = Math.min(at, peer.voteUntil);
   }
   if (p.role === "member" && s.lastInput !== null && s.lastInput < s.startedAt + p.deadtimeMs) at = Math.min(at, s.startedAt + p.deadtimeMs);
@@ -240,7 +258,9 @@ export function step(state: State, input: Input): { state: State; effects: Effec
       const fresh = step(initialState(input.p), { type: "start", now });
       return { state: fresh.state, effects: [...fx, ...fresh.effects] };
     }
+    const before = deadtimeOf(s);
     reparam(s, input.p, now);
+    if (before > input.p.deadtimeMs) s.shrunk = { deadtimeMs: before, until: now + before };
     event("heartbeat.reloaded", { fresh: false, intervalMs: input.p.intervalMs, deadtimeMs: input.p.deadtimeMs });
   }
   if (input.type === "start") {
@@ -298,9 +318,9 @@ function sameNodes(a: HbParams, b: HbParams): boolean {
  * New timers and links in place. What a peer's links showed is kept per link
  * name; a new link starts unheard. The next heartbeat goes out one new
  * interval after the last one (at once if that is past). Deadlines are
- * computed from the params at each step, so a new deadtime applies to the
- * silences under way: a peer silent for longer than a shrunk deadtime is
- * declared dead at this step.
+ * computed from the params at each step, so a grown deadtime applies to the
+ * silences under way; a shrunk one only once the old has run out (see the
+ * header: peers may lease this node's vote on the old one).
  */
 function reparam(s: State, p: HbParams, now: number): void {
   const old = s.p;
@@ -320,7 +340,10 @@ function reparam(s: State, p: HbParams, now: number): void {
 function stalled(s: State, now: number, gapMs: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
   s.stalls++;
-  const maybeDeclaredDead = gapMs >= p.deadtimeMs - p.intervalMs;
+  // A peer declares this node dead after its own deadtime, which may be shorter than this node's.
+  let soonest = p.deadtimeMs;
+  for (const name in s.peers) soonest = Math.min(soonest, s.peers[name]!.deadtimeMs ?? soonest);
+  const maybeDeclaredDead = gapMs >= soonest - p.intervalMs;
   event("heartbeat.stall", { gapMs: Math.round(gapMs), maybeDeclaredDead });
   // Time this process did not watch is no evidence against the peers: give each a fresh interval.
   for (const peer of Object.values(s.peers)) {
@@ -407,7 +430,10 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
     event("heartbeat.declared-dead", { by: peer.name, times: mine.downs });
     peer.downsByPeer = mine.downs;
   }
-  if (mine?.up && mine.echo && mine.echo.sentAt <= now) peer.voteUntil = Math.max(peer.voteUntil, mine.echo.sentAt + p.deadtimeMs * (1 - CLOCK_DRIFT));
+  peer.deadtimeMs = m.deadtimeMs ?? null;
+  // The peer declares this node dead after its own deadtime: the lease is no longer than that, nor than this node's.
+  const lease = Math.min(p.deadtimeMs, m.deadtimeMs ?? p.deadtimeMs);
+  if (mine?.up && mine.echo && mine.echo.sentAt <= now) peer.voteUntil = Math.max(peer.voteUntil, mine.echo.sentAt + lease * (1 - CLOCK_DRIFT));
   if (!mine?.up) peer.voteUntil = 0;
   peer.holdsResources = m.holdsResources;
   peer.upstream = m.upstream ?? null;
@@ -433,13 +459,15 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
  */
 function expire(s: State, now: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
+  if (s.shrunk && now >= s.shrunk.until) s.shrunk = null;
+  const deadtime = deadtimeOf(s);
   for (const name in s.peers) {
     const peer = s.peers[name]!;
     // A lease that ran out counts for nothing, and must not stay a deadline.
     if (peer.voteUntil > 0 && now >= peer.voteUntil) peer.voteUntil = 0;
     for (let i = 0; i < peer.links.length; i++) {
       const l = peer.links[i]!;
-      if (l.up && l.lastHeard !== null && now >= l.lastHeard + p.deadtimeMs) {
+      if (l.up && l.lastHeard !== null && now >= l.lastHeard + deadtime) {
         l.up = false;
         event("heartbeat.link", { peer: peer.name, link: p.links[i], status: "down" });
       }
@@ -450,7 +478,7 @@ function expire(s: State, now: number, event: (e: string, d: Record<string, unkn
         peer.late = true;
         event("heartbeat.late", { peer: peer.name, silentMs: Math.round(silent) });
       }
-      if (now >= peer.lastHeard + p.deadtimeMs) {
+      if (now >= peer.lastHeard + deadtime) {
         peer.status = "down";
         peer.downs++;
         peer.voteUntil = 0;
@@ -518,7 +546,7 @@ function arbitrate(s: State, now: number, event: (e: string, d: Record<string, u
     s.granted = null;
   }
   // A restarted arbiter does not know what it granted before: it waits out any grant it may have given.
-  if (now < s.startedAt + leaseMs(p)) return;
+  if (now < s.startedAt + leaseMs(s)) return;
   const members = p.members.map((n) => s.peers[n]!);
   const heard = members.filter((m) => m.status === "up" && !m.late && m.hearsMe && m.heard);
   const split =
@@ -535,7 +563,7 @@ function arbitrate(s: State, now: number, event: (e: string, d: Record<string, u
     // A new grant goes out at once: the member may be without quorum until it has it (a peer just left).
     s.nextSend = now;
   }
-  s.granted = { to: to.name, until: now + leaseMs(p), echo };
+  s.granted = { to: to.name, until: now + leaseMs(s), echo };
 }
 
 function heartbeat(s: State, now: number): Heartbeat {
@@ -556,6 +584,7 @@ function heartbeat(s: State, now: number): Heartbeat {
     holdsResources: s.holdsResources,
     ...(s.upstream ? { upstream: s.upstream } : {}),
     view,
-    ...(s.granted ? { vote: { for: s.granted.to, echo: s.granted.echo, leaseMs: leaseMs(p) } } : {}),
+    ...(s.granted ? { vote: { for: s.granted.to, echo: s.granted.echo, leaseMs: leaseMs(s) } } : {}),
+    deadtimeMs: p.deadtimeMs,
   };
 }

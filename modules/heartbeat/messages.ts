@@ -38,6 +38,13 @@ export interface Heartbeat {
   upstream?: { reachable: number; total: number };
   view: ViewEntry[];
   vote?: Vote;
+  /**
+   * The sender's deadtime: it declares a node dead no sooner than that after
+   * the node's last heartbeat, so whoever counts its vote leases it for no
+   * longer. Absent from a sender that predates the field: the receiver's own
+   * deadtime stands in, as before.
+   */
+  deadtimeMs?: number;
 }
 
 export interface Goodbye {
@@ -57,6 +64,7 @@ const KIND = { heartbeat: 1, goodbye: 2, app: 3 } as const;
 const F_HOLDS = 1;
 const F_UPSTREAM = 2;
 const F_VOTE = 4;
+const F_DEADTIME = 8;
 const E_UP = 1;
 const E_ECHO = 2;
 const E_LATE = 4;
@@ -172,7 +180,7 @@ export function encodeMessage(m: Message): Uint8Array {
   }
   w.f64(m.sentAt);
   w.str(m.config);
-  w.u8((m.holdsResources ? F_HOLDS : 0) | (m.upstream ? F_UPSTREAM : 0) | (m.vote ? F_VOTE : 0));
+  w.u8((m.holdsResources ? F_HOLDS : 0) | (m.upstream ? F_UPSTREAM : 0) | (m.vote ? F_VOTE : 0) | (m.deadtimeMs !== undefined ? F_DEADTIME : 0));
   if (m.upstream) {
     w.u8(m.upstream.reachable);
     w.u8(m.upstream.total);
@@ -182,6 +190,8 @@ export function encodeMessage(m: Message): Uint8Array {
     w.f64(m.vote.echo);
     w.u32(m.vote.leaseMs);
   }
+  // Rounded down: a receiver may lease the sender's vote for less than its deadtime, never for more.
+  if (m.deadtimeMs !== undefined) w.u32(Math.min(0xffffffff, Math.max(1, Math.floor(m.deadtimeMs))));
   w.u8(m.view.length);
   for (const e of m.view) {
     w.str(e.node);
@@ -210,7 +220,7 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
   const sentAt = r.f64();
   const config = r.str();
   const flags = r.u8();
-  if (sentAt === undefined || config === undefined || !CONFIG_RE.test(config) || flags === undefined || flags > 7) return undefined;
+  if (sentAt === undefined || config === undefined || !CONFIG_RE.test(config) || flags === undefined || flags > 15) return undefined;
   const m: Heartbeat = { kind: "heartbeat", sentAt, config, holdsResources: (flags & F_HOLDS) !== 0, view: [] };
   if (flags & F_UPSTREAM) {
     const reachable = r.u8();
@@ -224,6 +234,11 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
     const leaseMs = r.u32();
     if (forNode === undefined || !NAME_RE.test(forNode) || echo === undefined || leaseMs === undefined) return undefined;
     m.vote = { for: forNode, echo, leaseMs };
+  }
+  if (flags & F_DEADTIME) {
+    const deadtimeMs = r.u32();
+    if (deadtimeMs === undefined || deadtimeMs === 0) return undefined;
+    m.deadtimeMs = deadtimeMs;
   }
   const n = r.u8();
   if (n === undefined || n > MAX_VIEW) return undefined;

@@ -11,12 +11,13 @@ import type { ClusterBus } from "../../core/cluster.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { clusterConfigOf, type ResourceRaw } from "./config.ts";
-import { createAgent, type ManagedAgent } from "./agents/index.ts";
+import type { ManagedAgent } from "./agents/index.ts";
+import { realAgents, type AgentAdapters } from "./adapters.ts";
+import { adaptersOf } from "../../core/adapters.ts";
 import { initialState, nextDeadline, step, type AdminCommand, type AdminState, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
 import { decodeAdmin, decodeMessage, encodeMessage, RESOURCES_CHANNEL } from "./wire.ts";
 import { adminRoutes } from "./routes.ts";
 import { statusOf } from "./status.ts";
-import { createFenceDevice } from "./fencing/config.ts";
 import { fenceNode, type FenceDevice } from "./fencing/device.ts";
 
 /** Reports and transitions are repeated this often, so a lost datagram is repaired. */
@@ -63,8 +64,10 @@ export class ResourcesService implements ModuleInstance {
   private kept = "";
   private readonly dropped: Counter;
   private readonly ops: Counter;
+  private readonly machine: AgentAdapters;
 
   constructor(private readonly ctx: ModuleContext) {
+    this.machine = adaptersOf(ctx).agents ?? realAgents;
     this.timer = new DeadlineTimer(ctx.clock, () => this.feed({ type: "tick", ...this.time() }));
     this.dropped = ctx.metrics.counter("tandem_resources_messages_dropped_total", "coordinator messages dropped, by reason");
     this.ops = ctx.metrics.counter("tandem_resources_operations_total", "agent operations finished, by resource, action and status");
@@ -80,7 +83,7 @@ export class ResourcesService implements ModuleInstance {
   async start(config: Config): Promise<void> {
     this.config = config;
     this.agents = this.build(config.raw.resources!.resource);
-    this.devices = config.raw.resources!.fence_device.map((d) => createFenceDevice(d, { self: this.ctx.node.name }));
+    this.devices = this.fenceDevices(config);
     this.bus = this.ctx.services.get("cluster") ?? soloBus(this.ctx.node.name, paramsOf(config, this.ctx.node.name).members);
     this.state = initialState(paramsOf(config, this.ctx.node.name), this.restored());
     this.kept = JSON.stringify(this.state.admin);
@@ -101,7 +104,7 @@ export class ResourcesService implements ModuleInstance {
     const changed = config.raw.resources!.resource.filter((r) => before.has(r.name) && before.get(r.name) !== JSON.stringify(r));
     const added = config.raw.resources!.resource.filter((r) => !before.has(r.name));
     const agents = this.build([...changed, ...added]);
-    const devices = config.raw.resources!.fence_device.map((d) => createFenceDevice(d, { self: this.ctx.node.name }));
+    const devices = this.fenceDevices(config);
     const refused = this.feed({ type: "reload", ...this.time(), p: paramsOf(config, this.ctx.node.name), changed: changed.map((r) => r.name) });
     if (refused) {
       for (const a of agents.values()) a.close?.();
@@ -153,7 +156,11 @@ export class ResourcesService implements ModuleInstance {
   }
 
   private build(resources: readonly ResourceRaw[]): Map<string, ManagedAgent> {
-    return new Map(resources.map((r) => [r.name, createAgent(r, this.ctx.services)] as const));
+    return new Map(resources.map((r) => [r.name, this.machine.agent(r, this.ctx.services)] as const));
+  }
+
+  private fenceDevices(config: Config): FenceDevice[] {
+    return config.raw.resources!.fence_device.map((d) => this.machine.fenceDevice(d, this.ctx.node.name));
   }
 
   private time(): { now: number; wall: number } {
@@ -169,6 +176,7 @@ export class ResourcesService implements ModuleInstance {
   private feed(input: Input): string[] | undefined {
     const { state, effects } = step(this.state, input);
     this.state = state;
+    this.ctx.adapters?.steps?.("resources", { input, effects, state });
     const admin = JSON.stringify(state.admin);
     if (admin !== this.kept) {
       this.ctx.state.put(STATE_SECTION, state.admin);

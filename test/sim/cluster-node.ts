@@ -1,42 +1,48 @@
 /**
- * A whole member of the cluster as a node of the simulated world: the real
- * heartbeat service (through heartbeat-node.ts) and the real coordinator engine
- * (modules/resources/engine.ts) side by side, wired as the daemon wires them.
+ * A whole node of the cluster as a node of the simulated world: the daemon's
+ * runtime (core/runtime/runtime.ts) with the heartbeat and resources module
+ * descriptors, so the real HeartbeatService and the real ResourcesService
+ * (its executor, its fencing, its wire codec on the cluster bus) run as the
+ * daemon runs them. Its context carries the world's clock, random and network
+ * (heartbeat-node.ts), and its agents and fence devices come through the
+ * adapters' `agents` (modules/resources/adapters.ts): each action is handed
+ * to the scenario (`Outside`), which keeps the machine's truth and answers on
+ * virtual time; an answer reaches the process that asked, if it still runs.
  *
- * - After every heartbeat step the membership is read as the heartbeat
- *   service's `snapshot()` gives it (the other members in config order; init
- *   is `unknown`; incarnation; quorum) and fed to the coordinator when it
- *   changed. The coordinator starts with the heartbeat engine.
- * - The coordinator's messages go out on the service's cluster bus (JSON
- *   here; the daemon has its own codec): app frames, fragmented, through the
- *   envelope and replay guard as heartbeats, handed on only from the
- *   sender's incarnation the heartbeat engine knows.
- * - `run` and `cancel` go to the machine's agents, `fence` to the fence
- *   device; both belong to the scenario (they outlive the process) and answer
- *   through `result` and `fenced`. `holds` is told to the heartbeat engine.
- * - The coordinator ticks at its `nextDeadline`. A clean stop (`stop`) feeds
- *   the coordinator `stop`; its `stopped` effect stops the heartbeat (goodbye),
- *   and the process exits. A node without coordinator params is an arbiter:
- *   the heartbeat alone.
+ * - The config is a real config text; a reload (`reload()`) is the runtime's:
+ *   it reads the node's current text through the runtime's ConfigSource.
+ * - Both engines' steps are observed through the adapters' `steps` (after the
+ *   step, before its effects): the heartbeat's state and what reached it, the
+ *   coordinator's state, and each coordinator step for the scenario.
+ * - A clean stop (`stop`) is the runtime's: resources stop (the coordinator's
+ *   `stopped`), then the heartbeat says goodbye, then the process exits.
+ * - The arbiter runs the heartbeat alone (the resources module is selected for
+ *   members only).
+ * - Admin commands go to the running ResourcesService, as its routes call it.
  */
-import type { MemberStatus } from "../../core/cluster.ts";
-import { RESOURCES_CHANNEL } from "../../modules/resources/wire.ts";
-import type { Cancel } from "../../core/time.ts";
-import type { AgentStatus } from "../../core/agent.ts";
-import { initialState, nextDeadline, step, type AdminCommand, type ClusterView, type CoordParams, type Effect, type Input, type Message, type State } from "../../modules/resources/engine.ts";
-import { heartbeatNode, type HbNodeOptions, type HbProcess } from "./heartbeat-node.ts";
+import type { EngineStep } from "../../core/adapters.ts";
+import { parseConfig, type LoadResult } from "../../core/config/load.ts";
+import { parseDuration } from "../../core/duration.ts";
+import { EventBus } from "../../core/events.ts";
+import { Metrics } from "../../core/metrics.ts";
+import type { ReloadOutcome } from "../../core/module.ts";
+import { Runtime } from "../../core/runtime/runtime.ts";
+import { heartbeatModule } from "../../modules/heartbeat/index.ts";
+import type { Input as HbInput, State as HbState } from "../../modules/heartbeat/engine.ts";
+import type { AgentAction, AgentStatus } from "../../core/agent.ts";
+import type { AgentAdapters } from "../../modules/resources/adapters.ts";
+import type { FenceDevice } from "../../modules/resources/fencing/device.ts";
+import { resourcesModule } from "../../modules/resources/index.ts";
+import type { AdminCommand, Effect, Input, State } from "../../modules/resources/engine.ts";
+import type { ResourcesService } from "../../modules/resources/service.ts";
+import { withSimKey } from "./config.ts";
+import { hearing, machineClock, silent, SimDatagrams, type Heard } from "./heartbeat-node.ts";
 import type { NodeContext } from "./world.ts";
 
-/** As the heartbeat service maps its statuses for the cluster bus. */
-const MEMBER_STATUS: Record<string, MemberStatus> = { up: "up", leaving: "leaving", down: "down", init: "unknown" };
-
-export type RunEffect = Extract<Effect, { type: "run" }>;
-
-/** What the process asks of the machine and the fence device; answers come back through `result` and `fenced`. */
+/** What the process asks of the machine and the fence device; `answer` hands the outcome back to it. */
 export interface Outside {
-  run(proc: ClusterProcess, run: RunEffect): void;
-  cancel(proc: ClusterProcess, op: number): void;
-  fence(proc: ClusterProcess, node: string): void;
+  run(proc: ClusterProcess, resource: string, action: AgentAction, signal: AbortSignal | undefined, answer: (status: AgentStatus) => void): void;
+  fence(proc: ClusterProcess, node: string, answer: (ok: boolean) => void): void;
 }
 
 export interface CoordStepInfo {
@@ -48,124 +54,159 @@ export interface CoordStepInfo {
 }
 
 export interface ClusterNodeOptions {
-  hb: Omit<HbNodeOptions, "onSettled" | "onApp" | "holdsResources">;
-  /** Null for the arbiter. */
-  coord: CoordParams | null;
+  /** The node's config text now: read at the start and by each reload. */
+  configText(): string;
+  /** This machine's monotonic clock reads virtual time plus this. */
+  clockOffsetMs: number;
+  /** Delay from the first boot to the runtime's start (a restarted process starts at once). */
+  firstStartDelayMs: number;
   outside: Outside;
   /** Called after every coordinator step, before its effects are performed. */
   onCoordStep(info: CoordStepInfo): void;
+  /** Called after every heartbeat step, before its effects are performed. */
+  onHbStep?(proc: ClusterProcess): void;
 }
 
 export interface ClusterProcess {
   readonly name: string;
+  /** The world's count of this node's boots. */
   readonly incarnation: number;
-  readonly hb: HbProcess;
-  /** Null for the arbiter. */
+  /** The heartbeat engine's state as its last step left it (null before its start). */
+  readonly hb: HbState | null;
+  /** This machine's monotonic clock. */
+  now(): number;
+  readonly heard: ReadonlyMap<string, Heard>;
+  /** The coordinator's state as its last step left it: null before its start, and on the arbiter. */
   readonly coord: State | null;
+  /** The runtime's reloads so far, with their outcomes. */
+  readonly reloads: readonly ReloadOutcome[];
   onMessage(from: string, payload: unknown, link: string): void;
   /** A clean stop (SIGTERM). */
   stop(): void;
+  /** SIGHUP: the runtime re-reads the node's config text. */
+  reload(): void;
   admin(command: AdminCommand): void;
-  result(op: number, status: AgentStatus): void;
-  fenced(node: string, ok: boolean): void;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const FILE = "/sim/tandem.toml";
 
 /** Boot one process of a cluster node. */
 export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterProcess {
-  let coord: State | null = o.coord ? initialState(o.coord) : null;
-  let told = "";
-  let tick: Cancel | null = null;
-
-  const view = (): ClusterView => {
-    const s = hb.state;
-    return {
-      peers: s.p.members.filter((m) => m !== s.p.self).map((name) => ({ name, status: MEMBER_STATUS[s.peers[name]!.status]!, incarnation: s.peers[name]!.incarnation })),
-      quorate: s.quorate,
-    };
+  const load = (): LoadResult => {
+    const r = parseConfig(o.configText(), FILE, [heartbeatModule, resourcesModule]);
+    return r.ok ? { ...r, config: withSimKey(r.config) } : r;
   };
+  const first = load();
+  if (!first.ok) throw new Error(`the sim's config is not valid: ${JSON.stringify(first.problems)}`);
+  const config = first.config;
+  const node = config.nodes.find((n) => n.name === ctx.name);
+  if (!node) throw new Error(`the config has no node ${ctx.name}`);
+  const clock = machineClock(ctx, o.clockOffsetMs);
+  const { heard, observe: hear } = hearing(ctx);
+  const events = new EventBus(ctx.name, clock.wall);
+  events.subscribe((e) => ctx.trace(`${e.type} ${JSON.stringify(e.data)}`));
+  let hb: HbState | null = null;
+  let coord: State | null = null;
+  let resources: ResourcesService | null = null;
+  const reloads: ReloadOutcome[] = [];
+  /** Promise work begun from a timer (an answer, a stop, an admin command) settles before the next timer. */
+  const settle = () => ctx.pending(Promise.resolve());
 
-  const feed = (input: Input) => {
-    const out = step(coord!, input);
-    coord = out.state;
-    o.onCoordStep({ proc, at: ctx.clock.now(), input, effects: out.effects });
-    let holds: boolean | null = null;
-    let stopped = false;
-    for (const e of out.effects) {
-      switch (e.type) {
-        case "send":
-          hb.sendApp(RESOURCES_CHANNEL, encoder.encode(JSON.stringify(e.message)));
-          break;
-        case "run":
-          o.outside.run(proc, e);
-          break;
-        case "cancel":
-          o.outside.cancel(proc, e.op);
-          break;
-        case "fence":
-          o.outside.fence(proc, e.node);
-          break;
-        case "holds":
-          holds = e.holds;
-          break;
-        case "stopped":
-          stopped = true;
-          break;
-        case "event":
-          ctx.trace(`${e.event} ${JSON.stringify(e.data)}`);
-          break;
-      }
+  /** A throw in a handler the shells guard (the links' frame handler) would be swallowed: a violation goes to the world instead. */
+  const guarded = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      ctx.report(e);
     }
-    tick?.();
-    tick = null;
-    const at = nextDeadline(coord);
-    if (Number.isFinite(at)) tick = ctx.clock.after(Math.max(0, at - hb.now()), () => feed({ type: "tick", now: hb.now(), wall: ctx.clock.wall() }));
-    if (holds !== null) hb.holdResources(holds);
-    if (stopped) hb.stop();
+  };
+  const steps = (module: string, s: EngineStep) => {
+    if (module === "heartbeat") {
+      hb = s.state as HbState;
+      hear(s.input as HbInput);
+      if (o.onHbStep) guarded(() => o.onHbStep!(proc));
+      return;
+    }
+    if (module !== "resources") return;
+    coord = s.state as State;
+    guarded(() => o.onCoordStep({ proc, at: ctx.clock.now(), input: s.input as Input, effects: s.effects as readonly Effect[] }));
   };
 
-  const input = <T extends Input["type"]>(type: T, rest: Omit<Extract<Input, { type: T }>, "type" | "now" | "wall">) => {
-    if (coord && (coord.phase === "running" || coord.phase === "stopping")) feed({ type, now: hb.now(), wall: ctx.clock.wall(), ...rest } as Input);
+  const agents: AgentAdapters = {
+    agent: (r) => ({
+      name: r.agent,
+      run: (action, options) =>
+        new Promise((resolve) =>
+          o.outside.run(proc, r.name, action, options.signal, (status) => {
+            resolve({ action, status, exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: "" });
+            settle();
+          }),
+        ),
+    }),
+    fenceDevice: (d, self): FenceDevice => ({
+      name: d.name,
+      kind: d.agent,
+      action: d.action,
+      timeoutMs: parseDuration(d.timeout)!,
+      canFence: (n) => n !== self,
+      fence: (target) =>
+        new Promise((resolve) =>
+          o.outside.fence(proc, target, (ok) => {
+            resolve({ node: target, device: d.name, status: ok ? "fenced" : "failed", exitCode: ok ? 0 : 1, durationMs: 0, output: "", message: "" });
+            settle();
+          }),
+        ),
+    }),
   };
 
-  /** The bus's watcher: the coordinator starts with the heartbeat engine, and hears every change of the membership. */
-  const watch = () => {
-    if (!coord || coord.phase === "stopped") return;
-    const v = view();
-    const key = JSON.stringify(v);
-    if (key === told) return;
-    told = key;
-    if (coord.phase === "idle") feed({ type: "start", now: hb.now(), wall: ctx.clock.wall(), cluster: v });
-    else feed({ type: "membership", now: hb.now(), wall: ctx.clock.wall(), cluster: v });
-  };
-
-  const hb = heartbeatNode(ctx, {
-    ...o.hb,
-    holdsResources: false,
-    onSettled: watch,
-    onApp: (from, channel, data) => {
-      if (channel !== RESOURCES_CHANNEL) return;
-      input("message", { from, message: JSON.parse(decoder.decode(data)) as Message });
-    },
+  const datagrams = new SimDatagrams(ctx, config);
+  const runtime = new Runtime({
+    node,
+    clock,
+    random: ctx.random,
+    log: silent,
+    events,
+    metrics: new Metrics(),
+    adapters: { datagrams, steps, agents },
+    configSource: { load: () => Promise.resolve(load()) },
+    defs: [heartbeatModule, { ...resourcesModule, create: (mctx) => (resources = resourcesModule.create(mctx) as ResourcesService) }],
+    config,
+    version: "sim",
+    onExit: (code) => ctx.exit(code),
   });
 
   const proc: ClusterProcess = {
     name: ctx.name,
     incarnation: ctx.incarnation,
-    hb,
+    get hb() {
+      return hb;
+    },
+    now: clock.now,
+    heard,
     get coord() {
       return coord;
     },
-    onMessage: (from, payload, link) => hb.onMessage(from, payload, link),
-    stop() {
-      if (coord) input("stop", {});
-      else hb.stop();
+    reloads,
+    onMessage(from, payload, link) {
+      if (!datagrams.deliver(from, payload, link)) ctx.trace(`drop from ${from} on ${link}: no socket`);
     },
-    admin: (command) => input("admin", { command }),
-    result: (op, status) => input("result", { op, status, message: "" }),
-    fenced: (node, ok) => input("fenced", { node, ok, message: ok ? "" : "the fence device failed" }),
+    stop() {
+      runtime.stop();
+      settle();
+    },
+    reload() {
+      ctx.pending(runtime.reload().then((r) => void reloads.push(r)));
+    },
+    admin(command) {
+      if (coord?.phase !== "running") return ctx.trace(`admin ${command.op} dropped: the coordinator does not run`);
+      resources!.admin(command);
+      settle();
+    },
   };
+
+  ctx.clock.after(ctx.incarnation === 1 ? o.firstStartDelayMs : 0, () => {
+    runtime.start();
+    settle();
+  });
   return proc;
 }

@@ -5,6 +5,7 @@
  */
 import { MODULES } from "../../modules/index.ts";
 import { parseConfig, type Config } from "../../core/config/load.ts";
+import type { ClusterConfig } from "../../modules/resources/model.ts";
 import type { Timers } from "./timers.ts";
 
 export interface SimCluster {
@@ -45,11 +46,49 @@ export function simConfigText(c: SimCluster): string {
 /** The same key on every node and in every run. */
 const SIM_KEY = new Uint8Array(32).map((_, i) => i * 7 + 1);
 
+/** A parsed config with the fixed sim key, as the daemon reads its key file. */
+export const withSimKey = (config: Config): Config => ({ ...config, keys: { active: 1, keys: new Map([[1, SIM_KEY]]) } });
+
 /** Parse a config text as the daemon does; the key file is the fixed sim key. Throws on a config the daemon would refuse. */
 export function parseSimConfig(text: string): Config {
   const r = parseConfig(text, "/sim/tandem.toml", MODULES);
   if (!r.ok) throw new Error(`the sim's config is not valid: ${JSON.stringify(r.problems)}`);
-  return { ...r.config, keys: { active: 1, keys: new Map([[1, SIM_KEY]]) } };
+  return withSimKey(r.config);
 }
 
 export const simConfig = (c: SimCluster): Config => parseSimConfig(simConfigText(c));
+
+/**
+ * The [resources] section that gives this cluster config: resources as exec
+ * agents (the sim's agents answer for them; the argv is never run), each group
+ * with its preferred node and stickiness, and with `fencing` one fence device.
+ */
+export function resourcesText(c: ClusterConfig): string {
+  const ms = (n: number) => `"${n}ms"`;
+  return [
+    `[resources]`,
+    ...c.resources.flatMap((r) => [
+      `[[resources.resource]]`,
+      `name = "${r.name}"`,
+      `agent = "exec"`,
+      `params = { start = ["sim"], stop = ["sim"], monitor = ["sim"] }`,
+      `exclusive = ${r.exclusive}`,
+      `monitor_interval = ${ms(r.monitorIntervalMs)}`,
+      `monitor_timeout = ${ms(r.monitorTimeoutMs)}`,
+      `start_timeout = ${ms(r.startTimeoutMs)}`,
+      `stop_timeout = ${ms(r.stopTimeoutMs)}`,
+      `on_fail = "${r.onFail}"`,
+      ...(r.migrationThreshold === null ? [] : [`migration_threshold = ${r.migrationThreshold}`]),
+      ...(r.failureTimeoutMs === null ? [] : [`failure_timeout = ${ms(r.failureTimeoutMs)}`]),
+    ]),
+    ...c.groups.flatMap((g) => [
+      `[[resources.group]]`,
+      `name = "${g.name}"`,
+      `members = [${g.members.map((m) => `"${m}"`).join(", ")}]`,
+      ...(g.preferredNode ? [`preferred = "${g.preferredNode}"`] : []),
+      `stickiness = ${g.stickiness}`,
+    ]),
+    ...(c.fencing ? [`[[resources.fence_device]]`, `name = "power"`, `agent = "exec"`, `params = { command = ["sim-fence"] }`] : []),
+    "",
+  ].join("\n");
+}

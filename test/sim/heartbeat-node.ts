@@ -14,14 +14,13 @@
  * - The engine's steps are observed through the adapters' `steps` (after the
  *   step, before its effects), and its events are trace lines.
  * - A clean stop is the service's stop (goodbye), then the process exits.
- * - Other modules' messages go through the service's cluster bus.
+ * cluster-node.ts runs the same pieces under the daemon's runtime.
  *
  * What reached the engine from each sender is kept apart from the engine's
  * state, so that tests can judge the engine against what the world did.
  */
 import type { DatagramBinding, DatagramTransport, EngineStep } from "../../core/adapters.ts";
-import { Services, type ClusterBus } from "../../core/cluster.ts";
-import { MODULES } from "../../modules/index.ts";
+import { Services } from "../../core/cluster.ts";
 import type { Config } from "../../core/config/load.ts";
 import { EventBus } from "../../core/events.ts";
 import { createLogger } from "../../core/log.ts";
@@ -59,10 +58,6 @@ export interface HbNodeOptions {
   holdsResources: boolean;
   /** Called after every step, before its effects are performed. */
   onStep?(info: StepInfo): void;
-  /** Called when the membership or quorum changed (the cluster bus's watchers), and once at start. */
-  onSettled?(proc: HbProcess): void;
-  /** An app message of another module (reassembled), from the sender's incarnation the engine knows. */
-  onApp?(from: string, channel: number, data: Uint8Array): void;
 }
 
 export interface HbProcess {
@@ -79,16 +74,10 @@ export interface HbProcess {
   onMessage(from: string, payload: unknown, link: string): void;
   /** A clean stop: the service says goodbye, then the process exits. */
   stop(): void;
-  /** A new config, as the runtime hands it to the service on a reload. */
-  reload(config: Config): void;
-  /** Another module's message, to every other node on every link (the cluster bus). */
-  sendApp(channel: number, data: Uint8Array): void;
-  /** Whether this node holds resources (the arbiter prefers it in a split). */
-  holdResources(holds: boolean): void;
 }
 
 /** The world's network as UDP: a socket per (node, link address); datagrams are world messages on the link. */
-class SimDatagrams implements DatagramTransport {
+export class SimDatagrams implements DatagramTransport {
   private readonly bound = new Map<string, DatagramBinding>();
   /** Address to (node, link). */
   private readonly book = new Map<string, { node: string; link: string }>();
@@ -136,34 +125,46 @@ class SimDatagrams implements DatagramTransport {
   }
 }
 
-const silent = createLogger({ level: "fatal", write: () => undefined });
+export const silent = createLogger({ level: "fatal", write: () => undefined });
+
+/** This machine's monotonic clock: virtual time plus its own offset; the wall clock and timers are the world's. */
+export const machineClock = (ctx: NodeContext, offsetMs: number): Clock => ({ now: () => ctx.clock.now() + offsetMs, wall: () => ctx.clock.wall(), after: (ms, fn) => ctx.clock.after(ms, fn) });
+
+/** Keeps, by sender, what reached the heartbeat engine (from its steps), apart from the engine. */
+export function hearing(ctx: NodeContext): { heard: Map<string, Heard>; observe(input: Input): void } {
+  const heard = new Map<string, Heard>();
+  return {
+    heard,
+    observe(input) {
+      if (input.type !== "frame") return;
+      const sentAt = input.message.kind === "heartbeat" ? input.message.sentAt : null;
+      const last = heard.get(input.from);
+      const prev = last?.incarnation === input.incarnation ? last.sentAt : null;
+      const newest = prev === null ? sentAt : sentAt === null ? prev : Math.max(prev, sentAt);
+      heard.set(input.from, { incarnation: input.incarnation, at: ctx.clock.now(), sentAt: newest });
+    },
+  };
+}
 
 /** Boot one process of a heartbeat node. */
 export function heartbeatNode(ctx: NodeContext, o: HbNodeOptions): HbProcess {
   const node = o.config.nodes.find((n) => n.name === ctx.name);
   if (!node) throw new Error(`the config has no node ${ctx.name}`);
-  const clock: Clock = { now: () => ctx.clock.now() + o.clockOffsetMs, wall: () => ctx.clock.wall(), after: (ms, fn) => ctx.clock.after(ms, fn) };
+  const clock = machineClock(ctx, o.clockOffsetMs);
   const datagrams = new SimDatagrams(ctx, o.config);
-  const heard = new Map<string, Heard>();
+  const { heard, observe: hear } = hearing(ctx);
   const events = new EventBus(ctx.name, clock.wall);
   events.subscribe((e) => ctx.trace(`${e.type} ${JSON.stringify(e.data)}`));
   const metrics = new Metrics();
   const services = new Services();
   /** The engine's state as its last step left it; before the start, the state it starts from. */
   let state: State = initialState(paramsOf(o.config, ctx.name));
-  let bus: ClusterBus | null = null;
   let wire: number | undefined;
 
   const observe = (s: EngineStep) => {
     const input = s.input as Input;
     state = s.state as State;
-    if (input.type === "frame") {
-      const sentAt = input.message.kind === "heartbeat" ? input.message.sentAt : null;
-      const last = heard.get(input.from);
-      const prev = last?.incarnation === input.incarnation ? last.sentAt : null;
-      const newest = prev === null ? sentAt : sentAt === null ? prev : Math.max(prev, sentAt);
-      heard.set(input.from, { incarnation: input.incarnation, at: ctx.clock.now(), sentAt: newest });
-    }
+    hear(input);
     // The links guard the frame handler (a throw there is counted and dropped): a violation goes to the world instead.
     try {
       o.onStep?.({ proc, at: ctx.clock.now(), input, effects: s.effects as readonly Effect[] });
@@ -204,24 +205,11 @@ export function heartbeatNode(ctx: NodeContext, o: HbNodeOptions): HbProcess {
     stop() {
       ctx.pending(service.stop().then(() => ctx.exit(0)));
     },
-    reload(config) {
-      ctx.pending(service.reload(config));
-    },
-    sendApp(channel, data) {
-      bus?.send(channel, data);
-    },
-    holdResources(holds) {
-      bus?.holdResources(holds);
-    },
   };
 
   const start = async () => {
     await service.start(o.config);
-    bus = services.get("cluster")!;
-    if (o.onApp) for (const channel of MODULES.flatMap((m) => m.channels ?? [])) bus.listen(channel, (from, data) => o.onApp!(from, channel, data));
-    if (o.onSettled) bus.watch(() => o.onSettled!(proc));
-    if (o.holdsResources) bus.holdResources(true);
-    o.onSettled?.(proc);
+    if (o.holdsResources) services.get("cluster")!.holdResources(true);
   };
   ctx.clock.after(ctx.incarnation === 1 ? o.firstStartDelayMs : 0, () => ctx.pending(start()));
   return proc;

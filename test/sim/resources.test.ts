@@ -1,8 +1,10 @@
 /**
- * The resource manager in the simulated world: on each member the real
- * heartbeat engine and the real coordinator engine (cluster-node.ts), on the
- * arbiter the heartbeat alone. Agents and the fence device are fakes kept by
- * the sim, and so is the truth of what runs where, apart from the engines:
+ * The resource manager in the simulated world: every node runs the daemon's
+ * runtime (cluster-node.ts): on each member the real heartbeat service and the
+ * real resources service, on the arbiter the heartbeat alone, all reading one
+ * real config text. Agents and the fence device are the sim's, reached
+ * through the adapters, and so is the truth of what runs where, apart from
+ * the engines:
  * - a start, stop, monitor or probe takes 0.1 to 1 × maxOpMs (drawn per seed,
  *   1 to 20 ms, at most deadtime / 8), starts and stops always succeed, a
  *   monitor or probe answers from the truth; a resource is active on a machine
@@ -78,19 +80,46 @@
  */
 import { describe, expect, test } from "bun:test";
 import { seededRandom, type Random } from "../../core/random.ts";
-import type { AdminCommand, CoordParams } from "../../modules/resources/engine.ts";
+import type { AgentAction, AgentStatus } from "../../core/agent.ts";
+import { counts } from "../../modules/heartbeat/engine.ts";
+import { clusterConfigOf } from "../../modules/resources/config.ts";
+import type { AdminCommand } from "../../modules/resources/engine.ts";
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
-import { clusterNode, type ClusterProcess, type CoordStepInfo, type RunEffect } from "./cluster-node.ts";
+import { RESEND_MS } from "../../modules/resources/service.ts";
+import { clusterNode, type ClusterProcess, type CoordStepInfo } from "./cluster-node.ts";
 import { deriveSeed, forEachSeedAsync } from "./seeds.ts";
-import { simConfig } from "./config.ts";
+import { parseSimConfig, resourcesText, simConfigText } from "./config.ts";
 import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type SimNode } from "./world.ts";
 
-type Family = "pair" | "fencing" | "freeze";
+type Family = "pair" | "fencing" | "freeze" | "mixed" | "roll";
 
-const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60 };
-/** A family's time limit: a seed takes about 70 ms, so long runs (SIM_SEEDS) get time in proportion. */
-const timeLimitMs = (family: Family) => 60_000 + 200 * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
+const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15 };
+/** A seed takes about 130 ms (mixed and roll: 220, their timers are slower), so long runs (SIM_SEEDS) get time in proportion. */
+const MS_PER_SEED: Record<Family, number> = { pair: 300, fencing: 300, freeze: 300, mixed: 500, roll: 500 };
+const timeLimitMs = (family: Family) => 60_000 + MS_PER_SEED[family] * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
+
+/**
+ * Timers nodes of one cluster may run side by side (mixed): at one scale, every
+ * deadtime at least three of any node's intervals, so no node misses a slower
+ * sender's heartbeats.
+ */
+const MIXED: Record<"fast" | "normal", Timers[]> = {
+  normal: [NORMAL, { intervalMs: 50, warntimeMs: 200, deadtimeMs: 600, initdeadMs: 1200 }, { intervalMs: 150, warntimeMs: 400, deadtimeMs: 800, initdeadMs: 1600 }, { intervalMs: 100, warntimeMs: 300, deadtimeMs: 1200, initdeadMs: 2400 }],
+  fast: [FAST, { intervalMs: 10, warntimeMs: 40, deadtimeMs: 100, initdeadMs: 200 }, { intervalMs: 25, warntimeMs: 60, deadtimeMs: 120, initdeadMs: 240 }, { intervalMs: 20, warntimeMs: 70, deadtimeMs: 160, initdeadMs: 320 }],
+};
+/** What a rolling reload changes the deadtime to (roll): shrunk to three intervals, or doubled. */
+const ROLLED = (t: Timers): Record<"shrink" | "grow", Timers> => ({
+  shrink: { ...t, deadtimeMs: 3 * t.intervalMs },
+  grow: { ...t, deadtimeMs: 2 * t.deadtimeMs },
+});
+/** The largest of each timer: what bounds (convergence, fault lengths) are reckoned from. */
+const slowest = (ts: readonly Timers[]): Timers => ({
+  intervalMs: Math.max(...ts.map((t) => t.intervalMs)),
+  warntimeMs: Math.max(...ts.map((t) => t.warntimeMs)),
+  deadtimeMs: Math.max(...ts.map((t) => t.deadtimeMs)),
+  initdeadMs: Math.max(...ts.map((t) => t.initdeadMs)),
+});
 
 const MEMBERS = ["alpha", "bravo"] as const;
 const ARBITER = "witness";
@@ -105,7 +134,7 @@ interface Machine {
   active: Map<string, number>;
   /** Resources whose monitor answers "failed" until they are stopped. */
   failing: Set<string>;
-  ops: Map<number, { resource: string; action: RunEffect["action"]; cancelled: boolean }>;
+  ops: Map<number, { resource: string; action: AgentAction; cancelled: boolean }>;
 }
 
 type Fault =
@@ -158,16 +187,33 @@ class Scenario {
   private readonly end: number;
   private healed = false;
   private checked = false;
+  /** Agent operations begun, for their keys in Machine.ops. */
+  private opCount = 0;
+  /** Each node's config text now (mixed: each its own timers; roll: changed by the roll). */
+  private readonly texts = new Map<string, string>();
+  /** mixed and roll: no crash, stop, freeze or partition (admin commands and monitor failures only). */
+  private readonly quiet: boolean;
+  /** The shortest deadtime any node runs at any time. */
+  private readonly minDeadtimeMs: number;
+  /** roll: each node's timers after the roll. */
+  private readonly rolledTo = new Map<string, Timers>();
 
   constructor(seed: number, family: Family) {
     this.family = family;
     this.world = new World({ seed });
     const r = (this.r = this.world.random);
     this.agents = seededRandom(deriveSeed(seed, "agents"));
-    const t = (this.timers = r.chance(0.25) ? FAST : NORMAL);
-    this.taken.add(t === FAST ? "fast timers" : "normal timers");
+    const base = r.chance(0.25) ? FAST : NORMAL;
+    this.taken.add(base === FAST ? "fast timers" : "normal timers");
     this.arbiter = family === "fencing" ? null : ARBITER;
     this.names = [...MEMBERS, ...(this.arbiter ? [this.arbiter] : [])];
+    this.quiet = (family === "mixed" || family === "roll") && r.chance(family === "mixed" ? 0.4 : 0.5);
+    if (family === "mixed" || family === "roll") this.taken.add(this.quiet ? "quiet" : "with faults");
+    const own = new Map(this.names.map((n) => [n, family === "mixed" ? MIXED[base === FAST ? "fast" : "normal"][r.int(4)]! : base] as const));
+    const all = [...own.values(), ...(family === "roll" ? Object.values(ROLLED(base)) : [])];
+    const t = (this.timers = slowest(all));
+    this.minDeadtimeMs = Math.min(...all.map((x) => x.deadtimeMs));
+    if (family === "mixed" && new Set(own.values()).size > 1) this.taken.add("timers differ");
     const roll = r.next();
     this.fenceMode = family !== "fencing" || roll < 0.7 ? "works" : roll < 0.85 ? "flaky" : "broken";
     if (family === "fencing") this.taken.add(`fence ${this.fenceMode}`);
@@ -181,27 +227,30 @@ class Scenario {
     }
     this.maxDelayMs = maxDelayMs;
 
-    this.maxOpMs = r.between(1, Math.min(20, t.deadtimeMs / 8));
-    this.resendMs = Math.round(r.between(2, 8) * t.intervalMs);
+    this.maxOpMs = r.between(1, Math.min(20, this.minDeadtimeMs / 8));
+    this.resendMs = RESEND_MS;
     this.fenceMs = r.between(1, t.deadtimeMs / 10);
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
-    this.config = this.drawConfig();
-    const config = simConfig({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers: t });
+    const drawn = this.drawConfig();
+    const textOf = (timers: Timers, resources = drawn) => simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + resourcesText(resources);
+    for (const [n, timers] of own) this.texts.set(n, textOf(timers));
+    this.config = clusterConfigOf(parseSimConfig(this.texts.get(MEMBERS[0])!).raw.resources!);
 
     for (const name of this.names) {
       this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map() });
-      const coord: CoordParams | null = name === this.arbiter ? null : { self: name, members: MEMBERS, config: this.config, resendMs: this.resendMs, fenceRetryMs: Math.round(r.between(1, 3) * t.deadtimeMs) };
       const clockOffsetMs = r.chance(0.2) ? 0 : r.int(10_000_000);
       const firstStartDelayMs = r.between(0, t.initdeadMs / 4);
       this.nodes.set(
         name,
         this.world.addNode(name, (ctx) =>
           clusterNode(ctx, {
-            hb: { config, clockOffsetMs, firstStartDelayMs },
-            coord,
-            outside: { run: (p, e) => this.agentRun(p, e), cancel: (p, op) => this.cancel(p, op), fence: (p, node) => this.fence(p, node) },
+            configText: () => this.texts.get(name)!,
+            clockOffsetMs,
+            firstStartDelayMs,
+            outside: { run: (...a) => this.agentRun(...a), fence: (...a) => this.fence(...a) },
             onCoordStep: (info) => this.onCoordStep(info),
+            ...(family === "mixed" || family === "roll" ? { onHbStep: () => this.checkLeases() } : {}),
           }),
         ),
       );
@@ -215,6 +264,7 @@ class Scenario {
       const f = this.drawFault();
       this.world.clock.after(warm + r.next() * span, () => this.apply(f));
     }
+    if (family === "roll") this.drawRoll(base, warm, span, (t) => textOf(t, this.retuned(drawn)));
     this.world.clock.after(this.healAt, () => this.healAll());
     this.end = this.healAt + this.settleBound();
     this.world.clock.after(this.end, () => this.checkConverged());
@@ -233,6 +283,7 @@ class Scenario {
 
   private onCoordStep(info: CoordStepInfo): void {
     this.checkTruth();
+    if (info.input.type === "reload") this.checkReload(info.proc, info.input.changed, info.effects.some((e) => e.type === "reload-refused"));
     if (!info.effects.some((e) => e.type === "stopped")) return;
     const name = info.proc.name;
     const downMs = this.stopping.get(name) ?? 0;
@@ -244,7 +295,9 @@ class Scenario {
   private settleBound(): number {
     const t = this.timers;
     const members = Math.max(...this.config.groups.map((g) => g.members.length));
-    return t.deadtimeMs + this.fenceMs + this.rebootMs + t.initdeadMs + 2 * t.deadtimeMs + this.failureTimeoutMs + 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
+    // roll: a deadtime shrunk just before the heal still holds for the old one.
+    const held = this.family === "roll" ? t.deadtimeMs : 0;
+    return held + t.deadtimeMs + this.fenceMs + this.rebootMs + t.initdeadMs + 2 * t.deadtimeMs + this.failureTimeoutMs + 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
   }
 
   // ---- the cluster drawn for a seed ----
@@ -254,7 +307,7 @@ class Scenario {
     const t = this.timers;
     const resources: ResourceDef[] = [];
     const groups: GroupDef[] = [];
-    const layout: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], ["db", ["dbip", "db"]]];
+    const layout: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], ["db", ["dbip", "sql"]]];
     for (const [name, all] of layout.slice(0, 1 + r.int(2))) {
       const members = all.slice(0, 1 + r.int(all.length));
       for (const m of members) {
@@ -286,7 +339,9 @@ class Scenario {
     const roll = r.next();
     if (roll < 0.25) return { kind: "admin", admin: this.drawAdmin() };
     if (roll < 0.4) return { kind: "monitor", node: member() };
+    if (this.quiet) return { kind: "monitor", node: member() };
     switch (this.family) {
+      case "mixed":
       case "pair":
         if (roll < 0.6) return { kind: "crash", node: node(), downMs: r.between(0.2, 5) * dt };
         if (roll < 0.75) return { kind: "stop", node: node(), downMs: r.between(0.2, 5) * dt };
@@ -297,7 +352,57 @@ class Scenario {
         return { kind: "partition", side: [member()], ms: r.between(0.5, 6) * dt };
       case "freeze":
         return { kind: "freeze", node: node(), ms: r.chance(0.3) ? r.between(0.1, 0.9) * dt : r.between(1.1, 5) * dt };
+      case "roll":
+        return { kind: "partition", side: [node()], ms: r.between(0.5, 6) * dt };
     }
+  }
+
+  /**
+   * One or two rounds, each node in turn (in a drawn order) gets a config text
+   * whose deadtime is shrunk or grown, and a SIGHUP: the runtime re-reads it and
+   * reloads the heartbeat, while the others run the text they have.
+   */
+  private drawRoll(base: Timers, warm: number, span: number, textOf: (t: Timers) => string): void {
+    const r = this.r;
+    const rounds = 1 + r.int(2);
+    let at = warm + r.next() * span * 0.2;
+    for (let round = 0; round < rounds; round++) {
+      const to = ROLLED(base)[r.chance(0.5) ? "shrink" : "grow"];
+      const order = [...this.names];
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = r.int(i + 1);
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      for (const name of order) {
+        at += r.between(0.2, 3) * this.timers.deadtimeMs;
+        this.rolledTo.set(name, to);
+        const text = textOf(to);
+        this.world.clock.after(Math.min(at, this.healAt - 1), () => this.reload(name, text, to, base));
+      }
+    }
+  }
+
+  /** roll: half the rolled texts also give one resource (drawn each time) a longer monitor timeout than the first text: a changed resource. */
+  private retuned(c: ClusterConfig): ClusterConfig {
+    if (!this.r.chance(0.5)) return c;
+    const pick = c.resources[this.r.int(c.resources.length)]!.name;
+    return { ...c, resources: c.resources.map((x) => (x.name === pick ? { ...x, monitorTimeoutMs: x.monitorTimeoutMs + 500 } : x)) };
+  }
+
+  /** A changed resource's new definition is taken only where it does not run: nothing active, no operation under way. */
+  private checkReload(proc: ClusterProcess, changed: readonly string[], refused: boolean): void {
+    const m = this.machines.get(proc.name)!;
+    for (const r of changed) {
+      const busy = m.active.has(r) || [...m.ops.values()].some((op) => op.resource === r && !op.cancelled);
+      if (busy && !refused) this.fail(`${proc.name} took a new definition of ${r} while it runs there`);
+      this.taken.add(refused ? "changed resource refused" : "changed resource applied");
+    }
+  }
+
+  private reload(name: string, text: string, to: Timers, base: Timers): void {
+    this.texts.set(name, text);
+    this.taken.add(`deadtime ${to.deadtimeMs < base.deadtimeMs ? "shrunk" : "grown"}`);
+    this.nodes.get(name)!.signal("hup", (h) => h.reload());
   }
 
   private drawAdmin(): Admin {
@@ -434,41 +539,44 @@ class Scenario {
 
   // ---- the machines' agents and the fence device ----
 
-  private agentRun(proc: ClusterProcess, e: RunEffect): void {
+  /** An agent's action on the machine: it takes virtual time; a cancel (a monitor's) answers at once, and its work is not heeded. */
+  private agentRun(proc: ClusterProcess, resource: string, action: AgentAction, signal: AbortSignal | undefined, answer: (status: AgentStatus) => void): void {
     const m = this.machines.get(proc.name)!;
-    for (const op of m.ops.values()) if (op.resource === e.resource && !op.cancelled) this.fail(`${proc.name} runs ${e.action} of ${e.resource} while its ${op.action} is under way`);
-    if (e.action === "start" && m.active.has(e.resource)) this.fail(`${proc.name} starts ${e.resource}, which is active there already`);
-    if (e.action === "start") {
-      this.checkTakeover(proc, e.resource);
-      m.active.set(e.resource, this.world.now());
+    for (const op of m.ops.values()) if (op.resource === resource && !op.cancelled) this.fail(`${proc.name} runs ${action} of ${resource} while its ${op.action} is under way`);
+    if (action === "start" && m.active.has(resource)) this.fail(`${proc.name} starts ${resource}, which is active there already`);
+    if (action === "start") {
+      this.checkTakeover(proc, resource);
+      m.active.set(resource, this.world.now());
       this.checkTruth();
     }
-    m.ops.set(e.op, { resource: e.resource, action: e.action, cancelled: false });
+    const key = ++this.opCount;
+    m.ops.set(key, { resource, action, cancelled: false });
+    signal?.addEventListener("abort", () => {
+      const op = m.ops.get(key);
+      if (!op) return;
+      op.cancelled = true;
+      answer("cancelled");
+    });
     const epoch = m.epoch;
     const inc = proc.incarnation;
     this.world.clock.after(this.agents.between(this.maxOpMs / 10, this.maxOpMs), () => {
-      const op = m.ops.get(e.op);
+      const op = m.ops.get(key);
       if (m.epoch !== epoch || !op) return;
-      m.ops.delete(e.op);
+      m.ops.delete(key);
       if (op.cancelled) return;
       let status: "ok" | "not-running" | "failed" = "ok";
-      if (e.action === "stop") {
-        m.active.delete(e.resource);
-        m.failing.delete(e.resource);
+      if (action === "stop") {
+        m.active.delete(resource);
+        m.failing.delete(resource);
         this.checkTruth();
-      } else if (e.action === "monitor" || e.action === "probe") {
-        status = !m.active.has(e.resource) ? "not-running" : m.failing.has(e.resource) ? "failed" : "ok";
+      } else if (action === "monitor" || action === "probe") {
+        status = !m.active.has(resource) ? "not-running" : m.failing.has(resource) ? "failed" : "ok";
       }
-      this.toProcess(proc.name, inc, `result ${e.action} ${e.resource} ${status}`, (h) => h.result(e.op, status));
+      this.toProcess(proc.name, inc, `result ${action} ${resource} ${status}`, () => answer(status));
     });
   }
 
-  private cancel(proc: ClusterProcess, op: number): void {
-    const o = this.machines.get(proc.name)!.ops.get(op);
-    if (o) o.cancelled = true;
-  }
-
-  private fence(proc: ClusterProcess, target: string): void {
+  private fence(proc: ClusterProcess, target: string, answer: (ok: boolean) => void): void {
     const attempt = (this.fenceAttempts.get(target) ?? 0) + 1;
     this.fenceAttempts.set(target, attempt);
     const ok = this.fenceMode === "works" || (this.fenceMode === "flaky" && attempt % 3 === 0);
@@ -482,7 +590,7 @@ class Scenario {
       }
       this.taken.add(ok ? "fenced" : "fence failed");
       if (ok && attempt > 1) this.taken.add("fenced after a failure");
-      this.toProcess(proc.name, inc, `fenced ${target} ${ok}`, (h) => h.fenced(target, ok));
+      this.toProcess(proc.name, inc, `fenced ${target} ${ok}`, () => answer(ok));
     });
   }
 
@@ -502,11 +610,11 @@ class Scenario {
     return node.up ? node.handler : null;
   }
 
-  /** Up, not frozen, coordinator running. */
+  /** Up, not frozen, coordinator running (on the arbiter: its heartbeat). */
   private running(name: string): ClusterProcess | null {
     const p = this.proc(name);
     if (!p || this.nodes.get(name)!.frozen) return null;
-    return p.coord === null || p.coord.phase === "running" ? p : null;
+    return (name === this.arbiter ? p.hb?.phase : p.coord?.phase) === "running" ? p : null;
   }
 
   private runningMember(): string | null {
@@ -554,7 +662,7 @@ class Scenario {
         this.taken.add("overlap with a frozen node");
         continue;
       }
-      if (this.family === "pair" && this.proc(old!.name)?.coord?.quorate === false) {
+      if ((this.family === "pair" || this.family === "mixed" || this.family === "roll") && this.proc(old!.name)?.coord?.quorate === false) {
         // The window left without fencing: the old holder lost quorum, is stopping, and the survivor did not wait for it.
         this.taken.add("overlap while the old holder stops");
         const window = this.stopWindow(res.name);
@@ -566,6 +674,26 @@ class Scenario {
       this.fail(`split brain: ${why}`);
     }
     for (const key of this.overlaps.keys()) if (!open.has(key)) this.overlaps.delete(key);
+  }
+
+  /**
+   * mixed, roll: no member counts the vote of a member that has declared it
+   * dead, whatever deadtime each runs (the lease is the smaller of the two, and
+   * a shrunk deadtime holds until the leases on the old one ran out).
+   */
+  private checkLeases(): void {
+    for (const x of MEMBERS) {
+      const px = this.running(x);
+      if (!px?.hb) continue;
+      for (const y of MEMBERS) {
+        const py = y === x ? null : this.running(y);
+        if (!py?.hb || py.hb.peers[x]?.status !== "down") continue;
+        if (counts(px.hb, px.hb.peers[y]!, px.now())) {
+          this.fail(`${x} (deadtime ${px.hb.p.deadtimeMs}) counts the vote of ${y} (deadtime ${py.hb.p.deadtimeMs}), which declared it dead; ${x}'s lease runs until ${px.hb.peers[y]!.voteUntil}, its clock reads ${px.now()}`);
+        }
+        this.taken.add("lease checked against a declaration");
+      }
+    }
   }
 
   /** Frozen, or thawed less than thawBound ago: a node that may still run what another took over meanwhile. */
@@ -602,11 +730,34 @@ class Scenario {
     }
   }
 
+  /**
+   * roll: every reload was accepted and the node's heartbeat runs the deadtime
+   * its text says now. Quiet seeds (mixed, roll): the first process of each
+   * node still runs and never declared a peer dead, whatever the timers.
+   */
+  private checkTimers(name: string): void {
+    const p = this.running(name);
+    if (!p?.hb) return this.fail(`${name} does not run at the end`);
+    if (this.family === "roll") {
+      const refused = p.reloads.filter((x) => x.result === "rejected");
+      if (refused.length > 0) this.fail(`${name} refused a reload: ${JSON.stringify(refused)}`);
+      const want = this.rolledTo.get(name)?.deadtimeMs;
+      if (want !== undefined && p.hb.p.deadtimeMs !== want) this.fail(`${name} runs deadtime ${p.hb.p.deadtimeMs}, its config says ${want}`);
+      this.taken.add("roll applied");
+    }
+    if (!this.quiet) return;
+    if (p.incarnation !== 1) this.fail(`${name} restarted in a seed without faults`);
+    const dead = Object.values(p.hb.peers).filter((x) => x.downs > 0);
+    if (dead.length > 0) this.fail(`false death: ${name} declared ${dead.map((x) => `${x.name} (${x.downs} times)`).join(", ")} dead without a fault`);
+    this.taken.add("no false death");
+  }
+
   /** Faults undone settleBound() ago: every group runs on exactly one node that may run it, and every node agrees on the DC. */
   private checkConverged(): void {
     this.checked = true;
     const procs = MEMBERS.map((m) => this.running(m));
     for (const [i, p] of procs.entries()) if (!p) this.fail(`(convergence) ${MEMBERS[i]} does not run ${this.settleBound()} ms after the faults were undone`);
+    for (const name of this.names) this.checkTimers(name);
     const coords = procs.map((p) => p!.coord!);
     for (const c of coords) {
       if (c.dc !== MEMBERS[0]) this.fail(`(convergence) ${c.p.self} takes ${c.dc} as DC`);
@@ -654,10 +805,15 @@ const PATHS: Record<Family, string[]> = {
     "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged",
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
+  mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],
+  roll: [
+    "quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "lease checked against a declaration",
+    "changed resource refused", "changed resource applied", "converged",
+  ],
 };
 
 describe("resources (coordinator and heartbeat engines) in the simulator", () => {
-  for (const family of ["pair", "fencing", "freeze"] as const) {
+  for (const family of ["pair", "fencing", "freeze", "mixed", "roll"] as const) {
     const name = `${family}: invariants hold over many seeds`;
     test(
       name,
@@ -674,6 +830,6 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
 
   test("a seed replays to the same trace", async () => {
     const trace = async (family: Family) => (await scenario(7, family)).world.trace.join("\n");
-    for (const family of ["pair", "fencing", "freeze"] as const) expect(await trace(family)).toBe(await trace(family));
+    for (const family of ["pair", "fencing", "freeze", "mixed", "roll"] as const) expect(await trace(family)).toBe(await trace(family));
   });
 });

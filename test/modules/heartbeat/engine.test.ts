@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
+import { CLOCK_DRIFT, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
 import { decodeMessage, encodeMessage, type Heartbeat } from "../../../modules/heartbeat/messages.ts";
 
 const TIMERS = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
@@ -509,13 +509,7 @@ describe("reload (an input)", () => {
     expect(c.of("bravo", "heartbeat.peer")).toHaveLength(1);
   });
 
-  test("a shrunk deadtime applies to a silence under way; a grown one delays the declaration", () => {
-    const shrink = pair().run(1000);
-    shrink.sever("alpha", "bravo");
-    shrink.run(200);
-    reload(shrink, "alpha", { deadtimeMs: 150, warntimeMs: 120 });
-    expect(shrink.state("alpha").peers.bravo!.status).toBe("down");
-
+  test("a grown deadtime delays the declaration under way; a shrunk one applies once the old one has run out", () => {
     const grow = pair().run(1000);
     grow.sever("alpha", "bravo");
     reload(grow, "alpha", { deadtimeMs: 900 });
@@ -523,6 +517,30 @@ describe("reload (an input)", () => {
     expect(grow.state("alpha").peers.bravo!.status).toBe("up");
     grow.run(400);
     expect(grow.state("alpha").peers.bravo!.status).toBe("down");
+
+    // bravo may lease alpha's vote on the old deadtime (500) from heartbeats alpha sent before:
+    // alpha declares nobody dead sooner until 500 ms after the reload.
+    const shrink = pair().run(1000);
+    shrink.sever("alpha", "bravo");
+    const silentFrom = shrink.state("alpha").peers.bravo!.lastHeard!;
+    shrink.run(200);
+    reload(shrink, "alpha", { deadtimeMs: 150, warntimeMs: 120 });
+    const reloadedAt = shrink.now;
+    expect(shrink.state("alpha").peers.bravo!.status).toBe("up");
+    shrink.run(500);
+    const down = shrink.of("alpha", "heartbeat.peer").find((e) => e.data.status === "down")!;
+    expect(down.at).toBeGreaterThanOrEqual(silentFrom + 500);
+    expect(shrink.state("alpha").shrunk).toBeNull();
+    // Past the old deadtime, the new one decides.
+    shrink.cut.clear();
+    shrink.run(500);
+    expect(shrink.state("alpha").peers.bravo!.status).toBe("up");
+    shrink.sever("alpha", "bravo");
+    const cutAt = shrink.now;
+    shrink.run(300);
+    const again = shrink.of("alpha", "heartbeat.peer").filter((e) => e.data.status === "down")[1]!;
+    expect(again.at - cutAt).toBeLessThanOrEqual(150 + 10);
+    expect(reloadedAt + 500).toBeLessThan(cutAt);
   });
 
   test("a new link starts unheard, a kept one keeps its record, whatever its place", () => {
@@ -553,5 +571,115 @@ describe("reload (an input)", () => {
     expect(out.effects).toEqual([]);
     expect(out.state.phase).toBe("idle");
     expect(out.state.p.deadtimeMs).toBe(700);
+  });
+});
+
+describe("deadtimes that differ (nodes reading different configs, a rolling reload)", () => {
+  test("each heartbeat carries its sender's deadtime; a vote is leased for the smaller of the two", () => {
+    const c = new Cluster()
+      .add(params("alpha", { deadtimeMs: 900, initdeadMs: 1800 }))
+      .add(params("bravo", { deadtimeMs: 300, initdeadMs: 1000 }))
+      .start()
+      .run(2000);
+    expect(c.state("alpha").peers.bravo!.deadtimeMs).toBe(300);
+    expect(c.state("bravo").peers.alpha!.deadtimeMs).toBe(900);
+    c.sever("alpha", "bravo");
+    const cutAt = c.now;
+    const alphaLease = c.state("alpha").peers.bravo!.voteUntil;
+    const bravoLease = c.state("bravo").peers.alpha!.voteUntil;
+    c.run(1500);
+    // bravo declares alpha dead after its own 300 ms: alpha counted bravo's vote no longer than that.
+    const bravoDeclares = c.of("bravo", "heartbeat.peer").find((e) => e.data.status === "down")!.at;
+    expect(bravoDeclares).toBeLessThan(cutAt + 400);
+    expect(alphaLease).toBeLessThanOrEqual(bravoDeclares);
+    expect(alphaLease).toBeLessThanOrEqual(cutAt + 300);
+    expect(bravoLease).toBeLessThanOrEqual(cutAt + 300);
+  });
+
+  test("quorum of three: a member with a longer deadtime, cut off, loses quorum before the others declare it dead", () => {
+    const three = { members: ["alpha", "bravo", "charlie"] };
+    const c = new Cluster()
+      .add(params("alpha", { ...three, deadtimeMs: 1500, warntimeMs: 400, initdeadMs: 3000 }))
+      .add(params("bravo", three))
+      .add(params("charlie", three))
+      .start()
+      .run(4000);
+    expect(["alpha", "bravo", "charlie"].map((n) => c.state(n).quorate)).toEqual([true, true, true]);
+    c.sever("alpha", "bravo");
+    c.sever("alpha", "charlie");
+    for (let i = 0; i < 200; i++) {
+      c.run(10);
+      const deadToBravo = c.state("bravo").peers.alpha!.status === "down";
+      if (deadToBravo) expect(c.state("alpha").quorate).toBe(false);
+    }
+    expect(c.state("bravo").peers.alpha!.status).toBe("down");
+    expect(c.state("bravo").quorate).toBe(true);
+  });
+
+  test("a heartbeat from a sender without the field: the receiver's own deadtime stands in", () => {
+    let s = step(initialState(params("alpha")), { type: "start", now: 0 }).state;
+    s = tickAtDeadlines(s, 600).state;
+    const mine = { node: "alpha", up: true, late: false, downs: 0, echo: { sentAt: 500, heldMs: 10 } };
+    const hb: Heartbeat = { kind: "heartbeat", sentAt: 7, config: "0123abcd", holdsResources: false, view: [mine] };
+    const bytes = encodeMessage(hb);
+    expect(decodeMessage(bytes)).toEqual(hb);
+    s = step(s, { type: "frame", now: 600, from: "bravo", link: 0, seq: 1, incarnation: 1, restart: false, message: decodeMessage(bytes)! }).state;
+    expect(s.peers.bravo!.deadtimeMs).toBeNull();
+    expect(s.peers.bravo!.voteUntil).toBe(500 + TIMERS.deadtimeMs * (1 - CLOCK_DRIFT));
+  });
+
+  test("the carried deadtime is bounded: whole ms rounded down, at least 1; a zero or an unknown flag is refused", () => {
+    const hb: Heartbeat = { kind: "heartbeat", sentAt: 7, config: "0123abcd", holdsResources: false, view: [], deadtimeMs: 80.9 };
+    expect(decodeMessage(encodeMessage(hb))).toEqual({ ...hb, deadtimeMs: 80 });
+    expect(decodeMessage(encodeMessage({ ...hb, deadtimeMs: 0.2 }))).toEqual({ ...hb, deadtimeMs: 1 });
+    expect(decodeMessage(encodeMessage({ ...hb, deadtimeMs: 2 ** 40 }))).toEqual({ ...hb, deadtimeMs: 0xffffffff });
+    const bytes = encodeMessage(hb);
+    // kind, sentAt (8), config (1 + 8), flags, then the deadtime's 4 bytes.
+    const flags = 1 + 8 + 9;
+    expect(bytes[flags]).toBe(8);
+    const zero = bytes.slice();
+    zero.fill(0, flags + 1, flags + 5);
+    expect(decodeMessage(zero)).toBeUndefined();
+    const unknown = bytes.slice();
+    unknown[flags] = 16;
+    expect(decodeMessage(unknown)).toBeUndefined();
+    expect(decodeMessage(bytes.slice(0, -1))).toBeUndefined();
+  });
+
+  test("a shrunk deadtime is carried at once, so peers lease on it, while the old one still decides deaths", () => {
+    const c = pair().run(1000);
+    c.feed("alpha", { type: "reload", now: c.now, p: params("alpha", { deadtimeMs: 150, warntimeMs: 120 }) });
+    expect(c.state("alpha").shrunk).toEqual({ deadtimeMs: 500, until: c.now + 500 });
+    const reloadedAt = c.now;
+    c.run(200);
+    expect(c.state("bravo").peers.alpha!.deadtimeMs).toBe(150);
+    // A lease taken before the reload (on 500) may still run: that is what the old deadtime holds for.
+    expect(c.state("bravo").peers.alpha!.voteUntil).toBeLessThanOrEqual(reloadedAt + 500);
+    c.run(400);
+    expect(c.state("bravo").peers.alpha!.voteUntil).toBeLessThanOrEqual(c.now + 150);
+    expect(c.state("alpha").shrunk).toBeNull();
+    expect(c.state("alpha").peers.bravo!.status).toBe("up");
+  });
+
+  test("an arbiter whose deadtime shrank keeps its grants as long as before until the old deadtime has run out", () => {
+    const over = { arbiter: "witness" };
+    const c = new Cluster()
+      .add(params("alpha", over))
+      .add(params("bravo", over))
+      .add(params("witness", { ...over, role: "arbiter" }))
+      .start()
+      .run(1500);
+    c.sever("alpha", "bravo");
+    c.run(600);
+    const granted = c.state("witness").granted!;
+    expect(granted).not.toBeNull();
+    c.feed("witness", { type: "reload", now: c.now, p: params("witness", { ...over, role: "arbiter", deadtimeMs: 200, warntimeMs: 150 }) });
+    const reloadedAt = c.now;
+    c.run(200);
+    expect(c.state("witness").granted!.until - c.now).toBeGreaterThan(200);
+    c.run(400);
+    expect(c.now).toBeGreaterThan(reloadedAt + 500);
+    expect(c.state("witness").granted!.until - c.now).toBeLessThanOrEqual(200);
+    expect(c.state("witness").granted!.to).toBe(granted.to);
   });
 });
