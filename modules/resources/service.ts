@@ -6,7 +6,7 @@
  */
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
-import { DeadlineTimer } from "../../core/time.ts";
+import { EngineLoop } from "../../core/engine-loop.ts";
 import type { ClusterBus } from "../../core/cluster.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Counter } from "../../core/metrics.ts";
@@ -51,13 +51,13 @@ export function paramsOf(config: Config, self: string): CoordParams {
 }
 
 export class ResourcesService implements ModuleInstance {
-  private state!: State;
+  /** Built at start, from the config's params and the kept admin state. */
+  private loop: EngineLoop<State, Input, Effect> | null = null;
   private config!: Config;
   private bus!: ClusterBus;
   private agents = new Map<string, ManagedAgent>();
   private devices: FenceDevice[] = [];
   private readonly running = new Map<number, AbortController>();
-  private readonly timer: DeadlineTimer;
   private off: Array<() => void> = [];
   private onStopped: (() => void) | null = null;
   /** The admin state as last kept (JSON), so that only a change is written. */
@@ -68,15 +68,14 @@ export class ResourcesService implements ModuleInstance {
 
   constructor(private readonly ctx: ModuleContext) {
     this.machine = adaptersOf(ctx).agents ?? realAgents;
-    this.timer = new DeadlineTimer(ctx.clock, () => this.feed({ type: "tick", ...this.time() }));
     this.dropped = ctx.metrics.counter("tandem_resources_messages_dropped_total", "coordinator messages dropped, by reason");
     this.ops = ctx.metrics.counter("tandem_resources_operations_total", "agent operations finished, by resource, action and status");
-    const states = () => (this.state ? Object.entries(this.state.states) : []);
+    const states = () => (this.loop ? Object.entries(this.state.states) : []);
     ctx.metrics.collect("tandem_resources_active", "1 when the resource runs on this node (started, or failed but not known stopped)", () =>
       states().map(([resource, s]) => ({ labels: { resource }, value: s === "stopped" || s === "unknown" ? 0 : 1 })),
     );
     ctx.metrics.collect("tandem_resources_failures", "failures counted on this node, by resource", () =>
-      (this.state?.failures ?? []).map((f) => ({ labels: { resource: f.resource }, value: f.count })),
+      (this.loop?.state.failures ?? []).map((f) => ({ labels: { resource: f.resource }, value: f.count })),
     );
   }
 
@@ -85,8 +84,17 @@ export class ResourcesService implements ModuleInstance {
     this.agents = this.build(config.raw.resources!.resource);
     this.devices = this.fenceDevices(config);
     this.bus = this.ctx.services.get("cluster") ?? soloBus(this.ctx.node.name, paramsOf(config, this.ctx.node.name).members);
-    this.state = initialState(paramsOf(config, this.ctx.node.name), this.restored());
-    this.kept = JSON.stringify(this.state.admin);
+    const initial = initialState(paramsOf(config, this.ctx.node.name), this.restored());
+    this.kept = JSON.stringify(initial.admin);
+    this.loop = new EngineLoop(this.ctx.clock, initial, {
+      step: (s, input) => this.step(s, input),
+      nextDeadline: (s) => {
+        const at = nextDeadline(s);
+        return Number.isFinite(at) ? at : null;
+      },
+      tick: () => ({ type: "tick", ...this.time() }),
+      perform: (e) => this.perform(e),
+    });
     this.off = [
       this.bus.watch(() => this.feed({ type: "membership", ...this.time(), cluster: this.view() })),
       this.bus.listen(RESOURCES_CHANNEL, (from, data) => {
@@ -127,7 +135,7 @@ export class ResourcesService implements ModuleInstance {
       this.feed({ type: "stop", ...this.time() });
       await done;
     }
-    this.timer.clear();
+    this.loop?.clear();
     for (const off of this.off) off();
     this.off = [];
     for (const a of this.agents.values()) a.close?.();
@@ -172,28 +180,32 @@ export class ResourcesService implements ModuleInstance {
     return { peers: s.peers, quorate: s.quorate };
   }
 
+  private get state(): State {
+    return this.loop!.state;
+  }
+
   /** Returns what a refused reload names (the `reload-refused` effect), if any. */
   private feed(input: Input): string[] | undefined {
-    const { state, effects } = step(this.state, input);
-    this.state = state;
+    const refused = this.loop!.feed(input).find((e) => e.type === "reload-refused");
+    return refused?.busy;
+  }
+
+  /** The engine's step, shown to the steps adapter and its admin state kept (when it changed) before any effect is performed. */
+  private step(s: State, input: Input): { state: State; effects: readonly Effect[] } {
+    const { state, effects } = step(s, input);
     this.ctx.adapters?.steps?.("resources", { input, effects, state });
     const admin = JSON.stringify(state.admin);
     if (admin !== this.kept) {
       this.ctx.state.put(STATE_SECTION, state.admin);
       this.kept = admin;
     }
-    let refused: string[] | undefined;
-    for (const e of effects) {
-      if (e.type === "reload-refused") refused = e.busy;
-      else this.perform(e);
-    }
-    const at = nextDeadline(this.state);
-    this.timer.set(Number.isFinite(at) ? at : null);
-    return refused;
+    return { state, effects };
   }
 
-  private perform(e: Exclude<Effect, { type: "reload-refused" }>): void {
+  private perform(e: Effect): void {
     switch (e.type) {
+      case "reload-refused":
+        return; // reload() reads it from feed's answer and throws
       case "send": {
         const bytes = encodeMessage(e.message);
         if (bytes.length > this.bus.maxMessageBytes) {
