@@ -4,12 +4,15 @@
  * thread (worker.ts) with the union of what is wanted. One checker per
  * (server, check) whatever the number of consumers: a service's servers are
  * checked while at least one subscription names it, from the first that
- * does to the last that leaves. Health comes back as messages; the control
- * thread keeps the newest health of every checked server and tells each
- * consumer the changes of its services.
+ * does to the last that leaves; the thread itself runs only while someone
+ * subscribes. Health comes back as messages; the control thread keeps the
+ * newest health of every checked server and tells each consumer the changes
+ * of its services. A thread that dies is replaced WORKER_RESTART_MS later
+ * (on the runtime's clock) with the current set.
  */
 import type { Config } from "../../core/config/load.ts";
 import { workerEntry } from "../../core/threads.ts";
+import type { Cancel } from "../../core/time.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { ServiceRaw } from "./config.ts";
 import type { EngineParams, ServerChange } from "./engine.ts";
@@ -46,19 +49,19 @@ interface Consumer {
   onChange: (change: ServerChange) => void;
 }
 
-/** Used while nobody subscribes (nothing is checked then). */
-const IDLE: EngineParams = { concurrency: 1, initial: "up" };
-
 export class ChecksModule implements ModuleInstance {
   private services: readonly ServiceRaw[] = [];
   private readonly consumers = new Set<Consumer>();
   private readonly healthByKey = new Map<string, ServerHealth>();
   private lastStatus: ServiceStatus[] = [];
   private statusAsked = 0;
+  /** The thread while someone subscribes; null with nobody, after a stop, and while a dead one waits for its replacement. */
   private worker: Worker | null = null;
+  /** Threads told to stop, until they said so or were terminated. */
+  private readonly retiring = new Set<Promise<void>>();
   private configureQueued = false;
-  private stopping: (() => void) | null = null;
-  private restartTimer: ReturnType<typeof setTimeout> | null = null;
+  private restart: Cancel | null = null;
+  private stopped = false;
   private withdraw: (() => void) | null = null;
 
   constructor(
@@ -69,7 +72,6 @@ export class ChecksModule implements ModuleInstance {
 
   async start(config: Config): Promise<void> {
     this.services = config.raw.services ?? [];
-    this.spawn();
     this.withdraw = this.ctx.services.provide("checks", {
       subscribe: (want, onChange) => this.subscribe(want, onChange),
       health: (key) => this.healthByKey.get(key),
@@ -82,21 +84,10 @@ export class ChecksModule implements ModuleInstance {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.withdraw?.();
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    const worker = this.worker;
-    this.worker = null;
-    if (!worker) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, STOP_WAIT_MS);
-      this.stopping = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      worker.postMessage({ type: "stop" } satisfies ToWorker);
-    });
-    this.stopping = null;
-    worker.terminate();
+    this.idle();
+    await Promise.all(this.retiring);
   }
 
   /** The newest status the worker sent; asks for a fresh one for the next call. */
@@ -105,7 +96,8 @@ export class ChecksModule implements ModuleInstance {
       this.statusAsked++;
       this.worker.postMessage({ type: "status" } satisfies ToWorker);
     }
-    return { consumers: this.consumers.size, checked: this.healthByKey.size, services: this.lastStatus };
+    const thread = this.worker ? "running" : this.restart ? "restarting" : "idle";
+    return { thread, consumers: this.consumers.size, checked: this.healthByKey.size, services: this.lastStatus };
   }
 
   private subscribe(want: ChecksWant, onChange: (change: ServerChange) => void): ChecksSubscription {
@@ -123,21 +115,27 @@ export class ChecksModule implements ModuleInstance {
     };
   }
 
-  /** The services some consumer wants, and the params they ask for together. */
+  /** The services the consumers want, and the params they ask for together. */
   private wanted(): { services: ServiceRaw[]; p: EngineParams } {
     const names = new Set([...this.consumers].flatMap((c) => c.want.services));
     const wants = [...this.consumers].map((c) => c.want);
-    if (!wants.length) return { services: [], p: IDLE };
     const p: EngineParams = { concurrency: Math.max(...wants.map((w) => w.concurrency)), initial: wants.some((w) => w.initial === "down") ? "down" : "up" };
     return { services: this.services.filter((s) => names.has(s.name)), p };
   }
 
-  /** One configure a turn, with the newest wants: many subscriptions in one turn are one message. */
+  /**
+   * One configure a turn, with the newest wants: many subscriptions in one
+   * turn are one message. The first consumer starts the thread; after the
+   * last leaves, it is stopped.
+   */
   private configure(): void {
     if (this.configureQueued) return;
     this.configureQueued = true;
     queueMicrotask(() => {
       this.configureQueued = false;
+      if (this.stopped) return;
+      if (!this.consumers.size) return this.idle();
+      if (!this.worker && !this.restart) this.spawn();
       this.worker?.postMessage({ type: "configure", ...this.wanted() } satisfies ToWorker);
     });
   }
@@ -146,19 +144,54 @@ export class ChecksModule implements ModuleInstance {
     const worker = new Worker(this.entry);
     this.worker = worker;
     worker.onmessage = (e: MessageEvent<FromWorker>) => this.heard(e.data);
-    worker.onerror = (e) => {
-      if (this.worker !== worker) return;
-      this.ctx.log.error({ error: e.message }, "the checks' thread failed; a new one takes over");
-      this.ctx.events.emit("checks.error", { message: e.message });
-      worker.terminate();
-      this.worker = null;
-      this.statusAsked = 0;
-      this.restartTimer = setTimeout(() => {
-        this.restartTimer = null;
-        this.spawn();
-      }, WORKER_RESTART_MS);
-    };
-    this.configure();
+    worker.onerror = (e) => this.died(worker, e.message);
+    // A thread that exits without an uncaught error (process.exit) is as dead.
+    worker.addEventListener("close", (e) => this.died(worker, `the thread exited with code ${(e as CloseEvent).code}`));
+  }
+
+  /** A dead thread is replaced WORKER_RESTART_MS later, sent the set wanted then; one that is not the current thread is no news. */
+  private died(worker: Worker, message: string): void {
+    if (this.worker !== worker) return;
+    this.ctx.log.error({ error: message }, "the checks' thread failed; a new one takes over");
+    this.ctx.events.emit("checks.error", { message });
+    worker.terminate();
+    this.worker = null;
+    this.statusAsked = 0;
+    this.restart = this.ctx.clock.after(WORKER_RESTART_MS, () => {
+      this.restart = null;
+      this.configure();
+    });
+  }
+
+  /** Nothing to check: the thread stops (a pending restart is called off), and no health is kept. */
+  private idle(): void {
+    this.restart?.();
+    this.restart = null;
+    if (this.worker) this.retire(this.worker);
+    this.worker = null;
+    this.statusAsked = 0;
+    this.healthByKey.clear();
+    this.lastStatus = [];
+  }
+
+  /** Tell the thread to stop (its checks aborted) and terminate it once it says so, or STOP_WAIT_MS later. */
+  private retire(worker: Worker): void {
+    const done = new Promise<void>((resolve) => {
+      let cancel: Cancel | null = null;
+      const end = () => {
+        cancel?.();
+        worker.terminate();
+        resolve();
+      };
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        if (e.data.type === "stopped") end();
+      };
+      worker.onerror = end;
+      cancel = this.ctx.clock.after(STOP_WAIT_MS, end);
+      worker.postMessage({ type: "stop" } satisfies ToWorker);
+    });
+    this.retiring.add(done);
+    void done.then(() => this.retiring.delete(done));
   }
 
   private tell(c: ServerChange): void {
@@ -189,9 +222,6 @@ export class ChecksModule implements ModuleInstance {
       case "status":
         this.statusAsked = 0;
         this.lastStatus = m.services;
-        break;
-      case "stopped":
-        this.stopping?.();
         break;
     }
   }
