@@ -14,7 +14,7 @@ import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import { serverKey } from "../../core/net/address.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { AgentAction, AgentResult, RunOptions } from "../../core/agent.ts";
-import type { ChecksSubscription, ChecksWant } from "../checks/control.ts";
+import type { ChecksService, ChecksSubscription, ChecksWant } from "../checks/control.ts";
 import type { ServiceRaw } from "../checks/config.ts";
 import type { DirectorRaw } from "./config.ts";
 import { initialHealthy, step, type DirectorEffect, type DirectorOutput, type DirectorState, type DirectorStep, type Health } from "./engine.ts";
@@ -32,7 +32,8 @@ const STATE_SECTION = "director";
 
 export class DirectorService implements ModuleInstance {
   private config!: Config;
-  private checks: ChecksSubscription | null = null;
+  /** Its subscription, and the checks service that holds it (a checks module started again offers another). */
+  private checks: { service: ChecksService; subscription: ChecksSubscription } | null = null;
   private dataplane!: Dataplane;
   /** The active/up/down machine (engine.ts). */
   private machine!: DirectorState;
@@ -64,19 +65,26 @@ export class DirectorService implements ModuleInstance {
     this.config = config;
     this.overrides = this.restored();
     this.dataplane = this.choose(this.section());
+    const checks = this.checksService(config.raw.director!);
     this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() });
-    this.checks = this.subscribe();
+    this.checks = checks && { service: checks, subscription: this.subscribe(checks) };
     this.withdraw = this.ctx.services.provideAgent("director", { run: (action, options) => this.agent(action, options) });
     this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
     await this.settled();
   }
 
+  /** A checks module stopped and started again since (another service object) gets a new subscription, the old one is closed. */
   async reload(config: Config): Promise<void> {
     const dataplane = this.choose(config.raw.director!);
+    const checks = this.checksService(config.raw.director!);
     this.config = config;
     this.dataplane = dataplane;
     this.feed({ type: "reload", virtualServices: this.section().virtual_service, managed: this.managed() });
-    this.checks?.update(this.want());
+    if (checks && checks === this.checks?.service) this.checks.subscription.update(this.want());
+    else {
+      this.checks?.subscription.close();
+      this.checks = checks && { service: checks, subscription: this.subscribe(checks) };
+    }
     this.schedule();
   }
 
@@ -84,7 +92,7 @@ export class DirectorService implements ModuleInstance {
   async stop(): Promise<void> {
     this.withdraw?.();
     if (this.timer) clearInterval(this.timer);
-    this.checks?.close();
+    this.checks?.subscription.close();
     await this.running;
   }
 
@@ -167,22 +175,23 @@ export class DirectorService implements ModuleInstance {
   }
 
   /** The checks module's service (a director with virtual services needs it: they name [[services]]). */
-  private subscribe(): ChecksSubscription | null {
+  private checksService(d: DirectorRaw): ChecksService | null {
     const checks = this.ctx.services.get("checks");
-    if (!checks) {
-      if (this.section().virtual_service.length) throw new Error("the checks module is not running: the virtual services' [[services]] cannot be checked");
-      return null;
-    }
+    if (!checks && d.virtual_service.length) throw new Error("the checks module is not running: the virtual services' [[services]] cannot be checked");
+    return checks ?? null;
+  }
+
+  private subscribe(checks: ChecksService): ChecksSubscription {
     return checks.subscribe(this.want(), (change) => {
       this.ctx.events.emit("director.server", { ...change });
       this.schedule();
     });
   }
 
-  /** The checks' newest health of each server; one not reported yet counts as `initial` (engine.ts). */
+  /** The newest health of each server from the checks it subscribed to; one not reported yet counts as `initial` (engine.ts). */
   private health(): Map<string, Health> {
     const out = new Map<string, Health>();
-    const checks = this.ctx.services.get("checks");
+    const checks = this.checks?.service;
     for (const key of this.serverKeys()) {
       const h = checks?.health(key);
       if (h) out.set(key, { healthy: h.healthy, weight: h.weight });

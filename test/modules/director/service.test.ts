@@ -2,7 +2,8 @@
  * The director's shell over a dataplane of the test's: the admin's drain,
  * through the director's routes as the API calls them, reaches the dataplane's
  * desired state for an IPv6 server and for a server without a port (keys as
- * core/net/address.ts writes them).
+ * core/net/address.ts writes them); and its subscription, which follows a
+ * checks module started again by a reload.
  */
 import { describe, expect, test } from "bun:test";
 import type { ModuleInstance } from "../../../core/module.ts";
@@ -98,3 +99,59 @@ describe("the director's drain", () => {
     }
   });
 });
+
+describe("the director's checks subscription", () => {
+  test("follows the checks module when a reload stopped it and started another: the new one checks for it, its health reaches the dataplane, the old one is left", async () => {
+    // alpha: a server counts as down until the checks the director subscribed to say otherwise.
+    const cfg = memberConfig(
+      "follow",
+      `[[services]]
+name = "web"
+servers = [{ address = "198.18.1.101", port = 80 }]
+check = { kind = "none", interval = "100ms" }
+
+[director]
+[[director.virtual_service]]
+name = "web-vip"
+address = "198.18.1.100"
+port = 80
+service = "web"
+alpha = true
+`,
+    );
+    const plane = new HeldDataplane();
+    const services = new Services();
+    const ctx = testContext(cfg, "alpha", services);
+    const heard: unknown[] = [];
+    ctx.events.subscribe((e) => void (e.type === "director.server" && heard.push(e.data)));
+    const first = checksModule.create(testContext(cfg, "alpha", services));
+    await first.start(cfg);
+    const director = new DirectorService(ctx, plane);
+    await director.start(cfg);
+    const inPlane = () => (realOf(plane, "tcp:198.18.1.100:80", "198.18.1.101")?.weight === 1 ? true : undefined);
+    const consumers = (m: ModuleInstance) => (m.status!() as { consumers: number }).consumers;
+    let second: ModuleInstance | null = null;
+    try {
+      await waitFor("the server up through the first checks", inPlane, 3000);
+      expect(consumers(first)).toBe(1);
+
+      // What the runtime does on a reload that stopped the checks module and on one that started it again: the director stays.
+      await first.stop();
+      second = checksModule.create(testContext(cfg, "alpha", services));
+      await second.start(cfg);
+      heard.length = 0;
+      await director.reload(cfg);
+      expect(consumers(second)).toBe(1);
+      await waitFor("the new checks' judgement heard", () => heard[0], 3000);
+      expect(heard[0]).toMatchObject({ key: "web/198.18.1.101:80", state: "up", healthy: true });
+      await waitFor("the server up through the new checks", inPlane, 3000);
+
+      await director.stop();
+      expect(consumers(second)).toBe(0);
+    } finally {
+      await director.stop();
+      await second?.stop();
+    }
+  });
+});
+
