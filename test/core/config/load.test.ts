@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { parseConfig, findSelf } from "../../../core/config/load.ts";
 import { formatPath, formatProblem, didYouMean } from "../../../core/config/problems.ts";
-import { parseDuration, formatDuration } from "../../../core/duration.ts";
+import { parseDuration, formatDuration, MAX_DURATION_MS } from "../../../core/duration.ts";
 import { MODULES } from "../../../modules/index.ts";
 
 const GOOD = `cluster = "lab"
@@ -42,6 +42,20 @@ describe("durations", () => {
   });
   test("a bare number or an unknown unit is not a duration", () => {
     for (const bad of ["2", "2 seconds", "ms", "-1s", "1d", ""]) expect(parseDuration(bad)).toBeUndefined();
+  });
+  test("never Infinity, NaN or past the longest timer (2^31-1 ms): such a text is not a duration", () => {
+    expect(parseDuration(`${"9".repeat(400)}h`)).toBeUndefined();
+    expect(parseDuration(`1${"0".repeat(309)}ms`)).toBeUndefined();
+    expect(parseDuration("597h")).toBeUndefined();
+    expect(parseDuration(`${MAX_DURATION_MS + 1}ms`)).toBeUndefined();
+    expect(parseDuration(`${MAX_DURATION_MS}ms`)).toBe(MAX_DURATION_MS);
+    expect(parseDuration("596h")).toBe(596 * 3_600_000);
+  });
+  test("a huge duration in a config is a clear problem with its line, not an endless timer", () => {
+    expect(problems(GOOD.replace('stop_timeout = "1500ms"', `stop_timeout = "${"9".repeat(40)}h"`))).toEqual([
+      `tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found "${"9".repeat(40)}h"`,
+    ]);
+    expect(problems(GOOD.replace('stop_timeout = "1500ms"', 'stop_timeout = "600h"'))[0]).toContain("at most 596h");
   });
   test("format round-trips", () => {
     for (const ms of [1, 150, 1000, 1500, 60_000, 3_600_000]) expect(parseDuration(formatDuration(ms))).toBe(ms);
@@ -112,8 +126,8 @@ describe("problems name the key path, the line, what was expected and what was f
 
   test("wrong types and values", () => {
     const out = problems(GOOD.replace('stop_timeout = "1500ms"', 'stop_timeout = 5\nmodule_timeout = "5 min"') + '[api]\nport = 70000\n');
-    expect(out).toContain("tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found 5");
-    expect(out).toContain('tandem.toml:20: runtime.module_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found "5 min"');
+    expect(out).toContain("tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found 5");
+    expect(out).toContain('tandem.toml:20: runtime.module_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found "5 min"');
     expect(out).toContain("tandem.toml:22: api.port: invalid value; expected a whole number from 1 to 65535; found 70000");
   });
 
