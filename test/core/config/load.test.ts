@@ -1,6 +1,10 @@
-import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { parseConfig, findSelf } from "../../../core/config/load.ts";
+import { afterAll, describe, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig, findSelf, loadConfig } from "../../../core/config/load.ts";
+import { formatKeyFile } from "../../../core/crypto/keyfile.ts";
+import { tempDir, writeSecret } from "../../helpers.ts";
 import { formatPath, formatProblem, didYouMean } from "../../../core/config/problems.ts";
 import { parseDuration, formatDuration, MAX_DURATION_MS } from "../../../core/duration.ts";
 import { MODULES } from "../../../modules/index.ts";
@@ -239,5 +243,56 @@ describe("the [heartbeat] section", () => {
       MODULES,
     );
     expect(fine.ok).toBe(true);
+  });
+});
+
+describe("secret files: the key and the token", () => {
+  const tmp = tempDir("secrets");
+  afterAll(tmp.cleanup);
+  let n = 0;
+  /** GOOD in a dir of its own with a key file and a token file; `bend` changes them before the load. */
+  async function load(bend: (key: string, token: string) => void) {
+    const dir = join(tmp.dir, `c${n++}`);
+    mkdirSync(dir);
+    const key = join(dir, "cluster.key");
+    const token = join(dir, "api.token");
+    writeSecret(key, formatKeyFile({ active: 1, keys: new Map([[1, new Uint8Array(32).fill(7)]]) }));
+    writeSecret(token, "0123456789abcdef0123456789abcdef\n");
+    writeFileSync(join(dir, "tandem.toml"), GOOD.replace("[runtime]", '[api]\ntoken_file = "api.token"\n\n[runtime]'));
+    bend(key, token);
+    const r = await loadConfig(join(dir, "tandem.toml"), MODULES);
+    return { r, key, token, messages: r.ok ? [] : r.problems.map((p) => formatProblem("tandem.toml", p)) };
+  }
+
+  test("good files are read", async () => {
+    const { r } = await load(() => {});
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.config.keys!.active).toBe(1);
+    expect(r.config.api.token).toBe("0123456789abcdef0123456789abcdef");
+  });
+
+  test("a symbolic link is refused, even to a good file (opened with O_NOFOLLOW)", async () => {
+    const { messages, key } = await load((key, token) => {
+      renameSync(key, `${key}.real`);
+      symlinkSync(`${key}.real`, key);
+      renameSync(token, `${token}.real`);
+      symlinkSync(`${token}.real`, token);
+    });
+    expect(messages).toEqual([
+      `tandem.toml:2: key_file: ${key} is a symbolic link; expected the file itself, owned by this user or root`,
+      expect.stringMatching(/^tandem\.toml:\d+: api\.token_file: .*api\.token is a symbolic link; expected the file itself/),
+    ]);
+  });
+
+  test("a file owned by another user is refused, whatever its mode", async () => {
+    const { messages, key } = await load((key) => chownSync(key, 4242, 4242));
+    const me = process.getuid!();
+    expect(messages).toEqual([`tandem.toml:2: key_file: ${key} is owned by another user; expected owned by this user (uid ${me}) or root; found uid 4242`]);
+  });
+
+  test("a file readable by others, a dir, and a FIFO (which must not hang the open) are refused", async () => {
+    expect((await load((key) => chmodSync(key, 0o640))).messages[0]).toContain("is readable by others; expected mode 0600; found mode 0640");
+    expect((await load((key) => (rmSync(key), mkdirSync(key)))).messages[0]).toContain("is not a regular file");
+    expect((await load((key) => (rmSync(key), execFileSync("mkfifo", ["-m", "600", key])))).messages[0]).toContain("is not a regular file");
   });
 });
