@@ -15,6 +15,11 @@ export interface FileProblem {
   hint?: string;
 }
 
+/** A FileProblem as one line: what, expected, found (the words of a config problem). */
+export function describeFileProblem(p: FileProblem): string {
+  return [p.message, ...(p.expected ? [`expected ${p.expected}`] : []), ...(p.found ? [`found ${p.found}`] : [])].join("; ");
+}
+
 /** The user this process runs as; root (0) where there are no users. */
 export const runningUid = (): number => process.getuid?.() ?? 0;
 

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import type { EventBus } from "./events.ts";
 import type { Logger } from "./log.ts";
 import type { Counter, Gauge, Metrics } from "./metrics.ts";
-import { type FileProblem, ownerProblem } from "./secret-file.ts";
+import { describeFileProblem, type FileProblem, ownerProblem } from "./secret-file.ts";
 import { type Clock, DeadlineTimer } from "./time.ts";
 
 export const STATE_FORMAT = 1;
@@ -67,11 +67,6 @@ export function unsafeStateDir(dir: string): FileProblem | undefined {
   if ((st.mode & 0o022) !== 0)
     return { message: `state dir ${dir} is writable by others`, expected: "mode 0700 (or no write but the owner's)", found: `mode 0${(st.mode & 0o777).toString(8)}`, hint: `chmod 700 ${dir}` };
   return undefined;
-}
-
-/** A FileProblem as one line: what, expected, found (the words of a config problem). */
-export function describeFileProblem(p: FileProblem): string {
-  return [p.message, ...(p.expected ? [`expected ${p.expected}`] : []), ...(p.found ? [`found ${p.found}`] : [])].join("; ");
 }
 
 /** Pure: the sections of a state file's text, or why `node` of `cluster` cannot use it. */

@@ -25,11 +25,12 @@ export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;
 /**
  * How an agent string reads: `address`, `exec`, a kind another module
  * registers (its descriptor's `agents`), `ocf:PROVIDER:TYPE`, `lsb:SCRIPT`,
- * `systemd:UNIT`.
+ * `systemd:UNIT`. A script or unit never begins with '-': on systemctl's
+ * command line it would be an option.
  */
 export function agentPattern(moduleKinds: readonly AgentKind[]): string {
   const words = ["address", "exec", ...moduleKinds.map((k) => k.kind)].join("|");
-  return `^(${words}|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@-]+|systemd:[A-Za-z0-9:_.@-]+)$`;
+  return `^(${words}|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@][A-Za-z0-9_.@-]*|systemd:[A-Za-z0-9:_.@][A-Za-z0-9:_.@-]*)$`;
 }
 
 function agentDescription(moduleKinds: readonly AgentKind[]): string {
@@ -110,6 +111,9 @@ export const FenceDeviceSchema = Type.Object(
     host_map: Type.Optional(Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.String({ minLength: 1 }), { description: "node name -> the device's name for it (its plug or port)" })),
     action: Type.Union([Type.Literal("off"), Type.Literal("reboot")], { default: "off" }),
     timeout: Duration("bound on one fence", "60s"),
+    password_file: Type.Optional(
+      Type.String({ pattern: "^/", description: "fence_* agents: a file holding the password, mode 0600, instead of params.password (an absolute path)" }),
+    ),
   },
   { additionalProperties: false },
 );
