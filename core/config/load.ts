@@ -4,11 +4,12 @@
  * file system: reading the file and checking the key and token files.
  */
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { configSchema, ROLES, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
+import { configSchema, ROLES, type ConfigSecret, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
 import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Finding, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
@@ -224,7 +225,28 @@ export async function loadConfig(file: string, modules: readonly ModuleConfigSpe
       else result.config.api.token = token;
     }
   }
+  const secrets = modules.flatMap((m) => m.config?.secrets?.(result.config.raw) ?? []);
+  for (const secret of secrets) {
+    if (secret.file === undefined) continue;
+    const read = secretFile(secret.file, secret.path);
+    if ("problem" in read) files.push(read.problem);
+  }
   const index = lineIndex(text);
-  if (files.length) return { ok: false, problems: files.map((p) => ({ ...p, line: lineOf(index, p.path) })), warnings: result.warnings };
-  return result;
+  const warnings = [...result.warnings, ...exposedSecrets(file, secrets).map((p) => ({ ...p, line: lineOf(index, p.path) }))];
+  if (files.length) return { ok: false, problems: files.map((p) => ({ ...p, line: lineOf(index, p.path) })), warnings };
+  return { ...result, warnings };
+}
+
+/** A warning for each secret written in the config (not in a file of its own) when the config file is readable by others. */
+function exposedSecrets(file: string, secrets: readonly ConfigSecret[]): Problem[] {
+  const inline = secrets.filter((s) => s.file === undefined);
+  if (!inline.length) return [];
+  const mode = statSync(file).mode;
+  if ((mode & 0o044) === 0) return [];
+  return inline.map((s) => ({
+    path: s.path,
+    message: "a secret in a config file readable by others",
+    expected: "the config mode 0600, or the secret in a file of its own (password_file)",
+    found: `mode 0${(mode & 0o777).toString(8)}`,
+  }));
 }

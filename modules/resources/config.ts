@@ -12,7 +12,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { didYouMean, type Finding } from "../../core/config/problems.ts";
-import type { AgentKind, RawConfig } from "../../core/config/schema.ts";
+import type { AgentKind, ConfigSecret, RawConfig } from "../../core/config/schema.ts";
 import { createAgent } from "./agents/index.ts";
 import { createFenceDevice } from "./fencing/config.ts";
 import { INFINITY, MINUS_INFINITY, type ClusterConfig, type GroupDef, type OnFail, type ResourceDef } from "./model.ts";
@@ -277,6 +277,19 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     for (const n of Object.keys(d.host_map ?? {})) knownNode(["fence_device", i, "host_map", n], n);
   });
   return out;
+}
+
+/** A fence device's param that holds a secret: fence-agents' password, passwd, snmp_priv_passwd, community and the like. */
+const SECRET_PARAM = /pass|secret|token|community/i;
+
+/** The secrets of [resources]: each fence device's password_file, and each secret written in its params. */
+export function resourcesSecrets(c: RawConfig): ConfigSecret[] {
+  return (c.resources?.fence_device ?? []).flatMap((d, i) => [
+    ...(d.password_file !== undefined ? [{ path: ["resources", "fence_device", i, "password_file"], file: d.password_file }] : []),
+    ...Object.keys(d.params ?? {})
+      .filter((k) => SECRET_PARAM.test(k))
+      .map((k) => ({ path: ["resources", "fence_device", i, "params", k] })),
+  ]);
 }
 
 /**

@@ -296,3 +296,47 @@ describe("secret files: the key and the token", () => {
     expect((await load((key) => (rmSync(key), execFileSync("mkfifo", ["-m", "600", key])))).messages[0]).toContain("is not a regular file");
   });
 });
+
+describe("secrets the modules name: a fence device's password_file, a password in the config", () => {
+  const tmp = tempDir("module-secrets");
+  afterAll(tmp.cleanup);
+  let n = 0;
+  /** GOOD with a fence device given `device` (TOML lines), written with mode `mode`; its key file good. */
+  async function load(device: string, mode = 0o600) {
+    const dir = join(tmp.dir, `c${n++}`);
+    mkdirSync(dir);
+    writeSecret(join(dir, "cluster.key"), formatKeyFile({ active: 1, keys: new Map([[1, new Uint8Array(32).fill(7)]]) }));
+    const file = join(dir, "tandem.toml");
+    const text = `${GOOD}\n[resources]\n[[resources.fence_device]]\nname = "bmc"\nagent = "fence_ipmilan"\n${device.replaceAll("DIR", dir)}\n`;
+    writeFileSync(file, text);
+    chmodSync(file, mode);
+    const r = await loadConfig(file, MODULES);
+    return { r, dir, problems: r.ok ? [] : r.problems.map((p) => formatProblem("tandem.toml", p)), warnings: r.warnings.map((p) => formatProblem("tandem.toml", p)) };
+  }
+
+  test("a password_file is checked as the key file is: missing, or readable by others, is a problem at its line", async () => {
+    const missing = await load('password_file = "DIR/bmc.password"');
+    expect(missing.problems).toEqual([`tandem.toml:25: resources.fence_device[0].password_file: cannot read ${missing.dir}/bmc.password; expected an existing file; found ENOENT`]);
+    const dir = join(tmp.dir, "loose");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "bmc.password"), "x\n", { mode: 0o644 });
+    chmodSync(join(dir, "bmc.password"), 0o644);
+    const loose = await load(`password_file = "${dir}/bmc.password"`);
+    expect(loose.problems).toEqual([`tandem.toml:25: resources.fence_device[0].password_file: ${dir}/bmc.password is readable by others; expected mode 0600; found mode 0644 (chmod 600 ${dir}/bmc.password)`]);
+    writeSecret(join(dir, "bmc.password"), "x\n");
+    expect((await load(`password_file = "${dir}/bmc.password"`)).r.ok).toBe(true);
+  });
+
+  test("a config holding a password and readable by others is warned about; the same config mode 0600 is not", async () => {
+    const open = await load('params = { ipaddr = "198.18.0.9", passwd = "s3cret" }', 0o644);
+    expect(open.r.ok).toBe(true);
+    expect(open.warnings).toContain(
+      `tandem.toml:25: resources.fence_device[0].params.passwd: a secret in a config file readable by others; expected the config mode 0600, or the secret in a file of its own (password_file); found mode 0644`,
+    );
+    const closed = await load('params = { ipaddr = "198.18.0.9", passwd = "s3cret" }', 0o600);
+    expect(closed.warnings.filter((w) => w.includes("secret"))).toEqual([]);
+    const none = await load('params = { ipaddr = "198.18.0.9" }', 0o644);
+    expect(none.warnings.filter((w) => w.includes("secret"))).toEqual([]);
+  });
+});
+
