@@ -5,13 +5,14 @@ import { type Command, EXIT_OK, EXIT_USAGE, fail, parse } from "./cli.ts";
 import { type Config, findSelf, loadConfig } from "../core/config/load.ts";
 import { lineIndex, lineOf } from "../core/config/locate.ts";
 import { formatProblem, type Problem } from "../core/config/problems.ts";
-import { readState, stateFile } from "../core/state.ts";
+import { readState, stateFile, unsafeStateDir } from "../core/state.ts";
 import { MODULES } from "../modules/index.ts";
 
 /**
- * Why `tandem run`, as this user, could not make or write the state dir, found
- * without making anything: the dir, or the nearest parent of it that exists,
- * must be a directory this user may write.
+ * Why `tandem run`, as this user, could not make, write or trust the state dir,
+ * found without making anything: the dir, or the nearest parent of it that
+ * exists, must be a directory this user may write; an existing dir must also
+ * be one run trusts (core/state.ts unsafeStateDir).
  */
 function stateDirProblem(dir: string, file: string): Omit<Problem, "path"> | undefined {
   const hint = `tandem run keeps ${file} there; set state_dir to a directory the user tandem runs as may write`;
@@ -35,7 +36,9 @@ function stateDirProblem(dir: string, file: string): Omit<Problem, "path"> | und
     } catch (e) {
       return { message: `${what} is not writable by this user`, found: (e as NodeJS.ErrnoException).code ?? (e as Error).message, hint };
     }
-    return undefined;
+    if (at !== dir) return undefined;
+    const unsafe = unsafeStateDir(dir);
+    return unsafe && { ...unsafe, hint: unsafe.hint ?? hint };
   }
 }
 

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, existsSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { type Command, EXIT_FAILURE, EXIT_OK, fail, parse } from "./cli.ts";
 import { formatKeyFile, newKey } from "../core/crypto/keyfile.ts";
 
@@ -20,19 +20,28 @@ Options:
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (!values.output) fail("missing -o FILE");
     const file = values.output;
-    if (existsSync(file) && !values.force) {
-      console.error(`tandem keygen: ${file} exists; keeping it (use --force to replace it)`);
-      return EXIT_FAILURE;
-    }
     const text = formatKeyFile({ active: 1, keys: new Map([[1, await newKey()]]) });
-    // Created 0600 from the start: the secret is never on disk with a wider mode.
-    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+    // A fresh file, 0600 from the start (the secret is never on disk with a wider mode), that
+    // nothing else can be at (O_EXCL) or point from (O_NOFOLLOW); then put in place at once:
+    // link(2) keeps whatever is already at FILE, even a dangling link; rename(2) replaces it.
+    const tmp = `${file}.tmp.${process.pid}`;
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       writeSync(fd, text);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
-    chmodSync(file, 0o600);
+    try {
+      if (values.force) renameSync(tmp, file);
+      else linkSync(tmp, file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      console.error(`tandem keygen: ${file} exists; keeping it (use --force to replace it)`);
+      return EXIT_FAILURE;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
     console.log(`wrote ${file}`);
     return EXIT_OK;
   },

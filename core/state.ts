@@ -16,11 +16,12 @@
  * not lost: it is moved aside to `FILE.bad-<epoch ms>`, said in an error, and
  * the node starts with nothing kept.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EventBus } from "./events.ts";
 import type { Logger } from "./log.ts";
 import type { Counter, Gauge, Metrics } from "./metrics.ts";
+import { describeFileProblem, type FileProblem, ownerProblem } from "./secret-file.ts";
 import { type Clock, DeadlineTimer } from "./time.ts";
 
 export const STATE_FORMAT = 1;
@@ -51,6 +52,21 @@ export interface StateOptions {
 /** The state file of `node` in `dir`. */
 export function stateFile(dir: string, node: string): string {
   return join(dir, `${node}.state.json`);
+}
+
+/**
+ * Why a state dir that exists cannot be trusted: it (or what a link to it
+ * points at) is not a directory, is another user's (root's is fine), or may
+ * be written by its group or others, who could then plant or swap the file.
+ */
+export function unsafeStateDir(dir: string): FileProblem | undefined {
+  const st = statSync(dir);
+  if (!st.isDirectory()) return { message: `state dir ${dir} is not a directory`, expected: "a directory" };
+  const owner = ownerProblem(dir, st);
+  if (owner) return { ...owner, message: `state dir ${owner.message}` };
+  if ((st.mode & 0o022) !== 0)
+    return { message: `state dir ${dir} is writable by others`, expected: "mode 0700 (or no write but the owner's)", found: `mode 0${(st.mode & 0o777).toString(8)}`, hint: `chmod 700 ${dir}` };
+  return undefined;
 }
 
 /** Pure: the sections of a state file's text, or why `node` of `cluster` cannot use it. */
@@ -108,6 +124,8 @@ export class StateStore {
     this.at.failures.inc({}, 0);
     this.at.failed.set(0);
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    const unsafe = unsafeStateDir(o.dir);
+    if (unsafe) throw new Error(describeFileProblem(unsafe));
     const read = readState(file, o.cluster, o.node);
     if (typeof read !== "string") {
       this.sections = read;
@@ -169,10 +187,20 @@ export class StateStore {
     failed.set(0);
   }
 
-  /** Through a temporary file in the same dir, fsynced, renamed over the file; then the dir fsynced, so the rename survives a power cut. */
+  /**
+   * Through a fresh temporary file in the same dir (what a crash left there is
+   * removed first; made with O_EXCL|O_NOFOLLOW, so nothing that appears at its
+   * name is written through), fsynced, renamed over the file; then the dir
+   * fsynced, so the rename survives a power cut.
+   */
   private write(dir: string, file: string, text: string): void {
     const tmp = `${file}.tmp`;
-    const fd = openSync(tmp, "w", 0o600);
+    try {
+      unlinkSync(tmp);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       writeFileSync(fd, text);
       fsyncSync(fd);

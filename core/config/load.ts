@@ -9,12 +9,13 @@ import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { configSchema, ROLES, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
+import { configSchema, ROLES, type ConfigSecret, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
 import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Finding, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
 import { parseIpv4 } from "../os/ip.ts";
 import { parseKeyFile, type ClusterKeys } from "../crypto/keyfile.ts";
+import { readSecretFile } from "../secret-file.ts";
 
 if (!FormatRegistry.Has("ipv4")) FormatRegistry.Set("ipv4", (v) => parseIpv4(v) !== undefined);
 
@@ -186,18 +187,12 @@ export function findSelf(config: Config, name: string | undefined, hostname: str
   };
 }
 
-/** A secret file must exist and be readable by its owner only. */
-export function secretFileProblem(path: string, key: KeyPath): Problem | undefined {
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    return { path: key, message: `cannot read ${path}`, expected: "an existing file", hint: key[0] === "key_file" ? "create one with `tandem keygen -o FILE`" : undefined } as Problem;
-  }
-  if (!st.isFile()) return { path: key, message: `${path} is not a regular file`, expected: "a file" };
-  if ((st.mode & 0o077) !== 0)
-    return { path: key, message: `${path} is readable by others`, expected: "mode 0600", found: `mode 0${(st.mode & 0o777).toString(8)}`, hint: `chmod 600 ${path}` };
-  return undefined;
+/** A secret file's text, or its problem at `key`: see core/secret-file.ts for what is trusted. */
+function secretFile(path: string, key: KeyPath): { text: string } | { problem: Problem } {
+  const read = readSecretFile(path);
+  if ("text" in read) return read;
+  const hint = read.problem.hint ?? (key[0] === "key_file" && read.problem.expected === "an existing file" ? "create one with `tandem keygen -o FILE`" : undefined);
+  return { problem: { path: key, ...read.problem, ...(hint ? { hint } : {}) } };
 }
 
 /** Read and validate a config file for these modules, including its key and token files. */
@@ -211,26 +206,47 @@ export async function loadConfig(file: string, modules: readonly ModuleConfigSpe
   const result = parseConfig(text, file, modules);
   if (!result.ok) return result;
   const files: Problem[] = [];
-  const keyProblem = secretFileProblem(result.config.keyFile, ["key_file"]);
-  if (keyProblem) files.push(keyProblem);
+  const key = secretFile(result.config.keyFile, ["key_file"]);
+  if ("problem" in key) files.push(key.problem);
   else {
     try {
-      result.config.keys = parseKeyFile(await Bun.file(result.config.keyFile).text());
+      result.config.keys = parseKeyFile(key.text);
     } catch (e) {
       files.push({ path: ["key_file"], message: `${result.config.keyFile} is not a usable key file: ${(e as Error).message}`, hint: "tandem keygen -o FILE writes one" });
     }
   }
   const tokenFile = result.config.api.tokenFile;
   if (tokenFile) {
-    const tokenProblem = secretFileProblem(tokenFile, ["api", "token_file"]);
-    if (tokenProblem) files.push(tokenProblem);
+    const read = secretFile(tokenFile, ["api", "token_file"]);
+    if ("problem" in read) files.push(read.problem);
     else {
-      const token = (await Bun.file(tokenFile).text()).trim();
+      const token = read.text.trim();
       if (token.length < 16) files.push({ path: ["api", "token_file"], message: `${tokenFile} holds no usable token`, expected: "a token of at least 16 characters", found: `${token.length} characters` });
       else result.config.api.token = token;
     }
   }
+  const secrets = modules.flatMap((m) => m.config?.secrets?.(result.config.raw) ?? []);
+  for (const secret of secrets) {
+    if (secret.file === undefined) continue;
+    const read = secretFile(secret.file, secret.path);
+    if ("problem" in read) files.push(read.problem);
+  }
   const index = lineIndex(text);
-  if (files.length) return { ok: false, problems: files.map((p) => ({ ...p, line: lineOf(index, p.path) })), warnings: result.warnings };
-  return result;
+  const warnings = [...result.warnings, ...exposedSecrets(file, secrets).map((p) => ({ ...p, line: lineOf(index, p.path) }))];
+  if (files.length) return { ok: false, problems: files.map((p) => ({ ...p, line: lineOf(index, p.path) })), warnings };
+  return { ...result, warnings };
+}
+
+/** A warning for each secret written in the config (not in a file of its own) when the config file is readable by others. */
+function exposedSecrets(file: string, secrets: readonly ConfigSecret[]): Problem[] {
+  const inline = secrets.filter((s) => s.file === undefined);
+  if (!inline.length) return [];
+  const mode = statSync(file).mode;
+  if ((mode & 0o044) === 0) return [];
+  return inline.map((s) => ({
+    path: s.path,
+    message: "a secret in a config file readable by others",
+    expected: "the config mode 0600, or the secret in a file of its own (password_file)",
+    found: `mode 0${(mode & 0o777).toString(8)}`,
+  }));
 }

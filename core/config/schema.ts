@@ -6,6 +6,7 @@
  * composes the schema from the list of modules it is given. An unknown
  * section or key is an error.
  */
+import type { KeyPath } from "./locate.ts";
 import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
 import { Duration, Name } from "./primitives.ts";
 import type { Finding } from "./problems.ts";
@@ -91,6 +92,17 @@ export interface ConfigSection {
   schema: TSchema | ((agents: readonly AgentKind[]) => TSchema);
 }
 
+/**
+ * A secret a section holds: in a file of its own (`file`, an absolute path),
+ * which loadConfig checks as it checks the key file (core/secret-file.ts), or
+ * written in the config itself (no `file`), which loadConfig warns about when
+ * the config file is readable by others. `path` is where the config names it.
+ */
+export interface ConfigSecret {
+  path: KeyPath;
+  file?: string;
+}
+
 /** What a module descriptor brings to the config (core/module.ts ModuleDef extends it). */
 export interface ModuleConfigSpec {
   name: string;
@@ -98,6 +110,8 @@ export interface ModuleConfigSpec {
     sections: readonly ConfigSection[];
     /** Cross-field rules on the whole document once it fits the schema (defaults filled in). */
     rules?(raw: RawConfig): Finding[];
+    /** The secrets of its section, for loadConfig to check (see ConfigSecret). */
+    secrets?(raw: RawConfig): ConfigSecret[];
   };
   /** The resource agent kinds this module registers. */
   agents?: readonly AgentKind[];

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { parseDuration } from "../../core/duration.ts";
 import type { CheckRaw } from "./config.ts";
 import type { CheckOutcome, Target } from "./target.ts";
+import { REGEX_DEADLINE_MS, RegexMatcher } from "./regex.ts";
 import { converse, withTimeout } from "./socket.ts";
 
 /** The most of a response's status line and headers that is read. */
@@ -205,20 +206,21 @@ function digestOf(body: Uint8Array, expected: string): string {
   return createHash(expected.length === 32 ? "md5" : "sha256").update(body).digest("hex");
 }
 
+/** Matches the bodies' regular expressions of every http and https check of this thread, each bounded (regex.ts). */
+const bodyMatcher = new RegexMatcher();
+
 /** The judgement on a complete response, as the check's settings say. */
-function judge(reader: ResponseReader, check: CheckRaw): CheckOutcome {
+async function judge(reader: ResponseReader, check: CheckRaw): Promise<CheckOutcome> {
   const status = reader.status!;
   if (!parseStatusRanges(check.status).some(([lo, hi]) => status >= lo && status <= hi)) return { ok: false, message: `HTTP ${status}, expected ${check.status}` };
   const body = reader.body.get();
   if (check.body !== undefined) {
-    let re: RegExp;
-    try {
-      re = new RegExp(check.body);
-    } catch (err) {
-      return { ok: false, message: `body is not a regular expression: ${(err as Error).message}` };
-    }
+    const answer = await bodyMatcher.match(check.body, new TextDecoder().decode(body));
+    if ("error" in answer) return { ok: false, message: `body is not a regular expression: ${answer.error}` };
+    if ("timeout" in answer)
+      return { ok: false, message: `HTTP ${status}, but matching the body against /${check.body}/ took over ${REGEX_DEADLINE_MS} ms and was stopped (a pattern that backtracks, such as nested quantifiers like (a+)+)` };
     const within = reader.body.truncated ? ` (in its first ${HTTP_BODY_LIMIT} bytes)` : "";
-    if (!re.test(new TextDecoder().decode(body))) return { ok: false, message: `HTTP ${status}, but the body does not match /${check.body}/${within}` };
+    if (!answer.matched) return { ok: false, message: `HTTP ${status}, but the body does not match /${check.body}/${within}` };
   }
   if (check.digest !== undefined) {
     if (reader.body.truncated) return { ok: false, message: `HTTP ${status}, but the body is over ${HTTP_BODY_LIMIT} bytes: too long to digest` };

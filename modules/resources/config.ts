@@ -12,7 +12,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { didYouMean, type Finding } from "../../core/config/problems.ts";
-import type { AgentKind, RawConfig } from "../../core/config/schema.ts";
+import type { AgentKind, ConfigSecret, RawConfig } from "../../core/config/schema.ts";
 import { createAgent } from "./agents/index.ts";
 import { createFenceDevice } from "./fencing/config.ts";
 import { INFINITY, MINUS_INFINITY, type ClusterConfig, type GroupDef, type OnFail, type ResourceDef } from "./model.ts";
@@ -25,11 +25,12 @@ export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;
 /**
  * How an agent string reads: `address`, `exec`, a kind another module
  * registers (its descriptor's `agents`), `ocf:PROVIDER:TYPE`, `lsb:SCRIPT`,
- * `systemd:UNIT`.
+ * `systemd:UNIT`. A script or unit never begins with '-': on systemctl's
+ * command line it would be an option.
  */
 export function agentPattern(moduleKinds: readonly AgentKind[]): string {
   const words = ["address", "exec", ...moduleKinds.map((k) => k.kind)].join("|");
-  return `^(${words}|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@-]+|systemd:[A-Za-z0-9:_.@-]+)$`;
+  return `^(${words}|ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.@][A-Za-z0-9_.@-]*|systemd:[A-Za-z0-9:_.@][A-Za-z0-9:_.@-]*)$`;
 }
 
 function agentDescription(moduleKinds: readonly AgentKind[]): string {
@@ -110,6 +111,9 @@ export const FenceDeviceSchema = Type.Object(
     host_map: Type.Optional(Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.String({ minLength: 1 }), { description: "node name -> the device's name for it (its plug or port)" })),
     action: Type.Union([Type.Literal("off"), Type.Literal("reboot")], { default: "off" }),
     timeout: Duration("bound on one fence", "60s"),
+    password_file: Type.Optional(
+      Type.String({ pattern: "^/", description: "fence_* agents: a file holding the password, mode 0600, instead of params.password (an absolute path)" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -273,6 +277,19 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     for (const n of Object.keys(d.host_map ?? {})) knownNode(["fence_device", i, "host_map", n], n);
   });
   return out;
+}
+
+/** A fence device's param that holds a secret: fence-agents' password, passwd, snmp_priv_passwd, community and the like. */
+const SECRET_PARAM = /pass|secret|token|community/i;
+
+/** The secrets of [resources]: each fence device's password_file, and each secret written in its params. */
+export function resourcesSecrets(c: RawConfig): ConfigSecret[] {
+  return (c.resources?.fence_device ?? []).flatMap((d, i) => [
+    ...(d.password_file !== undefined ? [{ path: ["resources", "fence_device", i, "password_file"], file: d.password_file }] : []),
+    ...Object.keys(d.params ?? {})
+      .filter((k) => SECRET_PARAM.test(k))
+      .map((k) => ({ path: ["resources", "fence_device", i, "params", k] })),
+  ]);
 }
 
 /**

@@ -39,6 +39,21 @@ export interface CoordParams {
   fenceRetryMs: number;
 }
 
+/**
+ * How far past this node's wall time an admin state's version may be. A
+ * version is the wall time in ms of its change (at least), so one further
+ * ahead was made by a clock far off, or forged: taken, it would win over every
+ * change made until the clocks caught up. It is refused from a peer and from
+ * the state file (wire.ts decodeAdmin). Ten minutes is far more than NTP lets
+ * clocks drift, and small beside how long a bad version would otherwise rule.
+ */
+export const ADMIN_VERSION_SKEW_MS = 10 * 60_000;
+
+/** Whether an admin state's version is too far ahead of `wall` to be taken. */
+export function adminFromFuture(version: number, wall: number): boolean {
+  return version > wall + ADMIN_VERSION_SKEW_MS;
+}
+
 export interface AdminState {
   /**
    * Rises with every change, to at least the wall clock in ms: a node's first change after a restart is
@@ -117,6 +132,10 @@ export type Effect =
   | { type: "stopped" }
   /** The reload was refused, the running config stays: these changed or went away while they may run here. */
   | { type: "reload-refused"; busy: string[] }
+  /** A peer's admin state was refused: its version is past wall time plus ADMIN_VERSION_SKEW_MS. */
+  | { type: "admin-refused"; from: string; version: number }
+  /** The DC's transition named a resource this node does not know (a rolling reload); the rest of it was done. */
+  | { type: "unknown-resource"; from: string; resource: string; kind: WireAction["kind"] }
   | { type: "event"; event: string; data: Record<string, unknown> };
 
 interface Op {
@@ -263,7 +282,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       announce = membership(s, input.cluster);
       break;
     case "message":
-      if (receive(s, input.from, input.message)) bump();
+      if (receive(s, input.from, input.message, fx)) bump();
       break;
     case "result":
       if (result(s, input.op, input.status, input.message, event)) bump();
@@ -361,7 +380,7 @@ function freshReport(p: Peer): Report | null {
   return p.stale ? null : p.report;
 }
 
-function receive(s: State, from: string, m: Message): boolean {
+function receive(s: State, from: string, m: Message, fx: Effect[]): boolean {
   const peer = s.peers[from];
   if (!peer || peer.status !== "up") return false;
   if (m.type === "report") {
@@ -369,7 +388,9 @@ function receive(s: State, from: string, m: Message): boolean {
     if (peer.report && (m.seq < peer.report.seq || (m.seq === peer.report.seq && !peer.stale))) return false;
     peer.report = m;
     peer.stale = false;
-    return adopt(s, m.admin);
+    if (!adminFromFuture(m.admin.version, s.wall)) return adopt(s, m.admin);
+    fx.push({ type: "admin-refused", from, version: m.admin.version });
+    return false;
   }
   if (from !== s.dc) return false;
   if (s.received && s.received.from === from && s.received.incarnation === peer.incarnation && m.seq <= s.received.t.seq) return false;
@@ -625,7 +646,13 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
     s.notes = [];
     const r = s.received;
     if (r && r.from === dc && r.t.basis[self] === s.seq) {
-      r.done.push(...perform(s, r.t.actions.filter((a) => a.node === self && !r.done.includes(a.id)), fx, bump));
+      const todo = r.t.actions.filter((a) => a.node === self && !r.done.includes(a.id));
+      const known = todo.filter((a) => a.resource in s.states);
+      for (const a of todo.filter((a) => !known.includes(a))) {
+        fx.push({ type: "unknown-resource", from: r.from, resource: a.resource, kind: a.kind });
+        r.done.push(a.id);
+      }
+      r.done.push(...perform(s, known, fx, bump));
     }
   }
   if (mine) perform(s, mine, fx, bump);

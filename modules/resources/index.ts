@@ -1,6 +1,6 @@
 /** The resource manager's contract with the runtime. */
 import type { ModuleDef } from "../../core/module.ts";
-import { resourcesRules, resourcesSchema } from "./config.ts";
+import { resourcesRules, resourcesSchema, resourcesSecrets } from "./config.ts";
 import { RESOURCES_CHANNEL } from "./wire.ts";
 import { RESOURCES_PANEL } from "./panel.ts";
 import { ResourcesService } from "./service.ts";
@@ -11,7 +11,7 @@ export const resourcesModule: ModuleDef = {
   selected: (config, node) => config.raw.resources !== undefined && node.roles.includes("member"),
   section: (config) => ({ resources: config.raw.resources, members: config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name) }),
   create: (ctx) => new ResourcesService(ctx),
-  config: { sections: [{ key: "resources", schema: resourcesSchema }], rules: resourcesRules },
+  config: { sections: [{ key: "resources", schema: resourcesSchema }], rules: resourcesRules, secrets: resourcesSecrets },
   channels: [RESOURCES_CHANNEL],
   panel: RESOURCES_PANEL,
 };

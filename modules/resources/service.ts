@@ -64,12 +64,16 @@ export class ResourcesService implements ModuleInstance {
   private kept = "";
   private readonly dropped: Counter;
   private readonly ops: Counter;
+  private readonly refusedAdmin: Counter;
+  private readonly unknownActions: Counter;
   private readonly machine: AgentAdapters;
 
   constructor(private readonly ctx: ModuleContext) {
     this.machine = adaptersOf(ctx).agents ?? realAgents;
     this.dropped = ctx.metrics.counter("tandem_resources_messages_dropped_total", "coordinator messages dropped, by reason");
     this.ops = ctx.metrics.counter("tandem_resources_operations_total", "agent operations finished, by resource, action and status");
+    this.refusedAdmin = ctx.metrics.counter("tandem_resources_admin_refused_total", "peers' admin states refused, their version too far past this node's wall time, by peer");
+    this.unknownActions = ctx.metrics.counter("tandem_resources_unknown_actions_total", "actions of the DC's transitions naming a resource this node does not know (the rest was done), by DC");
     const states = () => (this.loop ? Object.entries(this.state.states) : []);
     ctx.metrics.collect("tandem_resources_active", "1 when the resource runs on this node (started, or failed but not known stopped)", () =>
       states().map(([resource, s]) => ({ labels: { resource }, value: s === "stopped" || s === "unknown" ? 0 : 1 })),
@@ -157,7 +161,7 @@ export class ResourcesService implements ModuleInstance {
   private restored(): AdminState | undefined {
     const kept = this.ctx.state.get(STATE_SECTION);
     if (kept === undefined) return undefined;
-    const decoded = decodeAdmin(kept);
+    const decoded = decodeAdmin(kept, this.ctx.clock.wall());
     if ("admin" in decoded) return decoded.admin;
     this.ctx.log.error({ file: this.ctx.state.file, section: STATE_SECTION, problem: decoded.problem }, "the kept admin state is not valid; ignored: this node starts with none");
     return undefined;
@@ -232,6 +236,13 @@ export class ResourcesService implements ModuleInstance {
         return;
       case "event":
         this.ctx.events.emit(e.event, e.data);
+        return;
+      case "admin-refused":
+        this.refusedAdmin.inc({ from: e.from });
+        return;
+      case "unknown-resource":
+        this.unknownActions.inc({ from: e.from });
+        this.ctx.log.warn({ from: e.from, resource: e.resource, kind: e.kind }, `the DC ${e.from} asked for a ${e.kind} of ${e.resource}, a resource this node's config does not have (a reload not done here yet?); the rest of its transition was done`);
         return;
     }
   }

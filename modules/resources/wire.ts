@@ -6,7 +6,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { NAME_PATTERN } from "../../core/config/primitives.ts";
-import type { AdminState, Message } from "./engine.ts";
+import { ADMIN_VERSION_SKEW_MS, adminFromFuture, type AdminState, type Message } from "./engine.ts";
 
 /** The cluster bus channel of the coordinators' messages (the descriptor declares it). */
 export const RESOURCES_CHANNEL = 1;
@@ -63,10 +63,17 @@ export function encodeMessage(m: Message): Uint8Array {
   return ENCODER.encode(JSON.stringify(m));
 }
 
-/** Admin state kept across a restart (core/state.ts), checked as a peer's is: the state, or what is wrong with it. */
-export function decodeAdmin(value: unknown): { admin: AdminState } | { problem: string } {
+/**
+ * Admin state kept across a restart (core/state.ts), checked as a peer's is
+ * (its version no more than ADMIN_VERSION_SKEW_MS past `wall`): the state, or
+ * what is wrong with it.
+ */
+export function decodeAdmin(value: unknown, wall: number): { admin: AdminState } | { problem: string } {
   const error = Value.Errors(Admin, value).First();
-  return error ? { problem: `${error.path || "/"}: ${error.message}` } : { admin: value as AdminState };
+  if (error) return { problem: `${error.path || "/"}: ${error.message}` };
+  const admin = value as AdminState;
+  if (adminFromFuture(admin.version, wall)) return { problem: `/version: ${admin.version} is more than ${ADMIN_VERSION_SKEW_MS / 60_000} minutes past this node's wall time (${wall})` };
+  return { admin };
 }
 
 export function decodeMessage(bytes: Uint8Array): Message | undefined {

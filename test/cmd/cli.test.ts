@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tandem, tempDir } from "../helpers.ts";
 import { parseKeyFile } from "../../core/crypto/keyfile.ts";
@@ -59,6 +59,32 @@ describe("keygen", () => {
     expect(readFileSync(file, "utf8")).toBe(before);
     expect((await tandem(["keygen", "-o", file, "--force"])).code).toBe(0);
     expect(readFileSync(file, "utf8")).not.toBe(before);
+  });
+});
+
+describe("keygen writes a fresh file and renames it: a link at the output is replaced, never written through", () => {
+  test("--force over a link to another file leaves that file alone", async () => {
+    const file = join(tmp.dir, "k-link");
+    const victim = join(tmp.dir, "victim");
+    writeFileSync(victim, "precious\n");
+    symlinkSync(victim, file);
+    expect((await tandem(["keygen", "-o", file, "--force"])).code).toBe(0);
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
+    expect(lstatSync(file).isFile()).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(parseKeyFile(readFileSync(file, "utf8")).active).toBe(1);
+  });
+
+  test("without --force, a dangling link is an existing file: kept, and nothing made where it points", async () => {
+    const file = join(tmp.dir, "k-dangling");
+    const target = join(tmp.dir, "made-through-link");
+    symlinkSync(target, file);
+    const r = await tandem(["keygen", "-o", file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("exists");
+    expect(existsSync(target)).toBe(false);
+    expect(lstatSync(file).isSymbolicLink()).toBe(true);
+    expect(readdirSync(tmp.dir).filter((f) => f.includes(".tmp"))).toEqual([]);
   });
 });
 
@@ -139,6 +165,20 @@ describe("check", () => {
     }
     // Without a node to check as, the state dir is not looked at.
     expect((await tandem(["check", "-c", join(dir, "pair.toml")])).code).toBe(0);
+  });
+
+  test("a state dir of another user, or writable by others, is an error at its line, as tandem run refuses it", async () => {
+    const file = await setup("shared");
+    mkdirSync(join(dir, "shared"), { recursive: true });
+    chmodSync(join(dir, "shared"), 0o777);
+    const open = await tandem(["check", "-c", file, "--node", "alpha"]);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain(`error: ${file}:${stateLine}: state_dir: state dir ${join(dir, "shared")} is writable by others; expected mode 0700 (or no write but the owner's); found mode 0777 (chmod 700 ${join(dir, "shared")})`);
+    chmodSync(join(dir, "shared"), 0o700);
+    chownSync(join(dir, "shared"), 4242, 4242);
+    const theirs = await tandem(["check", "-c", file, "--node", "alpha"]);
+    expect(theirs.code).toBe(2);
+    expect(theirs.stderr).toContain(`state_dir: state dir ${join(dir, "shared")} is owned by another user; expected owned by this user (uid ${process.getuid!()}) or root; found uid 4242`);
   });
 
   test("a state file tandem run would move aside is a warning, and left where it is", async () => {

@@ -160,7 +160,7 @@ describe("tandem run serves the API", () => {
     writeFileSync(file, good.replace('stop_timeout = "3s"', 'stop_timeout = "soon"'));
     node.proc.kill("SIGHUP");
     const refused = await node.waitLog("the refusal", (l) => l.msg === "config reload refused; keeping the running config");
-    expect(String(refused.problem)).toContain('runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found "soon"');
+    expect(String(refused.problem)).toContain('runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found "soon"');
     const after = (await (await fetch(`${base}/v1/status`)).json()) as Record<string, any>;
     expect(after.config.hash).toBe(before.config.hash);
     expect(after.modules.api.state).toBe("running");

@@ -1,6 +1,6 @@
 /** The node's state file (core/state.ts): kept across a restart, written whole and atomically, never lost when it cannot be used. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EventBus } from "../../core/events.ts";
 import { createLogger } from "../../core/log.ts";
@@ -253,5 +253,35 @@ describe("the state file", () => {
     expect(open(dir).store.get("resources")).toEqual({ version: 1 });
     expect(events.since(0).map((e) => e.type)).toEqual(["state.write-failed"]);
     expect(sample(metrics, "tandem_state_write_failed")).toBe(1);
+  });
+
+  test("a link planted where the temporary file goes is not written through: the write makes a fresh file (O_EXCL|O_NOFOLLOW) and renames it", () => {
+    const dir = freshDir();
+    const { store } = open(dir);
+    const victim = join(tmp.dir, `victim-${dirs}`);
+    writeFileSync(victim, "precious\n");
+    for (const tmpName of [`${store.file}.tmp`, `${store.file}.tmp.${process.pid}`]) symlinkSync(victim, tmpName);
+    store.put("resources", { version: 1 });
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
+    expect(lstatSync(store.file!).isFile()).toBe(true);
+    expect(open(dir).store.get("resources")).toEqual({ version: 1 });
+  });
+
+  test("a state dir owned by another user, or writable by its group or others, is refused at start with the reason", () => {
+    const other = freshDir();
+    mkdirSync(other, { recursive: true, mode: 0o700 });
+    chownSync(other, 4242, 4242);
+    expect(() => open(other)).toThrow(`state dir ${other} is owned by another user; expected owned by this user (uid ${process.getuid!()}) or root; found uid 4242`);
+    for (const mode of [0o777, 0o770, 0o1777]) {
+      const open_ = freshDir();
+      mkdirSync(open_, { recursive: true });
+      chmodSync(open_, mode);
+      expect(() => open(open_)).toThrow(`state dir ${open_} is writable by others; expected mode 0700 (or no write but the owner's); found mode 0${(mode & 0o777).toString(8)}`);
+    }
+    const linked = freshDir();
+    mkdirSync(`${linked}.real`, { recursive: true, mode: 0o700 });
+    symlinkSync(`${linked}.real`, linked);
+    chownSync(`${linked}.real`, 4242, 4242);
+    expect(() => open(linked)).toThrow(`state dir ${linked} is owned by another user`);
   });
 });

@@ -10,7 +10,8 @@ import { AGENT_PATH } from "./ocf.ts";
 import { runProcess } from "../../../core/os/process.ts";
 
 export const SYSTEMCTL = "/usr/bin/systemctl";
-const UNIT_RE = /^[A-Za-z0-9:_.@\\-]+$/;
+/** A unit name as systemd allows it, never beginning with '-' (an option to systemctl). */
+const UNIT_RE = /^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*$/;
 const NOT_ACTIVE = 3;
 const NO_SUCH_UNIT = 4;
 const NOT_LOADED = 5;

@@ -3,6 +3,7 @@
  * definition is a RangeError that names the device and the key), and the
  * device itself, one process per fence through the agents' process runner.
  */
+import { isAbsolute } from "node:path";
 import { parseDuration } from "../../../core/duration.ts";
 import { NAME_PATTERN } from "../../../core/config/primitives.ts";
 import { describeValue, didYouMean } from "../../../core/config/problems.ts";
@@ -28,6 +29,8 @@ export interface FenceDeviceDef {
   action?: FenceAction;
   /** A duration with its unit; DEFAULT_FENCE_TIMEOUT when missing. */
   timeout?: string;
+  /** fence_* agents: the absolute path of a file holding the password (mode 0600), instead of params.password. */
+  password_file?: string;
 }
 
 export interface DeviceContext {
@@ -37,7 +40,7 @@ export interface DeviceContext {
   program?: readonly string[];
 }
 
-const DEF_KEYS: readonly string[] = ["name", "agent", "params", "nodes", "host_map", "action", "timeout"];
+const DEF_KEYS: readonly string[] = ["name", "agent", "params", "nodes", "host_map", "action", "timeout", "password_file"];
 const ACTIONS: readonly FenceAction[] = ["off", "reboot"];
 const NAME_RE = new RegExp(NAME_PATTERN);
 
@@ -87,10 +90,19 @@ function checkTimeout(device: string, timeout: unknown): number {
   return ms;
 }
 
-function commandOf(device: string, agent: unknown, params: Params, action: FenceAction, context: DeviceContext): FenceCommand {
+function checkPasswordFile(device: string, agent: unknown, file: unknown): string | undefined {
+  if (file === undefined) return undefined;
+  if (typeof file !== "string" || !isAbsolute(file)) refuse(device, `password_file must be an absolute path; found ${describeValue(file)}`);
+  if (typeof agent !== "string" || !FENCE_AGENT_PATTERN.test(agent)) refuse(device, `password_file is for fence-agents devices (fence_*), which read a password; found agent ${describeValue(agent)}`);
+  return file;
+}
+
+function commandOf(device: string, def: Record<string, unknown>, params: Params, action: FenceAction, context: DeviceContext): FenceCommand {
+  const agent = def.agent;
+  const passwordFile = checkPasswordFile(device, agent, def.password_file);
   if (agent === "exec") return execCommand(device, params, action);
   if (agent === "lab") return labCommand(device, params, action, context.program ?? selfCommand());
-  if (typeof agent === "string" && FENCE_AGENT_PATTERN.test(agent)) return fenceAgentCommand(device, agent, params, action);
+  if (typeof agent === "string" && FENCE_AGENT_PATTERN.test(agent)) return fenceAgentCommand(device, agent, params, action, passwordFile);
   return refuse(device, `unknown agent ${describeValue(agent)}: expected "exec", "lab" or a fence-agents agent named fence_* (such as "fence_ipmilan")`);
 }
 
@@ -108,7 +120,7 @@ export function createFenceDevice(def: unknown, context: DeviceContext = {}): Fe
   if (!ACTIONS.includes(action as FenceAction)) refuse(name, `action must be "off" or "reboot"; found ${describeValue(action)}`);
   const params = checkParams(name, def.params);
   const nodes = checkNodes(name, def.nodes);
-  const command = commandOf(name, def.agent, params, action as FenceAction, context);
+  const command = commandOf(name, def, params, action as FenceAction, context);
   return new CommandFenceDevice({
     name,
     kind: def.agent as string,
@@ -164,12 +176,23 @@ class CommandFenceDevice implements FenceDevice {
     if (!this.canFence(node)) {
       return { node, device: this.name, status: "error", exitCode: null, durationMs: 0, output: "", message: `${this.name} cannot fence ${describeValue(node)}` };
     }
-    const spec = this.s.command.fence(node, this.s.hostMap.get(node) ?? node);
+    let spec: ProcessSpec;
+    try {
+      spec = this.s.command.fence(node, this.s.hostMap.get(node) ?? node);
+    } catch (e) {
+      return { node, device: this.name, status: "error", exitCode: null, durationMs: 0, output: "", message: (e as Error).message };
+    }
     const { result } = await runProcess(spec, options, exitStatus(this.action));
     return { node, device: this.name, status: fenceStatus(result.status), exitCode: result.exitCode, durationMs: result.durationMs, output: result.output, message: result.message };
   }
 
-  private async runCheck(spec: ProcessSpec, options: FenceOptions): Promise<CheckResult> {
+  private async runCheck(check: () => ProcessSpec, options: FenceOptions): Promise<CheckResult> {
+    let spec: ProcessSpec;
+    try {
+      spec = check();
+    } catch (e) {
+      return { device: this.name, status: "error", exitCode: null, durationMs: 0, output: "", message: (e as Error).message };
+    }
     const { result } = await runProcess(spec, options, exitStatus("monitor"));
     const status = fenceStatus(result.status);
     return { device: this.name, status: status === "fenced" ? "ok" : status, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output, message: result.message };

@@ -6,6 +6,7 @@
 import { isAbsolute, join } from "node:path";
 import { describeValue } from "../../../core/config/problems.ts";
 import { labNameProblem } from "../../../core/lab-name.ts";
+import { describeFileProblem, readSecretFile } from "../../../core/secret-file.ts";
 import { AGENT_PATH } from "../agents/ocf.ts";
 import type { ProcessSpec } from "../../../core/os/process.ts";
 import type { FenceAction } from "./device.ts";
@@ -17,7 +18,7 @@ export interface FenceCommand {
   /** The process that fences `node`; `port` is its name, or its value in the device's host_map. */
   fence(node: string, port: string): ProcessSpec;
   /** The process that checks the device without fencing anything, for kinds that have one. */
-  check?: ProcessSpec;
+  check?(): ProcessSpec;
 }
 
 /** Where fence-agents installs its agents (Debian's and Red Hat's fence-agents packages). */
@@ -25,6 +26,8 @@ export const FENCE_AGENT_DIR = "/usr/sbin";
 export const FENCE_AGENT_PATTERN = /^fence_[a-z0-9_]+$/;
 /** The arguments Tandem writes itself: the action and the target (`option` is fence-agents' old name for action). */
 const RESERVED_FENCE_AGENT_KEYS: readonly string[] = ["action", "option", "plug", "port", "nodename"];
+/** The params that hold a fence agent's password: fence-agents' `password` and its old name `passwd`. */
+const PASSWORD_KEYS: readonly string[] = ["password", "passwd"];
 /** An argument name on a fence agent's stdin: no space, no '=', not a '#' comment. */
 const FENCE_AGENT_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 /** A value that fits on one line of stdin (and in an argv word). */
@@ -77,8 +80,10 @@ export function labCommand(device: string, params: Params, action: FenceAction, 
  * boolean is written `1`, a false one is left out (fence-agents' library takes
  * a flag's presence as on, whatever its value).
  */
-export function fenceAgentCommand(device: string, agent: string, params: Params, action: FenceAction): FenceCommand {
+export function fenceAgentCommand(device: string, agent: string, params: Params, action: FenceAction, passwordFile?: string): FenceCommand {
   const { path, ...rest } = params;
+  const inline = PASSWORD_KEYS.find((k) => k in rest);
+  if (passwordFile !== undefined && inline) refuse(device, `params.${inline} and password_file both give the password: keep one (password_file keeps it out of the config)`);
   if (path !== undefined && (typeof path !== "string" || !isAbsolute(path))) refuse(device, `params.path must be the agent's absolute path; found ${describeValue(path)}`);
   const lines: string[] = [];
   for (const [key, value] of Object.entries(rest)) {
@@ -93,15 +98,29 @@ export function fenceAgentCommand(device: string, agent: string, params: Params,
     lines.push(`${key}=${text}`);
   }
   const argv = [typeof path === "string" ? path : join(FENCE_AGENT_DIR, agent)];
-  const stdin = (first: string[]) => [...first, ...lines, ""].join("\n");
+  const stdin = (first: string[]) => [...first, ...lines, ...(passwordFile !== undefined ? [`password=${readPassword(passwordFile)}`] : []), ""].join("\n");
   return {
     fence: (node, port) => ({ argv, env: BASE_ENV, stdin: stdin([`action=${action}`, `plug=${port}`, `nodename=${node}`]) }),
-    check: { argv, env: BASE_ENV, stdin: stdin(["action=monitor"]) },
+    check: () => ({ argv, env: BASE_ENV, stdin: stdin(["action=monitor"]) }),
   };
+}
+
+/**
+ * A device's password_file, read at each use (a changed password needs no
+ * reload) and trusted as the key file is (core/secret-file.ts); its one line,
+ * without the line end. Throws an Error saying what is wrong.
+ */
+function readPassword(file: string): string {
+  const read = readSecretFile(file);
+  if ("problem" in read) throw new Error(`password_file: ${describeFileProblem(read.problem)}`);
+  const password = read.text.replace(/\r?\n$/, "");
+  if (!ONE_LINE.test(password)) throw new Error(`password_file: ${file} holds more than one line`);
+  return password;
 }
 
 /** A host_map value: a port that fits in an argv word and on a line of stdin. */
 export function portProblem(port: unknown): string | undefined {
   if (typeof port !== "string" || port === "") return `must be a port name (a non-empty string); found ${describeValue(port)}`;
+  if (port.startsWith("-")) return `must not begin with '-' (on a command line it would be read as an option); found ${describeValue(port)}`;
   return ONE_LINE.test(port) ? undefined : "must fit on one line (no control characters)";
 }

@@ -1,8 +1,12 @@
-import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { parseConfig, findSelf } from "../../../core/config/load.ts";
+import { afterAll, describe, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig, findSelf, loadConfig } from "../../../core/config/load.ts";
+import { formatKeyFile } from "../../../core/crypto/keyfile.ts";
+import { tempDir, writeSecret } from "../../helpers.ts";
 import { formatPath, formatProblem, didYouMean } from "../../../core/config/problems.ts";
-import { parseDuration, formatDuration } from "../../../core/duration.ts";
+import { parseDuration, formatDuration, MAX_DURATION_MS } from "../../../core/duration.ts";
 import { MODULES } from "../../../modules/index.ts";
 
 const GOOD = `cluster = "lab"
@@ -42,6 +46,20 @@ describe("durations", () => {
   });
   test("a bare number or an unknown unit is not a duration", () => {
     for (const bad of ["2", "2 seconds", "ms", "-1s", "1d", ""]) expect(parseDuration(bad)).toBeUndefined();
+  });
+  test("never Infinity, NaN or past the longest timer (2^31-1 ms): such a text is not a duration", () => {
+    expect(parseDuration(`${"9".repeat(400)}h`)).toBeUndefined();
+    expect(parseDuration(`1${"0".repeat(309)}ms`)).toBeUndefined();
+    expect(parseDuration("597h")).toBeUndefined();
+    expect(parseDuration(`${MAX_DURATION_MS + 1}ms`)).toBeUndefined();
+    expect(parseDuration(`${MAX_DURATION_MS}ms`)).toBe(MAX_DURATION_MS);
+    expect(parseDuration("596h")).toBe(596 * 3_600_000);
+  });
+  test("a huge duration in a config is a clear problem with its line, not an endless timer", () => {
+    expect(problems(GOOD.replace('stop_timeout = "1500ms"', `stop_timeout = "${"9".repeat(40)}h"`))).toEqual([
+      `tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found "${"9".repeat(40)}h"`,
+    ]);
+    expect(problems(GOOD.replace('stop_timeout = "1500ms"', 'stop_timeout = "600h"'))[0]).toContain("at most 596h");
   });
   test("format round-trips", () => {
     for (const ms of [1, 150, 1000, 1500, 60_000, 3_600_000]) expect(parseDuration(formatDuration(ms))).toBe(ms);
@@ -112,8 +130,8 @@ describe("problems name the key path, the line, what was expected and what was f
 
   test("wrong types and values", () => {
     const out = problems(GOOD.replace('stop_timeout = "1500ms"', 'stop_timeout = 5\nmodule_timeout = "5 min"') + '[api]\nport = 70000\n');
-    expect(out).toContain("tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found 5");
-    expect(out).toContain('tandem.toml:20: runtime.module_timeout: invalid value; expected a duration: 150ms, 2s, 1m; found "5 min"');
+    expect(out).toContain("tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found 5");
+    expect(out).toContain('tandem.toml:20: runtime.module_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found "5 min"');
     expect(out).toContain("tandem.toml:22: api.port: invalid value; expected a whole number from 1 to 65535; found 70000");
   });
 
@@ -227,3 +245,98 @@ describe("the [heartbeat] section", () => {
     expect(fine.ok).toBe(true);
   });
 });
+
+describe("secret files: the key and the token", () => {
+  const tmp = tempDir("secrets");
+  afterAll(tmp.cleanup);
+  let n = 0;
+  /** GOOD in a dir of its own with a key file and a token file; `bend` changes them before the load. */
+  async function load(bend: (key: string, token: string) => void) {
+    const dir = join(tmp.dir, `c${n++}`);
+    mkdirSync(dir);
+    const key = join(dir, "cluster.key");
+    const token = join(dir, "api.token");
+    writeSecret(key, formatKeyFile({ active: 1, keys: new Map([[1, new Uint8Array(32).fill(7)]]) }));
+    writeSecret(token, "0123456789abcdef0123456789abcdef\n");
+    writeFileSync(join(dir, "tandem.toml"), GOOD.replace("[runtime]", '[api]\ntoken_file = "api.token"\n\n[runtime]'));
+    bend(key, token);
+    const r = await loadConfig(join(dir, "tandem.toml"), MODULES);
+    return { r, key, token, messages: r.ok ? [] : r.problems.map((p) => formatProblem("tandem.toml", p)) };
+  }
+
+  test("good files are read", async () => {
+    const { r } = await load(() => {});
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    expect(r.config.keys!.active).toBe(1);
+    expect(r.config.api.token).toBe("0123456789abcdef0123456789abcdef");
+  });
+
+  test("a symbolic link is refused, even to a good file (opened with O_NOFOLLOW)", async () => {
+    const { messages, key } = await load((key, token) => {
+      renameSync(key, `${key}.real`);
+      symlinkSync(`${key}.real`, key);
+      renameSync(token, `${token}.real`);
+      symlinkSync(`${token}.real`, token);
+    });
+    expect(messages).toEqual([
+      `tandem.toml:2: key_file: ${key} is a symbolic link; expected the file itself, owned by this user or root`,
+      expect.stringMatching(/^tandem\.toml:\d+: api\.token_file: .*api\.token is a symbolic link; expected the file itself/),
+    ]);
+  });
+
+  test("a file owned by another user is refused, whatever its mode", async () => {
+    const { messages, key } = await load((key) => chownSync(key, 4242, 4242));
+    const me = process.getuid!();
+    expect(messages).toEqual([`tandem.toml:2: key_file: ${key} is owned by another user; expected owned by this user (uid ${me}) or root; found uid 4242`]);
+  });
+
+  test("a file readable by others, a dir, and a FIFO (which must not hang the open) are refused", async () => {
+    expect((await load((key) => chmodSync(key, 0o640))).messages[0]).toContain("is readable by others; expected mode 0600; found mode 0640");
+    expect((await load((key) => (rmSync(key), mkdirSync(key)))).messages[0]).toContain("is not a regular file");
+    expect((await load((key) => (rmSync(key), execFileSync("mkfifo", ["-m", "600", key])))).messages[0]).toContain("is not a regular file");
+  });
+});
+
+describe("secrets the modules name: a fence device's password_file, a password in the config", () => {
+  const tmp = tempDir("module-secrets");
+  afterAll(tmp.cleanup);
+  let n = 0;
+  /** GOOD with a fence device given `device` (TOML lines), written with mode `mode`; its key file good. */
+  async function load(device: string, mode = 0o600) {
+    const dir = join(tmp.dir, `c${n++}`);
+    mkdirSync(dir);
+    writeSecret(join(dir, "cluster.key"), formatKeyFile({ active: 1, keys: new Map([[1, new Uint8Array(32).fill(7)]]) }));
+    const file = join(dir, "tandem.toml");
+    const text = `${GOOD}\n[resources]\n[[resources.fence_device]]\nname = "bmc"\nagent = "fence_ipmilan"\n${device.replaceAll("DIR", dir)}\n`;
+    writeFileSync(file, text);
+    chmodSync(file, mode);
+    const r = await loadConfig(file, MODULES);
+    return { r, dir, problems: r.ok ? [] : r.problems.map((p) => formatProblem("tandem.toml", p)), warnings: r.warnings.map((p) => formatProblem("tandem.toml", p)) };
+  }
+
+  test("a password_file is checked as the key file is: missing, or readable by others, is a problem at its line", async () => {
+    const missing = await load('password_file = "DIR/bmc.password"');
+    expect(missing.problems).toEqual([`tandem.toml:25: resources.fence_device[0].password_file: cannot read ${missing.dir}/bmc.password; expected an existing file; found ENOENT`]);
+    const dir = join(tmp.dir, "loose");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "bmc.password"), "x\n", { mode: 0o644 });
+    chmodSync(join(dir, "bmc.password"), 0o644);
+    const loose = await load(`password_file = "${dir}/bmc.password"`);
+    expect(loose.problems).toEqual([`tandem.toml:25: resources.fence_device[0].password_file: ${dir}/bmc.password is readable by others; expected mode 0600; found mode 0644 (chmod 600 ${dir}/bmc.password)`]);
+    writeSecret(join(dir, "bmc.password"), "x\n");
+    expect((await load(`password_file = "${dir}/bmc.password"`)).r.ok).toBe(true);
+  });
+
+  test("a config holding a password and readable by others is warned about; the same config mode 0600 is not", async () => {
+    const open = await load('params = { ipaddr = "198.18.0.9", passwd = "s3cret" }', 0o644);
+    expect(open.r.ok).toBe(true);
+    expect(open.warnings).toContain(
+      `tandem.toml:25: resources.fence_device[0].params.passwd: a secret in a config file readable by others; expected the config mode 0600, or the secret in a file of its own (password_file); found mode 0644`,
+    );
+    const closed = await load('params = { ipaddr = "198.18.0.9", passwd = "s3cret" }', 0o600);
+    expect(closed.warnings.filter((w) => w.includes("secret"))).toEqual([]);
+    const none = await load('params = { ipaddr = "198.18.0.9" }', 0o644);
+    expect(none.warnings.filter((w) => w.includes("secret"))).toEqual([]);
+  });
+});
+

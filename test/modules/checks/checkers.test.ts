@@ -17,6 +17,7 @@ import { CHECKERS, runCheck, targetOf } from "../../../modules/checks/checkers.t
 import type { CheckFn, CheckOutcome } from "../../../modules/checks/target.ts";
 import { DNS_TYPES, encodeQuery, readResponse } from "../../../modules/checks/dns.ts";
 import { HTTP_BODY_LIMIT, HTTP_HEAD_LIMIT, ResponseReader, parseStatusRanges } from "../../../modules/checks/http.ts";
+import { REGEX_DEADLINE_MS } from "../../../modules/checks/regex.ts";
 import { freePort, liveInGroup, tempDir, waitFor } from "../../helpers.ts";
 
 const LOCAL = "127.0.0.1";
@@ -118,6 +119,8 @@ describe("targets", () => {
 
 describe("http", () => {
   const BIG = "x".repeat(HTTP_BODY_LIMIT + 10);
+  /** Against (a+)+$ a backtracking matcher tries about 2^29 ways (seconds in one go; 64 KiB of it, forever). */
+  const HOSTILE = `${"a".repeat(29)}!`;
   let server: ReturnType<typeof Bun.serve>;
   const hosts: string[] = [];
   beforeAll(() => {
@@ -131,6 +134,7 @@ describe("http", () => {
         if (path === "/down") return new Response("maintenance", { status: 503 });
         if (path === "/moved") return new Response(null, { status: 302, headers: { location: "/ok" } });
         if (path === "/big") return new Response(BIG);
+        if (path === "/hostile") return new Response(HOSTILE);
         if (path === "/chunked") {
           const parts = ["first part, ", "second part, ", "the end"];
           return new Response(new ReadableStream({ async pull(c) { const p = parts.shift(); if (p === undefined) c.close(); else { c.enqueue(new TextEncoder().encode(p)); await Bun.sleep(5); } } }));
@@ -157,6 +161,19 @@ describe("http", () => {
     expect(await http({ path: "/ok", body: "^maintenance" })).toEqual({ ok: false, message: "HTTP 200, but the body does not match /^maintenance/" });
     expect((await http({ path: "/ok", body: "(" })).message).toStartWith("body is not a regular expression");
     expect(await http({ path: "/chunked", body: "second part, the end$" })).toEqual({ ok: true, message: "HTTP 200" });
+  });
+
+  test("a catastrophic pattern against a hostile body is stopped at its deadline, off this thread: the loop keeps turning, and the next match is answered", async () => {
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    const started = performance.now();
+    const slow = await http({ path: "/hostile", body: "(a+)+$" });
+    const took = performance.now() - started;
+    clearInterval(ticker);
+    expect(slow).toEqual({ ok: false, message: `HTTP 200, but matching the body against /(a+)+$/ took over ${REGEX_DEADLINE_MS} ms and was stopped (a pattern that backtracks, such as nested quantifiers like (a+)+)` });
+    expect(took).toBeLessThan(REGEX_DEADLINE_MS + 1500);
+    expect(ticks).toBeGreaterThan(REGEX_DEADLINE_MS / 10 / 4);
+    expect(await http({ path: "/hostile", body: "^a+!$" })).toEqual({ ok: true, message: "HTTP 200" });
   });
 
   test("an MD5 digest as keepalived's genhash prints it, and a SHA-256 one, of the body alone (chunked too)", async () => {

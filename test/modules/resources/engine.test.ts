@@ -5,7 +5,7 @@
  * incarnation, quorum) set by the test as the heartbeat would report it.
  */
 import { describe, expect, test } from "bun:test";
-import { mayRunHere, nextDeadline, type AdminState, type Transition } from "../../../modules/resources/engine.ts";
+import { ADMIN_VERSION_SKEW_MS, mayRunHere, nextDeadline, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
 import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
 
 const WEB = ["ip", "fs", "app"];
@@ -547,3 +547,39 @@ describe("reload (an input)", () => {
     expect(h.node("alpha").ran("probe")).toContain("probe db");
   });
 });
+
+describe("coordinator engine: what a peer may not impose", () => {
+  test("a peer's admin state whose version is past wall time plus ADMIN_VERSION_SKEW_MS is refused and said; one within the skew is adopted", () => {
+    const { h } = running("alpha");
+    const last = h.node("bravo").of("send").findLast((e) => e.message.type === "report")!.message as Report;
+    const wall = WALL0 + h.now;
+    const forged = (version: number, seq: number): Report => ({ ...last, seq, admin: { version, by: "bravo", standby: ["alpha"], moves: [], cleanups: {} } });
+    const fx = h.feed("alpha", { type: "message", from: "bravo", message: forged(wall + ADMIN_VERSION_SKEW_MS + 1, last.seq + 1) });
+    expect(h.node("alpha").state.admin.standby).toEqual([]);
+    expect(fx.filter((e) => e.type === "admin-refused")).toEqual([{ type: "admin-refused", from: "bravo", version: wall + ADMIN_VERSION_SKEW_MS + 1 }]);
+    h.feed("alpha", { type: "message", from: "bravo", message: forged(wall + ADMIN_VERSION_SKEW_MS, last.seq + 2) });
+    expect(h.node("alpha").state.admin).toMatchObject({ version: wall + ADMIN_VERSION_SKEW_MS, standby: ["alpha"] });
+  });
+
+  test("a transition naming a resource this node does not know (a rolling reload) is done for the rest, and the unknown action said once", () => {
+    const h = new Harness(["alpha", "bravo"], config([resource("ip")], [group("web", ["ip"], { preferredNode: "bravo" })]));
+    h.start();
+    h.deliver();
+    h.complete("alpha", "ip", "not-running");
+    h.complete("bravo", "ip", "not-running");
+    const bravo = h.node("bravo");
+    const action = (resource: string) => ({ id: `start:${resource}@bravo`, kind: "start" as const, resource, node: "bravo", intervalMs: 0, timeoutMs: 20_000 });
+    const monitor = (resource: string) => ({ id: `monitor:${resource}@bravo`, kind: "monitor" as const, resource, node: "bravo", intervalMs: 10_000, timeoutMs: 20_000 });
+    const t: Transition = { type: "transition", seq: 1000, basis: { bravo: bravo.state.seq }, actions: [action("ghost"), action("ip"), monitor("ghost"), monitor("ip")] };
+    const fx = h.feed("bravo", { type: "message", from: "alpha", message: t });
+    expect(bravo.ran("start")).toEqual(["start ip"]);
+    expect(fx.filter((e) => e.type === "unknown-resource")).toEqual([
+      { type: "unknown-resource", from: "alpha", resource: "ghost", kind: "start" },
+      { type: "unknown-resource", from: "alpha", resource: "ghost", kind: "monitor" },
+    ]);
+    expect(Object.keys(bravo.state.monitors)).toEqual(["ip"]);
+    h.feed("bravo", { type: "tick" });
+    expect(bravo.of("unknown-resource")).toHaveLength(2);
+  });
+});
+

@@ -13,7 +13,7 @@ import { OUTPUT_TAIL_BYTES } from "../../../core/os/process.ts";
 import { createFenceDevice, DEFAULT_FENCE_TIMEOUT, type FenceDeviceDef } from "../../../modules/resources/fencing/config.ts";
 import { fenceNode, type FenceDevice } from "../../../modules/resources/fencing/device.ts";
 import { FENCE_AGENT_DIR } from "../../../modules/resources/fencing/kinds.ts";
-import { haveDebianPackage, liveInGroup, tandem, tandemArgv, tempDir } from "../../helpers.ts";
+import { haveDebianPackage, liveInGroup, tandem, tandemArgv, tempDir, writeSecret } from "../../helpers.ts";
 import { freeSubnets } from "../../lab/net.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -130,6 +130,30 @@ exit 2`,
     expect(read("fake.stdin")).toBe("action=monitor\nipaddr=198.18.0.9\nlogin=admin\npasswd=s3cret\n");
   });
 
+  test("password_file: its text (without the line end) is the agent's password, read afresh at each fence and check", async () => {
+    const file = join(tmp.dir, "bmc.password");
+    writeSecret(file, "from a file\n");
+    const device = createFenceDevice({ name: "bmc", agent: "fence_fake", params: { path: agent, login: "admin" }, password_file: file }, { self: "alpha" });
+    expect((await device.fence("bravo", T)).status).toBe("fenced");
+    expect(read("fake.stdin")).toBe("action=off\nplug=bravo\nnodename=bravo\nlogin=admin\npassword=from a file\n");
+    writeSecret(file, "rotated");
+    expect((await device.check!(T)).status).toBe("ok");
+    expect(read("fake.stdin")).toBe("action=monitor\nlogin=admin\npassword=rotated\n");
+  });
+
+  test("a password_file readable by others (or a link, or missing) is an error, and the agent is not run", async () => {
+    const file = join(tmp.dir, "loose.password");
+    writeFileSync(file, "secret\n", { mode: 0o644 });
+    chmodSync(file, 0o644);
+    writeFileSync(join(tmp.dir, "fake.stdin"), "untouched");
+    const device = createFenceDevice({ name: "bmc", agent: "fence_fake", params: { path: agent }, password_file: file }, { self: "alpha" });
+    const r = await device.fence("bravo", T);
+    expect(r).toMatchObject({ status: "error", exitCode: null });
+    expect(r.message).toContain(`${file} is readable by others; expected mode 0600; found mode 0644`);
+    expect((await device.check!(T)).status).toBe("error");
+    expect(read("fake.stdin")).toBe("untouched");
+  });
+
   test("an agent that is not installed is error, and says where it was looked for", async () => {
     const r = await createFenceDevice({ name: "none", agent: "fence_nowhere", params: { path: join(tmp.dir, "fence_nowhere") } }).fence("bravo", T);
     expect(r.status).toBe("error");
@@ -196,6 +220,10 @@ describe("device definitions", () => {
     ["nodes that are not names", { ...exec, nodes: ["bravo", 7] }, "nodes: 7 is not a node name"],
     ["host_map for a node it does not fence", { ...exec, nodes: ["bravo"], host_map: { charlie: "3" } }, "host_map.charlie: charlie is not one of the device's nodes"],
     ["host_map to an empty port", { ...exec, host_map: { bravo: "" } }, "host_map.bravo must be a port name"],
+    ["host_map to a port that would be an option", { ...exec, host_map: { bravo: "--help" } }, "host_map.bravo must not begin with '-'"],
+    ["a relative password_file", { name: "bmc", agent: "fence_ipmilan", password_file: "bmc.password" }, "password_file must be an absolute path"],
+    ["a password_file for an exec device", { ...exec, password_file: "/etc/tandem/pdu.password" }, "password_file is for fence-agents devices (fence_*)"],
+    ["a password twice", { name: "bmc", agent: "fence_ipmilan", params: { passwd: "x" }, password_file: "/etc/tandem/bmc.password" }, "params.passwd and password_file both give the password"],
   ];
   for (const [what, def, message] of refused) {
     test(`refused: ${what}`, () => {

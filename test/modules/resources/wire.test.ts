@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { MAX_APP_MESSAGE_BYTES } from "../../../modules/heartbeat/service.ts";
 import { MAX_RESOURCES } from "../../../modules/resources/config.ts";
 import { decodeAdmin, decodeMessage, encodeMessage } from "../../../modules/resources/wire.ts";
-import type { AdminState, Report, Transition } from "../../../modules/resources/engine.ts";
+import { ADMIN_VERSION_SKEW_MS, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
 
 const longName = (i: number) => `r${String(i).padStart(2, "0")}-${"x".repeat(26)}`;
 
@@ -42,9 +42,18 @@ describe("coordinator messages", () => {
 
   test("admin state kept across a restart is checked as a peer's: taken when valid, else refused with where it is wrong", () => {
     const admin: AdminState = { version: 1_700_000_000_000, by: "alpha", standby: ["alpha"], moves: [{ group: "web", node: "bravo", until: null }], cleanups: { app: 2 } };
-    expect(decodeAdmin(admin)).toEqual({ admin });
-    expect(decodeAdmin({ ...admin, standby: "alpha" })).toEqual({ problem: "/standby: Expected array" });
-    expect(decodeAdmin({ ...admin, cleanups: { app: -1 } })).toEqual({ problem: "/cleanups/app: Expected integer to be greater or equal to 0" });
-    expect(decodeAdmin([])).toEqual({ problem: "/: Expected object" });
+    const wall = admin.version;
+    expect(decodeAdmin(admin, wall)).toEqual({ admin });
+    expect(decodeAdmin({ ...admin, standby: "alpha" }, wall)).toEqual({ problem: "/standby: Expected array" });
+    expect(decodeAdmin({ ...admin, cleanups: { app: -1 } }, wall)).toEqual({ problem: "/cleanups/app: Expected integer to be greater or equal to 0" });
+    expect(decodeAdmin([], wall)).toEqual({ problem: "/: Expected object" });
+  });
+
+  test("admin state kept with a version past this node's wall time plus the skew is refused: a clock far ahead, or a forged file, cannot win over every later change", () => {
+    const wall = 1_700_000_000_000;
+    const admin: AdminState = { version: wall + ADMIN_VERSION_SKEW_MS, by: "alpha", standby: [], moves: [], cleanups: {} };
+    expect(decodeAdmin(admin, wall)).toEqual({ admin });
+    const ahead = { ...admin, version: Number.MAX_SAFE_INTEGER };
+    expect(decodeAdmin(ahead, wall)).toEqual({ problem: `/version: ${Number.MAX_SAFE_INTEGER} is more than ${ADMIN_VERSION_SKEW_MS / 60_000} minutes past this node's wall time (${wall})` });
   });
 });
