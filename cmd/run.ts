@@ -3,13 +3,14 @@ import { resolve as resolvePath } from "node:path";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, VERSION, fail, parse } from "./cli.ts";
 import { findSelf, loadConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
-import { createLogger } from "../core/log.ts";
+import { createLogger, type Logger } from "../core/log.ts";
 import { EventBus } from "../core/events.ts";
 import { Metrics } from "../core/metrics.ts";
 import { realClock } from "../core/time.ts";
 import { cryptoRandom } from "../core/random.ts";
 import { Runtime } from "../core/runtime/runtime.ts";
 import type { Listen } from "../core/api/server.ts";
+import { makeRealtime } from "../core/os/sched.ts";
 import { moduleDefs } from "../modules/index.ts";
 
 /** After a stop request, how long past the config's stop_timeout before the process exits regardless. */
@@ -20,6 +21,18 @@ export function parseListen(text: string): Listen {
   const port = Number(m?.[2]);
   if (!m || port > 65535) fail(`--api expects HOST:PORT with an IPv4 host, like 127.0.0.1:9480; found "${text}"`);
   return { hostname: m[1]!, port };
+}
+
+/**
+ * [runtime] realtime: the control thread (this one) under SCHED_RR, before the
+ * API and checks workers exist, so they and every child start at normal priority.
+ */
+function realtime(log: Logger): number {
+  const rt = makeRealtime();
+  if (rt.ok) log.info({ tid: rt.tid, policy: rt.policy, priority: rt.priority }, "control thread runs realtime");
+  else if (process.getuid?.() !== 0) log.info({ err: rt.error }, "control thread at normal priority: realtime scheduling needs root");
+  else log.warn({ err: rt.error }, "control thread at normal priority: realtime scheduling refused");
+  return rt.ok ? 1 : 0;
 }
 
 export const run: Command = {
@@ -78,6 +91,7 @@ Options:
     metrics.gauge("tandem_build_info", "the running version").set(1, { version: VERSION });
     metrics.gauge("process_start_time_seconds", "start time of the process since the epoch").set(Math.floor(Date.now() / 1000));
     metrics.collect("process_resident_memory_bytes", "resident memory size", () => [{ labels: {}, value: process.memoryUsage().rss }]);
+    metrics.gauge("tandem_control_realtime", "1 when the control thread runs under SCHED_RR ([runtime] realtime)").set(config.runtime.realtime ? realtime(log) : 0);
     const eventCount = metrics.counter("tandem_events_total", "events emitted, by type");
     events.subscribe((e) => {
       eventCount.inc({ type: e.type });

@@ -43,7 +43,7 @@ export interface Config {
   /** `token` is the bearer token read from `tokenFile` by loadConfig; never shown. */
   api: { port: number; bind?: string; tokenFile?: string; token?: string };
   log: { level: string };
-  runtime: { stopTimeoutMs: number; moduleTimeoutMs: number };
+  runtime: { stopTimeoutMs: number; moduleTimeoutMs: number; realtime: boolean };
   /** The validated document with defaults filled in; modules read their sections from here. */
   raw: RawConfig;
 }
@@ -92,6 +92,7 @@ export function parseConfig(text: string, file: string): LoadResult {
     runtime: {
       stopTimeoutMs: parseDuration(raw.runtime.stop_timeout)!,
       moduleTimeoutMs: parseDuration(raw.runtime.module_timeout)!,
+      realtime: raw.runtime.realtime,
     },
     raw,
   };

@@ -45,6 +45,11 @@ export const RuntimeSchema = Type.Object(
   {
     stop_timeout: Duration("bound on a clean stop of all modules; past it the process exits anyway", "10s"),
     module_timeout: Duration("bound on one module's start or reload", "30s"),
+    realtime: Type.Boolean({
+      default: true,
+      description:
+        "run the control thread (heartbeat, membership, quorum, the coordinator) under SCHED_RR at a modest priority, so a busy machine cannot delay a heartbeat; the API and checks threads and every child process stay at normal priority. Needs root (CAP_SYS_NICE); without it the node logs a line and runs at normal priority. Read at start: a reload does not change it",
+    }),
   },
   { additionalProperties: false, default: {} },
 );
