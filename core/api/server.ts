@@ -14,6 +14,7 @@ import type { TandemEvent } from "../events.ts";
 import type { ModuleContext, ModuleDef, ModuleInstance } from "../module.ts";
 import { problem } from "./problem.ts";
 import { matchPath, type RouteInfo, type RouteSpec } from "./routes.ts";
+import { workerEntry } from "../threads.ts";
 import { EVENT_WINDOW, type ForwardedRequest, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
 
 /** After a stop request, how long the worker has to close its listener before it is terminated. */
@@ -95,10 +96,14 @@ class ApiServer implements ModuleInstance {
 
   async start(config: Config): Promise<void> {
     this.config = config;
-    const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
+    const worker = new Worker(workerEntry("core/api/worker.ts"));
     this.worker = worker;
     worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
-    worker.onerror = (e) => this.ctx.log.error({ err: e.message }, "API worker failed");
+    worker.onerror = (e) => {
+      this.ctx.log.error({ err: e.message }, "API worker failed");
+      for (const w of this.waiting.values()) w.reject(new Error(`the API worker failed: ${e.message}`));
+      this.waiting.clear();
+    };
     const history = this.ctx.events.since(0);
     this.sent = this.acked = history.at(-1)?.id ?? 0;
     const routes = this.controlRoutes().map(describe);
