@@ -10,7 +10,7 @@ import { realClock } from "../core/time.ts";
 import { cryptoRandom } from "../core/random.ts";
 import { Runtime } from "../core/runtime/runtime.ts";
 import type { Listen } from "../core/api/server.ts";
-import { makeRealtime } from "../core/os/sched.ts";
+import { raiseThread, type Priority } from "../core/os/sched.ts";
 import { moduleDefs } from "../modules/index.ts";
 
 /** After a stop request, how long past the config's stop_timeout before the process exits regardless. */
@@ -24,15 +24,15 @@ export function parseListen(text: string): Listen {
 }
 
 /**
- * [runtime] realtime: the control thread (this one) under SCHED_RR, before the
- * API and checks workers exist, so they and every child start at normal priority.
+ * [runtime] priority: the control thread (this one) raised before the API and
+ * checks workers exist, so they and every child start at normal priority.
  */
-function realtime(log: Logger): number {
-  const rt = makeRealtime();
-  if (rt.ok) log.info({ tid: rt.tid, policy: rt.policy, priority: rt.priority }, "control thread runs realtime");
-  else if (process.getuid?.() !== 0) log.info({ err: rt.error }, "control thread at normal priority: realtime scheduling needs root");
-  else log.warn({ err: rt.error }, "control thread at normal priority: realtime scheduling refused");
-  return rt.ok ? 1 : 0;
+function raise(priority: Priority, log: Logger): number {
+  const r = raiseThread(priority);
+  if (r.ok) log.info({ tid: r.tid, priority: r.priority, scheduling: r.detail }, "control thread priority");
+  else if (process.getuid?.() !== 0) log.info({ err: r.error }, `control thread at normal priority: priority "${priority}" needs root`);
+  else log.warn({ err: r.error }, `control thread at normal priority: priority "${priority}" refused`);
+  return r.ok && priority !== "normal" ? 1 : 0;
 }
 
 export const run: Command = {
@@ -91,7 +91,7 @@ Options:
     metrics.gauge("tandem_build_info", "the running version").set(1, { version: VERSION });
     metrics.gauge("process_start_time_seconds", "start time of the process since the epoch").set(Math.floor(Date.now() / 1000));
     metrics.collect("process_resident_memory_bytes", "resident memory size", () => [{ labels: {}, value: process.memoryUsage().rss }]);
-    metrics.gauge("tandem_control_realtime", "1 when the control thread runs under SCHED_RR ([runtime] realtime)").set(config.runtime.realtime ? realtime(log) : 0);
+    metrics.gauge("tandem_control_priority_raised", "1 when the control thread runs at the priority [runtime] priority asks for (high or realtime)").set(raise(config.runtime.priority, log));
     const eventCount = metrics.counter("tandem_events_total", "events emitted, by type");
     events.subscribe((e) => {
       eventCount.inc({ type: e.type });

@@ -4,6 +4,7 @@
  * section in its own folder; this file is where they are composed (one line
  * each). An unknown section or key is an error.
  */
+import { PRIORITIES } from "../os/sched.ts";
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name } from "./primitives.ts";
 import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
@@ -45,11 +46,14 @@ export const RuntimeSchema = Type.Object(
   {
     stop_timeout: Duration("bound on a clean stop of all modules; past it the process exits anyway", "10s"),
     module_timeout: Duration("bound on one module's start or reload", "30s"),
-    realtime: Type.Boolean({
-      default: true,
-      description:
-        "run the control thread (heartbeat, membership, quorum, the coordinator) under SCHED_RR at a modest priority, so a busy machine cannot delay a heartbeat; the API and checks threads and every child process stay at normal priority. Needs root (CAP_SYS_NICE); without it the node logs a line and runs at normal priority. Read at start: a reload does not change it",
-    }),
+    priority: Type.Union(
+      PRIORITIES.map((p) => Type.Literal(p)),
+      {
+        default: "high",
+        description:
+          "the control thread's scheduling (heartbeat, membership, quorum, the coordinator): high, nice -20 on that thread; realtime, SCHED_RR 10 (Heartbeat's `realtime on`; measured worse under an API flood, see core/os/sched.ts); normal, unchanged. The API and checks threads and every child process stay at normal priority. Needs root (CAP_SYS_NICE); without it the node logs a line and runs at normal priority. Read at start: a reload does not change it",
+      },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

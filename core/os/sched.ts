@@ -1,10 +1,20 @@
 /**
- * The control thread's scheduling, as Heartbeat's `realtime on` did: SCHED_RR
- * at a modest priority for the calling thread only, so that a busy machine
- * (a CPU hog, a flood of API clients on another thread) cannot delay a
- * heartbeat. SCHED_RESET_ON_FORK makes every thread and process created after
- * the call (the API and checks workers, Bun's pools, resource agents and
- * check commands) start at normal priority.
+ * The control thread's scheduling ([runtime] priority). Three settings:
+ *   realtime  SCHED_RR at a modest priority, as Heartbeat's `realtime on`;
+ *   high      the normal scheduler at nice -20, this thread only;
+ *   normal    nothing changed.
+ * Both raise the calling thread only, with SCHED_RESET_ON_FORK: every thread
+ * and process created after the call (the API and checks workers, Bun's
+ * pools, resource agents and check commands) starts at normal priority.
+ *
+ * Why `high` is the default and not `realtime` (measured, see the isolation
+ * bench): Bun and JavaScriptCore wait for some locks by spinning on
+ * sched_yield, and the holder may be a normal thread of the same process
+ * (the API worker, a GC helper). Under SCHED_RR a yield with no other
+ * realtime thread ready returns at once, so the control thread spins while
+ * the holder waits for a core: under an API flood a third of its samples
+ * were in sched_yield and it stalled past deadtime several times in 8 s;
+ * under the normal scheduler at nice -20 the yield lets the holder run.
  *
  * No mlockall: JavaScriptCore reserves tens of gigabytes of address space up
  * front and grows its heaps by mmap, so MCL_FUTURE would pin (or refuse) every
@@ -13,17 +23,33 @@
  */
 import { lastErrno, OsError, sys } from "./libc.ts";
 
+const SCHED_OTHER = 0;
 const SCHED_RR = 2;
 const SCHED_RESET_ON_FORK = 0x40000000;
+const PRIO_PROCESS = 0;
 /** Above every normal thread, below the kernel's interrupt threads (50) and watchdogs (99). */
-export const CONTROL_PRIORITY = 10;
+export const REALTIME_PRIORITY = 10;
+/** The highest nice value: about 88 times the CPU share of a nice-0 thread when both want it. */
+export const HIGH_NICE = -20;
 
-export type Realtime = { ok: true; tid: number; policy: "SCHED_RR"; priority: number } | { ok: false; tid: number; error: string };
+export const PRIORITIES = ["realtime", "high", "normal"] as const;
+export type Priority = (typeof PRIORITIES)[number];
 
-/** Puts the calling thread under SCHED_RR at `priority` (reset on fork); what the kernel said. */
-export function makeRealtime(priority = CONTROL_PRIORITY): Realtime {
+export type Raised = { ok: true; tid: number; priority: Priority; detail: string } | { ok: false; tid: number; error: string };
+
+/** Raises the calling thread as `priority` says; what the kernel said. */
+export function raiseThread(priority: Priority): Raised {
   const tid = sys().gettid();
+  const fail = (what: string): Raised => ({ ok: false, tid, error: new OsError(`${what} on thread ${tid}`, lastErrno()).message });
   // pid 0: the calling thread, not the whole process.
-  if (sys().sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, new Int32Array([priority])) === 0) return { ok: true, tid, policy: "SCHED_RR", priority };
-  return { ok: false, tid, error: new OsError(`sched_setscheduler(SCHED_RR, ${priority}) on thread ${tid}`, lastErrno()).message };
+  if (priority === "realtime") {
+    if (sys().sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, new Int32Array([REALTIME_PRIORITY])) !== 0) return fail(`sched_setscheduler(SCHED_RR, ${REALTIME_PRIORITY})`);
+    return { ok: true, tid, priority, detail: `SCHED_RR ${REALTIME_PRIORITY}` };
+  }
+  if (priority === "high") {
+    if (sys().sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, new Int32Array([0])) !== 0) return fail("sched_setscheduler(SCHED_OTHER, reset on fork)");
+    if (sys().setpriority(PRIO_PROCESS, tid, HIGH_NICE) !== 0) return fail(`setpriority(${HIGH_NICE})`);
+    return { ok: true, tid, priority, detail: `nice ${HIGH_NICE}` };
+  }
+  return { ok: true, tid, priority, detail: "unchanged" };
 }
