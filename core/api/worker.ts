@@ -131,6 +131,8 @@ function bearerOk(c: Context, want: string): boolean {
 }
 
 function events(c: Context): Response {
+  // HEAD: the stream's headers and nothing else; a stream opened for it would hold the connection for nothing.
+  if (c.req.method === "HEAD") return new Response(null, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
   // Last-Event-ID (a reconnecting client) or ?since=ID replays the history after ID; neither: only new events.
   const after = c.req.header("last-event-id") ?? c.req.query("since");
   const lastId = after === undefined ? NaN : Number(after);
