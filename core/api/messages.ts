@@ -7,8 +7,12 @@
 import type { TandemEvent } from "../events.ts";
 import type { RouteInfo } from "./routes.ts";
 
-/** Events sent to the worker and not yet acknowledged; past it the control thread waits for an ack (the bus's ring holds the rest). */
-export const EVENT_WINDOW = 256;
+/**
+ * Event messages sent to the worker and not yet acknowledged; past it the
+ * control thread waits for an ack. A message carries the events of one turn
+ * of the control thread's loop (at most the bus's ring, EVENT_HISTORY).
+ */
+export const EVENT_BATCHES_IN_FLIGHT = 4;
 /** Module routes (and the reload) forwarded to the control thread at once; past it the worker answers 503. */
 export const MAX_ROUTES_IN_FLIGHT = 16;
 /** HTTP callers waiting for one coalesced status or metrics answer; past it the worker answers 503. */
@@ -50,7 +54,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "listening"; id: number; port: number }
   | { type: "listen-failed"; id: number; error: string }
-  | { type: "events-ack"; upTo: number }
+  | { type: "events-ack" }
   | { type: "status-request" }
   | { type: "metrics-request" }
   | { type: "request"; id: number; request: ForwardedRequest }

@@ -3,19 +3,18 @@
  * on Bun.serve, the token check, the SSE streams, the dashboard) runs in a Bun
  * Worker (worker.ts) so that clients never share an event loop with the
  * heartbeat; this side, on the control thread, answers the worker's messages
- * (messages.ts): it forwards every event as it happens (at most EVENT_WINDOW
- * unacknowledged), answers status and metrics requests, and runs the handlers
+ * (messages.ts): it forwards the events of each turn of its loop as one
+ * message (at most EVENT_BATCHES_IN_FLIGHT unacknowledged), answers status and metrics requests, and runs the handlers
  * of the routes that live here (the reload, the modules' routes under
  * /v1/<module>/) on the requests the worker forwards.
  */
 import { Hono } from "hono";
 import type { Config, NodeConfig } from "../config/load.ts";
-import type { TandemEvent } from "../events.ts";
 import type { ModuleContext, ModuleDef, ModuleInstance } from "../module.ts";
 import { problem } from "./problem.ts";
 import { matchPath, type RouteInfo, type RouteSpec } from "./routes.ts";
 import { workerEntry } from "../threads.ts";
-import { EVENT_WINDOW, type ForwardedRequest, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
+import { EVENT_BATCHES_IN_FLIGHT, type ForwardedRequest, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
 
 /** After a stop request, how long the worker has to close its listener before it is terminated. */
 const WORKER_STOP_MS = 1000;
@@ -57,9 +56,10 @@ class ApiServer implements ModuleInstance {
   /** The routes whose handlers run here, as the worker last heard of them. */
   private told = "";
   private unsubscribe: (() => void) | null = null;
-  /** Events: the last id sent to the worker and the last it acknowledged. */
+  /** Events: the last id sent to the worker, the batches it has not acknowledged, and whether a flush is due. */
   private sent = 0;
-  private acked = 0;
+  private unacked = 0;
+  private flushing = false;
   private nextListen = 1;
   private readonly waiting = new Map<number, { resolve: (port: number) => void; reject: (e: Error) => void }>();
   private stopped: (() => void) | null = null;
@@ -105,11 +105,15 @@ class ApiServer implements ModuleInstance {
       this.waiting.clear();
     };
     const history = this.ctx.events.since(0);
-    this.sent = this.acked = history.at(-1)?.id ?? 0;
+    this.sent = history.at(-1)?.id ?? 0;
     const routes = this.controlRoutes().map(describe);
     this.told = JSON.stringify(routes);
     this.post({ type: "init", version: this.version, token: config.api.token ?? null, routes, history });
-    this.unsubscribe = this.ctx.events.subscribe((e) => this.forward(e));
+    this.unsubscribe = this.ctx.events.subscribe(() => {
+      if (this.flushing) return;
+      this.flushing = true;
+      queueMicrotask(() => this.forward());
+    });
     await this.bind(listenAddress(config, this.ctx.node, this.override));
     this.ctx.log.info({ url: this.url() }, "API listening");
   }
@@ -160,13 +164,14 @@ class ApiServer implements ModuleInstance {
     });
   }
 
-  /** Sends what the worker has room for: the event itself when it is the next, else the bus's history from the last one sent. */
-  private forward(e?: TandemEvent): void {
-    const room = EVENT_WINDOW - (this.sent - this.acked);
-    if (room <= 0) return;
-    const batch = e && e.id === this.sent + 1 ? [e] : this.ctx.events.since(this.sent).slice(0, room);
+  /** Sends, as one message, the events the worker has not had (those still in the bus's ring), unless too many messages wait for its ack. */
+  private forward(): void {
+    this.flushing = false;
+    if (this.unacked >= EVENT_BATCHES_IN_FLIGHT) return;
+    const batch = this.ctx.events.since(this.sent);
     if (!batch.length) return;
     this.sent = batch.at(-1)!.id;
+    this.unacked++;
     this.post({ type: "events", events: batch });
     // A module that started or stopped changes the routes; the worker must know them before a client asks.
     const routes = this.controlRoutes().map(describe);
@@ -188,7 +193,7 @@ class ApiServer implements ModuleInstance {
         return;
       }
       case "events-ack":
-        this.acked = m.upTo;
+        this.unacked--;
         return this.forward();
       case "status-request":
         return this.post({ type: "status", body: this.ctx.runtime.status() });

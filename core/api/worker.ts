@@ -310,7 +310,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
       return;
     case "events":
       for (const ev of m.events) history.publish(ev);
-      if (m.events.length) post({ type: "events-ack", upTo: m.events.at(-1)!.id });
+      post({ type: "events-ack" });
       return;
     case "status":
       return status.answer(m.body);

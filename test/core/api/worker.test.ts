@@ -76,9 +76,10 @@ test("many status callers share the control thread's answers: one request in fli
   expect(count("status-request")).toBe(before + 2);
 });
 
-test("events are acknowledged per batch and replayed from the worker's own history with ?since", async () => {
-  post({ type: "events", events: [event(3), event(4)] });
-  await until("the ack", () => received.some((m) => m.type === "events-ack" && m.upTo === 4));
+test("events are acknowledged per message and replayed from the worker's own history with ?since", async () => {
+  post({ type: "events", events: [event(3)] });
+  post({ type: "events", events: [event(4)] });
+  await until("the acks", () => count("events-ack") === 2);
   const ctl = new AbortController();
   const res = await fetch(`${base}/v1/events?since=1`, { signal: ctl.signal });
   const reader = res.body!.getReader();
