@@ -51,7 +51,7 @@ export const RuntimeSchema = Type.Object(
       {
         default: "high",
         description:
-          "the control thread's scheduling (heartbeat, membership, quorum, the coordinator): high, nice -20 on that thread; realtime, SCHED_RR 10 (Heartbeat's `realtime on`; measured worse under an API flood, see core/os/sched.ts); normal, unchanged. The API and checks threads and every child process stay at normal priority. Needs root (CAP_SYS_NICE); without it the node logs a line and runs at normal priority. Read at start: a reload does not change it",
+          "the control thread's scheduling (heartbeat, membership, quorum, the coordinator): high, nice -20 on that thread (and on its session's autogroup when the node leads its session, as a service does); realtime, SCHED_RR 10 (Heartbeat's `realtime on`; measured worse under an API flood, see core/os/sched.ts); normal, unchanged. The API and checks threads and every child process stay at normal priority. Needs root (CAP_SYS_NICE); without it the node logs a line and runs at normal priority. Read at start: a reload does not change it",
       },
     ),
   },

@@ -114,8 +114,9 @@ async function runCase(t: Topology, bin: string, dir: string, c: Case): Promise<
   mkdirSync(caseDir);
   const config = benchPairConfig(caseDir, bin, "isobench", NET, `[api]\nport = ${API_PORT}\n${vipGroup("lb", VIP, c === "checks" ? ["director"] : [])}${c === "checks" ? checksSection() : ""}`);
   const procs: Array<ReturnType<typeof Bun.spawn>> = [];
+  // detached: each process leads a session of its own, as a service under systemd or a lab node does (see core/os/sched.ts on autogroups).
   const inNs = (ns: string, argv: string[], stdout: "pipe" | "ignore" = "ignore") => {
-    const p = Bun.spawn(["ip", "netns", "exec", ns, ...argv], { stdout, stderr: "ignore" });
+    const p = Bun.spawn(["ip", "netns", "exec", ns, ...argv], { stdout, stderr: "ignore", detached: true });
     procs.push(p);
     return p;
   };

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { HIGH_NICE, REALTIME_PRIORITY, type Priority } from "../../../core/os/sched.ts";
 
@@ -15,21 +16,26 @@ const worker = new Worker(URL.createObjectURL(new Blob(["postMessage(require('no
 const workerStat = await new Promise((r) => (worker.onmessage = (e) => r(e.data)));
 worker.terminate();
 const child = Bun.spawnSync(["cat", "/proc/self/stat"]).stdout.toString();
-console.log(JSON.stringify({ raised, main, worker: sched(workerStat), child: sched(child) }));
+const autogroup = (() => { try { return readFileSync("/proc/self/autogroup", "utf8").trim(); } catch { return null; } })();
+console.log(JSON.stringify({ raised, main, worker: sched(workerStat), child: sched(child), autogroup }));
 `;
 
 function run(priority: Priority, asNobody = false): Record<string, any> {
   const nobody = asNobody ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"] : [];
-  const r = Bun.spawnSync([...nobody, process.execPath, "-e", probe(priority)], { stdout: "pipe", stderr: "pipe" });
+  // The leader of a session of its own (setsid forks when it is not): its autogroup is raised, not the test runner's.
+  const r = Bun.spawnSync([...nobody, "setsid", "-w", process.execPath, "-e", probe(priority)], { stdout: "pipe", stderr: "pipe" });
   expect(r.stderr.toString()).toBe("");
   return JSON.parse(r.stdout.toString());
 }
 
 const NORMAL = { nice: 0, rt: 0, policy: 0 };
 
-test.skipIf(!root)("high: the calling thread at nice -20 under the normal scheduler; a Worker and a child made after at nice 0", () => {
+const autogroups = existsSync("/proc/sys/kernel/sched_autogroup_enabled") && readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() === "1";
+
+test.skipIf(!root)("high: the calling thread at nice -20 under the normal scheduler, and its session's autogroup when the kernel has them; a Worker and a child made after at nice 0", () => {
   const out = run("high");
-  expect(out.raised).toMatchObject({ ok: true, priority: "high", detail: `nice ${HIGH_NICE}` });
+  expect(out.raised).toMatchObject({ ok: true, priority: "high", detail: autogroups ? `nice ${HIGH_NICE}, autogroup nice ${HIGH_NICE}` : `nice ${HIGH_NICE}` });
+  if (autogroups) expect(out.autogroup).toMatch(new RegExp(`nice ${HIGH_NICE}$`));
   expect(out.main).toEqual({ nice: HIGH_NICE, rt: 0, policy: 0 });
   expect(out.worker).toEqual(NORMAL);
   expect(out.child).toEqual(NORMAL);
@@ -41,6 +47,14 @@ test.skipIf(!root)("realtime: the calling thread under SCHED_RR at its priority;
   expect(out.main).toEqual({ nice: 0, rt: REALTIME_PRIORITY, policy: 2 });
   expect(out.worker).toEqual(NORMAL);
   expect(out.child).toEqual(NORMAL);
+});
+
+test.skipIf(!root)("high, in a session it does not lead: the thread is raised, the session's autogroup left alone", () => {
+  const r = Bun.spawnSync([process.execPath, "-e", probe("high")], { stdout: "pipe", stderr: "pipe" });
+  const out = JSON.parse(r.stdout.toString()) as Record<string, any>;
+  expect(out.raised).toMatchObject({ ok: true, detail: `nice ${HIGH_NICE}` });
+  expect(out.main.nice).toBe(HIGH_NICE);
+  if (autogroups) expect(out.autogroup).toBe(readFileSync("/proc/self/autogroup", "utf8").trim());
 });
 
 test.skipIf(!root)("without CAP_SYS_NICE both are refused with the kernel's reason, and the thread is unchanged; normal changes nothing", () => {
