@@ -3,7 +3,7 @@ import { resolve as resolvePath } from "node:path";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, VERSION, fail, parse } from "./cli.ts";
 import { findSelf, loadConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
-import { createLogger } from "../core/log.ts";
+import { createLogger, type Logger } from "../core/log.ts";
 import { EventBus } from "../core/events.ts";
 import { Metrics } from "../core/metrics.ts";
 import { realClock } from "../core/time.ts";
@@ -11,6 +11,7 @@ import { cryptoRandom } from "../core/random.ts";
 import { Runtime } from "../core/runtime/runtime.ts";
 import type { Listen } from "../core/api/server.ts";
 import { parseIpv4 } from "../core/os/ip.ts";
+import { raiseThread, type Priority } from "../core/os/sched.ts";
 import { moduleDefs } from "../modules/index.ts";
 
 /** After a stop request, how long past the config's stop_timeout before the process exits regardless. */
@@ -21,6 +22,18 @@ export function parseListen(text: string): Listen {
   const port = Number(m?.[2]);
   if (!m || (m[1] !== "localhost" && parseIpv4(m[1]!) === undefined) || port > 65535) fail(`--api expects HOST:PORT with an IPv4 host, like 127.0.0.1:9480; found "${text}"`);
   return { hostname: m[1]!, port };
+}
+
+/**
+ * [runtime] priority: the control thread (this one) raised before the API and
+ * checks workers exist, so they and every child start at normal priority.
+ */
+function raise(priority: Priority, log: Logger): number {
+  const r = raiseThread(priority);
+  if (r.ok) log.info({ tid: r.tid, priority: r.priority, scheduling: r.detail }, "control thread priority");
+  else if (process.getuid?.() !== 0) log.info({ err: r.error }, `control thread at normal priority: priority "${priority}" needs root`);
+  else log.warn({ err: r.error }, `control thread at normal priority: priority "${priority}" refused`);
+  return r.ok && priority !== "normal" ? 1 : 0;
 }
 
 export const run: Command = {
@@ -80,6 +93,7 @@ Options:
     metrics.gauge("tandem_build_info", "the running version").set(1, { version: VERSION });
     metrics.gauge("process_start_time_seconds", "start time of the process since the epoch").set(Math.floor(Date.now() / 1000));
     metrics.collect("process_resident_memory_bytes", "resident memory size", () => [{ labels: {}, value: process.memoryUsage().rss }]);
+    metrics.gauge("tandem_control_priority_raised", "1 when the control thread runs at the priority [runtime] priority asks for (high or realtime)").set(raise(config.runtime.priority, log));
     const eventCount = metrics.counter("tandem_events_total", "events emitted, by type");
     events.subscribe((e) => {
       eventCount.inc({ type: e.type });

@@ -18,18 +18,16 @@ export type Listener = (e: TandemEvent) => void;
 
 export const EVENT_HISTORY = 1000;
 
-export class EventBus {
-  private seq = 0;
+/**
+ * The recent events and who listens: the bus's own, and the API worker's copy
+ * (fed by messages from the control thread, see core/api/worker.ts).
+ */
+export class EventHistory {
   private readonly ring: TandemEvent[] = [];
   private readonly listeners = new Set<Listener>();
 
-  constructor(
-    private readonly node: string,
-    private readonly wall: () => number,
-  ) {}
-
-  emit(type: string, data: Record<string, unknown> = {}): TandemEvent {
-    const e: TandemEvent = { id: ++this.seq, at: this.wall(), type, node: this.node, data };
+  /** Keep `e` in the ring and hand it to every listener. */
+  publish(e: TandemEvent): void {
     this.ring.push(e);
     if (this.ring.length > EVENT_HISTORY) this.ring.shift();
     for (const l of this.listeners) {
@@ -39,7 +37,6 @@ export class EventBus {
         // A broken subscriber must not stop the others or the emitter.
       }
     }
-    return e;
   }
 
   subscribe(l: Listener): () => void {
@@ -50,5 +47,22 @@ export class EventBus {
   /** Events after `id` still held in history (oldest first). */
   since(id: number): TandemEvent[] {
     return this.ring.filter((e) => e.id > id);
+  }
+}
+
+export class EventBus extends EventHistory {
+  private seq = 0;
+
+  constructor(
+    private readonly node: string,
+    private readonly wall: () => number,
+  ) {
+    super();
+  }
+
+  emit(type: string, data: Record<string, unknown> = {}): TandemEvent {
+    const e: TandemEvent = { id: ++this.seq, at: this.wall(), type, node: this.node, data };
+    this.publish(e);
+    return e;
   }
 }

@@ -1,5 +1,5 @@
 /** The OpenAPI 3.1 document, generated from the same route list the app serves. */
-import type { RouteSpec } from "./routes.ts";
+import type { RouteInfo } from "./routes.ts";
 
 const PROBLEM = {
   type: "object",
@@ -7,7 +7,7 @@ const PROBLEM = {
   properties: { type: { type: "string" }, title: { type: "string" }, status: { type: "integer" }, detail: { type: "string" } },
 };
 
-export function openapi(routes: readonly RouteSpec[], version: string): Record<string, unknown> {
+export function openapi(routes: readonly RouteInfo[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const params = [...r.path.matchAll(/\{([^}]+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));

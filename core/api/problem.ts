@@ -19,6 +19,7 @@ const TITLES: Record<number, string> = {
   422: "Unprocessable Content",
   500: "Internal Server Error",
   503: "Service Unavailable",
+  504: "Gateway Timeout",
 };
 
 export function problem(status: number, detail: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {

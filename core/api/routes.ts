@@ -6,7 +6,8 @@ import type { Context } from "hono";
 
 export type Method = "get" | "post" | "put" | "delete";
 
-export interface RouteSpec {
+/** What the API worker knows of a route: everything but its handler, which stays on its thread. */
+export interface RouteInfo {
   method: Method;
   /** OpenAPI-style path: /v1/resources/{name}. */
   path: string;
@@ -19,6 +20,9 @@ export interface RouteSpec {
   responses: Record<number, string>;
   /** JSON Schema of the success body, when JSON. */
   schema?: Record<string, unknown>;
+}
+
+export interface RouteSpec extends RouteInfo {
   handler(c: Context, params: Record<string, string>): Response | Promise<Response>;
 }
 

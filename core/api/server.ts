@@ -1,29 +1,24 @@
 /**
- * The embedded HTTP API (hono on Bun.serve), itself a module every node runs.
- * Routes: the runtime's own (health, status, events, metrics, reload, the
- * OpenAPI document, the dashboard) and those of the running modules under
- * /v1/<module>/. Mutating routes need the bearer token; every error is
- * application/problem+json.
+ * The embedded HTTP API, itself a module every node runs. Its HTTP side (hono
+ * on Bun.serve, the token check, the SSE streams, the dashboard) runs in a Bun
+ * Worker (worker.ts) so that clients never share an event loop with the
+ * heartbeat; this side, on the control thread, answers the worker's messages
+ * (messages.ts): it forwards the events of each turn of its loop as one
+ * message (at most EVENT_BATCHES_IN_FLIGHT unacknowledged), answers status and metrics requests, and runs the handlers
+ * of the routes that live here (the reload, the modules' routes under
+ * /v1/<module>/) on the requests the worker forwards.
  */
-import { timingSafeEqual } from "node:crypto";
-import { Hono, type Context } from "hono";
-import { streamSSE } from "hono/streaming";
-import type { Server } from "bun";
+import { Hono } from "hono";
 import type { Config, NodeConfig } from "../config/load.ts";
 import type { ModuleContext, ModuleDef, ModuleInstance } from "../module.ts";
 import { problem } from "./problem.ts";
-import { matchPath, type RouteSpec } from "./routes.ts";
-import { openapi } from "./openapi.ts";
+import { matchPath, type RouteInfo, type RouteSpec } from "./routes.ts";
+import { workerEntry } from "../threads.ts";
 import { dashboardHtml } from "./dashboard.ts";
+import { EVENT_BATCHES_IN_FLIGHT, type ForwardedRequest, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
 
-/** SSE: a comment line this often keeps proxies and the idle timeout from closing the stream. */
-export const SSE_KEEPALIVE_MS = 15_000;
-/** SSE: events queued for one slow client before it is disconnected. */
-export const SSE_CLIENT_QUEUE = 1000;
-/** Bun.serve idle timeout for a connection (seconds). */
-const IDLE_TIMEOUT_S = 60;
-/** Largest request body the API reads. */
-export const MAX_BODY_BYTES = 64 * 1024;
+/** After a stop request, how long the worker has to close its listener before it is terminated. */
+const WORKER_STOP_MS = 1000;
 
 /** Where the API listens: --api override, then api.bind, then the node's own address. */
 export interface Listen {
@@ -35,221 +30,190 @@ export function listenAddress(config: Config, node: NodeConfig, override?: Liste
   return override ?? { hostname: config.api.bind ?? node.address, port: config.api.port };
 }
 
-function bearerOk(c: Context, token: string): boolean {
-  const header = c.req.header("authorization") ?? "";
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!m) return false;
-  const given = Buffer.from(m[1]!);
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+function reloadRoute(ctx: ModuleContext): RouteSpec {
+  return {
+    method: "post",
+    path: "/v1/reload",
+    summary: "re-read the config file: a valid one is applied module by module, an invalid one refused and the running config kept",
+    mutating: true,
+    produces: "application/json",
+    responses: { 200: "the file is unchanged", 202: "accepted; being applied", 401: "no or wrong token", 403: "no token file configured", 422: "the new config is invalid; nothing changed" },
+    handler: async (c) => {
+      const out = await ctx.runtime.reload();
+      if (out.result === "rejected") return problem(422, "the new config is invalid; the running config is kept", { problems: out.problems });
+      return c.json(out, out.result === "accepted" ? 202 : 200);
+    },
+  };
 }
 
-function coreRoutes(ctx: ModuleContext, version: string, dashboard: string, all: () => RouteSpec[]): RouteSpec[] {
-  return [
-    {
-      method: "get",
-      path: "/healthz",
-      summary: "liveness: 200 while the node's runtime is up",
-      produces: "text/plain",
-      responses: { 200: "the node is up" },
-      handler: (c) => c.text("ok\n"),
-    },
-    {
-      method: "get",
-      path: "/v1/status",
-      summary: "the node, its cluster, config hash and every module's status",
-      produces: "application/json",
-      responses: { 200: "status" },
-      schema: {
-        type: "object",
-        required: ["node", "cluster", "version", "phase", "config", "modules"],
-        properties: {
-          node: { type: "string" },
-          cluster: { type: "string" },
-          version: { type: "string" },
-          phase: { type: "string", enum: ["idle", "starting", "running", "stopping", "stopped"] },
-          config: { type: "object", properties: { hash: { type: "string" }, file: { type: "string" } } },
-          modules: { type: "object", additionalProperties: { type: "object", properties: { state: { type: "string" } } } },
-        },
-      },
-      handler: (c) => c.json(ctx.runtime.status()),
-    },
-    {
-      method: "get",
-      path: "/v1/events",
-      summary: "server-sent events: every state change as a message whose data is the event (id, at, type, node, data); Last-Event-ID or ?since=ID replays the history after that id",
-      produces: "text/event-stream",
-      responses: { 200: "an endless stream of events" },
-      handler: (c) => events(c, ctx),
-    },
-    {
-      method: "get",
-      path: "/metrics",
-      summary: "Prometheus metrics (text exposition format 0.0.4)",
-      produces: "text/plain",
-      responses: { 200: "metrics" },
-      handler: () => new Response(ctx.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
-    },
-    {
-      method: "post",
-      path: "/v1/reload",
-      summary: "re-read the config file: a valid one is applied module by module, an invalid one refused and the running config kept",
-      mutating: true,
-      produces: "application/json",
-      responses: { 200: "the file is unchanged", 202: "accepted; being applied", 401: "no or wrong token", 403: "no token file configured", 422: "the new config is invalid; nothing changed" },
-      handler: async (c) => {
-        const out = await ctx.runtime.reload();
-        if (out.result === "rejected") return problem(422, "the new config is invalid; the running config is kept", { problems: out.problems });
-        return c.json(out, out.result === "accepted" ? 202 : 200);
-      },
-    },
-    {
-      method: "get",
-      path: "/v1/openapi.json",
-      summary: "this document",
-      produces: "application/json",
-      responses: { 200: "the OpenAPI 3.1 description of this API" },
-      handler: (c) => c.json(openapi(all(), version)),
-    },
-    {
-      method: "get",
-      path: "/",
-      summary: "the dashboard",
-      produces: "text/html",
-      responses: { 200: "the dashboard page" },
-      handler: (c) => c.html(dashboard),
-    },
-  ];
-}
-
-function events(c: Context, ctx: ModuleContext): Response {
-  // Last-Event-ID (a reconnecting client) or ?since=ID replays the history after ID; neither: only new events.
-  const after = c.req.header("last-event-id") ?? c.req.query("since");
-  const lastId = after === undefined ? NaN : Number(after);
-  return streamSSE(c, async (stream) => {
-    const queue = Number.isInteger(lastId) && lastId >= 0 ? ctx.events.since(lastId) : [];
-    let wake: () => void = () => {};
-    let closed = false;
-    const unsubscribe = ctx.events.subscribe((e) => {
-      queue.push(e);
-      // A client that cannot keep up is cut off rather than queued without bound.
-      if (queue.length > SSE_CLIENT_QUEUE) closed = true;
-      wake();
-    });
-    stream.onAbort(() => {
-      closed = true;
-      wake();
-    });
-    try {
-      await stream.write(": tandem events\n\n");
-      while (!closed) {
-        const e = queue.shift();
-        if (e) {
-          await stream.writeSSE({ id: String(e.id), data: JSON.stringify(e) });
-          continue;
-        }
-        const woken = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), SSE_KEEPALIVE_MS);
-          wake = () => {
-            clearTimeout(timer);
-            resolve(true);
-          };
-        });
-        wake = () => {};
-        if (!woken) await stream.write(": keepalive\n\n");
-      }
-    } finally {
-      unsubscribe();
-    }
-  });
-}
-
-export function buildApp(ctx: ModuleContext, config: () => Config, version: string, dashboard: string): Hono {
-  const app = new Hono();
-  const requests = ctx.metrics.counter("tandem_api_requests_total", "API requests by method and status code");
-  let own: RouteSpec[] = [];
-  const all = () => [...own, ...ctx.runtime.routes()];
-  own = coreRoutes(ctx, version, dashboard, all);
-
-  app.use(async (c, next) => {
-    await next();
-    requests.inc({ method: c.req.method, code: String(c.res.status) });
-  });
-  app.onError((err) => {
-    ctx.log.error({ err: err.message }, "API handler failed");
-    return problem(500, "the request failed inside the node; see its log");
-  });
-  app.all("*", async (c) => {
-    const method = c.req.method === "HEAD" ? "get" : c.req.method.toLowerCase();
-    const path = c.req.path;
-    const matching = all().flatMap((r) => {
-      const params = matchPath(r.path, path);
-      return params ? [{ r, params }] : [];
-    });
-    const hit = matching.find(({ r }) => r.method === method);
-    if (!hit) {
-      if (matching.length) return problem(405, `${c.req.method} is not allowed on ${path}`, {}, { allow: matching.map(({ r }) => r.method.toUpperCase()).join(", ") });
-      return problem(404, `no such endpoint: ${path}; see /v1/openapi.json`);
-    }
-    if (hit.r.mutating) {
-      const token = config().api.token;
-      if (!token) return problem(403, "mutating endpoints are disabled: the config names no api.token_file");
-      if (!bearerOk(c, token)) return problem(401, "a valid bearer token is required (Authorization: Bearer TOKEN)", {}, { "www-authenticate": 'Bearer realm="tandem"' });
-      const length = Number(c.req.header("content-length") ?? "0");
-      if (length > MAX_BODY_BYTES) return problem(413, `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-    }
-    return hit.r.handler(c, hit.params);
-  });
-  return app;
-}
+const describe = ({ handler: _, ...info }: RouteSpec): RouteInfo => info;
 
 class ApiServer implements ModuleInstance {
-  private server: Server<undefined> | null = null;
+  private worker: Worker | null = null;
   private listen: Listen | null = null;
+  private port = 0;
   private config: Config | null = null;
+  private readonly reloadSpec: RouteSpec;
+  /** The routes whose handlers run here, as the worker last heard of them. */
+  private told = "";
+  private unsubscribe: (() => void) | null = null;
+  /** Events: the last id sent to the worker, the batches it has not acknowledged, and whether a flush is due. */
+  private sent = 0;
+  private unacked = 0;
+  private flushing = false;
+  private nextListen = 1;
+  private readonly waiting = new Map<number, { resolve: (port: number) => void; reject: (e: Error) => void }>();
+  private stopped: (() => void) | null = null;
+  /** Runs the handlers of forwarded requests: a hono app with no server. */
+  private readonly dispatch = new Hono();
 
   constructor(
     private readonly ctx: ModuleContext,
     private readonly override: Listen | undefined,
     private readonly version: string,
+    /** The dashboard page, its panels those of the modules (dashboard.ts); served by the worker. */
     private readonly dashboard: string,
-  ) {}
+  ) {
+    this.reloadSpec = reloadRoute(ctx);
+    this.dispatch.onError((err) => {
+      ctx.log.error({ err: err.message }, "API handler failed");
+      return problem(500, "the request failed inside the node; see its log");
+    });
+    this.dispatch.all("*", (c) => {
+      const method = c.req.method.toLowerCase();
+      for (const r of this.controlRoutes()) {
+        const params = matchPath(r.path, c.req.path);
+        if (params && r.method === method) return r.handler(c, params);
+      }
+      return problem(404, `no such endpoint: ${c.req.path} (its module stopped); see /v1/openapi.json`);
+    });
+  }
 
-  private serve(at: Listen): Server<undefined> {
-    const app = buildApp(this.ctx, () => this.config!, this.version, this.dashboard);
-    return Bun.serve({ hostname: at.hostname, port: at.port, fetch: app.fetch, idleTimeout: IDLE_TIMEOUT_S });
+  private controlRoutes(): RouteSpec[] {
+    return [this.reloadSpec, ...this.ctx.runtime.routes()];
+  }
+
+  private post(m: ToWorker): void {
+    this.worker?.postMessage(m);
   }
 
   async start(config: Config): Promise<void> {
-    const at = listenAddress(config, this.ctx.node, this.override);
-    this.server = this.serve(at);
-    [this.listen, this.config] = [at, config];
+    this.config = config;
+    const worker = new Worker(workerEntry("core/api/worker.ts"));
+    this.worker = worker;
+    worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
+    worker.onerror = (e) => {
+      this.ctx.log.error({ err: e.message }, "API worker failed");
+      for (const w of this.waiting.values()) w.reject(new Error(`the API worker failed: ${e.message}`));
+      this.waiting.clear();
+    };
+    const history = this.ctx.events.since(0);
+    this.sent = history.at(-1)?.id ?? 0;
+    const routes = this.controlRoutes().map(describe);
+    this.told = JSON.stringify(routes);
+    this.post({ type: "init", version: this.version, dashboard: this.dashboard, token: config.api.token ?? null, routes, history });
+    this.unsubscribe = this.ctx.events.subscribe(() => {
+      if (this.flushing) return;
+      this.flushing = true;
+      queueMicrotask(() => this.forward());
+    });
+    await this.bind(listenAddress(config, this.ctx.node, this.override));
     this.ctx.log.info({ url: this.url() }, "API listening");
   }
 
-  /** A new address is bound before the old one is closed, so a failed bind leaves the API where it was. */
+  /** The worker binds a new address before it closes the old one, so a failed bind leaves the API where it was. */
   async reload(config: Config): Promise<void> {
     const at = listenAddress(config, this.ctx.node, this.override);
     if (at.hostname !== this.listen?.hostname || at.port !== this.listen.port) {
-      const next = this.serve(at);
-      this.server?.stop(true);
-      [this.server, this.listen] = [next, at];
+      await this.bind(at);
       this.ctx.log.info({ url: this.url() }, "API moved");
     }
     this.config = config;
+    this.post({ type: "token", token: config.api.token ?? null });
   }
 
   async stop(): Promise<void> {
-    this.server?.stop(true);
-    this.server = null;
+    this.unsubscribe?.();
+    const worker = this.worker;
+    if (!worker) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, WORKER_STOP_MS);
+      this.stopped = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.post({ type: "stop" });
+    });
+    worker.terminate();
+    this.worker = null;
+    this.listen = null;
   }
 
   url(): string {
-    return this.server && this.listen ? `http://${this.listen.hostname}:${this.server.port}/` : "";
+    return this.worker && this.listen ? `http://${this.listen.hostname}:${this.port}/` : "";
   }
 
   status(): Record<string, unknown> {
     return { url: this.url(), auth: this.config?.api.token ? "token" : "read-only" };
+  }
+
+  private bind(at: Listen): Promise<void> {
+    const id = this.nextListen++;
+    return new Promise<number>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.post({ type: "listen", id, hostname: at.hostname, port: at.port });
+    }).then((port) => {
+      [this.listen, this.port] = [at, port];
+    });
+  }
+
+  /** Sends, as one message, the events the worker has not had (those still in the bus's ring), unless too many messages wait for its ack. */
+  private forward(): void {
+    this.flushing = false;
+    if (this.unacked >= EVENT_BATCHES_IN_FLIGHT) return;
+    const batch = this.ctx.events.since(this.sent);
+    if (!batch.length) return;
+    this.sent = batch.at(-1)!.id;
+    this.unacked++;
+    this.post({ type: "events", events: batch });
+    // A module that started or stopped changes the routes; the worker must know them before a client asks.
+    const routes = this.controlRoutes().map(describe);
+    const key = JSON.stringify(routes);
+    if (key !== this.told) {
+      this.told = key;
+      this.post({ type: "routes", routes });
+    }
+  }
+
+  private receive(m: FromWorker): void {
+    switch (m.type) {
+      case "listening":
+      case "listen-failed": {
+        const w = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        if (m.type === "listening") w?.resolve(m.port);
+        else w?.reject(new Error(m.error));
+        return;
+      }
+      case "events-ack":
+        this.unacked--;
+        return this.forward();
+      case "status-request":
+        return this.post({ type: "status", body: this.ctx.runtime.status() });
+      case "metrics-request":
+        return this.post({ type: "metrics", text: this.ctx.metrics.render() });
+      case "request":
+        return void this.handle(m.request).then((response) => this.post({ type: "response", id: m.id, response }));
+      case "stopped":
+        return this.stopped?.();
+      case "log":
+        return this.ctx.log[m.level](m.data, m.msg);
+    }
+  }
+
+  private async handle(r: ForwardedRequest): Promise<ForwardedResponse> {
+    const res = await this.dispatch.fetch(new Request(`http://api${r.url}`, { method: r.method, headers: r.headers, body: r.body === "" ? undefined : r.body }));
+    return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
   }
 }
 

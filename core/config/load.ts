@@ -3,6 +3,7 @@
  * `parseConfig` is pure (text in, result out); `loadConfig` adds what needs the
  * file system: reading the file and checking the key and token files.
  */
+import type { Priority } from "../os/sched.ts";
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -41,7 +42,7 @@ export interface Config {
   /** `token` is the bearer token read from `tokenFile` by loadConfig; never shown. */
   api: { port: number; bind?: string; tokenFile?: string; token?: string };
   log: { level: string };
-  runtime: { stopTimeoutMs: number; moduleTimeoutMs: number };
+  runtime: { stopTimeoutMs: number; moduleTimeoutMs: number; priority: Priority };
   /** The validated document with defaults filled in; modules read their sections from here. */
   raw: RawConfig;
 }
@@ -94,6 +95,7 @@ export function parseConfig(text: string, file: string, modules: readonly Module
     runtime: {
       stopTimeoutMs: parseDuration(raw.runtime.stop_timeout)!,
       moduleTimeoutMs: parseDuration(raw.runtime.module_timeout)!,
+      priority: raw.runtime.priority,
     },
     raw,
   };

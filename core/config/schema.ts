@@ -7,6 +7,7 @@
  * section or key is an error.
  */
 import type { KeyPath } from "./locate.ts";
+import { PRIORITIES } from "../os/sched.ts";
 import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
 import { Duration, Name } from "./primitives.ts";
 import type { Finding } from "./problems.ts";
@@ -45,6 +46,14 @@ export const RuntimeSchema = Type.Object(
   {
     stop_timeout: Duration("bound on a clean stop of all modules; past it the process exits anyway", "10s"),
     module_timeout: Duration("bound on one module's start or reload", "30s"),
+    priority: Type.Union(
+      PRIORITIES.map((p) => Type.Literal(p)),
+      {
+        default: "high",
+        description:
+          "the control thread's scheduling (heartbeat, membership, quorum, the coordinator): high, nice -20 on that thread (and on its session's autogroup when the node leads its session, as a service does); realtime, SCHED_RR 10 (Heartbeat's `realtime on`; measured worse under an API flood, see core/os/sched.ts); normal, unchanged. The API and checks threads and every child process stay at normal priority. Needs root (CAP_SYS_NICE); without it the node logs a line and runs at normal priority. Read at start: a reload does not change it",
+      },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

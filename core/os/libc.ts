@@ -21,6 +21,10 @@ const SYMBOLS = {
   close: { args: ["i32"], returns: "i32" },
   if_nametoindex: { args: ["buffer"], returns: "u32" },
   strerror: { args: ["i32"], returns: "cstring" },
+  sched_setscheduler: { args: ["i32", "i32", "buffer"], returns: "i32" },
+  gettid: { args: [], returns: "i32" },
+  setpriority: { args: ["i32", "u32", "i32"], returns: "i32" },
+  getsid: { args: ["i32"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 } as const;
 

@@ -17,7 +17,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { benchPairConfig, Lines, median, netnsPids, quantile, sh, type Row, type Table } from "./lib.ts";
+import { benchPairConfig, bridgedPair, Lines, median, netnsPids, quantile, type Node, type Row, type Table, type Topology } from "./lib.ts";
+import { vipGroup } from "../lab/config.ts";
 
 const RUNS = Number(process.env.BENCH_FO_RUNS ?? 15);
 const NET = { lan: "198.18.253", hb: "198.18.254" };
@@ -37,72 +38,8 @@ const FAULTS: Array<{ fault: Fault; label: string }> = [
   { fault: "stop", label: "clean stop" },
 ];
 
-interface Node {
-  ns: string;
-  name: "alpha" | "bravo";
-  host: number;
-}
-
-interface Topology {
-  nodes: Record<"alpha" | "bravo", Node>;
-  client: string;
-  down(): void;
-  links(node: Node, up: boolean): void;
-}
-
-function topology(id: string): Topology {
-  const sw = `tdfo-${id}-sw`;
-  const client = `tdfo-${id}-c`;
-  const nodes = { alpha: { ns: `tdfo-${id}-a`, name: "alpha" as const, host: 1 }, bravo: { ns: `tdfo-${id}-b`, name: "bravo" as const, host: 2 } };
-  const all = [sw, client, nodes.alpha.ns, nodes.bravo.ns];
-  const down = () => {
-    for (const ns of all) {
-      for (const pid of netnsPids(ns)) process.kill(pid, "SIGKILL");
-      Bun.spawnSync(["ip", "netns", "del", ns]);
-    }
-  };
-  for (const ns of all) sh(["ip", "netns", "add", ns]);
-  try {
-    sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
-    sh(["ip", "-n", sw, "link", "set", "br0", "up"]);
-    const join = (ns: string, port: string, host: number) => {
-      sh(["ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
-      sh(["ip", "-n", sw, "link", "set", port, "master", "br0", "up"]);
-      sh(["ip", "-n", ns, "addr", "add", `${NET.lan}.${host}/24`, "dev", "eth0"]);
-      sh(["ip", "-n", ns, "link", "set", "eth0", "up"]);
-      sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
-    };
-    join(nodes.alpha.ns, "p-alpha", 1);
-    join(nodes.bravo.ns, "p-bravo", 2);
-    join(client, "p-client", 50);
-    sh(["ip", "-n", nodes.alpha.ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", nodes.bravo.ns]);
-    for (const n of Object.values(nodes)) {
-      sh(["ip", "-n", n.ns, "addr", "add", `${NET.hb}.${n.host}/24`, "dev", "eth1"]);
-      sh(["ip", "-n", n.ns, "link", "set", "eth1", "up"]);
-    }
-  } catch (e) {
-    down();
-    throw e;
-  }
-  const links = (node: Node, up: boolean) => {
-    sh(["ip", "-n", sw, "link", "set", `p-${node.name}`, up ? "up" : "down"]);
-    sh(["ip", "-n", node.ns, "link", "set", "eth1", up ? "up" : "down"]);
-  };
-  return { nodes, client, down, links };
-}
-
 function tandemConfig(dir: string, bin: string): string {
-  return benchPairConfig(dir, bin, "fobench", NET, `[resources]
-[[resources.group]]
-name = "web"
-members = ["vip"]
-preferred = "alpha"
-[[resources.resource]]
-name = "vip"
-agent = "address"
-params = { address = "${VIP}/24", interface = "eth0" }
-monitor_interval = "1s"
-`);
+  return benchPairConfig(dir, bin, "fobench", NET, vipGroup("web", VIP));
 }
 
 function keepalivedConfig(dir: string, node: Node): string {
@@ -189,7 +126,7 @@ async function measure(t: Topology, sys: System, fault: Fault, lines: Lines): Pr
 export async function bench(bin: string): Promise<Table> {
   const id = String(process.pid);
   const dir = mkdtempSync(join(tmpdir(), "tandem-bench-fo-"));
-  const t = topology(id);
+  const t = bridgedPair(`tdfo-${id}`, NET);
   const daemons = new Map<string, ReturnType<typeof Bun.spawn>>();
   const serve = (n: Node) => Bun.spawn(["ip", "netns", "exec", n.ns, bin, "lab", "realserver", "--name", n.name, "--listen", "0.0.0.0:80"], { stdout: "ignore", stderr: "ignore" });
   const daemon = (n: Node, argv: string[]) => {

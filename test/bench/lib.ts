@@ -145,3 +145,62 @@ ${more}`,
   );
   return file;
 }
+
+export interface Node {
+  ns: string;
+  name: "alpha" | "bravo";
+  host: number;
+}
+
+export interface Topology {
+  nodes: Record<"alpha" | "bravo", Node>;
+  client: string;
+  down(): void;
+  links(node: Node, up: boolean): void;
+}
+
+/**
+ * A switch namespace with a bridge; alpha (.1), bravo (.2) and a client (.50)
+ * on it as eth0 of their namespaces (TAG-a, TAG-b, TAG-c), and a second link
+ * eth1 between the two nodes on `net.hb`.
+ */
+export function bridgedPair(tag: string, net: { lan: string; hb: string }): Topology {
+  const sw = `${tag}-sw`;
+  const client = `${tag}-c`;
+  const nodes = { alpha: { ns: `${tag}-a`, name: "alpha" as const, host: 1 }, bravo: { ns: `${tag}-b`, name: "bravo" as const, host: 2 } };
+  const all = [sw, client, nodes.alpha.ns, nodes.bravo.ns];
+  const down = () => {
+    for (const ns of all) {
+      for (const pid of netnsPids(ns)) process.kill(pid, "SIGKILL");
+      Bun.spawnSync(["ip", "netns", "del", ns]);
+    }
+  };
+  for (const ns of all) sh(["ip", "netns", "add", ns]);
+  try {
+    sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
+    sh(["ip", "-n", sw, "link", "set", "br0", "up"]);
+    const join = (ns: string, port: string, host: number) => {
+      sh(["ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+      sh(["ip", "-n", sw, "link", "set", port, "master", "br0", "up"]);
+      sh(["ip", "-n", ns, "addr", "add", `${net.lan}.${host}/24`, "dev", "eth0"]);
+      sh(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+      sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    };
+    join(nodes.alpha.ns, "p-alpha", 1);
+    join(nodes.bravo.ns, "p-bravo", 2);
+    join(client, "p-client", 50);
+    sh(["ip", "-n", nodes.alpha.ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", nodes.bravo.ns]);
+    for (const n of Object.values(nodes)) {
+      sh(["ip", "-n", n.ns, "addr", "add", `${net.hb}.${n.host}/24`, "dev", "eth1"]);
+      sh(["ip", "-n", n.ns, "link", "set", "eth1", "up"]);
+    }
+  } catch (e) {
+    down();
+    throw e;
+  }
+  const links = (node: Node, up: boolean) => {
+    sh(["ip", "-n", sw, "link", "set", `p-${node.name}`, up ? "up" : "down"]);
+    sh(["ip", "-n", node.ns, "link", "set", "eth1", up ? "up" : "down"]);
+  };
+  return { nodes, client, down, links };
+}

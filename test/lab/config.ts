@@ -15,9 +15,12 @@ export interface PairOptions {
   more?: string;
   /** state_dir: the lab gives each node a dir of its own for it. */
   stateDir?: string;
+  /** Heartbeat timers in ms, when not LAB_TIMERS. */
+  timers?: typeof LAB_TIMERS;
 }
 
 export function pairConfig(o: PairOptions): string {
+  const t = o.timers ?? LAB_TIMERS;
   const hb = o.hb ? `\n[[heartbeat.links]]\nname = "hb"\nkind = "ucast"\ninterface = "eth1"\naddresses = { alpha = "${o.hb}11", bravo = "${o.hb}12" }\n` : "";
   return `cluster = "${o.cluster}"
 key_file = "cluster.key"
@@ -31,10 +34,10 @@ name = "bravo"
 address = "${o.lan}12"
 
 [heartbeat]
-interval = "${LAB_TIMERS.interval}ms"
-warntime = "${LAB_TIMERS.warntime}ms"
-deadtime = "${LAB_TIMERS.deadtime}ms"
-initdead = "${LAB_TIMERS.initdead}ms"
+interval = "${t.interval}ms"
+warntime = "${t.warntime}ms"
+deadtime = "${t.deadtime}ms"
+initdead = "${t.initdead}ms"
 
 [[heartbeat.links]]
 name = "lan"
@@ -43,6 +46,21 @@ ${hb}${o.more ?? ""}
 [api]
 port = 9480
 token_file = "api.token"
+`;
+}
+
+/** A group `name` on alpha (preferred) of an address resource "vip" on eth0, then `more` members. */
+export function vipGroup(name: string, vip: string, more: string[] = []): string {
+  return `[resources]
+[[resources.group]]
+name = "${name}"
+members = ${JSON.stringify(["vip", ...more])}
+preferred = "alpha"
+[[resources.resource]]
+name = "vip"
+agent = "address"
+params = { address = "${vip}/24", interface = "eth0" }
+monitor_interval = "1s"
 `;
 }
 
