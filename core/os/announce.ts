@@ -1,9 +1,13 @@
 /**
  * Telling the link that an address has moved here, in-process: a gratuitous
  * ARP for IPv4 (an AF_PACKET datagram socket) and an unsolicited neighbour
- * advertisement for IPv6 (a raw ICMPv6 socket). Each call opens its socket,
- * sends one packet without blocking (MSG_DONTWAIT: a full queue is an
- * EAGAIN, not a wait) and closes it. Needs CAP_NET_RAW.
+ * advertisement for IPv6 (a raw ICMPv6 socket), each sent without blocking
+ * (MSG_DONTWAIT: a full queue is an EAGAIN, not a wait). Needs CAP_NET_RAW.
+ * The ARP socket is opened once and kept for the life of the process, with
+ * protocol 0 so that it receives nothing: closing an AF_PACKET socket waits
+ * in the kernel for an RCU grace period (packet_release), which under load
+ * took up to about 150 ms of the control thread per announcement. The NA's
+ * socket is bound to the address it announces, so it is opened per call.
  *
  * ARP: an ARP request from the address to itself (sender IP = target IP =
  * the address, sender MAC = the interface's, target MAC zero), broadcast: the
@@ -63,8 +67,6 @@ const NA_HEADER_BYTES = NA.target + IPV6_BYTES;
 const NA_PACKET_BYTES = NA_HEADER_BYTES + ND_OPT_UNIT_BYTES * ND_OPT_UNITS;
 const ALL_NODES = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 
-const htons = (n: number) => ((n & 0xff) << 8) | (n >> 8);
-
 /** The interface's Ethernet MAC; OsError EOPNOTSUPP when it has none (a tun, a loopback-like link). */
 function ethernetMac(ifname: string, what: string): Uint8Array {
   const mac = interfaceMac(ifname, what);
@@ -100,6 +102,9 @@ export function neighbourAdvertisement(mac: Uint8Array, address: Uint8Array): Ui
   return out;
 }
 
+/** The process's one ARP socket (see the header): opened at the first announcement, never closed. */
+let arpSocket: number | null = null;
+
 function sendArp(ifname: string, cidr: Cidr, what: string): void {
   const describe = () => what;
   const index = interfaceIndex(ifname, what);
@@ -112,13 +117,10 @@ function sendArp(ifname: string, cidr: Cidr, what: string): void {
   view.setUint16(SLL.hatype, ARPHRD_ETHER, true);
   view.setUint8(SLL.halen, ETH_ALEN);
   to.set(BROADCAST_MAC, SLL.addr);
-  const fd = openSocket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP), describe);
-  try {
-    check(sys().sendto(fd, packet, packet, MSG_DONTWAIT, to, SOCKADDR_LL_BYTES), describe);
-  } finally {
-    closeSocket(fd);
-  }
+  arpSocket ??= openSocket(AF_PACKET, SOCK_DGRAM, 0, describe);
+  check(sys().sendto(arpSocket, packet, packet, MSG_DONTWAIT, to, SOCKADDR_LL_BYTES), describe);
 }
+
 
 function sockaddrIn6(address: Uint8Array, scope: number): Uint8Array {
   const out = new Uint8Array(SOCKADDR_IN6_BYTES);
