@@ -45,7 +45,7 @@ export function mutations(tokens: readonly string[]): fc.Arbitrary<Mutation[]> {
     fc.record({ op: fc.constant("swap-lines" as const), at, other: at }),
     fc.record({ op: fc.constant("truncate" as const), at }),
   );
-  return fc.array(mutation, { minLength: 1, maxLength: 8 });
+  return fc.array(mutation, { minLength: 1, maxLength: 4 });
 }
 
 export function mutate(text: string, ms: readonly Mutation[]): string {
