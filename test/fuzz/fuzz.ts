@@ -8,18 +8,36 @@ import fc from "fast-check";
 
 export const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 /** bun test's own timeout for one property: 10^6 inputs take long. */
-export const TEST_TIMEOUT_MS = Math.max(120_000, RUNS * 2);
+export const TEST_TIMEOUT_MS = Math.max(120_000, RUNS * 20);
 
-export const parameters = (runs = RUNS): fc.Parameters<unknown> => ({ numRuns: runs });
+/** The seed of every property in this run (fast-check prints it with a counterexample; the watchdog with a hang). */
+export const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** A call that has not returned after this long is a hang: the watchdog aborts the run. */
+const HANG_MS = Number(process.env.FUZZ_HANG_MS ?? 30_000);
+
+export const parameters = (runs = RUNS): fc.Parameters<unknown> => ({ numRuns: runs, seed: SEED });
+
+const BASE = Date.now();
+const started = new Int32Array(new SharedArrayBuffer(4));
+const watchdog = new Worker(new URL("./watchdog.ts", import.meta.url).href);
+watchdog.postMessage({ shared: started.buffer, base: BASE, hangMs: HANG_MS, seed: SEED });
+watchdog.unref();
 
 /**
- * `f()`, failing when one call takes longer than `boundMs`. The bounds are
- * far above a call's usual time (this machine is shared): they catch a loop
- * or a blow-up, not a slow moment.
+ * `f()`, failing when one call takes longer than `boundMs` (and aborting the
+ * run, by the watchdog, when it does not return). The bounds are far above a
+ * call's usual time (this machine is shared): they catch a loop or a
+ * blow-up, not a slow moment.
  */
 export function bounded<T>(boundMs: number, f: () => T): T {
   const t0 = performance.now();
-  const out = f();
+  Atomics.store(started, 0, Math.max(1, Date.now() - BASE));
+  let out: T;
+  try {
+    out = f();
+  } finally {
+    Atomics.store(started, 0, 0);
+  }
   const took = performance.now() - t0;
   if (took > boundMs) throw new Error(`one call took ${took.toFixed(1)} ms, over the ${boundMs} ms bound`);
   return out;
