@@ -15,6 +15,9 @@ export const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2
 /** A call that has not returned after this long is a hang: the watchdog aborts the run. */
 const HANG_MS = Number(process.env.FUZZ_HANG_MS ?? 30_000);
 
+// Inputs up to about a hundred elements by default (fast-check's own default stops near ten); bigger where an arbitrary asks.
+fc.configureGlobal({ baseSize: "medium" });
+
 export const parameters = (runs = RUNS): fc.Parameters<unknown> => ({ numRuns: runs, seed: SEED });
 
 const BASE = Date.now();

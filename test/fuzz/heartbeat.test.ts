@@ -43,19 +43,34 @@ function decodesWithin(bytes: Uint8Array, keys: ClusterKeys) {
   return d;
 }
 
-/** The frame's fixed start (magic, version, flags, key id, cluster id) then any bytes: reaches past the cheap checks. */
+/**
+ * The frame's fixed start (magic, version, flags, key id, cluster id, name
+ * length) cut anywhere, perhaps a valid sender name, then any bytes up to
+ * past MAX_FRAME: reaches every check, not just the cheap first ones.
+ */
 function withPrefix(prefix: Uint8Array): fc.Arbitrary<Uint8Array> {
-  return fc.tuple(fc.integer({ min: 0, max: prefix.length }), fc.uint8Array({ maxLength: MAX_FRAME + 16 })).map(([keep, rest]) => {
-    const out = new Uint8Array(keep + rest.length);
-    out.set(prefix.subarray(0, keep));
-    out.set(rest, keep);
+  const keep = fc.oneof(fc.constant(prefix.length), fc.integer({ min: 0, max: prefix.length }));
+  const rest = fc.uint8Array({ maxLength: MAX_FRAME + 16, size: "max" });
+  return fc.tuple(keep, fc.option(name), rest).map(([k, sender, tail]) => {
+    const head = prefix.slice(0, k);
+    const named = sender !== null && k === prefix.length;
+    if (named) {
+      head[k - 1] = sender.length;
+      // The incarnation and the seq below 2^53, the link below MAX_LINKS: on to the tag.
+      if (tail.length > 10) [tail[0], tail[1], tail[8], tail[9], tail[10]] = [0, 0, tail[8]! % MAX_LINKS, 0, 0];
+    }
+    const nameBytes = named ? new TextEncoder().encode(sender) : new Uint8Array(0);
+    const out = new Uint8Array(head.length + nameBytes.length + tail.length);
+    out.set(head);
+    out.set(nameBytes, head.length);
+    out.set(tail, head.length + nameBytes.length);
     return out;
   });
 }
 
 const SAMPLE = encodeFrame({ cluster: CLUSTER, sender: "alpha", incarnation: 1, link: 0, seq: 1, payload: new Uint8Array(8) }, KEYS, { encrypt: true });
 /** Magic, version, flags, key id, cluster id, name length: the 16 bytes before the sender's name. */
-const PREFIX = SAMPLE.subarray(0, 16);
+const PREFIX = SAMPLE.slice(0, 16);
 
 describe("fuzz: heartbeat frames (decodeFrame)", () => {
   test(
@@ -190,13 +205,13 @@ const MAX_FRAGMENT = MAX_PAYLOAD - 4;
 
 /** Fragments with ids, indexes and counts near the edges, and any bytes. */
 const fragmentBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
-  fc.uint8Array({ maxLength: MAX_FRAGMENT }),
+  fc.uint8Array({ maxLength: 64 }),
   fc
     .record({
       id: fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom(0xffffffff, 0xfffffffe)),
       index: fc.integer({ min: 0, max: MAX_FRAGMENTS + 1 }),
       count: fc.integer({ min: 0, max: MAX_FRAGMENTS + 1 }),
-      data: fc.uint8Array({ maxLength: MAX_FRAGMENT - FRAGMENT_HEADER_BYTES }),
+      data: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: MAX_FRAGMENT - FRAGMENT_HEADER_BYTES, size: "max" })),
     })
     .map(({ id, index, count, data }) => {
       const out = new Uint8Array(FRAGMENT_HEADER_BYTES + data.length);
@@ -213,7 +228,7 @@ describe("fuzz: fragment reassembly", () => {
   test(
     "any stream of fragments from a few senders and processes: never a throw, and what is held stays within MAX_FRAGMENTS fragments a sender",
     () => {
-      const stream = fc.array(fc.record({ key: fc.constantFrom(...SENDERS), incarnation: fc.integer({ min: 1, max: 3 }), bytes: fragmentBytes }), { maxLength: 60 });
+      const stream = fc.array(fc.record({ key: fc.constantFrom(...SENDERS), incarnation: fc.integer({ min: 1, max: 3 }), bytes: fragmentBytes }), { maxLength: 40 });
       const bound = SENDERS.length * MAX_FRAGMENTS * (MAX_FRAGMENT - FRAGMENT_HEADER_BYTES);
       fc.assert(
         fc.property(stream, (fragments) => {
