@@ -11,7 +11,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { configSchema, ROLES, type ConfigSecret, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
-import { lineIndex, lineOf, type KeyPath } from "./locate.ts";
+import { lineIndex, lineOf, MAX_NESTING, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Finding, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
 import { parseIpv4 } from "../os/ip.ts";
@@ -67,6 +67,8 @@ export function parseConfig(text: string, file: string, modules: readonly Module
     throw e;
   }
   const index = lineIndex(text);
+  const deep = tooDeep(doc, []);
+  if (deep) return { ok: false, problems: [{ path: deep, line: lineOf(index, deep), message: `nested deeper than ${MAX_NESTING} levels` }], warnings: [] };
   const schema = configSchema(modules);
   const withDefaults = Value.Default(schema, Value.Clone(doc));
   const problems = schemaProblems(schema, withDefaults).map((p) => ({ ...p, line: lineOf(index, p.path) }));
@@ -100,6 +102,17 @@ export function parseConfig(text: string, file: string, modules: readonly Module
     raw,
   };
   return { ok: true, config, warnings };
+}
+
+/** The path where the document goes deeper than MAX_NESTING, before the schema's recursive walks could overflow the stack on it. */
+function tooDeep(value: unknown, path: (string | number)[]): KeyPath | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  if (path.length > MAX_NESTING) return path;
+  for (const [k, v] of Object.entries(value)) {
+    const found = tooDeep(v, [...path, Array.isArray(value) ? Number(k) : k]);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function pointerToPath(pointer: string): (string | number)[] {
@@ -148,7 +161,8 @@ function schemaProblems(schema: TSchema, doc: unknown): Problem[] {
     }
   }
   // A parent's "invalid" is implied by its child's problem; keep the most precise.
-  return out.filter((p) => !out.some((q) => q !== p && q.path.length > p.path.length && p.path.every((s, i) => q.path[i] === s)));
+  const parents = new Set(out.flatMap((q) => q.path.map((_, i) => JSON.stringify(q.path.slice(0, i)))));
+  return out.filter((p) => !parents.has(JSON.stringify(p.path)));
 }
 
 /** The rules of the nodes list; each module's own follow. */

@@ -6,6 +6,9 @@
  */
 export type KeyPath = readonly (string | number)[];
 
+/** Deeper than any config's keys (resources.resource[0].params.x is five); parseConfig refuses deeper nesting. */
+export const MAX_NESTING = 32;
+
 const HEADER = /^\s*\[(\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$/;
 const KEY = /^\s*([A-Za-z0-9_\-."' ]+?)\s*=/;
 
@@ -18,7 +21,7 @@ export function lineIndex(text: string): Map<string, number> {
   const arrayCounts = new Map<string, number>();
   let table: (string | number)[] = [];
   const mark = (path: (string | number)[], line: number) => {
-    for (let i = 1; i <= path.length; i++) {
+    for (let i = 1; i <= Math.min(path.length, MAX_NESTING + 1); i++) {
       const k = path.slice(0, i).join(".");
       if (!lines.has(k)) lines.set(k, line);
     }

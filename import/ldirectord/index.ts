@@ -521,7 +521,7 @@ function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { servi
         else s.httpmethod = d;
         break;
       case "virtualhost":
-        s.virtualhost = /^"?([^"]*)"?$/.exec(d.value)![1];
+        s.virtualhost = /^"?([^"]*)"?$/.exec(d.value)?.[1] ?? d.value;
         break;
       case "fallback":
       case "fallback6":

@@ -1,0 +1,123 @@
+/**
+ * Fuzzing each importer (Heartbeat v1's files, keepalived.conf with its
+ * includes, ldirectord.cf): random text and mutations of the real inputs in
+ * test/cmd/import/** give findings and perhaps a config, never a throw (the
+ * importers have no error type of their own: an input's fault is an error
+ * finding), within a time bound; what they write is TOML, and without an
+ * error finding.
+ */
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { parse as parseToml } from "smol-toml";
+import type { Finding } from "../../import/findings.ts";
+import { importHeartbeat } from "../../import/heartbeat/index.ts";
+import { importKeepalived } from "../../import/keepalived/index.ts";
+import { importLdirectord } from "../../import/ldirectord/index.ts";
+import { bounded, mutate, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
+import { HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
+
+/** An import is a few milliseconds; this catches a loop or a blow-up. */
+const BOUND_MS = 2_000;
+
+function wellFormed(r: { toml?: string; findings: Finding[] }): void {
+  for (const f of r.findings) expect(["error", "warning", "note", "todo"]).toContain(f.level);
+  if (r.toml === undefined) return;
+  expect(r.findings.filter((f) => f.level === "error")).toEqual([]);
+  expect(() => parseToml(r.toml!)).not.toThrow();
+}
+
+const wordsOf = (texts: string[]) => [...new Set(texts.flatMap((t) => t.match(/[^\s]+/g) ?? []))];
+/** A text: any, or one of the format's lines mangled. */
+const anyText = (words: string[]) => fc.oneof(fc.string({ maxLength: 200 }), fc.array(fc.oneof(fc.constantFrom(...words), fc.constantFrom(" ", "\t", "\n", "\\\n")), { maxLength: 60 }).map((ws) => ws.join(" ")));
+
+const HB_NAMES = ["haresources", "ha.cf", "authkeys", "hosts"] as const;
+const HB_WORDS = wordsOf(Object.values(HEARTBEAT).flatMap((files) => Object.values(files)));
+const HB_TOKENS = [...HB_WORDS, "::", "/", "\\\n", "#", "\t", "\n", "0.0.0.0", "255.255.255.255/33", "999999999999", "-", "IPaddr2::", "on", "off"];
+
+describe("fuzz: import haresources (Heartbeat v1)", () => {
+  test(
+    "random files: findings and perhaps a config, never a throw",
+    () => {
+      const files = fc.record({ haresources: anyText(HB_WORDS), "ha.cf": anyText(HB_WORDS), authkeys: anyText(HB_WORDS), hosts: anyText(HB_WORDS) }, { requiredKeys: ["haresources"] });
+      fc.assert(fc.property(files, (t) => wellFormed(bounded(BOUND_MS, () => importHeartbeat(heartbeatFiles(t))))), parameters());
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "the real files mutated: findings and perhaps a config, never a throw",
+    () => {
+      const changes = fc.record({ haresources: mutations(HB_TOKENS), "ha.cf": mutations(HB_TOKENS), authkeys: mutations(HB_TOKENS), hosts: mutations(HB_TOKENS) }, { requiredKeys: [] });
+      fc.assert(
+        fc.property(fc.constantFrom(...Object.values(HEARTBEAT)), changes, (real, ms) => {
+          const t = Object.fromEntries(HB_NAMES.filter((n) => real[n] !== undefined).map((n) => [n, ms[n] ? mutate(real[n]!, ms[n]) : real[n]!]));
+          wellFormed(bounded(BOUND_MS, () => importHeartbeat(heartbeatFiles(t))));
+        }),
+        parameters(),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+const KA_MAIN = Object.keys(KEEPALIVED).filter((f) => f.endsWith(".conf"));
+const KA_WORDS = wordsOf(Object.values(KEEPALIVED));
+const KA_TOKENS = [...KA_WORDS, "{", "}", "{\n", "}\n", '"', "!", "#", "\\#", "@lb1 ", "@^lb2 ", "include ", "include *", "include pair.conf", "include dr-services.inc", "\n", "-1", "99999999999"];
+
+describe("fuzz: import keepalived", () => {
+  test(
+    "a random main file and include: findings and perhaps a config, never a throw",
+    () => {
+      const text = anyText([...KA_WORDS, "{", "}", "include inc.conf", "include main.conf"]);
+      fc.assert(
+        fc.property(text, text, fc.boolean(), (main, inc, peer) => {
+          const reader = memoryReader({ "main.conf": main, "inc.conf": inc });
+          wellFormed(bounded(BOUND_MS, () => importKeepalived({ file: "main.conf", peers: peer ? ["inc.conf"] : [], reader })));
+        }),
+        parameters(),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "the real files (and their include) mutated, with the others as peers: findings and perhaps a config, never a throw",
+    () => {
+      const names = Object.keys(KEEPALIVED);
+      const changes = fc.record(Object.fromEntries(names.map((n) => [n, mutations(KA_TOKENS)])), { requiredKeys: [] });
+      fc.assert(
+        fc.property(fc.constantFrom(...KA_MAIN), changes, fc.subarray(KA_MAIN, { maxLength: 2 }), (main, ms, peers) => {
+          const files = Object.fromEntries(names.map((n) => [n, ms[n] ? mutate(KEEPALIVED[n]!, ms[n]) : KEEPALIVED[n]!]));
+          wellFormed(bounded(BOUND_MS, () => importKeepalived({ file: main, peers: peers.filter((p) => p !== main), reader: memoryReader(files) })));
+        }),
+        parameters(),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+const LD_WORDS = wordsOf(Object.values(LDIRECTORD));
+const LD_TOKENS = [...LD_WORDS, "=", "\n\t", "\n", "virtual=", "real=", "virtual6=", "[", "]", ":", "->", "gate", "masq", "ipip", '"', "#", "0", "-1", "99999999999", "1.2.3.4:80"];
+
+describe("fuzz: import ldirectord", () => {
+  test(
+    "random text, and the real file mutated: findings and perhaps the sections, never a throw",
+    () => {
+      const text = fc.oneof(
+        anyText([...LD_WORDS, "\n\t"]),
+        mutations(LD_TOKENS).map((ms) => mutate(LDIRECTORD["web.cf"]!, ms)),
+      );
+      fc.assert(fc.property(text, (t) => wellFormed(bounded(BOUND_MS, () => importLdirectord("ld.cf", t)))), parameters());
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe("the importers: what fuzzing found", () => {
+  test("ldirectord: a virtualhost with a quote inside (two directives run together on one line) is an error finding, not a TypeError", () => {
+    const r = importLdirectord("ld.cf", 'virtual=192.168.6.240:443\n\treal=192.168.6.2:8443 masq\n\tvirtualhost="www.example.com"\tquiescent=no\n');
+    expect(r.toml).toBeUndefined();
+    expect(r.findings).toEqual([{ level: "error", where: "ld.cf:1", message: 'virtualhost ""www.example.com"    quiescent=no" is not a Host header: printable ASCII without spaces' }]);
+  });
+});

@@ -1,0 +1,50 @@
+/** The importers' real inputs (test/cmd/import/**), read once, and the configs the importers write from them. */
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
+import { importKeepalived, type IncludeReader } from "../../import/keepalived/index.ts";
+import { importLdirectord } from "../../import/ldirectord/index.ts";
+
+const IMPORT = join(import.meta.dir, "..", "cmd", "import");
+const read = (...parts: string[]) => readFileSync(join(IMPORT, ...parts), "utf8");
+
+/** Heartbeat v1's files, by directory: haresources, ha.cf, authkeys, hosts (those present). */
+export const HEARTBEAT: Record<string, Partial<Record<"haresources" | "ha.cf" | "authkeys" | "hosts", string>>> = Object.fromEntries(
+  ["web", "links"].map((dir) => [dir, Object.fromEntries(readdirSync(join(IMPORT, dir)).map((f) => [f, read(dir, f)]))]),
+);
+
+/** keepalived's files, by name (relative: the includes name each other so). */
+export const KEEPALIVED: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "keepalived")).map((f) => [f, read("keepalived", f)]));
+
+export const LDIRECTORD: Record<string, string> = { "web.cf": read("ldirectord", "web.cf") };
+
+/** Files in memory as keepalived's include reader: a pattern matches as its glob would. */
+export function memoryReader(files: Record<string, string>): IncludeReader {
+  return {
+    expand: (pattern) => Object.keys(files).filter((f) => new Bun.Glob(pattern).match(f)).sort(),
+    read: (f) => (Object.hasOwn(files, f) ? { text: files[f]!, id: f } : { error: "ENOENT: no such file or directory" }),
+  };
+}
+
+export function heartbeatFiles(texts: Partial<Record<"haresources" | "ha.cf" | "authkeys" | "hosts", string>>): HeartbeatFiles {
+  return {
+    haresources: { file: "haresources", text: texts.haresources ?? "" },
+    ...(texts["ha.cf"] !== undefined ? { haCf: { file: "ha.cf", text: texts["ha.cf"] } } : {}),
+    ...(texts.authkeys !== undefined ? { authkeys: { file: "authkeys", text: texts.authkeys, mode: 0o600 } } : {}),
+    ...(texts.hosts !== undefined ? { hosts: { file: "hosts", text: texts.hosts } } : {}),
+  };
+}
+
+/** The configs the importers write from the real inputs (the ldirectord and keepalived sections after a pair's head). */
+export function importedConfigs(): string[] {
+  const head = readFileSync(join(import.meta.dir, "..", "..", "examples", "pair.toml"), "utf8");
+  const out = [
+    ...Object.values(HEARTBEAT).map((t) => importHeartbeat(heartbeatFiles(t)).toml),
+    ...Object.keys(KEEPALIVED).filter((f) => f.endsWith(".conf")).map((f) => importKeepalived({ file: f, peers: [], reader: memoryReader(KEEPALIVED) }).toml),
+    ...Object.keys(LDIRECTORD).map((f) => {
+      const t = importLdirectord(f, LDIRECTORD[f]!).toml;
+      return t === undefined ? undefined : `${head}\n${t}`;
+    }),
+  ];
+  return out.filter((t) => t !== undefined);
+}
