@@ -234,6 +234,11 @@ function reconfigure(s: State, p: CoordParams): void {
 
 const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
 
+/** Whether an exclusive resource runs here, is starting, or failed to stop: what the watchdog asks before it pets without quorum. */
+export function holdsExclusive(s: State): boolean {
+  return s.p.config.resources.some((r) => r.exclusive && (ACTIVE.has(s.states[r.name]!) || s.ops[r.name]?.action === "start"));
+}
+
 export function step(prev: State, input: Input): { state: State; effects: Effect[] } {
   const s: State = structuredClone(prev);
   const fx: Effect[] = [];
