@@ -16,6 +16,7 @@ import { WatchdogModule } from "../../../modules/watchdog/service.ts";
 import { openWatchdog, type WatchdogDevice } from "../../../modules/watchdog/device.ts";
 import type { ClusterBus } from "../../../core/cluster.ts";
 import { OsError } from "../../../core/os/libc.ts";
+import { realAdapters } from "../../../core/adapters.ts";
 
 const config = memberConfig("wd-shell", `[watchdog]\ntimeout = "5s"\n`);
 
@@ -28,7 +29,7 @@ function harness() {
     pet: () => log.push(`pet ${clock.now()}`),
     close: (magic) => log.push(magic ? "close V" : "close"),
   };
-  const ctx = { ...testContext(config, "alpha"), clock, adapters: { watchdog: (path: string) => (opened.push(path), device) } };
+  const ctx = { ...testContext(config, "alpha"), clock, adapters: { ...realAdapters, watchdog: (path: string) => (opened.push(path), device) } };
   const quorum = { quorate: true };
   ctx.services.provide("cluster", { snapshot: () => ({ self: "alpha", peers: [], quorate: quorum.quorate }) } as unknown as ClusterBus);
   const holding = { exclusive: false };
@@ -72,7 +73,7 @@ describe("watchdog shell", () => {
   test("a node without the cluster and resources services is alone and holds nothing: it pets", async () => {
     const clock = new SimClock();
     const pets: number[] = [];
-    const ctx = { ...testContext(config, "alpha"), clock, adapters: { watchdog: () => ({ setTimeout: (s: number) => s, pet: () => pets.push(clock.now()), close: () => undefined }) } };
+    const ctx = { ...testContext(config, "alpha"), clock, adapters: { ...realAdapters, watchdog: () => ({ setTimeout: (s: number) => s, pet: () => pets.push(clock.now()), close: () => undefined }) } };
     const m = new WatchdogModule(ctx);
     await m.start(config);
     clock.runUntil(2000);
@@ -115,7 +116,7 @@ describe("the kernel device's code", () => {
   test("the module's start fails on such a file and closes it", async () => {
     const file = join(dir, "plain");
     writeFileSync(file, "");
-    const m = new WatchdogModule({ ...testContext(config, "alpha"), adapters: { watchdog: () => openWatchdog(file) } });
+    const m = new WatchdogModule({ ...testContext(config, "alpha"), adapters: { ...realAdapters, watchdog: () => openWatchdog(file) } });
     await expect(m.start(config)).rejects.toThrow("ENOTTY");
     expect(readFileSync(file, "latin1")).toBe("V");
   });
