@@ -275,7 +275,9 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       break;
     case "fenced":
       if (s.fencingNow === input.node) s.fencingNow = null;
-      s.fence[input.node] = { state: input.ok ? "fenced" : "failed", at: input.now };
+      // As membership() keeps it: a node up again is not "fenced" (a fence slower than its reboot, a watchdog fence's wait).
+      if (input.ok && s.peers[input.node]?.status === "up") delete s.fence[input.node];
+      else s.fence[input.node] = { state: input.ok ? "fenced" : "failed", at: input.now };
       event("resources.fence", { node: input.node, result: input.ok ? "fenced" : "failed", message: input.message });
       break;
     case "admin":
