@@ -39,6 +39,8 @@ export const MODULES = [
   // disks: replication (nbd, drbd), the config disk (FAT, ISO 9660 on a CD), the data disk (ext4 or FAT)
   "nbd", "drbd", "vfat", "isofs", "ext4", "sr_mod", "ata_piix", "ahci", "sd_mod",
   "kernel/fs/nls/",
+  // the watchdog where the machine has no hardware one ([watchdog] device = "/dev/watchdog")
+  "softdog",
 ];
 
 /** The ISO's initrd is compressed (firmware reads it from a CD); level 9 is most of 19's gain at a fraction of its time. */
@@ -255,7 +257,7 @@ function buildRoot(rootfs, modulesSrc, kver) {
   run("depmod", ["-b", rootfs, kver]);
   // The appliance's own files: /init, inittab, the helpers.
   cpSync(join(here, "rootfs"), rootfs, { recursive: true });
-  for (const f of ["init", "sbin/tandem-run", "sbin/tandem-status", "sbin/tandem-net", "usr/share/udhcpc/default.script"]) chmodSync(join(rootfs, f), 0o755);
+  for (const f of ["init", "sbin/tandem-run", "sbin/tandem-status", "sbin/tandem-console", "sbin/tandem-net", "usr/share/udhcpc/default.script"]) chmodSync(join(rootfs, f), 0o755);
   writeFileSync(join(rootfs, "etc", "tandem-appliance-release"), `kernel='${kver}'\ntandem='${run(tandemBin, ["--version"]).trim()}'\n`);
   return modules.length;
 }

@@ -8,7 +8,11 @@
  * with their name and route back to the client via the virtual address (the
  * director forwards by NAT). The nodes' APIs are reached from the client's
  * namespace. alpha reads its config from a config disk, bravo from the kernel
- * command line (tandem.config=BASE64 ...), so both ways in are used.
+ * command line (tandem.config=BASE64 ...), so both ways in are used; the
+ * secrets (the cluster key, the API token, the console's password hash) are
+ * on each node's config disk, never on the command line. Every member runs a
+ * watchdog (softdog in the VM) and the fence device is the watchdog: a peer
+ * silent for twice its timeout counts as reset.
  *
  *   bun appliance/pair.ts      boots it, prints how to reach it, Ctrl-C ends it
  *
@@ -18,7 +22,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { boot, clusterKey, configDisk, type Vm } from "./vm.ts";
+import { boot, clusterKey, configDisk, TEST_CONSOLE, type Vm } from "./vm.ts";
 
 export const NODES = ["alpha", "bravo"] as const;
 export type Node = (typeof NODES)[number];
@@ -26,6 +30,8 @@ export const LAN = "198.18.7.";
 export const ADDR = { alpha: `${LAN}11`, bravo: `${LAN}12`, vip: `${LAN}50`, client: `${LAN}100`, rs1: `${LAN}101`, rs2: `${LAN}102` } as const;
 /** Heartbeat timers generous enough for two emulated VMs sharing two host cores. */
 export const TIMERS = { interval: 200, warntime: 1000, deadtime: 2000, initdead: 10_000 };
+/** The watchdog's timeout: pets every second; room for a VM on a shared core under emulation. */
+export const WATCHDOG_TIMEOUT_MS = 5_000;
 const SERVERS = ["rs1", "rs2"] as const;
 export type RealServerName = (typeof SERVERS)[number];
 /** Every command this runs to build or tear down the network is bounded by this. */
@@ -65,7 +71,15 @@ kind = "ucast"
 port = 9480
 token_file = "api.token"
 
+[watchdog]
+timeout = "${WATCHDOG_TIMEOUT_MS / 1000}s"
+
 [resources]
+
+[[resources.fence_device]]
+name = "watchdog"
+agent = "watchdog"
+timeout = "${(4 * WATCHDOG_TIMEOUT_MS) / 1000}s"
 
 [[resources.group]]
 name = "web"
@@ -140,6 +154,8 @@ export interface Pair {
   held(holdMs: number): Promise<string | undefined>;
   /** Kills a VM's qemu with SIGKILL: a power cut. */
   powerCut(node: Node): Promise<void>;
+  /** Stops the node's tandem with SIGSTOP at its console: a frozen control plane, still holding what it holds. */
+  freeze(node: Node): Promise<void>;
   /** Stops everything this started and removes the namespaces and the directory. */
   stop(): Promise<void>;
 }
@@ -189,6 +205,9 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       const out = await inNs(ns.client, ["bash", "-c", script], holdMs + 10_000);
       return out?.trim().split("\n").at(-1);
     },
+    async freeze(node) {
+      await vms[node]!.shell("kill -STOP $(pidof tandem)", 20_000);
+    },
     async powerCut(node) {
       const vm = vms[node];
       if (!vm) return;
@@ -229,20 +248,23 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     log(`pair: network ${LAN}0/24 on a bridge in namespace ${ns.net}; client ${ADDR.client}, real servers ${ADDR.rs1} and ${ADDR.rs2}`);
 
     const key = clusterKey(dir);
-    // alpha reads its config from a disk; bravo from the kernel command line, as a first boot without one.
+    // alpha reads its config and settings from its disk; bravo from the kernel command line, its secrets from its disk.
     const settings = (node: Node) => ({ node, ip: `eth0:${ADDR[node]}/24`, log: "console" });
-    const files = { "tandem.toml": pairConfig(), "cluster.key": key, "api.token": `${token}\n` };
+    const secrets = { "cluster.key": key, "api.token": `${token}\n`, "appliance.conf": `password_hash=${TEST_CONSOLE.hash}\n` };
     for (const [i, node] of NODES.entries()) {
       const fromDisk = node === "alpha";
       const disk = join(dir, `${node}.img`);
-      if (fromDisk) configDisk(disk, { ...files, "appliance.conf": Object.entries(settings(node)).map(([k, v]) => `${k}=${v}\n`).join("") }, dir);
+      const conf = fromDisk ? Object.entries(settings(node)).map(([k, v]) => `${k}=${v}\n`).join("") : "";
+      configDisk(disk, { ...secrets, ...(fromDisk ? { "tandem.toml": pairConfig() } : {}), "appliance.conf": `${conf}${secrets["appliance.conf"]}` }, dir);
       const base64 = (text: string) => Buffer.from(text).toString("base64");
-      const append = fromDisk ? undefined : Object.entries({ ...settings(node), config: base64(files["tandem.toml"]), key: base64(key), token: base64(files["api.token"]) }).map(([k, v]) => `tandem.${k}=${v}`).join(" ");
+      const append = fromDisk ? undefined : Object.entries({ ...settings(node), config: base64(pairConfig()) }).map(([k, v]) => `tandem.${k}=${v}`).join(" ");
       vms[node] = boot({
         name: `tandem-${node}`,
         smp: 1,
         netns: ns.net,
-        ...(fromDisk ? { configDisk: disk } : { append }),
+        configDisk: disk,
+        password: TEST_CONSOLE.password,
+        ...(append ? { append } : {}),
         console: join(dir, `${node}.console`),
         net: ["-netdev", `tap,id=n0,ifname=tap-${node},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n0,mac=52:54:00:7a:00:1${i + 1}`],
       });

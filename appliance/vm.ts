@@ -42,6 +42,12 @@ export function accel(): string[] {
   return ["-accel", "tcg,thread=multi", "-cpu", "max"];
 }
 
+/** The console password of the test VMs, and its crypt(3) hash for appliance.conf's password_hash (openssl passwd -6 -salt tandemtest). */
+export const TEST_CONSOLE = {
+  password: "tandem-console-test",
+  hash: "$6$tandemtest$v9IxfryjKQ52oU/r1aCizo2pcjhjabFvhbmNcQALmTEuyJh3c4qjbMSMClwyHJQRJVi/fIrrmXgeJRerWSsVV0",
+} as const;
+
 /** A FAT image labelled TANDEMCFG holding `files` (name -> content), as the appliance's init looks for. */
 export function configDisk(path: string, files: Record<string, string>, dir: string): void {
   const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
@@ -90,6 +96,8 @@ export interface VmOptions {
   append?: string;
   /** A config disk image attached read-only. */
   configDisk?: string;
+  /** The console's root password (the config disk's appliance.conf gives its hash): `shell` logs in with it first. */
+  password?: string;
   /** A data disk image (see dataDisk) attached read-write. */
   dataDisk?: string;
   /** qemu -netdev/-device pairs, already formed. */
@@ -111,10 +119,12 @@ export interface Vm {
   /** Waits (bounded) for a console line matching `re`. */
   waitConsole(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
   /**
-   * Runs a shell command on the console (the appliance's root shell there, which Enter starts) and gives its
-   * output: what an operator at the console sees. Bounded; one at a time.
+   * Runs a shell command on the console (the appliance's root shell there, after the login with the VM's
+   * password) and gives its output: what an operator at the console sees. Bounded; one at a time.
    */
   shell(command: string, timeoutMs: number): Promise<string>;
+  /** Logs in as root at the console with `password`: true at the shell's prompt, false on "Login incorrect". Bounded. */
+  login(password: string, timeoutMs: number): Promise<boolean>;
   /** Stops qemu (SIGTERM, then SIGKILL after a grace): a power cut for the guest. */
   kill(): Promise<void>;
   exited: Promise<number>;
@@ -161,8 +171,9 @@ export function boot(o: VmOptions): Vm {
   const read = () => (existsSync(o.console) ? readFileSync(o.console, "utf8") : "");
   let gone = false;
   let shells = 0;
+  let loggedIn = false;
   const exited = p.exited.then((code) => ((gone = true), code));
-  return {
+  const vm: Vm = {
     pid: p.pid,
     startedAt,
     console: read,
@@ -178,17 +189,40 @@ export function boot(o: VmOptions): Vm {
       const stderr = gone ? await new Response(p.stderr).text() : "";
       throw new Error(`${o.name}: no console line matching ${re} within ${timeoutMs} ms${gone ? ` (qemu exited: ${stderr.trim()})` : ""}\n--- console ---\n${read().slice(-4000)}`);
     },
+    async login(password, timeoutMs) {
+      const socket = await Bun.connect({ unix: `${o.console}.sock`, socket: { data() {} } });
+      const until = Date.now() + timeoutMs;
+      /** Types `text` and waits for `re` in what the console prints after it; what matched. */
+      const answer = async (text: string, re: RegExp): Promise<string> => {
+        const at = read().length;
+        socket.write(text);
+        let m: RegExpExecArray | null = null;
+        while (Date.now() < until && !gone && !(m = re.exec(read().slice(at)))) await Bun.sleep(100);
+        if (!m) throw new Error(`${o.name}: the console's login did not answer ${re}\n--- console ---\n${read().slice(-3000)}`);
+        return m[0];
+      };
+      try {
+        // Not anchored at the end: the status lines (tandem-status) may follow a prompt on the console.
+        await answer("\n", /login: /);
+        await answer("root\n", /Password: /);
+        loggedIn = (await answer(`${password}\n`, /~ # |Login incorrect/)) !== "Login incorrect";
+        return loggedIn;
+      } finally {
+        socket.end();
+      }
+    },
     async shell(command, timeoutMs) {
       const tag = `tandem-shell-${++shells}`;
       // The markers are printed by the shell, not typed: the echo of the typed line does not match them.
       const begin = `${tag}:begin`;
       const end = `${tag}:end`;
-      const from = read().length;
       const input = `\necho ${tag}:b''egin; ${command}; echo ${tag}:e''nd\n`;
+      const until = Date.now() + timeoutMs;
+      if (o.password !== undefined && !loggedIn && !(await vm.login(o.password, timeoutMs))) throw new Error(`${o.name}: the console refused the VM's password`);
       const socket = await Bun.connect({ unix: `${o.console}.sock`, socket: { data() {} } });
       try {
+        const from = read().length;
         socket.write(input);
-        const until = Date.now() + timeoutMs;
         while (Date.now() < until && !gone) {
           const out = read().slice(from).replaceAll("\r", "");
           const b = out.indexOf(`${begin}\n`);
@@ -209,6 +243,7 @@ export function boot(o: VmOptions): Vm {
       clearTimeout(timer);
     },
   };
+  return vm;
 }
 
 /** Whether dist/appliance is missing or older than what it is built from: dist/tandem, the build script, rootfs/. */

@@ -6,6 +6,7 @@
  * core's Adapters by declaration merging: core imports nothing from modules.
  */
 import type { Services } from "../../core/cluster.ts";
+import type { Clock } from "../../core/time.ts";
 import { createAgent, type ManagedAgent } from "./agents/index.ts";
 import type { FenceDeviceRaw, ResourceRaw } from "./config.ts";
 import { createFenceDevice } from "./fencing/config.ts";
@@ -14,8 +15,8 @@ import type { FenceDevice } from "./fencing/device.ts";
 export interface AgentAdapters {
   /** The agent of one resource; throws a RangeError for params its kind cannot take. */
   agent(r: ResourceRaw, services: Services): ManagedAgent;
-  /** One fence device; `self` is the node it runs on, which it never fences. */
-  fenceDevice(d: FenceDeviceRaw, self: string): FenceDevice;
+  /** One fence device; `self` is the node it runs on, which it never fences; `services` and `clock` are its node's (a watchdog device's wait). */
+  fenceDevice(d: FenceDeviceRaw, self: string, services: Services, clock: Clock): FenceDevice;
 }
 
 declare module "../../core/adapters.ts" {
@@ -27,5 +28,5 @@ declare module "../../core/adapters.ts" {
 
 export const realAgents: AgentAdapters = {
   agent: createAgent,
-  fenceDevice: (d, self) => createFenceDevice(d, { self }),
+  fenceDevice: (d, self, services, clock) => createFenceDevice(d, { self, clock, watchdogTimeoutMs: () => services.get("watchdog")?.timeoutMs() }),
 };

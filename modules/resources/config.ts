@@ -105,7 +105,7 @@ export const OrderSchema = Type.Object(
 export const FenceDeviceSchema = Type.Object(
   {
     name: Name("the fence device's name"),
-    agent: Type.String({ minLength: 1, description: "exec (a command given the node's name), lab (a `tandem lab` power fault), or a fence-agents program such as fence_ipmilan" }),
+    agent: Type.String({ minLength: 1, description: "exec (a command given the node's name), lab (a `tandem lab` power fault), watchdog (a silent peer counts as fenced after twice the [watchdog] timeout), or a fence-agents program such as fence_ipmilan" }),
     params: Params,
     nodes: Type.Optional(Type.Array(Type.String({ pattern: NAME_PATTERN }), { uniqueItems: true, description: "the nodes it can fence; default: every member" })),
     host_map: Type.Optional(Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.String({ minLength: 1 }), { description: "node name -> the device's name for it (its plug or port)" })),

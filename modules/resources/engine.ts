@@ -253,6 +253,11 @@ function reconfigure(s: State, p: CoordParams): void {
 
 const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
 
+/** Whether an exclusive resource runs here, is starting, or failed to stop: what the watchdog asks before it pets without quorum. */
+export function holdsExclusive(s: State): boolean {
+  return s.p.config.resources.some((r) => r.exclusive && (ACTIVE.has(s.states[r.name]!) || s.ops[r.name]?.action === "start"));
+}
+
 export function step(prev: State, input: Input): { state: State; effects: Effect[] } {
   const s: State = structuredClone(prev);
   const fx: Effect[] = [];
@@ -289,7 +294,9 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       break;
     case "fenced":
       if (s.fencingNow === input.node) s.fencingNow = null;
-      s.fence[input.node] = { state: input.ok ? "fenced" : "failed", at: input.now };
+      // As membership() keeps it: a node up again is not "fenced" (a fence slower than its reboot, a watchdog fence's wait).
+      if (input.ok && s.peers[input.node]?.status === "up") delete s.fence[input.node];
+      else s.fence[input.node] = { state: input.ok ? "fenced" : "failed", at: input.now };
       event("resources.fence", { node: input.node, result: input.ok ? "fenced" : "failed", message: input.message });
       break;
     case "admin":

@@ -14,7 +14,7 @@ import { clusterConfigOf, type ResourceRaw } from "./config.ts";
 import type { ManagedAgent } from "./agents/index.ts";
 import { realAgents, type AgentAdapters } from "./adapters.ts";
 import { adaptersOf } from "../../core/adapters.ts";
-import { initialState, nextDeadline, step, type AdminCommand, type AdminState, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
+import { holdsExclusive, initialState, nextDeadline, step, type AdminCommand, type AdminState, type ClusterView, type CoordParams, type Effect, type Input, type State } from "./engine.ts";
 import { decodeAdmin, decodeMessage, encodeMessage, RESOURCES_CHANNEL } from "./wire.ts";
 import { adminRoutes } from "./routes.ts";
 import { statusOf } from "./status.ts";
@@ -26,6 +26,11 @@ export const RESEND_MS = 1000;
 export const FENCE_RETRY_MS = 10_000;
 /** The section of the node's state file (core/state.ts) that keeps the admin state across a restart; fail counts are not kept. */
 const STATE_SECTION = "resources";
+
+/** What the resource manager offers the other modules (the "resources" service). */
+export interface ResourceHolding {
+  holdsExclusive(): boolean;
+}
 
 /** A bus for a node without a heartbeat (a single node): alone, quorate only when it is the only member. */
 function soloBus(self: string, members: readonly string[]): ClusterBus {
@@ -106,6 +111,7 @@ export class ResourcesService implements ModuleInstance {
         if (!message) return this.dropped.inc({ reason: "bad-message" });
         this.feed({ type: "message", ...this.time(), from, message });
       }),
+      this.ctx.services.provide("resources", { holdsExclusive: () => holdsExclusive(this.state) }),
     ];
     this.feed({ type: "start", ...this.time(), cluster: this.view() });
   }
@@ -172,7 +178,7 @@ export class ResourcesService implements ModuleInstance {
   }
 
   private fenceDevices(config: Config): FenceDevice[] {
-    return config.raw.resources!.fence_device.map((d) => this.machine.fenceDevice(d, this.ctx.node.name));
+    return config.raw.resources!.fence_device.map((d) => this.machine.fenceDevice(d, this.ctx.node.name, this.ctx.services, this.ctx.clock));
   }
 
   private time(): { now: number; wall: number } {

@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { boot, buildMissing, clusterKey, configDisk, dataDisk, ensureImage, imageStale, qemuMissing, type Vm } from "../../appliance/vm.ts";
+import { boot, buildMissing, clusterKey, configDisk, dataDisk, ensureImage, imageStale, qemuMissing, TEST_CONSOLE, type Vm } from "../../appliance/vm.ts";
 import { freePort, tempDir, waitFor } from "../helpers.ts";
 import { parseProcIpVs } from "./proc-ip-vs.ts";
 
@@ -108,12 +108,26 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
   let port = 0;
   let boots = 0;
 
+  let key = "";
+  /** The config disk, appliance.conf ending with `extra`. */
+  const writeConfigDisk = (extra: string): void => {
+    const dir = tmp!.dir;
+    key ||= clusterKey(dir);
+    configDisk(join(dir, "config.img"), {
+      "tandem.toml": config(server!.port!),
+      "cluster.key": key,
+      "api.token": `${TOKEN}\n`,
+      "appliance.conf": `node=alpha\nip=eth0:${GUEST}/24\ngw=${GATEWAY}\nlog=console\n${extra}`,
+    }, dir);
+  };
+
   /** Boots the VM on this test's disks and waits until its API answers running; the time that took. */
-  const start = async (): Promise<number> => {
+  const start = async (o: { password: boolean } = { password: true }): Promise<number> => {
     vm = boot({
       name: "tandem-boot-test",
       configDisk: join(tmp!.dir, "config.img"),
       dataDisk: join(tmp!.dir, "data.img"),
+      ...(o.password ? { password: TEST_CONSOLE.password } : {}),
       console: join(tmp!.dir, `console-${++boots}.log`),
       net: ["-netdev", `user,id=n0,net=198.18.5.0/24,host=${GATEWAY},hostfwd=tcp:127.0.0.1:${port}-${GUEST}:9480`, "-device", "virtio-net-pci,netdev=n0"],
     });
@@ -129,12 +143,7 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     ensureImage();
     const dir = tmp!.dir;
     server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("real server\n") });
-    configDisk(join(dir, "config.img"), {
-      "tandem.toml": config(server.port!),
-      "cluster.key": clusterKey(dir),
-      "api.token": `${TOKEN}\n`,
-      "appliance.conf": `node=alpha\nip=eth0:${GUEST}/24\ngw=${GATEWAY}\nlog=console\n`,
-    }, dir);
+    writeConfigDisk(`password_hash=${TEST_CONSOLE.hash}\n`);
     dataDisk(join(dir, "data.img"));
     port = await freePort();
     api = `http://127.0.0.1:${port}`;
@@ -182,6 +191,15 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     expect(again).toMatchObject({ changes: 0, error: null });
   }, 70_000);
 
+  test("the console asks for a login: a wrong password gets no shell, the right one does; the data disk is mounted nosuid,nodev,noexec", async () => {
+    await vm!.waitConsole(/console: login as root/, 10_000);
+    expect(await vm!.login("not-the-password", 30_000)).toBe(false);
+    const mounts = await vm!.shell("grep ' /var/lib/tandem ' /proc/mounts", 30_000);
+    expect(mounts).toMatch(/ \/var\/lib\/tandem ext4 \S*\bnosuid\b/);
+    expect(mounts).toMatch(/\bnodev\b/);
+    expect(mounts).toMatch(/\bnoexec\b/);
+  }, 70_000);
+
   test("the stock kernel has ip_vs; at the console, /proc/net/ip_vs holds the service; the console shows the node's state and dashboard", async () => {
     expect(vm!.console()).toMatch(/ip_vs: IP Virtual Server version/);
     await vm!.waitConsole(new RegExp(`node alpha running; dashboard http://${GUEST.replaceAll(".", "\\.")}:9480/`), 20_000);
@@ -200,7 +218,9 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     await post("/v1/resources/standby/alpha");
     await waitFor("the address stopped for the standby", async () => ((await vipState()) === "stopped" ? true : undefined), 30_000, 500);
     await vm!.kill();
-    const bootMs = await start();
+    // The next boot has no console password: status only.
+    writeConfigDisk("");
+    const bootMs = await start({ password: false });
     console.log(`appliance: after a power cut, boot to running in ${(bootMs / 1000).toFixed(1)} s`);
     const after = await resources();
     expect(after.standby).toEqual(["alpha"]);
@@ -208,5 +228,10 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     await post("/v1/resources/online/alpha");
     await waitFor("the address started again", async () => ((await vipState()) === "started" ? true : undefined), 30_000, 500);
     expect((await resources()).standby).toEqual([]);
-  }, BOOT_TIMEOUT_MS + 90_000);
+    // Without a password the console gives the status on Enter and runs nothing typed.
+    expect(vm!.console()).toMatch(/console: no password_hash in appliance.conf: status only, no shell/);
+    await expect(vm!.shell("echo ran", 10_000)).rejects.toThrow("gave no answer");
+    await vm!.waitConsole(/echo tandem-shell-\d+:b''egin; echo ran;[^\n]*\n[\s\S]*tandem-appliance: now: node alpha running/, 10_000);
+    expect(vm!.console()).not.toMatch(/\nran\r?\n/);
+  }, BOOT_TIMEOUT_MS + 110_000);
 });

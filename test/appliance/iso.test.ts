@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { boot, buildMissing, clusterKey, configDisk, ensureImage, imageStale, ovmfMissing, qemuMissing, type BootMedia, type Vm } from "../../appliance/vm.ts";
+import { boot, buildMissing, clusterKey, configDisk, ensureImage, imageStale, ovmfMissing, qemuMissing, type BootMedia, type Vm, TEST_CONSOLE } from "../../appliance/vm.ts";
 import { freePort, tempDir, waitFor } from "../helpers.ts";
 
 const why = qemuMissing() ?? ovmfMissing() ?? (imageStale() ? buildMissing() : undefined);
@@ -56,7 +56,7 @@ describe.skipIf(why !== undefined)("appliance ISO boots", () => {
       configDisk(disk, {
         "tandem.toml": CONFIG,
         "cluster.key": key,
-        "appliance.conf": `node=alpha\nip=eth0:${GUEST}/24\n`,
+        "appliance.conf": `node=alpha\nip=eth0:${GUEST}/24\npassword_hash=${TEST_CONSOLE.hash}\n`,
       }, dir);
       const port = await freePort();
       const vm = boot({
@@ -64,6 +64,7 @@ describe.skipIf(why !== undefined)("appliance ISO boots", () => {
         media,
         smp: 1,
         configDisk: disk,
+        password: TEST_CONSOLE.password,
         console: join(dir, `${media}.console`),
         net: ["-netdev", `user,id=n0,net=198.18.5.0/24,hostfwd=tcp:127.0.0.1:${port}-${GUEST}:9480`, "-device", "virtio-net-pci,netdev=n0"],
       });

@@ -12,14 +12,19 @@
  * server stopped leaves the kernel's table within fall × interval + timeout
  * and is back after rise; a drain through the API sets its weight to 0 there
  * without dropping an established connection. No false failover while both
- * run. Powering alpha off (qemu killed) moves the address and the
- * IPVS service to bravo and the client is served again. The kernel's IPVS
- * table is read at each node's console (/proc/net/ip_vs). Prints the boot and
+ * run. Both run an armed watchdog (softdog); alpha's tandem stopped with
+ * SIGSTOP (a frozen control plane, its address still up) gets alpha's VM reset
+ * by the watchdog within its timeout, and bravo, whose fence device is the
+ * watchdog, takes the address and the IPVS service only twice the watchdog
+ * timeout after alpha was declared dead: alpha's VM is gone before bravo is
+ * last seen not holding the address, so there is no moment with two holders;
+ * the client is served again. The kernel's IPVS table is read at each node's
+ * console (/proc/net/ip_vs), after a login. Prints the boot, watchdog and
  * failover times. Needs root and qemu; skips with the reason otherwise.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { ADDR, pairMissing, startPair, TIMERS, waitRunning, type Node, type Pair } from "../../appliance/pair.ts";
+import { ADDR, pairMissing, startPair, TIMERS, WATCHDOG_TIMEOUT_MS, waitRunning, type Node, type Pair } from "../../appliance/pair.ts";
 import { buildMissing, ensureImage, imageStale, qemuMissing } from "../../appliance/vm.ts";
 import { waitFor } from "../helpers.ts";
 import { parseProcIpVs, type ProcVirtualService } from "./proc-ip-vs.ts";
@@ -160,13 +165,25 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     await waitFor("alpha's IPVS with rs1 at weight 1 again", async () => (JSON.stringify(await procIpVs("alpha")) === JSON.stringify(PROGRAMMED) ? true : undefined), 10_000, 200);
   }, 40_000);
 
-  test("powering alpha off moves the address and the IPVS service to bravo; the client is served again", async () => {
+  test("alpha's tandem frozen (SIGSTOP): its watchdog resets its VM, bravo takes over only after twice the watchdog timeout, never while alpha runs; the client is served again", async () => {
     expect(falseTakeovers).toBe(0);
     watching = false;
     await watcher;
-    const cut = Date.now();
-    await pair!.powerCut("alpha");
-    const vipAt = await waitFor("bravo to start the address", async () => (vipOn(await api("bravo", "/v1/status")).bravo === "started" ? Date.now() : undefined), FAILOVER_TIMEOUT_MS, 200);
+    for (const node of ["alpha", "bravo"] as const) expect((await api(node, "/v1/status")).modules?.watchdog).toMatchObject({ phase: "armed", timeoutMs: WATCHDOG_TIMEOUT_MS, withheld: null });
+    expect(pair!.vms.alpha!.console()).toMatch(/watchdog: Software Watchdog/);
+    let resetAt: number | undefined;
+    void pair!.vms.alpha!.exited.then(() => (resetAt = Date.now()));
+    await pair!.freeze("alpha");
+    const frozenAt = Date.now();
+    /** When the last answer of bravo that it did not hold the address was asked: bravo started it after that. */
+    let notHoldingAsked = frozenAt;
+    const vipAt = await waitFor("bravo to start the address", async () => {
+      const asked = Date.now();
+      const state = vipOn(await pair!.api("bravo", "/v1/status")).bravo;
+      if (state === "started") return Date.now();
+      if (state === "stopped") notHoldingAsked = asked;
+      return undefined;
+    }, FAILOVER_TIMEOUT_MS, 200);
     const servedAt = await waitFor("the client to be served through bravo", async () => {
       const d = await api("bravo", "/v1/director/");
       if (!d.active) return undefined;
@@ -178,7 +195,16 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
       throw new Error(`${e.message}\nbravo: ${JSON.stringify(await pair!.api("bravo", "/v1/director/"))}\nclient: ${JSON.stringify(await pair!.client(2))}\n` +
         `--- neighbours: client ---\n${neigh(pair!.ns.client)}--- rs1 ---\n${neigh(pair!.ns.rs1)}--- bravo's address and IPVS ---\n${kernel}\n--- bravo console ---\n${pair!.vms.bravo!.console().slice(-5000)}`);
     });
-    console.log(`appliance pair: failover (alpha powered off): address on bravo in ${((vipAt - cut) / 1000).toFixed(1)} s, client served again in ${((servedAt - cut) / 1000).toFixed(1)} s; false takeovers before: ${falseTakeovers}`);
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    console.log(`appliance pair: watchdog (${s(WATCHDOG_TIMEOUT_MS)}): alpha's tandem frozen; alpha's VM reset by its watchdog after ${resetAt === undefined ? "never" : s(resetAt - frozenAt)}; bravo not holding the address ${s(notHoldingAsked - frozenAt)} after, holding it ${s(vipAt - frozenAt)} after (fencing timeout ${s(2 * WATCHDOG_TIMEOUT_MS)} after alpha's death at ${s(TIMERS.deadtime)}); client served again after ${s(servedAt - frozenAt)}`);
+    expect(resetAt).toBeDefined();
+    expect(pair!.vms.alpha!.console()).toMatch(/softdog: Initiating system reboot/);
+    // Reset by the kernel's timer: after the last pet (at most a fifth of the timeout before the freeze), within the timeout and some slack.
+    expect(resetAt! - frozenAt).toBeGreaterThan(WATCHDOG_TIMEOUT_MS * 0.8 - SLACK_MS);
+    expect(resetAt! - frozenAt).toBeLessThan(WATCHDOG_TIMEOUT_MS + SLACK_MS);
+    // No moment with two holders: alpha's VM was gone before bravo was last seen not holding the address.
+    expect(resetAt!).toBeLessThanOrEqual(notHoldingAsked);
+    expect(vipAt - frozenAt).toBeGreaterThanOrEqual(2 * WATCHDOG_TIMEOUT_MS);
     const d = await api("bravo", "/v1/director/");
     expect(d.active).toBe(true);
     expect(d.virtualServices[0].servers.every((s: Json) => s.healthy && s.weight > 0)).toBe(true);

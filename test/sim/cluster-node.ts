@@ -8,6 +8,9 @@
  * adapters' `agents` (modules/resources/adapters.ts): each action is handed
  * to the scenario (`Outside`), which keeps the machine's truth and answers on
  * virtual time; an answer reaches the process that asked, if it still runs.
+ * With [watchdog], the real watchdog module runs too, on the machine's
+ * watchdog device that the scenario keeps (`Outside.watchdog`), and a
+ * `watchdog` fence device is the real one, waiting on the machine's clock.
  *
  * - The config is a real config text; a reload (`reload()`) is the runtime's:
  *   it reads the node's current text through the runtime's ConfigSource.
@@ -30,9 +33,11 @@ import { Runtime } from "../../core/runtime/runtime.ts";
 import { heartbeatModule } from "../../modules/heartbeat/index.ts";
 import type { Input as HbInput, State as HbState } from "../../modules/heartbeat/engine.ts";
 import type { AgentAction, AgentStatus } from "../../core/agent.ts";
-import type { AgentAdapters } from "../../modules/resources/adapters.ts";
+import { realAgents, type AgentAdapters } from "../../modules/resources/adapters.ts";
 import type { FenceDevice } from "../../modules/resources/fencing/device.ts";
 import { resourcesModule } from "../../modules/resources/index.ts";
+import { watchdogModule } from "../../modules/watchdog/index.ts";
+import type { WatchdogDevice } from "../../modules/watchdog/device.ts";
 import type { AdminCommand, Effect, Input, State } from "../../modules/resources/engine.ts";
 import type { ResourcesService } from "../../modules/resources/service.ts";
 import { withSimKey } from "./config.ts";
@@ -43,6 +48,8 @@ import type { NodeContext } from "./world.ts";
 export interface Outside {
   run(proc: ClusterProcess, resource: string, action: AgentAction, signal: AbortSignal | undefined, answer: (status: AgentStatus) => void): void;
   fence(proc: ClusterProcess, node: string, answer: (ok: boolean) => void): void;
+  /** The machine's watchdog device, opened by the process's watchdog module (with [watchdog]). */
+  watchdog(proc: ClusterProcess): WatchdogDevice;
 }
 
 export interface CoordStepInfo {
@@ -93,7 +100,7 @@ const FILE = "/sim/tandem.toml";
 /** Boot one process of a cluster node. */
 export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterProcess {
   const load = (): LoadResult => {
-    const r = parseConfig(o.configText(), FILE, [heartbeatModule, resourcesModule]);
+    const r = parseConfig(o.configText(), FILE, [heartbeatModule, resourcesModule, watchdogModule]);
     return r.ok ? { ...r, config: withSimKey(r.config) } : r;
   };
   const first = load();
@@ -135,15 +142,19 @@ export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterPro
   const agents: AgentAdapters = {
     agent: (r) => ({
       name: r.agent,
+      // A violation the scenario finds as an action begins goes to the world, not into the agent's promise (where the executor would take it for an error of the agent).
       run: (action, options) =>
         new Promise((resolve) =>
-          o.outside.run(proc, r.name, action, options.signal, (status) => {
-            resolve({ action, status, exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: "" });
-            settle();
-          }),
+          guarded(() =>
+            o.outside.run(proc, r.name, action, options.signal, (status) => {
+              resolve({ action, status, exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: "" });
+              settle();
+            }),
+          ),
         ),
     }),
-    fenceDevice: (d, self): FenceDevice => ({
+    // The real watchdog fence device on the machine's clock: its wait is what is tested; an answer settles as the sim's do.
+    fenceDevice: (d, self, services, clock): FenceDevice => d.agent === "watchdog" ? realAgents.fenceDevice(d, self, services, { ...clock, after: (ms, fn) => clock.after(ms, () => (fn(), settle())) }) : ({
       name: d.name,
       kind: d.agent,
       action: d.action,
@@ -167,9 +178,9 @@ export function clusterNode(ctx: NodeContext, o: ClusterNodeOptions): ClusterPro
     log: silent,
     events,
     metrics: new Metrics(),
-    adapters: { datagrams, steps, agents },
+    adapters: { datagrams, steps, agents, watchdog: () => o.outside.watchdog(proc) },
     configSource: { load: () => Promise.resolve(load()) },
-    defs: [heartbeatModule, { ...resourcesModule, create: (mctx) => (resources = resourcesModule.create(mctx) as ResourcesService) }],
+    defs: [heartbeatModule, { ...resourcesModule, create: (mctx) => (resources = resourcesModule.create(mctx) as ResourcesService) }, watchdogModule],
     config,
     version: "sim",
     onExit: (code) => ctx.exit(code),

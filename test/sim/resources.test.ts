@@ -33,7 +33,15 @@
  *   stops of any node, one node cut off by a partition;
  * - fencing: alpha and bravo, fencing, two-node rules: crashes, freezes
  *   shorter and longer than deadtime, one member cut off;
- * - freeze: alpha, bravo and witness, no fencing: freezes of any node.
+ * - freeze: alpha, bravo and witness, no fencing: freezes of any node;
+ * - watchdog: alpha, bravo and witness, every member running the real
+ *   watchdog module ([watchdog] timeout 2 s) on a machine watchdog the sim
+ *   keeps (its timer runs on the world's clock: a frozen process pets no
+ *   more, and a machine not petted for the timeout is reset: off, and on
+ *   again rebootMs later), and the real `watchdog` fence device (a silent
+ *   peer counts as fenced twice the timeout after its death): crashes, clean
+ *   stops, freezes within deadtime and up to twice the timeout, one member
+ *   cut off.
  *
  * Checked after every coordinator step, at every start an agent begins and at
  * the stated times (each names the seed through forEachSeed):
@@ -61,6 +69,11 @@
  *      took it away is started elsewhere only once a fence powered it off
  *      since, while the starting node does not see it up; with a broken fence
  *      device, never.
+ *    - watchdog: no window at all either. Moreover, what a member ran when a
+ *      fault took it away is started elsewhere, while the starting node does
+ *      not see it up and its last report does not say it stopped there, only
+ *      twice the watchdog timeout after the fault (with a wait of 0.5 or 1.5
+ *      timeouts, seeds fail: split brain, or this check).
  * 2. one agent operation at a time per resource and machine (a cancelled
  *    monitor aside), and never a start of what is active there already;
  * 3. convergence: settleBound() after every fault was undone (every machine
@@ -91,12 +104,16 @@ import { deriveSeed, forEachSeedAsync } from "./seeds.ts";
 import { parseSimConfig, resourcesText, simConfigText } from "./config.ts";
 import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type SimNode } from "./world.ts";
+import type { WatchdogDevice } from "../../modules/watchdog/device.ts";
 
-type Family = "pair" | "fencing" | "freeze" | "mixed" | "roll";
+type Family = "pair" | "fencing" | "freeze" | "mixed" | "roll" | "watchdog";
+const FAMILIES: readonly Family[] = ["pair", "fencing", "freeze", "mixed", "roll", "watchdog"];
 
-const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15 };
+const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15, watchdog: 60 };
 /** A seed takes about 130 ms (mixed and roll: 220, their timers are slower), so long runs (SIM_SEEDS) get time in proportion. */
-const MS_PER_SEED: Record<Family, number> = { pair: 300, fencing: 300, freeze: 300, mixed: 500, roll: 500 };
+const MS_PER_SEED: Record<Family, number> = { pair: 300, fencing: 300, freeze: 300, mixed: 500, roll: 500, watchdog: 300 };
+/** watchdog: every member's [watchdog] timeout (the shortest the config takes); a silent peer counts as fenced twice this after its death. */
+const WATCHDOG_TIMEOUT_MS = 2_000;
 const timeLimitMs = (family: Family) => 60_000 + MS_PER_SEED[family] * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
 
 /**
@@ -122,6 +139,17 @@ const slowest = (ts: readonly Timers[]): Timers => ({
 });
 
 const MEMBERS = ["alpha", "bravo"] as const;
+
+/** watchdog: the fence device is every member's watchdog (and no power device). */
+const WATCHDOG_TEXT = [
+  `[[resources.fence_device]]`,
+  `name = "watchdog"`,
+  `agent = "watchdog"`,
+  `timeout = "${(3 * WATCHDOG_TIMEOUT_MS) / 1000}s"`,
+  `[watchdog]`,
+  `timeout = "${WATCHDOG_TIMEOUT_MS / 1000}s"`,
+  "",
+].join("\n");
 const ARBITER = "witness";
 
 /** A machine as the sim knows it, apart from any process on it: what runs there (the truth), and its agents at work. */
@@ -135,6 +163,8 @@ interface Machine {
   /** Resources whose monitor answers "failed" until they are stopped. */
   failing: Set<string>;
   ops: Map<number, { resource: string; action: AgentAction; cancelled: boolean }>;
+  /** The watchdog's timer while armed: it resets the machine unless petted first. */
+  watchdog: (() => void) | null;
 }
 
 type Fault =
@@ -233,12 +263,13 @@ class Scenario {
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
     const drawn = this.drawConfig();
-    const textOf = (timers: Timers, resources = drawn) => simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + resourcesText(resources);
+    const textOf = (timers: Timers, resources = drawn) =>
+      simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + (family === "watchdog" ? resourcesText({ ...resources, fencing: false }) + WATCHDOG_TEXT : resourcesText(resources));
     for (const [n, timers] of own) this.texts.set(n, textOf(timers));
     this.config = clusterConfigOf(parseSimConfig(this.texts.get(MEMBERS[0])!).raw.resources!);
 
     for (const name of this.names) {
-      this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map() });
+      this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map(), watchdog: null });
       const clockOffsetMs = r.chance(0.2) ? 0 : r.int(10_000_000);
       const firstStartDelayMs = r.between(0, t.initdeadMs / 4);
       this.nodes.set(
@@ -248,7 +279,7 @@ class Scenario {
             configText: () => this.texts.get(name)!,
             clockOffsetMs,
             firstStartDelayMs,
-            outside: { run: (...a) => this.agentRun(...a), fence: (...a) => this.fence(...a) },
+            outside: { run: (...a) => this.agentRun(...a), fence: (...a) => this.fence(...a), watchdog: (proc) => this.watchdogDevice(proc) },
             onCoordStep: (info) => this.onCoordStep(info),
             ...(family === "mixed" || family === "roll" ? { onHbStep: () => this.checkLeases() } : {}),
           }),
@@ -297,7 +328,9 @@ class Scenario {
     const members = Math.max(...this.config.groups.map((g) => g.members.length));
     // roll: a deadtime shrunk just before the heal still holds for the old one.
     const held = this.family === "roll" ? t.deadtimeMs : 0;
-    return held + t.deadtimeMs + this.fenceMs + this.rebootMs + t.initdeadMs + 2 * t.deadtimeMs + this.failureTimeoutMs + 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
+    // watchdog: a fence waits twice the timeout, and a node may be reset by its own watchdog (a timeout after its last pet) and reboot.
+    const watchdog = this.family === "watchdog" ? 3 * WATCHDOG_TIMEOUT_MS + this.rebootMs : 0;
+    return held + watchdog + t.deadtimeMs + this.fenceMs + this.rebootMs + t.initdeadMs + 2 * t.deadtimeMs + this.failureTimeoutMs + 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
   }
 
   // ---- the cluster drawn for a seed ----
@@ -328,7 +361,7 @@ class Scenario {
       const preferred = [null, ...MEMBERS][r.int(3)]!;
       groups.push({ name, members, preferredNode: preferred, stickiness: r.chance(0.5) ? 0 : INFINITY });
     }
-    return { resources, groups, locations: [], colocations: [], orders: [], fencing: this.family === "fencing" };
+    return { resources, groups, locations: [], colocations: [], orders: [], fencing: this.family === "fencing" || this.family === "watchdog" };
   }
 
   private drawFault(): Fault {
@@ -352,6 +385,11 @@ class Scenario {
         return { kind: "partition", side: [member()], ms: r.between(0.5, 6) * dt };
       case "freeze":
         return { kind: "freeze", node: node(), ms: r.chance(0.3) ? r.between(0.1, 0.9) * dt : r.between(1.1, 5) * dt };
+      case "watchdog":
+        if (roll < 0.55) return { kind: "crash", node: member(), downMs: r.between(0.2, 5) * dt };
+        if (roll < 0.62) return { kind: "stop", node: member(), downMs: r.between(0.2, 5) * dt };
+        if (roll < 0.85) return { kind: "freeze", node: member(), ms: r.chance(0.3) ? r.between(0.1, 0.9) * dt : r.between(1.1, 2 * WATCHDOG_TIMEOUT_MS / dt) * dt };
+        return { kind: "partition", side: [member()], ms: r.between(0.5, 4 * WATCHDOG_TIMEOUT_MS / dt) * dt };
       case "roll":
         return { kind: "partition", side: [node()], ms: r.between(0.5, 6) * dt };
     }
@@ -498,6 +536,8 @@ class Scenario {
   private powerOff(name: string): void {
     const m = this.machines.get(name)!;
     if (this.world.isUp(name)) this.world.crash(name);
+    m.watchdog?.();
+    m.watchdog = null;
     m.on = false;
     m.epoch++;
     m.active.clear();
@@ -592,6 +632,43 @@ class Scenario {
       if (ok && attempt > 1) this.taken.add("fenced after a failure");
       this.toProcess(proc.name, inc, `fenced ${target} ${ok}`, () => answer(ok));
     });
+  }
+
+  /**
+   * The machine's watchdog as the kernel keeps it: opened and set, its timer
+   * runs on the world's clock (a frozen process pets no more); a pet restarts
+   * it, the magic close stops it; when it runs out the machine is reset (off,
+   * and on again rebootMs later).
+   */
+  private watchdogDevice(proc: ClusterProcess): WatchdogDevice {
+    const m = this.machines.get(proc.name)!;
+    const epoch = m.epoch;
+    let timeoutMs = 0;
+    const arm = () => {
+      if (m.epoch !== epoch) return;
+      m.watchdog?.();
+      m.watchdog = this.world.clock.after(timeoutMs, () => {
+        if (m.epoch !== epoch || !m.on) return;
+        this.world.note(`watchdog: ${m.name} not petted for ${timeoutMs} ms: reset`);
+        this.taken.add("watchdog reset");
+        if (this.nodes.get(m.name)!.frozen) this.taken.add("frozen member reset by its watchdog");
+        this.powerOff(m.name);
+        this.world.clock.after(this.rebootMs, () => this.powerOn(m.name));
+      });
+    };
+    return {
+      setTimeout: (seconds) => {
+        timeoutMs = seconds * 1000;
+        arm();
+        return seconds;
+      },
+      pet: arm,
+      close: (magic) => {
+        if (!magic || m.epoch !== epoch) return;
+        m.watchdog?.();
+        m.watchdog = null;
+      },
+    };
   }
 
   /** An answer reaches the process that asked, if it still runs (held while it is frozen). */
@@ -719,6 +796,7 @@ class Scenario {
    * only once it was fenced since, while the starting node does not see it up.
    */
   private checkTakeover(proc: ClusterProcess, resource: string): void {
+    if (this.family === "watchdog") return this.checkWatchdogTakeover(proc, resource);
     if (this.family !== "fencing" || !this.def(resource).exclusive) return;
     for (const other of MEMBERS) {
       if (other === proc.name) continue;
@@ -727,6 +805,27 @@ class Scenario {
       if (status === "up" || status === "leaving" || !lost || !lost.held.has(resource)) continue;
       if ((this.fencedAt.get(other) ?? -Infinity) < lost.at) this.fail(`${proc.name} takes over ${resource} from ${other}, lost at ${lost.at}, which was not fenced since`);
       this.taken.add("takeover after a fence");
+    }
+  }
+
+  /**
+   * watchdog: what a member ran when a fault took it away starts elsewhere,
+   * while the starting node does not see it up and its last report does not
+   * say it stopped there (a report after a thaw may), only twice the watchdog
+   * timeout after.
+   */
+  private checkWatchdogTakeover(proc: ClusterProcess, resource: string): void {
+    if (!this.def(resource).exclusive) return;
+    for (const other of MEMBERS) {
+      if (other === proc.name) continue;
+      const status = proc.coord!.peers[other]?.status;
+      const lost = this.lost.get(other);
+      if (status === "up" || status === "leaving" || !lost || !lost.held.has(resource)) continue;
+      const report = proc.coord!.peers[other]?.report;
+      if (report?.states[resource] === "stopped" && !report.pending.includes(resource)) continue;
+      const after = this.world.now() - lost.at;
+      if (after < 2 * WATCHDOG_TIMEOUT_MS) this.fail(`${proc.name} takes over ${resource} from ${other} ${after} ms after it was lost, before twice the watchdog timeout`);
+      this.taken.add("takeover after twice the watchdog timeout");
     }
   }
 
@@ -806,6 +905,10 @@ const PATHS: Record<Family, string[]> = {
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
   mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],
+  watchdog: [
+    "member crashed", "member stopped", "member frozen within deadtime", "member frozen past deadtime", "member isolated", "monitor failure", "admin standby",
+    "watchdog reset", "frozen member reset by its watchdog", "takeover after twice the watchdog timeout", "converged",
+  ],
   roll: [
     "quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "lease checked against a declaration",
     "changed resource refused", "changed resource applied", "converged",
@@ -813,7 +916,7 @@ const PATHS: Record<Family, string[]> = {
 };
 
 describe("resources (coordinator and heartbeat engines) in the simulator", () => {
-  for (const family of ["pair", "fencing", "freeze", "mixed", "roll"] as const) {
+  for (const family of FAMILIES) {
     const name = `${family}: invariants hold over many seeds`;
     test(
       name,
@@ -830,6 +933,6 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
 
   test("a seed replays to the same trace", async () => {
     const trace = async (family: Family) => (await scenario(7, family)).world.trace.join("\n");
-    for (const family of ["pair", "fencing", "freeze", "mixed", "roll"] as const) expect(await trace(family)).toBe(await trace(family));
+    for (const family of FAMILIES) expect(await trace(family)).toBe(await trace(family));
   });
 });

@@ -9,6 +9,8 @@ import { NAME_PATTERN } from "../../../core/config/primitives.ts";
 import { describeValue, didYouMean } from "../../../core/config/problems.ts";
 import type { AgentStatus } from "../../../core/agent.ts";
 import { runProcess, selfCommand, type ProcessSpec } from "../../../core/os/process.ts";
+import { realClock, type Clock } from "../../../core/time.ts";
+import { WatchdogFenceDevice } from "./watchdog.ts";
 import type { CheckResult, FenceAction, FenceDevice, FenceOptions, FenceResult, FenceStatus } from "./device.ts";
 import { execCommand, fenceAgentCommand, FENCE_AGENT_PATTERN, labCommand, portProblem, refuse, type FenceCommand, type ParamValue, type Params } from "./kinds.ts";
 
@@ -38,6 +40,10 @@ export interface DeviceContext {
   self?: string;
   /** How to run this program again, for `lab` devices; selfCommand() when missing. */
   program?: readonly string[];
+  /** What a `watchdog` device waits on; the real clock when missing. */
+  clock?: Clock;
+  /** This node's armed watchdog's timeout (the "watchdog" service), for `watchdog` devices; none when missing. */
+  watchdogTimeoutMs?: () => number | undefined;
 }
 
 const DEF_KEYS: readonly string[] = ["name", "agent", "params", "nodes", "host_map", "action", "timeout", "password_file"];
@@ -103,7 +109,7 @@ function commandOf(device: string, def: Record<string, unknown>, params: Params,
   if (agent === "exec") return execCommand(device, params, action);
   if (agent === "lab") return labCommand(device, params, action, context.program ?? selfCommand());
   if (typeof agent === "string" && FENCE_AGENT_PATTERN.test(agent)) return fenceAgentCommand(device, agent, params, action, passwordFile);
-  return refuse(device, `unknown agent ${describeValue(agent)}: expected "exec", "lab" or a fence-agents agent named fence_* (such as "fence_ipmilan")`);
+  return refuse(device, `unknown agent ${describeValue(agent)}: expected "exec", "lab", "watchdog" or a fence-agents agent named fence_* (such as "fence_ipmilan")`);
 }
 
 /** A device's table checked and made a device. Throws RangeError, naming the device and the key, for a bad one. */
@@ -120,6 +126,7 @@ export function createFenceDevice(def: unknown, context: DeviceContext = {}): Fe
   if (!ACTIONS.includes(action as FenceAction)) refuse(name, `action must be "off" or "reboot"; found ${describeValue(action)}`);
   const params = checkParams(name, def.params);
   const nodes = checkNodes(name, def.nodes);
+  if (def.agent === "watchdog") return watchdogDevice(name, def, params, nodes, context);
   const command = commandOf(name, def, params, action as FenceAction, context);
   return new CommandFenceDevice({
     name,
@@ -130,6 +137,21 @@ export function createFenceDevice(def: unknown, context: DeviceContext = {}): Fe
     hostMap: checkHostMap(name, def.host_map, nodes),
     self: context.self,
     command,
+  });
+}
+
+/** `watchdog`: a silent peer counts as fenced after twice the watchdog timeout (fencing/watchdog.ts); no params, no host_map. */
+function watchdogDevice(name: string, def: Record<string, unknown>, params: Params, nodes: string[], context: DeviceContext): FenceDevice {
+  if (Object.keys(params).length) refuse(name, "a watchdog device takes no params: it waits on the [watchdog] section's timeout");
+  if (def.host_map !== undefined) refuse(name, "a watchdog device has no host_map: it reaches no device");
+  return new WatchdogFenceDevice({
+    name,
+    timeoutMs: checkTimeout(name, def.timeout ?? DEFAULT_FENCE_TIMEOUT),
+    nodes,
+    self: context.self,
+    clock: context.clock ?? realClock,
+    watchdogTimeoutMs: context.watchdogTimeoutMs ?? (() => undefined),
+    isName: (node) => NAME_RE.test(node),
   });
 }
 

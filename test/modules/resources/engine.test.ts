@@ -432,6 +432,23 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("alpha").of("fence")).toHaveLength(1);
   });
 
+  test("a fence that answers after its target came back up (a new process) leaves no fenced mark: the group fails back to it", () => {
+    const { h, active } = running("bravo", { fencing: true });
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    expect(h.node("alpha").of("fence")).toEqual([{ type: "fence", node: "bravo" }]);
+    h.restart("bravo");
+    h.restore("alpha", "bravo");
+    h.see("alpha", "bravo", "up");
+    h.see("bravo", "alpha", "up");
+    h.start("bravo");
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    expect(h.node("alpha").state.fence).toEqual({});
+    active.delete("bravo");
+    h.settle(active);
+    expect([...(active.get("bravo") ?? [])]).toEqual(WEB);
+  });
+
   test("a failed fence: no takeover; the fence is tried again after fenceRetryMs, and its success allows the takeover", () => {
     const { h } = running("bravo", { fencing: true });
     const alpha = h.node("alpha");
