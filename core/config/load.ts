@@ -53,7 +53,6 @@ export interface Config {
     /** PEM texts of certFile and keyFile, read by loadConfig. */
     tls?: { cert: string; key: string };
     caFile?: string;
-    fingerprint?: string;
     insecureHttp: boolean;
     hosts: string[];
     maxConnections: number;
@@ -112,7 +111,6 @@ export function parseConfig(text: string, file: string, modules: readonly Module
       ...(raw.api.cert_file !== undefined ? { certFile: resolve(dir, raw.api.cert_file) } : {}),
       ...(raw.api.key_file !== undefined ? { keyFile: resolve(dir, raw.api.key_file) } : {}),
       ...(raw.api.ca_file !== undefined ? { caFile: resolve(dir, raw.api.ca_file) } : {}),
-      ...(raw.api.fingerprint !== undefined ? { fingerprint: raw.api.fingerprint } : {}),
       insecureHttp: raw.api.insecure_http,
       hosts: raw.api.hosts.map((h) => h.toLowerCase()),
       maxConnections: raw.api.max_connections,

@@ -36,10 +36,7 @@ export const ApiSchema = Type.Object(
     ),
     cert_file: Type.Optional(Type.String({ minLength: 1, description: "PEM certificate (chain) the API serves HTTPS with, with key_file; unset: plain HTTP" })),
     key_file: Type.Optional(Type.String({ minLength: 1, description: "PEM private key of cert_file (mode 0600)" })),
-    ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate the CLI verifies the API's certificate with; unset: the system's CAs (or fingerprint)" })),
-    fingerprint: Type.Optional(
-      Type.String({ pattern: "^sha256:([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$", description: "the CLI accepts only the API certificate with this SHA-256 fingerprint, instead of verifying it against a CA (sha256:AB:CD:... or sha256:abcd..., as `openssl x509 -fingerprint -sha256` prints)" }),
-    ),
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate the CLI verifies the API's certificate with (a self-signed certificate given here is pinned); unset: the system's CAs" })),
     insecure_http: Type.Boolean({
       default: false,
       description: "let the CLI send mutating calls (with the token) over plain HTTP to a non-loopback address; for an isolated network only (`tandem check` warns)",

@@ -46,6 +46,8 @@ ${hb}${o.more ?? ""}
 [api]
 port = 9480
 token_file = "api.token"
+# The lab's network is its own namespaces: the CLI may send the token over plain HTTP.
+insecure_http = true
 `;
 }
 
