@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import fc from "fast-check";
+import type { RouteInfo } from "../../core/api/routes.ts";
 import { startWorker, type RunningWorker } from "../core/api/api-worker.ts";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
@@ -14,7 +15,7 @@ const TOKEN = "fuzz-token-0123456789";
 let w: RunningWorker;
 
 beforeAll(async () => {
-  const routes = [
+  const routes: RouteInfo[] = [
     { method: "post" as const, path: "/v1/mod/act/{name}", summary: "a module's action", mutating: true, produces: "application/json" as const, responses: { 202: "accepted" } },
     { method: "get" as const, path: "/v1/mod/", summary: "a module's status", produces: "application/json" as const, responses: { 200: "status" } },
   ];
