@@ -2,10 +2,16 @@
  * The admin commands: `tandem status|standby|online|move|clear|cleanup`. Each
  * is a call to a node's HTTP API (the node named by --node, else this host's,
  * else the first member that answers), with the token from the config's
- * api.token_file for the commands that change something.
+ * api.token_file for the commands that change something (api.read_token_file
+ * for the others). Over HTTPS the API's certificate is verified against
+ * api.ca_file (else the system's CAs; a self-signed certificate given as its
+ * own CA is pinned); a
+ * mutating call over plain HTTP to an address other than loopback is refused
+ * unless api.insecure_http says the network is trusted.
  */
 import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
+import { isIPv6 } from "node:net";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse } from "./cli.ts";
 import { loadConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
@@ -31,26 +37,35 @@ export const ADMIN_OPTIONS = {
 interface Target {
   urls: string[];
   token: string | null;
+  readToken: string | null;
+  /** The CA (PEM) the API's certificate is verified with; null: the system's. */
+  tls: { ca: string } | null;
+  insecureHttp: boolean;
 }
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i;
 
 export async function target(values: { config?: string; node?: string; api?: string }): Promise<Target> {
   if (!values.config) fail("missing -c FILE");
   const loaded = await loadConfig(values.config, MODULES);
   if (!loaded.ok) fail(loaded.problems.map((p) => formatProblem(values.config!, p)).join("\n"));
   const config = loaded.config;
-  const token = config.api.tokenFile ? readFileSync(config.api.tokenFile, "utf8").trim() : null;
-  if (values.api) return { urls: [values.api.replace(/\/$/, "")], token };
+  const api = config.api;
+  const tls = api.caFile ? { ca: readFileSync(api.caFile, "utf8") } : null;
+  const base = { token: api.token ?? null, readToken: api.readToken ?? null, tls, insecureHttp: api.insecureHttp };
+  if (values.api) return { urls: [values.api.replace(/\/$/, "")], ...base };
   const url = (name: string) => {
     const n = config.nodes.find((x) => x.name === name)!;
-    return `http://${config.api.bind ?? n.address}:${config.api.port}`;
+    const host = api.bind ?? n.address;
+    return `${api.tls ? "https" : "http"}://${isIPv6(host) ? `[${host}]` : host}:${api.port}`;
   };
   const members = config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name);
   if (values.node) {
     if (!config.nodes.some((n) => n.name === values.node)) fail(`no node named "${values.node}" in ${values.config}`);
-    return { urls: [url(values.node)], token };
+    return { urls: [url(values.node)], ...base };
   }
   const here = members.find((m) => m === hostname());
-  return { urls: (here ? [here, ...members.filter((m) => m !== here)] : members).map(url), token };
+  return { urls: (here ? [here, ...members.filter((m) => m !== here)] : members).map(url), ...base };
 }
 
 class Unreachable extends Error {}
@@ -58,12 +73,19 @@ class Unreachable extends Error {}
 /** The first node's answer; connection failures move on to the next node. */
 export async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const errors: string[] = [];
+  const token = method === "POST" ? t.token : (t.readToken ?? t.token);
   for (const base of t.urls) {
+    const u = new URL(base);
+    if (method === "POST" && u.protocol === "http:" && !LOOPBACK.test(u.hostname) && !t.insecureHttp) {
+      errors.push(`${base}: refused to send the token over plain HTTP to a non-loopback address (serve HTTPS with api.cert_file and api.key_file, or set api.insecure_http = true on a trusted network)`);
+      continue;
+    }
     try {
       const res = await fetch(`${base}${path}`, {
         method,
-        headers: t.token && method === "POST" ? { authorization: `Bearer ${t.token}` } : {},
+        headers: token ? { authorization: `Bearer ${token}` } : {},
         signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+        ...(t.tls && u.protocol === "https:" ? { tls: t.tls } : {}),
       });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     } catch (e) {

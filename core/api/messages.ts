@@ -23,6 +23,43 @@ export const CONTROL_TIMEOUT_MS = 5000;
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Seconds a 503 asks the caller to wait (Retry-After). */
 export const RETRY_AFTER_S = 1;
+/**
+ * Open API connections (the worker's gate closes any past it at once).
+ * Each costs the process three descriptors (the client's, the gate's link to
+ * the server and the server's end of it): 128 of them stay well inside the
+ * soft limit of 1024 a systemd service gets. [api] max_connections.
+ */
+export const MAX_CONNECTIONS = 128;
+/** Open /v1/events streams; past it 503. [api] max_sse_clients. */
+export const MAX_SSE_CLIENTS = 32;
+/**
+ * A request's headers must arrive within this (a client sending them a byte
+ * at a time is cut off). Bun's HTTP server (uWebSockets) enforces it: its
+ * timer is not reset by partial headers; named here so tests hold it to it.
+ */
+export const HEADER_TIMEOUT_S = 10;
+/** A request's body must arrive within this, else 408 and the connection is closed. */
+export const BODY_TIMEOUT_MS = 10_000;
+
+/** Who may do what, and under which names the node may be asked (a Host header naming anything else is refused: DNS rebinding). */
+export interface Access {
+  /** The bearer token of mutating routes; null: they are refused. */
+  token: string | null;
+  /** The bearer token that reading routes (status, events, metrics, the modules' GETs) need; null: open. /healthz, the page and the OpenAPI document stay open. The token above is accepted too. */
+  readToken: string | null;
+  /** Host names and addresses (without port) a request may name in its Host header. */
+  hosts: string[];
+}
+
+/** Where and how the worker listens. */
+export interface ListenSpec {
+  hostname: string;
+  port: number;
+  /** PEM texts: HTTPS when given. */
+  tls: { cert: string; key: string } | null;
+  maxConnections: number;
+  maxSseClients: number;
+}
 
 /** A request for a route whose handler runs on the control thread. */
 export interface ForwardedRequest {
@@ -41,9 +78,9 @@ export interface ForwardedResponse {
 }
 
 export type ToWorker =
-  | { type: "init"; version: string; dashboard: string; token: string | null; routes: RouteInfo[]; history: TandemEvent[] }
-  | { type: "listen"; id: number; hostname: string; port: number }
-  | { type: "token"; token: string | null }
+  | { type: "init"; version: string; dashboard: string; access: Access; routes: RouteInfo[]; history: TandemEvent[] }
+  | { type: "listen"; id: number; spec: ListenSpec }
+  | { type: "access"; access: Access }
   | { type: "routes"; routes: RouteInfo[] }
   | { type: "events"; events: TandemEvent[] }
   | { type: "status"; body: Record<string, unknown> }

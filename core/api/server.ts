@@ -15,7 +15,7 @@ import { problem } from "./problem.ts";
 import { matchPath, type RouteInfo, type RouteSpec } from "./routes.ts";
 import { workerEntry } from "../threads.ts";
 import { dashboardHtml } from "./dashboard.ts";
-import { EVENT_BATCHES_IN_FLIGHT, type ForwardedRequest, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
+import { type Access, EVENT_BATCHES_IN_FLIGHT, type ListenSpec, type ForwardedRequest, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
 
 /** After a stop request, how long the worker has to close its listener before it is terminated. */
 const WORKER_STOP_MS = 1000;
@@ -28,6 +28,18 @@ export interface Listen {
 
 export function listenAddress(config: Config, node: NodeConfig, override?: Listen): Listen {
   return override ?? { hostname: config.api.bind ?? node.address, port: config.api.port };
+}
+
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+
+/** The tokens, and the names a Host header may give: every node's address, where the API listens, loopback and api.hosts. */
+export function apiAccess(config: Config, at: Listen): Access {
+  const hosts = [...config.nodes.map((n) => n.address), at.hostname.includes(":") ? `[${at.hostname}]` : at.hostname, ...LOOPBACK_NAMES, ...config.api.hosts];
+  return { token: config.api.token ?? null, readToken: config.api.readToken ?? null, hosts: [...new Set(hosts.map((h) => h.toLowerCase()))] };
+}
+
+function listenSpec(config: Config, at: Listen): ListenSpec {
+  return { ...at, tls: config.api.tls ?? null, maxConnections: config.api.maxConnections, maxSseClients: config.api.maxSseClients };
 }
 
 function reloadRoute(ctx: ModuleContext): RouteSpec {
@@ -50,7 +62,7 @@ const describe = ({ handler: _, ...info }: RouteSpec): RouteInfo => info;
 
 class ApiServer implements ModuleInstance {
   private worker: Worker | null = null;
-  private listen: Listen | null = null;
+  private listen: ListenSpec | null = null;
   private port = 0;
   private config: Config | null = null;
   private readonly reloadSpec: RouteSpec;
@@ -111,25 +123,27 @@ class ApiServer implements ModuleInstance {
     this.sent = history.at(-1)?.id ?? 0;
     const routes = this.controlRoutes().map(describe);
     this.told = JSON.stringify(routes);
-    this.post({ type: "init", version: this.version, dashboard: this.dashboard, token: config.api.token ?? null, routes, history });
+    const at = listenAddress(config, this.ctx.node, this.override);
+    this.post({ type: "init", version: this.version, dashboard: this.dashboard, access: apiAccess(config, at), routes, history });
     this.unsubscribe = this.ctx.events.subscribe(() => {
       if (this.flushing) return;
       this.flushing = true;
       queueMicrotask(() => this.forward());
     });
-    await this.bind(listenAddress(config, this.ctx.node, this.override));
+    await this.bind(listenSpec(config, at));
     this.ctx.log.info({ url: this.url() }, "API listening");
   }
 
   /** The worker binds a new address before it closes the old one, so a failed bind leaves the API where it was. */
   async reload(config: Config): Promise<void> {
     const at = listenAddress(config, this.ctx.node, this.override);
-    if (at.hostname !== this.listen?.hostname || at.port !== this.listen.port) {
-      await this.bind(at);
+    const spec = listenSpec(config, at);
+    if (JSON.stringify(spec) !== JSON.stringify(this.listen)) {
+      await this.bind(spec);
       this.ctx.log.info({ url: this.url() }, "API moved");
     }
     this.config = config;
-    this.post({ type: "token", token: config.api.token ?? null });
+    this.post({ type: "access", access: apiAccess(config, at) });
   }
 
   async stop(): Promise<void> {
@@ -150,18 +164,18 @@ class ApiServer implements ModuleInstance {
   }
 
   url(): string {
-    return this.worker && this.listen ? `http://${this.listen.hostname}:${this.port}/` : "";
+    return this.worker && this.listen ? `${this.listen.tls ? "https" : "http"}://${this.listen.hostname}:${this.port}/` : "";
   }
 
   status(): Record<string, unknown> {
-    return { url: this.url(), auth: this.config?.api.token ? "token" : "read-only" };
+    return { url: this.url(), auth: this.config?.api.token ? "token" : "read-only", read: this.config?.api.readToken ? "token" : "open" };
   }
 
-  private bind(at: Listen): Promise<void> {
+  private bind(at: ListenSpec): Promise<void> {
     const id = this.nextListen++;
     return new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.post({ type: "listen", id, hostname: at.hostname, port: at.port });
+      this.post({ type: "listen", id, spec: at });
     }).then((port) => {
       [this.listen, this.port] = [at, port];
     });
@@ -224,7 +238,7 @@ export function apiModule(version: string, override: Listen | undefined, modules
     name: "api",
     after: [],
     selected: () => true,
-    section: (config, node) => ({ ...listenAddress(config, node, override), tokenFile: config.api.tokenFile ?? null }),
+    section: (config, node) => ({ ...listenSpec(config, listenAddress(config, node, override)), tokenFile: config.api.tokenFile ?? null, readTokenFile: config.api.readTokenFile ?? null, hosts: config.api.hosts }),
     create: (ctx) => new ApiServer(ctx, override, version, dashboard),
   };
 }

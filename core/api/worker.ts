@@ -8,8 +8,17 @@
  * flight each, shared by every caller waiting) and the routes whose handlers
  * are there (at most MAX_ROUTES_IN_FLIGHT; past it 503 here, without a word to
  * the control thread). See messages.ts for the contract and its bounds.
+ *
+ * Clients reach Bun.serve through a gate: a TCP listener on the API's
+ * address that closes any connection past the limit at once and pipes the
+ * others, bytes unchanged (TLS included), to the server on a unix socket in a
+ * private directory. Bun.serve has no connection limit of its own.
  */
 import { timingSafeEqual } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type Server as Gate } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Hono, type Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Server } from "bun";
@@ -18,12 +27,16 @@ import { Metrics } from "../metrics.ts";
 import { problem } from "./problem.ts";
 import { matchPath, type RouteInfo, type RouteSpec } from "./routes.ts";
 import { openapi } from "./openapi.ts";
-import { CONTROL_TIMEOUT_MS, MAX_BODY_BYTES, MAX_ROUTES_IN_FLIGHT, MAX_WAITERS, RETRY_AFTER_S, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
+import { type Access, BODY_TIMEOUT_MS, CONTROL_TIMEOUT_MS, type ListenSpec, MAX_BODY_BYTES, MAX_ROUTES_IN_FLIGHT, MAX_WAITERS, RETRY_AFTER_S, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
 
 /** SSE: a comment line this often keeps proxies and the idle timeout from closing the stream. */
 export const SSE_KEEPALIVE_MS = 15_000;
 /** SSE: events queued for one slow client before it is disconnected. */
 export const SSE_CLIENT_QUEUE = 1000;
+/** SSE: events written to one client between two turns of the event loop (a replay of the whole history yields). */
+export const SSE_WRITE_BATCH = 64;
+/** Paths open without the read token: liveness, the page, the API's description. */
+const OPEN_PATHS = new Set(["/healthz", "/", "/v1/openapi.json"]);
 /** Bun.serve idle timeout for a connection (seconds). */
 const IDLE_TIMEOUT_S = 60;
 
@@ -41,10 +54,17 @@ metrics.collect("tandem_api_sse_clients", "open /v1/events streams", () => [{ la
 let version = "";
 /** The dashboard page, made on the control thread from the modules' panels. */
 let dashboard = "";
-let token: string | null = null;
+let access: Access = { token: null, readToken: null, hosts: [] };
+let maxSseClients = 0;
 /** Routes whose handlers run on the control thread (the reload, the modules'). */
 let remote: RouteInfo[] = [];
-let server: Server<undefined> | null = null;
+interface Listener {
+  gate: Gate;
+  server: Server<undefined>;
+  /** The private directory of the server's unix socket. */
+  dir: string;
+}
+let listener: Listener | null = null;
 
 const busy = (what: string) => {
   refused.inc({ reason: "busy" });
@@ -104,7 +124,8 @@ const inFlight = new Map<number, (r: ForwardedResponse) => void>();
 
 async function forward(c: Context): Promise<Response> {
   if (inFlight.size >= MAX_ROUTES_IN_FLIGHT) return busy("module");
-  const body = c.req.method === "GET" || c.req.method === "HEAD" ? "" : await c.req.text();
+  const body = c.req.method === "GET" || c.req.method === "HEAD" ? "" : await readBody(c);
+  if (body === null) return problem(408, `the request body did not arrive within ${BODY_TIMEOUT_MS} ms`, {}, { connection: "close" });
   if (Buffer.byteLength(body) > MAX_BODY_BYTES) return problem(413, `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
   const url = new URL(c.req.url);
   const headers: Record<string, string> = {};
@@ -123,6 +144,17 @@ async function forward(c: Context): Promise<Response> {
   return r ? new Response(r.body === "" ? null : r.body, { status: r.status, headers: r.headers }) : late();
 }
 
+/** The body, or null when it did not arrive within BODY_TIMEOUT_MS (a client sending it a byte at a time). */
+async function readBody(c: Context): Promise<string | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), BODY_TIMEOUT_MS)));
+  try {
+    return await Promise.race([c.req.text(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function bearerOk(c: Context, want: string): boolean {
   const m = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
   if (!m) return false;
@@ -134,6 +166,7 @@ function bearerOk(c: Context, want: string): boolean {
 function events(c: Context): Response {
   // HEAD: the stream's headers and nothing else; a stream opened for it would hold the connection for nothing.
   if (c.req.method === "HEAD") return new Response(null, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+  if (sseClients >= maxSseClients) return busy("event stream");
   // Last-Event-ID (a reconnecting client) or ?since=ID replays the history after ID; neither: only new events.
   const after = c.req.header("last-event-id") ?? c.req.query("since");
   const lastId = after === undefined ? NaN : Number(after);
@@ -154,10 +187,12 @@ function events(c: Context): Response {
     sseClients++;
     try {
       await stream.write(": tandem events\n\n");
+      let written = 0;
       while (!closed) {
         const e = queue.shift();
         if (e) {
           await stream.writeSSE({ id: String(e.id), data: JSON.stringify(e) });
+          if (++written % SSE_WRITE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
           continue;
         }
         const woken = await new Promise<boolean>((resolve) => {
@@ -260,6 +295,32 @@ app.onError((err) => {
   post({ type: "log", level: "error", msg: "API handler failed", data: { err: err.message } });
   return problem(500, "the request failed inside the node; see its log");
 });
+/** True when every percent-escape of the path and query decodes. */
+function escapesOk(url: string): boolean {
+  const at = url.indexOf("?");
+  const parts = [at < 0 ? url : url.slice(0, at), ...(at < 0 ? [] : url.slice(at + 1).split("&"))];
+  try {
+    for (const p of parts) decodeURIComponent(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The Host header's name without its port; undefined when there is none (HTTP/1.0). */
+function hostName(host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  const h = host.toLowerCase();
+  return h.startsWith("[") ? h.slice(0, h.indexOf("]") + 1) : h.replace(/:\d*$/, "");
+}
+
+app.use(async (c, next) => {
+  const raw = c.req.url.slice(c.req.url.indexOf("/", c.req.url.indexOf("//") + 2));
+  if (!escapesOk(raw)) return problem(400, "the path or query holds a malformed percent-escape");
+  const host = hostName(c.req.header("host"));
+  if (host !== undefined && !access.hosts.includes(host)) return problem(421, `this node does not answer to the name ${host}; use its address or a name in api.hosts`);
+  await next();
+});
 app.all("*", async (c) => {
   const method = c.req.method === "HEAD" ? "get" : c.req.method.toLowerCase();
   const path = c.req.path;
@@ -272,39 +333,85 @@ app.all("*", async (c) => {
     if (matching.length) return problem(405, `${c.req.method} is not allowed on ${path}`, {}, { allow: matching.map(({ r }) => r.method.toUpperCase()).join(", ") });
     return problem(404, `no such endpoint: ${path}; see /v1/openapi.json`);
   }
+  const token = access.token;
   if (hit.r.mutating) {
     if (!token) return problem(403, "mutating endpoints are disabled: the config names no api.token_file");
     if (!bearerOk(c, token)) return problem(401, "a valid bearer token is required (Authorization: Bearer TOKEN)", {}, { "www-authenticate": 'Bearer realm="tandem"' });
     const length = Number(c.req.header("content-length") ?? "0");
     if (length > MAX_BODY_BYTES) return problem(413, `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+  } else if (access.readToken && !OPEN_PATHS.has(hit.r.path) && !bearerOk(c, access.readToken) && !(token && bearerOk(c, token))) {
+    return problem(401, "this endpoint needs the read token (Authorization: Bearer TOKEN, api.read_token_file)", {}, { "www-authenticate": 'Bearer realm="tandem"' });
   }
   return "handler" in hit.r ? (hit.r as RouteSpec).handler(c, hit.params) : forward(c);
 });
 
-/** A new address is bound before the old one is closed, so a failed bind leaves the API where it was. */
-function listen(id: number, hostname: string, port: number): void {
-  let next: Server<undefined>;
+/** The server on a unix socket in a private directory, and the gate on the API's address in front of it. */
+async function open(spec: ListenSpec): Promise<Listener> {
+  const dir = mkdtempSync(join(tmpdir(), "tandem-api-"));
+  const unix = join(dir, "http.sock");
+  let server: Server<undefined> | null = null;
   try {
-    next = Bun.serve({ hostname, port, fetch: app.fetch, idleTimeout: IDLE_TIMEOUT_S });
+    // Bun's types leave idleTimeout out of the unix socket's options, but Bun applies it there (a keep-alive connection is closed after it).
+    const options = { unix, fetch: app.fetch, idleTimeout: IDLE_TIMEOUT_S, maxRequestBodySize: MAX_BODY_BYTES, ...(spec.tls ? { tls: spec.tls } : {}) };
+    server = Bun.serve(options as unknown as Parameters<typeof Bun.serve>[0]) as Server<undefined>;
+    const gate = createServer((client) => {
+      const inner = connect(unix);
+      const end = () => {
+        client.destroy();
+        inner.destroy();
+      };
+      for (const s of [client, inner]) s.on("error", end).on("close", end);
+      client.pipe(inner).pipe(client);
+    });
+    gate.maxConnections = spec.maxConnections;
+    await new Promise<void>((resolve, reject) => {
+      gate.once("error", reject);
+      gate.listen(spec.port, spec.hostname, () => {
+        gate.off("error", reject);
+        resolve();
+      });
+    });
+    return { gate, server, dir };
+  } catch (e) {
+    server?.stop(true);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function close(l: Listener | null): void {
+  if (!l) return;
+  l.gate.close();
+  l.server.stop(true);
+  rmSync(l.dir, { recursive: true, force: true });
+}
+
+/** A new address is bound before the old one is closed, so a failed bind leaves the API where it was. */
+async function listen(id: number, spec: ListenSpec): Promise<void> {
+  let next: Listener;
+  try {
+    next = await open(spec);
   } catch (e) {
     return post({ type: "listen-failed", id, error: (e as Error).message });
   }
-  server?.stop(true);
-  server = next;
-  post({ type: "listening", id, port: next.port ?? port });
+  close(listener);
+  listener = next;
+  maxSseClients = spec.maxSseClients;
+  const at = next.gate.address();
+  post({ type: "listening", id, port: typeof at === "object" && at ? at.port : spec.port });
 }
 
 self.onmessage = (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   switch (m.type) {
     case "init":
-      [version, dashboard, token, remote] = [m.version, m.dashboard, m.token, m.routes];
+      [version, dashboard, access, remote] = [m.version, m.dashboard, m.access, m.routes];
       for (const ev of m.history) history.publish(ev);
       return;
     case "listen":
-      return listen(m.id, m.hostname, m.port);
-    case "token":
-      token = m.token;
+      return void listen(m.id, m.spec);
+    case "access":
+      access = m.access;
       return;
     case "routes":
       remote = m.routes;
@@ -322,8 +429,8 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
       inFlight.delete(m.id);
       return;
     case "stop":
-      server?.stop(true);
-      server = null;
+      close(listener);
+      listener = null;
       return post({ type: "stopped" });
   }
 };

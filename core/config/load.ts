@@ -5,7 +5,7 @@
  */
 import type { Priority } from "../os/sched.ts";
 import { createHash } from "node:crypto";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
@@ -40,7 +40,24 @@ export interface Config {
   keys?: ClusterKeys;
   nodes: NodeConfig[];
   /** `token` is the bearer token read from `tokenFile` by loadConfig; never shown. */
-  api: { port: number; bind?: string; tokenFile?: string; token?: string };
+  api: {
+    port: number;
+    bind?: string;
+    tokenFile?: string;
+    token?: string;
+    readTokenFile?: string;
+    /** Read from readTokenFile by loadConfig; never shown. */
+    readToken?: string;
+    certFile?: string;
+    keyFile?: string;
+    /** PEM texts of certFile and keyFile, read by loadConfig. */
+    tls?: { cert: string; key: string };
+    caFile?: string;
+    insecureHttp: boolean;
+    hosts: string[];
+    maxConnections: number;
+    maxSseClients: number;
+  };
   log: { level: string };
   runtime: { stopTimeoutMs: number; moduleTimeoutMs: number; priority: Priority };
   /** The validated document with defaults filled in; modules read their sections from here. */
@@ -92,6 +109,14 @@ export function parseConfig(text: string, file: string, modules: readonly Module
       port: raw.api.port,
       ...(raw.api.bind !== undefined ? { bind: raw.api.bind } : {}),
       ...(raw.api.token_file !== undefined ? { tokenFile: resolve(dir, raw.api.token_file) } : {}),
+      ...(raw.api.read_token_file !== undefined ? { readTokenFile: resolve(dir, raw.api.read_token_file) } : {}),
+      ...(raw.api.cert_file !== undefined ? { certFile: resolve(dir, raw.api.cert_file) } : {}),
+      ...(raw.api.key_file !== undefined ? { keyFile: resolve(dir, raw.api.key_file) } : {}),
+      ...(raw.api.ca_file !== undefined ? { caFile: resolve(dir, raw.api.ca_file) } : {}),
+      insecureHttp: raw.api.insecure_http,
+      hosts: raw.api.hosts.map((h) => h.toLowerCase()),
+      maxConnections: raw.api.max_connections,
+      maxSseClients: raw.api.max_sse_clients,
     },
     log: { level: raw.log.level },
     runtime: {
@@ -231,15 +256,31 @@ export async function loadConfig(file: string, modules: readonly ModuleConfigSpe
       files.push({ path: ["key_file"], message: `${result.config.keyFile} is not a usable key file: ${(e as Error).message}`, hint: "tandem keygen -o FILE writes one" });
     }
   }
-  const tokenFile = result.config.api.tokenFile;
-  if (tokenFile) {
-    const read = secretFile(tokenFile, ["api", "token_file"]);
-    if ("problem" in read) files.push(read.problem);
-    else {
-      const token = read.text.trim();
-      if (token.length < 16) files.push({ path: ["api", "token_file"], message: `${tokenFile} holds no usable token`, expected: "a token of at least 16 characters", found: `${token.length} characters` });
-      else result.config.api.token = token;
+  const api = result.config.api;
+  const token = (tokenFile: string | undefined, key: string): string | undefined => {
+    if (!tokenFile) return undefined;
+    const read = secretFile(tokenFile, ["api", key]);
+    if ("problem" in read) return void files.push(read.problem);
+    const text = read.text.trim();
+    if (text.length >= 16) return text;
+    files.push({ path: ["api", key], message: `${tokenFile} holds no usable token`, expected: "a token of at least 16 characters", found: `${text.length} characters` });
+  };
+  const writeToken = token(api.tokenFile, "token_file");
+  if (writeToken) api.token = writeToken;
+  const readToken = token(api.readTokenFile, "read_token_file");
+  if (readToken) api.readToken = readToken;
+  if ((api.certFile === undefined) !== (api.keyFile === undefined)) {
+    files.push({ path: ["api", api.certFile ? "key_file" : "cert_file"], message: "HTTPS needs both cert_file and key_file", expected: "both, or neither (plain HTTP)" });
+  } else if (api.certFile && api.keyFile) {
+    const key = secretFile(api.keyFile, ["api", "key_file"]);
+    let cert: string | undefined;
+    try {
+      cert = readFileSync(api.certFile, "utf8");
+    } catch (e) {
+      files.push({ path: ["api", "cert_file"], message: `cannot read ${api.certFile}: ${(e as Error).message}`, expected: "a PEM certificate" });
     }
+    if ("problem" in key) files.push(key.problem);
+    else if (cert !== undefined) api.tls = { cert, key: key.text };
   }
   const secrets = modules.flatMap((m) => m.config?.secrets?.(result.config.raw) ?? []);
   for (const secret of secrets) {
@@ -248,7 +289,7 @@ export async function loadConfig(file: string, modules: readonly ModuleConfigSpe
     if ("problem" in read) files.push(read.problem);
   }
   const index = lineIndex(text);
-  const warnings = [...result.warnings, ...exposedSecrets(file, secrets).map((p) => ({ ...p, line: lineOf(index, p.path) }))];
+  const warnings = [...result.warnings, ...[...exposedSecrets(file, secrets), ...insecureApi(api)].map((p) => ({ ...p, line: lineOf(index, p.path) }))];
   if (files.length) return { ok: false, problems: files.map((p) => ({ ...p, line: lineOf(index, p.path) })), warnings };
   return { ...result, warnings };
 }
@@ -265,4 +306,17 @@ function exposedSecrets(file: string, secrets: readonly ConfigSecret[]): Problem
     expected: "the config mode 0600, or the secret in a file of its own (password_file)",
     found: `mode 0${(mode & 0o777).toString(8)}`,
   }));
+}
+
+/** A warning when the config lets the CLI send the token over plain HTTP to a non-loopback address. */
+function insecureApi(api: Config["api"]): Problem[] {
+  if (!api.insecureHttp || api.tls) return [];
+  return [
+    {
+      path: ["api", "insecure_http"],
+      message: "mutating calls send the API token over plain HTTP",
+      expected: "HTTPS (api.cert_file and api.key_file), or insecure_http only on an isolated network",
+      found: "insecure_http = true",
+    },
+  ];
 }

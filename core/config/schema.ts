@@ -31,6 +31,22 @@ export const ApiSchema = Type.Object(
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 9480, description: "TCP port of the HTTP API and dashboard" }),
     bind: Type.Optional(Type.String({ format: "ipv4", description: "address to listen on; defaults to the node's own address" })),
     token_file: Type.Optional(Type.String({ minLength: 1, description: "file holding the bearer token that mutating endpoints require (mode 0600); without it they are refused" })),
+    read_token_file: Type.Optional(
+      Type.String({ minLength: 1, description: "file holding a bearer token that reading endpoints require (status, events, metrics, the modules' GETs; mode 0600); /healthz, the dashboard page and /v1/openapi.json stay open; unset: reading is open" }),
+    ),
+    cert_file: Type.Optional(Type.String({ minLength: 1, description: "PEM certificate (chain) the API serves HTTPS with, with key_file; unset: plain HTTP" })),
+    key_file: Type.Optional(Type.String({ minLength: 1, description: "PEM private key of cert_file (mode 0600)" })),
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate the CLI verifies the API's certificate with (a self-signed certificate given here is pinned); unset: the system's CAs" })),
+    insecure_http: Type.Boolean({
+      default: false,
+      description: "let the CLI send mutating calls (with the token) over plain HTTP to a non-loopback address; for an isolated network only (`tandem check` warns)",
+    }),
+    hosts: Type.Array(Type.String({ minLength: 1, pattern: "^[A-Za-z0-9.-]+$" }), {
+      default: [],
+      description: "names (DNS) the API may be asked by, besides the nodes' addresses, the bind address and localhost; a Host header naming anything else is refused (DNS rebinding)",
+    }),
+    max_connections: Type.Integer({ minimum: 1, maximum: 8192, default: 128, description: "open API connections; past it a new one is closed at once (each costs 3 file descriptors)" }),
+    max_sse_clients: Type.Integer({ minimum: 1, maximum: 1024, default: 32, description: "open /v1/events streams; past it 503" }),
   },
   { additionalProperties: false, default: {} },
 );

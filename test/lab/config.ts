@@ -13,6 +13,8 @@ export interface PairOptions {
   hb?: string;
   /** Sections of the test's own, after the heartbeat links ([heartbeat.ping], [resources], …). */
   more?: string;
+  /** Lines of the [api] table beyond the port, the token file and insecure_http. */
+  api?: string;
   /** state_dir: the lab gives each node a dir of its own for it. */
   stateDir?: string;
   /** Heartbeat timers in ms, when not LAB_TIMERS. */
@@ -46,7 +48,9 @@ ${hb}${o.more ?? ""}
 [api]
 port = 9480
 token_file = "api.token"
-`;
+# The lab's network is its own namespaces: the CLI may send the token over plain HTTP.
+insecure_http = true
+${o.api ?? ""}`;
 }
 
 /** A group `name` on alpha (preferred) of an address resource "vip" on eth0, then `more` members. */

@@ -19,7 +19,7 @@ function config(nodes: { name: string; address: string; roles?: ("member" | "arb
     file: "/etc/tandem/demo.toml",
     cluster,
     nodes: nodes.map((n) => ({ name: n.name, address: n.address, roles: n.roles ?? ["member"] })),
-    api: { port: 9480 },
+    api: { port: 9480, insecureHttp: true, hosts: [], maxConnections: 128, maxSseClients: 32 },
     raw: links ? { heartbeat: { links } } : {},
   };
 }

@@ -38,7 +38,7 @@ const ctx = {
   services: new Services(),
   state: {},
 } as unknown as ModuleContext;
-const config = { api: { port: 0 } } as unknown as Config;
+const config = { nodes: [ctx.node], api: { port: 0, insecureHttp: false, hosts: [], maxConnections: 128, maxSseClients: 32 } } as unknown as Config;
 let api: ModuleInstance;
 let base = "";
 

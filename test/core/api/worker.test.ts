@@ -3,7 +3,7 @@
  * reaches the control thread under many callers is bounded.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { MAX_ROUTES_IN_FLIGHT, RETRY_AFTER_S, type FromWorker, type ToWorker } from "../../../core/api/messages.ts";
+import { MAX_CONNECTIONS, MAX_ROUTES_IN_FLIGHT, MAX_SSE_CLIENTS, RETRY_AFTER_S, type FromWorker, type ToWorker } from "../../../core/api/messages.ts";
 import type { TandemEvent } from "../../../core/events.ts";
 
 const TOKEN = "worker-token-0123456789";
@@ -22,8 +22,8 @@ beforeAll(async () => {
     };
   });
   const routes = [{ method: "post" as const, path: "/v1/mod/act/{name}", summary: "a module's action", mutating: true, produces: "application/json" as const, responses: { 202: "accepted" } }];
-  post({ type: "init", version: "test", dashboard: "<!doctype html><title>test</title>", token: TOKEN, routes, history: [event(1), event(2)] });
-  post({ type: "listen", id: 1, hostname: "127.0.0.1", port: 0 });
+  post({ type: "init", version: "test", dashboard: "<!doctype html><title>test</title>", access: { token: TOKEN, readToken: null, hosts: ["127.0.0.1"] }, routes, history: [event(1), event(2)] });
+  post({ type: "listen", id: 1, spec: { hostname: "127.0.0.1", port: 0, tls: null, maxConnections: MAX_CONNECTIONS, maxSseClients: MAX_SSE_CLIENTS } });
   base = `http://127.0.0.1:${await listening}`;
 });
 afterAll(() => worker.terminate());
@@ -63,7 +63,7 @@ test("module requests past MAX_ROUTES_IN_FLIGHT are answered 503 by the worker, 
 
 test("many status callers share the control thread's answers: one request in flight, the callers that came meanwhile wait for the next", async () => {
   const before = count("status-request");
-  const answers = Array.from({ length: 200 }, () => fetch(`${base}/v1/status`));
+  const answers = Array.from({ length: MAX_CONNECTIONS / 2 }, () => fetch(`${base}/v1/status`));
   await until("the first status request", () => count("status-request") === before + 1);
   await Bun.sleep(50);
   expect(count("status-request")).toBe(before + 1);
