@@ -6,7 +6,7 @@
 import { parseDuration } from "../../core/duration.ts";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
-import { DeadlineTimer } from "../../core/time.ts";
+import { EngineLoop } from "../../core/engine-loop.ts";
 import { adaptersOf } from "../../core/adapters.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
@@ -64,14 +64,14 @@ interface Meters {
 }
 
 export class HeartbeatService implements ModuleInstance {
-  private state!: State;
+  /** The engine, stepped and ticked at its deadlines; a new one at each start. */
+  private loop: EngineLoop<State, Input, Effect> | null = null;
   private links: Links | null = null;
   private config!: Config;
   private guard!: ReplayGuard;
   private readonly seq: number[] = [];
   /** Per link: the sent and received series, bound once. */
   private cells: Array<{ sent: { value: number }; received: { value: number } }> = [];
-  private readonly timer: DeadlineTimer;
   private encoded: { message: Message; bytes: Uint8Array } | null = null;
   private upstream: Upstream | null = null;
   /** A new one at every start (incarnation.ts): a millisecond timestamp with a random tail, so a quick restart still rises. */
@@ -86,7 +86,6 @@ export class HeartbeatService implements ModuleInstance {
   private nextAppId = 1;
 
   constructor(private readonly ctx: ModuleContext) {
-    this.timer = new DeadlineTimer(ctx.clock, () => this.feed({ type: "tick", now: ctx.clock.now() }));
     const mx = ctx.metrics;
     this.m = {
       sent: mx.counter("tandem_heartbeat_frames_sent_total", "heartbeat frames sent, by link"),
@@ -94,20 +93,30 @@ export class HeartbeatService implements ModuleInstance {
       dropped: mx.counter("tandem_heartbeat_frames_dropped_total", "datagrams dropped on the heartbeat port, by reason"),
       late: mx.counter("tandem_heartbeat_late_total", "heartbeats later than warntime, by peer"),
     };
-    const peers = () => (this.state ? Object.values(this.state.peers) : []);
+    const peers = () => (this.loop ? Object.values(this.state.peers) : []);
     const links = () => peers().flatMap((peer) => peer.links.map((l, i) => ({ peer: peer.name, link: this.state.p.links[i]!, l })));
     mx.collect("tandem_heartbeat_peer_up", "1 when the peer is up", () => peers().map((p) => ({ labels: { peer: p.name }, value: p.status === "up" ? 1 : 0 })));
     mx.collect("tandem_heartbeat_link_up", "1 when the link to the peer is up", () => links().map(({ peer, link, l }) => ({ labels: { peer, link }, value: l.up ? 1 : 0 })));
     mx.collect("tandem_heartbeat_rtt_seconds", "round-trip time to the peer on the link", () =>
       links().flatMap(({ peer, link, l }) => (l.rttMs === null ? [] : [{ labels: { peer, link }, value: l.rttMs / 1000 }])),
     );
-    mx.collect("tandem_heartbeat_quorate", "1 when this node has quorum", () => (this.state ? [{ labels: {}, value: this.state.quorate ? 1 : 0 }] : []));
+    mx.collect("tandem_heartbeat_quorate", "1 when this node has quorum", () => (this.loop ? [{ labels: {}, value: this.state.quorate ? 1 : 0 }] : []));
   }
 
   async start(config: Config): Promise<void> {
     this.incarnation = this.newIncarnation();
     this.apply(config);
-    this.state = initialState(paramsOf(config, this.ctx.node.name));
+    this.loop = new EngineLoop(this.ctx.clock, initialState(paramsOf(config, this.ctx.node.name)), {
+      step: (state, input) => {
+        const next = step(state, input);
+        this.ctx.adapters?.steps?.("heartbeat", { input, effects: next.effects, state: next.state });
+        return next;
+      },
+      nextDeadline,
+      tick: () => ({ type: "tick", now: this.ctx.clock.now() }),
+      perform: (e) => this.perform(e),
+      settled: (effects) => this.tell(effects),
+    });
     this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
     this.links = await this.open(config);
     this.feed({ type: "start", now: this.ctx.clock.now() });
@@ -137,8 +146,8 @@ export class HeartbeatService implements ModuleInstance {
     this.withdraw?.();
     this.withdraw = null;
     this.upstream?.stop();
-    if (this.state?.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
-    this.timer.clear();
+    if (this.loop?.state.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
+    this.loop?.clear();
     this.links?.close();
     this.links = null;
   }
@@ -209,12 +218,17 @@ export class HeartbeatService implements ModuleInstance {
     }
   }
 
+  /** The engine's state: the running loop's (`start` makes the loop before anything reads it). */
+  private get state(): State {
+    return this.loop!.state;
+  }
+
   private feed(input: Input): void {
-    const { state, effects } = step(this.state, input);
-    this.state = state;
-    this.ctx.adapters?.steps?.("heartbeat", { input, effects, state });
-    for (const e of effects) this.perform(e);
-    this.timer.set(nextDeadline(this.state));
+    this.loop!.feed(input);
+  }
+
+  /** Tell the watchers when the peers' statuses or quorum changed with these effects. */
+  private tell(effects: readonly Effect[]): void {
     // A peer's status and quorum change only with the engine's events about them: most frames change neither.
     if (!effects.some((e) => e.type === "event" && MEMBERSHIP_EVENTS.has(e.event))) return;
     const now = this.membership();
