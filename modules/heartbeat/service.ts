@@ -12,10 +12,10 @@ import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
 import { ReplayGuard } from "./replay.ts";
 import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
-import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
+import { deadtimeOf, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
 import { Links } from "./links.ts";
 import { Upstream } from "./upstream.ts";
-import { STATE_SECTION, nextIncarnation } from "./incarnation.ts";
+import { STATE_SECTION, keptDeadtime, keptPeers, nextIncarnation, type Kept } from "./incarnation.ts";
 import { MAX_PAYLOAD } from "./envelope.ts";
 import { FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, Reassembly, fragment } from "./fragments.ts";
 import type { ClusterBus, ClusterSnapshot, MemberStatus } from "../../core/cluster.ts";
@@ -76,6 +76,8 @@ export class HeartbeatService implements ModuleInstance {
   private upstream: Upstream | null = null;
   /** A new one at every start (incarnation.ts): a millisecond timestamp with a random tail, so a quick restart still rises. */
   private incarnation!: number;
+  /** What the state dir keeps for the next start (incarnation.ts), as last written. */
+  private kept!: Kept;
   private readonly m: Meters;
   private readonly watchers = new Set<() => void>();
   private readonly listeners = new Map<number, Set<(from: string, data: Uint8Array) => void>>();
@@ -104,9 +106,13 @@ export class HeartbeatService implements ModuleInstance {
   }
 
   async start(config: Config): Promise<void> {
-    this.incarnation = this.newIncarnation();
+    const kept = this.ctx.state.get(STATE_SECTION);
+    this.incarnation = this.newIncarnation(kept);
+    const held = keptDeadtime(kept);
     this.apply(config);
-    this.loop = new EngineLoop(this.ctx.clock, initialState(paramsOf(config, this.ctx.node.name)), {
+    const p = paramsOf(config, this.ctx.node.name);
+    this.keep({ incarnation: this.incarnation, deadtimeMs: Math.max(p.deadtimeMs, held ?? 0), peers: Object.fromEntries(keptPeers(kept, this.others(config))) });
+    this.loop = new EngineLoop(this.ctx.clock, initialState(p), {
       step: (state, input) => {
         const next = step(state, input);
         this.ctx.adapters?.steps?.("heartbeat", { input, effects: next.effects, state: next.state });
@@ -117,9 +123,9 @@ export class HeartbeatService implements ModuleInstance {
       perform: (e) => this.perform(e),
       settled: (effects) => this.tell(effects),
     });
-    this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
+    this.guard = this.newGuard(config);
     this.links = await this.open(config);
-    this.feed({ type: "start", now: this.ctx.clock.now() });
+    this.feed({ type: "start", now: this.ctx.clock.now(), incarnation: this.incarnation, keptDeadtimeMs: held });
     this.startUpstream();
     this.withdraw = this.ctx.services.provide("cluster", this.bus());
   }
@@ -130,7 +136,7 @@ export class HeartbeatService implements ModuleInstance {
       const next = await this.open(config);
       this.links?.close();
       this.links = next;
-      this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
+      this.guard = this.newGuard(config);
     }
     const pingChanged = JSON.stringify(old.raw.heartbeat!.ping) !== JSON.stringify(config.raw.heartbeat!.ping);
     this.apply(config);
@@ -152,13 +158,26 @@ export class HeartbeatService implements ModuleInstance {
     this.links = null;
   }
 
-  /** Higher than the one kept by the last start, if any, and kept before a frame carries it. */
-  private newIncarnation(): number {
+  /** Higher than the one kept by the last start, if any (the caller keeps it before a frame carries it). */
+  private newIncarnation(kept: unknown): number {
     const timeBased = Math.floor(this.ctx.clock.wall()) * 1000 + this.ctx.random.int(1000);
-    const next = nextIncarnation(timeBased, this.ctx.state.get(STATE_SECTION));
+    const next = nextIncarnation(timeBased, kept);
     if (next.problem) this.ctx.log.error({ file: this.ctx.state.file, section: STATE_SECTION, problem: next.problem }, "the kept incarnation is not valid; ignored: this start's is from the clock alone");
-    this.ctx.state.put(STATE_SECTION, { incarnation: next.incarnation });
     return next.incarnation;
+  }
+
+  private keep(kept: Kept): void {
+    this.kept = kept;
+    this.ctx.state.put(STATE_SECTION, kept);
+  }
+
+  private others(config: Config): string[] {
+    return config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name);
+  }
+
+  /** A replay guard that admits no process of a peer older than the newest this node heard, in this run or a kept one. */
+  private newGuard(config: Config): ReplayGuard {
+    return new ReplayGuard(this.others(config), new Map(Object.entries(this.kept.peers)));
   }
 
   private apply(config: Config): void {
@@ -208,6 +227,7 @@ export class HeartbeatService implements ModuleInstance {
     if (!message) return this.m.dropped.inc({ reason: "bad-message" });
     const admitted = this.guard.admit(f);
     if (!admitted.ok) return this.m.dropped.inc({ reason: admitted.reason });
+    if (f.incarnation > (this.kept.peers[f.sender] ?? -1)) this.keep({ ...this.kept, peers: { ...this.kept.peers, [f.sender]: f.incarnation } });
     this.cells[link]!.received.value++;
     this.feed({ type: "frame", now: this.ctx.clock.now(), from: f.sender, link, seq: f.seq, incarnation: f.incarnation, restart: admitted.restart, message });
     // Only from the process the engine knows: a frame of a process it has not heard yet is not handed on.
@@ -229,6 +249,9 @@ export class HeartbeatService implements ModuleInstance {
 
   /** Tell the watchers when the peers' statuses or quorum changed with these effects. */
   private tell(effects: readonly Effect[]): void {
+    // The deadtime that holds (a larger one a reload shrank, or the last run kept, holds for a while): kept for the next start.
+    const deadtimeMs = deadtimeOf(this.state);
+    if (deadtimeMs !== this.kept.deadtimeMs) this.keep({ ...this.kept, deadtimeMs });
     // A peer's status and quorum change only with the engine's events about them: most frames change neither.
     if (!effects.some((e) => e.type === "event" && MEMBERSHIP_EVENTS.has(e.event))) return;
     const now = this.membership();
@@ -315,6 +338,7 @@ export class HeartbeatService implements ModuleInstance {
         status: peer.status,
         incarnation: peer.incarnation,
         silentMs: peer.lastHeard === null ? null : Math.round(now - peer.lastHeard),
+        hearsMe: peer.hearsMe,
         holdsResources: peer.holdsResources,
         upstream: peer.upstream,
         links: Object.fromEntries(

@@ -21,6 +21,7 @@ import { realClock } from "../../../core/time.ts";
 import { heartbeatModule } from "../../../modules/heartbeat/index.ts";
 import { freeUdpPort, tempDir, waitFor } from "../../helpers.ts";
 import { MODULES } from "../../../modules/index.ts";
+import { udpTransport, type DatagramTransport } from "../../../core/adapters.ts";
 
 const HOUR_MS = 3_600_000;
 const WAIT_MS = 5_000;
@@ -58,10 +59,30 @@ interface Node {
   hb: ModuleInstance;
   metrics: Metrics;
   logged: Array<Record<string, unknown>>;
+  /** The types of the events it emitted, in order. */
+  events: string[];
+}
+
+/** UDP on loopback that also keeps every datagram received from `from`: what an attacker on the wire captures. */
+function capturing(from: string, captured: Uint8Array[]): DatagramTransport {
+  return {
+    interfaces: udpTransport.interfaces,
+    bind: (b) => udpTransport.bind({ ...b, onData: (bytes, source) => (source === from && captured.push(bytes.slice()), b.onData(bytes, source)) }),
+  };
+}
+
+/** Send `datagrams` to `to`:`port` from `from` (an address of this machine), in order. */
+async function replay(datagrams: Uint8Array[], from: string, to: string, port: number): Promise<void> {
+  const socket = await Bun.udpSocket({ hostname: from });
+  try {
+    for (const d of datagrams) socket.send(d, port, to);
+  } finally {
+    socket.close();
+  }
 }
 
 /** One process of `name`: its heartbeat module started, its wall clock `wallOffsetMs` off, its state kept in `stateDir` (none when undefined). */
-async function start(config: Config, name: string, opts: { wallOffsetMs?: number; stateDir?: string } = {}): Promise<Node> {
+async function start(config: Config, name: string, opts: { wallOffsetMs?: number; stateDir?: string; datagrams?: DatagramTransport } = {}): Promise<Node> {
   const logged: Array<Record<string, unknown>> = [];
   const log = createLogger({ level: "info", human: false, write: (l) => void logged.push(JSON.parse(l) as Record<string, unknown>) });
   const clock = { ...realClock, wall: () => Date.now() + (opts.wallOffsetMs ?? 0) };
@@ -77,14 +98,18 @@ async function start(config: Config, name: string, opts: { wallOffsetMs?: number
     runtime: { status: () => ({}), reload: () => Promise.resolve({ result: "unchanged", config: config.hash }), routes: () => [] },
     services: new Services(),
     state: new StateStore({ dir: opts.stateDir, cluster: config.cluster, node: name, log, clock, events, metrics }),
+    ...(opts.datagrams ? { adapters: { datagrams: opts.datagrams } } : {}),
   };
   const hb = heartbeatModule.create(ctx);
+  const seen: string[] = [];
+  events.subscribe((e) => void seen.push(e.type));
   await hb.start(config);
-  return { hb, metrics, logged };
+  return { hb, metrics, logged, events: seen };
 }
 
 interface PeerStatus {
   status: string;
+  hearsMe: boolean;
   incarnation: number | null;
 }
 
@@ -101,7 +126,8 @@ async function pairThenBravoStops(config: Config, stateDir: string | undefined):
   const alpha = await start(config, "alpha");
   const bravo = await start(config, "bravo", { stateDir });
   try {
-    await waitFor("alpha sees bravo up", () => (peerOf(alpha, "bravo").status === "up" ? true : undefined), WAIT_MS, 10);
+    // Bravo's goodbye counts once bravo has named alpha's process in a heartbeat (a goodbye of a process that never did is ignored).
+    await waitFor("alpha sees bravo up, hearing alpha", () => (peerOf(alpha, "bravo").status === "up" && peerOf(alpha, "bravo").hearsMe ? true : undefined), WAIT_MS, 10);
     const first = incarnationOf(bravo);
     expect(peerOf(alpha, "bravo").incarnation).toBe(first);
     await bravo.hb.stop();
@@ -119,11 +145,12 @@ describe("a restart with the wall clock an hour back", () => {
     const dir = join(tmp.dir, "bravo-state");
     const { alpha, first } = await pairThenBravoStops(config, dir);
     const file = join(dir, "bravo.state.json");
-    expect(JSON.parse(readFileSync(file, "utf8")).sections.heartbeat).toEqual({ incarnation: first });
+    // Kept: bravo's incarnation, its deadtime, and the highest incarnation it heard of alpha.
+    expect(JSON.parse(readFileSync(file, "utf8")).sections.heartbeat).toEqual({ incarnation: first, deadtimeMs: 300, peers: { alpha: incarnationOf(alpha) } });
     const again = await start(config, "bravo", { stateDir: dir, wallOffsetMs: -HOUR_MS });
     try {
       expect(incarnationOf(again)).toBe(first + 1);
-      expect(JSON.parse(readFileSync(file, "utf8")).sections.heartbeat).toEqual({ incarnation: first + 1 });
+      expect(JSON.parse(readFileSync(file, "utf8")).sections.heartbeat).toEqual({ incarnation: first + 1, deadtimeMs: 300, peers: { alpha: incarnationOf(alpha) } });
       await waitFor("alpha sees bravo up again", () => (peerOf(alpha, "bravo").status === "up" ? true : undefined), WAIT_MS, 10);
       expect(peerOf(alpha, "bravo").incarnation).toBe(first + 1);
       expect(dropped(alpha, "stale-incarnation")).toBe(0);
@@ -163,9 +190,40 @@ describe("the kept incarnation", () => {
       expect(bravo.logged.filter((l) => Number(l.level) >= 50)).toMatchObject([
         { section: "heartbeat", problem: `incarnation "soon" is not a whole number from 1 to ${Number.MAX_SAFE_INTEGER - 1}`, msg: "the kept incarnation is not valid; ignored: this start's is from the clock alone" },
       ]);
-      expect(JSON.parse(readFileSync(join(dir, "bravo.state.json"), "utf8")).sections.heartbeat).toEqual({ incarnation });
+      expect(JSON.parse(readFileSync(join(dir, "bravo.state.json"), "utf8")).sections.heartbeat).toEqual({ incarnation, deadtimeMs: 300, peers: {} });
     } finally {
       await bravo.hb.stop();
+    }
+  });
+});
+
+describe("frames of an earlier run replayed to a restarted node (issue 12)", () => {
+  test("bravo's captured heartbeats and goodbye, sent again from bravo's address to alpha restarted alone: alpha takes nothing from them", async () => {
+    const config = await pairConfig();
+    const dir = join(tmp.dir, "alpha-replayed");
+    const captured: Uint8Array[] = [];
+    const alpha = await start(config, "alpha", { stateDir: dir, datagrams: capturing("127.0.0.32", captured) });
+    const bravo = await start(config, "bravo");
+    try {
+      // Past bravo's first deadtime its heartbeats lend its vote: alpha quorate on it.
+      await waitFor("alpha quorate with bravo", () => (alpha.hb.status().quorate === true ? true : undefined), WAIT_MS, 10);
+      await bravo.hb.stop();
+      await waitFor("alpha sees bravo leave", () => (peerOf(alpha, "bravo").status === "leaving" ? true : undefined), WAIT_MS, 10);
+    } finally {
+      await Promise.all([alpha.hb.stop(), bravo.hb.stop()]);
+    }
+    expect(captured.length).toBeGreaterThan(5);
+    const again = await start(config, "alpha", { stateDir: dir });
+    try {
+      await replay(captured, "127.0.0.32", "127.0.0.31", config.raw.heartbeat!.port);
+      // Past initdead (600 ms) and the restart's deadtime (300 ms).
+      await Bun.sleep(900);
+      expect(again.hb.status().quorate).toBe(false);
+      expect(peerOf(again, "bravo").status).not.toBe("leaving");
+      expect(peerOf(again, "bravo").status).not.toBe("up");
+      expect(again.events).toContain("heartbeat.goodbye-ignored");
+    } finally {
+      await again.hb.stop();
     }
   });
 });
