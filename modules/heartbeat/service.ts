@@ -1,7 +1,10 @@
 /**
- * The heartbeat shell: opens the links, seals and opens frames (envelope),
- * admits them once (replay guard), feeds the engine, performs its effects, and
- * ticks it at its deadlines. Every dropped datagram is counted by reason.
+ * The heartbeat shell: opens the links, keeps only datagrams from the other
+ * nodes' configured link addresses (before any cryptography: forged traffic
+ * from elsewhere costs a lookup, not a decryption), seals and opens frames
+ * (envelope), admits them once (replay guard), feeds the engine, performs its
+ * effects, and ticks it at its deadlines. Every dropped datagram is counted by
+ * reason, and every datagram by source.
  */
 import { parseDuration } from "../../core/duration.ts";
 import type { Config } from "../../core/config/load.ts";
@@ -14,6 +17,7 @@ import { ReplayGuard } from "./replay.ts";
 import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
 import { deadtimeOf, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
 import { Links } from "./links.ts";
+import { linkAddress } from "./config.ts";
 import { Upstream } from "./upstream.ts";
 import { STATE_SECTION, keptDeadtime, keptPeers, nextIncarnation, type Kept } from "./incarnation.ts";
 import { MAX_PAYLOAD } from "./envelope.ts";
@@ -56,7 +60,11 @@ function socketsOf(config: Config): string {
   return JSON.stringify({ port: hb.port, links: hb.links, nodes: config.nodes.map((n) => [n.name, n.address]) });
 }
 
+/** The source label of a datagram from an address that is no other node's on its link: one label for all of them. */
+export const UNKNOWN_SOURCE = "unknown";
+
 interface Meters {
+  bySource: Counter;
   sent: Counter;
   received: Counter;
   dropped: Counter;
@@ -72,6 +80,9 @@ export class HeartbeatService implements ModuleInstance {
   private readonly seq: number[] = [];
   /** Per link: the sent and received series, bound once. */
   private cells: Array<{ sent: { value: number }; received: { value: number } }> = [];
+  /** Per link: the other nodes' addresses on it, to each its node's name and datagram count. */
+  private sources: Array<Map<string, { node: string; count: { value: number } }>> = [];
+  private unknownSource!: { value: number };
   private encoded: { message: Message; bytes: Uint8Array } | null = null;
   private upstream: Upstream | null = null;
   /** A new one at every start (incarnation.ts): a millisecond timestamp with a random tail, so a quick restart still rises. */
@@ -90,6 +101,7 @@ export class HeartbeatService implements ModuleInstance {
   constructor(private readonly ctx: ModuleContext) {
     const mx = ctx.metrics;
     this.m = {
+      bySource: mx.counter("tandem_heartbeat_datagrams_by_source_total", `datagrams on the heartbeat port, by source node ("${UNKNOWN_SOURCE}": not another node's address on the link), counted before any cryptography`),
       sent: mx.counter("tandem_heartbeat_frames_sent_total", "heartbeat frames sent, by link"),
       received: mx.counter("tandem_heartbeat_frames_received_total", "heartbeat frames received and admitted, by link"),
       dropped: mx.counter("tandem_heartbeat_frames_dropped_total", "datagrams dropped on the heartbeat port, by reason"),
@@ -183,6 +195,9 @@ export class HeartbeatService implements ModuleInstance {
   private apply(config: Config): void {
     this.config = config;
     this.cells = config.raw.heartbeat!.links.map((l) => ({ sent: this.m.sent.cell({ link: l.name }), received: this.m.received.cell({ link: l.name }) }));
+    const others = config.nodes.filter((n) => n.name !== this.ctx.node.name);
+    this.sources = config.raw.heartbeat!.links.map((l) => new Map(others.map((n) => [linkAddress(l, n), { node: n.name, count: this.m.bySource.cell({ source: n.name }) }])));
+    this.unknownSource = this.m.bySource.cell({ source: UNKNOWN_SOURCE });
   }
 
   private async open(config: Config): Promise<Links> {
@@ -193,7 +208,7 @@ export class HeartbeatService implements ModuleInstance {
       self: this.ctx.node,
       clock: this.ctx.clock,
       transport: adaptersOf(this.ctx).datagrams,
-      onFrame: (bytes, link) => this.receive(bytes, link),
+      onFrame: (bytes, link, from) => this.receive(bytes, link, from),
       onLinkState: (link, state) => this.ctx.events.emit("heartbeat.socket", { link: hb.links[link]?.name, ...state }),
       onDrop: (_link, reason) => this.m.dropped.inc({ reason }),
     });
@@ -217,11 +232,18 @@ export class HeartbeatService implements ModuleInstance {
     this.upstream.start();
   }
 
-  private receive(bytes: Uint8Array, link: number): void {
+  private receive(bytes: Uint8Array, link: number, from: string): void {
+    const source = this.sources[link]?.get(from);
+    if (!source) {
+      this.unknownSource.value++;
+      return this.m.dropped.inc({ reason: "unknown-source" });
+    }
+    source.count.value++;
     const d = decodeFrame(bytes, this.config.keys!, this.config.cluster);
     if (!d.ok) return this.m.dropped.inc({ reason: d.reason });
     const f = d.frame;
     if (f.sender === this.ctx.node.name) return this.m.dropped.inc({ reason: "own" });
+    if (f.sender !== source.node) return this.m.dropped.inc({ reason: "wrong-source" });
     if (f.link !== link) return this.m.dropped.inc({ reason: "wrong-link" });
     const message = decodeMessage(f.payload);
     if (!message) return this.m.dropped.inc({ reason: "bad-message" });

@@ -22,6 +22,8 @@ import { heartbeatModule } from "../../../modules/heartbeat/index.ts";
 import { freeUdpPort, tempDir, waitFor } from "../../helpers.ts";
 import { MODULES } from "../../../modules/index.ts";
 import { udpTransport, type DatagramTransport } from "../../../core/adapters.ts";
+import { encodeFrame } from "../../../modules/heartbeat/envelope.ts";
+import { encodeMessage } from "../../../modules/heartbeat/messages.ts";
 
 const HOUR_MS = 3_600_000;
 const WAIT_MS = 5_000;
@@ -116,10 +118,14 @@ interface PeerStatus {
 const incarnationOf = (n: Node) => n.hb.status().incarnation as number;
 const peerOf = (n: Node, peer: string) => (n.hb.status().peers as Record<string, PeerStatus>)[peer]!;
 
-function dropped(n: Node, reason: string): number {
-  const m = new RegExp(`^tandem_heartbeat_frames_dropped_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(n.metrics.render());
-  return m ? Number(m[1]) : 0;
+/** A counter's value in the node's metrics, 0 when the series is not there. */
+function counter(n: Node, series: string): number {
+  const line = n.metrics.render().split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
 }
+
+const dropped = (n: Node, reason: string) => counter(n, `tandem_heartbeat_frames_dropped_total{reason="${reason}"}`);
+const bySource = (n: Node, source: string) => counter(n, `tandem_heartbeat_datagrams_by_source_total{source="${source}"}`);
 
 /** Alpha and bravo up, each seeing the other; then bravo stops (goodbye) and alpha sees it leave. Returns alpha and bravo's incarnation. */
 async function pairThenBravoStops(config: Config, stateDir: string | undefined): Promise<{ alpha: Node; first: number }> {
@@ -224,6 +230,49 @@ describe("frames of an earlier run replayed to a restarted node (issue 12)", () 
       expect(again.events).toContain("heartbeat.goodbye-ignored");
     } finally {
       await again.hb.stop();
+    }
+  });
+});
+
+describe("the source-address filter (issue 12)", () => {
+  test("frames sealed with the cluster key, from an address that is no node's, are dropped before any cryptography and change nothing", async () => {
+    const config = await pairConfig();
+    const alpha = await start(config, "alpha");
+    try {
+      const goodbye = encodeMessage({ kind: "goodbye" });
+      const heartbeat = encodeMessage({ kind: "heartbeat", sentAt: 1, config: config.hash.slice(0, 8), holdsResources: true, view: [] });
+      // Valid in every other respect: from bravo's address they would be admitted (the second test below).
+      const forged = [heartbeat, goodbye].flatMap((payload, i) =>
+        [1, 2, 3, 4, 5].map((seq) => encodeFrame({ cluster: config.cluster, sender: "bravo", incarnation: 1_000 + i, link: 0, seq, payload }, config.keys!, { encrypt: true })),
+      );
+      const garbage = [new Uint8Array(3), crypto.getRandomValues(new Uint8Array(200))];
+      await replay([...forged, ...garbage], "127.0.0.99", "127.0.0.31", config.raw.heartbeat!.port);
+      await waitFor("twelve datagrams from the unknown source", () => (bySource(alpha, "unknown") === 12 ? true : undefined), WAIT_MS, 10);
+      expect(dropped(alpha, "unknown-source")).toBe(12);
+      for (const reason of ["auth", "short", "magic", "wrong-source", "stale-incarnation"]) expect([reason, dropped(alpha, reason)]).toEqual([reason, 0]);
+      expect(counter(alpha, 'tandem_heartbeat_frames_received_total{link="lo"}')).toBe(0);
+      expect(bySource(alpha, "bravo")).toBe(0);
+      expect(peerOf(alpha, "bravo")).toMatchObject({ status: "init", incarnation: null });
+    } finally {
+      await alpha.hb.stop();
+    }
+  });
+
+  test("from bravo's address the same frames reach the cryptography; one naming another sender is dropped as wrong-source", async () => {
+    const config = await pairConfig();
+    const alpha = await start(config, "alpha");
+    try {
+      const heartbeat = encodeMessage({ kind: "heartbeat", sentAt: 1, config: config.hash.slice(0, 8), holdsResources: false, view: [] });
+      const frame = (sender: string) => encodeFrame({ cluster: config.cluster, sender, incarnation: 1_000, link: 0, seq: 1, payload: heartbeat }, config.keys!, { encrypt: true });
+      await replay([frame("bravo"), frame("alpha"), frame("mallory"), crypto.getRandomValues(new Uint8Array(200))], "127.0.0.32", "127.0.0.31", config.raw.heartbeat!.port);
+      await waitFor("four datagrams from bravo", () => (bySource(alpha, "bravo") === 4 ? true : undefined), WAIT_MS, 10);
+      expect(peerOf(alpha, "bravo")).toMatchObject({ status: "up", incarnation: 1_000 });
+      expect(dropped(alpha, "own")).toBe(1);
+      expect(dropped(alpha, "wrong-source")).toBe(1);
+      expect(dropped(alpha, "magic")).toBe(1);
+      expect(bySource(alpha, "unknown")).toBe(0);
+    } finally {
+      await alpha.hb.stop();
     }
   });
 });
