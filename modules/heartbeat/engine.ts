@@ -13,9 +13,11 @@
  * Quorum rests on leases, so that two sides of a split never both hold it:
  * - a member counts a peer's vote only until (its own heartbeat's sentAt that
  *   the peer last echoed) + the smaller of its deadtime and the peer's (each
- *   heartbeat carries its sender's). The peer declares it dead no earlier than
- *   that, so nobody counts the vote of a node that thinks it dead, even while
- *   their deadtimes differ (nodes reading different configs, a rolling reload);
+ *   heartbeat carries its sender's), less STOP_MARGIN of it. The peer declares
+ *   it dead no earlier than the full lease, so nobody counts the vote of a
+ *   node that thinks it dead, even while their deadtimes differ (nodes reading
+ *   different configs, a rolling reload), and a holder that loses quorum has
+ *   the margin to stop its exclusive resources before a peer takes over;
  * - a reload that shrinks the deadtime: peers may hold leases sized by the old
  *   one on heartbeats sent before, so the old one still decides deaths (and
  *   sizes the arbiter's grants) until an old deadtime after the reload, while
@@ -105,7 +107,7 @@ export interface PeerState {
   heardMe: boolean;
   /** The peer's last heartbeat: its sentAt and when it arrived (for echoes). */
   heard: { sentAt: number; at: number } | null;
-  /** Until when this node counts the peer's vote (a lease, see above). */
+  /** Until when this node counts the peer's vote: its lease, less the drift and the stop margin (see above). */
   voteUntil: number;
   /** The deadtime the peer's last heartbeat carried (null: not heard yet, or a sender without the field). */
   deadtimeMs: number | null;
@@ -170,6 +172,20 @@ export function deadtimeOf(s: State): number {
 export const leaseMs = deadtimeOf;
 /** Clocks of two machines may run at slightly different rates; a lease holder gives up this share early. */
 export const CLOCK_DRIFT = 0.01;
+/**
+ * Without fencing nothing stops a holder cut off from the others but the
+ * holder itself: it must have stopped its exclusive resources before the
+ * leases it holds quorum on end, when the others may declare it dead and take
+ * over. So it counts a vote (a peer's or the arbiter's) only until this share
+ * of the lease before its end: losing quorum then, it begins stopping with
+ * STOP_MARGIN × the lease (a deadtime) still to run. A group whose stops (and
+ * an operation under way) take longer is safe from running twice only with
+ * fencing. It costs tolerance: with an interval of a fifth of the deadtime, a
+ * vote is dropped after about three heartbeats lost in a row instead of four.
+ */
+export const STOP_MARGIN = 0.25;
+/** The share of a lease a vote counts for: the lease less the clock drift and the stop margin. */
+const COUNTED_SHARE = 1 - CLOCK_DRIFT - STOP_MARGIN;
 
 function newLink(): LinkState {
   return { up: false, lastHeard: null, highestSeq: null, received: 0, lost: 0, rttMs: null };
@@ -460,7 +476,7 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
   // The peer declares this node dead after its own deadtime: the lease is no longer than that, nor than this node's.
   const lease = Math.min(p.deadtimeMs, m.deadtimeMs ?? p.deadtimeMs);
   if (mine) peer.heardMe = true;
-  if (mine?.up && echo) peer.voteUntil = Math.max(peer.voteUntil, echo.sentAt + lease * (1 - CLOCK_DRIFT));
+  if (mine?.up && echo) peer.voteUntil = Math.max(peer.voteUntil, echo.sentAt + lease * COUNTED_SHARE);
   if (!mine?.up) peer.voteUntil = 0;
   peer.holdsResources = m.holdsResources;
   peer.upstream = m.upstream ?? null;
@@ -472,7 +488,7 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
   if (peer.role === "arbiter" && p.role === "member") {
     const v = m.vote;
     if (v && v.for === p.self && v.incarnation === s.incarnation && v.echo <= now) {
-      const until = v.echo + v.leaseMs * (1 - CLOCK_DRIFT);
+      const until = v.echo + v.leaseMs * COUNTED_SHARE;
       if (!s.grant || until > s.grant.until) s.grant = { until };
     } else s.grant = null;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CLOCK_DRIFT, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
+import { CLOCK_DRIFT, STOP_MARGIN, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
 import { decodeMessage, encodeMessage, type Heartbeat } from "../../../modules/heartbeat/messages.ts";
 
 const TIMERS = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
@@ -362,7 +362,7 @@ describe("the messages name the process they answer", () => {
     s = step(s, { type: "frame", now: 600, from: "witness", link: 0, seq: 1, incarnation: 9, restart: false, message: vote(1) }).state;
     expect(s.grant).toBeNull();
     s = step(s, { type: "frame", now: 610, from: "witness", link: 0, seq: 2, incarnation: 9, restart: false, message: vote(2) }).state;
-    expect(s.grant).toEqual({ until: 550 + 500 * (1 - CLOCK_DRIFT) });
+    expect(s.grant).toEqual({ until: 550 + 500 * (1 - CLOCK_DRIFT - STOP_MARGIN) });
   });
 });
 
@@ -431,6 +431,20 @@ describe("quorum without an arbiter", () => {
 });
 
 describe("quorum of three", () => {
+  test("a member cut off loses quorum at least STOP_MARGIN of a lease before the others may declare it dead", () => {
+    const three = { members: ["alpha", "bravo", "charlie"] };
+    const c = new Cluster().add(params("alpha", three)).add(params("bravo", three)).add(params("charlie", three)).start().run(1500);
+    c.sever("alpha", "bravo");
+    c.sever("alpha", "charlie");
+    const cut = c.now;
+    c.run(1500);
+    const lost = c.of("alpha", "heartbeat.quorum").find((e) => e.at > cut && e.data.quorate === false)!;
+    const declared = Math.min(...["bravo", "charlie"].map((n) => c.of(n, "heartbeat.peer").find((e) => e.data.peer === "alpha" && e.data.status === "down")!.at));
+    // The run ticks every 10 ms: alpha may see its loss up to a tick late.
+    expect(declared - lost.at).toBeGreaterThanOrEqual(STOP_MARGIN * TIMERS.deadtimeMs - 10);
+    expect(c.state("bravo").quorate).toBe(true);
+  });
+
   test("a member that restarts lends no vote while a peer may still count its previous run's", () => {
     // charlie and bravo do not hear each other; alpha, which both hear, restarts.
     // bravo still counts the vote of alpha's previous run (a lease it gave);
@@ -750,7 +764,7 @@ describe("deadtimes that differ (nodes reading different configs, a rolling relo
     expect(decodeMessage(bytes)).toEqual(hb);
     s = step(s, { type: "frame", now: 600, from: "bravo", link: 0, seq: 1, incarnation: 1, restart: false, message: decodeMessage(bytes)! }).state;
     expect(s.peers.bravo!.deadtimeMs).toBeNull();
-    expect(s.peers.bravo!.voteUntil).toBe(500 + TIMERS.deadtimeMs * (1 - CLOCK_DRIFT));
+    expect(s.peers.bravo!.voteUntil).toBe(500 + TIMERS.deadtimeMs * (1 - CLOCK_DRIFT - STOP_MARGIN));
   });
 
   test("the carried deadtime is bounded: whole ms rounded down, at least 1; a zero or an unknown flag is refused", () => {
