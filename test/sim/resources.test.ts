@@ -47,7 +47,8 @@
  *    group's stops, right to left), must fit in that margin: maxOpMs is drawn
  *    so that it does, as an operator must keep a group's stops within it
  *    where there is no fencing. (Before the margin the lease ended only 1% of
- *    deadtime before a takeover and the sim saw overlaps of up to 24 ms.)
+ *    deadtime before a takeover and the sim saw overlaps of up to 24 ms; with
+ *    the votes counted to the lease's end, pair seed 49 runs dbip on both.)
  *    The one window left, which nothing but fencing closes:
  *    - freeze: while the old holder is frozen, or less than thawBound after it
  *      thawed: without fencing nothing stops a frozen node's resources, and
@@ -190,6 +191,8 @@ class Scenario {
   private readonly thawedAt = new Map<string, number>();
   /** Members stopping cleanly: how long after their exit they start again. */
   private readonly stopping = new Map<string, number>();
+  /** The first violation found, thrown again at the end of the run wherever it was thrown first. */
+  private violation: Violation | null = null;
   /** Open overlaps of an exclusive resource on two machines (a frozen node's), by "resource x y". */
   private readonly overlaps = new Set<string>();
   private readonly healAt: number;
@@ -285,9 +288,10 @@ class Scenario {
       await this.world.runUntilSettled(this.end);
     } catch (err) {
       // A throw from the world itself (a livelock, an engine's own error) gets the trace too.
-      if (err instanceof Violation) throw err;
+      if (err instanceof Violation) throw this.violation ?? err;
       this.fail(err instanceof Error ? (err.stack ?? err.message) : String(err));
     }
+    if (this.violation) throw this.violation;
     if (!this.checked) this.fail("the convergence check did not run");
   }
 
@@ -636,10 +640,18 @@ class Scenario {
     return this.config.resources.find((x) => x.name === resource)!;
   }
 
+  /**
+   * Throws the violation, and keeps the first for run() to throw again: a
+   * check called from inside a shell (an agent's start, which the resources
+   * executor runs under its own catch) would otherwise be taken for the
+   * agent's error and lost.
+   */
   private fail(message: string): never {
     const only = process.env.SIM_TRACE ? new RegExp(process.env.SIM_TRACE) : null;
     const lines = only ? this.world.trace.filter((l) => only.test(l)) : this.world.trace.slice(-60);
-    throw new Violation(`t=${this.world.now()}: ${message}\n  ${only ? `trace lines matching ${only}` : "last trace lines"}:\n    ${lines.join("\n    ")}`);
+    const violation = new Violation(`t=${this.world.now()}: ${message}\n  ${only ? `trace lines matching ${only}` : "last trace lines"}:\n    ${lines.join("\n    ")}`);
+    this.violation ??= violation;
+    throw violation;
   }
 
   /** After a freeze, the thawed node has stopped what it shares with another within this. */
