@@ -8,10 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
-import { LAB_TIMERS, pairConfig, pairSecrets } from "./config.ts";
+import { LAB_TIMERS, pairLabUp } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/heartbeat.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -73,24 +73,16 @@ const downOf = (observer: string, peer: string, since: number) =>
 
 describe.skipIf(!ROOT)("heartbeat in the lab", () => {
   beforeAll(async () => {
-    await pairSecrets(tmp.dir, TOKEN);
-    const file = join(tmp.dir, "tandem.toml");
-    writeFileSync(
-      file,
-      pairConfig({
-        cluster: "hblab",
-        lan: LAN,
-        hb: HB,
-        more: `
+    await pairLabUp(LAB, tmp.dir, TOKEN, {
+      cluster: "hblab",
+      lan: LAN,
+      hb: HB,
+      more: `
 [heartbeat.ping]
 targets = ["${LAN}1", "${HB}99"]
 interval = "1s"
 timeout = "1s"
 `,
-      }),
-    );
-    await tandem(["lab", "up", "-c", file, "--name", LAB], { timeoutMs: 60_000 }).then((r) => {
-      if (r.code !== 0) throw new Error(`lab up: ${r.stderr}${r.stdout}`);
     });
     const st = JSON.parse(await lab("status", "--json")).labs[0];
     hosts = Object.fromEntries(st.hosts.map((h: Host) => [h.name, h]));
