@@ -31,7 +31,7 @@ const WAIT_MS = 5_000;
 const tmp = tempDir("hb-service");
 afterAll(() => tmp.cleanup());
 
-async function pairConfig(): Promise<Config> {
+async function pairConfig(deadtime = "300ms"): Promise<Config> {
   const text = `cluster = "inc"
 key_file = "cluster.key"
 [[nodes]]
@@ -45,7 +45,7 @@ roles = ["member"]
 [heartbeat]
 interval = "50ms"
 warntime = "150ms"
-deadtime = "300ms"
+deadtime = "${deadtime}"
 initdead = "600ms"
 port = ${await freeUdpPort()}
 [[heartbeat.links]]
@@ -273,6 +273,26 @@ describe("the source-address filter (issue 12)", () => {
       expect(bySource(alpha, "unknown")).toBe(0);
     } finally {
       await alpha.hb.stop();
+    }
+  });
+});
+
+describe("the kept deadtime (issue 12: the restart gap)", () => {
+  test("a restart with a smaller deadtime holds the kept one for itself, then keeps its own", async () => {
+    const dir = join(tmp.dir, "bravo-deadtime");
+    const file = join(dir, "bravo.state.json");
+    const kept = () => JSON.parse(readFileSync(file, "utf8")).sections.heartbeat.deadtimeMs;
+    const first = await start(await pairConfig("300ms"), "bravo", { stateDir: dir });
+    await first.hb.stop();
+    expect(kept()).toBe(300);
+    const startedAt = Date.now();
+    const again = await start(await pairConfig("200ms"), "bravo", { stateDir: dir });
+    try {
+      expect(kept()).toBe(300);
+      await waitFor("the held deadtime to run out", () => (kept() === 200 ? true : undefined), WAIT_MS, 10);
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(300);
+    } finally {
+      await again.hb.stop();
     }
   });
 });
