@@ -13,6 +13,8 @@ export interface Engine<S, I, E> {
   /** The input that ticks it, built when the timer fires. */
   tick(): I;
   perform(effect: E): void;
+  /** After an input's effects are performed and the timer re-armed (ticks included): what the shell tells others. */
+  settled?(effects: readonly E[]): void;
 }
 
 export class EngineLoop<S, I, E> {
@@ -36,6 +38,7 @@ export class EngineLoop<S, I, E> {
     this.current = state;
     for (const e of effects) this.engine.perform(e);
     this.timer.set(this.engine.nextDeadline(this.current));
+    this.engine.settled?.(effects);
     return effects;
   }
 

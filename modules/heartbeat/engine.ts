@@ -13,9 +13,11 @@
  * Quorum rests on leases, so that two sides of a split never both hold it:
  * - a member counts a peer's vote only until (its own heartbeat's sentAt that
  *   the peer last echoed) + the smaller of its deadtime and the peer's (each
- *   heartbeat carries its sender's). The peer declares it dead no earlier than
- *   that, so nobody counts the vote of a node that thinks it dead, even while
- *   their deadtimes differ (nodes reading different configs, a rolling reload);
+ *   heartbeat carries its sender's), less STOP_MARGIN of it. The peer declares
+ *   it dead no earlier than the full lease, so nobody counts the vote of a
+ *   node that thinks it dead, even while their deadtimes differ (nodes reading
+ *   different configs, a rolling reload), and a holder that loses quorum has
+ *   the margin to stop its exclusive resources before a peer takes over;
  * - a reload that shrinks the deadtime: peers may hold leases sized by the old
  *   one on heartbeats sent before, so the old one still decides deaths (and
  *   sizes the arbiter's grants) until an old deadtime after the reload, while
@@ -33,9 +35,19 @@
  * - a member that starts cannot know which votes its previous run lent, and
  *   those leases run at most a deadtime: until a deadtime after its start it
  *   is not quorate and lends no vote (its heartbeats echo nobody), as the
- *   arbiter waits a lease before it grants;
+ *   arbiter waits a lease before it grants. The deadtime is the previous
+ *   run's when that was larger (the shell keeps it in the state dir): peers
+ *   leased that run's vote on it;
+ * - a view entry (with its echo), and the arbiter's vote, name the
+ *   incarnation of the process they answer, and count only for that one: a
+ *   sentAt is a process's monotonic clock, which starts again near 0 in the
+ *   next, so old heartbeats replayed to a restarted node (the replay guard
+ *   admits the first frame of an incarnation it has not heard) lend nothing;
  * - a peer that said goodbye (a clean stop, its resources already stopped)
- *   leaves its vote to the other member of a pair without an arbiter. With
+ *   leaves its vote to the other member of a pair without an arbiter; a
+ *   goodbye counts only from a process that named this one in its view
+ *   first (a replayed goodbye of an earlier run must not make a lone node
+ *   quorate, nor take the peer as leaving). With
  *   one, the arbiter's leased vote goes to the member that stays: a vote
  *   inherited for good would let the leaver, restarted while cut off from its
  *   peer, win the arbiter's vote while the peer still counted its own.
@@ -91,9 +103,11 @@ export interface PeerState {
   downs: number;
   /** Times the peer says it declared this node dead. */
   downsByPeer: number;
+  /** Whether this process of the peer has named this node's current process in its view: only then does its goodbye count. */
+  heardMe: boolean;
   /** The peer's last heartbeat: its sentAt and when it arrived (for echoes). */
   heard: { sentAt: number; at: number } | null;
-  /** Until when this node counts the peer's vote (a lease, see above). */
+  /** Until when this node counts the peer's vote: its lease, less the drift and the stop margin (see above). */
   voteUntil: number;
   /** The deadtime the peer's last heartbeat carried (null: not heard yet, or a sender without the field). */
   deadtimeMs: number | null;
@@ -110,6 +124,8 @@ export interface PeerState {
 export interface State {
   p: HbParams;
   phase: "idle" | "running" | "stopped";
+  /** This process's incarnation (from the start input): echoes and votes that name another are not this process's. */
+  incarnation: number;
   startedAt: number;
   lastInput: number | null;
   nextSend: number;
@@ -119,7 +135,7 @@ export interface State {
   /** A member's grant from the arbiter, valid until `until` on this node's clock. */
   grant: { until: number } | null;
   /** The arbiter's record of the grant it gives, on its own clock. */
-  granted: { to: string; until: number; echo: number } | null;
+  granted: { to: string; incarnation: number; until: number; echo: number } | null;
   /** A member of a pair without an arbiter whose peer said goodbye holds its vote until the peer returns. */
   inherited: string | null;
   /** Two-node rule: the peer has been seen since start. */
@@ -134,7 +150,8 @@ export interface State {
 }
 
 export type Input =
-  | { type: "start"; now: number }
+  /** keptDeadtimeMs: the deadtime the previous run of this node kept (null: none kept); a larger one than the config's holds for itself after the start. */
+  | { type: "start"; now: number; incarnation: number; keptDeadtimeMs: number | null }
   | { type: "tick"; now: number }
   | { type: "frame"; now: number; from: string; link: number; seq: number; incarnation: number; restart: boolean; message: Message }
   | { type: "upstream"; now: number; reachable: number; total: number }
@@ -155,6 +172,20 @@ export function deadtimeOf(s: State): number {
 export const leaseMs = deadtimeOf;
 /** Clocks of two machines may run at slightly different rates; a lease holder gives up this share early. */
 export const CLOCK_DRIFT = 0.01;
+/**
+ * Without fencing nothing stops a holder cut off from the others but the
+ * holder itself: it must have stopped its exclusive resources before the
+ * leases it holds quorum on end, when the others may declare it dead and take
+ * over. So it counts a vote (a peer's or the arbiter's) only until this share
+ * of the lease before its end: losing quorum then, it begins stopping with
+ * STOP_MARGIN × the lease (a deadtime) still to run. A group whose stops (and
+ * an operation under way) take longer is safe from running twice only with
+ * fencing. It costs tolerance: with an interval of a fifth of the deadtime, a
+ * vote is dropped after about three heartbeats lost in a row instead of four.
+ */
+export const STOP_MARGIN = 0.25;
+/** The share of a lease a vote counts for: the lease less the clock drift and the stop margin. */
+const COUNTED_SHARE = 1 - CLOCK_DRIFT - STOP_MARGIN;
 
 function newLink(): LinkState {
   return { up: false, lastHeard: null, highestSeq: null, received: 0, lost: 0, rttMs: null };
@@ -171,6 +202,7 @@ function newPeer(p: HbParams, name: string): PeerState {
     links: p.links.map(newLink),
     downs: 0,
     downsByPeer: 0,
+    heardMe: false,
     heard: null,
     voteUntil: 0,
     deadtimeMs: null,
@@ -189,6 +221,7 @@ export function initialState(p: HbParams): State {
   return {
     p,
     phase: "idle",
+    incarnation: 0,
     startedAt: 0,
     lastInput: null,
     nextSend: 0,
@@ -221,7 +254,7 @@ export function nextDeadline(s: State): number | null {
     for (const l of peer.links) if (l.up && l.lastHeard !== null) at = Math.min(at, l.lastHeard + deadtime);
     if (peer.voteUntil > 0) at = Math.min(at, peer.voteUntil);
   }
-  if (p.role === "member" && s.lastInput !== null && s.lastInput < s.startedAt + p.deadtimeMs) at = Math.min(at, s.startedAt + p.deadtimeMs);
+  if (p.role === "member" && s.lastInput !== null && s.lastInput < s.startedAt + deadtime) at = Math.min(at, s.startedAt + deadtime);
   if (s.grant) at = Math.min(at, s.grant.until);
   if (s.granted) at = Math.min(at, s.granted.until);
   return at;
@@ -255,7 +288,7 @@ export function step(state: State, input: Input): { state: State; effects: Effec
     if (!sameNodes(s.p, input.p)) {
       // Another set of nodes is another membership: it starts afresh, as at a start.
       event("heartbeat.reloaded", { fresh: true });
-      const fresh = step(initialState(input.p), { type: "start", now });
+      const fresh = step(initialState(input.p), { type: "start", now, incarnation: s.incarnation, keptDeadtimeMs: deadtimeOf(s) });
       return { state: fresh.state, effects: [...fx, ...fresh.effects] };
     }
     const before = deadtimeOf(s);
@@ -266,7 +299,9 @@ export function step(state: State, input: Input): { state: State; effects: Effec
   if (input.type === "start") {
     if (s.phase !== "idle") return { state, effects: [] };
     s.phase = "running";
+    s.incarnation = input.incarnation;
     s.startedAt = now;
+    if (input.keptDeadtimeMs !== null && input.keptDeadtimeMs > p.deadtimeMs) s.shrunk = { deadtimeMs: input.keptDeadtimeMs, until: now + input.keptDeadtimeMs };
     s.lastInput = now;
     s.nextSend = now;
     event("heartbeat.started", { role: p.role, links: p.links, peers: Object.keys(s.peers) });
@@ -393,6 +428,10 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
   // Another module's message: proof of life for the link, nothing for membership.
   if (m.kind === "app") return;
   if (m.kind === "goodbye") {
+    if (!peer.heardMe) {
+      event("heartbeat.goodbye-ignored", { peer: peer.name, incarnation: peer.incarnation });
+      return;
+    }
     if (peer.status === "up" || peer.status === "init") {
       peer.status = "leaving";
       peer.voteUntil = 0;
@@ -416,9 +455,12 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
 function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbeat, now: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
   const fresher = peer.heard === null || m.sentAt > peer.heard.sentAt;
-  const mine = m.view.find((e) => e.node === p.self);
-  if (mine?.echo && mine.echo.sentAt <= now) {
-    const rtt = now - mine.echo.sentAt - mine.echo.heldMs;
+  // What the peer says of another process of this node (an earlier run's, replayed) says nothing about this one.
+  const named = m.view.find((e) => e.node === p.self);
+  const mine = named?.incarnation === s.incarnation ? named : undefined;
+  const echo = mine?.echo && mine.echo.sentAt <= now ? mine.echo : undefined;
+  if (echo) {
+    const rtt = now - echo.sentAt - echo.heldMs;
     if (rtt >= 0) peer.links[linkIndex]!.rttMs = rtt;
   }
   // The same heartbeat arrives once per link: only the newest one speaks for the peer.
@@ -433,7 +475,8 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
   peer.deadtimeMs = m.deadtimeMs ?? null;
   // The peer declares this node dead after its own deadtime: the lease is no longer than that, nor than this node's.
   const lease = Math.min(p.deadtimeMs, m.deadtimeMs ?? p.deadtimeMs);
-  if (mine?.up && mine.echo && mine.echo.sentAt <= now) peer.voteUntil = Math.max(peer.voteUntil, mine.echo.sentAt + lease * (1 - CLOCK_DRIFT));
+  if (mine) peer.heardMe = true;
+  if (mine?.up && echo) peer.voteUntil = Math.max(peer.voteUntil, echo.sentAt + lease * COUNTED_SHARE);
   if (!mine?.up) peer.voteUntil = 0;
   peer.holdsResources = m.holdsResources;
   peer.upstream = m.upstream ?? null;
@@ -444,8 +487,8 @@ function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbea
   }
   if (peer.role === "arbiter" && p.role === "member") {
     const v = m.vote;
-    if (v && v.for === p.self && v.echo <= now) {
-      const until = v.echo + v.leaseMs * (1 - CLOCK_DRIFT);
+    if (v && v.for === p.self && v.incarnation === s.incarnation && v.echo <= now) {
+      const until = v.echo + v.leaseMs * COUNTED_SHARE;
       if (!s.grant || until > s.grant.until) s.grant = { until };
     } else s.grant = null;
   }
@@ -511,7 +554,7 @@ function judge(s: State, now: number, event: (e: string, d: Record<string, unkno
   let quorate: boolean;
   let reason: string;
   if (p.members.length === 1) [quorate, reason] = [true, "single member"];
-  else if (now < s.startedAt + p.deadtimeMs) [quorate, reason] = [false, "just started: a peer may still count the vote of this node's previous run"];
+  else if (now < s.startedAt + deadtimeOf(s)) [quorate, reason] = [false, "just started: a peer may still count the vote of this node's previous run"];
   else if (p.arbiter) {
     const total = p.members.length + 1;
     [quorate, reason] = [votes * 2 > total, `${votes} of ${total} votes${s.grant ? " (with the arbiter's)" : ""}`];
@@ -563,18 +606,19 @@ function arbitrate(s: State, now: number, event: (e: string, d: Record<string, u
     // A new grant goes out at once: the member may be without quorum until it has it (a peer just left).
     s.nextSend = now;
   }
-  s.granted = { to: to.name, until: now + leaseMs(s), echo };
+  s.granted = { to: to.name, incarnation: to.incarnation!, until: now + leaseMs(s), echo };
 }
 
 function heartbeat(s: State, now: number): Heartbeat {
   const p = s.p;
   // An echo lends this node's vote (see hearHeartbeat): a member just started lends none yet.
-  const lends = p.role === "arbiter" || now >= s.startedAt + p.deadtimeMs;
+  const lends = p.role === "arbiter" || now >= s.startedAt + deadtimeOf(s);
   const view: ViewEntry[] = Object.values(s.peers).map((peer) => ({
     node: peer.name,
     up: peer.status === "up",
     late: peer.status === "up" && peer.late,
     downs: peer.downs,
+    ...(peer.incarnation !== null ? { incarnation: peer.incarnation } : {}),
     ...(lends && peer.heard && peer.status === "up" ? { echo: { sentAt: peer.heard.sentAt, heldMs: now - peer.heard.at } } : {}),
   }));
   return {
@@ -584,7 +628,7 @@ function heartbeat(s: State, now: number): Heartbeat {
     holdsResources: s.holdsResources,
     ...(s.upstream ? { upstream: s.upstream } : {}),
     view,
-    ...(s.granted ? { vote: { for: s.granted.to, echo: s.granted.echo, leaseMs: leaseMs(s) } } : {}),
+    ...(s.granted ? { vote: { for: s.granted.to, incarnation: s.granted.incarnation, echo: s.granted.echo, leaseMs: leaseMs(s) } } : {}),
     deadtimeMs: p.deadtimeMs,
   };
 }

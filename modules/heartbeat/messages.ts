@@ -15,6 +15,13 @@ export interface ViewEntry {
   late: boolean;
   /** How many times the sender has declared this node dead since it started. */
   downs: number;
+  /**
+   * The incarnation of this node's process the sender hears (absent: none
+   * heard). The echo is of that process's heartbeat: a sentAt is a process's
+   * monotonic clock, which starts again near 0 in the next one, so the entry
+   * speaks only to the process it names.
+   */
+  incarnation?: number;
   /** Echo of this node's last heartbeat: its sentAt, and how long the sender held it before replying. */
   echo?: { sentAt: number; heldMs: number };
 }
@@ -22,6 +29,8 @@ export interface ViewEntry {
 export interface Vote {
   /** The member the arbiter votes for. */
   for: string;
+  /** The incarnation of the member's process the grant is for: no other process of it may count it. */
+  incarnation: number;
   /** The grantee's own sentAt that the grant answers: its lease runs from there. */
   echo: number;
   leaseMs: number;
@@ -68,6 +77,7 @@ const F_DEADTIME = 8;
 const E_UP = 1;
 const E_ECHO = 2;
 const E_LATE = 4;
+const E_INCARNATION = 8;
 export const MAX_VIEW = 32;
 const NAME_RE = new RegExp(NAME_PATTERN);
 const CONFIG_RE = /^[0-9a-f]{8}$/;
@@ -187,6 +197,7 @@ export function encodeMessage(m: Message): Uint8Array {
   }
   if (m.vote) {
     w.str(m.vote.for);
+    w.f64(m.vote.incarnation);
     w.f64(m.vote.echo);
     w.u32(m.vote.leaseMs);
   }
@@ -195,14 +206,20 @@ export function encodeMessage(m: Message): Uint8Array {
   w.u8(m.view.length);
   for (const e of m.view) {
     w.str(e.node);
-    w.u8((e.up ? E_UP : 0) | (e.echo ? E_ECHO : 0) | (e.late ? E_LATE : 0));
+    w.u8((e.up ? E_UP : 0) | (e.echo ? E_ECHO : 0) | (e.late ? E_LATE : 0) | (e.incarnation !== undefined ? E_INCARNATION : 0));
     w.u16(Math.min(e.downs, 0xffff));
     if (e.echo) {
       w.f64(e.echo.sentAt);
       w.f64(e.echo.heldMs);
     }
+    if (e.incarnation !== undefined) w.f64(e.incarnation);
   }
   return w.done();
+}
+
+/** An incarnation as frames carry it (envelope.ts): a whole number below 2^53. */
+function isIncarnation(v: number | undefined): v is number {
+  return v !== undefined && Number.isSafeInteger(v) && v >= 0;
 }
 
 /** The message, or undefined when the bytes are not one (a typed rejection for the caller to count). */
@@ -230,10 +247,11 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
   }
   if (flags & F_VOTE) {
     const forNode = r.str();
+    const incarnation = r.f64();
     const echo = r.f64();
     const leaseMs = r.u32();
-    if (forNode === undefined || !NAME_RE.test(forNode) || echo === undefined || leaseMs === undefined) return undefined;
-    m.vote = { for: forNode, echo, leaseMs };
+    if (forNode === undefined || !NAME_RE.test(forNode) || !isIncarnation(incarnation) || echo === undefined || leaseMs === undefined) return undefined;
+    m.vote = { for: forNode, incarnation, echo, leaseMs };
   }
   if (flags & F_DEADTIME) {
     const deadtimeMs = r.u32();
@@ -246,13 +264,18 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
     const node = r.str();
     const ef = r.u8();
     const downs = r.u16();
-    if (node === undefined || !NAME_RE.test(node) || ef === undefined || ef > 7 || downs === undefined) return undefined;
+    if (node === undefined || !NAME_RE.test(node) || ef === undefined || ef > 15 || downs === undefined) return undefined;
     const e: ViewEntry = { node, up: (ef & E_UP) !== 0, late: (ef & E_LATE) !== 0, downs };
     if (ef & E_ECHO) {
       const s = r.f64();
       const held = r.f64();
       if (s === undefined || held === undefined || held < 0) return undefined;
       e.echo = { sentAt: s, heldMs: held };
+    }
+    if (ef & E_INCARNATION) {
+      const incarnation = r.f64();
+      if (!isIncarnation(incarnation)) return undefined;
+      e.incarnation = incarnation;
     }
     m.view.push(e);
   }

@@ -42,9 +42,15 @@ export class ReplayGuard {
   private readonly nodes: ReadonlySet<string>;
   private readonly senders = new Map<string, Sender>();
 
-  /** `nodes`: the names frames may come from (the config's node list). */
-  constructor(nodes: Iterable<string>) {
+  /**
+   * `nodes`: the names frames may come from (the config's node list).
+   * `floors`: by name, the lowest incarnation admitted (the highest heard by
+   * an earlier run of this node, kept in its state dir): frames of an older
+   * process of that node are refused as stale from the first.
+   */
+  constructor(nodes: Iterable<string>, floors: ReadonlyMap<string, number> = new Map()) {
     this.nodes = new Set(nodes);
+    for (const [name, incarnation] of floors) if (this.nodes.has(name)) this.senders.set(name, { incarnation, windows: new Map() });
   }
 
   /**
@@ -59,7 +65,8 @@ export class ReplayGuard {
     if (known && stamp.incarnation < known.incarnation) return { ok: false, reason: "stale-incarnation" };
     if (!known || stamp.incarnation > known.incarnation) {
       this.senders.set(stamp.sender, { incarnation: stamp.incarnation, windows: new Map([[stamp.link, { highest: stamp.seq, seen: 1n }]]) });
-      return { ok: true, restart: known !== undefined };
+      // A floor alone (no window yet) is not a frame heard by this process.
+      return { ok: true, restart: known !== undefined && known.windows.size > 0 };
     }
     const window = known.windows.get(stamp.link);
     if (!window) {

@@ -1,21 +1,25 @@
 /**
- * The heartbeat shell: opens the links, seals and opens frames (envelope),
- * admits them once (replay guard), feeds the engine, performs its effects, and
- * ticks it at its deadlines. Every dropped datagram is counted by reason.
+ * The heartbeat shell: opens the links, keeps only datagrams from the other
+ * nodes' configured link addresses (before any cryptography: forged traffic
+ * from elsewhere costs a lookup, not a decryption), seals and opens frames
+ * (envelope), admits them once (replay guard), feeds the engine, performs its
+ * effects, and ticks it at its deadlines. Every dropped datagram is counted by
+ * reason, and every datagram by source.
  */
 import { parseDuration } from "../../core/duration.ts";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
-import { DeadlineTimer } from "../../core/time.ts";
+import { EngineLoop } from "../../core/engine-loop.ts";
 import { adaptersOf } from "../../core/adapters.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { decodeFrame, encodeFrame } from "./envelope.ts";
 import { ReplayGuard } from "./replay.ts";
 import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
-import { initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
+import { deadtimeOf, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "./engine.ts";
 import { Links } from "./links.ts";
+import { linkAddress } from "./config.ts";
 import { Upstream } from "./upstream.ts";
-import { STATE_SECTION, nextIncarnation } from "./incarnation.ts";
+import { STATE_SECTION, keptDeadtime, keptPeers, nextIncarnation, type Kept } from "./incarnation.ts";
 import { MAX_PAYLOAD } from "./envelope.ts";
 import { FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, Reassembly, fragment } from "./fragments.ts";
 import type { ClusterBus, ClusterSnapshot, MemberStatus } from "../../core/cluster.ts";
@@ -56,7 +60,11 @@ function socketsOf(config: Config): string {
   return JSON.stringify({ port: hb.port, links: hb.links, nodes: config.nodes.map((n) => [n.name, n.address]) });
 }
 
+/** The source label of a datagram from an address that is no other node's on its link: one label for all of them. */
+export const UNKNOWN_SOURCE = "unknown";
+
 interface Meters {
+  bySource: Counter;
   sent: Counter;
   received: Counter;
   dropped: Counter;
@@ -64,18 +72,23 @@ interface Meters {
 }
 
 export class HeartbeatService implements ModuleInstance {
-  private state!: State;
+  /** The engine, stepped and ticked at its deadlines; a new one at each start. */
+  private loop: EngineLoop<State, Input, Effect> | null = null;
   private links: Links | null = null;
   private config!: Config;
   private guard!: ReplayGuard;
   private readonly seq: number[] = [];
   /** Per link: the sent and received series, bound once. */
   private cells: Array<{ sent: { value: number }; received: { value: number } }> = [];
-  private readonly timer: DeadlineTimer;
+  /** Per link: the other nodes' addresses on it, to each its node's name and datagram count. */
+  private sources: Array<Map<string, { node: string; count: { value: number } }>> = [];
+  private unknownSource!: { value: number };
   private encoded: { message: Message; bytes: Uint8Array } | null = null;
   private upstream: Upstream | null = null;
   /** A new one at every start (incarnation.ts): a millisecond timestamp with a random tail, so a quick restart still rises. */
   private incarnation!: number;
+  /** What the state dir keeps for the next start (incarnation.ts), as last written. */
+  private kept!: Kept;
   private readonly m: Meters;
   private readonly watchers = new Set<() => void>();
   private readonly listeners = new Map<number, Set<(from: string, data: Uint8Array) => void>>();
@@ -86,31 +99,45 @@ export class HeartbeatService implements ModuleInstance {
   private nextAppId = 1;
 
   constructor(private readonly ctx: ModuleContext) {
-    this.timer = new DeadlineTimer(ctx.clock, () => this.feed({ type: "tick", now: ctx.clock.now() }));
     const mx = ctx.metrics;
     this.m = {
+      bySource: mx.counter("tandem_heartbeat_datagrams_by_source_total", `datagrams on the heartbeat port, by source node ("${UNKNOWN_SOURCE}": not another node's address on the link), counted before any cryptography`),
       sent: mx.counter("tandem_heartbeat_frames_sent_total", "heartbeat frames sent, by link"),
       received: mx.counter("tandem_heartbeat_frames_received_total", "heartbeat frames received and admitted, by link"),
       dropped: mx.counter("tandem_heartbeat_frames_dropped_total", "datagrams dropped on the heartbeat port, by reason"),
       late: mx.counter("tandem_heartbeat_late_total", "heartbeats later than warntime, by peer"),
     };
-    const peers = () => (this.state ? Object.values(this.state.peers) : []);
+    const peers = () => (this.loop ? Object.values(this.state.peers) : []);
     const links = () => peers().flatMap((peer) => peer.links.map((l, i) => ({ peer: peer.name, link: this.state.p.links[i]!, l })));
     mx.collect("tandem_heartbeat_peer_up", "1 when the peer is up", () => peers().map((p) => ({ labels: { peer: p.name }, value: p.status === "up" ? 1 : 0 })));
     mx.collect("tandem_heartbeat_link_up", "1 when the link to the peer is up", () => links().map(({ peer, link, l }) => ({ labels: { peer, link }, value: l.up ? 1 : 0 })));
     mx.collect("tandem_heartbeat_rtt_seconds", "round-trip time to the peer on the link", () =>
       links().flatMap(({ peer, link, l }) => (l.rttMs === null ? [] : [{ labels: { peer, link }, value: l.rttMs / 1000 }])),
     );
-    mx.collect("tandem_heartbeat_quorate", "1 when this node has quorum", () => (this.state ? [{ labels: {}, value: this.state.quorate ? 1 : 0 }] : []));
+    mx.collect("tandem_heartbeat_quorate", "1 when this node has quorum", () => (this.loop ? [{ labels: {}, value: this.state.quorate ? 1 : 0 }] : []));
   }
 
   async start(config: Config): Promise<void> {
-    this.incarnation = this.newIncarnation();
+    const kept = this.ctx.state.get(STATE_SECTION);
+    this.incarnation = this.newIncarnation(kept);
+    const held = keptDeadtime(kept);
     this.apply(config);
-    this.state = initialState(paramsOf(config, this.ctx.node.name));
-    this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
+    const p = paramsOf(config, this.ctx.node.name);
+    this.keep({ incarnation: this.incarnation, deadtimeMs: Math.max(p.deadtimeMs, held ?? 0), peers: Object.fromEntries(keptPeers(kept, this.others(config))) });
+    this.loop = new EngineLoop(this.ctx.clock, initialState(p), {
+      step: (state, input) => {
+        const next = step(state, input);
+        this.ctx.adapters?.steps?.("heartbeat", { input, effects: next.effects, state: next.state });
+        return next;
+      },
+      nextDeadline,
+      tick: () => ({ type: "tick", now: this.ctx.clock.now() }),
+      perform: (e) => this.perform(e),
+      settled: (effects) => this.tell(effects),
+    });
+    this.guard = this.newGuard(config);
     this.links = await this.open(config);
-    this.feed({ type: "start", now: this.ctx.clock.now() });
+    this.feed({ type: "start", now: this.ctx.clock.now(), incarnation: this.incarnation, keptDeadtimeMs: held });
     this.startUpstream();
     this.withdraw = this.ctx.services.provide("cluster", this.bus());
   }
@@ -121,7 +148,7 @@ export class HeartbeatService implements ModuleInstance {
       const next = await this.open(config);
       this.links?.close();
       this.links = next;
-      this.guard = new ReplayGuard(config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name));
+      this.guard = this.newGuard(config);
     }
     const pingChanged = JSON.stringify(old.raw.heartbeat!.ping) !== JSON.stringify(config.raw.heartbeat!.ping);
     this.apply(config);
@@ -137,24 +164,40 @@ export class HeartbeatService implements ModuleInstance {
     this.withdraw?.();
     this.withdraw = null;
     this.upstream?.stop();
-    if (this.state?.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
-    this.timer.clear();
+    if (this.loop?.state.phase === "running") this.feed({ type: "stop", now: this.ctx.clock.now() });
+    this.loop?.clear();
     this.links?.close();
     this.links = null;
   }
 
-  /** Higher than the one kept by the last start, if any, and kept before a frame carries it. */
-  private newIncarnation(): number {
+  /** Higher than the one kept by the last start, if any (the caller keeps it before a frame carries it). */
+  private newIncarnation(kept: unknown): number {
     const timeBased = Math.floor(this.ctx.clock.wall()) * 1000 + this.ctx.random.int(1000);
-    const next = nextIncarnation(timeBased, this.ctx.state.get(STATE_SECTION));
+    const next = nextIncarnation(timeBased, kept);
     if (next.problem) this.ctx.log.error({ file: this.ctx.state.file, section: STATE_SECTION, problem: next.problem }, "the kept incarnation is not valid; ignored: this start's is from the clock alone");
-    this.ctx.state.put(STATE_SECTION, { incarnation: next.incarnation });
     return next.incarnation;
+  }
+
+  private keep(kept: Kept): void {
+    this.kept = kept;
+    this.ctx.state.put(STATE_SECTION, kept);
+  }
+
+  private others(config: Config): string[] {
+    return config.nodes.map((n) => n.name).filter((n) => n !== this.ctx.node.name);
+  }
+
+  /** A replay guard that admits no process of a peer older than the newest this node heard, in this run or a kept one. */
+  private newGuard(config: Config): ReplayGuard {
+    return new ReplayGuard(this.others(config), new Map(Object.entries(this.kept.peers)));
   }
 
   private apply(config: Config): void {
     this.config = config;
     this.cells = config.raw.heartbeat!.links.map((l) => ({ sent: this.m.sent.cell({ link: l.name }), received: this.m.received.cell({ link: l.name }) }));
+    const others = config.nodes.filter((n) => n.name !== this.ctx.node.name);
+    this.sources = config.raw.heartbeat!.links.map((l) => new Map(others.map((n) => [linkAddress(l, n), { node: n.name, count: this.m.bySource.cell({ source: n.name }) }])));
+    this.unknownSource = this.m.bySource.cell({ source: UNKNOWN_SOURCE });
   }
 
   private async open(config: Config): Promise<Links> {
@@ -165,7 +208,7 @@ export class HeartbeatService implements ModuleInstance {
       self: this.ctx.node,
       clock: this.ctx.clock,
       transport: adaptersOf(this.ctx).datagrams,
-      onFrame: (bytes, link) => this.receive(bytes, link),
+      onFrame: (bytes, link, from) => this.receive(bytes, link, from),
       onLinkState: (link, state) => this.ctx.events.emit("heartbeat.socket", { link: hb.links[link]?.name, ...state }),
       onDrop: (_link, reason) => this.m.dropped.inc({ reason }),
     });
@@ -189,16 +232,24 @@ export class HeartbeatService implements ModuleInstance {
     this.upstream.start();
   }
 
-  private receive(bytes: Uint8Array, link: number): void {
+  private receive(bytes: Uint8Array, link: number, from: string): void {
+    const source = this.sources[link]?.get(from);
+    if (!source) {
+      this.unknownSource.value++;
+      return this.m.dropped.inc({ reason: "unknown-source" });
+    }
+    source.count.value++;
     const d = decodeFrame(bytes, this.config.keys!, this.config.cluster);
     if (!d.ok) return this.m.dropped.inc({ reason: d.reason });
     const f = d.frame;
     if (f.sender === this.ctx.node.name) return this.m.dropped.inc({ reason: "own" });
+    if (f.sender !== source.node) return this.m.dropped.inc({ reason: "wrong-source" });
     if (f.link !== link) return this.m.dropped.inc({ reason: "wrong-link" });
     const message = decodeMessage(f.payload);
     if (!message) return this.m.dropped.inc({ reason: "bad-message" });
     const admitted = this.guard.admit(f);
     if (!admitted.ok) return this.m.dropped.inc({ reason: admitted.reason });
+    if (f.incarnation > (this.kept.peers[f.sender] ?? -1)) this.keep({ ...this.kept, peers: { ...this.kept.peers, [f.sender]: f.incarnation } });
     this.cells[link]!.received.value++;
     this.feed({ type: "frame", now: this.ctx.clock.now(), from: f.sender, link, seq: f.seq, incarnation: f.incarnation, restart: admitted.restart, message });
     // Only from the process the engine knows: a frame of a process it has not heard yet is not handed on.
@@ -209,12 +260,20 @@ export class HeartbeatService implements ModuleInstance {
     }
   }
 
+  /** The engine's state: the running loop's (`start` makes the loop before anything reads it). */
+  private get state(): State {
+    return this.loop!.state;
+  }
+
   private feed(input: Input): void {
-    const { state, effects } = step(this.state, input);
-    this.state = state;
-    this.ctx.adapters?.steps?.("heartbeat", { input, effects, state });
-    for (const e of effects) this.perform(e);
-    this.timer.set(nextDeadline(this.state));
+    this.loop!.feed(input);
+  }
+
+  /** Tell the watchers when the peers' statuses or quorum changed with these effects. */
+  private tell(effects: readonly Effect[]): void {
+    // The deadtime that holds (a larger one a reload shrank, or the last run kept, holds for a while): kept for the next start.
+    const deadtimeMs = deadtimeOf(this.state);
+    if (deadtimeMs !== this.kept.deadtimeMs) this.keep({ ...this.kept, deadtimeMs });
     // A peer's status and quorum change only with the engine's events about them: most frames change neither.
     if (!effects.some((e) => e.type === "event" && MEMBERSHIP_EVENTS.has(e.event))) return;
     const now = this.membership();
@@ -301,6 +360,7 @@ export class HeartbeatService implements ModuleInstance {
         status: peer.status,
         incarnation: peer.incarnation,
         silentMs: peer.lastHeard === null ? null : Math.round(now - peer.lastHeard),
+        hearsMe: peer.hearsMe,
         holdsResources: peer.holdsResources,
         upstream: peer.upstream,
         links: Object.fromEntries(

@@ -1,4 +1,5 @@
 /** The pair that lab tests build on: its config text, its key and token files, and `tandem lab` on it. */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tandem, writeSecret } from "../helpers.ts";
 
@@ -66,6 +67,15 @@ agent = "address"
 params = { address = "${vip}/24", interface = "eth0" }
 monitor_interval = "1s"
 `;
+}
+
+/** A lab of the pair in `o`: its key, token and config written in `dir`, then `tandem lab up` on it. */
+export async function pairLabUp(lab: string, dir: string, token: string, o: PairOptions): Promise<void> {
+  await pairSecrets(dir, token);
+  const file = join(dir, "tandem.toml");
+  writeFileSync(file, pairConfig(o));
+  const r = await tandem(["lab", "up", "-c", file, "--name", lab], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`lab up: ${r.stderr}${r.stdout}`);
 }
 
 /** The key (tandem keygen) and the API token a pair config names, in `dir`. */

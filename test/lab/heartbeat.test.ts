@@ -3,14 +3,15 @@
  * (two bridges), the compiled binary, real kernel networking. Loss on one link
  * is no failover; both links down, or a frozen node, is detected within the
  * bound; the frozen node knows it was stalled; forged, stale and garbage frames
- * from the client namespace are counted and change nothing. Needs root.
+ * from the client namespace are dropped unread (source filter), and from the
+ * peer's own addresses are counted by reason; neither changes anything. Needs root.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
-import { LAB_TIMERS, pairConfig, pairSecrets } from "./config.ts";
+import { LAB_TIMERS, pairLabUp } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/heartbeat.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -72,24 +73,16 @@ const downOf = (observer: string, peer: string, since: number) =>
 
 describe.skipIf(!ROOT)("heartbeat in the lab", () => {
   beforeAll(async () => {
-    await pairSecrets(tmp.dir, TOKEN);
-    const file = join(tmp.dir, "tandem.toml");
-    writeFileSync(
-      file,
-      pairConfig({
-        cluster: "hblab",
-        lan: LAN,
-        hb: HB,
-        more: `
+    await pairLabUp(LAB, tmp.dir, TOKEN, {
+      cluster: "hblab",
+      lan: LAN,
+      hb: HB,
+      more: `
 [heartbeat.ping]
 targets = ["${LAN}1", "${HB}99"]
 interval = "1s"
 timeout = "1s"
 `,
-      }),
-    );
-    await tandem(["lab", "up", "-c", file, "--name", LAB], { timeoutMs: 60_000 }).then((r) => {
-      if (r.code !== 0) throw new Error(`lab up: ${r.stderr}${r.stdout}`);
     });
     const st = JSON.parse(await lab("status", "--json")).labs[0];
     hosts = Object.fromEntries(st.hosts.map((h: Host) => [h.name, h]));
@@ -170,28 +163,56 @@ timeout = "1s"
     expect(events("bravo", "heartbeat.quorum").filter((e) => e.time >= at).map((e) => e.quorate)).toEqual([false, true]);
   }, 30_000);
 
-  test("forged, replayed, stale and garbage frames from the client are counted and change nothing", async () => {
-    const dropped = async () => {
-      const text = await (await fetch(`${hosts.alpha!.api}metrics`)).text();
-      const out: Record<string, number> = {};
-      for (const m of text.matchAll(/^tandem_heartbeat_frames_dropped_total\{reason="([^"]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
-      return out;
-    };
-    const before = await dropped();
-    const incarnation = (await status("alpha")).peers.bravo.incarnation;
-    const since = Date.now();
+  /** Alpha's counters of one series by one label. */
+  async function counters(series: string, label: string): Promise<Record<string, number>> {
+    const text = await (await fetch(`${hosts.alpha!.api}metrics`)).text();
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(new RegExp(`^${series}\\{${label}="([^"]+)"\\} (\\d+)$`, "gm"))) out[m[1]!] = Number(m[2]);
+    return out;
+  }
+  const dropped = () => counters("tandem_heartbeat_frames_dropped_total", "reason");
+
+  /** Run the attacker in `host`'s namespace against alpha's LAN address: what it sent, by kind. */
+  function attack(host: string, incarnation: number): Record<string, number> {
     const run = Bun.spawnSync(
-      ["ip", "netns", "exec", hosts.client!.namespace, BUN, resolve(import.meta.dir, "heartbeat-attacker.ts"), `${LAN}11`, "694", join(tmp.dir, "cluster.key"), "hblab", "bravo", String(incarnation)],
+      ["ip", "netns", "exec", hosts[host]!.namespace, BUN, resolve(import.meta.dir, "heartbeat-attacker.ts"), `${LAN}11`, "694", join(tmp.dir, "cluster.key"), "hblab", "bravo", String(incarnation)],
       { stdout: "pipe", stderr: "pipe", timeout: 20_000 },
     );
     expect(run.stderr.toString()).toBe("");
-    const sent = JSON.parse(run.stdout.toString()) as Record<string, number>;
+    return JSON.parse(run.stdout.toString()) as Record<string, number>;
+  }
+
+  test("forged, replayed, stale and garbage frames from the client's address: dropped before any cryptography, counted as from an unknown source", async () => {
+    const before = { dropped: await dropped(), sources: await counters("tandem_heartbeat_datagrams_by_source_total", "source") };
+    const incarnation = (await status("alpha")).peers.bravo.incarnation;
+    const since = Date.now();
+    const sent = attack("client", incarnation);
+    const total = Object.values(sent).reduce((t, n) => t + n, 0);
+    await Bun.sleep(300);
+    const after = { dropped: await dropped(), sources: await counters("tandem_heartbeat_datagrams_by_source_total", "source") };
+    // The oversized datagram is dropped by the socket's size check, before the source is looked at.
+    const delta = (reason: string) => (after.dropped[reason] ?? 0) - (before.dropped[reason] ?? 0);
+    expect((after.sources.unknown ?? 0) - (before.sources.unknown ?? 0)).toBe(total - sent.oversized!);
+    expect(Object.keys(after.dropped).filter((r) => delta(r) !== 0).sort()).toEqual(["oversized", "unknown-source"]);
+    expect(delta("unknown-source")).toBe(total - sent.oversized!);
+    expect(delta("oversized")).toBe(sent.oversized!);
+    const a = await status("alpha");
+    expect(a.peers.bravo.status).toBe("up");
+    expect(a.peers.bravo.incarnation).toBe(incarnation);
+    expect(events("alpha", "heartbeat.peer").filter((e) => e.time >= since)).toEqual([]);
+  }, 30_000);
+
+  test("forged, replayed, stale and garbage frames from bravo's own address are counted by reason and change nothing", async () => {
+    const before = await dropped();
+    const incarnation = (await status("alpha")).peers.bravo.incarnation;
+    const since = Date.now();
+    const sent = attack("bravo", incarnation);
     await Bun.sleep(300);
     const after = await dropped();
     const delta = (reason: string) => (after[reason] ?? 0) - (before[reason] ?? 0);
-    for (const reason of ["auth", "cluster", "unknown-node", "stale-incarnation", "too-old"]) expect([reason, delta(reason)]).toEqual([reason, sent[reason]!]);
+    for (const reason of ["auth", "cluster", "wrong-source", "stale-incarnation", "too-old"]) expect([reason, delta(reason)]).toEqual([reason, sent[reason]!]);
     const garbage = ["short", "oversized", "magic", "version", "malformed", "unknown-key"].reduce((t, r) => t + delta(r), 0);
-    expect(garbage).toBe(sent.garbage!);
+    expect(garbage).toBe(sent.garbage! + sent.oversized!);
     const a = await status("alpha");
     expect(a.peers.bravo.status).toBe("up");
     expect(a.peers.bravo.incarnation).toBe(incarnation);

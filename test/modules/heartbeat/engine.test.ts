@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CLOCK_DRIFT, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
+import { CLOCK_DRIFT, STOP_MARGIN, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
 import { decodeMessage, encodeMessage, type Heartbeat } from "../../../modules/heartbeat/messages.ts";
 
 const TIMERS = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
@@ -8,10 +8,17 @@ function params(self: string, over: Partial<HbParams> = {}): HbParams {
   return { self, role: "member", members: ["alpha", "bravo"], arbiter: null, links: ["lan", "hb"], ping: false, config: "0123abcd", ...TIMERS, ...over };
 }
 
+/** The start of a process of incarnation `incarnation`, with no deadtime kept from an earlier run. */
+function start(now: number, incarnation = 1): Input {
+  return { type: "start", now, incarnation, keptDeadtimeMs: null };
+}
+
 /** Engines wired directly: each send is delivered at once (through the message codec) unless its link is cut. */
 class Cluster {
   readonly nodes = new Map<string, { state: State; seq: number[]; incarnation: number }>();
   readonly events: Array<{ node: string; at: number; event: string; data: Record<string, unknown> }> = [];
+  /** Every frame delivered, as its receiver was fed it: what an attacker on the wire could capture. */
+  readonly delivered: Array<{ to: string; input: Extract<Input, { type: "frame" }> }> = [];
   readonly cut = new Set<string>();
   /** Frozen nodes: what is sent to them waits, as in a socket buffer, until they resume. */
   readonly frozen = new Map<string, Input[]>();
@@ -45,7 +52,9 @@ class Cluster {
         const known = this.incarnations.get(`${to}<${from}`);
         this.incarnations.set(`${to}<${from}`, n.incarnation);
         const restart = known !== undefined && n.incarnation > known;
-        this.feed(to, { type: "frame", now: this.now, from, link: e.link, seq, incarnation: n.incarnation, restart, message: decodeMessage(bytes)! });
+        const input = { type: "frame" as const, now: this.now, from, link: e.link, seq, incarnation: n.incarnation, restart, message: decodeMessage(bytes)! };
+        this.delivered.push({ to, input });
+        this.feed(to, input);
       }
     }
   }
@@ -61,11 +70,11 @@ class Cluster {
   restart(p: HbParams): this {
     const old = this.nodes.get(p.self)!;
     this.nodes.set(p.self, { state: initialState(p), seq: p.links.map(() => 0), incarnation: old.incarnation + 1 });
-    this.feed(p.self, { type: "start", now: this.now });
+    this.feed(p.self, start(this.now, old.incarnation + 1));
     return this;
   }
   start(): this {
-    for (const name of this.nodes.keys()) this.feed(name, { type: "start", now: this.now });
+    for (const [name, n] of this.nodes) this.feed(name, start(this.now, n.incarnation));
     return this;
   }
   freeze(name: string): void {
@@ -213,7 +222,7 @@ describe("membership", () => {
     c.nodes.set("bravo", { state: initialState(params("bravo")), seq: [0, 0], incarnation: 2 });
     c.app("bravo", "alpha");
     expect(c.state("alpha").peers.bravo).toMatchObject({ status: "leaving", incarnation: 1 });
-    c.feed("bravo", { type: "start", now: c.now });
+    c.feed("bravo", start(c.now, 2));
     expect(c.state("alpha").peers.bravo).toMatchObject({ status: "up", incarnation: 2 });
     c.run(600);
     expect(c.state("alpha").quorate).toBe(true);
@@ -224,7 +233,7 @@ describe("membership", () => {
     const c = pair().run(300);
     c.nodes.set("bravo", { state: initialState(params("bravo")), seq: [0, 0], incarnation: 2 });
     const n = c.nodes.get("bravo")!;
-    const { state, effects } = step(n.state, { type: "start", now: c.now });
+    const { state, effects } = step(n.state, start(c.now, 2));
     n.state = state;
     for (const e of effects) {
       if (e.type !== "send") continue;
@@ -241,6 +250,122 @@ describe("membership", () => {
   });
 });
 
+/**
+ * A node restarted alone gets frames of an earlier run replayed to it: its
+ * replay guard starts empty, and admits the first frame of an incarnation it
+ * has not heard (issue 12). The new process's monotonic clock starts again
+ * at 0, as a new process's performance.now() does.
+ */
+describe("frames of an earlier run replayed to a restarted node", () => {
+  /** Alpha and bravo of a pair without an arbiter run `ms`, then bravo stops cleanly: what bravo sent alpha, captured. */
+  function capturedRun(ms: number) {
+    const c = pair().run(ms);
+    c.feed("bravo", { type: "stop", now: c.now });
+    const frames = c.delivered.filter((d) => d.to === "alpha" && d.input.from === "bravo").map((d) => d.input);
+    expect(frames.at(-1)!.message.kind).toBe("goodbye");
+    expect(c.state("alpha").peers.bravo!.status).toBe("leaving");
+    return frames;
+  }
+
+  /** Alpha's next process (incarnation 2), started at 0 on its new clock, bravo gone: `replay` frames fed at `at`, then ticked to `until`. */
+  function restartedAlpha(replay: Array<Extract<Input, { type: "frame" }>>, at: number, until: number) {
+    let s = step(initialState(params("alpha")), start(0, 2)).state;
+    s = tickAtDeadlines(s, at).state;
+    const events: string[] = [];
+    for (const f of replay) {
+      const out = step(s, { ...f, now: at, restart: false });
+      s = out.state;
+      for (const e of out.effects) if (e.type === "event") events.push(e.event);
+    }
+    const after = tickAtDeadlines(s, until);
+    return { state: after.state, events: [...events, ...after.events.map((e) => e.event)] };
+  }
+
+  test("bravo's captured goodbye does not make alpha quorate alone, nor take bravo as leaving", () => {
+    const frames = capturedRun(1000);
+    const { state, events } = restartedAlpha(frames.slice(-2), 50, 3000);
+    expect(events).toContain("heartbeat.goodbye-ignored");
+    expect(state.peers.bravo!.status).not.toBe("leaving");
+    expect(state.inherited).toBeNull();
+    expect(state.quorate).toBe(false);
+  });
+
+  test("bravo's captured heartbeats lend no vote: their echoes are of alpha's earlier process", () => {
+    // Bravo's last heartbeats echo alpha's heartbeats sent near 1000 on the old clock; alpha's new clock is past that at 1200.
+    const heartbeats = capturedRun(1000).filter((f) => f.message.kind === "heartbeat");
+    const { state } = restartedAlpha(heartbeats.slice(-4), 1200, 1300);
+    expect(state.peers.bravo!.voteUntil).toBe(0);
+    expect(state.quorate).toBe(false);
+    expect(state.waitedForAll).toBe(false);
+  });
+
+  test("the whole capture, heartbeats then goodbye: alpha stays without quorum, bravo down at initdead", () => {
+    const frames = capturedRun(1000);
+    const { state } = restartedAlpha(frames, 1200, 4000);
+    expect(state.quorate).toBe(false);
+    expect(state.peers.bravo!.status).toBe("down");
+  });
+});
+
+describe("a restart with a smaller deadtime (the previous run's kept in the state dir)", () => {
+  test("the kept one holds for itself: no quorum, no vote lent, no death declared before it has run out", () => {
+    const p = params("alpha", { deadtimeMs: 200, initdeadMs: 400 });
+    let s = step(initialState(p), { type: "start", now: 0, incarnation: 2, keptDeadtimeMs: 500 }).state;
+    expect(s.shrunk).toEqual({ deadtimeMs: 500, until: 500 });
+    const hb: Heartbeat = { kind: "heartbeat", sentAt: 5, config: "0123abcd", holdsResources: false, view: [], deadtimeMs: 200 };
+    s = step(s, { type: "frame", now: 10, from: "bravo", link: 0, seq: 1, incarnation: 1, restart: false, message: hb }).state;
+    const held = tickAtDeadlines(s, 490);
+    expect(held.state.peers.bravo!.status).toBe("up");
+    expect(held.events.filter((e) => e.event === "heartbeat.peer")).toEqual([]);
+    const over = tickAtDeadlines(held.state, 600);
+    expect(over.state.shrunk).toBeNull();
+    expect(over.state.peers.bravo!.status).toBe("down");
+  });
+
+  test("a kept deadtime not larger than the config's changes nothing", () => {
+    for (const kept of [null, 500, 100]) expect(step(initialState(params("alpha")), { type: "start", now: 0, incarnation: 2, keptDeadtimeMs: kept }).state.shrunk).toBeNull();
+  });
+
+  test("a member lends no vote and is not quorate until the kept deadtime after its start", () => {
+    const c = new Cluster().add(params("alpha", { deadtimeMs: 200 })).add(params("bravo"));
+    c.feed("bravo", start(0));
+    c.feed("alpha", { type: "start", now: 0, incarnation: 1, keptDeadtimeMs: 500 });
+    c.run(450);
+    expect(c.state("alpha").quorate).toBe(false);
+    expect(c.state("bravo").peers.alpha!.voteUntil).toBe(0);
+    c.run(300);
+    expect(c.state("alpha").quorate).toBe(true);
+  });
+});
+
+describe("the messages name the process they answer", () => {
+  test("a view entry's incarnation and a vote's round-trip; an incarnation that is not a whole number below 2^53 is refused", () => {
+    const hb: Heartbeat = {
+      kind: "heartbeat",
+      sentAt: 7,
+      config: "0123abcd",
+      holdsResources: false,
+      view: [{ node: "alpha", up: true, late: false, downs: 0, incarnation: 2 ** 53 - 1, echo: { sentAt: 5, heldMs: 1 } }, { node: "bravo", up: false, late: false, downs: 1 }],
+      vote: { for: "alpha", incarnation: 12, echo: 5, leaseMs: 500 },
+    };
+    expect(decodeMessage(encodeMessage(hb))).toEqual(hb);
+    for (const bad of [1.5, -1, 2 ** 53]) {
+      expect(decodeMessage(encodeMessage({ ...hb, view: [{ ...hb.view[0]!, incarnation: bad }] }))).toBeUndefined();
+      expect(decodeMessage(encodeMessage({ ...hb, vote: { ...hb.vote!, incarnation: bad } }))).toBeUndefined();
+    }
+  });
+
+  test("an arbiter's vote for another process of this member is not counted", () => {
+    const p = params("alpha", { arbiter: "witness" });
+    let s = step(initialState(p), start(0, 2)).state;
+    const vote = (incarnation: number): Heartbeat => ({ kind: "heartbeat", sentAt: 600 + incarnation, config: "0123abcd", holdsResources: false, view: [], vote: { for: "alpha", incarnation, echo: 550, leaseMs: 500 } });
+    s = step(s, { type: "frame", now: 600, from: "witness", link: 0, seq: 1, incarnation: 9, restart: false, message: vote(1) }).state;
+    expect(s.grant).toBeNull();
+    s = step(s, { type: "frame", now: 610, from: "witness", link: 0, seq: 2, incarnation: 9, restart: false, message: vote(2) }).state;
+    expect(s.grant).toEqual({ until: 550 + 500 * (1 - CLOCK_DRIFT - STOP_MARGIN) });
+  });
+});
+
 describe("deadlines", () => {
   test("a deadline at a fractional time is met at that time, not asked for again", () => {
     // In floating point, (heardAt + 80) - heardAt is 79.99999999999999: a deadline
@@ -248,7 +373,7 @@ describe("deadlines", () => {
     // asked for (found by test/sim/heartbeat.test.ts, noise seed 32).
     const p = params("alpha", { intervalMs: 20, warntimeMs: 50, deadtimeMs: 80, initdeadMs: 160 });
     const heardAt = 66.47006025520461;
-    let s = tickAtDeadlines(step(initialState(p), { type: "start", now: 0 }).state, heardAt).state;
+    let s = tickAtDeadlines(step(initialState(p), start(0)).state, heardAt).state;
     const hb: Heartbeat = { kind: "heartbeat", sentAt: 5, config: "0123abcd", holdsResources: false, view: [] };
     s = step(s, { type: "frame", now: heardAt, from: "bravo", link: 0, seq: 1, incarnation: 1, restart: false, message: hb }).state;
     const { state, events } = tickAtDeadlines(s, heardAt + 200);
@@ -279,7 +404,7 @@ describe("quorum without an arbiter", () => {
     const c = new Cluster().add(params("alpha")).start().run(2000);
     expect(c.state("alpha").quorate).toBe(false);
     c.add(params("bravo"));
-    c.feed("bravo", { type: "start", now: c.now });
+    c.feed("bravo", start(c.now));
     c.run(300);
     // bravo lends its vote a deadtime after its start.
     expect(c.state("alpha").quorate).toBe(false);
@@ -306,6 +431,20 @@ describe("quorum without an arbiter", () => {
 });
 
 describe("quorum of three", () => {
+  test("a member cut off loses quorum at least STOP_MARGIN of a lease before the others may declare it dead", () => {
+    const three = { members: ["alpha", "bravo", "charlie"] };
+    const c = new Cluster().add(params("alpha", three)).add(params("bravo", three)).add(params("charlie", three)).start().run(1500);
+    c.sever("alpha", "bravo");
+    c.sever("alpha", "charlie");
+    const cut = c.now;
+    c.run(1500);
+    const lost = c.of("alpha", "heartbeat.quorum").find((e) => e.at > cut && e.data.quorate === false)!;
+    const declared = Math.min(...["bravo", "charlie"].map((n) => c.of(n, "heartbeat.peer").find((e) => e.data.peer === "alpha" && e.data.status === "down")!.at));
+    // The run ticks every 10 ms: alpha may see its loss up to a tick late.
+    expect(declared - lost.at).toBeGreaterThanOrEqual(STOP_MARGIN * TIMERS.deadtimeMs - 10);
+    expect(c.state("bravo").quorate).toBe(true);
+  });
+
   test("a member that restarts lends no vote while a peer may still count its previous run's", () => {
     // charlie and bravo do not hear each other; alpha, which both hear, restarts.
     // bravo still counts the vote of alpha's previous run (a lease it gave);
@@ -617,15 +756,15 @@ describe("deadtimes that differ (nodes reading different configs, a rolling relo
   });
 
   test("a heartbeat from a sender without the field: the receiver's own deadtime stands in", () => {
-    let s = step(initialState(params("alpha")), { type: "start", now: 0 }).state;
+    let s = step(initialState(params("alpha")), start(0)).state;
     s = tickAtDeadlines(s, 600).state;
-    const mine = { node: "alpha", up: true, late: false, downs: 0, echo: { sentAt: 500, heldMs: 10 } };
+    const mine = { node: "alpha", up: true, late: false, downs: 0, incarnation: 1, echo: { sentAt: 500, heldMs: 10 } };
     const hb: Heartbeat = { kind: "heartbeat", sentAt: 7, config: "0123abcd", holdsResources: false, view: [mine] };
     const bytes = encodeMessage(hb);
     expect(decodeMessage(bytes)).toEqual(hb);
     s = step(s, { type: "frame", now: 600, from: "bravo", link: 0, seq: 1, incarnation: 1, restart: false, message: decodeMessage(bytes)! }).state;
     expect(s.peers.bravo!.deadtimeMs).toBeNull();
-    expect(s.peers.bravo!.voteUntil).toBe(500 + TIMERS.deadtimeMs * (1 - CLOCK_DRIFT));
+    expect(s.peers.bravo!.voteUntil).toBe(500 + TIMERS.deadtimeMs * (1 - CLOCK_DRIFT - STOP_MARGIN));
   });
 
   test("the carried deadtime is bounded: whole ms rounded down, at least 1; a zero or an unknown flag is refused", () => {

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { newKey } from "../../../core/crypto/keyfile.ts";
 import { decodeFrame, encodeFrame } from "../../../modules/heartbeat/envelope.ts";
-import { MAX_INCARNATION, nextIncarnation } from "../../../modules/heartbeat/incarnation.ts";
+import { MAX_INCARNATION, keptDeadtime, keptPeers, nextIncarnation } from "../../../modules/heartbeat/incarnation.ts";
 
 /** 2025-11-22 08:26:40.123 UTC with the random tail 456. */
 const NOW = 1_763_800_000_123_456;
@@ -62,5 +62,19 @@ describe("nextIncarnation", () => {
     const decoded = decodeFrame(encodeFrame(frame, keys, { encrypt: true }), keys, "pair");
     expect(decoded.ok && decoded.frame.incarnation).toBe(MAX_INCARNATION);
     expect(() => encodeFrame({ ...frame, incarnation: incarnation + 1 }, keys, { encrypt: true })).toThrow(RangeError);
+  });
+});
+
+describe("what else the section keeps", () => {
+  test("the peers' highest incarnations: valid entries of nodes still configured", () => {
+    const kept = { incarnation: NOW, peers: { bravo: NOW - 1, charlie: "soon", delta: -1, echo: 1.5, gone: NOW, toString: 3 } };
+    expect(keptPeers(kept, ["bravo", "charlie", "delta", "echo"])).toEqual(new Map([["bravo", NOW - 1]]));
+    expect(keptPeers(kept, ["toString", "constructor"])).toEqual(new Map([["toString", 3]]));
+    for (const bad of [undefined, null, 42, [], { peers: [NOW] }, { peers: null }]) expect(keptPeers(bad, ["bravo"])).toEqual(new Map());
+  });
+
+  test("the deadtime: a positive finite number of ms, else none", () => {
+    expect(keptDeadtime({ incarnation: NOW, deadtimeMs: 3000 })).toBe(3000);
+    for (const bad of [undefined, null, { incarnation: NOW }, { deadtimeMs: 0 }, { deadtimeMs: -1 }, { deadtimeMs: "3s" }, { deadtimeMs: Infinity }]) expect(keptDeadtime(bad)).toBeNull();
   });
 });

@@ -18,6 +18,27 @@ function run(guard: ReplayGuard, stamps: Stamp[]): string[] {
 
 const guard = () => new ReplayGuard(["alpha", "bravo"]);
 
+describe("replay guard started from kept floors (the highest incarnations an earlier run heard)", () => {
+  const floored = () => new ReplayGuard(["alpha", "bravo"], new Map([["bravo", INCARNATION], ["zulu", 5]]));
+
+  test("an older process of the peer is stale from the first frame", () => {
+    expect(run(floored(), [stamp(1, { incarnation: INCARNATION - 1 })])).toEqual(["stale-incarnation"]);
+  });
+
+  test("the kept process itself is admitted, as the first frame heard (not a restart), and its window works", () => {
+    expect(run(floored(), [stamp(7), stamp(8), stamp(7)])).toEqual(["ok", "ok", "replay"]);
+  });
+
+  test("a newer process: admitted, and not a restart (this process heard none of the peer's before)", () => {
+    const g = floored();
+    expect(run(g, [stamp(1, { incarnation: INCARNATION + 1 }), stamp(1, { incarnation: INCARNATION + 2 })])).toEqual(["ok", "restart"]);
+  });
+
+  test("a floor for a node outside the node list is not kept", () => {
+    expect(run(floored(), [stamp(1, { sender: "zulu" })])).toEqual(["unknown-node"]);
+  });
+});
+
 describe("replay guard", () => {
   test("in order: every frame admitted once", () => {
     const g = guard();
