@@ -45,6 +45,8 @@ const CHECK_INTERVAL_MS = 100;
 const CHECK_PORT_BASE = 20000;
 const UDP_MBITS = 100;
 const API_PORT = 9480;
+/** Room for every client of the api case: it measures the heartbeat's isolation from the API's load, not the API's connection limit. */
+const API_LIMITS = `max_connections = ${API_CLIENTS * 4}\nmax_sse_clients = ${API_CLIENTS * 2}\n`;
 
 type Case = "idle" | "api" | "checks" | "udp" | "cpu";
 const CASES: Array<{ name: Case; label: string }> = [
@@ -112,7 +114,7 @@ function intervals(capture: string): number[] {
 async function runCase(t: Topology, bin: string, dir: string, c: Case): Promise<Measured> {
   const caseDir = join(dir, c);
   mkdirSync(caseDir);
-  const config = benchPairConfig(caseDir, bin, "isobench", NET, `[api]\nport = ${API_PORT}\n${vipGroup("lb", VIP, c === "checks" ? ["director"] : [])}${c === "checks" ? checksSection() : ""}`);
+  const config = benchPairConfig(caseDir, bin, "isobench", NET, `[api]\nport = ${API_PORT}\n${API_LIMITS}${vipGroup("lb", VIP, c === "checks" ? ["director"] : [])}${c === "checks" ? checksSection() : ""}`);
   const procs: Array<ReturnType<typeof Bun.spawn>> = [];
   // detached: each process leads a session of its own, as a service under systemd or a lab node does (see core/os/sched.ts on autogroups).
   const inNs = (ns: string, argv: string[], stdout: "pipe" | "ignore" = "ignore") => {
