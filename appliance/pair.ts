@@ -70,6 +70,8 @@ kind = "ucast"
 [api]
 port = 9480
 token_file = "api.token"
+# POSTs come from the client's namespace over the pair's bridge (plain HTTP, off loopback).
+insecure_http = true
 
 [watchdog]
 timeout = "${WATCHDOG_TIMEOUT_MS / 1000}s"

@@ -49,6 +49,8 @@ export interface Access {
   readToken: string | null;
   /** Host names and addresses (without port) a request may name in its Host header. */
   hosts: string[];
+  /** api.insecure_http: mutating calls over plain HTTP from peers off loopback are served; false: refused with 403. */
+  insecureHttp: boolean;
 }
 
 /** Where and how the worker listens. */

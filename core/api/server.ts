@@ -35,7 +35,7 @@ const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
 /** The tokens, and the names a Host header may give: every node's address, where the API listens, loopback and api.hosts. */
 export function apiAccess(config: Config, at: Listen): Access {
   const hosts = [...config.nodes.map((n) => n.address), at.hostname.includes(":") ? `[${at.hostname}]` : at.hostname, ...LOOPBACK_NAMES, ...config.api.hosts];
-  return { token: config.api.token ?? null, readToken: config.api.readToken ?? null, hosts: [...new Set(hosts.map((h) => h.toLowerCase()))] };
+  return { token: config.api.token ?? null, readToken: config.api.readToken ?? null, hosts: [...new Set(hosts.map((h) => h.toLowerCase()))], insecureHttp: config.api.insecureHttp };
 }
 
 function listenSpec(config: Config, at: Listen): ListenSpec {

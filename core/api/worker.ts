@@ -12,11 +12,14 @@
  * Clients reach Bun.serve through a gate: a TCP listener on the API's
  * address that closes any connection past the limit at once and pipes the
  * others, bytes unchanged (TLS included), to the server on a unix socket in a
- * private directory. Bun.serve has no connection limit of its own.
+ * private directory. Bun.serve has no connection limit of its own. The peer's
+ * address is lost on the unix socket, so the gate sorts connections by it: a
+ * loopback peer's go to one server, the others' to a second one on the same
+ * app, which tells each request which of the two it came through (Peer).
  */
 import { timingSafeEqual } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer, type Server as Gate } from "node:net";
+import { connect, createServer, isIPv4, type Server as Gate } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono, type Context } from "hono";
@@ -54,17 +57,31 @@ metrics.collect("tandem_api_sse_clients", "open /v1/events streams", () => [{ la
 let version = "";
 /** The dashboard page, made on the control thread from the modules' panels. */
 let dashboard = "";
-let access: Access = { token: null, readToken: null, hosts: [] };
+let access: Access = { token: null, readToken: null, hosts: [], insecureHttp: false };
 let maxSseClients = 0;
 /** Routes whose handlers run on the control thread (the reload, the modules'). */
 let remote: RouteInfo[] = [];
 interface Listener {
   gate: Gate;
-  server: Server<undefined>;
-  /** The private directory of the server's unix socket. */
+  /** The server of loopback peers' connections and that of the others'. */
+  servers: Server<undefined>[];
+  /** The private directory of the servers' unix sockets. */
   dir: string;
 }
 let listener: Listener | null = null;
+
+/** What a request's connection was, as the gate saw it (hono's env of the request). */
+interface Peer {
+  /** Plain HTTP from a peer off loopback: a token in it crossed a network in clear. */
+  cleartext: boolean;
+}
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a gate on :: sees IPv4 peers so). */
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.toLowerCase().replace(/^::ffff:/, "");
+  return address === "::1" || (isIPv4(v4) && v4.startsWith("127."));
+}
 
 const busy = (what: string) => {
   refused.inc({ reason: "busy" });
@@ -286,7 +303,7 @@ const local: RouteSpec[] = [
   },
 ];
 
-const app = new Hono();
+const app = new Hono<{ Bindings: Peer }>();
 app.use(async (c, next) => {
   await next();
   requests.inc({ method: c.req.method, code: String(c.res.status) });
@@ -335,6 +352,7 @@ app.all("*", async (c) => {
   }
   const token = access.token;
   if (hit.r.mutating) {
+    if (c.env.cleartext && !access.insecureHttp) return problem(403, "mutating calls over plain HTTP are refused off loopback: the token would cross the network in clear; use HTTPS (api.cert_file and api.key_file) or set api.insecure_http = true on an isolated network");
     if (!token) return problem(403, "mutating endpoints are disabled: the config names no api.token_file");
     if (!bearerOk(c, token)) return problem(401, "a valid bearer token is required (Authorization: Bearer TOKEN)", {}, { "www-authenticate": 'Bearer realm="tandem"' });
     const length = Number(c.req.header("content-length") ?? "0");
@@ -345,17 +363,22 @@ app.all("*", async (c) => {
   return "handler" in hit.r ? (hit.r as RouteSpec).handler(c, hit.params) : forward(c);
 });
 
-/** The server on a unix socket in a private directory, and the gate on the API's address in front of it. */
+/** The servers on unix sockets in a private directory, and the gate on the API's address in front of them. */
 async function open(spec: ListenSpec): Promise<Listener> {
   const dir = mkdtempSync(join(tmpdir(), "tandem-api-"));
-  const unix = join(dir, "http.sock");
-  let server: Server<undefined> | null = null;
-  try {
+  const servers: Server<undefined>[] = [];
+  const serve = (name: string, peer: Peer) => {
+    const unix = join(dir, name);
     // Bun's types leave idleTimeout out of the unix socket's options, but Bun applies it there (a keep-alive connection is closed after it).
-    const options = { unix, fetch: app.fetch, idleTimeout: IDLE_TIMEOUT_S, maxRequestBodySize: MAX_BODY_BYTES, ...(spec.tls ? { tls: spec.tls } : {}) };
-    server = Bun.serve(options as unknown as Parameters<typeof Bun.serve>[0]) as Server<undefined>;
+    const options = { unix, fetch: (req: Request) => app.fetch(req, peer), idleTimeout: IDLE_TIMEOUT_S, maxRequestBodySize: MAX_BODY_BYTES, ...(spec.tls ? { tls: spec.tls } : {}) };
+    servers.push(Bun.serve(options as unknown as Parameters<typeof Bun.serve>[0]) as Server<undefined>);
+    return unix;
+  };
+  try {
+    const near = serve("loopback.sock", { cleartext: false });
+    const far = serve("network.sock", { cleartext: spec.tls === null });
     const gate = createServer((client) => {
-      const inner = connect(unix);
+      const inner = connect(isLoopback(client.remoteAddress) ? near : far);
       const end = () => {
         client.destroy();
         inner.destroy();
@@ -371,9 +394,9 @@ async function open(spec: ListenSpec): Promise<Listener> {
         resolve();
       });
     });
-    return { gate, server, dir };
+    return { gate, servers, dir };
   } catch (e) {
-    server?.stop(true);
+    for (const server of servers) server.stop(true);
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -382,7 +405,7 @@ async function open(spec: ListenSpec): Promise<Listener> {
 function close(l: Listener | null): void {
   if (!l) return;
   l.gate.close();
-  l.server.stop(true);
+  for (const server of l.servers) server.stop(true);
   rmSync(l.dir, { recursive: true, force: true });
 }
 

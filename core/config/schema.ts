@@ -39,7 +39,7 @@ export const ApiSchema = Type.Object(
     ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate the CLI verifies the API's certificate with (a self-signed certificate given here is pinned); unset: the system's CAs" })),
     insecure_http: Type.Boolean({
       default: false,
-      description: "let the CLI send mutating calls (with the token) over plain HTTP to a non-loopback address; for an isolated network only (`tandem check` warns)",
+      description: "allow mutating calls (with the token) over plain HTTP off loopback: the CLI sends them and the API serves them (else 403); for an isolated network only (`tandem check` warns)",
     }),
     hosts: Type.Array(Type.String({ minLength: 1, pattern: "^[A-Za-z0-9.-]+$" }), {
       default: [],

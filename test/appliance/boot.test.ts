@@ -60,6 +60,8 @@ kind = "ucast"
 [api]
 port = 9480
 token_file = "api.token"
+# The test's POSTs reach the guest through qemu's user network (hostfwd): their peer there is the gateway, off loopback.
+insecure_http = true
 
 [resources]
 

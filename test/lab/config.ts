@@ -49,7 +49,7 @@ ${hb}${o.more ?? ""}
 [api]
 port = 9480
 token_file = "api.token"
-# The lab's network is its own namespaces: the CLI may send the token over plain HTTP.
+# The lab's network is its own namespaces: mutating calls (the CLI's, the tests') may go over plain HTTP.
 insecure_http = true
 ${o.api ?? ""}`;
 }

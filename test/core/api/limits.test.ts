@@ -9,12 +9,9 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { BODY_TIMEOUT_MS, HEADER_TIMEOUT_S } from "../../../core/api/messages.ts";
 import { SSE_CLIENT_QUEUE } from "../../../core/api/worker.ts";
-import { event, startWorker, type RunningWorker } from "./api-worker.ts";
+import { event, selfSigned, startWorker, type RunningWorker } from "./api-worker.ts";
 
 const TOKEN = "limits-token-0123456789";
 const READ = "limits-read-token-0123456789";
@@ -142,21 +139,14 @@ test("the read token guards status, events and metrics; /healthz stays open; the
 });
 
 test("HTTPS from certificate files: a client with the CA gets answers, one without is refused", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "tandem-api-tls-"));
+  const cert = selfSigned();
+  const tls = await startWorker({ listen: { tls: cert } });
   try {
-    const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=tandem-test", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stderr: "pipe" });
-    expect(made.exitCode).toBe(0);
-    const cert = readFileSync(join(dir, "cert.pem"), "utf8");
-    const tls = await startWorker({ listen: { tls: { cert, key: readFileSync(join(dir, "key.pem"), "utf8") } } });
-    try {
-      expect(tls.base).toStartWith("https://");
-      const ok = await fetch(`${tls.base}/healthz`, { tls: { ca: cert } });
-      expect(await ok.text()).toBe("ok\n");
-      expect(fetch(`${tls.base}/healthz`)).rejects.toThrow();
-    } finally {
-      tls.stop();
-    }
+    expect(tls.base).toStartWith("https://");
+    const ok = await fetch(`${tls.base}/healthz`, { tls: { ca: cert.cert } });
+    expect(await ok.text()).toBe("ok\n");
+    expect(fetch(`${tls.base}/healthz`)).rejects.toThrow();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    tls.stop();
   }
 });

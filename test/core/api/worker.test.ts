@@ -22,7 +22,7 @@ beforeAll(async () => {
     };
   });
   const routes = [{ method: "post" as const, path: "/v1/mod/act/{name}", summary: "a module's action", mutating: true, produces: "application/json" as const, responses: { 202: "accepted" } }];
-  post({ type: "init", version: "test", dashboard: "<!doctype html><title>test</title>", access: { token: TOKEN, readToken: null, hosts: ["127.0.0.1"] }, routes, history: [event(1), event(2)] });
+  post({ type: "init", version: "test", dashboard: "<!doctype html><title>test</title>", access: { token: TOKEN, readToken: null, hosts: ["127.0.0.1"], insecureHttp: false }, routes, history: [event(1), event(2)] });
   post({ type: "listen", id: 1, spec: { hostname: "127.0.0.1", port: 0, tls: null, maxConnections: MAX_CONNECTIONS, maxSseClients: MAX_SSE_CLIENTS } });
   base = `http://127.0.0.1:${await listening}`;
 });
