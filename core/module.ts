@@ -60,9 +60,10 @@ export interface ModuleInstance {
 
 /**
  * A module's panel on the dashboard: a browser-side function, as source text,
- * `(status, el) => void | Promise<void>`, given the module's entry of
- * /v1/status and the panel's element to fill (textContent only; it may fetch
- * the module's own routes). Shown while the module runs on the node.
+ * `(status, el, api) => void | Promise<void>`, given the module's entry of
+ * /v1/status, the panel's element to fill (textContent only) and `api(path)`,
+ * the page's fetch with the read token, for the module's own routes. Shown
+ * while the module runs on the node.
  */
 export interface DashboardPanel {
   title: string;

@@ -4,6 +4,12 @@
  * no framework and no outside assets, so it works on an appliance with no
  * internet. Data is set with textContent only. A module with a panel in its
  * descriptor gets a section, filled by its renderer while the module runs.
+ *
+ * With api.read_token_file the API answers the page's requests 401: the page
+ * then asks for the token in a form, keeps it in sessionStorage (this tab,
+ * until it closes) and sends it as a bearer on every request, the renderers'
+ * too (they are given `api`). The event stream is read with fetch, not
+ * EventSource, which cannot send a header: the token never goes into a URL.
  */
 import type { ModuleDef } from "../module.ts";
 
@@ -38,6 +44,7 @@ const PAGE = `<!doctype html>
   #events { font-family: ui-monospace, monospace; font-size: .85rem; max-height: 70vh; overflow: auto; }
   #events div { border-bottom: 1px solid #8882; padding: .2rem 0; }
   #conn.live { color: var(--ok); } #conn.down { color: var(--bad); }
+  #login input { width: 16rem; }
 </style>
 </head>
 <body>
@@ -49,6 +56,7 @@ const PAGE = `<!doctype html>
   <span>config <code id="config">…</code></span>
   <span id="state" class="state-failed" hidden></span>
   <span id="conn" class="down">connecting</span>
+  <form id="login" hidden><label>read token <input id="token" type="password" autocomplete="off" required></label> <button>show</button> <span id="refused" hidden>refused</span></form>
 </header>
 <main>
   <section>
@@ -66,10 +74,39 @@ const $ = (id) => document.getElementById(id);
 const PANELS = {
 /*renderers*/
 };
+const TOKEN = "tandem.token";
+let asking = null;
+/** The token of this tab, asked for in the form (once for every request waiting for it). */
+function askToken() {
+  if (!asking) asking = new Promise((resolve) => {
+    $("refused").hidden = sessionStorage.getItem(TOKEN) === null;
+    sessionStorage.removeItem(TOKEN);
+    $("login").hidden = false;
+    $("token").focus();
+    $("login").onsubmit = (ev) => {
+      ev.preventDefault();
+      sessionStorage.setItem(TOKEN, $("token").value.trim());
+      $("token").value = "";
+      $("login").hidden = true;
+      asking = null;
+      resolve();
+    };
+  });
+  return asking;
+}
+/** A request to the API with this tab's token; on 401 the token is asked for and the request made again. */
+async function api(path, init = {}) {
+  for (;;) {
+    const token = sessionStorage.getItem(TOKEN);
+    const res = await fetch(path, { ...init, headers: { ...init.headers, ...(token ? { authorization: "Bearer " + token } : {}) } });
+    if (res.status !== 401) return res;
+    await askToken();
+  }
+}
 function cell(row, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; row.appendChild(td); }
 async function refresh() {
   try {
-    const s = await (await fetch("/v1/status")).json();
+    const s = await (await api("/v1/status")).json();
     $("node").textContent = s.node; $("cluster").textContent = s.cluster; $("phase").textContent = s.phase;
     $("config").textContent = s.config.hash.slice(0, 12);
     $("state").hidden = !s.stateWriteError; $("state").textContent = s.stateWriteError ? "state file not written: " + s.stateWriteError : "";
@@ -83,13 +120,15 @@ async function refresh() {
     for (const [name, render] of Object.entries(PANELS)) {
       const section = $("panel-" + name);
       section.hidden = !s.modules[name];
-      if (s.modules[name]) await render(s.modules[name], section.querySelector("div"));
+      if (s.modules[name]) await render(s.modules[name], section.querySelector("div"), api);
     }
   } catch (e) { $("phase").textContent = "unreachable"; }
 }
 const seen = new Set();
-function show(msg) {
-  const e = JSON.parse(msg.data);
+let lastId = 0;
+function show(data) {
+  const e = JSON.parse(data);
+  lastId = Math.max(lastId, e.id);
   if (seen.has(e.id)) return;
   seen.add(e.id);
   const line = document.createElement("div");
@@ -98,11 +137,32 @@ function show(msg) {
   while ($("events").childElementCount > 500) $("events").lastChild.remove();
   refresh();
 }
-const source = new EventSource("/v1/events?since=0");
-source.onopen = () => { $("conn").textContent = "live"; $("conn").className = "live"; refresh(); };
-source.onerror = () => { $("conn").textContent = "reconnecting"; $("conn").className = "down"; };
-source.onmessage = show;
+const conn = (live) => { $("conn").textContent = live ? "live" : "reconnecting"; $("conn").className = live ? "live" : "down"; };
+/** The SSE stream read with fetch, which sends the token as a header, from the last event seen; again 3 s after it ends. */
+async function events() {
+  for (;;) {
+    try {
+      const res = await api("/v1/events?since=" + lastId, { headers: { accept: "text/event-stream" } });
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      conn(true);
+      refresh();
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        buffer += chunk.value;
+        for (let end = buffer.indexOf("\\n\\n"); end >= 0; end = buffer.indexOf("\\n\\n")) {
+          const data = buffer.slice(0, end).split("\\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\\n");
+          buffer = buffer.slice(end + 2);
+          if (data) show(data);
+        }
+      }
+    } catch (e) {}
+    conn(false);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+}
 refresh();
+events();
 </script>
 </body>
 </html>

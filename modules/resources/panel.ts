@@ -8,8 +8,8 @@ import type { DashboardPanel } from "../../core/module.ts";
 
 export const RESOURCES_PANEL: DashboardPanel = {
   title: "Resources",
-  render: `async (status, el) => {
-  const r = await (await fetch("/v1/resources/")).json();
+  render: `async (status, el, api) => {
+  const r = await (await api("/v1/resources/")).json();
   const dc = document.createElement("p"); dc.id = "dc";
   dc.textContent = "DC " + (r.dc || "none") + (r.quorate ? "" : ", no quorum");
   const table = document.createElement("table");
