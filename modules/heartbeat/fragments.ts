@@ -1,17 +1,26 @@
 /**
  * Other modules' messages may be longer than a frame: they travel as
  * fragments, each with the message's id, its index and the count. The
- * receiver keeps one message in progress per sender process and channel
- * (the newest); an older or malformed fragment is dropped, and a message is
- * delivered once, when its last fragment arrives (the same fragments come on
- * every link). A lost fragment loses its message: what rides here is resent
- * as state, so the next one repairs it.
+ * receiver delivers each message once, when its last fragment arrives (the
+ * same fragments come on every link), whatever order the messages arrive in:
+ * a sender's messages on one channel are not all of one kind (the
+ * coordinator's transition and report go out together, and are resent
+ * together), so a later one does not stand for an earlier one, and an
+ * earlier one overtaken on the network is still delivered. Per sender
+ * process and channel the receiver keeps which of the last REPLAY_WINDOW ids
+ * (replay.ts) it delivered (older ones are dropped) and at most MAX_OPEN messages in
+ * progress (a new one pushes out the oldest); a malformed fragment is
+ * dropped. A lost fragment loses its message: what rides here is resent as
+ * state, so the next one repairs it.
  */
+import { markSeen, seenAs, windowFrom, type Window } from "./replay.ts";
 
 /** id (u32), index (u8), count (u8). */
 export const FRAGMENT_HEADER_BYTES = 6;
 /** Fragments a message may have: the bound on a message's size and on what a receiver holds. */
 export const MAX_FRAGMENTS = 16;
+/** Messages in progress a receiver keeps per sender process and channel: the bound on what it holds is MAX_OPEN × MAX_FRAGMENTS fragments. */
+export const MAX_OPEN = 4;
 
 export function fragment(id: number, data: Uint8Array, chunkBytes: number): Uint8Array[] {
   const room = chunkBytes - FRAGMENT_HEADER_BYTES;
@@ -32,16 +41,23 @@ export function fragment(id: number, data: Uint8Array, chunkBytes: number): Uint
 }
 
 interface InProgress {
-  incarnation: number;
   id: number;
   parts: Array<Uint8Array | undefined>;
   have: number;
 }
 
+/** One sender process's messages on one channel. */
+interface Stream {
+  incarnation: number;
+  /** The ids delivered: null before the first. */
+  delivered: Window | null;
+  /** At most MAX_OPEN, oldest first. */
+  open: InProgress[];
+}
+
 export class Reassembly {
-  private readonly open = new Map<string, InProgress>();
-  /** Per sender and channel, its process and the newest id delivered: fragments of it or older are dropped. */
-  private readonly done = new Map<string, { incarnation: number; id: number }>();
+  /** Per sender and channel, its newest process's messages: a new process starts its ids again. */
+  private readonly streams = new Map<string, Stream>();
 
   /**
    * The whole message when this fragment completes one; undefined otherwise, or "bad" for a malformed
@@ -54,21 +70,26 @@ export class Reassembly {
     const index = v.getUint8(4);
     const count = v.getUint8(5);
     if (count < 1 || count > MAX_FRAGMENTS || index >= count) return "bad";
-    const done = this.done.get(key);
-    if (done?.incarnation === incarnation && id <= done.id) return undefined;
-    let m = this.open.get(key);
-    if (m?.incarnation === incarnation && id < m.id) return undefined;
-    if (!m || m.incarnation !== incarnation || id > m.id) {
-      m = { incarnation, id, parts: new Array<Uint8Array | undefined>(count), have: 0 };
-      this.open.set(key, m);
+    let s = this.streams.get(key);
+    if (s?.incarnation !== incarnation) this.streams.set(key, (s = { incarnation, delivered: null, open: [] }));
+    if (s.delivered && seenAs(s.delivered, id) !== "new") return undefined;
+    let m = s.open.find((o) => o.id === id);
+    if (!m) {
+      m = { id, parts: new Array<Uint8Array | undefined>(count), have: 0 };
+      s.open.push(m);
+      s.open.sort((a, b) => a.id - b.id);
+      if (s.open.length > MAX_OPEN) s.open.shift();
+      if (!s.open.includes(m)) return undefined;
     }
     if (m.parts.length !== count) return "bad";
     if (m.parts[index]) return undefined;
     m.parts[index] = bytes.slice(FRAGMENT_HEADER_BYTES);
     m.have++;
     if (m.have < count) return undefined;
-    this.open.delete(key);
-    this.done.set(key, { incarnation, id });
+    if (s.delivered) markSeen(s.delivered, id);
+    else s.delivered = windowFrom(id);
+    // What is done and what fell out of the window are no longer in progress.
+    s.open = s.open.filter((o) => o !== m && seenAs(s.delivered!, o.id) === "new");
     const total = m.parts.reduce((n, p) => n + p!.length, 0);
     const out = new Uint8Array(total);
     let at = 0;

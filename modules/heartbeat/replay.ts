@@ -24,10 +24,37 @@ export interface Stamp {
   seq: number;
 }
 
-/** A link's window: the highest seq admitted, and bit i set when seq (highest - i) was admitted. */
-interface Window {
+const FULL = (1n << BigInt(REPLAY_WINDOW)) - 1n;
+
+/** A sliding window of numbers seen: the highest, and bit i set when (highest - i) was seen. */
+export interface Window {
   highest: number;
   seen: bigint;
+}
+
+/** A window that has seen `first` alone. */
+export function windowFrom(first: number): Window {
+  return { highest: first, seen: 1n };
+}
+
+/** What the window says of `n`: "new" (not seen), "replay" (seen) or "too-old" (REPLAY_WINDOW or more below the highest). */
+export function seenAs(window: Window, n: number): "new" | "replay" | "too-old" {
+  if (n > window.highest) return "new";
+  const behind = window.highest - n;
+  if (behind >= REPLAY_WINDOW) return "too-old";
+  return window.seen & (1n << BigInt(behind)) ? "replay" : "new";
+}
+
+/** Mark `n` seen when it is new; what the window said of it before (seenAs). */
+export function markSeen(window: Window, n: number): "new" | "replay" | "too-old" {
+  const seen = seenAs(window, n);
+  if (seen !== "new") return seen;
+  if (n > window.highest) {
+    const ahead = n - window.highest;
+    window.seen = ahead >= REPLAY_WINDOW ? 1n : ((window.seen << BigInt(ahead)) | 1n) & FULL;
+    window.highest = n;
+  } else window.seen |= 1n << BigInt(window.highest - n);
+  return "new";
 }
 
 interface Sender {
@@ -35,8 +62,6 @@ interface Sender {
   /** By link index. */
   windows: Map<number, Window>;
 }
-
-const FULL = (1n << BigInt(REPLAY_WINDOW)) - 1n;
 
 export class ReplayGuard {
   private readonly nodes: ReadonlySet<string>;
@@ -64,26 +89,16 @@ export class ReplayGuard {
     const known = this.senders.get(stamp.sender);
     if (known && stamp.incarnation < known.incarnation) return { ok: false, reason: "stale-incarnation" };
     if (!known || stamp.incarnation > known.incarnation) {
-      this.senders.set(stamp.sender, { incarnation: stamp.incarnation, windows: new Map([[stamp.link, { highest: stamp.seq, seen: 1n }]]) });
+      this.senders.set(stamp.sender, { incarnation: stamp.incarnation, windows: new Map([[stamp.link, windowFrom(stamp.seq)]]) });
       // A floor alone (no window yet) is not a frame heard by this process.
       return { ok: true, restart: known !== undefined && known.windows.size > 0 };
     }
     const window = known.windows.get(stamp.link);
     if (!window) {
-      known.windows.set(stamp.link, { highest: stamp.seq, seen: 1n });
+      known.windows.set(stamp.link, windowFrom(stamp.seq));
       return { ok: true, restart: false };
     }
-    if (stamp.seq > window.highest) {
-      const ahead = stamp.seq - window.highest;
-      window.seen = ahead >= REPLAY_WINDOW ? 1n : ((window.seen << BigInt(ahead)) | 1n) & FULL;
-      window.highest = stamp.seq;
-      return { ok: true, restart: false };
-    }
-    const behind = window.highest - stamp.seq;
-    if (behind >= REPLAY_WINDOW) return { ok: false, reason: "too-old" };
-    const bit = 1n << BigInt(behind);
-    if (window.seen & bit) return { ok: false, reason: "replay" };
-    window.seen |= bit;
-    return { ok: true, restart: false };
+    const seen = markSeen(window, stamp.seq);
+    return seen === "new" ? { ok: true, restart: false } : { ok: false, reason: seen };
   }
 }

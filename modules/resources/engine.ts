@@ -174,6 +174,8 @@ export interface State {
   /** Fencing done by this node as DC, by target. */
   fence: Record<string, { state: FenceState; at: number }>;
   fencingNow: string | null;
+  /** The node being fenced was seen up since its fence began: the result says nothing of a death after that (the fence, or a watchdog fence's wait, began before it). */
+  fenceOutrun: boolean;
   /** As DC: the transition last sent, and the last seq given (it only rises). As follower: the DC's last one and who sent it. */
   sent: Transition | null;
   tseq: number;
@@ -209,6 +211,7 @@ export function initialState(p: CoordParams, admin?: AdminState): State {
     monitors: {},
     fence: {},
     fencingNow: null,
+    fenceOutrun: false,
     sent: null,
     tseq: 0,
     received: null,
@@ -294,8 +297,9 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       break;
     case "fenced":
       if (s.fencingNow === input.node) s.fencingNow = null;
-      // As membership() keeps it: a node up again is not "fenced" (a fence slower than its reboot, a watchdog fence's wait).
-      if (input.ok && s.peers[input.node]?.status === "up") delete s.fence[input.node];
+      // As membership() keeps it: a node up again, or up at some moment since the fence began, is not "fenced" by it (a fence
+      // slower than its reboot, a watchdog fence's wait begun at an earlier death): a death now is fenced anew.
+      if (input.ok && (s.fenceOutrun || s.peers[input.node]?.status === "up")) delete s.fence[input.node];
       else s.fence[input.node] = { state: input.ok ? "fenced" : "failed", at: input.now };
       event("resources.fence", { node: input.node, result: input.ok ? "fenced" : "failed", message: input.message });
       break;
@@ -378,6 +382,7 @@ function membership(s: State, view: ClusterView): boolean {
       was.status = peer.status;
     }
     if (peer.status === "up" && s.fence[peer.name]?.state === "fenced") delete s.fence[peer.name];
+    if (peer.status === "up" && s.fencingNow === peer.name) s.fenceOutrun = true;
   }
   return cameUp;
 }
@@ -683,6 +688,7 @@ function basis(s: State): Record<string, number> {
 function fence(s: State, a: Action, fx: Effect[]): void {
   if (s.fencingNow !== null || s.fence[a.node]) return;
   s.fencingNow = a.node;
+  s.fenceOutrun = false;
   fx.push({ type: "fence", node: a.node });
   fx.push({ type: "event", event: "resources.fence", data: { node: a.node, result: "fencing", reason: a.reason } });
 }

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { newKey, type ClusterKeys } from "../../core/crypto/keyfile.ts";
 import { NAME_PATTERN } from "../../core/config/primitives.ts";
 import { decodeFrame, encodeFrame, MAX_FRAME, MAX_PAYLOAD, REJECTIONS, type Frame } from "../../modules/heartbeat/envelope.ts";
-import { FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, Reassembly } from "../../modules/heartbeat/fragments.ts";
+import { FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, MAX_OPEN, Reassembly } from "../../modules/heartbeat/fragments.ts";
 import { decodeMessage, encodeMessage, MAX_VIEW, type Message } from "../../modules/heartbeat/messages.ts";
 import { MAX_LINKS } from "../../modules/heartbeat/config.ts";
 import { bounded, byteMutations, mutateBytes, parameters, sameBytes, TEST_TIMEOUT_MS } from "./fuzz.ts";
@@ -196,7 +196,7 @@ describe("fuzz: membership messages (decodeMessage)", () => {
 /** What a Reassembly holds: the parts of the messages in progress. */
 function heldBytes(r: Reassembly): number {
   let n = 0;
-  for (const m of r["open"].values()) for (const p of m.parts) n += p?.length ?? 0;
+  for (const s of r["streams"].values()) for (const m of s.open) for (const p of m.parts) n += p?.length ?? 0;
   return n;
 }
 
@@ -227,10 +227,10 @@ const fragmentBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 describe("fuzz: fragment reassembly", () => {
   test(
-    "any stream of fragments from a few senders and processes: never a throw, and what is held stays within MAX_FRAGMENTS fragments a sender",
+    "any stream of fragments from a few senders and processes: never a throw, and what is held stays within MAX_OPEN messages of MAX_FRAGMENTS fragments a sender",
     () => {
       const stream = fc.array(fc.record({ key: fc.constantFrom(...SENDERS), incarnation: fc.integer({ min: 1, max: 3 }), bytes: fragmentBytes }), { maxLength: 40 });
-      const bound = SENDERS.length * MAX_FRAGMENTS * (MAX_FRAGMENT - FRAGMENT_HEADER_BYTES);
+      const bound = SENDERS.length * MAX_OPEN * MAX_FRAGMENTS * (MAX_FRAGMENT - FRAGMENT_HEADER_BYTES);
       fc.assert(
         fc.property(stream, (fragments) => {
           const r = new Reassembly();
@@ -238,8 +238,8 @@ describe("fuzz: fragment reassembly", () => {
             const out = bounded(BOUND_MS, () => r.accept(f.key, f.incarnation, f.bytes));
             if (out instanceof Uint8Array) expect(out.length).toBeLessThanOrEqual(MAX_FRAGMENTS * (MAX_FRAGMENT - FRAGMENT_HEADER_BYTES));
             expect(heldBytes(r)).toBeLessThanOrEqual(bound);
-            expect(r["open"].size).toBeLessThanOrEqual(SENDERS.length);
-            expect(r["done"].size).toBeLessThanOrEqual(SENDERS.length);
+            expect(r["streams"].size).toBeLessThanOrEqual(SENDERS.length);
+            for (const s of r["streams"].values()) expect(s.open.length).toBeLessThanOrEqual(MAX_OPEN);
           }
         }),
         parameters(),

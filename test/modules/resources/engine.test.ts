@@ -432,8 +432,8 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("alpha").of("fence")).toHaveLength(1);
   });
 
-  test("a fence that answers after its target came back up (a new process) leaves no fenced mark: the group fails back to it", () => {
-    const { h, active } = running("bravo", { fencing: true });
+  /** alpha (DC) loses bravo and fences it; a new process of bravo comes up before the fence answers. */
+  const backDuringFence = (h: ReturnType<typeof running>["h"]) => {
     h.cut("alpha", "bravo");
     h.see("alpha", "bravo", "down");
     expect(h.node("alpha").of("fence")).toEqual([{ type: "fence", node: "bravo" }]);
@@ -442,11 +442,34 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     h.see("alpha", "bravo", "up");
     h.see("bravo", "alpha", "up");
     h.start("bravo");
+  };
+
+  test("a fence that answers after its target came back up (a new process) leaves no fenced mark: the group fails back to it", () => {
+    const { h, active } = running("bravo", { fencing: true });
+    backDuringFence(h);
     h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
     expect(h.node("alpha").state.fence).toEqual({});
     active.delete("bravo");
     h.settle(active);
     expect([...(active.get("bravo") ?? [])]).toEqual(WEB);
+  });
+
+  test("a fence begun before its target came back does not fence its next death: nothing it runs starts elsewhere until a new fence", () => {
+    // Watchdog seed 323 of the resources sim: the watchdog fence's wait begun at alpha's crash answered after alpha's new
+    // process had come up, started the group and been cut off, 0.8 s after that death instead of twice the watchdog timeout.
+    const { h, active } = running("bravo", { fencing: true });
+    backDuringFence(h);
+    active.delete("bravo");
+    h.settle(active);
+    expect([...(active.get("bravo") ?? [])]).toEqual(WEB);
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    expect(h.node("alpha").state.fence).toEqual({});
+    expect(h.node("alpha").ran("start")).toEqual([]);
+    expect(h.node("alpha").of("fence")).toEqual([{ type: "fence", node: "bravo" }, { type: "fence", node: "bravo" }]);
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    expect(h.node("alpha").ran("start")).toEqual(["start ip"]);
   });
 
   test("a failed fence: no takeover; the fence is tried again after fenceRetryMs, and its success allows the takeover", () => {
