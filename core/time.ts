@@ -34,7 +34,8 @@ export class DeadlineTimer {
 
   constructor(
     private readonly clock: Clock,
-    private readonly fire: () => void,
+    /** Called with the deadline it was armed for. */
+    private readonly fire: (at: number) => void,
   ) {}
 
   set(at: number | null): void {
@@ -45,7 +46,7 @@ export class DeadlineTimer {
     this.cancel = this.clock.after(at - this.clock.now(), () => {
       this.cancel = null;
       this.armedAt = null;
-      this.fire();
+      this.fire(at);
     });
   }
 

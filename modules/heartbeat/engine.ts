@@ -56,9 +56,12 @@
  * inputs longer than warntime means this process was not running (SIGSTOP, VM
  * pause, overload). The engine reports it before acting on anything else, does
  * not declare peers dead for time it did not watch, and (leases being time) has
- * lost quorum if the gap was long enough for the peers to declare it dead; no
+ * lost quorum if a peer may have declared it dead meanwhile: at the earliest a
+ * deadtime after the newest heartbeat of this node the peer echoed, which the
+ * input that ends the stall may bring (a frame that waited in the socket); no
  * rule for a lone node (two-node, ping) gives it back before a peer's vote or
- * the arbiter's counts again.
+ * the arbiter's counts again. A stall shorter than that, with the peer alive,
+ * costs no quorum to a node that a lone-node rule keeps quorate.
  */
 import type { Heartbeat, Message, ViewEntry } from "./messages.ts";
 
@@ -105,6 +108,8 @@ export interface PeerState {
   downsByPeer: number;
   /** Whether this process of the peer has named this node's current process in its view: only then does its goodbye count. */
   heardMe: boolean;
+  /** The newest heartbeat of this process (its sentAt) the peer echoed: it heard this node then, so declares it dead no earlier than a deadtime after. */
+  echoed: number | null;
   /** The peer's last heartbeat: its sentAt and when it arrived (for echoes). */
   heard: { sentAt: number; at: number } | null;
   /** Until when this node counts the peer's vote: its lease, less the drift and the stop margin (see above). */
@@ -203,6 +208,7 @@ function newPeer(p: HbParams, name: string): PeerState {
     downs: 0,
     downsByPeer: 0,
     heardMe: false,
+    echoed: null,
     heard: null,
     voteUntil: 0,
     deadtimeMs: null,
@@ -308,7 +314,7 @@ export function step(state: State, input: Input): { state: State; effects: Effec
   }
   if (s.phase !== "running") return { state, effects: [] };
 
-  if (s.lastInput !== null && now - s.lastInput > p.warntimeMs) stalled(s, now, now - s.lastInput, event);
+  if (s.lastInput !== null && now - s.lastInput > p.warntimeMs) stalled(s, input, now - s.lastInput, event);
   s.lastInput = now;
 
   switch (input.type) {
@@ -372,13 +378,34 @@ function reparam(s: State, p: HbParams, now: number): void {
   s.nextSend = Math.max(now, s.nextSend - old.intervalMs + p.intervalMs);
 }
 
-function stalled(s: State, now: number, gapMs: number, event: (e: string, d: Record<string, unknown>) => void) {
+/**
+ * Whether `peer` may have declared this node dead by `now`, after a stall of
+ * `gapMs`. A peer declares it dead a deadtime (its own, which may be shorter)
+ * after the last frame it heard from it, at the earliest a deadtime after the
+ * newest heartbeat it echoed: that bound holds whatever frames were lost.
+ * The frame that ends the stall (sent while this node was not running, so
+ * read before anything else: it waited in the socket) may echo a newer one.
+ * A peer that echoed nothing yet: the gap, less the interval a heartbeat may
+ * have been sent before the last input.
+ */
+function maybeDeclaredDeadBy(s: State, peer: PeerState, input: Input, gapMs: number): boolean {
   const p = s.p;
+  const deadtime = Math.min(p.deadtimeMs, peer.deadtimeMs ?? p.deadtimeMs);
+  let echoed = peer.echoed;
+  if (input.type === "frame" && input.from === peer.name && input.message.kind === "heartbeat") {
+    const sentAt = echoOf(s, input.message, input.now)?.sentAt;
+    if (sentAt !== undefined && (echoed === null || sentAt > echoed)) echoed = sentAt;
+  }
+  if (echoed === null) return gapMs >= deadtime - p.intervalMs;
+  return input.now >= echoed + deadtime * (1 - CLOCK_DRIFT);
+}
+
+function stalled(s: State, input: Input, gapMs: number, event: (e: string, d: Record<string, unknown>) => void) {
+  const p = s.p;
+  const now = input.now;
   s.stalls++;
-  // A peer declares this node dead after its own deadtime, which may be shorter than this node's.
-  let soonest = p.deadtimeMs;
-  for (const name in s.peers) soonest = Math.min(soonest, s.peers[name]!.deadtimeMs ?? soonest);
-  const maybeDeclaredDead = gapMs >= soonest - p.intervalMs;
+  let maybeDeclaredDead = false;
+  for (const name in s.peers) if (maybeDeclaredDeadBy(s, s.peers[name]!, input, gapMs)) maybeDeclaredDead = true;
   event("heartbeat.stall", { gapMs: Math.round(gapMs), maybeDeclaredDead });
   // Time this process did not watch is no evidence against the peers: give each a fresh interval.
   for (const peer of Object.values(s.peers)) {
@@ -452,16 +479,27 @@ function receive(s: State, f: Extract<Input, { type: "frame" }>, event: (e: stri
   hearHeartbeat(s, peer, f.link, m, f.now, event);
 }
 
+/** What a heartbeat says of this process (not of another process of this node: an earlier run's, replayed). */
+function entryOf(s: State, m: Heartbeat): ViewEntry | undefined {
+  const named = m.view.find((e) => e.node === s.p.self);
+  return named?.incarnation === s.incarnation ? named : undefined;
+}
+
+/** The heartbeat of this process the peer echoes in `m`, if it is one this process sent by `now`. */
+function echoOf(s: State, m: Heartbeat, now: number): ViewEntry["echo"] {
+  const echo = entryOf(s, m)?.echo;
+  return echo && echo.sentAt <= now ? echo : undefined;
+}
+
 function hearHeartbeat(s: State, peer: PeerState, linkIndex: number, m: Heartbeat, now: number, event: (e: string, d: Record<string, unknown>) => void) {
   const p = s.p;
   const fresher = peer.heard === null || m.sentAt > peer.heard.sentAt;
-  // What the peer says of another process of this node (an earlier run's, replayed) says nothing about this one.
-  const named = m.view.find((e) => e.node === p.self);
-  const mine = named?.incarnation === s.incarnation ? named : undefined;
-  const echo = mine?.echo && mine.echo.sentAt <= now ? mine.echo : undefined;
+  const mine = entryOf(s, m);
+  const echo = echoOf(s, m, now);
   if (echo) {
     const rtt = now - echo.sentAt - echo.heldMs;
     if (rtt >= 0) peer.links[linkIndex]!.rttMs = rtt;
+    if (peer.echoed === null || echo.sentAt > peer.echoed) peer.echoed = echo.sentAt;
   }
   // The same heartbeat arrives once per link: only the newest one speaks for the peer.
   if (!fresher) return;

@@ -31,6 +31,15 @@ const APP_CHUNK_BYTES = MAX_PAYLOAD - APP_HEADER_BYTES;
 /** The longest app message: MAX_FRAGMENTS frames. */
 export const MAX_APP_MESSAGE_BYTES = MAX_FRAGMENTS * (APP_CHUNK_BYTES - FRAGMENT_HEADER_BYTES);
 
+/**
+ * A tick this late past its deadline finds the loop was not running: it waits
+ * one turn, so the frames that arrived meanwhile are fed first (a peer's echo
+ * there may show it has not declared this node dead, or renew a lease), as
+ * EngineLoop's readFirstWhenLateMs says. Timers fire within a millisecond or
+ * two when the loop runs.
+ */
+const LATE_TICK_MS = 5;
+
 /** The engine's events that come with every change of a peer's status or incarnation, or of quorum. */
 const MEMBERSHIP_EVENTS: ReadonlySet<string> = new Set(["heartbeat.peer", "heartbeat.quorum", "heartbeat.started"]);
 
@@ -134,6 +143,7 @@ export class HeartbeatService implements ModuleInstance {
       tick: () => ({ type: "tick", now: this.ctx.clock.now() }),
       perform: (e) => this.perform(e),
       settled: (effects) => this.tell(effects),
+      readFirstWhenLateMs: LATE_TICK_MS,
     });
     this.guard = this.newGuard(config);
     this.links = await this.open(config);

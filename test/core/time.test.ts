@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { DeadlineTimer, type Clock } from "../../core/time.ts";
+import { EngineLoop } from "../../core/engine-loop.ts";
 
 /** A clock whose timers the test fires by hand; it counts how often one was armed. */
 function manualClock() {
@@ -43,4 +44,41 @@ test("a deadline timer is re-armed only when the deadline moves, and fires once"
   expect(c.pending()).toBe(0);
   c.advance(200);
   expect(fired).toEqual([60]);
+});
+
+/** An engine that asks for a tick at 100 and records its inputs, as a loop with `readFirstWhenLateMs` (or none) runs it. */
+function recordingLoop(c: ReturnType<typeof manualClock>, readFirstWhenLateMs?: number) {
+  const inputs: string[] = [];
+  const loop = new EngineLoop<number, string, never>(c.clock, 0, {
+    step: (n, input) => {
+      inputs.push(`${input}@${c.clock.now()}`);
+      return { state: input === "tick" ? n + 1 : n, effects: [] };
+    },
+    nextDeadline: (n) => (n === 0 ? 100 : null),
+    tick: () => "tick",
+    perform: () => {},
+    readFirstWhenLateMs,
+  });
+  loop.feed("start");
+  return { loop, inputs };
+}
+
+test("a late tick waits one turn of the loop, so what arrived meanwhile is fed first; an early one and a loop without the limit do not", () => {
+  const late = manualClock();
+  const r = recordingLoop(late, 5);
+  late.advance(130);
+  expect(r.inputs).toEqual(["start@0"]);
+  r.loop.feed("frame");
+  late.advance(130);
+  expect(r.inputs).toEqual(["start@0", "frame@130", "tick@130"]);
+
+  const onTime = manualClock();
+  const o = recordingLoop(onTime, 5);
+  onTime.advance(104);
+  expect(o.inputs).toEqual(["start@0", "tick@104"]);
+
+  const without = manualClock();
+  const w = recordingLoop(without);
+  without.advance(130);
+  expect(w.inputs).toEqual(["start@0", "tick@130"]);
 });

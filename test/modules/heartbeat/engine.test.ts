@@ -80,12 +80,16 @@ class Cluster {
   freeze(name: string): void {
     this.frozen.set(name, []);
   }
-  /** The node runs again: its first input comes now, then what arrived while it was frozen. */
-  thaw(name: string): void {
+  /**
+   * The node runs again: its first input comes now (its overdue tick), then what arrived while it was frozen;
+   * with `framesFirst`, the frames that waited in its sockets come first, as Bun's loop reads ready sockets before it runs overdue timers.
+   */
+  thaw(name: string, framesFirst = false): void {
     const held = this.frozen.get(name) ?? [];
     this.frozen.delete(name);
-    this.feed(name, { type: "tick", now: this.now });
+    if (!framesFirst) this.feed(name, { type: "tick", now: this.now });
     for (const input of held) this.feed(name, { ...input, now: this.now });
+    if (framesFirst) this.feed(name, { type: "tick", now: this.now });
   }
   /** Advance time, ticking every node at each of its deadlines (at most every 10 ms). */
   run(ms: number): this {
@@ -607,6 +611,56 @@ describe("self-stall guard", () => {
     c.run(300);
     expect(c.of("bravo", "heartbeat.declared-dead")[0]!.data).toEqual({ by: "alpha", times: 1 });
     expect(c.state("alpha").peers.bravo!.status).toBe("up");
+  });
+});
+
+describe("self-stall guard: a stall shorter than the peer's deadtime since its last echo", () => {
+  /**
+   * A pair in its steady state, bravo's heartbeats half an interval after alpha's (so alpha has the echo of its
+   * heartbeat before last only), frozen `alpha` just after it sent a heartbeat (the silence the peer sees starts then).
+   */
+  const frozenAfterSend = () => {
+    const c = new Cluster().add(params("alpha")).add(params("bravo"));
+    c.feed("alpha", start(0));
+    c.run(TIMERS.intervalMs / 2);
+    c.feed("bravo", start(c.now));
+    c.run(1000);
+    while (c.state("alpha").nextSend !== c.now + TIMERS.intervalMs) c.run(10);
+    c.freeze("alpha");
+    return c;
+  };
+  // Past deadtime less an interval (the old rule's threshold) and past the vote's lease, short of the deadtime itself.
+  const STALL_MS = TIMERS.deadtimeMs - TIMERS.intervalMs + 30;
+
+  test("the waiting frame echoes the last heartbeat: the peer has not declared this node dead, and quorum holds", () => {
+    const c = frozenAfterSend();
+    c.run(STALL_MS);
+    expect(c.state("bravo").peers.alpha!.status).toBe("up");
+    c.thaw("alpha", true);
+    expect(c.of("alpha", "heartbeat.stall")[0]!.data).toEqual({ gapMs: STALL_MS, maybeDeclaredDead: false });
+    expect(c.of("alpha", "heartbeat.quorum").filter((e) => e.data.quorate === false)).toEqual([]);
+    expect(c.state("alpha").quorate).toBe(true);
+    c.run(1000);
+    expect(c.of("bravo", "heartbeat.peer").filter((e) => e.data.status === "down")).toEqual([]);
+    expect(c.state("alpha").quorate).toBe(true);
+  });
+
+  test("the tick first, with an older echo only: the peer may have declared it dead, so quorum is lost until its vote counts again", () => {
+    const c = frozenAfterSend();
+    c.run(STALL_MS);
+    c.thaw("alpha");
+    expect(c.of("alpha", "heartbeat.stall")[0]!.data).toMatchObject({ maybeDeclaredDead: true });
+    expect(c.state("alpha").quorate).toBe(false);
+    c.run(300);
+    expect(c.state("alpha").quorate).toBe(true);
+  });
+
+  test("a stall past the peer's deadtime since the echoed heartbeat: maybe declared dead, though the waiting frames come first", () => {
+    const c = frozenAfterSend();
+    c.run(TIMERS.deadtimeMs + 100);
+    c.thaw("alpha", true);
+    expect(c.of("alpha", "heartbeat.stall")[0]!.data).toMatchObject({ maybeDeclaredDead: true });
+    expect(c.of("alpha", "heartbeat.quorum").some((e) => e.data.quorate === false)).toBe(true);
   });
 });
 
