@@ -31,7 +31,7 @@ export interface ModuleContext {
   services: Services;
   /** What this node keeps across a restart, a section per module (nothing without a state dir). */
   state: StateStore;
-  /** The network and config file as the shells reach them (core/adapters.ts); the real ones when absent. */
+  /** The world as the shells reach it besides clock and state (core/adapters.ts: UDP, an engine-step observer, fields modules add); the real ones when absent. */
   adapters?: Adapters;
 }
 
