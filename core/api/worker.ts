@@ -11,17 +11,16 @@
  *
  * Clients reach Bun.serve through a gate: a TCP listener on the API's
  * address that closes any connection past the limit at once and pipes the
- * others, bytes unchanged (TLS included), to the server on a unix socket in a
- * private directory. Bun.serve has no connection limit of its own. The peer's
+ * others, bytes unchanged (TLS included), to the server on a unix socket in
+ * the abstract namespace (a name and no file: the kernel frees it when the
+ * process ends, even by SIGKILL, so nothing is left in /tmp). Bun.serve has
+ * no connection limit of its own. The peer's
  * address is lost on the unix socket, so the gate sorts connections by it: a
  * loopback peer's go to one server, the others' to a second one on the same
  * app, which tells each request which of the two it came through (Peer).
  */
-import { timingSafeEqual } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { connect, createServer, isIPv4, type Server as Gate } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Hono, type Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Server } from "bun";
@@ -65,8 +64,6 @@ interface Listener {
   gate: Gate;
   /** The server of loopback peers' connections and that of the others'. */
   servers: Server<undefined>[];
-  /** The private directory of the servers' unix sockets. */
-  dir: string;
 }
 let listener: Listener | null = null;
 
@@ -363,20 +360,20 @@ app.all("*", async (c) => {
   return "handler" in hit.r ? (hit.r as RouteSpec).handler(c, hit.params) : forward(c);
 });
 
-/** The servers on unix sockets in a private directory, and the gate on the API's address in front of them. */
+/** The servers on abstract unix sockets, and the gate on the API's address in front of them. */
 async function open(spec: ListenSpec): Promise<Listener> {
-  const dir = mkdtempSync(join(tmpdir(), "tandem-api-"));
+  const prefix = `\0tandem-api-${process.pid}-${randomUUID()}`;
   const servers: Server<undefined>[] = [];
   const serve = (name: string, peer: Peer) => {
-    const unix = join(dir, name);
+    const unix = `${prefix}-${name}`;
     // Bun's types leave idleTimeout out of the unix socket's options, but Bun applies it there (a keep-alive connection is closed after it).
     const options = { unix, fetch: (req: Request) => app.fetch(req, peer), idleTimeout: IDLE_TIMEOUT_S, maxRequestBodySize: MAX_BODY_BYTES, ...(spec.tls ? { tls: spec.tls } : {}) };
     servers.push(Bun.serve(options as unknown as Parameters<typeof Bun.serve>[0]) as Server<undefined>);
     return unix;
   };
   try {
-    const near = serve("loopback.sock", { cleartext: false });
-    const far = serve("network.sock", { cleartext: spec.tls === null });
+    const near = serve("loopback", { cleartext: false });
+    const far = serve("network", { cleartext: spec.tls === null });
     const gate = createServer((client) => {
       const inner = connect(isLoopback(client.remoteAddress) ? near : far);
       const end = () => {
@@ -394,10 +391,9 @@ async function open(spec: ListenSpec): Promise<Listener> {
         resolve();
       });
     });
-    return { gate, servers, dir };
+    return { gate, servers };
   } catch (e) {
     for (const server of servers) server.stop(true);
-    rmSync(dir, { recursive: true, force: true });
     throw e;
   }
 }
@@ -406,7 +402,6 @@ function close(l: Listener | null): void {
   if (!l) return;
   l.gate.close();
   for (const server of l.servers) server.stop(true);
-  rmSync(l.dir, { recursive: true, force: true });
 }
 
 /** A new address is bound before the old one is closed, so a failed bind leaves the API where it was. */
