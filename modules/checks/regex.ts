@@ -8,6 +8,8 @@
  * matcher thread is then terminated, the check fails saying so, and a fresh
  * thread takes the next match. Matches go one at a time, each bounded; the
  * deadline runs from when the thread is ready, so its start is not counted.
+ * The queue holds at most one match per check in flight (each check waits for
+ * its answer), so the checks' concurrency bounds it.
  */
 import { workerEntry } from "../../core/threads.ts";
 

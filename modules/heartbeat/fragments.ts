@@ -22,21 +22,23 @@ export const MAX_FRAGMENTS = 16;
 /** Messages in progress a receiver keeps per sender process and channel: the bound on what it holds is MAX_OPEN × MAX_FRAGMENTS fragments. */
 export const MAX_OPEN = 4;
 
+/** One fragment on the wire: the message id, this fragment's index, the count of fragments, then its part. */
+export function encodeFragment(id: number, index: number, count: number, part: Uint8Array): Uint8Array {
+  const f = new Uint8Array(FRAGMENT_HEADER_BYTES + part.length);
+  const v = new DataView(f.buffer);
+  v.setUint32(0, id);
+  v.setUint8(4, index);
+  v.setUint8(5, count);
+  f.set(part, FRAGMENT_HEADER_BYTES);
+  return f;
+}
+
 export function fragment(id: number, data: Uint8Array, chunkBytes: number): Uint8Array[] {
   const room = chunkBytes - FRAGMENT_HEADER_BYTES;
   const count = Math.max(1, Math.ceil(data.length / room));
   if (count > MAX_FRAGMENTS) throw new RangeError(`a message of ${data.length} bytes needs ${count} fragments, over ${MAX_FRAGMENTS}`);
   const out: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) {
-    const part = data.subarray(i * room, (i + 1) * room);
-    const f = new Uint8Array(FRAGMENT_HEADER_BYTES + part.length);
-    const v = new DataView(f.buffer);
-    v.setUint32(0, id);
-    v.setUint8(4, i);
-    v.setUint8(5, count);
-    f.set(part, FRAGMENT_HEADER_BYTES);
-    out.push(f);
-  }
+  for (let i = 0; i < count; i++) out.push(encodeFragment(id, i, count, data.subarray(i * room, (i + 1) * room)));
   return out;
 }
 

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { newKey, type ClusterKeys } from "../../core/crypto/keyfile.ts";
 import { NAME_PATTERN } from "../../core/config/primitives.ts";
 import { decodeFrame, encodeFrame, MAX_FRAME, MAX_PAYLOAD, REJECTIONS, type Frame } from "../../modules/heartbeat/envelope.ts";
-import { FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, MAX_OPEN, Reassembly } from "../../modules/heartbeat/fragments.ts";
+import { encodeFragment, FRAGMENT_HEADER_BYTES, MAX_FRAGMENTS, MAX_OPEN, Reassembly } from "../../modules/heartbeat/fragments.ts";
 import { decodeMessage, encodeMessage, MAX_VIEW, type Message } from "../../modules/heartbeat/messages.ts";
 import { MAX_LINKS } from "../../modules/heartbeat/config.ts";
 import { bounded, byteMutations, mutateBytes, parameters, sameBytes, TEST_TIMEOUT_MS } from "./fuzz.ts";
@@ -214,15 +214,7 @@ const fragmentBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
       count: fc.integer({ min: 0, max: MAX_FRAGMENTS + 1 }),
       data: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: MAX_FRAGMENT - FRAGMENT_HEADER_BYTES, size: "max" })),
     })
-    .map(({ id, index, count, data }) => {
-      const out = new Uint8Array(FRAGMENT_HEADER_BYTES + data.length);
-      const v = new DataView(out.buffer);
-      v.setUint32(0, id);
-      v.setUint8(4, index);
-      v.setUint8(5, count);
-      out.set(data, FRAGMENT_HEADER_BYTES);
-      return out;
-    }),
+    .map(({ id, index, count, data }) => encodeFragment(id, index, count, data)),
 );
 
 describe("fuzz: fragment reassembly", () => {
