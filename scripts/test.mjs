@@ -16,7 +16,31 @@ function step(name, cmd, args, env = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
   process.stdout.write(r.stdout ?? "");
   process.stderr.write(r.stderr ?? "");
-  return { ok: r.status === 0, out: `${r.stdout ?? ""}\n${r.stderr ?? ""}` };
+  return { ok: r.status === 0, out: `${r.stdout ?? ""}\n${r.stderr ?? ""}`, err: r.stderr ?? "" };
+}
+
+/** How many lines of a failed test's report are repeated at the end. */
+const FAILURE_LINES = 80;
+
+/**
+ * bun test prints a failure's error above its `(fail)` line, amid hundreds of
+ * passes; CI keeps only the end of the log. Each failure's report (from the
+ * line after the previous result or file header to its `(fail)` line) is
+ * printed again just before the count, so the end of the log says why.
+ */
+function reprintFailures(stderr) {
+  const lines = stderr.split("\n");
+  // A result, a file's header, or the heading of bun's closing list of failures (whose entries have no report).
+  const boundary = (l) => /^\((pass|fail|skip|todo)\) /.test(l) || /^\S.*\.(ts|tsx|js|mjs):$/.test(l) || /^\d+ tests? (failed|skipped|todo):$/.test(l);
+  const reports = [];
+  lines.forEach((line, i) => {
+    if (!line.startsWith("(fail) ")) return;
+    let from = i;
+    while (from > 0 && !boundary(lines[from - 1])) from--;
+    if (from === i) return;
+    reports.push(lines.slice(Math.max(from, i - FAILURE_LINES), i + 1).join("\n"));
+  });
+  if (reports.length) console.log(`\n== the failures again (each report as printed above)\n${reports.join("\n\n")}`);
 }
 
 function check(name, cmd, args) {
@@ -43,6 +67,7 @@ passed += count("pass");
 failed += count("fail");
 skipped += count("skip");
 if (!run.ok && count("fail") === 0) failed++;
+reprintFailures(run.err);
 
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed ? 1 : 0);

@@ -217,8 +217,13 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
       const r = await fetch(`${api}${path}`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(5_000) });
       expect(r.status).toBe(202);
     };
+    /** A wait that failed, with what the node said and the console's end, so a failure says where it stuck. */
+    const why = async (e: Error): Promise<never> => {
+      const said = await resources().then((r) => JSON.stringify(r), (f: Error) => `no answer: ${f.message}`);
+      throw new Error(`${e.message}\n/v1/resources/: ${said}\n--- console ---\n${vm!.console().slice(-3000)}`);
+    };
     await post("/v1/resources/standby/alpha");
-    await waitFor("the address stopped for the standby", async () => ((await vipState()) === "stopped" ? true : undefined), 30_000, 500);
+    await waitFor("the address stopped for the standby", async () => ((await vipState()) === "stopped" ? true : undefined), 30_000, 500).catch(why);
     await vm!.kill();
     // The next boot has no console password: status only.
     writeConfigDisk("");
@@ -226,9 +231,9 @@ describe.skipIf(why !== undefined)("appliance boot", () => {
     console.log(`appliance: after a power cut, boot to running in ${(bootMs / 1000).toFixed(1)} s`);
     const after = await resources();
     expect(after.standby).toEqual(["alpha"]);
-    await waitFor("the address probed stopped", async () => ((await vipState()) === "stopped" ? true : undefined), 20_000, 500);
+    await waitFor("the address probed stopped", async () => ((await vipState()) === "stopped" ? true : undefined), 20_000, 500).catch(why);
     await post("/v1/resources/online/alpha");
-    await waitFor("the address started again", async () => ((await vipState()) === "started" ? true : undefined), 30_000, 500);
+    await waitFor("the address started again", async () => ((await vipState()) === "started" ? true : undefined), 30_000, 500).catch(why);
     expect((await resources()).standby).toEqual([]);
     // Without a password the console gives the status on Enter and runs nothing typed.
     expect(vm!.console()).toMatch(/console: no password_hash in appliance.conf: status only, no shell/);
