@@ -15,6 +15,8 @@ export const ServerSchema = Type.Object(
     address: Type.String({ minLength: 1, description: "the real server's IPv4 or IPv6 address" }),
     port: Type.Optional({ ...Port, description: "its port; default: the service's port" }),
     weight: Type.Integer({ minimum: 0, maximum: MAX_WEIGHT, default: 1, description: "its share of new connections; 0 takes no new ones" }),
+    maxconn: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: "the proxy: requests in flight to it at most, the rest wait in the backend's queue; default: no limit" })),
+    backup: Type.Optional(Type.Boolean({ description: "the proxy: used only while no other server of the service is up (default false)" })),
   },
   { additionalProperties: false },
 );
