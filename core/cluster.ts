@@ -14,6 +14,19 @@ import type { AgentAction, AgentResult, RunOptions } from "./agent.ts";
 /** `unknown`: not heard since this node started (it may be running anything). */
 export type MemberStatus = "up" | "leaving" | "down" | "unknown";
 
+/**
+ * Without fencing nothing stops a holder cut off from the others but the
+ * holder itself: it must have stopped its exclusive resources before the
+ * leases it holds quorum on end, when the others may declare it dead and take
+ * over. So it counts a vote (a peer's or the arbiter's) only until this share
+ * of the lease before its end: losing quorum then, it begins stopping with
+ * STOP_MARGIN × the lease (a deadtime) still to run. A group whose stops (and
+ * an operation under way) take longer is safe from running twice only with
+ * fencing. It costs tolerance: with an interval of a fifth of the deadtime, a
+ * vote is dropped after about three heartbeats lost in a row instead of four.
+ */
+export const STOP_MARGIN = 0.25;
+
 export interface ClusterSnapshot {
   self: string;
   /** Every member but this node, in config order. */

@@ -64,6 +64,7 @@
  * costs no quorum to a node that a lone-node rule keeps quorate.
  */
 import type { Heartbeat, Message, ViewEntry } from "./messages.ts";
+import { STOP_MARGIN } from "../../core/cluster.ts";
 
 export interface HbParams {
   self: string;
@@ -177,18 +178,6 @@ export function deadtimeOf(s: State): number {
 export const leaseMs = deadtimeOf;
 /** Clocks of two machines may run at slightly different rates; a lease holder gives up this share early. */
 export const CLOCK_DRIFT = 0.01;
-/**
- * Without fencing nothing stops a holder cut off from the others but the
- * holder itself: it must have stopped its exclusive resources before the
- * leases it holds quorum on end, when the others may declare it dead and take
- * over. So it counts a vote (a peer's or the arbiter's) only until this share
- * of the lease before its end: losing quorum then, it begins stopping with
- * STOP_MARGIN × the lease (a deadtime) still to run. A group whose stops (and
- * an operation under way) take longer is safe from running twice only with
- * fencing. It costs tolerance: with an interval of a fifth of the deadtime, a
- * vote is dropped after about three heartbeats lost in a row instead of four.
- */
-export const STOP_MARGIN = 0.25;
 /** The share of a lease a vote counts for: the lease less the clock drift and the stop margin. */
 const COUNTED_SHARE = 1 - CLOCK_DRIFT - STOP_MARGIN;
 

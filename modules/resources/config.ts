@@ -10,7 +10,8 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
-import { parseDuration } from "../../core/duration.ts";
+import { STOP_MARGIN } from "../../core/cluster.ts";
+import { formatDuration, parseDuration } from "../../core/duration.ts";
 import { didYouMean, type Finding } from "../../core/config/problems.ts";
 import type { AgentKind, ConfigSecret, RawConfig } from "../../core/config/schema.ts";
 import { createAgent } from "./agents/index.ts";
@@ -307,5 +308,33 @@ export function resourcesRules(c: RawConfig): Finding[] {
       message: "two members with no arbiter and no fencing: after a split neither side can tell a dead peer from a cut link",
       hint: "add a node with roles = [\"arbiter\"]",
     });
+  out.push(...unfencedStopProblems(c));
   return out;
+}
+
+/**
+ * Without a fence device, a node cut off from quorum is the only one that can
+ * stop its groups, and it has STOP_MARGIN of a deadtime to do so before the
+ * others may start them (core/cluster.ts). A group whose stops may take longer
+ * (the sum of its members' stop timeouts) could run on two nodes for that
+ * long: one warning names the slowest such group.
+ */
+function unfencedStopProblems(c: RawConfig): Finding[] {
+  if (!c.resources || c.resources.fence_device.length > 0 || !c.heartbeat) return [];
+  const deadtime = parseDuration(c.heartbeat.deadtime);
+  if (deadtime === undefined) return [];
+  const margin = STOP_MARGIN * deadtime;
+  const stopTimeout = new Map(c.resources.resource.map((r) => [r.name, ms(r.stop_timeout)]));
+  const slowest = groupsOf(c.resources)
+    .map((g) => ({ name: g.name, stopMs: g.members.reduce((sum, m) => sum + (stopTimeout.get(m) ?? 0), 0) }))
+    .sort((a, b) => b.stopMs - a.stopMs)[0];
+  if (!slowest || slowest.stopMs <= margin) return [];
+  return [
+    {
+      severity: "warning",
+      path: ["resources", "fence_device"],
+      message: `without fencing, group "${slowest.name}" may take up to ${formatDuration(slowest.stopMs)} to stop (its members' stop_timeout), but a node cut off from quorum has ${formatDuration(margin)} (the stop margin, ${STOP_MARGIN} × deadtime ${c.heartbeat.deadtime}) before another may start it: a slower stop runs it on two nodes at once`,
+      hint: 'add a fence_device (agent = "watchdog" needs no hardware), or lower the stop timeouts',
+    },
+  ];
 }

@@ -100,7 +100,8 @@
 import { describe, expect, test } from "bun:test";
 import { seededRandom, type Random } from "../../core/random.ts";
 import type { AgentAction, AgentStatus } from "../../core/agent.ts";
-import { STOP_MARGIN, counts } from "../../modules/heartbeat/engine.ts";
+import { STOP_MARGIN } from "../../core/cluster.ts";
+import { counts } from "../../modules/heartbeat/engine.ts";
 import { clusterConfigOf } from "../../modules/resources/config.ts";
 import type { AdminCommand } from "../../modules/resources/engine.ts";
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";

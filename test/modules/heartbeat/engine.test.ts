@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { CLOCK_DRIFT, STOP_MARGIN, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
+import { STOP_MARGIN } from "../../../core/cluster.ts";
+import { CLOCK_DRIFT, initialState, nextDeadline, step, type Effect, type HbParams, type Input, type State } from "../../../modules/heartbeat/engine.ts";
 import { decodeMessage, encodeMessage, type Heartbeat } from "../../../modules/heartbeat/messages.ts";
 
 const TIMERS = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };

@@ -1,3 +1,4 @@
+import { STOP_MARGIN } from "../../../core/cluster.ts";
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../../core/config/load.ts";
 import { formatProblem } from "../../../core/config/problems.ts";
@@ -198,5 +199,20 @@ agent = "exec"
     expect(without.ok).toBe(true);
     expect(without.warnings.some((w) => w.message.includes('on_fail = "fence" without a fence device'))).toBe(true);
     expect(without.warnings.some((w) => w.message.includes("no arbiter and no fencing"))).toBe(true);
+  });
+
+  test("without fencing, a group whose stops outlast the stop margin of a deadtime is warned about, naming the slowest group; fast stops or a fence device are not", () => {
+    const hb = (deadtime: string) => `\n[heartbeat]\ninterval = "200ms"\ndeadtime = "${deadtime}"\ninitdead = "8s"\n[[heartbeat.links]]\nname = "lan"\nkind = "ucast"\n`;
+    const res = (stop: string) =>
+      `\n[resources]\n[[resources.group]]\nname = "web"\nmembers = ["vip", "httpd"]\n[[resources.resource]]\nname = "vip"\nagent = "lsb:vip"\nstop_timeout = "${stop}"\n[[resources.resource]]\nname = "httpd"\nagent = "lsb:httpd"\nstop_timeout = "${stop}"\n[[resources.resource]]\nname = "cron"\nagent = "lsb:cron"\nstop_timeout = "100ms"\n`;
+    const warned = (text: string) => parseConfig(text, "t.toml", MODULES).warnings.filter((w) => w.message.includes("without fencing"));
+    const slow = warned(`${BASE}${hb("4s")}${res("20s")}`);
+    expect(slow).toHaveLength(1);
+    expect(slow[0]!.message).toContain('group "web" may take up to 40s to stop');
+    expect(slow[0]!.message).toContain(`has 1s (the stop margin, ${STOP_MARGIN} × deadtime 4s)`);
+    // Two stops of 400 ms fit in a quarter of 4 s; the same stops do not in a quarter of 2 s.
+    expect(warned(`${BASE}${hb("4s")}${res("400ms")}`)).toEqual([]);
+    expect(warned(`${BASE}${hb("2s")}${res("400ms")}`)).toHaveLength(1);
+    expect(warned(`${BASE}${hb("4s")}${res("20s")}\n[[resources.fence_device]]\nname = "dog"\nagent = "watchdog"\n`)).toEqual([]);
   });
 });
