@@ -9,7 +9,7 @@ import { backend, balancer } from "./helpers.ts";
 const N = 1_000_000;
 const sources = Array.from({ length: 1024 }, (_, i) => `198.19.${i >> 8}.${i & 255}`);
 const uris = Array.from({ length: 1024 }, (_, i) => `/item/${i}?user=u${i}&x=1`);
-for (const balance of BALANCE) {
+for (const balance of BALANCE.filter((b) => !process.argv[2] || b === process.argv[2])) {
   const { b } = balancer(backend(Array.from({ length: 16 }, (_, i) => ({ weight: 1 + (i % 3) })), { balance, hash_key: balance === "url_param" ? "user" : balance === "hdr" ? "x-user" : undefined }));
   const req: PickRequest<number> = { handle: 0, source: "", now: 0, header: (name) => (name === "x-user" ? req.uri : undefined) };
   // a few requests stay in flight, so leastconn and random see loads
