@@ -14,7 +14,7 @@ import { MAX_WEIGHT } from "../../core/config/primitives.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
 import { BackendSchema, CertificateSchema, ProxySchema } from "../../modules/proxy/config.ts";
 import { at, findingLines, tidy, type Finding, type Level } from "../findings.ts";
-import { commonCheck, fits, type Entry, type RealOut } from "../lvs.ts";
+import { commonCheck, fits, hostPort, type Entry, type RealOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter, type TomlTable } from "../toml.ts";
 import { aclOf, conditionOf, escapeRegex, type Acl, type Rule } from "./acl.ts";
@@ -898,8 +898,17 @@ export function importHaproxy(input: HaproxyInput): ImportResult {
   const backendsUsed = new Set(frontends.flatMap((f) => [...f.backends]));
   for (const [haName, b] of backends) if (!backendsUsed.has(b.name)) ctx.push("note", b.p.section.line, `backend ${haName} is imported, but no frontend routes to it`);
 
+  const bound = new Map<string, string>();
+  for (const f of frontends) {
+    const mine = f.entries[0]![1] as string[];
+    const free = mine.filter((a) => !bound.has(a));
+    for (const a of mine.filter((x) => bound.has(x))) ctx.push("warning", f.line, `bind ${a} of ${f.sectionName} is not imported: ${bound.get(a)} binds it too (HAProxy shared it by SO_REUSEPORT; Tandem binds an address once)`);
+    for (const a of free) bound.set(a, f.sectionName);
+    f.entries[0] = ["bind", free];
+  }
+  const listening = frontends.filter((f) => (f.entries[0]![1] as string[]).length);
   for (const b of backends.values()) {
-    const ports = [...new Set(frontends.filter((f) => f.backends.has(b.name)).flatMap((f) => f.ports))];
+    const ports = [...new Set(listening.filter((f) => f.backends.has(b.name)).flatMap((f) => f.ports))];
     for (const sv of b.servers.filter((x) => x.port === undefined)) {
       if (ports.length === 1) sv.port = ports[0];
       else {
@@ -907,13 +916,20 @@ export function importHaproxy(input: HaproxyInput): ImportResult {
         sv.portTodo = true;
       }
     }
+    const seen = new Set<string>();
+    b.servers = b.servers.filter((sv) => {
+      const id = sv.portTodo ? `${sv.where}` : `${sv.address}:${sv.port}`;
+      if (!seen.has(id)) return seen.add(id), true;
+      ctx.push("warning", Number(/:(\d+)$/.exec(sv.where)![1]), `${sv.label} is not imported: another server of the backend has the same address and port, ${hostPort(sv.address, sv.port!)}; Tandem lists a server once`);
+      return false;
+    });
   }
 
   const httplog = proxies.find((p) => p.s.httplog?.v && p.section.kind !== "backend");
   const findings = tidy(ctx.findings, [input.file]);
   const failed = findings.some((f) => f.level === "error");
   const nServers = [...backends.values()].reduce((n, b) => n + b.servers.length, 0);
-  const summary = `${frontends.length} frontend${frontends.length === 1 ? "" : "s"}, ${backends.size} backend${backends.size === 1 ? "" : "s"}, ${nServers} server${nServers === 1 ? "" : "s"}`;
+  const summary = `${listening.length} frontend${listening.length === 1 ? "" : "s"}, ${backends.size} backend${backends.size === 1 ? "" : "s"}, ${nServers} server${nServers === 1 ? "" : "s"}`;
   if (failed) return { findings, summary };
   if (!backends.size) return { findings: [...findings, { level: "error", where: input.file, message: "no backend or listen section with servers: nothing to import" }], summary };
 
@@ -931,7 +947,7 @@ export function importHaproxy(input: HaproxyInput): ImportResult {
   if (ctx.workers) w.key("workers", ctx.workers.v, `nbthread (line ${ctx.workers.line})`);
   if (ctx.maxHeaders) w.key("max_headers", ctx.maxHeaders.v, `tune.http.maxhdr (line ${ctx.maxHeaders.line})`);
   w.key("access_log", httplog ? 1 : 0, httplog ? `option ${httplog.s.httplog!.v} (line ${httplog.s.httplog!.line}): a line per request` : "no option httplog or tcplog");
-  for (const f of frontends) {
+  for (const f of listening) {
     w.table("proxy.frontend", { array: true, before: [`${ctx.where(f.line)}: ${f.sectionName}`] });
     w.key("name", f.name);
     for (const [k, v, c] of f.entries) w.key(k, v, c);

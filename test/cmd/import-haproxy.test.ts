@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
+import fc from "fast-check";
 import { tandem, tempDir } from "../helpers.ts";
 import { formatFinding } from "../../import/findings.ts";
 import { importHaproxy, statusCodes, type CertReader } from "../../import/haproxy/index.ts";
@@ -254,6 +255,51 @@ describe("the pieces", () => {
     const two = fromText("frontend f\n  bind :80\n  bind :81\n  default_backend b\nbackend b\n  server s1 198.18.2.1\n");
     expect(two.findings.map(formatFinding)).toContain("todo: services: the port of server s1 (t.cfg:6): it has none, so HAProxy used the port the client connected to (80, 81)");
     expect(proxyImportProblems(two.toml!)).toEqual(["services/0/servers/0/port: Expected integer"]);
+  });
+});
+
+describe("what Tandem takes once", () => {
+  test("an address two frontends bind, and a server listed twice, are imported once with a warning", () => {
+    const r = fromText("defaults\n timeout client 5s\n timeout connect 1s\n timeout server 5s\nfrontend f\n bind :80\n default_backend b\nlisten g\n bind :80\n bind :81\n server s 198.18.1.1:80\n server t 198.18.1.1:80\nbackend b\n server u 198.18.1.2:80\n");
+    expect(r.findings.map(formatFinding)).toEqual([
+      "warning: t.cfg:8: bind 0.0.0.0:80 of g is not imported: f binds it too (HAProxy shared it by SO_REUSEPORT; Tandem binds an address once)",
+      "warning: t.cfg:12: server t is not imported: another server of the backend has the same address and port, 198.18.1.1:80; Tandem lists a server once",
+    ]);
+    const doc = proxyDoc(r.toml!);
+    expect(doc.proxy.frontend.map((f) => f.bind)).toEqual([["0.0.0.0:80"], ["0.0.0.0:81"]]);
+    expect(proxyImportProblems(r.toml!)).toEqual([]);
+  });
+});
+
+describe("garbage", () => {
+  /** Whole lines, mostly ones HAProxy takes, some that it does not, so that many inputs import and some fail. */
+  const LINES = [
+    "frontend f", "frontend g", "backend b", "backend c", "listen l", "defaults", "defaults d", "global", "",
+    "  bind :80", "  bind 198.18.1.1:81,[::]:82", "  bind *:443 ssl crt x.pem", "  bind unix@/run/x.sock", "  bind :8000-8002 accept-proxy",
+    "  server s1 198.18.1.1:8080 check weight 3", "  server s2 198.18.1.2 backup maxconn 10", "  server s3 localhost:80 check inter 1s rise 1 fall 9", "  server s4 198.18.1.4:80 send-proxy observe layer4",
+    "  acl a path_beg /x", "  acl a hdr(host) -i h.example", "  acl m method GET", "  acl n src 198.18.0.0/15", "  acl r path_reg ^/(a|b", "  acl q url_param(x) y",
+    "  use_backend b if a", "  use_backend c if a m or n", "  use_backend b unless !n", "  use_backend b if !a", "  use_backend c if { path_end .js } || missing", "  use_backend nowhere if a",
+    "  default_backend b", "  default_backend c", "  mode tcp", "  mode http", "  mode health", "  balance url_param id", "  balance hdr(X-User)", "  balance rdp-cookie", "  balance leastconn",
+    "  timeout client 5s", "  timeout server 1m", "  timeout connect 500", "  timeout tunnel 1d", "  timeout client soon", "  contimeout 5000", "  retries 30",
+    "  option httpchk GET /health", "  option httpchk", "  http-check expect rstatus ^[23]", "  http-check expect status 999", "  http-check expect rstring (", "  http-check send meth GET uri /x hdr Host h",
+    "  stick on src", "  stick-table type ip size 1k expire 1m", "  cookie C insert indirect nocache", "  default-server inter 1s maxconn 5", "  option forwardfor", "  option redispatch", "  disabled",
+    "  http-request deny", '  description "x', "  nbthread 4", "  frobnicate 3", "peers p", "  peer a 198.18.9.9:1000",
+  ];
+  test("any text gives errors or sections that pass validation but for TODOs, never an exception", () => {
+    const BASE = "frontend f0\n  bind :9\n  default_backend b\nbackend b\n  server s0 198.18.1.9:80";
+    let valid = 0;
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(fc.constantFrom(...LINES), { maxLength: 40 }), (base, lines) => {
+        const r = fromText([...(base ? [BASE] : []), ...lines].join("\n"));
+        expect(r.toml === undefined).toBe(r.findings.some((f) => f.level === "error"));
+        if (r.toml !== undefined && !r.findings.some((f) => f.level === "todo")) {
+          expect(proxyImportProblems(r.toml)).toEqual([]);
+          valid++;
+        }
+      }),
+      { numRuns: 400 },
+    );
+    expect(valid).toBeGreaterThan(40);
   });
 });
 
