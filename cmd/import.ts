@@ -1,8 +1,10 @@
-import { existsSync, globSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, globSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, runCommand } from "./cli.ts";
 import { importHeartbeat, type Source } from "../import/heartbeat/index.ts";
 import { importKeepalived, type IncludeReader } from "../import/keepalived/index.ts";
 import { importLdirectord } from "../import/ldirectord/index.ts";
+import { importHaproxy, type CertReader } from "../import/haproxy/index.ts";
+import { LIMITS as HAPROXY_LIMITS } from "../import/haproxy/parse.ts";
 import { LIMITS } from "../import/keepalived/parse.ts";
 import { formatFinding, type Finding } from "../import/findings.ts";
 import { OCF_SCRIPTS } from "../import/heartbeat/scripts.ts";
@@ -200,6 +202,18 @@ ${OUTPUT_HELP}
   },
 };
 
+/** The main of an importer that reads one file (FILE [-o OUT [--force]]). */
+async function oneFile(cmd: Command, argv: string[], what: string, run: (file: string, text: string) => Outcome): Promise<number> {
+  const { values, positionals } = parse(argv, { ...OUTPUT_OPTIONS }, true);
+  if (values.help) return void console.log(cmd.help), EXIT_OK;
+  if (positionals.length !== 1) fail(positionals.length ? `one ${what}, found ${positionals.join(" ")}` : `missing the ${what} FILE`);
+  const refused = outputRefused(cmd.name, values);
+  if (refused !== undefined) return refused;
+  const file = positionals[0]!;
+  const got = FILES.read(file);
+  return finish(cmd.name, "error" in got ? { findings: [{ level: "error", where: file, message: `cannot read it: ${got.error}` }], summary: "" } : run(file, got.text), values.output);
+}
+
 const ldirectord: Command = {
   name: "import ldirectord",
   summary: "ldirectord: ldirectord.cf (virtual services)",
@@ -225,20 +239,65 @@ written; 1 the output could not be written.
 Options:
 ${OUTPUT_HELP}
   -h, --help            this help`,
-  async main(argv) {
-    const { values, positionals } = parse(argv, { ...OUTPUT_OPTIONS }, true);
-    if (values.help) return void console.log(this.help), EXIT_OK;
-    if (positionals.length !== 1) fail(positionals.length ? `one ldirectord.cf, found ${positionals.join(" ")}` : "missing the ldirectord.cf FILE");
-    const refused = outputRefused(this.name, values);
-    if (refused !== undefined) return refused;
-    const file = positionals[0]!;
-    const got = FILES.read(file);
-    const result = "error" in got ? { findings: [{ level: "error" as const, where: file, message: `cannot read it: ${got.error}` }], summary: "" } : importLdirectord(file, got.text);
-    return finish(this.name, result, values.output);
+  main(argv) {
+    return oneFile(this, argv, "ldirectord.cf", (file, text) => importLdirectord(file, text));
   },
 };
 
-const IMPORTERS = [haresources, keepalived, ldirectord];
+/** What the haproxy import reads besides haproxy.cfg: certificate directories and crt-list files, each bounded. */
+const CERTS: CertReader = {
+  kind(path) {
+    try {
+      const st = statSync(path);
+      return st.isDirectory() ? "dir" : st.isFile() ? "file" : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  read(path) {
+    const got = FILES.read(path);
+    return "error" in got ? undefined : got.text;
+  },
+  list: (dir) => readdirSync(dir).slice(0, HAPROXY_LIMITS.certificates),
+};
+
+const haproxy: Command = {
+  name: "import haproxy",
+  summary: "HAProxy: haproxy.cfg (frontends, backends, listen sections)",
+  help: `Usage: tandem import haproxy FILE [-o OUT [--force]]
+
+Writes the [proxy] and [[services]] sections of a Tandem config from
+haproxy.cfg: each frontend (and each listen section with a bind) becomes a
+[[proxy.frontend]] with its binds, TLS certificates (crt, a directory of
+them, crt-list), accept-proxy, timeouts and its use_backend rules (acl on
+host, path, a header, method or source; an or becomes several rules); each
+backend (and listen section) with servers becomes a [[proxy.backend]]
+(balance, cookie insert, stick on src, observe and error-limit, retries,
+redispatch, timeouts, send-proxy) and a [[services]] entry with the servers
+(weight, maxconn, backup) and one check (option httpchk, http-check send and
+expect, inter, rise, fall). Settings come from the defaults section before
+each proxy, as HAProxy reads them; old spellings (contimeout, clitimeout,
+srvtimeout, listen NAME ADDR:PORT) are read too.
+
+What has no Tandem counterpart (http-request rules, redirects, negated or
+TLS conditions, Lua, stats pages, ...) is listed on stderr and in the
+output's comments with FILE:LINE; what the file does not say (an address
+behind a host name) is a TODO with a placeholder that \`tandem check\`
+refuses until it is filled in.
+
+Exit codes: 0 written; 2 bad usage, or a file with an error (unreadable, an
+open quote, a malformed value: each named with FILE:LINE), and nothing is
+written; 1 the output could not be written.
+
+Options:
+${OUTPUT_HELP}
+  -h, --help            this help`,
+  main(argv) {
+    return oneFile(this, argv, "haproxy.cfg", (file, text) => importHaproxy({ file, text, certs: CERTS }));
+  },
+};
+
+const IMPORTERS = [haresources, keepalived, ldirectord, haproxy];
 const kindOf = (c: Command) => c.name.slice("import ".length);
 const KINDS = IMPORTERS.map(kindOf).join(", ");
 
