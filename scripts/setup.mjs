@@ -19,6 +19,8 @@ export const DEBIAN_TOOLS = {
   setsid: "util-linux",
   chromium: "chromium",
   ping: "iputils-ping",
+  haproxy: "haproxy", // the referee of `tandem import haproxy` (haproxy -c)
+  openssl: "openssl", // certificates the TLS tests make
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */
