@@ -160,31 +160,27 @@ interface Fields {
   expectContinue: boolean;
 }
 
+/** The FIELD names by their length, lower case: a name is compared only with those of its length. */
+const FIELD_NAMES: [name: string, id: number][][] = [];
+for (const [name, id] of [
+  ["te", FIELD.te],
+  ["host", FIELD.host],
+  ["expect", FIELD.expect],
+  ["upgrade", FIELD.upgrade],
+  ["forwarded", FIELD.forwarded],
+  ["connection", FIELD.connection],
+  ["keep-alive", FIELD.keepAlive],
+  ["content-length", FIELD.contentLength],
+  ["x-forwarded-for", FIELD.xForwardedFor],
+  ["proxy-connection", FIELD.proxyConnection],
+  ["transfer-encoding", FIELD.transferEncoding],
+  ["x-forwarded-proto", FIELD.xForwardedProto],
+] as const) (FIELD_NAMES[name.length] ??= []).push([name, id]);
+
 function fieldId(b: Uint8Array, s: number, e: number): number {
-  switch (e - s) {
-    case 2:
-      return equalsLower(b, s, e, "te") ? FIELD.te : 0;
-    case 4:
-      return equalsLower(b, s, e, "host") ? FIELD.host : 0;
-    case 6:
-      return equalsLower(b, s, e, "expect") ? FIELD.expect : 0;
-    case 7:
-      return equalsLower(b, s, e, "upgrade") ? FIELD.upgrade : 0;
-    case 9:
-      return equalsLower(b, s, e, "forwarded") ? FIELD.forwarded : 0;
-    case 10:
-      return equalsLower(b, s, e, "connection") ? FIELD.connection : equalsLower(b, s, e, "keep-alive") ? FIELD.keepAlive : 0;
-    case 14:
-      return equalsLower(b, s, e, "content-length") ? FIELD.contentLength : 0;
-    case 15:
-      return equalsLower(b, s, e, "x-forwarded-for") ? FIELD.xForwardedFor : 0;
-    case 16:
-      return equalsLower(b, s, e, "proxy-connection") ? FIELD.proxyConnection : 0;
-    case 17:
-      return equalsLower(b, s, e, "transfer-encoding") ? FIELD.transferEncoding : equalsLower(b, s, e, "x-forwarded-proto") ? FIELD.xForwardedProto : 0;
-    default:
-      return 0;
-  }
+  const candidates = FIELD_NAMES[e - s];
+  if (candidates) for (const [name, id] of candidates) if (equalsLower(b, s, e, name)) return id;
+  return FIELD.other;
 }
 
 /** The decimal digits of s..e, or a refusal: no sign, no space, no list, at most 15 digits. */
