@@ -44,3 +44,6 @@ export function equalsLower(b: Uint8Array, s: number, e: number, lower: string):
  * of toString("latin1", s, e); TextDecoder("latin1") would be windows-1252.
  */
 export const latin1 = (b: Buffer, s: number, e: number): string => (b as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(s, e);
+
+/** Writes `text` (latin1) into `b` at `at`; the bytes written. latin1Write, like latin1Slice, is twice as fast as write(text, at, "latin1") on Bun. */
+export const latin1Write = (b: Buffer, text: string, at: number): number => (b as Buffer & { latin1Write(text: string, at: number): number }).latin1Write(text, at);

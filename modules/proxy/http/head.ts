@@ -64,9 +64,11 @@ export interface MessageHead {
   connection: string[];
   /** Bytes of the head, from the first byte given (empty lines before a request line included) to the end of the final CRLF. */
   headBytes: number;
-  /** The head's bytes from its start line (a view of the bytes given, not a copy: rewrite before they are reused). */
-  raw: Uint8Array;
-  /** Offsets in `raw` where each field line starts, and last where the final CRLF starts (the start line is raw[0, lineStarts[0])). */
+  /** The bytes given (not a copy: rewrite before they are reused); the head is raw[start, headBytes). */
+  raw: Buffer;
+  /** Where the start line begins in `raw` (after the empty lines skipped before a request line). */
+  start: number;
+  /** Offsets in `raw` where each field line starts, and last where the final CRLF starts (the start line is raw[start, lineStarts[0])). */
   lineStarts: number[];
   /** FIELD id of each header. */
   fieldIds: number[];
@@ -86,7 +88,7 @@ export interface RequestHead extends MessageHead {
   absolute: boolean;
   /** The protocol asked for by Upgrade with Connection: upgrade (e.g. "websocket"), HTTP/1.1 only. */
   upgrade: string | undefined;
-  /** Expect: 100-continue. */
+  /** Expect: 100-continue (HTTP/1.1 only: RFC 9110 §10.1.1 has an HTTP/1.0 one ignored). */
   expectContinue: boolean;
 }
 
@@ -256,7 +258,7 @@ function readFields(buf: Buffer, text: string, base: number, last: number, statu
     const value = text.slice(vs - base, ve - base);
     if (NOT_VALUE.test(value)) refuse(status, value.includes("\r") ? "a bare CR" : "a control byte in a field value");
     f.headers.push([text.slice(ls - base, n - base), value]);
-    f.lineStarts.push(ls - base);
+    f.lineStarts.push(ls);
     f.fieldIds.push(id);
     switch (id) {
       case FIELD.host:
@@ -287,7 +289,7 @@ function readFields(buf: Buffer, text: string, base: number, last: number, statu
         break;
     }
   }
-  f.lineStarts.push(last - base);
+  f.lineStarts.push(last);
   return f;
 }
 
@@ -428,10 +430,11 @@ function requestHead(b: Buffer, limits: HeadLimits): RequestParse {
       keepAlive: keepAliveOf(v, f.connection),
       body,
       upgrade,
-      expectContinue: f.expectContinue,
+      expectContinue: v === "1.1" && f.expectContinue,
       connection: f.connection,
       headBytes: end,
-      raw: new Uint8Array(b.buffer, b.byteOffset + start, end - start),
+      raw: b,
+      start,
       lineStarts: f.lineStarts,
       fieldIds: f.fieldIds,
     },
@@ -480,6 +483,7 @@ function responseHead(b: Buffer, limits: HeadLimits, method: string): ResponsePa
     if (transferCoding(f.transferEncoding, 502) !== "close") body = CHUNKED;
   } else if (f.contentLength >= 0) body = f.contentLength === 0 ? NO_BODY : { kind: "length", length: f.contentLength };
   if (bodiless || tunnel) body = NO_BODY;
+  if (status === 101 && f.upgrade === undefined) refuse(502, "101 Switching Protocols without Upgrade");
   const upgrade = tunnel ? "tunnel" : status === 101 ? f.upgrade : undefined;
   return {
     kind: "head",
@@ -493,7 +497,8 @@ function responseHead(b: Buffer, limits: HeadLimits, method: string): ResponsePa
       upgrade,
       connection: f.connection,
       headBytes: end,
-      raw: new Uint8Array(b.buffer, b.byteOffset, end),
+      raw: b,
+      start: 0,
       lineStarts: f.lineStarts,
       fieldIds: f.fieldIds,
     },

@@ -12,7 +12,7 @@
  * version is kept so the server does not answer in chunks the client cannot
  * read).
  */
-import { TOKEN } from "./chars.ts";
+import { latin1Write, TOKEN } from "./chars.ts";
 import { FIELD, type Header, type HttpVersion, type MessageHead, type RequestHead, type ResponseHead } from "./head.ts";
 
 export interface ForwardEdits {
@@ -86,10 +86,10 @@ const line = (name: string, value: string) => `${name}: ${value}\r\n`;
 function assemble(head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): Buffer {
   const raw = head.raw;
   const starts = head.lineStarts;
-  let size = (startLine === undefined ? starts[0]! : startLine.length) + added.length + 2;
+  let size = (startLine === undefined ? starts[0]! - head.start : startLine.length) + added.length + 2;
   for (let i = 0; i < keep.length; i++) if (keep[i]) size += starts[i + 1]! - starts[i]!;
   const out = Buffer.allocUnsafe(size);
-  let at = startLine === undefined ? (out.set(raw.subarray(0, starts[0]!)), starts[0]!) : out.write(startLine, 0, "latin1");
+  let at = startLine === undefined ? raw.copy(out, 0, head.start, starts[0]!) : latin1Write(out, startLine, 0);
   let run = -1;
   for (let i = 0; i <= keep.length; i++) {
     if (i < keep.length && keep[i]) {
@@ -97,12 +97,11 @@ function assemble(head: MessageHead, startLine: string | undefined, keep: boolea
       continue;
     }
     if (run >= 0) {
-      out.set(raw.subarray(starts[run]!, starts[i]!), at);
-      at += starts[i]! - starts[run]!;
+      at += raw.copy(out, at, starts[run]!, starts[i]!);
       run = -1;
     }
   }
-  at += out.write(added, at, "latin1");
+  at += latin1Write(out, added, at);
   out[at] = 13;
   out[at + 1] = 10;
   return out;

@@ -81,6 +81,7 @@ describe("request heads", () => {
     expect(request("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n").upgrade).toBeUndefined();
     expect(request("GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n").upgrade).toBeUndefined();
     expect(request("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").expectContinue).toBe(true);
+    expect(request("PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").expectContinue).toBe(false);
   });
 
   test("an absolute-form target is taken: its host wins over Host, its path and query are the request's", () => {
@@ -270,6 +271,7 @@ describe("response heads", () => {
     ["no space after the status", "HTTP/1.1 200OK\r\n\r\n"],
     ["a control byte in the reason", "HTTP/1.1 200 O\x01K\r\n\r\n"],
     ["HTTP/2.0", "HTTP/2.0 200 OK\r\n\r\n"],
+    ["101 without Upgrade", "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\n"],
     ["not HTTP", "SSH-2.0-OpenSSH\r\n\r\n"],
   ];
   for (const [what, text] of BAD) {
