@@ -188,10 +188,15 @@ describe("fuzz: PROXY protocol (decodeProxy)", () => {
       fc.assert(
         fc.property(fc.boolean(), endpoint, endpoint, (v6, a, b) => {
           const [source, destination] = [a, b].map((e) => ({ address: v6 === e.address.includes(":") ? e.address : v6 ? "fd00::1" : "198.18.0.1", port: e.port }));
-          const canonical = (e: { address: string; port: number }) => ({ address: formatIp(parseIp(e.address)!), port: e.port });
+          // An address in canonical text, IPv4-mapped ones as IPv4 (the encoders send a pair of them as TCP4).
+          const canonical = (e: { address: string; port: number }) => {
+            const b = parseIp(e.address)!;
+            const mapped = b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+            return { address: formatIp(mapped ? b.subarray(12) : b), port: e.port };
+          };
           for (const encoded of [encodeProxyV1(source, destination), encodeProxyV2(source, destination)]) {
             const r = decodeProxy(encoded);
-            expect(r.kind === "header" && [r.header.source, r.header.destination, r.bytes]).toEqual([canonical(source!), canonical(destination!), encoded.length]);
+            expect(r.kind === "header" && [canonical(r.header.source!), canonical(r.header.destination!), r.bytes]).toEqual([canonical(source!), canonical(destination!), encoded.length]);
           }
         }),
         parameters(),

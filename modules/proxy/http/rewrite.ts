@@ -16,7 +16,7 @@ import { latin1Write, TOKEN } from "./chars.ts";
 import { FIELD, type Header, type HttpVersion, type MessageHead, type RequestHead, type ResponseHead } from "./head.ts";
 
 export interface ForwardEdits {
-  /** The client's address (and port) as the proxy saw it, or as its PROXY protocol header said. */
+  /** The client's address (and port) as the proxy saw it, or as its PROXY protocol header said; an IPv4-mapped IPv6 address (::ffff:198.18.0.7, as a dual-stack socket reports an IPv4 client) is written as the IPv4 address. */
   client: { address: string; port: number };
   /** What the client spoke to the proxy. */
   proto: "http" | "https";
@@ -55,6 +55,10 @@ export function forwardedNode(address: string, port?: number): string {
   const host = address.includes(":") ? `[${address}]` : address;
   return forwardedValue(port === undefined ? host : `${host}:${port}`);
 }
+
+const MAPPED_V4 = "::ffff:";
+/** An IPv4-mapped IPv6 address in dotted form as its IPv4 address; any other as it is. */
+const unmapped = (address: string) => (address.startsWith(MAPPED_V4) && address.includes(".") ? address.slice(MAPPED_V4.length) : address);
 
 /** Whether the header at `i` is hop-by-hop: by its id, or named by a Connection option. */
 function hopByHop(head: MessageHead, i: number, id: number, keepUpgrade: boolean, listed: Set<string> | undefined): boolean {
@@ -137,12 +141,13 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
   if (trailers) added += "TE: trailers\r\n";
   if (head.upgrade !== undefined) added += "Connection: upgrade\r\n";
   else if (head.version === "1.0") added += "Connection: keep-alive\r\n";
+  const client = unmapped(edits.client.address);
   if (edits.forwardedFor) {
-    xff.push(edits.client.address);
+    xff.push(client);
     added += line("X-Forwarded-For", xff.join(", ")) + line("X-Forwarded-Proto", edits.proto);
   }
   if (edits.forwarded) {
-    let element = `for=${forwardedNode(edits.client.address, edits.forwardedPort ? edits.client.port : undefined)};proto=${edits.proto}`;
+    let element = `for=${forwardedNode(client, edits.forwardedPort ? edits.client.port : undefined)};proto=${edits.proto}`;
     if (head.host !== undefined && head.host !== "") element += `;host=${forwardedValue(head.host)}`;
     fwd.push(element);
     added += line("Forwarded", fwd.join(", "));

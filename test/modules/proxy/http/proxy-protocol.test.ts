@@ -31,6 +31,11 @@ describe("PROXY protocol v1", () => {
     expect(decoded(bytes("PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n")).header).toEqual({ version: 1, command: "PROXY" });
   });
 
+  test("IPv4-mapped addresses (a dual-stack socket's IPv4 peers) go as TCP4", () => {
+    expect(encodeProxyV1({ address: "::ffff:198.18.0.1", port: 1 }, { address: "::ffff:198.18.0.2", port: 2 }).toString("latin1")).toBe("PROXY TCP4 198.18.0.1 198.18.0.2 1 2\r\n");
+    expect(encodeProxyV2({ address: "::ffff:198.18.0.1", port: 1 }, { address: "198.18.0.2", port: 2 })[13]).toBe(0x11);
+  });
+
   test("an IPv4 beside an IPv6 goes as TCP6, IPv4-mapped", () => {
     const line = encodeProxyV1({ address: "198.18.0.1", port: 1 }, { address: "fd00::1", port: 2 }).toString("latin1");
     expect(line).toStartWith("PROXY TCP6 ::ffff:");

@@ -63,6 +63,9 @@ describe("requests toward the server", () => {
     expect(forward("GET / HTTP/1.1\r\nHost: a:8080\r\n\r\n", { forwarded: true, client: { address: "2001:db8::7", port: 5 } })).toContain('\r\nForwarded: for="[2001:db8::7]";proto=http;host="a:8080"\r\n');
     expect(forward("GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=192.0.2.60\r\n\r\n", { forwarded: true, forwardedPort: true })).toContain('\r\nForwarded: for=192.0.2.60, for="198.18.0.7:40000";proto=http;host=a\r\n');
     expect(forwardedNode("2001:db8::1", 4711)).toBe('"[2001:db8::1]:4711"');
+    const mapped = forward("GET / HTTP/1.1\r\nHost: a\r\n\r\n", { forwarded: true, forwardedFor: true, client: { address: "::ffff:198.18.0.9", port: 1 } });
+    expect(mapped).toContain("\r\nX-Forwarded-For: 198.18.0.9\r\n");
+    expect(mapped).toContain("\r\nForwarded: for=198.18.0.9;proto=http;host=a\r\n");
     expect(forwardedValue('a"b\\c')).toBe('"a\\"b\\\\c"');
     expect(forwardedValue("")).toBe('""');
   });
