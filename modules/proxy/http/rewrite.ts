@@ -126,7 +126,10 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
     const value = head.headers[i]![1];
     let k = !hopByHop(head, i, id, head.upgrade !== undefined, listed);
     if (id === FIELD.te && value.toLowerCase().split(",").some((coding) => coding.trim() === "trailers")) trailers = true;
-    else if (id === FIELD.contentLength) [k, length] = [!length, true];
+    else if (id === FIELD.contentLength) {
+      k = !length;
+      length = true;
+    }
     else if (id === FIELD.host && head.absolute) k = false;
     else if (edits.forwardedFor && (id === FIELD.xForwardedFor || id === FIELD.xForwardedProto)) {
       if (id === FIELD.xForwardedFor) xff.push(value);
@@ -167,7 +170,10 @@ export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer
   for (let i = 0; i < head.headers.length; i++) {
     const id = head.fieldIds[i]!;
     let k = !hopByHop(head, i, id, switching, listed);
-    if (id === FIELD.contentLength) [k, length] = [!length, true];
+    if (id === FIELD.contentLength) {
+      k = !length;
+      length = true;
+    }
     keep[i] = k;
   }
   let added = "";
