@@ -1,6 +1,6 @@
 /**
  * Fuzzing each importer (Heartbeat v1's files, keepalived.conf with its
- * includes, ldirectord.cf): random text and mutations of the real inputs in
+ * includes, ldirectord.cf, haproxy.cfg): random text and mutations of the real inputs in
  * test/cmd/import/** give findings and perhaps a config, never a throw (the
  * importers have no error type of their own: an input's fault is an error
  * finding), within a time bound; what they write is TOML, and without an
@@ -13,8 +13,9 @@ import type { Finding } from "../../import/findings.ts";
 import { importHeartbeat } from "../../import/heartbeat/index.ts";
 import { importKeepalived } from "../../import/keepalived/index.ts";
 import { importLdirectord } from "../../import/ldirectord/index.ts";
+import { importHaproxy } from "../../import/haproxy/index.ts";
 import { bounded, mutate, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
-import { HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
+import { HAPROXY, HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
 
 /** An import is a few milliseconds; this catches a loop or a blow-up. */
 const BOUND_MS = 2_000;
@@ -109,6 +110,22 @@ describe("fuzz: import ldirectord", () => {
         mutations(LD_TOKENS).map((ms) => mutate(LDIRECTORD["web.cf"]!, ms)),
       );
       fc.assert(fc.property(text, (t) => wellFormed(bounded(BOUND_MS, () => importLdirectord("ld.cf", t)))), parameters());
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+const HA_WORDS = wordsOf(Object.values(HAPROXY));
+const HA_TOKENS = [...HA_WORDS, "\n", "\n\t", "\\ ", '"', "'", "#", "{", "}", "if", "unless", "!", "||", "or", "-i", "-m", "ssl", "crt", ":", "*:80", "[::]:443", "0", "-1", "99999999999", "1.2.3.4:80", "${X}", "\\r\\n"];
+/** Certificate files named in the configs: present for some, absent for the others. */
+const certs = { kind: (p: string) => (p.endsWith(".pem") ? ("file" as const) : undefined), read: () => "-----BEGIN CERTIFICATE-----\n", list: () => [] };
+
+describe("fuzz: import haproxy", () => {
+  test(
+    "random text, and the real files mutated: findings and perhaps the sections, never a throw",
+    () => {
+      const text = fc.oneof(anyText([...HA_WORDS, "\n\t"]), fc.tuple(fc.constantFrom(...Object.values(HAPROXY)), mutations(HA_TOKENS)).map(([f, ms]) => mutate(f, ms)));
+      fc.assert(fc.property(text, (t) => wellFormed(bounded(BOUND_MS, () => importHaproxy({ file: "haproxy.cfg", text: t, certs })))), parameters());
     },
     TEST_TIMEOUT_MS,
   );

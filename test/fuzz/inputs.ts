@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
 import { importKeepalived, type IncludeReader } from "../../import/keepalived/index.ts";
 import { importLdirectord } from "../../import/ldirectord/index.ts";
+import { importHaproxy } from "../../import/haproxy/index.ts";
 
 const IMPORT = join(import.meta.dir, "..", "cmd", "import");
 const read = (...parts: string[]) => readFileSync(join(IMPORT, ...parts), "utf8");
@@ -17,6 +18,9 @@ export const HEARTBEAT: Record<string, Partial<Record<"haresources" | "ha.cf" | 
 export const KEEPALIVED: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "keepalived")).map((f) => [f, read("keepalived", f)]));
 
 export const LDIRECTORD: Record<string, string> = { "web.cf": read("ldirectord", "web.cf") };
+
+/** haproxy.cfg files, by name. */
+export const HAPROXY: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "haproxy")).map((f) => [f, read("haproxy", f)]));
 
 /** Files in memory as keepalived's include reader: a pattern matches as its glob would. */
 export function memoryReader(files: Record<string, string>): IncludeReader {
@@ -35,16 +39,15 @@ export function heartbeatFiles(texts: Partial<Record<"haresources" | "ha.cf" | "
   };
 }
 
-/** The configs the importers write from the real inputs (the ldirectord and keepalived sections after a pair's head). */
+/** The configs the importers write from the real inputs (the ldirectord and haproxy sections after a pair's head). */
 export function importedConfigs(): string[] {
   const head = readFileSync(join(import.meta.dir, "..", "..", "examples", "pair.toml"), "utf8");
   const out = [
     ...Object.values(HEARTBEAT).map((t) => importHeartbeat(heartbeatFiles(t)).toml),
     ...Object.keys(KEEPALIVED).filter((f) => f.endsWith(".conf")).map((f) => importKeepalived({ file: f, peers: [], reader: memoryReader(KEEPALIVED) }).toml),
-    ...Object.keys(LDIRECTORD).map((f) => {
-      const t = importLdirectord(f, LDIRECTORD[f]!).toml;
-      return t === undefined ? undefined : `${head}\n${t}`;
-    }),
+    ...[...Object.keys(LDIRECTORD).map((f) => importLdirectord(f, LDIRECTORD[f]!).toml), ...Object.keys(HAPROXY).map((f) => importHaproxy({ file: f, text: HAPROXY[f]! }).toml)].map((t) =>
+      t === undefined ? undefined : `${head}\n${t}`,
+    ),
   ];
   return out.filter((t) => t !== undefined);
 }
