@@ -2,11 +2,14 @@
  * The listening sockets of one worker, by bind: each names the frontend it
  * serves now, so a reload that keeps a bind keeps its socket (it never stops
  * accepting) and only re-points it. A bind whose TLS certificates changed is
- * opened anew beside the old one (SO_REUSEPORT) before the old one closes.
+ * opened anew beside the old one (SO_REUSEPORT) before the old one closes
+ * (without reuse_port, after it: a short refusal).
  * With reuse_port every worker has its own socket on each bind and the kernel
  * spreads connections; without, only worker 0 listens.
  */
 import type { Socket, TCPSocketListener } from "bun";
+import { X509Certificate } from "node:crypto";
+import { createServer as createTlsServer } from "node:tls";
 import { parseHostPort } from "../../../core/os/ip.ts";
 import type { ResolvedFrontend } from "../messages.ts";
 import { CONN_HANDLERS, type Conn } from "./conn.ts";
@@ -20,12 +23,49 @@ export interface Listening {
 
 export type Accept = (l: Listening, socket: Socket<Conn>) => void;
 
-function tlsOptions(f: ResolvedFrontend) {
-  if (!f.certificates.length) return undefined;
-  const [first, ...rest] = f.certificates;
-  const sni = [first!, ...rest].flatMap((c) => (c.serverNames ?? []).map((serverName) => ({ cert: c.cert, key: c.key, serverName })));
-  // The first certificate serves clients whose name matches none (and clients that send no SNI).
-  return [{ cert: first!.cert, key: first!.key }, ...sni];
+/** The names a certificate serves: as configured, else its subjectAltName DNS names (its CN when it has none). */
+function serverNames(c: ResolvedFrontend["certificates"][number]): string[] {
+  if (c.serverNames?.length) return c.serverNames;
+  const x = new X509Certificate(c.cert);
+  const dns = (x.subjectAltName ?? "").split(", ").filter((n) => n.startsWith("DNS:")).map((n) => n.slice(4));
+  if (dns.length) return dns;
+  const cn = /CN=([^\n,]+)/.exec(x.subject)?.[1];
+  return cn ? [cn] : [];
+}
+
+/**
+ * A TLS listener whose certificate is chosen by SNI. Bun.listen takes one
+ * certificate; its SNI table is filled only through node:tls's
+ * `Server.addContext` (an internal of Bun's). So a tls.Server is made with
+ * the certificates, and the Bun.listen it calls (synchronously, for an
+ * address) is given this data path's handlers instead of node's: the
+ * sockets are plain Bun sockets, the SNI table node's.
+ */
+function listenTls(hostname: string, port: number, f: ResolvedFrontend, options: object): TCPSocketListener<Listening> {
+  const [first] = f.certificates;
+  const server = createTlsServer({ cert: first!.cert, key: first!.key });
+  server.on("error", () => undefined);
+  for (const c of f.certificates) for (const name of serverNames(c)) server.addContext(name, { cert: c.cert, key: c.key });
+  const listen = Bun.listen;
+  let made: TCPSocketListener<Listening> | undefined;
+  let failed: unknown;
+  (Bun as { listen: unknown }).listen = (o: object) => {
+    try {
+      return (made = listen({ ...o, ...options } as unknown as Bun.TCPSocketListenOptions<Listening>));
+    } catch (e) {
+      failed = e;
+      throw e;
+    }
+  };
+  try {
+    server.listen({ host: hostname, port });
+  } catch (e) {
+    failed ??= e;
+  } finally {
+    (Bun as { listen: unknown }).listen = listen;
+  }
+  if (!made) throw failed instanceof Error ? failed : new Error(`Failed to listen at ${hostname}`);
+  return made;
 }
 
 export class Listeners {
@@ -75,21 +115,19 @@ export class Listeners {
     if (!hp) throw new Error("not ADDRESS:PORT");
     const accept = this.accept;
     const holder = { frontend: f.name, tlsKey } as { frontend: string; tlsKey: string; listener: TCPSocketListener<Listening> };
-    const tls = tlsOptions(f);
-    holder.listener = Bun.listen<Listening>({
-      hostname: hp.address,
-      port: hp.port,
+    const options = {
       allowHalfOpen: true,
       data: holder,
-      ...(tls ? { tls } : {}),
-      ...({ reusePort, exclusive: !reusePort } as object),
+      reusePort,
+      exclusive: !reusePort,
       socket: {
-        ...(CONN_HANDLERS as unknown as Record<string, unknown>),
+        ...CONN_HANDLERS,
         open(s: Socket<Listening>) {
           accept(s.data, s as unknown as Socket<Conn>);
         },
       },
-    } as unknown as Bun.TCPSocketListenOptions<Listening>);
+    };
+    holder.listener = f.certificates.length ? listenTls(hp.address, hp.port, f, options) : Bun.listen({ hostname: hp.address, port: hp.port, ...options } as unknown as Bun.TCPSocketListenOptions<Listening>);
     return holder;
   }
 }
