@@ -1,0 +1,482 @@
+/**
+ * Strict HTTP/1.1 request and response heads (RFC 9112), parsed from the
+ * bytes as they come off a socket. Stateless and incremental: the caller
+ * keeps the bytes not yet consumed and calls again with more; the answer is
+ * `incomplete`, the head (with `headBytes`, where the body or the next
+ * message starts), or an error with the status to answer (a request) or 502
+ * (a response), after which the connection is closed.
+ *
+ * Choices (see README.md): lines end in CRLF only (a bare LF or a bare CR is
+ * refused, unlike HAProxy, which takes a bare LF); empty lines before a
+ * request line are skipped (RFC 9112 §2.2); repeated Content-Length fields
+ * with the same value are folded into one, a comma list in one field is
+ * refused; a request's Transfer-Encoding must be exactly `chunked` (501 for
+ * another coding before it, 400 when it is not last or appears twice, or on
+ * HTTP/1.0).
+ */
+import { asBuffer, COLON, COMMA, CR, equalsLower, HTAB, isDigit, isValueByte, LF, SP, TOKEN } from "./chars.ts";
+
+export interface HeadLimits {
+  /** The head's bytes at most (request line or status line, fields, final CRLF): [proxy] max_header_bytes. */
+  maxHeaderBytes: number;
+  /** Header fields at most: [proxy] max_headers. */
+  maxHeaders: number;
+}
+
+export type Header = [name: string, value: string];
+export type HttpVersion = "1.0" | "1.1";
+
+/**
+ * How the body after a head is delimited (RFC 9112 §6.3): none, a length,
+ * chunked, or until the connection closes (responses only).
+ */
+export type BodyFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" } | { kind: "close" };
+export const NO_BODY: BodyFraming = { kind: "none" };
+export const CHUNKED: BodyFraming = { kind: "chunked" };
+export const UNTIL_CLOSE: BodyFraming = { kind: "close" };
+
+/** The fields the proxy reads or rewrites, by id (`MessageHead.fieldIds`); 0 for any other. */
+export const FIELD = {
+  other: 0,
+  host: 1,
+  contentLength: 2,
+  transferEncoding: 3,
+  connection: 4,
+  keepAlive: 5,
+  proxyConnection: 6,
+  te: 7,
+  upgrade: 8,
+  expect: 9,
+  xForwardedFor: 10,
+  xForwardedProto: 11,
+  forwarded: 12,
+} as const;
+
+/** What requests and responses share. */
+export interface MessageHead {
+  version: HttpVersion;
+  /** Every field as sent, in order (latin1-decoded), repeats included. */
+  headers: Header[];
+  /** Whether the connection stays open after this message (the version's default and Connection). */
+  keepAlive: boolean;
+  body: BodyFraming;
+  /** The Connection field's options, lower case (the hop-by-hop fields the rewrite drops). */
+  connection: string[];
+  /** Bytes of the head, from the first byte given (empty lines before a request line included) to the end of the final CRLF. */
+  headBytes: number;
+  /** The head's bytes from its start line (a view of the bytes given, not a copy: rewrite before they are reused). */
+  raw: Uint8Array;
+  /** Offsets in `raw` where each field line starts, and last where the final CRLF starts (the start line is raw[0, lineStarts[0])). */
+  lineStarts: number[];
+  /** FIELD id of each header. */
+  fieldIds: number[];
+}
+
+export interface RequestHead extends MessageHead {
+  method: string;
+  /** The request-target as sent. */
+  target: string;
+  /** The path ("/..."; "*" for OPTIONS *; "" for a CONNECT's authority-form); from an absolute-form target, its path. */
+  path: string;
+  /** What follows "?" in the target, "" when nothing does. */
+  query: string;
+  /** The Host field, or an absolute-form target's authority (which wins, RFC 9112 §3.2.2), lower case; undefined when neither (HTTP/1.0). */
+  host: string | undefined;
+  /** The target was absolute-form (http://host/path): the rewrite sends its path and its host. */
+  absolute: boolean;
+  /** The protocol asked for by Upgrade with Connection: upgrade (e.g. "websocket"), HTTP/1.1 only. */
+  upgrade: string | undefined;
+  /** Expect: 100-continue. */
+  expectContinue: boolean;
+}
+
+export interface ResponseHead extends MessageHead {
+  status: number;
+  reason: string;
+  /** 101 Switching Protocols: the protocol switched to (the Upgrade field); a 2xx to CONNECT: "tunnel". */
+  upgrade: string | undefined;
+}
+
+export type RequestStatus = 400 | 414 | 431 | 501 | 505;
+export type ParseError<S extends number> = { kind: "error"; status: S; reason: string };
+export type RequestParse = { kind: "incomplete" } | { kind: "head"; head: RequestHead } | ParseError<RequestStatus>;
+export type ResponseParse = { kind: "incomplete" } | { kind: "head"; head: ResponseHead } | ParseError<502>;
+
+const INCOMPLETE = { kind: "incomplete" } as const;
+/** Transfer-Encoding seen; chunked seen; a coding after chunked (or chunked again); a coding other than chunked. */
+const TE_PRESENT = 1;
+const TE_CHUNKED = 2;
+const TE_AFTER_CHUNKED = 4;
+const TE_OTHER = 8;
+
+/** A Content-Length of more digits than this is refused (2^53 has 16). */
+const MAX_LENGTH_DIGITS = 15;
+
+class Refusal {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {}
+}
+
+const refuse = (status: number, reason: string): never => {
+  throw new Refusal(status, reason);
+};
+
+/**
+ * The end of the head that starts at `start`: the offset after its final
+ * CRLF, or -1 when it has not all arrived. Refuses a bare LF, a head over the
+ * byte limit (`tooLong`) and more lines than the header limit allows, as soon
+ * as the bytes show it, so a slow client cannot grow a head past them.
+ */
+function headEnd(b: Uint8Array, start: number, limits: HeadLimits, tooLong: number, firstTooLong: number): number {
+  const max = start + limits.maxHeaderBytes;
+  let lines = 0;
+  let i = b.indexOf(LF, start);
+  while (i >= 0) {
+    if (i >= max) break;
+    if (b[i - 1] !== CR) refuse(400, "a line ends in a bare LF, not CRLF");
+    if (i - 2 > start && b[i - 2] === LF) return i + 1;
+    if (++lines > limits.maxHeaders + 1) refuse(tooLong, `more than ${limits.maxHeaders} header fields`);
+    i = b.indexOf(LF, i + 1);
+  }
+  if (b.length - start > limits.maxHeaderBytes) {
+    refuse(lines === 0 ? firstTooLong : tooLong, lines === 0 ? `the first line is longer than ${limits.maxHeaderBytes} bytes` : `the head is larger than ${limits.maxHeaderBytes} bytes`);
+  }
+  return -1;
+}
+
+interface Fields {
+  headers: Header[];
+  lineStarts: number[];
+  fieldIds: number[];
+  host: string | undefined;
+  hosts: number;
+  contentLength: number;
+  /** Transfer-Encoding's codings over all its fields: TE_* bits. */
+  transferEncoding: number;
+  connection: string[];
+  upgrade: string | undefined;
+  expectContinue: boolean;
+}
+
+function fieldId(b: Uint8Array, s: number, e: number): number {
+  switch (e - s) {
+    case 2:
+      return equalsLower(b, s, e, "te") ? FIELD.te : 0;
+    case 4:
+      return equalsLower(b, s, e, "host") ? FIELD.host : 0;
+    case 6:
+      return equalsLower(b, s, e, "expect") ? FIELD.expect : 0;
+    case 7:
+      return equalsLower(b, s, e, "upgrade") ? FIELD.upgrade : 0;
+    case 9:
+      return equalsLower(b, s, e, "forwarded") ? FIELD.forwarded : 0;
+    case 10:
+      return equalsLower(b, s, e, "connection") ? FIELD.connection : equalsLower(b, s, e, "keep-alive") ? FIELD.keepAlive : 0;
+    case 14:
+      return equalsLower(b, s, e, "content-length") ? FIELD.contentLength : 0;
+    case 15:
+      return equalsLower(b, s, e, "x-forwarded-for") ? FIELD.xForwardedFor : 0;
+    case 16:
+      return equalsLower(b, s, e, "proxy-connection") ? FIELD.proxyConnection : 0;
+    case 17:
+      return equalsLower(b, s, e, "transfer-encoding") ? FIELD.transferEncoding : equalsLower(b, s, e, "x-forwarded-proto") ? FIELD.xForwardedProto : 0;
+    default:
+      return 0;
+  }
+}
+
+/** The decimal digits of s..e, or a refusal: no sign, no space, no list, at most 15 digits. */
+function contentLength(b: Uint8Array, s: number, e: number, status: number): number {
+  if (s === e) refuse(status, "an empty Content-Length");
+  if (e - s > MAX_LENGTH_DIGITS) refuse(status, "a Content-Length too large");
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if (!isDigit(c)) refuse(status, "a Content-Length that is not a decimal number");
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
+/**
+ * Each element of a comma list s..e (optional white space around elements,
+ * empty elements skipped, RFC 9110 §5.6.1), lower case, given to `each`.
+ */
+function listElements(buf: Buffer, s: number, e: number, each: (element: string) => void): void {
+  let i = s;
+  while (i < e) {
+    while (i < e && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
+    let j = i;
+    while (j < e && buf[j] !== COMMA) j++;
+    let k = j;
+    while (k > i && (buf[k - 1] === SP || buf[k - 1] === HTAB)) k--;
+    if (k > i) each(buf.toString("latin1", i, k).toLowerCase());
+    i = j;
+  }
+}
+
+/** Reads the field lines from `from` to the final CRLF at `last` and what they say; refusals with `status`. */
+function readFields(buf: Buffer, head0: number, from: number, last: number, status: number): Fields {
+  const f: Fields = { headers: [], lineStarts: [], fieldIds: [], host: undefined, hosts: 0, contentLength: -1, transferEncoding: 0, connection: [], upgrade: undefined, expectContinue: false };
+  let ls = from;
+  while (ls < last) {
+    const le = buf.indexOf(LF, ls) - 1;
+    const first = buf[ls]!;
+    if (first === SP || first === HTAB) refuse(status, "obsolete line folding");
+    let n = ls;
+    while (TOKEN[buf[n]!] === 1) n++;
+    if (buf[n] !== COLON) {
+      const c = buf[n]!;
+      refuse(status, n === le ? "a field line without a colon" : c === SP || c === HTAB ? "white space between a field name and its colon" : "a field name with a byte not allowed in a token");
+    }
+    if (n === ls) refuse(status, "an empty field name");
+    let vs = n + 1;
+    while (vs < le && (buf[vs] === SP || buf[vs] === HTAB)) vs++;
+    let ve = le;
+    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+    for (let i = vs; i < ve; i++) if (!isValueByte(buf[i]!)) refuse(status, buf[i] === CR ? "a bare CR" : "a control byte in a field value");
+    const id = fieldId(buf, ls, n);
+    const value = buf.toString("latin1", vs, ve);
+    f.headers.push([buf.toString("latin1", ls, n), value]);
+    f.lineStarts.push(ls - head0);
+    f.fieldIds.push(id);
+    switch (id) {
+      case FIELD.host:
+        f.hosts++;
+        f.host = value.toLowerCase();
+        break;
+      case FIELD.contentLength: {
+        const len = contentLength(buf, vs, ve, status);
+        if (f.contentLength >= 0 && f.contentLength !== len) refuse(status, "two different Content-Length values");
+        f.contentLength = len;
+        break;
+      }
+      case FIELD.transferEncoding:
+        f.transferEncoding |= TE_PRESENT;
+        listElements(buf, vs, ve, (coding) => {
+          if (f.transferEncoding & TE_CHUNKED) f.transferEncoding |= TE_AFTER_CHUNKED;
+          f.transferEncoding |= coding === "chunked" ? TE_CHUNKED : TE_OTHER;
+        });
+        break;
+      case FIELD.connection:
+        listElements(buf, vs, ve, (option) => f.connection.push(option));
+        break;
+      case FIELD.upgrade:
+        f.upgrade = value;
+        break;
+      case FIELD.expect:
+        if (value.toLowerCase() === "100-continue") f.expectContinue = true;
+        break;
+    }
+    ls = le + 2;
+  }
+  f.lineStarts.push(last - head0);
+  return f;
+}
+
+/**
+ * The body framing Transfer-Encoding gives, or a refusal: `chunked` last and
+ * once is chunked; another coding before it is `other` (501 in a request,
+ * fine in a response); chunked missing is `close` (400 in a request).
+ */
+function transferCoding(te: number, status: number): "chunked" | "other" | "close" {
+  if (te & TE_AFTER_CHUNKED) refuse(status, "chunked is not the last transfer coding, or is there twice");
+  if (!(te & TE_CHUNKED)) return "close";
+  return te & TE_OTHER ? "other" : "chunked";
+}
+
+function keepAliveOf(version: HttpVersion, connection: string[]): boolean {
+  return version === "1.1" ? !connection.includes("close") : connection.includes("keep-alive") && !connection.includes("close");
+}
+
+/** "HTTP/1.1" or "HTTP/1.0" at s (8 bytes): the version; another HTTP/d.d: "bad"; anything else: undefined. */
+function versionAt(b: Uint8Array, s: number): HttpVersion | "bad" | undefined {
+  if (b[s] !== 72 || b[s + 1] !== 84 || b[s + 2] !== 84 || b[s + 3] !== 80 || b[s + 4] !== 47 || !isDigit(b[s + 5]!) || b[s + 6] !== 46 || !isDigit(b[s + 7]!)) return undefined;
+  if (b[s + 5] !== 49) return "bad";
+  return b[s + 7] === 49 ? "1.1" : b[s + 7] === 48 ? "1.0" : "bad";
+}
+
+/** Host's bytes: reg-name, IP-literal in brackets, an optional port (RFC 3986 §3.2.2), no userinfo. */
+function validHost(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    const ok = (c >= 97 && c <= 122) || (c >= 48 && c <= 58) || c === 45 || c === 46 || c === 95 || c === 126 || c === 91 || c === 93 || c === 37 || c === 33 || c === 36 || (c >= 38 && c <= 44) || c === 59 || c === 61;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/**
+ * The request head at the start of `bytes`. Refusals: 400 (malformed, or a
+ * smuggling vector: Content-Length with Transfer-Encoding, differing
+ * Content-Lengths, a bad Content-Length, chunked not last or twice, obsolete
+ * folding, white space before a colon, bare CR or LF, control bytes, a bad
+ * token, Host missing on HTTP/1.1 or repeated), 414 (a request line longer
+ * than the head limit), 431 (a head over max_header_bytes or over
+ * max_headers fields), 501 (a transfer coding other than chunked), 505 (an
+ * HTTP version other than 1.0 and 1.1).
+ */
+export function parseRequestHead(bytes: Uint8Array, limits: HeadLimits): RequestParse {
+  try {
+    return requestHead(asBuffer(bytes), limits);
+  } catch (e) {
+    if (e instanceof Refusal) return { kind: "error", status: e.status as RequestStatus, reason: e.reason };
+    throw e;
+  }
+}
+
+function requestHead(b: Buffer, limits: HeadLimits): RequestParse {
+  let start = 0;
+  while (b[start] === CR && b[start + 1] === LF && start < limits.maxHeaderBytes) start += 2;
+  if (start >= b.length || (b[start] === CR && start + 1 >= b.length)) return INCOMPLETE;
+  const end = headEnd(b, start, limits, 431, 414);
+  if (end < 0) return INCOMPLETE;
+  // Request line: method SP request-target SP HTTP-version CRLF.
+  let i = start;
+  while (TOKEN[b[i]!] === 1) i++;
+  if (i === start || b[i] !== SP) refuse(400, i === start ? "no method" : "a method with a byte not allowed in a token");
+  const method = b.toString("latin1", start, i);
+  const ts = i + 1;
+  let te = ts;
+  while (b[te]! > SP && b[te]! < 0x7f) te++;
+  if (te === ts || b[te] !== SP) refuse(400, te === ts ? "no request-target" : "a request-target with a byte not allowed");
+  const vs = te + 1;
+  const version = versionAt(b, vs);
+  if (version === undefined || b[vs + 8] !== CR || b[vs + 9] !== LF) refuse(400, "a malformed request line");
+  if (version === "bad") refuse(505, "an HTTP version other than 1.0 and 1.1");
+  const v = version as HttpVersion;
+  const target = b.toString("latin1", ts, te);
+  const f = readFields(b, start, vs + 10, end - 2, 400);
+  // Target forms (RFC 9112 §3.2).
+  let path: string;
+  let query = "";
+  let host = f.host;
+  let absolute = false;
+  const c0 = b[ts];
+  if (c0 === 47) {
+    const q = target.indexOf("?");
+    if (target.includes("#")) refuse(400, "a fragment in the request-target");
+    path = q < 0 ? target : target.slice(0, q);
+    query = q < 0 ? "" : target.slice(q + 1);
+  } else if (c0 === 42 && te - ts === 1) {
+    if (method !== "OPTIONS") refuse(400, "the asterisk-form is for OPTIONS only");
+    path = "*";
+  } else if (method === "CONNECT") {
+    if (!validHost(target.toLowerCase()) || target.includes("/")) refuse(400, "a CONNECT target that is not host:port");
+    path = "";
+    host = target.toLowerCase();
+  } else {
+    const lower = target.slice(0, 8).toLowerCase();
+    const schemeEnd = lower.startsWith("http://") ? 7 : lower.startsWith("https://") ? 8 : -1;
+    if (schemeEnd < 0) refuse(400, "a request-target that is neither a path nor an http(s) URI");
+    if (target.includes("#")) refuse(400, "a fragment in the request-target");
+    let a = schemeEnd;
+    while (a < target.length && target[a] !== "/" && target[a] !== "?") a++;
+    const authority = target.slice(schemeEnd, a).toLowerCase();
+    if (authority === "" || authority.includes("@")) refuse(400, authority === "" ? "an absolute URI without a host" : "userinfo in the request-target");
+    const rest = target.slice(a);
+    const q = rest.indexOf("?");
+    path = q < 0 ? rest || "/" : rest.slice(0, q) || "/";
+    query = q < 0 ? "" : rest.slice(q + 1);
+    host = authority;
+    absolute = true;
+  }
+  if (f.hosts > 1) refuse(400, "more than one Host field");
+  if (v === "1.1" && f.hosts === 0) refuse(400, "no Host field in an HTTP/1.1 request");
+  if (host !== undefined && !validHost(host)) refuse(400, "a Host that is not a host name or address");
+  let body: BodyFraming = NO_BODY;
+  if (f.transferEncoding !== 0) {
+    if (f.contentLength >= 0) refuse(400, "both Content-Length and Transfer-Encoding");
+    if (v === "1.0") refuse(400, "Transfer-Encoding in an HTTP/1.0 request");
+    const coding = transferCoding(f.transferEncoding, 400);
+    if (coding === "close") refuse(400, "the last transfer coding is not chunked");
+    if (coding === "other") refuse(501, "a transfer coding other than chunked");
+    body = CHUNKED;
+  } else if (f.contentLength > 0) body = { kind: "length", length: f.contentLength };
+  const upgrade = v === "1.1" && f.upgrade !== undefined && f.connection.includes("upgrade") ? f.upgrade : undefined;
+  return {
+    kind: "head",
+    head: {
+      method,
+      target,
+      path,
+      query,
+      version: v,
+      headers: f.headers,
+      host,
+      absolute,
+      keepAlive: keepAliveOf(v, f.connection),
+      body,
+      upgrade,
+      expectContinue: f.expectContinue,
+      connection: f.connection,
+      headBytes: end,
+      raw: b.subarray(start, end),
+      lineStarts: f.lineStarts,
+      fieldIds: f.fieldIds,
+    },
+  };
+}
+
+/**
+ * The response head at the start of `bytes`, answering a request with
+ * `method` (HEAD and CONNECT change the framing, RFC 9112 §6.3). Any fault is
+ * a 502 error: a malformed status line or field, a head over the limits,
+ * Content-Length with Transfer-Encoding, differing Content-Lengths, chunked
+ * not last or twice, Transfer-Encoding in HTTP/1.0.
+ */
+export function parseResponseHead(bytes: Uint8Array, limits: HeadLimits, method: string): ResponseParse {
+  try {
+    return responseHead(asBuffer(bytes), limits, method);
+  } catch (e) {
+    if (e instanceof Refusal) return { kind: "error", status: 502, reason: e.reason };
+    throw e;
+  }
+}
+
+function responseHead(b: Buffer, limits: HeadLimits, method: string): ResponseParse {
+  if (b.length === 0) return INCOMPLETE;
+  const end = headEnd(b, 0, limits, 502, 502);
+  if (end < 0) return INCOMPLETE;
+  // Status line: HTTP-version SP status-code SP [reason-phrase] CRLF (a missing SP before an empty reason is taken).
+  const version = versionAt(b, 0);
+  if (version === undefined || b[8] !== SP || !isDigit(b[9]!) || !isDigit(b[10]!) || !isDigit(b[11]!)) refuse(502, "a malformed status line");
+  if (version === "bad") refuse(502, "an HTTP version other than 1.0 and 1.1");
+  const v = version as HttpVersion;
+  const status = (b[9]! - 48) * 100 + (b[10]! - 48) * 10 + (b[11]! - 48);
+  if (status < 100) refuse(502, "a status code below 100");
+  const lf = b.indexOf(LF, 12);
+  if (lf > 13 && b[12] !== SP) refuse(502, "a malformed status line");
+  for (let i = 13; i < lf - 1; i++) if (!isValueByte(b[i]!)) refuse(502, "a control byte in the reason phrase");
+  const reason = lf > 13 ? b.toString("latin1", 13, lf - 1) : "";
+  const f = readFields(b, 0, lf + 1, end - 2, 502);
+  const bodiless = method === "HEAD" || status < 200 || status === 204 || status === 304;
+  const tunnel = method === "CONNECT" && status >= 200 && status < 300;
+  let body: BodyFraming = UNTIL_CLOSE;
+  if (f.transferEncoding !== 0) {
+    if (f.contentLength >= 0) refuse(502, "both Content-Length and Transfer-Encoding");
+    if (v === "1.0") refuse(502, "Transfer-Encoding in an HTTP/1.0 response");
+    if (transferCoding(f.transferEncoding, 502) !== "close") body = CHUNKED;
+  } else if (f.contentLength >= 0) body = f.contentLength === 0 ? NO_BODY : { kind: "length", length: f.contentLength };
+  if (bodiless || tunnel) body = NO_BODY;
+  const upgrade = tunnel ? "tunnel" : status === 101 ? f.upgrade : undefined;
+  return {
+    kind: "head",
+    head: {
+      version: v,
+      status,
+      reason,
+      headers: f.headers,
+      keepAlive: body.kind !== "close" && !tunnel && status !== 101 && keepAliveOf(v, f.connection),
+      body,
+      upgrade,
+      connection: f.connection,
+      headBytes: end,
+      raw: b.subarray(0, end),
+      lineStarts: f.lineStarts,
+      fieldIds: f.fieldIds,
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * Heads as the proxy forwards them: a request toward a server, a response
+ * toward the client. Each is one Buffer: the kept lines are copied from the
+ * bytes as received (runs of them at once), the added lines written after.
+ *
+ * Dropped both ways (hop-by-hop, RFC 9110 §7.6.1): Connection and the fields
+ * it names (except Host, Content-Length and Transfer-Encoding, which a client
+ * cannot make the proxy drop), Keep-Alive, Proxy-Connection, TE (a request
+ * keeps `TE: trailers`), Upgrade unless the message upgrades, and repeats of
+ * a folded Content-Length. Toward the server the connection is kept alive
+ * (HTTP/1.1's default; `Connection: keep-alive` for an HTTP/1.0 request, whose
+ * version is kept so the server does not answer in chunks the client cannot
+ * read).
+ */
+import { TOKEN } from "./chars.ts";
+import { FIELD, type Header, type HttpVersion, type MessageHead, type RequestHead, type ResponseHead } from "./head.ts";
+
+export interface ForwardEdits {
+  /** The client's address (and port) as the proxy saw it, or as its PROXY protocol header said. */
+  client: { address: string; port: number };
+  /** What the client spoke to the proxy. */
+  proto: "http" | "https";
+  /** Add X-Forwarded-For (appended to the client's own) and X-Forwarded-Proto (replacing the client's). */
+  forwardedFor: boolean;
+  /** Add an RFC 7239 Forwarded element (for, proto, host), appended to the client's. */
+  forwarded: boolean;
+  /** Forwarded's for= carries the client's port too. */
+  forwardedPort?: boolean;
+  /** More fields to send. */
+  add?: Header[];
+}
+
+export interface ReplyEdits {
+  /** The client connection stays open after this response. */
+  keepAlive: boolean;
+  /** The client's HTTP version (an HTTP/1.0 client is told keep-alive in so many words). */
+  clientVersion: HttpVersion;
+  /** More fields to send (a stickiness cookie's Set-Cookie). */
+  add?: Header[];
+}
+
+/** Fields a Connection option cannot drop: they frame or route the message. */
+const PROTECTED = new Set<number>([FIELD.host, FIELD.contentLength, FIELD.transferEncoding]);
+const CONNECTION_WORDS = new Set(["close", "keep-alive", "upgrade"]);
+
+/** RFC 7239 §4: a value is a token or a quoted-string. */
+export function forwardedValue(text: string): string {
+  let token = text.length > 0;
+  for (let i = 0; i < text.length && token; i++) token = TOKEN[text.charCodeAt(i)] === 1;
+  return token ? text : `"${text.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/** RFC 7239 §6: a node, an IPv6 address in brackets, a port after a colon (quoted, as ":" is not a token byte). */
+export function forwardedNode(address: string, port?: number): string {
+  const host = address.includes(":") ? `[${address}]` : address;
+  return forwardedValue(port === undefined ? host : `${host}:${port}`);
+}
+
+/** Whether the header at `i` is hop-by-hop: by its id, or named by a Connection option. */
+function hopByHop(head: MessageHead, i: number, id: number, keepUpgrade: boolean, listed: Set<string> | undefined): boolean {
+  switch (id) {
+    case FIELD.connection:
+    case FIELD.keepAlive:
+    case FIELD.proxyConnection:
+    case FIELD.te:
+      return true;
+    case FIELD.upgrade:
+      return !keepUpgrade;
+  }
+  return listed !== undefined && !PROTECTED.has(id) && listed.has(head.headers[i]![0].toLowerCase());
+}
+
+/** The Connection options that name fields, or undefined when there are none (the usual case). */
+function listedFields(head: MessageHead): Set<string> | undefined {
+  let out: Set<string> | undefined;
+  for (const option of head.connection) if (!CONNECTION_WORDS.has(option)) (out ??= new Set()).add(option);
+  return out;
+}
+
+const line = (name: string, value: string) => `${name}: ${value}\r\n`;
+
+/**
+ * One Buffer: `startLine` (or the head's own when undefined), the head's
+ * field lines where `keep` says (copied in runs), `added`, the final CRLF.
+ */
+function assemble(head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): Buffer {
+  const raw = head.raw;
+  const starts = head.lineStarts;
+  let size = (startLine === undefined ? starts[0]! : startLine.length) + added.length + 2;
+  for (let i = 0; i < keep.length; i++) if (keep[i]) size += starts[i + 1]! - starts[i]!;
+  const out = Buffer.allocUnsafe(size);
+  let at = startLine === undefined ? (out.set(raw.subarray(0, starts[0]!)), starts[0]!) : out.write(startLine, 0, "latin1");
+  let run = -1;
+  for (let i = 0; i <= keep.length; i++) {
+    if (i < keep.length && keep[i]) {
+      if (run < 0) run = i;
+      continue;
+    }
+    if (run >= 0) {
+      out.set(raw.subarray(starts[run]!, starts[i]!), at);
+      at += starts[i]! - starts[run]!;
+      run = -1;
+    }
+  }
+  at += out.write(added, at, "latin1");
+  out[at] = 13;
+  out[at + 1] = 10;
+  return out;
+}
+
+const addedLines = (add: Header[] | undefined) => (add ? add.map(([n, v]) => line(n, v)).join("") : "");
+
+/** The request head to send to a server, edited as ForwardEdits says. */
+export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer {
+  const listed = listedFields(head);
+  const keep: boolean[] = new Array(head.headers.length);
+  const xff: string[] = [];
+  const fwd: string[] = [];
+  let trailers = false;
+  let length = false;
+  for (let i = 0; i < head.headers.length; i++) {
+    const id = head.fieldIds[i]!;
+    const value = head.headers[i]![1];
+    let k = !hopByHop(head, i, id, head.upgrade !== undefined, listed);
+    if (id === FIELD.te && value.toLowerCase().split(",").some((coding) => coding.trim() === "trailers")) trailers = true;
+    else if (id === FIELD.contentLength) [k, length] = [!length, true];
+    else if (id === FIELD.host && head.absolute) k = false;
+    else if (edits.forwardedFor && (id === FIELD.xForwardedFor || id === FIELD.xForwardedProto)) {
+      if (id === FIELD.xForwardedFor) xff.push(value);
+      k = false;
+    } else if (edits.forwarded && id === FIELD.forwarded) {
+      fwd.push(value);
+      k = false;
+    }
+    keep[i] = k;
+  }
+  let added = head.absolute && head.host !== undefined ? line("Host", head.host) : "";
+  if (trailers) added += "TE: trailers\r\n";
+  if (head.upgrade !== undefined) added += "Connection: upgrade\r\n";
+  else if (head.version === "1.0") added += "Connection: keep-alive\r\n";
+  if (edits.forwardedFor) {
+    xff.push(edits.client.address);
+    added += line("X-Forwarded-For", xff.join(", ")) + line("X-Forwarded-Proto", edits.proto);
+  }
+  if (edits.forwarded) {
+    let element = `for=${forwardedNode(edits.client.address, edits.forwardedPort ? edits.client.port : undefined)};proto=${edits.proto}`;
+    if (head.host !== undefined && head.host !== "") element += `;host=${forwardedValue(head.host)}`;
+    fwd.push(element);
+    added += line("Forwarded", fwd.join(", "));
+  }
+  added += addedLines(edits.add);
+  let startLine: string | undefined;
+  if (head.absolute) startLine = `${head.method} ${head.path}${head.target.includes("?") ? `?${head.query}` : ""} HTTP/${head.version}\r\n`;
+  return assemble(head, startLine, keep, added);
+}
+
+/** The response head to send to the client, edited as ReplyEdits says; the status line says HTTP/1.1, the proxy's version. */
+export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer {
+  const listed = listedFields(head);
+  const keep: boolean[] = new Array(head.headers.length);
+  const switching = head.status === 101 && head.upgrade !== undefined;
+  let length = false;
+  for (let i = 0; i < head.headers.length; i++) {
+    const id = head.fieldIds[i]!;
+    let k = !hopByHop(head, i, id, switching, listed);
+    if (id === FIELD.contentLength) [k, length] = [!length, true];
+    keep[i] = k;
+  }
+  let added = "";
+  if (switching) added = "Connection: upgrade\r\n";
+  else if (!edits.keepAlive) added = "Connection: close\r\n";
+  else if (edits.clientVersion === "1.0") added = "Connection: keep-alive\r\n";
+  added += addedLines(edits.add);
+  const startLine = head.version === "1.1" ? undefined : `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+  return assemble(head, startLine, keep, added);
+}
+
+/** A head of the proxy's own (an error page's, a 100 Continue): status line, fields, CRLF. */
+export function writeHead(status: number, reason: string, headers: Header[]): Buffer {
+  return Buffer.from(`HTTP/1.1 ${status} ${reason}\r\n${addedLines(headers)}\r\n`, "latin1");
+}
