@@ -1,93 +1,73 @@
 /**
- * The servers of every backend as this worker sees them: where they are,
- * their health and the operator's state, what is in flight to each (for
- * maxconn), their idle pool and counters. A server keeps its object (pool,
- * counters, connections in flight) across configs while its backend and key
- * stay; a config generation is a snapshot that points at these objects.
+ * Every backend as this worker keeps it across config generations: its
+ * balancer (balance/: server choice, load, queue, stick table, passive
+ * health), and per server what the sockets need: the idle pool and the
+ * counters. A server keeps them while its backend and key stay in the
+ * config; a generation points at these objects, so a request that began on
+ * an old generation releases its server in the same balancer.
  */
-import type { ProxyServer, ResolvedBackend, ServerState } from "../messages.ts";
+import type { Random } from "../../../core/random.ts";
+import { Balancer, type Server } from "../balance/balancer.ts";
+import type { ResolvedBackend } from "../messages.ts";
 import type { Deadlines } from "./clock.ts";
-import { serverCounters, type ServerCounters } from "./stats.ts";
+import { backendCounters, serverCounters, type BackendCounters, type ServerCounters } from "./stats.ts";
 import { Pool } from "./upstream.ts";
 
-export class ServerRt {
-  up = true;
-  admin: ServerState["admin"] = "ready";
-  weight: number;
-  /** Requests (http) or connections (tcp) in flight to it from this worker. */
-  active = 0;
-  readonly pool: Pool;
-  readonly counters: ServerCounters = serverCounters();
+/** What waits in a backend's queue: told its server (or null: queue timeout) once. */
+export interface Waiter {
+  granted(server: Server | null): void;
+}
+
+export interface ServerExtras {
+  pool: Pool;
+  counters: ServerCounters;
+}
+
+export class BackendState {
+  readonly balancer: Balancer<Waiter>;
+  readonly counters: BackendCounters = backendCounters();
+  private readonly extras = new Map<string, ServerExtras>();
 
   constructor(
-    readonly backend: string,
-    public def: ProxyServer,
-    /** Its share of the server's maxconn in this worker (Infinity: no limit). */
-    public maxconn: number,
-    deadlines: Deadlines,
+    def: ResolvedBackend,
+    random: Random,
+    private readonly deadlines: Deadlines,
   ) {
-    this.weight = def.weight;
-    this.pool = new Pool(deadlines);
+    this.balancer = new Balancer<Waiter>(def, { random, dispatch: (w, s) => w.granted(s) });
+    this.configure(def);
   }
 
-  /** Takes new clients: healthy, ready and weighted. */
-  get usable(): boolean {
-    return this.up && this.admin === "ready" && this.weight > 0;
+  /** A new generation's definition (servers' maxconn already this worker's share). */
+  configure(def: ResolvedBackend): void {
+    this.balancer.configure(def);
+    const keys = new Set(def.servers.map((s) => s.key));
+    for (const [key, x] of this.extras) {
+      if (keys.has(key)) continue;
+      x.pool.clear();
+      this.extras.delete(key);
+      delete this.counters.servers[key];
+    }
+    for (const key of keys) {
+      if (this.extras.has(key)) continue;
+      const x = { pool: new Pool(this.deadlines), counters: serverCounters() };
+      this.extras.set(key, x);
+      this.counters.servers[key] = x.counters;
+    }
   }
 
-  get full(): boolean {
-    return this.active >= this.maxconn;
+  /** A server's pool and counters; a server removed from the config while in use gets a fresh pair that no one keeps. */
+  of(server: Server): ServerExtras {
+    return this.extras.get(server.key) ?? { pool: new Pool(this.deadlines), counters: serverCounters() };
+  }
+
+  /** Close every idle pooled connection. */
+  clearPools(): void {
+    for (const x of this.extras.values()) x.pool.clear();
   }
 }
 
-/** Every server this worker knows, by backend and key. */
-export class ServerTable {
-  private readonly byId = new Map<string, ServerRt>();
-
-  constructor(private readonly deadlines: Deadlines) {}
-
-  /** The servers of a backend for a new config: existing objects updated, new ones made, those gone returned (to drop their pools). */
-  resolve(backends: readonly ResolvedBackend[], workers: number): { servers: Map<string, ServerRt[]>; gone: ServerRt[] } {
-    const seen = new Set<string>();
-    const servers = new Map<string, ServerRt[]>();
-    for (const b of backends) {
-      servers.set(
-        b.name,
-        b.servers.map((def) => {
-          const id = `${b.name}\n${def.key}`;
-          seen.add(id);
-          const maxconn = def.maxconn === undefined ? Infinity : Math.max(1, Math.ceil(def.maxconn / workers));
-          let s = this.byId.get(id);
-          if (s) {
-            if (s.def.weight !== def.weight) s.weight = def.weight;
-            s.def = def;
-            s.maxconn = maxconn;
-          } else {
-            s = new ServerRt(b.name, def, maxconn, this.deadlines);
-            this.byId.set(id, s);
-          }
-          return s;
-        }),
-      );
-    }
-    const gone = [...this.byId].filter(([id]) => !seen.has(id)).map(([id, s]) => (this.byId.delete(id), s));
-    return { servers, gone };
-  }
-
-  apply(states: readonly ServerState[]): ServerRt[] {
-    const changed: ServerRt[] = [];
-    for (const st of states) {
-      const s = this.byId.get(`${st.backend}\n${st.key}`);
-      if (!s) continue;
-      s.up = st.up;
-      s.admin = st.admin;
-      s.weight = st.weight;
-      changed.push(s);
-    }
-    return changed;
-  }
-
-  all(): IterableIterator<ServerRt> {
-    return this.byId.values();
-  }
+/** A backend's servers with each maxconn cut to this worker's share (ceil(maxconn / workers)). */
+export function workerShare(def: ResolvedBackend, workers: number): ResolvedBackend {
+  if (workers <= 1) return def;
+  return { ...def, servers: def.servers.map((s) => (s.maxconn === undefined ? s : { ...s, maxconn: Math.max(1, Math.ceil(s.maxconn / workers)) })) };
 }

@@ -1,22 +1,25 @@
 /**
  * A tcp-mode connection: the backend by the frontend's source rules, a
- * server by the balancer, then bytes both ways as they come. Backpressure:
- * while one side's writes are queued, the other side is not read. Half-close
- * goes through (a FIN one way is passed on, the other way keeps flowing);
- * the pair ends when both ways ended or either side closed. Idle longer than
- * the backend's tunnel_timeout: both are closed.
+ * server by the balancer (maybe after a wait in the queue), a connection to
+ * it (retries, redispatch), then a Tunnel: bytes both ways, backpressure,
+ * half-close, tunnel_timeout. Until the server's connection is open the
+ * client is not read (what it sent is held, one chunk at most per read).
  */
-import type { ServerRt } from "./backends.ts";
+import type { Server } from "../balance/balancer.ts";
+import type { Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
 import { Connector } from "./connector.ts";
-import type { DataPath } from "./datapath.ts";
+import type { DataPath, Session } from "./datapath.ts";
 import type { BackendRt, FrontendRt, Generation } from "./generation.ts";
+import type { Peer } from "./intro.ts";
 import { Tunnel } from "./tunnel.ts";
 
-export class TcpSession implements ConnOwner, Timed {
+export class TcpSession implements ConnOwner, Timed, Waiter, Session {
   deadline = 0;
   private connector: Connector | null = null;
+  private backend: BackendRt | null = null;
+  private queued = false;
   /** What the client sent before the server's connection was open. */
   private early: Buffer[] = [];
 
@@ -25,38 +28,37 @@ export class TcpSession implements ConnOwner, Timed {
     private readonly gen: Generation,
     private readonly fe: FrontendRt,
     private readonly client: Conn,
-    private readonly source: string,
+    private readonly peer: Peer,
   ) {}
 
-  start(): void {
-    const backend = this.gen.backendFor(this.fe, { source: this.source, method: null, target: null, host: null, header: () => null });
-    this.dp.acquire(backend, { source: this.source, cookie: null, hash: null }, (server) => this.assigned(backend, server));
+  start(early: Buffer | null): void {
+    if (early) this.data(this.client, early);
+    const backend = (this.backend = this.gen.backendFor(this.fe, { source: this.peer.address, method: null, target: null, host: null, header: () => null }));
     this.deadline = this.dp.deadlines.after(this.fe.ms.client);
     this.dp.deadlines.add(this);
+    const r = this.dp.acquire(backend, { source: this.peer.address }, this);
+    if (r === "queued") this.queued = true;
+    else this.granted(typeof r === "object" ? r : null);
   }
 
-  private assigned(backend: BackendRt, server: ServerRt | null): void {
-    if (this.client.closed) {
-      if (server) this.dp.release(server);
-      return;
-    }
+  granted(server: Server | null): void {
+    this.queued = false;
+    const backend = this.backend!;
     if (!server) return this.client.close();
-    this.connector = new Connector(this.dp, backend, server, {
-      connected: (conn, s) => this.connected(backend, conn, s),
-      failed: () => this.failed(),
-    }, false);
+    if (this.client.closed) return this.dp.release(backend, server);
+    this.connector = new Connector(this.dp, backend, server, { connected: (conn, s) => this.connected(backend, conn, s), failed: () => this.failed() }, false);
     this.connector.start();
   }
 
-  private connected(backend: BackendRt, conn: Conn, server: ServerRt): void {
+  private connected(backend: BackendRt, conn: Conn, server: Server): void {
     this.dp.deadlines.delete(this);
     this.connector = null;
-    server.counters.requests++;
-    const proxyHeader = this.dp.proxyHeaderFor(backend, this.client, this.source);
-    if (proxyHeader) conn.write(proxyHeader);
+    backend.state.of(server).counters.requests++;
+    const header = this.dp.proxyHeader(backend, this.peer);
+    if (header) conn.write(header);
     const tunnel = new Tunnel(this.dp, this.client, conn, backend.ms.tunnel, () => {
-      this.dp.release(server);
-      this.dp.clientClosed(this.fe, this.client);
+      this.dp.release(backend, server);
+      this.dp.clientClosed(this.fe, this);
     });
     for (const chunk of this.early) tunnel.forward(this.client, chunk);
     this.early = [];
@@ -64,12 +66,20 @@ export class TcpSession implements ConnOwner, Timed {
   }
 
   private failed(): void {
+    const server = this.connector!.server;
     this.connector = null;
+    this.dp.release(this.backend!, server);
     this.dp.deadlines.delete(this);
     this.client.close();
   }
 
   expire(): void {
+    this.client.abort();
+  }
+
+  wind(): void {}
+
+  abort(): void {
     this.client.abort();
   }
 
@@ -80,12 +90,13 @@ export class TcpSession implements ConnOwner, Timed {
   end(): void {}
   drained(): void {}
   closed(): void {
-    this.dp.clientClosed(this.fe, this.client);
     this.dp.deadlines.delete(this);
+    if (this.queued) this.dp.cancel(this.backend!, this);
     if (this.connector) {
       this.connector.cancel();
-      this.dp.release(this.connector.server);
+      this.dp.release(this.backend!, this.connector.server);
       this.connector = null;
     }
+    this.dp.clientClosed(this.fe, this);
   }
 }
