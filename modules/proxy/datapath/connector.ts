@@ -1,6 +1,7 @@
 /**
- * Getting a connection to a server for one request or tcp connection: the
- * server the balancer chose first, then on a failed connect the same again
+ * Getting a new connection to a server for one request or tcp connection
+ * (an idle pooled one is taken by the caller before): the server the
+ * balancer chose first, then on a failed connect the same again
  * up to `retries` times, the last retry going to another server when
  * `redispatch` is on (HAProxy's `option redispatch`, its default interval).
  * Each failure is observed for passive health and counted. The balancer's
@@ -14,15 +15,12 @@ import type { BackendRt } from "./generation.ts";
 import { Dial, type DialResult } from "./upstream.ts";
 
 export interface ConnectOutcome {
-  /** `reused`: an idle pooled connection (it may turn out closed by the server). */
-  connected(conn: Conn, server: Server, reused: boolean): void;
+  connected(conn: Conn, server: Server): void;
   /** No server could be reached within the retries (the client is answered 503). */
   failed(): void;
 }
 
 export class Connector {
-  /** Retries done. */
-  private tries = 0;
   private cancelled = false;
 
   constructor(
@@ -31,25 +29,13 @@ export class Connector {
     /** The server now: its slot is this request's. */
     public server: Server,
     private readonly outcome: ConnectOutcome,
-    /** May an idle pooled connection be used (false with send_proxy, and in tcp mode)? */
-    private readonly pooled: boolean,
+    /** Retries already spent on this request (a stale pooled connection counts one). */
+    private tries = 0,
   ) {}
 
   start(): void {
-    if (this.pooled) {
-      const c = this.backend.state.of(this.server).pool.take();
-      if (c) return this.outcome.connected(c, this.server, true);
-    }
+    if (this.tries > this.backend.def.retries) return this.outcome.failed();
     this.dial();
-  }
-
-  /** A reused connection failed before the answer began: dial a fresh one (an idempotent request), counted as a retry; false when the retries are spent. */
-  retryFresh(): boolean {
-    if (this.tries >= this.backend.def.retries) return false;
-    this.tries++;
-    this.backend.state.counters.retries++;
-    this.dial();
-    return true;
   }
 
   cancel(): void {
@@ -66,7 +52,7 @@ export class Connector {
       if (r.ok) r.conn.abort();
       return;
     }
-    if (r.ok) return this.outcome.connected(r.conn, s, false);
+    if (r.ok) return this.outcome.connected(r.conn, s);
     const state = this.backend.state;
     state.of(s).counters.errors++;
     this.dp.observe(this.backend, s, r.reason === "connect timeout" ? "timeout" : "connect_error");
@@ -80,6 +66,6 @@ export class Connector {
         this.server = other;
       }
     }
-    this.start();
+    this.dial();
   }
 }

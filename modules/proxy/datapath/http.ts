@@ -171,7 +171,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const fe = gen.frontends.get(this.fe.def.name) ?? this.fe;
     fe.counters.requests++;
     const header = headerGetter(req);
-    const backend = gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header: (n) => header(n) ?? null });
+    const backend = gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
     const cookie = backend.def.cookie !== undefined ? cookieValue(req.headers, backend.def.cookie) : undefined;
     const proto = fe.def.certificates.length ? "https" : "http";
     const head = writeRequestHead(req, { client: { address: this.peer.address, port: this.peer.port }, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded });
@@ -203,7 +203,14 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     x.queued = false;
     if (!server) return this.fail(503);
     x.server = server;
-    x.connector = new Connector(this.dp, x.backend, server, { connected: (conn, s, reused) => this.connected(x, conn, s, reused), failed: () => this.fail(503) }, x.backend.def.send_proxy === undefined);
+    // An idle pooled connection first (never with send_proxy: its header names one client), else a new one.
+    const idle = x.backend.def.send_proxy === undefined ? x.backend.state.of(server).pool.take() : null;
+    if (idle) return this.connected(x, idle, server, true);
+    this.dial(x, server, 0);
+  }
+
+  private dial(x: Exchange, server: Server, tries: number): void {
+    x.connector = new Connector(this.dp, x.backend, server, { connected: (conn, s) => this.connected(x, conn, s, false), failed: () => this.fail(503) }, tries);
     x.connector.start();
   }
 
@@ -419,11 +426,12 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     c.abort();
     x.conn = null;
     const nothingYet = x.resBuf === null;
-    if (nothingYet && x.reused && x.sent && x.reqBody.done && x.connector?.retryFresh()) {
-      // An idle pooled connection the server had closed: the request goes again on a fresh one.
+    if (nothingYet && x.reused && x.sent && x.reqBody.done && x.backend.def.retries > 0) {
+      // An idle pooled connection the server had closed: the request goes again on a new one, counted as a retry.
+      x.backend.state.counters.retries++;
       x.pending = x.sent;
-      x.sent = [];
-      return;
+      x.sent = null;
+      return this.dial(x, x.server!, 1);
     }
     if (!x.reused) this.dp.observe(x.backend, x.server!, "connect_error");
     this.fail(502);

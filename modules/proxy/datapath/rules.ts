@@ -17,7 +17,7 @@ export interface RuleInput {
   target: string | null;
   /** The Host header (or the authority of an absolute target). */
   host: string | null;
-  header(name: string): string | null;
+  header(name: string): string | undefined;
 }
 
 export interface CompiledRule {
@@ -90,7 +90,7 @@ export function compileRule(raw: RuleRaw): CompiledRule {
     const re = raw.header.value_regex !== undefined ? new RegExp(raw.header.value_regex) : null;
     checks.push((r) => {
       const v = r.header(name);
-      if (v === null) return false;
+      if (v === undefined) return false;
       if (value !== undefined && v !== value) return false;
       return re === null || re.test(v);
     });

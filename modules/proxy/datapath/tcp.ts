@@ -33,7 +33,7 @@ export class TcpSession implements ConnOwner, Timed, Waiter, Session {
 
   start(early: Buffer | null): void {
     if (early) this.data(this.client, early);
-    const backend = (this.backend = this.gen.backendFor(this.fe, { source: this.peer.address, method: null, target: null, host: null, header: () => null }));
+    const backend = (this.backend = this.gen.backendFor(this.fe, { source: this.peer.address, method: null, target: null, host: null, header: () => undefined }));
     this.deadline = this.dp.deadlines.after(this.fe.ms.client);
     this.dp.deadlines.add(this);
     const r = this.dp.acquire(backend, { source: this.peer.address }, this);
@@ -46,7 +46,7 @@ export class TcpSession implements ConnOwner, Timed, Waiter, Session {
     const backend = this.backend!;
     if (!server) return this.client.close();
     if (this.client.closed) return this.dp.release(backend, server);
-    this.connector = new Connector(this.dp, backend, server, { connected: (conn, s) => this.connected(backend, conn, s), failed: () => this.failed() }, false);
+    this.connector = new Connector(this.dp, backend, server, { connected: (conn, s) => this.connected(backend, conn, s), failed: () => this.failed() });
     this.connector.start();
   }
 
