@@ -156,6 +156,18 @@ describe("timeouts and failures", () => {
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 
+  test("client_timeout: a client that stops sending its request body is closed, and the server's connection with it", async () => {
+    const [a] = await backends("a");
+    const { front } = await proxy([{ name: "be", servers: [{ port: a!.port }] }], { client_timeout: "250ms" });
+    const c = await rawClient(front);
+    const t0 = performance.now();
+    c.socket.write("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    await c.closed;
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(200);
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(a!.seen).toHaveLength(0);
+  });
+
   test("server_timeout: a server that does not answer gives 504", async () => {
     const [port] = await ports(1);
     const slow = httpBackend("slow", port!, { answer: () => ({ delayMs: 2000 }) });

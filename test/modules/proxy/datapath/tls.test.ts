@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { echoServer, inProcess, ports, workerConfig } from "./harness.ts";
+import { echoServer, httpBackend, inProcess, ports, workerConfig } from "./harness.ts";
 import { tempDir } from "../../../helpers.ts";
 
 const tmp = tempDir("proxy-tls");
@@ -55,5 +55,20 @@ test("the certificate is chosen by SNI, the first for unknown names; a reload sw
   } finally {
     await dp.stop(100);
     echo.stop();
+  }
+});
+
+test("https termination in http mode: X-Forwarded-Proto says https", async () => {
+  const [front, back] = await ports(2);
+  const b = httpBackend("plain", back!);
+  const { dp } = inProcess();
+  try {
+    dp.configure(workerConfig([{ name: "fe", bind: [`127.0.0.1:${front}`], default_backend: "be", certificates: [{ ...certs["a.test"]! }] }], [{ name: "be", servers: [{ port: back! }] }]));
+    const r = await fetch(`https://127.0.0.1:${front}/secure`, { tls: { rejectUnauthorized: false } });
+    expect(await r.json()).toMatchObject({ server: "plain", target: "/secure" });
+    expect(b.seen[0]!.headers).toContainEqual(["X-Forwarded-Proto", "https"]);
+  } finally {
+    await dp.stop(100);
+    b.stop();
   }
 });

@@ -2,6 +2,7 @@
 import { afterEach, expect, test } from "bun:test";
 import type { FromWorker, ToWorker } from "../../../../modules/proxy/messages.ts";
 import { workerEntry } from "../../../../core/threads.ts";
+import { DataPath } from "../../../../modules/proxy/datapath/datapath.ts";
 import { echoServer, ports, rawClient, workerConfig } from "./harness.ts";
 import { waitFor } from "../../../helpers.ts";
 
@@ -50,4 +51,30 @@ test("a bind that cannot be had is named in `listening`", async () => {
   worker.postMessage({ type: "configure", config: workerConfig([{ name: "fe", bind: [`127.0.0.1:${taken}`], default_backend: "be", mode: "tcp" }], [{ name: "be", servers: [] }]) } satisfies ToWorker);
   const listening = await waitFor("listening", () => heard.find((m) => m.type === "listening"));
   expect(listening.type === "listening" && listening.error).toContain(`127.0.0.1:${taken}`);
+});
+
+test("reuse_port: two workers listen on the same bind and both serve", async () => {
+  const [front, back] = await ports(2);
+  const echo = echoServer(back!);
+  cleanups.push(echo.stop);
+  const config = workerConfig([{ name: "fe", bind: [`127.0.0.1:${front}`], default_backend: "be", mode: "tcp" }], [{ name: "be", servers: [{ port: back! }] }]);
+  const posted: unknown[] = [];
+  const dps = [0, 1].map((index) => {
+    const dp = new DataPath((m) => posted.push(m));
+    dp.configure(config, { index, count: 2 });
+    cleanups.push(() => dp.stop(100));
+    return dp;
+  });
+  expect(posted).toEqual([{ type: "listening", generation: config.generation }, { type: "listening", generation: config.generation }]);
+  for (let i = 0; i < 20; i++) {
+    const c = await rawClient(front!);
+    c.socket.write(`c${i}`);
+    await waitFor("the echo", () => (c.text() === `c${i}` ? true : undefined));
+    c.socket.end();
+  }
+  const counts = dps.map((dp) => dp.stats().frontends.fe!.connections);
+  expect(counts[0]! + counts[1]!).toBe(20);
+  // The kernel spreads connections over both sockets (by a hash of the source port: both get some in 20).
+  expect(counts[0]).toBeGreaterThan(0);
+  expect(counts[1]).toBeGreaterThan(0);
 });
