@@ -158,7 +158,9 @@ export const CONN_HANDLERS = {
   close(s: Socket<Conn>, error?: Error) {
     s.data.gone(error);
   },
+  /** A handler threw, or a TLS session failed: the socket is dropped. */
   error(s: Socket<Conn>, error: Error) {
+    s.terminate();
     s.data.gone(error);
   },
   connectError(s: Socket<Conn>, error: Error) {

@@ -357,7 +357,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     if (reusable) x.backend.state.of(server).pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server);
     else conn.close();
     this.dp.release(x.backend, server);
-    if (!x.keepClient) return this.close();
+    if (!x.keepClient || this.winding) return this.close();
     this.phase = Phase.Head;
     this.deadline = this.dp.deadlines.after(this.inbuf ? this.fe.ms.request : this.fe.ms.keepalive);
     this.client.resume();
