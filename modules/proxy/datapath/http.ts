@@ -28,6 +28,8 @@ import { Tunnel } from "./tunnel.ts";
 
 /** Request bytes kept to send again when a reused connection turns out closed; a longer request is not retried. */
 export const RETRY_KEEP_BYTES = 64 * 1024;
+/** A response's first body bytes up to this go out in one write with its head (a copy); more go in a second write. */
+export const JOIN_HEAD_BYTES = 8 * 1024;
 /** Methods a request may be sent twice with (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 
@@ -317,7 +319,11 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       return;
     }
     const n = x.resBody.feed(rest);
-    this.toClient(x, n > 0 ? Buffer.concat([head, rest.subarray(0, n)]) : head);
+    if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
+    else {
+      this.toClient(x, head);
+      if (n > 0) this.toClient(x, rest.subarray(0, n));
+    }
     if (n < rest.length) x.tainted = true;
     if (x.resBody.error !== undefined) return this.abort();
     if (x.resBody.done) this.responseDone(x);
