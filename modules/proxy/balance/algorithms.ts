@@ -208,7 +208,7 @@ export class First implements Algorithm {
   released(): void {}
 }
 
-/** random: two servers drawn with probability proportional to weight, the less loaded ((in flight + 1) / weight) taken. */
+/** random: two servers drawn with probability proportional to weight, the less loaded (in flight / weight) taken, the first drawn on a tie (HAProxy's random(2)): idle servers get requests in proportion to weight. */
 export class RandomTwo implements Algorithm {
   readonly binds = false;
   private pool: readonly Srv[] = [];
@@ -231,7 +231,7 @@ export class RandomTwo implements Algorithm {
       const b = this.draw();
       const aOk = a.free && !excluded(a, ex);
       const bOk = b.free && !excluded(b, ex);
-      if (aOk && bOk) return (a.inflight + 1) * b.weight <= (b.inflight + 1) * a.weight ? a : b;
+      if (aOk && bOk) return a.inflight * b.weight <= b.inflight * a.weight ? a : b;
       if (aOk) return a;
       if (bOk) return b;
     }

@@ -287,7 +287,7 @@ export class Balancer<H> {
 
   /** The request a free slot of s serves next: the older of s's own queue head and the first backend-queue entry that may go to s. */
   private nextFor(s: Srv): Waiting<H> | undefined {
-    if (!s.free) return undefined;
+    if (this.queuedBy.size === 0 || !s.free) return undefined;
     const own = s.stickable ? this.serverQueues.get(s)?.head : undefined;
     let any = s.inPool ? this.waiting.head : undefined;
     while (any !== undefined && any.exclude !== undefined && any.exclude.includes(s)) any = any.next;

@@ -14,6 +14,8 @@ import type { BodyFraming } from "./head.ts";
 export const MAX_CHUNK_LINE = 4096;
 /** The trailer section's bytes at most, unless the caller says (it passes max_header_bytes). */
 export const MAX_TRAILER_BYTES = 16_384;
+/** A chunk size of more hex digits than this (leading zeros included) is refused, as parsers that truncate read it otherwise. */
+const MAX_SIZE_DIGITS = 16;
 /** Chunk sizes up to 2^53 - 1, the bytes a Number counts exactly. */
 const MAX_SIZE_BEFORE_DIGIT = Math.floor((Number.MAX_SAFE_INTEGER - 15) / 16);
 
@@ -104,7 +106,7 @@ export class BodyFramer {
         case S.Size: {
           const h = hexValue(c);
           if (h >= 0) {
-            if (this.remaining > MAX_SIZE_BEFORE_DIGIT) return this.fail("a chunk size too large", i);
+            if (this.remaining > MAX_SIZE_BEFORE_DIGIT || this.lineBytes >= MAX_SIZE_DIGITS) return this.fail("a chunk size too large", i);
             this.remaining = this.remaining * 16 + h;
             this.state = S.Size;
           } else if (this.state === S.SizeStart) return this.fail("a chunk size that is not hexadecimal", i);

@@ -37,3 +37,13 @@ export function equalsLower(b: Uint8Array, s: number, e: number, lower: string):
   for (let i = 0; i < lower.length; i++) if ((b[s + i]! | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
 }
+
+/**
+ * Bytes s..e as a latin1 string (one byte, one char). Buffer's latin1Slice
+ * (Node's and Bun's, not in their types) is the fastest way on Bun, well ahead
+ * of toString("latin1", s, e); TextDecoder("latin1") would be windows-1252.
+ */
+export const latin1 = (b: Buffer, s: number, e: number): string => (b as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(s, e);
+
+/** Writes `text` (latin1) into `b` at `at`; the bytes written. latin1Write, like latin1Slice, is twice as fast as write(text, at, "latin1") on Bun. */
+export const latin1Write = (b: Buffer, text: string, at: number): number => (b as Buffer & { latin1Write(text: string, at: number): number }).latin1Write(text, at);

@@ -46,13 +46,23 @@ const ADDRESS_BYTES = [0, 12, 36, 216];
 const MAX_PORT = 65535;
 const TLV_HEADER = 3;
 
-/** Both addresses in one family: an IPv4 beside an IPv6 becomes IPv4-mapped (::ffff:a.b.c.d). */
+/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d): its 4 bytes; any other as it is. */
+function unmapped(b: Uint8Array): Uint8Array {
+  if (b.length !== IPV6_BYTES || b[10] !== 0xff || b[11] !== 0xff) return b;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return b;
+  return b.subarray(12);
+}
+
+/**
+ * Both addresses in one family. IPv4-mapped ones (as a dual-stack socket
+ * reports IPv4 peers) go as IPv4; an IPv4 beside an IPv6 goes IPv4-mapped.
+ */
 function sameFamily(source: ProxyAddress, destination: ProxyAddress): [Uint8Array, Uint8Array] {
   const bytes = (a: ProxyAddress) => {
     const b = parseIp(a.address);
     if (!b) throw new RangeError(`not an IP address: ${a.address}`);
     if (!Number.isInteger(a.port) || a.port < 0 || a.port > MAX_PORT) throw new RangeError(`not a port: ${a.port}`);
-    return b;
+    return unmapped(b);
   };
   const mapped = (b: Uint8Array) => {
     const out = new Uint8Array(IPV6_BYTES);

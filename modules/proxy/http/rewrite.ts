@@ -12,11 +12,11 @@
  * version is kept so the server does not answer in chunks the client cannot
  * read).
  */
-import { TOKEN } from "./chars.ts";
+import { latin1Write, TOKEN } from "./chars.ts";
 import { FIELD, type Header, type HttpVersion, type MessageHead, type RequestHead, type ResponseHead } from "./head.ts";
 
 export interface ForwardEdits {
-  /** The client's address (and port) as the proxy saw it, or as its PROXY protocol header said. */
+  /** The client's address (and port) as the proxy saw it, or as its PROXY protocol header said; an IPv4-mapped IPv6 address (::ffff:198.18.0.7, as a dual-stack socket reports an IPv4 client) is written as the IPv4 address. */
   client: { address: string; port: number };
   /** What the client spoke to the proxy. */
   proto: "http" | "https";
@@ -56,6 +56,10 @@ export function forwardedNode(address: string, port?: number): string {
   return forwardedValue(port === undefined ? host : `${host}:${port}`);
 }
 
+const MAPPED_V4 = "::ffff:";
+/** An IPv4-mapped IPv6 address in dotted form as its IPv4 address; any other as it is. */
+const unmapped = (address: string) => (address.startsWith(MAPPED_V4) && address.includes(".") ? address.slice(MAPPED_V4.length) : address);
+
 /** Whether the header at `i` is hop-by-hop: by its id, or named by a Connection option. */
 function hopByHop(head: MessageHead, i: number, id: number, keepUpgrade: boolean, listed: Set<string> | undefined): boolean {
   switch (id) {
@@ -86,10 +90,10 @@ const line = (name: string, value: string) => `${name}: ${value}\r\n`;
 function assemble(head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): Buffer {
   const raw = head.raw;
   const starts = head.lineStarts;
-  let size = (startLine === undefined ? starts[0]! : startLine.length) + added.length + 2;
+  let size = (startLine === undefined ? starts[0]! - head.start : startLine.length) + added.length + 2;
   for (let i = 0; i < keep.length; i++) if (keep[i]) size += starts[i + 1]! - starts[i]!;
   const out = Buffer.allocUnsafe(size);
-  let at = startLine === undefined ? (out.set(raw.subarray(0, starts[0]!)), starts[0]!) : out.write(startLine, 0, "latin1");
+  let at = startLine === undefined ? raw.copy(out, 0, head.start, starts[0]!) : latin1Write(out, startLine, 0);
   let run = -1;
   for (let i = 0; i <= keep.length; i++) {
     if (i < keep.length && keep[i]) {
@@ -97,12 +101,11 @@ function assemble(head: MessageHead, startLine: string | undefined, keep: boolea
       continue;
     }
     if (run >= 0) {
-      out.set(raw.subarray(starts[run]!, starts[i]!), at);
-      at += starts[i]! - starts[run]!;
+      at += raw.copy(out, at, starts[run]!, starts[i]!);
       run = -1;
     }
   }
-  at += out.write(added, at, "latin1");
+  at += latin1Write(out, added, at);
   out[at] = 13;
   out[at + 1] = 10;
   return out;
@@ -138,12 +141,13 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
   if (trailers) added += "TE: trailers\r\n";
   if (head.upgrade !== undefined) added += "Connection: upgrade\r\n";
   else if (head.version === "1.0") added += "Connection: keep-alive\r\n";
+  const client = unmapped(edits.client.address);
   if (edits.forwardedFor) {
-    xff.push(edits.client.address);
+    xff.push(client);
     added += line("X-Forwarded-For", xff.join(", ")) + line("X-Forwarded-Proto", edits.proto);
   }
   if (edits.forwarded) {
-    let element = `for=${forwardedNode(edits.client.address, edits.forwardedPort ? edits.client.port : undefined)};proto=${edits.proto}`;
+    let element = `for=${forwardedNode(client, edits.forwardedPort ? edits.client.port : undefined)};proto=${edits.proto}`;
     if (head.host !== undefined && head.host !== "") element += `;host=${forwardedValue(head.host)}`;
     fwd.push(element);
     added += line("Forwarded", fwd.join(", "));

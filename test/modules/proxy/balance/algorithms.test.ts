@@ -44,3 +44,60 @@ describe("leastconn", () => {
     expect(b.servers.map((s) => s.inflight)).toEqual([20, 10]);
   });
 });
+
+describe("static-rr", () => {
+  test("the config weights' cycle, exact; a runtime weight only counts as zero or not", () => {
+    const { b } = balancer(backend([{ weight: 3 }, { weight: 1 }], { balance: "static-rr" }));
+    const seq = sequence(b, 40);
+    expect(seq.slice(0, 4)).toEqual([0, 0, 1, 0]);
+    for (let c = 0; c < 10; c++) expect(counts(seq.slice(4 * c, 4 * c + 4), 2)).toEqual([3, 1]);
+    b.setStates([{ backend: "web", key: "198.18.0.2:80", up: true, admin: "ready", weight: 9 }]);
+    expect(counts(sequence(b, 40), 2)).toEqual([30, 10]);
+    b.setStates([{ backend: "web", key: "198.18.0.2:80", up: true, admin: "ready", weight: 0 }]);
+    expect(counts(sequence(b, 8), 2)).toEqual([8, 0]);
+  });
+
+  test("full servers are skipped", () => {
+    const { b } = balancer(backend([{ maxconn: 1 }, {}, {}], { balance: "static-rr" }));
+    b.pick(request());
+    expect(sequence(b, 4)).toEqual([1, 2, 1, 2]);
+  });
+});
+
+describe("first", () => {
+  test("fills servers in config order up to maxconn", () => {
+    const { b } = balancer(backend([{ maxconn: 2 }, { maxconn: 2 }, { maxconn: 2 }], { balance: "first" }));
+    const held = [0, 1, 2, 3, 4].map(() => b.pick(request()) as Server);
+    expect(held.map(index)).toEqual([0, 0, 1, 1, 2]);
+    b.release(held[0]!);
+    expect(index(b.pick(request()) as Server)).toBe(0);
+    expect(b.pick(request({ exclude: [b.servers[2]!] }))).toBe("queued");
+  });
+});
+
+describe("random (power of two choices)", () => {
+  test("idle servers get requests in proportion to weight", () => {
+    const { b } = balancer(backend([{ weight: 3 }, { weight: 1 }], { balance: "random" }), 7);
+    const share = counts(sequence(b, 40_000), 2)[0]! / 40_000;
+    // binomial: sd = sqrt(0.75 * 0.25 / 40000) ~ 0.0022; 5 sd
+    expect(Math.abs(share - 0.75)).toBeLessThan(0.011);
+  });
+
+  test("under load the two choices keep servers within a few requests of each other", () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const { b } = balancer(backend([{}, {}, {}, {}], { balance: "random" }), seed);
+      for (let i = 0; i < 1000; i++) b.pick(request());
+      const inflight = b.servers.map((s) => s.inflight);
+      // one random draw per request would leave a spread of about 2 * sqrt(250) ~ 30
+      expect(Math.max(...inflight) - Math.min(...inflight)).toBeLessThanOrEqual(4);
+    }
+  });
+
+  test("full and excluded servers are never chosen", () => {
+    const { b } = balancer(backend([{ maxconn: 1 }, {}, {}], { balance: "random" }), 3);
+    const held = b.servers[0]!;
+    while (held.inflight === 0) b.pick(request());
+    const seq = sequence(b, 300, () => request({ exclude: [b.servers[1]!] }));
+    expect(counts(seq, 3)).toEqual([0, 0, 300]);
+  });
+});

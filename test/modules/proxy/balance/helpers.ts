@@ -1,6 +1,6 @@
 import { seededRandom } from "../../../../core/random.ts";
 import { Balancer, type PickRequest, type Server } from "../../../../modules/proxy/balance/balancer.ts";
-import type { ResolvedBackend } from "../../../../modules/proxy/messages.ts";
+import type { ResolvedBackend, ServerState } from "../../../../modules/proxy/messages.ts";
 
 export interface ServerSpec {
   weight?: number;
@@ -65,3 +65,6 @@ export function counts(xs: number[], n: number): number[] {
   for (const x of xs) c[x]!++;
   return c;
 }
+
+/** Server i's state as the control side sends it: up and ready with weight 1, and `over` on top. */
+export const state = (i: number, over: Partial<ServerState> = {}): ServerState => ({ backend: "web", key: `198.18.0.${i + 1}:80`, up: true, admin: "ready", weight: 1, ...over });
