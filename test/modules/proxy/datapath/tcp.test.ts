@@ -114,3 +114,19 @@ describe("tcp mode", () => {
     expect(dp.stats().backends.be!.servers[`svc/127.0.0.1:${dead}`]!.errors).toBe(3);
   });
 });
+
+describe("binds", () => {
+  test("an IPv6 bind ([::1]:PORT) serves, and the client's IPv6 address is its source", async () => {
+    const [front, back] = await ports(2);
+    const echo = echoServer(back!);
+    cleanups.push(echo.stop);
+    const { dp } = inProcess();
+    dp.configure(workerConfig([{ name: "fe", bind: [`[::1]:${front}`], default_backend: "be", mode: "tcp", rule: [{ backend: "v6", source: ["::1/128"] }] }], [{ name: "be", servers: [] }, { name: "v6", servers: [{ port: back! }] }]));
+    cleanups.push(() => dp.stop(100));
+    const got: string[] = [];
+    const s = await Bun.connect({ hostname: "::1", port: front!, socket: { data(_s, d) { got.push(String(d)); } } });
+    s.write("over v6");
+    await waitFor("the echo", () => (got.join("") === "over v6" ? true : undefined), 3000);
+    s.end();
+  });
+});
