@@ -74,14 +74,23 @@ export interface StickEntry {
   seenAt: number;
 }
 
+/** Which of the proxy's workers this is: maxconn is shared out over them, and without reuse_port only worker 0 listens. */
+export interface WorkerPlace {
+  index: number;
+  count: number;
+}
+
 export type ToWorker =
-  | { type: "configure"; config: WorkerConfig }
+  | { type: "configure"; config: WorkerConfig; worker?: WorkerPlace }
   | { type: "servers"; states: ServerState[] }
   | { type: "stick"; entries: StickEntry[] }
   | { type: "stats" }
   | { type: "stop" };
 
-/** Counters of one worker since it started; the control side sums them over workers. */
+/** Upper bounds (ms) of the latency histogram's buckets; `latencyMs` has one more, for what is slower than the last. */
+export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000] as const;
+
+/** Counters of one worker since it started; the control side sums them over workers. `latencyMs`: counts per LATENCY_BUCKETS_MS bucket. */
 export interface WorkerStats {
   frontends: Record<string, { connections: number; active: number; requests: number; status: Record<"1xx" | "2xx" | "3xx" | "4xx" | "5xx", number>; refused: number }>;
   backends: Record<string, { queued: number; queueFull: number; queueTimeouts: number; retries: number; redispatches: number; servers: Record<string, { requests: number; active: number; errors: number; latencyMs: number[] }> }>;

@@ -1,0 +1,507 @@
+/**
+ * An http-mode client connection: requests one after another (keep-alive),
+ * each routed by the frontend's rules to a backend, given a server by its
+ * balancer (cookie and stick table first, maybe after a wait in the queue),
+ * sent on an idle pooled connection to that server or a new one, and its
+ * answer streamed back. Bodies are never held whole: bytes go on as they
+ * come, with backpressure both ways (a side is not read while the other's
+ * writes are queued). The server's connection goes back to the pool when
+ * both messages ended cleanly and it stays open.
+ *
+ * Timeouts (one deadline at a time): the request head must arrive within
+ * request_timeout of its first byte; an idle keep-alive connection waits
+ * keepalive_timeout for the next; while the request body flows the client
+ * may be silent client_timeout, and the server server_timeout while the
+ * answer is awaited or flows. After a 101 the connection is a Tunnel.
+ */
+import type { Server } from "../balance/balancer.ts";
+import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, type Header, type HeadLimits, type RequestHead, type ResponseHead } from "../http/index.ts";
+import type { Waiter } from "./backends.ts";
+import type { Timed } from "./clock.ts";
+import type { Conn, ConnOwner } from "./conn.ts";
+import { Connector } from "./connector.ts";
+import type { DataPath, Session } from "./datapath.ts";
+import type { BackendRt, FrontendRt, Generation } from "./generation.ts";
+import type { Peer } from "./intro.ts";
+import { countLatency, countStatus } from "./stats.ts";
+import { Tunnel } from "./tunnel.ts";
+
+/** Request bytes kept to send again when a reused connection turns out closed; a longer request is not retried. */
+export const RETRY_KEEP_BYTES = 64 * 1024;
+/** A response's first body bytes up to this go out in one write with its head (a copy); more go in a second write. */
+export const JOIN_HEAD_BYTES = 8 * 1024;
+/** Methods a request may be sent twice with (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
+
+const REASONS: Record<number, string> = { 400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported" };
+
+/** The proxy's own answer: a small text body, and the connection closed after it. */
+export function errorAnswer(status: number): Buffer {
+  const reason = REASONS[status] ?? "Error";
+  const body = `${status} ${reason}\n`;
+  return Buffer.concat([writeHead(status, reason, [["Content-Type", "text/plain"], ["Content-Length", String(body.length)], ["Cache-Control", "no-cache"], ["Connection", "close"]]), Buffer.from(body, "latin1")]);
+}
+
+/** One value of a Cookie header by name, or undefined. */
+export function cookieValue(headers: readonly Header[], name: string): string | undefined {
+  for (const [n, v] of headers) {
+    if (n.length !== 6 || n.toLowerCase() !== "cookie") continue;
+    for (const part of v.split(";")) {
+      const eq = part.indexOf("=");
+      if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    }
+  }
+  return undefined;
+}
+
+function headerGetter(head: RequestHead): (name: string) => string | undefined {
+  return (name) => {
+    for (const [n, v] of head.headers) if (n.length === name.length && n.toLowerCase() === name) return v;
+    return undefined;
+  };
+}
+
+const enum Phase {
+  /** Waiting for (or reading) a request head. */
+  Head,
+  /** A request is on its way: waiting for a server, connecting, or exchanging. */
+  Exchange,
+  /** Upgraded: a Tunnel owns both connections. */
+  Tunnel,
+  Done,
+}
+
+/** One request and its answer. */
+interface Exchange {
+  backend: BackendRt;
+  req: RequestHead;
+  /** The rewritten head and the body bytes read before the server's connection was open. */
+  pending: Uint8Array[];
+  reqBody: BodyFramer;
+  /** The cookie value the client sent for the backend's stickiness cookie. */
+  cookie: string | undefined;
+  idempotent: boolean;
+  /** Copies of what was sent on a reused connection, for a retry; null when not retriable. */
+  sent: Uint8Array[] | null;
+  sentBytes: number;
+  server: Server | null;
+  queued: boolean;
+  connector: Connector | null;
+  conn: Conn | null;
+  reused: boolean;
+  /** Response head bytes so far. */
+  resBuf: Buffer | null;
+  res: ResponseHead | null;
+  resBody: BodyFramer | null;
+  /** The server sent bytes after its answer's end, or the answer ends at close: the connection cannot be reused. */
+  tainted: boolean;
+  startedAt: number;
+  /** The client connection stays open after this answer. */
+  keepClient: boolean;
+}
+
+export class HttpSession implements ConnOwner, Timed, Waiter, Session {
+  deadline = 0;
+  private phase = Phase.Head;
+  /** Client bytes not consumed yet: a head in progress, or the next request (pipelined). */
+  private inbuf: Buffer | null = null;
+  private x: Exchange | null = null;
+  /** Close after the current exchange (stop). */
+  private winding = false;
+  private readonly limits: HeadLimits;
+
+  constructor(
+    private readonly dp: DataPath,
+    private gen: Generation,
+    private readonly fe: FrontendRt,
+    private readonly client: Conn,
+    private readonly peer: Peer,
+  ) {
+    const c = gen.config;
+    this.limits = { maxHeaderBytes: c.max_header_bytes, maxHeaders: c.max_headers };
+  }
+
+  start(early: Buffer | null): void {
+    this.deadline = this.dp.deadlines.after(this.fe.ms.request);
+    this.dp.deadlines.add(this);
+    if (early) this.clientData(early);
+  }
+
+  // ---- client side ----
+
+  data(c: Conn, chunk: Buffer): void {
+    if (c === this.client) this.clientData(chunk);
+    else this.serverData(c, chunk);
+  }
+
+  private clientData(chunk: Buffer): void {
+    if (this.phase === Phase.Head) {
+      if (!this.inbuf) this.deadline = this.dp.deadlines.after(this.fe.ms.request);
+      this.inbuf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
+      return this.readHead();
+    }
+    const x = this.x;
+    if (this.phase !== Phase.Exchange || !x) return;
+    if (x.reqBody.done) return this.stash(chunk);
+    this.deadline = this.dp.deadlines.after(this.fe.ms.client);
+    const n = x.reqBody.feed(chunk);
+    if (x.reqBody.error !== undefined) return this.fail(400);
+    this.sendBody(x, n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (n < chunk.length) this.stash(chunk.subarray(n));
+    if (x.reqBody.done) this.requestSent(x);
+  }
+
+  /** Bytes of the next request while this one runs (pipelining): held, and past a head's worth the client is not read until this one ends. */
+  private stash(b: Buffer): void {
+    this.inbuf = this.inbuf ? Buffer.concat([this.inbuf, b]) : b;
+    if (this.inbuf.length > this.limits.maxHeaderBytes) this.client.pause();
+  }
+
+  private readHead(): void {
+    const buf = this.inbuf;
+    if (!buf) return;
+    const r = parseRequestHead(buf, this.limits);
+    if (r.kind === "incomplete") return;
+    if (r.kind === "error") return this.fail(r.status);
+    this.begin(r.head, buf);
+  }
+
+  private begin(req: RequestHead, buf: Buffer): void {
+    // A new request takes the newest config that still has this frontend.
+    if (this.dp.current.frontends.has(this.fe.def.name)) this.gen = this.dp.current;
+    const gen = this.gen;
+    const fe = gen.frontends.get(this.fe.def.name) ?? this.fe;
+    fe.counters.requests++;
+    const header = headerGetter(req);
+    const backend = gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
+    const cookie = backend.def.cookie !== undefined ? cookieValue(req.headers, backend.def.cookie) : undefined;
+    const proto = fe.def.certificates.length ? "https" : "http";
+    const head = writeRequestHead(req, { client: { address: this.peer.address, port: this.peer.port }, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded });
+    const reqBody = new BodyFramer(req.body, this.limits.maxHeaderBytes);
+    const rest = buf.length > req.headBytes ? buf.subarray(req.headBytes) : null;
+    this.inbuf = null;
+    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: performance.now(), keepClient: false };
+    this.x = x;
+    this.phase = Phase.Exchange;
+    this.deadline = this.dp.deadlines.after(this.fe.ms.client);
+    if (rest) {
+      const n = reqBody.feed(rest);
+      if (reqBody.error !== undefined) return this.fail(400);
+      if (n > 0) x.pending.push(rest.subarray(0, n));
+      if (n < rest.length) this.stash(rest.subarray(n));
+    }
+    const r = this.dp.acquire(backend, { source: this.peer.address, uri: req.target, header, ...(cookie !== undefined ? { cookie } : {}) }, this);
+    if (r === "queued") {
+      x.queued = true;
+      this.deadline = 0;
+    } else this.granted(typeof r === "object" ? r : null);
+  }
+
+  /** The balancer's answer, now or after the queue (null: no server, or the queue timed out). */
+  granted(server: Server | null): void {
+    const x = this.x;
+    // A queued exchange that ends is cancelled in the queue, so this is always the current one.
+    if (!x) return;
+    x.queued = false;
+    if (!server) return this.fail(503);
+    x.server = server;
+    // An idle pooled connection first (never with send_proxy: its header names one client), else a new one.
+    const idle = x.backend.def.send_proxy === undefined ? x.backend.state.of(server).pool.take() : null;
+    if (idle) return this.connected(x, idle, server, true);
+    this.dial(x, server, 0);
+  }
+
+  private dial(x: Exchange, server: Server, tries: number): void {
+    x.connector = new Connector(this.dp, x.backend, server, { connected: (conn, s) => this.connected(x, conn, s, false), failed: () => this.fail(503) }, tries);
+    x.connector.start();
+  }
+
+  private connected(x: Exchange, conn: Conn, server: Server, reused: boolean): void {
+    if (this.x !== x) return conn.abort();
+    x.server = server;
+    x.conn = conn;
+    x.reused = reused;
+    conn.owner = this;
+    x.backend.state.of(server).counters.requests++;
+    if (!reused) {
+      const header = this.dp.proxyHeader(x.backend, this.peer);
+      if (header) conn.write(header);
+    }
+    x.sent = reused && x.idempotent ? [] : null;
+    x.sentBytes = 0;
+    for (const b of x.pending) this.toServer(x, b);
+    this.deadline = this.dp.deadlines.after(x.reqBody.done ? x.backend.ms.server : this.fe.ms.client);
+    if (x.reqBody.done) this.requestSent(x);
+    else if (!conn.blocked) this.client.resume();
+  }
+
+  private sendBody(x: Exchange, b: Uint8Array): void {
+    if (b.length === 0) return;
+    if (!x.conn) {
+      x.pending.push(b);
+      this.client.pause();
+      return;
+    }
+    this.toServer(x, b);
+  }
+
+  private toServer(x: Exchange, b: Uint8Array): void {
+    if (x.sent) {
+      if (x.sentBytes + b.length > RETRY_KEEP_BYTES) x.sent = null;
+      else {
+        x.sent.push(b);
+        x.sentBytes += b.length;
+      }
+    }
+    if (!x.conn!.write(b)) this.client.pause();
+  }
+
+  /** The whole request is on its way: the server has server_timeout to answer. */
+  private requestSent(x: Exchange): void {
+    if (x.conn) this.deadline = this.dp.deadlines.after(x.backend.ms.server);
+    if (x.resBody?.done) this.finish(x);
+  }
+
+  // ---- server side ----
+
+  private serverData(c: Conn, chunk: Buffer): void {
+    const x = this.x;
+    if (!x || c !== x.conn) return c.abort();
+    this.deadline = this.dp.deadlines.after(x.backend.ms.server);
+    x.sent = null;
+    if (!x.res) {
+      x.resBuf = x.resBuf ? Buffer.concat([x.resBuf, chunk]) : chunk;
+      return this.readResponseHead(x);
+    }
+    this.responseBody(x, chunk);
+  }
+
+  private readResponseHead(x: Exchange): void {
+    for (;;) {
+      const buf = x.resBuf!;
+      const r = parseResponseHead(buf, this.limits, x.req.method);
+      if (r.kind === "incomplete") return;
+      if (r.kind === "error") {
+        this.dp.observe(x.backend, x.server!, "http_5xx");
+        return this.fail(502);
+      }
+      const res = r.head;
+      const rest = buf.length > res.headBytes ? buf.subarray(res.headBytes) : null;
+      if (res.status >= 100 && res.status < 200 && res.status !== 101) {
+        // An interim answer (100 Continue, 103 Early Hints): passed on, the final one follows.
+        this.toClient(x, writeResponseHead(res, { keepAlive: true, clientVersion: x.req.version }));
+        x.resBuf = rest;
+        if (!rest) return;
+        continue;
+      }
+      x.resBuf = null;
+      return this.responseHead(x, res, rest);
+    }
+  }
+
+  private responseHead(x: Exchange, res: ResponseHead, rest: Buffer | null): void {
+    const server = x.server!;
+    const extras = x.backend.state.of(server);
+    countLatency(extras.counters, performance.now() - x.startedAt);
+    countStatus(this.fe.counters, res.status);
+    this.dp.observe(x.backend, server, res.status >= 500 ? "http_5xx" : "success");
+    x.res = res;
+    if (res.status === 101 && res.upgrade !== undefined && x.req.upgrade !== undefined) return this.upgrade(x, res, rest);
+    x.keepClient = x.req.keepAlive && res.body.kind !== "close" && !this.winding;
+    const add: Header[] = [];
+    const cookieName = x.backend.def.cookie;
+    if (cookieName !== undefined && x.cookie !== server.cookie) add.push(["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]);
+    x.resBody = new BodyFramer(res.body, this.limits.maxHeaderBytes);
+    const head = writeResponseHead(res, { keepAlive: x.keepClient, clientVersion: x.req.version, ...(add.length ? { add } : {}) });
+    if (!rest) {
+      this.toClient(x, head);
+      if (x.resBody.done) this.responseDone(x);
+      return;
+    }
+    const n = x.resBody.feed(rest);
+    if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
+    else {
+      this.toClient(x, head);
+      if (n > 0) this.toClient(x, rest.subarray(0, n));
+    }
+    if (n < rest.length) x.tainted = true;
+    if (x.resBody.error !== undefined) return this.abort();
+    if (x.resBody.done) this.responseDone(x);
+  }
+
+  private responseBody(x: Exchange, chunk: Buffer): void {
+    const body = x.resBody!;
+    if (body.done) {
+      x.tainted = true;
+      return;
+    }
+    const n = body.feed(chunk);
+    if (n > 0) this.toClient(x, n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (n < chunk.length) x.tainted = true;
+    if (body.error !== undefined) return this.abort();
+    if (body.done) this.responseDone(x);
+  }
+
+  private toClient(x: Exchange, b: Uint8Array): void {
+    if (!this.client.write(b)) x.conn?.pause();
+  }
+
+  private responseDone(x: Exchange): void {
+    if (x.reqBody.done) return this.finish(x);
+    // The server answered before the request's body ended: the connection cannot go on.
+    x.keepClient = false;
+    x.tainted = true;
+    this.finish(x);
+  }
+
+  /** Both messages ended: the server's connection to the pool (or closed), the client to its next request (or closed). */
+  private finish(x: Exchange): void {
+    this.x = null;
+    const conn = x.conn!;
+    const server = x.server!;
+    const reusable = !x.tainted && x.res!.keepAlive && x.req.upgrade === undefined && x.backend.def.send_proxy === undefined && x.reqBody.done;
+    if (reusable) x.backend.state.of(server).pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server);
+    else conn.close();
+    this.dp.release(x.backend, server);
+    if (!x.keepClient || this.winding) return this.close();
+    this.phase = Phase.Head;
+    this.deadline = this.dp.deadlines.after(this.inbuf ? this.fe.ms.request : this.fe.ms.keepalive);
+    this.client.resume();
+    if (this.inbuf) this.readHead();
+  }
+
+  private upgrade(x: Exchange, res: ResponseHead, rest: Buffer | null): void {
+    this.phase = Phase.Tunnel;
+    this.x = null;
+    this.dp.deadlines.delete(this);
+    const conn = x.conn!;
+    const server = x.server!;
+    this.client.write(writeResponseHead(res, { keepAlive: true, clientVersion: x.req.version }));
+    if (rest) this.client.write(rest);
+    const early = this.inbuf;
+    this.inbuf = null;
+    const tunnel = new Tunnel(this.dp, this.client, conn, x.backend.ms.tunnel, () => {
+      this.dp.release(x.backend, server);
+      this.dp.clientClosed(this.fe, this);
+    });
+    if (early) tunnel.forward(this.client, early);
+  }
+
+  // ---- both ----
+
+  drained(c: Conn): void {
+    const x = this.x;
+    if (c === this.client) {
+      if (x?.conn && !this.client.blocked) x.conn.resume();
+      return;
+    }
+    if (x && c === x.conn && !x.reqBody.done) this.client.resume();
+  }
+
+  end(c: Conn): void {
+    if (c === this.client) {
+      // The client will send nothing more: an idle connection closes; a request in flight gets its answer, then the connection closes.
+      if (this.phase === Phase.Head) return this.close();
+      if (this.x && !this.x.reqBody.done) return this.abort();
+      if (this.x) this.x.keepClient = false;
+      this.winding = true;
+      return;
+    }
+    this.serverGone(c);
+  }
+
+  closed(c: Conn): void {
+    if (c === this.client) return this.clientGone();
+    this.serverGone(c);
+  }
+
+  /** The server's connection ended (FIN or close) during an exchange. */
+  private serverGone(c: Conn): void {
+    const x = this.x;
+    if (!x || c !== x.conn) return;
+    if (x.res && x.resBody) {
+      if (x.res.body.kind === "close" && !x.resBody.done) {
+        x.resBody.done = true;
+        x.tainted = true;
+        x.keepClient = false;
+        return this.responseDone(x);
+      }
+      return this.abort();
+    }
+    if (x.res) return this.abort();
+    c.abort();
+    x.conn = null;
+    const nothingYet = x.resBuf === null;
+    if (nothingYet && x.reused && x.sent && x.reqBody.done && x.backend.def.retries > 0) {
+      // An idle pooled connection the server had closed: the request goes again on a new one, counted as a retry.
+      x.backend.state.counters.retries++;
+      x.pending = x.sent;
+      x.sent = null;
+      return this.dial(x, x.server!, 1);
+    }
+    if (!x.reused) this.dp.observe(x.backend, x.server!, "connect_error");
+    this.fail(502);
+  }
+
+  private clientGone(): void {
+    this.phase = Phase.Done;
+    this.dp.deadlines.delete(this);
+    const x = this.x;
+    this.x = null;
+    if (x) this.dropExchange(x);
+    this.dp.clientClosed(this.fe, this);
+  }
+
+  private dropExchange(x: Exchange): void {
+    if (x.queued) this.dp.cancel(x.backend, this);
+    x.connector?.cancel();
+    x.conn?.abort();
+    if (x.server && !x.queued) this.dp.release(x.backend, x.server);
+  }
+
+  expire(): void {
+    const x = this.x;
+    if (this.phase === Phase.Head) {
+      // A head that did not come whole in time: 408; an idle keep-alive connection: closed quietly.
+      if (this.inbuf) return this.fail(408);
+      return this.close();
+    }
+    if (x && x.conn && x.reqBody.done && !x.res) {
+      this.dp.observe(x.backend, x.server!, "timeout");
+      return this.fail(504);
+    }
+    if (x && !x.conn && !x.queued) return this.fail(503);
+    this.abort();
+  }
+
+  /** Answer with the proxy's own error page (unless an answer began) and close. */
+  private fail(status: number): void {
+    const x = this.x;
+    this.x = null;
+    if (x) this.dropExchange(x);
+    if (!x?.res) {
+      countStatus(this.fe.counters, status);
+      this.client.write(errorAnswer(status));
+    }
+    this.close();
+  }
+
+  private close(): void {
+    this.phase = Phase.Done;
+    this.deadline = 0;
+    this.client.close();
+  }
+
+  wind(): void {
+    this.winding = true;
+    if (this.phase === Phase.Head && !this.inbuf) this.close();
+  }
+
+  abort(): void {
+    const x = this.x;
+    this.x = null;
+    if (x) this.dropExchange(x);
+    this.phase = Phase.Done;
+    this.client.abort();
+  }
+}

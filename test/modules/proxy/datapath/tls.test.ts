@@ -1,0 +1,74 @@
+/** TLS termination: two certificates on one bind, chosen by SNI; a reload with new certificates serves them without refusing a connection. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tls from "node:tls";
+import { echoServer, httpBackend, inProcess, ports, workerConfig } from "./harness.ts";
+import { tempDir } from "../../../helpers.ts";
+
+const tmp = tempDir("proxy-tls");
+const certs: Record<string, { cert: string; key: string }> = {};
+
+beforeAll(() => {
+  for (const name of ["a.test", "b.test", "c.test"]) {
+    const key = join(tmp.dir, `${name}.key`);
+    const cert = join(tmp.dir, `${name}.pem`);
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", `/CN=${name}`, "-addext", `subjectAltName=DNS:${name}`], { stdio: "ignore" });
+    certs[name] = { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") };
+  }
+});
+afterAll(() => tmp.cleanup());
+
+/** Connect with `servername`, say hello, and return the certificate's CN and the echo. */
+function hello(port: number, servername: string): Promise<{ cn: string; echo: string }> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+      const cn = String(s.getPeerCertificate().subject?.CN);
+      s.write("hi");
+      s.once("data", (d) => {
+        resolve({ cn, echo: String(d) });
+        s.end();
+      });
+    });
+    s.once("error", reject);
+  });
+}
+
+test("the certificate is chosen by SNI, the first for unknown names; a reload swaps them", async () => {
+  const [front, back] = await ports(2);
+  const echo = echoServer(back!);
+  const { dp, posted } = inProcess();
+  const fe = (certificates: { cert: string; key: string; serverNames?: string[] }[]) => [{ name: "fe", bind: [`127.0.0.1:${front}`], default_backend: "be", mode: "tcp" as const, certificates }];
+  const be = [{ name: "be", servers: [{ port: back! }] }];
+  try {
+    dp.configure(workerConfig(fe([{ ...certs["a.test"]!, serverNames: ["a.test"] }, { ...certs["b.test"]!, serverNames: ["b.test"] }]), be));
+    expect(posted.at(-1)).not.toHaveProperty("error");
+    expect(await hello(front!, "a.test")).toEqual({ cn: "a.test", echo: "hi" });
+    expect(await hello(front!, "b.test")).toEqual({ cn: "b.test", echo: "hi" });
+    expect((await hello(front!, "other.test")).cn).toBe("a.test");
+
+    dp.configure(workerConfig(fe([{ ...certs["c.test"]!, serverNames: ["c.test"] }, { ...certs["b.test"]!, serverNames: ["b.test"] }]), be));
+    expect(posted.at(-1)).not.toHaveProperty("error");
+    expect((await hello(front!, "a.test")).cn).toBe("c.test");
+    expect((await hello(front!, "b.test")).cn).toBe("b.test");
+  } finally {
+    await dp.stop(100);
+    echo.stop();
+  }
+});
+
+test("https termination in http mode: X-Forwarded-Proto says https", async () => {
+  const [front, back] = await ports(2);
+  const b = httpBackend("plain", back!);
+  const { dp } = inProcess();
+  try {
+    dp.configure(workerConfig([{ name: "fe", bind: [`127.0.0.1:${front}`], default_backend: "be", certificates: [{ ...certs["a.test"]! }] }], [{ name: "be", servers: [{ port: back! }] }]));
+    const r = await fetch(`https://127.0.0.1:${front}/secure`, { tls: { rejectUnauthorized: false } });
+    expect(await r.json()).toMatchObject({ server: "plain", target: "/secure" });
+    expect(b.seen[0]!.headers).toContainEqual(["X-Forwarded-Proto", "https"]);
+  } finally {
+    await dp.stop(100);
+    b.stop();
+  }
+});
