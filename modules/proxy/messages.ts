@@ -24,6 +24,15 @@ export const BATCH_MS = 50;
 export const MAX_STICK_BATCH = 1024;
 /** How long a stop lets in-flight requests end before the worker closes what is left. */
 export const STOP_GRACE_MS = 5000;
+/** After a worker thread dies, how long before a new one takes its place (sent the config, server states and stick entries again). */
+export const WORKER_RESTART_MS = 1000;
+/**
+ * The upper bounds (ms) of the latency buckets of WorkerStats' `latencyMs`:
+ * `latencyMs[i]` counts the responses that took at most LATENCY_BUCKETS_MS[i]
+ * and more than the bound before it; one more entry, last, counts the slower
+ * ones (LATENCY_BUCKETS_MS.length + 1 entries in all; an empty array: none yet).
+ */
+export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000] as const;
 
 /** A backend's server as the data path sees it: where it is and what the config says of it. */
 export interface ProxyServer {
