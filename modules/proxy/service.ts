@@ -282,9 +282,9 @@ export class ProxyService implements ModuleInstance {
     return { service, subscription: service.subscribe(this.want(), (c) => this.checked(c)) };
   }
 
-  /** A check's verdict: a server that passes again is no longer held down by live traffic. */
+  /** A check's verdict: a server whose check was down and passes again is no longer held down by live traffic. */
   private checked(c: ServerChange): void {
-    if (c.healthy) for (const b of this.current.backends) this.unobserve(observedKey(b.name, c.key));
+    if (c.previous === "down" && c.healthy) for (const b of this.current.backends) this.unobserve(observedKey(b.name, c.key));
     this.pushStates(`check: ${c.reason}`);
   }
 
@@ -345,7 +345,7 @@ export class ProxyService implements ModuleInstance {
     const check = (this.config.raw.services ?? []).find((s) => s.name === b.service)?.check;
     const hold = Math.max(1000, (check ? parseDuration(check.interval)! : 0) * (check?.rise ?? 1));
     this.observed.get(k)?.clear();
-    this.observed.set(k, { reason, at: this.ctx.clock.wall(), clear: this.ctx.clock.after(hold, () => this.unobserve(k) && this.pushStates("passive health: held its time")) });
+    this.observed.set(k, { reason, at: this.ctx.clock.wall(), clear: this.ctx.clock.after(hold, () => this.unobserve(k) && this.pushStates("passive health: the hold ended")) });
     this.pushStates(`passive health: ${reason}`);
   }
 
