@@ -7,7 +7,8 @@
 import { resolve } from "node:path";
 import type { RawConfig } from "../../core/config/schema.ts";
 import { serverKey } from "../../core/net/address.ts";
-import { describeFileProblem, type FileProblem } from "../../core/secret-file.ts";
+import { readFileSync } from "node:fs";
+import { describeFileProblem, readSecretFile, type FileProblem } from "../../core/secret-file.ts";
 import type { ProxyRaw } from "./config.ts";
 import type { ProxyServer, ResolvedBackend, ResolvedFrontend, WorkerConfig } from "./messages.ts";
 
@@ -30,6 +31,18 @@ export interface CertificateReader {
   secret(path: string): { text: string } | { problem: FileProblem };
   text(path: string): { text: string } | { problem: FileProblem };
 }
+
+/** The files themselves. */
+export const FILE_READER: CertificateReader = {
+  secret: readSecretFile,
+  text: (path) => {
+    try {
+      return { text: readFileSync(path, "utf8") };
+    } catch (e) {
+      return { problem: { message: `cannot read ${path}`, expected: "a PEM certificate", found: (e as NodeJS.ErrnoException).code ?? (e as Error).message } };
+    }
+  },
+};
 
 /** Each frontend with its certificates read, paths relative to `dir` (the config file's); throws naming every file that cannot be used. */
 export function resolveFrontends(proxy: ProxyRaw, dir: string, read: CertificateReader): ResolvedFrontend[] {

@@ -14,7 +14,6 @@
  */
 import { availableParallelism } from "node:os";
 import { dirname } from "node:path";
-import { readFileSync } from "node:fs";
 import type { Config } from "../../core/config/load.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
@@ -22,13 +21,12 @@ import type { AgentAction, AgentResult } from "../../core/agent.ts";
 import type { ClusterBus } from "../../core/cluster.ts";
 import type { Counter } from "../../core/metrics.ts";
 import { parseDuration } from "../../core/duration.ts";
-import { readSecretFile } from "../../core/secret-file.ts";
 import { retireWorker, workerEntry } from "../../core/threads.ts";
 import type { Cancel } from "../../core/time.ts";
 import type { ChecksService, ChecksSubscription, ChecksWant } from "../checks/control.ts";
 import type { ServerChange } from "../checks/engine.ts";
 import { LATENCY_BUCKETS_MS, MAX_STICK_BATCH, STOP_GRACE_MS, WORKER_RESTART_MS, type FromWorker, type ServerState, type StickEntry, type ToWorker, type WorkerConfig, type WorkerStats } from "./messages.ts";
-import { workerConfig, type CertificateReader } from "./resolve.ts";
+import { FILE_READER, workerConfig, type CertificateReader } from "./resolve.ts";
 import { applyAdmin, observedKey, restoreAdmin, serverStates, type AdminChange, type AdminVerb } from "./admin.ts";
 import { decodeStick, encodeStick, mergeStick, PROXY_CHANNEL, pruneStick, stickCount, stickEntries, type StickLimits, type StickReplica } from "./peers.ts";
 import { addStats, emptyStats } from "./stats.ts";
@@ -47,17 +45,6 @@ const PRUNE_EVERY_MS = 10_000;
 const CHECK_CONCURRENCY = 16;
 /** The section of the node's state file (core/state.ts) that keeps the runtime changes across a restart. */
 const STATE_SECTION = "proxy";
-
-const READER: CertificateReader = {
-  secret: readSecretFile,
-  text: (path) => {
-    try {
-      return { text: readFileSync(path, "utf8") };
-    } catch (e) {
-      return { problem: { message: `cannot read ${path}`, expected: "a PEM certificate", found: (e as NodeJS.ErrnoException).code ?? (e as Error).message } };
-    }
-  },
-};
 
 /** One data-path thread's place: the thread (null while it waits to be started again) and what it last said. */
 interface Slot {
@@ -107,7 +94,7 @@ export class ProxyService implements ModuleInstance {
     private readonly ctx: ModuleContext,
     /** The workers' entry (tests may give another). */
     private readonly entry = workerEntry("modules/proxy/worker.ts"),
-    private readonly read: CertificateReader = READER,
+    private readonly read: CertificateReader = FILE_READER,
   ) {
     const mx = ctx.metrics;
     this.m = {
