@@ -157,8 +157,8 @@ export class ProxyService implements ModuleInstance {
       return;
     }
     if (!this.active) return;
+    for (const slot of this.slots.slice(0, this.workerCount())) this.post(slot, { type: "configure", config: next });
     this.resize();
-    for (const slot of this.slots) this.post(slot, { type: "configure", config: next });
     this.pushStates("reload");
     const errors = await this.listening(next.generation);
     if (errors.length) this.ctx.events.emit("proxy.error", { message: `generation ${next.generation}: ${errors.join("; ")}` });

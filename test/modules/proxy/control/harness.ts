@@ -14,13 +14,17 @@ import { DOUBLE_ENTRY } from "./double.ts";
 
 /** A config of `nodes` (the first two members), with `sections` after them. */
 export function proxyConfig(sections: string, nodes = ["alpha"]): Config {
-  const text = `cluster = "proxytest"
+  const r = parseConfig(proxyText(sections, nodes), "/tmp/proxytest.toml", MODULES);
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.config;
+}
+
+/** The text of proxyConfig's config. */
+export function proxyText(sections: string, nodes = ["alpha"]): string {
+  return `cluster = "proxytest"
 key_file = "cluster.key"
 ${nodes.map((n, i) => `[[nodes]]\nname = "${n}"\naddress = "198.18.1.${11 + i}"\nroles = ["member"]\n`).join("\n")}
 ${sections}`;
-  const r = parseConfig(text, "/tmp/proxytest.toml", MODULES);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.config;
 }
 
 /** Two services (web: two servers, one a backup with weight 3; api: one, checked by tcp), a frontend and two backends. */

@@ -59,14 +59,15 @@ describe("the proxy's workers", () => {
 
       await node.checks.reload(proxyConfig(sections({ apiPort, workers: 3 })));
       await node.proxy.reload(proxyConfig(sections({ apiPort, workers: 3 })));
+      await waitFor("three threads with generation 2", () => (configured(2, before).length === 3 ? true : undefined), 2000);
       expect(configured(2, before).filter((t) => first.includes(t)).length).toBe(2);
       const third = configured(2, before).filter((t) => !first.includes(t));
-      expect(third.length).toBe(1);
+      await Bun.sleep(100);
       expect(doubles.of(third[0]!, "configure").map((m) => m.config.generation)).toEqual([2]);
 
       await node.proxy.reload(proxyConfig(sections({ apiPort, workers: 1 })));
       const three = [...first, ...third];
-      expect(configured(3, before).length).toBe(1);
+      await waitFor("one thread with generation 3", () => (configured(3, before).length === 1 ? true : undefined), 2000);
       await waitFor("two threads stopped", () => (three.filter((t) => doubles.of(t, "stop").length).length === 2 ? true : undefined), 2000);
       expect((node.proxy.status().workers as unknown[]).length).toBe(1);
 

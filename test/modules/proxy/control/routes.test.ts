@@ -6,8 +6,8 @@
  * config no longer has is dropped from what was kept. And the pure rules of
  * those changes.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { apiModule } from "../../../../core/api/server.ts";
@@ -16,10 +16,13 @@ import type { ModuleContext } from "../../../../core/module.ts";
 import { StateStore } from "../../../../core/state.ts";
 import { applyAdmin, restoreAdmin, serverStates } from "../../../../modules/proxy/admin.ts";
 import { resolveBackends } from "../../../../modules/proxy/resolve.ts";
-import { freePort, waitFor } from "../../../helpers.ts";
+import { freePort, waitFor, writeSecret } from "../../../helpers.ts";
+import { runCommand } from "../../../../cmd/cli.ts";
+import { proxy } from "../../../../cmd/proxy.ts";
+import { formatKeyFile, newKey } from "../../../../core/crypto/keyfile.ts";
 import { testContext } from "../../context.ts";
 import { Doubles } from "./double.ts";
-import { Node, proxyConfig, sections } from "./harness.ts";
+import { Node, proxyConfig, proxyText, sections } from "./harness.ts";
 
 const doubles = new Doubles();
 const dir = mkdtempSync(join(tmpdir(), "proxy-control-routes-"));
@@ -36,9 +39,9 @@ const TOKEN = "proxy-routes-token-0123456789";
 const SERVER = "web/127.0.0.1:8080";
 
 /** alpha with its state in `dir`, and the API serving its proxy's routes on loopback with TOKEN. */
-async function started(cfg: Config): Promise<{ node: Node; base: string; stop: () => Promise<void> }> {
+async function started(cfg: Config, stateDir = dir): Promise<{ node: Node; base: string; stop: () => Promise<void> }> {
   const base = testContext(cfg, "alpha");
-  const ctx: ModuleContext = { ...base, state: new StateStore({ dir, cluster: cfg.cluster, node: "alpha", log: base.log, clock: base.clock, events: base.events, metrics: base.metrics }) };
+  const ctx: ModuleContext = { ...base, state: new StateStore({ dir: stateDir, cluster: cfg.cluster, node: "alpha", log: base.log, clock: base.clock, events: base.events, metrics: base.metrics }) };
   const node = new Node("alpha", cfg, { ctx });
   await node.start(cfg);
   const apiCtx: ModuleContext = { ...ctx, runtime: { ...ctx.runtime, routes: () => node.proxy.routes().map((r) => ({ ...r, path: `/v1/proxy${r.path}` })) } };
@@ -99,6 +102,38 @@ describe("the proxy's routes", () => {
       run = await started(proxyConfig(sections({ apiPort }).replace(`, { address = "::1", port = 8081, weight = 3, backup = true, maxconn = 10 }`, "")));
       expect(((await (await fetch(`${run.base}/v1/proxy/`)).json()) as ProxyStatus).backends[0]!.servers).toMatchObject([{ key: SERVER, admin: "ready", change: null }]);
     } finally {
+      await run.stop();
+    }
+  });
+});
+
+describe("tandem proxy", () => {
+  test("drains a server and prints the status through the node's API, with the config's token", async () => {
+    const apiPort = await freePort();
+    const file = join(dir, "cli.toml");
+    writeSecret(join(dir, "cluster.key"), formatKeyFile({ active: 1, keys: new Map([[1, await newKey()]]) }));
+    writeSecret(join(dir, "api.token"), `${TOKEN}\n`);
+    writeFileSync(file, proxyText(`[api]\ntoken_file = "api.token"\n\n${sections({ apiPort })}`));
+    const run = await started(proxyConfig(sections({ apiPort })), mkdtempSync(join(dir, "state-")));
+    await waitFor("the api server checked down", () => (JSON.stringify(run.node.proxy.status()).includes('"up":false') ? true : undefined), 3000);
+    const printed: string[] = [];
+    const log = spyOn(console, "log").mockImplementation((line: string) => void printed.push(line));
+    try {
+      expect(await runCommand(proxy, ["-c", file, "--api", run.base, "drain", "web", "127.0.0.1:8080"])).toBe(0);
+      expect(await runCommand(proxy, ["-c", file, "--api", run.base, "weight", "web", "127.0.0.1:8080", "x"])).toBe(2);
+      expect(await runCommand(proxy, ["-c", file, "--api", run.base])).toBe(0);
+      expect(printed[0]).toBe("web/127.0.0.1:8080: drained: no new requests");
+      expect(printed[1]!.split("\n")).toEqual([
+        "listening, 2 workers, config generation 1",
+        "frontend www (http) on 127.0.0.1:18080: 0 open, 0 requests",
+        "backend web (service web, roundrobin): 0 queued, 0 stick entries",
+        "  web/127.0.0.1:8080               UP, drain, weight 1: 0 active, 0 requests, 0 errors",
+        "  web/[::1]:8081                   UP, ready, weight 3, backup: 0 active, 0 requests, 0 errors",
+        "backend api (service api, roundrobin): 0 queued, 0 stick entries",
+        `  api/127.0.0.1:${apiPort}`.padEnd(34) + " DOWN, ready, weight 1: 0 active, 0 requests, 0 errors",
+      ]);
+    } finally {
+      log.mockRestore();
       await run.stop();
     }
   });
