@@ -26,13 +26,6 @@ export const MAX_STICK_BATCH = 1024;
 export const STOP_GRACE_MS = 5000;
 /** After a worker thread dies, how long before a new one takes its place (sent the config, server states and stick entries again). */
 export const WORKER_RESTART_MS = 1000;
-/**
- * The upper bounds (ms) of the latency buckets of WorkerStats' `latencyMs`:
- * `latencyMs[i]` counts the responses that took at most LATENCY_BUCKETS_MS[i]
- * and more than the bound before it; one more entry, last, counts the slower
- * ones (LATENCY_BUCKETS_MS.length + 1 entries in all; an empty array: none yet).
- */
-export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000] as const;
 
 /** A backend's server as the data path sees it: where it is and what the config says of it. */
 export interface ProxyServer {
@@ -83,14 +76,23 @@ export interface StickEntry {
   seenAt: number;
 }
 
+/** Which of the proxy's workers this is: maxconn is shared out over them, and without reuse_port only worker 0 listens. */
+export interface WorkerPlace {
+  index: number;
+  count: number;
+}
+
 export type ToWorker =
-  | { type: "configure"; config: WorkerConfig }
+  | { type: "configure"; config: WorkerConfig; worker?: WorkerPlace }
   | { type: "servers"; states: ServerState[] }
   | { type: "stick"; entries: StickEntry[] }
   | { type: "stats" }
   | { type: "stop" };
 
-/** Counters of one worker since it started; the control side sums them over workers. */
+/** Upper bounds (ms) of the latency histogram's buckets; `latencyMs` has one more, for what is slower than the last. */
+export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000] as const;
+
+/** Counters of one worker since it started; the control side sums them over workers. `latencyMs`: counts per LATENCY_BUCKETS_MS bucket. */
 export interface WorkerStats {
   frontends: Record<string, { connections: number; active: number; requests: number; status: Record<"1xx" | "2xx" | "3xx" | "4xx" | "5xx", number>; refused: number }>;
   backends: Record<string, { queued: number; queueFull: number; queueTimeouts: number; retries: number; redispatches: number; servers: Record<string, { requests: number; active: number; errors: number; latencyMs: number[] }> }>;

@@ -157,7 +157,7 @@ export class ProxyService implements ModuleInstance {
       return;
     }
     if (!this.active) return;
-    for (const slot of this.slots.slice(0, this.workerCount())) this.post(slot, { type: "configure", config: next });
+    for (const slot of this.slots.slice(0, this.workerCount())) this.configure(slot);
     this.resize();
     this.pushStates("reload");
     const errors = await this.listening(next.generation);
@@ -394,6 +394,11 @@ export class ProxyService implements ModuleInstance {
     slot.worker?.postMessage(m);
   }
 
+  /** The current config, and which worker of how many it is (a share of maxconn each; without reuse_port only the first listens). */
+  private configure(slot: Slot): void {
+    this.post(slot, { type: "configure", config: this.current, worker: { index: slot.index, count: this.workerCount() } });
+  }
+
   private sendStick(slot: Slot, entries: readonly StickEntry[]): void {
     for (let i = 0; i < entries.length; i += MAX_STICK_BATCH) this.post(slot, { type: "stick", entries: entries.slice(i, i + MAX_STICK_BATCH) });
   }
@@ -409,7 +414,7 @@ export class ProxyService implements ModuleInstance {
     worker.onerror = (e) => this.died(slot, worker, e.message);
     // A thread that exits without an uncaught error (process.exit) is as dead.
     worker.addEventListener("close", (e) => this.died(slot, worker, `the thread exited with code ${(e as CloseEvent).code}`));
-    this.post(slot, { type: "configure", config: this.current });
+    this.configure(slot);
     this.post(slot, { type: "servers", states: this.stateList() });
     this.sendStick(slot, stickEntries(this.replica));
   }

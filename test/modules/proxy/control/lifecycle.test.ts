@@ -38,6 +38,7 @@ describe("the proxy's workers", () => {
     try {
       const first = configured(1, before);
       expect(first.length).toBe(2);
+      expect(first.map((t) => doubles.of(t, "configure")[0]!.worker).sort((a, b) => a!.index - b!.index)).toEqual([{ index: 0, count: 2 }, { index: 1, count: 2 }]);
       const config = doubles.of(first[0]!, "configure")[0]!.config;
       expect(config.frontends.map((f) => [f.name, f.bind, f.certificates])).toEqual([["www", ["127.0.0.1:18080"], []]]);
       expect(config.backends.map((b) => [b.name, b.servers])).toEqual([
@@ -63,7 +64,8 @@ describe("the proxy's workers", () => {
       expect(configured(2, before).filter((t) => first.includes(t)).length).toBe(2);
       const third = configured(2, before).filter((t) => !first.includes(t));
       await Bun.sleep(100);
-      expect(doubles.of(third[0]!, "configure").map((m) => m.config.generation)).toEqual([2]);
+      expect(doubles.of(third[0]!, "configure").map((m) => [m.config.generation, m.worker])).toEqual([[2, { index: 2, count: 3 }]]);
+      expect(first.map((t) => doubles.of(t, "configure")[1]!.worker!.count)).toEqual([3, 3]);
 
       await node.proxy.reload(proxyConfig(sections({ apiPort, workers: 1 })));
       const three = [...first, ...third];
