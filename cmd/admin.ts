@@ -197,6 +197,20 @@ export function formatStatus(node: string, s: StatusBody): string {
   return lines.join("\n");
 }
 
+/** GET a module's status at `path` and print it (its JSON with `json`); a 404 says the node runs `missing`. */
+export function printStatus<T>(t: Target, path: string, missing: string, json: boolean | undefined, format: (body: T) => string): Promise<number> {
+  return reaching(async () => {
+    const answer = await call(t, "GET", path);
+    if (answer.status === 404) {
+      console.error(`error: that node runs ${missing}`);
+      return EXIT_FAILURE;
+    }
+    const body = answer.body as unknown as T;
+    console.log(json ? JSON.stringify(body, null, 2) : format(body));
+    return EXIT_OK;
+  });
+}
+
 export const status: Command = {
   name: "status",
   summary: "the cluster's nodes, groups and resources as a node sees them",
@@ -215,16 +229,7 @@ ${COMMON_OPTIONS}`,
     if (values.help) return void console.log(this.help), EXIT_OK;
     if (positionals.length) fail(`unexpected ${positionals.join(" ")}`);
     const t = await target(values);
-    return reaching(async () => {
-      const answer = await call(t, "GET", "/v1/resources/");
-      if (answer.status === 404) {
-        console.error("error: that node runs no resource manager (no [resources] section, or not a member)");
-        return EXIT_FAILURE;
-      }
-      const res = answer.body as unknown as StatusBody;
-      console.log(values.json ? JSON.stringify(res, null, 2) : formatStatus(res.cluster.self, res));
-      return EXIT_OK;
-    });
+    return printStatus<StatusBody>(t, "/v1/resources/", "no resource manager (no [resources] section, or not a member)", values.json, (res) => formatStatus(res.cluster.self, res));
   },
 };
 

@@ -4,8 +4,8 @@
  * (kept across reloads until `enable` clears it). Calls a node's API as the
  * other admin commands do.
  */
-import { type Command, EXIT_FAILURE, EXIT_OK, fail, parse } from "./cli.ts";
-import { ADMIN_OPTIONS, COMMON_OPTIONS, call, reaching, report, target } from "./admin.ts";
+import { type Command, EXIT_OK, fail, parse } from "./cli.ts";
+import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, target } from "./admin.ts";
 import { MAX_WEIGHT } from "../core/config/primitives.ts";
 
 interface ServerView {
@@ -63,16 +63,7 @@ ${COMMON_OPTIONS}`,
     const t = await target(values);
     if (verb === "status") {
       if (positionals.length > 1) fail(`status takes no arguments, found ${positionals.slice(1).join(" ")}`);
-      return reaching(async () => {
-        const answer = await call(t, "GET", "/v1/director/");
-        if (answer.status === 404) {
-          console.error("error: that node runs no director (no [director] section, or not a member)");
-          return EXIT_FAILURE;
-        }
-        const body = answer.body as unknown as DirectorBody;
-        console.log(values.json ? JSON.stringify(body, null, 2) : formatDirector(body));
-        return EXIT_OK;
-      });
+      return printStatus<DirectorBody>(t, "/v1/director/", "no director (no [director] section, or not a member)", values.json, formatDirector);
     }
     if (!["drain", "enable", "weight"].includes(verb)) fail(`unknown verb "${verb}": status, drain, enable or weight`);
     if (!service) fail(`${verb} needs SERVICE ADDRESS:PORT`);

@@ -285,7 +285,7 @@ export async function loadConfig(file: string, modules: readonly ModuleConfigSpe
   const secrets = modules.flatMap((m) => m.config?.secrets?.(result.config.raw) ?? []);
   for (const secret of secrets) {
     if (secret.file === undefined) continue;
-    const read = secretFile(secret.file, secret.path);
+    const read = secretFile(resolve(dirname(result.config.file), secret.file), secret.path);
     if ("problem" in read) files.push(read.problem);
   }
   const index = lineIndex(text);

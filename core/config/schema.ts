@@ -118,7 +118,7 @@ export interface ConfigSection {
 }
 
 /**
- * A secret a section holds: in a file of its own (`file`, an absolute path),
+ * A secret a section holds: in a file of its own (`file`, absolute or relative to the config file),
  * which loadConfig checks as it checks the key file (core/secret-file.ts), or
  * written in the config itself (no `file`), which loadConfig warns about when
  * the config file is readable by others. `path` is where the config names it.

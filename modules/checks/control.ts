@@ -11,7 +11,7 @@
  * (on the runtime's clock) with the current set.
  */
 import type { Config } from "../../core/config/load.ts";
-import { workerEntry } from "../../core/threads.ts";
+import { retireWorker, workerEntry } from "../../core/threads.ts";
 import type { Cancel } from "../../core/time.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { ServiceRaw } from "./config.ts";
@@ -176,20 +176,7 @@ export class ChecksModule implements ModuleInstance {
 
   /** Tell the thread to stop (its checks aborted) and terminate it once it says so, or STOP_WAIT_MS later. */
   private retire(worker: Worker): void {
-    const done = new Promise<void>((resolve) => {
-      let cancel: Cancel | null = null;
-      const end = () => {
-        cancel?.();
-        worker.terminate();
-        resolve();
-      };
-      worker.onmessage = (e: MessageEvent<FromWorker>) => {
-        if (e.data.type === "stopped") end();
-      };
-      worker.onerror = end;
-      cancel = this.ctx.clock.after(STOP_WAIT_MS, end);
-      worker.postMessage({ type: "stop" } satisfies ToWorker);
-    });
+    const done = retireWorker(worker, this.ctx.clock, STOP_WAIT_MS);
     this.retiring.add(done);
     void done.then(() => this.retiring.delete(done));
   }

@@ -24,6 +24,8 @@ export const BATCH_MS = 50;
 export const MAX_STICK_BATCH = 1024;
 /** How long a stop lets in-flight requests end before the worker closes what is left. */
 export const STOP_GRACE_MS = 5000;
+/** After a worker thread dies, how long before a new one takes its place (sent the config, server states and stick entries again). */
+export const WORKER_RESTART_MS = 1000;
 
 /** A backend's server as the data path sees it: where it is and what the config says of it. */
 export interface ProxyServer {

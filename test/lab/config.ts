@@ -85,17 +85,17 @@ export async function pairSecrets(dir: string, token: string): Promise<void> {
 }
 
 /**
- * The director as a resource: a group "lb" of a virtual address and the
- * director (nftables), preferring alpha without failback, over the lab's two
- * real servers (weights 3 and 1, wrr, NAT), checked as `check` says (a TOML
- * inline table).
+ * A group "lb" of a virtual address and a module's resource (its agent kind
+ * `agent`, named so), preferring alpha without failback, and the service
+ * "web" of the lab's two real servers (port 80, `weights`), checked as
+ * `check` says (a TOML inline table).
  */
-export function directorGroup(o: { lan: string; vip: string; check: string }): string {
+export function lbGroup(o: { lan: string; vip: string; agent: string; check: string; weights: [number, number]; monitor: string }): string {
   return `
 [resources]
 [[resources.group]]
 name = "lb"
-members = ["vip", "director"]
+members = ["vip", "${o.agent}"]
 preferred = "alpha"
 auto_failback = false
 
@@ -106,16 +106,21 @@ params = { address = "${o.vip}/24", interface = "eth0" }
 monitor_interval = "1s"
 
 [[resources.resource]]
-name = "director"
-agent = "director"
-monitor_interval = "2s"
+name = "${o.agent}"
+agent = "${o.agent}"
+monitor_interval = "${o.monitor}"
 
 [[services]]
 name = "web"
 port = 80
-servers = [{ address = "${o.lan}101", weight = 3 }, { address = "${o.lan}102", weight = 1 }]
+servers = [{ address = "${o.lan}101", weight = ${o.weights[0]} }, { address = "${o.lan}102", weight = ${o.weights[1]} }]
 check = ${o.check}
+`;
+}
 
+/** The director as a resource (lbGroup) over the real servers weighted 3 and 1, wrr, NAT, on nftables. */
+export function directorGroup(o: { lan: string; vip: string; check: string }): string {
+  return `${lbGroup({ ...o, agent: "director", weights: [3, 1], monitor: "2s" })}
 [director]
 dataplane = "nftables"
 

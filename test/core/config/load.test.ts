@@ -109,7 +109,7 @@ describe("a valid config", () => {
   });
 
   test("every example in examples/ is valid", () => {
-    for (const f of ["pair.toml", "pair-arbiter.toml", "demo.toml"]) {
+    for (const f of ["pair.toml", "pair-arbiter.toml", "demo.toml", "proxy.toml"]) {
       const r = parseConfig(readFileSync(`examples/${f}`, "utf8"), `examples/${f}`, MODULES);
       expect(r.ok ? [] : r.problems).toEqual([]);
     }

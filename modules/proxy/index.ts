@@ -1,0 +1,28 @@
+/**
+ * The proxy's contract with the runtime: on a member with a [proxy] section,
+ * after the checks (its servers' health) and the heartbeat (its bus carries
+ * the stick tables to the peer); an agent kind "proxy" so a resource can
+ * decide where its listeners run; the frontends' private keys are secret
+ * files.
+ */
+import type { ModuleDef } from "../../core/module.ts";
+import type { ConfigSecret } from "../../core/config/schema.ts";
+import { ProxySchema, proxyProblems } from "./config.ts";
+import { PROXY_CHANNEL } from "./peers.ts";
+import { ProxyService } from "./service.ts";
+
+export const proxyModule: ModuleDef = {
+  name: "proxy",
+  after: ["heartbeat", "checks"],
+  selected: (config, node) => config.raw.proxy !== undefined && node.roles.includes("member"),
+  section: (config) => ({ proxy: config.raw.proxy, services: config.raw.services, managed: (config.raw.resources?.resource ?? []).some((r) => r.agent === "proxy") }),
+  create: (ctx) => new ProxyService(ctx),
+  config: {
+    sections: [{ key: "proxy", schema: ProxySchema }],
+    rules: proxyProblems,
+    secrets: (raw) =>
+      (raw.proxy?.frontend ?? []).flatMap((f, i) => f.certificate.map((c, j): ConfigSecret => ({ path: ["proxy", "frontend", i, "certificate", j, "key_file"], file: c.key_file }))),
+  },
+  agents: [{ kind: "proxy", description: "the proxy module: its listeners run where the resource is started" }],
+  channels: [PROXY_CHANNEL],
+};
