@@ -10,7 +10,7 @@
  */
 import type { Server } from "../balance/balancer.ts";
 import type { Conn } from "./conn.ts";
-import type { DataPath } from "./datapath.ts";
+import type { SessionHost } from "./session.ts";
 import type { BackendRt } from "./generation.ts";
 import { Dial, type DialResult } from "./upstream.ts";
 
@@ -24,7 +24,7 @@ export class Connector {
   private cancelled = false;
 
   constructor(
-    private readonly dp: DataPath,
+    private readonly dp: SessionHost,
     private readonly backend: BackendRt,
     /** The server now: its slot is this request's. */
     public server: Server,

@@ -18,26 +18,12 @@ import { Conn } from "./conn.ts";
 import { Generation, type BackendRt, type FrontendRt } from "./generation.ts";
 import { HttpSession } from "./http.ts";
 import { Listeners, type Listening } from "./listeners.ts";
-import { ProxyIntro, type Peer } from "./intro.ts";
+import { ProxyIntro } from "./intro.ts";
+import type { Peer, PickKey, Session, SessionHost } from "./session.ts";
 import type { FrontendCounters } from "./stats.ts";
 import { TcpSession } from "./tcp.ts";
 
-/** What the balancer may hash or stick on for one request. */
-export interface PickKey {
-  source: string;
-  uri?: string;
-  header?: (name: string) => string | undefined;
-  cookie?: string;
-}
-
-/** A client connection's session, as the data path sees it for a stop. */
-export interface Session {
-  /** Stop taking requests: close now when idle, after the current exchange otherwise. */
-  wind(): void;
-  abort(): void;
-}
-
-export class DataPath {
+export class DataPath implements SessionHost {
   readonly deadlines = new Deadlines();
   private readonly listeners = new Listeners((l, s) => this.accepted(l, s));
   private readonly backends = new Map<string, BackendState>();

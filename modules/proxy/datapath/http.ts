@@ -20,9 +20,8 @@ import type { Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
 import { Connector } from "./connector.ts";
-import type { DataPath, Session } from "./datapath.ts";
+import type { Peer, Session, SessionHost } from "./session.ts";
 import type { BackendRt, FrontendRt, Generation } from "./generation.ts";
-import type { Peer } from "./intro.ts";
 import { countLatency, countStatus } from "./stats.ts";
 import { Tunnel } from "./tunnel.ts";
 
@@ -111,7 +110,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   private readonly limits: HeadLimits;
 
   constructor(
-    private readonly dp: DataPath,
+    private readonly dp: SessionHost,
     private gen: Generation,
     private readonly fe: FrontendRt,
     private readonly client: Conn,

@@ -8,16 +8,8 @@
 import { decodeProxy } from "../http/index.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
-import type { DataPath } from "./datapath.ts";
+import type { Peer, SessionHost } from "./session.ts";
 import type { FrontendRt } from "./generation.ts";
-
-/** Who a client is: its address and port, and the address and port it reached. */
-export interface Peer {
-  address: string;
-  port: number;
-  localAddress: string;
-  localPort: number;
-}
 
 export class ProxyIntro implements ConnOwner, Timed {
   deadline: number;
@@ -27,7 +19,7 @@ export class ProxyIntro implements ConnOwner, Timed {
   private begun = false;
 
   constructor(
-    private readonly dp: DataPath,
+    private readonly dp: SessionHost,
     private readonly fe: FrontendRt,
     private readonly peer: Peer,
     private readonly begin: (c: Conn, peer: Peer, rest: Buffer | null) => void,

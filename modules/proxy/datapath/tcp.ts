@@ -10,9 +10,8 @@ import type { Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
 import { Connector } from "./connector.ts";
-import type { DataPath, Session } from "./datapath.ts";
+import type { Peer, Session, SessionHost } from "./session.ts";
 import type { BackendRt, FrontendRt, Generation } from "./generation.ts";
-import type { Peer } from "./intro.ts";
 import { Tunnel } from "./tunnel.ts";
 
 export class TcpSession implements ConnOwner, Timed, Waiter, Session {
@@ -24,7 +23,7 @@ export class TcpSession implements ConnOwner, Timed, Waiter, Session {
   private early: Buffer[] = [];
 
   constructor(
-    private readonly dp: DataPath,
+    private readonly dp: SessionHost,
     private readonly gen: Generation,
     private readonly fe: FrontendRt,
     private readonly client: Conn,

@@ -7,14 +7,14 @@
  */
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
-import type { DataPath } from "./datapath.ts";
+import type { SessionHost } from "./session.ts";
 
 export class Tunnel implements ConnOwner, Timed {
   deadline: number;
   private done = false;
 
   constructor(
-    private readonly dp: DataPath,
+    private readonly dp: SessionHost,
     private readonly a: Conn,
     private readonly b: Conn,
     private readonly idleMs: number,
