@@ -17,6 +17,7 @@ import { loadConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
 import { parseDuration } from "../core/duration.ts";
 import { MODULES } from "../modules/index.ts";
+import { MAX_WEIGHT } from "../core/config/primitives.ts";
 
 /** How long one API call may take. */
 const CALL_TIMEOUT_MS = 5000;
@@ -233,3 +234,19 @@ ${COMMON_OPTIONS}`,
   },
 };
 
+/**
+ * The arguments of a per-server admin verb (`tandem director|proxy VERB
+ * SERVICE ADDRESS:PORT [N]`), checked: the API path under `base`
+ * (`/v1/NAME/servers/SERVICE/SERVER/VERB[/N]`) and the weight for `weight`.
+ */
+export function serverVerb(base: string, verbs: readonly string[], positionals: string[]): { path: string; service: string; server: string; weight?: string } {
+  const [verb = "", service, server, weight] = positionals;
+  if (!verbs.includes(verb)) fail(`unknown verb "${verb}": status, ${verbs.join(", ")}`);
+  if (!service) fail(`${verb} needs SERVICE ADDRESS:PORT`);
+  if (!server || !/^[^/]+$/.test(server)) fail(`${verb}: expected ADDRESS:PORT (or ADDRESS for a server without a port), found ${server ?? "nothing"}`);
+  if (verb === "weight" && (weight === undefined || !/^\d+$/.test(weight) || Number(weight) > MAX_WEIGHT)) fail(`weight needs N, a whole number from 0 to ${MAX_WEIGHT}; found ${weight ?? "nothing"}`);
+  const args = verb === "weight" ? 4 : 3;
+  if (positionals.length > args) fail(`unexpected ${positionals.slice(args).join(" ")}`);
+  const path = `${base}servers/${encodeURIComponent(service)}/${encodeURIComponent(server)}/${verb}${verb === "weight" ? `/${weight}` : ""}`;
+  return { path, service, server, ...(verb === "weight" ? { weight } : {}) };
+}

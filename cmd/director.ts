@@ -5,8 +5,7 @@
  * other admin commands do.
  */
 import { type Command, EXIT_OK, fail, parse } from "./cli.ts";
-import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, target } from "./admin.ts";
-import { MAX_WEIGHT } from "../core/config/primitives.ts";
+import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, serverVerb, target } from "./admin.ts";
 
 interface ServerView {
   key: string;
@@ -33,10 +32,6 @@ export function formatDirector(d: DirectorBody): string {
   return lines.join("\n");
 }
 
-const server = (text: string | undefined, what: string) => {
-  if (!text || !/^[^/]+$/.test(text)) fail(`${what}: expected ADDRESS:PORT (or ADDRESS for a server without a port), found ${text ?? "nothing"}`);
-  return text;
-};
 
 export const director: Command = {
   name: "director",
@@ -65,12 +60,7 @@ ${COMMON_OPTIONS}`,
       if (positionals.length > 1) fail(`status takes no arguments, found ${positionals.slice(1).join(" ")}`);
       return printStatus<DirectorBody>(t, "/v1/director/", "no director (no [director] section, or not a member)", values.json, formatDirector);
     }
-    if (!["drain", "enable", "weight"].includes(verb)) fail(`unknown verb "${verb}": status, drain, enable or weight`);
-    if (!service) fail(`${verb} needs SERVICE ADDRESS:PORT`);
-    const key = `${encodeURIComponent(service)}/${encodeURIComponent(server(addr, verb))}`;
-    if (verb === "weight" && (weight === undefined || !/^\d+$/.test(weight))) fail(`weight needs N, a whole number from 0 to ${MAX_WEIGHT}; found ${weight ?? "nothing"}`);
-    if (positionals.length > (verb === "weight" ? 4 : 3)) fail(`unexpected ${positionals.slice(verb === "weight" ? 4 : 3).join(" ")}`);
-    const path = `/v1/director/servers/${key}/${verb}${verb === "weight" ? `/${weight}` : ""}`;
+    const { path } = serverVerb("/v1/director/", ["drain", "enable", "weight"], positionals);
     return reaching(async () => report(await call(t, "POST", path), () => `${service}/${addr}: ${verb === "enable" ? "takes its checked weight again" : verb === "drain" ? "drained" : `weight ${weight}`}`));
   },
 };

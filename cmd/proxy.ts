@@ -5,8 +5,7 @@
  * other admin commands do.
  */
 import { type Command, EXIT_OK, fail, parse } from "./cli.ts";
-import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, target } from "./admin.ts";
-import { MAX_WEIGHT } from "../core/config/primitives.ts";
+import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, serverVerb, target } from "./admin.ts";
 
 interface ProxyBody {
   active: boolean;
@@ -75,13 +74,7 @@ ${COMMON_OPTIONS}`,
       if (positionals.length > 1) fail(`status takes no arguments, found ${positionals.slice(1).join(" ")}`);
       return printStatus<ProxyBody>(t, "/v1/proxy/", "no proxy (no [proxy] section, or not a member)", values.json, formatProxy);
     }
-    if (!VERBS.includes(verb)) fail(`unknown verb "${verb}": status, ${VERBS.join(", ")}`);
-    if (!service) fail(`${verb} needs SERVICE ADDRESS:PORT`);
-    if (!addr || !/^[^/]+$/.test(addr)) fail(`${verb}: expected ADDRESS:PORT, found ${addr ?? "nothing"}`);
-    if (verb === "weight" && (weight === undefined || !/^\d+$/.test(weight) || Number(weight) > MAX_WEIGHT)) fail(`weight needs N, a whole number from 0 to ${MAX_WEIGHT}; found ${weight ?? "nothing"}`);
-    const args = verb === "weight" ? 4 : 3;
-    if (positionals.length > args) fail(`unexpected ${positionals.slice(args).join(" ")}`);
-    const path = `/v1/proxy/servers/${encodeURIComponent(service)}/${encodeURIComponent(addr)}/${verb}${verb === "weight" ? `/${weight}` : ""}`;
+    const { path } = serverVerb("/v1/proxy/", VERBS, positionals);
     const done = { drain: "drained: no new requests", maint: "in maintenance: no requests", ready: "ready: takes traffic at its checked weight", weight: `weight ${weight}` }[verb];
     return reaching(async () => report(await call(t, "POST", path), () => `${service}/${addr}: ${done}`));
   },
