@@ -196,7 +196,7 @@ export interface ProxySetup {
  * HAProxy: `nbthread` threads, X-Forwarded-For added (as Tandem does by
  * default), `http-reuse always` so every request, a connection's first too,
  * may take an idle backend connection (as nginx's and Tandem's pools do); TLS
- * with tickets and the session cache off, so each new connection is a full handshake.
+ * without a session cache, so a client without tickets never resumes.
  */
 export async function haproxy(s: ProxySetup): Promise<Side> {
   const [plain, tls] = [await freePort(), await freePort()];
@@ -207,7 +207,6 @@ export async function haproxy(s: ProxySetup): Promise<Side> {
   nbthread ${s.workers}
   maxconn 8000
   tune.ssl.cachesize 0
-  ssl-default-bind-options no-tls-tickets
 defaults
   mode http
   option forwardfor
@@ -240,8 +239,8 @@ ${s.backends.map((b, i) => `  server s${i + 1} 127.0.0.1:${b.plain}`).join("\n")
 
 /**
  * nginx: `worker_processes` workers, an upstream keep-alive pool, buffers
- * that hold a 64 KiB answer in memory, X-Forwarded-For; TLS with tickets off
- * and no session cache, so each new connection is a full handshake.
+ * that hold a 64 KiB answer in memory, X-Forwarded-For; TLS without a
+ * session cache, so a client without tickets never resumes.
  */
 export async function nginxProxy(s: ProxySetup): Promise<Side> {
   const [plain, tls] = [await freePort(), await freePort()];
@@ -256,7 +255,6 @@ ${s.backends.map((b) => `    server 127.0.0.1:${b.plain};`).join("\n")}
     listen 127.0.0.1:${tls} ssl backlog=4096;
     ssl_certificate ${s.cert.cert};
     ssl_certificate_key ${s.cert.key};
-    ssl_session_tickets off;
     ssl_session_cache off;
     location / {
       proxy_pass http://be;
@@ -330,12 +328,26 @@ pool_idle = ${POOL_IDLE}
   return side("Tandem", proc, plain, tls);
 }
 
-/** Whether a TLS frontend resumed a session offered again (openssl s_client, a saved session): new handshakes must be full ones. */
-export function resumes(port: number, dir: string): boolean {
+/**
+ * The environment that makes an OpenSSL client (wrk, s_client) do a full
+ * handshake on each new connection: TLS 1.2 without session tickets, by an
+ * OpenSSL config. wrk keeps a connection's session when it reconnects, and
+ * a TLS 1.3 client resumes through the server's tickets, which Tandem's TLS
+ * (Bun's) issues with no switch to stop it; a TLS 1.2 client without tickets
+ * can resume only through a server's session cache (`resumes` checks).
+ */
+export function fullHandshakeClient(dir: string): Record<string, string> {
+  const file = join(dir, "client-full-handshakes.cnf");
+  writeFileSync(file, "openssl_conf = conf\n[conf]\nssl_conf = ssl\n[ssl]\nsystem_default = client\n[client]\nMaxProtocol = TLSv1.2\nOptions = -SessionTicket\n");
+  return { ...(process.env as Record<string, string>), OPENSSL_CONF: file };
+}
+
+/** Whether a TLS frontend resumes a session the client (with `env`) offers again (openssl s_client with a saved session). */
+export function resumes(port: number, dir: string, env: Record<string, string>): boolean {
   const sess = join(dir, `sess-${port}.pem`);
   const req = "GET /small HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n";
   const run = (flag: string) =>
-    Bun.spawnSync(["openssl", "s_client", "-connect", `127.0.0.1:${port}`, "-servername", "bench.test", "-ign_eof", flag, sess], { stdin: Buffer.from(req), stdout: "pipe", stderr: "pipe" }).stdout.toString();
-  run("-sess_out");
+    Bun.spawnSync(["openssl", "s_client", "-connect", `127.0.0.1:${port}`, "-servername", "bench.test", "-ign_eof", flag, sess], { stdin: Buffer.from(req), stdout: "pipe", stderr: "pipe", env }).stdout.toString();
+  if (!/^New,/m.test(run("-sess_out"))) throw new Error(`no TLS handshake on port ${port}`);
   return /^Reused,/m.test(run("-sess_in"));
 }

@@ -4,7 +4,7 @@
  * HAProxy, nginx and Tandem, each proxying to the same two nginx backends
  * with keep-alive, at 1 and 2 workers (nbthread, worker_processes, [proxy]
  * workers); a small and a 64 KiB response; TLS termination with new
- * handshakes (wrk with `Connection: close`, sessions not resumed) and with
+ * handshakes (wrk with `Connection: close`, full TLS 1.2 handshakes) and with
  * keep-alive. Requests/s, p99 latency, CPU per request of the proxy's own
  * processes, ratios to HAProxy. The sides run side by side and each case is
  * measured on all of them back to back, so drift touches them alike.
@@ -15,7 +15,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, type Row, type Table } from "./lib.ts";
-import { accepts, backend, BODIES, certificate, fetchBody, haproxy, nginxProxy, resumes, tandem, type Body, type ProxySetup, type Side } from "./proxy-sides.ts";
+import { accepts, backend, BODIES, certificate, fetchBody, fullHandshakeClient, haproxy, nginxProxy, resumes, tandem, type Body, type ProxySetup, type Side } from "./proxy-sides.ts";
 
 const SECONDS = Number(process.env.BENCH_PROXY_SECONDS ?? 5);
 const RUNS = Number(process.env.BENCH_PROXY_RUNS ?? 1);
@@ -69,9 +69,10 @@ export function parseWrk(out: string): Wrk {
   return { requests: Number(requests[1]), rps: Number(rps[1]), p99Ms: Number(p99[1]) * UNIT_MS[p99[2]!]!, errors };
 }
 
-async function wrk(url: string, clients: number, seconds: number, close: boolean): Promise<Wrk> {
-  const args = ["wrk", `-t${WRK_THREADS}`, `-c${clients}`, `-d${seconds}s`, "--latency", ...(close ? ["-H", "Connection: close"] : []), url];
-  const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
+/** wrk; `fresh`: the environment of a client that does a full handshake on each connection, and `Connection: close` so each request is one. */
+async function wrk(url: string, clients: number, seconds: number, fresh: Record<string, string> | undefined): Promise<Wrk> {
+  const args = ["wrk", `-t${WRK_THREADS}`, `-c${clients}`, `-d${seconds}s`, "--latency", ...(fresh ? ["-H", "Connection: close"] : []), url];
+  const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", env: fresh ?? process.env });
   const timer = setTimeout(() => p.kill("SIGKILL"), seconds * 1000 + WRK_SLACK_MS);
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   clearTimeout(timer);
@@ -84,20 +85,20 @@ function label(c: Case): string {
 }
 
 /** One case on one side: the answer checked first, a warm-up, then the measured run(s) with the side's CPU and the backends' new connections around each. */
-async function measure(side: Side, c: Case, backends: Side[]): Promise<Figures> {
+async function measure(side: Side, c: Case, backends: Side[], fresh: Record<string, string>): Promise<Figures> {
   const tls = c.mode !== "plain";
   const port = tls ? side.tls : side.plain;
   const path = `/${c.body}`;
   const got = await fetchBody(port, tls, path);
   if (got !== BODIES[c.body]) throw new Error(`a wrong answer for ${path} (${got.length} bytes)`);
   const url = `${tls ? "https" : "http"}://127.0.0.1:${port}${path}`;
-  const close = c.mode === "tls new handshakes";
-  await wrk(url, c.clients, WARMUP_SECONDS, close);
+  const client = c.mode === "tls new handshakes" ? fresh : undefined;
+  await wrk(url, c.clients, WARMUP_SECONDS, client);
   const runs: Figures[] = [];
   for (let i = 0; i < RUNS; i++) {
     const opened = async () => (await Promise.all(backends.map(accepts))).reduce((s, n) => s + n, 0);
     const [a0, cpu0] = [await opened(), side.cpu()];
-    const w = await wrk(url, c.clients, SECONDS, close);
+    const w = await wrk(url, c.clients, SECONDS, client);
     const [a1, cpu1] = [await opened(), side.cpu()];
     runs.push({ rps: w.rps, p99Ms: w.p99Ms, cpuUsPerRequest: ((cpu1 - cpu0) / w.requests) * 1e6, upstreamConnections: a1 - a0, errors: w.errors });
   }
@@ -163,23 +164,34 @@ export async function bench(bin: string): Promise<Table> {
   const results = new Map<string, Result>();
   const key = (c: Case, workers: number, side: string) => `${label(c)}|${workers}|${side}`;
   const resumed = new Map<string, boolean>();
+  const notStarted: string[] = [];
   const backends: Side[] = [];
   try {
     const cert = certificate(dir);
+    const fresh = fullHandshakeClient(dir);
     backends.push(await backend(dir, "backend-1"), await backend(dir, "backend-2"));
-    for (const c of CASES.filter((c) => c.mode === "plain")) results.set(key(c, 1, "direct"), await attempt(() => measure(backends[0]!, c, backends)));
+    for (const c of CASES.filter((c) => c.mode === "plain")) results.set(key(c, 1, "direct"), await attempt(() => measure(backends[0]!, c, backends, fresh)));
     for (const workers of WORKERS) {
       const setup: ProxySetup = { dir, workers, backends, cert };
       const started = new Map<string, Side | string>();
       try {
         for (const [name, start] of [["HAProxy", haproxy], ["nginx", nginxProxy], ["Tandem", (s: ProxySetup) => tandem(bin, s)]] as const) {
-          started.set(name, await start(setup).catch((e: Error) => e.message));
+          const s = await start(setup).catch((e: Error) => e.message);
+          started.set(name, s);
+          if (typeof s === "string") notStarted.push(`${name} at ${workers} worker${workers > 1 ? "s" : ""}: not available: ${s}`);
         }
-        for (const [name, s] of started) if (typeof s !== "string") resumed.set(name, resumes(s.tls, dir));
+        for (const [name, s] of started) {
+          if (typeof s === "string") continue;
+          try {
+            resumed.set(name, resumes(s.tls, dir, fresh));
+          } catch {
+            // no TLS answer: its TLS cases say why
+          }
+        }
         for (const c of CASES) {
           for (const name of SIDES) {
             const s = started.get(name)!;
-            results.set(key(c, workers, name), typeof s === "string" ? { unavailable: s } : await attempt(() => measure(s, c, backends)));
+            results.set(key(c, workers, name), typeof s === "string" ? { unavailable: s } : await attempt(() => measure(s, c, backends, fresh)));
           }
         }
       } finally {
@@ -215,21 +227,20 @@ export async function bench(bin: string): Promise<Table> {
       );
     }
   }
-  const tandemDown = [...results].find(([k, r]) => k.endsWith("|Tandem") && "unavailable" in r)?.[1] as { unavailable: string } | undefined;
   const versions = `HAProxy ${version(["haproxy", "-v"], /version (\S+)/)}, nginx ${version(["nginx", "-v"], /nginx\/(\S+)/)}, ${version(["wrk", "-v"], /^(wrk \S+)/m)}`;
   const method = [
     `wrk -t${WRK_THREADS} --latency, ${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs`} per figure, everything on 127.0.0.1 (${versions}). ` +
       "Backends: two nginx processes with one worker each serving fixed bodies from a temp dir with sendfile (the anchors' backends; fast, and the same for every side); the direct rows are wrk against one of them. " +
       "Each proxy balances roundrobin over both with keep-alive to them, adds X-Forwarded-For, and has a plain and a TLS frontend (a self-signed ECDSA P-256 certificate the bench makes with openssl). " +
       "HAProxy: nbthread N, http-reuse always; nginx: worker_processes N, upstream keepalive; Tandem: `tandem run` of a one-node cluster, [proxy] workers = N, pool_idle 512. " +
-      "New handshakes: wrk sends `Connection: close`, so each request is a new TLS connection; HAProxy and nginx have tickets and the session cache off so none is resumed, and `openssl s_client -sess_in` checks each side (a side that resumed is marked). " +
+      "New handshakes: wrk sends `Connection: close`, so each request is a new TLS connection, and an OpenSSL config holds it to TLS 1.2 without tickets: wrk offers a connection's session again when it reconnects, and in TLS 1.3 every side here would resume it through tickets (Tandem's Bun TLS issues them with no switch); HAProxy and nginx have their session caches off, and `openssl s_client -sess_in` with the same client config checks that no side resumes (one that does is marked). Keep-alive runs negotiate TLS 1.3. " +
       "CPU per request: user + system seconds of the proxy's processes (all threads, nginx's master and workers; for Tandem the whole node) over the run, from /proc, divided by wrk's requests; for the direct rows, the backend's. " +
       "Upstream conns opened: connections the two backends accepted during the run (stub_status). Errors: wrk's socket errors plus non-2xx/3xx answers. Ratios are to HAProxy at the same workers. " +
       "ANCHORS.md measured with -t2 -c64 -d10s, median of 3: set BENCH_PROXY_SECONDS=10 BENCH_PROXY_RUNS=3 to match.",
     "",
     "Goal (issue 13): Tandem ≥ 1.0× HAProxy's requests/s at equal workers on both responses, with CPU per request no higher; " +
       "the issue is not done below 0.8× on either response at 1 or 2 workers, or with p99 above 1.5× HAProxy's. The verdict column judges each plain case.",
-    ...(tandemDown ? ["", `Tandem: not available: ${tandemDown.unavailable}`] : []),
+    ...notStarted.flatMap((l) => ["", l]),
     "",
     "| case | workers | side | req/s | ×HAProxy | p99 (ms) | ×HAProxy | CPU/req (µs) | ×HAProxy | upstream conns opened | errors | verdict / note |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
