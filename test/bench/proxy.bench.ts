@@ -169,7 +169,7 @@ export async function bench(bin: string): Promise<Table> {
   try {
     const cert = certificate(dir);
     const fresh = fullHandshakeClient(dir);
-    backends.push(await backend(dir, "backend-1"), await backend(dir, "backend-2"));
+    for (const tag of ["backend-1", "backend-2"]) backends.push(await backend(dir, tag));
     for (const c of CASES.filter((c) => c.mode === "plain")) results.set(key(c, 1, "direct"), await attempt(() => measure(backends[0]!, c, backends, fresh)));
     for (const workers of WORKERS) {
       const setup: ProxySetup = { dir, workers, backends, cert };
