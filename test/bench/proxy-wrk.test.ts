@@ -63,4 +63,8 @@ describe("proxy bench: the issue's goal", () => {
     expect(at(31_999, 4, 10)).toMatch(/^not done/);
     expect(at(50_000, 6.1, 10)).toMatch(/^not done/);
   });
+
+  test("not done when a request failed, however fast the rest", () => {
+    expect(verdict({ ...haproxy, rps: 80_000, cpuUsPerRequest: 10, errors: 1 }, haproxy)).toBe("not done (1 failed request)");
+  });
 });

@@ -116,8 +116,9 @@ async function attempt(f: () => Promise<Figures>): Promise<Result> {
 
 const figures = (r: Result | undefined): Figures | undefined => (r && !("unavailable" in r) ? r : undefined);
 
-/** The issue's goal for a plain case: met, short of it, or below the line under which the issue is not done. */
+/** The issue's goal for a plain case: met, short of it, or below the line under which the issue is not done (so is any failed request). */
 export function verdict(t: Figures, h: Figures): string {
+  if (t.errors > 0) return `not done (${t.errors} failed request${t.errors === 1 ? "" : "s"})`;
   const rps = t.rps / h.rps;
   if (rps < 0.8 || t.p99Ms / h.p99Ms > 1.5) return "not done (< 0.8× req/s or p99 > 1.5×)";
   if (rps >= 1 && t.cpuUsPerRequest <= h.cpuUsPerRequest) return "goal met";
