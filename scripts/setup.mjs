@@ -51,6 +51,16 @@ export const APPLIANCE_PACKAGES = [
   "ipvsadm", // copied into the image: IPVS at its console, and the IPVS bench's anchor
 ];
 
+/** What `npm run bench` runs besides the tests' tools: the anchors and the load generators (test/bench/README.md). */
+export const BENCH_TOOLS = {
+  keepalived: "keepalived",
+  "stress-ng": "stress-ng",
+  wrk: "wrk", // the proxy bench's load generator
+  haproxy: "haproxy", // the proxy bench's anchor
+  nginx: "nginx", // the proxy bench's backends, and its second anchor
+  openssl: "openssl", // the proxy bench's TLS certificate and its session resumption probe
+};
+
 function have(cmd) {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 }
@@ -87,4 +97,4 @@ function aptInstall(tools, packages) {
 
 const extra = process.argv.slice(2);
 npmInstall();
-aptInstall(extra.includes("--bench") ? { ...DEBIAN_TOOLS, keepalived: "keepalived", "stress-ng": "stress-ng" } : DEBIAN_TOOLS, [...DEBIAN_PACKAGES, ...APPLIANCE_PACKAGES]);
+aptInstall(extra.includes("--bench") ? { ...DEBIAN_TOOLS, ...BENCH_TOOLS } : DEBIAN_TOOLS, [...DEBIAN_PACKAGES, ...APPLIANCE_PACKAGES]);
