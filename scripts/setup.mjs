@@ -21,6 +21,7 @@ export const DEBIAN_TOOLS = {
   ping: "iputils-ping",
   haproxy: "haproxy", // the referee of `tandem import haproxy` (haproxy -c)
   openssl: "openssl", // certificates the TLS tests make
+  wrk: "wrk", // the proxy's TLS test drives it as the bench does; the proxy bench's load
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */
@@ -55,10 +56,7 @@ export const APPLIANCE_PACKAGES = [
 export const BENCH_TOOLS = {
   keepalived: "keepalived",
   "stress-ng": "stress-ng",
-  wrk: "wrk", // the proxy bench's load generator
-  haproxy: "haproxy", // the proxy bench's anchor
-  nginx: "nginx", // the proxy bench's backends, and its second anchor
-  openssl: "openssl", // the proxy bench's TLS certificate and its session resumption probe
+  nginx: "nginx", // the proxy bench's backends, and its second anchor (haproxy, wrk, openssl: DEBIAN_TOOLS)
 };
 
 function have(cmd) {

@@ -12,7 +12,7 @@ import { X509Certificate } from "node:crypto";
 import { createServer as createTlsServer } from "node:tls";
 import { parseHostPort } from "../../../core/os/ip.ts";
 import type { ResolvedFrontend } from "../messages.ts";
-import { CONN_HANDLERS, type Conn } from "./conn.ts";
+import { CONN_HANDLERS, Conn } from "./conn.ts";
 
 export interface Listening {
   /** The frontend its new connections go to. */
@@ -124,6 +124,15 @@ export class Listeners {
         ...CONN_HANDLERS,
         open(s: Socket<Listening>) {
           accept(s.data, s as unknown as Socket<Conn>);
+        },
+        // A TLS client that fails or hangs up during its handshake never reaches `open`: its socket still
+        // carries the listener's holder, and there is no Conn to tell.
+        close(s: Socket<Conn | Listening>, error?: Error) {
+          if (s.data instanceof Conn) s.data.gone(error);
+        },
+        error(s: Socket<Conn | Listening>, error: Error) {
+          s.terminate();
+          if (s.data instanceof Conn) s.data.gone(error);
         },
       },
     };
