@@ -1,13 +1,11 @@
 /**
- * The proxy module with its real data path (modules/proxy/worker.ts, from
- * the data branch; skipped where that file is not there yet): requests
+ * The proxy module with its real data path (modules/proxy/worker.ts): requests
  * through two workers on loopback reach both servers of a backend, an
  * operator's drain sends the new ones to the other, the counters come back
  * summed, and a server that stops answering is marked down by live traffic
  * (an event) while the requests still succeed on the other.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
 import type { TandemEvent } from "../../../../core/events.ts";
 import { checksModule } from "../../../../modules/checks/index.ts";
 import { ProxyService, STATS_EVERY_MS } from "../../../../modules/proxy/service.ts";
@@ -16,9 +14,7 @@ import { testContext } from "../../context.ts";
 import { freePort, waitFor } from "../../../helpers.ts";
 import { proxyConfig } from "./harness.ts";
 
-const WORKER = new URL("../../../../modules/proxy/worker.ts", import.meta.url).pathname;
-
-describe.skipIf(!existsSync(WORKER))("the proxy with its data path", () => {
+describe("the proxy with its data path", () => {
   test("balances over both servers, drains one at the operator's word, sums the counters, and marks a dead server down from live traffic", async () => {
     const servers = ["one", "two"].map((name) => Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(name) }));
     const [one, two] = servers.map((s) => s.port!) as [number, number];
