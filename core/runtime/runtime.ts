@@ -51,6 +51,16 @@ export function planFor(defs: readonly ModuleDef[], config: Config, node: NodeCo
   return { hash: config.hash, modules, moduleTimeoutMs: config.runtime.moduleTimeoutMs, stopTimeoutMs: config.runtime.stopTimeoutMs };
 }
 
+/**
+ * Whether a reload would change nothing: the same config text and the same
+ * section for every module. A section may hold more than the text (the
+ * proxy's holds its certificate files' stamps), so a reload that finds
+ * renewed files reaches the module whose section they are in.
+ */
+function samePlan(a: Plan, b: Plan | null): boolean {
+  return b !== null && a.hash === b.hash && a.modules.length === b.modules.length && a.modules.every((m) => b.modules.some((n) => n.name === m.name && n.hash === m.hash));
+}
+
 export class Runtime implements RuntimeView {
   private readonly loop: EngineLoop<State, Input, Effect>;
   private readonly instances = new Map<string, ModuleInstance>();
@@ -120,7 +130,7 @@ export class Runtime implements RuntimeView {
       this.feed({ type: "reload-rejected", reason: problems.join("\n"), now });
       return { result: "rejected", problems };
     }
-    if (plan.hash === this.state.plan?.hash && this.state.queued === null) {
+    if (samePlan(plan, this.state.plan) && this.state.queued === null) {
       this.o.events.emit("config.reload", { result: "unchanged", config: plan.hash });
       return { result: "unchanged", config: plan.hash };
     }
