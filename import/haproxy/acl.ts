@@ -10,6 +10,7 @@
 import { parseCidr, parseIp } from "../../core/os/ip.ts";
 import { METHODS, RuleSchema } from "../../modules/proxy/config.ts";
 import { fits } from "../lvs.ts";
+import { table } from "../table.ts";
 
 /** One condition of a rule; `all` is HAProxy's TRUE (a rule with no condition). */
 export type Atom =
@@ -64,7 +65,7 @@ function pathEnd(re: string): string {
 const alternation = (parts: string[]) => (parts.length === 1 ? parts[0]! : `(?:${parts.join("|")})`);
 
 /** Predefined ACLs HAProxy knows without an `acl` line. */
-const PREDEFINED: Record<string, Acl> = {
+const PREDEFINED: Readonly<Record<string, Acl>> = table({
   TRUE: { atoms: [{ field: "all" }] },
   METH_GET: { atoms: [{ field: "method", values: ["GET", "HEAD"] }] },
   METH_POST: { atoms: [{ field: "method", values: ["POST"] }] },
@@ -74,11 +75,11 @@ const PREDEFINED: Record<string, Acl> = {
   METH_TRACE: { atoms: [{ field: "method", values: ["TRACE"] }] },
   METH_CONNECT: { atoms: [{ field: "method", values: ["CONNECT"] }] },
   LOCALHOST: { atoms: [{ field: "source", values: ["127.0.0.0/8", "::1/128"] }] },
-};
+});
 const PREDEFINED_OTHER = ["FALSE", "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_2.0", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR", "RDP_COOKIE", "REQ_CONTENT", "WAIT_END"];
 
 /** The match method of a fetch's suffix (hdr_beg -> beg). */
-const SUFFIX: Record<string, string> = { beg: "beg", end: "end", sub: "sub", reg: "reg", regex: "reg", dom: "dom", dir: "dir", len: "len", cnt: "cnt", ip: "ip", val: "int" };
+const SUFFIX: Readonly<Record<string, string>> = table({ beg: "beg", end: "end", sub: "sub", reg: "reg", regex: "reg", dom: "dom", dir: "dir", len: "len", cnt: "cnt", ip: "ip", val: "int" });
 
 /**
  * One `acl NAME CRITERION [FLAGS] VALUES...` (or an anonymous `{ ... }`) as an

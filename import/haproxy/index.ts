@@ -20,6 +20,7 @@ import { TomlWriter, type TomlTable } from "../toml.ts";
 import { aclOf, conditionOf, escapeRegex, type Acl, type Rule } from "./acl.ts";
 import { BIND_WITH_VALUE, GLOBAL, OPTION, PROXY, SERVER, SERVER_WITH_VALUE } from "./keywords.ts";
 import { parse, type Line, type Section } from "./parse.ts";
+import { table } from "../table.ts";
 
 export interface ImportResult {
   toml?: string;
@@ -142,11 +143,11 @@ const whole = (text: string | undefined, min: number, max: number) => (/^\d+$/.t
 
 const BALANCE_DIRECT = ["roundrobin", "static-rr", "leastconn", "first", "source", "uri"];
 const TIMEOUTS = ["connect", "client", "server", "queue", "tunnel", "http-request", "http-keep-alive", "check"];
-const OLD_TIMEOUTS: Record<string, string> = { contimeout: "connect", clitimeout: "client", srvtimeout: "server" };
-const CHECK_OPTIONS: Record<string, string> = {
+const OLD_TIMEOUTS: Readonly<Record<string, string>> = table({ contimeout: "connect", clitimeout: "client", srvtimeout: "server" });
+const CHECK_OPTIONS: Readonly<Record<string, string>> = table({
   "ssl-hello-chk": "an SSL hello", "mysql-check": "a MySQL handshake", "pgsql-check": "a PostgreSQL startup", "redis-check": "a Redis PING", "smtpchk": "an SMTP HELO",
   "ldap-check": "an LDAP bind", "tcp-check": "a tcp-check script", "spop-check": "an SPOP hello",
-};
+});
 
 /** A line's words for a message: control characters spelled as HAProxy's escapes, so a message stays on one line. */
 export const shown = (words: readonly string[]) => words.join(" ").replace(/\r/g, "\\r").replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
@@ -820,7 +821,7 @@ function frontendsOf(ctx: Ctx, p: Proxy, names: Names, backendName: (h: string) 
 }
 
 /** The sections HAProxy reads besides the proxies, and what the import says of each. */
-const OTHER_SECTIONS: Record<string, readonly [Level, string]> = {
+const OTHER_SECTIONS: Readonly<Record<string, readonly [Level, string]>> = table({
   peers: ["note", "Tandem replicates stick tables to its peer over the cluster bus"],
   resolvers: ["note", "Tandem takes addresses, not names to resolve"],
   userlist: ["warning", "HTTP authentication has no counterpart"],
@@ -833,7 +834,7 @@ const OTHER_SECTIONS: Record<string, readonly [Level, string]> = {
   "fcgi-app": ["warning", "FastCGI has no counterpart"],
   "crt-store": ["warning", "certificate stores have no counterpart: name the files in crt"],
   traces: ["note", "no counterpart"],
-};
+});
 
 export function importHaproxy(input: HaproxyInput): ImportResult {
   const ctx = new Ctx(input.file, input.certs);

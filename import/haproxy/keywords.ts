@@ -4,6 +4,7 @@
  * handled otherwise under Tandem.
  */
 import type { Level } from "../findings.ts";
+import { table } from "../table.ts";
 
 const LOG = "Tandem logs JSON lines (pino) on stdout; [proxy] access_log sets the share of requests logged";
 const PROCESS = "how HAProxy ran as a process; Tandem is one process its service manager runs";
@@ -15,7 +16,7 @@ const CONN = "Tandem keeps connections alive to clients and pools them to server
 const ERRORS = "Tandem answers errors (400, 431, 502, 503, 504) with its own short bodies";
 
 /** Keywords of global. */
-export const GLOBAL: Record<string, readonly [Level, string]> = {
+export const GLOBAL: Readonly<Record<string, readonly [Level, string]>> = table({
   log: ["note", LOG], "log-send-hostname": ["note", LOG], "log-tag": ["note", LOG],
   chroot: ["note", PROCESS], user: ["note", PROCESS], group: ["note", PROCESS], uid: ["note", PROCESS], gid: ["note", PROCESS],
   daemon: ["note", PROCESS], pidfile: ["note", PROCESS], "master-worker": ["note", PROCESS], nbproc: ["note", PROCESS], "ulimit-n": ["note", PROCESS],
@@ -32,10 +33,10 @@ export const GLOBAL: Record<string, readonly [Level, string]> = {
   "h1-case-adjust": ["note", "Tandem forwards header names as they came"], "insecure-fork-wanted": ["note", PROCESS], "expose-experimental-directives": ["note", PROCESS],
   "external-check": ["note", "external checks: write a [[services]] check of kind misc"], "localpeer": ["note", "Tandem replicates stick tables over its cluster bus to its peer"],
   "set-dumpable": ["note", PROCESS], "unix-bind": ["note", PROCESS], "default-path": ["note", PROCESS], "nbthread": ["note", "it is [proxy] workers"],
-};
+});
 
 /** Keywords of a defaults, frontend, backend or listen section. */
-export const PROXY: Record<string, readonly [Level, string]> = {
+export const PROXY: Readonly<Record<string, readonly [Level, string]>> = table({
   log: ["note", LOG], "log-format": ["note", LOG], "log-tag": ["note", LOG], "error-log-format": ["note", LOG], "capture": ["note", LOG], "unique-id-format": ["note", LOG], "unique-id-header": ["note", LOG], "declare": ["note", LOG],
   description: ["note", "a comment: the output's comments say where each section came from"], id: ["note", "Tandem names, it does not number"],
   stats: ["note", STATS], "monitor-uri": ["warning", "Tandem answers its health at /v1/health on its API, not on a frontend's address"], "monitor": ["warning", "Tandem answers its health at /v1/health on its API"], "monitor-net": ["warning", "Tandem answers its health at /v1/health on its API"],
@@ -66,10 +67,10 @@ export const PROXY: Record<string, readonly [Level, string]> = {
   dispatch: ["warning", "dispatch (one server address, no server lines) has no counterpart: list the server"], "grace": ["note", REMOVED], "enabled": ["note", "sections are enabled"],
   "stick": ["warning", "only stick on src (a client's address) has a counterpart"], "stick-table": ["warning", "only a stick-table of type ip with stick on src has a counterpart"],
   "balance": ["warning", "this algorithm has no counterpart: roundrobin is written"],
-};
+});
 
 /** `option` names and why they are not carried. */
-export const OPTION: Record<string, readonly [Level, string]> = {
+export const OPTION: Readonly<Record<string, readonly [Level, string]>> = table({
   dontlognull: ["note", LOG], "log-separate-errors": ["note", LOG], "log-health-checks": ["note", LOG], logasap: ["note", LOG], tcplog: ["note", LOG], httpslog: ["note", LOG], "dontlog-normal": ["note", LOG], contstats: ["note", LOG], "socket-stats": ["note", LOG],
   "http-server-close": ["note", CONN], httpclose: ["note", CONN], forceclose: ["note", CONN], "http-keep-alive": ["note", CONN], "http-pretend-keepalive": ["note", CONN], "http-tunnel": ["note", CONN], "http-no-delay": ["note", CONN],
   "http-buffer-request": ["note", "Tandem forwards a request's body as it arrives"], "http-use-htx": ["note", "HTX is HAProxy's internal representation"],
@@ -83,10 +84,10 @@ export const OPTION: Record<string, readonly [Level, string]> = {
   "disable-h2-upgrade": ["note", "Tandem speaks HTTP/1.1"], "h1-case-adjust-bogus-client": ["note", "Tandem forwards header names as they came"], "h1-case-adjust-bogus-server": ["note", "Tandem forwards header names as they came"],
   "http-restrict-req-hdr-names": ["note", "Tandem refuses header names RFC 9110 refuses"], "idle-close-on-response": ["note", CONN], "spop-check": ["warning", "this check has no counterpart: a tcp check is written, which connects only"],
   "external-check": ["warning", "external checks: write a [[services]] check of kind misc with the command"], originalto: ["warning", "X-Original-To has no counterpart"],
-};
+});
 
 /** Server options that are not carried, and why. */
-export const SERVER: Record<string, readonly [Level, string]> = {
+export const SERVER: Readonly<Record<string, readonly [Level, string]>> = table({
   cookie: ["note", "Tandem's inserted cookie names the server itself; clients' old cookies start over"],
   slowstart: ["note", "slow start has no counterpart: a server that comes up takes its full share"],
   "agent-check": ["warning", "agent checks have no counterpart"], "agent-port": ["warning", "agent checks have no counterpart"], "agent-inter": ["warning", "agent checks have no counterpart"], "agent-addr": ["warning", "agent checks have no counterpart"], "agent-send": ["warning", "agent checks have no counterpart"],
@@ -99,7 +100,7 @@ export const SERVER: Record<string, readonly [Level, string]> = {
   "pool-low-conn": ["note", "the pool is [proxy.backend] pool_idle"], "tfo": ["note", "no counterpart"], "proto": ["warning", "Tandem speaks HTTP/1.1 to servers"],
   "proxy-v2-options": ["note", "PROXY v2 TLVs have no counterpart"], fastinter: ["note", "Tandem checks at one interval"], downinter: ["note", "Tandem checks at one interval"], "socks4": ["warning", "no counterpart"], "namespace": ["warning", "no counterpart"], "ws": ["note", "WebSockets pass through as any upgrade"],
   "log-proto": ["note", LOG], "usesrc": ["warning", "no counterpart"], "source": ["warning", "a source address for server connections has no counterpart"], "set-proxy-v2-tlv-fmt": ["note", "PROXY v2 TLVs have no counterpart"],
-};
+});
 
 /** Server options followed by a value. */
 export const SERVER_WITH_VALUE = new Set([

@@ -12,6 +12,7 @@ import { parseIpv4 } from "../../core/os/ip.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
 import { at, type Finding } from "../findings.ts";
 import { readLines, type Line } from "./lines.ts";
+import { table } from "../table.ts";
 
 export interface Timer {
   ms: number;
@@ -63,7 +64,7 @@ const LOGGING = "Tandem logs JSON lines on stdout (or to a terminal), for the se
 const PACEMAKER = "a Pacemaker (crm) setting; Tandem is its own resource manager";
 
 /** Directives Heartbeat knew that have no Tandem counterpart, and why. */
-const NOT_IMPORTED: Record<string, string> = {
+const NOT_IMPORTED: Readonly<Record<string, string>> = table({
   logfacility: LOGGING,
   logfile: LOGGING,
   debugfile: LOGGING,
@@ -105,7 +106,7 @@ const NOT_IMPORTED: Record<string, string> = {
   enable_config_writes: PACEMAKER,
   crm_daemon_dir: PACEMAKER,
   crmd_spawns_pengine: PACEMAKER,
-};
+});
 
 /** Directives whose line is read whole; Heartbeat split the others' values at commas too. */
 const WHOLE_LINE = ["ucast", "mcast", "ping_group", "respawn", "apiauth", "stonith", "stonith_host", "failfast"];

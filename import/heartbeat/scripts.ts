@@ -11,6 +11,7 @@
 import { formatIpv4, networkOf, parseIpv4 } from "../../core/os/ip.ts";
 import { IFNAMSIZ, labelProblem } from "../../core/os/netlink.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
+import { table } from "../table.ts";
 
 /** Where Heartbeat looked for a resource's script first (then /etc/init.d). */
 export const RESOURCE_D = "/etc/ha.d/resource.d";
@@ -43,7 +44,7 @@ interface Positional {
   name?: (params: Record<string, string>) => string;
 }
 
-const POSITIONAL: Record<string, Positional> = {
+const POSITIONAL: Readonly<Record<string, Positional>> = table({
   Filesystem: { params: ["device", "directory", "fstype", "options"], required: 2, advised: { start: 60, stop: 60, monitor: 40 }, name: (p) => `fs-${p.directory === "/" ? "root" : p.directory}` },
   MailTo: { params: ["email", "subject"], required: 1 },
   IPsrcaddr: { params: ["ipaddress"], required: 1 },
@@ -57,10 +58,10 @@ const POSITIONAL: Record<string, Positional> = {
   Xinetd: { params: ["service"], required: 1, name: (p) => `xinetd-${p.service}` },
   db2: { params: ["instance"], required: 1, advised: { start: 120, stop: 120, monitor: 60 } },
   portblock: { params: ["protocol", "portno", "action"], required: 3, name: (p) => `portblock-${p.portno}` },
-};
+});
 
 /** The scripts whose arguments need more than positions. */
-const SPECIAL: Record<string, (args: string[]) => MapResult> = {
+const SPECIAL: Readonly<Record<string, (args: string[]) => MapResult>> = table({
   IPaddr: (args) => address("IPaddr", args),
   IPaddr2: (args) => address("IPaddr2", args),
   IPv6addr: ipv6,
@@ -68,7 +69,7 @@ const SPECIAL: Record<string, (args: string[]) => MapResult> = {
   Delay: delay,
   WAS: was,
   AudibleAlarm: (args) => ocf("AudibleAlarm", args.length ? { nodelist: args.join(" ") } : {}, {}, "audiblealarm"),
-};
+});
 
 /** The Heartbeat scripts that become the OCF agent of the same name (IPaddr and IPaddr2 become `address`), for the command's help. */
 export const OCF_SCRIPTS = [...Object.keys(SPECIAL), ...Object.keys(POSITIONAL)].filter((s) => !s.startsWith("IPaddr")).sort((a, b) => a.localeCompare(b));

@@ -13,6 +13,7 @@ import { Names, nameFrom } from "../names.ts";
 import { CHECKER, HTTP_GET, OTHER_CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER } from "./keywords.ts";
 import { statementText, type Statement } from "./parse.ts";
 import { keyword, Reader, where } from "./read.ts";
+import { table } from "../table.ts";
 
 /** keepalived's defaults where a block leaves a value out. */
 const DEFAULT_DELAY_LOOP_MS = 60_000;
@@ -20,10 +21,10 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_PERSISTENCE_S = 360;
 const DEFAULT_SCHEDULER = "wlc";
 const DEFAULT_STATUS = "200-299";
-const DEFAULT_RETRY: Record<string, number> = { TCP_CHECK: 1, HTTP_GET: 1, SSL_GET: 1, SMTP_CHECK: 1, MISC_CHECK: 0, DNS_CHECK: 3 };
+const DEFAULT_RETRY: Readonly<Record<string, number>> = table({ TCP_CHECK: 1, HTTP_GET: 1, SSL_GET: 1, SMTP_CHECK: 1, MISC_CHECK: 0, DNS_CHECK: 3 });
 /** IPVS's longest persistence (LVS_MAX_TIMEOUT): 31 days. */
 const MAX_PERSISTENCE_S = 31 * 86_400;
-const FORWARDING: Record<string, string> = { NAT: "nat", DR: "dr", TUN: "tun" };
+const FORWARDING: Readonly<Record<string, string>> = table({ NAT: "nat", DR: "dr", TUN: "tun" });
 const DNS_TYPES = ["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"];
 /** Characters only a shell gives a meaning: a misc_path with one runs under /bin/sh -c. */
 const SHELL = /[|&;<>()$`*?~]/;

@@ -19,6 +19,7 @@ import { MAX_WEIGHT } from "../../core/config/primitives.ts";
 import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, commonCheck, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
+import { table } from "../table.ts";
 
 export interface ImportResult {
   /** The sections; undefined when the file had an error. */
@@ -35,15 +36,15 @@ const DEFAULT_SCHEDULER = "wrr";
 const MAX_SECONDS = 86_399;
 /** The check's fall bound (modules/checks/config.ts). */
 const MAX_FALL = CheckSchema.properties.fall.maximum!;
-const FORWARDING: Record<string, string> = { gate: "dr", masq: "nat", ipip: "tun" };
-const FORWARD_NAME: Record<string, string> = { dr: "gate", nat: "masq", tun: "ipip" };
+const FORWARDING: Readonly<Record<string, string>> = table({ gate: "dr", masq: "nat", ipip: "tun" });
+const FORWARD_NAME: Readonly<Record<string, string>> = table({ dr: "gate", nat: "masq", tun: "ipip" });
 
 /** The /etc/services names ldirectord.cf files use for ports, as getservbyname answers them. */
-const SERVICE_PORTS: Record<string, number> = {
+const SERVICE_PORTS: Readonly<Record<string, number>> = table({
   ftp: 21, ssh: 22, smtp: 25, domain: 53, http: 80, www: 80, pop3: 110, nntp: 119, imap: 143, imap2: 143, ldap: 389,
   https: 443, submission: 587, ldaps: 636, imaps: 993, pop3s: 995, "ms-sql-s": 1433, radius: 1812, mysql: 3306,
   postgresql: 5432, sip: 5060, "http-alt": 8080,
-};
+});
 
 /** The service ldirectord checks by a virtual port, when service= is not given. */
 const SERVICE_BY_PORT: Record<number, string> = {
@@ -59,7 +60,7 @@ const LOGGING = "Tandem logs JSON lines on stdout (or to a terminal), for the se
 const DAEMON = "how ldirectord ran as a daemon; Tandem is one process its service manager runs";
 
 /** Directives with no Tandem counterpart, anywhere they may stand, and why. */
-const NOT_IMPORTED: Record<string, readonly [Level, string]> = {
+const NOT_IMPORTED: Readonly<Record<string, readonly [Level, string]>> = table({
   emailalert: ["note", EMAIL],
   emailalertfreq: ["note", EMAIL],
   emailalertstatus: ["note", EMAIL],
@@ -83,7 +84,7 @@ const NOT_IMPORTED: Record<string, readonly [Level, string]> = {
   secret: ["note", "it served service checks Tandem has no counterpart for"],
   load: ["note", "Tandem has no load check"],
   schedflags: ["warning", "IPVS scheduler flags are not imported: the director sets none"],
-};
+});
 
 /** Directives whose value is a secret: a message names the directive only. */
 const SECRET = ["passwd", "secret"];
@@ -96,10 +97,10 @@ const VIRTUAL_READ = [
   "quiescent", "servicename", "comment",
 ];
 const VIRTUAL_NOTES = ["login", "passwd", "database", "secret", "load", "schedflags", "fallbackcommand", "emailalert", "emailalertfreq", "emailalertstatus", "monitorfile", "cleanstop", "smtp", "checkcount"];
-const DEPRECATED: Record<string, string> = {
+const DEPRECATED: Readonly<Record<string, string>> = table({
   connecttimeout: "connecttimeout was replaced by negotiatetimeout (ldirectord refused it too)",
   timeout: "timeout was replaced by checktimeout and negotiatetimeout (ldirectord refused it too)",
-};
+});
 
 interface Directive {
   line: number;

@@ -132,6 +132,17 @@ describe("fuzz: import haproxy", () => {
 });
 
 describe("the importers: what fuzzing found", () => {
+  test("words that name Object.prototype's members (toString, constructor, __proto__, hasOwnProperty) are words like any other: findings, never a throw", () => {
+    // A 10^6 run found `$ toString` in haresources: the tables of known scripts and keywords were plain objects.
+    const words = ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf"];
+    for (const w of words) {
+      wellFormed(importHeartbeat(heartbeatFiles({ haresources: `alpha ${w}\nalpha ${w}::x\n$ ${w}\n`, "ha.cf": `${w} on\nnode alpha\nnode bravo\n` })));
+      wellFormed(importLdirectord("ld.cf", `virtual=198.18.0.10:80\n\treal=198.18.0.11:80 ${w}\n\tservice=${w}\n\t${w}=1\n\tforwardingmethod=${w}\n`));
+      wellFormed(importKeepalived({ file: "k.conf", peers: [], reader: memoryReader({ "k.conf": `virtual_server 198.18.0.10 80 {\n lb_kind ${w}\n ${w} 1\n real_server 198.18.0.11 80 {\n  ${w} {\n  }\n }\n}\n` }) }));
+      wellFormed(importHaproxy({ file: "h.cfg", text: `${w}\nglobal\n  ${w} 1\ndefaults\n  mode http\n  timeout ${w} 1s\n  option ${w}\nfrontend f\n  bind :80\n  acl a ${w}(host) x\n  use_backend b if a\n  default_backend b\nbackend b\n  balance ${w}\n  server s 198.18.0.11:80 ${w} check\n`, certs }));
+    }
+  });
+
   test("ldirectord: a virtualhost with a quote inside (two directives run together on one line) is an error finding, not a TypeError", () => {
     const r = importLdirectord("ld.cf", 'virtual=192.168.6.240:443\n\treal=192.168.6.2:8443 masq\n\tvirtualhost="www.example.com"\tquiescent=no\n');
     expect(r.toml).toBeUndefined();
