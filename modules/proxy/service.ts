@@ -88,7 +88,7 @@ export class ProxyService implements ModuleInstance {
   private readonly heardListening = new Set<() => void>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private withdraw: (() => void) | null = null;
-  private readonly m: Record<"requests" | "responses" | "connections" | "refused" | "queueFull" | "queueTimeouts" | "retries" | "redispatches" | "serverRequests" | "serverErrors" | "latency" | "observed", Counter>;
+  private readonly m: Record<"requests" | "responses" | "connections" | "refused" | "queueFull" | "queueTimeouts" | "retries" | "redispatches" | "serverRequests" | "serverErrors" | "latency" | "observed" | "accessLogDropped", Counter>;
 
   constructor(
     private readonly ctx: ModuleContext,
@@ -110,6 +110,7 @@ export class ProxyService implements ModuleInstance {
       serverErrors: mx.counter("tandem_proxy_server_errors_total", "errors observed on a server (connect errors, timeouts, and 5xx with observe layer7)"),
       latency: mx.counter("tandem_proxy_server_response_ms_bucket", "responses of a server within le milliseconds (cumulative, as a Prometheus histogram's buckets)"),
       observed: mx.counter("tandem_proxy_server_observed_down_total", "times live traffic marked a server down (passive health)"),
+      accessLogDropped: mx.counter("tandem_proxy_access_log_dropped_total", "access log lines the workers dropped because stdout took them too slowly"),
     };
     const totals = () => this.totals();
     mx.collect("tandem_proxy_frontend_active", "client connections open now", () => Object.entries(totals().frontends).map(([frontend, f]) => ({ labels: { frontend }, value: f.active })));
@@ -396,7 +397,7 @@ export class ProxyService implements ModuleInstance {
 
   /** The current config, and which worker of how many it is (a share of maxconn each; without reuse_port only the first listens). */
   private configure(slot: Slot): void {
-    this.post(slot, { type: "configure", config: this.current, worker: { index: slot.index, count: this.workerCount() } });
+    this.post(slot, { type: "configure", config: this.current, worker: { index: slot.index, count: this.workerCount() }, node: this.ctx.node.name });
   }
 
   private sendStick(slot: Slot, entries: readonly StickEntry[]): void {
@@ -500,6 +501,7 @@ export class ProxyService implements ModuleInstance {
   private count(): void {
     const t = this.totals();
     const set = (c: Counter, labels: Record<string, string>, value: number) => void (c.cell(labels).value = value);
+    set(this.m.accessLogDropped, {}, t.accessLogDropped);
     for (const [frontend, f] of Object.entries(t.frontends)) {
       set(this.m.requests, { frontend }, f.requests);
       set(this.m.connections, { frontend }, f.connections);
