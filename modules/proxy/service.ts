@@ -101,7 +101,7 @@ export class ProxyService implements ModuleInstance {
       requests: mx.counter("tandem_proxy_frontend_requests_total", "requests a frontend received"),
       responses: mx.counter("tandem_proxy_frontend_responses_total", "responses a frontend sent, by status class"),
       connections: mx.counter("tandem_proxy_frontend_connections_total", "client connections a frontend accepted"),
-      refused: mx.counter("tandem_proxy_frontend_refused_total", "requests refused before reaching a backend (malformed, too large, slow)"),
+      refused: mx.counter("tandem_proxy_frontend_refused_total", "client connections closed at once because the frontend had maxconn open"),
       queueFull: mx.counter("tandem_proxy_backend_queue_full_total", "requests answered 503 because the backend's queue was full"),
       queueTimeouts: mx.counter("tandem_proxy_backend_queue_timeouts_total", "requests answered 503 after waiting queue_timeout"),
       retries: mx.counter("tandem_proxy_backend_retries_total", "connect attempts after a failed one"),
