@@ -11,6 +11,7 @@ import type { Config } from "../../core/config/load.ts";
 import type { ModuleDef } from "../../core/module.ts";
 import type { ConfigSecret } from "../../core/config/schema.ts";
 import { ProxySchema, proxyProblems } from "./config.ts";
+import { PROXY_PANEL } from "./panel.ts";
 import { PROXY_CHANNEL } from "./peers.ts";
 import { ProxyService } from "./service.ts";
 
@@ -53,4 +54,5 @@ export const proxyModule: ModuleDef = {
   },
   agents: [{ kind: "proxy", description: "the proxy module: its listeners run where the resource is started" }],
   channels: [PROXY_CHANNEL],
+  panel: PROXY_PANEL,
 };

@@ -83,7 +83,7 @@ export interface WorkerPlace {
 }
 
 export type ToWorker =
-  | { type: "configure"; config: WorkerConfig; worker?: WorkerPlace }
+  | { type: "configure"; config: WorkerConfig; worker?: WorkerPlace; /** The node's name, in the access log's lines (none without it). */ node?: string }
   | { type: "servers"; states: ServerState[] }
   | { type: "stick"; entries: StickEntry[] }
   | { type: "stats" }
@@ -96,6 +96,8 @@ export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 250
 export interface WorkerStats {
   frontends: Record<string, { connections: number; active: number; requests: number; status: Record<"1xx" | "2xx" | "3xx" | "4xx" | "5xx", number>; refused: number }>;
   backends: Record<string, { queued: number; queueFull: number; queueTimeouts: number; retries: number; redispatches: number; servers: Record<string, { requests: number; active: number; errors: number; latencyMs: number[] }> }>;
+  /** Access log lines dropped because stdout was slow (datapath/access.ts HOLD_BYTES were held). */
+  accessLogDropped: number;
 }
 
 export type FromWorker =

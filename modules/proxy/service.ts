@@ -88,7 +88,7 @@ export class ProxyService implements ModuleInstance {
   private readonly heardListening = new Set<() => void>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private withdraw: (() => void) | null = null;
-  private readonly m: Record<"requests" | "responses" | "connections" | "refused" | "queueFull" | "queueTimeouts" | "retries" | "redispatches" | "serverRequests" | "serverErrors" | "latency" | "observed", Counter>;
+  private readonly m: Record<"requests" | "responses" | "connections" | "refused" | "queueFull" | "queueTimeouts" | "retries" | "redispatches" | "serverRequests" | "serverErrors" | "latency" | "observed" | "accessLogDropped", Counter>;
 
   constructor(
     private readonly ctx: ModuleContext,
@@ -101,7 +101,7 @@ export class ProxyService implements ModuleInstance {
       requests: mx.counter("tandem_proxy_frontend_requests_total", "requests a frontend received"),
       responses: mx.counter("tandem_proxy_frontend_responses_total", "responses a frontend sent, by status class"),
       connections: mx.counter("tandem_proxy_frontend_connections_total", "client connections a frontend accepted"),
-      refused: mx.counter("tandem_proxy_frontend_refused_total", "requests refused before reaching a backend (malformed, too large, slow)"),
+      refused: mx.counter("tandem_proxy_frontend_refused_total", "client connections closed at once because the frontend had maxconn open"),
       queueFull: mx.counter("tandem_proxy_backend_queue_full_total", "requests answered 503 because the backend's queue was full"),
       queueTimeouts: mx.counter("tandem_proxy_backend_queue_timeouts_total", "requests answered 503 after waiting queue_timeout"),
       retries: mx.counter("tandem_proxy_backend_retries_total", "connect attempts after a failed one"),
@@ -110,6 +110,7 @@ export class ProxyService implements ModuleInstance {
       serverErrors: mx.counter("tandem_proxy_server_errors_total", "errors observed on a server (connect errors, timeouts, and 5xx with observe layer7)"),
       latency: mx.counter("tandem_proxy_server_response_ms_bucket", "responses of a server within le milliseconds (cumulative, as a Prometheus histogram's buckets)"),
       observed: mx.counter("tandem_proxy_server_observed_down_total", "times live traffic marked a server down (passive health)"),
+      accessLogDropped: mx.counter("tandem_proxy_access_log_dropped_total", "access log lines the workers dropped because stdout took them too slowly"),
     };
     const totals = () => this.totals();
     mx.collect("tandem_proxy_frontend_active", "client connections open now", () => Object.entries(totals().frontends).map(([frontend, f]) => ({ labels: { frontend }, value: f.active })));
@@ -396,7 +397,7 @@ export class ProxyService implements ModuleInstance {
 
   /** The current config, and which worker of how many it is (a share of maxconn each; without reuse_port only the first listens). */
   private configure(slot: Slot): void {
-    this.post(slot, { type: "configure", config: this.current, worker: { index: slot.index, count: this.workerCount() } });
+    this.post(slot, { type: "configure", config: this.current, worker: { index: slot.index, count: this.workerCount() }, node: this.ctx.node.name });
   }
 
   private sendStick(slot: Slot, entries: readonly StickEntry[]): void {
@@ -500,6 +501,7 @@ export class ProxyService implements ModuleInstance {
   private count(): void {
     const t = this.totals();
     const set = (c: Counter, labels: Record<string, string>, value: number) => void (c.cell(labels).value = value);
+    set(this.m.accessLogDropped, {}, t.accessLogDropped);
     for (const [frontend, f] of Object.entries(t.frontends)) {
       set(this.m.requests, { frontend }, f.requests);
       set(this.m.connections, { frontend }, f.connections);

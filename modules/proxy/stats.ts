@@ -10,7 +10,7 @@ type FrontendStats = WorkerStats["frontends"][string];
 type BackendStats = WorkerStats["backends"][string];
 type ServerStats = BackendStats["servers"][string];
 
-export const emptyStats = (): WorkerStats => ({ frontends: {}, backends: {} });
+export const emptyStats = (): WorkerStats => ({ frontends: {}, backends: {}, accessLogDropped: 0 });
 
 const addArrays = (a: readonly number[], b: readonly number[]): number[] => Array.from({ length: Math.max(a.length, b.length) }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
 
@@ -38,5 +38,5 @@ export function addStats(into: WorkerStats, from: WorkerStats, gauges = true): W
     }
     backends[name] = { queued: a.queued + g * b.queued, queueFull: a.queueFull + b.queueFull, queueTimeouts: a.queueTimeouts + b.queueTimeouts, retries: a.retries + b.retries, redispatches: a.redispatches + b.redispatches, servers };
   }
-  return { frontends, backends };
+  return { frontends, backends, accessLogDropped: into.accessLogDropped + from.accessLogDropped };
 }

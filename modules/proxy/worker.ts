@@ -16,7 +16,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   switch (m.type) {
     case "configure":
-      dp.configure(m.config, m.worker);
+      dp.configure(m.config, m.worker, m.node);
       break;
     case "servers":
       dp.servers(m.states);

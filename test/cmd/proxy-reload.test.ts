@@ -6,10 +6,11 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { renameSync, writeFileSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { NodeProcess, freePort, tandem, tempDir, writeSecret } from "../helpers.ts";
+import { NodeProcess, freePort, tempDir, writeSecret } from "../helpers.ts";
+import { soloProxyNode } from "./proxy-node.ts";
 
 const tmp = tempDir("proxy-reload");
 const nodes: NodeProcess[] = [];
@@ -45,45 +46,9 @@ test("renewed certificate files are served after a reload of the same config; no
   const [api, front, back] = [await freePort(), await freePort(), await freePort()];
   const backend = Bun.serve({ hostname: "127.0.0.1", port: back, fetch: () => new Response("ok") });
   try {
-    await tandem(["keygen", "-o", join(tmp.dir, "cluster.key"), "--force"]);
     writeSecret(join(tmp.dir, "api.token"), `${TOKEN}\n`);
     certificate("first.test");
-    const file = join(tmp.dir, "tandem.toml");
-    writeFileSync(
-      file,
-      `cluster = "proxyreload"
-key_file = "cluster.key"
-
-[[nodes]]
-name = "solo"
-address = "127.0.0.1"
-
-[api]
-port = ${api}
-token_file = "api.token"
-
-[[services]]
-name = "web"
-servers = [{ address = "127.0.0.1", port = ${back} }]
-check = { kind = "none" }
-
-[proxy]
-workers = 1
-
-[[proxy.frontend]]
-name = "www"
-bind = ["127.0.0.1:${front}"]
-default_backend = "web"
-certificate = [{ cert_file = "cert.pem", key_file = "key.pem" }]
-
-[[proxy.backend]]
-name = "web"
-service = "web"
-`,
-    );
-    const node = new NodeProcess(["-c", file, "--node", "solo"], tmp.dir);
-    nodes.push(node);
-    await node.waitLog("the node to run", (l) => l.event === "runtime.running");
+    await soloProxyNode(tmp.dir, { cluster: "proxyreload", api, front, back, apiLines: 'token_file = "api.token"\n', frontendLines: 'certificate = [{ cert_file = "cert.pem", key_file = "key.pem" }]\n' }, nodes);
     expect(await served(front)).toBe("first.test");
     const reload = async () => ((await (await fetch(`http://127.0.0.1:${api}/v1/reload`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { result: string }).result;
     expect(await reload()).toBe("unchanged");

@@ -10,6 +10,7 @@
 import type { Socket } from "bun";
 import { cryptoRandom, type Random } from "../../../core/random.ts";
 import type { Server } from "../balance/balancer.ts";
+import { AccessLog, stdoutSink, type AccessSink } from "./access.ts";
 import { encodeProxyV1, encodeProxyV2 } from "../http/index.ts";
 import { BATCH_MS, STOP_GRACE_MS, type FromWorker, type ServerState, type StickEntry, type WorkerConfig, type WorkerPlace, type WorkerStats } from "../messages.ts";
 import { BackendState, workerShare, type Waiter } from "./backends.ts";
@@ -25,6 +26,7 @@ import { TcpSession } from "./tcp.ts";
 
 export class DataPath implements SessionHost {
   readonly deadlines = new Deadlines();
+  readonly accessLog: AccessLog;
   private readonly listeners = new Listeners((l, s) => this.accepted(l, s));
   private readonly backends = new Map<string, BackendState>();
   private readonly frontendCounters = new Map<string, FrontendCounters>();
@@ -37,7 +39,11 @@ export class DataPath implements SessionHost {
   constructor(
     private readonly post: (m: FromWorker) => void,
     private readonly random: Random = cryptoRandom(),
-  ) {}
+    /** Where the access log's lines go (stdout; tests give another). */
+    accessSink: AccessSink = stdoutSink,
+  ) {
+    this.accessLog = new AccessLog(random, accessSink);
+  }
 
   /** The generation new requests take. */
   get current(): Generation {
@@ -48,8 +54,10 @@ export class DataPath implements SessionHost {
     return this.stopping !== null;
   }
 
-  configure(config: WorkerConfig, place?: WorkerPlace): void {
+  /** `node`: the node's name, for the access log's lines. */
+  configure(config: WorkerConfig, place?: WorkerPlace, node?: string): void {
     if (place) this.place = place;
+    this.accessLog.configure(config.access_log, node);
     const names = new Set(config.backends.map((b) => b.name));
     for (const [name, b] of this.backends) if (!names.has(name)) (b.clearPools(), this.backends.delete(name));
     for (const def of config.backends) {
@@ -84,7 +92,7 @@ export class DataPath implements SessionHost {
       }
       backends[name] = b.counters;
     }
-    return structuredClone({ frontends: Object.fromEntries(this.frontendCounters), backends });
+    return structuredClone({ frontends: Object.fromEntries(this.frontendCounters), backends, accessLogDropped: this.accessLog.dropped });
   }
 
   /** Stop listening and taking requests; resolves when every client connection ended, or at the grace, when the rest are closed. */
@@ -97,6 +105,7 @@ export class DataPath implements SessionHost {
         if (this.housekeeping) clearInterval(this.housekeeping);
         this.housekeeping = null;
         for (const b of this.backends.values()) b.clearPools();
+        this.accessLog.flush();
         resolve();
       };
       const timer = setTimeout(() => {
@@ -197,6 +206,7 @@ export class DataPath implements SessionHost {
       stick.push(...b.balancer.stickChanges());
     }
     if (stick.length) this.post({ type: "stick", entries: stick });
+    this.accessLog.flush();
   }
 }
 

@@ -15,6 +15,7 @@
  * answer is awaited or flows. After a 101 the connection is a Tunnel.
  */
 import type { Server } from "../balance/balancer.ts";
+import type { Termination } from "./access.ts";
 import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, type Header, type HeadLimits, type RequestHead, type ResponseHead } from "../http/index.ts";
 import type { Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
@@ -51,6 +52,21 @@ export function cookieValue(headers: readonly Header[], name: string): string | 
     }
   }
   return undefined;
+}
+
+/** Why the proxy answered `status` itself (x: the exchange, when the request was read). */
+function proxyAnswered(status: number, x: Exchange | null): Termination {
+  switch (status) {
+    case 408:
+      return "request_timeout";
+    case 502:
+      return x?.conn ? "bad_response" : "server_closed";
+    case 503:
+      return x?.server ? "connect_failed" : "no_server";
+    case 504:
+      return "server_timeout";
+  }
+  return "bad_request";
 }
 
 function headerGetter(head: RequestHead): (name: string) => string | undefined {
@@ -97,6 +113,10 @@ interface Exchange {
   startedAt: number;
   /** The client connection stays open after this answer. */
   keepClient: boolean;
+  /** The access log has a line for it. */
+  logged: boolean;
+  /** Bytes sent to the client (the access log's). */
+  bytesOut: number;
 }
 
 export class HttpSession implements ConnOwner, Timed, Waiter, Session {
@@ -175,11 +195,11 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const backend = gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
     const cookie = backend.def.cookie !== undefined ? cookieValue(req.headers, backend.def.cookie) : undefined;
     const proto = fe.def.certificates.length ? "https" : "http";
-    const head = writeRequestHead(req, { client: { address: this.peer.address, port: this.peer.port }, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded });
+    const head = writeRequestHead(req, { client: { address: this.peer.address, port: this.peer.port }, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded, dropCookie: backend.def.cookie });
     const reqBody = new BodyFramer(req.body, this.limits.maxHeaderBytes);
     const rest = buf.length > req.headBytes ? buf.subarray(req.headBytes) : null;
     this.inbuf = null;
-    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: performance.now(), keepClient: false };
+    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: performance.now(), keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
     this.x = x;
     this.phase = Phase.Exchange;
     this.deadline = this.dp.deadlines.after(this.fe.ms.client);
@@ -307,11 +327,10 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     x.res = res;
     if (res.status === 101 && res.upgrade !== undefined && x.req.upgrade !== undefined) return this.upgrade(x, res, rest);
     x.keepClient = x.req.keepAlive && res.body.kind !== "close" && !this.winding;
-    const add: Header[] = [];
     const cookieName = x.backend.def.cookie;
-    if (cookieName !== undefined && x.cookie !== server.cookie) add.push(["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]);
+    const insert = cookieName !== undefined && x.cookie !== server.cookie;
     x.resBody = new BodyFramer(res.body, this.limits.maxHeaderBytes);
-    const head = writeResponseHead(res, { keepAlive: x.keepClient, clientVersion: x.req.version, ...(add.length ? { add } : {}) });
+    const head = writeResponseHead(res, { keepAlive: x.keepClient, clientVersion: x.req.version, dropSetCookie: cookieName, ...(insert ? { add: [["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]], uncacheable: true } : {}) });
     if (!rest) {
       this.toClient(x, head);
       if (x.resBody.done) this.responseDone(x);
@@ -324,7 +343,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       if (n > 0) this.toClient(x, rest.subarray(0, n));
     }
     if (n < rest.length) x.tainted = true;
-    if (x.resBody.error !== undefined) return this.abort();
+    if (x.resBody.error !== undefined) return this.abort("bad_response");
     if (x.resBody.done) this.responseDone(x);
   }
 
@@ -337,11 +356,12 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const n = body.feed(chunk);
     if (n > 0) this.toClient(x, n === chunk.length ? chunk : chunk.subarray(0, n));
     if (n < chunk.length) x.tainted = true;
-    if (body.error !== undefined) return this.abort();
+    if (body.error !== undefined) return this.abort("bad_response");
     if (body.done) this.responseDone(x);
   }
 
   private toClient(x: Exchange, b: Uint8Array): void {
+    x.bytesOut += b.length;
     if (!this.client.write(b)) x.conn?.pause();
   }
 
@@ -356,6 +376,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   /** Both messages ended: the server's connection to the pool (or closed), the client to its next request (or closed). */
   private finish(x: Exchange): void {
     this.x = null;
+    if (x.logged) this.dp.accessLog.add(this.fe.def.name, this.peer, x, x.res!.status, x.bytesOut);
     const conn = x.conn!;
     const server = x.server!;
     const reusable = !x.tainted && x.res!.keepAlive && x.req.upgrade === undefined && x.backend.def.send_proxy === undefined && x.reqBody.done;
@@ -375,6 +396,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     this.dp.deadlines.delete(this);
     const conn = x.conn!;
     const server = x.server!;
+    if (x.logged) this.dp.accessLog.add(this.fe.def.name, this.peer, x, res.status, x.bytesOut);
     this.client.write(writeResponseHead(res, { keepAlive: true, clientVersion: x.req.version }));
     if (rest) this.client.write(rest);
     const early = this.inbuf;
@@ -401,7 +423,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     if (c === this.client) {
       // The client will send nothing more: an idle connection closes; a request in flight gets its answer, then the connection closes.
       if (this.phase === Phase.Head) return this.close();
-      if (this.x && !this.x.reqBody.done) return this.abort();
+      if (this.x && !this.x.reqBody.done) return this.abort("client_abort");
       if (this.x) this.x.keepClient = false;
       this.winding = true;
       return;
@@ -425,9 +447,9 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
         x.keepClient = false;
         return this.responseDone(x);
       }
-      return this.abort();
+      return this.abort("server_abort");
     }
-    if (x.res) return this.abort();
+    if (x.res) return this.abort("server_abort");
     c.abort();
     x.conn = null;
     const nothingYet = x.resBuf === null;
@@ -447,11 +469,13 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     this.dp.deadlines.delete(this);
     const x = this.x;
     this.x = null;
-    if (x) this.dropExchange(x);
+    if (x) this.dropExchange(x, x.res?.status ?? null, "client_abort");
     this.dp.clientClosed(this.fe, this);
   }
 
-  private dropExchange(x: Exchange): void {
+  /** An exchange that did not end normally: its access log line says why, then its server's slot and connection go. */
+  private dropExchange(x: Exchange, status: number | null, why: Termination): void {
+    if (x.logged) this.dp.accessLog.add(this.fe.def.name, this.peer, x, status, x.bytesOut, why);
     if (x.queued) this.dp.cancel(x.backend, this);
     x.connector?.cancel();
     x.conn?.abort();
@@ -470,17 +494,21 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       return this.fail(504);
     }
     if (x && !x.conn && !x.queued) return this.fail(503);
-    this.abort();
+    this.abort(x?.res ? "server_timeout" : "client_timeout");
   }
 
   /** Answer with the proxy's own error page (unless an answer began) and close. */
   private fail(status: number): void {
     const x = this.x;
     this.x = null;
-    if (x) this.dropExchange(x);
-    if (!x?.res) {
+    const answer = x?.res ? null : errorAnswer(status);
+    if (x) {
+      if (answer) x.bytesOut += answer.length;
+      this.dropExchange(x, x.res?.status ?? status, proxyAnswered(status, x));
+    } else if (this.dp.accessLog.sampled()) this.dp.accessLog.add(this.fe.def.name, this.peer, null, status, answer!.length, proxyAnswered(status, null));
+    if (answer) {
       countStatus(this.fe.counters, status);
-      this.client.write(errorAnswer(status));
+      this.client.write(answer);
     }
     this.close();
   }
@@ -496,10 +524,11 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     if (this.phase === Phase.Head && !this.inbuf) this.close();
   }
 
-  abort(): void {
+  /** Cut the client's connection (why: for the access log; a stop's grace ended when not said). */
+  abort(why: Termination = "stopped"): void {
     const x = this.x;
     this.x = null;
-    if (x) this.dropExchange(x);
+    if (x) this.dropExchange(x, x.res?.status ?? null, why);
     this.phase = Phase.Done;
     this.client.abort();
   }

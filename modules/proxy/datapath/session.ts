@@ -5,6 +5,7 @@
  * session imports the data path itself.
  */
 import type { Outcome, Server } from "../balance/balancer.ts";
+import type { AccessLog } from "./access.ts";
 import type { Waiter } from "./backends.ts";
 import type { Deadlines } from "./clock.ts";
 import type { BackendRt, FrontendRt, Generation } from "./generation.ts";
@@ -34,6 +35,8 @@ export interface Session {
 
 export interface SessionHost {
   readonly deadlines: Deadlines;
+  /** The worker's access log: whether a request gets a line, and the line. */
+  readonly accessLog: AccessLog;
   /** The generation new requests take. */
   readonly current: Generation;
   /** A client connection ended (its session says so once). */

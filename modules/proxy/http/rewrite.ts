@@ -28,6 +28,13 @@ export interface ForwardEdits {
   forwardedPort?: boolean;
   /** More fields to send. */
   add?: Header[];
+  /**
+   * A cookie taken out of the Cookie fields (the stickiness cookie, HAProxy's
+   * `indirect`): the other cookies are kept as sent, a field left with none is
+   * dropped, and once one field held it the Cookie fields go after the others,
+   * in their order.
+   */
+  dropCookie?: string;
 }
 
 export interface ReplyEdits {
@@ -37,6 +44,14 @@ export interface ReplyEdits {
   clientVersion: HttpVersion;
   /** More fields to send (a stickiness cookie's Set-Cookie). */
   add?: Header[];
+  /** Set-Cookie fields of this cookie are dropped (the server's own stickiness cookie, which the proxy inserts). */
+  dropSetCookie?: string;
+  /**
+   * HAProxy's `nocache`: `Cache-Control: private` is added (after the other
+   * fields, as HAProxy does) unless a Cache-Control field already keeps
+   * shared caches from storing the answer (private, no-cache or no-store).
+   */
+  uncacheable?: boolean;
 }
 
 /** Fields a Connection option cannot drop: they frame or route the message. */
@@ -58,7 +73,7 @@ export function forwardedNode(address: string, port?: number): string {
 
 const MAPPED_V4 = "::ffff:";
 /** An IPv4-mapped IPv6 address in dotted form as its IPv4 address; any other as it is. */
-const unmapped = (address: string) => (address.startsWith(MAPPED_V4) && address.includes(".") ? address.slice(MAPPED_V4.length) : address);
+export const unmapped = (address: string) => (address.startsWith(MAPPED_V4) && address.includes(".") ? address.slice(MAPPED_V4.length) : address);
 
 /** Whether the header at `i` is hop-by-hop: by its id, or named by a Connection option. */
 function hopByHop(head: MessageHead, i: number, id: number, keepUpgrade: boolean, listed: Set<string> | undefined): boolean {
@@ -121,10 +136,11 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
   const fwd: string[] = [];
   let trailers = false;
   let length = false;
+  const cookies = edits.dropCookie !== undefined ? withoutCookie(head, edits.dropCookie) : null;
   for (let i = 0; i < head.headers.length; i++) {
     const id = head.fieldIds[i]!;
     const value = head.headers[i]![1];
-    let k = !hopByHop(head, i, id, head.upgrade !== undefined, listed);
+    let k = !hopByHop(head, i, id, head.upgrade !== undefined, listed) && !cookies?.fields.has(i);
     if (id === FIELD.te && value.toLowerCase().split(",").some((coding) => coding.trim() === "trailers")) trailers = true;
     else if (id === FIELD.contentLength) {
       k = !length;
@@ -155,6 +171,7 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
     fwd.push(element);
     added += line("Forwarded", fwd.join(", "));
   }
+  if (cookies) for (const v of cookies.values) added += line("Cookie", v);
   added += addedLines(edits.add);
   let startLine: string | undefined;
   if (head.absolute) startLine = `${head.method} ${head.path}${head.target.includes("?") ? `?${head.query}` : ""} HTTP/${head.version}\r\n`;
@@ -167,13 +184,16 @@ export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer
   const keep: boolean[] = new Array(head.headers.length);
   const switching = head.status === 101 && head.upgrade !== undefined;
   let length = false;
+  /** Nothing to add for `uncacheable`: not asked, or a Cache-Control field already says so. */
+  let shielded = !edits.uncacheable;
   for (let i = 0; i < head.headers.length; i++) {
     const id = head.fieldIds[i]!;
     let k = !hopByHop(head, i, id, switching, listed);
     if (id === FIELD.contentLength) {
       k = !length;
       length = true;
-    }
+    } else if (edits.dropSetCookie !== undefined && isField(head, i, "set-cookie") && pairName(head.headers[i]![1]) === edits.dropSetCookie) k = false;
+    else if (!shielded && isField(head, i, "cache-control")) shielded = keepsFromSharedCaches(head.headers[i]![1]);
     keep[i] = k;
   }
   let added = "";
@@ -181,8 +201,54 @@ export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer
   else if (!edits.keepAlive) added = "Connection: close\r\n";
   else if (edits.clientVersion === "1.0") added = "Connection: keep-alive\r\n";
   added += addedLines(edits.add);
+  if (!shielded) added += "Cache-Control: private\r\n";
   const startLine = head.version === "1.1" ? undefined : `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
   return assemble(head, startLine, keep, added);
+}
+
+const isField = (head: MessageHead, i: number, lower: string): boolean => {
+  const name = head.headers[i]![0];
+  return name.length === lower.length && name.toLowerCase() === lower;
+};
+
+/** The name of a `NAME=value` pair (a cookie, a Cache-Control directive), white space around it aside. */
+const pairName = (pair: string): string => {
+  const eq = pair.indexOf("=");
+  return (eq < 0 ? pair : pair.slice(0, eq)).trim();
+};
+
+const SHARED_CACHE_DENIED = new Set(["private", "no-cache", "no-store"]);
+
+/** Whether a Cache-Control value has a directive that keeps shared caches from storing the answer (RFC 9111 §5.2.2). */
+function keepsFromSharedCaches(value: string): boolean {
+  for (const d of value.split(",")) if (SHARED_CACHE_DENIED.has(pairName(d).toLowerCase())) return true;
+  return false;
+}
+
+/**
+ * The Cookie fields without cookie `name`: null when none holds it; else the
+ * indexes of every Cookie field (dropped where they are) and the values to
+ * send instead, in order, each cookie kept as sent (a field left empty goes).
+ */
+function withoutCookie(head: MessageHead, name: string): { fields: Set<number>; values: string[] } | null {
+  let held = false;
+  const fields = new Set<number>();
+  const values: string[] = [];
+  for (let i = 0; i < head.headers.length; i++) {
+    if (!isField(head, i, "cookie")) continue;
+    fields.add(i);
+    const value = head.headers[i]![1];
+    const pairs = value.split(";");
+    const kept = pairs.filter((p) => pairName(p) !== name);
+    if (kept.length === pairs.length) {
+      values.push(value);
+      continue;
+    }
+    held = true;
+    const rest = kept.join(";").trimStart();
+    if (rest !== "") values.push(rest);
+  }
+  return held ? { fields, values } : null;
 }
 
 /** A head of the proxy's own (an error page's, a 100 Continue): status line, fields, CRLF. */

@@ -15,7 +15,7 @@ import { DOUBLE_CHANNEL, REFUSED_ADDRESS, type Order, type Report } from "./doub
 declare const self: Worker;
 
 const channel = new BroadcastChannel(DOUBLE_CHANNEL);
-let stats: WorkerStats = { frontends: {}, backends: {} };
+let stats: WorkerStats = { frontends: {}, backends: {}, accessLogDropped: 0 };
 const tell = (m: FromWorker) => self.postMessage(m);
 
 channel.onmessage = (e) => {

@@ -26,6 +26,7 @@ const stopped = (threads: readonly number[]) => waitFor("the threads stopped", (
 const counters = (requests: number): WorkerStats => ({
   frontends: { www: { connections: requests, active: 1, requests, status: { "1xx": 0, "2xx": requests, "3xx": 0, "4xx": 0, "5xx": 0 }, refused: 0 } },
   backends: { web: { queued: 0, queueFull: 0, queueTimeouts: 0, retries: 1, redispatches: 0, servers: { "web/127.0.0.1:8080": { requests, active: 1, errors: 0, latencyMs: [requests] } } } },
+  accessLogDropped: requests,
 });
 
 describe("the proxy's workers", () => {
@@ -39,6 +40,7 @@ describe("the proxy's workers", () => {
       const first = configured(1, before);
       expect(first.length).toBe(2);
       expect(first.map((t) => doubles.of(t, "configure")[0]!.worker).sort((a, b) => a!.index - b!.index)).toEqual([{ index: 0, count: 2 }, { index: 1, count: 2 }]);
+      expect(first.map((t) => doubles.of(t, "configure")[0]!.node)).toEqual(["alpha", "alpha"]);
       const config = doubles.of(first[0]!, "configure")[0]!.config;
       expect(config.frontends.map((f) => [f.name, f.bind, f.certificates])).toEqual([["www", ["127.0.0.1:18080"], []]]);
       expect(config.backends.map((b) => [b.name, b.servers])).toEqual([
@@ -102,6 +104,7 @@ describe("the proxy's workers", () => {
       expect(metrics).toContain('tandem_proxy_server_response_ms_bucket{backend="web",server="web/127.0.0.1:8080",le="1"} 12');
       expect(metrics).toContain('tandem_proxy_server_response_ms_bucket{backend="web",server="web/127.0.0.1:8080",le="+Inf"} 12');
       expect(metrics).toContain('tandem_proxy_frontend_active{frontend="www"} 2');
+      expect(metrics).toContain("tandem_proxy_access_log_dropped_total 12");
 
       const entry = { backend: "web", key: "198.18.5.1", server: "web/127.0.0.1:8080", seenAt: Date.now() };
       doubles.order({ thread: a, type: "say", message: { type: "stick", entries: [entry] } });

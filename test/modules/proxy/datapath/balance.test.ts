@@ -62,6 +62,26 @@ test("cookie: the answer sets a cookie naming the server (not its address), and 
   expect(new Set(free)).toEqual(new Set(["a", "b"]));
 });
 
+test("cookie insert indirect nocache: the server never sees the stickiness cookie and sees the others as sent; an inserted cookie comes with Cache-Control: private unless the answer has its own; the server's own SRV cookie is dropped", async () => {
+  const cached = (seen: { target: string }) => (seen.target === "/cached" ? [["Cache-Control", "no-store"] as [string, string]] : []);
+  const a = await backend("a", { answer: (seen) => ({ headers: [...cached(seen), ["Set-Cookie", "SRV=from-the-server"], ["Set-Cookie", "app=1"]] }) });
+  const { url } = await proxy([{ name: "be", servers: [{ port: a.port }], cookie: "SRV" }]);
+  const first = await fetch(`${url}/`, { headers: { Cookie: "z=9;  y=\"q r\"" } });
+  expect(first.headers.getSetCookie()).toEqual(["app=1", expect.stringMatching(/^SRV=[0-9a-f]+; Path=\/$/)]);
+  expect(first.headers.get("cache-control")).toBe("private");
+  const sticky = first.headers.getSetCookie()[1]!.split(";")[0]!;
+  const again = await fetch(`${url}/`, { headers: { Cookie: `a=1; ${sticky}; b=2` } });
+  expect(again.headers.getSetCookie()).toEqual(["app=1"]);
+  expect(again.headers.get("cache-control")).toBeNull();
+  await fetch(`${url}/`, { headers: { Cookie: sticky } });
+  // A client with a stale cookie gets a new one; the server's Cache-Control is left alone.
+  const stale = await fetch(`${url}/cached`, { headers: { Cookie: "SRV=0000" } });
+  expect(stale.headers.getSetCookie()[1]).toBe(first.headers.getSetCookie()[1]!);
+  expect(stale.headers.get("cache-control")).toBe("no-store");
+  const cookies = a.seen.map((s) => s.headers.filter(([n]) => n.toLowerCase() === "cookie").map(([, v]) => v));
+  expect(cookies).toEqual([['z=9;  y="q r"'], ["a=1; b=2"], [], []]);
+});
+
 test("stick on source: one client stays on one server; the entries go to the control side", async () => {
   const a = await backend("a");
   const b = await backend("b");

@@ -80,7 +80,42 @@ describe("requests toward the server", () => {
   });
 });
 
+describe("the stickiness cookie taken out toward the server (indirect)", () => {
+  test("the other cookies go exactly as sent, the Cookie field after the others", () => {
+    expect(forward("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; SRV=abc; b=\"x y\"\r\nX: y\r\n\r\n", { dropCookie: "SRV" })).toBe('GET / HTTP/1.1\r\nHost: a\r\nX: y\r\nCookie: a=1; b="x y"\r\n\r\n');
+    expect(forward("GET / HTTP/1.1\r\nHost: a\r\nCookie: SRV=abc;a=1;b=2\r\n\r\n", { dropCookie: "SRV" })).toBe("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1;b=2\r\n\r\n");
+    expect(forward("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1 ;  SRV = abc\r\n\r\n", { dropCookie: "SRV" })).toBe("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1 \r\n\r\n");
+  });
+
+  test("a Cookie field that held only it is dropped; several Cookie fields keep their order", () => {
+    expect(forward("GET / HTTP/1.1\r\nHost: a\r\nCookie: SRV=abc\r\nX: y\r\n\r\n", { dropCookie: "SRV" })).toBe("GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n");
+    expect(forward("GET / HTTP/1.1\r\nHost: a\r\ncookie: a=1\r\nX: y\r\nCookie: SRV=abc; b=2\r\nCookie: c=3\r\n\r\n", { dropCookie: "SRV" })).toBe("GET / HTTP/1.1\r\nHost: a\r\nX: y\r\nCookie: a=1\r\nCookie: b=2\r\nCookie: c=3\r\n\r\n");
+  });
+
+  test("without it (or with a cookie whose name only starts alike) the head goes byte for byte", () => {
+    const text = "GET / HTTP/1.1\r\nHost: a\r\nCookie: SRVX=1; xSRV=2; a=SRV\r\nX: y\r\n\r\n";
+    expect(forward(text, { dropCookie: "SRV" })).toBe(text);
+  });
+});
+
 describe("responses toward the client", () => {
+  test("nocache: Cache-Control: private added with the inserted cookie, unless a Cache-Control already keeps shared caches out", () => {
+    const out = (text: string) => writeResponseHead(res(text), { keepAlive: true, clientVersion: "1.1", add: [["Set-Cookie", "SRV=s1; Path=/"]], uncacheable: true }).toString("latin1");
+    expect(out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")).toBe("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSet-Cookie: SRV=s1; Path=/\r\nCache-Control: private\r\n\r\n");
+    // A cacheable answer gets it too (HAProxy adds the field beside the server's): max-age with private is for the client alone.
+    expect(out("HTTP/1.1 200 OK\r\nCache-Control: public, max-age=60\r\nContent-Length: 0\r\n\r\n")).toBe("HTTP/1.1 200 OK\r\nCache-Control: public, max-age=60\r\nContent-Length: 0\r\nSet-Cookie: SRV=s1; Path=/\r\nCache-Control: private\r\n\r\n");
+    for (const cc of ["no-cache", "max-age=0, No-Store", "private=\"x\""]) {
+      const text = `HTTP/1.1 200 OK\r\nCache-Control: ${cc}\r\nContent-Length: 0\r\n\r\n`;
+      expect(out(text)).toBe(`HTTP/1.1 200 OK\r\nCache-Control: ${cc}\r\nContent-Length: 0\r\nSet-Cookie: SRV=s1; Path=/\r\n\r\n`);
+    }
+  });
+
+  test("the server's own Set-Cookie of the stickiness cookie is dropped, its other cookies kept", () => {
+    const h = res("HTTP/1.1 200 OK\r\nSet-Cookie: SRV=mine; Path=/\r\nSet-Cookie: session=1\r\nContent-Length: 0\r\n\r\n");
+    expect(writeResponseHead(h, { keepAlive: true, clientVersion: "1.1", dropSetCookie: "SRV" }).toString("latin1")).toBe("HTTP/1.1 200 OK\r\nSet-Cookie: session=1\r\nContent-Length: 0\r\n\r\n");
+  });
+
+
   test("kept alive for an HTTP/1.1 client: as it came, less hop-by-hop fields", () => {
     expect(writeResponseHead(res("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n"), { keepAlive: true, clientVersion: "1.1" }).toString("latin1")).toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
   });
