@@ -17,8 +17,7 @@
  */
 import { write } from "node:fs";
 import type { Random } from "../../../core/random.ts";
-import { unmapped } from "../http/index.ts";
-import type { Peer } from "./session.ts";
+import { unmapped, type ProxyAddress } from "../http/index.ts";
 
 /** Bytes a write carries at most: Linux's PIPE_BUF, below which a write to a pipe is atomic. */
 export const WRITE_BYTES = 4096;
@@ -93,7 +92,7 @@ export class AccessLog {
   }
 
   /** The line of an exchange that ends (x null: a request that could not be read). */
-  add(frontend: string, peer: Peer, x: Logged | null, status: number | null, bytesOut: number, termination?: Termination): void {
+  add(frontend: string, peer: ProxyAddress, x: Logged | null, status: number | null, bytesOut: number, termination?: Termination): void {
     const client = unmapped(peer.address);
     const line = JSON.stringify({
       level: INFO,
