@@ -78,10 +78,12 @@ describe("fuzz: the config loader (parseConfig)", () => {
     TEST_TIMEOUT_MS,
   );
 
-  test("the seeds are valid configs: the three examples and the imports of Heartbeat's and ldirectord's files", () => {
+  test("the seeds are valid configs: the four examples and the imports of Heartbeat's, ldirectord's and HAProxy's files", () => {
     for (const s of EXAMPLE_TEXTS) expect(parseConfig(s, "seed.toml", MODULES).ok).toBe(true);
-    expect(EXAMPLE_TEXTS.length).toBe(3);
-    expect(IMPORTED.length).toBeGreaterThanOrEqual(3);
+    expect(EXAMPLE_TEXTS.length).toBe(4);
+    // Heartbeat's two setups, ldirectord's file, one of keepalived's three (the others leave TODOs), and the eight
+    // haproxy.cfg but quoted.cfg (its host-name server is a TODO).
+    expect(IMPORTED.length).toBe(11);
   });
 });
 
