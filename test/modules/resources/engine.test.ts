@@ -623,3 +623,68 @@ describe("coordinator engine: what a peer may not impose", () => {
   });
 });
 
+
+describe("coordinator engine: a transition not yet confirmed", () => {
+  /** db = dbip on alpha; a move to bravo: alpha stops it and sends bravo its start, which is not delivered yet. */
+  function moveUnconfirmed() {
+    const h = new Harness(["alpha", "bravo"], config([resource("dbip")], [group("db", ["dbip"], { preferredNode: "alpha" })]));
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.settle(active);
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "db", node: "bravo", until: null } });
+    h.deliver();
+    h.complete("alpha", "dbip");
+    active.get("alpha")!.delete("dbip");
+    expect(h.outbox.some((m) => m.message.type === "transition" && m.message.actions.some((a) => a.id === "start:dbip@bravo"))).toBe(true);
+    return { h, active };
+  }
+
+  test("the DC plans nothing against a start it sent until the peer reports past the basis (pair seed 1572: the move cleared while bravo's start was on its way)", () => {
+    const { h, active } = moveUnconfirmed();
+    h.feed("alpha", { type: "admin", command: { op: "clear", group: "db" } });
+    expect(h.node("alpha").ran("start")).toEqual(["start dbip"]);
+    h.settle(active);
+    expect(h.node("bravo").ran("start")).toEqual(["start dbip"]);
+    expect(h.node("alpha").ran("start")).toEqual(["start dbip", "start dbip"]);
+    expect([...active.get("alpha")!]).toEqual(["dbip"]);
+    expect([...active.get("bravo")!]).toEqual([]);
+  });
+
+  test("a start lost on the way is sent again, unchanged, until the peer performs it or reports past its basis", () => {
+    const { h, active } = moveUnconfirmed();
+    h.lose();
+    h.feed("alpha", { type: "admin", command: { op: "clear", group: "db" } });
+    h.advance(RESEND_MS);
+    const last = transitionsFrom(h, "alpha").at(-1)!;
+    expect(last.actions.filter((a) => a.kind !== "monitor")).toEqual([expect.objectContaining({ id: "start:dbip@bravo" })]);
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(["dbip"]);
+    expect([...active.get("bravo")!]).toEqual([]);
+  });
+
+  test("a peer lost while a start to it is unconfirmed: the DC takes over and never sends that start again; the peer, quorate again, does not perform the one it kept", () => {
+    const { h, active } = moveUnconfirmed();
+    h.setQuorum("bravo", false);
+    h.deliver();
+    expect(h.node("bravo").ran("start")).toEqual([]);
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    expect(h.node("alpha").ran("start")).toEqual(["start dbip", "start dbip"]);
+    h.complete("alpha", "dbip");
+    active.get("alpha")!.add("dbip");
+
+    // Back: bravo reports the seq the start was planned from; the move sends db there, after alpha's stop.
+    h.restore("alpha", "bravo");
+    h.setQuorum("bravo", true);
+    h.see("alpha", "bravo", "up");
+    h.advance(RESEND_MS);
+    h.deliver();
+    expect(h.node("alpha").state.peers.bravo!.stale).toBe(false);
+    expect(h.node("alpha").runningOf("dbip", "stop")).toBeDefined();
+    expect(h.node("bravo").ran("start")).toEqual([]);
+    h.settle(active);
+    expect(h.node("bravo").ran("start")).toEqual(["start dbip"]);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect([...active.get("bravo")!]).toEqual(["dbip"]);
+  });
+});
