@@ -150,7 +150,10 @@ interface Peer {
   status: MemberStatus;
   incarnation: number | null;
   report: Report | null;
-  /** Back up after being lost, same process: its report may be older than what it did meanwhile; not planned from until it sends one again. */
+  /**
+   * Its report may be older than what it did meanwhile; not planned from until it sends one again: back up after
+   * being lost (same process), or not up while this node had no quorum (it may have had quorum without this node).
+   */
   stale: boolean;
 }
 
@@ -396,6 +399,10 @@ function membership(s: State, view: ClusterView): boolean {
     if (peer.status === "up" && s.fence[peer.name]?.state === "fenced") delete s.fence[peer.name];
     if (peer.status === "up" && s.fencingNow === peer.name) s.fenceOutrun = true;
   }
+  // Without quorum this node cannot tell what a peer it does not see does: that peer may hold quorum without it and
+  // start anything. Its report says nothing of that, so it is stale: unknown to the policy (fenced before a takeover,
+  // with fencing) until the peer reports again.
+  if (!view.quorate) for (const peer of Object.values(s.peers)) if (peer.status !== "up") peer.stale = true;
   return cameUp;
 }
 

@@ -937,6 +937,21 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
     );
   }
 
+  // Seeds past the default ranges that once failed, each with what it found; each run in every npm test.
+  const REGRESSIONS: Array<[Family, number, string]> = [
+    ["pair", 1572, "the DC started dbip from bravo's last report while the start it had sent bravo was on its way"],
+    ["pair", 625, "with an earlier fix of 1572: the DC sent a start again to a peer back from a partition, planned before its takeover"],
+    ["watchdog", 534, "bravo, quorate again while alpha was lost, took web over from a report alpha sent before bravo was cut off"],
+  ];
+  for (const [family, seed, found] of REGRESSIONS) {
+    test(`regression: ${family} seed ${seed} (${found})`, async () => {
+      const name = `${family}: invariants hold over many seeds`;
+      await forEachSeedAsync({ test: name, file: import.meta.path, seeds: 1 }, async (s) => {
+        await scenario(s, family);
+      }, { SIM_SEED: String(seed) });
+    }, 60_000);
+  }
+
   test("a seed replays to the same trace", async () => {
     const trace = async (family: Family) => (await scenario(7, family)).world.trace.join("\n");
     for (const family of FAMILIES) expect(await trace(family)).toBe(await trace(family));

@@ -432,6 +432,27 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("alpha").of("fence")).toHaveLength(1);
   });
 
+  test("quorum regained with a peer still lost: what it ran is unknown (it may have held quorum meanwhile), so it is fenced before a takeover (watchdog seed 534)", () => {
+    const { h, active } = running("bravo", { fencing: true });
+    // bravo is cut off: it loses quorum and stops web; alpha, quorate with the arbiter, fences it and takes web over.
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.see("alpha", "bravo", "down");
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+    expect([...active.get("bravo")!]).toEqual([]);
+    // alpha freezes, holding web; bravo gets the arbiter's vote. Its last report from alpha says web stopped there.
+    expect(h.node("bravo").state.peers.alpha!.report!.states.ip).toBe("stopped");
+    const starts = h.node("bravo").ran("start").length;
+    h.setQuorum("bravo", true);
+    expect(h.node("bravo").of("fence")).toEqual([{ type: "fence", node: "alpha" }]);
+    expect(h.node("bravo").ran("start")).toHaveLength(starts);
+    h.feed("bravo", { type: "fenced", node: "alpha", ok: true, message: "" });
+    expect(h.node("bravo").ran("start").slice(starts)).toEqual(["start ip"]);
+  });
+
   /** alpha (DC) loses bravo and fences it; a new process of bravo comes up before the fence answers. */
   const backDuringFence = (h: ReturnType<typeof running>["h"]) => {
     h.cut("alpha", "bravo");
