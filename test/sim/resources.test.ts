@@ -72,8 +72,9 @@
  *    - watchdog: no window at all either. Moreover, what a member ran when a
  *      fault took it away is started elsewhere, while the starting node does
  *      not see it up and its last report does not say it stopped there, only
- *      twice the watchdog timeout after the fault (with a wait of 0.5 or 1.5
- *      timeouts, seeds fail: split brain, or this check).
+ *      twice the watchdog timeout after the fault (the first, for a member
+ *      that a later fault finds frozen, off or cut off already; with a wait
+ *      of 0.5 or 1.5 timeouts, seeds fail: split brain, or this check).
  * 2. one agent operation at a time per resource and machine (a cancelled
  *    monitor aside), and never a start of what is active there already;
  * 3. convergence: settleBound() after every fault was undone (every machine
