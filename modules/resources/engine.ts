@@ -150,7 +150,10 @@ interface Peer {
   status: MemberStatus;
   incarnation: number | null;
   report: Report | null;
-  /** Back up after being lost, same process: its report may be older than what it did meanwhile; not planned from until it sends one again. */
+  /**
+   * Its report may be older than what it did meanwhile; not planned from until it sends one again: back up after
+   * being lost (same process), or not up while this node had no quorum (it may have had quorum without this node).
+   */
   stale: boolean;
 }
 
@@ -179,7 +182,17 @@ export interface State {
   /** As DC: the transition last sent, and the last seq given (it only rises). As follower: the DC's last one and who sent it. */
   sent: Transition | null;
   tseq: number;
-  /** `done`: the ids of its actions this node has run; a transition's action runs once. */
+  /**
+   * As DC, per peer: the starts and stops sent to it in transitions planned from its report `basis`, by its
+   * process `incarnation`. Until it reports past that seq it may be performing any of them, so they count as
+   * under way there (as its report's `pending`) and are sent again, unchanged; they are forgotten once it
+   * reports past the basis, or is lost (then it has lost quorum, and with it the transition: see `received`).
+   */
+  unconfirmed: Record<string, { incarnation: number | null; basis: number; actions: WireAction[] }>;
+  /**
+   * `done`: the ids of its actions this node has run; a transition's action runs once. Kept only while this
+   * node has quorum and takes its sender as DC: one taken in before is never performed after.
+   */
   received: { from: string; incarnation: number | null; t: Transition; done: string[] } | null;
   lastReportAt: number;
   lastTransitionAt: number;
@@ -214,6 +227,7 @@ export function initialState(p: CoordParams, admin?: AdminState): State {
     fenceOutrun: false,
     sent: null,
     tseq: 0,
+    unconfirmed: {},
     received: null,
     lastReportAt: -Infinity,
     lastTransitionAt: -Infinity,
@@ -323,6 +337,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   }
 
   if (expire(s)) bump();
+  forgetConfirmed(s);
   forgetFailedFences(s);
   if (applyCleanups(s, event)) bump();
   decide(s, fx, event, bump);
@@ -384,6 +399,10 @@ function membership(s: State, view: ClusterView): boolean {
     if (peer.status === "up" && s.fence[peer.name]?.state === "fenced") delete s.fence[peer.name];
     if (peer.status === "up" && s.fencingNow === peer.name) s.fenceOutrun = true;
   }
+  // Without quorum this node cannot tell what a peer it does not see does: that peer may hold quorum without it and
+  // start anything. Its report says nothing of that, so it is stale: unknown to the policy (fenced before a takeover,
+  // with fencing) until the peer reports again.
+  if (!view.quorate) for (const peer of Object.values(s.peers)) if (peer.status !== "up") peer.stale = true;
   return cameUp;
 }
 
@@ -461,6 +480,14 @@ function expire(s: State): boolean {
     changed = true;
   }
   return changed;
+}
+
+/** Unconfirmed actions of a peer that reported past their basis, is no longer up, or is a new process: it will not perform them. */
+function forgetConfirmed(s: State): void {
+  for (const [name, u] of Object.entries(s.unconfirmed)) {
+    const peer = s.peers[name];
+    if (!peer || peer.status !== "up" || peer.incarnation !== u.incarnation || (peer.report?.seq ?? 0) > u.basis) delete s.unconfirmed[name];
+  }
 }
 
 /**
@@ -586,7 +613,7 @@ export function clusterInput(s: State): ClusterInput {
     nodes.push({ name, membership: policyMembership(peer), standby: standby.has(name) || (peer.report?.leaving ?? false), fence });
     const rep = freshReport(peer);
     if (rep) {
-      put(name, withPending(rep.states, rep.pending, inFlight));
+      put(name, withPending(rep.states, [...rep.pending, ...(s.unconfirmed[name]?.actions.map((a) => a.resource) ?? [])], inFlight));
       failures.push(...rep.failures.map((f) => ({ ...f, node: name })));
     }
   }
@@ -625,11 +652,15 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
     event("resources.dc", { dc, was: s.dc });
     s.dc = dc;
     s.sent = null;
+    s.received = null;
   }
   const self = s.p.self;
   const alone = !s.quorate || s.phase !== "running";
-  // Alone, this node sends no transition; with quorum back, it sends one afresh.
-  if (alone) s.sent = null;
+  // Alone, this node sends no transition, and forgets the DC's: with quorum back, each is sent afresh.
+  if (alone) {
+    s.sent = null;
+    s.received = null;
+  }
   let mine: WireAction[] | null = null;
   if (s.phase !== "running") {
     mine = plan(leavingInput(s)).actions.filter((a) => a.after.length === 0 && a.node === self && a.kind === "stop").map(wire);
@@ -643,8 +674,9 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
     mine = ready.filter((a) => a.node === self && a.kind !== "fence" && (!alone || a.kind === "stop" || a.kind === "monitor")).map(wire);
     if (!alone) {
       for (const f of ready.filter((a) => a.kind === "fence")) fence(s, f, fx);
-      const t: Transition = { type: "transition", seq: s.tseq + 1, basis: basis(s), actions: ready.filter((a) => a.node !== self && a.kind !== "fence").map(wire) };
+      const t: Transition = { type: "transition", seq: s.tseq + 1, basis: basis(s), actions: withUnconfirmed(s, ready.filter((a) => a.node !== self && a.kind !== "fence").map(wire)) };
       if (!s.sent || JSON.stringify([s.sent.basis, s.sent.actions]) !== JSON.stringify([t.basis, t.actions])) {
+        unconfirm(s, t);
         s.sent = t;
         s.tseq = t.seq;
         fx.push({ type: "send", message: t });
@@ -673,6 +705,27 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
 
 function wire(a: Action): WireAction {
   return { id: a.id, kind: a.kind as WireAction["kind"], resource: a.resource!, node: a.node, intervalMs: a.intervalMs ?? 0, timeoutMs: a.timeoutMs ?? 0 };
+}
+
+/** The plan's actions for the peers, each peer's unconfirmed starts and stops instead of what the plan says of their resources there. */
+function withUnconfirmed(s: State, actions: WireAction[]): WireAction[] {
+  const held = (a: WireAction) => s.unconfirmed[a.node]?.actions.some((u) => u.resource === a.resource) ?? false;
+  return [...actions.filter((a) => !held(a)), ...Object.values(s.unconfirmed).flatMap((u) => u.actions)];
+}
+
+/**
+ * A transition sent: its starts and stops are unconfirmed on their nodes until those report past its basis.
+ * Not on a node without a basis (0: no report since it came back), which performs nothing.
+ */
+function unconfirm(s: State, t: Transition): void {
+  for (const a of t.actions) {
+    const peer = s.peers[a.node];
+    const from = t.basis[a.node];
+    if (a.kind === "monitor" || !peer || !from) continue;
+    const u = s.unconfirmed[a.node];
+    if (!u || u.basis !== from || u.incarnation !== peer.incarnation) s.unconfirmed[a.node] = { incarnation: peer.incarnation, basis: from, actions: [a] };
+    else if (!u.actions.some((x) => x.id === a.id)) u.actions.push(a);
+  }
 }
 
 function basis(s: State): Record<string, number> {

@@ -43,7 +43,8 @@ export function replayCommand(run: SeedRun, seed: number): string {
 }
 
 /**
- * Run `fn` for seeds 1..run.seeds (SIM_SEEDS=N runs 1..N; SIM_SEED=N runs only N).
+ * Run `fn` for seeds 1..run.seeds (SIM_SEEDS=N runs 1..N; SIM_FIRST=K starts at K instead, so a long
+ * run goes in chunks; SIM_SEED=N runs only N).
  * Stops at the first failing seed and throws an error naming it, with the
  * command that replays it; the original error is its `cause`.
  * Returns the seeds that ran.
@@ -76,7 +77,8 @@ export async function forEachSeedAsync(run: SeedRun, fn: (seed: number) => Promi
 function seedsOf(run: SeedRun, env: Record<string, string | undefined>): number[] {
   const only = envInt("SIM_SEED", env);
   const count = envInt("SIM_SEEDS", env) ?? run.seeds;
-  return only !== null ? [only] : Array.from({ length: count }, (_, i) => i + 1);
+  const first = envInt("SIM_FIRST", env) ?? 1;
+  return only !== null ? [only] : Array.from({ length: Math.max(0, count - first + 1) }, (_, i) => first + i);
 }
 
 function seedFailed(run: SeedRun, seed: number, err: unknown): Error {

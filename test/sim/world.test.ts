@@ -397,9 +397,10 @@ describe("nodes", () => {
 describe("forEachSeed", () => {
   const run = { test: "a scenario (x)", file: `${process.cwd()}/test/sim/x.test.ts`, seeds: 20 };
 
-  test("runs seeds 1..n, or SIM_SEEDS of them, or only SIM_SEED", () => {
+  test("runs seeds 1..n, or SIM_SEEDS of them (from SIM_FIRST), or only SIM_SEED", () => {
     expect(forEachSeed(run, () => {}, {})).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(forEachSeed(run, () => {}, { SIM_SEEDS: "3" })).toEqual([1, 2, 3]);
+    expect(forEachSeed(run, () => {}, { SIM_FIRST: "301", SIM_SEEDS: "303" })).toEqual([301, 302, 303]);
     expect(forEachSeed(run, () => {}, { SIM_SEED: "17", SIM_SEEDS: "3" })).toEqual([17]);
     expect(() => forEachSeed(run, () => {}, { SIM_SEED: "x" })).toThrow(/SIM_SEED must be a positive integer/);
   });

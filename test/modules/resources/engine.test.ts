@@ -432,6 +432,27 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("alpha").of("fence")).toHaveLength(1);
   });
 
+  test("quorum regained with a peer still lost: what it ran is unknown (it may have held quorum meanwhile), so it is fenced before a takeover (watchdog seed 534)", () => {
+    const { h, active } = running("bravo", { fencing: true });
+    // bravo is cut off: it loses quorum and stops web; alpha, quorate with the arbiter, fences it and takes web over.
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.see("alpha", "bravo", "down");
+    h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+    expect([...active.get("bravo")!]).toEqual([]);
+    // alpha freezes, holding web; bravo gets the arbiter's vote. Its last report from alpha says web stopped there.
+    expect(h.node("bravo").state.peers.alpha!.report!.states.ip).toBe("stopped");
+    const starts = h.node("bravo").ran("start").length;
+    h.setQuorum("bravo", true);
+    expect(h.node("bravo").of("fence")).toEqual([{ type: "fence", node: "alpha" }]);
+    expect(h.node("bravo").ran("start")).toHaveLength(starts);
+    h.feed("bravo", { type: "fenced", node: "alpha", ok: true, message: "" });
+    expect(h.node("bravo").ran("start").slice(starts)).toEqual(["start ip"]);
+  });
+
   /** alpha (DC) loses bravo and fences it; a new process of bravo comes up before the fence answers. */
   const backDuringFence = (h: ReturnType<typeof running>["h"]) => {
     h.cut("alpha", "bravo");
@@ -623,3 +644,68 @@ describe("coordinator engine: what a peer may not impose", () => {
   });
 });
 
+
+describe("coordinator engine: a transition not yet confirmed", () => {
+  /** db = dbip on alpha; a move to bravo: alpha stops it and sends bravo its start, which is not delivered yet. */
+  function moveUnconfirmed() {
+    const h = new Harness(["alpha", "bravo"], config([resource("dbip")], [group("db", ["dbip"], { preferredNode: "alpha" })]));
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.settle(active);
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "db", node: "bravo", until: null } });
+    h.deliver();
+    h.complete("alpha", "dbip");
+    active.get("alpha")!.delete("dbip");
+    expect(h.outbox.some((m) => m.message.type === "transition" && m.message.actions.some((a) => a.id === "start:dbip@bravo"))).toBe(true);
+    return { h, active };
+  }
+
+  test("the DC plans nothing against a start it sent until the peer reports past the basis (pair seed 1572: the move cleared while bravo's start was on its way)", () => {
+    const { h, active } = moveUnconfirmed();
+    h.feed("alpha", { type: "admin", command: { op: "clear", group: "db" } });
+    expect(h.node("alpha").ran("start")).toEqual(["start dbip"]);
+    h.settle(active);
+    expect(h.node("bravo").ran("start")).toEqual(["start dbip"]);
+    expect(h.node("alpha").ran("start")).toEqual(["start dbip", "start dbip"]);
+    expect([...active.get("alpha")!]).toEqual(["dbip"]);
+    expect([...active.get("bravo")!]).toEqual([]);
+  });
+
+  test("a start lost on the way is sent again, unchanged, until the peer performs it or reports past its basis", () => {
+    const { h, active } = moveUnconfirmed();
+    h.lose();
+    h.feed("alpha", { type: "admin", command: { op: "clear", group: "db" } });
+    h.advance(RESEND_MS);
+    const last = transitionsFrom(h, "alpha").at(-1)!;
+    expect(last.actions.filter((a) => a.kind !== "monitor")).toEqual([expect.objectContaining({ id: "start:dbip@bravo" })]);
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(["dbip"]);
+    expect([...active.get("bravo")!]).toEqual([]);
+  });
+
+  test("a peer lost while a start to it is unconfirmed: the DC takes over and never sends that start again; the peer, quorate again, does not perform the one it kept", () => {
+    const { h, active } = moveUnconfirmed();
+    h.setQuorum("bravo", false);
+    h.deliver();
+    expect(h.node("bravo").ran("start")).toEqual([]);
+    h.cut("alpha", "bravo");
+    h.see("alpha", "bravo", "down");
+    expect(h.node("alpha").ran("start")).toEqual(["start dbip", "start dbip"]);
+    h.complete("alpha", "dbip");
+    active.get("alpha")!.add("dbip");
+
+    // Back: bravo reports the seq the start was planned from; the move sends db there, after alpha's stop.
+    h.restore("alpha", "bravo");
+    h.setQuorum("bravo", true);
+    h.see("alpha", "bravo", "up");
+    h.advance(RESEND_MS);
+    h.deliver();
+    expect(h.node("alpha").state.peers.bravo!.stale).toBe(false);
+    expect(h.node("alpha").runningOf("dbip", "stop")).toBeDefined();
+    expect(h.node("bravo").ran("start")).toEqual([]);
+    h.settle(active);
+    expect(h.node("bravo").ran("start")).toEqual(["start dbip"]);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect([...active.get("bravo")!]).toEqual(["dbip"]);
+  });
+});
