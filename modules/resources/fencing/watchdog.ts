@@ -4,9 +4,11 @@
  * (modules/watchdog), a peer that has gone silent has been reset by its own
  * kernel within one watchdog timeout of its last pet, whether it froze,
  * starved or lost quorum while holding exclusive resources. The device
- * therefore "fences" by waiting twice that timeout from when it is asked (the
- * peer was already declared dead, a deadtime after its last word), then
- * answers "fenced". It fences nothing itself: it needs this node's own
+ * therefore "fences" by waiting twice that timeout from when it is asked,
+ * then answers "fenced". It is asked once the peer was declared dead (a
+ * deadtime after its last word) and this node holds quorum: a peer lost while
+ * this node had none is asked about only when quorum returns, so the wait may
+ * start later than the death, never earlier. It fences nothing itself: it needs this node's own
  * watchdog armed (the same [watchdog] section is every member's).
  */
 import type { Clock } from "../../../core/time.ts";
