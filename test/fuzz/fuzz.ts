@@ -25,8 +25,7 @@ const HANG_MS = Number(process.env.FUZZ_HANG_MS ?? 30_000);
 // Inputs up to about a hundred elements by default (fast-check's own default stops near ten); bigger where an arbitrary asks.
 fc.configureGlobal({ baseSize: "medium" });
 
-/** FUZZ_PATH (with the FUZZ_SEED fast-check printed beside it) replays that one counterexample. */
-export const parameters = (runs = RUNS): fc.Parameters<unknown> => ({ numRuns: runs, seed: SEED, ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}) });
+export const parameters = (runs = RUNS): fc.Parameters<unknown> => ({ numRuns: runs, seed: SEED });
 
 const BASE = Date.now();
 const started = new Int32Array(new SharedArrayBuffer(4));
