@@ -27,7 +27,7 @@ import { Tunnel } from "./tunnel.ts";
 
 /** Request bytes kept to send again when a reused connection turns out closed; a longer request is not retried. */
 export const RETRY_KEEP_BYTES = 64 * 1024;
-/** A response's first body bytes up to this go out in one write with its head (a copy); more go in a second write. */
+/** A response's first body bytes up to this go out in one write with its head (a copy) when the edited head does not fit where the server's was; more go in a second write. */
 export const JOIN_HEAD_BYTES = 8 * 1024;
 /** Methods a request may be sent twice with (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
@@ -294,11 +294,12 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
         continue;
       }
       x.resBuf = null;
-      return this.responseHead(x, res, rest);
+      return this.responseHead(x, res, buf, rest);
     }
   }
 
-  private responseHead(x: Exchange, res: ResponseHead, rest: Buffer | null): void {
+  /** The answer's head came (parsed from `buf`, which is this exchange's to write over), with `rest`, the bytes after it. */
+  private responseHead(x: Exchange, res: ResponseHead, buf: Buffer, rest: Buffer | null): void {
     const server = x.server!;
     const extras = x.backend.state.of(server);
     countLatency(extras.counters, performance.now() - x.startedAt);
@@ -318,7 +319,13 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       return;
     }
     const n = x.resBody.feed(rest);
-    if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
+    const at = res.headBytes - head.length;
+    if (n > 0 && at >= 0) {
+      // The edited head fits where the server's was (the usual case: hop-by-hop fields dropped): copied there, head and
+      // body go out in one write, and the body is not copied.
+      head.copy(buf, at);
+      this.toClient(x, buf.subarray(at, res.headBytes + n));
+    } else if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
     else {
       this.toClient(x, head);
       if (n > 0) this.toClient(x, rest.subarray(0, n));
