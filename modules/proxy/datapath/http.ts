@@ -193,7 +193,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       if (n > 0) x.pending.push(rest.subarray(0, n));
       if (n < rest.length) this.stash(rest.subarray(n));
     }
-    const r = this.dp.acquire(backend, { source: this.peer.address, uri: req.target, header, ...(cookie !== undefined ? { cookie } : {}) }, this);
+    const r = this.dp.acquire(backend, { source: this.peer.address, uri: req.target, header, cookie }, this);
     if (r === "queued") {
       x.queued = true;
       this.deadline = 0;
