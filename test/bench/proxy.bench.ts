@@ -9,7 +9,8 @@
  * processes, ratios to HAProxy. The sides run side by side and each case is
  * measured on all of them back to back, so drift touches them alike.
  * BENCH_PROXY_SECONDS (default 5) sets each run's length, BENCH_PROXY_RUNS
- * (default 1) how many runs a figure is the median of. For a short focused
+ * (default 1) how many runs a figure is the median of, BENCH_PROXY_WARMUP
+ * (default 1) the seconds of warm-up before each case. For a short focused
  * run, comma lists narrow the matrix: BENCH_PROXY_MODES (plain, "tls new
  * handshakes", "tls keep-alive"), BENCH_PROXY_CLIENTS (64, 256),
  * BENCH_PROXY_WORKERS (1, 2) and BENCH_PROXY_SIDES (direct, HAProxy, nginx,
@@ -24,7 +25,8 @@ import { accepts, backend, BODIES, certificate, fetchBody, fullHandshakeClient, 
 
 const SECONDS = Number(process.env.BENCH_PROXY_SECONDS ?? 5);
 const RUNS = Number(process.env.BENCH_PROXY_RUNS ?? 1);
-const WARMUP_SECONDS = 1;
+/** wrk's warm-up before each case's measured runs; longer lets Tandem's JIT (a thread of its own, counted in its CPU) finish compiling the case's paths first. */
+const WARMUP_SECONDS = Number(process.env.BENCH_PROXY_WARMUP ?? 1);
 const WRK_THREADS = 2;
 /** A comma list from the environment, or everything when unset. */
 function only<T>(name: string, all: readonly T[]): T[] {
