@@ -19,6 +19,8 @@ const STOP_GRACE_MS = 3000;
 
 export interface Side {
   name: string;
+  /** The process the side started (the root of its tree). */
+  pid: number;
   /** Port of the plain HTTP frontend, and of the TLS one (NaN where the side has none). */
   plain: number;
   tls: number;
@@ -68,6 +70,7 @@ async function end(proc: Bun.Subprocess): Promise<void> {
 function side(name: string, proc: Bun.Subprocess, plain: number, tls: number): Side {
   return {
     name,
+    pid: proc.pid,
     plain,
     tls,
     cpu: () => tree(proc.pid).reduce((s, p) => s + cpuSeconds(p.pid), 0),

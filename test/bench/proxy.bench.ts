@@ -9,7 +9,13 @@
  * processes, ratios to HAProxy. The sides run side by side and each case is
  * measured on all of them back to back, so drift touches them alike.
  * BENCH_PROXY_SECONDS (default 5) sets each run's length, BENCH_PROXY_RUNS
- * (default 1) how many runs a figure is the median of.
+ * (default 1) how many runs a figure is the median of, BENCH_PROXY_WARMUP
+ * (default 1) the seconds of warm-up before each case. For a short focused
+ * run, comma lists narrow the matrix: BENCH_PROXY_MODES (plain, "tls new
+ * handshakes", "tls keep-alive"), BENCH_PROXY_CLIENTS (64, 256),
+ * BENCH_PROXY_WORKERS (1, 2) and BENCH_PROXY_SIDES (direct, HAProxy, nginx,
+ * Tandem); e.g. BENCH_PROXY_MODES=plain BENCH_PROXY_CLIENTS=64
+ * BENCH_PROXY_WORKERS=1 BENCH_PROXY_SIDES=HAProxy,Tandem.
  */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,9 +25,17 @@ import { accepts, backend, BODIES, certificate, fetchBody, fullHandshakeClient, 
 
 const SECONDS = Number(process.env.BENCH_PROXY_SECONDS ?? 5);
 const RUNS = Number(process.env.BENCH_PROXY_RUNS ?? 1);
-const WARMUP_SECONDS = 1;
+/** wrk's warm-up before each case's measured runs; longer lets Tandem's JIT (a thread of its own, counted in its CPU) finish compiling the case's paths first. */
+const WARMUP_SECONDS = Number(process.env.BENCH_PROXY_WARMUP ?? 1);
 const WRK_THREADS = 2;
-const WORKERS = [1, 2];
+/** A comma list from the environment, or everything when unset. */
+function only<T>(name: string, all: readonly T[]): T[] {
+  const v = process.env[name];
+  if (!v) return [...all];
+  const want = v.split(",").map((w) => w.trim());
+  return all.filter((a) => want.includes(String(a)));
+}
+const WORKERS = only("BENCH_PROXY_WORKERS", [1, 2]);
 /** What a wrk run may take beyond its duration before it is killed. */
 const WRK_SLACK_MS = 15_000;
 
@@ -31,13 +45,17 @@ interface Case {
   body: Body;
   clients: number;
 }
+const MODES = only<Mode>("BENCH_PROXY_MODES", ["plain", "tls new handshakes", "tls keep-alive"]);
+const CLIENTS = only("BENCH_PROXY_CLIENTS", [64, 256]);
 const CASES: Case[] = [
   ...(["small", "large"] as const).flatMap((body) => [64, 256].map((clients) => ({ mode: "plain" as const, body, clients }))),
-  { mode: "tls new handshakes", body: "small", clients: 64 },
-  { mode: "tls keep-alive", body: "small", clients: 64 },
-  { mode: "tls keep-alive", body: "large", clients: 64 },
-];
-const SIDES = ["HAProxy", "nginx", "Tandem"] as const;
+  { mode: "tls new handshakes" as const, body: "small" as const, clients: 64 },
+  { mode: "tls keep-alive" as const, body: "small" as const, clients: 64 },
+  { mode: "tls keep-alive" as const, body: "large" as const, clients: 64 },
+].filter((c) => MODES.includes(c.mode) && CLIENTS.includes(c.clients));
+const PICKED = only("BENCH_PROXY_SIDES", ["direct", "HAProxy", "nginx", "Tandem"] as const);
+const DIRECT = PICKED.includes("direct");
+const SIDES = (["HAProxy", "nginx", "Tandem"] as const).filter((s) => PICKED.includes(s));
 
 interface Figures {
   rps: number;
@@ -171,18 +189,19 @@ export async function bench(bin: string): Promise<Table> {
     const cert = certificate(dir);
     const fresh = fullHandshakeClient(dir);
     for (const tag of ["backend-1", "backend-2"]) backends.push(await backend(dir, tag));
-    for (const c of CASES.filter((c) => c.mode === "plain")) results.set(key(c, 1, "direct"), await attempt(() => measure(backends[0]!, c, backends, fresh)));
+    if (DIRECT) for (const c of CASES.filter((c) => c.mode === "plain")) results.set(key(c, 1, "direct"), await attempt(() => measure(backends[0]!, c, backends, fresh)));
     for (const workers of WORKERS) {
       const setup: ProxySetup = { dir, workers, backends, cert };
       const started = new Map<string, Side | string>();
       try {
         for (const [name, start] of [["HAProxy", haproxy], ["nginx", nginxProxy], ["Tandem", (s: ProxySetup) => tandem(bin, s)]] as const) {
+          if (!SIDES.includes(name)) continue;
           const s = await start(setup).catch((e: Error) => e.message);
           started.set(name, s);
           if (typeof s === "string") notStarted.push(`${name} at ${workers} worker${workers > 1 ? "s" : ""}: not available: ${s}`);
         }
         for (const [name, s] of started) {
-          if (typeof s === "string") continue;
+          if (typeof s === "string" || !MODES.includes("tls new handshakes")) continue;
           try {
             resumed.set(name, resumes(s.tls, dir, fresh));
           } catch {
@@ -207,7 +226,7 @@ export async function bench(bin: string): Promise<Table> {
   const lines: string[] = [];
   const rows: Row[] = [];
   for (const c of CASES) {
-    if (c.mode === "plain") lines.push(line(c, "1 (backend)", "direct to one backend", results.get(key(c, 1, "direct"))!, undefined, ""));
+    if (c.mode === "plain" && DIRECT) lines.push(line(c, "1 (backend)", "direct to one backend", results.get(key(c, 1, "direct"))!, undefined, ""));
     for (const workers of WORKERS) {
       const h = figures(results.get(key(c, workers, "HAProxy")));
       for (const name of SIDES) {

@@ -37,6 +37,11 @@ export class Deadlines {
     return ms > 0 ? performance.now() + ms : 0;
   }
 
+  /** A deadline `ms` after `now`, a reading of `performance.now()` taken in the same event (one reading serves every deadline an event sets: each costs ~0.1 µs). */
+  at(now: number, ms: number): number {
+    return ms > 0 ? now + ms : 0;
+  }
+
   get size(): number {
     return this.live.size;
   }

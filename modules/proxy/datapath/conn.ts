@@ -144,8 +144,10 @@ export const CONN_HANDLERS = {
   open(s: Socket<Conn>) {
     s.data.attach(s);
   },
+  // `s.data` is a native getter: read once an event.
   data(s: Socket<Conn>, chunk: Buffer) {
-    s.data.owner.data(s.data, chunk);
+    const c = s.data;
+    c.owner.data(c, chunk);
   },
   drain(s: Socket<Conn>) {
     s.data.flush();

@@ -154,7 +154,7 @@ export class DataPath implements SessionHost {
 
   /** A server for a request or tcp connection: now (a Server), later through `waiter` (queued), or why not. */
   acquire(backend: BackendRt, key: PickKey, waiter: Waiter): Server | "queued" | "unavailable" | "queue_full" {
-    const r = backend.state.balancer.pick({ handle: waiter, now: Date.now(), ...key });
+    const r = backend.state.balancer.pick({ handle: waiter, now: Date.now(), source: key.source, uri: key.uri, header: key.header, cookie: key.cookie });
     if (r === "queued") backend.state.counters.queued++;
     else if (r === "queue_full") backend.state.counters.queueFull++;
     return r;

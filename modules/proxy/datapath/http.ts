@@ -28,7 +28,7 @@ import { Tunnel } from "./tunnel.ts";
 
 /** Request bytes kept to send again when a reused connection turns out closed; a longer request is not retried. */
 export const RETRY_KEEP_BYTES = 64 * 1024;
-/** A response's first body bytes up to this go out in one write with its head (a copy); more go in a second write. */
+/** A response's first body bytes up to this go out in one write with its head (a copy) when the edited head does not fit where the server's was; more go in a second write. */
 export const JOIN_HEAD_BYTES = 8 * 1024;
 /** Methods a request may be sent twice with (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
@@ -141,33 +141,37 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   }
 
   start(early: Buffer | null): void {
-    this.deadline = this.dp.deadlines.after(this.fe.ms.request);
+    const now = performance.now();
+    this.deadline = this.dp.deadlines.at(now, this.fe.ms.request);
     this.dp.deadlines.add(this);
-    if (early) this.clientData(early);
+    if (early) this.clientData(early, now);
   }
 
   // ---- client side ----
 
+  // `now` below: the clock (performance.now()) read once by the event that leads there, for every deadline it sets.
+
   data(c: Conn, chunk: Buffer): void {
-    if (c === this.client) this.clientData(chunk);
-    else this.serverData(c, chunk);
+    const now = performance.now();
+    if (c === this.client) this.clientData(chunk, now);
+    else this.serverData(c, chunk, now);
   }
 
-  private clientData(chunk: Buffer): void {
+  private clientData(chunk: Buffer, now: number): void {
     if (this.phase === Phase.Head) {
-      if (!this.inbuf) this.deadline = this.dp.deadlines.after(this.fe.ms.request);
+      if (!this.inbuf) this.deadline = this.dp.deadlines.at(now, this.fe.ms.request);
       this.inbuf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
-      return this.readHead();
+      return this.readHead(now);
     }
     const x = this.x;
     if (this.phase !== Phase.Exchange || !x) return;
     if (x.reqBody.done) return this.stash(chunk);
-    this.deadline = this.dp.deadlines.after(this.fe.ms.client);
+    this.deadline = this.dp.deadlines.at(now, this.fe.ms.client);
     const n = x.reqBody.feed(chunk);
     if (x.reqBody.error !== undefined) return this.fail(400);
     this.sendBody(x, n === chunk.length ? chunk : chunk.subarray(0, n));
     if (n < chunk.length) this.stash(chunk.subarray(n));
-    if (x.reqBody.done) this.requestSent(x);
+    if (x.reqBody.done) this.requestSent(x, now);
   }
 
   /** Bytes of the next request while this one runs (pipelining): held, and past a head's worth the client is not read until this one ends. */
@@ -176,16 +180,16 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     if (this.inbuf.length > this.limits.maxHeaderBytes) this.client.pause();
   }
 
-  private readHead(): void {
+  private readHead(now: number): void {
     const buf = this.inbuf;
     if (!buf) return;
     const r = parseRequestHead(buf, this.limits);
     if (r.kind === "incomplete") return;
     if (r.kind === "error") return this.fail(r.status);
-    this.begin(r.head, buf);
+    this.begin(r.head, buf, now);
   }
 
-  private begin(req: RequestHead, buf: Buffer): void {
+  private begin(req: RequestHead, buf: Buffer, now: number): void {
     // A new request takes the newest config that still has this frontend.
     if (this.dp.current.frontends.has(this.fe.def.name)) this.gen = this.dp.current;
     const gen = this.gen;
@@ -199,25 +203,30 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const reqBody = new BodyFramer(req.body, this.limits.maxHeaderBytes);
     const rest = buf.length > req.headBytes ? buf.subarray(req.headBytes) : null;
     this.inbuf = null;
-    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: performance.now(), keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
+    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: now, keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
     this.x = x;
     this.phase = Phase.Exchange;
-    this.deadline = this.dp.deadlines.after(this.fe.ms.client);
+    this.deadline = this.dp.deadlines.at(now, this.fe.ms.client);
     if (rest) {
       const n = reqBody.feed(rest);
       if (reqBody.error !== undefined) return this.fail(400);
       if (n > 0) x.pending.push(rest.subarray(0, n));
       if (n < rest.length) this.stash(rest.subarray(n));
     }
-    const r = this.dp.acquire(backend, { source: this.peer.address, uri: req.target, header, ...(cookie !== undefined ? { cookie } : {}) }, this);
+    const r = this.dp.acquire(backend, { source: this.peer.address, uri: req.target, header, cookie }, this);
     if (r === "queued") {
       x.queued = true;
       this.deadline = 0;
-    } else this.granted(typeof r === "object" ? r : null);
+    } else this.grant(typeof r === "object" ? r : null, now);
   }
 
-  /** The balancer's answer, now or after the queue (null: no server, or the queue timed out). */
+  /** The balancer's answer after the queue (null: no server, or the queue timed out). */
   granted(server: Server | null): void {
+    this.grant(server, performance.now());
+  }
+
+  /** The balancer's answer (null: no server). */
+  private grant(server: Server | null, now: number): void {
     const x = this.x;
     // A queued exchange that ends is cancelled in the queue, so this is always the current one.
     if (!x) return;
@@ -226,16 +235,16 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     x.server = server;
     // An idle pooled connection first (never with send_proxy: its header names one client), else a new one.
     const idle = x.backend.def.send_proxy === undefined ? x.backend.state.of(server).pool.take() : null;
-    if (idle) return this.connected(x, idle, server, true);
+    if (idle) return this.connected(x, idle, server, true, now);
     this.dial(x, server, 0);
   }
 
   private dial(x: Exchange, server: Server, tries: number): void {
-    x.connector = new Connector(this.dp, x.backend, server, { connected: (conn, s) => this.connected(x, conn, s, false), failed: () => this.fail(503) }, tries);
+    x.connector = new Connector(this.dp, x.backend, server, { connected: (conn, s) => this.connected(x, conn, s, false, performance.now()), failed: () => this.fail(503) }, tries);
     x.connector.start();
   }
 
-  private connected(x: Exchange, conn: Conn, server: Server, reused: boolean): void {
+  private connected(x: Exchange, conn: Conn, server: Server, reused: boolean, now: number): void {
     if (this.x !== x) return conn.abort();
     x.server = server;
     x.conn = conn;
@@ -249,8 +258,8 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     x.sent = reused && x.idempotent ? [] : null;
     x.sentBytes = 0;
     for (const b of x.pending) this.toServer(x, b);
-    this.deadline = this.dp.deadlines.after(x.reqBody.done ? x.backend.ms.server : this.fe.ms.client);
-    if (x.reqBody.done) this.requestSent(x);
+    this.deadline = this.dp.deadlines.at(now, x.reqBody.done ? x.backend.ms.server : this.fe.ms.client);
+    if (x.reqBody.done) this.requestSent(x, now);
     else if (!conn.blocked) this.client.resume();
   }
 
@@ -276,26 +285,26 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   }
 
   /** The whole request is on its way: the server has server_timeout to answer. */
-  private requestSent(x: Exchange): void {
-    if (x.conn) this.deadline = this.dp.deadlines.after(x.backend.ms.server);
-    if (x.resBody?.done) this.finish(x);
+  private requestSent(x: Exchange, now: number): void {
+    if (x.conn) this.deadline = this.dp.deadlines.at(now, x.backend.ms.server);
+    if (x.resBody?.done) this.finish(x, now);
   }
 
   // ---- server side ----
 
-  private serverData(c: Conn, chunk: Buffer): void {
+  private serverData(c: Conn, chunk: Buffer, now: number): void {
     const x = this.x;
     if (!x || c !== x.conn) return c.abort();
-    this.deadline = this.dp.deadlines.after(x.backend.ms.server);
+    this.deadline = this.dp.deadlines.at(now, x.backend.ms.server);
     x.sent = null;
     if (!x.res) {
       x.resBuf = x.resBuf ? Buffer.concat([x.resBuf, chunk]) : chunk;
-      return this.readResponseHead(x);
+      return this.readResponseHead(x, now);
     }
-    this.responseBody(x, chunk);
+    this.responseBody(x, chunk, now);
   }
 
-  private readResponseHead(x: Exchange): void {
+  private readResponseHead(x: Exchange, now: number): void {
     for (;;) {
       const buf = x.resBuf!;
       const r = parseResponseHead(buf, this.limits, x.req.method);
@@ -314,14 +323,15 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
         continue;
       }
       x.resBuf = null;
-      return this.responseHead(x, res, rest);
+      return this.responseHead(x, res, buf, rest, now);
     }
   }
 
-  private responseHead(x: Exchange, res: ResponseHead, rest: Buffer | null): void {
+  /** The answer's head came (parsed from `buf`, which is this exchange's to write over), with `rest`, the bytes after it. */
+  private responseHead(x: Exchange, res: ResponseHead, buf: Buffer, rest: Buffer | null, now: number): void {
     const server = x.server!;
     const extras = x.backend.state.of(server);
-    countLatency(extras.counters, performance.now() - x.startedAt);
+    countLatency(extras.counters, now - x.startedAt);
     countStatus(this.fe.counters, res.status);
     this.dp.observe(x.backend, server, res.status >= 500 ? "http_5xx" : "success");
     x.res = res;
@@ -333,21 +343,27 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const head = writeResponseHead(res, { keepAlive: x.keepClient, clientVersion: x.req.version, dropSetCookie: cookieName, ...(insert ? { add: [["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]], uncacheable: true } : {}) });
     if (!rest) {
       this.toClient(x, head);
-      if (x.resBody.done) this.responseDone(x);
+      if (x.resBody.done) this.responseDone(x, now);
       return;
     }
     const n = x.resBody.feed(rest);
-    if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
+    const at = res.headBytes - head.length;
+    if (n > 0 && at >= 0) {
+      // The edited head fits where the server's was (the usual case: hop-by-hop fields dropped): copied there, head and
+      // body go out in one write, and the body is not copied.
+      head.copy(buf, at);
+      this.toClient(x, buf.subarray(at, res.headBytes + n));
+    } else if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
     else {
       this.toClient(x, head);
       if (n > 0) this.toClient(x, rest.subarray(0, n));
     }
     if (n < rest.length) x.tainted = true;
     if (x.resBody.error !== undefined) return this.abort("bad_response");
-    if (x.resBody.done) this.responseDone(x);
+    if (x.resBody.done) this.responseDone(x, now);
   }
 
-  private responseBody(x: Exchange, chunk: Buffer): void {
+  private responseBody(x: Exchange, chunk: Buffer, now: number): void {
     const body = x.resBody!;
     if (body.done) {
       x.tainted = true;
@@ -357,7 +373,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     if (n > 0) this.toClient(x, n === chunk.length ? chunk : chunk.subarray(0, n));
     if (n < chunk.length) x.tainted = true;
     if (body.error !== undefined) return this.abort("bad_response");
-    if (body.done) this.responseDone(x);
+    if (body.done) this.responseDone(x, now);
   }
 
   private toClient(x: Exchange, b: Uint8Array): void {
@@ -365,29 +381,29 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     if (!this.client.write(b)) x.conn?.pause();
   }
 
-  private responseDone(x: Exchange): void {
-    if (x.reqBody.done) return this.finish(x);
+  private responseDone(x: Exchange, now: number): void {
+    if (x.reqBody.done) return this.finish(x, now);
     // The server answered before the request's body ended: the connection cannot go on.
     x.keepClient = false;
     x.tainted = true;
-    this.finish(x);
+    this.finish(x, now);
   }
 
   /** Both messages ended: the server's connection to the pool (or closed), the client to its next request (or closed). */
-  private finish(x: Exchange): void {
+  private finish(x: Exchange, now: number): void {
     this.x = null;
     if (x.logged) this.dp.accessLog.add(this.fe.def.name, this.peer, x, x.res!.status, x.bytesOut);
     const conn = x.conn!;
     const server = x.server!;
     const reusable = !x.tainted && x.res!.keepAlive && x.req.upgrade === undefined && x.backend.def.send_proxy === undefined && x.reqBody.done;
-    if (reusable) x.backend.state.of(server).pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server);
+    if (reusable) x.backend.state.of(server).pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server, now);
     else conn.close();
     this.dp.release(x.backend, server);
     if (!x.keepClient || this.winding) return this.close();
     this.phase = Phase.Head;
-    this.deadline = this.dp.deadlines.after(this.inbuf ? this.fe.ms.request : this.fe.ms.keepalive);
+    this.deadline = this.dp.deadlines.at(now, this.inbuf ? this.fe.ms.request : this.fe.ms.keepalive);
     this.client.resume();
-    if (this.inbuf) this.readHead();
+    if (this.inbuf) this.readHead(now);
   }
 
   private upgrade(x: Exchange, res: ResponseHead, rest: Buffer | null): void {
@@ -445,7 +461,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
         x.resBody.done = true;
         x.tainted = true;
         x.keepClient = false;
-        return this.responseDone(x);
+        return this.responseDone(x, performance.now());
       }
       return this.abort("server_abort");
     }

@@ -76,13 +76,13 @@ export class Pool {
     return this.idle.length;
   }
 
-  /** Keep `conn` for reuse (for at most idleMs), unless `limit` are kept already: then it is closed. */
-  put(conn: Conn, limit: number, idleMs: number): void {
+  /** Keep `conn` for reuse (for at most idleMs after `now`, performance.now()), unless `limit` are kept already: then it is closed. */
+  put(conn: Conn, limit: number, idleMs: number, now: number): void {
     if (conn.closed || conn.readEnded || conn.writeEnded || this.idle.length >= limit) {
       conn.close();
       return;
     }
-    const p = new PooledConn(this, conn, this.deadlines.after(idleMs));
+    const p = new PooledConn(this, conn, this.deadlines.at(now, idleMs));
     conn.owner = p;
     conn.resume();
     this.idle.push(p);
