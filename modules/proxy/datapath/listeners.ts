@@ -1,9 +1,11 @@
 /**
  * The listening sockets of one worker, by bind: each names the frontend it
  * serves now, so a reload that keeps a bind keeps its socket (it never stops
- * accepting) and only re-points it. A bind whose TLS certificates changed is
- * opened anew beside the old one (SO_REUSEPORT) before the old one closes
- * (without reuse_port, after it: a short refusal).
+ * accepting) and only re-points it. A TLS bind whose certificates changed
+ * keeps its socket too, and its certificates are swapped in its SNI table:
+ * closing a listening socket resets the connections still in its backlog.
+ * Only a bind that turns from plain to TLS or back is opened anew (beside the
+ * old one with SO_REUSEPORT; without reuse_port, after it: a short refusal).
  * With reuse_port every worker has its own socket on each bind and the kernel
  * spreads connections; without, only worker 0 listens.
  */
@@ -17,8 +19,11 @@ import { CONN_HANDLERS, Conn } from "./conn.ts";
 export interface Listening {
   /** The frontend its new connections go to. */
   frontend: string;
-  readonly tlsKey: string;
+  /** Its certificates as configured (JSON), "[]" for plain. */
+  tlsKey: string;
   readonly listener: TCPSocketListener<Listening>;
+  /** A TLS bind's certificate table (node:tls's, which Bun's listener reads): swapped on a reload. */
+  readonly sni?: SniTable;
 }
 
 export type Accept = (l: Listening, socket: Socket<Conn>) => void;
@@ -41,11 +46,12 @@ function serverNames(c: ResolvedFrontend["certificates"][number]): string[] {
  * address) is given this data path's handlers instead of node's: the
  * sockets are plain Bun sockets, the SNI table node's.
  */
-function listenTls(hostname: string, port: number, f: ResolvedFrontend, options: object): TCPSocketListener<Listening> {
+function listenTls(hostname: string, port: number, f: ResolvedFrontend, options: object): { listener: TCPSocketListener<Listening>; sni: SniTable } {
   const [first] = f.certificates;
   const server = createTlsServer({ cert: first!.cert, key: first!.key });
   server.on("error", () => undefined);
-  for (const c of f.certificates) for (const name of serverNames(c)) server.addContext(name, { cert: c.cert, key: c.key });
+  const sni = new SniTable(server);
+  sni.load(f.certificates, false);
   const listen = Bun.listen;
   let made: TCPSocketListener<Listening> | undefined;
   let failed: unknown;
@@ -65,7 +71,27 @@ function listenTls(hostname: string, port: number, f: ResolvedFrontend, options:
     (Bun as { listen: unknown }).listen = listen;
   }
   if (!made) throw failed instanceof Error ? failed : new Error(`Failed to listen at ${hostname}`);
-  return made;
+  return { listener: made, sni };
+}
+
+/**
+ * The certificates of one TLS listener: the first is the default (for a name
+ * no certificate claims), each name its certificate's. node:tls has no way
+ * to remove a name, so a name a reload drops is given the default.
+ */
+class SniTable {
+  private names = new Set<string>();
+
+  constructor(private readonly server: ReturnType<typeof createTlsServer>) {}
+
+  load(certificates: ResolvedFrontend["certificates"], swapDefault: boolean): void {
+    const [first] = certificates;
+    if (swapDefault) this.server.setSecureContext({ cert: first!.cert, key: first!.key });
+    const names = new Set<string>();
+    for (const c of certificates) for (const name of serverNames(c)) if (!names.has(name)) (names.add(name), this.server.addContext(name, { cert: c.cert, key: c.key }));
+    for (const name of this.names) if (!names.has(name)) this.server.addContext(name, { cert: first!.cert, key: first!.key });
+    this.names = names;
+  }
 }
 
 export class Listeners {
@@ -83,7 +109,16 @@ export class Listeners {
       for (const bind of f.bind) {
         wanted.add(bind);
         const have = this.byBind.get(bind);
-        if (have && have.tlsKey === tlsKey) {
+        if (have && (have.tlsKey === tlsKey || (have.sni && f.certificates.length))) {
+          if (have.tlsKey !== tlsKey) {
+            try {
+              have.sni!.load(f.certificates, true);
+            } catch (e) {
+              errors.push(`${bind}: ${(e as Error).message}`);
+              continue;
+            }
+            have.tlsKey = tlsKey;
+          }
           have.frontend = f.name;
           continue;
         }
@@ -114,7 +149,7 @@ export class Listeners {
     const hp = parseHostPort(bind);
     if (!hp) throw new Error("not ADDRESS:PORT");
     const accept = this.accept;
-    const holder = { frontend: f.name, tlsKey } as { frontend: string; tlsKey: string; listener: TCPSocketListener<Listening> };
+    const holder = { frontend: f.name, tlsKey } as { frontend: string; tlsKey: string; listener: TCPSocketListener<Listening>; sni?: SniTable };
     const options = {
       allowHalfOpen: true,
       data: holder,
@@ -136,7 +171,8 @@ export class Listeners {
         },
       },
     };
-    holder.listener = f.certificates.length ? listenTls(hp.address, hp.port, f, options) : Bun.listen({ hostname: hp.address, port: hp.port, ...options } as unknown as Bun.TCPSocketListenOptions<Listening>);
+    if (f.certificates.length) Object.assign(holder, listenTls(hp.address, hp.port, f, options));
+    else holder.listener = Bun.listen({ hostname: hp.address, port: hp.port, ...options } as unknown as Bun.TCPSocketListenOptions<Listening>);
     return holder;
   }
 }

@@ -111,3 +111,39 @@ test("wrk's TLS 1.2 clients, a new connection per request, never reach a socket 
     b.stop();
   }
 });
+
+test("certificates swapped by reloads under a stream of new TLS connections: not one refused or reset, and the new ones served", async () => {
+  const [front, back] = await ports(2);
+  const echo = echoServer(back!);
+  const { dp } = inProcess();
+  const fe = (name: string) => [{ name: "fe", bind: [`127.0.0.1:${front}`], default_backend: "be", mode: "tcp" as const, certificates: [{ ...certs[name]!, serverNames: ["www.test"] }] }];
+  const be = [{ name: "be", servers: [{ port: back! }] }];
+  try {
+    dp.configure(workerConfig(fe("a.test"), be));
+    let stop = false;
+    const failures: string[] = [];
+    let handshakes = 0;
+    // Sixteen clients, each a new connection after the other, bounded in count and time.
+    const clients = Array.from({ length: 16 }, async () => {
+      for (let i = 0; i < 200 && !stop; i++) {
+        await hello(front!, "www.test").then(
+          () => void handshakes++,
+          (e: Error) => void failures.push(e.message),
+        );
+      }
+    });
+    for (let i = 0; i < 20; i++) {
+      await Bun.sleep(20);
+      dp.configure(workerConfig(fe(["b.test", "c.test", "a.test"][i % 3]!), be));
+    }
+    await Bun.sleep(60);
+    stop = true;
+    await Promise.all(clients);
+    expect(failures).toEqual([]);
+    expect(handshakes).toBeGreaterThan(20);
+    expect((await hello(front!, "www.test")).cn).toBe("c.test");
+  } finally {
+    await dp.stop(100);
+    echo.stop();
+  }
+});
