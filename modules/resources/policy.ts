@@ -434,6 +434,10 @@ function planWithoutQuorum(
       if (exclusive && ACTIVE.has(s)) {
         previous = add({ id: `stop:${r}@${self}`, kind: "stop", resource: r, node: self, after: previous ? [previous] : [], reason: `no quorum` });
         stops.push(previous);
+      } else if (exclusive && s === "unknown") {
+        // It may run here (a cleanup forgot its state, or no probe has answered yet): probed, and stopped by the next plan if it does.
+        const d = def(r);
+        add({ id: `probe:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `no quorum, and the state of ${r} on ${self} is unknown` });
       } else if (!exclusive && s === "started") {
         const d = def(r);
         add({ id: `monitor:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after: [], reason: `${r} runs on ${self}` });

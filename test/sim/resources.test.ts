@@ -960,6 +960,8 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
     ["watchdog", 534, "bravo, quorate again while alpha was lost, took web over from a report alpha sent before bravo was cut off"],
     ["watchdog", 898, "the sim took a frozen member cut off later for lost anew, so a takeover on time looked early"],
     ["watchdog", 1131, "the same, the other way round"],
+    ["pair", 8192, "a cleanup forgot ip's state on bravo just before bravo lost quorum: the no-quorum stop passed over it, and alpha took ip over"],
+    ["watchdog", 3715, "the same: a member of unknown state left running without quorum"],
   ];
   for (const [family, seed, found] of REGRESSIONS) {
     test(`regression: ${family} seed ${seed} (${found})`, async () => {
