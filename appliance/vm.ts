@@ -112,6 +112,9 @@ export interface VmOptions {
   netns?: string;
 }
 
+/** How long a command typed at the console may show no begin marker before it is typed again (Vm.shell). */
+const SHELL_RETYPE_MS = 4000;
+
 export interface Vm {
   pid: number;
   startedAt: number;
@@ -120,7 +123,8 @@ export interface Vm {
   waitConsole(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
   /**
    * Runs a shell command on the console (the appliance's root shell there, after the login with the VM's
-   * password) and gives its output: what an operator at the console sees. Bounded; one at a time.
+   * password) and gives its output: what an operator at the console sees. Bounded; one at a time. A line that
+   * shows nothing within SHELL_RETYPE_MS is typed again, so a command must bear running twice.
    */
   shell(command: string, timeoutMs: number): Promise<string>;
   /** Logs in as root at the console with `password`: true at the shell's prompt, false on "Login incorrect". Bounded. */
@@ -219,19 +223,27 @@ export function boot(o: VmOptions): Vm {
       const input = `\necho ${tag}:b''egin; ${command}; echo ${tag}:e''nd\n`;
       const until = Date.now() + timeoutMs;
       if (o.password !== undefined && !loggedIn && !(await vm.login(o.password, timeoutMs))) throw new Error(`${o.name}: the console refused the VM's password`);
-      const socket = await Bun.connect({ unix: `${o.console}.sock`, socket: { data() {} } });
+      const from = read().length;
+      let socket: Awaited<ReturnType<typeof Bun.connect>> | undefined;
+      let typedAt = 0;
       try {
-        const from = read().length;
-        socket.write(input);
         while (Date.now() < until && !gone) {
           const out = read().slice(from).replaceAll("\r", "");
           const b = out.indexOf(`${begin}\n`);
           const e = b < 0 ? -1 : out.indexOf(`${end}\n`, b);
           if (e >= 0) return out.slice(b + begin.length + 1, e);
+          // A line that shows no sign of reaching the shell (seen lost now and then in CI, console wedged for 30 s) is
+          // typed again on a new connection; the markers are the same, so a late first answer counts too.
+          if (b < 0 && Date.now() - typedAt >= SHELL_RETYPE_MS) {
+            socket?.end();
+            socket = await Bun.connect({ unix: `${o.console}.sock`, socket: { data() {} } });
+            socket.write(input);
+            typedAt = Date.now();
+          }
           await Bun.sleep(100);
         }
       } finally {
-        socket.end();
+        socket?.end();
       }
       throw new Error(`${o.name}: the console gave no answer to "${command}" within ${timeoutMs} ms\n--- console ---\n${read().slice(-3000)}`);
     },
