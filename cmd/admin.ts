@@ -239,7 +239,7 @@ ${COMMON_OPTIONS}`,
  * SERVICE ADDRESS:PORT [N]`), checked: the API path under `base`
  * (`/v1/NAME/servers/SERVICE/SERVER/VERB[/N]`) and the weight for `weight`.
  */
-export function serverVerb(base: string, verbs: readonly string[], positionals: string[]): { path: string; service: string; server: string; weight?: string } {
+function serverVerb(base: string, verbs: readonly string[], positionals: string[]): { path: string; service: string; server: string; weight?: string } {
   const [verb = "", service, server, weight] = positionals;
   if (!verbs.includes(verb)) fail(`unknown verb "${verb}": status, ${verbs.join(", ")}`);
   if (!service) fail(`${verb} needs SERVICE ADDRESS:PORT`);
@@ -249,4 +249,31 @@ export function serverVerb(base: string, verbs: readonly string[], positionals: 
   if (positionals.length > args) fail(`unexpected ${positionals.slice(args).join(" ")}`);
   const path = `${base}servers/${encodeURIComponent(service)}/${encodeURIComponent(server)}/${verb}${verb === "weight" ? `/${weight}` : ""}`;
   return { path, service, server, ...(verb === "weight" ? { weight } : {}) };
+}
+
+/** A module's per-server admin command (`tandem director`, `tandem proxy`): its status, and what each verb says when done. */
+export interface ServerAdmin<T> {
+  /** The module's name: its API is /v1/NAME/. */
+  module: string;
+  /** What the node runs instead, when it has no such module ("no proxy (...)"). */
+  missing: string;
+  format(body: T): string;
+  /** Each verb and what is printed once it is done (the weight given, for `weight`). */
+  done: Record<string, (weight: string | undefined) => string>;
+}
+
+/** `tandem MODULE -c FILE [status] | VERB SERVICE ADDRESS:PORT [N]`: status by default, else the verb through the API. */
+export async function serverAdmin<T>(help: string, argv: string[], a: ServerAdmin<T>): Promise<number> {
+  const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
+  if (values.help) return void console.log(help), EXIT_OK;
+  if (values.for !== undefined) fail(`--for is for \`tandem move\`, not the ${a.module}`);
+  const t = await target(values);
+  const base = `/v1/${a.module}/`;
+  if ((positionals[0] ?? "status") === "status") {
+    if (positionals.length > 1) fail(`status takes no arguments, found ${positionals.slice(1).join(" ")}`);
+    return printStatus<T>(t, base, a.missing, values.json, a.format);
+  }
+  const { path, service, server, weight } = serverVerb(base, Object.keys(a.done), positionals);
+  const said = a.done[positionals[0]!]!(weight);
+  return reaching(async () => report(await call(t, "POST", path), () => `${service}/${server}: ${said}`));
 }

@@ -4,8 +4,8 @@
  * (kept across reloads until `enable` clears it). Calls a node's API as the
  * other admin commands do.
  */
-import { type Command, EXIT_OK, fail, parse } from "./cli.ts";
-import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, serverVerb, target } from "./admin.ts";
+import type { Command } from "./cli.ts";
+import { COMMON_OPTIONS, serverAdmin } from "./admin.ts";
 
 interface ServerView {
   key: string;
@@ -50,17 +50,7 @@ weight again. The admin's setting is kept across reloads until cleared.
 Options:
       --json          print the API's JSON (status)
 ${COMMON_OPTIONS}`,
-  async main(argv) {
-    const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
-    if (values.help) return void console.log(this.help), EXIT_OK;
-    if (values.for !== undefined) fail("--for is for `tandem move`, not the director");
-    const [verb = "status", service, addr, weight] = positionals;
-    const t = await target(values);
-    if (verb === "status") {
-      if (positionals.length > 1) fail(`status takes no arguments, found ${positionals.slice(1).join(" ")}`);
-      return printStatus<DirectorBody>(t, "/v1/director/", "no director (no [director] section, or not a member)", values.json, formatDirector);
-    }
-    const { path } = serverVerb("/v1/director/", ["drain", "enable", "weight"], positionals);
-    return reaching(async () => report(await call(t, "POST", path), () => `${service}/${addr}: ${verb === "enable" ? "takes its checked weight again" : verb === "drain" ? "drained" : `weight ${weight}`}`));
+  main(argv) {
+    return serverAdmin<DirectorBody>(this.help, argv, { module: "director", missing: "no director (no [director] section, or not a member)", format: formatDirector, done: { drain: () => "drained", enable: () => "takes its checked weight again", weight: (w) => `weight ${w}` } });
   },
 };

@@ -4,8 +4,8 @@
  * across restarts until `ready` clears them). Calls a node's API as the
  * other admin commands do.
  */
-import { type Command, EXIT_OK, fail, parse } from "./cli.ts";
-import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, serverVerb, target } from "./admin.ts";
+import type { Command } from "./cli.ts";
+import { COMMON_OPTIONS, serverAdmin } from "./admin.ts";
 
 interface ProxyBody {
   active: boolean;
@@ -42,8 +42,6 @@ export function formatProxy(p: ProxyBody): string {
   return lines.join("\n");
 }
 
-const VERBS = ["drain", "maint", "ready", "weight"];
-
 export const proxy: Command = {
   name: "proxy",
   summary: "the proxy's frontends, backends and servers; drain, maint, ready, weight",
@@ -64,18 +62,7 @@ backend of the service and is kept across restarts until cleared.
 Options:
       --json          print the API's JSON (status)
 ${COMMON_OPTIONS}`,
-  async main(argv) {
-    const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
-    if (values.help) return void console.log(this.help), EXIT_OK;
-    if (values.for !== undefined) fail("--for is for `tandem move`, not the proxy");
-    const [verb = "status", service, addr, weight] = positionals;
-    const t = await target(values);
-    if (verb === "status") {
-      if (positionals.length > 1) fail(`status takes no arguments, found ${positionals.slice(1).join(" ")}`);
-      return printStatus<ProxyBody>(t, "/v1/proxy/", "no proxy (no [proxy] section, or not a member)", values.json, formatProxy);
-    }
-    const { path } = serverVerb("/v1/proxy/", VERBS, positionals);
-    const done = { drain: "drained: no new requests", maint: "in maintenance: no requests", ready: "ready: takes traffic at its checked weight", weight: `weight ${weight}` }[verb];
-    return reaching(async () => report(await call(t, "POST", path), () => `${service}/${addr}: ${done}`));
+  main(argv) {
+    return serverAdmin<ProxyBody>(this.help, argv, { module: "proxy", missing: "no proxy (no [proxy] section, or not a member)", format: formatProxy, done: { drain: () => "drained: no new requests", maint: () => "in maintenance: no requests", ready: () => "ready: takes traffic at its checked weight", weight: (w) => `weight ${w}` } });
   },
 };
