@@ -901,10 +901,12 @@ export function importHaproxy(input: HaproxyInput): ImportResult {
 
   const bound = new Map<string, string>();
   for (const f of frontends) {
-    const mine = f.entries[0]![1] as string[];
-    const free = mine.filter((a) => !bound.has(a));
-    for (const a of mine.filter((x) => bound.has(x))) ctx.push("warning", f.line, `bind ${a} of ${f.sectionName} is not imported: ${bound.get(a)} binds it too (HAProxy shared it by SO_REUSEPORT; Tandem binds an address once)`);
-    for (const a of free) bound.set(a, f.sectionName);
+    const free: string[] = [];
+    for (const a of f.entries[0]![1] as string[]) {
+      const other = bound.get(a);
+      if (other === undefined) free.push(a), bound.set(a, f.sectionName);
+      else ctx.push("warning", f.line, `bind ${a} of ${f.sectionName} is not imported: ${other === f.sectionName ? "it binds it twice" : `${other} binds it too`} (HAProxy shared it by SO_REUSEPORT; Tandem binds an address once)`);
+    }
     f.entries[0] = ["bind", free];
   }
   const listening = frontends.filter((f) => (f.entries[0]![1] as string[]).length);

@@ -268,6 +268,9 @@ describe("what Tandem takes once", () => {
     const doc = proxyDoc(r.toml!);
     expect(doc.proxy.frontend.map((f) => f.bind)).toEqual([["0.0.0.0:80"], ["0.0.0.0:81"]]);
     expect(proxyImportProblems(r.toml!)).toEqual([]);
+    const twice = fromText("listen l\n server s 198.18.1.1:80\n bind :80\n bind :80\n");
+    expect(twice.findings.map(formatFinding)).toContain("warning: t.cfg:1: bind 0.0.0.0:80 of l is not imported: it binds it twice (HAProxy shared it by SO_REUSEPORT; Tandem binds an address once)");
+    expect(proxyImportProblems(twice.toml!)).toEqual([]);
   });
 });
 
