@@ -32,6 +32,8 @@ export interface ClusterSnapshot {
   /** Every member but this node, in config order. */
   peers: Array<{ name: string; status: MemberStatus; incarnation: number | null }>;
   quorate: boolean;
+  /** Quorate by a majority (of the members, or with the arbiter's vote), so no member this node does not count is quorate too; not under a rule for a lone node (two-node, ping). */
+  majority: boolean;
 }
 
 export interface ClusterBus {

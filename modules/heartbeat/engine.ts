@@ -149,6 +149,12 @@ export interface State {
   /** After a stall long enough to be declared dead: no quorum alone until a peer's vote or the arbiter's counts again. */
   suspect: boolean;
   quorate: boolean;
+  /**
+   * Quorum by a majority (of the members, or with the arbiter's vote): no
+   * member this node does not count can be quorate too. False under a rule for
+   * a lone node (two-node, ping): a lost peer may hold quorum on the same rule.
+   */
+  majority: boolean;
   yieldToPeer: boolean;
   stalls: number;
   /** A deadtime a reload shrank, which still decides deaths until `until` (see above). */
@@ -229,6 +235,7 @@ export function initialState(p: HbParams): State {
     waitedForAll: false,
     suspect: false,
     quorate: p.role === "member" && p.members.length === 1,
+    majority: p.role === "member" && p.members.length === 1,
     yieldToPeer: false,
     stalls: 0,
     shrunk: null,
@@ -580,18 +587,21 @@ function judge(s: State, now: number, event: (e: string, d: Record<string, unkno
   if (connected > 0 || s.grant) s.suspect = false;
   let quorate: boolean;
   let reason: string;
-  if (p.members.length === 1) [quorate, reason] = [true, "single member"];
+  let majority = false;
+  if (p.members.length === 1) [quorate, reason, majority] = [true, "single member", true];
   else if (now < s.startedAt + deadtimeOf(s)) [quorate, reason] = [false, "just started: a peer may still count the vote of this node's previous run"];
   else if (p.arbiter) {
     const total = p.members.length + 1;
     [quorate, reason] = [votes * 2 > total, `${votes} of ${total} votes${s.grant ? " (with the arbiter's)" : ""}`];
-  } else if (votes * 2 > p.members.length) [quorate, reason] = [true, `${votes} of ${p.members.length} votes`];
+    majority = quorate;
+  } else if (votes * 2 > p.members.length) [quorate, reason, majority] = [true, `${votes} of ${p.members.length} votes`, true];
   else if (s.suspect) [quorate, reason] = [false, "stalled long enough to be declared dead: waiting to hear a peer again"];
   else if (p.ping && p.members.length === 2) {
     const reach = s.upstream?.reachable ?? 0;
     [quorate, reason] = [reach > 0, `alone; upstream ${reach}/${s.upstream?.total ?? 0} reachable`];
   } else if (p.members.length === 2) [quorate, reason] = [s.waitedForAll, s.waitedForAll ? "two-node: alone after the peer was seen" : "two-node: waiting for the peer (wait-for-all)"];
   else [quorate, reason] = [false, `${votes} of ${p.members.length} votes`];
+  s.majority = majority;
   if (quorate !== s.quorate) {
     s.quorate = quorate;
     event("heartbeat.quorum", { quorate, reason });

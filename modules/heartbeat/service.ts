@@ -295,7 +295,7 @@ export class HeartbeatService implements ModuleInstance {
 
   /** Peer statuses, incarnations and quorum in one string: what watchers are told about when it changes. */
   private membership(): string {
-    let out = this.state.quorate ? "q" : "-";
+    let out = this.state.quorate ? (this.state.majority ? "Q" : "q") : "-";
     for (const name in this.state.peers) {
       const peer = this.state.peers[name]!;
       out += `${name}:${peer.status}:${peer.incarnation};`;
@@ -312,6 +312,7 @@ export class HeartbeatService implements ModuleInstance {
         return { name, status: MEMBER_STATUS[peer.status]!, incarnation: peer.incarnation };
       }),
       quorate: s.quorate,
+      majority: s.majority,
     };
   }
 

@@ -107,6 +107,8 @@ export type AdminCommand =
 export interface ClusterView {
   peers: Array<{ name: string; status: MemberStatus; incarnation: number | null }>;
   quorate: boolean;
+  /** See ClusterSnapshot.majority. */
+  majority: boolean;
 }
 
 export type OpKind = "start" | "stop" | "monitor" | "probe";
@@ -399,10 +401,14 @@ function membership(s: State, view: ClusterView): boolean {
     if (peer.status === "up" && s.fence[peer.name]?.state === "fenced") delete s.fence[peer.name];
     if (peer.status === "up" && s.fencingNow === peer.name) s.fenceOutrun = true;
   }
-  // Without quorum this node cannot tell what a peer it does not see does: that peer may hold quorum without it and
-  // start anything. Its report says nothing of that, so it is stale: unknown to the policy (fenced before a takeover,
-  // with fencing) until the peer reports again.
-  if (!view.quorate) for (const peer of Object.values(s.peers)) if (peer.status !== "up") peer.stale = true;
+  // Without quorum, or with quorum by a rule for a lone node (two-node, ping), this node cannot tell what a peer it
+  // has lost does: that peer may hold quorum too and start anything. Its report says nothing of that, so it is
+  // stale: unknown to the policy (fenced before a takeover, with fencing) until the peer reports again. A peer that
+  // said goodbye stopped what it ran before, and starts nothing until it is back.
+  for (const peer of Object.values(s.peers)) {
+    if (peer.status === "up") continue;
+    if (!view.quorate || (!view.majority && peer.status !== "leaving")) peer.stale = true;
+  }
   return cameUp;
 }
 

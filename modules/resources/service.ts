@@ -36,7 +36,7 @@ export interface ResourceHolding {
 function soloBus(self: string, members: readonly string[]): ClusterBus {
   const peers = members.filter((m) => m !== self).map((name) => ({ name, status: "unknown" as const, incarnation: null }));
   return {
-    snapshot: () => ({ self, peers, quorate: peers.length === 0 }),
+    snapshot: () => ({ self, peers, quorate: peers.length === 0, majority: peers.length === 0 }),
     watch: () => () => undefined,
     send: () => undefined,
     maxMessageBytes: Infinity,
@@ -187,7 +187,7 @@ export class ResourcesService implements ModuleInstance {
 
   private view(): ClusterView {
     const s = this.bus.snapshot();
-    return { peers: s.peers, quorate: s.quorate };
+    return { peers: s.peers, quorate: s.quorate, majority: s.majority };
   }
 
   private get state(): State {

@@ -415,10 +415,14 @@ describe("quorum without an arbiter", () => {
     expect(c.state("alpha").quorate).toBe(false);
     c.run(300);
     expect(c.state("alpha").quorate).toBe(true);
+    expect(c.state("alpha").majority).toBe(true);
     c.sever("alpha", "bravo");
     c.run(1000);
     expect(c.state("alpha").peers.bravo!.status).toBe("down");
     expect(c.state("alpha").quorate).toBe(true);
+    // bravo, alone too, holds quorum by the same rule: not a majority.
+    expect(c.state("bravo").quorate).toBe(true);
+    expect([c.state("alpha").majority, c.state("bravo").majority]).toEqual([false, false]);
   });
 
   test("with ping targets: alone, quorum follows upstream reachability; a member that reaches less yields", () => {
@@ -432,6 +436,7 @@ describe("quorum without an arbiter", () => {
     c.run(1000);
     expect(c.state("alpha").quorate).toBe(false);
     expect(c.state("bravo").quorate).toBe(true);
+    expect(c.state("bravo").majority).toBe(false);
   });
 });
 

@@ -73,6 +73,7 @@ export class Harness {
   private readonly statuses = new Map<string, MemberStatus>();
   private readonly incarnations = new Map<string, number>();
   private readonly quorum = new Map<string, boolean>();
+  private readonly lone = new Set<string>();
   /** Pairs "a>b" whose messages are lost. */
   private readonly cuts = new Set<string>();
 
@@ -111,6 +112,7 @@ export class Harness {
     return {
       peers: this.members.filter((m) => m !== name).map((m) => ({ name: m, status: this.statuses.get(`${name}>${m}`)!, incarnation: this.incarnations.get(m)! })),
       quorate: this.quorum.get(name)!,
+      majority: this.quorum.get(name)! && !this.lone.has(name),
     };
   }
 
@@ -124,8 +126,11 @@ export class Harness {
     this.feed(observer, { type: "membership", cluster: this.view(observer) });
   }
 
-  setQuorum(name: string, quorate: boolean): void {
+  /** lone: quorate by a rule for a lone node (two-node, ping), not by a majority. */
+  setQuorum(name: string, quorate: boolean, lone = false): void {
     this.quorum.set(name, quorate);
+    if (lone) this.lone.add(name);
+    else this.lone.delete(name);
     this.feed(name, { type: "membership", cluster: this.view(name) });
   }
 

@@ -453,6 +453,34 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("bravo").ran("start").slice(starts)).toEqual(["start ip"]);
   });
 
+  test("quorate by a rule for a lone node (two-node, ping), a lost peer may be quorate too: its report is stale, and nothing exclusive starts until it is fenced (fencing seed 6479)", () => {
+    for (const lone of [false, true]) {
+      const { h, active } = running("bravo", { fencing: true });
+      for (const node of ["alpha", "bravo"]) h.feed("alpha", { type: "admin", command: { op: "standby", node } });
+      h.settle(active);
+      expect([...active.values()].flatMap((x) => [...x])).toEqual([]);
+      h.setQuorum("alpha", true, lone);
+      h.cut("alpha", "bravo");
+      h.see("alpha", "bravo", "down");
+      expect(h.node("alpha").state.peers.bravo!.report!.states.ip).toBe("stopped");
+      h.feed("alpha", { type: "admin", command: { op: "online", node: "alpha" } });
+      if (!lone) {
+        // By a majority, bravo cannot have been quorate since: its report holds, and it ran nothing.
+        expect(h.node("alpha").of("fence")).toEqual([]);
+        expect(h.node("alpha").ran("start")).toEqual(["start ip"]);
+        continue;
+      }
+      // bravo may have been put online and started web on its own two-node quorum since the cut.
+      expect(h.node("alpha").of("fence")).toEqual([{ type: "fence", node: "bravo" }]);
+      expect(h.node("alpha").ran("start")).toEqual([]);
+      h.feed("alpha", { type: "fenced", node: "bravo", ok: false, message: "no answer" });
+      expect(h.node("alpha").ran("start")).toEqual([]);
+      h.advance(60_000);
+      h.feed("alpha", { type: "fenced", node: "bravo", ok: true, message: "" });
+      expect(h.node("alpha").ran("start")).toEqual(["start ip"]);
+    }
+  });
+
   /** alpha (DC) loses bravo and fences it; a new process of bravo comes up before the fence answers. */
   const backDuringFence = (h: ReturnType<typeof running>["h"]) => {
     h.cut("alpha", "bravo");

@@ -97,7 +97,7 @@ export function busPair(names: [string, string], maxMessageBytes: number): [Clus
     get sent() {
       return sent[i]!;
     },
-    snapshot: () => ({ self: names[i], peers: [{ name: names[1 - i]!, status: "up", incarnation: 1 }], quorate: true }),
+    snapshot: () => ({ self: names[i], peers: [{ name: names[1 - i]!, status: "up", incarnation: 1 }], quorate: true, majority: true }),
     watch: () => () => {},
     maxMessageBytes,
     send: (channel, data) => {
