@@ -302,9 +302,14 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       membership(s, input.cluster);
       bump();
       break;
-    case "membership":
+    case "membership": {
+      const wasQuorate = s.quorate;
       announce = membership(s, input.cluster);
+      // Alone, this node dropped any transition the DC sent it (see decide); a new seq has the DC plan and send afresh
+      // now, not at its next resend.
+      if (!wasQuorate && s.quorate) bump();
       break;
+    }
     case "message":
       if (receive(s, input.from, input.message, fx)) bump();
       break;

@@ -388,6 +388,18 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect([...active.get("bravo")!]).toEqual([]);
   });
 
+  test("a peer that dropped a transition while it had no quorum reports as soon as quorum is back, and the DC sends it afresh at once (roll seed 244)", () => {
+    const { h, active } = running("alpha");
+    h.setQuorum("bravo", false);
+    h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect(h.node("bravo").ran("start")).toEqual([]);
+    h.setQuorum("bravo", true);
+    h.deliver();
+    expect(h.node("bravo").ran("start")).toEqual(["start ip"]);
+  });
+
   test("a peer back after a partition, its state unchanged meanwhile, is planned from again on the report of the same seq", () => {
     const { h, active } = running("alpha");
     const seq = h.node("bravo").state.seq;
@@ -397,11 +409,11 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     h.see("bravo", "alpha", "down");
     h.restore("alpha", "bravo");
     h.see("bravo", "alpha", "up");
-    h.setQuorum("bravo", true);
     h.see("alpha", "bravo", "up");
     h.deliver();
     expect(h.node("bravo").state.seq).toBe(seq);
     expect(transitionsFrom(h, "alpha").at(-1)!.basis).toEqual({ bravo: seq });
+    h.setQuorum("bravo", true);
     h.feed("alpha", { type: "admin", command: { op: "move", group: "web", node: "bravo", until: null } });
     h.settle(active);
     expect([...active.get("bravo")!]).toEqual(WEB);
