@@ -69,6 +69,16 @@ describe("tandem run serves the API", () => {
     expect(s.modules.api.url).toBe(`${base}/`);
   });
 
+  test("the node runs with mimalloc's purge of freed pages off (the same process, exec'd once), unless the operator set it", async () => {
+    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    expect(environ(node.proc.pid)).toContain("MIMALLOC_PURGE_DELAY=-1");
+    const own = new NodeProcess(["-c", file, "--node", "solo", "--api", `127.0.0.1:${await freePort()}`], tmp.dir, { MIMALLOC_PURGE_DELAY: "50" });
+    nodes.push(own);
+    await own.waitLog("the node to run", (l) => l.event === "runtime.running");
+    expect(environ(own.proc.pid)).toContain("MIMALLOC_PURGE_DELAY=50");
+    own.kill();
+  });
+
   test("/metrics is Prometheus text with the runtime's metrics", async () => {
     const r = await fetch(`${base}/metrics`);
     expect(r.headers.get("content-type")).toContain("text/plain; version=0.0.4");
