@@ -185,12 +185,19 @@ function utilizationProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]): Find
   if (rs.placement === "default") {
     return used ? [{ severity: "warning", path: ["resources", "placement"], message: 'resources give a utilization but placement is "default": it is not read', hint: 'placement = "utilization" or "balanced"' }] : [];
   }
+  const utilization = new Map(rs.resource.map((r) => [r.name, r.utilization ?? {}] as const));
   const out: Finding[] = [];
   for (const g of groupsOf(rs)) {
     const need = new Map<string, number>();
-    for (const m of g.members) for (const [k, v] of Object.entries(rs.resource.find((r) => r.name === m)?.utilization ?? {})) need.set(k, (need.get(k) ?? 0) + v);
-    const fits = members.some((n) => [...need].every(([k, v]) => (n.capacity?.[k] ?? 0) >= v));
-    if (!fits) out.push({ severity: "error", path: ["resources", ...(g.name === g.members[0] && !rs.group.some((x) => x.name === g.name) ? ["resource", rs.resource.findIndex((r) => r.name === g.name), "utilization"] : ["group", rs.group.findIndex((x) => x.name === g.name)])], message: `group "${g.name}" takes ${[...need].map(([k, v]) => `${k} ${v}`).join(", ")}, more than any member node's capacity: it could never run`, expected: "a utilization some node's capacity holds" });
+    for (const m of g.members) for (const [k, v] of Object.entries(utilization.get(m) ?? {})) need.set(k, (need.get(k) ?? 0) + v);
+    if (members.some((n) => [...need].every(([k, v]) => (n.capacity?.[k] ?? 0) >= v))) continue;
+    const explicit = rs.group.findIndex((x) => x.name === g.name);
+    out.push({
+      severity: "error",
+      path: ["resources", ...(explicit >= 0 ? ["group", explicit] : ["resource", rs.resource.findIndex((r) => r.name === g.name), "utilization"])],
+      message: `group "${g.name}" takes ${[...need].map(([k, v]) => `${k} ${v}`).join(", ")}, more than any member node's capacity: it could never run`,
+      expected: "a utilization some node's capacity holds",
+    });
   }
   return out;
 }
@@ -246,9 +253,9 @@ export function clusterConfigOf(rs: ResourcesRaw): ClusterConfig {
   };
 }
 
-/** What the policy reads of a node from the config: its attributes and capacity. */
-export function nodeTraitsOf(n: { attributes?: NodeState["attributes"]; capacity?: NodeState["capacity"] }): Pick<NodeState, "attributes" | "capacity"> {
-  return { ...(n.attributes ? { attributes: { ...n.attributes } } : {}), ...(n.capacity ? { capacity: { ...n.capacity } } : {}) };
+/** What the policy reads of each node from the config: its attributes and capacity, by node name. */
+export function nodeTraitsOf(c: RawConfig): Record<string, Pick<NodeState, "attributes" | "capacity">> {
+  return Object.fromEntries(c.nodes.map((n) => [n.name, { ...(n.attributes ? { attributes: { ...n.attributes } } : {}), ...(n.capacity ? { capacity: { ...n.capacity } } : {}) }]));
 }
 
 const RULE_TEST = /^\s*(#uname|[A-Za-z_][A-Za-z0-9_-]*)\s*(==|=|!=|<=|>=|<|>)\s*(.*?)\s*$/;
@@ -356,8 +363,10 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
   });
   if (!out.some((p) => p.severity === "error")) {
     const loop = heldLoop(clusterConfigOf(rs));
-    if (loop)
-      err(["order", loop.order], `the constraints between ${loop.groups.join(" -> ")} loop through this order: each group in it would wait for itself to start, so none would run`, "no loop through an order (colocations alone may loop)");
+    if (loop) {
+      const waits = loop.groups.slice(1).map((g, j) => (j === 0 ? `${loop.groups[0]} waits for ${g}` : `${loop.groups[j]} for ${g}`));
+      err(["order", loop.order], `the constraints loop through this order (${waits.join(", ")}): none of them would ever start`, "no loop through an order (colocations alone may loop)");
+    }
   }
   utilizationProblems(rs, nodes).forEach((p) => out.push(p));
   const devices = new Set<string>();
