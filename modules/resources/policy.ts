@@ -94,6 +94,23 @@ function addScore(a: number, b: number): number {
 }
 
 export function plan(input: ClusterInput): Plan {
+  const verdicts = new Map<string, LoopVerdict>();
+  for (;;) {
+    const out = planWith(input, verdicts);
+    if (!out.broken) return out.plan;
+    verdicts.set(out.broken.group, out.broken.verdict);
+  }
+}
+
+/**
+ * A colocation loop's first group, planned again when the groups it is
+ * colocated with in the loop are held (it is held too, as any group whose
+ * target is held) or could not keep its colocations (it stops: the loop cannot
+ * all run together, and the rest is placed without it).
+ */
+type LoopVerdict = "hold" | "stop";
+
+function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict>): { plan: Plan; broken: { group: string; verdict: LoopVerdict } | null } {
   const { config } = input;
   const resources = new Map(config.resources.map((r) => [r.name, r] as const));
   const nodes = input.nodes;
@@ -119,7 +136,7 @@ export function plan(input: ClusterInput): Plan {
 
   if (!input.quorum) {
     planWithoutQuorum(input, def, state, add, depend, note);
-    return { actions: ordered(actions), notes };
+    return { plan: { actions: ordered(actions), notes }, broken: null };
   }
 
   // Rule 2: fences.
@@ -171,6 +188,17 @@ export function plan(input: ClusterInput): Plan {
   for (const g of order.looped) {
     groupPlans.set(g.name, hold(g, []));
   }
+  for (const [root, loop] of order.loops) {
+    const mine = groupPlans.get(root)!;
+    if (mine.held || mine.node === null) continue;
+    for (const c of config.colocations) {
+      if (c.group !== root || c.withGroup === root || !loop.has(c.withGroup)) continue;
+      const theirs = groupPlans.get(c.withGroup)!;
+      if (theirs.held) return { plan: { actions: [], notes: [] }, broken: { group: root, verdict: "hold" } };
+      const kept = c.score >= INFINITY ? theirs.node === mine.node : c.score <= MINUS_INFINITY ? theirs.node !== mine.node : true;
+      if (!kept) return { plan: { actions: [], notes: [] }, broken: { group: root, verdict: "stop" } };
+    }
+  }
 
   for (const o of config.orders) {
     const first = groupPlans.get(o.first);
@@ -181,7 +209,7 @@ export function plan(input: ClusterInput): Plan {
     const firstStart = then.starts[0];
     if (lastStart && firstStart) depend(firstStart, [lastStart]);
   }
-  return { actions: ordered(actions), notes };
+  return { plan: { actions: ordered(actions), notes }, broken: null };
 
   function hold(g: GroupDef, why: string[]): GroupPlan {
     for (const w of why) note(w);
@@ -233,6 +261,7 @@ export function plan(input: ClusterInput): Plan {
       ...config.orders.filter((o) => o.then === g.name).map((o) => o.first),
     ];
     for (const dep of deps) if (groupPlans.get(dep)?.held) why.push(`${g.name} waits: ${dep}, which it depends on, is held`);
+    if (verdicts.get(g.name) === "hold") why.push(`${g.name} waits: a group of its colocation loop is held`);
     if (why.length > 0) return hold(g, why);
 
     const target = place(g);
@@ -245,6 +274,10 @@ export function plan(input: ClusterInput): Plan {
 
   function place(g: GroupDef): string | null {
     const running = new Set(g.members.flatMap(activeNodes));
+    if (verdicts.get(g.name) === "stop") {
+      note(`the colocations between ${[...order.loops.get(g.name)!].join(", ")} cannot all be kept: ${g.name} stops`);
+      return null;
+    }
     for (const c of config.colocations) {
       if (c.group !== g.name || c.score < INFINITY || !groupPlans.has(c.withGroup)) continue;
       if (groupPlans.get(c.withGroup)?.node == null) {
@@ -363,13 +396,21 @@ export function plan(input: ClusterInput): Plan {
     return { scores, refused };
   }
 
-  /** Why g's colocations with groups already placed keep it off n, or null. */
+  /**
+   * Why g's colocations with groups already placed keep it off n, or null: its
+   * own, and in a loop those of the group placed first with g (theirs bind g).
+   */
   function colocationRefusal(g: GroupDef, n: string): string | null {
     for (const c of config.colocations) {
-      if (c.group !== g.name || !groupPlans.has(c.withGroup)) continue;
-      const there = groupPlans.get(c.withGroup)?.node;
-      if (c.score >= INFINITY && there !== n) return `${c.withGroup} runs elsewhere`;
-      if (c.score <= MINUS_INFINITY && there === n) return `${c.withGroup} runs there (colocation -INFINITY)`;
+      if (c.group === g.name && groupPlans.has(c.withGroup)) {
+        const there = groupPlans.get(c.withGroup)?.node;
+        if (c.score >= INFINITY && there !== n) return `${c.withGroup} runs elsewhere`;
+        if (c.score <= MINUS_INFINITY && there === n) return `${c.withGroup} runs there (colocation -INFINITY)`;
+      } else if (c.withGroup === g.name && c.group !== g.name && order.loops.has(c.group) && groupPlans.get(c.group)?.node != null) {
+        const there = groupPlans.get(c.group)?.node;
+        if (c.score >= INFINITY && there !== n) return `${c.group}, which runs only with it, runs elsewhere`;
+        if (c.score <= MINUS_INFINITY && there === n) return `${c.group}, which never runs with it, runs there`;
+      }
     }
     return null;
   }
