@@ -33,18 +33,28 @@
  *    on_fail=block, on_fail=fence without fencing), is in an unknown state (a
  *    probe, or the coordinator's start or stop under way), or while a
  *    group it is colocated with or ordered after is held, or the constraints
- *    between groups loop.
+ *    between groups loop through an order (each would wait for itself).
  * 5. Placement, groups taken so that each comes after the groups it is
- *    colocated with and ordered after. A node can run a group when it is up,
+ *    colocated with and ordered after; a loop of colocations alone is placed
+ *    from its first group in config order, the others following it (planned
+ *    again with that group held or stopped when they cannot keep its
+ *    colocations). A node can run a group when it is up,
  *    not in standby, not fenced or being fenced, not banned by a location of
  *    -INFINITY, and no member's failures ban it: a start failure, or as many
  *    failures as migration_threshold (one, with on_fail=move), not yet expired
  *    (failure_timeout after the last one; all of a node's failures for a
- *    resource expire together). "A with B": only B's node. "A before B": B
- *    only while A runs. An unexpired move to a node that can run the group
- *    wins; an expired one is ignored. Otherwise the highest score: location
- *    scores, the preferred node's bonus, stickiness where it runs now; ties go
- *    to where it runs, then to the node listed first.
+ *    resource expire together); with placement utilization or balanced, when
+ *    its capacity left holds the group's utilization. "A with B" at INFINITY:
+ *    only B's node; at -INFINITY: never B's node; at a finite score: that
+ *    score on B's node. "A before B": B only while A runs. An unexpired move
+ *    to a node that can run the group wins; an expired one is ignored.
+ *    Otherwise the highest score: locations (on a node, or on nodes whose
+ *    attributes pass a rule), the preferred node's bonus, stickiness where it
+ *    runs now, finite colocations; and the scores of the groups not yet placed
+ *    that are colocated with it at INFINITY (added: a chain goes where all of
+ *    it can run, unless none can) or at -INFINITY (taken away). Ties go to
+ *    where it runs, then (balanced) to the most capacity left, then to the
+ *    node running the fewest resources, then to the node listed first.
  * 6. Actions. Members start left to right on the chosen node, each after the
  *    previous one, and stop right to left on each node. A group already
  *    running there keeps its healthy leading members and restarts from the

@@ -4,6 +4,8 @@ import { formatProblem } from "../../../core/config/problems.ts";
 import { INFINITY, MINUS_INFINITY } from "../../../modules/resources/model.ts";
 import { clusterConfigOf, nodeTraitsOf, parseRule } from "../../../modules/resources/config.ts";
 import { MODULES } from "../../../modules/index.ts";
+import { clusterInput, initialState } from "../../../modules/resources/engine.ts";
+import { paramsOf } from "../../../modules/resources/service.ts";
 
 const NODES = `cluster = "lab"
 key_file = "cluster.key"
@@ -93,6 +95,15 @@ score = -50
       bravo: { attributes: { rack: "b" }, capacity: { cpu: 4 } },
       witness: {},
     });
+  });
+
+  test("the coordinator hands the policy each member's attributes and capacity from the config", () => {
+    const r = load(`${NODES}\n[resources]\n${resources(["db"])}`);
+    const input = clusterInput(initialState(paramsOf(r.config, "alpha")));
+    expect(input.nodes.map((n) => [n.name, n.attributes, n.capacity])).toEqual([
+      ["alpha", { rack: "a", ssd: true, cores: 16 }, { cpu: 8, memory: 16384 }],
+      ["bravo", { rack: "b" }, { cpu: 4 }],
+    ]);
   });
 
   test("rules read as tests joined by and; what does not read says why", () => {
