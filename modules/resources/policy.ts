@@ -302,7 +302,15 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       }
     }
     const own = ownScores(g);
-    const scores = withDependents(g, own.scores, order.loops.get(g.name) ?? new Set(), new Set([g.name]));
+    const joined: GroupDef[] = [];
+    let scores = withDependents(g, own.scores, order.loops.get(g.name) ?? new Set(), new Set([g.name]), joined);
+    if (placement !== "default" && joined.length > 0) {
+      // The chain must fit together where it goes (Pacemaker weighs colocated utilization), unless it fits nowhere.
+      const chain = new Set([g.name, ...joined.map((x) => x.name)]);
+      const members = [g, ...joined].flatMap((x) => x.members);
+      const roomy = new Map([...scores].map(([n, v]) => [n, v > MINUS_INFINITY && shortage(members, n, chain) ? MINUS_INFINITY : v] as const));
+      if ([...roomy.values()].some((v) => v > MINUS_INFINITY)) scores = roomy;
+    }
     const refused = [...own.refused];
     const candidates: Array<{ node: string; score: number }> = [];
     for (const n of nodes) {
@@ -334,17 +342,17 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (a.score !== b.score) return a.score > b.score;
     if (running.has(a.node) !== running.has(b.node)) return running.has(a.node);
     if (placement === "balanced") {
-      const roomier = compareFree(freeCapacity(a.node, g), freeCapacity(b.node, g));
+      const roomier = compareFree(freeCapacity(a.node, new Set([g.name])), freeCapacity(b.node, new Set([g.name])));
       if (roomier !== 0) return roomier > 0;
     }
-    return load(a.node, g) < load(b.node, g);
+    return load(a.node, g.name) < load(b.node, g.name);
   }
 
-  /** Groups other than g on node n: placed there by this plan, or, not placed yet, running there. */
-  function othersOn(n: string, g: GroupDef): Array<{ group: GroupDef; members: string[] }> {
+  /** Groups on node n but those named in except: placed there by this plan, or, not placed yet, running there. */
+  function othersOn(n: string, except: ReadonlySet<string>): Array<{ group: GroupDef; members: string[] }> {
     const out: Array<{ group: GroupDef; members: string[] }> = [];
     for (const x of config.groups) {
-      if (x.name === g.name) continue;
+      if (except.has(x.name)) continue;
       const p = groupPlans.get(x.name);
       const members = p ? (p.node === n ? x.members : []) : x.members.filter((r) => activeNodes(r).includes(n));
       if (members.length > 0) out.push({ group: x, members });
@@ -353,21 +361,21 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   }
 
   /** How many resources other groups run on n (Pacemaker spreads ties by it). */
-  function load(n: string, g: GroupDef): number {
-    return othersOn(n, g).reduce((sum, o) => sum + o.members.length, 0);
+  function load(n: string, g: string): number {
+    return othersOn(n, new Set([g])).reduce((sum, o) => sum + o.members.length, 0);
   }
 
-  /** What node n has left, by utilization name, once the other groups on it take theirs. */
-  function freeCapacity(n: string, g: GroupDef): Map<string, number> {
+  /** What node n has left, by utilization name, once the groups on it but those in except take theirs. */
+  function freeCapacity(n: string, except: ReadonlySet<string>): Map<string, number> {
     const free = new Map(Object.entries(nodes.find((x) => x.name === n)?.capacity ?? {}));
-    for (const o of othersOn(n, g)) for (const [k, v] of utilizationOf(o.members)) free.set(k, (free.get(k) ?? 0) - v);
+    for (const o of othersOn(n, except)) for (const [k, v] of utilizationOf(o.members)) free.set(k, (free.get(k) ?? 0) - v);
     return free;
   }
 
-  /** What g would lack on n (a utilization name and the amounts), or null when it fits. */
-  function shortage(g: GroupDef, n: string): string | null {
-    const free = freeCapacity(n, g);
-    for (const [k, need] of utilizationOf(g.members)) {
+  /** What the members of the groups in except would lack together on n (a utilization name and the amounts), or null when they fit. */
+  function shortage(members: readonly string[], n: string, except: ReadonlySet<string>): string | null {
+    const free = freeCapacity(n, except);
+    for (const [k, need] of utilizationOf(members)) {
       const has = free.get(k) ?? 0;
       if (has < need) return `${k}: needs ${need}, ${Math.max(0, has)} free`;
     }
@@ -390,7 +398,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const scores = new Map<string, number>();
     const refused: string[] = [];
     for (const n of nodes) {
-      const no = refusal(g, n) ?? (placement === "default" ? null : shortage(g, n.name)) ?? colocationRefusal(g, n.name);
+      const no = refusal(g, n) ?? (placement === "default" ? null : shortage(g.members, n.name, new Set([g.name]))) ?? colocationRefusal(g, n.name);
       let score = 0;
       for (const l of config.locations) if (l.group === g.name && locates(l, n)) score = addScore(score, l.score);
       if (no || score <= MINUS_INFINITY) {
@@ -432,17 +440,21 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
    * go), each with its own such groups. A group's weight is left out when it
    * would leave g no node, unless it is in g's colocation loop, which runs
    * together or not at all. Finite colocations weigh only on their group.
+   * The groups weighed at INFINITY are added to joined.
    */
-  function withDependents(g: GroupDef, scores: Map<string, number>, loop: ReadonlySet<string>, seen: Set<string>): Map<string, number> {
+  function withDependents(g: GroupDef, scores: Map<string, number>, loop: ReadonlySet<string>, seen: Set<string>, joined: GroupDef[]): Map<string, number> {
     let out = scores;
     for (const c of config.colocations) {
       if (c.withGroup !== g.name || seen.has(c.group) || groupPlans.has(c.group) || (c.score > MINUS_INFINITY && c.score < INFINITY)) continue;
       const d = config.groups.find((x) => x.name === c.group);
       if (!d) continue;
       seen.add(d.name);
-      const theirs = withDependents(d, ownScores(d).scores, loop, seen);
+      const theirJoined: GroupDef[] = [];
+      const theirs = withDependents(d, ownScores(d).scores, loop, seen, theirJoined);
       const sum = new Map([...out].map(([n, s]) => [n, c.score >= INFINITY ? addScore(s, theirs.get(n)!) : opposed(s, theirs.get(n)!)] as const));
-      if (loop.has(d.name) || [...sum.values()].some((v) => v > MINUS_INFINITY)) out = sum;
+      if (!loop.has(d.name) && ![...sum.values()].some((v) => v > MINUS_INFINITY)) continue;
+      out = sum;
+      if (c.score >= INFINITY) joined.push(d, ...theirJoined);
     }
     return out;
   }
