@@ -6,6 +6,8 @@ import { clusterConfigOf, nodeTraitsOf, parseRule } from "../../../modules/resou
 import { MODULES } from "../../../modules/index.ts";
 import { clusterInput, initialState } from "../../../modules/resources/engine.ts";
 import { paramsOf } from "../../../modules/resources/service.ts";
+import { statusOf } from "../../../modules/resources/status.ts";
+import { formatStatus } from "../../../cmd/admin.ts";
 
 const NODES = `cluster = "lab"
 key_file = "cluster.key"
@@ -103,6 +105,22 @@ score = -50
     expect(input.nodes.map((n) => [n.name, n.attributes, n.capacity])).toEqual([
       ["alpha", { rack: "a", ssd: true, cores: 16 }, { cpu: 8, memory: 16384 }],
       ["bravo", { rack: "b" }, { cpu: 4 }],
+    ]);
+  });
+
+  test("tandem status shows each node's attributes, and its capacity with what the resources started there take", () => {
+    const r = load(`${NODES}\n[resources]\nplacement = "utilization"\n[[resources.resource]]\nname = "vm"\nagent = "lsb:vm"\nutilization = { cpu = 3 }\n`);
+    const s = initialState(paramsOf(r.config, "alpha"));
+    s.states = { vm: "started" };
+    const status = statusOf(s, 0) as unknown as Parameters<typeof formatStatus>[1];
+    expect(status.nodes[0]).toMatchObject({ name: "alpha", attributes: { rack: "a", ssd: true, cores: 16 }, capacity: { cpu: 8, memory: 16384 }, used: { cpu: 3 } });
+    const text = formatStatus("alpha", status).split("\n");
+    expect(text.slice(1, 6)).toEqual([
+      "nodes:",
+      "  alpha        up, standby",
+      '               rack="a" ssd=true cores=16 used cpu 3/8, memory 0/16384',
+      "  bravo        unclean",
+      '               rack="b" used cpu 0/4',
     ]);
   });
 
