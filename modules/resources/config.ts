@@ -351,10 +351,12 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     knownGroup(["colocation", i, "group"], c.group);
     knownGroup(["colocation", i, "with"], c.with);
     if (c.group === c.with) err(["colocation", i], `group "${c.group}" is colocated with itself`);
-    const pair = [c.group, c.with].sort().join(" and ");
-    const before = colocated.get(pair);
-    if (before !== undefined) err(["colocation", i], `${pair} are colocated already (colocation ${before}); one colocation a pair`, "one of them");
-    colocated.set(pair, i);
+    const before = colocated.get(`${c.group} ${c.with}`);
+    if (before !== undefined) err(["colocation", i], `"${c.group}" is colocated with "${c.with}" already (colocation ${before})`, "one colocation a pair");
+    else colocated.set(`${c.group} ${c.with}`, i);
+    const back = colocated.get(`${c.with} ${c.group}`);
+    const mandatory = (score: number | string): number => (scoreOf(score) >= INFINITY ? 1 : scoreOf(score) <= MINUS_INFINITY ? -1 : 0);
+    if (back !== undefined && mandatory(c.score) * mandatory(rs.colocation[back]!.score) < 0) err(["colocation", i], `"${c.group}" and "${c.with}" must run together (INFINITY) and apart (-INFINITY) by colocation ${back} and this one`, "scores that agree");
   });
   rs.order.forEach((o, i) => {
     knownGroup(["order", i, "first"], o.first);

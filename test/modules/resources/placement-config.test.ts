@@ -134,7 +134,7 @@ score = -50
     expect(parseRule("rack = a b")).toBe('"a b" is not a value (a number, true, false, a word or a "quoted string")');
   });
 
-  test("three groups colocated in a loop are accepted: the policy places them", () => {
+  test("groups colocated in a loop are accepted (three, or two each with the other): the policy places them", () => {
     const r = load(`${NODES}
 [resources]
 ${resources(["a", "b", "c"])}
@@ -149,11 +149,15 @@ with = "c"
 [[resources.colocation]]
 group = "c"
 with = "a"
+
+[[resources.colocation]]
+group = "b"
+with = "a"
 `);
     expect(r.warnings.filter((w) => w.path[0] === "resources")).toEqual([]);
   });
 
-  test("a loop through an order is refused, naming the loop; so are a rule that does not read, a location with both node and rule or neither, a pair colocated twice, a bad score", () => {
+  test("a loop through an order is refused, naming the loop; so are a rule that does not read, a location with both node and rule or neither, a pair colocated twice or together and apart, a bad score", () => {
     const out = problems(`${NODES}
 [resources]
 ${resources(["web", "db", "cache"])}
@@ -181,14 +185,20 @@ group = "db"
 score = 10
 
 [[resources.colocation]]
+group = "web"
+with = "db"
+score = 5
+
+[[resources.colocation]]
 group = "db"
 with = "web"
-score = 5
+score = "-INFINITY"
 `);
     expect(out).toContain('tandem.toml:44: resources.location[0].rule: "ssd" is not ATTRIBUTE OP VALUE (OP one of = != < <= > >=); expected tests like `ssd = true and rack != "b"`');
     expect(out.some((p) => p.includes("resources.location[1]: a location names a node or gives a rule"))).toBe(true);
     expect(out.some((p) => p.includes("resources.location[2]: a location names a node or gives a rule"))).toBe(true);
-    expect(out.some((p) => p.includes("resources.colocation[1]: db and web are colocated already (colocation 0)"))).toBe(true);
+    expect(out.some((p) => p.includes('resources.colocation[1]: "web" is colocated with "db" already (colocation 0); expected one colocation a pair'))).toBe(true);
+    expect(out.some((p) => p.includes('resources.colocation[2]: "db" and "web" must run together (INFINITY) and apart (-INFINITY) by colocation 0 and this one'))).toBe(true);
     const loop = problems(`${NODES}
 [resources]
 ${resources(["web", "db", "cache"])}
