@@ -562,7 +562,7 @@ function opposed(score: number, theirs: number): number {
 }
 
 /** Whether location l applies to node n: its node, or every test of its rule passes on n's attributes. */
-export function locates(l: LocationPref, n: NodeState): boolean {
+function locates(l: LocationPref, n: NodeState): boolean {
   if (l.node !== undefined) return l.node === n.name;
   return (l.rule ?? []).every((t) => passes(t, t.attribute === "#uname" ? n.name : n.attributes?.[t.attribute]));
 }
