@@ -169,7 +169,7 @@ export const cleanup = command(
 interface StatusBody {
   dc: string | null;
   quorate: boolean;
-  nodes: Array<{ name: string; membership: string; standby: boolean; fence: string }>;
+  nodes: Array<{ name: string; membership: string; standby: boolean; fence: string; attributes?: Record<string, unknown>; capacity?: Record<string, number>; used?: Record<string, number> }>;
   groups: Array<{ name: string; members: string[]; runningOn: string[] }>;
   resources: Record<string, { agent: string; states: Record<string, string> }>;
   operations: Array<{ resource: string; action: string; forMs: number }>;
@@ -182,7 +182,12 @@ interface StatusBody {
 export function formatStatus(node: string, s: StatusBody): string {
   const lines = [`node ${node}: DC ${s.dc ?? "none"}, ${s.quorate ? "quorate" : "NO QUORUM"}`];
   lines.push("nodes:");
-  for (const n of s.nodes) lines.push(`  ${n.name.padEnd(12)} ${n.membership}${n.standby ? ", standby" : ""}${n.fence !== "none" ? `, fence ${n.fence}` : ""}`);
+  for (const n of s.nodes) {
+    lines.push(`  ${n.name.padEnd(12)} ${n.membership}${n.standby ? ", standby" : ""}${n.fence !== "none" ? `, fence ${n.fence}` : ""}`);
+    const attributes = Object.entries(n.attributes ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    const capacity = Object.entries(n.capacity ?? {}).map(([k, v]) => `${k} ${n.used?.[k] ?? 0}/${v}`);
+    if (attributes.length || capacity.length) lines.push(`  ${"".padEnd(12)} ${[...attributes, ...(capacity.length ? [`used ${capacity.join(", ")}`] : [])].join(" ")}`);
+  }
   lines.push("groups:");
   for (const g of s.groups) {
     lines.push(`  ${g.name.padEnd(12)} ${g.runningOn.length ? `on ${g.runningOn.join(", ")}` : "stopped"}`);

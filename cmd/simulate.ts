@@ -9,7 +9,7 @@ import { Value } from "@sinclair/typebox/value";
 import { type Command, EXIT_OK, EXIT_USAGE, fail, parse } from "./cli.ts";
 import { parseConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
-import { clusterConfigOf } from "../modules/resources/config.ts";
+import { clusterConfigOf, nodeTraitsOf } from "../modules/resources/config.ts";
 import { plan } from "../modules/resources/policy.ts";
 import type { ClusterInput, ResourceState } from "../modules/resources/model.ts";
 import { MODULES } from "../modules/index.ts";
@@ -94,6 +94,7 @@ Options:
     if (!rs) fail(`${file} has no [resources] section`);
     const state = values.state === undefined ? {} : readState(values.state);
     const members = loaded.config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name);
+    const traits = nodeTraitsOf(loaded.config.raw);
     for (const n of Object.keys(state.nodes ?? {})) if (!members.includes(n)) fail(`${values.state}: nodes.${n}: no member node of that name in ${file}`);
     const config = clusterConfigOf(rs);
     const states: Record<string, Record<string, ResourceState>> = {};
@@ -104,7 +105,7 @@ Options:
     const input: ClusterInput = {
       config,
       self: state.self ?? members[0]!,
-      nodes: members.map((name) => ({ name, membership: "up", standby: false, fence: "none", ...state.nodes?.[name] })),
+      nodes: members.map((name) => ({ name, membership: "up", standby: false, fence: "none", ...traits[name], ...state.nodes?.[name] })),
       quorum: state.quorum ?? true,
       states,
       failures: state.failures ?? [],

@@ -17,11 +17,24 @@ export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)), {
   description: "member: a full node that can run resources; arbiter: a small third node that only votes in a split",
 });
 
+/** A node attribute's or a utilization's name. */
+export const ATTRIBUTE_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]{0,62}$";
+
 export const NodeSchema = Type.Object(
   {
     name: Name("the node's name; a node finds itself by --node or its hostname"),
     address: Type.String({ format: "ipv4", description: "the node's cluster address (IPv4)" }),
     roles: Type.Array(Role, { minItems: 1, uniqueItems: true, default: ["member"] }),
+    attributes: Type.Optional(
+      Type.Record(Type.String({ pattern: ATTRIBUTE_PATTERN }), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
+        description: 'what the node is, for location rules (e.g. { rack = "a", ssd = true })',
+      }),
+    ),
+    capacity: Type.Optional(
+      Type.Record(Type.String({ pattern: ATTRIBUTE_PATTERN }), Type.Integer({ minimum: 0 }), {
+        description: "what the node offers to resources' utilization (e.g. { cpu = 8, memory = 16384 }), read when placement is utilization or balanced; a name left out is 0",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

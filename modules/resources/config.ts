@@ -16,12 +16,16 @@ import { didYouMean, type Finding } from "../../core/config/problems.ts";
 import type { AgentKind, ConfigSecret, RawConfig } from "../../core/config/schema.ts";
 import { createAgent } from "./agents/index.ts";
 import { createFenceDevice } from "./fencing/config.ts";
-import { INFINITY, MINUS_INFINITY, type ClusterConfig, type GroupDef, type OnFail, type ResourceDef } from "./model.ts";
+import { ATTRIBUTE_PATTERN } from "../../core/config/schema.ts";
+import { heldLoop } from "./policy.ts";
+import { INFINITY, MINUS_INFINITY, type AttributeTest, type ClusterConfig, type GroupDef, type NodeState, type OnFail, type Placement, type ResourceDef } from "./model.ts";
 
 /** Resources a cluster may define: a node's report of them all fits the cluster bus's longest message. */
 export const MAX_RESOURCES = 32;
 
 export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;
+
+export const PLACEMENTS = ["default", "utilization", "balanced"] as const satisfies readonly Placement[];
 
 /**
  * How an agent string reads: `address`, `exec`, a kind another module
@@ -60,6 +64,11 @@ export const resourceSchema = (moduleKinds: readonly AgentKind[]) =>
     on_fail: Type.Union(ON_FAIL.map((v) => Type.Literal(v)), { default: "restart", description: "what a failed monitor leads to" }),
     migration_threshold: Type.Optional(Type.Integer({ minimum: 1, description: "failures on one node before the group leaves it; default: never for counted failures" })),
     failure_timeout: Type.Optional(Duration("failures on a node are forgotten this long after the last one; default: kept until `tandem cleanup`")),
+    utilization: Type.Optional(
+      Type.Record(Type.String({ pattern: ATTRIBUTE_PATTERN }), Type.Integer({ minimum: 0 }), {
+        description: "what it takes of a node's capacity (e.g. { cpu = 2, memory = 2048 }), read when placement is utilization or balanced; its group takes its members' sum",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -78,19 +87,32 @@ export const GroupSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const Score = Type.Union([Type.Integer({ minimum: MINUS_INFINITY, maximum: INFINITY }), Type.Literal("INFINITY"), Type.Literal("-INFINITY")], {
-  description: "added to the node's score; INFINITY: only there if it can; -INFINITY: never there",
-});
+const scoreSchema = (description: string, options: { default?: string } = {}) =>
+  Type.Union([Type.Integer({ minimum: MINUS_INFINITY, maximum: INFINITY }), Type.Literal("INFINITY"), Type.Literal("-INFINITY")], { description, ...options });
 
 export const LocationSchema = Type.Object(
-  { group: Type.String({ pattern: NAME_PATTERN }), node: Type.String({ pattern: NAME_PATTERN }), score: Score },
+  {
+    group: Type.String({ pattern: NAME_PATTERN }),
+    node: Type.Optional(Type.String({ pattern: NAME_PATTERN, description: "the node it scores; or give rule" })),
+    rule: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'the nodes it scores, by their attributes: tests joined by "and", each ATTRIBUTE OP VALUE with OP one of = != < <= > >= (e.g. `ssd = true and rack != "b"`, `cores >= 8`); #uname is the node\'s name; a node without the attribute passes != only',
+      }),
+    ),
+    score: scoreSchema("added to the score of each node it names; INFINITY: only there if it can; -INFINITY: never there"),
+  },
   { additionalProperties: false },
 );
 
 export const ColocationSchema = Type.Object(
   {
-    group: Type.String({ pattern: NAME_PATTERN, description: "runs only where `with` runs" }),
-    with: Type.String({ pattern: NAME_PATTERN }),
+    group: Type.String({ pattern: NAME_PATTERN, description: "placed with regard to where `with` runs" }),
+    with: Type.String({ pattern: NAME_PATTERN, description: "placed first, weighing the groups at INFINITY or -INFINITY with it" }),
+    score: scoreSchema("INFINITY: group runs only where `with` runs; -INFINITY: never there (anti-colocation); a number: added to the score of the node where `with` runs", {
+      default: "INFINITY",
+    }),
   },
   { additionalProperties: false },
 );
@@ -124,6 +146,11 @@ export const resourcesSchema = (moduleKinds: readonly AgentKind[]) =>
   Type.Object(
   {
     stickiness: Type.Integer({ minimum: 0, maximum: INFINITY, default: 0, description: "default score for a group to stay where it runs" }),
+    placement: Type.Union(PLACEMENTS.map((p) => Type.Literal(p)), {
+      default: "default",
+      description:
+        "Pacemaker's placement-strategy. default: tied scores go to the node running the fewest resources; utilization: and a node whose capacity left (the nodes' capacity) is short of a group's utilization cannot run it; balanced: and tied scores go first to the node with the most capacity left",
+    }),
     resource: Type.Array(resourceSchema(moduleKinds), { default: [], maxItems: MAX_RESOURCES }),
     group: Type.Array(GroupSchema, { default: [] }),
     location: Type.Array(LocationSchema, { default: [] }),
@@ -147,6 +174,32 @@ export type FenceDeviceRaw = Static<typeof FenceDeviceSchema>;
 interface NodeLike {
   name: string;
   roles: readonly string[];
+  attributes?: Record<string, string | number | boolean>;
+  capacity?: Record<string, number>;
+}
+
+/** Utilization that placement would ignore (default), or that no member could ever hold. */
+function utilizationProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]): Finding[] {
+  const members = nodes.filter((n) => n.roles.includes("member"));
+  const used = rs.resource.some((r) => r.utilization && Object.keys(r.utilization).length > 0);
+  if (rs.placement === "default") {
+    return used ? [{ severity: "warning", path: ["resources", "placement"], message: 'resources give a utilization but placement is "default": it is not read', hint: 'placement = "utilization" or "balanced"' }] : [];
+  }
+  const utilization = new Map(rs.resource.map((r) => [r.name, r.utilization ?? {}] as const));
+  const out: Finding[] = [];
+  for (const g of groupsOf(rs)) {
+    const need = new Map<string, number>();
+    for (const m of g.members) for (const [k, v] of Object.entries(utilization.get(m) ?? {})) need.set(k, (need.get(k) ?? 0) + v);
+    if (members.some((n) => [...need].every(([k, v]) => (n.capacity?.[k] ?? 0) >= v))) continue;
+    const explicit = rs.group.findIndex((x) => x.name === g.name);
+    out.push({
+      severity: "error",
+      path: ["resources", ...(explicit >= 0 ? ["group", explicit] : ["resource", rs.resource.findIndex((r) => r.name === g.name), "utilization"])],
+      message: `group "${g.name}" takes ${[...need].map(([k, v]) => `${k} ${v}`).join(", ")}, more than any member node's capacity: it could never run`,
+      expected: "a utilization some node's capacity holds",
+    });
+  }
+  return out;
 }
 
 const ms = (d: string) => parseDuration(d)!;
@@ -182,6 +235,7 @@ export function resourceDefOf(r: ResourceRaw): ResourceDef {
     migrationThreshold: r.migration_threshold ?? null,
     failureTimeoutMs: r.failure_timeout === undefined ? null : ms(r.failure_timeout),
     exclusive: r.exclusive,
+    ...(r.utilization ? { utilization: { ...r.utilization } } : {}),
   };
 }
 
@@ -191,11 +245,40 @@ export function clusterConfigOf(rs: ResourcesRaw): ClusterConfig {
   return {
     resources: rs.resource.map(resourceDefOf),
     groups: groupsOf(rs),
-    locations: rs.location.map((l) => ({ group: l.group, node: l.node, score: scoreOf(l.score) })),
-    colocations: rs.colocation.map((c) => ({ group: c.group, withGroup: c.with })),
+    locations: rs.location.map((l) => ({ group: l.group, ...(l.node !== undefined ? { node: l.node } : { rule: parseRule(l.rule ?? "") as AttributeTest[] }), score: scoreOf(l.score) })),
+    colocations: rs.colocation.map((c) => ({ group: c.group, withGroup: c.with, score: scoreOf(c.score) })),
     orders: rs.order.map((o) => ({ first: o.first, then: o.then })),
     fencing: rs.fence_device.length > 0,
+    placement: rs.placement as Placement,
   };
+}
+
+/** What the policy reads of each node from the config: its attributes and capacity, by node name. */
+export function nodeTraitsOf(c: RawConfig): Record<string, Pick<NodeState, "attributes" | "capacity">> {
+  return Object.fromEntries(c.nodes.map((n) => [n.name, { ...(n.attributes ? { attributes: { ...n.attributes } } : {}), ...(n.capacity ? { capacity: { ...n.capacity } } : {}) }]));
+}
+
+const RULE_TEST = /^\s*(#uname|[A-Za-z_][A-Za-z0-9_-]*)\s*(==|=|!=|<=|>=|<|>)\s*(.*?)\s*$/;
+const RULE_OPS: Record<string, AttributeTest["op"]> = { "=": "eq", "==": "eq", "!=": "ne", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte" };
+
+/** A location rule's tests, or why it does not read (a string). */
+export function parseRule(text: string): AttributeTest[] | string {
+  const tests: AttributeTest[] = [];
+  for (const part of text.split(/\s+and\s+/)) {
+    const m = RULE_TEST.exec(part);
+    if (!m) return `"${part.trim()}" is not ATTRIBUTE OP VALUE (OP one of = != < <= > >=)`;
+    const [, attribute, word, raw] = m as unknown as [string, string, string, string];
+    const op = RULE_OPS[word]!;
+    let value: AttributeTest["value"];
+    if (/^"[^"]*"$/.test(raw)) value = raw.slice(1, -1);
+    else if (raw === "true" || raw === "false") value = raw === "true";
+    else if (/^-?\d+(\.\d+)?$/.test(raw)) value = Number(raw);
+    else if (/^[A-Za-z0-9_.-]+$/.test(raw)) value = raw;
+    else return `"${raw}" is not a value (a number, true, false, a word or a "quoted string")`;
+    if (op !== "eq" && op !== "ne" && typeof value !== "number") return `${attribute} ${word} ${raw}: < <= > >= compare numbers`;
+    tests.push({ attribute, op, value });
+  }
+  return tests;
 }
 
 /** Cross-field rules: names unique and known, members in one group, constraints between known groups and members. */
@@ -250,20 +333,44 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
   const knownNode = (path: (string | number)[], name: string): void => {
     if (!members.includes(name)) err(path, `no member node named "${name}"`, `one of ${members.join(", ")}`);
   };
+  const attributes = new Set(nodes.flatMap((n) => Object.keys(n.attributes ?? {})));
   rs.location.forEach((l, i) => {
     knownGroup(["location", i, "group"], l.group);
-    knownNode(["location", i, "node"], l.node);
+    if (l.node !== undefined) knownNode(["location", i, "node"], l.node);
+    if ((l.node === undefined) === (l.rule === undefined)) err(["location", i], "a location names a node or gives a rule", "one of node or rule");
+    if (l.rule === undefined) return;
+    const tests = parseRule(l.rule);
+    if (typeof tests === "string") return err(["location", i, "rule"], tests, 'tests like `ssd = true and rack != "b"`');
+    for (const t of tests) {
+      if (t.attribute !== "#uname" && !attributes.has(t.attribute))
+        out.push({ severity: "warning", path: ["resources", "location", i, "rule"], message: `no node has the attribute "${t.attribute}": the rule ${t.op === "ne" ? "passes on every node" : "passes on none"}`, ...(suggest(t.attribute, attributes) ? { hint: suggest(t.attribute, attributes) } : {}) });
+    }
   });
+  const colocated = new Map<string, number>();
   rs.colocation.forEach((c, i) => {
     knownGroup(["colocation", i, "group"], c.group);
     knownGroup(["colocation", i, "with"], c.with);
     if (c.group === c.with) err(["colocation", i], `group "${c.group}" is colocated with itself`);
+    const before = colocated.get(`${c.group} ${c.with}`);
+    if (before !== undefined) err(["colocation", i], `"${c.group}" is colocated with "${c.with}" already (colocation ${before})`, "one colocation a pair");
+    else colocated.set(`${c.group} ${c.with}`, i);
+    const back = colocated.get(`${c.with} ${c.group}`);
+    const mandatory = (score: number | string): number => (scoreOf(score) >= INFINITY ? 1 : scoreOf(score) <= MINUS_INFINITY ? -1 : 0);
+    if (back !== undefined && mandatory(c.score) * mandatory(rs.colocation[back]!.score) < 0) err(["colocation", i], `"${c.group}" and "${c.with}" must run together (INFINITY) and apart (-INFINITY) by colocation ${back} and this one`, "scores that agree");
   });
   rs.order.forEach((o, i) => {
     knownGroup(["order", i, "first"], o.first);
     knownGroup(["order", i, "then"], o.then);
     if (o.first === o.then) err(["order", i], `group "${o.first}" is ordered after itself`);
   });
+  if (!out.some((p) => p.severity === "error")) {
+    const loop = heldLoop(clusterConfigOf(rs));
+    if (loop) {
+      const waits = loop.groups.slice(1).map((g, j) => (j === 0 ? `${loop.groups[0]} waits for ${g}` : `${loop.groups[j]} for ${g}`));
+      err(["order", loop.order], `the constraints loop through this order (${waits.join(", ")}): none of them would ever start`, "no loop through an order (colocations alone may loop)");
+    }
+  }
+  utilizationProblems(rs, nodes).forEach((p) => out.push(p));
   const devices = new Set<string>();
   rs.fence_device.forEach((d, i) => {
     if (devices.has(d.name)) err(["fence_device", i, "name"], `fence device name "${d.name}" is used twice`, "a unique name");

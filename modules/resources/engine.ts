@@ -33,6 +33,8 @@ export interface CoordParams {
   /** Member names in config order, this node among them. */
   members: readonly string[];
   config: ClusterConfig;
+  /** Each member's attributes and capacity from the config, for location rules and placement; absent: none. */
+  nodeTraits?: Record<string, Pick<NodeState, "attributes" | "capacity">>;
   /** Reports and transitions are sent again this often, so a lost one is repaired. */
   resendMs: number;
   /** A failed fence is tried again after this. */
@@ -610,18 +612,19 @@ export function clusterInput(s: State): ClusterInput {
   };
   const failures: FailRecord[] = s.failures.map((f) => ({ ...f, node: self }));
   for (const name of s.p.members) {
+    const traits = s.p.nodeTraits?.[name];
     if (name === self) {
-      nodes.push({ name, membership: "up", standby: standby.has(name) || s.phase !== "running", fence: "none" });
+      nodes.push({ name, membership: "up", standby: standby.has(name) || s.phase !== "running", fence: "none", ...traits });
       put(name, withPending(s.states, pendingHere(s), inFlight));
       continue;
     }
     const peer = s.peers[name];
     const fence = s.fence[name]?.state ?? "none";
     if (!peer) {
-      nodes.push({ name, membership: "unclean", standby: false, fence });
+      nodes.push({ name, membership: "unclean", standby: false, fence, ...traits });
       continue;
     }
-    nodes.push({ name, membership: policyMembership(peer), standby: standby.has(name) || (peer.report?.leaving ?? false), fence });
+    nodes.push({ name, membership: policyMembership(peer), standby: standby.has(name) || (peer.report?.leaving ?? false), fence, ...traits });
     const rep = freshReport(peer);
     if (rep) {
       put(name, withPending(rep.states, [...rep.pending, ...(s.unconfirmed[name]?.actions.map((a) => a.resource) ?? [])], inFlight));

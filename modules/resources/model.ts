@@ -36,6 +36,8 @@ export interface ResourceDef {
   failureTimeoutMs: number | null;
   /** May run on one node at a time (an address, a file system). */
   exclusive: boolean;
+  /** What it takes of a node's capacity, by name (Pacemaker's utilization); a group takes its members' sum. */
+  utilization?: Record<string, number>;
 }
 
 export interface GroupDef {
@@ -46,17 +48,35 @@ export interface GroupDef {
   stickiness: number;
 }
 
+/** A node attribute's value, as the config gives it (`rack = "a"`, `ssd = true`, `cores = 8`). */
+export type AttributeValue = string | number | boolean;
+
+/** One test on a node's attribute; `#uname` is the node's name. An attribute the node lacks passes `ne` only. */
+export interface AttributeTest {
+  attribute: string;
+  op: "eq" | "ne" | "lt" | "lte" | "gt" | "gte";
+  value: AttributeValue;
+}
+
+/** On one node (`node`), or on every node whose attributes pass every test of `rule`: exactly one of them. */
 export interface LocationPref {
   group: string;
-  node: string;
+  node?: string;
+  rule?: AttributeTest[];
   /** Added to the node's score; MINUS_INFINITY bans the node. */
   score: number;
 }
 
-/** "group with withGroup": group runs only where withGroup runs. */
+/**
+ * "group with withGroup" at a score: INFINITY, group runs only where withGroup
+ * runs; MINUS_INFINITY, never there (anti-colocation); a finite score is added
+ * to the node where withGroup runs. withGroup is placed first, weighing the
+ * groups that must (or must not) run with it.
+ */
 export interface Colocation {
   group: string;
   withGroup: string;
+  score: number;
 }
 
 /** "first before then": then starts after first, stops before it; then runs only while first does. */
@@ -72,7 +92,16 @@ export interface ClusterConfig {
   colocations: Colocation[];
   orders: Order[];
   fencing: boolean;
+  /**
+   * Pacemaker's placement-strategy. default: ties go to the node running the
+   * fewest resources; utilization: and a node without the free capacity a
+   * group takes cannot run it; balanced: and ties go first to the node with
+   * the most free capacity. Absent: default.
+   */
+  placement?: Placement;
 }
+
+export type Placement = "default" | "utilization" | "balanced";
 
 /**
  * As the heartbeat reports it: `up`; `leaving` (said goodbye after stopping
@@ -92,6 +121,10 @@ export interface NodeState {
   membership: Membership;
   standby: boolean;
   fence: FenceState;
+  /** From the config: what location rules test. */
+  attributes?: Record<string, AttributeValue>;
+  /** From the config: what the node offers, by utilization name; a name missing is 0. */
+  capacity?: Record<string, number>;
 }
 
 /** `failed-stop` means blocked: it may still run and cannot be stopped. */

@@ -33,18 +33,28 @@
  *    on_fail=block, on_fail=fence without fencing), is in an unknown state (a
  *    probe, or the coordinator's start or stop under way), or while a
  *    group it is colocated with or ordered after is held, or the constraints
- *    between groups loop.
+ *    between groups loop through an order (each would wait for itself).
  * 5. Placement, groups taken so that each comes after the groups it is
- *    colocated with and ordered after. A node can run a group when it is up,
+ *    colocated with and ordered after; a loop of colocations alone is placed
+ *    from its first group in config order, the others following it (planned
+ *    again with that group held or stopped when they cannot keep its
+ *    colocations). A node can run a group when it is up,
  *    not in standby, not fenced or being fenced, not banned by a location of
  *    -INFINITY, and no member's failures ban it: a start failure, or as many
  *    failures as migration_threshold (one, with on_fail=move), not yet expired
  *    (failure_timeout after the last one; all of a node's failures for a
- *    resource expire together). "A with B": only B's node. "A before B": B
- *    only while A runs. An unexpired move to a node that can run the group
- *    wins; an expired one is ignored. Otherwise the highest score: location
- *    scores, the preferred node's bonus, stickiness where it runs now; ties go
- *    to where it runs, then to the node listed first.
+ *    resource expire together); with placement utilization or balanced, when
+ *    its capacity left holds the group's utilization. "A with B" at INFINITY:
+ *    only B's node; at -INFINITY: never B's node; at a finite score: that
+ *    score on B's node. "A before B": B only while A runs. An unexpired move
+ *    to a node that can run the group wins; an expired one is ignored.
+ *    Otherwise the highest score: locations (on a node, or on nodes whose
+ *    attributes pass a rule), the preferred node's bonus, stickiness where it
+ *    runs now, finite colocations; and the scores of the groups not yet placed
+ *    that are colocated with it at INFINITY (added: a chain goes where all of
+ *    it can run, unless none can) or at -INFINITY (taken away). Ties go to
+ *    where it runs, then (balanced) to the most capacity left, then to the
+ *    node running the fewest resources, then to the node listed first.
  * 6. Actions. Members start left to right on the chosen node, each after the
  *    previous one, and stop right to left on each node. A group already
  *    running there keeps its healthy leading members and restarts from the
@@ -65,8 +75,12 @@ import {
   MINUS_INFINITY,
   PREFERRED_SCORE,
   type Action,
+  type AttributeTest,
+  type AttributeValue,
+  type ClusterConfig,
   type ClusterInput,
   type GroupDef,
+  type LocationPref,
   type NodeState,
   type Plan,
   type ResourceDef,
@@ -90,6 +104,23 @@ function addScore(a: number, b: number): number {
 }
 
 export function plan(input: ClusterInput): Plan {
+  const verdicts = new Map<string, LoopVerdict>();
+  for (;;) {
+    const out = planWith(input, verdicts);
+    if (!out.broken) return out.plan;
+    verdicts.set(out.broken.group, out.broken.verdict);
+  }
+}
+
+/**
+ * A colocation loop's first group, planned again when the groups it is
+ * colocated with in the loop are held (it is held too, as any group whose
+ * target is held) or could not keep its colocations (it stops: the loop cannot
+ * all run together, and the rest is placed without it).
+ */
+type LoopVerdict = "hold" | "stop";
+
+function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict>): { plan: Plan; broken: { group: string; verdict: LoopVerdict } | null } {
   const { config } = input;
   const resources = new Map(config.resources.map((r) => [r.name, r] as const));
   const nodes = input.nodes;
@@ -115,7 +146,7 @@ export function plan(input: ClusterInput): Plan {
 
   if (!input.quorum) {
     planWithoutQuorum(input, def, state, add, depend, note);
-    return { actions: ordered(actions), notes };
+    return { plan: { actions: ordered(actions), notes }, broken: null };
   }
 
   // Rule 2: fences.
@@ -156,13 +187,27 @@ export function plan(input: ClusterInput): Plan {
   };
 
   const groupPlans = new Map<string, GroupPlan>();
-  const order = groupOrder(input);
+  const placement = config.placement ?? "default";
+  const order = groupOrder(config);
   if (order.looped.length > 0) note(`the constraints between ${order.looped.map((g) => g.name).join(", ")} loop: those groups are held`);
   for (const g of order.sorted) {
+    const loop = order.loops.get(g.name);
+    if (loop) note(`the colocations between ${[...loop].join(", ")} loop: ${g.name} is placed first, weighing the others`);
     groupPlans.set(g.name, planGroup(g));
   }
   for (const g of order.looped) {
     groupPlans.set(g.name, hold(g, []));
+  }
+  for (const [root, loop] of order.loops) {
+    const mine = groupPlans.get(root)!;
+    if (mine.held || mine.node === null) continue;
+    for (const c of config.colocations) {
+      if (c.group !== root || c.withGroup === root || !loop.has(c.withGroup)) continue;
+      const theirs = groupPlans.get(c.withGroup)!;
+      if (theirs.held) return { plan: { actions: [], notes: [] }, broken: { group: root, verdict: "hold" } };
+      const kept = c.score >= INFINITY ? theirs.node === mine.node : c.score <= MINUS_INFINITY ? theirs.node !== mine.node : true;
+      if (!kept) return { plan: { actions: [], notes: [] }, broken: { group: root, verdict: "stop" } };
+    }
   }
 
   for (const o of config.orders) {
@@ -174,7 +219,7 @@ export function plan(input: ClusterInput): Plan {
     const firstStart = then.starts[0];
     if (lastStart && firstStart) depend(firstStart, [lastStart]);
   }
-  return { actions: ordered(actions), notes };
+  return { plan: { actions: ordered(actions), notes }, broken: null };
 
   function hold(g: GroupDef, why: string[]): GroupPlan {
     for (const w of why) note(w);
@@ -222,10 +267,11 @@ export function plan(input: ClusterInput): Plan {
     for (const [n, rs] of unfenced) why.push(`${g.name} is blocked: ${rs.join(", ")} may still run on ${n}, whose fencing failed`);
     if (probing) why.push(`${g.name} waits for the state of its members (a probe, or a start or stop under way)`);
     const deps = [
-      ...config.colocations.filter((c) => c.group === g.name).map((c) => c.withGroup),
+      ...config.colocations.filter((c) => c.group === g.name && c.withGroup !== g.name).map((c) => c.withGroup),
       ...config.orders.filter((o) => o.then === g.name).map((o) => o.first),
     ];
     for (const dep of deps) if (groupPlans.get(dep)?.held) why.push(`${g.name} waits: ${dep}, which it depends on, is held`);
+    if (verdicts.get(g.name) === "hold") why.push(`${g.name} waits: a group of its colocation loop is held`);
     if (why.length > 0) return hold(g, why);
 
     const target = place(g);
@@ -238,10 +284,12 @@ export function plan(input: ClusterInput): Plan {
 
   function place(g: GroupDef): string | null {
     const running = new Set(g.members.flatMap(activeNodes));
-    const refused: string[] = [];
-    const candidates: Array<{ node: string; score: number }> = [];
-    const withGroups = config.colocations.filter((c) => c.group === g.name);
-    for (const c of withGroups) {
+    if (verdicts.get(g.name) === "stop") {
+      note(`the colocations between ${[...order.loops.get(g.name)!].join(", ")} cannot all be kept: ${g.name} stops`);
+      return null;
+    }
+    for (const c of config.colocations) {
+      if (c.group !== g.name || c.score < INFINITY || !groupPlans.has(c.withGroup)) continue;
       if (groupPlans.get(c.withGroup)?.node == null) {
         note(`${g.name} runs with ${c.withGroup}, which is not running: ${g.name} stops`);
         return null;
@@ -253,26 +301,22 @@ export function plan(input: ClusterInput): Plan {
         return null;
       }
     }
+    const own = ownScores(g);
+    const joined: GroupDef[] = [];
+    let scores = withDependents(g, own.scores, order.loops.get(g.name) ?? new Set(), new Set([g.name]), joined);
+    if (placement !== "default" && joined.length > 0) {
+      // The chain must fit together where it goes (Pacemaker weighs colocated utilization), unless it fits nowhere.
+      const chain = new Set([g.name, ...joined.map((x) => x.name)]);
+      const members = [g, ...joined].flatMap((x) => x.members);
+      const roomy = new Map([...scores].map(([n, v]) => [n, v > MINUS_INFINITY && shortage(members, n, chain) ? MINUS_INFINITY : v] as const));
+      if ([...roomy.values()].some((v) => v > MINUS_INFINITY)) scores = roomy;
+    }
+    const refused = [...own.refused];
+    const candidates: Array<{ node: string; score: number }> = [];
     for (const n of nodes) {
-      const no = refusal(g, n);
-      if (no) {
-        refused.push(`${n.name}: ${no}`);
-        continue;
-      }
-      const wrongPlace = withGroups.find((c) => groupPlans.get(c.withGroup)?.node !== n.name);
-      if (wrongPlace) {
-        refused.push(`${n.name}: ${wrongPlace.withGroup} runs elsewhere`);
-        continue;
-      }
-      let score = 0;
-      for (const l of config.locations) if (l.group === g.name && l.node === n.name) score = addScore(score, l.score);
-      if (score <= MINUS_INFINITY) {
-        refused.push(`${n.name}: location -INFINITY`);
-        continue;
-      }
-      if (g.preferredNode === n.name) score = addScore(score, PREFERRED_SCORE);
-      if (running.has(n.name)) score = addScore(score, g.stickiness);
-      candidates.push({ node: n.name, score });
+      const score = scores.get(n.name)!;
+      if (score > MINUS_INFINITY) candidates.push({ node: n.name, score });
+      else if (own.scores.get(n.name)! > MINUS_INFINITY) refused.push(`${n.name}: a group colocated with ${g.name} cannot run there`);
     }
     for (const m of input.moves.filter((m) => m.group === g.name)) {
       if (m.until !== null && m.until <= input.now) {
@@ -284,11 +328,135 @@ export function plan(input: ClusterInput): Plan {
       }
     }
     let best: { node: string; score: number } | null = null;
-    for (const c of candidates) {
-      if (!best || c.score > best.score || (c.score === best.score && running.has(c.node) && !running.has(best.node))) best = c;
-    }
+    for (const c of candidates) if (!best || better(g, c, best, running)) best = c;
     if (!best) note(`${g.name} cannot run anywhere (${refused.join("; ")})`);
     return best?.node ?? null;
+  }
+
+  /**
+   * Of two nodes, whether a is the better for g: the higher score; on a tie,
+   * where g runs; then (balanced) the more free capacity; then the fewer
+   * resources; then the one listed first (b, as candidates go in config order).
+   */
+  function better(g: GroupDef, a: { node: string; score: number }, b: { node: string; score: number }, running: ReadonlySet<string>): boolean {
+    if (a.score !== b.score) return a.score > b.score;
+    if (running.has(a.node) !== running.has(b.node)) return running.has(a.node);
+    if (placement === "balanced") {
+      const roomier = compareFree(freeCapacity(a.node, new Set([g.name])), freeCapacity(b.node, new Set([g.name])));
+      if (roomier !== 0) return roomier > 0;
+    }
+    return load(a.node, g.name) < load(b.node, g.name);
+  }
+
+  /** Groups on node n but those named in except: placed there by this plan, or, not placed yet, running there. */
+  function othersOn(n: string, except: ReadonlySet<string>): Array<{ group: GroupDef; members: string[] }> {
+    const out: Array<{ group: GroupDef; members: string[] }> = [];
+    for (const x of config.groups) {
+      if (except.has(x.name)) continue;
+      const p = groupPlans.get(x.name);
+      const members = p ? (p.node === n ? x.members : []) : x.members.filter((r) => activeNodes(r).includes(n));
+      if (members.length > 0) out.push({ group: x, members });
+    }
+    return out;
+  }
+
+  /** How many resources other groups run on n (Pacemaker spreads ties by it). */
+  function load(n: string, g: string): number {
+    return othersOn(n, new Set([g])).reduce((sum, o) => sum + o.members.length, 0);
+  }
+
+  /** What node n has left, by utilization name, once the groups on it but those in except take theirs. */
+  function freeCapacity(n: string, except: ReadonlySet<string>): Map<string, number> {
+    const free = new Map(Object.entries(nodes.find((x) => x.name === n)?.capacity ?? {}));
+    for (const o of othersOn(n, except)) for (const [k, v] of utilizationOf(o.members)) free.set(k, (free.get(k) ?? 0) - v);
+    return free;
+  }
+
+  /** What the members of the groups in except would lack together on n (a utilization name and the amounts), or null when they fit. */
+  function shortage(members: readonly string[], n: string, except: ReadonlySet<string>): string | null {
+    const free = freeCapacity(n, except);
+    for (const [k, need] of utilizationOf(members)) {
+      const has = free.get(k) ?? 0;
+      if (has < need) return `${k}: needs ${need}, ${Math.max(0, has)} free`;
+    }
+    return null;
+  }
+
+  function utilizationOf(members: readonly string[]): Map<string, number> {
+    const sum = new Map<string, number>();
+    for (const r of members) for (const [k, v] of Object.entries(def(r).utilization ?? {})) sum.set(k, (sum.get(k) ?? 0) + v);
+    return sum;
+  }
+
+  /**
+   * g's score on each node by itself: MINUS_INFINITY where it cannot run (and
+   * why, in refused); otherwise its locations, the preferred node's bonus,
+   * stickiness where it runs, and its colocations with groups already placed.
+   */
+  function ownScores(g: GroupDef): { scores: Map<string, number>; refused: string[] } {
+    const running = new Set(g.members.flatMap(activeNodes));
+    const scores = new Map<string, number>();
+    const refused: string[] = [];
+    for (const n of nodes) {
+      const no = refusal(g, n) ?? (placement === "default" ? null : shortage(g.members, n.name, new Set([g.name]))) ?? colocationRefusal(g, n.name);
+      let score = 0;
+      for (const l of config.locations) if (l.group === g.name && locates(l, n)) score = addScore(score, l.score);
+      if (no || score <= MINUS_INFINITY) {
+        refused.push(`${n.name}: ${no ?? "location -INFINITY"}`);
+        scores.set(n.name, MINUS_INFINITY);
+        continue;
+      }
+      for (const c of config.colocations) if (c.group === g.name && c.score > MINUS_INFINITY && c.score < INFINITY && groupPlans.get(c.withGroup)?.node === n.name) score = addScore(score, c.score);
+      if (g.preferredNode === n.name) score = addScore(score, PREFERRED_SCORE);
+      if (running.has(n.name)) score = addScore(score, g.stickiness);
+      scores.set(n.name, score);
+    }
+    return { scores, refused };
+  }
+
+  /**
+   * Why g's colocations with groups already placed keep it off n, or null: its
+   * own, and in a loop those of the group placed first with g (theirs bind g).
+   */
+  function colocationRefusal(g: GroupDef, n: string): string | null {
+    for (const c of config.colocations) {
+      if (c.group === g.name && groupPlans.has(c.withGroup)) {
+        const there = groupPlans.get(c.withGroup)?.node;
+        if (c.score >= INFINITY && there !== n) return `${c.withGroup} runs elsewhere`;
+        if (c.score <= MINUS_INFINITY && there === n) return `${c.withGroup} runs there (colocation -INFINITY)`;
+      } else if (c.withGroup === g.name && c.group !== g.name && order.loops.has(c.group) && groupPlans.get(c.group)?.node != null) {
+        const there = groupPlans.get(c.group)?.node;
+        if (c.score >= INFINITY && there !== n) return `${c.group}, which runs only with it, runs elsewhere`;
+        if (c.score <= MINUS_INFINITY && there === n) return `${c.group}, which never runs with it, runs there`;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * scores (g's, by node) weighed with the groups not yet placed that are
+   * colocated with g at INFINITY (their scores added: g goes where they can
+   * run too) or at -INFINITY (theirs taken away: g keeps off where they would
+   * go), each with its own such groups. A group's weight is left out when it
+   * would leave g no node, unless it is in g's colocation loop, which runs
+   * together or not at all. Finite colocations weigh only on their group.
+   * The groups weighed at INFINITY are added to joined.
+   */
+  function withDependents(g: GroupDef, scores: Map<string, number>, loop: ReadonlySet<string>, seen: Set<string>, joined: GroupDef[]): Map<string, number> {
+    let out = scores;
+    for (const c of config.colocations) {
+      if (c.withGroup !== g.name || seen.has(c.group) || groupPlans.has(c.group) || (c.score > MINUS_INFINITY && c.score < INFINITY)) continue;
+      const d = config.groups.find((x) => x.name === c.group);
+      if (!d) continue;
+      seen.add(d.name);
+      const theirJoined: GroupDef[] = [];
+      const theirs = withDependents(d, ownScores(d).scores, loop, seen, theirJoined);
+      const sum = new Map([...out].map(([n, s]) => [n, c.score >= INFINITY ? addScore(s, theirs.get(n)!) : opposed(s, theirs.get(n)!)] as const));
+      if (!loop.has(d.name) && ![...sum.values()].some((v) => v > MINUS_INFINITY)) continue;
+      out = sum;
+      if (c.score >= INFINITY) joined.push(d, ...theirJoined);
+    }
+    return out;
   }
 
   function refusal(g: GroupDef, n: NodeState): string | null {
@@ -388,27 +556,120 @@ function fenceReason(
   return null;
 }
 
-/** Groups so that each follows those it is colocated with or ordered after; groups in a loop apart. */
-function groupOrder(input: ClusterInput): { sorted: GroupDef[]; looped: GroupDef[] } {
-  const { groups, colocations, orders } = input.config;
-  const before = new Map<string, Set<string>>(groups.map((g) => [g.name, new Set<string>()]));
-  for (const c of colocations) before.get(c.group)?.add(c.withGroup);
-  for (const o of orders) before.get(o.then)?.add(o.first);
+/** A score less a dependent's: where the dependent cannot run it takes nothing away. */
+function opposed(score: number, theirs: number): number {
+  return theirs <= MINUS_INFINITY ? score : addScore(score, -theirs);
+}
+
+/** Whether location l applies to node n: its node, or every test of its rule passes on n's attributes. */
+function locates(l: LocationPref, n: NodeState): boolean {
+  if (l.node !== undefined) return l.node === n.name;
+  return (l.rule ?? []).every((t) => passes(t, t.attribute === "#uname" ? n.name : n.attributes?.[t.attribute]));
+}
+
+function passes(t: AttributeTest, have: AttributeValue | undefined): boolean {
+  if (have === undefined) return t.op === "ne";
+  switch (t.op) {
+    case "eq":
+      return have === t.value;
+    case "ne":
+      return have !== t.value;
+    default:
+      if (typeof have !== "number" || typeof t.value !== "number") return false;
+      return t.op === "lt" ? have < t.value : t.op === "lte" ? have <= t.value : t.op === "gt" ? have > t.value : have >= t.value;
+  }
+}
+
+/** Which of two free capacities is the larger: the one larger in more of the utilization names (Pacemaker's comparison). */
+function compareFree(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): number {
+  let more = 0;
+  for (const k of new Set([...a.keys(), ...b.keys()])) more += Math.sign((a.get(k) ?? 0) - (b.get(k) ?? 0));
+  return more;
+}
+
+interface GroupOrder {
+  sorted: GroupDef[];
+  /** Held: their constraints loop through an order (each would wait for itself), or they depend on such a loop. */
+  looped: GroupDef[];
+  /** A colocation loop's group placed first (its colocations in the loop left to the others), and the loop. */
+  loops: Map<string, ReadonlySet<string>>;
+}
+
+/**
+ * Groups so that each follows those it is colocated with or ordered after.
+ * Colocations alone that loop are placed: the loop's first group in config
+ * order goes first, the others follow it. A loop through an order is held.
+ */
+function groupOrder(config: ClusterConfig): GroupOrder {
+  const { groups, colocations, orders } = config;
+  const withOf = new Map<string, Set<string>>(groups.map((g) => [g.name, new Set<string>()]));
+  const afterOf = new Map<string, Set<string>>(groups.map((g) => [g.name, new Set<string>()]));
+  for (const c of colocations) if (c.group !== c.withGroup) withOf.get(c.group)?.add(c.withGroup);
+  for (const o of orders) afterOf.get(o.then)?.add(o.first);
   const sorted: GroupDef[] = [];
   const done = new Set<string>();
-  let progress = true;
-  while (progress) {
-    progress = false;
-    for (const g of groups) {
-      if (done.has(g.name)) continue;
-      if ([...(before.get(g.name) ?? [])].every((d) => done.has(d) || !before.has(d))) {
+  const loops = new Map<string, ReadonlySet<string>>();
+  const unmet = (g: string): string[] => [...withOf.get(g)!, ...afterOf.get(g)!].filter((d) => !done.has(d) && withOf.has(d));
+  for (;;) {
+    let progress = true;
+    while (progress) {
+      progress = false;
+      for (const g of groups) {
+        if (done.has(g.name) || unmet(g.name).length > 0) continue;
         sorted.push(g);
         done.add(g.name);
         progress = true;
       }
     }
+    const reach = (from: string, next: (g: string) => Iterable<string>): Set<string> => {
+      const seen = new Set<string>();
+      const todo = [from];
+      while (todo.length > 0) for (const d of next(todo.pop()!)) if (!done.has(d) && withOf.has(d) && !seen.has(d)) seen.add(d), todo.push(d);
+      return seen;
+    };
+    const loopOf = (g: string): Set<string> => {
+      const ahead = reach(g, (x) => withOf.get(x)!);
+      const behind = reach(g, (x) => colocations.filter((c) => c.withGroup === x).map((c) => c.group));
+      return new Set([g, ...[...ahead].filter((x) => behind.has(x))]);
+    };
+    const root = groups.find((g) => {
+      if (done.has(g.name)) return false;
+      const loop = loopOf(g.name);
+      return loop.size > 1 && unmet(g.name).every((d) => loop.has(d) && !afterOf.get(g.name)!.has(d));
+    });
+    if (!root) break;
+    loops.set(root.name, loopOf(root.name));
+    sorted.push(root);
+    done.add(root.name);
   }
-  return { sorted, looped: groups.filter((g) => !done.has(g.name)) };
+  return { sorted, looped: groups.filter((g) => !done.has(g.name)), loops };
+}
+
+/**
+ * A loop of constraints the policy holds (one through an order: each group in
+ * it would wait for itself), as the groups around it, the first repeated at
+ * the end, and the order that closes it; null when there is none.
+ */
+export function heldLoop(config: ClusterConfig): { groups: string[]; order: number } | null {
+  const looped = new Set(groupOrder(config).looped.map((g) => g.name));
+  const deps = (g: string): string[] => [
+    ...config.colocations.filter((c) => c.group === g && c.withGroup !== g).map((c) => c.withGroup),
+    ...config.orders.filter((o) => o.then === g).map((o) => o.first),
+  ].filter((d) => looped.has(d));
+  for (const [i, o] of config.orders.entries()) {
+    if (!looped.has(o.first) || !looped.has(o.then)) continue;
+    const parent = new Map<string, string>([[o.first, o.first]]);
+    const todo = [o.first];
+    while (todo.length > 0 && !parent.has(o.then)) {
+      const x = todo.shift()!;
+      for (const d of deps(x)) if (!parent.has(d)) parent.set(d, x), todo.push(d);
+    }
+    if (!parent.has(o.then)) continue;
+    const path = [o.then];
+    while (path[path.length - 1] !== o.first) path.push(parent.get(path[path.length - 1]!)!);
+    return { groups: [...path.reverse(), o.first], order: i };
+  }
+  return null;
 }
 
 /** Rule 1: stop this node's groups that have an exclusive member. */
@@ -445,7 +706,7 @@ function planWithoutQuorum(
     }
     stopsOf.set(g.name, stops);
   }
-  const looped = new Set(groupOrder(input).looped.map((g) => g.name));
+  const looped = new Set(groupOrder(input.config).looped.map((g) => g.name));
   for (const o of input.config.orders) {
     if (looped.has(o.first) || looped.has(o.then)) continue;
     const firstStops = stopsOf.get(o.first) ?? [];

@@ -10,7 +10,7 @@ import { EngineLoop } from "../../core/engine-loop.ts";
 import type { ClusterBus } from "../../core/cluster.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Counter } from "../../core/metrics.ts";
-import { clusterConfigOf, type ResourceRaw } from "./config.ts";
+import { clusterConfigOf, nodeTraitsOf, type ResourceRaw } from "./config.ts";
 import type { ManagedAgent } from "./agents/index.ts";
 import { realAgents, type AgentAdapters } from "./adapters.ts";
 import { adaptersOf } from "../../core/adapters.ts";
@@ -50,6 +50,7 @@ export function paramsOf(config: Config, self: string): CoordParams {
     self,
     members: config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name),
     config: clusterConfigOf(config.raw.resources!),
+    nodeTraits: nodeTraitsOf(config.raw),
     resendMs: RESEND_MS,
     fenceRetryMs: FENCE_RETRY_MS,
   };

@@ -1,21 +1,33 @@
 /**
  * What `tandem status` and GET /v1/resources/ show: every group with where it
  * runs, every resource's state on every node as this node knows it, what is
- * in flight, failures, moves (an expired one marked so), standby nodes, the
+ * in flight, failures, moves (an expired one marked so), standby nodes, each
+ * node's attributes and capacity (with what its resources take), the
  * DC and the policy's notes. `cluster` is the policy's input in the form
  * `tandem simulate --state` reads, so a live cluster can be replayed.
  */
 import { clusterInput, type State } from "./engine.ts";
+import type { NodeState } from "./model.ts";
 
 export function statusOf(s: State, now: number): Record<string, unknown> {
   const input = clusterInput(s);
+  /** A node's attributes, and its capacity with what the resources started there take of it. */
+  const traitsOf = (n: NodeState) => ({
+    ...(n.attributes ? { attributes: n.attributes } : {}),
+    ...(n.capacity ? { capacity: n.capacity, used: used(n.name) } : {}),
+  });
+  const used = (node: string): Record<string, number> => {
+    const sum: Record<string, number> = {};
+    for (const r of s.p.config.resources) if (input.states[r.name]?.[node] === "started") for (const [k, v] of Object.entries(r.utilization ?? {})) sum[k] = (sum[k] ?? 0) + v;
+    return sum;
+  };
   const running = (group: string[]) =>
     input.nodes.filter((n) => group.every((r) => input.states[r]?.[n.name] === "started")).map((n) => n.name);
   return {
     phase: s.phase,
     dc: s.dc,
     quorate: s.quorate,
-    nodes: input.nodes.map((n) => ({ name: n.name, membership: n.membership, standby: n.standby, fence: n.fence })),
+    nodes: input.nodes.map((n) => ({ name: n.name, membership: n.membership, standby: n.standby, fence: n.fence, ...traitsOf(n) })),
     groups: s.p.config.groups.map((g) => ({ name: g.name, members: g.members, preferred: g.preferredNode, runningOn: running(g.members) })),
     resources: Object.fromEntries(s.p.config.resources.map((r) => [r.name, { agent: r.agent, states: Object.fromEntries(input.nodes.map((n) => [n.name, input.states[r.name]?.[n.name] ?? "unknown"])) }])),
     operations: Object.values(s.ops).map((o) => ({ resource: o.resource, action: o.action, forMs: Math.round(now - o.since) })),

@@ -118,7 +118,7 @@ describe("check", () => {
     const [roleLine, portLine] = [lineOf("role = "), lineOf('port = "high"')];
     const r = await tandem(["check", "-c", file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${file}:${roleLine}: nodes[0].role: unknown key "role"; expected one of name, address, roles (did you mean "roles"?)`);
+    expect(r.stderr).toContain(`${file}:${roleLine}: nodes[0].role: unknown key "role"; expected one of name, address, roles, attributes, capacity (did you mean "roles"?)`);
     expect(r.stderr).toContain(`${file}:${portLine}: api.port: invalid value; expected a whole number from 1 to 65535; found "high"`);
     const json = await tandem(["check", "-c", file, "--json"]);
     const out = JSON.parse(json.stdout) as { valid: boolean; problems: Array<{ path: unknown[]; line: number }> };

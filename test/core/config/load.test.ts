@@ -119,7 +119,7 @@ describe("a valid config", () => {
 describe("problems name the key path, the line, what was expected and what was found", () => {
   test("a misspelt key gets a did-you-mean and its line", () => {
     const out = problems(GOOD.replace('address = "198.18.1.12"', 'adress = "198.18.1.12"'));
-    expect(out).toContain('tandem.toml:10: nodes[1].adress: unknown key "adress"; expected one of name, address, roles (did you mean "address"?)');
+    expect(out).toContain('tandem.toml:10: nodes[1].adress: unknown key "adress"; expected one of name, address, roles, attributes, capacity (did you mean "address"?)');
     expect(out).toContain("tandem.toml:8: nodes[1].address: missing; expected an IPv4 address like 198.18.0.10");
   });
 

@@ -85,7 +85,7 @@ describe("[resources]", () => {
     expect(httpd).toMatchObject({ monitorIntervalMs: 30_000, monitorTimeoutMs: 20_000, onFail: "move", failureTimeoutMs: 600_000, migrationThreshold: null, exclusive: true });
     expect(c.resources.find((x) => x.name === "mail")!.migrationThreshold).toBe(2);
     expect(c.locations).toEqual([{ group: "mail", node: "bravo", score: -INFINITY }]);
-    expect(c.colocations).toEqual([{ group: "mail", withGroup: "web" }]);
+    expect(c.colocations).toEqual([{ group: "mail", withGroup: "web", score: INFINITY }]);
     expect(c.orders).toEqual([{ first: "web", then: "mail" }]);
     expect(c.fencing).toBe(false);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import {
+  INFINITY,
   MINUS_INFINITY,
   type Action,
   type ClusterInput,
@@ -32,6 +33,7 @@ const resourceDef = (name: string): fc.Arbitrary<ResourceDef> =>
     migrationThreshold: fc.option(fc.integer({ min: 1, max: 3 })),
     failureTimeoutMs: fc.option(fc.integer({ min: 1, max: 100 })),
     exclusive: fc.constantFrom(true, true, true, false),
+    utilization: fc.constantFrom<Record<string, number>>({}, { cpu: 1 }, { cpu: 2 }),
   });
 
 const input: fc.Arbitrary<ClusterInput> = fc
@@ -64,14 +66,24 @@ const input: fc.Arbitrary<ClusterInput> = fc
           ),
         ),
         locations: fc.array(fc.record({ group: fc.constantFrom(...gnames), node: fc.constantFrom(...nodes), score: fc.constantFrom(MINUS_INFINITY, -10, 150) }), { maxLength: 3 }),
-        colocations: fc.array(fc.record({ group: fc.constantFrom(...gnames), withGroup: fc.constantFrom(...gnames) }), { maxLength: 2 }),
+        colocations: fc.array(
+          fc.record({ group: fc.constantFrom(...gnames), withGroup: fc.constantFrom(...gnames), score: fc.constantFrom(INFINITY, INFINITY, MINUS_INFINITY, MINUS_INFINITY, 200, -200) }),
+          { maxLength: 3 },
+        ),
         orders: fc.array(fc.record({ first: fc.constantFrom(...gnames), then: fc.constantFrom(...gnames) }), { maxLength: 2 }),
         fencing: fc.boolean(),
+        placement: fc.constantFrom("default", "utilization", "balanced"),
       }),
       self: fc.constantFrom(...nodes),
       nodes: fc.tuple(
         ...nodes.map((name) =>
-          fc.record({ name: fc.constant(name), membership: fc.constantFrom(...MEMBERSHIPS), standby: fc.constantFrom(false, false, true), fence: fc.constantFrom("none", "fenced", "failed") }) as fc.Arbitrary<NodeState>,
+          fc.record({
+            name: fc.constant(name),
+            membership: fc.constantFrom(...MEMBERSHIPS),
+            standby: fc.constantFrom(false, false, true),
+            fence: fc.constantFrom("none", "fenced", "failed"),
+            capacity: fc.constantFrom({ cpu: 1 }, { cpu: 2 }, { cpu: 4 }),
+          }) as fc.Arbitrary<NodeState>,
         ),
       ),
       quorum: fc.boolean(),
@@ -84,6 +96,16 @@ const input: fc.Arbitrary<ClusterInput> = fc
       now: fc.integer({ min: 0, max: 200 }),
     }) as fc.Arbitrary<ClusterInput>;
   });
+
+/** Every node up and nothing failed or unknown: most groups are placed, so colocations are put to the test. */
+const healthy: fc.Arbitrary<ClusterInput> = input.chain((i) =>
+  fc.record(Object.fromEntries(Object.keys(i.states).map((r) => [r, fc.record(Object.fromEntries(i.nodes.map((n) => [n.name, fc.constantFrom<ResourceState>("stopped", "stopped", "started")])))]))).map((states) => ({
+    ...i,
+    quorum: true,
+    nodes: i.nodes.map((n) => ({ ...n, membership: "up" as const, fence: "none" as const })),
+    states,
+  })),
+);
 
 /** Every action id that must have succeeded before `a`. */
 function closure(a: Action, byId: Map<string, Action>): Set<string> {
@@ -109,7 +131,7 @@ function mustPrecede(i: ClusterInput, r: string, n: NodeState): "stop-or-fence" 
   return null;
 }
 
-const RUNS = 3000;
+const RUNS = Number(process.env.PROP_RUNS ?? 3000);
 
 describe("policy properties", () => {
   test("no exclusive start while the resource may be active elsewhere, unless stopped or fenced first", () => {
@@ -173,6 +195,29 @@ describe("policy properties", () => {
         }
       }),
       { numRuns: RUNS, seed: 11 },
+    );
+  });
+
+  test("colocations: a group started only on the node where its INFINITY targets run, never where its -INFINITY targets run; an exclusive resource started on one node at most", () => {
+    fc.assert(
+      fc.property(fc.oneof(input, healthy), (i) => {
+        const out = plan(i);
+        const ids = new Set(out.actions.map((a) => a.id));
+        const runsOn = (g: GroupDef, n: string): boolean => g.members.some((r) => ids.has(`monitor:${r}@${n}`));
+        const group = (name: string): GroupDef => i.config.groups.find((g) => g.name === name)!;
+        for (const start of out.actions.filter((a) => a.kind === "start")) {
+          const g = i.config.groups.find((x) => x.members.includes(start.resource!))!;
+          // A group the generator left without members (it ran out of resources) runs nowhere to be seen.
+          for (const c of i.config.colocations.filter((x) => x.group === g.name && x.withGroup !== g.name && group(x.withGroup).members.length > 0)) {
+            const there = runsOn(group(c.withGroup), start.node);
+            if (c.score >= INFINITY && !there) throw new Error(`${start.id} while ${c.withGroup}, which ${g.name} runs with, is not planned on ${start.node}`);
+            if (c.score <= MINUS_INFINITY && there) throw new Error(`${start.id} while ${c.withGroup}, which ${g.name} never runs with, is planned on ${start.node}`);
+          }
+          const d = i.config.resources.find((r) => r.name === start.resource)!;
+          if (d.exclusive) expect(out.actions.filter((a) => a.kind === "start" && a.resource === d.name).length).toBe(1);
+        }
+      }),
+      { numRuns: RUNS, seed: 14 },
     );
   });
 

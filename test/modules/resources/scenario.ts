@@ -3,7 +3,19 @@
  * in as scenarios/README.md says) and the expected transition, each action
  * written as "ID" or "ID after DEP, DEP".
  */
-import { INFINITY, MINUS_INFINITY, type Action, type ClusterInput, type FailRecord, type Move, type NodeState, type ResourceDef, type ResourceState } from "../../../modules/resources/model.ts";
+import {
+  INFINITY,
+  MINUS_INFINITY,
+  type Action,
+  type AttributeTest,
+  type ClusterInput,
+  type FailRecord,
+  type Move,
+  type NodeState,
+  type Placement,
+  type ResourceDef,
+  type ResourceState,
+} from "../../../modules/resources/model.ts";
 
 type Score = number | "INFINITY" | "-INFINITY";
 
@@ -13,8 +25,9 @@ export interface ScenarioFile {
     fencing?: boolean;
     resources?: Record<string, Partial<Omit<ResourceDef, "name">>>;
     groups: Array<{ name: string; members: string[]; preferred?: string; stickiness?: Score }>;
-    locations?: Array<{ group: string; node: string; score: Score }>;
-    colocations?: Array<{ group: string; withGroup: string }>;
+    locations?: Array<{ group: string; node?: string; rule?: AttributeTest[]; score: Score }>;
+    colocations?: Array<{ group: string; withGroup: string; score?: Score }>;
+    placement?: Placement;
     orders?: Array<{ first: string; then: string }>;
   };
   cluster: {
@@ -62,9 +75,10 @@ export function toInput(f: ScenarioFile): ClusterInput {
       resources: names.map((name) => ({ ...RESOURCE_DEFAULTS, ...c.resources?.[name], name })),
       groups: c.groups.map((g) => ({ name: g.name, members: g.members, preferredNode: g.preferred ?? null, stickiness: score(g.stickiness ?? 0) })),
       locations: (c.locations ?? []).map((l) => ({ ...l, score: score(l.score) })),
-      colocations: c.colocations ?? [],
+      colocations: (c.colocations ?? []).map((x) => ({ ...x, score: score(x.score ?? "INFINITY") })),
       orders: c.orders ?? [],
       fencing: c.fencing ?? false,
+      ...(c.placement ? { placement: c.placement } : {}),
     },
     self: f.cluster.self ?? nodeNames[0]!,
     nodes: nodeNames.map((name) => ({ membership: "up", standby: false, fence: "none", ...f.cluster.nodes[name], name })),
