@@ -84,7 +84,7 @@ function vip(r: Reader, s: Statement, inst: { iface?: string }, excluded: boolea
   const words = s.words.map((w) => w.text);
   const [addr, prefixText] = words[0]!.split("/");
   const bytes = parseIp(addr!);
-  if (!bytes || s.block) return r.error(s, `"${words[0]}" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...)`), undefined;
+  if (!bytes || s.block) return r.warning(s, `"${words[0]}" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...): keepalived skipped it, and so does the import`), undefined;
   const max = bytes.length === 4 ? 32 : 128;
   const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) && Number(prefixText) >= 1 && Number(prefixText) <= max ? Number(prefixText) : undefined;
   if (prefix === undefined) return r.error(s, `"${prefixText}" is not a prefix length from 1 to ${max}`), undefined;

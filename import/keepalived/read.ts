@@ -63,9 +63,10 @@ export class Reader {
     }
   }
 
+  /** A keyword keepalived does not know where it stands: it skips it (and its block), and so does the import. */
   unknown(s: Statement, context: string, candidates: readonly string[]): void {
     const near = didYouMean(keyword(s), candidates);
-    this.error(s, `unknown keyword "${keyword(s)}" in ${context}${near ? ` (did you mean "${near}"?)` : ""}`);
+    this.warning(s, `unknown keyword "${keyword(s)}" in ${context}${near ? ` (did you mean "${near}"?)` : ""}: keepalived skipped it${s.block ? " and its block" : ""}, and so does the import`);
   }
 
   /** The arguments, when there are min to max of them; else an error with the usage. */
@@ -93,15 +94,15 @@ export class Reader {
     return this.error(s, `${keyword(s)} "${text}" is not a time in seconds (3, 1.5)`), undefined;
   }
 
-  /** keepalived's BOOL (on, off, true, false, yes, no); a keyword alone is on. */
+  /** keepalived's BOOL (on, off, true, false, yes, no, 1, 0); a keyword alone is on. */
   bool(s: Statement): boolean | undefined {
     const a = this.args(s, 0, 1, `${keyword(s)} [on|off]`);
     if (!a) return undefined;
     if (!a.length) return true;
     const v = a[0]!.toLowerCase();
-    if (["on", "true", "yes"].includes(v)) return true;
-    if (["off", "false", "no"].includes(v)) return false;
-    return this.error(s, `${keyword(s)} "${a[0]}" is not on, off, true, false, yes or no`), undefined;
+    if (["on", "true", "yes", "1"].includes(v)) return true;
+    if (["off", "false", "no", "0"].includes(v)) return false;
+    return this.error(s, `${keyword(s)} "${a[0]}" is not on, off, true, false, yes, no, 1 or 0`), undefined;
   }
 
   /** An IPv4 or IPv6 address in canonical text. */

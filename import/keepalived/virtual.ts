@@ -124,9 +124,14 @@ export function virtualServerGroup(r: Reader, s: Statement, ctx: LvsContext): vo
 
 /** "NAT", "DR", "TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]" as Tandem's forwarding. */
 function forwardingOf(r: Reader, s: Statement): string | undefined {
-  const [method, ...rest] = s.words.slice(1).map((w) => w.text);
+  const [written, ...rest] = s.words.slice(1).map((w) => w.text);
+  const method = written?.toUpperCase();
   const value = method === undefined ? undefined : FORWARDING[method];
-  if (value === undefined || s.block || (method !== "TUN" && rest.length)) return r.error(s, `${keyword(s)} takes NAT, DR or TUN [type ipip|gue|gre ...]`), undefined;
+  if (value === undefined || s.block || (method !== "TUN" && rest.length)) {
+    r.warning(s, `${statementText(s)} is not imported: ${keyword(s)} takes NAT, DR or TUN [type ipip|gue|gre ...], and keepalived forwarded by NAT`);
+    return undefined;
+  }
+  if (written !== method) r.note(s, `${statementText(s)} is read as ${method}: keepalived 2.2 read only ${method} and forwarded by NAT, later keepalived reads either case`);
   if (rest.length && !(rest[0] === "type" && rest[1] === "ipip" && rest.length === 2)) r.warning(s, `${statementText(s)}: Tandem's tun is IP-in-IP (ipip); the rest is not imported`);
   return value;
 }
@@ -183,12 +188,14 @@ function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { v
     const ms = a && r.seconds(s, a[0]!);
     return ms === undefined ? undefined : { value: ms, source: statementText(s) };
   };
+  const retry = (s: Statement) => {
+    const a = r.args(s, 1, 1, `${keyword(s)} N`);
+    const n = a && r.uint(s, a[0]!, keyword(s), 0, 99);
+    if (n !== undefined) own.retry = { value: n, source: statementText(s) };
+  };
   const handlers: Record<string, (s: Statement) => void> = {
-    retry: (s) => {
-      const a = r.args(s, 1, 1, "retry N");
-      const n = a && r.uint(s, a[0]!, "retry", 0, 99);
-      if (n !== undefined) own.retry = { value: n, source: statementText(s) };
-    },
+    retry,
+    nb_get_retry: retry,
     delay_loop: (s) => {
       const v = seconds(s);
       if (v) own.delayLoop = v;
@@ -230,11 +237,6 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
     type,
     {
       ...timerHandlers(r, own, true, port),
-      nb_get_retry: (s) => {
-        const a = r.args(s, 1, 1, "nb_get_retry N");
-        const n = a && r.uint(s, a[0]!, "nb_get_retry", 0, 99);
-        if (n !== undefined) own.retry = { value: n, source: statementText(s) };
-      },
       virtualhost: (s) => {
         const a = r.args(s, 1, 1, "virtualhost NAME");
         if (a) host = a[0];
@@ -507,9 +509,11 @@ interface VirtualHead {
 
 /** A virtual_server: one service with its virtual services (one, or one per group entry); undefined when not imported. */
 export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): ServiceOut | undefined {
-  const [kind, value, extra] = s.words.slice(1).map((w) => w.text);
+  const [kind, value, ...extra] = s.words.slice(1).map((w) => w.text);
   const block = r.block(s, "virtual_server ADDRESS PORT { ... }, virtual_server fwmark N { ... } or virtual_server group NAME { ... }");
-  if (kind === undefined || s.words.length > 3 || extra !== undefined) return r.error(s, "virtual_server takes ADDRESS [PORT], fwmark N or group NAME"), undefined;
+  const dev = extra[0] === "dev" && extra.length === 2 && kind !== "fwmark" && kind !== "group";
+  if (kind === undefined || (extra.length && !dev)) return r.error(s, "virtual_server takes ADDRESS [PORT] [dev IF], fwmark N or group NAME"), undefined;
+  if (dev) r.note(s, `dev ${extra[1]} is not imported: it names the interface of a link-local address; the director takes the virtual address's traffic on any interface`);
   let heads: VirtualHead[];
   let base: string;
   if (kind === "fwmark") {
@@ -548,7 +552,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
       r.warning(t, `${statementText(t)}: Tandem has no twos scheduler; ${DEFAULT_SCHEDULER} is written`);
       settings.scheduler = ["scheduler", DEFAULT_SCHEDULER, `${statementText(t)} has no counterpart`];
     } else if ((SCHEDULERS as readonly string[]).includes(a[0]!)) settings.scheduler = ["scheduler", a[0]!, statementText(t)];
-    else r.error(t, `${keyword(t)} "${a[0]}" is not one of ${[...SCHEDULERS, "twos"].join(", ")}`);
+    else r.warning(t, `${statementText(t)} is not imported: not one of ${[...SCHEDULERS, "twos"].join(", ")}; keepalived took its default, ${DEFAULT_SCHEDULER}, and so does the import`);
   };
   const forwarding = (t: Statement) => {
     const f = forwardingOf(r, t);
@@ -569,6 +573,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
       lb_kind: forwarding,
       persistence_timeout: (t) => {
         const a = r.args(t, 0, 1, "persistence_timeout [SECONDS]");
+        if (a?.[0] === "0") return r.note(t, `${statementText(t)}: no persistence, as keepalived read it`);
         const n = a?.length ? r.uint(t, a[0]!, "persistence_timeout", 1, MAX_PERSISTENCE_S) : DEFAULT_PERSISTENCE_S;
         if (a && n !== undefined) settings.persistence = ["persistence", formatDuration(n * 1000), a.length ? statementText(t) : `persistence_timeout: keepalived's default, ${DEFAULT_PERSISTENCE_S} s`];
       },
