@@ -8,7 +8,7 @@ import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { MAX_WEIGHT } from "../../core/config/primitives.ts";
-import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { CHECKER, HTTP_GET, OTHER_CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER } from "./keywords.ts";
 import { statementText, type Statement } from "./parse.ts";
@@ -635,7 +635,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
   const inhibit = settings.inhibit ?? false;
   const alpha = settings.alpha ?? false;
   for (const p of parsed) {
-    if (p.inhibit !== undefined && p.inhibit !== inhibit) r.warning(p.s, `${p.real.label}: inhibit_on_failure ${p.inhibit ? "on" : "off"} differs from the virtual server's; in Tandem it is the virtual service's, ${inhibit}`);
+    if (p.inhibit !== undefined && p.inhibit !== inhibit) p.real.inhibit = p.inhibit;
     if ((p.alpha ?? false) !== alpha) r.warning(p.s, `${p.real.label}: alpha ${p.alpha ? "on" : "off"} differs from the virtual server's; in Tandem it is the virtual service's, ${alpha}`);
   }
   const protocol = settings.protocol ?? "tcp";
@@ -679,7 +679,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     name,
     ...(servicePort !== undefined ? { port: { value: servicePort } } : {}),
     reals: realsOut,
-    check: commonCheck(realsOut, r.findings),
+    check: serverChecks(realsOut, r.findings),
     virtuals,
     settings: out,
   };

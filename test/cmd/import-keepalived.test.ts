@@ -147,7 +147,7 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
       servers: [
         { address: "10.20.0.11", weight: 3 },
         { address: "10.20.0.12", weight: 3 },
-        { address: "10.20.0.13", port: 8080 },
+        { address: "10.20.0.13", port: 8080, check: { digest: "0123456789abcdef0123456789abcdef" } },
       ],
       check: { kind: "http", interval: "6s", timeout: "3s", rise: 1, fall: 3, path: "/health?full=1", status: "200", digest: "9b3a0c85a887a256d6939da88aabd8cd", host: "www.example.com" },
     });
@@ -185,7 +185,6 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
       "note: web-nat.conf:45: smtp_alert is not imported: Tandem sends no email; its events stream from /v1/events and are logged",
       "note: web-nat.conf:68: delay_before_retry 2 is not imported: Tandem checks every interval, after a failure too, so a server is down after fall × interval (also at web-nat.conf:82)",
       'warning: web-nat.conf:70: notify_down "/etc/keepalived/rs-down.sh 10.20.0.11" is not imported: a script run when a real server\'s state changes: Tandem runs none; its checks.server events say it',
-      'warning: web-nat.conf:85: real_server 10.20.0.13 8080: its check differs (digest "0123456789abcdef0123456789abcdef" where the others have "9b3a0c85a887a256d6939da88aabd8cd"); Tandem checks every server of a service alike, with the check 2 of its 3 servers have',
       "todo: resources: group vi-web: set preferred: the node of highest priority held its addresses, and the files give only lb1 150 (state MASTER); --peer FILE reads another node's keepalived.conf",
       "todo: nodes: set the name of node 2 (192.168.10.12): the files do not say it",
       "note: VRRP is replaced by Tandem's heartbeat between the nodes ([heartbeat]), and each vrrp_instance by a group of address resources that runs on one node at a time",
@@ -340,7 +339,6 @@ virtual_server 198.18.5.11 80 {
       "warning: k.conf:4: SMTP_CHECK: a tcp check is written: it connects, but does not wait for the SMTP greeting",
       "note: k.conf:5: helo_name lb.example.com is not imported: Tandem's tcp check sends nothing",
       "warning: k.conf:9: PING_CHECK is not imported: Tandem runs one check a server, and TCP_CHECK is the one",
-      'warning: k.conf:14: real_server 198.18.5.23 25: its check differs (kind "none" where the others have "tcp", interval none where the others have "1m", timeout none where the others have "5s", rise none where the others have 1, fall none where the others have 2); Tandem checks every server of a service alike, with the check 2 of its 3 servers have',
       "warning: k.conf:15: UDP_CHECK: Tandem has no UDP check: the server is written with no check (kind none, always healthy)",
       "warning: k.conf:23: lvs_method DR differs from the virtual server's NAT: Tandem forwards to every server of a virtual service alike",
       'note: k.conf:25: misc_path "/usr/bin/curl -sf http://localhost:8080/ | grep -q ok" needs a shell (|): it is written as /bin/sh -c, since Tandem runs a command without one',
@@ -374,7 +372,7 @@ describe("tandem import keepalived: reading the files", () => {
     expect(findings).toContain('note: node "lb one" (router_id \"lb one\") is named "lb-one": Tandem names are lower case letters, digits and \'-\' (31 at most); where the host name differs, run tandem with --node lb-one');
   });
 
-  test("bad syntax and unknown keywords are errors with FILE:LINE, and nothing is written", () => {
+  test("bad syntax and bad values are errors with FILE:LINE, and nothing is written; what keepalived skips (unknown keywords, schedulers, addresses) is a warning", () => {
     const text = [
       "global_defs {",
       "    router_idd lb1",
@@ -402,18 +400,18 @@ describe("tandem import keepalived: reading the files", () => {
     const r = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": text }) });
     expect(r.toml).toBeUndefined();
     expect(r.findings.map(formatFinding)).toEqual([
-      'error: k.conf:2: unknown keyword "router_idd" in global_defs (did you mean "router_id"?)',
+      'warning: k.conf:2: unknown keyword "router_idd" in global_defs (did you mean "router_id"?): keepalived skipped it, and so does the import',
       "warning: k.conf:4: vrrp_instance VI_1 has no virtual address, so it is not imported",
       'error: k.conf:6: priority "300" is not a whole number from 1 to 255',
       'error: k.conf:7: state "LEADER" is not MASTER or BACKUP',
-      'error: k.conf:9: "198.18.5.300/24" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...)',
+      'warning: k.conf:9: "198.18.5.300/24" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...): keepalived skipped it, and so does the import',
       'error: k.conf:10: unknown option "colour" of a virtual address (dev, label, brd, scope, peer, ...)',
-      'error: k.conf:14: lvs_sched "fastest" is not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos',
+      'warning: k.conf:14: lvs_sched fastest is not imported: not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos; keepalived took its default, wlc, and so does the import',
       "warning: k.conf:16: TCP_CHECK is not imported: Tandem runs one check a server, and HTTP_GET is the one",
       'error: k.conf:16: connect_port "0" is not a whole number from 1 to 65535',
       "error: k.conf:16: path takes 1 value (path /health), found 3",
       'error: k.conf:17: weight "heavy" is not a whole number from 0 to 65535',
-      'error: k.conf:18: unknown keyword "persistance_timeout" in virtual_server 198.18.5.10 80 (did you mean "persistence_timeout"?)',
+      'warning: k.conf:18: unknown keyword "persistance_timeout" in virtual_server 198.18.5.10 80 (did you mean "persistence_timeout"?): keepalived skipped it, and so does the import',
       "error: k.conf:20: a } that closes no block",
       "error: k.conf:21: a quote is not closed",
       "error: k.conf:22: the block of virtual_server is not closed",
@@ -441,13 +439,15 @@ describe("tandem import keepalived: reading the files", () => {
     expect(errors("nope.conf", {})).toEqual(["error: nope.conf: cannot read it: ENOENT: no such file or directory"]);
   });
 
-  test("what the import does not expand is refused with the way out: parameters, sequences, an @ with no ID", () => {
-    expect(errors("k.conf", { "k.conf": "$VIP=10.0.0.1\n@ global_defs {\n}\nvirtual_server ~SEQ(n,1,3) 80 {\n}\n" })).toEqual([
-      "error: k.conf:1: parameter definitions ($NAME=VALUE) are not imported: write their values out where they are used, then import again",
+  test("an @ with no ID, a ~SEQ that is not one at a line's start, a sequence that never ends or is too long: errors", () => {
+    expect(errors("k.conf", { "k.conf": "$VIP=10.0.0.1\n@ global_defs {\n}\nvirtual_server ~SEQ(n,1,3) 80 {\n}\n~SEQ(n,1,-1,3) real_server 10.0.0.$n 80 {\n}\n~SEQ(n,1,100000) x\n~SEQ(n 1 2) x\n" })).toEqual([
       "error: k.conf:2: a conditional line needs its config ID right after the @ (@ID or @^ID)",
       "error: k.conf:3: a } that closes no block",
-      "error: k.conf:4: sequence blocks (~SEQ) are not imported: write the lines out, then import again",
-      "error: k.conf:5: a } that closes no block",
+      'error: k.conf:4: virtual_server "~SEQ(n,1,3)" is not an IPv4 or IPv6 address',
+      "error: k.conf:6: ~SEQ(n, ...) counts from 1 by -1 and never reaches 3",
+      "error: k.conf:7: a } that closes no block",
+      `error: k.conf:8: ~SEQ(n, ...) stands for more than ${LIMITS.sequence} lines`,
+      "error: k.conf:9: a sequence is ~SEQ(VAR, START, END) or ~SEQ(VAR, START, STEP, END) before the line it repeats",
     ]);
   });
 
@@ -473,7 +473,7 @@ describe("tandem import keepalived (the command)", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`warning: ${join(FIXTURES, "web-nat.conf")}:40: track_script is not imported`);
-    expect(r.stderr).toEndWith(`imported 2 nodes, 2 virtual services, 2 services, 1 group, 2 resources to ${out}; 5 warnings, 14 notes, 2 TODOs: fill them in, then run tandem check\n`);
+    expect(r.stderr).toEndWith(`imported 2 nodes, 2 virtual services, 2 services, 1 group, 2 resources to ${out}; 4 warnings, 14 notes, 2 TODOs: fill them in, then run tandem check\n`);
     expect(lvsProblems(readFileSync(out, "utf8"), { rest: false })).toEqual([]);
     writeFileSync(out, "mine\n");
     const kept = await tandem(["import", "keepalived", join(FIXTURES, "web-nat.conf"), "-o", out]);
