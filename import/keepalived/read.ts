@@ -73,7 +73,11 @@ export class Reader {
   args(s: Statement, min: number, max: number, usage: string): string[] | undefined {
     const a = s.words.slice(1).map((w) => w.text);
     if (s.block) return this.error(s, `${keyword(s)} takes no block (${usage})`), undefined;
-    if (a.length < min || a.length > max) return this.error(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}), found ${a.length}`), undefined;
+    if (a.length < min) return this.error(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}), found ${a.length}`), undefined;
+    if (a.length > max) {
+      this.warning(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}): keepalived read the first ${max === 1 ? "" : `${max} `}and skipped "${a.slice(max).join(" ")}", and so does the import`);
+      return a.slice(0, max);
+    }
     return a;
   }
 

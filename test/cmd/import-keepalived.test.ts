@@ -409,7 +409,7 @@ describe("tandem import keepalived: reading the files", () => {
       'warning: k.conf:14: lvs_sched fastest is not imported: not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos; keepalived took its default, wlc, and so does the import',
       "warning: k.conf:16: TCP_CHECK is not imported: Tandem runs one check a server, and HTTP_GET is the one",
       'error: k.conf:16: connect_port "0" is not a whole number from 1 to 65535',
-      "error: k.conf:16: path takes 1 value (path /health), found 3",
+      'warning: k.conf:16: path takes 1 value (path /health): keepalived read the first and skipped "digest xyz", and so does the import',
       'error: k.conf:17: weight "heavy" is not a whole number from 0 to 65535',
       'warning: k.conf:18: unknown keyword "persistance_timeout" in virtual_server 198.18.5.10 80 (did you mean "persistence_timeout"?): keepalived skipped it, and so does the import',
       "error: k.conf:20: a } that closes no block",
