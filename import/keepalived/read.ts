@@ -31,6 +31,11 @@ export class Reader {
     this.push("warning", s, message);
   }
 
+  /** What keepalived logs and skips (a bad value, a missing one): a warning, and the import skips it too. */
+  skipped(s: Statement, message: string): void {
+    this.push("warning", s, `${message}: keepalived skipped it, and so does the import`);
+  }
+
   note(s: Statement | undefined, message: string): void {
     this.push("note", s, message);
   }
@@ -72,8 +77,8 @@ export class Reader {
   /** The arguments, when there are min to max of them; else an error with the usage. */
   args(s: Statement, min: number, max: number, usage: string): string[] | undefined {
     const a = s.words.slice(1).map((w) => w.text);
-    if (s.block) return this.error(s, `${keyword(s)} takes no block (${usage})`), undefined;
-    if (a.length < min) return this.error(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}), found ${a.length}`), undefined;
+    if (s.block) return this.skipped(s, `${keyword(s)} takes no block (${usage})`), undefined;
+    if (a.length < min) return this.skipped(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}), found ${a.length}`), undefined;
     if (a.length > max) {
       this.warning(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}): keepalived read the first ${max === 1 ? "" : `${max} `}and skipped "${a.slice(max).join(" ")}", and so does the import`);
       return a.slice(0, max);
@@ -83,19 +88,19 @@ export class Reader {
 
   /** The block of a statement that needs one; an error if it has none. */
   block(s: Statement, usage: string): Statement[] | undefined {
-    if (!s.block) this.error(s, `${keyword(s)} needs a block: ${usage}`);
+    if (!s.block) this.skipped(s, `${keyword(s)} needs a block: ${usage}`);
     return s.block;
   }
 
   uint(s: Statement, text: string, what: string, min: number, max: number): number | undefined {
     if (/^\d+$/.test(text) && Number(text) >= min && Number(text) <= max) return Number(text);
-    return this.error(s, `${what} "${text}" is not a whole number from ${min} to ${max}`), undefined;
+    return this.skipped(s, `${what} "${text}" is not a whole number from ${min} to ${max}`), undefined;
   }
 
   /** keepalived's TIMER: seconds, with a fraction, in milliseconds. */
   seconds(s: Statement, text: string): number | undefined {
     if (/^\d+(\.\d+)?$/.test(text) && Number(text) < 86_400) return Math.round(Number(text) * 1000);
-    return this.error(s, `${keyword(s)} "${text}" is not a time in seconds (3, 1.5)`), undefined;
+    return this.skipped(s, `${keyword(s)} "${text}" is not a time in seconds (3, 1.5)`), undefined;
   }
 
   /** keepalived's BOOL (on, off, true, false, yes, no, 1, 0); a keyword alone is on. */
@@ -106,14 +111,14 @@ export class Reader {
     const v = a[0]!.toLowerCase();
     if (["on", "true", "yes", "1"].includes(v)) return true;
     if (["off", "false", "no", "0"].includes(v)) return false;
-    return this.error(s, `${keyword(s)} "${a[0]}" is not on, off, true, false, yes, no, 1 or 0`), undefined;
+    return this.skipped(s, `${keyword(s)} "${a[0]}" is not on, off, true, false, yes, no, 1 or 0`), undefined;
   }
 
   /** An IPv4 or IPv6 address in canonical text. */
   address(s: Statement, text: string, what: string): string | undefined {
     const bytes = parseIp(text);
     if (bytes) return formatIp(bytes);
-    return this.error(s, `${what} "${text}" is not an IPv4 or IPv6 address`), undefined;
+    return this.skipped(s, `${what} "${text}" is not an IPv4 or IPv6 address`), undefined;
   }
 }
 

@@ -372,7 +372,7 @@ describe("tandem import keepalived: reading the files", () => {
     expect(findings).toContain('note: node "lb one" (router_id \"lb one\") is named "lb-one": Tandem names are lower case letters, digits and \'-\' (31 at most); where the host name differs, run tandem with --node lb-one');
   });
 
-  test("bad syntax and bad values are errors with FILE:LINE, and nothing is written; what keepalived skips (unknown keywords, schedulers, addresses) is a warning", () => {
+  test("broken structure is an error with FILE:LINE, and nothing is written; what keepalived skips (unknown keywords, bad values, unknown schedulers and options) is a warning", () => {
     const text = [
       "global_defs {",
       "    router_idd lb1",
@@ -401,25 +401,24 @@ describe("tandem import keepalived: reading the files", () => {
     expect(r.toml).toBeUndefined();
     expect(r.findings.map(formatFinding)).toEqual([
       'warning: k.conf:2: unknown keyword "router_idd" in global_defs (did you mean "router_id"?): keepalived skipped it, and so does the import',
-      "warning: k.conf:4: vrrp_instance VI_1 has no virtual address, so it is not imported",
-      'error: k.conf:6: priority "300" is not a whole number from 1 to 255',
-      'error: k.conf:7: state "LEADER" is not MASTER or BACKUP',
+      'warning: k.conf:6: priority "300" is not a whole number from 1 to 255: keepalived skipped it, and so does the import',
+      'warning: k.conf:7: state "LEADER" is not MASTER or BACKUP: keepalived skipped it, and so does the import',
       'warning: k.conf:9: "198.18.5.300/24" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...): keepalived skipped it, and so does the import',
-      'error: k.conf:10: unknown option "colour" of a virtual address (dev, label, brd, scope, peer, ...)',
-      'warning: k.conf:14: lvs_sched fastest is not imported: not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos; keepalived took its default, wlc, and so does the import',
+      'warning: k.conf:10: unknown option "colour" of a virtual address (dev, label, brd, scope, peer, ...): keepalived skipped the option, and so does the import',
+      'warning: k.conf:10: unknown option "blue" of a virtual address (dev, label, brd, scope, peer, ...): keepalived skipped the option, and so does the import',
+      "warning: k.conf:14: lvs_sched fastest is not imported: not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos; keepalived took its default, wlc, and so does the import",
       "warning: k.conf:16: TCP_CHECK is not imported: Tandem runs one check a server, and HTTP_GET is the one",
-      'error: k.conf:16: connect_port "0" is not a whole number from 1 to 65535',
       'warning: k.conf:16: path takes 1 value (path /health): keepalived read the first and skipped "digest xyz", and so does the import',
-      'error: k.conf:17: weight "heavy" is not a whole number from 0 to 65535',
+      'warning: k.conf:17: weight "heavy" is not a whole number from 0 to 65535: keepalived skipped it, and so does the import',
       'warning: k.conf:18: unknown keyword "persistance_timeout" in virtual_server 198.18.5.10 80 (did you mean "persistence_timeout"?): keepalived skipped it, and so does the import',
       "error: k.conf:20: a } that closes no block",
       "error: k.conf:21: a quote is not closed",
       "error: k.conf:22: the block of virtual_server is not closed",
-      'error: k.conf:22: no virtual_server_group named "NOPE"',
+      'warning: k.conf:22: no virtual_server_group named "NOPE": keepalived skipped it, and so does the import',
     ]);
-    expect(errors("k.conf", { "k.conf": "virtual_server 10.0.0.1 80 { real_server 10.0.0.2 80 { HTTP_GET { url { status_code 200 } } } }\n" })).toEqual([
-      "error: k.conf:1: url needs a path (keepalived ignored a url without one)",
-    ]);
+    const noPath = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": "virtual_server 10.0.0.1 80 { real_server 10.0.0.2 80 { HTTP_GET { url { status_code 200 } } } }\n" }) });
+    expect(noPath.findings.map(formatFinding)[0]).toBe("warning: k.conf:1: url has no path: the server is written with no check (kind none, always healthy): keepalived skipped it, and so does the import");
+    expect(lvsDoc(noPath.toml!).services[0]!.check).toEqual({ kind: "none" });
   });
 
   test("includes: relative to the including file, by glob, in order; a file that includes itself, or no match, is said", () => {
@@ -439,11 +438,10 @@ describe("tandem import keepalived: reading the files", () => {
     expect(errors("nope.conf", {})).toEqual(["error: nope.conf: cannot read it: ENOENT: no such file or directory"]);
   });
 
-  test("an @ with no ID, a ~SEQ that is not one at a line's start, a sequence that never ends or is too long: errors", () => {
+  test("an @ with no ID, a sequence that never ends, is too long or is no ~SEQ(...): errors; ~SEQ only counts at a line's start", () => {
     expect(errors("k.conf", { "k.conf": "$VIP=10.0.0.1\n@ global_defs {\n}\nvirtual_server ~SEQ(n,1,3) 80 {\n}\n~SEQ(n,1,-1,3) real_server 10.0.0.$n 80 {\n}\n~SEQ(n,1,100000) x\n~SEQ(n 1 2) x\n" })).toEqual([
       "error: k.conf:2: a conditional line needs its config ID right after the @ (@ID or @^ID)",
       "error: k.conf:3: a } that closes no block",
-      'error: k.conf:4: virtual_server "~SEQ(n,1,3)" is not an IPv4 or IPv6 address',
       "error: k.conf:6: ~SEQ(n, ...) counts from 1 by -1 and never reaches 3",
       "error: k.conf:7: a } that closes no block",
       `error: k.conf:8: ~SEQ(n, ...) stands for more than ${LIMITS.sequence} lines`,

@@ -1,6 +1,6 @@
 /** The importers' real inputs (test/cmd/import/**), read once, and the configs the importers write from them. */
 import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
 import { importKeepalived, type IncludeReader } from "../../import/keepalived/index.ts";
 import { importLdirectord } from "../../import/ldirectord/index.ts";
@@ -14,8 +14,14 @@ export const HEARTBEAT: Record<string, Partial<Record<"haresources" | "ha.cf" | 
   ["web", "links"].map((dir) => [dir, Object.fromEntries(readdirSync(join(IMPORT, dir)).map((f) => [f, read(dir, f)]))]),
 );
 
-/** keepalived's files, by name (relative: the includes name each other so). */
-export const KEEPALIVED: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "keepalived")).map((f) => [f, read("keepalived", f)]));
+/** keepalived's files, by name relative to test/cmd/import/keepalived, those in its folders too (the includes name each other so). */
+export const KEEPALIVED: Record<string, string> = Object.fromEntries(
+  readdirSync(join(IMPORT, "keepalived"), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => relative(join(IMPORT, "keepalived"), join(d.parentPath, d.name)))
+    .sort()
+    .map((f) => [f, read("keepalived", f)]),
+);
 
 export const LDIRECTORD: Record<string, string> = { "web.cf": read("ldirectord", "web.cf") };
 
