@@ -10,9 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatFinding } from "../../import/findings.ts";
 import { importKeepalived, type IncludeReader } from "../../import/keepalived/index.ts";
-import { lvsDoc, lvsProblems } from "./import-lvs.ts";
+import { lvsProblems, printed, written } from "./import-lvs.ts";
 
 const FIELD = join(import.meta.dir, "import", "keepalived", "field");
 const FILES = readdirSync(FIELD).filter((f) => f.endsWith(".conf")).sort();
@@ -22,17 +21,8 @@ const disk: IncludeReader = {
   read: (f) => (existsSync(f) ? { text: readFileSync(f, "utf8"), id: f } : { error: "ENOENT" }),
 };
 
-function run(file: string) {
-  const r = importKeepalived({ file: join(FIELD, file), peers: [], reader: disk });
-  const findings = r.findings.map((f) => formatFinding(f).replaceAll(`${FIELD}/`, ""));
-  return { ...r, findings, errors: findings.filter((f) => f.startsWith("error:")) };
-}
-
-function imported(file: string) {
-  const r = run(file);
-  if (r.toml === undefined) throw new Error(`nothing imported:\n${r.findings.join("\n")}`);
-  return { ...r, toml: r.toml, doc: lvsDoc(r.toml) };
-}
+const run = (file: string) => printed(importKeepalived({ file: join(FIELD, file), peers: [], reader: disk }), `${FIELD}/`);
+const imported = (file: string) => written(importKeepalived({ file: join(FIELD, file), peers: [], reader: disk }), `${FIELD}/`);
 
 describe("keepalived.conf as operators write it", () => {
   test.each(FILES)("%s imports without an error, and what it writes fits the director's and the services' schemas", (file) => {

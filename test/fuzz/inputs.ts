@@ -23,7 +23,11 @@ export const KEEPALIVED: Record<string, string> = Object.fromEntries(
     .map((f) => [f, read("keepalived", f)]),
 );
 
-export const LDIRECTORD: Record<string, string> = { "web.cf": read("ldirectord", "web.cf") };
+/** ldirectord.cf files, by name: web.cf and the field ones. */
+export const LDIRECTORD: Record<string, string> = {
+  "web.cf": read("ldirectord", "web.cf"),
+  ...Object.fromEntries(readdirSync(join(IMPORT, "ldirectord", "field")).map((f) => [f, read("ldirectord", "field", f)])),
+};
 
 /** haproxy.cfg files, by name. */
 export const HAPROXY: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "haproxy")).map((f) => [f, read("haproxy", f)]));
