@@ -9,9 +9,9 @@ import { importHaproxy } from "../../import/haproxy/index.ts";
 const IMPORT = join(import.meta.dir, "..", "cmd", "import");
 const read = (...parts: string[]) => readFileSync(join(IMPORT, ...parts), "utf8");
 
-/** Heartbeat v1's files, by directory: haresources, ha.cf, authkeys, hosts (those present). */
+/** Heartbeat v1's files, by directory (web, links and the field sets): haresources, ha.cf, authkeys, hosts (those present). */
 export const HEARTBEAT: Record<string, Partial<Record<"haresources" | "ha.cf" | "authkeys" | "hosts", string>>> = Object.fromEntries(
-  ["web", "links"].map((dir) => [dir, Object.fromEntries(readdirSync(join(IMPORT, dir)).map((f) => [f, read(dir, f)]))]),
+  ["web", "links", ...readdirSync(join(IMPORT, "heartbeat-field")).map((set) => join("heartbeat-field", set))].map((dir) => [dir, Object.fromEntries(readdirSync(join(IMPORT, dir)).map((f) => [f, read(dir, f)]))]),
 );
 
 /** keepalived's files, by name relative to test/cmd/import/keepalived, those in its folders too (the includes name each other so). */
