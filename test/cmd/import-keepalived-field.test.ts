@@ -108,8 +108,11 @@ const ROOT = process.getuid?.() === 0;
 const KEEPALIVED = spawnSync("keepalived", ["-v"]).status === 0;
 const NS = "ka-dir-import";
 
-/** The views keepalived is asked about: each file, and a file with conditional lines once per config ID. */
-const VIEWS: Array<{ file: string; id?: string }> = FILES.flatMap((file) => (file === "params.conf" ? [{ file, id: "lb1" }, { file, id: "lb2" }] : [{ file }]));
+/** The views keepalived is asked about: each file, and a file with conditional lines once per config ID (`-i ID`). */
+const VIEWS: Array<{ file: string; id?: string }> = FILES.flatMap((file) => {
+  const ids = [...new Set([...readFileSync(join(FIELD, file), "utf8").matchAll(/(?:^|\n|=)\s*@\^?([^\s@^]+)/g)].map((m) => m[1]!))];
+  return ids.length ? ids.map((id) => ({ file, id })) : [{ file }];
+});
 
 describe.skipIf(!ROOT || !KEEPALIVED)("keepalived -t is the referee", () => {
   const ip = (...args: string[]) => spawnSync("ip", args, { encoding: "utf8" });
@@ -128,6 +131,6 @@ describe.skipIf(!ROOT || !KEEPALIVED)("keepalived -t is the referee", () => {
       return { view: id ? `${file} -i ${id}` : file, accepted: r.status === 0, errors: run(file).errors };
     });
     expect(verdicts.filter((v) => v.accepted && v.errors.length)).toEqual([]);
-    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "unicast-glued.conf"]);
+    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "unicast-glued.conf"]);
   });
 });

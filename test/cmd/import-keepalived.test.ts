@@ -438,14 +438,32 @@ describe("tandem import keepalived: reading the files", () => {
     expect(errors("nope.conf", {})).toEqual(["error: nope.conf: cannot read it: ENOENT: no such file or directory"]);
   });
 
+  test("parameters and sequences as keepalived's manual has them: substituted at use, recursive, nested multi-line definitions holding definitions and conditions, ~SEQ with one or two numbers, ~SEQx, ~LST of one or several variables, predefined names", () => {
+    const text = readFileSync(join(FIXTURES, "field", "manual.conf"), "utf8");
+    const r = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": text }) });
+    expect(r.findings.filter((f) => f.level === "error").map(formatFinding)).toEqual([]);
+    const doc = lvsDoc(r.toml!);
+    expect(doc.director.virtual_service.map((v) => v.address)).toEqual(["198.18.90.10", "198.18.91.10", "198.18.92.10", "198.18.93.10", "2001:db8:94::10"]);
+    expect(doc.services.map((s) => s.servers.map((x) => `${x.address}${x.port ? `:${x.port}` : ""}${x.weight ? `=${x.weight}` : ""}`))).toEqual([
+      ["198.18.90.11=3", "198.18.90.12=3"],
+      ["198.18.91.11=3", "198.18.91.12=3"],
+      ["198.18.92.1", "198.18.92.2", "198.18.92.3", "198.18.92.20", "198.18.92.19", "198.18.92.18"],
+      ["198.18.93.5", "198.18.93.7", "198.18.93.8:8080", "198.18.93.9:8081"],
+      ["2001:db8:94::a", "2001:db8:94::b"],
+    ]);
+    // The instance is there for config ID lb1 only, and the node is named by ${_INSTANCE}.
+    expect((doc.rest.nodes as Array<{ name: string }>)[0]!.name).toBe("lb1");
+    expect((doc.rest.resources as { resource: Array<{ params: { address: string } }> }).resource.map((x) => x.params.address)).toEqual(["198.18.90.10/24"]);
+  });
+
   test("an @ with no ID, a sequence that never ends, is too long or is no ~SEQ(...): errors; ~SEQ only counts at a line's start", () => {
     expect(errors("k.conf", { "k.conf": "$VIP=10.0.0.1\n@ global_defs {\n}\nvirtual_server ~SEQ(n,1,3) 80 {\n}\n~SEQ(n,1,-1,3) real_server 10.0.0.$n 80 {\n}\n~SEQ(n,1,100000) x\n~SEQ(n 1 2) x\n" })).toEqual([
       "error: k.conf:2: a conditional line needs its config ID right after the @ (@ID or @^ID)",
       "error: k.conf:3: a } that closes no block",
-      "error: k.conf:6: ~SEQ(n, ...) counts from 1 by -1 and never reaches 3",
+      "error: k.conf:6: ~SEQ(n,1,-1,3) counts from 1 by -1 and never reaches 3",
       "error: k.conf:7: a } that closes no block",
-      `error: k.conf:8: ~SEQ(n, ...) stands for more than ${LIMITS.sequence} lines`,
-      "error: k.conf:9: a sequence is ~SEQ(VAR, START, END) or ~SEQ(VAR, START, STEP, END) before the line it repeats",
+      `error: k.conf:8: ~SEQ(n,1,100000) stands for more than ${LIMITS.sequence} lines`,
+      "error: k.conf:9: a sequence is ~SEQ(VAR, [START,] [STEP,] END) or ~LST(VAR, VALUE, ...) before the line it repeats",
     ]);
   });
 
