@@ -644,6 +644,8 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     if ((p.alpha ?? false) !== alpha) r.warning(p.s, `${p.real.label}: alpha ${p.alpha ? "on" : "off"} differs from the virtual server's; in Tandem it is the virtual service's, ${alpha}`);
   }
   const protocol = settings.protocol ?? "tcp";
+  if (!settings.protocol && heads.some((h) => h.fwmark === undefined))
+    r.note(s, `${statementText(s)} names no protocol: TCP is written; keepalived 2.2.7 took UDP here (it logs "no protocol set - defaulting to UDP"), so write protocol UDP where UDP is meant`);
   if (!settings.persistence && heads.some((h) => h.fwmark === undefined && !h.port)) {
     r.note(s, `port 0 (every port) needs persistence: keepalived set its default, ${DEFAULT_PERSISTENCE_S} s, and so does the import`);
     settings.persistence = ["persistence", formatDuration(DEFAULT_PERSISTENCE_S * 1000), "keepalived's default for a service on every port"];
@@ -674,9 +676,14 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     ...(alpha ? [["alpha", true, "alpha"] as Entry] : []),
   ];
   if (sorry && sorryPort === undefined) r.todo(`director: ${name}: set the sorry server's port (${statementText(sorry.s)} gives none, and the virtual services have no one port)`);
-  const realsOut = parsed.map(({ real }) => {
+  const realsOut = parsed.map(({ real, s: rs }) => {
     const { port, ...rest } = real;
-    return port === undefined || port === servicePort ? rest : { ...rest, port };
+    if (port === undefined || port === servicePort) return rest;
+    if (fwd !== "nat" && servicePort !== undefined) {
+      r.warning(rs, `${real.label}: port ${port} is not the virtual port ${servicePort}: ${fwd.toUpperCase()} cannot change a port, and keepalived reset it to ${servicePort}, as the import does`);
+      return rest;
+    }
+    return { ...rest, port };
   });
   if (realsOut.some((p) => p.check.some(([k, v]) => k === "kind" && v === "https"))) ctx.https = true;
   return {

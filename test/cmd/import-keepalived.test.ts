@@ -56,6 +56,7 @@ const WEB = `virtual_server 198.18.5.10 80 {
     delay_loop 5
     lvs_sched wrr
     lvs_method DR
+    protocol TCP
     real_server 198.18.5.21 80 {
         weight 2
         TCP_CHECK {
@@ -334,16 +335,21 @@ virtual_server 198.18.5.11 80 {
     expect(doc.services[2]!.check).toMatchObject({ kind: "http", path: "/a", status: "200-299" });
     expect(doc.services[2]!.check.body).toBeUndefined();
     expect(doc.services.map((s) => s.name)).toEqual(["vs-198-18-5-10-25", "vs-198-18-5-10-8080", "vs-198-18-5-11-80"]);
+    const noProtocol = (line: number, vs: string) =>
+      `note: k.conf:${line}: virtual_server ${vs} names no protocol: TCP is written; keepalived 2.2.7 took UDP here (it logs "no protocol set - defaulting to UDP"), so write protocol UDP where UDP is meant`;
     expect(findings).toEqual([
+      noProtocol(1, "198.18.5.10 25"),
       "warning: k.conf:2: lvs_sched twos: Tandem has no twos scheduler; wlc is written",
       "warning: k.conf:4: SMTP_CHECK: a tcp check is written: it connects, but does not wait for the SMTP greeting",
       "note: k.conf:5: helo_name lb.example.com is not imported: Tandem's tcp check sends nothing",
       "warning: k.conf:9: PING_CHECK is not imported: Tandem runs one check a server, and TCP_CHECK is the one",
       "warning: k.conf:15: UDP_CHECK: Tandem has no UDP check: the server is written with no check (kind none, always healthy)",
+      noProtocol(20, "198.18.5.10 8080"),
       "warning: k.conf:23: lvs_method DR differs from the virtual server's NAT: Tandem forwards to every server of a virtual service alike",
       'note: k.conf:25: misc_path "/usr/bin/curl -sf http://localhost:8080/ | grep -q ok" needs a shell (|): it is written as /bin/sh -c, since Tandem runs a command without one',
       "note: k.conf:26: user nobody is not imported: Tandem runs a check as its own user",
       "warning: k.conf:30: virtual_server 198.18.5.10 443 is not imported: Tandem's virtual services are TCP or UDP, not SCTP",
+      noProtocol(35, "198.18.5.11 80"),
       'warning: k.conf:38: regex_no_match is not imported, nor its regex "^ok": Tandem\'s body must match',
       "warning: k.conf:43: HTTP_GET: only the first url is imported: Tandem checks one path a service",
       "todo: nodes: set the name of node 1: k.conf has no router_id (keepalived took the host name)",
@@ -436,6 +442,14 @@ describe("tandem import keepalived: reading the files", () => {
     expect(errors("f0.conf", chain)).toEqual([`error: f${LIMITS.includeDepth}.conf:1: includes nested more than ${LIMITS.includeDepth} deep`]);
     expect(errors("a.conf", { "a.conf": `include b.conf\n${WEB}` })).toEqual([]);
     expect(errors("nope.conf", {})).toEqual(["error: nope.conf: cannot read it: ENOENT: no such file or directory"]);
+  });
+
+  test("DR cannot change a port: a real server's other port is reset to the virtual port, as keepalived does; NAT keeps it", () => {
+    const conf = (kind: string) => `virtual_server 198.18.5.10 80 {\n    lb_kind ${kind}\n    protocol TCP\n    real_server 198.18.5.21 8080 {\n    }\n}\n`;
+    const dr = imported("k.conf", memory({ "k.conf": conf("DR") }));
+    expect(dr.doc.services[0]!.servers).toEqual([{ address: "198.18.5.21" }]);
+    expect(dr.findings).toContain("warning: k.conf:4: real_server 198.18.5.21 8080: port 8080 is not the virtual port 80: DR cannot change a port, and keepalived reset it to 80, as the import does");
+    expect(imported("k.conf", memory({ "k.conf": conf("NAT") })).doc.services[0]!.servers).toEqual([{ address: "198.18.5.21", port: 8080 }]);
   });
 
   test("parameters and sequences as keepalived's manual has them: substituted at use, recursive, nested multi-line definitions holding definitions and conditions, ~SEQ with one or two numbers, ~SEQx, ~LST of one or several variables, predefined names", () => {
