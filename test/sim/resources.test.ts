@@ -371,6 +371,8 @@ class Scenario {
           startTimeoutMs: 1_000,
           stopTimeoutMs: 1_000,
           onFail,
+          onFailStart: "restart",
+          onFailStop: "fence",
           migrationThreshold: r.chance(0.5) ? null : 1 + r.int(3),
           failureTimeoutMs: this.failureTimeoutMs,
           exclusive: m.endsWith("ip") || r.chance(0.8),

@@ -19,7 +19,7 @@ const NODES = ["alpha", "bravo", "charlie"];
 const RESOURCES = ["r0", "r1", "r2", "r3", "r4", "r5"];
 const STATES: ResourceState[] = ["stopped", "started", "failed-start", "failed-monitor", "failed-stop", "unknown"];
 const MEMBERSHIPS: Membership[] = ["up", "leaving", "down", "unclean"];
-const ON_FAIL: OnFail[] = ["restart", "move", "fence", "block", "ignore"];
+const ON_FAIL: OnFail[] = ["restart", "move", "fence", "block", "ignore", "stop", "standby"];
 
 const resourceDef = (name: string): fc.Arbitrary<ResourceDef> =>
   fc.record({
@@ -30,6 +30,8 @@ const resourceDef = (name: string): fc.Arbitrary<ResourceDef> =>
     startTimeoutMs: fc.constant(20_000),
     stopTimeoutMs: fc.constant(20_000),
     onFail: fc.constantFrom(...ON_FAIL),
+    onFailStart: fc.constantFrom(...ON_FAIL),
+    onFailStop: fc.constantFrom("fence", "fence", "block", "ignore"),
     migrationThreshold: fc.option(fc.integer({ min: 1, max: 3 })),
     failureTimeoutMs: fc.option(fc.integer({ min: 1, max: 100 })),
     exclusive: fc.constantFrom(true, true, true, false),
@@ -124,6 +126,8 @@ function closure(a: Action, byId: Map<string, Action>): Set<string> {
 function mustPrecede(i: ClusterInput, r: string, n: NodeState): "stop-or-fence" | "fence" | "never" | null {
   const s = i.states[r]?.[n.name] ?? "unknown";
   if (s === "stopped") return null;
+  // on_fail_stop = "ignore" takes a failed stop as done: the danger `tandem check` warns of.
+  if (s === "failed-stop" && i.config.resources.find((d) => d.name === r)?.onFailStop === "ignore") return null;
   if (n.membership !== "up" && n.fence === "fenced") return null;
   if (n.membership === "up") return "stop-or-fence";
   if (s === "failed-stop") return i.config.fencing ? "fence" : "never";
