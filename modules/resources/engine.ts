@@ -25,8 +25,9 @@
  */
 import type { AgentStatus } from "../../core/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
-import { plan } from "./policy.ts";
-import type { Action, ClusterConfig, ClusterInput, FailRecord, FenceState, Membership, Move, NodeState, ResourceState } from "./model.ts";
+import { errorClass } from "./agents/ocf.ts";
+import { effectiveState, inMaintenance, onFailOf, plan } from "./policy.ts";
+import type { Action, ClusterConfig, ClusterInput, FailedOp, FailRecord, FenceState, Maintenance, Membership, Move, NodeState, ResourceState } from "./model.ts";
 
 export interface CoordParams {
   self: string;
@@ -68,6 +69,10 @@ export interface AdminState {
   moves: Move[];
   /** Per resource, how many cleanups were asked: each node forgets its failures and probes again once per count. */
   cleanups: Record<string, number>;
+  /** Groups and resources disabled (Pacemaker's target-role=Stopped); missing: none (a state from before). */
+  disabled?: string[];
+  /** Where the manager acts on nothing; missing: nowhere. */
+  maintenance?: Maintenance;
 }
 
 export interface Report {
@@ -104,7 +109,10 @@ export type AdminCommand =
   | { op: "standby" | "online"; node: string }
   | { op: "move"; group: string; node: string; until: number | null }
   | { op: "clear"; group: string }
-  | { op: "cleanup"; resource: string };
+  | { op: "cleanup"; resource: string }
+  | { op: "disable" | "enable"; name: string }
+  /** The whole cluster, or one node, or one resource or group. */
+  | { op: "maintenance"; on: boolean; node?: string; resource?: string };
 
 export interface ClusterView {
   peers: Array<{ name: string; status: MemberStatus; incarnation: number | null }>;
@@ -360,7 +368,8 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
     s.holds = holds;
     fx.push({ type: "holds", holds });
   }
-  if (s.phase === "stopping" && Object.keys(s.ops).length === 0 && !Object.values(s.states).some((st) => st === "started" || st === "failed-monitor" || st === "failed-start")) {
+  const left = (r: string) => inMaintenance(adminInput(s), r, s.p.self);
+  if (s.phase === "stopping" && Object.keys(s.ops).length === 0 && !Object.entries(s.states).some(([r, st]) => !left(r) && (st === "started" || st === "failed-monitor" || st === "failed-start"))) {
     s.phase = "stopped";
     fx.push({ type: "stopped" });
   }
@@ -447,6 +456,7 @@ function adopt(s: State, a: AdminState): boolean {
   const ours = s.admin;
   if (a.version !== ours.version ? a.version < ours.version : a.by !== ours.by ? a.by < ours.by : JSON.stringify(a) <= JSON.stringify(ours)) return false;
   s.admin = structuredClone(a);
+  reprobeAfterMaintenance(s, ours);
   return true;
 }
 
@@ -474,9 +484,39 @@ function adminCommand(s: State, c: AdminCommand): boolean {
     case "cleanup":
       a.cleanups[c.resource] = (a.cleanups[c.resource] ?? 0) + 1;
       break;
+    case "disable":
+      a.disabled = [...(a.disabled ?? []).filter((n) => n !== c.name), c.name];
+      break;
+    case "enable":
+      a.disabled = (a.disabled ?? []).filter((n) => n !== c.name);
+      break;
+    case "maintenance": {
+      const before = structuredClone(s.admin);
+      const m = (a.maintenance ??= { cluster: false, nodes: [], resources: [] });
+      const set = (list: string[], name: string) => [...list.filter((x) => x !== name), ...(c.on ? [name] : [])];
+      if (c.node !== undefined) m.nodes = set(m.nodes, c.node);
+      else if (c.resource !== undefined) m.resources = set(m.resources, c.resource);
+      else m.cluster = c.on;
+      reprobeAfterMaintenance(s, before);
+      break;
+    }
   }
   changedAdmin(s);
   return true;
+}
+
+/**
+ * Resources of this node that left maintenance are probed again (their state
+ * unknown, their failures kept): an admin may have started or stopped them
+ * by hand meanwhile, as Pacemaker reprobes when maintenance ends.
+ */
+function reprobeAfterMaintenance(s: State, before: AdminState): void {
+  const was = { config: s.p.config, maintenance: before.maintenance };
+  for (const r of Object.keys(s.states)) {
+    if (!inMaintenance(was, r, s.p.self) || inMaintenance(adminInput(s), r, s.p.self) || s.ops[r]) continue;
+    s.states[r] = "unknown";
+    delete s.monitors[r];
+  }
 }
 
 /** Forget failures past their failure_timeout; as DC, drop moves that expired. */
@@ -556,13 +596,19 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
   }
   const monitor = s.monitors[r];
   if (monitor) monitor.due = s.now + monitor.intervalMs;
-  if (failed) {
+  const failedOp: FailedOp = op.action === "probe" ? "monitor" : op.action;
+  const d = s.p.config.resources.find((x) => x.name === r);
+  // on_fail=ignore: as if it had not failed. In maintenance the failure is shown (the state) and not counted: nothing acts on it.
+  if (failed && d && onFailOf(d, failedOp) !== "ignore" && !inMaintenance(adminInput(s), r, s.p.self)) {
+    const error = errorClass(status);
     const f = s.failures.find((x) => x.resource === r);
     if (f) {
       f.count++;
       f.lastFailedAt = s.wall;
       f.startFailed ||= op.action === "start";
-    } else s.failures.push({ resource: r, count: 1, lastFailedAt: s.wall, startFailed: op.action === "start" });
+      f.op = failedOp;
+      if (error !== "soft" && f.error !== "fatal") f.error = error;
+    } else s.failures.push({ resource: r, count: 1, lastFailedAt: s.wall, startFailed: op.action === "start", op: failedOp, ...(error !== "soft" ? { error } : {}) });
   }
   event("resources.action", { resource: r, action: op.action, status, ms: Math.round(s.now - op.since), ...(message ? { message } : {}) });
   if (next !== before) {
@@ -631,7 +677,12 @@ export function clusterInput(s: State): ClusterInput {
       failures.push(...rep.failures.map((f) => ({ ...f, node: name })));
     }
   }
-  return { config: s.p.config, self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall };
+  return { self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall, ...adminInput(s) };
+}
+
+/** The admin state's part of the policy's input: what is disabled, what is in maintenance. */
+function adminInput(s: State): Pick<ClusterInput, "config" | "disabled" | "maintenance"> {
+  return { config: s.p.config, disabled: s.admin.disabled ?? [], maintenance: s.admin.maintenance ?? { cluster: false, nodes: [], resources: [] } };
 }
 
 /**
@@ -644,7 +695,7 @@ function leavingInput(s: State): ClusterInput {
   const states: Record<string, Record<string, ResourceState>> = {};
   for (const [r, v] of Object.entries(withPending(s.states, pendingHere(s), "started"))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
   const nodes: NodeState[] = s.p.members.map((name) => ({ name, membership: name === self ? "up" : "down", standby: name === self, fence: "none" }));
-  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall };
+  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall, maintenance: adminInput(s).maintenance };
 }
 
 /** The DC: the first member, in config order, up and not leaving in this node's view. */
@@ -669,7 +720,8 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
     s.received = null;
   }
   const self = s.p.self;
-  const alone = !s.quorate || s.phase !== "running";
+  // no_quorum_policy = "ignore": without quorum this node acts as the quorate do.
+  const alone = (!s.quorate && s.p.config.noQuorumPolicy !== "ignore") || s.phase !== "running";
   // Alone, this node sends no transition, and forgets the DC's: with quorum back, each is sent afresh.
   if (alone) {
     s.sent = null;
@@ -790,8 +842,7 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
 
 /** A recurring monitor runs while its resource is started, or failed with on_fail=ignore (the policy takes it as started). */
 function monitored(s: State, r: string): boolean {
-  const st = s.states[r];
-  return st === "started" || (st === "failed-monitor" && s.p.config.resources.find((d) => d.name === r)?.onFail === "ignore");
+  return effectiveState(s.p.config.resources.find((d) => d.name === r), s.states[r] ?? "unknown") === "started";
 }
 
 function dueMonitors(s: State, fx: Effect[]): void {

@@ -552,6 +552,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const standbyBy = config.resources.flatMap((d) => failuresOf(d.name).filter((f) => f.node === n.name && onFailOf(d, f.op) === "standby").map((f) => `the ${f.op} of ${d.name} failed there (${ON_FAIL_KEY[f.op]}=standby)`));
     if (standbyBy.length > 0) return `standby: ${standbyBy[0]}`;
     for (const r of g.members) {
+      // This member and those after it run nowhere (disabled, a fatal error, on_fail=stop): where they failed does not count.
+      if (stoppedEverywhere(r) !== null) break;
       const d = def(r);
       const s = state(r, n.name);
       if (s === "failed-start") return `${r} failed to start there`;
