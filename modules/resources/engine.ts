@@ -840,9 +840,14 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
   return ran;
 }
 
-/** A recurring monitor runs while its resource is started, or failed with on_fail=ignore (the policy takes it as started). */
+/**
+ * A recurring monitor runs while its resource is started, or failed with on_fail=ignore (the policy takes it as
+ * started), or failed in maintenance (nothing recovers it: the monitor shows when an admin has).
+ */
 function monitored(s: State, r: string): boolean {
-  return effectiveState(s.p.config.resources.find((d) => d.name === r), s.states[r] ?? "unknown") === "started";
+  const st = s.states[r] ?? "unknown";
+  if (st === "failed-monitor" && inMaintenance(adminInput(s), r, s.p.self)) return true;
+  return effectiveState(s.p.config.resources.find((d) => d.name === r), st) === "started";
 }
 
 function dueMonitors(s: State, fx: Effect[]): void {

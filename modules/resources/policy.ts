@@ -207,7 +207,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       continue;
     }
     if (!config.fencing || (gone && n.fence === "fenced")) continue;
-    const why = fenceReason(n, config.resources.filter((r) => !inMaintenance(input, r.name, n.name)), config.groups, state);
+    const why = fenceReason(n, config.resources, config.groups, state, (r) => !inMaintenance(input, r, n.name));
     if (why) {
       fencing.add(n.name);
       add({ id: `fence:${n.name}`, kind: "fence", node: n.name, after: [], reason: why });
@@ -550,7 +550,10 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (fencing.has(n.name)) return "being fenced";
     if (n.standby) return "standby";
     const standbyBy = config.resources.flatMap((d) => failuresOf(d.name).filter((f) => f.node === n.name && onFailOf(d, f.op) === "standby").map((f) => `the ${f.op} of ${d.name} failed there (${ON_FAIL_KEY[f.op]}=standby)`));
-    if (standbyBy.length > 0) return `standby: ${standbyBy[0]}`;
+    if (standbyBy.length > 0) {
+      note(`${n.name} is in standby until cleanup: ${standbyBy[0]}`);
+      return `standby: ${standbyBy[0]}`;
+    }
     for (const r of g.members) {
       // This member and those after it run nowhere (disabled, a fatal error, on_fail=stop): where they failed does not count.
       if (stoppedEverywhere(r) !== null) break;
@@ -639,19 +642,26 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   }
 }
 
-/** Rule 2: why node n must be fenced, or null. */
+/**
+ * Rule 2: why node n must be fenced, or null. A failure of a resource in
+ * maintenance there (not `managed`) is no reason; a loss is, since what else
+ * ran there may be started elsewhere only after the fence (maintenance then
+ * drops the fence itself when the node or the cluster is in it).
+ */
 function fenceReason(
   n: NodeState,
   resources: readonly ResourceDef[],
   groups: readonly GroupDef[],
   state: (r: string, n: string) => ResourceState,
+  managed: (r: string) => boolean,
 ): string | null {
   const inGroups = new Set(groups.flatMap((g) => g.members));
   for (const r of resources) {
     if (!inGroups.has(r.name)) continue;
     const s = state(r.name, n.name);
-    if (s === "failed-stop" && r.onFailStop === "fence") return `${r.name} failed to stop on ${n.name}`;
     if (n.membership === "unclean" && r.exclusive && s !== "stopped") return `${n.name} was lost uncleanly and may still run ${r.name}`;
+    if (!managed(r.name)) continue;
+    if (s === "failed-stop" && r.onFailStop === "fence") return `${r.name} failed to stop on ${n.name}`;
     const op = failedOpOf(s);
     if (n.membership === "up" && op && op !== "stop" && onFailOf(r, op) === "fence") return `the ${op} of ${r.name} failed on ${n.name} (${ON_FAIL_KEY[op]}=fence)`;
   }
@@ -825,7 +835,8 @@ function planWithoutQuorum(
 /**
  * The plan without what maintenance forbids: no start, stop or fence in its
  * scope (monitors and probes still run), nor any action that waits for one of
- * those. Each left out is noted.
+ * those. Each left out is noted. A resource in maintenance active where its
+ * restart is left out keeps its monitor there, so that status shows it.
  */
 function managedOnly(input: ClusterInput, actions: Action[], note: (t: string) => void): Action[] {
   const out: Action[] = [];
@@ -834,6 +845,11 @@ function managedOnly(input: ClusterInput, actions: Action[], note: (t: string) =
     const direct = a.kind !== "monitor" && inMaintenance(input, a.resource, a.node);
     if (!direct && !a.after.some((d) => dropped.has(d))) {
       out.push(a);
+      continue;
+    }
+    const s = input.states[a.resource ?? ""]?.[a.node];
+    if (a.kind === "monitor" && inMaintenance(input, a.resource, a.node) && (s === "started" || s === "failed-monitor")) {
+      out.push({ ...a, after: [] });
       continue;
     }
     dropped.add(a.id);

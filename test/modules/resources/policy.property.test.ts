@@ -108,6 +108,20 @@ const healthy: fc.Arbitrary<ClusterInput> = input.chain((i) =>
     states,
   })),
 );
+/** The input with admin state: what is disabled and in maintenance (groups and resources by name). */
+const withAdmin: fc.Arbitrary<ClusterInput> = input.chain((i) => {
+  const names = [...i.config.groups.map((g) => g.name), ...i.config.resources.map((r) => r.name)];
+  return fc
+    .record({
+      disabled: fc.subarray(names, { maxLength: 2 }),
+      maintenance: fc.record({
+        cluster: fc.constantFrom(false, false, false, true),
+        nodes: fc.subarray(i.nodes.map((n) => n.name), { maxLength: 1 }),
+        resources: fc.subarray(names, { maxLength: 2 }),
+      }),
+    })
+    .map((admin) => ({ ...i, ...admin }));
+});
 
 /** Every action id that must have succeeded before `a`. */
 function closure(a: Action, byId: Map<string, Action>): Set<string> {
@@ -194,6 +208,7 @@ describe("policy properties", () => {
           for (const d of a.after) expect(seen.has(d)).toBe(true);
           expect(seen.has(a.id)).toBe(false);
           expect(a.reason.length).toBeGreaterThan(0);
+          expect(a.reason).not.toMatch(/: ?$/);
           seen.add(a.id);
           if (!i.quorum) expect(a.node === i.self && a.kind !== "start" && a.kind !== "fence").toBe(true);
         }
@@ -222,6 +237,45 @@ describe("policy properties", () => {
         }
       }),
       { numRuns: RUNS, seed: 14 },
+    );
+  });
+
+  test("nothing is started, stopped or fenced in maintenance: not on a node in it, not for a resource in it or in a group in it, nothing at all for the cluster", () => {
+    fc.assert(
+      fc.property(withAdmin, (i) => {
+        const m = i.maintenance!;
+        const groupOf = (r: string) => i.config.groups.find((g) => g.members.includes(r))!.name;
+        for (const a of plan(i).actions) {
+          if (a.kind === "monitor") continue;
+          const off = m.cluster || m.nodes.includes(a.node) || (a.resource !== undefined && (m.resources.includes(a.resource) || m.resources.includes(groupOf(a.resource))));
+          if (off) throw new Error(`${a.id} (${a.reason}) in maintenance ${JSON.stringify(m)}`);
+        }
+      }),
+      { numRuns: RUNS, seed: 17 },
+    );
+  });
+
+  test("nothing disabled starts: not a disabled resource, not a member of a disabled group, not a member after a disabled one", () => {
+    fc.assert(
+      fc.property(withAdmin, (i) => {
+        const off = new Set<string>();
+        for (const g of i.config.groups) {
+          const at = g.members.findIndex((r) => i.disabled!.includes(r));
+          for (const [j, r] of g.members.entries()) if (i.disabled!.includes(g.name) || (at >= 0 && j >= at)) off.add(r);
+        }
+        for (const a of plan(i).actions) if (a.kind === "start" && off.has(a.resource!)) throw new Error(`${a.id} while disabled: ${i.disabled!.join(", ")}`);
+      }),
+      { numRuns: RUNS, seed: 19 },
+    );
+  });
+
+  test("no_quorum_policy = freeze: without quorum nothing is started, stopped or fenced", () => {
+    fc.assert(
+      fc.property(input, (i) => {
+        const frozen = { ...i, quorum: false, config: { ...i.config, noQuorumPolicy: "freeze" as const } };
+        for (const a of plan(frozen).actions) expect(a.kind).toBe("monitor");
+      }),
+      { numRuns: 1000, seed: 23 },
     );
   });
 
