@@ -450,6 +450,13 @@ export function resourcesRules(c: RawConfig): Finding[] {
       message: "two members with no arbiter and no fencing: after a split neither side can tell a dead peer from a cut link",
       hint: "add a node with roles = [\"arbiter\"]",
     });
+  if (c.resources && c.resources.no_quorum_policy !== "stop" && c.watchdog)
+    out.push({
+      severity: "warning",
+      path: ["resources", "no_quorum_policy"],
+      message: `no_quorum_policy = "${c.resources.no_quorum_policy}" with a [watchdog]: a node without quorum that keeps an exclusive resource stops petting its watchdog and is reset`,
+      hint: 'keep no_quorum_policy = "stop" with a watchdog',
+    });
   out.push(...unfencedStopProblems(c));
   return out;
 }
