@@ -220,6 +220,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (!def(r).exclusive && (fencing.has(n.name) || n.membership !== "up")) return "none";
     if (fencing.has(n.name)) return s === "stopped" ? "none" : "fence";
     if (n.fence === "fenced" && n.membership !== "up") return "none";
+    // A node gone while it was in maintenance for r stopped nothing of r, whatever it said or lost: only a fence proves it stopped.
+    if (n.membership !== "up" && s !== "stopped" && inMaintenance(input, r, n.name)) return "blocked";
     switch (n.membership) {
       case "up":
         if (s === "stopped") return "none";
@@ -321,11 +323,14 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const why: string[] = [];
     let probing = false;
     const unfenced = new Map<string, string[]>();
+    const unmanaged = new Map<string, string[]>();
     for (const r of g.members) {
       const d = def(r);
       for (const n of nodes) {
         const k = risk(r, n);
-        if (k === "blocked" && n.fence === "failed") {
+        if (k === "blocked" && n.membership !== "up" && inMaintenance(input, r, n.name) && n.fence !== "failed") {
+          unmanaged.set(n.name, [...(unmanaged.get(n.name) ?? []), r]);
+        } else if (k === "blocked" && n.fence === "failed") {
           unfenced.set(n.name, [...(unfenced.get(n.name) ?? []), r]);
         } else if (k === "blocked") {
           const by = d.onFailStop === "block" ? "on_fail_stop=block" : "fencing is not configured";
@@ -345,6 +350,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       }
     }
     for (const [n, rs] of unfenced) why.push(`${g.name} is blocked: ${rs.join(", ")} may still run on ${n}, whose fencing failed`);
+    for (const [n, rs] of unmanaged) why.push(`${g.name} is held: ${rs.join(", ")} may still run on ${n}, gone while in maintenance; bring it back, or fence it once maintenance ends`);
     if (probing) why.push(`${g.name} waits for the state of its members (a probe, or a start or stop under way)`);
     const deps = [
       ...config.colocations.filter((c) => c.group === g.name && c.withGroup !== g.name).map((c) => c.withGroup),
