@@ -211,6 +211,16 @@ export interface State {
   dc: string | null;
   notes: string[];
   holds: boolean;
+  /**
+   * The maintenance of the last admin state every other member reported too. Without quorum (and leaving) this node
+   * keeps to maintenance only where this and its own agree: a peer that never heard of it would take over what it keeps.
+   */
+  agreed: Maintenance;
+  /**
+   * Every maintenance this node held or a peer reported since all last agreed: what a gone peer may keep to, and so
+   * may not have stopped (a change of this node's may have reached it while its report of it did not come back).
+   */
+  mayKeep: Maintenance;
 }
 
 /**
@@ -246,7 +256,33 @@ export function initialState(p: CoordParams, admin?: AdminState): State {
     dc: null,
     notes: [],
     holds: false,
+    agreed: NO_MAINTENANCE,
+    mayKeep: structuredClone(admin?.maintenance ?? NO_MAINTENANCE),
   };
+}
+
+const NO_MAINTENANCE: Maintenance = { cluster: false, nodes: [], resources: [] };
+
+/** Where both keep to maintenance, or where either does. */
+function maintenanceOf(a: Maintenance, b: Maintenance, both: boolean): Maintenance {
+  const names = (x: string[], y: string[]) => (both ? x.filter((n) => y.includes(n)) : [...new Set([...x, ...y])]);
+  return { cluster: both ? a.cluster && b.cluster : a.cluster || b.cluster, nodes: names(a.nodes, b.nodes), resources: names(a.resources, b.resources) };
+}
+
+/**
+ * The agreed maintenance: this node's, once every other member has reported the same admin state (a peer gone,
+ * or not heard from since it came back, agrees to nothing). Until then every maintenance held or reported adds to
+ * what a gone peer may keep to.
+ */
+function agree(s: State): void {
+  const mine = s.admin.maintenance ?? NO_MAINTENANCE;
+  const reports = s.p.members.filter((m) => m !== s.p.self).map((m) => s.peers[m]);
+  if (reports.every((p) => p?.report && !p.stale && p.report.admin.version === s.admin.version && p.report.admin.by === s.admin.by)) {
+    s.agreed = structuredClone(mine);
+    s.mayKeep = structuredClone(mine);
+    return;
+  }
+  for (const m of [mine, ...reports.map((p) => p?.report?.admin.maintenance ?? NO_MAINTENANCE)]) s.mayKeep = maintenanceOf(s.mayKeep, m, false);
 }
 
 /** Whether a resource may run on this node: anything but known stopped, or an operation on it in flight (a reload may not change it then). */
@@ -357,6 +393,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   forgetConfirmed(s);
   forgetFailedFences(s);
   if (applyCleanups(s, event)) bump();
+  agree(s);
   decide(s, fx, event, bump);
   // Compared as nextDeadline computes it: in floating point, now - last >= resend may fail at that very time.
   if (changed || announce || s.now >= s.lastReportAt + s.p.resendMs) {
@@ -492,7 +529,7 @@ function adminCommand(s: State, c: AdminCommand): boolean {
       break;
     case "maintenance": {
       const before = structuredClone(s.admin);
-      const m = (a.maintenance ??= { cluster: false, nodes: [], resources: [] });
+      const m = (a.maintenance ??= structuredClone(NO_MAINTENANCE));
       const set = (list: string[], name: string) => [...list.filter((x) => x !== name), ...(c.on ? [name] : [])];
       if (c.node !== undefined) m.nodes = set(m.nodes, c.node);
       else if (c.resource !== undefined) m.resources = set(m.resources, c.resource);
@@ -513,7 +550,7 @@ function adminCommand(s: State, c: AdminCommand): boolean {
 function reprobeAfterMaintenance(s: State, before: AdminState): void {
   const was = { config: s.p.config, maintenance: before.maintenance };
   for (const r of Object.keys(s.states)) {
-    if (!inMaintenance(was, r, s.p.self) || inMaintenance(adminInput(s), r, s.p.self) || s.ops[r]) continue;
+    if (!inMaintenance(was, r, s.p.self) || inMaintenance(ownMaintenance(s), r, s.p.self) || s.ops[r]) continue;
     s.states[r] = "unknown";
     delete s.monitors[r];
   }
@@ -599,7 +636,7 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
   const failedOp: FailedOp = op.action === "probe" ? "monitor" : op.action;
   const d = s.p.config.resources.find((x) => x.name === r);
   // on_fail=ignore: as if it had not failed. In maintenance the failure is shown (the state) and not counted: nothing acts on it.
-  if (failed && d && onFailOf(d, failedOp) !== "ignore" && !inMaintenance(adminInput(s), r, s.p.self)) {
+  if (failed && d && onFailOf(d, failedOp) !== "ignore" && !inMaintenance(ownMaintenance(s), r, s.p.self)) {
     const error = errorClass(status);
     const f = s.failures.find((x) => x.resource === r);
     if (f) {
@@ -680,9 +717,19 @@ export function clusterInput(s: State): ClusterInput {
   return { self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall, ...adminInput(s) };
 }
 
-/** The admin state's part of the policy's input: what is disabled, what is in maintenance. */
-function adminInput(s: State): Pick<ClusterInput, "config" | "disabled" | "maintenance"> {
-  return { config: s.p.config, disabled: s.admin.disabled ?? [], maintenance: s.admin.maintenance ?? { cluster: false, nodes: [], resources: [] } };
+/** The maintenance this node holds now, agreed or not: what its executor goes by (failures counted, monitors kept). */
+function ownMaintenance(s: State): Pick<ClusterInput, "config" | "maintenance"> {
+  return { config: s.p.config, maintenance: s.admin.maintenance ?? NO_MAINTENANCE };
+}
+
+/**
+ * The admin state's part of the policy's input: what is disabled, what is in maintenance. Without quorum (and
+ * leaving) this node keeps to maintenance only where all agreed (see State.agreed); a gone peer may keep to either.
+ */
+function adminInput(s: State): Pick<ClusterInput, "config" | "disabled" | "maintenance" | "goneMaintenance"> {
+  const mine = s.admin.maintenance ?? NO_MAINTENANCE;
+  const alone = !s.quorate || s.phase !== "running";
+  return { config: s.p.config, disabled: s.admin.disabled ?? [], maintenance: alone ? maintenanceOf(mine, s.agreed, true) : mine, goneMaintenance: maintenanceOf(mine, s.mayKeep, false) };
 }
 
 /**
@@ -846,7 +893,7 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
  */
 function monitored(s: State, r: string): boolean {
   const st = s.states[r] ?? "unknown";
-  if (st === "failed-monitor" && inMaintenance(adminInput(s), r, s.p.self)) return true;
+  if (st === "failed-monitor" && inMaintenance(ownMaintenance(s), r, s.p.self)) return true;
   return effectiveState(s.p.config.resources.find((d) => d.name === r), st) === "started";
 }
 

@@ -205,6 +205,13 @@ export interface ClusterInput {
   /** Groups and resources an admin disabled (Pacemaker's target-role=Stopped). */
   disabled?: string[];
   maintenance?: Maintenance;
+  /**
+   * The maintenance a node gone (lost, leaving) may have kept to, so stopped
+   * nothing there; default `maintenance`. The shell gives what this node holds
+   * with what every member last agreed on (admin states travel in reports:
+   * a peer may know a change this node does not, or not know one it does).
+   */
+  goneMaintenance?: Maintenance;
 }
 
 export type ActionKind = "start" | "stop" | "monitor" | "fence";

@@ -187,6 +187,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (!d) throw new Error(`group member ${r} has no resource definition`);
     return d;
   };
+  const goneInMaintenance = (r: string, n: string): boolean => inMaintenance({ config, maintenance: input.goneMaintenance ?? input.maintenance }, r, n);
   const finish = (): { plan: Plan; broken: null } => ({ plan: { actions: managedOnly(input, ordered(actions), note), notes }, broken: null });
 
   if (!input.quorum) {
@@ -221,7 +222,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (fencing.has(n.name)) return s === "stopped" ? "none" : "fence";
     if (n.fence === "fenced" && n.membership !== "up") return "none";
     // A node gone while it was in maintenance for r stopped nothing of r, whatever it said or lost: only a fence proves it stopped.
-    if (n.membership !== "up" && s !== "stopped" && inMaintenance(input, r, n.name)) return "blocked";
+    if (n.membership !== "up" && s !== "stopped" && goneInMaintenance(r, n.name)) return "blocked";
     switch (n.membership) {
       case "up":
         if (s === "stopped") return "none";
@@ -328,7 +329,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       const d = def(r);
       for (const n of nodes) {
         const k = risk(r, n);
-        if (k === "blocked" && n.membership !== "up" && inMaintenance(input, r, n.name) && n.fence !== "failed") {
+        if (k === "blocked" && n.membership !== "up" && goneInMaintenance(r, n.name) && n.fence !== "failed") {
           unmanaged.set(n.name, [...(unmanaged.get(n.name) ?? []), r]);
         } else if (k === "blocked" && n.fence === "failed") {
           unfenced.set(n.name, [...(unfenced.get(n.name) ?? []), r]);

@@ -843,6 +843,49 @@ describe("coordinator engine: failure policy, disable, maintenance, no quorum", 
     expect(h.node("alpha").ran("start")).toEqual([]);
   });
 
+  test("maintenance of bravo, agreed by both, then bravo cut off: bravo keeps web without quorum and alpha holds it, since bravo stopped nothing", () => {
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
+    h.deliver();
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.see("alpha", "bravo", "down");
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect(h.node("alpha").state.notes).toContain("web is held: ip, fs, app may still run on bravo, gone while in maintenance; bring it back, or fence it once maintenance ends");
+  });
+
+  test("maintenance given on bravo and cut off before alpha heard of it: without quorum bravo stops web as if none (alpha, unaware, takes it over)", () => {
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
+    h.lose();
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.see("alpha", "bravo", "down");
+    h.settle(active);
+    expect(h.node("bravo").state.admin.maintenance?.nodes).toEqual(["bravo"]);
+    expect([...active.get("bravo")!]).toEqual([]);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("maintenance ended on alpha and cut off before bravo heard of it: bravo keeps web, and alpha, which cannot know that, holds it", () => {
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
+    h.deliver();
+    h.feed("alpha", { type: "admin", command: { op: "maintenance", on: false, node: "bravo" } });
+    h.lose();
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.see("alpha", "bravo", "down");
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    expect([...active.get("alpha")!]).toEqual([]);
+  });
+
   /** A pair with web running on bravo under this no_quorum_policy, cut apart. */
   function cutWith(policy: NoQuorumPolicy) {
     const h = new Harness(["alpha", "bravo"], { ...config(WEB.map((r) => resource(r)), [group("web", WEB, { preferredNode: "bravo" })]), noQuorumPolicy: policy });
