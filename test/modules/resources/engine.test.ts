@@ -843,15 +843,20 @@ describe("coordinator engine: failure policy, disable, maintenance, no quorum", 
     expect(h.node("alpha").ran("start")).toEqual([]);
   });
 
-  test("maintenance of bravo, agreed by both, then bravo cut off: bravo keeps web without quorum and alpha holds it, since bravo stopped nothing", () => {
-    const { h, active } = running("bravo");
-    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
-    h.deliver();
+  /** bravo cut off from alpha (and the arbiter alpha has): bravo without quorum, each seeing the other gone; then settled. */
+  function cutBravoOff(h: Harness, active: Map<string, Set<string>>): void {
     h.cut("alpha", "bravo");
     h.setQuorum("bravo", false);
     h.see("bravo", "alpha", "down");
     h.see("alpha", "bravo", "down");
     h.settle(active);
+  }
+
+  test("maintenance of bravo, agreed by both, then bravo cut off: bravo keeps web without quorum and alpha holds it, since bravo stopped nothing", () => {
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
+    h.deliver();
+    cutBravoOff(h, active);
     expect([...active.get("bravo")!]).toEqual(WEB);
     expect([...active.get("alpha")!]).toEqual([]);
     expect(h.node("alpha").state.notes).toContain("web is held: ip, fs, app may still run on bravo, gone while in maintenance; bring it back, or fence it once maintenance ends");
@@ -861,11 +866,7 @@ describe("coordinator engine: failure policy, disable, maintenance, no quorum", 
     const { h, active } = running("bravo");
     h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
     h.lose();
-    h.cut("alpha", "bravo");
-    h.setQuorum("bravo", false);
-    h.see("bravo", "alpha", "down");
-    h.see("alpha", "bravo", "down");
-    h.settle(active);
+    cutBravoOff(h, active);
     expect(h.node("bravo").state.admin.maintenance?.nodes).toEqual(["bravo"]);
     expect([...active.get("bravo")!]).toEqual([]);
     expect([...active.get("alpha")!]).toEqual(WEB);
@@ -877,11 +878,7 @@ describe("coordinator engine: failure policy, disable, maintenance, no quorum", 
     h.deliver();
     h.feed("alpha", { type: "admin", command: { op: "maintenance", on: false, node: "bravo" } });
     h.lose();
-    h.cut("alpha", "bravo");
-    h.setQuorum("bravo", false);
-    h.see("bravo", "alpha", "down");
-    h.see("alpha", "bravo", "down");
-    h.settle(active);
+    cutBravoOff(h, active);
     expect([...active.get("bravo")!]).toEqual(WEB);
     expect([...active.get("alpha")!]).toEqual([]);
   });
