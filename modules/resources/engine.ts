@@ -717,6 +717,14 @@ export function clusterInput(s: State): ClusterInput {
   return { self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall, ...adminInput(s) };
 }
 
+/**
+ * Whether this node may start or stop a resource here now: not in maintenance as it applies here (see adminInput).
+ * A DC's transition planned before this node heard of a maintenance is not performed for it.
+ */
+export function managedHere(s: State, resource: string): boolean {
+  return !inMaintenance(adminInput(s), resource, s.p.self);
+}
+
 /** The maintenance this node holds now, agreed or not: what its executor goes by (failures counted, monitors kept). */
 function ownMaintenance(s: State): Pick<ClusterInput, "config" | "maintenance"> {
   return { config: s.p.config, maintenance: s.admin.maintenance ?? NO_MAINTENANCE };
@@ -872,6 +880,7 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
     if (busy && (busy.action === "start" || busy.action === "stop" || busy.action === "probe")) continue;
     const kind: OpKind = a.kind === "monitor" ? "probe" : a.kind;
     if (kind === "probe" && s.states[a.resource] !== "unknown") continue;
+    if (kind !== "probe" && !managedHere(s, a.resource)) continue;
     if (busy) fx.push({ type: "cancel", op: busy.op });
     const d = s.p.config.resources.find((r) => r.name === a.resource)!;
     const timeoutMs = kind === "start" ? d.startTimeoutMs : kind === "stop" ? d.stopTimeoutMs : d.monitorTimeoutMs;
