@@ -7,10 +7,12 @@
  *
  * Rules, in the order they apply:
  *
- * 1. Quorum. Without it nothing starts and nothing is fenced: this node stops
- *    every group with an exclusive member that it runs, right to left, and
- *    leaves the rest alone (Pacemaker's no-quorum-policy=stop). It plans
- *    nothing for other nodes.
+ * 1. Quorum (no_quorum_policy). Without it, stop: nothing starts and nothing
+ *    is fenced; this node stops every group with an exclusive member that it
+ *    runs, right to left, and leaves the rest alone (Pacemaker's
+ *    no-quorum-policy=stop). freeze: it monitors what runs and acts on
+ *    nothing. Either way it plans nothing for other nodes. ignore: the rules
+ *    below apply as if it were quorate.
  * 2. Fencing (when configured). A node is fenced first when it was lost
  *    uncleanly with any resource not known stopped there, when a stop failed
  *    there, or when a monitor failed there with on_fail=fence. A fence that
@@ -29,8 +31,9 @@
  *    non-exclusive resource counts only on up nodes: running it twice while
  *    a lost node is fenced does no harm, so its start waits for no fence.
  * 4. Held groups. A group does nothing but its monitors while one of its
- *    members is blocked (failed stop without fencing or with a failed fence,
- *    on_fail=block, on_fail=fence without fencing), is in an unknown state (a
+ *    members is blocked (failed stop without fencing, with on_fail_stop=block
+ *    or with a failed fence, on_fail=block, on_fail=fence without fencing,
+ *    gone with a node in maintenance), is in an unknown state (a
  *    probe, or the coordinator's start or stop under way), or while a
  *    group it is colocated with or ordered after is held, or the constraints
  *    between groups loop through an order (each would wait for itself).
@@ -68,7 +71,20 @@
  *
  * A failed monitor with on_fail=restart is a stop and start in place; the
  * executor counts the failure, so migration_threshold moves the group once
- * reached. on_fail=ignore treats the resource as started.
+ * reached. Each operation has its on_fail (on_fail for the monitor,
+ * on_fail_start, on_fail_stop): ignore takes the operation as done (a failed
+ * monitor or start as started, a failed stop as stopped) and is never
+ * counted; block holds the group; fence fences the node (held without
+ * fencing); standby refuses the node to every group while the failure lasts;
+ * stop, like a fatal OCF error (6) and like a disabled member, stops the
+ * member everywhere, with those after it (those before it run, as in a
+ * Pacemaker group); a hard OCF error (2 to 5) bans the node for it.
+ *
+ * Maintenance (of the cluster, a node, a group or resource) is applied last:
+ * every start, stop and fence in its scope, and every action waiting for one,
+ * is left out and noted; monitors and probes stay. A node gone while in
+ * maintenance (as goneMaintenance says) stopped nothing: what it may run is
+ * blocked there (rule 3), not taken as stopped on quorum alone.
  */
 import {
   INFINITY,
