@@ -290,6 +290,8 @@ params = { start = ["touch", "${MARKER}"], stop = ["rm", "-f", "${MARKER}"], mon
     expect(await cli("disable", "g")).toMatchObject({ code: 0, stdout: "g is disabled\n" });
     expect(await cli("maintenance", "on", "resource", "marker")).toMatchObject({ code: 0, stdout: "maintenance of resource marker is on\n" });
     expect((await cli("disable", "nothing")).code).toBe(2);
+    const post = async (path: string) => (await fetch(`${base}/v1/resources/${path}`, { method: "POST", headers: auth })).status;
+    expect([await post("maintenance/sideways"), await post("maintenance/on?node=nobody"), await post("maintenance/on?node=solo&resource=g")]).toEqual([400, 404, 400]);
     const status = await cli("status");
     expect(status.stdout).toContain("g            stopped, disabled");
     expect(status.stdout).toMatch(/marker .* stopped, maintenance/);
