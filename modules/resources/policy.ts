@@ -7,10 +7,12 @@
  *
  * Rules, in the order they apply:
  *
- * 1. Quorum. Without it nothing starts and nothing is fenced: this node stops
- *    every group with an exclusive member that it runs, right to left, and
- *    leaves the rest alone (Pacemaker's no-quorum-policy=stop). It plans
- *    nothing for other nodes.
+ * 1. Quorum (no_quorum_policy). Without it, stop: nothing starts and nothing
+ *    is fenced; this node stops every group with an exclusive member that it
+ *    runs, right to left, and leaves the rest alone (Pacemaker's
+ *    no-quorum-policy=stop). freeze: it monitors what runs and acts on
+ *    nothing. Either way it plans nothing for other nodes. ignore: the rules
+ *    below apply as if it were quorate.
  * 2. Fencing (when configured). A node is fenced first when it was lost
  *    uncleanly with any resource not known stopped there, when a stop failed
  *    there, or when a monitor failed there with on_fail=fence. A fence that
@@ -29,8 +31,9 @@
  *    non-exclusive resource counts only on up nodes: running it twice while
  *    a lost node is fenced does no harm, so its start waits for no fence.
  * 4. Held groups. A group does nothing but its monitors while one of its
- *    members is blocked (failed stop without fencing or with a failed fence,
- *    on_fail=block, on_fail=fence without fencing), is in an unknown state (a
+ *    members is blocked (failed stop without fencing, with on_fail_stop=block
+ *    or with a failed fence, on_fail=block, on_fail=fence without fencing,
+ *    gone with a node in maintenance), is in an unknown state (a
  *    probe, or the coordinator's start or stop under way), or while a
  *    group it is colocated with or ordered after is held, or the constraints
  *    between groups loop through an order (each would wait for itself).
@@ -68,7 +71,20 @@
  *
  * A failed monitor with on_fail=restart is a stop and start in place; the
  * executor counts the failure, so migration_threshold moves the group once
- * reached. on_fail=ignore treats the resource as started.
+ * reached. Each operation has its on_fail (on_fail for the monitor,
+ * on_fail_start, on_fail_stop): ignore takes the operation as done (a failed
+ * monitor or start as started, a failed stop as stopped) and is never
+ * counted; block holds the group; fence fences the node (held without
+ * fencing); standby refuses the node to every group while the failure lasts;
+ * stop, like a fatal OCF error (6) and like a disabled member, stops the
+ * member everywhere, with those after it (those before it run, as in a
+ * Pacemaker group); a hard OCF error (2 to 5) bans the node for it.
+ *
+ * Maintenance (of the cluster, a node, a group or resource) is applied last:
+ * every start, stop and fence in its scope, and every action waiting for one,
+ * is left out and noted; monitors and probes stay. A node gone while in
+ * maintenance (as goneMaintenance says) stopped nothing: what it may run is
+ * blocked there (rule 3), not taken as stopped on quorum alone.
  */
 import {
   INFINITY,
@@ -79,13 +95,56 @@ import {
   type AttributeValue,
   type ClusterConfig,
   type ClusterInput,
+  type FailedOp,
+  type FailRecord,
   type GroupDef,
   type LocationPref,
   type NodeState,
+  type OnFail,
   type Plan,
   type ResourceDef,
   type ResourceState,
 } from "./model.ts";
+
+/** The on_fail that applies to a failed operation, and the config key it is read from. */
+export function onFailOf(d: ResourceDef, op: FailedOp): OnFail | ResourceDef["onFailStop"] {
+  return op === "start" ? d.onFailStart : op === "stop" ? d.onFailStop : d.onFail;
+}
+
+export const ON_FAIL_KEY: Readonly<Record<FailedOp, string>> = { start: "on_fail_start", stop: "on_fail_stop", monitor: "on_fail" };
+
+/** The operation whose failure left a resource in this state, or null. */
+function failedOpOf(s: ResourceState): FailedOp | null {
+  return s === "failed-start" ? "start" : s === "failed-stop" ? "stop" : s === "failed-monitor" ? "monitor" : null;
+}
+
+/** A failure record's last failed operation (records from before per-operation on_fail name none). */
+function recordOp(f: FailRecord): FailedOp {
+  return f.op ?? (f.startFailed ? "start" : "monitor");
+}
+
+/**
+ * A failed operation taken as if it had succeeded (on_fail=ignore for it): a
+ * failed monitor or start is running, a failed stop is stopped.
+ */
+export function effectiveState(d: ResourceDef | undefined, s: ResourceState): ResourceState {
+  const op = failedOpOf(s);
+  if (!d || !op || onFailOf(d, op) !== "ignore") return s;
+  return op === "stop" ? "stopped" : "started";
+}
+
+/**
+ * Whether the manager leaves a resource alone on a node (maintenance of the
+ * cluster, the node, the resource or its group); a fence (no resource): of
+ * the cluster or the node.
+ */
+export function inMaintenance(input: Pick<ClusterInput, "maintenance" | "config">, resource: string | undefined, node: string): boolean {
+  const m = input.maintenance;
+  if (!m) return false;
+  if (m.cluster || m.nodes.includes(node)) return true;
+  if (resource === undefined) return false;
+  return m.resources.includes(resource) || input.config.groups.some((g) => m.resources.includes(g.name) && g.members.includes(resource));
+}
 
 type Risk = "none" | "stoppable" | "probe" | "fence" | "blocked";
 
@@ -137,16 +196,23 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const a = actions.get(id);
     if (a) for (const d of on) if (d !== id && !a.after.includes(d)) a.after.push(d);
   };
-  const state = (r: string, n: string): ResourceState => input.states[r]?.[n] ?? "unknown";
+  const raw = (r: string, n: string): ResourceState => input.states[r]?.[n] ?? "unknown";
+  const state = (r: string, n: string): ResourceState => effectiveState(resources.get(r), raw(r, n));
   const def = (r: string): ResourceDef => {
     const d = resources.get(r);
     if (!d) throw new Error(`group member ${r} has no resource definition`);
     return d;
   };
+  const goneInMaintenance = (r: string, n: string): boolean => inMaintenance({ config, maintenance: input.goneMaintenance ?? input.maintenance }, r, n);
+  const finish = (): { plan: Plan; broken: null } => ({ plan: { actions: managedOnly(input, ordered(actions), note), notes }, broken: null });
 
   if (!input.quorum) {
-    planWithoutQuorum(input, def, state, add, depend, note);
-    return { plan: { actions: ordered(actions), notes }, broken: null };
+    const policy = config.noQuorumPolicy ?? "stop";
+    if (policy !== "ignore") {
+      planWithoutQuorum(input, policy, def, state, add, depend, note);
+      return finish();
+    }
+    note(`no quorum: acting as if quorate (no_quorum_policy=ignore): another partition may run the same resources`);
   }
 
   // Rule 2: fences.
@@ -158,7 +224,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       continue;
     }
     if (!config.fencing || (gone && n.fence === "fenced")) continue;
-    const why = fenceReason(n, config.resources, config.groups, state);
+    const why = fenceReason(n, config.resources, config.groups, state, (r) => !inMaintenance(input, r, n.name));
     if (why) {
       fencing.add(n.name);
       add({ id: `fence:${n.name}`, kind: "fence", node: n.name, after: [], reason: why });
@@ -171,6 +237,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (!def(r).exclusive && (fencing.has(n.name) || n.membership !== "up")) return "none";
     if (fencing.has(n.name)) return s === "stopped" ? "none" : "fence";
     if (n.fence === "fenced" && n.membership !== "up") return "none";
+    // A node gone while it was in maintenance for r stopped nothing of r, whatever it said or lost: only a fence proves it stopped.
+    if (n.membership !== "up" && s !== "stopped" && goneInMaintenance(r, n.name)) return "blocked";
     switch (n.membership) {
       case "up":
         if (s === "stopped") return "none";
@@ -215,11 +283,36 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const then = groupPlans.get(o.then);
     if (!first || !then) continue;
     for (const s of first.stops) depend(s, then.stops);
+    // "then" found running while "first" was not: it stops before "first" starts (when "first" stops too, its starts already wait).
+    if (first.starts[0] && first.stops.length === 0) depend(first.starts[0], then.stops);
     const lastStart = first.starts[first.starts.length - 1];
     const firstStart = then.starts[0];
     if (lastStart && firstStart) depend(firstStart, [lastStart]);
   }
-  return { plan: { actions: ordered(actions), notes }, broken: null };
+  return finish();
+
+  /** A member's failure records not expired, and its failed states on nodes up: where and which operation failed, how badly. */
+  function failuresOf(r: string): Array<{ node: string; op: FailedOp; error: string }> {
+    const d = def(r);
+    const out = input.failures
+      .filter((f) => f.resource === r && (d.failureTimeoutMs === null || input.now < f.lastFailedAt + d.failureTimeoutMs))
+      .map((f) => ({ node: f.node, op: recordOp(f), error: f.error ?? "soft" }));
+    for (const n of nodes) {
+      const op = failedOpOf(raw(r, n.name));
+      if (op && n.membership === "up" && !out.some((f) => f.node === n.name && f.op === op)) out.push({ node: n.name, op, error: "soft" });
+    }
+    return out;
+  }
+
+  /** Why a member may run nowhere: disabled, a fatal error, on_fail=stop; null if it may run. */
+  function stoppedEverywhere(r: string): string | null {
+    if (input.disabled?.includes(r)) return `${r} is disabled`;
+    for (const f of failuresOf(r)) {
+      if (f.error === "fatal") return `${r} failed on ${f.node} with a fatal error (not configured): stopped everywhere until cleanup`;
+      if (onFailOf(def(r), f.op) === "stop") return `the ${f.op} of ${r} failed on ${f.node} (${ON_FAIL_KEY[f.op]}=stop): stopped until cleanup`;
+    }
+    return null;
+  }
 
   function hold(g: GroupDef, why: string[]): GroupPlan {
     for (const w of why) note(w);
@@ -228,7 +321,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       for (const n of nodes) {
         const s = state(r, n.name);
         if (n.membership !== "up" || fencing.has(n.name)) continue;
-        if (s === "started" || (s === "failed-monitor" && def(r).onFail === "ignore")) {
+        if (s === "started") {
           where ??= n.name;
           monitor(r, n.name, []);
         }
@@ -239,6 +332,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
 
   function monitor(r: string, n: string, after: string[]): void {
     const d = def(r);
+    if (d.monitorIntervalMs === 0) return;
     add({ id: `monitor:${r}@${n}`, kind: "monitor", resource: r, node: n, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after, reason: `${r} runs on ${n}` });
   }
 
@@ -246,25 +340,34 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const why: string[] = [];
     let probing = false;
     const unfenced = new Map<string, string[]>();
+    const unmanaged = new Map<string, string[]>();
     for (const r of g.members) {
       const d = def(r);
       for (const n of nodes) {
         const k = risk(r, n);
-        if (k === "blocked" && n.fence === "failed") {
+        if (k === "blocked" && n.membership !== "up" && goneInMaintenance(r, n.name) && n.fence !== "failed") {
+          unmanaged.set(n.name, [...(unmanaged.get(n.name) ?? []), r]);
+        } else if (k === "blocked" && n.fence === "failed") {
           unfenced.set(n.name, [...(unfenced.get(n.name) ?? []), r]);
         } else if (k === "blocked") {
-          why.push(`${g.name} is blocked: ${r} failed to stop on ${n.name} and fencing is not configured; stop it by hand, then clean it up`);
+          const by = d.onFailStop === "block" ? "on_fail_stop=block" : "fencing is not configured";
+          why.push(`${g.name} is blocked: ${r} failed to stop on ${n.name} and ${by}; stop it by hand, then clean it up`);
         } else if (k === "probe") {
           probing = true;
           add({ id: `probe:${r}@${n.name}`, kind: "monitor", resource: r, node: n.name, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `state of ${r} on ${n.name} is unknown` });
-        } else if (k === "stoppable" && state(r, n.name) === "failed-monitor") {
-          if (d.onFail === "block") why.push(`${g.name} is blocked: the monitor of ${r} failed on ${n.name} (on_fail=block); clean it up when fixed`);
-          if (d.onFail === "fence" && !config.fencing) why.push(`${g.name} is blocked: the monitor of ${r} failed on ${n.name} (on_fail=fence) and fencing is not configured`);
-          if (d.onFail === "ignore") note(`the monitor of ${r} failed on ${n.name}: ignored (on_fail=ignore)`);
         }
+        const op = n.membership === "up" ? failedOpOf(raw(r, n.name)) : null;
+        if (op === null) continue;
+        const onFail = onFailOf(d, op);
+        const key = `${ON_FAIL_KEY[op]}=${onFail}`;
+        if (onFail === "ignore") note(`the ${op} of ${r} failed on ${n.name}: ignored (${key})`);
+        else if (op === "stop") continue;
+        else if (onFail === "block") why.push(`${g.name} is blocked: the ${op} of ${r} failed on ${n.name} (${key}); clean it up when fixed`);
+        else if (onFail === "fence" && !config.fencing) why.push(`${g.name} is blocked: the ${op} of ${r} failed on ${n.name} (${key}) and fencing is not configured`);
       }
     }
     for (const [n, rs] of unfenced) why.push(`${g.name} is blocked: ${rs.join(", ")} may still run on ${n}, whose fencing failed`);
+    for (const [n, rs] of unmanaged) why.push(`${g.name} is held: ${rs.join(", ")} may still run on ${n}, gone while in maintenance; bring it back, or fence it once maintenance ends`);
     if (probing) why.push(`${g.name} waits for the state of its members (a probe, or a start or stop under way)`);
     const deps = [
       ...config.colocations.filter((c) => c.group === g.name && c.withGroup !== g.name).map((c) => c.withGroup),
@@ -274,8 +377,14 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (verdicts.get(g.name) === "hold") why.push(`${g.name} waits: a group of its colocation loop is held`);
     if (why.length > 0) return hold(g, why);
 
-    const target = place(g);
-    return act(g, target);
+    const at = g.members.findIndex((r) => stoppedEverywhere(r) !== null);
+    const limit = input.disabled?.includes(g.name) ? { at: 0, why: `${g.name} is disabled` } : at >= 0 ? { at, why: stoppedEverywhere(g.members[at]!)! } : null;
+    if (limit?.at === 0) {
+      note(`${g.name} is stopped: ${limit.why}`);
+      return act(g, null, limit);
+    }
+    if (limit) note(`${g.name} runs up to ${g.members[limit.at - 1]}: ${limit.why}`);
+    return act(g, place(g), limit);
   }
 
   function activeNodes(r: string): string[] {
@@ -463,40 +572,57 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (n.membership !== "up") return n.membership;
     if (fencing.has(n.name)) return "being fenced";
     if (n.standby) return "standby";
+    const standbyBy = config.resources.flatMap((d) => failuresOf(d.name).filter((f) => f.node === n.name && onFailOf(d, f.op) === "standby").map((f) => `the ${f.op} of ${d.name} failed there (${ON_FAIL_KEY[f.op]}=standby)`));
+    if (standbyBy.length > 0) {
+      note(`${n.name} is in standby until cleanup: ${standbyBy[0]}`);
+      return `standby: ${standbyBy[0]}`;
+    }
     for (const r of g.members) {
+      // This member and those after it run nowhere (disabled, a fatal error, on_fail=stop): where they failed does not count.
+      if (stoppedEverywhere(r) !== null) break;
       const d = def(r);
       const s = state(r, n.name);
       if (s === "failed-start") return `${r} failed to start there`;
       if (s === "failed-monitor" && d.onFail === "move") return `the monitor of ${r} failed there (on_fail=move)`;
       const f = input.failures.find((x) => x.resource === r && x.node === n.name);
       if (!f) continue;
-      const threshold = d.onFail === "move" ? 1 : d.migrationThreshold;
-      const bans = f.startFailed || (threshold !== null && f.count >= threshold);
+      const onFail = onFailOf(d, recordOp(f));
+      if (onFail === "ignore") continue;
+      const threshold = onFail === "move" ? 1 : d.migrationThreshold;
+      const hard = f.error === "hard" || f.error === "fatal";
+      const bans = f.startFailed || hard || (threshold !== null && f.count >= threshold);
       if (!bans) continue;
       if (d.failureTimeoutMs !== null && input.now >= f.lastFailedAt + d.failureTimeoutMs) {
         note(`the failures of ${r} on ${n.name} expired: ${n.name} can run it again`);
         continue;
       }
+      if (hard) return `${r} failed there with a hard error (ban on that node)`;
       return f.startFailed ? `${r} failed to start there` : `${r} failed ${f.count} times there (migration_threshold ${threshold})`;
     }
     return null;
   }
 
-  function act(g: GroupDef, target: string | null): GroupPlan {
+  /** `limit`: the members from `at` on may not run (why), those before may. */
+  function act(g: GroupDef, target: string | null, limit: { at: number; why: string } | null = null): GroupPlan {
     const members = g.members;
-    const forcedRestart = config.orders.some((o) => o.then === g.name && (groupPlans.get(o.first)?.stops.length ?? 0) > 0);
-    let firstBad = target === null || forcedRestart ? 0 : members.length;
-    let cause = forcedRestart ? "a group it starts after stops" : "";
+    const runnable = limit?.at ?? members.length;
+    const forcedRestart = config.orders.some((o) => {
+      const first = groupPlans.get(o.first);
+      return o.then === g.name && (first?.stops.length ?? 0) + (first?.starts.length ?? 0) > 0;
+    });
+    let firstBad = target === null || forcedRestart ? 0 : runnable;
+    let cause = forcedRestart ? "a group it starts after stops or starts" : "";
     if (target !== null && !forcedRestart) {
-      for (let j = 0; j < members.length; j++) {
+      for (let j = 0; j < runnable; j++) {
         const r = members[j]!;
         const s = state(r, target);
         const elsewhere = activeNodes(r).filter((n) => n !== target);
-        const healthy = s === "started" || (s === "failed-monitor" && def(r).onFail === "ignore");
+        const healthy = s === "started";
         if (!healthy || elsewhere.length > 0) {
           firstBad = j;
           if (s === "failed-monitor") cause = `the monitor of ${r} failed`;
-          else if (healthy) {
+          else if (!healthy) cause = `${r} is ${s === "failed-start" ? "failed to start" : s} there`;
+          else {
             cause = `${r} is active on ${[target, ...elsewhere].join(" and ")}`;
             note(`${r} was found active on ${[target, ...elsewhere].join(" and ")}: stopped on all, started on ${target}`);
           }
@@ -510,7 +636,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       for (let j = members.length - 1; j >= 0; j--) {
         const r = members[j]!;
         if (risk(r, n) !== "stoppable" || (n.name === target && j < firstBad)) continue;
-        const reason = target === null ? `${g.name} cannot run` : n.name === target ? `restart of ${g.name} on ${target}: ${cause}` : `${g.name} moves to ${target}`;
+        const reason =
+          j >= runnable ? limit!.why : target === null ? `${g.name} cannot run` : n.name === target ? `restart of ${g.name} on ${target}: ${cause}` : `${g.name} moves to ${target}`;
         previous = add({ id: `stop:${r}@${n.name}`, kind: "stop", resource: r, node: n.name, after: previous ? [previous] : [], reason });
         stops.push(previous);
       }
@@ -523,7 +650,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       }
     }
     const fences = nodes.filter((n) => members.some((r) => risk(r, n) === "fence")).map((n) => `fence:${n.name}`);
-    for (let j = 0; j < members.length; j++) {
+    for (let j = 0; j < runnable; j++) {
       const r = members[j]!;
       if (j < firstBad) {
         monitor(r, target, []);
@@ -538,20 +665,28 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   }
 }
 
-/** Rule 2: why node n must be fenced, or null. */
+/**
+ * Rule 2: why node n must be fenced, or null. A failure of a resource in
+ * maintenance there (not `managed`) is no reason; a loss is, since what else
+ * ran there may be started elsewhere only after the fence (maintenance then
+ * drops the fence itself when the node or the cluster is in it).
+ */
 function fenceReason(
   n: NodeState,
   resources: readonly ResourceDef[],
   groups: readonly GroupDef[],
   state: (r: string, n: string) => ResourceState,
+  managed: (r: string) => boolean,
 ): string | null {
   const inGroups = new Set(groups.flatMap((g) => g.members));
   for (const r of resources) {
     if (!inGroups.has(r.name)) continue;
     const s = state(r.name, n.name);
-    if (s === "failed-stop") return `${r.name} failed to stop on ${n.name}`;
     if (n.membership === "unclean" && r.exclusive && s !== "stopped") return `${n.name} was lost uncleanly and may still run ${r.name}`;
-    if (n.membership === "up" && s === "failed-monitor" && r.onFail === "fence") return `the monitor of ${r.name} failed on ${n.name} (on_fail=fence)`;
+    if (!managed(r.name)) continue;
+    if (s === "failed-stop" && r.onFailStop === "fence") return `${r.name} failed to stop on ${n.name}`;
+    const op = failedOpOf(s);
+    if (n.membership === "up" && op && op !== "stop" && onFailOf(r, op) === "fence") return `the ${op} of ${r.name} failed on ${n.name} (${ON_FAIL_KEY[op]}=fence)`;
   }
   return null;
 }
@@ -672,9 +807,10 @@ export function heldLoop(config: ClusterConfig): { groups: string[]; order: numb
   return null;
 }
 
-/** Rule 1: stop this node's groups that have an exclusive member. */
+/** Rule 1: stop this node's groups that have an exclusive member (freeze: none), monitor what runs. */
 function planWithoutQuorum(
   input: ClusterInput,
+  policy: "stop" | "freeze",
   def: (r: string) => ResourceDef,
   state: (r: string, n: string) => ResourceState,
   add: (a: Action) => string,
@@ -682,10 +818,14 @@ function planWithoutQuorum(
   note: (t: string) => void,
 ): void {
   const self = input.self;
-  note(`no quorum: nothing starts; ${self} stops its groups with exclusive resources (no-quorum-policy=stop)`);
+  note(
+    policy === "stop"
+      ? `no quorum: nothing starts; ${self} stops its groups with exclusive resources (no-quorum-policy=stop)`
+      : `no quorum: nothing starts or stops; ${self} keeps running what it runs (no_quorum_policy=freeze)`,
+  );
   const stopsOf = new Map<string, string[]>();
   for (const g of input.config.groups) {
-    const exclusive = g.members.some((r) => def(r).exclusive);
+    const exclusive = policy === "stop" && g.members.some((r) => def(r).exclusive);
     const stops: string[] = [];
     let previous: string | null = null;
     for (let j = g.members.length - 1; j >= 0; j--) {
@@ -699,7 +839,7 @@ function planWithoutQuorum(
         // It may run here (a cleanup forgot its state, or no probe has answered yet): probed, and stopped by the next plan if it does.
         const d = def(r);
         add({ id: `probe:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `no quorum, and the state of ${r} on ${self} is unknown` });
-      } else if (!exclusive && s === "started") {
+      } else if (!exclusive && s === "started" && def(r).monitorIntervalMs > 0) {
         const d = def(r);
         add({ id: `monitor:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after: [], reason: `${r} runs on ${self}` });
       }
@@ -713,6 +853,33 @@ function planWithoutQuorum(
     const thenStops = stopsOf.get(o.then) ?? [];
     for (const s of firstStops) depend(s, thenStops);
   }
+}
+
+/**
+ * The plan without what maintenance forbids: no start, stop or fence in its
+ * scope (monitors and probes still run), nor any action that waits for one of
+ * those. Each left out is noted. A resource in maintenance active where its
+ * restart is left out keeps its monitor there, so that status shows it.
+ */
+function managedOnly(input: ClusterInput, actions: Action[], note: (t: string) => void): Action[] {
+  const out: Action[] = [];
+  const dropped = new Set<string>();
+  for (const a of actions) {
+    const direct = a.kind !== "monitor" && inMaintenance(input, a.resource, a.node);
+    if (!direct && !a.after.some((d) => dropped.has(d))) {
+      out.push(a);
+      continue;
+    }
+    const s = input.states[a.resource ?? ""]?.[a.node];
+    if (a.kind === "monitor" && inMaintenance(input, a.resource, a.node) && (s === "started" || s === "failed-monitor")) {
+      out.push({ ...a, after: [] });
+      continue;
+    }
+    dropped.add(a.id);
+    const what = a.kind === "fence" ? `fence ${a.node}` : `${a.kind} ${a.resource} on ${a.node}`;
+    note(`maintenance: ${what} is not done (${direct ? a.reason : "it waits for an action not done"})`);
+  }
+  return out;
 }
 
 /** Actions so that each comes after its dependencies, otherwise in the order they were planned. */
