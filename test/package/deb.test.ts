@@ -1,0 +1,115 @@
+/** `npm run package`'s .deb: what it holds, its man page and completion, and lintian's verdict. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { tempDir } from "../helpers.ts";
+import { BIN, DEB, ROOT, VERSION, canPackage, ensureDeb, sh } from "./deb.ts";
+
+const CONFFILE = "/etc/tandem/tandem.toml";
+const tmp = tempDir("package");
+afterAll(() => tmp.cleanup());
+const UNPACKED = join(tmp.dir, "unpacked");
+
+const HAVE = canPackage();
+
+/** The commands `tandem --help` lists. */
+function commandNames(): string[] {
+  const help = sh([BIN, "--help"]).stdout;
+  const lines = help.slice(help.indexOf("Commands:")).split("\n").slice(1);
+  return lines.slice(0, lines.indexOf("")).map((l) => l.trim().split(/\s+/)[0]!);
+}
+
+let lintian: Promise<{ code: number; out: string }> | undefined;
+
+describe.skipIf(!HAVE)("npm run package", () => {
+  beforeAll(() => {
+    const r = ensureDeb();
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(DEB);
+    expect(sh(["dpkg-deb", "-x", DEB, UNPACKED]).code).toBe(0);
+    // lintian takes about 20 s; it runs while the other tests do.
+    if (Bun.which("lintian")) {
+      const p = Bun.spawn(["lintian", "--tag-display-limit", "0", DEB], { stdout: "pipe", stderr: "pipe" });
+      lintian = Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]).then(([o, e, code]) => ({ code, out: o + e }));
+    }
+  });
+
+  test("the package holds the executable, the conffile, the unit, the man page, the completion, copyright and changelog", () => {
+    const info = sh(["dpkg-deb", "-f", DEB]).stdout;
+    expect(info).toContain("Package: tandem\n");
+    expect(info).toContain(`Version: ${VERSION}\n`);
+    expect(info).toContain("Architecture: amd64\n");
+    expect(info).toMatch(/^Depends: libc6 /m);
+    const list = sh(["dpkg-deb", "-c", DEB]).stdout;
+    for (const path of [
+      "./usr/bin/tandem",
+      "./etc/tandem/tandem.toml",
+      "./lib/systemd/system/tandem.service",
+      "./usr/share/man/man1/tandem.1.gz",
+      "./usr/share/bash-completion/completions/tandem",
+      "./usr/share/doc/tandem/copyright",
+      "./usr/share/doc/tandem/changelog.gz",
+    ])
+      expect(list).toMatch(new RegExp(`^\\S+ root/root .* ${path.replace(/\./g, "\\.")}$`, "m"));
+    expect(list).toMatch(/^-rwxr-xr-x root\/root .* \.\/usr\/bin\/tandem$/m);
+    const control = join(tmp.dir, "control");
+    expect(sh(["dpkg-deb", "-e", DEB, control]).code).toBe(0);
+    expect(readFileSync(join(control, "conffiles"), "utf8")).toBe(`${CONFFILE}\n`);
+  });
+
+  test("the unit: Type=notify, the watchdog, reload by SIGHUP, only the main process signalled first, no sandboxing", () => {
+    const dir = UNPACKED;
+    const unit = readFileSync(join(dir, "lib/systemd/system/tandem.service"), "utf8");
+    expect(unit).toMatch(/^Type=notify$/m);
+    expect(unit).toMatch(/^WatchdogSec=\d+s$/m);
+    expect(unit).toMatch(/^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+    expect(unit).toMatch(/^KillMode=mixed$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/tandem run -c \/etc\/tandem\/tandem\.toml$/m);
+    expect(unit).not.toMatch(/^(Protect\w+|PrivateNetwork|CapabilityBoundingSet|NoNewPrivileges|RestrictAddressFamilies)=/m);
+    // The example config is the pair example, which `tandem check` reads as a config (its key files aside).
+    expect(readFileSync(join(dir, CONFFILE.slice(1)), "utf8")).toBe(readFileSync(join(ROOT, "examples/pair.toml"), "utf8"));
+  });
+
+  test("tandem(1) has every command's help and renders without a warning", () => {
+    const page = join(tmp.dir, "tandem.1");
+    writeFileSync(page, gunzipSync(readFileSync(join(UNPACKED, "usr/share/man/man1/tandem.1.gz"))));
+    const r = sh(["man", "--warnings", "-l", "-Tutf8", "-Z", page], { MANWIDTH: "80" });
+    expect(r.stderr).toBe("");
+    const text = sh(["man", "-l", page], { MANWIDTH: "100", MAN_KEEP_FORMATTING: "" }).stdout.replace(/.\x08/g, "");
+    for (const name of commandNames()) {
+      expect(text).toContain(`tandem ${name}\n`);
+      const usage = sh([BIN, name, "--help"]).stdout.split("\n")[0]!;
+      expect(text).toContain(usage);
+    }
+  });
+
+  test("bash completion: commands, a command's actions and options, file names after -c", () => {
+    const script = join(UNPACKED, "usr/share/bash-completion/completions/tandem");
+    writeFileSync(join(tmp.dir, "a-config.toml"), "");
+    const complete = (line: string) => {
+      const words = line.split(" ");
+      const r = sh([
+        "bash",
+        "-c",
+        `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _tandem; printf '%s\\n' "\${COMPREPLY[@]}"`,
+      ]);
+      expect(r.stderr).toBe("");
+      return r.stdout.split("\n").filter(Boolean).sort();
+    };
+    expect(complete("tandem ")).toEqual(expect.arrayContaining(commandNames()));
+    expect(complete("tandem ch")).toEqual(["check"]);
+    expect(complete("tandem run --")).toEqual(["--api", "--config", "--help", "--node", "--state-dir"]);
+    expect(complete("tandem director -c x ")).toEqual(["drain", "enable", "status", "weight"]);
+    expect(complete("tandem lab netem --")).toContain("--loss");
+    expect(complete(`tandem check -c ${tmp.dir}/a-con`)).toEqual([`${tmp.dir}/a-config.toml`]);
+  });
+
+  test("lintian reports no error and no warning", async () => {
+    if (!lintian) return void console.log("skip: lintian is not installed");
+    const { out } = await lintian;
+    const tags = out.split("\n").filter((l) => /^[EW]: /.test(l));
+    expect(tags).toEqual([]);
+  }, 120_000);
+});
