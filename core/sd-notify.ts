@@ -12,8 +12,8 @@
  */
 import { ERRNO, MSG_DONTWAIT, closeSocket, lastErrno, OsError, openSocket, sys } from "./os/libc.ts";
 
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
+export const AF_UNIX = 1;
+export const SOCK_DGRAM = 2;
 /** struct sockaddr_un: sa_family_t then sun_path[108]. */
 const SUN_PATH_OFFSET = 2;
 const SUN_PATH_BYTES = 108;

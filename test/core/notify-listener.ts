@@ -1,9 +1,7 @@
 /** A service manager's end of sd_notify for tests: a unix datagram socket bound where NOTIFY_SOCKET says, read by polling. */
 import { ERRNO, MSG_DONTWAIT, check, closeSocket, lastErrno, openSocket, sys } from "../../core/os/libc.ts";
-import { unixAddress } from "../../core/sd-notify.ts";
+import { AF_UNIX, SOCK_DGRAM, unixAddress } from "../../core/sd-notify.ts";
 
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
 /** The largest message a test expects (systemd accepts up to a page or so). */
 const MAX_MESSAGE = 4096;
 const POLL_MS = 10;
