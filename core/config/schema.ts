@@ -53,7 +53,10 @@ export const ApiSchema = Type.Object(
 
 export const LogSchema = Type.Object(
   {
-    level: Type.Union(["trace", "debug", "info", "warn", "error"].map((l) => Type.Literal(l)), { default: "info" }),
+    level: Type.Union(
+      ["trace", "debug", "info", "warn", "error"].map((l) => Type.Literal(l)),
+      { default: "info", description: "the least severe log line written (JSON lines on stdout); events are logged at info" },
+    ),
   },
   { additionalProperties: false, default: {} },
 );
