@@ -20,6 +20,15 @@ const ARCH = "amd64";
 /** The libc the executable needs (Bun's own floor: glibc 2.27). */
 const DEPENDS = "libc6 (>= 2.27)";
 export const CONFFILE = "/etc/tandem/tandem.toml";
+/** What the installed example says first: the steps from it to a running node. */
+const CONFFILE_HEADER = `# The cluster config the tandem service runs with (an example: edit it first).
+# 1. Name the nodes and addresses below; the same file goes on every node.
+# 2. tandem keygen -o /etc/tandem/cluster.key   (copy that file to every node)
+# 3. tandem check -c /etc/tandem/tandem.toml
+# 4. systemctl enable --now tandem              (systemctl reload tandem: a validated reload)
+# Every key: tandem config explain KEY, or /usr/share/doc/tandem/configuration.md.gz.
+
+`;
 
 const bin = join(root, "dist", "tandem");
 if (!existsSync(bin)) {
@@ -43,7 +52,7 @@ const gz = (text) => gzipSync(Buffer.from(text), { level: zlib.Z_BEST_COMPRESSIO
 
 const commands = await readCommands(bin);
 put("usr/bin/tandem", { from: bin }, 0o755);
-put(CONFFILE.slice(1), readFileSync(join(root, "examples", "pair.toml")));
+put(CONFFILE.slice(1), `${CONFFILE_HEADER}${readFileSync(join(root, "examples", "pair.toml"), "utf8")}`);
 put("lib/systemd/system/tandem.service", readFileSync(join(root, "packaging", "tandem.service")));
 put("usr/share/man/man1/tandem.1.gz", gz(manPage(commands, version, when)));
 put("usr/share/bash-completion/completions/tandem", bashCompletion(commands));
@@ -52,6 +61,8 @@ put(
   `usr/share/doc/${PACKAGE}/changelog.gz`,
   gz(`${PACKAGE} (${version}) unstable; urgency=medium\n\n  * Release ${version}: see README.md and docs/ of the source.\n\n -- ${MAINTAINER}  ${when.toUTCString().replace("GMT", "+0000")}\n`),
 );
+put(`usr/share/doc/${PACKAGE}/configuration.md.gz`, gz(readFileSync(join(root, "docs", "configuration.md"))));
+for (const example of ["alerts.yml", "pair.toml", "pair-arbiter.toml", "proxy.toml"]) put(`usr/share/doc/${PACKAGE}/examples/${example}`, readFileSync(join(root, "examples", example)));
 put(`usr/share/lintian/overrides/${PACKAGE}`, readFileSync(join(root, "packaging", "lintian-overrides")));
 
 function files(dir) {

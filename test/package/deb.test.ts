@@ -1,9 +1,9 @@
 /** `npm run package`'s .deb: what it holds, its man page and completion, and lintian's verdict. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { tempDir } from "../helpers.ts";
+import { tempDir, writeSecret } from "../helpers.ts";
 import { BIN, DEB, ROOT, VERSION, canPackage, ensureDeb, sh } from "./deb.ts";
 
 const CONFFILE = "/etc/tandem/tandem.toml";
@@ -68,8 +68,29 @@ describe.skipIf(!HAVE)("npm run package", () => {
     expect(unit).toMatch(/^KillMode=mixed$/m);
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/tandem run -c \/etc\/tandem\/tandem\.toml$/m);
     expect(unit).not.toMatch(/^(Protect\w+|PrivateNetwork|CapabilityBoundingSet|NoNewPrivileges|RestrictAddressFamilies)=/m);
-    // The example config is the pair example, which `tandem check` reads as a config (its key files aside).
-    expect(readFileSync(join(dir, CONFFILE.slice(1)), "utf8")).toBe(readFileSync(join(ROOT, "examples/pair.toml"), "utf8"));
+  });
+
+  test("the example config is the pair example with the steps to a running node, and a valid config once it has a key", async () => {
+    const text = readFileSync(join(UNPACKED, CONFFILE.slice(1)), "utf8");
+    expect(text.endsWith(readFileSync(join(ROOT, "examples/pair.toml"), "utf8"))).toBe(true);
+    expect(text).toContain("tandem keygen -o /etc/tandem/cluster.key");
+    const dir = join(tmp.dir, "etc");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "tandem.toml"), text);
+    expect(sh([BIN, "keygen", "-o", join(dir, "cluster.key")]).code).toBe(0);
+    writeSecret(join(dir, "api.token"), "a-token-of-at-least-some-length-0123\n");
+    const check = sh([BIN, "check", "-c", join(dir, "tandem.toml"), "--node", "alpha"]);
+    // Warnings (a pair with no arbiter nor fencing) are the example's to show; no error.
+    expect(check.stderr).not.toContain("error");
+    expect(check.code).toBe(0);
+  });
+
+  test("the documentation: copyright, changelog, the configuration reference and the examples (alerts too)", () => {
+    const doc = join(UNPACKED, "usr/share/doc/tandem");
+    expect(gunzipSync(readFileSync(join(doc, "configuration.md.gz"))).toString()).toBe(readFileSync(join(ROOT, "docs/configuration.md"), "utf8"));
+    expect(readFileSync(join(doc, "examples/alerts.yml"), "utf8")).toBe(readFileSync(join(ROOT, "examples/alerts.yml"), "utf8"));
+    expect(gunzipSync(readFileSync(join(doc, "changelog.gz"))).toString()).toMatch(new RegExp(`^tandem \\(${VERSION.replace(/\./g, "\\.")}\\) unstable; urgency=medium\n`));
+    expect(readFileSync(join(doc, "copyright"), "utf8")).toMatch(/^Format: https:\/\/www\.debian\.org\/doc\/packaging-manuals\/copyright-format\/1\.0\/\n/);
   });
 
   test("tandem(1) has every command's help and renders without a warning", () => {
