@@ -86,3 +86,16 @@ test("a node whose manager is gone (nothing bound at NOTIFY_SOCKET) logs it once
   node.kill("SIGTERM");
   expect(await node.exited()).toBe(0);
 }, 30_000);
+
+test("a manager listening in the abstract namespace (NOTIFY_SOCKET=@name) gets READY=1 and STOPPING=1; no watchdog asked, none petted", async () => {
+  const l = new NotifyListener(`@tandem-test-run-notify-${process.pid}`);
+  listeners.push(l);
+  const node = new NodeProcess(["-c", join(tmp.dir, "tandem.toml"), "--node", "solo", "--api", `127.0.0.1:${await freePort()}`], tmp.dir, { NOTIFY_SOCKET: l.socket });
+  nodes.push(node);
+  await message(l, "READY=1", (m) => m.fields.READY === "1");
+  node.kill("SIGTERM");
+  expect(await node.exited()).toBe(0);
+  l.drain();
+  expect(l.with("STOPPING")).toHaveLength(1);
+  expect(l.with("WATCHDOG")).toEqual([]);
+}, 30_000);

@@ -20,7 +20,8 @@ export function canPackage(): boolean {
   return ok;
 }
 
-const INPUTS = [BIN, join(ROOT, "scripts", "package.mjs"), join(ROOT, "package.json"), join(ROOT, "examples", "pair.toml"), join(ROOT, "examples", "alerts.yml"), join(ROOT, "docs", "configuration.md"), ...readdirSync(join(ROOT, "packaging")).map((f) => join(ROOT, "packaging", f))];
+const inDir = (dir: string) => readdirSync(join(ROOT, dir)).map((f) => join(ROOT, dir, f));
+const INPUTS = [BIN, join(ROOT, "scripts", "package.mjs"), join(ROOT, "package.json"), join(ROOT, "docs", "configuration.md"), ...inDir("examples"), ...inDir("packaging")];
 
 /** Builds the .deb unless it is newer than everything it is made of; the output of scripts/package.mjs. */
 export function ensureDeb(): { code: number; stdout: string; stderr: string } {
