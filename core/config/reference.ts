@@ -196,10 +196,30 @@ function facts(k: KeyDoc): Array<[string, string]> {
   ];
 }
 
-/** One key as `tandem config explain` prints it. */
+/** A terminal's width, less the indent. */
+const EXPLAIN_WIDTH = 78;
+
+/** `text` broken into lines of at most `width` at spaces (a longer word stands alone), each after `indent`. */
+function wrap(text: string, indent: string, width = EXPLAIN_WIDTH): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(indent + line);
+  return lines;
+}
+
+/** One key as `tandem config explain` prints it, wrapped for a terminal. */
 export function explainText(k: KeyDoc): string {
-  const facts_ = facts(k).map(([name, value]) => `  ${`${name}:`.padEnd(9)} ${value}`);
-  return [k.path, ...(k.description ? [`  ${k.description}`] : []), ...facts_, `  example (${k.example.from}):`, ...k.example.toml.split("\n").map((l) => `    ${l}`)].join("\n");
+  const facts_ = facts(k).flatMap(([name, value]) => {
+    const [first, ...rest] = wrap(value, " ".repeat(12));
+    return [`  ${`${name}:`.padEnd(9)} ${first!.trimStart()}`, ...rest];
+  });
+  return [k.path, ...(k.description ? wrap(k.description, "  ") : []), ...facts_, `  example (${k.example.from}):`, ...k.example.toml.split("\n").map((l) => `    ${l}`)].join("\n");
 }
 
 /** docs/configuration.md. */
