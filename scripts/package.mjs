@@ -17,8 +17,12 @@ const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
 export const PACKAGE = "tandem";
 const MAINTAINER = "Tandem maintainers <maintainers@tandem.invalid>";
 const ARCH = "amd64";
-/** The libc the executable needs (Bun's own floor: glibc 2.27). */
-const DEPENDS = "libc6 (>= 2.27)";
+/**
+ * The libc the program needs: the executable's own symbols ask for glibc 2.17,
+ * but core/os/libc.ts binds gettid through bun:ffi at run time, which glibc
+ * has since 2.30.
+ */
+const DEPENDS = "libc6 (>= 2.30)";
 export const CONFFILE = "/etc/tandem/tandem.toml";
 /** What the installed example says first: the steps from it to a running node. */
 const CONFFILE_HEADER = `# The cluster config the tandem service runs with (an example: edit it first).
