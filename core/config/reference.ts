@@ -140,13 +140,17 @@ function snippet(steps: Step[], value: unknown): string {
   return [...headers, `${steps.at(-1)!.key} = ${tomlValue(value)}`].join("\n");
 }
 
-function exampleOf(steps: Step[], s: Schema): KeyDoc["example"] {
-  if (Array.isArray(s.examples) && s.examples.length) return { toml: snippet(steps, s.examples[0]), from: "the schema" };
+/** A value for the key, and where it comes from; undefined when only its type could make one. */
+function knownValue(steps: Step[], s: Schema): { value: unknown; from: string } | undefined {
+  if (Array.isArray(s.examples) && s.examples.length) return { value: s.examples[0], from: "the schema" };
   const seen = fromExamples(steps);
-  const value = seen?.value ?? (s.default !== undefined && !(Array.isArray(s.default) && !s.default.length) ? s.default : madeUp(s, steps.at(-1)!.key));
-  return { toml: snippet(steps, value), from: seen?.from ?? (s.default !== undefined && value === s.default ? "the default" : "made from the type") };
+  if (seen) return seen;
+  if (s.default !== undefined && !(Array.isArray(s.default) && !s.default.length)) return { value: s.default, from: "the default" };
+  return undefined;
 }
 
+/** Keys of the same name, schema and meaning (a section reused, as a real server's own check): one's value serves the other. */
+const sameKind = (key: string, s: Schema) => JSON.stringify([key, s.type, s.format, s.pattern, s.description]);
 /** A table (or an array of tables) that holds keys of its own: walked into, not listed as a key. */
 function tableOf(s: Schema): { table: Schema; array: boolean } | undefined {
   if (s.type === "object" && s.properties) return { table: s, array: false };
@@ -156,7 +160,7 @@ function tableOf(s: Schema): { table: Schema; array: boolean } | undefined {
 
 /** Every key of the schema, in the schema's order, depth first. */
 export function configKeys(schema: TSchema): KeyDoc[] {
-  const out: KeyDoc[] = [];
+  const out: Array<Omit<KeyDoc, "example"> & { known?: { value: unknown; from: string } }> = [];
   const walk = (table: Schema, steps: Step[]) => {
     const required = new Set<string>((table.required as string[]) ?? []);
     for (const [key, s] of Object.entries(table.properties as Record<string, Schema>)) {
@@ -175,12 +179,21 @@ export function configKeys(schema: TSchema): KeyDoc[] {
         default: s.default,
         limits: limitsOf(s),
         description: s.description ?? (s.type === "array" ? (s.items as Schema).description : undefined) ?? "",
-        example: exampleOf(at, s),
+        known: knownValue(at, s),
       });
     }
   };
   walk(schema as Schema, []);
-  return out;
+  const byKind = new Map<string, { value: unknown; from: string }>();
+  for (const k of out) {
+    const kind = sameKind(k.steps.at(-1)!.key, k.schema as Schema);
+    if (k.known && !byKind.has(kind)) byKind.set(kind, { value: k.known.value, from: `${k.known.from}, for ${k.path}` });
+  }
+  return out.map(({ known, ...k }) => {
+    const key = k.steps.at(-1)!.key;
+    const e = known ?? byKind.get(sameKind(key, k.schema as Schema)) ?? { value: madeUp(k.schema as Schema, key), from: "made from the type" };
+    return { ...k, example: { toml: snippet(k.steps, e.value), from: e.from } };
+  });
 }
 
 /** The key an operator names (heartbeat.links.kind; heartbeat.links[0].kind and [[...]] spellings too). */
