@@ -77,11 +77,16 @@ function notifySystemd(events: EventBus, log: Logger): { reloading(): void; relo
   const env = n.env;
   log.info({ socket: env.socket, watchdogMs: env.watchdogMs ?? null }, "notifying the service manager");
   if (env.watchdogMs !== undefined) setInterval(() => n.send({ WATCHDOG: 1 }), env.watchdogMs).unref();
+  // What a reload could not apply (a module that kept its old section, or failed), for its closing STATUS.
+  let notApplied: string[] = [];
   events.subscribe((e) => {
     if (e.type === "runtime.starting") n.send({ STATUS: `starting ${(e.data.modules as string[]).join(", ")}` });
     else if (e.type === "runtime.running") n.send({ READY: 1, STATUS: "running" });
-    else if (e.type === "runtime.reloaded") n.send({ READY: 1, STATUS: "running (config reloaded)" });
-    else if (e.type === "runtime.stopping") n.send({ STOPPING: 1, STATUS: "stopping" });
+    else if (e.type === "runtime.module" && (e.data.reloadFailed !== undefined || e.data.state === "failed")) notApplied.push(`${e.data.module}: ${e.data.reloadFailed ?? e.data.error}`);
+    else if (e.type === "runtime.reloaded") {
+      n.send({ READY: 1, STATUS: notApplied.length ? `running (reload not applied to ${notApplied.join("; ")})` : "running (config reloaded)" });
+      notApplied = [];
+    } else if (e.type === "runtime.stopping") n.send({ STOPPING: 1, STATUS: "stopping" });
   });
   return {
     reloading: () => void n.send({ RELOADING: 1, STATUS: "reloading the config" }),

@@ -26,7 +26,7 @@ async function message(l: NotifyListener, what: string, pred: (m: Received) => b
   return waitFor(what, () => l.messages.slice(after).find(pred), timeoutMs);
 }
 
-test("READY, STATUS, WATCHDOG at half WATCHDOG_USEC, RELOADING then READY around a reload, STOPPING on stop", async () => {
+test("READY, STATUS, WATCHDOG at half WATCHDOG_USEC, RELOADING then READY around a reload (STATUS names what it could not apply), STOPPING on stop", async () => {
   await tandem(["keygen", "-o", join(tmp.dir, "cluster.key")]);
   const file = join(tmp.dir, "tandem.toml");
   writeFileSync(file, `cluster = "notifytest"\nkey_file = "cluster.key"\n\n[[nodes]]\nname = "solo"\naddress = "127.0.0.1"\n\n[api]\nport = ${await freePort()}\n\n[runtime]\nstop_timeout = "3s"\n`);
@@ -66,6 +66,15 @@ test("READY, STATUS, WATCHDOG at half WATCHDOG_USEC, RELOADING then READY around
   expect(applied.at).toBeGreaterThanOrEqual(reloading.at);
   expect(applied.fields.STATUS).toBe("running (config reloaded)");
   expect(node.lines().some((x) => x.event === "runtime.reloaded")).toBe(true);
+
+  // A reload that a module cannot take (the API to a port in use): READY=1, and STATUS says which and why.
+  const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  writeFileSync(file, readFileSync(file, "utf8").replace(/^port = \d+$/m, `port = ${taken.port}`));
+  mark = l.messages.length;
+  node.kill("SIGHUP");
+  const refused = await message(l, "READY=1 after the reload", (m) => m.fields.READY === "1", mark);
+  expect(refused.fields.STATUS).toStartWith("running (reload not applied to api: ");
+  taken.stop(true);
 
   // Stop.
   mark = l.messages.length;
