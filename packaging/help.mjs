@@ -158,8 +158,18 @@ function argCompletion(arg) {
   return "return";
 }
 
-/** A bash completion for `tandem`: commands, each one's actions and options, and file names after FILE options. */
-export function bashCompletion({ options: topOptions, commands }) {
+/** The config keys `tandem config explain` takes: the headings of `tandem config reference`. */
+export async function configKeys(bin) {
+  const { stdout } = await promisify(execFile)(bin, ["config", "reference"], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
+  return [...stdout.matchAll(/^### `([^`]+)`$/gm)].map((m) => m[1]);
+}
+
+/**
+ * A bash completion for `tandem`: commands, each one's actions and options,
+ * file names after FILE options, and the words `operands` gives for a
+ * "COMMAND ACTION" (the config keys for "config explain").
+ */
+export function bashCompletion({ options: topOptions, commands }, operands = {}) {
   const takesArg = new Map();
   for (const c of commands) for (const o of [...c.options, ...c.actions.flatMap((a) => a.options)]) {
     if (!o.arg) continue;
@@ -202,6 +212,9 @@ ${[...byArg].map(([arg, opts]) => `    ${opts.join("|")}) ${argCompletion(arg)} 
   acts=""
   case "$cmd" in
 ${cases.join("\n")}
+  esac
+  case "$cmd $action" in
+${Object.entries(operands).map(([at, list]) => `    "${at}") [[ "$cur" != -* ]] && COMPREPLY=($(compgen -W "${words(list)}" -- "$cur")) && return ;;`).join("\n")}
   esac
   if [[ "$cur" == -* || -n "$action" || -z "$acts" ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))

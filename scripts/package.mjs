@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { gzipSync, constants as zlib } from "node:zlib";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bashCompletion, manPage, readCommands } from "../packaging/help.mjs";
+import { bashCompletion, configKeys, manPage, readCommands } from "../packaging/help.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -59,7 +59,7 @@ put("usr/bin/tandem", { from: bin }, 0o755);
 put(CONFFILE.slice(1), `${CONFFILE_HEADER}${readFileSync(join(root, "examples", "pair.toml"), "utf8")}`);
 put("lib/systemd/system/tandem.service", readFileSync(join(root, "packaging", "tandem.service")));
 put("usr/share/man/man1/tandem.1.gz", gz(manPage(commands, version, when)));
-put("usr/share/bash-completion/completions/tandem", bashCompletion(commands));
+put("usr/share/bash-completion/completions/tandem", bashCompletion(commands, { "config explain": await configKeys(bin) }));
 put(`usr/share/doc/${PACKAGE}/copyright`, readFileSync(join(root, "packaging", "copyright")));
 put(
   `usr/share/doc/${PACKAGE}/changelog.gz`,

@@ -105,7 +105,7 @@ describe.skipIf(!HAVE)("npm run package", () => {
     }
   });
 
-  test("bash completion: commands, a command's actions and options, file names after -c", () => {
+  test("bash completion: commands, a command's actions and options, file names after -c, config keys after config explain", () => {
     const script = join(UNPACKED, "usr/share/bash-completion/completions/tandem");
     writeFileSync(join(tmp.dir, "a-config.toml"), "");
     const complete = (line: string) => {
@@ -124,5 +124,8 @@ describe.skipIf(!HAVE)("npm run package", () => {
     expect(complete("tandem director -c x ")).toEqual(["drain", "enable", "status", "weight"]);
     expect(complete("tandem lab netem --")).toContain("--loss");
     expect(complete(`tandem check -c ${tmp.dir}/a-con`)).toEqual([`${tmp.dir}/a-config.toml`]);
+    expect(complete("tandem config ")).toEqual(["explain", "reference", "schema"]);
+    expect(complete("tandem config explain heartbeat.dead")).toEqual(["heartbeat.deadtime"]);
+    expect(complete("tandem config explain api.")).toContain("api.max_sse_clients");
   });
 });
