@@ -296,7 +296,7 @@ export class DirectorService implements ModuleInstance {
     this.last = out;
     const at = this.ctx.clock.wall();
     try {
-      if (this.machine.active && this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
+      if (this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
       const r = await this.dataplane.reconcile(out.desired);
       this.lastReconcile = { at, ms: Math.round(r.ms * 10) / 10, changes: r.diff.length, error: null };
       if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.machine.active });
@@ -306,7 +306,7 @@ export class DirectorService implements ModuleInstance {
     }
   }
 
-  /** NAT forwarding needs the kernel to forward: as LVS-NAT operators set it, the director does when it programs a nat service. */
+  /** NAT forwarding needs the kernel to forward: as LVS-NAT operators set it, the director does when it programs a nat service (the standby too: it is ready before a takeover). */
   private forwardIPv4(): void {
     if (existsSync(IP_FORWARD) && readFileSync(IP_FORWARD, "utf8").trim() !== "1") writeFileSync(IP_FORWARD, "1\n");
   }
