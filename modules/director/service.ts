@@ -316,8 +316,9 @@ export class DirectorService implements ModuleInstance {
     const started = this.ctx.clock.now();
     const result = (status: AgentResult["status"], message = ""): AgentResult => ({ action, status, exitCode: null, durationMs: Math.round(this.ctx.clock.now() - started), output: "", outputBytes: 0, message });
     if (action === "start" || action === "stop") {
+      // The dataplane is the same active or standby: only the connection sync's role changes, unless the last reconcile failed (or none ran yet).
       await this.syncRoles(this.feed({ type: "agent", action }));
-      await this.settled();
+      if (!this.lastReconcile || this.lastReconcile.error) await this.settled();
       const error = this.lastReconcile?.error;
       return error ? result("failed", error) : result("ok", `${action === "start" ? "active on" : "standby on"} the ${this.dataplane.name} dataplane`);
     }
