@@ -22,6 +22,7 @@ export const DEBIAN_TOOLS = {
   haproxy: "haproxy", // the referee of `tandem import haproxy` (haproxy -c)
   openssl: "openssl", // certificates the TLS tests make
   wrk: "wrk", // the proxy's TLS test drives it as the bench does; the proxy bench's load
+  conntrackd: "conntrackd", // the director's connection sync on nftables (test/lab/director-sync.test.ts)
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */

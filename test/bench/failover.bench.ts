@@ -171,7 +171,7 @@ export async function bench(bin: string): Promise<Table> {
     for (const [name, sys] of [["tandem", tandem], ["director", director], ["keepalived", keepalived]] as const) {
       for (const n of Object.values(t.nodes)) sys.start(n);
       results[name] = { power: [], link: [], stop: [] };
-      for (const { fault } of FAULTS) results[name]![fault] = await measure(t, sys, fault, lines);
+      for (const { fault } of FAULTS) results[name]![fault] = await measure(t, sys, fault, lines).catch((e: Error) => Promise.reject(new Error(`${name}: ${e.message}`)));
       for (const n of Object.values(t.nodes)) await sys.stop(n);
       for (const n of Object.values(t.nodes)) {
         Bun.spawnSync(["ip", "-n", n.ns, "addr", "del", `${VIP}/24`, "dev", "eth0"]);

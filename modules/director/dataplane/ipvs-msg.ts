@@ -131,6 +131,8 @@ export const newService = (vs: ServiceSettings): IpvsCommand => ({ cmd: IPVS_CMD
 export const newDest = (vs: ServiceSettings, r: RealServer): IpvsCommand => ({ cmd: IPVS_CMD.NEW_DEST, attrs: withService(serviceId(vs), destFull(r)) });
 /** The request for a dump of one service's destinations. */
 export const getDests = (vs: ServiceSettings): IpvsCommand => ({ cmd: IPVS_CMD.GET_DEST, attrs: withService(serviceId(vs)) });
+/** A get of the one service `vs` names (the kernel answers ESRCH when it has none). */
+export const getService = (vs: ServiceSettings): IpvsCommand => ({ cmd: IPVS_CMD.GET_SERVICE, attrs: withService(serviceId(vs)) });
 
 /**
  * The commands of one change, in order. `held` is the state the change was
