@@ -18,7 +18,9 @@
  * watchdog, takes the address and the IPVS service only twice the watchdog
  * timeout after alpha was declared dead: alpha's VM is gone before bravo is
  * last seen not holding the address, so there is no moment with two holders;
- * the client is served again. The kernel's IPVS table is read at each node's
+ * the client is served again, and 100 connections held through it (a request
+ * each every 100 ms) survive, through the IPVS sync daemon (master on the
+ * active director, backup on the other). The kernel's IPVS table is read at each node's
  * console (/proc/net/ip_vs), after a login. Prints the boot, watchdog and
  * failover times. Needs root and qemu; skips with the reason otherwise.
  */
@@ -27,6 +29,8 @@ import { spawnSync } from "node:child_process";
 import { ADDR, pairMissing, startPair, TIMERS, WATCHDOG_TIMEOUT_MS, waitRunning, type Node, type Pair } from "../../appliance/pair.ts";
 import { buildMissing, ensureImage, imageStale, qemuMissing } from "../../appliance/vm.ts";
 import { waitFor } from "../helpers.ts";
+import { Helper } from "../core/os/netns.ts";
+import { resolve } from "node:path";
 import { parseProcIpVs, type ProcVirtualService } from "./proc-ip-vs.ts";
 
 const why = qemuMissing() ?? pairMissing() ?? (imageStale() ? buildMissing() : undefined);
@@ -36,6 +40,13 @@ if (why) console.log(`skip: appliance pair: ${why}`);
 const BOOT_TIMEOUT_MS = 90_000;
 /** Detection (deadtime) + the group's start on bravo + the director's first reconcile, under emulation. */
 const FAILOVER_TIMEOUT_MS = 30_000;
+
+/** Connections held through the failover, a request each every 100 ms. */
+const CONNECTIONS = 100;
+/** An answer of a held connection may take this long: the failover takes seconds here (twice the watchdog timeout). */
+const HOLD_ANSWER_MS = 90_000;
+/** After the client is served again, the wait for every held connection's next resend. */
+const RESEND_WAIT_MS = 30_000;
 
 /** The check of the pair's service (appliance/pair.ts), in ms. */
 const CHECK = { interval: 1_000, timeout: 1_000, rise: 1, fall: 2 };
@@ -57,6 +68,8 @@ const PROGRAMMED: ProcVirtualService[] = [{
 
 describe.skipIf(why !== undefined)("appliance pair", () => {
   let pair: Pair | undefined;
+  /** The client that holds connections through the failover (test/lab/director-client.ts). */
+  let client: Helper | undefined;
   /** Times bravo was seen holding the address while alpha ran (a false failover). */
   let falseTakeovers = 0;
   let watching = true;
@@ -84,6 +97,7 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
   afterAll(async () => {
     watching = false;
     await watcher;
+    await client?.end();
     await pair?.stop();
   }, 30_000);
 
@@ -122,6 +136,8 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     expect(again).toMatchObject({ changes: 0, error: null });
     const b = await api("bravo", "/v1/director/");
     expect(b.active).toBe(false);
+    expect(d.sync).toMatchObject({ name: "ipvs-sync", role: "primary", interface: "eth0" });
+    expect(b.sync).toMatchObject({ name: "ipvs-sync", role: "backup", interface: "eth0" });
     expect(await procIpVs("alpha")).toEqual(PROGRAMMED);
     expect(await procIpVs("bravo")).toEqual(PROGRAMMED);
   }, 110_000);
@@ -171,6 +187,11 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     await watcher;
     for (const node of ["alpha", "bravo"] as const) expect((await api(node, "/v1/status")).modules?.watchdog).toMatchObject({ phase: "armed", timeoutMs: WATCHDOG_TIMEOUT_MS, withheld: null });
     expect(pair!.vms.alpha!.console()).toMatch(/watchdog: Software Watchdog/);
+    // Connections held through the failover: the IPVS sync daemon (master on alpha, backup on bravo) gives bravo's kernel their entries.
+    client = new Helper(pair!.ns.client, resolve(import.meta.dir, "../lab/director-client.ts"), []);
+    const holding = await client.send({ op: "hold", host: ADDR.vip, port: 80, n: CONNECTIONS, every: 100, timeoutMs: HOLD_ANSWER_MS });
+    expect(holding.opened).toBe(CONNECTIONS);
+    await Bun.sleep(2_000);
     let resetAt: number | undefined;
     void pair!.vms.alpha!.exited.then(() => (resetAt = Date.now()));
     await pair!.freeze("alpha");
@@ -195,6 +216,12 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
       throw new Error(`${e.message}\nbravo: ${JSON.stringify(await pair!.api("bravo", "/v1/director/"))}\nclient: ${JSON.stringify(await pair!.client(2))}\n` +
         `--- neighbours: client ---\n${neigh(pair!.ns.client)}--- rs1 ---\n${neigh(pair!.ns.rs1)}--- bravo's address and IPVS ---\n${kernel}\n--- bravo console ---\n${pair!.vms.bravo!.console().slice(-5000)}`);
     });
+    // TCP's resends back off: the last held connection's next try may come a resend interval after the takeover.
+    await Bun.sleep(RESEND_WAIT_MS);
+    client.proc.stdin.write(`${JSON.stringify({ op: "release" })}\n`);
+    await client.proc.stdin.flush();
+    const kept = await client.next(10_000);
+    console.log(`appliance pair: IPVS sync daemon: ${kept.survivors}/${CONNECTIONS} held connections survived the failover, longest pause ${(kept.longestPauseMs / 1000).toFixed(1)} s${kept.errors.length ? `; errors: ${kept.errors.join("; ")}` : ""}`);
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     console.log(`appliance pair: watchdog (${s(WATCHDOG_TIMEOUT_MS)}): alpha's tandem frozen; alpha's VM reset by its watchdog after ${resetAt === undefined ? "never" : s(resetAt - frozenAt)}; bravo not holding the address ${s(notHoldingAsked - frozenAt)} after, holding it ${s(vipAt - frozenAt)} after (fencing timeout ${s(2 * WATCHDOG_TIMEOUT_MS)} after alpha's death at ${s(TIMERS.deadtime)}); client served again after ${s(servedAt - frozenAt)}`);
     expect(resetAt).toBeDefined();
@@ -213,5 +240,7 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     expect(got.rs1).toBeGreaterThan(0);
     expect(got.rs2).toBeGreaterThan(0);
     expect(await procIpVs("bravo")).toEqual(PROGRAMMED);
-  }, FAILOVER_TIMEOUT_MS * 2 + 40_000);
+    expect(kept.moved).toBe(0);
+    expect(kept.survivors).toBe(CONNECTIONS);
+  }, FAILOVER_TIMEOUT_MS * 2 + RESEND_WAIT_MS + 60_000);
 });

@@ -7,12 +7,14 @@
  *   {"op":"open","id","host","port","from"?}   a keep-alive connection, one request: {"server"}
  *   {"op":"again","id"}                         another request on it: {"server"}
  *   {"op":"close","id"}                         {}
- *   {"op":"hold","host","port","n","every"}     n keep-alive connections, each a request every `every` ms until
- *                                               released (an answer may take HOLD_TIMEOUT_MS: TCP resends through
- *                                               a failover): {"opened":n,"servers":{server:n}}
- *   {"op":"release"}                            the held ones stopped and closed: {"survivors","dead","moved",
- *                                               "longestPauseMs","errors"}: a survivor answered within the last
- *                                               second, always from the server of its first answer
+ *   {"op":"hold","host","port","n","every","timeoutMs"?}
+ *                                               n keep-alive connections, each a request every `every` ms until
+ *                                               released (an answer may take `timeoutMs`, HOLD_TIMEOUT_MS by
+ *                                               default: TCP resends through a failover): {"opened":n,"servers":{server:n}}
+ *   {"op":"release"}                            the held ones stopped (an answer still awaited is not waited
+ *                                               for) and closed: {"survivors","dead","moved","longestPauseMs","errors"}:
+ *                                               a survivor answered within the last second, always from the
+ *                                               server of its first answer
  */
 import { connect, type Socket } from "node:net";
 
@@ -22,6 +24,8 @@ const REQUEST_TIMEOUT_MS = 2_000;
 const HOLD_TIMEOUT_MS = 15_000;
 /** A held connection that answered within this long of its release is alive. */
 const ALIVE_MS = 1_000;
+/** How long a release waits for the requests under way to end. */
+const RELEASE_WAIT_MS = 500;
 /** Bound on one answer's size. */
 const ANSWER_MAX = 64 * 1024;
 
@@ -103,11 +107,11 @@ interface Ticking {
 const ticking: Ticking[] = [];
 let releasing = false;
 
-async function tick(t: Ticking, every: number): Promise<void> {
+async function tick(t: Ticking, every: number, timeoutMs: number): Promise<void> {
   while (!releasing) {
     const started = Date.now();
     try {
-      const server = await request(t.c, true, HOLD_TIMEOUT_MS);
+      const server = await request(t.c, true, timeoutMs);
       if (server !== t.server) t.moved = true;
     } catch (e) {
       t.error = (e as Error).message;
@@ -120,7 +124,7 @@ async function tick(t: Ticking, every: number): Promise<void> {
   }
 }
 
-async function hold(host: string, port: number, n: number, every: number): Promise<unknown> {
+async function hold(host: string, port: number, n: number, every: number, timeoutMs: number): Promise<unknown> {
   releasing = false;
   const servers: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
@@ -130,13 +134,13 @@ async function hold(host: string, port: number, n: number, every: number): Promi
     const t: Ticking = { c, server, last: Date.now(), longestPauseMs: 0, moved: false, error: null, done: Promise.resolve() };
     ticking.push(t);
   }
-  for (const t of ticking) t.done = tick(t, every);
+  for (const t of ticking) t.done = tick(t, every, timeoutMs);
   return { opened: n, servers };
 }
 
 async function release(): Promise<unknown> {
   releasing = true;
-  await Promise.all(ticking.map((t) => t.done));
+  await Promise.race([Promise.all(ticking.map((t) => t.done)), Bun.sleep(RELEASE_WAIT_MS)]);
   const now = Date.now();
   const alive = (t: Ticking) => t.error === null && !t.c.closed && !t.moved && now - t.last <= ALIVE_MS;
   const out = {
@@ -151,7 +155,7 @@ async function release(): Promise<unknown> {
   return out;
 }
 
-type Command = { op: "spread"; host: string; port: number; n: number; from?: string } | { op: "open"; id: string; host: string; port: number; from?: string } | { op: "again"; id: string } | { op: "close"; id: string } | { op: "hold"; host: string; port: number; n: number; every: number } | { op: "release" };
+type Command = { op: "spread"; host: string; port: number; n: number; from?: string } | { op: "open"; id: string; host: string; port: number; from?: string } | { op: "again"; id: string } | { op: "close"; id: string } | { op: "hold"; host: string; port: number; n: number; every: number; timeoutMs?: number } | { op: "release" };
 
 async function handle(cmd: Command): Promise<unknown> {
   switch (cmd.op) {
@@ -182,7 +186,7 @@ async function handle(cmd: Command): Promise<unknown> {
       held.delete(cmd.id);
       return {};
     case "hold":
-      return hold(cmd.host, cmd.port, cmd.n, cmd.every);
+      return hold(cmd.host, cmd.port, cmd.n, cmd.every, cmd.timeoutMs ?? HOLD_TIMEOUT_MS);
     case "release":
       return release();
   }

@@ -54,6 +54,7 @@ export class Conntrackd implements ConnectionSync {
 
   /** Write the config, end a conntrackd left by an earlier run (a lock without a daemon is removed), start ours, put the guard in, take the role. */
   async start(role: SyncRole): Promise<void> {
+    if (!Bun.which("conntrackd")) throw new DataplaneError("conntrackd is not installed (Debian package conntrackd): [director] sync on the nftables dataplane runs it");
     mkdirSync(this.settings.runDir, { recursive: true, mode: 0o700 });
     writeFileSync(this.paths.config, conntrackdConfig(this.settings));
     if (existsSync(this.paths.lock)) {
