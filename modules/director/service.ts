@@ -213,7 +213,9 @@ export class DirectorService implements ModuleInstance {
     const sync = this.sync?.sync;
     this.sync = null;
     await this.syncing;
-    await sync?.stop();
+    await sync?.stop().catch((err: Error) => {
+      this.ctx.events.emit("director.error", { message: `connection sync (${sync.name}) stop: ${err.message}` });
+    });
   }
 
   /** The role changes among `effects`, queued in order; resolves when they are taken. A failure is an error event: the director keeps serving new connections. */
