@@ -60,7 +60,7 @@ export const SyncSchema = Type.Object(
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 3780, description: "the UDP port of the synchronisation (conntrackd's; IPVS's with a group)" }),
     id: Type.Integer({ minimum: 0, maximum: 255, default: 0, description: "IPVS's sync id: the daemons of one pair share it (keepalived's lvs_sync_daemon id)" }),
     mode: Type.Union(SYNC_MODES.map((m) => Type.Literal(m)), { default: "ftfw", description: "conntrackd: ftfw (acked, resent) or notrack (best effort)" }),
-    run_dir: Type.Optional(Type.String({ minLength: 1, description: "where conntrackd's config, socket and lock are kept; default /run/tandem/conntrackd-CLUSTER-NODE" })),
+    run_dir: Type.Optional(Type.String({ minLength: 1, description: "where conntrackd's config, socket and lock are kept, in conntrackd-CLUSTER-NODE below it; default /run/tandem" })),
   },
   { additionalProperties: false },
 );

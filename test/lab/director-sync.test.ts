@@ -41,7 +41,7 @@ describe.skipIf(!ROOT || !CONNTRACKD)("connections through the director survive 
     await pairSecrets(tmp.dir, TOKEN);
     const group = directorGroup({ lan: LAN, vip: VIP, check: `{ kind = "http", path = "/", interval = "500ms", timeout = "300ms", rise = 1, fall = 2 }` });
     const config = join(tmp.dir, "tandem.toml");
-    writeFileSync(config, pairConfig({ cluster: "drsync", lan: LAN, more: group.replace('dataplane = "nftables"', 'dataplane = "nftables"\nsync = { interface = "eth0" }') }));
+    writeFileSync(config, pairConfig({ cluster: "drsync", lan: LAN, more: group.replace('dataplane = "nftables"', `dataplane = "nftables"\nsync = { interface = "eth0", run_dir = "${tmp.dir}" }`) }));
     const up = await tandem(["lab", "up", "-c", config, "--name", LAB], { timeoutMs: 60_000 });
     if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);
     hosts = (await labStatus(LAB)).hosts;

@@ -38,7 +38,7 @@ export function syncSettings(sync: SyncRaw, nodes: readonly { name: string; addr
     port: sync.port,
     mode: sync.mode,
     id: sync.id,
-    runDir: sync.run_dir ?? `/run/tandem/conntrackd-${cluster}-${self}`,
+    runDir: `${sync.run_dir ?? "/run/tandem"}/conntrackd-${cluster}-${self}`,
     ignore: [...new Set(["127.0.0.1", ...all, ...nodes.map((n) => n.address)])],
   };
 }

@@ -75,7 +75,7 @@ describe("conntrackd as Tandem runs it", () => {
     const conf = conntrackdConfig(syncSettings(sync({ group: "225.0.0.50", mode: "notrack", run_dir: "/tmp/ct" }), NODES, "alpha", "lab"));
     expect(conf).toMatch(/Multicast \{\s+IPv4_address 225\.0\.0\.50\s+Group 3780\s+IPv4_interface 198\.18\.4\.11\s+Interface eth1\s/);
     expect(conf).toContain("Mode NOTRACK {");
-    expect(conf).toContain("LockFile /tmp/ct/conntrackd.lock");
+    expect(conf).toContain("LockFile /tmp/ct/conntrackd-lab-alpha/conntrackd.lock");
   });
 
   test("primary commits the external cache, flushes, resyncs from the kernel and sends it all; backup shortens its timers and asks for a resync; the guard drops a new TCP connection without SYN", () => {
