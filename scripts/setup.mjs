@@ -28,6 +28,7 @@ export const DEBIAN_TOOLS = {
   wrk: "wrk", // the proxy's TLS test drives it as the bench does; the proxy bench's load
   ldirectord: "ldirectord", // the referee of `tandem import ldirectord` (ldirectord FILE status)
   keepalived: "keepalived", // the referee of `tandem import keepalived` (keepalived -t), and the failover bench's anchor
+  conntrackd: "conntrackd", // the director's connection sync on nftables (test/lab/director-sync.test.ts)
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */
