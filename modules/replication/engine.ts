@@ -1,0 +1,591 @@
+/**
+ * The volume engine: one replicated volume on one node of the pair, as a
+ * pure state machine `step(state, input) -> { state, effects }` (the step
+ * takes ownership of the state it is given and returns it changed). The
+ * shell performs the effects in order (a `meta` effect is durable before the
+ * disk effects after it) and feeds outcomes back as inputs: disk
+ * completions, frames from the peer, the link's ups and downs, the
+ * operator's commands, the NBD server's writes and flushes. Fresh
+ * generation identifiers and the wall clock arrive in the inputs that need them.
+ *
+ * - Roles: the primary serves the volume; a secondary refuses writes
+ *   (EPERM). A volume that is not up to date refuses promotion (but to the
+ *   operator's force, which starts a new volume's first generation); so does
+ *   one whose connected peer is primary.
+ * - Writes: the primary writes locally and, while connected, sends the write
+ *   to the peer in order; the client's acknowledgement waits by protocol: A,
+ *   the local write; B, the local write and the peer's receipt; C, the local
+ *   write and the peer's write to its disk. Writes the peer has not confirmed
+ *   when the link drops are acknowledged on the local write alone and stay in
+ *   the bitmap.
+ * - The dirty bitmap: a region is out of sync from a write made apart (kept
+ *   until a resync sends it) or while a write to it is on its way to the peer;
+ *   the persisted bitmap is the union of both, written before the first write
+ *   into a clean region (clears ride along with the next metadata write, so
+ *   a crash only resends more).
+ * - Generations and the handshake: on every connection both sides send
+ *   their generations, roles and bitmap; each runs the same decision table
+ *   (generations.ts) on the two views and reaches the mirror verdict:
+ *   in sync, a resync (which way, by bitmap or full), split brain
+ *   (resolved by policy or left to the operator), or unrelated data.
+ * - Resync: the source reads each region in the union of both bitmaps and
+ *   sends it; the target is inconsistent until the source says it is done and
+ *   then takes the source's generations. A region with a write under way is
+ *   read only after it completes, and read again if a write began during
+ *   the read, so the peer never receives stale data after a newer write.
+ *   Flushes reach both disks before they are acknowledged.
+ */
+import { Bitmap } from "./bitmap.ts";
+import {
+  afterResyncSource,
+  afterResyncTarget,
+  decide,
+  newGeneration,
+  NO_GENERATION,
+  resolveSplitBrain,
+  type Decision,
+  type Generation,
+  type Generations,
+  type SideView,
+  type SplitBrainPolicy,
+} from "./generations.ts";
+
+export const PROTOCOLS = ["A", "B", "C"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/** Regions read for resync and not yet acknowledged by the target, at most (the shell's rate limit paces the reads). */
+export const RESYNC_WINDOW = 16;
+
+export interface VolumeParams {
+  volume: string;
+  self: string;
+  peer: string;
+  /** Bytes. */
+  size: number;
+  /** Bytes a bit of the bitmap covers. */
+  regionBytes: number;
+  protocol: Protocol;
+  splitBrain: SplitBrainPolicy;
+}
+
+/** What the shell keeps on disk for the volume (metadata.ts writes it). */
+export interface Meta {
+  gen: Generations;
+  /** The persisted bitmap, bitmapBytes(regions) long. */
+  bitmap: Uint8Array;
+  /** The data is a whole generation (false: a new volume, or a resync target that has not finished). */
+  consistent: boolean;
+  /** Set while primary: found set at start, the node stopped without demoting. */
+  primary: boolean;
+  promotedAt: number;
+}
+
+export type Role = "primary" | "secondary";
+export type ConnState = "standalone" | "connecting" | "handshake" | "connected" | "sync-source" | "sync-target";
+export type DiskState = "up-to-date" | "inconsistent";
+export type StandaloneReason = "operator" | "split-brain" | "unrelated" | "refused";
+export type NbdError = "EPERM" | "EIO" | "EINVAL";
+
+/** The peer protocol's messages (link.ts frames them). */
+export type PeerMessage =
+  | { t: "handshake"; view: SideView; size: number; regionBytes: number; bitmap: Uint8Array }
+  | { t: "role"; primary: boolean }
+  | { t: "data"; seq: number; offset: number; data: Uint8Array }
+  | { t: "recv-ack"; seq: number }
+  | { t: "write-ack"; seq: number }
+  | { t: "rs-data"; region: number; data: Uint8Array }
+  | { t: "rs-ack"; region: number }
+  | { t: "rs-done"; gen: Generations }
+  | { t: "flush"; ref: number }
+  | { t: "flush-ack"; ref: number };
+
+export type Origin = "app" | "peer" | "resync";
+
+export type Input =
+  | { type: "link-up" }
+  /** The link dropped; `fresh` is a new generation, taken if a primary starts one. */
+  | { type: "link-down"; fresh: Generation }
+  | { type: "frame"; msg: PeerMessage }
+  | { type: "write"; id: number; offset: number; data: Uint8Array }
+  | { type: "flush"; id: number }
+  /** A disk write completed: the app's write `ref`, the peer's write `ref` (its seq), or resync region `ref`. */
+  | { type: "disk-written"; origin: Origin; ref: number }
+  | { type: "disk-flushed"; origin: "app" | "peer"; ref: number }
+  | { type: "resync-read"; region: number; data: Uint8Array }
+  | { type: "promote"; fresh: Generation; at: number; force?: boolean }
+  | { type: "demote" }
+  | { type: "connect" }
+  | { type: "disconnect" }
+  | { type: "discard-my-data" };
+
+export type VolumeEvent =
+  | { type: "role"; role: Role }
+  | { type: "connection"; conn: ConnState; reason?: StandaloneReason }
+  | { type: "decision"; decision: Decision; dirty: number }
+  | { type: "split-brain"; resolution: "source" | "target" | "disconnect"; selfDirty: number; peerDirty: number }
+  | { type: "resync-done"; role: "source" | "target" }
+  | { type: "refused"; what: "promote" | "demote" | "discard-my-data"; reason: string };
+
+export type Effect =
+  | { kind: "meta"; meta: Meta }
+  | { kind: "disk-write"; origin: Origin; ref: number; offset: number; data: Uint8Array }
+  | { kind: "disk-flush"; origin: "app" | "peer"; ref: number }
+  | { kind: "disk-read"; region: number; offset: number; length: number }
+  | { kind: "send"; msg: PeerMessage }
+  /** Close the link; the shell reconnects while `wantsLink(state)`. */
+  | { kind: "drop-link" }
+  | { kind: "reply"; id: number; error?: NbdError }
+  | { kind: "event"; event: VolumeEvent };
+
+interface PendingWrite {
+  offset: number;
+  length: number;
+  local: boolean;
+  /** "none": not sent to the peer (apart, or the link dropped since). */
+  peer: "none" | "sent" | "received" | "written";
+  replied: boolean;
+}
+
+interface PendingFlush {
+  local: boolean;
+  peer: boolean;
+}
+
+export interface State {
+  readonly p: VolumeParams;
+  readonly regions: number;
+  role: Role;
+  conn: ConnState;
+  reason?: StandaloneReason;
+  disk: DiskState;
+  gen: Generations;
+  /** Regions known to differ from the peer (written apart, or to resync). */
+  oos: Bitmap;
+  /** Writes on their way to the peer, per region. */
+  inflight: Map<number, number>;
+  /** The persisted metadata's primary flag as found at start. */
+  crashedPrimary: boolean;
+  promotedAt: number;
+  discardMyData: boolean;
+  /** A generation began since the peer was last connected. */
+  apart: boolean;
+  peerPrimary: boolean;
+  /** The view sent at this connection's handshake (the decision is taken on it). */
+  sentView?: SideView;
+  writes: Map<number, PendingWrite>;
+  /** Our data frame's seq -> the app's write id. */
+  seqToId: Map<number, number>;
+  nextSeq: number;
+  flushes: Map<number, PendingFlush>;
+  resync: { reading: Set<number>; touched: Set<number>; sent: Set<number> };
+}
+
+export function regionsOf(size: number, regionBytes: number): number {
+  return Math.ceil(size / regionBytes);
+}
+
+/** A new volume's metadata: no generation, nothing consistent yet. */
+export function freshMeta(size: number, regionBytes: number): Meta {
+  return { gen: { current: NO_GENERATION, bitmap: NO_GENERATION, history: [] }, bitmap: new Bitmap(regionsOf(size, regionBytes)).bits, consistent: false, primary: false, promotedAt: 0 };
+}
+
+/** The state at start, from the metadata on disk: secondary, waiting for the peer. */
+export function initialState(p: VolumeParams, meta: Meta): State {
+  const regions = regionsOf(p.size, p.regionBytes);
+  return {
+    p,
+    regions,
+    role: "secondary",
+    conn: "connecting",
+    disk: meta.consistent ? "up-to-date" : "inconsistent",
+    gen: { ...meta.gen, history: [...meta.gen.history] },
+    oos: new Bitmap(regions, meta.bitmap),
+    inflight: new Map(),
+    crashedPrimary: meta.primary,
+    promotedAt: meta.promotedAt,
+    discardMyData: false,
+    apart: false,
+    peerPrimary: false,
+    writes: new Map(),
+    seqToId: new Map(),
+    nextSeq: 1,
+    flushes: new Map(),
+    resync: { reading: new Set(), touched: new Set(), sent: new Set() },
+  };
+}
+
+/** Whether the shell should keep (re)connecting the link. */
+export const wantsLink = (s: State): boolean => s.conn !== "standalone";
+
+/** Whether the peer receives the primary's writes now. */
+const replicating = (s: State): boolean => s.conn === "connected" || s.conn === "sync-source" || s.conn === "sync-target";
+
+/** Whether this node may serve reads and writes. */
+export const serves = (s: State): boolean => s.role === "primary" && s.disk === "up-to-date";
+
+export function persistedBitmap(s: State): Bitmap {
+  const b = s.oos.copy();
+  for (const r of s.inflight.keys()) b.set(r);
+  return b;
+}
+
+export function metaOf(s: State): Meta {
+  return { gen: s.gen, bitmap: persistedBitmap(s).bits, consistent: s.disk === "up-to-date", primary: s.role === "primary", promotedAt: s.promotedAt };
+}
+
+export function viewOf(s: State): SideView {
+  return { name: s.p.self, gen: s.gen, primary: s.role === "primary", crashedPrimary: s.crashedPrimary, dirty: s.oos.count, promotedAt: s.promotedAt, discardMyData: s.discardMyData };
+}
+
+export function step(s: State, input: Input): { state: State; effects: Effect[] } {
+  const fx: Effect[] = [];
+  switch (input.type) {
+    case "link-up":
+      if (s.conn === "connecting") sendHandshake(s, fx);
+      break;
+    case "link-down":
+      linkDown(s, input.fresh, fx);
+      break;
+    case "frame":
+      onFrame(s, input.msg, fx);
+      break;
+    case "write":
+      onWrite(s, input, fx);
+      break;
+    case "flush":
+      onFlush(s, input.id, fx);
+      break;
+    case "disk-written":
+      onWritten(s, input.origin, input.ref, fx);
+      break;
+    case "disk-flushed":
+      onFlushed(s, input.origin, input.ref, fx);
+      break;
+    case "resync-read":
+      onResyncRead(s, input.region, input.data, fx);
+      break;
+    case "promote":
+      promote(s, input, fx);
+      break;
+    case "demote":
+      demote(s, fx);
+      break;
+    case "connect":
+      if (s.conn === "standalone") setConn(s, "connecting", fx);
+      break;
+    case "disconnect":
+      standalone(s, "operator", fx);
+      break;
+    case "discard-my-data":
+      if (s.role === "primary") refuse("discard-my-data", "a primary keeps its data: demote it first", fx);
+      else {
+        s.discardMyData = true;
+        if (s.conn === "standalone") setConn(s, "connecting", fx);
+      }
+      break;
+  }
+  if (s.conn === "sync-source") pumpResync(s, fx);
+  return { state: s, effects: fx };
+}
+
+function setConn(s: State, conn: ConnState, fx: Effect[], reason?: StandaloneReason): void {
+  if (s.conn === conn) return;
+  s.conn = conn;
+  s.reason = conn === "standalone" ? reason : undefined;
+  fx.push({ kind: "event", event: { type: "connection", conn, ...(reason ? { reason } : {}) } });
+}
+
+function refuse(what: "promote" | "demote" | "discard-my-data", reason: string, fx: Effect[]): void {
+  fx.push({ kind: "event", event: { type: "refused", what, reason } });
+}
+
+const persist = (s: State, fx: Effect[]) => fx.push({ kind: "meta", meta: metaOf(s) });
+
+function standalone(s: State, reason: StandaloneReason, fx: Effect[]): void {
+  const wasLinked = s.conn !== "standalone" && s.conn !== "connecting";
+  setConn(s, "standalone", fx, reason);
+  if (wasLinked) fx.push({ kind: "drop-link" });
+}
+
+function sendHandshake(s: State, fx: Effect[]): void {
+  s.sentView = viewOf(s);
+  setConn(s, "handshake", fx);
+  fx.push({ kind: "send", msg: { t: "handshake", view: s.sentView, size: s.p.size, regionBytes: s.p.regionBytes, bitmap: s.oos.copy().bits } });
+}
+
+function linkDown(s: State, fresh: Generation, fx: Effect[]): void {
+  const wasReplicating = replicating(s);
+  s.peerPrimary = false;
+  s.sentView = undefined;
+  s.resync = { reading: new Set(), touched: new Set(), sent: new Set() };
+  // What the peer did not confirm is out of sync; the client's wait for the peer ends.
+  s.inflight.clear();
+  for (const [id, w] of s.writes) {
+    forRegions(s, w.offset, w.length, (r) => s.oos.set(r));
+    w.peer = "none";
+    settleWrite(s, id, w, fx);
+  }
+  s.seqToId.clear();
+  for (const [ref, f] of s.flushes) {
+    f.peer = true;
+    settleFlush(s, ref, f, fx);
+  }
+  if (s.role === "primary" && wasReplicating && !s.apart) {
+    s.gen = newGeneration(s.gen, fresh);
+    s.apart = true;
+  }
+  if (s.conn !== "standalone") setConn(s, "connecting", fx);
+  persist(s, fx);
+}
+
+function forRegions(s: State, offset: number, length: number, fn: (r: number) => void): void {
+  if (length === 0) return;
+  const first = Math.floor(offset / s.p.regionBytes);
+  const last = Math.floor((offset + length - 1) / s.p.regionBytes);
+  for (let r = first; r <= last; r++) fn(r);
+}
+
+function onWrite(s: State, input: { id: number; offset: number; data: Uint8Array }, fx: Effect[]): void {
+  const { id, offset, data } = input;
+  if (s.role !== "primary" || s.disk !== "up-to-date") return void fx.push({ kind: "reply", id, error: "EPERM" });
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > s.p.size || s.writes.has(id)) return void fx.push({ kind: "reply", id, error: "EINVAL" });
+  const toPeer = replicating(s);
+  let newBits = false;
+  forRegions(s, offset, data.length, (r) => {
+    const wasSet = s.oos.has(r) || s.inflight.has(r);
+    if (toPeer) s.inflight.set(r, (s.inflight.get(r) ?? 0) + 1);
+    else s.oos.set(r);
+    if (!wasSet) newBits = true;
+    if (s.resync.reading.has(r)) s.resync.touched.add(r);
+  });
+  if (newBits) persist(s, fx);
+  const w: PendingWrite = { offset, length: data.length, local: false, peer: toPeer ? "sent" : "none", replied: false };
+  s.writes.set(id, w);
+  fx.push({ kind: "disk-write", origin: "app", ref: id, offset, data });
+  if (toPeer) {
+    const seq = s.nextSeq++;
+    s.seqToId.set(seq, id);
+    fx.push({ kind: "send", msg: { t: "data", seq, offset, data } });
+  }
+}
+
+/** Replies once the protocol's condition holds; forgets the write once the peer's part is settled too. */
+function settleWrite(s: State, id: number, w: PendingWrite, fx: Effect[]): void {
+  if (!w.local) return;
+  if (!w.replied) {
+    const peerOk = w.peer === "none" || s.p.protocol === "A" || w.peer === "written" || (s.p.protocol === "B" && w.peer === "received");
+    if (peerOk) {
+      w.replied = true;
+      fx.push({ kind: "reply", id });
+    }
+  }
+  if (w.replied && (w.peer === "none" || w.peer === "written")) {
+    s.writes.delete(id);
+    if (w.peer === "written")
+      forRegions(s, w.offset, w.length, (r) => {
+        const n = (s.inflight.get(r) ?? 1) - 1;
+        if (n > 0) s.inflight.set(r, n);
+        else s.inflight.delete(r);
+      });
+  }
+}
+
+function onWritten(s: State, origin: Origin, ref: number, fx: Effect[]): void {
+  if (origin === "app") {
+    const w = s.writes.get(ref);
+    if (!w) return;
+    w.local = true;
+    settleWrite(s, ref, w, fx);
+  } else if (origin === "peer") {
+    if (replicating(s)) fx.push({ kind: "send", msg: { t: "write-ack", seq: ref } });
+  } else {
+    s.oos.clear(ref);
+    if (replicating(s)) fx.push({ kind: "send", msg: { t: "rs-ack", region: ref } });
+  }
+}
+
+function onFlush(s: State, id: number, fx: Effect[]): void {
+  if (s.role !== "primary") return void fx.push({ kind: "reply", id, error: "EPERM" });
+  if (s.flushes.has(id)) return void fx.push({ kind: "reply", id, error: "EINVAL" });
+  const toPeer = replicating(s);
+  s.flushes.set(id, { local: false, peer: !toPeer });
+  fx.push({ kind: "disk-flush", origin: "app", ref: id });
+  if (toPeer) fx.push({ kind: "send", msg: { t: "flush", ref: id } });
+}
+
+function onFlushed(s: State, origin: "app" | "peer", ref: number, fx: Effect[]): void {
+  if (origin === "peer") {
+    if (replicating(s)) fx.push({ kind: "send", msg: { t: "flush-ack", ref } });
+    return;
+  }
+  const f = s.flushes.get(ref);
+  if (!f) return;
+  f.local = true;
+  settleFlush(s, ref, f, fx);
+}
+
+function settleFlush(s: State, ref: number, f: PendingFlush, fx: Effect[]): void {
+  if (!f.local || !f.peer) return;
+  s.flushes.delete(ref);
+  fx.push({ kind: "reply", id: ref });
+}
+
+function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
+  if (msg.t === "handshake") return onHandshake(s, msg, fx);
+  if (!replicating(s)) return; // a frame of a connection not yet decided, or one the peer sent before it heard our verdict
+  switch (msg.t) {
+    case "role":
+      s.peerPrimary = msg.primary;
+      if (msg.primary && s.role === "primary") standalone(s, "refused", fx);
+      return;
+    case "data":
+      if (s.role === "primary") return standalone(s, "refused", fx);
+      fx.push({ kind: "disk-write", origin: "peer", ref: msg.seq, offset: msg.offset, data: msg.data });
+      if (s.p.protocol === "B") fx.push({ kind: "send", msg: { t: "recv-ack", seq: msg.seq } });
+      return;
+    case "recv-ack":
+    case "write-ack": {
+      const id = s.seqToId.get(msg.seq);
+      const w = id === undefined ? undefined : s.writes.get(id);
+      if (id === undefined || !w) return;
+      if (msg.t === "write-ack") {
+        w.peer = "written";
+        s.seqToId.delete(msg.seq);
+      } else if (w.peer === "sent") w.peer = "received";
+      settleWrite(s, id, w, fx);
+      return;
+    }
+    case "rs-data":
+      if (s.role === "primary") return standalone(s, "refused", fx);
+      fx.push({ kind: "disk-write", origin: "resync", ref: msg.region, offset: msg.region * s.p.regionBytes, data: msg.data });
+      return;
+    case "rs-ack":
+      if (s.resync.sent.delete(msg.region)) s.oos.clear(msg.region);
+      return;
+    case "rs-done":
+      if (s.conn === "sync-target") {
+        s.gen = afterResyncTarget(msg.gen);
+        s.disk = "up-to-date";
+        s.oos.clearAll();
+        s.crashedPrimary = false;
+        s.discardMyData = false;
+        setConn(s, "connected", fx);
+        fx.push({ kind: "event", event: { type: "resync-done", role: "target" } });
+        persist(s, fx);
+      } else if (s.conn === "connected") s.oos.clearAll();
+      return;
+    case "flush":
+      fx.push({ kind: "disk-flush", origin: "peer", ref: msg.ref });
+      return;
+    case "flush-ack": {
+      const f = s.flushes.get(msg.ref);
+      if (!f) return;
+      f.peer = true;
+      settleFlush(s, msg.ref, f, fx);
+      return;
+    }
+  }
+}
+
+function onHandshake(s: State, msg: Extract<PeerMessage, { t: "handshake" }>, fx: Effect[]): void {
+  if (s.conn === "standalone" || s.conn === "connecting") return;
+  if (msg.size !== s.p.size || msg.regionBytes !== s.p.regionBytes || msg.bitmap.length !== s.oos.bits.length) return standalone(s, "refused", fx);
+  if (s.conn !== "handshake") sendHandshake(s, fx);
+  const mine = s.sentView!;
+  const peer = msg.view;
+  s.peerPrimary = peer.primary;
+  let decision = decide(mine, peer);
+  if (decision.kind === "split-brain") {
+    const resolution = resolveSplitBrain(mine, peer, s.p.splitBrain);
+    fx.push({ kind: "event", event: { type: "split-brain", resolution, selfDirty: mine.dirty, peerDirty: peer.dirty } });
+    if (resolution === "disconnect") return standalone(s, "split-brain", fx);
+    decision = { kind: "resync", role: resolution, full: !decision.related, rule: `split-brain-${decision.rule}` };
+  }
+  fx.push({ kind: "event", event: { type: "decision", decision, dirty: s.oos.count } });
+  switch (decision.kind) {
+    case "unrelated":
+      return standalone(s, "unrelated", fx);
+    case "no-data":
+      setConn(s, "connected", fx);
+      return;
+    case "in-sync":
+      s.apart = false;
+      s.crashedPrimary = false;
+      s.discardMyData = false;
+      setConn(s, s.oos.count > 0 ? "sync-source" : "connected", fx);
+      persist(s, fx);
+      return;
+    case "resync":
+      if (decision.role === "target" && s.role === "primary") return standalone(s, "refused", fx);
+      s.apart = false;
+      if (decision.full) s.oos.setAll();
+      else s.oos.merge(msg.bitmap);
+      if (decision.role === "target") {
+        s.disk = "inconsistent";
+        setConn(s, "sync-target", fx);
+      } else setConn(s, "sync-source", fx);
+      persist(s, fx);
+      return;
+  }
+}
+
+function pumpResync(s: State, fx: Effect[]): void {
+  const rs = s.resync;
+  let r = s.oos.next(0);
+  while (r >= 0 && rs.reading.size + rs.sent.size < RESYNC_WINDOW) {
+    if (!rs.reading.has(r) && !rs.sent.has(r) && !s.inflight.has(r)) {
+      rs.reading.add(r);
+      const offset = r * s.p.regionBytes;
+      fx.push({ kind: "disk-read", region: r, offset, length: Math.min(s.p.regionBytes, s.p.size - offset) });
+    }
+    r = s.oos.next(r + 1);
+  }
+  if (s.oos.count === 0 && rs.reading.size === 0 && rs.sent.size === 0) {
+    s.gen = afterResyncSource(s.gen);
+    s.crashedPrimary = false;
+    s.discardMyData = false;
+    setConn(s, "connected", fx);
+    fx.push({ kind: "send", msg: { t: "rs-done", gen: s.gen } });
+    fx.push({ kind: "event", event: { type: "resync-done", role: "source" } });
+    persist(s, fx);
+  }
+}
+
+function onResyncRead(s: State, region: number, data: Uint8Array, fx: Effect[]): void {
+  const rs = s.resync;
+  if (!rs.reading.delete(region) || s.conn !== "sync-source") return;
+  if (rs.touched.delete(region)) return; // a write began during the read: read it again once it is done
+  rs.sent.add(region);
+  fx.push({ kind: "send", msg: { t: "rs-data", region, data } });
+}
+
+function promote(s: State, input: { fresh: Generation; at: number; force?: boolean }, fx: Effect[]): void {
+  if (s.role === "primary") return;
+  if (s.conn === "handshake") return refuse("promote", "the handshake with the peer is under way", fx);
+  if (s.peerPrimary) return refuse("promote", "the peer is primary", fx);
+  if (s.conn === "sync-target") return refuse("promote", "a resync target is not up to date", fx);
+  const firstGeneration = s.disk !== "up-to-date";
+  if (firstGeneration && !input.force) return refuse("promote", "the volume is not up to date", fx);
+  if (firstGeneration) {
+    s.gen = newGeneration(s.gen, input.fresh);
+    s.disk = "up-to-date";
+  } else if (!replicating(s) && !s.apart) {
+    s.gen = newGeneration(s.gen, input.fresh);
+    s.apart = true;
+  }
+  s.role = "primary";
+  s.promotedAt = input.at;
+  fx.push({ kind: "event", event: { type: "role", role: "primary" } });
+  persist(s, fx);
+  if (firstGeneration && replicating(s)) sendHandshake(s, fx);
+  else if (replicating(s)) fx.push({ kind: "send", msg: { t: "role", primary: true } });
+}
+
+function demote(s: State, fx: Effect[]): void {
+  if (s.role === "secondary") return;
+  if (s.writes.size > 0 || s.flushes.size > 0) return refuse("demote", "writes are under way", fx);
+  s.role = "secondary";
+  fx.push({ kind: "event", event: { type: "role", role: "secondary" } });
+  persist(s, fx);
+  if (replicating(s)) fx.push({ kind: "send", msg: { t: "role", primary: false } });
+}
