@@ -102,6 +102,7 @@ export type PeerMessage =
 export type Origin = "app" | "peer" | "resync";
 
 export type Input =
+  /** A new link to the peer; the shell reports the previous link down first. */
   | { type: "link-up" }
   /** The link dropped; `fresh` is a new generation, taken if a primary starts one. */
   | { type: "link-down"; fresh: Generation }
@@ -134,7 +135,8 @@ export type Effect =
   | { kind: "send"; msg: PeerMessage }
   /** Close the link; the shell reconnects while `wantsLink(state)`. */
   | { kind: "drop-link" }
-  | { kind: "reply"; id: number; error?: NbdError }
+  /** `replicated`: a write the peer had written to its disk when it was acknowledged (protocol C's promise kept, not degraded). */
+  | { kind: "reply"; id: number; error?: NbdError; replicated?: boolean }
   | { kind: "event"; event: VolumeEvent };
 
 interface PendingWrite {
@@ -376,7 +378,7 @@ function settleWrite(s: State, id: number, w: PendingWrite, fx: Effect[]): void 
     const peerOk = w.peer === "none" || s.p.protocol === "A" || w.peer === "written" || (s.p.protocol === "B" && w.peer === "received");
     if (peerOk) {
       w.replied = true;
-      fx.push({ kind: "reply", id });
+      fx.push({ kind: "reply", id, replicated: w.peer === "written" });
     }
   }
   if (w.replied && (w.peer === "none" || w.peer === "written")) {

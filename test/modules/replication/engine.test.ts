@@ -79,14 +79,14 @@ describe("writes and acknowledgement by protocol", () => {
   }
   test("A: acknowledged when the local write is done", () => {
     const { a } = pair("A");
-    expect(replies(run(a, { type: "disk-written", origin: "app", ref: 1 }))).toEqual([{ kind: "reply", id: 1 }]);
+    expect(replies(run(a, { type: "disk-written", origin: "app", ref: 1 }))).toEqual([{ kind: "reply", id: 1, replicated: false }]);
   });
   test("B: acknowledged when the peer has received it and the local write is done", () => {
     const { a, b, data } = pair("B");
     expect(replies(run(a, { type: "disk-written", origin: "app", ref: 1 }))).toEqual([]);
     const recv = sent(run(b, { type: "frame", msg: data }));
     expect(recv).toEqual([{ t: "recv-ack", seq: 1 }]);
-    expect(replies(run(a, { type: "frame", msg: recv[0]! }))).toEqual([{ kind: "reply", id: 1 }]);
+    expect(replies(run(a, { type: "frame", msg: recv[0]! }))).toEqual([{ kind: "reply", id: 1, replicated: false }]);
   });
   test("C: acknowledged only when the peer wrote it to its disk; then the region is no longer in flight", () => {
     const { a, b, data } = pair("C");
@@ -96,7 +96,7 @@ describe("writes and acknowledgement by protocol", () => {
     const ack = sent(run(b, { type: "disk-written", origin: "peer", ref: 1 }));
     expect(ack).toEqual([{ t: "write-ack", seq: 1 }]);
     expect(a.inflight.size).toBe(1);
-    expect(replies(run(a, { type: "frame", msg: ack[0]! }))).toEqual([{ kind: "reply", id: 1 }]);
+    expect(replies(run(a, { type: "frame", msg: ack[0]! }))).toEqual([{ kind: "reply", id: 1, replicated: true }]);
     expect(a.inflight.size).toBe(0);
     expect(a.oos.count).toBe(0);
   });
@@ -104,7 +104,7 @@ describe("writes and acknowledgement by protocol", () => {
     const { a } = pair("C");
     run(a, { type: "disk-written", origin: "app", ref: 1 });
     const fx = run(a, { type: "link-down", fresh: 8 });
-    expect(replies(fx)).toEqual([{ kind: "reply", id: 1 }]);
+    expect(replies(fx)).toEqual([{ kind: "reply", id: 1, replicated: false }]);
     expect(a.oos.has(1)).toBe(true);
     expect(a.gen).toEqual({ current: 8, bitmap: 100, history: [] });
     const meta = fx.find((e) => e.kind === "meta");
