@@ -24,8 +24,6 @@ export interface Observer {
   event(node: string, e: VolumeEvent, s: State): void;
   /** The engine closed the link (it stands alone). */
   dropLink(node: string): void;
-  /** After every step. */
-  stepped(node: string, s: State): void;
 }
 
 interface DiskOp {
@@ -59,7 +57,6 @@ export class VolumeNode {
   input(i: Input): void {
     const { effects } = step(this.engine, i);
     for (const e of effects) this.perform(e);
-    this.outside.stepped(this.ctx.name, this.engine);
   }
 
   /** A fresh generation identifier. */

@@ -15,8 +15,8 @@
  *   final content;
  * - split brain always detected, and only then: a handshake's verdict is
  *   split brain exactly when both nodes went on as primary apart (promoted
- *   while cut off, or told of the lost link while primary) since they were
- *   last connected in sync;
+ *   while cut off, or told of the lost link while primary) since they last
+ *   held the same generation (a target's resync done, or a verdict "in sync");
  * - convergence: 4 s after the faults end, both nodes connected, up to date,
  *   no dirty region, the same generation, identical content.
  */
@@ -108,12 +108,11 @@ export function runSeed(seed: number): Outcome {
         if (!e.decision.rule.startsWith("split-brain") && expected) fail(`${node}: both were primary apart, yet the verdict is ${JSON.stringify(e.decision)}`);
         if (e.decision.kind === "resync") outcome.resyncs++;
       } else if (e.type === "connection" && e.reason && e.reason !== "split-brain") fail(`${node}: stands alone: ${e.reason}`);
+      // The two hold the same generation again: what either did apart is no longer apart.
+      if ((e.type === "resync-done" && e.role === "target") || (e.type === "decision" && e.decision.kind === "in-sync")) diverged.a = diverged.b = false;
     },
     dropLink() {
       unlink(1);
-    },
-    stepped() {
-      if (linked && up("a") && up("b") && engine("a").conn === "connected" && engine("b").conn === "connected") diverged.a = diverged.b = false;
     },
   };
 
