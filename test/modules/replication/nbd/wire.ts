@@ -2,9 +2,24 @@
  * The client's side of the NBD wire, for the tests: options and requests
  * to send, and a reader of what the server answers (option replies, simple
  * replies, structured chunks). Written from proto.md, apart from the
- * server's codec, so a test compares two readings of the document.
+ * server's codec, so a test compares two readings of the document; and
+ * what the codec's tests and its fuzzing (test/fuzz/nbd.test.ts) share.
  */
-import { CMD, IHAVEOPT, OPT } from "../../../../modules/replication/nbd/codec.ts";
+import { expect } from "bun:test";
+import {
+  CMD,
+  IHAVEOPT,
+  initialHandshake,
+  OPT,
+  REQUEST_HEADER_BYTES,
+  REQUEST_MAGIC,
+  stepHandshake,
+  type Export,
+  type HandshakeState,
+  type HandshakeStep,
+  type ReadResult,
+} from "../../../../modules/replication/nbd/codec.ts";
+import { NBD_ERR } from "../../../../modules/replication/nbd/store.ts";
 
 const utf8 = new TextEncoder();
 
@@ -126,4 +141,81 @@ export function replies(b: Uint8Array, readLength: (cookie: bigint) => number | 
     }
   }
   return { replies: out, rest: b.subarray(at) };
+}
+
+export type Catalog = { find(name: string): Export | undefined; list(): readonly Export[] };
+export type Run = { sent: Uint8Array; end?: HandshakeStep["end"]; state: HandshakeState; held: number };
+
+/** Feeds `chunks` to the handshake one after another, as a socket would, stepping while steps use bytes; `held` is the most bytes kept. */
+export function handshake(chunks: readonly Uint8Array[], catalog: Catalog): Run {
+  let state = initialHandshake();
+  let buf: Uint8Array = new Uint8Array(0);
+  const sent: Uint8Array[] = [];
+  let held = 0;
+  for (const c of chunks) {
+    buf = concat([buf, c]);
+    for (;;) {
+      const s = stepHandshake(state, buf, catalog);
+      expect(s.consumed).toBeGreaterThanOrEqual(0);
+      expect(s.consumed).toBeLessThanOrEqual(buf.length);
+      buf = buf.subarray(s.consumed);
+      state = s.state;
+      sent.push(...s.send);
+      if (s.end) return { sent: concat(sent), end: s.end, state, held };
+      if (s.consumed === 0) break;
+    }
+    held = Math.max(held, buf.length);
+  }
+  return { sent: concat(sent), state, held };
+}
+
+/**
+ * What `readRequest(input)` may answer, read from the input as a client
+ * wrote it: a request carried out only when it is a known command within
+ * the export, aligned, within the payload bound, a change only where
+ * writable; a refusal with one of NBD's errors that drops the request to
+ * the byte (its header, and a WRITE's payload now or as it comes); a wait
+ * only for a WRITE's payload; a hang-up only for a bad magic.
+ */
+export function expectSound(r: ReadResult, e: Export, input: Uint8Array): void {
+  if (input.length < REQUEST_HEADER_BYTES) {
+    expect(r.kind).toBe("need");
+    return;
+  }
+  const v = dv(input);
+  if (v.getUint32(0) !== REQUEST_MAGIC) {
+    expect(r.kind).toBe("disconnect");
+    return;
+  }
+  const type = v.getUint16(6);
+  const length = v.getUint32(24);
+  if (r.kind === "request") {
+    const q = r.request;
+    expect([CMD.READ, CMD.WRITE, CMD.DISC, CMD.FLUSH, CMD.TRIM, CMD.WRITE_ZEROES] as number[]).toContain(q.type);
+    if (q.type === CMD.READ || q.type === CMD.WRITE || q.type === CMD.TRIM || q.type === CMD.WRITE_ZEROES) {
+      expect(v.getBigUint64(16) + BigInt(q.length)).toBeLessThanOrEqual(BigInt(e.size));
+      expect(q.offset % e.minBlock).toBe(0);
+      expect(q.length % e.minBlock).toBe(0);
+      if (q.type !== CMD.READ) expect(e.readOnly).toBe(false);
+    }
+    if (q.type === CMD.READ || q.type === CMD.WRITE) expect(q.length).toBeLessThanOrEqual(e.maxPayload);
+    if (q.type === CMD.WRITE) {
+      expect(r.payload?.length).toBe(q.length);
+      expect(r.consumed).toBe(REQUEST_HEADER_BYTES + q.length);
+    } else {
+      expect(r.payload).toBeUndefined();
+      expect(r.consumed).toBe(REQUEST_HEADER_BYTES);
+    }
+  } else if (r.kind === "refuse") {
+    expect([NBD_ERR.EINVAL, NBD_ERR.EPERM, NBD_ERR.ENOSPC, NBD_ERR.EOVERFLOW] as number[]).toContain(r.errno);
+    expect(r.consumed + r.skip).toBe(REQUEST_HEADER_BYTES + (type === CMD.WRITE ? length : 0));
+    expect(r.consumed).toBeLessThanOrEqual(input.length);
+  } else if (r.kind === "need") {
+    expect(type).toBe(CMD.WRITE);
+    expect(r.bytes).toBe(REQUEST_HEADER_BYTES + length);
+    expect(length).toBeLessThanOrEqual(e.maxPayload);
+    expect(input.length).toBeLessThan(r.bytes);
+  } else {
+    throw new Error(`a well-framed request hung up: ${r.reason}`);
+  }
 }
