@@ -22,6 +22,12 @@ export const DEBIAN_TOOLS = {
   haproxy: "haproxy", // the referee of `tandem import haproxy` (haproxy -c)
   openssl: "openssl", // certificates the TLS tests make
   wrk: "wrk", // the proxy's TLS test drives it as the bench does; the proxy bench's load
+  nbdcopy: "libnbd-bin", // NBD clients of the replication tests: nbdcopy, nbdinfo, nbdsh
+  nbdfuse: "nbdfuse", // an NBD export as a file (then losetup, mkfs.ext4, mount) where the kernel has no NBD client
+  "qemu-img": "qemu-utils", // qemu's NBD client: convert to and compare with an export
+  fusermount3: "fuse3", // unmounts nbdfuse
+  nbdkit: "nbdkit", // the replication bench's anchor (its file plugin)
+  fio: "fio", // the replication bench's load (its nbd ioengine)
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */
