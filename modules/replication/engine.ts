@@ -97,7 +97,9 @@ export type PeerMessage =
   | { t: "rs-ack"; region: number }
   | { t: "rs-done"; gen: Generations }
   | { t: "flush"; ref: number }
-  | { t: "flush-ack"; ref: number };
+  | { t: "flush-ack"; ref: number }
+  /** The link's keepalive: the shell sends it and counts the peer silent without it; the engine ignores it. */
+  | { t: "ping" };
 
 export type Origin = "app" | "peer" | "resync";
 
@@ -316,7 +318,6 @@ function sendHandshake(s: State, fx: Effect[]): void {
 }
 
 function linkDown(s: State, fresh: Generation, fx: Effect[]): void {
-  const wasReplicating = replicating(s);
   s.peerPrimary = false;
   s.sentView = undefined;
   s.resync = { reading: new Set(), touched: new Set(), sent: new Set() };
@@ -332,7 +333,8 @@ function linkDown(s: State, fresh: Generation, fx: Effect[]): void {
     f.peer = true;
     settleFlush(s, ref, f, fx);
   }
-  if (s.role === "primary" && wasReplicating && !s.apart) {
+  // Not apart: connected since its last generation began (the link may have been dropped by a verdict or the operator just before).
+  if (s.role === "primary" && !s.apart) {
     s.gen = newGeneration(s.gen, fresh);
     s.apart = true;
   }
@@ -434,6 +436,7 @@ function settleFlush(s: State, ref: number, f: PendingFlush, fx: Effect[]): void
 
 function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
   if (msg.t === "handshake") return onHandshake(s, msg, fx);
+  if (msg.t === "ping") return;
   if (!replicating(s)) return; // a frame of a connection not yet decided, or one the peer sent before it heard our verdict
   switch (msg.t) {
     case "role":

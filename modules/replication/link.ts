@@ -56,7 +56,7 @@ export interface Geometry {
   regionBytes: number;
 }
 
-const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", "rs-ack", "rs-done", "flush", "flush-ack"] as const;
+const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", "rs-ack", "rs-done", "flush", "flush-ack", "ping"] as const;
 
 class Writer {
   private buf: Uint8Array;
@@ -217,6 +217,8 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
     case "flush-ack":
       w.u53(m.ref);
       break;
+    case "ping":
+      break;
   }
   return w.done();
 }
@@ -283,6 +285,9 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
     case "flush":
     case "flush-ack":
       msg = { t, ref: r.u53() };
+      break;
+    case "ping":
+      msg = { t };
       break;
   }
   r.end();

@@ -51,6 +51,7 @@ const message: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ t: fc.constant("rs-ack" as const), region: fc.integer({ min: 0, max: REGIONS - 1 }) }),
   fc.record({ t: fc.constant("rs-done" as const), gen }),
   fc.record({ t: fc.constantFrom("flush" as const, "flush-ack" as const), ref: u53 }),
+  fc.constant({ t: "ping" as const }),
 );
 
 /** What any decoded message may ask of the disk: nothing past the volume's end. */
@@ -79,7 +80,7 @@ describe("peer link messages", () => {
   });
   test("property: any bytes as a body decode to a message within the volume or an error, never a throw", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(9), (bytes, code) => {
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(11), (bytes, code) => {
         const body = new Uint8Array(bytes.length + 1);
         body[0] = code;
         body.set(bytes, 1);
