@@ -1,0 +1,13 @@
+/** Replication's contract with the runtime: on a member that holds a replica of some [[volumes]]. */
+import type { ModuleDef } from "../../core/module.ts";
+import { VolumesSchema, volumeRules } from "./config.ts";
+import { ReplicationModule } from "./service.ts";
+
+export const replicationModule: ModuleDef = {
+  name: "replication",
+  after: [],
+  selected: (config, node) => node.roles.includes("member") && (config.raw.volumes ?? []).some((v) => v.on.some((o) => o.node === node.name)),
+  section: (config) => config.raw.volumes,
+  create: (ctx) => new ReplicationModule(ctx),
+  config: { sections: [{ key: "volumes", schema: VolumesSchema }], rules: volumeRules },
+};
