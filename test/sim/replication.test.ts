@@ -285,5 +285,5 @@ describe("replication sim", () => {
       if (o.protocol === "C") totals.C++;
     });
     if (!process.env.SIM_SEED) for (const [k, v] of Object.entries(totals)) expect([k, v > 0]).toEqual([k, true]);
-  }, 120_000);
+  }, Math.max(120_000, Number(process.env.SIM_SEEDS ?? 0) * 150));
 });
