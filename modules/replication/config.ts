@@ -27,6 +27,10 @@ export const MAX_REGION = 2 ** 24;
 /** Where the metadata of `metadata = "external"` lives: beside the backing file, this suffix added. */
 export const EXTERNAL_META_SUFFIX = ".tandem-meta";
 export const DEFAULT_SOCKET_DIR = "/run/tandem";
+/** The activity log's extent (as DRBD's): a write into an extent not among the hot ones costs a metadata write first. */
+export const AL_EXTENT_BYTES = 4 * 2 ** 20;
+/** Extents kept hot: what a primary's crash makes the pair resync at most (4 GiB), beside what differed already. */
+export const HOT_EXTENTS = 1024;
 
 export function parseBytes(text: string): number | undefined {
   const m = /^([1-9][0-9]*)([KMGT]?)$/.exec(text);

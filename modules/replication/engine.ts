@@ -19,10 +19,15 @@
  *   when the link drops are acknowledged on the local write alone and stay in
  *   the bitmap.
  * - The dirty bitmap: a region is out of sync from a write made apart (kept
- *   until a resync sends it) or while a write to it is on its way to the peer;
- *   the persisted bitmap is the union of both, written before the first write
- *   into a clean region (clears ride along with the next metadata write, so
- *   a crash only resends more).
+ *   until a resync sends it) or while a write to it is on its way to the
+ *   peer. What is persisted covers more: the out-of-sync regions and every
+ *   region of the "hot" extents, the activity log as DRBD keeps it: the
+ *   last `hotExtents` extents of `extentRegions` regions written to. A
+ *   write into an extent that is not hot persists the bitmap first (the
+ *   only metadata write on the write path); the coldest extent without a
+ *   write under way leaves the set, its bits cleared at the next metadata
+ *   write. A crash so resends the hot extents and nothing outside them was
+ *   written unacknowledged.
  * - Generations and the handshake: on every connection both sides send
  *   their generations, roles and bitmap; each runs the same decision table
  *   (generations.ts) on the two views and reaches the mirror verdict:
@@ -66,6 +71,10 @@ export interface VolumeParams {
   regionBytes: number;
   protocol: Protocol;
   splitBrain: SplitBrainPolicy;
+  /** Regions in one extent of the activity log. */
+  extentRegions: number;
+  /** Extents the activity log keeps hot. */
+  hotExtents: number;
 }
 
 /** What the shell keeps on disk for the volume (metadata.ts writes it). */
@@ -167,6 +176,8 @@ export interface State {
   oos: Bitmap;
   /** Writes on their way to the peer, per region. */
   inflight: Map<number, number>;
+  /** The activity log: extents written to lately, coldest first; their regions are persisted as dirty. */
+  hot: Map<number, true>;
   /** The persisted metadata's primary flag as found at start. */
   crashedPrimary: boolean;
   promotedAt: number;
@@ -205,6 +216,7 @@ export function initialState(p: VolumeParams, meta: Meta): State {
     gen: { ...meta.gen, history: [...meta.gen.history] },
     oos: new Bitmap(regions, meta.bitmap),
     inflight: new Map(),
+    hot: new Map(),
     crashedPrimary: meta.primary,
     promotedAt: meta.promotedAt,
     discardMyData: false,
@@ -229,7 +241,7 @@ export const serves = (s: State): boolean => s.role === "primary" && s.disk === 
 
 export function persistedBitmap(s: State): Bitmap {
   const b = s.oos.copy();
-  for (const r of s.inflight.keys()) b.set(r);
+  for (const e of s.hot.keys()) for (let r = e * s.p.extentRegions; r < Math.min(s.regions, (e + 1) * s.p.extentRegions); r++) b.set(r);
   return b;
 }
 
@@ -356,12 +368,17 @@ function onWrite(s: State, input: { id: number; offset: number; data: Uint8Array
   const toPeer = replicating(s);
   let newBits = false;
   forRegions(s, offset, data.length, (r) => {
-    const wasSet = s.oos.has(r) || s.inflight.has(r);
+    const extent = Math.floor(r / s.p.extentRegions);
+    if (s.hot.delete(extent)) s.hot.set(extent, true);
+    else if (toPeer) {
+      s.hot.set(extent, true);
+      newBits = true;
+    }
     if (toPeer) s.inflight.set(r, (s.inflight.get(r) ?? 0) + 1);
-    else s.oos.set(r);
-    if (!wasSet) newBits = true;
+    else if (s.oos.set(r) && !s.hot.has(extent)) newBits = true;
     if (s.resync.reading.has(r)) s.resync.touched.add(r);
   });
+  coolDown(s);
   if (newBits) persist(s, fx);
   const w: PendingWrite = { offset, length: data.length, local: false, peer: toPeer ? "sent" : "none", replied: false };
   s.writes.set(id, w);
@@ -370,6 +387,17 @@ function onWrite(s: State, input: { id: number; offset: number; data: Uint8Array
     const seq = s.nextSeq++;
     s.seqToId.set(seq, id);
     fx.push({ kind: "send", msg: { t: "data", seq, offset, data } });
+  }
+}
+
+/** The coldest extents leave the activity log past its size, but none with a write under way. */
+function coolDown(s: State): void {
+  if (s.hot.size <= s.p.hotExtents) return;
+  const busy = new Set<number>();
+  for (const r of s.inflight.keys()) busy.add(Math.floor(r / s.p.extentRegions));
+  for (const e of s.hot.keys()) {
+    if (s.hot.size <= s.p.hotExtents) return;
+    if (!busy.has(e)) s.hot.delete(e);
   }
 }
 
@@ -590,6 +618,7 @@ function demote(s: State, fx: Effect[]): void {
   if (s.role === "secondary") return;
   if (s.writes.size > 0 || s.flushes.size > 0) return refuse("demote", "writes are under way", fx);
   s.role = "secondary";
+  s.hot.clear();
   fx.push({ kind: "event", event: { type: "role", role: "secondary" } });
   persist(s, fx);
   if (replicating(s)) fx.push({ kind: "send", msg: { t: "role", primary: false } });

@@ -11,7 +11,7 @@ import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Cancel } from "../../core/time.ts";
 import { retireWorker, workerEntry } from "../../core/threads.ts";
-import { parseBytes, socketOf, type VolumeRaw } from "./config.ts";
+import { AL_EXTENT_BYTES, HOT_EXTENTS, parseBytes, socketOf, type VolumeRaw } from "./config.ts";
 import type { FromReplicationWorker, ToReplicationWorker, VolumeCommand, VolumeSpec } from "./messages.ts";
 import type { VolumeStatus } from "./volume.ts";
 import { replicationRoutes } from "./routes.ts";
@@ -27,9 +27,20 @@ export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
     const mine = v.on.find((o) => o.node === self);
     const peer = v.on.find((o) => o.node !== self);
     if (!mine || !peer) return [];
+    const regionBytes = parseBytes(v.region)!;
     return [
       {
-        params: { volume: v.name, self, peer: peer.node, size: parseBytes(v.size)!, regionBytes: parseBytes(v.region)!, protocol: v.protocol, splitBrain: v.split_brain },
+        params: {
+          volume: v.name,
+          self,
+          peer: peer.node,
+          size: parseBytes(v.size)!,
+          regionBytes,
+          protocol: v.protocol,
+          splitBrain: v.split_brain,
+          extentRegions: Math.max(1, AL_EXTENT_BYTES / regionBytes),
+          hotExtents: HOT_EXTENTS,
+        },
         device: mine.device,
         metadata: v.metadata,
         self: { address: address(self), port: v.port },

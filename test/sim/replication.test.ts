@@ -57,6 +57,8 @@ export function runSeed(seed: number): Outcome {
   const protocol: Protocol = r.chance(0.6) ? "C" : PROTOCOLS[r.int(PROTOCOLS.length)]!;
   const policy = SPLIT_BRAIN_POLICIES[r.int(SPLIT_BRAIN_POLICIES.length)]!;
   const allowSplit = r.chance(0.5);
+  const extentRegions = 1 + r.int(4);
+  const hotExtents = 1 + r.int(4);
   world.network.link().configure({ delayMs: r.between(0.2, 3) });
   const diskMs: [number, number] = [0.05, r.between(0.2, 3)];
   const outcome: Outcome = { protocol, splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0 };
@@ -118,7 +120,7 @@ export function runSeed(seed: number): Outcome {
 
   const nodes = {} as Record<Name, SimNode<VolumeNode>>;
   for (const n of NAMES)
-    nodes[n] = world.addNode(n, (ctx) => new VolumeNode(ctx, machines[n], { volume: "data", self: n, peer: other(n), size: SIZE, regionBytes: REGION, protocol, splitBrain: policy }, observer, diskMs, BLOCK));
+    nodes[n] = world.addNode(n, (ctx) => new VolumeNode(ctx, machines[n], { volume: "data", self: n, peer: other(n), size: SIZE, regionBytes: REGION, protocol, splitBrain: policy, extentRegions, hotExtents }, observer, diskMs, BLOCK));
   const up = (n: Name) => world.isUp(n);
   const engine = (n: Name) => nodes[n].handler.engine;
 

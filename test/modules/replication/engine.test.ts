@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { freshMeta, initialState, step, type Effect, type Input, type Meta, type PeerMessage, type Protocol, type State } from "../../../modules/replication/engine.ts";
+import { freshMeta, initialState, metaOf, step, type Effect, type Input, type Meta, type PeerMessage, type Protocol, type State } from "../../../modules/replication/engine.ts";
 import { Bitmap } from "../../../modules/replication/bitmap.ts";
 
 const SIZE = 64 * 1024;
@@ -7,7 +7,7 @@ const REGION = 4096;
 
 function volume(self: string, protocol: Protocol = "C", meta?: Meta): State {
   const m = meta ?? { ...freshMeta(SIZE, REGION), gen: { current: 100, bitmap: 0, history: [] }, consistent: true };
-  return initialState({ volume: "data", self, peer: self === "a" ? "b" : "a", size: SIZE, regionBytes: REGION, protocol, splitBrain: "disconnect" }, m);
+  return initialState({ volume: "data", self, peer: self === "a" ? "b" : "a", size: SIZE, regionBytes: REGION, protocol, splitBrain: "disconnect", extentRegions: 2, hotExtents: 2 }, m);
 }
 
 function run(s: State, input: Input): Effect[] {
@@ -190,5 +190,46 @@ describe("split brain", () => {
     const a = volume("a");
     run(a, { type: "promote", fresh: 7, at: 1 });
     expect(events(run(a, { type: "discard-my-data" }))[0]).toMatchObject({ type: "refused", what: "discard-my-data" });
+  });
+});
+
+describe("the activity log", () => {
+  test("only a write into an extent that is not hot writes the metadata first; the coldest idle extent leaves past the log's size", () => {
+    const a = volume("a");
+    const b = volume("b");
+    connect(a, b);
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    const write = (id: number, region: number) => run(a, { type: "write", id, offset: region * REGION, data: new Uint8Array(8) });
+    const settle = (id: number, seq: number) => {
+      run(a, { type: "disk-written", origin: "app", ref: id });
+      run(a, { type: "frame", msg: { t: "write-ack", seq } });
+    };
+    expect(write(1, 0).map((e) => e.kind)).toEqual(["meta", "disk-write", "send"]);
+    settle(1, 1);
+    expect(write(2, 1).map((e) => e.kind)).toEqual(["disk-write", "send"]);
+    settle(2, 2);
+    expect(write(3, 2)[0]?.kind).toBe("meta");
+    settle(3, 3);
+    const third = write(4, 4);
+    expect(third[0]?.kind).toBe("meta");
+    expect([...a.hot.keys()]).toEqual([1, 2]);
+    const first = third[0]!;
+    const meta = first.kind === "meta" ? new Bitmap(16, first.meta.bitmap) : undefined;
+    expect([0, 1, 2, 3, 4, 5].map((r) => meta!.has(r))).toEqual([false, false, true, true, true, true]);
+  });
+  test("a clean demote empties the log; a crash leaves its extents to resync", () => {
+    const a = volume("a");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    const b = volume("b");
+    connect(a, b);
+    expect(a.conn).toBe("connected");
+    run(a, { type: "write", id: 1, offset: 0, data: new Uint8Array(8) });
+    run(a, { type: "disk-written", origin: "app", ref: 1 });
+    run(a, { type: "frame", msg: { t: "write-ack", seq: 1 } });
+    const crashed = initialState(a.p, { ...metaOf(a) });
+    expect([crashed.oos.count, crashed.crashedPrimary]).toEqual([2, true]);
+    const fx = run(a, { type: "demote" });
+    const meta = fx.find((e) => e.kind === "meta");
+    expect(meta?.kind === "meta" && new Bitmap(16, meta.meta.bitmap).count).toBe(0);
   });
 });

@@ -12,7 +12,7 @@ describe("the replication API and CLI", () => {
     expect(call({ volume: "data", command: "discard-my-data" }).status).toBe(202);
     expect(commands).toEqual(["data discard-my-data"]);
     const unknown = call({ volume: "logs", command: "promote" });
-    expect([unknown.status, (await unknown.json()).known]).toEqual([404, ["data"]]);
+    expect([unknown.status, ((await unknown.json()) as { known: string[] }).known]).toEqual([404, ["data"]]);
     expect(call({ volume: "data", command: "explode" }).status).toBe(404);
     expect(post.mutating).toBe(true);
   });
