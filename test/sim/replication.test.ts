@@ -28,7 +28,9 @@ import { freshMeta, PROTOCOLS, type Protocol, type VolumeEvent } from "../../mod
 import { SPLIT_BRAIN_POLICIES } from "../../modules/replication/generations.ts";
 
 const BLOCK = 8;
-const BLOCKS = 64;
+const BLOCKS = 512;
+/** Most writes land in a window of this many blocks, which moves now and then: most regions stay clean, so a bitmap that misses one shows. */
+const HOT_WINDOW = 24;
 const SIZE = BLOCK * BLOCKS;
 const REGION = 32;
 const FAULTS_END_MS = 3000;
@@ -74,6 +76,7 @@ export function runSeed(seed: number): Outcome {
     b: { enabled: true, outstanding: new Map() },
   };
   let nextStamp = 1;
+  let hotStart = 0;
   let session = 0;
   let linked = false;
   let linking = false;
@@ -185,7 +188,8 @@ export function runSeed(seed: number): Outcome {
     const c = clients[n];
     if (!up(n) || !c.enabled || engine(n).role !== "primary" || c.outstanding.size >= 3) return;
     const count = 1 + r.int(3);
-    const start = r.int(BLOCKS - count + 1);
+    if (r.chance(0.01)) hotStart = r.int(BLOCKS - HOT_WINDOW);
+    const start = r.chance(0.8) ? hotStart + r.int(HOT_WINDOW - count + 1) : r.int(BLOCKS - count + 1);
     for (const w of c.outstanding.values()) if (start < w.start + w.count && w.start < start + count) return;
     const stamp = nextStamp++;
     const data = new Uint8Array(count * BLOCK);
