@@ -22,6 +22,7 @@ function bytes(n: number): string {
 export function formatVolume(v: VolumeStatus): string {
   const conn = v.connection === "standalone" && v.reason ? `standalone (${v.reason})` : v.connection;
   let line = `${v.name}: ${v.role}, ${conn}, disk ${v.disk}${v.peerPrimary ? ", peer primary" : ""}, ${bytes(v.outOfSyncBytes)} out of sync`;
+  if (v.verify) line += `, verify ${v.verify.checkedRegions}/${v.verify.regions} regions, ${v.verify.differing} differing`;
   if (v.resync) line += `, resync ${bytes(v.resync.bytesLeft)} left at ${bytes(v.resync.bytesPerSecond)}/s${v.resync.etaSeconds === null ? "" : `, about ${v.resync.etaSeconds} s`}`;
   return line;
 }
@@ -30,14 +31,14 @@ export function formatVolumes(body: { volumes: VolumeStatus[]; stale: boolean })
   return [...body.volumes.map(formatVolume), ...(body.stale ? ["(the replication thread has not answered lately: this status is old)"] : [])].join("\n");
 }
 
-const VERBS = ["promote", "demote", "connect", "disconnect", "discard-my-data"] as const;
+const VERBS = ["promote", "demote", "connect", "disconnect", "discard-my-data", "verify"] as const;
 
 export const volume: Command = {
   name: "volume",
-  summary: "replicated volumes: status; promote, demote, connect, disconnect, discard-my-data",
+  summary: "replicated volumes: status; promote, demote, connect, disconnect, discard-my-data, verify",
   help: `Usage: tandem volume -c FILE [status] [--json]
        tandem volume -c FILE -n NODE promote VOLUME [--force]
-       tandem volume -c FILE -n NODE demote|connect|disconnect VOLUME
+       tandem volume -c FILE -n NODE demote|connect|disconnect|verify VOLUME
        tandem volume -c FILE -n NODE discard-my-data VOLUME [--yes]
 
 status (the default) prints each volume on the node: its role, the peer
@@ -47,7 +48,9 @@ NBD); an out-of-date replica, or one whose peer is primary, refuses (see
 the node's events); --force makes a new volume's first generation.
 discard-my-data resolves a split brain on the losing side: it prints how
 far this side diverged and, with --yes, drops its changes and resyncs from
-the peer.
+the peer. verify compares each region's digest with the peer's while
+connected; regions that differ are counted (event volume.verify-done) and
+marked out of sync, resent from the primary after a disconnect and connect.
 
 Options:
       --json          print the API's JSON (status)

@@ -39,6 +39,10 @@
  *   read only after it completes, and read again if a write began during
  *   the read, so the peer never receives stale data after a newer write.
  *   Flushes reach both disks before they are acknowledged.
+ * - Online verify (connected): the verifying side digests each region, the
+ *   peer digests its own and answers whether they match; a region that
+ *   differs is marked out of sync (resent at the next connection: the
+ *   operator disconnects and connects, as with DRBD) and counted.
  */
 import { Bitmap } from "./bitmap.ts";
 import {
@@ -108,7 +112,9 @@ export type PeerMessage =
   | { t: "flush"; ref: number }
   | { t: "flush-ack"; ref: number }
   /** The link's keepalive: the shell sends it and counts the peer silent without it; the engine ignores it. */
-  | { t: "ping" };
+  | { t: "ping" }
+  | { t: "ov-request"; region: number; digest: Uint8Array }
+  | { t: "ov-reply"; region: number; same: boolean };
 
 export type Origin = "app" | "peer" | "resync";
 
@@ -124,6 +130,9 @@ export type Input =
   | { type: "disk-written"; origin: Origin; ref: number }
   | { type: "disk-flushed"; origin: "app" | "peer"; ref: number }
   | { type: "resync-read"; region: number; data: Uint8Array }
+  /** A region's digest for online verify: of ours to send (`verify`), or of ours to compare with the peer's (`peer`). */
+  | { type: "digest"; origin: "verify" | "peer"; region: number; digest: Uint8Array }
+  | { type: "verify" }
   | { type: "promote"; fresh: Generation; at: number; force?: boolean }
   | { type: "demote" }
   | { type: "connect" }
@@ -136,13 +145,17 @@ export type VolumeEvent =
   | { type: "decision"; decision: Decision; dirty: number }
   | { type: "split-brain"; resolution: "source" | "target" | "disconnect"; selfDirty: number; peerDirty: number }
   | { type: "resync-done"; role: "source" | "target" }
-  | { type: "refused"; what: "promote" | "demote" | "discard-my-data"; reason: string };
+  | { type: "verify-done"; checked: number; differing: number; aborted: boolean }
+  | { type: "refused"; what: Refusable; reason: string };
+
+type Refusable = "promote" | "demote" | "discard-my-data" | "verify";
 
 export type Effect =
   | { kind: "meta"; meta: Meta }
   | { kind: "disk-write"; origin: Origin; ref: number; offset: number; data: Uint8Array }
   | { kind: "disk-flush"; origin: "app" | "peer"; ref: number }
   | { kind: "disk-read"; region: number; offset: number; length: number }
+  | { kind: "disk-digest"; origin: "verify" | "peer"; region: number; offset: number; length: number }
   | { kind: "send"; msg: PeerMessage }
   /** Close the link; the shell reconnects while `wantsLink(state)`. */
   | { kind: "drop-link" }
@@ -193,6 +206,10 @@ export interface State {
   nextSeq: number;
   flushes: Map<number, PendingFlush>;
   resync: { reading: Set<number>; touched: Set<number>; sent: Set<number> };
+  /** Online verify under way from this side. */
+  verify: { next: number; pending: Set<number>; checked: number; differing: number } | null;
+  /** The peer's digests waiting for ours. */
+  peerDigests: Map<number, Uint8Array>;
 }
 
 export function regionsOf(size: number, regionBytes: number): number {
@@ -227,6 +244,8 @@ export function initialState(p: VolumeParams, meta: Meta): State {
     nextSeq: 1,
     flushes: new Map(),
     resync: { reading: new Set(), touched: new Set(), sent: new Set() },
+    verify: null,
+    peerDigests: new Map(),
   };
 }
 
@@ -280,6 +299,13 @@ export function step(s: State, input: Input): { state: State; effects: Effect[] 
     case "resync-read":
       onResyncRead(s, input.region, input.data, fx);
       break;
+    case "verify":
+      if (s.conn !== "connected") refuse("verify", "verify runs between connected, up-to-date sides", fx);
+      else s.verify ??= { next: 0, pending: new Set(), checked: 0, differing: 0 };
+      break;
+    case "digest":
+      onDigest(s, input.origin, input.region, input.digest, fx);
+      break;
     case "promote":
       promote(s, input, fx);
       break;
@@ -301,6 +327,7 @@ export function step(s: State, input: Input): { state: State; effects: Effect[] 
       break;
   }
   if (s.conn === "sync-source") pumpResync(s, fx);
+  if (s.verify) pumpVerify(s, fx);
   return { state: s, effects: fx };
 }
 
@@ -311,7 +338,7 @@ function setConn(s: State, conn: ConnState, fx: Effect[], reason?: StandaloneRea
   fx.push({ kind: "event", event: { type: "connection", conn, ...(reason ? { reason } : {}) } });
 }
 
-function refuse(what: "promote" | "demote" | "discard-my-data", reason: string, fx: Effect[]): void {
+function refuse(what: Refusable, reason: string, fx: Effect[]): void {
   fx.push({ kind: "event", event: { type: "refused", what, reason } });
 }
 
@@ -333,6 +360,8 @@ function linkDown(s: State, fresh: Generation, fx: Effect[]): void {
   s.peerPrimary = false;
   s.sentView = undefined;
   s.resync = { reading: new Set(), touched: new Set(), sent: new Set() };
+  endVerify(s, true, fx);
+  s.peerDigests.clear();
   // What the peer did not confirm is out of sync; the client's wait for the peer ends.
   s.inflight.clear();
   for (const [id, w] of s.writes) {
@@ -517,7 +546,53 @@ function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
       settleFlush(s, msg.ref, f, fx);
       return;
     }
+    case "ov-request":
+      s.peerDigests.set(msg.region, msg.digest);
+      fx.push({ kind: "disk-digest", origin: "peer", region: msg.region, offset: msg.region * s.p.regionBytes, length: regionLength(s, msg.region) });
+      return;
+    case "ov-reply": {
+      const v = s.verify;
+      if (!v?.pending.delete(msg.region)) return;
+      v.checked++;
+      if (!msg.same) {
+        v.differing++;
+        if (s.oos.set(msg.region)) persist(s, fx);
+      }
+      if (v.next >= s.regions && v.pending.size === 0) endVerify(s, false, fx);
+      return;
+    }
   }
+}
+
+const regionLength = (s: State, region: number) => Math.min(s.p.regionBytes, s.p.size - region * s.p.regionBytes);
+
+function pumpVerify(s: State, fx: Effect[]): void {
+  const v = s.verify!;
+  while (v.pending.size < RESYNC_WINDOW && v.next < s.regions) {
+    const r = v.next++;
+    v.pending.add(r);
+    fx.push({ kind: "disk-digest", origin: "verify", region: r, offset: r * s.p.regionBytes, length: regionLength(s, r) });
+  }
+}
+
+function onDigest(s: State, origin: "verify" | "peer", region: number, digest: Uint8Array, fx: Effect[]): void {
+  if (!replicating(s)) return;
+  if (origin === "verify") {
+    if (s.verify?.pending.has(region)) fx.push({ kind: "send", msg: { t: "ov-request", region, digest } });
+    return;
+  }
+  const theirs = s.peerDigests.get(region);
+  if (!theirs) return;
+  s.peerDigests.delete(region);
+  const same = theirs.length === digest.length && theirs.every((b, i) => b === digest[i]);
+  fx.push({ kind: "send", msg: { t: "ov-reply", region, same } });
+}
+
+function endVerify(s: State, aborted: boolean, fx: Effect[]): void {
+  const v = s.verify;
+  if (!v) return;
+  s.verify = null;
+  fx.push({ kind: "event", event: { type: "verify-done", checked: v.checked, differing: v.differing, aborted } });
 }
 
 function onHandshake(s: State, msg: Extract<PeerMessage, { t: "handshake" }>, fx: Effect[]): void {

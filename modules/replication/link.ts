@@ -56,7 +56,9 @@ export interface Geometry {
   regionBytes: number;
 }
 
-const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", "rs-ack", "rs-done", "flush", "flush-ack", "ping"] as const;
+const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", "rs-ack", "rs-done", "flush", "flush-ack", "ping", "ov-request", "ov-reply"] as const;
+/** The longest digest a verify request carries (SHA-512's). */
+const MAX_DIGEST = 64;
 
 class Writer {
   private buf: Uint8Array;
@@ -219,6 +221,13 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
       break;
     case "ping":
       break;
+    case "ov-request":
+      if (m.digest.length > MAX_DIGEST) throw new RangeError(`a digest of ${m.digest.length} bytes is over ${MAX_DIGEST}`);
+      w.u32(m.region).u8(m.digest.length).bytes(m.digest);
+      break;
+    case "ov-reply":
+      w.u32(m.region).u8(+m.same);
+      break;
   }
   return w.done();
 }
@@ -289,6 +298,18 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
     case "ping":
       msg = { t };
       break;
+    case "ov-request":
+    case "ov-reply": {
+      const region = r.u32();
+      if (region >= regions) throw new Malformed("range");
+      if (t === "ov-reply") msg = { t, region, same: bool(r) };
+      else {
+        const n = r.u8();
+        if (n > MAX_DIGEST) throw new Malformed("range");
+        msg = { t, region, digest: r.bytes(n) };
+      }
+      break;
+    }
   }
   r.end();
   return msg;

@@ -8,7 +8,7 @@ import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
 import type { VolumeEvent, VolumeParams } from "./engine.ts";
 import type { VolumeStatus } from "./volume.ts";
 
-export const COMMANDS = ["promote", "promote-force", "demote", "connect", "disconnect", "discard-my-data"] as const;
+export const COMMANDS = ["promote", "promote-force", "demote", "connect", "disconnect", "discard-my-data", "verify"] as const;
 export type VolumeCommand = (typeof COMMANDS)[number];
 
 export interface VolumeSpec {

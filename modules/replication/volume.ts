@@ -17,6 +17,7 @@
  * - Resync reads are paced by the rate (a token bucket of one second).
  */
 import type { Socket, TCPSocketListener } from "bun";
+import { createHash } from "node:crypto";
 import { FileStore, NBD_ERR, StoreError, type BlockStore } from "./nbd/store.ts";
 import { MetaStore } from "./metadata.ts";
 import { EXTERNAL_META_SUFFIX } from "./config.ts";
@@ -38,6 +39,7 @@ import {
 } from "./engine.ts";
 import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
 import type { Cancel, Clock } from "../../core/time.ts";
+import type { VolumeCommand } from "./messages.ts";
 
 export const RECONNECT_MS = 1000;
 export const PING_MS = 1000;
@@ -70,6 +72,7 @@ export interface VolumeStatus {
   writesInFlight: number;
   linkErrors: number;
   resync?: { bytesLeft: number; bytesPerSecond: number; etaSeconds: number | null };
+  verify?: { checkedRegions: number; regions: number; differing: number };
 }
 
 type Conn = { session: PeerSession; socket: Socket<Conn>; up: boolean; lastHeard: number; queue: Uint8Array[]; queued: number };
@@ -137,6 +140,7 @@ export class Volume implements BlockStore {
       writesInFlight: s.writes.size,
       linkErrors: this.linkErrors,
     };
+    if (s.verify) out.verify = { checkedRegions: s.verify.checked, regions: s.regions, differing: s.verify.differing };
     if ((s.conn === "sync-source" || s.conn === "sync-target") && this.resyncStart) {
       const secs = (this.o.clock.now() - this.resyncStart.at) / 1000;
       const rate = secs > 0 ? Math.max(0, this.resyncStart.bytes - out.outOfSyncBytes) / secs : 0;
@@ -146,7 +150,7 @@ export class Volume implements BlockStore {
   }
 
   /** The operator's commands; what the engine refused comes back as a "refused" event. */
-  command(c: "promote" | "promote-force" | "demote" | "connect" | "disconnect" | "discard-my-data"): void {
+  command(c: VolumeCommand): void {
     if (c === "promote" || c === "promote-force") this.input({ type: "promote", fresh: fresh(), at: this.o.clock.wall(), force: c === "promote-force" });
     else this.input({ type: c });
   }
@@ -223,6 +227,13 @@ export class Volume implements BlockStore {
             () => this.input({ type: "resync-read", region: e.region, data }),
           );
         });
+      case "disk-digest": {
+        let digest: Uint8Array = new Uint8Array(0);
+        return this.onDisk(
+          async () => void (digest = new Uint8Array(createHash("sha256").update(await this.store.read(e.offset, e.length)).digest())),
+          () => this.input({ type: "digest", origin: e.origin, region: e.region, digest }),
+        );
+      }
       case "send":
         return this.send(e.msg);
       case "drop-link":

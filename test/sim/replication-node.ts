@@ -27,7 +27,7 @@ export interface Observer {
 }
 
 interface DiskOp {
-  effect: Extract<Effect, { kind: "disk-write" | "disk-flush" | "disk-read" }>;
+  effect: Extract<Effect, { kind: "disk-write" | "disk-flush" | "disk-read" | "disk-digest" }>;
 }
 
 export interface LinkPayload {
@@ -101,6 +101,7 @@ export class VolumeNode {
       case "disk-write":
       case "disk-flush":
       case "disk-read":
+      case "disk-digest":
         this.queue.push({ effect: e });
         this.startDisk();
         return;
@@ -132,6 +133,7 @@ export class VolumeNode {
         this.machine.data.set(e.data, e.offset);
         this.input({ type: "disk-written", origin: e.origin, ref: e.ref });
       } else if (e.kind === "disk-flush") this.input({ type: "disk-flushed", origin: e.origin, ref: e.ref });
+      else if (e.kind === "disk-digest") this.input({ type: "digest", origin: e.origin, region: e.region, digest: this.machine.data.slice(e.offset, e.offset + e.length) });
       else this.input({ type: "resync-read", region: e.region, data: this.machine.data.slice(e.offset, e.offset + e.length) });
       this.startDisk();
     });

@@ -18,7 +18,10 @@
  *   while cut off, or told of the lost link while primary) since they last
  *   held the same generation (a target's resync done, or a verdict "in sync");
  * - convergence: 4 s after the faults end, both nodes connected, up to date,
- *   no dirty region, the same generation, identical content.
+ *   no dirty region, the same generation, identical content;
+ * - online verify then finds no region differing, or exactly the one the
+ *   scenario changed on the secondary's disk (half the seeds), which a
+ *   disconnect and connect resync from the primary.
  */
 import { describe, expect, test } from "bun:test";
 import { World, type SimNode } from "./world.ts";
@@ -51,6 +54,7 @@ export interface Outcome {
   torn: number;
   replicatedAcks: number;
   resyncs: number;
+  verifyRepairs: number;
 }
 
 export function runSeed(seed: number): Outcome {
@@ -63,7 +67,7 @@ export function runSeed(seed: number): Outcome {
   const hotExtents = 1 + r.int(4);
   world.network.link().configure({ delayMs: r.between(0.2, 3) });
   const diskMs: [number, number] = [0.05, r.between(0.2, 3)];
-  const outcome: Outcome = { protocol, splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0 };
+  const outcome: Outcome = { protocol, splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0 };
 
   const machines: Record<Name, Machine> = {
     a: { name: "a", data: new Uint8Array(SIZE), meta: { ...freshMeta(SIZE, REGION), gen: { current: 1, bitmap: 0, history: [] }, consistent: true } },
@@ -75,6 +79,7 @@ export function runSeed(seed: number): Outcome {
     a: { enabled: true, outstanding: new Map() },
     b: { enabled: true, outstanding: new Map() },
   };
+  const verified: Extract<VolumeEvent, { type: "verify-done" }>[] = [];
   let nextStamp = 1;
   let hotStart = 0;
   let session = 0;
@@ -104,6 +109,7 @@ export function runSeed(seed: number): Outcome {
       }
     },
     event(node: string, e: VolumeEvent) {
+      if (e.type === "verify-done") verified.push(e);
       const expected = diverged.a && diverged.b;
       if (e.type === "split-brain") {
         outcome.splitBrains++;
@@ -112,7 +118,7 @@ export function runSeed(seed: number): Outcome {
         if (e.decision.kind === "unrelated") fail(`${node}: unrelated data`);
         if (!e.decision.rule.startsWith("split-brain") && expected) fail(`${node}: both were primary apart, yet the verdict is ${JSON.stringify(e.decision)}`);
         if (e.decision.kind === "resync") outcome.resyncs++;
-      } else if (e.type === "connection" && e.reason && e.reason !== "split-brain") fail(`${node}: stands alone: ${e.reason}`);
+      } else if (e.type === "connection" && e.reason && e.reason !== "split-brain" && e.reason !== "operator") fail(`${node}: stands alone: ${e.reason}`);
       // The two hold the same generation again: what either did apart is no longer apart.
       if ((e.type === "resync-done" && e.role === "target") || (e.type === "decision" && e.decision.kind === "in-sync")) diverged.a = diverged.b = false;
     },
@@ -275,12 +281,30 @@ export function runSeed(seed: number): Outcome {
     if (sa !== stampAt(machines.b.data, b)) fail(`block ${b} differs at the end: ${sa} and ${stampAt(machines.b.data, b)}`);
     if (sa < maxReplicated[b]!) fail(`lost write: block ${b} ends with stamp ${sa}, below the acknowledged ${maxReplicated[b]}`);
   }
+
+  // Online verify from either side finds nothing on identical replicas, and finds a block the scenario changed on the secondary's disk;
+  // a disconnect and connect then resyncs it from the primary.
+  const secondary = NAMES.find((n) => engine(n).role === "secondary")!;
+  const corrupt = r.chance(0.5);
+  if (corrupt) machines[secondary].data[r.int(SIZE)]! ^= 0xff;
+  nodes[r.chance(0.5) ? "a" : "b"].handler.input({ type: "verify" });
+  world.runUntil(world.now() + 500);
+  if (verified.length !== 1 || verified[0]!.aborted || verified[0]!.checked !== SIZE / REGION || verified[0]!.differing !== +corrupt)
+    fail(`verify found ${JSON.stringify(verified)}, expected ${+corrupt} region differing`);
+  if (corrupt) {
+    nodes[secondary].handler.input({ type: "disconnect" });
+    world.runUntil(world.now() + 100);
+    nodes[secondary].handler.input({ type: "connect" });
+    world.runUntil(world.now() + 500);
+    outcome.verifyRepairs++;
+  }
+  if (!machines.a.data.every((x, i) => x === machines.b.data[i])) fail("the replicas differ after verify");
   return outcome;
 }
 
 describe("replication sim", () => {
   test("no lost write, split brain always detected, convergence, over many seeds", () => {
-    const totals = { splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, C: 0 };
+    const totals = { splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0, C: 0 };
     forEachSeed({ test: "replication sim no lost write, split brain always detected, convergence, over many seeds", file: import.meta.path, seeds: 300 }, (seed) => {
       const o = runSeed(seed);
       totals.splitBrains += o.splitBrains;
@@ -288,6 +312,7 @@ describe("replication sim", () => {
       totals.torn += o.torn;
       totals.replicatedAcks += o.replicatedAcks;
       totals.resyncs += o.resyncs;
+      totals.verifyRepairs += o.verifyRepairs;
       if (o.protocol === "C") totals.C++;
     });
     if (!process.env.SIM_SEED) for (const [k, v] of Object.entries(totals)) expect([k, v > 0]).toEqual([k, true]);

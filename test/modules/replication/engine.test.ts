@@ -233,3 +233,32 @@ describe("the activity log", () => {
     expect(meta?.kind === "meta" && new Bitmap(16, meta.meta.bitmap).count).toBe(0);
   });
 });
+
+describe("online verify", () => {
+  test("each region's digest goes to the peer, which compares its own; a region that differs is marked out of sync and counted", () => {
+    const a = volume("a");
+    const b = volume("b");
+    connect(a, b);
+    const fx = run(a, { type: "verify" });
+    const digests = fx.filter((e) => e.kind === "disk-digest");
+    expect(digests).toHaveLength(16);
+    expect(digests[3]).toEqual({ kind: "disk-digest", origin: "verify", region: 3, offset: 3 * REGION, length: REGION });
+    let replies: PeerMessage[] = [];
+    for (let r = 0; r < 16; r++) {
+      const [request] = sent(run(a, { type: "digest", origin: "verify", region: r, digest: Uint8Array.of(r) }));
+      expect(run(b, { type: "frame", msg: request! })).toEqual([{ kind: "disk-digest", origin: "peer", region: r, offset: r * REGION, length: REGION }]);
+      replies = [...replies, ...sent(run(b, { type: "digest", origin: "peer", region: r, digest: Uint8Array.of(r === 5 ? 99 : r) }))];
+    }
+    expect(replies[5]).toEqual({ t: "ov-reply", region: 5, same: false });
+    const done = replies.flatMap((m) => events(run(a, { type: "frame", msg: m })));
+    expect(done).toEqual([{ type: "verify-done", checked: 16, differing: 1, aborted: false }]);
+    expect([a.oos.has(5), a.oos.count]).toEqual([true, 1]);
+  });
+  test("verify needs a connected peer; a lost link ends it as aborted", () => {
+    const a = volume("a");
+    expect(events(run(a, { type: "verify" }))[0]).toMatchObject({ type: "refused", what: "verify" });
+    connect(a, volume("b"));
+    run(a, { type: "verify" });
+    expect(events(run(a, { type: "link-down", fresh: 9 }))).toContainEqual({ type: "verify-done", checked: 0, differing: 0, aborted: true });
+  });
+});

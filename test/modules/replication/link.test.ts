@@ -52,13 +52,15 @@ const message: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ t: fc.constant("rs-done" as const), gen }),
   fc.record({ t: fc.constantFrom("flush" as const, "flush-ack" as const), ref: u53 }),
   fc.constant({ t: "ping" as const }),
+  fc.record({ t: fc.constant("ov-request" as const), region: fc.integer({ min: 0, max: REGIONS - 1 }), digest: fc.uint8Array({ maxLength: 64 }) }),
+  fc.record({ t: fc.constant("ov-reply" as const), region: fc.integer({ min: 0, max: REGIONS - 1 }), same: fc.boolean() }),
 );
 
 /** What any decoded message may ask of the disk: nothing past the volume's end. */
 function withinVolume(m: PeerMessage): boolean {
   if (m.t === "data") return m.data.length > 0 && m.offset >= 0 && m.offset + m.data.length <= GEOMETRY.size;
   if (m.t === "rs-data") return m.region < REGIONS && m.region * GEOMETRY.regionBytes + m.data.length <= GEOMETRY.size;
-  if (m.t === "rs-ack") return m.region < REGIONS;
+  if (m.t === "rs-ack" || m.t === "ov-request" || m.t === "ov-reply") return m.region < REGIONS;
   return true;
 }
 
@@ -80,7 +82,7 @@ describe("peer link messages", () => {
   });
   test("property: any bytes as a body decode to a message within the volume or an error, never a throw", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(11), (bytes, code) => {
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(13), (bytes, code) => {
         const body = new Uint8Array(bytes.length + 1);
         body[0] = code;
         body.set(bytes, 1);
