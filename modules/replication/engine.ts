@@ -269,7 +269,7 @@ export function metaOf(s: State): Meta {
 }
 
 export function viewOf(s: State): SideView {
-  return { name: s.p.self, gen: s.gen, primary: s.role === "primary", crashedPrimary: s.crashedPrimary, dirty: s.oos.count, promotedAt: s.promotedAt, discardMyData: s.discardMyData };
+  return { name: s.p.self, gen: s.gen, primary: s.role === "primary", crashedPrimary: s.crashedPrimary, consistent: s.disk === "up-to-date", dirty: s.oos.count, promotedAt: s.promotedAt, discardMyData: s.discardMyData };
 }
 
 export function step(s: State, input: Input): { state: State; effects: Effect[] } {

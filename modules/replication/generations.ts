@@ -35,6 +35,8 @@ export interface SideView {
   primary: boolean;
   /** Was primary when it last stopped without a clean demote (its persisted flag): its last writes may not have reached the peer. */
   crashedPrimary: boolean;
+  /** Its data is a whole generation; false for a new volume or a resync target that has not finished. */
+  consistent: boolean;
   /** Dirty regions in its bitmap. */
   dirty: number;
   /** When it last became primary, in the shell's wall clock (ms); 0 when never. */
@@ -77,8 +79,22 @@ function pushHistory(history: Generation[], g: Generation): Generation[] {
 /** The same verdict seen from the other side. */
 export const mirrorDecision = (d: Decision): Decision => (d.kind === "resync" ? { ...d, role: d.role === "source" ? "target" : "source" } : d);
 
-/** The resync decision table (DRBD's uuid_compare, in its order). */
+/**
+ * The verdict at a handshake. An inconsistent side (a resync target cut off
+ * before it finished) is never a source: it resumes as the target, by the
+ * bitmap where the table says so, else by a full resync; two inconsistent
+ * sides wait for the operator. Otherwise the generations decide.
+ */
 export function decide(self: SideView, peer: SideView): Decision {
+  if (self.consistent && peer.consistent) return compareGenerations(self, peer);
+  if (!self.consistent && !peer.consistent) return { kind: "no-data", rule: "both-inconsistent" };
+  const d = compareGenerations(self, peer);
+  if (!self.consistent) return d.kind === "resync" && d.role === "target" ? d : { kind: "resync", role: "target", full: true, rule: "self-inconsistent" };
+  return d.kind === "resync" && d.role === "source" ? d : { kind: "resync", role: "source", full: true, rule: "peer-inconsistent" };
+}
+
+/** The resync decision table (DRBD's uuid_compare, in its order). */
+function compareGenerations(self: SideView, peer: SideView): Decision {
   const a = self.gen;
   const b = peer.gen;
   if (a.current === NO_GENERATION && b.current === NO_GENERATION) return { kind: "no-data", rule: "both-empty" };

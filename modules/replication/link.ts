@@ -192,7 +192,7 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
       const v = m.view;
       w.name(v.name);
       writeGen(w, v.gen);
-      w.u8(+v.primary).u8(+v.crashedPrimary).u53(v.dirty).u53(v.promotedAt).u8(+v.discardMyData);
+      w.u8(+v.primary).u8(+v.crashedPrimary).u8(+v.consistent).u53(v.dirty).u53(v.promotedAt).u8(+v.discardMyData);
       w.u53(m.size).u53(m.regionBytes).u32(m.bitmap.length).bytes(m.bitmap);
       break;
     }
@@ -252,7 +252,7 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
     case "handshake": {
       const name = r.name();
       const gen = readGen(r);
-      const view: SideView = { name, gen, primary: bool(r), crashedPrimary: bool(r), dirty: r.u53(), promotedAt: r.u53(), discardMyData: bool(r) };
+      const view: SideView = { name, gen, primary: bool(r), crashedPrimary: bool(r), consistent: bool(r), dirty: r.u53(), promotedAt: r.u53(), discardMyData: bool(r) };
       const size = r.u53();
       const regionBytes = r.u53();
       const n = r.u32();

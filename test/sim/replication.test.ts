@@ -121,6 +121,8 @@ export function runSeed(seed: number): Outcome {
       } else if (e.type === "connection" && e.reason && e.reason !== "split-brain" && e.reason !== "operator") fail(`${node}: stands alone: ${e.reason}`);
       // The two hold the same generation again: what either did apart is no longer apart.
       if ((e.type === "resync-done" && e.role === "target") || (e.type === "decision" && e.decision.kind === "in-sync")) diverged.a = diverged.b = false;
+      // A resync target gives its changes up from the start: it is inconsistent, never a source, until it has the source's.
+      if (e.type === "connection" && e.conn === "sync-target") diverged[node as Name] = false;
     },
     dropLink() {
       unlink(1);
@@ -317,4 +319,10 @@ describe("replication sim", () => {
     });
     if (!process.env.SIM_SEED) for (const [k, v] of Object.entries(totals)) expect([k, v > 0]).toEqual([k, true]);
   }, Math.max(120_000, Number(process.env.SIM_SEEDS ?? 0) * 150));
+});
+
+describe("replication sim regressions", () => {
+  test("seed 3792: a resync target cut off mid-resync, then a second split brain: it was taken as the source and spread its half-written data", () => {
+    runSeed(3792);
+  });
 });

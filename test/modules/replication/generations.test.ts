@@ -18,6 +18,7 @@ const side = (name: string, g: Generations, more: Partial<SideView> = {}): SideV
   gen: g,
   primary: false,
   crashedPrimary: false,
+  consistent: true,
   dirty: 0,
   promotedAt: 0,
   discardMyData: false,
@@ -67,6 +68,17 @@ describe("the resync decision table", () => {
   test("only an older common generation: split brain that needs a full resync", () => {
     expect(decide(side("a", gen(8, 6, [5])), side("b", gen(9, 7, [5])))).toMatchObject({ kind: "split-brain", related: false });
   });
+  test("an inconsistent side (a resync cut off) resumes as target by the bitmap where the table allows", () => {
+    expect(decide(side("a", gen(5), { consistent: false, dirty: 3 }), side("b", gen(9, 5)))).toMatchObject({ kind: "resync", role: "target", full: false });
+  });
+  test("an inconsistent side is never a source: where the table says otherwise, a full resync to it", () => {
+    expect(decide(side("a", gen(8, 5), { consistent: false }), side("b", gen(9, 5)))).toMatchObject({ kind: "resync", role: "target", full: true, rule: "self-inconsistent" });
+    expect(decide(side("a", gen(9, 5)), side("b", gen(5), { consistent: false }))).toMatchObject({ kind: "resync", role: "source", full: false });
+    expect(decide(side("a", gen(7)), side("b", gen(7, 0, [3]), { consistent: false, crashedPrimary: true, dirty: 2 }))).toMatchObject({ kind: "resync", role: "source", full: true, rule: "peer-inconsistent" });
+  });
+  test("two inconsistent sides: nothing to sync from, the operator decides", () => {
+    expect(decide(side("a", gen(8), { consistent: false }), side("b", gen(9), { consistent: false }))).toMatchObject({ kind: "no-data", rule: "both-inconsistent" });
+  });
   test("nothing in common: unrelated data", () => {
     expect(decide(side("a", gen(8, 6, [5])), side("b", gen(9, 7, [4])))).toMatchObject({ kind: "unrelated" });
   });
@@ -79,6 +91,7 @@ describe("the resync decision table", () => {
       gen: gens,
       primary: fc.boolean(),
       crashedPrimary: fc.boolean(),
+      consistent: fc.boolean(),
       dirty: fc.nat(3),
       promotedAt: fc.nat(3),
       discardMyData: fc.boolean(),

@@ -37,7 +37,7 @@ const name = fc.constantFrom("alpha", "bravo", "n-1");
 const message: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({
     t: fc.constant("handshake" as const),
-    view: fc.record({ name, gen, primary: fc.boolean(), crashedPrimary: fc.boolean(), dirty: u53, promotedAt: u53, discardMyData: fc.boolean() }),
+    view: fc.record({ name, gen, primary: fc.boolean(), crashedPrimary: fc.boolean(), consistent: fc.boolean(), dirty: u53, promotedAt: u53, discardMyData: fc.boolean() }),
     size: u53,
     regionBytes: u53,
     bitmap: fc.uint8Array({ maxLength: 64 }),
