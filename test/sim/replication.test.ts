@@ -85,6 +85,8 @@ export function runSeed(seed: number): Outcome {
   let session = 0;
   let linked = false;
   let linking = false;
+  /** Whether both had gone on apart when this link came up: what its handshake must find. */
+  let splitAtLink = false;
   /** A link is down and its ends have not both been told yet: no new one before (as TCP's old connection times out first). */
   let detecting = false;
   let partitioned = false;
@@ -110,7 +112,7 @@ export function runSeed(seed: number): Outcome {
     },
     event(node: string, e: VolumeEvent) {
       if (e.type === "verify-done") verified.push(e);
-      const expected = diverged.a && diverged.b;
+      const expected = splitAtLink;
       if (e.type === "split-brain") {
         outcome.splitBrains++;
         if (!expected) fail(`${node}: split brain declared, but the nodes were not both primary apart`);
@@ -142,6 +144,7 @@ export function runSeed(seed: number): Outcome {
       linking = false;
       if (linked || partitioned || !up("a") || !up("b") || engine("a").conn === "standalone" || engine("b").conn === "standalone") return;
       linked = true;
+      splitAtLink = diverged.a && diverged.b;
       session++;
       for (const n of NAMES) nodes[n].handler.linkUp(session);
     });
