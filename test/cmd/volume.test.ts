@@ -1,0 +1,107 @@
+/**
+ * `tandem run` with a replicated volume on two nodes (alpha on 127.0.0.1,
+ * bravo on 127.0.0.2), driven by `tandem volume`: alpha promoted with force
+ * resyncs bravo; qemu-io writes a stream through alpha's NBD socket, and
+ * alpha is killed (SIGKILL) in the middle of it; bravo is promoted and holds
+ * every write that qemu-io saw acknowledged (protocol C).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { metadataBytes } from "../../modules/replication/metadata.ts";
+import { NodeProcess, freePort, haveDebianPackage, tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
+
+const tmp = tempDir("volume");
+const nodes: NodeProcess[] = [];
+afterAll(() => {
+  for (const n of nodes) n.kill();
+  tmp.cleanup();
+});
+
+const SIZE = 8 << 20;
+const WRITE = 4096;
+
+async function volumeOf(file: string, node: string): Promise<Record<string, unknown> | undefined> {
+  const r = await tandem(["volume", "-c", file, "-n", node, "--json"]);
+  if (r.code !== 0) return undefined;
+  return (JSON.parse(r.stdout) as { volumes: Array<Record<string, unknown>> }).volumes[0];
+}
+
+describe("tandem volume on a running pair", () => {
+  test("a forced first promotion, a write stream cut by SIGKILL of the primary, and every acknowledged write on the promoted peer", async () => {
+    if (!haveDebianPackage("qemu-utils", "/usr/bin/qemu-io", "qemu-io")) return;
+    const dir = tmp.dir;
+    const [apiPort, linkPort] = [await freePort(), await freePort()];
+    await tandem(["keygen", "-o", join(dir, "cluster.key"), "--force"]);
+    writeSecret(join(dir, "api.token"), "volume-test-token-0123456789\n");
+    for (const n of ["alpha", "bravo"]) writeFileSync(join(dir, `${n}.img`), new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: 4096 })));
+    const file = join(dir, "tandem.toml");
+    writeFileSync(
+      file,
+      `cluster = "voltest"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "127.0.0.1"
+
+[[nodes]]
+name = "bravo"
+address = "127.0.0.2"
+
+[api]
+port = ${apiPort}
+token_file = "api.token"
+
+[[volumes]]
+name = "data"
+size = "8M"
+port = ${linkPort}
+socket = "${dir}/data.nbd"
+on = [{ node = "alpha", device = "${dir}/alpha.img" }, { node = "bravo", device = "${dir}/bravo.img" }]
+`,
+    );
+    const start = async (name: string) => {
+      const n = new NodeProcess(["-c", file, "--node", name], dir);
+      nodes.push(n);
+      await n.waitLog(`${name} to run`, (l) => l.event === "runtime.running", 20_000);
+      return n;
+    };
+    const alpha = await start("alpha");
+    await start("bravo");
+    await waitFor("the pair connected", async () => ((await volumeOf(file, "alpha"))?.connection === "connected" && (await volumeOf(file, "bravo"))?.connection === "connected") || undefined, 20_000, 200);
+
+    const refused = await tandem(["volume", "-c", file, "-n", "alpha", "promote", "data"]);
+    expect(refused.code).toBe(0);
+    expect((await volumeOf(file, "alpha"))?.role).toBe("secondary");
+    const forced = await tandem(["volume", "-c", file, "-n", "alpha", "promote", "data", "--force"]);
+    expect(forced.stdout).toContain("data: promote-force handed to the volume");
+    await waitFor("the first resync", async () => ((await volumeOf(file, "bravo"))?.disk === "up-to-date" && (await volumeOf(file, "alpha"))?.role === "primary") || undefined, 20_000, 200);
+    const status = await tandem(["volume", "-c", file, "-n", "alpha"]);
+    expect(status.stdout).toMatch(/^data: primary, connected, disk up-to-date, 0 B out of sync/);
+
+    // Writes of 4 KiB at fresh offsets, each its own pattern; qemu-io prints a line as each is acknowledged.
+    const writes = SIZE / WRITE;
+    const pattern = (i: number) => 1 + (i % 250);
+    const commands = Array.from({ length: writes }, (_, i) => ["-c", `write -P ${pattern(i)} ${i * WRITE} ${WRITE}`]).flat();
+    const io = Bun.spawn(["qemu-io", "-f", "raw", ...commands, `nbd+unix:///data?socket=${dir}/data.nbd`], { stdout: "pipe", stderr: "pipe" });
+    let out = "";
+    const reading = (async () => {
+      for await (const chunk of io.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(chunk);
+    })();
+    await waitFor("a few hundred acknowledged writes", () => ((out.match(/^wrote /gm)?.length ?? 0) >= 300 ? true : undefined), 30_000, 5);
+    alpha.kill("SIGKILL");
+    await io.exited;
+    await reading;
+    const acked = [...out.matchAll(/^wrote 4096\/4096 bytes at offset (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(acked.length).toBeGreaterThanOrEqual(300);
+    expect(acked.length).toBeLessThan(writes);
+
+    await waitFor("bravo to notice", async () => ((await volumeOf(file, "bravo"))?.connection === "connecting") || undefined, 20_000, 200);
+    await tandem(["volume", "-c", file, "-n", "bravo", "promote", "data"]);
+    await waitFor("bravo primary", async () => ((await volumeOf(file, "bravo"))?.role === "primary") || undefined, 10_000, 200);
+    const survivor = readFileSync(join(dir, "bravo.img"));
+    const lost = acked.filter((offset) => !survivor.subarray(offset, offset + WRITE).every((b) => b === pattern(offset / WRITE)));
+    expect(lost).toEqual([]);
+  }, 120_000);
+});
