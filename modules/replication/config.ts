@@ -31,6 +31,8 @@ export const DEFAULT_SOCKET_DIR = "/run/tandem";
 export const AL_EXTENT_BYTES = 4 * 2 ** 20;
 /** Extents kept hot: what a primary's crash makes the pair resync at most (4 GiB), beside what differed already. */
 export const HOT_EXTENTS = 1024;
+/** Bytes a resync or verify has in flight at most. */
+export const RESYNC_WINDOW_BYTES = 8 * 2 ** 20;
 
 export function parseBytes(text: string): number | undefined {
   const m = /^([1-9][0-9]*)([KMGT]?)$/.exec(text);

@@ -62,8 +62,6 @@ import {
 export const PROTOCOLS = ["A", "B", "C"] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
-/** Regions read for resync and not yet acknowledged by the target, at most (the shell's rate limit paces the reads). */
-export const RESYNC_WINDOW = 16;
 
 export interface VolumeParams {
   volume: string;
@@ -79,6 +77,8 @@ export interface VolumeParams {
   extentRegions: number;
   /** Extents the activity log keeps hot. */
   hotExtents: number;
+  /** Regions a resync or a verify has under way at most (the shell's rate limit paces the reads). */
+  window: number;
 }
 
 /** What the shell keeps on disk for the volume (metadata.ts writes it). */
@@ -568,7 +568,7 @@ const regionLength = (s: State, region: number) => Math.min(s.p.regionBytes, s.p
 
 function pumpVerify(s: State, fx: Effect[]): void {
   const v = s.verify!;
-  while (v.pending.size < RESYNC_WINDOW && v.next < s.regions) {
+  while (v.pending.size < s.p.window && v.next < s.regions) {
     const r = v.next++;
     v.pending.add(r);
     fx.push({ kind: "disk-digest", origin: "verify", region: r, offset: r * s.p.regionBytes, length: regionLength(s, r) });
@@ -640,7 +640,7 @@ function onHandshake(s: State, msg: Extract<PeerMessage, { t: "handshake" }>, fx
 function pumpResync(s: State, fx: Effect[]): void {
   const rs = s.resync;
   let r = s.oos.next(0);
-  while (r >= 0 && rs.reading.size + rs.sent.size < RESYNC_WINDOW) {
+  while (r >= 0 && rs.reading.size + rs.sent.size < s.p.window) {
     if (!rs.reading.has(r) && !rs.sent.has(r) && !s.inflight.has(r)) {
       rs.reading.add(r);
       const offset = r * s.p.regionBytes;

@@ -65,6 +65,7 @@ export function runSeed(seed: number): Outcome {
   const allowSplit = r.chance(0.5);
   const extentRegions = 1 + r.int(4);
   const hotExtents = 1 + r.int(4);
+  const window = 1 + r.int(16);
   world.network.link().configure({ delayMs: r.between(0.2, 3) });
   const diskMs: [number, number] = [0.05, r.between(0.2, 3)];
   const outcome: Outcome = { protocol, splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0 };
@@ -133,7 +134,7 @@ export function runSeed(seed: number): Outcome {
 
   const nodes = {} as Record<Name, SimNode<VolumeNode>>;
   for (const n of NAMES)
-    nodes[n] = world.addNode(n, (ctx) => new VolumeNode(ctx, machines[n], { volume: "data", self: n, peer: other(n), size: SIZE, regionBytes: REGION, protocol, splitBrain: policy, extentRegions, hotExtents }, observer, diskMs, BLOCK));
+    nodes[n] = world.addNode(n, (ctx) => new VolumeNode(ctx, machines[n], { volume: "data", self: n, peer: other(n), size: SIZE, regionBytes: REGION, protocol, splitBrain: policy, extentRegions, hotExtents, window }, observer, diskMs, BLOCK));
   const up = (n: Name) => world.isUp(n);
   const engine = (n: Name) => nodes[n].handler.engine;
 
@@ -293,7 +294,7 @@ export function runSeed(seed: number): Outcome {
   const corrupt = r.chance(0.5);
   if (corrupt) machines[secondary].data[r.int(SIZE)]! ^= 0xff;
   nodes[r.chance(0.5) ? "a" : "b"].handler.input({ type: "verify" });
-  world.runUntil(world.now() + 500);
+  world.runUntil(world.now() + 5000);
   if (verified.length !== 1 || verified[0]!.aborted || verified[0]!.checked !== SIZE / REGION || verified[0]!.differing !== +corrupt)
     fail(`verify found ${JSON.stringify(verified)}, expected ${+corrupt} region differing`);
   if (corrupt) {
