@@ -33,6 +33,8 @@ export const AL_EXTENT_BYTES = 4 * 2 ** 20;
 export const HOT_EXTENTS = 1024;
 /** Bytes a resync or verify has in flight at most. */
 export const RESYNC_WINDOW_BYTES = 8 * 2 ** 20;
+/** Bytes of contiguous regions a resync reads and sends as one, at most. */
+export const RESYNC_BATCH_BYTES = 2 ** 20;
 
 export function parseBytes(text: string): number | undefined {
   const m = /^([1-9][0-9]*)([KMGT]?)$/.exec(text);

@@ -3,7 +3,8 @@
  * pure state machine `step(state, input) -> { state, effects }` (the step
  * takes ownership of the state it is given and returns it changed). The
  * shell performs the effects in order (a `meta` effect is durable before the
- * disk effects after it) and feeds outcomes back as inputs: disk
+ * disk effects after it; disk operations complete in the order issued) and
+ * feeds outcomes back as inputs: disk
  * completions, frames from the peer, the link's ups and downs, the
  * operator's commands, the NBD server's writes and flushes. Fresh
  * generation identifiers and the wall clock arrive in the inputs that need them.
@@ -79,6 +80,8 @@ export interface VolumeParams {
   hotExtents: number;
   /** Regions a resync or a verify has under way at most (the shell's rate limit paces the reads). */
   window: number;
+  /** Contiguous regions a resync reads and sends as one, at most. */
+  batchRegions: number;
 }
 
 /** What the shell keeps on disk for the volume (metadata.ts writes it). */
@@ -107,7 +110,8 @@ export type PeerMessage =
   | { t: "recv-ack"; seq: number }
   | { t: "write-ack"; seq: number }
   | { t: "rs-data"; region: number; data: Uint8Array }
-  | { t: "rs-ack"; region: number }
+  /** Regions `region` .. `region + count - 1` written by the target. */
+  | { t: "rs-ack"; region: number; count: number }
   | { t: "rs-done"; gen: Generations }
   | { t: "flush"; ref: number }
   | { t: "flush-ack"; ref: number }
@@ -205,7 +209,9 @@ export interface State {
   seqToId: Map<number, number>;
   nextSeq: number;
   flushes: Map<number, PendingFlush>;
-  resync: { reading: Set<number>; touched: Set<number>; sent: Set<number> };
+  resync: Resync;
+  /** The target's resync writes under way, in the order issued (the disk completes them in that order): first region and regions. */
+  resyncWrites: Array<{ region: number; count: number }>;
   /** Online verify under way from this side. */
   verify: { next: number; pending: Set<number>; checked: number; differing: number } | null;
   /** The peer's digests waiting for ours. */
@@ -243,7 +249,8 @@ export function initialState(p: VolumeParams, meta: Meta): State {
     seqToId: new Map(),
     nextSeq: 1,
     flushes: new Map(),
-    resync: { reading: new Set(), touched: new Set(), sent: new Set() },
+    resync: newResync(),
+    resyncWrites: [],
     verify: null,
     peerDigests: new Map(),
   };
@@ -359,7 +366,7 @@ function sendHandshake(s: State, fx: Effect[]): void {
 function linkDown(s: State, fresh: Generation, fx: Effect[]): void {
   s.peerPrimary = false;
   s.sentView = undefined;
-  s.resync = { reading: new Set(), touched: new Set(), sent: new Set() };
+  s.resync = newResync();
   endVerify(s, true, fx);
   s.peerDigests.clear();
   // What the peer did not confirm is out of sync; the client's wait for the peer ends.
@@ -460,8 +467,12 @@ function onWritten(s: State, origin: Origin, ref: number, fx: Effect[]): void {
   } else if (origin === "peer") {
     if (replicating(s)) fx.push({ kind: "send", msg: { t: "write-ack", seq: ref } });
   } else {
-    s.oos.clear(ref);
-    if (replicating(s)) fx.push({ kind: "send", msg: { t: "rs-ack", region: ref } });
+    const head = s.resyncWrites[0];
+    if (head?.region !== ref) return;
+    s.resyncWrites.shift();
+    const count = head.count;
+    for (let r = ref; r < ref + count; r++) s.oos.clear(r);
+    if (replicating(s)) fx.push({ kind: "send", msg: { t: "rs-ack", region: ref, count } });
   }
 }
 
@@ -519,11 +530,21 @@ function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
     }
     case "rs-data":
       if (s.role === "primary") return standalone(s, "refused", fx);
+      s.resyncWrites.push({ region: msg.region, count: Math.ceil(msg.data.length / s.p.regionBytes) });
       fx.push({ kind: "disk-write", origin: "resync", ref: msg.region, offset: msg.region * s.p.regionBytes, data: msg.data });
       return;
-    case "rs-ack":
-      if (s.resync.sent.delete(msg.region)) s.oos.clear(msg.region);
+    case "rs-ack": {
+      const rs = s.resync;
+      const count = rs.sentRuns.get(msg.region);
+      if (count === undefined || count !== msg.count) return;
+      rs.sentRuns.delete(msg.region);
+      rs.out -= count;
+      for (let r = msg.region; r < msg.region + count; r++) {
+        rs.sent.delete(r);
+        s.oos.clear(r);
+      }
       return;
+    }
     case "rs-done":
       if (s.conn === "sync-target") {
         s.gen = afterResyncTarget(msg.gen);
@@ -637,18 +658,38 @@ function onHandshake(s: State, msg: Extract<PeerMessage, { t: "handshake" }>, fx
   }
 }
 
+/** A resync source's regions under way: read (runs by first region), sent and not yet acknowledged, written to during their read. */
+interface Resync {
+  reading: Set<number>;
+  readRuns: Map<number, number>;
+  sent: Set<number>;
+  sentRuns: Map<number, number>;
+  touched: Set<number>;
+  /** Regions read or sent. */
+  out: number;
+}
+
+const newResync = (): Resync => ({ reading: new Set(), readRuns: new Map(), sent: new Set(), sentRuns: new Map(), touched: new Set(), out: 0 });
+
 function pumpResync(s: State, fx: Effect[]): void {
   const rs = s.resync;
+  const free = (r: number) => s.oos.has(r) && !rs.reading.has(r) && !rs.sent.has(r) && !s.inflight.has(r);
   let r = s.oos.next(0);
-  while (r >= 0 && rs.reading.size + rs.sent.size < s.p.window) {
-    if (!rs.reading.has(r) && !rs.sent.has(r) && !s.inflight.has(r)) {
-      rs.reading.add(r);
-      const offset = r * s.p.regionBytes;
-      fx.push({ kind: "disk-read", region: r, offset, length: Math.min(s.p.regionBytes, s.p.size - offset) });
+  while (r >= 0 && rs.out < s.p.window) {
+    if (!free(r)) {
+      r = s.oos.next(r + 1);
+      continue;
     }
-    r = s.oos.next(r + 1);
+    let count = 1;
+    while (count < s.p.batchRegions && rs.out + count < s.p.window && r + count < s.regions && free(r + count)) count++;
+    for (let i = r; i < r + count; i++) rs.reading.add(i);
+    rs.readRuns.set(r, count);
+    rs.out += count;
+    const offset = r * s.p.regionBytes;
+    fx.push({ kind: "disk-read", region: r, offset, length: Math.min(count * s.p.regionBytes, s.p.size - offset) });
+    r = s.oos.next(r + count);
   }
-  if (s.oos.count === 0 && rs.reading.size === 0 && rs.sent.size === 0) {
+  if (s.oos.count === 0 && rs.out === 0) {
     s.gen = afterResyncSource(s.gen);
     s.crashedPrimary = false;
     s.discardMyData = false;
@@ -661,9 +702,20 @@ function pumpResync(s: State, fx: Effect[]): void {
 
 function onResyncRead(s: State, region: number, data: Uint8Array, fx: Effect[]): void {
   const rs = s.resync;
-  if (!rs.reading.delete(region) || s.conn !== "sync-source") return;
-  if (rs.touched.delete(region)) return; // a write began during the read: read it again once it is done
-  rs.sent.add(region);
+  const count = rs.readRuns.get(region);
+  if (count === undefined || s.conn !== "sync-source") return;
+  rs.readRuns.delete(region);
+  let touched = false;
+  for (let r = region; r < region + count; r++) {
+    rs.reading.delete(r);
+    if (rs.touched.delete(r)) touched = true;
+  }
+  if (touched) {
+    rs.out -= count; // a write began during the read: read it again once it is done
+    return;
+  }
+  for (let r = region; r < region + count; r++) rs.sent.add(r);
+  rs.sentRuns.set(region, count);
   fx.push({ kind: "send", msg: { t: "rs-data", region, data } });
 }
 

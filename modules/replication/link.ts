@@ -210,7 +210,7 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
       w.u32(m.region).u32(m.data.length).bytes(m.data);
       break;
     case "rs-ack":
-      w.u32(m.region);
+      w.u32(m.region).u32(m.count);
       break;
     case "rs-done":
       writeGen(w, m.gen);
@@ -276,16 +276,19 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
       msg = { t, seq: r.u53() };
       break;
     case "rs-data": {
+      // Whole regions from `region` on, the last one short only at the volume's end.
       const region = r.u32();
       const n = r.u32();
-      if (region >= regions || n !== Math.min(g.regionBytes, g.size - region * g.regionBytes)) throw new Malformed("range");
+      const end = region * g.regionBytes + n;
+      if (region >= regions || n === 0 || n > MAX_WRITE || end > g.size || (n % g.regionBytes !== 0 && end !== g.size)) throw new Malformed("range");
       msg = { t, region, data: r.bytes(n) };
       break;
     }
     case "rs-ack": {
       const region = r.u32();
-      if (region >= regions) throw new Malformed("range");
-      msg = { t, region };
+      const count = r.u32();
+      if (region >= regions || count === 0 || region + count > regions) throw new Malformed("range");
+      msg = { t, region, count };
       break;
     }
     case "rs-done":

@@ -11,7 +11,7 @@ import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Cancel } from "../../core/time.ts";
 import { retireWorker, workerEntry } from "../../core/threads.ts";
-import { AL_EXTENT_BYTES, HOT_EXTENTS, RESYNC_WINDOW_BYTES, parseBytes, socketOf, type VolumeRaw } from "./config.ts";
+import { AL_EXTENT_BYTES, HOT_EXTENTS, RESYNC_BATCH_BYTES, RESYNC_WINDOW_BYTES, parseBytes, socketOf, type VolumeRaw } from "./config.ts";
 import type { FromReplicationWorker, ToReplicationWorker, VolumeCommand, VolumeSpec } from "./messages.ts";
 import type { VolumeStatus } from "./volume.ts";
 import { replicationRoutes } from "./routes.ts";
@@ -41,6 +41,7 @@ export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
           extentRegions: Math.max(1, AL_EXTENT_BYTES / regionBytes),
           hotExtents: HOT_EXTENTS,
           window: Math.max(1, RESYNC_WINDOW_BYTES / regionBytes),
+          batchRegions: Math.max(1, RESYNC_BATCH_BYTES / regionBytes),
         },
         device: mine.device,
         metadata: v.metadata,

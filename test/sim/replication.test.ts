@@ -66,6 +66,7 @@ export function runSeed(seed: number): Outcome {
   const extentRegions = 1 + r.int(4);
   const hotExtents = 1 + r.int(4);
   const window = 1 + r.int(16);
+  const batchRegions = 1 + r.int(4);
   world.network.link().configure({ delayMs: r.between(0.2, 3) });
   const diskMs: [number, number] = [0.05, r.between(0.2, 3)];
   const outcome: Outcome = { protocol, splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0 };
@@ -134,7 +135,7 @@ export function runSeed(seed: number): Outcome {
 
   const nodes = {} as Record<Name, SimNode<VolumeNode>>;
   for (const n of NAMES)
-    nodes[n] = world.addNode(n, (ctx) => new VolumeNode(ctx, machines[n], { volume: "data", self: n, peer: other(n), size: SIZE, regionBytes: REGION, protocol, splitBrain: policy, extentRegions, hotExtents, window }, observer, diskMs, BLOCK));
+    nodes[n] = world.addNode(n, (ctx) => new VolumeNode(ctx, machines[n], { volume: "data", self: n, peer: other(n), size: SIZE, regionBytes: REGION, protocol, splitBrain: policy, extentRegions, hotExtents, window, batchRegions }, observer, diskMs, BLOCK));
   const up = (n: Name) => world.isUp(n);
   const engine = (n: Name) => nodes[n].handler.engine;
 

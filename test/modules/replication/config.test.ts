@@ -44,7 +44,7 @@ on = [{ node = "alpha", device = "/var/lib/tandem/data.img" }, { node = "bravo",
     expect(r.config.raw.volumes![0]).toMatchObject({ protocol: "C", metadata: "internal", region: "4K", resync_rate: "100M", split_brain: "disconnect" });
     expect(volumeSpecs(r.config, "bravo")).toEqual([
       {
-        params: { volume: "data", self: "bravo", peer: "alpha", size: 2 ** 30, regionBytes: 4096, protocol: "C", splitBrain: "disconnect", extentRegions: 1024, hotExtents: 1024, window: 2048 },
+        params: { volume: "data", self: "bravo", peer: "alpha", size: 2 ** 30, regionBytes: 4096, protocol: "C", splitBrain: "disconnect", extentRegions: 1024, hotExtents: 1024, window: 2048, batchRegions: 256 },
         device: "/dev/vg0/data",
         metadata: "internal",
         self: { address: "198.18.1.12", port: 7789 },

@@ -7,7 +7,7 @@ const REGION = 4096;
 
 function volume(self: string, protocol: Protocol = "C", meta?: Meta): State {
   const m = meta ?? { ...freshMeta(SIZE, REGION), gen: { current: 100, bitmap: 0, history: [] }, consistent: true };
-  return initialState({ volume: "data", self, peer: self === "a" ? "b" : "a", size: SIZE, regionBytes: REGION, protocol, splitBrain: "disconnect", extentRegions: 2, hotExtents: 2, window: 16 }, m);
+  return initialState({ volume: "data", self, peer: self === "a" ? "b" : "a", size: SIZE, regionBytes: REGION, protocol, splitBrain: "disconnect", extentRegions: 2, hotExtents: 2, window: 16, batchRegions: 1 }, m);
 }
 
 function run(s: State, input: Input): Effect[] {

@@ -47,8 +47,10 @@ const message: fc.Arbitrary<PeerMessage> = fc.oneof(
     fc.record({ t: fc.constant("data" as const), seq: u53, offset: fc.integer({ min: 0, max: GEOMETRY.size - n }), data: fc.uint8Array({ minLength: n, maxLength: n }) }),
   ),
   fc.record({ t: fc.constantFrom("recv-ack" as const, "write-ack" as const), seq: u53 }),
-  fc.integer({ min: 0, max: REGIONS - 1 }).map((region) => ({ t: "rs-data" as const, region, data: new Uint8Array(GEOMETRY.regionBytes).fill(region) })),
-  fc.record({ t: fc.constant("rs-ack" as const), region: fc.integer({ min: 0, max: REGIONS - 1 }) }),
+  fc.integer({ min: 0, max: REGIONS - 1 }).chain((region) =>
+    fc.integer({ min: 1, max: REGIONS - region }).map((count) => ({ t: "rs-data" as const, region, data: new Uint8Array(count * GEOMETRY.regionBytes).fill(region) })),
+  ),
+  fc.integer({ min: 0, max: REGIONS - 1 }).chain((region) => fc.record({ t: fc.constant("rs-ack" as const), region: fc.constant(region), count: fc.integer({ min: 1, max: REGIONS - region }) })),
   fc.record({ t: fc.constant("rs-done" as const), gen }),
   fc.record({ t: fc.constantFrom("flush" as const, "flush-ack" as const), ref: u53 }),
   fc.constant({ t: "ping" as const }),
@@ -59,8 +61,9 @@ const message: fc.Arbitrary<PeerMessage> = fc.oneof(
 /** What any decoded message may ask of the disk: nothing past the volume's end. */
 function withinVolume(m: PeerMessage): boolean {
   if (m.t === "data") return m.data.length > 0 && m.offset >= 0 && m.offset + m.data.length <= GEOMETRY.size;
-  if (m.t === "rs-data") return m.region < REGIONS && m.region * GEOMETRY.regionBytes + m.data.length <= GEOMETRY.size;
-  if (m.t === "rs-ack" || m.t === "ov-request" || m.t === "ov-reply") return m.region < REGIONS;
+  if (m.t === "rs-data") return m.region < REGIONS && m.data.length > 0 && m.region * GEOMETRY.regionBytes + m.data.length <= GEOMETRY.size;
+  if (m.t === "rs-ack") return m.count > 0 && m.region + m.count <= REGIONS;
+  if (m.t === "ov-request" || m.t === "ov-reply") return m.region < REGIONS;
   return true;
 }
 
@@ -78,7 +81,8 @@ describe("peer link messages", () => {
     expect(decodeMessage(past, GEOMETRY)).toEqual({ ok: false, reason: "range" });
     expect(decodeMessage(encodeMessage({ t: "data", seq: 1, offset: 0, data: new Uint8Array(0) }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
     expect(decodeMessage(encodeMessage({ t: "rs-data", region: 2, data: new Uint8Array(100) }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
-    expect(decodeMessage(encodeMessage({ t: "rs-ack", region: REGIONS }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
+    expect(decodeMessage(encodeMessage({ t: "rs-ack", region: REGIONS - 1, count: 2 }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
+    expect(decodeMessage(encodeMessage({ t: "rs-data", region: REGIONS - 1, data: new Uint8Array(2 * GEOMETRY.regionBytes) }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
   });
   test("property: any bytes as a body decode to a message within the volume or an error, never a throw", () => {
     fc.assert(
@@ -121,7 +125,7 @@ describe("peer link sessions", () => {
   test("a rotated key: each side sends with its active key and receives with any", () => {
     const [a, b] = pair({ active: 2, keys: new Map([[1, K1], [2, K2]]) }, { active: 1, keys: new Map([[1, K1], [2, K2]]) });
     expect(b.receive(a.seal({ t: "role", primary: false }))).toEqual([{ kind: "message", msg: { t: "role", primary: false } }]);
-    expect(a.receive(b.seal({ t: "rs-ack", region: 3 }))).toEqual([{ kind: "message", msg: { t: "rs-ack", region: 3 } }]);
+    expect(a.receive(b.seal({ t: "rs-ack", region: 3, count: 2 }))).toEqual([{ kind: "message", msg: { t: "rs-ack", region: 3, count: 2 } }]);
   });
   test("a hello from another cluster, volume or node, or under an unknown key, is refused", () => {
     const keys = { active: 1, keys: new Map([[1, K1]]) };

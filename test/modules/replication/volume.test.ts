@@ -36,7 +36,7 @@ function pair() {
     const device = join(dir, `${self}.img`);
     writeFileSync(device, new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: REGION })));
     const v = Volume.open({
-      params: { volume: "data", self, peer, size: SIZE, regionBytes: REGION, protocol: "C", splitBrain: "disconnect", extentRegions: 4, hotExtents: 8, window: 64 },
+      params: { volume: "data", self, peer, size: SIZE, regionBytes: REGION, protocol: "C", splitBrain: "disconnect", extentRegions: 4, hotExtents: 8, window: 64, batchRegions: 4 },
       device,
       metadata: "internal",
       cluster: "lab",
