@@ -85,7 +85,7 @@ ${COMMON_OPTIONS}`,
           return EXIT_OK;
         }
       }
-      return report(await call(t, "POST", `/v1/replication/volumes/${encodeURIComponent(name)}/${command}`), () => `${name}: ${command} handed to the volume (its events say what came of it)`);
+      return report(await call(t, "POST", `/v1/replication/volumes/${encodeURIComponent(name)}/${command}`), () => `${name}: ${command} done`);
     });
   },
 };

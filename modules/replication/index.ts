@@ -1,7 +1,14 @@
 /** Replication's contract with the runtime: on a member that holds a replica of some [[volumes]]. */
 import type { ModuleDef } from "../../core/module.ts";
 import { VolumesSchema, volumeRules } from "./config.ts";
-import { ReplicationModule } from "./service.ts";
+import { ReplicationModule, type ReplicationService } from "./service.ts";
+
+declare module "../../core/cluster.ts" {
+  interface ServiceMap {
+    /** This node's replicated volumes: their status, and commands (promote, demote...) with the engine's answer. */
+    replication: ReplicationService;
+  }
+}
 
 export const replicationModule: ModuleDef = {
   name: "replication",
@@ -10,4 +17,5 @@ export const replicationModule: ModuleDef = {
   section: (config) => config.raw.volumes,
   create: (ctx) => new ReplicationModule(ctx),
   config: { sections: [{ key: "volumes", schema: VolumesSchema }], rules: volumeRules },
+  services: ["replication"],
 };

@@ -24,7 +24,7 @@ export interface VolumeSpec {
 
 export type ToReplicationWorker =
   | { type: "start"; cluster: string; keys: ClusterKeys; volumes: VolumeSpec[] }
-  | { type: "command"; volume: string; command: VolumeCommand }
+  | { type: "command"; id: number; volume: string; command: VolumeCommand }
   | { type: "status" }
   | { type: "stop" };
 
@@ -33,4 +33,6 @@ export type FromReplicationWorker =
   | { type: "failed"; message: string }
   | { type: "event"; volume: string; event: VolumeEvent | { type: "nbd"; serving: boolean; error?: string } }
   | { type: "status"; volumes: VolumeStatus[] }
+  /** A command's outcome: done, refused by the engine (why), or no such volume. */
+  | { type: "result"; id: number; refused?: string }
   | { type: "stopped" };

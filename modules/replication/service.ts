@@ -19,6 +19,16 @@ import { replicationRoutes } from "./routes.ts";
 export const START_TIMEOUT_MS = 30_000;
 export const STOP_WAIT_MS = 10_000;
 export const STATUS_MS = 1000;
+/** How long a command waits for the replication thread's answer. */
+export const COMMAND_TIMEOUT_MS = 5000;
+
+/** What the replication module offers the other modules (the resource manager's promotable volumes, to come). */
+export interface ReplicationService {
+  /** The volumes on this node as last reported by the replication thread. */
+  volumes(): VolumeStatus[];
+  /** Hand a command to a volume's engine; resolves with its refusal, if it refused (a thread that does not answer in COMMAND_TIMEOUT_MS: refused too). */
+  command(volume: string, command: VolumeCommand): Promise<{ refused?: string }>;
+}
 
 /** This node's volumes as the thread runs them. */
 export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
@@ -61,6 +71,9 @@ export class ReplicationModule implements ModuleInstance {
   private last: VolumeStatus[] = [];
   private lastAt = 0;
   private poll: Cancel | null = null;
+  private nextCommand = 1;
+  private readonly commands = new Map<number, { done(r: { refused?: string }): void; cancel: Cancel }>();
+  private withdraw: () => void = () => undefined;
 
   constructor(private readonly ctx: ModuleContext) {}
 
@@ -88,6 +101,7 @@ export class ReplicationModule implements ModuleInstance {
     worker.onmessage = (e: MessageEvent<FromReplicationWorker>) => this.onMessage(e.data);
     this.worker = worker;
     this.askStatus();
+    this.withdraw = this.ctx.services.provide("replication", { volumes: () => this.last, command: (v, c) => this.command(v, c) });
   }
 
   /** The volumes' definitions are read at start: a changed one needs a restart of the node (as DRBD's `adjust` would reconnect). */
@@ -97,6 +111,12 @@ export class ReplicationModule implements ModuleInstance {
   }
 
   async stop(): Promise<void> {
+    this.withdraw();
+    for (const [id, c] of this.commands) {
+      c.cancel();
+      c.done({ refused: "the replication module is stopping" });
+      this.commands.delete(id);
+    }
     this.poll?.();
     this.poll = null;
     if (this.worker) await retireWorker(this.worker, this.ctx.clock, STOP_WAIT_MS);
@@ -115,8 +135,18 @@ export class ReplicationModule implements ModuleInstance {
     });
   }
 
-  command(volume: string, command: VolumeCommand): void {
-    if (this.worker) this.post(this.worker, { type: "command", volume, command });
+  command(volume: string, command: VolumeCommand): Promise<{ refused?: string }> {
+    const worker = this.worker;
+    if (!worker) return Promise.resolve({ refused: "the replication module is not running" });
+    const id = this.nextCommand++;
+    return new Promise((done) => {
+      const cancel = this.ctx.clock.after(COMMAND_TIMEOUT_MS, () => {
+        this.commands.delete(id);
+        done({ refused: `the replication thread did not answer within ${COMMAND_TIMEOUT_MS} ms` });
+      });
+      this.commands.set(id, { done, cancel });
+      this.post(worker, { type: "command", id, volume, command });
+    });
   }
 
   private post(w: Worker, m: ToReplicationWorker): void {
@@ -133,6 +163,12 @@ export class ReplicationModule implements ModuleInstance {
       this.last = m.volumes;
       this.lastAt = this.ctx.clock.now();
       this.updateMetrics();
+    } else if (m.type === "result") {
+      const c = this.commands.get(m.id);
+      if (!c) return;
+      this.commands.delete(m.id);
+      c.cancel();
+      c.done(m.refused !== undefined ? { refused: m.refused } : {});
     } else if (m.type === "event") {
       const { type, ...data } = m.event;
       this.ctx.events.emit(`volume.${type}`, { volume: m.volume, ...data });

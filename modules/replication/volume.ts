@@ -149,10 +149,11 @@ export class Volume implements BlockStore {
     return out;
   }
 
-  /** The operator's commands; what the engine refused comes back as a "refused" event. */
-  command(c: VolumeCommand): void {
-    if (c === "promote" || c === "promote-force") this.input({ type: "promote", fresh: fresh(), at: this.o.clock.wall(), force: c === "promote-force" });
-    else this.input({ type: c });
+  /** The operator's (or the resource manager's) commands; the engine's refusal, if it refused (also a "refused" event). */
+  command(c: VolumeCommand): string | undefined {
+    const effects = c === "promote" || c === "promote-force" ? this.input({ type: "promote", fresh: fresh(), at: this.o.clock.wall(), force: c === "promote-force" }) : this.input({ type: c });
+    for (const e of effects) if (e.kind === "event" && e.event.type === "refused") return e.event.reason;
+    return undefined;
   }
 
   // BlockStore: what the NBD server calls.
@@ -205,9 +206,10 @@ export class Volume implements BlockStore {
     this.store.close();
   }
 
-  private input(i: Input): void {
+  private input(i: Input): Effect[] {
     const { effects } = step(this.state, i);
     for (const e of effects) this.perform(e);
+    return effects;
   }
 
   private perform(e: Effect): void {

@@ -85,9 +85,12 @@ self.onmessage = (e: MessageEvent<ToReplicationWorker>) => {
     case "start":
       start(m);
       break;
-    case "command":
-      running.get(m.volume)?.volume.command(m.command);
+    case "command": {
+      const r = running.get(m.volume);
+      const refused = r ? r.volume.command(m.command) : `no volume "${m.volume}" here`;
+      post({ type: "result", id: m.id, ...(refused !== undefined ? { refused } : {}) });
       break;
+    }
     case "status":
       post({ type: "status", volumes: [...running.values()].map((r) => r.volume.status()) });
       break;

@@ -72,10 +72,11 @@ on = [{ node = "alpha", device = "${dir}/alpha.img" }, { node = "bravo", device 
     await waitFor("the pair connected", async () => ((await volumeOf(file, "alpha"))?.connection === "connected" && (await volumeOf(file, "bravo"))?.connection === "connected") || undefined, 20_000, 200);
 
     const refused = await tandem(["volume", "-c", file, "-n", "alpha", "promote", "data"]);
-    expect(refused.code).toBe(0);
+    expect(refused.stderr).toContain("promote refused: the volume is not up to date");
+    expect(refused.code).not.toBe(0);
     expect((await volumeOf(file, "alpha"))?.role).toBe("secondary");
     const forced = await tandem(["volume", "-c", file, "-n", "alpha", "promote", "data", "--force"]);
-    expect(forced.stdout).toContain("data: promote-force handed to the volume");
+    expect(forced.stdout).toContain("data: promote-force done");
     await waitFor("the first resync", async () => ((await volumeOf(file, "bravo"))?.disk === "up-to-date" && (await volumeOf(file, "alpha"))?.role === "primary") || undefined, 20_000, 200);
     const status = await tandem(["volume", "-c", file, "-n", "alpha"]);
     expect(status.stdout).toMatch(/^data: primary, connected, disk up-to-date, 0 B out of sync/);
@@ -98,7 +99,7 @@ on = [{ node = "alpha", device = "${dir}/alpha.img" }, { node = "bravo", device 
     expect(acked.length).toBeLessThan(writes);
 
     await waitFor("bravo to notice", async () => ((await volumeOf(file, "bravo"))?.connection === "connecting") || undefined, 20_000, 200);
-    await tandem(["volume", "-c", file, "-n", "bravo", "promote", "data"]);
+    expect((await tandem(["volume", "-c", file, "-n", "bravo", "promote", "data"])).stdout).toContain("data: promote done");
     await waitFor("bravo primary", async () => ((await volumeOf(file, "bravo"))?.role === "primary") || undefined, 10_000, 200);
     const survivor = readFileSync(join(dir, "bravo.img"));
     const lost = acked.filter((offset) => !survivor.subarray(offset, offset + WRITE).every((b) => b === pattern(offset / WRITE)));

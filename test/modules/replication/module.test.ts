@@ -58,8 +58,9 @@ on = [{ node = "alpha", device = "${dir}/alpha.img" }, { node = "bravo", device 
     }
     const volume = (n: string) => (modules[n]!.status().volumes as Array<Record<string, unknown>>)[0];
     await waitFor("the link", () => (volume("alpha")?.connection === "connected" && volume("bravo")?.connection === "connected") || undefined);
-    modules.alpha!.command("data", "promote-force");
+    expect(await modules.alpha!.command("data", "promote-force")).toEqual({});
     await waitFor("the initial resync", () => (volume("alpha")?.role === "primary" && volume("bravo")?.disk === "up-to-date" && volume("bravo")?.connection === "connected") || undefined, 20_000);
+    expect(await modules.bravo!.command("data", "promote")).toEqual({ refused: "the peer is primary" });
     const source = join(dir, "source.bin");
     const bytes = randomBytes(SIZE);
     writeFileSync(source, bytes);

@@ -5,15 +5,24 @@ import type { Context } from "hono";
 
 describe("the replication API and CLI", () => {
   const commands: string[] = [];
-  const routes = replicationRoutes({ status: () => ({ volumes: [] }), volumes: () => ["data"], command: (v, c) => commands.push(`${v} ${c}`) });
+  const routes = replicationRoutes({
+    status: () => ({ volumes: [] }),
+    volumes: () => ["data"],
+    command: async (v, c) => {
+      commands.push(`${v} ${c}`);
+      return c === "promote" ? { refused: "the volume is not up to date" } : {};
+    },
+  });
   const post = routes.find((r) => r.method === "post")!;
-  const call = (p: Record<string, string>) => post.handler({} as Context, p) as Response;
-  test("a command on a volume of this node is handed on; an unknown volume or command is a 404 problem", async () => {
-    expect(call({ volume: "data", command: "discard-my-data" }).status).toBe(202);
-    expect(commands).toEqual(["data discard-my-data"]);
-    const unknown = call({ volume: "logs", command: "promote" });
+  const call = (p: Record<string, string>) => post.handler({} as Context, p) as Promise<Response>;
+  test("a command on a volume of this node is carried out, or refused with the engine's reason; an unknown volume or command is a 404 problem", async () => {
+    expect((await call({ volume: "data", command: "discard-my-data" })).status).toBe(200);
+    const refused = await call({ volume: "data", command: "promote" });
+    expect([refused.status, ((await refused.json()) as { detail: string }).detail]).toEqual([409, "promote refused: the volume is not up to date"]);
+    expect(commands).toEqual(["data discard-my-data", "data promote"]);
+    const unknown = await call({ volume: "logs", command: "promote" });
     expect([unknown.status, ((await unknown.json()) as { known: string[] }).known]).toEqual([404, ["data"]]);
-    expect(call({ volume: "data", command: "explode" }).status).toBe(404);
+    expect((await call({ volume: "data", command: "explode" })).status).toBe(404);
     expect(post.mutating).toBe(true);
   });
   test("a volume's line: role, connection, disk, what differs, a resync's progress", () => {
