@@ -5,8 +5,8 @@
  * asked. Each is small and bounded (no data passes here).
  */
 import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
-import type { VolumeEvent, VolumeParams } from "./engine.ts";
-import type { VolumeStatus } from "./volume.ts";
+import type { VolumeParams } from "./engine.ts";
+import type { ShellEvent, VolumeStatus } from "./volume.ts";
 
 export const COMMANDS = ["promote", "promote-force", "demote", "connect", "disconnect", "discard-my-data", "verify"] as const;
 export type VolumeCommand = (typeof COMMANDS)[number];
@@ -31,7 +31,7 @@ export type ToReplicationWorker =
 export type FromReplicationWorker =
   | { type: "started" }
   | { type: "failed"; message: string }
-  | { type: "event"; volume: string; event: VolumeEvent | { type: "nbd"; serving: boolean; error?: string } }
+  | { type: "event"; volume: string; event: ShellEvent | { type: "nbd"; serving: boolean; error?: string } }
   | { type: "status"; volumes: VolumeStatus[] }
   /** A command's outcome: done, refused by the engine (why), or no such volume. */
   | { type: "result"; id: number; refused?: string }

@@ -44,8 +44,11 @@ import type { VolumeCommand } from "./messages.ts";
 export const RECONNECT_MS = 1000;
 export const PING_MS = 1000;
 export const SILENT_MS = 5000;
-/** Bytes queued on the peer socket past which the volume stops taking new writes until it drains. */
+/** Bytes queued on the peer socket past which new writes and flushes wait until it drains to half. */
 export const MAX_LINK_QUEUE = 64 * 2 ** 20;
+
+/** What the shell reports: the engine's events, and a failed backing device (the volume then answers EIO). */
+export type ShellEvent = VolumeEvent | { type: "disk-failed"; error: string };
 
 export interface VolumeOptions {
   params: VolumeParams;
@@ -57,7 +60,7 @@ export interface VolumeOptions {
   peer: { address: string; port: number };
   resyncRate: number;
   clock: Clock;
-  onEvent(e: VolumeEvent): void;
+  onEvent(e: ShellEvent): void;
 }
 
 export interface VolumeStatus {
@@ -90,6 +93,9 @@ export class Volume implements BlockStore {
   private listener: TCPSocketListener<Conn> | null = null;
   private timers: Cancel[] = [];
   private stopped = false;
+  /** Why the backing device failed, once it has. */
+  private failed: string | null = null;
+  private drainWaiters: Array<() => void> = [];
   private linkErrors = 0;
   private bucketAt = 0;
   private resyncStart: { at: number; bytes: number } | null = null;
@@ -183,9 +189,10 @@ export class Volume implements BlockStore {
     for (let at = 0; at < length; at += MAX_WRITE) await this.write(offset + at, new Uint8Array(Math.min(MAX_WRITE, length - at)), false);
   }
 
-  private request(make: (id: number) => Input): Promise<void> {
-    if (this.stopped) return Promise.reject(new StoreError(NBD_ERR.EIO, "the volume is stopping"));
-    if (this.conn && this.conn.queued > MAX_LINK_QUEUE) return Promise.reject(new StoreError(NBD_ERR.EIO, "the peer link is backed up"));
+  private async request(make: (id: number) => Input): Promise<void> {
+    while (this.conn && this.conn.queued > MAX_LINK_QUEUE && !this.stopped) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    if (this.failed) throw new StoreError(NBD_ERR.EIO, `the backing device failed: ${this.failed}`);
+    if (this.stopped) throw new StoreError(NBD_ERR.EIO, "the volume is stopping");
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -195,6 +202,7 @@ export class Volume implements BlockStore {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.release(null);
     for (const c of this.timers) c();
     this.timers = [];
     this.conn?.socket.end();
@@ -238,9 +246,12 @@ export class Volume implements BlockStore {
       }
       case "send":
         return this.send(e.msg);
-      case "drop-link":
-        if (this.conn) this.drop(this.conn);
+      case "drop-link": {
+        // After this step's effects: the link-down it causes is an input of its own.
+        const c = this.conn;
+        if (c) queueMicrotask(() => this.drop(c));
         return;
+      }
       case "reply": {
         const w = this.waiting.get(e.id);
         if (!w) return;
@@ -265,8 +276,13 @@ export class Volume implements BlockStore {
         if (!this.stopped) done();
       },
       (err) => {
-        this.o.onEvent({ type: "refused", what: "demote", reason: `disk failed: ${(err as Error).message}` });
+        if (this.failed) return;
+        this.failed = (err as Error).message;
+        this.o.onEvent({ type: "disk-failed", error: this.failed });
+        for (const w of this.waiting.values()) w.reject(new StoreError(NBD_ERR.EIO, `the backing device failed: ${this.failed}`));
+        this.waiting.clear();
         this.stopped = true;
+        if (this.conn) this.drop(this.conn);
       },
     );
   }
@@ -361,6 +377,7 @@ export class Volume implements BlockStore {
     if (c !== this.conn) return;
     this.conn = null;
     c.socket.end();
+    this.release(null);
     if (c.up && !this.stopped) this.input({ type: "link-down", fresh: fresh() });
     if (!this.stopped && this.o.params.self < this.o.params.peer) this.timers.push(this.o.clock.after(RECONNECT_MS, () => this.startLink()));
   }
@@ -388,6 +405,15 @@ export class Volume implements BlockStore {
       }
       c.queue.shift();
     }
+    this.release(c);
+  }
+
+  /** Writes waiting for the link to drain go on once it is at half the bound, or gone. */
+  private release(c: Conn | null): void {
+    if (c && c === this.conn && c.queued > MAX_LINK_QUEUE / 2) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
   }
 }
 

@@ -4,9 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newKey } from "../../../core/crypto/keyfile.ts";
 import { realClock } from "../../../core/time.ts";
-import { Volume } from "../../../modules/replication/volume.ts";
+import { Volume, type ShellEvent } from "../../../modules/replication/volume.ts";
 import { metadataBytes } from "../../../modules/replication/metadata.ts";
-import type { VolumeEvent } from "../../../modules/replication/engine.ts";
 
 const SIZE = 1 << 20;
 const REGION = 4096;
@@ -31,7 +30,7 @@ function pair() {
   const dir = mkdtempSync(join(tmpdir(), "tandem-volume-"));
   dirs.push(dir);
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const events: Record<string, VolumeEvent[]> = { alpha: [], bravo: [] };
+  const events: Record<string, ShellEvent[]> = { alpha: [], bravo: [] };
   const open = (self: string, peer: string, selfPort: number, peerPort: number) => {
     const device = join(dir, `${self}.img`);
     writeFileSync(device, new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: REGION })));
