@@ -144,9 +144,10 @@ class Reader {
     this.at += 8;
     return n;
   }
+  /** A view, not a copy: the bodies read are fresh buffers of their own (a frame's plaintext). */
   bytes(n: number): Uint8Array {
     this.need(n);
-    const b = this.buf.slice(this.at, this.at + n);
+    const b = this.buf.subarray(this.at, this.at + n);
     this.at += n;
     return b;
   }
@@ -324,13 +325,15 @@ function clusterId(name: string): Uint8Array {
   return lastCluster.id;
 }
 
-function seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, body: Uint8Array): Uint8Array {
+/** The whole frame: the header (the additional data), the sealed body, the tag. */
+function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: Uint8Array): Uint8Array {
   const c = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
-  c.setAAD(ad);
-  const out = new Uint8Array(body.length + TAG_BYTES);
-  out.set(c.update(body), 0);
+  c.setAAD(head);
+  const out = new Uint8Array(head.length + body.length + TAG_BYTES);
+  out.set(head);
+  out.set(c.update(body), head.length);
   c.final();
-  out.set(c.getAuthTag(), body.length);
+  out.set(c.getAuthTag(), head.length + body.length);
   return out;
 }
 
@@ -384,7 +387,10 @@ export type Received = { kind: "message"; msg: PeerMessage } | { kind: "hello" }
  * the connection is done: nothing more is read from it.
  */
 export class PeerSession {
-  private buffer: Uint8Array = new Uint8Array(0);
+  /** What the socket gave and no frame took yet: buffer[start, end). */
+  private buffer = new Uint8Array(64 * 1024);
+  private start = 0;
+  private end = 0;
   private sendKey?: Uint8Array;
   private receiveKey?: Uint8Array;
   private sent = 0;
@@ -411,7 +417,7 @@ export class PeerSession {
     head[HEADER_BYTES] = VERSION;
     head[HEADER_BYTES + 1] = this.helloKeyId;
     head.set(this.p.helloNonce, HEADER_BYTES + 2);
-    return concat(head, seal(key, this.p.helloNonce, head, body));
+    return seal(key, this.p.helloNonce, head, body);
   }
 
   /** A message, sealed; throws before the peer's hello came (the shell sends nothing until then). */
@@ -419,32 +425,48 @@ export class PeerSession {
     if (!this.sendKey) throw new Error("the peer's hello has not come yet");
     const body = encodeMessage(msg);
     const head = header(KIND_MESSAGE, body.length + TAG_BYTES + 1);
-    return concat(head, seal(this.sendKey, counterNonce(this.sent++), head, body));
+    return seal(this.sendKey, counterNonce(this.sent++), head, body);
   }
 
   receive(chunk: Uint8Array): Received[] {
     const out: Received[] = [];
     if (this.failed) return out;
-    this.buffer = this.buffer.length ? concat(this.buffer, chunk) : chunk;
-    let at = 0;
-    while (this.buffer.length - at >= HEADER_BYTES) {
-      const length = new DataView(this.buffer.buffer, this.buffer.byteOffset + at).getUint32(0);
+    this.append(chunk);
+    while (this.end - this.start >= HEADER_BYTES) {
+      const length = new DataView(this.buffer.buffer, this.buffer.byteOffset + this.start).getUint32(0);
       if (length > MAX_FRAME) return this.fail(out, "oversized");
       if (length < 1 + TAG_BYTES) return this.fail(out, "short");
-      if (this.buffer.length - at < 4 + length) break;
-      const frame = this.buffer.subarray(at, at + 4 + length);
-      at += 4 + length;
+      if (this.end - this.start < 4 + length) break;
+      const frame = this.buffer.subarray(this.start, this.start + 4 + length);
+      this.start += 4 + length;
       const got = this.frame(frame);
       out.push(got);
       if (got.kind === "error") return this.fail(out, got.reason, true);
     }
-    this.buffer = this.buffer.slice(at);
+    if (this.start === this.end) this.start = this.end = 0;
     return out;
+  }
+
+  /** Adds a chunk after what is held, moving that to the front or into a larger buffer when the chunk does not fit (a frame at most, MAX_FRAME). */
+  private append(chunk: Uint8Array): void {
+    if (this.end + chunk.length > this.buffer.length) {
+      const held = this.end - this.start;
+      if (held + chunk.length > this.buffer.length) {
+        const bigger = new Uint8Array(Math.max(2 * this.buffer.length, held + chunk.length));
+        bigger.set(this.buffer.subarray(this.start, this.end));
+        this.buffer = bigger;
+      } else this.buffer.copyWithin(0, this.start, this.end);
+      this.start = 0;
+      this.end = held;
+    }
+    this.buffer.set(chunk, this.end);
+    this.end += chunk.length;
   }
 
   private fail(out: Received[], reason: LinkError, pushed = false): Received[] {
     this.failed = true;
     this.buffer = new Uint8Array(0);
+    this.start = this.end = 0;
     if (!pushed) out.push({ kind: "error", reason });
     return out;
   }
