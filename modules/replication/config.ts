@@ -43,15 +43,15 @@ export function parseBytes(text: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-const Bytes = (description: string, def?: string) =>
-  Type.String({ pattern: BYTES_PATTERN, description: `${description} (bytes, or with K, M, G, T: 1024-based)`, ...(def ? { default: def } : {}) });
+const Bytes = (description: string, def: string | undefined, example: string) =>
+  Type.String({ pattern: BYTES_PATTERN, description: `${description} (bytes, or with K, M, G, T: 1024-based)`, examples: [example], ...(def ? { default: def } : {}) });
 
 const Port = (description: string) => Type.Integer({ minimum: 1, maximum: 65535, description });
 
 export const VolumeOnSchema = Type.Object(
   {
     node: Name("a member node holding a replica"),
-    device: Type.String({ pattern: "^/[^\\0]*$", description: "the backing file or block device on that node (absolute)" }),
+    device: Type.String({ pattern: "^/[^\\0]*$", description: "the backing file or block device on that node (absolute)", examples: ["/dev/vg0/data"] }),
   },
   { additionalProperties: false },
 );
@@ -59,7 +59,7 @@ export const VolumeOnSchema = Type.Object(
 export const VolumeSchema = Type.Object(
   {
     name: Name("the volume's name, in the CLI, the API and metrics"),
-    size: Bytes("the volume's size as its clients see it; a multiple of 4K"),
+    size: Bytes("the volume's size as its clients see it; a multiple of 4K", undefined, "10G"),
     on: Type.Array(VolumeOnSchema, { minItems: 2, maxItems: 2, description: "the two nodes holding a replica, each with its backing device (DRBD's `on` sections)" }),
     protocol: Type.Union(
       PROTOCOLS.map((p) => Type.Literal(p)),
@@ -69,8 +69,8 @@ export const VolumeSchema = Type.Object(
       default: "internal",
       description: `internal: the metadata (generations, bitmap) after the data on the backing device, which must hold both; external: in a file beside it (the device's path + "${EXTERNAL_META_SUFFIX}")`,
     }),
-    region: Bytes("the bytes one bit of the dirty bitmap covers; a power of two from 4K to 16M", "4K"),
-    resync_rate: Bytes("the resync's bound, bytes per second", "100M"),
+    region: Bytes("the bytes one bit of the dirty bitmap covers; a power of two from 4K to 16M", "4K", "64K"),
+    resync_rate: Bytes("the resync's bound, bytes per second", "100M", "200M"),
     split_brain: Type.Union(
       SPLIT_BRAIN_POLICIES.map((p) => Type.Literal(p)),
       {
@@ -80,7 +80,7 @@ export const VolumeSchema = Type.Object(
       },
     ),
     port: Port("the peer link's TCP port, on each node's cluster address"),
-    socket: Type.Optional(Type.String({ pattern: "^/[^\\0]*$", description: `the NBD server's unix socket on the primary; default ${DEFAULT_SOCKET_DIR}/<name>.nbd` })),
+    socket: Type.Optional(Type.String({ pattern: "^/[^\\0]*$", description: `the NBD server's unix socket on the primary; default ${DEFAULT_SOCKET_DIR}/<name>.nbd`, examples: ["/run/tandem/data.nbd"] })),
     nbd_port: Type.Optional(Port("also serve NBD on this TCP port, on loopback only")),
   },
   { additionalProperties: false },
