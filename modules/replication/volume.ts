@@ -200,7 +200,12 @@ export class Volume implements BlockStore {
     });
   }
 
+  /** Stops the volume; a primary with nothing under way demotes first, so a clean stop leaves nothing to resync (its hot extents are clean). */
   async stop(): Promise<void> {
+    if (this.state.role === "primary" && !this.failed) {
+      await this.disk;
+      this.input({ type: "demote" });
+    }
     this.stopped = true;
     this.release(null);
     for (const c of this.timers) c();

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newKey } from "../../../core/crypto/keyfile.ts";
@@ -33,7 +33,7 @@ function pair() {
   const events: Record<string, ShellEvent[]> = { alpha: [], bravo: [] };
   const open = (self: string, peer: string, selfPort: number, peerPort: number) => {
     const device = join(dir, `${self}.img`);
-    writeFileSync(device, new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: REGION })));
+    if (!existsSync(device)) writeFileSync(device, new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: REGION })));
     const v = Volume.open({
       params: { volume: "data", self, peer, size: SIZE, regionBytes: REGION, protocol: "C", splitBrain: "disconnect", extentRegions: 4, hotExtents: 8, window: 64, batchRegions: 4 },
       device,
@@ -51,7 +51,7 @@ function pair() {
   };
   const a = open("alpha", "bravo", port + 1, port);
   const b = open("bravo", "alpha", port, port + 1);
-  return { a, b, events };
+  return { a, b, events, reopen: () => open("alpha", "bravo", port + 1, port) };
 }
 
 describe("a volume over files and a TCP link on loopback", () => {
@@ -84,5 +84,19 @@ describe("a volume over files and a TCP link on loopback", () => {
     await until("the resync", () => a.v.status().connection === "connected" && b.v.status().connection === "connected" && a.v.status().outOfSyncBytes === 0);
     expect(readFileSync(b.device).subarray(40_960, 40_960 + 4096).every((x) => x === 7)).toBe(true);
     expect(b.v.status().generations).toEqual(a.v.status().generations);
+  }, 30_000);
+
+  test("a clean stop of the primary demotes it: reopened, it has nothing to resync and is not taken for a crashed primary", async () => {
+    const { a, b, reopen } = pair();
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    a.v.command("promote-force");
+    await until("the initial resync", () => b.v.status().disk === "up-to-date" && b.v.status().connection === "connected" && a.v.status().connection === "connected");
+    await a.v.write(0, new Uint8Array(4096).fill(1), true);
+    await a.v.stop();
+    volumes.splice(volumes.indexOf(a.v), 1);
+    const again = reopen();
+    expect(again.v.status()).toMatchObject({ role: "secondary", outOfSyncBytes: 0 });
+    await until("the link again", () => again.v.status().connection === "connected" && b.v.status().connection === "connected");
+    expect(again.v.status().generations).toEqual(b.v.status().generations);
   }, 30_000);
 });
