@@ -6,10 +6,7 @@
  */
 import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
 import type { VolumeParams } from "./engine.ts";
-import type { ShellEvent, VolumeStatus } from "./volume.ts";
-
-export const COMMANDS = ["promote", "promote-force", "demote", "connect", "disconnect", "discard-my-data", "verify"] as const;
-export type VolumeCommand = (typeof COMMANDS)[number];
+import type { ShellEvent, VolumeCommand, VolumeStatus } from "./volume.ts";
 
 export interface VolumeSpec {
   params: VolumeParams;

@@ -7,7 +7,7 @@
  */
 import type { RouteSpec } from "../../core/api/routes.ts";
 import { problem } from "../../core/api/problem.ts";
-import { COMMANDS, type VolumeCommand } from "./messages.ts";
+import { COMMANDS, type VolumeCommand } from "./volume.ts";
 
 export interface ReplicationHost {
   status(): Record<string, unknown>;

@@ -12,7 +12,8 @@ import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Cancel } from "../../core/time.ts";
 import { retireWorker, workerEntry } from "../../core/threads.ts";
 import { AL_EXTENT_BYTES, HOT_EXTENTS, RESYNC_BATCH_BYTES, RESYNC_WINDOW_BYTES, parseBytes, socketOf, type VolumeRaw } from "./config.ts";
-import type { FromReplicationWorker, ToReplicationWorker, VolumeCommand, VolumeSpec } from "./messages.ts";
+import type { FromReplicationWorker, ToReplicationWorker, VolumeSpec } from "./messages.ts";
+import type { VolumeCommand } from "./volume.ts";
 import type { VolumeStatus } from "./volume.ts";
 import { replicationRoutes } from "./routes.ts";
 

@@ -39,7 +39,10 @@ import {
 } from "./engine.ts";
 import type { ClusterKeys } from "../../core/crypto/keyfile.ts";
 import type { Cancel, Clock } from "../../core/time.ts";
-import type { VolumeCommand } from "./messages.ts";
+
+/** What an operator may ask of a volume (the CLI, the API). */
+export const COMMANDS = ["promote", "promote-force", "demote", "connect", "disconnect", "discard-my-data", "verify"] as const;
+export type VolumeCommand = (typeof COMMANDS)[number];
 
 export const RECONNECT_MS = 1000;
 export const PING_MS = 1000;
