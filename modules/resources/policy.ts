@@ -350,8 +350,15 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     return nodes.filter((n) => risk(r, n) === "stoppable").map((n) => n.name);
   }
 
-  /** Why g cannot run now wherever it goes (a group it runs with or starts after runs nowhere), noted; false when it may. */
+  /**
+   * Whether g cannot run now wherever it goes, noted why: its colocation loop
+   * cannot all be kept, or a group it runs with or starts after runs nowhere.
+   */
   function targetsMissing(g: GroupDef): boolean {
+    if (verdicts.get(g.name) === "stop") {
+      note(`the colocations between ${[...order.loops.get(g.name)!].join(", ")} cannot all be kept: ${g.name} stops`);
+      return true;
+    }
     for (const c of config.colocations) {
       if (c.group !== g.name || c.score < INFINITY || !groupPlans.has(c.withGroup)) continue;
       if (nodesOf(c.withGroup).length === 0) {
@@ -384,10 +391,6 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
 
   function place(g: GroupDef): Placed | null {
     const running = new Set(g.members.flatMap(activeNodes));
-    if (verdicts.get(g.name) === "stop") {
-      note(`the colocations between ${[...order.loops.get(g.name)!].join(", ")} cannot all be kept: ${g.name} stops`);
-      return null;
-    }
     if (targetsMissing(g)) return null;
     const own = ownScores(g);
     const joined: GroupDef[] = [];
