@@ -170,7 +170,7 @@ interface StatusBody {
   dc: string | null;
   quorate: boolean;
   nodes: Array<{ name: string; membership: string; standby: boolean; fence: string; attributes?: Record<string, unknown>; capacity?: Record<string, number>; used?: Record<string, number> }>;
-  groups: Array<{ name: string; members: string[]; runningOn: string[] }>;
+  groups: Array<{ name: string; members: string[]; runningOn: string[]; clone?: { max: number | null } | null; instances?: Array<{ node: string; started: string[] }> }>;
   resources: Record<string, { agent: string; states: Record<string, string> }>;
   operations: Array<{ resource: string; action: string; forMs: number }>;
   failures: Array<{ resource: string; node: string; count: number }>;
@@ -190,7 +190,7 @@ export function formatStatus(node: string, s: StatusBody): string {
   }
   lines.push("groups:");
   for (const g of s.groups) {
-    lines.push(`  ${g.name.padEnd(12)} ${g.runningOn.length ? `on ${g.runningOn.join(", ")}` : "stopped"}`);
+    lines.push(`  ${g.name.padEnd(12)} ${groupWhere(g)}`);
     for (const r of g.members) {
       const states = Object.entries(s.resources[r]?.states ?? {}).filter(([, st]) => st !== "stopped");
       lines.push(`    ${r.padEnd(14)} ${s.resources[r]?.agent.padEnd(24)} ${states.length ? states.map(([n, st]) => `${st} on ${n}`).join(", ") : "stopped"}`);
@@ -201,6 +201,14 @@ export function formatStatus(node: string, s: StatusBody): string {
   for (const m of s.moves) lines.push(`move: ${m.group} to ${m.node}${m.until === null ? "" : m.expired ? " (expired)" : ` until ${new Date(m.until).toISOString()}`}`);
   for (const n of s.notes) lines.push(`note: ${n}`);
   return lines.join("\n");
+}
+
+/** Where a group runs: the nodes running it whole, then those running only its first members; a clone says so, with its clone_max. */
+function groupWhere(g: StatusBody["groups"][number]): string {
+  const part = (g.instances ?? []).filter((i) => !g.runningOn.includes(i.node)).map((i) => `${i.node} (${i.started.join(", ")} only)`);
+  const where = [...g.runningOn, ...part];
+  const kind = g.clone ? `clone${g.clone.max === null ? "" : ` (max ${g.clone.max})`} ` : "";
+  return `${kind}${where.length ? `on ${where.join(", ")}` : "stopped"}`;
 }
 
 /** GET a module's status at `path` and print it (its JSON with `json`); a 404 says the node runs `missing`. */

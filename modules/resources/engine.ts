@@ -25,7 +25,7 @@
  */
 import type { AgentStatus } from "../../core/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
-import { plan } from "./policy.ts";
+import { exclusiveResources, plan } from "./policy.ts";
 import type { Action, ClusterConfig, ClusterInput, FailRecord, FenceState, Membership, Move, NodeState, ResourceState } from "./model.ts";
 
 export interface CoordParams {
@@ -274,9 +274,13 @@ function reconfigure(s: State, p: CoordParams): void {
 
 const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
 
-/** Whether an exclusive resource runs here, is starting, or failed to stop: what the watchdog asks before it pets without quorum. */
+/**
+ * Whether an exclusive resource runs here, is starting, or failed to stop: what the watchdog asks before it pets without quorum.
+ * A clone that may run on every member is not exclusive (policy.ts exclusiveResources): no other node takes its instance over.
+ */
 export function holdsExclusive(s: State): boolean {
-  return s.p.config.resources.some((r) => r.exclusive && (ACTIVE.has(s.states[r.name]!) || s.ops[r.name]?.action === "start"));
+  const exclusive = exclusiveResources(s.p.config, s.p.members.length);
+  return [...exclusive].some((r) => ACTIVE.has(s.states[r]!) || s.ops[r]?.action === "start");
 }
 
 export function step(prev: State, input: Input): { state: State; effects: Effect[] } {

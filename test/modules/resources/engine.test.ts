@@ -5,7 +5,8 @@
  * incarnation, quorum) set by the test as the heartbeat would report it.
  */
 import { describe, expect, test } from "bun:test";
-import { ADMIN_VERSION_SKEW_MS, mayRunHere, nextDeadline, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
+import { ADMIN_VERSION_SKEW_MS, holdsExclusive, mayRunHere, nextDeadline, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
+import { statusOf } from "../../../modules/resources/status.ts";
 import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
 
 const WEB = ["ip", "fs", "app"];
@@ -431,6 +432,33 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("alpha").ran("stop")).toEqual(["stop app", "stop fs", "stop ip"]);
     expect([...active.get("alpha")!]).toEqual(["cache"]);
     expect(Object.keys(h.node("alpha").state.monitors)).toEqual(["cache"]);
+  });
+
+  test("a clone runs an instance on every node; without quorum a node keeps its own (no other takes it over) and holds nothing exclusive; status shows the instances", () => {
+    const h = new Harness(["alpha", "bravo"], config([resource("haproxy"), resource("stats"), resource("vip")], [group("proxies", ["haproxy", "stats"], { clone: { max: null, interleave: false } }), group("vip", ["vip"], { preferredNode: "alpha" })]));
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.settle(active);
+    expect([...active.get("alpha")!].sort()).toEqual(["haproxy", "stats", "vip"]);
+    expect([...active.get("bravo")!].sort()).toEqual(["haproxy", "stats"]);
+    expect(holdsExclusive(h.node("alpha").state)).toBe(true);
+    expect(holdsExclusive(h.node("bravo").state)).toBe(false);
+    const groups = statusOf(h.node("alpha").state, 0).groups as Array<Record<string, unknown>>;
+    expect(groups.find((g) => g.name === "proxies")).toMatchObject({
+      clone: { max: null, interleave: false },
+      runningOn: ["alpha", "bravo"],
+      instances: [
+        { node: "alpha", started: ["haproxy", "stats"] },
+        { node: "bravo", started: ["haproxy", "stats"] },
+      ],
+    });
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.settle(active);
+    expect(h.node("bravo").ran("stop")).toEqual([]);
+    expect([...active.get("bravo")!].sort()).toEqual(["haproxy", "stats"]);
+    expect(Object.keys(h.node("bravo").state.monitors).sort()).toEqual(["haproxy", "stats"]);
   });
 
   test("with fencing, a node lost uncleanly is fenced before anything it ran starts elsewhere", () => {
