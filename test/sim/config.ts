@@ -87,6 +87,8 @@ export function resourcesText(c: ClusterConfig): string {
       `members = [${g.members.map((m) => `"${m}"`).join(", ")}]`,
       ...(g.preferredNode ? [`preferred = "${g.preferredNode}"`] : []),
       `stickiness = ${g.stickiness}`,
+      ...(g.allOrNothing ? [`all_or_nothing = true`] : []),
+      ...(g.clone ? [`clone = true`, ...(g.clone.max === null ? [] : [`clone_max = ${g.clone.max}`]), ...(g.clone.interleave ? [`interleave = true`] : [])] : []),
     ]),
     ...(c.fencing ? [`[[resources.fence_device]]`, `name = "power"`, `agent = "exec"`, `params = { command = ["sim-fence"] }`] : []),
     "",
