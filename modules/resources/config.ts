@@ -6,7 +6,8 @@
  * cross fields; `clusterConfigOf` turns the section into the policy's model.
  *
  * A resource that no group names is a group of its own, of the same name, as a
- * Pacemaker primitive is: constraints and admin commands name groups.
+ * Pacemaker primitive is: constraints and admin commands name groups. Either
+ * may be a clone (`clone = true`, `clone_max`, `interleave`).
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
