@@ -418,6 +418,13 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     }
   }
   utilizationProblems(rs, nodes).forEach((p) => out.push(p));
+  const clones = new Set(groupsOf(rs).filter((g) => g.clone).map((g) => g.name));
+  const interleaveUnused = (path: (string | number)[], name: string, c: CloneRaw): void => {
+    if (c.clone && c.interleave && !rs.order.some((o) => o.then === name && clones.has(o.first)))
+      out.push({ severity: "warning", path: ["resources", ...path, "interleave"], message: `interleave has no effect: "${name}" is ordered after no clone` });
+  };
+  rs.group.forEach((g, i) => interleaveUnused(["group", i], g.name, g));
+  rs.resource.forEach((r, i) => interleaveUnused(["resource", i], r.name, r));
   const devices = new Set<string>();
   rs.fence_device.forEach((d, i) => {
     if (devices.has(d.name)) err(["fence_device", i, "name"], `fence device name "${d.name}" is used twice`, "a unique name");

@@ -200,6 +200,9 @@ interleave = true
     expect(out.some((p) => p.includes("resources.group[1].clone_node_max: a node runs at most one instance of a clone"))).toBe(true);
     expect(out.some((p) => p.includes('resources.resource[0].clone: resource "vip" is a member of group "web": a group is cloned whole'))).toBe(true);
     expect(out.some((p) => p.includes("resources.resource[2].interleave: interleave applies to clones only"))).toBe(true);
+    expect(r.warnings.map((p) => formatProblem("tandem.toml", p))).toContain('tandem.toml:28: resources.group[1].interleave: interleave has no effect: "proxies" is ordered after no clone');
+    const ordered = parseConfig(`${good}\n[[resources.order]]\nfirst = "ping"\nthen = "proxies"\n`, "tandem.toml", MODULES);
+    expect(ordered.ok && ordered.warnings.some((p) => p.path.includes("interleave"))).toBe(false);
     const many = parseConfig(good.replace("clone_max = 2", "clone_max = 3"), "tandem.toml", MODULES);
     expect(many.ok && many.warnings.map((p) => formatProblem("tandem.toml", p))).toContain(
       "tandem.toml:27: resources.group[1].clone_max: clone_max 3 is more than the 2 member nodes: at most 2 instances run, one per node",
