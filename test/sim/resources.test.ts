@@ -25,7 +25,8 @@
  * duplicates and reordering; one or two groups ("web" of one to three members,
  * "db" of one or two), each preferring alpha, bravo or neither, with
  * stickiness 0 or INFINITY; in two seeds of five also a clone "proxy" (px,
- * or px and pxlog) on every member or with clone_max 1 (drawn apart, so the
+ * or px and pxlog) on every member or with clone_max 1, half of them ordered
+ * before web (drawn apart, so the
  * other draws of a seed stay as they were); resources mostly exclusive (the
  * checks below take a clone on every member as not exclusive, as the policy
  * does: each member runs its own instance), on_fail restart or
@@ -401,7 +402,10 @@ class Scenario {
       const preferred = [null, ...MEMBERS][r.int(3)]!;
       groups.push({ name, members: [...members], preferredNode: preferred, stickiness: r.chance(0.5) ? 0 : INFINITY });
     }
-    return { resources, groups, locations: [], colocations: [], orders: [], fencing: this.family === "fencing" || this.family === "watchdog" };
+    // Half the clones come first: web starts after them and restarts whenever one of their instances stops.
+    const orders = cloned && cloneR.chance(0.5) ? [{ first: CLONE_LAYOUT[0], then: "web" }] : [];
+    if (orders.length > 0) this.taken.add("web after the clone");
+    return { resources, groups, locations: [], colocations: [], orders, fencing: this.family === "fencing" || this.family === "watchdog" };
   }
 
   private drawFault(): Fault {
@@ -947,11 +951,11 @@ async function scenario(seed: number, family: Family): Promise<Scenario> {
 const PATHS: Record<Family, string[]> = {
   pair: [
     "fast timers", "normal timers", "member crashed", "arbiter crashed", "member stopped", "arbiter stopped", "member isolated", "arbiter isolated",
-    "monitor failure", "admin standby", "admin move", "admin cleanup", "converged", "clone on every member", "clone of one instance", "clone converged",
+    "monitor failure", "admin standby", "admin move", "admin cleanup", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
   ],
   fencing: [
     "fence works", "fence flaky", "fence broken", "member crashed", "member frozen past deadtime", "member frozen within deadtime", "member isolated",
-    "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged", "clone on every member", "clone of one instance", "clone converged",
+    "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
   mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],
