@@ -1,5 +1,5 @@
 /**
- * The admin commands: `tandem status|standby|online|move|clear|cleanup`. Each
+ * The admin commands: `tandem status|standby|online|move|clear|cleanup|disable|enable|maintenance`. Each
  * is a call to a node's HTTP API (the node named by --node, else this host's,
  * else the first member that answers), with the token from the config's
  * api.token_file for the commands that change something (api.read_token_file
@@ -166,12 +166,56 @@ export const cleanup = command(
   ([r]) => `${r} is cleaned up`,
 );
 
+export const disable = command(
+  "disable",
+  "stop a group or resource and start it nowhere until enabled",
+  "NAME",
+  "Disables NAME, a group or a resource (Pacemaker's target-role=Stopped): it\nstops wherever it runs and starts nowhere until `tandem enable NAME`. A\ngroup member stops with the members after it; those before it keep running.\nKept in the admin state, across restarts.",
+  ([n]) => `/v1/resources/disable/${enc(n!)}`,
+  ([n]) => `${n} is disabled`,
+);
+
+export const enable = command("enable", "end a group's or resource's disable", "NAME", "Ends NAME's disable: it is placed and started again.", ([n]) => `/v1/resources/enable/${enc(n!)}`, ([n]) => `${n} is enabled`);
+
+export const maintenance: Command = {
+  name: "maintenance",
+  summary: "the manager leaves the cluster, a node or a resource alone",
+  help: `Usage: tandem maintenance -c FILE on|off [node NODE | resource NAME]
+
+Maintenance of the whole cluster, of one node, or of one group or resource
+(Pacemaker's maintenance-mode, a node's maintenance, is-managed=false): the
+resource manager starts, stops, restarts and fences nothing there, whatever
+fails or moves; monitors and probes still run and report, and failures show
+in \`tandem status\` without being counted. When it ends, what it covered is
+probed again (it may have been started or stopped by hand) and managed as
+usual. The node and the resource are words, not options: --node picks the
+node whose API is asked, as for every admin command.
+
+Options:
+${COMMON_OPTIONS}`,
+  async main(argv) {
+    const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
+    if (values.help) return void console.log(this.help), EXIT_OK;
+    const [state, scope, name, ...rest] = positionals;
+    if (state !== "on" && state !== "off") fail(`expected on or off, found ${state ?? "nothing"}`);
+    if (scope !== undefined && scope !== "node" && scope !== "resource") fail(`expected node NODE or resource NAME after ${state}, found ${scope}`);
+    if (scope !== undefined && name === undefined) fail(`${scope} needs a name`);
+    if (rest.length) fail(`unexpected ${rest.join(" ")}`);
+    if (values.for !== undefined) fail("--for is for move only");
+    const query = scope === undefined ? "" : `?${scope}=${enc(name!)}`;
+    const what = scope === undefined ? "the cluster" : `${scope} ${name}`;
+    const t = await target(values);
+    return reaching(async () => report(await call(t, "POST", `/v1/resources/maintenance/${state}${query}`), () => `maintenance of ${what} is ${state}`));
+  },
+};
+
 interface StatusBody {
   dc: string | null;
   quorate: boolean;
   nodes: Array<{ name: string; membership: string; standby: boolean; fence: string; attributes?: Record<string, unknown>; capacity?: Record<string, number>; used?: Record<string, number> }>;
-  groups: Array<{ name: string; members: string[]; runningOn: string[]; clone?: { max: number | null } | null; instances?: Array<{ node: string; started: string[] }> }>;
-  resources: Record<string, { agent: string; states: Record<string, string> }>;
+  groups: Array<{ name: string; members: string[]; runningOn: string[]; clone?: { max: number | null } | null; instances?: Array<{ node: string; started: string[] }>; disabled?: boolean }>;
+  resources: Record<string, { agent: string; states: Record<string, string>; disabled?: boolean; maintenance?: string[] }>;
+  maintenance?: { cluster: boolean; nodes: string[]; resources: string[] };
   operations: Array<{ resource: string; action: string; forMs: number }>;
   failures: Array<{ resource: string; node: string; count: number }>;
   moves: Array<{ group: string; node: string; until: number | null; expired: boolean }>;
@@ -180,20 +224,24 @@ interface StatusBody {
 }
 
 export function formatStatus(node: string, s: StatusBody): string {
-  const lines = [`node ${node}: DC ${s.dc ?? "none"}, ${s.quorate ? "quorate" : "NO QUORUM"}`];
+  const m = s.maintenance;
+  const lines = [`node ${node}: DC ${s.dc ?? "none"}, ${s.quorate ? "quorate" : "NO QUORUM"}${m?.cluster ? ", MAINTENANCE (the manager acts on nothing)" : ""}`];
   lines.push("nodes:");
   for (const n of s.nodes) {
-    lines.push(`  ${n.name.padEnd(12)} ${n.membership}${n.standby ? ", standby" : ""}${n.fence !== "none" ? `, fence ${n.fence}` : ""}`);
+    lines.push(`  ${n.name.padEnd(12)} ${n.membership}${n.standby ? ", standby" : ""}${m?.nodes.includes(n.name) ? ", maintenance" : ""}${n.fence !== "none" ? `, fence ${n.fence}` : ""}`);
     const attributes = Object.entries(n.attributes ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
     const capacity = Object.entries(n.capacity ?? {}).map(([k, v]) => `${k} ${n.used?.[k] ?? 0}/${v}`);
     if (attributes.length || capacity.length) lines.push(`  ${"".padEnd(12)} ${[...attributes, ...(capacity.length ? [`used ${capacity.join(", ")}`] : [])].join(" ")}`);
   }
   lines.push("groups:");
   for (const g of s.groups) {
-    lines.push(`  ${g.name.padEnd(12)} ${groupWhere(g)}`);
+    const flags = `${g.disabled ? ", disabled" : ""}${m?.resources.includes(g.name) ? ", maintenance" : ""}`;
+    lines.push(`  ${g.name.padEnd(12)} ${groupWhere(g)}${flags}`);
     for (const r of g.members) {
-      const states = Object.entries(s.resources[r]?.states ?? {}).filter(([, st]) => st !== "stopped");
-      lines.push(`    ${r.padEnd(14)} ${s.resources[r]?.agent.padEnd(24)} ${states.length ? states.map(([n, st]) => `${st} on ${n}`).join(", ") : "stopped"}`);
+      const res = s.resources[r];
+      const states = Object.entries(res?.states ?? {}).filter(([, st]) => st !== "stopped");
+      const own = `${res?.disabled ? ", disabled" : ""}${!m?.cluster && m?.resources.includes(r) ? ", maintenance" : ""}`;
+      lines.push(`    ${r.padEnd(14)} ${res?.agent.padEnd(24)} ${states.length ? states.map(([n, st]) => `${st} on ${n}`).join(", ") : "stopped"}${own}`);
     }
   }
   for (const o of s.operations) lines.push(`in flight: ${o.action} ${o.resource} (${o.forMs} ms)`);

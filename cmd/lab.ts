@@ -59,8 +59,9 @@ Lists the lab's networks (subnet, bridge, the interface the nodes have on it,
 the heartbeat links on it, the host's address if it joins) and every host:
 name, role (member, arbiter, client, realserver), network namespace, each
 interface with its network and address, API URL, process state (running,
-stopped, frozen), injected faults, links down, netem; and the services the
-lab defines. Without --name or -c: every lab that is up. --json prints
+stopped, frozen), injected faults, links down, netem; and the services: the
+lab's real servers, and each virtual service of the config's director with
+its URL (http://ADDRESS:PORT/), forwarding and real servers. Without --name or -c: every lab that is up. --json prints
 {"labs": [...]}, one entry per lab, an empty list when none is up.
 
 Options:
@@ -167,10 +168,15 @@ function networkLine(n: LabStatus["networks"][number]): string {
   return `${n.subnet} ${n.name} on ${n.iface} (${access}${n.links.length ? `; heartbeat links ${n.links.join(", ")}` : ""})`;
 }
 
+/** A virtual service's forwarding and real servers: "nat to 198.18.7.101:80, 198.18.7.102:80". */
+function serviceNote(v: LabStatus["services"][number]): string {
+  return v.kind === "virtual" ? `${v.forwarding ?? "nat"} to ${v.servers?.length ? v.servers.join(", ") : "no real server"}` : "";
+}
+
 function describe(s: LabStatus): string {
   const rows = [["HOST", "ROLE", "NAMESPACE", "ADDRESSES", "PROCESS", "FAULTS", "URL"]];
   for (const h of s.hosts) {
-    const url = h.api ?? s.services.find((v) => v.name === h.name)?.url ?? "";
+    const url = h.api ?? s.services.find((v) => v.kind === "realserver" && v.name === h.name)?.url ?? "";
     const faults = [...h.faults, ...h.linksDown.map((n) => `link:${n}`), ...Object.keys(h.netem).map((n) => `netem:${n}`)];
     rows.push([
       h.name,
@@ -183,7 +189,7 @@ function describe(s: LabStatus): string {
     ]);
   }
   const nets = s.networks.map((n) => `  ${networkLine(n)}`).join("\n");
-  const services = table(s.services.map((v) => [v.name, v.kind, v.url]));
+  const services = table(s.services.map((v) => [v.name, v.kind, v.url, serviceNote(v)]));
   return `lab ${s.lab}: cluster ${s.cluster} from ${s.config}\nnetworks:\n${nets}\n${table(rows)}\nservices:\n${services}\nlogs: ${s.logDir}`;
 }
 
@@ -193,8 +199,9 @@ function upSummary(s: LabStatus): string {
   lines.push("node APIs:");
   lines.push(table(s.hosts.filter((h) => h.api).map((h) => [h.name, h.role, h.api!, `netns ${h.namespace}`])));
   lines.push("services:");
-  lines.push(table(s.services.map((v) => [v.name, v.kind, v.url, `netns ${s.hosts.find((h) => h.name === v.name)?.namespace ?? "-"}`])));
-  if (client && s.services[0]) lines.push(`client: ip netns exec ${client.namespace} curl ${s.services[0].url}`);
+  lines.push(table(s.services.map((v) => [v.name, v.kind, v.url, v.kind === "virtual" ? serviceNote(v) : `netns ${s.hosts.find((h) => h.name === v.name)?.namespace ?? "-"}`])));
+  const first = s.services.find((v) => v.kind === "virtual") ?? s.services[0];
+  if (client && first) lines.push(`client: ip netns exec ${client.namespace} curl ${first.url}`);
   lines.push(`logs:   ${s.logDir}`);
   lines.push(`status: tandem lab status --name ${s.lab}`);
   lines.push(`stop:   tandem lab down --name ${s.lab}`);

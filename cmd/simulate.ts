@@ -11,7 +11,7 @@ import { parseConfig } from "../core/config/load.ts";
 import { formatProblem } from "../core/config/problems.ts";
 import { clusterConfigOf, nodeTraitsOf } from "../modules/resources/config.ts";
 import { plan } from "../modules/resources/policy.ts";
-import type { ClusterInput, ResourceState } from "../modules/resources/model.ts";
+import type { ClusterInput, ErrorClass, FailedOp, ResourceState } from "../modules/resources/model.ts";
 import { MODULES } from "../modules/index.ts";
 import { NAME_PATTERN } from "../core/config/primitives.ts";
 
@@ -42,8 +42,23 @@ const StateFile = Type.Object(
     ),
     states: Type.Optional(Type.Record(Name, Type.Record(Name, Type.Union(STATES.map((s) => Type.Literal(s))), { additionalProperties: false }), { additionalProperties: false })),
     failures: Type.Optional(
-      Type.Array(Type.Object({ resource: Name, node: Name, count: Type.Integer({ minimum: 1 }), lastFailedAt: Type.Number(), startFailed: Type.Boolean() }, { additionalProperties: false })),
+      Type.Array(
+        Type.Object(
+          {
+            resource: Name,
+            node: Name,
+            count: Type.Integer({ minimum: 1 }),
+            lastFailedAt: Type.Number(),
+            startFailed: Type.Boolean(),
+            op: Type.Optional(Type.Union(["start", "stop", "monitor"].map((o) => Type.Literal(o as FailedOp)))),
+            error: Type.Optional(Type.Union(["soft", "hard", "fatal"].map((e) => Type.Literal(e as ErrorClass)))),
+          },
+          { additionalProperties: false },
+        ),
+      ),
     ),
+    disabled: Type.Optional(Type.Array(Name)),
+    maintenance: Type.Optional(Type.Object({ cluster: Type.Boolean(), nodes: Type.Array(Name), resources: Type.Array(Name) }, { additionalProperties: false })),
     moves: Type.Optional(Type.Array(Type.Object({ group: Name, node: Name, until: Type.Union([Type.Number(), Type.Null()]) }, { additionalProperties: false }))),
   },
   { additionalProperties: true },
@@ -65,8 +80,10 @@ each instance). Nothing is done. The state file is JSON, every field optional:
   now       wall-clock ms, for failure and move expiry (default: now)
   nodes     { NAME: { membership: up|leaving|down|unclean, standby, fence: none|fenced|failed } }
   states    { RESOURCE: { NODE: stopped|started|failed-start|failed-monitor|failed-stop|unknown } }
-  failures  [ { resource, node, count, lastFailedAt, startFailed } ]
+  failures  [ { resource, node, count, lastFailedAt, startFailed, op: start|stop|monitor, error: soft|hard|fatal } ]
   moves     [ { group, node, until } ]
+  disabled  [ GROUP or RESOURCE ]
+  maintenance { cluster, nodes: [NODE], resources: [GROUP or RESOURCE] }
 Members left out are up; states left out are stopped. The "cluster" field of
 \`tandem status --json\` is such a file.
 
@@ -112,6 +129,8 @@ Options:
       failures: state.failures ?? [],
       moves: state.moves ?? [],
       now: state.now ?? Date.now(),
+      disabled: state.disabled ?? [],
+      maintenance: state.maintenance ?? { cluster: false, nodes: [], resources: [] },
     };
     const out = plan(input);
     if (values.json) console.log(JSON.stringify(out, null, 2));

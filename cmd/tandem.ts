@@ -7,12 +7,12 @@ import { importCommand } from "./import.ts";
 import { keygen } from "./keygen.ts";
 import { lab } from "./lab.ts";
 import { run } from "./run.ts";
-import { cleanup, clear, move, online, standby, status } from "./admin.ts";
+import { cleanup, clear, disable, enable, maintenance, move, online, standby, status } from "./admin.ts";
 import { simulate } from "./simulate.ts";
 import { director } from "./director.ts";
 import { proxy } from "./proxy.ts";
 
-const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, simulate, director, proxy, keygen, config, importCommand, lab];
+const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, disable, enable, maintenance, simulate, director, proxy, keygen, config, importCommand, lab];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -6,6 +6,7 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { CheckSchema } from "../modules/checks/config.ts";
 import type { Finding } from "./findings.ts";
 import { tomlValue, type TomlTable, type TomlValue, type TomlWriter } from "./toml.ts";
 
@@ -30,6 +31,10 @@ export interface RealOut {
   comment?: string;
   /** This server's check as Tandem would run it, `kind` first. */
   check: Entry[];
+  /** Where it differs from the service's check (serverChecks): the server's own `check` table. */
+  own?: Entry[];
+  /** Its own inhibit_on_failure, where it differs from its virtual service's. */
+  inhibit?: boolean;
 }
 
 export interface VirtualOut {
@@ -64,26 +69,76 @@ export function hostPort(address: string, port: number): string {
 
 const shape = (check: readonly Entry[]) => JSON.stringify(check.map(([k, v]) => [k, v]));
 
-/**
- * The check most real servers of a service have (the first one's on a tie):
- * Tandem checks every server of a service alike, so each server whose own
- * check differs is a warning saying how. `reals` is not empty.
- */
-export function commonCheck(reals: readonly RealOut[], findings: Finding[]): Entry[] {
+/** The check most real servers of a service have (the first one's on a tie), and how many have it. `reals` is not empty. */
+function mostCommon(reals: readonly RealOut[]): { best: RealOut; count: number } {
   const count = new Map<string, number>();
   for (const r of reals) count.set(shape(r.check), (count.get(shape(r.check)) ?? 0) + 1);
   const best = reals.reduce((b, r) => (count.get(shape(b.check))! >= count.get(shape(r.check))! ? b : r), reals[0]!);
+  return { best, count: count.get(shape(best.check))! };
+}
+
+/** The keys on which two checks differ, as a message says it. */
+function difference(theirs: ReadonlyMap<string, TomlValue>, mine: ReadonlyMap<string, TomlValue>, keys: readonly string[]): string {
+  return keys.map((k) => `${k} ${tomlOrNone(theirs.get(k))} where the others have ${tomlOrNone(mine.get(k))}`).join(", ");
+}
+
+/**
+ * The check most real servers of a service have (the first one's on a tie):
+ * for a consumer that checks every server of a service alike (the proxy),
+ * each server whose own check differs is a warning saying how. `reals` is not empty.
+ */
+export function commonCheck(reals: readonly RealOut[], findings: Finding[]): Entry[] {
+  const { best, count } = mostCommon(reals);
   const mine = new Map(best.check.map(([k, v]) => [k, v]));
   for (const r of reals) {
     if (shape(r.check) === shape(best.check)) continue;
     const theirs = new Map(r.check.map(([k, v]) => [k, v]));
     const keys = [...new Set([...mine.keys(), ...theirs.keys()])].filter((k) => tomlOrNone(theirs.get(k)) !== tomlOrNone(mine.get(k)));
-    const diff = keys.map((k) => `${k} ${tomlOrNone(theirs.get(k))} where the others have ${tomlOrNone(mine.get(k))}`).join(", ");
     findings.push({
       level: "warning",
       where: r.where,
-      message: `${r.label}: its check differs (${diff}); Tandem checks every server of a service alike, with the check ${count.get(shape(best.check))} of its ${reals.length} servers have`,
+      message: `${r.label}: its check differs (${difference(theirs, mine, keys)}); Tandem checks every server of a service alike, with the check ${count} of its ${reals.length} servers have`,
     });
+  }
+  return [...best.check];
+}
+
+/** The check keys each kind reads, beyond kind, interval, timeout, rise and fall. */
+const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
+  tcp: ["port"],
+  http: ["port", "path", "status", "body", "digest", "host"],
+  https: ["port", "path", "status", "body", "digest", "host", "sni", "verify_tls"],
+  misc: ["command", "dynamic_weight"],
+  dns: ["port", "query", "query_type"],
+  none: [],
+};
+const TIMING = ["interval", "timeout", "rise", "fall"];
+
+/**
+ * The service's check, the one most real servers have; each server whose
+ * check differs gets its own (`own`: the keys that differ, a server's
+ * `check` table over the service's). A key the service's check sets and a
+ * server's would leave out is set to its default; one without a default that
+ * the server's kind reads cannot be cleared for one server: a warning.
+ */
+export function serverChecks(reals: RealOut[], findings: Finding[]): Entry[] {
+  const { best } = mostCommon(reals);
+  const mine = new Map(best.check.map(([k, v]) => [k, v]));
+  for (const r of reals) {
+    if (shape(r.check) === shape(best.check)) continue;
+    const theirs = new Map(r.check.map(([k, v]) => [k, v]));
+    const kind = String(theirs.get("kind") ?? "tcp");
+    const reads = kind === "none" ? [] : [...TIMING, ...(KIND_KEYS[kind] ?? [])];
+    const own: Entry[] = r.check.filter(([k, v]) => k === "kind" ? v !== mine.get("kind") : tomlOrNone(v) !== tomlOrNone(mine.get(k)));
+    const stuck: string[] = [];
+    for (const k of mine.keys()) {
+      if (theirs.has(k) || !reads.includes(k)) continue;
+      const fallback = (CheckSchema.properties as Record<string, { default?: TomlValue }>)[k]?.default;
+      if (fallback === undefined) stuck.push(k);
+      else own.push([k, fallback]);
+    }
+    if (own.length) r.own = own;
+    if (stuck.length) findings.push({ level: "warning", where: r.where, message: `${r.label}: its own check has no ${stuck.join(", ")}, which the service's check has (${difference(theirs, mine, stuck)}); a server's check takes the service's keys it leaves out, so it checks with them` });
   }
   return [...best.check];
 }
@@ -99,7 +154,13 @@ export function writeServices(w: TomlWriter, services: readonly ServiceOut[]): v
     w.tables(
       "servers",
       s.reals.map((r) => {
-        const value: TomlTable = { address: r.address, ...(r.port !== undefined ? { port: r.port } : {}), ...(r.weight !== 1 ? { weight: r.weight } : {}) };
+        const value: TomlTable = {
+          address: r.address,
+          ...(r.port !== undefined ? { port: r.port } : {}),
+          ...(r.weight !== 1 ? { weight: r.weight } : {}),
+          ...(r.inhibit !== undefined ? { inhibit_on_failure: r.inhibit } : {}),
+          ...(r.own ? { check: Object.fromEntries(r.own.map(([k, v]) => [k, v])) } : {}),
+        };
         return { value, ...(r.comment ? { comment: r.comment } : {}) };
       }),
     );

@@ -19,7 +19,7 @@ const LOG_LINE_MAX = 300;
 /** Where a host's readiness is probed from: a node's /healthz from the host, a real server from the client. */
 function readiness(plan: LabPlan, host: LabHost): { url: string; ns?: string } | undefined {
   if (host.api) return { url: `${host.api}healthz` };
-  const service = plan.services.find((s) => s.name === host.name);
+  const service = plan.services.find((s) => s.kind === "realserver" && s.name === host.name);
   const client = plan.hosts.find((h) => h.role === "client");
   return service && client ? { url: service.url, ns: client.namespace } : undefined;
 }

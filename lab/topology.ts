@@ -17,6 +17,8 @@
 import { join } from "node:path";
 import type { Config } from "../core/config/load.ts";
 import type { LinkRaw } from "../modules/heartbeat/config.ts";
+import type { ServerRaw, ServiceRaw } from "../modules/checks/config.ts";
+import type { VirtualServiceRaw } from "../modules/director/config.ts";
 import { labDir } from "./paths.ts";
 import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../core/os/ip.ts";
 import { IFNAME_MAX, LAB_NAME_MAX, labNameProblem, PREFIX } from "../core/lab-name.ts";
@@ -72,13 +74,20 @@ export interface LabHost {
   api?: string;
   /** What the lab runs in the namespace, for nodes and real servers. */
   process?: string[];
+  /** Routes of its own: a real server's replies to the lab's clients through a NAT director's virtual address. */
+  routes?: Array<{ to: string; via: string }>;
+  /** sysctl settings in its namespace (KEY=VALUE): no ICMP redirects around a NAT director. */
+  sysctls?: string[];
 }
 
-/** Something a client can use: a real server now; later, virtual services. */
+/** Something a client can use: a real server, or a virtual service of the config's director and its real servers. */
 export interface LabService {
   name: string;
-  kind: "realserver";
+  kind: "realserver" | "virtual";
   url: string;
+  /** A virtual service's forwarding and its real servers (ADDRESS:PORT). */
+  forwarding?: string;
+  servers?: string[];
 }
 
 export interface LabPlan {
@@ -94,8 +103,38 @@ export interface LabPlan {
 export type PlanResult = { ok: true; plan: LabPlan } | { ok: false; problems: string[] };
 
 export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api" | "stateDir"> & {
-  raw: { heartbeat?: { links: readonly Pick<LinkRaw, "name" | "kind" | "interface" | "addresses">[] } };
+  raw: {
+    heartbeat?: { links: readonly Pick<LinkRaw, "name" | "kind" | "interface" | "addresses">[] };
+    director?: { virtual_service: readonly Pick<VirtualServiceRaw, "name" | "address" | "port" | "protocol" | "fwmark" | "service" | "forwarding">[] };
+    services?: ReadonlyArray<Pick<ServiceRaw, "name" | "port"> & { servers: ReadonlyArray<Pick<ServerRaw, "address" | "port">> }>;
+  };
 };
+
+/** What the lab sets around a NAT director: the nodes send no ICMP redirects (a real server would learn the way around the director), the real servers take none. */
+export const NAT_SYSCTLS = {
+  node: ["net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0"],
+  realserver: ["net.ipv4.conf.all.accept_redirects=0", "net.ipv4.conf.eth0.accept_redirects=0"],
+} as const;
+
+/**
+ * The config's virtual services as the lab's client would use them (TCP on a
+ * port: http://ADDRESS:PORT/), with their real servers; and the NAT virtual
+ * address on the lan the real servers reply through (the first, when several).
+ */
+function virtualServicesOf(config: LabConfig, lanBase: number): { services: LabService[]; natVia?: string } {
+  const services: LabService[] = [];
+  let natVia: string | undefined;
+  for (const vs of config.raw.director?.virtual_service ?? []) {
+    if (vs.address === undefined || vs.port === undefined || vs.protocol !== "tcp") continue;
+    const service = config.raw.services?.find((s) => s.name === vs.service);
+    const host = vs.address.includes(":") ? `[${vs.address}]` : vs.address;
+    const servers = (service?.servers ?? []).map((x) => `${x.address}:${x.port ?? service?.port ?? vs.port}`);
+    services.push({ name: vs.name, kind: "virtual", url: `http://${host}${vs.port === 80 || vs.port === 0 ? "" : `:${vs.port}`}/`, forwarding: vs.forwarding, servers });
+    const v4 = parseIpv4(vs.address);
+    if (vs.forwarding === "nat" && natVia === undefined && v4 !== undefined && networkOf(v4, LAB_PREFIX_LENGTH) === lanBase) natVia = vs.address;
+  }
+  return { services, ...(natVia !== undefined ? { natVia } : {}) };
+}
 
 /** The default lab name: the cluster's name, cut to fit interface names. */
 export function defaultLabName(cluster: string): string {
@@ -282,12 +321,20 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
     );
   }
   addHost(CLIENT, "client", at(HOST_PART.client), {});
+  const virtuals = virtualServicesOf(config, base);
+  const via = virtuals.natVia;
+  if (via !== undefined) for (const h of hosts.filter((h) => h.api)) h.sysctls = [...NAT_SYSCTLS.node];
   const services: LabService[] = [];
   for (const rs of REALSERVERS) {
     const address = at(HOST_PART[rs]);
-    addHost(rs, "realserver", address, { process: [...self, "lab", "realserver", "--name", rs, "--listen", `${address}:${REALSERVER_PORT}`] });
+    addHost(rs, "realserver", address, {
+      process: [...self, "lab", "realserver", "--name", rs, "--listen", `${address}:${REALSERVER_PORT}`],
+      // Replies to the lab's client and to this host go back through the NAT director that holds the address.
+      ...(via !== undefined ? { routes: [at(HOST_PART.client), at(HOST_PART.host)].map((to) => ({ to: `${to}/32`, via })), sysctls: [...NAT_SYSCTLS.realserver] } : {}),
+    });
     services.push({ name: rs, kind: "realserver", url: `http://${address}/` });
   }
+  services.push(...virtuals.services);
   const inSwitch = [...all.flatMap((n) => [n.bridge, ...(n.hostLink ? [n.hostLink.peer] : [])]), ...hosts.flatMap((h) => h.interfaces.map((i) => i.port))];
   const clashes = [...new Set(inSwitch.filter((n, i) => inSwitch.indexOf(n) !== i))];
   if (clashes.length) problems.push(`interface names in the switch namespace would repeat (${clashes.join(", ")}); rename the heartbeat links or nodes they come from`);
@@ -333,6 +380,8 @@ export function buildCommands(plan: LabPlan): string[][] {
         ...bringUp(["-n", ns], i.iface),
       );
     }
+    for (const setting of host.sysctls ?? []) cmds.push(["netns", "exec", ns, "sysctl", "-qw", setting]);
+    for (const r of host.routes ?? []) cmds.push(["-n", ns, "route", "add", r.to, "via", r.via]);
   }
   return cmds;
 }

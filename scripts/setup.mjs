@@ -22,6 +22,8 @@ export const DEBIAN_TOOLS = {
   haproxy: "haproxy", // the referee of `tandem import haproxy` (haproxy -c)
   openssl: "openssl", // certificates the TLS tests make
   wrk: "wrk", // the proxy's TLS test drives it as the bench does; the proxy bench's load
+  ldirectord: "ldirectord", // the referee of `tandem import ldirectord` (ldirectord FILE status)
+  keepalived: "keepalived", // the referee of `tandem import keepalived` (keepalived -t), and the failover bench's anchor
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */
@@ -54,7 +56,6 @@ export const APPLIANCE_PACKAGES = [
 
 /** What `npm run bench` runs besides the tests' tools: the anchors and the load generators (test/bench/README.md). */
 export const BENCH_TOOLS = {
-  keepalived: "keepalived",
   "stress-ng": "stress-ng",
   nginx: "nginx", // the proxy bench's backends, and its second anchor (haproxy, wrk, openssl: DEBIAN_TOOLS)
 };

@@ -157,7 +157,11 @@ function expectedOf(schema: TSchema): string {
     const range = schema.minimum !== undefined && schema.maximum !== undefined ? ` from ${schema.minimum} to ${schema.maximum}` : "";
     return `a whole number${range}`;
   }
-  if (schema.type === "array") return `an array${schema.minItems ? ` of at least ${schema.minItems}` : ""}${schema.uniqueItems ? " without repeats" : ""}`;
+  if (schema.type === "array") {
+    const { minItems: min, maxItems: max } = schema as { minItems?: number; maxItems?: number };
+    const count = max !== undefined ? (min ? ` of ${min} to ${max}` : ` of at most ${max}`) : min ? ` of at least ${min}` : "";
+    return `an array${count}${schema.uniqueItems ? " without repeats" : ""}`;
+  }
   if (schema.type === "object") return "a table";
   return String(schema.type ?? "a value");
 }
@@ -181,6 +185,8 @@ function schemaProblems(schema: TSchema, doc: unknown): Problem[] {
       });
     } else if (err.value === undefined) {
       out.push({ path, message: "missing", expected: expectedOf(err.schema) });
+    } else if (Array.isArray(err.value) && (err.schema as { maxItems?: number }).maxItems! < err.value.length) {
+      out.push({ path, message: `too many: Tandem holds at most ${(err.schema as { maxItems?: number }).maxItems}`, expected: expectedOf(err.schema), found: describeValue(err.value) });
     } else {
       out.push({ path, message: "invalid value", expected: expectedOf(err.schema), found: describeValue(err.value) });
     }

@@ -63,6 +63,25 @@ export function resourceOf(token: string): Outcome {
       kind: "skipped",
       message: `${token} is not imported: replication is a separate Tandem module, not available yet, and resource-agents has no agent for what drbddisk did; until then, DRBD resource ${args[0] ?? "all"} must be made primary by other means before the resources after it start`,
     };
+  if (script === "LVSSyncDaemonSwap")
+    return {
+      kind: "skipped",
+      message: `${token} is not imported: it started IPVS's connection sync daemon (master or backup) with the group; Tandem's director runs connection sync itself ([director.sync])`,
+    };
+  if (script === "ldirectord") {
+    const cf = args[0] === undefined ? "/etc/ha.d/ldirectord.cf" : args[0].startsWith("/") ? args[0] : `/etc/ha.d/${args[0]}`;
+    return {
+      kind: "resource",
+      mapped: {
+        agent: "director",
+        params: {},
+        advised: {},
+        name: "director",
+        comments: [`ldirectord: Tandem's director checks the real servers and programs the virtual services; \`tandem import ldirectord ${cf}\` writes its [[services]] and [director] sections, to append to this config`],
+        todos: [],
+      },
+    };
+  }
   const mapped = mapScript(script, args);
   if (mapped) return "error" in mapped ? { kind: "error", message: mapped.error } : { kind: "resource", mapped };
   const name = script.toLowerCase();

@@ -84,10 +84,10 @@ function vip(r: Reader, s: Statement, inst: { iface?: string }, excluded: boolea
   const words = s.words.map((w) => w.text);
   const [addr, prefixText] = words[0]!.split("/");
   const bytes = parseIp(addr!);
-  if (!bytes || s.block) return r.error(s, `"${words[0]}" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...)`), undefined;
+  if (!bytes || s.block) return r.skipped(s, `"${words[0]}" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...)`), undefined;
   const max = bytes.length === 4 ? 32 : 128;
   const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) && Number(prefixText) >= 1 && Number(prefixText) <= max ? Number(prefixText) : undefined;
-  if (prefix === undefined) return r.error(s, `"${prefixText}" is not a prefix length from 1 to ${max}`), undefined;
+  if (prefix === undefined) return r.skipped(s, `"${prefixText}" is not a prefix length from 1 to ${max}`), undefined;
   const out: Vip = { s, address: addr!, cidr: `${addr}/${prefix}`, excluded };
   for (let i = 1; i < words.length; i++) {
     const w = words[i]!;
@@ -96,13 +96,13 @@ function vip(r: Reader, s: Statement, inst: { iface?: string }, excluded: boolea
       else r.note(s, `${w} is not imported: the address agent adds an address with the kernel's defaults`);
     } else if (VIP_OPTIONS.includes(w)) {
       const v = words[++i];
-      if (v === undefined) return r.error(s, `${w} takes a value`), undefined;
+      if (v === undefined) return r.skipped(s, `${w} takes a value`), undefined;
       if (w === "dev") out.iface = v;
       else if (w === "label") out.label = v;
       else if (w === "brd" || w === "broadcast") r.note(s, `${w} ${v} is not imported: the address agent gives an IPv4 address its subnet's broadcast`);
       else if (w === "peer") r.warning(s, `peer ${v} is not imported: the address agent adds an address with no peer`);
       else r.note(s, `${w} ${v} is not imported: the address agent adds an address with the kernel's defaults`);
-    } else return r.error(s, `unknown option "${w}" of a virtual address (dev, label, brd, scope, peer, ...)`), undefined;
+    } else r.warning(s, `unknown option "${w}" of a virtual address (dev, label, brd, scope, peer, ...): keepalived skipped the option, and so does the import`);
   }
   const iface = out.iface ?? inst.iface;
   const problem = iface === undefined ? undefined : interfaceProblem(iface);
@@ -142,7 +142,7 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
       },
       state: (t) => {
         const a = r.args(t, 1, 1, "state MASTER|BACKUP");
-        if (a && a[0] !== "MASTER" && a[0] !== "BACKUP") r.error(t, `state "${a[0]}" is not MASTER or BACKUP`);
+        if (a && a[0] !== "MASTER" && a[0] !== "BACKUP") r.skipped(t, `state "${a[0]}" is not MASTER or BACKUP`);
         else if (a) {
           inst.state = a[0];
           r.notImported(t, ["note", "no node starts as the holder; the group goes to its preferred node"]);
@@ -164,7 +164,10 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
       mcast_src_ip: source,
       unicast_peer: (t) => {
         for (const p of r.block(t, "unicast_peer { ADDRESS ... }") ?? []) {
-          if (p.block || (p.words.length !== 1 && !["min_ttl", "max_ttl"].includes(p.words[1]?.text ?? ""))) r.error(p, "a unicast_peer entry is ADDRESS [min_ttl N] [max_ttl N]");
+          if (p.block || (p.words.length !== 1 && !["min_ttl", "max_ttl"].includes(p.words[1]?.text ?? ""))) {
+            r.skipped(p, "a unicast_peer entry is ADDRESS [min_ttl N] [max_ttl N]");
+            continue;
+          }
           const address = r.address(p, p.words[0]!.text, "unicast_peer");
           if (address !== undefined) inst.peers.push(address);
         }
@@ -391,7 +394,7 @@ function groupsOf(r: Reader, views: readonly View[], syncGroups: ReadonlyArray<{
   for (const g of syncGroups) {
     const inGroup = g.members.map((m) => out.find((o) => o.inst.name === m));
     g.members.forEach((m, i) => {
-      if (!inGroup[i] && !views[0]!.instances.some((x) => x.name === m)) r.error(g.s, `vrrp_sync_group ${g.s.words[1]?.text ?? ""}: no vrrp_instance named "${m}"`);
+      if (!inGroup[i] && !views[0]!.instances.some((x) => x.name === m)) r.skipped(g.s, `vrrp_sync_group ${g.s.words[1]?.text ?? ""}: no vrrp_instance named "${m}"`);
     });
     const present = inGroup.filter((x): x is GroupOut => x !== undefined);
     for (const o of present.slice(1)) o.with = present[0]!.name;

@@ -60,7 +60,8 @@ max_auto_priority min_auto_priority_delay smtp_alert_vrrp smtp_alert_checker che
 no_email_faults default_interface disable_local_igmp v3_checksum_as_v2 lvs_timeouts lvs_flush lvs_flush_on_stop
 lvs_flush_onstop lvs_sync_daemon vrrp_mcast_group4 vrrp_mcast_group6 vrrp_garp_master_delay vrrp_garp_master_repeat
 vrrp_garp_master_refresh vrrp_garp_master_refresh_repeat vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat
-vrrp_down_timer_adverts vrrp_garp_interval vrrp_gna_interval vrrp_min_garp vrrp_garp_extra_if vrrp_vmac_garp_intvl
+lvs_sync_daemon_interface lvs_sync_daemon_inteface garp_master_delay garp_master_repeat garp_master_refresh
+garp_master_refresh_repeat garp_lower_prio_delay garp_lower_prio_repeat vrrp_down_timer_adverts vrrp_garp_interval vrrp_gna_interval vrrp_min_garp vrrp_garp_extra_if vrrp_vmac_garp_intvl
 vrrp_lower_prio_no_advert vrrp_higher_prio_send_advert vrrp_version vrrp_iptables vrrp_ipsets nftables nftables_priority
 nftables_ifindex vrrp_check_unicast_src vrrp_skip_check_adv_addr vrrp_strict vrrp_priority vrrp_no_swap vrrp_rt_priority
 vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark
@@ -86,7 +87,8 @@ const GLOBAL_RULES: ReadonlyArray<readonly [RegExp, Reason]> = [
   [/dbus/, note("Tandem has no D-Bus interface; its HTTP API and events do that work")],
   [/fifo|^rs_init_notifies$|^vrrp_notify_priority_changes$/, NOTIFY],
   [/^(startup|shutdown)_script/, note("scripts around the daemon's start and stop belong to the service manager (ExecStartPre=, ExecStopPost=)")],
-  [/^lvs_sync_daemon$/, SYNC],
+  [/^lvs_sync_daemon(_interface|_inteface)?$/, SYNC],
+  [/^garp_/, GARP],
   [/^lvs_flush/, note("the director decides what the kernel's IPVS table holds")],
   [/^lvs_timeouts$/, note("IPVS connection timeouts are the kernel's: ipvsadm --set TCP TCPFIN UDP sets them")],
   [/^(script_user|enable_script_security)$/, note("Tandem runs agents and checks as its own user")],
@@ -118,6 +120,7 @@ export const VRRP_INSTANCE = new Map<string, Reason>([
   ["notify_priority_changes", NOTIFY],
   ["smtp_alert", EMAIL],
   ["lvs_sync_daemon_interface", SYNC],
+  ["lvs_sync_daemon_inteface", SYNC],
   ["virtual_routes", warning("routes that follow the addresses are not imported: ocf:heartbeat:Route holds a route as a resource of the group")],
   ["virtual_rules", warning("routing rules that follow the addresses are not imported: hold them with a resource of the group (an exec resource running ip rule)")],
 ]);
@@ -139,6 +142,7 @@ export const VIRTUAL_SERVER = new Map<string, Reason>([
   ...["hashed", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"].map((k) => [k, SCHEDULER_FLAG] as const),
   ["persistence_engine", warning("IPVS persistence engines (sip) are not imported: persistence is by client address")],
   ["ip_family", note("Tandem takes the family from the addresses")],
+  ["nat_mask", note("keepalived 1's netmask of a NAT service, long without effect")],
   ["ha_suspend", note("Tandem checks the real servers whether or not the virtual address is on this node")],
   ["smtp_alert", EMAIL],
   ["snmp_name", SNMP],

@@ -31,6 +31,11 @@ export class Reader {
     this.push("warning", s, message);
   }
 
+  /** What keepalived logs and skips (a bad value, a missing one): a warning, and the import skips it too. */
+  skipped(s: Statement, message: string): void {
+    this.push("warning", s, `${message}: keepalived skipped it, and so does the import`);
+  }
+
   note(s: Statement | undefined, message: string): void {
     this.push("note", s, message);
   }
@@ -63,52 +68,57 @@ export class Reader {
     }
   }
 
+  /** A keyword keepalived does not know where it stands: it skips it (and its block), and so does the import. */
   unknown(s: Statement, context: string, candidates: readonly string[]): void {
     const near = didYouMean(keyword(s), candidates);
-    this.error(s, `unknown keyword "${keyword(s)}" in ${context}${near ? ` (did you mean "${near}"?)` : ""}`);
+    this.warning(s, `unknown keyword "${keyword(s)}" in ${context}${near ? ` (did you mean "${near}"?)` : ""}: keepalived skipped it${s.block ? " and its block" : ""}, and so does the import`);
   }
 
   /** The arguments, when there are min to max of them; else an error with the usage. */
   args(s: Statement, min: number, max: number, usage: string): string[] | undefined {
     const a = s.words.slice(1).map((w) => w.text);
-    if (s.block) return this.error(s, `${keyword(s)} takes no block (${usage})`), undefined;
-    if (a.length < min || a.length > max) return this.error(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}), found ${a.length}`), undefined;
+    if (s.block) return this.skipped(s, `${keyword(s)} takes no block (${usage})`), undefined;
+    if (a.length < min) return this.skipped(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}), found ${a.length}`), undefined;
+    if (a.length > max) {
+      this.warning(s, `${keyword(s)} takes ${min === max ? min : `${min} to ${max}`} value${max === 1 ? "" : "s"} (${usage}): keepalived read the first ${max === 1 ? "" : `${max} `}and skipped "${a.slice(max).join(" ")}", and so does the import`);
+      return a.slice(0, max);
+    }
     return a;
   }
 
   /** The block of a statement that needs one; an error if it has none. */
   block(s: Statement, usage: string): Statement[] | undefined {
-    if (!s.block) this.error(s, `${keyword(s)} needs a block: ${usage}`);
+    if (!s.block) this.skipped(s, `${keyword(s)} needs a block: ${usage}`);
     return s.block;
   }
 
   uint(s: Statement, text: string, what: string, min: number, max: number): number | undefined {
     if (/^\d+$/.test(text) && Number(text) >= min && Number(text) <= max) return Number(text);
-    return this.error(s, `${what} "${text}" is not a whole number from ${min} to ${max}`), undefined;
+    return this.skipped(s, `${what} "${text}" is not a whole number from ${min} to ${max}`), undefined;
   }
 
   /** keepalived's TIMER: seconds, with a fraction, in milliseconds. */
   seconds(s: Statement, text: string): number | undefined {
     if (/^\d+(\.\d+)?$/.test(text) && Number(text) < 86_400) return Math.round(Number(text) * 1000);
-    return this.error(s, `${keyword(s)} "${text}" is not a time in seconds (3, 1.5)`), undefined;
+    return this.skipped(s, `${keyword(s)} "${text}" is not a time in seconds (3, 1.5)`), undefined;
   }
 
-  /** keepalived's BOOL (on, off, true, false, yes, no); a keyword alone is on. */
+  /** keepalived's BOOL (on, off, true, false, yes, no, 1, 0); a keyword alone is on. */
   bool(s: Statement): boolean | undefined {
     const a = this.args(s, 0, 1, `${keyword(s)} [on|off]`);
     if (!a) return undefined;
     if (!a.length) return true;
     const v = a[0]!.toLowerCase();
-    if (["on", "true", "yes"].includes(v)) return true;
-    if (["off", "false", "no"].includes(v)) return false;
-    return this.error(s, `${keyword(s)} "${a[0]}" is not on, off, true, false, yes or no`), undefined;
+    if (["on", "true", "yes", "1"].includes(v)) return true;
+    if (["off", "false", "no", "0"].includes(v)) return false;
+    return this.skipped(s, `${keyword(s)} "${a[0]}" is not on, off, true, false, yes, no, 1 or 0`), undefined;
   }
 
   /** An IPv4 or IPv6 address in canonical text. */
   address(s: Statement, text: string, what: string): string | undefined {
     const bytes = parseIp(text);
     if (bytes) return formatIp(bytes);
-    return this.error(s, `${what} "${text}" is not an IPv4 or IPv6 address`), undefined;
+    return this.skipped(s, `${what} "${text}" is not an IPv4 or IPv6 address`), undefined;
   }
 }
 

@@ -8,7 +8,7 @@ import { CheckSchema } from "../../modules/checks/config.ts";
 import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { MAX_WEIGHT } from "../../core/config/primitives.ts";
-import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, commonCheck, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { CHECKER, HTTP_GET, OTHER_CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER } from "./keywords.ts";
 import { statementText, type Statement } from "./parse.ts";
@@ -96,14 +96,14 @@ export function virtualServerGroup(r: Reader, s: Statement, ctx: LvsContext): vo
   for (const e of block) {
     const [first, second, third] = e.words.map((w) => w.text);
     if (e.block || e.words.length > 3 || (first !== "fwmark" && e.words.length > 2)) {
-      r.error(e, "a virtual_server_group entry is ADDRESS [PORT], a range (10.0.0.1-10, 10.0.0.8/29) [PORT], or fwmark N [inet|inet6]");
+      r.skipped(e, "a virtual_server_group entry is ADDRESS [PORT], a range (10.0.0.1-10, 10.0.0.8/29) [PORT], or fwmark N [inet|inet6]");
       continue;
     }
     if (first === "fwmark") {
       const mark = second === undefined ? undefined : r.uint(e, second, "fwmark", 1, 0xffffffff);
-      if (second === undefined) r.error(e, "fwmark takes a mark (fwmark 1)");
-      else if (third !== undefined && third !== "inet" && third !== "inet6") r.error(e, `fwmark's family "${third}" is not inet or inet6`);
-      if (mark !== undefined) entries.push({ s: e, fwmark: mark });
+      if (second === undefined) r.skipped(e, "fwmark takes a mark (fwmark 1)");
+      else if (third !== undefined && third !== "inet" && third !== "inet6") r.skipped(e, `fwmark's family "${third}" is not inet or inet6`);
+      else if (mark !== undefined) entries.push({ s: e, fwmark: mark });
       continue;
     }
     const port = second === undefined ? undefined : r.uint(e, second, "port", 0, 65_535);
@@ -124,9 +124,14 @@ export function virtualServerGroup(r: Reader, s: Statement, ctx: LvsContext): vo
 
 /** "NAT", "DR", "TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]" as Tandem's forwarding. */
 function forwardingOf(r: Reader, s: Statement): string | undefined {
-  const [method, ...rest] = s.words.slice(1).map((w) => w.text);
+  const [written, ...rest] = s.words.slice(1).map((w) => w.text);
+  const method = written?.toUpperCase();
   const value = method === undefined ? undefined : FORWARDING[method];
-  if (value === undefined || s.block || (method !== "TUN" && rest.length)) return r.error(s, `${keyword(s)} takes NAT, DR or TUN [type ipip|gue|gre ...]`), undefined;
+  if (value === undefined || s.block || (method !== "TUN" && rest.length)) {
+    r.warning(s, `${statementText(s)} is not imported: ${keyword(s)} takes NAT, DR or TUN [type ipip|gue|gre ...], and keepalived forwarded by NAT`);
+    return undefined;
+  }
+  if (written !== method) r.note(s, `${statementText(s)} is read as ${method}: keepalived 2.2 read only ${method} and forwarded by NAT, later keepalived reads either case`);
   if (rest.length && !(rest[0] === "type" && rest[1] === "ipip" && rest.length === 2)) r.warning(s, `${statementText(s)}: Tandem's tun is IP-in-IP (ipip); the rest is not imported`);
   return value;
 }
@@ -183,12 +188,14 @@ function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { v
     const ms = a && r.seconds(s, a[0]!);
     return ms === undefined ? undefined : { value: ms, source: statementText(s) };
   };
+  const retry = (s: Statement) => {
+    const a = r.args(s, 1, 1, `${keyword(s)} N`);
+    const n = a && r.uint(s, a[0]!, keyword(s), 0, 99);
+    if (n !== undefined) own.retry = { value: n, source: statementText(s) };
+  };
   const handlers: Record<string, (s: Statement) => void> = {
-    retry: (s) => {
-      const a = r.args(s, 1, 1, "retry N");
-      const n = a && r.uint(s, a[0]!, "retry", 0, 99);
-      if (n !== undefined) own.retry = { value: n, source: statementText(s) };
-    },
+    retry,
+    nb_get_retry: retry,
     delay_loop: (s) => {
       const v = seconds(s);
       if (v) own.delayLoop = v;
@@ -213,10 +220,10 @@ function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { v
   };
 }
 
-/** A value the check takes, or an error saying what Tandem needs. */
+/** A value the check takes, or a warning saying what Tandem needs (the value is not imported). */
 function checkValue(r: Reader, s: Statement, key: "path" | "host" | "sni" | "digest", value: string, need: string): string | undefined {
   if (fits(CheckSchema.properties[key], value)) return value;
-  return r.error(s, `${keyword(s)} "${value}": ${need}`), undefined;
+  return r.warning(s, `${keyword(s)} "${value}" is not imported: ${need}`), undefined;
 }
 
 /** An HTTP_GET's or SSL_GET's own entries: path, status, body, digest, host, sni (first url only). */
@@ -230,11 +237,6 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
     type,
     {
       ...timerHandlers(r, own, true, port),
-      nb_get_retry: (s) => {
-        const a = r.args(s, 1, 1, "nb_get_retry N");
-        const n = a && r.uint(s, a[0]!, "nb_get_retry", 0, 99);
-        if (n !== undefined) own.retry = { value: n, source: statementText(s) };
-      },
       virtualhost: (s) => {
         const a = r.args(s, 1, 1, "virtualhost NAME");
         if (a) host = a[0];
@@ -251,7 +253,7 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
     new Map([...CHECKER, ...HTTP_GET]),
   );
   const url = urls[0];
-  if (!url) return r.error(c, `${type} needs a url { path ... }`), undefined;
+  if (!url) return r.skipped(c, `${type} has no url { path ... }: the server is written with no check (kind none, always healthy), as keepalived kept it up`), undefined;
   for (const extra of urls.slice(1)) r.warning(extra, `${type}: only the first url is imported: Tandem checks one path a service`);
   const out: { path?: string; status?: string; digest?: string; body?: string; noMatch?: boolean } = {};
   r.walk(
@@ -269,7 +271,7 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
       status_code: (s) => {
         const a = r.args(s, 1, 32, "status_code 200 200-299 ...");
         const bad = a?.find((v) => !/^[1-5]\d\d(-[1-5]\d\d)?$/.test(v) || Number(v.split("-")[0]) > Number(v.split("-")[1] ?? v));
-        if (bad) r.error(s, `status_code "${bad}" is not a status or a range of them from 100 to 599`);
+        if (bad) r.skipped(s, `status_code "${bad}" is not a status or a range of them from 100 to 599`);
         else if (a) out.status = a.join(",");
       },
       virtualhost: (s) => {
@@ -283,7 +285,7 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
           new RegExp(a[0]!);
           out.body = a[0];
         } catch (e) {
-          r.error(s, `regex "${a[0]}" is not a regular expression Tandem reads (JavaScript's syntax): ${(e as Error).message}`);
+          r.warning(s, `regex "${a[0]}" is not imported: it is not a regular expression Tandem reads (JavaScript's syntax): ${(e as Error).message}`);
         }
       },
       regex_no_match: (s) => {
@@ -293,7 +295,8 @@ function httpEntries(r: Reader, c: Statement, type: string, own: Inherited, port
     URL,
   );
   if (out.path === undefined) {
-    if (!url.block?.some((s) => keyword(s) === "path")) r.error(url, "url needs a path (keepalived ignored a url without one)");
+    if (!url.block?.some((s) => keyword(s) === "path")) r.skipped(url, "url has no path: the server is written with no check (kind none, always healthy)");
+    else r.warning(url, "the url's path is not imported: the server is written with no check (kind none, always healthy)");
     return undefined;
   }
   if (out.noMatch && out.body !== undefined) {
@@ -326,10 +329,10 @@ function miscEntries(r: Reader, c: Statement, own: Inherited, block: readonly St
     {
       ...timerHandlers(r, own, false, {}),
       misc_path: (s) => {
-        if (s.words.length < 2 || s.block) return r.error(s, 'misc_path takes a command ("/usr/local/bin/check arg")');
+        if (s.words.length < 2 || s.block) return r.skipped(s, 'misc_path takes a command ("/usr/local/bin/check arg")');
         const line = s.words[1]!.quoted ? s.words[1]!.text : s.words.slice(1).map((w) => w.text).join(" ");
         const argv = splitArgv(line);
-        if (!argv?.length) return r.error(s, `misc_path "${line}": a quote is not closed, or there is no command`);
+        if (!argv?.length) return r.skipped(s, `misc_path "${line}": a quote is not closed, or there is no command`);
         if (SHELL.test(line)) {
           r.note(s, `misc_path "${line}" needs a shell (${line.match(SHELL)![0]}): it is written as /bin/sh -c, since Tandem runs a command without one`);
           command = ["command", ["/bin/sh", "-c", line], "misc_path"];
@@ -347,7 +350,7 @@ function miscEntries(r: Reader, c: Statement, own: Inherited, block: readonly St
     },
     new Map([...CHECKER].filter(([k]) => !CONNECTION.includes(k))),
   );
-  if (!command) return r.error(c, "MISC_CHECK needs misc_path"), undefined;
+  if (!command) return r.skipped(c, "MISC_CHECK has no misc_path: the server is written with no check (kind none, always healthy)"), undefined;
   return { entries: [command, ...(dynamic ? [["dynamic_weight", true, "misc_dynamic"] as Entry] : [])], ...(timeout ? { timeout } : {}) };
 }
 
@@ -364,7 +367,7 @@ function dnsEntries(r: Reader, own: Inherited, port: { value?: number }, block: 
         const a = r.args(s, 1, 1, "type A|NS|CNAME|SOA|MX|TXT|AAAA");
         const t = a?.[0]!.toUpperCase();
         if (t === undefined) return;
-        if (!DNS_TYPES.includes(t)) r.error(s, `type "${a![0]}" is not one of ${DNS_TYPES.join(", ")}`);
+        if (!DNS_TYPES.includes(t)) r.skipped(s, `type "${a![0]}" is not one of ${DNS_TYPES.join(", ")}`);
         else if (t === "CNAME") {
           r.warning(s, "type CNAME: Tandem asks for A, AAAA, SOA, NS, MX or TXT records; A is written, which passes on the A records a CNAME leads to");
           type = ["query_type", "A", "type CNAME"];
@@ -449,7 +452,8 @@ interface RealParsed {
 function realServer(r: Reader, s: Statement, vs: { inherited: Inherited; weight: number }): RealParsed | undefined {
   const a = s.words.slice(1).map((w) => w.text);
   const block = r.block(s, "real_server ADDRESS [PORT] { weight N; TCP_CHECK { ... } }");
-  if (a.length < 1 || a.length > 2) return r.error(s, "real_server takes an address and a port (real_server 10.0.0.11 80)"), undefined;
+  if (a.length < 1) return r.skipped(s, "real_server takes an address and a port (real_server 10.0.0.11 80)"), undefined;
+  if (a.length > 2) r.warning(s, `real_server takes an address and a port: keepalived read the first two and skipped "${a.slice(2).join(" ")}", and so does the import`);
   const address = r.address(s, a[0]!, "real_server");
   const port = a[1] === undefined ? undefined : r.uint(s, a[1], "port", 0, 65_535);
   if (!block || address === undefined || (a[1] !== undefined && port === undefined)) return undefined;
@@ -463,7 +467,7 @@ function realServer(r: Reader, s: Statement, vs: { inherited: Inherited; weight:
     `real_server ${a.join(" ")}`,
     {
       ...timerHandlers(r, inherited, true, {}),
-      connect_port: (c) => r.error(c, "connect_port belongs in a checker"),
+      connect_port: (c) => r.skipped(c, "connect_port belongs in a checker"),
       weight: (c) => {
         const w = r.args(c, 1, 1, "weight N");
         const n = w && r.uint(c, w[0]!, "weight", 0, MAX_WEIGHT);
@@ -493,7 +497,10 @@ function realServer(r: Reader, s: Statement, vs: { inherited: Inherited; weight:
   if (!chosen) out.real.check = [["kind", "none", "no checker: keepalived kept the server up"]];
   else if (OTHER_CHECKERS.has(keyword(chosen))) r.warning(chosen, `${keyword(chosen)}: ${OTHER_CHECKERS.get(keyword(chosen))}`);
   if (chosen && keyword(chosen) !== "SMTP_CHECK" && OTHER_CHECKERS.has(keyword(chosen))) out.real.check = [["kind", "none", keyword(chosen)]];
-  else if (chosen) out.real.check = withServerAddress(r, chosen, checkerEntries(r, chosen, own) ?? [], address);
+  else if (chosen) {
+    const entries = checkerEntries(r, chosen, own);
+    out.real.check = entries ? withServerAddress(r, chosen, entries, address) : [["kind", "none", `${keyword(chosen)}, not imported`]];
+  }
   out.alpha = own.alpha;
   return out;
 }
@@ -507,19 +514,21 @@ interface VirtualHead {
 
 /** A virtual_server: one service with its virtual services (one, or one per group entry); undefined when not imported. */
 export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): ServiceOut | undefined {
-  const [kind, value, extra] = s.words.slice(1).map((w) => w.text);
+  const [kind, value, ...extra] = s.words.slice(1).map((w) => w.text);
   const block = r.block(s, "virtual_server ADDRESS PORT { ... }, virtual_server fwmark N { ... } or virtual_server group NAME { ... }");
-  if (kind === undefined || s.words.length > 3 || extra !== undefined) return r.error(s, "virtual_server takes ADDRESS [PORT], fwmark N or group NAME"), undefined;
+  const dev = extra[0] === "dev" && extra.length === 2 && kind !== "fwmark" && kind !== "group";
+  if (kind === undefined || (extra.length && !dev)) return r.skipped(s, "virtual_server takes ADDRESS [PORT] [dev IF], fwmark N or group NAME"), undefined;
+  if (dev) r.note(s, `dev ${extra[1]} is not imported: it names the interface of a link-local address; the director takes the virtual address's traffic on any interface`);
   let heads: VirtualHead[];
   let base: string;
   if (kind === "fwmark") {
     const mark = value === undefined ? undefined : r.uint(s, value, "fwmark", 1, 0xffffffff);
-    if (mark === undefined) return value === undefined ? (r.error(s, "virtual_server fwmark takes a mark"), undefined) : undefined;
+    if (mark === undefined) return value === undefined ? (r.skipped(s, "virtual_server fwmark takes a mark"), undefined) : undefined;
     heads = [{ fwmark: mark, s }];
     base = `fwmark-${mark}`;
   } else if (kind === "group") {
     const entries = value === undefined ? undefined : ctx.groups.get(value);
-    if (!entries) return r.error(s, `no virtual_server_group named "${value ?? ""}"${ctx.groups.size ? ` (${[...ctx.groups.keys()].join(", ")})` : ""}`), undefined;
+    if (!entries) return r.skipped(s, `no virtual_server_group named "${value ?? ""}"${ctx.groups.size ? ` (${[...ctx.groups.keys()].join(", ")})` : ""}`), undefined;
     heads = entries.map((e) => ({ ...e }));
     base = nameFrom(value!, "group");
   } else {
@@ -548,7 +557,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
       r.warning(t, `${statementText(t)}: Tandem has no twos scheduler; ${DEFAULT_SCHEDULER} is written`);
       settings.scheduler = ["scheduler", DEFAULT_SCHEDULER, `${statementText(t)} has no counterpart`];
     } else if ((SCHEDULERS as readonly string[]).includes(a[0]!)) settings.scheduler = ["scheduler", a[0]!, statementText(t)];
-    else r.error(t, `${keyword(t)} "${a[0]}" is not one of ${[...SCHEDULERS, "twos"].join(", ")}`);
+    else r.warning(t, `${statementText(t)} is not imported: not one of ${[...SCHEDULERS, "twos"].join(", ")}; keepalived took its default, ${DEFAULT_SCHEDULER}, and so does the import`);
   };
   const forwarding = (t: Statement) => {
     const f = forwardingOf(r, t);
@@ -559,7 +568,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     `virtual_server ${statementText(s).slice("virtual_server ".length)}`,
     {
       ...timerHandlers(r, inherited, true, {}),
-      connect_port: (t) => r.error(t, "connect_port belongs in a checker"),
+      connect_port: (t) => r.skipped(t, "connect_port belongs in a checker"),
       alpha: (t) => {
         settings.alpha = r.bool(t);
       },
@@ -569,6 +578,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
       lb_kind: forwarding,
       persistence_timeout: (t) => {
         const a = r.args(t, 0, 1, "persistence_timeout [SECONDS]");
+        if (a?.[0] === "0") return r.note(t, `${statementText(t)}: no persistence, as keepalived read it`);
         const n = a?.length ? r.uint(t, a[0]!, "persistence_timeout", 1, MAX_PERSISTENCE_S) : DEFAULT_PERSISTENCE_S;
         if (a && n !== undefined) settings.persistence = ["persistence", formatDuration(n * 1000), a.length ? statementText(t) : `persistence_timeout: keepalived's default, ${DEFAULT_PERSISTENCE_S} s`];
       },
@@ -577,13 +587,13 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
         if (!a) return;
         if (parseIpv4(a[0]!) !== undefined) settings.netmask = ["persistence_netmask", a[0]!, statementText(t)];
         else if (/^\d{1,3}$/.test(a[0]!)) r.warning(t, `${statementText(t)} is not imported: Tandem's persistence netmask is an IPv4 one; an IPv6 client keeps its own server`);
-        else r.error(t, `persistence_granularity "${a[0]}" is not a netmask (255.255.255.0) or an IPv6 prefix length`);
+        else r.skipped(t, `persistence_granularity "${a[0]}" is not a netmask (255.255.255.0) or an IPv6 prefix length`);
       },
       protocol: (t) => {
         const a = r.args(t, 1, 1, "protocol TCP|UDP|SCTP");
         const p = a?.[0]!.toLowerCase();
         if (p === "tcp" || p === "udp" || p === "sctp") settings.protocol = p;
-        else if (a) r.error(t, `protocol "${a[0]}" is not TCP, UDP or SCTP`);
+        else if (a) r.skipped(t, `protocol "${a[0]}" is not TCP, UDP or SCTP`);
       },
       virtualhost: (t) => {
         const a = r.args(t, 1, 1, "virtualhost NAME");
@@ -630,10 +640,12 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
   const inhibit = settings.inhibit ?? false;
   const alpha = settings.alpha ?? false;
   for (const p of parsed) {
-    if (p.inhibit !== undefined && p.inhibit !== inhibit) r.warning(p.s, `${p.real.label}: inhibit_on_failure ${p.inhibit ? "on" : "off"} differs from the virtual server's; in Tandem it is the virtual service's, ${inhibit}`);
+    if (p.inhibit !== undefined && p.inhibit !== inhibit) p.real.inhibit = p.inhibit;
     if ((p.alpha ?? false) !== alpha) r.warning(p.s, `${p.real.label}: alpha ${p.alpha ? "on" : "off"} differs from the virtual server's; in Tandem it is the virtual service's, ${alpha}`);
   }
   const protocol = settings.protocol ?? "tcp";
+  if (!settings.protocol && heads.some((h) => h.fwmark === undefined))
+    r.note(s, `${statementText(s)} names no protocol: TCP is written; keepalived 2.2.7 took UDP here (it logs "no protocol set - defaulting to UDP"), so write protocol UDP where UDP is meant`);
   if (!settings.persistence && heads.some((h) => h.fwmark === undefined && !h.port)) {
     r.note(s, `port 0 (every port) needs persistence: keepalived set its default, ${DEFAULT_PERSISTENCE_S} s, and so does the import`);
     settings.persistence = ["persistence", formatDuration(DEFAULT_PERSISTENCE_S * 1000), "keepalived's default for a service on every port"];
@@ -664,9 +676,14 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     ...(alpha ? [["alpha", true, "alpha"] as Entry] : []),
   ];
   if (sorry && sorryPort === undefined) r.todo(`director: ${name}: set the sorry server's port (${statementText(sorry.s)} gives none, and the virtual services have no one port)`);
-  const realsOut = parsed.map(({ real }) => {
+  const realsOut = parsed.map(({ real, s: rs }) => {
     const { port, ...rest } = real;
-    return port === undefined || port === servicePort ? rest : { ...rest, port };
+    if (port === undefined || port === servicePort) return rest;
+    if (fwd !== "nat" && servicePort !== undefined) {
+      r.warning(rs, `${real.label}: port ${port} is not the virtual port ${servicePort}: ${fwd.toUpperCase()} cannot change a port, and keepalived reset it to ${servicePort}, as the import does`);
+      return rest;
+    }
+    return { ...rest, port };
   });
   if (realsOut.some((p) => p.check.some(([k, v]) => k === "kind" && v === "https"))) ctx.https = true;
   return {
@@ -674,7 +691,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     name,
     ...(servicePort !== undefined ? { port: { value: servicePort } } : {}),
     reals: realsOut,
-    check: commonCheck(realsOut, r.findings),
+    check: serverChecks(realsOut, r.findings),
     virtuals,
     settings: out,
   };

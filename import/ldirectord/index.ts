@@ -16,7 +16,7 @@ import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { at, findingLines, tidy, type Finding, type Level } from "../findings.ts";
 import { MAX_WEIGHT } from "../../core/config/primitives.ts";
-import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, commonCheck, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
 import { table } from "../table.ts";
@@ -608,7 +608,7 @@ function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { servi
     name: serviceName,
     ...(fwmark === undefined && port ? { port: { value: port } } : {}),
     reals: realsOut,
-    check: commonCheck(realsOut, ld.findings),
+    check: serverChecks(realsOut, ld.findings),
     virtuals: [
       {
         name: names.virtuals.unique(base),

@@ -7,7 +7,7 @@
 import { parseDuration } from "../../core/duration.ts";
 import { AGENT_PATH } from "../resources/agents/ocf.ts";
 import { runProcess } from "../../core/os/process.ts";
-import type { CHECK_KINDS, CheckRaw, ServerRaw, ServiceRaw } from "./config.ts";
+import { checkOf, type CHECK_KINDS, type CheckRaw, type ServerRaw, type ServiceRaw } from "./config.ts";
 import type { CheckFn, CheckOutcome, Target } from "./target.ts";
 import { dnsCheck } from "./dns.ts";
 import { httpCheck, httpsCheck } from "./http.ts";
@@ -24,7 +24,8 @@ export type CheckKind = (typeof CHECK_KINDS)[number];
 
 /** The check's port, else the server's, else the service's, else the kind's usual one. */
 export function targetOf(service: ServiceRaw, server: ServerRaw): Target {
-  return { address: server.address, port: service.check.port ?? server.port ?? service.port ?? DEFAULT_PORTS[service.check.kind] ?? null };
+  const check = checkOf(service, server);
+  return { address: server.address, port: check.port ?? server.port ?? service.port ?? DEFAULT_PORTS[check.kind] ?? null };
 }
 
 /** Connects and closes. */

@@ -10,17 +10,6 @@ export const CHECK_KINDS = ["tcp", "http", "https", "misc", "dns", "none"] as co
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 
-export const ServerSchema = Type.Object(
-  {
-    address: Type.String({ minLength: 1, description: "the real server's IPv4 or IPv6 address" }),
-    port: Type.Optional({ ...Port, description: "its port; default: the service's port" }),
-    weight: Type.Integer({ minimum: 0, maximum: MAX_WEIGHT, default: 1, description: "its share of new connections; 0 takes no new ones" }),
-    maxconn: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: "the proxy: requests in flight to it at most, the rest wait in the backend's queue; default: no limit" })),
-    backup: Type.Optional(Type.Boolean({ description: "the proxy: used only while no other server of the service is up (default false)" })),
-  },
-  { additionalProperties: false },
-);
-
 export const CheckSchema = Type.Object(
   {
     kind: Type.Union(CHECK_KINDS.map((k) => Type.Literal(k)), { default: "tcp", description: "tcp: connect; http, https: GET; misc: a command; dns: a query; none: always healthy" }),
@@ -44,6 +33,31 @@ export const CheckSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/**
+ * A server's own check: any key of the service's check, which it overrides
+ * for this server alone (keepalived's checker in each real_server); the keys
+ * it leaves out are the service's. No defaults: an absent key is the service's.
+ */
+export const ServerCheckSchema = (() => {
+  const partial = Type.Partial(CheckSchema, { additionalProperties: false, description: "this server's own check: keys that override the service's check for it" });
+  delete (partial as { default?: unknown }).default;
+  for (const p of Object.values(partial.properties)) delete (p as { default?: unknown }).default;
+  return partial;
+})();
+
+export const ServerSchema = Type.Object(
+  {
+    address: Type.String({ minLength: 1, description: "the real server's IPv4 or IPv6 address" }),
+    port: Type.Optional({ ...Port, description: "its port; default: the service's port" }),
+    weight: Type.Integer({ minimum: 0, maximum: MAX_WEIGHT, default: 1, description: "its share of new connections; 0 takes no new ones" }),
+    maxconn: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: "the proxy: requests in flight to it at most, the rest wait in the backend's queue; default: no limit" })),
+    backup: Type.Optional(Type.Boolean({ description: "the proxy: used only while no other server of the service is up (default false)" })),
+    check: Type.Optional(ServerCheckSchema),
+    inhibit_on_failure: Type.Optional(Type.Boolean({ description: "the director: this server, failed, is drained to weight 0 (true) or removed (false); default: its virtual service's inhibit_on_failure" })),
+  },
+  { additionalProperties: false },
+);
+
 export const ServiceSchema = Type.Object(
   {
     name: Name("the service's name"),
@@ -65,3 +79,8 @@ declare module "../../core/config/schema.ts" {
 }
 export type CheckRaw = Static<typeof CheckSchema>;
 export type ServerRaw = Static<typeof ServerSchema>;
+
+/** The check a server runs: the service's, with the server's own keys over it. */
+export function checkOf(service: ServiceRaw, server: ServerRaw): CheckRaw {
+  return server.check ? { ...service.check, ...server.check } : service.check;
+}

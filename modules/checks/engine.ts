@@ -31,7 +31,7 @@
  */
 import { parseDuration } from "../../core/duration.ts";
 import { hostPort, serverKey } from "../../core/net/address.ts";
-import type { CheckRaw, ServerRaw, ServiceRaw } from "./config.ts";
+import { checkOf, type CheckRaw, type ServerRaw, type ServiceRaw } from "./config.ts";
 
 /** Past a check's timeout, how long the engine waits for the shell's answer before it counts a failure (a misc check's kill grace and reaping fit in it). */
 export const RESULT_GRACE_MS = 5000;
@@ -138,7 +138,7 @@ function specOf(check: CheckRaw): string {
 }
 
 function newServer(service: ServiceRaw, server: ServerRaw): ServerState {
-  const check = service.check;
+  const check = checkOf(service, server);
   return {
     key: serverKey(service, server),
     service: service.name,

@@ -9,7 +9,7 @@ import type { Clock } from "../../core/time.ts";
 import { EngineLoop } from "../../core/engine-loop.ts";
 import type { Random } from "../../core/random.ts";
 import { serverKey } from "../../core/net/address.ts";
-import type { ServerRaw, ServiceRaw } from "./config.ts";
+import { checkOf, type ServerRaw, type ServiceRaw } from "./config.ts";
 import { CHECKERS, runCheck, targetOf, type CheckKind } from "./checkers.ts";
 import type { CheckFn, Target } from "./target.ts";
 import { initialState, isHealthy, nextDeadline, step, weightOf, type EngineParams, type Effect, type Health, type Input, type ServerChange, type State } from "./engine.ts";
@@ -145,10 +145,10 @@ export class Checker {
       this.o.onChange?.(e.data);
       return;
     }
-    const { service, target } = this.targets.get(e.key)!;
+    const { service, server, target } = this.targets.get(e.key)!;
     const abort = new AbortController();
     this.running.set(e.run, abort);
-    void runCheck(target, service.check, abort.signal, this.o.checkers ?? CHECKERS).then((out) => {
+    void runCheck(target, checkOf(service, server), abort.signal, this.o.checkers ?? CHECKERS).then((out) => {
       if (!this.running.delete(e.run)) return;
       this.feed({ type: "result", now: this.o.clock.now(), key: e.key, run: e.run, ok: out.ok, message: out.message, ...(out.weight !== undefined ? { weight: out.weight } : {}) });
     });

@@ -9,7 +9,7 @@ import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
 import { parseDuration } from "../../core/duration.ts";
 import type { Finding } from "../../core/config/problems.ts";
 import type { RawConfig } from "../../core/config/schema.ts";
-import type { ServiceRaw } from "../checks/config.ts";
+import { checkOf, type CheckRaw, type ServiceRaw } from "../checks/config.ts";
 import { parseHostPort, parseIp } from "../../core/os/ip.ts";
 
 const familyOfAddress = (a: string) => parseIp(a)?.length;
@@ -66,18 +66,23 @@ export function directorProblems(director: DirectorRaw | undefined, services: re
   services.forEach((s, i) => {
     if (names.has(s.name)) err(["services", i, "name"], `service name "${s.name}" is used twice`, "a unique name");
     names.add(s.name);
-    const c = s.check;
-    if (c.kind === "misc" && !c.command) err(["services", i, "check", "command"], "a misc check needs its command", 'an argv array like ["/usr/local/bin/check-web"]');
-    if (c.kind === "dns" && !c.query) err(["services", i, "check", "query"], "a dns check needs the name to query");
-    if (c.body !== undefined) {
-      try {
-        new RegExp(c.body);
-      } catch (e) {
-        err(["services", i, "check", "body"], `not a regular expression: ${(e as Error).message}`);
+    const checkProblems = (c: CheckRaw, at: (string | number)[]) => {
+      if (c.kind === "misc" && !c.command) err([...at, "command"], "a misc check needs its command", 'an argv array like ["/usr/local/bin/check-web"]');
+      if (c.kind === "dns" && !c.query) err([...at, "query"], "a dns check needs the name to query");
+      if (c.body !== undefined) {
+        try {
+          new RegExp(c.body);
+        } catch (e) {
+          err([...at, "body"], `not a regular expression: ${(e as Error).message}`);
+        }
       }
-    }
-    if (parseDuration(c.interval)! < MIN_CHECK_INTERVAL_MS) err(["services", i, "check", "interval"], `checks more often than every ${MIN_CHECK_INTERVAL_MS} ms are refused`);
-    if (parseDuration(c.timeout)! <= 0) err(["services", i, "check", "timeout"], "a check needs a timeout above zero");
+      if (parseDuration(c.interval)! < MIN_CHECK_INTERVAL_MS) err([...at, "interval"], `checks more often than every ${MIN_CHECK_INTERVAL_MS} ms are refused`);
+      if (parseDuration(c.timeout)! <= 0) err([...at, "timeout"], "a check needs a timeout above zero");
+    };
+    checkProblems(s.check, ["services", i, "check"]);
+    s.servers.forEach((srv, j) => {
+      if (srv.check) checkProblems(checkOf(s, srv), ["services", i, "servers", j, "check"]);
+    });
     const seen = new Set<string>();
     s.servers.forEach((srv, j) => {
       const port = srv.port ?? s.port;

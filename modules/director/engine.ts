@@ -105,7 +105,7 @@ export function decide(input: DirectorInput, initialHealthy: boolean): DirectorO
         inPlane = weight;
         healthyWeight += weight;
         anyHealthy = true;
-      } else if (vs.inhibit_on_failure) inPlane = 0;
+      } else if (server.inhibit_on_failure ?? vs.inhibit_on_failure) inPlane = 0;
       if (inPlane !== null) reals.push({ address: server.address, port, weight: inPlane, forwarding: vs.forwarding });
       servers.push({ key, address: server.address, port, healthy: health.healthy, weight: inPlane, override });
     }

@@ -24,7 +24,11 @@ import { INFINITY, MINUS_INFINITY, type AttributeTest, type ClusterConfig, type 
 /** Resources a cluster may define: a node's report of them all fits the cluster bus's longest message. */
 export const MAX_RESOURCES = 32;
 
-export const ON_FAIL = ["restart", "move", "fence", "block", "ignore"] as const;
+export const ON_FAIL = ["restart", "move", "fence", "block", "ignore", "stop", "standby"] as const;
+export const ON_FAIL_STOP = ["fence", "block", "ignore"] as const;
+export const NO_QUORUM_POLICY = ["stop", "freeze", "ignore"] as const;
+
+const ON_FAIL_HELP = "restart (in place; a failed start bans the node), move (ban the node at once), ignore (taken as success, never counted), stop (stopped, started nowhere until cleanup), block (the group is held), standby (the node runs nothing until cleanup), fence (the node is fenced; held without fencing)";
 
 export const PLACEMENTS = ["default", "utilization", "balanced"] as const satisfies readonly Placement[];
 
@@ -73,7 +77,13 @@ export const resourceSchema = (moduleKinds: readonly AgentKind[]) =>
     monitor_timeout: Duration("bound on one monitor", "20s"),
     start_timeout: Duration("bound on a start", "20s"),
     stop_timeout: Duration("bound on a stop; a stop that fails or times out is fenced, or blocks the group", "20s"),
-    on_fail: Type.Union(ON_FAIL.map((v) => Type.Literal(v)), { default: "restart", description: "what a failed monitor leads to" }),
+    on_fail: Type.Union(ON_FAIL.map((v) => Type.Literal(v)), { default: "restart", description: `what a failed monitor leads to: ${ON_FAIL_HELP}` }),
+    on_fail_start: Type.Union(ON_FAIL.map((v) => Type.Literal(v)), { default: "restart", description: `what a failed start leads to (Pacemaker's op start on-fail): ${ON_FAIL_HELP}` }),
+    on_fail_stop: Type.Optional(
+      Type.Union(ON_FAIL_STOP.map((v) => Type.Literal(v)), {
+        description: "what a failed stop leads to: fence (default with a fence device), block (default without: the group is held until stopped by hand and cleaned up), ignore (taken as stopped: it may then run twice)",
+      }),
+    ),
     migration_threshold: Type.Optional(Type.Integer({ minimum: 1, description: "failures on one node before the group leaves it; default: never for counted failures" })),
     failure_timeout: Type.Optional(Duration("failures on a node are forgotten this long after the last one; default: kept until `tandem cleanup`")),
     utilization: Type.Optional(
@@ -167,6 +177,10 @@ export const resourcesSchema = (moduleKinds: readonly AgentKind[]) =>
       default: "default",
       description:
         "Pacemaker's placement-strategy. default: tied scores go to the node running the fewest resources; utilization: and a node whose capacity left (the nodes' capacity) is short of a group's utilization cannot run it; balanced: and tied scores go first to the node with the most capacity left",
+    }),
+    no_quorum_policy: Type.Union(NO_QUORUM_POLICY.map((v) => Type.Literal(v)), {
+      default: "stop",
+      description: "without quorum: stop (a node stops its groups with exclusive members), freeze (it keeps what runs and starts nothing), ignore (it acts as if quorate: without fencing, two partitions may run the same resources)",
     }),
     resource: Type.Array(resourceSchema(moduleKinds), { default: [], maxItems: MAX_RESOURCES }),
     group: Type.Array(GroupSchema, { default: [] }),
@@ -262,6 +276,8 @@ export function resourceDefOf(r: ResourceRaw): ResourceDef {
     startTimeoutMs: ms(r.start_timeout),
     stopTimeoutMs: ms(r.stop_timeout),
     onFail: r.on_fail as OnFail,
+    onFailStart: r.on_fail_start as OnFail,
+    onFailStop: r.on_fail_stop ?? "fence",
     migrationThreshold: r.migration_threshold ?? null,
     failureTimeoutMs: r.failure_timeout === undefined ? null : ms(r.failure_timeout),
     exclusive: r.exclusive,
@@ -280,6 +296,7 @@ export function clusterConfigOf(rs: ResourcesRaw): ClusterConfig {
     orders: rs.order.map((o) => ({ first: o.first, then: o.then })),
     fencing: rs.fence_device.length > 0,
     placement: rs.placement as Placement,
+    noQuorumPolicy: rs.no_quorum_policy,
   };
 }
 
@@ -349,7 +366,13 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
         err(["resource", i, "params"], e.message);
       }
     }
-    if (r.on_fail === "fence" && rs.fence_device.length === 0) out.push({ severity: "warning", path: ["resources", "resource", i, "on_fail"], message: `on_fail = "fence" without a fence device blocks the group instead` });
+    for (const key of ["on_fail", "on_fail_start", "on_fail_stop"] as const) {
+      if (r[key] === "fence" && rs.fence_device.length === 0) out.push({ severity: "warning", path: ["resources", "resource", i, key], message: `${key} = "fence" without a fence device blocks the group instead` });
+    }
+    if (r.on_fail_stop === "ignore" && r.exclusive)
+      out.push({ severity: "warning", path: ["resources", "resource", i, "on_fail_stop"], message: `on_fail_stop = "ignore" takes a failed stop as done: the exclusive resource "${r.name}" may then run on two nodes at once`, hint: "leave it unset (fence, or block without fencing)" });
+    if (r.on_fail_start === "ignore")
+      out.push({ severity: "warning", path: ["resources", "resource", i, "on_fail_start"], message: `on_fail_start = "ignore" takes a failed start of "${r.name}" as running: the group is never recovered elsewhere` });
   });
   const groupOfMember = new Map<string, string>();
   const groupNames = new Set<string>();
@@ -425,6 +448,18 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
   };
   rs.group.forEach((g, i) => interleaveUnused(["group", i], g.name, g));
   rs.resource.forEach((r, i) => interleaveUnused(["resource", i], r.name, r));
+  if (rs.no_quorum_policy !== "stop" && rs.fence_device.length === 0)
+    out.push({
+      severity: "warning",
+      path: ["resources", "no_quorum_policy"],
+      message:
+        rs.no_quorum_policy === "ignore"
+          ? `no_quorum_policy = "ignore" without a fence device: after a split each side acts as if quorate and starts the other's groups, so exclusive resources run twice`
+          : `no_quorum_policy = "freeze" without a fence device: a node cut off keeps its groups while the quorate side starts them too`,
+      hint: "add a fence_device, or keep no_quorum_policy = \"stop\"",
+    });
+  else if (rs.no_quorum_policy === "ignore")
+    out.push({ severity: "warning", path: ["resources", "no_quorum_policy"], message: `no_quorum_policy = "ignore": each partition acts as if quorate and fences the other; with two nodes, a cut link ends in a fence race` });
   const devices = new Set<string>();
   rs.fence_device.forEach((d, i) => {
     if (devices.has(d.name)) err(["fence_device", i, "name"], `fence device name "${d.name}" is used twice`, "a unique name");
@@ -468,6 +503,13 @@ export function resourcesRules(c: RawConfig): Finding[] {
       path: ["nodes"],
       message: "two members with no arbiter and no fencing: after a split neither side can tell a dead peer from a cut link",
       hint: "add a node with roles = [\"arbiter\"]",
+    });
+  if (c.resources && c.resources.no_quorum_policy !== "stop" && c.watchdog)
+    out.push({
+      severity: "warning",
+      path: ["resources", "no_quorum_policy"],
+      message: `no_quorum_policy = "${c.resources.no_quorum_policy}" with a [watchdog]: a node without quorum that keeps an exclusive resource stops petting its watchdog and is reset`,
+      hint: 'keep no_quorum_policy = "stop" with a watchdog',
     });
   out.push(...unfencedStopProblems(c));
   return out;

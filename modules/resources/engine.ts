@@ -25,8 +25,9 @@
  */
 import type { AgentStatus } from "../../core/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
-import { exclusiveResources, plan } from "./policy.ts";
-import type { Action, ClusterConfig, ClusterInput, FailRecord, FenceState, Membership, Move, NodeState, ResourceState } from "./model.ts";
+import { errorClass } from "./agents/ocf.ts";
+import { effectiveState, exclusiveResources, inMaintenance, onFailOf, plan } from "./policy.ts";
+import type { Action, ClusterConfig, ClusterInput, FailedOp, FailRecord, FenceState, Maintenance, Membership, Move, NodeState, ResourceState } from "./model.ts";
 
 export interface CoordParams {
   self: string;
@@ -68,6 +69,10 @@ export interface AdminState {
   moves: Move[];
   /** Per resource, how many cleanups were asked: each node forgets its failures and probes again once per count. */
   cleanups: Record<string, number>;
+  /** Groups and resources disabled (Pacemaker's target-role=Stopped); missing: none (a state from before). */
+  disabled?: string[];
+  /** Where the manager acts on nothing; missing: nowhere. */
+  maintenance?: Maintenance;
 }
 
 export interface Report {
@@ -104,7 +109,10 @@ export type AdminCommand =
   | { op: "standby" | "online"; node: string }
   | { op: "move"; group: string; node: string; until: number | null }
   | { op: "clear"; group: string }
-  | { op: "cleanup"; resource: string };
+  | { op: "cleanup"; resource: string }
+  | { op: "disable" | "enable"; name: string }
+  /** The whole cluster, or one node, or one resource or group. */
+  | { op: "maintenance"; on: boolean; node?: string; resource?: string };
 
 export interface ClusterView {
   peers: Array<{ name: string; status: MemberStatus; incarnation: number | null }>;
@@ -203,6 +211,16 @@ export interface State {
   dc: string | null;
   notes: string[];
   holds: boolean;
+  /**
+   * The maintenance of the last admin state every other member reported too. Without quorum (and leaving) this node
+   * keeps to maintenance only where this and its own agree: a peer that never heard of it would take over what it keeps.
+   */
+  agreed: Maintenance;
+  /**
+   * Every maintenance this node held or a peer reported since all last agreed: what a gone peer may keep to, and so
+   * may not have stopped (a change of this node's may have reached it while its report of it did not come back).
+   */
+  mayKeep: Maintenance;
 }
 
 /**
@@ -238,7 +256,33 @@ export function initialState(p: CoordParams, admin?: AdminState): State {
     dc: null,
     notes: [],
     holds: false,
+    agreed: NO_MAINTENANCE,
+    mayKeep: structuredClone(admin?.maintenance ?? NO_MAINTENANCE),
   };
+}
+
+const NO_MAINTENANCE: Maintenance = { cluster: false, nodes: [], resources: [] };
+
+/** Where both keep to maintenance, or where either does. */
+function maintenanceOf(a: Maintenance, b: Maintenance, both: boolean): Maintenance {
+  const names = (x: string[], y: string[]) => (both ? x.filter((n) => y.includes(n)) : [...new Set([...x, ...y])]);
+  return { cluster: both ? a.cluster && b.cluster : a.cluster || b.cluster, nodes: names(a.nodes, b.nodes), resources: names(a.resources, b.resources) };
+}
+
+/**
+ * The agreed maintenance: this node's, once every other member has reported the same admin state (a peer gone,
+ * or not heard from since it came back, agrees to nothing). Until then every maintenance held or reported adds to
+ * what a gone peer may keep to.
+ */
+function agree(s: State): void {
+  const mine = s.admin.maintenance ?? NO_MAINTENANCE;
+  const reports = s.p.members.filter((m) => m !== s.p.self).map((m) => s.peers[m]);
+  if (reports.every((p) => p?.report && !p.stale && p.report.admin.version === s.admin.version && p.report.admin.by === s.admin.by)) {
+    s.agreed = structuredClone(mine);
+    s.mayKeep = structuredClone(mine);
+    return;
+  }
+  for (const m of [mine, ...reports.map((p) => p?.report?.admin.maintenance ?? NO_MAINTENANCE)]) s.mayKeep = maintenanceOf(s.mayKeep, m, false);
 }
 
 /** Whether a resource may run on this node: anything but known stopped, or an operation on it in flight (a reload may not change it then). */
@@ -353,6 +397,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
   forgetConfirmed(s);
   forgetFailedFences(s);
   if (applyCleanups(s, event)) bump();
+  agree(s);
   decide(s, fx, event, bump);
   // Compared as nextDeadline computes it: in floating point, now - last >= resend may fail at that very time.
   if (changed || announce || s.now >= s.lastReportAt + s.p.resendMs) {
@@ -364,7 +409,8 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
     s.holds = holds;
     fx.push({ type: "holds", holds });
   }
-  if (s.phase === "stopping" && Object.keys(s.ops).length === 0 && !Object.values(s.states).some((st) => st === "started" || st === "failed-monitor" || st === "failed-start")) {
+  const left = (r: string) => inMaintenance(adminInput(s), r, s.p.self);
+  if (s.phase === "stopping" && Object.keys(s.ops).length === 0 && !Object.entries(s.states).some(([r, st]) => !left(r) && (st === "started" || st === "failed-monitor" || st === "failed-start"))) {
     s.phase = "stopped";
     fx.push({ type: "stopped" });
   }
@@ -451,6 +497,7 @@ function adopt(s: State, a: AdminState): boolean {
   const ours = s.admin;
   if (a.version !== ours.version ? a.version < ours.version : a.by !== ours.by ? a.by < ours.by : JSON.stringify(a) <= JSON.stringify(ours)) return false;
   s.admin = structuredClone(a);
+  reprobeAfterMaintenance(s, ours);
   return true;
 }
 
@@ -478,9 +525,39 @@ function adminCommand(s: State, c: AdminCommand): boolean {
     case "cleanup":
       a.cleanups[c.resource] = (a.cleanups[c.resource] ?? 0) + 1;
       break;
+    case "disable":
+      a.disabled = [...(a.disabled ?? []).filter((n) => n !== c.name), c.name];
+      break;
+    case "enable":
+      a.disabled = (a.disabled ?? []).filter((n) => n !== c.name);
+      break;
+    case "maintenance": {
+      const before = structuredClone(s.admin);
+      const m = (a.maintenance ??= structuredClone(NO_MAINTENANCE));
+      const set = (list: string[], name: string) => [...list.filter((x) => x !== name), ...(c.on ? [name] : [])];
+      if (c.node !== undefined) m.nodes = set(m.nodes, c.node);
+      else if (c.resource !== undefined) m.resources = set(m.resources, c.resource);
+      else m.cluster = c.on;
+      reprobeAfterMaintenance(s, before);
+      break;
+    }
   }
   changedAdmin(s);
   return true;
+}
+
+/**
+ * Resources of this node that left maintenance are probed again (their state
+ * unknown, their failures kept): an admin may have started or stopped them
+ * by hand meanwhile, as Pacemaker reprobes when maintenance ends.
+ */
+function reprobeAfterMaintenance(s: State, before: AdminState): void {
+  const was = { config: s.p.config, maintenance: before.maintenance };
+  for (const r of Object.keys(s.states)) {
+    if (!inMaintenance(was, r, s.p.self) || inMaintenance(ownMaintenance(s), r, s.p.self) || s.ops[r]) continue;
+    s.states[r] = "unknown";
+    delete s.monitors[r];
+  }
 }
 
 /** Forget failures past their failure_timeout; as DC, drop moves that expired. */
@@ -560,13 +637,19 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
   }
   const monitor = s.monitors[r];
   if (monitor) monitor.due = s.now + monitor.intervalMs;
-  if (failed) {
+  const failedOp: FailedOp = op.action === "probe" ? "monitor" : op.action;
+  const d = s.p.config.resources.find((x) => x.name === r);
+  // on_fail=ignore: as if it had not failed. In maintenance the failure is shown (the state) and not counted: nothing acts on it.
+  if (failed && d && onFailOf(d, failedOp) !== "ignore" && !inMaintenance(ownMaintenance(s), r, s.p.self)) {
+    const error = errorClass(status);
     const f = s.failures.find((x) => x.resource === r);
     if (f) {
       f.count++;
       f.lastFailedAt = s.wall;
       f.startFailed ||= op.action === "start";
-    } else s.failures.push({ resource: r, count: 1, lastFailedAt: s.wall, startFailed: op.action === "start" });
+      f.op = failedOp;
+      if (error !== "soft" && f.error !== "fatal") f.error = error;
+    } else s.failures.push({ resource: r, count: 1, lastFailedAt: s.wall, startFailed: op.action === "start", op: failedOp, ...(error !== "soft" ? { error } : {}) });
   }
   event("resources.action", { resource: r, action: op.action, status, ms: Math.round(s.now - op.since), ...(message ? { message } : {}) });
   if (next !== before) {
@@ -635,7 +718,30 @@ export function clusterInput(s: State): ClusterInput {
       failures.push(...rep.failures.map((f) => ({ ...f, node: name })));
     }
   }
-  return { config: s.p.config, self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall };
+  return { self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall, ...adminInput(s) };
+}
+
+/**
+ * Whether this node may start or stop a resource here now: not in maintenance as it applies here (see adminInput).
+ * A DC's transition planned before this node heard of a maintenance is not performed for it.
+ */
+export function managedHere(s: State, resource: string): boolean {
+  return !inMaintenance(adminInput(s), resource, s.p.self);
+}
+
+/** The maintenance this node holds now, agreed or not: what its executor goes by (failures counted, monitors kept). */
+function ownMaintenance(s: State): Pick<ClusterInput, "config" | "maintenance"> {
+  return { config: s.p.config, maintenance: s.admin.maintenance ?? NO_MAINTENANCE };
+}
+
+/**
+ * The admin state's part of the policy's input: what is disabled, what is in maintenance. Without quorum (and
+ * leaving) this node keeps to maintenance only where all agreed (see State.agreed); a gone peer may keep to either.
+ */
+function adminInput(s: State): Pick<ClusterInput, "config" | "disabled" | "maintenance" | "goneMaintenance"> {
+  const mine = s.admin.maintenance ?? NO_MAINTENANCE;
+  const alone = !s.quorate || s.phase !== "running";
+  return { config: s.p.config, disabled: s.admin.disabled ?? [], maintenance: alone ? maintenanceOf(mine, s.agreed, true) : mine, goneMaintenance: maintenanceOf(mine, s.mayKeep, false) };
 }
 
 /**
@@ -648,7 +754,7 @@ function leavingInput(s: State): ClusterInput {
   const states: Record<string, Record<string, ResourceState>> = {};
   for (const [r, v] of Object.entries(withPending(s.states, pendingHere(s), "started"))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
   const nodes: NodeState[] = s.p.members.map((name) => ({ name, membership: name === self ? "up" : "down", standby: name === self, fence: "none" }));
-  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall };
+  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall, maintenance: adminInput(s).maintenance };
 }
 
 /** The DC: the first member, in config order, up and not leaving in this node's view. */
@@ -673,7 +779,8 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
     s.received = null;
   }
   const self = s.p.self;
-  const alone = !s.quorate || s.phase !== "running";
+  // no_quorum_policy = "ignore": without quorum this node acts as the quorate do.
+  const alone = (!s.quorate && s.p.config.noQuorumPolicy !== "ignore") || s.phase !== "running";
   // Alone, this node sends no transition, and forgets the DC's: with quorum back, each is sent afresh.
   if (alone) {
     s.sent = null;
@@ -777,6 +884,7 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
     if (busy && (busy.action === "start" || busy.action === "stop" || busy.action === "probe")) continue;
     const kind: OpKind = a.kind === "monitor" ? "probe" : a.kind;
     if (kind === "probe" && s.states[a.resource] !== "unknown") continue;
+    if (kind !== "probe" && !managedHere(s, a.resource)) continue;
     if (busy) fx.push({ type: "cancel", op: busy.op });
     const d = s.p.config.resources.find((r) => r.name === a.resource)!;
     const timeoutMs = kind === "start" ? d.startTimeoutMs : kind === "stop" ? d.stopTimeoutMs : d.monitorTimeoutMs;
@@ -792,10 +900,14 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
   return ran;
 }
 
-/** A recurring monitor runs while its resource is started, or failed with on_fail=ignore (the policy takes it as started). */
+/**
+ * A recurring monitor runs while its resource is started, or failed with on_fail=ignore (the policy takes it as
+ * started), or failed in maintenance (nothing recovers it: the monitor shows when an admin has).
+ */
 function monitored(s: State, r: string): boolean {
-  const st = s.states[r];
-  return st === "started" || (st === "failed-monitor" && s.p.config.resources.find((d) => d.name === r)?.onFail === "ignore");
+  const st = s.states[r] ?? "unknown";
+  if (st === "failed-monitor" && inMaintenance(ownMaintenance(s), r, s.p.self)) return true;
+  return effectiveState(s.p.config.resources.find((d) => d.name === r), st) === "started";
 }
 
 function dueMonitors(s: State, fx: Effect[]): void {

@@ -18,7 +18,28 @@ export const MINUS_INFINITY = -INFINITY;
 /** What `preferred` adds on the group's preferred node. */
 export const PREFERRED_SCORE = 100;
 
-export type OnFail = "restart" | "move" | "fence" | "block" | "ignore";
+/**
+ * What a failed operation leads to (Pacemaker's on-fail). restart: a monitor
+ * failure restarts in place, a start failure bans the node (Pacemaker's
+ * start-failure-is-fatal); move: the node is banned at once; ignore: taken as
+ * if it succeeded, never counted; stop: stopped and started nowhere until
+ * cleanup; block: the group is held; standby: the node runs nothing until
+ * cleanup; fence: the node is fenced (held without fencing).
+ */
+export type OnFail = "restart" | "move" | "fence" | "block" | "ignore" | "stop" | "standby";
+/** What a failed stop may lead to: the resource may still run, so only these make sense. */
+export type OnFailStop = "fence" | "block" | "ignore";
+/** The operations a failure is recorded for. */
+export type FailedOp = "start" | "stop" | "monitor";
+/**
+ * As Pacemaker grades an OCF exit code: soft (the operation's on_fail), hard
+ * (2 invalid argument, 3 unimplemented, 4 insufficient privileges, 5 not
+ * installed: the node is banned for the resource, which recovers elsewhere),
+ * fatal (6 not configured: stopped everywhere until cleanup).
+ */
+export type ErrorClass = "soft" | "hard" | "fatal";
+/** Without quorum: stop the groups with exclusive members, freeze (start nothing, stop nothing), or ignore (act as if quorate). */
+export type NoQuorumPolicy = "stop" | "freeze" | "ignore";
 
 export interface ResourceDef {
   name: string;
@@ -28,8 +49,12 @@ export interface ResourceDef {
   monitorTimeoutMs: number;
   startTimeoutMs: number;
   stopTimeoutMs: number;
-  /** What a failed monitor leads to. A failed stop is always fence (with fencing) or block. */
+  /** What a failed monitor leads to. */
   onFail: OnFail;
+  /** What a failed start leads to. */
+  onFailStart: OnFail;
+  /** What a failed stop leads to (fence without fencing is block). */
+  onFailStop: OnFailStop;
   /** Failures on one node before the group leaves it; null: never for failures counted. */
   migrationThreshold: number | null;
   /** A node's failures are forgotten this long after the last one; null: kept until cleanup. */
@@ -115,6 +140,8 @@ export interface ClusterConfig {
    * the most free capacity. Absent: default.
    */
   placement?: Placement;
+  /** Default stop. */
+  noQuorumPolicy?: NoQuorumPolicy;
 }
 
 export type Placement = "default" | "utilization" | "balanced";
@@ -154,6 +181,21 @@ export interface FailRecord {
   lastFailedAt: number;
   /** One of them was a start failure: fatal on that node until they expire. */
   startFailed: boolean;
+  /** The operation that failed last; missing: start if startFailed, else monitor. */
+  op?: FailedOp;
+  /** The worst error among them; missing: soft. */
+  error?: ErrorClass;
+}
+
+/**
+ * Where the manager acts on nothing (Pacemaker's maintenance-mode and
+ * is-managed=false): the whole cluster, nodes, resources or groups by name.
+ * Monitors and probes still run and report.
+ */
+export interface Maintenance {
+  cluster: boolean;
+  nodes: string[];
+  resources: string[];
 }
 
 export interface Move {
@@ -176,6 +218,16 @@ export interface ClusterInput {
   failures: FailRecord[];
   moves: Move[];
   now: number;
+  /** Groups and resources an admin disabled (Pacemaker's target-role=Stopped). */
+  disabled?: string[];
+  maintenance?: Maintenance;
+  /**
+   * The maintenance a node gone (lost, leaving) may have kept to, so stopped
+   * nothing there; default `maintenance`. The shell gives what this node holds
+   * with what every member last agreed on (admin states travel in reports:
+   * a peer may know a change this node does not, or not know one it does).
+   */
+  goneMaintenance?: Maintenance;
 }
 
 export type ActionKind = "start" | "stop" | "monitor" | "fence";

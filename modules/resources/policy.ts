@@ -7,10 +7,12 @@
  *
  * Rules, in the order they apply:
  *
- * 1. Quorum. Without it nothing starts and nothing is fenced: this node stops
- *    every group with an exclusive member that it runs, right to left, and
- *    leaves the rest alone (Pacemaker's no-quorum-policy=stop). It plans
- *    nothing for other nodes.
+ * 1. Quorum (no_quorum_policy). Without it, stop: nothing starts and nothing
+ *    is fenced; this node stops every group with an exclusive member that it
+ *    runs, right to left, and leaves the rest alone (Pacemaker's
+ *    no-quorum-policy=stop). freeze: it monitors what runs and acts on
+ *    nothing. Either way it plans nothing for other nodes. ignore: the rules
+ *    below apply as if it were quorate.
  * 2. Fencing (when configured). A node is fenced first when it was lost
  *    uncleanly with any resource not known stopped there, when a stop failed
  *    there, or when a monitor failed there with on_fail=fence. A fence that
@@ -32,8 +34,9 @@
  *    below the node count, see exclusiveResources): no node takes another's
  *    instance over, so it needs no fence, and a node without quorum keeps it.
  * 4. Held groups. A group does nothing but its monitors while one of its
- *    members is blocked (failed stop without fencing or with a failed fence,
- *    on_fail=block, on_fail=fence without fencing), is in an unknown state (a
+ *    members is blocked (failed stop without fencing, with on_fail_stop=block
+ *    or with a failed fence, on_fail=block, on_fail=fence without fencing,
+ *    gone with a node in maintenance), is in an unknown state (a
  *    probe, or the coordinator's start or stop under way), or while a
  *    group it is colocated with or ordered after is held, or the constraints
  *    between groups loop through an order (each would wait for itself).
@@ -76,14 +79,31 @@
  *    chosen one). A start waits for every stop of its group, and for the
  *    fence of any node where its resource may be active. "A before B": B's
  *    first start waits for A's last start, A's stops wait for B's, and B
- *    restarts whenever A stops a member. Against a clone, each of these holds
+ *    restarts whenever A stops a member, or when A starts while B was found
+ *    running and A ran nowhere (a further instance of a clone A starting
+ *    restarts nothing). Against a clone, each of these holds
  *    for every instance, or, B an interleaved clone after clone A, for the
  *    instances on the same node only. Every member planned to run gets a
  *    recurring monitor (after its start, if any); the executor schedules it.
  *
  * A failed monitor with on_fail=restart is a stop and start in place; the
  * executor counts the failure, so migration_threshold moves the group once
- * reached. on_fail=ignore treats the resource as started.
+ * reached. Each operation has its on_fail (on_fail for the monitor,
+ * on_fail_start, on_fail_stop): ignore takes the operation as done (a failed
+ * monitor or start as started, a failed stop as stopped) and is never
+ * counted; block holds the group; fence fences the node (held without
+ * fencing); standby refuses the node to every group while the failure lasts;
+ * stop, like a fatal OCF error (6) and like a disabled member, stops the
+ * member everywhere, with those after it (those before it run, as in a
+ * Pacemaker group, or in each instance of a clone; where the group goes is
+ * weighed on those before it only; an all_or_nothing group stops whole); a
+ * hard OCF error (2 to 5) bans the node for it.
+ *
+ * Maintenance (of the cluster, a node, a group or resource) is applied last:
+ * every start, stop and fence in its scope, and every action waiting for one,
+ * is left out and noted; monitors and probes stay. A node gone while in
+ * maintenance (as goneMaintenance says) stopped nothing: what it may run is
+ * blocked there (rule 3), not taken as stopped on quorum alone.
  */
 import {
   INFINITY,
@@ -95,13 +115,56 @@ import {
   type ClusterConfig,
   type ClusterInput,
   type CloneDef,
+  type FailedOp,
+  type FailRecord,
   type GroupDef,
   type LocationPref,
   type NodeState,
+  type OnFail,
   type Plan,
   type ResourceDef,
   type ResourceState,
 } from "./model.ts";
+
+/** The on_fail that applies to a failed operation, and the config key it is read from. */
+export function onFailOf(d: ResourceDef, op: FailedOp): OnFail | ResourceDef["onFailStop"] {
+  return op === "start" ? d.onFailStart : op === "stop" ? d.onFailStop : d.onFail;
+}
+
+export const ON_FAIL_KEY: Readonly<Record<FailedOp, string>> = { start: "on_fail_start", stop: "on_fail_stop", monitor: "on_fail" };
+
+/** The operation whose failure left a resource in this state, or null. */
+function failedOpOf(s: ResourceState): FailedOp | null {
+  return s === "failed-start" ? "start" : s === "failed-stop" ? "stop" : s === "failed-monitor" ? "monitor" : null;
+}
+
+/** A failure record's last failed operation (records from before per-operation on_fail name none). */
+function recordOp(f: FailRecord): FailedOp {
+  return f.op ?? (f.startFailed ? "start" : "monitor");
+}
+
+/**
+ * A failed operation taken as if it had succeeded (on_fail=ignore for it): a
+ * failed monitor or start is running, a failed stop is stopped.
+ */
+export function effectiveState(d: ResourceDef | undefined, s: ResourceState): ResourceState {
+  const op = failedOpOf(s);
+  if (!d || !op || onFailOf(d, op) !== "ignore") return s;
+  return op === "stop" ? "stopped" : "started";
+}
+
+/**
+ * Whether the manager leaves a resource alone on a node (maintenance of the
+ * cluster, the node, the resource or its group); a fence (no resource): of
+ * the cluster or the node.
+ */
+export function inMaintenance(input: Pick<ClusterInput, "maintenance" | "config">, resource: string | undefined, node: string): boolean {
+  const m = input.maintenance;
+  if (!m) return false;
+  if (m.cluster || m.nodes.includes(node)) return true;
+  if (resource === undefined) return false;
+  return m.resources.includes(resource) || input.config.groups.some((g) => m.resources.includes(g.name) && g.members.includes(resource));
+}
 
 type Risk = "none" | "stoppable" | "probe" | "fence" | "blocked";
 
@@ -179,16 +242,23 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const a = actions.get(id);
     if (a) for (const d of on) if (d !== id && !a.after.includes(d)) a.after.push(d);
   };
-  const state = (r: string, n: string): ResourceState => input.states[r]?.[n] ?? "unknown";
+  const raw = (r: string, n: string): ResourceState => input.states[r]?.[n] ?? "unknown";
+  const state = (r: string, n: string): ResourceState => effectiveState(resources.get(r), raw(r, n));
   const def = (r: string): ResourceDef => {
     const d = resources.get(r);
     if (!d) throw new Error(`group member ${r} has no resource definition`);
     return d;
   };
+  const goneInMaintenance = (r: string, n: string): boolean => inMaintenance({ config, maintenance: input.goneMaintenance ?? input.maintenance }, r, n);
+  const finish = (placement: Plan["placement"] = {}): { plan: Plan; broken: null } => ({ plan: { actions: managedOnly(input, ordered(actions), note), notes, placement }, broken: null });
 
   if (!input.quorum) {
-    planWithoutQuorum(input, def, state, add, depend, note);
-    return { plan: { actions: ordered(actions), notes, placement: {} }, broken: null };
+    const policy = config.noQuorumPolicy ?? "stop";
+    if (policy !== "ignore") {
+      planWithoutQuorum(input, policy, def, state, add, depend, note);
+      return finish();
+    }
+    note(`no quorum: acting as if quorate (no_quorum_policy=ignore): another partition may run the same resources`);
   }
 
   // Rule 2: fences.
@@ -200,7 +270,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       continue;
     }
     if (!config.fencing || (gone && n.fence === "fenced")) continue;
-    const why = fenceReason(n, [...resources.values()], config.groups, state);
+    const why = fenceReason(n, [...resources.values()], config.groups, state, (r) => !inMaintenance(input, r, n.name));
     if (why) {
       fencing.add(n.name);
       add({ id: `fence:${n.name}`, kind: "fence", node: n.name, after: [], reason: why });
@@ -213,6 +283,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (!def(r).exclusive && (fencing.has(n.name) || n.membership !== "up")) return "none";
     if (fencing.has(n.name)) return s === "stopped" ? "none" : "fence";
     if (n.fence === "fenced" && n.membership !== "up") return "none";
+    // A node gone while it was in maintenance for r stopped nothing of r, whatever it said or lost: only a fence proves it stopped.
+    if (n.membership !== "up" && s !== "stopped" && goneInMaintenance(r, n.name)) return "blocked";
     switch (n.membership) {
       case "up":
         if (s === "stopped") return "none";
@@ -260,11 +332,12 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const local = interleaved(o.first, o.then);
     const sameNode = (a: string, b: string) => !local || nodeOf(a) === nodeOf(b);
     for (const s of first.stops) depend(s, then.stops.filter((t) => sameNode(s, t)));
+    // "then" found running while "first" was not: it stops before "first" starts (when "first" stops too, its starts already wait).
+    if (first.stops.length === 0) for (const s of chainEnds(first.starts, "first")) depend(s, then.stops.filter((t) => sameNode(s, t)));
     const lastStarts = chainEnds(first.starts, "last");
     for (const firstStart of chainEnds(then.starts, "first")) depend(firstStart, lastStarts.filter((l) => sameNode(l, firstStart)));
   }
-  const placed = Object.fromEntries(config.groups.map((g) => [g.name, nodesOf(g.name)]));
-  return { plan: { actions: ordered(actions), notes, placement: placed }, broken: null };
+  return finish(Object.fromEntries(config.groups.map((g) => [g.name, nodesOf(g.name)])));
 
   /** Where a group runs or is to run, as planned so far: one node, a clone's several, or none. */
   function nodesOf(group: string): string[] {
@@ -287,6 +360,42 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     return groups.get(first)?.clone !== undefined && groups.get(then)?.clone?.interleave === true;
   }
 
+  /** A member's failure records not expired, and its failed states on nodes up: where and which operation failed, how badly. */
+  function failuresOf(r: string): Array<{ node: string; op: FailedOp; error: string }> {
+    const d = def(r);
+    const out = input.failures
+      .filter((f) => f.resource === r && (d.failureTimeoutMs === null || input.now < f.lastFailedAt + d.failureTimeoutMs))
+      .map((f) => ({ node: f.node, op: recordOp(f), error: f.error ?? "soft" }));
+    for (const n of nodes) {
+      const op = failedOpOf(raw(r, n.name));
+      if (op && n.membership === "up" && !out.some((f) => f.node === n.name && f.op === op)) out.push({ node: n.name, op, error: "soft" });
+    }
+    return out;
+  }
+
+  /** Why a member may run nowhere: disabled, a fatal error, on_fail=stop; null if it may run. */
+  function stoppedEverywhere(r: string): string | null {
+    if (input.disabled?.includes(r)) return `${r} is disabled`;
+    for (const f of failuresOf(r)) {
+      if (f.error === "fatal") return `${r} failed on ${f.node} with a fatal error (not configured): stopped everywhere until cleanup`;
+      if (onFailOf(def(r), f.op) === "stop") return `the ${f.op} of ${r} failed on ${f.node} (${ON_FAIL_KEY[f.op]}=stop): stopped until cleanup`;
+    }
+    return null;
+  }
+
+  /**
+   * The members of g from `at` on may run nowhere (why): g is disabled, or the
+   * first of them is disabled or failed fatally or with on_fail=stop; with
+   * all_or_nothing, then none of g runs. Null when every member may run.
+   */
+  function limitOf(g: GroupDef): { at: number; why: string } | null {
+    if (input.disabled?.includes(g.name)) return { at: 0, why: `${g.name} is disabled` };
+    const at = g.members.findIndex((r) => stoppedEverywhere(r) !== null);
+    if (at < 0) return null;
+    const why = stoppedEverywhere(g.members[at]!)!;
+    return g.allOrNothing && at > 0 ? { at: 0, why: `${why}, and ${g.name} runs all or nothing` } : { at, why };
+  }
+
   function hold(g: GroupDef, why: string[]): GroupPlan {
     for (const w of why) note(w);
     const where = new Set<string>();
@@ -294,7 +403,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       for (const n of nodes) {
         const s = state(r, n.name);
         if (n.membership !== "up" || fencing.has(n.name)) continue;
-        if (s === "started" || (s === "failed-monitor" && def(r).onFail === "ignore")) {
+        if (s === "started") {
           where.add(n.name);
           monitor(r, n.name, []);
         }
@@ -306,6 +415,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
 
   function monitor(r: string, n: string, after: string[]): void {
     const d = def(r);
+    if (d.monitorIntervalMs === 0) return;
     add({ id: `monitor:${r}@${n}`, kind: "monitor", resource: r, node: n, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after, reason: `${r} runs on ${n}` });
   }
 
@@ -313,25 +423,34 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const why: string[] = [];
     let probing = false;
     const unfenced = new Map<string, string[]>();
+    const unmanaged = new Map<string, string[]>();
     for (const r of g.members) {
       const d = def(r);
       for (const n of nodes) {
         const k = risk(r, n);
-        if (k === "blocked" && n.fence === "failed") {
+        if (k === "blocked" && n.membership !== "up" && goneInMaintenance(r, n.name) && n.fence !== "failed") {
+          unmanaged.set(n.name, [...(unmanaged.get(n.name) ?? []), r]);
+        } else if (k === "blocked" && n.fence === "failed") {
           unfenced.set(n.name, [...(unfenced.get(n.name) ?? []), r]);
         } else if (k === "blocked") {
-          why.push(`${g.name} is blocked: ${r} failed to stop on ${n.name} and fencing is not configured; stop it by hand, then clean it up`);
+          const by = d.onFailStop === "block" ? "on_fail_stop=block" : "fencing is not configured";
+          why.push(`${g.name} is blocked: ${r} failed to stop on ${n.name} and ${by}; stop it by hand, then clean it up`);
         } else if (k === "probe") {
           probing = true;
           add({ id: `probe:${r}@${n.name}`, kind: "monitor", resource: r, node: n.name, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `state of ${r} on ${n.name} is unknown` });
-        } else if (k === "stoppable" && state(r, n.name) === "failed-monitor") {
-          if (d.onFail === "block") why.push(`${g.name} is blocked: the monitor of ${r} failed on ${n.name} (on_fail=block); clean it up when fixed`);
-          if (d.onFail === "fence" && !config.fencing) why.push(`${g.name} is blocked: the monitor of ${r} failed on ${n.name} (on_fail=fence) and fencing is not configured`);
-          if (d.onFail === "ignore") note(`the monitor of ${r} failed on ${n.name}: ignored (on_fail=ignore)`);
         }
+        const op = n.membership === "up" ? failedOpOf(raw(r, n.name)) : null;
+        if (op === null) continue;
+        const onFail = onFailOf(d, op);
+        const key = `${ON_FAIL_KEY[op]}=${onFail}`;
+        if (onFail === "ignore") note(`the ${op} of ${r} failed on ${n.name}: ignored (${key})`);
+        else if (op === "stop") continue;
+        else if (onFail === "block") why.push(`${g.name} is blocked: the ${op} of ${r} failed on ${n.name} (${key}); clean it up when fixed`);
+        else if (onFail === "fence" && !config.fencing) why.push(`${g.name} is blocked: the ${op} of ${r} failed on ${n.name} (${key}) and fencing is not configured`);
       }
     }
     for (const [n, rs] of unfenced) why.push(`${g.name} is blocked: ${rs.join(", ")} may still run on ${n}, whose fencing failed`);
+    for (const [n, rs] of unmanaged) why.push(`${g.name} is held: ${rs.join(", ")} may still run on ${n}, gone while in maintenance; bring it back, or fence it once maintenance ends`);
     if (probing) why.push(`${g.name} waits for the state of its members (a probe, or a start or stop under way)`);
     const deps = [
       ...config.colocations.filter((c) => c.group === g.name && c.withGroup !== g.name).map((c) => c.withGroup),
@@ -340,10 +459,16 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     for (const dep of deps) if (groupPlans.get(dep)?.held) why.push(`${g.name} waits: ${dep}, which it depends on, is held`);
     if (verdicts.get(g.name) === "hold") why.push(`${g.name} waits: a group of its colocation loop is held`);
     if (why.length > 0) return hold(g, why);
-    if (g.clone) return planClone(g, g.clone);
 
+    const limit = limitOf(g);
+    if (limit?.at === 0) {
+      note(`${g.name} is stopped: ${limit.why}`);
+      return act(g, [], limit);
+    }
+    if (limit) note(`${g.name} runs up to ${g.members[limit.at - 1]}: ${limit.why}`);
+    if (g.clone) return planClone(g, g.clone, limit);
     const target = place(g);
-    return act(g, target ? [target] : []);
+    return act(g, target ? [target] : [], limit);
   }
 
   function activeNodes(r: string): string[] {
@@ -425,8 +550,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
    * nodes ranked by the members each can run, a move's node first, then as a
    * group's node is (better), on the clone's own scores.
    */
-  function planClone(g: GroupDef, clone: CloneDef): GroupPlan {
-    if (targetsMissing(g)) return act(g, []);
+  function planClone(g: GroupDef, clone: CloneDef, limit: { at: number; why: string } | null): GroupPlan {
+    if (targetsMissing(g)) return act(g, [], limit);
     const running = new Set(g.members.flatMap(activeNodes));
     const own = ownScores(g);
     const candidates = nodes.filter((n) => own.scores.get(n.name)! > MINUS_INFINITY).map((n): Candidate => ({ node: n.name, score: own.scores.get(n.name)!, ...own.counts.get(n.name)! }));
@@ -441,23 +566,27 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (chosen.size === 0) note(`${g.name} cannot run anywhere (${own.refused.join("; ")})`);
     else if (chosen.size < max && own.refused.length > 0) note(`${g.name} runs ${chosen.size} of ${max} instances (${own.refused.join("; ")})`);
     for (const c of chosen) notePartial(g, c);
-    return act(g, candidates.filter((c) => chosen.has(c)));
+    return act(g, candidates.filter((c) => chosen.has(c)), limit);
   }
 
+  /** Notes where g runs fewer members than it may anywhere (the members it may run nowhere are noted by planGroup). */
   function notePartial(g: GroupDef, c: Candidate): void {
-    if (c.count < g.members.length) note(`${g.name} runs only ${g.members.slice(0, c.count).join(", ")} on ${c.node}: ${c.why}`);
+    if (c.count < (limitOf(g)?.at ?? g.members.length)) note(`${g.name} runs only ${g.members.slice(0, c.count).join(", ")} on ${c.node}: ${c.why}`);
   }
 
   /**
    * How many of g's members, from the first, can run on n, and why the next
-   * cannot; all or nothing, none unless every one can.
+   * cannot; all or nothing, none unless every one can. None runs from the
+   * first member that may run nowhere (limitOf) on.
    */
   function runnable(g: GroupDef, n: NodeState): { count: number; why: string | null } {
-    for (let j = 0; j < g.members.length; j++) {
-      const why = refusal(g, n, g.members.slice(0, j + 1));
+    const limit = limitOf(g);
+    const cut = limit?.at ?? g.members.length;
+    for (let j = 0; j < cut; j++) {
+      const why = refusal(n, g.members.slice(0, j + 1));
       if (why) return { count: g.allOrNothing ? 0 : j, why };
     }
-    return { count: g.members.length, why: null };
+    return { count: cut, why: limit?.why ?? null };
   }
 
   /**
@@ -600,11 +729,16 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     return out;
   }
 
-  /** Why n cannot run g's members given (all of them by default), or null. */
-  function refusal(g: GroupDef, n: NodeState, members: readonly string[] = g.members): string | null {
+  /** Why n cannot run the members given (runnable gives none past those that may run nowhere), or null. */
+  function refusal(n: NodeState, members: readonly string[]): string | null {
     if (n.membership !== "up") return n.membership;
     if (fencing.has(n.name)) return "being fenced";
     if (n.standby) return "standby";
+    const standbyBy = config.resources.flatMap((d) => failuresOf(d.name).filter((f) => f.node === n.name && onFailOf(d, f.op) === "standby").map((f) => `the ${f.op} of ${d.name} failed there (${ON_FAIL_KEY[f.op]}=standby)`));
+    if (standbyBy.length > 0) {
+      note(`${n.name} is in standby until cleanup: ${standbyBy[0]}`);
+      return `standby: ${standbyBy[0]}`;
+    }
     for (const r of members) {
       const d = def(r);
       const s = state(r, n.name);
@@ -612,43 +746,65 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       if (s === "failed-monitor" && d.onFail === "move") return `the monitor of ${r} failed there (on_fail=move)`;
       const f = input.failures.find((x) => x.resource === r && x.node === n.name);
       if (!f) continue;
-      const threshold = d.onFail === "move" ? 1 : d.migrationThreshold;
-      const bans = f.startFailed || (threshold !== null && f.count >= threshold);
+      const onFail = onFailOf(d, recordOp(f));
+      if (onFail === "ignore") continue;
+      const threshold = onFail === "move" ? 1 : d.migrationThreshold;
+      const hard = f.error === "hard" || f.error === "fatal";
+      const bans = f.startFailed || hard || (threshold !== null && f.count >= threshold);
       if (!bans) continue;
       if (d.failureTimeoutMs !== null && input.now >= f.lastFailedAt + d.failureTimeoutMs) {
         note(`the failures of ${r} on ${n.name} expired: ${n.name} can run it again`);
         continue;
       }
+      if (hard) return `${r} failed there with a hard error (ban on that node)`;
       return f.startFailed ? `${r} failed to start there` : `${r} failed ${f.count} times there (migration_threshold ${threshold})`;
     }
     return null;
   }
 
   /**
+   * Why "first before then" restarts `then` on target, or null: first stops a
+   * member, or starts while its first member ran nowhere (then was found
+   * running without it); on any node, or on target's only when then is an
+   * interleaved clone after a clone.
+   */
+  function restartFor(first: string, then: string, target: string): string | null {
+    const p = groupPlans.get(first);
+    const lead = groups.get(first)?.members[0];
+    if (!p || lead === undefined) return null;
+    const here = (n: string) => !interleaved(first, then) || n === target;
+    if (p.stops.some((id) => here(nodeOf(id)))) return `${first}, which it starts after, stops`;
+    if (p.starts.some((id) => here(nodeOf(id))) && !activeNodes(lead).some(here)) return `${first}, which it starts after, starts (${then} was found running before it)`;
+    return null;
+  }
+
+  /**
    * The actions that run g where it is placed: on each target node its first
    * `count` members (one node for a group, one per instance for a clone), and
-   * nothing anywhere else.
+   * nothing anywhere else. `limit`: the members from `at` on may run nowhere
+   * (why), and stop with that reason.
    */
-  function act(g: GroupDef, targets: readonly Placed[]): GroupPlan {
+  function act(g: GroupDef, targets: readonly Placed[], limit: { at: number; why: string } | null = null): GroupPlan {
     const members = g.members;
+    const runnable = limit?.at ?? members.length;
     const firstBad = new Map<string, number>();
     const cause = new Map<string, string>();
     for (const { node: target, count } of targets) {
-      // "A before B": B restarts where A stops a member (on any node, unless B is an interleaved clone after a clone).
-      const forcedRestart = config.orders.some((o) => o.then === g.name && (groupPlans.get(o.first)?.stops ?? []).some((id) => !interleaved(o.first, g.name) || nodeOf(id) === target));
-      firstBad.set(target, forcedRestart ? 0 : count);
-      cause.set(target, forcedRestart ? "a group it starts after stops" : "");
-      if (forcedRestart) continue;
+      const forced = config.orders.filter((o) => o.then === g.name).map((o) => restartFor(o.first, g.name, target)).find((why) => why !== null);
+      firstBad.set(target, forced ? 0 : count);
+      cause.set(target, forced ?? "");
+      if (forced) continue;
       for (let j = 0; j < count; j++) {
         const r = members[j]!;
         const s = state(r, target);
         // A clone's instances run on several nodes by design; a group's, never.
         const elsewhere = g.clone ? [] : activeNodes(r).filter((n) => n !== target);
-        const healthy = s === "started" || (s === "failed-monitor" && def(r).onFail === "ignore");
+        const healthy = s === "started";
         if (!healthy || elsewhere.length > 0) {
           firstBad.set(target, j);
           if (s === "failed-monitor") cause.set(target, `the monitor of ${r} failed`);
-          else if (healthy) {
+          else if (!healthy) cause.set(target, `${r} is ${s === "failed-start" ? "failed to start" : s} there`);
+          else {
             cause.set(target, `${r} is active on ${[target, ...elsewhere].join(" and ")}`);
             note(`${r} was found active on ${[target, ...elsewhere].join(" and ")}: stopped on all, started on ${target}`);
           }
@@ -665,15 +821,17 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
         const r = members[j]!;
         if (risk(r, n) !== "stoppable" || (bad !== undefined && j < bad)) continue;
         const reason =
-          targets.length === 0
-            ? `${g.name} cannot run`
-            : bad === undefined
-              ? g.clone
-                ? `${g.name} has no instance on ${n.name}`
-                : `${g.name} moves to ${targets[0]!.node}`
-              : j >= countOn.get(n.name)!
-                ? `${r} cannot run on ${n.name}`
-                : `restart of ${g.name} on ${n.name}: ${cause.get(n.name)}`;
+          j >= runnable
+            ? limit!.why
+            : targets.length === 0
+              ? `${g.name} cannot run`
+              : bad === undefined
+                ? g.clone
+                  ? `${g.name} has no instance on ${n.name}`
+                  : `${g.name} moves to ${targets[0]!.node}`
+                : j >= countOn.get(n.name)!
+                  ? `${r} cannot run on ${n.name}`
+                  : `restart of ${g.name} on ${n.name}: ${cause.get(n.name)}`;
         previous = add({ id: `stop:${r}@${n.name}`, kind: "stop", resource: r, node: n.name, after: previous ? [previous] : [], reason });
         stops.push(previous);
       }
@@ -705,20 +863,28 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   }
 }
 
-/** Rule 2: why node n must be fenced, or null. */
+/**
+ * Rule 2: why node n must be fenced, or null. A failure of a resource in
+ * maintenance there (not `managed`) is no reason; a loss is, since what else
+ * ran there may be started elsewhere only after the fence (maintenance then
+ * drops the fence itself when the node or the cluster is in it).
+ */
 function fenceReason(
   n: NodeState,
   resources: readonly ResourceDef[],
   groups: readonly GroupDef[],
   state: (r: string, n: string) => ResourceState,
+  managed: (r: string) => boolean,
 ): string | null {
   const inGroups = new Set(groups.flatMap((g) => g.members));
   for (const r of resources) {
     if (!inGroups.has(r.name)) continue;
     const s = state(r.name, n.name);
-    if (s === "failed-stop") return `${r.name} failed to stop on ${n.name}`;
     if (n.membership === "unclean" && r.exclusive && s !== "stopped") return `${n.name} was lost uncleanly and may still run ${r.name}`;
-    if (n.membership === "up" && s === "failed-monitor" && r.onFail === "fence") return `the monitor of ${r.name} failed on ${n.name} (on_fail=fence)`;
+    if (!managed(r.name)) continue;
+    if (s === "failed-stop" && r.onFailStop === "fence") return `${r.name} failed to stop on ${n.name}`;
+    const op = failedOpOf(s);
+    if (n.membership === "up" && op && op !== "stop" && onFailOf(r, op) === "fence") return `the ${op} of ${r.name} failed on ${n.name} (${ON_FAIL_KEY[op]}=fence)`;
   }
   return null;
 }
@@ -839,9 +1005,10 @@ export function heldLoop(config: ClusterConfig): { groups: string[]; order: numb
   return null;
 }
 
-/** Rule 1: stop this node's groups that have an exclusive member. */
+/** Rule 1: stop this node's groups that have an exclusive member (freeze: none), monitor what runs. */
 function planWithoutQuorum(
   input: ClusterInput,
+  policy: "stop" | "freeze",
   def: (r: string) => ResourceDef,
   state: (r: string, n: string) => ResourceState,
   add: (a: Action) => string,
@@ -849,10 +1016,14 @@ function planWithoutQuorum(
   note: (t: string) => void,
 ): void {
   const self = input.self;
-  note(`no quorum: nothing starts; ${self} stops its groups with exclusive resources (no-quorum-policy=stop)`);
+  note(
+    policy === "stop"
+      ? `no quorum: nothing starts; ${self} stops its groups with exclusive resources (no-quorum-policy=stop)`
+      : `no quorum: nothing starts or stops; ${self} keeps running what it runs (no_quorum_policy=freeze)`,
+  );
   const stopsOf = new Map<string, string[]>();
   for (const g of input.config.groups) {
-    const exclusive = g.members.some((r) => def(r).exclusive);
+    const exclusive = policy === "stop" && g.members.some((r) => def(r).exclusive);
     const stops: string[] = [];
     let previous: string | null = null;
     for (let j = g.members.length - 1; j >= 0; j--) {
@@ -866,7 +1037,7 @@ function planWithoutQuorum(
         // It may run here (a cleanup forgot its state, or no probe has answered yet): probed, and stopped by the next plan if it does.
         const d = def(r);
         add({ id: `probe:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `no quorum, and the state of ${r} on ${self} is unknown` });
-      } else if (!exclusive && s === "started") {
+      } else if (!exclusive && s === "started" && def(r).monitorIntervalMs > 0) {
         const d = def(r);
         add({ id: `monitor:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after: [], reason: `${r} runs on ${self}` });
       }
@@ -880,6 +1051,33 @@ function planWithoutQuorum(
     const thenStops = stopsOf.get(o.then) ?? [];
     for (const s of firstStops) depend(s, thenStops);
   }
+}
+
+/**
+ * The plan without what maintenance forbids: no start, stop or fence in its
+ * scope (monitors and probes still run), nor any action that waits for one of
+ * those. Each left out is noted. A resource in maintenance active where its
+ * restart is left out keeps its monitor there, so that status shows it.
+ */
+function managedOnly(input: ClusterInput, actions: Action[], note: (t: string) => void): Action[] {
+  const out: Action[] = [];
+  const dropped = new Set<string>();
+  for (const a of actions) {
+    const direct = a.kind !== "monitor" && inMaintenance(input, a.resource, a.node);
+    if (!direct && !a.after.some((d) => dropped.has(d))) {
+      out.push(a);
+      continue;
+    }
+    const s = input.states[a.resource ?? ""]?.[a.node];
+    if (a.kind === "monitor" && inMaintenance(input, a.resource, a.node) && (s === "started" || s === "failed-monitor")) {
+      out.push({ ...a, after: [] });
+      continue;
+    }
+    dropped.add(a.id);
+    const what = a.kind === "fence" ? `fence ${a.node}` : `${a.kind} ${a.resource} on ${a.node}`;
+    note(`maintenance: ${what} is not done (${direct ? a.reason : "it waits for an action not done"})`);
+  }
+  return out;
 }
 
 /** Actions so that each comes after its dependencies, otherwise in the order they were planned. */

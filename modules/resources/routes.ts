@@ -1,6 +1,6 @@
 /**
  * The admin API under /v1/resources/: status, and the commands `tandem
- * standby|online|move|clear|cleanup` send. A command is accepted by this node
+ * standby|online|move|clear|cleanup|disable|enable|maintenance` send. A command is accepted by this node
  * and spreads to the others in its report (the newest admin state wins); the
  * DC acts on it. Unknown nodes, groups and resources are 404s, a bad `for`
  * duration a 400, all as problem+json.
@@ -30,15 +30,20 @@ export function adminRoutes(host: AdminHost): RouteSpec[] {
     host.admin(command);
     return Response.json({ accepted: command }, { status: 202 });
   };
-  const nodeCommand = (op: "standby" | "online", summary: string): RouteSpec => ({
+  const namedKnown = () => [...groups(), ...resources().filter((r) => !groups().includes(r))];
+  const named = (name: string) => namedKnown().includes(name);
+  /** POST /OP/{param}: the command on one known name, else a 404 with the names known. */
+  const oneName = (op: string, param: string, what: string, known: () => string[], summary: string, command: (name: string) => AdminCommand): RouteSpec => ({
     method: "post",
-    path: `/${op}/{node}`,
+    path: `/${op}/{${param}}`,
     summary,
     mutating: true,
     produces: "application/json",
-    responses: { ...ACCEPTED, 404: "no such member node" },
-    handler: (_c, p) => (members().includes(p.node!) ? accept({ op, node: p.node! }) : unknown("member node", p.node!, members())),
+    responses: { ...ACCEPTED, 404: `no such ${what}` },
+    handler: (_c, p) => (known().includes(p[param]!) ? accept(command(p[param]!)) : unknown(what, p[param]!, known())),
   });
+  const nameCommand = (op: "disable" | "enable", summary: string) => oneName(op, "name", "group or resource", namedKnown, summary, (name) => ({ op, name }));
+  const nodeCommand = (op: "standby" | "online", summary: string) => oneName(op, "node", "member node", members, summary, (node) => ({ op, node }));
   return [
     {
       method: "get",
@@ -78,6 +83,26 @@ export function adminRoutes(host: AdminHost): RouteSpec[] {
       produces: "application/json",
       responses: { ...ACCEPTED, 404: "no such group" },
       handler: (_c, p) => (groups().includes(p.group!) ? accept({ op: "clear", group: p.group! }) : unknown("group", p.group!, groups())),
+    },
+    nameCommand("disable", "disable a group or resource (Pacemaker's target-role=Stopped): it stops and starts nowhere until enabled; a group member stops with the members after it"),
+    nameCommand("enable", "end a group's or resource's disable"),
+    {
+      method: "post",
+      path: "/maintenance/{state}",
+      summary:
+        "maintenance on or off: of the whole cluster, or of one node (?node=NAME) or one group or resource (?resource=NAME); the manager starts, stops and fences nothing there, monitors still report",
+      mutating: true,
+      produces: "application/json",
+      responses: { ...ACCEPTED, 400: "state is not on or off, or both node and resource given", 404: "no such member node, group or resource" },
+      handler: (c, p) => {
+        if (p.state !== "on" && p.state !== "off") return problem(400, `maintenance/${p.state}: expected on or off`);
+        const node = c.req.query("node");
+        const resource = c.req.query("resource");
+        if (node !== undefined && resource !== undefined) return problem(400, "maintenance of a node or of a resource, not both at once");
+        if (node !== undefined && !members().includes(node)) return unknown("member node", node, members());
+        if (resource !== undefined && !named(resource)) return unknown("group or resource", resource, namedKnown());
+        return accept({ op: "maintenance", on: p.state === "on", ...(node !== undefined ? { node } : {}), ...(resource !== undefined ? { resource } : {}) });
+      },
     },
     {
       method: "post",

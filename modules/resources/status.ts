@@ -4,15 +4,19 @@
  * a clone's instances, or a group running in part), every resource's state
  * on every node as this node knows it, what is
  * in flight, failures, moves (an expired one marked so), standby nodes, each
- * node's attributes and capacity (with what its resources take), the
- * DC and the policy's notes. `cluster` is the policy's input in the form
- * `tandem simulate --state` reads, so a live cluster can be replayed.
+ * node's attributes and capacity (with what its resources take), what is
+ * disabled and in maintenance (and each group's and resource's own `disabled`
+ * and `maintenance`), the DC and the policy's notes. `cluster` is the
+ * policy's input in the form `tandem simulate --state` reads, so a live
+ * cluster can be replayed.
  */
 import { clusterInput, type State } from "./engine.ts";
 import type { NodeState } from "./model.ts";
+import { inMaintenance } from "./policy.ts";
 
 export function statusOf(s: State, now: number): Record<string, unknown> {
   const input = clusterInput(s);
+  const disabled = input.disabled ?? [];
   /** A node's attributes, and its capacity with what the resources started there take of it. */
   const traitsOf = (n: NodeState) => ({
     ...(n.attributes ? { attributes: n.attributes } : {}),
@@ -43,12 +47,27 @@ export function statusOf(s: State, now: number): Record<string, unknown> {
       allOrNothing: g.allOrNothing ?? false,
       runningOn: running(g.members),
       instances: instances(g.members),
+      disabled: disabled.includes(g.name),
     })),
-    resources: Object.fromEntries(s.p.config.resources.map((r) => [r.name, { agent: r.agent, states: Object.fromEntries(input.nodes.map((n) => [n.name, input.states[r.name]?.[n.name] ?? "unknown"])) }])),
+    resources: Object.fromEntries(
+      s.p.config.resources.map((r) => [
+        r.name,
+        {
+          agent: r.agent,
+          states: Object.fromEntries(input.nodes.map((n) => [n.name, input.states[r.name]?.[n.name] ?? "unknown"])),
+          disabled: disabled.includes(r.name),
+          /** The nodes where the manager leaves it alone. */
+          maintenance: input.nodes.filter((n) => inMaintenance(input, r.name, n.name)).map((n) => n.name),
+        },
+      ]),
+    ),
     operations: Object.values(s.ops).map((o) => ({ resource: o.resource, action: o.action, forMs: Math.round(now - o.since) })),
     failures: input.failures,
     moves: s.admin.moves.map((m) => ({ ...m, expired: m.until !== null && m.until <= s.wall })),
     standby: s.admin.standby,
+    disabled,
+    maintenance: input.maintenance,
+    noQuorumPolicy: s.p.config.noQuorumPolicy ?? "stop",
     notes: s.notes,
     cluster: {
       self: input.self,
@@ -58,6 +77,8 @@ export function statusOf(s: State, now: number): Record<string, unknown> {
       states: input.states,
       failures: input.failures,
       moves: input.moves,
+      disabled,
+      maintenance: input.maintenance,
     },
   };
 }

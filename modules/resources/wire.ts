@@ -22,6 +22,8 @@ const Admin = Type.Object({
   standby: Type.Array(Name),
   moves: Type.Array(Type.Object({ group: Name, node: Name, until: Type.Union([Type.Number(), Type.Null()]) })),
   cleanups: Type.Record(Name, Count, { additionalProperties: false }),
+  disabled: Type.Optional(Type.Array(Name)),
+  maintenance: Type.Optional(Type.Object({ cluster: Type.Boolean(), nodes: Type.Array(Name), resources: Type.Array(Name) })),
 });
 
 const ReportSchema = Type.Object({
@@ -30,7 +32,16 @@ const ReportSchema = Type.Object({
   leaving: Type.Boolean(),
   states: Type.Record(Name, State, { additionalProperties: false }),
   pending: Type.Array(Name),
-  failures: Type.Array(Type.Object({ resource: Name, count: Count, lastFailedAt: Type.Number(), startFailed: Type.Boolean() })),
+  failures: Type.Array(
+    Type.Object({
+      resource: Name,
+      count: Count,
+      lastFailedAt: Type.Number(),
+      startFailed: Type.Boolean(),
+      op: Type.Optional(Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("monitor")])),
+      error: Type.Optional(Type.Union([Type.Literal("soft"), Type.Literal("hard"), Type.Literal("fatal")])),
+    }),
+  ),
   admin: Admin,
 });
 

@@ -56,6 +56,7 @@ const WEB = `virtual_server 198.18.5.10 80 {
     delay_loop 5
     lvs_sched wrr
     lvs_method DR
+    protocol TCP
     real_server 198.18.5.21 80 {
         weight 2
         TCP_CHECK {
@@ -147,7 +148,7 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
       servers: [
         { address: "10.20.0.11", weight: 3 },
         { address: "10.20.0.12", weight: 3 },
-        { address: "10.20.0.13", port: 8080 },
+        { address: "10.20.0.13", port: 8080, check: { digest: "0123456789abcdef0123456789abcdef" } },
       ],
       check: { kind: "http", interval: "6s", timeout: "3s", rise: 1, fall: 3, path: "/health?full=1", status: "200", digest: "9b3a0c85a887a256d6939da88aabd8cd", host: "www.example.com" },
     });
@@ -185,7 +186,6 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
       "note: web-nat.conf:45: smtp_alert is not imported: Tandem sends no email; its events stream from /v1/events and are logged",
       "note: web-nat.conf:68: delay_before_retry 2 is not imported: Tandem checks every interval, after a failure too, so a server is down after fall × interval (also at web-nat.conf:82)",
       'warning: web-nat.conf:70: notify_down "/etc/keepalived/rs-down.sh 10.20.0.11" is not imported: a script run when a real server\'s state changes: Tandem runs none; its checks.server events say it',
-      'warning: web-nat.conf:85: real_server 10.20.0.13 8080: its check differs (digest "0123456789abcdef0123456789abcdef" where the others have "9b3a0c85a887a256d6939da88aabd8cd"); Tandem checks every server of a service alike, with the check 2 of its 3 servers have',
       "todo: resources: group vi-web: set preferred: the node of highest priority held its addresses, and the files give only lb1 150 (state MASTER); --peer FILE reads another node's keepalived.conf",
       "todo: nodes: set the name of node 2 (192.168.10.12): the files do not say it",
       "note: VRRP is replaced by Tandem's heartbeat between the nodes ([heartbeat]), and each vrrp_instance by a group of address resources that runs on one node at a time",
@@ -335,17 +335,21 @@ virtual_server 198.18.5.11 80 {
     expect(doc.services[2]!.check).toMatchObject({ kind: "http", path: "/a", status: "200-299" });
     expect(doc.services[2]!.check.body).toBeUndefined();
     expect(doc.services.map((s) => s.name)).toEqual(["vs-198-18-5-10-25", "vs-198-18-5-10-8080", "vs-198-18-5-11-80"]);
+    const noProtocol = (line: number, vs: string) =>
+      `note: k.conf:${line}: virtual_server ${vs} names no protocol: TCP is written; keepalived 2.2.7 took UDP here (it logs "no protocol set - defaulting to UDP"), so write protocol UDP where UDP is meant`;
     expect(findings).toEqual([
+      noProtocol(1, "198.18.5.10 25"),
       "warning: k.conf:2: lvs_sched twos: Tandem has no twos scheduler; wlc is written",
       "warning: k.conf:4: SMTP_CHECK: a tcp check is written: it connects, but does not wait for the SMTP greeting",
       "note: k.conf:5: helo_name lb.example.com is not imported: Tandem's tcp check sends nothing",
       "warning: k.conf:9: PING_CHECK is not imported: Tandem runs one check a server, and TCP_CHECK is the one",
-      'warning: k.conf:14: real_server 198.18.5.23 25: its check differs (kind "none" where the others have "tcp", interval none where the others have "1m", timeout none where the others have "5s", rise none where the others have 1, fall none where the others have 2); Tandem checks every server of a service alike, with the check 2 of its 3 servers have',
       "warning: k.conf:15: UDP_CHECK: Tandem has no UDP check: the server is written with no check (kind none, always healthy)",
+      noProtocol(20, "198.18.5.10 8080"),
       "warning: k.conf:23: lvs_method DR differs from the virtual server's NAT: Tandem forwards to every server of a virtual service alike",
       'note: k.conf:25: misc_path "/usr/bin/curl -sf http://localhost:8080/ | grep -q ok" needs a shell (|): it is written as /bin/sh -c, since Tandem runs a command without one',
       "note: k.conf:26: user nobody is not imported: Tandem runs a check as its own user",
       "warning: k.conf:30: virtual_server 198.18.5.10 443 is not imported: Tandem's virtual services are TCP or UDP, not SCTP",
+      noProtocol(35, "198.18.5.11 80"),
       'warning: k.conf:38: regex_no_match is not imported, nor its regex "^ok": Tandem\'s body must match',
       "warning: k.conf:43: HTTP_GET: only the first url is imported: Tandem checks one path a service",
       "todo: nodes: set the name of node 1: k.conf has no router_id (keepalived took the host name)",
@@ -374,7 +378,7 @@ describe("tandem import keepalived: reading the files", () => {
     expect(findings).toContain('note: node "lb one" (router_id \"lb one\") is named "lb-one": Tandem names are lower case letters, digits and \'-\' (31 at most); where the host name differs, run tandem with --node lb-one');
   });
 
-  test("bad syntax and unknown keywords are errors with FILE:LINE, and nothing is written", () => {
+  test("broken structure is an error with FILE:LINE, and nothing is written; what keepalived skips (unknown keywords, bad values, unknown schedulers and options) is a warning", () => {
     const text = [
       "global_defs {",
       "    router_idd lb1",
@@ -402,26 +406,25 @@ describe("tandem import keepalived: reading the files", () => {
     const r = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": text }) });
     expect(r.toml).toBeUndefined();
     expect(r.findings.map(formatFinding)).toEqual([
-      'error: k.conf:2: unknown keyword "router_idd" in global_defs (did you mean "router_id"?)',
-      "warning: k.conf:4: vrrp_instance VI_1 has no virtual address, so it is not imported",
-      'error: k.conf:6: priority "300" is not a whole number from 1 to 255',
-      'error: k.conf:7: state "LEADER" is not MASTER or BACKUP',
-      'error: k.conf:9: "198.18.5.300/24" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...)',
-      'error: k.conf:10: unknown option "colour" of a virtual address (dev, label, brd, scope, peer, ...)',
-      'error: k.conf:14: lvs_sched "fastest" is not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos',
+      'warning: k.conf:2: unknown keyword "router_idd" in global_defs (did you mean "router_id"?): keepalived skipped it, and so does the import',
+      'warning: k.conf:6: priority "300" is not a whole number from 1 to 255: keepalived skipped it, and so does the import',
+      'warning: k.conf:7: state "LEADER" is not MASTER or BACKUP: keepalived skipped it, and so does the import',
+      'warning: k.conf:9: "198.18.5.300/24" is not an address (ADDRESS[/PREFIX] [dev IF] [label LABEL] ...): keepalived skipped it, and so does the import',
+      'warning: k.conf:10: unknown option "colour" of a virtual address (dev, label, brd, scope, peer, ...): keepalived skipped the option, and so does the import',
+      'warning: k.conf:10: unknown option "blue" of a virtual address (dev, label, brd, scope, peer, ...): keepalived skipped the option, and so does the import',
+      "warning: k.conf:14: lvs_sched fastest is not imported: not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos; keepalived took its default, wlc, and so does the import",
       "warning: k.conf:16: TCP_CHECK is not imported: Tandem runs one check a server, and HTTP_GET is the one",
-      'error: k.conf:16: connect_port "0" is not a whole number from 1 to 65535',
-      "error: k.conf:16: path takes 1 value (path /health), found 3",
-      'error: k.conf:17: weight "heavy" is not a whole number from 0 to 65535',
-      'error: k.conf:18: unknown keyword "persistance_timeout" in virtual_server 198.18.5.10 80 (did you mean "persistence_timeout"?)',
+      'warning: k.conf:16: path takes 1 value (path /health): keepalived read the first and skipped "digest xyz", and so does the import',
+      'warning: k.conf:17: weight "heavy" is not a whole number from 0 to 65535: keepalived skipped it, and so does the import',
+      'warning: k.conf:18: unknown keyword "persistance_timeout" in virtual_server 198.18.5.10 80 (did you mean "persistence_timeout"?): keepalived skipped it, and so does the import',
       "error: k.conf:20: a } that closes no block",
       "error: k.conf:21: a quote is not closed",
       "error: k.conf:22: the block of virtual_server is not closed",
-      'error: k.conf:22: no virtual_server_group named "NOPE"',
+      'warning: k.conf:22: no virtual_server_group named "NOPE": keepalived skipped it, and so does the import',
     ]);
-    expect(errors("k.conf", { "k.conf": "virtual_server 10.0.0.1 80 { real_server 10.0.0.2 80 { HTTP_GET { url { status_code 200 } } } }\n" })).toEqual([
-      "error: k.conf:1: url needs a path (keepalived ignored a url without one)",
-    ]);
+    const noPath = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": "virtual_server 10.0.0.1 80 { real_server 10.0.0.2 80 { HTTP_GET { url { status_code 200 } } } }\n" }) });
+    expect(noPath.findings.map(formatFinding)[0]).toBe("warning: k.conf:1: url has no path: the server is written with no check (kind none, always healthy): keepalived skipped it, and so does the import");
+    expect(lvsDoc(noPath.toml!).services[0]!.check).toEqual({ kind: "none" });
   });
 
   test("includes: relative to the including file, by glob, in order; a file that includes itself, or no match, is said", () => {
@@ -441,13 +444,40 @@ describe("tandem import keepalived: reading the files", () => {
     expect(errors("nope.conf", {})).toEqual(["error: nope.conf: cannot read it: ENOENT: no such file or directory"]);
   });
 
-  test("what the import does not expand is refused with the way out: parameters, sequences, an @ with no ID", () => {
-    expect(errors("k.conf", { "k.conf": "$VIP=10.0.0.1\n@ global_defs {\n}\nvirtual_server ~SEQ(n,1,3) 80 {\n}\n" })).toEqual([
-      "error: k.conf:1: parameter definitions ($NAME=VALUE) are not imported: write their values out where they are used, then import again",
+  test("DR cannot change a port: a real server's other port is reset to the virtual port, as keepalived does; NAT keeps it", () => {
+    const conf = (kind: string) => `virtual_server 198.18.5.10 80 {\n    lb_kind ${kind}\n    protocol TCP\n    real_server 198.18.5.21 8080 {\n    }\n}\n`;
+    const dr = imported("k.conf", memory({ "k.conf": conf("DR") }));
+    expect(dr.doc.services[0]!.servers).toEqual([{ address: "198.18.5.21" }]);
+    expect(dr.findings).toContain("warning: k.conf:4: real_server 198.18.5.21 8080: port 8080 is not the virtual port 80: DR cannot change a port, and keepalived reset it to 80, as the import does");
+    expect(imported("k.conf", memory({ "k.conf": conf("NAT") })).doc.services[0]!.servers).toEqual([{ address: "198.18.5.21", port: 8080 }]);
+  });
+
+  test("parameters and sequences as keepalived's manual has them: substituted at use, recursive, nested multi-line definitions holding definitions and conditions, ~SEQ with one or two numbers, ~SEQx, ~LST of one or several variables, predefined names", () => {
+    const text = readFileSync(join(FIXTURES, "field", "manual.conf"), "utf8");
+    const r = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": text }) });
+    expect(r.findings.filter((f) => f.level === "error").map(formatFinding)).toEqual([]);
+    const doc = lvsDoc(r.toml!);
+    expect(doc.director.virtual_service.map((v) => v.address)).toEqual(["198.18.90.10", "198.18.91.10", "198.18.92.10", "198.18.93.10", "2001:db8:94::10"]);
+    expect(doc.services.map((s) => s.servers.map((x) => `${x.address}${x.port ? `:${x.port}` : ""}${x.weight ? `=${x.weight}` : ""}`))).toEqual([
+      ["198.18.90.11=3", "198.18.90.12=3"],
+      ["198.18.91.11=3", "198.18.91.12=3"],
+      ["198.18.92.1", "198.18.92.2", "198.18.92.3", "198.18.92.20", "198.18.92.19", "198.18.92.18"],
+      ["198.18.93.5", "198.18.93.7", "198.18.93.8:8080", "198.18.93.9:8081"],
+      ["2001:db8:94::a", "2001:db8:94::b"],
+    ]);
+    // The instance is there for config ID lb1 only, and the node is named by ${_INSTANCE}.
+    expect((doc.rest.nodes as Array<{ name: string }>)[0]!.name).toBe("lb1");
+    expect((doc.rest.resources as { resource: Array<{ params: { address: string } }> }).resource.map((x) => x.params.address)).toEqual(["198.18.90.10/24"]);
+  });
+
+  test("an @ with no ID, a sequence that never ends, is too long or is no ~SEQ(...): errors; ~SEQ only counts at a line's start", () => {
+    expect(errors("k.conf", { "k.conf": "$VIP=10.0.0.1\n@ global_defs {\n}\nvirtual_server ~SEQ(n,1,3) 80 {\n}\n~SEQ(n,1,-1,3) real_server 10.0.0.$n 80 {\n}\n~SEQ(n,1,100000) x\n~SEQ(n 1 2) x\n" })).toEqual([
       "error: k.conf:2: a conditional line needs its config ID right after the @ (@ID or @^ID)",
       "error: k.conf:3: a } that closes no block",
-      "error: k.conf:4: sequence blocks (~SEQ) are not imported: write the lines out, then import again",
-      "error: k.conf:5: a } that closes no block",
+      "error: k.conf:6: ~SEQ(n,1,-1,3) counts from 1 by -1 and never reaches 3",
+      "error: k.conf:7: a } that closes no block",
+      `error: k.conf:8: ~SEQ(n,1,100000) stands for more than ${LIMITS.sequence} lines`,
+      "error: k.conf:9: a sequence is ~SEQ(VAR, [START,] [STEP,] END) or ~LST(VAR, VALUE, ...) before the line it repeats",
     ]);
   });
 
@@ -473,7 +503,7 @@ describe("tandem import keepalived (the command)", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`warning: ${join(FIXTURES, "web-nat.conf")}:40: track_script is not imported`);
-    expect(r.stderr).toEndWith(`imported 2 nodes, 2 virtual services, 2 services, 1 group, 2 resources to ${out}; 5 warnings, 14 notes, 2 TODOs: fill them in, then run tandem check\n`);
+    expect(r.stderr).toEndWith(`imported 2 nodes, 2 virtual services, 2 services, 1 group, 2 resources to ${out}; 4 warnings, 14 notes, 2 TODOs: fill them in, then run tandem check\n`);
     expect(lvsProblems(readFileSync(out, "utf8"), { rest: false })).toEqual([]);
     writeFileSync(out, "mine\n");
     const kept = await tandem(["import", "keepalived", join(FIXTURES, "web-nat.conf"), "-o", out]);

@@ -166,7 +166,7 @@ forwarding = "dr"  # gate (the real servers')
     ].join("\n");
     const { doc, findings } = imported(text);
     expect(doc.services[0]).toMatchObject({
-      servers: [{ address: "198.18.5.21" }, { address: "198.18.5.22" }, { address: "TODO: web3.example.com's address" }],
+      servers: [{ address: "198.18.5.21" }, { address: "198.18.5.22", check: { path: "/other", body: "fine" } }, { address: "TODO: web3.example.com's address" }],
       check: { kind: "http", interval: "7s", path: "/up", body: "up", host: "www.example.com" },
     });
     expect(doc.director.virtual_service[0]).toMatchObject({ address: "TODO: www.example.com's address", port: 80, forwarding: "dr" });
@@ -174,7 +174,7 @@ forwarding = "dr"  # gate (the real servers')
     expect(findings).toEqual([
       "note: ld.cf:1: fork=yes is not imported: Tandem checks every service concurrently, bounded by [director] check_concurrency",
       "note: ld.cf:3: port 8080 is not imported: ldirectord gave a gate server the virtual port, 80",
-      'warning: ld.cf:4: real=198.18.5.22:80 gate 1 "/other" "fine": its check differs (path "/other" where the others have "/up", body "fine" where the others have "up", host none where the others have "www.example.com"); Tandem checks every server of a service alike, with the check 2 of its 3 servers have',
+      `warning: ld.cf:4: real=198.18.5.22:80 gate 1 "/other" "fine": its own check has no host, which the service's check has (host none where the others have "www.example.com"); a server's check takes the service's keys it leaves out, so it checks with them`,
       "warning: ld.cf:5: masq differs from the others' gate: Tandem forwards to every server of a virtual service alike",
       'warning: ld.cf:6: request "http://www.example.com/up" is a whole URL: ldirectord asked www.example.com; Tandem asks each real server for /up with Host: www.example.com',
       "todo: the address of virtual service www.example.com (ld.cf:2): ldirectord looked the name up; the import does not",

@@ -4,6 +4,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { parse as parseToml, stringify } from "smol-toml";
 import { parseConfig } from "../../core/config/load.ts";
 import { formatPath } from "../../core/config/problems.ts";
+import { formatFinding, type Finding } from "../../import/findings.ts";
 import { ServicesSchema } from "../../modules/checks/config.ts";
 import { DirectorSchema } from "../../modules/director/config.ts";
 import { MODULES } from "../../modules/index.ts";
@@ -44,4 +45,17 @@ export function lvsProblems(toml: string, opts: { rest: boolean }): string[] {
   if (!opts.rest) return problems;
   const r = parseConfig(stringify(doc.rest), "imported.toml", MODULES);
   return [...problems, ...(r.ok ? [] : r.problems.map((p) => `${formatPath(p.path)}: ${p.message}`))];
+}
+
+/** An import's findings as printed (with `strip` taken out of file names), its errors apart. */
+export function printed<R extends { toml?: string; findings: Finding[] }>(r: R, strip = ""): Omit<R, "findings"> & { findings: string[]; errors: string[] } {
+  const findings = r.findings.map((f) => formatFinding(f).replaceAll(strip, ""));
+  return { ...r, findings, errors: findings.filter((f) => f.startsWith("error:")) };
+}
+
+/** An import that wrote a config: what `printed` gives, and its sections; it throws with the findings when nothing was written. */
+export function written<R extends { toml?: string; findings: Finding[] }>(r: R, strip = "") {
+  const p = printed(r, strip);
+  if (p.toml === undefined) throw new Error(`nothing imported:\n${p.findings.join("\n")}`);
+  return { ...p, toml: p.toml, doc: lvsDoc(p.toml) };
 }

@@ -282,6 +282,32 @@ params = { start = ["touch", "${MARKER}"], stop = ["rm", "-f", "${MARKER}"], mon
     expect(await n.exited()).toBe(0);
   });
 
+  test("tandem disable and tandem maintenance go through the API, show in tandem status, and are kept in the state file across a restart", async () => {
+    const { file, base } = await stateful("kept-admin");
+    const kept = join(tmp.dir, "kept-admin", "solo.state.json");
+    let n = await start(file);
+    const cli = (...args: string[]) => tandem([args[0]!, "-c", file, "--api", base, ...args.slice(1)], { cwd: tmp.dir });
+    expect(await cli("disable", "g")).toMatchObject({ code: 0, stdout: "g is disabled\n" });
+    expect(await cli("maintenance", "on", "resource", "marker")).toMatchObject({ code: 0, stdout: "maintenance of resource marker is on\n" });
+    expect((await cli("disable", "nothing")).code).toBe(2);
+    const post = async (path: string) => (await fetch(`${base}/v1/resources/${path}`, { method: "POST", headers: auth })).status;
+    expect([await post("maintenance/sideways"), await post("maintenance/on?node=nobody"), await post("maintenance/on?node=solo&resource=g")]).toEqual([400, 404, 400]);
+    const status = await cli("status");
+    expect(status.stdout).toContain("g            stopped, disabled");
+    expect(status.stdout).toMatch(/marker .* stopped, maintenance/);
+    await waitFor("the admin state in the state file", () => {
+      const doc = JSON.parse(readFileSync(kept, "utf8")) as { sections: { resources: { disabled?: string[]; maintenance?: { resources: string[] } } } };
+      return doc.sections.resources.maintenance?.resources.length ? doc : undefined;
+    });
+    n.proc.kill("SIGTERM");
+    expect(await n.exited()).toBe(0);
+
+    n = await start(file);
+    expect(await get(`${base}/v1/resources/`)).toMatchObject({ disabled: ["g"], maintenance: { cluster: false, nodes: [], resources: ["marker"] } });
+    n.proc.kill("SIGTERM");
+    expect(await n.exited()).toBe(0);
+  });
+
   test("without --state-dir, a reload that changes state_dir is refused: it is read at start", async () => {
     const { file, base } = await stateful("from-config");
     const n = await start(file);

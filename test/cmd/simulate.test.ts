@@ -112,6 +112,47 @@ describe("tandem simulate", () => {
   });
 });
 
+describe("tandem simulate: disabled, maintenance, failures of a class", () => {
+  // web on alpha, the clone proxy on both nodes.
+  const running = { states: { vip: { alpha: "started" }, httpd: { alpha: "started" }, proxy: { alpha: "started", bravo: "started" } } };
+
+  test("a disabled group stops where it runs, right to left, and the note says why", async () => {
+    const r = await tandem(["simulate", "-c", CONFIG, "--state", state("disabled.json", { ...running, disabled: ["web"] })]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter(Boolean)).toEqual([
+      "stop:httpd@alpha  (web is disabled)",
+      "stop:vip@alpha  after stop:httpd@alpha  (web is disabled)",
+      "monitor:proxy@alpha  (proxy runs on alpha)",
+      "monitor:proxy@bravo  (proxy runs on bravo)",
+      "note: web is stopped: web is disabled",
+      "group web: stopped",
+      "clone proxy: on alpha, bravo",
+    ]);
+  });
+
+  test("in maintenance (the node alpha) the same plan is noted and not done", async () => {
+    const r = await tandem(["simulate", "-c", CONFIG, "--state", state("maintenance.json", { ...running, disabled: ["web"], maintenance: { cluster: false, nodes: ["alpha"], resources: [] } })]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter(Boolean)).toEqual([
+      "monitor:proxy@alpha  (proxy runs on alpha)",
+      "monitor:proxy@bravo  (proxy runs on bravo)",
+      "note: web is stopped: web is disabled",
+      "note: maintenance: stop httpd on alpha is not done (web is disabled)",
+      "note: maintenance: stop vip on alpha is not done (web is disabled)",
+      "group web: stopped",
+      "clone proxy: on alpha, bravo",
+    ]);
+  });
+
+  test("a hard error on alpha (as `tandem status --json` reports it) moves the group to bravo", async () => {
+    const failures = [{ resource: "httpd", node: "alpha", count: 1, lastFailedAt: 0, startFailed: false, op: "monitor", error: "hard" }];
+    const r = await tandem(["simulate", "-c", CONFIG, "--json", "--state", state("hard.json", { ...running, states: { ...running.states, httpd: { alpha: "failed-monitor" } }, failures, now: 1 })]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { actions: Array<{ id: string }> };
+    expect(out.actions.map((a) => a.id)).toEqual(["stop:httpd@alpha", "stop:vip@alpha", "start:vip@bravo", "monitor:vip@bravo", "start:httpd@bravo", "monitor:httpd@bravo", "monitor:proxy@alpha", "monitor:proxy@bravo"]);
+  });
+});
+
 describe("admin commands", () => {
   test("tandem status shows a clone's instances per node, and a group running in part with the members it runs", () => {
     const text = formatStatus("alpha", {
@@ -131,6 +172,22 @@ describe("admin commands", () => {
       cluster: { self: "alpha" },
     });
     expect(text.split("\n").filter((l) => /^  \S/.test(l))).toEqual(["  web          on alpha (vip only)", "  proxy        clone on alpha, bravo", "  vips         clone (max 1) on bravo"]);
+  });
+
+  test("maintenance: on or off, then nothing, node NODE or resource NAME", async () => {
+    for (const [args, said] of [
+      [["sideways"], "expected on or off, found sideways"],
+      [["on", "node"], "node needs a name"],
+      [["on", "rack", "a"], "expected node NODE or resource NAME after on, found rack"],
+      [["off", "resource", "web", "more"], "unexpected more"],
+    ] as const) {
+      const r = await tandem(["maintenance", "-c", CONFIG, ...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(said);
+    }
+    const enable = await tandem(["enable", "-c", CONFIG]);
+    expect(enable.code).toBe(2);
+    expect(enable.stderr).toContain("expected NAME, found nothing");
   });
 
   test("wrong arguments are usage errors before anything is sent", async () => {

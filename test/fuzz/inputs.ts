@@ -1,6 +1,6 @@
 /** The importers' real inputs (test/cmd/import/**), read once, and the configs the importers write from them. */
 import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { importHeartbeat, type HeartbeatFiles } from "../../import/heartbeat/index.ts";
 import { importKeepalived, type IncludeReader } from "../../import/keepalived/index.ts";
 import { importLdirectord } from "../../import/ldirectord/index.ts";
@@ -9,15 +9,25 @@ import { importHaproxy } from "../../import/haproxy/index.ts";
 const IMPORT = join(import.meta.dir, "..", "cmd", "import");
 const read = (...parts: string[]) => readFileSync(join(IMPORT, ...parts), "utf8");
 
-/** Heartbeat v1's files, by directory: haresources, ha.cf, authkeys, hosts (those present). */
+/** Heartbeat v1's files, by directory (web, links and the field sets): haresources, ha.cf, authkeys, hosts (those present). */
 export const HEARTBEAT: Record<string, Partial<Record<"haresources" | "ha.cf" | "authkeys" | "hosts", string>>> = Object.fromEntries(
-  ["web", "links"].map((dir) => [dir, Object.fromEntries(readdirSync(join(IMPORT, dir)).map((f) => [f, read(dir, f)]))]),
+  ["web", "links", ...readdirSync(join(IMPORT, "heartbeat-field")).map((set) => join("heartbeat-field", set))].map((dir) => [dir, Object.fromEntries(readdirSync(join(IMPORT, dir)).map((f) => [f, read(dir, f)]))]),
 );
 
-/** keepalived's files, by name (relative: the includes name each other so). */
-export const KEEPALIVED: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "keepalived")).map((f) => [f, read("keepalived", f)]));
+/** keepalived's files, by name relative to test/cmd/import/keepalived, those in its folders too (the includes name each other so). */
+export const KEEPALIVED: Record<string, string> = Object.fromEntries(
+  readdirSync(join(IMPORT, "keepalived"), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => relative(join(IMPORT, "keepalived"), join(d.parentPath, d.name)))
+    .sort()
+    .map((f) => [f, read("keepalived", f)]),
+);
 
-export const LDIRECTORD: Record<string, string> = { "web.cf": read("ldirectord", "web.cf") };
+/** ldirectord.cf files, by name: web.cf and the field ones. */
+export const LDIRECTORD: Record<string, string> = {
+  "web.cf": read("ldirectord", "web.cf"),
+  ...Object.fromEntries(readdirSync(join(IMPORT, "ldirectord", "field")).map((f) => [f, read("ldirectord", "field", f)])),
+};
 
 /** haproxy.cfg files, by name. */
 export const HAPROXY: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "haproxy")).map((f) => [f, read("haproxy", f)]));

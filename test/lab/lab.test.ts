@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tandem, tandemArgv, tempDir, waitFor } from "../helpers.ts";
 import { STATE_ROOT, freeSubnets } from "./net.ts";
+import { directorGroup, pairConfig, pairSecrets } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/lab.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -30,6 +31,7 @@ const CURL_MAX_S = 1;
 
 const A = `ta${process.pid}`;
 const B = `tb${process.pid}`;
+const N = `tn${process.pid}`;
 
 const [NET_A, NET_B, NET_HB] = freeSubnets(3) as [string, string, string];
 const tmp = tempDir("lab");
@@ -68,7 +70,7 @@ interface LabStatus {
   lab: string;
   networks: { name: string; bridge: string; subnet: string; iface: string; links: string[]; hostLink: { name: string; address: string } | null }[];
   hosts: HostStatus[];
-  services: { name: string; url: string }[];
+  services: { name: string; kind: string; url: string; forwarding?: string; servers?: string[] }[];
 }
 
 /** GET a URL with curl, from the host or inside a namespace. */
@@ -134,7 +136,7 @@ function hostLinkExists(name: string): boolean {
 
 afterAll(async () => {
   hbListener?.kill("SIGKILL");
-  if (ROOT) for (const name of [A, B]) await lab(["down", "--name", name]);
+  if (ROOT) for (const name of [A, B, N]) await lab(["down", "--name", name]);
   tmp.cleanup();
 });
 
@@ -375,4 +377,38 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     expect(s.code).toBe(0);
     expect(JSON.parse(s.stdout)).toEqual({ labs: [] });
   }, STEP_MS);
+});
+
+describe.skipIf(!ROOT)("tandem lab with a NAT director (root)", () => {
+  const [NET_N] = ROOT ? (freeSubnets(1, 300) as [string]) : [""];
+  const VIP = `${NET_N}50`;
+  const dir = join(tmp.dir, "nat");
+
+  test("the client reaches the virtual service through the VIP: the lab routes the real servers' replies back through it; status lists its URL and real servers", async () => {
+    Bun.spawnSync(["mkdir", "-p", dir]);
+    await pairSecrets(dir, "nat-lab-token-0123456789");
+    const file = join(dir, "tandem.toml");
+    writeFileSync(file, pairConfig({ cluster: "natlab", lan: NET_N, more: directorGroup({ lan: NET_N, vip: VIP, check: '{ kind = "http", path = "/", interval = "300ms", timeout = "200ms", rise = 1, fall = 2 }' }) }));
+    const up = await lab(["up", "-c", file, "--name", N]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toContain(`web-vip  virtual     http://${VIP}/`);
+    expect(up.stdout).toContain(`client: ip netns exec tdl-${N}-client curl http://${VIP}/`);
+    const st = await statusOf(N);
+    expect(st.services.find((s) => s.name === "web-vip")).toEqual({ name: "web-vip", kind: "virtual", url: `http://${VIP}/`, forwarding: "nat", servers: [`${NET_N}101:80`, `${NET_N}102:80`] });
+    const text = await lab(["status", "--name", N]);
+    expect(text.stdout).toContain(`nat to ${NET_N}101:80, ${NET_N}102:80`);
+    // Both real servers answer through the virtual address (wrr 3:1), from the client's namespace.
+    const seen = new Set<string>();
+    await waitFor("both real servers through the VIP", async () => {
+      const r = await curl(`http://${VIP}/`, `tdl-${N}-client`);
+      if (r.code === 0) seen.add(r.body.trim());
+      return seen.size === 2 ? true : undefined;
+    }, 20_000, 100);
+    expect([...seen].sort()).toEqual(["rs1", "rs2"]);
+    const routes = Bun.spawnSync(["ip", "-n", `tdl-${N}-rs1`, "route", "show"], { timeout: 5_000 }).stdout.toString();
+    expect(routes).toContain(`${NET_N}100 via ${VIP} dev eth0`);
+    const down = await lab(["down", "--name", N]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(namespacesWithPrefix(`tdl-${N}-`)).toEqual([]);
+  }, 90_000);
 });

@@ -268,3 +268,55 @@ describe("lab topology: the heartbeat links' networks", () => {
     expect(refuse([{ name: "b", kind: "bcast", interface: "eth1" }])).toContain('link "b" (bcast) names interface eth1, but the lab puts 198.18.7.0/24 on eth0');
   });
 });
+
+describe("lab topology: the config's virtual services", () => {
+  const withDirector = (forwarding: "nat" | "dr", address = "198.18.7.50"): LabConfig => ({
+    ...PAIR,
+    raw: {
+      services: [{ name: "web", port: 80, servers: [{ address: "198.18.7.101" }, { address: "198.18.7.102", port: 8080 }] }],
+      director: {
+        virtual_service: [
+          { name: "web-vip", address, port: 80, protocol: "tcp", service: "web", forwarding },
+          { name: "alt", address, port: 8443, protocol: "tcp", service: "web", forwarding },
+          { name: "dns", address, port: 53, protocol: "udp", service: "web", forwarding },
+          { name: "marked", fwmark: 7, protocol: "tcp", service: "web", forwarding },
+        ],
+      },
+    },
+  });
+
+  test("each TCP virtual service is a service with its URL, forwarding and real servers, after the real servers", () => {
+    expect(plan(withDirector("nat")).services).toEqual([
+      { name: "rs1", kind: "realserver", url: "http://198.18.7.101/" },
+      { name: "rs2", kind: "realserver", url: "http://198.18.7.102/" },
+      { name: "web-vip", kind: "virtual", url: "http://198.18.7.50/", forwarding: "nat", servers: ["198.18.7.101:80", "198.18.7.102:8080"] },
+      { name: "alt", kind: "virtual", url: "http://198.18.7.50:8443/", forwarding: "nat", servers: ["198.18.7.101:80", "198.18.7.102:8080"] },
+    ]);
+  });
+
+  test("NAT: the real servers reply to the client and the host through the virtual address, take no redirects; the nodes send none", () => {
+    const p = plan(withDirector("nat"));
+    const rs1 = p.hosts.find((h) => h.name === "rs1")!;
+    expect(rs1.routes).toEqual([
+      { to: "198.18.7.100/32", via: "198.18.7.50" },
+      { to: "198.18.7.1/32", via: "198.18.7.50" },
+    ]);
+    expect(rs1.sysctls).toEqual(["net.ipv4.conf.all.accept_redirects=0", "net.ipv4.conf.eth0.accept_redirects=0"]);
+    expect(p.hosts.filter((h) => h.sysctls?.includes("net.ipv4.conf.all.send_redirects=0")).map((h) => h.name)).toEqual(["alpha", "bravo", "witness"]);
+    const cmds = buildCommands(p).map((c) => c.join(" "));
+    const up = cmds.indexOf("-n tdl-demo-rs1 link set eth0 up");
+    const sysctl = cmds.indexOf("netns exec tdl-demo-rs1 sysctl -qw net.ipv4.conf.eth0.accept_redirects=0");
+    const route = cmds.indexOf("-n tdl-demo-rs1 route add 198.18.7.100/32 via 198.18.7.50");
+    expect(up).toBeGreaterThan(0);
+    expect(sysctl).toBeGreaterThan(up);
+    expect(route).toBeGreaterThan(up);
+  });
+
+  test("DR, or a NAT address outside the lan: no routes and no sysctls; the services are listed all the same", () => {
+    for (const c of [withDirector("dr"), withDirector("nat", "198.18.9.50")]) {
+      const p = plan(c);
+      expect(p.hosts.filter((h) => h.routes || h.sysctls)).toEqual([]);
+      expect(p.services.filter((s) => s.kind === "virtual").map((s) => s.name)).toEqual(["web-vip", "alt"]);
+    }
+  });
+});

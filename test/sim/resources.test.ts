@@ -110,7 +110,7 @@ import type { AgentAction, AgentStatus } from "../../core/agent.ts";
 import { STOP_MARGIN } from "../../core/cluster.ts";
 import { counts } from "../../modules/heartbeat/engine.ts";
 import { clusterConfigOf } from "../../modules/resources/config.ts";
-import type { AdminCommand } from "../../modules/resources/engine.ts";
+import { managedHere, type AdminCommand } from "../../modules/resources/engine.ts";
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
 import { exclusiveResources } from "../../modules/resources/policy.ts";
 import { RESEND_MS } from "../../modules/resources/service.ts";
@@ -121,8 +121,8 @@ import { FAST, LINKS, NORMAL, type Timers } from "./timers.ts";
 import { World, type SimNode } from "./world.ts";
 import type { WatchdogDevice } from "../../modules/watchdog/device.ts";
 
-type Family = "pair" | "fencing" | "freeze" | "mixed" | "roll" | "watchdog";
-const FAMILIES: readonly Family[] = ["pair", "fencing", "freeze", "mixed", "roll", "watchdog"];
+type Family = "pair" | "fencing" | "freeze" | "mixed" | "roll" | "watchdog" | "admin";
+const FAMILIES: readonly Family[] = ["pair", "fencing", "freeze", "mixed", "roll", "watchdog", "admin"];
 
 /** The groups a seed draws from (a prefix of each), and the largest's size. */
 const GROUP_LAYOUT: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], ["db", ["dbip", "sql"]]];
@@ -130,9 +130,9 @@ const GROUP_LAYOUT: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], [
 const CLONE_LAYOUT: [string, string[]] = ["proxy", ["px", "pxlog"]];
 const MAX_GROUP_MEMBERS = Math.max(...[...GROUP_LAYOUT, CLONE_LAYOUT].map(([, members]) => members.length));
 
-const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15, watchdog: 60 };
+const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15, watchdog: 60, admin: 80 };
 /** A seed takes about 130 ms (mixed and roll: 220, their timers are slower), so long runs (SIM_SEEDS) get time in proportion. */
-const MS_PER_SEED: Record<Family, number> = { pair: 300, fencing: 300, freeze: 300, mixed: 500, roll: 500, watchdog: 300 };
+const MS_PER_SEED: Record<Family, number> = { pair: 300, fencing: 300, freeze: 300, mixed: 500, roll: 500, watchdog: 300, admin: 300 };
 /** watchdog: every member's [watchdog] timeout (the shortest the config takes); a silent peer counts as fenced twice this after its death. */
 const WATCHDOG_TIMEOUT_MS = 2_000;
 const timeLimitMs = (family: Family) => 60_000 + MS_PER_SEED[family] * (Number(process.env.SIM_SEEDS) || SEEDS[family]);
@@ -200,7 +200,15 @@ type Fault =
 type Admin =
   | { op: "standby"; node: string; onlineAfterMs: number }
   | { op: "move"; group: string; node: string; forMs: number | null; clearAfterMs: number | null }
-  | { op: "cleanup"; resource: string };
+  | { op: "cleanup"; resource: string }
+  /** admin: a group or resource disabled, enabled again later or never. */
+  | { op: "disable"; name: string; enableAfterMs: number | null }
+  /**
+   * admin: maintenance of the cluster, a member or a group or resource, ended later (by the heal at the latest); of
+   * a member, sometimes that member is then cut off or stopped (`then`, thenAfterMs later: at times while the
+   * maintenance is still on its way to the other member).
+   */
+  | { op: "maintenance"; node?: string; resource?: string; offAfterMs: number; then?: { fault: Fault; afterMs: number } };
 
 /** A rule broken, with the trace that led to it. */
 class Violation extends Error {}
@@ -388,6 +396,8 @@ class Scenario {
           startTimeoutMs: 1_000,
           stopTimeoutMs: 1_000,
           onFail,
+          onFailStart: "restart",
+          onFailStop: "fence",
           migrationThreshold: rr.chance(0.5) ? null : 1 + rr.int(3),
           failureTimeoutMs: this.failureTimeoutMs,
           exclusive: m.endsWith("ip") || rr.chance(0.8),
@@ -414,12 +424,15 @@ class Scenario {
     const member = () => MEMBERS[r.int(2)]!;
     const node = () => this.names[r.int(this.names.length)]!;
     const roll = r.next();
-    if (roll < 0.25) return { kind: "admin", admin: this.drawAdmin() };
-    if (roll < 0.4) return { kind: "monitor", node: member() };
+    // admin: more admin commands, as many monitor failures, crashes, stops and partitions as pair.
+    const adminShare = this.family === "admin" ? 0.35 : 0.25;
+    if (roll < adminShare) return { kind: "admin", admin: this.drawAdmin() };
+    if (roll < Math.max(0.4, adminShare + 0.1)) return { kind: "monitor", node: member() };
     if (this.quiet) return { kind: "monitor", node: member() };
     switch (this.family) {
       case "mixed":
       case "pair":
+      case "admin":
         if (roll < 0.6) return { kind: "crash", node: node(), downMs: r.between(0.2, 5) * dt };
         if (roll < 0.75) return { kind: "stop", node: node(), downMs: r.between(0.2, 5) * dt };
         return { kind: "partition", side: [node()], ms: r.between(0.5, 6) * dt };
@@ -491,6 +504,23 @@ class Scenario {
     const r = this.r;
     const dt = this.timers.deadtimeMs;
     const groups = this.config.groups;
+    if (this.family === "admin") {
+      const names = [...groups.map((g) => g.name), ...this.config.resources.map((x) => x.name)];
+      const kind = r.next();
+      if (kind < 0.3) return { op: "disable", name: names[r.int(names.length)]!, enableAfterMs: r.chance(0.6) ? r.between(2, 10) * dt : null };
+      if (kind < 0.7) {
+        const scope = r.next();
+        const offAfterMs = r.between(2, 10) * dt;
+        if (scope < 0.2) return { op: "maintenance", offAfterMs };
+        if (scope < 0.6) {
+          const node = MEMBERS[r.int(2)]!;
+          if (r.chance(0.4)) return { op: "maintenance", node, offAfterMs };
+          const fault: Fault = r.chance(0.6) ? { kind: "partition", side: [node], ms: r.between(0.5, 6) * dt } : { kind: "stop", node, downMs: r.between(0.2, 5) * dt };
+          return { op: "maintenance", node, offAfterMs, then: { fault, afterMs: r.chance(0.3) ? r.between(0, 3 * this.maxDelayMs) : r.between(0.1, 0.9) * offAfterMs } };
+        }
+        return { op: "maintenance", resource: names[r.int(names.length)]!, offAfterMs };
+      }
+    }
     const roll = r.next();
     if (roll < 0.3) return { op: "standby", node: MEMBERS[r.int(2)]!, onlineAfterMs: r.between(2, 10) * dt };
     if (roll < 0.8) {
@@ -518,6 +548,22 @@ class Scenario {
     }
     if (f.kind === "admin") {
       const a = f.admin;
+      if (a.op === "disable") {
+        const { name, enableAfterMs } = a;
+        if (!this.admin({ op: "disable", name })) return;
+        this.taken.add(`admin disable ${enableAfterMs === null ? "kept" : "then enable"}`);
+        if (enableAfterMs !== null) later(enableAfterMs, () => this.admin({ op: "enable", name }));
+        return;
+      }
+      if (a.op === "maintenance") {
+        const { op: _op, offAfterMs, then, ...scope } = a;
+        if (!this.admin({ op: "maintenance", on: true, ...scope })) return;
+        if (then) later(then.afterMs, () => this.apply(then.fault));
+        this.taken.add(`admin maintenance of ${scope.node ? "a node" : scope.resource ? "a resource" : "the cluster"}`);
+        // Ended offAfterMs later, by the heal at the latest: convergence needs it ended.
+        w.clock.after(Math.min(offAfterMs, Math.max(0, this.healAt - w.now())), () => this.endMaintenance(scope));
+        return;
+      }
       if (!this.admin(a.op === "move" ? { op: "move", group: a.group, node: a.node, until: a.forMs === null ? null : w.clock.wall() + a.forMs } : a.op === "standby" ? { op: "standby", node: a.node } : a)) return;
       this.taken.add(`admin ${a.op}`);
       if (a.op === "standby") later(a.onlineAfterMs, () => this.admin({ op: "online", node: a.node }));
@@ -561,9 +607,25 @@ class Scenario {
     }
   }
 
-  /** An operator's command to a member that runs; false if none does. */
-  private admin(command: AdminCommand): boolean {
-    const to = this.runningMember();
+  /**
+   * Ends a maintenance, as an operator checking `tandem status` would: given to the running member whose admin state
+   * is the newest (its change is then newer than every start of it, whatever the clocks), and again each deadtime
+   * until every member runs and none holds it.
+   */
+  private endMaintenance(scope: { node?: string; resource?: string }): void {
+    const holds = (p: ClusterProcess) => {
+      const m = p.coord!.admin.maintenance;
+      return !!m && (scope.node ? m.nodes.includes(scope.node) : scope.resource ? m.resources.includes(scope.resource) : m.cluster);
+    };
+    const procs = MEMBERS.flatMap((m) => this.running(m) ?? []);
+    if (procs.length === MEMBERS.length && !procs.some(holds)) return;
+    const newest = procs.sort((a, b) => b.coord!.admin.version - a.coord!.admin.version || (b.coord!.admin.by > a.coord!.admin.by ? 1 : -1))[0];
+    if (newest && holds(newest)) this.admin({ op: "maintenance", on: false, ...scope }, newest.name);
+    this.world.clock.after(this.timers.deadtimeMs, () => this.endMaintenance(scope));
+  }
+
+  /** An operator's command to a member that runs (`to`, else one drawn); false if none does. */
+  private admin(command: AdminCommand, to = this.runningMember()): boolean {
     if (!to) {
       this.world.note(`admin ${command.op} skipped: no member runs`);
       return false;
@@ -582,6 +644,8 @@ class Scenario {
     const m = this.machines.get(name)!;
     if (!m.on || this.nodes.get(name)!.frozen || (this.membersApart && this.lost.has(name))) return;
     this.lost.set(name, { at: this.world.now(), held: new Set(m.active.keys()) });
+    const kept = this.proc(name)?.coord;
+    if (kept && [...m.active.keys()].some((r) => !managedHere(kept, r))) this.taken.add("member lost while keeping a resource in maintenance");
   }
 
   private heal(): void {
@@ -640,6 +704,7 @@ class Scenario {
     const m = this.machines.get(proc.name)!;
     for (const op of m.ops.values()) if (op.resource === resource && !op.cancelled) this.fail(`${proc.name} runs ${action} of ${resource} while its ${op.action} is under way`);
     if (action === "start" && m.active.has(resource)) this.fail(`${proc.name} starts ${resource}, which is active there already`);
+    if ((action === "start" || action === "stop") && proc.coord && !managedHere(proc.coord, resource)) this.fail(`${proc.name} runs ${action} of ${resource}, in maintenance there: ${JSON.stringify(proc.coord.admin.maintenance)}`);
     if (action === "start") {
       this.checkTakeover(proc, resource);
       m.active.set(resource, this.world.now());
@@ -910,7 +975,17 @@ class Scenario {
     const admin = coords[0]!.admin;
     const wall = this.world.clock.wall();
     const may = (n: string) => !admin.standby.includes(n);
-    for (const g of this.config.groups) {
+    const m = admin.maintenance;
+    if (m && (m.cluster || m.nodes.length || m.resources.length)) this.fail(`(convergence) maintenance never ended: ${JSON.stringify(m)}`);
+    for (const full of this.config.groups) {
+      // A disabled group runs nowhere; a disabled member stops with those after it, and those before it run (Pacemaker's group).
+      const disabled = admin.disabled ?? [];
+      const cut = disabled.includes(full.name) ? 0 : full.members.findIndex((r) => disabled.includes(r));
+      const g = cut < 0 ? full : { ...full, members: full.members.slice(0, cut) };
+      const off = full.members.slice(g.members.length);
+      for (const n of MEMBERS) for (const r of off) if (this.machines.get(n)!.active.has(r)) this.fail(`(convergence) ${r} is disabled (${disabled.join(", ")}) but active on ${n}`);
+      if (off.length) this.taken.add("converged with a disabled member or group");
+      if (g.members.length === 0) continue;
       const where = MEMBERS.filter((n) => g.members.some((r) => this.machines.get(n)!.active.has(r)));
       const eligible = MEMBERS.filter(may);
       const describe = () => `${g.name} is active on [${where.join(", ")}]; states ${coords.map((c) => `${c.p.self} ${JSON.stringify(Object.fromEntries(g.members.map((r) => [r, c.states[r]])))}`).join(", ")}; admin ${JSON.stringify(admin)}`;
@@ -963,6 +1038,11 @@ const PATHS: Record<Family, string[]> = {
     "member crashed", "member stopped", "member frozen within deadtime", "member frozen past deadtime", "member isolated", "monitor failure", "admin standby",
     "watchdog reset", "frozen member reset by its watchdog", "takeover after twice the watchdog timeout", "converged",
   ],
+  admin: [
+    "member crashed", "member stopped", "member isolated", "monitor failure", "admin disable kept", "admin disable then enable",
+    "admin maintenance of the cluster", "admin maintenance of a node", "admin maintenance of a resource", "converged with a disabled member or group",
+    "member lost while keeping a resource in maintenance", "converged",
+  ],
   roll: [
     "quiet", "with faults", "deadtime shrunk", "deadtime grown", "member isolated", "roll applied", "no false death", "lease checked against a declaration",
     "changed resource refused", "changed resource applied", "converged",
@@ -995,6 +1075,7 @@ describe("resources (coordinator and heartbeat engines) in the simulator", () =>
     ["pair", 8192, "a cleanup forgot ip's state on bravo just before bravo lost quorum: the no-quorum stop passed over it, and alpha took ip over"],
     ["watchdog", 3715, "the same: a member of unknown state left running without quorum"],
     ["roll", 244, "bravo dropped the DC's transition while a lost heartbeat or two cost it quorum, and got it again only at the DC's resend a second later"],
+    ["admin", 122, "with maintenance kept without quorum whether or not the other member had heard of it: bravo kept ip, cut off just after its maintenance was given, and alpha, unaware of it, took ip over"],
     ["fencing", 6479, "a partition of a pair without an arbiter: both stayed quorate (two-node), each failed to fence the other and started dbip from the other's report of before the cut"],
   ];
   for (const [family, seed, found] of REGRESSIONS) {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Agent, AgentAction, AgentResult, AgentStatus, RunOptions } from "../../../core/agent.ts";
 import { META_DATA_MAX_BYTES, parseMetaData, XmlError, type OcfMetaData } from "./metadata.ts";
 import { runProcess } from "../../../core/os/process.ts";
+import type { ErrorClass } from "../model.ts";
 
 export const DEFAULT_OCF_ROOT = "/usr/lib/ocf";
 /** The PATH agents get: they call system tools by name. */
@@ -40,6 +41,28 @@ export interface OcfAgentOptions {
   instance: string;
   params?: Record<string, string>;
   ocfRoot?: string;
+}
+
+/**
+ * How Pacemaker grades a failed operation's status: hard for invalid
+ * arguments (2), unimplemented (3), insufficient privileges (4), not
+ * installed (5): that node is banned for the resource, which recovers
+ * elsewhere; fatal for not configured (6): stopped everywhere until cleanup;
+ * soft for the rest (the operation's on_fail). A probe's "not installed" is
+ * not a failure (the resource is not running there) and never reaches here.
+ */
+export function errorClass(status: AgentStatus): ErrorClass {
+  switch (status) {
+    case "invalid-args":
+    case "unimplemented":
+    case "insufficient-privileges":
+    case "not-installed":
+      return "hard";
+    case "not-configured":
+      return "fatal";
+    default:
+      return "soft";
+  }
 }
 
 export function ocfStatus(exitCode: number): { status: AgentStatus; message?: string } {

@@ -56,6 +56,9 @@ test.skipIf(!haveChromium)("the dashboard shows the node, its modules and resour
   const dummy = page.locator("#resources tr", { hasText: "ocf:heartbeat:Dummy" });
   await dummy.locator("td", { hasText: "started on solo" }).waitFor({ timeout: 10_000 });
   expect(await page.textContent("#dc")).toBe("DC solo");
+  await dummy.locator("td", { hasText: "yes" }).waitFor({ timeout: 10_000 });
+  expect((await fetch(`http://127.0.0.1:${port}/v1/resources/maintenance/on?resource=dummy`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).status).toBe(202);
+  await dummy.locator("td.state-maintenance", { hasText: "maintenance on solo" }).waitFor({ timeout: 10_000 });
 
   const r = await fetch(`http://127.0.0.1:${port}/v1/reload`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
   expect(r.status).toBe(200);

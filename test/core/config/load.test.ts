@@ -8,6 +8,7 @@ import { tempDir, writeSecret } from "../../helpers.ts";
 import { formatPath, formatProblem, didYouMean } from "../../../core/config/problems.ts";
 import { parseDuration, formatDuration, MAX_DURATION_MS } from "../../../core/duration.ts";
 import { MODULES } from "../../../modules/index.ts";
+import { MAX_RESOURCES } from "../../../modules/resources/config.ts";
 
 const GOOD = `cluster = "lab"
 key_file = "cluster.key"
@@ -133,6 +134,12 @@ describe("problems name the key path, the line, what was expected and what was f
     expect(out).toContain("tandem.toml:19: runtime.stop_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found 5");
     expect(out).toContain('tandem.toml:20: runtime.module_timeout: invalid value; expected a duration: 150ms, 2s, 1m; at most 596h; found "5 min"');
     expect(out).toContain("tandem.toml:22: api.port: invalid value; expected a whole number from 1 to 65535; found 70000");
+  });
+
+  test("an array past its bound says the bound, not just that it is an array", () => {
+    const resources = Array.from({ length: MAX_RESOURCES + 1 }, (_, i) => `[[resources.resource]]\nname = "r${i}"\nagent = "exec"\n`).join("");
+    const out = problems(`${GOOD}\n${resources}`);
+    expect(out.find((l) => l.includes("resources.resource:"))).toMatch(new RegExp(`: resources\\.resource: too many: Tandem holds at most ${MAX_RESOURCES}; expected an array of at most ${MAX_RESOURCES}; found an array of ${MAX_RESOURCES + 1}$`));
   });
 
   test("a bad role and a bad address", () => {

@@ -115,6 +115,16 @@ describe("targets", () => {
     expect(targetOf(svc({ name: "a", servers: [], check: { kind: "dns" } }), server).port).toBe(53);
     expect(targetOf(svc({ name: "a", servers: [], check: { kind: "tcp" } }), server).port).toBeNull();
   });
+
+  test("a server's own check: its port and kind over the service's, for that server alone", () => {
+    const svc = (s: object) => Value.Default(ServiceSchema, s) as ServiceRaw;
+    const server = { address: "198.18.0.1", weight: 1 };
+    const s = svc({ name: "a", port: 80, servers: [], check: { kind: "http", port: 8080 } });
+    expect(targetOf(s, { ...server, check: { port: 9090 } }).port).toBe(9090);
+    expect(targetOf(s, { ...server, check: { kind: "https" } }).port).toBe(8080);
+    expect(targetOf(svc({ name: "a", servers: [], check: { kind: "tcp" } }), { ...server, check: { kind: "dns" } }).port).toBe(53);
+    expect(targetOf(s, server).port).toBe(8080);
+  });
 });
 
 describe("http", () => {

@@ -249,6 +249,20 @@ describe("scheduling", () => {
     }
   });
 
+  test("a server's own check sets its interval, timeout, rise and fall; the others keep the service's", () => {
+    const svc = service("web", 3, { interval: "2s" });
+    svc.servers[1] = { ...svc.servers[1]!, check: { interval: "5s", timeout: "1s", fall: 1 } };
+    const d = new Driver({ concurrency: 8, initial: "up" }, [svc]).start(0.2);
+    expect(d.state.servers.map((sv) => [sv.intervalMs, sv.timeoutMs, sv.rise, sv.fall])).toEqual([
+      [2000, 3000, 2, 3],
+      [5000, 1000, 2, 1],
+      [2000, 3000, 2, 3],
+    ]);
+    d.runUntil(20_000);
+    const starts = d.startsOf(d.state.servers[1]!.key);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeCloseTo(5000, 6);
+  });
+
   test("each server's next check is one interval after its last one started", () => {
     const d = new Driver({ concurrency: 8, initial: "up" }, [service("web", 3, { interval: "2s" })], () => ({ ok: true, latencyMs: 300 })).start(0.2);
     d.runUntil(20_000);

@@ -43,6 +43,24 @@ hysteresis = 1
     expect(r.ok).toBe(true);
   });
 
+  test("a server's own check and inhibit_on_failure: accepted; checked as the server runs it (the service's keys under its own), at the server's path", () => {
+    const head = `${BASE}
+[[services]]
+name = "web"
+port = 80
+check = { kind = "http", path = "/health" }
+`;
+    const r = parseConfig(`${head}servers = [{ address = "198.18.1.101", inhibit_on_failure = true }, { address = "198.18.1.102", check = { kind = "tcp", port = 8080, fall = 1 } }]\n`, "t.toml", MODULES);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.config.raw.services![0]!.servers[1]!.check).toEqual({ kind: "tcp", port: 8080, fall: 1 });
+    expect(problems(`${head}servers = [{ address = "198.18.1.101", check = { kind = "misc" } }, { address = "198.18.1.102", check = { interval = "10ms", body = "([" } }]\n`)).toEqual([
+      "t.toml:12: services[0].servers[0].check.command: a misc check needs its command; expected an argv array like [\"/usr/local/bin/check-web\"]",
+      "t.toml:12: services[0].servers[1].check.body: not a regular expression: Invalid regular expression: missing terminating ] for character class",
+      "t.toml:12: services[0].servers[1].check.interval: checks more often than every 100 ms are refused",
+    ]);
+    expect(problems(`${head}servers = [{ address = "198.18.1.101", check = { kinde = "tcp" } }]\n`)[0]).toContain('services[0].servers[0].check.kinde: unknown key "kinde"');
+  });
+
   test("an unknown service, address with fwmark, no port, a bad sorry server, hysteresis over quorum; a misc check without command, a dns one without query, a bad body regex, a server twice", () => {
     const out = problems(`${BASE}
 [[services]]

@@ -60,6 +60,13 @@ describe("the director's decision", () => {
     expect(o.views[0]!.servers.map((s) => s.override)).toEqual([0, null, 7]);
   });
 
+  test("a server's own inhibit_on_failure overrides its virtual service's, either way", () => {
+    const own = (inhibit: boolean) => ({ ...service, servers: service.servers.map((s, i) => (i === 1 ? { ...s, inhibit_on_failure: inhibit } : s)) });
+    const failed = { 1: { healthy: false, weight: 3 }, 2: { healthy: false, weight: 1 }, 3: { healthy: true, weight: 2 } };
+    expect(reals(decide(input({ services: [own(true)] }, failed), true))).toEqual(["198.18.9.102:80=0", "198.18.9.103:8080=2"]);
+    expect(reals(decide(input({ services: [own(false)], virtualServices: [vs({ inhibit_on_failure: true })] }, failed), true))).toEqual(["198.18.9.101:80=0", "198.18.9.103:8080=2"]);
+  });
+
   test("servers not checked yet count as the initial state: up, or down with alpha", () => {
     expect(reals(decide(input(), true))).toEqual(["198.18.9.101:80=3", "198.18.9.102:80=1", "198.18.9.103:8080=2"]);
     expect(decide(input(), false).desired[0]!.reals).toEqual([]);

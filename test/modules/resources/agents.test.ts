@@ -13,7 +13,7 @@ import { ExecAgent } from "../../../modules/resources/agents/exec.ts";
 import { LsbAgent } from "../../../modules/resources/agents/lsb.ts";
 import { SystemdAgent } from "../../../modules/resources/agents/systemd.ts";
 import { checkParameters, parseMetaData, parseOcfTime, parseXml, XmlError } from "../../../modules/resources/agents/metadata.ts";
-import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent } from "../../../modules/resources/agents/ocf.ts";
+import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent, errorClass, ocfStatus } from "../../../modules/resources/agents/ocf.ts";
 import { OUTPUT_TAIL_BYTES, TailBuffer, runProcess } from "../../../core/os/process.ts";
 import { haveDebianPackage, liveInGroup, tempDir } from "../../helpers.ts";
 
@@ -88,6 +88,11 @@ describe("OCF agents (fake ones in a temp OCF_ROOT)", () => {
       const r = await new OcfAgent({ provider: "test", type: "Code", instance: "r", params: { code }, ocfRoot }).run("monitor", T);
       expect([r.exitCode, r.status]).toEqual([Number(code), status]);
     }
+  });
+
+  test("each exit code is graded as Pacemaker grades it: 2 to 5 hard (ban the node), 6 fatal (stop everywhere), the rest soft", () => {
+    const graded = Object.fromEntries([...Object.keys(OCF_EXIT), "42"].map((code) => [code, errorClass(ocfStatus(Number(code)).status)]));
+    expect(graded).toEqual({ 0: "soft", 1: "soft", 2: "hard", 3: "hard", 4: "hard", 5: "hard", 6: "fatal", 7: "soft", 8: "soft", 9: "soft", 190: "soft", 191: "soft", 42: "soft" });
   });
 
   test("the environment is Pacemaker's: OCF_ROOT, instance, type, provider, parameters, timeout and interval in ms", async () => {

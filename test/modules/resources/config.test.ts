@@ -209,6 +209,40 @@ interleave = true
     );
   });
 
+  test("on_fail per operation and no_quorum_policy become the model; a stop failure's default is fence", () => {
+    const text = `${BASE}\n[resources]\nno_quorum_policy = "freeze"\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail = "standby"\non_fail_start = "stop"\n[[resources.resource]]\nname = "b"\nagent = "lsb:y"\non_fail_stop = "block"\n[[resources.fence_device]]\nname = "ipmi"\nagent = "fence_ipmilan"\n`;
+    const r = parseConfig(text, "tandem.toml", MODULES);
+    if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("tandem.toml", p)).join("\n"));
+    const c = clusterConfigOf(r.config.raw.resources!);
+    expect(c.noQuorumPolicy).toBe("freeze");
+    expect(c.resources.map((x) => [x.onFail, x.onFailStart, x.onFailStop])).toEqual([
+      ["standby", "stop", "fence"],
+      ["restart", "restart", "block"],
+    ]);
+  });
+
+  test("a wrong on_fail_start, on_fail_stop or no_quorum_policy is named by its key path with the values it may take", () => {
+    const out = problems(`${BASE}\n[resources]\nno_quorum_policy = "suicide"\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail_start = "later"\non_fail_stop = "restart"\n`);
+    expect(out.some((p) => p.includes("resources.no_quorum_policy") && p.includes('"suicide"'))).toBe(true);
+    expect(out.some((p) => p.includes("resources.resource[0].on_fail_start") && p.includes('"later"'))).toBe(true);
+    expect(out.some((p) => p.includes("resources.resource[0].on_fail_stop") && p.includes('"restart"'))).toBe(true);
+  });
+
+  test("the dangerous choices are warned about with their key path: ignore for a stop or start, freeze and ignore without fencing or with a watchdog", () => {
+    const warnings = (extra: string, section = "") => {
+      const r = parseConfig(`${BASE}${section}\n[resources]\n${extra}\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail_stop = "ignore"\non_fail_start = "ignore"\n`, "tandem.toml", MODULES);
+      if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("tandem.toml", p)).join("\n"));
+      return r.warnings.map((w) => formatProblem("tandem.toml", w));
+    };
+    const plain = warnings("");
+    expect(plain.some((w) => w.includes('resources.resource[0].on_fail_stop: on_fail_stop = "ignore" takes a failed stop as done'))).toBe(true);
+    expect(plain.some((w) => w.includes('resources.resource[0].on_fail_start: on_fail_start = "ignore"'))).toBe(true);
+    expect(plain.some((w) => w.includes("no_quorum_policy"))).toBe(false);
+    expect(warnings('no_quorum_policy = "ignore"').some((w) => w.includes('resources.no_quorum_policy: no_quorum_policy = "ignore" without a fence device'))).toBe(true);
+    expect(warnings('no_quorum_policy = "freeze"').some((w) => w.includes('resources.no_quorum_policy: no_quorum_policy = "freeze" without a fence device'))).toBe(true);
+    expect(warnings('no_quorum_policy = "freeze"', '\n[watchdog]\n').some((w) => w.includes("stops petting its watchdog and is reset"))).toBe(true);
+  });
+
   test("an agent string that is none of the kinds is refused by the schema, naming the kinds", () => {
     const out = problems(`${BASE}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "systemd-ish:foo"\n`);
     expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "systemd-ish:foo"']);

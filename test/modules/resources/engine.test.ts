@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { ADMIN_VERSION_SKEW_MS, holdsExclusive, mayRunHere, nextDeadline, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
+import type { NoQuorumPolicy } from "../../../modules/resources/model.ts";
 import { statusOf } from "../../../modules/resources/status.ts";
 import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
 
@@ -19,6 +20,14 @@ function running(preferred: string, opts: { members?: string[]; fencing?: boolea
   h.settle(active);
   expect([...(active.get(preferred) ?? [])]).toEqual(WEB);
   return { h, active };
+}
+
+/** The next round of monitors on `node`: ip and fs answer ok, app answers `status`. */
+function appMonitorAnswers(h: Harness, node: string, status: Parameters<Harness["complete"]>[2]): void {
+  h.advance(10_000);
+  h.complete(node, "ip");
+  h.complete(node, "fs");
+  h.complete(node, "app", status);
 }
 
 const transitionsFrom = (h: Harness, name: string): Transition[] =>
@@ -100,7 +109,7 @@ describe("coordinator engine: failures", () => {
     h.complete("bravo", "fs");
     h.complete("bravo", "app", "failed");
     expect(bravo.state.states.app).toBe("failed-monitor");
-    expect(bravo.state.failures).toEqual([{ resource: "app", count: 1, lastFailedAt: WALL0 + 10_000, startFailed: false }]);
+    expect(bravo.state.failures).toEqual([{ resource: "app", count: 1, lastFailedAt: WALL0 + 10_000, startFailed: false, op: "monitor" }]);
     h.deliver();
     expect(bravo.ran("stop")).toEqual(["stop app"]);
     h.settle(active);
@@ -108,10 +117,7 @@ describe("coordinator engine: failures", () => {
     expect(bravo.ran("start").slice(3)).toEqual(["start app"]);
     expect(bravo.state.states.app).toBe("started");
 
-    h.advance(10_000);
-    h.complete("bravo", "ip");
-    h.complete("bravo", "fs");
-    h.complete("bravo", "app", "failed");
+    appMonitorAnswers(h, "bravo", "failed");
     expect(bravo.state.failures[0]!.count).toBe(2);
     h.deliver();
     expect(bravo.ran("stop").slice(1)).toEqual(["stop app"]);
@@ -122,16 +128,13 @@ describe("coordinator engine: failures", () => {
     expect([...active.get("alpha")!]).toEqual(WEB);
   });
 
-  test("on_fail=ignore: the failure is counted, the group stays, and the monitor goes on (an ok answer is started again)", () => {
-    const { h, active } = running("bravo", { app: { onFail: "ignore" } });
+  test("on_fail=ignore: the failure is not counted (migration_threshold 1 is never reached), the group stays, and the monitor goes on (an ok answer is started again)", () => {
+    const { h, active } = running("bravo", { app: { onFail: "ignore", migrationThreshold: 1 } });
     const bravo = h.node("bravo");
-    h.advance(10_000);
-    h.complete("bravo", "ip");
-    h.complete("bravo", "fs");
-    h.complete("bravo", "app", "failed");
+    appMonitorAnswers(h, "bravo", "failed");
     h.settle(active);
     expect(bravo.state.states.app).toBe("failed-monitor");
-    expect(bravo.state.failures).toMatchObject([{ resource: "app", count: 1 }]);
+    expect(bravo.state.failures).toEqual([]);
     expect(bravo.ran("stop")).toEqual([]);
     h.advance(10_000);
     expect(bravo.ran("monitor").filter((r) => r === "monitor app")).toHaveLength(2);
@@ -610,10 +613,7 @@ describe("coordinator engine: deadlines", () => {
 
   test("a recurring monitor of a resource that is no longer started asks for no tick", () => {
     const { h } = running("bravo");
-    h.advance(10_000);
-    h.complete("bravo", "ip");
-    h.complete("bravo", "fs");
-    h.complete("bravo", "app", "failed");
+    appMonitorAnswers(h, "bravo", "failed");
     h.lose();
     h.advance(10_000);
     expect(h.node("bravo").state.states.app).toBe("failed-monitor");
@@ -775,5 +775,170 @@ describe("coordinator engine: a transition not yet confirmed", () => {
     expect(h.node("bravo").ran("start")).toEqual(["start dbip"]);
     expect([...active.get("alpha")!]).toEqual([]);
     expect([...active.get("bravo")!]).toEqual(["dbip"]);
+  });
+});
+
+describe("coordinator engine: failure policy, disable, maintenance, no quorum", () => {
+  test("a monitor answering OCF 5 (not installed) is a hard error: counted as such, the node is banned and the group recovers on the other node", () => {
+    const { h, active } = running("bravo");
+    const bravo = h.node("bravo");
+    appMonitorAnswers(h, "bravo", "not-installed");
+    expect(bravo.state.failures).toEqual([{ resource: "app", count: 1, lastFailedAt: WALL0 + 10_000, startFailed: false, op: "monitor", error: "hard" }]);
+    h.settle(active);
+    expect(bravo.ran("start")).toEqual(WEB.map((r) => `start ${r}`));
+    expect([...active.get("bravo")!]).toEqual([]);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("OCF 6 (not configured) is fatal: app stops everywhere until cleanup, the members before it keep running; cleanup starts it again", () => {
+    const { h, active } = running("bravo");
+    appMonitorAnswers(h, "bravo", "not-configured");
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(["ip", "fs"]);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect(h.node("alpha").state.notes).toContain("web runs up to fs: app failed on bravo with a fatal error (not configured): stopped everywhere until cleanup");
+    h.feed("alpha", { type: "admin", command: { op: "cleanup", resource: "app" } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+  });
+
+  test("on_fail_start=stop: a failed start stops the resource and starts it nowhere, not even on the other node", () => {
+    const h = new Harness(["alpha", "bravo"], config([resource("ip"), resource("app", { onFailStart: "stop" })], [group("web", ["ip", "app"], { preferredNode: "bravo" })]));
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.deliver();
+    for (const n of ["alpha", "bravo"]) for (const r of ["ip", "app"]) h.complete(n, r, "not-running");
+    h.deliver();
+    h.complete("bravo", "ip");
+    h.deliver();
+    h.complete("bravo", "app", "failed");
+    (active.set("bravo", new Set(["ip", "app"])), h.settle(active));
+    expect([...active.get("bravo")!]).toEqual(["ip"]);
+    expect(h.node("alpha").ran("start")).toEqual([]);
+  });
+
+  test("disable and enable a group: it stops where it runs and stays stopped on every node, in the admin state, until enabled", () => {
+    const { h, active } = running("bravo");
+    h.feed("alpha", { type: "admin", command: { op: "disable", name: "web" } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual([]);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect(h.node("bravo").state.admin.disabled).toEqual(["web"]);
+    h.feed("bravo", { type: "admin", command: { op: "enable", name: "web" } });
+    h.settle(active);
+    expect(h.node("alpha").state.admin.disabled).toEqual([]);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+  });
+
+  test("maintenance of a resource: its failed monitor is shown, not counted, not acted on; the others are managed; off again, it is probed and recovered", () => {
+    // Had the failure in maintenance counted, the one after it would reach migration_threshold and move the group.
+    const { h, active } = running("bravo", { app: { migrationThreshold: 2 } });
+    const bravo = h.node("bravo");
+    h.feed("alpha", { type: "admin", command: { op: "maintenance", on: true, resource: "app" } });
+    h.deliver();
+    appMonitorAnswers(h, "bravo", "failed");
+    h.settle(active);
+    expect(bravo.state.states.app).toBe("failed-monitor");
+    expect(bravo.state.failures).toEqual([]);
+    expect(bravo.ran("stop")).toEqual([]);
+    expect(h.node("alpha").state.notes).toContain("maintenance: stop app on bravo is not done (restart of web on bravo: the monitor of app failed)");
+    // Monitors go on reporting, app's too, failed as it is.
+    appMonitorAnswers(h, "bravo", "failed");
+    expect(bravo.ran("monitor").filter((r) => r === "monitor app")).toHaveLength(2);
+    expect(bravo.state.failures).toEqual([]);
+
+    h.feed("alpha", { type: "admin", command: { op: "maintenance", on: false, resource: "app" } });
+    h.deliver();
+    expect(bravo.state.states.app).toBe("unknown");
+    expect(bravo.ran("probe").filter((r) => r === "probe app")).toHaveLength(2);
+    h.complete("bravo", "app", "failed", "probe");
+    h.settle(active);
+    expect(bravo.ran("stop")).toEqual(["stop app"]);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+  });
+
+  test("maintenance of the cluster: a standby, a disable and a clean stop leave everything running; the stop ends all the same", () => {
+    const { h, active } = running("bravo");
+    h.feed("alpha", { type: "admin", command: { op: "maintenance", on: true } });
+    h.feed("alpha", { type: "admin", command: { op: "standby", node: "bravo" } });
+    h.settle(active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    expect(h.node("bravo").ran("stop")).toEqual([]);
+    h.feed("bravo", { type: "stop" });
+    h.settle(active);
+    expect(h.node("bravo").state.phase).toBe("stopped");
+    expect(h.node("bravo").ran("stop")).toEqual([]);
+    expect(h.node("alpha").ran("start")).toEqual([]);
+  });
+
+  /** bravo cut off from alpha (and the arbiter alpha has): bravo without quorum, each seeing the other gone; then settled. */
+  function cutBravoOff(h: Harness, active: Map<string, Set<string>>): void {
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.see("alpha", "bravo", "down");
+    h.settle(active);
+  }
+
+  test("maintenance of bravo, agreed by both, then bravo cut off: bravo keeps web without quorum and alpha holds it, since bravo stopped nothing", () => {
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
+    h.deliver();
+    cutBravoOff(h, active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    expect([...active.get("alpha")!]).toEqual([]);
+    expect(h.node("alpha").state.notes).toContain("web is held: ip, fs, app may still run on bravo, gone while in maintenance; bring it back, or fence it once maintenance ends");
+  });
+
+  test("maintenance given on bravo and cut off before alpha heard of it: without quorum bravo stops web as if none (alpha, unaware, takes it over)", () => {
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
+    h.lose();
+    cutBravoOff(h, active);
+    expect(h.node("bravo").state.admin.maintenance?.nodes).toEqual(["bravo"]);
+    expect([...active.get("bravo")!]).toEqual([]);
+    expect([...active.get("alpha")!]).toEqual(WEB);
+  });
+
+  test("maintenance ended on alpha and cut off before bravo heard of it: bravo keeps web, and alpha, which cannot know that, holds it", () => {
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "bravo" } });
+    h.deliver();
+    h.feed("alpha", { type: "admin", command: { op: "maintenance", on: false, node: "bravo" } });
+    h.lose();
+    cutBravoOff(h, active);
+    expect([...active.get("bravo")!]).toEqual(WEB);
+    expect([...active.get("alpha")!]).toEqual([]);
+  });
+
+  /** A pair with web running on bravo under this no_quorum_policy, cut apart. */
+  function cutWith(policy: NoQuorumPolicy) {
+    const h = new Harness(["alpha", "bravo"], { ...config(WEB.map((r) => resource(r)), [group("web", WEB, { preferredNode: "bravo" })]), noQuorumPolicy: policy });
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.settle(active);
+    h.cut("alpha", "bravo");
+    return { h, active };
+  }
+
+  test("no_quorum_policy = freeze: a node that loses quorum keeps its groups and starts nothing; stop (the default) stops them", () => {
+    for (const policy of ["freeze", "stop"] as const) {
+      const { h, active } = cutWith(policy);
+      h.setQuorum("alpha", false);
+      h.setQuorum("bravo", false);
+      h.see("alpha", "bravo", "down");
+      h.see("bravo", "alpha", "down");
+      h.settle(active);
+      expect([...active.get("bravo")!]).toEqual(policy === "freeze" ? WEB : []);
+      expect([...active.get("alpha")!]).toEqual([]);
+    }
+  });
+
+  test("no_quorum_policy = ignore: a node alone without quorum acts as if quorate and takes the group over", () => {
+    const { h, active } = cutWith("ignore");
+    h.see("alpha", "bravo", "down");
+    h.setQuorum("alpha", false);
+    h.settle(active);
+    expect([...active.get("alpha")!]).toEqual(WEB);
   });
 });

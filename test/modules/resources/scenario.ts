@@ -10,7 +10,9 @@ import {
   type AttributeTest,
   type ClusterInput,
   type FailRecord,
+  type Maintenance,
   type Move,
+  type NoQuorumPolicy,
   type NodeState,
   type Placement,
   type ResourceDef,
@@ -23,6 +25,7 @@ export interface ScenarioFile {
   description: string;
   config: {
     fencing?: boolean;
+    noQuorumPolicy?: NoQuorumPolicy;
     resources?: Record<string, Partial<Omit<ResourceDef, "name">>>;
     groups: Array<{ name: string; members: string[]; preferred?: string; stickiness?: Score; allOrNothing?: boolean; clone?: { max?: number; interleave?: boolean } }>;
     locations?: Array<{ group: string; node?: string; rule?: AttributeTest[]; score: Score }>;
@@ -38,6 +41,8 @@ export interface ScenarioFile {
     states?: Record<string, Record<string, ResourceState>>;
     failures?: FailRecord[];
     moves?: Move[];
+    disabled?: string[];
+    maintenance?: Partial<Maintenance>;
   };
   expect: { actions: string[]; notes: string[] };
 }
@@ -50,6 +55,8 @@ export const RESOURCE_DEFAULTS: Omit<ResourceDef, "name"> = {
   startTimeoutMs: 20_000,
   stopTimeoutMs: 20_000,
   onFail: "restart",
+  onFailStart: "restart",
+  onFailStop: "fence",
   migrationThreshold: null,
   failureTimeoutMs: null,
   exclusive: true,
@@ -86,6 +93,7 @@ export function toInput(f: ScenarioFile): ClusterInput {
       orders: c.orders ?? [],
       fencing: c.fencing ?? false,
       ...(c.placement ? { placement: c.placement } : {}),
+      ...(c.noQuorumPolicy ? { noQuorumPolicy: c.noQuorumPolicy } : {}),
     },
     self: f.cluster.self ?? nodeNames[0]!,
     nodes: nodeNames.map((name) => ({ membership: "up", standby: false, fence: "none", ...f.cluster.nodes[name], name })),
@@ -94,6 +102,8 @@ export function toInput(f: ScenarioFile): ClusterInput {
     failures: f.cluster.failures ?? [],
     moves: f.cluster.moves ?? [],
     now: f.cluster.now ?? 0,
+    disabled: f.cluster.disabled ?? [],
+    maintenance: { cluster: false, nodes: [], resources: [], ...f.cluster.maintenance },
   };
 }
 

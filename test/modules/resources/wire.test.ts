@@ -47,6 +47,10 @@ describe("coordinator messages", () => {
     expect(decodeAdmin({ ...admin, standby: "alpha" }, wall)).toEqual({ problem: "/standby: Expected array" });
     expect(decodeAdmin({ ...admin, cleanups: { app: -1 } }, wall)).toEqual({ problem: "/cleanups/app: Expected integer to be greater or equal to 0" });
     expect(decodeAdmin([], wall)).toEqual({ problem: "/: Expected object" });
+    // What is disabled and in maintenance is kept too; a state kept before they existed is still taken.
+    const withMaintenance: AdminState = { ...admin, disabled: ["web"], maintenance: { cluster: false, nodes: ["bravo"], resources: ["app"] } };
+    expect(decodeAdmin(withMaintenance, wall)).toEqual({ admin: withMaintenance });
+    expect(decodeAdmin({ ...withMaintenance, maintenance: { cluster: "yes", nodes: [], resources: [] } }, wall)).toEqual({ problem: "/maintenance/cluster: Expected boolean" });
   });
 
   test("admin state kept with a version past this node's wall time plus the skew is refused: a clock far ahead, or a forged file, cannot win over every later change", () => {
