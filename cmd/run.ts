@@ -13,6 +13,7 @@ import type { Listen } from "../core/api/server.ts";
 import { parseIpv4 } from "../core/os/ip.ts";
 import { raiseThread, type Priority } from "../core/os/sched.ts";
 import { moduleDefs } from "../modules/index.ts";
+import { Notifier, notifyEnv } from "../core/sd-notify.ts";
 
 /** After a stop request, how long past the config's stop_timeout before the process exits regardless. */
 const HARD_EXIT_GRACE_MS = 2000;
@@ -50,6 +51,49 @@ function keepFreedPages(): void {
   if (process.env.MIMALLOC_PURGE_DELAY !== undefined) return;
   const script = Bun.main.startsWith("/$bunfs/") ? [] : [Bun.main];
   process.execve!(process.execPath, [process.execPath, ...script, ...process.argv.slice(2)], { ...process.env, MIMALLOC_PURGE_DELAY: "-1" });
+}
+
+/**
+ * systemd's notification protocol (Type=notify): READY=1 when the node runs
+ * and again after a reload, RELOADING=1 on SIGHUP, STOPPING=1 when it stops,
+ * STATUS= lines, and WATCHDOG=1 from this (the control) thread at half of
+ * WATCHDOG_USEC. The variables are taken out of the environment, so that
+ * resource agents and check commands do not inherit them. Returns what a
+ * SIGHUP's outcome says (READY=1 at once when the reload changes nothing).
+ */
+function notifySystemd(events: EventBus, log: Logger): { reloading(): void; reloadDone(result: string): void } {
+  const none = { reloading() {}, reloadDone() {} };
+  let n: Notifier;
+  try {
+    const env = notifyEnv(process.env, process.pid);
+    if (!env) return none;
+    n = new Notifier(env, (message) => log.warn({ err: message }, "service manager notification failed"));
+  } catch (e) {
+    log.error({ err: (e as Error).message }, "cannot notify the service manager");
+    return none;
+  } finally {
+    for (const k of ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]) delete process.env[k];
+  }
+  const env = n.env;
+  log.info({ socket: env.socket, watchdogMs: env.watchdogMs ?? null }, "notifying the service manager");
+  if (env.watchdogMs !== undefined) setInterval(() => n.send({ WATCHDOG: 1 }), env.watchdogMs).unref();
+  // What a reload could not apply (a module that kept its old section, or failed), for its closing STATUS.
+  let notApplied: string[] = [];
+  events.subscribe((e) => {
+    if (e.type === "runtime.starting") n.send({ STATUS: `starting ${(e.data.modules as string[]).join(", ")}` });
+    else if (e.type === "runtime.running") n.send({ READY: 1, STATUS: "running" });
+    else if (e.type === "runtime.module" && (e.data.reloadFailed !== undefined || e.data.state === "failed")) notApplied.push(`${e.data.module}: ${e.data.reloadFailed ?? e.data.error}`);
+    else if (e.type === "runtime.reloaded") {
+      n.send({ READY: 1, STATUS: notApplied.length ? `running (reload not applied to ${notApplied.join("; ")})` : "running (config reloaded)" });
+      notApplied = [];
+    } else if (e.type === "runtime.stopping") n.send({ STOPPING: 1, STATUS: "stopping" });
+  });
+  return {
+    reloading: () => void n.send({ RELOADING: 1, STATUS: "reloading the config" }),
+    reloadDone: (result) => {
+      if (result !== "accepted") n.send({ READY: 1, STATUS: `running (reload ${result})` });
+    },
+  };
 }
 
 export const run: Command = {
@@ -117,6 +161,8 @@ Options:
       log.info({ event: e.type, ...e.data }, e.type);
     });
 
+    const systemd = notifySystemd(events, log);
+
     return new Promise<number>((resolve) => {
       let stopping = false;
       let runtime: Runtime;
@@ -158,7 +204,8 @@ Options:
       process.on("SIGINT", () => onStop("SIGINT"));
       process.on("SIGHUP", () => {
         log.info("SIGHUP: reloading config");
-        void runtime.reload();
+        systemd.reloading();
+        void runtime.reload().then((outcome) => systemd.reloadDone(outcome.result));
       });
       runtime.start();
     });

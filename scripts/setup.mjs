@@ -15,6 +15,10 @@ export const DEBIAN_TOOLS = {
   ip: "iproute2",
   nft: "nftables",
   curl: "curl",
+  lintian: "lintian", // test/package checks the .deb that `npm run package` builds
+  "dpkg-deb": "dpkg", // `npm run package` builds the .deb with it
+  "systemd-analyze": "systemd", // test/package verifies the unit
+  promtool: "prometheus", // test/package checks and unit-tests examples/alerts.yml
   ps: "procps",
   setsid: "util-linux",
   chromium: "chromium",

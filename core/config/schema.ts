@@ -42,20 +42,21 @@ export const NodeSchema = Type.Object(
 export const ApiSchema = Type.Object(
   {
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 9480, description: "TCP port of the HTTP API and dashboard" }),
-    bind: Type.Optional(Type.String({ format: "ipv4", description: "address to listen on; defaults to the node's own address" })),
-    token_file: Type.Optional(Type.String({ minLength: 1, description: "file holding the bearer token that mutating endpoints require (mode 0600); without it they are refused" })),
+    bind: Type.Optional(Type.String({ format: "ipv4", examples: ["127.0.0.1"], description: "address to listen on; defaults to the node's own address" })),
+    token_file: Type.Optional(Type.String({ minLength: 1, examples: ["api.token"], description: "file holding the bearer token that mutating endpoints require (mode 0600); without it they are refused" })),
     read_token_file: Type.Optional(
-      Type.String({ minLength: 1, description: "file holding a bearer token that reading endpoints require (status, events, metrics, the modules' GETs; mode 0600); /healthz, the dashboard page and /v1/openapi.json stay open; unset: reading is open" }),
+      Type.String({ minLength: 1, examples: ["read.token"], description: "file holding a bearer token that reading endpoints require (status, events, metrics, the modules' GETs; mode 0600); /healthz, the dashboard page and /v1/openapi.json stay open; unset: reading is open" }),
     ),
-    cert_file: Type.Optional(Type.String({ minLength: 1, description: "PEM certificate (chain) the API serves HTTPS with, with key_file; unset: plain HTTP" })),
-    key_file: Type.Optional(Type.String({ minLength: 1, description: "PEM private key of cert_file (mode 0600)" })),
-    ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM CA certificate the CLI verifies the API's certificate with (a self-signed certificate given here is pinned); unset: the system's CAs" })),
+    cert_file: Type.Optional(Type.String({ minLength: 1, examples: ["api.crt"], description: "PEM certificate (chain) the API serves HTTPS with, with key_file; unset: plain HTTP" })),
+    key_file: Type.Optional(Type.String({ minLength: 1, examples: ["api.key"], description: "PEM private key of cert_file (mode 0600)" })),
+    ca_file: Type.Optional(Type.String({ minLength: 1, examples: ["ca.crt"], description: "PEM CA certificate the CLI verifies the API's certificate with (a self-signed certificate given here is pinned); unset: the system's CAs" })),
     insecure_http: Type.Boolean({
       default: false,
       description: "allow mutating calls (with the token) over plain HTTP off loopback: the CLI sends them and the API serves them (else 403); for an isolated network only (`tandem check` warns)",
     }),
     hosts: Type.Array(Type.String({ minLength: 1, pattern: "^[A-Za-z0-9.-]+$" }), {
       default: [],
+      examples: [["tandem.example.com"]],
       description: "names (DNS) the API may be asked by, besides the nodes' addresses, the bind address and localhost; a Host header naming anything else is refused (DNS rebinding)",
     }),
     max_connections: Type.Integer({ minimum: 1, maximum: 8192, default: 128, description: "open API connections; past it a new one is closed at once (each costs 3 file descriptors)" }),
@@ -66,7 +67,10 @@ export const ApiSchema = Type.Object(
 
 export const LogSchema = Type.Object(
   {
-    level: Type.Union(["trace", "debug", "info", "warn", "error"].map((l) => Type.Literal(l)), { default: "info" }),
+    level: Type.Union(
+      ["trace", "debug", "info", "warn", "error"].map((l) => Type.Literal(l)),
+      { default: "info", description: "the least severe log line written (JSON lines on stdout); events are logged at info" },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

@@ -57,6 +57,8 @@ export interface State {
   plan: Plan | null;
   /** A reload that arrived while work was under way; the newest wins. */
   queued: Plan | null;
+  /** The plan a reload adopted, until every module took it (then `runtime.reloaded`). */
+  applying: string | null;
   modules: Readonly<Record<string, ModuleStatus>>;
   op: { id: number; name: string; kind: OpKind; deadline: number; cleanup: boolean } | null;
   nextOp: number;
@@ -81,6 +83,7 @@ export const initialState: State = {
   phase: "idle",
   plan: null,
   queued: null,
+  applying: null,
   modules: {},
   op: null,
   nextOp: 1,
@@ -221,8 +224,11 @@ export function step(state: State, input: Input): { state: State; effects: Effec
       }
       if (acted) continue;
       if (s.phase === "starting") {
-        s = { ...s, phase: "running" };
+        s = { ...s, phase: "running", applying: null };
         event("runtime.running", { config: plan.hash });
+      } else if (s.applying !== null) {
+        s = { ...s, applying: null };
+        event("runtime.reloaded", { config: plan.hash });
       }
       return;
     }
@@ -283,7 +289,7 @@ function adoptPlan(s: State, plan: Plan, event: (e: string, d: Record<string, un
   for (const m of Object.values(s.modules)) {
     modules[m.name] = m.rejected !== undefined && wanted.get(m.name) !== m.rejected ? forgetRejected(m) : m;
   }
-  return { ...s, plan, queued: null, modules };
+  return { ...s, plan, queued: null, applying: plan.hash, modules };
 }
 
 /**

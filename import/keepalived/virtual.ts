@@ -66,7 +66,9 @@ export interface LvsContext {
 function ipv4Range(text: string): number[] | string {
   const cidr = /^([\d.]+)\/(\d{1,2})$/.exec(text);
   const dash = /^([\d.]+)-([\d.]+)$/.exec(text);
-  const first = parseIpv4((cidr ?? dash)![1]!);
+  const m = cidr ?? dash;
+  if (!m) return `"${text}" is not an IPv4 range`;
+  const first = parseIpv4(m[1]!);
   if (first === undefined) return `"${text}" is not an IPv4 range`;
   let from = first;
   let to: number;

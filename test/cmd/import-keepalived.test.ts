@@ -486,6 +486,9 @@ describe("tandem import keepalived: reading the files", () => {
     const ranges = Array.from({ length: 40 }, (_, i) => `    10.${i}.0.0/24 80`).join("\n");
     const many = `virtual_server_group MANY {\n${ranges}\n}\nvirtual_server group MANY {\n    real_server 10.99.0.1 80 {\n    }\n}\n`;
     expect(errors("k.conf", { "k.conf": many })).toEqual([`error: k.conf:43: more than ${MAX_VIRTUALS} virtual services: the director holds no more`]);
+    // Fuzzing found it: a prefix longer than two digits passed the range test and then no range pattern.
+    const wide = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": "virtual_server_group G {\n    10.0.0.100/240 80\n}\n" }) });
+    expect(wide.findings.map(formatFinding)).toContain('warning: k.conf:2: 10.0.0.100/240 80 is not imported: "10.0.0.100/240" is not an IPv4 range; list its addresses as entries of their own');
     fc.assert(
       fc.property(fc.array(fc.constantFrom("{", "}", '"', "!", "#", "\\", "@x", "virtual_server", "real_server", "1.2.3.4", "80", "\n", " ", "TCP_CHECK", "include k.conf", "vrrp_instance", "url", "$A=1"), { maxLength: 60 }), (parts) => {
         const r = importKeepalived({ file: "k.conf", peers: [], reader: memory({ "k.conf": parts.join(" ") }) });

@@ -202,6 +202,23 @@ describe("reload", () => {
     expect(sh.state("b")).toEqual({ name: "b", state: "running", hash: "b2", after: ["a"] });
   });
 
+  test("runtime.reloaded once every module took the reloaded plan, a failed reload included; not for a reload adopted during start", () => {
+    const sh = running(base);
+    sh.events = [];
+    sh.feed({ type: "reload", plan: plan([mod("a"), mod("b", ["a"], "b2"), mod("c", ["b"], "c2")], "p2") });
+    sh.done();
+    expect(sh.events.map((e) => e.event)).not.toContain("runtime.reloaded");
+    sh.done(false, "bad section");
+    expect(sh.events.filter((e) => e.event === "runtime.reloaded")).toEqual([{ type: "event", event: "runtime.reloaded", data: { config: "p2" } }]);
+    const starting = new Shell();
+    starting.feed({ type: "start", plan: plan(base) });
+    starting.feed({ type: "reload", plan: plan(base, "p2") });
+    starting.settle();
+    expect(starting.events.map((e) => e.event).filter((e) => e.startsWith("runtime.r"))).toEqual(["runtime.running"]);
+    starting.feed({ type: "reload", plan: plan(base, "p3") });
+    expect(starting.events.at(-1)).toEqual({ type: "event", event: "runtime.reloaded", data: { config: "p3" } });
+  });
+
   test("a reload that changes no section touches no module", () => {
     const sh = running(base);
     sh.feed({ type: "reload", plan: plan(base, "p2") });
