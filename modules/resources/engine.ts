@@ -754,7 +754,9 @@ function leavingInput(s: State): ClusterInput {
   const states: Record<string, Record<string, ResourceState>> = {};
   for (const [r, v] of Object.entries(withPending(s.states, pendingHere(s), "started"))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
   const nodes: NodeState[] = s.p.members.map((name) => ({ name, membership: name === self ? "up" : "down", standby: name === self, fence: "none" }));
-  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall, maintenance: adminInput(s).maintenance };
+  // The others are taken as down here only to plan this node's own stops: what one in maintenance may still run holds none of them.
+  const goneMaintenance = { cluster: false, nodes: [], resources: [] };
+  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall, maintenance: adminInput(s).maintenance, goneMaintenance };
 }
 
 /** The DC: the first member, in config order, up and not leaving in this node's view. */

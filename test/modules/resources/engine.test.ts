@@ -871,6 +871,17 @@ describe("coordinator engine: failure policy, disable, maintenance, no quorum", 
     expect(h.node("alpha").ran("start")).toEqual([]);
   });
 
+  test("maintenance of alpha, then bravo stops cleanly: bravo stops web all the same (alpha, taken as down for bravo's own stops, holds none of them)", () => {
+    // The sim's admin seed 314: held by alpha's maintenance, bravo's clean stop left a resource running, and alpha took it over later.
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "alpha" } });
+    h.deliver();
+    h.feed("bravo", { type: "stop" });
+    h.settle(active);
+    expect(h.node("bravo").state.phase).toBe("stopped");
+    expect([...active.get("bravo")!]).toEqual([]);
+  });
+
   /** bravo cut off from alpha (and the arbiter alpha has): bravo without quorum, each seeing the other gone; then settled. */
   function cutBravoOff(h: Harness, active: Map<string, Set<string>>): void {
     h.cut("alpha", "bravo");
