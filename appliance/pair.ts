@@ -107,6 +107,7 @@ check = { kind = "http", path = "/", interval = "1s", timeout = "1s", rise = 1, 
 
 [director]
 dataplane = "ipvs"
+sync = { interface = "eth0" }
 
 [[director.virtual_service]]
 name = "web-vip"

@@ -11,8 +11,9 @@ import { cleanup, clear, disable, enable, maintenance, move, online, standby, st
 import { simulate } from "./simulate.ts";
 import { director } from "./director.ts";
 import { proxy } from "./proxy.ts";
+import { volume } from "./volume.ts";
 
-const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, disable, enable, maintenance, simulate, director, proxy, keygen, config, importCommand, lab];
+const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, disable, enable, maintenance, simulate, director, proxy, volume, keygen, config, importCommand, lab];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -19,9 +19,10 @@ const LOG_LINE_MAX = 300;
 /** Where a host's readiness is probed from: a node's /healthz from the host, a real server from the client. */
 function readiness(plan: LabPlan, host: LabHost): { url: string; ns?: string } | undefined {
   if (host.api) return { url: `${host.api}healthz` };
+  // From this host, over the lan's host link: with a NAT director, a real server answers the lab's client only through
+  // the node that holds the virtual address, which none may hold yet.
   const service = plan.services.find((s) => s.kind === "realserver" && s.name === host.name);
-  const client = plan.hosts.find((h) => h.role === "client");
-  return service && client ? { url: service.url, ns: client.namespace } : undefined;
+  return service ? { url: service.url } : undefined;
 }
 
 /** Wait, bounded, until every given host answers, or its process has exited; returns why each other host did not answer. */

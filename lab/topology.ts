@@ -329,8 +329,9 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
     const address = at(HOST_PART[rs]);
     addHost(rs, "realserver", address, {
       process: [...self, "lab", "realserver", "--name", rs, "--listen", `${address}:${REALSERVER_PORT}`],
-      // Replies to the lab's client and to this host go back through the NAT director that holds the address.
-      ...(via !== undefined ? { routes: [at(HOST_PART.client), at(HOST_PART.host)].map((to) => ({ to: `${to}/32`, via })), sysctls: [...NAT_SYSCTLS.realserver] } : {}),
+      // Replies to the lab's client go back through the NAT director that holds the address. Not those to this host: the
+      // lab checks each real server from here before any node holds the address.
+      ...(via !== undefined ? { routes: [{ to: `${at(HOST_PART.client)}/32`, via }], sysctls: [...NAT_SYSCTLS.realserver] } : {}),
     });
     services.push({ name: rs, kind: "realserver", url: `http://${address}/` });
   }

@@ -11,8 +11,9 @@ import { directorModule } from "./director/index.ts";
 import { checksModule } from "./checks/index.ts";
 import { watchdogModule } from "./watchdog/index.ts";
 import { proxyModule } from "./proxy/index.ts";
+import { replicationModule } from "./replication/index.ts";
 
-export const MODULES: readonly ModuleDef[] = [heartbeatModule, resourcesModule, checksModule, directorModule, proxyModule, watchdogModule];
+export const MODULES: readonly ModuleDef[] = [heartbeatModule, resourcesModule, checksModule, directorModule, proxyModule, watchdogModule, replicationModule];
 
 /** What `tandem run` starts: these modules and the API, whose dashboard shows their panels. */
 export function moduleDefs(version: string, apiOverride?: Listen, modules: readonly ModuleDef[] = MODULES): ModuleDef[] {

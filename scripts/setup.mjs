@@ -28,6 +28,13 @@ export const DEBIAN_TOOLS = {
   wrk: "wrk", // the proxy's TLS test drives it as the bench does; the proxy bench's load
   ldirectord: "ldirectord", // the referee of `tandem import ldirectord` (ldirectord FILE status)
   keepalived: "keepalived", // the referee of `tandem import keepalived` (keepalived -t), and the failover bench's anchor
+  conntrackd: "conntrackd", // the director's connection sync on nftables (test/lab/director-sync.test.ts)
+  nbdcopy: "libnbd-bin", // NBD clients of the replication tests: nbdcopy, nbdinfo, nbdsh
+  nbdfuse: "nbdfuse", // an NBD export as a file (then losetup, mkfs.ext4, mount) where the kernel has no NBD client
+  "qemu-img": "qemu-utils", // qemu's NBD client: convert to and compare with an export
+  fusermount3: "fuse3", // unmounts nbdfuse
+  nbdkit: "nbdkit", // the replication bench's anchor (its file plugin)
+  fio: "fio", // the replication bench's load (its nbd ioengine)
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */

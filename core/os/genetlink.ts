@@ -59,6 +59,16 @@ export class GenlSocket {
     this.socket.exchange(what, family, flags, genlPayload(cmd, version, attrs));
   }
 
+  /** Sends one command that the kernel answers (a get of one object): its reply messages, then its ack; OsError when it refuses. */
+  query(what: string, family: number, cmd: number, version: number, attrs: Nla[]): GenlMessage[] {
+    const out: GenlMessage[] = [];
+    this.socket.exchange(what, family, 0, genlPayload(cmd, version, attrs), (msg) => {
+      const m = parseGenl(msg);
+      if (m) out.push(m);
+    });
+    return out;
+  }
+
   /** Dumps with one command: every message of the answer, in order (at most the exchange's bound on messages). */
   dump(what: string, family: number, cmd: number, version: number, attrs: Nla[] = []): GenlMessage[] {
     const out: GenlMessage[] = [];

@@ -20,6 +20,7 @@ const SYMBOLS = {
   recv: { args: ["i32", "buffer", "buffer_length", "i32"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
   ioctl: { args: ["i32", "u64", "buffer"], returns: "i32" },
+  fallocate: { args: ["i32", "i32", "i64", "i64"], returns: "i32" },
   if_nametoindex: { args: ["buffer"], returns: "u32" },
   strerror: { args: ["i32"], returns: "cstring" },
   sched_setscheduler: { args: ["i32", "i32", "buffer"], returns: "i32" },

@@ -39,14 +39,25 @@ function sectionHash(section: unknown): string {
 /**
  * The plan a config gives this node: its selected modules and their section
  * hashes. Among the modules `after` leaves free, those that register resource
- * agent kinds come first, so a resource of their kind finds its module from
- * the resource manager's first probe.
+ * agent kinds come first, with every module they wait for, so a resource of
+ * their kind finds its module from the resource manager's first probe, and,
+ * stops being the reverse, the resource manager's stop of their resources
+ * still finds them running.
  */
 export function planFor(defs: readonly ModuleDef[], config: Config, node: NodeConfig): Plan {
-  const hostsFirst = [...defs.filter((d) => d.agents?.length), ...defs.filter((d) => !d.agents?.length)];
-  const modules = hostsFirst
-    .filter((d) => d.selected(config, node))
-    .map((d) => ({ name: d.name, after: d.after, hash: sectionHash(d.section(config, node)) }));
+  const selected = defs.filter((d) => d.selected(config, node));
+  const first = new Set<string>();
+  const pull = (name: string): void => {
+    if (first.has(name)) return;
+    first.add(name);
+    for (const d of selected.find((s) => s.name === name)?.after ?? []) pull(d);
+  };
+  for (const d of selected) if (d.agents?.length) pull(d.name);
+  const modules = [...selected.filter((d) => first.has(d.name)), ...selected.filter((d) => !first.has(d.name))].map((d) => ({
+    name: d.name,
+    after: d.after,
+    hash: sectionHash(d.section(config, node)),
+  }));
   orderModules(modules);
   return { hash: config.hash, modules, moduleTimeoutMs: config.runtime.moduleTimeoutMs, stopTimeoutMs: config.runtime.stopTimeoutMs };
 }

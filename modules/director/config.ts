@@ -40,17 +40,44 @@ export const VirtualServiceSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** conntrackd's sync modes: FTFW (reliable, acked) or NOTRACK (best effort). */
+export const SYNC_MODES = ["ftfw", "notrack"] as const;
+
+/**
+ * Connection synchronisation between the directors: conntrackd on nftables,
+ * the kernel's sync daemon on IPVS; the active director sends, the others
+ * keep what they receive, and a takeover commits it.
+ */
+export const SyncSchema = Type.Object(
+  {
+    interface: Type.String({ minLength: 1, maxLength: 15, description: "the link the directors synchronise connections over (a dedicated one is best)" }),
+    addresses: Type.Optional(
+      Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.String({ format: "ipv4" }), {
+        description: "each director's address on that link, by node name; default: the nodes' own addresses",
+      }),
+    ),
+    group: Type.Optional(Type.String({ format: "ipv4", description: "a multicast group (e.g. 225.0.0.50) instead of unicast between the pair; needed with more than two directors" })),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 3780, description: "the UDP port of the synchronisation (conntrackd's; IPVS's with a group)" }),
+    id: Type.Integer({ minimum: 0, maximum: 255, default: 0, description: "IPVS's sync id: the daemons of one pair share it (keepalived's lvs_sync_daemon id)" }),
+    mode: Type.Union(SYNC_MODES.map((m) => Type.Literal(m)), { default: "ftfw", description: "conntrackd: ftfw (acked, resent) or notrack (best effort)" }),
+    run_dir: Type.Optional(Type.String({ minLength: 1, description: "where conntrackd's config, socket and lock are kept, in conntrackd-CLUSTER-NODE below it; default /run/tandem" })),
+  },
+  { additionalProperties: false },
+);
+
 export const DirectorSchema = Type.Object(
   {
     dataplane: Type.Union(DATAPLANES.map((d) => Type.Literal(d)), { default: "auto", description: "auto: ipvs when the kernel has it, else nftables" }),
     check_concurrency: Type.Integer({ minimum: 1, maximum: 4096, default: 64, description: "checks in flight at once, at most" }),
     virtual_service: Type.Array(VirtualServiceSchema, { default: [] }),
+    sync: Type.Optional(SyncSchema),
   },
   { additionalProperties: false },
 );
 
 export type DirectorRaw = Static<typeof DirectorSchema>;
 export type VirtualServiceRaw = Static<typeof VirtualServiceSchema>;
+export type SyncRaw = Static<typeof SyncSchema>;
 
 declare module "../../core/config/schema.ts" {
   interface ModuleSections {
@@ -111,7 +138,21 @@ export function directorProblems(director: DirectorRaw | undefined, services: re
 /** The shortest check interval accepted. */
 export const MIN_CHECK_INTERVAL_MS = 100;
 
+/** The sync section's rules: addresses of known nodes, and a group when more than two directors (members) sync. */
+export function syncProblems(sync: SyncRaw, nodes: readonly { name: string }[]): Finding[] {
+  const out: Finding[] = [];
+  const at = (...k: string[]) => ["director", "sync", ...k];
+  const known = new Set(nodes.map((n) => n.name));
+  for (const n of Object.keys(sync.addresses ?? {}))
+    if (!known.has(n)) out.push({ severity: "error", path: at("addresses", n), message: `no node named "${n}"`, expected: `one of ${[...known].join(", ")}` });
+  if (nodes.length > 2 && sync.group === undefined)
+    out.push({ severity: "error", path: at("group"), message: `${nodes.length} directors: unicast synchronisation is between a pair; more directors need a multicast group`, expected: 'a group such as "225.0.0.50"' });
+  return out;
+}
+
 /** The module's rules on the whole config, when it has [director] or [[services]]. */
 export function directorRules(c: RawConfig): Finding[] {
-  return c.director || c.services ? directorProblems(c.director, c.services ?? []) : [];
+  const directors = (c.nodes ?? []).filter((n) => (n.roles ?? ["member"]).includes("member"));
+  const sync = c.director?.sync ? syncProblems(c.director.sync, directors) : [];
+  return c.director || c.services ? [...directorProblems(c.director, c.services ?? []), ...sync] : [];
 }

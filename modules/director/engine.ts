@@ -12,8 +12,13 @@
  *   hysteresis it is lost below quorum - hysteresis and regained at quorum +
  *   hysteresis; with quorum 0 it is up while any server is healthy. While it
  *   is down its sorry server, if it has one, takes the new connections;
- * - on a node that is not the active director, the dataplane holds nothing
- *   (its checks keep running, so a takeover starts from current health).
+ * - every node programs the same dataplane, the active director and the
+ *   standbys alike: traffic reaches a director only where the virtual
+ *   address is, so a takeover costs only the address (checks run everywhere,
+ *   so a standby's dataplane follows current health);
+ * - the connection synchronisation's role follows activity: primary where
+ *   the director is active (a takeover first commits the connections it
+ *   received), backup elsewhere.
  *
  * `step` keeps what outlives one decision, the active/up/down machine, and
  * takes every change of it as an input, a reload included: where it is
@@ -43,7 +48,6 @@ export interface DirectorInput {
   overrides: Readonly<Record<string, number>>;
   /** By virtual service name: whether it was up (for hysteresis); missing: up. */
   wasUp: Readonly<Record<string, boolean>>;
-  active: boolean;
 }
 
 export interface ServerView {
@@ -114,7 +118,6 @@ export function decide(input: DirectorInput, initialHealthy: boolean): DirectorO
     const sorry = !vsUp && vs.sorry_server !== undefined ? parseHostPort(vs.sorry_server) : undefined;
     const key = virtualServiceKey(vs);
     views.push({ name: vs.name, key, up: vsUp, healthyWeight, sorry: sorry !== undefined, servers });
-    if (!input.active) continue;
     const persistence = vs.persistence === undefined ? undefined : { timeoutMs: parseDuration(vs.persistence)!, ...(vs.persistence_netmask ? { netmask: vs.persistence_netmask } : {}) };
     desired.push({
       key,
@@ -150,31 +153,38 @@ export type DirectorStep =
    * their up/down, so a new quorum applies with hysteresis from there.
    */
   | { type: "reload"; virtualServices: readonly VirtualServiceRaw[]; managed: boolean }
-  /** The director resource's action here: start, stop, or a monitor that found the dataplane programmed. */
-  | { type: "agent"; action: "start" | "stop" | "found" }
+  /** The director resource's action here: start (this node becomes the active director) or stop. */
+  | { type: "agent"; action: "start" | "stop" }
   /** Decide from the checks' health and the admin's overrides now. */
   | { type: "decide"; services: readonly ServiceRaw[]; health: ReadonlyMap<string, Health>; overrides: Readonly<Record<string, number>> };
 
 export type DirectorEffect =
   | { type: "program"; output: DirectorOutput }
+  /** The connection synchronisation takes this role (primary: the active director). */
+  | { type: "sync"; role: "primary" | "backup" }
   | { type: "event"; event: "director.virtual-service"; data: { name: string; up: boolean; healthyWeight: number; sorry: boolean } };
 
 /** With `alpha` on any virtual service, a server the checks have not judged counts as failed. */
 export const initialHealthy = (virtualServices: readonly VirtualServiceRaw[]): boolean => !virtualServices.some((v) => v.alpha);
 
+const syncRole = (active: boolean): DirectorEffect => ({ type: "sync", role: active ? "primary" : "backup" });
+
 export function step(s: DirectorState, input: DirectorStep): { state: DirectorState; effects: DirectorEffect[] } {
   switch (input.type) {
     case "start":
-      return { state: { virtualServices: input.virtualServices, managed: input.managed, active: !input.managed, wasUp: {} }, effects: [] };
+      return { state: { virtualServices: input.virtualServices, managed: input.managed, active: !input.managed, wasUp: {} }, effects: [syncRole(!input.managed)] };
     case "reload": {
       const names = new Set(input.virtualServices.map((v) => v.name));
       const wasUp = Object.fromEntries(Object.entries(s.wasUp).filter(([name]) => names.has(name)));
-      return { state: { virtualServices: input.virtualServices, managed: input.managed, active: input.managed ? s.active : true, wasUp }, effects: [] };
+      const active = input.managed ? s.active : true;
+      return { state: { virtualServices: input.virtualServices, managed: input.managed, active, wasUp }, effects: active !== s.active ? [syncRole(active)] : [] };
     }
-    case "agent":
-      return { state: { ...s, active: input.action !== "stop" }, effects: [] };
+    case "agent": {
+      const active = input.action === "start";
+      return { state: { ...s, active }, effects: active !== s.active ? [syncRole(active)] : [] };
+    }
     case "decide": {
-      const output = decide({ virtualServices: s.virtualServices, services: input.services, health: input.health, overrides: input.overrides, wasUp: s.wasUp, active: s.active }, initialHealthy(s.virtualServices));
+      const output = decide({ virtualServices: s.virtualServices, services: input.services, health: input.health, overrides: input.overrides, wasUp: s.wasUp }, initialHealthy(s.virtualServices));
       const effects: DirectorEffect[] = output.views
         .filter((v) => (s.wasUp[v.name] ?? true) !== v.up)
         .map((v) => ({ type: "event", event: "director.virtual-service", data: { name: v.name, up: v.up, healthyWeight: v.healthyWeight, sorry: v.sorry } }));

@@ -6,7 +6,10 @@
  * admin override or activity, and reconciles the dataplane with it, one
  * reconcile at a time, the newest state winning. It is active by itself, or,
  * when a resource of agent "director" is configured, while the resource
- * manager runs that resource here.
+ * manager runs that resource here. Every node programs the dataplane, so a
+ * takeover costs only the address; with a `sync` section the connections are
+ * synchronised (conntrackd on nftables, the kernel's sync daemon on IPVS),
+ * primary where the director is active, backup elsewhere.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Config } from "../../core/config/load.ts";
@@ -16,11 +19,14 @@ import type { RouteSpec } from "../../core/api/routes.ts";
 import type { AgentAction, AgentResult, RunOptions } from "../../core/agent.ts";
 import type { ChecksService, ChecksSubscription, ChecksWant } from "../checks/control.ts";
 import type { ServiceRaw } from "../checks/config.ts";
-import type { DirectorRaw } from "./config.ts";
+import type { DirectorRaw, SyncRaw } from "./config.ts";
 import { initialHealthy, step, type DirectorEffect, type DirectorOutput, type DirectorState, type DirectorStep, type Health } from "./engine.ts";
 import { NftablesDataplane } from "./dataplane/nftables.ts";
 import { IpvsDataplane, PROC_IP_VS } from "./dataplane/ipvs.ts";
-import type { Dataplane } from "./dataplane/model.ts";
+import type { ConnectionSync, Dataplane, SyncRole } from "./dataplane/model.ts";
+import { Conntrackd } from "./dataplane/conntrackd.ts";
+import { syncSettings } from "./dataplane/conntrackd-conf.ts";
+import { IpvsSyncDaemon } from "./dataplane/ipvs-sync.ts";
 import { directorRoutes } from "./routes.ts";
 import { restoreOverrides } from "./overrides.ts";
 
@@ -45,11 +51,17 @@ export class DirectorService implements ModuleInstance {
   private again = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private withdraw: (() => void) | null = null;
+  /** The connection synchronisation, with the section and dataplane it was made for. */
+  private sync: { sync: ConnectionSync; made: string } | null = null;
+  /** Role changes, one at a time in order. */
+  private syncing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ctx: ModuleContext,
     /** The dataplane to program instead of the kernel's (tests put their own in). */
     private readonly given?: Dataplane,
+    /** The connection synchronisation to drive instead of the kernel's (tests put their own in). */
+    private readonly givenSync?: ConnectionSync,
   ) {
     const views = () => this.last?.views ?? [];
     ctx.metrics.collect("tandem_director_server_healthy", "1 when the real server passes its checks", () =>
@@ -66,7 +78,7 @@ export class DirectorService implements ModuleInstance {
     this.overrides = this.restored();
     this.dataplane = this.choose(this.section());
     const checks = this.checksService(config.raw.director!);
-    this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() });
+    await this.startSync(this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() }));
     this.checks = checks && { service: checks, subscription: this.subscribe(checks) };
     this.withdraw = this.ctx.services.provideAgent("director", { run: (action, options) => this.agent(action, options) });
     this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
@@ -79,7 +91,11 @@ export class DirectorService implements ModuleInstance {
     const checks = this.checksService(config.raw.director!);
     this.config = config;
     this.dataplane = dataplane;
-    this.feed({ type: "reload", virtualServices: this.section().virtual_service, managed: this.managed() });
+    const effects = this.feed({ type: "reload", virtualServices: this.section().virtual_service, managed: this.managed() });
+    if (this.sync?.made !== this.syncMade()) {
+      await this.stopSync();
+      await this.startSync([{ type: "sync", role: this.machine.active ? "primary" : "backup" }]);
+    } else await this.syncRoles(effects);
     if (checks && checks === this.checks?.service) this.checks.subscription.update(this.want());
     else {
       this.checks?.subscription.close();
@@ -94,6 +110,7 @@ export class DirectorService implements ModuleInstance {
     if (this.timer) clearInterval(this.timer);
     this.checks?.subscription.close();
     await this.running;
+    await this.stopSync();
   }
 
   status(): Record<string, unknown> {
@@ -101,6 +118,7 @@ export class DirectorService implements ModuleInstance {
       dataplane: this.dataplane?.name,
       active: this.machine?.active ?? false,
       reconcile: this.lastReconcile,
+      sync: this.sync?.sync.status() ?? null,
       virtualServices: this.last?.views ?? [],
       overrides: this.overrides,
     };
@@ -168,6 +186,53 @@ export class DirectorService implements ModuleInstance {
     return ipvs;
   }
 
+  /** What the connection synchronisation is made from (its section, this node, the dataplane); "" without one. */
+  private syncMade(): string {
+    const s = this.section().sync;
+    return s || this.givenSync ? JSON.stringify([s ?? null, this.ctx.node.name, this.dataplane.name]) : "";
+  }
+
+  private makeSync(s: SyncRaw | undefined): ConnectionSync {
+    if (this.givenSync) return this.givenSync;
+    const settings = syncSettings(s!, this.config.nodes.filter((n) => n.roles.includes("member")), this.ctx.node.name, this.config.cluster);
+    if (this.dataplane.name === "ipvs") return new IpvsSyncDaemon(settings);
+    return new Conntrackd(settings, this.ctx.log);
+  }
+
+  /** Start the connection synchronisation (with a sync section) in the role the machine's effects give. */
+  private async startSync(effects: DirectorEffect[]): Promise<void> {
+    const made = this.syncMade();
+    if (!made) return;
+    const role = effects.find((e): e is Extract<DirectorEffect, { type: "sync" }> => e.type === "sync")?.role ?? (this.machine.active ? "primary" : "backup");
+    const sync = this.makeSync(this.section().sync);
+    this.sync = { sync, made };
+    await sync.start(role);
+  }
+
+  private async stopSync(): Promise<void> {
+    const sync = this.sync?.sync;
+    this.sync = null;
+    await this.syncing;
+    await sync?.stop().catch((err: Error) => {
+      this.ctx.events.emit("director.error", { message: `connection sync (${sync.name}) stop: ${err.message}` });
+    });
+  }
+
+  /** The role changes among `effects`, queued in order; resolves when they are taken. A failure is an error event: the director keeps serving new connections. */
+  private syncRoles(effects: DirectorEffect[]): Promise<void> {
+    const sync = this.sync?.sync;
+    for (const e of effects) {
+      if (e.type !== "sync" || !sync) continue;
+      const role: SyncRole = e.role;
+      this.syncing = this.syncing.then(() =>
+        sync.become(role).catch((err: Error) => {
+          this.ctx.events.emit("director.error", { message: `connection sync (${sync.name}) as ${role}: ${err.message}` });
+        }),
+      );
+    }
+    return this.syncing;
+  }
+
   /** The services of the virtual services, checked as the director's section says (its concurrency, its alpha). */
   private want(): ChecksWant {
     const d = this.section();
@@ -233,7 +298,7 @@ export class DirectorService implements ModuleInstance {
     this.last = out;
     const at = this.ctx.clock.wall();
     try {
-      if (this.machine.active && this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
+      if (this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
       const r = await this.dataplane.reconcile(out.desired);
       this.lastReconcile = { at, ms: Math.round(r.ms * 10) / 10, changes: r.diff.length, error: null };
       if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.machine.active });
@@ -243,7 +308,7 @@ export class DirectorService implements ModuleInstance {
     }
   }
 
-  /** NAT forwarding needs the kernel to forward: as LVS-NAT operators set it, the director does when it programs a nat service. */
+  /** NAT forwarding needs the kernel to forward: as LVS-NAT operators set it, the director does when it programs a nat service (the standby too: it is ready before a takeover). */
   private forwardIPv4(): void {
     if (existsSync(IP_FORWARD) && readFileSync(IP_FORWARD, "utf8").trim() !== "1") writeFileSync(IP_FORWARD, "1\n");
   }
@@ -253,18 +318,17 @@ export class DirectorService implements ModuleInstance {
     const started = this.ctx.clock.now();
     const result = (status: AgentResult["status"], message = ""): AgentResult => ({ action, status, exitCode: null, durationMs: Math.round(this.ctx.clock.now() - started), output: "", outputBytes: 0, message });
     if (action === "start" || action === "stop") {
-      this.feed({ type: "agent", action });
-      await this.settled();
+      // The dataplane is the same active or standby: only the connection sync's role changes, unless the last reconcile failed (or none ran yet).
+      await this.syncRoles(this.feed({ type: "agent", action }));
+      if (!this.lastReconcile || this.lastReconcile.error) await this.settled();
       const error = this.lastReconcile?.error;
-      return error ? result("failed", error) : result("ok", `${action === "start" ? "programmed" : "emptied"} the ${this.dataplane.name} dataplane`);
+      return error ? result("failed", error) : result("ok", `${action === "start" ? "active on" : "standby on"} the ${this.dataplane.name} dataplane`);
     }
     if (action === "monitor" || action === "probe") {
-      // What the kernel holds decides (a table left by an earlier run counts as running, so that it is stopped or kept).
+      // Every node holds the dataplane: running is being the active director here, with the dataplane readable.
+      if (!this.machine.active) return result("not-running");
       const held = await this.dataplane.read().catch((e: Error) => e);
-      if (held instanceof Error) return result("failed", held.message);
-      if (held.length === 0) return result("not-running");
-      this.feed({ type: "agent", action: "found" });
-      return result("ok");
+      return held instanceof Error ? result("failed", held.message) : result("ok");
     }
     return result("unimplemented", `the director has no ${action} action`);
   }

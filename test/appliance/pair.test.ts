@@ -18,7 +18,10 @@
  * watchdog, takes the address and the IPVS service only twice the watchdog
  * timeout after alpha was declared dead: alpha's VM is gone before bravo is
  * last seen not holding the address, so there is no moment with two holders;
- * the client is served again. The kernel's IPVS table is read at each node's
+ * the client is served again. The IPVS sync daemons run as the roles want
+ * (master and backup on alpha, backup on bravo) and bravo's table holds the
+ * 100 connections the client holds through the failover (a request each
+ * every 100 ms); how many survive is printed. The kernel's IPVS table is read at each node's
  * console (/proc/net/ip_vs), after a login. Prints the boot, watchdog and
  * failover times. Needs root and qemu; skips with the reason otherwise.
  */
@@ -27,6 +30,8 @@ import { spawnSync } from "node:child_process";
 import { ADDR, pairMissing, startPair, TIMERS, WATCHDOG_TIMEOUT_MS, waitRunning, type Node, type Pair } from "../../appliance/pair.ts";
 import { buildMissing, ensureImage, imageStale, qemuMissing } from "../../appliance/vm.ts";
 import { waitFor } from "../helpers.ts";
+import { Helper } from "../core/os/netns.ts";
+import { resolve } from "node:path";
 import { parseProcIpVs, type ProcVirtualService } from "./proc-ip-vs.ts";
 
 const why = qemuMissing() ?? pairMissing() ?? (imageStale() ? buildMissing() : undefined);
@@ -36,6 +41,13 @@ if (why) console.log(`skip: appliance pair: ${why}`);
 const BOOT_TIMEOUT_MS = 90_000;
 /** Detection (deadtime) + the group's start on bravo + the director's first reconcile, under emulation. */
 const FAILOVER_TIMEOUT_MS = 30_000;
+
+/** Connections held through the failover, a request each every 100 ms. */
+const CONNECTIONS = 100;
+/** An answer of a held connection may take this long: the failover takes seconds here (twice the watchdog timeout). */
+const HOLD_ANSWER_MS = 90_000;
+/** After the client is served again, the wait for every held connection's next resend. */
+const RESEND_WAIT_MS = 30_000;
 
 /** The check of the pair's service (appliance/pair.ts), in ms. */
 const CHECK = { interval: 1_000, timeout: 1_000, rise: 1, fall: 2 };
@@ -57,6 +69,8 @@ const PROGRAMMED: ProcVirtualService[] = [{
 
 describe.skipIf(why !== undefined)("appliance pair", () => {
   let pair: Pair | undefined;
+  /** The client that holds connections through the failover (test/lab/director-client.ts). */
+  let client: Helper | undefined;
   /** Times bravo was seen holding the address while alpha ran (a false failover). */
   let falseTakeovers = 0;
   let watching = true;
@@ -84,6 +98,7 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
   afterAll(async () => {
     watching = false;
     await watcher;
+    await client?.end();
     await pair?.stop();
   }, 30_000);
 
@@ -106,7 +121,7 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     })();
   }, 50_000);
 
-  test("alpha's director is active, both real servers healthy, IPVS programmed and read back unchanged; bravo's stands by", async () => {
+  test("alpha's director is active, both real servers healthy, IPVS programmed and read back unchanged; bravo's stands by with the same table (a takeover costs only the address)", async () => {
     const d = await waitFor("alpha's director to program both real servers", async () => {
       const d = await api("alpha", "/v1/director/");
       const servers = d.virtualServices?.[0]?.servers ?? [];
@@ -122,8 +137,10 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     expect(again).toMatchObject({ changes: 0, error: null });
     const b = await api("bravo", "/v1/director/");
     expect(b.active).toBe(false);
+    expect(d.sync).toMatchObject({ name: "ipvs-sync", role: "primary", interface: "eth0" });
+    expect(b.sync).toMatchObject({ name: "ipvs-sync", role: "backup", interface: "eth0" });
     expect(await procIpVs("alpha")).toEqual(PROGRAMMED);
-    expect(await procIpVs("bravo")).toEqual([]);
+    expect(await procIpVs("bravo")).toEqual(PROGRAMMED);
   }, 110_000);
 
   test("the client gets answers from both real servers through the address", async () => {
@@ -171,6 +188,19 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     await watcher;
     for (const node of ["alpha", "bravo"] as const) expect((await api(node, "/v1/status")).modules?.watchdog).toMatchObject({ phase: "armed", timeoutMs: WATCHDOG_TIMEOUT_MS, withheld: null });
     expect(pair!.vms.alpha!.console()).toMatch(/watchdog: Software Watchdog/);
+    // Connections held through the failover: the IPVS sync daemon (master on alpha, backup on bravo) gives bravo's kernel their entries.
+    client = new Helper(pair!.ns.client, resolve(import.meta.dir, "../lab/director-client.ts"), []);
+    const holding = await client.send({ op: "hold", host: ADDR.vip, port: 80, n: CONNECTIONS, every: 100, timeoutMs: HOLD_ANSWER_MS });
+    expect(holding.opened).toBe(CONNECTIONS);
+    await Bun.sleep(2_000);
+    // The sync daemons as the kernel runs them (ipvsadm at each console), and the held connections in bravo's table before the takeover.
+    const daemons = (node: Node) => pair!.vms[node]!.shell("ipvsadm -L --daemon; echo established=$(grep -c ESTABLISHED /proc/net/ip_vs_conn)", 20_000);
+    const [onAlpha, onBravo] = [await daemons("alpha"), await daemons("bravo")];
+    expect(onAlpha).toMatch(/master sync daemon \(mcast=eth0, syncid=0/);
+    expect(onAlpha).toMatch(/backup sync daemon \(mcast=eth0, syncid=0/);
+    expect(onBravo).toMatch(/backup sync daemon \(mcast=eth0, syncid=0/);
+    expect(onBravo).not.toMatch(/master sync daemon/);
+    expect(Number(/established=(\d+)/.exec(onBravo)?.[1])).toBeGreaterThanOrEqual(CONNECTIONS);
     let resetAt: number | undefined;
     void pair!.vms.alpha!.exited.then(() => (resetAt = Date.now()));
     await pair!.freeze("alpha");
@@ -213,5 +243,13 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     expect(got.rs1).toBeGreaterThan(0);
     expect(got.rs2).toBeGreaterThan(0);
     expect(await procIpVs("bravo")).toEqual(PROGRAMMED);
-  }, FAILOVER_TIMEOUT_MS * 2 + 40_000);
+    // TCP's resends back off: the last held connection's next try may come a resend interval after the takeover.
+    await Bun.sleep(RESEND_WAIT_MS);
+    client.proc.stdin.write(`${JSON.stringify({ op: "release" })}\n`);
+    await client.proc.stdin.flush();
+    const kept = await client.next(10_000);
+    console.log(`appliance pair: IPVS sync daemon: ${kept.survivors}/${CONNECTIONS} held connections survived the failover, longest pause ${(kept.longestPauseMs / 1000).toFixed(1)} s${kept.errors.length ? `; errors: ${kept.errors.join("; ")}` : ""}`);
+    // Not yet asserted: the held connections are in bravo's table before the takeover (above), yet they were
+    // reset around it in every run so far (0 of 100 survive); the count is printed until that is found.
+  }, FAILOVER_TIMEOUT_MS * 2 + RESEND_WAIT_MS + 60_000);
 });

@@ -120,7 +120,12 @@ check = ${o.check}
 
 /** The director as a resource (lbGroup) over the real servers weighted 3 and 1, wrr, NAT, on nftables. */
 export function directorGroup(o: { lan: string; vip: string; check: string }): string {
-  return `${lbGroup({ ...o, agent: "director", weights: [3, 1], monitor: "2s" })}
+  return `${lbGroup({ ...o, agent: "director", weights: [3, 1], monitor: "2s" })}${directorSection({ vip: o.vip, service: "web", scheduler: "wrr" })}`;
+}
+
+/** [director] on nftables, with one virtual service "web-vip": `vip`:80 over the [[services]] entry `service`, NAT. */
+export function directorSection(o: { vip: string; service: string; scheduler: string }): string {
+  return `
 [director]
 dataplane = "nftables"
 
@@ -128,8 +133,8 @@ dataplane = "nftables"
 name = "web-vip"
 address = "${o.vip}"
 port = 80
-service = "web"
-scheduler = "wrr"
+service = "${o.service}"
+scheduler = "${o.scheduler}"
 forwarding = "nat"
 `;
 }

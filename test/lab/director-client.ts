@@ -7,11 +7,25 @@
  *   {"op":"open","id","host","port","from"?}   a keep-alive connection, one request: {"server"}
  *   {"op":"again","id"}                         another request on it: {"server"}
  *   {"op":"close","id"}                         {}
+ *   {"op":"hold","host","port","n","every","timeoutMs"?}
+ *                                               n keep-alive connections, each a request every `every` ms until
+ *                                               released (an answer may take `timeoutMs`, HOLD_TIMEOUT_MS by
+ *                                               default: TCP resends through a failover): {"opened":n,"servers":{server:n}}
+ *   {"op":"release"}                            the held ones stopped (an answer still awaited is not waited
+ *                                               for) and closed: {"survivors","dead","moved","longestPauseMs","errors"}:
+ *                                               a survivor answered within the last second, always from the
+ *                                               server of its first answer
  */
 import { connect, type Socket } from "node:net";
 
 /** Bound on one request, connection included. */
 const REQUEST_TIMEOUT_MS = 2_000;
+/** Bound on one answer of a held connection: TCP's resends through a failover take seconds at worst. */
+const HOLD_TIMEOUT_MS = 15_000;
+/** A held connection that answered within this long of its release is alive. */
+const ALIVE_MS = 1_000;
+/** How long a release waits for the requests under way to end. */
+const RELEASE_WAIT_MS = 500;
 /** Bound on one answer's size. */
 const ANSWER_MAX = 64 * 1024;
 
@@ -52,9 +66,9 @@ function open(host: string, port: number, from?: string): Promise<Connection> {
 }
 
 /** One GET on the connection; the body (the real server's name). */
-async function request(c: Connection, keepAlive: boolean): Promise<string> {
+async function request(c: Connection, keepAlive: boolean, timeoutMs = REQUEST_TIMEOUT_MS): Promise<string> {
   c.socket.write(`GET / HTTP/1.1\r\nHost: vip\r\nConnection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`);
-  const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const text = c.buffered.toString("latin1");
     const end = text.indexOf("\r\n\r\n");
@@ -67,7 +81,7 @@ async function request(c: Connection, keepAlive: boolean): Promise<string> {
     if (c.closed) throw new Error("the connection closed before a whole answer");
     if (c.buffered.length > ANSWER_MAX) throw new Error(`an answer over ${ANSWER_MAX} bytes`);
     const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`);
+    if (left <= 0) throw new Error(`no answer within ${timeoutMs} ms`);
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, left);
       c.wake = () => {
@@ -79,7 +93,69 @@ async function request(c: Connection, keepAlive: boolean): Promise<string> {
   }
 }
 
-type Command = { op: "spread"; host: string; port: number; n: number; from?: string } | { op: "open"; id: string; host: string; port: number; from?: string } | { op: "again"; id: string } | { op: "close"; id: string };
+/** A held connection: the server of its first answer, when it last answered, the longest gap between two answers. */
+interface Ticking {
+  c: Connection;
+  server: string;
+  last: number;
+  longestPauseMs: number;
+  moved: boolean;
+  error: string | null;
+  done: Promise<void>;
+}
+
+const ticking: Ticking[] = [];
+let releasing = false;
+
+async function tick(t: Ticking, every: number, timeoutMs: number): Promise<void> {
+  while (!releasing) {
+    const started = Date.now();
+    try {
+      const server = await request(t.c, true, timeoutMs);
+      if (server !== t.server) t.moved = true;
+    } catch (e) {
+      t.error = (e as Error).message;
+      return;
+    }
+    const now = Date.now();
+    t.longestPauseMs = Math.max(t.longestPauseMs, now - t.last);
+    t.last = now;
+    await Bun.sleep(Math.max(0, every - (now - started)));
+  }
+}
+
+async function hold(host: string, port: number, n: number, every: number, timeoutMs: number): Promise<unknown> {
+  releasing = false;
+  const servers: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const c = await open(host, port);
+    const server = await request(c, true);
+    servers[server] = (servers[server] ?? 0) + 1;
+    const t: Ticking = { c, server, last: Date.now(), longestPauseMs: 0, moved: false, error: null, done: Promise.resolve() };
+    ticking.push(t);
+  }
+  for (const t of ticking) t.done = tick(t, every, timeoutMs);
+  return { opened: n, servers };
+}
+
+async function release(): Promise<unknown> {
+  releasing = true;
+  await Promise.race([Promise.all(ticking.map((t) => t.done)), Bun.sleep(RELEASE_WAIT_MS)]);
+  const now = Date.now();
+  const alive = (t: Ticking) => t.error === null && !t.c.closed && !t.moved && now - t.last <= ALIVE_MS;
+  const out = {
+    survivors: ticking.filter(alive).length,
+    dead: ticking.filter((t) => !alive(t)).length,
+    moved: ticking.filter((t) => t.moved).length,
+    longestPauseMs: Math.max(0, ...ticking.map((t) => t.longestPauseMs)),
+    errors: [...new Set(ticking.flatMap((t) => (t.error ? [t.error] : [])))].slice(0, 5),
+  };
+  for (const t of ticking) t.c.socket.destroy();
+  ticking.length = 0;
+  return out;
+}
+
+type Command = { op: "spread"; host: string; port: number; n: number; from?: string } | { op: "open"; id: string; host: string; port: number; from?: string } | { op: "again"; id: string } | { op: "close"; id: string } | { op: "hold"; host: string; port: number; n: number; every: number; timeoutMs?: number } | { op: "release" };
 
 async function handle(cmd: Command): Promise<unknown> {
   switch (cmd.op) {
@@ -109,6 +185,10 @@ async function handle(cmd: Command): Promise<unknown> {
       held.get(cmd.id)?.socket.destroy();
       held.delete(cmd.id);
       return {};
+    case "hold":
+      return hold(cmd.host, cmd.port, cmd.n, cmd.every, cmd.timeoutMs ?? HOLD_TIMEOUT_MS);
+    case "release":
+      return release();
   }
 }
 

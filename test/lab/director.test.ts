@@ -86,12 +86,14 @@ describe.skipIf(!ROOT)("the director in the lab (nftables)", () => {
     tmp.cleanup();
   }, 90_000);
 
-  test("alpha is the active director, bravo keeps its checks warm with nothing programmed; the spread follows the weights 3:1", async () => {
+  test("alpha is the active director, bravo stands by with its checks warm and the same dataplane programmed; the spread follows the weights 3:1", async () => {
     const a = await director("alpha");
     const b = await director("bravo");
     expect(a.active).toBe(true);
     expect(b.active).toBe(false);
     expect(b.virtualServices[0].servers.every((s: { healthy: boolean }) => s.healthy)).toBe(true);
+    expect(b.virtualServices[0].servers.map((s: { weight: number }) => s.weight)).toEqual([3, 1]);
+    expect(sh(["ip", "netns", "exec", hosts.bravo!.namespace, "nft", "list", "table", "ip", "tandem_lb"]).out).toContain(`${VIP} . tcp . 80`);
     const got = spread(80);
     expect(got.none ?? 0).toBe(0);
     expect(got.rs1! + got.rs2!).toBe(80);

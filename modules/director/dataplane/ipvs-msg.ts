@@ -131,6 +131,8 @@ export const newService = (vs: ServiceSettings): IpvsCommand => ({ cmd: IPVS_CMD
 export const newDest = (vs: ServiceSettings, r: RealServer): IpvsCommand => ({ cmd: IPVS_CMD.NEW_DEST, attrs: withService(serviceId(vs), destFull(r)) });
 /** The request for a dump of one service's destinations. */
 export const getDests = (vs: ServiceSettings): IpvsCommand => ({ cmd: IPVS_CMD.GET_DEST, attrs: withService(serviceId(vs)) });
+/** A get of the one service `vs` names (the kernel answers ESRCH when it has none). */
+export const getService = (vs: ServiceSettings): IpvsCommand => ({ cmd: IPVS_CMD.GET_SERVICE, attrs: withService(serviceId(vs)) });
 
 /**
  * The commands of one change, in order. `held` is the state the change was
@@ -239,4 +241,58 @@ export function parseDest(attrs: RawNla[], family: IpFamily): RealServer | strin
   if (address === undefined || port === undefined || weight === undefined) return "a destination without its address, port or weight";
   if (!forwarding) return `destination ${realKey({ address, port })}: a forwarding method other than masquerading, tunnel and direct routing`;
   return { address, port, weight, forwarding };
+}
+
+/** The sync daemon's commands (after GET_DEST in ip_vs.h's enum). */
+export const IPVS_DAEMON_CMD = { NEW_DAEMON: 9, DEL_DAEMON: 10, GET_DAEMON: 11 } as const;
+/** The first-level attribute of a daemon command. */
+export const IPVS_CMD_ATTR_DAEMON = 3;
+/** Attributes inside IPVS_CMD_ATTR_DAEMON. */
+export const IPVS_DAEMON_ATTR = { STATE: 1, MCAST_IFN: 2, SYNC_ID: 3, SYNC_MAXLEN: 4, MCAST_GROUP: 5, MCAST_GROUP6: 6, MCAST_PORT: 7, MCAST_TTL: 8 } as const;
+/** IP_VS_STATE_MASTER and IP_VS_STATE_BACKUP. */
+export const IP_VS_STATE = { master: 1, backup: 2 } as const;
+/** The interface name is at most IP_VS_IFNAME_MAXLEN - 1 bytes. */
+const IP_VS_IFNAME_MAXLEN = 16;
+
+export interface SyncDaemon {
+  state: keyof typeof IP_VS_STATE;
+  interface: string;
+  syncId: number;
+  /** IPv4 multicast group and its UDP port; absent: the kernel's (224.0.0.81, 8848). */
+  group?: { address: string; port: number };
+}
+
+/** Start a master or backup sync daemon: its state, interface and sync id, and the group with its port when given (IPv4 group in network order; the port in host order, as the kernel reads it). */
+export function newDaemon(d: SyncDaemon): IpvsCommand {
+  if (new TextEncoder().encode(d.interface).length >= IP_VS_IFNAME_MAXLEN) throw new DataplaneError(`sync interface "${d.interface}" is longer than IPVS takes`);
+  const group = d.group ? parseIp(d.group.address) : undefined;
+  if (d.group && group?.length !== 4) throw new DataplaneError(`sync group "${d.group.address}" is not an IPv4 address`);
+  return {
+    cmd: IPVS_DAEMON_CMD.NEW_DAEMON,
+    attrs: [
+      nlaNested(IPVS_CMD_ATTR_DAEMON, [
+        nlaU32(IPVS_DAEMON_ATTR.STATE, IP_VS_STATE[d.state]),
+        nlaString(IPVS_DAEMON_ATTR.MCAST_IFN, d.interface),
+        nlaU32(IPVS_DAEMON_ATTR.SYNC_ID, d.syncId),
+        ...(group ? [nlaBytes(IPVS_DAEMON_ATTR.MCAST_GROUP, group), nlaU16(IPVS_DAEMON_ATTR.MCAST_PORT, d.group!.port)] : []),
+      ]),
+    ],
+  };
+}
+
+/** Stop the daemon of that state. */
+export const delDaemon = (state: SyncDaemon["state"]): IpvsCommand => ({
+  cmd: IPVS_DAEMON_CMD.DEL_DAEMON,
+  attrs: [nlaNested(IPVS_CMD_ATTR_DAEMON, [nlaU32(IPVS_DAEMON_ATTR.STATE, IP_VS_STATE[state])])],
+});
+
+/** A GET_DAEMON dump message: the running daemon's state, interface and sync id. */
+export function parseDaemon(attrs: RawNla[]): { state: number; interface: string; syncId: number } | undefined {
+  const top = nlaMap(attrs).get(IPVS_CMD_ATTR_DAEMON);
+  if (!top) return undefined;
+  const d = nlaMap(decodeNlas(top).attrs);
+  const state = readU32(d.get(IPVS_DAEMON_ATTR.STATE));
+  const ifn = readString(d.get(IPVS_DAEMON_ATTR.MCAST_IFN));
+  const syncId = readU32(d.get(IPVS_DAEMON_ATTR.SYNC_ID));
+  return state === undefined || ifn === undefined || syncId === undefined ? undefined : { state, interface: ifn, syncId };
 }

@@ -19,10 +19,11 @@
  * keeps one netlink socket for all its commands, and gives the event loop a
  * turn every few milliseconds of them.
  */
-import { GenlSocket, resolveFamily } from "../../../core/os/genetlink.ts";
-import { applyDiff, diff } from "./diff.ts";
+import { GenlSocket, resolveFamily, type GenlMessage } from "../../../core/os/genetlink.ts";
+import { applyDiff, diff, touched } from "./diff.ts";
+import { ERRNO, OsError } from "../../../core/os/libc.ts";
 import { familyOfAddress, realKey, settingsOf, type Change, type Dataplane, type Reconciled, type ServiceSettings, type VirtualService } from "./model.ts";
-import { commandsFor, getDests, IPVS_CMD, IPVS_GENL_NAME, IPVS_GENL_VERSION, parseDest, parseService, persistenceSeconds, type Unheld } from "./ipvs-msg.ts";
+import { commandsFor, getDests, getService, IPVS_CMD, IPVS_GENL_NAME, IPVS_GENL_VERSION, parseDest, parseService, persistenceSeconds, type Unheld } from "./ipvs-msg.ts";
 
 /** Where the kernel shows IPVS once ip_vs is loaded ("auto" picks IPVS when it is there). */
 export const PROC_IP_VS = "/proc/net/ip_vs";
@@ -34,6 +35,11 @@ const MS_PER_S = 1000;
  * entries must not hold the heartbeat, in the same process, up for longer than this.
  */
 const SLICE_MS = 5;
+/**
+ * Between two reconciles that read the whole table: one in between reads back only the services its change
+ * touches (a table of 1,000 services is 1,001 dumps to read); the whole read catches drift made by others.
+ */
+export const FULL_READ_EVERY_MS = 10_000;
 
 /** A function to await between commands: it gives the event loop a turn once SLICE_MS of work has passed. */
 function turns(): () => Promise<void> {
@@ -48,6 +54,8 @@ function turns(): () => Promise<void> {
 export interface IpvsOptions {
   /** Where a service IPVS holds but Tandem cannot read (SCTP, say) is said. */
   warn?: (message: string) => void;
+  /** How often a reconcile reads the whole table (FULL_READ_EVERY_MS); 0: every time. */
+  fullReadEveryMs?: number;
 }
 
 /** `desired` as IPVS holds it: persistence in whole seconds (rounded up), so an unchanged service reads back equal. */
@@ -64,9 +72,13 @@ export class IpvsDataplane implements Dataplane {
   private readonly unheld = new Map<string, Unheld>();
   /** One operation at a time: each waits for the one before. */
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly fullReadEveryMs: number;
+  /** When the whole table was last read (performance.now()); -Infinity: never. */
+  private fullReadAt = -Infinity;
 
   constructor(options: IpvsOptions = {}) {
     this.warn = options.warn ?? (() => {});
+    this.fullReadEveryMs = options.fullReadEveryMs ?? FULL_READ_EVERY_MS;
   }
 
   /** The IPVS family's id; OsError ENOENT saying the kernel has no IPVS. Resolved per operation: a reloaded ip_vs gets a new one. */
@@ -103,19 +115,53 @@ export class IpvsDataplane implements Dataplane {
         this.warn(`IPVS holds a service Tandem cannot read, left as it is: ${settings}`);
         continue;
       }
-      const ipFamily = familyOfAddress(settings.address)!;
-      const reals = [];
-      for (const d of socket.dump(`list the real servers of ${settings.key}`, family, IPVS_CMD.GET_DEST, IPVS_GENL_VERSION, getDests(settings).attrs)) {
-        const real = parseDest(d.attrs, ipFamily);
-        if (typeof real === "string") this.warn(`IPVS service ${settings.key}: ${real}; left as it is`);
-        else reals.push(real);
-      }
-      const forwarding = this.unheld.get(settings.key)?.forwarding ?? reals[0]?.forwarding ?? settings.forwarding;
-      services.push({ ...settings, forwarding, reals });
+      services.push(this.withReals(socket, family, settings));
       await turn();
     }
     this.held = new Map(services.map((s) => [s.key, s]));
+    this.fullReadAt = performance.now();
     return services;
+  }
+
+  /** The service with the real servers IPVS holds for it. */
+  private withReals(socket: GenlSocket, family: number, settings: ServiceSettings): VirtualService {
+    const ipFamily = familyOfAddress(settings.address)!;
+    const reals = [];
+    for (const d of socket.dump(`list the real servers of ${settings.key}`, family, IPVS_CMD.GET_DEST, IPVS_GENL_VERSION, getDests(settings).attrs)) {
+      const real = parseDest(d.attrs, ipFamily);
+      if (typeof real === "string") this.warn(`IPVS service ${settings.key}: ${real}; left as it is`);
+      else reals.push(real);
+    }
+    const forwarding = this.unheld.get(settings.key)?.forwarding ?? reals[0]?.forwarding ?? settings.forwarding;
+    return { ...settings, forwarding, reals };
+  }
+
+  /**
+   * Only the services `keys` names read back from IPVS into `held` (each one a get and a dump of its real
+   * servers; one IPVS does not have is gone from it); those services as IPVS holds them.
+   */
+  private async loadSome(socket: GenlSocket, turn: () => Promise<void>, keys: Set<string>, want: VirtualService[]): Promise<VirtualService[]> {
+    const family = this.family();
+    const held = this.held!;
+    const out: VirtualService[] = [];
+    for (const key of keys) {
+      const id = held.get(key) ?? want.find((s) => s.key === key)!;
+      let answer: GenlMessage[];
+      try {
+        answer = socket.query(`read the IPVS service ${key}`, family, IPVS_CMD.GET_SERVICE, IPVS_GENL_VERSION, getService(settingsOf(id)).attrs);
+      } catch (err) {
+        if (!(err instanceof OsError && err.errno === ERRNO.ESRCH)) throw err;
+        answer = [];
+      }
+      const settings = answer[0] && parseService(answer[0].attrs, (k) => this.unheld.get(k) ?? { protocol: "tcp", forwarding: "nat" });
+      if (settings && typeof settings !== "string" && settings.key === key) {
+        const vs = this.withReals(socket, family, settings);
+        held.set(key, vs);
+        out.push(vs);
+      } else held.delete(key);
+      await turn();
+    }
+    return out;
   }
 
   /**
@@ -160,10 +206,14 @@ export class IpvsDataplane implements Dataplane {
   }
 
   /**
-   * Make IPVS hold `desired`: dump it, diff, apply only the difference.
-   * Nothing changed: no command at all. Established connections keep their
-   * real server through a drain, a weight change or a removal (IPVS keeps
-   * their entries until they end).
+   * Make IPVS hold `desired`: read it, diff, apply only the difference.
+   * The whole table is read every `fullReadEveryMs` (and whenever this
+   * instance does not know it); in between, only the services that differ
+   * from what it last read or applied are read back and diffed, so a change
+   * to one service costs a few kernel calls whatever the table's size, and
+   * nothing changed is no kernel call at all. Established connections keep
+   * their real server through a drain, a weight change or a removal (IPVS
+   * keeps their entries until they end).
    */
   reconcile(desired: VirtualService[]): Promise<Reconciled> {
     return this.serial(() =>
@@ -173,7 +223,12 @@ export class IpvsDataplane implements Dataplane {
         const want = effective(desired);
         this.unheld.clear();
         for (const vs of want) this.remember(vs);
-        const changes = diff(await this.load(socket, turn), want);
+        let changes: Change[];
+        if (!this.held || t0 - this.fullReadAt >= this.fullReadEveryMs) changes = diff(await this.load(socket, turn), want);
+        else {
+          const keys = touched(diff([...this.held.values()], want));
+          changes = keys.size ? diff(await this.loadSome(socket, turn, keys, want), want.filter((s) => keys.has(s.key))) : [];
+        }
         await this.commit(socket, turn, changes);
         return { diff: changes, ms: performance.now() - t0 };
       }),

@@ -84,6 +84,23 @@ export interface Dataplane {
   reconcile(desired: VirtualService[]): Promise<Reconciled>;
 }
 
+/** primary: the active director, whose connections the others keep; backup: one that keeps them, ready to take over. */
+export type SyncRole = "primary" | "backup";
+
+/**
+ * Connection synchronisation between the directors (conntrackd on nftables,
+ * the kernel's sync daemon on IPVS). `start` runs it in a role; `become`
+ * changes the role: primary first puts the connections it received into the
+ * kernel, so they continue through this node.
+ */
+export interface ConnectionSync {
+  readonly name: string;
+  start(role: SyncRole): Promise<void>;
+  become(role: SyncRole): Promise<void>;
+  stop(): Promise<void>;
+  status(): Record<string, unknown>;
+}
+
 /** A refusal or a failure of a dataplane, with the words an operator needs. */
 export class DataplaneError extends Error {}
 

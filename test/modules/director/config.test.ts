@@ -105,3 +105,24 @@ hysteresis = 2
     expect(out).toContain("services[0].servers[1]: server 198.18.1.101:80 is listed twice");
   });
 });
+
+describe("[director.sync]", () => {
+  const THREE = `${BASE}
+[[nodes]]
+name = "bravo"
+address = "198.18.1.12"
+
+[[nodes]]
+name = "charlie"
+address = "198.18.1.13"
+`;
+
+  test("three directors with a group are accepted, two members and an arbiter without one; without one, an unknown node, a bad mode: explained by key path", () => {
+    expect(problems(`${THREE}[director]\nsync = { interface = "eth1", group = "225.0.0.50" }\n`)).toEqual([]);
+    expect(problems(`${THREE.replace('address = "198.18.1.13"', 'address = "198.18.1.13"\nroles = ["arbiter"]')}[director]\nsync = { interface = "eth1" }\n`)).toEqual([]);
+    expect(problems(`${THREE}[director]\nsync = { interface = "eth1", group = "225.0.0.50", mode = "fast" }\n`).join("\n")).toContain("director.sync.mode");
+    const out = problems(`${THREE}[director]\nsync = { interface = "eth1", addresses = { delta = "198.18.1.14" } }\n`).join("\n");
+    expect(out).toContain('director.sync.addresses.delta: no node named "delta"');
+    expect(out).toContain("director.sync.group: 3 directors: unicast synchronisation is between a pair; more directors need a multicast group");
+  });
+});

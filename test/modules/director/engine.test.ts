@@ -39,7 +39,6 @@ function input(over: Partial<DirectorInput> = {}, health: Record<number, Health>
     health: new Map(Object.entries(health).map(([n, h]) => [K(Number(n)), h])),
     overrides: {},
     wasUp: {},
-    active: true,
     ...over,
   };
 }
@@ -93,11 +92,6 @@ describe("the director's decision", () => {
     expect(none.desired[0]!.reals).toEqual([]);
   });
 
-  test("a node that is not the active director programs nothing, and still knows each server's health", () => {
-    const o = decide(input({ active: false }, { 1: { healthy: false, weight: 3 } }), true);
-    expect(o.desired).toEqual([]);
-    expect(o.views[0]!.servers.map((s) => s.healthy)).toEqual([false, true, true]);
-  });
 
   test("a fwmark service, and persistence with its netmask", () => {
     const o = decide(input({ virtualServices: [vs({ address: undefined, port: undefined, fwmark: 7, persistence: "5m", persistence_netmask: "255.255.255.0", forwarding: "dr" })] }), true);
@@ -118,12 +112,14 @@ describe("the active/up/down machine, a reload as one of its inputs", () => {
     state = {} as DirectorState;
     readonly programs: ReturnType<typeof decide>[] = [];
     readonly events: Array<{ name: string; up: boolean }> = [];
+    readonly roles: string[] = [];
     feed(...inputs: DirectorStep[]): this {
       for (const input of inputs) {
         const r = step(this.state, input);
         this.state = r.state;
         for (const e of r.effects) {
           if (e.type === "program") this.programs.push(e.output);
+          else if (e.type === "sync") this.roles.push(e.role);
           else this.events.push({ name: e.data.name, up: e.data.up });
         }
       }
@@ -136,25 +132,29 @@ describe("the active/up/down machine, a reload as one of its inputs", () => {
   }
   const reals = (o: ReturnType<typeof decide>) => o.desired[0]?.reals.map((r) => [r.address, r.weight]) ?? null;
 
-  test("managed, it is active once the resource starts it and until it stops it; unmanaged by a reload, it is active at once", () => {
+  test("managed, it is active once the resource starts it and until it stops it, and the standby programs the same dataplane; unmanaged by a reload, it is active at once", () => {
     const m = new Machine().feed({ type: "start", virtualServices: [vs()], managed: true });
-    expect(m.decide().desired).toEqual([]);
+    expect(m.state.active).toBe(false);
+    const standby = m.decide();
+    expect(reals(standby)).toHaveLength(3);
     m.feed({ type: "agent", action: "start" });
-    expect(reals(m.decide())).toHaveLength(3);
+    expect(m.state.active).toBe(true);
+    expect(m.decide().desired).toEqual(standby.desired);
     m.feed({ type: "agent", action: "stop" });
-    expect(m.decide().desired).toEqual([]);
+    expect(m.decide().desired).toEqual(standby.desired);
     m.feed({ type: "reload", virtualServices: [vs()], managed: false });
     expect(m.state.active).toBe(true);
-    expect(reals(m.decide())).toHaveLength(3);
+    expect(m.roles).toEqual(["backup", "primary", "backup", "primary"]);
   });
 
-  test("made managed by a reload, it stays active until the resource manager stops it; a monitor that finds the dataplane programmed makes it active", () => {
+  test("the sync's role follows activity, once per change: made managed by a reload it stays primary until the resource manager stops it; a repeated start or stop says nothing", () => {
     const m = new Machine().feed({ type: "start", virtualServices: [vs()], managed: false }, { type: "reload", virtualServices: [vs()], managed: true });
     expect(m.state.active).toBe(true);
-    m.feed({ type: "agent", action: "stop" });
+    expect(m.roles).toEqual(["primary"]);
+    m.feed({ type: "agent", action: "stop" }, { type: "agent", action: "stop" });
     expect(m.state.active).toBe(false);
-    m.feed({ type: "agent", action: "found" });
-    expect(m.state.active).toBe(true);
+    m.feed({ type: "agent", action: "start" }, { type: "agent", action: "start" }, { type: "reload", virtualServices: [vs()], managed: true });
+    expect(m.roles).toEqual(["primary", "backup", "primary"]);
   });
 
   test("alpha given by a reload: the servers the checks have not judged leave the dataplane; taken away, they come back", () => {

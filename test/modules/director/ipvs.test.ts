@@ -11,7 +11,7 @@ import { encodeNlas, decodeNlas, nlaNested, type Nla } from "../../../core/os/nl
 import { OsError } from "../../../core/os/libc.ts";
 import { SCHEDULERS } from "../../../modules/director/config.ts";
 import { IpvsDataplane, NO_IPVS, PROC_IP_VS, effective } from "../../../modules/director/dataplane/ipvs.ts";
-import { commandsFor, IPVS_CMD, IPVS_CMD_ATTR, IPVS_GENL_VERSION, newDest, newService, parseDest, parseService, serviceFull } from "../../../modules/director/dataplane/ipvs-msg.ts";
+import { commandsFor, getService, IPVS_CMD, IPVS_CMD_ATTR, IPVS_GENL_VERSION, newDest, newService, parseDest, parseService, serviceFull } from "../../../modules/director/dataplane/ipvs-msg.ts";
 import { serviceKey, settingsOf, type Change, type RealServer, type ServiceSettings, type VirtualService } from "../../../modules/director/dataplane/model.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -67,6 +67,22 @@ describe("IPVS messages", () => {
         "0800 0600 00000000", //         IPVS_DEST_ATTR_L_THRESH (6): 0
       ),
     );
+  });
+
+  test("GET_SERVICE of one service (the incremental read back) names it alone; a fwmark service by its mark", () => {
+    const c = getService(settingsOf(vs()));
+    expect(hex(genlPayload(c.cmd, IPVS_GENL_VERSION, c.attrs))).toBe(
+      bytes(
+        "04 01 0000", //                 genlmsghdr: cmd IPVS_CMD_GET_SERVICE (4), version 1, reserved
+        "3000 0180", //                  IPVS_CMD_ATTR_SERVICE (1) | NLA_F_NESTED, 48 bytes: the service's name only
+        "0600 0100 0200 0000", //        IPVS_SVC_ATTR_AF: AF_INET
+        "0600 0200 0600 0000", //        IPVS_SVC_ATTR_PROTOCOL: TCP
+        "1400 0300 c612000a 00000000 00000000 00000000", // IPVS_SVC_ATTR_ADDR: 198.18.0.10
+        "0600 0400 0050 0000", //        IPVS_SVC_ATTR_PORT: 80
+      ),
+    );
+    const marked = getService(settingsOf(vs({ address: "0.0.0.0", port: 0, fwmark: 7 })));
+    expect(hex(encodeNlas(marked.attrs))).toBe(bytes("1400 0180", "0600 0100 0200 0000", "0800 0500 07000000"));
   });
 
   test("IPv6 and fwmark services: AF_INET6 and a 128-bit prefix as the netmask; a mark names the service alone", () => {

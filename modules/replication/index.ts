@@ -1,0 +1,21 @@
+/** Replication's contract with the runtime: on a member that holds a replica of some [[volumes]]. */
+import type { ModuleDef } from "../../core/module.ts";
+import { VolumesSchema, volumeRules } from "./config.ts";
+import { ReplicationModule, type ReplicationService } from "./service.ts";
+
+declare module "../../core/cluster.ts" {
+  interface ServiceMap {
+    /** This node's replicated volumes: their status, and commands (promote, demote...) with the engine's answer. */
+    replication: ReplicationService;
+  }
+}
+
+export const replicationModule: ModuleDef = {
+  name: "replication",
+  after: [],
+  selected: (config, node) => node.roles.includes("member") && (config.raw.volumes ?? []).some((v) => v.on.some((o) => o.node === node.name)),
+  section: (config) => config.raw.volumes,
+  create: (ctx) => new ReplicationModule(ctx),
+  config: { sections: [{ key: "volumes", schema: VolumesSchema }], rules: volumeRules },
+  services: ["replication"],
+};

@@ -1,0 +1,426 @@
+/**
+ * The NBD server: Bun sockets (a unix socket, and TCP where asked) serving
+ * BlockStores by name through the pure codec (codec.ts). One Connection a
+ * client: the handshake by `stepHandshake`, then requests read by
+ * `readRequest` and carried out concurrently (clients pipeline), replies
+ * written as each finishes, in any order, with the request's cookie.
+ *
+ * Bounds: the bytes held for input are one request and its payload (at
+ * most the export's maximum payload) plus what the socket delivered at
+ * once; at most MAX_IN_FLIGHT requests run at a time a connection, and
+ * reading pauses past it or while more than MAX_QUEUED_OUTPUT bytes of
+ * replies wait for the client to read them. A handshake has
+ * HANDSHAKE_TIMEOUT_MS. It runs on whatever thread constructs it: the
+ * node runs it in a worker (worker.ts), never on the heartbeat's thread.
+ */
+import type { Socket, SocketListener, TCPSocketListener, UnixSocketListener } from "bun";
+import { unlinkSync } from "node:fs";
+import {
+  CMD,
+  CMD_FLAG,
+  DEFAULT_MAX_PAYLOAD,
+  failure,
+  greeting,
+  initialHandshake,
+  readReplyHeader,
+  readRequest,
+  stepHandshake,
+  success,
+  validExport,
+  type Export,
+  type HandshakeState,
+  type Request,
+  type Session,
+} from "./codec.ts";
+import { NBD_ERR, StoreError, type BlockStore } from "./store.ts";
+
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Requests carried out at once on one connection; qemu and fio use up to 16..128 in flight. */
+export const MAX_IN_FLIGHT = 64;
+/** Reply bytes waiting for a slow reader before the connection stops reading requests. */
+export const MAX_QUEUED_OUTPUT = 64 * 1024 * 1024;
+/** Replies smaller than this are copied into one write with their header; larger ones go out as two. */
+const COALESCE_BYTES = 64 * 1024;
+
+export type ExportConfig = {
+  name: string;
+  description?: string;
+  store: BlockStore;
+  /** A read-only export (announced READ_ONLY; writes get EPERM here, before the store). */
+  readOnly?: boolean;
+  /** The store is one backing shared by all connections (a file, a volume): NBD_FLAG_CAN_MULTI_CONN. */
+  multiConn?: boolean;
+  maxPayload?: number;
+};
+
+export type Listen = { unix?: string; tcp?: { hostname: string; port: number } };
+
+export type ServerStats = {
+  connections: number;
+  sessions: number;
+  requests: number;
+  refused: number;
+  failed: number;
+  disconnects: number;
+  bytesRead: number;
+  bytesWritten: number;
+};
+
+type Served = { export: Export; store: BlockStore };
+type Sock = Socket<Connection>;
+
+export class NbdServer {
+  private readonly served = new Map<string, Served>();
+  private readonly listeners: SocketListener<Connection>[] = [];
+  private readonly connections = new Set<Connection>();
+  private stopping = false;
+  private unixPath: string | undefined;
+  readonly stats: ServerStats = { connections: 0, sessions: 0, requests: 0, refused: 0, failed: 0, disconnects: 0, bytesRead: 0, bytesWritten: 0 };
+
+  constructor(exports: readonly ExportConfig[]) {
+    for (const c of exports) {
+      const e: Export = {
+        name: c.name,
+        description: c.description ?? "",
+        size: c.store.size,
+        readOnly: c.readOnly ?? false,
+        multiConn: c.multiConn ?? false,
+        minBlock: 1,
+        preferredBlock: Math.max(512, c.store.blockSize),
+        maxPayload: c.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+      };
+      if (!validExport(e)) throw new Error(`export ${JSON.stringify(c.name)}: size or block sizes out of NBD's bounds`);
+      if (this.served.has(e.name)) throw new Error(`export ${JSON.stringify(c.name)} given twice`);
+      this.served.set(e.name, { export: e, store: c.store });
+    }
+  }
+
+  /** The export named `name`; "" is the first one (NBD's default export). */
+  find(name: string): Served | undefined {
+    if (name === "") return this.served.values().next().value;
+    return this.served.get(name);
+  }
+
+  listen(where: Listen): { port?: number } {
+    const handlers = {
+      binaryType: "uint8array" as const,
+      socket: {
+        open: (s: Sock) => {
+          if (this.stopping) return void s.end();
+          const c = new Connection(s, this);
+          s.data = c;
+          this.connections.add(c);
+          this.stats.connections++;
+        },
+        data: (s: Sock, d: Uint8Array) => s.data?.received(d),
+        drain: (s: Sock) => s.data?.drained(),
+        close: (s: Sock) => {
+          s.data?.closed();
+          this.connections.delete(s.data);
+        },
+        error: (s: Sock) => s.data?.closed(),
+      },
+    };
+    let port: number | undefined;
+    if (where.unix !== undefined) {
+      unlinkStale(where.unix);
+      this.listeners.push(Bun.listen<Connection>({ unix: where.unix, ...handlers }) as UnixSocketListener<Connection>);
+      this.unixPath = where.unix;
+    }
+    if (where.tcp) {
+      const l = Bun.listen<Connection>({ hostname: where.tcp.hostname, port: where.tcp.port, ...handlers }) as TCPSocketListener<Connection>;
+      this.listeners.push(l);
+      port = l.port;
+    }
+    return { port };
+  }
+
+  exports(): Export[] {
+    return [...this.served.values()].map((s) => s.export);
+  }
+
+  /** Stops listening; connections stop reading, finish what is in flight, send its replies and close. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const l of this.listeners) l.stop(false);
+    this.listeners.length = 0;
+    if (this.unixPath !== undefined) unlinkStale(this.unixPath);
+    await Promise.all([...this.connections].map((c) => c.shutdown()));
+  }
+}
+
+function unlinkStale(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ENOENT") throw e;
+  }
+}
+
+/** Bytes received and not yet used: one growable buffer with a read position. */
+class InputBuffer {
+  private buf = new Uint8Array(64 * 1024);
+  private start = 0;
+  private end = 0;
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  view(): Uint8Array {
+    return this.buf.subarray(this.start, this.end);
+  }
+
+  append(d: Uint8Array): void {
+    if (this.end + d.length > this.buf.length) {
+      const need = this.length + d.length;
+      if (need <= this.buf.length) {
+        this.buf.copyWithin(0, this.start, this.end);
+      } else {
+        const grown = new Uint8Array(Math.max(need, this.buf.length * 2));
+        grown.set(this.buf.subarray(this.start, this.end));
+        this.buf = grown;
+      }
+      this.end -= this.start;
+      this.start = 0;
+    }
+    this.buf.set(d, this.end);
+    this.end += d.length;
+  }
+
+  drop(n: number): void {
+    this.start += n;
+    if (this.start === this.end) this.start = this.end = 0;
+  }
+}
+
+class Connection {
+  private readonly input = new InputBuffer();
+  private handshake: HandshakeState | null = initialHandshake();
+  private session: Session | null = null;
+  private store: BlockStore | null = null;
+  /** Payload bytes of a refused WRITE still to drop as they arrive. */
+  private skip = 0;
+  private inFlight = 0;
+  private readonly output: Uint8Array[] = [];
+  private queued = 0;
+  private ended = false;
+  private closing = false;
+  private paused = false;
+  private readonly timer: ReturnType<typeof setTimeout>;
+  private idle: (() => void) | null = null;
+
+  constructor(
+    private readonly socket: Sock,
+    private readonly server: NbdServer,
+  ) {
+    this.timer = setTimeout(() => this.hangUp(), HANDSHAKE_TIMEOUT_MS);
+    this.send(greeting());
+  }
+
+  received(d: Uint8Array): void {
+    if (this.ended) return;
+    this.server.stats.bytesRead += d.length;
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, d.length);
+      this.skip -= n;
+      d = d.subarray(n);
+    }
+    this.input.append(d);
+    this.work();
+  }
+
+  /** Uses what the input holds, while it can and the bounds allow. */
+  private work(): void {
+    while (!this.ended) {
+      if (this.handshake) {
+        if (!this.negotiate()) return;
+        continue;
+      }
+      if (this.inFlight >= MAX_IN_FLIGHT || this.queued > MAX_QUEUED_OUTPUT) {
+        this.pause();
+        return;
+      }
+      if (!this.transmit()) return;
+    }
+  }
+
+  private negotiate(): boolean {
+    const step = stepHandshake(this.handshake!, this.input.view(), {
+      find: (name) => this.server.find(name)?.export,
+      list: () => this.server.exports(),
+    });
+    this.input.drop(step.consumed);
+    this.handshake = step.state;
+    for (const b of step.send) this.send(b);
+    if (step.end?.kind === "close") {
+      this.server.stats.disconnects++;
+      this.hangUp();
+      return false;
+    }
+    if (step.end?.kind === "transmission") {
+      clearTimeout(this.timer);
+      this.handshake = null;
+      this.session = step.end.session;
+      this.store = this.server.find(this.session.export.name)!.store;
+      this.server.stats.sessions++;
+      return true;
+    }
+    return step.consumed > 0;
+  }
+
+  private transmit(): boolean {
+    const session = this.session!;
+    const r = readRequest(this.input.view(), session);
+    switch (r.kind) {
+      case "need":
+        return false;
+      case "disconnect":
+        this.server.stats.disconnects++;
+        this.hangUp();
+        return false;
+      case "refuse":
+        this.input.drop(r.consumed);
+        this.skip = r.skip;
+        this.server.stats.refused++;
+        this.send(failure(session, r.request.cookie, r.errno, r.message));
+        return true;
+      case "request": {
+        const payload = r.payload?.slice();
+        this.input.drop(r.consumed);
+        if (r.request.type === CMD.DISC) {
+          this.ended = true;
+          void this.whenIdle().then(() => this.endWhenFlushed());
+          return false;
+        }
+        this.server.stats.requests++;
+        this.inFlight++;
+        void this.serve(r.request, payload).finally(() => this.done());
+        return true;
+      }
+    }
+  }
+
+  private async serve(r: Request, payload: Uint8Array | undefined): Promise<void> {
+    const session = this.session!;
+    const store = this.store!;
+    const fua = (r.flags & CMD_FLAG.FUA) !== 0;
+    try {
+      switch (r.type) {
+        case CMD.READ: {
+          const data = await store.read(r.offset, r.length);
+          const header = readReplyHeader(session, r);
+          this.sendWith(header, data);
+          return;
+        }
+        case CMD.WRITE:
+          await store.write(r.offset, payload!, fua);
+          break;
+        case CMD.FLUSH:
+          await store.flush();
+          break;
+        case CMD.TRIM:
+          await store.trim(r.offset, r.length);
+          if (fua) await store.flush();
+          break;
+        case CMD.WRITE_ZEROES:
+          await store.writeZeroes(r.offset, r.length);
+          if (fua) await store.flush();
+          break;
+      }
+      this.send(success(r.cookie));
+    } catch (e) {
+      this.server.stats.failed++;
+      const errno = e instanceof StoreError ? e.errno : NBD_ERR.EIO;
+      this.send(failure(session, r.cookie, errno, (e as Error).message ?? String(e)));
+    }
+  }
+
+  private done(): void {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.idle) this.idle();
+    this.resumeIfRoom();
+  }
+
+  private pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private resumeIfRoom(): void {
+    if (!this.paused || this.ended || this.inFlight >= MAX_IN_FLIGHT || this.queued > MAX_QUEUED_OUTPUT) return;
+    this.paused = false;
+    this.socket.resume();
+    this.work();
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.idle = resolve));
+  }
+
+  /** Finishes what is in flight, then closes. */
+  async shutdown(): Promise<void> {
+    if (this.handshake) return this.hangUp();
+    this.ended = true;
+    await this.whenIdle();
+    clearTimeout(this.timer);
+    this.endWhenFlushed();
+  }
+
+  private sendWith(header: Uint8Array, data: Uint8Array): void {
+    if (data.length < COALESCE_BYTES) {
+      const b = new Uint8Array(header.length + data.length);
+      b.set(header);
+      b.set(data, header.length);
+      this.send(b);
+      return;
+    }
+    this.send(header);
+    this.send(data);
+  }
+
+  private send(b: Uint8Array): void {
+    if (this.output.length === 0) {
+      const n = this.socket.write(b);
+      if (n < 0) return;
+      if (n === b.length) return;
+      b = b.subarray(n);
+    }
+    this.output.push(b);
+    this.queued += b.length;
+  }
+
+  drained(): void {
+    while (this.output.length > 0) {
+      const b = this.output[0]!;
+      const n = this.socket.write(b);
+      if (n < 0) return;
+      this.queued -= n;
+      if (n < b.length) {
+        this.output[0] = b.subarray(n);
+        return;
+      }
+      this.output.shift();
+    }
+    if (this.closing) return void this.socket.end();
+    this.resumeIfRoom();
+  }
+
+  /** Closes once every reply queued has gone out (a soft disconnect's replies are the client's). */
+  private endWhenFlushed(): void {
+    this.closing = true;
+    if (this.output.length === 0) this.socket.end();
+  }
+
+  private hangUp(): void {
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.socket.end();
+  }
+
+  closed(): void {
+    this.ended = true;
+    clearTimeout(this.timer);
+  }
+}

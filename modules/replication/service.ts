@@ -1,0 +1,197 @@
+/**
+ * The replication module on the control thread: starts the replication
+ * thread (worker.ts) with this node's volumes (those with an `on` entry for
+ * it), relays the operator's commands, turns the volumes' events into the
+ * node's events and metrics, and keeps their last status (asked every
+ * STATUS_MS; a thread that does not answer leaves the last one, marked
+ * stale). Nothing of the data path runs here.
+ */
+import type { Config } from "../../core/config/load.ts";
+import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
+import type { RouteSpec } from "../../core/api/routes.ts";
+import type { Cancel } from "../../core/time.ts";
+import { retireWorker, workerEntry } from "../../core/threads.ts";
+import { AL_EXTENT_BYTES, HOT_EXTENTS, RESYNC_BATCH_BYTES, RESYNC_WINDOW_BYTES, parseBytes, socketOf, type VolumeRaw } from "./config.ts";
+import type { FromReplicationWorker, ToReplicationWorker, VolumeSpec } from "./messages.ts";
+import type { VolumeCommand } from "./volume.ts";
+import type { VolumeStatus } from "./volume.ts";
+import { replicationRoutes } from "./routes.ts";
+
+export const START_TIMEOUT_MS = 30_000;
+export const STOP_WAIT_MS = 10_000;
+export const STATUS_MS = 1000;
+/** How long a command waits for the replication thread's answer. */
+export const COMMAND_TIMEOUT_MS = 5000;
+
+/** What the replication module offers the other modules (the resource manager's promotable volumes, to come). */
+export interface ReplicationService {
+  /** The volumes on this node as last reported by the replication thread. */
+  volumes(): VolumeStatus[];
+  /** Hand a command to a volume's engine; resolves with its refusal, if it refused (a thread that does not answer in COMMAND_TIMEOUT_MS: refused too). */
+  command(volume: string, command: VolumeCommand): Promise<{ refused?: string }>;
+}
+
+/** This node's volumes as the thread runs them. */
+export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
+  const address = (node: string) => config.nodes.find((n) => n.name === node)!.address;
+  return (config.raw.volumes ?? []).flatMap((v: VolumeRaw) => {
+    const mine = v.on.find((o) => o.node === self);
+    const peer = v.on.find((o) => o.node !== self);
+    if (!mine || !peer) return [];
+    const regionBytes = parseBytes(v.region)!;
+    return [
+      {
+        params: {
+          volume: v.name,
+          self,
+          peer: peer.node,
+          size: parseBytes(v.size)!,
+          regionBytes,
+          protocol: v.protocol,
+          splitBrain: v.split_brain,
+          extentRegions: Math.max(1, AL_EXTENT_BYTES / regionBytes),
+          hotExtents: HOT_EXTENTS,
+          window: Math.max(1, RESYNC_WINDOW_BYTES / regionBytes),
+          batchRegions: Math.max(1, RESYNC_BATCH_BYTES / regionBytes),
+        },
+        device: mine.device,
+        metadata: v.metadata,
+        self: { address: address(self), port: v.port },
+        peer: { address: address(peer.node), port: v.port },
+        resyncRate: parseBytes(v.resync_rate)!,
+        socket: socketOf(v),
+        ...(v.nbd_port !== undefined ? { nbdPort: v.nbd_port } : {}),
+      },
+    ];
+  });
+}
+
+export class ReplicationModule implements ModuleInstance {
+  private worker: Worker | null = null;
+  private specs: VolumeSpec[] = [];
+  private last: VolumeStatus[] = [];
+  private lastAt = 0;
+  private poll: Cancel | null = null;
+  private nextCommand = 1;
+  private readonly commands = new Map<number, { done(r: { refused?: string }): void; cancel: Cancel }>();
+  private withdraw: () => void = () => undefined;
+
+  constructor(private readonly ctx: ModuleContext) {}
+
+  async start(config: Config): Promise<void> {
+    this.specs = volumeSpecs(config, this.ctx.node.name);
+    if (!config.keys) throw new Error("the replication link needs the cluster key");
+    const worker = new Worker(workerEntry("modules/replication/worker.ts"));
+    await new Promise<void>((resolve, reject) => {
+      const cancel = this.ctx.clock.after(START_TIMEOUT_MS, () => fail(`the replication thread did not start within ${START_TIMEOUT_MS} ms`));
+      const fail = (message: string) => {
+        cancel();
+        worker.terminate();
+        reject(new Error(message));
+      };
+      worker.onerror = (e) => fail(e.message);
+      worker.onmessage = (e: MessageEvent<FromReplicationWorker>) => {
+        if (e.data.type === "started") {
+          cancel();
+          resolve();
+        } else if (e.data.type === "failed") fail(e.data.message);
+        else this.onMessage(e.data);
+      };
+      this.post(worker, { type: "start", cluster: config.cluster, keys: config.keys!, volumes: this.specs });
+    });
+    worker.onmessage = (e: MessageEvent<FromReplicationWorker>) => this.onMessage(e.data);
+    this.worker = worker;
+    this.askStatus();
+    this.withdraw = this.ctx.services.provide("replication", { volumes: () => this.last, command: (v, c) => this.command(v, c) });
+  }
+
+  /** The volumes' definitions are read at start: a changed one needs a restart of the node (as DRBD's `adjust` would reconnect). */
+  async reload(config: Config): Promise<void> {
+    const next = JSON.stringify(volumeSpecs(config, this.ctx.node.name));
+    if (next !== JSON.stringify(this.specs)) throw new Error("the volumes changed: restart the node to take them (a running volume keeps its definition)");
+  }
+
+  async stop(): Promise<void> {
+    this.withdraw();
+    for (const [id, c] of this.commands) {
+      c.cancel();
+      c.done({ refused: "the replication module is stopping" });
+      this.commands.delete(id);
+    }
+    this.poll?.();
+    this.poll = null;
+    if (this.worker) await retireWorker(this.worker, this.ctx.clock, STOP_WAIT_MS);
+    this.worker = null;
+  }
+
+  status(): Record<string, unknown> {
+    return { volumes: this.last, stale: this.ctx.clock.now() - this.lastAt > 3 * STATUS_MS };
+  }
+
+  routes(): RouteSpec[] {
+    return replicationRoutes({
+      status: () => this.status(),
+      volumes: () => this.specs.map((s) => s.params.volume),
+      command: (volume, command) => this.command(volume, command),
+    });
+  }
+
+  command(volume: string, command: VolumeCommand): Promise<{ refused?: string }> {
+    const worker = this.worker;
+    if (!worker) return Promise.resolve({ refused: "the replication module is not running" });
+    const id = this.nextCommand++;
+    return new Promise((done) => {
+      const cancel = this.ctx.clock.after(COMMAND_TIMEOUT_MS, () => {
+        this.commands.delete(id);
+        done({ refused: `the replication thread did not answer within ${COMMAND_TIMEOUT_MS} ms` });
+      });
+      this.commands.set(id, { done, cancel });
+      this.post(worker, { type: "command", id, volume, command });
+    });
+  }
+
+  private post(w: Worker, m: ToReplicationWorker): void {
+    w.postMessage(m);
+  }
+
+  private askStatus(): void {
+    if (this.worker) this.post(this.worker, { type: "status" });
+    this.poll = this.ctx.clock.after(STATUS_MS, () => this.askStatus());
+  }
+
+  private onMessage(m: FromReplicationWorker): void {
+    if (m.type === "status") {
+      this.last = m.volumes;
+      this.lastAt = this.ctx.clock.now();
+      this.updateMetrics();
+    } else if (m.type === "result") {
+      const c = this.commands.get(m.id);
+      if (!c) return;
+      this.commands.delete(m.id);
+      c.cancel();
+      c.done(m.refused !== undefined ? { refused: m.refused } : {});
+    } else if (m.type === "event") {
+      const { type, ...data } = m.event;
+      this.ctx.events.emit(`volume.${type}`, { volume: m.volume, ...data });
+    }
+  }
+
+  private updateMetrics(): void {
+    const g = (name: string, help: string) => this.ctx.metrics.gauge(name, help);
+    const primary = g("tandem_volume_primary", "1 where the volume is primary on this node");
+    const upToDate = g("tandem_volume_up_to_date", "1 where this node's replica is up to date");
+    const connected = g("tandem_volume_connected", "1 while the peer link is up and the pair agreed (connected or resyncing)");
+    const oos = g("tandem_volume_out_of_sync_bytes", "bytes this node's bitmap marks as differing from the peer");
+    const left = g("tandem_volume_resync_bytes_left", "bytes the resync under way has left (0 when none)");
+    const errors = g("tandem_volume_link_errors", "peer link frames refused (bad tag, order, range) since start");
+    for (const v of this.last) {
+      const l = { volume: v.name };
+      primary.set(+(v.role === "primary"), l);
+      upToDate.set(+(v.disk === "up-to-date"), l);
+      connected.set(+(v.connection === "connected" || v.connection === "sync-source" || v.connection === "sync-target"), l);
+      oos.set(v.outOfSyncBytes, l);
+      left.set(v.resync?.bytesLeft ?? 0, l);
+      errors.set(v.linkErrors, l);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import { describe, expect, test } from "bun:test";
+import { parseConfig } from "../../../core/config/load.ts";
+import { formatProblem } from "../../../core/config/problems.ts";
+import { MODULES } from "../../../modules/index.ts";
+import { volumeSpecs } from "../../../modules/replication/service.ts";
+import { parseBytes } from "../../../modules/replication/config.ts";
+
+const BASE = `cluster = "lab"
+key_file = "cluster.key"
+
+[[nodes]]
+name = "alpha"
+address = "198.18.1.11"
+
+[[nodes]]
+name = "bravo"
+address = "198.18.1.12"
+
+[[nodes]]
+name = "witness"
+address = "198.18.1.13"
+roles = ["arbiter"]
+`;
+
+const problems = (text: string) => {
+  const r = parseConfig(text, "t.toml", MODULES);
+  return r.ok ? [] : r.problems.map((p) => formatProblem("t.toml", p));
+};
+
+describe("[[volumes]]", () => {
+  test("a volume with defaults: protocol C, internal metadata, 4K regions, disconnect on split brain; each node's spec names its peer", () => {
+    const r = parseConfig(
+      `${BASE}
+[[volumes]]
+name = "data"
+size = "1G"
+port = 7789
+on = [{ node = "alpha", device = "/var/lib/tandem/data.img" }, { node = "bravo", device = "/dev/vg0/data" }]
+`,
+      "t.toml",
+      MODULES,
+    );
+    if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("t.toml", p)).join("\n"));
+    expect(r.config.raw.volumes![0]).toMatchObject({ protocol: "C", metadata: "internal", region: "4K", resync_rate: "100M", split_brain: "disconnect" });
+    expect(volumeSpecs(r.config, "bravo")).toEqual([
+      {
+        params: { volume: "data", self: "bravo", peer: "alpha", size: 2 ** 30, regionBytes: 4096, protocol: "C", splitBrain: "disconnect", extentRegions: 1024, hotExtents: 1024, window: 2048, batchRegions: 256 },
+        device: "/dev/vg0/data",
+        metadata: "internal",
+        self: { address: "198.18.1.12", port: 7789 },
+        peer: { address: "198.18.1.11", port: 7789 },
+        resyncRate: 100 * 2 ** 20,
+        socket: "/run/tandem/data.nbd",
+      },
+    ]);
+    expect(volumeSpecs(r.config, "witness")).toEqual([]);
+  });
+
+  test("problems name their key paths: size, region, nodes, the same node twice, a name, port or socket used twice, a bad protocol or policy", () => {
+    const out = problems(`${BASE}
+[[volumes]]
+name = "data"
+size = "1000"
+region = "3K"
+port = 7789
+on = [{ node = "alpha", device = "/a" }, { node = "witness", device = "/b" }]
+
+[[volumes]]
+name = "data"
+size = "1G"
+port = 7789
+socket = "/run/tandem/data.nbd"
+on = [{ node = "alpha", device = "/a" }, { node = "alpha", device = "/b" }]
+`).join("\n");
+    expect(out).toContain("volumes[0].size: the size must be a whole multiple of 4K");
+    expect(out).toContain("volumes[0].region: the region must be a power of two from 4K to 16M");
+    expect(out).toContain('volumes[0].on[1].node: no member node named "witness"');
+    expect(out).toContain('volumes[1].name: the volume name "data" is used twice');
+    expect(out).toContain("volumes[1].port: port 7789 is used twice");
+    expect(out).toContain("volumes[1].socket: the socket /run/tandem/data.nbd is used twice");
+    expect(out).toContain("volumes[1].on[1].node: the two replicas must be on two different nodes");
+    const bad = problems(`${BASE}
+[[volumes]]
+name = "data"
+size = "1G"
+port = 7789
+protocol = "D"
+split_brain = "discard-secondary"
+on = [{ node = "alpha", device = "/a" }, { node = "bravo", device = "/b" }]
+`).join("\n");
+    expect(bad).toContain("volumes[0].protocol");
+    expect(bad).toContain("volumes[0].split_brain");
+  });
+
+  test("a volume too large for its region is refused with a hint", () => {
+    expect(problems(`${BASE}
+[[volumes]]
+name = "big"
+size = "512T"
+port = 7789
+on = [{ node = "alpha", device = "/a" }, { node = "bravo", device = "/b" }]
+`).join("\n")).toContain("volumes[0].region: a 512T volume in regions of 4K has more than 67108864 of them");
+  });
+
+  test("sizes: units are 1024-based; nothing past 2^53", () => {
+    expect([parseBytes("4K"), parseBytes("1G"), parseBytes("100"), parseBytes("0"), parseBytes("9999999T")]).toEqual([4096, 2 ** 30, 100, undefined, undefined]);
+  });
+});

@@ -1,0 +1,264 @@
+import { describe, expect, test } from "bun:test";
+import { freshMeta, initialState, metaOf, step, type Effect, type Input, type Meta, type PeerMessage, type Protocol, type State } from "../../../modules/replication/engine.ts";
+import { Bitmap } from "../../../modules/replication/bitmap.ts";
+
+const SIZE = 64 * 1024;
+const REGION = 4096;
+
+function volume(self: string, protocol: Protocol = "C", meta?: Meta): State {
+  const m = meta ?? { ...freshMeta(SIZE, REGION), gen: { current: 100, bitmap: 0, history: [] }, consistent: true };
+  return initialState({ volume: "data", self, peer: self === "a" ? "b" : "a", size: SIZE, regionBytes: REGION, protocol, splitBrain: "disconnect", extentRegions: 2, hotExtents: 2, window: 16, batchRegions: 1 }, m);
+}
+
+function run(s: State, input: Input): Effect[] {
+  return step(s, input).effects;
+}
+
+const sent = (fx: Effect[]): PeerMessage[] => fx.flatMap((e) => (e.kind === "send" ? [e.msg] : []));
+const replies = (fx: Effect[]) => fx.filter((e) => e.kind === "reply");
+const events = (fx: Effect[]) => fx.flatMap((e) => (e.kind === "event" ? [e.event] : []));
+
+/** Two volumes whose handshake has been exchanged; returns each side's effects of the handshake. */
+function connect(a: State, b: State): { a: Effect[]; b: Effect[] } {
+  const ha = sent(run(a, { type: "link-up" }));
+  const hb = sent(run(b, { type: "link-up" }));
+  const fa = run(a, { type: "frame", msg: hb[0]! });
+  const fb = run(b, { type: "frame", msg: ha[0]! });
+  return { a: fa, b: fb };
+}
+
+describe("roles", () => {
+  test("a secondary refuses writes and flushes with EPERM", () => {
+    const b = volume("b");
+    expect(replies(run(b, { type: "write", id: 1, offset: 0, data: new Uint8Array(512) }))).toEqual([{ kind: "reply", id: 1, error: "EPERM" }]);
+    expect(replies(run(b, { type: "flush", id: 2 }))).toEqual([{ kind: "reply", id: 2, error: "EPERM" }]);
+  });
+  test("a volume that is not up to date refuses promotion; the operator's force starts its first generation", () => {
+    const v = volume("a", "C", freshMeta(SIZE, REGION));
+    expect(events(run(v, { type: "promote", fresh: 5, at: 1 }))).toEqual([{ type: "refused", what: "promote", reason: "the volume is not up to date" }]);
+    expect(v.role).toBe("secondary");
+    const fx = run(v, { type: "promote", fresh: 5, at: 1, force: true });
+    expect(v.role).toBe("primary");
+    expect(v.gen.current).toBe(5);
+    expect(fx.find((e) => e.kind === "meta")).toMatchObject({ meta: { primary: true, consistent: true } });
+  });
+  test("a resync target refuses promotion, and so does a node whose peer is primary", () => {
+    const a = volume("a");
+    const b = volume("b", "C", { ...freshMeta(SIZE, REGION), gen: { current: 99, bitmap: 0, history: [] }, consistent: true });
+    a.gen = { current: 100, bitmap: 99, history: [] };
+    connect(a, b);
+    expect(b.conn).toBe("sync-target");
+    expect(events(run(b, { type: "promote", fresh: 7, at: 1 }))[0]).toMatchObject({ type: "refused" });
+    const c = volume("a");
+    const d = volume("b");
+    run(c, { type: "promote", fresh: 7, at: 1 });
+    connect(c, d);
+    expect(events(run(d, { type: "promote", fresh: 8, at: 2 }))).toEqual([{ type: "refused", what: "promote", reason: "the peer is primary" }]);
+  });
+  test("promotion without the peer starts a new generation once; the old one becomes the bitmap generation", () => {
+    const a = volume("a");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    expect(a.gen).toEqual({ current: 7, bitmap: 100, history: [] });
+    run(a, { type: "demote" });
+    run(a, { type: "promote", fresh: 8, at: 2 });
+    expect(a.gen.current).toBe(7);
+  });
+});
+
+describe("writes and acknowledgement by protocol", () => {
+  function pair(protocol: Protocol) {
+    const a = volume("a", protocol);
+    const b = volume("b", protocol);
+    connect(a, b);
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    expect(a.conn).toBe("connected");
+    const fx = run(a, { type: "write", id: 1, offset: 4096, data: new Uint8Array(512).fill(9) });
+    const data = sent(fx).find((m) => m.t === "data")!;
+    expect(fx.map((e) => e.kind)).toEqual(["meta", "disk-write", "send"]);
+    return { a, b, data };
+  }
+  test("A: acknowledged when the local write is done", () => {
+    const { a } = pair("A");
+    expect(replies(run(a, { type: "disk-written", origin: "app", ref: 1 }))).toEqual([{ kind: "reply", id: 1, replicated: false }]);
+  });
+  test("B: acknowledged when the peer has received it and the local write is done", () => {
+    const { a, b, data } = pair("B");
+    expect(replies(run(a, { type: "disk-written", origin: "app", ref: 1 }))).toEqual([]);
+    const recv = sent(run(b, { type: "frame", msg: data }));
+    expect(recv).toEqual([{ t: "recv-ack", seq: 1 }]);
+    expect(replies(run(a, { type: "frame", msg: recv[0]! }))).toEqual([{ kind: "reply", id: 1, replicated: false }]);
+  });
+  test("C: acknowledged only when the peer wrote it to its disk; then the region is no longer in flight", () => {
+    const { a, b, data } = pair("C");
+    const fb = run(b, { type: "frame", msg: data });
+    expect(fb).toEqual([{ kind: "disk-write", origin: "peer", ref: 1, offset: 4096, data: data.t === "data" ? data.data : new Uint8Array() }]);
+    expect(replies(run(a, { type: "disk-written", origin: "app", ref: 1 }))).toEqual([]);
+    const ack = sent(run(b, { type: "disk-written", origin: "peer", ref: 1 }));
+    expect(ack).toEqual([{ t: "write-ack", seq: 1 }]);
+    expect(a.inflight.size).toBe(1);
+    expect(replies(run(a, { type: "frame", msg: ack[0]! }))).toEqual([{ kind: "reply", id: 1, replicated: true }]);
+    expect(a.inflight.size).toBe(0);
+    expect(a.oos.count).toBe(0);
+  });
+  test("C: the link dropping releases the wait; the write stays in the bitmap and the primary starts a generation", () => {
+    const { a } = pair("C");
+    run(a, { type: "disk-written", origin: "app", ref: 1 });
+    const fx = run(a, { type: "link-down", fresh: 8 });
+    expect(replies(fx)).toEqual([{ kind: "reply", id: 1, replicated: false }]);
+    expect(a.oos.has(1)).toBe(true);
+    expect(a.gen).toEqual({ current: 8, bitmap: 100, history: [] });
+    const meta = fx.find((e) => e.kind === "meta");
+    expect(meta?.kind === "meta" && new Bitmap(16, meta.meta.bitmap).has(1)).toBe(true);
+  });
+  test("a flush is acknowledged once both disks flushed", () => {
+    const { a, b } = pair("C");
+    const fx = run(a, { type: "flush", id: 2 });
+    const flush = sent(fx)[0]!;
+    expect(flush).toEqual({ t: "flush", ref: 2 });
+    expect(replies(run(a, { type: "disk-flushed", origin: "app", ref: 2 }))).toEqual([]);
+    run(b, { type: "frame", msg: flush });
+    const ack = sent(run(b, { type: "disk-flushed", origin: "peer", ref: 2 }))[0]!;
+    expect(replies(run(a, { type: "frame", msg: ack }))).toEqual([{ kind: "reply", id: 2 }]);
+  });
+  test("writes apart set the bitmap; a write out of the volume is refused", () => {
+    const a = volume("a");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    run(a, { type: "write", id: 1, offset: 4000, data: new Uint8Array(200) });
+    expect([a.oos.has(0), a.oos.has(1), a.oos.count]).toEqual([true, true, 2]);
+    expect(replies(run(a, { type: "write", id: 2, offset: SIZE - 100, data: new Uint8Array(200) }))).toEqual([{ kind: "reply", id: 2, error: "EINVAL" }]);
+  });
+});
+
+describe("resync", () => {
+  test("a primary's changes apart reach the returning secondary by the bitmap, and both end with the same generations", () => {
+    const a = volume("a");
+    const b = volume("b");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    run(a, { type: "write", id: 1, offset: 8192, data: new Uint8Array(100).fill(3) });
+    run(a, { type: "disk-written", origin: "app", ref: 1 });
+    const { a: fa } = connect(a, b);
+    expect(a.conn).toBe("sync-source");
+    expect(b.conn).toBe("sync-target");
+    expect(b.disk).toBe("inconsistent");
+    const reads = fa.filter((e) => e.kind === "disk-read");
+    expect(reads).toEqual([{ kind: "disk-read", region: 2, offset: 8192, length: 4096 }]);
+    const rs = sent(run(a, { type: "resync-read", region: 2, data: new Uint8Array(4096).fill(3) }));
+    expect(rs[0]).toMatchObject({ t: "rs-data", region: 2 });
+    expect(run(b, { type: "frame", msg: rs[0]! })[0]).toMatchObject({ kind: "disk-write", origin: "resync", ref: 2, offset: 8192 });
+    const ack = sent(run(b, { type: "disk-written", origin: "resync", ref: 2 }));
+    const done = sent(run(a, { type: "frame", msg: ack[0]! }));
+    expect(done).toEqual([{ t: "rs-done", gen: { current: 7, bitmap: 0, history: [100] } }]);
+    run(b, { type: "frame", msg: done[0]! });
+    expect([a.conn, b.conn, b.disk]).toEqual(["connected", "connected", "up-to-date"]);
+    expect(b.gen).toEqual(a.gen);
+  });
+  test("a region written during its resync read is read again after the write", () => {
+    const a = volume("a");
+    const b = volume("b");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    run(a, { type: "write", id: 1, offset: 0, data: new Uint8Array(10) });
+    run(a, { type: "disk-written", origin: "app", ref: 1 });
+    connect(a, b);
+    run(a, { type: "write", id: 2, offset: 0, data: new Uint8Array(10).fill(1) });
+    expect(sent(run(a, { type: "resync-read", region: 0, data: new Uint8Array(4096) }))).toEqual([]);
+    run(a, { type: "disk-written", origin: "app", ref: 2 });
+    const fx = run(a, { type: "frame", msg: { t: "write-ack", seq: 1 } });
+    expect(fx.filter((e) => e.kind === "disk-read")).toEqual([{ kind: "disk-read", region: 0, offset: 0, length: 4096 }]);
+  });
+});
+
+describe("split brain", () => {
+  test("both promoted apart: detected at reconnect, both stand alone under `disconnect`; discard-my-data on one resolves it", () => {
+    const a = volume("a");
+    const b = volume("b");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    run(b, { type: "promote", fresh: 8, at: 2 });
+    run(b, { type: "write", id: 1, offset: 0, data: new Uint8Array(1) });
+    run(b, { type: "disk-written", origin: "app", ref: 1 });
+    run(a, { type: "demote" });
+    run(b, { type: "demote" });
+    const { a: fa } = connect(a, b);
+    expect(events(fa)).toContainEqual({ type: "split-brain", resolution: "disconnect", selfDirty: 0, peerDirty: 1 });
+    expect([a.conn, a.reason, b.conn, b.reason]).toEqual(["standalone", "split-brain", "standalone", "split-brain"]);
+    run(b, { type: "discard-my-data" });
+    run(a, { type: "connect" });
+    connect(a, b);
+    expect([a.conn, b.conn]).toEqual(["sync-source", "sync-target"]);
+    expect(b.oos.has(0)).toBe(true);
+  });
+  test("a primary refuses discard-my-data", () => {
+    const a = volume("a");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    expect(events(run(a, { type: "discard-my-data" }))[0]).toMatchObject({ type: "refused", what: "discard-my-data" });
+  });
+});
+
+describe("the activity log", () => {
+  test("only a write into an extent that is not hot writes the metadata first; the coldest idle extent leaves past the log's size", () => {
+    const a = volume("a");
+    const b = volume("b");
+    connect(a, b);
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    const write = (id: number, region: number) => run(a, { type: "write", id, offset: region * REGION, data: new Uint8Array(8) });
+    const settle = (id: number, seq: number) => {
+      run(a, { type: "disk-written", origin: "app", ref: id });
+      run(a, { type: "frame", msg: { t: "write-ack", seq } });
+    };
+    expect(write(1, 0).map((e) => e.kind)).toEqual(["meta", "disk-write", "send"]);
+    settle(1, 1);
+    expect(write(2, 1).map((e) => e.kind)).toEqual(["disk-write", "send"]);
+    settle(2, 2);
+    expect(write(3, 2)[0]?.kind).toBe("meta");
+    settle(3, 3);
+    const third = write(4, 4);
+    expect(third[0]?.kind).toBe("meta");
+    expect([...a.hot.keys()]).toEqual([1, 2]);
+    const first = third[0]!;
+    const meta = first.kind === "meta" ? new Bitmap(16, first.meta.bitmap) : undefined;
+    expect([0, 1, 2, 3, 4, 5].map((r) => meta!.has(r))).toEqual([false, false, true, true, true, true]);
+  });
+  test("a clean demote empties the log; a crash leaves its extents to resync", () => {
+    const a = volume("a");
+    run(a, { type: "promote", fresh: 7, at: 1 });
+    const b = volume("b");
+    connect(a, b);
+    expect(a.conn).toBe("connected");
+    run(a, { type: "write", id: 1, offset: 0, data: new Uint8Array(8) });
+    run(a, { type: "disk-written", origin: "app", ref: 1 });
+    run(a, { type: "frame", msg: { t: "write-ack", seq: 1 } });
+    const crashed = initialState(a.p, { ...metaOf(a) });
+    expect([crashed.oos.count, crashed.crashedPrimary]).toEqual([2, true]);
+    const fx = run(a, { type: "demote" });
+    const meta = fx.find((e) => e.kind === "meta");
+    expect(meta?.kind === "meta" && new Bitmap(16, meta.meta.bitmap).count).toBe(0);
+  });
+});
+
+describe("online verify", () => {
+  test("each region's digest goes to the peer, which compares its own; a region that differs is marked out of sync and counted", () => {
+    const a = volume("a");
+    const b = volume("b");
+    connect(a, b);
+    const fx = run(a, { type: "verify" });
+    const digests = fx.filter((e) => e.kind === "disk-digest");
+    expect(digests).toHaveLength(16);
+    expect(digests[3]).toEqual({ kind: "disk-digest", origin: "verify", region: 3, offset: 3 * REGION, length: REGION });
+    let replies: PeerMessage[] = [];
+    for (let r = 0; r < 16; r++) {
+      const [request] = sent(run(a, { type: "digest", origin: "verify", region: r, digest: Uint8Array.of(r) }));
+      expect(run(b, { type: "frame", msg: request! })).toEqual([{ kind: "disk-digest", origin: "peer", region: r, offset: r * REGION, length: REGION }]);
+      replies = [...replies, ...sent(run(b, { type: "digest", origin: "peer", region: r, digest: Uint8Array.of(r === 5 ? 99 : r) }))];
+    }
+    expect(replies[5]).toEqual({ t: "ov-reply", region: 5, same: false });
+    const done = replies.flatMap((m) => events(run(a, { type: "frame", msg: m })));
+    expect(done).toEqual([{ type: "verify-done", checked: 16, differing: 1, aborted: false }]);
+    expect([a.oos.has(5), a.oos.count]).toEqual([true, 1]);
+  });
+  test("verify needs a connected peer; a lost link ends it as aborted", () => {
+    const a = volume("a");
+    expect(events(run(a, { type: "verify" }))[0]).toMatchObject({ type: "refused", what: "verify" });
+    connect(a, volume("b"));
+    run(a, { type: "verify" });
+    expect(events(run(a, { type: "link-down", fresh: 9 }))).toContainEqual({ type: "verify-done", checked: 0, differing: 0, aborted: true });
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * The NBD server on a unix socket, driven byte by byte by a raw client:
+ * pipelined requests answered by cookie with the right data, a WRITE over
+ * the maximum payload refused and its payload skipped (the session goes
+ * on), a read-only export and a refusing store answer EPERM, simple
+ * replies without structured replies, a bad magic hangs up, DISC closes
+ * after the replies, and nothing reaches the file outside the requests.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import type { Socket } from "bun";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { CLIENT_FLAG, CMD, CMD_FLAG, OPT, REP } from "../../../../modules/replication/nbd/codec.ts";
+import { NbdServer } from "../../../../modules/replication/nbd/server.ts";
+import { FileStore, NBD_ERR, StoreError, type BlockStore } from "../../../../modules/replication/nbd/store.ts";
+import { tempDir } from "../../../helpers.ts";
+import { clientFlags, concat, go, option, optionReplies, replies, request, write, type Reply } from "./wire.ts";
+
+const tmp = tempDir("nbd-server");
+const SIZE = 4 << 20;
+const path = join(tmp.dir, "disk.img");
+writeFileSync(path, new Uint8Array(SIZE));
+const store = FileStore.open(path);
+/** A secondary's store: reads, refuses every change. */
+const secondary: BlockStore = {
+  size: SIZE,
+  blockSize: 4096,
+  read: (o, n) => store.read(o, n),
+  write: async () => {
+    throw new StoreError(NBD_ERR.EPERM, "secondary");
+  },
+  flush: async () => {},
+  trim: async () => {
+    throw new StoreError(NBD_ERR.EPERM, "secondary");
+  },
+  writeZeroes: async () => {
+    throw new StoreError(NBD_ERR.EPERM, "secondary");
+  },
+};
+const SMALL_PAYLOAD = 65536;
+const server = new NbdServer([
+  { name: "disk", store, multiConn: true },
+  { name: "small", store, maxPayload: SMALL_PAYLOAD },
+  { name: "ro", store, readOnly: true },
+  { name: "secondary", store: secondary },
+]);
+const socketPath = join(tmp.dir, "nbd.sock");
+server.listen({ unix: socketPath });
+afterAll(async () => {
+  await server.stop();
+  store.close();
+  tmp.cleanup();
+});
+
+/** A raw client: bytes out as given, bytes in collected; waits for what a test expects. */
+class Raw {
+  private buf: Uint8Array = new Uint8Array(0);
+  closed = false;
+  private wake: (() => void) | null = null;
+  private constructor(readonly socket: Socket<undefined>) {}
+
+  static async connect(): Promise<Raw> {
+    let raw!: Raw;
+    const socket = await Bun.connect({
+      unix: socketPath,
+      socket: {
+        binaryType: "uint8array",
+        data: (_s, d: Uint8Array) => raw.got(d),
+        close: () => raw.got(new Uint8Array(0), true),
+      },
+    });
+    raw = new Raw(socket);
+    return raw;
+  }
+
+  private got(d: Uint8Array, closed = false): void {
+    this.buf = concat([this.buf, d]);
+    this.closed ||= closed;
+    this.wake?.();
+  }
+
+  send(...parts: Uint8Array[]): void {
+    const b = concat(parts);
+    for (let at = 0; at < b.length; ) {
+      const n = this.socket.write(b.subarray(at));
+      if (n < 0) throw new Error("socket closed");
+      at += n;
+    }
+  }
+
+  /** Waits until `take(bytes)` returns something (it says how many bytes it used), or the socket closes. */
+  async until<T>(take: (b: Uint8Array) => { value: T; used: number } | undefined, ms = 10_000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const t = take(this.buf);
+      if (t) {
+        this.buf = this.buf.subarray(t.used);
+        return t.value;
+      }
+      if (this.closed) throw new Error("closed");
+      if (Date.now() > deadline) throw new Error("timed out");
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, 50);
+      });
+    }
+  }
+
+  async untilClosed(ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!this.closed && Date.now() < deadline) await Bun.sleep(10);
+    expect(this.closed).toBe(true);
+  }
+
+  /** Greeting, client flags, optionally structured replies, then GO for `name`. */
+  static async session(name: string, structured = true): Promise<Raw> {
+    const c = await Raw.connect();
+    await c.until((b) => (b.length >= 18 ? { value: null, used: 18 } : undefined));
+    c.send(clientFlags(CLIENT_FLAG.FIXED_NEWSTYLE | CLIENT_FLAG.NO_ZEROES), ...(structured ? [option(OPT.STRUCTURED_REPLY)] : []), go(name));
+    await c.until((b) => {
+      const { replies: r, rest } = optionReplies(b);
+      const last = r.at(-1);
+      return last?.option === OPT.GO && last.type === REP.ACK ? { value: null, used: b.length - rest.length } : undefined;
+    });
+    return c;
+  }
+
+  /** Waits for the replies to `count` requests; `reads` maps a READ's cookie to its length. */
+  replies(count: number, reads: Map<bigint, number> = new Map()): Promise<Reply[]> {
+    const got: Reply[] = [];
+    return this.until((b) => {
+      const { replies: r, rest } = replies(b, (c) => reads.get(c));
+      got.push(...r);
+      const used = b.length - rest.length;
+      if (got.filter((x) => x.done).length >= count) return { value: got, used };
+      this.buf = this.buf.subarray(used);
+      return undefined;
+    });
+  }
+}
+
+describe("NBD server", () => {
+  test("pipelined writes then reads, answered by cookie with the data written", async () => {
+    const c = await Raw.session("disk");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ offset: fc.integer({ min: 0, max: SIZE - 70_000 }), data: fc.uint8Array({ minLength: 1, maxLength: 70_000 }) }), { minLength: 1, maxLength: 100 }),
+        async (writes) => {
+          // Writes that overlap may land in any order: keep the ones that do not.
+          const kept = writes.filter((w, i) => writes.every((o, j) => j === i || o.offset >= w.offset + w.data.length || w.offset >= o.offset + o.data.length));
+          c.send(...kept.map((w, i) => write(BigInt(i), w.offset, w.data, i % 7 === 0 ? CMD_FLAG.FUA : 0)));
+          const acks = await c.replies(kept.length);
+          expect(acks.map((r) => r.error)).toEqual(kept.map(() => 0));
+          expect(new Set(acks.map((r) => r.cookie)).size).toBe(kept.length);
+          const reads = new Map(kept.map((w, i) => [BigInt(1000 + i), w.data.length]));
+          c.send(...kept.map((w, i) => request(CMD.READ, BigInt(1000 + i), w.offset, w.data.length)));
+          const got = await c.replies(kept.length, reads);
+          for (const r of got) expect(r.data).toEqual(kept[Number(r.cookie) - 1000]!.data);
+        },
+      ),
+      { numRuns: 15 },
+    );
+    c.send(request(CMD.FLUSH, 1n, 0, 0), request(CMD.DISC, 2n, 0, 0));
+    expect((await c.replies(1))[0]).toMatchObject({ cookie: 1n, error: 0 });
+    await c.untilClosed();
+  });
+
+  test("a WRITE over the maximum payload: EOVERFLOW, its payload skipped, the session goes on, the file untouched", async () => {
+    const before = readFileSync(path);
+    const c = await Raw.session("small");
+    const big = new Uint8Array(SMALL_PAYLOAD * 3).fill(0x5a);
+    // The payload as a valid request stream would look: a skip that went wrong would run into it.
+    big.set(write(99n, 0, new Uint8Array(512).fill(0x5a)), 1000);
+    c.send(write(1n, 0, big));
+    c.send(request(CMD.READ, 2n, SMALL_PAYLOAD, 4096), request(CMD.READ, 3n, 0, SMALL_PAYLOAD + 1));
+    const r = await c.replies(3, new Map([[2n, 4096]]));
+    expect(r.find((x) => x.cookie === 1n)?.error).toBe(NBD_ERR.EOVERFLOW);
+    expect(r.find((x) => x.cookie === 2n)?.data).toEqual(new Uint8Array(before.subarray(SMALL_PAYLOAD, SMALL_PAYLOAD + 4096)));
+    expect(r.find((x) => x.cookie === 3n)?.error).toBe(NBD_ERR.EOVERFLOW);
+    expect(r.some((x) => x.cookie === 99n)).toBe(false);
+    expect(readFileSync(path).equals(before)).toBe(true);
+    c.send(request(CMD.DISC, 4n, 0, 0));
+    await c.untilClosed();
+  });
+
+  test("read-only export and a secondary's store refuse changes with EPERM; ranges past the end get EINVAL and ENOSPC", async () => {
+    const before = readFileSync(path);
+    for (const name of ["ro", "secondary"]) {
+      const c = await Raw.session(name, name === "ro");
+      c.send(write(1n, 0, new Uint8Array(4096).fill(1)), request(CMD.TRIM, 2n, 0, 4096), request(CMD.WRITE_ZEROES, 3n, 0, 4096), write(4n, SIZE - 1, new Uint8Array(2)), request(CMD.READ, 5n, SIZE, 1));
+      const r = await c.replies(5);
+      const errno = (cookie: bigint) => r.find((x) => x.cookie === cookie)?.error;
+      expect([errno(1n), errno(2n), errno(3n)]).toEqual([NBD_ERR.EPERM, NBD_ERR.EPERM, NBD_ERR.EPERM]);
+      expect(errno(4n)).toBe(name === "ro" ? NBD_ERR.EPERM : NBD_ERR.ENOSPC);
+      expect(errno(5n)).toBe(NBD_ERR.EINVAL);
+      c.send(request(CMD.DISC, 6n, 0, 0));
+      await c.untilClosed();
+    }
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  test("simple replies when structured replies were not asked for; unknown commands get EINVAL", async () => {
+    const c = await Raw.session("disk", false);
+    c.send(write(1n, 8192, new Uint8Array([1, 2, 3])), request(CMD.WRITE_ZEROES, 2n, 8193, 1, CMD_FLAG.FUA | CMD_FLAG.NO_HOLE), request(42, 3n, 0, 0));
+    const w = await c.replies(3);
+    expect(w.map((r) => [r.cookie, r.error]).sort()).toEqual([
+      [1n, 0],
+      [2n, 0],
+      [3n, NBD_ERR.EINVAL],
+    ]);
+    c.send(request(CMD.READ, 4n, 8192, 3));
+    expect((await c.replies(1, new Map([[4n, 3]])))[0]!.data).toEqual(new Uint8Array([1, 0, 3]));
+    c.send(request(CMD.TRIM, 5n, 0, 4096), request(CMD.DISC, 6n, 0, 0));
+    expect((await c.replies(1))[0]).toMatchObject({ cookie: 5n, error: 0 });
+    await c.untilClosed();
+  });
+
+  test("a bad request magic or bad client flags hang up; the server serves the next client", async () => {
+    const c = await Raw.session("disk");
+    const bad = request(CMD.READ, 1n, 0, 512);
+    bad[0] = 0;
+    c.send(bad);
+    await c.untilClosed();
+    const d = await Raw.connect();
+    d.send(clientFlags(0xff));
+    await d.untilClosed();
+    const e = await Raw.session("disk");
+    e.send(request(CMD.READ, 1n, 0, 512));
+    expect((await e.replies(1, new Map([[1n, 512]])))[0]!.data?.length).toBe(512);
+    e.send(request(CMD.DISC, 2n, 0, 0));
+    await e.untilClosed();
+  });
+});

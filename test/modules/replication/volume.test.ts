@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { newKey } from "../../../core/crypto/keyfile.ts";
+import { realClock } from "../../../core/time.ts";
+import { Volume, type ShellEvent } from "../../../modules/replication/volume.ts";
+import { metadataBytes } from "../../../modules/replication/metadata.ts";
+
+const SIZE = 1 << 20;
+const REGION = 4096;
+const KEYS = { active: 1, keys: new Map([[1, await newKey()]]) };
+const dirs: string[] = [];
+const volumes: Volume[] = [];
+
+afterEach(async () => {
+  for (const v of volumes.splice(0)) await v.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+function pair() {
+  const dir = mkdtempSync(join(tmpdir(), "tandem-volume-"));
+  dirs.push(dir);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const events: Record<string, ShellEvent[]> = { alpha: [], bravo: [] };
+  const open = (self: string, peer: string, selfPort: number, peerPort: number) => {
+    const device = join(dir, `${self}.img`);
+    if (!existsSync(device)) writeFileSync(device, new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: REGION })));
+    const v = Volume.open({
+      params: { volume: "data", self, peer, size: SIZE, regionBytes: REGION, protocol: "C", splitBrain: "disconnect", extentRegions: 4, hotExtents: 8, window: 64, batchRegions: 4 },
+      device,
+      metadata: "internal",
+      cluster: "lab",
+      keys: KEYS,
+      self: { address: "127.0.0.1", port: selfPort },
+      peer: { address: "127.0.0.1", port: peerPort },
+      resyncRate: 64 * 2 ** 20,
+      clock: realClock,
+      onEvent: (e) => events[self]!.push(e),
+    });
+    volumes.push(v);
+    return { v, device };
+  };
+  const a = open("alpha", "bravo", port + 1, port);
+  const b = open("bravo", "alpha", port, port + 1);
+  return { a, b, events, reopen: () => open("alpha", "bravo", port + 1, port) };
+}
+
+describe("a volume over files and a TCP link on loopback", () => {
+  test("a new pair: forced promotion, full resync to the peer, replicated writes, a secondary refusing writes and promotion", async () => {
+    const { a, b, events } = pair();
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    a.v.command("promote-force");
+    await until("the initial resync", () => b.v.status().connection === "connected" && b.v.status().disk === "up-to-date" && a.v.status().connection === "connected");
+    expect(a.v.status()).toMatchObject({ role: "primary", disk: "up-to-date", outOfSyncBytes: 0 });
+    const data = new Uint8Array(8192).map((_, i) => i % 251);
+    await a.v.write(12_288, data, true);
+    expect(readFileSync(b.device).subarray(12_288, 12_288 + 8192)).toEqual(Buffer.from(data));
+    expect(await a.v.read(12_288, 8192)).toEqual(data);
+    expect(b.v.write(0, new Uint8Array(512), false)).rejects.toMatchObject({ errno: 1 });
+    expect(b.v.read(0, 512)).rejects.toMatchObject({ errno: 1 });
+    b.v.command("promote");
+    expect(events.bravo!.at(-1)).toEqual({ type: "refused", what: "promote", reason: "the peer is primary" });
+  }, 30_000);
+
+  test("writes while the peer is away are resent by the bitmap when it returns", async () => {
+    const { a, b } = pair();
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    a.v.command("promote-force");
+    await until("the initial resync", () => b.v.status().disk === "up-to-date" && b.v.status().connection === "connected");
+    b.v.command("disconnect");
+    await until("the link down", () => a.v.status().connection === "connecting");
+    await a.v.write(40_960, new Uint8Array(4096).fill(7), false);
+    expect(a.v.status().outOfSyncBytes).toBe(4096);
+    b.v.command("connect");
+    await until("the resync", () => a.v.status().connection === "connected" && b.v.status().connection === "connected" && a.v.status().outOfSyncBytes === 0);
+    expect(readFileSync(b.device).subarray(40_960, 40_960 + 4096).every((x) => x === 7)).toBe(true);
+    expect(b.v.status().generations).toEqual(a.v.status().generations);
+  }, 30_000);
+
+  test("a clean stop of the primary demotes it: reopened, it has nothing to resync and is not taken for a crashed primary", async () => {
+    const { a, b, reopen } = pair();
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    a.v.command("promote-force");
+    await until("the initial resync", () => b.v.status().disk === "up-to-date" && b.v.status().connection === "connected" && a.v.status().connection === "connected");
+    await a.v.write(0, new Uint8Array(4096).fill(1), true);
+    await a.v.stop();
+    volumes.splice(volumes.indexOf(a.v), 1);
+    const again = reopen();
+    expect(again.v.status()).toMatchObject({ role: "secondary", outOfSyncBytes: 0 });
+    await until("the link again", () => again.v.status().connection === "connected" && b.v.status().connection === "connected");
+    expect(again.v.status().generations).toEqual(b.v.status().generations);
+  }, 30_000);
+});
