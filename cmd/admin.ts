@@ -213,7 +213,7 @@ interface StatusBody {
   dc: string | null;
   quorate: boolean;
   nodes: Array<{ name: string; membership: string; standby: boolean; fence: string; attributes?: Record<string, unknown>; capacity?: Record<string, number>; used?: Record<string, number> }>;
-  groups: Array<{ name: string; members: string[]; runningOn: string[]; disabled?: boolean }>;
+  groups: Array<{ name: string; members: string[]; runningOn: string[]; clone?: { max: number | null } | null; instances?: Array<{ node: string; started: string[] }>; disabled?: boolean }>;
   resources: Record<string, { agent: string; states: Record<string, string>; disabled?: boolean; maintenance?: string[] }>;
   maintenance?: { cluster: boolean; nodes: string[]; resources: string[] };
   operations: Array<{ resource: string; action: string; forMs: number }>;
@@ -236,7 +236,7 @@ export function formatStatus(node: string, s: StatusBody): string {
   lines.push("groups:");
   for (const g of s.groups) {
     const flags = `${g.disabled ? ", disabled" : ""}${m?.resources.includes(g.name) ? ", maintenance" : ""}`;
-    lines.push(`  ${g.name.padEnd(12)} ${g.runningOn.length ? `on ${g.runningOn.join(", ")}` : "stopped"}${flags}`);
+    lines.push(`  ${g.name.padEnd(12)} ${groupWhere(g)}${flags}`);
     for (const r of g.members) {
       const res = s.resources[r];
       const states = Object.entries(res?.states ?? {}).filter(([, st]) => st !== "stopped");
@@ -249,6 +249,14 @@ export function formatStatus(node: string, s: StatusBody): string {
   for (const m of s.moves) lines.push(`move: ${m.group} to ${m.node}${m.until === null ? "" : m.expired ? " (expired)" : ` until ${new Date(m.until).toISOString()}`}`);
   for (const n of s.notes) lines.push(`note: ${n}`);
   return lines.join("\n");
+}
+
+/** Where a group runs: the nodes running it whole, then those running only its first members; a clone says so, with its clone_max. */
+function groupWhere(g: StatusBody["groups"][number]): string {
+  const part = (g.instances ?? []).filter((i) => !g.runningOn.includes(i.node)).map((i) => `${i.node} (${i.started.join(", ")} only)`);
+  const where = [...g.runningOn, ...part];
+  const kind = g.clone ? `clone${g.clone.max === null ? "" : ` (max ${g.clone.max})`} ` : "";
+  return `${kind}${where.length ? `on ${where.join(", ")}` : "stopped"}`;
 }
 
 /** GET a module's status at `path` and print it (its JSON with `json`); a 404 says the node runs `missing`. */

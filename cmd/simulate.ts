@@ -72,8 +72,9 @@ export const simulate: Command = {
   help: `Usage: tandem simulate -c FILE [--state STATE.json] [--json]
 
 Runs the resource manager's policy on the config's resources and a cluster
-state, and prints the actions it would take (each with what it waits for) and
-its notes. Nothing is done. The state file is JSON, every field optional:
+state, and prints the actions it would take (each with what it waits for), its
+notes, and where each group is to run once they are done (a clone: the node of
+each instance). Nothing is done. The state file is JSON, every field optional:
   self      the node planning (default: the first member)
   quorum    whether it has quorum (default true)
   now       wall-clock ms, for failure and move expiry (default: now)
@@ -89,7 +90,7 @@ Members left out are up; states left out are stopped. The "cluster" field of
 Options:
   -c, --config FILE    the cluster config (TOML)
       --state FILE     the cluster state (default: every member up, nothing running)
-      --json           print { actions, notes } as JSON
+      --json           print { actions, notes, placement } as JSON
   -h, --help           this help`,
   async main(argv) {
     const { values } = parse(argv, { config: { type: "string", short: "c" }, state: { type: "string" }, json: { type: "boolean" } });
@@ -137,6 +138,10 @@ Options:
       if (!out.actions.length) console.log("nothing to do");
       for (const a of out.actions) console.log(`${a.id}${a.after.length ? `  after ${a.after.join(", ")}` : ""}  (${a.reason})`);
       for (const n of out.notes) console.log(`note: ${n}`);
+      for (const g of config.groups) {
+        const on = out.placement[g.name];
+        if (on) console.log(`${g.clone ? "clone" : "group"} ${g.name}: ${on.length ? `on ${on.join(", ")}` : "stopped"}`);
+      }
     }
     return EXIT_OK;
   },

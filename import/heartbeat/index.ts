@@ -335,6 +335,7 @@ function write(o: { files: HeartbeatFiles; cf: HaCf | undefined; nodes: readonly
     w.key("members", g.members.map((m) => m.name));
     w.key("preferred", g.preferred);
     w.key("auto_failback", failback.value, failback.source);
+    w.key("all_or_nothing", true, "as haresources ran a line: whole or not at all");
     for (const m of g.members) {
       w.table("resources.resource", { array: true, before: [m.token, ...m.mapped.comments, ...m.todos.map((t) => `TODO: ${t}`)] });
       w.key("name", m.name);

@@ -6,7 +6,8 @@
  * cross fields; `clusterConfigOf` turns the section into the policy's model.
  *
  * A resource that no group names is a group of its own, of the same name, as a
- * Pacemaker primitive is: constraints and admin commands name groups.
+ * Pacemaker primitive is: constraints and admin commands name groups. Either
+ * may be a clone (`clone = true`, `clone_max`, `interleave`).
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
@@ -53,6 +54,17 @@ const Params = Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }),
   description: "the agent's parameters (OCF: OCF_RESKEY_<name>; exec: start, stop, monitor as argv arrays)",
 });
 
+/**
+ * What makes a group a clone (Pacemaker's clone-max, clone-node-max,
+ * interleave): given on a group, or on a resource in no group for its own.
+ */
+const CloneFields = {
+  clone: Type.Optional(Type.Boolean({ description: "run on several nodes at once, one instance per node (a Pacemaker clone)" })),
+  clone_max: Type.Optional(Type.Integer({ minimum: 1, description: "clones: at most this many instances; default one on every member that can run it" })),
+  clone_node_max: Type.Optional(Type.Integer({ minimum: 1, description: "clones: instances on one node; only 1 is supported (a resource has one state per node)" })),
+  interleave: Type.Optional(Type.Boolean({ description: "clones: ordered after another clone, an instance waits for that clone's instance on its own node only, not for all of them" })),
+};
+
 /** A resource, whose agent may be of the module kinds given. */
 export const resourceSchema = (moduleKinds: readonly AgentKind[]) =>
   Type.Object(
@@ -79,6 +91,7 @@ export const resourceSchema = (moduleKinds: readonly AgentKind[]) =>
         description: "what it takes of a node's capacity (e.g. { cpu = 2, memory = 2048 }), read when placement is utilization or balanced; its group takes its members' sum",
       }),
     ),
+    ...CloneFields,
   },
   { additionalProperties: false },
 );
@@ -93,6 +106,10 @@ export const GroupSchema = Type.Object(
     preferred: Type.Optional(Type.String({ pattern: NAME_PATTERN, description: "the node it runs on when it can (haresources' first column)" })),
     stickiness: Type.Optional(Type.Integer({ minimum: 0, maximum: INFINITY, description: "score for staying where it runs; default [resources] stickiness" })),
     auto_failback: Type.Optional(Type.Boolean({ description: "true: return to the preferred node when it is back (stickiness 0); false: stay (stickiness INFINITY)" })),
+    all_or_nothing: Type.Optional(
+      Type.Boolean({ description: "true: the group runs whole or not at all (Heartbeat's haresources); default false: its members that can run do, in order, up to the first that cannot (Pacemaker's)" }),
+    ),
+    ...CloneFields,
   },
   { additionalProperties: false },
 );
@@ -232,9 +249,22 @@ export function groupsOf(rs: ResourcesRaw): GroupDef[] {
     return rs.stickiness;
   };
   return [
-    ...rs.group.map((g) => ({ name: g.name, members: [...g.members], preferredNode: g.preferred ?? null, stickiness: stickinessOf(g) })),
-    ...rs.resource.filter((r) => !grouped.has(r.name)).map((r) => ({ name: r.name, members: [r.name], preferredNode: null, stickiness: rs.stickiness })),
+    ...rs.group.map((g) => ({
+      name: g.name,
+      members: [...g.members],
+      preferredNode: g.preferred ?? null,
+      stickiness: stickinessOf(g),
+      ...(g.all_or_nothing ? { allOrNothing: true } : {}),
+      ...cloneOf(g),
+    })),
+    ...rs.resource.filter((r) => !grouped.has(r.name)).map((r) => ({ name: r.name, members: [r.name], preferredNode: null, stickiness: rs.stickiness, ...cloneOf(r) })),
   ];
+}
+
+type CloneRaw = { clone?: boolean; clone_max?: number; interleave?: boolean };
+
+function cloneOf(c: CloneRaw): Pick<GroupDef, "clone"> {
+  return c.clone ? { clone: { max: c.clone_max ?? null, interleave: c.interleave ?? false } } : {};
 }
 
 export function resourceDefOf(r: ResourceRaw): ResourceDef {
@@ -298,13 +328,23 @@ export function parseRule(text: string): AttributeTest[] | string {
   return tests;
 }
 
-/** Cross-field rules: names unique and known, members in one group, constraints between known groups and members. */
+const CLONE_KEYS = ["clone", "clone_max", "clone_node_max", "interleave"] as const;
+
+/** Cross-field rules: names unique and known, members in one group, constraints between known groups and members, clones. */
 export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]): Finding[] {
   const out: Finding[] = [];
   const err = (path: (string | number)[], message: string, expected?: string, hint?: string): void => {
     out.push({ severity: "error", path: ["resources", ...path], message, ...(expected ? { expected } : {}), ...(hint ? { hint } : {}) });
   };
   const members = nodes.filter((n) => n.roles.includes("member")).map((n) => n.name);
+  /** A clone's settings, on a group or a resource in no group. */
+  const cloneProblems = (path: (string | number)[], c: CloneRaw & { clone_node_max?: number }): void => {
+    for (const k of CLONE_KEYS.slice(1)) if (c[k] !== undefined && !c.clone) err([...path, k], `${k} applies to clones only`, "clone = true beside it");
+    if (c.clone_node_max !== undefined && c.clone_node_max > 1)
+      err([...path, "clone_node_max"], "a node runs at most one instance of a clone: a resource has one state per node, so two instances there could not be told apart", "1, or leave it out");
+    if (c.clone && c.clone_max !== undefined && c.clone_max > members.length)
+      out.push({ severity: "warning", path: ["resources", ...path, "clone_max"], message: `clone_max ${c.clone_max} is more than the ${members.length} member nodes: at most ${members.length} instances run, one per node` });
+  };
   const resourceNames = new Set<string>();
   rs.resource.forEach((r, i) => {
     if (resourceNames.has(r.name)) err(["resource", i, "name"], `resource name "${r.name}" is used twice`, "a unique name");
@@ -348,6 +388,13 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     });
     if (g.preferred !== undefined && !members.includes(g.preferred)) err(["group", i, "preferred"], `no member node named "${g.preferred}"`, `one of ${members.join(", ")}`);
     if (g.stickiness !== undefined && g.auto_failback !== undefined) err(["group", i], "stickiness and auto_failback both given; auto_failback is stickiness 0 (true) or INFINITY (false)", "one of them");
+    cloneProblems(["group", i], g);
+  });
+  rs.resource.forEach((r, i) => {
+    const group = groupOfMember.get(r.name);
+    const given = CLONE_KEYS.find((k) => r[k] !== undefined);
+    if (group && given) err(["resource", i, given], `resource "${r.name}" is a member of group "${group}": a group is cloned whole`, `${given} on [[resources.group]] "${group}"`);
+    else cloneProblems(["resource", i], r);
   });
   const groups = new Set(groupsOf(rs).map((g) => g.name));
   const knownGroup = (path: (string | number)[], name: string): void => {
@@ -394,6 +441,13 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     }
   }
   utilizationProblems(rs, nodes).forEach((p) => out.push(p));
+  const clones = new Set(groupsOf(rs).filter((g) => g.clone).map((g) => g.name));
+  const interleaveUnused = (path: (string | number)[], name: string, c: CloneRaw): void => {
+    if (c.clone && c.interleave && !rs.order.some((o) => o.then === name && clones.has(o.first)))
+      out.push({ severity: "warning", path: ["resources", ...path, "interleave"], message: `interleave has no effect: "${name}" is ordered after no clone` });
+  };
+  rs.group.forEach((g, i) => interleaveUnused(["group", i], g.name, g));
+  rs.resource.forEach((r, i) => interleaveUnused(["resource", i], r.name, r));
   if (rs.no_quorum_policy !== "stop" && rs.fence_device.length === 0)
     out.push({
       severity: "warning",

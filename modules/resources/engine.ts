@@ -26,7 +26,7 @@
 import type { AgentStatus } from "../../core/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
 import { errorClass } from "./agents/ocf.ts";
-import { effectiveState, inMaintenance, onFailOf, plan } from "./policy.ts";
+import { effectiveState, exclusiveResources, inMaintenance, onFailOf, plan } from "./policy.ts";
 import type { Action, ClusterConfig, ClusterInput, FailedOp, FailRecord, FenceState, Maintenance, Membership, Move, NodeState, ResourceState } from "./model.ts";
 
 export interface CoordParams {
@@ -318,9 +318,13 @@ function reconfigure(s: State, p: CoordParams): void {
 
 const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
 
-/** Whether an exclusive resource runs here, is starting, or failed to stop: what the watchdog asks before it pets without quorum. */
+/**
+ * Whether an exclusive resource runs here, is starting, or failed to stop: what the watchdog asks before it pets without quorum.
+ * A clone that may run on every member is not exclusive (policy.ts exclusiveResources): no other node takes its instance over.
+ */
 export function holdsExclusive(s: State): boolean {
-  return s.p.config.resources.some((r) => r.exclusive && (ACTIVE.has(s.states[r.name]!) || s.ops[r.name]?.action === "start"));
+  const exclusive = exclusiveResources(s.p.config, s.p.members.length);
+  return [...exclusive].some((r) => ACTIVE.has(s.states[r]!) || s.ops[r]?.action === "start");
 }
 
 export function step(prev: State, input: Input): { state: State; effects: Effect[] } {
@@ -750,7 +754,9 @@ function leavingInput(s: State): ClusterInput {
   const states: Record<string, Record<string, ResourceState>> = {};
   for (const [r, v] of Object.entries(withPending(s.states, pendingHere(s), "started"))) states[r] = { [self]: v === "unknown" ? "stopped" : v };
   const nodes: NodeState[] = s.p.members.map((name) => ({ name, membership: name === self ? "up" : "down", standby: name === self, fence: "none" }));
-  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall, maintenance: adminInput(s).maintenance };
+  // The others are taken as down here only to plan this node's own stops: what one in maintenance may still run holds none of them.
+  const goneMaintenance = { cluster: false, nodes: [], resources: [] };
+  return { config: s.p.config, self, nodes, quorum: true, states, failures: [], moves: [], now: s.wall, maintenance: adminInput(s).maintenance, goneMaintenance };
 }
 
 /** The DC: the first member, in config order, up and not leaving in this node's view. */

@@ -71,6 +71,22 @@ export interface GroupDef {
   members: string[];
   preferredNode: string | null;
   stickiness: number;
+  /**
+   * Heartbeat's haresources semantics: the group runs whole or not at all. By
+   * default (Pacemaker's), the members that can run do, in order, up to the
+   * first that cannot.
+   */
+  allOrNothing?: boolean;
+  /** Run on several nodes at once, one instance per node. */
+  clone?: CloneDef;
+}
+
+/** A clone's instances: one per node, each the whole group (or its leading members that can run). */
+export interface CloneDef {
+  /** At most this many instances; null: one on every node that can run it. */
+  max: number | null;
+  /** An order after another clone waits for its instance on the same node only, not all of them. */
+  interleave: boolean;
 }
 
 /** A node attribute's value, as the config gives it (`rack = "a"`, `ssd = true`, `cores = 8`). */
@@ -233,4 +249,6 @@ export interface Action {
 export interface Plan {
   actions: Action[];
   notes: string[];
+  /** By group, the nodes it is to run on once the actions are done (a clone: one per instance), in config order. */
+  placement: Record<string, string[]>;
 }

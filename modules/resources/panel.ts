@@ -21,7 +21,7 @@ export const RESOURCES_PANEL: DashboardPanel = {
     const res = r.resources[name];
     const active = Object.entries(res.states).filter(([, st]) => st !== "stopped");
     const cell = (text, cls) => { const td = row.insertCell(); td.textContent = text; if (cls) td.className = cls; };
-    cell(g.name); cell(name); cell(res.agent);
+    cell(g.clone ? g.name + " (clone)" : g.name); cell(name); cell(res.agent);
     cell(active.length ? active.map(([n, st]) => st + " on " + n).join(", ") : "stopped", active.some(([, st]) => st === "started") ? "state-running" : "state-stopped");
     const off = (res.maintenance || []);
     cell([g.disabled || res.disabled ? "disabled" : "", off.length ? "maintenance on " + off.join(", ") : ""].filter(Boolean).join("; ") || "yes", off.length ? "state-maintenance" : "");

@@ -30,6 +30,9 @@
  *    (rule 1 on that node), except failed-stop, which stays blocked. A
  *    non-exclusive resource counts only on up nodes: running it twice while
  *    a lost node is fenced does no harm, so its start waits for no fence.
+ *    Nor is a member of a clone that may run on every node (no clone_max
+ *    below the node count, see exclusiveResources): no node takes another's
+ *    instance over, so it needs no fence, and a node without quorum keeps it.
  * 4. Held groups. A group does nothing but its monitors while one of its
  *    members is blocked (failed stop without fencing, with on_fail_stop=block
  *    or with a failed fence, on_fail=block, on_fail=fence without fencing,
@@ -47,17 +50,27 @@
  *    failures as migration_threshold (one, with on_fail=move), not yet expired
  *    (failure_timeout after the last one; all of a node's failures for a
  *    resource expire together); with placement utilization or balanced, when
- *    its capacity left holds the group's utilization. "A with B" at INFINITY:
- *    only B's node; at -INFINITY: never B's node; at a finite score: that
- *    score on B's node. "A before B": B only while A runs. An unexpired move
- *    to a node that can run the group wins; an expired one is ignored.
+ *    its capacity left holds the group's utilization. As in Pacemaker, a
+ *    group runs its members in order up to the first that cannot run on its
+ *    node, and goes to the nodes that run the most of them; all_or_nothing
+ *    (Heartbeat's haresources) refuses a node that cannot run every member.
+ *    "A with B" at INFINITY: only B's node (a clone's: a node with an
+ *    instance); at -INFINITY: never B's node; at a finite score: that score
+ *    on B's node. "A before B": B only while A runs somewhere. An unexpired
+ *    move to a node that can run the most of the group wins; an expired one
+ *    is ignored.
  *    Otherwise the highest score: locations (on a node, or on nodes whose
  *    attributes pass a rule), the preferred node's bonus, stickiness where it
  *    runs now, finite colocations; and the scores of the groups not yet placed
  *    that are colocated with it at INFINITY (added: a chain goes where all of
  *    it can run, unless none can) or at -INFINITY (taken away). Ties go to
  *    where it runs, then (balanced) to the most capacity left, then to the
- *    node running the fewest resources, then to the node listed first.
+ *    node running the fewest resources, then to the node listed first. A
+ *    clone is placed on up to clone_max nodes, one instance each, ranked by
+ *    the members each can run, a move's node, then as a group's node is
+ *    (its own scores: the groups colocated with it do not weigh on where its
+ *    instances go); an interleaved clone ordered after a clone only where
+ *    that clone has an instance.
  * 6. Actions. Members start left to right on the chosen node, each after the
  *    previous one, and stop right to left on each node. A group already
  *    running there keeps its healthy leading members and restarts from the
@@ -66,7 +79,11 @@
  *    chosen one). A start waits for every stop of its group, and for the
  *    fence of any node where its resource may be active. "A before B": B's
  *    first start waits for A's last start, A's stops wait for B's, and B
- *    restarts whenever A stops a member. Every member planned to run gets a
+ *    restarts whenever A stops a member, or when A starts while B was found
+ *    running and A ran nowhere (a further instance of a clone A starting
+ *    restarts nothing). Against a clone, each of these holds
+ *    for every instance, or, B an interleaved clone after clone A, for the
+ *    instances on the same node only. Every member planned to run gets a
  *    recurring monitor (after its start, if any); the executor schedules it.
  *
  * A failed monitor with on_fail=restart is a stop and start in place; the
@@ -78,7 +95,9 @@
  * fencing); standby refuses the node to every group while the failure lasts;
  * stop, like a fatal OCF error (6) and like a disabled member, stops the
  * member everywhere, with those after it (those before it run, as in a
- * Pacemaker group); a hard OCF error (2 to 5) bans the node for it.
+ * Pacemaker group, or in each instance of a clone; where the group goes is
+ * weighed on those before it only; an all_or_nothing group stops whole); a
+ * hard OCF error (2 to 5) bans the node for it.
  *
  * Maintenance (of the cluster, a node, a group or resource) is applied last:
  * every start, stop and fence in its scope, and every action waiting for one,
@@ -95,6 +114,7 @@ import {
   type AttributeValue,
   type ClusterConfig,
   type ClusterInput,
+  type CloneDef,
   type FailedOp,
   type FailRecord,
   type GroupDef,
@@ -149,17 +169,41 @@ export function inMaintenance(input: Pick<ClusterInput, "maintenance" | "config"
 type Risk = "none" | "stoppable" | "probe" | "fence" | "blocked";
 
 interface GroupPlan {
-  node: string | null;
+  /** Where it runs or is to run: its node, or the nodes of a clone's instances (config order); empty when it stops. */
+  nodes: string[];
   held: boolean;
   stops: string[];
   starts: string[];
 }
+
+/** A node that can run a group: how many of its members from the first, why the next cannot, its score. */
+interface Candidate {
+  node: string;
+  count: number;
+  why: string | null;
+  score: number;
+}
+
+/** Where a group (or one instance of a clone) is to run, and how many of its members. */
+type Placed = Pick<Candidate, "node" | "count">;
 
 const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor"]);
 
 function addScore(a: number, b: number): number {
   if (a <= MINUS_INFINITY || b <= MINUS_INFINITY) return MINUS_INFINITY;
   return Math.min(INFINITY, a + b);
+}
+
+/**
+ * The resources the policy treats as exclusive: those so declared, but for the
+ * members of a clone whose instances cannot outnumber the nodes (no clone_max
+ * below their count). Such a clone runs its own instance on each node, and no
+ * node ever takes another's over: a lost node's instance needs no fence, and a
+ * node without quorum keeps its own.
+ */
+export function exclusiveResources(config: ClusterConfig, nodeCount: number): Set<string> {
+  const everywhere = new Set(config.groups.filter((g) => g.clone && (g.clone.max === null || g.clone.max >= nodeCount)).flatMap((g) => g.members));
+  return new Set(config.resources.filter((r) => r.exclusive && !everywhere.has(r.name)).map((r) => r.name));
 }
 
 export function plan(input: ClusterInput): Plan {
@@ -181,7 +225,9 @@ type LoopVerdict = "hold" | "stop";
 
 function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict>): { plan: Plan; broken: { group: string; verdict: LoopVerdict } | null } {
   const { config } = input;
-  const resources = new Map(config.resources.map((r) => [r.name, r] as const));
+  const exclusive = exclusiveResources(config, input.nodes.length);
+  const resources = new Map(config.resources.map((r) => [r.name, { ...r, exclusive: exclusive.has(r.name) }] as const));
+  const groups = new Map(config.groups.map((g) => [g.name, g] as const));
   const nodes = input.nodes;
   const notes: string[] = [];
   const note = (text: string): void => {
@@ -204,7 +250,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     return d;
   };
   const goneInMaintenance = (r: string, n: string): boolean => inMaintenance({ config, maintenance: input.goneMaintenance ?? input.maintenance }, r, n);
-  const finish = (): { plan: Plan; broken: null } => ({ plan: { actions: managedOnly(input, ordered(actions), note), notes }, broken: null });
+  const finish = (placement: Plan["placement"] = {}): { plan: Plan; broken: null } => ({ plan: { actions: managedOnly(input, ordered(actions), note), notes, placement }, broken: null });
 
   if (!input.quorum) {
     const policy = config.noQuorumPolicy ?? "stop";
@@ -224,7 +270,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       continue;
     }
     if (!config.fencing || (gone && n.fence === "fenced")) continue;
-    const why = fenceReason(n, config.resources, config.groups, state, (r) => !inMaintenance(input, r, n.name));
+    const why = fenceReason(n, [...resources.values()], config.groups, state, (r) => !inMaintenance(input, r, n.name));
     if (why) {
       fencing.add(n.name);
       add({ id: `fence:${n.name}`, kind: "fence", node: n.name, after: [], reason: why });
@@ -268,13 +314,13 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   }
   for (const [root, loop] of order.loops) {
     const mine = groupPlans.get(root)!;
-    if (mine.held || mine.node === null) continue;
+    if (mine.held || mine.nodes.length === 0) continue;
     for (const c of config.colocations) {
       if (c.group !== root || c.withGroup === root || !loop.has(c.withGroup)) continue;
       const theirs = groupPlans.get(c.withGroup)!;
-      if (theirs.held) return { plan: { actions: [], notes: [] }, broken: { group: root, verdict: "hold" } };
-      const kept = c.score >= INFINITY ? theirs.node === mine.node : c.score <= MINUS_INFINITY ? theirs.node !== mine.node : true;
-      if (!kept) return { plan: { actions: [], notes: [] }, broken: { group: root, verdict: "stop" } };
+      if (theirs.held) return { plan: { actions: [], notes: [], placement: {} }, broken: { group: root, verdict: "hold" } };
+      const kept = c.score >= INFINITY ? mine.nodes.every((n) => theirs.nodes.includes(n)) : c.score <= MINUS_INFINITY ? !mine.nodes.some((n) => theirs.nodes.includes(n)) : true;
+      if (!kept) return { plan: { actions: [], notes: [], placement: {} }, broken: { group: root, verdict: "stop" } };
     }
   }
 
@@ -282,14 +328,37 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const first = groupPlans.get(o.first);
     const then = groupPlans.get(o.then);
     if (!first || !then) continue;
-    for (const s of first.stops) depend(s, then.stops);
+    // Interleaved, an instance of `then` waits for the instance of `first` on its own node only.
+    const local = interleaved(o.first, o.then);
+    const sameNode = (a: string, b: string) => !local || nodeOf(a) === nodeOf(b);
+    for (const s of first.stops) depend(s, then.stops.filter((t) => sameNode(s, t)));
     // "then" found running while "first" was not: it stops before "first" starts (when "first" stops too, its starts already wait).
-    if (first.starts[0] && first.stops.length === 0) depend(first.starts[0], then.stops);
-    const lastStart = first.starts[first.starts.length - 1];
-    const firstStart = then.starts[0];
-    if (lastStart && firstStart) depend(firstStart, [lastStart]);
+    if (first.stops.length === 0) for (const s of chainEnds(first.starts, "first")) depend(s, then.stops.filter((t) => sameNode(s, t)));
+    const lastStarts = chainEnds(first.starts, "last");
+    for (const firstStart of chainEnds(then.starts, "first")) depend(firstStart, lastStarts.filter((l) => sameNode(l, firstStart)));
   }
-  return finish();
+  return finish(Object.fromEntries(config.groups.map((g) => [g.name, nodesOf(g.name)])));
+
+  /** Where a group runs or is to run, as planned so far: one node, a clone's several, or none. */
+  function nodesOf(group: string): string[] {
+    return groupPlans.get(group)?.nodes ?? [];
+  }
+
+  function nodeOf(actionId: string): string {
+    return actions.get(actionId)!.node;
+  }
+
+  /** Of a group's starts (a chain per node, each start after the one before it), the first or last of each chain. */
+  function chainEnds(starts: readonly string[], end: "first" | "last"): string[] {
+    const byNode = new Map<string, string>();
+    for (const id of starts) if (end === "last" || !byNode.has(nodeOf(id))) byNode.set(nodeOf(id), id);
+    return [...byNode.values()];
+  }
+
+  /** "first before then" between two clones, `then` interleaved: each instance of `then` follows the one of `first` on its node. */
+  function interleaved(first: string, then: string): boolean {
+    return groups.get(first)?.clone !== undefined && groups.get(then)?.clone?.interleave === true;
+  }
 
   /** A member's failure records not expired, and its failed states on nodes up: where and which operation failed, how badly. */
   function failuresOf(r: string): Array<{ node: string; op: FailedOp; error: string }> {
@@ -314,20 +383,34 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     return null;
   }
 
+  /**
+   * The members of g from `at` on may run nowhere (why): g is disabled, or the
+   * first of them is disabled or failed fatally or with on_fail=stop; with
+   * all_or_nothing, then none of g runs. Null when every member may run.
+   */
+  function limitOf(g: GroupDef): { at: number; why: string } | null {
+    if (input.disabled?.includes(g.name)) return { at: 0, why: `${g.name} is disabled` };
+    const at = g.members.findIndex((r) => stoppedEverywhere(r) !== null);
+    if (at < 0) return null;
+    const why = stoppedEverywhere(g.members[at]!)!;
+    return g.allOrNothing && at > 0 ? { at: 0, why: `${why}, and ${g.name} runs all or nothing` } : { at, why };
+  }
+
   function hold(g: GroupDef, why: string[]): GroupPlan {
     for (const w of why) note(w);
-    let where: string | null = null;
+    const where = new Set<string>();
     for (const r of g.members) {
       for (const n of nodes) {
         const s = state(r, n.name);
         if (n.membership !== "up" || fencing.has(n.name)) continue;
         if (s === "started") {
-          where ??= n.name;
+          where.add(n.name);
           monitor(r, n.name, []);
         }
       }
     }
-    return { node: where, held: true, stops: [], starts: [] };
+    const running = g.clone ? nodes.map((n) => n.name).filter((n) => where.has(n)) : [...where].slice(0, 1);
+    return { nodes: running, held: true, stops: [], starts: [] };
   }
 
   function monitor(r: string, n: string, after: string[]): void {
@@ -377,39 +460,63 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     if (verdicts.get(g.name) === "hold") why.push(`${g.name} waits: a group of its colocation loop is held`);
     if (why.length > 0) return hold(g, why);
 
-    const at = g.members.findIndex((r) => stoppedEverywhere(r) !== null);
-    const limit = input.disabled?.includes(g.name) ? { at: 0, why: `${g.name} is disabled` } : at >= 0 ? { at, why: stoppedEverywhere(g.members[at]!)! } : null;
+    const limit = limitOf(g);
     if (limit?.at === 0) {
       note(`${g.name} is stopped: ${limit.why}`);
-      return act(g, null, limit);
+      return act(g, [], limit);
     }
     if (limit) note(`${g.name} runs up to ${g.members[limit.at - 1]}: ${limit.why}`);
-    return act(g, place(g), limit);
+    if (g.clone) return planClone(g, g.clone, limit);
+    const target = place(g);
+    return act(g, target ? [target] : [], limit);
   }
 
   function activeNodes(r: string): string[] {
     return nodes.filter((n) => risk(r, n) === "stoppable").map((n) => n.name);
   }
 
-  function place(g: GroupDef): string | null {
-    const running = new Set(g.members.flatMap(activeNodes));
+  /**
+   * Whether g cannot run now wherever it goes, noted why: its colocation loop
+   * cannot all be kept, or a group it runs with or starts after runs nowhere.
+   */
+  function targetsMissing(g: GroupDef): boolean {
     if (verdicts.get(g.name) === "stop") {
       note(`the colocations between ${[...order.loops.get(g.name)!].join(", ")} cannot all be kept: ${g.name} stops`);
-      return null;
+      return true;
     }
     for (const c of config.colocations) {
       if (c.group !== g.name || c.score < INFINITY || !groupPlans.has(c.withGroup)) continue;
-      if (groupPlans.get(c.withGroup)?.node == null) {
+      if (nodesOf(c.withGroup).length === 0) {
         note(`${g.name} runs with ${c.withGroup}, which is not running: ${g.name} stops`);
-        return null;
+        return true;
       }
     }
     for (const o of config.orders.filter((o) => o.then === g.name)) {
-      if (groupPlans.get(o.first)?.node == null) {
+      if (nodesOf(o.first).length === 0) {
         note(`${g.name} starts after ${o.first}, which is not running: ${g.name} stops`);
-        return null;
+        return true;
       }
     }
+    return false;
+  }
+
+  /** An unexpired move of g to one of the nodes given; moves expired, or to a node not given, are noted. */
+  function movedTo(g: GroupDef, able: readonly string[]): string | null {
+    for (const m of input.moves.filter((m) => m.group === g.name)) {
+      if (m.until !== null && m.until <= input.now) {
+        note(`the move of ${g.name} to ${m.node} expired: ignored`);
+      } else if (able.includes(m.node)) {
+        return m.node;
+      } else {
+        note(`${g.name} is moved to ${m.node}, which cannot run it now: placed by its scores`);
+      }
+    }
+    return null;
+  }
+
+  function place(g: GroupDef): Placed | null {
+    const running = new Set(g.members.flatMap(activeNodes));
+    if (targetsMissing(g)) return null;
     const own = ownScores(g);
     const joined: GroupDef[] = [];
     let scores = withDependents(g, own.scores, order.loops.get(g.name) ?? new Set(), new Set([g.name]), joined);
@@ -421,25 +528,65 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       if ([...roomy.values()].some((v) => v > MINUS_INFINITY)) scores = roomy;
     }
     const refused = [...own.refused];
-    const candidates: Array<{ node: string; score: number }> = [];
+    const candidates: Candidate[] = [];
     for (const n of nodes) {
       const score = scores.get(n.name)!;
-      if (score > MINUS_INFINITY) candidates.push({ node: n.name, score });
+      if (score > MINUS_INFINITY) candidates.push({ node: n.name, score, ...own.counts.get(n.name)! });
       else if (own.scores.get(n.name)! > MINUS_INFINITY) refused.push(`${n.name}: a group colocated with ${g.name} cannot run there`);
     }
-    for (const m of input.moves.filter((m) => m.group === g.name)) {
-      if (m.until !== null && m.until <= input.now) {
-        note(`the move of ${g.name} to ${m.node} expired: ignored`);
-      } else if (candidates.some((c) => c.node === m.node)) {
-        return m.node;
-      } else {
-        note(`${g.name} is moved to ${m.node}, which cannot run it now: placed by its scores`);
-      }
-    }
-    let best: { node: string; score: number } | null = null;
-    for (const c of candidates) if (!best || better(g, c, best, running)) best = c;
+    // Where the most of its members can run (Pacemaker: a member's ban weighs on those before it, unless no node is left).
+    const most = Math.max(0, ...candidates.map((c) => c.count));
+    const whole = candidates.filter((c) => c.count === most);
+    const moved = movedTo(g, whole.map((c) => c.node));
+    let best: Candidate | null = whole.find((c) => c.node === moved) ?? null;
+    if (!best) for (const c of whole) if (!best || better(g, c, best, running)) best = c;
     if (!best) note(`${g.name} cannot run anywhere (${refused.join("; ")})`);
-    return best?.node ?? null;
+    else notePartial(g, best);
+    return best;
+  }
+
+  /**
+   * A clone: an instance on each node that can run it, up to clone_max; the
+   * nodes ranked by the members each can run, a move's node first, then as a
+   * group's node is (better), on the clone's own scores.
+   */
+  function planClone(g: GroupDef, clone: CloneDef, limit: { at: number; why: string } | null): GroupPlan {
+    if (targetsMissing(g)) return act(g, [], limit);
+    const running = new Set(g.members.flatMap(activeNodes));
+    const own = ownScores(g);
+    const candidates = nodes.filter((n) => own.scores.get(n.name)! > MINUS_INFINITY).map((n): Candidate => ({ node: n.name, score: own.scores.get(n.name)!, ...own.counts.get(n.name)! }));
+    const moved = movedTo(g, candidates.map((c) => c.node));
+    const rank = (a: Candidate, b: Candidate): number => {
+      if (a.count !== b.count) return b.count - a.count;
+      if ((a.node === moved) !== (b.node === moved)) return a.node === moved ? -1 : 1;
+      return better(g, a, b, running) ? -1 : better(g, b, a, running) ? 1 : 0;
+    };
+    const max = clone.max ?? nodes.length;
+    const chosen = new Set(candidates.toSorted(rank).slice(0, max));
+    if (chosen.size === 0) note(`${g.name} cannot run anywhere (${own.refused.join("; ")})`);
+    else if (chosen.size < max && own.refused.length > 0) note(`${g.name} runs ${chosen.size} of ${max} instances (${own.refused.join("; ")})`);
+    for (const c of chosen) notePartial(g, c);
+    return act(g, candidates.filter((c) => chosen.has(c)), limit);
+  }
+
+  /** Notes where g runs fewer members than it may anywhere (the members it may run nowhere are noted by planGroup). */
+  function notePartial(g: GroupDef, c: Candidate): void {
+    if (c.count < (limitOf(g)?.at ?? g.members.length)) note(`${g.name} runs only ${g.members.slice(0, c.count).join(", ")} on ${c.node}: ${c.why}`);
+  }
+
+  /**
+   * How many of g's members, from the first, can run on n, and why the next
+   * cannot; all or nothing, none unless every one can. None runs from the
+   * first member that may run nowhere (limitOf) on.
+   */
+  function runnable(g: GroupDef, n: NodeState): { count: number; why: string | null } {
+    const limit = limitOf(g);
+    const cut = limit?.at ?? g.members.length;
+    for (let j = 0; j < cut; j++) {
+      const why = refusal(n, g.members.slice(0, j + 1));
+      if (why) return { count: g.allOrNothing ? 0 : j, why };
+    }
+    return { count: cut, why: limit?.why ?? null };
   }
 
   /**
@@ -463,7 +610,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     for (const x of config.groups) {
       if (except.has(x.name)) continue;
       const p = groupPlans.get(x.name);
-      const members = p ? (p.node === n ? x.members : []) : x.members.filter((r) => activeNodes(r).includes(n));
+      const members = p ? (p.nodes.includes(n) ? x.members : []) : x.members.filter((r) => activeNodes(r).includes(n));
       if (members.length > 0) out.push({ group: x, members });
     }
     return out;
@@ -501,13 +648,21 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
    * g's score on each node by itself: MINUS_INFINITY where it cannot run (and
    * why, in refused); otherwise its locations, the preferred node's bonus,
    * stickiness where it runs, and its colocations with groups already placed.
+   * With each node, how many of its members can run there (counts).
    */
-  function ownScores(g: GroupDef): { scores: Map<string, number>; refused: string[] } {
+  function ownScores(g: GroupDef): { scores: Map<string, number>; refused: string[]; counts: Map<string, Pick<Candidate, "count" | "why">> } {
     const running = new Set(g.members.flatMap(activeNodes));
     const scores = new Map<string, number>();
     const refused: string[] = [];
+    const counts = new Map<string, Pick<Candidate, "count" | "why">>();
     for (const n of nodes) {
-      const no = refusal(g, n) ?? (placement === "default" ? null : shortage(g.members, n.name, new Set([g.name]))) ?? colocationRefusal(g, n.name);
+      const can = runnable(g, n);
+      counts.set(n.name, can);
+      const no =
+        (can.count === 0 ? can.why : null) ??
+        (placement === "default" ? null : shortage(g.members.slice(0, can.count), n.name, new Set([g.name]))) ??
+        colocationRefusal(g, n.name) ??
+        interleaveRefusal(g, n.name);
       let score = 0;
       for (const l of config.locations) if (l.group === g.name && locates(l, n)) score = addScore(score, l.score);
       if (no || score <= MINUS_INFINITY) {
@@ -515,12 +670,18 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
         scores.set(n.name, MINUS_INFINITY);
         continue;
       }
-      for (const c of config.colocations) if (c.group === g.name && c.score > MINUS_INFINITY && c.score < INFINITY && groupPlans.get(c.withGroup)?.node === n.name) score = addScore(score, c.score);
+      for (const c of config.colocations) if (c.group === g.name && c.score > MINUS_INFINITY && c.score < INFINITY && nodesOf(c.withGroup).includes(n.name)) score = addScore(score, c.score);
       if (g.preferredNode === n.name) score = addScore(score, PREFERRED_SCORE);
       if (running.has(n.name)) score = addScore(score, g.stickiness);
       scores.set(n.name, score);
     }
-    return { scores, refused };
+    return { scores, refused, counts };
+  }
+
+  /** An interleaved clone after a clone runs an instance only beside one of that clone's. */
+  function interleaveRefusal(g: GroupDef, n: string): string | null {
+    const alone = config.orders.find((o) => o.then === g.name && interleaved(o.first, g.name) && !nodesOf(o.first).includes(n));
+    return alone ? `no instance of ${alone.first} there (interleave)` : null;
   }
 
   /**
@@ -530,13 +691,13 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   function colocationRefusal(g: GroupDef, n: string): string | null {
     for (const c of config.colocations) {
       if (c.group === g.name && groupPlans.has(c.withGroup)) {
-        const there = groupPlans.get(c.withGroup)?.node;
-        if (c.score >= INFINITY && there !== n) return `${c.withGroup} runs elsewhere`;
-        if (c.score <= MINUS_INFINITY && there === n) return `${c.withGroup} runs there (colocation -INFINITY)`;
-      } else if (c.withGroup === g.name && c.group !== g.name && order.loops.has(c.group) && groupPlans.get(c.group)?.node != null) {
-        const there = groupPlans.get(c.group)?.node;
-        if (c.score >= INFINITY && there !== n) return `${c.group}, which runs only with it, runs elsewhere`;
-        if (c.score <= MINUS_INFINITY && there === n) return `${c.group}, which never runs with it, runs there`;
+        const there = nodesOf(c.withGroup).includes(n);
+        if (c.score >= INFINITY && !there) return `${c.withGroup} runs elsewhere`;
+        if (c.score <= MINUS_INFINITY && there) return `${c.withGroup} runs there (colocation -INFINITY)`;
+      } else if (c.withGroup === g.name && c.group !== g.name && order.loops.has(c.group) && nodesOf(c.group).length > 0) {
+        const there = nodesOf(c.group).includes(n);
+        if (c.score >= INFINITY && !there) return `${c.group}, which runs only with it, runs elsewhere`;
+        if (c.score <= MINUS_INFINITY && there) return `${c.group}, which never runs with it, runs there`;
       }
     }
     return null;
@@ -568,7 +729,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     return out;
   }
 
-  function refusal(g: GroupDef, n: NodeState): string | null {
+  /** Why n cannot run the members given (runnable gives none past those that may run nowhere), or null. */
+  function refusal(n: NodeState, members: readonly string[]): string | null {
     if (n.membership !== "up") return n.membership;
     if (fencing.has(n.name)) return "being fenced";
     if (n.standby) return "standby";
@@ -577,9 +739,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       note(`${n.name} is in standby until cleanup: ${standbyBy[0]}`);
       return `standby: ${standbyBy[0]}`;
     }
-    for (const r of g.members) {
-      // This member and those after it run nowhere (disabled, a fatal error, on_fail=stop): where they failed does not count.
-      if (stoppedEverywhere(r) !== null) break;
+    for (const r of members) {
       const d = def(r);
       const s = state(r, n.name);
       if (s === "failed-start") return `${r} failed to start there`;
@@ -602,66 +762,104 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     return null;
   }
 
-  /** `limit`: the members from `at` on may not run (why), those before may. */
-  function act(g: GroupDef, target: string | null, limit: { at: number; why: string } | null = null): GroupPlan {
+  /**
+   * Why "first before then" restarts `then` on target, or null: first stops a
+   * member, or starts while its first member ran nowhere (then was found
+   * running without it); on any node, or on target's only when then is an
+   * interleaved clone after a clone.
+   */
+  function restartFor(first: string, then: string, target: string): string | null {
+    const p = groupPlans.get(first);
+    const lead = groups.get(first)?.members[0];
+    if (!p || lead === undefined) return null;
+    const here = (n: string) => !interleaved(first, then) || n === target;
+    if (p.stops.some((id) => here(nodeOf(id)))) return `${first}, which it starts after, stops`;
+    if (p.starts.some((id) => here(nodeOf(id))) && !activeNodes(lead).some(here)) return `${first}, which it starts after, starts (${then} was found running before it)`;
+    return null;
+  }
+
+  /**
+   * The actions that run g where it is placed: on each target node its first
+   * `count` members (one node for a group, one per instance for a clone), and
+   * nothing anywhere else. `limit`: the members from `at` on may run nowhere
+   * (why), and stop with that reason.
+   */
+  function act(g: GroupDef, targets: readonly Placed[], limit: { at: number; why: string } | null = null): GroupPlan {
     const members = g.members;
     const runnable = limit?.at ?? members.length;
-    const forcedRestart = config.orders.some((o) => {
-      const first = groupPlans.get(o.first);
-      return o.then === g.name && (first?.stops.length ?? 0) + (first?.starts.length ?? 0) > 0;
-    });
-    let firstBad = target === null || forcedRestart ? 0 : runnable;
-    let cause = forcedRestart ? "a group it starts after stops or starts" : "";
-    if (target !== null && !forcedRestart) {
-      for (let j = 0; j < runnable; j++) {
+    const firstBad = new Map<string, number>();
+    const cause = new Map<string, string>();
+    for (const { node: target, count } of targets) {
+      const forced = config.orders.filter((o) => o.then === g.name).map((o) => restartFor(o.first, g.name, target)).find((why) => why !== null);
+      firstBad.set(target, forced ? 0 : count);
+      cause.set(target, forced ?? "");
+      if (forced) continue;
+      for (let j = 0; j < count; j++) {
         const r = members[j]!;
         const s = state(r, target);
-        const elsewhere = activeNodes(r).filter((n) => n !== target);
+        // A clone's instances run on several nodes by design; a group's, never.
+        const elsewhere = g.clone ? [] : activeNodes(r).filter((n) => n !== target);
         const healthy = s === "started";
         if (!healthy || elsewhere.length > 0) {
-          firstBad = j;
-          if (s === "failed-monitor") cause = `the monitor of ${r} failed`;
-          else if (!healthy) cause = `${r} is ${s === "failed-start" ? "failed to start" : s} there`;
+          firstBad.set(target, j);
+          if (s === "failed-monitor") cause.set(target, `the monitor of ${r} failed`);
+          else if (!healthy) cause.set(target, `${r} is ${s === "failed-start" ? "failed to start" : s} there`);
           else {
-            cause = `${r} is active on ${[target, ...elsewhere].join(" and ")}`;
+            cause.set(target, `${r} is active on ${[target, ...elsewhere].join(" and ")}`);
             note(`${r} was found active on ${[target, ...elsewhere].join(" and ")}: stopped on all, started on ${target}`);
           }
           break;
         }
       }
     }
+    const countOn = new Map(targets.map((t) => [t.node, t.count]));
     const stops: string[] = [];
     for (const n of nodes) {
       let previous: string | null = null;
+      const bad = firstBad.get(n.name);
       for (let j = members.length - 1; j >= 0; j--) {
         const r = members[j]!;
-        if (risk(r, n) !== "stoppable" || (n.name === target && j < firstBad)) continue;
+        if (risk(r, n) !== "stoppable" || (bad !== undefined && j < bad)) continue;
         const reason =
-          j >= runnable ? limit!.why : target === null ? `${g.name} cannot run` : n.name === target ? `restart of ${g.name} on ${target}: ${cause}` : `${g.name} moves to ${target}`;
+          j >= runnable
+            ? limit!.why
+            : targets.length === 0
+              ? `${g.name} cannot run`
+              : bad === undefined
+                ? g.clone
+                  ? `${g.name} has no instance on ${n.name}`
+                  : `${g.name} moves to ${targets[0]!.node}`
+                : j >= countOn.get(n.name)!
+                  ? `${r} cannot run on ${n.name}`
+                  : `restart of ${g.name} on ${n.name}: ${cause.get(n.name)}`;
         previous = add({ id: `stop:${r}@${n.name}`, kind: "stop", resource: r, node: n.name, after: previous ? [previous] : [], reason });
         stops.push(previous);
       }
     }
     const starts: string[] = [];
-    if (target === null) return { node: null, held: false, stops, starts };
+    const placed = targets.map((t) => t.node);
+    if (targets.length === 0) return { nodes: placed, held: false, stops, starts };
     for (const n of nodes) {
       if (n.membership === "unclean" && n.fence === "none" && !config.fencing && members.some((r) => def(r).exclusive && state(r, n.name) !== "stopped")) {
         note(`${n.name} was lost uncleanly and fencing is not configured: ${g.name} is taken over on quorum alone (${n.name} stops its exclusive resources when it loses quorum)`);
       }
     }
     const fences = nodes.filter((n) => members.some((r) => risk(r, n) === "fence")).map((n) => `fence:${n.name}`);
-    for (let j = 0; j < runnable; j++) {
-      const r = members[j]!;
-      if (j < firstBad) {
-        monitor(r, target, []);
-        continue;
+    for (const { node: target, count } of targets) {
+      let previous: string | null = null;
+      for (let j = 0; j < count; j++) {
+        const r = members[j]!;
+        if (j < firstBad.get(target)!) {
+          monitor(r, target, []);
+          continue;
+        }
+        const after = previous ? [previous] : [...fences, ...stops];
+        previous = add({ id: `start:${r}@${target}`, kind: "start", resource: r, node: target, after, reason: `${g.name} runs on ${target}` });
+        starts.push(previous);
+        monitor(r, target, [previous]);
       }
-      const after = starts.length > 0 ? [starts[starts.length - 1]!] : [...fences, ...stops];
-      const id = add({ id: `start:${r}@${target}`, kind: "start", resource: r, node: target, after, reason: `${g.name} runs on ${target}` });
-      starts.push(id);
-      monitor(r, target, [id]);
     }
-    return { node: target, held: false, stops, starts };
+    return { nodes: placed, held: false, stops, starts };
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * What `tandem status` and GET /v1/resources/ show: every group with where it
- * runs, every resource's state on every node as this node knows it, what is
+ * runs whole (`runningOn`) and the members started on each node (`instances`:
+ * a clone's instances, or a group running in part), every resource's state
+ * on every node as this node knows it, what is
  * in flight, failures, moves (an expired one marked so), standby nodes, each
  * node's attributes and capacity (with what its resources take), what is
  * disabled and in maintenance (and each group's and resource's own `disabled`
@@ -27,12 +29,26 @@ export function statusOf(s: State, now: number): Record<string, unknown> {
   };
   const running = (group: string[]) =>
     input.nodes.filter((n) => group.every((r) => input.states[r]?.[n.name] === "started")).map((n) => n.name);
+  /** Per node where any member runs, the members started there: a clone's instances, or a group running in part. */
+  const instances = (group: string[]) =>
+    input.nodes
+      .map((n) => ({ node: n.name, started: group.filter((r) => input.states[r]?.[n.name] === "started") }))
+      .filter((i) => i.started.length > 0);
   return {
     phase: s.phase,
     dc: s.dc,
     quorate: s.quorate,
     nodes: input.nodes.map((n) => ({ name: n.name, membership: n.membership, standby: n.standby, fence: n.fence, ...traitsOf(n) })),
-    groups: s.p.config.groups.map((g) => ({ name: g.name, members: g.members, preferred: g.preferredNode, runningOn: running(g.members), disabled: disabled.includes(g.name) })),
+    groups: s.p.config.groups.map((g) => ({
+      name: g.name,
+      members: g.members,
+      preferred: g.preferredNode,
+      clone: g.clone ?? null,
+      allOrNothing: g.allOrNothing ?? false,
+      runningOn: running(g.members),
+      instances: instances(g.members),
+      disabled: disabled.includes(g.name),
+    })),
     resources: Object.fromEntries(
       s.p.config.resources.map((r) => [
         r.name,

@@ -30,7 +30,7 @@ function problems(toml: string): string[] {
 type Doc = {
   nodes: Array<{ name: string; address: string }>;
   heartbeat: Record<string, unknown> & { links: Array<Record<string, unknown>>; ping?: { targets: string[] } };
-  resources: { group: Array<{ name: string; members: string[]; preferred: string; auto_failback: boolean }>; resource: Array<Record<string, unknown> & { name: string; params?: Record<string, unknown> }> };
+  resources: { group: Array<{ name: string; members: string[]; preferred: string; auto_failback: boolean; all_or_nothing?: boolean }>; resource: Array<Record<string, unknown> & { name: string; params?: Record<string, unknown> }> };
 };
 
 function imported(files: HeartbeatFiles): { toml: string; doc: Doc; findings: string[] } {
@@ -86,6 +86,7 @@ name = "ip-198-18-5-10-group"
 members = ["ip-198-18-5-10", "apache"]
 preferred = "alpha"
 auto_failback = false  # auto_failback off
+all_or_nothing = true  # as haresources ran a line: whole or not at all
 
 # IPaddr2::198.18.5.10/24/eth0
 [[resources.resource]]
@@ -124,8 +125,8 @@ stop_timeout = "1m"  # the agent's advice
       { name: "mcast-eth2", kind: "mcast", interface: "eth2", group: "239.0.0.43" },
     ]);
     expect(doc.resources.group).toEqual([
-      { name: "ip-192-168-10-50-group", members: ["ip-192-168-10-50", "fs-srv-www", "apache"], preferred: "www1", auto_failback: false },
-      { name: "ip-192-168-10-51-group", members: ["ip-192-168-10-51", "mailto", "postfix"], preferred: "www2", auto_failback: false },
+      { name: "ip-192-168-10-50-group", members: ["ip-192-168-10-50", "fs-srv-www", "apache"], preferred: "www1", auto_failback: false, all_or_nothing: true },
+      { name: "ip-192-168-10-51-group", members: ["ip-192-168-10-51", "mailto", "postfix"], preferred: "www2", auto_failback: false, all_or_nothing: true },
     ]);
     expect(resource(doc, "fs-srv-www")).toMatchObject({
       agent: "ocf:heartbeat:Filesystem",

@@ -84,6 +84,9 @@ describe("tandem simulate: placement", () => {
       "start:app2@bravo  (app2 runs on bravo)",
       "monitor:app2@bravo  after start:app2@bravo  (app2 runs on bravo)",
       "note: backup cannot run anywhere (alpha: cpu: needs 1, 0 free; bravo: group1 runs there (colocation -INFINITY))",
+      "group group1: on bravo",
+      "group app2: on bravo",
+      "group backup: stopped",
     ]);
     const fresh = await tandem(["simulate", "-c", CONFIG]);
     expect(fresh.stdout).toContain("start:backup@bravo  (backup runs on bravo)");

@@ -61,7 +61,8 @@ export const simConfig = (c: SimCluster): Config => parseSimConfig(simConfigText
 /**
  * The [resources] section that gives this cluster config: resources as exec
  * agents (the sim's agents answer for them; the argv is never run), each group
- * with its preferred node and stickiness, and with `fencing` one fence device.
+ * with its preferred node, stickiness and clone settings, the orders, and with
+ * `fencing` one fence device.
  */
 export function resourcesText(c: ClusterConfig): string {
   const ms = (n: number) => `"${n}ms"`;
@@ -87,7 +88,10 @@ export function resourcesText(c: ClusterConfig): string {
       `members = [${g.members.map((m) => `"${m}"`).join(", ")}]`,
       ...(g.preferredNode ? [`preferred = "${g.preferredNode}"`] : []),
       `stickiness = ${g.stickiness}`,
+      ...(g.allOrNothing ? [`all_or_nothing = true`] : []),
+      ...(g.clone ? [`clone = true`, ...(g.clone.max === null ? [] : [`clone_max = ${g.clone.max}`]), ...(g.clone.interleave ? [`interleave = true`] : [])] : []),
     ]),
+    ...c.orders.flatMap((o) => [`[[resources.order]]`, `first = "${o.first}"`, `then = "${o.then}"`]),
     ...(c.fencing ? [`[[resources.fence_device]]`, `name = "power"`, `agent = "exec"`, `params = { command = ["sim-fence"] }`] : []),
     "",
   ].join("\n");

@@ -24,7 +24,12 @@
  * one losing up to 1%, the other up to 10%, both with delay, jitter,
  * duplicates and reordering; one or two groups ("web" of one to three members,
  * "db" of one or two), each preferring alpha, bravo or neither, with
- * stickiness 0 or INFINITY; resources mostly exclusive, on_fail restart or
+ * stickiness 0 or INFINITY; in two seeds of five also a clone "proxy" (px,
+ * or px and pxlog) on every member or with clone_max 1, half of them ordered
+ * before web (drawn apart, so the
+ * other draws of a seed stay as they were); resources mostly exclusive (the
+ * checks below take a clone on every member as not exclusive, as the policy
+ * does: each member runs its own instance), on_fail restart or
  * move, migration_threshold none or 1 to 3, failure_timeout 2 to 4 deadtimes;
  * 1 to 4 faults at random times over 15 to 30 deadtimes, a quarter of them
  * admin commands (standby then online later, move with or without `until` and
@@ -80,8 +85,9 @@
  * 3. convergence: settleBound() after every fault was undone (every machine
  *    on, every process up, nothing frozen or cut), every member runs and takes
  *    alpha as DC, all hold the same admin state and no failure (they expired);
- *    each group runs wholly on exactly one node (active there, started in its
- *    engine, active nowhere else), not one in standby, and on the node of an
+ *    a clone on every member runs wholly on each member not in standby; every
+ *    other group (a clone of one instance too) runs wholly on exactly one node
+ *    (active there, started in its engine, active nowhere else), not one in standby, and on the node of an
  *    unexpired move if there is one, else on its preferred node when its
  *    stickiness is 0; or nowhere when both are in standby. The bound is
  *    deadtime + fenceMs + rebootMs (a peer declared dead just before is fenced
@@ -106,6 +112,7 @@ import { counts } from "../../modules/heartbeat/engine.ts";
 import { clusterConfigOf } from "../../modules/resources/config.ts";
 import { managedHere, type AdminCommand } from "../../modules/resources/engine.ts";
 import { INFINITY, type ClusterConfig, type GroupDef, type ResourceDef } from "../../modules/resources/model.ts";
+import { exclusiveResources } from "../../modules/resources/policy.ts";
 import { RESEND_MS } from "../../modules/resources/service.ts";
 import { clusterNode, type ClusterProcess, type CoordStepInfo } from "./cluster-node.ts";
 import { deriveSeed, forEachSeedAsync } from "./seeds.ts";
@@ -119,7 +126,9 @@ const FAMILIES: readonly Family[] = ["pair", "fencing", "freeze", "mixed", "roll
 
 /** The groups a seed draws from (a prefix of each), and the largest's size. */
 const GROUP_LAYOUT: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], ["db", ["dbip", "sql"]]];
-const MAX_GROUP_MEMBERS = Math.max(...GROUP_LAYOUT.map(([, members]) => members.length));
+/** The clone a seed may add (a prefix of its members), drawn apart from the rest so that a seed's other draws stay as they were. */
+const CLONE_LAYOUT: [string, string[]] = ["proxy", ["px", "pxlog"]];
+const MAX_GROUP_MEMBERS = Math.max(...[...GROUP_LAYOUT, CLONE_LAYOUT].map(([, members]) => members.length));
 
 const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15, watchdog: 60, admin: 80 };
 /** A seed takes about 130 ms (mixed and roll: 220, their timers are slower), so long runs (SIM_SEEDS) get time in proportion. */
@@ -214,6 +223,8 @@ class Scenario {
   private readonly names: string[];
   private readonly arbiter: string | null;
   private readonly config: ClusterConfig;
+  /** What may never run on two machines at once: the exclusive resources but those of a clone that may run on every member. */
+  private readonly exclusive: Set<string>;
   private readonly fenceMode: "works" | "flaky" | "broken";
   private readonly maxOpMs: number;
   private readonly maxDelayMs: number;
@@ -287,11 +298,12 @@ class Scenario {
     this.fenceMs = r.between(1, t.deadtimeMs / 10);
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
-    const drawn = this.drawConfig();
+    const drawn = this.drawConfig(seededRandom(deriveSeed(seed, "clone")));
     const textOf = (timers: Timers, resources = drawn) =>
       simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + (family === "watchdog" ? resourcesText({ ...resources, fencing: false }) + WATCHDOG_TEXT : resourcesText(resources));
     for (const [n, timers] of own) this.texts.set(n, textOf(timers));
     this.config = clusterConfigOf(parseSimConfig(this.texts.get(MEMBERS[0])!).raw.resources!);
+    this.exclusive = exclusiveResources(this.config, MEMBERS.length);
 
     for (const name of this.names) {
       this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map(), watchdog: null });
@@ -361,35 +373,49 @@ class Scenario {
 
   // ---- the cluster drawn for a seed ----
 
-  private drawConfig(): ClusterConfig {
+  /** The groups of GROUP_LAYOUT, and with `cloneR` (its own draws) a clone in two seeds of five: every member, or clone_max 1. */
+  private drawConfig(cloneR: Random): ClusterConfig {
     const r = this.r;
     const t = this.timers;
     const resources: ResourceDef[] = [];
     const groups: GroupDef[] = [];
     const layout = GROUP_LAYOUT;
-    for (const [name, all] of layout.slice(0, 1 + r.int(2))) {
-      const members = all.slice(0, 1 + r.int(all.length));
+    const drawnGroups = layout.slice(0, 1 + r.int(2)).map(([name, all]) => [name, all.slice(0, 1 + r.int(all.length))] as const);
+    const cloned = cloneR.chance(0.4);
+    if (cloned) drawnGroups.push([CLONE_LAYOUT[0], CLONE_LAYOUT[1].slice(0, 1 + cloneR.int(CLONE_LAYOUT[1].length))]);
+    for (const [name, members] of drawnGroups) {
+      const clone = name === CLONE_LAYOUT[0];
+      const rr = clone ? cloneR : r;
       for (const m of members) {
-        const onFail = r.chance(0.7) ? "restart" : "move";
+        const onFail = rr.chance(0.7) ? "restart" : "move";
         resources.push({
           name: m,
           agent: "exec:fake",
-          monitorIntervalMs: Math.round(r.between(2, 8) * t.intervalMs),
+          monitorIntervalMs: Math.round(rr.between(2, 8) * t.intervalMs),
           monitorTimeoutMs: 1_000,
           startTimeoutMs: 1_000,
           stopTimeoutMs: 1_000,
           onFail,
           onFailStart: "restart",
           onFailStop: "fence",
-          migrationThreshold: r.chance(0.5) ? null : 1 + r.int(3),
+          migrationThreshold: rr.chance(0.5) ? null : 1 + rr.int(3),
           failureTimeoutMs: this.failureTimeoutMs,
-          exclusive: m.endsWith("ip") || r.chance(0.8),
+          exclusive: m.endsWith("ip") || rr.chance(0.8),
         });
       }
+      if (clone) {
+        const max = cloneR.chance(0.5) ? null : 1;
+        this.taken.add(max === null ? "clone on every member" : "clone of one instance");
+        groups.push({ name, members: [...members], preferredNode: null, stickiness: 0, clone: { max, interleave: false } });
+        continue;
+      }
       const preferred = [null, ...MEMBERS][r.int(3)]!;
-      groups.push({ name, members, preferredNode: preferred, stickiness: r.chance(0.5) ? 0 : INFINITY });
+      groups.push({ name, members: [...members], preferredNode: preferred, stickiness: r.chance(0.5) ? 0 : INFINITY });
     }
-    return { resources, groups, locations: [], colocations: [], orders: [], fencing: this.family === "fencing" || this.family === "watchdog" };
+    // Half the clones come first: web starts after them and restarts whenever one of their instances stops.
+    const orders = cloned && cloneR.chance(0.5) ? [{ first: CLONE_LAYOUT[0], then: "web" }] : [];
+    if (orders.length > 0) this.taken.add("web after the clone");
+    return { resources, groups, locations: [], colocations: [], orders, fencing: this.family === "fencing" || this.family === "watchdog" };
   }
 
   private drawFault(): Fault {
@@ -794,10 +820,6 @@ class Scenario {
     return up.length > 0 ? up[this.r.int(up.length)]! : null;
   }
 
-  private def(resource: string): ResourceDef {
-    return this.config.resources.find((x) => x.name === resource)!;
-  }
-
   /**
    * Throws the violation, and keeps the first for run() to throw again: a
    * check called from inside a shell (an agent's start, which the resources
@@ -822,7 +844,7 @@ class Scenario {
   private checkTruth(): void {
     const open = new Set<string>();
     for (const res of this.config.resources) {
-      if (!res.exclusive) continue;
+      if (!this.exclusive.has(res.name)) continue;
       const holders = [...this.machines.values()].filter((m) => m.active.has(res.name));
       if (holders.length < 2) continue;
       const key = `${res.name} ${holders.map((m) => m.name).join(" ")}`;
@@ -871,7 +893,7 @@ class Scenario {
     if (this.thawedAt.get(name) !== thawedAt || this.nodes.get(name)!.frozen) return;
     const mine = this.machines.get(name)!;
     for (const [res] of mine.active) {
-      if (!this.def(res).exclusive) continue;
+      if (!this.exclusive.has(res)) continue;
       const other = [...this.machines.values()].find((m) => m !== mine && m.active.has(res) && !this.stalled(m.name));
       if (other) this.fail(`${name}, thawed at ${thawedAt}, still runs ${res} ${this.thawBound()} ms later, as ${other.name} does`);
     }
@@ -884,7 +906,7 @@ class Scenario {
    */
   private checkTakeover(proc: ClusterProcess, resource: string): void {
     if (this.family === "watchdog") return this.checkWatchdogTakeover(proc, resource);
-    if (this.family !== "fencing" || !this.def(resource).exclusive) return;
+    if (this.family !== "fencing" || !this.exclusive.has(resource)) return;
     for (const other of MEMBERS) {
       if (other === proc.name) continue;
       const status = proc.coord!.peers[other]?.status;
@@ -902,7 +924,7 @@ class Scenario {
    * timeout after.
    */
   private checkWatchdogTakeover(proc: ClusterProcess, resource: string): void {
-    if (!this.def(resource).exclusive) return;
+    if (!this.exclusive.has(resource)) return;
     for (const other of MEMBERS) {
       if (other === proc.name) continue;
       const status = proc.coord!.peers[other]?.status;
@@ -955,13 +977,16 @@ class Scenario {
     const may = (n: string) => !admin.standby.includes(n);
     const m = admin.maintenance;
     if (m && (m.cluster || m.nodes.length || m.resources.length)) this.fail(`(convergence) maintenance never ended: ${JSON.stringify(m)}`);
+    const disabled = admin.disabled ?? [];
+    // A disabled group runs nowhere; a disabled member stops with those after it, and those before it run (Pacemaker's group).
+    const cutOf = (g: GroupDef): number => (disabled.includes(g.name) ? 0 : g.members.findIndex((r) => disabled.includes(r)));
     for (const full of this.config.groups) {
-      // A disabled group runs nowhere; a disabled member stops with those after it, and those before it run (Pacemaker's group).
-      const disabled = admin.disabled ?? [];
-      const cut = disabled.includes(full.name) ? 0 : full.members.findIndex((r) => disabled.includes(r));
+      // A group ordered after one that runs nowhere runs nowhere either (the sim's orders are one deep).
+      const after = this.config.orders.filter((o) => o.then === full.name).some((o) => cutOf(this.config.groups.find((x) => x.name === o.first)!) === 0);
+      const cut = after ? 0 : cutOf(full);
       const g = cut < 0 ? full : { ...full, members: full.members.slice(0, cut) };
       const off = full.members.slice(g.members.length);
-      for (const n of MEMBERS) for (const r of off) if (this.machines.get(n)!.active.has(r)) this.fail(`(convergence) ${r} is disabled (${disabled.join(", ")}) but active on ${n}`);
+      for (const n of MEMBERS) for (const r of off) if (this.machines.get(n)!.active.has(r)) this.fail(`(convergence) ${r} may run nowhere (disabled: ${disabled.join(", ")}) but is active on ${n}`);
       if (off.length) this.taken.add("converged with a disabled member or group");
       if (g.members.length === 0) continue;
       const where = MEMBERS.filter((n) => g.members.some((r) => this.machines.get(n)!.active.has(r)));
@@ -970,6 +995,16 @@ class Scenario {
       if (eligible.length === 0) {
         if (where.length > 0) this.fail(`(convergence) no node may run ${g.name}, yet ${describe()}`);
         this.taken.add("converged, all in standby");
+        continue;
+      }
+      if (g.clone?.max === null) {
+        // A clone on every member: an instance, whole, on each node that may run it.
+        if (where.join() !== eligible.join()) this.fail(`(convergence) the clone ${g.name} should run on [${eligible.join(", ")}]: ${describe()}`);
+        for (const n of where) {
+          const c = coords[MEMBERS.indexOf(n as (typeof MEMBERS)[number])]!;
+          if (!g.members.every((r) => this.machines.get(n)!.active.has(r) && c.states[r] === "started")) this.fail(`(convergence) the instance of ${g.name} on ${n} runs only in part: ${describe()}`);
+        }
+        this.taken.add("clone converged");
         continue;
       }
       if (where.length !== 1) this.fail(`(convergence) ${describe()}`);
@@ -994,11 +1029,11 @@ async function scenario(seed: number, family: Family): Promise<Scenario> {
 const PATHS: Record<Family, string[]> = {
   pair: [
     "fast timers", "normal timers", "member crashed", "arbiter crashed", "member stopped", "arbiter stopped", "member isolated", "arbiter isolated",
-    "monitor failure", "admin standby", "admin move", "admin cleanup", "converged",
+    "monitor failure", "admin standby", "admin move", "admin cleanup", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
   ],
   fencing: [
     "fence works", "fence flaky", "fence broken", "member crashed", "member frozen past deadtime", "member frozen within deadtime", "member isolated",
-    "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged",
+    "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
   mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],

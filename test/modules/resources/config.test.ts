@@ -129,6 +129,86 @@ then = "web"
     expect(out.some((p) => p.includes('resources.order[0]: group "web" is ordered after itself'))).toBe(true);
   });
 
+  test("clones and all_or_nothing: on a group, or on a resource in no group for its own; each mistake named by its key path", () => {
+    const good = `${BASE}
+[resources]
+[[resources.group]]
+name = "web"
+members = ["vip", "httpd"]
+all_or_nothing = true
+
+[[resources.group]]
+name = "proxies"
+members = ["haproxy"]
+clone = true
+clone_max = 2
+interleave = true
+
+[[resources.resource]]
+name = "vip"
+agent = "lsb:vip"
+
+[[resources.resource]]
+name = "httpd"
+agent = "lsb:apache2"
+
+[[resources.resource]]
+name = "haproxy"
+agent = "lsb:haproxy"
+
+[[resources.resource]]
+name = "ping"
+agent = "lsb:ping"
+clone = true
+`;
+    const r = parseConfig(good, "tandem.toml", MODULES);
+    if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("tandem.toml", p)).join("\n"));
+    expect(clusterConfigOf(r.config.raw.resources!).groups).toEqual([
+      { name: "web", members: ["vip", "httpd"], preferredNode: null, stickiness: 0, allOrNothing: true },
+      { name: "proxies", members: ["haproxy"], preferredNode: null, stickiness: 0, clone: { max: 2, interleave: true } },
+      { name: "ping", members: ["ping"], preferredNode: null, stickiness: 0, clone: { max: null, interleave: false } },
+    ]);
+    const bad = `${BASE}
+[resources]
+[[resources.group]]
+name = "web"
+members = ["vip"]
+clone_max = 2
+
+[[resources.group]]
+name = "proxies"
+members = ["haproxy"]
+clone = true
+clone_node_max = 2
+
+[[resources.resource]]
+name = "vip"
+agent = "lsb:vip"
+clone = true
+
+[[resources.resource]]
+name = "haproxy"
+agent = "lsb:haproxy"
+
+[[resources.resource]]
+name = "ping"
+agent = "lsb:ping"
+interleave = true
+`;
+    const out = problems(bad);
+    expect(out).toContain("tandem.toml:21: resources.group[0].clone_max: clone_max applies to clones only; expected clone = true beside it");
+    expect(out.some((p) => p.includes("resources.group[1].clone_node_max: a node runs at most one instance of a clone"))).toBe(true);
+    expect(out.some((p) => p.includes('resources.resource[0].clone: resource "vip" is a member of group "web": a group is cloned whole'))).toBe(true);
+    expect(out.some((p) => p.includes("resources.resource[2].interleave: interleave applies to clones only"))).toBe(true);
+    expect(r.warnings.map((p) => formatProblem("tandem.toml", p))).toContain('tandem.toml:28: resources.group[1].interleave: interleave has no effect: "proxies" is ordered after no clone');
+    const ordered = parseConfig(`${good}\n[[resources.order]]\nfirst = "ping"\nthen = "proxies"\n`, "tandem.toml", MODULES);
+    expect(ordered.ok && ordered.warnings.some((p) => p.path.includes("interleave"))).toBe(false);
+    const many = parseConfig(good.replace("clone_max = 2", "clone_max = 3"), "tandem.toml", MODULES);
+    expect(many.ok && many.warnings.map((p) => formatProblem("tandem.toml", p))).toContain(
+      "tandem.toml:27: resources.group[1].clone_max: clone_max 3 is more than the 2 member nodes: at most 2 instances run, one per node",
+    );
+  });
+
   test("on_fail per operation and no_quorum_policy become the model; a stop failure's default is fence", () => {
     const text = `${BASE}\n[resources]\nno_quorum_policy = "freeze"\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail = "standby"\non_fail_start = "stop"\n[[resources.resource]]\nname = "b"\nagent = "lsb:y"\non_fail_stop = "block"\n[[resources.fence_device]]\nname = "ipmi"\nagent = "fence_ipmilan"\n`;
     const r = parseConfig(text, "tandem.toml", MODULES);

@@ -5,8 +5,9 @@
  * incarnation, quorum) set by the test as the heartbeat would report it.
  */
 import { describe, expect, test } from "bun:test";
-import { ADMIN_VERSION_SKEW_MS, mayRunHere, nextDeadline, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
+import { ADMIN_VERSION_SKEW_MS, holdsExclusive, mayRunHere, nextDeadline, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
 import type { NoQuorumPolicy } from "../../../modules/resources/model.ts";
+import { statusOf } from "../../../modules/resources/status.ts";
 import { FENCE_RETRY_MS, Harness, RESEND_MS, WALL0, config, group, resource } from "./coord-harness.ts";
 
 const WEB = ["ip", "fs", "app"];
@@ -436,6 +437,33 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(Object.keys(h.node("alpha").state.monitors)).toEqual(["cache"]);
   });
 
+  test("a clone runs an instance on every node; without quorum a node keeps its own (no other takes it over) and holds nothing exclusive; status shows the instances", () => {
+    const h = new Harness(["alpha", "bravo"], config([resource("haproxy"), resource("stats"), resource("vip")], [group("proxies", ["haproxy", "stats"], { clone: { max: null, interleave: false } }), group("vip", ["vip"], { preferredNode: "alpha" })]));
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.settle(active);
+    expect([...active.get("alpha")!].sort()).toEqual(["haproxy", "stats", "vip"]);
+    expect([...active.get("bravo")!].sort()).toEqual(["haproxy", "stats"]);
+    expect(holdsExclusive(h.node("alpha").state)).toBe(true);
+    expect(holdsExclusive(h.node("bravo").state)).toBe(false);
+    const groups = statusOf(h.node("alpha").state, 0).groups as Array<Record<string, unknown>>;
+    expect(groups.find((g) => g.name === "proxies")).toMatchObject({
+      clone: { max: null, interleave: false },
+      runningOn: ["alpha", "bravo"],
+      instances: [
+        { node: "alpha", started: ["haproxy", "stats"] },
+        { node: "bravo", started: ["haproxy", "stats"] },
+      ],
+    });
+    h.cut("alpha", "bravo");
+    h.setQuorum("bravo", false);
+    h.see("bravo", "alpha", "down");
+    h.settle(active);
+    expect(h.node("bravo").ran("stop")).toEqual([]);
+    expect([...active.get("bravo")!].sort()).toEqual(["haproxy", "stats"]);
+    expect(Object.keys(h.node("bravo").state.monitors).sort()).toEqual(["haproxy", "stats"]);
+  });
+
   test("with fencing, a node lost uncleanly is fenced before anything it ran starts elsewhere", () => {
     const { h } = running("bravo", { fencing: true });
     h.cut("alpha", "bravo");
@@ -841,6 +869,17 @@ describe("coordinator engine: failure policy, disable, maintenance, no quorum", 
     expect(h.node("bravo").state.phase).toBe("stopped");
     expect(h.node("bravo").ran("stop")).toEqual([]);
     expect(h.node("alpha").ran("start")).toEqual([]);
+  });
+
+  test("maintenance of alpha, then bravo stops cleanly: bravo stops web all the same (alpha, taken as down for bravo's own stops, holds none of them)", () => {
+    // The sim's admin seed 314: held by alpha's maintenance, bravo's clean stop left a resource running, and alpha took it over later.
+    const { h, active } = running("bravo");
+    h.feed("bravo", { type: "admin", command: { op: "maintenance", on: true, node: "alpha" } });
+    h.deliver();
+    h.feed("bravo", { type: "stop" });
+    h.settle(active);
+    expect(h.node("bravo").state.phase).toBe("stopped");
+    expect([...active.get("bravo")!]).toEqual([]);
   });
 
   /** bravo cut off from alpha (and the arbiter alpha has): bravo without quorum, each seeing the other gone; then settled. */

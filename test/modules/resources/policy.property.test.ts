@@ -64,6 +64,8 @@ const input: fc.Arbitrary<ClusterInput> = fc
               members: fc.constant(g.members),
               preferredNode: fc.option(fc.constantFrom(...nodes)),
               stickiness: fc.constantFrom(0, 50, 200, 1_000_000),
+              allOrNothing: fc.boolean(),
+              clone: fc.oneof(fc.constant(undefined), fc.constant(undefined), fc.record({ max: fc.option(fc.integer({ min: 1, max: 3 })), interleave: fc.boolean() })),
             }),
           ),
         ),
@@ -123,6 +125,24 @@ const withAdmin: fc.Arbitrary<ClusterInput> = input.chain((i) => {
     .map((admin) => ({ ...i, ...admin }));
 });
 
+/** Inputs where every group is a clone of clone_max 1 or 2, with quorum, states mostly stopped or started: many starts to check. */
+const clonesInput: fc.Arbitrary<ClusterInput> = input.chain((i) =>
+  fc
+    .record({
+      maxes: fc.tuple(...i.config.groups.map(() => fc.integer({ min: 1, max: 2 }))),
+      interleave: fc.tuple(...i.config.groups.map(() => fc.boolean())),
+      memberships: fc.tuple(...i.nodes.map(() => fc.constantFrom<Membership>("up", "up", "up", "unclean", "leaving"))),
+      states: fc.record(Object.fromEntries(i.config.resources.map((r) => [r.name, fc.record(Object.fromEntries(i.nodes.map((n) => [n.name, fc.constantFrom<ResourceState>("stopped", "stopped", "started", "started", "failed-monitor", "failed-start")])))]))),
+    })
+    .map(({ maxes, interleave, memberships, states }) => ({
+      ...i,
+      quorum: true,
+      nodes: i.nodes.map((n, k) => ({ ...n, membership: memberships[k]!, standby: false })),
+      states,
+      config: { ...i.config, groups: i.config.groups.map((g, k) => ({ ...g, clone: { max: maxes[k]!, interleave: interleave[k]! } })) },
+    })),
+);
+
 /** Every action id that must have succeeded before `a`. */
 function closure(a: Action, byId: Map<string, Action>): Set<string> {
   const seen = new Set<string>();
@@ -155,6 +175,10 @@ function mustPrecede(i: ClusterInput, r: string, n: NodeState): "stop-or-fence" 
 
 const RUNS = Number(process.env.PROP_RUNS ?? 3000);
 
+function groupOf(i: ClusterInput, r: string): GroupDef {
+  return i.config.groups.find((g) => g.members.includes(r))!;
+}
+
 describe("policy properties", () => {
   test("no exclusive start while the resource may be active elsewhere, unless stopped or fenced first (disable and maintenance drawn too)", () => {
     fc.assert(
@@ -167,7 +191,8 @@ describe("policy properties", () => {
           expect(i.quorum).toBe(true);
           const target = i.nodes.find((n) => n.name === a.node)!;
           expect(target.membership === "up" && !target.standby).toBe(true);
-          if (!d.exclusive) continue;
+          // A clone runs on several nodes by design: its bound is checked below.
+          if (!d.exclusive || groupOf(i, d.name).clone) continue;
           for (const n of i.nodes) {
             if (n.name === a.node) continue;
             const need = mustPrecede(i, d.name, n);
@@ -181,6 +206,47 @@ describe("policy properties", () => {
       }),
       { numRuns: RUNS, seed: 20261122 },
     );
+  });
+
+  test("never a start where the resource may be active already: an exclusive resource, or a clone's, runs at most once on a node", () => {
+    fc.assert(
+      fc.property(input, (i) => {
+        const out = plan(i);
+        const byId = new Map(out.actions.map((a) => [a.id, a]));
+        for (const a of out.actions.filter((x) => x.kind === "start")) {
+          // Active there by the spec (a failed stop with on_fail_stop = "ignore" counts as stopped).
+          if (mustPrecede(i, a.resource!, i.nodes.find((n) => n.name === a.node)!) === null) continue;
+          if (!closure(a, byId).has(`stop:${a.resource}@${a.node}`)) throw new Error(`${a.id} while ${a.resource} is ${i.states[a.resource!]?.[a.node]} there, not stopped first`);
+        }
+      }),
+      { numRuns: RUNS, seed: 14 },
+    );
+  });
+
+  test("a clone never runs above clone_max: each start of an exclusive member counts every instance planned and every one not stopped or fenced before it", () => {
+    let bounded = 0;
+    fc.assert(
+      fc.property(clonesInput, (i) => {
+        const out = plan(i);
+        const byId = new Map(out.actions.map((a) => [a.id, a]));
+        const starts = out.actions.filter((x) => x.kind === "start");
+        for (const a of starts) {
+          const g = groupOf(i, a.resource!);
+          const d = i.config.resources.find((r) => r.name === a.resource)!;
+          if (!g.clone || g.clone.max === null || !d.exclusive) continue;
+          bounded++;
+          const before = closure(a, byId);
+          const instances = new Set(starts.filter((x) => x.resource === a.resource).map((x) => x.node));
+          for (const n of i.nodes) {
+            if (mustPrecede(i, d.name, n) !== null && !before.has(`stop:${d.name}@${n.name}`) && !before.has(`fence:${n.name}`)) instances.add(n.name);
+          }
+          if (instances.size > g.clone.max) throw new Error(`${a.id}: ${d.name} may run on ${[...instances].join(", ")}, above clone_max ${g.clone.max}`);
+        }
+      }),
+      { numRuns: RUNS, seed: 15 },
+    );
+    // Fewer than one run in five starts such a member: on_fail = "stop" or "standby" is drawn for the failed states too.
+    expect(bounded).toBeGreaterThan(RUNS / 10);
   });
 
   test("group members start left to right, after the members before them are running", () => {
@@ -237,7 +303,7 @@ describe("policy properties", () => {
             if (c.score <= MINUS_INFINITY && there) throw new Error(`${start.id} while ${c.withGroup}, which ${g.name} never runs with, is planned on ${start.node}`);
           }
           const d = i.config.resources.find((r) => r.name === start.resource)!;
-          if (d.exclusive) expect(out.actions.filter((a) => a.kind === "start" && a.resource === d.name).length).toBe(1);
+          if (d.exclusive && !g.clone) expect(out.actions.filter((a) => a.kind === "start" && a.resource === d.name).length).toBe(1);
         }
       }),
       { numRuns: RUNS, seed: 14 },

@@ -27,7 +27,7 @@ export interface ScenarioFile {
     fencing?: boolean;
     noQuorumPolicy?: NoQuorumPolicy;
     resources?: Record<string, Partial<Omit<ResourceDef, "name">>>;
-    groups: Array<{ name: string; members: string[]; preferred?: string; stickiness?: Score }>;
+    groups: Array<{ name: string; members: string[]; preferred?: string; stickiness?: Score; allOrNothing?: boolean; clone?: { max?: number; interleave?: boolean } }>;
     locations?: Array<{ group: string; node?: string; rule?: AttributeTest[]; score: Score }>;
     colocations?: Array<{ group: string; withGroup: string; score?: Score }>;
     placement?: Placement;
@@ -80,7 +80,14 @@ export function toInput(f: ScenarioFile): ClusterInput {
   return {
     config: {
       resources: names.map((name) => ({ ...RESOURCE_DEFAULTS, ...c.resources?.[name], name })),
-      groups: c.groups.map((g) => ({ name: g.name, members: g.members, preferredNode: g.preferred ?? null, stickiness: score(g.stickiness ?? 0) })),
+      groups: c.groups.map((g) => ({
+        name: g.name,
+        members: g.members,
+        preferredNode: g.preferred ?? null,
+        stickiness: score(g.stickiness ?? 0),
+        ...(g.allOrNothing ? { allOrNothing: true } : {}),
+        ...(g.clone ? { clone: { max: g.clone.max ?? null, interleave: g.clone.interleave ?? false } } : {}),
+      })),
       locations: (c.locations ?? []).map((l) => ({ ...l, score: score(l.score) })),
       colocations: (c.colocations ?? []).map((x) => ({ ...x, score: score(x.score ?? "INFINITY") })),
       orders: c.orders ?? [],
