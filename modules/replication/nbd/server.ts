@@ -18,12 +18,14 @@ import { unlinkSync } from "node:fs";
 import {
   CMD,
   CMD_FLAG,
+  concat,
   DEFAULT_MAX_PAYLOAD,
   failure,
   greeting,
   initialHandshake,
   readReplyHeader,
   readRequest,
+  REQUEST_HEADER_BYTES,
   stepHandshake,
   success,
   validExport,
@@ -39,7 +41,9 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_IN_FLIGHT = 64;
 /** Reply bytes waiting for a slow reader before the connection stops reading requests. */
 export const MAX_QUEUED_OUTPUT = 64 * 1024 * 1024;
-/** Replies smaller than this are copied into one write with their header; larger ones go out as two. */
+/** A WRITE payload at least this large is gathered in its own buffer, not through the input buffer. */
+const DIRECT_PAYLOAD_BYTES = 64 * 1024;
+/** Replies smaller than this are copied into one write with the others of their turn; larger ones go out on their own. */
 const COALESCE_BYTES = 64 * 1024;
 
 export type ExportConfig = {
@@ -201,8 +205,12 @@ class Connection {
   private store: BlockStore | null = null;
   /** Payload bytes of a refused WRITE still to drop as they arrive. */
   private skip = 0;
+  /** A large WRITE whose payload is arriving. */
+  private payload: { request: Request; data: Uint8Array; filled: number } | null = null;
   private inFlight = 0;
   private readonly output: Uint8Array[] = [];
+  /** Replies of this turn of the event loop, not yet written. */
+  private batch: Uint8Array[] = [];
   private queued = 0;
   private ended = false;
   private closing = false;
@@ -225,6 +233,16 @@ class Connection {
       const n = Math.min(this.skip, d.length);
       this.skip -= n;
       d = d.subarray(n);
+    }
+    const w = this.payload;
+    if (w) {
+      const n = Math.min(w.data.length - w.filled, d.length);
+      w.data.set(d.subarray(0, n), w.filled);
+      w.filled += n;
+      d = d.subarray(n);
+      if (w.filled < w.data.length) return;
+      this.payload = null;
+      this.start(w.request, w.data);
     }
     this.input.append(d);
     this.work();
@@ -274,6 +292,7 @@ class Connection {
     const r = readRequest(this.input.view(), session);
     switch (r.kind) {
       case "need":
+        if (r.request && r.bytes - REQUEST_HEADER_BYTES >= DIRECT_PAYLOAD_BYTES) this.collect(r.request);
         return false;
       case "disconnect":
         this.server.stats.disconnects++;
@@ -288,17 +307,31 @@ class Connection {
       case "request": {
         const payload = r.payload?.slice();
         this.input.drop(r.consumed);
-        if (r.request.type === CMD.DISC) {
-          this.ended = true;
-          void this.whenIdle().then(() => this.endWhenFlushed());
-          return false;
-        }
-        this.server.stats.requests++;
-        this.inFlight++;
-        void this.serve(r.request, payload).finally(() => this.done());
-        return true;
+        return this.start(r.request, payload);
       }
     }
+  }
+
+  /** A large WRITE's payload goes straight into its own buffer as it arrives (one copy, not two). */
+  private collect(request: Request): void {
+    const data = Buffer.allocUnsafe(request.length);
+    const have = this.input.view().subarray(REQUEST_HEADER_BYTES);
+    data.set(have);
+    this.input.drop(REQUEST_HEADER_BYTES + have.length);
+    this.payload = { request, data, filled: have.length };
+  }
+
+  /** Carries out a request (DISC: closes once the others are answered); false when no more are to be read. */
+  private start(request: Request, payload: Uint8Array | undefined): boolean {
+    if (request.type === CMD.DISC) {
+      this.ended = true;
+      void this.whenIdle().then(() => this.endWhenFlushed());
+      return false;
+    }
+    this.server.stats.requests++;
+    this.inFlight++;
+    void this.serve(request, payload).finally(() => this.done());
+    return true;
   }
 
   private async serve(r: Request, payload: Uint8Array | undefined): Promise<void> {
@@ -309,8 +342,8 @@ class Connection {
       switch (r.type) {
         case CMD.READ: {
           const data = await store.read(r.offset, r.length);
-          const header = readReplyHeader(session, r);
-          this.sendWith(header, data);
+          this.send(readReplyHeader(session, r));
+          this.send(data);
           return;
         }
         case CMD.WRITE:
@@ -368,19 +401,36 @@ class Connection {
     this.endWhenFlushed();
   }
 
-  private sendWith(header: Uint8Array, data: Uint8Array): void {
-    if (data.length < COALESCE_BYTES) {
-      const b = new Uint8Array(header.length + data.length);
-      b.set(header);
-      b.set(data, header.length);
-      this.send(b);
-      return;
-    }
-    this.send(header);
-    this.send(data);
+  /**
+   * Queues `b` to go out; what is queued in one turn of the event loop (the
+   * replies of the requests that one read brought) goes out together, the
+   * small pieces in one write.
+   */
+  private send(b: Uint8Array): void {
+    this.batch.push(b);
+    if (this.batch.length > 1) return;
+    queueMicrotask(() => this.flush());
   }
 
-  private send(b: Uint8Array): void {
+  private flush(): void {
+    const parts = this.batch;
+    if (parts.length === 0) return;
+    this.batch = [];
+    let small: Uint8Array[] = [];
+    for (const b of parts) {
+      if (b.length < COALESCE_BYTES) {
+        small.push(b);
+        continue;
+      }
+      this.writeOut(concat(small));
+      small = [];
+      this.writeOut(b);
+    }
+    this.writeOut(concat(small));
+  }
+
+  private writeOut(b: Uint8Array): void {
+    if (b.length === 0) return;
     if (this.output.length === 0) {
       const n = this.socket.write(b);
       if (n < 0) return;
@@ -410,10 +460,12 @@ class Connection {
   /** Closes once every reply queued has gone out (a soft disconnect's replies are the client's). */
   private endWhenFlushed(): void {
     this.closing = true;
+    this.flush();
     if (this.output.length === 0) this.socket.end();
   }
 
   private hangUp(): void {
+    this.flush();
     this.ended = true;
     clearTimeout(this.timer);
     this.socket.end();
