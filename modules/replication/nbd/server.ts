@@ -5,11 +5,12 @@
  * `readRequest` and carried out concurrently (clients pipeline), replies
  * written as each finishes, in any order, with the request's cookie.
  *
- * Bounds: the bytes held for input are one request and its payload (at
- * most the export's maximum payload) plus what the socket delivered at
- * once; at most MAX_IN_FLIGHT requests run at a time a connection, and
- * reading pauses past it or while more than MAX_QUEUED_OUTPUT bytes of
- * replies wait for the client to read them. A handshake has
+ * Bounds (`Limits`): the bytes held for input are one request and its
+ * payload (at most the export's maximum payload) plus what the socket
+ * delivered at once; a connection carries out at most `inFlight` requests
+ * holding at most `inFlightBytes` of payload (WRITE data, READ data) at a
+ * time, and stops reading past either or while more than `queuedOutput`
+ * bytes of replies wait for the client to read them. A handshake has
  * HANDSHAKE_TIMEOUT_MS. It runs on whatever thread constructs it: the
  * node runs it in a worker (worker.ts), never on the heartbeat's thread.
  */
@@ -37,10 +38,15 @@ import {
 import { NBD_ERR, StoreError, type BlockStore } from "./store.ts";
 
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Requests carried out at once on one connection; qemu and fio use up to 16..128 in flight. */
-export const MAX_IN_FLIGHT = 64;
-/** Reply bytes waiting for a slow reader before the connection stops reading requests. */
-export const MAX_QUEUED_OUTPUT = 64 * 1024 * 1024;
+export type Limits = {
+  /** Requests carried out at once on one connection (qemu and fio keep up to 16..128 in flight). */
+  inFlight: number;
+  /** Payload bytes (WRITE data held, READ data to come) of the requests carried out at once; one request may pass it alone. */
+  inFlightBytes: number;
+  /** Reply bytes waiting for a slow reader before the connection stops reading requests. */
+  queuedOutput: number;
+};
+export const DEFAULT_LIMITS: Limits = { inFlight: 64, inFlightBytes: 64 * 1024 * 1024, queuedOutput: 64 * 1024 * 1024 };
 /** A WRITE payload at least this large is gathered in its own buffer, not through the input buffer. */
 const DIRECT_PAYLOAD_BYTES = 64 * 1024;
 /** Replies smaller than this are copied into one write with the others of their turn; larger ones go out on their own. */
@@ -68,6 +74,8 @@ export type ServerStats = {
   disconnects: number;
   bytesRead: number;
   bytesWritten: number;
+  /** The most payload bytes one connection held in flight at once. */
+  peakInFlightBytes: number;
 };
 
 type Served = { export: Export; store: BlockStore };
@@ -79,9 +87,12 @@ export class NbdServer {
   private readonly connections = new Set<Connection>();
   private stopping = false;
   private unixPath: string | undefined;
-  readonly stats: ServerStats = { connections: 0, sessions: 0, requests: 0, refused: 0, failed: 0, disconnects: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly stats: ServerStats = { connections: 0, sessions: 0, requests: 0, refused: 0, failed: 0, disconnects: 0, bytesRead: 0, bytesWritten: 0, peakInFlightBytes: 0 };
 
-  constructor(exports: readonly ExportConfig[]) {
+  constructor(
+    exports: readonly ExportConfig[],
+    readonly limits: Limits = DEFAULT_LIMITS,
+  ) {
     for (const c of exports) {
       const e: Export = {
         name: c.name,
@@ -208,6 +219,7 @@ class Connection {
   /** A large WRITE whose payload is arriving. */
   private payload: { request: Request; data: Uint8Array; filled: number } | null = null;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private readonly output: Uint8Array[] = [];
   /** Replies of this turn of the event loop, not yet written. */
   private batch: Uint8Array[] = [];
@@ -255,7 +267,7 @@ class Connection {
         if (!this.negotiate()) return;
         continue;
       }
-      if (this.inFlight >= MAX_IN_FLIGHT || this.queued > MAX_QUEUED_OUTPUT) {
+      if (this.full()) {
         this.pause();
         return;
       }
@@ -329,8 +341,11 @@ class Connection {
       return false;
     }
     this.server.stats.requests++;
+    const bytes = request.type === CMD.READ || request.type === CMD.WRITE ? request.length : 0;
     this.inFlight++;
-    void this.serve(request, payload).finally(() => this.done());
+    this.inFlightBytes += bytes;
+    this.server.stats.peakInFlightBytes = Math.max(this.server.stats.peakInFlightBytes, this.inFlightBytes);
+    void this.serve(request, payload).finally(() => this.done(bytes));
     return true;
   }
 
@@ -369,8 +384,9 @@ class Connection {
     }
   }
 
-  private done(): void {
+  private done(bytes: number): void {
     this.inFlight--;
+    this.inFlightBytes -= bytes;
     if (this.inFlight === 0 && this.idle) this.idle();
     this.resumeIfRoom();
   }
@@ -381,10 +397,15 @@ class Connection {
   }
 
   private resumeIfRoom(): void {
-    if (!this.paused || this.ended || this.inFlight >= MAX_IN_FLIGHT || this.queued > MAX_QUEUED_OUTPUT) return;
+    if (!this.paused || this.ended || this.full()) return;
     this.paused = false;
     this.socket.resume();
     this.work();
+  }
+
+  private full(): boolean {
+    const l = this.server.limits;
+    return this.inFlight >= l.inFlight || this.inFlightBytes >= l.inFlightBytes || this.queued > l.queuedOutput;
   }
 
   private whenIdle(): Promise<void> {
@@ -431,6 +452,7 @@ class Connection {
 
   private writeOut(b: Uint8Array): void {
     if (b.length === 0) return;
+    this.server.stats.bytesWritten += b.length;
     if (this.output.length === 0) {
       const n = this.socket.write(b);
       if (n < 0) return;
