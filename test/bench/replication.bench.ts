@@ -73,7 +73,9 @@ export async function bench(bin: string): Promise<Table> {
   const procs: ReturnType<typeof Bun.spawn>[] = [];
   try {
     if (spawnSync("fallocate", ["-l", String(FILE_BYTES), file]).status !== 0) throw new Error("fallocate failed");
-    const tandem = Bun.spawn([bin, join(import.meta.dir, "nbd-serve.ts"), file, sock.tandem, String(port.tandem)], { env: { ...process.env, BUN_BE_BUN: "1" }, stdout: "ignore", stderr: "inherit" });
+    // MIMALLOC_PURGE_DELAY=-1: how `tandem run` runs the node (cmd/run.ts), whose threads serve NBD.
+    const env = { ...process.env, BUN_BE_BUN: "1", MIMALLOC_PURGE_DELAY: "-1" };
+    const tandem = Bun.spawn([bin, join(import.meta.dir, "nbd-serve.ts"), file, sock.tandem, String(port.tandem)], { env, stdout: "ignore", stderr: "inherit" });
     // nbdkit listens on a unix socket or on TCP: one of each.
     const nbdkit = (where: string[]) => Bun.spawn(["nbdkit", "--foreground", ...where, "file", `file=${file}`], { stdout: "ignore", stderr: "inherit" });
     const kitUnix = nbdkit(["--unix", sock.nbdkit]);
