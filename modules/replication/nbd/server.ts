@@ -122,6 +122,8 @@ export class NbdServer {
       socket: {
         open: (s: Sock) => {
           if (this.stopping) return void s.end();
+          // Replies are small and waited for: no Nagle delay on TCP (a unix socket ignores it), as nbdkit does.
+          s.setNoDelay(true);
           const c = new Connection(s, this);
           s.data = c;
           this.connections.add(c);
