@@ -134,6 +134,18 @@ export function greeting(): Uint8Array {
 
 export const initialHandshake = (): HandshakeState => ({ phase: "client-flags" });
 
+/** The parts one after another (the part itself when there is one). */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
@@ -325,7 +337,8 @@ export type Request = { flags: number; type: number; cookie: bigint; offset: num
 
 /** What the reader found at the front of the bytes received in transmission. */
 export type ReadResult =
-  | { kind: "need"; bytes: number }
+  /** More bytes wanted; `request`: a valid WRITE whose payload is still coming. */
+  | { kind: "need"; bytes: number; request?: Request }
   /** A request to carry out; `payload` (a WRITE's data) is a view of the input. */
   | { kind: "request"; request: Request; payload?: Uint8Array; consumed: number }
   /** A request to answer with `errno` and not carry out; `skip` more bytes of its payload still to drop as they come. */
@@ -386,7 +399,7 @@ export function readRequest(input: Uint8Array, session: Session): ReadResult {
   }
   if (!isWrite) return { kind: "request", request, consumed: REQUEST_HEADER_BYTES };
   const end = REQUEST_HEADER_BYTES + length;
-  if (input.length < end) return { kind: "need", bytes: end };
+  if (input.length < end) return { kind: "need", bytes: end, request };
   return { kind: "request", request, payload: input.subarray(REQUEST_HEADER_BYTES, end), consumed: end };
 }
 

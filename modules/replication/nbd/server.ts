@@ -5,11 +5,12 @@
  * `readRequest` and carried out concurrently (clients pipeline), replies
  * written as each finishes, in any order, with the request's cookie.
  *
- * Bounds: the bytes held for input are one request and its payload (at
- * most the export's maximum payload) plus what the socket delivered at
- * once; at most MAX_IN_FLIGHT requests run at a time a connection, and
- * reading pauses past it or while more than MAX_QUEUED_OUTPUT bytes of
- * replies wait for the client to read them. A handshake has
+ * Bounds (`Limits`): the bytes held for input are one request and its
+ * payload (at most the export's maximum payload) plus what the socket
+ * delivered at once; a connection carries out at most `inFlight` requests
+ * holding at most `inFlightBytes` of payload (WRITE data, READ data) at a
+ * time, and stops reading past either or while more than `queuedOutput`
+ * bytes of replies wait for the client to read them. A handshake has
  * HANDSHAKE_TIMEOUT_MS. It runs on whatever thread constructs it: the
  * node runs it in a worker (worker.ts), never on the heartbeat's thread.
  */
@@ -18,12 +19,14 @@ import { unlinkSync } from "node:fs";
 import {
   CMD,
   CMD_FLAG,
+  concat,
   DEFAULT_MAX_PAYLOAD,
   failure,
   greeting,
   initialHandshake,
   readReplyHeader,
   readRequest,
+  REQUEST_HEADER_BYTES,
   stepHandshake,
   success,
   validExport,
@@ -35,11 +38,18 @@ import {
 import { NBD_ERR, StoreError, type BlockStore } from "./store.ts";
 
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Requests carried out at once on one connection; qemu and fio use up to 16..128 in flight. */
-export const MAX_IN_FLIGHT = 64;
-/** Reply bytes waiting for a slow reader before the connection stops reading requests. */
-export const MAX_QUEUED_OUTPUT = 64 * 1024 * 1024;
-/** Replies smaller than this are copied into one write with their header; larger ones go out as two. */
+export type Limits = {
+  /** Requests carried out at once on one connection (qemu and fio keep up to 16..128 in flight). */
+  inFlight: number;
+  /** Payload bytes (WRITE data held, READ data to come) of the requests carried out at once; one request may pass it alone. */
+  inFlightBytes: number;
+  /** Reply bytes waiting for a slow reader before the connection stops reading requests. */
+  queuedOutput: number;
+};
+export const DEFAULT_LIMITS: Limits = { inFlight: 64, inFlightBytes: 64 * 1024 * 1024, queuedOutput: 64 * 1024 * 1024 };
+/** A WRITE payload at least this large is gathered in its own buffer, not through the input buffer. */
+const DIRECT_PAYLOAD_BYTES = 64 * 1024;
+/** Replies smaller than this are copied into one write with the others of their turn; larger ones go out on their own. */
 const COALESCE_BYTES = 64 * 1024;
 
 export type ExportConfig = {
@@ -64,6 +74,8 @@ export type ServerStats = {
   disconnects: number;
   bytesRead: number;
   bytesWritten: number;
+  /** The most payload bytes one connection held in flight at once. */
+  peakInFlightBytes: number;
 };
 
 type Served = { export: Export; store: BlockStore };
@@ -75,9 +87,12 @@ export class NbdServer {
   private readonly connections = new Set<Connection>();
   private stopping = false;
   private unixPath: string | undefined;
-  readonly stats: ServerStats = { connections: 0, sessions: 0, requests: 0, refused: 0, failed: 0, disconnects: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly stats: ServerStats = { connections: 0, sessions: 0, requests: 0, refused: 0, failed: 0, disconnects: 0, bytesRead: 0, bytesWritten: 0, peakInFlightBytes: 0 };
 
-  constructor(exports: readonly ExportConfig[]) {
+  constructor(
+    exports: readonly ExportConfig[],
+    readonly limits: Limits = DEFAULT_LIMITS,
+  ) {
     for (const c of exports) {
       const e: Export = {
         name: c.name,
@@ -107,6 +122,8 @@ export class NbdServer {
       socket: {
         open: (s: Sock) => {
           if (this.stopping) return void s.end();
+          // Replies are small and waited for: no Nagle delay on TCP (a unix socket ignores it), as nbdkit does.
+          s.setNoDelay(true);
           const c = new Connection(s, this);
           s.data = c;
           this.connections.add(c);
@@ -201,8 +218,13 @@ class Connection {
   private store: BlockStore | null = null;
   /** Payload bytes of a refused WRITE still to drop as they arrive. */
   private skip = 0;
+  /** A large WRITE whose payload is arriving. */
+  private payload: { request: Request; data: Uint8Array; filled: number } | null = null;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private readonly output: Uint8Array[] = [];
+  /** Replies of this turn of the event loop, not yet written. */
+  private batch: Uint8Array[] = [];
   private queued = 0;
   private ended = false;
   private closing = false;
@@ -226,6 +248,16 @@ class Connection {
       this.skip -= n;
       d = d.subarray(n);
     }
+    const w = this.payload;
+    if (w) {
+      const n = Math.min(w.data.length - w.filled, d.length);
+      w.data.set(d.subarray(0, n), w.filled);
+      w.filled += n;
+      d = d.subarray(n);
+      if (w.filled < w.data.length) return;
+      this.payload = null;
+      this.start(w.request, w.data);
+    }
     this.input.append(d);
     this.work();
   }
@@ -237,7 +269,7 @@ class Connection {
         if (!this.negotiate()) return;
         continue;
       }
-      if (this.inFlight >= MAX_IN_FLIGHT || this.queued > MAX_QUEUED_OUTPUT) {
+      if (this.full()) {
         this.pause();
         return;
       }
@@ -274,6 +306,7 @@ class Connection {
     const r = readRequest(this.input.view(), session);
     switch (r.kind) {
       case "need":
+        if (r.request && r.bytes - REQUEST_HEADER_BYTES >= DIRECT_PAYLOAD_BYTES) this.collect(r.request);
         return false;
       case "disconnect":
         this.server.stats.disconnects++;
@@ -288,17 +321,34 @@ class Connection {
       case "request": {
         const payload = r.payload?.slice();
         this.input.drop(r.consumed);
-        if (r.request.type === CMD.DISC) {
-          this.ended = true;
-          void this.whenIdle().then(() => this.endWhenFlushed());
-          return false;
-        }
-        this.server.stats.requests++;
-        this.inFlight++;
-        void this.serve(r.request, payload).finally(() => this.done());
-        return true;
+        return this.start(r.request, payload);
       }
     }
+  }
+
+  /** A large WRITE's payload goes straight into its own buffer as it arrives (one copy, not two). */
+  private collect(request: Request): void {
+    const data = Buffer.allocUnsafe(request.length);
+    const have = this.input.view().subarray(REQUEST_HEADER_BYTES);
+    data.set(have);
+    this.input.drop(REQUEST_HEADER_BYTES + have.length);
+    this.payload = { request, data, filled: have.length };
+  }
+
+  /** Carries out a request (DISC: closes once the others are answered); false when no more are to be read. */
+  private start(request: Request, payload: Uint8Array | undefined): boolean {
+    if (request.type === CMD.DISC) {
+      this.ended = true;
+      void this.whenIdle().then(() => this.endWhenFlushed());
+      return false;
+    }
+    this.server.stats.requests++;
+    const bytes = request.type === CMD.READ || request.type === CMD.WRITE ? request.length : 0;
+    this.inFlight++;
+    this.inFlightBytes += bytes;
+    this.server.stats.peakInFlightBytes = Math.max(this.server.stats.peakInFlightBytes, this.inFlightBytes);
+    void this.serve(request, payload).finally(() => this.done(bytes));
+    return true;
   }
 
   private async serve(r: Request, payload: Uint8Array | undefined): Promise<void> {
@@ -309,8 +359,8 @@ class Connection {
       switch (r.type) {
         case CMD.READ: {
           const data = await store.read(r.offset, r.length);
-          const header = readReplyHeader(session, r);
-          this.sendWith(header, data);
+          this.send(readReplyHeader(session, r));
+          this.send(data);
           return;
         }
         case CMD.WRITE:
@@ -336,8 +386,9 @@ class Connection {
     }
   }
 
-  private done(): void {
+  private done(bytes: number): void {
     this.inFlight--;
+    this.inFlightBytes -= bytes;
     if (this.inFlight === 0 && this.idle) this.idle();
     this.resumeIfRoom();
   }
@@ -348,10 +399,15 @@ class Connection {
   }
 
   private resumeIfRoom(): void {
-    if (!this.paused || this.ended || this.inFlight >= MAX_IN_FLIGHT || this.queued > MAX_QUEUED_OUTPUT) return;
+    if (!this.paused || this.ended || this.full()) return;
     this.paused = false;
     this.socket.resume();
     this.work();
+  }
+
+  private full(): boolean {
+    const l = this.server.limits;
+    return this.inFlight >= l.inFlight || this.inFlightBytes >= l.inFlightBytes || this.queued > l.queuedOutput;
   }
 
   private whenIdle(): Promise<void> {
@@ -368,19 +424,37 @@ class Connection {
     this.endWhenFlushed();
   }
 
-  private sendWith(header: Uint8Array, data: Uint8Array): void {
-    if (data.length < COALESCE_BYTES) {
-      const b = new Uint8Array(header.length + data.length);
-      b.set(header);
-      b.set(data, header.length);
-      this.send(b);
-      return;
-    }
-    this.send(header);
-    this.send(data);
+  /**
+   * Queues `b` to go out; what is queued in one turn of the event loop (the
+   * replies of the requests that one read brought) goes out together, the
+   * small pieces in one write.
+   */
+  private send(b: Uint8Array): void {
+    this.batch.push(b);
+    if (this.batch.length > 1) return;
+    queueMicrotask(() => this.flush());
   }
 
-  private send(b: Uint8Array): void {
+  private flush(): void {
+    const parts = this.batch;
+    if (parts.length === 0) return;
+    this.batch = [];
+    let small: Uint8Array[] = [];
+    for (const b of parts) {
+      if (b.length < COALESCE_BYTES) {
+        small.push(b);
+        continue;
+      }
+      this.writeOut(concat(small));
+      small = [];
+      this.writeOut(b);
+    }
+    this.writeOut(concat(small));
+  }
+
+  private writeOut(b: Uint8Array): void {
+    if (b.length === 0) return;
+    this.server.stats.bytesWritten += b.length;
     if (this.output.length === 0) {
       const n = this.socket.write(b);
       if (n < 0) return;
@@ -410,10 +484,12 @@ class Connection {
   /** Closes once every reply queued has gone out (a soft disconnect's replies are the client's). */
   private endWhenFlushed(): void {
     this.closing = true;
+    this.flush();
     if (this.output.length === 0) this.socket.end();
   }
 
   private hangUp(): void {
+    this.flush();
     this.ended = true;
     clearTimeout(this.timer);
     this.socket.end();

@@ -140,12 +140,15 @@ export class FileStore implements BlockStore {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this.size, offset, length, NBD_ERR.EINVAL);
-    const out = new Uint8Array(length);
+    const out = Buffer.allocUnsafe(length);
     let done = 0;
     try {
       while (done < length) {
         const n = readSync(this.fd, out, done, length - done, offset + done);
-        if (n === 0) break; // a file cut short under us: the rest reads as zeroes
+        if (n === 0) {
+          out.fill(0, done); // a file cut short under us: the rest reads as zeroes
+          break;
+        }
         done += n;
       }
     } catch (e) {

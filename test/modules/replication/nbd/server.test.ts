@@ -47,7 +47,37 @@ const server = new NbdServer([
 ]);
 const socketPath = join(tmp.dir, "nbd.sock");
 server.listen({ unix: socketPath });
+
+/** A store whose writes wait until released: how many it holds at once is what the server let through. */
+class HeldStore implements BlockStore {
+  readonly size = SIZE;
+  readonly blockSize = 4096;
+  held: { bytes: number; release: () => void }[] = [];
+  most = { writes: 0, bytes: 0 };
+  read = (o: number, n: number) => store.read(o, n);
+  write(_o: number, data: Uint8Array): Promise<void> {
+    return new Promise((release) => {
+      this.held.push({ bytes: data.length, release });
+      this.most.writes = Math.max(this.most.writes, this.held.length);
+      this.most.bytes = Math.max(this.most.bytes, this.held.reduce((n, h) => n + h.bytes, 0));
+    });
+  }
+  releaseAll(): void {
+    for (const h of this.held.splice(0)) h.release();
+  }
+  flush = async () => {};
+  trim = async () => {};
+  writeZeroes = async () => {};
+}
+const held = new HeldStore();
+const LIMITS = { inFlight: 5, inFlightBytes: 256 * 1024, queuedOutput: 1 << 20 };
+const bounded = new NbdServer([{ name: "held", store: held }], LIMITS);
+const boundedPath = join(tmp.dir, "bounded.sock");
+bounded.listen({ unix: boundedPath });
+
 afterAll(async () => {
+  held.releaseAll();
+  await bounded.stop();
   await server.stop();
   store.close();
   tmp.cleanup();
@@ -60,13 +90,14 @@ class Raw {
   private wake: (() => void) | null = null;
   private constructor(readonly socket: Socket<undefined>) {}
 
-  static async connect(): Promise<Raw> {
+  static async connect(path = socketPath): Promise<Raw> {
     let raw!: Raw;
     const socket = await Bun.connect({
-      unix: socketPath,
+      unix: path,
       socket: {
         binaryType: "uint8array",
         data: (_s, d: Uint8Array) => raw.got(d),
+        drain: () => raw.drain(),
         close: () => raw.got(new Uint8Array(0), true),
       },
     });
@@ -80,13 +111,18 @@ class Raw {
     this.wake?.();
   }
 
+  /** What the socket did not take yet (the server stopped reading): written as it drains. */
+  private unsent: Uint8Array = new Uint8Array(0);
+
   send(...parts: Uint8Array[]): void {
-    const b = concat(parts);
-    for (let at = 0; at < b.length; ) {
-      const n = this.socket.write(b.subarray(at));
-      if (n < 0) throw new Error("socket closed");
-      at += n;
-    }
+    this.unsent = concat([this.unsent, ...parts]);
+    this.drain();
+  }
+
+  drain(): void {
+    const n = this.socket.write(this.unsent);
+    if (n < 0) throw new Error("socket closed");
+    this.unsent = this.unsent.subarray(n);
   }
 
   /** Waits until `take(bytes)` returns something (it says how many bytes it used), or the socket closes. */
@@ -114,8 +150,8 @@ class Raw {
   }
 
   /** Greeting, client flags, optionally structured replies, then GO for `name`. */
-  static async session(name: string, structured = true): Promise<Raw> {
-    const c = await Raw.connect();
+  static async session(name: string, structured = true, path = socketPath): Promise<Raw> {
+    const c = await Raw.connect(path);
     await c.until((b) => (b.length >= 18 ? { value: null, used: 18 } : undefined));
     c.send(clientFlags(CLIENT_FLAG.FIXED_NEWSTYLE | CLIENT_FLAG.NO_ZEROES), ...(structured ? [option(OPT.STRUCTURED_REPLY)] : []), go(name));
     await c.until((b) => {
@@ -230,5 +266,39 @@ describe("NBD server", () => {
     expect((await e.replies(1, new Map([[1n, 512]])))[0]!.data?.length).toBe(512);
     e.send(request(CMD.DISC, 2n, 0, 0));
     await e.untilClosed();
+  });
+
+  test("requests in flight stay within the count and the payload bytes allowed; the rest wait in the client's socket", async () => {
+    const c = await Raw.session("held", true, boundedPath);
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await Bun.sleep(10);
+    };
+    // 64 KiB writes: the payload bound (256 KiB) lets four through at once.
+    c.send(...Array.from({ length: 12 }, (_, i) => write(BigInt(i), i * 65536, new Uint8Array(65536).fill(i))));
+    let acked = 0;
+    while (acked < 12) {
+      await until(() => held.held.length > 0);
+      await Bun.sleep(50);
+      expect(held.held.length).toBeLessThanOrEqual(4);
+      const n = held.held.length;
+      held.releaseAll();
+      acked += (await c.replies(n)).filter((r) => r.error === 0).length;
+    }
+    expect(held.most).toEqual({ writes: 4, bytes: 4 * 65536 });
+    // Small writes: the count bound (5) holds.
+    c.send(...Array.from({ length: 12 }, (_, i) => write(BigInt(100 + i), i * 512, new Uint8Array(512))));
+    await until(() => held.held.length >= 5);
+    await Bun.sleep(50);
+    expect(held.held.length).toBe(5);
+    while (held.held.length > 0) {
+      const n = held.held.length;
+      held.releaseAll();
+      await c.replies(n);
+      await Bun.sleep(30);
+    }
+    expect(held.most.writes).toBe(5);
+    expect(bounded.stats.peakInFlightBytes).toBeLessThanOrEqual(LIMITS.inFlightBytes);
+    c.send(request(CMD.DISC, 999n, 0, 0));
+    await c.untilClosed();
   });
 });

@@ -8,6 +8,7 @@
 import { expect } from "bun:test";
 import {
   CMD,
+  concat,
   IHAVEOPT,
   initialHandshake,
   OPT,
@@ -21,20 +22,12 @@ import {
 } from "../../../../modules/replication/nbd/codec.ts";
 import { NBD_ERR } from "../../../../modules/replication/nbd/store.ts";
 
+export { concat };
+
 const utf8 = new TextEncoder();
 
 export function dv(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 export function clientFlags(flags: number): Uint8Array {
