@@ -1,6 +1,6 @@
+import { configProblems } from "../../config-fixtures.ts";
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../../core/config/load.ts";
-import { formatProblem } from "../../../core/config/problems.ts";
 import { MODULES } from "../../../modules/index.ts";
 
 const BASE = `cluster = "lab"
@@ -11,10 +11,7 @@ name = "alpha"
 address = "198.18.1.11"
 `;
 
-const problems = (text: string) => {
-  const r = parseConfig(text, "t.toml", MODULES);
-  return r.ok ? [] : r.problems.map((p) => formatProblem("t.toml", p));
-};
+const problems = (text: string) => configProblems(text);
 
 describe("[[services]] and [director]", () => {
   test("a service with its check, and a virtual service on it, are accepted", () => {

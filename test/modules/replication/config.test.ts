@@ -1,3 +1,4 @@
+import { THREE_NODES, configProblems } from "../../config-fixtures.ts";
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../../core/config/load.ts";
 import { formatProblem } from "../../../core/config/problems.ts";
@@ -5,27 +6,9 @@ import { MODULES } from "../../../modules/index.ts";
 import { volumeSpecs } from "../../../modules/replication/service.ts";
 import { parseBytes } from "../../../modules/replication/config.ts";
 
-const BASE = `cluster = "lab"
-key_file = "cluster.key"
+const BASE = THREE_NODES;
 
-[[nodes]]
-name = "alpha"
-address = "198.18.1.11"
-
-[[nodes]]
-name = "bravo"
-address = "198.18.1.12"
-
-[[nodes]]
-name = "witness"
-address = "198.18.1.13"
-roles = ["arbiter"]
-`;
-
-const problems = (text: string) => {
-  const r = parseConfig(text, "t.toml", MODULES);
-  return r.ok ? [] : r.problems.map((p) => formatProblem("t.toml", p));
-};
+const problems = (text: string) => configProblems(text);
 
 describe("[[volumes]]", () => {
   test("a volume with defaults: protocol C, internal metadata, 4K regions, disconnect on split brain; each node's spec names its peer", () => {

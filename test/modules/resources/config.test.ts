@@ -1,4 +1,5 @@
 import { STOP_MARGIN } from "../../../core/cluster.ts";
+import { THREE_NODES, configProblems } from "../../config-fixtures.ts";
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../../core/config/load.ts";
 import { formatProblem } from "../../../core/config/problems.ts";
@@ -6,22 +7,7 @@ import { INFINITY } from "../../../modules/resources/model.ts";
 import { clusterConfigOf } from "../../../modules/resources/config.ts";
 import { MODULES } from "../../../modules/index.ts";
 
-const BASE = `cluster = "lab"
-key_file = "cluster.key"
-
-[[nodes]]
-name = "alpha"
-address = "198.18.1.11"
-
-[[nodes]]
-name = "bravo"
-address = "198.18.1.12"
-
-[[nodes]]
-name = "witness"
-address = "198.18.1.13"
-roles = ["arbiter"]
-`;
+const BASE = THREE_NODES;
 
 const GOOD = `${BASE}
 [resources]
@@ -66,11 +52,7 @@ first = "web"
 then = "mail"
 `;
 
-function problems(text: string): string[] {
-  const r = parseConfig(text, "tandem.toml", MODULES);
-  if (r.ok) throw new Error("expected problems, the config was accepted");
-  return r.problems.map((p) => formatProblem("tandem.toml", p));
-}
+const problems = (text: string) => configProblems(text, "tandem.toml");
 
 describe("[resources]", () => {
   test("a full section is accepted and becomes the policy's model, an ungrouped resource a group of its own", () => {

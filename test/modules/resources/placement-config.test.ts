@@ -1,3 +1,4 @@
+import { configProblems } from "../../config-fixtures.ts";
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../../core/config/load.ts";
 import { formatProblem } from "../../../core/config/problems.ts";
@@ -38,11 +39,7 @@ function load(text: string) {
   return r;
 }
 
-function problems(text: string): string[] {
-  const r = parseConfig(text, "tandem.toml", MODULES);
-  if (r.ok) throw new Error("expected problems, the config was accepted");
-  return r.problems.map((p) => formatProblem("tandem.toml", p));
-}
+const problems = (text: string) => configProblems(text, "tandem.toml");
 
 describe("[resources] placement", () => {
   test("colocation scores (INFINITY by default), location rules, placement and utilization become the policy's model; node attributes and capacity its nodes' traits", () => {

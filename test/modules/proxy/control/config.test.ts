@@ -4,6 +4,7 @@
  * as secret files (relative to the config file), and the config the workers
  * get: backends resolved from [[services]], certificates read.
  */
+import { configProblems } from "../../../config-fixtures.ts";
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,10 +32,7 @@ name = "bare"
 servers = [{ address = "198.18.1.103" }, { address = "198.18.1.104", port = 81 }]
 `;
 
-const problems = (text: string) => {
-  const r = parseConfig(text, "t.toml", MODULES);
-  return r.ok ? [] : r.problems.map((p) => formatProblem("t.toml", p));
-};
+const problems = (text: string) => configProblems(text);
 
 const proxy = (body: string) => `${BASE}\n[proxy]\n${body}`;
 const GOOD_BACKEND = `[[proxy.backend]]\nname = "web"\nservice = "web"\n`;
