@@ -61,7 +61,7 @@ const PAGE = `<!doctype html>
   th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
   td button { margin-right: .3rem; }
   .state-running, .state-up { color: var(--ok); }
-  .state-failed, .state-stopped, .state-down, .state-dead { color: var(--bad); font-weight: 600; }
+  .state-failed, .state-stopped, .state-down, .state-unclean { color: var(--bad); font-weight: 600; }
   .state-starting, .state-stopping, .state-reloading, .state-maintenance, .state-late { color: var(--mid); }
   #events { font-family: ui-monospace, monospace; font-size: .8rem; max-height: 40vh; overflow: auto; }
   #events div { border-bottom: 1px solid #8882; padding: .15rem 0; }
