@@ -7,7 +7,8 @@
  * servers; an action with a wrong token is refused; alpha killed from the
  * page's lab section shows as a takeover without a reload (with its timeline
  * when the node records takeovers, /v1/failovers); a drain done in the page
- * reaches the node (its API) and the client. Screenshots before and after the
+ * reaches the node (its API) and the client; alpha healed from the page
+ * rejoins. Screenshots before and after the
  * failover go to a folder the test prints. Needs root (the lab) and
  * /usr/bin/chromium.
  */
@@ -178,5 +179,15 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
     await act(serverRow(`${LAN}101`).locator("button", { hasText: "enable" }));
     await serverRow(`${LAN}101`).locator("button", { hasText: "drain" }).waitFor({ timeout: SHOWN_MS });
     expect((await director("bravo")).virtualServices[0]!.servers.find((s) => s.address === `${LAN}101`)!.override).toBeNull();
+  }, 60_000);
+
+  test("heal from the page's lab section: alpha runs again and rejoins, its fault gone", async () => {
+    await act(page.locator("#lab-hosts tr", { hasText: "alpha" }).locator("button", { hasText: "heal" }));
+    await page.locator("#notice", { hasText: "heal: done" }).waitFor({ timeout: 10_000 });
+    await page.locator("#nodes tr", { hasText: "alpha" }).locator("td.state-up", { hasText: "up" }).waitFor({ timeout: SHOWN_MS });
+    const row = page.locator("#lab-hosts tr", { hasText: "alpha" });
+    await row.locator("td", { hasText: "none" }).waitFor({ timeout: SHOWN_MS });
+    expect(await row.locator("td").nth(2).textContent()).toBe("running");
+    expect(await row.locator("button", { hasText: "heal" }).count()).toBe(0);
   }, 60_000);
 });

@@ -1,0 +1,120 @@
+/**
+ * The dashboard's takeovers and event list in Debian's chromium, against an
+ * API the test plays itself (the page as dashboardHtml makes it, /v1/status,
+ * an event stream the test writes to, /v1/failovers as its contract says:
+ * `{ failovers: [{ id, node, started, ended, steps: [{ at, kind, text,
+ * duration_ms? }] }] }`, newest first), so the timeline is checked whether or
+ * not the node under test records takeovers: "no takeovers recorded" on 404,
+ * then a takeover drawn as a timeline on the next event, without a reload;
+ * monitor results that change nothing are not listed; no lab section outside
+ * a lab.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { dashboardHtml } from "../../core/api/dashboard.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const HAVE = existsSync(CHROMIUM);
+if (!HAVE) console.log(`test/browser/takeovers.test.ts: skipped: ${CHROMIUM} is missing (npm test installs Debian's chromium as root)`);
+
+const STATUS = { node: "bravo", cluster: "fake", version: "0", phase: "running", config: { hash: "0123456789abcdef", file: "f" }, stateWriteError: null, modules: {} };
+const T0 = Date.UTC(2026, 11, 5, 3, 0, 0, 0);
+const TAKEOVER = {
+  id: "t1",
+  node: "bravo",
+  started: T0,
+  ended: T0 + 1234,
+  steps: [
+    { at: T0, kind: "heartbeat-late", text: "alpha late on lan and hb" },
+    { at: T0 + 512, kind: "peer-dead", text: "alpha declared dead", duration_ms: 512 },
+    { at: T0 + 530, kind: "resource-start", text: "vip started on bravo", duration_ms: 6 },
+    { at: T0 + 1234, kind: "client-served", text: "the client was served" },
+  ],
+};
+
+/** What GET /v1/failovers answers; null: 404, as a node without the recorder. */
+let failovers: unknown = null;
+const notFound = () => new Response(JSON.stringify({ type: "about:blank", title: "Not Found", status: 404 }), { status: 404, headers: { "content-type": "application/problem+json" } });
+let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+let nextId = 1;
+const served: string[] = [];
+const server = HAVE
+  ? Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      idleTimeout: 0,
+      fetch(req) {
+        const path = new URL(req.url).pathname;
+        served.push(path);
+        if (path === "/") return new Response(dashboardHtml([]), { headers: { "content-type": "text/html" } });
+        if (path === "/v1/status") return Response.json(STATUS);
+        if (path === "/v1/failovers") return failovers === null ? notFound() : Response.json(failovers);
+        if (path === "/v1/events")
+          return new Response(new ReadableStream({ start: (c) => ((stream = c), c.enqueue(new TextEncoder().encode(": fake\n\n"))) }), { headers: { "content-type": "text/event-stream" } });
+        return notFound();
+      },
+    })
+  : undefined;
+
+/** An event on the page's stream. */
+function publish(type: string, data: Record<string, unknown>): void {
+  const e = { id: nextId++, at: T0 + nextId, type, node: "bravo", data };
+  stream!.enqueue(new TextEncoder().encode(`id: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`));
+}
+
+let browser: Browser | undefined;
+let page: Page;
+
+describe.skipIf(!HAVE)("the dashboard's takeovers and events, against the contract", () => {
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${server!.port}/`);
+    await page.evaluate('window.loaded = "once"');
+  }, 30_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.stop(true);
+  });
+
+  test("a node that records no takeovers (404): the section says so; no lab section outside a lab", async () => {
+    await page.locator("#conn", { hasText: "live" }).waitFor({ timeout: 10_000 });
+    await page.locator("#takeovers", { hasText: "no takeovers recorded" }).waitFor({ timeout: 10_000 });
+    expect(await page.isHidden("#lab-section")).toBe(true);
+    expect(served).toContain("/v1/lab/");
+  });
+
+  test("monitor results that change nothing are not listed; a change is", async () => {
+    publish("resources.action", { resource: "vip", action: "monitor", status: "ok", ms: 1 });
+    publish("resources.action", { resource: "vip", action: "probe", status: "not-running", ms: 1 });
+    publish("director.reconcile", { changes: 0, ms: 1, active: true });
+    publish("checks.server", { key: "web/198.18.0.101:80", state: "up", previous: "up" });
+    publish("heartbeat.peer", { peer: "alpha", status: "down", was: "up" });
+    await page.locator("#events div", { hasText: "heartbeat.peer peer=alpha status=down was=up" }).waitFor({ timeout: 10_000 });
+    expect(await page.locator("#events div").count()).toBe(1);
+    publish("resources.action", { resource: "vip", action: "monitor", status: "failed", ms: 1 });
+    await page.locator("#events div", { hasText: "action=monitor status=failed" }).waitFor({ timeout: 10_000 });
+  });
+
+  test("a takeover recorded: drawn on the next event as a timeline of its steps, with offsets and durations, without a reload", async () => {
+    failovers = { failovers: [TAKEOVER] };
+    publish("resources.state", { resource: "vip", state: "started", was: "stopped" });
+    const title = page.locator("#takeovers h3.takeover");
+    await title.waitFor({ timeout: 10_000 });
+    expect(await title.textContent()).toBe("bravo took over at 03:00:00.000, in 1234 ms");
+    const steps = await page.locator("#takeovers .timeline li").evaluateAll((lis) => lis.map((li) => [...li.children].map((c) => c.textContent)));
+    expect(steps).toEqual([
+      ["+0 ms", "heartbeat-late", "alpha late on lan and hb"],
+      ["+512 ms", "peer-dead", "alpha declared dead (512 ms)"],
+      ["+530 ms", "resource-start", "vip started on bravo (6 ms)"],
+      ["+1234 ms", "client-served", "the client was served"],
+    ]);
+    failovers = { failovers: [{ ...TAKEOVER, id: "t2", node: "alpha", started: T0 + 60_000, ended: null, steps: [] }, TAKEOVER] };
+    publish("heartbeat.peer", { peer: "alpha", status: "up", was: "down" });
+    await page.locator("#takeovers h3.takeover").first().filter({ hasText: "alpha took over at 03:01:00.000, under way" }).waitFor({ timeout: 10_000 });
+    expect(await page.locator("#takeovers h3.takeover").count()).toBe(2);
+    expect(await page.evaluate("window.loaded")).toBe("once");
+  });
+});
