@@ -8,7 +8,8 @@
  * page's lab section shows as a takeover without a reload (with its timeline
  * when the node records takeovers, /v1/failovers); a drain done in the page
  * reaches the node (its API) and the client; alpha healed from the page
- * rejoins. Screenshots before and after the
+ * rejoins; a move with an expiry, its clear, a standby and an online done in
+ * the page reach the resource manager. Screenshots before and after the
  * failover go to a folder the test prints. Needs root (the lab) and
  * /usr/bin/chromium.
  */
@@ -57,12 +58,17 @@ async function director(node: string): Promise<{ active: boolean; virtualService
 
 const serverRow = (address: string) => page.locator("#virtual-services tr", { hasText: `${address}:80` });
 
-/** Click an action's button, then confirm its dialog, giving `token` when the dialog asks for one. */
-async function act(button: ReturnType<Page["locator"]>, token?: string): Promise<void> {
+/** Click an action's button, then confirm its dialog, giving `token` when the dialog asks for one and filling its fields with `fill`. */
+async function act(button: ReturnType<Page["locator"]>, token?: string, fill?: () => Promise<unknown>): Promise<void> {
   await button.click();
   await page.locator("#confirm").waitFor({ state: "visible", timeout: 5000 });
   if (token !== undefined) await page.fill("#admin-token", token);
+  await fill?.();
   await page.click("#confirm-ok");
+}
+
+async function resources(): Promise<{ moves: { group: string; node: string; until: number | null }[]; standby: string[] }> {
+  return (await fetch(`${hosts.bravo!.api}v1/resources/`, { signal: AbortSignal.timeout(2000) })).json() as never;
 }
 
 describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
@@ -189,5 +195,33 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
     await row.locator("td", { hasText: "none" }).waitFor({ timeout: SHOWN_MS });
     expect(await row.locator("td").nth(2).textContent()).toBe("running");
     expect(await row.locator("button", { hasText: "heal" }).count()).toBe(0);
+  }, 60_000);
+
+  test("from the page: a group moved with an expiry, then its move cleared; a node in standby, then online", async () => {
+    const group = page.locator("#groups tr", { hasText: "lb" });
+    const asked = Date.now();
+    await act(group.locator("button", { hasText: "move" }), undefined, async () => {
+      await page.selectOption("#confirm-fields select", "alpha");
+      await page.fill("#confirm-fields input", "10m");
+    });
+    await group.locator("td", { hasText: /^to alpha until / }).waitFor({ timeout: SHOWN_MS });
+    await group.locator("td.state-running", { hasText: "alpha" }).waitFor({ timeout: SHOWN_MS });
+    const [move] = (await resources()).moves;
+    expect(move).toMatchObject({ group: "lb", node: "alpha" });
+    expect(move!.until! - asked).toBeGreaterThan(9 * 60_000);
+    expect(move!.until! - asked).toBeLessThan(11 * 60_000);
+
+    await act(group.locator("button", { hasText: "clear" }));
+    await group.locator("button", { hasText: "clear" }).waitFor({ state: "detached", timeout: SHOWN_MS });
+    expect((await resources()).moves).toEqual([]);
+
+    const alpha = page.locator("#members tr", { hasText: "alpha" });
+    await act(alpha.locator("button", { hasText: "standby" }));
+    await alpha.locator("td.state-maintenance", { hasText: "standby" }).waitFor({ timeout: SHOWN_MS });
+    expect((await resources()).standby).toEqual(["alpha"]);
+    await group.locator("td.state-running", { hasText: "bravo" }).waitFor({ timeout: SHOWN_MS });
+    await act(alpha.locator("button", { hasText: "online" }));
+    await alpha.locator("button", { hasText: "standby" }).waitFor({ timeout: SHOWN_MS });
+    expect((await resources()).standby).toEqual([]);
   }, 60_000);
 });

@@ -1,24 +1,31 @@
 /**
- * The dashboard's takeovers and event list in Debian's chromium, against an
- * API the test plays itself (the page as dashboardHtml makes it, /v1/status,
+ * The dashboard's takeovers, event list and volumes in Debian's chromium,
+ * against an API the test plays itself (the page as dashboardHtml makes it
+ * with the replication's panel, /v1/status,
  * an event stream the test writes to, /v1/failovers as its contract says:
  * `{ failovers: [{ id, node, started, ended, steps: [{ at, kind, text,
  * duration_ms? }] }] }`, newest first), so the timeline is checked whether or
  * not the node under test records takeovers: "no takeovers recorded" on 404,
  * then a takeover drawn as a timeline on the next event, without a reload;
  * monitor results that change nothing are not listed; no lab section outside
- * a lab.
+ * a lab; each volume's role, connection, disk and resync progress.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { dashboardHtml } from "../../core/api/dashboard.ts";
+import { REPLICATION_PANEL } from "../../modules/replication/panel.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE = existsSync(CHROMIUM);
 if (!HAVE) console.log(`test/browser/takeovers.test.ts: skipped: ${CHROMIUM} is missing (npm test installs Debian's chromium as root)`);
 
-const STATUS = { node: "bravo", cluster: "fake", version: "0", phase: "running", config: { hash: "0123456789abcdef", file: "f" }, stateWriteError: null, modules: {} };
+const STATUS = { node: "bravo", cluster: "fake", version: "0", phase: "running", config: { hash: "0123456789abcdef", file: "f" }, stateWriteError: null, modules: { replication: { state: "running", stale: false, volumes: [] as unknown[] } } };
+const GENERATIONS = { current: "1", bitmap: "0", history: [] };
+const VOLUMES = [
+  { name: "data", role: "primary", connection: "sync-source", disk: "up-to-date", peerPrimary: false, generations: GENERATIONS, outOfSyncBytes: 3 * 1024 * 1024, writesInFlight: 0, linkErrors: 0, resync: { bytesLeft: 3 * 1024 * 1024, bytesPerSecond: 1024 * 1024, etaSeconds: 3 } },
+  { name: "logs", role: "secondary", connection: "standalone", reason: "split brain", disk: "up-to-date", peerPrimary: true, generations: GENERATIONS, outOfSyncBytes: 0, writesInFlight: 0, linkErrors: 2 },
+];
 const T0 = Date.UTC(2026, 11, 5, 3, 0, 0, 0);
 const TAKEOVER = {
   id: "t1",
@@ -47,7 +54,7 @@ const server = HAVE
       fetch(req) {
         const path = new URL(req.url).pathname;
         served.push(path);
-        if (path === "/") return new Response(dashboardHtml([]), { headers: { "content-type": "text/html" } });
+        if (path === "/") return new Response(dashboardHtml([{ name: "replication", panel: REPLICATION_PANEL }]), { headers: { "content-type": "text/html" } });
         if (path === "/v1/status") return Response.json(STATUS);
         if (path === "/v1/failovers") return failovers === null ? notFound() : Response.json(failovers);
         if (path === "/v1/events")
@@ -66,7 +73,7 @@ function publish(type: string, data: Record<string, unknown>): void {
 let browser: Browser | undefined;
 let page: Page;
 
-describe.skipIf(!HAVE)("the dashboard's takeovers and events, against the contract", () => {
+describe.skipIf(!HAVE)("the dashboard's takeovers, events and volumes, against a played API", () => {
   beforeAll(async () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
     page = await browser.newPage();
@@ -116,5 +123,18 @@ describe.skipIf(!HAVE)("the dashboard's takeovers and events, against the contra
     await page.locator("#takeovers h3.takeover").first().filter({ hasText: "alpha took over at 03:01:00.000, under way" }).waitFor({ timeout: 10_000 });
     expect(await page.locator("#takeovers h3.takeover").count()).toBe(2);
     expect(await page.evaluate("window.loaded")).toBe("once");
+  });
+
+  test("volumes: role, connection (and why it is down), disk, the peer, out of sync and the resync's progress, drawn again on an event", async () => {
+    await page.locator("#panel-replication").waitFor({ state: "visible", timeout: 10_000 });
+    expect(await page.locator("#volumes tr").count()).toBe(0);
+    STATUS.modules.replication.volumes = VOLUMES;
+    publish("volume.connection", { volume: "data", conn: "sync-source" });
+    await page.locator("#volumes tr", { hasText: "data" }).waitFor({ timeout: 10_000 });
+    const rows = await page.locator("#volumes tr").evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    expect(rows).toEqual([
+      ["data", "primary", "sync-source", "up-to-date", "secondary", "3.0 MiB", "3.0 MiB left at 1.0 MiB/s, about 3 s"],
+      ["logs", "secondary", "standalone (split brain)", "up-to-date", "primary", "0 B", "-"],
+    ]);
   });
 });
