@@ -241,7 +241,7 @@ function confirmAction(label, question, path, fields) {
     if (query.length) url += "?" + query.join("&");
     let res;
     try { res = await fetch(url, { method: "POST", headers: { authorization: "Bearer " + sessionStorage.getItem(ADMIN) } }); }
-    catch (e) { $("confirm-error").textContent = "the node did not answer: " + e.message; $("confirm-error").hidden = false; return; }
+    catch (e) { $("confirm-error").textContent = "no answer from this node (a fault on the node that serves this page ends its answers): " + e.message; $("confirm-error").hidden = false; return; }
     if (res.ok) { dialog.close(); notice(label + ": done (" + res.status + ")"); refresh(); return; }
     if (res.status === 401) { sessionStorage.removeItem(ADMIN); showAdmin(); }
     $("confirm-error").textContent = "refused: " + (await why(res));
@@ -311,8 +311,12 @@ const FAULT_TEXT = {
   freeze: "freeze its process (SIGSTOP): it holds its sockets and answers nothing",
   isolate: "isolate it: its links go down, nobody reaches it",
 };
+/** Whether the node runs in no lab (it answered 404): a node is started in a lab or not, so the page asks no more. */
+let noLab = false;
 async function showLab() {
+  if (noLab) return;
   const res = await api("/v1/lab/");
+  noLab = res.status === 404;
   $("lab-section").hidden = !res.ok;
   if (!res.ok) return;
   const lab = await res.json();

@@ -138,6 +138,7 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
     await page.locator("#confirm-error", { hasText: "refused: a valid bearer token is required" }).waitFor({ timeout: 5000 });
     expect(await page.isVisible("#admin-ask")).toBe(true);
     expect(await page.textContent("#admin")).toBe("read-only");
+    await page.screenshot({ path: join(SHOTS, "refused.png") });
     await page.click("#confirm-cancel");
     expect((await director("bravo")).virtualServices[0]!.servers.find((s) => s.address === `${LAN}101`)!.override).toBeNull();
     expect(await serverRow(`${LAN}101`).locator("button").textContent()).toBe("drain");
