@@ -73,6 +73,7 @@ const PAGE = `<!doctype html>
   .timeline .at { font-family: ui-monospace, monospace; text-align: right; }
   .timeline .kind { font-weight: 600; }
   dialog { max-width: 32rem; }
+  [hidden] { display: none !important; }
   dialog label { display: block; margin: .4rem 0; }
   #confirm-error { color: var(--bad); }
 </style>

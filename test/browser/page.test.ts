@@ -8,19 +8,39 @@
  * not the node under test records takeovers: "no takeovers recorded" on 404,
  * then a takeover drawn as a timeline on the next event, without a reload;
  * monitor results that change nothing are not listed; no lab section outside
- * a lab; each volume's role, connection, disk and resync progress.
+ * a lab; each volume's role, connection, disk and resync progress; a failed
+ * resource's cleanup and a move's fields posted with the admin token.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { dashboardHtml } from "../../core/api/dashboard.ts";
 import { REPLICATION_PANEL } from "../../modules/replication/panel.ts";
+import { RESOURCES_PANEL } from "../../modules/resources/panel.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE = existsSync(CHROMIUM);
 if (!HAVE) console.log(`test/browser/takeovers.test.ts: skipped: ${CHROMIUM} is missing (npm test installs Debian's chromium as root)`);
 
-const STATUS = { node: "bravo", cluster: "fake", version: "0", phase: "running", config: { hash: "0123456789abcdef", file: "f" }, stateWriteError: null, modules: { replication: { state: "running", stale: false, volumes: [] as unknown[] } } };
+const STATUS = { node: "bravo", cluster: "fake", version: "0", phase: "running", config: { hash: "0123456789abcdef", file: "f" }, stateWriteError: null, modules: { replication: { state: "running", stale: false, volumes: [] as unknown[] }, resources: { state: "running" } } };
+/** GET /v1/resources/: one group on bravo whose vip failed twice on alpha. */
+const RESOURCES = {
+  dc: "bravo",
+  quorate: true,
+  nodes: [
+    { name: "alpha", membership: "up", standby: false, fence: "none" },
+    { name: "bravo", membership: "up", standby: false, fence: "none" },
+  ],
+  groups: [{ name: "web", members: ["vip"], clone: null, runningOn: ["bravo"], disabled: false }],
+  resources: { vip: { agent: "address", states: { alpha: "stopped", bravo: "started" }, disabled: false, maintenance: [] } },
+  failures: [{ resource: "vip", node: "alpha", count: 2, lastFailedAt: 0, startFailed: false }],
+  moves: [],
+  maintenance: { cluster: false, nodes: [], resources: [] },
+  notes: [],
+};
+const ADMIN = "played-admin-token";
+/** The POSTs the page made: path and query, and the bearer it sent. */
+const posted: { url: string; authorization: string | null }[] = [];
 const GENERATIONS = { current: "1", bitmap: "0", history: [] };
 const VOLUMES = [
   { name: "data", role: "primary", connection: "sync-source", disk: "up-to-date", peerPrimary: false, generations: GENERATIONS, outOfSyncBytes: 3 * 1024 * 1024, writesInFlight: 0, linkErrors: 0, resync: { bytesLeft: 3 * 1024 * 1024, bytesPerSecond: 1024 * 1024, etaSeconds: 3 } },
@@ -54,7 +74,13 @@ const server = HAVE
       fetch(req) {
         const path = new URL(req.url).pathname;
         served.push(path);
-        if (path === "/") return new Response(dashboardHtml([{ name: "replication", panel: REPLICATION_PANEL }]), { headers: { "content-type": "text/html" } });
+        if (path === "/") return new Response(dashboardHtml([{ name: "replication", panel: REPLICATION_PANEL }, { name: "resources", panel: RESOURCES_PANEL }]), { headers: { "content-type": "text/html" } });
+        if (req.method === "POST") {
+          const url = new URL(req.url);
+          posted.push({ url: url.pathname + url.search, authorization: req.headers.get("authorization") });
+          return req.headers.get("authorization") === `Bearer ${ADMIN}` ? Response.json({ accepted: true }, { status: 202 }) : notFound();
+        }
+        if (path === "/v1/resources/") return Response.json(RESOURCES);
         if (path === "/v1/status") return Response.json(STATUS);
         if (path === "/v1/failovers") return failovers === null ? notFound() : Response.json(failovers);
         if (path === "/v1/events")
@@ -149,6 +175,26 @@ describe.skipIf(!HAVE)("the dashboard's takeovers, events and volumes, against a
     expect(rows).toEqual([
       ["data", "primary", "sync-source", "up-to-date", "secondary", "3.0 MiB", "3.0 MiB left at 1.0 MiB/s, about 3 s"],
       ["logs", "secondary", "standalone (split brain)", "up-to-date", "primary", "0 B", "-"],
+    ]);
+  });
+
+  test("a failed resource: its failures shown with a clean up, and a move's fields: the dialog POSTs each with the admin token, asked once", async () => {
+    const vip = page.locator("#resources tr", { hasText: "vip" });
+    await vip.locator("td.state-failed", { hasText: "2× on alpha" }).waitFor({ timeout: 10_000 });
+    await vip.locator("button", { hasText: "clean up" }).click();
+    expect(await page.textContent("#confirm-text")).toBe("Forget the failures of vip on every node and probe it again?");
+    await page.fill("#admin-token", ADMIN);
+    await page.click("#confirm-ok");
+    await page.locator("#notice", { hasText: "clean up: done (202)" }).waitFor({ timeout: 10_000 });
+    await page.locator("#groups tr", { hasText: "web" }).locator("button", { hasText: "move" }).click();
+    expect(await page.isHidden("#admin-ask")).toBe(true);
+    await page.selectOption("#confirm-fields select", "alpha");
+    await page.fill("#confirm-fields input", "90s");
+    await page.click("#confirm-ok");
+    await page.locator("#notice", { hasText: "move: done (202)" }).waitFor({ timeout: 10_000 });
+    expect(posted).toEqual([
+      { url: "/v1/resources/cleanup/vip", authorization: `Bearer ${ADMIN}` },
+      { url: "/v1/resources/move/web/alpha?for=90s", authorization: `Bearer ${ADMIN}` },
     ]);
   });
 });
