@@ -24,7 +24,7 @@ function view(lab: string): LabView {
   const state = readState(lab);
   if (!state) throw new LabError(`lab "${lab}" is not up`);
   const s = status(state);
-  return { lab, faults: FAULTS, hosts: s.hosts.map((h) => ({ name: h.name, role: h.role, process: h.process?.state ?? null, faults: h.faults, linksDown: h.linksDown })) };
+  return { lab, faults: FAULTS, hosts: s.hosts.map((h) => ({ name: h.name, role: h.role, api: h.api, process: h.process?.state ?? null, faults: h.faults, linksDown: h.linksDown })) };
 }
 
 /** Serve the lab's control until the process is killed; returns the socket's path. */

@@ -323,11 +323,14 @@ async function showLab() {
   const lab = await res.json();
   $("lab-name").textContent = "this node runs in lab " + lab.lab + ": break a host and watch the cluster take over";
   const body = $("lab-hosts"); body.replaceChildren();
+  const watchers = lab.hosts.filter((h) => h.api && h.name !== ui.node).map((h) => h.name);
   for (const h of lab.hosts) {
     const kinds = h.role === "member" || h.role === "arbiter" ? lab.faults : h.role === "realserver" ? ["kill"] : [];
-    const acts = kinds.map((k) => ui.action(h.role === "realserver" && k === "kill" ? "stop" : k, "Lab " + lab.lab + ": " + FAULT_TEXT[k] + " on " + h.name + "?", "/v1/lab/hosts/" + encodeURIComponent(h.name) + "/fault/" + k));
+    const self = h.name === ui.node ? " This page is served by " + h.name + ": it stops following the cluster" + (watchers.length ? "; watch from the dashboard of " + watchers.join(" or ") + "." : ".") : "";
+    const acts = kinds.map((k) => ui.action(h.role === "realserver" && k === "kill" ? "stop" : k, "Lab " + lab.lab + ": " + FAULT_TEXT[k] + " on " + h.name + "?" + self, "/v1/lab/hosts/" + encodeURIComponent(h.name) + "/fault/" + k));
     if (h.faults.length || h.linksDown.length || (h.process !== null && h.process !== "running")) acts.push(ui.action("heal", "Lab " + lab.lab + ": mend " + h.name + " (links up, its process continued or started again)?", "/v1/lab/hosts/" + encodeURIComponent(h.name) + "/heal"));
-    ui.row(body, [[h.name], [h.role], [h.process || "-", h.process === "running" ? "state-running" : h.process ? "state-stopped" : ""], [[...h.faults, ...h.linksDown.map((n) => "link " + n)].join(", ") || "none", h.faults.length ? "state-failed" : ""], acts]);
+    const name = /^https?:\\/\\//.test(h.api || "") && h.name !== ui.node ? Object.assign(ui.el("a", h.name), { href: h.api, title: "the dashboard of " + h.name }) : ui.el("span", h.name);
+    ui.row(body, [name, [h.role], [h.process || "-", h.process === "running" ? "state-running" : h.process ? "state-stopped" : ""], [[...h.faults, ...h.linksDown.map((n) => "link " + n)].join(", ") || "none", h.faults.length ? "state-failed" : ""], acts]);
   }
 }
 

@@ -23,7 +23,8 @@ export const LAB_CONTROL_TIMEOUT_MS = 4000;
 export interface LabView {
   lab: string;
   faults: readonly string[];
-  hosts: { name: string; role: string; process: string | null; faults: string[]; linksDown: string[] }[];
+  /** `api`: a node's API (and dashboard) URL, null for the client and the real servers. */
+  hosts: { name: string; role: string; api: string | null; process: string | null; faults: string[]; linksDown: string[] }[];
 }
 
 export function labRoutes(socket: string): RouteSpec[] {

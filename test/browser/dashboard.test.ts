@@ -121,7 +121,7 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
     expect(await page.locator("#members tr").count()).toBe(2);
   }, 60_000);
 
-  test("the virtual service and its real servers: health and weights; the lab's hosts with their faults", async () => {
+  test("the virtual service and its real servers: health and weights; the lab's hosts with their faults and the other node's dashboard", async () => {
     for (const [rs, weight] of [[`${LAN}101`, "3"], [`${LAN}102`, "1"]] as const) {
       const row = serverRow(rs);
       await row.locator("td", { hasText: "healthy" }).waitFor({ timeout: SHOWN_MS });
@@ -130,6 +130,9 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
       expect(await row.locator("button").textContent()).toBe("drain");
     }
     for (const host of ["alpha", "bravo", "rs1", "rs2"]) await page.locator("#lab-hosts tr", { hasText: host }).locator("td", { hasText: "running" }).waitFor({ timeout: SHOWN_MS });
+    // The other node's dashboard is a link away; this one's is not a link.
+    expect(await page.locator("#lab-hosts a", { hasText: "alpha" }).getAttribute("href")).toBe(hosts.alpha!.api!);
+    expect(await page.locator("#lab-hosts a").count()).toBe(1);
   }, 30_000);
 
   test("an action without the admin token is refused: by the node, and in the page, which forgets a wrong token", async () => {
