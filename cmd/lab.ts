@@ -11,6 +11,7 @@ import { LabError } from "../lab/system.ts";
 import { allStates, down, fault, heal, netem, netemProblem, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";
 import type { Netem } from "../lab/state.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
+import { serveControl } from "../lab/control.ts";
 import { MODULES } from "../modules/index.ts";
 
 const NAME_OPTIONS = {
@@ -116,6 +117,17 @@ Options:
       --clear         take the netem away
       --name LAB      the lab (default: the one lab that is up)
   -c, --config FILE   the lab named after this config's cluster
+  -h, --help          this help`,
+  control: `Usage: tandem lab control --name LAB
+
+The lab's control: serves the lab's faults and heals (what \`tandem lab fault\`
+and \`heal\` do) on the unix socket /run/tandem/lab/LAB/control.sock, for the
+nodes' dashboards (a node in a lab offers them under /v1/lab/, behind its admin
+token). \`tandem lab up\` runs it in this machine's network namespace, outside
+every host's, and \`lab down\` stops it.
+
+Options:
+      --name LAB      the lab
   -h, --help          this help`,
   realserver: `Usage: tandem lab realserver --name NAME --listen ADDR:PORT
 
@@ -358,6 +370,17 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       console.log(`lab ${lab}: ${host} sends on ${network} ${spec ? `with ${netemText(spec)}` : "unimpaired"}`);
       return EXIT_OK;
     }
+    case "control": {
+      const { values, positionals } = parse(argv, { name: { type: "string" } }, true);
+      if (values.help) return help();
+      if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
+      if (values.name === undefined) fail("missing --name LAB");
+      const problem = labNameProblem(values.name);
+      if (problem) fail(problem);
+      requireRoot(action);
+      console.log(`lab ${values.name}: control listening on ${serveControl(values.name)}`);
+      return EXIT_OK;
+    }
     case "realserver": {
       const { values, positionals } = parse(argv, { name: { type: "string" }, listen: { type: "string" } }, true);
       if (values.help) return help();
@@ -393,6 +416,7 @@ Actions:
                                 impair what it sends on one network
   realserver --name N --listen ADDR:PORT
                                 the real servers' HTTP server (run by up)
+  control --name LAB            the faults for the nodes' dashboards (run by up)
 
 'tandem lab ACTION --help' for an action's help.
 

@@ -60,10 +60,14 @@ export interface ModuleInstance {
 
 /**
  * A module's panel on the dashboard: a browser-side function, as source text,
- * `(status, el, api) => void | Promise<void>`, given the module's entry of
- * /v1/status, the panel's element to fill (textContent only) and `api(path)`,
- * the page's fetch with the read token, for the module's own routes. Shown
- * while the module runs on the node.
+ * `(status, el, api, ui) => void | Promise<void>`, given the module's entry of
+ * /v1/status, the panel's element to fill (textContent only), `api(path)`,
+ * the page's fetch with the read token, for the module's own routes, and `ui`
+ * (core/api/dashboard.ts): `ui.node` (this node's name), `ui.el`, `ui.table`,
+ * `ui.row`, `ui.time`, `ui.bytes`, and `ui.action(label, question, path,
+ * fields)`, a button that confirms and POSTs one of the module's admin routes
+ * with the admin token. Shown while the module runs on the node; drawn again
+ * on every event that changes something.
  */
 export interface DashboardPanel {
   title: string;

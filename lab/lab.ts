@@ -3,13 +3,14 @@
  * it (status), breaks and mends hosts (fault, heal) and single links (setLink),
  * impairs what a host sends on a network (netem). Refusals are LabErrors.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { overlaps } from "../core/os/ip.ts";
 import { buildCommands, namespacesOf, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
-import { labDir } from "./paths.ts";
+import { controlSocket, labDir } from "./paths.ts";
+import { LAB_CONTROL_ENV } from "../core/api/lab.ts";
 import { claimLab, listLabs, logDir, logFile, readState, removeLabDir, writeState, STATE_VERSION, type Fault, type LabState, type Netem } from "./state.ts";
-import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnIn, nftOrThrow, tcOrThrow, type ProcessState } from "./system.ts";
+import { hasCommand, hostAddresses, hostLinkNames, ip, ipOrThrow, killAll, LabError, namespacePids, namespaces, POLL_MS, probe, processState, signal, spawnDetached, spawnIn, nftOrThrow, tcOrThrow, type ProcessState } from "./system.ts";
 
 /** Bound on the wait for every node's API and every real server to answer. */
 export const READY_TIMEOUT_MS = 15_000;
@@ -91,7 +92,19 @@ function startProcess(state: LabState, host: LabHost): void {
   if (!host.process) return;
   const rsctmp = join(labDir(state.plan.lab), "rsctmp", host.name);
   mkdirSync(rsctmp, { recursive: true, mode: 0o700 });
-  state.processes[host.name] = { ...spawnIn(host.namespace, host.process, logFile(state.plan.lab, host.name), { HA_RSCTMP: rsctmp }), command: host.process };
+  const env = { HA_RSCTMP: rsctmp, [LAB_CONTROL_ENV]: controlSocket(state.plan.lab) };
+  state.processes[host.name] = { ...spawnIn(host.namespace, host.process, logFile(state.plan.lab, host.name), env), command: host.process };
+}
+
+/** The lab's control, in this (the host's) network namespace; up waits for its socket. */
+async function startControl(state: LabState): Promise<void> {
+  const { lab, control } = state.plan;
+  state.control = { ...spawnDetached(control, "the lab's control", logFile(lab, "control")), command: control };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!existsSync(controlSocket(lab))) {
+    if (Date.now() >= deadline || processState(state.control.pid, state.control.startTime) === "stopped") throw new LabError(`the lab's control did not start; its log says: ${likelyReason(logFile(lab, "control"))}`);
+    await Bun.sleep(POLL_MS);
+  }
 }
 
 /** Build the plan, start its processes and wait for them; on any failure, take away what was made. */
@@ -108,6 +121,7 @@ export async function up(plan: LabPlan, progress: (line: string) => void): Promi
   try {
     progress(`building ${plan.hosts.length} hosts on ${plan.networks.map((n) => n.subnet).join(", ")}`);
     for (const cmd of buildCommands(plan)) ipOrThrow(cmd);
+    await startControl(state);
     for (const host of plan.hosts) startProcess(state, host);
     writeState(state);
     progress(`started ${Object.keys(state.processes).length} processes; waiting up to ${READY_TIMEOUT_MS / 1000}s for them to answer`);
@@ -126,7 +140,7 @@ async function teardown(state: LabState): Promise<string[]> {
   const plan = state.plan;
   const existing = namespaces();
   const present = namespacesOf(plan).filter((ns) => existing.has(ns));
-  const recorded = Object.values(state.processes)
+  const recorded = [...Object.values(state.processes), ...(state.control ? [state.control] : [])]
     .filter((p) => processState(p.pid, p.startTime) !== "stopped")
     .map((p) => p.pid);
   const pids = [...new Set([...recorded, ...present.flatMap(namespacePids)])];

@@ -4,3 +4,6 @@ import { join } from "node:path";
 export const STATE_ROOT = "/run/tandem/lab";
 
 export const labDir = (lab: string) => join(STATE_ROOT, lab);
+
+/** The unix socket of the lab's control (control.ts), which its nodes' APIs reach. */
+export const controlSocket = (lab: string) => join(labDir(lab), "control.sock");

@@ -6,12 +6,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabError } from "./system.ts";
+import { LAB_FAULTS } from "../core/api/lab.ts";
 import { labDir, STATE_ROOT } from "./paths.ts";
 import type { LabPlan } from "./topology.ts";
 
 export const STATE_VERSION = 2;
 
-export const FAULTS = ["power", "kill", "freeze", "isolate"] as const;
+export const FAULTS = LAB_FAULTS;
 export type Fault = (typeof FAULTS)[number];
 
 /** Impairment of what a host sends on one network (tc netem on its interface there). */
@@ -38,6 +39,8 @@ export interface LabState {
   linksDown: Record<string, string[]>;
   /** Per host and network, the netem in force. */
   netem: Record<string, Record<string, Netem>>;
+  /** The lab's control (control.ts), outside every host's namespace; absent in a lab brought up before it existed. */
+  control?: ProcessRecord;
 }
 
 export const stateFile = (lab: string) => join(labDir(lab), "state.json");

@@ -102,12 +102,17 @@ export function processState(pid: number, startTime?: string): ProcessState {
  * execs the command, so the PID is the command's own.
  */
 export function spawnIn(ns: string, argv: string[], log: string, env: Record<string, string> = {}): { pid: number; startTime: string } {
+  return spawnDetached(["ip", "netns", "exec", ns, ...argv], `${argv.join(" ")} in ${ns}`, log, env);
+}
+
+/** A process in a session of its own, output to `log`, left running when this one exits. */
+export function spawnDetached(argv: string[], what: string, log: string, env: Record<string, string> = {}): { pid: number; startTime: string } {
   const fd = openSync(log, "a", 0o600);
   try {
-    const proc = Bun.spawn(["ip", "netns", "exec", ns, ...argv], { cwd: "/", detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
+    const proc = Bun.spawn(argv, { cwd: "/", detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
     proc.unref();
     const st = procStat(proc.pid);
-    if (!st) throw new LabError(`${argv.join(" ")} in ${ns} exited at once; see ${log}`);
+    if (!st) throw new LabError(`${what} exited at once; see ${log}`);
     return { pid: proc.pid, startTime: st.startTime };
   } finally {
     closeSync(fd);

@@ -98,6 +98,8 @@ export interface LabPlan {
   networks: LabNetwork[];
   hosts: LabHost[];
   services: LabService[];
+  /** The lab's control (control.ts), run in the host's namespace: how the nodes' dashboards reach the faults. */
+  control: string[];
 }
 
 export type PlanResult = { ok: true; plan: LabPlan } | { ok: false; problems: string[] };
@@ -342,7 +344,7 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
   if (problems.length) return { ok: false, problems };
   return {
     ok: true,
-    plan: { lab, cluster: config.cluster, configFile: config.file, switchNamespace: namespaceOf(lab, SWITCH), networks: all, hosts, services },
+    plan: { lab, cluster: config.cluster, configFile: config.file, switchNamespace: namespaceOf(lab, SWITCH), networks: all, hosts, services, control: [...self, "lab", "control", "--name", lab] },
   };
 }
 

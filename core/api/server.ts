@@ -15,6 +15,7 @@ import { problem } from "./problem.ts";
 import { matchPath, type RouteInfo, type RouteSpec } from "./routes.ts";
 import { workerEntry } from "../threads.ts";
 import { dashboardHtml } from "./dashboard.ts";
+import { LAB_CONTROL_ENV, labRoutes } from "./lab.ts";
 import { type Access, EVENT_BATCHES_IN_FLIGHT, type ListenSpec, type ForwardedRequest, type ForwardedResponse, type FromWorker, type ToWorker } from "./messages.ts";
 
 /** After a stop request, how long the worker has to close its listener before it is terminated. */
@@ -66,6 +67,8 @@ class ApiServer implements ModuleInstance {
   private port = 0;
   private config: Config | null = null;
   private readonly reloadSpec: RouteSpec;
+  /** The lab's faults, when this node runs in a `tandem lab` (lab.ts). */
+  private readonly labSpecs: RouteSpec[];
   /** The routes whose handlers run here, as the worker last heard of them. */
   private told = "";
   private unsubscribe: (() => void) | null = null;
@@ -87,6 +90,8 @@ class ApiServer implements ModuleInstance {
     private readonly dashboard: string,
   ) {
     this.reloadSpec = reloadRoute(ctx);
+    const labControl = process.env[LAB_CONTROL_ENV];
+    this.labSpecs = labControl ? labRoutes(labControl) : [];
     this.dispatch.onError((err) => {
       ctx.log.error({ err: err.message }, "API handler failed");
       return problem(500, "the request failed inside the node; see its log");
@@ -102,7 +107,7 @@ class ApiServer implements ModuleInstance {
   }
 
   private controlRoutes(): RouteSpec[] {
-    return [this.reloadSpec, ...this.ctx.runtime.routes()];
+    return [this.reloadSpec, ...this.labSpecs, ...this.ctx.runtime.routes()];
   }
 
   private post(m: ToWorker): void {

@@ -2,9 +2,11 @@
 import type { ModuleDef } from "../../core/module.ts";
 import { DirectorSchema, directorRules } from "./config.ts";
 import { DirectorService } from "./service.ts";
+import { DIRECTOR_PANEL } from "./panel.ts";
 
 export const directorModule: ModuleDef = {
   name: "director",
+  panel: DIRECTOR_PANEL,
   after: ["checks"],
   selected: (config, node) => config.raw.director !== undefined && node.roles.includes("member"),
   section: (config) => ({ director: config.raw.director, services: config.raw.services, managed: (config.raw.resources?.resource ?? []).some((r) => r.agent === "director") }),

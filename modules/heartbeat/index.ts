@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import type { ModuleDef } from "../../core/module.ts";
 import { HeartbeatSchema, heartbeatRules } from "./config.ts";
 import { HeartbeatService } from "./service.ts";
+import { HEARTBEAT_PANEL } from "./panel.ts";
 
 declare module "../../core/cluster.ts" {
   interface ServiceMap {
@@ -13,6 +14,7 @@ declare module "../../core/cluster.ts" {
 
 export const heartbeatModule: ModuleDef = {
   name: "heartbeat",
+  panel: HEARTBEAT_PANEL,
   after: [],
   selected: (config) => config.raw.heartbeat !== undefined && config.nodes.length > 1,
   section: (config) => ({

@@ -2,6 +2,7 @@
 import type { ModuleDef } from "../../core/module.ts";
 import { VolumesSchema, volumeRules } from "./config.ts";
 import { ReplicationModule, type ReplicationService } from "./service.ts";
+import { REPLICATION_PANEL } from "./panel.ts";
 
 declare module "../../core/cluster.ts" {
   interface ServiceMap {
@@ -12,6 +13,7 @@ declare module "../../core/cluster.ts" {
 
 export const replicationModule: ModuleDef = {
   name: "replication",
+  panel: REPLICATION_PANEL,
   after: [],
   selected: (config, node) => node.roles.includes("member") && (config.raw.volumes ?? []).some((v) => v.on.some((o) => o.node === node.name)),
   section: (config) => config.raw.volumes,

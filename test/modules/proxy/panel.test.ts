@@ -47,7 +47,7 @@ test.skipIf(!haveChromium)("the panel shows where the listeners run, the fronten
     expect(await page.textContent("#proxy-listening")).toBe("listeners run here: 1 of 1 workers, generation 1");
     expect(await frontend.locator("td").allTextContents()).toEqual(["www", `127.0.0.1:${front}`, "http", "3", "0", "2xx 2, 4xx 1", "0"]);
     const server = page.locator("#proxy-servers tr", { hasText: `web/127.0.0.1:${back}` });
-    expect(await server.locator("td").allTextContents()).toEqual(["web (roundrobin)", `web/127.0.0.1:${back}`, "up", "1", "0", "3", "0"]);
+    expect(await server.locator("td").allTextContents()).toEqual(["web (roundrobin)", `web/127.0.0.1:${back}`, "up", "1", "0", "3", "0", "drain"]);
     expect(await server.locator("td").nth(2).getAttribute("class")).toBe("state-running");
 
     const r = await fetch(`http://127.0.0.1:${api}/v1/proxy/servers/web/127.0.0.1:${back}/drain`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } });
@@ -55,6 +55,8 @@ test.skipIf(!haveChromium)("the panel shows where the listeners run, the fronten
     // The change is an event (proxy.server): the page refreshes by itself.
     await server.locator("td", { hasText: "up, drain" }).waitFor({ timeout: 10_000 });
     expect(await server.locator("td").nth(2).getAttribute("class")).toBe("state-stopping");
+    // The drained server's action is now ready (the page's confirmation dialog posts it).
+    expect(await server.locator("button").textContent()).toBe("ready");
   } finally {
     backend.stop(true);
   }
