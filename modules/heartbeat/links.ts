@@ -184,8 +184,13 @@ export class Links {
           this.setState(link, { up: true });
         } else slot.counters.sendErrors++;
       } catch (e) {
-        slot.counters.sendErrors++;
-        this.setState(link, { up: false, error: `send to ${target}: ${errorText(e)}` });
+        // A refusal is an earlier datagram's ICMP port unreachable, reported on this send: the peer's
+        // process is gone, which the heartbeat sees; the link itself sends, and stays up.
+        if ((e as { code?: string }).code === "ECONNREFUSED") slot.counters.unreachable++;
+        else {
+          slot.counters.sendErrors++;
+          this.setState(link, { up: false, error: `send to ${target}: ${errorText(e)}` });
+        }
       }
     }
   }

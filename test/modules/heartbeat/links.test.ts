@@ -200,11 +200,18 @@ describe("two nodes on loopback", () => {
     // Nobody listens at bravo: the ICMP port unreachable comes back to the socket and is counted.
     a.links.send(0, "bravo", text("x"));
     await waitFor("the unreachable counted", () => (a.links.status()[0]!.counters.unreachable >= 1 ? true : undefined), WAIT_MS);
+    // Sends on to the dead port: each refusal is counted, and the link, which sends, never turns down.
+    for (let i = 0; i < 5; i++) {
+      a.links.send(0, "bravo", text(`again ${i}`));
+      await Bun.sleep(5);
+    }
+    expect(a.links.status()[0]!.counters.unreachable).toBeGreaterThanOrEqual(2);
+    expect(a.states.filter(([link, state]) => link === 0 && !state.up)).toEqual([]);
     a.links.close();
     a.links.close();
     a.links.send(0, "bravo", text("after close"));
     expect(a.links.status().map((s) => s.bound)).toEqual([null, null]);
-    expect(a.links.status()[0]!.counters.sent).toBe(1);
+    expect(a.links.status()[0]!.counters.sent).toBe(6);
   });
 
   test("a link that cannot open reports it, counts its sends, tries again, and opens when it can; the other link works meanwhile", async () => {
@@ -441,5 +448,23 @@ describe.skipIf(!ROOT)("three nodes in network namespaces (root)", () => {
     expect(peer("a").alive && peer("b").alive).toBe(true);
     peer("a").send(0, "b", "still-here");
     await peer("b").waitFrame("still-here");
+  });
+
+  // Last: it ends c's process.
+  test("a peer whose process is gone: each refusal is counted as unreachable, and the link, which still sends, stays up", async () => {
+    const c = peer("c");
+    c.proc.kill("SIGKILL");
+    await c.proc.exited;
+    const a = peer("a");
+    const since = a.lines.length;
+    // Sent back to back, as a heartbeat sends on all its links: a refusal then comes back on a send.
+    for (let i = 0; i < 40; i++) a.send(0, "c", `to-the-dead ${i}`);
+    await Bun.sleep(100);
+    const lan = (await a.status())[0]!;
+    expect(lan.counters.unreachable).toBeGreaterThanOrEqual(2);
+    expect(lan.state).toEqual({ up: true });
+    expect(a.lines.slice(since).filter((l) => l.event === "state")).toEqual([]);
+    a.send(0, "b", "after-the-dead");
+    await peer("b").waitFrame("after-the-dead");
   });
 });
