@@ -18,7 +18,7 @@ import { markSeen, seenAs, windowFrom, type Window } from "./replay.ts";
 /** id (u32), index (u8), count (u8). */
 export const FRAGMENT_HEADER_BYTES = 6;
 /** Fragments a message may have: the bound on a message's size and on what a receiver holds. */
-export const MAX_FRAGMENTS = 16;
+export const MAX_FRAGMENTS = 96;
 /** Messages in progress a receiver keeps per sender process and channel: the bound on what it holds is MAX_OPEN × MAX_FRAGMENTS fragments. */
 export const MAX_OPEN = 4;
 

@@ -22,7 +22,7 @@ import { heldLoop } from "./policy.ts";
 import { INFINITY, MINUS_INFINITY, type AttributeTest, type ClusterConfig, type GroupDef, type NodeState, type OnFail, type Placement, type ResourceDef } from "./model.ts";
 
 /** Resources a cluster may define: a node's report of them all fits the cluster bus's longest message. */
-export const MAX_RESOURCES = 32;
+export const MAX_RESOURCES = 128;
 
 export const ON_FAIL = ["restart", "move", "fence", "block", "ignore", "stop", "standby"] as const;
 export const ON_FAIL_STOP = ["fence", "block", "ignore"] as const;

@@ -4,7 +4,7 @@ import { MAX_RESOURCES } from "../../../modules/resources/config.ts";
 import { decodeAdmin, decodeMessage, encodeMessage } from "../../../modules/resources/wire.ts";
 import { ADMIN_VERSION_SKEW_MS, type AdminState, type Report, type Transition } from "../../../modules/resources/engine.ts";
 
-const longName = (i: number) => `r${String(i).padStart(2, "0")}-${"x".repeat(26)}`;
+const longName = (i: number) => `r${String(i).padStart(3, "0")}-${"x".repeat(25)}`;
 
 describe("coordinator messages", () => {
   test("the largest report (every resource with a 31-letter name, failed, pending, moved and cleaned up) fits the bus's longest message", () => {
@@ -27,6 +27,21 @@ describe("coordinator messages", () => {
     const bytes = encodeMessage(report);
     expect(bytes.length).toBeLessThanOrEqual(MAX_APP_MESSAGE_BYTES);
     expect(decodeMessage(bytes)).toEqual(report);
+  });
+
+  test("the largest transition (every resource stopped on one node, started and monitored on another, 31-letter names) fits the bus's longest message", () => {
+    const names = Array.from({ length: MAX_RESOURCES }, (_, i) => longName(i));
+    const node = (c: string) => c.repeat(31);
+    const action = (kind: "start" | "stop" | "monitor", resource: string, on: string, intervalMs: number) => ({ id: `${kind}:${resource}@${on}`, kind, resource, node: on, intervalMs, timeoutMs: 86_400_000 });
+    const t: Transition = {
+      type: "transition",
+      seq: Number.MAX_SAFE_INTEGER,
+      basis: { [node("a")]: Number.MAX_SAFE_INTEGER, [node("b")]: Number.MAX_SAFE_INTEGER },
+      actions: names.flatMap((r) => [action("stop", r, node("a"), 0), action("start", r, node("b"), 0), action("monitor", r, node("b"), 86_400_000)]),
+    };
+    const bytes = encodeMessage(t);
+    expect(bytes.length).toBeLessThanOrEqual(MAX_APP_MESSAGE_BYTES);
+    expect(decodeMessage(bytes)).toEqual(t);
   });
 
   test("a transition comes back as sent; anything else is refused, never thrown", () => {
