@@ -12,7 +12,7 @@
  * (core/api/worker.ts) and serves GET /v1/failovers from `failovers(state)`.
  *
  * A takeover opens when this node loses a peer (it went silent, restarted, or
- * said goodbye) and counts once this node starts a resource within
+ * said goodbye; one never heard since this node started was not lost) and counts once this node starts a resource within
  * ABANDON_MS: a peer lost while this node took nothing over (it was the
  * standby, or the peer was) leaves no record. It closes SETTLE_MS after its
  * last resource action, or when the next takeover opens.
@@ -79,6 +79,9 @@ export interface RecorderState {
   /** The quorum as last reported. */
   quorum: { quorate: boolean; reason: string; at: number } | null;
 }
+
+/** The heartbeat's reason for a peer not heard within initdead of this node's start (modules/heartbeat/engine.ts). */
+const INITDEAD = "never heard (initdead)";
 
 export type RecorderInput = { type: "event"; event: TandemEvent } | { type: "tick"; at: number };
 
@@ -190,7 +193,8 @@ export function step(state: RecorderState, input: RecorderInput): RecorderState 
       return { ...s, late: [...s.late, { peer, step: late }].slice(-MAX_LATE) };
     }
     case "heartbeat.peer":
-      if (d.status === "down" || d.status === "leaving") return lost(s, e);
+      // A peer never heard since this node started (initdead) was not lost: what starts then is a start alone, not a takeover.
+      if ((d.status === "down" && d.reason !== INITDEAD) || d.status === "leaving") return lost(s, e);
       // Heard again: its late heartbeats led to nothing.
       return { ...s, late: s.late.filter((l) => l.peer !== str(d.peer)) };
     case "heartbeat.quorum":

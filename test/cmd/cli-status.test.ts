@@ -48,11 +48,12 @@ address = "127.0.0.1"
 name = "bravo"
 address = "127.0.0.2"
 
+# Timers with room for a loaded machine: a stall past deadtime costs a node its quorum.
 [heartbeat]
-interval = "100ms"
-warntime = "250ms"
-deadtime = "500ms"
-initdead = "1s"
+interval = "200ms"
+warntime = "600ms"
+deadtime = "2s"
+initdead = "4s"
 port = ${await freeUdpPort()}
 
 [[heartbeat.links]]
@@ -78,10 +79,8 @@ params = { start = ["/bin/sh", "-c", "touch ${flag}"], stop = ["/bin/sh", "-c", 
 monitor_interval = "1s"
 `,
   );
-  for (const name of ["alpha", "bravo"]) {
-    nodes[name] = new NodeProcess(["-c", CONFIG, "--node", name], tmp.dir);
-    await nodes[name]!.waitLog(`${name} to run`, (l) => l.event === "runtime.running", 20_000);
-  }
+  for (const name of ["alpha", "bravo"]) nodes[name] = new NodeProcess(["-c", CONFIG, "--node", name], tmp.dir);
+  for (const name of ["alpha", "bravo"]) await nodes[name]!.waitLog(`${name} to run`, (l) => l.event === "runtime.running", 20_000);
   await waitFor("web on alpha", async () => ((await runningOn("alpha"))?.join() === "alpha" && (await runningOn("bravo"))?.join() === "alpha") || undefined, 30_000, 200);
 }, 60_000);
 

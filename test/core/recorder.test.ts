@@ -113,6 +113,15 @@ describe("what is no takeover", () => {
     expect(failovers(s)).toEqual([]);
   });
 
+  test("a peer never heard since this node started (initdead) was not lost: the start alone is no takeover", () => {
+    const s = feed([
+      [1000, "heartbeat.peer", { peer: "alpha", status: "down", reason: "never heard (initdead)" }],
+      [1010, "resources.action", { resource: "vip", action: "start", status: "ok", ms: 2 }],
+    ]);
+    expect(failovers(s)).toEqual([]);
+    expect(s.open).toBeNull();
+  });
+
   test("late heartbeats of a peer heard again are not part of a later takeover", () => {
     const s = feed([
       [100, "heartbeat.late", { peer: "alpha", silentMs: 260 }],
