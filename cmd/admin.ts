@@ -7,10 +7,12 @@
  * api.ca_file (else the system's CAs; a self-signed certificate given as its
  * own CA is pinned); a
  * mutating call over plain HTTP to an address other than loopback is refused
- * unless api.insecure_http says the network is trusted.
+ * unless api.insecure_http says the network is trusted. Without -c the
+ * config is /etc/tandem/tandem.toml (the package's); with --api and no -c no
+ * config is read, and the token is $TANDEM_TOKEN.
  */
 import { hostname } from "node:os";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse } from "./cli.ts";
 import { loadConfig } from "../core/config/load.ts";
@@ -22,10 +24,24 @@ import { MAX_WEIGHT } from "../core/config/primitives.ts";
 /** How long one API call may take. */
 const CALL_TIMEOUT_MS = 5000;
 
-export const COMMON_OPTIONS = `  -c, --config FILE   the cluster config (TOML)
+/** The config the admin commands read without -c: where the package installs it. */
+export const DEFAULT_CONFIG = "/etc/tandem/tandem.toml";
+/** With --api and no config: the bearer token, for reading and for changing. */
+export const TOKEN_ENV = "TANDEM_TOKEN";
+
+export const COMMON_OPTIONS = `  -c, --config FILE   the cluster config (TOML; default ${DEFAULT_CONFIG}); its
+                      api.token_file and api.read_token_file give the tokens
   -n, --node NAME     ask this node's API (default: this host's node, else the first member that answers)
-      --api URL       ask this API instead, e.g. http://198.18.7.11:9480
+      --api URL       ask this API instead, e.g. http://198.18.7.11:9480; without
+                      -c no config is read and the token is $${TOKEN_ENV}
   -h, --help          this help`;
+
+/** The exit codes of the commands that call a node's API, for their help. */
+export const API_EXIT_CODES = `Exit codes:
+  0  done
+  1  the node refused or failed (401/403: the token; 409, 5xx: see the message),
+     or no node answered (is \`tandem run\` up? is --api right?)
+  2  bad usage, a bad config, or a name the node does not know (404, 400)`;
 
 export const ADMIN_OPTIONS = {
   config: { type: "string", short: "c" },
@@ -35,7 +51,7 @@ export const ADMIN_OPTIONS = {
   for: { type: "string" },
 } as const;
 
-interface Target {
+export interface Target {
   urls: string[];
   token: string | null;
   readToken: string | null;
@@ -47,9 +63,14 @@ interface Target {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i;
 
 export async function target(values: { config?: string; node?: string; api?: string }): Promise<Target> {
-  if (!values.config) fail("missing -c FILE");
-  const loaded = await loadConfig(values.config, MODULES);
-  if (!loaded.ok) fail(loaded.problems.map((p) => formatProblem(values.config!, p)).join("\n"));
+  if (values.config === undefined && values.api !== undefined) {
+    if (values.node) fail("--node needs the config (-c FILE) to find the node's address; with --api, leave it out");
+    return { urls: [values.api.replace(/\/$/, "")], token: process.env[TOKEN_ENV] || null, readToken: null, tls: null, insecureHttp: false };
+  }
+  const file = values.config ?? DEFAULT_CONFIG;
+  if (!values.config && !existsSync(file)) fail(`missing -c FILE (or --api URL): the default config ${file} does not exist`);
+  const loaded = await loadConfig(file, MODULES);
+  if (!loaded.ok) fail(loaded.problems.map((p) => formatProblem(file, p)).join("\n"));
   const config = loaded.config;
   const api = config.api;
   const tls = api.caFile ? { ca: readFileSync(api.caFile, "utf8") } : null;
@@ -62,7 +83,7 @@ export async function target(values: { config?: string; node?: string; api?: str
   };
   const members = config.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name);
   if (values.node) {
-    if (!config.nodes.some((n) => n.name === values.node)) fail(`no node named "${values.node}" in ${values.config}`);
+    if (!config.nodes.some((n) => n.name === values.node)) fail(`no node named "${values.node}" in ${file}`);
     return { urls: [url(values.node)], ...base };
   }
   const here = members.find((m) => m === hostname());
@@ -71,8 +92,8 @@ export async function target(values: { config?: string; node?: string; api?: str
 
 class Unreachable extends Error {}
 
-/** The first node's answer; connection failures move on to the next node. */
-export async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+/** The first node's answer, and the API that gave it; connection failures move on to the next node. */
+export async function call(t: Target, method: "GET" | "POST", path: string): Promise<{ status: number; body: Record<string, unknown>; url: string }> {
   const errors: string[] = [];
   const token = method === "POST" ? t.token : (t.readToken ?? t.token);
   for (const base of t.urls) {
@@ -88,7 +109,7 @@ export async function call(t: Target, method: "GET" | "POST", path: string): Pro
         signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
         ...(t.tls && u.protocol === "https:" ? { tls: t.tls } : {}),
       });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      return { status: res.status, body: (await res.json()) as Record<string, unknown>, url: base };
     } catch (e) {
       errors.push(`${base}: ${(e as Error).message}`);
     }
@@ -102,7 +123,7 @@ export async function reaching(fn: () => Promise<number>): Promise<number> {
     return await fn();
   } catch (e) {
     if (!(e instanceof Unreachable)) throw e;
-    console.error(`error: ${e.message}`);
+    console.error(`error: ${e.message}; is \`tandem run\` up there, and is the address (-c, --node, --api) right?`);
     return EXIT_FAILURE;
   }
 }
@@ -113,21 +134,31 @@ export function report(answer: { status: number; body: Record<string, unknown> }
     return EXIT_OK;
   }
   const b = answer.body;
-  console.error(`error: ${String(b.detail ?? b.title ?? answer.status)}${Array.isArray(b.known) ? ` (known: ${b.known.join(", ")})` : ""}`);
+  console.error(`error: ${String(b.detail ?? b.title ?? answer.status)}${Array.isArray(b.known) ? ` (known: ${b.known.join(", ")})` : ""}${HINTS[answer.status] ?? ""}`);
   return answer.status === 404 || answer.status === 400 ? EXIT_USAGE : EXIT_FAILURE;
 }
+
+/** What to do about a refusal, after the node's own words. */
+const HINTS: Record<number, string> = {
+  401: `\n(the token is the file api.token_file names in the config given with -c, or $${TOKEN_ENV} with --api and no config; is it the node's?)`,
+  403: "\n(this needs api.token_file in the node's config, or HTTPS off loopback; see the message)",
+  503: "\n(the node is busy; try again in a second)",
+  504: "\n(the node's control plane did not answer in time; see its log: journalctl -u tandem)",
+};
 
 function command(name: string, summary: string, args: string, explain: string, path: (pos: string[], values: { for?: string }) => string, done: (pos: string[]) => string): Command {
   const wanted = args.split(" ").filter((a) => /^[A-Z]+$/.test(a)).length;
   return {
     name,
     summary,
-    help: `Usage: tandem ${name} -c FILE ${args}
+    help: `Usage: tandem ${name} [-c FILE] ${args}
 
 ${explain}
 
 Options:
-${COMMON_OPTIONS}`,
+${COMMON_OPTIONS}
+
+${API_EXIT_CODES}`,
     async main(argv) {
       const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
       if (values.help) return void console.log(this.help), EXIT_OK;
@@ -180,7 +211,7 @@ export const enable = command("enable", "end a group's or resource's disable", "
 export const maintenance: Command = {
   name: "maintenance",
   summary: "the manager leaves the cluster, a node or a resource alone",
-  help: `Usage: tandem maintenance -c FILE on|off [node NODE | resource NAME]
+  help: `Usage: tandem maintenance [-c FILE] on|off [node NODE | resource NAME]
 
 Maintenance of the whole cluster, of one node, or of one group or resource
 (Pacemaker's maintenance-mode, a node's maintenance, is-managed=false): the
@@ -192,7 +223,9 @@ usual. The node and the resource are words, not options: --node picks the
 node whose API is asked, as for every admin command.
 
 Options:
-${COMMON_OPTIONS}`,
+${COMMON_OPTIONS}
+
+${API_EXIT_CODES}`,
   async main(argv) {
     const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
     if (values.help) return void console.log(this.help), EXIT_OK;
@@ -209,7 +242,7 @@ ${COMMON_OPTIONS}`,
   },
 };
 
-interface StatusBody {
+export interface StatusBody {
   dc: string | null;
   quorate: boolean;
   nodes: Array<{ name: string; membership: string; standby: boolean; fence: string; attributes?: Record<string, unknown>; capacity?: Record<string, number>; used?: Record<string, number> }>;
@@ -272,28 +305,6 @@ export function printStatus<T>(t: Target, path: string, missing: string, json: b
     return EXIT_OK;
   });
 }
-
-export const status: Command = {
-  name: "status",
-  summary: "the cluster's nodes, groups and resources as a node sees them",
-  help: `Usage: tandem status -c FILE [--json]
-
-Prints the nodes (membership, standby, fencing), each group with where it
-runs, each resource's state on every node, operations in flight, failures,
-moves and the policy's notes. --json prints the API's answer, whose "cluster"
-field is what \`tandem simulate --state\` reads.
-
-Options:
-      --json          print the API's JSON
-${COMMON_OPTIONS}`,
-  async main(argv) {
-    const { values, positionals } = parse(argv, ADMIN_OPTIONS, true);
-    if (values.help) return void console.log(this.help), EXIT_OK;
-    if (positionals.length) fail(`unexpected ${positionals.join(" ")}`);
-    const t = await target(values);
-    return printStatus<StatusBody>(t, "/v1/resources/", "no resource manager (no [resources] section, or not a member)", values.json, (res) => formatStatus(res.cluster.self, res));
-  },
-};
 
 /**
  * The arguments of a per-server admin verb (`tandem director|proxy VERB

@@ -5,7 +5,7 @@
  * other admin commands do.
  */
 import type { Command } from "./cli.ts";
-import { COMMON_OPTIONS, serverAdmin } from "./admin.ts";
+import { API_EXIT_CODES, COMMON_OPTIONS, serverAdmin } from "./admin.ts";
 
 interface ServerView {
   key: string;
@@ -13,7 +13,7 @@ interface ServerView {
   weight: number | null;
   override: number | null;
 }
-interface DirectorBody {
+export interface DirectorBody {
   dataplane: string;
   active: boolean;
   reconcile: { ms: number; changes: number; error: string | null } | null;
@@ -36,10 +36,10 @@ export function formatDirector(d: DirectorBody): string {
 export const director: Command = {
   name: "director",
   summary: "the director's virtual services and real servers; drain, enable, weight",
-  help: `Usage: tandem director -c FILE [status] [--json]
-       tandem director -c FILE drain SERVICE ADDRESS:PORT
-       tandem director -c FILE enable SERVICE ADDRESS:PORT
-       tandem director -c FILE weight SERVICE ADDRESS:PORT N
+  help: `Usage: tandem director [-c FILE] [status] [--json]
+       tandem director [-c FILE] drain SERVICE ADDRESS:PORT
+       tandem director [-c FILE] enable SERVICE ADDRESS:PORT
+       tandem director [-c FILE] weight SERVICE ADDRESS:PORT N
 
 status (the default) prints each virtual service, whether it holds its
 quorum, and each real server's health and weight in the dataplane. drain
@@ -49,7 +49,9 @@ weight again. The admin's setting is kept across reloads until cleared.
 
 Options:
       --json          print the API's JSON (status)
-${COMMON_OPTIONS}`,
+${COMMON_OPTIONS}
+
+${API_EXIT_CODES}`,
   main(argv) {
     return serverAdmin<DirectorBody>(this.help, argv, { module: "director", missing: "no director (no [director] section, or not a member)", format: formatDirector, done: { drain: () => "drained", enable: () => "takes its checked weight again", weight: (w) => `weight ${w}` } });
   },

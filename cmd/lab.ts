@@ -1,4 +1,9 @@
 import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { dirname, join } from "node:path";
+import demo from "../examples/demo.toml" with { type: "text" };
+import { formatKeyFile, newKey } from "../core/crypto/keyfile.ts";
+import { labDir } from "../lab/paths.ts";
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail, parse } from "./cli.ts";
 import { selfCommand } from "../core/os/process.ts";
 import { loadConfig, parseConfig } from "../core/config/load.ts";
@@ -8,7 +13,7 @@ import { parseIpv4 } from "../core/os/ip.ts";
 import { labNameProblem } from "../core/lab-name.ts";
 import { FAULTS, logFile, type Fault } from "../lab/state.ts";
 import { LabError } from "../lab/system.ts";
-import { allStates, down, fault, heal, netem, netemProblem, resolveLab, setLink, status, up, type LabStatus } from "../lab/lab.ts";
+import { allStates, down, fault, heal, netem, netemProblem, resolveLab, setLink, status, up, type LabFile, type LabStatus } from "../lab/lab.ts";
 import type { Netem } from "../lab/state.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
 import { serveControl } from "../lab/control.ts";
@@ -20,9 +25,12 @@ const NAME_OPTIONS = {
 } as const;
 
 const HELP = {
-  up: `Usage: tandem lab up -c FILE [--name LAB]
+  up: `Usage: tandem lab up [-c FILE] [--name LAB]
 
-Builds a lab on this machine from a cluster config: every node of the config
+Builds a lab on this machine from a cluster config (without -c: the demo, a
+pair holding a virtual address with the director spreading the client over
+the two real servers, written with a new key and token to
+/run/tandem/lab/LAB/demo.toml; lab "demo" by default): every node of the config
 in a network namespace of its own with its address from the config, plus a
 client and two real servers (rs1, rs2), all on one bridge (the lan) in a
 "switch" namespace. The host gets the subnet's .1 on the veth tdl-LAB, so it
@@ -33,14 +41,15 @@ network is ethK in every node (the lan is eth0); the host does not join it.
 Each node runs \`tandem run -c FILE --node NAME\`; each real server answers
 every GET with its name. Waits (at most 15s) until every node answers GET
 /healthz and every real server answers the client, then prints where to look.
-Whatever fails half way is removed again.
+Whatever fails half way is removed again. The last line is the URL to open:
+the first node's dashboard.
 
 Addresses: the nodes' /24 (all nodes in one, inside 198.18.0.0/15); the host
 side is .1, the client .100, rs1 .101, rs2 .102. Heartbeat link networks: any
 /24 inside 198.18.0.0/15, one address per node, not .0 or .255.
 
 Options:
-  -c, --config FILE   the cluster config (TOML)
+  -c, --config FILE   the cluster config (TOML); default: the demo
       --name LAB      the lab's name (default: the cluster's name); a-z, 0-9
                       and '-', at most 11 characters
   -h, --help          this help`,
@@ -205,7 +214,22 @@ function describe(s: LabStatus): string {
   return `lab ${s.lab}: cluster ${s.cluster} from ${s.config}\nnetworks:\n${nets}\n${table(rows)}\nservices:\n${services}\nlogs: ${s.logDir}`;
 }
 
-function upSummary(s: LabStatus): string {
+/** The demo `lab up` runs without -c: examples/demo.toml, compiled in; the lab it makes is named so by default. */
+const DEMO_LAB = "demo";
+const DEMO_FILE = "demo.toml";
+/** Bytes of the demo's API token, in hex. */
+const DEMO_TOKEN_BYTES = 24;
+
+/** The demo's config, a new key and a new token, as the lab writes them into its directory (demo.toml names the other two). */
+async function demoFiles(): Promise<Record<string, LabFile>> {
+  return {
+    [DEMO_FILE]: { text: demo, mode: 0o644 },
+    "demo.key": { text: formatKeyFile({ active: 1, keys: new Map([[1, await newKey()]]) }), mode: 0o600 },
+    "demo.token": { text: `${randomBytes(DEMO_TOKEN_BYTES).toString("hex")}\n`, mode: 0o600 },
+  };
+}
+
+function upSummary(s: LabStatus, isDemo: boolean): string {
   const client = s.hosts.find((h) => h.role === "client");
   const lines = [`lab ${s.lab} is up; networks:`, ...s.networks.map((n) => `  ${networkLine(n)}`)];
   lines.push("node APIs:");
@@ -217,6 +241,12 @@ function upSummary(s: LabStatus): string {
   lines.push(`logs:   ${s.logDir}`);
   lines.push(`status: tandem lab status --name ${s.lab}`);
   lines.push(`stop:   tandem lab down --name ${s.lab}`);
+  const node = s.hosts.find((h) => h.api);
+  if (isDemo) {
+    lines.push(`nodes:  tandem status -c ${s.config}   (the token for changes: ${join(dirname(s.config), "demo.token")})`);
+    lines.push(`a failover: tandem lab fault ${node?.name ?? "alpha"} kill --name ${s.lab}; then tandem events -c ${s.config}`);
+  }
+  if (node?.api) lines.push(`\nopen ${node.api} (the dashboard)`);
   return lines.join("\n");
 }
 
@@ -262,22 +292,22 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       const { values, positionals } = parse(argv, NAME_OPTIONS, true);
       if (values.help) return help();
       if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
-      if (!values.config) fail("missing -c FILE");
       if (values.name !== undefined && labNameProblem(values.name)) fail(labNameProblem(values.name)!);
-      const loaded = await loadConfig(values.config, MODULES);
+      const file = values.config ?? join(labDir(values.name ?? DEMO_LAB), DEMO_FILE);
+      const loaded = values.config ? await loadConfig(values.config, MODULES) : parseConfig(demo, file, MODULES);
       if (!loaded.ok) {
-        for (const p of loaded.problems) console.error(`error: ${formatProblem(values.config, p)}`);
+        for (const p of loaded.problems) console.error(`error: ${formatProblem(file, p)}`);
         return EXIT_USAGE;
       }
       const name = values.name ?? defaultLabName(loaded.config.cluster);
       const planned = planLab(loaded.config, name, selfCommand());
       if (!planned.ok) {
-        for (const p of planned.problems) console.error(`error: ${values.config}: ${p}`);
+        for (const p of planned.problems) console.error(`error: ${file}: ${p}`);
         return EXIT_USAGE;
       }
       requireRoot(action);
-      const state = await up(planned.plan, (line) => console.error(`lab ${name}: ${line}`));
-      console.log(upSummary(status(state)));
+      const state = await up(planned.plan, (line) => console.error(`lab ${name}: ${line}`), values.config ? {} : await demoFiles());
+      console.log(upSummary(status(state), !values.config));
       return EXIT_OK;
     }
     case "down": {
@@ -406,7 +436,7 @@ bridge per network of the heartbeat links; then breaks and mends it.
 Needs root. State and logs live in /run/tandem/lab/LAB/.
 
 Actions:
-  up -c FILE [--name LAB]       build the lab and start every node
+  up [-c FILE] [--name LAB]     build the lab and start every node (no -c: the demo)
   down [--name LAB]             stop everything and remove the lab
   status [--name LAB] [--json]  hosts, addresses, URLs, processes, faults
   fault HOST KIND               break a host: power, kill, freeze or isolate

@@ -5,7 +5,7 @@
  * other admin commands do.
  */
 import type { Command } from "./cli.ts";
-import { COMMON_OPTIONS, serverAdmin } from "./admin.ts";
+import { API_EXIT_CODES, COMMON_OPTIONS, serverAdmin } from "./admin.ts";
 
 interface ProxyBody {
   active: boolean;
@@ -45,11 +45,11 @@ export function formatProxy(p: ProxyBody): string {
 export const proxy: Command = {
   name: "proxy",
   summary: "the proxy's frontends, backends and servers; drain, maint, ready, weight",
-  help: `Usage: tandem proxy -c FILE [status] [--json]
-       tandem proxy -c FILE drain SERVICE ADDRESS:PORT
-       tandem proxy -c FILE maint SERVICE ADDRESS:PORT
-       tandem proxy -c FILE ready SERVICE ADDRESS:PORT
-       tandem proxy -c FILE weight SERVICE ADDRESS:PORT N
+  help: `Usage: tandem proxy [-c FILE] [status] [--json]
+       tandem proxy [-c FILE] drain SERVICE ADDRESS:PORT
+       tandem proxy [-c FILE] maint SERVICE ADDRESS:PORT
+       tandem proxy [-c FILE] ready SERVICE ADDRESS:PORT
+       tandem proxy [-c FILE] weight SERVICE ADDRESS:PORT N
 
 status (the default) prints whether the node's proxy listens, each frontend
 with its counters, and each backend's servers with their health (active
@@ -61,7 +61,9 @@ backend of the service and is kept across restarts until cleared.
 
 Options:
       --json          print the API's JSON (status)
-${COMMON_OPTIONS}`,
+${COMMON_OPTIONS}
+
+${API_EXIT_CODES}`,
   main(argv) {
     return serverAdmin<ProxyBody>(this.help, argv, { module: "proxy", missing: "no proxy (no [proxy] section, or not a member)", format: formatProxy, done: { drain: () => "drained: no new requests", maint: () => "in maintenance: no requests", ready: () => "ready: takes traffic at its checked weight", weight: (w) => `weight ${w}` } });
   },

@@ -7,13 +7,15 @@ import { importCommand } from "./import.ts";
 import { keygen } from "./keygen.ts";
 import { lab } from "./lab.ts";
 import { run } from "./run.ts";
-import { cleanup, clear, disable, enable, maintenance, move, online, standby, status } from "./admin.ts";
+import { cleanup, clear, disable, enable, maintenance, move, online, standby } from "./admin.ts";
+import { status } from "./status.ts";
+import { events } from "./events.ts";
 import { simulate } from "./simulate.ts";
 import { director } from "./director.ts";
 import { proxy } from "./proxy.ts";
 import { volume } from "./volume.ts";
 
-const COMMANDS: Command[] = [run, check, status, standby, online, move, clear, cleanup, disable, enable, maintenance, simulate, director, proxy, volume, keygen, config, importCommand, lab];
+const COMMANDS: Command[] = [run, check, status, events, standby, online, move, clear, cleanup, disable, enable, maintenance, simulate, director, proxy, volume, keygen, config, importCommand, lab];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

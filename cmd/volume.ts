@@ -7,7 +7,7 @@
  * asked (-n), since a volume's role is per node.
  */
 import { type Command, EXIT_FAILURE, EXIT_OK, fail, parse } from "./cli.ts";
-import { ADMIN_OPTIONS, COMMON_OPTIONS, call, printStatus, reaching, report, target } from "./admin.ts";
+import { ADMIN_OPTIONS, API_EXIT_CODES, COMMON_OPTIONS, call, printStatus, reaching, report, target } from "./admin.ts";
 import type { VolumeStatus } from "../modules/replication/volume.ts";
 
 const MISSING = "no replicated volume (no [[volumes]] with an `on` entry for it)";
@@ -36,10 +36,10 @@ const VERBS = ["promote", "demote", "connect", "disconnect", "discard-my-data", 
 export const volume: Command = {
   name: "volume",
   summary: "replicated volumes: status; promote, demote, connect, disconnect, discard-my-data, verify",
-  help: `Usage: tandem volume -c FILE [status] [--json]
-       tandem volume -c FILE -n NODE promote VOLUME [--force]
-       tandem volume -c FILE -n NODE demote|connect|disconnect|verify VOLUME
-       tandem volume -c FILE -n NODE discard-my-data VOLUME [--yes]
+  help: `Usage: tandem volume [-c FILE] [status] [--json]
+       tandem volume [-c FILE] -n NODE promote VOLUME [--force]
+       tandem volume [-c FILE] -n NODE demote|connect|disconnect|verify VOLUME
+       tandem volume [-c FILE] -n NODE discard-my-data VOLUME [--yes]
 
 status (the default) prints each volume on the node: its role, the peer
 link, whether its data is up to date, how much differs from the peer, and a
@@ -56,7 +56,9 @@ Options:
       --json          print the API's JSON (status)
       --force         promote a replica that is not up to date (a new volume)
       --yes           discard-my-data: go ahead
-${COMMON_OPTIONS}`,
+${COMMON_OPTIONS}
+
+${API_EXIT_CODES}`,
   async main(argv) {
     const { values, positionals } = parse(argv, { ...ADMIN_OPTIONS, force: { type: "boolean" }, yes: { type: "boolean" } }, true);
     if (values.help) return void console.log(this.help), EXIT_OK;

@@ -3,7 +3,7 @@
  * it (status), breaks and mends hosts (fault, heal) and single links (setLink),
  * impairs what a host sends on a network (netem). Refusals are LabErrors.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { overlaps } from "../core/os/ip.ts";
 import { buildCommands, namespacesOf, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
@@ -107,8 +107,14 @@ async function startControl(state: LabState): Promise<void> {
   }
 }
 
+/** A file `up` writes into the lab's directory before anything starts (the demo's config, key and token), taken away with the lab. */
+export interface LabFile {
+  text: string;
+  mode: number;
+}
+
 /** Build the plan, start its processes and wait for them; on any failure, take away what was made. */
-export async function up(plan: LabPlan, progress: (line: string) => void): Promise<LabState> {
+export async function up(plan: LabPlan, progress: (line: string) => void, files: Record<string, LabFile> = {}): Promise<LabState> {
   for (const cmd of ["ip", "curl"]) if (!hasCommand(cmd)) throw new LabError(`the lab needs \`${cmd}\`, which is not on PATH`);
   const taken = `lab "${plan.lab}" is already up (see \`tandem lab status --name ${plan.lab}\`; take it down with \`tandem lab down --name ${plan.lab}\`)`;
   if (listLabs().includes(plan.lab)) throw new LabError(taken);
@@ -119,6 +125,7 @@ export async function up(plan: LabPlan, progress: (line: string) => void): Promi
   // Recorded before anything is made, so `lab down` can always find what there is.
   writeState(state);
   try {
+    for (const [name, f] of Object.entries(files)) writeFileSync(join(labDir(plan.lab), name), f.text, { mode: f.mode, flag: "wx" });
     progress(`building ${plan.hosts.length} hosts on ${plan.networks.map((n) => n.subnet).join(", ")}`);
     for (const cmd of buildCommands(plan)) ipOrThrow(cmd);
     await startControl(state);

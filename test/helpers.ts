@@ -18,8 +18,9 @@ export interface Done {
   stderr: string;
 }
 
-export async function tandem(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Done> {
-  const p = Bun.spawn([...tandemArgv(), ...args], { cwd: opts.cwd ?? ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+/** `env` adds to this process's environment. */
+export async function tandem(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Done> {
+  const p = Bun.spawn([...tandemArgv(), ...args], { cwd: opts.cwd ?? ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { ...process.env, ...opts.env } });
   const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   clearTimeout(timer);

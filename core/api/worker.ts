@@ -25,6 +25,7 @@ import { Hono, type Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Server } from "bun";
 import { EventHistory } from "../events.ts";
+import { failovers, initialRecorder, MAX_FAILOVERS, STEP_KINDS, step as record } from "../recorder.ts";
 import { Metrics } from "../metrics.ts";
 import { problem } from "./problem.ts";
 import { matchPath, type RouteInfo, type RouteSpec } from "./routes.ts";
@@ -47,6 +48,9 @@ declare const self: Worker;
 const post = (m: FromWorker) => self.postMessage(m);
 
 const history = new EventHistory();
+/** The flight recorder (core/recorder.ts), fed every event this worker hears of. */
+let recorder = initialRecorder();
+history.subscribe((event) => (recorder = record(recorder, { type: "event", event })));
 const metrics = new Metrics();
 const requests = metrics.counter("tandem_api_requests_total", "API requests by method and status code");
 const refused = metrics.counter("tandem_api_refused_total", "API requests answered by the worker without the control thread, by reason (busy: a queue at its bound; timeout: no answer in time)");
@@ -268,6 +272,51 @@ const local: RouteSpec[] = [
     produces: "text/event-stream",
     responses: { 200: "an endless stream of events" },
     handler: (c) => events(c),
+  },
+  {
+    method: "get",
+    path: "/v1/failovers",
+    summary: `the flight recorder: this node's takeovers (at most ${MAX_FAILOVERS}, newest first), each the chain of steps that made it with their times: heartbeats late, the peer declared dead, quorum, DC, fencing, each resource stopped and started, addresses announced, the director active`,
+    produces: "application/json",
+    responses: { 200: "the takeovers" },
+    schema: {
+      type: "object",
+      required: ["failovers"],
+      properties: {
+        failovers: {
+          type: "array",
+          maxItems: MAX_FAILOVERS,
+          items: {
+            type: "object",
+            required: ["id", "node", "started", "ended", "steps"],
+            properties: {
+              id: { type: "string" },
+              node: { type: "string", description: "the node that took over" },
+              started: { type: "number", description: "epoch ms of the first step" },
+              ended: { type: ["number", "null"], description: "epoch ms of the last step once settled; null while it runs" },
+              dropped: { type: "integer", description: "steps past the bound, not kept" },
+              steps: {
+                type: "array",
+                items: {
+                  type: "object",
+                  required: ["at", "kind", "text"],
+                  properties: {
+                    at: { type: "number", description: "epoch ms" },
+                    kind: { type: "string", enum: [...STEP_KINDS] },
+                    text: { type: "string" },
+                    duration_ms: { type: "number" },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    handler: (c) => {
+      recorder = record(recorder, { type: "tick", at: Date.now() });
+      return c.json({ failovers: failovers(recorder) });
+    },
   },
   {
     method: "get",

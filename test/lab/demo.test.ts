@@ -1,0 +1,88 @@
+/**
+ * The demo compiled into the binary: `tandem lab up` with no -c builds the
+ * pair of examples/demo.toml (its config, a new key and token written in the
+ * lab's directory), prints the URL to open last, and the client reaches the
+ * virtual service through the virtual address, answered by both real
+ * servers. Killing alpha, bravo takes over: the client is still answered by
+ * both, and bravo's flight recorder holds the takeover with its address
+ * announced and its director started. The demo's addresses are fixed
+ * (198.18.7.0/24, 198.18.107.0/24): it cannot run beside a demo lab that is
+ * up. Needs root.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { tandem, waitFor } from "../helpers.ts";
+import { labCommand, labStatus, type LabHost } from "./config.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.log("test/lab/demo.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
+
+const LAB = `cc${process.pid % 100000}`;
+const VIP = "198.18.7.50";
+let hosts: Record<string, LabHost> = {};
+let stateDir = "";
+let printed = "";
+
+/** `count` new connections from the client to the virtual address; the answers by real server. */
+function spread(count: number): Record<string, number> {
+  const script = `for i in $(seq ${count}); do curl -s --max-time 1 http://${VIP}/ || echo none; done`;
+  const r = Bun.spawnSync(["ip", "netns", "exec", hosts.client!.namespace, "sh", "-c", script], { timeout: 30_000 });
+  const out: Record<string, number> = {};
+  for (const line of r.stdout.toString().split("\n").filter(Boolean)) out[line.trim()] = (out[line.trim()] ?? 0) + 1;
+  return out;
+}
+
+describe.skipIf(!ROOT)("the demo (tandem lab up without -c)", () => {
+  beforeAll(async () => {
+    const up = await tandem(["lab", "up", "--name", LAB], { timeoutMs: 90_000 });
+    if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);
+    printed = up.stdout;
+    ({ hosts, stateDir } = await labStatus(LAB));
+  }, 120_000);
+
+  afterAll(async () => {
+    await tandem(["lab", "down", "--name", LAB], { timeoutMs: 60_000 });
+  }, 90_000);
+
+  test("up prints the dashboard's URL last; the demo's config, key and token are in the lab's directory", () => {
+    expect(printed.trimEnd().split("\n").at(-1)).toBe(`open ${hosts.alpha!.api} (the dashboard)`);
+    expect(hosts.alpha!.api).toBe("http://198.18.7.11:9480/");
+    expect(statSync(join(stateDir, "demo.key")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(stateDir, "demo.token")).mode & 0o777).toBe(0o600);
+    expect(printed).toContain(`tandem status -c ${join(stateDir, "demo.toml")}`);
+  });
+
+  test("the client reaches the virtual service through the virtual address, answered by both real servers", async () => {
+    const got = await waitFor("both real servers behind the virtual address", () => {
+      const s = spread(10);
+      return s.rs1 && s.rs2 ? s : undefined;
+    }, 30_000, 500);
+    expect(got.none ?? 0).toBe(0);
+    const st = await tandem(["status", "-c", join(stateDir, "demo.toml"), "--node", "alpha"]);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(/^ {2}web {10}on alpha$/m);
+    expect(st.stdout).toContain("dataplane nftables, active");
+    expect(st.stdout).toMatch(/web-vip \(.*\): up/);
+  }, 60_000);
+
+  test("alpha killed: bravo takes over, both real servers still answer, and bravo's flight recorder holds the takeover", async () => {
+    await labCommand(LAB, "fault", "alpha", "kill");
+    await waitFor("both real servers through bravo", () => {
+      const s = spread(6);
+      return s.rs1 && s.rs2 ? true : undefined;
+    }, 30_000, 300);
+    const r = await waitFor("the takeover settled on bravo", async () => {
+      const body = (await (await fetch(`${hosts.bravo!.api}v1/failovers`)).json()) as { failovers: Array<{ node: string; ended: number | null; steps: Array<{ kind: string; text: string }> }> };
+      return body.failovers[0]?.ended ? body.failovers[0] : undefined;
+    }, 30_000, 500);
+    expect(r.node).toBe("bravo");
+    const kinds = r.steps.map((s) => s.kind);
+    for (const k of ["peer-dead", "resource-start", "address"]) expect(kinds).toContain(k);
+    expect(kinds.indexOf("peer-dead")).toBeLessThan(kinds.indexOf("address"));
+    expect(r.steps.find((s) => s.kind === "address")!.text).toBe("vip announced on the link");
+    // The standby's dataplane was programmed already: the director's start is its taking over, nothing to reconcile.
+    expect(r.steps.filter((s) => s.kind === "resource-start").map((s) => s.text)).toEqual([expect.stringMatching(/^started vip: /), "started director: active on the nftables dataplane"]);
+    expect(existsSync(stateDir)).toBe(true);
+  }, 90_000);
+});
