@@ -28,8 +28,8 @@ const HELP = {
   up: `Usage: tandem lab up [-c FILE] [--name LAB]
 
 Builds a lab on this machine from a cluster config (without -c: the demo, a
-pair holding a virtual address with the director spreading the client over
-the two real servers, written with a new key and token to
+pair holding a virtual address with the director and the proxy spreading
+the client over the two real servers, written with a new key and token to
 /run/tandem/lab/LAB/demo.toml; lab "demo" by default): every node of the config
 in a network namespace of its own with its address from the config, plus a
 client and two real servers (rs1, rs2), all on one bridge (the lan) in a
@@ -70,8 +70,9 @@ the heartbeat links on it, the host's address if it joins) and every host:
 name, role (member, arbiter, client, realserver), network namespace, each
 interface with its network and address, API URL, process state (running,
 stopped, frozen), injected faults, links down, netem; and the services: the
-lab's real servers, and each virtual service of the config's director with
-its URL (http://ADDRESS:PORT/), forwarding and real servers. Without --name or -c: every lab that is up. --json prints
+lab's real servers, each virtual service of the config's director with its
+URL (http://ADDRESS:PORT/), forwarding and real servers, and each bind of the
+proxy's http frontends with its URL and its default backend's servers. Without --name or -c: every lab that is up. --json prints
 {"labs": [...]}, one entry per lab, an empty list when none is up.
 
 Options:
@@ -189,9 +190,10 @@ function networkLine(n: LabStatus["networks"][number]): string {
   return `${n.subnet} ${n.name} on ${n.iface} (${access}${n.links.length ? `; heartbeat links ${n.links.join(", ")}` : ""})`;
 }
 
-/** A virtual service's forwarding and real servers: "nat to 198.18.7.101:80, 198.18.7.102:80". */
+/** How a virtual service or a proxy frontend reaches its real servers: "nat to 198.18.7.101:80, 198.18.7.102:80", "proxy to …". */
 function serviceNote(v: LabStatus["services"][number]): string {
-  return v.kind === "virtual" ? `${v.forwarding ?? "nat"} to ${v.servers?.length ? v.servers.join(", ") : "no real server"}` : "";
+  if (v.kind === "realserver") return "";
+  return `${v.kind === "proxy" ? "proxy" : (v.forwarding ?? "nat")} to ${v.servers?.length ? v.servers.join(", ") : "no real server"}`;
 }
 
 function describe(s: LabStatus): string {
@@ -235,9 +237,11 @@ function upSummary(s: LabStatus, isDemo: boolean): string {
   lines.push("node APIs:");
   lines.push(table(s.hosts.filter((h) => h.api).map((h) => [h.name, h.role, h.api!, `netns ${h.namespace}`])));
   lines.push("services:");
-  lines.push(table(s.services.map((v) => [v.name, v.kind, v.url, v.kind === "virtual" ? serviceNote(v) : `netns ${s.hosts.find((h) => h.name === v.name)?.namespace ?? "-"}`])));
+  lines.push(table(s.services.map((v) => [v.name, v.kind, v.url, v.kind === "realserver" ? `netns ${s.hosts.find((h) => h.name === v.name)?.namespace ?? "-"}` : serviceNote(v)])));
   const first = s.services.find((v) => v.kind === "virtual") ?? s.services[0];
+  const proxy = s.services.find((v) => v.kind === "proxy");
   if (client && first) lines.push(`client: ip netns exec ${client.namespace} curl ${first.url}`);
+  if (client && proxy && proxy !== first) lines.push(`        ip netns exec ${client.namespace} curl ${proxy.url}   (through the proxy)`);
   lines.push(`logs:   ${s.logDir}`);
   lines.push(`status: tandem lab status --name ${s.lab}`);
   lines.push(`stop:   tandem lab down --name ${s.lab}`);

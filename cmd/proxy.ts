@@ -7,7 +7,7 @@
 import type { Command } from "./cli.ts";
 import { API_EXIT_CODES, COMMON_OPTIONS, serverAdmin } from "./admin.ts";
 
-interface ProxyBody {
+export interface ProxyBody {
   active: boolean;
   managed: boolean;
   generation: number;

@@ -4,7 +4,10 @@
  * way an operator reconstructs one from ha-log after the fact: the
  * heartbeats that went late, the peer declared dead, the quorum in force and
  * the fencing decision, the DC, each resource stopped and started here, the
- * virtual addresses announced, the director taking over its dataplane.
+ * virtual addresses announced, the director taking over its dataplane, and
+ * the first client served: a node cannot see the clients of the director
+ * (the kernel forwards them), but its proxy serves them itself and says when
+ * a server first answered one since its listeners started (`proxy.served`).
  *
  * A pure engine: `step(state, input) -> state`, fed the node's events and,
  * so that a takeover closes with no event after it, ticks; time comes only
@@ -15,7 +18,8 @@
  * said goodbye; one never heard since this node started was not lost) and counts once this node starts a resource within
  * ABANDON_MS: a peer lost while this node took nothing over (it was the
  * standby, or the peer was) leaves no record. It closes SETTLE_MS after its
- * last resource action, or when the next takeover opens.
+ * last resource action, or when the next takeover opens; a first client
+ * served after that is not part of it.
  */
 import type { TandemEvent } from "./events.ts";
 
@@ -33,7 +37,7 @@ export const LATE_WINDOW_MS = 30_000;
 export const MAX_LATE = 16;
 
 /** What a step can be, in the order a takeover usually runs. */
-export const STEP_KINDS = ["peer-silent", "heartbeat-late", "link-down", "peer-dead", "quorum", "dc", "fencing", "resource-stop", "resource-start", "address", "director", "virtual-service"] as const;
+export const STEP_KINDS = ["peer-silent", "heartbeat-late", "link-down", "peer-dead", "quorum", "dc", "fencing", "resource-stop", "resource-start", "address", "director", "virtual-service", "client-served"] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
 export interface FailoverStep {
@@ -41,6 +45,7 @@ export interface FailoverStep {
   at: number;
   kind: StepKind;
   text: string;
+  /** How long the step took; for client-served, how long after the peer was declared dead. */
   duration_ms?: number;
 }
 
@@ -204,9 +209,18 @@ export function step(state: RecorderState, input: RecorderInput): RecorderState 
   }
 }
 
+/** The proxy's first client served since its listeners started: once a takeover, after this node took something over. */
+function served(o: Open, e: TandemEvent): FailoverStep[] | null {
+  if (!o.tookOver || o.failover.steps.some((x) => x.kind === "client-served")) return null;
+  const d = e.data;
+  const at = num(d.servedAt) ?? e.at;
+  const after = Math.max(0, at - o.lostAt);
+  return [{ at, kind: "client-served", text: `first client served: ${str(d.client)} answered ${str(d.status)} by ${str(d.server)} through the proxy's frontend ${str(d.frontend)}, ${after} ms after ${o.peer} was declared dead`, duration_ms: after }];
+}
+
 function withOpen(s: RecorderState, e: TandemEvent): RecorderState {
   if (!s.open) return s;
-  const steps = stepsOf(e);
+  const steps = e.type === "proxy.served" ? served(s.open, e) : stepsOf(e);
   if (!steps) return s;
   const action = steps.some((x) => x.kind === "resource-start" || x.kind === "resource-stop" || x.kind === "fencing");
   const tookOver = s.open.tookOver || (e.type === "resources.action" && e.data.action === "start" && e.data.status === "ok");

@@ -19,8 +19,9 @@ import type { Config } from "../core/config/load.ts";
 import type { LinkRaw } from "../modules/heartbeat/config.ts";
 import type { ServerRaw, ServiceRaw } from "../modules/checks/config.ts";
 import type { VirtualServiceRaw } from "../modules/director/config.ts";
+import type { BackendRaw, FrontendRaw } from "../modules/proxy/config.ts";
 import { labDir } from "./paths.ts";
-import { formatIpv4, networkOf, overlaps, parseIpv4 } from "../core/os/ip.ts";
+import { formatIpv4, networkOf, overlaps, parseHostPort, parseIpv4 } from "../core/os/ip.ts";
 import { IFNAME_MAX, LAB_NAME_MAX, labNameProblem, PREFIX } from "../core/lab-name.ts";
 
 /** The lab only ever uses the range reserved for benchmarking (RFC 2544). */
@@ -80,13 +81,14 @@ export interface LabHost {
   sysctls?: string[];
 }
 
-/** Something a client can use: a real server, or a virtual service of the config's director and its real servers. */
+/** Something a client can use: a real server, a virtual service of the config's director, or an http frontend of its proxy; the last two with their real servers. */
 export interface LabService {
   name: string;
-  kind: "realserver" | "virtual";
+  kind: "realserver" | "virtual" | "proxy";
   url: string;
-  /** A virtual service's forwarding and its real servers (ADDRESS:PORT). */
+  /** A virtual service's forwarding. */
   forwarding?: string;
+  /** The real servers (ADDRESS:PORT) of a virtual service, or of a proxy frontend's default backend. */
   servers?: string[];
 }
 
@@ -109,6 +111,7 @@ export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api" | "sta
     heartbeat?: { links: readonly Pick<LinkRaw, "name" | "kind" | "interface" | "addresses">[] };
     director?: { virtual_service: readonly Pick<VirtualServiceRaw, "name" | "address" | "port" | "protocol" | "fwmark" | "service" | "forwarding">[] };
     services?: ReadonlyArray<Pick<ServiceRaw, "name" | "port"> & { servers: ReadonlyArray<Pick<ServerRaw, "address" | "port">> }>;
+    proxy?: { frontend: readonly Pick<FrontendRaw, "name" | "mode" | "bind" | "default_backend" | "certificate">[]; backend: readonly Pick<BackendRaw, "name" | "service">[] };
   };
 };
 
@@ -128,14 +131,36 @@ function virtualServicesOf(config: LabConfig, lanBase: number): { services: LabS
   let natVia: string | undefined;
   for (const vs of config.raw.director?.virtual_service ?? []) {
     if (vs.address === undefined || vs.port === undefined || vs.protocol !== "tcp") continue;
-    const service = config.raw.services?.find((s) => s.name === vs.service);
-    const host = vs.address.includes(":") ? `[${vs.address}]` : vs.address;
-    const servers = (service?.servers ?? []).map((x) => `${x.address}:${x.port ?? service?.port ?? vs.port}`);
-    services.push({ name: vs.name, kind: "virtual", url: `http://${host}${vs.port === 80 || vs.port === 0 ? "" : `:${vs.port}`}/`, forwarding: vs.forwarding, servers });
+    services.push({ name: vs.name, kind: "virtual", url: urlOf(vs.address, vs.port), forwarding: vs.forwarding, servers: serversOf(config, vs.service, vs.port) });
     const v4 = parseIpv4(vs.address);
     if (vs.forwarding === "nat" && natVia === undefined && v4 !== undefined && networkOf(v4, LAB_PREFIX_LENGTH) === lanBase) natVia = vs.address;
   }
   return { services, ...(natVia !== undefined ? { natVia } : {}) };
+}
+
+/** http://ADDRESS[:PORT]/ (no port for 80), or https://ADDRESS[:PORT]/ (none for 443). */
+function urlOf(address: string, port: number, scheme: "http" | "https" = "http"): string {
+  const usual = scheme === "http" ? 80 : 443;
+  return `${scheme}://${address.includes(":") ? `[${address}]` : address}${port === usual || port === 0 ? "" : `:${port}`}/`;
+}
+
+/** The servers of the config's service `name` as ADDRESS:PORT (a server's port, else the service's, else `port`). */
+function serversOf(config: LabConfig, name: string, port: number): string[] {
+  const service = config.raw.services?.find((s) => s.name === name);
+  return (service?.servers ?? []).map((x) => `${x.address}:${x.port ?? service?.port ?? port}`);
+}
+
+/** Each bind of the proxy's http frontends (https with certificates), with the real servers of its default backend. */
+function proxyServicesOf(config: LabConfig): LabService[] {
+  const proxy = config.raw.proxy;
+  return (proxy?.frontend ?? []).flatMap((f) => {
+    if (f.mode === "tcp") return [];
+    const service = proxy!.backend.find((b) => b.name === f.default_backend)?.service;
+    return f.bind.flatMap((b) => {
+      const at = parseHostPort(b);
+      return at ? [{ name: f.name, kind: "proxy" as const, url: urlOf(at.address, at.port, f.certificate?.length ? "https" : "http"), servers: service === undefined ? [] : serversOf(config, service, at.port) }] : [];
+    });
+  });
 }
 
 /** The default lab name: the cluster's name, cut to fit interface names. */
@@ -337,7 +362,7 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
     });
     services.push({ name: rs, kind: "realserver", url: `http://${address}/` });
   }
-  services.push(...virtuals.services);
+  services.push(...virtuals.services, ...proxyServicesOf(config));
   const inSwitch = [...all.flatMap((n) => [n.bridge, ...(n.hostLink ? [n.hostLink.peer] : [])]), ...hosts.flatMap((h) => h.interfaces.map((i) => i.port))];
   const clashes = [...new Set(inSwitch.filter((n, i) => inSwitch.indexOf(n) !== i))];
   if (clashes.length) problems.push(`interface names in the switch namespace would repeat (${clashes.join(", ")}); rename the heartbeat links or nodes they come from`);

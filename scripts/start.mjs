@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: bring up the demo lab, the demo compiled into dist/tandem
 // (examples/demo.toml): a pair holding a virtual address, the director
-// spreading the client over two real servers with health checks, all in
-// network namespaces on this machine. `tandem lab up` writes the demo's
+// (port 80) and the proxy (port 8080) spreading the client over two real
+// servers with health checks, all in network namespaces on this machine. `tandem lab up` writes the demo's
 // config, key and token to /run/tandem/lab/demo/. Ends with the URL to open.
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";

@@ -276,7 +276,7 @@ const local: RouteSpec[] = [
   {
     method: "get",
     path: "/v1/failovers",
-    summary: `the flight recorder: this node's takeovers (at most ${MAX_FAILOVERS}, newest first), each the chain of steps that made it with their times: heartbeats late, the peer declared dead, quorum, DC, fencing, each resource stopped and started, addresses announced, the director active`,
+    summary: `the flight recorder: this node's takeovers (at most ${MAX_FAILOVERS}, newest first), each the chain of steps that made it with their times: heartbeats late, the peer declared dead, quorum, DC, fencing, each resource stopped and started, addresses announced, the director active, the first client the proxy served`,
     produces: "application/json",
     responses: { 200: "the takeovers" },
     schema: {

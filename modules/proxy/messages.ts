@@ -14,7 +14,9 @@
  * `stopped`).
  * Out (worker -> control): `listening` (its sockets are bound, or why not),
  * `observed` (passive health: a server crossed its error limit), `stick`
- * (entries it created or refreshed, batched), `stats`, `stopped`.
+ * (entries it created or refreshed, batched), `served` (the first answer a
+ * server gave a client through this thread, once a thread), `stats`,
+ * `stopped`.
  */
 import type { BackendRaw, FrontendRaw, ProxyRaw } from "./config.ts";
 
@@ -104,5 +106,7 @@ export type FromWorker =
   | { type: "listening"; generation: number; error?: string }
   | { type: "observed"; backend: string; server: string; reason: string }
   | { type: "stick"; entries: StickEntry[] }
+  /** The first answer a server gave a client through this thread (once a thread: a thread lives while the listeners run); `at`: the worker's wall clock when its head went to the client. */
+  | { type: "served"; frontend: string; backend: string; server: string; client: string; status: number; at: number }
   | { type: "stats"; stats: WorkerStats }
   | { type: "stopped" };

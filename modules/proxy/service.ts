@@ -72,6 +72,8 @@ export class ProxyService implements ModuleInstance {
   private slots: Slot[] = [];
   /** Whether the listeners are to run: always without a "proxy" resource, else while it is started here. */
   private active = false;
+  /** A worker said it served its first client since the listeners started (proxy.served is emitted once a start). */
+  private served = false;
   private checks: { service: ChecksService; subscription: ChecksSubscription } | null = null;
   private bus: { bus: ClusterBus; unlisten: () => void } | null = null;
   private admin: Record<string, AdminChange> = {};
@@ -351,6 +353,7 @@ export class ProxyService implements ModuleInstance {
   /** Start the listeners: a thread a worker; the errors of those that could not listen within LISTEN_WAIT_MS. */
   private async listen(): Promise<string[]> {
     this.active = true;
+    this.served = false;
     this.resize();
     return this.listening(this.current.generation);
   }
@@ -467,6 +470,11 @@ export class ProxyService implements ModuleInstance {
         break;
       case "observed":
         this.observe(m.backend, m.server, m.reason);
+        break;
+      case "served":
+        if (this.served || !this.active) break;
+        this.served = true;
+        this.ctx.events.emit("proxy.served", { frontend: m.frontend, backend: m.backend, server: m.server, client: m.client, status: m.status, servedAt: m.at });
         break;
       case "stick": {
         const fresh = mergeStick(this.replica, this.limits, m.entries, this.ctx.clock.wall(), false);

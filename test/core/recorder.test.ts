@@ -102,6 +102,35 @@ describe("a takeover after the peer was killed", () => {
   });
 });
 
+describe("the first client served (the proxy's proxy.served)", () => {
+  const served = (client: string, servedAt: number): Record<string, unknown> => ({ frontend: "www", backend: "web", server: "web/198.18.7.101:80", client, status: 200, servedAt });
+  const PROXY_START: [number, string, Record<string, unknown>] = [550, "resources.action", { resource: "proxy", action: "start", status: "ok", ms: 20, message: "1 workers listen" }];
+
+  test("is the takeover's last step, at the worker's time, timed from the peer declared dead; once a takeover", () => {
+    const s = feed([...TAKEOVER, PROXY_START, [702, "proxy.served", served("198.18.7.100:40000", T0 + 700)], [900, "proxy.served", served("198.18.7.100:40001", T0 + 900)]]);
+    const f = failovers(s)[0]!;
+    const last = f.steps.at(-1)!;
+    expect(f.steps.filter((x) => x.kind === "client-served")).toEqual([last]);
+    expect(last).toEqual({
+      at: T0 + 700,
+      kind: "client-served",
+      text: "first client served: 198.18.7.100:40000 answered 200 by web/198.18.7.101:80 through the proxy's frontend www, 190 ms after alpha was declared dead",
+      duration_ms: 190,
+    });
+    // Not an action: the takeover still settles SETTLE_MS after the proxy's start.
+    expect(failovers(tick(s, 550 + SETTLE_MS))[0]!.ended).toBe(T0 + 700);
+  });
+
+  test("is no step before this node took anything over, nor without a takeover, nor after it settled", () => {
+    const before = feed([...TAKEOVER.slice(0, 7), [520, "proxy.served", served("198.18.7.100:40000", T0 + 520)], ...TAKEOVER.slice(7)]);
+    expect(failovers(before)[0]!.steps.map((x) => x.kind)).not.toContain("client-served");
+    expect(failovers(feed([[100, "proxy.served", served("198.18.7.100:40000", T0 + 100)]]))).toEqual([]);
+    const settled = tick(feed([...TAKEOVER, PROXY_START]), 550 + SETTLE_MS);
+    const late = feed([[600 + SETTLE_MS, "proxy.served", served("198.18.7.100:40000", T0 + 600 + SETTLE_MS)]], settled, 50);
+    expect(failovers(late)[0]!.steps.map((x) => x.kind)).not.toContain("client-served");
+  });
+});
+
 describe("what is no takeover", () => {
   test("a peer lost while this node starts nothing is forgotten after ABANDON_MS", () => {
     let s = feed([[510, "heartbeat.peer", { peer: "alpha", status: "down", reason: "silent", silentMs: 510 }]]);

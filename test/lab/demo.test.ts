@@ -3,15 +3,18 @@
  * pair of examples/demo.toml (its config, a new key and token written in the
  * lab's directory), prints the URL to open last, and the client reaches the
  * virtual service through the virtual address, answered by both real
- * servers. Killing alpha, bravo takes over: the client is still answered by
- * both, and bravo's flight recorder holds the takeover with its address
- * announced and its director started. The demo's addresses are fixed
+ * servers, through the director (port 80) and through the proxy (port 8080).
+ * Killing alpha, bravo takes over: the client is still answered by both,
+ * both ways, and bravo's flight recorder holds the takeover with its address
+ * announced, its director and proxy started and the first client its proxy
+ * served. The demo's addresses are fixed
  * (198.18.7.0/24, 198.18.107.0/24): it cannot run beside a demo lab that is
  * up. Needs root.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { FailoverStep } from "../../core/recorder.ts";
 import { tandem, waitFor } from "../helpers.ts";
 import { labCommand, labStatus, type LabHost } from "./config.ts";
 
@@ -24,9 +27,13 @@ let hosts: Record<string, LabHost> = {};
 let stateDir = "";
 let printed = "";
 
-/** `count` new connections from the client to the virtual address; the answers by real server. */
-function spread(count: number): Record<string, number> {
-  const script = `for i in $(seq ${count}); do curl -s --max-time 1 http://${VIP}/ || echo none; done`;
+/** The director's virtual service and the proxy's frontend, on the virtual address. */
+const DIRECTOR = `http://${VIP}/`;
+const PROXY = `http://${VIP}:8080/`;
+
+/** `count` new connections from the client to `url`; the answers by real server. */
+function spread(count: number, url = DIRECTOR): Record<string, number> {
+  const script = `for i in $(seq ${count}); do curl -s --max-time 1 ${url} || echo none; done`;
   const r = Bun.spawnSync(["ip", "netns", "exec", hosts.client!.namespace, "sh", "-c", script], { timeout: 30_000 });
   const out: Record<string, number> = {};
   for (const line of r.stdout.toString().split("\n").filter(Boolean)) out[line.trim()] = (out[line.trim()] ?? 0) + 1;
@@ -51,6 +58,8 @@ describe.skipIf(!ROOT)("the demo (tandem lab up without -c)", () => {
     expect(statSync(join(stateDir, "demo.key")).mode & 0o777).toBe(0o600);
     expect(statSync(join(stateDir, "demo.token")).mode & 0o777).toBe(0o600);
     expect(printed).toContain(`tandem status -c ${join(stateDir, "demo.toml")}`);
+    expect(printed).toMatch(/^ {2}www +proxy +http:\/\/198\.18\.7\.50:8080\/ +proxy to 198\.18\.7\.101:80, 198\.18\.7\.102:80$/m);
+    expect(printed).toContain(`curl ${PROXY}   (through the proxy)`);
   });
 
   test("the client reaches the virtual service through the virtual address, answered by both real servers", async () => {
@@ -66,23 +75,49 @@ describe.skipIf(!ROOT)("the demo (tandem lab up without -c)", () => {
     expect(st.stdout).toMatch(/web-vip \(.*\): up/);
   }, 60_000);
 
-  test("alpha killed: bravo takes over, both real servers still answer, and bravo's flight recorder holds the takeover", async () => {
+  test("the client reaches both real servers through the proxy on the virtual address too; the proxy's backends show in the status", async () => {
+    const got = await waitFor("both real servers behind the proxy", () => {
+      const s = spread(6, PROXY);
+      return s.rs1 && s.rs2 ? s : undefined;
+    }, 30_000, 500);
+    expect(got.none ?? 0).toBe(0);
+    // The workers' counters reach the status within a second (the control side asks for them every STATS_EVERY_MS).
+    const st = await waitFor("the proxy's counters in the status", async () => {
+      const r = await tandem(["status", "-c", join(stateDir, "demo.toml"), "--node", "alpha"]);
+      return / [1-9]\d* requests \(2xx/.test(r.stdout) ? r : undefined;
+    }, 10_000, 500);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(/^ {4}proxy +proxy +started on alpha$/m);
+    expect(st.stdout).toContain("frontend www (http) on 198.18.7.50:8080");
+    for (const rs of ["198.18.7.101", "198.18.7.102"]) expect(st.stdout).toMatch(new RegExp(`^ {4}web/${rs.replaceAll(".", "\\.")}:80 +UP, ready, weight 1: 0 active, [1-9]\\d* requests`, "m"));
+    const bravo = await tandem(["status", "-c", join(stateDir, "demo.toml"), "--node", "bravo"]);
+    expect(bravo.stdout).toContain("standby (its resource runs elsewhere)");
+  }, 60_000);
+
+  test("alpha killed: bravo takes over, both real servers still answer through the director and the proxy, and bravo's flight recorder holds the takeover up to the first client its proxy served", async () => {
     await labCommand(LAB, "fault", "alpha", "kill");
-    await waitFor("both real servers through bravo", () => {
-      const s = spread(6);
-      return s.rs1 && s.rs2 ? true : undefined;
-    }, 30_000, 300);
+    for (const url of [PROXY, DIRECTOR])
+      await waitFor(`both real servers through bravo at ${url}`, () => {
+        const s = spread(6, url);
+        return s.rs1 && s.rs2 ? true : undefined;
+      }, 30_000, 300);
     const r = await waitFor("the takeover settled on bravo", async () => {
-      const body = (await (await fetch(`${hosts.bravo!.api}v1/failovers`)).json()) as { failovers: Array<{ node: string; ended: number | null; steps: Array<{ kind: string; text: string }> }> };
+      const body = (await (await fetch(`${hosts.bravo!.api}v1/failovers`)).json()) as { failovers: Array<{ node: string; ended: number | null; steps: FailoverStep[] }> };
       return body.failovers[0]?.ended ? body.failovers[0] : undefined;
     }, 30_000, 500);
     expect(r.node).toBe("bravo");
-    const kinds = r.steps.map((s) => s.kind);
-    for (const k of ["peer-dead", "resource-start", "address"]) expect(kinds).toContain(k);
+    const kinds: string[] = r.steps.map((s) => s.kind);
+    for (const k of ["peer-dead", "resource-start", "address", "client-served"]) expect(kinds).toContain(k);
     expect(kinds.indexOf("peer-dead")).toBeLessThan(kinds.indexOf("address"));
     expect(r.steps.find((s) => s.kind === "address")!.text).toBe("vip announced on the link");
     // The standby's dataplane was programmed already: the director's start is its taking over, nothing to reconcile.
-    expect(r.steps.filter((s) => s.kind === "resource-start").map((s) => s.text)).toEqual([expect.stringMatching(/^started vip: /), "started director: active on the nftables dataplane"]);
+    expect(r.steps.filter((s) => s.kind === "resource-start").map((s) => s.text)).toEqual([expect.stringMatching(/^started vip: /), "started director: active on the nftables dataplane", "started proxy: 1 workers listen"]);
+    // The client probes from the start of the fault: its first answer through bravo's proxy is the last step, after the proxy's start.
+    const served = r.steps.filter((s) => s.kind === "client-served");
+    expect(served.length).toBe(1);
+    expect(served[0]!.text).toMatch(/^first client served: 198\.18\.7\.100:\d+ answered 200 by web\/198\.18\.7\.10[12]:80 through the proxy's frontend www, \d+ ms after alpha was declared dead$/);
+    expect(kinds.lastIndexOf("resource-start")).toBeLessThan(kinds.indexOf("client-served"));
+    expect(served[0]!.duration_ms).toBe(served[0]!.at - r.steps.find((s) => s.kind === "peer-dead")!.at);
     expect(existsSync(stateDir)).toBe(true);
   }, 90_000);
 });

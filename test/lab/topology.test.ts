@@ -317,3 +317,30 @@ describe("lab topology: the config's virtual services", () => {
     }
   });
 });
+
+describe("lab topology: the config's proxy", () => {
+  test("each bind of an http frontend is a service with its URL and its default backend's servers, after the virtual services; tcp frontends are not", () => {
+    const c: LabConfig = {
+      ...PAIR,
+      raw: {
+        services: [{ name: "web", port: 80, servers: [{ address: "198.18.7.101" }, { address: "198.18.7.102", port: 8080 }] }],
+        director: { virtual_service: [{ name: "web-vip", address: "198.18.7.50", port: 80, protocol: "tcp", service: "web", forwarding: "nat" }] },
+        proxy: {
+          frontend: [
+            { name: "www", mode: "http", bind: ["198.18.7.50:8080", "198.18.7.51:80"], default_backend: "web", certificate: [] },
+            { name: "secure", mode: "http", bind: ["198.18.7.50:443"], default_backend: "web", certificate: [{ cert_file: "www.pem", key_file: "www.key" }] },
+            { name: "raw", mode: "tcp", bind: ["198.18.7.50:9000"], default_backend: "web", certificate: [] },
+          ],
+          backend: [{ name: "web", service: "web" }],
+        },
+      },
+    };
+    const servers = ["198.18.7.101:80", "198.18.7.102:8080"];
+    expect(plan(c).services.slice(2)).toEqual([
+      { name: "web-vip", kind: "virtual", url: "http://198.18.7.50/", forwarding: "nat", servers },
+      { name: "www", kind: "proxy", url: "http://198.18.7.50:8080/", servers },
+      { name: "www", kind: "proxy", url: "http://198.18.7.51/", servers },
+      { name: "secure", kind: "proxy", url: "https://198.18.7.50/", servers },
+    ]);
+  });
+});

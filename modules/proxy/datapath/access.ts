@@ -49,6 +49,12 @@ export type Termination =
   /** The worker stopped and its grace ended. */
   | "stopped";
 
+/** A client as ADDRESS:PORT ([ADDRESS]:PORT for IPv6; an IPv4-mapped address as IPv4). */
+export function clientOf(peer: ProxyAddress): string {
+  const address = unmapped(peer.address);
+  return `${address.includes(":") ? `[${address}]` : address}:${peer.port}`;
+}
+
 /** What an exchange's line is made of (http.ts's Exchange has these). */
 export interface Logged {
   backend: { def: { name: string } };
@@ -93,7 +99,6 @@ export class AccessLog {
 
   /** The line of an exchange that ends (x null: a request that could not be read). */
   add(frontend: string, peer: ProxyAddress, x: Logged | null, status: number | null, bytesOut: number, termination?: Termination): void {
-    const client = unmapped(peer.address);
     const line = JSON.stringify({
       level: INFO,
       time: Date.now(),
@@ -102,7 +107,7 @@ export class AccessLog {
       frontend,
       backend: x?.backend.def.name ?? null,
       server: x?.server?.key ?? null,
-      client: `${client.includes(":") ? `[${client}]` : client}:${peer.port}`,
+      client: clientOf(peer),
       method: x?.req.method ?? null,
       target: x?.req.target ?? null,
       version: x ? `HTTP/${x.req.version}` : null,

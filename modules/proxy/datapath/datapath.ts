@@ -10,7 +10,7 @@
 import type { Socket } from "bun";
 import { cryptoRandom, type Random } from "../../../core/random.ts";
 import type { Server } from "../balance/balancer.ts";
-import { AccessLog, stdoutSink, type AccessSink } from "./access.ts";
+import { AccessLog, clientOf, stdoutSink, type AccessSink } from "./access.ts";
 import { encodeProxyV1, encodeProxyV2 } from "../http/index.ts";
 import { BATCH_MS, STOP_GRACE_MS, type FromWorker, type ServerState, type StickEntry, type WorkerConfig, type WorkerPlace, type WorkerStats } from "../messages.ts";
 import { BackendState, workerShare, type Waiter } from "./backends.ts";
@@ -34,6 +34,8 @@ export class DataPath implements SessionHost {
   private place: WorkerPlace = { index: 0, count: 1 };
   private readonly sessions = new Set<Session>();
   private stopping: (() => void) | null = null;
+  /** A server's answer went to a client through this thread already (`served` is said once). */
+  private answered = false;
   private housekeeping: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -180,6 +182,13 @@ export class DataPath implements SessionHost {
     }
     backend.state.balancer.release(failed);
     return r;
+  }
+
+  /** The first answer only: the control side learns when this thread first served a client (the flight recorder's step after a takeover). */
+  served(fe: FrontendRt, backend: BackendRt, server: Server, peer: Peer, status: number): void {
+    if (this.answered) return;
+    this.answered = true;
+    this.post({ type: "served", frontend: fe.def.name, backend: backend.def.name, server: server.key, client: clientOf(peer), status, at: Date.now() });
   }
 
   observe(backend: BackendRt, server: Server, outcome: "success" | "connect_error" | "timeout" | "http_5xx"): void {

@@ -333,6 +333,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const extras = x.backend.state.of(server);
     countLatency(extras.counters, now - x.startedAt);
     countStatus(this.fe.counters, res.status);
+    this.dp.served(this.fe, x.backend, server, this.peer, res.status);
     this.dp.observe(x.backend, server, res.status >= 500 ? "http_5xx" : "success");
     x.res = res;
     if (res.status === 101 && res.upgrade !== undefined && x.req.upgrade !== undefined) return this.upgrade(x, res, rest);

@@ -49,6 +49,8 @@ export interface SessionHost {
   cancel(backend: BackendRt, waiter: Waiter): void;
   /** Another server for a retry: the slot moves to it; null when none is free now (the retry stays on `failed`). */
   redispatch(backend: BackendRt, failed: Server): Server | null;
+  /** `server`'s answer to an http request (its head) is going to the client. */
+  served(fe: FrontendRt, backend: BackendRt, server: Server, peer: Peer, status: number): void;
   /** Passive health: what a request or connect to `server` came to. */
   observe(backend: BackendRt, server: Server, outcome: Outcome): void;
   /** The PROXY header a backend with send_proxy wants before a client's bytes; null without. */

@@ -29,6 +29,23 @@ const counters = (requests: number): WorkerStats => ({
   accessLogDropped: requests,
 });
 
+/** A resource of agent "proxy": the listeners run while the resource manager runs it here. */
+const MANAGED = `[resources]
+[[resources.resource]]
+name = "lb"
+agent = "proxy"
+`;
+
+/** alpha's node with MANAGED, `watch` called before it starts; the threads heard before it. */
+async function managedNode(watch: (n: Node) => void = () => {}): Promise<{ node: Node; before: Set<number> }> {
+  const cfg = proxyConfig(sections({ apiPort: await freePort(), extra: MANAGED }));
+  const before = new Set(doubles.received.keys());
+  const node = new Node("alpha", cfg);
+  watch(node);
+  await node.start(cfg);
+  return { node, before };
+}
+
 describe("the proxy's workers", () => {
   test("start configures `workers` threads with generation 1 and every server's state; reloads send the next generation to each, grow and shrink the threads; stop stops them all", async () => {
     const apiPort = await freePort();
@@ -144,15 +161,7 @@ describe("the proxy's workers", () => {
   });
 
   test("with a resource of agent \"proxy\", the listeners run only between the resource's start and stop here", async () => {
-    const managed = `[resources]
-[[resources.resource]]
-name = "lb"
-agent = "proxy"
-`;
-    const cfg = proxyConfig(sections({ apiPort: await freePort(), extra: managed }));
-    const before = new Set(doubles.received.keys());
-    const node = new Node("alpha", cfg);
-    await node.start(cfg);
+    const { node, before } = await managedNode();
     try {
       const agent = node.services.agent("proxy")!;
       const run = async (action: "start" | "stop" | "monitor") => (await agent.run(action, { timeoutMs: 5000 })).status;
@@ -169,8 +178,36 @@ agent = "proxy"
       await stopped(threads);
       expect(await run("monitor")).toBe("not-running");
       // A reload while stopped here starts nothing.
-      await node.proxy.reload(proxyConfig(sections({ apiPort: 1, extra: managed })));
+      await node.proxy.reload(proxyConfig(sections({ apiPort: 1, extra: MANAGED })));
       expect(configured(2, before)).toEqual([]);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test("proxy.served: the first client served since the listeners started here, once a start, with the worker's time", async () => {
+    const served: TandemEvent[] = [];
+    const { node, before } = await managedNode((n) => n.ctx.events.subscribe((e) => void (e.type === "proxy.served" && served.push(e))));
+    try {
+      const agent = node.services.agent("proxy")!;
+      const say = (thread: number, client: string, at: number) =>
+        doubles.order({ thread, type: "say", message: { type: "served", frontend: "www", backend: "web", server: "web/127.0.0.1:8080", client, status: 200, at } });
+      expect((await agent.run("start", { timeoutMs: 5000 })).status).toBe("ok");
+      const [one, two] = configured(1, before);
+      say(one!, "198.18.0.7:40000", 1000);
+      say(two!, "198.18.0.8:40001", 1001);
+      say(one!, "198.18.0.7:40002", 1002);
+      await waitFor("proxy.served", () => (served.length ? true : undefined), 2000);
+      await Bun.sleep(100);
+      expect(served.map((e) => e.data)).toEqual([{ frontend: "www", backend: "web", server: "web/127.0.0.1:8080", client: "198.18.0.7:40000", status: 200, servedAt: 1000 }]);
+
+      expect((await agent.run("stop", { timeoutMs: 5000 })).status).toBe("ok");
+      const seen = new Set(doubles.received.keys());
+      expect((await agent.run("start", { timeoutMs: 5000 })).status).toBe("ok");
+      const [three] = configured(1, seen);
+      say(three!, "198.18.0.9:40003", 2000);
+      await waitFor("proxy.served after the next start", () => (served.length === 2 ? true : undefined), 2000);
+      expect(served[1]!.data).toMatchObject({ client: "198.18.0.9:40003", servedAt: 2000 });
     } finally {
       await node.stop();
     }

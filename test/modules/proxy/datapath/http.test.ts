@@ -24,6 +24,17 @@ async function proxy(...args: Parameters<typeof httpProxy>) {
 }
 
 describe("http mode", () => {
+  test("served: the first answer a server gave a client, said once a thread with its frontend, backend, server, client, status and time", async () => {
+    const [a] = await backends("a");
+    const { url, posted } = await proxy([{ name: "be", servers: [{ port: a!.port }] }]);
+    expect(posted.filter((m) => m.type === "served")).toEqual([]);
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++) expect((await fetch(`${url}/n/${i}`)).status).toBe(200);
+    const served = posted.filter((m) => m.type === "served");
+    expect(served).toEqual([{ type: "served", frontend: "fe", backend: "be", server: `svc/127.0.0.1:${a!.port}`, client: expect.stringMatching(/^127\.0\.0\.1:\d+$/), status: 200, at: expect.any(Number) }]);
+    expect((served[0] as { at: number }).at).toBeGreaterThanOrEqual(t0);
+  });
+
   test("keep-alive on both sides: 50 requests over one client connection use one server connection; X-Forwarded-For is added", async () => {
     const [a] = await backends("a");
     const { url } = await proxy([{ name: "be", servers: [{ port: a!.port }] }]);
