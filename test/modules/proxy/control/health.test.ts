@@ -64,6 +64,8 @@ describe("the proxy's server states", () => {
         ["proxy.server", key, "passive health: 10 consecutive connect errors"],
       ]);
       const server = () => (node.proxy.status().backends as Array<{ name: string; servers: Array<{ key: string; up: boolean; checked: boolean | null; observed: string | null }> }>)[0]!.servers.find((s) => s.key === key)!;
+      // The active check passes (its first result may come after the observation, on a loaded machine); the observation holds it down.
+      await waitFor("the active check's first result", () => (server().checked === null ? undefined : true), 2000);
       expect(server()).toMatchObject({ up: false, checked: true, observed: "10 consecutive connect errors" });
       expect(node.ctx.metrics.render()).toContain(`tandem_proxy_server_observed_down_total{backend="web",server="${key}"} 1`);
       // An observation of a server the backend does not have is no news.
