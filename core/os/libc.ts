@@ -15,6 +15,8 @@ const LIBC = "libc.so.6";
 const SYMBOLS = {
   socket: { args: ["i32", "i32", "i32"], returns: "i32" },
   bind: { args: ["i32", "buffer", "u32"], returns: "i32" },
+  connect: { args: ["i32", "buffer", "u32"], returns: "i32" },
+  send: { args: ["i32", "buffer", "buffer_length", "i32"], returns: "i64" },
   setsockopt: { args: ["i32", "i32", "i32", "buffer", "u32"], returns: "i32" },
   sendto: { args: ["i32", "buffer", "buffer_length", "i32", "buffer", "u32"], returns: "i64" },
   recv: { args: ["i32", "buffer", "buffer_length", "i32"], returns: "i64" },
@@ -118,4 +120,5 @@ export function closeSocket(fd: number): void {
 const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_RCVTIMEO = 20;
+export const SO_SNDTIMEO = 21;
 export const MSG_DONTWAIT = 0x40;
