@@ -21,6 +21,7 @@ const SYMBOLS = {
   sendto: { args: ["i32", "buffer", "buffer_length", "i32", "buffer", "u32"], returns: "i64" },
   recv: { args: ["i32", "buffer", "buffer_length", "i32"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
+  open: { args: ["buffer", "i32"], returns: "i32" },
   ioctl: { args: ["i32", "u64", "buffer"], returns: "i32" },
   fallocate: { args: ["i32", "i32", "i64", "i64"], returns: "i32" },
   if_nametoindex: { args: ["buffer"], returns: "u32" },

@@ -9,7 +9,7 @@
  * the calls act on the kernel of the calling process and need root.
  */
 import { resolveFamily, GenlSocket } from "./genetlink.ts";
-import { ERRNO, OsError, SOL_SOCKET, SO_RCVTIMEO, SO_SNDTIMEO, check, closeSocket, lastErrno, openSocket, setTimeoutOption, sys } from "./libc.ts";
+import { ERRNO, OsError, SOL_SOCKET, SO_RCVTIMEO, SO_SNDTIMEO, check, closeSocket, cString, lastErrno, openSocket, setTimeoutOption, sys } from "./libc.ts";
 import { nlaMap, nlaNested, nlaU32, nlaU64, readU32, type Nla } from "./nlattr.ts";
 
 export const NBD_GENL_FAMILY_NAME = "nbd";
@@ -94,6 +94,27 @@ export function nbdDisconnect(index: number): void {
   } finally {
     socket.close();
   }
+}
+
+// <fcntl.h>
+const O_RDONLY = 0;
+const O_EXCL = 0o200;
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * Whether a block device is held (mounted, or opened exclusively: a
+ * filesystem, a device-mapper table): an exclusive open of it fails with
+ * EBUSY then. False when it is free; OsError on another failure.
+ */
+export function blockDeviceBusy(device: string): boolean {
+  const fd = sys().open(cString(device), O_RDONLY | O_EXCL | O_CLOEXEC);
+  if (fd >= 0) {
+    sys().close(fd);
+    return false;
+  }
+  const errno = lastErrno();
+  if (errno === ERRNO.EBUSY) return true;
+  throw new OsError(`open ${device}`, errno);
 }
 
 // <sys/socket.h>, <sys/un.h>

@@ -61,6 +61,7 @@ export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
         resyncRate: parseBytes(v.resync_rate)!,
         socket: socketOf(v),
         ...(v.nbd_port !== undefined ? { nbdPort: v.nbd_port } : {}),
+        ...(v.device !== undefined ? { nbdDevice: v.device } : {}),
       },
     ];
   });

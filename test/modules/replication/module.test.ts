@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../../core/config/load.ts";
 import { newKey } from "../../../core/crypto/keyfile.ts";
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 /** Alpha and bravo's replication modules over one config (volume "data" of SIZE, on files in `sub`), started; their metrics, and a volume's status. */
-async function pair(sub: string) {
+async function pair(sub: string, extra = "") {
   const base = join(dir, sub);
   mkdirSync(base);
   const port = await freePort();
@@ -47,15 +47,17 @@ size = "4M"
 port = ${port}
 socket = "${base}/data-SELF.nbd"
 on = [{ node = "alpha", device = "${base}/alpha.img" }, { node = "bravo", device = "${base}/bravo.img" }]
-`;
+${extra}`;
   const keys = { active: 1, keys: new Map([[1, await newKey()]]) };
   const modules: Record<string, ReplicationModule> = {};
   const metrics: Record<string, Metrics> = {};
+  const events: Array<{ type: string; data: Record<string, unknown> }> = [];
   for (const n of ["alpha", "bravo"]) {
     const r = parseConfig(text.replace("SELF", n), "t.toml", MODULES);
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     r.config.keys = keys;
     const ctx = testContext(r.config, n);
+    ctx.events.subscribe((e) => events.push({ type: e.type, data: e.data as Record<string, unknown> }));
     const m = replicationModule.create(ctx) as ReplicationModule;
     await m.start(r.config);
     running.push(m);
@@ -69,15 +71,16 @@ on = [{ node = "alpha", device = "${base}/alpha.img" }, { node = "bravo", device
     return line === undefined ? undefined : Number(line.split(" ")[1]);
   };
   await waitFor("the link", () => (volume("alpha")?.connection === "connected" && volume("bravo")?.connection === "connected") || undefined);
-  expect(await modules.alpha!.command("data", "promote-force")).toEqual({});
+  const promoted = await modules.alpha!.command("data", "promote-force");
   await waitFor("the initial resync", () => (volume("alpha")?.role === "primary" && volume("bravo")?.disk === "up-to-date" && volume("bravo")?.connection === "connected") || undefined, 20_000);
-  return { base, modules, volume, metric };
+  return { base, modules, volume, metric, events, promoted };
 }
 
 describe("the replication module", () => {
   test("a pair's threads connect; promoted with force, alpha serves NBD and bravo receives what nbdcopy wrote", async () => {
     if (!haveDebianPackage("libnbd-bin", "/usr/bin/nbdcopy", "nbdcopy")) return;
-    const { base, modules } = await pair("nbd");
+    const { base, modules, promoted } = await pair("nbd");
+    expect(promoted).toEqual({});
     expect(await modules.bravo!.command("data", "promote")).toEqual({ refused: "the peer is primary" });
     const source = join(base, "source.bin");
     const bytes = randomBytes(SIZE);
@@ -91,7 +94,8 @@ describe("the replication module", () => {
   }, 60_000);
 
   test("metrics: the bytes a resync moved on each side; a split brain left to the operator is counted and stands at 1 until resolved", async () => {
-    const { modules, volume, metric } = await pair("metrics");
+    const { modules, volume, metric, promoted } = await pair("metrics");
+    expect(promoted).toEqual({});
     // The initial full resync: bravo wrote the whole volume, alpha read and sent it.
     await waitFor("the resync counted", () => (metric("alpha", "tandem_volume_resync_bytes_total") === SIZE && metric("bravo", "tandem_volume_resync_bytes_total") === SIZE) || undefined, 5_000);
     expect([metric("alpha", "tandem_volume_split_brain"), metric("alpha", "tandem_volume_split_brains_total"), metric("alpha", "tandem_volume_resync_bytes_left")]).toEqual([0, 0, 0]);
@@ -115,5 +119,15 @@ describe("the replication module", () => {
       // The reconnect found the data split again, and this time discard-my-data resolved it.
       expect(metric(n, "tandem_volume_split_brains_total")).toBe(2);
     }
+  }, 60_000);
+
+  test.skipIf(existsSync("/sys/module/nbd"))("a kernel device on a kernel without nbd: the promotion is answered refused with why, the volume.device event says it, and the demotion goes through", async () => {
+    const { modules, volume, events, promoted } = await pair("device", 'device = "/dev/nbd0"\n');
+    expect(promoted.refused).toStartWith("promoted, but /dev/nbd0 is not attached: ");
+    expect(promoted.refused).toContain("modprobe nbd");
+    expect(volume("alpha")?.role).toBe("primary");
+    const device = events.find((e) => e.type === "volume.device");
+    expect(device?.data).toMatchObject({ volume: "data", device: "/dev/nbd0", attached: false });
+    expect(await modules.alpha!.command("data", "demote")).toEqual({});
   }, 60_000);
 });
