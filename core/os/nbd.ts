@@ -73,9 +73,19 @@ export const disconnectAttrs = (index: number): Nla[] => [nlaU32(NBD_ATTR.INDEX,
 
 const family = (what: string) => resolveFamily(NBD_GENL_FAMILY_NAME, `the kernel has no NBD client (modprobe nbd) for ${what}`);
 
-/** Connects /dev/nbdN to the sockets (the kernel takes its own reference: the caller may close them after); the index the kernel used. OsError: EBUSY when the device is connected already. */
+/**
+ * Connects /dev/nbdN to the sockets (the kernel takes its own reference: the
+ * caller may close them after); the index the kernel used. Their receive and
+ * send timeouts are cleared first: the kernel reads with the socket's own,
+ * and takes the EAGAIN of an idle device for a dead connection. OsError:
+ * EBUSY when the device is connected already.
+ */
 export function nbdConnect(c: NbdConnect): number {
   const what = `connect /dev/nbd${c.index}`;
+  for (const fd of c.fds) {
+    setTimeoutOption(fd, SOL_SOCKET, SO_RCVTIMEO, 0, () => what);
+    setTimeoutOption(fd, SOL_SOCKET, SO_SNDTIMEO, 0, () => what);
+  }
   const socket = new GenlSocket(what);
   try {
     const replies = socket.query(what, family(what), NBD_CMD.CONNECT, NBD_GENL_VERSION, connectAttrs(c));
