@@ -82,13 +82,14 @@ const family = (what: string) => resolveFamily(NBD_GENL_FAMILY_NAME, `the kernel
  */
 export function nbdConnect(c: NbdConnect): number {
   const what = `connect /dev/nbd${c.index}`;
+  const id = family(what);
   for (const fd of c.fds) {
     setTimeoutOption(fd, SOL_SOCKET, SO_RCVTIMEO, 0, () => what);
     setTimeoutOption(fd, SOL_SOCKET, SO_SNDTIMEO, 0, () => what);
   }
   const socket = new GenlSocket(what);
   try {
-    const replies = socket.query(what, family(what), NBD_CMD.CONNECT, NBD_GENL_VERSION, connectAttrs(c));
+    const replies = socket.query(what, id, NBD_CMD.CONNECT, NBD_GENL_VERSION, connectAttrs(c));
     return readU32(nlaMap(replies[0]?.attrs ?? []).get(NBD_ATTR.INDEX)) ?? c.index;
   } finally {
     socket.close();
