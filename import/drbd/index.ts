@@ -364,7 +364,7 @@ function volumes(imp: Import, r: Resource, w: TomlWriter): number {
     }
     for (const h of pair) {
       const d = field(h, "device")!;
-      imp.push("note", d, `device ${d.words.slice(1).join(" ")} is not carried: the primary serves the volume over NBD (its socket, or a /dev/nbdN it attaches): point the Filesystem resource there`);
+      imp.push("note", d, `device ${d.words.slice(1).join(" ")} is not carried: the primary serves the volume over NBD on its socket; for a block device to mount, add device = "/dev/nbdN" (the kernel's nbd module) and point the Filesystem resource at it`);
     }
 
     const on: TomlTable[] = pair.map((h) => ({ node: nodeName(imp, h), device: field(h, "disk")!.words[1]! }));
