@@ -3,6 +3,7 @@ import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, parse, runComman
 import { importHeartbeat, type Source } from "../import/heartbeat/index.ts";
 import { importKeepalived, type IncludeReader } from "../import/keepalived/index.ts";
 import { importLdirectord } from "../import/ldirectord/index.ts";
+import { importDrbd } from "../import/drbd/index.ts";
 import { importHaproxy, type CertReader } from "../import/haproxy/index.ts";
 import { LIMITS as HAPROXY_LIMITS } from "../import/haproxy/parse.ts";
 import { LIMITS } from "../import/keepalived/parse.ts";
@@ -297,7 +298,39 @@ ${OUTPUT_HELP}
   },
 };
 
-const IMPORTERS = [haresources, keepalived, ldirectord, haproxy];
+const drbd: Command = {
+  name: "import drbd",
+  summary: "DRBD: drbd.conf or a .res file (resources as [[volumes]])",
+  help: `Usage: tandem import drbd FILE [-o OUT [--force]]
+
+Writes the [[volumes]] sections of a Tandem config from DRBD's drbd.conf (its
+include lines followed: drbd.d/global_common.conf, drbd.d/*.res) or one .res
+file, in DRBD 8.3, 8.4 or 9 syntax: each volume of a resource between two
+nodes with a disk becomes a volume: the backing disk of each \`on\` section,
+the protocol, the metadata (internal or not), the resync's bound (c-max-rate
+under DRBD's dynamic controller, else resync-rate or syncer's rate) and the
+split-brain policy (after-sb-0pri). common, resource-level and connection
+options are inherited as drbdadm inherits them. Append the sections to the
+cluster's config: the \`on\` hosts must be its member nodes.
+
+What has no Tandem counterpart (handlers, shared-secret, node-id, tuning,
+/dev/drbdN: the primary serves the volume over NBD) is listed with
+FILE:LINE on stderr and in the output's comments; the size, which DRBD took
+from the disks, is a TODO unless disk { size } gives it.
+
+Exit codes: 0 written; 2 bad usage, or a file drbdadm would refuse (a bad
+section, an unknown keyword, a bad value: each named with FILE:LINE), and
+nothing is written; 1 the output could not be written.
+
+Options:
+${OUTPUT_HELP}
+  -h, --help            this help`,
+  main(argv) {
+    return oneFile(this, argv, "drbd.conf", (file) => importDrbd({ file, reader: FILES }));
+  },
+};
+
+const IMPORTERS = [haresources, keepalived, ldirectord, haproxy, drbd];
 const kindOf = (c: Command) => c.name.slice("import ".length);
 const KINDS = IMPORTERS.map(kindOf).join(", ");
 

@@ -8,4 +8,4 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 mkdirSync(join(root, "dist"), { recursive: true });
-execFileSync(join(root, "node_modules", ".bin", "bun"), ["build", "--compile", "--minify-syntax", "cmd/tandem.ts", "modules/checks/worker.ts", "modules/checks/regex-worker.ts", "modules/proxy/worker.ts", "core/api/worker.ts", "modules/replication/nbd/worker.ts", "modules/replication/worker.ts", "--outfile", "dist/tandem"], { cwd: root, stdio: "inherit" });
+execFileSync(join(root, "node_modules", ".bin", "bun"), ["build", "--compile", "--minify-syntax", "cmd/tandem.ts", "modules/checks/worker.ts", "modules/checks/regex-worker.ts", "modules/proxy/worker.ts", "core/api/worker.ts", "modules/replication/nbd/worker.ts", "modules/replication/worker.ts", "modules/replication/attach.ts", "--outfile", "dist/tandem"], { cwd: root, stdio: "inherit" });

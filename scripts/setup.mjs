@@ -35,6 +35,7 @@ export const DEBIAN_TOOLS = {
   fusermount3: "fuse3", // unmounts nbdfuse
   nbdkit: "nbdkit", // the replication bench's anchor (its file plugin)
   fio: "fio", // the replication bench's load (its nbd ioengine)
+  drbdadm: "drbd-utils", // the referee of `tandem import drbd` (drbdadm dump: its 9, 8.4 and 8.3 parsers, no kernel module needed)
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */

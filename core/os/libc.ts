@@ -15,10 +15,13 @@ const LIBC = "libc.so.6";
 const SYMBOLS = {
   socket: { args: ["i32", "i32", "i32"], returns: "i32" },
   bind: { args: ["i32", "buffer", "u32"], returns: "i32" },
+  connect: { args: ["i32", "buffer", "u32"], returns: "i32" },
+  send: { args: ["i32", "buffer", "buffer_length", "i32"], returns: "i64" },
   setsockopt: { args: ["i32", "i32", "i32", "buffer", "u32"], returns: "i32" },
   sendto: { args: ["i32", "buffer", "buffer_length", "i32", "buffer", "u32"], returns: "i64" },
   recv: { args: ["i32", "buffer", "buffer_length", "i32"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
+  open: { args: ["buffer", "i32"], returns: "i32" },
   ioctl: { args: ["i32", "u64", "buffer"], returns: "i32" },
   fallocate: { args: ["i32", "i32", "i64", "i64"], returns: "i32" },
   if_nametoindex: { args: ["buffer"], returns: "u32" },
@@ -118,4 +121,5 @@ export function closeSocket(fd: number): void {
 const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_RCVTIMEO = 20;
+export const SO_SNDTIMEO = 21;
 export const MSG_DONTWAIT = 0x40;

@@ -4,8 +4,8 @@
  * nodes (`on`), the replication protocol (A, B, C), where the metadata lives
  * (inside the backing device, after the data, or in a file beside it), the
  * resync rate, the split-brain policy, the peer link's TCP port, and where
- * the primary serves it over NBD (a unix socket, and optionally TCP on
- * loopback).
+ * the primary serves it over NBD (a unix socket, optionally TCP on
+ * loopback, and optionally the kernel's /dev/nbdN attached to the socket).
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Name } from "../../core/config/primitives.ts";
@@ -82,6 +82,13 @@ export const VolumeSchema = Type.Object(
     port: Port("the peer link's TCP port, on each node's cluster address"),
     socket: Type.Optional(Type.String({ pattern: "^/[^\\0]*$", description: `the NBD server's unix socket on the primary; default ${DEFAULT_SOCKET_DIR}/<name>.nbd`, examples: ["/run/tandem/data.nbd"] })),
     nbd_port: Type.Optional(Port("also serve NBD on this TCP port, on loopback only")),
+    device: Type.Optional(
+      Type.String({
+        pattern: "^/dev/nbd(0|[1-9][0-9]{0,6})$",
+        description: "the kernel NBD device the primary attaches to its socket (the kernel's nbd module), for a filesystem to mount (ocf:heartbeat:Filesystem); detached before a demotion, which is refused while it is mounted",
+        examples: ["/dev/nbd0"],
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -98,7 +105,7 @@ declare module "../../core/config/schema.ts" {
 
 export const socketOf = (v: VolumeRaw): string => v.socket ?? `${DEFAULT_SOCKET_DIR}/${v.name}.nbd`;
 
-/** Sizes that fit together, two distinct member nodes, and no name, port or socket used twice. */
+/** Sizes that fit together, two distinct member nodes, and no name, port, socket or kernel device used twice. */
 export function volumeRules(c: RawConfig): Finding[] {
   const out: Finding[] = [];
   const members = new Set(c.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name));
@@ -114,6 +121,7 @@ export function volumeRules(c: RawConfig): Finding[] {
     claim(`port ${v.port}`, at("port"), `port ${v.port}`);
     if (v.nbd_port !== undefined) claim(`port ${v.nbd_port}`, at("nbd_port"), `port ${v.nbd_port}`);
     claim(`socket ${socketOf(v)}`, at("socket"), `the socket ${socketOf(v)}`);
+    if (v.device !== undefined) claim(`device ${v.device}`, at("device"), `the device ${v.device}`);
     const size = parseBytes(v.size);
     const region = parseBytes(v.region);
     if (size === undefined || size % VOLUME_ALIGN !== 0)

@@ -17,6 +17,8 @@ export interface VolumeSpec {
   resyncRate: number;
   socket: string;
   nbdPort?: number;
+  /** The kernel device the primary attaches to its NBD socket (/dev/nbdN). */
+  nbdDevice?: string;
 }
 
 export type ToReplicationWorker =
@@ -28,8 +30,16 @@ export type ToReplicationWorker =
 export type FromReplicationWorker =
   | { type: "started" }
   | { type: "failed"; message: string }
-  | { type: "event"; volume: string; event: ShellEvent | { type: "nbd"; serving: boolean; error?: string } }
+  | { type: "event"; volume: string; event: ShellEvent | { type: "nbd"; serving: boolean; error?: string } | { type: "device"; device: string; attached: boolean; error?: string } }
   | { type: "status"; volumes: VolumeStatus[] }
   /** A command's outcome: done, refused by the engine (why), or no such volume. */
   | { type: "result"; id: number; refused?: string }
   | { type: "stopped" };
+
+/** The kernel thread (attach.ts): attach or detach /dev/nbdN; each answered by `done`, with the error when it failed. */
+export type ToKernelThread =
+  | { type: "attach"; id: number; device: string; socket: string; export: string }
+  | { type: "detach"; id: number; device: string }
+  | { type: "stop" };
+
+export type FromKernelThread = { type: "done"; id: number; error?: string } | { type: "stopped" };

@@ -61,6 +61,7 @@ export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
         resyncRate: parseBytes(v.resync_rate)!,
         socket: socketOf(v),
         ...(v.nbd_port !== undefined ? { nbdPort: v.nbd_port } : {}),
+        ...(v.device !== undefined ? { nbdDevice: v.device } : {}),
       },
     ];
   });
@@ -71,6 +72,8 @@ export class ReplicationModule implements ModuleInstance {
   private specs: VolumeSpec[] = [];
   private last: VolumeStatus[] = [];
   private lastAt = 0;
+  /** Each volume's resynced bytes at the last status, to count the difference. */
+  private readonly resynced = new Map<string, number>();
   private poll: Cancel | null = null;
   private nextCommand = 1;
   private readonly commands = new Map<number, { done(r: { refused?: string }): void; cancel: Cancel }>();
@@ -172,8 +175,13 @@ export class ReplicationModule implements ModuleInstance {
       c.done(m.refused !== undefined ? { refused: m.refused } : {});
     } else if (m.type === "event") {
       const { type, ...data } = m.event;
+      if (type === "split-brain") this.splitBrains().inc({ volume: m.volume });
       this.ctx.events.emit(`volume.${type}`, { volume: m.volume, ...data });
     }
+  }
+
+  private splitBrains() {
+    return this.ctx.metrics.counter("tandem_volume_split_brains_total", "reconnects that found the data split (both sides went on apart): each, whether left to the operator, resolved by the policy, or by discard-my-data");
   }
 
   private updateMetrics(): void {
@@ -184,8 +192,18 @@ export class ReplicationModule implements ModuleInstance {
     const oos = g("tandem_volume_out_of_sync_bytes", "bytes this node's bitmap marks as differing from the peer");
     const left = g("tandem_volume_resync_bytes_left", "bytes the resync under way has left (0 when none)");
     const errors = g("tandem_volume_link_errors", "peer link frames refused (bad tag, order, range) since start");
+    const splitBrain = g("tandem_volume_split_brain", "1 while the volume stands alone after a split brain left to the operator (tandem volume discard-my-data on the loser)");
+    const rate = g("tandem_volume_resync_bytes_per_second", "the resync's rate under way, measured since it began (0 when none)");
+    const resynced = this.ctx.metrics.counter("tandem_volume_resync_bytes_total", "bytes resynced (written as a target, read and sent as a source): flat while a resync has bytes left is a stalled resync");
     for (const v of this.last) {
       const l = { volume: v.name };
+      splitBrain.set(+(v.connection === "standalone" && v.reason === "split-brain"), l);
+      rate.set(v.resync?.bytesPerSecond ?? 0, l);
+      // The thread's count since it started; a smaller one is a new thread, counted from 0.
+      const before = this.resynced.get(v.name) ?? 0;
+      resynced.inc(l, v.resyncedBytes >= before ? v.resyncedBytes - before : v.resyncedBytes);
+      this.resynced.set(v.name, v.resyncedBytes);
+      this.splitBrains().inc(l, 0);
       primary.set(+(v.role === "primary"), l);
       upToDate.set(+(v.disk === "up-to-date"), l);
       connected.set(+(v.connection === "connected" || v.connection === "sync-source" || v.connection === "sync-target"), l);

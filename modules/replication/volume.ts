@@ -78,6 +78,8 @@ export interface VolumeStatus {
   writesInFlight: number;
   linkErrors: number;
   resync?: { bytesLeft: number; bytesPerSecond: number; etaSeconds: number | null };
+  /** Bytes resynced since the volume opened: written here as a resync target, read and sent as a source (a counter: a stalled resync stops it). */
+  resyncedBytes: number;
   verify?: { checkedRegions: number; regions: number; differing: number };
 }
 
@@ -102,6 +104,7 @@ export class Volume implements BlockStore {
   private linkErrors = 0;
   private bucketAt = 0;
   private resyncStart: { at: number; bytes: number } | null = null;
+  private resyncedBytes = 0;
 
   private constructor(
     private readonly o: VolumeOptions,
@@ -148,6 +151,7 @@ export class Volume implements BlockStore {
       outOfSyncBytes: Math.min(oos, s.p.size),
       writesInFlight: s.writes.size,
       linkErrors: this.linkErrors,
+      resyncedBytes: this.resyncedBytes,
     };
     if (s.verify) out.verify = { checkedRegions: s.verify.checked, regions: s.regions, differing: s.verify.differing };
     if ((s.conn === "sync-source" || s.conn === "sync-target") && this.resyncStart) {
@@ -234,7 +238,13 @@ export class Volume implements BlockStore {
         this.meta.write(e.meta);
         return;
       case "disk-write":
-        return this.onDisk(() => this.store.write(e.offset, e.data, false), () => this.input({ type: "disk-written", origin: e.origin, ref: e.ref }));
+        return this.onDisk(
+          () => this.store.write(e.offset, e.data, false),
+          () => {
+            if (e.origin === "resync") this.resyncedBytes += e.data.length;
+            this.input({ type: "disk-written", origin: e.origin, ref: e.ref });
+          },
+        );
       case "disk-flush":
         return this.onDisk(() => this.store.flush(), () => this.input({ type: "disk-flushed", origin: e.origin, ref: e.ref }));
       case "disk-read":
@@ -242,7 +252,10 @@ export class Volume implements BlockStore {
           let data: Uint8Array = new Uint8Array(0);
           this.onDisk(
             async () => void (data = await this.store.read(e.offset, e.length)),
-            () => this.input({ type: "resync-read", region: e.region, data }),
+            () => {
+              this.resyncedBytes += data.length;
+              this.input({ type: "resync-read", region: e.region, data });
+            },
           );
         });
       case "disk-digest": {

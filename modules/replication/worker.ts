@@ -2,12 +2,17 @@
  * The replication thread: the entry of a Bun Worker (service.ts starts it)
  * that runs this node's volumes (volume.ts: engine, disk, peer link) and,
  * for each volume while it is primary here, the NBD server on its socket
- * (nbd/server.ts): the data path never runs on the heartbeat's thread.
+ * (nbd/server.ts), and the kernel device attached to it where the volume
+ * names one (through the kernel thread, kernel.ts): the data path never
+ * runs on the heartbeat's thread. A promotion is answered once the device
+ * is attached; a demotion first detaches it, and is refused while it is
+ * held (mounted).
  * scripts/build.mjs compiles it into the binary.
  */
 import { realClock } from "../../core/time.ts";
+import { KernelThread } from "./kernel.ts";
 import { NbdServer } from "./nbd/server.ts";
-import { Volume } from "./volume.ts";
+import { Volume, type VolumeCommand } from "./volume.ts";
 import type { FromReplicationWorker, ToReplicationWorker, VolumeSpec } from "./messages.ts";
 
 declare const self: Worker;
@@ -20,9 +25,33 @@ interface Running {
   server: NbdServer | null;
   /** The NBD server's start or stop under way; a role change waits for it. */
   serving: Promise<void>;
+  /** The kernel device is attached to the NBD socket; or why its attach failed. */
+  attached: boolean;
+  attachError?: string;
 }
 
 const running = new Map<string, Running>();
+const kernel = new KernelThread();
+
+async function attach(r: Running): Promise<void> {
+  const device = r.spec.nbdDevice!;
+  const name = r.spec.params.volume;
+  const error = await kernel.run({ type: "attach", device, socket: r.spec.socket, export: name });
+  r.attached = error === undefined;
+  r.attachError = error;
+  post({ type: "event", volume: name, event: { type: "device", device, attached: r.attached, ...(error ? { error } : {}) } });
+}
+
+/** Detaches the kernel device, when attached; its error (held, mounted) when it is not. */
+async function detach(r: Running): Promise<string | undefined> {
+  if (!r.attached) return undefined;
+  const device = r.spec.nbdDevice!;
+  const error = await kernel.run({ type: "detach", device });
+  if (error) return error;
+  r.attached = false;
+  post({ type: "event", volume: r.spec.params.volume, event: { type: "device", device, attached: false } });
+  return undefined;
+}
 
 /** Serve the volume over NBD while it is primary here, and not otherwise. */
 function follow(r: Running): void {
@@ -35,10 +64,13 @@ function follow(r: Running): void {
         server.listen({ unix: r.spec.socket, ...(r.spec.nbdPort ? { tcp: { hostname: "127.0.0.1", port: r.spec.nbdPort } } : {}) });
         r.server = server;
         post({ type: "event", volume: name, event: { type: "nbd", serving: true } });
+        if (r.spec.nbdDevice) await attach(r);
       } catch (err) {
         post({ type: "event", volume: name, event: { type: "nbd", serving: false, error: (err as Error).message } });
       }
     } else if (!primary && r.server) {
+      // Demoted without the command's detach (the engine demoted itself): the device goes before its server.
+      await detach(r);
       await r.server.stop();
       r.server = null;
       post({ type: "event", volume: name, event: { type: "nbd", serving: false } });
@@ -61,7 +93,7 @@ function start(m: Extract<ToReplicationWorker, { type: "start" }>): void {
           if (event.type === "role" && r) follow(r);
         },
       });
-      r = { spec, volume, server: null, serving: Promise.resolve() };
+      r = { spec, volume, server: null, serving: Promise.resolve(), attached: false };
       running.set(name, r);
     }
     post({ type: "started" });
@@ -73,10 +105,29 @@ function start(m: Extract<ToReplicationWorker, { type: "start" }>): void {
 async function stopAll(): Promise<void> {
   for (const r of running.values()) {
     await r.serving;
+    await detach(r);
     await r.server?.stop();
     await r.volume.stop();
   }
   running.clear();
+  await kernel.stop();
+}
+
+/**
+ * A command to a volume: a demotion detaches the kernel device first (and
+ * is refused while the device is held); a promotion is answered once the
+ * device is attached (refused, promoted, when the attach failed).
+ */
+async function command(r: Running, c: VolumeCommand): Promise<string | undefined> {
+  if (c === "demote") {
+    await r.serving;
+    const busy = await detach(r);
+    if (busy) return `the kernel device could not be detached: ${busy}`;
+  }
+  const refused = r.volume.command(c);
+  if (refused !== undefined || (c !== "promote" && c !== "promote-force") || !r.spec.nbdDevice) return refused;
+  await r.serving;
+  return r.attached ? undefined : `promoted, but ${r.spec.nbdDevice} is not attached: ${r.attachError ?? "the NBD server did not start"}`;
 }
 
 self.onmessage = (e: MessageEvent<ToReplicationWorker>) => {
@@ -87,8 +138,7 @@ self.onmessage = (e: MessageEvent<ToReplicationWorker>) => {
       break;
     case "command": {
       const r = running.get(m.volume);
-      const refused = r ? r.volume.command(m.command) : `no volume "${m.volume}" here`;
-      post({ type: "result", id: m.id, ...(refused !== undefined ? { refused } : {}) });
+      void (r ? command(r, m.command) : Promise.resolve(`no volume "${m.volume}" here`)).then((refused) => post({ type: "result", id: m.id, ...(refused !== undefined ? { refused } : {}) }));
       break;
     }
     case "status":

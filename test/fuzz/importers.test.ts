@@ -1,6 +1,6 @@
 /**
  * Fuzzing each importer (Heartbeat v1's files, keepalived.conf with its
- * includes, ldirectord.cf, haproxy.cfg): random text and mutations of the real inputs in
+ * includes, ldirectord.cf, haproxy.cfg, drbd.conf with its includes): random text and mutations of the real inputs in
  * test/cmd/import/** give findings and perhaps a config, never a throw (the
  * importers have no error type of their own: an input's fault is an error
  * finding), within a time bound; what they write is TOML, and without an
@@ -14,8 +14,9 @@ import { importHeartbeat } from "../../import/heartbeat/index.ts";
 import { importKeepalived } from "../../import/keepalived/index.ts";
 import { importLdirectord } from "../../import/ldirectord/index.ts";
 import { importHaproxy } from "../../import/haproxy/index.ts";
+import { importDrbd } from "../../import/drbd/index.ts";
 import { bounded, mutate, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
-import { HAPROXY, HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
+import { DRBD, HAPROXY, HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
 
 /** An import is a few milliseconds; this catches a loop or a blow-up. */
 const BOUND_MS = 2_000;
@@ -131,6 +132,40 @@ describe("fuzz: import haproxy", () => {
   );
 });
 
+const DRBD_MAIN = Object.keys(DRBD).filter((f) => f.endsWith(".res") || f.endsWith("drbd.conf"));
+const DRBD_WORDS = wordsOf(Object.values(DRBD));
+const DRBD_TOKENS = [...DRBD_WORDS, "{", "}", ";", "{\n", "}\n", ";\n", '"', "#", "\r\n", "include ", 'include "drbd.d/*.res";', "skip ", "volume 1 {", "on x {", "[0]", ":7789", "-1", "99999999999", "0", "none", "internal"];
+
+describe("fuzz: import drbd", () => {
+  test(
+    "a random file and include: findings and perhaps the volumes, never a throw",
+    () => {
+      const text = anyText([...DRBD_WORDS, "{", "}", ";", 'include "inc.res";', 'include "main.res";']);
+      fc.assert(
+        fc.property(text, text, (main, inc) => wellFormed(bounded(BOUND_MS, () => importDrbd({ file: "main.res", reader: memoryReader({ "main.res": main, "inc.res": inc }) })))),
+        parameters(),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "the real files (and drbd.conf's includes) mutated: findings and perhaps the volumes, never a throw",
+    () => {
+      const names = Object.keys(DRBD);
+      const changes = fc.record(Object.fromEntries(names.map((n) => [n, mutations(DRBD_TOKENS)])), { requiredKeys: [] });
+      fc.assert(
+        fc.property(fc.constantFrom(...DRBD_MAIN), changes, (main, ms) => {
+          const files = Object.fromEntries(names.map((n) => [n, ms[n] ? mutate(DRBD[n]!, ms[n]) : DRBD[n]!]));
+          wellFormed(bounded(BOUND_MS, () => importDrbd({ file: main, reader: memoryReader(files) })));
+        }),
+        parameters(),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
 describe("the importers: what fuzzing found", () => {
   test("words that name Object.prototype's members (toString, constructor, __proto__, hasOwnProperty) are words like any other: findings, never a throw", () => {
     // A 10^6 run found `$ toString` in haresources: the tables of known scripts and keywords were plain objects.
@@ -139,6 +174,7 @@ describe("the importers: what fuzzing found", () => {
       wellFormed(importHeartbeat(heartbeatFiles({ haresources: `alpha ${w}\nalpha ${w}::x\n$ ${w}\n`, "ha.cf": `${w} on\nnode alpha\nnode bravo\n` })));
       wellFormed(importLdirectord("ld.cf", `virtual=198.18.0.10:80\n\treal=198.18.0.11:80 ${w}\n\tservice=${w}\n\t${w}=1\n\tforwardingmethod=${w}\n`));
       wellFormed(importKeepalived({ file: "k.conf", peers: [], reader: memoryReader({ "k.conf": `virtual_server 198.18.0.10 80 {\n lb_kind ${w}\n ${w} 1\n real_server 198.18.0.11 80 {\n  ${w} {\n  }\n }\n}\n` }) }));
+      wellFormed(importDrbd({ file: "d.res", reader: memoryReader({ "d.res": `${w} { }\nglobal { ${w} 1; }\ncommon { ${w} { } net { ${w} x; } }\nresource ${w} {\n ${w} 1;\n net { after-sb-0pri ${w}; protocol ${w}; }\n on ${w} { device /dev/drbd0; disk ${w}; address ${w}; ${w} 1; }\n volume ${w} { ${w} 1; }\n}\n` }) }));
       wellFormed(importHaproxy({ file: "h.cfg", text: `${w}\nglobal\n  ${w} 1\ndefaults\n  mode http\n  timeout ${w} 1s\n  option ${w}\nfrontend f\n  bind :80\n  acl a ${w}(host) x\n  use_backend b if a\n  default_backend b\nbackend b\n  balance ${w}\n  server s 198.18.0.11:80 ${w} check\n`, certs }));
     }
   });

@@ -9,25 +9,33 @@ import { importHaproxy } from "../../import/haproxy/index.ts";
 const IMPORT = join(import.meta.dir, "..", "cmd", "import");
 const read = (...parts: string[]) => readFileSync(join(IMPORT, ...parts), "utf8");
 
+/** Every file under test/cmd/import/DIR, by its name relative to DIR, in sorted order. */
+function filesUnder(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    readdirSync(join(IMPORT, dir), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => relative(join(IMPORT, dir), join(d.parentPath, d.name)))
+      .sort()
+      .map((f) => [f, read(dir, f)]),
+  );
+}
+
 /** Heartbeat v1's files, by directory (web, links and the field sets): haresources, ha.cf, authkeys, hosts (those present). */
 export const HEARTBEAT: Record<string, Partial<Record<"haresources" | "ha.cf" | "authkeys" | "hosts", string>>> = Object.fromEntries(
   ["web", "links", ...readdirSync(join(IMPORT, "heartbeat-field")).map((set) => join("heartbeat-field", set))].map((dir) => [dir, Object.fromEntries(readdirSync(join(IMPORT, dir)).map((f) => [f, read(dir, f)]))]),
 );
 
 /** keepalived's files, by name relative to test/cmd/import/keepalived, those in its folders too (the includes name each other so). */
-export const KEEPALIVED: Record<string, string> = Object.fromEntries(
-  readdirSync(join(IMPORT, "keepalived"), { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => relative(join(IMPORT, "keepalived"), join(d.parentPath, d.name)))
-    .sort()
-    .map((f) => [f, read("keepalived", f)]),
-);
+export const KEEPALIVED = filesUnder("keepalived");
 
 /** ldirectord.cf files, by name: web.cf and the field ones. */
 export const LDIRECTORD: Record<string, string> = {
   "web.cf": read("ldirectord", "web.cf"),
   ...Object.fromEntries(readdirSync(join(IMPORT, "ldirectord", "field")).map((f) => [f, read("ldirectord", "field", f)])),
 };
+
+/** DRBD's files, by name relative to test/cmd/import/drbd (drbd.conf's includes name each other so). */
+export const DRBD = filesUnder("drbd");
 
 /** haproxy.cfg files, by name. */
 export const HAPROXY: Record<string, string> = Object.fromEntries(readdirSync(join(IMPORT, "haproxy")).map((f) => [f, read("haproxy", f)]));

@@ -39,8 +39,8 @@ describe.skipIf(!HAVE_PROMTOOL)("promtool", () => {
   });
 });
 
-test("the rules page for peer down, quorum lost, all real servers down, state write failing", () => {
-  expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(["TandemPeerDown", "TandemQuorumLost", "TandemAllRealServersDown", "TandemStateWriteFailing"]));
+test("the rules page for peer down, quorum lost, all real servers down, state write failing, a volume's split brain; they warn of a stalled resync", () => {
+  expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(["TandemPeerDown", "TandemQuorumLost", "TandemAllRealServersDown", "TandemStateWriteFailing", "TandemVolumeSplitBrain", "TandemVolumeResyncStalled"]));
 });
 
 test("every alert has a case where it fires and one where it stays quiet", () => {

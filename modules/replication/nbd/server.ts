@@ -218,8 +218,8 @@ class Connection {
   private store: BlockStore | null = null;
   /** Payload bytes of a refused WRITE still to drop as they arrive. */
   private skip = 0;
-  /** A large WRITE whose payload is arriving. */
-  private payload: { request: Request; data: Uint8Array; filled: number } | null = null;
+  /** A large WRITE whose payload is arriving: the chunks as the socket gave them (each its own buffer: kept, not copied). */
+  private payload: { request: Request; parts: Uint8Array[]; filled: number } | null = null;
   private inFlight = 0;
   private inFlightBytes = 0;
   private readonly output: Uint8Array[] = [];
@@ -250,13 +250,13 @@ class Connection {
     }
     const w = this.payload;
     if (w) {
-      const n = Math.min(w.data.length - w.filled, d.length);
-      w.data.set(d.subarray(0, n), w.filled);
+      const n = Math.min(w.request.length - w.filled, d.length);
+      w.parts.push(d.subarray(0, n));
       w.filled += n;
       d = d.subarray(n);
-      if (w.filled < w.data.length) return;
+      if (w.filled < w.request.length) return;
       this.payload = null;
-      this.start(w.request, w.data);
+      this.start(w.request, w.parts);
     }
     this.input.append(d);
     this.work();
@@ -326,17 +326,20 @@ class Connection {
     }
   }
 
-  /** A large WRITE's payload goes straight into its own buffer as it arrives (one copy, not two). */
+  /**
+   * A large WRITE's payload is kept as the socket's chunks arrive, without
+   * copying them (Bun gives each data event a buffer of its own); a store
+   * with writev writes them as they are, another gets them joined. Only
+   * what the input buffer holds already is copied (it is reused).
+   */
   private collect(request: Request): void {
-    const data = Buffer.allocUnsafe(request.length);
-    const have = this.input.view().subarray(REQUEST_HEADER_BYTES);
-    data.set(have);
+    const have = this.input.view().subarray(REQUEST_HEADER_BYTES).slice();
     this.input.drop(REQUEST_HEADER_BYTES + have.length);
-    this.payload = { request, data, filled: have.length };
+    this.payload = { request, parts: have.length ? [have] : [], filled: have.length };
   }
 
   /** Carries out a request (DISC: closes once the others are answered); false when no more are to be read. */
-  private start(request: Request, payload: Uint8Array | undefined): boolean {
+  private start(request: Request, payload: Uint8Array | Uint8Array[] | undefined): boolean {
     if (request.type === CMD.DISC) {
       this.ended = true;
       void this.whenIdle().then(() => this.endWhenFlushed());
@@ -351,7 +354,7 @@ class Connection {
     return true;
   }
 
-  private async serve(r: Request, payload: Uint8Array | undefined): Promise<void> {
+  private async serve(r: Request, payload: Uint8Array | Uint8Array[] | undefined): Promise<void> {
     const session = this.session!;
     const store = this.store!;
     const fua = (r.flags & CMD_FLAG.FUA) !== 0;
@@ -364,7 +367,9 @@ class Connection {
           return;
         }
         case CMD.WRITE:
-          await store.write(r.offset, payload!, fua);
+          if (!Array.isArray(payload)) await store.write(r.offset, payload!, fua);
+          else if (store.writev) await store.writev(r.offset, payload, fua);
+          else await store.write(r.offset, concat(payload), fua);
           break;
         case CMD.FLUSH:
           await store.flush();

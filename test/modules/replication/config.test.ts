@@ -75,7 +75,30 @@ on = [{ node = "alpha", device = "/a" }, { node = "bravo", device = "/b" }]
     expect(bad).toContain("volumes[0].split_brain");
   });
 
-  test("a volume too large for its region is refused with a hint", () => {
+  test("the kernel device: /dev/nbdN in the primary's spec; another path, or one device for two volumes, refused", () => {
+    const two = (a: string, b: string) => `${BASE}
+[[volumes]]
+name = "data"
+size = "1G"
+port = 7789
+device = "${a}"
+on = [{ node = "alpha", device = "/a" }, { node = "bravo", device = "/b" }]
+
+[[volumes]]
+name = "logs"
+size = "1G"
+port = 7790
+device = "${b}"
+on = [{ node = "alpha", device = "/c" }, { node = "bravo", device = "/d" }]
+`;
+    const r = parseConfig(two("/dev/nbd0", "/dev/nbd1"), "t.toml", MODULES);
+    if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("t.toml", p)).join("\n"));
+    expect(volumeSpecs(r.config, "alpha").map((s) => s.nbdDevice)).toEqual(["/dev/nbd0", "/dev/nbd1"]);
+    expect(problems(two("/dev/nbd0", "/dev/nbd0")).join("\n")).toContain("volumes[1].device: the device /dev/nbd0 is used twice");
+    expect(problems(two("/dev/sdb", "/dev/nbd01")).join("\n")).toMatch(/volumes\[0\]\.device[\s\S]*volumes\[1\]\.device/);
+  });
+
+    test("a volume too large for its region is refused with a hint", () => {
     expect(problems(`${BASE}
 [[volumes]]
 name = "big"

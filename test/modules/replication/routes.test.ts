@@ -37,6 +37,7 @@ describe("the replication API and CLI", () => {
         outOfSyncBytes: 3 * 2 ** 20,
         writesInFlight: 0,
         linkErrors: 0,
+        resyncedBytes: 0,
         resync: { bytesLeft: 3 * 2 ** 20, bytesPerSecond: 2 ** 20, etaSeconds: 3 },
       }),
     ).toBe("data: secondary, sync-target, disk inconsistent, peer primary, 3.0 MiB out of sync, resync 3.0 MiB left at 1.0 MiB/s, about 3 s");

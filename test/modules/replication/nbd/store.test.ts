@@ -48,6 +48,19 @@ describe("FileStore", () => {
     expect(new Uint8Array(f.subarray(12_345, 22_345))).toEqual(data);
   });
 
+  test("writev: the parts one after another from the offset, as one write of them joined; past the end, ENOSPC and nothing written", async () => {
+    const path = backing("writev", 4 * MIB);
+    const s = FileStore.open(path);
+    const parts = [new Uint8Array(70_000).fill(1), new Uint8Array(3).fill(2), new Uint8Array(200_001).fill(3)];
+    await s.writev(8191, parts, true);
+    expect(await s.read(8191, 270_004)).toEqual(new Uint8Array(Buffer.concat(parts)));
+    // The bytes around are as the file had them (0xab).
+    expect([...(await s.read(8190, 1)), ...(await s.read(8191 + 270_004, 1))]).toEqual([0xab, 0xab]);
+    expect(await errnoOf(s.writev(4 * MIB - 100, [new Uint8Array(50), new Uint8Array(51)], false))).toBe(NBD_ERR.ENOSPC);
+    expect((await s.read(4 * MIB - 100, 100)).every((b) => b === 0xab)).toBe(true);
+    s.close();
+  });
+
   test("a range past the end: EINVAL to read or trim, ENOSPC to write or zero, and the file is untouched", async () => {
     const path = backing("range", MIB);
     const s = FileStore.open(path);
