@@ -35,6 +35,7 @@ export const DEBIAN_TOOLS = {
   fusermount3: "fuse3", // unmounts nbdfuse
   nbdkit: "nbdkit", // the replication bench's anchor (its file plugin)
   fio: "fio", // the replication bench's load (its nbd ioengine)
+  bird: "bird2", // the routing module drives BIRD (test/modules/routing: bird -p; test/lab/routing.test.ts: the router and the directors); its own systemd unit is not used
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */

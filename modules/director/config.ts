@@ -18,6 +18,8 @@ const familyOfAddress = (a: string) => parseIp(a)?.length;
 export const SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"] as const;
 export const FORWARDING = ["nat", "dr", "tun"] as const;
 export const DATAPLANES = ["auto", "ipvs", "nftables"] as const;
+/** active-passive: one active director (the pair's); active-active: every member is an active director, behind routers that spread flows (ECMP). */
+export const DIRECTOR_MODES = ["active-passive", "active-active"] as const;
 
 export const VirtualServiceSchema = Type.Object(
   {
@@ -36,6 +38,7 @@ export const VirtualServiceSchema = Type.Object(
     hysteresis: Type.Integer({ minimum: 0, default: 0, description: "the service is up again at quorum + hysteresis" }),
     inhibit_on_failure: Type.Boolean({ default: false, description: "a failed server is drained to weight 0 instead of removed (ldirectord's quiescent)" }),
     alpha: Type.Boolean({ default: false, description: "new servers start down until their first checks pass" }),
+    announce: Type.Optional(Type.Boolean({ description: "announce the virtual address over BGP (the routing module) while this node may serve it" })),
   },
   { additionalProperties: false },
 );
@@ -68,6 +71,11 @@ export const SyncSchema = Type.Object(
 export const DirectorSchema = Type.Object(
   {
     dataplane: Type.Union(DATAPLANES.map((d) => Type.Literal(d)), { default: "auto", description: "auto: ipvs when the kernel has it, else nftables" }),
+    mode: Type.Optional(
+      Type.Union(DIRECTOR_MODES.map((m) => Type.Literal(m)), {
+        description: "active-passive (default): one active director; active-active: every member is active (a director resource must be a clone), with consistent hashing, each announcing its virtual addresses",
+      }),
+    ),
     check_concurrency: Type.Integer({ minimum: 1, maximum: 4096, default: 64, description: "checks in flight at once, at most" }),
     virtual_service: Type.Array(VirtualServiceSchema, { default: [] }),
     sync: Type.Optional(SyncSchema),
