@@ -33,6 +33,9 @@ export function announcedServices(config: Config): AnnouncedService[] {
   return (config.raw.director?.virtual_service ?? []).filter((v) => v.announce && v.address !== undefined).map((v) => ({ name: v.name, address: v.address! }));
 }
 
+/** A clean stop's withdrawal is tried this often before the module stops anyway (the peers' hold time or BFD then withdraws). */
+export const STOP_APPLY_TRIES = 3;
+
 export class RoutingService implements ModuleInstance {
   private config!: Config;
   private bird!: Bird;
@@ -82,13 +85,17 @@ export class RoutingService implements ModuleInstance {
     await this.flush();
   }
 
-  /** Withdraw everything, and wait until BIRD has it (or fails to take it: the error is logged). */
+  /** Withdraw everything, and wait until BIRD has it (tried STOP_APPLY_TRIES times; a failure is a routing.error event). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.poll?.();
     for (const off of this.off) off();
     this.feed({ type: "stop" });
     await this.flush();
+    for (let tries = 1; tries < STOP_APPLY_TRIES && this.lastApply?.error; tries++) {
+      this.request();
+      await this.flush();
+    }
   }
 
   status(): Record<string, unknown> {
@@ -185,10 +192,11 @@ export class RoutingService implements ModuleInstance {
     );
   }
 
-  /** At every poll: the view again (standby has no watch), then the sessions from BIRD. */
+  /** At every poll: the view again (standby has no watch), an include BIRD failed to take again, then the sessions from BIRD. */
   private tick(): void {
     this.poll = this.ctx.clock.after(parseDuration(this.section().poll)!, () => {
       this.observe();
+      if (this.lastApply?.error && !this.applying) this.request();
       void this.read().finally(() => {
         if (!this.stopped) this.tick();
       });
