@@ -3,8 +3,8 @@
  * it (status), breaks and mends hosts (fault, heal) and single links (setLink),
  * impairs what a host sends on a network (netem). Refusals are LabErrors.
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { overlaps } from "../core/os/ip.ts";
 import { buildCommands, namespacesOf, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
 import { labDir } from "./paths.ts";
@@ -108,6 +108,10 @@ export async function up(plan: LabPlan, progress: (line: string) => void): Promi
   try {
     progress(`building ${plan.hosts.length} hosts on ${plan.networks.map((n) => n.subnet).join(", ")}`);
     for (const cmd of buildCommands(plan)) ipOrThrow(cmd);
+    for (const f of plan.hosts.flatMap((h) => h.files ?? [])) {
+      mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
+      writeFileSync(f.path, f.text, { mode: 0o600 });
+    }
     for (const host of plan.hosts) startProcess(state, host);
     writeState(state);
     progress(`started ${Object.keys(state.processes).length} processes; waiting up to ${READY_TIMEOUT_MS / 1000}s for them to answer`);
@@ -229,6 +233,8 @@ export async function heal(lab: string, name: string): Promise<string[]> {
   const state = mustRead(lab);
   const host = hostOf(state, name);
   setLinks(host, "up");
+  // A link that went down took its routes with it.
+  for (const r of host.routes ?? []) ipOrThrow(["-n", host.namespace, "route", "replace", r.to, "via", r.via]);
   const p = state.processes[host.name];
   if (p && processState(p.pid, p.startTime) === "frozen") signal(p.pid, "SIGCONT");
   if (host.process && liveProcess(state, host) === undefined) startProcess(state, host);

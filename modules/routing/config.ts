@@ -43,7 +43,7 @@ export const RoutingSchema = Type.Object(
   {
     bird_config: Type.String({ pattern: "^/", default: "/etc/bird/bird.conf", description: "BIRD's main config, the operator's: it must include `include` (Tandem never writes it)" }),
     include: Type.String({ pattern: "^/", default: "/etc/bird/tandem.conf", description: "the file Tandem owns and rewrites: its sessions, its announcements" }),
-    socket: Type.String({ pattern: "^/", default: "/run/bird/bird.ctl", description: "BIRD's control socket (birdc -s)" }),
+    socket: Type.String({ pattern: "^/", default: "/run/bird/bird.ctl", description: "BIRD's control socket (birdc -s); in these three paths {node} is the node's name (nodes sharing a file system, as a lab's)" }),
     birdc: Type.String({ minLength: 1, default: "birdc", description: "the birdc command" }),
     bird: Type.String({ minLength: 1, default: "bird", description: "the bird command, run when no BIRD answers on the socket" }),
     poll: Duration("how often the sessions' state is read back from BIRD", "1s"),

@@ -100,8 +100,8 @@ export class RoutingService implements ModuleInstance {
 
   status(): Record<string, unknown> {
     return {
-      include: this.section().include,
-      socket: this.section().socket,
+      include: this.paths().include,
+      socket: this.paths().socket,
       announced: this.machine.announced,
       addresses: judge(this.machine).map((j) => ({ prefix: j.prefix, services: j.services, announced: !j.refused, ...(j.refused ? { reason: j.refused.reason, service: j.refused.service } : {}) })),
       view: this.machine.view,
@@ -115,9 +115,11 @@ export class RoutingService implements ModuleInstance {
     return this.config.raw.routing!;
   }
 
+  /** BIRD's paths, `{node}` in them this node's name (nodes that share a file system, as a lab's, keep apart). */
   private paths(): BirdPaths {
     const r = this.section();
-    return { birdConfig: r.bird_config, include: r.include, socket: r.socket, birdc: r.birdc, bird: r.bird };
+    const own = (path: string) => path.replaceAll("{node}", this.ctx.node.name);
+    return { birdConfig: own(r.bird_config), include: own(r.include), socket: own(r.socket), birdc: r.birdc, bird: r.bird };
   }
 
   /** BIRD's protocols that are this node's sessions. */
