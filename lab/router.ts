@@ -52,7 +52,7 @@ export function routerProblems(r: RoutingLabConfig, lanBase: number, reserved: R
   if (v4 === undefined || networkOf(v4, 24) !== lanBase) out.push(`the lab's router is on the lan ${formatIpv4(lanBase)}/24: the session's peer ${first.peer} must be an address in it`);
   else {
     const use = reserved.get(v4 - lanBase);
-    if (use) out.push(`the session's peer ${first.peer} is ${use} in the lab; use another address of the lan for the router`);
+    if (use) out.push(`the session's peer ${first.peer} is what the lab keeps for ${use}; use another address of the lan for the router`);
     for (const [node, address] of nodeAddresses) if (address === first.peer) out.push(`the session's peer ${first.peer} is node "${node}"'s address`);
   }
   for (const s of r.session) if (s.password_file !== undefined) out.push(`session "${s.name}": the lab's router is given the password itself: use password, not password_file, in a lab`);
