@@ -198,7 +198,7 @@ function liveProcess(state: LabState, host: LabHost): number | undefined {
 
 /**
  * Inject a fault into a host:
- * power: every process of its namespace SIGKILLed and its links down;
+ * power: its links down, then every process of its namespace SIGKILLed;
  * kill: its lab process SIGKILLed; freeze: SIGSTOP to it; isolate: its links down.
  */
 export async function fault(lab: string, name: string, kind: Fault): Promise<void> {
@@ -207,9 +207,11 @@ export async function fault(lab: string, name: string, kind: Fault): Promise<voi
   if ((kind === "kill" || kind === "freeze") && !host.process) throw new LabError(`host "${name}" runs no process to ${kind}`);
   const pid = liveProcess(state, host);
   if (kind === "power") {
+    // Links first: a machine that loses power sends nothing more, not even the FIN or RST its kernel would send for
+    // the TCP connections of a killed process (a BGP session closed so would tell the router at once, unlike a power loss).
+    setLinks(host, "down");
     const alive = await killAll(namespacePids(host.namespace));
     if (alive.length) throw new LabError(`processes ${alive.join(", ")} of ${name} survived SIGKILL`);
-    setLinks(host, "down");
   } else if (kind === "kill") {
     if (pid === undefined) throw new LabError(`${name}'s process is not running`);
     const alive = await killAll([pid]);

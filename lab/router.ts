@@ -78,6 +78,9 @@ export function routerConfig(r: RoutingLabConfig, members: ReadonlyArray<{ name:
         `protocol bgp ${s.name.replace(/-/g, "_")}_${m.name.replace(/-/g, "_")} {`,
         `  local as ${s.asn};`,
         `  neighbor ${m.address} as ${s.local_asn};`,
+        // A director powered off and back: its session is up again within seconds, not after BIRD's default 60 s.
+        "  connect retry time 1;",
+        "  error wait time 1, 5;",
         ...(s.password !== undefined ? [`  password "${s.password}";`] : []),
         ...(s.bfd ? [`  bfd { min rx interval ${bfd} ms; min tx interval ${bfd} ms; multiplier ${s.bfd.multiplier}; };`] : []),
         "  ipv4 { import all; export none; };",

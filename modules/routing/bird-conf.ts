@@ -40,6 +40,15 @@ export const holdSeconds = (s: SessionRaw): number => Math.max(3, Math.ceil(pars
 
 const quote = (s: string): string => `"${s}"`;
 
+/**
+ * A session that failed (the peer restarted, BFD went down) is tried again
+ * after ERROR_WAIT_S (doubling up to max), and a connect that got no answer
+ * every CONNECT_RETRY_S: BIRD's defaults (60–300 s, 120 s) would keep a
+ * director out of the routers' paths for minutes after a router comes back.
+ */
+export const CONNECT_RETRY_S = 5;
+export const ERROR_WAIT_S = { min: 1, max: 30 } as const;
+
 function bgp(s: BirdSession): string {
   const family = s.peer.includes(":") ? "ipv6" : "ipv4";
   return [
@@ -47,6 +56,8 @@ function bgp(s: BirdSession): string {
     `  local as ${s.localAsn};`,
     `  neighbor ${s.peer} as ${s.asn};`,
     `  hold time ${s.holdTimeS};`,
+    `  connect retry time ${CONNECT_RETRY_S};`,
+    `  error wait time ${ERROR_WAIT_S.min}, ${ERROR_WAIT_S.max};`,
     ...(s.password !== undefined ? [`  password ${quote(s.password)};`] : []),
     ...(s.bfd ? [`  bfd { min rx interval ${s.bfd.intervalMs} ms; min tx interval ${s.bfd.intervalMs} ms; multiplier ${s.bfd.multiplier}; };`] : []),
     ...(family === "ipv4"

@@ -27,6 +27,7 @@ import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { Helper } from "../core/os/netns.ts";
 import { freeSubnets } from "./net.ts";
 import { labCommand, labStatus, pairConfig, pairSecrets, type LabHost } from "./config.ts";
+import { activeActiveSections, nextHops as routerHops } from "./routing-config.ts";
 
 const ROOT = process.getuid?.() === 0;
 const BIRD = Bun.spawnSync(["sh", "-c", "command -v bird && command -v birdc"]).exitCode === 0;
@@ -63,11 +64,7 @@ function syns(node: string): number {
   return out.nftables.flatMap((e) => e.rule?.expr ?? []).find((x) => x.counter)!.counter!.packets;
 }
 
-/** The router's next hops for the virtual address, from its kernel table. */
-function nextHops(): string[] {
-  const out = sh(hosts.router!.namespace, "ip", "-4", "route", "show", `${VIP}/32`);
-  return [...out.matchAll(/via (\S+)/g)].map((m) => m[1]!).sort();
-}
+const nextHops = () => routerHops(hosts.router!.namespace, VIP);
 
 async function routing(node: string): Promise<any> {
   const status = (await (await fetch(`${hosts[node]!.api}v1/status`, { signal: AbortSignal.timeout(2000) })).json()) as { modules: { routing: any } };
@@ -81,40 +78,7 @@ async function spread(n: number): Promise<{ counts: Record<string, number>; erro
 describe.skipIf(!ROOT || !BIRD)("active/active directors behind ECMP, announced over BGP by BIRD", () => {
   beforeAll(async () => {
     await pairSecrets(tmp.dir, TOKEN);
-    const more = `
-[[services]]
-name = "web"
-port = 80
-servers = [{ address = "${LAN}101" }, { address = "${LAN}102" }]
-check = { kind = "http", path = "/", interval = "300ms", timeout = "200ms", rise = 1, fall = 2 }
-
-[director]
-dataplane = "nftables"
-mode = "active-active"
-
-[[director.virtual_service]]
-name = "web-vip"
-address = "${VIP}"
-port = 80
-service = "web"
-scheduler = "mh"
-forwarding = "nat"
-announce = true
-
-[routing]
-bird_config = "${tmp.dir}/{node}/bird.conf"
-include = "${tmp.dir}/{node}/tandem.conf"
-socket = "${tmp.dir}/{node}/bird.ctl"
-poll = "500ms"
-
-[[routing.session]]
-name = "edge"
-peer = "${ROUTER}"
-asn = 65000
-local_asn = 65001
-bfd = { interval = "100ms", multiplier = 3 }
-hold_time = "3s"
-`;
+    const more = activeActiveSections({ lan: LAN, vip: VIP, router: ROUTER, dir: tmp.dir, bfd: true });
     const config = join(tmp.dir, "tandem.toml");
     writeFileSync(config, pairConfig({ cluster: "bgp", lan: LAN, more }));
     const up = await tandem(["lab", "up", "-c", config, "--name", LAB], { timeoutMs: 60_000 });
