@@ -59,15 +59,7 @@ export class RoutingService implements ModuleInstance {
 
   async start(config: Config): Promise<void> {
     this.config = config;
-    const paths = this.paths();
-    const given = adaptersOf(this.ctx).bird;
-    if (given) this.bird = given(paths);
-    else {
-      const control = new BirdControl(paths);
-      if (!includes(control.operatorConfig(), paths.include))
-        throw new Error(`${paths.birdConfig} does not include Tandem's file: add the line  include "${paths.include}";  (after its router id and protocols)`);
-      this.bird = control;
-    }
+    this.bird = this.connect();
     this.feed({ type: "start", services: announcedServices(config) });
     this.watchAll();
     this.observe();
@@ -75,8 +67,19 @@ export class RoutingService implements ModuleInstance {
     this.tick();
   }
 
+  /** A reload that moves BIRD's files is checked before it is taken: on a throw the old section stays in force. */
   async reload(config: Config): Promise<void> {
+    const before = JSON.stringify(this.paths());
+    const old = this.config;
     this.config = config;
+    if (JSON.stringify(this.paths()) !== before) {
+      try {
+        this.bird = this.connect();
+      } catch (e) {
+        this.config = old;
+        throw e;
+      }
+    }
     for (const off of this.off) off();
     this.watchAll();
     this.feed({ type: "reload", services: announcedServices(config) });
@@ -109,6 +112,17 @@ export class RoutingService implements ModuleInstance {
       apply: this.lastApply,
       read: this.lastRead,
     };
+  }
+
+  /** BIRD at this section's paths: the adapter's, or the real one once the operator's config is seen to include Tandem's file. */
+  private connect(): Bird {
+    const paths = this.paths();
+    const given = adaptersOf(this.ctx).bird;
+    if (given) return given(paths);
+    const control = new BirdControl(paths);
+    if (!includes(control.operatorConfig(), paths.include))
+      throw new Error(`${paths.birdConfig} does not include Tandem's file: add the line  include "${paths.include}";  (after its router id and protocols)`);
+    return control;
   }
 
   private section(): RoutingRaw {

@@ -7,6 +7,9 @@
  * withdraws before it returns.
  */
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseConfig } from "../../../core/config/load.ts";
 import { MODULES } from "../../../modules/index.ts";
 import { memberConfig, testContext } from "../context.ts";
@@ -219,5 +222,20 @@ describe("the routing shell", () => {
     await stopped;
     expect(done).toBe(true);
     expect(h.events.at(-1)).toMatchObject({ type: "routing.withdraw", data: { reason: "stopping" } });
+  });
+});
+
+describe("the operator's BIRD config", () => {
+  test("that does not include Tandem's file (a commented-out line is not one) refuses the start, naming the line to add", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tandem-routing-"));
+    try {
+      writeFileSync(join(dir, "bird.conf"), `router id 198.18.41.2;\nprotocol device {}\n# include "${dir}/tandem.conf";\n`);
+      const section = (file: string) => ROUTING.replace('poll = "500ms"', `poll = "500ms"\nbird_config = "${join(dir, file)}"\ninclude = "${dir}/{node}.conf"`);
+      const config = memberConfig("routing", DIRECTOR + section("bird.conf"));
+      const module = new RoutingService(testContext(config, "alpha"));
+      expect(module.start(config)).rejects.toThrow(`${join(dir, "bird.conf")} does not include Tandem's file: add the line  include "${dir}/alpha.conf";`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
