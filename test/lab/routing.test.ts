@@ -14,9 +14,9 @@
  * - alpha powered off (every process of its namespace, BIRD too, SIGKILLed,
  *   its links down): BFD takes its path off the router, and every new
  *   connection goes to bravo and is served; held connections that the
- *   router moves from alpha to bravo are counted (on nftables there is no
- *   DR and no connection sync between active directors: they are not
- *   expected to survive, and the count says so);
+ *   router moves from alpha to bravo are counted: on nftables there is no
+ *   DR and no connection sync between active directors, so exactly those
+ *   that were on bravo survive;
  * - alpha back, then its real servers unreachable from it alone (its checks
  *   fail; bravo's pass): alpha withdraws and receives no new connection.
  * Needs root and bird2.
@@ -120,9 +120,11 @@ describe.skipIf(!ROOT || !BIRD)("active/active directors behind ECMP, announced 
     expect(Object.keys(r.counts)).toHaveLength(1);
   }, 60_000);
 
-  test("alpha powered off: BFD withdraws it, every new connection goes to bravo; held connections moved to bravo are counted", async () => {
+  test("alpha powered off: BFD withdraws it, every new connection goes to bravo; held connections survive exactly where they were on bravo", async () => {
+    const before = syns("bravo");
     const held = await client!.send({ op: "hold", host: VIP, port: 80, n: 40, every: 100, timeoutMs: 3000 });
     expect(held.opened).toBe(40);
+    const onBravo = syns("bravo") - before;
     await Bun.sleep(500);
     const powered = performance.now();
     await labCommand(LAB, "fault", "alpha", "power");
@@ -133,8 +135,9 @@ describe.skipIf(!ROOT || !BIRD)("active/active directors behind ECMP, announced 
     const [a0, b0] = [syns("alpha"), syns("bravo")];
     const r = await spread(N);
     console.log(
-      `alpha powered off: its path gone from the router after ${withdrawnMs} ms (BFD 100 ms × 3); then ${N} new connections: errors ${r.errors}, alpha ${syns("alpha") - a0}, bravo ${syns("bravo") - b0}; held connections: ${kept.survivors}/40 survived, those the router kept on bravo (nftables, NAT: no DR, no sync between active directors, so those moved from alpha are reset)`,
+      `alpha powered off: its path gone from the router after ${withdrawnMs} ms (BFD 100 ms × 3); then ${N} new connections: errors ${r.errors}, alpha ${syns("alpha") - a0}, bravo ${syns("bravo") - b0}; held connections: ${kept.survivors}/40 survived, ${onBravo} were on bravo (nftables, NAT: no DR, no sync between active directors, so those moved from alpha are reset)`,
     );
+    expect(kept.survivors).toBe(onBravo);
     expect(r.errors).toBe(0);
     expect(syns("alpha") - a0).toBe(0);
     expect(syns("bravo") - b0).toBe(N);
