@@ -18,7 +18,8 @@
  *   DR and no connection sync between active directors, so exactly those
  *   that were on bravo survive;
  * - alpha back, then its real servers unreachable from it alone (its checks
- *   fail; bravo's pass): alpha withdraws and receives no new connection.
+ *   fail; bravo's pass): alpha withdraws and receives no new connection;
+ *   its checks passing again, it announces and serves again.
  * Needs root and bird2.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -161,5 +162,10 @@ describe.skipIf(!ROOT || !BIRD)("active/active directors behind ECMP, announced 
     expect(syns("bravo") - b0).toBe(N);
     sh(ns, "nft", "delete", "table", "ip", "tdl_bgp_block");
     await waitFor("alpha announcing again once its checks pass", () => (nextHops().length === 2 ? true : undefined), 15_000, 100);
+    // Back after a power-off, alpha serves again: its route to the client's edge came back with its links.
+    const a1 = syns("alpha");
+    const again = await spread(N);
+    expect(again.errors).toBe(0);
+    expect(syns("alpha") - a1).toBeGreaterThan(N / 5);
   }, 90_000);
 });
