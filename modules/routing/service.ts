@@ -82,8 +82,9 @@ export class RoutingService implements ModuleInstance {
     }
     for (const off of this.off) off();
     this.watchAll();
-    this.feed({ type: "reload", services: announcedServices(config) });
+    // The view first: a service the reload adds is judged by the node as it is now (standby is polled), never by an older view.
     this.observe();
+    this.feed({ type: "reload", services: announcedServices(config) });
     this.request();
     await this.flush();
   }
@@ -167,6 +168,8 @@ export class RoutingService implements ModuleInstance {
     adaptersOf(this.ctx).steps?.("routing", { input, effects, state });
     this.machine = state;
     for (const e of effects) this.perform(e);
+    // BIRD did not take the last include: whatever changed, it is what BIRD may still announce wrongly, so try again now.
+    if (this.lastApply?.error && !this.applying) this.request();
   }
 
   private perform(e: RoutingEffect): void {
@@ -208,11 +211,10 @@ export class RoutingService implements ModuleInstance {
     );
   }
 
-  /** At every poll: the view again (standby has no watch), an include BIRD failed to take again, then the sessions from BIRD. */
+  /** At every poll: the view again (standby has no watch; an include BIRD failed to take is tried again with it), then the sessions from BIRD. */
   private tick(): void {
     this.poll = this.ctx.clock.after(parseDuration(this.section().poll)!, () => {
       this.observe();
-      if (this.lastApply?.error && !this.applying) this.request();
       void this.read().finally(() => {
         if (!this.stopped) this.tick();
       });

@@ -21,7 +21,7 @@
  *   2 × the longest apply ago (a change the shell is told of: health through
  *   the director, the resource, quorum, a reload, a stop), plus a poll and an
  *   apply for standby (read at every poll), plus a poll and two applies after
- *   a failed apply (tried again at the next poll);
+ *   a failed apply (tried again at the next change or poll);
  * - after a clean stop returns, nothing is announced;
  * - once the faults end, within a poll and two applies, BIRD announces
  *   exactly what is servable.
