@@ -82,6 +82,15 @@ describe("the lab's router", () => {
     }
   });
 
+  test("three directors: the router peers with each", () => {
+    const c = config(ROUTING);
+    const r = planLab({ ...c, nodes: [...c.nodes, { name: "charlie", address: "198.18.7.13", roles: ["member"] }] }, "bgp", ["/usr/bin/tandem"]);
+    if (!r.ok) throw new Error(r.problems.join("; "));
+    const router = r.plan.hosts.find((h) => h.name === "router")!;
+    expect([...router.files![0]!.text.matchAll(/neighbor (\S+) as 65001;/g)].map((m) => m[1])).toEqual(["198.18.7.11", "198.18.7.12", "198.18.7.13"]);
+    expect(router.files!.map((f) => f.path).slice(1)).toEqual(["/run/x/alpha/bird.conf", "/run/x/bravo/bird.conf", "/run/x/charlie/bird.conf"]);
+  });
+
   test("active-passive keeps the real servers' route through the virtual address, to the client on the edge", () => {
     const r = planLab(config(ROUTING, "active-passive"), "bgp", ["/usr/bin/tandem"]);
     if (!r.ok) throw new Error(r.problems.join("; "));
