@@ -4,7 +4,7 @@
  * impairs what a host sends on a network (netem). Refusals are LabErrors.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { overlaps } from "../core/os/ip.ts";
 import { buildCommands, namespacesOf, type LabHost, type LabInterface, type LabNetwork, type LabPlan } from "./topology.ts";
 import { controlSocket, labDir } from "./paths.ts";
@@ -128,6 +128,10 @@ export async function up(plan: LabPlan, progress: (line: string) => void, files:
     for (const [name, f] of Object.entries(files)) writeFileSync(join(labDir(plan.lab), name), f.text, { mode: f.mode, flag: "wx" });
     progress(`building ${plan.hosts.length} hosts on ${plan.networks.map((n) => n.subnet).join(", ")}`);
     for (const cmd of buildCommands(plan)) ipOrThrow(cmd);
+    for (const f of plan.hosts.flatMap((h) => h.files ?? [])) {
+      mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
+      writeFileSync(f.path, f.text, { mode: 0o600 });
+    }
     await startControl(state);
     for (const host of plan.hosts) startProcess(state, host);
     writeState(state);
@@ -215,7 +219,7 @@ function liveProcess(state: LabState, host: LabHost): number | undefined {
 
 /**
  * Inject a fault into a host:
- * power: every process of its namespace SIGKILLed and its links down;
+ * power: its links down, then every process of its namespace SIGKILLed;
  * kill: its lab process SIGKILLed; freeze: SIGSTOP to it; isolate: its links down.
  */
 export async function fault(lab: string, name: string, kind: Fault): Promise<void> {
@@ -224,9 +228,11 @@ export async function fault(lab: string, name: string, kind: Fault): Promise<voi
   if ((kind === "kill" || kind === "freeze") && !host.process) throw new LabError(`host "${name}" runs no process to ${kind}`);
   const pid = liveProcess(state, host);
   if (kind === "power") {
+    // Links first: a machine that loses power sends nothing more, not even the FIN or RST its kernel would send for
+    // the TCP connections of a killed process (a BGP session closed so would tell the router at once, unlike a power loss).
+    setLinks(host, "down");
     const alive = await killAll(namespacePids(host.namespace));
     if (alive.length) throw new LabError(`processes ${alive.join(", ")} of ${name} survived SIGKILL`);
-    setLinks(host, "down");
   } else if (kind === "kill") {
     if (pid === undefined) throw new LabError(`${name}'s process is not running`);
     const alive = await killAll([pid]);
@@ -250,6 +256,8 @@ export async function heal(lab: string, name: string): Promise<string[]> {
   const state = mustRead(lab);
   const host = hostOf(state, name);
   setLinks(host, "up");
+  // A link that went down took its routes with it.
+  for (const r of host.routes ?? []) ipOrThrow(["-n", host.namespace, "route", "replace", r.to, "via", r.via]);
   const p = state.processes[host.name];
   if (p && processState(p.pid, p.startTime) === "frozen") signal(p.pid, "SIGCONT");
   if (host.process && liveProcess(state, host) === undefined) startProcess(state, host);

@@ -23,6 +23,7 @@ import type { BackendRaw, FrontendRaw } from "../modules/proxy/config.ts";
 import { labDir } from "./paths.ts";
 import { formatIpv4, networkOf, overlaps, parseHostPort, parseIpv4 } from "../core/os/ip.ts";
 import { IFNAME_MAX, LAB_NAME_MAX, labNameProblem, PREFIX } from "../core/lab-name.ts";
+import { EDGE, EDGE_PART, ROUTER, ROUTER_SYSCTLS, routerPlan, routerProblems, type RoutingLabConfig } from "./router.ts";
 
 /** The lab only ever uses the range reserved for benchmarking (RFC 2544). */
 export const LAB_RANGE = { address: "198.18.0.0", prefixLength: 15 } as const;
@@ -37,9 +38,9 @@ export const LAN = "lan";
 export const NETWORK_NAME_MAX = IFNAME_MAX - "br-".length;
 export const SWITCH = "switch";
 /** Names a node may not have: the lab's own hosts and the switch share its namespace naming. */
-export const RESERVED_HOST_NAMES: readonly string[] = [CLIENT, ...REALSERVERS, SWITCH];
+export const RESERVED_HOST_NAMES: readonly string[] = [CLIENT, ...REALSERVERS, SWITCH, ROUTER];
 
-export type HostRole = "member" | "arbiter" | "client" | "realserver";
+export type HostRole = "member" | "arbiter" | "client" | "realserver" | "router";
 
 /** One L2 segment: a bridge in the switch namespace, an address plan, maybe a host veth. */
 export interface LabNetwork {
@@ -79,6 +80,14 @@ export interface LabHost {
   routes?: Array<{ to: string; via: string }>;
   /** sysctl settings in its namespace (KEY=VALUE): no ICMP redirects around a NAT director. */
   sysctls?: string[];
+  /** Files the lab writes before it starts the processes (the router's BIRD config, each member's). */
+  files?: Array<{ path: string; text: string }>;
+  /**
+   * Active/active NAT directors behind the router: connections they DNAT to the
+   * real servers leave masqueraded (full NAT), so a real server answers the
+   * director that sent it the connection (on a lan it cannot tell which).
+   */
+  masquerade?: string;
 }
 
 /** Something a client can use: a real server, a virtual service of the config's director, or an http frontend of its proxy; the last two with their real servers. */
@@ -109,7 +118,8 @@ export type PlanResult = { ok: true; plan: LabPlan } | { ok: false; problems: st
 export type LabConfig = Pick<Config, "file" | "cluster" | "nodes" | "api" | "stateDir"> & {
   raw: {
     heartbeat?: { links: readonly Pick<LinkRaw, "name" | "kind" | "interface" | "addresses">[] };
-    director?: { virtual_service: readonly Pick<VirtualServiceRaw, "name" | "address" | "port" | "protocol" | "fwmark" | "service" | "forwarding">[] };
+    director?: { mode?: string; virtual_service: readonly Pick<VirtualServiceRaw, "name" | "address" | "port" | "protocol" | "fwmark" | "service" | "forwarding">[] };
+    routing?: RoutingLabConfig;
     services?: ReadonlyArray<Pick<ServiceRaw, "name" | "port"> & { servers: ReadonlyArray<Pick<ServerRaw, "address" | "port">> }>;
     proxy?: { frontend: readonly Pick<FrontendRaw, "name" | "mode" | "bind" | "default_backend" | "certificate">[]; backend: readonly Pick<BackendRaw, "name" | "service">[] };
   };
@@ -286,6 +296,8 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
     if (use) problems.push(`node "${node.name}" has address ${node.address}, which the lab keeps for ${use}; use another address in ${subnet}`);
   }
   const { lanLinks, segments } = segmentsOf(config, base, problems);
+  const routing = config.raw.routing?.session.length ? config.raw.routing : undefined;
+  if (routing) problems.push(...routerProblems(routing, base, reserved, new Map(config.nodes.map((n) => [n.name, n.address]))));
   if (problems.length) return { ok: false, problems };
 
   const at = (part: number) => formatIpv4(base + part);
@@ -313,6 +325,15 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
     return { network, addresses: segment.addresses };
   });
   const all = [lan, ...extra.map((e) => e.network)];
+  // With a router, the client is on an edge network of its own behind it: the first /24 after the lan that no network has.
+  let edge: LabNetwork | undefined;
+  if (routing) {
+    let edgeBase = base + 256;
+    while (all.some((n) => parseIpv4(n.subnet.split("/")[0]!) === edgeBase)) edgeBase += 256;
+    edge = { name: EDGE, bridge: `br-${EDGE}`, subnet: `${formatIpv4(edgeBase)}/${LAB_PREFIX_LENGTH}`, prefixLength: LAB_PREFIX_LENGTH, iface: `eth${all.length}`, links: [] };
+    if (!overlaps({ address: formatIpv4(edgeBase), prefixLength: LAB_PREFIX_LENGTH }, LAB_RANGE)) problems.push(`the router's edge network ${edge.subnet} would be outside ${LAB_RANGE.address}/${LAB_RANGE.prefixLength}`);
+    all.push(edge);
+  }
   for (const link of config.raw.heartbeat?.links ?? []) {
     if (link.kind === "ucast") continue;
     for (const net of all.filter((n) => n.links.includes(link.name)))
@@ -347,9 +368,28 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
       more,
     );
   }
-  addHost(CLIENT, "client", at(HOST_PART.client), {});
   const virtuals = virtualServicesOf(config, base);
-  const via = virtuals.natVia;
+  const activeActive = config.raw.director?.mode === "active-active";
+  const via = activeActive ? undefined : virtuals.natVia;
+  let clientAddress = at(HOST_PART.client);
+  if (routing && edge) {
+    const edgeBase = parseIpv4(edge.subnet.split("/")[0]!)!;
+    const members = hosts.filter((h) => h.role === "member").map((h) => ({ name: h.name, address: h.interfaces[0]!.address }));
+    const router = routerPlan(routing, members, labDir(lab));
+    clientAddress = formatIpv4(edgeBase + EDGE_PART.client);
+    for (const h of hosts.filter((h) => h.role === "member")) h.routes = [{ to: edge.subnet, via: router.lanAddress }];
+    if (activeActive && virtuals.natVia !== undefined) for (const h of hosts.filter((h) => h.role === "member")) h.masquerade = subnet;
+    hosts.push({
+      name: ROUTER,
+      role: "router",
+      namespace: namespaceOf(lab, ROUTER),
+      interfaces: [leg(lan, ROUTER, router.lanAddress), leg(edge, ROUTER, formatIpv4(edgeBase + EDGE_PART.router))],
+      process: router.process,
+      sysctls: [...ROUTER_SYSCTLS],
+      files: router.files,
+    });
+    hosts.push({ name: CLIENT, role: "client", namespace: namespaceOf(lab, CLIENT), interfaces: [leg(edge, CLIENT, clientAddress)], routes: [{ to: "default", via: formatIpv4(edgeBase + EDGE_PART.router) }] });
+  } else addHost(CLIENT, "client", clientAddress, {});
   if (via !== undefined) for (const h of hosts.filter((h) => h.api)) h.sysctls = [...NAT_SYSCTLS.node];
   const services: LabService[] = [];
   for (const rs of REALSERVERS) {
@@ -358,7 +398,7 @@ export function planLab(config: LabConfig, lab: string, self: readonly string[])
       process: [...self, "lab", "realserver", "--name", rs, "--listen", `${address}:${REALSERVER_PORT}`],
       // Replies to the lab's client go back through the NAT director that holds the address. Not those to this host: the
       // lab checks each real server from here before any node holds the address.
-      ...(via !== undefined ? { routes: [{ to: `${at(HOST_PART.client)}/32`, via }], sysctls: [...NAT_SYSCTLS.realserver] } : {}),
+      ...(via !== undefined ? { routes: [{ to: `${clientAddress}/32`, via }], sysctls: [...NAT_SYSCTLS.realserver] } : {}),
     });
     services.push({ name: rs, kind: "realserver", url: `http://${address}/` });
   }
@@ -410,8 +450,19 @@ export function buildCommands(plan: LabPlan): string[][] {
     }
     for (const setting of host.sysctls ?? []) cmds.push(["netns", "exec", ns, "sysctl", "-qw", setting]);
     for (const r of host.routes ?? []) cmds.push(["-n", ns, "route", "add", r.to, "via", r.via]);
+    if (host.masquerade !== undefined) cmds.push(...masqueradeCommands(ns, host.masquerade));
   }
   return cmds;
+}
+
+/** The lab's table in a director's namespace: what it DNATed to `subnet` (the real servers) leaves with the director's address. */
+export function masqueradeCommands(ns: string, subnet: string): string[][] {
+  const nft = ["netns", "exec", ns, "nft"];
+  return [
+    [...nft, "add", "table", "ip", "tandem_lab_fullnat"],
+    [...nft, "add", "chain", "ip", "tandem_lab_fullnat", "post", "{ type nat hook postrouting priority srcnat ; }"],
+    [...nft, "add", "rule", "ip", "tandem_lab_fullnat", "post", "ip", "daddr", subnet, "ct", "status", "dnat", "masquerade"],
+  ];
 }
 
 /** Every namespace of a plan, hosts first, the switch last. */

@@ -12,8 +12,9 @@ import { checksModule } from "./checks/index.ts";
 import { watchdogModule } from "./watchdog/index.ts";
 import { proxyModule } from "./proxy/index.ts";
 import { replicationModule } from "./replication/index.ts";
+import { routingModule } from "./routing/index.ts";
 
-export const MODULES: readonly ModuleDef[] = [heartbeatModule, resourcesModule, checksModule, directorModule, proxyModule, watchdogModule, replicationModule];
+export const MODULES: readonly ModuleDef[] = [heartbeatModule, resourcesModule, checksModule, directorModule, proxyModule, watchdogModule, replicationModule, routingModule];
 
 /** What `tandem run` starts: these modules and the API, whose dashboard shows their panels. */
 export function moduleDefs(version: string, apiOverride?: Listen, modules: readonly ModuleDef[] = MODULES): ModuleDef[] {

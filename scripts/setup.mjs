@@ -36,6 +36,7 @@ export const DEBIAN_TOOLS = {
   nbdkit: "nbdkit", // the replication bench's anchor (its file plugin)
   fio: "fio", // the replication bench's load (its nbd ioengine)
   drbdadm: "drbd-utils", // the referee of `tandem import drbd` (drbdadm dump: its 9, 8.4 and 8.3 parsers, no kernel module needed)
+  bird: "bird2", // the routing module drives BIRD (test/modules/routing: bird -p; test/lab/routing.test.ts: the router and the directors); its own systemd unit is not used
 };
 
 /** Debian packages the tests use that are not a command (checked with dpkg -s). */

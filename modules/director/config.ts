@@ -18,6 +18,8 @@ const familyOfAddress = (a: string) => parseIp(a)?.length;
 export const SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"] as const;
 export const FORWARDING = ["nat", "dr", "tun"] as const;
 export const DATAPLANES = ["auto", "ipvs", "nftables"] as const;
+/** active-passive: one active director (the pair's); active-active: every member is an active director, behind routers that spread flows (ECMP). */
+export const DIRECTOR_MODES = ["active-passive", "active-active"] as const;
 
 export const VirtualServiceSchema = Type.Object(
   {
@@ -36,6 +38,7 @@ export const VirtualServiceSchema = Type.Object(
     hysteresis: Type.Integer({ minimum: 0, default: 0, description: "the service is up again at quorum + hysteresis" }),
     inhibit_on_failure: Type.Boolean({ default: false, description: "a failed server is drained to weight 0 instead of removed (ldirectord's quiescent)" }),
     alpha: Type.Boolean({ default: false, description: "new servers start down until their first checks pass" }),
+    announce: Type.Optional(Type.Boolean({ description: "announce the virtual address over BGP (the routing module) while this node may serve it" })),
   },
   { additionalProperties: false },
 );
@@ -68,6 +71,11 @@ export const SyncSchema = Type.Object(
 export const DirectorSchema = Type.Object(
   {
     dataplane: Type.Union(DATAPLANES.map((d) => Type.Literal(d)), { default: "auto", description: "auto: ipvs when the kernel has it, else nftables" }),
+    mode: Type.Optional(
+      Type.Union(DIRECTOR_MODES.map((m) => Type.Literal(m)), {
+        description: "active-passive (default): one active director; active-active: every member is active (a director resource must be a clone), with consistent hashing, each announcing its virtual addresses",
+      }),
+    ),
     check_concurrency: Type.Integer({ minimum: 1, maximum: 4096, default: 64, description: "checks in flight at once, at most" }),
     virtual_service: Type.Array(VirtualServiceSchema, { default: [] }),
     sync: Type.Optional(SyncSchema),
@@ -150,9 +158,45 @@ export function syncProblems(sync: SyncRaw, nodes: readonly { name: string }[]):
   return out;
 }
 
+/** Schedulers that send a flow to the same real server on every director that has the same servers and weights: what routers' ECMP needs when they move a flow. */
+export const CONSISTENT_SCHEDULERS: readonly VirtualServiceRaw["scheduler"][] = ["mh", "sh"];
+
+/**
+ * active-active: every director serves at once (routers spread flows over
+ * them), so each virtual service needs a consistent-hash scheduler, and a
+ * director resource must be a clone (one instance per director); a resource
+ * that is not runs on one node, which is active-passive.
+ */
+export function activeActiveProblems(c: RawConfig): Finding[] {
+  if (c.director?.mode !== "active-active") return [];
+  const out: Finding[] = [];
+  c.director.virtual_service.forEach((vs, i) => {
+    if (!CONSISTENT_SCHEDULERS.includes(vs.scheduler))
+      out.push({
+        severity: "error",
+        path: ["director", "virtual_service", i, "scheduler"],
+        message: `active-active: scheduler "${vs.scheduler}" sends a flow that the routers move to another director to another real server`,
+        expected: 'a consistent hash: "mh" (Maglev) or "sh"',
+      });
+  });
+  const rs = c.resources;
+  (rs?.resource ?? []).forEach((r, i) => {
+    if (r.agent !== "director") return;
+    const group = rs!.group.find((g) => g.members.includes(r.name));
+    if (group ? group.clone : r.clone) return;
+    out.push({
+      severity: "error",
+      path: group ? ["resources", "group", rs!.group.indexOf(group), "clone"] : ["resources", "resource", i, "clone"],
+      message: `active-active: the director resource "${r.name}" runs on one node at a time${group ? ` (its group "${group.name}" is not a clone)` : ""}`,
+      expected: "clone = true",
+    });
+  });
+  return out;
+}
+
 /** The module's rules on the whole config, when it has [director] or [[services]]. */
 export function directorRules(c: RawConfig): Finding[] {
   const directors = (c.nodes ?? []).filter((n) => (n.roles ?? ["member"]).includes("member"));
   const sync = c.director?.sync ? syncProblems(c.director.sync, directors) : [];
-  return c.director || c.services ? [...directorProblems(c.director, c.services ?? []), ...sync] : [];
+  return c.director || c.services ? [...directorProblems(c.director, c.services ?? []), ...sync, ...activeActiveProblems(c)] : [];
 }

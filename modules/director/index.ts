@@ -1,8 +1,15 @@
 /** The director's contract with the runtime. */
 import type { ModuleDef } from "../../core/module.ts";
 import { DirectorSchema, directorRules } from "./config.ts";
-import { DirectorService } from "./service.ts";
+import { DirectorService, type DirectorWatch } from "./service.ts";
 import { DIRECTOR_PANEL } from "./panel.ts";
+
+declare module "../../core/cluster.ts" {
+  interface ServiceMap {
+    /** Where the director is active and which virtual services are up (what the routing module announces by). */
+    director: DirectorWatch;
+  }
+}
 
 export const directorModule: ModuleDef = {
   name: "director",
@@ -16,4 +23,5 @@ export const directorModule: ModuleDef = {
     rules: directorRules,
   },
   agents: [{ kind: "director", description: "the director module" }],
+  services: ["director"],
 };

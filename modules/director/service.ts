@@ -30,6 +30,18 @@ import { IpvsSyncDaemon } from "./dataplane/ipvs-sync.ts";
 import { directorRoutes } from "./routes.ts";
 import { restoreOverrides } from "./overrides.ts";
 
+/** What the director tells the routing module: whether it is active here, and each virtual service's up/down (none before its first decision). */
+export interface DirectorView {
+  active: boolean;
+  up: Record<string, boolean>;
+}
+
+/** The "director" service: its view, and a watch called after every change of it. */
+export interface DirectorWatch {
+  view(): DirectorView;
+  watch(onChange: () => void): () => void;
+}
+
 /** The dataplane is compared with the desired state this often even without a change, to repair drift. */
 export const RECONCILE_EVERY_MS = 10_000;
 const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
@@ -55,6 +67,8 @@ export class DirectorService implements ModuleInstance {
   private sync: { sync: ConnectionSync; made: string } | null = null;
   /** Role changes, one at a time in order. */
   private syncing: Promise<void> = Promise.resolve();
+  /** Who watches where it is active and which virtual services are up (the routing module). */
+  private readonly watchers = new Set<() => void>();
 
   constructor(
     private readonly ctx: ModuleContext,
@@ -80,7 +94,12 @@ export class DirectorService implements ModuleInstance {
     const checks = this.checksService(config.raw.director!);
     await this.startSync(this.feed({ type: "start", virtualServices: this.section().virtual_service, managed: this.managed() }));
     this.checks = checks && { service: checks, subscription: this.subscribe(checks) };
-    this.withdraw = this.ctx.services.provideAgent("director", { run: (action, options) => this.agent(action, options) });
+    const agent = this.ctx.services.provideAgent("director", { run: (action, options) => this.agent(action, options) });
+    const offered = this.ctx.services.provide("director", { view: () => this.view(), watch: (onChange) => this.watch(onChange) });
+    this.withdraw = () => {
+      agent();
+      offered();
+    };
     this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
     await this.settled();
   }
@@ -149,6 +168,16 @@ export class DirectorService implements ModuleInstance {
     }
     if (r.dropped.length) this.ctx.log.warn({ ...where, dropped: r.dropped }, "kept overrides of servers no longer in the config are dropped");
     return r.overrides;
+  }
+
+  /** Where it is active and, after its first decision, which virtual services are up. */
+  private view(): DirectorView {
+    return { active: this.machine.active, up: Object.fromEntries((this.last?.views ?? []).map((v) => [v.name, v.up])) };
+  }
+
+  private watch(onChange: () => void): () => void {
+    this.watchers.add(onChange);
+    return () => this.watchers.delete(onChange);
   }
 
   /** Every real server of the virtual services, by key (core/net/address.ts). */
@@ -287,7 +316,9 @@ export class DirectorService implements ModuleInstance {
 
   private feed(input: DirectorStep): DirectorEffect[] {
     const { state, effects } = step(this.machine, input);
+    const changed = this.machine?.active !== state.active;
     this.machine = state;
+    if (changed) for (const w of this.watchers) w();
     return effects;
   }
 
@@ -295,7 +326,9 @@ export class DirectorService implements ModuleInstance {
     const effects = this.feed({ type: "decide", services: this.services(), health: this.health(), overrides: this.overrides });
     for (const e of effects) if (e.type === "event") this.ctx.events.emit(e.event, e.data);
     const out = effects.find((e): e is Extract<DirectorEffect, { type: "program" }> => e.type === "program")!.output;
+    const upChanged = effects.some((e) => e.type === "event") || !this.last;
     this.last = out;
+    if (upChanged) for (const w of this.watchers) w();
     const at = this.ctx.clock.wall();
     try {
       if (this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();

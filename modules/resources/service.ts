@@ -30,6 +30,8 @@ const STATE_SECTION = "resources";
 /** What the resource manager offers the other modules (the "resources" service). */
 export interface ResourceHolding {
   holdsExclusive(): boolean;
+  /** Whether an admin put this node in standby (the routing module withdraws its announcements at once). */
+  standby?(): boolean;
 }
 
 /** A bus for a node without a heartbeat (a single node): alone, quorate only when it is the only member. */
@@ -112,7 +114,7 @@ export class ResourcesService implements ModuleInstance {
         if (!message) return this.dropped.inc({ reason: "bad-message" });
         this.feed({ type: "message", ...this.time(), from, message });
       }),
-      this.ctx.services.provide("resources", { holdsExclusive: () => holdsExclusive(this.state) }),
+      this.ctx.services.provide("resources", { holdsExclusive: () => holdsExclusive(this.state), standby: () => this.state.admin.standby.includes(this.ctx.node.name) }),
     ];
     this.feed({ type: "start", ...this.time(), cluster: this.view() });
   }
