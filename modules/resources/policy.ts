@@ -356,10 +356,29 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const lastStarts = chainEnds(firstStarts, "last");
     for (const firstStart of chainEnds(then.starts, "first")) depend(firstStart, lastStarts.filter((l) => sameNode(l, firstStart)));
   }
+  // A held group may still run what it ran (a stop under way is unknown until it answers): the stops (or demotes) of
+  // a group it is ordered after wait for it, as they would wait for its stops.
+  for (const o of config.orders) {
+    const first = groupPlans.get(o.first);
+    if (!first || !groupPlans.get(o.then)?.held) continue;
+    const waiting = orderedActions(first, o).stops.filter((id) => actions.has(id));
+    if (waiting.length > 0) note(`${o.first} waits to stop: ${o.then}, ordered after it, is held`);
+    withdraw(waiting);
+  }
   const promoted = Object.fromEntries(config.groups.filter((g) => g.clone?.promotable).map((g) => [g.name, nodesOf(g.name, "promoted")]));
   const out = finish(Object.fromEntries(config.groups.map((g) => [g.name, nodesOf(g.name)])));
   if (Object.keys(promoted).length > 0) out.plan.promoted = promoted;
   return out;
+
+  /** Takes actions out of the plan, with every action that waits for one of them. */
+  function withdraw(ids: readonly string[]): void {
+    const gone = new Set(ids);
+    for (let more = true; more; ) {
+      more = false;
+      for (const a of actions.values()) if (!gone.has(a.id) && a.after.some((d) => gone.has(d))) gone.add(a.id), (more = true);
+    }
+    for (const id of gone) actions.delete(id);
+  }
 
   /**
    * What an order waits for of its first group: stops and starts, or (after promote) demotes and promotes, and
