@@ -343,7 +343,7 @@ export function parseRule(text: string): AttributeTest[] | string {
 const CLONE_KEYS = ["clone", "clone_max", "clone_node_max", "interleave", "promotable", "promoted_max"] as const;
 
 /** Cross-field rules: names unique and known, members in one group, constraints between known groups and members, clones. */
-export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]): Finding[] {
+export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[], kinds: readonly AgentKind[] = []): Finding[] {
   const out: Finding[] = [];
   const err = (path: (string | number)[], message: string, expected?: string, hint?: string): void => {
     out.push({ severity: "error", path: ["resources", ...path], message, ...(expected ? { expected } : {}), ...(hint ? { hint } : {}) });
@@ -375,7 +375,7 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     }
     if (!out.some((p) => p.path[1] === "resource" && p.path[2] === i)) {
       try {
-        createAgent(r);
+        createAgent(r, undefined, kinds);
       } catch (e) {
         if (!(e instanceof RangeError)) throw e;
         err(["resource", i, "params"], e.message);
@@ -514,8 +514,8 @@ export function resourcesSecrets(c: RawConfig): ConfigSecret[] {
  * The module's rules on the whole config: its section's, and a warning for a
  * pair that can neither fence nor ask an arbiter (with or without [resources]).
  */
-export function resourcesRules(c: RawConfig): Finding[] {
-  const out = c.resources ? resourcesProblems(c.resources, c.nodes) : [];
+export function resourcesRules(c: RawConfig, context: { agents: readonly AgentKind[] } = { agents: [] }): Finding[] {
+  const out = c.resources ? resourcesProblems(c.resources, c.nodes, context.agents) : [];
   const members = c.nodes.filter((n) => n.roles.includes("member"));
   const arbiters = c.nodes.filter((n) => n.roles.includes("arbiter"));
   if (members.length === 2 && arbiters.length === 0 && !c.resources?.fence_device.length)

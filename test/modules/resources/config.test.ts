@@ -245,13 +245,13 @@ interleave = true
 
   test("an agent string that is none of the kinds is refused by the schema, naming the kinds", () => {
     const out = problems(`${BASE}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "systemd-ish:foo"\n`);
-    expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "systemd-ish:foo"']);
+    expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), volume (a replicated volume, primary where its promotable clone is promoted: params.volume names it), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "systemd-ish:foo"']);
   });
 
   test("a systemd unit or LSB script beginning with '-' (an option on systemctl's command line) is refused by the schema", () => {
     for (const agent of ["systemd:--host=198.18.0.66", "systemd:-H", "lsb:-x"]) {
       const out = problems(`${BASE}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "${agent}"\n`);
-      expect(out).toEqual([`tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "${agent}"`]);
+      expect(out).toEqual([`tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), volume (a replicated volume, primary where its promotable clone is promoted: params.volume names it), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "${agent}"`]);
     }
     const fence = problems(`${BASE}\n[resources]\n[[resources.fence_device]]\nname = "pdu"\nagent = "exec"\nparams = { command = ["/usr/local/sbin/pdu-off"] }\nhost_map = { alpha = "--all" }\n`);
     expect(fence).toEqual([`tandem.toml:18: resources.fence_device[0]: fence device "pdu": host_map.alpha must not begin with '-' (on a command line it would be read as an option); found "--all"`]);
