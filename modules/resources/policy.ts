@@ -86,6 +86,14 @@
  *    instances on the same node only. Every member planned to run gets a
  *    recurring monitor (after its start, if any); the executor schedules it.
  *
+ * 7. Promotable clones (see roles below): once a clone's instances are
+ *    placed, up to promoted_max are promoted, demoted before a stop, promoted
+ *    after a start and after every demote, failed instance's stop and fence
+ *    that may leave the role twice. "A with B" at role promoted, "B promote
+ *    before A" (firstAction): A follows B's promoted instances, and waits (to
+ *    start) for its promotes and (to stop B) stops before its demotes.
+ *    A group's stops (or demotes) wait while a group ordered after it is held.
+ *
  * A failed monitor with on_fail=restart is a stop and start in place; the
  * executor counts the failure, so migration_threshold moves the group once
  * reached. Each operation has its on_fail (on_fail for the monitor,
@@ -630,7 +638,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
 
   /**
    * A promotable clone's roles, once its instances are planned (gp): up to promoted_max of the nodes where an
-   * instance is to run are promoted, ranked by the agent's promotion score there, stickiness where it is promoted
+   * instance is to run are promoted, ranked by an unexpired move (of the clone, or of a group with its promoted
+   * instance), then by the agent's promotion score there, stickiness where it is promoted
    * now, and the scores of the groups colocated with its promoted instances (so that they can run there too); ties:
    * where it is promoted now, then config order. A node whose promote failed (until the failure expires) or whose
    * agent reports -INFINITY is never chosen. An instance promoted and not chosen, or to be stopped, is demoted
@@ -655,9 +664,12 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       else if (n.membership !== "up" && n.fence !== "fenced" && (n.fence === "failed" || s === "failed-stop" || goneInMaintenance(r, n.name))) blocked = n.name;
     }
     const scoreOf = promotionScores(g, r, gp.nodes, now);
+    // An unexpired move of the clone (its promoted instance, as crm_resource --move --promoted), or of a group that runs with it, goes first.
+    const movers = [g.name, ...config.colocations.filter((c) => c.withGroup === g.name && c.withRole === "promoted" && c.score >= INFINITY).map((c) => c.group)];
+    const moved = new Set(input.moves.filter((m) => movers.includes(m.group) && (m.until === null || m.until > input.now)).map((m) => m.node));
     const chosen = gp.nodes
       .filter((n) => scoreOf.get(n)! > MINUS_INFINITY)
-      .toSorted((a, b) => scoreOf.get(b)! - scoreOf.get(a)! || Number(now.includes(b)) - Number(now.includes(a)))
+      .toSorted((a, b) => Number(moved.has(b)) - Number(moved.has(a)) || scoreOf.get(b)! - scoreOf.get(a)! || Number(now.includes(b)) - Number(now.includes(a)))
       .slice(0, max);
     const keep = now.filter((n) => chosen.includes(n) && !stopping.has(n));
     const demotes: string[] = [];
@@ -694,7 +706,9 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   function promotionScores(g: GroupDef, r: string, where: readonly string[], now: readonly string[]): Map<string, number> {
     const out = new Map<string, number>();
     for (const n of where) {
-      let score = promotionRefusal(r, n) === null ? (input.promotion?.[r]?.[n] ?? 0) : MINUS_INFINITY;
+      // A failed promote keeps a node from being promoted, not from staying so (an operator's promotion since).
+      const refused = now.includes(n) ? (input.promotion?.[r]?.[n] ?? 0) <= MINUS_INFINITY : promotionRefusal(r, n) !== null;
+      let score = refused ? MINUS_INFINITY : (input.promotion?.[r]?.[n] ?? 0);
       if (now.includes(n)) score = addScore(score, g.stickiness);
       out.set(n, score);
     }
