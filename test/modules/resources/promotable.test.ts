@@ -11,6 +11,10 @@ import { holdsExclusive, type Report } from "../../../modules/resources/engine.t
 import { decodeMessage, encodeMessage } from "../../../modules/resources/wire.ts";
 import { MINUS_INFINITY, type ClusterConfig } from "../../../modules/resources/model.ts";
 import { Harness, RESEND_MS, config, group, resource } from "./coord-harness.ts";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { DEFAULT_OCF_ROOT, OcfAgent } from "../../../modules/resources/agents/ocf.ts";
+import { tempDir } from "../../helpers.ts";
 
 /** ms: a promotable clone of vol (promoted_max 1); svc (fs, ip) with its promoted instance and after its promotion. */
 function volumeConfig(fencing = false): ClusterConfig {
@@ -135,4 +139,56 @@ describe("coordinator engine: promotable clones", () => {
     expect(h.node("alpha").state.phase).toBe("stopped");
     expect([...promoted]).toEqual(["bravo vol"]);
   });
+});
+
+const STATEFUL = join(DEFAULT_OCF_ROOT, "resource.d", "heartbeat", "Stateful");
+
+describe.skipIf(!existsSync(STATEFUL))("a real promotable agent: Debian's ocf:heartbeat:Stateful", () => {
+  test("a pair of engines runs it: both instances start, one is promoted (its monitor exits 8), svc follows; a demote and a promote move the role", async () => {
+    const tmp = tempDir("stateful");
+    try {
+      const h = new Harness(["alpha", "bravo"], volumeConfig());
+      // Each node's Stateful instance keeps its role in a state file of its own; fs and ip are taken as the harness's.
+      const agents = new Map(["alpha", "bravo"].map((n) => [n, new OcfAgent({ provider: "heartbeat", type: "Stateful", instance: `vol-${n}`, params: { state: join(tmp.dir, `${n}.state`) } })] as const));
+      const others = new Map<string, Set<string>>([["alpha", new Set()], ["bravo", new Set()]]);
+      const exits: string[] = [];
+      /** Deliver, and run every operation but recurring monitors until none is left: vol's by the real agent. */
+      const settle = async () => {
+        for (let i = 0; i < 200; i++) {
+          h.deliver();
+          const next = [...h.nodes.values()].flatMap((n) => [...n.running.values()].filter((r) => r.action !== "monitor").map((r) => [n.name, r] as const))[0];
+          if (!next) return;
+          const [name, run] = next;
+          if (run.resource === "vol") {
+            const r = await agents.get(name)!.run(run.action, { timeoutMs: 20_000 });
+            exits.push(`${name} ${run.action} ${r.exitCode}`);
+            h.complete(name, "vol", r.status, run.action);
+            continue;
+          }
+          const here = others.get(name)!;
+          if (run.action === "start") here.add(run.resource);
+          if (run.action === "stop") here.delete(run.resource);
+          h.complete(name, run.resource, run.action === "probe" && !here.has(run.resource) ? "not-running" : "ok", run.action);
+        }
+        throw new Error("never settles");
+      };
+      h.start();
+      await settle();
+      expect(exits).toEqual(expect.arrayContaining(["alpha probe 7", "bravo probe 7", "alpha start 0", "bravo start 0", "alpha promote 0"]));
+      expect(exits.filter((e) => e.includes("promote"))).toEqual(["alpha promote 0"]);
+      expect((await agents.get("alpha")!.run("monitor", { timeoutMs: 20_000, intervalMs: 10_000 })).exitCode).toBe(8);
+      expect((await agents.get("bravo")!.run("monitor", { timeoutMs: 20_000, intervalMs: 10_000 })).exitCode).toBe(0);
+      expect(h.node("alpha").state.states).toEqual({ vol: "promoted", fs: "started", ip: "started" });
+
+      // alpha to standby: svc stops there, alpha's instance is demoted and stopped, bravo's promoted, svc starts on bravo.
+      h.feed("bravo", { type: "admin", command: { op: "standby", node: "alpha" } });
+      await settle();
+      expect(exits.slice(-3)).toEqual(["alpha demote 0", "alpha stop 0", "bravo promote 0"]);
+      expect((await agents.get("bravo")!.run("monitor", { timeoutMs: 20_000, intervalMs: 10_000 })).exitCode).toBe(8);
+      expect((await agents.get("alpha")!.run("probe", { timeoutMs: 20_000 })).exitCode).toBe(7);
+      expect([...others.get("bravo")!].sort()).toEqual(["fs", "ip"]);
+    } finally {
+      tmp.cleanup();
+    }
+  }, 60_000);
 });
