@@ -394,16 +394,7 @@ const promotableInput: fc.Arbitrary<ClusterInput> = fc
 
 /** Every action `a` waits for, directly or not. */
 function waitsFor(actions: readonly Action[], a: Action): Set<string> {
-  const byId = new Map(actions.map((x) => [x.id, x]));
-  const seen = new Set<string>();
-  const todo = [...a.after];
-  while (todo.length > 0) {
-    const id = todo.pop()!;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    todo.push(...(byId.get(id)?.after ?? []));
-  }
-  return seen;
+  return closure(a, new Map(actions.map((x) => [x.id, x])));
 }
 
 describe("policy properties: promotable clones", () => {
