@@ -27,7 +27,11 @@
  * stickiness 0 or INFINITY; in two seeds of five also a clone "proxy" (px,
  * or px and pxlog) on every member or with clone_max 1, half of them ordered
  * before web (drawn apart, so the
- * other draws of a seed stay as they were); resources mostly exclusive (the
+ * other draws of a seed stay as they were); in two seeds of five a promotable
+ * clone "ms" of "vol" (promoted_max 1, a volume's primary and secondary; its
+ * monitor answers promoted where it is), with web after its promotion and
+ * with its promoted instance in three of five of those (drawn apart too; the
+ * stop window then counts the demote after web's stops); resources mostly exclusive (the
  * checks below take a clone on every member as not exclusive, as the policy
  * does: each member runs its own instance), on_fail restart or
  * move, migration_threshold none or 1 to 3, failure_timeout 2 to 4 deadtimes;
@@ -52,7 +56,9 @@
  * Checked after every coordinator step, at every start an agent begins and at
  * the stated times (each names the seed through forEachSeed):
  * 1. no split brain: an exclusive resource is never active on two machines at
- *    once, with or without fencing. Without fencing only the old holder can
+ *    once, with or without fencing; nor is the promoted role of a promotable
+ *    clone (promoted from the moment its promote begins until its demote or
+ *    stop completes), whatever its instances are. Without fencing only the old holder can
  *    stop what it runs when it is cut off: it loses quorum STOP_MARGIN of a
  *    lease before the lease ends (modules/heartbeat/engine.ts), and the peers
  *    take over no sooner than the lease's end, so its stop window, (group
@@ -85,7 +91,9 @@
  * 3. convergence: settleBound() after every fault was undone (every machine
  *    on, every process up, nothing frozen or cut), every member runs and takes
  *    alpha as DC, all hold the same admin state and no failure (they expired);
- *    a clone on every member runs wholly on each member not in standby; every
+ *    a clone on every member runs wholly on each member not in standby (a
+ *    promotable one promoted on exactly one, in the truth and its engine, the
+ *    node of its move if any, and web with it); every
  *    other group (a clone of one instance too) runs wholly on exactly one node
  *    (active there, started in its engine, active nowhere else), not one in standby, and on the node of an
  *    unexpired move if there is one, else on its preferred node when its
