@@ -1202,10 +1202,13 @@ function planWithoutQuorum(
       const r = g.members[j]!;
       const s = state(r, self);
       if (s === "failed-stop") note(`${r} failed to stop on ${self}: blocked`);
-      if (exclusive && ACTIVE.has(s)) {
+      // A promotable instance that failed, or whose state is unknown, may be promoted: stopped (probed first) as an exclusive resource is.
+      const role = policy === "stop" && !!g.clone?.promotable && !running(s);
+      if ((exclusive || role) && ACTIVE.has(s)) {
         previous = add({ id: `stop:${r}@${self}`, kind: "stop", resource: r, node: self, after: [...(previous ? [previous] : []), ...(demotesOf.get(g.name)?.filter(() => r === lead) ?? [])], reason: `no quorum` });
         stops.push(previous);
-      } else if (exclusive && s === "unknown") {
+        if (role && !exclusive) demotesOf.set(g.name, [previous]);
+      } else if ((exclusive || role) && s === "unknown") {
         // It may run here (a cleanup forgot its state, or no probe has answered yet): probed, and stopped by the next plan if it does.
         const d = def(r);
         add({ id: `probe:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `no quorum, and the state of ${r} on ${self} is unknown` });
