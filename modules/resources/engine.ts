@@ -629,7 +629,8 @@ function result(s: State, id: number, status: AgentStatus, message: string, prom
   const r = op.resource;
   const before = s.states[r];
   const ok = status === "ok" || status === "degraded";
-  const promoted = status === "promoted" || status === "degraded-promoted";
+  // OCF 8 (and 191) from a resource that is not a promotable clone's is an error, as in Pacemaker.
+  const promoted = (status === "promoted" || status === "degraded-promoted") && promotableMembers(s.p.config).has(r);
   let next: ResourceState;
   let failed = false;
   switch (op.action) {

@@ -131,6 +131,16 @@ describe("coordinator engine: promotable clones", () => {
     expect(h.node("alpha").running.size).toBe(0);
   });
 
+  test("a resource that is not a promotable clone's answering promoted (OCF 8) is a failed monitor, as in Pacemaker", () => {
+    const h = new Harness(["alpha", "bravo"], config([resource("db")], [group("db", ["db"], { preferredNode: "alpha" })]));
+    h.start();
+    h.settle(new Map());
+    expect(h.node("alpha").state.states.db).toBe("started");
+    h.advance(10_000);
+    h.complete("alpha", "db", "promoted", "monitor");
+    expect(h.node("alpha").state.states.db).toBe("failed-monitor");
+  });
+
   test("a clean stop of the primary: svc stops, the volume is demoted before its stop, and bravo is promoted", () => {
     const { h, active, promoted } = primaryOnAlpha();
     h.feed("alpha", { type: "stop" });
