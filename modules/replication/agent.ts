@@ -133,22 +133,20 @@ async function statusOf(volumes: () => VolumeStatus[], match: (v: VolumeStatus) 
   }
 }
 
-/** The module instance, offering the `volume` agent kind while it runs (from its start to its stop). */
-export function withVolumeAgent(ctx: ModuleContext, module: ModuleInstance): ModuleInstance {
+/** The module instance (just created), made to offer the `volume` agent kind while it runs: from its start to its stop. */
+export function withVolumeAgent<T extends ModuleInstance>(ctx: ModuleContext, module: T): T {
+  const start = module.start.bind(module);
+  const stop = module.stop.bind(module);
   let withdraw: () => void = () => undefined;
-  return {
-    async start(config) {
-      await module.start(config);
-      withdraw = ctx.services.provideAgent(VOLUME_AGENT_KIND, volumeAgentHost(ctx.services));
-    },
-    async stop() {
-      withdraw();
-      await module.stop();
-    },
-    reload: (config) => module.reload(config),
-    status: () => module.status(),
-    ...(module.routes ? { routes: () => module.routes!() } : {}),
+  module.start = async (config) => {
+    await start(config);
+    withdraw = ctx.services.provideAgent(VOLUME_AGENT_KIND, volumeAgentHost(ctx.services));
   };
+  module.stop = async () => {
+    withdraw();
+    await stop();
+  };
+  return module;
 }
 
 /**
