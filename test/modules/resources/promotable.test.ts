@@ -154,7 +154,7 @@ describe("coordinator engine: promotable clones", () => {
 const STATEFUL = join(DEFAULT_OCF_ROOT, "resource.d", "heartbeat", "Stateful");
 
 describe.skipIf(!existsSync(STATEFUL))("a real promotable agent: Debian's ocf:heartbeat:Stateful", () => {
-  test("a pair of engines runs it: both instances start, one is promoted (its monitor exits 8), svc follows; a demote and a promote move the role", async () => {
+  test("a pair of engines runs it: both instances start, one is promoted (its monitor exits 8), its scores reach the engines, svc follows; a demote and a promote move the role", async () => {
     const tmp = tempDir("stateful");
     try {
       const h = new Harness(["alpha", "bravo"], volumeConfig());
@@ -172,7 +172,7 @@ describe.skipIf(!existsSync(STATEFUL))("a real promotable agent: Debian's ocf:he
           if (run.resource === "vol") {
             const r = await agents.get(name)!.run(run.action, { timeoutMs: 20_000 });
             exits.push(`${name} ${run.action} ${r.exitCode}`);
-            h.complete(name, "vol", r.status, run.action);
+            h.complete(name, "vol", r.status, run.action, r.promotionScore);
             continue;
           }
           const here = others.get(name)!;
@@ -189,6 +189,8 @@ describe.skipIf(!existsSync(STATEFUL))("a real promotable agent: Debian's ocf:he
       expect((await agents.get("alpha")!.run("monitor", { timeoutMs: 20_000, intervalMs: 10_000 })).exitCode).toBe(8);
       expect((await agents.get("bravo")!.run("monitor", { timeoutMs: 20_000, intervalMs: 10_000 })).exitCode).toBe(0);
       expect(h.node("alpha").state.states).toEqual({ vol: "promoted", fs: "started", ip: "started" });
+      // Its promotion scores (ocf_promotion_score, through Tandem's crm_master): 10 promoted, 5 unpromoted.
+      expect([h.node("alpha").state.promotion.vol, h.node("bravo").state.promotion.vol]).toEqual([10, 5]);
 
       // alpha to standby: svc stops there, alpha's instance is demoted and stopped, bravo's promoted, svc starts on bravo.
       h.feed("bravo", { type: "admin", command: { op: "standby", node: "alpha" } });
@@ -197,6 +199,8 @@ describe.skipIf(!existsSync(STATEFUL))("a real promotable agent: Debian's ocf:he
       expect((await agents.get("bravo")!.run("monitor", { timeoutMs: 20_000, intervalMs: 10_000 })).exitCode).toBe(8);
       expect((await agents.get("alpha")!.run("probe", { timeoutMs: 20_000 })).exitCode).toBe(7);
       expect([...others.get("bravo")!].sort()).toEqual(["fs", "ip"]);
+      // A stopped Stateful deletes its score: never promoted there until it runs again.
+      expect([h.node("alpha").state.promotion.vol, h.node("bravo").state.promotion.vol]).toEqual([-1_000_000, 10]);
     } finally {
       tmp.cleanup();
     }
