@@ -4,7 +4,7 @@
  * everything else in the environment (OCF_RESKEY_<name> per parameter, the
  * timeout and the monitor interval in milliseconds as CRM_meta_ keys).
  */
-import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Agent, AgentAction, AgentResult, AgentStatus, RunOptions } from "../../../core/agent.ts";
@@ -99,7 +99,7 @@ exit 0
 
 let shimDir: string | null = null;
 
-/** A directory of this process's own (mode 0700) holding the crm_master and crm_attribute stand-ins. */
+/** A directory of this process's own (mode 0700) holding the crm_master and crm_attribute stand-ins, removed at its exit. */
 function promotionShims(): string {
   if (shimDir && existsSync(shimDir)) return shimDir;
   const dir = mkdtempSync(join(tmpdir(), "tandem-crm-"));
@@ -107,6 +107,8 @@ function promotionShims(): string {
     writeFileSync(join(dir, name), PROMOTION_SHIM);
     chmodSync(join(dir, name), 0o755);
   }
+  // Gone with the process (a killed one leaves a few hundred bytes in the temp dir).
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   shimDir = dir;
   return dir;
 }
