@@ -14,11 +14,11 @@ import { plan } from "../modules/resources/policy.ts";
 import type { ClusterInput, ErrorClass, FailedOp, ResourceState } from "../modules/resources/model.ts";
 import { MODULES } from "../modules/index.ts";
 import { NAME_PATTERN } from "../core/config/primitives.ts";
+import { STATES } from "../modules/resources/wire.ts";
 
 const Name = Type.String({ pattern: NAME_PATTERN });
 const MEMBERSHIPS = ["up", "leaving", "down", "unclean"] as const;
 const FENCE_STATES = ["none", "fenced", "failed"] as const;
-const STATES = ["stopped", "started", "failed-start", "failed-monitor", "failed-stop", "unknown"] as const;
 
 /** The cluster part of `tandem status --json`; everything may be left out. */
 const StateFile = Type.Object(
@@ -50,7 +50,8 @@ const StateFile = Type.Object(
             count: Type.Integer({ minimum: 1 }),
             lastFailedAt: Type.Number(),
             startFailed: Type.Boolean(),
-            op: Type.Optional(Type.Union(["start", "stop", "monitor"].map((o) => Type.Literal(o as FailedOp)))),
+            promoteFailed: Type.Optional(Type.Boolean()),
+            op: Type.Optional(Type.Union(["start", "stop", "monitor", "promote", "demote"].map((o) => Type.Literal(o as FailedOp)))),
             error: Type.Optional(Type.Union(["soft", "hard", "fatal"].map((e) => Type.Literal(e as ErrorClass)))),
           },
           { additionalProperties: false },
@@ -80,7 +81,7 @@ each instance). Nothing is done. The state file is JSON, every field optional:
   now       wall-clock ms, for failure and move expiry (default: now)
   nodes     { NAME: { membership: up|leaving|down|unclean, standby, fence: none|fenced|failed } }
   states    { RESOURCE: { NODE: stopped|started|failed-start|failed-monitor|failed-stop|unknown } }
-  failures  [ { resource, node, count, lastFailedAt, startFailed, op: start|stop|monitor, error: soft|hard|fatal } ]
+  failures  [ { resource, node, count, lastFailedAt, startFailed, promoteFailed, op: start|stop|monitor|promote|demote, error: soft|hard|fatal } ]
   moves     [ { group, node, until } ]
   disabled  [ GROUP or RESOURCE ]
   maintenance { cluster, nodes: [NODE], resources: [GROUP or RESOURCE] }
@@ -140,7 +141,8 @@ Options:
       for (const n of out.notes) console.log(`note: ${n}`);
       for (const g of config.groups) {
         const on = out.placement[g.name];
-        if (on) console.log(`${g.clone ? "clone" : "group"} ${g.name}: ${on.length ? `on ${on.join(", ")}` : "stopped"}`);
+        const promoted = out.promoted?.[g.name];
+        if (on) console.log(`${g.clone ? "clone" : "group"} ${g.name}: ${on.length ? `on ${on.join(", ")}` : "stopped"}${promoted ? `; promoted ${promoted.length ? `on ${promoted.join(", ")}` : "nowhere"}` : ""}`);
       }
     }
     return EXIT_OK;

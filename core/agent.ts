@@ -6,15 +6,18 @@
  * not a failure, until the policy says it expected the resource running.
  */
 
-/** `probe` is a one-off monitor whose answer is the state found (OCF: interval 0). */
-export type AgentAction = "start" | "stop" | "monitor" | "probe" | "meta-data" | "validate-all";
+/**
+ * `probe` is a one-off monitor whose answer is the state found (OCF: interval 0).
+ * `promote` and `demote` are OCF's, for promotable resources (DRBD's primary and secondary).
+ */
+export type AgentAction = "start" | "stop" | "monitor" | "probe" | "promote" | "demote" | "meta-data" | "validate-all";
 
 export type AgentStatus =
   /** Done; for a monitor or probe: running. */
   | "ok"
   /** Monitor or probe: cleanly stopped. */
   | "not-running"
-  /** OCF 8 and 9: running promoted, failed promoted (Tandem has no promotable resources yet). */
+  /** OCF 8 and 9: running promoted, failed promoted (a promotable resource's monitor or probe). */
   | "promoted"
   | "failed-promoted"
   /** OCF 190 and 191: running but degraded (OCF 1.1). */
@@ -50,6 +53,11 @@ export interface ProcessResult {
 
 export interface AgentResult extends ProcessResult {
   action: AgentAction;
+  /**
+   * A promotable resource's preference for being promoted on this node (Pacemaker's promotion score, which
+   * DRBD's agent sets with crm_master): -1000000 (-INFINITY) never here; absent, no preference is reported.
+   */
+  promotionScore?: number;
 }
 
 export interface RunOptions {

@@ -54,7 +54,8 @@ export interface ClusterBus {
  * the resource manager's agent of that kind runs its actions here.
  */
 export interface ModuleAgentHost {
-  run(action: AgentAction, options: RunOptions): Promise<AgentResult>;
+  /** `resource`: the resource run, and its params (those its kind takes: AgentKind.params). */
+  run(action: AgentAction, options: RunOptions, resource?: { name: string; params: Readonly<Record<string, string>> }): Promise<AgentResult>;
 }
 
 /**

@@ -10,7 +10,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { configSchema, ROLES, type ConfigSecret, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
+import { agentKinds, configSchema, ROLES, type ConfigSecret, type ModuleConfigSpec, type RawConfig, type RoleName } from "./schema.ts";
 import { lineIndex, lineOf, MAX_NESTING, type KeyPath } from "./locate.ts";
 import { describeValue, didYouMean, type Finding, type Problem } from "./problems.ts";
 import { parseDuration } from "../duration.ts";
@@ -91,7 +91,7 @@ export function parseConfig(text: string, file: string, modules: readonly Module
   const problems = schemaProblems(schema, withDefaults).map((p) => ({ ...p, line: lineOf(index, p.path) }));
   if (problems.length) return { ok: false, problems, warnings: [] };
   const raw = withDefaults as RawConfig;
-  const semantic = [...nodeProblems(raw), ...modules.flatMap((m) => m.config?.rules?.(raw) ?? [])].map((p) => ({ ...p, line: lineOf(index, p.path) }));
+  const semantic = [...nodeProblems(raw), ...modules.flatMap((m) => m.config?.rules?.(raw, { agents: agentKinds(modules) }) ?? [])].map((p) => ({ ...p, line: lineOf(index, p.path) }));
   const warnings = semantic.filter((p) => p.severity === "warning").map(({ severity: _, ...p }) => p);
   const errors = semantic.filter((p) => p.severity === "error").map(({ severity: _, ...p }) => p);
   if (errors.length) return { ok: false, problems: errors, warnings };

@@ -125,6 +125,8 @@ export interface AgentKind {
   kind: string;
   /** For the schema's description of a resource's `agent`. */
   description: string;
+  /** The params a resource of this kind gives (strings, each required, e.g. `volume`); none when absent. */
+  params?: readonly string[];
 }
 
 export interface ConfigSection {
@@ -150,8 +152,8 @@ export interface ModuleConfigSpec {
   name: string;
   config?: {
     sections: readonly ConfigSection[];
-    /** Cross-field rules on the whole document once it fits the schema (defaults filled in). */
-    rules?(raw: RawConfig): Finding[];
+    /** Cross-field rules on the whole document once it fits the schema (defaults filled in); `agents`: every module's agent kinds. */
+    rules?(raw: RawConfig, context: { agents: readonly AgentKind[] }): Finding[];
     /** The secrets of its section, for loadConfig to check (see ConfigSecret). */
     secrets?(raw: RawConfig): ConfigSecret[];
   };

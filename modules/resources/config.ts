@@ -7,7 +7,10 @@
  *
  * A resource that no group names is a group of its own, of the same name, as a
  * Pacemaker primitive is: constraints and admin commands name groups. Either
- * may be a clone (`clone = true`, `clone_max`, `interleave`).
+ * may be a clone (`clone = true`, `clone_max`, `interleave`), and a clone of
+ * one resource promotable (`promotable = true`, `promoted_max`: Pacemaker's
+ * promotable and promoted-max), which colocations (`with_role = "promoted"`)
+ * and orders (`first_action = "promote"`) may name by its promoted instances.
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, Name, NAME_PATTERN } from "../../core/config/primitives.ts";
@@ -63,6 +66,10 @@ const CloneFields = {
   clone_max: Type.Optional(Type.Integer({ minimum: 1, description: "clones: at most this many instances; default one on every member that can run it" })),
   clone_node_max: Type.Optional(Type.Integer({ minimum: 1, description: "clones: instances on one node; only 1 is supported (a resource has one state per node)" })),
   interleave: Type.Optional(Type.Boolean({ description: "clones: ordered after another clone, an instance waits for that clone's instance on its own node only, not for all of them" })),
+  promotable: Type.Optional(
+    Type.Boolean({ description: "clones of one resource: its instances run unpromoted and up to promoted_max of them are promoted (Pacemaker's promotable clone, DRBD's primary and secondary); the agent has promote and demote" }),
+  ),
+  promoted_max: Type.Optional(Type.Integer({ minimum: 1, description: "promotable clones: at most this many instances promoted at once; default 1" })),
 };
 
 /** A resource, whose agent may be of the module kinds given. */
@@ -140,6 +147,7 @@ export const ColocationSchema = Type.Object(
     score: scoreSchema("INFINITY: group runs only where `with` runs; -INFINITY: never there (anti-colocation); a number: added to the score of the node where `with` runs", {
       default: "INFINITY",
     }),
+    with_role: Type.Optional(Type.Literal("promoted", { description: "`with` is a promotable clone: only where its instance is promoted (Pacemaker's with-rsc-role=Promoted)" })),
   },
   { additionalProperties: false },
 );
@@ -148,6 +156,9 @@ export const OrderSchema = Type.Object(
   {
     first: Type.String({ pattern: NAME_PATTERN }),
     then: Type.String({ pattern: NAME_PATTERN, description: "starts after `first`, stops before it, runs only while it does" }),
+    first_action: Type.Optional(
+      Type.Literal("promote", { description: "`first` is a promotable clone: `then` starts after its promotion, stops before its demotion, runs only while an instance is promoted (Pacemaker's first-action=promote)" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -261,10 +272,11 @@ export function groupsOf(rs: ResourcesRaw): GroupDef[] {
   ];
 }
 
-type CloneRaw = { clone?: boolean; clone_max?: number; interleave?: boolean };
+type CloneRaw = { clone?: boolean; clone_max?: number; interleave?: boolean; promotable?: boolean; promoted_max?: number };
 
 function cloneOf(c: CloneRaw): Pick<GroupDef, "clone"> {
-  return c.clone ? { clone: { max: c.clone_max ?? null, interleave: c.interleave ?? false } } : {};
+  if (!c.clone) return {};
+  return { clone: { max: c.clone_max ?? null, interleave: c.interleave ?? false, ...(c.promotable ? { promotable: { promotedMax: c.promoted_max ?? 1 } } : {}) } };
 }
 
 export function resourceDefOf(r: ResourceRaw): ResourceDef {
@@ -292,8 +304,8 @@ export function clusterConfigOf(rs: ResourcesRaw): ClusterConfig {
     resources: rs.resource.map(resourceDefOf),
     groups: groupsOf(rs),
     locations: rs.location.map((l) => ({ group: l.group, ...(l.node !== undefined ? { node: l.node } : { rule: parseRule(l.rule ?? "") as AttributeTest[] }), score: scoreOf(l.score) })),
-    colocations: rs.colocation.map((c) => ({ group: c.group, withGroup: c.with, score: scoreOf(c.score) })),
-    orders: rs.order.map((o) => ({ first: o.first, then: o.then })),
+    colocations: rs.colocation.map((c) => ({ group: c.group, withGroup: c.with, score: scoreOf(c.score), ...(c.with_role ? { withRole: c.with_role } : {}) })),
+    orders: rs.order.map((o) => ({ first: o.first, then: o.then, ...(o.first_action ? { firstAction: o.first_action } : {}) })),
     fencing: rs.fence_device.length > 0,
     placement: rs.placement as Placement,
     noQuorumPolicy: rs.no_quorum_policy,
@@ -328,18 +340,21 @@ export function parseRule(text: string): AttributeTest[] | string {
   return tests;
 }
 
-const CLONE_KEYS = ["clone", "clone_max", "clone_node_max", "interleave"] as const;
+const CLONE_KEYS = ["clone", "clone_max", "clone_node_max", "interleave", "promotable", "promoted_max"] as const;
 
 /** Cross-field rules: names unique and known, members in one group, constraints between known groups and members, clones. */
-export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]): Finding[] {
+export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[], kinds: readonly AgentKind[] = []): Finding[] {
   const out: Finding[] = [];
   const err = (path: (string | number)[], message: string, expected?: string, hint?: string): void => {
     out.push({ severity: "error", path: ["resources", ...path], message, ...(expected ? { expected } : {}), ...(hint ? { hint } : {}) });
   };
   const members = nodes.filter((n) => n.roles.includes("member")).map((n) => n.name);
   /** A clone's settings, on a group or a resource in no group. */
-  const cloneProblems = (path: (string | number)[], c: CloneRaw & { clone_node_max?: number }): void => {
+  const cloneProblems = (path: (string | number)[], c: CloneRaw & { clone_node_max?: number }, size: number): void => {
     for (const k of CLONE_KEYS.slice(1)) if (c[k] !== undefined && !c.clone) err([...path, k], `${k} applies to clones only`, "clone = true beside it");
+    if (c.clone && c.promoted_max !== undefined && !c.promotable) err([...path, "promoted_max"], "promoted_max applies to promotable clones only", "promotable = true beside it");
+    if (c.clone && c.promotable && size !== 1)
+      err([...path, "promotable"], `a promotable clone has one member, the resource promoted (this group has ${size})`, "promotable = true on the resource alone, and a group colocated with its promoted instance (with_role = \"promoted\")");
     if (c.clone_node_max !== undefined && c.clone_node_max > 1)
       err([...path, "clone_node_max"], "a node runs at most one instance of a clone: a resource has one state per node, so two instances there could not be told apart", "1, or leave it out");
     if (c.clone && c.clone_max !== undefined && c.clone_max > members.length)
@@ -360,7 +375,7 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     }
     if (!out.some((p) => p.path[1] === "resource" && p.path[2] === i)) {
       try {
-        createAgent(r);
+        createAgent(r, undefined, kinds);
       } catch (e) {
         if (!(e instanceof RangeError)) throw e;
         err(["resource", i, "params"], e.message);
@@ -388,13 +403,13 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     });
     if (g.preferred !== undefined && !members.includes(g.preferred)) err(["group", i, "preferred"], `no member node named "${g.preferred}"`, `one of ${members.join(", ")}`);
     if (g.stickiness !== undefined && g.auto_failback !== undefined) err(["group", i], "stickiness and auto_failback both given; auto_failback is stickiness 0 (true) or INFINITY (false)", "one of them");
-    cloneProblems(["group", i], g);
+    cloneProblems(["group", i], g, g.members.length);
   });
   rs.resource.forEach((r, i) => {
     const group = groupOfMember.get(r.name);
     const given = CLONE_KEYS.find((k) => r[k] !== undefined);
     if (group && given) err(["resource", i, given], `resource "${r.name}" is a member of group "${group}": a group is cloned whole`, `${given} on [[resources.group]] "${group}"`);
-    else cloneProblems(["resource", i], r);
+    else cloneProblems(["resource", i], r, 1);
   });
   const groups = new Set(groupsOf(rs).map((g) => g.name));
   const knownGroup = (path: (string | number)[], name: string): void => {
@@ -417,9 +432,14 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
     }
   });
   const colocated = new Map<string, number>();
+  const promotable = new Set(groupsOf(rs).filter((g) => g.clone?.promotable).map((g) => g.name));
+  const promotableOnly = (path: (string | number)[], name: string, key: string): void => {
+    if (groups.has(name) && !promotable.has(name)) err(path, `"${name}" is not a promotable clone: ${key} names a promotable clone's promoted instances`, "promotable = true on it, or no " + key);
+  };
   rs.colocation.forEach((c, i) => {
     knownGroup(["colocation", i, "group"], c.group);
     knownGroup(["colocation", i, "with"], c.with);
+    if (c.with_role) promotableOnly(["colocation", i, "with_role"], c.with, "with_role");
     if (c.group === c.with) err(["colocation", i], `group "${c.group}" is colocated with itself`);
     const before = colocated.get(`${c.group} ${c.with}`);
     if (before !== undefined) err(["colocation", i], `"${c.group}" is colocated with "${c.with}" already (colocation ${before})`, "one colocation a pair");
@@ -431,6 +451,7 @@ export function resourcesProblems(rs: ResourcesRaw, nodes: readonly NodeLike[]):
   rs.order.forEach((o, i) => {
     knownGroup(["order", i, "first"], o.first);
     knownGroup(["order", i, "then"], o.then);
+    if (o.first_action) promotableOnly(["order", i, "first_action"], o.first, "first_action");
     if (o.first === o.then) err(["order", i], `group "${o.first}" is ordered after itself`);
   });
   if (!out.some((p) => p.severity === "error")) {
@@ -493,8 +514,8 @@ export function resourcesSecrets(c: RawConfig): ConfigSecret[] {
  * The module's rules on the whole config: its section's, and a warning for a
  * pair that can neither fence nor ask an arbiter (with or without [resources]).
  */
-export function resourcesRules(c: RawConfig): Finding[] {
-  const out = c.resources ? resourcesProblems(c.resources, c.nodes) : [];
+export function resourcesRules(c: RawConfig, context: { agents: readonly AgentKind[] } = { agents: [] }): Finding[] {
+  const out = c.resources ? resourcesProblems(c.resources, c.nodes, context.agents) : [];
   const members = c.nodes.filter((n) => n.roles.includes("member"));
   const arbiters = c.nodes.filter((n) => n.roles.includes("arbiter"));
   if (members.length === 2 && arbiters.length === 0 && !c.resources?.fence_device.length)

@@ -26,7 +26,7 @@
 import type { AgentStatus } from "../../core/agent.ts";
 import type { MemberStatus } from "../../core/cluster.ts";
 import { errorClass } from "./agents/ocf.ts";
-import { effectiveState, exclusiveResources, inMaintenance, onFailOf, plan } from "./policy.ts";
+import { effectiveState, exclusiveResources, inMaintenance, onFailOf, plan, promotableMembers, running } from "./policy.ts";
 import type { Action, ClusterConfig, ClusterInput, FailedOp, FailRecord, FenceState, Maintenance, Membership, Move, NodeState, ResourceState } from "./model.ts";
 
 export interface CoordParams {
@@ -84,11 +84,13 @@ export interface Report {
   pending: string[];
   failures: Array<Omit<FailRecord, "node">>;
   admin: AdminState;
+  /** The promotion scores its agents last reported, by resource (promotable clones' members); missing: none. */
+  promotion?: Record<string, number>;
 }
 
 export interface WireAction {
   id: string;
-  kind: "start" | "stop" | "monitor";
+  kind: "start" | "stop" | "promote" | "demote" | "monitor";
   resource: string;
   node: string;
   intervalMs: number;
@@ -121,13 +123,14 @@ export interface ClusterView {
   majority: boolean;
 }
 
-export type OpKind = "start" | "stop" | "monitor" | "probe";
+export type OpKind = "start" | "stop" | "promote" | "demote" | "monitor" | "probe";
 
 export type Input =
   | { type: "start"; now: number; wall: number; cluster: ClusterView }
   | { type: "membership"; now: number; wall: number; cluster: ClusterView }
   | { type: "message"; now: number; wall: number; from: string; message: Message }
-  | { type: "result"; now: number; wall: number; op: number; status: AgentStatus; message: string }
+  /** `promotionScore`: what a promotable resource's agent reported with its answer (AgentResult.promotionScore). */
+  | { type: "result"; now: number; wall: number; op: number; status: AgentStatus; message: string; promotionScore?: number }
   | { type: "fenced"; now: number; wall: number; node: string; ok: boolean; message: string }
   | { type: "admin"; now: number; wall: number; command: AdminCommand }
   | { type: "tick"; now: number; wall: number }
@@ -180,6 +183,8 @@ export interface State {
   states: Record<string, ResourceState>;
   failures: Array<Omit<FailRecord, "node">>;
   admin: AdminState;
+  /** Promotion scores the agents here last reported, by resource. */
+  promotion: Record<string, number>;
   applied: Record<string, number>;
   /** Operations in flight on this node, by resource (one at a time each). */
   ops: Record<string, Op>;
@@ -240,6 +245,7 @@ export function initialState(p: CoordParams, admin?: AdminState): State {
     states: Object.fromEntries(p.config.resources.map((r) => [r.name, "unknown" as ResourceState])),
     failures: [],
     admin: admin ? structuredClone(admin) : { version: 0, by: p.self, standby: [], moves: [], cleanups: {} },
+    promotion: {},
     applied: admin ? { ...admin.cleanups } : {},
     ops: {},
     nextOp: 1,
@@ -310,13 +316,14 @@ function reconfigure(s: State, p: CoordParams): void {
     if (names.has(r)) continue;
     delete s.states[r];
     delete s.monitors[r];
+    delete s.promotion[r];
   }
   s.failures = s.failures.filter((f) => names.has(f.resource));
   s.seq++;
   s.lastReportAt = -Infinity;
 }
 
-const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor", "failed-stop"]);
+const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "promoted", "failed-start", "failed-monitor", "failed-stop"]);
 
 /**
  * Whether an exclusive resource runs here, is starting, or failed to stop: what the watchdog asks before it pets without quorum.
@@ -324,6 +331,7 @@ const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "
  */
 export function holdsExclusive(s: State): boolean {
   const exclusive = exclusiveResources(s.p.config, s.p.members.length);
+  if ([...promotableMembers(s.p.config)].some((r) => s.states[r] === "promoted" || s.states[r] === "failed-monitor" || s.ops[r]?.action === "promote")) return true;
   return [...exclusive].some((r) => ACTIVE.has(s.states[r]!) || s.ops[r]?.action === "start");
 }
 
@@ -364,7 +372,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
       if (receive(s, input.from, input.message, fx)) bump();
       break;
     case "result":
-      if (result(s, input.op, input.status, input.message, event)) bump();
+      if (result(s, input.op, input.status, input.message, input.promotionScore, event)) bump();
       break;
     case "fenced":
       if (s.fencingNow === input.node) s.fencingNow = null;
@@ -410,7 +418,7 @@ export function step(prev: State, input: Input): { state: State; effects: Effect
     fx.push({ type: "holds", holds });
   }
   const left = (r: string) => inMaintenance(adminInput(s), r, s.p.self);
-  if (s.phase === "stopping" && Object.keys(s.ops).length === 0 && !Object.entries(s.states).some(([r, st]) => !left(r) && (st === "started" || st === "failed-monitor" || st === "failed-start"))) {
+  if (s.phase === "stopping" && Object.keys(s.ops).length === 0 && !Object.entries(s.states).some(([r, st]) => !left(r) && (running(st) || st === "failed-monitor" || st === "failed-start"))) {
     s.phase = "stopped";
     fx.push({ type: "stopped" });
   }
@@ -607,13 +615,22 @@ function applyCleanups(s: State, event: (e: string, d: Record<string, unknown>) 
   return changed;
 }
 
-function result(s: State, id: number, status: AgentStatus, message: string, event: (e: string, d: Record<string, unknown>) => void): boolean {
+/**
+ * An agent's answer. A monitor or probe answering promoted (OCF 8, 191) is the promoted role; failed-promoted
+ * (9) a failed monitor. A failed promote leaves the instance started (unpromoted, as the agent left it) and
+ * counts as a promote failure: that node is not promoted again until it expires; one that did not answer
+ * (timeout, cancelled, error) leaves the role unknown: probed. A failed demote is a failed monitor: the
+ * instance, which may still be promoted, is stopped (restart), and a failed stop is fenced.
+ */
+function result(s: State, id: number, status: AgentStatus, message: string, promotionScore: number | undefined, event: (e: string, d: Record<string, unknown>) => void): boolean {
   const op = Object.values(s.ops).find((o) => o.op === id);
   if (!op) return false;
   delete s.ops[op.resource];
   const r = op.resource;
   const before = s.states[r];
   const ok = status === "ok" || status === "degraded";
+  // OCF 8 (and 191) from a resource that is not a promotable clone's is an error, as in Pacemaker.
+  const promoted = (status === "promoted" || status === "degraded-promoted") && promotableMembers(s.p.config).has(r);
   let next: ResourceState;
   let failed = false;
   switch (op.action) {
@@ -625,15 +642,28 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
       next = ok || status === "not-running" ? "stopped" : "failed-stop";
       failed = next === "failed-stop";
       break;
+    case "promote":
+      next = ok ? "promoted" : status === "timeout" || status === "cancelled" || status === "error" ? "unknown" : "started";
+      failed = !ok;
+      break;
+    case "demote":
+      next = ok ? "started" : "failed-monitor";
+      failed = !ok;
+      break;
     case "probe":
-      next = ok ? "started" : status === "not-running" || status === "not-installed" ? "stopped" : "failed-monitor";
+      next = ok ? "started" : promoted ? "promoted" : status === "not-running" || status === "not-installed" ? "stopped" : "failed-monitor";
       failed = next === "failed-monitor";
       break;
     case "monitor":
       if (!monitored(s, r)) return false;
-      next = ok ? "started" : "failed-monitor";
-      failed = !ok;
+      next = ok ? "started" : promoted ? "promoted" : "failed-monitor";
+      failed = next === "failed-monitor";
       break;
+  }
+  let scored = false;
+  if (promotionScore !== undefined && s.promotion[r] !== promotionScore) {
+    s.promotion[r] = promotionScore;
+    scored = true;
   }
   const monitor = s.monitors[r];
   if (monitor) monitor.due = s.now + monitor.intervalMs;
@@ -647,17 +677,18 @@ function result(s: State, id: number, status: AgentStatus, message: string, even
       f.count++;
       f.lastFailedAt = s.wall;
       f.startFailed ||= op.action === "start";
+      if (op.action === "promote") f.promoteFailed = true;
       f.op = failedOp;
       if (error !== "soft" && f.error !== "fatal") f.error = error;
-    } else s.failures.push({ resource: r, count: 1, lastFailedAt: s.wall, startFailed: op.action === "start", op: failedOp, ...(error !== "soft" ? { error } : {}) });
+    } else s.failures.push({ resource: r, count: 1, lastFailedAt: s.wall, startFailed: op.action === "start", ...(op.action === "promote" ? { promoteFailed: true } : {}), op: failedOp, ...(error !== "soft" ? { error } : {}) });
   }
   event("resources.action", { resource: r, action: op.action, status, ms: Math.round(s.now - op.since), ...(message ? { message } : {}) });
   if (next !== before) {
     s.states[r] = next;
     event("resources.state", { resource: r, state: next, was: before });
   }
-  // A start or stop leaves the pending list: the report changes even when the state does not.
-  return next !== before || failed || op.action === "start" || op.action === "stop";
+  // A start, stop, promote or demote leaves the pending list: the report changes even when the state does not.
+  return next !== before || failed || scored || op.action !== "monitor" && op.action !== "probe";
 }
 
 /** Map a heartbeat status onto the policy's membership. */
@@ -677,7 +708,7 @@ function withPending(states: Record<string, ResourceState>, pending: Iterable<st
 /** Resources with a start or stop in flight on this node. */
 function pendingHere(s: State): string[] {
   return Object.entries(s.ops)
-    .filter(([, o]) => o.action === "start" || o.action === "stop")
+    .filter(([, o]) => o.action !== "monitor" && o.action !== "probe")
     .map(([r]) => r);
 }
 
@@ -698,11 +729,16 @@ export function clusterInput(s: State): ClusterInput {
     for (const [r, v] of Object.entries(st)) (states[r] ??= {})[node] = v;
   };
   const failures: FailRecord[] = s.failures.map((f) => ({ ...f, node: self }));
+  const promotion: Record<string, Record<string, number>> = {};
+  const scores = (node: string, by: Record<string, number> | undefined) => {
+    for (const [r, v] of Object.entries(by ?? {})) (promotion[r] ??= {})[node] = v;
+  };
   for (const name of s.p.members) {
     const traits = s.p.nodeTraits?.[name];
     if (name === self) {
       nodes.push({ name, membership: "up", standby: standby.has(name) || s.phase !== "running", fence: "none", ...traits });
       put(name, withPending(s.states, pendingHere(s), inFlight));
+      scores(name, s.promotion);
       continue;
     }
     const peer = s.peers[name];
@@ -716,9 +752,10 @@ export function clusterInput(s: State): ClusterInput {
     if (rep) {
       put(name, withPending(rep.states, [...rep.pending, ...(s.unconfirmed[name]?.actions.map((a) => a.resource) ?? [])], inFlight));
       failures.push(...rep.failures.map((f) => ({ ...f, node: name })));
+      scores(name, rep.promotion);
     }
   }
-  return { self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall, ...adminInput(s) };
+  return { self, nodes, quorum: s.quorate, states, failures, moves: s.admin.moves, now: s.wall, ...adminInput(s), promotion };
 }
 
 /**
@@ -790,7 +827,7 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
   }
   let mine: WireAction[] | null = null;
   if (s.phase !== "running") {
-    mine = plan(leavingInput(s)).actions.filter((a) => a.after.length === 0 && a.node === self && a.kind === "stop").map(wire);
+    mine = plan(leavingInput(s)).actions.filter((a) => a.after.length === 0 && a.node === self && (a.kind === "stop" || a.kind === "demote")).map(wire);
   } else if (alone || dc === self) {
     const p = plan(clusterInput(s));
     if (p.notes.join("\n") !== s.notes.join("\n")) {
@@ -798,7 +835,7 @@ function decide(s: State, fx: Effect[], event: (e: string, d: Record<string, unk
       if (p.notes.length) event("resources.notes", { notes: p.notes });
     }
     const ready = p.actions.filter((a) => a.after.length === 0);
-    mine = ready.filter((a) => a.node === self && a.kind !== "fence" && (!alone || a.kind === "stop" || a.kind === "monitor")).map(wire);
+    mine = ready.filter((a) => a.node === self && a.kind !== "fence" && (!alone || a.kind === "stop" || a.kind === "demote" || a.kind === "monitor")).map(wire);
     if (!alone) {
       for (const f of ready.filter((a) => a.kind === "fence")) fence(s, f, fx);
       const t: Transition = { type: "transition", seq: s.tseq + 1, basis: basis(s), actions: withUnconfirmed(s, ready.filter((a) => a.node !== self && a.kind !== "fence").map(wire)) };
@@ -883,13 +920,14 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
       continue;
     }
     const busy = s.ops[a.resource];
-    if (busy && (busy.action === "start" || busy.action === "stop" || busy.action === "probe")) continue;
+    if (busy && busy.action !== "monitor") continue;
     const kind: OpKind = a.kind === "monitor" ? "probe" : a.kind;
     if (kind === "probe" && s.states[a.resource] !== "unknown") continue;
     if (kind !== "probe" && !managedHere(s, a.resource)) continue;
     if (busy) fx.push({ type: "cancel", op: busy.op });
     const d = s.p.config.resources.find((r) => r.name === a.resource)!;
-    const timeoutMs = kind === "start" ? d.startTimeoutMs : kind === "stop" ? d.stopTimeoutMs : d.monitorTimeoutMs;
+    // A promote takes the start's timeout and a demote the stop's (the config has no keys of their own).
+    const timeoutMs = kind === "start" || kind === "promote" ? d.startTimeoutMs : kind === "stop" || kind === "demote" ? d.stopTimeoutMs : d.monitorTimeoutMs;
     run(s, a.resource, kind, timeoutMs, 0, fx);
     ran.push(a.id);
     if (kind !== "probe") bump();
@@ -909,7 +947,7 @@ function perform(s: State, actions: WireAction[], fx: Effect[], bump: () => void
 function monitored(s: State, r: string): boolean {
   const st = s.states[r] ?? "unknown";
   if (st === "failed-monitor" && inMaintenance(ownMaintenance(s), r, s.p.self)) return true;
-  return effectiveState(s.p.config.resources.find((d) => d.name === r), st) === "started";
+  return running(effectiveState(s.p.config.resources.find((d) => d.name === r), st));
 }
 
 function dueMonitors(s: State, fx: Effect[]): void {
@@ -934,5 +972,6 @@ function report(s: State): Report {
     pending: pendingHere(s),
     failures: s.failures,
     admin: s.admin,
+    ...(Object.keys(s.promotion).length > 0 ? { promotion: s.promotion } : {}),
   };
 }

@@ -29,8 +29,8 @@ export const PREFERRED_SCORE = 100;
 export type OnFail = "restart" | "move" | "fence" | "block" | "ignore" | "stop" | "standby";
 /** What a failed stop may lead to: the resource may still run, so only these make sense. */
 export type OnFailStop = "fence" | "block" | "ignore";
-/** The operations a failure is recorded for. */
-export type FailedOp = "start" | "stop" | "monitor";
+/** The operations a failure is recorded for. A failed promote or demote is handled as a monitor's (on_fail). */
+export type FailedOp = "start" | "stop" | "monitor" | "promote" | "demote";
 /**
  * As Pacemaker grades an OCF exit code: soft (the operation's on_fail), hard
  * (2 invalid argument, 3 unimplemented, 4 insufficient privileges, 5 not
@@ -87,7 +87,16 @@ export interface CloneDef {
   max: number | null;
   /** An order after another clone waits for its instance on the same node only, not all of them. */
   interleave: boolean;
+  /**
+   * A promotable clone (Pacemaker's promotable=true, DRBD's primary/secondary): of its instances, up to
+   * `promotedMax` are promoted. Its one member's agent has promote and demote actions, and its monitor answers
+   * promoted (OCF 8) where it is.
+   */
+  promotable?: { promotedMax: number };
 }
+
+/** The role of a promotable clone a constraint names: its promoted instances only (Pacemaker's role Promoted). */
+export type Role = "promoted";
 
 /** A node attribute's value, as the config gives it (`rack = "a"`, `ssd = true`, `cores = 8`). */
 export type AttributeValue = string | number | boolean;
@@ -118,12 +127,19 @@ export interface Colocation {
   group: string;
   withGroup: string;
   score: number;
+  /** withGroup is a promotable clone and only its promoted instances count (Pacemaker's with-rsc-role=Promoted). */
+  withRole?: Role;
 }
 
-/** "first before then": then starts after first, stops before it; then runs only while first does. */
+/**
+ * "first before then": then starts after first, stops before it; then runs only while first does. With
+ * `firstAction = "promote"` (first a promotable clone): then starts after first's promotion, stops before its
+ * demotion, and runs only while an instance of first is promoted (Pacemaker's first-action=promote).
+ */
 export interface Order {
   first: string;
   then: string;
+  firstAction?: "promote";
 }
 
 export interface ClusterConfig {
@@ -170,8 +186,11 @@ export interface NodeState {
   capacity?: Record<string, number>;
 }
 
-/** `failed-stop` means blocked: it may still run and cannot be stopped. */
-export type ResourceState = "stopped" | "started" | "failed-start" | "failed-monitor" | "failed-stop" | "unknown";
+/**
+ * `failed-stop` means blocked: it may still run and cannot be stopped. `promoted`: started, and promoted (a
+ * promotable clone's instance); `started` is then its unpromoted role.
+ */
+export type ResourceState = "stopped" | "started" | "promoted" | "failed-start" | "failed-monitor" | "failed-stop" | "unknown";
 
 export interface FailRecord {
   resource: string;
@@ -181,6 +200,8 @@ export interface FailRecord {
   lastFailedAt: number;
   /** One of them was a start failure: fatal on that node until they expire. */
   startFailed: boolean;
+  /** One of them was a failed promote: not promoted on that node until they expire. */
+  promoteFailed?: boolean;
   /** The operation that failed last; missing: start if startFailed, else monitor. */
   op?: FailedOp;
   /** The worst error among them; missing: soft. */
@@ -228,9 +249,14 @@ export interface ClusterInput {
    * a peer may know a change this node does not, or not know one it does).
    */
   goneMaintenance?: Maintenance;
+  /**
+   * By resource, then node: the promotion score its agent last reported there (a promotable clone's member);
+   * missing: no preference (0). MINUS_INFINITY: never promoted there (a volume not up to date).
+   */
+  promotion?: Record<string, Record<string, number>>;
 }
 
-export type ActionKind = "start" | "stop" | "monitor" | "fence";
+export type ActionKind = "start" | "stop" | "promote" | "demote" | "monitor" | "fence";
 
 export interface Action {
   id: string;
@@ -251,4 +277,6 @@ export interface Plan {
   notes: string[];
   /** By group, the nodes it is to run on once the actions are done (a clone: one per instance), in config order. */
   placement: Record<string, string[]>;
+  /** By promotable clone, the nodes of its instances to be promoted once the actions are done. */
+  promoted?: Record<string, string[]>;
 }

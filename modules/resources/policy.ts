@@ -86,6 +86,14 @@
  *    instances on the same node only. Every member planned to run gets a
  *    recurring monitor (after its start, if any); the executor schedules it.
  *
+ * 7. Promotable clones (see roles below): once a clone's instances are
+ *    placed, up to promoted_max are promoted, demoted before a stop, promoted
+ *    after a start and after every demote, failed instance's stop and fence
+ *    that may leave the role twice. "A with B" at role promoted, "B promote
+ *    before A" (firstAction): A follows B's promoted instances, and waits (to
+ *    start) for its promotes and (to stop B) stops before its demotes.
+ *    A group's stops (or demotes) wait while a group ordered after it is held.
+ *
  * A failed monitor with on_fail=restart is a stop and start in place; the
  * executor counts the failure, so migration_threshold moves the group once
  * reached. Each operation has its on_fail (on_fail for the monitor,
@@ -121,9 +129,11 @@ import {
   type LocationPref,
   type NodeState,
   type OnFail,
+  type Order,
   type Plan,
   type ResourceDef,
   type ResourceState,
+  type Role,
 } from "./model.ts";
 
 /** The on_fail that applies to a failed operation, and the config key it is read from. */
@@ -131,7 +141,7 @@ export function onFailOf(d: ResourceDef, op: FailedOp): OnFail | ResourceDef["on
   return op === "start" ? d.onFailStart : op === "stop" ? d.onFailStop : d.onFail;
 }
 
-export const ON_FAIL_KEY: Readonly<Record<FailedOp, string>> = { start: "on_fail_start", stop: "on_fail_stop", monitor: "on_fail" };
+export const ON_FAIL_KEY: Readonly<Record<FailedOp, string>> = { start: "on_fail_start", stop: "on_fail_stop", monitor: "on_fail", promote: "on_fail", demote: "on_fail" };
 
 /** The operation whose failure left a resource in this state, or null. */
 function failedOpOf(s: ResourceState): FailedOp | null {
@@ -174,6 +184,10 @@ interface GroupPlan {
   held: boolean;
   stops: string[];
   starts: string[];
+  /** A promotable clone: the nodes of its instances promoted once done, and the promotes and demotes planned. */
+  promoted?: string[];
+  promotes?: string[];
+  demotes?: string[];
 }
 
 /** A node that can run a group: how many of its members from the first, why the next cannot, its score. */
@@ -187,7 +201,17 @@ interface Candidate {
 /** Where a group (or one instance of a clone) is to run, and how many of its members. */
 type Placed = Pick<Candidate, "node" | "count">;
 
-const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "failed-start", "failed-monitor"]);
+const ACTIVE: ReadonlySet<ResourceState> = new Set(["started", "promoted", "failed-start", "failed-monitor"]);
+
+/** Running healthy, in either role of a promotable clone. */
+export function running(s: ResourceState): boolean {
+  return s === "started" || s === "promoted";
+}
+
+/** The member of each promotable clone (it has one), by name. */
+export function promotableMembers(config: ClusterConfig): Set<string> {
+  return new Set(config.groups.filter((g) => g.clone?.promotable).map((g) => g.members[0]!));
+}
 
 function addScore(a: number, b: number): number {
   if (a <= MINUS_INFINITY || b <= MINUS_INFINITY) return MINUS_INFINITY;
@@ -319,7 +343,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       if (c.group !== root || c.withGroup === root || !loop.has(c.withGroup)) continue;
       const theirs = groupPlans.get(c.withGroup)!;
       if (theirs.held) return { plan: { actions: [], notes: [], placement: {} }, broken: { group: root, verdict: "hold" } };
-      const kept = c.score >= INFINITY ? mine.nodes.every((n) => theirs.nodes.includes(n)) : c.score <= MINUS_INFINITY ? !mine.nodes.some((n) => theirs.nodes.includes(n)) : true;
+      const there = nodesOf(c.withGroup, c.withRole);
+      const kept = c.score >= INFINITY ? mine.nodes.every((n) => there.includes(n)) : c.score <= MINUS_INFINITY ? !mine.nodes.some((n) => there.includes(n)) : true;
       if (!kept) return { plan: { actions: [], notes: [], placement: {} }, broken: { group: root, verdict: "stop" } };
     }
   }
@@ -331,17 +356,58 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     // Interleaved, an instance of `then` waits for the instance of `first` on its own node only.
     const local = interleaved(o.first, o.then);
     const sameNode = (a: string, b: string) => !local || nodeOf(a) === nodeOf(b);
-    for (const s of first.stops) depend(s, then.stops.filter((t) => sameNode(s, t)));
+    // After promote: then stops before a demote (a promoted instance's stop comes after its demote) and starts after a promote.
+    const { stops: firstStops, starts: firstStarts } = orderedActions(first, o);
+    for (const s of firstStops) depend(s, then.stops.filter((t) => sameNode(s, t)));
     // "then" found running while "first" was not: it stops before "first" starts (when "first" stops too, its starts already wait).
-    if (first.stops.length === 0) for (const s of chainEnds(first.starts, "first")) depend(s, then.stops.filter((t) => sameNode(s, t)));
-    const lastStarts = chainEnds(first.starts, "last");
+    if (firstStops.length === 0) for (const s of chainEnds(firstStarts, "first")) depend(s, then.stops.filter((t) => sameNode(s, t)));
+    const lastStarts = chainEnds(firstStarts, "last");
     for (const firstStart of chainEnds(then.starts, "first")) depend(firstStart, lastStarts.filter((l) => sameNode(l, firstStart)));
   }
-  return finish(Object.fromEntries(config.groups.map((g) => [g.name, nodesOf(g.name)])));
+  // A held group may still run what it ran (a stop under way is unknown until it answers): the stops (or demotes) of
+  // a group it is ordered after wait for it, as they would wait for its stops.
+  for (const o of config.orders) {
+    const first = groupPlans.get(o.first);
+    if (!first || !groupPlans.get(o.then)?.held) continue;
+    const waiting = orderedActions(first, o).stops.filter((id) => actions.has(id));
+    if (waiting.length > 0) note(`${o.first} waits to stop: ${o.then}, ordered after it, is held`);
+    withdraw(waiting);
+  }
+  const promoted = Object.fromEntries(config.groups.filter((g) => g.clone?.promotable).map((g) => [g.name, nodesOf(g.name, "promoted")]));
+  const out = finish(Object.fromEntries(config.groups.map((g) => [g.name, nodesOf(g.name)])));
+  if (Object.keys(promoted).length > 0) out.plan.promoted = promoted;
+  return out;
 
-  /** Where a group runs or is to run, as planned so far: one node, a clone's several, or none. */
-  function nodesOf(group: string): string[] {
-    return groupPlans.get(group)?.nodes ?? [];
+  /** Takes actions out of the plan, with every action that waits for one of them. */
+  function withdraw(ids: readonly string[]): void {
+    const gone = new Set(ids);
+    for (let more = true; more; ) {
+      more = false;
+      for (const a of actions.values()) if (!gone.has(a.id) && a.after.some((d) => gone.has(d))) gone.add(a.id), (more = true);
+    }
+    for (const id of gone) actions.delete(id);
+  }
+
+  /**
+   * What an order waits for of its first group: stops and starts, or (after promote) demotes and promotes, and
+   * the stops of failed instances, which may be promoted still.
+   */
+  function orderedActions(first: GroupPlan, o: Order): { stops: string[]; starts: string[] } {
+    if (o.firstAction !== "promote") return first;
+    return { stops: [...(first.demotes ?? []), ...first.stops.filter(mayBePromoted)], starts: first.promotes ?? [] };
+  }
+
+  /** Whether a stop is of an instance that may be promoted and is not demoted first: failed (a promoted one is demoted before). */
+  function mayBePromoted(stopId: string): boolean {
+    const a = actions.get(stopId)!;
+    const s = state(a.resource!, a.node);
+    return s !== "started" && s !== "promoted";
+  }
+
+  /** Where a group runs or is to run, as planned so far: one node, a clone's several, or none; with a role, its promoted instances'. */
+  function nodesOf(group: string, role?: Role): string[] {
+    const p = groupPlans.get(group);
+    return (role === "promoted" ? p?.promoted : p?.nodes) ?? [];
   }
 
   function nodeOf(actionId: string): string {
@@ -403,14 +469,15 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       for (const n of nodes) {
         const s = state(r, n.name);
         if (n.membership !== "up" || fencing.has(n.name)) continue;
-        if (s === "started") {
+        if (running(s)) {
           where.add(n.name);
           monitor(r, n.name, []);
         }
       }
     }
-    const running = g.clone ? nodes.map((n) => n.name).filter((n) => where.has(n)) : [...where].slice(0, 1);
-    return { nodes: running, held: true, stops: [], starts: [] };
+    const runs = g.clone ? nodes.map((n) => n.name).filter((n) => where.has(n)) : [...where].slice(0, 1);
+    const promoted = g.clone?.promotable ? nodes.filter((n) => n.membership === "up" && state(g.members[0]!, n.name) === "promoted").map((n) => n.name) : undefined;
+    return { nodes: runs, held: true, stops: [], starts: [], ...(promoted ? { promoted, promotes: [], demotes: [] } : {}) };
   }
 
   function monitor(r: string, n: string, after: string[]): void {
@@ -463,10 +530,10 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const limit = limitOf(g);
     if (limit?.at === 0) {
       note(`${g.name} is stopped: ${limit.why}`);
-      return act(g, [], limit);
+      return roles(g, act(g, [], limit));
     }
     if (limit) note(`${g.name} runs up to ${g.members[limit.at - 1]}: ${limit.why}`);
-    if (g.clone) return planClone(g, g.clone, limit);
+    if (g.clone) return roles(g, planClone(g, g.clone, limit));
     const target = place(g);
     return act(g, target ? [target] : [], limit);
   }
@@ -486,14 +553,14 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     }
     for (const c of config.colocations) {
       if (c.group !== g.name || c.score < INFINITY || !groupPlans.has(c.withGroup)) continue;
-      if (nodesOf(c.withGroup).length === 0) {
-        note(`${g.name} runs with ${c.withGroup}, which is not running: ${g.name} stops`);
+      if (nodesOf(c.withGroup, c.withRole).length === 0) {
+        note(`${g.name} runs with ${c.withRole === "promoted" ? `the promoted instance of ${c.withGroup}, which is promoted nowhere` : `${c.withGroup}, which is not running`}: ${g.name} stops`);
         return true;
       }
     }
     for (const o of config.orders.filter((o) => o.then === g.name)) {
-      if (nodesOf(o.first).length === 0) {
-        note(`${g.name} starts after ${o.first}, which is not running: ${g.name} stops`);
+      if (nodesOf(o.first, roleOf(o)).length === 0) {
+        note(`${g.name} starts after ${o.firstAction === "promote" ? `the promotion of ${o.first}, which is promoted nowhere` : `${o.first}, which is not running`}: ${g.name} stops`);
         return true;
       }
     }
@@ -567,6 +634,93 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     else if (chosen.size < max && own.refused.length > 0) note(`${g.name} runs ${chosen.size} of ${max} instances (${own.refused.join("; ")})`);
     for (const c of chosen) notePartial(g, c);
     return act(g, candidates.filter((c) => chosen.has(c)), limit);
+  }
+
+  /**
+   * A promotable clone's roles, once its instances are planned (gp): up to promoted_max of the nodes where an
+   * instance is to run are promoted, ranked by an unexpired move (of the clone, or of a group with its promoted
+   * instance), then by the agent's promotion score there, stickiness where it is promoted
+   * now, and the scores of the groups colocated with its promoted instances (so that they can run there too); ties:
+   * where it is promoted now, then config order. A node whose promote failed (until the failure expires) or whose
+   * agent reports -INFINITY is never chosen. An instance promoted and not chosen, or to be stopped, is demoted
+   * first (before its stop). A promotion waits for every demote and every stop elsewhere of an instance that may be
+ * promoted (not known unpromoted), and for the
+   * fence of a lost node that may hold it promoted; it is not planned at all while such a node cannot be fenced
+   * (a failed fence, or gone in maintenance). Without fencing, quorum is the proof that a lost node demoted (rule 1).
+   */
+  function roles(g: GroupDef, gp: GroupPlan): GroupPlan {
+    const max = g.clone?.promotable?.promotedMax;
+    if (max === undefined) return gp;
+    const r = g.members[0]!;
+    const up = (n: NodeState) => n.membership === "up" && !fencing.has(n.name);
+    const now = nodes.filter((n) => up(n) && state(r, n.name) === "promoted").map((n) => n.name);
+    const stopping = new Set(gp.stops.map(nodeOf));
+    const fences: string[] = [];
+    let blocked: string | null = null;
+    for (const n of nodes) {
+      const s = state(r, n.name);
+      if (up(n) || s === "stopped" || s === "started") continue;
+      if (fencing.has(n.name)) fences.push(`fence:${n.name}`);
+      else if (n.membership !== "up" && n.fence !== "fenced" && (n.fence === "failed" || s === "failed-stop" || goneInMaintenance(r, n.name))) blocked = n.name;
+    }
+    const scoreOf = promotionScores(g, r, gp.nodes, now);
+    // An unexpired move of the clone (its promoted instance, as crm_resource --move --promoted), or of a group that runs with it, goes first.
+    const movers = [g.name, ...config.colocations.filter((c) => c.withGroup === g.name && c.withRole === "promoted" && c.score >= INFINITY).map((c) => c.group)];
+    const moved = new Set(input.moves.filter((m) => movers.includes(m.group) && (m.until === null || m.until > input.now)).map((m) => m.node));
+    const chosen = gp.nodes
+      .filter((n) => scoreOf.get(n)! > MINUS_INFINITY)
+      .toSorted((a, b) => Number(moved.has(b)) - Number(moved.has(a)) || scoreOf.get(b)! - scoreOf.get(a)! || Number(now.includes(b)) - Number(now.includes(a)))
+      .slice(0, max);
+    const keep = now.filter((n) => chosen.includes(n) && !stopping.has(n));
+    const demotes: string[] = [];
+    for (const n of now) {
+      if (keep.includes(n)) continue;
+      const id = add({ id: `demote:${r}@${n}`, kind: "demote", resource: r, node: n, after: [], reason: stopping.has(n) ? `${r} stops on ${n}` : `${g.name} is promoted elsewhere` });
+      demotes.push(id);
+      if (stopping.has(n)) depend(`stop:${r}@${n}`, [id]);
+    }
+    if (blocked !== null) note(`${g.name} is promoted nowhere new: ${r} may still be promoted on ${blocked}, which cannot be fenced now`);
+    const promotes: string[] = [];
+    for (const n of blocked === null ? chosen : []) {
+      if (keep.includes(n)) continue;
+      const start = `start:${r}@${n}`;
+      // A failed instance may be promoted still (a failed monitor of a promoted one): the promotion waits for its stop.
+      const elsewhere = gp.stops.filter((id) => nodeOf(id) !== n && mayBePromoted(id));
+      const id = add({ id: `promote:${r}@${n}`, kind: "promote", resource: r, node: n, after: [...(actions.has(start) ? [start] : []), ...fences, ...demotes, ...elsewhere], reason: `${g.name} is promoted on ${n}` });
+      promotes.push(id);
+    }
+    if (chosen.length === 0 && gp.nodes.length > 0) note(`${g.name} is promoted nowhere: no instance may be promoted (${gp.nodes.map((n) => `${n}: ${promotionRefusal(r, n) ?? "a group colocated with its promoted instance cannot run there"}`).join("; ")})`);
+    return { ...gp, promoted: blocked === null ? chosen : keep, promotes, demotes };
+  }
+
+  /** Why r's instance on n may not be promoted (a promote failed there, or its agent says never), or null. */
+  function promotionRefusal(r: string, n: string): string | null {
+    const d = def(r);
+    const f = input.failures.find((x) => x.resource === r && x.node === n && x.promoteFailed);
+    if (f && (d.failureTimeoutMs === null || input.now < f.lastFailedAt + d.failureTimeoutMs)) return `its promote failed there`;
+    if ((input.promotion?.[r]?.[n] ?? 0) <= MINUS_INFINITY) return `its agent's promotion score is -INFINITY`;
+    return null;
+  }
+
+  /** Each instance node's score for promotion (MINUS_INFINITY: never): see roles. */
+  function promotionScores(g: GroupDef, r: string, where: readonly string[], now: readonly string[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const n of where) {
+      // A failed promote keeps a node from being promoted, not from staying so (an operator's promotion since).
+      const refused = now.includes(n) ? (input.promotion?.[r]?.[n] ?? 0) <= MINUS_INFINITY : promotionRefusal(r, n) !== null;
+      let score = refused ? MINUS_INFINITY : (input.promotion?.[r]?.[n] ?? 0);
+      if (now.includes(n)) score = addScore(score, g.stickiness);
+      out.set(n, score);
+    }
+    for (const c of config.colocations) {
+      if (c.withGroup !== g.name || c.withRole !== "promoted" || c.group === g.name || (c.score > MINUS_INFINITY && c.score < INFINITY)) continue;
+      const d = groups.get(c.group);
+      if (!d) continue;
+      const theirs = ownScores(d).scores;
+      const sum = new Map([...out].map(([n, v]) => [n, c.score >= INFINITY ? addScore(v, theirs.get(n)!) : opposed(v, theirs.get(n)!)] as const));
+      if ([...sum.values()].some((v) => v > MINUS_INFINITY)) for (const [n, v] of sum) out.set(n, v);
+    }
+    return out;
   }
 
   /** Notes where g runs fewer members than it may anywhere (the members it may run nowhere are noted by planGroup). */
@@ -670,7 +824,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
         scores.set(n.name, MINUS_INFINITY);
         continue;
       }
-      for (const c of config.colocations) if (c.group === g.name && c.score > MINUS_INFINITY && c.score < INFINITY && nodesOf(c.withGroup).includes(n.name)) score = addScore(score, c.score);
+      for (const c of config.colocations) if (c.group === g.name && c.score > MINUS_INFINITY && c.score < INFINITY && nodesOf(c.withGroup, c.withRole).includes(n.name)) score = addScore(score, c.score);
       if (g.preferredNode === n.name) score = addScore(score, PREFERRED_SCORE);
       if (running.has(n.name)) score = addScore(score, g.stickiness);
       scores.set(n.name, score);
@@ -691,8 +845,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   function colocationRefusal(g: GroupDef, n: string): string | null {
     for (const c of config.colocations) {
       if (c.group === g.name && groupPlans.has(c.withGroup)) {
-        const there = nodesOf(c.withGroup).includes(n);
-        if (c.score >= INFINITY && !there) return `${c.withGroup} runs elsewhere`;
+        const there = nodesOf(c.withGroup, c.withRole).includes(n);
+        if (c.score >= INFINITY && !there) return c.withRole === "promoted" ? `${c.withGroup} is promoted elsewhere` : `${c.withGroup} runs elsewhere`;
         if (c.score <= MINUS_INFINITY && there) return `${c.withGroup} runs there (colocation -INFINITY)`;
       } else if (c.withGroup === g.name && c.group !== g.name && order.loops.has(c.group) && nodesOf(c.group).length > 0) {
         const there = nodesOf(c.group).includes(n);
@@ -768,13 +922,17 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
    * running without it); on any node, or on target's only when then is an
    * interleaved clone after a clone.
    */
-  function restartFor(first: string, then: string, target: string): string | null {
+  function restartFor(o: Order, target: string): string | null {
+    const { first, then } = o;
     const p = groupPlans.get(first);
     const lead = groups.get(first)?.members[0];
     if (!p || lead === undefined) return null;
     const here = (n: string) => !interleaved(first, then) || n === target;
-    if (p.stops.some((id) => here(nodeOf(id)))) return `${first}, which it starts after, stops`;
-    if (p.starts.some((id) => here(nodeOf(id))) && !activeNodes(lead).some(here)) return `${first}, which it starts after, starts (${then} was found running before it)`;
+    const { stops, starts } = orderedActions(p, o);
+    const promote = o.firstAction === "promote";
+    if (stops.some((id) => here(nodeOf(id)))) return `${first}, which it starts after, ${promote ? "is demoted" : "stops"}`;
+    const before = promote ? nodes.filter((n) => n.membership === "up" && state(lead, n.name) === "promoted").map((n) => n.name) : activeNodes(lead);
+    if (starts.some((id) => here(nodeOf(id))) && !before.some(here)) return `${first}, which it starts after, ${promote ? "is promoted" : "starts"} (${then} was found running before it)`;
     return null;
   }
 
@@ -790,7 +948,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
     const firstBad = new Map<string, number>();
     const cause = new Map<string, string>();
     for (const { node: target, count } of targets) {
-      const forced = config.orders.filter((o) => o.then === g.name).map((o) => restartFor(o.first, g.name, target)).find((why) => why !== null);
+      const forced = config.orders.filter((o) => o.then === g.name).map((o) => restartFor(o, target)).find((why) => why !== null);
       firstBad.set(target, forced ? 0 : count);
       cause.set(target, forced ?? "");
       if (forced) continue;
@@ -799,7 +957,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
         const s = state(r, target);
         // A clone's instances run on several nodes by design; a group's, never.
         const elsewhere = g.clone ? [] : activeNodes(r).filter((n) => n !== target);
-        const healthy = s === "started";
+        const healthy = running(s);
         if (!healthy || elsewhere.length > 0) {
           firstBad.set(target, j);
           if (s === "failed-monitor") cause.set(target, `the monitor of ${r} failed`);
@@ -877,16 +1035,24 @@ function fenceReason(
   managed: (r: string) => boolean,
 ): string | null {
   const inGroups = new Set(groups.flatMap((g) => g.members));
+  const promotable = new Set(groups.filter((g) => g.clone?.promotable).map((g) => g.members[0]!));
   for (const r of resources) {
     if (!inGroups.has(r.name)) continue;
     const s = state(r.name, n.name);
     if (n.membership === "unclean" && r.exclusive && s !== "stopped") return `${n.name} was lost uncleanly and may still run ${r.name}`;
+    // The promoted role is exclusive whatever the instances are: only a report that it ran unpromoted (or not at all) clears it.
+    if (n.membership === "unclean" && promotable.has(r.name) && s !== "stopped" && s !== "started") return `${n.name} was lost uncleanly and may still hold ${r.name} promoted`;
     if (!managed(r.name)) continue;
     if (s === "failed-stop" && r.onFailStop === "fence") return `${r.name} failed to stop on ${n.name}`;
     const op = failedOpOf(s);
     if (n.membership === "up" && op && op !== "stop" && onFailOf(r, op) === "fence") return `the ${op} of ${r.name} failed on ${n.name} (${ON_FAIL_KEY[op]}=fence)`;
   }
   return null;
+}
+
+/** The role of its first group an order waits for: after promote, the promoted instances. */
+function roleOf(o: Order): Role | undefined {
+  return o.firstAction === "promote" ? "promoted" : undefined;
 }
 
 /** A score less a dependent's: where the dependent cannot run it takes nothing away. */
@@ -1022,22 +1188,31 @@ function planWithoutQuorum(
       : `no quorum: nothing starts or stops; ${self} keeps running what it runs (no_quorum_policy=freeze)`,
   );
   const stopsOf = new Map<string, string[]>();
+  const demotesOf = new Map<string, string[]>();
   for (const g of input.config.groups) {
     const exclusive = policy === "stop" && g.members.some((r) => def(r).exclusive);
     const stops: string[] = [];
     let previous: string | null = null;
+    // The promoted role is exclusive: without quorum (stop) it is demoted, before its stop if the instance stops too.
+    const lead = g.members[0]!;
+    if (policy === "stop" && g.clone?.promotable && state(lead, self) === "promoted") {
+      demotesOf.set(g.name, [add({ id: `demote:${lead}@${self}`, kind: "demote", resource: lead, node: self, after: [], reason: `no quorum` })]);
+    }
     for (let j = g.members.length - 1; j >= 0; j--) {
       const r = g.members[j]!;
       const s = state(r, self);
       if (s === "failed-stop") note(`${r} failed to stop on ${self}: blocked`);
-      if (exclusive && ACTIVE.has(s)) {
-        previous = add({ id: `stop:${r}@${self}`, kind: "stop", resource: r, node: self, after: previous ? [previous] : [], reason: `no quorum` });
+      // A promotable instance that failed, or whose state is unknown, may be promoted: stopped (probed first) as an exclusive resource is.
+      const role = policy === "stop" && !!g.clone?.promotable && !running(s);
+      if ((exclusive || role) && ACTIVE.has(s)) {
+        previous = add({ id: `stop:${r}@${self}`, kind: "stop", resource: r, node: self, after: [...(previous ? [previous] : []), ...(demotesOf.get(g.name)?.filter(() => r === lead) ?? [])], reason: `no quorum` });
         stops.push(previous);
-      } else if (exclusive && s === "unknown") {
+        if (role && !exclusive) demotesOf.set(g.name, [previous]);
+      } else if ((exclusive || role) && s === "unknown") {
         // It may run here (a cleanup forgot its state, or no probe has answered yet): probed, and stopped by the next plan if it does.
         const d = def(r);
         add({ id: `probe:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `no quorum, and the state of ${r} on ${self} is unknown` });
-      } else if (!exclusive && s === "started" && def(r).monitorIntervalMs > 0) {
+      } else if (!exclusive && running(s) && def(r).monitorIntervalMs > 0) {
         const d = def(r);
         add({ id: `monitor:${r}@${self}`, kind: "monitor", resource: r, node: self, intervalMs: d.monitorIntervalMs, timeoutMs: d.monitorTimeoutMs, after: [], reason: `${r} runs on ${self}` });
       }
@@ -1047,7 +1222,7 @@ function planWithoutQuorum(
   const looped = new Set(groupOrder(input.config).looped.map((g) => g.name));
   for (const o of input.config.orders) {
     if (looped.has(o.first) || looped.has(o.then)) continue;
-    const firstStops = stopsOf.get(o.first) ?? [];
+    const firstStops = (o.firstAction === "promote" ? demotesOf : stopsOf).get(o.first) ?? [];
     const thenStops = stopsOf.get(o.then) ?? [];
     for (const s of firstStops) depend(s, thenStops);
   }
@@ -1069,7 +1244,7 @@ function managedOnly(input: ClusterInput, actions: Action[], note: (t: string) =
       continue;
     }
     const s = input.states[a.resource ?? ""]?.[a.node];
-    if (a.kind === "monitor" && inMaintenance(input, a.resource, a.node) && (s === "started" || s === "failed-monitor")) {
+    if (a.kind === "monitor" && inMaintenance(input, a.resource, a.node) && (s === "started" || s === "promoted" || s === "failed-monitor")) {
       out.push({ ...a, after: [] });
       continue;
     }

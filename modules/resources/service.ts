@@ -263,13 +263,13 @@ export class ResourcesService implements ModuleInstance {
     agent
       .run(e.action, { timeoutMs: e.timeoutMs, intervalMs: e.intervalMs, signal: controller.signal })
       .then(
-        (r) => ({ status: r.status, message: [r.message, r.output.trim().split("\n").slice(-3).join(" | ")].filter(Boolean).join(": ") }),
-        (err: unknown) => ({ status: "error" as const, message: String(err) }),
+        (r) => ({ status: r.status, message: [r.message, r.output.trim().split("\n").slice(-3).join(" | ")].filter(Boolean).join(": "), promotionScore: r.promotionScore }),
+        (err: unknown) => ({ status: "error" as const, message: String(err), promotionScore: undefined }),
       )
-      .then(({ status, message }) => {
+      .then(({ status, message, promotionScore }) => {
         this.running.delete(e.op);
         this.ops.inc({ resource: e.resource, action: e.action, status });
-        this.feed({ type: "result", ...this.time(), op: e.op, status, message });
+        this.feed({ type: "result", ...this.time(), op: e.op, status, message, ...(promotionScore !== undefined ? { promotionScore } : {}) });
       });
   }
 

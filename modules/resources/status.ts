@@ -1,7 +1,7 @@
 /**
  * What `tandem status` and GET /v1/resources/ show: every group with where it
- * runs whole (`runningOn`) and the members started on each node (`instances`:
- * a clone's instances, or a group running in part), every resource's state
+ * runs whole (`runningOn`) and the members started (or promoted) on each node
+ * (`instances`: a clone's instances, or a group running in part), every resource's state
  * on every node as this node knows it, what is
  * in flight, failures, moves (an expired one marked so), standby nodes, each
  * node's attributes and capacity (with what its resources take), what is
@@ -11,8 +11,8 @@
  * cluster can be replayed.
  */
 import { clusterInput, type State } from "./engine.ts";
-import type { NodeState } from "./model.ts";
-import { inMaintenance } from "./policy.ts";
+import type { NodeState, ResourceState } from "./model.ts";
+import { inMaintenance, running as runs } from "./policy.ts";
 
 export function statusOf(s: State, now: number): Record<string, unknown> {
   const input = clusterInput(s);
@@ -24,15 +24,16 @@ export function statusOf(s: State, now: number): Record<string, unknown> {
   });
   const used = (node: string): Record<string, number> => {
     const sum: Record<string, number> = {};
-    for (const r of s.p.config.resources) if (input.states[r.name]?.[node] === "started") for (const [k, v] of Object.entries(r.utilization ?? {})) sum[k] = (sum[k] ?? 0) + v;
+    for (const r of s.p.config.resources) if (isRunning(input.states[r.name]?.[node])) for (const [k, v] of Object.entries(r.utilization ?? {})) sum[k] = (sum[k] ?? 0) + v;
     return sum;
   };
+  const isRunning = (st: ResourceState | undefined) => st !== undefined && runs(st);
   const running = (group: string[]) =>
-    input.nodes.filter((n) => group.every((r) => input.states[r]?.[n.name] === "started")).map((n) => n.name);
+    input.nodes.filter((n) => group.every((r) => isRunning(input.states[r]?.[n.name]))).map((n) => n.name);
   /** Per node where any member runs, the members started there: a clone's instances, or a group running in part. */
   const instances = (group: string[]) =>
     input.nodes
-      .map((n) => ({ node: n.name, started: group.filter((r) => input.states[r]?.[n.name] === "started") }))
+      .map((n) => ({ node: n.name, started: group.filter((r) => isRunning(input.states[r]?.[n.name])) }))
       .filter((i) => i.started.length > 0);
   return {
     phase: s.phase,

@@ -13,7 +13,7 @@ export const RESOURCES_CHANNEL = 1;
 
 const Name = Type.String({ pattern: NAME_PATTERN });
 const Count = Type.Integer({ minimum: 0 });
-const STATES = ["stopped", "started", "failed-start", "failed-monitor", "failed-stop", "unknown"] as const;
+export const STATES = ["stopped", "started", "promoted", "failed-start", "failed-monitor", "failed-stop", "unknown"] as const;
 const State = Type.Union(STATES.map((s) => Type.Literal(s)));
 
 const Admin = Type.Object({
@@ -38,11 +38,13 @@ const ReportSchema = Type.Object({
       count: Count,
       lastFailedAt: Type.Number(),
       startFailed: Type.Boolean(),
-      op: Type.Optional(Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("monitor")])),
+      promoteFailed: Type.Optional(Type.Boolean()),
+      op: Type.Optional(Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("monitor"), Type.Literal("promote"), Type.Literal("demote")])),
       error: Type.Optional(Type.Union([Type.Literal("soft"), Type.Literal("hard"), Type.Literal("fatal")])),
     }),
   ),
   admin: Admin,
+  promotion: Type.Optional(Type.Record(Name, Type.Number(), { additionalProperties: false })),
 });
 
 const TransitionSchema = Type.Object({
@@ -52,7 +54,7 @@ const TransitionSchema = Type.Object({
   actions: Type.Array(
     Type.Object({
       id: Type.String({ maxLength: 80 }),
-      kind: Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("monitor")]),
+      kind: Type.Union([Type.Literal("start"), Type.Literal("stop"), Type.Literal("promote"), Type.Literal("demote"), Type.Literal("monitor")]),
       resource: Name,
       node: Name,
       intervalMs: Count,

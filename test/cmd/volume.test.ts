@@ -6,11 +6,12 @@
  * every write that qemu-io saw acknowledged (protocol C).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { metadataBytes } from "../../modules/replication/metadata.ts";
 import { NodeProcess, freePort, haveDebianPackage, tandem, tempDir, waitFor, writeSecret } from "../helpers.ts";
+import { attach, canMount, detach, ok, run } from "../nbd-mount.ts";
 
 const tmp = tempDir("volume");
 const nodes: NodeProcess[] = [];
@@ -118,38 +119,17 @@ describe("tandem volume on a running pair", () => {
     expect(lost).toEqual([]);
   }, 120_000);
 
-  const canMount = process.getuid?.() === 0 && existsSync("/dev/fuse") && existsSync("/dev/loop-control");
-  test.skipIf(!canMount)("ext4 through nbdfuse and a loop device on alpha; alpha killed while mounted; bravo promoted mounts it with every file synced before", async () => {
+  test.skipIf(!canMount())("ext4 through nbdfuse and a loop device on alpha; alpha killed while mounted; bravo promoted mounts it with every file synced before", async () => {
     if (!haveDebianPackage("nbdfuse", "/usr/bin/nbdfuse", "nbdfuse")) return;
     const { file, dir, alpha } = await pair("fs", 64 << 20, "64M");
     const fuseDir = join(dir, "fuse");
     const mnt = join(dir, "mnt");
     mkdirSync(fuseDir);
     mkdirSync(mnt);
-    const run = (argv: string[], timeout = 30_000) => {
-      const r = Bun.spawnSync(argv, { timeout, stdout: "pipe", stderr: "pipe" });
-      return { code: r.exitCode, out: r.stdout.toString() + r.stderr.toString() };
-    };
-    const ok = (argv: string[], timeout?: number) => {
-      const r = run(argv, timeout);
-      if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.out}`);
-      return r.out;
-    };
-    const attach = async () => {
-      const fuse = Bun.spawn(["nbdfuse", join(fuseDir, "vol"), "--unix", join(dir, "data.nbd")], { stdout: "ignore", stderr: "pipe" });
-      await waitFor("nbdfuse's file", () => existsSync(join(fuseDir, "vol")) || undefined, 10_000);
-      return { loop: ok(["losetup", "-f", "--show", join(fuseDir, "vol")]).trim(), fuse };
-    };
-    const detach = async (a: { loop: string; fuse: ReturnType<typeof Bun.spawn> }) => {
-      run(["umount", "-l", mnt]);
-      run(["losetup", "-d", a.loop]);
-      run(["fusermount3", "-u", "-z", fuseDir]);
-      a.fuse.kill("SIGKILL");
-      await a.fuse.exited;
-    };
+    const socket = join(dir, "data.nbd");
 
     const files = new Map(Array.from({ length: 20 }, (_, i) => [`file-${i}`, randomBytes(1000 + i * 7919)] as const));
-    const first = await attach();
+    const first = await attach(socket, fuseDir);
     try {
       ok(["mkfs.ext4", "-q", "-F", first.loop], 60_000);
       ok(["mount", first.loop, mnt]);
@@ -159,18 +139,18 @@ describe("tandem volume on a running pair", () => {
       alpha.kill("SIGKILL");
       await alpha.exited();
     } finally {
-      await detach(first);
+      await detach(first, fuseDir, mnt);
     }
 
     await failover(file);
-    const second = await attach();
+    const second = await attach(socket, fuseDir);
     try {
       ok(["mount", second.loop, mnt]);
       for (const [name, body] of files) expect(readFileSync(join(mnt, name)).equals(body)).toBe(true);
       ok(["umount", mnt]);
       expect(run(["fsck.ext4", "-n", second.loop]).code).toBe(0);
     } finally {
-      await detach(second);
+      await detach(second, fuseDir, mnt);
     }
   }, 180_000);
 });

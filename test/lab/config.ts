@@ -159,3 +159,20 @@ export async function labStatus(lab: string): Promise<{ hosts: Record<string, La
   const st = JSON.parse(await labCommand(lab, "status", "--json")).labs[0] as { hosts: LabHost[]; stateDir: string };
   return { hosts: Object.fromEntries(st.hosts.map((h) => [h.name, h])), stateDir: st.stateDir };
 }
+
+/** The lab's own fence device: powers the node off through `tandem lab` (the resource manager's `lab` agent). */
+export function labPowerDevice(lab: string): string {
+  return `
+[[resources.fence_device]]
+name = "power"
+agent = "lab"
+params = { lab = "${lab}" }
+timeout = "30s"
+`;
+}
+
+/** What `tandem lab status` says of each host of a lab: its API's URL and its faults, by name. */
+export async function labHosts(lab: string): Promise<Record<string, { name: string; api: string | null; faults: string[] }>> {
+  const r = await tandem(["lab", "status", "--json", "--name", lab], { timeoutMs: 30_000 });
+  return Object.fromEntries(JSON.parse(r.stdout).labs[0].hosts.map((h: { name: string; api: string | null; faults: string[] }) => [h.name, h]));
+}

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "./net.ts";
-import { pairConfig, pairSecrets } from "./config.ts";
+import { labHosts, labPowerDevice, pairConfig, pairSecrets } from "./config.ts";
 import { FENCE_RETRY_MS } from "../../modules/resources/service.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -58,18 +58,9 @@ agent = "exec"
 params = { command = ["/bin/false"] }
 timeout = "5s"
 `;
-const LAB_DEVICE = `
-[[resources.fence_device]]
-name = "power"
-agent = "lab"
-params = { lab = "${LAB}" }
-timeout = "30s"
-`;
+const LAB_DEVICE = labPowerDevice(LAB);
 
-async function labStatus(): Promise<Record<string, Host>> {
-  const r = await tandem(["lab", "status", "--json", "--name", LAB], { timeoutMs: 30_000 });
-  return Object.fromEntries(JSON.parse(r.stdout).labs[0].hosts.map((h: Host) => [h.name, h]));
-}
+const labStatus = (): Promise<Record<string, Host>> => labHosts(LAB);
 
 async function resources(node: string): Promise<any> {
   return (await fetch(`${hosts[node]!.api}v1/resources/`, { signal: AbortSignal.timeout(2000) })).json();

@@ -61,7 +61,7 @@ export const simConfig = (c: SimCluster): Config => parseSimConfig(simConfigText
 /**
  * The [resources] section that gives this cluster config: resources as exec
  * agents (the sim's agents answer for them; the argv is never run), each group
- * with its preferred node, stickiness and clone settings, the orders, and with
+ * with its preferred node, stickiness and clone settings, the colocations and orders, and with
  * `fencing` one fence device.
  */
 export function resourcesText(c: ClusterConfig): string {
@@ -89,9 +89,17 @@ export function resourcesText(c: ClusterConfig): string {
       ...(g.preferredNode ? [`preferred = "${g.preferredNode}"`] : []),
       `stickiness = ${g.stickiness}`,
       ...(g.allOrNothing ? [`all_or_nothing = true`] : []),
-      ...(g.clone ? [`clone = true`, ...(g.clone.max === null ? [] : [`clone_max = ${g.clone.max}`]), ...(g.clone.interleave ? [`interleave = true`] : [])] : []),
+      ...(g.clone
+        ? [
+            `clone = true`,
+            ...(g.clone.max === null ? [] : [`clone_max = ${g.clone.max}`]),
+            ...(g.clone.interleave ? [`interleave = true`] : []),
+            ...(g.clone.promotable ? [`promotable = true`, `promoted_max = ${g.clone.promotable.promotedMax}`] : []),
+          ]
+        : []),
     ]),
-    ...c.orders.flatMap((o) => [`[[resources.order]]`, `first = "${o.first}"`, `then = "${o.then}"`]),
+    ...c.colocations.flatMap((x) => [`[[resources.colocation]]`, `group = "${x.group}"`, `with = "${x.withGroup}"`, `score = ${x.score}`, ...(x.withRole ? [`with_role = "${x.withRole}"`] : [])]),
+    ...c.orders.flatMap((o) => [`[[resources.order]]`, `first = "${o.first}"`, `then = "${o.then}"`, ...(o.firstAction ? [`first_action = "${o.firstAction}"`] : [])]),
     ...(c.fencing ? [`[[resources.fence_device]]`, `name = "power"`, `agent = "exec"`, `params = { command = ["sim-fence"] }`] : []),
     "",
   ].join("\n");

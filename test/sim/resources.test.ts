@@ -27,7 +27,11 @@
  * stickiness 0 or INFINITY; in two seeds of five also a clone "proxy" (px,
  * or px and pxlog) on every member or with clone_max 1, half of them ordered
  * before web (drawn apart, so the
- * other draws of a seed stay as they were); resources mostly exclusive (the
+ * other draws of a seed stay as they were); in two seeds of five a promotable
+ * clone "ms" of "vol" (promoted_max 1, a volume's primary and secondary; its
+ * monitor answers promoted where it is), with web after its promotion and
+ * with its promoted instance in three of five of those (drawn apart too; the
+ * stop window then counts the demote after web's stops); resources mostly exclusive (the
  * checks below take a clone on every member as not exclusive, as the policy
  * does: each member runs its own instance), on_fail restart or
  * move, migration_threshold none or 1 to 3, failure_timeout 2 to 4 deadtimes;
@@ -52,7 +56,9 @@
  * Checked after every coordinator step, at every start an agent begins and at
  * the stated times (each names the seed through forEachSeed):
  * 1. no split brain: an exclusive resource is never active on two machines at
- *    once, with or without fencing. Without fencing only the old holder can
+ *    once, with or without fencing; nor is the promoted role of a promotable
+ *    clone (promoted from the moment its promote begins until its demote or
+ *    stop completes), whatever its instances are. Without fencing only the old holder can
  *    stop what it runs when it is cut off: it loses quorum STOP_MARGIN of a
  *    lease before the lease ends (modules/heartbeat/engine.ts), and the peers
  *    take over no sooner than the lease's end, so its stop window, (group
@@ -85,7 +91,9 @@
  * 3. convergence: settleBound() after every fault was undone (every machine
  *    on, every process up, nothing frozen or cut), every member runs and takes
  *    alpha as DC, all hold the same admin state and no failure (they expired);
- *    a clone on every member runs wholly on each member not in standby; every
+ *    a clone on every member runs wholly on each member not in standby (a
+ *    promotable one promoted on exactly one, in the truth and its engine, the
+ *    node of its move if any, and web with it); every
  *    other group (a clone of one instance too) runs wholly on exactly one node
  *    (active there, started in its engine, active nowhere else), not one in standby, and on the node of an
  *    unexpired move if there is one, else on its preferred node when its
@@ -137,6 +145,10 @@ const GROUP_LAYOUT: Array<[string, string[]]> = [["web", ["ip", "fs", "app"]], [
 /** The clone a seed may add (a prefix of its members), drawn apart from the rest so that a seed's other draws stay as they were. */
 const CLONE_LAYOUT: [string, string[]] = ["proxy", ["px", "pxlog"]];
 const MAX_GROUP_MEMBERS = Math.max(...[...GROUP_LAYOUT, CLONE_LAYOUT].map(([, members]) => members.length));
+/** The promotable clone a seed may add (a volume's primary and secondary), drawn apart too; web may run with its promoted instance, after the promotion. */
+const PROMOTABLE_LAYOUT: [string, string] = ["ms", "vol"];
+/** The truth's name for a promotable resource's promoted role on a machine: exclusive, whatever the instances are. */
+const promotedRole = (resource: string) => `${resource}:promoted`;
 
 const SEEDS: Record<Family, number> = { pair: 120, fencing: 100, freeze: 60, mixed: 15, roll: 15, watchdog: 60, admin: 80 };
 /** A seed takes about 130 ms (mixed and roll: 220, their timers are slower), so long runs (SIM_SEEDS) get time in proportion. */
@@ -231,8 +243,12 @@ class Scenario {
   private readonly names: string[];
   private readonly arbiter: string | null;
   private readonly config: ClusterConfig;
-  /** What may never run on two machines at once: the exclusive resources but those of a clone that may run on every member. */
+  /** What may never run on two machines at once: the exclusive resources but those of a clone that may run on every member, and promoted roles. */
   private readonly exclusive: Set<string>;
+  /** The promotable clone drawn, if any: web then runs with its promoted instance, after the promotion, or not. */
+  private readonly promotable: { afterPromote: boolean } | null;
+  /** The longest chain of stops a node cut off runs: the largest group's members, and the demote after web's stops. */
+  private readonly chain: number;
   private readonly fenceMode: "works" | "flaky" | "broken";
   private readonly maxOpMs: number;
   private readonly maxDelayMs: number;
@@ -305,18 +321,22 @@ class Scenario {
     }
     this.maxDelayMs = maxDelayMs;
 
+    const promoR = seededRandom(deriveSeed(seed, "promotable"));
+    this.promotable = promoR.chance(0.4) ? { afterPromote: promoR.chance(0.6) } : null;
+    this.chain = MAX_GROUP_MEMBERS + (this.promotable?.afterPromote ? 1 : 0);
     // The old holder's stop window fits in the stop margin of the shortest lease (see 1. above).
-    this.maxOpMs = r.between(1, Math.min(20, (STOP_MARGIN * this.minDeadtimeMs) / (MAX_GROUP_MEMBERS + 1)));
+    this.maxOpMs = r.between(1, Math.min(20, (STOP_MARGIN * this.minDeadtimeMs) / (this.chain + 1)));
     this.resendMs = RESEND_MS;
     this.fenceMs = r.between(1, t.deadtimeMs / 10);
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
-    const drawn = this.drawConfig(seededRandom(deriveSeed(seed, "clone")));
+    const drawn = this.drawConfig(seededRandom(deriveSeed(seed, "clone")), promoR);
     const textOf = (timers: Timers, resources = drawn) =>
       simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + (family === "watchdog" ? resourcesText({ ...resources, fencing: false }) + WATCHDOG_TEXT : resourcesText(resources));
     for (const [n, timers] of own) this.texts.set(n, textOf(timers));
     this.config = clusterConfigOf(parseSimConfig(this.texts.get(MEMBERS[0])!).raw.resources!);
     this.exclusive = exclusiveResources(this.config, MEMBERS.length);
+    for (const g of this.config.groups) if (g.clone?.promotable) this.exclusive.add(promotedRole(g.members[0]!));
 
     for (const name of this.names) {
       this.machines.set(name, { name, on: true, epoch: 0, active: new Map(), failing: new Set(), ops: new Map(), watchdog: null });
@@ -387,8 +407,7 @@ class Scenario {
 
   /** Groups stopped on a quorum loss start again within this of quorum's return: a DC's resends, then each member's stop and start. */
   private restartBound(): number {
-    const members = Math.max(...this.config.groups.map((g) => g.members.length));
-    return 3 * this.resendMs + (4 * members + 4) * (this.maxOpMs + this.maxDelayMs);
+    return 3 * this.resendMs + (4 * this.chain + 4) * (this.maxOpMs + this.maxDelayMs);
   }
 
   /** roll: when a member lost quorum after the heal (a lapsed lease under a shrunk deadtime; see 3 above). */
@@ -400,8 +419,11 @@ class Scenario {
 
   // ---- the cluster drawn for a seed ----
 
-  /** The groups of GROUP_LAYOUT, and with `cloneR` (its own draws) a clone in two seeds of five: every member, or clone_max 1. */
-  private drawConfig(cloneR: Random): ClusterConfig {
+  /**
+   * The groups of GROUP_LAYOUT, and with `cloneR` (its own draws) a clone in two seeds of five: every member, or
+   * clone_max 1; with `promoR` the promotable clone (PROMOTABLE_LAYOUT) drawn in the constructor.
+   */
+  private drawConfig(cloneR: Random, promoR: Random): ClusterConfig {
     const r = this.r;
     const t = this.timers;
     const resources: ResourceDef[] = [];
@@ -440,9 +462,21 @@ class Scenario {
       groups.push({ name, members: [...members], preferredNode: preferred, stickiness: r.chance(0.5) ? 0 : INFINITY });
     }
     // Half the clones come first: web starts after them and restarts whenever one of their instances stops.
-    const orders = cloned && cloneR.chance(0.5) ? [{ first: CLONE_LAYOUT[0], then: "web" }] : [];
+    const orders: ClusterConfig["orders"] = cloned && cloneR.chance(0.5) ? [{ first: CLONE_LAYOUT[0], then: "web" }] : [];
     if (orders.length > 0) this.taken.add("web after the clone");
-    return { resources, groups, locations: [], colocations: [], orders, fencing: this.family === "fencing" || this.family === "watchdog" };
+    const colocations: ClusterConfig["colocations"] = [];
+    if (this.promotable) {
+      const [name, vol] = PROMOTABLE_LAYOUT;
+      resources.push({ ...resources[0]!, name: vol, monitorIntervalMs: Math.round(promoR.between(2, 8) * t.intervalMs), onFail: "restart", migrationThreshold: null, exclusive: false });
+      groups.push({ name, members: [vol], preferredNode: null, stickiness: 0, clone: { max: null, interleave: false, promotable: { promotedMax: 1 } } });
+      this.taken.add("promotable clone");
+      if (this.promotable.afterPromote) {
+        colocations.push({ group: "web", withGroup: name, score: INFINITY, withRole: "promoted" });
+        orders.push({ first: name, then: "web", firstAction: "promote" });
+        this.taken.add("web after the promotion");
+      }
+    }
+    return { resources, groups, locations: [], colocations, orders, fencing: this.family === "fencing" || this.family === "watchdog" };
   }
 
   private drawFault(): Fault {
@@ -602,7 +636,7 @@ class Scenario {
     switch (f.kind) {
       case "monitor": {
         const m = this.machines.get(f.node)!;
-        const victims = [...m.active.keys()];
+        const victims = [...m.active.keys()].filter((r) => !this.isRole(r));
         if (victims.length === 0) return w.note(`fault monitor ${f.node} skipped: nothing runs there`);
         const victim = victims[this.r.int(victims.length)]!;
         m.failing.add(victim);
@@ -737,6 +771,13 @@ class Scenario {
       m.active.set(resource, this.world.now());
       this.checkTruth();
     }
+    if (action === "promote") {
+      if (!m.active.has(resource)) this.fail(`${proc.name} promotes ${resource}, which does not run there`);
+      // Promoted from the moment its promote begins until its demote or stop completes.
+      this.checkTakeover(proc, promotedRole(resource));
+      m.active.set(promotedRole(resource), this.world.now());
+      this.checkTruth();
+    }
     const key = ++this.opCount;
     m.ops.set(key, { resource, action, cancelled: false });
     signal?.addEventListener("abort", () => {
@@ -752,13 +793,14 @@ class Scenario {
       if (m.epoch !== epoch || !op) return;
       m.ops.delete(key);
       if (op.cancelled) return;
-      let status: "ok" | "not-running" | "failed" = "ok";
-      if (action === "stop") {
-        m.active.delete(resource);
-        m.failing.delete(resource);
+      let status: "ok" | "not-running" | "failed" | "promoted" = "ok";
+      if (action === "stop" || action === "demote") {
+        if (action === "stop") m.active.delete(resource);
+        if (action === "stop") m.failing.delete(resource);
+        m.active.delete(promotedRole(resource));
         this.checkTruth();
       } else if (action === "monitor" || action === "probe") {
-        status = !m.active.has(resource) ? "not-running" : m.failing.has(resource) ? "failed" : "ok";
+        status = !m.active.has(resource) ? "not-running" : m.failing.has(resource) ? "failed" : m.active.has(promotedRole(resource)) ? "promoted" : "ok";
       }
       this.toProcess(proc.name, inc, `result ${action} ${resource} ${status}`, () => answer(status));
     });
@@ -863,23 +905,26 @@ class Scenario {
 
   /** After a freeze, the thawed node has stopped what it shares with another within this. */
   private thawBound(): number {
-    const members = Math.max(...this.config.groups.map((g) => g.members.length));
-    return (members + 1) * this.maxOpMs + this.timers.intervalMs;
+    return (this.chain + 1) * this.maxOpMs + this.timers.intervalMs;
+  }
+
+  /** A promoted role in the truth, not a resource. */
+  private isRole(name: string): boolean {
+    return name.endsWith(":promoted");
   }
 
   /** No split brain: an exclusive resource active on two machines at once only with a frozen node (freeze), never else. */
   private checkTruth(): void {
     const open = new Set<string>();
-    for (const res of this.config.resources) {
-      if (!this.exclusive.has(res.name)) continue;
-      const holders = [...this.machines.values()].filter((m) => m.active.has(res.name));
+    for (const res of this.exclusive) {
+      const holders = [...this.machines.values()].filter((m) => m.active.has(res));
       if (holders.length < 2) continue;
-      const key = `${res.name} ${holders.map((m) => m.name).join(" ")}`;
+      const key = `${res} ${holders.map((m) => m.name).join(" ")}`;
       open.add(key);
       if (this.overlaps.has(key)) continue;
       this.overlaps.add(key);
-      const [old] = holders.sort((a, b) => a.active.get(res.name)! - b.active.get(res.name)!);
-      const why = `${res.name} is active on ${holders.map((m) => `${m.name} (since ${m.active.get(res.name)})`).join(" and ")}`;
+      const [old] = holders.sort((a, b) => a.active.get(res)! - b.active.get(res)!);
+      const why = `${res} is active on ${holders.map((m) => `${m.name} (since ${m.active.get(res)})`).join(" and ")}`;
       if (this.family === "freeze" && this.stalled(old!.name)) {
         this.taken.add("overlap with a frozen node");
         continue;
@@ -958,7 +1003,10 @@ class Scenario {
       const lost = this.lost.get(other);
       if (status === "up" || status === "leaving" || !lost || !lost.held.has(resource)) continue;
       const report = proc.coord!.peers[other]?.report;
-      if (report?.states[resource] === "stopped" && !report.pending.includes(resource)) continue;
+      // A role: the report says the resource ran unpromoted there, or not at all.
+      const base = this.isRole(resource) ? resource.slice(0, -":promoted".length) : resource;
+      const cleared = this.isRole(resource) ? ["stopped", "started"] : ["stopped"];
+      if (cleared.includes(report?.states[base] ?? "unknown") && !report!.pending.includes(base)) continue;
       const after = this.world.now() - lost.at;
       if (after < 2 * WATCHDOG_TIMEOUT_MS) this.fail(`${proc.name} takes over ${resource} from ${other} ${after} ms after it was lost, before twice the watchdog timeout`);
       this.taken.add("takeover after twice the watchdog timeout");
@@ -985,6 +1033,27 @@ class Scenario {
     const dead = Object.values(p.hb.peers).filter((x) => x.downs > 0);
     if (dead.length > 0) this.fail(`false death: ${name} declared ${dead.map((x) => `${x.name} (${x.downs} times)`).join(", ")} dead without a fault`);
     this.taken.add("no false death");
+  }
+
+  /**
+   * A promotable clone converged: its instance promoted on exactly one node (in the truth and in that node's
+   * engine), unpromoted on the others; web, when it runs with the promoted instance, on that node.
+   */
+  private checkPromoted(g: GroupDef, coords: ReadonlyArray<{ states: Record<string, string> }>, eligible: readonly string[]): void {
+    const r = g.members[0]!;
+    const promoted = eligible.filter((n) => this.machines.get(n)!.active.has(promotedRole(r)));
+    const states = MEMBERS.map((n, i) => `${n} ${coords[i]!.states[r]}`).join(", ");
+    if (promoted.length !== 1) this.fail(`(convergence) ${g.name} is promoted on [${promoted.join(", ")}]; states ${states}`);
+    const wall = this.world.clock.wall();
+    const moved = (group: string) => this.proc(MEMBERS[0])!.coord!.admin.moves.find((m) => m.group === group && (m.until === null || m.until > wall) && eligible.includes(m.node));
+    const move = moved(g.name);
+    if (move && !(this.promotable?.afterPromote && moved("web")) && promoted[0] !== move.node) this.fail(`(convergence) ${g.name} is moved to ${move.node} but promoted on ${promoted[0]}; states ${states}`);
+    for (const [i, n] of MEMBERS.entries()) if ((coords[i]!.states[r] === "promoted") !== (n === promoted[0])) this.fail(`(convergence) ${n} takes ${r} as ${coords[i]!.states[r]}; promoted on ${promoted[0]}; states ${states}`);
+    if (this.promotable?.afterPromote) {
+      const web = MEMBERS.filter((n) => GROUP_LAYOUT[0]![1].some((x) => this.machines.get(n)!.active.has(x)));
+      if (web.some((n) => n !== promoted[0])) this.fail(`(convergence) web runs on [${web.join(", ")}], not with the promoted ${r} on ${promoted[0]}`);
+    }
+    this.taken.add("promotable converged");
   }
 
   /** Faults undone settleBound() ago: every group runs on exactly one node that may run it, and every node agrees on the DC. */
@@ -1037,8 +1106,9 @@ class Scenario {
         if (where.join() !== eligible.join()) this.fail(`(convergence) the clone ${g.name} should run on [${eligible.join(", ")}]: ${describe()}`);
         for (const n of where) {
           const c = coords[MEMBERS.indexOf(n as (typeof MEMBERS)[number])]!;
-          if (!g.members.every((r) => this.machines.get(n)!.active.has(r) && c.states[r] === "started")) this.fail(`(convergence) the instance of ${g.name} on ${n} runs only in part: ${describe()}`);
+          if (!g.members.every((r) => this.machines.get(n)!.active.has(r) && (c.states[r] === "started" || c.states[r] === "promoted"))) this.fail(`(convergence) the instance of ${g.name} on ${n} runs only in part: ${describe()}`);
         }
+        if (g.clone.promotable) this.checkPromoted(g, coords, eligible);
         this.taken.add("clone converged");
         continue;
       }
@@ -1047,7 +1117,13 @@ class Scenario {
       const c = coords[MEMBERS.indexOf(n as (typeof MEMBERS)[number])]!;
       if (!g.members.every((r) => this.machines.get(n)!.active.has(r) && c.states[r] === "started")) this.fail(`(convergence) ${g.name} runs only in part on ${n}: ${describe()}`);
       if (!may(n)) this.fail(`(convergence) ${g.name} runs on ${n}, in standby: ${describe()}`);
-      const move = admin.moves.find((m) => m.group === g.name && (m.until === null || m.until > wall) && may(m.node));
+      const moveOf = (group: string) => admin.moves.find((m) => m.group === group && (m.until === null || m.until > wall) && may(m.node));
+      // web with the promoted instance goes where a move of the clone takes its promotion (checkPromoted): then neither its own move nor its preference decides alone.
+      if (this.promotable?.afterPromote && g.name === "web" && moveOf(PROMOTABLE_LAYOUT[0])) {
+        this.taken.add("web follows a moved promotion");
+        continue;
+      }
+      const move = moveOf(g.name);
       if (move && move.node !== n) this.fail(`(convergence) ${g.name} is moved to ${move.node} but runs on ${n}: ${describe()}`);
       if (!move && g.stickiness === 0 && g.preferredNode && may(g.preferredNode) && n !== g.preferredNode) this.fail(`(convergence) ${g.name} prefers ${g.preferredNode} (no stickiness) but runs on ${n}: ${describe()}`);
     }
@@ -1065,10 +1141,12 @@ const PATHS: Record<Family, string[]> = {
   pair: [
     "fast timers", "normal timers", "member crashed", "arbiter crashed", "member stopped", "arbiter stopped", "member isolated", "arbiter isolated",
     "monitor failure", "admin standby", "admin move", "admin cleanup", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
+    "promotable clone", "web after the promotion", "promotable converged",
   ],
   fencing: [
     "fence works", "fence flaky", "fence broken", "member crashed", "member frozen past deadtime", "member frozen within deadtime", "member isolated",
     "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
+    "promotable clone", "web after the promotion", "promotable converged",
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
   mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],

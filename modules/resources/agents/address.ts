@@ -17,7 +17,7 @@ import { type Cidr, formatCidr, parseCidr } from "../../../core/os/ip.ts";
 import { ERRNO, OsError } from "../../../core/os/libc.ts";
 import { FOREVER, IFNAMSIZ, type AddressSpec, type InterfaceAddress, addAddress, deleteAddress, findAddress, interfaceIndex, labelProblem, type RenewOutcome, renewAddress } from "../../../core/os/netlink.ts";
 import { type Cancel, type Clock, realClock } from "../../../core/time.ts";
-import type { Agent, AgentAction, AgentResult, AgentStatus, RunOptions } from "../../../core/agent.ts";
+import { unimplemented, type Agent, type AgentAction, type AgentResult, type AgentStatus, type RunOptions } from "../../../core/agent.ts";
 import { checkParameters, type OcfMetaData } from "./metadata.ts";
 
 export const ADDRESS_AGENT = "address";
@@ -245,6 +245,9 @@ export class AddressAgent implements Agent {
         return result("ok", "", addressMetaDataXml());
       case "validate-all":
         return this.validate(result);
+      case "promote":
+      case "demote":
+        return unimplemented(action, "address");
     }
   }
 

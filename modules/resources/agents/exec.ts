@@ -34,7 +34,7 @@ export class ExecAgent implements Agent {
   }
 
   async run(action: AgentAction, options: RunOptions): Promise<AgentResult> {
-    if (action === "meta-data" || action === "validate-all") return unimplemented(action, "exec");
+    if (action === "meta-data" || action === "validate-all" || action === "promote" || action === "demote") return unimplemented(action, "exec");
     const verb = action === "probe" ? "monitor" : action;
     const spec = { argv: this.o[verb], env: { PATH: AGENT_PATH, LANG: "C" } };
     return { action, ...(await runProcess(spec, options, (code) => execStatus(verb, code))).result };

@@ -11,6 +11,7 @@ import { OcfAgent } from "./ocf.ts";
 import { SystemdAgent } from "./systemd.ts";
 import { ModuleAgent } from "./module.ts";
 import { Services } from "../../../core/cluster.ts";
+import type { AgentKind } from "../../../core/config/schema.ts";
 
 /** What an agent is built from: a resource's name, agent string and params (config.ts AgentSpec). */
 export interface AgentSpec {
@@ -40,11 +41,26 @@ function ocfParams(r: AgentSpec): Record<string, string> {
   return out;
 }
 
+/** A module kind's params: strings, each it takes given, no other (checked when the kind is known). */
+function moduleParams(r: AgentSpec, kind: string, known: AgentKind | undefined): Record<string, string> {
+  const takes = known?.params ?? [];
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.params)) {
+    if (known && !takes.includes(k)) throw new RangeError(`resource ${r.name}: the ${kind} resource takes ${takes.length ? `only ${takes.join(", ")}` : `no params (its config is [${kind}])`}, not ${k}`);
+    if (typeof v !== "string") throw new RangeError(`resource ${r.name}: ${kind} parameter ${k} must be a string`);
+    out[k] = v;
+  }
+  const missing = takes.filter((k) => out[k] === undefined);
+  if (missing.length) throw new RangeError(`resource ${r.name}: the ${kind} resource needs params ${missing.join(", ")}`);
+  return out;
+}
+
 /**
  * `services` is where agents of a module's kind find their module (absent: a
- * config check, which runs nothing).
+ * config check, which runs nothing); `kinds`, the modules' kinds, whose params
+ * are checked when given (the config check gives them).
  */
-export function createAgent(r: AgentSpec, services?: Services): ManagedAgent {
+export function createAgent(r: AgentSpec, services?: Services, kinds?: readonly AgentKind[]): ManagedAgent {
   const [kind = "", a, b] = r.agent.split(":");
   switch (kind) {
     case "address":
@@ -62,7 +78,6 @@ export function createAgent(r: AgentSpec, services?: Services): ManagedAgent {
     default:
       // The schema lets through only the kinds the modules register (config.ts agentPattern).
       if (a !== undefined) throw new RangeError(`resource ${r.name}: no agent kind "${r.agent}"`);
-      if (Object.keys(r.params).length) throw new RangeError(`resource ${r.name}: the ${kind} resource takes no params (its config is [${kind}])`);
-      return new ModuleAgent(kind, services ?? new Services());
+      return new ModuleAgent(kind, services ?? new Services(), { name: r.name, params: moduleParams(r, kind, kinds?.find((k) => k.kind === kind)) });
   }
 }

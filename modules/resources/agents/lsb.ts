@@ -60,7 +60,7 @@ export class LsbAgent implements Agent {
   }
 
   async run(action: AgentAction, options: RunOptions): Promise<AgentResult> {
-    if (action === "meta-data" || action === "validate-all") return unimplemented(action, "LSB");
+    if (action === "meta-data" || action === "validate-all" || action === "promote" || action === "demote") return unimplemented(action, "LSB");
     const verb = action === "monitor" || action === "probe" ? "status" : action;
     const statusOf = verb === "status" ? lsbStatusStatus : (code: number) => lsbActionStatus(verb, code);
     const spec = { argv: [this.script, verb], env: { PATH: AGENT_PATH, LANG: "C" } };

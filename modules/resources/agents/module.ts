@@ -12,11 +12,12 @@ export class ModuleAgent implements Agent {
   constructor(
     readonly name: string,
     private readonly services: Services,
+    private readonly resource: { name: string; params: Readonly<Record<string, string>> },
   ) {}
 
   async run(action: AgentAction, options: RunOptions): Promise<AgentResult> {
     const host = this.services.agent(this.name);
-    if (host) return host.run(action, options);
+    if (host) return host.run(action, options, this.resource);
     return { action, status: "not-installed", exitCode: null, durationMs: 0, output: "", outputBytes: 0, message: `the ${this.name} module does not run on this node` };
   }
 }

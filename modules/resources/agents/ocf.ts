@@ -4,7 +4,8 @@
  * everything else in the environment (OCF_RESKEY_<name> per parameter, the
  * timeout and the monitor interval in milliseconds as CRM_meta_ keys).
  */
-import { accessSync, constants } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Agent, AgentAction, AgentResult, AgentStatus, RunOptions } from "../../../core/agent.ts";
 import { META_DATA_MAX_BYTES, parseMetaData, XmlError, type OcfMetaData } from "./metadata.ts";
@@ -70,6 +71,57 @@ export function ocfStatus(exitCode: number): { status: AgentStatus; message?: st
   return status ? { status } : { status: "failed", message: `exit code ${exitCode} is not an OCF code` };
 }
 
+/**
+ * Pacemaker's crm_master and crm_attribute -p, as far as an OCF agent sets its
+ * promotion score with them (ocf-shellfuncs' ocf_promotion_score, DRBD's
+ * agent): -v/--update SCORE keeps it, -D/--delete drops it (never promoted
+ * here), -G/--query prints it. The score is kept in TANDEM_PROMOTION_FILE,
+ * which the agent runner reads after each action. crm_attribute for anything
+ * but a promotion score fails, as it does where Pacemaker is not installed.
+ */
+const PROMOTION_SHIM = `#!/bin/sh
+f="$TANDEM_PROMOTION_FILE"
+case "$(basename "$0")" in
+  crm_attribute) case " $* " in *" -p "*|*" --promotion "*) ;; *) echo "crm_attribute: Tandem keeps promotion scores only (-p)" >&2; exit 1;; esac;;
+esac
+[ -n "$f" ] || exit 0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -v|--update) shift; printf '%s\n' "$1" > "$f.new" && mv "$f.new" "$f";;
+    --update=*) printf '%s\n' "\${1#--update=}" > "$f.new" && mv "$f.new" "$f";;
+    -D|--delete) printf '%s\n' "-INFINITY" > "$f";;
+    -G|--query) [ -f "$f" ] && cat "$f";;
+  esac
+  shift
+done
+exit 0
+`;
+
+let shimDir: string | null = null;
+
+/** A directory of this process's own (mode 0700) holding the crm_master and crm_attribute stand-ins, removed at its exit. */
+function promotionShims(): string {
+  if (shimDir && existsSync(shimDir)) return shimDir;
+  const dir = mkdtempSync(join(tmpdir(), "tandem-crm-"));
+  for (const name of ["crm_master", "crm_attribute"]) {
+    writeFileSync(join(dir, name), PROMOTION_SHIM);
+    chmodSync(join(dir, name), 0o755);
+  }
+  // Gone with the process (a killed one leaves a few hundred bytes in the temp dir).
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  shimDir = dir;
+  return dir;
+}
+
+/** A promotion score as crm_master takes it: an integer, INFINITY or -INFINITY (saturated at ±1000000); null when not one. */
+export function parsePromotionScore(text: string): number | null {
+  const t = text.trim();
+  if (/^[+]?INFINITY$/.test(t)) return 1_000_000;
+  if (t === "-INFINITY") return -1_000_000;
+  if (!/^[+-]?\d{1,9}$/.test(t)) return null;
+  return Math.max(-1_000_000, Math.min(1_000_000, Number(t)));
+}
+
 export class OcfAgent implements Agent {
   readonly name: string;
   readonly path: string;
@@ -87,9 +139,17 @@ export class OcfAgent implements Agent {
     this.path = join(this.root, "resource.d", o.provider, o.type);
   }
 
+  /** Where this instance's promotion score is kept (see PROMOTION_SHIM). */
+  private promotionFile(): string {
+    return join(promotionShims(), `${this.o.instance}.score`);
+  }
+
   private env(action: AgentAction, options: RunOptions): Record<string, string> {
+    const shims = promotionShims();
     const env: Record<string, string> = {
-      PATH: AGENT_PATH,
+      PATH: `${shims}:${AGENT_PATH}`,
+      HA_SBIN_DIR: shims,
+      TANDEM_PROMOTION_FILE: this.promotionFile(),
       OCF_ROOT: this.root,
       OCF_FUNCTIONS_DIR: join(this.root, "lib", "heartbeat"),
       OCF_RA_VERSION_MAJOR: "1",
@@ -121,7 +181,10 @@ export class OcfAgent implements Agent {
     const missing = this.missing(action);
     if (missing) return missing;
     const argv = [this.path, action === "probe" ? "monitor" : action];
-    return { action, ...(await runProcess({ argv, env: this.env(action, options) }, options, ocfStatus)).result };
+    const result: AgentResult = { action, ...(await runProcess({ argv, env: this.env(action, options) }, options, ocfStatus)).result };
+    const file = this.promotionFile();
+    const score = existsSync(file) ? parsePromotionScore(readFileSync(file, "utf8")) : null;
+    return score === null ? result : { ...result, promotionScore: score };
   }
 
   /** Runs `meta-data` and reads it; `meta` is null (and the result says why) when that failed. */

@@ -44,7 +44,7 @@ export class SystemdAgent implements Agent {
   }
 
   async run(action: AgentAction, options: RunOptions): Promise<AgentResult> {
-    if (action === "meta-data" || action === "validate-all") return unimplemented(action, "systemd");
+    if (action === "meta-data" || action === "validate-all" || action === "promote" || action === "demote") return unimplemented(action, "systemd");
     const verb = action === "monitor" || action === "probe" ? "is-active" : action;
     const argv = verb === "is-active" ? [this.systemctl, "is-active", "--quiet", this.o.unit] : [this.systemctl, verb, this.o.unit];
     const { result } = await runProcess({ argv, env: { PATH: AGENT_PATH, LANG: "C" } }, options, (code) => systemdStatus(verb, code));

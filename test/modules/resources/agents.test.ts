@@ -13,7 +13,7 @@ import { ExecAgent } from "../../../modules/resources/agents/exec.ts";
 import { LsbAgent } from "../../../modules/resources/agents/lsb.ts";
 import { SystemdAgent } from "../../../modules/resources/agents/systemd.ts";
 import { checkParameters, parseMetaData, parseOcfTime, parseXml, XmlError } from "../../../modules/resources/agents/metadata.ts";
-import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent, errorClass, ocfStatus } from "../../../modules/resources/agents/ocf.ts";
+import { DEFAULT_OCF_ROOT, OCF_EXIT, OcfAgent, errorClass, ocfStatus, parsePromotionScore } from "../../../modules/resources/agents/ocf.ts";
 import { OUTPUT_TAIL_BYTES, TailBuffer, runProcess } from "../../../core/os/process.ts";
 import { haveDebianPackage, liveInGroup, tempDir } from "../../helpers.ts";
 
@@ -118,6 +118,34 @@ describe("OCF agents (fake ones in a temp OCF_ROOT)", () => {
     expect([probe.ARG, probe.OCF_RESKEY_CRM_meta_interval]).toEqual(["monitor", "0"]);
     const start = env(await agent.run("start", T));
     expect([start.ARG, start.OCF_RESKEY_CRM_meta_interval]).toEqual(["start", undefined]);
+  });
+
+  test("a promotion score set with crm_master or crm_attribute -p (as ocf_promotion_score and DRBD's agent do) comes with every answer; -D is -INFINITY; crm_attribute for anything else fails", async () => {
+    const ocfRoot = fakeOcf(
+      "Promo",
+      [
+        'case "$1" in',
+        '  start) crm_master -l reboot -v 42; echo "query=$(crm_master -Q -l reboot -G)";;',
+        '  promote) "$HA_SBIN_DIR/crm_attribute" -p -v INFINITY;;',
+        "  stop) crm_attribute -p -D;;",
+        '  validate-all) crm_attribute -n pingd -v 100; exit $?;;',
+        "esac",
+        "exit 0",
+      ].join("\n"),
+    );
+    const agent = new OcfAgent({ provider: "test", type: "Promo", instance: "promo-1", params: {}, ocfRoot });
+    const start = await agent.run("start", T);
+    expect(start).toMatchObject({ status: "ok", promotionScore: 42 });
+    expect(start.output).toContain("query=42");
+    expect((await agent.run("monitor", T)).promotionScore).toBe(42);
+    expect((await agent.run("promote", T)).promotionScore).toBe(1_000_000);
+    expect((await agent.run("stop", T)).promotionScore).toBe(-1_000_000);
+    const other = await agent.run("validate-all", T);
+    expect(other).toMatchObject({ status: "failed", exitCode: 1 });
+    expect(other.output).toContain("Tandem keeps promotion scores only");
+    expect(parsePromotionScore("-20\n")).toBe(-20);
+    expect(parsePromotionScore("99999999")).toBe(1_000_000);
+    expect(parsePromotionScore("ten")).toBeNull();
   });
 
   test("an agent that is not there is not-installed, and nothing is run", async () => {

@@ -191,6 +191,28 @@ interleave = true
     );
   });
 
+  test("promotable clones (promotable, promoted_max), with_role and first_action become the model; each is checked", () => {
+    const text = (clone: string, constraints: string) =>
+      `${BASE}\n[resources]\n[[resources.resource]]\nname = "drbd"\nagent = "ocf:linbit:drbd"\nexclusive = false\n${clone}\n[[resources.resource]]\nname = "fs"\nagent = "lsb:fs"\n${constraints}`;
+    const together = `[[resources.colocation]]\ngroup = "fs"\nwith = "drbd"\nwith_role = "promoted"\n[[resources.order]]\nfirst = "drbd"\nthen = "fs"\nfirst_action = "promote"\n`;
+    const r = parseConfig(text(`clone = true\npromotable = true\npromoted_max = 2`, together), "tandem.toml", MODULES);
+    if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("tandem.toml", p)).join("\n"));
+    const c = clusterConfigOf(r.config.raw.resources!);
+    expect(c.groups[0]!.clone).toEqual({ max: null, interleave: false, promotable: { promotedMax: 2 } });
+    expect(c.colocations).toEqual([{ group: "fs", withGroup: "drbd", score: INFINITY, withRole: "promoted" }]);
+    expect(c.orders).toEqual([{ first: "drbd", then: "fs", firstAction: "promote" }]);
+    const defaulted = parseConfig(text(`clone = true\npromotable = true`, ""), "tandem.toml", MODULES);
+    expect(defaulted.ok && clusterConfigOf(defaulted.config.raw.resources!).groups[0]!.clone?.promotable).toEqual({ promotedMax: 1 });
+    expect(problems(text(`promotable = true`, ""))).toEqual(["tandem.toml:22: resources.resource[0].promotable: promotable applies to clones only; expected clone = true beside it"]);
+    expect(problems(text(`clone = true\npromoted_max = 1`, ""))).toEqual(["tandem.toml:23: resources.resource[0].promoted_max: promoted_max applies to promotable clones only; expected promotable = true beside it"]);
+    expect(problems(text(`clone = true`, together))).toEqual([
+      'tandem.toml:29: resources.colocation[0].with_role: "drbd" is not a promotable clone: with_role names a promotable clone\'s promoted instances; expected promotable = true on it, or no with_role',
+      'tandem.toml:33: resources.order[0].first_action: "drbd" is not a promotable clone: first_action names a promotable clone\'s promoted instances; expected promotable = true on it, or no first_action',
+    ]);
+    const group = `${BASE}\n[resources]\n[[resources.group]]\nname = "pair"\nmembers = ["a", "b"]\nclone = true\npromotable = true\n[[resources.resource]]\nname = "a"\nagent = "lsb:a"\n[[resources.resource]]\nname = "b"\nagent = "lsb:b"\n`;
+    expect(problems(group)).toEqual([expect.stringContaining("resources.group[0].promotable: a promotable clone has one member, the resource promoted (this group has 2)")]);
+  });
+
   test("on_fail per operation and no_quorum_policy become the model; a stop failure's default is fence", () => {
     const text = `${BASE}\n[resources]\nno_quorum_policy = "freeze"\n[[resources.resource]]\nname = "a"\nagent = "lsb:x"\non_fail = "standby"\non_fail_start = "stop"\n[[resources.resource]]\nname = "b"\nagent = "lsb:y"\non_fail_stop = "block"\n[[resources.fence_device]]\nname = "ipmi"\nagent = "fence_ipmilan"\n`;
     const r = parseConfig(text, "tandem.toml", MODULES);
@@ -227,13 +249,13 @@ interleave = true
 
   test("an agent string that is none of the kinds is refused by the schema, naming the kinds", () => {
     const out = problems(`${BASE}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "systemd-ish:foo"\n`);
-    expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "systemd-ish:foo"']);
+    expect(out).toEqual(['tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), volume (a replicated volume, primary where its promotable clone is promoted: params.volume names it), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "systemd-ish:foo"']);
   });
 
   test("a systemd unit or LSB script beginning with '-' (an option on systemctl's command line) is refused by the schema", () => {
     for (const agent of ["systemd:--host=198.18.0.66", "systemd:-H", "lsb:-x"]) {
       const out = problems(`${BASE}\n[resources]\n[[resources.resource]]\nname = "a"\nagent = "${agent}"\n`);
-      expect(out).toEqual([`tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "${agent}"`]);
+      expect(out).toEqual([`tandem.toml:20: resources.resource[0].agent: invalid value; expected address, exec, director (the director module), proxy (the proxy module: its listeners run where the resource is started), volume (a replicated volume, primary where its promotable clone is promoted: params.volume names it), ocf:PROVIDER:TYPE (e.g. ocf:heartbeat:IPaddr2), lsb:SCRIPT or systemd:UNIT; found "${agent}"`]);
     }
     const fence = problems(`${BASE}\n[resources]\n[[resources.fence_device]]\nname = "pdu"\nagent = "exec"\nparams = { command = ["/usr/local/sbin/pdu-off"] }\nhost_map = { alpha = "--all" }\n`);
     expect(fence).toEqual([`tandem.toml:18: resources.fence_device[0]: fence device "pdu": host_map.alpha must not begin with '-' (on a command line it would be read as an option); found "--all"`]);

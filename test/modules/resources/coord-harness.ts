@@ -167,13 +167,13 @@ export class Harness {
     this.outbox = [];
   }
 
-  /** Complete `name`'s operation on `resource` (the only one running, or of `action`). */
-  complete(name: string, resource: string, status: AgentStatus = "ok", action?: Run["action"]): Run {
+  /** Complete `name`'s operation on `resource` (the only one running, or of `action`); a promotable agent may report its promotion score. */
+  complete(name: string, resource: string, status: AgentStatus = "ok", action?: Run["action"], promotionScore?: number): Run {
     const n = this.node(name);
     const run = n.runningOf(resource, action);
     if (!run) throw new Error(`${name} runs nothing on ${resource}${action ? ` (${action})` : ""}: ${JSON.stringify([...n.running.values()])}`);
     n.running.delete(run.op);
-    this.feed(name, { type: "result", op: run.op, status, message: "" });
+    this.feed(name, { type: "result", op: run.op, status, message: "", ...(promotionScore !== undefined ? { promotionScore } : {}) });
     return run;
   }
 
@@ -184,11 +184,12 @@ export class Harness {
   }
 
   /**
-   * Deliver messages and complete every start, stop and probe as a node where
-   * `active` holds what runs (probes answer from it, starts add, stops remove),
-   * until nothing is left to do. Recurring monitors are left running.
+   * Deliver messages and complete every start, stop, promote, demote and probe
+   * as a node where `active` holds what runs (probes answer from it, starts
+   * add, stops remove; `promoted` holds "node resource" promoted, which
+   * probes answer), until nothing is left to do. Recurring monitors are left running.
    */
-  settle(active: Map<string, Set<string>>): void {
+  settle(active: Map<string, Set<string>>, promoted = new Set<string>()): void {
     for (let i = 0; ; i++) {
       if (i > 1_000) throw new Error("the cluster never settles");
       this.deliver();
@@ -199,7 +200,10 @@ export class Harness {
       active.set(name, here);
       if (run.action === "start") here.add(run.resource);
       if (run.action === "stop") here.delete(run.resource);
-      this.complete(name, run.resource, run.action === "probe" && !here.has(run.resource) ? "not-running" : "ok", run.action);
+      if (run.action === "stop" || run.action === "demote") promoted.delete(`${name} ${run.resource}`);
+      if (run.action === "promote") promoted.add(`${name} ${run.resource}`);
+      const probed = !here.has(run.resource) ? "not-running" : promoted.has(`${name} ${run.resource}`) ? "promoted" : "ok";
+      this.complete(name, run.resource, run.action === "probe" ? probed : "ok", run.action);
     }
   }
 }

@@ -13,7 +13,7 @@ import {
   type ResourceDef,
   type ResourceState,
 } from "../../../modules/resources/model.ts";
-import { plan } from "../../../modules/resources/policy.ts";
+import { effectiveState, plan } from "../../../modules/resources/policy.ts";
 
 const NODES = ["alpha", "bravo", "charlie"];
 const RESOURCES = ["r0", "r1", "r2", "r3", "r4", "r5"];
@@ -355,6 +355,88 @@ describe("policy properties", () => {
         expect(plan(structuredClone(i))).toEqual(plan(i));
       }),
       { numRuns: 1000, seed: 3 },
+    );
+  });
+});
+
+/**
+ * A promotable clone "ms" of "v" (promoted_max 1 or 2) and a group "svc" (s0, s1), maybe with its promoted
+ * instance and after its promotion; any memberships, fences, quorum, states (promoted too), promotion scores and
+ * promote failures.
+ */
+const promotableInput: fc.Arbitrary<ClusterInput> = fc
+  .record({ nodeCount: fc.integer({ min: 2, max: 3 }), promotedMax: fc.integer({ min: 1, max: 2 }), withPromoted: fc.boolean(), fencing: fc.boolean() })
+  .chain(({ nodeCount, promotedMax, withPromoted, fencing }) => {
+    const nodes = NODES.slice(0, nodeCount);
+    const names = ["v", "s0", "s1"];
+    return fc.record({
+      config: fc.record({
+        resources: fc.tuple(...names.map(resourceDef)).map((rs) => rs.map((r) => (r.name === "v" ? { ...r, exclusive: false } : r))),
+        groups: fc.tuple(
+          fc.record({ name: fc.constant("ms"), members: fc.constant(["v"]), preferredNode: fc.constant(null), stickiness: fc.constantFrom(0, 100), clone: fc.record({ max: fc.option(fc.integer({ min: 1, max: 3 })), interleave: fc.constant(false), promotable: fc.constant({ promotedMax }) }) }),
+          fc.record({ name: fc.constant("svc"), members: fc.constant(["s0", "s1"]), preferredNode: fc.option(fc.constantFrom(...nodes)), stickiness: fc.constantFrom(0, 1_000_000) }),
+        ),
+        locations: fc.constant([]),
+        colocations: fc.constant(withPromoted ? [{ group: "svc", withGroup: "ms", score: INFINITY, withRole: "promoted" as const }] : []),
+        orders: fc.constant(withPromoted ? [{ first: "ms", then: "svc", firstAction: "promote" as const }] : []),
+        fencing: fc.constant(fencing),
+      }),
+      self: fc.constantFrom(...nodes),
+      nodes: fc.tuple(...nodes.map((name) => fc.record({ name: fc.constant(name), membership: fc.constantFrom<Membership>("up", "up", "up", "leaving", "down", "unclean"), standby: fc.constantFrom(false, false, true), fence: fc.constantFrom("none", "none", "fenced", "failed") }) as fc.Arbitrary<NodeState>)),
+      quorum: fc.constantFrom(true, true, true, false),
+      states: fc.record(Object.fromEntries(names.map((r) => [r, fc.record(Object.fromEntries(nodes.map((n) => [n, fc.constantFrom<ResourceState>(...STATES, ...(r === "v" ? (["promoted", "promoted", "started"] as const) : []))])))]))),
+      failures: fc.array(fc.record({ resource: fc.constant("v"), node: fc.constantFrom(...nodes), count: fc.integer({ min: 1, max: 2 }), lastFailedAt: fc.integer({ min: 0, max: 100 }), startFailed: fc.constant(false), promoteFailed: fc.boolean(), op: fc.constant("promote" as const) }) as fc.Arbitrary<FailRecord>, { maxLength: 2 }),
+      moves: fc.array(fc.record({ group: fc.constantFrom("ms", "svc"), node: fc.constantFrom(...nodes), until: fc.constant(null) }), { maxLength: 1 }),
+      now: fc.integer({ min: 0, max: 200 }),
+      promotion: fc.record({ v: fc.record(Object.fromEntries(nodes.map((n) => [n, fc.constantFrom(0, 10, 100, MINUS_INFINITY)]))) }),
+    }) as fc.Arbitrary<ClusterInput>;
+  });
+
+/** Every action `a` waits for, directly or not. */
+function waitsFor(actions: readonly Action[], a: Action): Set<string> {
+  return closure(a, new Map(actions.map((x) => [x.id, x])));
+}
+
+describe("policy properties: promotable clones", () => {
+  test("a promote waits for the nodes that may hold the role to be demoted, stopped or fenced, as promoted_max needs; none without quorum; a demote before the stop", () => {
+    fc.assert(
+      fc.property(promotableInput, (i) => {
+        const p = plan(i);
+        const max = i.config.groups[0]!.clone!.promotable!.promotedMax;
+        // As the policy reads it: on_fail = ignore takes a failed operation as done (a failed stop as stopped: it may run twice, as the config warns).
+        const state = (n: string) => effectiveState(i.config.resources[0], i.states.v?.[n] ?? "unknown");
+        const promotes = p.actions.filter((a) => a.kind === "promote");
+        if (!i.quorum) expect(promotes).toEqual([]);
+        // May hold the role, and nothing but a demote, a stop or a fence of that node clears it (unclean without fencing: quorum does).
+        const mayHold = (n: NodeState) =>
+          n.membership === "up" ? !["stopped", "started"].includes(state(n.name)) : n.membership === "unclean" && i.config.fencing && n.fence !== "fenced" && !["stopped", "started"].includes(state(n.name));
+        for (const a of promotes) {
+          const before = waitsFor(p.actions, a);
+          // The nodes that may hold the role while a runs: not cleared before it (their demote, stop or fence).
+          const holding = i.nodes.filter((n) => n.name !== a.node && mayHold(n) && ![`demote:v@${n.name}`, `stop:v@${n.name}`, `fence:${n.name}`].some((id) => before.has(id)));
+          if (holding.length + promotes.length > max) throw new Error(`${a.id} runs while v may be promoted on ${holding.map((n) => `${n.name} (${state(n.name)}, ${n.membership}, fence ${n.fence})`).join(", ")}, promoted_max ${max}: ${p.actions.map((x) => `${x.id}<${x.after.join(",")}>`).join(" ")}`);
+        }
+        // Promoted and left so: not demoted, stopped or fenced by this plan.
+        const kept = i.nodes.filter((n) => n.membership === "up" && state(n.name) === "promoted" && !p.actions.some((a) => a.node === n.name && (a.kind === "fence" || ((a.kind === "demote" || a.kind === "stop") && a.resource === "v"))));
+        expect(kept.length + promotes.length).toBeLessThanOrEqual(Math.max(max, kept.length));
+        if (promotes.length > 0) expect(kept.length + promotes.length).toBeLessThanOrEqual(max);
+        for (const a of p.actions.filter((x) => x.kind === "stop" && x.resource === "v" && state(x.node) === "promoted")) expect(a.after).toContain(`demote:v@${a.node}`);
+      }),
+      { numRuns: RUNS, seed: 124 },
+    );
+  });
+
+  test("after promote, with the promoted side: svc starts only where v is promoted, or after its promote there", () => {
+    fc.assert(
+      fc.property(promotableInput, (i) => {
+        if (i.config.orders.length === 0) return;
+        const p = plan(i);
+        for (const a of p.actions.filter((x) => x.kind === "start" && x.resource === "s0")) {
+          const promotedThere = i.states.v?.[a.node] === "promoted" && !p.actions.some((d) => d.kind === "demote" && d.node === a.node);
+          if (!promotedThere) expect(waitsFor(p.actions, a).has(`promote:v@${a.node}`)).toBe(true);
+        }
+      }),
+      { numRuns: RUNS, seed: 125 },
     );
   });
 });

@@ -17,6 +17,7 @@ import {
   type Placement,
   type ResourceDef,
   type ResourceState,
+  type Role,
 } from "../../../modules/resources/model.ts";
 
 type Score = number | "INFINITY" | "-INFINITY";
@@ -27,11 +28,18 @@ export interface ScenarioFile {
     fencing?: boolean;
     noQuorumPolicy?: NoQuorumPolicy;
     resources?: Record<string, Partial<Omit<ResourceDef, "name">>>;
-    groups: Array<{ name: string; members: string[]; preferred?: string; stickiness?: Score; allOrNothing?: boolean; clone?: { max?: number; interleave?: boolean } }>;
+    groups: Array<{
+      name: string;
+      members: string[];
+      preferred?: string;
+      stickiness?: Score;
+      allOrNothing?: boolean;
+      clone?: { max?: number; interleave?: boolean; promotedMax?: number };
+    }>;
     locations?: Array<{ group: string; node?: string; rule?: AttributeTest[]; score: Score }>;
-    colocations?: Array<{ group: string; withGroup: string; score?: Score }>;
+    colocations?: Array<{ group: string; withGroup: string; score?: Score; withRole?: Role }>;
     placement?: Placement;
-    orders?: Array<{ first: string; then: string }>;
+    orders?: Array<{ first: string; then: string; firstAction?: "promote" }>;
   };
   cluster: {
     self?: string;
@@ -43,8 +51,9 @@ export interface ScenarioFile {
     moves?: Move[];
     disabled?: string[];
     maintenance?: Partial<Maintenance>;
+    promotion?: Record<string, Record<string, Score>>;
   };
-  expect: { actions: string[]; notes: string[] };
+  expect: { actions: string[]; notes: string[]; promoted?: Record<string, string[]> };
 }
 
 /** What a resource is when a scenario (or a test) says nothing more: the config's defaults. */
@@ -86,7 +95,9 @@ export function toInput(f: ScenarioFile): ClusterInput {
         preferredNode: g.preferred ?? null,
         stickiness: score(g.stickiness ?? 0),
         ...(g.allOrNothing ? { allOrNothing: true } : {}),
-        ...(g.clone ? { clone: { max: g.clone.max ?? null, interleave: g.clone.interleave ?? false } } : {}),
+        ...(g.clone
+          ? { clone: { max: g.clone.max ?? null, interleave: g.clone.interleave ?? false, ...(g.clone.promotedMax ? { promotable: { promotedMax: g.clone.promotedMax } } : {}) } }
+          : {}),
       })),
       locations: (c.locations ?? []).map((l) => ({ ...l, score: score(l.score) })),
       colocations: (c.colocations ?? []).map((x) => ({ ...x, score: score(x.score ?? "INFINITY") })),
@@ -104,6 +115,9 @@ export function toInput(f: ScenarioFile): ClusterInput {
     now: f.cluster.now ?? 0,
     disabled: f.cluster.disabled ?? [],
     maintenance: { cluster: false, nodes: [], resources: [], ...f.cluster.maintenance },
+    ...(f.cluster.promotion
+      ? { promotion: Object.fromEntries(Object.entries(f.cluster.promotion).map(([r, by]) => [r, Object.fromEntries(Object.entries(by).map(([n, v]) => [n, score(v)]))])) }
+      : {}),
   };
 }
 

@@ -16,7 +16,7 @@ describe("policy scenarios", () => {
       const s = JSON.parse(readFileSync(join(DIR, file), "utf8")) as ScenarioFile;
       expect(s.description.length).toBeGreaterThan(20);
       const out = plan(toInput(s));
-      expect({ actions: out.actions.map(render), notes: out.notes }).toEqual(s.expect);
+      expect({ actions: out.actions.map(render), notes: out.notes, ...(s.expect.promoted ? { promoted: out.promoted } : {}) }).toEqual(s.expect);
     });
   }
 });
