@@ -19,6 +19,7 @@ function volume(over: Partial<VolumeStatus> = {}): VolumeStatus {
     peerPrimary: false,
     generations: { current: "0", bitmap: "0", history: [] } as unknown as VolumeStatus["generations"],
     outOfSyncBytes: 0,
+    resyncedBytes: 0,
     writesInFlight: 0,
     linkErrors: 0,
     ...over,
