@@ -16,7 +16,7 @@
  */
 import type { Server } from "../balance/balancer.ts";
 import type { Termination } from "./access.ts";
-import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, type Header, type HeadLimits, type RequestHead, type ResponseHead } from "../http/index.ts";
+import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, type Header, type HeadLimits, type ReplyEdits, type RequestHead, type ResponseHead } from "../http/index.ts";
 import type { Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
@@ -314,51 +314,56 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
         return this.fail(502);
       }
       const res = r.head;
-      const rest = buf.length > res.headBytes ? buf.subarray(res.headBytes) : null;
       if (res.status >= 100 && res.status < 200 && res.status !== 101) {
         // An interim answer (100 Continue, 103 Early Hints): passed on, the final one follows.
         this.toClient(x, writeResponseHead(res, { keepAlive: true, clientVersion: x.req.version }));
-        x.resBuf = rest;
-        if (!rest) return;
+        x.resBuf = buf.length > res.headBytes ? buf.subarray(res.headBytes) : null;
+        if (!x.resBuf) return;
         continue;
       }
       x.resBuf = null;
-      return this.responseHead(x, res, buf, rest, now);
+      return this.responseHead(x, res, buf, now);
     }
   }
 
-  /** The answer's head came (parsed from `buf`, which is this exchange's to write over), with `rest`, the bytes after it. */
-  private responseHead(x: Exchange, res: ResponseHead, buf: Buffer, rest: Buffer | null, now: number): void {
+  /** The answer's head came, parsed from `buf` (this exchange's to write over), which may hold body bytes after it. */
+  private responseHead(x: Exchange, res: ResponseHead, buf: Buffer, now: number): void {
     const server = x.server!;
     const extras = x.backend.state.of(server);
     countLatency(extras.counters, now - x.startedAt);
     countStatus(this.fe.counters, res.status);
     this.dp.observe(x.backend, server, res.status >= 500 ? "http_5xx" : "success");
     x.res = res;
-    if (res.status === 101 && res.upgrade !== undefined && x.req.upgrade !== undefined) return this.upgrade(x, res, rest);
+    const end = res.headBytes;
+    if (res.status === 101 && res.upgrade !== undefined && x.req.upgrade !== undefined) return this.upgrade(x, res, buf.length > end ? buf.subarray(end) : null);
     x.keepClient = x.req.keepAlive && res.body.kind !== "close" && !this.winding;
     const cookieName = x.backend.def.cookie;
     const insert = cookieName !== undefined && x.cookie !== server.cookie;
     x.resBody = new BodyFramer(res.body, this.limits.maxHeaderBytes);
-    const head = writeResponseHead(res, { keepAlive: x.keepClient, clientVersion: x.req.version, dropSetCookie: cookieName, ...(insert ? { add: [["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]], uncacheable: true } : {}) });
-    if (!rest) {
+    const edits: ReplyEdits = { keepAlive: x.keepClient, clientVersion: x.req.version, dropSetCookie: cookieName };
+    if (insert) {
+      edits.add = [["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]];
+      edits.uncacheable = true;
+    }
+    const head = writeResponseHead(res, edits);
+    if (buf.length === end) {
       this.toClient(x, head);
       if (x.resBody.done) this.responseDone(x, now);
       return;
     }
-    const n = x.resBody.feed(rest);
-    const at = res.headBytes - head.length;
+    const n = x.resBody.feed(buf, end);
+    const at = end - head.length;
     if (n > 0 && at >= 0) {
       // The edited head fits where the server's was (the usual case: hop-by-hop fields dropped): copied there, head and
       // body go out in one write, and the body is not copied.
       head.copy(buf, at);
-      this.toClient(x, buf.subarray(at, res.headBytes + n));
-    } else if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
+      this.toClient(x, buf, at, end + n);
+    } else if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, buf.subarray(end, end + n)]));
     else {
       this.toClient(x, head);
-      if (n > 0) this.toClient(x, rest.subarray(0, n));
+      if (n > 0) this.toClient(x, buf, end, end + n);
     }
-    if (n < rest.length) x.tainted = true;
+    if (end + n < buf.length) x.tainted = true;
     if (x.resBody.error !== undefined) return this.abort("bad_response");
     if (x.resBody.done) this.responseDone(x, now);
   }
@@ -370,15 +375,16 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       return;
     }
     const n = body.feed(chunk);
-    if (n > 0) this.toClient(x, n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (n > 0) this.toClient(x, chunk, 0, n);
     if (n < chunk.length) x.tainted = true;
     if (body.error !== undefined) return this.abort("bad_response");
     if (body.done) this.responseDone(x, now);
   }
 
-  private toClient(x: Exchange, b: Uint8Array): void {
-    x.bytesOut += b.length;
-    if (!this.client.write(b)) x.conn?.pause();
+  /** b[from, to) to the client (all of b by default). */
+  private toClient(x: Exchange, b: Uint8Array, from = 0, to = b.length): void {
+    x.bytesOut += to - from;
+    if (!this.client.write(b, from, to)) x.conn?.pause();
   }
 
   private responseDone(x: Exchange, now: number): void {
