@@ -131,27 +131,27 @@ const addedLines = (add: Header[] | undefined) => (add ? add.map(([n, v]) => lin
 /** The request head to send to a server, edited as ForwardEdits says. */
 export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer {
   const listed = listedFields(head);
-  const keep: boolean[] = new Array(head.headers.length);
+  const fields = head.fieldIds.length;
+  const keep: boolean[] = new Array(fields);
   const xff: string[] = [];
   const fwd: string[] = [];
   let trailers = false;
   let length = false;
   const cookies = edits.dropCookie !== undefined ? withoutCookie(head, edits.dropCookie) : null;
-  for (let i = 0; i < head.headers.length; i++) {
+  for (let i = 0; i < fields; i++) {
     const id = head.fieldIds[i]!;
-    const value = head.headers[i]![1];
     let k = !hopByHop(head, i, id, head.upgrade !== undefined, listed) && !cookies?.fields.has(i);
-    if (id === FIELD.te && value.toLowerCase().split(",").some((coding) => coding.trim() === "trailers")) trailers = true;
+    if (id === FIELD.te && head.headers[i]![1].toLowerCase().split(",").some((coding) => coding.trim() === "trailers")) trailers = true;
     else if (id === FIELD.contentLength) {
       k = !length;
       length = true;
     }
     else if (id === FIELD.host && head.absolute) k = false;
     else if (edits.forwardedFor && (id === FIELD.xForwardedFor || id === FIELD.xForwardedProto)) {
-      if (id === FIELD.xForwardedFor) xff.push(value);
+      if (id === FIELD.xForwardedFor) xff.push(head.headers[i]![1]);
       k = false;
     } else if (edits.forwarded && id === FIELD.forwarded) {
-      fwd.push(value);
+      fwd.push(head.headers[i]![1]);
       k = false;
     }
     keep[i] = k;
@@ -181,12 +181,13 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
 /** The response head to send to the client, edited as ReplyEdits says; the status line says HTTP/1.1, the proxy's version. */
 export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer {
   const listed = listedFields(head);
-  const keep: boolean[] = new Array(head.headers.length);
+  const fields = head.fieldIds.length;
+  const keep: boolean[] = new Array(fields);
   const switching = head.status === 101 && head.upgrade !== undefined;
   let length = false;
   /** Nothing to add for `uncacheable`: not asked, or a Cache-Control field already says so. */
   let shielded = !edits.uncacheable;
-  for (let i = 0; i < head.headers.length; i++) {
+  for (let i = 0; i < fields; i++) {
     const id = head.fieldIds[i]!;
     let k = !hopByHop(head, i, id, switching, listed);
     if (id === FIELD.contentLength) {
