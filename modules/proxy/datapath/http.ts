@@ -17,7 +17,7 @@
 import type { Server } from "../balance/balancer.ts";
 import type { Termination } from "./access.ts";
 import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, type Header, type HeadLimits, type ReplyEdits, type RequestHead, type ResponseHead } from "../http/index.ts";
-import type { Waiter } from "./backends.ts";
+import type { ServerExtras, Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
 import { Connector } from "./connector.ts";
@@ -100,6 +100,8 @@ interface Exchange {
   sent: Uint8Array[] | null;
   sentBytes: number;
   server: Server | null;
+  /** The server's pool and counters, from when its connection is there. */
+  extras: ServerExtras | null;
   queued: boolean;
   connector: Connector | null;
   conn: Conn | null;
@@ -203,7 +205,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const reqBody = new BodyFramer(req.body, this.limits.maxHeaderBytes);
     const rest = buf.length > req.headBytes ? buf.subarray(req.headBytes) : null;
     this.inbuf = null;
-    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: now, keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
+    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, extras: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: now, keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
     this.x = x;
     this.phase = Phase.Exchange;
     this.deadline = this.dp.deadlines.at(now, this.fe.ms.client);
@@ -250,7 +252,8 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     x.conn = conn;
     x.reused = reused;
     conn.owner = this;
-    x.backend.state.of(server).counters.requests++;
+    x.extras = x.backend.state.of(server);
+    x.extras.counters.requests++;
     if (!reused) {
       const header = this.dp.proxyHeader(x.backend, this.peer);
       if (header) conn.write(header);
@@ -329,8 +332,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   /** The answer's head came, parsed from `buf` (this exchange's to write over), which may hold body bytes after it. */
   private responseHead(x: Exchange, res: ResponseHead, buf: Buffer, now: number): void {
     const server = x.server!;
-    const extras = x.backend.state.of(server);
-    countLatency(extras.counters, now - x.startedAt);
+    countLatency(x.extras!.counters, now - x.startedAt);
     countStatus(this.fe.counters, res.status);
     this.dp.observe(x.backend, server, res.status >= 500 ? "http_5xx" : "success");
     x.res = res;
@@ -402,7 +404,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const conn = x.conn!;
     const server = x.server!;
     const reusable = !x.tainted && x.res!.keepAlive && x.req.upgrade === undefined && x.backend.def.send_proxy === undefined && x.reqBody.done;
-    if (reusable) x.backend.state.of(server).pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server, now);
+    if (reusable) x.extras!.pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server, now);
     else conn.close();
     this.dp.release(x.backend, server);
     if (!x.keepClient || this.winding) return this.close();
