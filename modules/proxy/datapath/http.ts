@@ -16,7 +16,7 @@
  */
 import type { Server } from "../balance/balancer.ts";
 import type { Termination } from "./access.ts";
-import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, type Header, type HeadLimits, type ReplyEdits, type RequestHead, type ResponseHead } from "../http/index.ts";
+import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, writeResponseHeadInPlace, type Header, type HeadLimits, type ReplyEdits, type RequestHead, type ResponseHead } from "../http/index.ts";
 import type { ServerExtras, Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
@@ -347,23 +347,18 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       edits.add = [["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]];
       edits.uncacheable = true;
     }
-    const head = writeResponseHead(res, edits);
-    if (buf.length === end) {
-      this.toClient(x, head);
-      if (x.resBody.done) this.responseDone(x, now);
-      return;
-    }
-    const n = x.resBody.feed(buf, end);
-    const at = end - head.length;
-    if (n > 0 && at >= 0) {
-      // The edited head fits where the server's was (the usual case: hop-by-hop fields dropped): copied there, head and
-      // body go out in one write, and the body is not copied.
-      head.copy(buf, at);
-      this.toClient(x, buf, at, end + n);
-    } else if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, buf.subarray(end, end + n)]));
+    const n = buf.length > end ? x.resBody.feed(buf, end) : 0;
+    // The edited head written where the server's was (the usual case: it only lost hop-by-hop fields): head and body go
+    // out in one write, and neither is copied.
+    const at = writeResponseHeadInPlace(res, edits);
+    if (at >= 0) this.toClient(x, res.raw, at, end + n);
     else {
-      this.toClient(x, head);
-      if (n > 0) this.toClient(x, buf, end, end + n);
+      const head = writeResponseHead(res, edits);
+      if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, buf.subarray(end, end + n)]));
+      else {
+        this.toClient(x, head);
+        if (n > 0) this.toClient(x, buf, end, end + n);
+      }
     }
     if (end + n < buf.length) x.tainted = true;
     if (x.resBody.error !== undefined) return this.abort("bad_response");

@@ -126,6 +126,47 @@ function assemble(head: MessageHead, startLine: string | undefined, keep: boolea
   return out;
 }
 
+/** The runs assembleInPlace moves: from, to, where, for each. */
+const RUNS: number[] = [];
+
+/**
+ * assemble's bytes in `head.raw`, ending at headBytes (the final CRLF stays
+ * where it is): where they begin, or -1 (raw untouched) when they are larger
+ * than the head. Each run of kept lines (the start line the first, unless
+ * it is rewritten) moves by what is dropped after it less what is added: the
+ * runs that move back go first, from the first, then those that move on,
+ * from the last, so none overwrites bytes not yet moved; `added` and a
+ * rewritten start line are written last.
+ */
+function assembleInPlace(head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): number {
+  const raw = head.raw;
+  const starts = head.lineStarts;
+  RUNS.length = 0;
+  let at = head.headBytes - 2 - added.length;
+  let last = keep.length;
+  for (let i = keep.length - 1; i >= -1; i--) {
+    if (i >= 0 && keep[i]) continue;
+    if (last > i + 1) {
+      // Lines i+1 .. last-1: a run of kept ones.
+      const from = starts[i + 1]!;
+      at -= starts[last]! - from;
+      RUNS.push(from, starts[last]!, at);
+    }
+    last = i;
+  }
+  if (startLine === undefined) {
+    at -= starts[0]! - head.start;
+    RUNS.push(head.start, starts[0]!, at);
+  } else at -= startLine.length;
+  if (at < head.start) return -1;
+  // RUNS is from the last run to the first.
+  for (let r = RUNS.length - 3; r >= 0; r -= 3) if (RUNS[r + 2]! < RUNS[r]!) raw.copy(raw, RUNS[r + 2]!, RUNS[r]!, RUNS[r + 1]!);
+  for (let r = 0; r < RUNS.length; r += 3) if (RUNS[r + 2]! > RUNS[r]!) raw.copy(raw, RUNS[r + 2]!, RUNS[r]!, RUNS[r + 1]!);
+  latin1Write(raw, added, head.headBytes - 2 - added.length);
+  if (startLine !== undefined) latin1Write(raw, startLine, at);
+  return at;
+}
+
 const addedLines = (add: Header[] | undefined) => (add ? add.map(([n, v]) => line(n, v)).join("") : "");
 
 /** The request head to send to a server, edited as ForwardEdits says. */
@@ -180,6 +221,23 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
 
 /** The response head to send to the client, edited as ReplyEdits says; the status line says HTTP/1.1, the proxy's version. */
 export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer {
+  const [startLine, keep, added] = replyParts(head, edits);
+  return assemble(head, startLine, keep, added);
+}
+
+/**
+ * writeResponseHead's bytes written over the head's own in `head.raw`,
+ * ending where it ended (so body bytes after it follow on unmoved): where
+ * they begin, or -1 when they are larger than the head (raw is then as it
+ * was). The usual answer only loses its hop-by-hop fields, and is then sent
+ * without a copy of its own.
+ */
+export function writeResponseHeadInPlace(head: ResponseHead, edits: ReplyEdits): number {
+  const [startLine, keep, added] = replyParts(head, edits);
+  return assembleInPlace(head, startLine, keep, added);
+}
+
+function replyParts(head: ResponseHead, edits: ReplyEdits): [startLine: string | undefined, keep: boolean[], added: string] {
   const listed = listedFields(head);
   const fields = head.fieldIds.length;
   const keep: boolean[] = new Array(fields);
@@ -204,7 +262,7 @@ export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer
   added += addedLines(edits.add);
   if (!shielded) added += "Cache-Control: private\r\n";
   const startLine = head.version === "1.1" ? undefined : `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
-  return assemble(head, startLine, keep, added);
+  return [startLine, keep, added];
 }
 
 const isField = (head: MessageHead, i: number, lower: string): boolean => {
