@@ -69,11 +69,10 @@ function proxyAnswered(status: number, x: Exchange | null): Termination {
   return "bad_request";
 }
 
-function headerGetter(head: RequestHead): (name: string) => string | undefined {
-  return (name) => {
-    for (const [n, v] of head.headers) if (n.length === name.length && n.toLowerCase() === name) return v;
-    return undefined;
-  };
+/** A request header's value by lower-case name (the first), or undefined. */
+function headerOf(head: RequestHead, name: string): string | undefined {
+  for (const [n, v] of head.headers) if (n.length === name.length && n.toLowerCase() === name) return v;
+  return undefined;
 }
 
 const enum Phase {
@@ -130,6 +129,12 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   /** Close after the current exchange (stop). */
   private winding = false;
   private readonly limits: HeadLimits;
+  /** The request being routed and balanced: what `header` reads. */
+  private req: RequestHead | null = null;
+  /** Rules and hdr balancing read the request's headers through this (one function a session, not one a request). */
+  private readonly header = (name: string) => (this.req ? headerOf(this.req, name) : undefined);
+  /** The client's address as the request head's edits take it. */
+  private readonly forwardedClient: { address: string; port: number };
 
   constructor(
     private readonly dp: SessionHost,
@@ -140,6 +145,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   ) {
     const c = gen.config;
     this.limits = { maxHeaderBytes: c.max_header_bytes, maxHeaders: c.max_headers };
+    this.forwardedClient = { address: peer.address, port: peer.port };
   }
 
   start(early: Buffer | null): void {
@@ -197,11 +203,12 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const gen = this.gen;
     const fe = gen.frontends.get(this.fe.def.name) ?? this.fe;
     fe.counters.requests++;
-    const header = headerGetter(req);
-    const backend = gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
+    this.req = req;
+    const header = this.header;
+    const backend = fe.rules.length === 0 ? gen.backends.get(fe.def.default_backend)! : gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
     const cookie = backend.def.cookie !== undefined ? cookieValue(req.headers, backend.def.cookie) : undefined;
     const proto = fe.def.certificates.length ? "https" : "http";
-    const head = writeRequestHead(req, { client: { address: this.peer.address, port: this.peer.port }, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded, dropCookie: backend.def.cookie });
+    const head = writeRequestHead(req, { client: this.forwardedClient, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded, dropCookie: backend.def.cookie });
     const reqBody = new BodyFramer(req.body, this.limits.maxHeaderBytes);
     const rest = buf.length > req.headBytes ? buf.subarray(req.headBytes) : null;
     this.inbuf = null;

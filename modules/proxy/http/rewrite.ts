@@ -91,6 +91,7 @@ function hopByHop(head: MessageHead, i: number, id: number, keepUpgrade: boolean
 
 /** The Connection options that name fields, or undefined when there are none (the usual case). */
 function listedFields(head: MessageHead): Set<string> | undefined {
+  if (head.connection.length === 0) return undefined;
   let out: Set<string> | undefined;
   for (const option of head.connection) if (!CONNECTION_WORDS.has(option)) (out ??= new Set()).add(option);
   return out;
