@@ -295,6 +295,15 @@ function readFields(buf: Buffer, text: string, base: number, last: number, statu
     f.lineStarts.push(ls);
     f.fieldIds.push(id);
     if (id === FIELD.other || id > FIELD.expect) continue;
+    // The usual Connection values, without a string of their own (the bytes are field-value bytes: checked above).
+    if (id === FIELD.connection && equalsLower(buf, vs, ve, "keep-alive")) {
+      f.connection.push("keep-alive");
+      continue;
+    }
+    if (id === FIELD.connection && equalsLower(buf, vs, ve, "close")) {
+      f.connection.push("close");
+      continue;
+    }
     const value = text.slice(vs - base, ve - base);
     switch (id) {
       case FIELD.host:
