@@ -12,7 +12,7 @@ import { formatIp, parseIp } from "../../core/os/ip.ts";
 import { BodyFramer } from "../../modules/proxy/http/body.ts";
 import { parseRequestHead, parseResponseHead, type HeadLimits } from "../../modules/proxy/http/head.ts";
 import { decodeProxy, encodeProxyV1, encodeProxyV2 } from "../../modules/proxy/http/proxy-protocol.ts";
-import { writeRequestHead, writeResponseHead } from "../../modules/proxy/http/rewrite.ts";
+import { writeRequestHead, writeResponseHead, writeResponseHeadInPlace } from "../../modules/proxy/http/rewrite.ts";
 import { comparable, parseInPieces } from "../modules/proxy/http/wire.ts";
 import { bounded, byteMutations, mutate, mutateBytes, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
 
@@ -106,10 +106,10 @@ describe("fuzz: proxy request heads (parseRequestHead)", () => {
 
 describe("fuzz: proxy response heads (parseResponseHead)", () => {
   test(
-    "any bytes and mutated responses: incomplete, a head or a 502 with a reason; the same in pieces; a head rewrites and parses back",
+    "any bytes and mutated responses: incomplete, a head or a 502 with a reason; the same in pieces; a head rewrites and parses back, and written over its own bytes is the same (what follows it untouched) or refused",
     () => {
       fc.assert(
-        fc.property(inputs(RESPONSES), fc.constantFrom(...LIMITS), fc.constantFrom("GET", "HEAD", "CONNECT"), cuts, (b, limits, method, at) => {
+        fc.property(inputs(RESPONSES), fc.constantFrom(...LIMITS), fc.constantFrom("GET", "HEAD", "CONNECT"), cuts, fc.boolean(), (b, limits, method, at, keepAlive) => {
           const parse = (p: Uint8Array) => bounded(BOUND_MS, () => parseResponseHead(p, limits, method));
           const whole = parse(b);
           if (whole.kind === "error") {
@@ -121,6 +121,13 @@ describe("fuzz: proxy response heads (parseResponseHead)", () => {
           const out = writeResponseHead(whole.head, { keepAlive: whole.head.keepAlive, clientVersion: "1.1" });
           const back = parseResponseHead(out, { maxHeaderBytes: 1024 * 1024, maxHeaders: 1000 }, method);
           expect(back.kind === "head" && [back.head.status, back.head.body, back.head.upgrade]).toEqual([whole.head.status, whole.head.body, whole.head.upgrade]);
+          const edits = { keepAlive, clientVersion: "1.1" as const, add: keepAlive ? undefined : ([["Set-Cookie", "SRV=abc; Path=/"]] as [string, string][]), uncacheable: !keepAlive };
+          const expected = Buffer.from(writeResponseHead(whole.head, edits));
+          const after = Buffer.from(whole.head.raw.subarray(whole.head.headBytes));
+          const before = Buffer.from(whole.head.raw);
+          const inPlace = writeResponseHeadInPlace(whole.head, edits);
+          if (inPlace < 0) expect(Buffer.from(whole.head.raw)).toEqual(before);
+          else expect([Buffer.from(whole.head.raw.subarray(inPlace, whole.head.headBytes)), Buffer.from(whole.head.raw.subarray(whole.head.headBytes))]).toEqual([expected, after]);
         }),
         parameters(),
       );

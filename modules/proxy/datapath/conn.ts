@@ -43,18 +43,23 @@ export class Conn {
     this.flush();
   }
 
-  /** False when the kernel did not take it all (the rest is queued): stop feeding this side until `drained`. */
-  write(b: Uint8Array): boolean {
-    if (this.closed || this.writeEnded || b.length === 0) return !this.closed;
+  /**
+   * Writes b[from, to) (all of b by default; a range spares a subarray, a view
+   * object an event). False when the kernel did not take it all (the rest is
+   * queued): stop feeding this side until `drained`.
+   */
+  write(b: Uint8Array, from = 0, to = b.length): boolean {
+    const size = to - from;
+    if (this.closed || this.writeEnded || size <= 0) return !this.closed;
     if (this.queue.length || !this.socket) {
-      this.queue.push(b);
-      this.queued += b.length;
+      this.queue.push(from === 0 && to === b.length ? b : b.subarray(from, to));
+      this.queued += size;
       return false;
     }
-    const n = this.socket.write(b);
-    if (n === b.length) return true;
+    const n = this.socket.write(b, from, size);
+    if (n === size) return true;
     if (n < 0) return false;
-    const rest = b.subarray(n);
+    const rest = b.subarray(from + n, to);
     this.queue.push(rest);
     this.queued += rest.length;
     return false;

@@ -16,8 +16,8 @@
  */
 import type { Server } from "../balance/balancer.ts";
 import type { Termination } from "./access.ts";
-import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, type Header, type HeadLimits, type RequestHead, type ResponseHead } from "../http/index.ts";
-import type { Waiter } from "./backends.ts";
+import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, writeResponseHeadInPlace, type Header, type HeadLimits, type ReplyEdits, type RequestHead, type ResponseHead } from "../http/index.ts";
+import type { ServerExtras, Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
 import { Connector } from "./connector.ts";
@@ -69,11 +69,10 @@ function proxyAnswered(status: number, x: Exchange | null): Termination {
   return "bad_request";
 }
 
-function headerGetter(head: RequestHead): (name: string) => string | undefined {
-  return (name) => {
-    for (const [n, v] of head.headers) if (n.length === name.length && n.toLowerCase() === name) return v;
-    return undefined;
-  };
+/** A request header's value by lower-case name (the first), or undefined. */
+function headerOf(head: RequestHead, name: string): string | undefined {
+  for (const [n, v] of head.headers) if (n.length === name.length && n.toLowerCase() === name) return v;
+  return undefined;
 }
 
 const enum Phase {
@@ -100,6 +99,8 @@ interface Exchange {
   sent: Uint8Array[] | null;
   sentBytes: number;
   server: Server | null;
+  /** The server's pool and counters, from when its connection is there. */
+  extras: ServerExtras | null;
   queued: boolean;
   connector: Connector | null;
   conn: Conn | null;
@@ -128,6 +129,12 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   /** Close after the current exchange (stop). */
   private winding = false;
   private readonly limits: HeadLimits;
+  /** The request being routed and balanced: what `header` reads. */
+  private req: RequestHead | null = null;
+  /** Rules and hdr balancing read the request's headers through this (one function a session, not one a request). */
+  private readonly header = (name: string) => (this.req ? headerOf(this.req, name) : undefined);
+  /** The client's address as the request head's edits take it. */
+  private readonly forwardedClient: { address: string; port: number };
 
   constructor(
     private readonly dp: SessionHost,
@@ -138,6 +145,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
   ) {
     const c = gen.config;
     this.limits = { maxHeaderBytes: c.max_header_bytes, maxHeaders: c.max_headers };
+    this.forwardedClient = { address: peer.address, port: peer.port };
   }
 
   start(early: Buffer | null): void {
@@ -195,15 +203,16 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const gen = this.gen;
     const fe = gen.frontends.get(this.fe.def.name) ?? this.fe;
     fe.counters.requests++;
-    const header = headerGetter(req);
-    const backend = gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
+    this.req = req;
+    const header = this.header;
+    const backend = fe.rules.length === 0 ? gen.backends.get(fe.def.default_backend)! : gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
     const cookie = backend.def.cookie !== undefined ? cookieValue(req.headers, backend.def.cookie) : undefined;
     const proto = fe.def.certificates.length ? "https" : "http";
-    const head = writeRequestHead(req, { client: { address: this.peer.address, port: this.peer.port }, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded, dropCookie: backend.def.cookie });
+    const head = writeRequestHead(req, { client: this.forwardedClient, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded, dropCookie: backend.def.cookie });
     const reqBody = new BodyFramer(req.body, this.limits.maxHeaderBytes);
     const rest = buf.length > req.headBytes ? buf.subarray(req.headBytes) : null;
     this.inbuf = null;
-    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: now, keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
+    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, extras: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: now, keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
     this.x = x;
     this.phase = Phase.Exchange;
     this.deadline = this.dp.deadlines.at(now, this.fe.ms.client);
@@ -250,7 +259,8 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     x.conn = conn;
     x.reused = reused;
     conn.owner = this;
-    x.backend.state.of(server).counters.requests++;
+    x.extras = x.backend.state.of(server);
+    x.extras.counters.requests++;
     if (!reused) {
       const header = this.dp.proxyHeader(x.backend, this.peer);
       if (header) conn.write(header);
@@ -314,52 +324,51 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
         return this.fail(502);
       }
       const res = r.head;
-      const rest = buf.length > res.headBytes ? buf.subarray(res.headBytes) : null;
       if (res.status >= 100 && res.status < 200 && res.status !== 101) {
         // An interim answer (100 Continue, 103 Early Hints): passed on, the final one follows.
         this.toClient(x, writeResponseHead(res, { keepAlive: true, clientVersion: x.req.version }));
-        x.resBuf = rest;
-        if (!rest) return;
+        x.resBuf = buf.length > res.headBytes ? buf.subarray(res.headBytes) : null;
+        if (!x.resBuf) return;
         continue;
       }
       x.resBuf = null;
-      return this.responseHead(x, res, buf, rest, now);
+      return this.responseHead(x, res, buf, now);
     }
   }
 
-  /** The answer's head came (parsed from `buf`, which is this exchange's to write over), with `rest`, the bytes after it. */
-  private responseHead(x: Exchange, res: ResponseHead, buf: Buffer, rest: Buffer | null, now: number): void {
+  /** The answer's head came, parsed from `buf` (this exchange's to write over), which may hold body bytes after it. */
+  private responseHead(x: Exchange, res: ResponseHead, buf: Buffer, now: number): void {
     const server = x.server!;
-    const extras = x.backend.state.of(server);
-    countLatency(extras.counters, now - x.startedAt);
+    countLatency(x.extras!.counters, now - x.startedAt);
     countStatus(this.fe.counters, res.status);
     this.dp.served(this.fe, x.backend, server, this.peer, res.status);
     this.dp.observe(x.backend, server, res.status >= 500 ? "http_5xx" : "success");
     x.res = res;
-    if (res.status === 101 && res.upgrade !== undefined && x.req.upgrade !== undefined) return this.upgrade(x, res, rest);
+    const end = res.headBytes;
+    if (res.status === 101 && res.upgrade !== undefined && x.req.upgrade !== undefined) return this.upgrade(x, res, buf.length > end ? buf.subarray(end) : null);
     x.keepClient = x.req.keepAlive && res.body.kind !== "close" && !this.winding;
     const cookieName = x.backend.def.cookie;
     const insert = cookieName !== undefined && x.cookie !== server.cookie;
     x.resBody = new BodyFramer(res.body, this.limits.maxHeaderBytes);
-    const head = writeResponseHead(res, { keepAlive: x.keepClient, clientVersion: x.req.version, dropSetCookie: cookieName, ...(insert ? { add: [["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]], uncacheable: true } : {}) });
-    if (!rest) {
-      this.toClient(x, head);
-      if (x.resBody.done) this.responseDone(x, now);
-      return;
+    const edits: ReplyEdits = { keepAlive: x.keepClient, clientVersion: x.req.version, dropSetCookie: cookieName };
+    if (insert) {
+      edits.add = [["Set-Cookie", `${cookieName}=${server.cookie}; Path=/`]];
+      edits.uncacheable = true;
     }
-    const n = x.resBody.feed(rest);
-    const at = res.headBytes - head.length;
-    if (n > 0 && at >= 0) {
-      // The edited head fits where the server's was (the usual case: hop-by-hop fields dropped): copied there, head and
-      // body go out in one write, and the body is not copied.
-      head.copy(buf, at);
-      this.toClient(x, buf.subarray(at, res.headBytes + n));
-    } else if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, rest.subarray(0, n)]));
+    const n = buf.length > end ? x.resBody.feed(buf, end) : 0;
+    // The edited head written where the server's was (the usual case: it only lost hop-by-hop fields): head and body go
+    // out in one write, and neither is copied.
+    const at = writeResponseHeadInPlace(res, edits);
+    if (at >= 0) this.toClient(x, res.raw, at, end + n);
     else {
-      this.toClient(x, head);
-      if (n > 0) this.toClient(x, rest.subarray(0, n));
+      const head = writeResponseHead(res, edits);
+      if (n > 0 && n <= JOIN_HEAD_BYTES) this.toClient(x, Buffer.concat([head, buf.subarray(end, end + n)]));
+      else {
+        this.toClient(x, head);
+        if (n > 0) this.toClient(x, buf, end, end + n);
+      }
     }
-    if (n < rest.length) x.tainted = true;
+    if (end + n < buf.length) x.tainted = true;
     if (x.resBody.error !== undefined) return this.abort("bad_response");
     if (x.resBody.done) this.responseDone(x, now);
   }
@@ -371,15 +380,16 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
       return;
     }
     const n = body.feed(chunk);
-    if (n > 0) this.toClient(x, n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (n > 0) this.toClient(x, chunk, 0, n);
     if (n < chunk.length) x.tainted = true;
     if (body.error !== undefined) return this.abort("bad_response");
     if (body.done) this.responseDone(x, now);
   }
 
-  private toClient(x: Exchange, b: Uint8Array): void {
-    x.bytesOut += b.length;
-    if (!this.client.write(b)) x.conn?.pause();
+  /** b[from, to) to the client (all of b by default). */
+  private toClient(x: Exchange, b: Uint8Array, from = 0, to = b.length): void {
+    x.bytesOut += to - from;
+    if (!this.client.write(b, from, to)) x.conn?.pause();
   }
 
   private responseDone(x: Exchange, now: number): void {
@@ -397,7 +407,7 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const conn = x.conn!;
     const server = x.server!;
     const reusable = !x.tainted && x.res!.keepAlive && x.req.upgrade === undefined && x.backend.def.send_proxy === undefined && x.reqBody.done;
-    if (reusable) x.backend.state.of(server).pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server, now);
+    if (reusable) x.extras!.pool.put(conn, x.backend.def.pool_idle, x.backend.ms.server, now);
     else conn.close();
     this.dp.release(x.backend, server);
     if (!x.keepClient || this.winding) return this.close();

@@ -66,9 +66,19 @@ export class Dial implements ConnOwner, Timed {
   }
 }
 
-/** Idle keep-alive connections to one server. */
-export class Pool {
-  private readonly idle: PooledConn[] = [];
+/**
+ * Idle keep-alive connections to one server. The pool owns each of them
+ * while idle (one that says anything, ends or closes is dropped) and is one
+ * deadline for all: its earliest idle expiry (maybe earlier than any still
+ * kept, after a take: then the tick only looks again). Nothing is allocated
+ * or registered a request: a put and a take are an array push and pop.
+ */
+export class Pool implements ConnOwner, Timed {
+  private readonly idle: Conn[] = [];
+  /** When each idle connection is closed, by its index in `idle`. */
+  private readonly until: number[] = [];
+  deadline = 0;
+  private registered = false;
 
   constructor(private readonly deadlines: Deadlines) {}
 
@@ -82,55 +92,79 @@ export class Pool {
       conn.close();
       return;
     }
-    const p = new PooledConn(this, conn, this.deadlines.at(now, idleMs));
-    conn.owner = p;
+    conn.owner = this;
     conn.resume();
-    this.idle.push(p);
-    this.deadlines.add(p);
+    const until = this.deadlines.at(now, idleMs);
+    this.idle.push(conn);
+    this.until.push(until);
+    if (until !== 0 && (this.deadline === 0 || until < this.deadline)) this.deadline = until;
+    if (!this.registered) {
+      this.registered = true;
+      this.deadlines.add(this);
+    }
   }
 
   /** The most recently used idle connection, or null. Its owner must be set by the caller. */
   take(): Conn | null {
-    const p = this.idle.pop();
-    if (!p) return null;
-    this.deadlines.delete(p);
-    return p.conn;
+    const conn = this.idle.pop();
+    if (!conn) return null;
+    this.until.pop();
+    return conn;
   }
 
-  drop(p: PooledConn): void {
-    const i = this.idle.indexOf(p);
-    if (i >= 0) this.idle.splice(i, 1);
-    this.deadlines.delete(p);
-    p.conn.abort();
+  /** The idle connections past their time are closed. */
+  expire(): void {
+    const now = performance.now();
+    let next = 0;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const until = this.until[i]!;
+      if (until !== 0 && until <= now) this.drop(i);
+      else if (until !== 0 && (next === 0 || until < next)) next = until;
+    }
+    this.deadline = next;
+    if (this.idle.length === 0) this.unregister();
+  }
+
+  private drop(i: number): void {
+    const conn = this.idle[i]!;
+    this.idle.splice(i, 1);
+    this.until.splice(i, 1);
+    conn.abort();
+  }
+
+  private unregister(): void {
+    if (!this.registered) return;
+    this.registered = false;
+    this.deadline = 0;
+    this.deadlines.delete(this);
+  }
+
+  /** An idle connection said something, ended or closed: dropped. */
+  private gone(c: Conn): void {
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.drop(i);
+    else c.abort();
+  }
+
+  data(c: Conn): void {
+    this.gone(c);
+  }
+  end(c: Conn): void {
+    this.gone(c);
+  }
+  drained(): void {}
+  closed(c: Conn): void {
+    const i = this.idle.indexOf(c);
+    if (i < 0) return;
+    this.idle.splice(i, 1);
+    this.until.splice(i, 1);
   }
 
   /** Close every idle connection (a stop, or the server left the config). */
   clear(): void {
-    for (const p of this.idle.splice(0)) {
-      this.deadlines.delete(p);
-      p.conn.close();
-    }
-  }
-}
-
-class PooledConn implements ConnOwner, Timed {
-  constructor(
-    private readonly pool: Pool,
-    readonly conn: Conn,
-    public deadline: number,
-  ) {}
-
-  expire(): void {
-    this.pool.drop(this);
-  }
-  data(): void {
-    this.pool.drop(this);
-  }
-  end(): void {
-    this.pool.drop(this);
-  }
-  drained(): void {}
-  closed(): void {
-    this.pool.drop(this);
+    const all = this.idle.splice(0);
+    this.until.length = 0;
+    this.unregister();
+    for (const conn of all) conn.close();
   }
 }

@@ -31,7 +31,7 @@ export function hexValue(c: number): number {
 /** A Buffer over the same memory (no copy), for its native latin1 decoding. */
 export const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-/** Bytes s..e equal `lower` (lower-case ASCII letters, digits, "-"), ignoring the case of letters. Only for token bytes. */
+/** Bytes s..e equal `lower` (lower-case ASCII letters, digits, "-"), ignoring the case of letters. For token bytes, or field-value bytes already checked (no controls): then only a letter can match another byte than itself. */
 export function equalsLower(b: Uint8Array, s: number, e: number, lower: string): boolean {
   if (e - s !== lower.length) return false;
   for (let i = 0; i < lower.length; i++) if ((b[s + i]! | 0x20) !== lower.charCodeAt(i)) return false;

@@ -55,8 +55,8 @@ export const FIELD = {
 /** What requests and responses share. */
 export interface MessageHead {
   version: HttpVersion;
-  /** Every field as sent, in order (latin1-decoded), repeats included. */
-  headers: Header[];
+  /** Every field as sent, in order (latin1-decoded), repeats included: made on first use (the proxy's own path reads only the fields it knows by id). */
+  readonly headers: Header[];
   /** Whether the connection stays open after this message (the version's default and Connection). */
   keepAlive: boolean;
   body: BodyFraming;
@@ -105,6 +105,34 @@ export type RequestParse = { kind: "incomplete" } | { kind: "head"; head: Reques
 export type ResponseParse = { kind: "incomplete" } | { kind: "head"; head: ResponseHead } | ParseError<502>;
 
 const INCOMPLETE = { kind: "incomplete" } as const;
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** `headers` of a parsed head, made from its text on first use. */
+class Fieldset {
+  #text: string;
+  #base: number;
+  #lineStarts: number[];
+  #spans: number[];
+  #headers: Header[] | undefined = undefined;
+
+  constructor(text: string, base: number, lineStarts: number[], spans: number[]) {
+    this.#text = text;
+    this.#base = base;
+    this.#lineStarts = lineStarts;
+    this.#spans = spans;
+  }
+
+  get headers(): Header[] {
+    if (this.#headers) return this.#headers;
+    const t = this.#text;
+    const b = this.#base;
+    const sp = this.#spans;
+    const out: Header[] = [];
+    for (let i = 0; i < sp.length; i += 3) out.push([t.slice(this.#lineStarts[i / 3]! - b, sp[i]! - b), t.slice(sp[i + 1]! - b, sp[i + 2]! - b)]);
+    return (this.#headers = out);
+  }
+}
 /** Transfer-Encoding seen; chunked seen; a coding after chunked (or chunked again); a coding other than chunked. */
 const TE_PRESENT = 1;
 const TE_CHUNKED = 2;
@@ -125,12 +153,6 @@ const refuse = (status: number, reason: string): never => {
   throw new Refusal(status, reason);
 };
 
-/**
- * A byte a field value (or a reason phrase) cannot hold: controls but HTAB,
- * DEL. One precompiled class test on the decoded string: measured four times
- * faster on Bun than a loop over the bytes, for 100-byte values.
- */
-const NOT_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** A byte a request-target cannot hold: anything but visible ASCII. */
 const NOT_TARGET = /[^\x21-\x7e]/;
 
@@ -163,7 +185,8 @@ function headEnd(b: Uint8Array, start: number, limits: HeadLimits, tooLong: numb
 }
 
 interface Fields {
-  headers: Header[];
+  /** Per field: where its name ends, where its value starts and ends, in the bytes. */
+  spans: number[];
   lineStarts: number[];
   fieldIds: number[];
   host: string | undefined;
@@ -231,13 +254,24 @@ function listElements(value: string, each: (element: string) => void): void {
   }
 }
 
+/** The bytes s..e hold a control byte but HTAB, or DEL: why a field value (or a reason phrase) cannot be that; undefined when it can. */
+function notValue(b: Uint8Array, s: number, e: number): string | undefined {
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if ((c < SP && c !== HTAB) || c === 0x7f) return c === CR ? "a bare CR" : "a control byte in a field value";
+  }
+  return undefined;
+}
+
 /**
  * Reads the field lines (LINE_ENDS after the start line) of the head whose
  * latin1 text `text` starts at `base` in `buf`, and what they say; the final
- * CRLF starts at `last`. Refusals with `status`.
+ * CRLF starts at `last`. Refusals with `status`. Strings are made only of
+ * the values the parse reads (Host, Content-Length, Transfer-Encoding,
+ * Connection, Upgrade, Expect); `headers` makes the rest when asked.
  */
 function readFields(buf: Buffer, text: string, base: number, last: number, status: number): Fields {
-  const f: Fields = { headers: [], lineStarts: [], fieldIds: [], host: undefined, hosts: 0, contentLength: -1, transferEncoding: 0, connection: [], upgrade: undefined, expectContinue: false };
+  const f: Fields = { spans: [], lineStarts: [], fieldIds: [], host: undefined, hosts: 0, contentLength: -1, transferEncoding: 0, connection: [], upgrade: undefined, expectContinue: false };
   for (let line = 1; line < LINE_ENDS.length; line++) {
     const ls = LINE_ENDS[line - 1]! + 1;
     const le = LINE_ENDS[line]! - 1;
@@ -255,11 +289,22 @@ function readFields(buf: Buffer, text: string, base: number, last: number, statu
     let ve = le;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
     const id = fieldId(buf, ls, n);
-    const value = text.slice(vs - base, ve - base);
-    if (NOT_VALUE.test(value)) refuse(status, value.includes("\r") ? "a bare CR" : "a control byte in a field value");
-    f.headers.push([text.slice(ls - base, n - base), value]);
+    const bad = notValue(buf, vs, ve);
+    if (bad !== undefined) refuse(status, bad);
+    f.spans.push(n, vs, ve);
     f.lineStarts.push(ls);
     f.fieldIds.push(id);
+    if (id === FIELD.other || id > FIELD.expect) continue;
+    // The usual Connection values, without a string of their own (the bytes are field-value bytes: checked above).
+    if (id === FIELD.connection && equalsLower(buf, vs, ve, "keep-alive")) {
+      f.connection.push("keep-alive");
+      continue;
+    }
+    if (id === FIELD.connection && equalsLower(buf, vs, ve, "close")) {
+      f.connection.push("close");
+      continue;
+    }
+    const value = text.slice(vs - base, ve - base);
     switch (id) {
       case FIELD.host:
         f.hosts++;
@@ -416,29 +461,25 @@ function requestHead(b: Buffer, limits: HeadLimits): RequestParse {
     body = CHUNKED;
   } else if (f.contentLength > 0) body = { kind: "length", length: f.contentLength };
   const upgrade = v === "1.1" && f.upgrade !== undefined && f.connection.includes("upgrade") ? f.upgrade : undefined;
-  return {
-    kind: "head",
-    head: {
-      method,
-      target,
-      path,
-      query,
-      version: v,
-      headers: f.headers,
-      host,
-      absolute,
-      keepAlive: keepAliveOf(v, f.connection),
-      body,
-      upgrade,
-      expectContinue: v === "1.1" && f.expectContinue,
-      connection: f.connection,
-      headBytes: end,
-      raw: b,
-      start,
-      lineStarts: f.lineStarts,
-      fieldIds: f.fieldIds,
-    },
-  };
+  const head = new Fieldset(text, start, f.lineStarts, f.spans) as Fieldset & Writable<RequestHead>;
+  head.method = method;
+  head.target = target;
+  head.path = path;
+  head.query = query;
+  head.version = v;
+  head.host = host;
+  head.absolute = absolute;
+  head.keepAlive = keepAliveOf(v, f.connection);
+  head.body = body;
+  head.upgrade = upgrade;
+  head.expectContinue = v === "1.1" && f.expectContinue;
+  head.connection = f.connection;
+  head.headBytes = end;
+  head.raw = b;
+  head.start = start;
+  head.lineStarts = f.lineStarts;
+  head.fieldIds = f.fieldIds;
+  return { kind: "head", head };
 }
 
 /**
@@ -472,7 +513,7 @@ function responseHead(b: Buffer, limits: HeadLimits, method: string): ResponsePa
   if (lf > 13 && b[12] !== SP) refuse(502, "a malformed status line");
   const text = latin1(b, 0, end);
   const reason = lf > 13 ? text.slice(13, lf - 1) : "";
-  if (NOT_VALUE.test(reason)) refuse(502, "a control byte in the reason phrase");
+  if (lf > 13 && notValue(b, 13, lf - 1) !== undefined) refuse(502, "a control byte in the reason phrase");
   const f = readFields(b, text, 0, end - 2, 502);
   const bodiless = method === "HEAD" || status < 200 || status === 204 || status === 304;
   const tunnel = method === "CONNECT" && status >= 200 && status < 300;
@@ -485,22 +526,18 @@ function responseHead(b: Buffer, limits: HeadLimits, method: string): ResponsePa
   if (bodiless || tunnel) body = NO_BODY;
   if (status === 101 && f.upgrade === undefined) refuse(502, "101 Switching Protocols without Upgrade");
   const upgrade = tunnel ? "tunnel" : status === 101 ? f.upgrade : undefined;
-  return {
-    kind: "head",
-    head: {
-      version: v,
-      status,
-      reason,
-      headers: f.headers,
-      keepAlive: body.kind !== "close" && !tunnel && status !== 101 && keepAliveOf(v, f.connection),
-      body,
-      upgrade,
-      connection: f.connection,
-      headBytes: end,
-      raw: b,
-      start: 0,
-      lineStarts: f.lineStarts,
-      fieldIds: f.fieldIds,
-    },
-  };
+  const head = new Fieldset(text, 0, f.lineStarts, f.spans) as Fieldset & Writable<ResponseHead>;
+  head.version = v;
+  head.status = status;
+  head.reason = reason;
+  head.keepAlive = body.kind !== "close" && !tunnel && status !== 101 && keepAliveOf(v, f.connection);
+  head.body = body;
+  head.upgrade = upgrade;
+  head.connection = f.connection;
+  head.headBytes = end;
+  head.raw = b;
+  head.start = 0;
+  head.lineStarts = f.lineStarts;
+  head.fieldIds = f.fieldIds;
+  return { kind: "head", head };
 }

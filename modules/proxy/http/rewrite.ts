@@ -91,6 +91,7 @@ function hopByHop(head: MessageHead, i: number, id: number, keepUpgrade: boolean
 
 /** The Connection options that name fields, or undefined when there are none (the usual case). */
 function listedFields(head: MessageHead): Set<string> | undefined {
+  if (head.connection.length === 0) return undefined;
   let out: Set<string> | undefined;
   for (const option of head.connection) if (!CONNECTION_WORDS.has(option)) (out ??= new Set()).add(option);
   return out;
@@ -126,32 +127,73 @@ function assemble(head: MessageHead, startLine: string | undefined, keep: boolea
   return out;
 }
 
+/** The runs assembleInPlace moves: from, to, where, for each. */
+const RUNS: number[] = [];
+
+/**
+ * assemble's bytes in `head.raw`, ending at headBytes (the final CRLF stays
+ * where it is): where they begin, or -1 (raw untouched) when they are larger
+ * than the head. Each run of kept lines (the start line the first, unless
+ * it is rewritten) moves by what is dropped after it less what is added: the
+ * runs that move back go first, from the first, then those that move on,
+ * from the last, so none overwrites bytes not yet moved; `added` and a
+ * rewritten start line are written last.
+ */
+function assembleInPlace(head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): number {
+  const raw = head.raw;
+  const starts = head.lineStarts;
+  RUNS.length = 0;
+  let at = head.headBytes - 2 - added.length;
+  let last = keep.length;
+  for (let i = keep.length - 1; i >= -1; i--) {
+    if (i >= 0 && keep[i]) continue;
+    if (last > i + 1) {
+      // Lines i+1 .. last-1: a run of kept ones.
+      const from = starts[i + 1]!;
+      at -= starts[last]! - from;
+      RUNS.push(from, starts[last]!, at);
+    }
+    last = i;
+  }
+  if (startLine === undefined) {
+    at -= starts[0]! - head.start;
+    RUNS.push(head.start, starts[0]!, at);
+  } else at -= startLine.length;
+  if (at < head.start) return -1;
+  // RUNS is from the last run to the first.
+  for (let r = RUNS.length - 3; r >= 0; r -= 3) if (RUNS[r + 2]! < RUNS[r]!) raw.copy(raw, RUNS[r + 2]!, RUNS[r]!, RUNS[r + 1]!);
+  for (let r = 0; r < RUNS.length; r += 3) if (RUNS[r + 2]! > RUNS[r]!) raw.copy(raw, RUNS[r + 2]!, RUNS[r]!, RUNS[r + 1]!);
+  latin1Write(raw, added, head.headBytes - 2 - added.length);
+  if (startLine !== undefined) latin1Write(raw, startLine, at);
+  return at;
+}
+
 const addedLines = (add: Header[] | undefined) => (add ? add.map(([n, v]) => line(n, v)).join("") : "");
 
 /** The request head to send to a server, edited as ForwardEdits says. */
 export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer {
   const listed = listedFields(head);
-  const keep: boolean[] = new Array(head.headers.length);
+  const fields = head.fieldIds.length;
+  const keep: boolean[] = new Array(fields);
   const xff: string[] = [];
   const fwd: string[] = [];
   let trailers = false;
   let length = false;
   const cookies = edits.dropCookie !== undefined ? withoutCookie(head, edits.dropCookie) : null;
-  for (let i = 0; i < head.headers.length; i++) {
+  for (let i = 0; i < fields; i++) {
     const id = head.fieldIds[i]!;
-    const value = head.headers[i]![1];
     let k = !hopByHop(head, i, id, head.upgrade !== undefined, listed) && !cookies?.fields.has(i);
-    if (id === FIELD.te && value.toLowerCase().split(",").some((coding) => coding.trim() === "trailers")) trailers = true;
+    if (id === FIELD.te && head.headers[i]![1].toLowerCase().split(",").some((coding) => coding.trim() === "trailers")) trailers = true;
     else if (id === FIELD.contentLength) {
       k = !length;
       length = true;
     }
     else if (id === FIELD.host && head.absolute) k = false;
     else if (edits.forwardedFor && (id === FIELD.xForwardedFor || id === FIELD.xForwardedProto)) {
-      if (id === FIELD.xForwardedFor) xff.push(value);
+      if (id === FIELD.xForwardedFor) xff.push(head.headers[i]![1]);
       k = false;
     } else if (edits.forwarded && id === FIELD.forwarded) {
-      fwd.push(value);
+      fwd.push(head.headers[i]![1]);
       k = false;
     }
     keep[i] = k;
@@ -180,13 +222,31 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
 
 /** The response head to send to the client, edited as ReplyEdits says; the status line says HTTP/1.1, the proxy's version. */
 export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer {
+  const [startLine, keep, added] = replyParts(head, edits);
+  return assemble(head, startLine, keep, added);
+}
+
+/**
+ * writeResponseHead's bytes written over the head's own in `head.raw`,
+ * ending where it ended (so body bytes after it follow on unmoved): where
+ * they begin, or -1 when they are larger than the head (raw is then as it
+ * was). The usual answer only loses its hop-by-hop fields, and is then sent
+ * without a copy of its own.
+ */
+export function writeResponseHeadInPlace(head: ResponseHead, edits: ReplyEdits): number {
+  const [startLine, keep, added] = replyParts(head, edits);
+  return assembleInPlace(head, startLine, keep, added);
+}
+
+function replyParts(head: ResponseHead, edits: ReplyEdits): [startLine: string | undefined, keep: boolean[], added: string] {
   const listed = listedFields(head);
-  const keep: boolean[] = new Array(head.headers.length);
+  const fields = head.fieldIds.length;
+  const keep: boolean[] = new Array(fields);
   const switching = head.status === 101 && head.upgrade !== undefined;
   let length = false;
   /** Nothing to add for `uncacheable`: not asked, or a Cache-Control field already says so. */
   let shielded = !edits.uncacheable;
-  for (let i = 0; i < head.headers.length; i++) {
+  for (let i = 0; i < fields; i++) {
     const id = head.fieldIds[i]!;
     let k = !hopByHop(head, i, id, switching, listed);
     if (id === FIELD.contentLength) {
@@ -203,7 +263,7 @@ export function writeResponseHead(head: ResponseHead, edits: ReplyEdits): Buffer
   added += addedLines(edits.add);
   if (!shielded) added += "Cache-Control: private\r\n";
   const startLine = head.version === "1.1" ? undefined : `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
-  return assemble(head, startLine, keep, added);
+  return [startLine, keep, added];
 }
 
 const isField = (head: MessageHead, i: number, lower: string): boolean => {

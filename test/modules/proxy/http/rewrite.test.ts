@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "../../../../modules/proxy/http/head.ts";
-import { forwardedNode, forwardedValue, writeHead, writeRequestHead, writeResponseHead, type ForwardEdits } from "../../../../modules/proxy/http/rewrite.ts";
+import { forwardedNode, forwardedValue, writeHead, writeRequestHead, writeResponseHead, writeResponseHeadInPlace, type ForwardEdits, type ReplyEdits } from "../../../../modules/proxy/http/rewrite.ts";
 import { bytes, LIMITS } from "./wire.ts";
 
 const req = (text: string): RequestHead => {
@@ -129,6 +129,37 @@ describe("responses toward the client", () => {
   test("101 keeps Upgrade and says Connection: upgrade", () => {
     const h = res("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: a\r\n\r\n");
     expect(writeResponseHead(h, { keepAlive: false, clientVersion: "1.1" }).toString("latin1")).toBe("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: a\r\nConnection: upgrade\r\n\r\n");
+  });
+
+  test("written over the server's head: the same bytes, ending where it ended, the body after it untouched; refused (raw as it was) when it does not fit", () => {
+    const body = "hello, world\n";
+    const cases: Array<[string, ReplyEdits, boolean]> = [
+      // nginx's answer to a keep-alive client: Connection dropped, nothing added.
+      [`HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 13\r\nConnection: keep-alive\r\nETag: "x"\r\n\r\n`, { keepAlive: true, clientVersion: "1.1" }, true],
+      // Close added at the end, Keep-Alive and Connection dropped in the middle: the lines after them move back.
+      ["HTTP/1.1 200 OK\r\nA: 1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nB: 2\r\nContent-Length: 13\r\n\r\n", { keepAlive: false, clientVersion: "1.1" }, true],
+      // A status line rewritten from HTTP/1.0 and a line dropped before it is needed.
+      ["HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 13\r\n\r\n", { keepAlive: true, clientVersion: "1.0" }, true],
+      // Nothing dropped and a line added: larger than the head.
+      ["HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n", { keepAlive: false, clientVersion: "1.1" }, false],
+      // Lines dropped early, a cookie and Cache-Control added: the first lines move on, the last ones back.
+      ["HTTP/1.1 200 OK\r\nConnection: keep-alive, x-long-option-name\r\nX-Long-Option-Name: 1234567890\r\nServer: s\r\nContent-Length: 13\r\nETag: e\r\n\r\n", { keepAlive: true, clientVersion: "1.1", add: [["Set-Cookie", "SRV=abcdef; Path=/"]], uncacheable: true }, true],
+      // A line added and only a short one dropped: larger than the head.
+      ["HTTP/1.1 200 OK\r\nTE: x\r\nContent-Length: 13\r\n\r\n", { keepAlive: true, clientVersion: "1.1", add: [["Set-Cookie", "SRV=abcdef; Path=/"]] }, false],
+    ];
+    for (const [text, edits, fits] of cases) {
+      const expected = writeResponseHead(res(text + body), edits).toString("latin1");
+      const h = res(text + body);
+      const before = h.raw.toString("latin1");
+      const at = writeResponseHeadInPlace(h, edits);
+      if (!fits) {
+        expect(at).toBe(-1);
+        expect(h.raw.toString("latin1")).toBe(before);
+        continue;
+      }
+      expect(h.raw.toString("latin1", at, h.headBytes)).toBe(expected);
+      expect(h.raw.toString("latin1", h.headBytes)).toBe(body);
+    }
   });
 
   test("the proxy's own heads", () => {

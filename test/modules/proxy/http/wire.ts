@@ -5,11 +5,12 @@ export const LIMITS: HeadLimits = { maxHeaderBytes: 16_384, maxHeaders: 100 };
 
 export const bytes = (text: string) => Buffer.from(text, "latin1");
 
-/** A parse result with the head's bytes as text (`raw` holds all the bytes given, which differ between pieces), for comparison. */
+/** A parse result with the head's bytes as text (`raw` holds all the bytes given, which differ between pieces) and its fields (made on first use, so not an own property), for comparison. */
 export function comparable<T extends { kind: string }>(r: T): unknown {
   if (r.kind !== "head") return r;
-  const { raw, ...head } = (r as unknown as { head: { raw: Buffer; start: number; headBytes: number } }).head;
-  return { kind: "head", head: { ...head, raw: raw.toString("latin1", head.start, head.headBytes) } };
+  const parsed = (r as unknown as { head: { raw: Buffer; start: number; headBytes: number; headers: unknown } }).head;
+  const { raw, ...head } = parsed;
+  return { kind: "head", head: { ...head, headers: parsed.headers, raw: raw.toString("latin1", head.start, head.headBytes) } };
 }
 
 /**
