@@ -106,7 +106,7 @@ function vip(r: Reader, s: Statement, inst: { iface?: string }, excluded: boolea
   }
   const iface = out.iface ?? inst.iface;
   const problem = iface === undefined ? undefined : interfaceProblem(iface);
-  if (problem) return r.error(s, `interface ${problem}`), undefined;
+  if (problem) return r.skipped(s, `interface ${problem}`), undefined;
   if (out.label !== undefined && (bytes.length !== 4 || out.label.length > LABEL_MAX)) {
     r.note(s, `label ${out.label} is not imported: ${bytes.length !== 4 ? "an IPv6 address has no label" : `a label is at most ${LABEL_MAX} bytes`}`);
     delete out.label;
@@ -133,7 +133,7 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
       interface: (t) => {
         const a = r.args(t, 1, 1, "interface IF");
         const problem = a && interfaceProblem(a[0]!);
-        if (problem) r.error(t, `interface ${problem}`);
+        if (problem) r.skipped(t, `interface ${problem}`);
         else if (a) inst.iface = a[0];
       },
       priority: (t) => {
@@ -184,6 +184,10 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
     }
   }
   if (!inst.vips.length) r.warning(s, `vrrp_instance ${inst.name} has no virtual address, so it is not imported`);
+  if (inst.nopreempt && inst.state === "MASTER") {
+    r.warning(inst.nopreempt, "nopreempt is not imported: keepalived clears it when the instance's state is MASTER (nopreempt needs state BACKUP), so the highest priority took the addresses back");
+    delete inst.nopreempt;
+  }
   return inst;
 }
 

@@ -102,6 +102,41 @@ describe("keepalived.conf as operators write it", () => {
     expect(doc.director.virtual_service.filter((v) => v.service === web.name)).toHaveLength(7);
     expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "dr", alpha: true, quorum: 2, hysteresis: 1, inhibit_on_failure: true });
   });
+
+  test("TUN tenants from a template: fractional seconds, a checker's own delay_loop, two checkers a server, the sync daemon named in global_defs", () => {
+    const { doc, findings } = imported("tun-tenants.conf");
+    expect(doc.services[0]!.check).toEqual({ kind: "http", interval: "500ms", timeout: "200ms", rise: 1, fall: 4, port: 80, path: "/healthz", status: "200" });
+    expect(doc.services[0]!.servers).toEqual([{ address: "198.18.100.21" }, { address: "198.18.100.22" }]);
+    expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "tun", sorry_server: "198.18.100.20:443", quorum: 1, alpha: true, inhibit_on_failure: true });
+    expect(doc.rest.nodes).toEqual([
+      { name: "lvs-t1", address: "198.18.100.1" },
+      { name: "TODO: node 2's name", address: "198.18.100.2" },
+    ]);
+    expect(findings).toContain("warning: tun-tenants.conf:73: MISC_CHECK is not imported: Tandem runs one check a server, and HTTP_GET is the one (also at tun-tenants.conf:92)");
+    expect(findings.some((f) => f.startsWith("warning: tun-tenants.conf:10: lvs_sync_daemon eth1 VI_ALPHA is not imported"))).toBe(true);
+  });
+
+  test("what keepalived corrects, the import corrects alike: nopreempt beside MASTER, quorum over the weight, hysteresis not below quorum, a DR sorry server's port, a repeated real server", () => {
+    const { doc, findings } = imported("corrected.conf");
+    const groups = (doc.rest.resources as { group: Array<{ name: string; auto_failback: boolean }> }).group;
+    expect(groups.map((g) => [g.name, g.auto_failback])).toEqual([
+      ["vi-1", true],
+      ["vi-2", false],
+    ]);
+    expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "dr", sorry_server: "198.18.101.30:80", quorum: 3, hysteresis: 2 });
+    expect(doc.director.virtual_service[1]).toMatchObject({ fwmark: 12, hysteresis: 0 });
+    expect(doc.services[0]!.servers).toEqual([{ address: "198.18.101.21" }, { address: "198.18.101.22", weight: 2 }]);
+    expect(findings.filter((f) => f.startsWith("warning:"))).toEqual([
+      "warning: corrected.conf:12: nopreempt is not imported: keepalived clears it when the instance's state is MASTER (nopreempt needs state BACKUP), so the highest priority took the addresses back",
+      'warning: corrected.conf:23: state "SLAVE" is not MASTER or BACKUP: keepalived skipped it, and so does the import',
+      "warning: corrected.conf:38: quorum 5 is over the real servers' total weight, 3: keepalived lowered it to 3, and so does the import",
+      "warning: corrected.conf:39: hysteresis 3 is not below quorum 3: keepalived set it to 2, and so does the import",
+      "warning: corrected.conf:40: sorry_server 198.18.101.30 8080: DR cannot change a port, and keepalived reset the sorry server's port to 80, as the import does",
+      "warning: corrected.conf:54: real_server 198.18.101.21 80 is not imported: it repeats real_server 198.18.101.21 80 (corrected.conf:42); keepalived kept the first, and so does the import",
+      "warning: corrected.conf:68: hysteresis 1 is not below quorum 1: keepalived set it to 0, and so does the import",
+    ]);
+    expect(findings).toContain("note: corrected.conf:62: protocol TCP is not imported: a firewall mark's service takes what the mark marks, and keepalived ignored the protocol too");
+  });
 });
 
 const ROOT = process.getuid?.() === 0;
@@ -131,6 +166,6 @@ describe.skipIf(!ROOT || !KEEPALIVED)("keepalived -t is the referee", () => {
       return { view: id ? `${file} -i ${id}` : file, accepted: r.status === 0, errors: run(file).errors };
     });
     expect(verdicts.filter((v) => v.accepted && v.errors.length)).toEqual([]);
-    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "unicast-glued.conf"]);
+    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "tun-tenants.conf", "unicast-glued.conf"]);
   });
 });
