@@ -10,6 +10,7 @@
 import { didYouMean } from "../../core/config/problems.ts";
 import { parseIpv4 } from "../../core/os/ip.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
+import { WatchdogSchema } from "../../modules/watchdog/config.ts";
 import { at, type Finding } from "../findings.ts";
 import { readLines, type Line } from "./lines.ts";
 import { table } from "../table.ts";
@@ -40,6 +41,10 @@ export interface HaCf {
   ping: Array<{ address: string; group?: string }>;
   autoFailback?: { value: boolean; source: string };
   ipfail: boolean;
+  /** autojoin any or other: nodes joined without a node line. */
+  autojoin?: string;
+  /** The watchdog device Heartbeat petted at every heartbeat. */
+  watchdog?: { device: string; line: number };
 }
 
 /** Heartbeat's time syntax (cl_get_msec): seconds, or `ms`, or `us`, rounded to milliseconds. */
@@ -76,7 +81,6 @@ const NOT_IMPORTED: Readonly<Record<string, string>> = table({
   apiauth: "Tandem has no Heartbeat client API; its HTTP API takes a bearer token ([api] token_file)",
   stonith: "Heartbeat's STONITH plugins are not Tandem's: define a [[resources.fence_device]] (fence-agents drive the same devices)",
   stonith_host: "Heartbeat's STONITH plugins are not Tandem's: define a [[resources.fence_device]] (fence-agents drive the same devices)",
-  watchdog: "Tandem drives no watchdog device",
   serial: "Tandem's heartbeat links are UDP; a serial link has no counterpart",
   baud: "Tandem's heartbeat links are UDP; a serial link has no counterpart",
   hopfudge: "it applied to serial links only",
@@ -88,7 +92,6 @@ const NOT_IMPORTED: Readonly<Record<string, string>> = table({
   rtprio: "Tandem does not change its scheduling priority",
   hbgenmethod: "a Tandem node takes its incarnation from the clock at every start",
   uuidfrom: "Tandem knows nodes by their names",
-  autojoin: "every Tandem node is listed in the config",
   msgfmt: "Tandem's frames have one format",
   compression: "Tandem's frames are not compressed",
   compression_threshold: "Tandem's frames are not compressed",
@@ -113,7 +116,7 @@ const WHOLE_LINE = ["ucast", "mcast", "ping_group", "respawn", "apiauth", "stoni
 
 const IMPORTED = [
   "cluster", "node", "keepalive", "deadtime", "warntime", "initdead", "udpport", "ucast", "bcast", "udp", "mcast",
-  "ping", "ping_group", "auto_failback", "nice_failback", "respawn", "crm", "pacemaker",
+  "ping", "ping_group", "auto_failback", "nice_failback", "respawn", "crm", "pacemaker", "watchdog", "autojoin",
 ];
 const KNOWN = [...IMPORTED, ...Object.keys(NOT_IMPORTED)];
 
@@ -256,6 +259,23 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
           note(l, `respawn ${program} is not imported: Tandem does what ipfail did with its ping targets ([heartbeat.ping])`);
         }
         else note(l, `respawn ${program} is not imported: run it as a resource, or as a service of its own`);
+        break;
+      }
+      case "watchdog": {
+        const v = one("a watchdog device");
+        if (v === undefined) break;
+        if (WatchdogSchema.properties.device.pattern && new RegExp(WatchdogSchema.properties.device.pattern).test(v)) cf.watchdog = { device: v, line: l.line };
+        else findings.push({ level: "warning", where: at(file, l.line), message: `watchdog ${v} is not imported: Tandem's watchdog is a device under /dev` });
+        break;
+      }
+      case "autojoin": {
+        const v = one("none, other or any");
+        const mode = v?.toLowerCase();
+        if (v !== undefined && mode !== "none" && mode !== "other" && mode !== "any") error(l, `autojoin "${v}" is not none, other or any`);
+        else if (mode === "other" || mode === "any") {
+          cf.autojoin = mode;
+          note(l, `autojoin ${v} is not imported: every Tandem node is listed in the config`);
+        }
         break;
       }
       case "crm":

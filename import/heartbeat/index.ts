@@ -126,13 +126,18 @@ const TIMEOUT_DEFAULT = {
   monitor: parseDuration(ResourceSchema.properties.monitor_timeout.default as string)!,
 };
 
+/** Heartbeat petted the watchdog without setting its timeout, so the kernel's default held: softdog's soft_margin, 60 s. */
+const HEARTBEAT_WATCHDOG_TIMEOUT = "60s";
+
 type Ucast = Map<string, Array<Extract<Medium, { kind: "ucast" }>>>;
 
 /** ha.cf's nodes, else the ones haresources names, with valid Tandem names. */
 function nodesOf(hrFile: string, cf: HaCf | undefined, lines: readonly HaLine[], findings: Finding[]): NodeOut[] {
-  const heartbeat = cf ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
+  const joined = cf?.autojoin !== undefined && !cf.nodes.length;
+  const heartbeat = cf && !joined ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
   const where = cf?.file ?? hrFile;
-  if (cf && !heartbeat.length) findings.push({ level: "error", where, message: "no node line: Heartbeat needed every node listed" });
+  if (cf && !heartbeat.length) findings.push({ level: "error", where, message: joined ? `no node line, and haresources names none: with autojoin ${cf.autojoin} Heartbeat took nodes as they joined; list them with node lines` : "no node line: Heartbeat needed every node listed" });
+  if (joined && heartbeat.length) findings.push({ level: "note", where, message: `no node line (autojoin ${cf!.autojoin}): the nodes are the ones haresources names; add any other that joined` });
   if (!cf && !heartbeat.length) findings.push({ level: "error", where, message: "no node: haresources names none, and no ha.cf was given" });
   if (!cf && heartbeat.length) findings.push({ level: "note", where, message: "no ha.cf: the nodes are the ones haresources names; add any other, and the heartbeat links Heartbeat had" });
   const nodes: NodeOut[] = [];
@@ -326,6 +331,12 @@ function write(o: { files: HeartbeatFiles; cf: HaCf | undefined; nodes: readonly
     w.table("heartbeat.links", { array: true, comment: "unicast to each node's address" });
     w.key("name", "lan");
     w.key("kind", "ucast");
+  }
+
+  if (cf?.watchdog) {
+    w.table("watchdog", { comment: `${cf.file}:${cf.watchdog.line}: watchdog ${cf.watchdog.device}` });
+    w.key("device", cf.watchdog.device);
+    w.key("timeout", HEARTBEAT_WATCHDOG_TIMEOUT, "Heartbeat set none: softdog's default margin, the minute its sample ha.cf speaks of");
   }
 
   const failback = cf?.autoFailback ?? { value: true, source: `Heartbeat's default, auto_failback legacy` };

@@ -87,6 +87,17 @@ describe("ldirectord.cf as operators write it", () => {
     expect(imported("dns-udp.cf").doc.director.virtual_service[0]).toMatchObject({ protocol: "udp" });
     expect(imported("service-names.cf").doc.director.virtual_service.map((v) => v.port)).toEqual([80, 443]);
   });
+
+  test("annotated as tutorials annotate: trailing comments, -w before a weight (ldirectord's patterns are not anchored), a real server listed twice, the later request", () => {
+    const { doc, findings } = imported("annotated.cf");
+    expect(doc.services[0]!.servers).toEqual([{ address: "198.18.110.11" }, { address: "198.18.110.12", weight: 3 }]);
+    expect(doc.services[0]!.check).toMatchObject({ kind: "http", interval: "1s", timeout: "3s", fall: 2, path: "/index.html", body: "Test Page", host: "www.example.net" });
+    expect(doc.director.virtual_service[0]).toMatchObject({ name: "web-farm", forwarding: "dr", scheduler: "wlc", sorry_server: "127.0.0.1:80" });
+    expect(findings.filter((f) => f.startsWith("warning:"))).toEqual([
+      'warning: annotated.cf:17: "-w" in real= is not imported: ldirectord passed over it to the next part of the line, and so does the import (also at annotated.cf:18, annotated.cf:19)',
+      "warning: annotated.cf:19: real=198.18.110.12:80 gate -w 3 is not imported: it repeats real=198.18.110.12:80 gate -w 3 (annotated.cf:18); ldirectord kept the first, and so does the import",
+    ]);
+  });
 });
 
 describe.skipIf(!existsSync(LDIRECTORD))("ldirectord is the referee", () => {
