@@ -5,7 +5,7 @@
  */
 import { formatDuration } from "../../core/duration.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
-import { SCHEDULERS } from "../../modules/director/config.ts";
+import { MIN_CHECK_INTERVAL_MS, SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { MAX_WEIGHT } from "../../core/config/primitives.ts";
 import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, withoutRepeats, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
@@ -187,9 +187,11 @@ const RISE: Entry = ["rise", 1, "keepalived took a server up at its first succes
 
 /** What every checker sets (retry, delay_loop, alpha), and with `connection` connect_timeout and connect_port, which MISC_CHECK has not. */
 function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { value?: number }): Record<string, (s: Statement) => void> {
+  /** delay_loop and connect_timeout: keepalived refuses 0 ("invalid - ignoring") and keeps what it had. */
   const seconds = (s: Statement): Sourced<number> | undefined => {
     const a = r.args(s, 1, 1, `${keyword(s)} SECONDS`);
     const ms = a && r.seconds(s, a[0]!);
+    if (ms === 0) return r.skipped(s, `${keyword(s)} ${a![0]} is not above zero`), undefined;
     return ms === undefined ? undefined : { value: ms, source: statementText(s) };
   };
   const retry = (s: Statement) => {
@@ -202,7 +204,8 @@ function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { v
     nb_get_retry: retry,
     delay_loop: (s) => {
       const v = seconds(s);
-      if (v) own.delayLoop = v;
+      if (v && v.value < MIN_CHECK_INTERVAL_MS) r.warning(s, `${statementText(s)}: Tandem checks a server at most every ${MIN_CHECK_INTERVAL_MS} ms, and that is written`);
+      if (v) own.delayLoop = v.value < MIN_CHECK_INTERVAL_MS ? { value: MIN_CHECK_INTERVAL_MS, source: `${v.source}, raised to Tandem's shortest interval` } : v;
     },
     alpha: (s) => {
       const v = r.bool(s);
@@ -554,7 +557,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
 
   const inherited: Inherited = {};
   const reals: Statement[] = [];
-  const settings: { scheduler?: Entry; forwarding?: { value: string; s: Statement }; persistence?: Entry; netmask?: Entry; protocol?: string; sorry?: { address: string; port?: number; s: Statement }; sorryForwarding?: { value: string; s: Statement }; quorum?: Counted; hysteresis?: Counted; inhibit?: boolean; alpha?: boolean; weight: number } = { weight: 1 };
+  const settings: { scheduler?: Entry; forwarding?: { value: string; s: Statement }; persistence?: Entry; netmask?: { value: string; s: Statement }; protocol?: string; sorry?: { address: string; port?: number; s: Statement }; sorryForwarding?: { value: string; s: Statement }; quorum?: Counted; hysteresis?: Counted; inhibit?: boolean; alpha?: boolean; weight: number } = { weight: 1 };
   const count = (t: Statement, min: number): Counted | undefined => {
     const a = r.args(t, 1, 1, `${keyword(t)} N`);
     const n = a && r.uint(t, a[0]!, keyword(t), min, 0xffffffff);
@@ -595,7 +598,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
       persistence_granularity: (t) => {
         const a = r.args(t, 1, 1, "persistence_granularity NETMASK");
         if (!a) return;
-        if (parseIpv4(a[0]!) !== undefined) settings.netmask = ["persistence_netmask", a[0]!, statementText(t)];
+        if (parseIpv4(a[0]!) !== undefined) settings.netmask = { value: a[0]!, s: t };
         else if (/^\d{1,3}$/.test(a[0]!)) r.warning(t, `${statementText(t)} is not imported: Tandem's persistence netmask is an IPv4 one; an IPv6 client keeps its own server`);
         else r.skipped(t, `persistence_granularity "${a[0]}" is not a netmask (255.255.255.0) or an IPv6 prefix length`);
       },
@@ -698,12 +701,13 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
   const quorumN = quorum?.n ?? KEEPALIVED_QUORUM;
   const hysteresis = settings.hysteresis && settings.hysteresis.n >= quorumN ? { ...settings.hysteresis, n: Math.max(0, quorumN - 1) } : settings.hysteresis;
   if (hysteresis && hysteresis !== settings.hysteresis) r.warning(hysteresis.s, `${statementText(hysteresis.s)} is not below quorum ${quorumN}: keepalived set it to ${hysteresis.n}, and so does the import`);
+  if (settings.netmask && !settings.persistence) r.note(settings.netmask.s, `${statementText(settings.netmask.s)} is not imported: without persistence_timeout there is no persistence for it to widen, and keepalived's netmask did nothing`);
   const counted = (key: string, c: Counted | undefined, original: Counted | undefined): Entry[] =>
     c ? [[key, c.n, c === original ? statementText(c.s) : `${statementText(c.s)}: ${c.n} as keepalived took it`]] : [];
   const out: Entry[] = [
     settings.scheduler ?? ["scheduler", DEFAULT_SCHEDULER, "keepalived's default lvs_sched"],
     ["forwarding", fwd, settings.forwarding ? statementText(settings.forwarding.s) : "keepalived's default lvs_method, NAT"],
-    ...[settings.persistence, settings.netmask].flatMap((e) => (e ? [e] : [])),
+    ...(settings.persistence ? [settings.persistence, ...(settings.netmask ? [["persistence_netmask", settings.netmask.value, statementText(settings.netmask.s)] as Entry] : [])] : []),
     ...(sorry
       ? [["sorry_server", sorryPort === undefined ? `TODO: ${sorry.address}'s port` : hostPort(sorry.address, sorryPort), statementText(sorry.s) + (sorry.port ? "" : ": keepalived kept the virtual port")] as Entry]
       : []),

@@ -16,6 +16,7 @@ import { importLdirectord } from "../../import/ldirectord/index.ts";
 import { importHaproxy } from "../../import/haproxy/index.ts";
 import { bounded, mutate, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
 import { HAPROXY, HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
+import { lvsProblems } from "../cmd/import-lvs.ts";
 
 /** An import is a few milliseconds; this catches a loop or a blow-up. */
 const BOUND_MS = 2_000;
@@ -25,6 +26,12 @@ function wellFormed(r: { toml?: string; findings: Finding[] }): void {
   if (r.toml === undefined) return;
   expect(r.findings.filter((f) => f.level === "error")).toEqual([]);
   expect(() => parseToml(r.toml!)).not.toThrow();
+}
+
+/** What the LVS importers write is what the director takes: nothing `tandem check` refuses in [[services]] and [director] but the TODO placeholders. */
+function directorTakes(r: { toml?: string; findings: Finding[] }): void {
+  wellFormed(r);
+  if (r.toml !== undefined) expect(lvsProblems(r.toml, { rest: false }).filter((p) => !p.includes("TODO"))).toEqual([]);
 }
 
 const wordsOf = (texts: string[]) => [...new Set(texts.flatMap((t) => t.match(/[^\s]+/g) ?? []))];
@@ -67,13 +74,13 @@ const KA_TOKENS = [...KA_WORDS, "{", "}", "{\n", "}\n", '"', "!", "#", "\\#", "@
 
 describe("fuzz: import keepalived", () => {
   test(
-    "a random main file and include: findings and perhaps a config, never a throw",
+    "a random main file and include: findings and perhaps a config the director takes, never a throw",
     () => {
       const text = anyText([...KA_WORDS, "{", "}", "include inc.conf", "include main.conf"]);
       fc.assert(
         fc.property(text, text, fc.boolean(), (main, inc, peer) => {
           const reader = memoryReader({ "main.conf": main, "inc.conf": inc });
-          wellFormed(bounded(BOUND_MS, () => importKeepalived({ file: "main.conf", peers: peer ? ["inc.conf"] : [], reader })));
+          directorTakes(bounded(BOUND_MS, () => importKeepalived({ file: "main.conf", peers: peer ? ["inc.conf"] : [], reader })));
         }),
         parameters(),
       );
@@ -82,14 +89,14 @@ describe("fuzz: import keepalived", () => {
   );
 
   test(
-    "the real files (and their include) mutated, with the others as peers: findings and perhaps a config, never a throw",
+    "the real files (and their include) mutated, with the others as peers: findings and perhaps a config the director takes, never a throw",
     () => {
       const names = Object.keys(KEEPALIVED);
       const changes = fc.record(Object.fromEntries(names.map((n) => [n, mutations(KA_TOKENS)])), { requiredKeys: [] });
       fc.assert(
         fc.property(fc.constantFrom(...KA_MAIN), changes, fc.subarray(KA_MAIN, { maxLength: 2 }), (main, ms, peers) => {
           const files = Object.fromEntries(names.map((n) => [n, ms[n] ? mutate(KEEPALIVED[n]!, ms[n]) : KEEPALIVED[n]!]));
-          wellFormed(bounded(BOUND_MS, () => importKeepalived({ file: main, peers: peers.filter((p) => p !== main), reader: memoryReader(files) })));
+          directorTakes(bounded(BOUND_MS, () => importKeepalived({ file: main, peers: peers.filter((p) => p !== main), reader: memoryReader(files) })));
         }),
         parameters(),
       );
@@ -103,13 +110,13 @@ const LD_TOKENS = [...LD_WORDS, "=", "\n\t", "\n", "virtual=", "real=", "virtual
 
 describe("fuzz: import ldirectord", () => {
   test(
-    "random text, and the real file mutated: findings and perhaps the sections, never a throw",
+    "random text, and the real files mutated: findings and perhaps sections the director takes, never a throw",
     () => {
       const text = fc.oneof(
         anyText([...LD_WORDS, "\n\t"]),
-        mutations(LD_TOKENS).map((ms) => mutate(LDIRECTORD["web.cf"]!, ms)),
+        fc.tuple(fc.constantFrom(...Object.values(LDIRECTORD)), mutations(LD_TOKENS)).map(([f, ms]) => mutate(f, ms)),
       );
-      fc.assert(fc.property(text, (t) => wellFormed(bounded(BOUND_MS, () => importLdirectord("ld.cf", t)))), parameters());
+      fc.assert(fc.property(text, (t) => directorTakes(bounded(BOUND_MS, () => importLdirectord("ld.cf", t)))), parameters());
     },
     TEST_TIMEOUT_MS,
   );
@@ -141,6 +148,40 @@ describe("the importers: what fuzzing found", () => {
       wellFormed(importKeepalived({ file: "k.conf", peers: [], reader: memoryReader({ "k.conf": `virtual_server 198.18.0.10 80 {\n lb_kind ${w}\n ${w} 1\n real_server 198.18.0.11 80 {\n  ${w} {\n  }\n }\n}\n` }) }));
       wellFormed(importHaproxy({ file: "h.cfg", text: `${w}\nglobal\n  ${w} 1\ndefaults\n  mode http\n  timeout ${w} 1s\n  option ${w}\nfrontend f\n  bind :80\n  acl a ${w}(host) x\n  use_backend b if a\n  default_backend b\nbackend b\n  balance ${w}\n  server s 198.18.0.11:80 ${w} check\n`, certs }));
     }
+  });
+
+  test("keepalived: what the director would refuse is corrected as keepalived corrects it (a granularity without persistence, a timer of 0, a delay_loop under 100 ms, a repeated real server)", () => {
+    // The director's own rules in the property found the first two in mutated field files.
+    const conf = `virtual_server 198.18.0.10 80 {
+  delay_loop 0.05
+  lb_kind NAT
+  protocol TCP
+  persistence_granularity 255.255.255.0
+  real_server 198.18.0.11 80 {
+    TCP_CHECK {
+      connect_timeout 0
+    }
+  }
+  real_server 198.18.0.11 80 {
+    TCP_CHECK {
+      connect_timeout 0.0001
+    }
+  }
+}
+`;
+    const r = importKeepalived({ file: "k.conf", peers: [], reader: memoryReader({ "k.conf": conf }) });
+    directorTakes(r);
+    const doc = parseToml(r.toml!) as { services: Array<{ check: Record<string, unknown>; servers: unknown[] }>; director: { virtual_service: Array<Record<string, unknown>> } };
+    expect(doc.services[0]!.check).toMatchObject({ interval: "100ms", timeout: "5s" });
+    expect(doc.services[0]!.servers).toHaveLength(1);
+    expect(doc.director.virtual_service[0]!.persistence_netmask).toBeUndefined();
+    expect(r.findings.map((f) => `${f.level}: ${f.where}: ${f.message}`)).toEqual(
+      expect.arrayContaining([
+        "warning: k.conf:2: delay_loop 0.05: Tandem checks a server at most every 100 ms, and that is written",
+        "note: k.conf:5: persistence_granularity 255.255.255.0 is not imported: without persistence_timeout there is no persistence for it to widen, and keepalived's netmask did nothing",
+        'warning: k.conf:8: connect_timeout 0 is not above zero: keepalived skipped it, and so does the import',
+      ]),
+    );
   });
 
   test("ldirectord: a virtualhost with a quote inside (two directives run together on one line) is an error finding, not a TypeError", () => {
