@@ -43,8 +43,9 @@ describe("keepalived.conf as operators write it", () => {
     expect(findings).toContain('warning: apiserver-dr.conf:38: unknown keyword "net_mask" in virtual_server 198.18.40.10 6443 (did you mean "nat_mask"?): keepalived skipped it, and so does the import');
   });
 
-  test("the HOWTO's NAT pair: old aliases in global_defs and the instance are notes and warnings, two instances in a sync group are two groups that move together", () => {
+  test("the HOWTO's NAT pair: old aliases in global_defs and the instance are notes and warnings (the misspelt sync daemon interface is the director's sync), two instances in a sync group are two groups that move together", () => {
     const { doc, findings } = imported("nat-pair.conf");
+    expect((doc.director as Record<string, unknown>).sync).toEqual({ interface: "eth1" });
     const resources = doc.rest.resources as { group: Array<{ name: string; members: string[] }>; colocation: unknown[]; resource: Array<{ params: Record<string, string> }> };
     expect(resources.group.map((g) => g.name)).toEqual(["vi-public", "vi-gateway"]);
     expect(resources.colocation).toEqual([{ group: "vi-gateway", with: "vi-public" }]);
@@ -56,7 +57,7 @@ describe("keepalived.conf as operators write it", () => {
     ]);
     expect(findings.filter((f) => /:(11|12|28|61):/.test(f))).toEqual([
       "note: nat-pair.conf:11: garp_master_delay 5 is not imported: gratuitous ARP timing: the address agent announces an address when it takes it (its announce_count and announce_interval)",
-      "warning: nat-pair.conf:12: lvs_sync_daemon_inteface eth1 is not imported: IPVS connection sync is not imported: connections through the old director are unknown to the new one after a failover (also at nat-pair.conf:28)",
+      "note: nat-pair.conf:12: the director's connection sync ([director.sync]): the active director sends, as keepalived's master daemon did, and the others keep what they receive",
       "note: nat-pair.conf:61: nat_mask 255.255.255.0 is not imported: keepalived 1's netmask of a NAT service, long without effect (also at nat-pair.conf:89)",
     ]);
   });
@@ -103,7 +104,7 @@ describe("keepalived.conf as operators write it", () => {
     expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "dr", alpha: true, quorum: 2, hysteresis: 1, inhibit_on_failure: true });
   });
 
-  test("TUN tenants from a template: fractional seconds, a checker's own delay_loop, two checkers a server, the sync daemon named in global_defs", () => {
+  test("TUN tenants from a template: fractional seconds, a checker's own delay_loop, two checkers a server, the sync daemon with its options is the director's sync", () => {
     const { doc, findings } = imported("tun-tenants.conf");
     expect(doc.services[0]!.check).toEqual({ kind: "http", interval: "500ms", timeout: "200ms", rise: 1, fall: 4, port: 80, path: "/healthz", status: "200" });
     expect(doc.services[0]!.servers).toEqual([{ address: "198.18.100.21" }, { address: "198.18.100.22" }]);
@@ -113,7 +114,12 @@ describe("keepalived.conf as operators write it", () => {
       { name: "TODO: node 2's name", address: "198.18.100.2" },
     ]);
     expect(findings).toContain("warning: tun-tenants.conf:73: MISC_CHECK is not imported: Tandem runs one check a server, and HTTP_GET is the one (also at tun-tenants.conf:92)");
-    expect(findings.some((f) => f.startsWith("warning: tun-tenants.conf:10: lvs_sync_daemon eth1 VI_ALPHA is not imported"))).toBe(true);
+    expect((doc.director as Record<string, unknown>).sync).toEqual({ interface: "eth1", id: 61, port: 8848, group: "224.0.0.81" });
+    expect(findings.filter((f) => f.includes("tun-tenants.conf:10:"))).toEqual([
+      "note: tun-tenants.conf:10: maxlen 1472 is not imported: the kernel's default is kept",
+      "note: tun-tenants.conf:10: ttl 2 is not imported: the kernel's default is kept",
+      "note: tun-tenants.conf:10: the director's connection sync ([director.sync]): the active director sends, as keepalived's master daemon did, and the others keep what they receive",
+    ]);
   });
 
   test("what keepalived corrects, the import corrects alike: nopreempt beside MASTER, quorum over the weight, hysteresis not below quorum, a DR sorry server's port, a repeated real server", () => {

@@ -236,7 +236,8 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
       { address: "203.0.113.53/32", interface: "eth1" },
     ]);
     expect(resources.colocation).toEqual([{ group: "vi-dns", with: "vi-dr" }]);
-    expect(findings).toContain("warning: dr-fwmark.conf:6: lvs_sync_daemon eth1 VI_DR is not imported: IPVS connection sync is not imported: connections through the old director are unknown to the new one after a failover");
+    expect((doc.director as Record<string, unknown>).sync).toEqual({ interface: "eth1" });
+    expect(findings).toContain("note: dr-fwmark.conf:6: the director's connection sync ([director.sync]): the active director sends, as keepalived's master daemon did, and the others keep what they receive");
     expect(findings).toContain("note: dr-fwmark.conf:7: enable_snmp_checker is not imported: Tandem has no SNMP agent; its metrics are at /metrics (Prometheus)");
     expect(findings).toContain(
       "note: dr-fwmark.conf:53: misc_path names its real server's address: the command is written as /bin/sh -c 'exec /usr/local/lib/lb/load-check \"$TANDEM_CHECK_ADDRESS\" --max 250', the same for every server, since Tandem sets TANDEM_CHECK_ADDRESS for each (also at dr-fwmark.conf:61)",
