@@ -377,7 +377,7 @@ export function importKeepalived(files: KeepalivedFiles): ImportResult {
   const r = new Reader(findings);
   const quiet = new Reader(findings, true);
   const main = parseKeepalived(files.file, files.reader, findings);
-  const lvs: LvsContext = { groups: new Map(), services: new Names(), virtuals: new Names(), count: 0, https: false };
+  const lvs: LvsContext = { groups: new Map(), services: new Names(), virtuals: new Names(), count: 0, https: false, seen: new Map() };
   const read: Interpreted[] = main.views.map((v, i) => interpret(i ? quiet : r, v.id === undefined ? files.file : `config ID ${v.id}`, v.id, v.statements, i ? undefined : lvs));
   for (const peer of files.peers) {
     const parsed = parseKeepalived(peer, files.reader, findings);

@@ -62,6 +62,8 @@ export interface LvsContext {
   virtuals: Names;
   count: number;
   https: boolean;
+  /** Each virtual service imported (address, port and protocol, or mark), and where. */
+  seen: Map<string, string>;
 }
 
 /** IPv4 addresses of a group entry's range (192.168.200.3-10, 10.0.0.250-10.0.1.5, 192.168.202.8/29). */
@@ -657,6 +659,15 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     if ((p.alpha ?? false) !== alpha) r.warning(p.s, `${p.real.label}: alpha ${p.alpha ? "on" : "off"} differs from the virtual server's; in Tandem it is the virtual service's, ${alpha}`);
   }
   const protocol = settings.protocol ?? "tcp";
+  const serviceKey = (h: VirtualHead) => (h.fwmark !== undefined ? `fwmark ${h.fwmark}` : `${h.address} ${h.port ?? 0} ${protocol}`);
+  const fresh = heads.filter((h) => {
+    const earlier = ctx.seen.get(serviceKey(h));
+    if (earlier) r.warning(h.s, `${statementText(h.s)} is not imported: it is the virtual service of ${earlier} again; the director holds one an address, port and protocol (or mark), and keeps the first`);
+    return earlier === undefined;
+  });
+  if (!fresh.length) return undefined;
+  for (const h of fresh) ctx.seen.set(serviceKey(h), where(h.s));
+  heads = fresh;
   if (!settings.protocol && heads.some((h) => h.fwmark === undefined))
     r.note(s, `${statementText(s)} names no protocol: TCP is written; keepalived 2.2.7 took UDP here (it logs "no protocol set - defaulting to UDP"), so write protocol UDP where UDP is meant`);
   if (!settings.persistence && heads.some((h) => h.fwmark === undefined && !h.port)) {

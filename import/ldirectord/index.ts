@@ -445,7 +445,7 @@ function checkOf(ld: Ld, v: { line: number; protocol: string; address?: string; 
 }
 
 /** One virtual= section as a service and its virtual service; undefined when not imported. */
-function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { services: Names; virtuals: Names }): ServiceOut | undefined {
+function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { services: Names; virtuals: Names; seen: Map<string, number> }): ServiceOut | undefined {
   const key = v.ipv6 ? "virtual6" : "virtual";
   let address: string | undefined;
   let port = 0;
@@ -574,6 +574,10 @@ function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { servi
     ld.push("warning", v.line, `${head} is not imported: checktype=off kept every server out; Tandem has no such check`);
     return undefined;
   }
+  const virtualId = fwmark !== undefined ? `fwm${v.ipv6 ? "6" : ""}:${fwmark}` : `${protocol}:${address}:${port}`;
+  const earlier = names.seen.get(virtualId);
+  if (earlier !== undefined) return ld.error(v.line, `duplicate virtual server: ${head} is the virtual service of line ${earlier} again (ldirectord refused it too)`);
+  names.seen.set(virtualId, v.line);
   if (!reals.length) {
     ld.push("warning", v.line, `${head} is not imported: it has no real server`);
     return undefined;
@@ -651,7 +655,7 @@ export function importLdirectord(file: string, text: string): ImportResult {
   const { globals, virtuals } = split(ld, text);
   const g = readGlobals(ld, globals);
   const fork = globals.some((d) => d.key === "fork" && d.value === "yes");
-  const names = { services: new Names(), virtuals: new Names() };
+  const names = { services: new Names(), virtuals: new Names(), seen: new Map<string, number>() };
   if (virtuals.length > MAX_VIRTUALS) ld.error(virtuals[MAX_VIRTUALS]!.line, `more than ${MAX_VIRTUALS} virtual services: the director holds no more`);
   const services = virtuals.length > MAX_VIRTUALS ? [] : virtuals.flatMap((v) => virtualOf(ld, v, g, fork, names) ?? []);
   if (!virtuals.length) ld.findings.push({ level: "error", where: file, message: "no virtual= or virtual6= line: nothing to import" });

@@ -122,7 +122,7 @@ describe("keepalived.conf as operators write it", () => {
     ]);
   });
 
-  test("what keepalived corrects, the import corrects alike: nopreempt beside MASTER, quorum over the weight, hysteresis not below quorum, a DR sorry server's port, a repeated real server", () => {
+  test("what keepalived corrects, the import corrects alike: nopreempt beside MASTER, quorum over the weight, hysteresis not below quorum, a DR sorry server's port, a repeated real server; a repeated virtual server is kept once", () => {
     const { doc, findings } = imported("corrected.conf");
     const groups = (doc.rest.resources as { group: Array<{ name: string; auto_failback: boolean }> }).group;
     expect(groups.map((g) => [g.name, g.auto_failback])).toEqual([
@@ -133,15 +133,17 @@ describe("keepalived.conf as operators write it", () => {
     expect(doc.director.virtual_service[1]).toMatchObject({ fwmark: 12, hysteresis: 0 });
     expect(doc.services[0]!.servers).toEqual([{ address: "198.18.101.21" }, { address: "198.18.101.22", weight: 2 }]);
     expect(findings.filter((f) => f.startsWith("warning:"))).toEqual([
-      "warning: corrected.conf:12: nopreempt is not imported: keepalived clears it when the instance's state is MASTER (nopreempt needs state BACKUP), so the highest priority took the addresses back",
-      'warning: corrected.conf:23: state "SLAVE" is not MASTER or BACKUP: keepalived skipped it, and so does the import',
-      "warning: corrected.conf:38: quorum 5 is over the real servers' total weight, 3: keepalived lowered it to 3, and so does the import",
-      "warning: corrected.conf:39: hysteresis 3 is not below quorum 3: keepalived set it to 2, and so does the import",
-      "warning: corrected.conf:40: sorry_server 198.18.101.30 8080: DR cannot change a port, and keepalived reset the sorry server's port to 80, as the import does",
-      "warning: corrected.conf:54: real_server 198.18.101.21 80 is not imported: it repeats real_server 198.18.101.21 80 (corrected.conf:42); keepalived kept the first, and so does the import",
-      "warning: corrected.conf:68: hysteresis 1 is not below quorum 1: keepalived set it to 0, and so does the import",
+      "warning: corrected.conf:13: nopreempt is not imported: keepalived clears it when the instance's state is MASTER (nopreempt needs state BACKUP), so the highest priority took the addresses back",
+      'warning: corrected.conf:24: state "SLAVE" is not MASTER or BACKUP: keepalived skipped it, and so does the import',
+      "warning: corrected.conf:39: quorum 5 is over the real servers' total weight, 3: keepalived lowered it to 3, and so does the import",
+      "warning: corrected.conf:40: hysteresis 3 is not below quorum 3: keepalived set it to 2, and so does the import",
+      "warning: corrected.conf:41: sorry_server 198.18.101.30 8080: DR cannot change a port, and keepalived reset the sorry server's port to 80, as the import does",
+      "warning: corrected.conf:55: real_server 198.18.101.21 80 is not imported: it repeats real_server 198.18.101.21 80 (corrected.conf:43); keepalived kept the first, and so does the import",
+      "warning: corrected.conf:69: hysteresis 1 is not below quorum 1: keepalived set it to 0, and so does the import",
+      "warning: corrected.conf:79: virtual_server 198.18.101.10 80 is not imported: it is the virtual service of corrected.conf:34 again; the director holds one an address, port and protocol (or mark), and keeps the first",
     ]);
-    expect(findings).toContain("note: corrected.conf:62: protocol TCP is not imported: a firewall mark's service takes what the mark marks, and keepalived ignored the protocol too");
+    expect(doc.director.virtual_service).toHaveLength(2);
+    expect(findings).toContain("note: corrected.conf:63: protocol TCP is not imported: a firewall mark's service takes what the mark marks, and keepalived ignored the protocol too");
   });
 });
 

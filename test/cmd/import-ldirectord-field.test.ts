@@ -101,7 +101,7 @@ describe("ldirectord.cf as operators write it", () => {
 });
 
 describe.skipIf(!existsSync(LDIRECTORD))("ldirectord is the referee", () => {
-  test("every file ldirectord accepts imports without an error; it accepts all of them, and refuses a broken one", () => {
+  test("every file ldirectord accepts imports without an error; it accepts all of them, and refuses a broken one and a virtual service given twice, as the import does", () => {
     const verdict = (file: string) => spawnSync(LDIRECTORD, [file, "status"], { encoding: "utf8", timeout: 30_000 }).status;
     const verdicts = FILES.map((file) => ({ file, accepted: verdict(join(FIELD, file)) !== CONFIG_ERROR, errors: run(file).errors }));
     expect(verdicts.filter((v) => v.accepted && v.errors.length)).toEqual([]);
@@ -112,6 +112,13 @@ describe.skipIf(!existsSync(LDIRECTORD))("ldirectord is the referee", () => {
     writeFileSync(broken, text);
     expect(verdict(broken)).toBe(CONFIG_ERROR);
     expect(importLdirectord("broken.cf", text).findings.filter((f) => f.level === "error").map(formatFinding)).toHaveLength(1);
+    // A virtual service given twice: ldirectord's "duplicate virtual server".
+    const twice = "virtual=198.18.61.10:80\n\treal=198.18.61.21:80 gate\n\nvirtual=198.18.61.10:80\n\treal=198.18.61.22:80 gate\n";
+    writeFileSync(broken, twice);
+    expect(verdict(broken)).toBe(CONFIG_ERROR);
+    expect(importLdirectord("twice.cf", twice).findings.filter((f) => f.level === "error").map(formatFinding)).toEqual([
+      "error: twice.cf:4: duplicate virtual server: virtual=198.18.61.10:80 is the virtual service of line 1 again (ldirectord refused it too)",
+    ]);
     tmp.cleanup();
   });
 });
