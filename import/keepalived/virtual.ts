@@ -663,10 +663,10 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
   const fresh = heads.filter((h) => {
     const earlier = ctx.seen.get(serviceKey(h));
     if (earlier) r.warning(h.s, `${statementText(h.s)} is not imported: it is the virtual service of ${earlier} again; the director holds one an address, port and protocol (or mark), and keeps the first`);
+    else ctx.seen.set(serviceKey(h), where(h.s));
     return earlier === undefined;
   });
   if (!fresh.length) return undefined;
-  for (const h of fresh) ctx.seen.set(serviceKey(h), where(h.s));
   heads = fresh;
   if (!settings.protocol && heads.some((h) => h.fwmark === undefined))
     r.note(s, `${statementText(s)} names no protocol: TCP is written; keepalived 2.2.7 took UDP here (it logs "no protocol set - defaulting to UDP"), so write protocol UDP where UDP is meant`);

@@ -16,7 +16,7 @@ import { importLdirectord } from "../../import/ldirectord/index.ts";
 import { importHaproxy } from "../../import/haproxy/index.ts";
 import { bounded, mutate, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
 import { HAPROXY, HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
-import { lvsProblems } from "../cmd/import-lvs.ts";
+import { lvsDoc, lvsProblems } from "../cmd/import-lvs.ts";
 
 /** An import is a few milliseconds; this catches a loop or a blow-up. */
 const BOUND_MS = 2_000;
@@ -28,10 +28,13 @@ function wellFormed(r: { toml?: string; findings: Finding[] }): void {
   expect(() => parseToml(r.toml!)).not.toThrow();
 }
 
-/** What the LVS importers write is what the director takes: nothing `tandem check` refuses in [[services]] and [director] but the TODO placeholders. */
+/** What the LVS importers write is what the director takes: nothing `tandem check` refuses in [[services]] and [director] but the TODO placeholders, and each virtual service once. */
 function directorTakes(r: { toml?: string; findings: Finding[] }): void {
   wellFormed(r);
-  if (r.toml !== undefined) expect(lvsProblems(r.toml, { rest: false }).filter((p) => !p.includes("TODO"))).toEqual([]);
+  if (r.toml === undefined) return;
+  expect(lvsProblems(r.toml, { rest: false }).filter((p) => !p.includes("TODO"))).toEqual([]);
+  const keys = lvsDoc(r.toml).director.virtual_service.map((v) => (v.fwmark !== undefined ? `fwmark ${v.fwmark}` : `${v.address} ${v.port} ${v.protocol ?? "tcp"}`));
+  expect(keys.length).toBe(new Set(keys).size);
 }
 
 const wordsOf = (texts: string[]) => [...new Set(texts.flatMap((t) => t.match(/[^\s]+/g) ?? []))];
@@ -150,7 +153,7 @@ describe("the importers: what fuzzing found", () => {
     }
   });
 
-  test("keepalived: what the director would refuse is corrected as keepalived corrects it (a granularity without persistence, a timer of 0, a delay_loop under 100 ms, a repeated real server)", () => {
+  test("keepalived: what the director would refuse is corrected as keepalived corrects it (a granularity without persistence, a timer of 0, a delay_loop under 100 ms, a repeated real server, a group entry given twice)", () => {
     // The director's own rules in the property found the first two in mutated field files.
     const conf = `virtual_server 198.18.0.10 80 {
   delay_loop 0.05
@@ -168,6 +171,19 @@ describe("the importers: what fuzzing found", () => {
     }
   }
 }
+virtual_server_group G {
+  198.18.0.20 80
+  198.18.0.20 80
+}
+virtual_server group G {
+  lb_kind NAT
+  protocol TCP
+  real_server 198.18.0.21 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
 `;
     const r = importKeepalived({ file: "k.conf", peers: [], reader: memoryReader({ "k.conf": conf }) });
     directorTakes(r);
@@ -180,6 +196,7 @@ describe("the importers: what fuzzing found", () => {
         "warning: k.conf:2: delay_loop 0.05: Tandem checks a server at most every 100 ms, and that is written",
         "note: k.conf:5: persistence_granularity 255.255.255.0 is not imported: without persistence_timeout there is no persistence for it to widen, and keepalived's netmask did nothing",
         'warning: k.conf:8: connect_timeout 0 is not above zero: keepalived skipped it, and so does the import',
+        "warning: k.conf:19: 198.18.0.20 80 is not imported: it is the virtual service of k.conf:18 again; the director holds one an address, port and protocol (or mark), and keeps the first",
       ]),
     );
   });
