@@ -320,7 +320,11 @@ function build(lines: readonly RawLine[], id: string | undefined, findings: Find
   /** `text`: a line of a file (a definition continued over several lines is one), or the lines a substitution gave (`expanded`). */
   const read = (text: string, l: RawLine, depth: number, expanded: boolean): void => {
     const where = at(l.file, l.line);
-    if (depth > LIMITS.substitution) return void findings.push({ level: "error", where, message: `parameters nested more than ${LIMITS.substitution} deep` });
+    // One error stops the reading: a definition that names itself twice would otherwise double its lines each round, 2^16 of them.
+    if (depth > LIMITS.substitution) {
+      findings.push({ level: "error", where, message: `parameters nested more than ${LIMITS.substitution} deep` });
+      return void (stopped = true);
+    }
     for (const physical of expanded ? text.split("\n") : [text]) {
       if (stopped) return;
       let t = physical.trim();
@@ -369,7 +373,8 @@ function build(lines: readonly RawLine[], id: string | undefined, findings: Find
     params.set("_PWD", dirname(l.file));
     read(l.text, l, 0, false);
   }
-  for (const frame of stack.slice(1).reverse()) {
+  // After a stop, the blocks left open are the reading's, not the file's.
+  for (const frame of stopped ? [] : stack.slice(1).reverse()) {
     const o = frame.owner!;
     findings.push({ level: "error", where: at(o.file, o.line), message: `the block of ${o.words[0]!.text} is not closed` });
   }

@@ -201,6 +201,16 @@ virtual_server group G {
     );
   });
 
+  test("keepalived: a multi-line definition that names itself twice is one error, read in milliseconds, not 2^16 lines", () => {
+    // A 10^5 run found it over the time bound: each round doubled the lines, each line at the bound an error.
+    const conf = "$RS= \\\n  weight 3 \\\n  $RS \\\n  $RS\nvirtual_server 198.18.0.10 80 {\n  real_server 198.18.0.11 80 {\n    $RS\n  }\n}\n";
+    const t0 = performance.now();
+    const r = importKeepalived({ file: "k.conf", peers: [], reader: memoryReader({ "k.conf": conf }) });
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(r.toml).toBeUndefined();
+    expect(r.findings.filter((f) => f.level === "error")).toEqual([{ level: "error", where: "k.conf:7", message: "parameters nested more than 16 deep" }]);
+  });
+
   test("ldirectord: a virtualhost with a quote inside (two directives run together on one line) is an error finding, not a TypeError", () => {
     const r = importLdirectord("ld.cf", 'virtual=192.168.6.240:443\n\treal=192.168.6.2:8443 masq\n\tvirtualhost="www.example.com"\tquiescent=no\n');
     expect(r.toml).toBeUndefined();
