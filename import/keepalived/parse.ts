@@ -53,6 +53,8 @@ export const LIMITS = {
   sequence: 10_000,
   /** Parameters within parameters (and sequences within sequences) on one line. */
   substitution: 16,
+  /** Lines read in all once parameters and sequences are expanded (sequences within sequences multiply): twice the statements. */
+  lines: 200_000,
 } as const;
 
 /** The trees of one configuration: one without conditional lines, else one per config ID. */
@@ -278,6 +280,7 @@ function build(lines: readonly RawLine[], id: string | undefined, findings: Find
     ...(id !== undefined ? [["_INSTANCE", id] as [string, string]] : []),
   ]);
   let count = 0;
+  let linesRead = 0;
   let stopped = false;
 
   const emit = (words: Word[], file: string, line: number, where: string): void => {
@@ -327,6 +330,10 @@ function build(lines: readonly RawLine[], id: string | undefined, findings: Find
     }
     for (const physical of expanded ? text.split("\n") : [text]) {
       if (stopped) return;
+      if (++linesRead > LIMITS.lines) {
+        findings.push({ level: "error", where, message: `parameters and sequences make more than ${LIMITS.lines} lines: the import reads no more` });
+        return void (stopped = true);
+      }
       let t = physical.trim();
       if (!t) continue;
       const cond = CONDITION.exec(t);

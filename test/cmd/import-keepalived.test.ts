@@ -471,7 +471,7 @@ describe("tandem import keepalived: reading the files", () => {
     expect((doc.rest.resources as { resource: Array<{ params: { address: string } }> }).resource.map((x) => x.params.address)).toEqual(["198.18.90.10/24"]);
   });
 
-  test("an @ with no ID, a sequence that never ends, is too long or is no ~SEQ(...): errors; ~SEQ only counts at a line's start", () => {
+  test("an @ with no ID, a sequence that never ends, is too long, multiplies past the bound or is no ~SEQ(...): errors; ~SEQ only counts at a line's start", () => {
     expect(errors("k.conf", { "k.conf": "$VIP=10.0.0.1\n@ global_defs {\n}\nvirtual_server ~SEQ(n,1,3) 80 {\n}\n~SEQ(n,1,-1,3) real_server 10.0.0.$n 80 {\n}\n~SEQ(n,1,100000) x\n~SEQ(n 1 2) x\n" })).toEqual([
       "error: k.conf:2: a conditional line needs its config ID right after the @ (@ID or @^ID)",
       "error: k.conf:3: a } that closes no block",
@@ -480,6 +480,10 @@ describe("tandem import keepalived: reading the files", () => {
       `error: k.conf:8: ~SEQ(n,1,100000) stands for more than ${LIMITS.sequence} lines`,
       "error: k.conf:9: a sequence is ~SEQ(VAR, [START,] [STEP,] END) or ~LST(VAR, VALUE, ...) before the line it repeats",
     ]);
+    // Sequences within sequences multiply: 10^8 lines were read one by one; the reading stops at a bound on all the lines it makes.
+    const t0 = performance.now();
+    expect(errors("k.conf", { "k.conf": "~SEQ(a, 10000) ~SEQ(b, 10000) $X=1\n" })).toEqual([`error: k.conf:1: parameters and sequences make more than ${LIMITS.lines} lines: the import reads no more`]);
+    expect(performance.now() - t0).toBeLessThan(2_000);
   });
 
   test("blocks nested past the bound, more virtual services than the director holds, and any garbage give errors, never an exception", () => {
