@@ -185,10 +185,20 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
     },
     VRRP_INSTANCE,
   );
+  // keepalived's instance has one family, its source address's or its first virtual address's; an excluded address may be of either.
+  let family = inst.src ? (inst.src.address.includes(":") ? 6 : 4) : undefined;
   for (const [t, excluded] of addressLists) {
     for (const line of r.block(t, `${keyword(t)} { ADDRESS/PREFIX dev IF ... }`) ?? []) {
       const v = vip(r, line, inst, excluded);
-      if (v) inst.vips.push(v);
+      if (!v) continue;
+      const own = v.address.includes(":") ? 6 : 4;
+      const twin = inst.vips.find((x) => parseIp(x.address)!.join() === parseIp(v.address)!.join());
+      if (!excluded && family !== undefined && own !== family) r.skipped(line, `the address family must match the instance's (IPv${family}; virtual_ipaddress_excluded takes either)`);
+      else if (twin) r.warning(line, `${v.address} is not imported: it is the address of ${where(twin.s)} again; an address is held once (keepalived 2.3 skips it too)`);
+      else {
+        if (!excluded) family ??= own;
+        inst.vips.push(v);
+      }
     }
   }
   if (!inst.vips.length) r.warning(s, `vrrp_instance ${inst.name} has no virtual address, so it is not imported`);

@@ -2,7 +2,9 @@
  * keepalived.conf as operators write it (test/cmd/import/keepalived/field/:
  * our own files, in the shapes and spellings found in published configs:
  * kubeadm guides, the LVS HOWTO's NAT pair, ansible and salt templates,
- * one-file-for-both-nodes setups with parameters). Every one imports
+ * one-file-for-both-nodes setups with parameters, a terraform template's TUN
+ * tenants, what keepalived corrects and runs anyway; test/cmd/import/SOURCES.md
+ * lists the published files). Every one imports
  * without an error, and keepalived itself is the referee: a file that
  * `keepalived -t` accepts must never be refused by the import.
  */
@@ -122,12 +124,13 @@ describe("keepalived.conf as operators write it", () => {
     ]);
   });
 
-  test("what keepalived corrects, the import corrects alike: nopreempt beside MASTER, quorum over the weight, hysteresis not below quorum, a DR sorry server's port, a repeated real server; a repeated virtual server is kept once", () => {
+  test("what keepalived corrects, the import corrects alike: nopreempt beside MASTER, quorum over the weight, hysteresis not below quorum, a DR sorry server's port, a repeated real server; a repeated virtual server is kept once; an instance has one family, and an address once", () => {
     const { doc, findings } = imported("corrected.conf");
     const groups = (doc.rest.resources as { group: Array<{ name: string; auto_failback: boolean }> }).group;
     expect(groups.map((g) => [g.name, g.auto_failback])).toEqual([
       ["vi-1", true],
       ["vi-2", false],
+      ["vi-3", true],
     ]);
     expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "dr", sorry_server: "198.18.101.30:80", quorum: 3, hysteresis: 2 });
     expect(doc.director.virtual_service[1]).toMatchObject({ fwmark: 12, hysteresis: 0 });
@@ -141,8 +144,12 @@ describe("keepalived.conf as operators write it", () => {
       "warning: corrected.conf:55: real_server 198.18.101.21 80 is not imported: it repeats real_server 198.18.101.21 80 (corrected.conf:43); keepalived kept the first, and so does the import",
       "warning: corrected.conf:69: hysteresis 1 is not below quorum 1: keepalived set it to 0, and so does the import",
       "warning: corrected.conf:79: virtual_server 198.18.101.10 80 is not imported: it is the virtual service of corrected.conf:34 again; the director holds one an address, port and protocol (or mark), and keeps the first",
+      "warning: corrected.conf:100: the address family must match the instance's (IPv4; virtual_ipaddress_excluded takes either): keepalived skipped it, and so does the import",
+      "warning: corrected.conf:101: 198.18.101.12 is not imported: it is the address of corrected.conf:99 again; an address is held once (keepalived 2.3 skips it too)",
     ]);
     expect(doc.director.virtual_service).toHaveLength(2);
+    const vi3 = (doc.rest.resources as { group: Array<{ name: string; members: string[] }> }).group.find((g) => g.name === "vi-3");
+    expect(vi3?.members).toEqual(["ip-198-18-101-12", "ip-2001-db8-101-13"]);
     expect(findings).toContain("note: corrected.conf:63: protocol TCP is not imported: a firewall mark's service takes what the mark marks, and keepalived ignored the protocol too");
   });
 });

@@ -3,7 +3,9 @@
  * our own files, in the shapes of published ones: a kubeadm apiserver, the
  * 2005 sample's web farm with a fallback, NAT redirectors with commented-out
  * lines, MySQL, firewall marks, IPv6, DNS on UDP, external checks and ranges,
- * a real server's own request, service names for ports). Every one imports
+ * a real server's own request, service names for ports, a tutorial's
+ * annotations with -w before a weight and a real server listed twice;
+ * test/cmd/import/SOURCES.md lists the published files). Every one imports
  * without an error, and ldirectord is the referee where it is installed
  * (`ldirectord FILE status` reads the whole file and exits 2 on any error
  * in it): a file it accepts must never be refused by the import.
