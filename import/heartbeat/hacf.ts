@@ -19,6 +19,7 @@ export interface Timer {
   ms: number;
   /** The directive as written, for comments. */
   source: string;
+  line: number;
 }
 
 export type Medium =
@@ -46,6 +47,10 @@ export interface HaCf {
   /** The watchdog device Heartbeat petted at every heartbeat. */
   watchdog?: { device: string; line: number };
 }
+
+/** Heartbeat's keepalive and deadtime when ha.cf gives none. */
+export const HEARTBEAT_KEEPALIVE_MS = 1000;
+export const HEARTBEAT_DEADTIME_MS = 30_000;
 
 /** Heartbeat's time syntax (cl_get_msec): seconds, or `ms`, or `us`, rounded to milliseconds. */
 export function heartbeatMs(text: string): number | undefined {
@@ -140,7 +145,7 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       const ms = heartbeatMs(v);
       if (ms === undefined) error(l, `${directive} "${v}" is not a time (Heartbeat's syntax: 2, 1.5, 1500ms)`);
       else if (ms === 0 && (directive === "keepalive" || directive === "warntime")) error(l, `${directive} must be above 0`);
-      return ms === undefined ? undefined : { ms, source: `${directive} ${v}` };
+      return ms === undefined ? undefined : { ms, source: `${directive} ${v}`, line: l.line };
     };
     const ipv4 = (v: string, what: string): string | undefined => {
       if (parseIpv4(v) !== undefined) return v;
@@ -197,7 +202,11 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       case "udp":
       case "bcast":
         if (!args.length) error(l, `${directive} names no interface`);
-        for (const a of args) if (iface(a)) cf.media.push({ kind: "bcast", iface: a, line: l.line });
+        for (const a of args) {
+          const again = cf.media.find((m) => m.kind === "bcast" && m.iface === a);
+          if (again) note(l, `${directive} ${a} is given again (line ${again.line}): one broadcast link an interface`);
+          else if (iface(a)) cf.media.push({ kind: "bcast", iface: a, line: l.line });
+        }
         afterMedia = true;
         break;
       case "mcast": {
@@ -213,7 +222,9 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
         if (!/^\d+$/.test(ttl) || Number(ttl) < 1 || Number(ttl) > 255) error(l, `mcast TTL "${ttl}" is not from 1 to 255`);
         if (loop !== "0" && loop !== "1") error(l, `mcast loop "${loop}" is not 0 or 1`);
         else if (loop === "1") note(l, "mcast loop 1 is not imported: Tandem turns multicast loopback off");
-        cf.media.push({ kind: "mcast", iface: nic, group, port: Number(port), ttl: Number(ttl), loop: Number(loop), line: l.line });
+        const again = cf.media.find((m) => m.kind === "mcast" && m.iface === nic && m.group === group);
+        if (again) note(l, `mcast ${nic} ${group} is given again (line ${again.line}): one link an interface and group`);
+        else cf.media.push({ kind: "mcast", iface: nic, group, port: Number(port), ttl: Number(ttl), loop: Number(loop), line: l.line });
         break;
       }
       case "ping":
@@ -296,6 +307,19 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       }
     }
   }
+  // Heartbeat's own checks of its timers (config.c), each of which made it refuse to start.
+  const keepalive = cf.keepalive?.ms ?? HEARTBEAT_KEEPALIVE_MS;
+  const deadtime = cf.deadtime?.ms ?? HEARTBEAT_DEADTIME_MS;
+  if (deadtime <= 2 * keepalive) {
+    const t = cf.deadtime ?? cf.keepalive!;
+    findings.push({ level: "error", where: at(file, t.line), message: `deadtime ${deadtime} ms is not over twice keepalive ${keepalive} ms: Heartbeat refused it ("Dead time is too small compared to keepalive")` });
+  }
+  if (cf.warntime && (cf.warntime.ms <= keepalive || cf.warntime.ms >= deadtime)) {
+    findings.push({ level: "note", where: at(file, cf.warntime.line), message: `${cf.warntime.source} is not imported: Heartbeat only logged late heartbeats by it, and Tandem's warntime lies between the interval and deadtime, so half of deadtime (Heartbeat's default) is written` });
+    delete cf.warntime;
+  }
+  if (cf.initdead && cf.initdead.ms < deadtime)
+    findings.push({ level: "error", where: at(file, cf.initdead.line), message: `initdead ${cf.initdead.ms} ms is under deadtime ${deadtime} ms: Heartbeat refused it ("Initial dead time is smaller than deadtime")` });
   if (cf.ping.length && !cf.ipfail)
     findings.push({ level: "note", where: file, message: "ping nodes without ipfail: Heartbeat only watched them; Tandem acts on its ping targets as ipfail did (a node that reaches fewer of them than its peer yields)" });
   if (cf.ipfail && !cf.ping.length) findings.push({ level: "note", where: file, message: "ipfail without ping nodes did nothing; Tandem's counterpart is [heartbeat.ping], which needs targets" });

@@ -14,7 +14,7 @@ import { TomlWriter, type TomlValue } from "../toml.ts";
 import { checkAuthkeys } from "./authkeys.ts";
 import { at, findingLines, type Finding } from "../findings.ts";
 import { NAME_MAX, NAME_RE, Names, nameFrom } from "../names.ts";
-import { parseHaCf, type HaCf, type Medium } from "./hacf.ts";
+import { HEARTBEAT_DEADTIME_MS, HEARTBEAT_KEEPALIVE_MS, parseHaCf, type HaCf, type Medium } from "./hacf.ts";
 import { parseHaresources, resourceOf, type HaLine } from "./haresources.ts";
 import type { Mapped } from "./scripts.ts";
 
@@ -90,8 +90,8 @@ interface GroupOut {
 
 /** Heartbeat's defaults for timers ha.cf leaves out (its config.c). */
 function heartbeatTimers(cf: HaCf): Array<{ key: string; ms: number; source: string }> {
-  const keepalive = cf.keepalive?.ms ?? 1000;
-  const deadtime = cf.deadtime?.ms ?? 30_000;
+  const keepalive = cf.keepalive?.ms ?? HEARTBEAT_KEEPALIVE_MS;
+  const deadtime = cf.deadtime?.ms ?? HEARTBEAT_DEADTIME_MS;
   const warntime = cf.warntime?.ms ?? Math.floor(deadtime / 2);
   const initdead = cf.initdead?.ms ?? (deadtime > 10_000 ? deadtime : deadtime < 6000 ? 12_000 : 2 * deadtime);
   const src = (t: { source: string } | undefined, what: string) => t?.source ?? `Heartbeat's default ${what}`;

@@ -17,6 +17,9 @@ import { importHaproxy } from "../../import/haproxy/index.ts";
 import { bounded, mutate, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
 import { HAPROXY, HEARTBEAT, heartbeatFiles, KEEPALIVED, LDIRECTORD, memoryReader } from "./inputs.ts";
 import { lvsDoc, lvsProblems } from "../cmd/import-lvs.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import { formatPath } from "../../core/config/problems.ts";
+import { MODULES } from "../../modules/index.ts";
 
 /** An import is a few milliseconds; this catches a loop or a blow-up. */
 const BOUND_MS = 2_000;
@@ -26,6 +29,14 @@ function wellFormed(r: { toml?: string; findings: Finding[] }): void {
   if (r.toml === undefined) return;
   expect(r.findings.filter((f) => f.level === "error")).toEqual([]);
   expect(() => parseToml(r.toml!)).not.toThrow();
+}
+
+/** What the Heartbeat importer writes is a config `tandem check` takes but for its TODO placeholders. */
+function checkTakes(r: { toml?: string; findings: Finding[] }): void {
+  wellFormed(r);
+  if (r.toml === undefined) return;
+  const loaded = parseConfig(r.toml, "imported.toml", MODULES);
+  expect(loaded.ok ? [] : loaded.problems.filter((p) => !`${p.message} ${p.found ?? ""}`.includes("TODO")).map((p) => `${formatPath(p.path)}: ${p.message}`)).toEqual([]);
 }
 
 /** What the LVS importers write is what the director takes: nothing `tandem check` refuses in [[services]] and [director] but the TODO placeholders, and each virtual service once. */
@@ -47,22 +58,22 @@ const HB_TOKENS = [...HB_WORDS, "::", "/", "\\\n", "#", "\t", "\n", "0.0.0.0", "
 
 describe("fuzz: import haresources (Heartbeat v1)", () => {
   test(
-    "random files: findings and perhaps a config, never a throw",
+    "random files: findings and perhaps a config tandem check takes, never a throw",
     () => {
       const files = fc.record({ haresources: anyText(HB_WORDS), "ha.cf": anyText(HB_WORDS), authkeys: anyText(HB_WORDS), hosts: anyText(HB_WORDS) }, { requiredKeys: ["haresources"] });
-      fc.assert(fc.property(files, (t) => wellFormed(bounded(BOUND_MS, () => importHeartbeat(heartbeatFiles(t))))), parameters());
+      fc.assert(fc.property(files, (t) => checkTakes(bounded(BOUND_MS, () => importHeartbeat(heartbeatFiles(t))))), parameters());
     },
     TEST_TIMEOUT_MS,
   );
 
   test(
-    "the real files mutated: findings and perhaps a config, never a throw",
+    "the real files mutated: findings and perhaps a config tandem check takes, never a throw",
     () => {
       const changes = fc.record({ haresources: mutations(HB_TOKENS), "ha.cf": mutations(HB_TOKENS), authkeys: mutations(HB_TOKENS), hosts: mutations(HB_TOKENS) }, { requiredKeys: [] });
       fc.assert(
         fc.property(fc.constantFrom(...Object.values(HEARTBEAT)), changes, (real, ms) => {
           const t = Object.fromEntries(HB_NAMES.filter((n) => real[n] !== undefined).map((n) => [n, ms[n] ? mutate(real[n]!, ms[n]) : real[n]!]));
-          wellFormed(bounded(BOUND_MS, () => importHeartbeat(heartbeatFiles(t))));
+          checkTakes(bounded(BOUND_MS, () => importHeartbeat(heartbeatFiles(t))));
         }),
         parameters(),
       );
@@ -209,6 +220,20 @@ virtual_server group G {
     expect(performance.now() - t0).toBeLessThan(250);
     expect(r.toml).toBeUndefined();
     expect(r.findings.filter((f) => f.level === "error")).toEqual([{ level: "error", where: "k.conf:7", message: "parameters nested more than 16 deep" }]);
+  });
+
+  test("Heartbeat: ha.cf's timers as Heartbeat checked them, and a link given twice, make what tandem check takes", () => {
+    // The property that tandem check takes what is written found each of these in mutated field files.
+    const run = (cf: string) => importHeartbeat(heartbeatFiles({ haresources: "alpha 198.18.0.10/24/eth0\n", "ha.cf": `node alpha\nnode bravo\n${cf}` }));
+    const errors = (cf: string) => run(cf).findings.filter((f) => f.level === "error").map((f) => `${f.where}: ${f.message}`);
+    expect(errors("bcast eth1\nkeepalive 2\ndeadtime 4\n")).toEqual(['ha.cf:5: deadtime 4000 ms is not over twice keepalive 2000 ms: Heartbeat refused it ("Dead time is too small compared to keepalive")']);
+    expect(errors("bcast eth1\ndeadtime 10\ninitdead 5\n")).toEqual(['ha.cf:5: initdead 5000 ms is under deadtime 10000 ms: Heartbeat refused it ("Initial dead time is smaller than deadtime")']);
+    for (const cf of ["bcast eth1\nbcast eth1 eth2\nkeepalive 10\nwarntime 5\n", "mcast eth1 239.0.0.1 694 1 0\nmcast eth1 239.0.0.1 694 1 0\nwarntime 40\n"]) {
+      const r = run(cf);
+      checkTakes(r);
+      expect(r.toml).toBeDefined();
+    }
+    expect(run("bcast eth1\nbcast eth1\n").findings.map((f) => `${f.level}: ${f.where}: ${f.message}`)).toContain("note: ha.cf:4: bcast eth1 is given again (line 3): one broadcast link an interface");
   });
 
   test("ldirectord: a virtualhost with a quote inside (two directives run together on one line) is an error finding, not a TypeError", () => {
