@@ -197,14 +197,17 @@ function addressNodes(nodes: NodeOut[], ucast: Ucast, resolved: Map<string, Map<
     return all.find((a) => [...ucast.values()].some((ms) => ms.some((m) => m.address === a))) ?? all[0];
   };
   const primary = [...ucast.keys()].find((iface) => nodes.every((n) => hostsAddress(n.heartbeat) === undefined || resolved.get(iface)!.get(n.heartbeat) === hostsAddress(n.heartbeat)));
+  const taken = new Map<string, string>();
   for (const n of nodes) {
     const address = primary ? resolved.get(primary)!.get(n.heartbeat) : hostsAddress(n.heartbeat);
-    if (address) {
+    const other = address === undefined ? undefined : taken.get(address);
+    if (address && !other) {
       n.address = address;
       n.source = primary ? `ucast ${primary}${hostsAddress(n.heartbeat) ? `, ${hosts.file}` : ""}` : hosts.file;
+      taken.set(address, n.name);
     } else {
       const candidates = primary ? ` (which of ${[...new Set(ucast.get(primary)!.map((m) => m.address))].join(", ")}, ucast ${primary})` : "";
-      n.todo = `set ${n.name}'s address: the files do not say it${candidates}`;
+      n.todo = other ? `set ${n.name}'s address: ${hosts.file} gives it ${other}'s, ${address}` : `set ${n.name}'s address: the files do not say it${candidates}`;
       todo(`nodes: ${n.todo}`);
     }
   }

@@ -222,7 +222,7 @@ virtual_server group G {
     expect(r.findings.filter((f) => f.level === "error")).toEqual([{ level: "error", where: "k.conf:7", message: "parameters nested more than 16 deep" }]);
   });
 
-  test("Heartbeat: ha.cf's timers as Heartbeat checked them, and a link given twice, make what tandem check takes", () => {
+  test("Heartbeat: ha.cf's timers as Heartbeat checked them, a link given twice, and two nodes on one address in the hosts file make what tandem check takes", () => {
     // The property that tandem check takes what is written found each of these in mutated field files.
     const run = (cf: string) => importHeartbeat(heartbeatFiles({ haresources: "alpha 198.18.0.10/24/eth0\n", "ha.cf": `node alpha\nnode bravo\n${cf}` }));
     const errors = (cf: string) => run(cf).findings.filter((f) => f.level === "error").map((f) => `${f.where}: ${f.message}`);
@@ -234,6 +234,10 @@ virtual_server group G {
       expect(r.toml).toBeDefined();
     }
     expect(run("bcast eth1\nbcast eth1\n").findings.map((f) => `${f.level}: ${f.where}: ${f.message}`)).toContain("note: ha.cf:4: bcast eth1 is given again (line 3): one broadcast link an interface");
+    // A hosts file that gives two nodes one address: the second is a TODO, not a second node on that address.
+    const hosts = importHeartbeat(heartbeatFiles({ haresources: "alpha 198.18.0.10/24/eth0\n", "ha.cf": "node alpha\nnode bravo\nbcast eth1\n", hosts: "198.18.0.1 alpha\n198.18.0.1 bravo\n" }));
+    checkTakes(hosts);
+    expect(hosts.findings.map((f) => `${f.level}: ${f.message}`)).toContain("todo: nodes: set bravo's address: hosts gives it alpha's, 198.18.0.1");
   });
 
   test("ldirectord: a virtualhost with a quote inside (two directives run together on one line) is an error finding, not a TypeError", () => {
