@@ -121,6 +121,23 @@ const TIMING = ["interval", "timeout", "rise", "fall"];
  * server's would leave out is set to its default; one without a default that
  * the server's kind reads cannot be cleared for one server: a warning.
  */
+/**
+ * The real servers with each address and port once, the first kept: a
+ * service holds a destination once (keepalived removed a repeated
+ * real_server, "is duplicated - removing second rs"; ldirectord's repeated
+ * real= failed in ipvsadm), so each repeat is a warning where it stands.
+ */
+export function withoutRepeats(reals: readonly RealOut[], servicePort: number | undefined, findings: Finding[], tool: string): RealOut[] {
+  const first = new Map<string, RealOut>();
+  return reals.filter((r) => {
+    const id = `${r.address} ${r.port ?? servicePort ?? ""}`;
+    const earlier = first.get(id);
+    if (!earlier) return first.set(id, r), true;
+    findings.push({ level: "warning", where: r.where, message: `${r.label} is not imported: it repeats ${earlier.label} (${earlier.where}); ${tool} kept the first, and so does the import` });
+    return false;
+  });
+}
+
 export function serverChecks(reals: RealOut[], findings: Finding[]): Entry[] {
   const { best } = mostCommon(reals);
   const mine = new Map(best.check.map(([k, v]) => [k, v]));

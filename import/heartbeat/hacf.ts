@@ -10,6 +10,7 @@
 import { didYouMean } from "../../core/config/problems.ts";
 import { parseIpv4 } from "../../core/os/ip.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
+import { WatchdogSchema } from "../../modules/watchdog/config.ts";
 import { at, type Finding } from "../findings.ts";
 import { readLines, type Line } from "./lines.ts";
 import { table } from "../table.ts";
@@ -18,6 +19,7 @@ export interface Timer {
   ms: number;
   /** The directive as written, for comments. */
   source: string;
+  line: number;
 }
 
 export type Medium =
@@ -40,7 +42,15 @@ export interface HaCf {
   ping: Array<{ address: string; group?: string }>;
   autoFailback?: { value: boolean; source: string };
   ipfail: boolean;
+  /** autojoin any or other: nodes joined without a node line. */
+  autojoin?: string;
+  /** The watchdog device Heartbeat petted at every heartbeat. */
+  watchdog?: { device: string; line: number };
 }
+
+/** Heartbeat's keepalive and deadtime when ha.cf gives none. */
+export const HEARTBEAT_KEEPALIVE_MS = 1000;
+export const HEARTBEAT_DEADTIME_MS = 30_000;
 
 /** Heartbeat's time syntax (cl_get_msec): seconds, or `ms`, or `us`, rounded to milliseconds. */
 export function heartbeatMs(text: string): number | undefined {
@@ -76,7 +86,6 @@ const NOT_IMPORTED: Readonly<Record<string, string>> = table({
   apiauth: "Tandem has no Heartbeat client API; its HTTP API takes a bearer token ([api] token_file)",
   stonith: "Heartbeat's STONITH plugins are not Tandem's: define a [[resources.fence_device]] (fence-agents drive the same devices)",
   stonith_host: "Heartbeat's STONITH plugins are not Tandem's: define a [[resources.fence_device]] (fence-agents drive the same devices)",
-  watchdog: "Tandem drives no watchdog device",
   serial: "Tandem's heartbeat links are UDP; a serial link has no counterpart",
   baud: "Tandem's heartbeat links are UDP; a serial link has no counterpart",
   hopfudge: "it applied to serial links only",
@@ -88,7 +97,6 @@ const NOT_IMPORTED: Readonly<Record<string, string>> = table({
   rtprio: "Tandem does not change its scheduling priority",
   hbgenmethod: "a Tandem node takes its incarnation from the clock at every start",
   uuidfrom: "Tandem knows nodes by their names",
-  autojoin: "every Tandem node is listed in the config",
   msgfmt: "Tandem's frames have one format",
   compression: "Tandem's frames are not compressed",
   compression_threshold: "Tandem's frames are not compressed",
@@ -113,7 +121,7 @@ const WHOLE_LINE = ["ucast", "mcast", "ping_group", "respawn", "apiauth", "stoni
 
 const IMPORTED = [
   "cluster", "node", "keepalive", "deadtime", "warntime", "initdead", "udpport", "ucast", "bcast", "udp", "mcast",
-  "ping", "ping_group", "auto_failback", "nice_failback", "respawn", "crm", "pacemaker",
+  "ping", "ping_group", "auto_failback", "nice_failback", "respawn", "crm", "pacemaker", "watchdog", "autojoin",
 ];
 const KNOWN = [...IMPORTED, ...Object.keys(NOT_IMPORTED)];
 
@@ -137,7 +145,7 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       const ms = heartbeatMs(v);
       if (ms === undefined) error(l, `${directive} "${v}" is not a time (Heartbeat's syntax: 2, 1.5, 1500ms)`);
       else if (ms === 0 && (directive === "keepalive" || directive === "warntime")) error(l, `${directive} must be above 0`);
-      return ms === undefined ? undefined : { ms, source: `${directive} ${v}` };
+      return ms === undefined ? undefined : { ms, source: `${directive} ${v}`, line: l.line };
     };
     const ipv4 = (v: string, what: string): string | undefined => {
       if (parseIpv4(v) !== undefined) return v;
@@ -194,7 +202,11 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       case "udp":
       case "bcast":
         if (!args.length) error(l, `${directive} names no interface`);
-        for (const a of args) if (iface(a)) cf.media.push({ kind: "bcast", iface: a, line: l.line });
+        for (const a of args) {
+          const again = cf.media.find((m) => m.kind === "bcast" && m.iface === a);
+          if (again) note(l, `${directive} ${a} is given again (line ${again.line}): one broadcast link an interface`);
+          else if (iface(a)) cf.media.push({ kind: "bcast", iface: a, line: l.line });
+        }
         afterMedia = true;
         break;
       case "mcast": {
@@ -210,7 +222,9 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
         if (!/^\d+$/.test(ttl) || Number(ttl) < 1 || Number(ttl) > 255) error(l, `mcast TTL "${ttl}" is not from 1 to 255`);
         if (loop !== "0" && loop !== "1") error(l, `mcast loop "${loop}" is not 0 or 1`);
         else if (loop === "1") note(l, "mcast loop 1 is not imported: Tandem turns multicast loopback off");
-        cf.media.push({ kind: "mcast", iface: nic, group, port: Number(port), ttl: Number(ttl), loop: Number(loop), line: l.line });
+        const again = cf.media.find((m) => m.kind === "mcast" && m.iface === nic && m.group === group);
+        if (again) note(l, `mcast ${nic} ${group} is given again (line ${again.line}): one link an interface and group`);
+        else cf.media.push({ kind: "mcast", iface: nic, group, port: Number(port), ttl: Number(ttl), loop: Number(loop), line: l.line });
         break;
       }
       case "ping":
@@ -258,6 +272,23 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
         else note(l, `respawn ${program} is not imported: run it as a resource, or as a service of its own`);
         break;
       }
+      case "watchdog": {
+        const v = one("a watchdog device");
+        if (v === undefined) break;
+        if (WatchdogSchema.properties.device.pattern && new RegExp(WatchdogSchema.properties.device.pattern).test(v)) cf.watchdog = { device: v, line: l.line };
+        else findings.push({ level: "warning", where: at(file, l.line), message: `watchdog ${v} is not imported: Tandem's watchdog is a device under /dev` });
+        break;
+      }
+      case "autojoin": {
+        const v = one("none, other or any");
+        const mode = v?.toLowerCase();
+        if (v !== undefined && mode !== "none" && mode !== "other" && mode !== "any") error(l, `autojoin "${v}" is not none, other or any`);
+        else if (mode === "other" || mode === "any") {
+          cf.autojoin = mode;
+          note(l, `autojoin ${v} is not imported: every Tandem node is listed in the config`);
+        }
+        break;
+      }
       case "crm":
       case "pacemaker": {
         const v = one("on, off or respawn");
@@ -276,6 +307,19 @@ export function parseHaCf(file: string, text: string, findings: Finding[]): HaCf
       }
     }
   }
+  // Heartbeat's own checks of its timers (config.c), each of which made it refuse to start.
+  const keepalive = cf.keepalive?.ms ?? HEARTBEAT_KEEPALIVE_MS;
+  const deadtime = cf.deadtime?.ms ?? HEARTBEAT_DEADTIME_MS;
+  if (deadtime <= 2 * keepalive) {
+    const t = cf.deadtime ?? cf.keepalive!;
+    findings.push({ level: "error", where: at(file, t.line), message: `deadtime ${deadtime} ms is not over twice keepalive ${keepalive} ms: Heartbeat refused it ("Dead time is too small compared to keepalive")` });
+  }
+  if (cf.warntime && (cf.warntime.ms <= keepalive || cf.warntime.ms >= deadtime)) {
+    findings.push({ level: "note", where: at(file, cf.warntime.line), message: `${cf.warntime.source} is not imported: Heartbeat only logged late heartbeats by it, and Tandem's warntime lies between the interval and deadtime, so half of deadtime (Heartbeat's default) is written` });
+    delete cf.warntime;
+  }
+  if (cf.initdead && cf.initdead.ms < deadtime)
+    findings.push({ level: "error", where: at(file, cf.initdead.line), message: `initdead ${cf.initdead.ms} ms is under deadtime ${deadtime} ms: Heartbeat refused it ("Initial dead time is smaller than deadtime")` });
   if (cf.ping.length && !cf.ipfail)
     findings.push({ level: "note", where: file, message: "ping nodes without ipfail: Heartbeat only watched them; Tandem acts on its ping targets as ipfail did (a node that reaches fewer of them than its peer yields)" });
   if (cf.ipfail && !cf.ping.length) findings.push({ level: "note", where: file, message: "ipfail without ping nodes did nothing; Tandem's counterpart is [heartbeat.ping], which needs targets" });

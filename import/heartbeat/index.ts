@@ -14,7 +14,7 @@ import { TomlWriter, type TomlValue } from "../toml.ts";
 import { checkAuthkeys } from "./authkeys.ts";
 import { at, findingLines, type Finding } from "../findings.ts";
 import { NAME_MAX, NAME_RE, Names, nameFrom } from "../names.ts";
-import { parseHaCf, type HaCf, type Medium } from "./hacf.ts";
+import { HEARTBEAT_DEADTIME_MS, HEARTBEAT_KEEPALIVE_MS, parseHaCf, type HaCf, type Medium } from "./hacf.ts";
 import { parseHaresources, resourceOf, type HaLine } from "./haresources.ts";
 import type { Mapped } from "./scripts.ts";
 
@@ -90,8 +90,8 @@ interface GroupOut {
 
 /** Heartbeat's defaults for timers ha.cf leaves out (its config.c). */
 function heartbeatTimers(cf: HaCf): Array<{ key: string; ms: number; source: string }> {
-  const keepalive = cf.keepalive?.ms ?? 1000;
-  const deadtime = cf.deadtime?.ms ?? 30_000;
+  const keepalive = cf.keepalive?.ms ?? HEARTBEAT_KEEPALIVE_MS;
+  const deadtime = cf.deadtime?.ms ?? HEARTBEAT_DEADTIME_MS;
   const warntime = cf.warntime?.ms ?? Math.floor(deadtime / 2);
   const initdead = cf.initdead?.ms ?? (deadtime > 10_000 ? deadtime : deadtime < 6000 ? 12_000 : 2 * deadtime);
   const src = (t: { source: string } | undefined, what: string) => t?.source ?? `Heartbeat's default ${what}`;
@@ -126,13 +126,18 @@ const TIMEOUT_DEFAULT = {
   monitor: parseDuration(ResourceSchema.properties.monitor_timeout.default as string)!,
 };
 
+/** Heartbeat petted the watchdog without setting its timeout, so the kernel's default held: softdog's soft_margin, 60 s. */
+const HEARTBEAT_WATCHDOG_TIMEOUT = "60s";
+
 type Ucast = Map<string, Array<Extract<Medium, { kind: "ucast" }>>>;
 
 /** ha.cf's nodes, else the ones haresources names, with valid Tandem names. */
 function nodesOf(hrFile: string, cf: HaCf | undefined, lines: readonly HaLine[], findings: Finding[]): NodeOut[] {
-  const heartbeat = cf ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
+  const joined = cf?.autojoin !== undefined && !cf.nodes.length;
+  const heartbeat = cf && !joined ? cf.nodes.map((n) => n.name) : [...new Set(lines.map((l) => l.node.text.toLowerCase()))];
   const where = cf?.file ?? hrFile;
-  if (cf && !heartbeat.length) findings.push({ level: "error", where, message: "no node line: Heartbeat needed every node listed" });
+  if (cf && !heartbeat.length) findings.push({ level: "error", where, message: joined ? `no node line, and haresources names none: with autojoin ${cf.autojoin} Heartbeat took nodes as they joined; list them with node lines` : "no node line: Heartbeat needed every node listed" });
+  if (joined && heartbeat.length) findings.push({ level: "note", where, message: `no node line (autojoin ${cf!.autojoin}): the nodes are the ones haresources names; add any other that joined` });
   if (!cf && !heartbeat.length) findings.push({ level: "error", where, message: "no node: haresources names none, and no ha.cf was given" });
   if (!cf && heartbeat.length) findings.push({ level: "note", where, message: "no ha.cf: the nodes are the ones haresources names; add any other, and the heartbeat links Heartbeat had" });
   const nodes: NodeOut[] = [];
@@ -192,14 +197,17 @@ function addressNodes(nodes: NodeOut[], ucast: Ucast, resolved: Map<string, Map<
     return all.find((a) => [...ucast.values()].some((ms) => ms.some((m) => m.address === a))) ?? all[0];
   };
   const primary = [...ucast.keys()].find((iface) => nodes.every((n) => hostsAddress(n.heartbeat) === undefined || resolved.get(iface)!.get(n.heartbeat) === hostsAddress(n.heartbeat)));
+  const taken = new Map<string, string>();
   for (const n of nodes) {
     const address = primary ? resolved.get(primary)!.get(n.heartbeat) : hostsAddress(n.heartbeat);
-    if (address) {
+    const other = address === undefined ? undefined : taken.get(address);
+    if (address && !other) {
       n.address = address;
       n.source = primary ? `ucast ${primary}${hostsAddress(n.heartbeat) ? `, ${hosts.file}` : ""}` : hosts.file;
+      taken.set(address, n.name);
     } else {
       const candidates = primary ? ` (which of ${[...new Set(ucast.get(primary)!.map((m) => m.address))].join(", ")}, ucast ${primary})` : "";
-      n.todo = `set ${n.name}'s address: the files do not say it${candidates}`;
+      n.todo = other ? `set ${n.name}'s address: ${hosts.file} gives it ${other}'s, ${address}` : `set ${n.name}'s address: the files do not say it${candidates}`;
       todo(`nodes: ${n.todo}`);
     }
   }
@@ -326,6 +334,12 @@ function write(o: { files: HeartbeatFiles; cf: HaCf | undefined; nodes: readonly
     w.table("heartbeat.links", { array: true, comment: "unicast to each node's address" });
     w.key("name", "lan");
     w.key("kind", "ucast");
+  }
+
+  if (cf?.watchdog) {
+    w.table("watchdog", { comment: `${cf.file}:${cf.watchdog.line}: watchdog ${cf.watchdog.device}` });
+    w.key("device", cf.watchdog.device);
+    w.key("timeout", HEARTBEAT_WATCHDOG_TIMEOUT, "Heartbeat set none: softdog's default margin, the minute its sample ha.cf speaks of");
   }
 
   const failback = cf?.autoFailback ?? { value: true, source: `Heartbeat's default, auto_failback legacy` };

@@ -6,7 +6,7 @@
  * heartbeat replaces VRRP. Pure but for the IncludeReader: nothing is written
  * when an input has an error.
  */
-import { parseIp } from "../../core/os/ip.ts";
+import { parseIp, parseIpv4 } from "../../core/os/ip.ts";
 import { HeartbeatSchema } from "../../modules/heartbeat/config.ts";
 import { MAX_RESOURCES } from "../../modules/resources/config.ts";
 import { interfaceProblem } from "../../modules/resources/agents/address.ts";
@@ -62,6 +62,8 @@ interface Instance {
   priority?: number;
   state?: string;
   nopreempt?: Statement;
+  /** lvs_sync_daemon_interface in the instance, keepalived 1's place for it. */
+  sync?: SyncOut;
   /** This node's address, and the keyword that gave it. */
   src?: { address: string; keyword: string };
   peers: string[];
@@ -106,7 +108,7 @@ function vip(r: Reader, s: Statement, inst: { iface?: string }, excluded: boolea
   }
   const iface = out.iface ?? inst.iface;
   const problem = iface === undefined ? undefined : interfaceProblem(iface);
-  if (problem) return r.error(s, `interface ${problem}`), undefined;
+  if (problem) return r.skipped(s, `interface ${problem}`), undefined;
   if (out.label !== undefined && (bytes.length !== 4 || out.label.length > LABEL_MAX)) {
     r.note(s, `label ${out.label} is not imported: ${bytes.length !== 4 ? "an IPv6 address has no label" : `a label is at most ${LABEL_MAX} bytes`}`);
     delete out.label;
@@ -133,7 +135,7 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
       interface: (t) => {
         const a = r.args(t, 1, 1, "interface IF");
         const problem = a && interfaceProblem(a[0]!);
-        if (problem) r.error(t, `interface ${problem}`);
+        if (problem) r.skipped(t, `interface ${problem}`);
         else if (a) inst.iface = a[0];
       },
       priority: (t) => {
@@ -172,28 +174,90 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
           if (address !== undefined) inst.peers.push(address);
         }
       },
+      lvs_sync_daemon_interface: (t) => {
+        inst.sync = lvsSyncDaemon(r, t) ?? inst.sync;
+      },
+      lvs_sync_daemon_inteface: (t) => {
+        inst.sync = lvsSyncDaemon(r, t) ?? inst.sync;
+      },
       virtual_ipaddress: (t) => addressLists.push([t, false]),
       virtual_ipaddress_excluded: (t) => addressLists.push([t, true]),
     },
     VRRP_INSTANCE,
   );
+  // keepalived's instance has one family, its source address's or its first virtual address's; an excluded address may be of either.
+  let family = inst.src ? (inst.src.address.includes(":") ? 6 : 4) : undefined;
   for (const [t, excluded] of addressLists) {
     for (const line of r.block(t, `${keyword(t)} { ADDRESS/PREFIX dev IF ... }`) ?? []) {
       const v = vip(r, line, inst, excluded);
-      if (v) inst.vips.push(v);
+      if (!v) continue;
+      const own = v.address.includes(":") ? 6 : 4;
+      const twin = inst.vips.find((x) => parseIp(x.address)!.join() === parseIp(v.address)!.join());
+      if (!excluded && family !== undefined && own !== family) r.skipped(line, `the address family must match the instance's (IPv${family}; virtual_ipaddress_excluded takes either)`);
+      else if (twin) r.warning(line, `${v.address} is not imported: it is the address of ${where(twin.s)} again; an address is held once (keepalived 2.3 skips it too)`);
+      else {
+        if (!excluded) family ??= own;
+        inst.vips.push(v);
+      }
     }
   }
   if (!inst.vips.length) r.warning(s, `vrrp_instance ${inst.name} has no virtual address, so it is not imported`);
+  if (inst.nopreempt && inst.state === "MASTER") {
+    r.warning(inst.nopreempt, "nopreempt is not imported: keepalived clears it when the instance's state is MASTER (nopreempt needs state BACKUP), so the highest priority took the addresses back");
+    delete inst.nopreempt;
+  }
   return inst;
 }
 
-/** global_defs: router_id names the node; everything else is a note. */
-function globalDefs(r: Reader, s: Statement, view: { routerId?: { name: string; source: string } }): void {
+const SYNC_KEYWORDS = ["lvs_sync_daemon", "lvs_sync_daemon_interface", "lvs_sync_daemon_inteface"];
+
+/** IPVS's connection sync as keepalived ran it: the interface, and what its options set. */
+interface SyncOut {
+  s: Statement;
+  iface: string;
+  id?: number;
+  port?: number;
+  group?: string;
+}
+
+/**
+ * `lvs_sync_daemon IF INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDRESS]`
+ * (and the old `lvs_sync_daemon_interface IF`): the director's [director.sync].
+ * keepalived ran the master where INSTANCE was MASTER; Tandem's active
+ * director is the one sending, so the instance names nothing more.
+ */
+function lvsSyncDaemon(r: Reader, t: Statement): SyncOut | undefined {
+  const words = t.words.slice(1).map((w) => w.text);
+  const k = keyword(t);
+  if (!words.length || t.block) return r.skipped(t, `${k} takes an interface${k === "lvs_sync_daemon" ? " and a VRRP instance" : ""}`), undefined;
+  const problem = interfaceProblem(words[0]!);
+  if (problem) return r.skipped(t, `interface ${problem}`), undefined;
+  const out: SyncOut = { s: t, iface: words[0]! };
+  const options = k === "lvs_sync_daemon" ? words.slice(2) : words.slice(1);
+  for (let i = 0; i < options.length; i += 2) {
+    const [option, value] = [options[i]!, options[i + 1]];
+    if (value === undefined) r.skipped(t, `${option} takes a value`);
+    else if (option === "id") out.id = r.uint(t, value, "id", 0, 255);
+    else if (option === "port") out.port = r.uint(t, value, "port", 1, 65_535);
+    else if (option === "group" && parseIpv4(value) !== undefined) out.group = value;
+    else if (option === "group") r.warning(t, `group ${value} is not imported: Tandem's sync group is an IPv4 multicast address`);
+    else if (option === "maxlen" || option === "ttl") r.note(t, `${option} ${value} is not imported: the kernel's default is kept`);
+    else r.skipped(t, `unknown option "${option}" (id, maxlen, port, ttl, group)`);
+  }
+  return out;
+}
+
+/** global_defs: router_id names the node, lvs_sync_daemon is the director's connection sync; everything else is a note. */
+function globalDefs(r: Reader, s: Statement, view: { routerId?: { name: string; source: string }; sync?: SyncOut }): void {
   for (const t of r.block(s, "global_defs { router_id NAME }") ?? []) {
     const k = keyword(t);
     if (k === "router_id" || k === "lvs_id") {
       const a = r.args(t, 1, 1, `${k} NAME`);
       if (a) view.routerId = { name: a[0]!, source: statementText(t) };
+      continue;
+    }
+    if (SYNC_KEYWORDS.includes(k)) {
+      view.sync = lvsSyncDaemon(r, t) ?? view.sync;
       continue;
     }
     const reason = globalDefsReason(k);
@@ -233,6 +297,7 @@ interface Interpreted {
   routerId?: { name: string; source: string };
   services: ServiceOut[];
   syncGroups: Array<{ s: Statement; members: string[] }>;
+  sync?: SyncOut;
 }
 
 const LVS_KEYWORDS = ["virtual_server", "virtual_server_group"];
@@ -322,7 +387,7 @@ export function importKeepalived(files: KeepalivedFiles): ImportResult {
   const r = new Reader(findings);
   const quiet = new Reader(findings, true);
   const main = parseKeepalived(files.file, files.reader, findings);
-  const lvs: LvsContext = { groups: new Map(), services: new Names(), virtuals: new Names(), count: 0, https: false };
+  const lvs: LvsContext = { groups: new Map(), services: new Names(), virtuals: new Names(), count: 0, https: false, seen: new Map() };
   const read: Interpreted[] = main.views.map((v, i) => interpret(i ? quiet : r, v.id === undefined ? files.file : `config ID ${v.id}`, v.id, v.statements, i ? undefined : lvs));
   for (const peer of files.peers) {
     const parsed = parseKeepalived(peer, files.reader, findings);
@@ -348,8 +413,11 @@ export function importKeepalived(files: KeepalivedFiles): ImportResult {
   if (groups.length) r.note(undefined, "VRRP is replaced by Tandem's heartbeat between the nodes ([heartbeat]), and each vrrp_instance by a group of address resources that runs on one node at a time");
   const resources = groups.reduce((n, g) => n + g.members.length, 0);
   if (resources > MAX_RESOURCES) r.warning(undefined, `${resources} virtual addresses: a Tandem cluster holds at most ${MAX_RESOURCES} resources`);
+  const sync = first.sync ?? first.view.instances.find((i) => i.sync)?.sync;
+  if (sync && !first.services.length) r.note(sync.s, `${statementText(sync.s)} is not imported: there is no virtual_server, so no director to synchronise`);
+  if (sync && first.services.length) r.note(sync.s, "the director's connection sync ([director.sync]): the active director sends, as keepalived's master daemon did, and the others keep what they receive");
   const ordered = tidy(findings, main.files);
-  return { toml: write(files, main.files, nodes, first.services, groups, ordered), findings: ordered, summary: summary(nodes.length, groups.length, resources) };
+  return { toml: write(files, main.files, nodes, first.services, first.services.length ? sync : undefined, groups, ordered), findings: ordered, summary: summary(nodes.length, groups.length, resources) };
 }
 
 interface GroupOut {
@@ -402,7 +470,7 @@ function groupsOf(r: Reader, views: readonly View[], syncGroups: ReadonlyArray<{
   return out;
 }
 
-function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly NodeOut[], services: readonly ServiceOut[], groups: readonly GroupOut[], findings: readonly Finding[]): string {
+function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly NodeOut[], services: readonly ServiceOut[], sync: SyncOut | undefined, groups: readonly GroupOut[], findings: readonly Finding[]): string {
   const w = new TomlWriter();
   const todos = findings.some((f) => f.level === "todo");
   w.comment(
@@ -428,6 +496,13 @@ function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly 
     w.key("kind", "ucast");
   }
   writeServices(w, services);
+  if (sync) {
+    w.table("director.sync", { comment: `${where(sync.s)}: ${statementText(sync.s)}` });
+    w.key("interface", sync.iface);
+    if (sync.id !== undefined) w.key("id", sync.id);
+    if (sync.port !== undefined) w.key("port", sync.port);
+    if (sync.group !== undefined) w.key("group", sync.group);
+  }
   for (const g of groups) {
     w.table("resources.group", { array: true, before: [`${where(g.inst.s)}: vrrp_instance ${g.inst.name}`] });
     w.key("name", g.name);

@@ -53,6 +53,8 @@ export const LIMITS = {
   sequence: 10_000,
   /** Parameters within parameters (and sequences within sequences) on one line. */
   substitution: 16,
+  /** Lines read in all once parameters and sequences are expanded (sequences within sequences multiply): twice the statements. */
+  lines: 200_000,
 } as const;
 
 /** The trees of one configuration: one without conditional lines, else one per config ID. */
@@ -278,6 +280,7 @@ function build(lines: readonly RawLine[], id: string | undefined, findings: Find
     ...(id !== undefined ? [["_INSTANCE", id] as [string, string]] : []),
   ]);
   let count = 0;
+  let linesRead = 0;
   let stopped = false;
 
   const emit = (words: Word[], file: string, line: number, where: string): void => {
@@ -320,9 +323,17 @@ function build(lines: readonly RawLine[], id: string | undefined, findings: Find
   /** `text`: a line of a file (a definition continued over several lines is one), or the lines a substitution gave (`expanded`). */
   const read = (text: string, l: RawLine, depth: number, expanded: boolean): void => {
     const where = at(l.file, l.line);
-    if (depth > LIMITS.substitution) return void findings.push({ level: "error", where, message: `parameters nested more than ${LIMITS.substitution} deep` });
+    // One error stops the reading: a definition that names itself twice would otherwise double its lines each round, 2^16 of them.
+    if (depth > LIMITS.substitution) {
+      findings.push({ level: "error", where, message: `parameters nested more than ${LIMITS.substitution} deep` });
+      return void (stopped = true);
+    }
     for (const physical of expanded ? text.split("\n") : [text]) {
       if (stopped) return;
+      if (++linesRead > LIMITS.lines) {
+        findings.push({ level: "error", where, message: `parameters and sequences make more than ${LIMITS.lines} lines: the import reads no more` });
+        return void (stopped = true);
+      }
       let t = physical.trim();
       if (!t) continue;
       const cond = CONDITION.exec(t);
@@ -369,7 +380,8 @@ function build(lines: readonly RawLine[], id: string | undefined, findings: Find
     params.set("_PWD", dirname(l.file));
     read(l.text, l, 0, false);
   }
-  for (const frame of stack.slice(1).reverse()) {
+  // After a stop, the blocks left open are the reading's, not the file's.
+  for (const frame of stopped ? [] : stack.slice(1).reverse()) {
     const o = frame.owner!;
     findings.push({ level: "error", where: at(o.file, o.line), message: `the block of ${o.words[0]!.text} is not closed` });
   }

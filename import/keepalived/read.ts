@@ -97,9 +97,9 @@ export class Reader {
     return this.skipped(s, `${what} "${text}" is not a whole number from ${min} to ${max}`), undefined;
   }
 
-  /** keepalived's TIMER: seconds, with a fraction, in milliseconds. */
+  /** keepalived's TIMER: seconds, with a fraction, in milliseconds (a time above zero is at least 1 ms). */
   seconds(s: Statement, text: string): number | undefined {
-    if (/^\d+(\.\d+)?$/.test(text) && Number(text) < 86_400) return Math.round(Number(text) * 1000);
+    if (/^\d+(\.\d+)?$/.test(text) && Number(text) < 86_400) return Number(text) > 0 ? Math.max(1, Math.round(Number(text) * 1000)) : 0;
     return this.skipped(s, `${keyword(s)} "${text}" is not a time in seconds (3, 1.5)`), undefined;
   }
 

@@ -5,10 +5,10 @@
  */
 import { formatDuration } from "../../core/duration.ts";
 import { CheckSchema } from "../../modules/checks/config.ts";
-import { SCHEDULERS } from "../../modules/director/config.ts";
+import { MIN_CHECK_INTERVAL_MS, SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { MAX_WEIGHT } from "../../core/config/primitives.ts";
-import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, withoutRepeats, fits, hostPort, type Entry, type RealOut, type ServiceOut, type VirtualOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { CHECKER, HTTP_GET, OTHER_CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER } from "./keywords.ts";
 import { statementText, type Statement } from "./parse.ts";
@@ -19,6 +19,8 @@ import { table } from "../table.ts";
 const DEFAULT_DELAY_LOOP_MS = 60_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_PERSISTENCE_S = 360;
+/** keepalived's quorum when a virtual server names none. */
+const KEEPALIVED_QUORUM = 1;
 const DEFAULT_SCHEDULER = "wlc";
 const DEFAULT_STATUS = "200-299";
 const DEFAULT_RETRY: Readonly<Record<string, number>> = table({ TCP_CHECK: 1, HTTP_GET: 1, SSL_GET: 1, SMTP_CHECK: 1, MISC_CHECK: 0, DNS_CHECK: 3 });
@@ -60,6 +62,8 @@ export interface LvsContext {
   virtuals: Names;
   count: number;
   https: boolean;
+  /** Each virtual service imported (address, port and protocol, or mark), and where. */
+  seen: Map<string, string>;
 }
 
 /** IPv4 addresses of a group entry's range (192.168.200.3-10, 10.0.0.250-10.0.1.5, 192.168.202.8/29). */
@@ -185,9 +189,11 @@ const RISE: Entry = ["rise", 1, "keepalived took a server up at its first succes
 
 /** What every checker sets (retry, delay_loop, alpha), and with `connection` connect_timeout and connect_port, which MISC_CHECK has not. */
 function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { value?: number }): Record<string, (s: Statement) => void> {
+  /** delay_loop and connect_timeout: keepalived refuses 0 ("invalid - ignoring") and keeps what it had. */
   const seconds = (s: Statement): Sourced<number> | undefined => {
     const a = r.args(s, 1, 1, `${keyword(s)} SECONDS`);
     const ms = a && r.seconds(s, a[0]!);
+    if (ms === 0) return r.skipped(s, `${keyword(s)} ${a![0]} is not above zero`), undefined;
     return ms === undefined ? undefined : { value: ms, source: statementText(s) };
   };
   const retry = (s: Statement) => {
@@ -200,7 +206,8 @@ function timerHandlers(r: Reader, own: Inherited, connection: boolean, port: { v
     nb_get_retry: retry,
     delay_loop: (s) => {
       const v = seconds(s);
-      if (v) own.delayLoop = v;
+      if (v && v.value < MIN_CHECK_INTERVAL_MS) r.warning(s, `${statementText(s)}: Tandem checks a server at most every ${MIN_CHECK_INTERVAL_MS} ms, and that is written`);
+      if (v) own.delayLoop = v.value < MIN_CHECK_INTERVAL_MS ? { value: MIN_CHECK_INTERVAL_MS, source: `${v.source}, raised to Tandem's shortest interval` } : v;
     },
     alpha: (s) => {
       const v = r.bool(s);
@@ -507,6 +514,12 @@ function realServer(r: Reader, s: Statement, vs: { inherited: Inherited; weight:
   return out;
 }
 
+/** A count a statement gave (quorum, hysteresis). */
+interface Counted {
+  n: number;
+  s: Statement;
+}
+
 interface VirtualHead {
   address?: string;
   port?: number;
@@ -546,11 +559,11 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
 
   const inherited: Inherited = {};
   const reals: Statement[] = [];
-  const settings: { scheduler?: Entry; forwarding?: { value: string; s: Statement }; persistence?: Entry; netmask?: Entry; protocol?: string; sorry?: { address: string; port?: number; s: Statement }; sorryForwarding?: { value: string; s: Statement }; quorum?: Entry; hysteresis?: Entry; inhibit?: boolean; alpha?: boolean; weight: number } = { weight: 1 };
-  const uintEntry = (t: Statement, key: string, min: number): Entry | undefined => {
+  const settings: { scheduler?: Entry; forwarding?: { value: string; s: Statement }; persistence?: Entry; netmask?: { value: string; s: Statement }; protocol?: string; sorry?: { address: string; port?: number; s: Statement }; sorryForwarding?: { value: string; s: Statement }; quorum?: Counted; hysteresis?: Counted; inhibit?: boolean; alpha?: boolean; weight: number } = { weight: 1 };
+  const count = (t: Statement, min: number): Counted | undefined => {
     const a = r.args(t, 1, 1, `${keyword(t)} N`);
     const n = a && r.uint(t, a[0]!, keyword(t), min, 0xffffffff);
-    return n === undefined ? undefined : [key, n, statementText(t)];
+    return n === undefined ? undefined : { n, s: t };
   };
   const scheduler = (t: Statement) => {
     const a = r.args(t, 1, 1, `${keyword(t)} ${SCHEDULERS.join("|")}`);
@@ -587,7 +600,7 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
       persistence_granularity: (t) => {
         const a = r.args(t, 1, 1, "persistence_granularity NETMASK");
         if (!a) return;
-        if (parseIpv4(a[0]!) !== undefined) settings.netmask = ["persistence_netmask", a[0]!, statementText(t)];
+        if (parseIpv4(a[0]!) !== undefined) settings.netmask = { value: a[0]!, s: t };
         else if (/^\d{1,3}$/.test(a[0]!)) r.warning(t, `${statementText(t)} is not imported: Tandem's persistence netmask is an IPv4 one; an IPv6 client keeps its own server`);
         else r.skipped(t, `persistence_granularity "${a[0]}" is not a netmask (255.255.255.0) or an IPv6 prefix length`);
       },
@@ -602,10 +615,10 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
         if (a) inherited.virtualhost = a[0];
       },
       quorum: (t) => {
-        settings.quorum = uintEntry(t, "quorum", 1);
+        settings.quorum = count(t, 1);
       },
       hysteresis: (t) => {
-        settings.hysteresis = uintEntry(t, "hysteresis", 0);
+        settings.hysteresis = count(t, 0);
       },
       inhibit_on_failure: (t) => {
         settings.inhibit = r.bool(t);
@@ -646,6 +659,15 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
     if ((p.alpha ?? false) !== alpha) r.warning(p.s, `${p.real.label}: alpha ${p.alpha ? "on" : "off"} differs from the virtual server's; in Tandem it is the virtual service's, ${alpha}`);
   }
   const protocol = settings.protocol ?? "tcp";
+  const serviceKey = (h: VirtualHead) => (h.fwmark !== undefined ? `fwmark ${h.fwmark}` : `${h.address} ${h.port ?? 0} ${protocol}`);
+  const fresh = heads.filter((h) => {
+    const earlier = ctx.seen.get(serviceKey(h));
+    if (earlier) r.warning(h.s, `${statementText(h.s)} is not imported: it is the virtual service of ${earlier} again; the director holds one an address, port and protocol (or mark), and keeps the first`);
+    else ctx.seen.set(serviceKey(h), where(h.s));
+    return earlier === undefined;
+  });
+  if (!fresh.length) return undefined;
+  heads = fresh;
   if (!settings.protocol && heads.some((h) => h.fwmark === undefined))
     r.note(s, `${statementText(s)} names no protocol: TCP is written; keepalived 2.2.7 took UDP here (it logs "no protocol set - defaulting to UDP"), so write protocol UDP where UDP is meant`);
   if (!settings.persistence && heads.some((h) => h.fwmark === undefined && !h.port)) {
@@ -663,30 +685,49 @@ export function virtualServer(r: Reader, s: Statement, ctx: LvsContext): Service
         : [["address", h.address!], ["port", h.port ?? 0, h.port ? undefined : "every port"], ...(protocol !== "tcp" ? [["protocol", protocol] as Entry] : [])];
     return { name: ctx.virtuals.unique(nameFrom(id, "vs")), head, ...(h.s !== s ? { comment: `${where(h.s)}: ${statementText(h.s)}` } : {}) };
   });
+  const realsOut = withoutRepeats(
+    parsed.map(({ real, s: rs }) => {
+      const { port, ...rest } = real;
+      if (port === undefined || port === servicePort) return rest;
+      if (fwd !== "nat" && servicePort !== undefined) {
+        r.warning(rs, `${real.label}: port ${port} is not the virtual port ${servicePort}: ${fwd.toUpperCase()} cannot change a port, and keepalived reset it to ${servicePort}, as the import does`);
+        return rest;
+      }
+      return { ...rest, port };
+    }),
+    servicePort,
+    r.findings,
+    "keepalived",
+  );
   const name = ctx.services.unique(base || virtuals[0]!.name);
   const sorry = settings.sorry;
-  const sorryPort = sorry?.port ?? servicePort;
+  const sorryForwarding = settings.sorryForwarding?.value ?? fwd;
+  const sorryReset = sorry?.port !== undefined && servicePort !== undefined && sorry.port !== servicePort && sorryForwarding !== "nat";
+  if (sorryReset) r.warning(sorry.s, `${statementText(sorry.s)}: ${sorryForwarding.toUpperCase()} cannot change a port, and keepalived reset the sorry server's port to ${servicePort}, as the import does`);
+  const sorryPort = sorryReset ? servicePort : (sorry?.port ?? servicePort);
+  if (settings.protocol && heads.every((h) => h.fwmark !== undefined)) r.note(s, `protocol ${settings.protocol.toUpperCase()} is not imported: a firewall mark's service takes what the mark marks, and keepalived ignored the protocol too`);
+  const weightSum = realsOut.reduce((sum, p) => sum + p.weight, 0);
+  const quorum = settings.quorum && settings.quorum.n > weightSum ? { ...settings.quorum, n: weightSum } : settings.quorum;
+  if (quorum && quorum !== settings.quorum) r.warning(quorum.s, `${statementText(quorum.s)} is over the real servers' total weight, ${weightSum}: keepalived lowered it to ${weightSum}, and so does the import`);
+  const quorumN = quorum?.n ?? KEEPALIVED_QUORUM;
+  const hysteresis = settings.hysteresis && settings.hysteresis.n >= quorumN ? { ...settings.hysteresis, n: Math.max(0, quorumN - 1) } : settings.hysteresis;
+  if (hysteresis && hysteresis !== settings.hysteresis) r.warning(hysteresis.s, `${statementText(hysteresis.s)} is not below quorum ${quorumN}: keepalived set it to ${hysteresis.n}, and so does the import`);
+  if (settings.netmask && !settings.persistence) r.note(settings.netmask.s, `${statementText(settings.netmask.s)} is not imported: without persistence_timeout there is no persistence for it to widen, and keepalived's netmask did nothing`);
+  const counted = (key: string, c: Counted | undefined, original: Counted | undefined): Entry[] =>
+    c ? [[key, c.n, c === original ? statementText(c.s) : `${statementText(c.s)}: ${c.n} as keepalived took it`]] : [];
   const out: Entry[] = [
     settings.scheduler ?? ["scheduler", DEFAULT_SCHEDULER, "keepalived's default lvs_sched"],
     ["forwarding", fwd, settings.forwarding ? statementText(settings.forwarding.s) : "keepalived's default lvs_method, NAT"],
-    ...[settings.persistence, settings.netmask].flatMap((e) => (e ? [e] : [])),
+    ...(settings.persistence ? [settings.persistence, ...(settings.netmask ? [["persistence_netmask", settings.netmask.value, statementText(settings.netmask.s)] as Entry] : [])] : []),
     ...(sorry
       ? [["sorry_server", sorryPort === undefined ? `TODO: ${sorry.address}'s port` : hostPort(sorry.address, sorryPort), statementText(sorry.s) + (sorry.port ? "" : ": keepalived kept the virtual port")] as Entry]
       : []),
-    ...[settings.quorum, settings.hysteresis].flatMap((e) => (e ? [e] : [])),
+    ...counted("quorum", quorum, settings.quorum),
+    ...counted("hysteresis", hysteresis, settings.hysteresis),
     ...(inhibit ? [["inhibit_on_failure", true, "inhibit_on_failure"] as Entry] : []),
     ...(alpha ? [["alpha", true, "alpha"] as Entry] : []),
   ];
   if (sorry && sorryPort === undefined) r.todo(`director: ${name}: set the sorry server's port (${statementText(sorry.s)} gives none, and the virtual services have no one port)`);
-  const realsOut = parsed.map(({ real, s: rs }) => {
-    const { port, ...rest } = real;
-    if (port === undefined || port === servicePort) return rest;
-    if (fwd !== "nat" && servicePort !== undefined) {
-      r.warning(rs, `${real.label}: port ${port} is not the virtual port ${servicePort}: ${fwd.toUpperCase()} cannot change a port, and keepalived reset it to ${servicePort}, as the import does`);
-      return rest;
-    }
-    return { ...rest, port };
-  });
   if (realsOut.some((p) => p.check.some(([k, v]) => k === "kind" && v === "https"))) ctx.https = true;
   return {
     before: [`${where(s)}: ${statementText(s)}`],

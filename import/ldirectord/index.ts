@@ -16,7 +16,7 @@ import { SCHEDULERS } from "../../modules/director/config.ts";
 import { formatIpv4, parseIpv4 } from "../../core/os/ip.ts";
 import { at, findingLines, tidy, type Finding, type Level } from "../findings.ts";
 import { MAX_WEIGHT } from "../../core/config/primitives.ts";
-import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
+import { MAX_RANGE, MAX_REALS, MAX_VIRTUALS, serverChecks, withoutRepeats, fits, hostPort, writeServices, type Entry, type RealOut, type ServiceOut } from "../lvs.ts";
 import { Names, nameFrom } from "../names.ts";
 import { TomlWriter } from "../toml.ts";
 import { table } from "../table.ts";
@@ -285,11 +285,12 @@ function realOf(ld: Ld, d: Directive, ipv6: boolean): Real | undefined {
   if (!FORWARDING[method!]) return ld.error(d.line, `the forwarding method must be gate, masq or ipip, not "${method}"`);
   const port = portText === undefined ? undefined : portOf(ld, d.line, portText);
   if (portText !== undefined && port === undefined) return undefined;
-  const flags = /^(?:\s+(\d+))?(?:\s+"(.*)"[, ]\s*"(.*)")?(?:\s+l:(\d+))?(?:\s+u:(\d+))?\s*$/.exec(rest!);
-  if (!flags) return ld.error(d.line, `a real server's line ends "${rest!.trim()}": expected [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N]`);
-  const weight = flags[1] === undefined ? 1 : Number(flags[1]);
+  const flags = realFlags(rest!);
+  if (/\S/.test(flags.left)) return ld.error(d.line, `a real server's line ends "${flags.left.trim()}": expected [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N]`);
+  for (const text of flags.skipped) ld.push("warning", d.line, `"${text}" in ${d.key}= is not imported: ldirectord passed over it to the next part of the line, and so does the import`);
+  const weight = flags.weight ?? 1;
   if (weight > MAX_WEIGHT) return ld.error(d.line, `weight ${weight} is over ${MAX_WEIGHT}`);
-  if (flags[4] !== undefined || flags[5] !== undefined) ld.push("warning", d.line, "connection thresholds (l:, u:) are not imported: the director sets none");
+  if (flags.thresholds) ld.push("warning", d.line, "connection thresholds (l:, u:) are not imported: the director sets none");
   const strip = (t: string) => (ipv6 ? t.slice(1, -1) : t);
   let addresses: string[];
   if (last !== undefined) {
@@ -312,8 +313,32 @@ function realOf(ld: Ld, d: Directive, ipv6: boolean): Real | undefined {
     ...(port ? { port } : {}),
     forwarding: FORWARDING[method!]!,
     weight,
-    ...(flags[2] !== undefined ? { request: flags[2], receive: flags[3]! } : {}),
+    ...(flags.request !== undefined ? { request: flags.request, receive: flags.receive! } : {}),
   };
+}
+
+/**
+ * What follows a real server's forwarding method, read as ldirectord's
+ * add_real_server reads it: the weight, then "REQUEST", "RECEIVE", then
+ * l:N and u:N, each found anywhere in what is left (its patterns are not
+ * anchored, so `gate -w 2` is weight 2); what a part passes over is
+ * skipped, and whatever is left at the end is ldirectord's error.
+ */
+function realFlags(rest: string): { weight?: number; request?: string; receive?: string; thresholds: boolean; skipped: string[]; left: string } {
+  const skipped: string[] = [];
+  let left = rest;
+  const take = (re: RegExp): RegExpExecArray | undefined => {
+    const m = re.exec(left);
+    if (!m) return undefined;
+    const before = left.slice(0, m.index).trim();
+    if (before) skipped.push(before);
+    left = m[m.length - 1]!;
+    return m;
+  };
+  const weight = take(/\s+(\d+)(.*)/);
+  const check = take(/\s+"(.*)"[, ]\s*"(.*)"(.*)/);
+  const thresholds = [take(/\s+l:(\d+)(.*)/), take(/\s+u:(\d+)(.*)/)].some((m) => m !== undefined);
+  return { ...(weight ? { weight: Number(weight[1]) } : {}), ...(check ? { request: check[1], receive: check[2] } : {}), thresholds, skipped, left };
 }
 
 interface Settings {
@@ -420,7 +445,7 @@ function checkOf(ld: Ld, v: { line: number; protocol: string; address?: string; 
 }
 
 /** One virtual= section as a service and its virtual service; undefined when not imported. */
-function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { services: Names; virtuals: Names }): ServiceOut | undefined {
+function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { services: Names; virtuals: Names; seen: Map<string, number> }): ServiceOut | undefined {
   const key = v.ipv6 ? "virtual6" : "virtual";
   let address: string | undefined;
   let port = 0;
@@ -549,6 +574,10 @@ function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { servi
     ld.push("warning", v.line, `${head} is not imported: checktype=off kept every server out; Tandem has no such check`);
     return undefined;
   }
+  const virtualId = fwmark !== undefined ? `fwm${v.ipv6 ? "6" : ""}:${fwmark}` : `${protocol}:${address}:${port}`;
+  const earlier = names.seen.get(virtualId);
+  if (earlier !== undefined) return ld.error(v.line, `duplicate virtual server: ${head} is the virtual service of line ${earlier} again (ldirectord refused it too)`);
+  names.seen.set(virtualId, v.line);
   if (!reals.length) {
     ld.push("warning", v.line, `${head} is not imported: it has no real server`);
     return undefined;
@@ -577,6 +606,7 @@ function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { servi
       realsOut.push({ label: `${r.d.key}=${r.d.value}`, where: at(ld.file, r.d.line), address: a, ...(keepPort ? { port: r.port } : {}), weight: r.weight, comment: `${r.d.key}=${r.d.value}`, check });
     }
   }
+  const unique = withoutRepeats(realsOut, port || undefined, ld.findings, "ldirectord");
   const settings: Entry[] = [scheduler, ["forwarding", forwarding, `${FORWARD_NAME[forwarding]} (the real servers')`]];
   if (persistent) settings.push(persistent);
   if (netmask && persistent) {
@@ -607,8 +637,8 @@ function virtualOf(ld: Ld, v: Virtual, g: Globals, fork: boolean, names: { servi
     before: [`${at(ld.file, v.line)}: ${head}`, ...comments],
     name: serviceName,
     ...(fwmark === undefined && port ? { port: { value: port } } : {}),
-    reals: realsOut,
-    check: serverChecks(realsOut, ld.findings),
+    reals: unique,
+    check: serverChecks(unique, ld.findings),
     virtuals: [
       {
         name: names.virtuals.unique(base),
@@ -625,7 +655,7 @@ export function importLdirectord(file: string, text: string): ImportResult {
   const { globals, virtuals } = split(ld, text);
   const g = readGlobals(ld, globals);
   const fork = globals.some((d) => d.key === "fork" && d.value === "yes");
-  const names = { services: new Names(), virtuals: new Names() };
+  const names = { services: new Names(), virtuals: new Names(), seen: new Map<string, number>() };
   if (virtuals.length > MAX_VIRTUALS) ld.error(virtuals[MAX_VIRTUALS]!.line, `more than ${MAX_VIRTUALS} virtual services: the director holds no more`);
   const services = virtuals.length > MAX_VIRTUALS ? [] : virtuals.flatMap((v) => virtualOf(ld, v, g, fork, names) ?? []);
   if (!virtuals.length) ld.findings.push({ level: "error", where: file, message: "no virtual= or virtual6= line: nothing to import" });

@@ -1,10 +1,12 @@
 /**
  * Heartbeat v1 setups as operators wrote them (test/cmd/import/heartbeat-field/:
- * our own ha.cf and haresources, fifteen sets in the shapes of published
+ * our own ha.cf and haresources, twenty sets in the shapes of published
  * ones: DRBD under NFS, MySQL and PostgreSQL, an UltraMonkey director with
  * ldirectord, serial and bonded links, multicast, ping groups and ipfail,
  * active/active, RAID and LVM, portblock around a service, IPv6, continued
- * lines, labels). Every set imports without an error; what it holds is
+ * lines, labels, a site's own script, FreeBSD with FQDN node names, a
+ * watchdog, autojoin without node lines, comments after values, a
+ * haresources with every line commented out). Every set imports without an error; what it holds is
  * carried as the tests below say. Heartbeat is not packaged any more, so
  * there is no referee to run: its parser's rules are in import/heartbeat.
  */
@@ -35,7 +37,7 @@ function doc(set: string): Doc & { findings: string[] } {
 }
 
 describe("Heartbeat v1 setups as operators wrote them", () => {
-  test("there are fifteen sets", () => expect(SETS).toHaveLength(15));
+  test("there are twenty sets", () => expect(SETS).toHaveLength(20));
 
   test.each(SETS)("%s imports without an error", (set) => {
     expect(run(set).errors).toEqual([]);
@@ -73,6 +75,31 @@ describe("Heartbeat v1 setups as operators wrote them", () => {
     expect(doc("ping-group").heartbeat.ping?.targets).toEqual(["198.18.81.1", "198.18.81.2"]);
     expect(doc("squid-mailto").resources.group[0]!.auto_failback).toBe(false);
     expect(doc("samba-bond").resources.group[0]!.auto_failback).toBe(true);
+  });
+
+  test("Heartbeat's watchdog is Tandem's [watchdog], with the minute Heartbeat left to the kernel; comments after values are comments", () => {
+    const r = run("bare-ip-watchdog");
+    const d = parseToml(r.toml!) as { watchdog?: unknown; heartbeat: { interval: string; deadtime: string; ping?: { targets: string[] } } };
+    expect(d.watchdog).toEqual({ device: "/dev/watchdog", timeout: "60s" });
+    expect(d.heartbeat).toMatchObject({ interval: "2s", deadtime: "5s", ping: { targets: ["198.18.124.1"] } });
+    expect(r.findings).toContain("todo: resources: ip-198-18-124-20: set interface: haresources names none for 198.18.124.20, and Heartbeat used the interface of the route to it");
+  });
+
+  test("autojoin without node lines: the nodes are the ones haresources names", () => {
+    const d = doc("autojoin-other");
+    expect(d.resources.group[0]).toMatchObject({ preferred: "mx-a", members: ["ip-198-18-125-25", "postfix"] });
+    expect(d.findings).toContain("note: autojoin-other/ha.cf: no node line (autojoin other): the nodes are the ones haresources names; add any other that joined");
+  });
+
+  test("FQDN node names keep their first label; two lines for one node are two groups; a site's own script is an init script; underscores become hyphens", () => {
+    expect(doc("freebsd-fqdn").resources.group.map((g) => [g.preferred, g.members])).toEqual([
+      ["gw1", ["ip-198-18-122-17"]],
+      ["gw1", ["ip-198-18-123-4"]],
+    ]);
+    const drbd = doc("drbd-script");
+    expect(drbd.resources.group[0]).toMatchObject({ preferred: "db-master-1", auto_failback: false, members: ["ip-198-18-120-60", "ip-198-18-121-60", "drbd-promote"] });
+    expect(drbd.resources.resource.map((r) => r.agent)).toEqual(["address", "address", "lsb:drbd_promote"]);
+    expect(doc("commented-out").resources?.group ?? []).toEqual([]);
   });
 
   test("IPv6addr written in full, SendArp, and a label on an address", () => {

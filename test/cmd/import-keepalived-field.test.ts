@@ -2,7 +2,9 @@
  * keepalived.conf as operators write it (test/cmd/import/keepalived/field/:
  * our own files, in the shapes and spellings found in published configs:
  * kubeadm guides, the LVS HOWTO's NAT pair, ansible and salt templates,
- * one-file-for-both-nodes setups with parameters). Every one imports
+ * one-file-for-both-nodes setups with parameters, a terraform template's TUN
+ * tenants, what keepalived corrects and runs anyway; test/cmd/import/SOURCES.md
+ * lists the published files). Every one imports
  * without an error, and keepalived itself is the referee: a file that
  * `keepalived -t` accepts must never be refused by the import.
  */
@@ -43,8 +45,9 @@ describe("keepalived.conf as operators write it", () => {
     expect(findings).toContain('warning: apiserver-dr.conf:38: unknown keyword "net_mask" in virtual_server 198.18.40.10 6443 (did you mean "nat_mask"?): keepalived skipped it, and so does the import');
   });
 
-  test("the HOWTO's NAT pair: old aliases in global_defs and the instance are notes and warnings, two instances in a sync group are two groups that move together", () => {
+  test("the HOWTO's NAT pair: old aliases in global_defs and the instance are notes and warnings (the misspelt sync daemon interface is the director's sync), two instances in a sync group are two groups that move together", () => {
     const { doc, findings } = imported("nat-pair.conf");
+    expect((doc.director as Record<string, unknown>).sync).toEqual({ interface: "eth1" });
     const resources = doc.rest.resources as { group: Array<{ name: string; members: string[] }>; colocation: unknown[]; resource: Array<{ params: Record<string, string> }> };
     expect(resources.group.map((g) => g.name)).toEqual(["vi-public", "vi-gateway"]);
     expect(resources.colocation).toEqual([{ group: "vi-gateway", with: "vi-public" }]);
@@ -56,7 +59,7 @@ describe("keepalived.conf as operators write it", () => {
     ]);
     expect(findings.filter((f) => /:(11|12|28|61):/.test(f))).toEqual([
       "note: nat-pair.conf:11: garp_master_delay 5 is not imported: gratuitous ARP timing: the address agent announces an address when it takes it (its announce_count and announce_interval)",
-      "warning: nat-pair.conf:12: lvs_sync_daemon_inteface eth1 is not imported: IPVS connection sync is not imported: connections through the old director are unknown to the new one after a failover (also at nat-pair.conf:28)",
+      "note: nat-pair.conf:12: the director's connection sync ([director.sync]): the active director sends, as keepalived's master daemon did, and the others keep what they receive",
       "note: nat-pair.conf:61: nat_mask 255.255.255.0 is not imported: keepalived 1's netmask of a NAT service, long without effect (also at nat-pair.conf:89)",
     ]);
   });
@@ -102,6 +105,53 @@ describe("keepalived.conf as operators write it", () => {
     expect(doc.director.virtual_service.filter((v) => v.service === web.name)).toHaveLength(7);
     expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "dr", alpha: true, quorum: 2, hysteresis: 1, inhibit_on_failure: true });
   });
+
+  test("TUN tenants from a template: fractional seconds, a checker's own delay_loop, two checkers a server, the sync daemon with its options is the director's sync", () => {
+    const { doc, findings } = imported("tun-tenants.conf");
+    expect(doc.services[0]!.check).toEqual({ kind: "http", interval: "500ms", timeout: "200ms", rise: 1, fall: 4, port: 80, path: "/healthz", status: "200" });
+    expect(doc.services[0]!.servers).toEqual([{ address: "198.18.100.21" }, { address: "198.18.100.22" }]);
+    expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "tun", sorry_server: "198.18.100.20:443", quorum: 1, alpha: true, inhibit_on_failure: true });
+    expect(doc.rest.nodes).toEqual([
+      { name: "lvs-t1", address: "198.18.100.1" },
+      { name: "TODO: node 2's name", address: "198.18.100.2" },
+    ]);
+    expect(findings).toContain("warning: tun-tenants.conf:73: MISC_CHECK is not imported: Tandem runs one check a server, and HTTP_GET is the one (also at tun-tenants.conf:92)");
+    expect((doc.director as Record<string, unknown>).sync).toEqual({ interface: "eth1", id: 61, port: 8848, group: "224.0.0.81" });
+    expect(findings.filter((f) => f.includes("tun-tenants.conf:10:"))).toEqual([
+      "note: tun-tenants.conf:10: maxlen 1472 is not imported: the kernel's default is kept",
+      "note: tun-tenants.conf:10: ttl 2 is not imported: the kernel's default is kept",
+      "note: tun-tenants.conf:10: the director's connection sync ([director.sync]): the active director sends, as keepalived's master daemon did, and the others keep what they receive",
+    ]);
+  });
+
+  test("what keepalived corrects, the import corrects alike: nopreempt beside MASTER, quorum over the weight, hysteresis not below quorum, a DR sorry server's port, a repeated real server; a repeated virtual server is kept once; an instance has one family, and an address once", () => {
+    const { doc, findings } = imported("corrected.conf");
+    const groups = (doc.rest.resources as { group: Array<{ name: string; auto_failback: boolean }> }).group;
+    expect(groups.map((g) => [g.name, g.auto_failback])).toEqual([
+      ["vi-1", true],
+      ["vi-2", false],
+      ["vi-3", true],
+    ]);
+    expect(doc.director.virtual_service[0]).toMatchObject({ forwarding: "dr", sorry_server: "198.18.101.30:80", quorum: 3, hysteresis: 2 });
+    expect(doc.director.virtual_service[1]).toMatchObject({ fwmark: 12, hysteresis: 0 });
+    expect(doc.services[0]!.servers).toEqual([{ address: "198.18.101.21" }, { address: "198.18.101.22", weight: 2 }]);
+    expect(findings.filter((f) => f.startsWith("warning:"))).toEqual([
+      "warning: corrected.conf:13: nopreempt is not imported: keepalived clears it when the instance's state is MASTER (nopreempt needs state BACKUP), so the highest priority took the addresses back",
+      'warning: corrected.conf:24: state "SLAVE" is not MASTER or BACKUP: keepalived skipped it, and so does the import',
+      "warning: corrected.conf:39: quorum 5 is over the real servers' total weight, 3: keepalived lowered it to 3, and so does the import",
+      "warning: corrected.conf:40: hysteresis 3 is not below quorum 3: keepalived set it to 2, and so does the import",
+      "warning: corrected.conf:41: sorry_server 198.18.101.30 8080: DR cannot change a port, and keepalived reset the sorry server's port to 80, as the import does",
+      "warning: corrected.conf:55: real_server 198.18.101.21 80 is not imported: it repeats real_server 198.18.101.21 80 (corrected.conf:43); keepalived kept the first, and so does the import",
+      "warning: corrected.conf:69: hysteresis 1 is not below quorum 1: keepalived set it to 0, and so does the import",
+      "warning: corrected.conf:79: virtual_server 198.18.101.10 80 is not imported: it is the virtual service of corrected.conf:34 again; the director holds one an address, port and protocol (or mark), and keeps the first",
+      "warning: corrected.conf:100: the address family must match the instance's (IPv4; virtual_ipaddress_excluded takes either): keepalived skipped it, and so does the import",
+      "warning: corrected.conf:101: 198.18.101.12 is not imported: it is the address of corrected.conf:99 again; an address is held once (keepalived 2.3 skips it too)",
+    ]);
+    expect(doc.director.virtual_service).toHaveLength(2);
+    const vi3 = (doc.rest.resources as { group: Array<{ name: string; members: string[] }> }).group.find((g) => g.name === "vi-3");
+    expect(vi3?.members).toEqual(["ip-198-18-101-12", "ip-2001-db8-101-13"]);
+    expect(findings).toContain("note: corrected.conf:63: protocol TCP is not imported: a firewall mark's service takes what the mark marks, and keepalived ignored the protocol too");
+  });
 });
 
 const ROOT = process.getuid?.() === 0;
@@ -131,6 +181,6 @@ describe.skipIf(!ROOT || !KEEPALIVED)("keepalived -t is the referee", () => {
       return { view: id ? `${file} -i ${id}` : file, accepted: r.status === 0, errors: run(file).errors };
     });
     expect(verdicts.filter((v) => v.accepted && v.errors.length)).toEqual([]);
-    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "unicast-glued.conf"]);
+    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "tun-tenants.conf", "unicast-glued.conf"]);
   });
 });

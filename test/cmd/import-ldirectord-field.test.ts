@@ -3,7 +3,9 @@
  * our own files, in the shapes of published ones: a kubeadm apiserver, the
  * 2005 sample's web farm with a fallback, NAT redirectors with commented-out
  * lines, MySQL, firewall marks, IPv6, DNS on UDP, external checks and ranges,
- * a real server's own request, service names for ports). Every one imports
+ * a real server's own request, service names for ports, a tutorial's
+ * annotations with -w before a weight and a real server listed twice;
+ * test/cmd/import/SOURCES.md lists the published files). Every one imports
  * without an error, and ldirectord is the referee where it is installed
  * (`ldirectord FILE status` reads the whole file and exits 2 on any error
  * in it): a file it accepts must never be refused by the import.
@@ -87,10 +89,21 @@ describe("ldirectord.cf as operators write it", () => {
     expect(imported("dns-udp.cf").doc.director.virtual_service[0]).toMatchObject({ protocol: "udp" });
     expect(imported("service-names.cf").doc.director.virtual_service.map((v) => v.port)).toEqual([80, 443]);
   });
+
+  test("annotated as tutorials annotate: trailing comments, -w before a weight (ldirectord's patterns are not anchored), a real server listed twice, the later request", () => {
+    const { doc, findings } = imported("annotated.cf");
+    expect(doc.services[0]!.servers).toEqual([{ address: "198.18.110.11" }, { address: "198.18.110.12", weight: 3 }]);
+    expect(doc.services[0]!.check).toMatchObject({ kind: "http", interval: "1s", timeout: "3s", fall: 2, path: "/index.html", body: "Test Page", host: "www.example.net" });
+    expect(doc.director.virtual_service[0]).toMatchObject({ name: "web-farm", forwarding: "dr", scheduler: "wlc", sorry_server: "127.0.0.1:80" });
+    expect(findings.filter((f) => f.startsWith("warning:"))).toEqual([
+      'warning: annotated.cf:17: "-w" in real= is not imported: ldirectord passed over it to the next part of the line, and so does the import (also at annotated.cf:18, annotated.cf:19)',
+      "warning: annotated.cf:19: real=198.18.110.12:80 gate -w 3 is not imported: it repeats real=198.18.110.12:80 gate -w 3 (annotated.cf:18); ldirectord kept the first, and so does the import",
+    ]);
+  });
 });
 
 describe.skipIf(!existsSync(LDIRECTORD))("ldirectord is the referee", () => {
-  test("every file ldirectord accepts imports without an error; it accepts all of them, and refuses a broken one", () => {
+  test("every file ldirectord accepts imports without an error; it accepts all of them, and refuses a broken one and a virtual service given twice, as the import does", () => {
     const verdict = (file: string) => spawnSync(LDIRECTORD, [file, "status"], { encoding: "utf8", timeout: 30_000 }).status;
     const verdicts = FILES.map((file) => ({ file, accepted: verdict(join(FIELD, file)) !== CONFIG_ERROR, errors: run(file).errors }));
     expect(verdicts.filter((v) => v.accepted && v.errors.length)).toEqual([]);
@@ -101,6 +114,13 @@ describe.skipIf(!existsSync(LDIRECTORD))("ldirectord is the referee", () => {
     writeFileSync(broken, text);
     expect(verdict(broken)).toBe(CONFIG_ERROR);
     expect(importLdirectord("broken.cf", text).findings.filter((f) => f.level === "error").map(formatFinding)).toHaveLength(1);
+    // A virtual service given twice: ldirectord's "duplicate virtual server".
+    const twice = "virtual=198.18.61.10:80\n\treal=198.18.61.21:80 gate\n\nvirtual=198.18.61.10:80\n\treal=198.18.61.22:80 gate\n";
+    writeFileSync(broken, twice);
+    expect(verdict(broken)).toBe(CONFIG_ERROR);
+    expect(importLdirectord("twice.cf", twice).findings.filter((f) => f.level === "error").map(formatFinding)).toEqual([
+      "error: twice.cf:4: duplicate virtual server: virtual=198.18.61.10:80 is the virtual service of line 1 again (ldirectord refused it too)",
+    ]);
     tmp.cleanup();
   });
 });

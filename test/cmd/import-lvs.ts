@@ -1,12 +1,12 @@
 /** What the keepalived and ldirectord import tests share: checking what they write against the config's schemas. */
 import { Value } from "@sinclair/typebox/value";
-import type { TSchema } from "@sinclair/typebox";
+import type { Static, TSchema } from "@sinclair/typebox";
 import { parse as parseToml, stringify } from "smol-toml";
 import { parseConfig } from "../../core/config/load.ts";
 import { formatPath } from "../../core/config/problems.ts";
 import { formatFinding, type Finding } from "../../import/findings.ts";
 import { ServicesSchema } from "../../modules/checks/config.ts";
-import { DirectorSchema } from "../../modules/director/config.ts";
+import { directorProblems, DirectorSchema } from "../../modules/director/config.ts";
 import { MODULES } from "../../modules/index.ts";
 
 type Loose = Record<string, unknown>;
@@ -24,6 +24,8 @@ export function lvsDoc(toml: string): LvsDoc {
   return { services: (services ?? []) as LvsDoc["services"], director: (director ?? { virtual_service: [] }) as LvsDoc["director"], rest };
 }
 
+const defaulted = <T extends TSchema>(schema: T, value: unknown) => Value.Default(schema, Value.Clone(value)) as Static<T>;
+
 function schemaProblems(schema: TSchema, value: unknown, at: string): string[] {
   return [...Value.Errors(schema, Value.Default(schema, Value.Clone(value)))].map((e) => `${at}${e.path}: ${e.message}`);
 }
@@ -31,8 +33,8 @@ function schemaProblems(schema: TSchema, value: unknown, at: string): string[] {
 /**
  * What `tandem check` would refuse. [[services]] and [director] are not in
  * the config's schema yet (the director module composes them), so they are
- * checked against their own schemas, with the rule that each virtual service
- * names a service; the rest goes through the config's own checks when given.
+ * checked against their own schemas, then by the director's own cross-field
+ * rules (unique names and servers, what each check kind needs); the rest goes through the config's own checks when given.
  */
 export function lvsProblems(toml: string, opts: { rest: boolean }): string[] {
   const doc = lvsDoc(toml);
@@ -42,6 +44,7 @@ export function lvsProblems(toml: string, opts: { rest: boolean }): string[] {
     ...schemaProblems(DirectorSchema, doc.director, "director"),
     ...doc.director.virtual_service.filter((v) => !names.has(v.service)).map((v) => `director.virtual_service ${v.name}: no service named ${v.service}`),
   ];
+  if (problems.length === 0) problems.push(...directorProblems(defaulted(DirectorSchema, doc.director), defaulted(ServicesSchema, doc.services)).map((f) => `${formatPath(f.path)}: ${f.message}`));
   if (!opts.rest) return problems;
   const r = parseConfig(stringify(doc.rest), "imported.toml", MODULES);
   return [...problems, ...(r.ok ? [] : r.problems.map((p) => `${formatPath(p.path)}: ${p.message}`))];
