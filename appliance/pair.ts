@@ -24,7 +24,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { boot, clusterKey, configDisk, TEST_CONSOLE, type Vm } from "./vm.ts";
+import { boot, clusterKey, configDisk, TEST_CONSOLE, type Vm, type VmOptions } from "./vm.ts";
 
 export const NODES = ["alpha", "bravo"] as const;
 export type Node = (typeof NODES)[number];
@@ -185,6 +185,8 @@ export interface Pair {
   held(holdMs: number): Promise<string | undefined>;
   /** Kills a VM's qemu with SIGKILL: a power cut. */
   powerCut(node: Node): Promise<void>;
+  /** Boots the node's VM (again, after a power cut or a reset: the same disks, network and console file); it does not wait for it to run. */
+  powerOn(node: Node): void;
   /** Stops the node's tandem with SIGSTOP at its console: a frozen control plane, still holding what it holds. */
   freeze(node: Node): Promise<void>;
   /** Stops everything this started and removes the namespaces and the directory. */
@@ -201,6 +203,8 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
   const servers: Partial<Record<RealServerName, ReturnType<typeof Bun.spawn>>> = {};
   const token = crypto.randomUUID();
   const vms: Partial<Record<Node, Vm>> = {};
+  /** How each node's VM boots (its disks, network and console), for its first boot and any later one. */
+  const booting: Partial<Record<Node, VmOptions>> = {};
 
   const pair: Pair = {
     dir,
@@ -238,6 +242,10 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     },
     async freeze(node) {
       await vms[node]!.shell("kill -STOP $(pidof tandem)", 20_000);
+    },
+    powerOn(node) {
+      if (vms[node]?.running()) throw new Error(`${node}'s VM is running`);
+      vms[node] = boot(booting[node]!);
     },
     async powerCut(node) {
       const vm = vms[node];
@@ -297,7 +305,7 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       configDisk(disk, { ...secrets, ...(fromDisk ? { "tandem.toml": pairConfig() } : {}), "appliance.conf": `${conf}${secrets["appliance.conf"]}` }, dir);
       const base64 = (text: string) => Buffer.from(text).toString("base64");
       const append = fromDisk ? undefined : Object.entries({ ...settings(node), config: base64(pairConfig()) }).map(([k, v]) => `tandem.${k}=${v}`).join(" ");
-      vms[node] = boot({
+      booting[node] = {
         name: `tandem-${node}`,
         smp: 1,
         netns: ns.net,
@@ -306,7 +314,8 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
         ...(append ? { append } : {}),
         console: join(dir, `${node}.console`),
         net: ["-netdev", `tap,id=n0,ifname=tap-${node},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n0,mac=52:54:00:7a:00:1${i + 1}`],
-      });
+      };
+      pair.powerOn(node);
     }
   } catch (e) {
     void pair.stop();

@@ -24,7 +24,9 @@
  * connections the client holds through the failover (100 through each
  * virtual service, NAT and direct routing, a request each every 100 ms), and
  * all of them survive alpha's reset: survivors and the longest pause are
- * printed. The kernel's IPVS table is read at each node's
+ * printed. Then alpha, booted again, takes the group back (preferred,
+ * stickiness 0), and is powered off (its qemu killed) with 200 connections
+ * held again: bravo takes over and all of them survive. The kernel's IPVS table is read at each node's
  * console (/proc/net/ip_vs), after a login. Prints the boot, watchdog and
  * failover times. Needs root and qemu; skips with the reason otherwise.
  */
@@ -112,6 +114,44 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     helper.proc.stdin.write(`${JSON.stringify(command)}\n`);
     await helper.proc.stdin.flush();
     return helper.next(HELPER_ANSWER_MS);
+  };
+
+  const vips = [ADDR.vip, ADDR.vipDr] as const;
+  /**
+   * CONNECTIONS held through each virtual address (a helper each, started on first use), and the sync daemons as
+   * the kernel runs them (ipvsadm at each console): master and backup on `active`, backup only on `standby`, whose
+   * table holds every held connection before the takeover.
+   */
+  const holdThrough = async (active: Node, standby: Node): Promise<void> => {
+    for (const [i, vip] of vips.entries()) {
+      const holder = holders[i] ?? new Helper(pair!.ns.client, resolve(import.meta.dir, "../lab/director-client.ts"), []);
+      holders[i] = holder;
+      const holding = await ask(holder, { op: "hold", host: vip, port: 80, n: CONNECTIONS, every: 100, timeoutMs: HOLD_ANSWER_MS });
+      expect(holding.opened).toBe(CONNECTIONS);
+    }
+    const daemons = (node: Node) => pair!.vms[node]!.shell("ipvsadm -L --daemon; echo established=$(grep -c ESTABLISHED /proc/net/ip_vs_conn)", 20_000);
+    const onActive = await daemons(active);
+    expect(onActive).toMatch(/master sync daemon \(mcast=eth0, syncid=0/);
+    expect(onActive).toMatch(/backup sync daemon \(mcast=eth0, syncid=0/);
+    const onStandby = await waitFor(`the held connections in ${standby}'s table`, async () => {
+      const out = await daemons(standby);
+      return Number(/established=(\d+)/.exec(out)?.[1]) >= vips.length * CONNECTIONS ? out : undefined;
+    }, 20_000, 1_000);
+    expect(onStandby).toMatch(/backup sync daemon \(mcast=eth0, syncid=0/);
+    expect(onStandby).not.toMatch(/master sync daemon/);
+  };
+  /**
+   * After the takeover, the held connections released and counted: each answered within the last second, always
+   * by the server of its first answer. Printed with `how` (the failover's times); all of them must survive.
+   */
+  const survivors = async (how: string): Promise<void> => {
+    await Bun.sleep(RESEND_WAIT_MS);
+    const kept = await Promise.all(holders.map((h) => ask(h, { op: "release" })));
+    for (const [i, vip] of vips.entries()) {
+      const k = kept[i]!;
+      console.log(`appliance pair: IPVS sync daemon, ${i === 0 ? "NAT" : "direct routing"} (${vip}): ${k.survivors}/${CONNECTIONS} held connections survived, longest pause ${(k.longestPauseMs / 1000).toFixed(1)} s (${how})${k.errors.length ? `; errors: ${k.errors.join("; ")}` : ""}`);
+    }
+    for (const k of kept) expect(k).toMatchObject({ survivors: CONNECTIONS, dead: 0, moved: 0 });
   };
 
   const api = async (node: Node, path: string): Promise<Json> => {
@@ -222,25 +262,7 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     await watcher;
     for (const node of ["alpha", "bravo"] as const) expect((await api(node, "/v1/status")).modules?.watchdog).toMatchObject({ phase: "armed", timeoutMs: WATCHDOG_TIMEOUT_MS, withheld: null });
     expect(pair!.vms.alpha!.console()).toMatch(/watchdog: Software Watchdog/);
-    // Connections held through the failover: the IPVS sync daemon (master on alpha, backup on bravo) gives bravo's kernel their entries.
-    const vips = [ADDR.vip, ADDR.vipDr] as const;
-    for (const vip of vips) {
-      const holder = new Helper(pair!.ns.client, resolve(import.meta.dir, "../lab/director-client.ts"), []);
-      holders.push(holder);
-      const holding = await ask(holder, { op: "hold", host: vip, port: 80, n: CONNECTIONS, every: 100, timeoutMs: HOLD_ANSWER_MS });
-      expect(holding.opened).toBe(CONNECTIONS);
-    }
-    // The sync daemons as the kernel runs them (ipvsadm at each console), and the held connections in bravo's table before the takeover.
-    const daemons = (node: Node) => pair!.vms[node]!.shell("ipvsadm -L --daemon; echo established=$(grep -c ESTABLISHED /proc/net/ip_vs_conn)", 20_000);
-    const onAlpha = await daemons("alpha");
-    expect(onAlpha).toMatch(/master sync daemon \(mcast=eth0, syncid=0/);
-    expect(onAlpha).toMatch(/backup sync daemon \(mcast=eth0, syncid=0/);
-    const onBravo = await waitFor("the held connections in bravo's table", async () => {
-      const out = await daemons("bravo");
-      return Number(/established=(\d+)/.exec(out)?.[1]) >= vips.length * CONNECTIONS ? out : undefined;
-    }, 20_000, 1_000);
-    expect(onBravo).toMatch(/backup sync daemon \(mcast=eth0, syncid=0/);
-    expect(onBravo).not.toMatch(/master sync daemon/);
+    await holdThrough("alpha", "bravo");
     let resetAt: number | undefined;
     void pair!.vms.alpha!.exited.then(() => (resetAt = Date.now()));
     await pair!.freeze("alpha");
@@ -285,13 +307,28 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     await tableReaches("bravo", PROGRAMMED, "as programmed, now active", 10_000);
     const dr = await pair!.client(20, ADDR.vipDr);
     expect(dr.none ?? 0).toBe(0);
-    // The held connections: each answered within the last second, always by the server of its first answer.
-    await Bun.sleep(RESEND_WAIT_MS);
-    const kept = await Promise.all(holders.map((h) => ask(h, { op: "release" })));
-    for (const [i, vip] of vips.entries()) {
-      const k = kept[i]!;
-      console.log(`appliance pair: IPVS sync daemon, ${i === 0 ? "NAT" : "direct routing"} (${vip}): ${k.survivors}/${CONNECTIONS} held connections survived alpha's reset, longest pause ${(k.longestPauseMs / 1000).toFixed(1)} s (alpha frozen, then reset ${resetAt === undefined ? "never" : s(resetAt - frozenAt)} after; address on bravo ${s(vipAt - frozenAt)} after)${k.errors.length ? `; errors: ${k.errors.join("; ")}` : ""}`);
-    }
-    for (const k of kept) expect(k).toMatchObject({ survivors: CONNECTIONS, dead: 0, moved: 0 });
+    await survivors(`alpha frozen, then reset ${resetAt === undefined ? "never" : s(resetAt - frozenAt)} after; address on bravo ${s(vipAt - frozenAt)} after`);
   }, FAILOVER_TIMEOUT_MS * 2 + RESEND_WAIT_MS + 60_000);
+
+  test("alpha booted again takes the group back (preferred, stickiness 0); powered off (its VM killed), bravo takes over, and every held connection survives (NAT and direct routing)", async () => {
+    pair!.powerOn("alpha");
+    await waitFor("alpha running, holding the group again, its director primary and bravo's backup", async () => {
+      const [a, b] = [await pair!.api("alpha", "/v1/status"), await pair!.api("bravo", "/v1/status")];
+      if (a?.phase !== "running") return undefined;
+      const [onA, onB] = [vipOn(a), vipOn(b)];
+      if (onA.alpha !== "started" || onB.alpha !== "started" || onA.bravo !== "stopped" || onB.bravo !== "stopped") return undefined;
+      const [da, db] = [await api("alpha", "/v1/director/"), await api("bravo", "/v1/director/")];
+      return da.active && da.sync?.role === "primary" && !db.active && db.sync?.role === "backup" ? true : undefined;
+    }, BOOT_TIMEOUT_MS + FAILOVER_TIMEOUT_MS, 1_000);
+    await tableReaches("alpha", PROGRAMMED, "as programmed, active again", 20_000);
+    await holdThrough("alpha", "bravo");
+    const cutAt = Date.now();
+    await pair!.powerCut("alpha");
+    const vipAt = await waitFor("bravo to start the address", async () => (vipOn(await pair!.api("bravo", "/v1/status")).bravo === "started" ? Date.now() : undefined), FAILOVER_TIMEOUT_MS, 200);
+    await waitFor("the client to be served through bravo", async () => {
+      const got = await pair!.client(2);
+      return got.rs1 || got.rs2 ? true : undefined;
+    }, FAILOVER_TIMEOUT_MS, 200);
+    await survivors(`alpha powered off; address on bravo ${((vipAt - cutAt) / 1000).toFixed(1)} s after (deadtime ${TIMERS.deadtime / 1000} s + the watchdog fence's ${(2 * WATCHDOG_TIMEOUT_MS) / 1000} s)`);
+  }, BOOT_TIMEOUT_MS + FAILOVER_TIMEOUT_MS * 3 + RESEND_WAIT_MS + 60_000);
 });
