@@ -4,7 +4,9 @@
  * ones: DRBD under NFS, MySQL and PostgreSQL, an UltraMonkey director with
  * ldirectord, serial and bonded links, multicast, ping groups and ipfail,
  * active/active, RAID and LVM, portblock around a service, IPv6, continued
- * lines, labels). Every set imports without an error; what it holds is
+ * lines, labels; nodes named by FQDNs that share their first label, a
+ * generator's millisecond and decimal timers, a VLAN interface, comments
+ * after a directive in any script). Every set imports without an error; what it holds is
  * carried as the tests below say. Heartbeat is not packaged any more, so
  * there is no referee to run: its parser's rules are in import/heartbeat.
  */
@@ -35,7 +37,7 @@ function doc(set: string): Doc & { findings: string[] } {
 }
 
 describe("Heartbeat v1 setups as operators wrote them", () => {
-  test("there are fifteen sets", () => expect(SETS).toHaveLength(15));
+  test("there are eighteen sets", () => expect(SETS).toHaveLength(18));
 
   test.each(SETS)("%s imports without an error", (set) => {
     expect(run(set).errors).toEqual([]);
@@ -79,5 +81,33 @@ describe("Heartbeat v1 setups as operators wrote them", () => {
     const v6 = doc("ipv6-sendarp").resources.resource.map((r) => r.agent);
     expect(v6).toEqual(["ocf:heartbeat:IPv6addr", "ocf:heartbeat:SendArp", "address"]);
     expect(doc("label-alarm").resources.resource[0]!.params).toEqual({ address: "198.18.85.10/24", interface: "eth0", label: "eth0:web" });
+  });
+
+  test("nodes named by FQDNs sharing their first label keep the labels that tell them apart; an alias interface is a label, a script with a dot an init script", () => {
+    const d = doc("fqdn-nginx");
+    expect(d.resources.group[0]).toMatchObject({ preferred: "www-nginx1", members: ["ip-198-18-86-100", "nginx-sh"] });
+    expect(d.resources.resource).toEqual([
+      { name: "ip-198-18-86-100", agent: "address", params: { address: "198.18.86.100/24", interface: "ens33", label: "ens33:0" } },
+      { name: "nginx-sh", agent: "lsb:nginx.sh" },
+    ]);
+    expect(d.findings).toContain('note: fqdn-nginx/ha.cf: node "www.nginx2.example.com" is named "www-nginx2": Tandem names are lower case letters, digits and \'-\' (31 at most); where the host name differs, run tandem with --node www-nginx2');
+  });
+
+  test("a generator's timers (ms, decimal seconds), a ping group, and a line a node each naming a script", () => {
+    const d = doc("generated-ms");
+    expect(d.heartbeat).toMatchObject({ interval: "500ms", deadtime: "2500ms" });
+    expect(d.heartbeat.ping?.targets).toEqual(["198.18.87.254", "198.18.88.254"]);
+    expect(d.resources.group.map((g) => [g.preferred, g.members, g.auto_failback])).toEqual([
+      ["node-a", ["node1"], false],
+      ["node-b", ["node2"], false],
+    ]);
+  });
+
+  test("a VLAN interface in mcast and IPaddr2 (with its broadcast), comments after directives", () => {
+    const d = doc("vlan-mcast");
+    expect(d.heartbeat.links).toEqual([{ name: "mcast-eth0-5", kind: "mcast", interface: "eth0.5", group: "225.0.0.1" }]);
+    expect(d.heartbeat).toMatchObject({ interval: "2s", deadtime: "15s" });
+    expect(d.resources.resource[0]).toEqual({ name: "ip-198-18-89-10", agent: "address", params: { address: "198.18.89.10/24", interface: "eth0.5" } });
+    expect(d.resources.group[0]!.preferred).toBe("master");
   });
 });
