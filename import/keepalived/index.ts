@@ -38,6 +38,8 @@ export interface ImportResult {
 }
 
 const CLUSTER = "keepalived";
+/** The director resource's name, after the addresses of the group it follows. */
+const DIRECTOR = "director";
 const KEY_FILE = "cluster.key";
 const VIP_FLAGS = ["home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac"];
 const VIP_OPTIONS = ["brd", "broadcast", "dev", "scope", "label", "peer", "preferred_lft", "track_group"];
@@ -55,9 +57,51 @@ interface Vip {
   excluded: boolean;
 }
 
+/** The IPVS connection sync keepalived ran: global_defs' lvs_sync_daemon, or a vrrp_instance's lvs_sync_daemon_interface. */
+interface SyncOut {
+  s: Statement;
+  iface: string;
+  /** The vrrp_instance whose MASTER ran the master daemon (the others a backup one). */
+  instance?: string;
+  id?: number;
+  port?: number;
+  group?: string;
+}
+
+const OLD_SPELLING = "lvs_sync_daemon_inteface, keepalived 1's spelling, is read as lvs_sync_daemon_interface (keepalived 2.2 skips it as unknown)";
+
+/** lvs_sync_daemon's options after the interface and instance, as keepalived reads them. */
+const SYNC_OPTIONS = ["id", "maxlen", "port", "ttl", "group"];
+
+/** `lvs_sync_daemon IF INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDRESS]` (global_defs). */
+function lvsSyncDaemon(r: Reader, s: Statement): SyncOut | undefined {
+  const words = s.words.slice(1).map((w) => w.text);
+  const usage = "lvs_sync_daemon IF VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDRESS]";
+  const iface = words[0];
+  if (iface === undefined) return r.skipped(s, `lvs_sync_daemon takes an interface (${usage})`), undefined;
+  const problem = interfaceProblem(iface);
+  if (problem) return r.error(s, `interface ${problem}`), undefined;
+  const out: SyncOut = { s, iface };
+  let i = 1;
+  if (words[i] !== undefined && !SYNC_OPTIONS.includes(words[i]!)) out.instance = words[i++];
+  for (; i < words.length; i += 2) {
+    const [k, v] = [words[i]!, words[i + 1]];
+    if (!SYNC_OPTIONS.includes(k) || v === undefined) {
+      r.warning(s, `"${k}"${v === undefined ? " without a value" : ""} is not an option of lvs_sync_daemon (${usage}): keepalived skipped it, and so does the import`);
+      continue;
+    }
+    if (k === "id") out.id = r.uint(s, v, "lvs_sync_daemon's id", 0, 255);
+    else if (k === "port") out.port = r.uint(s, v, "lvs_sync_daemon's port", 1, 65535);
+    else if (k === "group") out.group = r.address(s, v, "lvs_sync_daemon's group");
+    else r.note(s, `${k} ${v} is not imported: the kernel's default (sync messages up to the interface's MTU, TTL 1)`);
+  }
+  return out;
+}
+
 interface Instance {
   s: Statement;
   name: string;
+  sync?: SyncOut;
   iface?: string;
   priority?: number;
   state?: string;
@@ -174,6 +218,16 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
       },
       virtual_ipaddress: (t) => addressLists.push([t, false]),
       virtual_ipaddress_excluded: (t) => addressLists.push([t, true]),
+      lvs_sync_daemon_interface: (t) => {
+        const a = r.args(t, 1, 1, "lvs_sync_daemon_interface IF");
+        if (a) inst.sync = { s: t, iface: a[0]!, instance: inst.name };
+      },
+      lvs_sync_daemon_inteface: (t) => {
+        const a = r.args(t, 1, 1, "lvs_sync_daemon_inteface IF");
+        if (!a) return;
+        r.note(t, OLD_SPELLING);
+        inst.sync = { s: t, iface: a[0]!, instance: inst.name };
+      },
     },
     VRRP_INSTANCE,
   );
@@ -187,13 +241,24 @@ function vrrpInstance(r: Reader, s: Statement): Instance | undefined {
   return inst;
 }
 
-/** global_defs: router_id names the node; everything else is a note. */
-function globalDefs(r: Reader, s: Statement, view: { routerId?: { name: string; source: string } }): void {
+/** global_defs: router_id names the node, lvs_sync_daemon is the connection sync; everything else is a note. */
+function globalDefs(r: Reader, s: Statement, view: { routerId?: { name: string; source: string }; sync?: SyncOut }): void {
   for (const t of r.block(s, "global_defs { router_id NAME }") ?? []) {
     const k = keyword(t);
     if (k === "router_id" || k === "lvs_id") {
       const a = r.args(t, 1, 1, `${k} NAME`);
       if (a) view.routerId = { name: a[0]!, source: statementText(t) };
+      continue;
+    }
+    if (k === "lvs_sync_daemon") {
+      view.sync = lvsSyncDaemon(r, t);
+      continue;
+    }
+    if (k === "lvs_sync_daemon_interface" || k === "lvs_sync_daemon_inteface") {
+      const a = r.args(t, 1, 1, `${k} IF`);
+      if (!a) continue;
+      if (k === "lvs_sync_daemon_inteface") r.note(t, OLD_SPELLING);
+      view.sync = { s: t, iface: a[0]! };
       continue;
     }
     const reason = globalDefsReason(k);
@@ -231,6 +296,7 @@ function sslBlock(r: Reader, s: Statement, https: () => boolean): void {
 interface Interpreted {
   view: View;
   routerId?: { name: string; source: string };
+  sync?: SyncOut;
   services: ServiceOut[];
   syncGroups: Array<{ s: Statement; members: string[] }>;
 }
@@ -341,15 +407,40 @@ export function importKeepalived(files: KeepalivedFiles): ImportResult {
   const nodes = nodesOf(r, views);
   const groups = r.failed ? [] : groupsOf(r, views, first.syncGroups);
   if (r.failed) return { findings: tidy(findings, main.files), summary: summary(0, 0, 0) };
+  const sync = connectionSync(r, first, groups);
   nodes.forEach((n, i) => {
     if (n.name === undefined) r.todo(`nodes: set the name of node ${i + 1}${n.address ? ` (${n.address})` : ""}: ${n.unnamed}`);
     if (n.address === undefined) r.todo(`nodes: set the address of ${n.name ?? `node ${i + 1}`}: the files do not say it`);
   });
   if (groups.length) r.note(undefined, "VRRP is replaced by Tandem's heartbeat between the nodes ([heartbeat]), and each vrrp_instance by a group of address resources that runs on one node at a time");
-  const resources = groups.reduce((n, g) => n + g.members.length, 0);
+  const resources = groups.reduce((n, g) => n + g.members.length + (g.director ? 1 : 0), 0);
   if (resources > MAX_RESOURCES) r.warning(undefined, `${resources} virtual addresses: a Tandem cluster holds at most ${MAX_RESOURCES} resources`);
   const ordered = tidy(findings, main.files);
-  return { toml: write(files, main.files, nodes, first.services, groups, ordered), findings: ordered, summary: summary(nodes.length, groups.length, resources) };
+  return { toml: write(files, main.files, nodes, first.services, groups, sync, ordered), findings: ordered, summary: summary(nodes.length, groups.length, resources) };
+}
+
+/**
+ * The connection sync, as [director] sync: the interface, sync id, group and port keepalived gave its daemons.
+ * keepalived ran the master daemon where the named vrrp_instance was MASTER: a director resource joins that
+ * instance's group, so the director is active (the sync's primary) where its addresses are.
+ */
+function connectionSync(r: Reader, first: Interpreted, groups: GroupOut[]): SyncOut | undefined {
+  const all = [...(first.sync ? [first.sync] : []), ...first.view.instances.flatMap((i) => (i.sync ? [i.sync] : []))];
+  // The one that names a vrrp_instance, which the director then follows; else the first.
+  const sync = all.find((x) => x.instance !== undefined) ?? all[0];
+  if (!sync) return undefined;
+  for (const other of all.filter((x) => x !== sync)) {
+    if (other.iface === sync.iface) r.note(other.s, `${statementText(other.s)}: the same connection sync as ${where(sync.s)}'s (IPVS runs one master and one backup daemon); the director follows ${sync.instance ? `vrrp_instance ${sync.instance}` : "no group"}`);
+    else r.warning(other.s, `a second connection sync (${statementText(other.s)}): IPVS runs one master and one backup daemon, and the import takes ${where(sync.s)}'s, on ${sync.iface}`);
+  }
+  const group = sync.instance === undefined ? undefined : groups.find((g) => g.inst.name === sync.instance);
+  if (group) group.director = true;
+  else {
+    const why = sync.instance === undefined ? "it names no vrrp_instance" : `no vrrp_instance "${sync.instance}" with addresses is imported`;
+    r.warning(sync.s, `the connection sync's primary follows no group (${why}): without a director resource the director is active, and sends its connections, on every node; add a resource of agent director to the group of the virtual addresses`);
+  }
+  if (sync.port !== undefined && sync.group === undefined) r.note(sync.s, "port without group: the kernel's group 224.0.0.81 is written with it, as keepalived sent there");
+  return sync;
 }
 
 interface GroupOut {
@@ -359,6 +450,8 @@ interface GroupOut {
   preferred: { value: string; comment?: string };
   autoFailback: { value: boolean; comment: string };
   with?: string;
+  /** The director resource follows this group (the connection sync's master ran with its vrrp_instance). */
+  director?: boolean;
 }
 
 /** A group a vrrp_instance of the main view, its preferred node the view of highest priority when every view is named. */
@@ -402,7 +495,10 @@ function groupsOf(r: Reader, views: readonly View[], syncGroups: ReadonlyArray<{
   return out;
 }
 
-function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly NodeOut[], services: readonly ServiceOut[], groups: readonly GroupOut[], findings: readonly Finding[]): string {
+/** IPVS's own multicast group for sync messages, where keepalived gave a port alone. */
+const IPVS_SYNC_GROUP = "224.0.0.81";
+
+function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly NodeOut[], services: readonly ServiceOut[], groups: readonly GroupOut[], sync: SyncOut | undefined, findings: readonly Finding[]): string {
   const w = new TomlWriter();
   const todos = findings.some((f) => f.level === "todo");
   w.comment(
@@ -427,11 +523,16 @@ function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly 
     w.key("name", "lan");
     w.key("kind", "ucast");
   }
+  if (sync) {
+    w.table("director", { before: [`${where(sync.s)}: ${statementText(sync.s)}`] });
+    const group = sync.group ?? (sync.port !== undefined ? IPVS_SYNC_GROUP : undefined);
+    w.key("sync", { interface: sync.iface, ...(sync.id !== undefined ? { id: sync.id } : {}), ...(group !== undefined ? { group } : {}), ...(sync.port !== undefined ? { port: sync.port } : {}) }, "IPVS's sync daemons: master where the director is active, backup on the others");
+  }
   writeServices(w, services);
   for (const g of groups) {
     w.table("resources.group", { array: true, before: [`${where(g.inst.s)}: vrrp_instance ${g.inst.name}`] });
     w.key("name", g.name);
-    w.key("members", g.members.map((m) => m.name));
+    w.key("members", [...g.members.map((m) => m.name), ...(g.director ? [DIRECTOR] : [])]);
     w.key("preferred", g.preferred.value, g.preferred.comment);
     w.key("auto_failback", g.autoFailback.value, g.autoFailback.comment);
     for (const m of g.members) {
@@ -439,6 +540,11 @@ function write(files: KeepalivedFiles, read: readonly string[], nodes: readonly 
       w.key("name", m.name);
       w.key("agent", "address");
       w.key("params", { address: m.vip.cidr, interface: m.iface ?? `TODO: the interface for ${m.vip.address}`, ...(m.vip.label !== undefined ? { label: m.vip.label } : {}) });
+    }
+    if (g.director) {
+      w.table("resources.resource", { array: true, before: [`${where(sync!.s)}: the connection sync's master ran where vrrp_instance ${g.inst.name} was MASTER`] });
+      w.key("name", DIRECTOR);
+      w.key("agent", "director");
     }
   }
   for (const g of groups.filter((g) => g.with)) {

@@ -21,7 +21,6 @@ const VRRP = note("a VRRP setting: Tandem's heartbeat replaces VRRP");
 const GARP = note("gratuitous ARP timing: the address agent announces an address when it takes it (its announce_count and announce_interval)");
 const TRACK_DEFINITION = note("what it defines is tracked by vrrp_instance's track_* keywords, each a warning where it is used");
 const INTERFACES = note("how keepalived watched interfaces for VRRP; the address agent fails its monitor when its interface is gone");
-const SYNC = warning("IPVS connection sync is not imported: connections through the old director are unknown to the new one after a failover");
 const STATE_SCRIPT = warning("a script run on a VRRP state change: Tandem runs none; what it started or stopped belongs in the group as a resource (an exec resource runs commands to start, stop and monitor)");
 const TRACK = warning("a VRRP instance failed over on it: Tandem moves a group when a member's monitor fails or the node loses quorum; [heartbeat.ping] tells a node cut off from its network");
 const CHECK_SCRIPT = warning("a script run when a real server's state changes: Tandem runs none; its checks.server events say it");
@@ -87,7 +86,6 @@ const GLOBAL_RULES: ReadonlyArray<readonly [RegExp, Reason]> = [
   [/dbus/, note("Tandem has no D-Bus interface; its HTTP API and events do that work")],
   [/fifo|^rs_init_notifies$|^vrrp_notify_priority_changes$/, NOTIFY],
   [/^(startup|shutdown)_script/, note("scripts around the daemon's start and stop belong to the service manager (ExecStartPre=, ExecStopPost=)")],
-  [/^lvs_sync_daemon(_interface|_inteface)?$/, SYNC],
   [/^garp_/, GARP],
   [/^lvs_flush/, note("the director decides what the kernel's IPVS table holds")],
   [/^lvs_timeouts$/, note("IPVS connection timeouts are the kernel's: ipvsadm --set TCP TCPFIN UDP sets them")],
@@ -119,8 +117,6 @@ export const VRRP_INSTANCE = new Map<string, Reason>([
   ...["track_interface", "track_script", "track_file", "track_process", "track_bfd"].map((k) => [k, TRACK] as const),
   ["notify_priority_changes", NOTIFY],
   ["smtp_alert", EMAIL],
-  ["lvs_sync_daemon_interface", SYNC],
-  ["lvs_sync_daemon_inteface", SYNC],
   ["virtual_routes", warning("routes that follow the addresses are not imported: ocf:heartbeat:Route holds a route as a resource of the group")],
   ["virtual_rules", warning("routing rules that follow the addresses are not imported: hold them with a resource of the group (an exec resource running ip rule)")],
 ]);

@@ -43,11 +43,13 @@ describe("keepalived.conf as operators write it", () => {
     expect(findings).toContain('warning: apiserver-dr.conf:38: unknown keyword "net_mask" in virtual_server 198.18.40.10 6443 (did you mean "nat_mask"?): keepalived skipped it, and so does the import');
   });
 
-  test("the HOWTO's NAT pair: old aliases in global_defs and the instance are notes and warnings, two instances in a sync group are two groups that move together", () => {
+  test("the HOWTO's NAT pair: old aliases in global_defs and the instance are notes and warnings, two instances in a sync group are two groups that move together, the connection sync is carried and the director follows its instance", () => {
     const { doc, findings } = imported("nat-pair.conf");
     const resources = doc.rest.resources as { group: Array<{ name: string; members: string[] }>; colocation: unknown[]; resource: Array<{ params: Record<string, string> }> };
     expect(resources.group.map((g) => g.name)).toEqual(["vi-public", "vi-gateway"]);
     expect(resources.colocation).toEqual([{ group: "vi-gateway", with: "vi-public" }]);
+    expect(resources.group[0]!.members).toEqual(["ip-198-18-41-100", "director"]);
+    expect(doc.director.sync).toEqual({ interface: "eth1" });
     expect(resources.resource[0]!.params).toEqual({ address: "198.18.41.100/24", interface: "eth0", label: "eth0:vip" });
     expect(doc.services[0]!.check).toMatchObject({ kind: "tcp", port: 80, fall: 4 });
     expect(doc.director.virtual_service.map((v) => [v.forwarding, v.persistence])).toEqual([
@@ -56,7 +58,8 @@ describe("keepalived.conf as operators write it", () => {
     ]);
     expect(findings.filter((f) => /:(11|12|28|61):/.test(f))).toEqual([
       "note: nat-pair.conf:11: garp_master_delay 5 is not imported: gratuitous ARP timing: the address agent announces an address when it takes it (its announce_count and announce_interval)",
-      "warning: nat-pair.conf:12: lvs_sync_daemon_inteface eth1 is not imported: IPVS connection sync is not imported: connections through the old director are unknown to the new one after a failover (also at nat-pair.conf:28)",
+      "note: nat-pair.conf:12: lvs_sync_daemon_inteface, keepalived 1's spelling, is read as lvs_sync_daemon_interface (keepalived 2.2 skips it as unknown) (also at nat-pair.conf:28)",
+      "note: nat-pair.conf:12: lvs_sync_daemon_inteface eth1: the same connection sync as nat-pair.conf:28's (IPVS runs one master and one backup daemon); the director follows vrrp_instance VI_PUBLIC",
       "note: nat-pair.conf:61: nat_mask 255.255.255.0 is not imported: keepalived 1's netmask of a NAT service, long without effect (also at nat-pair.conf:89)",
     ]);
   });
@@ -87,6 +90,39 @@ describe("keepalived.conf as operators write it", () => {
     expect(doc.services[0]!.check).toMatchObject({ kind: "tcp", timeout: "3s" });
     expect(doc.services[2]!.check).toMatchObject({ kind: "dns", query: "www.example.net", query_type: "A" });
     expect(findings.filter((f) => f.startsWith("todo:"))).toEqual([]);
+  });
+
+  test("keepalived 2's lvs_sync_daemon: its interface, id and port carried (with the kernel's group), the director in its instance's group; a sync group of two instances on one router id", () => {
+    const { doc, findings } = imported("sync-group-nat.conf");
+    expect(doc.director.sync).toEqual({ interface: "eth1", id: 7, group: "224.0.0.81", port: 8850 });
+    const resources = doc.rest.resources as { group: Array<{ name: string; members: string[] }>; colocation: unknown[]; resource: Array<{ name: string; agent: string }> };
+    expect(resources.group.map((g) => [g.name, g.members])).toEqual([
+      ["vi-1", ["ip-198-18-95-80", "director"]],
+      ["vi-2", ["ip-198-18-96-254"]],
+    ]);
+    expect(resources.resource.find((r) => r.name === "director")).toEqual({ name: "director", agent: "director" });
+    expect(resources.colocation).toEqual([{ group: "vi-2", with: "vi-1" }]);
+    expect(doc.director.virtual_service[0]).toMatchObject({ scheduler: "wlc", forwarding: "nat", persistence: "10m" });
+    expect(findings).toContain("note: sync-group-nat.conf:4: port without group: the kernel's group 224.0.0.81 is written with it, as keepalived sent there");
+  });
+
+  test("a salt pillar's config: the sync daemon's old misspelling carried with a note, lower-case dr, quorum, an address with its device", () => {
+    const { doc, findings } = imported("salt-dr-quorum.conf");
+    expect(doc.director.sync).toEqual({ interface: "eth1" });
+    expect(doc.director.virtual_service[0]).toMatchObject({ scheduler: "sh", forwarding: "dr", quorum: 1 });
+    expect(findings).toContain("note: salt-dr-quorum.conf:8: lvs_sync_daemon_inteface, keepalived 1's spelling, is read as lvs_sync_daemon_interface (keepalived 2.2 skips it as unknown)");
+  });
+
+  test("the Augeas lens's shapes: SMTP_CHECK's host block read as the check's own settings, MISC_CHECK with misc_dynamic, HTTP_GET and SSL_GET on one server, a group of virtual servers with a range and a prefix, VMAC and tracking as warnings", () => {
+    const { doc, findings } = imported("augeas-shapes.conf");
+    const smtp = doc.services.find((s) => s.port === 25)!;
+    expect(smtp.check).toMatchObject({ kind: "tcp", interval: "10s", timeout: "3s", fall: 6, port: 587 });
+    expect(smtp.servers[1]).toEqual({ address: "198.18.93.12", check: { kind: "misc", fall: 1, command: ["/usr/local/bin/server_test"], dynamic_weight: true } });
+    expect(doc.services.find((s) => s.port === 80)!.check).toMatchObject({ kind: "http", path: "/mrtg2/", digest: "9b3a0c85a887a256d6939da88aabd8cd", port: 8080 });
+    expect(doc.director.virtual_service.filter((v) => v.port === 53).map((v) => v.address)).toEqual(["198.18.94.1", "198.18.94.22", "198.18.94.23", "198.18.94.24", "198.18.94.25", "198.18.94.59"]);
+    expect(doc.director.sync).toEqual({ interface: "eth0" });
+    expect(findings).toContain("note: augeas-shapes.conf:108: host: keepalived's deprecated form of a checker's own settings; the first host's are the check's");
+    expect(findings).toContain("warning: augeas-shapes.conf:61: use_vmac is not imported: Tandem puts an address on the interface itself, with the interface's MAC address: there is no VRRP virtual MAC");
   });
 
   test("each real server its own checker and inhibit_on_failure; a server with no port takes the service's", () => {
@@ -131,6 +167,6 @@ describe.skipIf(!ROOT || !KEEPALIVED)("keepalived -t is the referee", () => {
       return { view: id ? `${file} -i ${id}` : file, accepted: r.status === 0, errors: run(file).errors };
     });
     expect(verdicts.filter((v) => v.accepted && v.errors.length)).toEqual([]);
-    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "unicast-glued.conf"]);
+    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "sync-group-nat.conf", "unicast-glued.conf"]);
   });
 });

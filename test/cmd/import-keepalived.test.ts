@@ -198,9 +198,9 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
     expect(lvsProblems(toml.replace("TODO: node 2's name", "lb2").replace("TODO: the node that holds vi-web", "lb1"), { rest: true })).toEqual([]);
   });
 
-  test("direct routing: a fwmark with persistence, MISC_CHECK dynamic, DNS_CHECK, a virtual_server_group, an included file, a sync group", () => {
+  test("direct routing: a fwmark with persistence, MISC_CHECK dynamic, DNS_CHECK, a virtual_server_group, an included file, a sync group, the connection sync with its instance", () => {
     const { toml, doc, findings, summary } = imported("dr-fwmark.conf", fixtures);
-    expect(summary).toBe("2 nodes, 6 virtual services, 3 services, 2 groups, 4 resources");
+    expect(summary).toBe("2 nodes, 6 virtual services, 3 services, 2 groups, 5 resources");
     expect(toml).toStartWith("# A Tandem config imported from keepalived by `tandem import keepalived`, from:\n#   dr-fwmark.conf\n#   dr-services.inc\n");
     const [fwmark, dns, mail] = doc.services;
     // The misc_path named each server's address: one command for all, the address from Tandem's environment.
@@ -225,7 +225,7 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
     expect(toml).toContain("[[director.virtual_service]]  # dr-services.inc:25: 203.0.113.26-27 587\n");
     const resources = doc.rest.resources as { group: unknown[]; resource: Array<{ params: unknown }>; colocation: unknown[] };
     expect(resources.group).toEqual([
-      { name: "vi-dr", members: ["ip-203-0-113-10", "ip-203-0-113-11", "ip-2001-db8-0-10-10"], preferred: "TODO: the node that holds vi-dr", auto_failback: false },
+      { name: "vi-dr", members: ["ip-203-0-113-10", "ip-203-0-113-11", "ip-2001-db8-0-10-10", "director"], preferred: "TODO: the node that holds vi-dr", auto_failback: false },
       { name: "vi-dns", members: ["ip-203-0-113-53"], preferred: "TODO: the node that holds vi-dns", auto_failback: true },
     ]);
     // keepalived's default prefix is the whole address; an excluded address is held too.
@@ -233,10 +233,11 @@ params = { address = "198.18.5.10/24", interface = "eth0" }
       { address: "203.0.113.10/32", interface: "eth1" },
       { address: "203.0.113.11/32", interface: "eth1" },
       { address: "2001:db8:0:10::10/64", interface: "eth1" },
+      undefined,
       { address: "203.0.113.53/32", interface: "eth1" },
     ]);
+    expect(doc.director.sync).toEqual({ interface: "eth1" });
     expect(resources.colocation).toEqual([{ group: "vi-dns", with: "vi-dr" }]);
-    expect(findings).toContain("warning: dr-fwmark.conf:6: lvs_sync_daemon eth1 VI_DR is not imported: IPVS connection sync is not imported: connections through the old director are unknown to the new one after a failover");
     expect(findings).toContain("note: dr-fwmark.conf:7: enable_snmp_checker is not imported: Tandem has no SNMP agent; its metrics are at /metrics (Prometheus)");
     expect(findings).toContain(
       "note: dr-fwmark.conf:53: misc_path names its real server's address: the command is written as /bin/sh -c 'exec /usr/local/lib/lb/load-check \"$TANDEM_CHECK_ADDRESS\" --max 250', the same for every server, since Tandem sets TANDEM_CHECK_ADDRESS for each (also at dr-fwmark.conf:61)",
