@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, type Table } from "./lib.ts";
 import { REALS, SERVICES } from "./director-state.ts";
-import { boot, buildMissing, configDisk, ensureImage, imageStale, qemuMissing, type Vm } from "../../appliance/vm.ts";
+import { boot, buildMissing, configDisk, ensureImage, imageStale, qemuMissing, TEST_CONSOLE, type Vm } from "../../appliance/vm.ts";
 
 const RUNS = 3;
 /** Boot, then RUNS rounds of 10,000 entries each way under software emulation. */
@@ -30,12 +30,14 @@ export async function bench(): Promise<Table> {
     const built = await Bun.build({ entrypoints: [join(import.meta.dir, "vm", "ipvs-reconcile.ts")], target: "bun" });
     if (!built.success) throw new Error(`bundling the in-VM bench: ${built.logs.join("\n")}`);
     const disk = join(dir, "config.img");
-    // No tandem.toml: the appliance waits at its console instead of running a node.
-    configDisk(disk, { "ipvs-bench.js": await built.outputs[0]!.text(), "appliance.conf": "ip=eth0:198.18.5.11/24\n" }, dir);
+    // No tandem.toml: the appliance waits at its console instead of running a node. A console password: without
+    // one the console gives only the node's status, no shell to run the bench at.
+    configDisk(disk, { "ipvs-bench.js": await built.outputs[0]!.text(), "appliance.conf": `ip=eth0:198.18.5.11/24\npassword_hash=${TEST_CONSOLE.hash}\n` }, dir);
     vm = boot({
       name: "tandem-bench-ipvs",
       configDisk: disk,
       memoryMb: 1024,
+      password: TEST_CONSOLE.password,
       console: join(dir, "console.log"),
       net: ["-netdev", "user,id=n0,net=198.18.5.0/24", "-device", "virtio-net-pci,netdev=n0"],
     });
