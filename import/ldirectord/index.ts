@@ -276,6 +276,34 @@ interface Real {
   receive?: string;
 }
 
+/**
+ * What follows a real server's forwarding method, read as ldirectord's add_real_server reads it: each of the
+ * weight, the request and receive strings, and the thresholds is searched for (unanchored) in what is left
+ * after the one before, and text it passes over is dropped (`gate -w 5` is weight 5); anything left over is
+ * an error. The fields found and the text passed over; or, for the error, what was left.
+ */
+function realFlags(text: string): { weight?: string; request?: string; receive?: string; lower?: string; upper?: string; skipped: string[] } | string {
+  const out: ReturnType<typeof realFlags> & object = { skipped: [] };
+  let rest = text;
+  const take = (re: RegExp): RegExpExecArray | null => {
+    const m = re.exec(rest);
+    if (!m) return null;
+    const before = rest.slice(0, m.index).trim();
+    if (before) out.skipped.push(before);
+    rest = m[m.length - 1]!;
+    return m;
+  };
+  const weight = take(/\s+(\d+)(.*)/);
+  if (weight) out.weight = weight[1];
+  const strings = take(/\s+"(.*)"[, ]\s*"(.*)"(.*)/);
+  if (strings) [out.request, out.receive] = [strings[1], strings[2]];
+  const lower = take(/\s+l:(\d+)(.*)/);
+  if (lower) out.lower = lower[1];
+  const upper = take(/\s+u:(\d+)(.*)/);
+  if (upper) out.upper = upper[1];
+  return /\S/.test(rest) ? rest.trim() : out;
+}
+
 /** real=ADDRESS[->LAST][:PORT] gate|masq|ipip [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N]. */
 function realOf(ld: Ld, d: Directive, ipv6: boolean): Real | undefined {
   const host = ipv6 ? "\\[[0-9A-Fa-f:]+\\]" : "[A-Za-z0-9.-]+";
@@ -285,11 +313,12 @@ function realOf(ld: Ld, d: Directive, ipv6: boolean): Real | undefined {
   if (!FORWARDING[method!]) return ld.error(d.line, `the forwarding method must be gate, masq or ipip, not "${method}"`);
   const port = portText === undefined ? undefined : portOf(ld, d.line, portText);
   if (portText !== undefined && port === undefined) return undefined;
-  const flags = /^(?:\s+(\d+))?(?:\s+"(.*)"[, ]\s*"(.*)")?(?:\s+l:(\d+))?(?:\s+u:(\d+))?\s*$/.exec(rest!);
-  if (!flags) return ld.error(d.line, `a real server's line ends "${rest!.trim()}": expected [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N]`);
-  const weight = flags[1] === undefined ? 1 : Number(flags[1]);
+  const flags = realFlags(rest!);
+  if (typeof flags === "string") return ld.error(d.line, `a real server's line ends "${flags}": expected [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N]`);
+  if (flags.skipped.length) ld.push("note", d.line, `${flags.skipped.map((t) => `"${t}"`).join(", ")} skipped: ldirectord looks for each of [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N] anywhere in the rest of the line, passing over what is before it, and so does the import`);
+  const weight = flags.weight === undefined ? 1 : Number(flags.weight);
   if (weight > MAX_WEIGHT) return ld.error(d.line, `weight ${weight} is over ${MAX_WEIGHT}`);
-  if (flags[4] !== undefined || flags[5] !== undefined) ld.push("warning", d.line, "connection thresholds (l:, u:) are not imported: the director sets none");
+  if (flags.lower !== undefined || flags.upper !== undefined) ld.push("warning", d.line, "connection thresholds (l:, u:) are not imported: the director sets none");
   const strip = (t: string) => (ipv6 ? t.slice(1, -1) : t);
   let addresses: string[];
   if (last !== undefined) {
@@ -312,7 +341,7 @@ function realOf(ld: Ld, d: Directive, ipv6: boolean): Real | undefined {
     ...(port ? { port } : {}),
     forwarding: FORWARDING[method!]!,
     weight,
-    ...(flags[2] !== undefined ? { request: flags[2], receive: flags[3]! } : {}),
+    ...(flags.request !== undefined ? { request: flags.request, receive: flags.receive! } : {}),
   };
 }
 

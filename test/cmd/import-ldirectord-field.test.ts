@@ -3,7 +3,9 @@
  * our own files, in the shapes of published ones: a kubeadm apiserver, the
  * 2005 sample's web farm with a fallback, NAT redirectors with commented-out
  * lines, MySQL, firewall marks, IPv6, DNS on UDP, external checks and ranges,
- * a real server's own request, service names for ports). Every one imports
+ * a real server's own request, service names for ports, ipvsadm's -w flag
+ * after the method, comments after values and uneven indents, a service name
+ * with spaces, quiescent over https, real servers without a port). Every one imports
  * without an error, and ldirectord is the referee where it is installed
  * (`ldirectord FILE status` reads the whole file and exits 2 on any error
  * in it): a file it accepts must never be refused by the import.
@@ -86,6 +88,28 @@ describe("ldirectord.cf as operators write it", () => {
     expect(imported("dns-udp.cf").doc.services[0]!.check).toMatchObject({ kind: "dns", query: "www.example.net" });
     expect(imported("dns-udp.cf").doc.director.virtual_service[0]).toMatchObject({ protocol: "udp" });
     expect(imported("service-names.cf").doc.director.virtual_service.map((v) => v.port)).toEqual([80, 443]);
+  });
+
+  test("ipvsadm's -w after the method: ldirectord finds the weight past it, and so does the import, with a note; comments after values and uneven indents", () => {
+    const { doc, findings } = imported("weight-flag.cf");
+    expect(doc.services[0]!.servers).toEqual([{ address: "198.18.101.211" }, { address: "198.18.101.212" }]);
+    expect(doc.services[0]!.check).toMatchObject({ kind: "http", port: 80, path: "/index.html", body: "ok" });
+    expect(doc.director.virtual_service[0]).toMatchObject({ scheduler: "wlc", forwarding: "dr" });
+    expect(findings).toContain('note: weight-flag.cf:6: "-w" skipped: ldirectord looks for each of [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N] anywhere in the rest of the line, passing over what is before it, and so does the import (also at weight-flag.cf:7)');
+    const five = importLdirectord("w.cf", "virtual=198.18.101.210:80\n    real=198.18.101.211:80 gate -w 5\n    real=198.18.101.212:80 gate junk\n");
+    expect(five.findings.filter((f) => f.level === "error").map(formatFinding)).toEqual(['error: w.cf:3: a real server\'s line ends "junk": expected [WEIGHT] ["REQUEST", "RECEIVE"] [l:N] [u:N]']);
+    expect(written(importLdirectord("w.cf", "virtual=198.18.101.210:80\n    real=198.18.101.211:80 gate -w 5\n")).doc.services[0]!.servers).toEqual([{ address: "198.18.101.211", weight: 5 }]);
+  });
+
+  test("quiescent over https with a request without a slash; a service name with spaces, masq; real servers without a port take the virtual one", () => {
+    const k8s = imported("k8s-quiescent.cf").doc;
+    expect(k8s.services[0]!.check).toMatchObject({ kind: "https", path: "/healthz", body: "ok" });
+    expect(k8s.director.virtual_service[0]).toMatchObject({ name: "kubernetes", forwarding: "dr", inhibit_on_failure: true });
+    const site = imported("spaces-comment.cf").doc;
+    expect(site.director.virtual_service[0]).toMatchObject({ name: "web-site", forwarding: "nat", scheduler: "rr" });
+    const farm = imported("noport-weights.cf").doc;
+    expect(farm.services[0]!.servers).toEqual([{ address: "198.18.103.201" }, { address: "198.18.103.202", weight: 2 }]);
+    expect(farm.director.virtual_service[0]).toMatchObject({ port: 80, sorry_server: "127.0.0.1:80" });
   });
 });
 
