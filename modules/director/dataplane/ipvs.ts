@@ -63,6 +63,11 @@ export class IpvsDataplane implements Dataplane {
   private held: Map<string, VirtualService> | undefined;
   /** What IPVS does not keep of a service (a fwmark service's protocol, the default forwarding), as last desired; only desired keys. */
   private readonly unheld = new Map<string, Unheld>();
+  /**
+   * Each service as the last reconcile made IPVS hold it, as desired (its JSON): desired the same again, it is
+   * not diffed (drift made by others is the full read's to find). Empty after a failed apply.
+   */
+  private readonly reconciled = new Map<string, string>();
   /** One operation at a time: each waits for the one before. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -188,6 +193,8 @@ export class IpvsDataplane implements Dataplane {
       this.withSocket("change IPVS", async (socket) => {
         const turn = turns();
         if (!this.held) await this.load(socket, turn);
+        // What these changes touch is no longer as the last reconcile left it.
+        for (const key of touched(changes)) this.reconciled.delete(key);
         await this.commit(socket, turn, changes);
       }),
     );
@@ -198,8 +205,9 @@ export class IpvsDataplane implements Dataplane {
    * The whole table is read when `full` is asked (the director's periodic
    * repair of drift made by others, a reload) and whenever this instance
    * does not know it (the first time, after a failed apply); otherwise only
-   * the services that differ from what it last read or applied are read back
-   * and diffed (a table of 1,000 services is 1,001 dumps to read), so a change
+   * the services desired otherwise than at the last reconcile are diffed
+   * against what it last read or applied, and those that differ read back
+   * (a table of 1,000 services is 1,001 dumps to read), so a change
    * to one service costs a few kernel calls whatever the table's size, and
    * nothing changed is no kernel call at all. Established connections keep
    * their real server through a drain, a weight change or a removal (IPVS
@@ -213,13 +221,21 @@ export class IpvsDataplane implements Dataplane {
         const want = effective(desired);
         this.unheld.clear();
         for (const vs of want) this.remember(vs);
+        const written = want.map((vs) => JSON.stringify(vs));
         let changes: Change[];
         if (!this.held || options.full) changes = diff(await this.load(socket, turn), want);
         else {
-          const keys = touched(diff([...this.held.values()], want));
+          // Only the services desired otherwise than last time, and those no longer desired, are diffed.
+          const held = this.held;
+          const again = want.filter((vs, i) => this.reconciled.get(vs.key) !== written[i]);
+          const wanted = new Set(want.map((vs) => vs.key));
+          const before = [...again.flatMap((vs) => held.get(vs.key) ?? []), ...[...held.values()].filter((vs) => !wanted.has(vs.key))];
+          const keys = touched(diff(before, again));
           changes = keys.size ? diff(await this.loadSome(socket, turn, keys, want), want.filter((s) => keys.has(s.key))) : [];
         }
+        this.reconciled.clear();
         await this.commit(socket, turn, changes);
+        want.forEach((vs, i) => this.reconciled.set(vs.key, written[i]!));
         return { diff: changes, ms: performance.now() - t0 };
       }),
     );
