@@ -216,8 +216,8 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       return out ? JSON.parse(out) : undefined;
     },
     async client(count, address = ADDR.vip) {
-      const script = `for i in $(seq ${count}); do curl -s --max-time 1 http://${address}/ || echo none; done`;
-      const out = (await inNs(ns.client, ["sh", "-c", script], count * 1_500 + 5_000)) ?? "";
+      const script = `for i in $(seq ${count}); do curl -s --max-time 3 http://${address}/ || echo none; done`;
+      const out = (await inNs(ns.client, ["sh", "-c", script], count * 3_500 + 5_000)) ?? "";
       const got: Record<string, number> = {};
       for (const line of out.split("\n").map((l) => l.trim()).filter(Boolean)) got[line] = (got[line] ?? 0) + 1;
       return got;

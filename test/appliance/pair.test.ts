@@ -36,7 +36,8 @@ import { ADDR, pairMissing, startPair, TIMERS, WATCHDOG_TIMEOUT_MS, waitRunning,
 import { buildMissing, ensureImage, imageStale, qemuMissing } from "../../appliance/vm.ts";
 import { waitFor } from "../helpers.ts";
 import { Helper } from "../core/os/netns.ts";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
 import { parseProcIpVs, type ProcVirtualService } from "./proc-ip-vs.ts";
 
 const why = qemuMissing() ?? pairMissing() ?? (imageStale() ? buildMissing() : undefined);
@@ -171,6 +172,9 @@ describe.skipIf(why !== undefined)("appliance pair", () => {
     watching = false;
     await watcher;
     await Promise.all(holders.map((h) => h.end()));
+    // TANDEM_KEEP_CONSOLES=DIR keeps both consoles whole (the failures print only their tails).
+    const keep = process.env.TANDEM_KEEP_CONSOLES;
+    if (keep && pair) for (const node of ["alpha", "bravo"] as const) writeFileSync(join(keep, `${node}.console`), pair.vms[node]?.console() ?? "");
     await pair?.stop();
   }, 30_000);
 
