@@ -256,9 +256,14 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     async stop() {
       await Promise.all(Object.values(vms).map((vm) => vm.kill()));
       for (const rs of SERVERS) await pair.stopServer(rs);
-      for (const n of made.reverse()) spawnSync("ip", ["netns", "del", n], { timeout: SH_TIMEOUT_MS });
-      rmSync(dir, { recursive: true, force: true });
+      removeAll();
     },
+  };
+  /** The namespaces and the directory removed (what runs in them ended first). */
+  const removeAll = () => {
+    for (const n of made.reverse()) spawnSync("ip", ["netns", "del", n], { timeout: SH_TIMEOUT_MS });
+    made.length = 0;
+    rmSync(dir, { recursive: true, force: true });
   };
 
   try {
@@ -318,7 +323,11 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       pair.powerOn(node);
     }
   } catch (e) {
-    void pair.stop();
+    // At once, not through stop(): a caller that throws on may end the process before an awaited stop ran,
+    // leaving the namespaces and the real servers behind.
+    for (const vm of Object.values(vms)) process.kill(vm.pid, "SIGKILL");
+    for (const rs of SERVERS) servers[rs]?.kill("SIGKILL");
+    removeAll();
     throw e;
   }
   return pair;
