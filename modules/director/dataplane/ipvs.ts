@@ -163,7 +163,10 @@ export class IpvsDataplane implements Dataplane {
    * (the next call reads again).
    */
   private async commit(socket: GenlSocket, turn: () => Promise<void>, changes: Change[]): Promise<void> {
-    const before = [...this.held!.values()];
+    // Only the services the changes name: a change to one service costs the same whatever the table's size.
+    const keys = touched(changes);
+    const held = this.held!;
+    const before = [...keys].flatMap((key) => held.get(key) ?? []);
     const settings = new Map(before.map((s) => [s.key, settingsOf(s)]));
     const family = changes.length ? this.family() : 0;
     try {
@@ -176,7 +179,9 @@ export class IpvsDataplane implements Dataplane {
         } else if (change.kind === "remove-service") settings.delete(change.key);
         await turn();
       }
-      this.held = new Map(applyDiff(before, changes).map((s) => [s.key, s]));
+      const after = applyDiff(before, changes);
+      for (const key of keys) held.delete(key);
+      for (const s of after) held.set(s.key, s);
     } catch (err) {
       this.held = undefined;
       throw err;
