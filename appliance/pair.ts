@@ -5,8 +5,10 @@
  * each VM's NIC is a tap device on that bridge (qemu runs inside the
  * namespace), and the client and the real servers are namespaces of their own
  * joined to the bridge by veth pairs. The real servers answer HTTP on port 80
- * with their name and route back to the client via the virtual address (the
- * director forwards by NAT). The nodes' APIs are reached from the client's
+ * with their name; two virtual services lead to them: one by NAT (the real
+ * servers route back to the client via its address) and one by direct routing
+ * (its address on their loopback, unanswered in ARP, and their answers from it
+ * straight to the client). The nodes' APIs are reached from the client's
  * namespace. alpha reads its config from a config disk, bravo from the kernel
  * command line (tandem.config=BASE64 ...), so both ways in are used; the
  * secrets (the cluster key, the API token, the console's password hash) are
@@ -22,17 +24,26 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { boot, clusterKey, configDisk, TEST_CONSOLE, type Vm } from "./vm.ts";
+import { boot, clusterKey, configDisk, TEST_CONSOLE, type Vm, type VmOptions } from "./vm.ts";
 
 export const NODES = ["alpha", "bravo"] as const;
 export type Node = (typeof NODES)[number];
 export const LAN = "198.18.7.";
-export const ADDR = { alpha: `${LAN}11`, bravo: `${LAN}12`, vip: `${LAN}50`, client: `${LAN}100`, rs1: `${LAN}101`, rs2: `${LAN}102` } as const;
+/** vip: the NAT virtual service's address; vipDr: the direct-routing one's, also on each real server's loopback. */
+export const ADDR = { alpha: `${LAN}11`, bravo: `${LAN}12`, vip: `${LAN}50`, vipDr: `${LAN}51`, client: `${LAN}100`, rs1: `${LAN}101`, rs2: `${LAN}102` } as const;
+/** The routing table a real server answers from the direct-routing address with: straight to the client, not via the director. */
+const DR_TABLE = "51";
 /** Heartbeat timers generous enough for two emulated VMs sharing two host cores. */
 export const TIMERS = { interval: 200, warntime: 1000, deadtime: 2000, initdead: 10_000 };
 /** The watchdog's timeout: pets every second; room for a VM on a shared core under emulation. */
 export const WATCHDOG_TIMEOUT_MS = 5_000;
 const SERVERS = ["rs1", "rs2"] as const;
+/**
+ * How long a real server keeps an idle keep-alive connection, in seconds (nginx's default is 75 s). Bun's own
+ * default, 10 s, is shorter than a takeover here (deadtime 2 s + the watchdog fence's 10 s): a connection held
+ * through it would be closed by its real server while no packet of it could pass.
+ */
+const SERVER_IDLE_S = 120;
 export type RealServerName = (typeof SERVERS)[number];
 /** Every command this runs to build or tear down the network is bounded by this. */
 const SH_TIMEOUT_MS = 10_000;
@@ -44,6 +55,11 @@ export function pairMissing(): string | undefined {
   return undefined;
 }
 
+/**
+ * The pair's config. bravo's comes on the kernel command line in base64, which x86 cuts at 2,048 bytes: no
+ * comments in it. The API takes plain HTTP off loopback (insecure_http): POSTs come from the client's namespace
+ * over the pair's bridge.
+ */
 export function pairConfig(): string {
   const t = TIMERS;
   return `cluster = "pair"
@@ -70,7 +86,6 @@ kind = "ucast"
 [api]
 port = 9480
 token_file = "api.token"
-# POSTs come from the client's namespace over the pair's bridge (plain HTTP, off loopback).
 insecure_http = true
 
 [watchdog]
@@ -85,7 +100,7 @@ timeout = "${(4 * WATCHDOG_TIMEOUT_MS) / 1000}s"
 
 [[resources.group]]
 name = "web"
-members = ["vip", "director"]
+members = ["vip", "vip-dr", "director"]
 preferred = "alpha"
 
 [[resources.resource]]
@@ -93,6 +108,11 @@ name = "vip"
 agent = "address"
 params = { address = "${ADDR.vip}/24", interface = "eth0" }
 monitor_interval = "2s"
+
+[[resources.resource]]
+name = "vip-dr"
+agent = "address"
+params = { address = "${ADDR.vipDr}/24", interface = "eth0" }
 
 [[resources.resource]]
 name = "director"
@@ -107,6 +127,7 @@ check = { kind = "http", path = "/", interval = "1s", timeout = "1s", rise = 1, 
 
 [director]
 dataplane = "ipvs"
+sync = { interface = "eth0" }
 
 [[director.virtual_service]]
 name = "web-vip"
@@ -115,6 +136,14 @@ port = 80
 service = "web"
 scheduler = "rr"
 forwarding = "nat"
+
+[[director.virtual_service]]
+name = "web-dr"
+address = "${ADDR.vipDr}"
+port = 80
+service = "web"
+scheduler = "rr"
+forwarding = "dr"
 `;
 }
 
@@ -142,8 +171,8 @@ export interface Pair {
   vms: Partial<Record<Node, Vm>>;
   /** A JSON answer of a node's API (GET), asked from the client's namespace; undefined when it does not answer. */
   api(node: Node, path: string): Promise<any>;
-  /** `count` new HTTP connections from the client to the virtual address: the answers by real server ("none" for a failure). */
-  client(count: number): Promise<Record<string, number>>;
+  /** `count` new HTTP connections from the client to a virtual address (the NAT one by default): the answers by real server ("none" for a failure). */
+  client(count: number, address?: string): Promise<Record<string, number>>;
   /** A POST to a node's API with the pair's token, from the client's namespace: the HTTP status (0 when it does not answer). */
   post(node: Node, path: string): Promise<number>;
   /** Stops a real server's HTTP server (SIGKILL), or starts it again. */
@@ -156,6 +185,8 @@ export interface Pair {
   held(holdMs: number): Promise<string | undefined>;
   /** Kills a VM's qemu with SIGKILL: a power cut. */
   powerCut(node: Node): Promise<void>;
+  /** Boots the node's VM (again, after a power cut or a reset: the same disks, network and console file); it does not wait for it to run. */
+  powerOn(node: Node): void;
   /** Stops the node's tandem with SIGSTOP at its console: a frozen control plane, still holding what it holds. */
   freeze(node: Node): Promise<void>;
   /** Stops everything this started and removes the namespaces and the directory. */
@@ -172,6 +203,8 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
   const servers: Partial<Record<RealServerName, ReturnType<typeof Bun.spawn>>> = {};
   const token = crypto.randomUUID();
   const vms: Partial<Record<Node, Vm>> = {};
+  /** How each node's VM boots (its disks, network and console), for its first boot and any later one. */
+  const booting: Partial<Record<Node, VmOptions>> = {};
 
   const pair: Pair = {
     dir,
@@ -182,9 +215,9 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       const out = await inNs(ns.client, ["curl", "-sf", "--max-time", "3", `http://${ADDR[node]}:9480${path}`], 5_000);
       return out ? JSON.parse(out) : undefined;
     },
-    async client(count) {
-      const script = `for i in $(seq ${count}); do curl -s --max-time 1 http://${ADDR.vip}/ || echo none; done`;
-      const out = (await inNs(ns.client, ["sh", "-c", script], count * 1_500 + 5_000)) ?? "";
+    async client(count, address = ADDR.vip) {
+      const script = `for i in $(seq ${count}); do curl -s --max-time 3 http://${address}/ || echo none; done`;
+      const out = (await inNs(ns.client, ["sh", "-c", script], count * 3_500 + 5_000)) ?? "";
       const got: Record<string, number> = {};
       for (const line of out.split("\n").map((l) => l.trim()).filter(Boolean)) got[line] = (got[line] ?? 0) + 1;
       return got;
@@ -200,7 +233,7 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       await p?.exited;
     },
     startServer(rs) {
-      servers[rs] = Bun.spawn(["ip", "netns", "exec", ns[rs], process.execPath, "-e", `Bun.serve({ hostname: "0.0.0.0", port: 80, fetch: () => new Response("${rs}\\n") })`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+      servers[rs] = Bun.spawn(["ip", "netns", "exec", ns[rs], process.execPath, "-e", `Bun.serve({ hostname: "0.0.0.0", port: 80, idleTimeout: ${SERVER_IDLE_S}, fetch: () => new Response("${rs}\\n") })`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     },
     async held(holdMs) {
       const script = `exec 3<>/dev/tcp/${ADDR.vip}/80 && sleep ${holdMs / 1000} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`;
@@ -209,6 +242,10 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     },
     async freeze(node) {
       await vms[node]!.shell("kill -STOP $(pidof tandem)", 20_000);
+    },
+    powerOn(node) {
+      if (vms[node]?.running()) throw new Error(`${node}'s VM is running`);
+      vms[node] = boot(booting[node]!);
     },
     async powerCut(node) {
       const vm = vms[node];
@@ -219,9 +256,14 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     async stop() {
       await Promise.all(Object.values(vms).map((vm) => vm.kill()));
       for (const rs of SERVERS) await pair.stopServer(rs);
-      for (const n of made.reverse()) spawnSync("ip", ["netns", "del", n], { timeout: SH_TIMEOUT_MS });
-      rmSync(dir, { recursive: true, force: true });
+      removeAll();
     },
+  };
+  /** The namespaces and the directory removed (what runs in them ended first). */
+  const removeAll = () => {
+    for (const n of made.reverse()) spawnSync("ip", ["netns", "del", n], { timeout: SH_TIMEOUT_MS });
+    made.length = 0;
+    rmSync(dir, { recursive: true, force: true });
   };
 
   try {
@@ -245,6 +287,14 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     for (const rs of SERVERS) {
       // LVS-NAT: the answers go back through the director, which holds the virtual address.
       sh(["ip", "-n", ns[rs], "route", "add", `${ADDR.client}/32`, "via", ADDR.vip]);
+      // LVS-DR: the direct-routing address on the loopback, never answered for in ARP (the director's is), and
+      // the answers from it straight to the client.
+      sh(["ip", "-n", ns[rs], "addr", "add", `${ADDR.vipDr}/32`, "dev", "lo"]);
+      for (const [key, value] of [["arp_ignore", "1"], ["arp_announce", "2"]]) {
+        for (const dev of ["all", "eth0"]) sh(["ip", "netns", "exec", ns[rs], "sysctl", "-qw", `net.ipv4.conf.${dev}.${key}=${value}`]);
+      }
+      sh(["ip", "-n", ns[rs], "rule", "add", "from", ADDR.vipDr, "lookup", DR_TABLE]);
+      sh(["ip", "-n", ns[rs], "route", "add", `${LAN}0/24`, "dev", "eth0", "table", DR_TABLE]);
       pair.startServer(rs);
     }
     log(`pair: network ${LAN}0/24 on a bridge in namespace ${ns.net}; client ${ADDR.client}, real servers ${ADDR.rs1} and ${ADDR.rs2}`);
@@ -260,7 +310,7 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       configDisk(disk, { ...secrets, ...(fromDisk ? { "tandem.toml": pairConfig() } : {}), "appliance.conf": `${conf}${secrets["appliance.conf"]}` }, dir);
       const base64 = (text: string) => Buffer.from(text).toString("base64");
       const append = fromDisk ? undefined : Object.entries({ ...settings(node), config: base64(pairConfig()) }).map(([k, v]) => `tandem.${k}=${v}`).join(" ");
-      vms[node] = boot({
+      booting[node] = {
         name: `tandem-${node}`,
         smp: 1,
         netns: ns.net,
@@ -269,10 +319,15 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
         ...(append ? { append } : {}),
         console: join(dir, `${node}.console`),
         net: ["-netdev", `tap,id=n0,ifname=tap-${node},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=n0,mac=52:54:00:7a:00:1${i + 1}`],
-      });
+      };
+      pair.powerOn(node);
     }
   } catch (e) {
-    void pair.stop();
+    // At once, not through stop(): a caller that throws on may end the process before an awaited stop ran,
+    // leaving the namespaces and the real servers behind.
+    for (const vm of Object.values(vms)) process.kill(vm.pid, "SIGKILL");
+    for (const rs of SERVERS) servers[rs]?.kill("SIGKILL");
+    removeAll();
     throw e;
   }
   return pair;

@@ -132,6 +132,8 @@ export interface Vm {
   /** Stops qemu (SIGTERM, then SIGKILL after a grace): a power cut for the guest. */
   kill(): Promise<void>;
   exited: Promise<number>;
+  /** Whether qemu still runs. */
+  running(): boolean;
 }
 
 /** The kernel to boot directly: the uncompressed vmlinux (PVH entry) skips decompression under emulation. */
@@ -182,6 +184,7 @@ export function boot(o: VmOptions): Vm {
     startedAt,
     console: read,
     exited,
+    running: () => !gone,
     async waitConsole(re, timeoutMs) {
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {

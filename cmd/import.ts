@@ -179,8 +179,13 @@ one, unicast_peer for the others, or each config ID of conditional lines
 its name and priorities are known: a group's preferred node is the one of
 highest priority when every node is named.
 
+The connection sync (lvs_sync_daemon IF INSTANCE [id N] [port N] [group
+ADDR], or lvs_sync_daemon_interface) becomes [director] sync, and a director
+resource joins the instance's group: the sync's master runs where its
+addresses are, as keepalived's did.
+
 What has no Tandem counterpart (notify scripts, email, SNMP, track_script,
-lvs_sync_daemon, ...) is listed on stderr and in the output's comments; what
+...) is listed on stderr and in the output's comments; what
 the files do not say is a TODO with a placeholder that \`tandem check\`
 refuses until it is filled in.
 

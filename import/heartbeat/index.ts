@@ -140,17 +140,19 @@ function nodesOf(hrFile: string, cf: HaCf | undefined, lines: readonly HaLine[],
   if (joined && heartbeat.length) findings.push({ level: "note", where, message: `no node line (autojoin ${cf!.autojoin}): the nodes are the ones haresources names; add any other that joined` });
   if (!cf && !heartbeat.length) findings.push({ level: "error", where, message: "no node: haresources names none, and no ha.cf was given" });
   if (!cf && heartbeat.length) findings.push({ level: "note", where, message: "no ha.cf: the nodes are the ones haresources names; add any other, and the heartbeat links Heartbeat had" });
-  const nodes: NodeOut[] = [];
-  for (const hb of heartbeat) {
-    const name = nameFrom(NAME_RE.test(hb) ? hb : hb.split(".")[0]!, "node");
-    const clash = nodes.find((n) => n.name === name);
-    if (clash) findings.push({ level: "error", where, message: `nodes "${clash.heartbeat}" and "${hb}" would both be named "${name}" in Tandem` });
-    else {
-      if (name !== hb) findings.push({ level: "note", where, message: `node "${hb}" is named "${name}": Tandem names are lower case letters, digits and '-' (${NAME_MAX} at most); where the host name differs, run tandem with --node ${name}` });
-      nodes.push({ heartbeat: hb, name });
-    }
-  }
-  return nodes;
+  // A host name's first label, or as many labels as keep the nodes apart (www.nginx1.com and www.nginx2.com
+  // are www-nginx1 and www-nginx2); a clash left after that (names cut at NAME_MAX) gets a number.
+  const labels = heartbeat.map((hb) => (NAME_RE.test(hb) ? [hb] : hb.split(".")));
+  const namesWith = (k: number) => labels.map((l) => nameFrom(l.slice(0, k).join("-"), "node"));
+  let k = 1;
+  while (new Set(namesWith(k)).size < heartbeat.length && labels.some((l) => l.length > k)) k++;
+  const taken = new Names();
+  return namesWith(k).map((base, i) => {
+    const hb = heartbeat[i]!;
+    const name = taken.unique(base);
+    if (name !== hb) findings.push({ level: "note", where, message: `node "${hb}" is named "${name}": Tandem names are lower case letters, digits and '-' (${NAME_MAX} at most); where the host name differs, run tandem with --node ${name}` });
+    return { heartbeat: hb, name };
+  });
 }
 
 /** One group a haresources line, its resources named uniquely (groups and resources share names). */

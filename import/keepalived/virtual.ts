@@ -414,7 +414,17 @@ function checkerEntries(r: Reader, c: Statement, own: Inherited): Entry[] | unde
     specific = dnsEntries(r, own, port, block);
   } else {
     const helo = (s: Statement) => r.notImported(s, ["note", "Tandem's tcp check sends nothing"]);
-    r.walk(block, type, { ...timerHandlers(r, own, true, port), ...(type === "SMTP_CHECK" ? { helo_name: helo } : {}) }, CHECKER);
+    const handlers = timerHandlers(r, own, true, port);
+    let hosts = 0;
+    // SMTP_CHECK's host blocks (deprecated, still read by keepalived 2.2): each a checker of its own there.
+    const host = (s: Statement) => {
+      const inner = r.block(s, "host { connect_ip ADDRESS; connect_port PORT }");
+      if (!inner) return;
+      if (hosts++) return r.warning(s, "a second host block is not imported: keepalived ran a checker a host, Tandem runs one check a server, the first host's");
+      r.note(s, "host: keepalived's deprecated form of a checker's own settings; the first host's are the check's");
+      r.walk(inner, "host", handlers, CHECKER);
+    };
+    r.walk(block, type, { ...handlers, ...(type === "SMTP_CHECK" ? { helo_name: helo, host } : {}) }, CHECKER);
   }
   if (!specific) return undefined;
   const t = timers(type, own);

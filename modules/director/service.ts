@@ -61,6 +61,8 @@ export class DirectorService implements ModuleInstance {
   private lastReconcile: { at: number; ms: number; changes: number; error: string | null } | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  /** Whether a reconcile asked for while one ran must read the whole dataplane (ReconcileOptions.full). */
+  private againFull = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private withdraw: (() => void) | null = null;
   /** The connection synchronisation, with the section and dataplane it was made for. */
@@ -100,7 +102,7 @@ export class DirectorService implements ModuleInstance {
       agent();
       offered();
     };
-    this.timer = setInterval(() => this.schedule(), RECONCILE_EVERY_MS);
+    this.timer = setInterval(() => this.schedule(true), RECONCILE_EVERY_MS);
     await this.settled();
   }
 
@@ -120,7 +122,7 @@ export class DirectorService implements ModuleInstance {
       this.checks?.subscription.close();
       this.checks = checks && { service: checks, subscription: this.subscribe(checks) };
     }
-    this.schedule();
+    this.schedule(true);
   }
 
   /** The dataplane is left as it is: a restart must not drop live connections (a stop of the director resource empties it). */
@@ -293,17 +295,23 @@ export class DirectorService implements ModuleInstance {
     return out;
   }
 
-  /** One reconcile at a time; a change during one asks for another after it, with the newest state. */
-  private schedule(): void {
+  /**
+   * One reconcile at a time; a change during one asks for another after it, with the newest state. `full`: the
+   * dataplane reads all it holds (the periodic repair of drift, a reload); a change reads back only what it touches.
+   */
+  private schedule(full = false): void {
     if (this.running) {
       this.again = true;
+      this.againFull ||= full;
       return;
     }
-    this.running = this.reconcile().finally(() => {
+    this.running = this.reconcile(full).finally(() => {
       this.running = null;
       if (this.again) {
+        const next = this.againFull;
         this.again = false;
-        this.schedule();
+        this.againFull = false;
+        this.schedule(next);
       }
     });
   }
@@ -322,7 +330,7 @@ export class DirectorService implements ModuleInstance {
     return effects;
   }
 
-  private async reconcile(): Promise<void> {
+  private async reconcile(full: boolean): Promise<void> {
     const effects = this.feed({ type: "decide", services: this.services(), health: this.health(), overrides: this.overrides });
     for (const e of effects) if (e.type === "event") this.ctx.events.emit(e.event, e.data);
     const out = effects.find((e): e is Extract<DirectorEffect, { type: "program" }> => e.type === "program")!.output;
@@ -332,7 +340,7 @@ export class DirectorService implements ModuleInstance {
     const at = this.ctx.clock.wall();
     try {
       if (this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
-      const r = await this.dataplane.reconcile(out.desired);
+      const r = await this.dataplane.reconcile(out.desired, { full });
       this.lastReconcile = { at, ms: Math.round(r.ms * 10) / 10, changes: r.diff.length, error: null };
       if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.machine.active });
     } catch (e) {

@@ -26,6 +26,8 @@ import { benchPairConfig, bridgedPair, Lines, median, netnsPids, quantile, type 
 import { directorSection, lbGroup, vipGroup } from "../lab/config.ts";
 
 const RUNS = Number(process.env.BENCH_FO_RUNS ?? 20);
+/** Which sides run (BENCH_FO_SYSTEMS=director to look at one); the table needs all three. */
+const SYSTEMS = (process.env.BENCH_FO_SYSTEMS ?? "tandem,director,keepalived").split(",");
 const NET = { lan: "198.18.253", hb: "198.18.254" };
 const VIP = `${NET.lan}.100`;
 /** The director's real servers (lbGroup's .101 and .102): addresses on every node's loopback, served there by the node's own HTTP server. */
@@ -84,6 +86,14 @@ interface System {
   start(node: Node): void;
   /** SIGTERM to its daemon, and wait until it has exited. */
   stop(node: Node): Promise<void>;
+  /**
+   * When the node's daemon, last started, could take over (wall ms), or undefined while it could not yet.
+   * Tandem's pair waits for all (as corosync's two_node): a node started while its peer is gone never takes over,
+   * so a run may fault the peer only once the restarted node has seen it.
+   */
+  readyAt(node: Node): number | undefined;
+  /** The node's daemon's log lines, as last started (for errors); none where it is not read. */
+  log(node: Node): Array<{ at: number; text: string }>;
 }
 
 /** The answers the client got: wall time and the name of the node that answered. */
@@ -92,21 +102,33 @@ function answers(lines: Lines, after: number): Array<{ at: number; name: string 
 }
 
 /**
- * Wait until one node has answered alone for STEADY_MS, and `since` (the last restart) is that long ago, so the
- * restarted node has joined its peer (a node killed while its peer still starts has no peer to take over); that
- * node is the holder.
+ * Wait until one node has answered alone for STEADY_MS, and the nodes started since the last run have been
+ * ready to take over that long (a node killed while its peer still starts has no peer to take over; and a node
+ * just joined may still move the group back); the node answering is the holder.
  */
-async function steady(lines: Lines, since: number): Promise<"alpha" | "bravo"> {
+async function steady(lines: Lines, sys: System, started: Node[]): Promise<"alpha" | "bravo"> {
   const until = Date.now() + SETTLE_TIMEOUT_MS;
+  const notReady = () => started.filter((n) => {
+    const at = sys.readyAt(n);
+    return at === undefined || Date.now() - at < STEADY_MS;
+  });
   while (Date.now() < until) {
     await Bun.sleep(100);
-    if (Date.now() - since < STEADY_MS) continue;
+    if (notReady().length) continue;
     const recent = answers(lines, Date.now() - STEADY_MS);
     const names = new Set(recent.map((a) => a.name));
     // An answer every 10 ms: at least half of them came, all from one node.
     if (recent.length >= STEADY_MS / 20 && names.size === 1) return [...names][0] as "alpha" | "bravo";
   }
-  throw new Error(`the client was not served by one node for ${STEADY_MS} ms within ${SETTLE_TIMEOUT_MS} ms`);
+  const waiting = notReady().map((n) => n.name);
+  throw new Error(`the client was not served by one node for ${STEADY_MS} ms within ${SETTLE_TIMEOUT_MS} ms${waiting.length ? ` (not ready to take over: ${waiting.join(", ")})` : ""}; answers in the last 2 s: ${served(lines, Date.now() - 2_000)}`);
+}
+
+/** The answers since `after`, counted by the node that gave them (for errors). */
+function served(lines: Lines, after: number): string {
+  const by: Record<string, number> = {};
+  for (const a of answers(lines, after)) by[a.name] = (by[a.name] ?? 0) + 1;
+  return JSON.stringify(by);
 }
 
 /**
@@ -119,13 +141,23 @@ function reboot(node: Node): void {
   Bun.spawnSync(["ip", "netns", "exec", node.ns, "nft", "delete", "table", "ip", "tandem_lb"]);
 }
 
-async function measure(t: Topology, sys: System, fault: Fault, lines: Lines): Promise<number[]> {
+/** Runs with no takeover within FAILOVER_TIMEOUT_MS a fault may have before the bench gives up on the side. */
+const TIMEOUTS_MAX = 3;
+
+/**
+ * RUNS failovers of `fault`: the times of those that took over, and a report of each that did not within
+ * FAILOVER_TIMEOUT_MS (said on stderr with both nodes' logs around it; the fault is undone as after any run).
+ */
+async function measure(t: Topology, sys: System, fault: Fault, lines: Lines, name: string): Promise<{ times: number[]; timeouts: string[] }> {
   const out: number[] = [];
-  let restarted = 0;
+  const timeouts: string[] = [];
+  /** The nodes started since the last run: each must be ready to take over before the next fault. */
+  let started: Node[] = Object.values(t.nodes);
   for (let i = 0; i < RUNS; i++) {
-    const holder = await steady(lines, restarted);
+    const holder = await steady(lines, sys, started).catch((e: Error) => Promise.reject(new Error(`${fault}, run ${i + 1}: ${e.message}`)));
     const node = t.nodes[holder];
     const survivor = holder === "alpha" ? "bravo" : "alpha";
+    started = [];
     await Bun.sleep(Math.random() * 100);
     const at = Date.now();
     if (fault === "power") {
@@ -139,21 +171,27 @@ async function measure(t: Topology, sys: System, fault: Fault, lines: Lines): Pr
       await Bun.sleep(5);
       first = answers(lines, at).find((a) => a.name === survivor && a.at >= at)?.at;
     }
-    if (first === undefined) throw new Error(`${fault}: the client was not served by ${survivor} within ${FAILOVER_TIMEOUT_MS} ms`);
-    out.push(first - at);
+    if (first === undefined) {
+      const events = (n: Node) => sys.log(n).filter((l) => l.at >= at - 2_000).map((l) => `  ${new Date(l.at).toISOString().slice(11, 23)} ${l.text.slice(0, 400)}`).join("\n");
+      const report = `${name}: ${fault}, run ${i + 1}: the client was not served by ${survivor} within ${FAILOVER_TIMEOUT_MS} ms (holder ${holder}; answers since the fault: ${served(lines, at)})`;
+      console.error(`${report}\n--- ${survivor}'s log from 2 s before the fault ---\n${events(t.nodes[survivor])}\n--- ${holder}'s ---\n${events(node)}`);
+      timeouts.push(report);
+      if (timeouts.length > TIMEOUTS_MAX) throw new Error(`${timeouts.length} runs with no takeover: ${timeouts.join("; ")}`);
+    } else out.push(first - at);
     if (fault === "power") {
       while (netnsPids(node.ns).length) await Bun.sleep(5);
       reboot(node);
       t.links(node, true);
       sys.start(node);
+      started = [node];
     } else if (fault === "link") t.links(node, true);
     else {
       await sys.stop(node);
       sys.start(node);
+      started = [node];
     }
-    restarted = Date.now();
   }
-  return out;
+  return { times: out, timeouts };
 }
 
 export async function bench(bin: string): Promise<Table> {
@@ -161,10 +199,17 @@ export async function bench(bin: string): Promise<Table> {
   const dir = mkdtempSync(join(tmpdir(), "tandem-bench-fo-"));
   const t = bridgedPair(`tdfo-${id}`, NET);
   const daemons = new Map<string, ReturnType<typeof Bun.spawn>>();
+  /** The log (stdout) of each node's Tandem, as last started. */
+  const logs = new Map<string, Lines>();
+  /** When each node's daemon was last started (wall ms). */
+  const startedAt = new Map<string, number>();
   const serve = (n: Node) => Bun.spawn(["ip", "netns", "exec", n.ns, bin, "lab", "realserver", "--name", n.name, "--listen", "0.0.0.0:80"], { stdout: "ignore", stderr: "ignore" });
-  const daemon = (n: Node, argv: string[]) => {
+  const daemon = (n: Node, argv: string[], log = false) => {
     if (!netnsPids(n.ns).some((pid) => daemons.get(`srv-${n.name}`)?.pid === pid)) daemons.set(`srv-${n.name}`, serve(n));
-    daemons.set(n.name, Bun.spawn(["ip", "netns", "exec", n.ns, ...argv], { stdout: "ignore", stderr: "ignore" }));
+    const p = Bun.spawn(["ip", "netns", "exec", n.ns, ...argv], { stdout: log ? "pipe" : "ignore", stderr: "ignore" });
+    daemons.set(n.name, p);
+    startedAt.set(n.name, Date.now());
+    if (log) logs.set(n.name, new Lines(p.stdout as ReadableStream<Uint8Array>));
   };
   const stopDaemon = async (n: Node) => {
     const p = daemons.get(n.name);
@@ -173,7 +218,14 @@ export async function bench(bin: string): Promise<Table> {
   };
   try {
     for (const n of Object.values(t.nodes)) for (const a of REALS) Bun.spawnSync(["ip", "-n", n.ns, "addr", "add", `${a}/32`, "dev", "lo"]);
-    const run = (config: string): System => ({ start: (n) => daemon(n, [bin, "run", "-c", config, "--node", n.name]), stop: stopDaemon });
+    // Tandem is ready to take over once it runs and is quorate: in a pair, after it has seen its peer.
+    const quorate = (text: string) => text.includes('"event":"heartbeat.quorum"') && text.includes('"quorate":true');
+    const run = (config: string): System => ({
+      start: (n) => daemon(n, [bin, "run", "-c", config, "--node", n.name], true),
+      stop: stopDaemon,
+      readyAt: (n) => logs.get(n.name)?.lines.find((l) => quorate(l.text))?.at,
+      log: (n) => logs.get(n.name)?.lines ?? [],
+    });
     const tandem = run(tandemConfig(dir, bin));
     const director = run(directorConfig(dir, bin));
     const keepalived: System = {
@@ -183,23 +235,34 @@ export async function bench(bin: string): Promise<Table> {
         daemon(n, ["keepalived", "-n", "-l", "-D", "-f", keepalivedConfig(dir, n), ...files]);
       },
       stop: stopDaemon,
+      // VRRP has no wait for all: a backup alone takes over after its master-down interval, counted from its start.
+      readyAt: (n) => startedAt.get(n.name),
+      log: () => [],
     };
     const prober = Bun.spawn(["ip", "netns", "exec", t.client, BUN, join(import.meta.dir, "prober.ts"), VIP, "80", String(PROBE_SECONDS)], { stdout: "pipe", stderr: "ignore" });
     const lines = new Lines(prober.stdout);
     const results: Record<string, Record<Fault, number[]>> = {};
-    for (const [name, sys] of [["tandem", tandem], ["director", director], ["keepalived", keepalived]] as const) {
+    const timedOut: Record<string, Record<Fault, number>> = {};
+    for (const [name, sys] of ([["tandem", tandem], ["director", director], ["keepalived", keepalived]] as const).filter(([n]) => SYSTEMS.includes(n))) {
       for (const n of Object.values(t.nodes)) sys.start(n);
       results[name] = { power: [], link: [], stop: [] };
-      for (const { fault } of FAULTS) results[name]![fault] = await measure(t, sys, fault, lines).catch((e: Error) => Promise.reject(new Error(`${name}: ${e.message}`)));
+      timedOut[name] = { power: 0, link: 0, stop: 0 };
+      for (const { fault } of FAULTS) {
+        const m = await measure(t, sys, fault, lines, name).catch((e: Error) => Promise.reject(new Error(`${name}: ${e.message}`)));
+        results[name]![fault] = m.times;
+        timedOut[name]![fault] = m.timeouts.length;
+      }
       for (const n of Object.values(t.nodes)) await sys.stop(n);
       for (const n of Object.values(t.nodes)) reboot(n);
     }
     prober.kill("SIGKILL");
+    const of = (name: string, fault: Fault): number[] => results[name]?.[fault] ?? [];
     const rows: Row[] = FAULTS.flatMap(({ fault, label }) => [
-      { figure: `${label}, median`, unit: "ms", tandem: median(results.tandem![fault]), anchor: median(results.keepalived![fault]), better: "lower" as const },
-      { figure: `${label}, p99`, unit: "ms", tandem: quantile(results.tandem![fault], 0.99), anchor: quantile(results.keepalived![fault], 0.99), better: "lower" as const },
-      { figure: `${label}, director group, median`, unit: "ms", tandem: median(results.director![fault]), anchor: median(results.keepalived![fault]), better: "lower" as const },
-      { figure: `${label}, director group − address alone, median (goal: within 5)`, unit: "ms", tandem: median(results.director![fault]) - median(results.tandem![fault]), anchor: NaN, better: "lower" as const },
+      { figure: `${label}, median`, unit: "ms", tandem: median(of("tandem", fault)), anchor: median(of("keepalived", fault)), better: "lower" as const },
+      { figure: `${label}, p99`, unit: "ms", tandem: quantile(of("tandem", fault), 0.99), anchor: quantile(of("keepalived", fault), 0.99), better: "lower" as const },
+      { figure: `${label}, director group, median`, unit: "ms", tandem: median(of("director", fault)), anchor: median(of("keepalived", fault)), better: "lower" as const },
+      { figure: `${label}, director group − address alone, median (goal: within 5)`, unit: "ms", tandem: median(of("director", fault)) - median(of("tandem", fault)), anchor: NaN, better: "lower" as const },
+      { figure: `${label}, runs with no takeover within ${FAILOVER_TIMEOUT_MS / 1000} s (address alone + director group)`, unit: "runs", tandem: (timedOut.tandem?.[fault] ?? 0) + (timedOut.director?.[fault] ?? 0), anchor: timedOut.keepalived?.[fault] ?? 0, better: "lower" as const },
     ]);
     return {
       title: "Failover as the client sees it",

@@ -181,6 +181,6 @@ describe.skipIf(!ROOT || !KEEPALIVED)("keepalived -t is the referee", () => {
       return { view: id ? `${file} -i ${id}` : file, accepted: r.status === 0, errors: run(file).errors };
     });
     expect(verdicts.filter((v) => v.accepted && v.errors.length)).toEqual([]);
-    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "tun-tenants.conf", "unicast-glued.conf"]);
+    expect(verdicts.filter((v) => v.accepted).map((v) => v.view)).toEqual(["manual.conf -i lb1", "params.conf -i lb1", "params.conf -i lb2", "per-server.conf", "sync-group-nat.conf", "tun-tenants.conf", "unicast-glued.conf"]);
   });
 });

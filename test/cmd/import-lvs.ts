@@ -14,7 +14,7 @@ type Loose = Record<string, unknown>;
 /** The sections as written, before defaults. */
 export interface LvsDoc {
   services: Array<{ name: string; port?: number; servers: Loose[]; check: Loose }>;
-  director: { virtual_service: Array<Loose & { name: string; service: string }> };
+  director: { virtual_service: Array<Loose & { name: string; service: string }>; sync?: Loose };
   rest: Loose;
 }
 

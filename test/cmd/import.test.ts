@@ -347,14 +347,16 @@ stop_timeout = "1m"  # the agent's advice
     }
   });
 
-  test("node names: Heartbeat's (any case, FQDN) become valid Tandem names, and two that would meet are refused", () => {
+  test("node names: Heartbeat's (any case, FQDN) become valid Tandem names; two that share a first label keep as many labels as tell them apart, and two still alike get a number", () => {
     const { doc, findings } = imported({ haresources: { file: "hr", text: "Web_1.Example.COM httpd\n" }, haCf: { file: "cf", text: "node web_1.example.com db-1\nbcast eth0\n" } });
     expect(doc.nodes.map((n) => n.name)).toEqual(["web-1", "db-1"]);
     expect(doc.resources.group[0]!.preferred).toBe("web-1");
     expect(findings[0]).toBe('note: cf: node "web_1.example.com" is named "web-1": Tandem names are lower case letters, digits and \'-\' (31 at most); where the host name differs, run tandem with --node web-1');
-    const clash = importHeartbeat({ haresources: { file: "hr", text: "a.one httpd\n" }, haCf: { file: "cf", text: "node a.one a.two\nbcast eth0\n" } });
-    expect(clash.findings.map(formatFinding)).toContain('error: cf: nodes "a.one" and "a.two" would both be named "a" in Tandem');
-    expect(clash.toml).toBeUndefined();
+    const fqdn = imported({ haresources: { file: "hr", text: "www.nginx1.com nginx.sh\n" }, haCf: { file: "cf", text: "node  www.nginx1.com\nnode  www.nginx2.com\nbcast eth0\n" } });
+    expect(fqdn.doc.nodes.map((n) => n.name)).toEqual(["www-nginx1", "www-nginx2"]);
+    expect(fqdn.doc.resources.group[0]!.preferred).toBe("www-nginx1");
+    const alike = imported({ haresources: { file: "hr", text: "web_1 httpd\n" }, haCf: { file: "cf", text: "node web_1 web-1\nbcast eth0\n" } });
+    expect(alike.doc.nodes.map((n) => n.name)).toEqual(["web-1", "web-1-2"]);
   });
 
   test.skipIf(!HAVE_AGENTS)("every agent the import names is in resource-agents, and takes the parameters it is given", async () => {

@@ -22,7 +22,7 @@
 import { GenlSocket, resolveFamily, type GenlMessage } from "../../../core/os/genetlink.ts";
 import { applyDiff, diff, touched } from "./diff.ts";
 import { ERRNO, OsError } from "../../../core/os/libc.ts";
-import { familyOfAddress, realKey, settingsOf, type Change, type Dataplane, type Reconciled, type ServiceSettings, type VirtualService } from "./model.ts";
+import { familyOfAddress, realKey, settingsOf, type Change, type Dataplane, type Reconciled, type ReconcileOptions, type ServiceSettings, type VirtualService } from "./model.ts";
 import { commandsFor, getDests, getService, IPVS_CMD, IPVS_GENL_NAME, IPVS_GENL_VERSION, parseDest, parseService, persistenceSeconds, type Unheld } from "./ipvs-msg.ts";
 
 /** Where the kernel shows IPVS once ip_vs is loaded ("auto" picks IPVS when it is there). */
@@ -35,11 +35,6 @@ const MS_PER_S = 1000;
  * entries must not hold the heartbeat, in the same process, up for longer than this.
  */
 const SLICE_MS = 5;
-/**
- * Between two reconciles that read the whole table: one in between reads back only the services its change
- * touches (a table of 1,000 services is 1,001 dumps to read); the whole read catches drift made by others.
- */
-export const FULL_READ_EVERY_MS = 10_000;
 
 /** A function to await between commands: it gives the event loop a turn once SLICE_MS of work has passed. */
 function turns(): () => Promise<void> {
@@ -54,8 +49,6 @@ function turns(): () => Promise<void> {
 export interface IpvsOptions {
   /** Where a service IPVS holds but Tandem cannot read (SCTP, say) is said. */
   warn?: (message: string) => void;
-  /** How often a reconcile reads the whole table (FULL_READ_EVERY_MS); 0: every time. */
-  fullReadEveryMs?: number;
 }
 
 /** `desired` as IPVS holds it: persistence in whole seconds (rounded up), so an unchanged service reads back equal. */
@@ -70,15 +63,16 @@ export class IpvsDataplane implements Dataplane {
   private held: Map<string, VirtualService> | undefined;
   /** What IPVS does not keep of a service (a fwmark service's protocol, the default forwarding), as last desired; only desired keys. */
   private readonly unheld = new Map<string, Unheld>();
+  /**
+   * Each service as the last reconcile made IPVS hold it, as desired (its JSON): desired the same again, it is
+   * not diffed (drift made by others is the full read's to find). Empty after a failed apply.
+   */
+  private readonly reconciled = new Map<string, string>();
   /** One operation at a time: each waits for the one before. */
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly fullReadEveryMs: number;
-  /** When the whole table was last read (performance.now()); -Infinity: never. */
-  private fullReadAt = -Infinity;
 
   constructor(options: IpvsOptions = {}) {
     this.warn = options.warn ?? (() => {});
-    this.fullReadEveryMs = options.fullReadEveryMs ?? FULL_READ_EVERY_MS;
   }
 
   /** The IPVS family's id; OsError ENOENT saying the kernel has no IPVS. Resolved per operation: a reloaded ip_vs gets a new one. */
@@ -119,7 +113,6 @@ export class IpvsDataplane implements Dataplane {
       await turn();
     }
     this.held = new Map(services.map((s) => [s.key, s]));
-    this.fullReadAt = performance.now();
     return services;
   }
 
@@ -170,7 +163,10 @@ export class IpvsDataplane implements Dataplane {
    * (the next call reads again).
    */
   private async commit(socket: GenlSocket, turn: () => Promise<void>, changes: Change[]): Promise<void> {
-    const before = [...this.held!.values()];
+    // Only the services the changes name: a change to one service costs the same whatever the table's size.
+    const keys = touched(changes);
+    const held = this.held!;
+    const before = [...keys].flatMap((key) => held.get(key) ?? []);
     const settings = new Map(before.map((s) => [s.key, settingsOf(s)]));
     const family = changes.length ? this.family() : 0;
     try {
@@ -183,7 +179,9 @@ export class IpvsDataplane implements Dataplane {
         } else if (change.kind === "remove-service") settings.delete(change.key);
         await turn();
       }
-      this.held = new Map(applyDiff(before, changes).map((s) => [s.key, s]));
+      const after = applyDiff(before, changes);
+      for (const key of keys) held.delete(key);
+      for (const s of after) held.set(s.key, s);
     } catch (err) {
       this.held = undefined;
       throw err;
@@ -200,6 +198,8 @@ export class IpvsDataplane implements Dataplane {
       this.withSocket("change IPVS", async (socket) => {
         const turn = turns();
         if (!this.held) await this.load(socket, turn);
+        // What these changes touch is no longer as the last reconcile left it.
+        for (const key of touched(changes)) this.reconciled.delete(key);
         await this.commit(socket, turn, changes);
       }),
     );
@@ -207,15 +207,18 @@ export class IpvsDataplane implements Dataplane {
 
   /**
    * Make IPVS hold `desired`: read it, diff, apply only the difference.
-   * The whole table is read every `fullReadEveryMs` (and whenever this
-   * instance does not know it); in between, only the services that differ
-   * from what it last read or applied are read back and diffed, so a change
+   * The whole table is read when `full` is asked (the director's periodic
+   * repair of drift made by others, a reload) and whenever this instance
+   * does not know it (the first time, after a failed apply); otherwise only
+   * the services desired otherwise than at the last reconcile are diffed
+   * against what it last read or applied, and those that differ read back
+   * (a table of 1,000 services is 1,001 dumps to read), so a change
    * to one service costs a few kernel calls whatever the table's size, and
    * nothing changed is no kernel call at all. Established connections keep
    * their real server through a drain, a weight change or a removal (IPVS
    * keeps their entries until they end).
    */
-  reconcile(desired: VirtualService[]): Promise<Reconciled> {
+  reconcile(desired: VirtualService[], options: ReconcileOptions = {}): Promise<Reconciled> {
     return this.serial(() =>
       this.withSocket("reconcile IPVS", async (socket) => {
         const t0 = performance.now();
@@ -223,13 +226,21 @@ export class IpvsDataplane implements Dataplane {
         const want = effective(desired);
         this.unheld.clear();
         for (const vs of want) this.remember(vs);
+        const written = want.map((vs) => JSON.stringify(vs));
         let changes: Change[];
-        if (!this.held || t0 - this.fullReadAt >= this.fullReadEveryMs) changes = diff(await this.load(socket, turn), want);
+        if (!this.held || options.full) changes = diff(await this.load(socket, turn), want);
         else {
-          const keys = touched(diff([...this.held.values()], want));
+          // Only the services desired otherwise than last time, and those no longer desired, are diffed.
+          const held = this.held;
+          const again = want.filter((vs, i) => this.reconciled.get(vs.key) !== written[i]);
+          const wanted = new Set(want.map((vs) => vs.key));
+          const before = [...again.flatMap((vs) => held.get(vs.key) ?? []), ...[...held.values()].filter((vs) => !wanted.has(vs.key))];
+          const keys = touched(diff(before, again));
           changes = keys.size ? diff(await this.loadSome(socket, turn, keys, want), want.filter((s) => keys.has(s.key))) : [];
         }
+        this.reconciled.clear();
         await this.commit(socket, turn, changes);
+        want.forEach((vs, i) => this.reconciled.set(vs.key, written[i]!));
         return { diff: changes, ms: performance.now() - t0 };
       }),
     );

@@ -81,7 +81,16 @@ export interface Dataplane {
   readonly name: string;
   read(): Promise<VirtualService[]>;
   apply(diff: Change[]): Promise<void>;
-  reconcile(desired: VirtualService[]): Promise<Reconciled>;
+  reconcile(desired: VirtualService[], options?: ReconcileOptions): Promise<Reconciled>;
+}
+
+export interface ReconcileOptions {
+  /**
+   * Read the whole table before the diff: the periodic repair of drift made by others, and a reload. Without
+   * it a dataplane may read back only what differs from what it last read or applied (a change then costs a few
+   * kernel calls whatever the table's size).
+   */
+  full?: boolean;
 }
 
 /** primary: the active director, whose connections the others keep; backup: one that keeps them, ready to take over. */
