@@ -28,6 +28,7 @@ import { NAME_PATTERN } from "../../core/config/primitives.ts";
 import type { Generations, SideView } from "./generations.ts";
 import type { PeerMessage } from "./engine.ts";
 import { bitmapBytes } from "./bitmap.ts";
+import { concat as joinParts } from "./nbd/codec.ts";
 
 const VERSION = 1;
 const KIND_HELLO = 1;
@@ -43,6 +44,8 @@ export const MAX_WRITE = 32 * 2 ** 20;
 /** The largest frame: a write and its header, or a handshake with the largest bitmap (2^26 regions). */
 export const MAX_FRAME = MAX_WRITE + 4096;
 const HEADER_BYTES = 5;
+/** A sealed piece at least this large goes out as a buffer of its own; smaller ones are joined with their neighbours. */
+const SEPARATE_BYTES = 16 * 1024;
 const HELLO_HEADER_BYTES = HEADER_BYTES + 2 + NONCE_BYTES;
 const NAME = new RegExp(NAME_PATTERN);
 const TWO_32 = 2 ** 32;
@@ -186,7 +189,15 @@ const bool = (r: Reader): boolean => {
 
 /** A message's body. Throws a RangeError for one that breaks the format (a bad name or number). */
 export function encodeMessage(m: PeerMessage): Uint8Array {
-  const w = new Writer(m.t === "data" || m.t === "rs-data" ? m.data.length + 32 : m.t === "handshake" ? m.bitmap.length + 160 : 32);
+  return joinParts(encodeParts(m));
+}
+
+/**
+ * A message's body in pieces: the fields, then a write's or a resync
+ * block's data as it is (not copied: the cipher reads it where it lies).
+ */
+function encodeParts(m: PeerMessage): Uint8Array[] {
+  const w = new Writer(m.t === "handshake" ? m.bitmap.length + 160 : 32);
   w.u8(CODES.indexOf(m.t));
   switch (m.t) {
     case "handshake": {
@@ -201,15 +212,15 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
       w.u8(+m.primary);
       break;
     case "data":
-      w.u53(m.seq).u53(m.offset).u32(m.data.length).bytes(m.data);
-      break;
+      w.u53(m.seq).u53(m.offset).u32(m.data.length);
+      return [w.done(), m.data];
     case "recv-ack":
     case "write-ack":
       w.u53(m.seq);
       break;
     case "rs-data":
-      w.u32(m.region).u32(m.data.length).bytes(m.data);
-      break;
+      w.u32(m.region).u32(m.data.length);
+      return [w.done(), m.data];
     case "rs-ack":
       w.u32(m.region).u32(m.count);
       break;
@@ -230,7 +241,7 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
       w.u32(m.region).u8(+m.same);
       break;
   }
-  return w.done();
+  return [w.done()];
 }
 
 /** A message's body back, checked against the volume's geometry. */
@@ -325,15 +336,30 @@ function clusterId(name: string): Uint8Array {
   return lastCluster.id;
 }
 
-/** The whole frame: the header (the additional data), the sealed body, the tag. */
-function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: Uint8Array): Uint8Array {
+/**
+ * The whole frame in pieces, to be sent one after the other: the header
+ * (the additional data), the body's pieces sealed (each in the buffer the
+ * cipher wrote), the tag; the small pieces joined, so a frame without a
+ * large piece is one buffer.
+ */
+function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: readonly Uint8Array[]): Uint8Array[] {
   const c = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
   c.setAAD(head);
-  const out = new Uint8Array(head.length + body.length + TAG_BYTES);
-  out.set(head);
-  out.set(c.update(body), head.length);
+  const out: Uint8Array[] = [];
+  let small: Uint8Array[] = [head];
+  for (const part of body) {
+    if (part.length === 0) continue;
+    const sealed = c.update(part);
+    if (sealed.length < SEPARATE_BYTES) {
+      small.push(sealed);
+      continue;
+    }
+    out.push(joinParts(small), sealed);
+    small = [];
+  }
   c.final();
-  out.set(c.getAuthTag(), head.length + body.length);
+  small.push(c.getAuthTag());
+  out.push(joinParts(small));
   return out;
 }
 
@@ -417,14 +443,19 @@ export class PeerSession {
     head[HEADER_BYTES] = VERSION;
     head[HEADER_BYTES + 1] = this.helloKeyId;
     head.set(this.p.helloNonce, HEADER_BYTES + 2);
-    return seal(key, this.p.helloNonce, head, body);
+    return joinParts(seal(key, this.p.helloNonce, head, [body]));
   }
 
-  /** A message, sealed; throws before the peer's hello came (the shell sends nothing until then). */
+  /** A message, sealed, as one buffer; throws before the peer's hello came (the shell sends nothing until then). */
   seal(msg: PeerMessage): Uint8Array {
+    return joinParts(this.sealParts(msg));
+  }
+
+  /** A message's frame in pieces to send in order (a write's data sealed in a buffer of its own, not joined to the rest). */
+  sealParts(msg: PeerMessage): Uint8Array[] {
     if (!this.sendKey) throw new Error("the peer's hello has not come yet");
-    const body = encodeMessage(msg);
-    const head = header(KIND_MESSAGE, body.length + TAG_BYTES + 1);
+    const body = encodeParts(msg);
+    const head = header(KIND_MESSAGE, body.reduce((n, b) => n + b.length, 0) + TAG_BYTES + 1);
     return seal(this.sendKey, counterNonce(this.sent++), head, body);
   }
 
@@ -514,14 +545,7 @@ export class PeerSession {
 }
 
 function sessionKey(clusterKey: Uint8Array, senderRandom: Uint8Array, receiverRandom: Uint8Array, volume: string, sender: string): Uint8Array {
-  return new Uint8Array(hkdfSync("sha256", clusterKey, concat(senderRandom, receiverRandom), `tandem volume ${volume} from ${sender}`, 32));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+  return new Uint8Array(hkdfSync("sha256", clusterKey, joinParts([senderRandom, receiverRandom]), `tandem volume ${volume} from ${sender}`, 32));
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
