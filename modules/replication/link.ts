@@ -44,6 +44,8 @@ export const MAX_WRITE = 32 * 2 ** 20;
 /** The largest frame: a write and its header, or a handshake with the largest bitmap (2^26 regions). */
 export const MAX_FRAME = MAX_WRITE + 4096;
 const HEADER_BYTES = 5;
+/** Bytes of a frame's start moved to the front of the receive buffer at most. */
+const COMPACT_BYTES = 64 * 1024;
 /** A sealed piece at least this large goes out as a buffer of its own; smaller ones are joined with their neighbours. */
 const SEPARATE_BYTES = 16 * 1024;
 const HELLO_HEADER_BYTES = HEADER_BYTES + 2 + NONCE_BYTES;
@@ -474,7 +476,12 @@ export class PeerSession {
       out.push(got);
       if (got.kind === "error") return this.fail(out, got.reason, true);
     }
-    if (this.start === this.end) this.start = this.end = 0;
+    // What is left is the start of the next frame: moved to the front while it is small, so a large frame arrives in place (not moved when the buffer's end is reached).
+    if (this.start > 0 && this.end - this.start <= COMPACT_BYTES) {
+      this.buffer.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
     return out;
   }
 
