@@ -164,7 +164,10 @@ class Reader {
     return s;
   }
   end(): void {
-    if (this.at !== this.buf.length) throw new Malformed("malformed");
+    if (!this.done) throw new Malformed("malformed");
+  }
+  get done(): boolean {
+    return this.at === this.buf.length;
   }
 }
 
@@ -248,9 +251,18 @@ function encodeParts(m: PeerMessage): Uint8Array[] {
 
 /** A message's body back, checked against the volume's geometry. */
 export function decodeMessage(body: Uint8Array, g: Geometry): { ok: true; msg: PeerMessage } | { ok: false; reason: LinkError } {
+  const d = decodeMessages(body, g);
+  if (!d.ok) return d;
+  return d.msgs.length === 1 ? { ok: true, msg: d.msgs[0]! } : { ok: false, reason: "malformed" };
+}
+
+/** A frame's body: one message or more, one after another (what the sender queued in one turn). */
+export function decodeMessages(body: Uint8Array, g: Geometry): { ok: true; msgs: PeerMessage[] } | { ok: false; reason: LinkError } {
   try {
-    const msg = readMessage(new Reader(body), g);
-    return { ok: true, msg };
+    const r = new Reader(body);
+    const msgs = [readMessage(r, g)];
+    while (!r.done) msgs.push(readMessage(r, g));
+    return { ok: true, msgs };
   } catch (err) {
     if (err instanceof Malformed) return { ok: false, reason: err.reason };
     throw err;
@@ -328,7 +340,6 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
       break;
     }
   }
-  r.end();
   return msg;
 }
 
@@ -450,13 +461,18 @@ export class PeerSession {
 
   /** A message, sealed, as one buffer; throws before the peer's hello came (the shell sends nothing until then). */
   seal(msg: PeerMessage): Uint8Array {
-    return joinParts(this.sealParts(msg));
+    return joinParts(this.sealParts([msg]));
   }
 
-  /** A message's frame in pieces to send in order (a write's data sealed in a buffer of its own, not joined to the rest). */
-  sealParts(msg: PeerMessage): Uint8Array[] {
+  /**
+   * Messages (at least one, MAX_WRITE bytes of data at most together) in
+   * one frame, in pieces to send in order (a write's large data sealed in
+   * a buffer of its own, not joined to the rest): one seal for the acks
+   * or small writes of a turn.
+   */
+  sealParts(msgs: readonly PeerMessage[]): Uint8Array[] {
     if (!this.sendKey) throw new Error("the peer's hello has not come yet");
-    const body = encodeParts(msg);
+    const body = msgs.flatMap(encodeParts);
     const head = header(KIND_MESSAGE, body.reduce((n, b) => n + b.length, 0) + TAG_BYTES + 1);
     return seal(this.sendKey, counterNonce(this.sent++), head, body);
   }
@@ -473,8 +489,10 @@ export class PeerSession {
       const frame = this.buffer.subarray(this.start, this.start + 4 + length);
       this.start += 4 + length;
       const got = this.frame(frame);
-      out.push(got);
-      if (got.kind === "error") return this.fail(out, got.reason, true);
+      if (!Array.isArray(got)) {
+        out.push(got);
+        if (got.kind === "error") return this.fail(out, got.reason, true);
+      } else for (const msg of got) out.push({ kind: "message", msg });
     }
     // What is left is the start of the next frame: moved to the front while it is small, so a large frame arrives in place (not moved when the buffer's end is reached).
     if (this.start > 0 && this.end - this.start <= COMPACT_BYTES) {
@@ -509,7 +527,7 @@ export class PeerSession {
     return out;
   }
 
-  private frame(frame: Uint8Array): Received {
+  private frame(frame: Uint8Array): Received | PeerMessage[] {
     const kind = frame[4];
     if (kind === KIND_HELLO) return this.onHello(frame);
     if (kind !== KIND_MESSAGE) return { kind: "error", reason: "kind" };
@@ -517,8 +535,8 @@ export class PeerSession {
     const body = open(this.receiveKey, counterNonce(this.received), frame.subarray(0, HEADER_BYTES), frame.subarray(HEADER_BYTES));
     if (!body) return { kind: "error", reason: "auth" };
     this.received++;
-    const d = decodeMessage(body, this.p.geometry);
-    return d.ok ? { kind: "message", msg: d.msg } : { kind: "error", reason: d.reason };
+    const d = decodeMessages(body, this.p.geometry);
+    return d.ok ? d.msgs : { kind: "error", reason: d.reason };
   }
 
   private onHello(frame: Uint8Array): Received {

@@ -6,9 +6,14 @@
  * (worker.ts), never the heartbeat's.
  *
  * - Effects are carried out in order: metadata written and synced before
- *   the disk operations after it; disk operations one after another (so
- *   overlapping writes land in the order issued); frames queued on the
- *   socket in order.
+ *   the disk operations after it; a write after the earlier writes it
+ *   overlaps (so overlapping writes land in the order issued) and after the
+ *   last flush, read or resync write, which wait for everything before
+ *   them; writes that do not overlap run at once (a large one is copied in
+ *   the thread pool, FileStore.write); frames queued on the socket in
+ *   order, a frame's large data sealed in a buffer of its own (no join),
+ *   and what one turn of the event loop queued sent together at its end
+ *   (acknowledgements batched).
  * - The link: the node whose name sorts first dials the other's address and
  *   port, every RECONNECT_MS while the engine wants a link; the other
  *   listens and takes one connection at a time (a new one replaces the old,
@@ -84,8 +89,14 @@ export interface VolumeStatus {
   verify?: { checkedRegions: number; regions: number; differing: number };
 }
 
-/** A peer connection; `queue`: frames' pieces not yet written, sent at the end of the turn that queued them (`flushing`) or when the socket drains. */
-type Conn = { session: PeerSession; socket: Socket<Conn>; up: boolean; lastHeard: number; queue: Uint8Array[]; queued: number; flushing: boolean };
+/**
+ * A peer connection; `outbox`: the messages of this turn, sealed together
+ * at its end (`flushing`); `queue`: frames' pieces not yet written, sent
+ * then or when the socket drains.
+ */
+type Conn = { session: PeerSession; socket: Socket<Conn>; up: boolean; lastHeard: number; outbox: PeerMessage[]; queue: Uint8Array[]; queued: number; flushing: boolean };
+/** Data bytes sealed in one frame at most (a larger message has a frame of its own). */
+const FRAME_DATA_BYTES = 2 ** 20;
 /** Queued pieces smaller than this are joined into one socket write (the acks and small writes of one turn). */
 const COALESCE_BYTES = 64 * 1024;
 
@@ -375,7 +386,7 @@ export class Volume implements BlockStore {
           random: crypto.getRandomValues(new Uint8Array(32)),
           helloNonce: crypto.getRandomValues(new Uint8Array(12)),
         });
-        const c: Conn = { session, socket, up: false, lastHeard: this.o.clock.now(), queue: [], queued: 0, flushing: false };
+        const c: Conn = { session, socket, up: false, lastHeard: this.o.clock.now(), outbox: [], queue: [], queued: 0, flushing: false };
         socket.data = c;
         this.conn = c;
         this.enqueue(c, session.hello());
@@ -437,20 +448,48 @@ export class Volume implements BlockStore {
   private send(msg: PeerMessage): void {
     const c = this.conn;
     if (!c?.up) return;
-    for (const piece of c.session.sealParts(msg)) this.enqueue(c, piece);
+    c.outbox.push(msg);
+    this.flushSoon(c);
   }
 
-  /** Queues bytes for the peer; what one turn of the event loop queues goes out together at its end. */
   private enqueue(c: Conn, bytes: Uint8Array): void {
     c.queue.push(bytes);
     c.queued += bytes.length;
+    this.flushSoon(c);
+  }
+
+  /** What one turn of the event loop queues goes out together at its end. */
+  private flushSoon(c: Conn): void {
     if (c.flushing) return;
     c.flushing = true;
     queueMicrotask(() => this.flushQueue(c));
   }
 
+  /** The turn's messages sealed in frames of up to FRAME_DATA_BYTES of data, in order. */
+  private sealOutbox(c: Conn): void {
+    let batch: PeerMessage[] = [];
+    let bytes = 0;
+    const seal = () => {
+      for (const piece of c.session.sealParts(batch)) {
+        c.queue.push(piece);
+        c.queued += piece.length;
+      }
+      batch = [];
+      bytes = 0;
+    };
+    for (const m of c.outbox) {
+      const n = m.t === "data" || m.t === "rs-data" ? m.data.length : m.t === "handshake" ? m.bitmap.length : 0;
+      if (batch.length > 0 && bytes + n > FRAME_DATA_BYTES) seal();
+      batch.push(m);
+      bytes += n;
+    }
+    if (batch.length > 0) seal();
+    c.outbox = [];
+  }
+
   private flushQueue(c: Conn): void {
     c.flushing = false;
+    if (c.up && c === this.conn) this.sealOutbox(c);
     while (c.queue.length > 0) {
       let head = c.queue[0]!;
       let small = 0;
