@@ -16,8 +16,10 @@
  *
  * Layout of a frame: length u32 (of what follows), kind u8 (1 hello, 2
  * message), then for a hello: version u8, key id u8, nonce (12), sealed
- * body and tag (16); for a message: the sealed body and tag. The header is
- * the additional data. Messages are checked against the volume's geometry
+ * body and tag (16); for a message: the sealed body and tag, the body one
+ * message or several one after another (the shell seals what one turn of
+ * its event loop queued in one frame: one cipher for a turn's acks). The
+ * header is the additional data. Messages are checked against the volume's geometry
  * as they are decoded: a write or resync block past the end, a region out
  * of range, a number past 2^53 is a protocol error, never an effect.
  * Decoding never throws; any input gives a frame or a typed error.
