@@ -16,8 +16,10 @@
  *
  * Layout of a frame: length u32 (of what follows), kind u8 (1 hello, 2
  * message), then for a hello: version u8, key id u8, nonce (12), sealed
- * body and tag (16); for a message: the sealed body and tag. The header is
- * the additional data. Messages are checked against the volume's geometry
+ * body and tag (16); for a message: the sealed body and tag, the body one
+ * message or several one after another (the shell seals what one turn of
+ * its event loop queued in one frame: one cipher for a turn's acks). The
+ * header is the additional data. Messages are checked against the volume's geometry
  * as they are decoded: a write or resync block past the end, a region out
  * of range, a number past 2^53 is a protocol error, never an effect.
  * Decoding never throws; any input gives a frame or a typed error.
@@ -28,6 +30,7 @@ import { NAME_PATTERN } from "../../core/config/primitives.ts";
 import type { Generations, SideView } from "./generations.ts";
 import type { PeerMessage } from "./engine.ts";
 import { bitmapBytes } from "./bitmap.ts";
+import { concat as joinParts } from "./nbd/codec.ts";
 
 const VERSION = 1;
 const KIND_HELLO = 1;
@@ -43,6 +46,10 @@ export const MAX_WRITE = 32 * 2 ** 20;
 /** The largest frame: a write and its header, or a handshake with the largest bitmap (2^26 regions). */
 export const MAX_FRAME = MAX_WRITE + 4096;
 const HEADER_BYTES = 5;
+/** Bytes of a frame's start moved to the front of the receive buffer at most. */
+const COMPACT_BYTES = 64 * 1024;
+/** A sealed piece at least this large goes out as a buffer of its own; smaller ones are joined with their neighbours. */
+const SEPARATE_BYTES = 16 * 1024;
 const HELLO_HEADER_BYTES = HEADER_BYTES + 2 + NONCE_BYTES;
 const NAME = new RegExp(NAME_PATTERN);
 const TWO_32 = 2 ** 32;
@@ -159,7 +166,10 @@ class Reader {
     return s;
   }
   end(): void {
-    if (this.at !== this.buf.length) throw new Malformed("malformed");
+    if (!this.done) throw new Malformed("malformed");
+  }
+  get done(): boolean {
+    return this.at === this.buf.length;
   }
 }
 
@@ -186,7 +196,15 @@ const bool = (r: Reader): boolean => {
 
 /** A message's body. Throws a RangeError for one that breaks the format (a bad name or number). */
 export function encodeMessage(m: PeerMessage): Uint8Array {
-  const w = new Writer(m.t === "data" || m.t === "rs-data" ? m.data.length + 32 : m.t === "handshake" ? m.bitmap.length + 160 : 32);
+  return joinParts(encodeParts(m));
+}
+
+/**
+ * A message's body in pieces: the fields, then a write's or a resync
+ * block's data as it is (not copied: the cipher reads it where it lies).
+ */
+function encodeParts(m: PeerMessage): Uint8Array[] {
+  const w = new Writer(m.t === "handshake" ? m.bitmap.length + 160 : 32);
   w.u8(CODES.indexOf(m.t));
   switch (m.t) {
     case "handshake": {
@@ -201,15 +219,15 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
       w.u8(+m.primary);
       break;
     case "data":
-      w.u53(m.seq).u53(m.offset).u32(m.data.length).bytes(m.data);
-      break;
+      w.u53(m.seq).u53(m.offset).u32(m.data.length);
+      return [w.done(), m.data];
     case "recv-ack":
     case "write-ack":
       w.u53(m.seq);
       break;
     case "rs-data":
-      w.u32(m.region).u32(m.data.length).bytes(m.data);
-      break;
+      w.u32(m.region).u32(m.data.length);
+      return [w.done(), m.data];
     case "rs-ack":
       w.u32(m.region).u32(m.count);
       break;
@@ -230,14 +248,23 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
       w.u32(m.region).u8(+m.same);
       break;
   }
-  return w.done();
+  return [w.done()];
 }
 
 /** A message's body back, checked against the volume's geometry. */
 export function decodeMessage(body: Uint8Array, g: Geometry): { ok: true; msg: PeerMessage } | { ok: false; reason: LinkError } {
+  const d = decodeMessages(body, g);
+  if (!d.ok) return d;
+  return d.msgs.length === 1 ? { ok: true, msg: d.msgs[0]! } : { ok: false, reason: "malformed" };
+}
+
+/** A frame's body: one message or more, one after another (what the sender queued in one turn). */
+export function decodeMessages(body: Uint8Array, g: Geometry): { ok: true; msgs: PeerMessage[] } | { ok: false; reason: LinkError } {
   try {
-    const msg = readMessage(new Reader(body), g);
-    return { ok: true, msg };
+    const r = new Reader(body);
+    const msgs = [readMessage(r, g)];
+    while (!r.done) msgs.push(readMessage(r, g));
+    return { ok: true, msgs };
   } catch (err) {
     if (err instanceof Malformed) return { ok: false, reason: err.reason };
     throw err;
@@ -315,7 +342,6 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
       break;
     }
   }
-  r.end();
   return msg;
 }
 
@@ -325,15 +351,30 @@ function clusterId(name: string): Uint8Array {
   return lastCluster.id;
 }
 
-/** The whole frame: the header (the additional data), the sealed body, the tag. */
-function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: Uint8Array): Uint8Array {
+/**
+ * The whole frame in pieces, to be sent one after the other: the header
+ * (the additional data), the body's pieces sealed (each in the buffer the
+ * cipher wrote), the tag; the small pieces joined, so a frame without a
+ * large piece is one buffer.
+ */
+function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: readonly Uint8Array[]): Uint8Array[] {
   const c = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
   c.setAAD(head);
-  const out = new Uint8Array(head.length + body.length + TAG_BYTES);
-  out.set(head);
-  out.set(c.update(body), head.length);
+  const out: Uint8Array[] = [];
+  let small: Uint8Array[] = [head];
+  for (const part of body) {
+    if (part.length === 0) continue;
+    const sealed = c.update(part);
+    if (sealed.length < SEPARATE_BYTES) {
+      small.push(sealed);
+      continue;
+    }
+    out.push(joinParts(small), sealed);
+    small = [];
+  }
   c.final();
-  out.set(c.getAuthTag(), head.length + body.length);
+  small.push(c.getAuthTag());
+  out.push(joinParts(small));
   return out;
 }
 
@@ -417,14 +458,24 @@ export class PeerSession {
     head[HEADER_BYTES] = VERSION;
     head[HEADER_BYTES + 1] = this.helloKeyId;
     head.set(this.p.helloNonce, HEADER_BYTES + 2);
-    return seal(key, this.p.helloNonce, head, body);
+    return joinParts(seal(key, this.p.helloNonce, head, [body]));
   }
 
-  /** A message, sealed; throws before the peer's hello came (the shell sends nothing until then). */
+  /** A message, sealed, as one buffer; throws before the peer's hello came (the shell sends nothing until then). */
   seal(msg: PeerMessage): Uint8Array {
+    return joinParts(this.sealParts([msg]));
+  }
+
+  /**
+   * Messages (at least one, MAX_WRITE bytes of data at most together) in
+   * one frame, in pieces to send in order (a write's large data sealed in
+   * a buffer of its own, not joined to the rest): one seal for the acks
+   * or small writes of a turn.
+   */
+  sealParts(msgs: readonly PeerMessage[]): Uint8Array[] {
     if (!this.sendKey) throw new Error("the peer's hello has not come yet");
-    const body = encodeMessage(msg);
-    const head = header(KIND_MESSAGE, body.length + TAG_BYTES + 1);
+    const body = msgs.flatMap(encodeParts);
+    const head = header(KIND_MESSAGE, body.reduce((n, b) => n + b.length, 0) + TAG_BYTES + 1);
     return seal(this.sendKey, counterNonce(this.sent++), head, body);
   }
 
@@ -440,10 +491,17 @@ export class PeerSession {
       const frame = this.buffer.subarray(this.start, this.start + 4 + length);
       this.start += 4 + length;
       const got = this.frame(frame);
-      out.push(got);
-      if (got.kind === "error") return this.fail(out, got.reason, true);
+      if (!Array.isArray(got)) {
+        out.push(got);
+        if (got.kind === "error") return this.fail(out, got.reason, true);
+      } else for (const msg of got) out.push({ kind: "message", msg });
     }
-    if (this.start === this.end) this.start = this.end = 0;
+    // What is left is the start of the next frame: moved to the front while it is small, so a large frame arrives in place (not moved when the buffer's end is reached).
+    if (this.start > 0 && this.end - this.start <= COMPACT_BYTES) {
+      this.buffer.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
     return out;
   }
 
@@ -471,7 +529,7 @@ export class PeerSession {
     return out;
   }
 
-  private frame(frame: Uint8Array): Received {
+  private frame(frame: Uint8Array): Received | PeerMessage[] {
     const kind = frame[4];
     if (kind === KIND_HELLO) return this.onHello(frame);
     if (kind !== KIND_MESSAGE) return { kind: "error", reason: "kind" };
@@ -479,8 +537,8 @@ export class PeerSession {
     const body = open(this.receiveKey, counterNonce(this.received), frame.subarray(0, HEADER_BYTES), frame.subarray(HEADER_BYTES));
     if (!body) return { kind: "error", reason: "auth" };
     this.received++;
-    const d = decodeMessage(body, this.p.geometry);
-    return d.ok ? { kind: "message", msg: d.msg } : { kind: "error", reason: d.reason };
+    const d = decodeMessages(body, this.p.geometry);
+    return d.ok ? d.msgs : { kind: "error", reason: d.reason };
   }
 
   private onHello(frame: Uint8Array): Received {
@@ -514,14 +572,7 @@ export class PeerSession {
 }
 
 function sessionKey(clusterKey: Uint8Array, senderRandom: Uint8Array, receiverRandom: Uint8Array, volume: string, sender: string): Uint8Array {
-  return new Uint8Array(hkdfSync("sha256", clusterKey, concat(senderRandom, receiverRandom), `tandem volume ${volume} from ${sender}`, 32));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+  return new Uint8Array(hkdfSync("sha256", clusterKey, joinParts([senderRandom, receiverRandom]), `tandem volume ${volume} from ${sender}`, 32));
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -6,9 +6,14 @@
  * (worker.ts), never the heartbeat's.
  *
  * - Effects are carried out in order: metadata written and synced before
- *   the disk operations after it; disk operations one after another (so
- *   overlapping writes land in the order issued); frames queued on the
- *   socket in order.
+ *   the disk operations after it; a write after the earlier writes it
+ *   overlaps (so overlapping writes land in the order issued) and after the
+ *   last flush, read or resync write, which wait for everything before
+ *   them; writes that do not overlap run at once (a large one is copied in
+ *   the thread pool, FileStore.write); frames queued on the socket in
+ *   order, a frame's large data sealed in a buffer of its own (no join),
+ *   and what one turn of the event loop queued sent together at its end
+ *   (acknowledgements batched).
  * - The link: the node whose name sorts first dials the other's address and
  *   port, every RECONNECT_MS while the engine wants a link; the other
  *   listens and takes one connection at a time (a new one replaces the old,
@@ -22,6 +27,7 @@ import { FileStore, NBD_ERR, StoreError, type BlockStore } from "./nbd/store.ts"
 import { MetaStore } from "./metadata.ts";
 import { EXTERNAL_META_SUFFIX } from "./config.ts";
 import { PeerSession, MAX_WRITE } from "./link.ts";
+import { concat as joinParts } from "./nbd/codec.ts";
 import {
   freshMeta,
   initialState,
@@ -83,7 +89,16 @@ export interface VolumeStatus {
   verify?: { checkedRegions: number; regions: number; differing: number };
 }
 
-type Conn = { session: PeerSession; socket: Socket<Conn>; up: boolean; lastHeard: number; queue: Uint8Array[]; queued: number };
+/**
+ * A peer connection; `outbox`: the messages of this turn, sealed together
+ * at its end (`flushing`); `queue`: frames' pieces not yet written, sent
+ * then or when the socket drains.
+ */
+type Conn = { session: PeerSession; socket: Socket<Conn>; up: boolean; lastHeard: number; outbox: PeerMessage[]; queue: Uint8Array[]; queued: number; flushing: boolean };
+/** Data bytes sealed in one frame at most (a larger message has a frame of its own). */
+const FRAME_DATA_BYTES = 2 ** 20;
+/** Queued pieces smaller than this are joined into one socket write (the acks and small writes of one turn). */
+const COALESCE_BYTES = 64 * 1024;
 
 const ERRNO: Record<NbdError, number> = { EPERM: NBD_ERR.EPERM, EIO: NBD_ERR.EIO, EINVAL: NBD_ERR.EINVAL };
 
@@ -91,7 +106,10 @@ export class Volume implements BlockStore {
   readonly size: number;
   readonly blockSize = 4096;
   private readonly state: State;
-  private disk = Promise.resolve();
+  /** The last disk operation that waits for all before it (a flush, a resync write, a read); resolves when it is done. */
+  private barrier: Promise<void> = Promise.resolve();
+  /** Writes issued since that barrier, not yet done: each waits only for the barrier and the earlier ones it overlaps. */
+  private readonly writing = new Set<{ offset: number; end: number; done: Promise<void> }>();
   private readonly waiting = new Map<number, { resolve(): void; reject(e: Error): void }>();
   private nextId = 1;
   private conn: Conn | null = null;
@@ -210,7 +228,7 @@ export class Volume implements BlockStore {
   /** Stops the volume; a primary with nothing under way demotes first, so a clean stop leaves nothing to resync (its hot extents are clean). */
   async stop(): Promise<void> {
     if (this.state.role === "primary" && !this.failed) {
-      await this.disk;
+      await this.diskIdle();
       this.input({ type: "demote" });
     }
     this.stopped = true;
@@ -219,7 +237,7 @@ export class Volume implements BlockStore {
     this.timers = [];
     this.conn?.socket.end();
     this.listener?.stop(true);
-    await this.disk;
+    await this.diskIdle();
     for (const w of this.waiting.values()) w.reject(new StoreError(NBD_ERR.EIO, "the volume stopped"));
     this.waiting.clear();
     this.meta.close();
@@ -244,6 +262,8 @@ export class Volume implements BlockStore {
             if (e.origin === "resync") this.resyncedBytes += e.data.length;
             this.input({ type: "disk-written", origin: e.origin, ref: e.ref });
           },
+          // A resync's writes are acknowledged in order: they stay in line.
+          e.origin === "resync" ? undefined : { offset: e.offset, end: e.offset + e.data.length },
         );
       case "disk-flush":
         return this.onDisk(() => this.store.flush(), () => this.input({ type: "disk-flushed", origin: e.origin, ref: e.ref }));
@@ -290,9 +310,18 @@ export class Volume implements BlockStore {
     }
   }
 
-  /** A disk operation after those before it; a failure stops the volume's I/O (the disk is gone: the peer has the data). */
-  private onDisk(op: () => Promise<void>, done: () => void): void {
-    this.disk = this.disk.then(op).then(
+  /**
+   * A disk operation, ordered: a write (`range`) after the last barrier and
+   * the earlier writes it overlaps (so overlapping writes land in the order
+   * issued, and others run at once: the thread pool copies several large
+   * writes while this thread goes on); any other operation after
+   * everything before it. A failure stops the volume's I/O (the disk is
+   * gone: the peer has the data).
+   */
+  private onDisk(op: () => Promise<void>, done: () => void, range?: { offset: number; end: number }): void {
+    const before: Promise<void>[] = [this.barrier];
+    for (const w of this.writing) if (!range || (w.offset < range.end && range.offset < w.end)) before.push(w.done);
+    const p = (before.length === 1 ? this.barrier : Promise.all(before)).then(op).then(
       () => {
         if (!this.stopped) done();
       },
@@ -306,6 +335,19 @@ export class Volume implements BlockStore {
         if (this.conn) this.drop(this.conn);
       },
     );
+    if (!range) {
+      this.barrier = p;
+      this.writing.clear();
+      return;
+    }
+    const w = { ...range, done: p };
+    this.writing.add(w);
+    void p.then(() => this.writing.delete(w));
+  }
+
+  /** Resolves once every disk operation issued so far is done. */
+  private diskIdle(): Promise<unknown> {
+    return Promise.all([this.barrier, ...[...this.writing].map((w) => w.done)]);
   }
 
   private paced(bytes: number, fn: () => void): void {
@@ -344,7 +386,7 @@ export class Volume implements BlockStore {
           random: crypto.getRandomValues(new Uint8Array(32)),
           helloNonce: crypto.getRandomValues(new Uint8Array(12)),
         });
-        const c: Conn = { session, socket, up: false, lastHeard: this.o.clock.now(), queue: [], queued: 0 };
+        const c: Conn = { session, socket, up: false, lastHeard: this.o.clock.now(), outbox: [], queue: [], queued: 0, flushing: false };
         socket.data = c;
         this.conn = c;
         this.enqueue(c, session.hello());
@@ -406,18 +448,56 @@ export class Volume implements BlockStore {
   private send(msg: PeerMessage): void {
     const c = this.conn;
     if (!c?.up) return;
-    this.enqueue(c, c.session.seal(msg));
+    c.outbox.push(msg);
+    this.flushSoon(c);
   }
 
   private enqueue(c: Conn, bytes: Uint8Array): void {
     c.queue.push(bytes);
     c.queued += bytes.length;
-    this.flushQueue(c);
+    this.flushSoon(c);
+  }
+
+  /** What one turn of the event loop queues goes out together at its end. */
+  private flushSoon(c: Conn): void {
+    if (c.flushing) return;
+    c.flushing = true;
+    queueMicrotask(() => this.flushQueue(c));
+  }
+
+  /** The turn's messages sealed in frames of up to FRAME_DATA_BYTES of data, in order. */
+  private sealOutbox(c: Conn): void {
+    let batch: PeerMessage[] = [];
+    let bytes = 0;
+    const seal = () => {
+      for (const piece of c.session.sealParts(batch)) {
+        c.queue.push(piece);
+        c.queued += piece.length;
+      }
+      batch = [];
+      bytes = 0;
+    };
+    for (const m of c.outbox) {
+      const n = m.t === "data" || m.t === "rs-data" ? m.data.length : m.t === "handshake" ? m.bitmap.length : 0;
+      if (batch.length > 0 && bytes + n > FRAME_DATA_BYTES) seal();
+      batch.push(m);
+      bytes += n;
+    }
+    if (batch.length > 0) seal();
+    c.outbox = [];
   }
 
   private flushQueue(c: Conn): void {
+    c.flushing = false;
+    if (c.up && c === this.conn) this.sealOutbox(c);
     while (c.queue.length > 0) {
-      const head = c.queue[0]!;
+      let head = c.queue[0]!;
+      let small = 0;
+      while (small < c.queue.length && c.queue[small]!.length < COALESCE_BYTES) small++;
+      if (small > 1) {
+        head = joinParts(c.queue.slice(0, small));
+        c.queue.splice(0, small, head);
+      }
       const n = c.socket.write(head);
       c.queued -= Math.max(0, n);
       if (n < head.length) {

@@ -36,6 +36,7 @@ import {
   type Session,
 } from "./codec.ts";
 import { NBD_ERR, StoreError, type BlockStore } from "./store.ts";
+import { SOL_SOCKET, sys } from "../../../core/os/libc.ts";
 
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export type Limits = {
@@ -51,6 +52,13 @@ export const DEFAULT_LIMITS: Limits = { inFlight: 64, inFlightBytes: 64 * 1024 *
 const DIRECT_PAYLOAD_BYTES = 64 * 1024;
 /** Replies smaller than this are copied into one write with the others of their turn; larger ones go out on their own. */
 const COALESCE_BYTES = 64 * 1024;
+/**
+ * The send buffer asked for on a unix socket's connection (the kernel caps
+ * it at net.core.wmem_max): the default (208 KiB) takes a 1 MiB READ reply
+ * in five writes, each after a turn of the event loop; TCP sizes its own.
+ */
+const UNIX_SEND_BUFFER = 4 * 1024 * 1024;
+const SO_SNDBUF = 7;
 
 export type ExportConfig = {
   name: string;
@@ -117,11 +125,12 @@ export class NbdServer {
   }
 
   listen(where: Listen): { port?: number } {
-    const handlers = {
+    const handlers = (unix: boolean) => ({
       binaryType: "uint8array" as const,
       socket: {
         open: (s: Sock) => {
           if (this.stopping) return void s.end();
+          if (unix) growSendBuffer(s);
           // Replies are small and waited for: no Nagle delay on TCP (a unix socket ignores it), as nbdkit does.
           s.setNoDelay(true);
           const c = new Connection(s, this);
@@ -137,15 +146,15 @@ export class NbdServer {
         },
         error: (s: Sock) => s.data?.closed(),
       },
-    };
+    });
     let port: number | undefined;
     if (where.unix !== undefined) {
       unlinkStale(where.unix);
-      this.listeners.push(Bun.listen<Connection>({ unix: where.unix, ...handlers }) as UnixSocketListener<Connection>);
+      this.listeners.push(Bun.listen<Connection>({ unix: where.unix, ...handlers(true) }) as UnixSocketListener<Connection>);
       this.unixPath = where.unix;
     }
     if (where.tcp) {
-      const l = Bun.listen<Connection>({ hostname: where.tcp.hostname, port: where.tcp.port, ...handlers }) as TCPSocketListener<Connection>;
+      const l = Bun.listen<Connection>({ hostname: where.tcp.hostname, port: where.tcp.port, ...handlers(false) }) as TCPSocketListener<Connection>;
       this.listeners.push(l);
       port = l.port;
     }
@@ -164,6 +173,12 @@ export class NbdServer {
     if (this.unixPath !== undefined) unlinkStale(this.unixPath);
     await Promise.all([...this.connections].map((c) => c.shutdown()));
   }
+}
+
+/** A larger send buffer, where Bun shows the socket's descriptor; a refusal leaves the default (slower, not wrong). */
+function growSendBuffer(s: Sock): void {
+  const fd = (s as unknown as { fd?: unknown }).fd;
+  if (typeof fd === "number" && fd >= 0) sys().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([UNIX_SEND_BUFFER]), 4);
 }
 
 function unlinkStale(path: string): void {

@@ -71,6 +71,8 @@ const FALLOC_FL_ZERO_RANGE = 0x10;
 /** ioctl(BLKGETSIZE64): a block device's size in bytes (linux/fs.h). */
 const BLKGETSIZE64 = 0x80081272n;
 const DEFAULT_BLOCK_SIZE = 4096;
+/** A write at least this large is copied into the page cache in the thread pool (this thread goes on meanwhile); a smaller one here. */
+const POOL_WRITE_BYTES = 64 * 1024;
 /** The largest zero buffer written at once when the kernel cannot zero a range itself. */
 const ZERO_CHUNK = 1 << 20;
 
@@ -109,9 +111,10 @@ export type FileStoreOptions = {
  * WRITE_ZEROES where the file system or the device has them (written
  * zeroes otherwise). Reads and writes are synchronous calls (a page-cache
  * copy is a few microseconds, less than a trip through the thread pool),
- * but for a large WRITE's payload as the socket gave it (`writev`, one
- * pwritev of its chunks), whose copy (a quarter of a millisecond a MiB)
- * runs in the thread pool while this thread reads the next requests;
+ * but for a large write (POOL_WRITE_BYTES, or the chunks of a WRITE's
+ * payload as the socket gave them, `writev`: one pwritev), whose copy (a
+ * quarter of a millisecond a MiB) runs in the thread pool while this
+ * thread reads the next requests;
  * fdatasync runs there too, so a flush does not stop the thread.
  * The thread it runs on is the NBD server's, never the heartbeat's.
  */
@@ -163,6 +166,7 @@ export class FileStore implements BlockStore {
   }
 
   async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+    if (data.length >= POOL_WRITE_BYTES) return this.writev(offset, [data], fua);
     this.writable();
     checkRange(this.size, offset, data.length, NBD_ERR.ENOSPC);
     this.pwriteAll(offset, data);

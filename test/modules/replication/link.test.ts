@@ -122,6 +122,20 @@ describe("peer link sessions", () => {
     for (let i = 0; i < stream.length; i += 13) got.push(...b.receive(stream.subarray(i, i + 13)));
     expect(got).toEqual(msgs.map((msg) => ({ kind: "message", msg })));
   });
+  test("several messages sealed in one frame arrive as those messages, in order, and the frames after it still open", () => {
+    const [a, b] = pair();
+    const msgs: PeerMessage[] = [
+      { t: "data", seq: 1, offset: 0, data: new Uint8Array(4096).fill(1) },
+      { t: "write-ack", seq: 7 },
+      { t: "data", seq: 2, offset: 8192, data: new Uint8Array(32 * 1024).fill(2) },
+      { t: "flush", ref: 3 },
+    ];
+    const frame = Uint8Array.from(a.sealParts(msgs).flatMap((p) => [...p]));
+    const got: Received[] = [];
+    for (let i = 0; i < frame.length; i += 4000) got.push(...b.receive(frame.subarray(i, i + 4000)));
+    expect(got).toEqual(msgs.map((msg) => ({ kind: "message", msg })));
+    expect(b.receive(a.seal({ t: "ping" }))).toEqual([{ kind: "message", msg: { t: "ping" } }]);
+  });
   test("a rotated key: each side sends with its active key and receives with any", () => {
     const [a, b] = pair({ active: 2, keys: new Map([[1, K1], [2, K2]]) }, { active: 1, keys: new Map([[1, K1], [2, K2]]) });
     expect(b.receive(a.seal({ t: "role", primary: false }))).toEqual([{ kind: "message", msg: { t: "role", primary: false } }]);

@@ -71,6 +71,29 @@ describe("a volume over files and a TCP link on loopback", () => {
     expect(events.bravo!.at(-1)).toEqual({ type: "refused", what: "promote", reason: "the peer is primary" });
   }, 30_000);
 
+  test("writes under way together: overlapping ones land in the order issued on both sides, whatever copies them (the thread pool for a large one)", async () => {
+    const { a, b } = pair();
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    a.v.command("promote-force");
+    await until("the initial resync", () => b.v.status().disk === "up-to-date" && b.v.status().connection === "connected" && a.v.status().connection === "connected");
+    const big = 512 * 1024;
+    for (let round = 1; round <= 20; round++) {
+      // A large write (copied in the thread pool), a small one inside it (copied at once), another large one beside it: none awaited before the next.
+      await Promise.all([
+        a.v.write(0, new Uint8Array(big).fill(round), false),
+        a.v.write(4096 * round, new Uint8Array(4096).fill(200 + round), false),
+        a.v.write(big, new Uint8Array(big).fill(100 + round), false),
+      ]);
+      for (const device of [a.device, b.device]) {
+        const disk = readFileSync(device);
+        const small = disk.subarray(4096 * round, 4096 * (round + 1));
+        expect(small.every((x) => x === 200 + round)).toBe(true);
+        expect(disk.subarray(0, 4096 * round).every((x) => x === round)).toBe(true);
+        expect(disk.subarray(big, 2 * big).every((x) => x === 100 + round)).toBe(true);
+      }
+    }
+  }, 30_000);
+
   test("writes while the peer is away are resent by the bitmap when it returns", async () => {
     const { a, b } = pair();
     await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
