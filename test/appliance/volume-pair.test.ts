@@ -120,7 +120,11 @@ describe.skipIf(why !== undefined)("appliance pair: a replicated volume with a f
   const states = async (node: Node, resource: string): Promise<Record<string, string> | undefined> => (await pair!.api(node, "/v1/resources/"))?.resources?.[resource]?.states;
   const volume = async (node: Node): Promise<Json> => (await pair!.api(node, "/v1/replication/volumes"))?.volumes?.[0];
   const sh = (node: Node, command: string) => pair!.vms[node]!.shell(command, 60_000);
-  const consoles = () => (["alpha", "bravo"] as const).map((n) => `--- ${n} console ---\n${pair!.vms[n]?.console().slice(-4000)}`).join("\n");
+  /** What each console said of the volume, its device and the group's members (the monitors' routine lines left out). */
+  const consoles = () => (["alpha", "bravo"] as const).map((n) => {
+    const said = (pair!.vms[n]?.console() ?? "").split("\n").filter((l) => /volume\.(role|device|refused)|resources\.(fence|notes)|EXT4|action=(start|stop|promote|demote)/.test(l));
+    return `--- ${n} console (volume, device, group) ---\n${said.slice(-60).join("\n")}`;
+  }).join("\n");
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
   beforeAll(async () => {
@@ -150,7 +154,8 @@ describe.skipIf(why !== undefined)("appliance pair: a replicated volume with a f
 
   test("the first promotion forced on alpha: /dev/nbd0 attached, the file system mounted on /mnt/data and the address up there; bravo resyncs", async () => {
     const forcedAt = Date.now();
-    expect(await pair!.post("alpha", "/v1/replication/volumes/data/promote-force", 30_000)).toBe(200);
+    const forced = await pair!.post("alpha", "/v1/replication/volumes/data/promote-force", 30_000);
+    if (forced !== 200) throw new Error(`promote-force on alpha: HTTP ${forced}\nalpha: ${JSON.stringify(await volume("alpha"))}\nbravo: ${JSON.stringify(await volume("bravo"))}\n${consoles()}`);
     await waitFor("svc on alpha", async () => ((await states("alpha", "addr"))?.alpha === "started" ? true : undefined), 60_000, 500).catch((e) => {
       throw new Error(`${e.message}\n${consoles()}`);
     });
