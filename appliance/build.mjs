@@ -51,6 +51,8 @@ const PROGRAMS = [
   ["/usr/bin/kmod", "/usr/bin/kmod"],
   ["/usr/sbin/nft", "/usr/sbin/nft"], // the director's nftables dataplane
   ["/usr/sbin/ipvsadm", "/usr/sbin/ipvsadm"], // IPVS at the console (ipvsadm -Ln); the anchor of the IPVS bench
+  ["/usr/bin/fuser", "/usr/bin/fuser"], // ocf:heartbeat:Filesystem checks for fuser and fsck and runs fuser -m at stop (busybox has neither)
+  ["/usr/sbin/fsck", "/usr/sbin/fsck"],
 ];
 
 function run(cmd, args, opts = {}) {
@@ -238,7 +240,7 @@ function cpio(dir) {
 }
 
 function buildRoot(rootfs, modulesSrc, kver) {
-  for (const d of ["dev", "proc", "sys", "run", "tmp", "var", "config", "etc", "root", "mnt", "usr/bin", "usr/sbin", "sbin", "lib"]) mkdirSync(join(rootfs, d), { recursive: true });
+  for (const d of ["dev", "proc", "sys", "run", "tmp", "var", "config", "etc", "root", "mnt", "mnt/data", "usr/bin", "usr/sbin", "sbin", "lib"]) mkdirSync(join(rootfs, d), { recursive: true });
   busybox(rootfs);
   copyWithLibs(tandemBin, "/usr/bin/tandem", rootfs);
   for (const [src, dest] of PROGRAMS) copyWithLibs(src, dest, rootfs);

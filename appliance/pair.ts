@@ -173,8 +173,8 @@ export interface Pair {
   api(node: Node, path: string): Promise<any>;
   /** `count` new HTTP connections from the client to a virtual address (the NAT one by default): the answers by real server ("none" for a failure). */
   client(count: number, address?: string): Promise<Record<string, number>>;
-  /** A POST to a node's API with the pair's token, from the client's namespace: the HTTP status (0 when it does not answer). */
-  post(node: Node, path: string): Promise<number>;
+  /** A POST to a node's API with the pair's token, from the client's namespace: the HTTP status (0 when it does not answer within `timeoutMs`, default 3 s). */
+  post(node: Node, path: string, timeoutMs?: number): Promise<number>;
   /** Stops a real server's HTTP server (SIGKILL), or starts it again. */
   stopServer(rs: RealServerName): Promise<void>;
   startServer(rs: RealServerName): void;
@@ -193,9 +193,20 @@ export interface Pair {
   stop(): Promise<void>;
 }
 
+export interface PairOptions {
+  log?: (line: string) => void;
+  /** Both nodes' config instead of pairConfig(); both read it from their config disk (the command line holds < 2 KiB). */
+  config?: string;
+  /** A data disk image (TANDEMDATA, see vm.ts dataDisk) per node. */
+  dataDisks?: Partial<Record<Node, string>>;
+  /** The VMs' names: `PREFIX-alpha`, `PREFIX-bravo` (default "tandem"). */
+  name?: string;
+}
+
 /** Builds the network, starts the real servers and boots both VMs (it does not wait for them to run). */
-export function startPair(o: { log?: (line: string) => void } = {}): Pair {
+export function startPair(o: PairOptions = {}): Pair {
   const log = o.log ?? (() => {});
+  const config = o.config ?? pairConfig();
   const dir = mkdtempSync(join(tmpdir(), "tandem-pair-"));
   const tag = `tpair${process.pid}`;
   const ns = { net: `${tag}-net`, client: `${tag}-client`, rs1: `${tag}-rs1`, rs2: `${tag}-rs2` };
@@ -222,8 +233,8 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
       for (const line of out.split("\n").map((l) => l.trim()).filter(Boolean)) got[line] = (got[line] ?? 0) + 1;
       return got;
     },
-    async post(node, path) {
-      const out = await inNs(ns.client, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "-X", "POST", "-H", `authorization: Bearer ${token}`, `http://${ADDR[node]}:9480${path}`], 5_000);
+    async post(node, path, timeoutMs = 3_000) {
+      const out = await inNs(ns.client, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", String(timeoutMs / 1000), "-X", "POST", "-H", `authorization: Bearer ${token}`, `http://${ADDR[node]}:9480${path}`], timeoutMs + 2_000);
       return Number(out ?? 0);
     },
     async stopServer(rs) {
@@ -304,17 +315,18 @@ export function startPair(o: { log?: (line: string) => void } = {}): Pair {
     const settings = (node: Node) => ({ node, ip: `eth0:${ADDR[node]}/24`, log: "console" });
     const secrets = { "cluster.key": key, "api.token": `${token}\n`, "appliance.conf": `password_hash=${TEST_CONSOLE.hash}\n` };
     for (const [i, node] of NODES.entries()) {
-      const fromDisk = node === "alpha";
+      const fromDisk = node === "alpha" || o.config !== undefined;
       const disk = join(dir, `${node}.img`);
       const conf = fromDisk ? Object.entries(settings(node)).map(([k, v]) => `${k}=${v}\n`).join("") : "";
-      configDisk(disk, { ...secrets, ...(fromDisk ? { "tandem.toml": pairConfig() } : {}), "appliance.conf": `${conf}${secrets["appliance.conf"]}` }, dir);
+      configDisk(disk, { ...secrets, ...(fromDisk ? { "tandem.toml": config } : {}), "appliance.conf": `${conf}${secrets["appliance.conf"]}` }, dir);
       const base64 = (text: string) => Buffer.from(text).toString("base64");
-      const append = fromDisk ? undefined : Object.entries({ ...settings(node), config: base64(pairConfig()) }).map(([k, v]) => `tandem.${k}=${v}`).join(" ");
+      const append = fromDisk ? undefined : Object.entries({ ...settings(node), config: base64(config) }).map(([k, v]) => `tandem.${k}=${v}`).join(" ");
       booting[node] = {
-        name: `tandem-${node}`,
+        name: `${o.name ?? "tandem"}-${node}`,
         smp: 1,
         netns: ns.net,
         configDisk: disk,
+        ...(o.dataDisks?.[node] ? { dataDisk: o.dataDisks[node] } : {}),
         password: TEST_CONSOLE.password,
         ...(append ? { append } : {}),
         console: join(dir, `${node}.console`),

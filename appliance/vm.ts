@@ -26,7 +26,7 @@ export function qemuMissing(): string | undefined {
 
 /** Why the image cannot be built here (a tool of appliance/build.mjs is missing), or undefined. */
 export function buildMissing(): string | undefined {
-  const tools = ["busybox", "cpio", "depmod", "zstd", "xz", "objcopy", "xorriso", "mformat", "mcopy", "nft", "ipvsadm", "apt-get", "dpkg-deb"];
+  const tools = ["busybox", "cpio", "depmod", "zstd", "xz", "objcopy", "xorriso", "mformat", "mcopy", "nft", "ipvsadm", "fuser", "apt-get", "dpkg-deb"];
   const missing = tools.filter((t) => !Bun.which(t) && !existsSync(`/sbin/${t}`) && !existsSync(`/usr/sbin/${t}`));
   if (!existsSync("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")) missing.push("systemd-boot-efi");
   if (!existsSync("/usr/lib/ISOLINUX/isolinux.bin")) missing.push("isolinux");

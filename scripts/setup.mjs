@@ -21,6 +21,7 @@ export const DEBIAN_TOOLS = {
   promtool: "prometheus", // test/package checks and unit-tests examples/alerts.yml
   ps: "procps",
   setsid: "util-linux",
+  fuser: "psmisc", // the appliance's build copies it in for ocf:heartbeat:Filesystem
   chromium: "chromium",
   ping: "iputils-ping",
   haproxy: "haproxy", // the referee of `tandem import haproxy` (haproxy -c)
