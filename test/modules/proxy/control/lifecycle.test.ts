@@ -195,10 +195,11 @@ describe("the proxy's workers", () => {
       expect((await agent.run("start", { timeoutMs: 5000 })).status).toBe("ok");
       const [one, two] = configured(1, before);
       say(one!, "198.18.0.7:40000", 1000);
+      await waitFor("proxy.served", () => (served.length ? true : undefined), 2000);
+      // The other worker's first, and the first worker's next: no second event (two threads' messages come in any order, so each waits for the last).
       say(two!, "198.18.0.8:40001", 1001);
       say(one!, "198.18.0.7:40002", 1002);
-      await waitFor("proxy.served", () => (served.length ? true : undefined), 2000);
-      await Bun.sleep(100);
+      await Bun.sleep(200);
       expect(served.map((e) => e.data)).toEqual([{ frontend: "www", backend: "web", server: "web/127.0.0.1:8080", client: "198.18.0.7:40000", status: 200, servedAt: 1000 }]);
 
       expect((await agent.run("stop", { timeoutMs: 5000 })).status).toBe("ok");
