@@ -11,7 +11,9 @@
  *   secondary serves nothing and refuses writes, and keeps its copy current).
  * - promote: refused (failed, with the reason) when this side is not up to
  *   date, or by the volume's engine (the peer is primary, a resync target, a
- *   handshake under way); else primary.
+ *   handshake under way); else primary. A peer the volume still shows
+ *   primary when the manager promotes here is dead to the manager (fenced,
+ *   or gone under quorum): the stale link is dropped first and opened again.
  * - demote: secondary; refused while writes are under way (stop what uses
  *   the volume first: the order after promote does).
  * - monitor and probe: promoted (OCF 8) when primary, ok when secondary,
@@ -113,7 +115,16 @@ export function volumeAgentHost(services: Services): ModuleAgentHost {
         case "promote": {
           if (v.role === "primary") return scored("ok", `${name} is primary already`);
           if (v.disk !== "up-to-date") return scored("failed", `${name} is not up to date here: it is not promoted`);
-          return (await command("promote", "primary")) ?? result("ok", `${name} is primary`);
+          // The manager promotes only where the peer cannot be primary (demoted, stopped, fenced, or gone under
+          // quorum): a peer still shown primary is a link that has not noticed its death (a power loss sends no
+          // reset). That link is dropped, the volume promoted, and the link opened again for the peer's return.
+          if (v.peerPrimary) {
+            const dropped = await replication.command(name, "disconnect");
+            if (dropped.refused !== undefined) return scored("failed", `promote: the stale link to the peer could not be dropped: ${dropped.refused}`);
+          }
+          const promoted = await command("promote", "primary");
+          if (v.peerPrimary) await replication.command(name, "connect");
+          return promoted ?? result("ok", `${name} is primary`);
         }
         case "monitor":
         case "probe":

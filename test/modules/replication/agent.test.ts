@@ -70,6 +70,12 @@ describe("volume agent", () => {
     expect(w.commands).toEqual(["promote data", "promote data"]);
   });
 
+  test("promote where the volume still shows its peer primary (the manager fenced it; its link has not noticed): the stale link is dropped, the volume promoted, the link opened again", async () => {
+    const { w, run } = world(volume({ peerPrimary: true }));
+    expect(await run("promote")).toMatchObject({ status: "ok", message: "data is primary" });
+    expect(w.commands).toEqual(["disconnect data", "promote data", "connect data"]);
+  });
+
   test("start, stop and demote leave the volume secondary; a demote refused (writes under way) fails", async () => {
     const { w, run } = world(volume({ role: "primary" }));
     w.refuse = "writes are under way";
