@@ -11,9 +11,9 @@
  *   secondary serves nothing and refuses writes, and keeps its copy current).
  * - promote: refused (failed, with the reason) when this side is not up to
  *   date, or by the volume's engine (the peer is primary, a resync target, a
- *   handshake under way); else primary. A peer the volume still shows
- *   primary when the manager promotes here is dead to the manager (fenced,
- *   or gone under quorum): the stale link is dropped first and opened again.
+ *   handshake under way); else primary. While the volume still shows its
+ *   peer primary (a fenced peer's link that has not noticed yet), the promote
+ *   waits within its timeout for the volume to lose or demote the peer.
  * - demote: secondary; refused while writes are under way (stop what uses
  *   the volume first: the order after promote does).
  * - monitor and probe: promoted (OCF 8) when primary, ok when secondary,
@@ -28,7 +28,7 @@ import type { ModuleAgentHost, Services } from "../../core/cluster.ts";
 import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { RawConfig } from "../../core/config/schema.ts";
 import type { Finding } from "../../core/config/problems.ts";
-import type { VolumeStatus } from "./volume.ts";
+import { PING_MS, SILENT_MS, type VolumeStatus } from "./volume.ts";
 
 export const VOLUME_AGENT_KIND = "volume";
 /** Promotion scores, as DRBD's agent gives them: a current, connected replica first; one that went on alone after it. */
@@ -115,16 +115,11 @@ export function volumeAgentHost(services: Services): ModuleAgentHost {
         case "promote": {
           if (v.role === "primary") return scored("ok", `${name} is primary already`);
           if (v.disk !== "up-to-date") return scored("failed", `${name} is not up to date here: it is not promoted`);
-          // The manager promotes only where the peer cannot be primary (demoted, stopped, fenced, or gone under
-          // quorum): a peer still shown primary is a link that has not noticed its death (a power loss sends no
-          // reset). That link is dropped, the volume promoted, and the link opened again for the peer's return.
-          if (v.peerPrimary) {
-            const dropped = await replication.command(name, "disconnect");
-            if (dropped.refused !== undefined) return scored("failed", `promote: the stale link to the peer could not be dropped: ${dropped.refused}`);
-          }
-          const promoted = await command("promote", "primary");
-          if (v.peerPrimary) await replication.command(name, "connect");
-          return promoted ?? result("ok", `${name} is primary`);
+          // A peer still shown primary may be one the manager has fenced whose link has not yet noticed (a power
+          // loss sends no reset): the volume's own view decides, so the promote waits, for the link's silence bound
+          // at most, for the link to lose the peer or the peer to demote; a live primary peer keeps it refused.
+          if (v.peerPrimary) await statusOf(() => replication.volumes(), (x) => x.name === name && !x.peerPrimary, Math.min(SILENT_MS + PING_MS, options.timeoutMs - waitMs), options.signal);
+          return (await command("promote", "primary")) ?? result("ok", `${name} is primary`);
         }
         case "monitor":
         case "probe":

@@ -70,10 +70,14 @@ describe("volume agent", () => {
     expect(w.commands).toEqual(["promote data", "promote data"]);
   });
 
-  test("promote where the volume still shows its peer primary (the manager fenced it; its link has not noticed): the stale link is dropped, the volume promoted, the link opened again", async () => {
+  test("promote while the volume shows its peer primary waits for the volume to lose it (a fenced peer's link noticing), then promotes; a peer that stays primary keeps it refused", async () => {
     const { w, run } = world(volume({ peerPrimary: true }));
+    setTimeout(() => (w.v = { ...w.v, peerPrimary: false, connection: "connecting" }), 300);
     expect(await run("promote")).toMatchObject({ status: "ok", message: "data is primary" });
-    expect(w.commands).toEqual(["disconnect data", "promote data", "connect data"]);
+    expect(w.commands).toEqual(["promote data"]);
+    const live = world(volume({ peerPrimary: true }));
+    live.w.refuse = "the peer is primary";
+    expect(await live.run("promote")).toMatchObject({ status: "failed", message: "promote refused: the peer is primary" });
   });
 
   test("start, stop and demote leave the volume secondary; a demote refused (writes under way) fails", async () => {
