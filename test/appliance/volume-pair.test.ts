@@ -26,6 +26,7 @@ import { LAN, pairConfig, pairMissing, startPair, TIMERS, WATCHDOG_TIMEOUT_MS, w
 import { buildMissing, ensureImage, imageStale, qemuMissing } from "../../appliance/vm.ts";
 import { metadataBytes } from "../../modules/replication/metadata.ts";
 import { tempDir, waitFor } from "../helpers.ts";
+import { promotedVolume } from "../lab/config.ts";
 
 /**
  * Run only when asked (TANDEM_APPLIANCE_VOLUME=1): on this loaded 2-core machine the first forced promotion
@@ -70,27 +71,7 @@ name = "addr"
 agent = "address"
 params = { address = "${SVC_ADDR}/24", interface = "eth0" }
 monitor_interval = "2s"
-
-[[resources.resource]]
-name = "vol"
-agent = "volume"
-params = { volume = "data" }
-exclusive = false
-clone = true
-promotable = true
-promoted_max = 1
-monitor_interval = "1s"
-
-[[resources.colocation]]
-group = "svc"
-with = "vol"
-with_role = "promoted"
-
-[[resources.order]]
-first = "vol"
-then = "svc"
-first_action = "promote"
-
+${promotedVolume("svc")}
 [[volumes]]
 name = "data"
 size = "32M"

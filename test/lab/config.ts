@@ -160,6 +160,33 @@ export async function labStatus(lab: string): Promise<{ hosts: Record<string, La
   return { hosts: Object.fromEntries(st.hosts.map((h) => [h.name, h])), stateDir: st.stateDir };
 }
 
+/**
+ * A replicated volume as the promotable clone `vol` (agent `volume`, one promoted instance), and `group` on its
+ * promoted side, started after the promotion: the DRBD-style stack the lab and appliance volume tests run.
+ */
+export function promotedVolume(group: string, volume = "data"): string {
+  return `
+[[resources.resource]]
+name = "vol"
+agent = "volume"
+params = { volume = "${volume}" }
+exclusive = false
+clone = true
+promotable = true
+monitor_interval = "1s"
+
+[[resources.colocation]]
+group = "${group}"
+with = "vol"
+with_role = "promoted"
+
+[[resources.order]]
+first = "vol"
+then = "${group}"
+first_action = "promote"
+`;
+}
+
 /** The lab's own fence device: powers the node off through `tandem lab` (the resource manager's `lab` agent). */
 export function labPowerDevice(lab: string): string {
   return `

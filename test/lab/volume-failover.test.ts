@@ -20,7 +20,7 @@ import { metadataBytes } from "../../modules/replication/metadata.ts";
 import { haveDebianPackage, tandem, tempDir, waitFor } from "../helpers.ts";
 import { attach, canMount, detach, ok, run } from "../nbd-mount.ts";
 import { freeSubnets } from "./net.ts";
-import { labHosts, labPowerDevice, pairConfig, pairSecrets, vipGroup } from "./config.ts";
+import { labHosts, labPowerDevice, pairConfig, pairSecrets, promotedVolume, vipGroup } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.log("test/lab/volume-failover.test.ts: skipped: the lab needs root (network namespaces, veth, bridges)");
@@ -50,26 +50,7 @@ port = 7789
 socket = "${dir}/data.nbd"
 on = [{ node = "alpha", device = "${dir}/alpha.img" }, { node = "bravo", device = "${dir}/bravo.img" }]
 
-${vipGroup("svc", VIP)}
-[[resources.resource]]
-name = "vol"
-agent = "volume"
-params = { volume = "data" }
-exclusive = false
-clone = true
-promotable = true
-monitor_interval = "1s"
-
-[[resources.colocation]]
-group = "svc"
-with = "vol"
-with_role = "promoted"
-
-[[resources.order]]
-first = "vol"
-then = "svc"
-first_action = "promote"
-${labPowerDevice(LAB)}`,
+${vipGroup("svc", VIP)}${promotedVolume("svc")}${labPowerDevice(LAB)}`,
   });
 }
 
