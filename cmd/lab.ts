@@ -18,6 +18,8 @@ import type { Netem } from "../lab/state.ts";
 import { parseListen, serveRealServer } from "../lab/realserver.ts";
 import { serveControl } from "../lab/control.ts";
 import { MODULES } from "../modules/index.ts";
+import { type Target, call, target } from "./admin.ts";
+import { type Ask, FIRST_PROMOTION_TIMEOUT_MS, labVolumes, promoteNewVolumes, type UpVolume } from "../lab/volumes.ts";
 
 const NAME_OPTIONS = {
   config: { type: "string", short: "c" },
@@ -29,7 +31,8 @@ const HELP = {
 
 Builds a lab on this machine from a cluster config (without -c: the demo, a
 pair holding a virtual address with the director and the proxy spreading
-the client over the two real servers, written with a new key and token to
+the client over the two real servers, and a replicated volume under the
+group, written with a new key and token to
 /run/tandem/lab/LAB/demo.toml; lab "demo" by default): every node of the config
 in a network namespace of its own with its address from the config, plus a
 client and two real servers (rs1, rs2), all on one bridge (the lan) in a
@@ -40,9 +43,14 @@ first link) that only the nodes join, with their link addresses: the K-th such
 network is ethK in every node (the lan is eth0); the host does not join it.
 Each node runs \`tandem run -c FILE --node NAME\`; each real server answers
 every GET with its name. Waits (at most 15s) until every node answers GET
-/healthz and every real server answers the client, then prints where to look.
-Whatever fails half way is removed again. The last line is the URL to open:
-the first node's dashboard.
+/healthz and every real server answers the client. A replicated volume
+([[volumes]]) that is new on both of its nodes is made primary once by force
+(as \`tandem volume promote --force\`), on the node preferred by the group
+that runs with its promoted side (else the first of its \`on\` list), as
+soon as both sides connect (at most ${FIRST_PROMOTION_TIMEOUT_MS / 1000}s); a volume that was primary once
+is left to the resource manager. Then prints where to look, with each
+volume's NBD socket. Whatever fails half way is removed again. The last line
+is the URL to open: the first node's dashboard.
 
 Addresses: the nodes' /24 (all nodes in one, inside 198.18.0.0/15); the host
 side is .1, the client .100, rs1 .101, rs2 .102. Heartbeat link networks: any
@@ -231,7 +239,7 @@ async function demoFiles(): Promise<Record<string, LabFile>> {
   };
 }
 
-function upSummary(s: LabStatus, isDemo: boolean): string {
+function upSummary(s: LabStatus, isDemo: boolean, volumes: UpVolume[]): string {
   const client = s.hosts.find((h) => h.role === "client");
   const lines = [`lab ${s.lab} is up; networks:`, ...s.networks.map((n) => `  ${networkLine(n)}`)];
   lines.push("node APIs:");
@@ -242,6 +250,11 @@ function upSummary(s: LabStatus, isDemo: boolean): string {
   const proxy = s.services.find((v) => v.kind === "proxy");
   if (client && first) lines.push(`client: ip netns exec ${client.namespace} curl ${first.url}`);
   if (client && proxy && proxy !== first) lines.push(`        ip netns exec ${client.namespace} curl ${proxy.url}   (through the proxy)`);
+  if (volumes.length) lines.push("volumes:");
+  for (const v of volumes) {
+    lines.push(`  ${v.name}: ${v.did}`);
+    if (v.primary) lines.push(`    primary on ${v.primary.node}, NBD on ${v.primary.socket}: nbdinfo 'nbd+unix:///${v.name}?socket=${v.primary.socket}'`);
+  }
   lines.push(`logs:   ${s.logDir}`);
   lines.push(`status: tandem lab status --name ${s.lab}`);
   lines.push(`stop:   tandem lab down --name ${s.lab}`);
@@ -252,6 +265,19 @@ function upSummary(s: LabStatus, isDemo: boolean): string {
   }
   if (node?.api) lines.push(`\nopen ${node.api} (the dashboard)`);
   return lines.join("\n");
+}
+
+/** The node's API through its config (the token, TLS), as the admin commands call it; undefined when it does not answer. */
+function asking(file: string): Ask {
+  const targets = new Map<string, Promise<Target>>();
+  return async (node, method, path) => {
+    if (!targets.has(node)) targets.set(node, target({ config: file, node }));
+    try {
+      return await call(await targets.get(node)!, method, `/v1/${path}`);
+    } catch {
+      return undefined;
+    }
+  };
 }
 
 /** The NETWORK after `link`, and nothing more. */
@@ -310,8 +336,12 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
         return EXIT_USAGE;
       }
       requireRoot(action);
-      const state = await up(planned.plan, (line) => console.error(`lab ${name}: ${line}`), values.config ? {} : await demoFiles());
-      console.log(upSummary(status(state), !values.config));
+      const progress = (line: string) => console.error(`lab ${name}: ${line}`);
+      const state = await up(planned.plan, progress, values.config ? {} : await demoFiles());
+      const written = state.plan.configFile;
+      const volumes = await promoteNewVolumes(labVolumes(loaded.config.raw), asking(written), (v) => `tandem volume -c ${written} -n ${v.first} promote ${v.name} --force`);
+      for (const v of volumes) progress(`volume ${v.name}: ${v.did}`);
+      console.log(upSummary(status(state), !values.config, volumes));
       return EXIT_OK;
     }
     case "down": {

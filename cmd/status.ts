@@ -2,7 +2,7 @@
  * `tandem status`: one node's view of the cluster on a screen: the node and
  * its modules, the peers and their links, quorum, the groups and where their
  * resources run, the director's virtual services, the proxy's frontends and
- * backends, and the last takeover
+ * backends, the replicated volumes, and the last takeover
  * (from the flight recorder). One GET /v1/status and one GET /v1/failovers;
  * --json prints both as the API gave them.
  */
@@ -10,6 +10,7 @@ import { type Command, EXIT_FAILURE, EXIT_OK, fail, parse } from "./cli.ts";
 import { ADMIN_OPTIONS, API_EXIT_CODES, COMMON_OPTIONS, call, formatStatus, reaching, report, type StatusBody, target } from "./admin.ts";
 import { type DirectorBody, formatDirector } from "./director.ts";
 import { formatProxy, type ProxyBody } from "./proxy.ts";
+import { formatVolumes, type VolumesBody } from "./volume.ts";
 import type { Failover } from "../core/recorder.ts";
 
 interface LinkView {
@@ -64,6 +65,8 @@ export function formatNode(s: NodeStatus, failovers: Failover[] | null): string 
   if (dir?.virtualServices) lines.push("director:", ...indent(formatDirector(dir)));
   const proxy = s.modules.proxy as unknown as ProxyBody | undefined;
   if (proxy?.backends) lines.push("proxy:", ...indent(formatProxy(proxy)));
+  const volumes = s.modules.replication as unknown as VolumesBody | undefined;
+  if (volumes?.volumes) lines.push("volumes:", ...indent(formatVolumes(volumes)));
   const last = failovers?.[0];
   if (last) lines.push(takeoverLine(last));
   return lines.join("\n");
@@ -71,7 +74,7 @@ export function formatNode(s: NodeStatus, failovers: Failover[] | null): string 
 
 export const status: Command = {
   name: "status",
-  summary: "the node, its peers, groups, resources, virtual services and proxy, and the last takeover",
+  summary: "the node, its peers, groups, resources, virtual services, proxy and volumes, and the last takeover",
   help: `Usage: tandem status [-c FILE] [--json]
 
 Prints, as the node asked sees them: the node and its modules (any not
@@ -80,7 +83,9 @@ state, round trip and loss, quorum, the DC and each node (membership,
 standby, fencing), each group with where it runs and each resource's state
 on every node, operations in flight, failures, moves and the policy's notes,
 the director's virtual services with each real server's health and weight,
-the proxy's frontends and each backend's servers with their health, and the last takeover this node made (from its flight recorder).
+the proxy's frontends and each backend's servers with their health, the
+replicated volumes (role, link, disk, out of sync, resync, the NBD socket
+where primary), and the last takeover this node made (from its flight recorder).
 
 --json prints {"status": GET /v1/status, "failovers": GET /v1/failovers}: the
 node's whole status (the resource manager's under status.modules.resources,

@@ -27,8 +27,17 @@ export function formatVolume(v: VolumeStatus): string {
   return line;
 }
 
-export function formatVolumes(body: { volumes: VolumeStatus[]; stale: boolean }): string {
-  return [...body.volumes.map(formatVolume), ...(body.stale ? ["(the replication thread has not answered lately: this status is old)"] : [])].join("\n");
+/** GET /v1/replication/volumes: each volume's status, and where the primary serves it over NBD. */
+export interface VolumesBody {
+  volumes: VolumeStatus[];
+  stale: boolean;
+  sockets: Record<string, string>;
+}
+
+/** Each volume in a line, with its NBD socket where it is primary here. */
+export function formatVolumes(body: VolumesBody): string {
+  const served = (v: VolumeStatus) => (v.role === "primary" && body.sockets[v.name] ? `; NBD on ${body.sockets[v.name]}` : "");
+  return [...body.volumes.map((v) => formatVolume(v) + served(v)), ...(body.stale ? ["(the replication thread has not answered lately: this status is old)"] : [])].join("\n");
 }
 
 const VERBS = ["promote", "demote", "connect", "disconnect", "discard-my-data", "verify"] as const;

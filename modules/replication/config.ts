@@ -7,6 +7,7 @@
  * the primary serves it over NBD (a unix socket, optionally TCP on
  * loopback, and optionally the kernel's /dev/nbdN attached to the socket).
  */
+import { isAbsolute, join } from "node:path";
 import { Type, type Static } from "@sinclair/typebox";
 import { Name } from "../../core/config/primitives.ts";
 import type { Finding } from "../../core/config/problems.ts";
@@ -48,10 +49,18 @@ const Bytes = (description: string, def: string | undefined, example: string) =>
 
 const Port = (description: string) => Type.Integer({ minimum: 1, maximum: 65535, description });
 
+/** A path with no NUL: absolute, or relative to the node's state dir (`inStateDir`). */
+const PATH_PATTERN = "^[^\\0]+$";
+
 export const VolumeOnSchema = Type.Object(
   {
     node: Name("a member node holding a replica"),
-    device: Type.String({ pattern: "^/[^\\0]*$", description: "the backing file or block device on that node (absolute)", examples: ["/dev/vg0/data"] }),
+    device: Type.String({
+      pattern: PATH_PATTERN,
+      description:
+        "the backing file or block device on that node: an absolute path, which must exist (as DRBD's backing device); or a path relative to the node's state dir (state_dir, or `tandem run --state-dir`), a file created there sparse at the volume's size (plus its internal metadata) when missing",
+      examples: ["/dev/vg0/data", "data.img"],
+    }),
   },
   { additionalProperties: false },
 );
@@ -80,7 +89,13 @@ export const VolumeSchema = Type.Object(
       },
     ),
     port: Port("the peer link's TCP port, on each node's cluster address"),
-    socket: Type.Optional(Type.String({ pattern: "^/[^\\0]*$", description: `the NBD server's unix socket on the primary; default ${DEFAULT_SOCKET_DIR}/<name>.nbd`, examples: ["/run/tandem/data.nbd"] })),
+    socket: Type.Optional(
+      Type.String({
+        pattern: PATH_PATTERN,
+        description: `the NBD server's unix socket on the primary: absolute, or relative to the node's state dir; default ${DEFAULT_SOCKET_DIR}/<name>.nbd`,
+        examples: ["/run/tandem/data.nbd", "data.nbd"],
+      }),
+    ),
     nbd_port: Type.Optional(Port("also serve NBD on this TCP port, on loopback only")),
     device: Type.Optional(
       Type.String({
@@ -105,7 +120,25 @@ declare module "../../core/config/schema.ts" {
 
 export const socketOf = (v: VolumeRaw): string => v.socket ?? `${DEFAULT_SOCKET_DIR}/${v.name}.nbd`;
 
-/** Sizes that fit together, two distinct member nodes, and no name, port, socket or kernel device used twice. */
+/** A volume's path on a node: an absolute one as it is, a relative one inside the node's state dir. */
+export function inStateDir(path: string, stateDir: string | undefined): string {
+  if (isAbsolute(path)) return path;
+  if (stateDir === undefined) throw new Error(`the relative path "${path}" needs a state dir (state_dir, or tandem run --state-dir)`);
+  return join(stateDir, path);
+}
+
+/** Why a relative path cannot live in the state dir: none given, or one that climbs out of it. */
+function relativeProblem(path: string, stateDir: string | undefined): string | undefined {
+  if (isAbsolute(path)) return undefined;
+  if (path.split("/").includes("..")) return `the relative path "${path}" climbs out of the state dir`;
+  if (stateDir === undefined) return `the relative path "${path}" is inside the node's state dir, and the config sets no state_dir`;
+  return undefined;
+}
+
+/**
+ * Sizes that fit together, two distinct member nodes, no name, port, socket or kernel device used twice, no
+ * backing device used twice on a node, and relative paths only with a state_dir, inside it.
+ */
 export function volumeRules(c: RawConfig): Finding[] {
   const out: Finding[] = [];
   const members = new Set(c.nodes.filter((n) => n.roles.includes("member")).map((n) => n.name));
@@ -121,6 +154,8 @@ export function volumeRules(c: RawConfig): Finding[] {
     claim(`port ${v.port}`, at("port"), `port ${v.port}`);
     if (v.nbd_port !== undefined) claim(`port ${v.nbd_port}`, at("nbd_port"), `port ${v.nbd_port}`);
     claim(`socket ${socketOf(v)}`, at("socket"), `the socket ${socketOf(v)}`);
+    const socketProblem = relativeProblem(socketOf(v), c.state_dir);
+    if (socketProblem) out.push({ severity: "error", path: at("socket"), message: socketProblem, hint: "set state_dir, or give an absolute path" });
     if (v.device !== undefined) claim(`device ${v.device}`, at("device"), `the device ${v.device}`);
     const size = parseBytes(v.size);
     const region = parseBytes(v.region);
@@ -133,6 +168,9 @@ export function volumeRules(c: RawConfig): Finding[] {
     if (parseBytes(v.resync_rate) === undefined) out.push({ severity: "error", path: at("resync_rate"), message: `the resync rate is too large; found "${v.resync_rate}"` });
     v.on.forEach((o, j) => {
       if (!members.has(o.node)) out.push({ severity: "error", path: at("on", j, "node"), message: `no member node named "${o.node}"`, expected: [...members].join(", ") });
+      claim(`backing ${o.node} ${o.device}`, at("on", j, "device"), `${o.node}'s backing device ${o.device}`);
+      const problem = relativeProblem(o.device, c.state_dir);
+      if (problem) out.push({ severity: "error", path: at("on", j, "device"), message: problem, hint: "set state_dir, or give an absolute path" });
     });
     if (v.on[0]?.node === v.on[1]?.node) out.push({ severity: "error", path: at("on", 1, "node"), message: "the two replicas must be on two different nodes" });
   });

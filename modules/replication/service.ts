@@ -11,7 +11,10 @@ import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { RouteSpec } from "../../core/api/routes.ts";
 import type { Cancel } from "../../core/time.ts";
 import { retireWorker, workerEntry } from "../../core/threads.ts";
-import { AL_EXTENT_BYTES, HOT_EXTENTS, RESYNC_BATCH_BYTES, RESYNC_WINDOW_BYTES, parseBytes, socketOf, type VolumeRaw } from "./config.ts";
+import { closeSync, ftruncateSync, openSync } from "node:fs";
+import { dirname, isAbsolute } from "node:path";
+import { AL_EXTENT_BYTES, HOT_EXTENTS, RESYNC_BATCH_BYTES, RESYNC_WINDOW_BYTES, inStateDir, parseBytes, socketOf, type VolumeRaw } from "./config.ts";
+import { metadataBytes } from "./metadata.ts";
 import type { FromReplicationWorker, ToReplicationWorker, VolumeSpec } from "./messages.ts";
 import type { VolumeCommand } from "./volume.ts";
 import type { VolumeStatus } from "./volume.ts";
@@ -31,8 +34,8 @@ export interface ReplicationService {
   command(volume: string, command: VolumeCommand): Promise<{ refused?: string }>;
 }
 
-/** This node's volumes as the thread runs them. */
-export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
+/** This node's volumes as the thread runs them; relative paths (device, socket) inside `stateDir`, this node's state dir. */
+export function volumeSpecs(config: Config, self: string, stateDir = config.stateDir): VolumeSpec[] {
   const address = (node: string) => config.nodes.find((n) => n.name === node)!.address;
   return (config.raw.volumes ?? []).flatMap((v: VolumeRaw) => {
     const mine = v.on.find((o) => o.node === self);
@@ -54,17 +57,47 @@ export function volumeSpecs(config: Config, self: string): VolumeSpec[] {
           window: Math.max(1, RESYNC_WINDOW_BYTES / regionBytes),
           batchRegions: Math.max(1, RESYNC_BATCH_BYTES / regionBytes),
         },
-        device: mine.device,
+        device: inStateDir(mine.device, stateDir),
         metadata: v.metadata,
         self: { address: address(self), port: v.port },
         peer: { address: address(peer.node), port: v.port },
         resyncRate: parseBytes(v.resync_rate)!,
-        socket: socketOf(v),
+        socket: inStateDir(socketOf(v), stateDir),
         ...(v.nbd_port !== undefined ? { nbdPort: v.nbd_port } : {}),
         ...(v.device !== undefined ? { nbdDevice: v.device } : {}),
       },
     ];
   });
+}
+
+/**
+ * The backing files this node creates when missing: those named relative to its state dir (an absolute path must
+ * exist, as DRBD's backing device must), each with the bytes it needs: the volume's, plus the internal metadata's.
+ */
+export function newBackingFiles(specs: VolumeSpec[], config: Config, self: string): { path: string; bytes: number }[] {
+  return specs.flatMap((s) => {
+    const raw = (config.raw.volumes ?? []).find((v) => v.name === s.params.volume)!;
+    if (isAbsolute(raw.on.find((o) => o.node === self)!.device)) return [];
+    const meta = s.metadata === "internal" ? metadataBytes({ size: s.params.size, regionBytes: s.params.regionBytes }) : 0;
+    return [{ path: s.device, bytes: s.params.size + meta }];
+  });
+}
+
+/** Creates `path` sparse, `bytes` long, unless it exists; whether it did. */
+function createSparse(path: string, bytes: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  }
+  try {
+    ftruncateSync(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 export class ReplicationModule implements ModuleInstance {
@@ -82,8 +115,10 @@ export class ReplicationModule implements ModuleInstance {
   constructor(private readonly ctx: ModuleContext) {}
 
   async start(config: Config): Promise<void> {
-    this.specs = volumeSpecs(config, this.ctx.node.name);
+    this.specs = volumeSpecs(config, this.ctx.node.name, this.stateDir());
     if (!config.keys) throw new Error("the replication link needs the cluster key");
+    for (const f of newBackingFiles(this.specs, config, this.ctx.node.name))
+      if (createSparse(f.path, f.bytes)) this.ctx.log.info({ file: f.path, bytes: f.bytes }, `created the backing file ${f.path} (sparse, ${f.bytes} bytes)`);
     const worker = new Worker(workerEntry("modules/replication/worker.ts"));
     await new Promise<void>((resolve, reject) => {
       const cancel = this.ctx.clock.after(START_TIMEOUT_MS, () => fail(`the replication thread did not start within ${START_TIMEOUT_MS} ms`));
@@ -110,8 +145,14 @@ export class ReplicationModule implements ModuleInstance {
 
   /** The volumes' definitions are read at start: a changed one needs a restart of the node (as DRBD's `adjust` would reconnect). */
   async reload(config: Config): Promise<void> {
-    const next = JSON.stringify(volumeSpecs(config, this.ctx.node.name));
+    const next = JSON.stringify(volumeSpecs(config, this.ctx.node.name, this.stateDir()));
     if (next !== JSON.stringify(this.specs)) throw new Error("the volumes changed: restart the node to take them (a running volume keeps its definition)");
+  }
+
+  /** The node's state dir as the runtime keeps it (`tandem run --state-dir` over state_dir). */
+  private stateDir(): string | undefined {
+    const file = this.ctx.state.file;
+    return file === null ? undefined : dirname(file);
   }
 
   async stop(): Promise<void> {
@@ -128,7 +169,7 @@ export class ReplicationModule implements ModuleInstance {
   }
 
   status(): Record<string, unknown> {
-    return { volumes: this.last, stale: this.ctx.clock.now() - this.lastAt > 3 * STATUS_MS };
+    return { volumes: this.last, stale: this.ctx.clock.now() - this.lastAt > 3 * STATUS_MS, sockets: Object.fromEntries(this.specs.map((s) => [s.params.volume, s.socket])) };
   }
 
   routes(): RouteSpec[] {

@@ -3,7 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../../core/config/load.ts";
 import { formatProblem } from "../../../core/config/problems.ts";
 import { MODULES } from "../../../modules/index.ts";
-import { volumeSpecs } from "../../../modules/replication/service.ts";
+import { newBackingFiles, volumeSpecs } from "../../../modules/replication/service.ts";
+import { metadataBytes } from "../../../modules/replication/metadata.ts";
 import { parseBytes } from "../../../modules/replication/config.ts";
 
 const BASE = THREE_NODES;
@@ -106,6 +107,56 @@ size = "512T"
 port = 7789
 on = [{ node = "alpha", device = "/a" }, { node = "bravo", device = "/b" }]
 `).join("\n")).toContain("volumes[0].region: a 512T volume in regions of 4K has more than 67108864 of them");
+  });
+
+  test("relative paths: the backing device and the socket inside the node's state dir (--state-dir over state_dir), a missing relative file created at the size with its metadata; refused without state_dir or climbing out", () => {
+    const withStateDir = BASE.replace('key_file = "cluster.key"\n', 'key_file = "cluster.key"\nstate_dir = "/var/lib/tandem"\n');
+    const volume = (on: string, socket = "data.nbd", metadata = "internal") => `
+[[volumes]]
+name = "data"
+size = "64M"
+port = 7789
+socket = "${socket}"
+metadata = "${metadata}"
+on = ${on}
+`;
+    const text = withStateDir + volume('[{ node = "alpha", device = "data.img" }, { node = "bravo", device = "/dev/vg0/data" }]');
+    const r = parseConfig(text, "t.toml", MODULES);
+    if (!r.ok) throw new Error(r.problems.map((p) => formatProblem("t.toml", p)).join("\n"));
+    expect(volumeSpecs(r.config, "alpha").map((s) => [s.device, s.socket])).toEqual([["/var/lib/tandem/data.img", "/var/lib/tandem/data.nbd"]]);
+    const lab = volumeSpecs(r.config, "alpha", "/run/tandem/lab/demo/state/alpha");
+    expect(lab.map((s) => [s.device, s.socket])).toEqual([["/run/tandem/lab/demo/state/alpha/data.img", "/run/tandem/lab/demo/state/alpha/data.nbd"]]);
+    expect(newBackingFiles(lab, r.config, "alpha")).toEqual([{ path: "/run/tandem/lab/demo/state/alpha/data.img", bytes: (64 << 20) + metadataBytes({ size: 64 << 20, regionBytes: 4096 }) }]);
+    // An absolute path must exist, as DRBD's backing device must: nothing is created for it.
+    expect(newBackingFiles(volumeSpecs(r.config, "bravo"), r.config, "bravo")).toEqual([]);
+    const external = parseConfig(withStateDir + volume('[{ node = "alpha", device = "data.img" }, { node = "bravo", device = "data.img" }]', "data.nbd", "external"), "t.toml", MODULES);
+    if (!external.ok) throw new Error("external refused");
+    expect(newBackingFiles(volumeSpecs(external.config, "bravo"), external.config, "bravo")).toEqual([{ path: "/var/lib/tandem/data.img", bytes: 64 << 20 }]);
+
+    const none = problems(BASE + volume('[{ node = "alpha", device = "data.img" }, { node = "bravo", device = "/b" }]')).join("\n");
+    expect(none).toContain(`volumes[0].on[0].device: the relative path "data.img" is inside the node's state dir, and the config sets no state_dir`);
+    expect(none).toContain(`volumes[0].socket: the relative path "data.nbd" is inside the node's state dir`);
+    const out = problems(withStateDir + volume('[{ node = "alpha", device = "../etc/data.img" }, { node = "bravo", device = "/b" }]', "/run/data.nbd")).join("\n");
+    expect(out).toContain(`volumes[0].on[0].device: the relative path "../etc/data.img" climbs out of the state dir`);
+    expect(out).not.toContain("volumes[0].socket");
+  });
+
+  test("one backing device for two volumes on the same node is refused", () => {
+    const two = `${BASE}
+[[volumes]]
+name = "data"
+size = "1G"
+port = 7789
+on = [{ node = "alpha", device = "/a" }, { node = "bravo", device = "/b" }]
+
+[[volumes]]
+name = "logs"
+size = "1G"
+port = 7790
+socket = "/run/tandem/logs.nbd"
+on = [{ node = "alpha", device = "/c" }, { node = "bravo", device = "/b" }]
+`;
+    expect(problems(two).join("\n")).toContain("volumes[1].on[1].device: bravo's backing device /b is used twice (first at volumes.0.on.1.device)");
   });
 
   test("sizes: units are 1024-based; nothing past 2^53", () => {
