@@ -2,7 +2,8 @@
 // `npm start`: bring up the demo lab, the demo compiled into dist/tandem
 // (examples/demo.toml): a pair holding a virtual address, the director
 // (port 80) and the proxy (port 8080) spreading the client over two real
-// servers with health checks, all in network namespaces on this machine. `tandem lab up` writes the demo's
+// servers with health checks, on a replicated volume (primary where the group
+// runs), all in network namespaces on this machine. `tandem lab up` writes the demo's
 // config, key and token to /run/tandem/lab/demo/. Ends with the URL to open.
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";

@@ -4,18 +4,23 @@
  * lab's directory), prints the URL to open last, and the client reaches the
  * virtual service through the virtual address, answered by both real
  * servers, through the director (port 80) and through the proxy (port 8080).
+ * The replicated volume "data", new on both nodes, is made primary on alpha
+ * by `lab up` (printed, with its NBD socket), up to date and connected on
+ * both; a pattern is written through alpha's NBD socket (nbdcopy).
  * Killing alpha, bravo takes over: the client is still answered by both,
  * both ways, and bravo's flight recorder holds the takeover with its address
  * announced, its director and proxy started and the first client its proxy
- * served. The demo's addresses are fixed
+ * served; bravo's volume is primary and serves the pattern on its socket.
+ * The demo's addresses are fixed
  * (198.18.7.0/24, 198.18.107.0/24): it cannot run beside a demo lab that is
  * up. Needs root.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { FailoverStep } from "../../core/recorder.ts";
-import { tandem, waitFor } from "../helpers.ts";
+import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { labCommand, labStatus, type LabHost } from "./config.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -26,6 +31,30 @@ const VIP = "198.18.7.50";
 let hosts: Record<string, LabHost> = {};
 let stateDir = "";
 let printed = "";
+
+/** What is written through alpha's NBD socket before the failover and read through bravo's after it. */
+const PATTERN = randomBytes(1 << 20);
+const tmp = tempDir("demovol");
+/** The volume's NBD socket on a node: relative in the demo, so in the node's state dir. */
+const socket = (node: string) => join(stateDir, "state", node, "data.nbd");
+const nbdUri = (node: string) => `nbd+unix:///data?socket=${socket(node)}`;
+
+/** The volume as a node's API shows it. */
+async function volumeOn(node: string): Promise<{ role: string; connection: string; disk: string } | undefined> {
+  try {
+    const body = (await (await fetch(`${hosts[node]!.api}v1/replication/volumes`, { signal: AbortSignal.timeout(2000) })).json()) as { volumes: Array<{ name: string; role: string; connection: string; disk: string }> };
+    return body.volumes.find((v) => v.name === "data");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first PATTERN.length bytes of the volume (64 MiB, read whole), through `node`'s socket. */
+function readVolume(node: string): Buffer {
+  const r = Bun.spawnSync(["nbdcopy", nbdUri(node), "-"], { timeout: 20_000, maxBuffer: 128 << 20 });
+  if (r.exitCode !== 0) throw new Error(`nbdcopy from ${node}: ${r.stderr.toString()}`);
+  return Buffer.from(r.stdout.subarray(0, PATTERN.length));
+}
 
 /** The director's virtual service and the proxy's frontend, on the virtual address. */
 const DIRECTOR = `http://${VIP}/`;
@@ -50,6 +79,7 @@ describe.skipIf(!ROOT)("the demo (tandem lab up without -c)", () => {
 
   afterAll(async () => {
     await tandem(["lab", "down", "--name", LAB], { timeoutMs: 60_000 });
+    tmp.cleanup();
   }, 90_000);
 
   test("up prints the dashboard's URL last; the demo's config, key and token are in the lab's directory", () => {
@@ -60,7 +90,28 @@ describe.skipIf(!ROOT)("the demo (tandem lab up without -c)", () => {
     expect(printed).toContain(`tandem status -c ${join(stateDir, "demo.toml")}`);
     expect(printed).toMatch(/^ {2}www +proxy +http:\/\/198\.18\.7\.50:8080\/ +proxy to 198\.18\.7\.101:80, 198\.18\.7\.102:80$/m);
     expect(printed).toContain(`curl ${PROXY}   (through the proxy)`);
+    expect(printed).toContain("  data: new on both nodes: made primary on alpha by force (as `tandem volume promote --force`); bravo resyncs from it\n");
+    expect(printed).toContain(`    primary on alpha, NBD on ${socket("alpha")}: nbdinfo '${nbdUri("alpha")}'\n`);
   });
+
+  test("the volume: primary on alpha, connected and up to date on both, in the status with its socket; the group on alpha's promoted side; a pattern written through alpha's NBD socket", async () => {
+    await waitFor("the volume up to date and connected on both", async () => {
+      const [a, b] = [await volumeOn("alpha"), await volumeOn("bravo")];
+      return a?.disk === "up-to-date" && b?.disk === "up-to-date" && a.connection === "connected" && b.connection === "connected" ? true : undefined;
+    }, 30_000, 200);
+    expect((await volumeOn("alpha"))?.role).toBe("primary");
+    expect((await volumeOn("bravo"))?.role).toBe("secondary");
+    const st = await tandem(["status", "-c", join(stateDir, "demo.toml"), "--node", "alpha"]);
+    expect(st.stdout).toMatch(/^ {4}vol +volume +promoted on alpha, started on bravo$/m);
+    expect(st.stdout).toContain(`volumes:\n  data: primary, connected, disk up-to-date, 0 B out of sync; NBD on ${socket("alpha")}`);
+    expect(st.stdout).not.toContain("failures:");
+    const file = join(tmp.dir, "pattern");
+    writeFileSync(file, PATTERN);
+    const w = Bun.spawnSync(["nbdcopy", file, nbdUri("alpha")], { timeout: 20_000 });
+    expect(w.stderr.toString()).toBe("");
+    expect(w.exitCode).toBe(0);
+    expect(readVolume("alpha").equals(PATTERN)).toBe(true);
+  }, 60_000);
 
   test("the client reaches the virtual service through the virtual address, answered by both real servers", async () => {
     const got = await waitFor("both real servers behind the virtual address", () => {
@@ -119,5 +170,11 @@ describe.skipIf(!ROOT)("the demo (tandem lab up without -c)", () => {
     expect(kinds.lastIndexOf("resource-start")).toBeLessThan(kinds.indexOf("client-served"));
     expect(served[0]!.duration_ms).toBe(served[0]!.at - r.steps.find((s) => s.kind === "peer-dead")!.at);
     expect(existsSync(stateDir)).toBe(true);
+    // The group followed the volume: bravo promoted it first (protocol C: its copy holds every acknowledged write).
+    const resources = (await (await fetch(`${hosts.bravo!.api}v1/resources/`)).json()) as { resources: Record<string, { states: Record<string, string> }> };
+    expect(resources.resources.vol!.states.bravo).toBe("promoted");
+    expect(resources.resources.vip!.states.bravo).toBe("started");
+    expect((await volumeOn("bravo"))?.role).toBe("primary");
+    expect(readVolume("bravo").equals(PATTERN)).toBe(true);
   }, 90_000);
 });
