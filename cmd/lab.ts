@@ -27,7 +27,7 @@ const NAME_OPTIONS = {
 } as const;
 
 const HELP = {
-  up: `Usage: tandem lab up [-c FILE] [--name LAB]
+  up: `Usage: tandem lab up [-c FILE] [--name LAB] [--no-promote]
 
 Builds a lab on this machine from a cluster config (without -c: the demo, a
 pair holding a virtual address with the director and the proxy spreading
@@ -48,8 +48,8 @@ every GET with its name. Waits (at most 15s) until every node answers GET
 (as \`tandem volume promote --force\`), on the node preferred by the group
 that runs with its promoted side (else the first of its \`on\` list), as
 soon as both sides connect (at most ${FIRST_PROMOTION_TIMEOUT_MS / 1000}s); a volume that was primary once
-is left to the resource manager. Then prints where to look, with each
-volume's NBD socket. Whatever fails half way is removed again. The last line
+is left to the resource manager (--no-promote: every volume is left so).
+Then prints where to look, with each volume's NBD socket. Whatever fails half way is removed again. The last line
 is the URL to open: the first node's dashboard.
 
 Addresses: the nodes' /24 (all nodes in one, inside 198.18.0.0/15); the host
@@ -60,6 +60,8 @@ Options:
   -c, --config FILE   the cluster config (TOML); default: the demo
       --name LAB      the lab's name (default: the cluster's name); a-z, 0-9
                       and '-', at most 11 characters
+      --no-promote    leave new volumes unpromoted: their first promotion is
+                      the operator's (tandem volume promote --force)
   -h, --help          this help`,
   down: `Usage: tandem lab down [--name LAB | -c FILE]
 
@@ -319,7 +321,7 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
   const help = () => (console.log(HELP[action]), EXIT_OK);
   switch (action) {
     case "up": {
-      const { values, positionals } = parse(argv, NAME_OPTIONS, true);
+      const { values, positionals } = parse(argv, { ...NAME_OPTIONS, "no-promote": { type: "boolean" } }, true);
       if (values.help) return help();
       if (positionals.length) fail(`unexpected argument "${positionals[0]}"`);
       if (values.name !== undefined && labNameProblem(values.name)) fail(labNameProblem(values.name)!);
@@ -339,7 +341,7 @@ async function runAction(action: Action, argv: string[]): Promise<number> {
       const progress = (line: string) => console.error(`lab ${name}: ${line}`);
       const state = await up(planned.plan, progress, values.config ? {} : await demoFiles());
       const written = state.plan.configFile;
-      const volumes = await promoteNewVolumes(labVolumes(loaded.config.raw), asking(written), (v) => `tandem volume -c ${written} -n ${v.first} promote ${v.name} --force`);
+      const volumes = values["no-promote"] ? [] : await promoteNewVolumes(labVolumes(loaded.config.raw), asking(written), (v) => `tandem volume -c ${written} -n ${v.first} promote ${v.name} --force`);
       for (const v of volumes) progress(`volume ${v.name}: ${v.did}`);
       console.log(upSummary(status(state), !values.config, volumes));
       return EXIT_OK;

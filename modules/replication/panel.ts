@@ -16,7 +16,7 @@ export const REPLICATION_PANEL: DashboardPanel = {
     const rs = v.resync;
     const resync = rs ? ui.bytes(rs.bytesLeft) + " left at " + ui.bytes(rs.bytesPerSecond) + "/s" + (rs.etaSeconds === null ? "" : ", about " + rs.etaSeconds + " s") : v.verify ? "verify " + v.verify.checkedRegions + "/" + v.verify.regions + ", " + v.verify.differing + " differing" : "-";
     const conn = v.connection + (v.reason ? " (" + v.reason + ")" : "");
-    ui.row(body, [[v.name], [v.role], [conn, v.connection === "connected" ? "state-running" : "state-late"], [v.disk, v.disk === "up-to-date" ? "state-running" : "state-late"], [v.peerPrimary ? "primary" : "secondary"], [ui.bytes(v.outOfSyncBytes)], [resync], [v.role === "primary" && r.sockets ? r.sockets[v.name] : "-"]]);
+    ui.row(body, [[v.name], [v.role], [conn, v.connection === "connected" ? "state-running" : "state-late"], [v.disk, v.disk === "up-to-date" ? "state-running" : "state-late"], [v.peerPrimary ? "primary" : "secondary"], [ui.bytes(v.outOfSyncBytes)], [resync], [(v.role === "primary" && r.sockets && r.sockets[v.name]) || "-"]]);
   }
   el.replaceChildren(...(r.stale ? [ui.el("p", "the replication thread has not reported lately: this is its last status", "state-late")] : []), t);
 }`,

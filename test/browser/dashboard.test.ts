@@ -2,11 +2,15 @@
  * The dashboard in a real browser (playwright-core driving Debian's chromium,
  * headless, nothing downloaded) on a lab pair with the director: a group "lb"
  * of a virtual address and the director on alpha, the virtual service over
- * the lab's two real servers. The page is bravo's, and stays open the whole
+ * the lab's two real servers, and a replicated volume "data" as a promotable
+ * clone that lb follows (its files relative, in each node's state dir; made
+ * primary on alpha by `lab up`, being new). The page is bravo's, and stays open the whole
  * run: it shows both nodes and their links, the virtual service and its
- * servers; an action with a wrong token is refused; alpha killed from the
- * page's lab section shows as a takeover without a reload (with its timeline
- * when the node records takeovers, /v1/failovers); a drain done in the page
+ * servers, the volume with its role and sync state; an action with a wrong
+ * token is refused; alpha killed from the page's lab section shows as a
+ * takeover without a reload (with its timeline when the node records
+ * takeovers, /v1/failovers), and the volume primary on bravo with its NBD
+ * socket; a drain done in the page
  * reaches the node (its API) and the client; alpha healed from the page
  * rejoins; a move with an expiry, its clear, a standby and an online done in
  * the page reach the resource manager. Screenshots before and after the
@@ -19,7 +23,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { freeSubnets } from "../lab/net.ts";
-import { directorGroup, labStatus, pairConfig, pairSecrets, type LabHost } from "../lab/config.ts";
+import { directorGroup, labStatus, pairConfig, pairSecrets, promotedVolume, type LabHost } from "../lab/config.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = process.getuid?.() === 0;
@@ -36,6 +40,8 @@ const SHOTS = `/tmp/tandem-browser-${process.pid}`;
 const SHOWN_MS = 15_000;
 
 let hosts: Record<string, LabHost> = {};
+/** The lab's directory: each node's state dir (the volume's file and socket) is state/NODE in it. */
+let labDir = "";
 let browser: Browser | undefined;
 let page: Page;
 
@@ -55,6 +61,19 @@ function spread(count: number): Record<string, number> {
 async function director(node: string): Promise<{ active: boolean; virtualServices: { servers: { address: string; override: number | null; weight: number | null }[] }[] }> {
   return (await fetch(`${hosts[node]!.api}v1/director/`, { signal: AbortSignal.timeout(2000) })).json() as never;
 }
+
+/** A small volume (its initial resync a moment), relative paths, and its clone, whose promoted side lb follows. */
+const VOLUME = `
+[[volumes]]
+name = "data"
+size = "16M"
+port = 7789
+socket = "data.nbd"
+on = [{ node = "alpha", device = "data.img" }, { node = "bravo", device = "data.img" }]
+${promotedVolume("lb")}`;
+
+/** The volume's row in the page: volume, role, connection, disk, peer, out of sync, resync, NBD. */
+const volumeRow = async () => page.locator("#volumes tr", { hasText: "data" }).locator("td").allTextContents();
 
 const serverRow = (address: string) => page.locator("#virtual-services tr", { hasText: `${address}:80` });
 
@@ -79,10 +98,10 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
     console.log(`test/browser/dashboard.test.ts: screenshots in ${SHOTS}/`);
     await pairSecrets(tmp.dir, TOKEN);
     const check = `{ kind = "http", path = "/", interval = "500ms", timeout = "300ms", rise = 2, fall = 2 }`;
-    writeFileSync(join(tmp.dir, "tandem.toml"), pairConfig({ cluster: "cui", lan: LAN, hb: HB, more: directorGroup({ lan: LAN, vip: VIP, check }) }));
+    writeFileSync(join(tmp.dir, "tandem.toml"), pairConfig({ cluster: "cui", lan: LAN, hb: HB, stateDir: "state", more: directorGroup({ lan: LAN, vip: VIP, check }) + VOLUME }));
     const up = await tandem(["lab", "up", "-c", join(tmp.dir, "tandem.toml"), "--name", LAB], { timeoutMs: 60_000 });
     if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);
-    hosts = (await labStatus(LAB)).hosts;
+    ({ hosts, stateDir: labDir } = await labStatus(LAB));
     // LVS-NAT: the real servers answer the client through the virtual address.
     for (const rs of ["rs1", "rs2"]) sh(["ip", "-n", hosts[rs]!.namespace, "route", "add", `${LAN}100/32`, "via", VIP]);
     await waitFor("the client to be served through the virtual service", () => (spread(4).rs1 ? true : undefined), 30_000, 200);
@@ -119,6 +138,12 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
     expect(await page.textContent("#dc")).toMatch(/^DC (alpha|bravo)$/);
     await page.locator("#groups tr", { hasText: "lb" }).locator("td", { hasText: "alpha" }).waitFor({ timeout: SHOWN_MS });
     expect(await page.locator("#members tr").count()).toBe(2);
+    // bravo's replica: secondary, its peer (alpha) primary, in sync after the first resync.
+    const row = await waitFor("bravo's volume connected and up to date in the page", async () => {
+      const cells = await volumeRow();
+      return cells[2] === "connected" && cells[3] === "up-to-date" ? cells : undefined;
+    }, SHOWN_MS, 200);
+    expect(row).toEqual(["data", "secondary", "connected", "up-to-date", "primary", "0 B", "-", "-"]);
   }, 60_000);
 
   test("the virtual service and its real servers: health and weights; the lab's hosts with their faults and the other node's dashboard", async () => {
@@ -171,6 +196,14 @@ describe.skipIf(!READY)("the dashboard on a lab pair with the director", () => {
       await page.locator("#takeovers h3.takeover", { hasText: "bravo took over" }).waitFor({ timeout: SHOWN_MS });
       expect(await page.locator("#takeovers .timeline li").count()).toBeGreaterThan(0);
     }
+    // lb followed the volume: promoted on bravo (its replica was up to date), served on bravo's socket, alpha gone.
+    const row = await waitFor("bravo's volume primary in the page", async () => {
+      const cells = await volumeRow();
+      return cells[1] === "primary" ? cells : undefined;
+    }, SHOWN_MS, 200);
+    expect(row[3]).toBe("up-to-date");
+    expect(row[2]).not.toBe("connected");
+    expect(row[7]).toBe(join(labDir, "state", "bravo", "data.nbd"));
     expect(await page.evaluate("window.loaded")).toBe("once");
     await page.screenshot({ path: join(SHOTS, "after-failover.png"), fullPage: true });
     const served = spread(4);

@@ -8,7 +8,8 @@
  * not the node under test records takeovers: "no takeovers recorded" on 404,
  * then a takeover drawn as a timeline on the next event, without a reload;
  * monitor results that change nothing are not listed; no lab section outside
- * a lab; each volume's role, connection, disk and resync progress; a failed
+ * a lab; each volume's role, connection, disk, resync progress and, where
+ * primary, its NBD socket; a failed
  * resource's cleanup and a move's fields posted with the admin token.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -22,7 +23,7 @@ const CHROMIUM = "/usr/bin/chromium";
 const HAVE = existsSync(CHROMIUM);
 if (!HAVE) console.log(`test/browser/takeovers.test.ts: skipped: ${CHROMIUM} is missing (npm test installs Debian's chromium as root)`);
 
-const STATUS = { node: "bravo", cluster: "fake", version: "0", phase: "running", config: { hash: "0123456789abcdef", file: "f" }, stateWriteError: null, modules: { replication: { state: "running", stale: false, volumes: [] as unknown[] }, resources: { state: "running" } } };
+const STATUS = { node: "bravo", cluster: "fake", version: "0", phase: "running", config: { hash: "0123456789abcdef", file: "f" }, stateWriteError: null, modules: { replication: { state: "running", stale: false, volumes: [] as unknown[], sockets: { data: "/run/tandem/data.nbd", logs: "/run/tandem/logs.nbd" } }, resources: { state: "running" } } };
 /** GET /v1/resources/: one group on bravo whose vip failed twice on alpha. */
 const RESOURCES = {
   dc: "bravo",
@@ -165,7 +166,7 @@ describe.skipIf(!HAVE)("the dashboard's takeovers, events and volumes, against a
     expect(await page.evaluate("window.loaded")).toBe("once");
   });
 
-  test("volumes: role, connection (and why it is down), disk, the peer, out of sync and the resync's progress, drawn again on an event", async () => {
+  test("volumes: role, connection (and why it is down), disk, the peer, out of sync, the resync's progress and the primary's NBD socket, drawn again on an event", async () => {
     await page.locator("#panel-replication").waitFor({ state: "visible", timeout: 10_000 });
     expect(await page.locator("#volumes tr").count()).toBe(0);
     STATUS.modules.replication.volumes = VOLUMES;
@@ -173,8 +174,8 @@ describe.skipIf(!HAVE)("the dashboard's takeovers, events and volumes, against a
     await page.locator("#volumes tr", { hasText: "data" }).waitFor({ timeout: 10_000 });
     const rows = await page.locator("#volumes tr").evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
     expect(rows).toEqual([
-      ["data", "primary", "sync-source", "up-to-date", "secondary", "3.0 MiB", "3.0 MiB left at 1.0 MiB/s, about 3 s"],
-      ["logs", "secondary", "standalone (split brain)", "up-to-date", "primary", "0 B", "-"],
+      ["data", "primary", "sync-source", "up-to-date", "secondary", "3.0 MiB", "3.0 MiB left at 1.0 MiB/s, about 3 s", "/run/tandem/data.nbd"],
+      ["logs", "secondary", "standalone (split brain)", "up-to-date", "primary", "0 B", "-", "-"],
     ]);
   });
 

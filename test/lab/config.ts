@@ -162,10 +162,11 @@ export async function labStatus(lab: string): Promise<{ hosts: Record<string, La
 
 /**
  * A replicated volume as the promotable clone `vol` (agent `volume`, one promoted instance), and `group` on its
- * promoted side, started after the promotion: the DRBD-style stack the lab and appliance volume tests run.
+ * promoted side, started after the promotion: the DRBD-style stack the lab and appliance volume tests run. Without
+ * a group: the clone alone, promoted wherever its instance scores best.
  */
-export function promotedVolume(group: string, volume = "data"): string {
-  return `
+export function promotedVolume(group: string | undefined, volume = "data"): string {
+  const clone = `
 [[resources.resource]]
 name = "vol"
 agent = "volume"
@@ -174,7 +175,9 @@ exclusive = false
 clone = true
 promotable = true
 monitor_interval = "1s"
-
+`;
+  if (group === undefined) return clone;
+  return `${clone}
 [[resources.colocation]]
 group = "${group}"
 with = "vol"

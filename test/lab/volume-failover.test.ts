@@ -78,7 +78,8 @@ describe.skipIf(!ROOT)("a replicated volume as a promotable clone in the lab", (
     await pairSecrets(dir, TOKEN);
     for (const n of ["alpha", "bravo"]) writeFileSync(join(dir, `${n}.img`), new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: 4096 })));
     writeFileSync(join(dir, "tandem.toml"), config(dir));
-    const up = await tandem(["lab", "up", "-c", join(dir, "tandem.toml"), "--name", LAB], { timeoutMs: 60_000 });
+    // --no-promote: the first promotion is this test's, after it has seen the unpromoted start.
+    const up = await tandem(["lab", "up", "-c", join(dir, "tandem.toml"), "--name", LAB, "--no-promote"], { timeoutMs: 60_000 });
     if (up.code !== 0) throw new Error(`lab up: ${up.stderr}${up.stdout}`);
     hosts = await labHosts(LAB);
   }, 90_000);
