@@ -209,6 +209,9 @@ export class ReplicationModule implements ModuleInstance {
       this.lastAt = this.ctx.clock.now();
       this.updateMetrics();
     } else if (m.type === "result") {
+      // A command may have changed a role: the status is asked for now, not at the next poll, so that an agent
+      // waiting to see the role (a promote before the group starts) waits for the thread, not for STATUS_MS.
+      if (this.worker) this.post(this.worker, { type: "status" });
       const c = this.commands.get(m.id);
       if (!c) return;
       this.commands.delete(m.id);
