@@ -58,7 +58,7 @@ export const VolumeOnSchema = Type.Object(
     device: Type.String({
       pattern: PATH_PATTERN,
       description:
-        "the backing file or block device on that node: an absolute path, which must exist (as DRBD's backing device); or a path relative to the node's state dir (state_dir, or `tandem run --state-dir`), a file created there sparse at the volume's size (plus its internal metadata) when missing",
+        "the backing file or block device on that node: an absolute path, which must exist (as DRBD's backing device); or a path relative to the node's state dir (state_dir, which it then needs, or `tandem run --state-dir`; no `..`), a file created there sparse at the volume's size (plus its internal metadata) when missing: one config gives each node its own file, as the lab's nodes need",
       examples: ["/dev/vg0/data", "data.img"],
     }),
   },
@@ -92,7 +92,7 @@ export const VolumeSchema = Type.Object(
     socket: Type.Optional(
       Type.String({
         pattern: PATH_PATTERN,
-        description: `the NBD server's unix socket on the primary: absolute, or relative to the node's state dir; default ${DEFAULT_SOCKET_DIR}/<name>.nbd`,
+        description: `the NBD server's unix socket on the primary: absolute, or relative to the node's state dir (as the device); default ${DEFAULT_SOCKET_DIR}/<name>.nbd`,
         examples: ["/run/tandem/data.nbd", "data.nbd"],
       }),
     ),
