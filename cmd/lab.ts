@@ -47,10 +47,11 @@ every GET with its name. Waits (at most 15s) until every node answers GET
 ([[volumes]]) that is new on both of its nodes is made primary once by force
 (as \`tandem volume promote --force\`), on the node preferred by the group
 that runs with its promoted side (else the first of its \`on\` list), as
-soon as both sides connect (at most ${FIRST_PROMOTION_TIMEOUT_MS / 1000}s); a volume that was primary once
-is left to the resource manager (--no-promote: every volume is left so).
-Then prints where to look, with each volume's NBD socket. Whatever fails half way is removed again. The last line
-is the URL to open: the first node's dashboard.
+soon as both sides connect (waits of at most ${FIRST_PROMOTION_TIMEOUT_MS / 1000}s); a volume that was
+primary once is left to the resource manager (--no-promote: every volume is
+left so). Then prints where to look, with each volume's NBD socket.
+Whatever fails half way is removed again. The last line is the URL to open:
+the first node's dashboard.
 
 Addresses: the nodes' /24 (all nodes in one, inside 198.18.0.0/15); the host
 side is .1, the client .100, rs1 .101, rs2 .102. Heartbeat link networks: any

@@ -20,6 +20,7 @@ import { existsSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { FailoverStep } from "../../core/recorder.ts";
+import { metadataBytes } from "../../modules/replication/metadata.ts";
 import { tandem, tempDir, waitFor } from "../helpers.ts";
 import { labCommand, labStatus, type LabHost } from "./config.ts";
 
@@ -32,6 +33,8 @@ let hosts: Record<string, LabHost> = {};
 let stateDir = "";
 let printed = "";
 
+/** The demo volume's size (64M). */
+const VOLUME_BYTES = 64 << 20;
 /** What is written through alpha's NBD socket before the failover and read through bravo's after it. */
 const PATTERN = randomBytes(1 << 20);
 const tmp = tempDir("demovol");
@@ -101,6 +104,8 @@ describe.skipIf(!ROOT)("the demo (tandem lab up without -c)", () => {
     }, 30_000, 200);
     expect((await volumeOn("alpha"))?.role).toBe("primary");
     expect((await volumeOn("bravo"))?.role).toBe("secondary");
+    // Each node's backing file, relative in the demo: created in its state dir at the volume's size and its metadata.
+    for (const node of ["alpha", "bravo"]) expect(statSync(join(stateDir, "state", node, "data.img")).size).toBe(VOLUME_BYTES + metadataBytes({ size: VOLUME_BYTES, regionBytes: 4096 }));
     const st = await tandem(["status", "-c", join(stateDir, "demo.toml"), "--node", "alpha"]);
     expect(st.stdout).toMatch(/^ {4}vol +volume +promoted on alpha, started on bravo$/m);
     expect(st.stdout).toContain(`volumes:\n  data: primary, connected, disk up-to-date, 0 B out of sync; NBD on ${socket("alpha")}`);
