@@ -184,13 +184,14 @@ export class RoutingService implements ModuleInstance {
     this.off = [s.get("director")?.watch(() => this.observe()), s.get("cluster")?.watch(() => this.observe())].filter((o): o is () => void => o !== undefined);
   }
 
-  /** The node's view now. Without a heartbeat the node is quorate only as the cluster's single member. */
+  /** The node's view now. Without a heartbeat the node is quorate only as the cluster's single member; an address it failed to hold is unhosted. */
   private view(): NodeView {
     const s = this.ctx.services;
     const director = s.get("director")?.view() ?? null;
     const cluster = s.get("cluster");
     const quorate = cluster ? cluster.snapshot().quorate : this.config.nodes.filter((n) => n.roles.includes("member")).length === 1;
-    return { director, standby: s.get("resources")?.standby?.() ?? false, quorate };
+    const unhosted = this.hostingError ? (this.hosting?.addresses ?? []) : [];
+    return { director, standby: s.get("resources")?.standby?.() ?? false, quorate, ...(unhosted.length ? { unhosted } : {}) };
   }
 
   private observe(): void {

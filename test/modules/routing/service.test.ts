@@ -243,7 +243,7 @@ describe("the operator's BIRD config", () => {
 });
 
 describe("active/active on IPVS, in the shell", () => {
-  test("the announced addresses on the loopback and the settings before the first announcement, retried after a failure, released after the withdrawal", async () => {
+  test("the announced addresses on the loopback and the settings before the first announcement; not held, not announced until a poll holds them; released after the withdrawal", async () => {
     const sections = DIRECTOR.replace("[director]\n", '[director]\ndataplane = "ipvs"\nmode = "active-active"\n').replaceAll('service = "web"\n', 'service = "web"\nscheduler = "mh"\n') + ROUTING;
     const done: string[] = [];
     let refuse: string | null = "EPERM";
@@ -257,15 +257,17 @@ describe("active/active on IPVS, in the shell", () => {
       sysctl: (s) => void done.push(`${s.key}=${s.value}`),
     };
     const h = harness(sections, host);
-    const started = h.module.start(h.config);
-    expect(h.applied).toHaveLength(1); // the settings were written before the first include
-    await h.take();
-    await started;
+    await h.module.start(h.config);
+    // Not held: not announced (IPVS would never see its flows).
+    expect(h.applied).toHaveLength(0);
     expect(h.events.filter((e) => e.type === "routing.error").map((e) => (e.data as { message: string }).message)).toEqual(["active/active on IPVS: EPERM"]);
     expect(h.module.status().hosting).toMatchObject({ device: "lo", addresses: ["198.18.41.10/32"], error: "active/active on IPVS: EPERM" });
+    expect(h.module.status().addresses).toEqual([{ prefix: "198.18.41.10/32", services: ["web-vip"], announced: false, reason: "not-hosted", service: "web-vip" }]);
     refuse = null;
     h.clock.runUntil(500);
+    expect(h.applied).toHaveLength(1); // the settings and the address were held before this include
     await h.take();
+    expect(h.routes()).toEqual(["198.18.41.10/32"]);
     expect(done).toEqual([
       "net.ipv4.conf.all.arp_ignore=1",
       "net.ipv4.conf.all.arp_announce=2",
