@@ -18,7 +18,9 @@
  *   the first packet of the moved flow is scheduled; `mh` with the same
  *   servers and weights on every director picks the real server the first
  *   director picked, and with DR or TUN its answers never passed the
- *   directors: the connection goes on.
+ *   directors: the connection goes on. `conn_reuse_mode` stays at the
+ *   kernel's 1 (a SYN on a port IPVS still holds is scheduled afresh, which
+ *   `mh` sends to the same real server anyway), and `conntrack` at 0.
  *
  * Pure: what a director holds for a config. The shell (service.ts) holds it
  * through a `VipHost` (the real one below; tests give their own).
