@@ -53,6 +53,8 @@ const PROGRAMS = [
   ["/usr/sbin/ipvsadm", "/usr/sbin/ipvsadm"], // IPVS at the console (ipvsadm -Ln); the anchor of the IPVS bench
   ["/usr/bin/fuser", "/usr/bin/fuser"], // ocf:heartbeat:Filesystem checks for fuser and fsck and runs fuser -m at stop (busybox has neither)
   ["/usr/sbin/fsck", "/usr/sbin/fsck"],
+  ["/usr/sbin/bird", "/usr/sbin/bird"], // [routing]: BGP and BFD to the routers (Debian's bird2)
+  ["/usr/sbin/birdc", "/usr/sbin/birdc"],
 ];
 
 function run(cmd, args, opts = {}) {

@@ -56,22 +56,21 @@ export function pairMissing(): string | undefined {
 }
 
 /**
- * The pair's config. bravo's comes on the kernel command line in base64, which x86 cuts at 2,048 bytes: no
- * comments in it. The API takes plain HTTP off loopback (insecure_http): POSTs come from the client's namespace
- * over the pair's bridge.
+ * A pair's config up to its own sections: the cluster, alpha and bravo at `at`'s addresses, the heartbeat on the
+ * lan by unicast (TIMERS), and the API on port 9480 with the token file, plain HTTP off loopback.
  */
-export function pairConfig(): string {
+export function pairHeader(cluster: string, at: { alpha: string; bravo: string }): string {
   const t = TIMERS;
-  return `cluster = "pair"
+  return `cluster = "${cluster}"
 key_file = "cluster.key"
 
 [[nodes]]
 name = "alpha"
-address = "${ADDR.alpha}"
+address = "${at.alpha}"
 
 [[nodes]]
 name = "bravo"
-address = "${ADDR.bravo}"
+address = "${at.bravo}"
 
 [heartbeat]
 interval = "${t.interval}ms"
@@ -87,7 +86,16 @@ kind = "ucast"
 port = 9480
 token_file = "api.token"
 insecure_http = true
+`;
+}
 
+/**
+ * The pair's config. bravo's comes on the kernel command line in base64, which x86 cuts at 2,048 bytes: no
+ * comments in it. The API takes plain HTTP off loopback (insecure_http): POSTs come from the client's namespace
+ * over the pair's bridge.
+ */
+export function pairConfig(): string {
+  return `${pairHeader("pair", ADDR)}
 [watchdog]
 timeout = "${WATCHDOG_TIMEOUT_MS / 1000}s"
 
@@ -147,7 +155,33 @@ forwarding = "dr"
 `;
 }
 
-function sh(argv: string[]): string {
+/**
+ * A private lan: the namespaces `ns` made (each pushed to `made`, for their removal; lo up), a bridge `br0` in
+ * `ns.net`, a tap device on it for each VM (`tap-NAME`, for qemu run in that namespace), and each host joined to it
+ * by a veth (`v-NAME` on the bridge, eth0 in the host's namespace at its address /24).
+ */
+export function bridgedLan(ns: { net: string } & Record<string, string>, made: string[], vms: readonly string[], hosts: ReadonlyArray<{ name: string; ns: string; address: string }>): void {
+  for (const n of Object.values(ns)) {
+    sh(["ip", "netns", "add", n]);
+    made.push(n);
+    sh(["ip", "-n", n, "link", "set", "lo", "up"]);
+  }
+  sh(["ip", "-n", ns.net, "link", "add", "br0", "type", "bridge"]);
+  sh(["ip", "-n", ns.net, "link", "set", "br0", "up"]);
+  for (const vm of vms) {
+    sh(["ip", "-n", ns.net, "tuntap", "add", "dev", `tap-${vm}`, "mode", "tap"]);
+    sh(["ip", "-n", ns.net, "link", "set", `tap-${vm}`, "master", "br0", "up"]);
+  }
+  for (const host of hosts) {
+    sh(["ip", "-n", ns.net, "link", "add", `v-${host.name}`, "type", "veth", "peer", "name", "eth0", "netns", host.ns]);
+    sh(["ip", "-n", ns.net, "link", "set", `v-${host.name}`, "master", "br0", "up"]);
+    sh(["ip", "-n", host.ns, "addr", "add", `${host.address}/24`, "dev", "eth0"]);
+    sh(["ip", "-n", host.ns, "link", "set", "eth0", "up"]);
+  }
+}
+
+/** Runs a command (bounded); its stdout; throws with its stderr when it fails. */
+export function sh(argv: string[]): string {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", timeout: SH_TIMEOUT_MS });
   if (r.status !== 0) throw new Error(`${argv.join(" ")}: exit ${r.status ?? r.signal}: ${r.stderr}`);
   return r.stdout;
@@ -278,23 +312,7 @@ export function startPair(o: PairOptions = {}): Pair {
   };
 
   try {
-    for (const n of Object.values(ns)) {
-      sh(["ip", "netns", "add", n]);
-      made.push(n);
-      sh(["ip", "-n", n, "link", "set", "lo", "up"]);
-    }
-    sh(["ip", "-n", ns.net, "link", "add", "br0", "type", "bridge"]);
-    sh(["ip", "-n", ns.net, "link", "set", "br0", "up"]);
-    for (const node of NODES) {
-      sh(["ip", "-n", ns.net, "tuntap", "add", "dev", `tap-${node}`, "mode", "tap"]);
-      sh(["ip", "-n", ns.net, "link", "set", `tap-${node}`, "master", "br0", "up"]);
-    }
-    for (const host of ["client", ...SERVERS] as const) {
-      sh(["ip", "-n", ns.net, "link", "add", `v-${host}`, "type", "veth", "peer", "name", "eth0", "netns", ns[host]]);
-      sh(["ip", "-n", ns.net, "link", "set", `v-${host}`, "master", "br0", "up"]);
-      sh(["ip", "-n", ns[host], "addr", "add", `${ADDR[host]}/24`, "dev", "eth0"]);
-      sh(["ip", "-n", ns[host], "link", "set", "eth0", "up"]);
-    }
+    bridgedLan(ns, made, NODES, (["client", ...SERVERS] as const).map((host) => ({ name: host, ns: ns[host], address: ADDR[host] })));
     for (const rs of SERVERS) {
       // LVS-NAT: the answers go back through the director, which holds the virtual address.
       sh(["ip", "-n", ns[rs], "route", "add", `${ADDR.client}/32`, "via", ADDR.vip]);

@@ -9,7 +9,10 @@
  *   director's own up/down, with its hysteresis);
  * - the node is not in standby;
  * - the node is quorate (a node cut off from its cluster may be fenced, and
- *   its peers may already serve in its place).
+ *   its peers may already serve in its place);
+ * - active/active on IPVS: the node holds the address on its loopback with
+ *   the settings it needs (routing/hosting.ts); one it failed to hold would
+ *   draw flows that IPVS never sees.
  *
  * Several virtual services may share an address (ports 80 and 443): the
  * router cannot tell them apart, so the address is announced only while
@@ -36,10 +39,12 @@ export interface NodeView {
   director: { active: boolean; up: Readonly<Record<string, boolean>> } | null;
   standby: boolean;
   quorate: boolean;
+  /** Active/active on IPVS: the prefixes this node failed to hold (routing/hosting.ts); absent when none. */
+  unhosted?: readonly string[];
 }
 
 /** Why an address is not announced, in the order the rules are checked (removed: no announced service has it any more). */
-export type WithdrawReason = "removed" | "stopping" | "no-view" | "no-director" | "director-inactive" | "service-down" | "standby" | "no-quorum";
+export type WithdrawReason = "removed" | "stopping" | "no-view" | "no-director" | "director-inactive" | "service-down" | "standby" | "no-quorum" | "not-hosted";
 
 export interface RoutingState {
   services: readonly AnnouncedService[];
@@ -69,7 +74,7 @@ export function prefixOf(address: string): string {
 }
 
 /** Why this node may not serve the service now, or null when it may. */
-export function refusal(s: Pick<RoutingState, "view" | "stopping">, service: string): WithdrawReason | null {
+export function refusal(s: Pick<RoutingState, "view" | "stopping">, service: string, prefix: string): WithdrawReason | null {
   if (s.stopping) return "stopping";
   const v = s.view;
   if (!v) return "no-view";
@@ -78,6 +83,7 @@ export function refusal(s: Pick<RoutingState, "view" | "stopping">, service: str
   if (v.director.up[service] !== true) return "service-down";
   if (v.standby) return "standby";
   if (!v.quorate) return "no-quorum";
+  if (v.unhosted?.includes(prefix)) return "not-hosted";
   return null;
 }
 
@@ -95,7 +101,7 @@ export function judge(s: Pick<RoutingState, "services" | "view" | "stopping">): 
     const prefix = prefixOf(svc.address);
     const j = byPrefix.get(prefix) ?? { prefix, services: [], refused: null };
     j.services.push(svc.name);
-    const reason = refusal(s, svc.name);
+    const reason = refusal(s, svc.name, prefix);
     if (reason && !j.refused) j.refused = { reason, service: svc.name };
     byPrefix.set(prefix, j);
   }

@@ -20,11 +20,14 @@ import { initialRouting, judge, step, type AnnouncedService, type NodeView, type
 import { birdSession, includes, protocolName, renderInclude } from "./bird-conf.ts";
 import { BirdControl, type Bird, type BirdPaths, type ProtocolState } from "./bird.ts";
 import { sessionsOf, type RoutingRaw } from "./config.ts";
+import { hostingOf, kernelVipHost, released, type Hosting, type VipHost } from "./hosting.ts";
 
 declare module "../../core/adapters.ts" {
   interface Adapters {
     /** How the routing module reaches BIRD (modules/routing/bird.ts); the real birdc when absent. */
     bird?: (paths: BirdPaths) => Bird;
+    /** How it holds the virtual addresses of active/active on IPVS (modules/routing/hosting.ts); the kernel when absent. */
+    vipHost?: VipHost;
   }
 }
 
@@ -49,6 +52,9 @@ export class RoutingService implements ModuleInstance {
   private off: Array<() => void> = [];
   private poll: Cancel | null = null;
   private stopped = false;
+  /** What this node holds for active/active on IPVS (hosting.ts), as last held, and why the last try to hold it failed. */
+  private hosting: Hosting | null = null;
+  private hostingError: string | null = null;
 
   constructor(private readonly ctx: ModuleContext) {
     ctx.metrics.collect("tandem_routing_session_up", "1 when the BGP session is established", () =>
@@ -60,6 +66,7 @@ export class RoutingService implements ModuleInstance {
   async start(config: Config): Promise<void> {
     this.config = config;
     this.bird = this.connect();
+    this.host();
     this.feed({ type: "start", services: announcedServices(config) });
     this.watchAll();
     this.observe();
@@ -81,6 +88,7 @@ export class RoutingService implements ModuleInstance {
       }
     }
     for (const off of this.off) off();
+    this.host();
     this.watchAll();
     // The view first: a service the reload adds is judged by the node as it is now (standby is polled), never by an older view.
     this.observe();
@@ -100,6 +108,7 @@ export class RoutingService implements ModuleInstance {
       this.request();
       await this.flush();
     }
+    this.host(null);
   }
 
   status(): Record<string, unknown> {
@@ -112,7 +121,32 @@ export class RoutingService implements ModuleInstance {
       sessions: this.ours().map((p) => ({ name: p.name, state: p.state, session: p.session, since: p.since, info: p.info })),
       apply: this.lastApply,
       read: this.lastRead,
+      hosting: this.hosting && { ...this.hosting, error: this.hostingError },
     };
+  }
+
+  /**
+   * Active/active on IPVS: the announced virtual addresses on the loopback and the kernel's settings, as the
+   * config wants them (`want`, by default), those it no longer wants released. At start, reload and stop, and at
+   * a poll after a failure; a failure is a routing.error event (once per message) and in status.
+   */
+  private host(want: Hosting | null = hostingOf(this.config.raw.director, this.vipHost().ipvsLoaded())): void {
+    const host = this.vipHost();
+    try {
+      for (const cidr of released(this.hosting, want)) host.release(this.hosting!.device, cidr);
+      this.hosting = want;
+      for (const s of want?.sysctls ?? []) host.sysctl(s);
+      for (const cidr of want?.addresses ?? []) host.hold(want!.device, cidr);
+      this.hostingError = null;
+    } catch (err) {
+      const message = `active/active on IPVS: ${(err as Error).message}`;
+      if (message !== this.hostingError) this.ctx.events.emit("routing.error", { message });
+      this.hostingError = message;
+    }
+  }
+
+  private vipHost(): VipHost {
+    return adaptersOf(this.ctx).vipHost ?? kernelVipHost;
   }
 
   /** BIRD at this section's paths: the adapter's, or the real one once the operator's config is seen to include Tandem's file. */
@@ -150,13 +184,14 @@ export class RoutingService implements ModuleInstance {
     this.off = [s.get("director")?.watch(() => this.observe()), s.get("cluster")?.watch(() => this.observe())].filter((o): o is () => void => o !== undefined);
   }
 
-  /** The node's view now. Without a heartbeat the node is quorate only as the cluster's single member. */
+  /** The node's view now. Without a heartbeat the node is quorate only as the cluster's single member; an address it failed to hold is unhosted. */
   private view(): NodeView {
     const s = this.ctx.services;
     const director = s.get("director")?.view() ?? null;
     const cluster = s.get("cluster");
     const quorate = cluster ? cluster.snapshot().quorate : this.config.nodes.filter((n) => n.roles.includes("member")).length === 1;
-    return { director, standby: s.get("resources")?.standby?.() ?? false, quorate };
+    const unhosted = this.hostingError ? (this.hosting?.addresses ?? []) : [];
+    return { director, standby: s.get("resources")?.standby?.() ?? false, quorate, ...(unhosted.length ? { unhosted } : {}) };
   }
 
   private observe(): void {
@@ -214,6 +249,7 @@ export class RoutingService implements ModuleInstance {
   /** At every poll: the view again (standby has no watch; an include BIRD failed to take is tried again with it), then the sessions from BIRD. */
   private tick(): void {
     this.poll = this.ctx.clock.after(parseDuration(this.section().poll)!, () => {
+      if (this.hostingError) this.host();
       this.observe();
       void this.read().finally(() => {
         if (!this.stopped) this.tick();

@@ -7,8 +7,8 @@
  *   {"op":"open","id","host","port","from"?}   a keep-alive connection, one request: {"server"}
  *   {"op":"again","id"}                         another request on it: {"server"}
  *   {"op":"close","id"}                         {}
- *   {"op":"hold","host","port","n","every","timeoutMs"?}
- *                                               n keep-alive connections, each a request every `every` ms until
+ *   {"op":"hold","host","port","n","every","timeoutMs"?,"from"?}
+ *                                               n keep-alive connections (the i-th from from[i % length] when given), each a request every `every` ms until
  *                                               released (an answer may take `timeoutMs`, HOLD_TIMEOUT_MS by
  *                                               default: TCP resends through a failover): {"opened":n,"servers":{server:n}}
  *   {"op":"release"}                            the held ones stopped (an answer still awaited is not waited
@@ -124,11 +124,11 @@ async function tick(t: Ticking, every: number, timeoutMs: number): Promise<void>
   }
 }
 
-async function hold(host: string, port: number, n: number, every: number, timeoutMs: number): Promise<unknown> {
+async function hold(host: string, port: number, n: number, every: number, timeoutMs: number, from: readonly string[] = []): Promise<unknown> {
   releasing = false;
   const servers: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const c = await open(host, port);
+    const c = await open(host, port, from.length ? from[i % from.length] : undefined);
     const server = await request(c, true);
     servers[server] = (servers[server] ?? 0) + 1;
     const t: Ticking = { c, server, last: Date.now(), longestPauseMs: 0, moved: false, error: null, done: Promise.resolve() };
@@ -155,7 +155,7 @@ async function release(): Promise<unknown> {
   return out;
 }
 
-type Command = { op: "spread"; host: string; port: number; n: number; from?: string } | { op: "open"; id: string; host: string; port: number; from?: string } | { op: "again"; id: string } | { op: "close"; id: string } | { op: "hold"; host: string; port: number; n: number; every: number; timeoutMs?: number } | { op: "release" };
+type Command = { op: "spread"; host: string; port: number; n: number; from?: string } | { op: "open"; id: string; host: string; port: number; from?: string } | { op: "again"; id: string } | { op: "close"; id: string } | { op: "hold"; host: string; port: number; n: number; every: number; timeoutMs?: number; from?: string[] } | { op: "release" };
 
 async function handle(cmd: Command): Promise<unknown> {
   switch (cmd.op) {
@@ -186,7 +186,7 @@ async function handle(cmd: Command): Promise<unknown> {
       held.delete(cmd.id);
       return {};
     case "hold":
-      return hold(cmd.host, cmd.port, cmd.n, cmd.every, cmd.timeoutMs ?? HOLD_TIMEOUT_MS);
+      return hold(cmd.host, cmd.port, cmd.n, cmd.every, cmd.timeoutMs ?? HOLD_TIMEOUT_MS, cmd.from);
     case "release":
       return release();
   }

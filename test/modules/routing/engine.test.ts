@@ -102,6 +102,18 @@ describe("routing engine: each rule withdraws at once", () => {
     const { effects } = run([{ type: "start", services: [WEB] }, { type: "observe", view: serving() }, { type: "observe", view: serving({ quorate: false }) }, { type: "observe", view: serving() }]);
     expect(announced(effects[3])).toEqual({ type: "announce", prefixes: ["198.18.20.10/32"] });
   });
+
+  test("active/active on IPVS: an address the node failed to hold is withdrawn (not-hosted), the others stay; held again, it is announced", () => {
+    const { effects } = run([
+      { type: "start", services: [WEB, TLS, DNS] },
+      { type: "observe", view: serving() },
+      { type: "observe", view: serving({ unhosted: ["198.18.20.10/32"] }) },
+      { type: "observe", view: serving() },
+    ]);
+    expect(announced(effects[2])).toEqual({ type: "announce", prefixes: ["2001:db8::53/128"] });
+    expect(withdrawn(effects[2])).toEqual([{ prefix: "198.18.20.10/32", services: ["web", "tls"], reason: "not-hosted", service: "web" }]);
+    expect(announced(effects[3])).toEqual({ type: "announce", prefixes: ["198.18.20.10/32", "2001:db8::53/128"] });
+  });
 });
 
 describe("routing engine: services sharing an address", () => {

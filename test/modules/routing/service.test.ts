@@ -19,6 +19,7 @@ import type { ClusterBus } from "../../../core/cluster.ts";
 import { RoutingService } from "../../../modules/routing/service.ts";
 import type { Bird, ProtocolState } from "../../../modules/routing/bird.ts";
 import type { DirectorView } from "../../../modules/director/service.ts";
+import type { VipHost } from "../../../modules/routing/hosting.ts";
 
 const DIRECTOR = `[[services]]
 name = "web"
@@ -96,8 +97,8 @@ local_asn = 65001
   });
 });
 
-function harness() {
-  const config = memberConfig("routing", DIRECTOR + ROUTING);
+function harness(sections = DIRECTOR + ROUTING, vipHost?: VipHost) {
+  const config = memberConfig("routing", sections);
   const clock = new SimClock();
   const applied: string[] = [];
   const protocols: ProtocolState[] = [{ name: "tandem_edge", proto: "BGP", state: "start", since: "", session: "Active", info: "Socket: Connection refused" }];
@@ -109,7 +110,7 @@ function harness() {
     },
     protocols: async () => protocols.map((p) => ({ ...p })),
   };
-  const ctx = { ...testContext(config, "alpha"), clock, adapters: { ...realAdapters, bird: () => bird } };
+  const ctx = { ...testContext(config, "alpha"), clock, adapters: { ...realAdapters, bird: () => bird, ...(vipHost ? { vipHost } : {}) } };
   const events: Array<{ type: string; data: unknown }> = [];
   ctx.events.subscribe((e) => void events.push({ type: e.type, data: e.data }));
   const director: DirectorView = { active: true, up: { "web-vip": true, quiet: true } };
@@ -237,5 +238,51 @@ describe("the operator's BIRD config", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+});
+
+describe("active/active on IPVS, in the shell", () => {
+  test("the announced addresses on the loopback and the settings before the first announcement; not held, not announced until a poll holds them; released after the withdrawal", async () => {
+    const sections = DIRECTOR.replace("[director]\n", '[director]\ndataplane = "ipvs"\nmode = "active-active"\n').replaceAll('service = "web"\n', 'service = "web"\nscheduler = "mh"\n') + ROUTING;
+    const done: string[] = [];
+    let refuse: string | null = "EPERM";
+    const host: VipHost = {
+      ipvsLoaded: () => true,
+      hold: (device, cidr) => {
+        if (refuse) throw new Error(refuse);
+        done.push(`hold ${cidr} ${device}`);
+      },
+      release: (device, cidr) => void done.push(`release ${cidr} ${device}`),
+      sysctl: (s) => void done.push(`${s.key}=${s.value}`),
+    };
+    const h = harness(sections, host);
+    await h.module.start(h.config);
+    // Not held: not announced (IPVS would never see its flows).
+    expect(h.applied).toHaveLength(0);
+    expect(h.events.filter((e) => e.type === "routing.error").map((e) => (e.data as { message: string }).message)).toEqual(["active/active on IPVS: EPERM"]);
+    expect(h.module.status().hosting).toMatchObject({ device: "lo", addresses: ["198.18.41.10/32"], error: "active/active on IPVS: EPERM" });
+    expect(h.module.status().addresses).toEqual([{ prefix: "198.18.41.10/32", services: ["web-vip"], announced: false, reason: "not-hosted", service: "web-vip" }]);
+    refuse = null;
+    h.clock.runUntil(500);
+    expect(h.applied).toHaveLength(1); // the settings and the address were held before this include
+    await h.take();
+    expect(h.routes()).toEqual(["198.18.41.10/32"]);
+    expect(done).toEqual([
+      "net.ipv4.conf.all.arp_ignore=1",
+      "net.ipv4.conf.all.arp_announce=2",
+      "net.ipv4.vs.sloppy_tcp=1",
+      "net.ipv4.conf.all.arp_ignore=1",
+      "net.ipv4.conf.all.arp_announce=2",
+      "net.ipv4.vs.sloppy_tcp=1",
+      "hold 198.18.41.10/32 lo",
+    ]);
+    expect(h.module.status().hosting).toMatchObject({ addresses: ["198.18.41.10/32"], error: null });
+    done.length = 0;
+    const stopped = h.module.stop();
+    await h.take();
+    await stopped;
+    expect(h.routes()).toEqual([]);
+    expect(done).toEqual(["release 198.18.41.10/32 lo"]);
   });
 });
