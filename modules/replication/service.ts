@@ -27,6 +27,8 @@ export const COMMAND_TIMEOUT_MS = 5000;
 export interface ReplicationService {
   /** The volumes on this node as last reported by the replication thread. */
   volumes(): VolumeStatus[];
+  /** Milliseconds since the replication thread last answered (its start, or a status it was asked for every STATUS_MS). */
+  silentMs(): number;
   /** Hand a command to a volume's engine; resolves with its refusal, if it refused (a thread that does not answer in COMMAND_TIMEOUT_MS: refused too). */
   command(volume: string, command: VolumeCommand): Promise<{ refused?: string }>;
 }
@@ -104,8 +106,9 @@ export class ReplicationModule implements ModuleInstance {
     });
     worker.onmessage = (e: MessageEvent<FromReplicationWorker>) => this.onMessage(e.data);
     this.worker = worker;
+    this.lastAt = this.ctx.clock.now();
     this.askStatus();
-    this.withdraw = this.ctx.services.provide("replication", { volumes: () => this.last, command: (v, c) => this.command(v, c) });
+    this.withdraw = this.ctx.services.provide("replication", { volumes: () => this.last, silentMs: () => this.ctx.clock.now() - this.lastAt, command: (v, c) => this.command(v, c) });
   }
 
   /** The volumes' definitions are read at start: a changed one needs a restart of the node (as DRBD's `adjust` would reconnect). */
