@@ -21,7 +21,13 @@
  *   promote or demote answers once the status shows its role). Each answer
  *   carries the promotion score (DRBD's crm-master): up to date and connected
  *   UP_TO_DATE_CONNECTED, up to date and cut off UP_TO_DATE_ALONE (a side that
- *   went on alone), not up to date -INFINITY (never promoted). A replication
+ *   went on alone), not up to date -INFINITY (never promoted); so is a
+ *   secondary whose peer is primary, which the volume refuses to promote:
+ *   the manager may not know of a primary an operator made (the first
+ *   forced promotion) and would promote here, fail, and hold the failed
+ *   promote against this node after the peer is lost. Once the peer demotes
+ *   or is lost (its link's silence bound, a fenced peer), the score comes
+ *   back with the next monitor. A replication
  *   thread that has not answered for THREAD_SILENT_MS fails them (with how
  *   long): its last status says nothing of the volume now.
  */
@@ -47,7 +53,7 @@ const POLL_MS = 50;
 
 /** The promotion score of a volume in this state: see the file's comment. */
 export function promotionScore(v: VolumeStatus): number {
-  if (v.disk !== "up-to-date") return NEVER;
+  if (v.disk !== "up-to-date" || (v.role !== "primary" && v.peerPrimary)) return NEVER;
   return v.connection === "connected" || v.connection === "sync-source" ? UP_TO_DATE_CONNECTED : UP_TO_DATE_ALONE;
 }
 

@@ -55,6 +55,11 @@ describe("volume agent", () => {
     expect(await run("monitor")).toMatchObject({ status: "promoted", promotionScore: UP_TO_DATE_ALONE });
     w.v = volume({ disk: "inconsistent", connection: "sync-target" });
     expect(await run("monitor")).toMatchObject({ status: "ok", promotionScore: NEVER });
+    // A secondary whose peer is primary (made so by an operator, unknown to the manager) is not promotable; once the peer is lost it is again.
+    w.v = volume({ peerPrimary: true });
+    expect(await run("monitor")).toMatchObject({ status: "ok", promotionScore: NEVER });
+    w.v = volume({ peerPrimary: false, connection: "connecting" });
+    expect(await run("monitor")).toMatchObject({ status: "ok", promotionScore: UP_TO_DATE_ALONE });
   });
 
   test("monitor and probe fail, saying how long, once the replication thread has not answered for THREAD_SILENT_MS; within it the last status answers", async () => {
