@@ -125,6 +125,9 @@ describe.skipIf(why !== undefined)("appliance pair: a replicated volume with a f
   }, BOOT_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
+    // TANDEM_KEEP_CONSOLES=DIR keeps both consoles whole (the failures print only their tails).
+    const keep = process.env.TANDEM_KEEP_CONSOLES;
+    if (keep && pair) for (const node of ["alpha", "bravo"] as const) writeFileSync(join(keep, `${node}.console`), pair.vms[node]?.console() ?? "");
     await pair?.stop();
     tmp?.cleanup();
   }, 30_000);
