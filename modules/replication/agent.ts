@@ -27,9 +27,9 @@
  *   forced promotion) and would promote here, fail, and hold the failed
  *   promote against this node after the peer is lost. Once the peer demotes
  *   or is lost (its link's silence bound, a fenced peer), the score comes
- *   back with the next monitor. A replication
- *   thread that has not answered for THREAD_SILENT_MS fails them (with how
- *   long): its last status says nothing of the volume now.
+ *   back with the next monitor. A replication thread that has not answered
+ *   for THREAD_SILENT_MS fails them (with how long): its last status says
+ *   nothing of the volume now.
  */
 import type { AgentAction, AgentResult, AgentStatus, RunOptions } from "../../core/agent.ts";
 import type { ModuleAgentHost, Services } from "../../core/cluster.ts";
