@@ -161,6 +161,25 @@ export function connectUnix(path: string, timeoutMs: number): number {
   }
 }
 
+/**
+ * Reads and writes on a socket from connectUnix, all of them together
+ * within `ms` from now: each waits for what is left of it (its socket
+ * timeout set before it); OsError ETIMEDOUT once nothing is left, EAGAIN
+ * when a call used it up.
+ */
+export function boundedStream(fd: number, ms: number, what: string): { read(n: number): Uint8Array; write(bytes: Uint8Array): void } {
+  const until = performance.now() + ms;
+  const left = (option: number): void => {
+    const rest = Math.ceil(until - performance.now());
+    if (rest <= 0) throw new OsError(what, ERRNO.ETIMEDOUT, `not done within ${ms} ms`);
+    setTimeoutOption(fd, SOL_SOCKET, option, rest, () => what);
+  };
+  return {
+    read: (n) => (left(SO_RCVTIMEO), readExact(fd, n, what)),
+    write: (bytes) => (left(SO_SNDTIMEO), writeAll(fd, bytes, what)),
+  };
+}
+
 /** Writes all of `bytes`; OsError (EAGAIN after the socket's timeout). */
 export function writeAll(fd: number, bytes: Uint8Array, what: string): void {
   for (let at = 0; at < bytes.length; ) {

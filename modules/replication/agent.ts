@@ -21,7 +21,15 @@
  *   promote or demote answers once the status shows its role). Each answer
  *   carries the promotion score (DRBD's crm-master): up to date and connected
  *   UP_TO_DATE_CONNECTED, up to date and cut off UP_TO_DATE_ALONE (a side that
- *   went on alone), not up to date -INFINITY (never promoted).
+ *   went on alone), not up to date -INFINITY (never promoted); so is a
+ *   secondary whose peer is primary, which the volume refuses to promote:
+ *   the manager may not know of a primary an operator made (the first
+ *   forced promotion) and would promote here, fail, and hold the failed
+ *   promote against this node after the peer is lost. Once the peer demotes
+ *   or is lost (its link's silence bound, a fenced peer), the score comes
+ *   back with the next monitor. A replication thread that has not answered
+ *   for THREAD_SILENT_MS fails them (with how long): its last status says
+ *   nothing of the volume now.
  */
 import type { AgentAction, AgentResult, AgentStatus, RunOptions } from "../../core/agent.ts";
 import type { ModuleAgentHost, Services } from "../../core/cluster.ts";
@@ -29,6 +37,7 @@ import type { ModuleContext, ModuleInstance } from "../../core/module.ts";
 import type { RawConfig } from "../../core/config/schema.ts";
 import type { Finding } from "../../core/config/problems.ts";
 import { PING_MS, SILENT_MS, type VolumeStatus } from "./volume.ts";
+import { STATUS_MS } from "./service.ts";
 
 export const VOLUME_AGENT_KIND = "volume";
 /** Promotion scores, as DRBD's agent gives them: a current, connected replica first; one that went on alone after it. */
@@ -38,11 +47,13 @@ export const UP_TO_DATE_ALONE = 1_000;
 export const NEVER = -1_000_000;
 /** How long an action waits for the replication thread's report: the volume's first (a node just started), a role changed. */
 export const STATUS_WAIT_MS = 5_000;
+/** A replication thread silent this long (it is asked for its status every STATUS_MS) fails the monitor: it no longer runs the volume. */
+export const THREAD_SILENT_MS = 10 * STATUS_MS;
 const POLL_MS = 50;
 
 /** The promotion score of a volume in this state: see the file's comment. */
 export function promotionScore(v: VolumeStatus): number {
-  if (v.disk !== "up-to-date") return NEVER;
+  if (v.disk !== "up-to-date" || (v.role !== "primary" && v.peerPrimary)) return NEVER;
   return v.connection === "connected" || v.connection === "sync-source" ? UP_TO_DATE_CONNECTED : UP_TO_DATE_ALONE;
 }
 
@@ -91,6 +102,9 @@ export function volumeAgentHost(services: Services): ModuleAgentHost {
       if (name === undefined) return result("not-configured", "params.volume is not given");
       const replication = services.get("replication");
       if (!replication) return result("not-installed", "the replication module does not run on this node");
+      const silent = replication.silentMs();
+      if ((action === "monitor" || action === "probe") && silent > THREAD_SILENT_MS)
+        return result("failed", `the replication thread has not answered for ${Math.round(silent)} ms (bound ${THREAD_SILENT_MS} ms): ${name}'s last status is stale`);
       const waitMs = Math.min(STATUS_WAIT_MS, options.timeoutMs / 2);
       const v = await statusOf(() => replication.volumes(), (x) => x.name === name, waitMs, options.signal);
       if (!v) return result("not-installed", `no volume "${name}" on this node`);

@@ -6,17 +6,19 @@
  * the heartbeat's. Attach: connect to the volume's NBD socket, do the
  * handshake (nbd/client.ts), and give the socket to the kernel's NBD device
  * (core/os/nbd.ts) with the export's size and flags. Detach: refused while
- * the device is held (mounted), else NBD_CMD_DISCONNECT.
+ * the device is held (mounted), else NBD_CMD_DISCONNECT. A handshake that
+ * fails on its socket (the replication thread answered too late, or closed
+ * it) is tried again on a new connection, HANDSHAKE_ATTEMPTS times at most
+ * (each within HANDSHAKE_MS); the netlink call is not.
  */
-import { closeSocket } from "../../core/os/libc.ts";
-import { blockDeviceBusy, connectUnix, nbdConnect, nbdDisconnect, nbdIndexOf, readExact, writeAll } from "../../core/os/nbd.ts";
-import { negotiate } from "./nbd/client.ts";
+import { OsError, closeSocket } from "../../core/os/libc.ts";
+import { blockDeviceBusy, boundedStream, connectUnix, nbdConnect, nbdDisconnect, nbdIndexOf } from "../../core/os/nbd.ts";
+import { negotiate, type Negotiated } from "./nbd/client.ts";
+import { HANDSHAKE_ATTEMPTS, HANDSHAKE_MS, HANDSHAKE_RETRY_MS } from "./kernel.ts";
 import type { FromKernelThread, ToKernelThread } from "./messages.ts";
 
 declare const self: Worker;
 
-/** Each read and write of the handshake waits this long at most. */
-export const HANDSHAKE_IO_MS = 2000;
 /** Seconds the kernel lets a request take before it fails it: the peer link's own bound (5 s of silence) and a resync's pace stay well inside. */
 export const REQUEST_TIMEOUT_S = 60;
 /** The block size the kernel device announces: the volume's 4 KiB. */
@@ -26,13 +28,25 @@ const post = (m: FromKernelThread) => self.postMessage(m);
 
 function attach(m: Extract<ToKernelThread, { type: "attach" }>): void {
   const index = nbdIndexOf(m.device)!;
-  const fd = connectUnix(m.socket, HANDSHAKE_IO_MS);
-  try {
-    const got = negotiate({ read: (n) => readExact(fd, n, `the handshake with ${m.socket}`), write: (b) => writeAll(fd, b, `the handshake with ${m.socket}`) }, m.export);
-    // The kernel takes its own reference to the socket: this thread's descriptor is closed below.
-    nbdConnect({ index, sizeBytes: got.size, blockSize: DEVICE_BLOCK_BYTES, timeoutSeconds: REQUEST_TIMEOUT_S, serverFlags: got.flags, clientFlags: 0, fds: [fd] });
-  } finally {
-    closeSocket(fd);
+  const what = `the handshake with ${m.socket}`;
+  for (let attempt = 1; ; attempt++) {
+    const fd = connectUnix(m.socket, HANDSHAKE_MS);
+    try {
+      let got: Negotiated;
+      try {
+        got = negotiate(boundedStream(fd, HANDSHAKE_MS, what), m.export);
+      } catch (err) {
+        if (!(err instanceof OsError)) throw err;
+        if (attempt >= HANDSHAKE_ATTEMPTS) throw new Error(`${(err as Error).message} (attempt ${attempt} of ${HANDSHAKE_ATTEMPTS})`);
+        Bun.sleepSync(HANDSHAKE_RETRY_MS);
+        continue;
+      }
+      // The kernel takes its own reference to the socket: this thread's descriptor is closed below.
+      nbdConnect({ index, sizeBytes: got.size, blockSize: DEVICE_BLOCK_BYTES, timeoutSeconds: REQUEST_TIMEOUT_S, serverFlags: got.flags, clientFlags: 0, fds: [fd] });
+      return;
+    } finally {
+      closeSocket(fd);
+    }
   }
 }
 

@@ -19,18 +19,22 @@ import type { FromReplicationWorker, ToReplicationWorker, VolumeSpec } from "./m
 import type { VolumeCommand } from "./volume.ts";
 import type { VolumeStatus } from "./volume.ts";
 import { replicationRoutes } from "./routes.ts";
+import { ATTACH_TIMEOUT_MS } from "./kernel.ts";
 
 export const START_TIMEOUT_MS = 30_000;
 export const STOP_WAIT_MS = 10_000;
 export const STATUS_MS = 1000;
-/** How long a command waits for the replication thread's answer. */
+/** How long a command waits for the replication thread's answer; a promotion also for the kernel device's attach. */
 export const COMMAND_TIMEOUT_MS = 5000;
+export const PROMOTE_TIMEOUT_MS = COMMAND_TIMEOUT_MS + ATTACH_TIMEOUT_MS;
 
 /** What the replication module offers the other modules (the resource manager's promotable volumes, to come). */
 export interface ReplicationService {
   /** The volumes on this node as last reported by the replication thread. */
   volumes(): VolumeStatus[];
-  /** Hand a command to a volume's engine; resolves with its refusal, if it refused (a thread that does not answer in COMMAND_TIMEOUT_MS: refused too). */
+  /** Milliseconds since the replication thread last answered (its start, or a status it was asked for every STATUS_MS). */
+  silentMs(): number;
+  /** Hand a command to a volume's engine; resolves with its refusal, if it refused (a thread that does not answer in COMMAND_TIMEOUT_MS, PROMOTE_TIMEOUT_MS for a promotion: refused too). */
   command(volume: string, command: VolumeCommand): Promise<{ refused?: string }>;
 }
 
@@ -139,8 +143,9 @@ export class ReplicationModule implements ModuleInstance {
     });
     worker.onmessage = (e: MessageEvent<FromReplicationWorker>) => this.onMessage(e.data);
     this.worker = worker;
+    this.lastAt = this.ctx.clock.now();
     this.askStatus();
-    this.withdraw = this.ctx.services.provide("replication", { volumes: () => this.last, command: (v, c) => this.command(v, c) });
+    this.withdraw = this.ctx.services.provide("replication", { volumes: () => this.last, silentMs: () => this.ctx.clock.now() - this.lastAt, command: (v, c) => this.command(v, c) });
   }
 
   /** The volumes' definitions are read at start: a changed one needs a restart of the node (as DRBD's `adjust` would reconnect). */
@@ -184,10 +189,11 @@ export class ReplicationModule implements ModuleInstance {
     const worker = this.worker;
     if (!worker) return Promise.resolve({ refused: "the replication module is not running" });
     const id = this.nextCommand++;
+    const timeoutMs = command === "promote" || command === "promote-force" ? PROMOTE_TIMEOUT_MS : COMMAND_TIMEOUT_MS;
     return new Promise((done) => {
-      const cancel = this.ctx.clock.after(COMMAND_TIMEOUT_MS, () => {
+      const cancel = this.ctx.clock.after(timeoutMs, () => {
         this.commands.delete(id);
-        done({ refused: `the replication thread did not answer within ${COMMAND_TIMEOUT_MS} ms` });
+        done({ refused: `the replication thread did not answer within ${timeoutMs} ms` });
       });
       this.commands.set(id, { done, cancel });
       this.post(worker, { type: "command", id, volume, command });

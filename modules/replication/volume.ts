@@ -19,7 +19,11 @@
  *   listens and takes one connection at a time (a new one replaces the old,
  *   which is reported down first). Each side pings every PING_MS and drops
  *   a link silent for SILENT_MS.
- * - Resync reads are paced by the rate (a token bucket of one second).
+ * - Resync reads are paced by the rate (a token bucket of one second). The
+ *   application comes first (DRBD's resync controller): within FOREGROUND_MS
+ *   of a request of the NBD clients the reads go at RESYNC_MIN_RATE at most,
+ *   with no burst; while `holdResync` holds them (the kernel device's
+ *   handshake on this thread's NBD socket), they wait.
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { createHash } from "node:crypto";
@@ -53,6 +57,9 @@ export type VolumeCommand = (typeof COMMANDS)[number];
 export const RECONNECT_MS = 1000;
 export const PING_MS = 1000;
 export const SILENT_MS = 5000;
+/** After an application's request, the resync keeps to RESYNC_MIN_RATE this long (DRBD's c-min-rate, while application I/O is seen). */
+export const FOREGROUND_MS = 500;
+export const RESYNC_MIN_RATE = 4 * 2 ** 20;
 /** Bytes queued on the peer socket past which new writes and flushes wait until it drains to half. */
 export const MAX_LINK_QUEUE = 64 * 2 ** 20;
 
@@ -121,6 +128,11 @@ export class Volume implements BlockStore {
   private drainWaiters: Array<() => void> = [];
   private linkErrors = 0;
   private bucketAt = 0;
+  /** When the NBD clients last asked something of the volume. */
+  private foregroundAt = -Infinity;
+  /** Holds on the resync reads (holdResync), and the reads that wait for them to go. */
+  private holds = 0;
+  private held: Array<() => void> = [];
   private resyncStart: { at: number; bytes: number } | null = null;
   private resyncedBytes = 0;
 
@@ -187,20 +199,37 @@ export class Volume implements BlockStore {
     return undefined;
   }
 
-  // BlockStore: what the NBD server calls.
+  /** Resync reads wait from now until the returned release is called (once; it is idempotent): what the caller does on this thread goes first. */
+  holdResync(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds > 0) return;
+      const held = this.held;
+      this.held = [];
+      for (const go of held) go();
+    };
+  }
+
+  // BlockStore: what the NBD server calls. Each is the application's I/O, which the resync yields to (paced).
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    this.foregroundAt = this.o.clock.now();
     if (!serves(this.state)) throw new StoreError(NBD_ERR.EPERM, "the volume is not primary here");
     if (offset + length > this.size) throw new StoreError(NBD_ERR.EINVAL, `range ${offset}+${length} past the end`);
     return this.store.read(offset, length);
   }
 
   async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+    this.foregroundAt = this.o.clock.now();
     for (let at = 0; at < data.length; at += MAX_WRITE) await this.request((id) => ({ type: "write", id, offset: offset + at, data: data.subarray(at, at + MAX_WRITE) }));
     if (fua) await this.flush();
   }
 
   flush(): Promise<void> {
+    this.foregroundAt = this.o.clock.now();
     return this.request((id) => ({ type: "flush", id }));
   }
 
@@ -351,8 +380,11 @@ export class Volume implements BlockStore {
   }
 
   private paced(bytes: number, fn: () => void): void {
+    if (this.holds > 0) return void this.held.push(() => !this.stopped && this.paced(bytes, fn));
     const now = this.o.clock.now();
-    this.bucketAt = Math.max(this.bucketAt, now - 1000) + (bytes / this.o.resyncRate) * 1000;
+    const foreground = now - this.foregroundAt < FOREGROUND_MS;
+    const rate = foreground ? Math.min(this.o.resyncRate, RESYNC_MIN_RATE) : this.o.resyncRate;
+    this.bucketAt = Math.max(this.bucketAt, foreground ? now : now - 1000) + (bytes / rate) * 1000;
     const wait = this.bucketAt - now;
     if (wait <= 0) fn();
     else this.timers.push(this.o.clock.after(wait, () => !this.stopped && fn()));

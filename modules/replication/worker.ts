@@ -6,7 +6,9 @@
  * names one (through the kernel thread, kernel.ts): the data path never
  * runs on the heartbeat's thread. A promotion is answered once the device
  * is attached; a demotion first detaches it, and is refused while it is
- * held (mounted).
+ * held (mounted). The kernel thread starts with this one; the resync a
+ * promotion starts waits until the device is attached (its handshake, on
+ * this thread's NBD socket, goes first).
  * scripts/build.mjs compiles it into the binary.
  */
 import { realClock } from "../../core/time.ts";
@@ -53,8 +55,10 @@ async function detach(r: Running): Promise<string | undefined> {
   return undefined;
 }
 
-/** Serve the volume over NBD while it is primary here, and not otherwise. */
+/** Serve the volume over NBD while it is primary here, and not otherwise; the resync holds off while the device attaches. */
 function follow(r: Running): void {
+  const attaching = r.spec.nbdDevice !== undefined && !r.server && r.volume.status().role === "primary";
+  const release = attaching ? r.volume.holdResync() : () => undefined;
   r.serving = r.serving.then(async () => {
     const primary = r.volume.status().role === "primary";
     const name = r.spec.params.volume;
@@ -75,7 +79,7 @@ function follow(r: Running): void {
       r.server = null;
       post({ type: "event", volume: name, event: { type: "nbd", serving: false } });
     }
-  });
+  }).finally(release);
 }
 
 function start(m: Extract<ToReplicationWorker, { type: "start" }>): void {
@@ -96,6 +100,7 @@ function start(m: Extract<ToReplicationWorker, { type: "start" }>): void {
       r = { spec, volume, server: null, serving: Promise.resolve(), attached: false };
       running.set(name, r);
     }
+    if (m.volumes.some((spec) => spec.nbdDevice !== undefined)) kernel.start();
     post({ type: "started" });
   } catch (err) {
     void stopAll().then(() => post({ type: "failed", message: (err as Error).message }));

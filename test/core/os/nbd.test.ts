@@ -12,8 +12,9 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { genlPayload } from "../../../core/os/genetlink.ts";
-import { OsError } from "../../../core/os/libc.ts";
-import { NBD_CMD, NBD_GENL_VERSION, connectAttrs, disconnectAttrs, nbdConnect, nbdDisconnect, nbdIndexOf, sockaddrUn } from "../../../core/os/nbd.ts";
+import { ERRNO, OsError, closeSocket } from "../../../core/os/libc.ts";
+import { NBD_CMD, NBD_GENL_VERSION, boundedStream, connectAttrs, connectUnix, disconnectAttrs, nbdConnect, nbdDisconnect, nbdIndexOf, sockaddrUn } from "../../../core/os/nbd.ts";
+import { tempDir } from "../../helpers.ts";
 import { encodeNlas } from "../../../core/os/nlattr.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -74,6 +75,32 @@ describe("the kernel NBD family's messages", () => {
     expect(sa.subarray(22).every((b) => b === 0)).toBe(true);
     expect(() => sockaddrUn(`/${"x".repeat(107)}`)).toThrow(RangeError);
     expect(() => sockaddrUn("")).toThrow(RangeError);
+  });
+});
+
+describe("a bounded stream on a unix socket (the kernel device's handshake)", () => {
+  test("its reads share one bound: a silent server fails the first read once the bound is spent (EAGAIN), and any call after it at once (ETIMEDOUT)", () => {
+    const tmp = tempDir("tandem-bounded-");
+    const path = `${tmp.dir}/silent.sock`;
+    // The kernel's backlog takes the connection: the server never answers (this thread blocks in recv meanwhile).
+    const server = Bun.listen({ unix: path, socket: { data() {} } });
+    const fd = connectUnix(path, 5_000);
+    try {
+      const io = boundedStream(fd, 300, "the handshake");
+      const started = performance.now();
+      expect(() => io.read(18)).toThrow(expect.objectContaining({ errno: ERRNO.EAGAIN }));
+      const spent = performance.now() - started;
+      expect(spent).toBeGreaterThanOrEqual(250);
+      expect(spent).toBeLessThan(3_000);
+      const again = performance.now();
+      expect(() => io.read(18)).toThrow(expect.objectContaining({ code: "ETIMEDOUT" }));
+      expect(() => io.write(new Uint8Array(8))).toThrow(expect.objectContaining({ code: "ETIMEDOUT" }));
+      expect(performance.now() - again).toBeLessThan(100);
+    } finally {
+      closeSocket(fd);
+      server.stop(true);
+      tmp.cleanup();
+    }
   });
 });
 

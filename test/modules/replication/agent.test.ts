@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { Services } from "../../../core/cluster.ts";
 import type { VolumeStatus } from "../../../modules/replication/volume.ts";
-import { NEVER, UP_TO_DATE_ALONE, UP_TO_DATE_CONNECTED, volumeAgentHost } from "../../../modules/replication/agent.ts";
+import { NEVER, THREAD_SILENT_MS, UP_TO_DATE_ALONE, UP_TO_DATE_CONNECTED, volumeAgentHost } from "../../../modules/replication/agent.ts";
 import { parseConfig } from "../../../core/config/load.ts";
 import { MODULES } from "../../../modules/index.ts";
 
@@ -29,10 +29,11 @@ function volume(over: Partial<VolumeStatus> = {}): VolumeStatus {
 /** A replication service holding one volume; commands change its role unless `refuse` says why not. */
 function world(v: VolumeStatus) {
   const commands: string[] = [];
-  const w = { v, refuse: undefined as string | undefined, commands };
+  const w = { v, refuse: undefined as string | undefined, commands, silentMs: 0 };
   const services = new Services();
   services.provide("replication", {
     volumes: () => [w.v],
+    silentMs: () => w.silentMs,
     command: async (name, c) => {
       commands.push(`${c} ${name}`);
       if (w.refuse) return { refused: w.refuse };
@@ -54,6 +55,22 @@ describe("volume agent", () => {
     expect(await run("monitor")).toMatchObject({ status: "promoted", promotionScore: UP_TO_DATE_ALONE });
     w.v = volume({ disk: "inconsistent", connection: "sync-target" });
     expect(await run("monitor")).toMatchObject({ status: "ok", promotionScore: NEVER });
+    // A secondary whose peer is primary (made so by an operator, unknown to the manager) is not promotable; once the peer is lost it is again.
+    w.v = volume({ peerPrimary: true });
+    expect(await run("monitor")).toMatchObject({ status: "ok", promotionScore: NEVER });
+    w.v = volume({ peerPrimary: false, connection: "connecting" });
+    expect(await run("monitor")).toMatchObject({ status: "ok", promotionScore: UP_TO_DATE_ALONE });
+  });
+
+  test("monitor and probe fail, saying how long, once the replication thread has not answered for THREAD_SILENT_MS; within it the last status answers", async () => {
+    const { w, run } = world(volume({ role: "primary" }));
+    w.silentMs = THREAD_SILENT_MS;
+    expect(await run("monitor")).toMatchObject({ status: "promoted" });
+    w.silentMs = THREAD_SILENT_MS + 1;
+    for (const action of ["monitor", "probe"] as const)
+      expect(await run(action)).toMatchObject({ status: "failed", message: `the replication thread has not answered for ${THREAD_SILENT_MS + 1} ms (bound ${THREAD_SILENT_MS} ms): data's last status is stale` });
+    w.silentMs = 0;
+    expect(await run("monitor")).toMatchObject({ status: "promoted" });
   });
 
   test("promote: refused without a command when not up to date; refused by the volume (the peer is primary) as failed with the reason; else primary", async () => {

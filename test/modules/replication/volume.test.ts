@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newKey } from "../../../core/crypto/keyfile.ts";
 import { realClock } from "../../../core/time.ts";
-import { Volume, type ShellEvent } from "../../../modules/replication/volume.ts";
+import { RESYNC_MIN_RATE, Volume, type ShellEvent } from "../../../modules/replication/volume.ts";
 import { metadataBytes } from "../../../modules/replication/metadata.ts";
 
 const SIZE = 1 << 20;
@@ -69,6 +69,31 @@ describe("a volume over files and a TCP link on loopback", () => {
     expect(b.v.read(0, 512)).rejects.toMatchObject({ errno: 1 });
     b.v.command("promote");
     expect(events.bravo!.at(-1)).toEqual({ type: "refused", what: "promote", reason: "the peer is primary" });
+  }, 30_000);
+
+  test("the resync yields: held (a kernel device's handshake first), it reads nothing until released; with the application's I/O under way it keeps to RESYNC_MIN_RATE", async () => {
+    const { a, b } = pair();
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    const release = a.v.holdResync();
+    a.v.command("promote-force");
+    await until("the resync under way", () => a.v.status().connection === "sync-source");
+    await Bun.sleep(300);
+    expect(a.v.status()).toMatchObject({ connection: "sync-source", outOfSyncBytes: SIZE, resyncedBytes: 0 });
+    const started = performance.now();
+    let reads = 0;
+    const reading = (async () => {
+      for (; a.v.status().connection === "sync-source"; reads++) {
+        await a.v.read(0, 4096);
+        await Bun.sleep(20);
+      }
+    })();
+    release();
+    await until("the resync", () => b.v.status().disk === "up-to-date" && a.v.status().connection === "connected");
+    await reading;
+    expect(reads).toBeGreaterThan(5);
+    // 1 MiB at RESYNC_MIN_RATE (4 MiB/s) with no burst: 250 ms at least (the volume's 64 MiB/s would take 16 ms).
+    expect(performance.now() - started).toBeGreaterThanOrEqual((SIZE / RESYNC_MIN_RATE) * 1000 * 0.95);
+    expect(readFileSync(b.device).subarray(0, SIZE)).toEqual(readFileSync(a.device).subarray(0, SIZE));
   }, 30_000);
 
   test("writes under way together: overlapping ones land in the order issued on both sides, whatever copies them (the thread pool for a large one)", async () => {
