@@ -36,6 +36,7 @@ const resourceDef = (name: string): fc.Arbitrary<ResourceDef> =>
     failureTimeoutMs: fc.option(fc.integer({ min: 1, max: 100 })),
     exclusive: fc.constantFrom(true, true, true, false),
     utilization: fc.constantFrom<Record<string, number>>({}, { cpu: 1 }, { cpu: 2 }),
+    symmetrical: fc.constantFrom(true, true, true, false),
   });
 
 const input: fc.Arbitrary<ClusterInput> = fc
