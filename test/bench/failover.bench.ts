@@ -213,9 +213,11 @@ async function measure(t: Topology, sys: System, fault: Fault, lines: Lines, nam
     const survivor = holder === "alpha" ? "bravo" : "alpha";
     started = [];
     await Bun.sleep(Math.random() * 100);
+    // Listed before the fault's time is taken: on a loaded machine `ip netns pids` alone may take a second.
+    const pids = fault === "power" ? netnsPids(node.ns) : [];
     const at = Date.now();
     if (fault === "power") {
-      for (const pid of netnsPids(node.ns)) process.kill(pid, "SIGKILL");
+      for (const pid of pids) process.kill(pid, "SIGKILL");
       t.links(node, false);
     } else if (fault === "link") t.links(node, false);
     else void sys.stop(node);
@@ -236,7 +238,15 @@ async function measure(t: Topology, sys: System, fault: Fault, lines: Lines, nam
     } else out.push(first - at);
     if (alone !== undefined) besideTimes.push(alone - at);
     if (first !== undefined && alone !== undefined) differences.push(first - alone);
-    if (TRACE) trace(TRACE, { system: name, fault, run: i + 1, holder, ms: first === undefined ? null : first - at, ...(beside ? { beside: alone === undefined ? null : alone - at } : {}) }, sys, t, at, Math.max(first ?? until, alone ?? until));
+    if (TRACE) {
+      // Per client: the answers the holder still gave after the fault (a director's dataplane, left on a stop, answers where the client's ARP still points), and the longest silence before the survivor's first.
+      const seen = probes.map((l, k) => {
+        const upTo = firsts[k] ?? until;
+        const times = [at, ...answers(l, at).filter((a) => a.at <= upTo).map((a) => a.at)];
+        return { held: answers(l, at).filter((a) => a.name === holder && a.at <= upTo).length, silentMs: Math.max(...times.slice(1).map((x, j) => x - times[j]!), 0) };
+      });
+      trace(TRACE, { system: name, fault, run: i + 1, holder, ms: first === undefined ? null : first - at, ...(beside ? { beside: alone === undefined ? null : alone - at } : {}), clients: seen }, sys, t, at, Math.max(first ?? until, alone ?? until));
+    }
     if (fault === "power") {
       while (netnsPids(node.ns).length) await Bun.sleep(5);
       reboot(node);
