@@ -80,7 +80,9 @@
  *    fence of any node where its resource may be active. A member that is
  *    not symmetrical (Pacemaker's symmetrical=false) stops after those after
  *    it, but those before it stop without waiting for it, and of its stops
- *    only its own start waits for them (a director: the address goes first). "A before B": B's
+ *    only its own start waits for them (a director: the address goes first);
+ *    its stop under way where nothing else of its group may be active holds
+ *    only its own start (after its probe), not its group. "A before B": B's
  *    first start waits for A's last start, A's stops wait for B's, and B
  *    restarts whenever A stops a member, or when A starts while B was found
  *    running and A ran nowhere (a further instance of a clone A starting
@@ -506,7 +508,9 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
           const by = d.onFailStop === "block" ? "on_fail_stop=block" : "fencing is not configured";
           why.push(`${g.name} is blocked: ${r} failed to stop on ${n.name} and ${by}; stop it by hand, then clean it up`);
         } else if (k === "probe") {
-          probing = true;
+          // A member after the first that is not symmetrical, unknown (its stop under way) where nothing else of its group (not a clone) may be active, holds only its own start (act).
+          const own = d.symmetrical === false && !g.clone && r !== g.members[0] && g.members.every((m) => m === r || risk(m, n) === "none");
+          if (!own) probing = true;
           add({ id: `probe:${r}@${n.name}`, kind: "monitor", resource: r, node: n.name, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `state of ${r} on ${n.name} is unknown` });
         }
         const op = n.membership === "up" ? failedOpOf(raw(r, n.name)) : null;
@@ -1018,7 +1022,10 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
           monitor(r, target, []);
           continue;
         }
-        const own = def(r).symmetrical === false ? stops.filter((id) => actions.get(id)!.resource === r) : [];
+        // Not symmetrical and unknown here (its stop under way): neither it nor those after it start here until it is known.
+        if (def(r).symmetrical === false && risk(r, nodes.find((n) => n.name === target)!) === "probe") break;
+        const own =
+          def(r).symmetrical === false ? [...stops.filter((id) => actions.get(id)!.resource === r), ...nodes.filter((n) => risk(r, n) === "probe").map((n) => `probe:${r}@${n.name}`)] : [];
         const after = [...(previous ? [previous] : [...fences, ...ordered]), ...own];
         previous = add({ id: `start:${r}@${target}`, kind: "start", resource: r, node: target, after, reason: `${g.name} runs on ${target}` });
         starts.push(previous);
