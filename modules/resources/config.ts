@@ -98,6 +98,12 @@ export const resourceSchema = (moduleKinds: readonly AgentKind[]) =>
         description: "what it takes of a node's capacity (e.g. { cpu = 2, memory = 2048 }), read when placement is utilization or balanced; its group takes its members' sum",
       }),
     ),
+    symmetrical: Type.Optional(
+      Type.Boolean({
+        description:
+          "false: in its group it starts after the members before it, but they stop without waiting for its stop, and start on another node without waiting for it (Pacemaker's symmetrical=false order); for a resource that holds nothing they must release, as a director, whose dataplane every node keeps: a move or a clean stop releases the address first. Absent: true",
+      }),
+    ),
     ...CloneFields,
   },
   { additionalProperties: false },
@@ -294,6 +300,7 @@ export function resourceDefOf(r: ResourceRaw): ResourceDef {
     failureTimeoutMs: r.failure_timeout === undefined ? null : ms(r.failure_timeout),
     exclusive: r.exclusive,
     ...(r.utilization ? { utilization: { ...r.utilization } } : {}),
+    ...(r.symmetrical === false ? { symmetrical: false } : {}),
   };
 }
 

@@ -63,6 +63,12 @@ export interface ResourceDef {
   exclusive: boolean;
   /** What it takes of a node's capacity, by name (Pacemaker's utilization); a group takes its members' sum. */
   utilization?: Record<string, number>;
+  /**
+   * false: in its group it starts after the members before it, but its stop is not ordered before theirs, and their
+   * starts elsewhere do not wait for its stop (its own start there does): it holds nothing they must release (a
+   * director whose dataplane every node keeps). Pacemaker's symmetrical=false order. Absent: true.
+   */
+  symmetrical?: boolean;
 }
 
 export interface GroupDef {

@@ -77,7 +77,12 @@
  *    first member that is stopped, failed, or active on another node too (so a
  *    resource found active on two nodes is stopped on both and started on the
  *    chosen one). A start waits for every stop of its group, and for the
- *    fence of any node where its resource may be active. "A before B": B's
+ *    fence of any node where its resource may be active. A member that is
+ *    not symmetrical (Pacemaker's symmetrical=false) stops after those after
+ *    it, but those before it stop without waiting for it, and of its stops
+ *    only its own start waits for them (a director: the address goes first);
+ *    its stop under way where nothing else of its group may be active holds
+ *    only its own start (after its probe), not its group. "A before B": B's
  *    first start waits for A's last start, A's stops wait for B's, and B
  *    restarts whenever A stops a member, or when A starts while B was found
  *    running and A ran nowhere (a further instance of a clone A starting
@@ -503,7 +508,9 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
           const by = d.onFailStop === "block" ? "on_fail_stop=block" : "fencing is not configured";
           why.push(`${g.name} is blocked: ${r} failed to stop on ${n.name} and ${by}; stop it by hand, then clean it up`);
         } else if (k === "probe") {
-          probing = true;
+          // A member after the first that is not symmetrical, unknown (its stop under way) where nothing else of its group (not a clone) may be active, holds only its own start (act).
+          const own = d.symmetrical === false && !g.clone && r !== g.members[0] && g.members.every((m) => m === r || risk(m, n) === "none");
+          if (!own) probing = true;
           add({ id: `probe:${r}@${n.name}`, kind: "monitor", resource: r, node: n.name, intervalMs: 0, timeoutMs: d.monitorTimeoutMs, after: [], reason: `state of ${r} on ${n.name} is unknown` });
         }
         const op = n.membership === "up" ? failedOpOf(raw(r, n.name)) : null;
@@ -990,10 +997,14 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
                 : j >= countOn.get(n.name)!
                   ? `${r} cannot run on ${n.name}`
                   : `restart of ${g.name} on ${n.name}: ${cause.get(n.name)}`;
-        previous = add({ id: `stop:${r}@${n.name}`, kind: "stop", resource: r, node: n.name, after: previous ? [previous] : [], reason });
-        stops.push(previous);
+        const id = add({ id: `stop:${r}@${n.name}`, kind: "stop", resource: r, node: n.name, after: previous ? [previous] : [], reason });
+        stops.push(id);
+        // A member that is not symmetrical stops after those after it, but those before it do not wait for it.
+        if (def(r).symmetrical !== false) previous = id;
       }
     }
+    // The group's first start waits for its stops, but for those of members that are not symmetrical: only their own starts do.
+    const ordered = stops.filter((id) => def(actions.get(id)!.resource!).symmetrical !== false);
     const starts: string[] = [];
     const placed = targets.map((t) => t.node);
     if (targets.length === 0) return { nodes: placed, held: false, stops, starts };
@@ -1011,7 +1022,11 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
           monitor(r, target, []);
           continue;
         }
-        const after = previous ? [previous] : [...fences, ...stops];
+        // Not symmetrical and unknown here (its stop under way): neither it nor those after it start here until it is known.
+        if (def(r).symmetrical === false && risk(r, nodes.find((n) => n.name === target)!) === "probe") break;
+        const own =
+          def(r).symmetrical === false ? [...stops.filter((id) => actions.get(id)!.resource === r), ...nodes.filter((n) => risk(r, n) === "probe").map((n) => `probe:${r}@${n.name}`)] : [];
+        const after = [...(previous ? [previous] : [...fences, ...ordered]), ...own];
         previous = add({ id: `start:${r}@${target}`, kind: "start", resource: r, node: target, after, reason: `${g.name} runs on ${target}` });
         starts.push(previous);
         monitor(r, target, [previous]);
@@ -1205,9 +1220,10 @@ function planWithoutQuorum(
       // A promotable instance that failed, or whose state is unknown, may be promoted: stopped (probed first) as an exclusive resource is.
       const role = policy === "stop" && !!g.clone?.promotable && !running(s);
       if ((exclusive || role) && ACTIVE.has(s)) {
-        previous = add({ id: `stop:${r}@${self}`, kind: "stop", resource: r, node: self, after: [...(previous ? [previous] : []), ...(demotesOf.get(g.name)?.filter(() => r === lead) ?? [])], reason: `no quorum` });
-        stops.push(previous);
-        if (role && !exclusive) demotesOf.set(g.name, [previous]);
+        const id = add({ id: `stop:${r}@${self}`, kind: "stop", resource: r, node: self, after: [...(previous ? [previous] : []), ...(demotesOf.get(g.name)?.filter(() => r === lead) ?? [])], reason: `no quorum` });
+        stops.push(id);
+        if (def(r).symmetrical !== false) previous = id;
+        if (role && !exclusive) demotesOf.set(g.name, [id]);
       } else if ((exclusive || role) && s === "unknown") {
         // It may run here (a cleanup forgot its state, or no probe has answered yet): probed, and stopped by the next plan if it does.
         const d = def(r);

@@ -81,6 +81,7 @@ export function resourcesText(c: ClusterConfig): string {
       `on_fail = "${r.onFail}"`,
       ...(r.migrationThreshold === null ? [] : [`migration_threshold = ${r.migrationThreshold}`]),
       ...(r.failureTimeoutMs === null ? [] : [`failure_timeout = ${ms(r.failureTimeoutMs)}`]),
+      ...(r.symmetrical === false ? [`symmetrical = false`] : []),
     ]),
     ...c.groups.flatMap((g) => [
       `[[resources.group]]`,

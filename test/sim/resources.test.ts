@@ -330,7 +330,7 @@ class Scenario {
     this.fenceMs = r.between(1, t.deadtimeMs / 10);
     this.rebootMs = r.between(1, 3) * t.deadtimeMs;
     this.failureTimeoutMs = Math.round(r.between(2, 4) * t.deadtimeMs);
-    const drawn = this.drawConfig(seededRandom(deriveSeed(seed, "clone")), promoR);
+    const drawn = this.drawConfig(seededRandom(deriveSeed(seed, "clone")), promoR, seededRandom(deriveSeed(seed, "symmetrical")));
     const textOf = (timers: Timers, resources = drawn) =>
       simConfigText({ members: MEMBERS, arbiter: this.arbiter, links: LINKS, timers }) + (family === "watchdog" ? resourcesText({ ...resources, fencing: false }) + WATCHDOG_TEXT : resourcesText(resources));
     for (const [n, timers] of own) this.texts.set(n, textOf(timers));
@@ -421,9 +421,11 @@ class Scenario {
 
   /**
    * The groups of GROUP_LAYOUT, and with `cloneR` (its own draws) a clone in two seeds of five: every member, or
-   * clone_max 1; with `promoR` the promotable clone (PROMOTABLE_LAYOUT) drawn in the constructor.
+   * clone_max 1; with `promoR` the promotable clone (PROMOTABLE_LAYOUT) drawn in the constructor; with `symR`, in
+   * three seeds of ten, web's last member (of two or more) not symmetrical (a director's place: it stops beside the
+   * members before it, and only its own start waits for its stop).
    */
-  private drawConfig(cloneR: Random, promoR: Random): ClusterConfig {
+  private drawConfig(cloneR: Random, promoR: Random, symR: Random): ClusterConfig {
     const r = this.r;
     const t = this.timers;
     const resources: ResourceDef[] = [];
@@ -460,6 +462,12 @@ class Scenario {
       }
       const preferred = [null, ...MEMBERS][r.int(3)]!;
       groups.push({ name, members: [...members], preferredNode: preferred, stickiness: r.chance(0.5) ? 0 : INFINITY });
+    }
+    const web = groups.find((g) => g.name === "web")!;
+    if (web.members.length > 1 && symR.chance(0.3)) {
+      const last = resources.find((x) => x.name === web.members.at(-1))!;
+      last.symmetrical = false;
+      this.taken.add("web with a member not symmetrical");
     }
     // Half the clones come first: web starts after them and restarts whenever one of their instances stops.
     const orders: ClusterConfig["orders"] = cloned && cloneR.chance(0.5) ? [{ first: CLONE_LAYOUT[0], then: "web" }] : [];
@@ -1141,12 +1149,12 @@ const PATHS: Record<Family, string[]> = {
   pair: [
     "fast timers", "normal timers", "member crashed", "arbiter crashed", "member stopped", "arbiter stopped", "member isolated", "arbiter isolated",
     "monitor failure", "admin standby", "admin move", "admin cleanup", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
-    "promotable clone", "web after the promotion", "promotable converged",
+    "promotable clone", "web after the promotion", "promotable converged", "web with a member not symmetrical",
   ],
   fencing: [
     "fence works", "fence flaky", "fence broken", "member crashed", "member frozen past deadtime", "member frozen within deadtime", "member isolated",
     "monitor failure", "admin standby", "fenced", "fence failed", "fenced after a failure", "takeover after a fence", "converged", "clone on every member", "clone of one instance", "clone converged", "web after the clone",
-    "promotable clone", "web after the promotion", "promotable converged",
+    "promotable clone", "web after the promotion", "promotable converged", "web with a member not symmetrical",
   ],
   freeze: ["member frozen past deadtime", "member frozen within deadtime", "arbiter frozen past deadtime", "monitor failure", "overlap with a frozen node", "thaw checked", "converged"],
   mixed: ["quiet", "with faults", "timers differ", "no false death", "member isolated", "lease checked against a declaration", "converged"],

@@ -31,6 +31,7 @@ params = { configfile = "/etc/apache2/apache2.conf", port = 80 }
 monitor_interval = "30s"
 on_fail = "move"
 failure_timeout = "10m"
+symmetrical = false
 
 [[resources.resource]]
 name = "mail"
@@ -64,7 +65,8 @@ describe("[resources]", () => {
       { name: "mail", members: ["mail"], preferredNode: null, stickiness: 10 },
     ]);
     const httpd = c.resources.find((x) => x.name === "httpd")!;
-    expect(httpd).toMatchObject({ monitorIntervalMs: 30_000, monitorTimeoutMs: 20_000, onFail: "move", failureTimeoutMs: 600_000, migrationThreshold: null, exclusive: true });
+    expect(httpd).toMatchObject({ monitorIntervalMs: 30_000, monitorTimeoutMs: 20_000, onFail: "move", failureTimeoutMs: 600_000, migrationThreshold: null, exclusive: true, symmetrical: false });
+    expect(c.resources.find((x) => x.name === "vip")!.symmetrical).toBeUndefined();
     expect(c.resources.find((x) => x.name === "mail")!.migrationThreshold).toBe(2);
     expect(c.locations).toEqual([{ group: "mail", node: "bravo", score: -INFINITY }]);
     expect(c.colocations).toEqual([{ group: "mail", withGroup: "web", score: INFINITY }]);

@@ -357,6 +357,31 @@ describe("coordinator engine: leaving, lost peers, fencing", () => {
     expect(h.node("alpha").state.dc).toBe("alpha");
   });
 
+  test("a clean stop of a group whose last member is not symmetrical (a director): its stop and the address's run at once, the peer starts the address once the address's stop is reported, and the director once its own stop is", () => {
+    const lb = ["ip", "director"];
+    const h = new Harness(["alpha", "bravo"], config([resource("ip"), resource("director", { symmetrical: false })], [group("lb", lb, { preferredNode: "bravo" })]));
+    h.start();
+    const active = new Map<string, Set<string>>();
+    h.settle(active);
+    expect([...(active.get("bravo") ?? [])]).toEqual(lb);
+    const bravo = h.node("bravo");
+    const alpha = h.node("alpha");
+    h.feed("bravo", { type: "stop" });
+    h.deliver();
+    expect(bravo.ran("stop")).toEqual(["stop director", "stop ip"]);
+    h.complete("bravo", "ip");
+    h.deliver();
+    // The director's stop is still under way on bravo: only the director's own start waits for its answer.
+    expect(alpha.ran("start")).toEqual(["start ip"]);
+    h.complete("alpha", "ip");
+    h.deliver();
+    expect(alpha.ran("start")).toEqual(["start ip"]);
+    h.complete("bravo", "director");
+    h.deliver();
+    expect(bravo.state.phase).toBe("stopped");
+    expect(alpha.ran("start")).toEqual(["start ip", "start director"]);
+  });
+
   test("a peer lost without a goodbye: the survivor with quorum takes over at once", () => {
     const { h, active } = running("bravo");
     h.see("alpha", "bravo", "down");
