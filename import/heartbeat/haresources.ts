@@ -77,6 +77,7 @@ export function resourceOf(token: string): Outcome {
         params: {},
         advised: {},
         name: "director",
+        symmetrical: false,
         comments: [`ldirectord: Tandem's director checks the real servers and programs the virtual services; \`tandem import ldirectord ${cf}\` writes its [[services]] and [director] sections, to append to this config`],
         todos: [],
       },

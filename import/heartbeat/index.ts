@@ -357,6 +357,7 @@ function write(o: { files: HeartbeatFiles; cf: HaCf | undefined; nodes: readonly
       w.key("name", m.name);
       w.key("agent", m.mapped.agent);
       if (Object.keys(m.mapped.params).length) w.key("params", m.mapped.params as TomlValue);
+      if (m.mapped.symmetrical === false) w.key("symmetrical", false, "every node keeps the director's dataplane: a move or a stop releases the address first");
       for (const op of ["start", "stop", "monitor"] as const) {
         const s = m.mapped.advised[op];
         if (s !== undefined && s * 1000 > TIMEOUT_DEFAULT[op]) w.key(`${op}_timeout`, formatDuration(s * 1000), "the agent's advice");

@@ -28,6 +28,8 @@ export interface Mapped {
   comments: string[];
   /** Values the files do not give: comments saying what to fill in; the params hold a placeholder. */
   todos: string[];
+  /** false: a one-way order in its group (`symmetrical = false`): the members before it stop without waiting for its stop. */
+  symmetrical?: false;
   /** An address with no interface: the address and prefix whose route Heartbeat took the interface from. */
   route?: { address: string; prefixLength: number };
 }

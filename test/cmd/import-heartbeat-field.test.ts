@@ -49,9 +49,9 @@ describe("Heartbeat v1 setups as operators wrote them", () => {
     expect(d.findings.some((f) => f.startsWith("warning: drbd-nfs/haresources:2: drbddisk::r0 is not imported"))).toBe(true);
   });
 
-  test("an UltraMonkey director: ldirectord is Tandem's director, LVSSyncDaemonSwap a warning; keepalive in ms, multicast", () => {
+  test("an UltraMonkey director: ldirectord is Tandem's director (one-way order: a move releases the address first), LVSSyncDaemonSwap a warning; keepalive in ms, multicast", () => {
     const d = doc("ldirectord-mcast");
-    expect(d.resources.resource.find((r) => r.name === "director")).toEqual({ name: "director", agent: "director" });
+    expect(d.resources.resource.find((r) => r.name === "director")).toEqual({ name: "director", agent: "director", symmetrical: false });
     expect(d.resources.group[0]!.members).toEqual(["director", "ip-198-18-72-240"]);
     expect(d.findings).toContain(
       "warning: ldirectord-mcast/haresources:1: LVSSyncDaemonSwap::master is not imported: it started IPVS's connection sync daemon (master or backup) with the group; Tandem's director runs connection sync itself ([director.sync])",

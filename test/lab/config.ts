@@ -108,7 +108,7 @@ monitor_interval = "1s"
 [[resources.resource]]
 name = "${o.agent}"
 agent = "${o.agent}"
-monitor_interval = "${o.monitor}"
+monitor_interval = "${o.monitor}"${o.agent === "director" ? "\nsymmetrical = false" : ""}
 
 [[services]]
 name = "web"
