@@ -13,9 +13,10 @@
  * (default 1) the seconds of warm-up before each case. For a short focused
  * run, comma lists narrow the matrix: BENCH_PROXY_MODES (plain, "tls new
  * handshakes", "tls keep-alive"), BENCH_PROXY_CLIENTS (64, 256),
- * BENCH_PROXY_WORKERS (1, 2) and BENCH_PROXY_SIDES (direct, HAProxy, nginx,
- * Tandem); e.g. BENCH_PROXY_MODES=plain BENCH_PROXY_CLIENTS=64
- * BENCH_PROXY_WORKERS=1 BENCH_PROXY_SIDES=HAProxy,Tandem.
+ * BENCH_PROXY_WORKERS (1, 2), BENCH_PROXY_BODIES (small, large) and
+ * BENCH_PROXY_SIDES (direct, HAProxy, nginx, Tandem); e.g.
+ * BENCH_PROXY_MODES=plain BENCH_PROXY_CLIENTS=64 BENCH_PROXY_WORKERS=1
+ * BENCH_PROXY_BODIES=small BENCH_PROXY_SIDES=HAProxy,Tandem.
  */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,12 +48,13 @@ interface Case {
 }
 const MODES = only<Mode>("BENCH_PROXY_MODES", ["plain", "tls new handshakes", "tls keep-alive"]);
 const CLIENTS = only("BENCH_PROXY_CLIENTS", [64, 256]);
+const BODY_NAMES = only<Body>("BENCH_PROXY_BODIES", ["small", "large"]);
 const CASES: Case[] = [
   ...(["small", "large"] as const).flatMap((body) => [64, 256].map((clients) => ({ mode: "plain" as const, body, clients }))),
   { mode: "tls new handshakes" as const, body: "small" as const, clients: 64 },
   { mode: "tls keep-alive" as const, body: "small" as const, clients: 64 },
   { mode: "tls keep-alive" as const, body: "large" as const, clients: 64 },
-].filter((c) => MODES.includes(c.mode) && CLIENTS.includes(c.clients));
+].filter((c) => MODES.includes(c.mode) && CLIENTS.includes(c.clients) && BODY_NAMES.includes(c.body));
 const PICKED = only("BENCH_PROXY_SIDES", ["direct", "HAProxy", "nginx", "Tandem"] as const);
 const DIRECT = PICKED.includes("direct");
 const SIDES = (["HAProxy", "nginx", "Tandem"] as const).filter((s) => PICKED.includes(s));
