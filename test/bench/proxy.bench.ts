@@ -17,9 +17,12 @@
  * BENCH_PROXY_SIDES (direct, HAProxy, nginx, Tandem); e.g.
  * BENCH_PROXY_MODES=plain BENCH_PROXY_CLIENTS=64 BENCH_PROXY_WORKERS=1
  * BENCH_PROXY_BODIES=small BENCH_PROXY_SIDES=HAProxy,Tandem.
+ * BENCH_PROXY_BEFORE=PATH adds a side "Tandem before" run from another
+ * tandem binary (an earlier build), measured in the same run beside the
+ * others: an A/B on a machine whose load drifts.
  */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, type Row, type Table } from "./lib.ts";
 import { accepts, backend, BODIES, certificate, fetchBody, fullHandshakeClient, haproxy, nginxProxy, resumes, tandem, type Body, type ProxySetup, type Side } from "./proxy-sides.ts";
@@ -57,7 +60,10 @@ const CASES: Case[] = [
 ].filter((c) => MODES.includes(c.mode) && CLIENTS.includes(c.clients) && BODY_NAMES.includes(c.body));
 const PICKED = only("BENCH_PROXY_SIDES", ["direct", "HAProxy", "nginx", "Tandem"] as const);
 const DIRECT = PICKED.includes("direct");
-const SIDES = (["HAProxy", "nginx", "Tandem"] as const).filter((s) => PICKED.includes(s));
+/** Another tandem binary to measure beside this one (an earlier build), as the side "Tandem before". */
+const BEFORE = process.env.BENCH_PROXY_BEFORE;
+type SideName = "HAProxy" | "nginx" | "Tandem" | "Tandem before";
+const SIDES: SideName[] = [...(["HAProxy", "nginx", "Tandem"] as const).filter((s) => PICKED.includes(s)), ...(BEFORE ? (["Tandem before"] as const) : [])];
 
 interface Figures {
   rps: number;
@@ -65,6 +71,8 @@ interface Figures {
   cpuUsPerRequest: number;
   upstreamConnections: number;
   errors: number;
+  /** The machine's 1-minute load average at the end of the run (other work on the machine shows here). */
+  load?: number;
 }
 type Result = Figures | { unavailable: string };
 
@@ -120,10 +128,10 @@ async function measure(side: Side, c: Case, backends: Side[], fresh: Record<stri
     const [a0, cpu0] = [await opened(), side.cpu()];
     const w = await wrk(url, c.clients, SECONDS, client);
     const [a1, cpu1] = [await opened(), side.cpu()];
-    runs.push({ rps: w.rps, p99Ms: w.p99Ms, cpuUsPerRequest: ((cpu1 - cpu0) / w.requests) * 1e6, upstreamConnections: a1 - a0, errors: w.errors });
+    runs.push({ rps: w.rps, p99Ms: w.p99Ms, cpuUsPerRequest: ((cpu1 - cpu0) / w.requests) * 1e6, upstreamConnections: a1 - a0, errors: w.errors, load: loadavg()[0]! });
   }
-  const m = (k: keyof Figures) => median(runs.map((r) => r[k]));
-  return { rps: m("rps"), p99Ms: m("p99Ms"), cpuUsPerRequest: m("cpuUsPerRequest"), upstreamConnections: m("upstreamConnections"), errors: m("errors") };
+  const m = (k: Exclude<keyof Figures, "load">) => median(runs.map((r) => r[k]));
+  return { rps: m("rps"), p99Ms: m("p99Ms"), cpuUsPerRequest: m("cpuUsPerRequest"), upstreamConnections: m("upstreamConnections"), errors: m("errors"), load: Math.max(...runs.map((r) => r.load!)) };
 }
 
 async function attempt(f: () => Promise<Figures>): Promise<Result> {
@@ -157,7 +165,7 @@ function x(a: number, b: number | undefined): string {
 function line(c: Case, workers: string, side: string, r: Result, h: Figures | undefined, note: string): string {
   const cells =
     "unavailable" in r
-      ? [`not available: ${r.unavailable.replaceAll("|", "/").replaceAll("\n", " ").slice(0, 200)}`, "", "", "", "", "", "", "", note]
+      ? [`not available: ${r.unavailable.replaceAll("|", "/").replaceAll("\n", " ").slice(0, 200)}`, "", "", "", "", "", "", "", "", note]
       : [
           n(r.rps, 0),
           x(r.rps, h?.rps),
@@ -167,6 +175,7 @@ function line(c: Case, workers: string, side: string, r: Result, h: Figures | un
           x(r.cpuUsPerRequest, h?.cpuUsPerRequest),
           n(r.upstreamConnections, 0),
           n(r.errors, 0),
+          r.load === undefined ? "" : n(r.load, 1),
           note,
         ];
   return `| ${label(c)} | ${workers} | ${side} | ${cells.join(" | ")} |`;
@@ -196,7 +205,13 @@ export async function bench(bin: string): Promise<Table> {
       const setup: ProxySetup = { dir, workers, backends, cert };
       const started = new Map<string, Side | string>();
       try {
-        for (const [name, start] of [["HAProxy", haproxy], ["nginx", nginxProxy], ["Tandem", (s: ProxySetup) => tandem(bin, s)]] as const) {
+        const starts: [SideName, (s: ProxySetup) => Promise<Side>][] = [
+          ["HAProxy", haproxy],
+          ["nginx", nginxProxy],
+          ["Tandem", (s) => tandem(bin, s)],
+          ["Tandem before", (s) => tandem(BEFORE!, { ...s, dir: join(s.dir, "before") })],
+        ];
+        for (const [name, start] of starts) {
           if (!SIDES.includes(name)) continue;
           const s = await start(setup).catch((e: Error) => e.message);
           started.set(name, s);
@@ -235,7 +250,7 @@ export async function bench(bin: string): Promise<Table> {
         const r = results.get(key(c, workers, name))!;
         const t = figures(r);
         let note = "";
-        if (name === "Tandem" && c.mode === "plain" && t && h) note = verdict(t, h);
+        if (name.startsWith("Tandem") && c.mode === "plain" && t && h) note = verdict(t, h);
         if (c.mode === "tls new handshakes" && resumed.get(name)) note = "resumed sessions: not full handshakes";
         lines.push(line(c, String(workers), name, r, name === "HAProxy" ? undefined : h, note));
       }
@@ -257,15 +272,15 @@ export async function bench(bin: string): Promise<Table> {
       "HAProxy: nbthread N, http-reuse always; nginx: worker_processes N, upstream keepalive; Tandem: `tandem run` of a one-node cluster, [proxy] workers = N, pool_idle 512. " +
       "New handshakes: wrk sends `Connection: close`, so each request is a new TLS connection, and an OpenSSL config holds it to TLS 1.2 without tickets: wrk offers a connection's session again when it reconnects, and in TLS 1.3 every side here would resume it through tickets (Tandem's Bun TLS issues them with no switch); HAProxy and nginx have their session caches off, and `openssl s_client -sess_in` with the same client config checks that no side resumes (one that does is marked). Keep-alive runs negotiate TLS 1.3. " +
       "CPU per request: user + system seconds of the proxy's processes (all threads, nginx's master and workers; for Tandem the whole node) over the run, from /proc, divided by wrk's requests; for the direct rows, the backend's. " +
-      "Upstream conns opened: connections the two backends accepted during the run (stub_status). Errors: wrk's socket errors plus non-2xx/3xx answers. Ratios are to HAProxy at the same workers. " +
+      "Upstream conns opened: connections the two backends accepted during the run (stub_status). Errors: wrk's socket errors plus non-2xx/3xx answers. Load: the machine's 1-minute load average at the end of the run (the highest over the runs); on a machine other work shares, compare figures only beside a like load. Ratios are to HAProxy at the same workers. " +
       "ANCHORS.md measured with -t2 -c64 -d10s, median of 3: set BENCH_PROXY_SECONDS=10 BENCH_PROXY_RUNS=3 to match.",
     "",
     "Goal (issue 13): Tandem ≥ 1.0× HAProxy's requests/s at equal workers on both responses, with CPU per request no higher; " +
       "the issue is not done below 0.8× on either response at 1 or 2 workers, or with p99 above 1.5× HAProxy's. The verdict column judges each plain case.",
     ...notStarted.flatMap((l) => ["", l]),
     "",
-    "| case | workers | side | req/s | ×HAProxy | p99 (ms) | ×HAProxy | CPU/req (µs) | ×HAProxy | upstream conns opened | errors | verdict / note |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| case | workers | side | req/s | ×HAProxy | p99 (ms) | ×HAProxy | CPU/req (µs) | ×HAProxy | upstream conns opened | errors | load | verdict / note |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...lines,
     "",
     "Tandem beside HAProxy at the goal's cases (plain HTTP keep-alive):",
