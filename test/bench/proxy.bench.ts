@@ -7,18 +7,23 @@
  * handshakes (wrk with `Connection: close`, full TLS 1.2 handshakes) and with
  * keep-alive. Requests/s, p99 latency, CPU per request of the proxy's own
  * processes, ratios to HAProxy. The sides run side by side and each case is
- * measured on all of them back to back, so drift touches them alike.
+ * measured on all of them back to back, a run a side in turn (the order
+ * reversed every other round), so drift touches them alike.
  * BENCH_PROXY_SECONDS (default 5) sets each run's length, BENCH_PROXY_RUNS
  * (default 1) how many runs a figure is the median of, BENCH_PROXY_WARMUP
  * (default 1) the seconds of warm-up before each case. For a short focused
  * run, comma lists narrow the matrix: BENCH_PROXY_MODES (plain, "tls new
  * handshakes", "tls keep-alive"), BENCH_PROXY_CLIENTS (64, 256),
- * BENCH_PROXY_WORKERS (1, 2) and BENCH_PROXY_SIDES (direct, HAProxy, nginx,
- * Tandem); e.g. BENCH_PROXY_MODES=plain BENCH_PROXY_CLIENTS=64
- * BENCH_PROXY_WORKERS=1 BENCH_PROXY_SIDES=HAProxy,Tandem.
+ * BENCH_PROXY_WORKERS (1, 2), BENCH_PROXY_BODIES (small, large) and
+ * BENCH_PROXY_SIDES (direct, HAProxy, nginx, Tandem); e.g.
+ * BENCH_PROXY_MODES=plain BENCH_PROXY_CLIENTS=64 BENCH_PROXY_WORKERS=1
+ * BENCH_PROXY_BODIES=small BENCH_PROXY_SIDES=HAProxy,Tandem.
+ * BENCH_PROXY_BEFORE=PATH adds a side "Tandem before" run from another
+ * tandem binary (an earlier build), measured in the same run beside the
+ * others: an A/B on a machine whose load drifts.
  */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { median, type Row, type Table } from "./lib.ts";
 import { accepts, backend, BODIES, certificate, fetchBody, fullHandshakeClient, haproxy, nginxProxy, resumes, tandem, type Body, type ProxySetup, type Side } from "./proxy-sides.ts";
@@ -47,15 +52,19 @@ interface Case {
 }
 const MODES = only<Mode>("BENCH_PROXY_MODES", ["plain", "tls new handshakes", "tls keep-alive"]);
 const CLIENTS = only("BENCH_PROXY_CLIENTS", [64, 256]);
+const BODY_NAMES = only<Body>("BENCH_PROXY_BODIES", ["small", "large"]);
 const CASES: Case[] = [
   ...(["small", "large"] as const).flatMap((body) => [64, 256].map((clients) => ({ mode: "plain" as const, body, clients }))),
   { mode: "tls new handshakes" as const, body: "small" as const, clients: 64 },
   { mode: "tls keep-alive" as const, body: "small" as const, clients: 64 },
   { mode: "tls keep-alive" as const, body: "large" as const, clients: 64 },
-].filter((c) => MODES.includes(c.mode) && CLIENTS.includes(c.clients));
+].filter((c) => MODES.includes(c.mode) && CLIENTS.includes(c.clients) && BODY_NAMES.includes(c.body));
 const PICKED = only("BENCH_PROXY_SIDES", ["direct", "HAProxy", "nginx", "Tandem"] as const);
 const DIRECT = PICKED.includes("direct");
-const SIDES = (["HAProxy", "nginx", "Tandem"] as const).filter((s) => PICKED.includes(s));
+/** Another tandem binary to measure beside this one (an earlier build), as the side "Tandem before". */
+const BEFORE = process.env.BENCH_PROXY_BEFORE;
+type SideName = "HAProxy" | "nginx" | "Tandem" | "Tandem before";
+const SIDES: SideName[] = (["HAProxy", "nginx", "Tandem before", "Tandem"] as const).filter((s) => (s === "Tandem before" ? BEFORE !== undefined : PICKED.includes(s)));
 
 interface Figures {
   rps: number;
@@ -63,6 +72,8 @@ interface Figures {
   cpuUsPerRequest: number;
   upstreamConnections: number;
   errors: number;
+  /** The machine's 1-minute load average at the end of the run (other work on the machine shows here). */
+  load?: number;
 }
 type Result = Figures | { unavailable: string };
 
@@ -102,34 +113,71 @@ function label(c: Case): string {
   return `${c.mode}, ${c.body === "small" ? `${BODIES.small.length} B` : "64 KiB"}, ${c.clients} clients`;
 }
 
-/** One case on one side: the answer checked first, a warm-up, then the measured run(s) with the side's CPU and the backends' new connections around each. */
-async function measure(side: Side, c: Case, backends: Side[], fresh: Record<string, string>): Promise<Figures> {
+/** Where wrk goes for a case on a side, and the client environment it runs with. */
+interface Target {
+  url: string;
+  client: Record<string, string> | undefined;
+}
+
+/** One case on one side before its runs: the answer checked, then a warm-up. */
+async function prepare(side: Side, c: Case, fresh: Record<string, string>): Promise<Target> {
   const tls = c.mode !== "plain";
   const port = tls ? side.tls : side.plain;
   const path = `/${c.body}`;
   const got = await fetchBody(port, tls, path);
   if (got !== BODIES[c.body]) throw new Error(`a wrong answer for ${path} (${got.length} bytes)`);
-  const url = `${tls ? "https" : "http"}://127.0.0.1:${port}${path}`;
-  const client = c.mode === "tls new handshakes" ? fresh : undefined;
-  await wrk(url, c.clients, WARMUP_SECONDS, client);
-  const runs: Figures[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const opened = async () => (await Promise.all(backends.map(accepts))).reduce((s, n) => s + n, 0);
-    const [a0, cpu0] = [await opened(), side.cpu()];
-    const w = await wrk(url, c.clients, SECONDS, client);
-    const [a1, cpu1] = [await opened(), side.cpu()];
-    runs.push({ rps: w.rps, p99Ms: w.p99Ms, cpuUsPerRequest: ((cpu1 - cpu0) / w.requests) * 1e6, upstreamConnections: a1 - a0, errors: w.errors });
-  }
-  const m = (k: keyof Figures) => median(runs.map((r) => r[k]));
-  return { rps: m("rps"), p99Ms: m("p99Ms"), cpuUsPerRequest: m("cpuUsPerRequest"), upstreamConnections: m("upstreamConnections"), errors: m("errors") };
+  const t: Target = { url: `${tls ? "https" : "http"}://127.0.0.1:${port}${path}`, client: c.mode === "tls new handshakes" ? fresh : undefined };
+  await wrk(t.url, c.clients, WARMUP_SECONDS, t.client);
+  return t;
 }
 
-async function attempt(f: () => Promise<Figures>): Promise<Result> {
-  try {
-    return await f();
-  } catch (e) {
-    return { unavailable: (e as Error).message };
+/** One measured run, with the side's CPU and the backends' new connections around it. */
+async function run(side: Side, c: Case, t: Target, backends: Side[]): Promise<Figures> {
+  const opened = async () => (await Promise.all(backends.map(accepts))).reduce((s, n) => s + n, 0);
+  const [a0, cpu0] = [await opened(), side.cpu()];
+  const w = await wrk(t.url, c.clients, SECONDS, t.client);
+  const [a1, cpu1] = [await opened(), side.cpu()];
+  return { rps: w.rps, p99Ms: w.p99Ms, cpuUsPerRequest: ((cpu1 - cpu0) / w.requests) * 1e6, upstreamConnections: a1 - a0, errors: w.errors, load: loadavg()[0]! };
+}
+
+/** The figures of a side's runs: medians, and the highest load any ran at. */
+function summary(runs: Figures[]): Figures {
+  const m = (k: Exclude<keyof Figures, "load">) => median(runs.map((r) => r[k]));
+  return { rps: m("rps"), p99Ms: m("p99Ms"), cpuUsPerRequest: m("cpuUsPerRequest"), upstreamConnections: m("upstreamConnections"), errors: m("errors"), load: Math.max(...runs.map((r) => r.load!)) };
+}
+
+/**
+ * One case on every side: each warmed up, then RUNS rounds of one run a
+ * side, the order reversed every other round, so drift in the machine's
+ * load and the place in the order touch every side alike.
+ */
+async function measureCase(c: Case, sides: [string, Side | string][], backends: Side[], fresh: Record<string, string>): Promise<Map<string, Result>> {
+  const out = new Map<string, Result>();
+  const ready: [string, Side, Target][] = [];
+  for (const [name, s] of sides) {
+    if (typeof s === "string") {
+      out.set(name, { unavailable: s });
+      continue;
+    }
+    try {
+      ready.push([name, s, await prepare(s, c, fresh)]);
+    } catch (e) {
+      out.set(name, { unavailable: (e as Error).message });
+    }
   }
+  const runs = new Map<string, Figures[]>(ready.map(([name]) => [name, []]));
+  for (let r = 0; r < RUNS; r++) {
+    for (const [name, s, t] of r % 2 === 0 ? ready : [...ready].reverse()) {
+      if (out.has(name)) continue;
+      try {
+        runs.get(name)!.push(await run(s, c, t, backends));
+      } catch (e) {
+        out.set(name, { unavailable: (e as Error).message });
+      }
+    }
+  }
+  for (const [name] of ready) if (!out.has(name)) out.set(name, summary(runs.get(name)!));
+  return out;
 }
 
 const figures = (r: Result | undefined): Figures | undefined => (r && !("unavailable" in r) ? r : undefined);
@@ -155,7 +203,7 @@ function x(a: number, b: number | undefined): string {
 function line(c: Case, workers: string, side: string, r: Result, h: Figures | undefined, note: string): string {
   const cells =
     "unavailable" in r
-      ? [`not available: ${r.unavailable.replaceAll("|", "/").replaceAll("\n", " ").slice(0, 200)}`, "", "", "", "", "", "", "", note]
+      ? [`not available: ${r.unavailable.replaceAll("|", "/").replaceAll("\n", " ").slice(0, 200)}`, "", "", "", "", "", "", "", "", note]
       : [
           n(r.rps, 0),
           x(r.rps, h?.rps),
@@ -165,6 +213,7 @@ function line(c: Case, workers: string, side: string, r: Result, h: Figures | un
           x(r.cpuUsPerRequest, h?.cpuUsPerRequest),
           n(r.upstreamConnections, 0),
           n(r.errors, 0),
+          r.load === undefined ? "" : n(r.load, 1),
           note,
         ];
   return `| ${label(c)} | ${workers} | ${side} | ${cells.join(" | ")} |`;
@@ -189,12 +238,18 @@ export async function bench(bin: string): Promise<Table> {
     const cert = certificate(dir);
     const fresh = fullHandshakeClient(dir);
     for (const tag of ["backend-1", "backend-2"]) backends.push(await backend(dir, tag));
-    if (DIRECT) for (const c of CASES.filter((c) => c.mode === "plain")) results.set(key(c, 1, "direct"), await attempt(() => measure(backends[0]!, c, backends, fresh)));
+    if (DIRECT) for (const c of CASES.filter((c) => c.mode === "plain")) results.set(key(c, 1, "direct"), (await measureCase(c, [["direct", backends[0]!]], backends, fresh)).get("direct")!);
     for (const workers of WORKERS) {
       const setup: ProxySetup = { dir, workers, backends, cert };
       const started = new Map<string, Side | string>();
       try {
-        for (const [name, start] of [["HAProxy", haproxy], ["nginx", nginxProxy], ["Tandem", (s: ProxySetup) => tandem(bin, s)]] as const) {
+        const starts: [SideName, (s: ProxySetup) => Promise<Side>][] = [
+          ["HAProxy", haproxy],
+          ["nginx", nginxProxy],
+          ["Tandem", (s) => tandem(bin, s)],
+          ["Tandem before", (s) => tandem(BEFORE!, { ...s, dir: join(s.dir, "before") })],
+        ];
+        for (const [name, start] of starts) {
           if (!SIDES.includes(name)) continue;
           const s = await start(setup).catch((e: Error) => e.message);
           started.set(name, s);
@@ -209,10 +264,8 @@ export async function bench(bin: string): Promise<Table> {
           }
         }
         for (const c of CASES) {
-          for (const name of SIDES) {
-            const s = started.get(name)!;
-            results.set(key(c, workers, name), typeof s === "string" ? { unavailable: s } : await attempt(() => measure(s, c, backends, fresh)));
-          }
+          const got = await measureCase(c, SIDES.map((name) => [name, started.get(name)!]), backends, fresh);
+          for (const [name, r] of got) results.set(key(c, workers, name), r);
         }
       } finally {
         for (const s of started.values()) if (typeof s !== "string") await s.stop();
@@ -233,7 +286,7 @@ export async function bench(bin: string): Promise<Table> {
         const r = results.get(key(c, workers, name))!;
         const t = figures(r);
         let note = "";
-        if (name === "Tandem" && c.mode === "plain" && t && h) note = verdict(t, h);
+        if (name.startsWith("Tandem") && c.mode === "plain" && t && h) note = verdict(t, h);
         if (c.mode === "tls new handshakes" && resumed.get(name)) note = "resumed sessions: not full handshakes";
         lines.push(line(c, String(workers), name, r, name === "HAProxy" ? undefined : h, note));
       }
@@ -249,21 +302,21 @@ export async function bench(bin: string): Promise<Table> {
   }
   const versions = `HAProxy ${version(["haproxy", "-v"], /version (\S+)/)}, nginx ${version(["nginx", "-v"], /nginx\/(\S+)/)}, ${version(["wrk", "-v"], /^(wrk \S+)/m)}`;
   const method = [
-    `wrk -t${WRK_THREADS} --latency, ${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs`} per figure, everything on 127.0.0.1 (${versions}). ` +
+    `wrk -t${WRK_THREADS} --latency, ${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs, taken in rounds of one run a side (the order reversed every other round)`} per figure, everything on 127.0.0.1 (${versions}). ` +
       "Backends: two nginx processes with one worker each serving fixed bodies from a temp dir with sendfile (the anchors' backends; fast, and the same for every side); the direct rows are wrk against one of them. " +
       "Each proxy balances roundrobin over both with keep-alive to them, adds X-Forwarded-For, and has a plain and a TLS frontend (a self-signed ECDSA P-256 certificate the bench makes with openssl). " +
       "HAProxy: nbthread N, http-reuse always; nginx: worker_processes N, upstream keepalive; Tandem: `tandem run` of a one-node cluster, [proxy] workers = N, pool_idle 512. " +
       "New handshakes: wrk sends `Connection: close`, so each request is a new TLS connection, and an OpenSSL config holds it to TLS 1.2 without tickets: wrk offers a connection's session again when it reconnects, and in TLS 1.3 every side here would resume it through tickets (Tandem's Bun TLS issues them with no switch); HAProxy and nginx have their session caches off, and `openssl s_client -sess_in` with the same client config checks that no side resumes (one that does is marked). Keep-alive runs negotiate TLS 1.3. " +
       "CPU per request: user + system seconds of the proxy's processes (all threads, nginx's master and workers; for Tandem the whole node) over the run, from /proc, divided by wrk's requests; for the direct rows, the backend's. " +
-      "Upstream conns opened: connections the two backends accepted during the run (stub_status). Errors: wrk's socket errors plus non-2xx/3xx answers. Ratios are to HAProxy at the same workers. " +
+      "Upstream conns opened: connections the two backends accepted during the run (stub_status). Errors: wrk's socket errors plus non-2xx/3xx answers. Load: the machine's 1-minute load average at the end of the run (the highest over the runs); on a machine other work shares, compare figures only beside a like load. Ratios are to HAProxy at the same workers. " +
       "ANCHORS.md measured with -t2 -c64 -d10s, median of 3: set BENCH_PROXY_SECONDS=10 BENCH_PROXY_RUNS=3 to match.",
     "",
     "Goal (issue 13): Tandem ≥ 1.0× HAProxy's requests/s at equal workers on both responses, with CPU per request no higher; " +
       "the issue is not done below 0.8× on either response at 1 or 2 workers, or with p99 above 1.5× HAProxy's. The verdict column judges each plain case.",
     ...notStarted.flatMap((l) => ["", l]),
     "",
-    "| case | workers | side | req/s | ×HAProxy | p99 (ms) | ×HAProxy | CPU/req (µs) | ×HAProxy | upstream conns opened | errors | verdict / note |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| case | workers | side | req/s | ×HAProxy | p99 (ms) | ×HAProxy | CPU/req (µs) | ×HAProxy | upstream conns opened | errors | load | verdict / note |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...lines,
     "",
     "Tandem beside HAProxy at the goal's cases (plain HTTP keep-alive):",

@@ -12,7 +12,7 @@ import { formatIp, parseIp } from "../../core/os/ip.ts";
 import { BodyFramer } from "../../modules/proxy/http/body.ts";
 import { parseRequestHead, parseResponseHead, type HeadLimits } from "../../modules/proxy/http/head.ts";
 import { decodeProxy, encodeProxyV1, encodeProxyV2 } from "../../modules/proxy/http/proxy-protocol.ts";
-import { writeRequestHead, writeResponseHead, writeResponseHeadInPlace } from "../../modules/proxy/http/rewrite.ts";
+import { writeRequestHead, writeRequestHeadInto, writeResponseHead, writeResponseHeadInPlace } from "../../modules/proxy/http/rewrite.ts";
 import { comparable, parseInPieces } from "../modules/proxy/http/wire.ts";
 import { bounded, byteMutations, mutate, mutateBytes, mutations, parameters, TEST_TIMEOUT_MS } from "./fuzz.ts";
 
@@ -81,14 +81,20 @@ describe("fuzz: proxy request heads (parseRequestHead)", () => {
   );
 
   test(
-    "a parsed request, forwarded (hop-by-hop dropped, X-Forwarded-For, Forwarded), parses back to the same request, kept alive",
+    "a parsed request, forwarded (hop-by-hop dropped, X-Forwarded-For, Forwarded), parses back to the same request, kept alive; written into a reused buffer, the same bytes (or refused when they do not fit)",
     () => {
       const roomy = { maxHeaderBytes: 1024 * 1024, maxHeaders: 1000 };
+      const scratch = Buffer.alloc(256);
       fc.assert(
         fc.property(inputs(REQUESTS), fc.boolean(), fc.boolean(), (b, forwardedFor, forwarded) => {
           const r = requestWithin(b, LIMITS[0]!);
           if (r.kind !== "head") return;
-          const out = bounded(BOUND_MS, () => writeRequestHead(r.head, { client: { address: "2001:db8::9", port: 4711 }, proto: "https", forwardedFor, forwarded, forwardedPort: true }));
+          const edits = { client: { address: "2001:db8::9", port: 4711 }, proto: "https" as const, forwardedFor, forwarded, forwardedPort: true };
+          const out = bounded(BOUND_MS, () => writeRequestHead(r.head, edits));
+          scratch.fill(0x7e);
+          const into = writeRequestHeadInto(scratch, r.head, edits);
+          if (out.length > scratch.length) expect([into, scratch.every((c) => c === 0x7e)]).toEqual([-1, true]);
+          else expect(scratch.subarray(0, into).toString("latin1")).toBe(out.toString("latin1"));
           const back = parseRequestHead(out, roomy);
           if (back.kind !== "head") throw new Error(`the forwarded head was refused: ${JSON.stringify(back)} ${JSON.stringify(out.toString("latin1"))}`);
           const h = r.head;

@@ -19,6 +19,9 @@ export interface ConnOwner {
   closed(c: Conn, error?: Error): void;
 }
 
+/** b[from, to) in memory of its own (Buffer's slice, unlike Uint8Array's, is a view). */
+const copyOf = (b: Uint8Array, from: number, to: number): Uint8Array => Uint8Array.prototype.slice.call(b, from, to);
+
 export class Conn {
   socket: Socket<Conn> | null = null;
   private queue: Uint8Array[] = [];
@@ -46,20 +49,21 @@ export class Conn {
   /**
    * Writes b[from, to) (all of b by default; a range spares a subarray, a view
    * object an event). False when the kernel did not take it all (the rest is
-   * queued): stop feeding this side until `drained`.
+   * queued): stop feeding this side until `drained`. `reused`: the caller
+   * writes other bytes into b after this call, so what is queued is a copy.
    */
-  write(b: Uint8Array, from = 0, to = b.length): boolean {
+  write(b: Uint8Array, from = 0, to = b.length, reused = false): boolean {
     const size = to - from;
     if (this.closed || this.writeEnded || size <= 0) return !this.closed;
     if (this.queue.length || !this.socket) {
-      this.queue.push(from === 0 && to === b.length ? b : b.subarray(from, to));
+      this.queue.push(reused ? copyOf(b, from, to) : from === 0 && to === b.length ? b : b.subarray(from, to));
       this.queued += size;
       return false;
     }
     const n = this.socket.write(b, from, size);
     if (n === size) return true;
     if (n < 0) return false;
-    const rest = b.subarray(from + n, to);
+    const rest = reused ? copyOf(b, from + n, to) : b.subarray(from + n, to);
     this.queue.push(rest);
     this.queued += rest.length;
     return false;

@@ -16,7 +16,7 @@
  */
 import type { Server } from "../balance/balancer.ts";
 import type { Termination } from "./access.ts";
-import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeResponseHead, writeResponseHeadInPlace, type Header, type HeadLimits, type ReplyEdits, type RequestHead, type ResponseHead } from "../http/index.ts";
+import { BodyFramer, parseRequestHead, parseResponseHead, writeHead, writeRequestHead, writeRequestHeadInto, writeResponseHead, writeResponseHeadInPlace, type ForwardEdits, type Header, type HeadLimits, type ReplyEdits, type RequestHead, type ResponseHead } from "../http/index.ts";
 import type { ServerExtras, Waiter } from "./backends.ts";
 import type { Timed } from "./clock.ts";
 import type { Conn, ConnOwner } from "./conn.ts";
@@ -30,6 +30,12 @@ import { Tunnel } from "./tunnel.ts";
 export const RETRY_KEEP_BYTES = 64 * 1024;
 /** A response's first body bytes up to this go out in one write with its head (a copy) when the edited head does not fit where the server's was; more go in a second write. */
 export const JOIN_HEAD_BYTES = 8 * 1024;
+/**
+ * Where each request head toward a server is written (this thread's; the head is written to the socket right
+ * after, and a Conn queues a copy of what the kernel did not take): a request allocates no head of its own. A
+ * larger head gets a Buffer.
+ */
+const HEAD_SCRATCH = Buffer.allocUnsafe(32 * 1024);
 /** Methods a request may be sent twice with (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 
@@ -89,14 +95,17 @@ const enum Phase {
 interface Exchange {
   backend: BackendRt;
   req: RequestHead;
-  /** The rewritten head and the body bytes read before the server's connection was open. */
+  /** How its head is edited toward the server (the head is written when the connection is there, and again for a retry). */
+  forward: ForwardEdits;
+  /** The body bytes read before the server's connection was open. */
   pending: Uint8Array[];
   reqBody: BodyFramer;
   /** The cookie value the client sent for the backend's stickiness cookie. */
   cookie: string | undefined;
   idempotent: boolean;
-  /** Copies of what was sent on a reused connection, for a retry; null when not retriable. */
+  /** The body bytes sent on a reused connection (the head is written anew), for a retry; null when not retriable. */
   sent: Uint8Array[] | null;
+  /** What was sent on a reused connection, the head too (at most RETRY_KEEP_BYTES are kept for a retry). */
   sentBytes: number;
   server: Server | null;
   /** The server's pool and counters, from when its connection is there. */
@@ -208,11 +217,11 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     const backend = fe.rules.length === 0 ? gen.backends.get(fe.def.default_backend)! : gen.backendFor(fe, { source: this.peer.address, method: req.method, target: req.target, host: req.host ?? null, header });
     const cookie = backend.def.cookie !== undefined ? cookieValue(req.headers, backend.def.cookie) : undefined;
     const proto = fe.def.certificates.length ? "https" : "http";
-    const head = writeRequestHead(req, { client: this.forwardedClient, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded, dropCookie: backend.def.cookie });
+    const forward: ForwardEdits = { client: this.forwardedClient, proto, forwardedFor: fe.def.forwarded_for, forwarded: fe.def.forwarded, dropCookie: backend.def.cookie };
     const reqBody = new BodyFramer(req.body, this.limits.maxHeaderBytes);
     const rest = buf.length > req.headBytes ? buf.subarray(req.headBytes) : null;
     this.inbuf = null;
-    const x: Exchange = { backend, req, pending: [head], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, extras: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: now, keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
+    const x: Exchange = { backend, req, forward, pending: [], reqBody, cookie, idempotent: IDEMPOTENT.has(req.method), sent: null, sentBytes: 0, server: null, extras: null, queued: false, connector: null, conn: null, reused: false, resBuf: null, res: null, resBody: null, tainted: false, startedAt: now, keepClient: false, logged: this.dp.accessLog.sampled(), bytesOut: 0 };
     this.x = x;
     this.phase = Phase.Exchange;
     this.deadline = this.dp.deadlines.at(now, this.fe.ms.client);
@@ -267,10 +276,28 @@ export class HttpSession implements ConnOwner, Timed, Waiter, Session {
     }
     x.sent = reused && x.idempotent ? [] : null;
     x.sentBytes = 0;
+    this.sendHead(x, conn);
     for (const b of x.pending) this.toServer(x, b);
     this.deadline = this.dp.deadlines.at(now, x.reqBody.done ? x.backend.ms.server : this.fe.ms.client);
     if (x.reqBody.done) this.requestSent(x, now);
     else if (!conn.blocked) this.client.resume();
+  }
+
+  /** The request head, edited, to the server (from HEAD_SCRATCH: nothing allocated). */
+  private sendHead(x: Exchange, conn: Conn): void {
+    let size = writeRequestHeadInto(HEAD_SCRATCH, x.req, x.forward);
+    let written: boolean;
+    if (size >= 0) written = conn.write(HEAD_SCRATCH, 0, size, true);
+    else {
+      const head = writeRequestHead(x.req, x.forward);
+      size = head.length;
+      written = conn.write(head);
+    }
+    if (x.sent) {
+      x.sentBytes += size;
+      if (x.sentBytes > RETRY_KEEP_BYTES) x.sent = null;
+    }
+    if (!written) this.client.pause();
   }
 
   private sendBody(x: Exchange, b: Uint8Array): void {

@@ -153,11 +153,10 @@ const refuse = (status: number, reason: string): never => {
   throw new Refusal(status, reason);
 };
 
-/** A byte a request-target cannot hold: anything but visible ASCII. */
-const NOT_TARGET = /[^\x21-\x7e]/;
-
 /** The LF of each line of the head headEnd last found (the final empty line's aside), for readFields: one scan finds both. */
 const LINE_ENDS: number[] = [];
+/** The head headEnd last found holds a control byte (but HTAB, and CR before LF) or DEL: only then are field values looked at byte by byte (notValue). */
+let controls = false;
 
 /**
  * The end of the head that starts at `start`: the offset after its final
@@ -167,16 +166,23 @@ const LINE_ENDS: number[] = [];
  */
 function headEnd(b: Uint8Array, start: number, limits: HeadLimits, tooLong: number, firstTooLong: number): number {
   const max = start + limits.maxHeaderBytes;
+  const end = b.length < max ? b.length : max;
   let lines = 0;
   LINE_ENDS.length = 0;
-  let i = b.indexOf(LF, start);
-  while (i >= 0) {
-    if (i >= max) break;
+  controls = false;
+  // A byte loop, not indexOf: a head's lines are short, and a native call a line cost more than the loop; the
+  // same loop sees control bytes, so the usual head's values are not scanned again.
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c >= SP && c !== 0x7f) continue;
+    if (c !== LF) {
+      if (c !== HTAB && (c !== CR || b[i + 1] !== LF)) controls = true;
+      continue;
+    }
     if (b[i - 1] !== CR) refuse(400, "a line ends in a bare LF, not CRLF");
     if (i - 2 > start && b[i - 2] === LF) return i + 1;
     if (++lines > limits.maxHeaders + 1) refuse(tooLong, `more than ${limits.maxHeaders} header fields`);
     LINE_ENDS.push(i);
-    i = b.indexOf(LF, i + 1);
   }
   if (b.length - start > limits.maxHeaderBytes) {
     refuse(lines === 0 ? firstTooLong : tooLong, lines === 0 ? `the first line is longer than ${limits.maxHeaderBytes} bytes` : `the head is larger than ${limits.maxHeaderBytes} bytes`);
@@ -199,8 +205,9 @@ interface Fields {
   expectContinue: boolean;
 }
 
-/** The FIELD names by their length, lower case: a name is compared only with those of its length. */
-const FIELD_NAMES: [name: string, id: number][][] = [];
+/** The FIELD names by their length, lower case: a name is compared only with those of its length (names and ids side by side: no tuple to take apart a field). */
+const FIELD_NAMES: string[][] = [];
+const FIELD_NAME_IDS: number[][] = [];
 for (const [name, id] of [
   ["te", FIELD.te],
   ["host", FIELD.host],
@@ -214,11 +221,15 @@ for (const [name, id] of [
   ["proxy-connection", FIELD.proxyConnection],
   ["transfer-encoding", FIELD.transferEncoding],
   ["x-forwarded-proto", FIELD.xForwardedProto],
-] as const) (FIELD_NAMES[name.length] ??= []).push([name, id]);
+] as const) {
+  (FIELD_NAMES[name.length] ??= []).push(name);
+  (FIELD_NAME_IDS[name.length] ??= []).push(id);
+}
 
 function fieldId(b: Uint8Array, s: number, e: number): number {
-  const candidates = FIELD_NAMES[e - s];
-  if (candidates) for (const [name, id] of candidates) if (equalsLower(b, s, e, name)) return id;
+  const names = FIELD_NAMES[e - s];
+  if (names === undefined) return FIELD.other;
+  for (let i = 0; i < names.length; i++) if (equalsLower(b, s, e, names[i]!)) return FIELD_NAME_IDS[e - s]![i]!;
   return FIELD.other;
 }
 
@@ -289,7 +300,7 @@ function readFields(buf: Buffer, text: string, base: number, last: number, statu
     let ve = le;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
     const id = fieldId(buf, ls, n);
-    const bad = notValue(buf, vs, ve);
+    const bad = controls ? notValue(buf, vs, ve) : undefined;
     if (bad !== undefined) refuse(status, bad);
     f.spans.push(n, vs, ve);
     f.lineStarts.push(ls);
@@ -350,7 +361,13 @@ function transferCoding(te: number, status: number): "chunked" | "other" | "clos
 }
 
 function keepAliveOf(version: HttpVersion, connection: string[]): boolean {
-  return version === "1.1" ? !connection.includes("close") : connection.includes("keep-alive") && !connection.includes("close");
+  let keep = version === "1.1";
+  for (let i = 0; i < connection.length; i++) {
+    const option = connection[i];
+    if (option === "close") return false;
+    if (option === "keep-alive") keep = true;
+  }
+  return keep;
 }
 
 /** "HTTP/1.1" or "HTTP/1.0" at s (8 bytes): the version; another HTTP/d.d: "bad"; anything else: undefined. */
@@ -404,7 +421,9 @@ function requestHead(b: Buffer, limits: HeadLimits): RequestParse {
   const ts = i + 1;
   let te = ts;
   const lineEnd = LINE_ENDS[0]! - 1;
-  while (b[te] !== SP && te < lineEnd) te++;
+  // A request-target holds visible ASCII only (0x21-0x7e).
+  let visible = true;
+  for (let c = b[te]!; c !== SP && te < lineEnd; c = b[++te]!) if (c < 0x21 || c > 0x7e) visible = false;
   if (te === ts || te === lineEnd) refuse(400, te === ts ? "no request-target" : "a malformed request line");
   const vs = te + 1;
   const version = versionAt(b, vs);
@@ -412,7 +431,7 @@ function requestHead(b: Buffer, limits: HeadLimits): RequestParse {
   if (version === "bad") refuse(505, "an HTTP version other than 1.0 and 1.1");
   const v = version as HttpVersion;
   const target = text.slice(ts - start, te - start);
-  if (NOT_TARGET.test(target)) refuse(400, "a request-target with a byte not allowed");
+  if (!visible) refuse(400, "a request-target with a byte not allowed");
   const f = readFields(b, text, start, end - 2, 400);
   // Target forms (RFC 9112 §3.2).
   let path: string;
@@ -513,7 +532,7 @@ function responseHead(b: Buffer, limits: HeadLimits, method: string): ResponsePa
   if (lf > 13 && b[12] !== SP) refuse(502, "a malformed status line");
   const text = latin1(b, 0, end);
   const reason = lf > 13 ? text.slice(13, lf - 1) : "";
-  if (lf > 13 && notValue(b, 13, lf - 1) !== undefined) refuse(502, "a control byte in the reason phrase");
+  if (lf > 13 && controls && notValue(b, 13, lf - 1) !== undefined) refuse(502, "a control byte in the reason phrase");
   const f = readFields(b, text, 0, end - 2, 502);
   const bodiless = method === "HEAD" || status < 200 || status === 204 || status === 304;
   const tunnel = method === "CONNECT" && status >= 200 && status < 300;

@@ -4,5 +4,5 @@ export { CHUNKED, FIELD, NO_BODY, UNTIL_CLOSE, parseRequestHead, parseResponseHe
 export type { BodyFraming, Header, HeadLimits, HttpVersion, MessageHead, RequestHead, RequestParse, RequestStatus, ResponseHead, ResponseParse } from "./head.ts";
 export { decodeProxy, encodeProxyV1, encodeProxyV2, V1_MAX_LINE, V2_MAX_LENGTH } from "./proxy-protocol.ts";
 export type { ProxyAddress, ProxyDecode, ProxyHeader } from "./proxy-protocol.ts";
-export { forwardedNode, forwardedValue, unmapped, writeHead, writeRequestHead, writeResponseHead, writeResponseHeadInPlace } from "./rewrite.ts";
+export { forwardedNode, forwardedValue, unmapped, writeHead, writeRequestHead, writeRequestHeadInto, writeResponseHead, writeResponseHeadInPlace } from "./rewrite.ts";
 export type { ForwardEdits, ReplyEdits } from "./rewrite.ts";

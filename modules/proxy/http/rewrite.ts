@@ -104,11 +104,23 @@ const line = (name: string, value: string) => `${name}: ${value}\r\n`;
  * field lines where `keep` says (copied in runs), `added`, the final CRLF.
  */
 function assemble(head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): Buffer {
-  const raw = head.raw;
+  const out = Buffer.allocUnsafe(assembledSize(head, startLine, keep, added));
+  assembleInto(out, head, startLine, keep, added);
+  return out;
+}
+
+/** The bytes assemble writes. */
+function assembledSize(head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): number {
   const starts = head.lineStarts;
   let size = (startLine === undefined ? starts[0]! - head.start : startLine.length) + added.length + 2;
   for (let i = 0; i < keep.length; i++) if (keep[i]) size += starts[i + 1]! - starts[i]!;
-  const out = Buffer.allocUnsafe(size);
+  return size;
+}
+
+/** assemble's bytes written at the start of `out` (large enough: assembledSize); their length. */
+function assembleInto(out: Buffer, head: MessageHead, startLine: string | undefined, keep: boolean[], added: string): number {
+  const raw = head.raw;
+  const starts = head.lineStarts;
   let at = startLine === undefined ? raw.copy(out, 0, head.start, starts[0]!) : latin1Write(out, startLine, 0);
   let run = -1;
   for (let i = 0; i <= keep.length; i++) {
@@ -121,10 +133,10 @@ function assemble(head: MessageHead, startLine: string | undefined, keep: boolea
       run = -1;
     }
   }
-  at += latin1Write(out, added, at);
+  if (added !== "") at += latin1Write(out, added, at);
   out[at] = 13;
   out[at + 1] = 10;
-  return out;
+  return at + 2;
 }
 
 /** The runs assembleInPlace moves: from, to, where, for each. */
@@ -163,7 +175,7 @@ function assembleInPlace(head: MessageHead, startLine: string | undefined, keep:
   // RUNS is from the last run to the first.
   for (let r = RUNS.length - 3; r >= 0; r -= 3) if (RUNS[r + 2]! < RUNS[r]!) raw.copy(raw, RUNS[r + 2]!, RUNS[r]!, RUNS[r + 1]!);
   for (let r = 0; r < RUNS.length; r += 3) if (RUNS[r + 2]! > RUNS[r]!) raw.copy(raw, RUNS[r + 2]!, RUNS[r]!, RUNS[r + 1]!);
-  latin1Write(raw, added, head.headBytes - 2 - added.length);
+  if (added !== "") latin1Write(raw, added, head.headBytes - 2 - added.length);
   if (startLine !== undefined) latin1Write(raw, startLine, at);
   return at;
 }
@@ -172,6 +184,32 @@ const addedLines = (add: Header[] | undefined) => (add ? add.map(([n, v]) => lin
 
 /** The request head to send to a server, edited as ForwardEdits says. */
 export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer {
+  const [startLine, keep, added] = requestParts(head, edits);
+  return assemble(head, startLine, keep, added);
+}
+
+/**
+ * writeRequestHead's bytes written at the start of `out` (a buffer the
+ * caller reuses, so a request allocates no head of its own): their length,
+ * or -1 when they do not fit (out is then untouched).
+ */
+export function writeRequestHeadInto(out: Buffer, head: RequestHead, edits: ForwardEdits): number {
+  const [startLine, keep, added] = requestParts(head, edits);
+  if (assembledSize(head, startLine, keep, added) > out.length) return -1;
+  return assembleInto(out, head, startLine, keep, added);
+}
+
+/** The X-Forwarded-For and X-Forwarded-Proto lines of the last client without an X-Forwarded-For of its own: a client's requests send the same. */
+let forwardedForLast = { client: "", proto: "", lines: "" };
+
+function forwardedForLines(client: string, proto: string): string {
+  const last = forwardedForLast;
+  if (last.client === client && last.proto === proto) return last.lines;
+  forwardedForLast = { client, proto, lines: line("X-Forwarded-For", client) + line("X-Forwarded-Proto", proto) };
+  return forwardedForLast.lines;
+}
+
+function requestParts(head: RequestHead, edits: ForwardEdits): [startLine: string | undefined, keep: boolean[], added: string] {
   const listed = listedFields(head);
   const fields = head.fieldIds.length;
   const keep: boolean[] = new Array(fields);
@@ -203,7 +241,8 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
   if (head.upgrade !== undefined) added += "Connection: upgrade\r\n";
   else if (head.version === "1.0") added += "Connection: keep-alive\r\n";
   const client = unmapped(edits.client.address);
-  if (edits.forwardedFor) {
+  if (edits.forwardedFor && xff.length === 0) added += forwardedForLines(client, edits.proto);
+  else if (edits.forwardedFor) {
     xff.push(client);
     added += line("X-Forwarded-For", xff.join(", ")) + line("X-Forwarded-Proto", edits.proto);
   }
@@ -217,7 +256,7 @@ export function writeRequestHead(head: RequestHead, edits: ForwardEdits): Buffer
   added += addedLines(edits.add);
   let startLine: string | undefined;
   if (head.absolute) startLine = `${head.method} ${head.path}${head.target.includes("?") ? `?${head.query}` : ""} HTTP/${head.version}\r\n`;
-  return assemble(head, startLine, keep, added);
+  return [startLine, keep, added];
 }
 
 /** The response head to send to the client, edited as ReplyEdits says; the status line says HTTP/1.1, the proxy's version. */

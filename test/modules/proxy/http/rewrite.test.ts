@@ -52,6 +52,13 @@ describe("requests toward the server", () => {
     expect(forward("GET http://example.org/p? HTTP/1.1\r\nHost: x\r\n\r\n")).toStartWith("GET /p? HTTP/1.1\r\n");
   });
 
+  test("X-Forwarded-For and -Proto name each request's own client and protocol, requests of different clients taking turns", () => {
+    const text = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    for (const [address, proto] of [["198.18.0.7", "http"], ["198.18.0.8", "http"], ["198.18.0.8", "https"], ["198.18.0.7", "http"]] as const) {
+      expect(forward(text, { forwardedFor: true, client: { address, port: 1 }, proto })).toBe(`GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: ${address}\r\nX-Forwarded-Proto: ${proto}\r\n\r\n`);
+    }
+  });
+
   test("X-Forwarded-For appended to the client's (merged into one field), X-Forwarded-Proto replaced", () => {
     expect(forward("GET / HTTP/1.1\r\nHost: a\r\n\r\n", { forwardedFor: true })).toBe("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.18.0.7\r\nX-Forwarded-Proto: http\r\n\r\n");
     const out = forward("GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.1\r\nHost: a\r\nx-forwarded-for: 203.0.113.2, 203.0.113.3\r\nX-Forwarded-Proto: https\r\n\r\n", { forwardedFor: true, proto: "https" });
