@@ -27,7 +27,7 @@ function run(set: string) {
 
 type Doc = {
   heartbeat: { interval?: string; deadtime?: string; links: Array<{ name: string; kind: string; interface?: string; group?: string }>; ping?: { targets: string[] } };
-  resources: { group: Array<{ name: string; members: string[]; preferred: string; auto_failback: boolean }>; resource: Array<{ name: string; agent: string; params?: Record<string, unknown> }> };
+  resources: { group: Array<{ name: string; members: string[]; preferred: string; auto_failback: boolean }>; resource: Array<{ name: string; agent: string; params?: Record<string, unknown>; symmetrical?: boolean }> };
 };
 
 function doc(set: string): Doc & { findings: string[] } {
