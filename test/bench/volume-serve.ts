@@ -47,6 +47,7 @@ function spec(self: string, peer: string, device: string, selfPort: string, peer
     self: { address: "127.0.0.1", port: Number(selfPort) },
     peer: { address: "127.0.0.1", port: Number(peerPort) },
     resyncRate: 16 * 2 ** 30,
+    encrypt: process.env.BENCH_REPLICATION_ENCRYPT === "1",
     socket: self === "alpha" ? socket! : `${socket}.bravo`,
     ...(self === "alpha" && nbdPort ? { nbdPort: Number(nbdPort) } : {}),
   };

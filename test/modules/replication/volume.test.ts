@@ -43,6 +43,7 @@ function pair() {
       self: { address: "127.0.0.1", port: selfPort },
       peer: { address: "127.0.0.1", port: peerPort },
       resyncRate: 64 * 2 ** 20,
+      encrypt: false,
       clock: realClock,
       onEvent: (e) => events[self]!.push(e),
     });
