@@ -80,20 +80,18 @@ const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", 
 /** The longest digest a verify request carries (SHA-512's). */
 const MAX_DIGEST = 64;
 
+/** Big-endian fields into a growing buffer (byte by byte: no DataView, whose `.buffer` costs a small array an allocation). */
 class Writer {
   private buf: Uint8Array;
-  private view: DataView;
   at = 0;
   constructor(size = 64) {
     this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
   }
   private room(n: number): void {
     if (this.at + n <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
     next.set(this.buf);
     this.buf = next;
-    this.view = new DataView(next.buffer);
   }
   u8(n: number): this {
     this.room(1);
@@ -102,15 +100,15 @@ class Writer {
   }
   u32(n: number): this {
     this.room(4);
-    this.view.setUint32(this.at, n);
+    putU32(this.buf, this.at, n);
     this.at += 4;
     return this;
   }
   u53(n: number): this {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${n} is not a whole number below 2^53`);
     this.room(8);
-    this.view.setUint32(this.at, Math.floor(n / TWO_32));
-    this.view.setUint32(this.at + 4, n >>> 0);
+    putU32(this.buf, this.at, Math.floor(n / TWO_32));
+    putU32(this.buf, this.at + 4, n >>> 0);
     this.at += 8;
     return this;
   }
@@ -150,8 +148,7 @@ class Reader {
   }
   /** The next n bytes as views, in order. */
   private take(n: number): Uint8Array[] {
-    if (n > this.left) throw new Malformed("malformed");
-    this.left -= n;
+    this.need(n);
     const out: Uint8Array[] = [];
     while (n > 0) {
       const part = this.parts[this.i]!;
@@ -166,15 +163,26 @@ class Reader {
     }
     return out;
   }
-  private field(n: number): Uint8Array {
-    return joinParts(this.take(n));
+  /** The next byte (the caller checked that it is there). */
+  private byte(): number {
+    let part = this.parts[this.i]!;
+    while (this.pos === part.length) {
+      part = this.parts[++this.i]!;
+      this.pos = 0;
+    }
+    return part[this.pos++]!;
+  }
+  private need(n: number): void {
+    if (n > this.left) throw new Malformed("malformed");
+    this.left -= n;
   }
   u8(): number {
-    return this.field(1)[0]!;
+    this.need(1);
+    return this.byte();
   }
   u32(): number {
-    const b = this.field(4);
-    return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+    this.need(4);
+    return ((this.byte() << 24) | (this.byte() << 16) | (this.byte() << 8) | this.byte()) >>> 0;
   }
   u53(): number {
     const high = this.u32();
@@ -188,7 +196,7 @@ class Reader {
   }
   /** Bytes in one buffer (joined when they span pieces). */
   bytes(n: number): Uint8Array {
-    return n === 0 ? new Uint8Array(0) : this.field(n);
+    return n === 0 ? new Uint8Array(0) : joinParts(this.take(n));
   }
   name(): string {
     const n = this.u8();
@@ -386,46 +394,65 @@ function clusterId(name: string): Uint8Array {
 /**
  * The whole frame in pieces, to be sent one after the other: the header,
  * the body's pieces (in clear, or each sealed in the buffer the cipher
- * wrote), the tag; the small pieces joined, so a frame without a large
- * piece is one buffer. In clear, the body is additional data after the
- * header, and a large piece goes out as it is (not copied).
+ * wrote), the tag. Small pieces go out joined (so a frame without a large
+ * piece is one buffer, the tag written into its end); a large one as it
+ * is, in clear the very buffer given. In clear, what is authenticated is
+ * the frame up to the tag; sealed, the header.
  */
 function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: readonly Uint8Array[], encrypt: boolean): Uint8Array[] {
   const c = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
-  c.setAAD(head);
+  if (encrypt) c.setAAD(head);
   const out: Uint8Array[] = [];
-  let small: Uint8Array[] = [head];
+  let run: Uint8Array[] = [head];
+  let runBytes = head.length;
+  const join = (room: number): Uint8Array => {
+    const joined = Buffer.allocUnsafe(runBytes + room);
+    let at = 0;
+    for (const p of run) {
+      joined.set(p, at);
+      at += p.length;
+    }
+    if (!encrypt) c.setAAD(joined.subarray(0, runBytes));
+    run = [];
+    runBytes = 0;
+    return joined;
+  };
   for (const part of body) {
     if (part.length === 0) continue;
     const piece = encrypt ? c.update(part) : part;
-    if (!encrypt) c.setAAD(part);
     if (piece.length < SEPARATE_BYTES) {
-      small.push(piece);
+      run.push(piece);
+      runBytes += piece.length;
       continue;
     }
-    out.push(joinParts(small), piece);
-    small = [];
+    if (runBytes > 0) out.push(join(0));
+    if (!encrypt) c.setAAD(piece);
+    out.push(piece);
   }
+  const last = join(TAG_BYTES);
   c.final();
-  small.push(c.getAuthTag());
-  out.push(joinParts(small));
+  last.set(c.getAuthTag(), last.length - TAG_BYTES);
+  out.push(last);
   return out;
 }
 
-/** The body of a frame whose tag verifies (decrypted when sealed: fresh buffers; else the pieces as they are), or undefined. */
-function openFrame(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: readonly Uint8Array[], tag: Uint8Array, encrypt: boolean): Payload | undefined {
+/**
+ * The body of a frame whose tag verifies, or undefined: sealed, `covered`
+ * is the header and `body` decrypted (fresh buffers); in clear, `covered`
+ * is the frame up to the tag, and the body its pieces as they are.
+ */
+function openFrame(key: Uint8Array, nonce: Uint8Array, covered: readonly Uint8Array[], body: readonly Uint8Array[], tag: Uint8Array, encrypt: boolean): Payload | undefined {
   try {
     const d = createDecipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
-    d.setAAD(head);
+    for (const part of covered) d.setAAD(part);
     d.setAuthTag(tag);
     const out: Uint8Array[] = [];
-    for (const part of body) {
-      if (!encrypt) d.setAAD(part);
-      else if (part.length > 0) {
+    if (encrypt)
+      for (const part of body) {
+        if (part.length === 0) continue;
         const plain = d.update(part);
         out.push(new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength));
       }
-    }
     d.final();
     return encrypt ? out : body;
   } catch {
@@ -433,17 +460,23 @@ function openFrame(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: r
   }
 }
 
+function putU32(b: Uint8Array, at: number, n: number): void {
+  b[at] = n >>> 24;
+  b[at + 1] = n >>> 16;
+  b[at + 2] = n >>> 8;
+  b[at + 3] = n;
+}
+
 const counterNonce = (n: number): Uint8Array => {
   const b = new Uint8Array(NONCE_BYTES);
-  const v = new DataView(b.buffer);
-  v.setUint32(4, Math.floor(n / TWO_32));
-  v.setUint32(8, n >>> 0);
+  putU32(b, 4, Math.floor(n / TWO_32));
+  putU32(b, 8, n >>> 0);
   return b;
 };
 
 function header(kind: number, length: number): Uint8Array {
   const h = new Uint8Array(HEADER_BYTES);
-  new DataView(h.buffer).setUint32(0, length);
+  putU32(h, 0, length);
   h[4] = kind;
   return h;
 }
@@ -635,10 +668,12 @@ export class PeerSession {
     if (kind !== KIND_MESSAGE) return { kind: "error", reason: "kind" };
     if (!this.receiveKey) return { kind: "error", reason: "order" };
     const tag = joinPayload(cutPayload(frame, total - TAG_BYTES, total));
-    const body = openFrame(this.receiveKey, counterNonce(this.received), head, payloadParts(cutPayload(frame, HEADER_BYTES, total - TAG_BYTES)), tag, this.p.encrypt);
-    if (!body) return { kind: "error", reason: "auth" };
+    const body = payloadParts(cutPayload(frame, HEADER_BYTES, total - TAG_BYTES));
+    const covered = this.p.encrypt ? [head] : payloadParts(cutPayload(frame, 0, total - TAG_BYTES));
+    const opened = openFrame(this.receiveKey, counterNonce(this.received), covered, body, tag, this.p.encrypt);
+    if (!opened) return { kind: "error", reason: "auth" };
     this.received++;
-    const d = decodeMessages(body, this.p.geometry);
+    const d = decodeMessages(opened, this.p.geometry);
     return d.ok ? d.msgs : { kind: "error", reason: d.reason };
   }
 
@@ -650,7 +685,7 @@ export class PeerSession {
     const key = this.p.keys.keys.get(keyId);
     if (!key) return { kind: "error", reason: "unknown-key" };
     const head = frame.subarray(0, HELLO_HEADER_BYTES);
-    const body = openFrame(key, head.subarray(HEADER_BYTES + 2), head, [frame.subarray(HELLO_HEADER_BYTES, frame.length - TAG_BYTES)], frame.subarray(frame.length - TAG_BYTES), true);
+    const body = openFrame(key, head.subarray(HEADER_BYTES + 2), [head], [frame.subarray(HELLO_HEADER_BYTES, frame.length - TAG_BYTES)], frame.subarray(frame.length - TAG_BYTES), true);
     if (!body) return { kind: "error", reason: "auth" };
     let peerRandom: Uint8Array;
     try {
