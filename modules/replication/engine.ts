@@ -405,12 +405,17 @@ function onWrite(s: State, input: { id: number; offset: number; data: Payload },
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > s.p.size || s.writes.has(id)) return void fx.push({ kind: "reply", id, error: "EINVAL" });
   const toPeer = replicating(s);
   let newBits = false;
+  let touched = -1;
   forRegions(s, offset, length, (r) => {
     const extent = Math.floor(r / s.p.extentRegions);
-    if (s.hot.delete(extent)) s.hot.set(extent, true);
-    else if (toPeer) {
-      s.hot.set(extent, true);
-      newBits = true;
+    // An extent made the most recent once for the write (its regions are consecutive).
+    if (extent !== touched) {
+      touched = extent;
+      if (s.hot.delete(extent)) s.hot.set(extent, true);
+      else if (toPeer) {
+        s.hot.set(extent, true);
+        newBits = true;
+      }
     }
     if (toPeer) s.inflight.set(r, (s.inflight.get(r) ?? 0) + 1);
     else if (s.oos.set(r) && !s.hot.has(extent)) newBits = true;
