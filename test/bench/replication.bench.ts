@@ -13,13 +13,14 @@
  *
  * Then protocol C: a replicated pair in one process (`volume-serve.ts`:
  * alpha's and bravo's replication threads, the peer link on TCP loopback,
- * sealed as between two nodes), served on a unix socket, beside Tandem
+ * authenticated as between two nodes), served on a unix socket, beside Tandem
  * unreplicated, alternating the same way. The goal: 0.7× of unreplicated
  * or better on sequential writes.
  *
  * Knobs: BENCH_REPLICATION_SECONDS (5), BENCH_REPLICATION_ROUNDS (3),
  * BENCH_REPLICATION_DIR, BENCH_REPLICATION_ONLY=protocol-c (only the
- * protocol C rows, beside unreplicated: for A/B runs of the write path).
+ * protocol C rows, beside unreplicated: for A/B runs of the write path),
+ * BENCH_REPLICATION_ENCRYPT=1 (the pair's link sealed: `encrypt = true`).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
