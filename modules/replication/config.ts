@@ -89,6 +89,11 @@ export const VolumeSchema = Type.Object(
       },
     ),
     port: Port("the peer link's TCP port, on each node's cluster address"),
+    encrypt: Type.Boolean({
+      default: false,
+      description:
+        "encrypt the peer link (AES-256-GCM with a key derived from the cluster key), for a link that crosses a network others can read; by default every frame is authenticated and integrity-checked (replays, reordering and altered data are refused) but the data travels in clear, as DRBD's does, at a fraction of the CPU. Both nodes read the same setting; a pair that differs does not connect",
+    }),
     socket: Type.Optional(
       Type.String({
         pattern: PATH_PATTERN,

@@ -45,6 +45,7 @@
  *   differs is marked out of sync (resent at the next connection: the
  *   operator disconnects and connects, as with DRBD) and counted.
  */
+import { payloadBytes, type Payload } from "./payload.ts";
 import { Bitmap } from "./bitmap.ts";
 import {
   afterResyncSource,
@@ -106,10 +107,10 @@ export type NbdError = "EPERM" | "EIO" | "EINVAL";
 export type PeerMessage =
   | { t: "handshake"; view: SideView; size: number; regionBytes: number; bitmap: Uint8Array }
   | { t: "role"; primary: boolean }
-  | { t: "data"; seq: number; offset: number; data: Uint8Array }
+  | { t: "data"; seq: number; offset: number; data: Payload }
   | { t: "recv-ack"; seq: number }
   | { t: "write-ack"; seq: number }
-  | { t: "rs-data"; region: number; data: Uint8Array }
+  | { t: "rs-data"; region: number; data: Payload }
   /** Regions `region` .. `region + count - 1` written by the target. */
   | { t: "rs-ack"; region: number; count: number }
   | { t: "rs-done"; gen: Generations }
@@ -128,7 +129,7 @@ export type Input =
   /** The link dropped; `fresh` is a new generation, taken if a primary starts one. */
   | { type: "link-down"; fresh: Generation }
   | { type: "frame"; msg: PeerMessage }
-  | { type: "write"; id: number; offset: number; data: Uint8Array }
+  | { type: "write"; id: number; offset: number; data: Payload }
   | { type: "flush"; id: number }
   /** A disk write completed: the app's write `ref`, the peer's write `ref` (its seq), or resync region `ref`. */
   | { type: "disk-written"; origin: Origin; ref: number }
@@ -156,7 +157,7 @@ type Refusable = "promote" | "demote" | "discard-my-data" | "verify";
 
 export type Effect =
   | { kind: "meta"; meta: Meta }
-  | { kind: "disk-write"; origin: Origin; ref: number; offset: number; data: Uint8Array }
+  | { kind: "disk-write"; origin: Origin; ref: number; offset: number; data: Payload }
   | { kind: "disk-flush"; origin: "app" | "peer"; ref: number }
   | { kind: "disk-read"; region: number; offset: number; length: number }
   | { kind: "disk-digest"; origin: "verify" | "peer"; region: number; offset: number; length: number }
@@ -397,18 +398,24 @@ function forRegions(s: State, offset: number, length: number, fn: (r: number) =>
   for (let r = first; r <= last; r++) fn(r);
 }
 
-function onWrite(s: State, input: { id: number; offset: number; data: Uint8Array }, fx: Effect[]): void {
+function onWrite(s: State, input: { id: number; offset: number; data: Payload }, fx: Effect[]): void {
   const { id, offset, data } = input;
+  const length = payloadBytes(data);
   if (s.role !== "primary" || s.disk !== "up-to-date") return void fx.push({ kind: "reply", id, error: "EPERM" });
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > s.p.size || s.writes.has(id)) return void fx.push({ kind: "reply", id, error: "EINVAL" });
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > s.p.size || s.writes.has(id)) return void fx.push({ kind: "reply", id, error: "EINVAL" });
   const toPeer = replicating(s);
   let newBits = false;
-  forRegions(s, offset, data.length, (r) => {
+  let touched = -1;
+  forRegions(s, offset, length, (r) => {
     const extent = Math.floor(r / s.p.extentRegions);
-    if (s.hot.delete(extent)) s.hot.set(extent, true);
-    else if (toPeer) {
-      s.hot.set(extent, true);
-      newBits = true;
+    // An extent made the most recent once for the write (its regions are consecutive).
+    if (extent !== touched) {
+      touched = extent;
+      if (s.hot.delete(extent)) s.hot.set(extent, true);
+      else if (toPeer) {
+        s.hot.set(extent, true);
+        newBits = true;
+      }
     }
     if (toPeer) s.inflight.set(r, (s.inflight.get(r) ?? 0) + 1);
     else if (s.oos.set(r) && !s.hot.has(extent)) newBits = true;
@@ -416,7 +423,7 @@ function onWrite(s: State, input: { id: number; offset: number; data: Uint8Array
   });
   coolDown(s);
   if (newBits) persist(s, fx);
-  const w: PendingWrite = { offset, length: data.length, local: false, peer: toPeer ? "sent" : "none", replied: false };
+  const w: PendingWrite = { offset, length, local: false, peer: toPeer ? "sent" : "none", replied: false };
   s.writes.set(id, w);
   fx.push({ kind: "disk-write", origin: "app", ref: id, offset, data });
   if (toPeer) {
@@ -530,7 +537,7 @@ function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
     }
     case "rs-data":
       if (s.role === "primary") return standalone(s, "refused", fx);
-      s.resyncWrites.push({ region: msg.region, count: Math.ceil(msg.data.length / s.p.regionBytes) });
+      s.resyncWrites.push({ region: msg.region, count: Math.ceil(payloadBytes(msg.data) / s.p.regionBytes) });
       fx.push({ kind: "disk-write", origin: "resync", ref: msg.region, offset: msg.region * s.p.regionBytes, data: msg.data });
       return;
     case "rs-ack": {

@@ -5,21 +5,31 @@
  *
  * A connection opens with a hello each way, sealed with the sender's active
  * cluster key (AES-256-GCM, a random 96-bit nonce; the key's id in clear):
- * the cluster's id, the sender's and the volume's names, and 32 random
- * bytes. From the two hellos each direction derives its own session key
- * (HKDF-SHA256 over the cluster key that sealed the sender's hello, salted
- * with both random values), and every message after is sealed with it, its
- * nonce the frame's count in that direction. So a frame dropped, replayed,
- * reordered or carried over from another connection fails to open, and the
- * connection is closed. Keys rotate as the heartbeat's do (core/crypto/keyfile.ts):
- * sent with the active one, received with any.
+ * the cluster's id, the sender's and the volume's names, whether the volume
+ * encrypts its link, and 32 random bytes. From the two hellos each
+ * direction derives its own session key (HKDF-SHA256 over the cluster key
+ * that sealed the sender's hello, salted with both random values, the mode
+ * in its label), and every frame after is authenticated with it, its nonce
+ * the frame's count in that direction. So a frame altered, dropped,
+ * replayed, reordered or carried over from another connection fails to
+ * verify, and the connection is closed. Keys rotate as the heartbeat's do
+ * (core/crypto/keyfile.ts): sent with the active one, received with any.
+ *
+ * By default a frame is integrity-only, as DRBD's link (with its
+ * data-integrity-alg): the body in clear, authenticated by AES-GCM's tag
+ * with the whole frame as additional data and nothing encrypted (GMAC:
+ * about a tenth of encrypting, and no copy of the data). With the volume's
+ * `encrypt = true` the body is sealed (AES-256-GCM) as well. Both sides
+ * must agree (the hello says which; a difference is refused).
  *
  * Layout of a frame: length u32 (of what follows), kind u8 (1 hello, 2
  * message), then for a hello: version u8, key id u8, nonce (12), sealed
- * body and tag (16); for a message: the sealed body and tag, the body one
- * message or several one after another (the shell seals what one turn of
- * its event loop queued in one frame: one cipher for a turn's acks). The
- * header is the additional data. Messages are checked against the volume's geometry
+ * body and tag (16); for a message: the body (in clear or sealed) and the
+ * tag, the body one message or several one after another (the shell puts
+ * what one turn of its event loop queued in one frame: one tag for a
+ * turn's acks). The header is the additional data. A large frame is read
+ * as the socket's chunks, never joined: a write's data reaches the disk as
+ * the pieces it came in. Messages are checked against the volume's geometry
  * as they are decoded: a write or resync block past the end, a region out
  * of range, a number past 2^53 is a protocol error, never an effect.
  * Decoding never throws; any input gives a frame or a typed error.
@@ -31,8 +41,9 @@ import type { Generations, SideView } from "./generations.ts";
 import type { PeerMessage } from "./engine.ts";
 import { bitmapBytes } from "./bitmap.ts";
 import { concat as joinParts } from "./nbd/codec.ts";
+import { cutPayload, joinPayload, payloadBytes, payloadParts, type Payload } from "./payload.ts";
 
-const VERSION = 1;
+const VERSION = 2;
 const KIND_HELLO = 1;
 const KIND_MESSAGE = 2;
 const TAG_BYTES = 16;
@@ -46,15 +57,17 @@ export const MAX_WRITE = 32 * 2 ** 20;
 /** The largest frame: a write and its header, or a handshake with the largest bitmap (2^26 regions). */
 export const MAX_FRAME = MAX_WRITE + 4096;
 const HEADER_BYTES = 5;
-/** Bytes of a frame's start moved to the front of the receive buffer at most. */
-const COMPACT_BYTES = 64 * 1024;
+/** A frame at least this large is gathered as the socket's chunks (kept, not copied); a smaller one that spans chunks is put together in a buffer. */
+const DIRECT_BYTES = 64 * 1024;
+/** Chunks smaller than this, of a frame gathered, are joined (a peer that sends a byte at a time holds a buffer, not a million pieces). */
+const SMALL_CHUNK_BYTES = 4096;
 /** A sealed piece at least this large goes out as a buffer of its own; smaller ones are joined with their neighbours. */
 const SEPARATE_BYTES = 16 * 1024;
 const HELLO_HEADER_BYTES = HEADER_BYTES + 2 + NONCE_BYTES;
 const NAME = new RegExp(NAME_PATTERN);
 const TWO_32 = 2 ** 32;
 
-export const LINK_ERRORS = ["oversized", "short", "kind", "version", "unknown-key", "auth", "cluster", "peer", "volume", "malformed", "range", "order"] as const;
+export const LINK_ERRORS = ["oversized", "short", "kind", "version", "unknown-key", "auth", "cluster", "peer", "volume", "encryption", "malformed", "range", "order"] as const;
 export type LinkError = (typeof LINK_ERRORS)[number];
 
 /** What a message is checked against. */
@@ -67,20 +80,18 @@ const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", 
 /** The longest digest a verify request carries (SHA-512's). */
 const MAX_DIGEST = 64;
 
+/** Big-endian fields into a growing buffer (byte by byte: no DataView, whose `.buffer` costs a small array an allocation). */
 class Writer {
   private buf: Uint8Array;
-  private view: DataView;
   at = 0;
   constructor(size = 64) {
     this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
   }
   private room(n: number): void {
     if (this.at + n <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
     next.set(this.buf);
     this.buf = next;
-    this.view = new DataView(next.buffer);
   }
   u8(n: number): this {
     this.room(1);
@@ -89,15 +100,15 @@ class Writer {
   }
   u32(n: number): this {
     this.room(4);
-    this.view.setUint32(this.at, n);
+    putU32(this.buf, this.at, n);
     this.at += 4;
     return this;
   }
   u53(n: number): this {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${n} is not a whole number below 2^53`);
     this.room(8);
-    this.view.setUint32(this.at, Math.floor(n / TWO_32));
-    this.view.setUint32(this.at + 4, n >>> 0);
+    putU32(this.buf, this.at, Math.floor(n / TWO_32));
+    putU32(this.buf, this.at + 4, n >>> 0);
     this.at += 8;
     return this;
   }
@@ -124,39 +135,68 @@ class Malformed extends Error {
   }
 }
 
+/** Reads a body in pieces: the fields wherever they lie, a write's data as views of the pieces (not copied). */
 class Reader {
-  private readonly view: DataView;
-  at = 0;
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  private readonly parts: readonly Uint8Array[];
+  /** The piece being read, and where in it. */
+  private i = 0;
+  private pos = 0;
+  private left: number;
+  constructor(body: Payload) {
+    this.parts = body instanceof Uint8Array ? [body] : body;
+    this.left = payloadBytes(body);
+  }
+  /** The next n bytes as views, in order. */
+  private take(n: number): Uint8Array[] {
+    this.need(n);
+    const out: Uint8Array[] = [];
+    while (n > 0) {
+      const part = this.parts[this.i]!;
+      const k = Math.min(n, part.length - this.pos);
+      if (k > 0) out.push(part.subarray(this.pos, this.pos + k));
+      this.pos += k;
+      n -= k;
+      if (this.pos === part.length) {
+        this.i++;
+        this.pos = 0;
+      }
+    }
+    return out;
+  }
+  /** The next byte (the caller checked that it is there). */
+  private byte(): number {
+    let part = this.parts[this.i]!;
+    while (this.pos === part.length) {
+      part = this.parts[++this.i]!;
+      this.pos = 0;
+    }
+    return part[this.pos++]!;
   }
   private need(n: number): void {
-    if (this.at + n > this.buf.length) throw new Malformed("malformed");
+    if (n > this.left) throw new Malformed("malformed");
+    this.left -= n;
   }
   u8(): number {
     this.need(1);
-    return this.buf[this.at++]!;
+    return this.byte();
   }
   u32(): number {
     this.need(4);
-    const n = this.view.getUint32(this.at);
-    this.at += 4;
-    return n;
+    return ((this.byte() << 24) | (this.byte() << 16) | (this.byte() << 8) | this.byte()) >>> 0;
   }
   u53(): number {
-    this.need(8);
-    const high = this.view.getUint32(this.at);
+    const high = this.u32();
     if (high >= 2 ** 21) throw new Malformed("malformed");
-    const n = high * TWO_32 + this.view.getUint32(this.at + 4);
-    this.at += 8;
-    return n;
+    return high * TWO_32 + this.u32();
   }
-  /** A view, not a copy: the bodies read are fresh buffers of their own (a frame's plaintext). */
+  /** Data, as views of the body's pieces: one buffer when it lies in one. */
+  payload(n: number): Payload {
+    const parts = this.take(n);
+    return parts.length === 1 ? parts[0]! : parts;
+  }
+  /** Bytes in one buffer (joined when they span pieces). */
   bytes(n: number): Uint8Array {
-    this.need(n);
-    const b = this.buf.subarray(this.at, this.at + n);
-    this.at += n;
-    return b;
+    return n === 0 ? new Uint8Array(0) : joinParts(this.take(n));
   }
   name(): string {
     const n = this.u8();
@@ -169,7 +209,7 @@ class Reader {
     if (!this.done) throw new Malformed("malformed");
   }
   get done(): boolean {
-    return this.at === this.buf.length;
+    return this.left === 0;
   }
 }
 
@@ -201,7 +241,7 @@ export function encodeMessage(m: PeerMessage): Uint8Array {
 
 /**
  * A message's body in pieces: the fields, then a write's or a resync
- * block's data as it is (not copied: the cipher reads it where it lies).
+ * block's data as it is (not copied: the tag is computed where it lies).
  */
 function encodeParts(m: PeerMessage): Uint8Array[] {
   const w = new Writer(m.t === "handshake" ? m.bitmap.length + 160 : 32);
@@ -219,15 +259,15 @@ function encodeParts(m: PeerMessage): Uint8Array[] {
       w.u8(+m.primary);
       break;
     case "data":
-      w.u53(m.seq).u53(m.offset).u32(m.data.length);
-      return [w.done(), m.data];
+      w.u53(m.seq).u53(m.offset).u32(payloadBytes(m.data));
+      return [w.done(), ...payloadParts(m.data)];
     case "recv-ack":
     case "write-ack":
       w.u53(m.seq);
       break;
     case "rs-data":
-      w.u32(m.region).u32(m.data.length);
-      return [w.done(), m.data];
+      w.u32(m.region).u32(payloadBytes(m.data));
+      return [w.done(), ...payloadParts(m.data)];
     case "rs-ack":
       w.u32(m.region).u32(m.count);
       break;
@@ -252,14 +292,14 @@ function encodeParts(m: PeerMessage): Uint8Array[] {
 }
 
 /** A message's body back, checked against the volume's geometry. */
-export function decodeMessage(body: Uint8Array, g: Geometry): { ok: true; msg: PeerMessage } | { ok: false; reason: LinkError } {
+export function decodeMessage(body: Payload, g: Geometry): { ok: true; msg: PeerMessage } | { ok: false; reason: LinkError } {
   const d = decodeMessages(body, g);
   if (!d.ok) return d;
   return d.msgs.length === 1 ? { ok: true, msg: d.msgs[0]! } : { ok: false, reason: "malformed" };
 }
 
 /** A frame's body: one message or more, one after another (what the sender queued in one turn). */
-export function decodeMessages(body: Uint8Array, g: Geometry): { ok: true; msgs: PeerMessage[] } | { ok: false; reason: LinkError } {
+export function decodeMessages(body: Payload, g: Geometry): { ok: true; msgs: PeerMessage[] } | { ok: false; reason: LinkError } {
   try {
     const r = new Reader(body);
     const msgs = [readMessage(r, g)];
@@ -296,7 +336,7 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
       const offset = r.u53();
       const n = r.u32();
       if (n === 0 || n > MAX_WRITE || offset + n > g.size) throw new Malformed("range");
-      msg = { t, seq, offset, data: r.bytes(n) };
+      msg = { t, seq, offset, data: r.payload(n) };
       break;
     }
     case "recv-ack":
@@ -309,7 +349,7 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
       const n = r.u32();
       const end = region * g.regionBytes + n;
       if (region >= regions || n === 0 || n > MAX_WRITE || end > g.size || (n % g.regionBytes !== 0 && end !== g.size)) throw new Malformed("range");
-      msg = { t, region, data: r.bytes(n) };
+      msg = { t, region, data: r.payload(n) };
       break;
     }
     case "rs-ack": {
@@ -352,57 +392,91 @@ function clusterId(name: string): Uint8Array {
 }
 
 /**
- * The whole frame in pieces, to be sent one after the other: the header
- * (the additional data), the body's pieces sealed (each in the buffer the
- * cipher wrote), the tag; the small pieces joined, so a frame without a
- * large piece is one buffer.
+ * The whole frame in pieces, to be sent one after the other: the header,
+ * the body's pieces (in clear, or each sealed in the buffer the cipher
+ * wrote), the tag. Small pieces go out joined (so a frame without a large
+ * piece is one buffer, the tag written into its end); a large one as it
+ * is, in clear the very buffer given. In clear, what is authenticated is
+ * the frame up to the tag; sealed, the header.
  */
-function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: readonly Uint8Array[]): Uint8Array[] {
+function seal(key: Uint8Array, nonce: Uint8Array, head: Uint8Array, body: readonly Uint8Array[], encrypt: boolean): Uint8Array[] {
   const c = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
-  c.setAAD(head);
+  if (encrypt) c.setAAD(head);
   const out: Uint8Array[] = [];
-  let small: Uint8Array[] = [head];
+  let run: Uint8Array[] = [head];
+  let runBytes = head.length;
+  const join = (room: number): Uint8Array => {
+    const joined = Buffer.allocUnsafe(runBytes + room);
+    let at = 0;
+    for (const p of run) {
+      joined.set(p, at);
+      at += p.length;
+    }
+    if (!encrypt) c.setAAD(joined.subarray(0, runBytes));
+    run = [];
+    runBytes = 0;
+    return joined;
+  };
   for (const part of body) {
     if (part.length === 0) continue;
-    const sealed = c.update(part);
-    if (sealed.length < SEPARATE_BYTES) {
-      small.push(sealed);
+    const piece = encrypt ? c.update(part) : part;
+    if (piece.length < SEPARATE_BYTES) {
+      run.push(piece);
+      runBytes += piece.length;
       continue;
     }
-    out.push(joinParts(small), sealed);
-    small = [];
+    if (runBytes > 0) out.push(join(0));
+    if (!encrypt) c.setAAD(piece);
+    out.push(piece);
   }
+  const last = join(TAG_BYTES);
   c.final();
-  small.push(c.getAuthTag());
-  out.push(joinParts(small));
+  last.set(c.getAuthTag(), last.length - TAG_BYTES);
+  out.push(last);
   return out;
 }
 
-function open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-  if (sealed.length < TAG_BYTES) return undefined;
+/**
+ * The body of a frame whose tag verifies, or undefined: sealed, `covered`
+ * is the header and `body` decrypted (fresh buffers); in clear, `covered`
+ * is the frame up to the tag, and the body its pieces as they are.
+ */
+function openFrame(key: Uint8Array, nonce: Uint8Array, covered: readonly Uint8Array[], body: readonly Uint8Array[], tag: Uint8Array, encrypt: boolean): Payload | undefined {
   try {
     const d = createDecipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
-    d.setAAD(ad);
-    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const plain = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+    for (const part of covered) d.setAAD(part);
+    d.setAuthTag(tag);
+    const out: Uint8Array[] = [];
+    if (encrypt)
+      for (const part of body) {
+        if (part.length === 0) continue;
+        const plain = d.update(part);
+        out.push(new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength));
+      }
     d.final();
-    return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+    return encrypt ? out : body;
   } catch {
     return undefined;
   }
 }
 
+function putU32(b: Uint8Array, at: number, n: number): void {
+  b[at] = n >>> 24;
+  b[at + 1] = n >>> 16;
+  b[at + 2] = n >>> 8;
+  b[at + 3] = n;
+}
+
 const counterNonce = (n: number): Uint8Array => {
   const b = new Uint8Array(NONCE_BYTES);
-  const v = new DataView(b.buffer);
-  v.setUint32(4, Math.floor(n / TWO_32));
-  v.setUint32(8, n >>> 0);
+  putU32(b, 4, Math.floor(n / TWO_32));
+  putU32(b, 8, n >>> 0);
   return b;
 };
 
 function header(kind: number, length: number): Uint8Array {
   const h = new Uint8Array(HEADER_BYTES);
-  new DataView(h.buffer).setUint32(0, length);
+  putU32(h, 0, length);
   h[4] = kind;
   return h;
 }
@@ -414,6 +488,8 @@ export interface SessionParams {
   self: string;
   peer: string;
   geometry: Geometry;
+  /** Messages sealed (AES-256-GCM) as well as authenticated; both sides must say the same. */
+  encrypt: boolean;
   /** 32 random bytes for this connection, and 12 for the hello's nonce (the shell's CSPRNG). */
   random: Uint8Array;
   helloNonce: Uint8Array;
@@ -421,17 +497,50 @@ export interface SessionParams {
 
 export type Received = { kind: "message"; msg: PeerMessage } | { kind: "hello" } | { kind: "error"; reason: LinkError };
 
+/** A large frame as it arrives: the socket's chunks kept as they are, small ones joined. */
+class Gathering {
+  readonly parts: Uint8Array[] = [];
+  private small: Uint8Array[] = [];
+  private smallBytes = 0;
+  filled = 0;
+  constructor(readonly total: number) {}
+  add(chunk: Uint8Array): void {
+    this.filled += chunk.length;
+    if (chunk.length < SMALL_CHUNK_BYTES) {
+      this.small.push(chunk.slice());
+      this.smallBytes += chunk.length;
+      if (this.smallBytes >= SMALL_CHUNK_BYTES) this.keepSmall();
+      return;
+    }
+    this.keepSmall();
+    this.parts.push(chunk);
+  }
+  /** The frame, once filled. */
+  done(): Uint8Array[] {
+    this.keepSmall();
+    return this.parts;
+  }
+  private keepSmall(): void {
+    if (this.small.length === 0) return;
+    this.parts.push(joinParts(this.small));
+    this.small = [];
+    this.smallBytes = 0;
+  }
+}
+
 /**
  * One connection's codec: `hello()` first, then `seal(msg)` for each
  * message once the peer's hello has come; `receive(bytes)` takes what the
- * socket read, in any pieces, and gives what it completes. After an error
- * the connection is done: nothing more is read from it.
+ * socket read, in any pieces, and gives what it completes. A message's
+ * data may be a view of a chunk given: a chunk is not to be reused after
+ * (Bun's data events give each its own buffer). After an error the
+ * connection is done: nothing more is read from it.
  */
 export class PeerSession {
-  /** What the socket gave and no frame took yet: buffer[start, end). */
-  private buffer = new Uint8Array(64 * 1024);
-  private start = 0;
-  private end = 0;
+  /** The start of a small frame that spans chunks: partial[0, held). */
+  private partial = new Uint8Array(DIRECT_BYTES);
+  private held = 0;
+  private gathering: Gathering | null = null;
   private sendKey?: Uint8Array;
   private receiveKey?: Uint8Array;
   private sent = 0;
@@ -451,14 +560,14 @@ export class PeerSession {
   hello(): Uint8Array {
     const key = this.p.keys.keys.get(this.helloKeyId);
     if (!key) throw new RangeError(`the active key ${this.helloKeyId} is not among the keys`);
-    const body = new Writer().bytes(clusterId(this.p.cluster)).name(this.p.self).name(this.p.volume).bytes(this.p.random).done();
+    const body = new Writer().bytes(clusterId(this.p.cluster)).name(this.p.self).name(this.p.volume).u8(+this.p.encrypt).bytes(this.p.random).done();
     const length = 2 + NONCE_BYTES + body.length + TAG_BYTES + 1;
     const head = new Uint8Array(HELLO_HEADER_BYTES);
     head.set(header(KIND_HELLO, length));
     head[HEADER_BYTES] = VERSION;
     head[HEADER_BYTES + 1] = this.helloKeyId;
     head.set(this.p.helloNonce, HEADER_BYTES + 2);
-    return joinParts(seal(key, this.p.helloNonce, head, [body]));
+    return joinParts(seal(key, this.p.helloNonce, head, [body], true));
   }
 
   /** A message, sealed, as one buffer; throws before the peer's hello came (the shell sends nothing until then). */
@@ -468,76 +577,103 @@ export class PeerSession {
 
   /**
    * Messages (at least one, MAX_WRITE bytes of data at most together) in
-   * one frame, in pieces to send in order (a write's large data sealed in
-   * a buffer of its own, not joined to the rest): one seal for the acks
-   * or small writes of a turn.
+   * one frame, in pieces to send in order (a write's large data in a
+   * buffer of its own, not joined to the rest: in clear, the very buffers
+   * the data came in): one tag for the acks or small writes of a turn.
    */
   sealParts(msgs: readonly PeerMessage[]): Uint8Array[] {
     if (!this.sendKey) throw new Error("the peer's hello has not come yet");
     const body = msgs.flatMap(encodeParts);
     const head = header(KIND_MESSAGE, body.reduce((n, b) => n + b.length, 0) + TAG_BYTES + 1);
-    return seal(this.sendKey, counterNonce(this.sent++), head, body);
+    return seal(this.sendKey, counterNonce(this.sent++), head, body, this.p.encrypt);
   }
 
   receive(chunk: Uint8Array): Received[] {
     const out: Received[] = [];
-    if (this.failed) return out;
-    this.append(chunk);
-    while (this.end - this.start >= HEADER_BYTES) {
-      const length = new DataView(this.buffer.buffer, this.buffer.byteOffset + this.start).getUint32(0);
+    let rest = chunk;
+    while (!this.failed && rest.length > 0) {
+      if (this.gathering) {
+        rest = this.gather(this.gathering, rest, out);
+        continue;
+      }
+      // A frame's header: from the chunk, or put together with what is held.
+      if (this.held < HEADER_BYTES && (this.held > 0 || rest.length < HEADER_BYTES)) {
+        rest = this.hold(rest, HEADER_BYTES);
+        continue;
+      }
+      const length = frameLength(this.held > 0 ? this.partial : rest);
       if (length > MAX_FRAME) return this.fail(out, "oversized");
       if (length < 1 + TAG_BYTES) return this.fail(out, "short");
-      if (this.end - this.start < 4 + length) break;
-      const frame = this.buffer.subarray(this.start, this.start + 4 + length);
-      this.start += 4 + length;
-      const got = this.frame(frame);
-      if (!Array.isArray(got)) {
-        out.push(got);
-        if (got.kind === "error") return this.fail(out, got.reason, true);
-      } else for (const msg of got) out.push({ kind: "message", msg });
-    }
-    // What is left is the start of the next frame: moved to the front while it is small, so a large frame arrives in place (not moved when the buffer's end is reached).
-    if (this.start > 0 && this.end - this.start <= COMPACT_BYTES) {
-      this.buffer.copyWithin(0, this.start, this.end);
-      this.end -= this.start;
-      this.start = 0;
+      const total = 4 + length;
+      if (this.held === 0 && rest.length >= total) {
+        // Whole in the chunk: read where it lies.
+        this.frame([rest.subarray(0, total)], out);
+        rest = rest.subarray(total);
+      } else if (total >= DIRECT_BYTES) {
+        const g = (this.gathering = new Gathering(total));
+        if (this.held > 0) g.add(this.partial.slice(0, this.held));
+        this.held = 0;
+      } else {
+        rest = this.hold(rest, total);
+        // Put together in the buffer, which the next frame reuses: a copy of its own.
+        if (this.held === total) {
+          this.held = 0;
+          this.frame([this.partial.slice(0, total)], out);
+        }
+      }
     }
     return out;
   }
 
-  /** Adds a chunk after what is held, moving that to the front or into a larger buffer when the chunk does not fit (a frame at most, MAX_FRAME). */
-  private append(chunk: Uint8Array): void {
-    if (this.end + chunk.length > this.buffer.length) {
-      const held = this.end - this.start;
-      if (held + chunk.length > this.buffer.length) {
-        const bigger = new Uint8Array(Math.max(2 * this.buffer.length, held + chunk.length));
-        bigger.set(this.buffer.subarray(this.start, this.end));
-        this.buffer = bigger;
-      } else this.buffer.copyWithin(0, this.start, this.end);
-      this.start = 0;
-      this.end = held;
-    }
-    this.buffer.set(chunk, this.end);
-    this.end += chunk.length;
+  /** Moves the chunk's bytes into the held ones, up to `upTo`; what is left of the chunk. */
+  private hold(chunk: Uint8Array, upTo: number): Uint8Array {
+    const n = Math.min(upTo - this.held, chunk.length);
+    this.partial.set(chunk.subarray(0, n), this.held);
+    this.held += n;
+    return chunk.subarray(n);
   }
 
-  private fail(out: Received[], reason: LinkError, pushed = false): Received[] {
+  private gather(g: Gathering, chunk: Uint8Array, out: Received[]): Uint8Array {
+    const n = Math.min(g.total - g.filled, chunk.length);
+    g.add(chunk.subarray(0, n));
+    if (g.filled === g.total) {
+      this.gathering = null;
+      this.frame(g.done(), out);
+    }
+    return chunk.subarray(n);
+  }
+
+  private fail(out: Received[], reason: LinkError): Received[] {
     this.failed = true;
-    this.buffer = new Uint8Array(0);
-    this.start = this.end = 0;
-    if (!pushed) out.push({ kind: "error", reason });
+    this.partial = new Uint8Array(0);
+    this.held = 0;
+    this.gathering = null;
+    out.push({ kind: "error", reason });
     return out;
   }
 
-  private frame(frame: Uint8Array): Received | PeerMessage[] {
-    const kind = frame[4];
-    if (kind === KIND_HELLO) return this.onHello(frame);
+  /** A whole frame, in pieces: what it gives is pushed to `out`; an error ends the session. */
+  private frame(frame: readonly Uint8Array[], out: Received[]): void {
+    const got = this.unpack(frame);
+    if (Array.isArray(got)) for (const msg of got) out.push({ kind: "message", msg });
+    else if (got.kind === "error") this.fail(out, got.reason);
+    else out.push(got);
+  }
+
+  private unpack(frame: readonly Uint8Array[]): Received | PeerMessage[] {
+    const total = payloadBytes(frame);
+    const head = joinPayload(cutPayload(frame, 0, HEADER_BYTES));
+    const kind = head[4];
+    if (kind === KIND_HELLO) return this.onHello(joinPayload(frame));
     if (kind !== KIND_MESSAGE) return { kind: "error", reason: "kind" };
     if (!this.receiveKey) return { kind: "error", reason: "order" };
-    const body = open(this.receiveKey, counterNonce(this.received), frame.subarray(0, HEADER_BYTES), frame.subarray(HEADER_BYTES));
-    if (!body) return { kind: "error", reason: "auth" };
+    const tag = joinPayload(cutPayload(frame, total - TAG_BYTES, total));
+    const body = payloadParts(cutPayload(frame, HEADER_BYTES, total - TAG_BYTES));
+    const covered = this.p.encrypt ? [head] : payloadParts(cutPayload(frame, 0, total - TAG_BYTES));
+    const opened = openFrame(this.receiveKey, counterNonce(this.received), covered, body, tag, this.p.encrypt);
+    if (!opened) return { kind: "error", reason: "auth" };
     this.received++;
-    const d = decodeMessages(body, this.p.geometry);
+    const d = decodeMessages(opened, this.p.geometry);
     return d.ok ? d.msgs : { kind: "error", reason: d.reason };
   }
 
@@ -549,7 +685,7 @@ export class PeerSession {
     const key = this.p.keys.keys.get(keyId);
     if (!key) return { kind: "error", reason: "unknown-key" };
     const head = frame.subarray(0, HELLO_HEADER_BYTES);
-    const body = open(key, head.subarray(HEADER_BYTES + 2), head, frame.subarray(HELLO_HEADER_BYTES));
+    const body = openFrame(key, head.subarray(HEADER_BYTES + 2), [head], [frame.subarray(HELLO_HEADER_BYTES, frame.length - TAG_BYTES)], frame.subarray(frame.length - TAG_BYTES), true);
     if (!body) return { kind: "error", reason: "auth" };
     let peerRandom: Uint8Array;
     try {
@@ -558,6 +694,9 @@ export class PeerSession {
       if (!equal(cluster, clusterId(this.p.cluster))) return { kind: "error", reason: "cluster" };
       if (r.name() !== this.p.peer) return { kind: "error", reason: "peer" };
       if (r.name() !== this.p.volume) return { kind: "error", reason: "volume" };
+      const encrypt = r.u8();
+      if (encrypt > 1) return { kind: "error", reason: "malformed" };
+      if (encrypt !== +this.p.encrypt) return { kind: "error", reason: "encryption" };
       peerRandom = r.bytes(RANDOM_BYTES);
       r.end();
     } catch (err) {
@@ -565,14 +704,17 @@ export class PeerSession {
       throw err;
     }
     const ownKey = this.p.keys.keys.get(this.helloKeyId)!;
-    this.sendKey = sessionKey(ownKey, this.p.random, peerRandom, this.p.volume, this.p.self);
-    this.receiveKey = sessionKey(key, peerRandom, this.p.random, this.p.volume, this.p.peer);
+    const mode = this.p.encrypt ? "sealed" : "authenticated";
+    this.sendKey = sessionKey(ownKey, this.p.random, peerRandom, `tandem volume ${this.p.volume} from ${this.p.self}, ${mode}`);
+    this.receiveKey = sessionKey(key, peerRandom, this.p.random, `tandem volume ${this.p.volume} from ${this.p.peer}, ${mode}`);
     return { kind: "hello" };
   }
 }
 
-function sessionKey(clusterKey: Uint8Array, senderRandom: Uint8Array, receiverRandom: Uint8Array, volume: string, sender: string): Uint8Array {
-  return new Uint8Array(hkdfSync("sha256", clusterKey, joinParts([senderRandom, receiverRandom]), `tandem volume ${volume} from ${sender}`, 32));
+const frameLength = (start: Uint8Array): number => ((start[0]! << 24) | (start[1]! << 16) | (start[2]! << 8) | start[3]!) >>> 0;
+
+function sessionKey(clusterKey: Uint8Array, senderRandom: Uint8Array, receiverRandom: Uint8Array, label: string): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", clusterKey, joinParts([senderRandom, receiverRandom]), label, 32));
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

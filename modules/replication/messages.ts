@@ -15,6 +15,8 @@ export interface VolumeSpec {
   self: { address: string; port: number };
   peer: { address: string; port: number };
   resyncRate: number;
+  /** The peer link sealed as well as authenticated (`encrypt = true`). */
+  encrypt: boolean;
   socket: string;
   nbdPort?: number;
   /** The kernel device the primary attaches to its NBD socket (/dev/nbdN). */

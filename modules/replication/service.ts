@@ -66,6 +66,7 @@ export function volumeSpecs(config: Config, self: string, stateDir = config.stat
         self: { address: address(self), port: v.port },
         peer: { address: address(peer.node), port: v.port },
         resyncRate: parseBytes(v.resync_rate)!,
+        encrypt: v.encrypt,
         socket: inStateDir(socketOf(v), stateDir),
         ...(v.nbd_port !== undefined ? { nbdPort: v.nbd_port } : {}),
         ...(v.device !== undefined ? { nbdDevice: v.device } : {}),

@@ -32,6 +32,7 @@ import { MetaStore } from "./metadata.ts";
 import { EXTERNAL_META_SUFFIX } from "./config.ts";
 import { PeerSession, MAX_WRITE } from "./link.ts";
 import { concat as joinParts } from "./nbd/codec.ts";
+import { cutPayload, payloadBytes, type Payload } from "./payload.ts";
 import {
   freshMeta,
   initialState,
@@ -75,6 +76,8 @@ export interface VolumeOptions {
   self: { address: string; port: number };
   peer: { address: string; port: number };
   resyncRate: number;
+  /** The link's messages sealed (AES-256-GCM), not only authenticated (the volume's `encrypt`). */
+  encrypt: boolean;
   clock: Clock;
   onEvent(e: ShellEvent): void;
 }
@@ -222,9 +225,18 @@ export class Volume implements BlockStore {
     return this.store.read(offset, length);
   }
 
-  async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+  write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+    return this.writev(offset, data, fua);
+  }
+
+  /** A write in the pieces the NBD server read it in: they go to the disk (one pwritev) and the peer (authenticated where they lie) as they are. */
+  async writev(offset: number, data: Payload, fua: boolean): Promise<void> {
     this.foregroundAt = this.o.clock.now();
-    for (let at = 0; at < data.length; at += MAX_WRITE) await this.request((id) => ({ type: "write", id, offset: offset + at, data: data.subarray(at, at + MAX_WRITE) }));
+    const bytes = payloadBytes(data);
+    for (let at = 0; at < bytes; at += MAX_WRITE) {
+      const part = bytes <= MAX_WRITE ? data : cutPayload(data, at, Math.min(bytes, at + MAX_WRITE));
+      await this.request((id) => ({ type: "write", id, offset: offset + at, data: part }));
+    }
     if (fua) await this.flush();
   }
 
@@ -284,16 +296,19 @@ export class Volume implements BlockStore {
       case "meta":
         this.meta.write(e.meta);
         return;
-      case "disk-write":
+      case "disk-write": {
+        const { data } = e;
+        const bytes = payloadBytes(data);
         return this.onDisk(
-          () => this.store.write(e.offset, e.data, false),
+          () => (data instanceof Uint8Array ? this.store.write(e.offset, data, false) : this.store.writev(e.offset, data, false)),
           () => {
-            if (e.origin === "resync") this.resyncedBytes += e.data.length;
+            if (e.origin === "resync") this.resyncedBytes += bytes;
             this.input({ type: "disk-written", origin: e.origin, ref: e.ref });
           },
           // A resync's writes are acknowledged in order: they stay in line.
-          e.origin === "resync" ? undefined : { offset: e.offset, end: e.offset + e.data.length },
+          e.origin === "resync" ? undefined : { offset: e.offset, end: e.offset + bytes },
         );
+      }
       case "disk-flush":
         return this.onDisk(() => this.store.flush(), () => this.input({ type: "disk-flushed", origin: e.origin, ref: e.ref }));
       case "disk-read":
@@ -415,6 +430,7 @@ export class Volume implements BlockStore {
           self: this.o.params.self,
           peer: this.o.params.peer,
           geometry: { size: this.o.params.size, regionBytes: this.o.params.regionBytes },
+          encrypt: this.o.encrypt,
           random: crypto.getRandomValues(new Uint8Array(32)),
           helloNonce: crypto.getRandomValues(new Uint8Array(12)),
         });
@@ -510,7 +526,7 @@ export class Volume implements BlockStore {
       bytes = 0;
     };
     for (const m of c.outbox) {
-      const n = m.t === "data" || m.t === "rs-data" ? m.data.length : m.t === "handshake" ? m.bitmap.length : 0;
+      const n = m.t === "data" || m.t === "rs-data" ? payloadBytes(m.data) : m.t === "handshake" ? m.bitmap.length : 0;
       if (batch.length > 0 && bytes + n > FRAME_DATA_BYTES) seal();
       batch.push(m);
       bytes += n;

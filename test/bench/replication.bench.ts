@@ -13,9 +13,14 @@
  *
  * Then protocol C: a replicated pair in one process (`volume-serve.ts`:
  * alpha's and bravo's replication threads, the peer link on TCP loopback,
- * sealed as between two nodes), served on a unix socket, beside Tandem
+ * authenticated as between two nodes), served on a unix socket, beside Tandem
  * unreplicated, alternating the same way. The goal: 0.7× of unreplicated
  * or better on sequential writes.
+ *
+ * Knobs: BENCH_REPLICATION_SECONDS (5), BENCH_REPLICATION_ROUNDS (3),
+ * BENCH_REPLICATION_DIR, BENCH_REPLICATION_ONLY=protocol-c (only the
+ * protocol C rows, beside unreplicated: for A/B runs of the write path),
+ * BENCH_REPLICATION_ENCRYPT=1 (the pair's link sealed: `encrypt = true`).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -26,6 +31,7 @@ import { median, type Row, type Table } from "./lib.ts";
 const FILE_BYTES = 1 << 30;
 const SECONDS = Number(process.env.BENCH_REPLICATION_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_REPLICATION_ROUNDS ?? 3);
+const ONLY_PROTOCOL_C = process.env.BENCH_REPLICATION_ONLY === "protocol-c";
 const READY_MS = 10_000;
 /** A replicated pair serves after a full resync of the file to the peer. */
 const PAIR_READY_MS = 120_000;
@@ -113,7 +119,7 @@ export async function bench(bin: string): Promise<Table> {
     // The pair is ready once bravo is resynced in full (a new volume).
     await untilReady(pair.stdout, PAIR_READY_MS);
     const rows: Row[] = [];
-    for (const transport of ["unix", "tcp"] as const) {
+    for (const transport of ONLY_PROTOCOL_C ? [] : (["unix", "tcp"] as const)) {
       for (const job of JOBS) {
         const t: number[] = [];
         const a: number[] = [];

@@ -3,7 +3,8 @@
  * `volume-serve.ts FILE_A FILE_B SOCKET PORT_A PORT_B [NBD_PORT]` runs the
  * replication thread of "alpha" (FILE_A, its link on 127.0.0.1:PORT_A) and
  * of "bravo" (FILE_B, PORT_B), each in its own worker as a node runs it
- * (modules/replication/worker.ts), protocol C, metadata beside the files.
+ * (modules/replication/worker.ts), protocol C, metadata beside the files, the link authenticated (sealed
+ * as well with BENCH_REPLICATION_ENCRYPT=1).
  * Alpha is promoted (forced: the volume is new), resyncs bravo in full,
  * and then serves the volume over NBD on SOCKET (and TCP 127.0.0.1:NBD_PORT).
  * Prints "ready" once the pair is connected and in sync; stops on SIGTERM.
@@ -47,6 +48,7 @@ function spec(self: string, peer: string, device: string, selfPort: string, peer
     self: { address: "127.0.0.1", port: Number(selfPort) },
     peer: { address: "127.0.0.1", port: Number(peerPort) },
     resyncRate: 16 * 2 ** 30,
+    encrypt: process.env.BENCH_REPLICATION_ENCRYPT === "1",
     socket: self === "alpha" ? socket! : `${socket}.bravo`,
     ...(self === "alpha" && nbdPort ? { nbdPort: Number(nbdPort) } : {}),
   };

@@ -11,6 +11,7 @@
  * dropped, so a frame lost to a cut is followed by the link's drop.
  */
 import type { NodeContext } from "./world.ts";
+import { joinPayload } from "../../modules/replication/payload.ts";
 import { initialState, step, type Effect, type Input, type Meta, type PeerMessage, type State, type VolumeEvent, type VolumeParams } from "../../modules/replication/engine.ts";
 
 export interface Machine {
@@ -85,9 +86,10 @@ export class VolumeNode {
     const op = this.busy?.effect;
     if (op?.kind !== "disk-write") return 0;
     let torn = 0;
-    for (let at = 0; at < op.data.length; at += this.blockBytes)
+    const data = joinPayload(op.data);
+    for (let at = 0; at < data.length; at += this.blockBytes)
       if (chance(0.5)) {
-        this.machine.data.set(op.data.subarray(at, at + this.blockBytes), op.offset + at);
+        this.machine.data.set(data.subarray(at, at + this.blockBytes), op.offset + at);
         torn++;
       }
     return torn;
@@ -130,7 +132,7 @@ export class VolumeNode {
       this.busy = null;
       const e = op.effect;
       if (e.kind === "disk-write") {
-        this.machine.data.set(e.data, e.offset);
+        this.machine.data.set(joinPayload(e.data), e.offset);
         this.input({ type: "disk-written", origin: e.origin, ref: e.ref });
       } else if (e.kind === "disk-flush") this.input({ type: "disk-flushed", origin: e.origin, ref: e.ref });
       else if (e.kind === "disk-digest") this.input({ type: "digest", origin: e.origin, region: e.region, digest: this.machine.data.slice(e.offset, e.offset + e.length) });

@@ -9,7 +9,7 @@
  * sends them as they are: EPERM for a write that a secondary refuses,
  * ENOSPC or EINVAL for a range past the end, EIO for a failed disk.
  */
-import { closeSync, fdatasync, fstatSync, openSync, readSync, writeSync, writev, constants as fsc } from "node:fs";
+import { closeSync, fdatasync, fstatSync, openSync, readSync, writeSync, writev, writevSync, constants as fsc } from "node:fs";
 import { ERRNO, OsError, lastErrno, sys } from "../../../core/os/libc.ts";
 
 /** NBD's error values (proto.md, "Error values"): the only ones a reply may carry. */
@@ -111,8 +111,9 @@ export type FileStoreOptions = {
  * WRITE_ZEROES where the file system or the device has them (written
  * zeroes otherwise). Reads and writes are synchronous calls (a page-cache
  * copy is a few microseconds, less than a trip through the thread pool),
- * but for a large write (POOL_WRITE_BYTES, or the chunks of a WRITE's
- * payload as the socket gave them, `writev`: one pwritev), whose copy (a
+ * but for a large write (POOL_WRITE_BYTES or more, in one buffer or in the
+ * chunks of a WRITE's payload as the socket gave them, `writev`: one
+ * pwritev), whose copy (a
  * quarter of a millisecond a MiB) runs in the thread pool while this
  * thread reads the next requests;
  * fdatasync runs there too, so a flush does not stop the thread.
@@ -179,7 +180,10 @@ export class FileStore implements BlockStore {
     checkRange(this.size, offset, length, NBD_ERR.ENOSPC);
     let written: number;
     try {
-      written = await new Promise<number>((resolve, reject) => writev(this.fd, parts as Uint8Array[], offset, (e, n) => (e ? reject(e) : resolve(n))));
+      written =
+        length < POOL_WRITE_BYTES
+          ? writevSync(this.fd, parts as Uint8Array[], offset)
+          : await new Promise<number>((resolve, reject) => writev(this.fd, parts as Uint8Array[], offset, (e, n) => (e ? reject(e) : resolve(n))));
     } catch (e) {
       throw storeError(e, `write ${offset}+${length}`);
     }

@@ -34,6 +34,7 @@ on = [{ node = "alpha", device = "/var/lib/tandem/data.img" }, { node = "bravo",
         self: { address: "198.18.1.12", port: 7789 },
         peer: { address: "198.18.1.11", port: 7789 },
         resyncRate: 100 * 2 ** 20,
+        encrypt: false,
         socket: "/run/tandem/data.nbd",
       },
     ]);

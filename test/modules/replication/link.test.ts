@@ -3,14 +3,16 @@ import fc from "fast-check";
 import { newKey, type ClusterKeys } from "../../../core/crypto/keyfile.ts";
 import { decodeMessage, encodeMessage, PeerSession, type Geometry, type Received } from "../../../modules/replication/link.ts";
 import type { PeerMessage } from "../../../modules/replication/engine.ts";
+import { joinPayload } from "../../../modules/replication/payload.ts";
 
 const K1 = await newKey();
 const K2 = await newKey();
 const GEOMETRY: Geometry = { size: 40_960, regionBytes: 4096 };
 const REGIONS = 10;
 
-function session(self: string, peer: string, keys: ClusterKeys, more: { cluster?: string; volume?: string; random?: number } = {}): PeerSession {
+function sessionOf(self: string, peer: string, keys: ClusterKeys, more: { cluster?: string; volume?: string; random?: number; encrypt?: boolean } = {}): PeerSession {
   return new PeerSession({
+    encrypt: more.encrypt ?? false,
     cluster: more.cluster ?? "lab",
     keys,
     volume: more.volume ?? "data",
@@ -23,9 +25,9 @@ function session(self: string, peer: string, keys: ClusterKeys, more: { cluster?
 }
 
 /** Two ends whose hellos have been exchanged. */
-function pair(ka: ClusterKeys = { active: 1, keys: new Map([[1, K1]]) }, kb: ClusterKeys = ka): [PeerSession, PeerSession] {
-  const a = session("alpha", "bravo", ka);
-  const b = session("bravo", "alpha", kb);
+function pairOf(ka: ClusterKeys = { active: 1, keys: new Map([[1, K1]]) }, kb: ClusterKeys = ka, encrypt = false): [PeerSession, PeerSession] {
+  const a = sessionOf("alpha", "bravo", ka, { encrypt });
+  const b = sessionOf("bravo", "alpha", kb, { encrypt });
   expect(b.receive(a.hello())).toEqual([{ kind: "hello" }]);
   expect(a.receive(b.hello())).toEqual([{ kind: "hello" }]);
   return [a, b];
@@ -109,7 +111,17 @@ describe("peer link messages", () => {
   });
 });
 
-describe("peer link sessions", () => {
+/** What was received, a message's data joined (it arrives in the pieces the socket gave). */
+const joined = (got: Received[]): Received[] =>
+  got.map((r) => (r.kind === "message" && (r.msg.t === "data" || r.msg.t === "rs-data") ? { ...r, msg: { ...r.msg, data: joinPayload(r.msg.data) } } : r));
+const bytesOf = (pieces: Uint8Array[]): Uint8Array => Uint8Array.from(pieces.flatMap((p) => [...p]));
+
+describe.each([
+  ["integrity-only (the default)", false],
+  ["encrypted", true],
+])("peer link sessions, %s", (_, encrypt) => {
+  const pair = (ka: ClusterKeys = { active: 1, keys: new Map([[1, K1]]) }, kb: ClusterKeys = ka) => pairOf(ka, kb, encrypt);
+  const session = (self: string, peer: string, keys: ClusterKeys, more: { cluster?: string; volume?: string; random?: number } = {}) => sessionOf(self, peer, keys, { ...more, encrypt });
   test("messages pass after the hellos, in any pieces", () => {
     const [a, b] = pair();
     const msgs: PeerMessage[] = [
@@ -120,7 +132,7 @@ describe("peer link sessions", () => {
     const stream = Uint8Array.from(msgs.flatMap((m) => [...a.seal(m)]));
     const got: Received[] = [];
     for (let i = 0; i < stream.length; i += 13) got.push(...b.receive(stream.subarray(i, i + 13)));
-    expect(got).toEqual(msgs.map((msg) => ({ kind: "message", msg })));
+    expect(joined(got)).toEqual(msgs.map((msg) => ({ kind: "message", msg })));
   });
   test("several messages sealed in one frame arrive as those messages, in order, and the frames after it still open", () => {
     const [a, b] = pair();
@@ -130,10 +142,10 @@ describe("peer link sessions", () => {
       { t: "data", seq: 2, offset: 8192, data: new Uint8Array(32 * 1024).fill(2) },
       { t: "flush", ref: 3 },
     ];
-    const frame = Uint8Array.from(a.sealParts(msgs).flatMap((p) => [...p]));
+    const frame = bytesOf(a.sealParts(msgs));
     const got: Received[] = [];
     for (let i = 0; i < frame.length; i += 4000) got.push(...b.receive(frame.subarray(i, i + 4000)));
-    expect(got).toEqual(msgs.map((msg) => ({ kind: "message", msg })));
+    expect(joined(got)).toEqual(msgs.map((msg) => ({ kind: "message", msg })));
     expect(b.receive(a.seal({ t: "ping" }))).toEqual([{ kind: "message", msg: { t: "ping" } }]);
   });
   test("a rotated key: each side sends with its active key and receives with any", () => {
@@ -190,5 +202,60 @@ describe("peer link sessions", () => {
       }),
       { numRuns: 300 },
     );
+  });
+  test("a large write's frame, read as the socket's chunks (some of a byte), arrives whole; its data flipped, its tag flipped, or the frame replayed, is refused and ends the session, nothing given", () => {
+    const size = 200 * 1024;
+    const geometry = { size: 1 << 20, regionBytes: 4096 };
+    const big = (self: string, peer: string) => new PeerSession({ encrypt, cluster: "lab", keys: { active: 1, keys: new Map([[1, K1]]) }, volume: "data", self, peer, geometry, random: new Uint8Array(32).fill(self.length), helloNonce: new Uint8Array(12) });
+    const ends = () => {
+      const [a, b] = [big("alpha", "bravo"), big("bravo", "alpha")];
+      b.receive(a.hello());
+      a.receive(b.hello());
+      return [a, b] as const;
+    };
+    const msg: PeerMessage = { t: "data", seq: 1, offset: 4096, data: Uint8Array.from({ length: size }, (_, i) => i * 7) };
+    const next: PeerMessage = { t: "write-ack", seq: 9 };
+    // In pieces of 1, 3000 and 70000 bytes, repeated.
+    const cuts = (frame: Uint8Array): Uint8Array[] => {
+      const out: Uint8Array[] = [];
+      const sizes = [1, 3000, 70_000];
+      for (let at = 0, i = 0; at < frame.length; i++) {
+        const n = sizes[i % sizes.length]!;
+        out.push(frame.subarray(at, at + n));
+        at += n;
+      }
+      return out;
+    };
+    const [a, b] = ends();
+    const frame = bytesOf(a.sealParts([msg]));
+    expect(joined(cuts(frame).flatMap((c) => b.receive(c)))).toEqual([{ kind: "message", msg }]);
+    expect(b.receive(frame.slice())).toEqual([{ kind: "error", reason: "auth" }]);
+    expect(b.receive(a.seal(next))).toEqual([]);
+    for (const at of [5 + 100, frame.length - 1 - 100 * 1024, frame.length - 3]) {
+      const [c, d] = ends();
+      const bad = bytesOf(c.sealParts([msg]));
+      bad[at]! ^= 0x10;
+      expect(cuts(bad).flatMap((x) => d.receive(x))).toEqual([{ kind: "error", reason: "auth" }]);
+      expect(d.receive(c.seal(next))).toEqual([]);
+    }
+  });
+});
+
+describe("the link's confidentiality", () => {
+  const keys = { active: 1, keys: new Map([[1, K1]]) };
+  const contains = (hay: Uint8Array, needle: Uint8Array) => Buffer.from(hay).indexOf(Buffer.from(needle)) >= 0;
+  test("integrity-only, a write's data travels as it is (in the very buffer given); encrypted, it does not appear", () => {
+    const data = Uint8Array.from({ length: 64 * 1024 }, (_, i) => (i * 31) & 0xff);
+    const [a] = pairOf(keys, keys, false);
+    const pieces = a.sealParts([{ t: "data", seq: 1, offset: 0, data }]);
+    expect(pieces.some((p) => p === data)).toBe(true);
+    const [e] = pairOf(keys, keys, true);
+    expect(contains(bytesOf(e.sealParts([{ t: "data", seq: 1, offset: 0, data }])), data.subarray(0, 64))).toBe(false);
+  });
+  test("a pair whose sides differ on encryption does not connect", () => {
+    const plain = sessionOf("bravo", "alpha", keys, { encrypt: false });
+    expect(plain.receive(sessionOf("alpha", "bravo", keys, { encrypt: true }).hello())).toEqual([{ kind: "error", reason: "encryption" }]);
+    const sealed = sessionOf("bravo", "alpha", keys, { encrypt: true });
+    expect(sealed.receive(sessionOf("alpha", "bravo", keys, { encrypt: false }).hello())).toEqual([{ kind: "error", reason: "encryption" }]);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newKey } from "../../../core/crypto/keyfile.ts";
 import { realClock } from "../../../core/time.ts";
+import type { Socket } from "bun";
 import { RESYNC_MIN_RATE, Volume, type ShellEvent } from "../../../modules/replication/volume.ts";
 import { metadataBytes } from "../../../modules/replication/metadata.ts";
 
@@ -26,7 +27,8 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
-function pair() {
+/** `alphaDials`: the port alpha dials for bravo (a proxy's), bravo's own by default. */
+function pair(alphaDials?: number) {
   const dir = mkdtempSync(join(tmpdir(), "tandem-volume-"));
   dirs.push(dir);
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -43,18 +45,92 @@ function pair() {
       self: { address: "127.0.0.1", port: selfPort },
       peer: { address: "127.0.0.1", port: peerPort },
       resyncRate: 64 * 2 ** 20,
+      encrypt: false,
       clock: realClock,
       onEvent: (e) => events[self]!.push(e),
     });
     volumes.push(v);
     return { v, device };
   };
-  const a = open("alpha", "bravo", port + 1, port);
+  const a = open("alpha", "bravo", port + 1, alphaDials ?? port);
   const b = open("bravo", "alpha", port, port + 1);
-  return { a, b, events, reopen: () => open("alpha", "bravo", port + 1, port) };
+  return { a, b, events, port, reopen: () => open("alpha", "bravo", port + 1, port) };
+}
+
+type Tamper = "flip-payload" | "flip-tag" | "replay";
+
+/**
+ * A man in the middle of the link, alpha to bravo: frames passed as they
+ * are, but the next one carrying at least `large` bytes, once armed, has a
+ * bit of its data or its tag flipped, or is sent twice.
+ */
+function middle(large: number) {
+  const state: { to: number; armed: Tamper | null; done: number } = { to: 0, armed: null, done: 0 };
+  const listener = Bun.listen<{ peer: Promise<Socket<unknown>>; held: Uint8Array }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      binaryType: "uint8array",
+      open(s) {
+        s.data = { held: new Uint8Array(0), peer: Bun.connect({ hostname: "127.0.0.1", port: state.to, socket: { binaryType: "uint8array", data: (_, d) => void s.write(d), close: () => void s.end() } }) };
+      },
+      async data(s, chunk) {
+        const c = s.data;
+        const joined = new Uint8Array(c.held.length + chunk.length);
+        joined.set(c.held);
+        joined.set(chunk, c.held.length);
+        let at = 0;
+        const out: Uint8Array[] = [];
+        while (joined.length - at >= 4) {
+          const total = 4 + new DataView(joined.buffer, at).getUint32(0);
+          if (joined.length - at < total) break;
+          const frame = joined.slice(at, at + total);
+          at += total;
+          out.push(frame);
+          if (state.armed && frame.length >= large) {
+            if (state.armed === "flip-payload") frame[frame.length - 1000]! ^= 0x01;
+            else if (state.armed === "flip-tag") frame[frame.length - 1]! ^= 0x80;
+            else out.push(frame);
+            state.armed = null;
+            state.done++;
+          }
+        }
+        c.held = joined.slice(at);
+        const peer = await c.peer;
+        for (const f of out) peer.write(f);
+      },
+      close: (s) => void s.data?.peer.then((p) => p.end()),
+    },
+  });
+  return { state, port: listener.port, stop: () => listener.stop(true) };
 }
 
 describe("a volume over files and a TCP link on loopback", () => {
+  test.each(["flip-payload", "flip-tag", "replay"] as const)("a write's frame altered on the way (%s) is refused: the link drops, the peer never applies it, and the write reaches it by the resync after", async (tamper) => {
+    const mitm = middle(32 * 1024);
+    try {
+      const { a, b, port } = pair(mitm.port);
+      mitm.state.to = port;
+      await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+      a.v.command("promote-force");
+      await until("the initial resync", () => b.v.status().disk === "up-to-date" && b.v.status().connection === "connected" && a.v.status().connection === "connected");
+      const at = 8 * 4096;
+      mitm.state.armed = tamper;
+      await a.v.write(at, new Uint8Array(64 * 1024).fill(0x5a), false);
+      expect(mitm.state.done).toBe(1);
+      // The tampered frame (or the replayed copy) never opens: bravo drops the link and counts it.
+      await until("bravo's link error", () => b.v.status().linkErrors === 1);
+      const onBravo = readFileSync(b.device).subarray(at, at + 64 * 1024);
+      if (tamper === "replay") expect(onBravo.every((x) => x === 0x5a)).toBe(true);
+      else expect(onBravo.every((x) => x === 0)).toBe(true);
+      // The write was acknowledged on alpha's disk and stays in its bitmap: the reconnect resyncs it.
+      await until("the reconnect and resync", () => b.v.status().connection === "connected" && a.v.status().outOfSyncBytes === 0 && b.v.status().disk === "up-to-date", 15_000);
+      await until("bravo's copy", () => readFileSync(b.device).subarray(at, at + 64 * 1024).every((x) => x === 0x5a));
+    } finally {
+      mitm.stop();
+    }
+  }, 30_000);
+
   test("a new pair: forced promotion, full resync to the peer, replicated writes, a secondary refusing writes and promotion", async () => {
     const { a, b, events } = pair();
     await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
