@@ -53,11 +53,12 @@ const DIRECT_PAYLOAD_BYTES = 64 * 1024;
 /** Replies smaller than this are copied into one write with the others of their turn; larger ones go out on their own. */
 const COALESCE_BYTES = 64 * 1024;
 /**
- * The send buffer asked for on a unix socket's connection (the kernel caps
- * it at net.core.wmem_max): the default (208 KiB) takes a 1 MiB READ reply
- * in five writes, each after a turn of the event loop; TCP sizes its own.
+ * The send buffer asked for on a connection (the kernel caps it at
+ * net.core.wmem_max): a unix socket's default (208 KiB) takes a 1 MiB READ
+ * reply in five writes, each after a turn of the event loop; TCP's starts
+ * at 16 KiB and grows only as the connection's window does.
  */
-const UNIX_SEND_BUFFER = 4 * 1024 * 1024;
+const SEND_BUFFER = 4 * 1024 * 1024;
 const SO_SNDBUF = 7;
 
 export type ExportConfig = {
@@ -125,12 +126,12 @@ export class NbdServer {
   }
 
   listen(where: Listen): { port?: number } {
-    const handlers = (unix: boolean) => ({
+    const handlers = {
       binaryType: "uint8array" as const,
       socket: {
         open: (s: Sock) => {
           if (this.stopping) return void s.end();
-          if (unix) growSendBuffer(s);
+          growSendBuffer(s);
           // Replies are small and waited for: no Nagle delay on TCP (a unix socket ignores it), as nbdkit does.
           s.setNoDelay(true);
           const c = new Connection(s, this);
@@ -146,15 +147,15 @@ export class NbdServer {
         },
         error: (s: Sock) => s.data?.closed(),
       },
-    });
+    };
     let port: number | undefined;
     if (where.unix !== undefined) {
       unlinkStale(where.unix);
-      this.listeners.push(Bun.listen<Connection>({ unix: where.unix, ...handlers(true) }) as UnixSocketListener<Connection>);
+      this.listeners.push(Bun.listen<Connection>({ unix: where.unix, ...handlers }) as UnixSocketListener<Connection>);
       this.unixPath = where.unix;
     }
     if (where.tcp) {
-      const l = Bun.listen<Connection>({ hostname: where.tcp.hostname, port: where.tcp.port, ...handlers(false) }) as TCPSocketListener<Connection>;
+      const l = Bun.listen<Connection>({ hostname: where.tcp.hostname, port: where.tcp.port, ...handlers }) as TCPSocketListener<Connection>;
       this.listeners.push(l);
       port = l.port;
     }
@@ -178,7 +179,7 @@ export class NbdServer {
 /** A larger send buffer, where Bun shows the socket's descriptor; a refusal leaves the default (slower, not wrong). */
 function growSendBuffer(s: Sock): void {
   const fd = (s as unknown as { fd?: unknown }).fd;
-  if (typeof fd === "number" && fd >= 0) sys().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([UNIX_SEND_BUFFER]), 4);
+  if (typeof fd === "number" && fd >= 0) sys().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([SEND_BUFFER]), 4);
 }
 
 function unlinkStale(path: string): void {
