@@ -47,6 +47,8 @@ export interface BlockStore {
   /** The preferred block size (a power of two); requests need not be aligned to it. */
   readonly blockSize: number;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** The same as `read` of `into.length` bytes, into `into` (the server reuses its large READ buffers). */
+  readInto?(offset: number, into: Uint8Array): Promise<void>;
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void>;
   /** The same as `write` of the parts joined, where the store can take them as they are (a file: one pwritev, no copy to join them, in the thread pool). */
   writev?(offset: number, parts: readonly Uint8Array[], fua: boolean): Promise<void>;
@@ -155,8 +157,14 @@ export class FileStore implements BlockStore {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this.size, offset, length, NBD_ERR.EINVAL);
     const out = Buffer.allocUnsafe(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
+    checkRange(this.size, offset, length, NBD_ERR.EINVAL);
     let done = 0;
     try {
       while (done < length) {
@@ -170,7 +178,6 @@ export class FileStore implements BlockStore {
     } catch (e) {
       throw storeError(e, `read ${offset}+${length}`);
     }
-    return out;
   }
 
   private preadInPool(out: Uint8Array, at: number, position: number): Promise<number> {
