@@ -18,9 +18,10 @@
  * or better on sequential writes.
  *
  * Knobs: BENCH_REPLICATION_SECONDS (5), BENCH_REPLICATION_ROUNDS (3),
- * BENCH_REPLICATION_DIR, BENCH_REPLICATION_ONLY=protocol-c (only the
- * protocol C rows, beside unreplicated: for A/B runs of the write path),
- * BENCH_REPLICATION_ENCRYPT=1 (the pair's link sealed: `encrypt = true`).
+ * BENCH_REPLICATION_DIR, BENCH_REPLICATION_ONLY (a comma-separated list of
+ * unix, tcp and protocol-c: only those rows; without protocol-c no pair is
+ * started nor resynced), BENCH_REPLICATION_ENCRYPT=1 (the pair's link
+ * sealed: `encrypt = true`).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -31,7 +32,10 @@ import { median, type Row, type Table } from "./lib.ts";
 const FILE_BYTES = 1 << 30;
 const SECONDS = Number(process.env.BENCH_REPLICATION_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_REPLICATION_ROUNDS ?? 3);
-const ONLY_PROTOCOL_C = process.env.BENCH_REPLICATION_ONLY === "protocol-c";
+const PARTS = ["unix", "tcp", "protocol-c"] as const;
+const ONLY = (process.env.BENCH_REPLICATION_ONLY ?? PARTS.join(",")).split(",").map((p) => p.trim());
+for (const p of ONLY) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_REPLICATION_ONLY: ${JSON.stringify(p)} is none of ${PARTS.join(", ")}`);
+const runs = (part: (typeof PARTS)[number]) => ONLY.includes(part);
 const READY_MS = 10_000;
 /** A replicated pair serves after a full resync of the file to the peer. */
 const PAIR_READY_MS = 120_000;
@@ -109,17 +113,18 @@ export async function bench(bin: string): Promise<Table> {
     const nbdkit = (where: string[]) => Bun.spawn(["nbdkit", "--foreground", ...where, "file", `file=${file}`], { stdout: "ignore", stderr: "inherit" });
     const kitUnix = nbdkit(["--unix", sock.nbdkit]);
     const kitTcp = nbdkit(["--ipaddr", "127.0.0.1", "--port", String(port.nbdkit)]);
-    const pair = Bun.spawn([bin, join(import.meta.dir, "volume-serve.ts"), ...pairFiles, sock.replicated, String(port.alpha), String(port.bravo)], { env, stdout: "pipe", stderr: "inherit" });
-    procs.push(tandem, kitUnix, kitTcp, pair);
+    procs.push(tandem, kitUnix, kitTcp);
+    const pair = runs("protocol-c") ? Bun.spawn([bin, join(import.meta.dir, "volume-serve.ts"), ...pairFiles, sock.replicated, String(port.alpha), String(port.bravo)], { env, stdout: "pipe", stderr: "inherit" }) : null;
+    if (pair) procs.push(pair);
     const uris = (side: "tandem" | "nbdkit") => ({ unix: `nbd+unix:///?socket=${sock[side]}`, tcp: `nbd://127.0.0.1:${port[side]}/` });
     await untilServing(uris("tandem").unix, tandem);
     await untilServing(uris("tandem").tcp, tandem);
     await untilServing(uris("nbdkit").unix, kitUnix);
     await untilServing(uris("nbdkit").tcp, kitTcp);
     // The pair is ready once bravo is resynced in full (a new volume).
-    await untilReady(pair.stdout, PAIR_READY_MS);
+    if (pair) await untilReady(pair.stdout, PAIR_READY_MS);
     const rows: Row[] = [];
-    for (const transport of ONLY_PROTOCOL_C ? [] : (["unix", "tcp"] as const)) {
+    for (const transport of (["unix", "tcp"] as const).filter(runs)) {
       for (const job of JOBS) {
         const t: number[] = [];
         const a: number[] = [];
@@ -130,7 +135,7 @@ export async function bench(bin: string): Promise<Table> {
         rows.push({ figure: `${transport === "unix" ? "unix socket" : "TCP loopback"}: ${job.figure}`, unit: job.unit, tandem: median(t), anchor: median(a), better: "higher" });
       }
     }
-    for (const job of JOBS) {
+    for (const job of pair ? JOBS : []) {
       const c: number[] = [];
       const u: number[] = [];
       for (let i = 0; i < ROUNDS; i++) {

@@ -53,12 +53,15 @@ const DIRECT_PAYLOAD_BYTES = 64 * 1024;
 /** Replies smaller than this are copied into one write with the others of their turn; larger ones go out on their own. */
 const COALESCE_BYTES = 64 * 1024;
 /**
- * The send buffer asked for on a unix socket's connection (the kernel caps
- * it at net.core.wmem_max): the default (208 KiB) takes a 1 MiB READ reply
- * in five writes, each after a turn of the event loop; TCP sizes its own.
+ * The send buffer asked for on a connection (the kernel caps it at
+ * net.core.wmem_max): a unix socket's default (208 KiB) takes a 1 MiB READ
+ * reply in five writes, each after a turn of the event loop; TCP's starts
+ * at 16 KiB and grows only as the connection's window does.
  */
-const UNIX_SEND_BUFFER = 4 * 1024 * 1024;
+const SEND_BUFFER = 4 * 1024 * 1024;
 const SO_SNDBUF = 7;
+/** The bytes of READ buffers a connection keeps for reuse (a sequential stream of 1 MiB reads keeps 8..32 in flight). */
+const SPARE_READ_BYTES = 32 * 1024 * 1024;
 
 export type ExportConfig = {
   name: string;
@@ -125,12 +128,12 @@ export class NbdServer {
   }
 
   listen(where: Listen): { port?: number } {
-    const handlers = (unix: boolean) => ({
+    const handlers = {
       binaryType: "uint8array" as const,
       socket: {
         open: (s: Sock) => {
           if (this.stopping) return void s.end();
-          if (unix) growSendBuffer(s);
+          growSendBuffer(s);
           // Replies are small and waited for: no Nagle delay on TCP (a unix socket ignores it), as nbdkit does.
           s.setNoDelay(true);
           const c = new Connection(s, this);
@@ -146,15 +149,15 @@ export class NbdServer {
         },
         error: (s: Sock) => s.data?.closed(),
       },
-    });
+    };
     let port: number | undefined;
     if (where.unix !== undefined) {
       unlinkStale(where.unix);
-      this.listeners.push(Bun.listen<Connection>({ unix: where.unix, ...handlers(true) }) as UnixSocketListener<Connection>);
+      this.listeners.push(Bun.listen<Connection>({ unix: where.unix, ...handlers }) as UnixSocketListener<Connection>);
       this.unixPath = where.unix;
     }
     if (where.tcp) {
-      const l = Bun.listen<Connection>({ hostname: where.tcp.hostname, port: where.tcp.port, ...handlers(false) }) as TCPSocketListener<Connection>;
+      const l = Bun.listen<Connection>({ hostname: where.tcp.hostname, port: where.tcp.port, ...handlers }) as TCPSocketListener<Connection>;
       this.listeners.push(l);
       port = l.port;
     }
@@ -178,7 +181,7 @@ export class NbdServer {
 /** A larger send buffer, where Bun shows the socket's descriptor; a refusal leaves the default (slower, not wrong). */
 function growSendBuffer(s: Sock): void {
   const fd = (s as unknown as { fd?: unknown }).fd;
-  if (typeof fd === "number" && fd >= 0) sys().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([UNIX_SEND_BUFFER]), 4);
+  if (typeof fd === "number" && fd >= 0) sys().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([SEND_BUFFER]), 4);
 }
 
 function unlinkStale(path: string): void {
@@ -238,6 +241,10 @@ class Connection {
   private inFlight = 0;
   private inFlightBytes = 0;
   private readonly output: Uint8Array[] = [];
+  /** READ buffers out in replies not yet written whole, and those written, kept for reuse. */
+  private readonly lent = new Set<Uint8Array>();
+  private readonly spares: Uint8Array[] = [];
+  private spareBytes = 0;
   /** Replies of this turn of the event loop, not yet written. */
   private batch: Uint8Array[] = [];
   private queued = 0;
@@ -376,7 +383,7 @@ class Connection {
     try {
       switch (r.type) {
         case CMD.READ: {
-          const data = await store.read(r.offset, r.length);
+          const data = store.readInto && r.length >= COALESCE_BYTES ? await this.readIntoSpare(store, r) : await store.read(r.offset, r.length);
           this.send(readReplyHeader(session, r));
           this.send(data);
           return;
@@ -404,6 +411,16 @@ class Connection {
       const errno = e instanceof StoreError ? e.errno : NBD_ERR.EIO;
       this.send(failure(session, r.cookie, errno, (e as Error).message ?? String(e)));
     }
+  }
+
+  /** A large READ into a buffer of an earlier one that went out whole (no allocation, no garbage: a 1 MiB buffer each read keeps the collector busy). */
+  private async readIntoSpare(store: BlockStore, r: Request): Promise<Uint8Array> {
+    const spare = this.spares.findIndex((b) => b.length === r.length);
+    const data = spare >= 0 ? this.spares.splice(spare, 1)[0]! : Buffer.allocUnsafe(r.length);
+    if (spare >= 0) this.spareBytes -= data.length;
+    await store.readInto!(r.offset, data);
+    this.lent.add(data);
+    return data;
   }
 
   private done(bytes: number): void {
@@ -475,14 +492,22 @@ class Connection {
   private writeOut(b: Uint8Array): void {
     if (b.length === 0) return;
     this.server.stats.bytesWritten += b.length;
+    const lent = this.lent.delete(b);
     if (this.output.length === 0) {
       const n = this.socket.write(b);
       if (n < 0) return;
-      if (n === b.length) return;
+      if (n === b.length) return void (lent && this.keep(b));
       b = b.subarray(n);
     }
     this.output.push(b);
     this.queued += b.length;
+  }
+
+  /** A READ buffer the kernel took whole at once is kept for the next READ of its length; the oldest go past SPARE_READ_BYTES. */
+  private keep(b: Uint8Array): void {
+    this.spares.push(b);
+    this.spareBytes += b.length;
+    while (this.spareBytes > SPARE_READ_BYTES) this.spareBytes -= this.spares.shift()!.length;
   }
 
   drained(): void {

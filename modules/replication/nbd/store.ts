@@ -9,7 +9,7 @@
  * sends them as they are: EPERM for a write that a secondary refuses,
  * ENOSPC or EINVAL for a range past the end, EIO for a failed disk.
  */
-import { closeSync, fdatasync, fstatSync, openSync, readSync, writeSync, writev, writevSync, constants as fsc } from "node:fs";
+import { closeSync, fdatasync, fstatSync, openSync, read, readSync, writeSync, writev, writevSync, constants as fsc } from "node:fs";
 import { ERRNO, OsError, lastErrno, sys } from "../../../core/os/libc.ts";
 
 /** NBD's error values (proto.md, "Error values"): the only ones a reply may carry. */
@@ -47,6 +47,8 @@ export interface BlockStore {
   /** The preferred block size (a power of two); requests need not be aligned to it. */
   readonly blockSize: number;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** The same as `read` of `into.length` bytes, into `into` (the server reuses its large READ buffers). */
+  readInto?(offset: number, into: Uint8Array): Promise<void>;
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void>;
   /** The same as `write` of the parts joined, where the store can take them as they are (a file: one pwritev, no copy to join them, in the thread pool). */
   writev?(offset: number, parts: readonly Uint8Array[], fua: boolean): Promise<void>;
@@ -73,6 +75,13 @@ const BLKGETSIZE64 = 0x80081272n;
 const DEFAULT_BLOCK_SIZE = 4096;
 /** A write at least this large is copied into the page cache in the thread pool (this thread goes on meanwhile); a smaller one here. */
 const POOL_WRITE_BYTES = 64 * 1024;
+/**
+ * A read at least this large is copied out of the page cache in the thread
+ * pool, while this thread sends the replies before it (a 1 MiB copy is
+ * about as long as its send: the two overlap on two cores, as nbdkit's
+ * threads do); a smaller one here.
+ */
+const POOL_READ_BYTES = 64 * 1024;
 /** The largest zero buffer written at once when the kernel cannot zero a range itself. */
 const ZERO_CHUNK = 1 << 20;
 
@@ -111,11 +120,11 @@ export type FileStoreOptions = {
  * WRITE_ZEROES where the file system or the device has them (written
  * zeroes otherwise). Reads and writes are synchronous calls (a page-cache
  * copy is a few microseconds, less than a trip through the thread pool),
- * but for a large write (POOL_WRITE_BYTES or more, in one buffer or in the
- * chunks of a WRITE's payload as the socket gave them, `writev`: one
- * pwritev), whose copy (a
- * quarter of a millisecond a MiB) runs in the thread pool while this
- * thread reads the next requests;
+ * but for a large read (POOL_READ_BYTES), whose copy runs in the thread
+ * pool while this thread sends the replies before it, and a large write
+ * (POOL_WRITE_BYTES, or the chunks of a WRITE's payload as the socket gave
+ * them, `writev`: one pwritev), whose copy (a quarter of a millisecond a
+ * MiB) runs in the thread pool while this thread reads the next requests;
  * fdatasync runs there too, so a flush does not stop the thread.
  * The thread it runs on is the NBD server's, never the heartbeat's.
  */
@@ -148,12 +157,18 @@ export class FileStore implements BlockStore {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this.size, offset, length, NBD_ERR.EINVAL);
     const out = Buffer.allocUnsafe(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
+    checkRange(this.size, offset, length, NBD_ERR.EINVAL);
     let done = 0;
     try {
       while (done < length) {
-        const n = readSync(this.fd, out, done, length - done, offset + done);
+        const n = length - done >= POOL_READ_BYTES ? await this.preadInPool(out, done, offset + done) : readSync(this.fd, out, done, length - done, offset + done);
         if (n === 0) {
           out.fill(0, done); // a file cut short under us: the rest reads as zeroes
           break;
@@ -163,7 +178,10 @@ export class FileStore implements BlockStore {
     } catch (e) {
       throw storeError(e, `read ${offset}+${length}`);
     }
-    return out;
+  }
+
+  private preadInPool(out: Uint8Array, at: number, position: number): Promise<number> {
+    return new Promise((resolve, reject) => read(this.fd, out, at, out.length - at, position, (e, n) => (e ? reject(e) : resolve(n))));
   }
 
   async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {

@@ -202,6 +202,24 @@ describe("NBD server", () => {
     await c.untilClosed();
   });
 
+  test("large READs pipelined again and again (their buffers reused once sent) each answer their own range's bytes", async () => {
+    const c = await Raw.session("disk");
+    const REGION = 128 * 1024;
+    const regions = Array.from({ length: SIZE / REGION }, (_, k) => new Uint8Array(REGION).map((_, i) => (i * 31 + k * 97 + (i >> 9)) % 256));
+    c.send(...regions.map((data, k) => write(BigInt(k), k * REGION, data)));
+    expect((await c.replies(regions.length)).every((r) => r.error === 0)).toBe(true);
+    for (let round = 0; round < 4; round++) {
+      const order = regions.map((_, k) => (k * (2 * round + 1) + round) % regions.length);
+      const reads = new Map(order.map((_, i) => [BigInt(100 * (round + 1) + i), REGION]));
+      c.send(...order.map((k, i) => request(CMD.READ, BigInt(100 * (round + 1) + i), k * REGION, REGION)));
+      const got = await c.replies(order.length, reads);
+      expect(got.filter((r) => r.done).length).toBe(order.length);
+      for (const r of got.filter((x) => x.data)) expect(r.data).toEqual(regions[order[Number(r.cookie) - 100 * (round + 1)]!]);
+    }
+    c.send(request(CMD.DISC, 1n, 0, 0));
+    await c.untilClosed();
+  });
+
   test("a WRITE over the maximum payload: EOVERFLOW, its payload skipped, the session goes on, the file untouched", async () => {
     const before = readFileSync(path);
     const c = await Raw.session("small");

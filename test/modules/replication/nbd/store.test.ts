@@ -1,11 +1,12 @@
 /**
  * The file-backed BlockStore: what is written reads back, ranges past the
  * end get NBD's errors and touch nothing, a trim and a zeroing read back as
- * zeroes (punched where the file system can), a read-only store refuses
- * writes with EPERM.
+ * zeroes (punched where the file system can), a large read (the thread
+ * pool's) returns the file's bytes, a read-only store refuses writes with
+ * EPERM.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FileStore, NBD_ERR, StoreError } from "../../../../modules/replication/nbd/store.ts";
 import { tempDir } from "../../../helpers.ts";
@@ -58,6 +59,22 @@ describe("FileStore", () => {
     expect([...(await s.read(8190, 1)), ...(await s.read(8191 + 270_004, 1))]).toEqual([0xab, 0xab]);
     expect(await errnoOf(s.writev(4 * MIB - 100, [new Uint8Array(50), new Uint8Array(51)], false))).toBe(NBD_ERR.ENOSPC);
     expect((await s.read(4 * MIB - 100, 100)).every((b) => b === 0xab)).toBe(true);
+    s.close();
+  });
+
+  test("a large read (copied in the thread pool) returns the file's bytes; a file cut short under it reads as zeroes past its end", async () => {
+    const path = join(tmp.dir, "large-read");
+    const content = new Uint8Array(3 * MIB).map((_, i) => (i * 7 + (i >> 12)) % 253);
+    writeFileSync(path, content);
+    const s = FileStore.open(path);
+    const reads = await Promise.all([s.read(1, 2 * MIB), s.read(MIB - 5, 65_536), s.read(0, 65_535)]);
+    expect(reads[0]).toEqual(content.subarray(1, 1 + 2 * MIB));
+    expect(reads[1]).toEqual(content.subarray(MIB - 5, MIB - 5 + 65_536));
+    expect(reads[2]).toEqual(content.subarray(0, 65_535));
+    truncateSync(path, 2 * MIB);
+    const cut = await s.read(MIB, 2 * MIB);
+    expect(cut.subarray(0, MIB)).toEqual(content.subarray(MIB, 2 * MIB));
+    expect(cut.subarray(MIB).every((b) => b === 0)).toBe(true);
     s.close();
   });
 
