@@ -31,7 +31,8 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
 function pair(alphaDials?: number) {
   const dir = mkdtempSync(join(tmpdir(), "tandem-volume-"));
   dirs.push(dir);
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // Below the kernel's ephemeral range (32768 up), where an outgoing connection may hold a port.
+  const port = 20000 + Math.floor(Math.random() * 12000);
   const events: Record<string, ShellEvent[]> = { alpha: [], bravo: [] };
   const open = (self: string, peer: string, selfPort: number, peerPort: number) => {
     const device = join(dir, `${self}.img`);
