@@ -34,6 +34,8 @@ import { restoreOverrides } from "./overrides.ts";
 export interface DirectorView {
   active: boolean;
   up: Record<string, boolean>;
+  /** The dataplane it runs ("ipvs" or "nftables"; "auto" is decided at its start). */
+  dataplane: string;
 }
 
 /** The "director" service: its view, and a watch called after every change of it. */
@@ -174,7 +176,7 @@ export class DirectorService implements ModuleInstance {
 
   /** Where it is active and, after its first decision, which virtual services are up. */
   private view(): DirectorView {
-    return { active: this.machine.active, up: Object.fromEntries((this.last?.views ?? []).map((v) => [v.name, v.up])) };
+    return { active: this.machine.active, up: Object.fromEntries((this.last?.views ?? []).map((v) => [v.name, v.up])), dataplane: this.dataplane.name };
   }
 
   private watch(onChange: () => void): () => void {

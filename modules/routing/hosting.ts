@@ -25,12 +25,10 @@
  * Pure: what a director holds for a config. The shell (service.ts) holds it
  * through a `VipHost` (the real one below; tests give their own).
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import type { DirectorRaw } from "../director/config.ts";
-import { PROC_IP_VS } from "../director/dataplane/ipvs.ts";
-import { familyOfAddress } from "../director/dataplane/model.ts";
 import { FOREVER, addAddress, deleteAddress } from "../../core/os/netlink.ts";
-import { parseCidr } from "../../core/os/ip.ts";
+import { familyOf, parseCidr, parseIp } from "../../core/os/ip.ts";
 
 /** Where the virtual addresses are held. */
 export const LOOPBACK = "lo";
@@ -56,16 +54,16 @@ export interface Hosting {
 }
 
 /**
- * What this director holds so that IPVS serves the announced addresses: only in active-active mode on the IPVS
- * dataplane ("ipvs", or "auto" with `ipvsLoaded`); null otherwise (nftables takes its packets before routing and
- * needs none of it), and when nothing is announced.
+ * What this director holds so that IPVS serves the announced addresses: only in active-active mode where the
+ * director runs the IPVS dataplane (`dataplane`, as the director service says: it decides "auto"); null otherwise
+ * (nftables takes its packets before routing and needs none of it, and a node without the director holds nothing),
+ * and when nothing is announced.
  */
-export function hostingOf(director: DirectorRaw | undefined, ipvsLoaded: boolean): Hosting | null {
-  if (director?.mode !== "active-active") return null;
-  if (!(director.dataplane === "ipvs" || (director.dataplane === "auto" && ipvsLoaded))) return null;
+export function hostingOf(director: DirectorRaw | undefined, dataplane: string | undefined): Hosting | null {
+  if (director?.mode !== "active-active" || dataplane !== "ipvs") return null;
   const addresses = [
     ...new Set(
-      director.virtual_service.flatMap((v) => (v.announce && v.address !== undefined ? [`${v.address}/${familyOfAddress(v.address) === 6 ? 128 : 32}`] : [])),
+      director.virtual_service.flatMap((v) => (v.announce && v.address !== undefined ? [`${v.address}/${familyOf(parseIp(v.address)!) === 6 ? 128 : 32}`] : [])),
     ),
   ];
   return addresses.length ? { device: LOOPBACK, addresses, sysctls: HOSTING_SYSCTLS } : null;
@@ -84,8 +82,6 @@ export function sysctlPath(key: string): string {
 
 /** What the shell does to hold a Hosting. */
 export interface VipHost {
-  /** Whether the kernel shows IPVS (what the director's "auto" goes by). */
-  ipvsLoaded(): boolean;
   /** The address on the device, for ever (replaced when there already). */
   hold(device: string, cidr: string): void;
   /** The address off the device; nothing when it is not there. */
@@ -94,7 +90,6 @@ export interface VipHost {
 }
 
 export const kernelVipHost: VipHost = {
-  ipvsLoaded: () => existsSync(PROC_IP_VS),
   hold: (device, cidr) => addAddress({ interface: device, cidr: parseCidr(cidr), validLft: FOREVER, preferredLft: FOREVER }),
   release: (device, cidr) => void deleteAddress(device, parseCidr(cidr)),
   sysctl: ({ key, value }) => writeFileSync(sysctlPath(key), `${value}\n`),

@@ -130,7 +130,7 @@ export class RoutingService implements ModuleInstance {
    * config wants them (`want`, by default), those it no longer wants released. At start, reload and stop, and at
    * a poll after a failure; a failure is a routing.error event (once per message) and in status.
    */
-  private host(want: Hosting | null = hostingOf(this.config.raw.director, this.vipHost().ipvsLoaded())): void {
+  private host(want: Hosting | null = hostingOf(this.config.raw.director, this.ctx.services.get("director")?.view().dataplane)): void {
     const host = this.vipHost();
     try {
       for (const cidr of released(this.hosting, want)) host.release(this.hosting!.device, cidr);

@@ -113,7 +113,7 @@ function harness(sections = DIRECTOR + ROUTING, vipHost?: VipHost) {
   const ctx = { ...testContext(config, "alpha"), clock, adapters: { ...realAdapters, bird: () => bird, ...(vipHost ? { vipHost } : {}) } };
   const events: Array<{ type: string; data: unknown }> = [];
   ctx.events.subscribe((e) => void events.push({ type: e.type, data: e.data }));
-  const director: DirectorView = { active: true, up: { "web-vip": true, quiet: true } };
+  const director: DirectorView = { active: true, up: { "web-vip": true, quiet: true }, dataplane: config.raw.director?.dataplane === "ipvs" ? "ipvs" : "nftables" };
   const watchers = new Set<() => void>();
   ctx.services.provide("director", { view: () => ({ ...director, up: { ...director.up } }), watch: (f) => (watchers.add(f), () => watchers.delete(f)) });
   const cluster = { quorate: true };
@@ -248,7 +248,6 @@ describe("active/active on IPVS, in the shell", () => {
     const done: string[] = [];
     let refuse: string | null = "EPERM";
     const host: VipHost = {
-      ipvsLoaded: () => true,
       hold: (device, cidr) => {
         if (refuse) throw new Error(refuse);
         done.push(`hold ${cidr} ${device}`);
