@@ -79,7 +79,7 @@ describe("peer link messages", () => {
       { numRuns: 500 },
     );
   });
-  test("a write past the end, a resync block of the wrong length or region, an empty write are range errors", () => {
+  test("a write past the end, a resync block of the wrong length or region, an empty write, a resync named by generation 0 are range errors", () => {
     const past = encodeMessage({ t: "data", seq: 1, offset: GEOMETRY.size - 10, data: new Uint8Array(11) });
     expect(decodeMessage(past, GEOMETRY)).toEqual({ ok: false, reason: "range" });
     expect(decodeMessage(encodeMessage({ t: "data", seq: 1, offset: 0, data: new Uint8Array(0) }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
