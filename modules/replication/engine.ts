@@ -374,7 +374,7 @@ const persist = (s: State, fx: Effect[]) => {
 };
 
 /** A resync persists its progress this many times over a whole volume (DRBD writes its bitmap lazily as it goes): a crash resends at most this share again. */
-export const CHECKPOINTS = 64;
+const CHECKPOINTS = 64;
 
 /** `count` regions more resynced: the bitmap persisted once they make 1/CHECKPOINTS of the volume. */
 function resynced(s: State, count: number, fx: Effect[]): void {
