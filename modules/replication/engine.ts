@@ -36,7 +36,14 @@
  *   (resolved by policy or left to the operator), or unrelated data.
  * - Resync: the source reads each region in the union of both bitmaps and
  *   sends it; the target is inconsistent until the source says it is done and
- *   then takes the source's generations. A region with a write under way is
+ *   then takes the source's generations. As it starts, the source names it by
+ *   its bitmap generation (a fresh one when it tracks none) and the target
+ *   takes that as its current (`rs-start`, DRBD's sync UUID); both persist
+ *   their bitmaps as the resync goes (every 1/CHECKPOINTS of the volume, and
+ *   at a link's drop), the source's without the regions the target wrote.
+ *   A resync cut off (a link drop, a restart, a crash) so resumes at the next
+ *   connection by the source's bitmap: what was not yet sent and what was
+ *   written since, not the whole volume. A region with a write under way is
  *   read only after it completes, and read again if a write began during
  *   the read, so the peer never receives stale data after a newer write.
  *   Flushes reach both disks before they are acknowledged.
@@ -54,6 +61,8 @@ import {
   newGeneration,
   NO_GENERATION,
   resolveSplitBrain,
+  startResyncSource,
+  startResyncTarget,
   type Decision,
   type Generation,
   type Generations,
@@ -114,6 +123,8 @@ export type PeerMessage =
   /** Regions `region` .. `region + count - 1` written by the target. */
   | { t: "rs-ack"; region: number; count: number }
   | { t: "rs-done"; gen: Generations }
+  /** The resync's generation (the source's bitmap generation), sent before its first region: the target's current until it is done. */
+  | { t: "rs-start"; gen: Generation }
   | { t: "flush"; ref: number }
   | { t: "flush-ack"; ref: number }
   /** The link's keepalive: the shell sends it and counts the peer silent without it; the engine ignores it. */
@@ -124,8 +135,8 @@ export type PeerMessage =
 export type Origin = "app" | "peer" | "resync";
 
 export type Input =
-  /** A new link to the peer; the shell reports the previous link down first. */
-  | { type: "link-up" }
+  /** A new link to the peer; the shell reports the previous link down first. `fresh`: a new generation, taken if this side starts a resync as its source with no bitmap generation. */
+  | { type: "link-up"; fresh: Generation }
   /** The link dropped; `fresh` is a new generation, taken if a primary starts one. */
   | { type: "link-down"; fresh: Generation }
   | { type: "frame"; msg: PeerMessage }
@@ -205,6 +216,10 @@ export interface State {
   peerPrimary: boolean;
   /** The view sent at this connection's handshake (the decision is taken on it). */
   sentView?: SideView;
+  /** The link-up's fresh generation: a resync's, if this side starts one as source on this link. */
+  linkFresh: Generation;
+  /** Regions resynced (sent and acknowledged, or written as the target) since the bitmap was last persisted. */
+  resyncedSincePersist: number;
   writes: Map<number, PendingWrite>;
   /** Our data frame's seq -> the app's write id. */
   seqToId: Map<number, number>;
@@ -246,6 +261,8 @@ export function initialState(p: VolumeParams, meta: Meta): State {
     discardMyData: false,
     apart: false,
     peerPrimary: false,
+    linkFresh: NO_GENERATION,
+    resyncedSincePersist: 0,
     writes: new Map(),
     seqToId: new Map(),
     nextSeq: 1,
@@ -284,6 +301,7 @@ export function step(s: State, input: Input): { state: State; effects: Effect[] 
   const fx: Effect[] = [];
   switch (input.type) {
     case "link-up":
+      s.linkFresh = input.fresh;
       if (s.conn === "connecting") sendHandshake(s, fx);
       break;
     case "link-down":
@@ -350,7 +368,19 @@ function refuse(what: Refusable, reason: string, fx: Effect[]): void {
   fx.push({ kind: "event", event: { type: "refused", what, reason } });
 }
 
-const persist = (s: State, fx: Effect[]) => fx.push({ kind: "meta", meta: metaOf(s) });
+const persist = (s: State, fx: Effect[]) => {
+  s.resyncedSincePersist = 0;
+  fx.push({ kind: "meta", meta: metaOf(s) });
+};
+
+/** A resync persists its progress this many times over a whole volume (DRBD writes its bitmap lazily as it goes): a crash resends at most this share again. */
+const CHECKPOINTS = 64;
+
+/** `count` regions more resynced: the bitmap persisted once they make 1/CHECKPOINTS of the volume. */
+function resynced(s: State, count: number, fx: Effect[]): void {
+  s.resyncedSincePersist += count;
+  if (s.resyncedSincePersist * CHECKPOINTS >= s.regions) persist(s, fx);
+}
 
 function standalone(s: State, reason: StandaloneReason, fx: Effect[]): void {
   const wasLinked = s.conn !== "standalone" && s.conn !== "connecting";
@@ -479,6 +509,7 @@ function onWritten(s: State, origin: Origin, ref: number, fx: Effect[]): void {
     s.resyncWrites.shift();
     const count = head.count;
     for (let r = ref; r < ref + count; r++) s.oos.clear(r);
+    resynced(s, count, fx);
     if (replicating(s)) fx.push({ kind: "send", msg: { t: "rs-ack", region: ref, count } });
   }
 }
@@ -550,8 +581,14 @@ function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
         rs.sent.delete(r);
         s.oos.clear(r);
       }
+      resynced(s, count, fx);
       return;
     }
+    case "rs-start":
+      if (s.conn !== "sync-target") return;
+      s.gen = startResyncTarget(s.gen, msg.gen);
+      persist(s, fx);
+      return;
     case "rs-done":
       if (s.conn === "sync-target") {
         s.gen = afterResyncTarget(msg.gen);
@@ -659,8 +696,13 @@ function onHandshake(s: State, msg: Extract<PeerMessage, { t: "handshake" }>, fx
       if (decision.role === "target") {
         s.disk = "inconsistent";
         setConn(s, "sync-target", fx);
-      } else setConn(s, "sync-source", fx);
+      } else {
+        s.gen = startResyncSource(s.gen, s.linkFresh);
+        setConn(s, "sync-source", fx);
+      }
       persist(s, fx);
+      // Once the source's bitmap generation is durable: a target never records one its source could lose in a crash.
+      if (decision.role === "source") fx.push({ kind: "send", msg: { t: "rs-start", gen: s.gen.bitmap } });
       return;
   }
 }

@@ -61,6 +61,26 @@ export function newGeneration(g: Generations, fresh: Generation): Generations {
   return { current: fresh, bitmap: g.bitmap, history: pushHistory(g.history, g.current) };
 }
 
+/**
+ * The source as a resync starts (DRBD's sync UUID): its bitmap generation
+ * names what the target becomes. It keeps the one it tracks; with none it
+ * takes `fresh`, its bitmap (every region to send) tracking since then.
+ */
+export function startResyncSource(g: Generations, fresh: Generation): Generations {
+  if (g.bitmap !== NO_GENERATION) return g;
+  if (fresh === NO_GENERATION) throw new RangeError("a resync's generation must be nonzero");
+  return { current: g.current, bitmap: fresh, history: g.history };
+}
+
+/**
+ * The target as a resync starts: it records whose data it is becoming, the
+ * source's bitmap generation, as its current, until the resync is done; cut
+ * off before, it resumes by the source's bitmap (decide: "self-resumes").
+ */
+export function startResyncTarget(g: Generations, sync: Generation): Generations {
+  return { current: sync, bitmap: NO_GENERATION, history: g.history };
+}
+
 /** The source once a resync completed: the peer holds its current data, nothing is tracked. */
 export function afterResyncSource(g: Generations): Generations {
   if (g.bitmap === NO_GENERATION) return g;
@@ -81,17 +101,25 @@ export const mirrorDecision = (d: Decision): Decision => (d.kind === "resync" ? 
 
 /**
  * The verdict at a handshake. An inconsistent side (a resync target cut off
- * before it finished) is never a source: it resumes as the target, by the
- * bitmap where the table says so, else by a full resync; two inconsistent
- * sides wait for the operator. Otherwise the generations decide.
+ * before it finished) is never a source: it resumes as the target by the
+ * bitmap when its current is the peer's bitmap generation (the resync's:
+ * the peer's bitmap holds every region not yet resynced and every one
+ * written since, whatever the peer did apart), else by the bitmap where the
+ * table says so, else by a full resync; two inconsistent sides wait for the
+ * operator. Otherwise the generations decide.
  */
 export function decide(self: SideView, peer: SideView): Decision {
   if (self.consistent && peer.consistent) return compareGenerations(self, peer);
   if (!self.consistent && !peer.consistent) return { kind: "no-data", rule: "both-inconsistent" };
+  if (!self.consistent && resumes(self, peer)) return { kind: "resync", role: "target", full: false, rule: "self-resumes" };
+  if (!peer.consistent && resumes(peer, self)) return { kind: "resync", role: "source", full: false, rule: "peer-resumes" };
   const d = compareGenerations(self, peer);
   if (!self.consistent) return d.kind === "resync" && d.role === "target" ? d : { kind: "resync", role: "target", full: true, rule: "self-inconsistent" };
   return d.kind === "resync" && d.role === "source" ? d : { kind: "resync", role: "source", full: true, rule: "peer-inconsistent" };
 }
+
+/** An inconsistent target whose resync from `source` was cut off: it still records the source's bitmap generation. */
+const resumes = (target: SideView, source: SideView): boolean => target.gen.current !== NO_GENERATION && target.gen.current === source.gen.bitmap;
 
 /** The resync decision table (DRBD's uuid_compare, in its order). */
 function compareGenerations(self: SideView, peer: SideView): Decision {

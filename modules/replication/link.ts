@@ -76,7 +76,7 @@ export interface Geometry {
   regionBytes: number;
 }
 
-const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", "rs-ack", "rs-done", "flush", "flush-ack", "ping", "ov-request", "ov-reply"] as const;
+const CODES = ["handshake", "role", "data", "recv-ack", "write-ack", "rs-data", "rs-ack", "rs-done", "flush", "flush-ack", "ping", "ov-request", "ov-reply", "rs-start"] as const;
 /** The longest digest a verify request carries (SHA-512's). */
 const MAX_DIGEST = 64;
 
@@ -274,6 +274,9 @@ function encodeParts(m: PeerMessage): Uint8Array[] {
     case "rs-done":
       writeGen(w, m.gen);
       break;
+    case "rs-start":
+      w.u53(m.gen);
+      break;
     case "flush":
     case "flush-ack":
       w.u53(m.ref);
@@ -362,6 +365,12 @@ function readMessage(r: Reader, g: Geometry): PeerMessage {
     case "rs-done":
       msg = { t, gen: readGen(r) };
       break;
+    case "rs-start": {
+      const gen = r.u53();
+      if (gen === 0) throw new Malformed("range");
+      msg = { t, gen };
+      break;
+    }
     case "flush":
     case "flush-ack":
       msg = { t, ref: r.u53() };

@@ -36,6 +36,7 @@ import { cutPayload, payloadBytes, type Payload } from "./payload.ts";
 import {
   freshMeta,
   initialState,
+  metaOf,
   serves,
   step,
   wantsLink,
@@ -279,6 +280,8 @@ export class Volume implements BlockStore {
     this.conn?.socket.end();
     this.listener?.stop(true);
     await this.diskIdle();
+    // A resync's progress since its last checkpoint: a clean restart resumes where it stopped.
+    if (!this.failed) this.meta.write(metaOf(this.state));
     for (const w of this.waiting.values()) w.reject(new StoreError(NBD_ERR.EIO, "the volume stopped"));
     this.waiting.clear();
     this.meta.close();
@@ -451,7 +454,7 @@ export class Volume implements BlockStore {
           }
           if (r.kind === "hello") {
             c.up = true;
-            this.input({ type: "link-up" });
+            this.input({ type: "link-up", fresh: fresh() });
           } else if (c === this.conn) this.input({ type: "frame", msg: r.msg });
         }
       },

@@ -67,7 +67,7 @@ export class VolumeNode {
 
   linkUp(session: number): void {
     this.session = session;
-    this.input({ type: "link-up" });
+    this.input({ type: "link-up", fresh: this.fresh() });
   }
 
   linkDown(): void {

@@ -19,13 +19,20 @@
  *   held the same generation (a target's resync done, or a verdict "in sync");
  * - convergence: 4 s after the faults end, both nodes connected, up to date,
  *   no dirty region, the same generation, identical content;
+ * - an interrupted resync resumes: in a fifth of the seeds b starts as a new
+ *   volume and a's data (a pattern) reaches it by a full resync that an early
+ *   fault (a crash of either node, a cut) interrupts; the verdict after a
+ *   resync cut off is a resync again (unless both went on apart), by the
+ *   bitmap where it resumes; over the seeds, full resyncs are resumed, and
+ *   the content converges as above;
  * - online verify then finds no region differing, or exactly the one the
  *   scenario changed on the secondary's disk (half the seeds), which a
  *   disconnect and connect resync from the primary.
  */
 import { describe, expect, test } from "bun:test";
 import { World, type SimNode } from "./world.ts";
-import { forEachSeed } from "./seeds.ts";
+import { deriveSeed, forEachSeed } from "./seeds.ts";
+import { seededRandom } from "../../core/random.ts";
 import { VolumeNode, type Machine } from "./replication-node.ts";
 import { freshMeta, PROTOCOLS, type Protocol, type VolumeEvent } from "../../modules/replication/engine.ts";
 import { SPLIT_BRAIN_POLICIES } from "../../modules/replication/generations.ts";
@@ -55,6 +62,9 @@ export interface Outcome {
   replicatedAcks: number;
   resyncs: number;
   verifyRepairs: number;
+  /** Resyncs that resumed one cut off (the target's verdict "self-resumes"), and of those, the resumes of a full resync. */
+  resumes: number;
+  fullResumes: number;
 }
 
 export function runSeed(seed: number): Outcome {
@@ -69,12 +79,20 @@ export function runSeed(seed: number): Outcome {
   const batchRegions = 1 + r.int(4);
   world.network.link().configure({ delayMs: r.between(0.2, 3) });
   const diskMs: [number, number] = [0.05, r.between(0.2, 3)];
-  const outcome: Outcome = { protocol, splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0 };
+  const outcome: Outcome = { protocol, splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0, resumes: 0, fullResumes: 0 };
+  // Drawn from a stream of its own, so the other seeds' scenarios stay as they were.
+  const fresh = seededRandom(deriveSeed(seed, "new-volume"));
+  const newVolume = fresh.chance(0.2);
 
   const machines: Record<Name, Machine> = {
     a: { name: "a", data: new Uint8Array(SIZE), meta: { ...freshMeta(SIZE, REGION), gen: { current: 1, bitmap: 0, history: [] }, consistent: true } },
-    b: { name: "b", data: new Uint8Array(SIZE), meta: { ...freshMeta(SIZE, REGION), gen: { current: 1, bitmap: 0, history: [] }, consistent: true } },
+    b: { name: "b", data: new Uint8Array(SIZE), meta: newVolume ? freshMeta(SIZE, REGION) : { ...freshMeta(SIZE, REGION), gen: { current: 1, bitmap: 0, history: [] }, consistent: true } },
   };
+  // A new b: a holds data of its own (beside each block's stamp, 0), which a full resync brings to b.
+  if (newVolume) for (let b = 0; b < BLOCKS; b++) machines.a.data.set([b & 0xff, b >> 8, 0x5a, 0xa5], b * BLOCK + 4);
+  /** The target's resync under way (full or by the bitmap), from its verdict until it is done; and one cut off before it was. */
+  let syncing: { full: boolean } | null = null;
+  let cutOff: { full: boolean } | null = null;
   const maxReplicated = new Array<number>(BLOCKS).fill(0);
   const diverged: Record<Name, boolean> = { a: false, b: false };
   const clients: Record<Name, { enabled: boolean; outstanding: Map<number, { start: number; count: number; session: number }> }> = {
@@ -122,11 +140,19 @@ export function runSeed(seed: number): Outcome {
         if (e.decision.kind === "unrelated") fail(`${node}: unrelated data`);
         if (!e.decision.rule.startsWith("split-brain") && expected) fail(`${node}: both were primary apart, yet the verdict is ${JSON.stringify(e.decision)}`);
         if (e.decision.kind === "resync") outcome.resyncs++;
+        if (e.decision.rule === "self-resumes") {
+          outcome.resumes++;
+          if (cutOff?.full) outcome.fullResumes++;
+        }
+        // After a resync cut off, the pair resumes it (or, where the source's bitmap no longer covers it, resyncs in full): never anything else.
+        if (cutOff && !expected && e.decision.kind !== "resync") fail(`${node}: a resync was cut off, yet the verdict is ${JSON.stringify(e.decision)}`);
       } else if (e.type === "connection" && e.reason && e.reason !== "split-brain" && e.reason !== "operator") fail(`${node}: stands alone: ${e.reason}`);
       // The two hold the same generation again: what either did apart is no longer apart.
       if ((e.type === "resync-done" && e.role === "target") || (e.type === "decision" && e.decision.kind === "in-sync")) diverged.a = diverged.b = false;
       // A resync target gives its changes up from the start: it is inconsistent, never a source, until it has the source's.
       if (e.type === "connection" && e.conn === "sync-target") diverged[node as Name] = false;
+      if (e.type === "decision" && e.decision.kind === "resync" && e.decision.role === "target") syncing = { full: e.decision.full };
+      if (e.type === "resync-done" && e.role === "target") syncing = cutOff = null;
     },
     dropLink() {
       unlink(1);
@@ -156,6 +182,7 @@ export function runSeed(seed: number): Outcome {
     if (!linked) return;
     linked = false;
     detecting = true;
+    if (syncing) cutOff = syncing;
     const old = session;
     world.clock.after(detectMs, () => {
       detecting = false;
@@ -245,28 +272,36 @@ export function runSeed(seed: number): Outcome {
     tick();
     for (const n of NAMES) clientStep(n);
   });
+  /** A crash of n and its restart, or a cut of the link (unless one stands) and its healing; `lasts` is drawn once it is needed. */
+  function fault(cut: boolean, n: Name, lasts: () => number): void {
+    if (!cut) {
+      crash(n);
+      world.clock.after(lasts(), () => restart(n));
+    } else if (!partitioned) {
+      partitioned = true;
+      world.note("cut");
+      world.network.partition(["a"], ["b"]);
+      unlink(DETECT_MS);
+      world.clock.after(lasts(), () => {
+        partitioned = false;
+        world.note("heal");
+        world.network.heal();
+        maybeLink();
+      });
+    }
+  }
+  // A new b: one fault more, early, while the first (full) resync is under way.
+  if (newVolume)
+    world.clock.after(fresh.between(5, 80), () => {
+      const kind = fresh.int(3);
+      fault(kind === 2, kind === 0 ? "a" : "b", () => fresh.between(20, 200));
+    });
   const faults = 1 + r.int(5);
   for (let i = 0; i < faults; i++) {
     const at = r.between(200, FAULTS_END_MS - 300);
     const n: Name = r.chance(0.5) ? "a" : "b";
     const kind = r.int(3);
-    world.clock.after(at, () => {
-      if (kind < 2) {
-        crash(n);
-        world.clock.after(r.between(50, 600), () => restart(n));
-      } else if (!partitioned) {
-        partitioned = true;
-        world.note("cut");
-        world.network.partition(["a"], ["b"]);
-        unlink(DETECT_MS);
-        world.clock.after(r.between(50, 800), () => {
-          partitioned = false;
-          world.note("heal");
-          world.network.heal();
-          maybeLink();
-        });
-      }
-    });
+    world.clock.after(at, () => fault(kind === 2, n, () => (kind < 2 ? r.between(50, 600) : r.between(50, 800))));
   }
   world.clock.after(FAULTS_END_MS, () => {
     partitioned = false;
@@ -311,7 +346,7 @@ export function runSeed(seed: number): Outcome {
 
 describe("replication sim", () => {
   test("no lost write, split brain always detected, convergence, over many seeds", () => {
-    const totals = { splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0, C: 0 };
+    const totals = { splitBrains: 0, crashes: 0, torn: 0, replicatedAcks: 0, resyncs: 0, verifyRepairs: 0, resumes: 0, fullResumes: 0, C: 0 };
     forEachSeed({ test: "replication sim no lost write, split brain always detected, convergence, over many seeds", file: import.meta.path, seeds: 300 }, (seed) => {
       const o = runSeed(seed);
       totals.splitBrains += o.splitBrains;
@@ -320,6 +355,8 @@ describe("replication sim", () => {
       totals.replicatedAcks += o.replicatedAcks;
       totals.resyncs += o.resyncs;
       totals.verifyRepairs += o.verifyRepairs;
+      totals.resumes += o.resumes;
+      totals.fullResumes += o.fullResumes;
       if (o.protocol === "C") totals.C++;
     });
     if (!process.env.SIM_SEED) for (const [k, v] of Object.entries(totals)) expect([k, v > 0]).toEqual([k, true]);

@@ -8,6 +8,8 @@ import {
   newGeneration,
   resolveSplitBrain,
   SPLIT_BRAIN_POLICIES,
+  startResyncSource,
+  startResyncTarget,
   type Generations,
   type SideView,
 } from "../../../modules/replication/generations.ts";
@@ -76,6 +78,25 @@ describe("the resync decision table", () => {
     expect(decide(side("a", gen(9, 5)), side("b", gen(5), { consistent: false }))).toMatchObject({ kind: "resync", role: "source", full: false });
     expect(decide(side("a", gen(7)), side("b", gen(7, 0, [3]), { consistent: false, crashedPrimary: true, dirty: 2 }))).toMatchObject({ kind: "resync", role: "source", full: true, rule: "peer-inconsistent" });
   });
+  test("an inconsistent side whose current is the peer's bitmap generation (a resync cut off) resumes as target by the bitmap", () => {
+    expect(decide(side("a", gen(4), { consistent: false, dirty: 9 }), side("b", gen(9, 4, [5])))).toMatchObject({ kind: "resync", role: "target", full: false, rule: "self-resumes" });
+    // The source went on apart meanwhile (a new current, the bitmap generation kept): still by its bitmap.
+    expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(12, 4, [9, 5]), { primary: true }))).toMatchObject({ kind: "resync", role: "target", full: false, rule: "self-resumes" });
+    // Even where the histories would read as each descending from the other.
+    expect(decide(side("a", gen(4, 0, [9]), { consistent: false }), side("b", gen(9, 4)))).toMatchObject({ kind: "resync", role: "target", full: false, rule: "self-resumes" });
+  });
+  test("the peer resumes as target by our bitmap when its current is our bitmap generation", () => {
+    expect(decide(side("b", gen(9, 4, [5])), side("a", gen(4), { consistent: false, dirty: 9 }))).toMatchObject({ kind: "resync", role: "source", full: false, rule: "peer-resumes" });
+  });
+  test("no resume when the source no longer tracks the target's generation (it finished, or began another resync): full, as the table says", () => {
+    expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(9, 0, [4, 5])))).toMatchObject({ kind: "resync", role: "target", full: true, rule: "self-current-in-peer-history" });
+    expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(9, 6, [5])))).toMatchObject({ kind: "resync", role: "target", full: true, rule: "self-inconsistent" });
+  });
+  test("a resync target promoted by force while apart shares only the resync's bitmap generation with its source: split brain", () => {
+    const forced = newGeneration(startResyncTarget(gen(0), 4), 13);
+    expect(forced).toEqual(gen(13, 4));
+    expect(decide(side("a", forced), side("b", gen(9, 4, [5])))).toMatchObject({ kind: "split-brain", related: true, rule: "equal-bitmaps" });
+  });
   test("two inconsistent sides: nothing to sync from, the operator decides", () => {
     expect(decide(side("a", gen(8), { consistent: false }), side("b", gen(9), { consistent: false }))).toMatchObject({ kind: "no-data", rule: "both-inconsistent" });
   });
@@ -117,6 +138,11 @@ describe("generations over a volume's life", () => {
   });
   test("a second generation apart keeps the bitmap generation and pushes the current to history", () => {
     expect(newGeneration(gen(9, 5, [3]), 11)).toEqual(gen(11, 5, [9, 3]));
+  });
+  test("a resync starts: the source keeps the bitmap generation it tracks, else takes a fresh one; the target takes it as its current", () => {
+    expect(startResyncSource(gen(9, 5, [3]), 21)).toEqual(gen(9, 5, [3]));
+    expect(startResyncSource(gen(9, 0, [3]), 21)).toEqual(gen(9, 21, [3]));
+    expect(startResyncTarget(gen(5, 2, [1]), 21)).toEqual(gen(21, 0, [1]));
   });
   test("after a resync the source retires its bitmap generation and the target takes the source's", () => {
     const source = afterResyncSource(gen(9, 5, [3]));

@@ -54,6 +54,7 @@ const message: fc.Arbitrary<PeerMessage> = fc.oneof(
   ),
   fc.integer({ min: 0, max: REGIONS - 1 }).chain((region) => fc.record({ t: fc.constant("rs-ack" as const), region: fc.constant(region), count: fc.integer({ min: 1, max: REGIONS - region }) })),
   fc.record({ t: fc.constant("rs-done" as const), gen }),
+  fc.record({ t: fc.constant("rs-start" as const), gen: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) }),
   fc.record({ t: fc.constantFrom("flush" as const, "flush-ack" as const), ref: u53 }),
   fc.constant({ t: "ping" as const }),
   fc.record({ t: fc.constant("ov-request" as const), region: fc.integer({ min: 0, max: REGIONS - 1 }), digest: fc.uint8Array({ maxLength: 64 }) }),
@@ -78,17 +79,18 @@ describe("peer link messages", () => {
       { numRuns: 500 },
     );
   });
-  test("a write past the end, a resync block of the wrong length or region, an empty write are range errors", () => {
+  test("a write past the end, a resync block of the wrong length or region, an empty write, a resync named by generation 0 are range errors", () => {
     const past = encodeMessage({ t: "data", seq: 1, offset: GEOMETRY.size - 10, data: new Uint8Array(11) });
     expect(decodeMessage(past, GEOMETRY)).toEqual({ ok: false, reason: "range" });
     expect(decodeMessage(encodeMessage({ t: "data", seq: 1, offset: 0, data: new Uint8Array(0) }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
     expect(decodeMessage(encodeMessage({ t: "rs-data", region: 2, data: new Uint8Array(100) }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
     expect(decodeMessage(encodeMessage({ t: "rs-ack", region: REGIONS - 1, count: 2 }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
     expect(decodeMessage(encodeMessage({ t: "rs-data", region: REGIONS - 1, data: new Uint8Array(2 * GEOMETRY.regionBytes) }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
+    expect(decodeMessage(encodeMessage({ t: "rs-start", gen: 0 }), GEOMETRY)).toEqual({ ok: false, reason: "range" });
   });
   test("property: any bytes as a body decode to a message within the volume or an error, never a throw", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(13), (bytes, code) => {
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(14), (bytes, code) => {
         const body = new Uint8Array(bytes.length + 1);
         body[0] = code;
         body.set(bytes, 1);

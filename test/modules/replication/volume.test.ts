@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newKey } from "../../../core/crypto/keyfile.ts";
@@ -27,8 +27,12 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
-/** `alphaDials`: the port alpha dials for bravo (a proxy's), bravo's own by default. */
-function pair(alphaDials?: number) {
+/**
+ * `alphaDials`: the port alpha dials for bravo (a proxy's), bravo's own by
+ * default; `alphaData`: what alpha's new device holds (zeros by default).
+ */
+function pair(o: { alphaDials?: number; size?: number; regionBytes?: number; resyncRate?: number; alphaData?: Uint8Array } = {}) {
+  const { alphaDials, size = SIZE, regionBytes = REGION, resyncRate = 64 * 2 ** 20 } = o;
   const dir = mkdtempSync(join(tmpdir(), "tandem-volume-"));
   dirs.push(dir);
   // Below the kernel's ephemeral range (32768 up), where an outgoing connection may hold a port.
@@ -36,16 +40,19 @@ function pair(alphaDials?: number) {
   const events: Record<string, ShellEvent[]> = { alpha: [], bravo: [] };
   const open = (self: string, peer: string, selfPort: number, peerPort: number) => {
     const device = join(dir, `${self}.img`);
-    if (!existsSync(device)) writeFileSync(device, new Uint8Array(SIZE + metadataBytes({ size: SIZE, regionBytes: REGION })));
+    if (!existsSync(device)) {
+      writeFileSync(device, self === "alpha" && o.alphaData ? o.alphaData : new Uint8Array(0));
+      truncateSync(device, size + metadataBytes({ size, regionBytes }));
+    }
     const v = Volume.open({
-      params: { volume: "data", self, peer, size: SIZE, regionBytes: REGION, protocol: "C", splitBrain: "disconnect", extentRegions: 4, hotExtents: 8, window: 64, batchRegions: 4 },
+      params: { volume: "data", self, peer, size, regionBytes, protocol: "C", splitBrain: "disconnect", extentRegions: 4, hotExtents: 8, window: 64, batchRegions: 4 },
       device,
       metadata: "internal",
       cluster: "lab",
       keys: KEYS,
       self: { address: "127.0.0.1", port: selfPort },
       peer: { address: "127.0.0.1", port: peerPort },
-      resyncRate: 64 * 2 ** 20,
+      resyncRate,
       encrypt: false,
       clock: realClock,
       onEvent: (e) => events[self]!.push(e),
@@ -55,7 +62,7 @@ function pair(alphaDials?: number) {
   };
   const a = open("alpha", "bravo", port + 1, alphaDials ?? port);
   const b = open("bravo", "alpha", port, port + 1);
-  return { a, b, events, port, reopen: () => open("alpha", "bravo", port + 1, port) };
+  return { a, b, events, port, reopen: (self = "alpha") => (self === "alpha" ? open("alpha", "bravo", port + 1, port) : open("bravo", "alpha", port, port + 1)) };
 }
 
 type Tamper = "flip-payload" | "flip-tag" | "replay";
@@ -110,7 +117,7 @@ describe("a volume over files and a TCP link on loopback", () => {
   test.each(["flip-payload", "flip-tag", "replay"] as const)("a write's frame altered on the way (%s) is refused: the link drops, the peer never applies it, and the write reaches it by the resync after", async (tamper) => {
     const mitm = middle(32 * 1024);
     try {
-      const { a, b, port } = pair(mitm.port);
+      const { a, b, port } = pair({ alphaDials: mitm.port });
       mitm.state.to = port;
       await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
       a.v.command("promote-force");
@@ -223,5 +230,58 @@ describe("a volume over files and a TCP link on loopback", () => {
     expect(again.v.status()).toMatchObject({ role: "secondary", outOfSyncBytes: 0 });
     await until("the link again", () => again.v.status().connection === "connected" && b.v.status().connection === "connected");
     expect(again.v.status().generations).toEqual(b.v.status().generations);
+  }, 30_000);
+
+  test("a new volume's full resync cut about halfway by a disconnect resumes at the connect: the rest is sent, not the whole, and the copies end identical", async () => {
+    const size = 64 * 2 ** 20;
+    const alphaData = new Uint8Array(size);
+    for (let at = 0; at < size; at += 4096) alphaData.fill((at >> 12) % 251, at, at + 4096);
+    // 32 MiB/s: the whole resync takes about 2 s, so a disconnect at half is easy to place.
+    const { a, b, events } = pair({ size, regionBytes: 64 * 1024, resyncRate: 32 * 2 ** 20, alphaData });
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    a.v.command("promote-force");
+    await until("half the resync", () => a.v.status().resyncedBytes >= size / 2);
+    b.v.command("disconnect");
+    await until("the link down", () => a.v.status().connection === "connecting");
+    await Bun.sleep(200);
+    const first = a.v.status().resyncedBytes;
+    const left = a.v.status().outOfSyncBytes;
+    expect(b.v.status().disk).toBe("inconsistent");
+    expect(left).toBeGreaterThan(size * 0.3);
+    expect(left).toBeLessThan(size * 0.6);
+    b.v.command("connect");
+    await until("the resync done", () => b.v.status().disk === "up-to-date" && a.v.status().connection === "connected" && b.v.status().connection === "connected", 10_000);
+    expect(events.bravo!.filter((e) => e.type === "decision").map((e) => e.type === "decision" && e.decision.rule)).toEqual(["both-inconsistent", "self-empty", "self-resumes"]);
+    // The second part read and sent what was left at the cut, not the whole volume.
+    const second = a.v.status().resyncedBytes - first;
+    expect(second).toBeGreaterThanOrEqual(left);
+    expect(second).toBeLessThan(left + size * 0.05);
+    expect(a.v.status().resyncedBytes).toBeLessThan(1.3 * size);
+    expect(b.v.status().generations).toEqual(a.v.status().generations);
+    expect(Buffer.compare(readFileSync(b.device).subarray(0, size), alphaData)).toBe(0);
+    expect(Buffer.compare(readFileSync(a.device).subarray(0, size), alphaData)).toBe(0);
+  }, 30_000);
+
+  test("a resync target stopped cleanly mid-resync keeps its progress: reopened, it resumes from where it stopped", async () => {
+    // 1200 regions: a checkpoint every 19 regions or so, which the resync's bursts (64 regions) do not line up with.
+    const size = 1200 * 16 * 1024;
+    const alphaData = new Uint8Array(size);
+    for (let at = 0; at < size; at += 4096) alphaData.fill((at >> 12) % 241, at, at + 4096);
+    const { a, b, events, reopen } = pair({ size, regionBytes: 16 * 1024, resyncRate: 16 * 2 ** 20, alphaData });
+    await until("the link", () => a.v.status().connection === "connected" && b.v.status().connection === "connected");
+    a.v.command("promote-force");
+    await until("half the resync", () => b.v.status().resyncedBytes >= size / 2);
+    await b.v.stop();
+    volumes.splice(volumes.indexOf(b.v), 1);
+    // What it had left when it stopped, its last resync writes done: all of it persisted, not only its last checkpoint.
+    const atStop = b.v.status().outOfSyncBytes;
+    expect(atStop).toBeLessThan(size * 0.6);
+    const again = reopen("bravo");
+    expect(again.v.status()).toMatchObject({ disk: "inconsistent", outOfSyncBytes: atStop });
+    await until("the resync done", () => again.v.status().disk === "up-to-date" && a.v.status().connection === "connected" && again.v.status().connection === "connected", 10_000);
+    expect(events.bravo!.filter((e) => e.type === "decision").map((e) => e.type === "decision" && e.decision.rule)).toEqual(["both-inconsistent", "self-empty", "self-resumes"]);
+    // The rest, and what was under way at the stop (acknowledgements the source did not get), not the whole.
+    expect(again.v.status().resyncedBytes).toBeLessThan(atStop + size * 0.1);
+    expect(Buffer.compare(readFileSync(again.device).subarray(0, size), alphaData)).toBe(0);
   }, 30_000);
 });
