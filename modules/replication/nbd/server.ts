@@ -36,7 +36,7 @@ import {
   type Session,
 } from "./codec.ts";
 import { NBD_ERR, StoreError, type BlockStore } from "./store.ts";
-import { SOL_SOCKET, sys } from "../../../core/os/libc.ts";
+import { MSG_DONTWAIT, SOL_SOCKET, sys } from "../../../core/os/libc.ts";
 
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export type Limits = {
@@ -60,6 +60,8 @@ const COALESCE_BYTES = 64 * 1024;
  */
 const SEND_BUFFER = 4 * 1024 * 1024;
 const SO_SNDBUF = 7;
+/** Bytes asked of the kernel at once for requests (a large WRITE's payload is asked for whole). */
+const PULL_BYTES = 64 * 1024;
 /** The bytes of READ buffers a connection keeps for reuse (a sequential stream of 1 MiB reads keeps 8..32 in flight). */
 const SPARE_READ_BYTES = 32 * 1024 * 1024;
 
@@ -90,6 +92,12 @@ export type ServerStats = {
 };
 
 type Served = { export: Export; store: BlockStore };
+/**
+ * A large WRITE's payload as it arrives: Bun's chunks (each its own
+ * buffer: kept, not copied) and what `pull` read itself, into `spare`
+ * (one buffer of what was left when it began), in the order they came.
+ */
+type Collecting = { request: Request; parts: Uint8Array[]; filled: number; spare?: { buf: Uint8Array; at: number } };
 type Sock = Socket<Connection>;
 
 export class NbdServer {
@@ -179,10 +187,16 @@ export class NbdServer {
   }
 }
 
+/** The socket's descriptor, where Bun shows it; -1 where not. */
+function socketFd(s: Sock): number {
+  const fd = (s as unknown as { fd?: unknown }).fd;
+  return typeof fd === "number" && fd >= 0 ? fd : -1;
+}
+
 /** A larger send buffer, where Bun shows the socket's descriptor; a refusal leaves the default (slower, not wrong). */
 function growSendBuffer(s: Sock): void {
-  const fd = (s as unknown as { fd?: unknown }).fd;
-  if (typeof fd === "number" && fd >= 0) sys().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([SEND_BUFFER]), 4);
+  const fd = socketFd(s);
+  if (fd >= 0) sys().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([SEND_BUFFER]), 4);
 }
 
 function unlinkStale(path: string): void {
@@ -193,9 +207,16 @@ function unlinkStale(path: string): void {
   }
 }
 
-/** Bytes received and not yet used: one growable buffer with a read position. */
+/**
+ * Bytes received and not yet used, with a read position. A chunk of Bun's
+ * arriving while nothing is held is adopted as it is (each data event has
+ * a buffer of its own), so what is kept of it (`keep`) is a view, not a
+ * copy; bytes that must wait for more go into a growable buffer of ours,
+ * reused, whose kept bytes are copied.
+ */
 class InputBuffer {
-  private buf = new Uint8Array(64 * 1024);
+  private own: Uint8Array = new Uint8Array(64 * 1024);
+  private buf: Uint8Array = this.own;
   private start = 0;
   private end = 0;
 
@@ -208,37 +229,60 @@ class InputBuffer {
   }
 
   append(d: Uint8Array): void {
-    if (this.end + d.length > this.buf.length) {
-      const need = this.length + d.length;
-      if (need <= this.buf.length) {
-        this.buf.copyWithin(0, this.start, this.end);
-      } else {
-        const grown = new Uint8Array(Math.max(need, this.buf.length * 2));
-        grown.set(this.buf.subarray(this.start, this.end));
-        this.buf = grown;
-      }
-      this.end -= this.start;
+    if (this.length === 0) {
+      this.buf = d;
       this.start = 0;
+      this.end = d.length;
+      return;
     }
-    this.buf.set(d, this.end);
+    this.room(d.length).set(d);
     this.end += d.length;
+  }
+
+  /** The next `n` bytes, dropped from here: a view of an adopted chunk, a copy of our own buffer. */
+  keep(n: number): Uint8Array {
+    const b = this.buf.subarray(this.start, this.start + n);
+    this.drop(n);
+    return this.buf === this.own ? b.slice() : b;
   }
 
   drop(n: number): void {
     this.start += n;
-    if (this.start === this.end) this.start = this.end = 0;
+    if (this.start === this.end) {
+      this.buf = this.own;
+      this.start = this.end = 0;
+    }
+  }
+
+  /** Room for at least `n` more bytes after what is held, in our own buffer, to fill in place (then `filled`). */
+  room(n: number): Uint8Array {
+    const held = this.length;
+    if (this.buf === this.own && this.own.length - this.end >= n) return this.own.subarray(this.end);
+    const into = this.own.length >= held + n ? this.own : new Uint8Array(Math.max(held + n, this.own.length * 2));
+    if (into === this.buf) into.copyWithin(0, this.start, this.end);
+    else into.set(this.view());
+    this.own = this.buf = into;
+    this.start = 0;
+    this.end = held;
+    return into.subarray(held);
+  }
+
+  filled(n: number): void {
+    this.end += n;
   }
 }
 
 class Connection {
   private readonly input = new InputBuffer();
+  /** The socket's descriptor, read from directly (`pull`); -1 where Bun does not show it. */
+  private readonly fd: number;
   private handshake: HandshakeState | null = initialHandshake();
   private session: Session | null = null;
   private store: BlockStore | null = null;
   /** Payload bytes of a refused WRITE still to drop as they arrive. */
   private skip = 0;
-  /** A large WRITE whose payload is arriving: the chunks as the socket gave them (each its own buffer: kept, not copied). */
-  private payload: { request: Request; parts: Uint8Array[]; filled: number } | null = null;
+  /** A large WRITE whose payload is arriving. */
+  private payload: Collecting | null = null;
   private inFlight = 0;
   private inFlightBytes = 0;
   private readonly output: Uint8Array[] = [];
@@ -259,6 +303,7 @@ class Connection {
     private readonly socket: Sock,
     private readonly server: NbdServer,
   ) {
+    this.fd = socketFd(socket);
     this.timer = setTimeout(() => this.hangUp(), HANDSHAKE_TIMEOUT_MS);
     this.send(greeting());
   }
@@ -274,15 +319,62 @@ class Connection {
     const w = this.payload;
     if (w) {
       const n = Math.min(w.request.length - w.filled, d.length);
-      w.parts.push(d.subarray(0, n));
-      w.filled += n;
+      this.collected(w, d.subarray(0, n));
       d = d.subarray(n);
-      if (w.filled < w.request.length) return;
-      this.payload = null;
-      this.start(w.request, w.parts);
     }
-    this.input.append(d);
-    this.work();
+    if (!this.payload) {
+      this.input.append(d);
+      this.work();
+    }
+    this.pull();
+  }
+
+  /** A piece of the payload being collected; the WRITE starts once it is whole. */
+  private collected(w: Collecting, part: Uint8Array): void {
+    w.parts.push(part);
+    w.filled += part.length;
+    if (w.filled < w.request.length) return;
+    this.payload = null;
+    this.start(w.request, w.parts);
+  }
+
+  /**
+   * Reads what else the socket holds straight to where it goes, with
+   * recv(MSG_DONTWAIT), until the kernel has no more (Bun's poll is
+   * level-triggered: it tells of what comes later): a large WRITE's payload
+   * into one buffer of its own, requests into the input buffer. Bun's data
+   * event copies each chunk once more than the kernel does (from its read
+   * buffer into a new one), up to 512 KiB at a time: a 1 MiB WRITE arrives
+   * mostly here.
+   */
+  private pull(): void {
+    if (this.fd < 0) return;
+    const libc = sys();
+    while (!this.ended && !this.paused && !this.handshake) {
+      const w = this.payload;
+      if (w) {
+        const left = w.request.length - w.filled;
+        if (!w.spare) w.spare = { buf: Buffer.allocUnsafe(left), at: 0 };
+        const into = w.spare.buf.subarray(w.spare.at, w.spare.at + left);
+        const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
+        if (n <= 0) return;
+        this.server.stats.bytesRead += n;
+        w.spare.at += n;
+        this.collected(w, into.subarray(0, n));
+        continue;
+      }
+      const into = this.input.room(PULL_BYTES);
+      const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
+      if (n <= 0) return;
+      this.server.stats.bytesRead += n;
+      this.input.filled(n);
+      if (this.skip > 0) {
+        const k = Math.min(this.skip, n);
+        this.skip -= k;
+        this.input.drop(k);
+      }
+      this.work();
+    }
   }
 
   /** Uses what the input holds, while it can and the bounds allow. */
@@ -342,22 +434,23 @@ class Connection {
         this.send(failure(session, r.request.cookie, r.errno, r.message));
         return true;
       case "request": {
-        const payload = r.payload?.slice();
-        this.input.drop(r.consumed);
+        this.input.drop(r.consumed - (r.payload?.length ?? 0));
+        const payload = r.payload && this.input.keep(r.payload.length);
         return this.start(r.request, payload);
       }
     }
   }
 
   /**
-   * A large WRITE's payload is kept as the socket's chunks arrive, without
-   * copying them (Bun gives each data event a buffer of its own); a store
-   * with writev writes them as they are, another gets them joined. Only
-   * what the input buffer holds already is copied (it is reused).
+   * A large WRITE's payload is kept as it arrives, without copying: Bun's
+   * chunks (each data event has a buffer of its own) and what `pull` reads
+   * into a buffer of the payload's; a store with writev writes them as
+   * they are, another gets them joined. Only what waited in our own input
+   * buffer is copied (it is reused).
    */
   private collect(request: Request): void {
-    const have = this.input.view().subarray(REQUEST_HEADER_BYTES).slice();
-    this.input.drop(REQUEST_HEADER_BYTES + have.length);
+    this.input.drop(REQUEST_HEADER_BYTES);
+    const have = this.input.keep(this.input.length);
     this.payload = { request, parts: have.length ? [have] : [], filled: have.length };
   }
 

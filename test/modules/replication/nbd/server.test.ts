@@ -1,8 +1,8 @@
 /**
  * The NBD server on a unix socket, driven byte by byte by a raw client:
- * pipelined requests answered by cookie with the right data, a WRITE over
- * the maximum payload refused and its payload skipped (the session goes
- * on), a read-only export and a refusing store answer EPERM, simple
+ * pipelined requests answered by cookie with the right data, large WRITEs
+ * arriving in pieces at any pace land whole, a WRITE over the maximum
+ * payload refused and its payload skipped (the session goes on), a read-only export and a refusing store answer EPERM, simple
  * replies without structured replies, a bad magic hangs up, DISC closes
  * after the replies, and nothing reaches the file outside the requests.
  */
@@ -14,6 +14,7 @@ import fc from "fast-check";
 import { CLIENT_FLAG, CMD, CMD_FLAG, OPT, REP } from "../../../../modules/replication/nbd/codec.ts";
 import { NbdServer } from "../../../../modules/replication/nbd/server.ts";
 import { FileStore, NBD_ERR, StoreError, type BlockStore } from "../../../../modules/replication/nbd/store.ts";
+import { SOL_SOCKET, sys } from "../../../../core/os/libc.ts";
 import { tempDir } from "../../../helpers.ts";
 import { clientFlags, concat, go, option, optionReplies, replies, request, write, type Reply } from "./wire.ts";
 
@@ -39,6 +40,7 @@ const secondary: BlockStore = {
   },
 };
 const SMALL_PAYLOAD = 65536;
+const SO_SNDBUF = 7;
 const server = new NbdServer([
   { name: "disk", store, multiConn: true },
   { name: "small", store, maxPayload: SMALL_PAYLOAD },
@@ -102,6 +104,8 @@ class Raw {
       },
     });
     raw = new Raw(socket);
+    // A send buffer larger than what Bun reads at once (512 KiB): a large request sent whole waits in the socket, and the server reads its rest straight from it.
+    sys().setsockopt((socket as unknown as { fd: number }).fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([4 << 20]), 4);
     return raw;
   }
 
@@ -220,13 +224,46 @@ describe("NBD server", () => {
     await c.untilClosed();
   });
 
+  test("1 MiB WRITEs whose bytes come in pieces at any pace (some read by Bun, the rest straight from the socket) land whole, in their ranges", async () => {
+    const c = await Raw.session("disk");
+    const MiB = 1 << 20;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: MiB + 27 }), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 255 }), async (cuts, seed) => {
+        const payloads = [0, 1, 2].map((k) => new Uint8Array(MiB).map((_, i) => (i * 7 + k * 13 + seed + (i >> 12)) % 251));
+        for (const [k, data] of payloads.entries()) {
+          const bytes = write(BigInt(k), k * MiB, data);
+          // The request cut where the property says (a header alone, a byte, most of the payload), a pause between the pieces.
+          let at = 0;
+          for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+            c.send(bytes.subarray(at, cut));
+            at = cut;
+            await Bun.sleep(2);
+          }
+          c.send(bytes.subarray(at));
+        }
+        expect((await c.replies(3)).map((r) => r.error)).toEqual([0, 0, 0]);
+        const reads = new Map(payloads.map((_, k) => [BigInt(10 + k), MiB]));
+        c.send(...payloads.map((_, k) => request(CMD.READ, BigInt(10 + k), k * MiB, MiB)));
+        for (const r of await c.replies(3, reads)) expect(r.data).toEqual(payloads[Number(r.cookie) - 10]);
+      }),
+      { numRuns: 6 },
+    );
+    c.send(request(CMD.DISC, 1n, 0, 0));
+    await c.untilClosed();
+  });
+
   test("a WRITE over the maximum payload: EOVERFLOW, its payload skipped, the session goes on, the file untouched", async () => {
     const before = readFileSync(path);
     const c = await Raw.session("small");
-    const big = new Uint8Array(SMALL_PAYLOAD * 3).fill(0x5a);
+    const big = new Uint8Array(SMALL_PAYLOAD * 24).fill(0x5a);
     // The payload as a valid request stream would look: a skip that went wrong would run into it.
     big.set(write(99n, 0, new Uint8Array(512).fill(0x5a)), 1000);
-    c.send(write(1n, 0, big));
+    // The refused payload in pieces, paused between: what is dropped comes from Bun's reads and from the socket straight.
+    const refused = write(1n, 0, big);
+    for (const [from, to] of [[0, 28], [28, 30_000], [30_000, 150_000], [150_000, 1_000_000], [1_000_000, refused.length]] as const) {
+      c.send(refused.subarray(from, to));
+      await Bun.sleep(5);
+    }
     c.send(request(CMD.READ, 2n, SMALL_PAYLOAD, 4096), request(CMD.READ, 3n, 0, SMALL_PAYLOAD + 1));
     const r = await c.replies(3, new Map([[2n, 4096]]));
     expect(r.find((x) => x.cookie === 1n)?.error).toBe(NBD_ERR.EOVERFLOW);
