@@ -1,7 +1,7 @@
 /**
  * Replication: the NBD data path, Tandem's server (unreplicated, a file
  * store, from its own thread: `nbd-serve.ts`) beside nbdkit's file plugin
- * on the same preallocated 1 GiB file, over a unix socket and over TCP
+ * on the same 1 GiB file (random data), over a unix socket and over TCP
  * loopback, driven by fio's nbd ioengine: sequential write and read
  * throughput (1 MiB blocks, 8 in flight) and 4 KiB random write IOPS at
  * queue depths 1 and 32. Each figure runs ROUNDS times per side, sides
@@ -11,7 +11,10 @@
  * the machine writes, move the figures more than the servers do. The
  * issue's goal: 1.0× nbdkit or better.
  *
- * Then protocol C: a replicated pair in one process (`volume-serve.ts`:
+ * Then protocol C: first the full resync of a new 1 GiB volume (random
+ * data) to the peer, beside nbdcopy copying the same file from one nbdkit
+ * export to another over TCP loopback (median of ROUNDS copies; the resync
+ * runs once, as the pair starts); then a replicated pair in one process (`volume-serve.ts`:
  * alpha's and bravo's replication threads, the peer link on TCP loopback,
  * authenticated as between two nodes), served on a unix socket, beside Tandem
  * unreplicated, alternating the same way. The goal: 0.7× of unreplicated
@@ -24,7 +27,8 @@
  * sealed: `encrypt = true`).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { randomFillSync } from "node:crypto";
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, tempDir } from "../helpers.ts";
 import { median, type Row, type Table } from "./lib.ts";
@@ -79,18 +83,36 @@ async function untilServing(uri: string, p: { exitCode: number | null }): Promis
   }
 }
 
-/** Waits until the process prints "ready". */
-async function untilReady(out: ReadableStream<Uint8Array>, readyMs: number): Promise<void> {
+/** Waits until the pair prints "ready: resynced N bytes in T ms"; its resync's MB/s. */
+async function untilReady(out: ReadableStream<Uint8Array>, readyMs: number): Promise<number> {
   const reader = out.getReader();
   const timeout = Bun.sleep(readyMs).then(() => "timeout" as const);
   let seen = "";
-  while (!seen.includes("ready")) {
+  let m: RegExpExecArray | null;
+  while (!(m = /ready: resynced (\d+) bytes in (\d+) ms\n/.exec(seen))) {
     const r = await Promise.race([reader.read(), timeout]);
     if (r === "timeout") throw new Error(`the replicated pair was not ready after ${readyMs} ms`);
     if (r.done) throw new Error(`the replicated pair exited: ${seen}`);
     seen += new TextDecoder().decode(r.value);
   }
   reader.releaseLock();
+  return Number(m[1]) / 1e3 / Number(m[2]);
+}
+
+/** nbdcopy from one export to another; MB/s. */
+function nbdcopy(from: string, to: string): number {
+  const began = performance.now();
+  const r = spawnSync("nbdcopy", [from, to], { encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`nbdcopy: ${r.stderr || r.error?.message}`);
+  return FILE_BYTES / 1e3 / (performance.now() - began);
+}
+
+/** `path` filled with random bytes (so no copy can skip zeroes), FILE_BYTES long. */
+function randomFile(path: string): void {
+  const fd = openSync(path, "w");
+  const chunk = new Uint8Array(16 << 20);
+  for (let at = 0; at < FILE_BYTES; at += chunk.length) writeSync(fd, randomFillSync(chunk));
+  closeSync(fd);
 }
 
 export async function bench(bin: string): Promise<Table> {
@@ -101,19 +123,25 @@ export async function bench(bin: string): Promise<Table> {
   const dir = mkdtempSync(join(process.env.BENCH_REPLICATION_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : tmp.dir), "tandem-bench-replication-"));
   const file = join(dir, "volume.img");
   const pairFiles = [join(dir, "alpha.img"), join(dir, "bravo.img")];
+  const copyFile = join(dir, "copy.img");
   const sock = { tandem: join(tmp.dir, "tandem.sock"), nbdkit: join(tmp.dir, "nbdkit.sock"), replicated: join(tmp.dir, "replicated.sock") };
-  const port = { tandem: await freePort(), nbdkit: await freePort(), alpha: await freePort(), bravo: await freePort() };
+  const port = { tandem: await freePort(), nbdkit: await freePort(), copy: await freePort(), alpha: await freePort(), bravo: await freePort() };
   const procs: ReturnType<typeof Bun.spawn>[] = [];
   try {
-    for (const f of [file, ...pairFiles]) if (spawnSync("fallocate", ["-l", String(FILE_BYTES), f]).status !== 0) throw new Error("fallocate failed");
+    // Random data: the volume's, resynced to the peer and copied by nbdcopy as it is (a copy that skipped zeroes would not be comparable).
+    randomFile(file);
+    copyFileSync(file, pairFiles[0]!);
+    for (const f of [pairFiles[1]!, copyFile]) if (spawnSync("fallocate", ["-l", String(FILE_BYTES), f]).status !== 0) throw new Error("fallocate failed");
     // MIMALLOC_PURGE_DELAY=-1: how `tandem run` runs the node (cmd/run.ts), whose threads serve NBD.
     const env = { ...process.env, BUN_BE_BUN: "1", MIMALLOC_PURGE_DELAY: "-1" };
     const tandem = Bun.spawn([bin, join(import.meta.dir, "nbd-serve.ts"), file, sock.tandem, String(port.tandem)], { env, stdout: "ignore", stderr: "inherit" });
     // nbdkit listens on a unix socket or on TCP: one of each.
-    const nbdkit = (where: string[]) => Bun.spawn(["nbdkit", "--foreground", ...where, "file", `file=${file}`], { stdout: "ignore", stderr: "inherit" });
+    const nbdkit = (where: string[], served = file) => Bun.spawn(["nbdkit", "--foreground", ...where, "file", `file=${served}`], { stdout: "ignore", stderr: "inherit" });
     const kitUnix = nbdkit(["--unix", sock.nbdkit]);
     const kitTcp = nbdkit(["--ipaddr", "127.0.0.1", "--port", String(port.nbdkit)]);
-    procs.push(tandem, kitUnix, kitTcp);
+    // nbdcopy's destination: the resync's anchor copies the volume from one nbdkit to another over TCP, as the resync goes from node to node.
+    const kitCopy = runs("protocol-c") ? nbdkit(["--ipaddr", "127.0.0.1", "--port", String(port.copy)], copyFile) : null;
+    procs.push(tandem, kitUnix, kitTcp, ...(kitCopy ? [kitCopy] : []));
     const pair = runs("protocol-c") ? Bun.spawn([bin, join(import.meta.dir, "volume-serve.ts"), ...pairFiles, sock.replicated, String(port.alpha), String(port.bravo)], { env, stdout: "pipe", stderr: "inherit" }) : null;
     if (pair) procs.push(pair);
     const uris = (side: "tandem" | "nbdkit") => ({ unix: `nbd+unix:///?socket=${sock[side]}`, tcp: `nbd://127.0.0.1:${port[side]}/` });
@@ -121,9 +149,15 @@ export async function bench(bin: string): Promise<Table> {
     await untilServing(uris("tandem").tcp, tandem);
     await untilServing(uris("nbdkit").unix, kitUnix);
     await untilServing(uris("nbdkit").tcp, kitTcp);
-    // The pair is ready once bravo is resynced in full (a new volume).
-    if (pair) await untilReady(pair.stdout, PAIR_READY_MS);
+    // The pair is ready once bravo is resynced in full (a new volume): the resync's rate, then nbdcopy's of the same bytes.
     const rows: Row[] = [];
+    if (pair && kitCopy) {
+      const resync = await untilReady(pair.stdout, PAIR_READY_MS);
+      const copyUri = `nbd://127.0.0.1:${port.copy}/`;
+      await untilServing(copyUri, kitCopy);
+      const copies = Array.from({ length: ROUNDS }, () => nbdcopy(uris("nbdkit").tcp, copyUri));
+      rows.push({ figure: "full resync of the 1 GiB volume to the peer (anchor: nbdcopy of it between two nbdkit exports over TCP loopback)", unit: "MB/s", tandem: resync, anchor: median(copies), better: "higher" });
+    }
     for (const transport of (["unix", "tcp"] as const).filter(runs)) {
       for (const job of JOBS) {
         const t: number[] = [];
@@ -147,7 +181,7 @@ export async function bench(bin: string): Promise<Table> {
     return {
       title: "Replication: NBD data path, unreplicated and protocol C",
       anchor: "nbdkit file plugin (protocol C rows: Tandem unreplicated)",
-      method: `fio --ioengine=nbd on a unix socket and on TCP 127.0.0.1, the same fallocated 1 GiB file on ${dir.startsWith("/dev/shm") ? "tmpfs" : "disk"} for both; protocol C: a pair in one process, both 1 GiB files on the same file system, the link on TCP 127.0.0.1; ${SECONDS} s after 1 s of ramp per run, ${ROUNDS} runs a side alternating, median. Goal: 1.0× nbdkit or better on every figure, protocol C 0.7× of unreplicated or better on sequential writes.`,
+      method: `fio --ioengine=nbd on a unix socket and on TCP 127.0.0.1, the same 1 GiB file (random data) on ${dir.startsWith("/dev/shm") ? "tmpfs" : "disk"} for both; protocol C: a pair in one process, both 1 GiB files on the same file system, the link on TCP 127.0.0.1, resynced once at the start (nbdcopy: median of ${ROUNDS} copies); ${SECONDS} s after 1 s of ramp per run, ${ROUNDS} runs a side alternating, median. Goal: 1.0× nbdkit or better on every figure, protocol C 0.7× of unreplicated or better on sequential writes.`,
       rows,
     };
   } finally {

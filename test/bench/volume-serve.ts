@@ -7,7 +7,8 @@
  * as well with BENCH_REPLICATION_ENCRYPT=1).
  * Alpha is promoted (forced: the volume is new), resyncs bravo in full,
  * and then serves the volume over NBD on SOCKET (and TCP 127.0.0.1:NBD_PORT).
- * Prints "ready" once the pair is connected and in sync; stops on SIGTERM.
+ * Prints "ready: resynced N bytes in T ms" once the pair is connected and in
+ * sync (T from the promotion: the full resync of a new volume); stops on SIGTERM.
  * Run by the compiled binary as `BUN_BE_BUN=1 tandem volume-serve.ts ...`.
  */
 import { statSync } from "node:fs";
@@ -86,6 +87,7 @@ for (const t of [alpha, bravo]) {
   const r = await t.start();
   if (r.type === "failed") throw new Error(r.message);
 }
+const began = performance.now();
 const forced = await alpha.command("promote-force");
 if (forced.refused) throw new Error(`alpha refused the promotion: ${forced.refused}`);
 const deadline = Date.now() + READY_MS;
@@ -93,7 +95,8 @@ for (;;) {
   const [a, b] = [await alpha.status(), await bravo.status()];
   if (a.connection === "connected" && b.connection === "connected" && b.disk === "up-to-date") break;
   if (Date.now() > deadline) throw new Error(`the pair did not connect in sync within ${READY_MS} ms: ${a.connection}/${b.connection}`);
-  await Bun.sleep(50);
+  await Bun.sleep(10);
 }
+const resyncMs = performance.now() - began;
 process.on("SIGTERM", () => void Promise.all([alpha, bravo].map((t) => retireWorker(t.worker, realClock, 5000))).then(() => process.exit(0)));
-console.log("ready");
+console.log(`ready: resynced ${size} bytes in ${resyncMs.toFixed(0)} ms`);
