@@ -62,6 +62,8 @@ const SEND_BUFFER = 4 * 1024 * 1024;
 const SO_SNDBUF = 7;
 /** Bytes asked of the kernel at once for requests (a large WRITE's payload is asked for whole). */
 const PULL_BYTES = 64 * 1024;
+/** What Bun reads at most for one data event: a read that long may have left more in the socket. */
+const BUN_READ_BYTES = 512 * 1024;
 /** The bytes of READ buffers a connection keeps for reuse (a sequential stream of 1 MiB reads keeps 8..32 in flight). */
 const SPARE_READ_BYTES = 32 * 1024 * 1024;
 
@@ -310,6 +312,7 @@ class Connection {
 
   received(d: Uint8Array): void {
     if (this.ended) return;
+    const read = d.length;
     this.server.stats.bytesRead += d.length;
     if (this.skip > 0) {
       const n = Math.min(this.skip, d.length);
@@ -326,7 +329,7 @@ class Connection {
       this.input.append(d);
       this.work();
     }
-    this.pull();
+    this.pull(read);
   }
 
   /** A piece of the payload being collected; the WRITE starts once it is whole. */
@@ -340,17 +343,20 @@ class Connection {
 
   /**
    * Reads what else the socket holds straight to where it goes, with
-   * recv(MSG_DONTWAIT), until the kernel has no more (Bun's poll is
-   * level-triggered: it tells of what comes later): a large WRITE's payload
-   * into one buffer of its own, requests into the input buffer. Bun's data
-   * event copies each chunk once more than the kernel does (from its read
-   * buffer into a new one), up to 512 KiB at a time: a 1 MiB WRITE arrives
-   * mostly here.
+   * recv(MSG_DONTWAIT): a large WRITE's payload into one buffer of its own,
+   * requests into the input buffer. Bun's data event copies each chunk
+   * once more than the kernel does (from its read buffer, 512 KiB, into a
+   * new one): a 1 MiB WRITE arrives mostly here. Only where more is likely
+   * waiting (a large payload still coming, or Bun's read came back full),
+   * and on while each read gets all it asked for: a read that finds
+   * nothing costs a call (small requests, at a high rate, paid it on every
+   * event). What is left, Bun's poll (level-triggered) tells of.
    */
-  private pull(): void {
-    if (this.fd < 0) return;
+  private pull(bunRead: number): void {
+    if (this.fd < 0 || (!this.payload && bunRead < BUN_READ_BYTES)) return;
     const libc = sys();
-    while (!this.ended && !this.paused && !this.handshake) {
+    let more = true;
+    while (more && !this.ended && !this.paused && !this.handshake) {
       const w = this.payload;
       if (w) {
         const left = w.request.length - w.filled;
@@ -358,6 +364,7 @@ class Connection {
         const into = w.spare.buf.subarray(w.spare.at, w.spare.at + left);
         const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
         if (n <= 0) return;
+        more = n === into.length;
         this.server.stats.bytesRead += n;
         w.spare.at += n;
         this.collected(w, into.subarray(0, n));
@@ -366,6 +373,7 @@ class Connection {
       const into = this.input.room(PULL_BYTES);
       const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
       if (n <= 0) return;
+      more = n === into.length;
       this.server.stats.bytesRead += n;
       this.input.filled(n);
       if (this.skip > 0) {
