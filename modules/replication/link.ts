@@ -43,7 +43,8 @@ import { bitmapBytes } from "./bitmap.ts";
 import { concat as joinParts } from "./nbd/codec.ts";
 import { cutPayload, joinPayload, payloadBytes, payloadParts, type Payload } from "./payload.ts";
 
-const VERSION = 2;
+/** The hello's version: a pair whose versions differ does not connect (3: `rs-start`, which a peer of 2 would take for a malformed message mid-resync). */
+const VERSION = 3;
 const KIND_HELLO = 1;
 const KIND_MESSAGE = 2;
 const TAG_BYTES = 16;
