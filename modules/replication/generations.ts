@@ -113,6 +113,8 @@ export function decide(self: SideView, peer: SideView): Decision {
   if (!self.consistent && !peer.consistent) return { kind: "no-data", rule: "both-inconsistent" };
   if (!self.consistent && resumes(self, peer)) return { kind: "resync", role: "target", full: false, rule: "self-resumes" };
   if (!peer.consistent && resumes(peer, self)) return { kind: "resync", role: "source", full: false, rule: "peer-resumes" };
+  if (!self.consistent && missedDone(self, peer)) return { kind: "resync", role: "target", full: false, rule: "self-missed-resync-done" };
+  if (!peer.consistent && missedDone(peer, self)) return { kind: "resync", role: "source", full: false, rule: "peer-missed-resync-done" };
   const d = compareGenerations(self, peer);
   if (!self.consistent) return d.kind === "resync" && d.role === "target" ? d : { kind: "resync", role: "target", full: true, rule: "self-inconsistent" };
   return d.kind === "resync" && d.role === "source" ? d : { kind: "resync", role: "source", full: true, rule: "peer-inconsistent" };
@@ -120,6 +122,16 @@ export function decide(self: SideView, peer: SideView): Decision {
 
 /** An inconsistent target whose resync from `source` was cut off: it still records the source's bitmap generation. */
 const resumes = (target: SideView, source: SideView): boolean => target.gen.current !== NO_GENERATION && target.gen.current === source.gen.bitmap;
+
+/**
+ * An inconsistent target whose resync finished without it hearing so (the
+ * link lost `rs-done`): the source put the resync's generation first in its
+ * history as it finished, and tracks in its bitmap every write since that
+ * the target may lack (a generation later would have pushed it down), so
+ * the bitmap brings the target level (DRBD's "missed the resync finished
+ * event").
+ */
+const missedDone = (target: SideView, source: SideView): boolean => target.gen.current !== NO_GENERATION && source.gen.history[0] === target.gen.current;
 
 /** The resync decision table (DRBD's uuid_compare, in its order). */
 function compareGenerations(self: SideView, peer: SideView): Decision {

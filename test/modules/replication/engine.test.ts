@@ -368,6 +368,25 @@ describe("an interrupted resync resumes where it stopped", () => {
     inSync(a, b);
   });
 
+  test("a resync whose rs-done the link lost: the reconnect sends only what the source wrote since, not the whole volume again", () => {
+    const { a, b } = newPair();
+    // One frame or disk operation at a time, until the source is done: its rs-done is then on its way.
+    const one = () => ([[a, b], [b, a]] as const).some(([n, peer]) => (n.inbox.length > 0 ? (feed(n, peer, { type: "frame", msg: n.inbox.shift()! }), true) : n.ops.length > 0 && (diskOp(n, peer), true)));
+    while (a.s.conn !== "connected" && one());
+    expect(b.inbox.map((m) => m.t)).toContain("rs-done");
+    cut(a, b);
+    expect([b.s.conn, b.s.disk]).toEqual(["connecting", "inconsistent"]);
+    for (const [id, region] of [[1, 5], [2, 200]] as const) feed(a, b, { type: "write", id, offset: region * REGION, data: new Uint8Array(REGION).fill(0xdd) });
+    pump(a, b);
+    const first = sentBy(a);
+    linkUp(a, b, 950);
+    expect([a.decisions.at(-1), b.decisions.at(-1)]).toEqual(["peer-missed-resync-done", "self-missed-resync-done"]);
+    pump(a, b);
+    expect(sentBy(a) - first).toBe(2 * REGION);
+    inSync(a, b);
+    expect(b.disk[200 * REGION]).toBe(0xdd);
+  });
+
   test("regions the source writes while cut off are resent with those not yet done", () => {
     const { a, b } = newPair();
     pump(a, b, () => sentBy(a) >= BIG / 2);

@@ -85,11 +85,20 @@ describe("the resync decision table", () => {
     // Even where the histories would read as each descending from the other.
     expect(decide(side("a", gen(4, 0, [9]), { consistent: false }), side("b", gen(9, 4)))).toMatchObject({ kind: "resync", role: "target", full: false, rule: "self-resumes" });
   });
+  test("an inconsistent side whose current heads the peer's history (the resync finished, its rs-done lost) resyncs by the bitmap, not in full", () => {
+    // The source finished resync 4 over its current 9 ({9, 0, [4, 5]}), then went on alone as primary: {12, 9, [4, 5]}.
+    expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(12, 9, [4, 5]), { primary: true }))).toMatchObject({ kind: "resync", role: "target", full: false, rule: "self-missed-resync-done" });
+    // A secondary source that made no generation since.
+    expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(9, 0, [4, 5])))).toMatchObject({ kind: "resync", role: "target", full: false, rule: "self-missed-resync-done" });
+    expect(decide(side("b", gen(12, 9, [4, 5]), { primary: true }), side("a", gen(4), { consistent: false }))).toMatchObject({ kind: "resync", role: "source", full: false, rule: "peer-missed-resync-done" });
+    // A generation later the bitmap no longer covers it: in full, as the table says.
+    expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(15, 9, [12, 4])))).toMatchObject({ kind: "resync", role: "target", full: true });
+  });
+
   test("the peer resumes as target by our bitmap when its current is our bitmap generation", () => {
     expect(decide(side("b", gen(9, 4, [5])), side("a", gen(4), { consistent: false, dirty: 9 }))).toMatchObject({ kind: "resync", role: "source", full: false, rule: "peer-resumes" });
   });
-  test("no resume when the source no longer tracks the target's generation (it finished, or began another resync): full, as the table says", () => {
-    expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(9, 0, [4, 5])))).toMatchObject({ kind: "resync", role: "target", full: true, rule: "self-current-in-peer-history" });
+  test("no resume when the source no longer tracks the target's generation (it began another resync): full, as the table says", () => {
     expect(decide(side("a", gen(4), { consistent: false }), side("b", gen(9, 6, [5])))).toMatchObject({ kind: "resync", role: "target", full: true, rule: "self-inconsistent" });
   });
   test("a resync target promoted by force while apart shares only the resync's bitmap generation with its source: split brain", () => {
