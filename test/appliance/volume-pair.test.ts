@@ -29,16 +29,16 @@ import { tempDir, waitFor } from "../helpers.ts";
 import { promotedVolume } from "../lab/config.ts";
 
 /**
- * Run only when asked (TANDEM_APPLIANCE_VOLUME=1): it takes 70 to 180 s (two VMs booting under emulation),
+ * Run only when asked (TANDEM_APPLIANCE_VOLUME=1): it takes 40 to 180 s (two VMs booting under emulation),
  * more than npm test's budget has left. The kernel attach no longer starves behind the first resync (the resync
- * waits for it); on a host loaded past its cores (four emulated VMs on two) some runs still fail outside the
- * replication: a heartbeat stall past the deadtime drops quorum (a survivor alone then lets its watchdog reset
- * it), or the peer link goes silent mid-resync and the first full resync starts over.
+ * waits for it), and a resync the link cuts resumes where it stopped; on a host loaded past its cores (four
+ * emulated VMs on two) some runs still fail outside the replication: a heartbeat stall past the deadtime drops
+ * quorum (a survivor alone then lets its watchdog reset it).
  */
 const ASKED = process.env.TANDEM_APPLIANCE_VOLUME === "1";
 const why = ASKED
   ? (qemuMissing() ?? pairMissing() ?? (imageStale() ? buildMissing() : undefined))
-  : "not asked for (TANDEM_APPLIANCE_VOLUME=1): two emulated VMs, 70 to 180 s";
+  : "not asked for (TANDEM_APPLIANCE_VOLUME=1): two emulated VMs, 40 to 180 s";
 if (why) console.log(`skip: appliance volume pair: ${why}`);
 
 /** Both VMs booting at once on two loaded host cores under emulation. */
