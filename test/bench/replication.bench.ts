@@ -14,8 +14,8 @@
  * Then protocol C: first the full resync of a new 1 GiB volume (random
  * data) to the peer, beside nbdcopy copying the same file from one nbdkit
  * export to another over TCP loopback (median of ROUNDS copies; the resync
- * runs once, as the pair starts); then a replicated pair in one process (`volume-serve.ts`:
- * alpha's and bravo's replication threads, the peer link on TCP loopback,
+ * runs once, as the pair starts); then a replicated pair, one process a
+ * node (`volume-serve.ts`: alpha's and bravo's replication threads, the peer link on TCP loopback,
  * authenticated as between two nodes), served on a unix socket, beside Tandem
  * unreplicated, alternating the same way. The goal: 0.7× of unreplicated
  * or better on sequential writes.
@@ -27,7 +27,7 @@
  * sealed: `encrypt = true`).
  */
 import { spawnSync } from "node:child_process";
-import { randomFillSync } from "node:crypto";
+import { randomBytes, randomFillSync } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, tempDir } from "../helpers.ts";
@@ -142,8 +142,16 @@ export async function bench(bin: string): Promise<Table> {
     // nbdcopy's destination: the resync's anchor copies the volume from one nbdkit to another over TCP, as the resync goes from node to node.
     const kitCopy = runs("protocol-c") ? nbdkit(["--ipaddr", "127.0.0.1", "--port", String(port.copy)], copyFile) : null;
     procs.push(tandem, kitUnix, kitTcp, ...(kitCopy ? [kitCopy] : []));
-    const pair = runs("protocol-c") ? Bun.spawn([bin, join(import.meta.dir, "volume-serve.ts"), ...pairFiles, sock.replicated, String(port.alpha), String(port.bravo)], { env, stdout: "pipe", stderr: "inherit" }) : null;
-    if (pair) procs.push(pair);
+    // The pair: one process a node, as two nodes run, with the same cluster key; alpha prints when it is in sync.
+    const pairKey = randomBytes(32).toString("hex");
+    const node = (self: "alpha" | "bravo", f: string, own: number, peer: number) =>
+      Bun.spawn([bin, join(import.meta.dir, "volume-serve.ts"), self, f, self === "alpha" ? sock.replicated : `${sock.replicated}.bravo`, String(own), String(peer)], {
+        env: { ...env, TANDEM_BENCH_KEY: pairKey },
+        stdout: "pipe",
+        stderr: "inherit",
+      });
+    const pair = runs("protocol-c") ? [node("bravo", pairFiles[1]!, port.bravo, port.alpha), node("alpha", pairFiles[0]!, port.alpha, port.bravo)] : null;
+    if (pair) procs.push(...pair);
     const uris = (side: "tandem" | "nbdkit") => ({ unix: `nbd+unix:///?socket=${sock[side]}`, tcp: `nbd://127.0.0.1:${port[side]}/` });
     await untilServing(uris("tandem").unix, tandem);
     await untilServing(uris("tandem").tcp, tandem);
@@ -152,7 +160,7 @@ export async function bench(bin: string): Promise<Table> {
     // The pair is ready once bravo is resynced in full (a new volume): the resync's rate, then nbdcopy's of the same bytes.
     const rows: Row[] = [];
     if (pair && kitCopy) {
-      const resync = await untilReady(pair.stdout, PAIR_READY_MS);
+      const resync = await untilReady(pair[1]!.stdout, PAIR_READY_MS);
       const copyUri = `nbd://127.0.0.1:${port.copy}/`;
       await untilServing(copyUri, kitCopy);
       const copies = Array.from({ length: ROUNDS }, () => nbdcopy(uris("nbdkit").tcp, copyUri));
@@ -181,7 +189,7 @@ export async function bench(bin: string): Promise<Table> {
     return {
       title: "Replication: NBD data path, unreplicated and protocol C",
       anchor: "nbdkit file plugin (protocol C rows: Tandem unreplicated)",
-      method: `fio --ioengine=nbd on a unix socket and on TCP 127.0.0.1, the same 1 GiB file (random data) on ${dir.startsWith("/dev/shm") ? "tmpfs" : "disk"} for both; protocol C: a pair in one process, both 1 GiB files on the same file system, the link on TCP 127.0.0.1, resynced once at the start (nbdcopy: median of ${ROUNDS} copies); ${SECONDS} s after 1 s of ramp per run, ${ROUNDS} runs a side alternating, median. Goal: 1.0× nbdkit or better on every figure, protocol C 0.7× of unreplicated or better on sequential writes.`,
+      method: `fio --ioengine=nbd on a unix socket and on TCP 127.0.0.1, the same 1 GiB file (random data) on ${dir.startsWith("/dev/shm") ? "tmpfs" : "disk"} for both; protocol C: a pair of processes (one a node), both 1 GiB files on the same file system, the link on TCP 127.0.0.1, resynced once at the start (nbdcopy: median of ${ROUNDS} copies); ${SECONDS} s after 1 s of ramp per run, ${ROUNDS} runs a side alternating, median. Goal: 1.0× nbdkit or better on every figure, protocol C 0.7× of unreplicated or better on sequential writes.`,
       rows,
     };
   } finally {
