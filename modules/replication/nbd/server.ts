@@ -346,11 +346,11 @@ class Connection {
    * recv(MSG_DONTWAIT): a large WRITE's payload into one buffer of its own,
    * requests into the input buffer. Bun's data event copies each chunk
    * once more than the kernel does (from its read buffer, 512 KiB, into a
-   * new one): a 1 MiB WRITE arrives mostly here. Only where more is likely
-   * waiting (a large payload still coming, or Bun's read came back full),
-   * and on while each read gets all it asked for: a read that finds
-   * nothing costs a call (small requests, at a high rate, paid it on every
-   * event). What is left, Bun's poll (level-triggered) tells of.
+   * new one): a 1 MiB WRITE arrives mostly here. It reads only where more
+   * is likely waiting (a large payload still coming, or Bun's read came
+   * back full), and goes on only while each read gets all it asked for: a
+   * read that finds nothing costs a call, which small requests at a high
+   * rate paid on every event. Bun's poll (level-triggered) tells of the rest.
    */
   private pull(bunRead: number): void {
     if (this.fd < 0 || (!this.payload && bunRead < BUN_READ_BYTES)) return;
