@@ -104,9 +104,10 @@ export const mirrorDecision = (d: Decision): Decision => (d.kind === "resync" ? 
  * before it finished) is never a source: it resumes as the target by the
  * bitmap when its current is the peer's bitmap generation (the resync's:
  * the peer's bitmap holds every region not yet resynced and every one
- * written since, whatever the peer did apart), else by the bitmap where the
- * table says so, else by a full resync; two inconsistent sides wait for the
- * operator. Otherwise the generations decide.
+ * written since, whatever the peer did apart), or heads the peer's history
+ * (the resync finished and its `rs-done` was lost), else by the bitmap where
+ * the table says so, else by a full resync; two inconsistent sides wait for
+ * the operator. Otherwise the generations decide.
  */
 export function decide(self: SideView, peer: SideView): Decision {
   if (self.consistent && peer.consistent) return compareGenerations(self, peer);
