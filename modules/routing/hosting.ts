@@ -26,7 +26,7 @@
  * through a `VipHost` (the real one below; tests give their own).
  */
 import { writeFileSync } from "node:fs";
-import type { DirectorRaw } from "../director/config.ts";
+import type { RawConfig } from "../../core/config/schema.ts";
 import { FOREVER, addAddress, deleteAddress } from "../../core/os/netlink.ts";
 import { familyOf, parseCidr, parseIp } from "../../core/os/ip.ts";
 
@@ -59,7 +59,7 @@ export interface Hosting {
  * (nftables takes its packets before routing and needs none of it, and a node without the director holds nothing),
  * and when nothing is announced.
  */
-export function hostingOf(director: DirectorRaw | undefined, dataplane: string | undefined): Hosting | null {
+export function hostingOf(director: RawConfig["director"], dataplane: string | undefined): Hosting | null {
   if (director?.mode !== "active-active" || dataplane !== "ipvs") return null;
   const addresses = [
     ...new Set(
