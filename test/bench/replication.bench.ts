@@ -122,7 +122,7 @@ export async function bench(bin: string): Promise<Table> {
   const tmp = tempDir("bench-replication");
   const dir = mkdtempSync(join(process.env.BENCH_REPLICATION_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : tmp.dir), "tandem-bench-replication-"));
   const file = join(dir, "volume.img");
-  const pairFiles = [join(dir, "alpha.img"), join(dir, "bravo.img")];
+  const pairFiles = { alpha: join(dir, "alpha.img"), bravo: join(dir, "bravo.img") };
   const copyFile = join(dir, "copy.img");
   const sock = { tandem: join(tmp.dir, "tandem.sock"), nbdkit: join(tmp.dir, "nbdkit.sock"), replicated: join(tmp.dir, "replicated.sock") };
   const port = { tandem: await freePort(), nbdkit: await freePort(), copy: await freePort(), alpha: await freePort(), bravo: await freePort() };
@@ -130,8 +130,8 @@ export async function bench(bin: string): Promise<Table> {
   try {
     // Random data: the volume's, resynced to the peer and copied by nbdcopy as it is (a copy that skipped zeroes would not be comparable).
     randomFile(file);
-    copyFileSync(file, pairFiles[0]!);
-    for (const f of [pairFiles[1]!, copyFile]) if (spawnSync("fallocate", ["-l", String(FILE_BYTES), f]).status !== 0) throw new Error("fallocate failed");
+    copyFileSync(file, pairFiles.alpha);
+    for (const f of [pairFiles.bravo, copyFile]) if (spawnSync("fallocate", ["-l", String(FILE_BYTES), f]).status !== 0) throw new Error("fallocate failed");
     // MIMALLOC_PURGE_DELAY=-1: how `tandem run` runs the node (cmd/run.ts), whose threads serve NBD.
     const env = { ...process.env, BUN_BE_BUN: "1", MIMALLOC_PURGE_DELAY: "-1" };
     const tandem = Bun.spawn([bin, join(import.meta.dir, "nbd-serve.ts"), file, sock.tandem, String(port.tandem)], { env, stdout: "ignore", stderr: "inherit" });
@@ -144,14 +144,14 @@ export async function bench(bin: string): Promise<Table> {
     procs.push(tandem, kitUnix, kitTcp, ...(kitCopy ? [kitCopy] : []));
     // The pair: one process a node, as two nodes run, with the same cluster key; alpha prints when it is in sync.
     const pairKey = randomBytes(32).toString("hex");
-    const node = (self: "alpha" | "bravo", f: string, own: number, peer: number) =>
-      Bun.spawn([bin, join(import.meta.dir, "volume-serve.ts"), self, f, self === "alpha" ? sock.replicated : `${sock.replicated}.bravo`, String(own), String(peer)], {
+    const node = (self: "alpha" | "bravo") =>
+      Bun.spawn([bin, join(import.meta.dir, "volume-serve.ts"), self, pairFiles[self], `${sock.replicated}.${self}`, String(port[self]), String(port[self === "alpha" ? "bravo" : "alpha"])], {
         env: { ...env, TANDEM_BENCH_KEY: pairKey },
         stdout: "pipe",
         stderr: "inherit",
       });
-    const pair = runs("protocol-c") ? [node("bravo", pairFiles[1]!, port.bravo, port.alpha), node("alpha", pairFiles[0]!, port.alpha, port.bravo)] : null;
-    if (pair) procs.push(...pair);
+    const pair = runs("protocol-c") ? { bravo: node("bravo"), alpha: node("alpha") } : null;
+    if (pair) procs.push(pair.bravo, pair.alpha);
     const uris = (side: "tandem" | "nbdkit") => ({ unix: `nbd+unix:///?socket=${sock[side]}`, tcp: `nbd://127.0.0.1:${port[side]}/` });
     await untilServing(uris("tandem").unix, tandem);
     await untilServing(uris("tandem").tcp, tandem);
@@ -160,7 +160,7 @@ export async function bench(bin: string): Promise<Table> {
     // The pair is ready once bravo is resynced in full (a new volume): the resync's rate, then nbdcopy's of the same bytes.
     const rows: Row[] = [];
     if (pair && kitCopy) {
-      const resync = await untilReady(pair[1]!.stdout, PAIR_READY_MS);
+      const resync = await untilReady(pair.alpha.stdout, PAIR_READY_MS);
       const copyUri = `nbd://127.0.0.1:${port.copy}/`;
       await untilServing(copyUri, kitCopy);
       const copies = Array.from({ length: ROUNDS }, () => nbdcopy(uris("nbdkit").tcp, copyUri));
@@ -182,7 +182,7 @@ export async function bench(bin: string): Promise<Table> {
       const u: number[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         u.push(fio(uris("tandem").unix, job));
-        c.push(fio(`nbd+unix:///?socket=${sock.replicated}`, job));
+        c.push(fio(`nbd+unix:///?socket=${sock.replicated}.alpha`, job));
       }
       rows.push({ figure: `protocol C to a peer on loopback (anchor: Tandem unreplicated), unix socket: ${job.figure}`, unit: job.unit, tandem: median(c), anchor: median(u), better: "higher" });
     }
