@@ -313,7 +313,7 @@ class Connection {
   received(d: Uint8Array): void {
     if (this.ended) return;
     const read = d.length;
-    this.server.stats.bytesRead += d.length;
+    this.server.stats.bytesRead += read;
     if (this.skip > 0) {
       const n = Math.min(this.skip, d.length);
       this.skip -= n;
