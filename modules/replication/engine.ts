@@ -168,7 +168,8 @@ type Refusable = "promote" | "demote" | "discard-my-data" | "verify";
 
 export type Effect =
   | { kind: "meta"; meta: Meta }
-  | { kind: "disk-write"; origin: Origin; ref: number; offset: number; data: Payload }
+  /** `durable`: on stable storage before `disk-written` (a resync's write: its rs-ack lets the source clear its bits, which a resumed resync trusts). */
+  | { kind: "disk-write"; origin: Origin; ref: number; offset: number; data: Payload; durable: boolean }
   | { kind: "disk-flush"; origin: "app" | "peer"; ref: number }
   | { kind: "disk-read"; region: number; offset: number; length: number }
   | { kind: "disk-digest"; origin: "verify" | "peer"; region: number; offset: number; length: number }
@@ -455,7 +456,7 @@ function onWrite(s: State, input: { id: number; offset: number; data: Payload },
   if (newBits) persist(s, fx);
   const w: PendingWrite = { offset, length, local: false, peer: toPeer ? "sent" : "none", replied: false };
   s.writes.set(id, w);
-  fx.push({ kind: "disk-write", origin: "app", ref: id, offset, data });
+  fx.push({ kind: "disk-write", origin: "app", ref: id, offset, data, durable: false });
   if (toPeer) {
     const seq = s.nextSeq++;
     s.seqToId.set(seq, id);
@@ -551,7 +552,7 @@ function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
       return;
     case "data":
       if (s.role === "primary") return standalone(s, "refused", fx);
-      fx.push({ kind: "disk-write", origin: "peer", ref: msg.seq, offset: msg.offset, data: msg.data });
+      fx.push({ kind: "disk-write", origin: "peer", ref: msg.seq, offset: msg.offset, data: msg.data, durable: false });
       if (s.p.protocol === "B") fx.push({ kind: "send", msg: { t: "recv-ack", seq: msg.seq } });
       return;
     case "recv-ack":
@@ -569,7 +570,7 @@ function onFrame(s: State, msg: PeerMessage, fx: Effect[]): void {
     case "rs-data":
       if (s.role === "primary") return standalone(s, "refused", fx);
       s.resyncWrites.push({ region: msg.region, count: Math.ceil(payloadBytes(msg.data) / s.p.regionBytes) });
-      fx.push({ kind: "disk-write", origin: "resync", ref: msg.region, offset: msg.region * s.p.regionBytes, data: msg.data });
+      fx.push({ kind: "disk-write", origin: "resync", ref: msg.region, offset: msg.region * s.p.regionBytes, data: msg.data, durable: true });
       return;
     case "rs-ack": {
       const rs = s.resync;

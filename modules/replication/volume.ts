@@ -302,10 +302,8 @@ export class Volume implements BlockStore {
       case "disk-write": {
         const { data } = e;
         const bytes = payloadBytes(data);
-        // A resync write is on stable storage before it is acknowledged: the source then clears its bits, and a resumed resync trusts them.
-        const durable = e.origin === "resync";
         return this.onDisk(
-          () => (data instanceof Uint8Array ? this.store.write(e.offset, data, durable) : this.store.writev(e.offset, data, durable)),
+          () => (data instanceof Uint8Array ? this.store.write(e.offset, data, e.durable) : this.store.writev(e.offset, data, e.durable)),
           () => {
             if (e.origin === "resync") this.resyncedBytes += bytes;
             this.input({ type: "disk-written", origin: e.origin, ref: e.ref });

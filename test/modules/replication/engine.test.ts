@@ -91,7 +91,7 @@ describe("writes and acknowledgement by protocol", () => {
   test("C: acknowledged only when the peer wrote it to its disk; then the region is no longer in flight", () => {
     const { a, b, data } = pair("C");
     const fb = run(b, { type: "frame", msg: data });
-    expect(fb).toEqual([{ kind: "disk-write", origin: "peer", ref: 1, offset: 4096, data: data.t === "data" ? data.data : new Uint8Array() }]);
+    expect(fb).toEqual([{ kind: "disk-write", origin: "peer", ref: 1, offset: 4096, data: data.t === "data" ? data.data : new Uint8Array(), durable: false }]);
     expect(replies(run(a, { type: "disk-written", origin: "app", ref: 1 }))).toEqual([]);
     const ack = sent(run(b, { type: "disk-written", origin: "peer", ref: 1 }));
     expect(ack).toEqual([{ t: "write-ack", seq: 1 }]);
@@ -144,7 +144,8 @@ describe("resync", () => {
     expect(reads).toEqual([{ kind: "disk-read", region: 2, offset: 8192, length: 4096 }]);
     const rs = sent(run(a, { type: "resync-read", region: 2, data: new Uint8Array(4096).fill(3) }));
     expect(rs[0]).toMatchObject({ t: "rs-data", region: 2 });
-    expect(run(b, { type: "frame", msg: rs[0]! })[0]).toMatchObject({ kind: "disk-write", origin: "resync", ref: 2, offset: 8192 });
+    // Durable before acknowledged: the source clears its bits on the ack.
+    expect(run(b, { type: "frame", msg: rs[0]! })[0]).toMatchObject({ kind: "disk-write", origin: "resync", ref: 2, offset: 8192, durable: true });
     const ack = sent(run(b, { type: "disk-written", origin: "resync", ref: 2 }));
     const done = sent(run(a, { type: "frame", msg: ack[0]! }));
     expect(done).toEqual([{ t: "rs-done", gen: { current: 7, bitmap: 0, history: [100] } }]);
