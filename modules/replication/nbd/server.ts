@@ -64,8 +64,8 @@ const SO_SNDBUF = 7;
 const PULL_BYTES = 64 * 1024;
 /** What Bun reads at most for one data event: a read that long may have left more in the socket. */
 const BUN_READ_BYTES = 512 * 1024;
-/** The bytes of READ buffers a connection keeps for reuse (a sequential stream of 1 MiB reads keeps 8..32 in flight). */
-const SPARE_READ_BYTES = 32 * 1024 * 1024;
+/** The bytes of READ and WRITE buffers a connection keeps for reuse (a sequential stream of 1 MiB reads keeps 8..32 in flight). */
+const SPARE_BYTES = 32 * 1024 * 1024;
 
 export type ExportConfig = {
   name: string;
@@ -97,7 +97,8 @@ type Served = { export: Export; store: BlockStore };
 /**
  * A large WRITE's payload as it arrives: Bun's chunks (each its own
  * buffer: kept, not copied) and what `pull` read itself, into `spare`
- * (one buffer of what was left when it began), in the order they came.
+ * (a buffer of the payload's length, reused where the store releases
+ * it, filled from where `pull` began), in the order they came.
  */
 type Collecting = { request: Request; parts: Uint8Array[]; filled: number; spare?: { buf: Uint8Array; at: number } };
 type Sock = Socket<Connection>;
@@ -288,7 +289,7 @@ class Connection {
   private inFlight = 0;
   private inFlightBytes = 0;
   private readonly output: Uint8Array[] = [];
-  /** READ buffers out in replies not yet written whole, and those written, kept for reuse. */
+  /** READ buffers out in replies not yet written whole; buffers done with, kept for reuse (`spare`, `keep`). */
   private readonly lent = new Set<Uint8Array>();
   private readonly spares: Uint8Array[] = [];
   private spareBytes = 0;
@@ -338,7 +339,7 @@ class Connection {
     w.filled += part.length;
     if (w.filled < w.request.length) return;
     this.payload = null;
-    this.start(w.request, w.parts);
+    this.start(w.request, w.parts, w.spare?.buf);
   }
 
   /**
@@ -360,7 +361,7 @@ class Connection {
       const w = this.payload;
       if (w) {
         const left = w.request.length - w.filled;
-        if (!w.spare) w.spare = { buf: Buffer.allocUnsafe(left), at: 0 };
+        if (!w.spare) w.spare = { buf: this.spare(w.request.length), at: w.filled };
         const into = w.spare.buf.subarray(w.spare.at, w.spare.at + left);
         const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
         if (n <= 0) return;
@@ -462,8 +463,8 @@ class Connection {
     this.payload = { request, parts: have.length ? [have] : [], filled: have.length };
   }
 
-  /** Carries out a request (DISC: closes once the others are answered); false when no more are to be read. */
-  private start(request: Request, payload: Uint8Array | Uint8Array[] | undefined): boolean {
+  /** Carries out a request (DISC: closes once the others are answered); false when no more are to be read. `spare`: the buffer under a WRITE's payload, to reuse once written. */
+  private start(request: Request, payload: Uint8Array | Uint8Array[] | undefined, spare?: Uint8Array): boolean {
     if (request.type === CMD.DISC) {
       this.ended = true;
       void this.whenIdle().then(() => this.endWhenFlushed());
@@ -474,11 +475,11 @@ class Connection {
     this.inFlight++;
     this.inFlightBytes += bytes;
     this.server.stats.peakInFlightBytes = Math.max(this.server.stats.peakInFlightBytes, this.inFlightBytes);
-    void this.serve(request, payload).finally(() => this.done(bytes));
+    void this.serve(request, payload, spare).finally(() => this.done(bytes));
     return true;
   }
 
-  private async serve(r: Request, payload: Uint8Array | Uint8Array[] | undefined): Promise<void> {
+  private async serve(r: Request, payload: Uint8Array | Uint8Array[] | undefined, spare: Uint8Array | undefined): Promise<void> {
     const session = this.session!;
     const store = this.store!;
     const fua = (r.flags & CMD_FLAG.FUA) !== 0;
@@ -494,6 +495,8 @@ class Connection {
           if (!Array.isArray(payload)) await store.write(r.offset, payload!, fua);
           else if (store.writev) await store.writev(r.offset, payload, fua);
           else await store.write(r.offset, concat(payload), fua);
+          // Written from a buffer still in this core's cache: the next WRITE's payload goes there.
+          if (spare && store.releasesWrites) this.keep(spare);
           break;
         case CMD.FLUSH:
           await store.flush();
@@ -515,11 +518,9 @@ class Connection {
     }
   }
 
-  /** A large READ into a buffer of an earlier one that went out whole (no allocation, no garbage: a 1 MiB buffer each read keeps the collector busy). */
+  /** A large READ into a buffer of an earlier request (`spare`). */
   private async readIntoSpare(store: BlockStore, r: Request): Promise<Uint8Array> {
-    const spare = this.spares.findIndex((b) => b.length === r.length);
-    const data = spare >= 0 ? this.spares.splice(spare, 1)[0]! : Buffer.allocUnsafe(r.length);
-    if (spare >= 0) this.spareBytes -= data.length;
+    const data = this.spare(r.length);
     await store.readInto!(r.offset, data);
     this.lent.add(data);
     return data;
@@ -605,11 +606,27 @@ class Connection {
     this.queued += b.length;
   }
 
-  /** A READ buffer the kernel took whole at once is kept for the next READ of its length; the oldest go past SPARE_READ_BYTES. */
+  /**
+   * A buffer of `length` bytes, one kept (`keep`) where there is one: no
+   * allocation, no garbage (a 1 MiB buffer a request keeps the collector
+   * busy), and a recent one is still in the cache.
+   */
+  private spare(length: number): Uint8Array {
+    for (let i = this.spares.length - 1; i >= 0; i--) {
+      const b = this.spares[i]!;
+      if (b.length !== length) continue;
+      this.spares.splice(i, 1);
+      this.spareBytes -= length;
+      return b;
+    }
+    return Buffer.allocUnsafe(length);
+  }
+
+  /** Keeps a buffer done with (a READ reply the kernel took whole at once, a WRITE's written payload) for the next request of its length; the oldest go past SPARE_BYTES. */
   private keep(b: Uint8Array): void {
     this.spares.push(b);
     this.spareBytes += b.length;
-    while (this.spareBytes > SPARE_READ_BYTES) this.spareBytes -= this.spares.shift()!.length;
+    while (this.spareBytes > SPARE_BYTES) this.spareBytes -= this.spares.shift()!.length;
   }
 
   drained(): void {

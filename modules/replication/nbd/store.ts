@@ -9,7 +9,7 @@
  * sends them as they are: EPERM for a write that a secondary refuses,
  * ENOSPC or EINVAL for a range past the end, EIO for a failed disk.
  */
-import { closeSync, fdatasync, fstatSync, openSync, read, readSync, writeSync, writev, writevSync, constants as fsc } from "node:fs";
+import { closeSync, fdatasync, fstatSync, openSync, read, readSync, writeSync, writevSync, constants as fsc } from "node:fs";
 import { ERRNO, OsError, lastErrno, sys } from "../../../core/os/libc.ts";
 
 /** NBD's error values (proto.md, "Error values"): the only ones a reply may carry. */
@@ -50,6 +50,8 @@ export interface BlockStore {
   /** The same as `read` of `into.length` bytes, into `into` (the server reuses its large READ buffers). */
   readInto?(offset: number, into: Uint8Array): Promise<void>;
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void>;
+  /** True where a write's data is no longer the store's once the write resolves (it was copied): the server then reuses the buffer. */
+  readonly releasesWrites?: boolean;
   /** The same as `write` of the parts joined, where the store can take them as they are (a file: one pwritev, no copy to join them, in the thread pool). */
   writev?(offset: number, parts: readonly Uint8Array[], fua: boolean): Promise<void>;
   flush(): Promise<void>;
@@ -73,8 +75,6 @@ const FALLOC_FL_ZERO_RANGE = 0x10;
 /** ioctl(BLKGETSIZE64): a block device's size in bytes (linux/fs.h). */
 const BLKGETSIZE64 = 0x80081272n;
 const DEFAULT_BLOCK_SIZE = 4096;
-/** A write at least this large is copied into the page cache in the thread pool (this thread goes on meanwhile); a smaller one here. */
-const POOL_WRITE_BYTES = 64 * 1024;
 /**
  * A read at least this large is copied out of the page cache in the thread
  * pool, while this thread sends the replies before it (a 1 MiB copy is
@@ -118,19 +118,24 @@ export type FileStoreOptions = {
  * A store on a regular file or a block device: pread/pwrite, fdatasync for
  * FLUSH and FUA, fallocate's punch-hole for TRIM and zero-range for
  * WRITE_ZEROES where the file system or the device has them (written
- * zeroes otherwise). Reads and writes are synchronous calls (a page-cache
- * copy is a few microseconds, less than a trip through the thread pool),
- * but for a large read (POOL_READ_BYTES), whose copy runs in the thread
- * pool while this thread sends the replies before it, and a large write
- * (POOL_WRITE_BYTES, or the chunks of a WRITE's payload as the socket gave
- * them, `writev`: one pwritev), whose copy (a quarter of a millisecond a
- * MiB) runs in the thread pool while this thread reads the next requests;
- * fdatasync runs there too, so a flush does not stop the thread.
- * The thread it runs on is the NBD server's, never the heartbeat's.
+ * zeroes otherwise). Writes are synchronous calls, whatever their size
+ * (`writev`: the chunks of a WRITE's payload as the socket gave them, one
+ * pwritev): the data was received a moment ago on this thread, and the
+ * copy into the page cache is cheapest from this core's cache. In the
+ * thread pool, on the other core, a 1 MiB write cost half as much again,
+ * and a stream of them ran a quarter slower (the replication README has
+ * the figures). Reads are synchronous too (a page-cache copy is a few
+ * microseconds, less than a trip through the thread pool), but for a
+ * large read (POOL_READ_BYTES), whose copy runs in the thread pool while
+ * this thread sends the replies before it; fdatasync runs there too, so a
+ * flush does not stop the thread. The thread it runs on is the NBD
+ * server's, never the heartbeat's.
  */
 export class FileStore implements BlockStore {
   readonly size: number;
   readonly blockSize: number;
+  /** pwrite copies the data before the write resolves. */
+  readonly releasesWrites = true;
   private readonly readOnly: boolean;
   private fd: number;
   /** fallocate refused (EOPNOTSUPP): trims are then no-ops and zeroing writes zeroes. */
@@ -185,7 +190,6 @@ export class FileStore implements BlockStore {
   }
 
   async write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
-    if (data.length >= POOL_WRITE_BYTES) return this.writev(offset, [data], fua);
     this.writable();
     checkRange(this.size, offset, data.length, NBD_ERR.ENOSPC);
     this.pwriteAll(offset, data);
@@ -198,10 +202,7 @@ export class FileStore implements BlockStore {
     checkRange(this.size, offset, length, NBD_ERR.ENOSPC);
     let written: number;
     try {
-      written =
-        length < POOL_WRITE_BYTES
-          ? writevSync(this.fd, parts as Uint8Array[], offset)
-          : await new Promise<number>((resolve, reject) => writev(this.fd, parts as Uint8Array[], offset, (e, n) => (e ? reject(e) : resolve(n))));
+      written = writevSync(this.fd, parts as Uint8Array[], offset);
     } catch (e) {
       throw storeError(e, `write ${offset}+${length}`);
     }
