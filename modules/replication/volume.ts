@@ -154,7 +154,7 @@ export class Volume implements BlockStore {
 
   /** Opens the device and its metadata (a new volume's when there is none) and starts the link. */
   static open(o: VolumeOptions): Volume {
-    const store = FileStore.open(o.device);
+    const store = FileStore.open(o.device, { writesInPool: true });
     if (store.size < o.params.size) {
       store.close();
       throw new Error(`${o.device} holds ${store.size} bytes, less than the volume's ${o.params.size}`);
