@@ -64,6 +64,12 @@ const SO_SNDBUF = 7;
 const PULL_BYTES = 64 * 1024;
 /** What Bun reads at most for one data event: a read that long may have left more in the socket. */
 const BUN_READ_BYTES = 512 * 1024;
+/** How long a connection that answered every request polls its socket for the next (`pollNext`). */
+const POLL_MS = 0.032;
+/** How long requests found by polling are served one after another before the thread gives its event loop a turn. */
+const POLL_TURN_MS = 2;
+/** The most idle moments (every request answered) a connection lets pass without polling, after polls that found nothing. */
+const POLL_BACKOFF_MAX = 1024;
 /** The bytes of READ and WRITE buffers a connection keeps for reuse (a sequential stream of 1 MiB reads keeps 8..32 in flight). */
 const SPARE_BYTES = 32 * 1024 * 1024;
 
@@ -282,6 +288,11 @@ class Connection {
   private handshake: HandshakeState | null = initialHandshake();
   private session: Session | null = null;
   private store: BlockStore | null = null;
+  /** Idle moments to let pass before the next poll (`pollNext`), and how many the next poll that finds nothing lets pass. */
+  private pollSkip = 0;
+  private pollBackoff = 1;
+  /** When this connection's last data event ran: a turn of Bun's event loop. */
+  private turnAt = 0;
   /** Payload bytes of a refused WRITE still to drop as they arrive. */
   private skip = 0;
   /** A large WRITE whose payload is arriving. */
@@ -312,6 +323,7 @@ class Connection {
   }
 
   received(d: Uint8Array): void {
+    this.turnAt = performance.now();
     if (this.ended) return;
     const read = d.length;
     this.server.stats.bytesRead += read;
@@ -330,7 +342,7 @@ class Connection {
       this.input.append(d);
       this.work();
     }
-    this.pull(read);
+    this.pull(read >= BUN_READ_BYTES);
   }
 
   /** A piece of the payload being collected; the WRITE starts once it is whole. */
@@ -348,42 +360,82 @@ class Connection {
    * requests into the input buffer. Bun's data event copies each chunk
    * once more than the kernel does (from its read buffer, 512 KiB, into a
    * new one): a 1 MiB WRITE arrives mostly here. It reads only where more
-   * is likely waiting (a large payload still coming, or Bun's read came
-   * back full), and goes on only while each read gets all it asked for: a
-   * read that finds nothing costs a call, which small requests at a high
-   * rate paid on every event. Bun's poll (level-triggered) tells of the rest.
+   * is likely waiting (a large payload still coming, or the last read came
+   * back full: `more`), and goes on only while each read gets all it asked
+   * for: a read that finds nothing costs a call, which small requests at a
+   * high rate paid on every event. Bun's poll (level-triggered) tells of
+   * the rest.
    */
-  private pull(bunRead: number): void {
-    if (this.fd < 0 || (!this.payload && bunRead < BUN_READ_BYTES)) return;
+  private pull(more: boolean): void {
+    if (this.fd < 0 || (!this.payload && !more)) return;
+    let full = true;
+    while (full && this.reading()) full = this.readSocket() === "full";
+  }
+
+  /** One recv(MSG_DONTWAIT) to where the next bytes go: "none" when the socket had none, "full" when it gave all that was asked for. */
+  private readSocket(): "none" | "some" | "full" {
     const libc = sys();
-    let more = true;
-    while (more && !this.ended && !this.paused && !this.handshake) {
-      const w = this.payload;
-      if (w) {
-        const left = w.request.length - w.filled;
-        if (!w.spare) w.spare = { buf: this.spare(w.request.length), at: w.filled };
-        const into = w.spare.buf.subarray(w.spare.at, w.spare.at + left);
-        const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
-        if (n <= 0) return;
-        more = n === into.length;
-        this.server.stats.bytesRead += n;
-        w.spare.at += n;
-        this.collected(w, into.subarray(0, n));
-        continue;
-      }
-      const into = this.input.room(PULL_BYTES);
+    const w = this.payload;
+    if (w) {
+      const left = w.request.length - w.filled;
+      if (!w.spare) w.spare = { buf: this.spare(w.request.length), at: w.filled };
+      const into = w.spare.buf.subarray(w.spare.at, w.spare.at + left);
       const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
-      if (n <= 0) return;
-      more = n === into.length;
+      if (n <= 0) return "none";
       this.server.stats.bytesRead += n;
-      this.input.filled(n);
-      if (this.skip > 0) {
-        const k = Math.min(this.skip, n);
-        this.skip -= k;
-        this.input.drop(k);
-      }
-      this.work();
+      w.spare.at += n;
+      this.collected(w, into.subarray(0, n));
+      return n === into.length ? "full" : "some";
     }
+    const into = this.input.room(PULL_BYTES);
+    const n = Number(libc.recv(this.fd, into, into, MSG_DONTWAIT));
+    if (n <= 0) return "none";
+    this.server.stats.bytesRead += n;
+    this.input.filled(n);
+    if (this.skip > 0) {
+      const k = Math.min(this.skip, n);
+      this.skip -= k;
+      this.input.drop(k);
+    }
+    this.work();
+    return n === into.length ? "full" : "some";
+  }
+
+  private reading(): boolean {
+    return !this.ended && !this.paused && !this.handshake;
+  }
+
+  /**
+   * Once every request is answered, the replies go out and the socket is
+   * polled for the next request for up to POLL_MS before the thread goes
+   * back to Bun's poll: a client that waits for each reply (qd1) sends
+   * the next within tens of microseconds, and a thread that sleeps is
+   * woken across cores for it (in a VM, an interrupt to a halted vCPU),
+   * which took longer than the request. QEMU's I/O threads poll the same
+   * way, up to 32 µs by default. A poll that finds nothing doubles the
+   * number of idle moments let pass before the next (up to POLL_BACKOFF_MAX),
+   * so a slower client or an idle connection costs a poll now and then;
+   * one that finds a request resets it. What a poll finds is served at
+   * once, without a turn of the event loop: past POLL_TURN_MS since the
+   * last turn the thread goes back to it (its timers, other sockets, the
+   * volume's peer link) and Bun's poll finds the next request.
+   */
+  private pollNext(): void {
+    if (this.fd < 0 || this.inFlight > 0 || this.payload || this.skip > 0 || this.input.length > 0 || !this.reading()) return;
+    if (performance.now() - this.turnAt > POLL_TURN_MS) return;
+    if (this.pollSkip > 0) return void this.pollSkip--;
+    this.flush();
+    if (this.output.length > 0) return;
+    const deadline = performance.now() + POLL_MS;
+    let got: "none" | "some" | "full" = "none";
+    while (got === "none" && this.reading() && performance.now() < deadline) got = this.readSocket();
+    if (got === "none") {
+      this.pollSkip = this.pollBackoff;
+      this.pollBackoff = Math.min(2 * this.pollBackoff, POLL_BACKOFF_MAX);
+      return;
+    }
+    this.pollBackoff = 1;
+    this.pull(got === "full");
   }
 
   /** Uses what the input holds, while it can and the bounds allow. */
@@ -531,6 +583,7 @@ class Connection {
     this.inFlightBytes -= bytes;
     if (this.inFlight === 0 && this.idle) this.idle();
     this.resumeIfRoom();
+    this.pollNext();
   }
 
   private pause(): void {

@@ -2,7 +2,8 @@
  * Real NBD clients against the server in its own thread (NbdThread, as the
  * node runs it): nbdinfo lists the export with its size and constraints,
  * nbdcopy round-trips a file over the unix socket and over TCP loopback,
- * qemu-img converts into the export and compares, and (root, with FUSE and
+ * qemu-img converts into the export and compares, fio's qd1 writes verify
+ * while the server's thread keeps answering, and (root, with FUSE and
  * loop devices) nbdfuse + losetup + mkfs.ext4 + mount hold files across an
  * unmount and a new mount. A client missing is a failure: scripts/setup.mjs
  * installs them (DEBIAN_TOOLS).
@@ -84,6 +85,28 @@ describe("real NBD clients", () => {
     expect(stats?.sessions).toBeGreaterThanOrEqual(2);
     expect(stats?.refused).toBe(0);
   });
+
+  test("fio waiting for each reply (qd1, verified) is served, and the server's thread still answers other work meanwhile", async () => {
+    // The server polls for a qd1 client's next request and serves what it finds at once: its event loop must still get turns.
+    const fio = Bun.spawn(
+      ["fio", "--name=qd1", "--ioengine=nbd", `--uri=${url}`, "--rw=randwrite", "--bs=4k", "--iodepth=1", `--size=${SIZE}`, "--verify=crc32c", "--verify_state_save=0", "--output-format=terse", "--terse-version=3"],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    let slowest = 0;
+    let asked = 0;
+    while (fio.exitCode === null && asked < 2000) {
+      const began = performance.now();
+      expect(await thread.stats()).toBeDefined();
+      slowest = Math.max(slowest, performance.now() - began);
+      asked++;
+      await Bun.sleep(10);
+    }
+    expect(await fio.exited).toBe(0);
+    const writes = Number((await new Response(fio.stdout).text()).trim().split(";")[48]);
+    expect(writes).toBeGreaterThan(0);
+    expect(asked).toBeGreaterThan(10);
+    expect(slowest).toBeLessThan(250);
+  }, 60_000);
 
   test("qemu-img writes into the export, compares it, and reads it back out", () => {
     const src = join(tmp.dir, "qemu-src.img");
