@@ -52,7 +52,7 @@ export interface BlockStore {
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void>;
   /** True where a write's data is no longer the store's once the write resolves (it was copied): the server then reuses the buffer. */
   readonly releasesWrites?: boolean;
-  /** The same as `write` of the parts joined, where the store can take them as they are (a file: one pwritev, no copy to join them, in the thread pool). */
+  /** The same as `write` of the parts joined, where the store can take them as they are (a file: one pwritev, no copy to join them). */
   writev?(offset: number, parts: readonly Uint8Array[], fua: boolean): Promise<void>;
   flush(): Promise<void>;
   /** The range's content is then unspecified (a hole where the backing allows, else as it was). */
@@ -117,9 +117,9 @@ export type FileStoreOptions = {
   /**
    * A write of POOL_WRITE_BYTES or more is copied in the thread pool while
    * this thread goes on: for a thread with more to do than its writes (a
-   * replicated volume's also carries the peer link; its protocol C stream
-   * ran 6% faster so, three runs of three). Otherwise writes are
-   * synchronous calls.
+   * replicated volume's also carries the peer link; its protocol C write
+   * stream ran 6% faster so, in each of three alternating runs). Otherwise
+   * writes are synchronous calls.
    */
   writesInPool?: boolean;
 };
@@ -134,12 +134,12 @@ export type FileStoreOptions = {
  * copy into the page cache is cheapest from this core's cache. In the
  * thread pool, on the other core, a 1 MiB write cost half as much again,
  * and a stream of them ran a quarter slower (nbd/README.md has the
- * figures); but see `writesInPool`. Reads are synchronous too (a page-cache copy is a few
- * microseconds, less than a trip through the thread pool), but for a
- * large read (POOL_READ_BYTES), whose copy runs in the thread pool while
- * this thread sends the replies before it; fdatasync runs there too, so a
- * flush does not stop the thread. The thread it runs on is the NBD
- * server's, never the heartbeat's.
+ * figures); but see `writesInPool`. Reads are synchronous too (a
+ * page-cache copy is a few microseconds, less than a trip through the
+ * thread pool), but for a large read (POOL_READ_BYTES), whose copy runs in
+ * the thread pool while this thread sends the replies before it; fdatasync
+ * runs there too, so a flush does not stop the thread. The thread it runs
+ * on is the NBD server's, never the heartbeat's.
  */
 export class FileStore implements BlockStore {
   readonly size: number;
