@@ -140,6 +140,11 @@ describe.skipIf(why !== undefined)("appliance pair: a replicated volume with a f
       return st?.alpha === "started" && st?.bravo === "started" ? true : undefined;
     }, 60_000, 500);
     await waitFor("the volumes connected", async () => ((await volume("alpha"))?.connection === "connected" ? true : undefined), 60_000, 500);
+    // The volumes' link comes up on its own: the plan below is the cluster's once alpha's heartbeat hears bravo and holds quorum.
+    await waitFor("alpha quorate with bravo up", async () => {
+      const h = (await pair!.api("alpha", "/v1/status"))?.modules?.heartbeat;
+      return h?.quorate && h.peers?.bravo?.status === "up" ? true : undefined;
+    }, 60_000, 500);
     const r = await pair!.api("alpha", "/v1/resources/");
     expect(r.notes.join("\n")).toContain("vol is promoted nowhere");
     expect(Object.values(r.resources.fs.states)).not.toContain("started");
