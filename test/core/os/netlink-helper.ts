@@ -74,10 +74,14 @@ async function perform(c: Call): Promise<unknown> {
     case "wait-gone": {
       const deadline = performance.now() + c.withinMs!;
       const goneAt: Record<string, number | null> = Object.fromEntries(c.cidrs!.map((t) => [t, null]));
-      while (performance.now() < deadline && Object.values(goneAt).includes(null)) {
+      const look = () => {
         for (const t of c.cidrs!) if (goneAt[t] === null && !findAddress(c.ifname, parseCidr(t))) goneAt[t] = performance.now();
+      };
+      while (performance.now() < deadline && Object.values(goneAt).includes(null)) {
+        look();
         await Bun.sleep(POLL_MS);
       }
+      look();
       return goneAt;
     }
   }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { IFA_F_NODAD, IFA_F_TENTATIVE } from "../../../core/os/netlink.ts";
-import { Helper, IFNAME, ROOT, ip, ipAddress, macOf, setupPair, sh, sysctl, teardown, type Pair } from "./netns.ts";
+import { Helper, IFNAME, KERNEL_SWEEP_SLACK_MS, ROOT, ip, ipAddress, macOf, setupPair, sh, sysctl, teardown, type Pair } from "./netns.ts";
 
 if (!ROOT) console.log("test/core/os/netlink.test.ts: skipped: it needs root (network namespaces, veth)");
 
@@ -16,8 +16,8 @@ const HELPER = resolve(import.meta.dir, "netlink-helper.ts");
 const SHORT_LIFETIME_S = 2;
 /** Addresses for the long dump: about 200 KiB of messages, several of the kernel's dump datagrams (32 KiB at most). */
 const MANY = 3_000;
-/** How long after its lifetime an address may linger: the kernel sweeps IPv4 about once a second, IPv6 on its own timer. */
-const EXPIRY_SLACK_MS = 1500;
+/** How much longer than the allowed lateness the expiry test watches, so a late sweep is reported with its figure. */
+const WATCH_PAST_SLACK_MS = 5000;
 
 let pair: Pair | undefined;
 let helper: Helper | undefined;
@@ -109,17 +109,17 @@ describe.skipIf(!ROOT)("core/os/netlink in a namespace", () => {
         expect(r.value).toBe("renewed");
         renewed.push(r.at);
       }
-      const goneAt = (await call({ op: "wait-gone", ifname: IFNAME, cidrs, withinMs: SHORT_LIFETIME_S * 1000 + EXPIRY_SLACK_MS + 1000 })).value;
+      const goneAt = (await call({ op: "wait-gone", ifname: IFNAME, cidrs, withinMs: SHORT_LIFETIME_S * 1000 + KERNEL_SWEEP_SLACK_MS + WATCH_PAST_SLACK_MS })).value;
       cidrs.forEach((cidr, i) => {
         expect(goneAt[cidr]).not.toBeNull();
         const afterLifetime = goneAt[cidr] - renewed[i]! - SHORT_LIFETIME_S * 1000;
         console.log(`${cidr}: gone ${Math.round(afterLifetime)} ms after its lifetime ran out (${SHORT_LIFETIME_S} s after the last renewal)`);
         expect(goneAt[cidr] - added[i]!).toBeGreaterThan(SHORT_LIFETIME_S * 1000 + 900);
         expect(afterLifetime).toBeGreaterThan(-100);
-        expect(afterLifetime).toBeLessThan(EXPIRY_SLACK_MS);
+        expect(afterLifetime).toBeLessThan(KERNEL_SWEEP_SLACK_MS);
       });
     },
-    15_000,
+    20_000,
   );
 
   test("a refusal carries the kernel's own words (extended ack): IPv6 on an interface where it is disabled", async () => {
