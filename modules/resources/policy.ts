@@ -97,7 +97,11 @@
  *    that may leave the role twice. "A with B" at role promoted, "B promote
  *    before A" (firstAction): A follows B's promoted instances, and waits (to
  *    start) for its promotes and (to stop B) stops before its demotes.
- *    A group's stops (or demotes) wait while a group ordered after it is held.
+ *    A group's stops (or demotes) wait while a group ordered after it is held
+ *    (what goes on running stays monitored);
+ *    a group with it at INFINITY then waits to start where its start (or, with
+ *    role promoted, its promote) waits, as Pacemaker blocks the starts of a
+ *    mandatory colocation's dependents when the primary's cannot run.
  *
  * A failed monitor with on_fail=restart is a stop and start in place; the
  * executor counts the failure, so migration_threshold moves the group once
@@ -371,26 +375,49 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   }
   // A held group may still run what it ran (a stop under way is unknown until it answers): the stops (or demotes) of
   // a group it is ordered after wait for it, as they would wait for its stops.
+  const nodeOfPlanned = new Map([...actions.values()].map((a) => [a.id, a.node]));
   for (const o of config.orders) {
     const first = groupPlans.get(o.first);
     if (!first || !groupPlans.get(o.then)?.held) continue;
     const waiting = orderedActions(first, o).stops.filter((id) => actions.has(id));
     if (waiting.length > 0) note(`${o.first} waits to stop: ${o.then}, ordered after it, is held`);
-    withdraw(waiting);
+    // What goes on running meanwhile stays monitored, as a held group's members are.
+    for (const a of withdraw(waiting)) if ((a.kind === "stop" || a.kind === "demote") && running(state(a.resource!, a.node))) monitor(a.resource!, a.node, []);
+  }
+  // "A with B" at INFINITY: where B's start (with role promoted, its promote) waits, so do A's starts there, or A
+  // would run without B for as long as B waits (Pacemaker blocks the starts of a mandatory colocation's dependents
+  // when the primary's start cannot run). A chain follows to its end.
+  for (let more = true; more; ) {
+    more = false;
+    for (const c of config.colocations) {
+      const primary = groupPlans.get(c.withGroup);
+      const dependent = groupPlans.get(c.group);
+      if (c.score < INFINITY || c.group === c.withGroup || !primary || !dependent) continue;
+      const awaited = c.withRole === "promoted" ? [...primary.starts, ...(primary.promotes ?? [])] : primary.starts;
+      for (const n of new Set(awaited.filter((id) => !actions.has(id)).map((id) => nodeOfPlanned.get(id)!))) {
+        const waiting = dependent.starts.filter((id) => actions.has(id) && nodeOfPlanned.get(id) === n);
+        if (waiting.length === 0) continue;
+        note(`${c.group} waits to start on ${n}: ${c.withGroup}, which it runs with, cannot ${c.withRole === "promoted" ? "be promoted" : "start"} there yet`);
+        withdraw(waiting);
+        more = true;
+      }
+    }
   }
   const promoted = Object.fromEntries(config.groups.filter((g) => g.clone?.promotable).map((g) => [g.name, nodesOf(g.name, "promoted")]));
   const out = finish(Object.fromEntries(config.groups.map((g) => [g.name, nodesOf(g.name)])));
   if (Object.keys(promoted).length > 0) out.plan.promoted = promoted;
   return out;
 
-  /** Takes actions out of the plan, with every action that waits for one of them. */
-  function withdraw(ids: readonly string[]): void {
+  /** Takes actions out of the plan, with every action that waits for one of them; those taken out. */
+  function withdraw(ids: readonly string[]): Action[] {
     const gone = new Set(ids);
     for (let more = true; more; ) {
       more = false;
       for (const a of actions.values()) if (!gone.has(a.id) && a.after.some((d) => gone.has(d))) gone.add(a.id), (more = true);
     }
+    const taken = [...gone].map((id) => actions.get(id)!);
     for (const id of gone) actions.delete(id);
+    return taken;
   }
 
   /**
