@@ -30,7 +30,10 @@ import { IpvsSyncDaemon } from "./dataplane/ipvs-sync.ts";
 import { directorRoutes } from "./routes.ts";
 import { restoreOverrides } from "./overrides.ts";
 
-/** What the director tells the routing module: whether it is active here, and each virtual service's up/down (none before its first decision). */
+/**
+ * What the director tells the routing module: whether it is active here, and each virtual service's up/down (none
+ * before its first decision): down as soon as decided, up once a reconcile has put its servers in the dataplane.
+ */
 export interface DirectorView {
   active: boolean;
   up: Record<string, boolean>;
@@ -73,6 +76,12 @@ export class DirectorService implements ModuleInstance {
   private syncing: Promise<void> = Promise.resolve();
   /** Who watches where it is active and which virtual services are up (the routing module). */
   private readonly watchers = new Set<() => void>();
+  /**
+   * The virtual services' up/down as the watchers are told it: down as soon as decided, up only once a reconcile
+   * has put the servers in the dataplane. The routing module announces what is up here, and an announcement ahead
+   * of the servers draws connections to a director with nowhere to send them.
+   */
+  private shown: Record<string, boolean> = {};
 
   constructor(
     private readonly ctx: ModuleContext,
@@ -176,7 +185,14 @@ export class DirectorService implements ModuleInstance {
 
   /** Where it is active and, after its first decision, which virtual services are up. */
   private view(): DirectorView {
-    return { active: this.machine.active, up: Object.fromEntries((this.last?.views ?? []).map((v) => [v.name, v.up])), dataplane: this.dataplane.name };
+    return { active: this.machine.active, up: { ...this.shown }, dataplane: this.dataplane.name };
+  }
+
+  /** Tells the watchers the virtual services' up/down, if it changed. */
+  private show(up: Record<string, boolean>): void {
+    const same = Object.keys(up).length === Object.keys(this.shown).length && Object.entries(up).every(([name, isUp]) => this.shown[name] === isUp);
+    this.shown = up;
+    if (!same) for (const w of this.watchers) w();
   }
 
   private watch(onChange: () => void): () => void {
@@ -336,14 +352,14 @@ export class DirectorService implements ModuleInstance {
     const effects = this.feed({ type: "decide", services: this.services(), health: this.health(), overrides: this.overrides });
     for (const e of effects) if (e.type === "event") this.ctx.events.emit(e.event, e.data);
     const out = effects.find((e): e is Extract<DirectorEffect, { type: "program" }> => e.type === "program")!.output;
-    const upChanged = effects.some((e) => e.type === "event") || !this.last;
     this.last = out;
-    if (upChanged) for (const w of this.watchers) w();
+    this.show(Object.fromEntries(out.views.map((v) => [v.name, v.up && this.shown[v.name] === true])));
     const at = this.ctx.clock.wall();
     try {
       if (this.section().virtual_service.some((v) => v.forwarding === "nat")) this.forwardIPv4();
       const r = await this.dataplane.reconcile(out.desired, { full });
       this.lastReconcile = { at, ms: Math.round(r.ms * 10) / 10, changes: r.diff.length, error: null };
+      this.show(Object.fromEntries(out.views.map((v) => [v.name, v.up])));
       if (r.diff.length) this.ctx.events.emit("director.reconcile", { changes: r.diff.length, ms: this.lastReconcile.ms, active: this.machine.active });
     } catch (e) {
       this.lastReconcile = { at, ms: 0, changes: 0, error: (e as Error).message };

@@ -62,6 +62,24 @@ async function post(director: ModuleInstance, path: string): Promise<Response> {
   throw new Error(`no route for ${path}`);
 }
 
+/** A member's config: service "web" of one server, checked as `check` says, behind web-vip (198.18.1.100:80). */
+const webVip = (cluster: string, server: string, check: string, more = "") =>
+  memberConfig(
+    cluster,
+    `[[services]]
+name = "web"
+servers = [${server}]
+check = ${check}
+
+[director]
+[[director.virtual_service]]
+name = "web-vip"
+address = "198.18.1.100"
+port = 80
+service = "web"
+${more}`,
+  );
+
 const realOf = (plane: HeldDataplane, vs: string, address: string) => plane.held.find((v) => v.key === vs)?.reals.find((r) => r.address === address);
 
 describe("the director's drain", () => {
@@ -103,22 +121,7 @@ describe("the director's drain", () => {
 describe("the director's checks subscription", () => {
   test("follows the checks module when a reload stopped it and started another: the new one checks for it, its health reaches the dataplane, the old one is left", async () => {
     // alpha: a server counts as down until the checks the director subscribed to say otherwise.
-    const cfg = memberConfig(
-      "follow",
-      `[[services]]
-name = "web"
-servers = [{ address = "198.18.1.101", port = 80 }]
-check = { kind = "none", interval = "100ms" }
-
-[director]
-[[director.virtual_service]]
-name = "web-vip"
-address = "198.18.1.100"
-port = 80
-service = "web"
-alpha = true
-`,
-    );
+    const cfg = webVip("follow", '{ address = "198.18.1.101", port = 80 }', '{ kind = "none", interval = "100ms" }', "alpha = true\n");
     const plane = new HeldDataplane();
     const services = new Services();
     const ctx = testContext(cfg, "alpha", services);
@@ -155,3 +158,69 @@ alpha = true
   });
 });
 
+
+/** A dataplane whose reconciles wait while it is closed: what a slow kernel does to the order of things. */
+class GatedDataplane extends HeldDataplane {
+  private gate: { opened: Promise<void>; open: () => void } | null = null;
+  /** The desired state of each reconcile that is waiting. */
+  waiting: VirtualService[][] = [];
+  close(): void {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    this.gate = { opened, open };
+  }
+  open(): void {
+    this.gate?.open();
+    this.gate = null;
+  }
+  override async reconcile(desired: VirtualService[]) {
+    if (this.gate) {
+      this.waiting.push(desired);
+      await this.gate.opened;
+    }
+    return super.reconcile(desired);
+  }
+}
+
+describe("the director's view (what the routing module announces)", () => {
+  test("a virtual service is up there only once the dataplane holds its server, and down before the dataplane drops it", async () => {
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const cfg = webVip("shown", `{ address = "127.0.0.1", port = ${server.port} }`, '{ kind = "tcp", interval = "100ms", timeout = "200ms", rise = 1, fall = 1 }');
+    const plane = new GatedDataplane();
+    const services = new Services();
+    const checks = checksModule.create(testContext(cfg, "alpha", services));
+    await checks.start(cfg);
+    const director = new DirectorService(testContext(cfg, "alpha", services), plane);
+    const served = (desired: VirtualService[] | undefined) => desired?.find((v) => v.key === "tcp:198.18.1.100:80")?.reals.some((r) => r.weight > 0) === true;
+    plane.close();
+    const starting = director.start(cfg);
+    try {
+      const watch = await waitFor("the director's service offered", () => services.get("director"), 3000);
+      const told: Array<{ up: boolean | undefined; inPlane: boolean }> = [];
+      watch.watch(() => told.push({ up: watch.view().up["web-vip"], inPlane: served(plane.held) }));
+      await waitFor("a reconcile with the server up, held at the gate", () => (plane.waiting.some(served) ? true : undefined), 3000);
+      expect(watch.view().up["web-vip"]).not.toBe(true);
+      plane.waiting = [];
+      plane.open();
+      await starting;
+      await waitFor("up once the dataplane holds the server", () => (watch.view().up["web-vip"] === true ? true : undefined), 3000);
+      expect(served(plane.held)).toBe(true);
+
+      plane.close();
+      server.stop(true);
+      await waitFor("a reconcile with the server down, held at the gate", () => (plane.waiting.some((d) => !served(d)) ? true : undefined), 3000);
+      expect(watch.view().up["web-vip"]).toBe(false);
+      expect(served(plane.held)).toBe(true);
+      plane.open();
+      await waitFor("the server out of the dataplane", () => (served(plane.held) ? undefined : true), 3000);
+      expect(told.filter((t) => t.up === true).every((t) => t.inPlane)).toBe(true);
+      expect(told.at(-1)).toEqual({ up: false, inPlane: true });
+    } finally {
+      plane.open();
+      await starting;
+      await director.stop();
+      await checks.stop();
+      server.stop(true);
+    }
+  });
+});
