@@ -159,24 +159,30 @@ describe("the director's checks subscription", () => {
 });
 
 
-/** A dataplane whose reconciles wait while it is closed: what a slow kernel does to the order of things. */
+/**
+ * A dataplane whose reconciles of a desired state the gate holds wait until it opens: what a slow kernel does to
+ * the order of things. Other reconciles pass, so one of the state before (a check's repeated verdict, the periodic
+ * repair) cannot stand in front of the held one (the director runs one reconcile at a time).
+ */
 class GatedDataplane extends HeldDataplane {
-  private gate: { opened: Promise<void>; open: () => void } | null = null;
+  private gate: { holds: (desired: VirtualService[]) => boolean; opened: Promise<void>; open: () => void } | null = null;
   /** The desired state of each reconcile that is waiting. */
   waiting: VirtualService[][] = [];
-  close(): void {
+  close(holds: (desired: VirtualService[]) => boolean): void {
     let open!: () => void;
     const opened = new Promise<void>((r) => (open = r));
-    this.gate = { opened, open };
+    this.gate = { holds, opened, open };
   }
   open(): void {
     this.gate?.open();
     this.gate = null;
+    this.waiting = [];
   }
   override async reconcile(desired: VirtualService[]) {
-    if (this.gate) {
+    const gate = this.gate;
+    if (gate?.holds(desired)) {
       this.waiting.push(desired);
-      await this.gate.opened;
+      await gate.opened;
     }
     return super.reconcile(desired);
   }
@@ -192,23 +198,23 @@ describe("the director's view (what the routing module announces)", () => {
     await checks.start(cfg);
     const director = new DirectorService(testContext(cfg, "alpha", services), plane);
     const served = (desired: VirtualService[] | undefined) => desired?.find((v) => v.key === "tcp:198.18.1.100:80")?.reals.some((r) => r.weight > 0) === true;
-    plane.close();
+    const down = (desired: VirtualService[]) => !served(desired);
+    plane.close(served);
     const starting = director.start(cfg);
     try {
       const watch = await waitFor("the director's service offered", () => services.get("director"), 3000);
       const told: Array<{ up: boolean | undefined; inPlane: boolean }> = [];
       watch.watch(() => told.push({ up: watch.view().up["web-vip"], inPlane: served(plane.held) }));
-      await waitFor("a reconcile with the server up, held at the gate", () => (plane.waiting.some(served) ? true : undefined), 3000);
+      await waitFor("a reconcile with the server up, held at the gate", () => (plane.waiting.length > 0 ? true : undefined), 3000);
       expect(watch.view().up["web-vip"]).not.toBe(true);
-      plane.waiting = [];
       plane.open();
       await starting;
       await waitFor("up once the dataplane holds the server", () => (watch.view().up["web-vip"] === true ? true : undefined), 3000);
       expect(served(plane.held)).toBe(true);
 
-      plane.close();
+      plane.close(down);
       server.stop(true);
-      await waitFor("a reconcile with the server down, held at the gate", () => (plane.waiting.some((d) => !served(d)) ? true : undefined), 3000);
+      await waitFor("a reconcile with the server down, held at the gate", () => (plane.waiting.length > 0 ? true : undefined), 3000);
       expect(watch.view().up["web-vip"]).toBe(false);
       expect(served(plane.held)).toBe(true);
       plane.open();
