@@ -2,8 +2,10 @@
  * The director's shell over a dataplane of the test's: the admin's drain,
  * through the director's routes as the API calls them, reaches the dataplane's
  * desired state for an IPv6 server and for a server without a port (keys as
- * core/net/address.ts writes them); and its subscription, which follows a
- * checks module started again by a reload.
+ * core/net/address.ts writes them); its subscription, which follows a
+ * checks module started again by a reload; and its view, which tells the
+ * routing module a virtual service is up only after the dataplane holds its
+ * server, and down before the dataplane lets it go.
  */
 import { describe, expect, test } from "bun:test";
 import type { ModuleInstance } from "../../../core/module.ts";
