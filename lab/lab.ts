@@ -85,14 +85,15 @@ function conflicts(plan: LabPlan): string[] {
 
 /**
  * Each host its own HA_RSCTMP, the directory where resource agents keep their
- * state (Dummy's state file, pid files): the hosts of a lab share one file
- * system, machines do not.
+ * state (Dummy's state file, pid files), and its own TMPDIR: the hosts of a
+ * lab share one file system, machines do not. Both are in the lab's directory,
+ * so what a host killed by a fault leaves there goes with the lab.
  */
 function startProcess(state: LabState, host: LabHost): void {
   if (!host.process) return;
-  const rsctmp = join(labDir(state.plan.lab), "rsctmp", host.name);
-  mkdirSync(rsctmp, { recursive: true, mode: 0o700 });
-  const env = { HA_RSCTMP: rsctmp, [LAB_CONTROL_ENV]: controlSocket(state.plan.lab) };
+  const [rsctmp, tmp] = ["rsctmp", "tmp"].map((d) => join(labDir(state.plan.lab), d, host.name));
+  for (const d of [rsctmp!, tmp!]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  const env = { HA_RSCTMP: rsctmp!, TMPDIR: tmp!, [LAB_CONTROL_ENV]: controlSocket(state.plan.lab) };
   state.processes[host.name] = { ...spawnIn(host.namespace, host.process, logFile(state.plan.lab, host.name), env), command: host.process };
 }
 

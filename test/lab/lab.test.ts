@@ -194,6 +194,12 @@ describe.skipIf(!ROOT)("tandem lab (root)", () => {
     expect(s.services.map((v) => v.url)).toEqual([`http://${NET_A}101/`, `http://${NET_A}102/`]);
     expect(namespacesWithPrefix(`tdl-${A}-`).sort()).toEqual([...s.hosts.map((h) => h.namespace), `tdl-${A}-switch`].sort());
     pids = s.hosts.flatMap((h) => (h.process ? [h.process.pid] : []));
+    // Each host its own temp and agent state directories, in the lab's: what a host killed by a fault leaves there goes with the lab.
+    for (const h of s.hosts.filter((x) => x.process)) {
+      const env = readFileSync(`/proc/${h.process!.pid}/environ`, "utf8").split("\0");
+      expect(env).toContain(`TMPDIR=${join(STATE_ROOT, A, "tmp", h.name)}`);
+      expect(env).toContain(`HA_RSCTMP=${join(STATE_ROOT, A, "rsctmp", h.name)}`);
+    }
     const hostSide = Bun.spawnSync(["ip", "-o", "addr", "show", "dev", `tdl-${A}`], { timeout: 5_000 }).stdout.toString();
     expect(hostSide).toContain(`inet ${NET_A}1/24`);
     expect(hostSide).not.toContain("inet6");
