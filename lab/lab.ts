@@ -91,9 +91,9 @@ function conflicts(plan: LabPlan): string[] {
  */
 function startProcess(state: LabState, host: LabHost): void {
   if (!host.process) return;
-  const [rsctmp, tmp] = ["rsctmp", "tmp"].map((d) => join(labDir(state.plan.lab), d, host.name));
-  for (const d of [rsctmp!, tmp!]) mkdirSync(d, { recursive: true, mode: 0o700 });
-  const env = { HA_RSCTMP: rsctmp!, TMPDIR: tmp!, [LAB_CONTROL_ENV]: controlSocket(state.plan.lab) };
+  const own = (d: string) => join(labDir(state.plan.lab), d, host.name);
+  const env = { HA_RSCTMP: own("rsctmp"), TMPDIR: own("tmp"), [LAB_CONTROL_ENV]: controlSocket(state.plan.lab) };
+  for (const d of [env.HA_RSCTMP, env.TMPDIR]) mkdirSync(d, { recursive: true, mode: 0o700 });
   state.processes[host.name] = { ...spawnIn(host.namespace, host.process, logFile(state.plan.lab, host.name), env), command: host.process };
 }
 
