@@ -375,7 +375,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
   }
   // A held group may still run what it ran (a stop under way is unknown until it answers): the stops (or demotes) of
   // a group it is ordered after wait for it, as they would wait for its stops.
-  const nodeOfPlanned = new Map([...actions.values()].map((a) => [a.id, a.node]));
+  /** The actions taken out of the plan below (`withdraw`), by id. */
+  const withdrawn = new Map<string, Action>();
   for (const o of config.orders) {
     const first = groupPlans.get(o.first);
     if (!first || !groupPlans.get(o.then)?.held) continue;
@@ -394,8 +395,8 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       const dependent = groupPlans.get(c.group);
       if (c.score < INFINITY || c.group === c.withGroup || !primary || !dependent) continue;
       const awaited = c.withRole === "promoted" ? [...primary.starts, ...(primary.promotes ?? [])] : primary.starts;
-      for (const n of new Set(awaited.filter((id) => !actions.has(id)).map((id) => nodeOfPlanned.get(id)!))) {
-        const waiting = dependent.starts.filter((id) => actions.has(id) && nodeOfPlanned.get(id) === n);
+      for (const n of new Set(awaited.flatMap((id) => withdrawn.get(id)?.node ?? []))) {
+        const waiting = dependent.starts.filter((id) => actions.has(id) && nodeOf(id) === n);
         if (waiting.length === 0) continue;
         note(`${c.group} waits to start on ${n}: ${c.withGroup}, which it runs with, cannot ${c.withRole === "promoted" ? "be promoted" : "start"} there yet`);
         withdraw(waiting);
@@ -416,7 +417,7 @@ function planWith(input: ClusterInput, verdicts: ReadonlyMap<string, LoopVerdict
       for (const a of actions.values()) if (!gone.has(a.id) && a.after.some((d) => gone.has(d))) gone.add(a.id), (more = true);
     }
     const taken = [...gone].map((id) => actions.get(id)!);
-    for (const id of gone) actions.delete(id);
+    for (const a of taken) withdrawn.set(a.id, a), actions.delete(a.id);
     return taken;
   }
 
